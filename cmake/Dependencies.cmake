@@ -1,0 +1,12 @@
+# Every dependency comes from Debian packages (scripts/setup-deps installs them).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
+find_package(flatbuffers CONFIG REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+find_package(Threads REQUIRED)
+find_program(FLATC flatc REQUIRED)
+if(OUTPOST_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
