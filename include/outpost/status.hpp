@@ -1,0 +1,111 @@
+#pragma once
+// Errors as values. Every fallible library call returns Status or Result<T>; nothing throws across the
+// public API. Codes come from one registry, numbered in bands by domain.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace outpost {
+
+// The error registry. Numbers are stable: tools and the sync protocol report them.
+enum class ErrorCode : int {
+    kOk = 0,
+    // 1xx general
+    kInvalidArgument = 100,
+    kNotFound = 101,
+    kAlreadyExists = 102,
+    kIllegalState = 103,
+    kOutOfRange = 104,
+    kIo = 105,
+    kInternal = 106,
+    // 2xx storage
+    kStorage = 200,
+    kStorageFull = 201,
+    kStoreInUse = 202,
+    kTxnMisuse = 203,
+    kCorrupt = 204,
+    kReadOnly = 205,
+    // 3xx schema and model
+    kModelInvalid = 300,
+    kModelParse = 301,
+    kSchemaIncompatible = 302,
+    kUniqueViolation = 303,
+    kTypeMismatch = 304,
+    kUnknownEntity = 305,
+    kUnknownProperty = 306,
+    kValueOutOfRange = 307,
+    kRelationTarget = 308,
+    kPutMode = 309,
+    // 4xx sync protocol, 5xx auth, 6xx mongo: defined by those modules' issues.
+};
+
+// Short stable name of a code, e.g. "unique_violation".
+std::string_view error_code_name(ErrorCode code);
+
+class [[nodiscard]] Status {
+public:
+    Status() = default;
+    Status(ErrorCode code, std::string message, int cause = 0)
+        : code_(code), message_(std::move(message)), cause_(cause) {}
+
+    static Status ok() { return {}; }
+
+    bool is_ok() const { return code_ == ErrorCode::kOk; }
+    explicit operator bool() const { return is_ok(); }
+    ErrorCode code() const { return code_; }
+    const std::string& message() const { return message_; }
+    // The underlying library's code (LMDB, errno, ...), 0 when there is none.
+    int cause() const { return cause_; }
+    // "unique_violation (303): Task.text: value "x" is already used by object 3"
+    std::string to_string() const;
+
+private:
+    ErrorCode code_ = ErrorCode::kOk;
+    std::string message_;
+    int cause_ = 0;
+};
+
+// A value or the Status that explains why there is none.
+template <typename T>
+class [[nodiscard]] Result {
+public:
+    Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
+
+    bool is_ok() const { return v_.index() == 0; }
+    explicit operator bool() const { return is_ok(); }
+    // REQUIRES: is_ok()
+    T& value() & { return std::get<0>(v_); }
+    const T& value() const& { return std::get<0>(v_); }
+    T&& value() && { return std::get<0>(std::move(v_)); }
+    T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
+    T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    // Ok when there is a value.
+    Status status() const { return is_ok() ? Status() : std::get<1>(v_); }
+
+private:
+    std::variant<T, Status> v_;
+};
+
+}  // namespace outpost
+
+// Returns the Status of EXPR from the enclosing function when it is an error.
+#define OUTPOST_RETURN_IF_ERROR(expr)                \
+    do {                                             \
+        ::outpost::Status outpost_status_ = (expr);  \
+        if (!outpost_status_.is_ok()) return outpost_status_; \
+    } while (0)
+
+#define OUTPOST_CONCAT_INNER(a, b) a##b
+#define OUTPOST_CONCAT(a, b) OUTPOST_CONCAT_INNER(a, b)
+// Declares LHS from the value of the Result EXPR, or returns its Status.
+#define OUTPOST_ASSIGN_OR_RETURN(lhs, expr) \
+    OUTPOST_ASSIGN_OR_RETURN_IMPL(OUTPOST_CONCAT(outpost_result_, __LINE__), lhs, expr)
+#define OUTPOST_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+    auto tmp = (expr);                                \
+    if (!tmp.is_ok()) return tmp.status();            \
+    lhs = std::move(tmp).value()

@@ -1,0 +1,41 @@
+#include "outpost/status.hpp"
+
+namespace outpost {
+
+std::string_view error_code_name(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::kOk: return "ok";
+        case ErrorCode::kInvalidArgument: return "invalid_argument";
+        case ErrorCode::kNotFound: return "not_found";
+        case ErrorCode::kAlreadyExists: return "already_exists";
+        case ErrorCode::kIllegalState: return "illegal_state";
+        case ErrorCode::kOutOfRange: return "out_of_range";
+        case ErrorCode::kIo: return "io";
+        case ErrorCode::kInternal: return "internal";
+        case ErrorCode::kStorage: return "storage";
+        case ErrorCode::kStorageFull: return "storage_full";
+        case ErrorCode::kStoreInUse: return "store_in_use";
+        case ErrorCode::kTxnMisuse: return "txn_misuse";
+        case ErrorCode::kCorrupt: return "corrupt";
+        case ErrorCode::kReadOnly: return "read_only";
+        case ErrorCode::kModelInvalid: return "model_invalid";
+        case ErrorCode::kModelParse: return "model_parse";
+        case ErrorCode::kSchemaIncompatible: return "schema_incompatible";
+        case ErrorCode::kUniqueViolation: return "unique_violation";
+        case ErrorCode::kTypeMismatch: return "type_mismatch";
+        case ErrorCode::kUnknownEntity: return "unknown_entity";
+        case ErrorCode::kUnknownProperty: return "unknown_property";
+        case ErrorCode::kValueOutOfRange: return "value_out_of_range";
+        case ErrorCode::kRelationTarget: return "relation_target";
+        case ErrorCode::kPutMode: return "put_mode";
+    }
+    return "unknown";
+}
+
+std::string Status::to_string() const {
+    if (is_ok()) return "ok";
+    return std::string(error_code_name(code_)) + " (" + std::to_string(static_cast<int>(code_)) +
+           "): " + message_;
+}
+
+}  // namespace outpost

@@ -1,0 +1,517 @@
+// Store: opening (with schema evolution), transactions, observers, statistics.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "store/store_impl.hpp"
+
+namespace outpost {
+namespace detail {
+
+namespace {
+constexpr const char* kModelKey = "model";
+constexpr const char* kFormatKey = "format";
+constexpr const char* kFormat = "outpost-store 1";
+
+std::mutex g_registry_mu;
+std::map<std::string, std::weak_ptr<Store>>& registry() {  // GUARDED_BY(g_registry_mu)
+    static std::map<std::string, std::weak_ptr<Store>> r;
+    return r;
+}
+
+thread_local std::vector<const StoreImpl*> tl_writing;
+
+std::string uid_name(char kind, uint64_t uid) { return std::string(1, kind) + ":" + std::to_string(uid); }
+}  // namespace
+
+Status lmdb_status(int rc, const std::string& context) {
+    if (rc == MDB_SUCCESS) return Status::ok();
+    ErrorCode code = ErrorCode::kStorage;
+    if (rc == MDB_MAP_FULL) code = ErrorCode::kStorageFull;
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) code = ErrorCode::kCorrupt;
+    if (rc == EACCES) code = ErrorCode::kReadOnly;
+    std::string msg = context + ": " + mdb_strerror(rc);
+    if (rc == MDB_MAP_FULL) msg += " (raise StoreOptions::max_size_bytes)";
+    return {code, msg, rc};
+}
+
+uint64_t read_u64(const MDB_val& v) {
+    uint64_t x = 0;
+    std::memcpy(&x, v.mv_data, std::min<size_t>(8, v.mv_size));
+    return x;
+}
+
+bool thread_is_writing(const StoreImpl* store) {
+    return std::find(tl_writing.begin(), tl_writing.end(), store) != tl_writing.end();
+}
+
+void thread_set_writing(const StoreImpl* store, bool on) {
+    auto it = std::find(tl_writing.begin(), tl_writing.end(), store);
+    if (on && it == tl_writing.end()) tl_writing.push_back(store);
+    if (!on && it != tl_writing.end()) tl_writing.erase(it);
+}
+
+TxnState::~TxnState() {
+    if (txn) {
+        mdb_txn_abort(txn);
+        txn = nullptr;
+    }
+    if (write) thread_set_writing(store.get(), false);
+}
+
+void TxnState::record_put(const EntityInfo& e, uint64_t id) {
+    auto& c = changes[e.entity->id.id];
+    c.entity_id = e.entity->id.id;
+    c.put_ids.push_back(id);
+}
+
+void TxnState::record_remove(const EntityInfo& e, uint64_t id) {
+    auto& c = changes[e.entity->id.id];
+    c.entity_id = e.entity->id.id;
+    c.removed_ids.push_back(id);
+}
+
+StoreImpl::~StoreImpl() {
+    if (env) mdb_env_close(env);
+}
+
+const EntityInfo* StoreImpl::entity(std::string_view name) const {
+    for (const auto& e : entities) {
+        if (e->entity->name == name) return e.get();
+    }
+    return nullptr;
+}
+
+const EntityInfo* StoreImpl::entity_by_id(uint32_t id) const {
+    for (const auto& e : entities) {
+        if (e->entity->id.id == id) return e.get();
+    }
+    return nullptr;
+}
+
+void StoreImpl::notify(const Changes& changes) {
+    std::vector<Store::Observer> copy;
+    {
+        std::lock_guard<std::mutex> lock(observers_mu);
+        for (const auto& [h, o] : observers) copy.push_back(o);
+    }
+    for (const auto& o : copy) o(changes);
+}
+
+namespace {
+
+Status open_dbi(MDB_txn* txn, const std::string& name, unsigned flags, bool create, MDB_dbi* out) {
+    int rc = mdb_dbi_open(txn, name.c_str(), flags | (create ? MDB_CREATE : 0), out);
+    if (rc == MDB_NOTFOUND && !create) {
+        *out = 0;  // read-only store without this table yet: reads see it empty
+        return Status::ok();
+    }
+    return lmdb_status(rc, "opening table " + name);
+}
+
+Status drop_dbi(MDB_txn* txn, const std::string& name) {
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi);
+    if (rc == MDB_NOTFOUND) return Status::ok();
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "opening table " + name));
+    return lmdb_status(mdb_drop(txn, dbi, 1), "dropping table " + name);
+}
+
+// Fills an index that was added to an entity that already has objects.
+Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
+    MDB_cursor* cur;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "index build"));
+    MDB_val k, v;
+    Status st;
+    std::map<std::string, uint64_t> seen_unique;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t id = read_u64(k);
+        ObjectReader r(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+        auto key = index_key(idx, r);
+        if (!key) continue;
+        if (idx.unique && !idx.hash) {
+            auto [it, inserted] = seen_unique.emplace(*key, id);
+            if (!inserted) {
+                st = Status(ErrorCode::kUniqueViolation,
+                            "cannot add unique index on " + e.entity->name + "." + idx.prop->name +
+                                ": objects " + std::to_string(it->second) + " and " +
+                                std::to_string(id) + " share a value");
+                break;
+            }
+        }
+        uint64_t be = id;
+        MDB_val kk = mdb_val(key->data(), key->size()), vv = mdb_val(&be, 8);
+        int prc = mdb_put(txn, idx.dbi, &kk, &vv, 0);
+        if (prc != 0) {
+            st = lmdb_status(prc, "index build");
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return st;
+}
+
+std::set<uint64_t> index_uids(const Model& m) {
+    std::set<uint64_t> s;
+    for (const auto& e : m.entities) {
+        for (const auto& p : e.properties) {
+            if (p.index_id.is_set()) s.insert(p.index_id.uid);
+        }
+    }
+    return s;
+}
+
+// Opens every table of MODEL, drops those of removed entities, indexes and relations, and builds
+// indexes that are new on existing entities.
+Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool create) {
+    const Model& m = *s.model;
+    for (const auto& ent : m.entities) {
+        auto info = std::make_unique<EntityInfo>();
+        info->entity = &ent;
+        info->seq_key = uid_name('s', ent.id.uid);
+        OUTPOST_RETURN_IF_ERROR(
+            open_dbi(txn, uid_name('o', ent.id.uid), MDB_INTEGERKEY, create, &info->objects));
+        info->index_of_prop.assign(ent.properties.size(), -1);
+        for (size_t i = 0; i < ent.properties.size(); ++i) {
+            const Property& p = ent.properties[i];
+            info->prop_by_name[p.name] = static_cast<int>(i);
+            if (p.has(kFlagId)) info->id_pos = static_cast<int>(i);
+            if (!p.index_id.is_set()) continue;
+            IndexInfo idx;
+            idx.prop = &p;
+            idx.prop_pos = static_cast<int>(i);
+            idx.unique = p.has(kFlagUnique);
+            idx.replace = p.has(kFlagUniqueReplace);
+            idx.hash = p.has(kFlagIndexHash);
+            OUTPOST_RETURN_IF_ERROR(open_dbi(txn, uid_name('i', p.index_id.uid),
+                                             MDB_DUPSORT | MDB_DUPFIXED, create, &idx.dbi));
+            info->index_of_prop[i] = static_cast<int>(info->indexes.size());
+            info->indexes.push_back(idx);
+        }
+        for (size_t i = 0; i < ent.relations.size(); ++i) {
+            RelationInfo r;
+            r.rel = &ent.relations[i];
+            r.pos = static_cast<int>(i);
+            OUTPOST_RETURN_IF_ERROR(
+                open_dbi(txn, uid_name('r', r.rel->id.uid), MDB_INTEGERKEY, create, &r.list_dbi));
+            OUTPOST_RETURN_IF_ERROR(open_dbi(txn, uid_name('b', r.rel->id.uid),
+                                             MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP,
+                                             create, &r.backlink_dbi));
+            info->relations.push_back(r);
+        }
+        s.entities.push_back(std::move(info));
+    }
+    // Link targets and incoming links.
+    for (auto& src : s.entities) {
+        for (auto& r : src->relations) {
+            auto* t = const_cast<EntityInfo*>(s.entity(r.rel->target));
+            r.target = t;
+            t->incoming.push_back({src.get(), r.pos, true});
+        }
+        for (size_t i = 0; i < src->entity->properties.size(); ++i) {
+            const Property& p = src->entity->properties[i];
+            if (p.type != PropertyType::kRelation) continue;
+            auto* t = const_cast<EntityInfo*>(s.entity(p.target));
+            t->incoming.push_back({src.get(), static_cast<int>(i), false});
+        }
+    }
+    if (!stored || !create) return Status::ok();
+    // Drop what the new model removed.
+    for (const auto& oe : stored->entities) {
+        const Entity* ne = m.entity_by_uid(oe.id.uid);
+        if (!ne) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('o', oe.id.uid)));
+        for (const auto& orl : oe.relations) {
+            bool kept = false;
+            if (ne) {
+                for (const auto& r : ne->relations) kept = kept || r.id.uid == orl.id.uid;
+            }
+            if (!kept) {
+                OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('r', orl.id.uid)));
+                OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('b', orl.id.uid)));
+            }
+        }
+    }
+    auto old_idx = index_uids(*stored);
+    auto new_idx = index_uids(m);
+    for (uint64_t uid : old_idx) {
+        if (!new_idx.count(uid)) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('i', uid)));
+    }
+    for (const auto& e : s.entities) {
+        if (!stored->entity_by_uid(e->entity->id.uid)) continue;
+        for (const auto& idx : e->indexes) {
+            if (!old_idx.count(idx.prop->index_id.uid)) OUTPOST_RETURN_IF_ERROR(build_index(txn, *e, idx));
+        }
+    }
+    return Status::ok();
+}
+
+Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* given,
+                                        const StoreOptions& options) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!options.read_only) fs::create_directories(dir, ec);
+    if (!fs::is_directory(dir, ec)) {
+        return Status(ErrorCode::kIo, "store directory " + dir + " does not exist and could not be created");
+    }
+    std::string key = fs::canonical(dir, ec).string();
+
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    if (auto it = registry().find(key); it != registry().end()) {
+        if (auto existing = it->second.lock()) {
+            if (!given || existing->model().to_json() == given->to_json()) return existing;
+            return Status(ErrorCode::kStoreInUse,
+                          "store " + dir + " is already open in this process with another model");
+        }
+    }
+
+    auto impl = std::make_shared<StoreImpl>();
+    impl->dir = dir;
+    impl->options = options;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_env_create(&impl->env), "creating environment"));
+    mdb_env_set_mapsize(impl->env, options.max_size_bytes);
+    mdb_env_set_maxdbs(impl->env, 4096);
+    mdb_env_set_maxreaders(impl->env, options.max_readers);
+    unsigned flags = MDB_NOTLS;
+    if (options.no_sync) flags |= MDB_NOSYNC;
+    if (options.read_only) flags |= MDB_RDONLY;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_env_open(impl->env, dir.c_str(), flags, 0644),
+                                        "opening store " + dir));
+
+    MDB_txn* txn = nullptr;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(
+        mdb_txn_begin(impl->env, nullptr, options.read_only ? MDB_RDONLY : 0, &txn), "opening store"));
+    auto fail = [&](Status st) {
+        mdb_txn_abort(txn);
+        return st;
+    };
+    bool create = !options.read_only;
+    Status st = open_dbi(txn, "meta", 0, create, &impl->meta);
+    if (!st) return fail(st);
+
+    std::optional<Model> stored;
+    if (impl->meta != 0) {
+        MDB_val k = mdb_val(kModelKey, std::strlen(kModelKey)), v;
+        int rc = mdb_get(txn, impl->meta, &k, &v);
+        if (rc == 0) {
+            auto m = Model::from_json(as_view(v));
+            if (!m) return fail(Status(ErrorCode::kCorrupt, "stored model: " + m.status().message()));
+            stored = std::move(m).value();
+        } else if (rc != MDB_NOTFOUND) {
+            return fail(lmdb_status(rc, "reading stored model"));
+        }
+    }
+    if (!given && !stored) {
+        return fail(Status(ErrorCode::kNotFound, "no store in " + dir + " (give a model to create one)"));
+    }
+    const Model& model = given ? *given : *stored;
+    if (given) {
+        st = given->validate();
+        if (!st) return fail(st);
+        if (stored) {
+            st = check_evolution(*stored, *given);
+            if (!st) return fail(st);
+            if (options.read_only && stored->to_json() != given->to_json()) {
+                return fail(Status(ErrorCode::kReadOnly,
+                                   "store " + dir + " was last opened with another model; open it "
+                                   "writable once to evolve it"));
+            }
+        }
+    }
+    impl->model = std::make_shared<const Model>(model);
+    st = prepare_schema(*impl, txn, stored ? &*stored : nullptr, create);
+    if (!st) return fail(st);
+    if (create) {
+        std::string json = impl->model->to_json();
+        MDB_val k = mdb_val(kModelKey, std::strlen(kModelKey)), v = mdb_val(json.data(), json.size());
+        st = lmdb_status(mdb_put(txn, impl->meta, &k, &v, 0), "storing model");
+        if (!st) return fail(st);
+        MDB_val fk = mdb_val(kFormatKey, std::strlen(kFormatKey)), fv = mdb_val(kFormat, std::strlen(kFormat));
+        st = lmdb_status(mdb_put(txn, impl->meta, &fk, &fv, 0), "storing format");
+        if (!st) return fail(st);
+    }
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_txn_commit(txn), "opening store"));
+
+    auto store = std::shared_ptr<Store>(new Store(impl));
+    registry()[key] = store;
+    return store;
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::lmdb_status;
+using detail::TxnState;
+
+Store::Store(std::shared_ptr<detail::StoreImpl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::shared_ptr<Store>> Store::open(const std::string& dir, const Model& model,
+                                           const StoreOptions& options) {
+    return detail::open_impl(dir, &model, options);
+}
+
+Result<std::shared_ptr<Store>> Store::open_existing(const std::string& dir, const StoreOptions& options) {
+    return detail::open_impl(dir, nullptr, options);
+}
+
+const Model& Store::model() const { return *impl_->model; }
+const std::string& Store::dir() const { return impl_->dir; }
+
+Result<ReadTxn> Store::begin_read() {
+    auto st = std::make_unique<TxnState>();
+    st->store = impl_;
+    st->owner = std::this_thread::get_id();
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &st->txn), "beginning read"));
+    return ReadTxn(std::move(st));
+}
+
+Result<WriteTxn> Store::begin_write() {
+    if (impl_->options.read_only) return Status(ErrorCode::kReadOnly, "store " + impl_->dir + " is read-only");
+    if (detail::thread_is_writing(impl_.get())) {
+        return Status(ErrorCode::kTxnMisuse,
+                      "this thread already has a write transaction open on the store; "
+                      "commit or abort it first (write transactions do not nest)");
+    }
+    auto st = std::make_unique<TxnState>();
+    st->store = impl_;
+    st->owner = std::this_thread::get_id();
+    st->write = true;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_txn_begin(impl_->env, nullptr, 0, &st->txn), "beginning write"));
+    detail::thread_set_writing(impl_.get(), true);
+    return WriteTxn(std::move(st));
+}
+
+Status Store::write(const std::function<Status(WriteTxn&)>& fn) {
+    OUTPOST_ASSIGN_OR_RETURN(WriteTxn txn, begin_write());
+    Status st = fn(txn);
+    if (!st) return st;
+    return txn.commit();
+}
+
+Status Store::read(const std::function<Status(ReadTxn&)>& fn) {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, begin_read());
+    return fn(txn);
+}
+
+Result<DynamicBox> Store::box(std::string_view entity) {
+    const detail::EntityInfo* info = impl_->entity(entity);
+    if (!info) {
+        return Status(ErrorCode::kUnknownEntity, "the model has no entity \"" + std::string(entity) + "\"");
+    }
+    return DynamicBox(shared_from_this(), info);
+}
+
+uint64_t Store::add_observer(Observer observer) {
+    std::lock_guard<std::mutex> lock(impl_->observers_mu);
+    uint64_t h = impl_->next_observer++;
+    impl_->observers.emplace(h, std::move(observer));
+    return h;
+}
+
+void Store::remove_observer(uint64_t handle) {
+    std::lock_guard<std::mutex> lock(impl_->observers_mu);
+    impl_->observers.erase(handle);
+}
+
+Result<StoreStats> Store::stats() {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, begin_read());
+    MDB_txn* t = txn.state()->txn;
+    StoreStats out;
+    auto pages = [&](MDB_dbi dbi, uint64_t* entries) -> uint64_t {
+        if (dbi == 0) return 0;
+        MDB_stat s;
+        if (mdb_stat(t, dbi, &s) != 0) return 0;
+        if (entries) *entries = s.ms_entries;
+        return (s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages) * s.ms_psize;
+    };
+    for (const auto& e : impl_->entities) {
+        EntityStats es;
+        es.name = e->entity->name;
+        es.bytes = pages(e->objects, &es.count);
+        for (const auto& i : e->indexes) es.bytes += pages(i.dbi, nullptr);
+        for (const auto& r : e->relations) es.bytes += pages(r.list_dbi, nullptr) + pages(r.backlink_dbi, nullptr);
+        out.entities.push_back(es);
+    }
+    MDB_envinfo info;
+    MDB_stat env_stat;
+    mdb_env_info(impl_->env, &info);
+    mdb_env_stat(impl_->env, &env_stat);
+    out.used_bytes = (info.me_last_pgno + 1) * env_stat.ms_psize;
+    struct stat fst;
+    if (::stat((impl_->dir + "/data.mdb").c_str(), &fst) == 0) out.file_bytes = fst.st_size;
+    return out;
+}
+
+// ---- transactions ----
+
+Txn::Txn(std::unique_ptr<detail::TxnState> state) : state_(std::move(state)) {}
+Txn::Txn(Txn&&) noexcept = default;
+Txn& Txn::operator=(Txn&&) noexcept = default;
+Txn::~Txn() = default;
+
+bool Txn::is_write() const { return state_ && state_->write; }
+bool Txn::is_open() const { return state_ && state_->txn; }
+
+Status Txn::check_usable() const {
+    if (!state_ || !state_->txn) return {ErrorCode::kTxnMisuse, "the transaction is closed"};
+    if (state_->owner != std::this_thread::get_id()) {
+        return {ErrorCode::kTxnMisuse, "a transaction may only be used by the thread that began it"};
+    }
+    return Status::ok();
+}
+
+void ReadTxn::close() { state_.reset(); }
+
+Status WriteTxn::commit() {
+    OUTPOST_RETURN_IF_ERROR(check_usable());
+    TxnState& s = *state_;
+    Status st;
+    for (const auto& [info, next] : s.next_ids) {
+        MDB_val k = detail::mdb_val(info->seq_key.data(), info->seq_key.size());
+        uint64_t last = next - 1;
+        MDB_val v = detail::mdb_val(&last, 8);
+        st = lmdb_status(mdb_put(s.txn, s.store->meta, &k, &v, 0), "storing id sequence");
+        if (!st) break;
+    }
+    if (!st) {
+        state_.reset();
+        return st;
+    }
+    int rc = mdb_txn_commit(s.txn);
+    s.txn = nullptr;
+    detail::thread_set_writing(s.store.get(), false);
+    if (rc != 0) {
+        state_.reset();
+        return lmdb_status(rc, "committing");
+    }
+    if (!s.changes.empty()) {
+        Changes changes;
+        changes.origin = s.origin;
+        for (auto& [id, c] : s.changes) {
+            std::sort(c.put_ids.begin(), c.put_ids.end());
+            c.put_ids.erase(std::unique(c.put_ids.begin(), c.put_ids.end()), c.put_ids.end());
+            std::sort(c.removed_ids.begin(), c.removed_ids.end());
+            c.removed_ids.erase(std::unique(c.removed_ids.begin(), c.removed_ids.end()), c.removed_ids.end());
+            changes.entities.push_back(std::move(c));
+        }
+        auto store = s.store;
+        state_.reset();
+        store->notify(changes);
+    } else {
+        state_.reset();
+    }
+    return Status::ok();
+}
+
+void WriteTxn::abort() { state_.reset(); }
+
+void WriteTxn::set_origin(std::string origin) {
+    if (state_) state_->origin = std::move(origin);
+}
+
+}  // namespace outpost

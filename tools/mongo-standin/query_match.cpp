@@ -1,0 +1,553 @@
+#include "query_match.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <regex>
+
+namespace standin {
+
+namespace {
+
+Error bad(std::string msg) { return Error{2, std::move(msg), {}}; }
+
+bool is_numeric_key(const char* s) {
+    if (!*s) return false;
+    for (const char* p = s; *p; ++p)
+        if (*p < '0' || *p > '9') return false;
+    return true;
+}
+
+void walk(const bson_iter_t* cur, const std::vector<std::string>& parts, size_t i,
+          std::vector<bson_iter_t>* out, bool* missing) {
+    if (i == parts.size()) {
+        out->push_back(*cur);
+        return;
+    }
+    bson_type_t t = bson_iter_type(cur);
+    if (t == BSON_TYPE_DOCUMENT) {
+        bson_iter_t child;
+        if (bson_iter_recurse(cur, &child) && bson_iter_find(&child, parts[i].c_str())) {
+            walk(&child, parts, i + 1, out, missing);
+        } else {
+            *missing = true;
+        }
+    } else if (t == BSON_TYPE_ARRAY) {
+        bson_iter_t child;
+        if (is_numeric_key(parts[i].c_str())) {
+            if (bson_iter_recurse(cur, &child) && bson_iter_find(&child, parts[i].c_str())) {
+                walk(&child, parts, i + 1, out, missing);
+                return;
+            }
+        }
+        bool any = false;
+        if (bson_iter_recurse(cur, &child)) {
+            while (bson_iter_next(&child)) {
+                if (BSON_ITER_HOLDS_DOCUMENT(&child)) {
+                    any = true;
+                    walk(&child, parts, i, out, missing);
+                }
+            }
+        }
+        if (!any) *missing = true;
+    } else {
+        *missing = true;
+    }
+}
+
+std::vector<std::string> split_path(const char* path) {
+    std::vector<std::string> parts;
+    std::string cur;
+    for (const char* p = path; *p; ++p) {
+        if (*p == '.') {
+            parts.push_back(cur);
+            cur.clear();
+        } else {
+            cur += *p;
+        }
+    }
+    parts.push_back(cur);
+    return parts;
+}
+
+// ---- regex ----
+
+const std::regex* compiled_regex(const std::string& pattern, const std::string& options) {
+    static thread_local std::map<std::string, std::unique_ptr<std::regex>> cache;
+    std::string key = options + '/' + pattern;
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second.get();
+    auto flags = std::regex::ECMAScript;
+    if (options.find('i') != std::string::npos) flags |= std::regex::icase;
+    if (options.find('m') != std::string::npos) flags |= std::regex::multiline;
+    std::unique_ptr<std::regex> re;
+    try {
+        re = std::make_unique<std::regex>(pattern, flags);
+    } catch (const std::regex_error&) {
+        re = nullptr;
+    }
+    if (cache.size() > 1000) cache.clear();
+    auto* raw = re.get();
+    cache.emplace(key, std::move(re));
+    return raw;
+}
+
+bool regex_matches_value(const bson_iter_t* v, const std::string& pattern, const std::string& options) {
+    if (!BSON_ITER_HOLDS_UTF8(v) && !BSON_ITER_HOLDS_SYMBOL(v)) return false;
+    uint32_t n;
+    const char* s = BSON_ITER_HOLDS_UTF8(v) ? bson_iter_utf8(v, &n) : bson_iter_symbol(v, &n);
+    const std::regex* re = compiled_regex(pattern, options);
+    if (!re) return false;
+    return std::regex_search(s, s + n, *re);
+}
+
+// ---- operators ----
+
+// Calls f on each candidate and, for arrays, on each element. Returns true when f does for any.
+template <class F>
+bool any_value_or_element(const std::vector<bson_iter_t>& vals, F f) {
+    for (const auto& v : vals) {
+        if (f(&v)) return true;
+        if (BSON_ITER_HOLDS_ARRAY(&v)) {
+            bson_iter_t c;
+            if (bson_iter_recurse(&v, &c)) {
+                while (bson_iter_next(&c))
+                    if (f(&c)) return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool eq_match(const std::vector<bson_iter_t>& vals, bool missing, const bson_iter_t* target) {
+    bson_type_t tt = bson_iter_type(target);
+    if (tt == BSON_TYPE_NULL) {
+        if (vals.empty() || missing) return true;
+        return any_value_or_element(vals, [](const bson_iter_t* v) {
+            return BSON_ITER_HOLDS_NULL(v) || bson_iter_type(v) == BSON_TYPE_UNDEFINED;
+        });
+    }
+    if (tt == BSON_TYPE_REGEX) {
+        const char* opts;
+        const char* pat = bson_iter_regex(target, &opts);
+        std::string p(pat), o(opts);
+        return any_value_or_element(vals, [&](const bson_iter_t* v) {
+            if (BSON_ITER_HOLDS_REGEX(v)) return values_equal(v, target);
+            return regex_matches_value(v, p, o);
+        });
+    }
+    return any_value_or_element(vals, [&](const bson_iter_t* v) { return values_equal(v, target); });
+}
+
+bool cmp_match(const std::vector<bson_iter_t>& vals, bool missing, const bson_iter_t* target, const char* op) {
+    bool gt = op[1] == 'g';
+    bool inclusive = op[3] == 'e';
+    if (BSON_ITER_HOLDS_NULL(target) && inclusive) return eq_match(vals, missing, target);
+    bson_type_t tt = bson_iter_type(target);
+    if (tt == BSON_TYPE_MINKEY || tt == BSON_TYPE_MAXKEY) {
+        return any_value_or_element(vals, [&](const bson_iter_t* v) {
+            int c = compare_values(v, target);
+            return gt ? (inclusive ? c >= 0 : c > 0) : (inclusive ? c <= 0 : c < 0);
+        });
+    }
+    return any_value_or_element(vals, [&](const bson_iter_t* v) {
+        if (type_rank(bson_iter_type(v)) != type_rank(tt)) return false;
+        if (iter_is_number(v) && std::isnan(iter_as_double(v)) != std::isnan(iter_as_double(target)))
+            return false;
+        int c = compare_values(v, target);
+        return gt ? (inclusive ? c >= 0 : c > 0) : (inclusive ? c <= 0 : c < 0);
+    });
+}
+
+bool type_matches(const bson_iter_t* v, const bson_iter_t* spec) {
+    bson_type_t t = bson_iter_type(v);
+    if (BSON_ITER_HOLDS_UTF8(spec)) {
+        static const std::map<std::string, int> names = {
+            {"double", 1}, {"string", 2}, {"object", 3}, {"array", 4}, {"binData", 5}, {"undefined", 6},
+            {"objectId", 7}, {"bool", 8}, {"date", 9}, {"null", 10}, {"regex", 11}, {"dbPointer", 12},
+            {"javascript", 13}, {"symbol", 14}, {"javascriptWithScope", 15}, {"int", 16},
+            {"timestamp", 17}, {"long", 18}, {"decimal", 19}, {"minKey", -1}, {"maxKey", 127}};
+        std::string s = bson_iter_utf8(spec, nullptr);
+        if (s == "number") return iter_is_number(v);
+        auto it = names.find(s);
+        if (it == names.end()) return false;
+        return (it->second == -1 ? t == BSON_TYPE_MINKEY : static_cast<int>(t) == it->second);
+    }
+    if (iter_is_number(spec)) {
+        int64_t n = iter_as_int64(spec);
+        if (n == -1) return t == BSON_TYPE_MINKEY;
+        return static_cast<int64_t>(t) == n;
+    }
+    return false;
+}
+
+Result<bool> match_filter(const bson_t* doc, const bson_t* filter);
+
+Result<bool> match_operators(const bson_t* doc, const char* path, const std::vector<bson_iter_t>& vals,
+                             bool missing, const bson_iter_t* ops_it);
+
+Result<bool> match_element_ops(const bson_iter_t* elem, const bson_iter_t* ops_it) {
+    std::vector<bson_iter_t> vals{*elem};
+    return match_operators(nullptr, "", vals, false, ops_it);
+}
+
+Result<bool> match_operators(const bson_t* doc, const char* path, const std::vector<bson_iter_t>& vals,
+                             bool missing, const bson_iter_t* ops_it) {
+    bson_iter_t op;
+    if (!bson_iter_recurse(ops_it, &op)) return bad("bad operator document");
+    std::string regex_pattern, regex_options;
+    bool has_regex = false;
+    {
+        bson_iter_t o;
+        if (bson_iter_recurse(ops_it, &o) && bson_iter_find(&o, "$options")) {
+            if (!BSON_ITER_HOLDS_UTF8(&o)) return bad("$options has to be a string");
+            regex_options = bson_iter_utf8(&o, nullptr);
+        }
+    }
+    while (bson_iter_next(&op)) {
+        const char* name = bson_iter_key(&op);
+        bool r = false;
+        if (!std::strcmp(name, "$eq")) {
+            r = eq_match(vals, missing, &op);
+        } else if (!std::strcmp(name, "$ne")) {
+            r = !eq_match(vals, missing, &op);
+        } else if (!std::strcmp(name, "$gt") || !std::strcmp(name, "$gte") || !std::strcmp(name, "$lt") ||
+                   !std::strcmp(name, "$lte")) {
+            r = cmp_match(vals, missing, &op, name);
+        } else if (!std::strcmp(name, "$in") || !std::strcmp(name, "$nin")) {
+            if (!BSON_ITER_HOLDS_ARRAY(&op)) return bad(std::string(name) + " needs an array");
+            bson_iter_t e;
+            bool any = false;
+            if (bson_iter_recurse(&op, &e)) {
+                while (bson_iter_next(&e)) {
+                    if (eq_match(vals, missing, &e)) {
+                        any = true;
+                        break;
+                    }
+                }
+            }
+            r = name[1] == 'i' ? any : !any;
+        } else if (!std::strcmp(name, "$exists")) {
+            r = (!vals.empty()) == iter_truthy(&op);
+        } else if (!std::strcmp(name, "$type")) {
+            r = any_value_or_element(vals, [&](const bson_iter_t* v) {
+                if (BSON_ITER_HOLDS_ARRAY(&op)) {
+                    bson_iter_t e;
+                    if (bson_iter_recurse(&op, &e))
+                        while (bson_iter_next(&e))
+                            if (type_matches(v, &e)) return true;
+                    return false;
+                }
+                return type_matches(v, &op);
+            });
+            if (!r && BSON_ITER_HOLDS_UTF8(&op) && !std::strcmp(bson_iter_utf8(&op, nullptr), "array")) {
+                for (const auto& v : vals) r = r || BSON_ITER_HOLDS_ARRAY(&v);
+            }
+        } else if (!std::strcmp(name, "$not")) {
+            if (BSON_ITER_HOLDS_REGEX(&op)) {
+                r = !eq_match(vals, missing, &op);
+            } else if (BSON_ITER_HOLDS_DOCUMENT(&op)) {
+                auto sub = match_operators(doc, path, vals, missing, &op);
+                if (!sub.ok()) return sub;
+                r = !sub.value();
+            } else {
+                return bad("$not needs a regex or a document");
+            }
+        } else if (!std::strcmp(name, "$regex")) {
+            has_regex = true;
+            if (BSON_ITER_HOLDS_REGEX(&op)) {
+                const char* o;
+                regex_pattern = bson_iter_regex(&op, &o);
+                if (regex_options.empty()) regex_options = o;
+            } else if (BSON_ITER_HOLDS_UTF8(&op)) {
+                regex_pattern = bson_iter_utf8(&op, nullptr);
+            } else {
+                return bad("$regex has to be a string");
+            }
+            continue;
+        } else if (!std::strcmp(name, "$options")) {
+            continue;
+        } else if (!std::strcmp(name, "$elemMatch")) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&op)) return bad("$elemMatch needs an Object");
+            Doc sub = iter_subdoc(&op);
+            bson_iter_t first;
+            bool operator_form = false;
+            if (bson_iter_init(&first, sub.get()) && bson_iter_next(&first)) {
+                const char* k = bson_iter_key(&first);
+                operator_form = k[0] == '$' && std::strcmp(k, "$and") && std::strcmp(k, "$or") &&
+                                std::strcmp(k, "$nor");
+            }
+            for (const auto& v : vals) {
+                if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
+                bson_iter_t e;
+                if (!bson_iter_recurse(&v, &e)) continue;
+                while (!r && bson_iter_next(&e)) {
+                    if (operator_form) {
+                        auto m = match_element_ops(&e, &op);
+                        if (!m.ok()) return m;
+                        r = m.value();
+                    } else if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
+                        Doc ed = iter_subdoc(&e);
+                        auto m = match_filter(ed.get(), sub.get());
+                        if (!m.ok()) return m;
+                        r = m.value();
+                    }
+                }
+                if (r) break;
+            }
+        } else if (!std::strcmp(name, "$size")) {
+            if (!iter_is_number(&op)) return bad("$size needs a number");
+            int64_t n = iter_as_int64(&op);
+            for (const auto& v : vals) {
+                if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
+                Doc a = iter_subdoc(&v);
+                if (static_cast<int64_t>(bson_count_keys(a.get())) == n) r = true;
+            }
+        } else if (!std::strcmp(name, "$all")) {
+            if (!BSON_ITER_HOLDS_ARRAY(&op)) return bad("$all needs an array");
+            bson_iter_t e;
+            bool all = true, any_elem = false;
+            if (bson_iter_recurse(&op, &e)) {
+                while (bson_iter_next(&e)) {
+                    any_elem = true;
+                    if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
+                        bson_iter_t inner;
+                        if (bson_iter_recurse(&e, &inner) && bson_iter_next(&inner) &&
+                            !std::strcmp(bson_iter_key(&inner), "$elemMatch")) {
+                            bson_t wrap = BSON_INITIALIZER;
+                            Doc em = iter_subdoc(&e);
+                            bson_append_document(&wrap, "x", 1, em.get());
+                            bson_iter_t w;
+                            bson_iter_init(&w, &wrap);
+                            bson_iter_next(&w);
+                            auto m = match_operators(doc, path, vals, missing, &w);
+                            bson_destroy(&wrap);
+                            if (!m.ok()) return m;
+                            if (!m.value()) all = false;
+                            continue;
+                        }
+                    }
+                    if (!eq_match(vals, missing, &e)) all = false;
+                }
+            }
+            r = all && any_elem;
+        } else if (!std::strcmp(name, "$mod")) {
+            int64_t d = 0, rem = 0;
+            bson_iter_t e;
+            int n = 0;
+            if (BSON_ITER_HOLDS_ARRAY(&op) && bson_iter_recurse(&op, &e)) {
+                while (bson_iter_next(&e)) {
+                    if (!iter_is_number(&e)) return bad("malformed mod, not enough elements");
+                    (n == 0 ? d : rem) = iter_as_int64(&e);
+                    ++n;
+                }
+            }
+            if (n != 2) return bad("malformed mod, not enough elements");
+            if (d == 0) return bad("divisor cannot be 0");
+            r = any_value_or_element(vals, [&](const bson_iter_t* v) {
+                return iter_is_number(v) && iter_as_int64(v) % d == rem;
+            });
+        } else if (!std::strcmp(name, "$comment")) {
+            r = true;
+        } else {
+            return bad(std::string("unknown operator: ") + name);
+        }
+        if (!r) return false;
+    }
+    if (has_regex) {
+        if (!any_value_or_element(vals, [&](const bson_iter_t* v) {
+                return regex_matches_value(v, regex_pattern, regex_options);
+            }))
+            return false;
+    }
+    return true;
+}
+
+bool is_operator_doc(const bson_iter_t* it) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(it)) return false;
+    bson_iter_t c;
+    return bson_iter_recurse(it, &c) && bson_iter_next(&c) && bson_iter_key(&c)[0] == '$';
+}
+
+Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
+    bson_iter_t it;
+    if (!bson_iter_init(&it, filter)) return bad("invalid filter");
+    while (bson_iter_next(&it)) {
+        const char* key = bson_iter_key(&it);
+        if (key[0] == '$') {
+            bool is_and = !std::strcmp(key, "$and"), is_or = !std::strcmp(key, "$or"),
+                 is_nor = !std::strcmp(key, "$nor");
+            if (!std::strcmp(key, "$comment")) continue;
+            if (!is_and && !is_or && !is_nor) return bad(std::string("unknown top level operator: ") + key);
+            if (!BSON_ITER_HOLDS_ARRAY(&it)) return bad(std::string(key) + " must be an array");
+            bson_iter_t e;
+            bool any = false, all = true, nonempty = false;
+            if (bson_iter_recurse(&it, &e)) {
+                while (bson_iter_next(&e)) {
+                    nonempty = true;
+                    if (!BSON_ITER_HOLDS_DOCUMENT(&e)) return bad("$and/$or/$nor entries need to be full objects");
+                    Doc sub = iter_subdoc(&e);
+                    auto m = match_filter(doc, sub.get());
+                    if (!m.ok()) return m;
+                    any = any || m.value();
+                    all = all && m.value();
+                }
+            }
+            if (!nonempty) return bad(std::string(key) + " must be a nonempty array");
+            bool r = is_and ? all : (is_or ? any : !any);
+            if (!r) return false;
+            continue;
+        }
+        std::vector<bson_iter_t> vals;
+        bool missing = false;
+        values_at_path(doc, key, &vals, &missing);
+        if (is_operator_doc(&it)) {
+            auto m = match_operators(doc, key, vals, missing, &it);
+            if (!m.ok()) return m;
+            if (!m.value()) return false;
+        } else {
+            if (!eq_match(vals, missing, &it)) return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+void values_at_path(const bson_t* doc, const char* path, std::vector<bson_iter_t>* out, bool* missing) {
+    if (!std::strchr(path, '.')) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, path))
+            out->push_back(it);
+        else
+            *missing = true;
+        return;
+    }
+    auto parts = split_path(path);
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, parts[0].c_str())) {
+        *missing = true;
+        return;
+    }
+    walk(&it, parts, 1, out, missing);
+}
+
+Result<bool> matches(const bson_t* doc, const bson_t* filter) { return match_filter(doc, filter); }
+
+Status validate_filter(const bson_t* filter) {
+    bson_t empty = BSON_INITIALIZER;
+    auto r = match_filter(&empty, filter);
+    if (!r.ok()) return r.error();
+    return ok_status();
+}
+
+Status sort_docs(std::vector<DocPtr>* docs, const bson_t* sort_spec) {
+    std::vector<std::pair<std::string, int>> fields;
+    bson_iter_t it;
+    if (bson_iter_init(&it, sort_spec)) {
+        while (bson_iter_next(&it)) {
+            if (!std::strcmp(bson_iter_key(&it), "$natural")) continue;
+            if (BSON_ITER_HOLDS_DOCUMENT(&it)) continue;  // {$meta: ...}: ignored
+            if (!iter_is_number(&it)) return bad("sort direction must be 1 or -1");
+            int64_t d = iter_as_int64(&it);
+            if (d != 1 && d != -1) return bad("bad sort specification");
+            fields.emplace_back(bson_iter_key(&it), static_cast<int>(d));
+        }
+    }
+    if (fields.empty()) return ok_status();
+    // Sort keys: for each doc a small BSON document "0","1",... holding the key values.
+    struct Keyed {
+        Doc keys;
+        DocPtr doc;
+    };
+    std::vector<Keyed> items;
+    items.reserve(docs->size());
+    bson_t null_doc = BSON_INITIALIZER;
+    BSON_APPEND_NULL(&null_doc, "v");
+    bson_iter_t null_it;
+    bson_iter_init(&null_it, &null_doc);
+    bson_iter_next(&null_it);
+    for (auto& d : *docs) {
+        bson_t view;
+        view_of(*d, &view);
+        Doc keys;
+        for (size_t i = 0; i < fields.size(); ++i) {
+            std::vector<bson_iter_t> vals;
+            bool missing = false;
+            values_at_path(&view, fields[i].first.c_str(), &vals, &missing);
+            // Expand arrays into their elements; ascending takes the smallest, descending the largest.
+            std::vector<bson_iter_t> flat;
+            for (auto& v : vals) {
+                if (BSON_ITER_HOLDS_ARRAY(&v)) {
+                    bson_iter_t c;
+                    bool any = false;
+                    if (bson_iter_recurse(&v, &c))
+                        while (bson_iter_next(&c)) {
+                            flat.push_back(c);
+                            any = true;
+                        }
+                    if (!any) flat.push_back(v);  // empty array sorts as itself
+                } else {
+                    flat.push_back(v);
+                }
+            }
+            if (missing && flat.empty()) flat.push_back(null_it);
+            const bson_iter_t* best = flat.empty() ? &null_it : &flat[0];
+            for (auto& v : flat) {
+                int c = compare_values(&v, best);
+                if ((fields[i].second > 0 && c < 0) || (fields[i].second < 0 && c > 0)) best = &v;
+            }
+            std::string k = std::to_string(i);
+            bson_append_iter(keys.get(), k.c_str(), static_cast<int>(k.size()), best);
+        }
+        items.push_back(Keyed{std::move(keys), d});
+    }
+    bson_destroy(&null_doc);
+    std::stable_sort(items.begin(), items.end(), [&](const Keyed& a, const Keyed& b) {
+        bson_iter_t ia, ib;
+        bson_iter_init(&ia, a.keys.get());
+        bson_iter_init(&ib, b.keys.get());
+        for (size_t i = 0; i < fields.size(); ++i) {
+            bson_iter_next(&ia);
+            bson_iter_next(&ib);
+            int c = compare_values(&ia, &ib);
+            if (c) return fields[i].second > 0 ? c < 0 : c > 0;
+        }
+        return false;
+    });
+    for (size_t i = 0; i < items.size(); ++i) (*docs)[i] = items[i].doc;
+    return ok_status();
+}
+
+Doc equality_seed(const bson_t* filter) {
+    Doc out;
+    bson_iter_t it;
+    if (!bson_iter_init(&it, filter)) return out;
+    while (bson_iter_next(&it)) {
+        const char* key = bson_iter_key(&it);
+        if (!std::strcmp(key, "$and") && BSON_ITER_HOLDS_ARRAY(&it)) {
+            bson_iter_t e;
+            if (bson_iter_recurse(&it, &e)) {
+                while (bson_iter_next(&e)) {
+                    if (!BSON_ITER_HOLDS_DOCUMENT(&e)) continue;
+                    Doc sub = iter_subdoc(&e);
+                    Doc seed = equality_seed(sub.get());
+                    bson_concat(out.get(), seed.get());
+                }
+            }
+            continue;
+        }
+        if (key[0] == '$') continue;
+        if (is_operator_doc(&it)) {
+            bson_iter_t op;
+            if (bson_iter_recurse(&it, &op) && bson_iter_find(&op, "$eq")) append_value(out.get(), key, &op);
+            continue;
+        }
+        if (BSON_ITER_HOLDS_REGEX(&it)) continue;
+        append_value(out.get(), key, &it);
+    }
+    return out;
+}
+
+}  // namespace standin

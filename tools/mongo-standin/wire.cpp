@@ -1,0 +1,263 @@
+#include "wire.hpp"
+
+#include <array>
+#include <cstring>
+#include <set>
+
+namespace standin {
+
+namespace {
+
+int32_t read_i32(const uint8_t* p) {
+    uint32_t v = static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+                 (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+    return static_cast<int32_t>(v);
+}
+
+void put_i32(std::string& s, size_t at, int32_t v) {
+    uint32_t u = static_cast<uint32_t>(v);
+    for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>((u >> (8 * i)) & 0xff);
+}
+
+void append_i32(std::string& s, int32_t v) {
+    s.append(4, '\0');
+    put_i32(s, s.size() - 4, v);
+}
+
+std::array<uint32_t, 256> make_crc_table() {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        t[i] = c;
+    }
+    return t;
+}
+
+Error close_error(std::string msg) { return Error{0, std::move(msg), {}}; }
+
+// Checks that [p, p+avail) starts with a complete, valid BSON document; returns its length or 0.
+size_t valid_doc_at(const uint8_t* p, size_t avail) {
+    if (avail < 5) return 0;
+    int32_t n = read_i32(p);
+    if (n < 5 || static_cast<size_t>(n) > avail) return 0;
+    bson_t b;
+    if (!bson_init_static(&b, p, static_cast<size_t>(n))) return 0;
+    size_t off = 0;
+    if (!bson_validate(&b, BSON_VALIDATE_NONE, &off)) return 0;
+    return static_cast<size_t>(n);
+}
+
+}  // namespace
+
+uint32_t crc32c(const uint8_t* data, size_t n, uint32_t crc) {
+    static const std::array<uint32_t, 256> table = make_crc_table();
+    crc = ~crc;
+    for (size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+Result<MsgHeader> parse_header(const uint8_t* p) {
+    MsgHeader h;
+    h.length = read_i32(p);
+    h.request_id = read_i32(p + 4);
+    h.response_to = read_i32(p + 8);
+    h.opcode = read_i32(p + 12);
+    if (h.length < static_cast<int32_t>(kHeaderSize) || static_cast<size_t>(h.length) > kMaxMessageSize)
+        return close_error("message length out of range: " + std::to_string(h.length));
+    return h;
+}
+
+static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, size_t len,
+                                    ParseFailure* failure) {
+    if (len < 4) return close_error("OP_MSG too short");
+    uint32_t flags = static_cast<uint32_t>(read_i32(body));
+    if (flags & 0xffffu & ~(kFlagChecksumPresent | kFlagMoreToCome)) {
+        return close_error("illegal OP_MSG flag bits");  // 223 IllegalOpMsgFlag: connection closes
+    }
+    size_t end = len;
+    if (flags & kFlagChecksumPresent) {
+        if (len < 8) return close_error("OP_MSG too short for checksum");
+        end = len - 4;
+        uint32_t want = static_cast<uint32_t>(read_i32(body + end));
+        uint8_t hdr[kHeaderSize];
+        std::memcpy(hdr, &h.length, 4);  // the header bytes are little-endian on this platform
+        std::memcpy(hdr + 4, &h.request_id, 4);
+        std::memcpy(hdr + 8, &h.response_to, 4);
+        std::memcpy(hdr + 12, &h.opcode, 4);
+        uint32_t got = crc32c(body, end, crc32c(hdr, kHeaderSize));
+        if (got != want) return close_error("OP_MSG checksum mismatch");
+    }
+    size_t off = 4;
+    const uint8_t* main_doc = nullptr;
+    size_t main_len = 0;
+    struct Seq {
+        std::string name;
+        std::vector<std::pair<const uint8_t*, size_t>> docs;
+    };
+    std::vector<Seq> seqs;
+    std::set<std::string> names;
+    bool bad_bson = false;
+    while (off < end) {
+        uint8_t kind = body[off++];
+        if (kind == 0) {
+            if (main_doc) return close_error("two kind-0 sections");
+            size_t n = valid_doc_at(body + off, end - off);
+            if (!n) {
+                // Size field still tells where the section ends when it is sane; reply 22 then.
+                if (end - off >= 4) {
+                    int32_t claimed = read_i32(body + off);
+                    if (claimed >= 5 && static_cast<size_t>(claimed) <= end - off) {
+                        bad_bson = true;
+                        off += static_cast<size_t>(claimed);
+                        main_doc = body;  // placeholder: marks the section as seen
+                        continue;
+                    }
+                }
+                return close_error("malformed kind-0 section");
+            }
+            main_doc = body + off;
+            main_len = n;
+            off += n;
+        } else if (kind == 1) {
+            if (end - off < 4) return close_error("truncated kind-1 section");
+            int32_t size = read_i32(body + off);
+            if (size < 5 || static_cast<size_t>(size) > end - off) return close_error("bad kind-1 size");
+            size_t sec_end = off + static_cast<size_t>(size);
+            size_t p = off + 4;
+            const void* nul = std::memchr(body + p, 0, sec_end - p);
+            if (!nul) return close_error("kind-1 identifier not terminated");
+            Seq seq;
+            seq.name.assign(reinterpret_cast<const char*>(body + p),
+                            static_cast<const uint8_t*>(nul) - (body + p));
+            p = static_cast<size_t>(static_cast<const uint8_t*>(nul) - body) + 1;
+            while (p < sec_end) {
+                size_t n = valid_doc_at(body + p, sec_end - p);
+                if (!n) {
+                    bad_bson = true;
+                    break;
+                }
+                seq.docs.emplace_back(body + p, n);
+                p += n;
+            }
+            if (!names.insert(seq.name).second) return close_error("duplicate document sequence");
+            seqs.push_back(std::move(seq));
+            off = sec_end;
+        } else {
+            return close_error("unknown OP_MSG section kind");
+        }
+    }
+    if (!main_doc) return close_error("OP_MSG without a body section");
+    Request r;
+    r.opcode = kOpMsg;
+    r.request_id = h.request_id;
+    r.more_to_come = (flags & kFlagMoreToCome) != 0;
+    if (bad_bson) {
+        failure->reply = true;
+        failure->error = Error{22, "invalid BSON in OP_MSG", {}};
+        return failure->error;
+    }
+    if (seqs.empty()) {
+        r.body = Doc::from_bytes(main_doc, main_len);
+        return r;
+    }
+    bson_t view;
+    bson_init_static(&view, main_doc, main_len);
+    for (const auto& s : seqs) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, &view, s.name.c_str())) {
+            failure->reply = true;
+            failure->error = Error{40, "duplicate field " + s.name + " in body and document sequence", {}};
+            return failure->error;
+        }
+    }
+    bson_copy_to(&view, r.body.get());
+    for (const auto& s : seqs) {
+        bson_t arr;
+        bson_append_array_begin(r.body.get(), s.name.c_str(), static_cast<int>(s.name.size()), &arr);
+        size_t i = 0;
+        for (const auto& [p, n] : s.docs) {
+            bson_t d;
+            bson_init_static(&d, p, n);
+            std::string key = std::to_string(i++);
+            bson_append_document(&arr, key.c_str(), static_cast<int>(key.size()), &d);
+        }
+        bson_append_array_end(r.body.get(), &arr);
+    }
+    return r;
+}
+
+static Result<Request> parse_op_query(const MsgHeader& h, const uint8_t* body, size_t len,
+                                      ParseFailure* failure) {
+    if (len < 4 + 1 + 8 + 5) return close_error("OP_QUERY too short");
+    size_t off = 4;
+    const void* nul = std::memchr(body + off, 0, len - off);
+    if (!nul) return close_error("OP_QUERY namespace not terminated");
+    std::string ns(reinterpret_cast<const char*>(body + off), static_cast<const uint8_t*>(nul) - (body + off));
+    off += ns.size() + 1;
+    if (len - off < 8) return close_error("OP_QUERY truncated");
+    off += 8;  // skip, numberToReturn
+    size_t n = valid_doc_at(body + off, len - off);
+    if (!n) return close_error("OP_QUERY with malformed query document");
+    Request r;
+    r.opcode = kOpQuery;
+    r.request_id = h.request_id;
+    const std::string suffix = ".$cmd";
+    if (ns.size() <= suffix.size() || ns.compare(ns.size() - suffix.size(), suffix.size(), suffix) != 0) {
+        failure->reply = true;
+        failure->error = Error{352, "OP_QUERY is only supported on <db>.$cmd", {}};
+        return failure->error;
+    }
+    r.query_db = ns.substr(0, ns.size() - suffix.size());
+    bson_t q;
+    bson_init_static(&q, body + off, n);
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, &q, "$query") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        r.body = iter_subdoc(&it);
+    } else {
+        bson_copy_to(&q, r.body.get());
+    }
+    return r;
+}
+
+Result<Request> parse_message(const MsgHeader& h, const uint8_t* body, size_t len, ParseFailure* failure) {
+    failure->reply = false;
+    switch (h.opcode) {
+        case kOpMsg: return parse_op_msg(h, body, len, failure);
+        case kOpQuery: return parse_op_query(h, body, len, failure);
+        default: return close_error("unsupported opcode " + std::to_string(h.opcode));
+    }
+}
+
+std::string build_op_msg(int32_t request_id, int32_t response_to, const bson_t* doc) {
+    std::string s;
+    s.reserve(kHeaderSize + 5 + doc->len);
+    append_i32(s, 0);
+    append_i32(s, request_id);
+    append_i32(s, response_to);
+    append_i32(s, kOpMsg);
+    append_i32(s, 0);  // flagBits
+    s.push_back('\0');  // kind 0
+    s.append(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
+    put_i32(s, 0, static_cast<int32_t>(s.size()));
+    return s;
+}
+
+std::string build_op_reply(int32_t request_id, int32_t response_to, const bson_t* doc) {
+    std::string s;
+    s.reserve(kHeaderSize + 20 + doc->len);
+    append_i32(s, 0);
+    append_i32(s, request_id);
+    append_i32(s, response_to);
+    append_i32(s, kOpReply);
+    append_i32(s, 0);  // responseFlags
+    append_i32(s, 0);  // cursorID (int64)
+    append_i32(s, 0);
+    append_i32(s, 0);  // startingFrom
+    append_i32(s, 1);  // numberReturned
+    s.append(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
+    put_i32(s, 0, static_cast<int32_t>(s.size()));
+    return s;
+}
+
+}  // namespace standin
