@@ -66,14 +66,14 @@ protected:
 
 class ReadTxn : public Txn {
 public:
-    explicit ReadTxn(std::unique_ptr<detail::TxnState> state) : Txn(std::move(state)) {}
+    explicit ReadTxn(std::unique_ptr<detail::TxnState> state);
     // Ends the transaction (also done by the destructor).
     void close();
 };
 
 class WriteTxn : public Txn {
 public:
-    explicit WriteTxn(std::unique_ptr<detail::TxnState> state) : Txn(std::move(state)) {}
+    explicit WriteTxn(std::unique_ptr<detail::TxnState> state);
     // Makes every change durable (unless no_sync) and tells observers. The transaction ends either way.
     Status commit();
     // Drops every change (also done by the destructor when not committed).

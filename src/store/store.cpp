@@ -465,6 +465,9 @@ Status Txn::check_usable() const {
     return Status::ok();
 }
 
+ReadTxn::ReadTxn(std::unique_ptr<detail::TxnState> state) : Txn(std::move(state)) {}
+WriteTxn::WriteTxn(std::unique_ptr<detail::TxnState> state) : Txn(std::move(state)) {}
+
 void ReadTxn::close() { state_.reset(); }
 
 Status WriteTxn::commit() {

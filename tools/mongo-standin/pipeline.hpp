@@ -1,0 +1,26 @@
+// Projections, aggregation expressions and the aggregation stages the stand-in supports:
+// $match $project $addFields/$set $unset $sort $skip $limit $count $group $replaceRoot/$replaceWith.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "bson_util.hpp"
+
+namespace standin {
+
+// find-style projection. Errors: 31254 exclusion in an inclusion projection, 31253 the reverse.
+Result<Doc> apply_projection(const bson_t* doc, const bson_t* projection);
+Status validate_projection(const bson_t* projection);
+
+// Evaluates an aggregation expression against a document; nullopt when it yields "missing".
+Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t* expr);
+
+// Runs `stages` (a BSON array of stage documents) over `docs` in order.
+// Errors: 40324 unknown stage, 40602 $changeStream not first, 2/9 malformed stage arguments.
+Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* stages);
+
+// Checks stage names and shapes without data (so errors surface on aggregate, not later).
+Status validate_stages(const bson_t* stages, bool change_stream);
+
+}  // namespace standin
