@@ -1,0 +1,31 @@
+#pragma once
+// The outpost tool's commands; each prints its result to stdout.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "outpost/store.hpp"
+
+namespace outpost::cli {
+
+struct Options {
+    std::string db;
+    std::string model;
+    std::string entity;
+    std::string json;
+    uint64_t id = 0;
+    uint64_t limit = UINT64_MAX;
+};
+
+// Opens the store in o.db: with o.model when given (creating or evolving the store), else with the
+// model it was last opened with.
+Result<std::shared_ptr<Store>> open_store(const Options& o);
+
+Status put(const Options& o);
+Status get(const Options& o);
+Status remove(const Options& o);
+Status list(const Options& o);
+Status stats(const Options& o);
+Status model(const Options& o);
+
+}  // namespace outpost::cli

@@ -1,0 +1,69 @@
+// outpost: inspect and edit a store from the command line.
+//   outpost put    --db DIR [--model FILE] ENTITY JSON   prints the id; an existing "id" updates
+//   outpost get    --db DIR ENTITY ID                    prints the object as JSON
+//   outpost remove --db DIR ENTITY ID
+//   outpost list   --db DIR ENTITY [--limit N]           one JSON object per line
+//   outpost stats  --db DIR                              entities, counts, sizes
+//   outpost model  --db DIR                              the stored model as JSON
+// Errors go to stderr with exit code 1 (2 for bad usage).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"outpost: inspect and edit an Outpost store"};
+    app.require_subcommand(1);
+    outpost::cli::Options o;
+
+    auto add_db = [&](CLI::App* sub) {
+        sub->add_option("--db", o.db, "store directory")->required();
+        sub->add_option("--model", o.model, "model file (needed when DIR holds no store yet)");
+    };
+    auto* put = app.add_subcommand("put", "put an object given as JSON; prints its id");
+    add_db(put);
+    put->add_option("entity", o.entity, "entity name")->required();
+    put->add_option("json", o.json, "the object as JSON (docs/object-json.md)")->required();
+
+    auto* get = app.add_subcommand("get", "print one object as JSON");
+    add_db(get);
+    get->add_option("entity", o.entity)->required();
+    get->add_option("id", o.id)->required();
+
+    auto* rm = app.add_subcommand("remove", "remove one object");
+    add_db(rm);
+    rm->add_option("entity", o.entity)->required();
+    rm->add_option("id", o.id)->required();
+
+    auto* list = app.add_subcommand("list", "print every object of an entity, one JSON per line");
+    add_db(list);
+    list->add_option("entity", o.entity)->required();
+    list->add_option("--limit", o.limit, "print at most N objects");
+
+    auto* stats = app.add_subcommand("stats", "entities, object counts and sizes");
+    add_db(stats);
+    auto* model = app.add_subcommand("model", "print the store's model as JSON");
+    add_db(model);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+
+    outpost::Status st;
+    if (*put) st = outpost::cli::put(o);
+    if (*get) st = outpost::cli::get(o);
+    if (*rm) st = outpost::cli::remove(o);
+    if (*list) st = outpost::cli::list(o);
+    if (*stats) st = outpost::cli::stats(o);
+    if (*model) st = outpost::cli::model(o);
+    if (!st) {
+        std::fprintf(stderr, "outpost: %s\n", st.to_string().c_str());
+        return 1;
+    }
+    return 0;
+}
