@@ -1,0 +1,215 @@
+// bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
+// Usage: bench-store [--n N] [--engines outpost,lmdb,sqlite] [--dir DIR] [--keep]
+// Figures go to stdout as "NAME: VALUE unit", then "ratio NAME: VALUE (target ...)"; progress to stderr.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "store/engine.hpp"
+
+namespace outpost::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kBatch = 1000;
+
+std::string g_run_dir;  // removed at exit unless --keep
+bool g_keep = false;
+
+void remove_run_dir() {
+    if (g_run_dir.empty() || g_keep) return;
+    std::error_code ec;
+    fs::remove_all(g_run_dir, ec);
+}
+
+std::string make_run_dir(const std::string& base) {
+    std::string pattern = (fs::path(base) / "outpost-bench-store-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) fail("creating a temp dir in " + base, std::strerror(errno));
+    return pattern;
+}
+
+// A fresh, empty directory for one store.
+std::string fresh_dir(std::string_view engine, std::string_view what) {
+    fs::path p = fs::path(g_run_dir) / (std::string(engine) + "-" + std::string(what));
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (!fs::create_directories(p, ec)) fail("creating " + p.string(), ec.message());
+    return p.string();
+}
+
+struct Report {
+    std::map<std::string, double> values;  // "outpost_put_1txn" -> objects/s
+    void print(const std::string& name, double value, std::string_view unit) {
+        values[name] = value;
+        if (unit == "objects/s" || unit == "bytes") {
+            std::printf("%s: %.0f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()), unit.data());
+        } else {
+            std::printf("%s: %.2f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()), unit.data());
+        }
+        std::fflush(stdout);
+    }
+};
+
+// Runs FN once and prints its throughput over OBJECTS objects as ENGINE_ROW.
+void time_row(Report& report, const Engine& engine, std::string_view row, size_t objects,
+              const std::function<void()>& fn) {
+    std::fprintf(stderr, "bench-store: %.*s %.*s (%zu objects) ...\n", static_cast<int>(engine.name().size()),
+                 engine.name().data(), static_cast<int>(row.size()), row.data(), objects);
+    auto start = std::chrono::steady_clock::now();
+    fn();
+    std::chrono::duration<double> secs = std::chrono::steady_clock::now() - start;
+    std::fprintf(stderr, "bench-store:   %.3f s\n", secs.count());
+    report.print(std::string(engine.name()) + "_" + std::string(row), static_cast<double>(objects) / secs.count(),
+                 "objects/s");
+}
+
+void expect_sum(const Engine& engine, std::string_view row, const Checksum& got, const Checksum& want) {
+    if (got == want) return;
+    fail(std::string(engine.name()) + " " + std::string(row),
+         "checksum " + std::to_string(got.value) + " over " + std::to_string(got.objects) + " objects, want " +
+             std::to_string(want.value) + " over " + std::to_string(want.objects));
+}
+
+void expect_ids(const Engine& engine, const std::vector<BenchObject>& objects) {
+    for (size_t i = 0; i < objects.size(); ++i) {
+        if (objects[i].id != i + 1) fail(std::string(engine.name()) + " put", "object " + std::to_string(i) +
+                                                                             " got id " + std::to_string(objects[i].id));
+    }
+}
+
+void expect_count(Engine& engine, std::string_view row, uint64_t want) {
+    uint64_t n = engine.count();
+    if (n != want) {
+        fail(std::string(engine.name()) + " " + std::string(row),
+             "count " + std::to_string(n) + ", want " + std::to_string(want));
+    }
+}
+
+struct Expected {
+    Checksum stored;   // every object as put
+    Checksum updated;  // every object after the update row (counter + 1)
+};
+
+void run_engine(Engine& engine, std::vector<BenchObject>& objects, std::span<const uint64_t> seq_ids,
+                std::span<const uint64_t> random_ids, const Expected& want, Report& report) {
+    size_t n = objects.size();
+    std::string name(engine.name());
+
+    engine.open(fresh_dir(name, "1txn"));
+    time_row(report, engine, "put_1txn", n, [&] { engine.put(objects, std::max<size_t>(n, 1)); });
+    expect_ids(engine, objects);
+    expect_count(engine, "put_1txn", n);
+    report.print(name + "_used_bytes", static_cast<double>(engine.used_bytes()), "bytes");
+    engine.close();
+
+    engine.open(fresh_dir(name, "batched"));
+    time_row(report, engine, "put_batch1000", n, [&] { engine.put(objects, kBatch); });
+    expect_ids(engine, objects);
+    expect_count(engine, "put_batch1000", n);
+
+    Checksum sum;
+    time_row(report, engine, "get_seq", n, [&] { engine.get(seq_ids, kBatch, sum); });
+    expect_sum(engine, "get_seq", sum, want.stored);
+    sum = {};
+    time_row(report, engine, "get_random", n, [&] { engine.get(random_ids, kBatch, sum); });
+    expect_sum(engine, "get_random", sum, want.stored);
+    time_row(report, engine, "update", n, [&] { engine.update(seq_ids, kBatch); });
+    sum = {};
+    time_row(report, engine, "scan", n, [&] { engine.scan(sum); });
+    expect_sum(engine, "scan", sum, want.updated);
+    time_row(report, engine, "remove", n, [&] { engine.remove(seq_ids, kBatch); });
+    expect_count(engine, "remove", 0);
+    engine.close();
+}
+
+void print_ratio(const Report& report, std::string_view name, const std::string& ours, const std::string& base,
+                 bool at_least, double target) {
+    auto a = report.values.find(ours), b = report.values.find(base);
+    if (a == report.values.end() || b == report.values.end() || b->second == 0) return;
+    double r = a->second / b->second;
+    bool met = at_least ? r >= target : r <= target;
+    std::printf("ratio %.*s: %.2f (target %s %.1f: %s)\n", static_cast<int>(name.size()), name.data(), r,
+                at_least ? ">=" : "<=", target, met ? "met" : "MISSED");
+}
+
+int run(int argc, char** argv) {
+    size_t n = 1000000;
+    std::vector<std::string> engines = {"outpost", "lmdb", "sqlite"};
+    std::string base = fs::temp_directory_path().string();
+    CLI::App app{"Store benchmark: Outpost's typed API against raw LMDB and SQLite"};
+    app.add_option("--n", n, "number of objects")->check(CLI::PositiveNumber);
+    app.add_option("--engines", engines, "engines to run, in order")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"outpost", "lmdb", "sqlite"}));
+    app.add_option("--dir", base, "where to make the run's temp dir")->check(CLI::ExistingDirectory);
+    app.add_flag("--keep", g_keep, "keep the stores after the run");
+    CLI11_PARSE(app, argc, argv);
+
+    std::fprintf(stderr, "bench-store: making %zu objects ...\n", n);
+    std::vector<BenchObject> objects = make_objects(n);
+    uint64_t payload = payload_bytes(objects);
+    Expected want;
+    for (size_t i = 0; i < n; ++i) {
+        BenchObject o = objects[i];
+        o.id = i + 1;
+        want.stored.add(o);
+        o.counter += 1;
+        want.updated.add(o);
+    }
+    std::vector<uint64_t> seq_ids(n);
+    std::iota(seq_ids.begin(), seq_ids.end(), uint64_t{1});
+    std::vector<uint64_t> random_ids = seq_ids;
+    std::shuffle(random_ids.begin(), random_ids.end(), std::mt19937_64(7));
+
+    g_run_dir = make_run_dir(base);
+    std::atexit(remove_run_dir);
+    std::fprintf(stderr, "bench-store: stores under %s\n", g_run_dir.c_str());
+
+    std::printf("# store benchmark: %zu objects, %.1f bytes of payload each on average "
+                "(id, int64, double, date: 8 bytes each; a string of 64-76 chars)\n",
+                n, static_cast<double>(payload) / static_cast<double>(n));
+    std::printf("# no fsync: every engine in its own fresh temp dir with Outpost StoreOptions::no_sync, "
+                "LMDB MDB_NOSYNC, SQLite WAL + synchronous=OFF\n");
+    std::printf("# rows: put_1txn = all in one write txn; put_batch1000, get_*, update (get + put of one "
+                "property), remove = txns of %zu objects; scan = all objects into a vector in one read txn; "
+                "every read materializes a BenchObject (string copied); each row runs once\n",
+                kBatch);
+    Report report;
+    report.print("payload_bytes", static_cast<double>(payload), "bytes");
+    for (const auto& e : engines) {
+        std::unique_ptr<Engine> engine = e == "outpost" ? make_outpost_engine()
+                                         : e == "lmdb"  ? make_lmdb_engine()
+                                                        : make_sqlite_engine();
+        run_engine(*engine, objects, seq_ids, random_ids, want, report);
+        report.print(e + "_size_vs_payload", report.values[e + "_used_bytes"] / static_cast<double>(payload),
+                     "x");
+    }
+    std::printf("checksum: %llu over %llu objects per read row (equal in every engine)\n",
+                static_cast<unsigned long long>(want.stored.value),
+                static_cast<unsigned long long>(want.stored.objects));
+    print_ratio(report, "put_vs_lmdb", "outpost_put_1txn", "lmdb_put_1txn", true, 0.5);
+    print_ratio(report, "get_vs_lmdb", "outpost_get_random", "lmdb_get_random", true, 0.5);
+    print_ratio(report, "put_vs_sqlite", "outpost_put_1txn", "sqlite_put_1txn", true, 1.5);
+    print_ratio(report, "get_vs_sqlite", "outpost_get_random", "sqlite_get_random", true, 1.5);
+    if (report.values.count("outpost_used_bytes")) {
+        double r = report.values["outpost_used_bytes"] / static_cast<double>(payload);
+        std::printf("ratio size_vs_payload: %.2f (target <= 2.5: %s)\n", r, r <= 2.5 ? "met" : "MISSED");
+    }
+    return 0;
+}
+
+}  // namespace
+}  // namespace outpost::bench
+
+int main(int argc, char** argv) { return outpost::bench::run(argc, argv); }

@@ -1,0 +1,114 @@
+// The engine under test: Outpost through the typed API (Box<BenchObject>).
+#include <optional>
+
+#include "store/engine.hpp"
+
+namespace outpost::bench {
+
+Model bench_model() {
+    ModelBuilder b;
+    b.entity("BenchObject")
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("counter", PropertyType::kInt64)
+        .property("score", PropertyType::kDouble)
+        .property("text", PropertyType::kString)
+        .property("created", PropertyType::kDate);
+    auto model = b.build();
+    if (!model) fail("model", model.status().to_string());
+    return std::move(model).value();
+}
+
+namespace {
+
+void check(const Status& st, std::string_view what) {
+    if (!st.is_ok()) fail(what, st.to_string());
+}
+
+template <typename T>
+T take(Result<T> r, std::string_view what) {
+    if (!r) fail(what, r.status().to_string());
+    return std::move(r).value();
+}
+
+class OutpostEngine : public Engine {
+public:
+    std::string_view name() const override { return "outpost"; }
+
+    void open(const std::string& dir) override {
+        StoreOptions options;
+        options.no_sync = true;
+        store_ = take(Store::open(dir, bench_model(), options), "opening store");
+        box_.emplace(store_);
+        check(box_->status(), "binding BenchObject");
+    }
+
+    void close() override {
+        box_.reset();
+        store_.reset();
+    }
+
+    void put(std::vector<BenchObject>& objects, size_t batch) override {
+        for (size_t i = 0; i < objects.size(); i += batch) {
+            WriteTxn txn = take(store_->begin_write(), "begin write");
+            for (size_t j = i; j < std::min(objects.size(), i + batch); ++j) {
+                objects[j].id = 0;
+                take(box_->put(txn, objects[j]), "put");
+            }
+            check(txn.commit(), "commit");
+        }
+    }
+
+    void get(std::span<const uint64_t> ids, size_t batch, Checksum& sum) override {
+        for (size_t i = 0; i < ids.size(); i += batch) {
+            ReadTxn txn = take(store_->begin_read(), "begin read");
+            for (size_t j = i; j < std::min(ids.size(), i + batch); ++j) {
+                auto o = take(box_->get(txn, ids[j]), "get");
+                if (!o) fail("get", "object " + std::to_string(ids[j]) + " is missing");
+                sum.add(*o);
+            }
+        }
+    }
+
+    void update(std::span<const uint64_t> ids, size_t batch) override {
+        for (size_t i = 0; i < ids.size(); i += batch) {
+            WriteTxn txn = take(store_->begin_write(), "begin write");
+            for (size_t j = i; j < std::min(ids.size(), i + batch); ++j) {
+                auto o = take(box_->get(txn, ids[j]), "get");
+                if (!o) fail("update", "object " + std::to_string(ids[j]) + " is missing");
+                o->counter += 1;
+                take(box_->put(txn, *o), "put");
+            }
+            check(txn.commit(), "commit");
+        }
+    }
+
+    void scan(Checksum& sum) override {
+        ReadTxn txn = take(store_->begin_read(), "begin read");
+        auto all = take(box_->get_all(txn), "get_all");
+        for (const auto& o : all) sum.add(o);
+    }
+
+    void remove(std::span<const uint64_t> ids, size_t batch) override {
+        for (size_t i = 0; i < ids.size(); i += batch) {
+            WriteTxn txn = take(store_->begin_write(), "begin write");
+            size_t n = std::min(ids.size() - i, batch);
+            uint64_t removed = take(box_->remove_many(txn, ids.subspan(i, n)), "remove_many");
+            if (removed != n) fail("remove", "removed fewer objects than asked");
+            check(txn.commit(), "commit");
+        }
+    }
+
+    uint64_t count() override { return take(box_->count(), "count"); }
+
+    uint64_t used_bytes() override { return take(store_->stats(), "stats").used_bytes; }
+
+private:
+    std::shared_ptr<Store> store_;
+    std::optional<Box<BenchObject>> box_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_outpost_engine() { return std::make_unique<OutpostEngine>(); }
+
+}  // namespace outpost::bench
