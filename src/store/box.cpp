@@ -15,7 +15,7 @@ using detail::mdb_val;
 using detail::RelationInfo;
 using detail::TxnState;
 
-namespace {
+namespace detail {
 
 Status require_write(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
@@ -99,9 +99,6 @@ std::vector<uint64_t> unpack_ids(const MDB_val& v) {
     return out;
 }
 
-Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id);
-Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
-                           std::span<const uint8_t> bytes);
 
 Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets) {
     MDB_val k = mdb_val(&src, 8), v;
@@ -115,6 +112,7 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
     if (old.size() == targets.size() && std::equal(old.begin(), old.end(), targets.begin())) {
         return Status::ok();
     }
+    if (r.source->entity->sync) OUTPOST_RETURN_IF_ERROR(log_to_many(s, r, src, targets));
     std::unordered_set<uint64_t> now(targets.begin(), targets.end());
     std::unordered_set<uint64_t> before(old.begin(), old.end());
     for (uint64_t t : before) {
@@ -201,6 +199,11 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         if (old_key) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *old_key, id));
         if (new_key) OUTPOST_RETURN_IF_ERROR(index_put(txn, idx, *new_key, id));
     }
+    if (e.entity->sync) {
+        // Before the write: OLD points into a page that the write may reuse.
+        ObjectReader old_reader = old ? reader_of(e, *old) : now;
+        OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now));
+    }
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(txn, e.objects, &k, &v, 0),
                                         "writing " + e.entity->name + " " + std::to_string(id)));
@@ -260,6 +263,7 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
             if (auto key = detail::index_key(idx, old)) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *key, id));
         }
     }
+    if (e.entity->sync) OUTPOST_RETURN_IF_ERROR(log_remove(s, e, id));
     for (const auto& r : e.relations) OUTPOST_RETURN_IF_ERROR(write_to_many(s, r, id, {}));
     MDB_val k = mdb_val(&id, 8);
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_del(txn, e.objects, &k, nullptr),
@@ -287,7 +291,9 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
     return true;
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 // ---- DynamicBox ----
 

@@ -85,6 +85,13 @@ const EntityInfo* StoreImpl::entity(std::string_view name) const {
     return nullptr;
 }
 
+const EntityInfo* StoreImpl::entity_by_uid(uint64_t uid) const {
+    for (const auto& e : entities) {
+        if (e->entity->id.uid == uid) return e.get();
+    }
+    return nullptr;
+}
+
 const EntityInfo* StoreImpl::entity_by_id(uint32_t id) const {
     for (const auto& e : entities) {
         if (e->entity->id.id == id) return e.get();
@@ -175,6 +182,11 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
         info->seq_key = uid_name('s', ent.id.uid);
         OUTPOST_RETURN_IF_ERROR(
             open_dbi(txn, uid_name('o', ent.id.uid), MDB_INTEGERKEY, create, &info->objects));
+        if (ent.sync) {
+            OUTPOST_RETURN_IF_ERROR(open_dbi(txn, uid_name('g', ent.id.uid), 0, create, &info->gid_to_local));
+            OUTPOST_RETURN_IF_ERROR(
+                open_dbi(txn, uid_name('l', ent.id.uid), MDB_INTEGERKEY, create, &info->local_to_gid));
+        }
         info->index_of_prop.assign(ent.properties.size(), -1);
         for (size_t i = 0; i < ent.properties.size(); ++i) {
             const Property& p = ent.properties[i];
@@ -195,6 +207,7 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
         for (size_t i = 0; i < ent.relations.size(); ++i) {
             RelationInfo r;
             r.rel = &ent.relations[i];
+            r.source = info.get();
             r.pos = static_cast<int>(i);
             OUTPOST_RETURN_IF_ERROR(
                 open_dbi(txn, uid_name('r', r.rel->id.uid), MDB_INTEGERKEY, create, &r.list_dbi));
@@ -223,7 +236,9 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
     // Drop what the new model removed.
     for (const auto& oe : stored->entities) {
         const Entity* ne = m.entity_by_uid(oe.id.uid);
-        if (!ne) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('o', oe.id.uid)));
+        if (!ne) {
+            for (char kind : {'o', 'g', 'l'}) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name(kind, oe.id.uid)));
+        }
         for (const auto& orl : oe.relations) {
             bool kept = false;
             if (ne) {
@@ -290,6 +305,8 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     };
     bool create = !options.read_only;
     Status st = open_dbi(txn, "meta", 0, create, &impl->meta);
+    if (!st) return fail(st);
+    st = open_dbi(txn, "changelog", MDB_INTEGERKEY, create, &impl->changelog);
     if (!st) return fail(st);
 
     std::optional<Model> stored;
@@ -481,6 +498,7 @@ Status WriteTxn::commit() {
         st = lmdb_status(mdb_put(s.txn, s.store->meta, &k, &v, 0), "storing id sequence");
         if (!st) break;
     }
+    if (st) st = detail::flush_log(s);
     if (!st) {
         state_.reset();
         return st;

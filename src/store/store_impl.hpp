@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
 
 namespace outpost::detail {
@@ -36,6 +37,7 @@ struct RelationInfo {
     MDB_dbi list_dbi = 0;      // source id -> packed target ids (order and duplicates kept)
     MDB_dbi backlink_dbi = 0;  // target id -> source ids (dupsort)
     const EntityInfo* target = nullptr;
+    const EntityInfo* source = nullptr;
 };
 
 // A link into an entity from another entity (or itself): a to-one property or a to-many relation.
@@ -55,6 +57,17 @@ struct EntityInfo {
     std::vector<IncomingLink> incoming;
     std::unordered_map<std::string, int> prop_by_name;
     std::string seq_key;  // meta key of the last assigned id
+    // Synced entities only: GID <-> local id.
+    MDB_dbi gid_to_local = 0;  // GID bytes -> local id (native u64)
+    MDB_dbi local_to_gid = 0;  // local id (native u64) -> GID bytes
+};
+
+// The change-log record a write transaction builds as it goes (changelog.cpp).
+struct PendingLog {
+    std::vector<ObjectChange> entries;
+    std::vector<bool> dropped;  // entries cancelled later in the transaction (put then remove of a new object)
+    std::map<std::pair<uint64_t, std::string>, size_t> index;  // (entity uid, gid) -> entry
+    bool empty() const;
 };
 
 struct TxnState {
@@ -65,6 +78,8 @@ struct TxnState {
     std::map<uint32_t, EntityChanges> changes;
     std::string origin;
     std::unordered_map<const EntityInfo*, uint64_t> next_ids;  // cached sequences, flushed at commit
+    PendingLog log;
+    bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
 
     ~TxnState();
     void record_put(const EntityInfo& e, uint64_t id);
@@ -84,6 +99,8 @@ public:
 
     const EntityInfo* entity(std::string_view name) const;
     const EntityInfo* entity_by_id(uint32_t id) const;
+    const EntityInfo* entity_by_uid(uint64_t uid) const;
+    MDB_dbi changelog = 0;  // position (native u64) -> encoded change set
 
     std::mutex observers_mu;
     std::map<uint64_t, Store::Observer> observers;  // GUARDED_BY(observers_mu)
@@ -106,6 +123,30 @@ Result<std::span<const uint8_t>> writer_finish(WriterState* s);
 void read_object(const ObjectReader& reader, Object& object);
 // Writes OBJECT's values into W.
 Status write_object(const Object& object, ObjectWriter& w);
+
+// ---- GIDs and the change log (gid.cpp, changelog.cpp) ----
+// The GID of object ID, or nullopt.
+Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid);
+Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// Called by put before the object's bytes are written (OLD: the previous version, if any).
+Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
+               const ObjectReader& now);
+Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
+Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id);
+// Appends the transaction's record, if any (called by commit).
+Status flush_log(TxnState& s);
+Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
+
+// ---- box operations (box.cpp) ----
+Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
+                           std::span<const uint8_t> bytes);
+Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
+Result<std::vector<uint64_t>> read_to_many(MDB_txn* txn, const RelationInfo& r, uint64_t src);
+Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id);
+Result<std::span<const uint8_t>> encode(const EntityInfo& e, const Object& obj);
 
 // ---- indexes (index.cpp) ----
 // The index key of property IDX in READER, or nullopt when the value is null.

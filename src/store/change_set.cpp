@@ -1,0 +1,327 @@
+// The binary change-set format (docs/change-log.md): used by change-log records and sync messages.
+#include <bit>
+#include <cstring>
+
+#include "outpost/changelog.hpp"
+
+namespace outpost {
+namespace {
+
+constexpr uint8_t kMagic = 0xC5;
+constexpr uint8_t kVersion = 1;
+constexpr int kMaxFlexDepth = 64;
+
+enum Tag : uint8_t {
+    kNull = 0, kFalse = 1, kTrue = 2, kInt = 3, kDouble = 4, kString = 5, kBytes = 6, kIntVector = 7,
+    kDoubleVector = 8, kStringVector = 9, kFlex = 10, kArray = 11, kMap = 12,
+};
+
+class Writer {
+public:
+    std::string out;
+    void u8(uint8_t v) { out.push_back(static_cast<char>(v)); }
+    void varint(uint64_t v) {
+        while (v >= 0x80) {
+            out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+            v >>= 7;
+        }
+        out.push_back(static_cast<char>(v));
+    }
+    void zigzag(int64_t v) { varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+    void f64(double d) {
+        uint64_t b = std::bit_cast<uint64_t>(d);
+        for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((b >> (8 * i)) & 0xff));
+    }
+    void bytes(const void* p, size_t n) {
+        varint(n);
+        out.append(static_cast<const char*>(p), n);
+    }
+    void str(const std::string& s) { bytes(s.data(), s.size()); }
+
+    void flex(const Flex& f) {
+        std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, std::monostate>) {
+                    u8(kNull);
+                } else if constexpr (std::is_same_v<T, bool>) {
+                    u8(x ? kTrue : kFalse);
+                } else if constexpr (std::is_same_v<T, int64_t>) {
+                    u8(kInt);
+                    zigzag(x);
+                } else if constexpr (std::is_same_v<T, double>) {
+                    u8(kDouble);
+                    f64(x);
+                } else if constexpr (std::is_same_v<T, std::string>) {
+                    u8(kString);
+                    str(x);
+                } else if constexpr (std::is_same_v<T, Bytes>) {
+                    u8(kBytes);
+                    bytes(x.data(), x.size());
+                } else if constexpr (std::is_same_v<T, Flex::Array>) {
+                    u8(kArray);
+                    varint(x.size());
+                    for (const auto& e : x) flex(e);
+                } else {
+                    u8(kMap);
+                    varint(x.size());
+                    for (const auto& [k, e] : x) {
+                        str(k);
+                        flex(e);
+                    }
+                }
+            },
+            f.v);
+    }
+
+    void value(const Value& v) {
+        std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, std::monostate>) {
+                    u8(kNull);
+                } else if constexpr (std::is_same_v<T, bool>) {
+                    u8(x ? kTrue : kFalse);
+                } else if constexpr (std::is_same_v<T, int64_t>) {
+                    u8(kInt);
+                    zigzag(x);
+                } else if constexpr (std::is_same_v<T, double>) {
+                    u8(kDouble);
+                    f64(x);
+                } else if constexpr (std::is_same_v<T, std::string>) {
+                    u8(kString);
+                    str(x);
+                } else if constexpr (std::is_same_v<T, Bytes>) {
+                    u8(kBytes);
+                    bytes(x.data(), x.size());
+                } else if constexpr (std::is_same_v<T, Value::IntVector>) {
+                    u8(kIntVector);
+                    varint(x.size());
+                    for (int64_t i : x) zigzag(i);
+                } else if constexpr (std::is_same_v<T, Value::DoubleVector>) {
+                    u8(kDoubleVector);
+                    varint(x.size());
+                    for (double d : x) f64(d);
+                } else if constexpr (std::is_same_v<T, Value::StringVector>) {
+                    u8(kStringVector);
+                    varint(x.size());
+                    for (const auto& s : x) str(s);
+                } else {
+                    u8(kFlex);
+                    flex(x);
+                }
+            },
+            v.v);
+    }
+};
+
+class Reader {
+public:
+    Reader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
+    bool ok() const { return ok_; }
+    bool at_end() const { return p_ == end_; }
+    size_t left() const { return static_cast<size_t>(end_ - p_); }
+    std::string error;
+
+    bool fail(const char* what) {
+        if (ok_) error = what;
+        ok_ = false;
+        p_ = end_;
+        return false;
+    }
+    uint8_t u8() {
+        if (p_ >= end_) return fail("truncated"), 0;
+        return *p_++;
+    }
+    uint64_t varint() {
+        uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p_ >= end_) return fail("truncated varint"), 0;
+            uint8_t b = *p_++;
+            v |= static_cast<uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        return fail("varint too long"), 0;
+    }
+    // A count of elements that each take at least one byte: bounded by the bytes left.
+    uint64_t count() {
+        uint64_t n = varint();
+        if (n > left()) return fail("count larger than the data"), 0;
+        return n;
+    }
+    int64_t zigzag() {
+        uint64_t u = varint();
+        return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+    }
+    double f64() {
+        if (left() < 8) return fail("truncated double"), 0;
+        uint64_t b = 0;
+        for (int i = 0; i < 8; ++i) b |= static_cast<uint64_t>(p_[i]) << (8 * i);
+        p_ += 8;
+        return std::bit_cast<double>(b);
+    }
+    std::string str() {
+        uint64_t n = varint();
+        if (n > left()) return fail("truncated string"), std::string();
+        std::string s(reinterpret_cast<const char*>(p_), n);
+        p_ += n;
+        return s;
+    }
+
+    Flex flex(int depth) {
+        if (depth > kMaxFlexDepth) return fail("flex nested too deeply"), Flex();
+        switch (u8()) {
+            case kNull: return Flex();
+            case kFalse: return Flex(false);
+            case kTrue: return Flex(true);
+            case kInt: return Flex(zigzag());
+            case kDouble: return Flex(f64());
+            case kString: return Flex(str());
+            case kBytes: {
+                std::string s = str();
+                return Flex(Bytes(s.begin(), s.end()));
+            }
+            case kArray: {
+                uint64_t n = count();
+                Flex::Array a;
+                for (uint64_t i = 0; i < n && ok_; ++i) a.push_back(flex(depth + 1));
+                return Flex(std::move(a));
+            }
+            case kMap: {
+                uint64_t n = count();
+                Flex::Map m;
+                for (uint64_t i = 0; i < n && ok_; ++i) {
+                    std::string k = str();
+                    m.emplace_back(std::move(k), flex(depth + 1));
+                }
+                return Flex(std::move(m));
+            }
+            default: return fail("unknown flex tag"), Flex();
+        }
+    }
+
+    Value value() {
+        switch (u8()) {
+            case kNull: return Value();
+            case kFalse: return Value(false);
+            case kTrue: return Value(true);
+            case kInt: return Value(zigzag());
+            case kDouble: return Value(f64());
+            case kString: return Value(str());
+            case kBytes: {
+                std::string s = str();
+                return Value(Bytes(s.begin(), s.end()));
+            }
+            case kIntVector: {
+                uint64_t n = count();
+                Value::IntVector v;
+                v.reserve(n);
+                for (uint64_t i = 0; i < n && ok_; ++i) v.push_back(zigzag());
+                return Value(std::move(v));
+            }
+            case kDoubleVector: {
+                uint64_t n = varint();
+                if (n > left() / 8) return fail("truncated double vector"), Value();
+                Value::DoubleVector v;
+                v.reserve(n);
+                for (uint64_t i = 0; i < n; ++i) v.push_back(f64());
+                return Value(std::move(v));
+            }
+            case kStringVector: {
+                uint64_t n = count();
+                Value::StringVector v;
+                for (uint64_t i = 0; i < n && ok_; ++i) v.push_back(str());
+                return Value(std::move(v));
+            }
+            case kFlex: return Value(flex(0));
+            default: return fail("unknown value tag"), Value();
+        }
+    }
+
+private:
+    const uint8_t* p_;
+    const uint8_t* end_;
+    bool ok_ = true;
+};
+
+}  // namespace
+
+std::string encode_change_set(const ChangeSet& changes) {
+    Writer w;
+    w.u8(kMagic);
+    w.u8(kVersion);
+    w.varint(changes.objects.size());
+    for (const auto& o : changes.objects) {
+        w.u8(o.kind);
+        w.varint(o.entity_uid);
+        w.str(o.gid);
+        if (o.kind != ObjectChange::kPut) continue;
+        w.u8(o.is_new ? 1 : 0);
+        w.varint(o.properties.size());
+        for (const auto& p : o.properties) {
+            w.varint(p.property_uid);
+            w.value(p.value);
+        }
+        w.varint(o.to_many.size());
+        for (const auto& r : o.to_many) {
+            w.varint(r.relation_uid);
+            w.varint(r.targets.size());
+            for (const auto& g : r.targets) w.str(g);
+        }
+    }
+    return std::move(w.out);
+}
+
+Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
+    Reader r(data.data(), data.size());
+    auto corrupt = [&](const std::string& what) {
+        return Status(ErrorCode::kCorrupt, "change set: " + what);
+    };
+    if (r.u8() != kMagic) return corrupt("bad magic byte");
+    uint8_t version = r.u8();
+    if (!r.ok()) return corrupt(r.error);
+    if (version != kVersion) return corrupt("unsupported version " + std::to_string(version));
+    ChangeSet cs;
+    uint64_t n = r.count();
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        ObjectChange o;
+        uint8_t kind = r.u8();
+        if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
+            if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
+            break;
+        }
+        o.kind = static_cast<ObjectChange::Kind>(kind);
+        o.entity_uid = r.varint();
+        o.gid = r.str();
+        if (r.ok()) {
+            Status st = validate_gid(o.gid);
+            if (!st) return corrupt(st.message());
+        }
+        if (o.kind == ObjectChange::kPut) {
+            uint8_t flags = r.u8();
+            if (flags > 1) r.fail("unknown put flags");
+            o.is_new = flags & 1;
+            uint64_t np = r.count();
+            for (uint64_t j = 0; j < np && r.ok(); ++j) {
+                PropertyChange pc;
+                pc.property_uid = r.varint();
+                pc.value = r.value();
+                o.properties.push_back(std::move(pc));
+            }
+            uint64_t nr = r.count();
+            for (uint64_t j = 0; j < nr && r.ok(); ++j) {
+                ToManyChange tc;
+                tc.relation_uid = r.varint();
+                uint64_t nt = r.count();
+                for (uint64_t k = 0; k < nt && r.ok(); ++k) tc.targets.push_back(r.str());
+                o.to_many.push_back(std::move(tc));
+            }
+        }
+        cs.objects.push_back(std::move(o));
+    }
+    if (!r.ok()) return corrupt(r.error);
+    if (!r.at_end()) return corrupt("trailing bytes");
+    return cs;
+}
+
+}  // namespace outpost
