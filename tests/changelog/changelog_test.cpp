@@ -1,0 +1,384 @@
+#include <cmath>
+
+#include "changelog/test_store.hpp"
+
+namespace outpost {
+namespace {
+
+using testing::open_store;
+using testing::synced_model;
+using testing::TempDir;
+
+std::vector<ChangeLogRecord> read_all(Store& store) {
+    auto txn = store.begin_read();
+    auto recs = ChangeLog::read(*txn, 0, 1000000);
+    EXPECT_TRUE(recs.is_ok()) << recs.status().to_string();
+    return recs.value();
+}
+
+uint64_t uid_of(const Store& store, const char* entity, const char* prop) {
+    return store.model().entity(entity)->property(prop)->id.uid;
+}
+
+const PropertyChange* find_prop(const ObjectChange& c, uint64_t uid) {
+    for (const auto& p : c.properties) {
+        if (p.property_uid == uid) return &p;
+    }
+    return nullptr;
+}
+
+TEST(ChangeLog, NewObjectGetsObjectIdGidAndFullRecord) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    Object p = box.new_object();
+    ASSERT_TRUE(p.set("name", "Ada").is_ok());
+    ASSERT_TRUE(p.set("age", 36).is_ok());
+    auto id = box.put(p);
+    ASSERT_TRUE(id.is_ok()) << id.status().to_string();
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].position, 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    const ObjectChange& c = recs[0].changes.objects[0];
+    EXPECT_EQ(c.kind, ObjectChange::kPut);
+    EXPECT_TRUE(c.is_new);
+    EXPECT_EQ(c.entity_uid, store->model().entity("Person")->id.uid);
+    ASSERT_EQ(c.gid.size(), 13u);
+    EXPECT_EQ(static_cast<uint8_t>(c.gid[0]), 0x07);
+    // Only non-null properties of a new object.
+    EXPECT_EQ(c.properties.size(), 2u);
+    ASSERT_NE(find_prop(c, uid_of(*store, "Person", "name")), nullptr);
+    EXPECT_EQ(find_prop(c, uid_of(*store, "Person", "name"))->value, Value("Ada"));
+
+    auto txn = store->begin_read();
+    auto gid = gid_of(*txn, box, *id);
+    ASSERT_TRUE(gid.is_ok());
+    ASSERT_TRUE(gid->has_value());
+    EXPECT_EQ(**gid, c.gid);
+    auto back = local_id_of(*txn, box, c.gid);
+    ASSERT_TRUE(back.is_ok());
+    EXPECT_EQ(**back, *id);
+}
+
+TEST(ChangeLog, UpdateLogsOnlyChangedProperties) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    Object p = box.new_object();
+    ASSERT_TRUE(p.set("name", "Ada").is_ok());
+    ASSERT_TRUE(p.set("age", 36).is_ok());
+    ASSERT_TRUE(p.set("score", std::nan("")).is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());
+    ASSERT_TRUE(p.set("age", 37).is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());  // no change at all: no record
+    ASSERT_TRUE(p.set("name", nullptr).is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 3u);
+    const ObjectChange& upd = recs[1].changes.objects.at(0);
+    EXPECT_FALSE(upd.is_new);
+    ASSERT_EQ(upd.properties.size(), 1u);
+    EXPECT_EQ(upd.properties[0].property_uid, uid_of(*store, "Person", "age"));
+    EXPECT_EQ(upd.properties[0].value, Value(37));
+    const ObjectChange& cleared = recs[2].changes.objects.at(0);
+    ASSERT_EQ(cleared.properties.size(), 1u);
+    EXPECT_TRUE(cleared.properties[0].value.is_null());
+}
+
+TEST(ChangeLog, SeveralPutsInOneTransactionBecomeOneEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    auto txn = store->begin_write();
+    Object p = box.new_object();
+    ASSERT_TRUE(p.set("name", "Ada").is_ok());
+    ASSERT_TRUE(box.put(*txn, p).is_ok());
+    ASSERT_TRUE(p.set("age", 1).is_ok());
+    ASSERT_TRUE(box.put(*txn, p).is_ok());
+    ASSERT_TRUE(p.set("age", 2).is_ok());
+    ASSERT_TRUE(box.put(*txn, p).is_ok());
+    ASSERT_TRUE(txn->commit().is_ok());
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    const auto& c = recs[0].changes.objects[0];
+    EXPECT_TRUE(c.is_new);
+    ASSERT_NE(find_prop(c, uid_of(*store, "Person", "age")), nullptr);
+    EXPECT_EQ(find_prop(c, uid_of(*store, "Person", "age"))->value, Value(2));
+    EXPECT_EQ(c.properties.size(), 2u);
+}
+
+TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    Object p = box.new_object();
+    ASSERT_TRUE(p.set("name", "Ada").is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());
+    Gid gid = read_all(*store)[0].changes.objects[0].gid;
+    ASSERT_TRUE(box.remove(p.id).value());
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);
+    const auto& rm = recs[1].changes.objects.at(0);
+    EXPECT_EQ(rm.kind, ObjectChange::kRemove);
+    EXPECT_EQ(rm.gid, gid);
+
+    auto txn = store->begin_write();
+    Object q = box.new_object();
+    ASSERT_TRUE(q.set("name", "Temp").is_ok());
+    ASSERT_TRUE(box.put(*txn, q).is_ok());
+    ASSERT_TRUE(box.remove(*txn, q.id).value());
+    ASSERT_TRUE(txn->commit().is_ok());
+    EXPECT_EQ(read_all(*store).size(), 2u);
+}
+
+TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Draft").value();
+    Object d = box.new_object();
+    ASSERT_TRUE(d.set("text", "local").is_ok());
+    ASSERT_TRUE(box.put(d).is_ok());
+    ASSERT_TRUE(box.remove(d.id).value());
+    EXPECT_TRUE(read_all(*store).empty());
+    auto txn = store->begin_read();
+    EXPECT_EQ(ChangeLog::last_position(*txn).value(), 0u);
+}
+
+TEST(ChangeLog, RelationsAreLoggedAsTargetGids) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto people = store->box("Person").value();
+    auto notes = store->box("Note").value();
+    Object a = people.new_object(), b = people.new_object();
+    ASSERT_TRUE(a.set("name", "A").is_ok());
+    ASSERT_TRUE(b.set("name", "B").is_ok());
+    ASSERT_TRUE(people.put(a).is_ok());
+    ASSERT_TRUE(people.put(b).is_ok());
+    Object n = notes.new_object();
+    ASSERT_TRUE(n.set("text", "hi").is_ok());
+    ASSERT_TRUE(n.set("author", static_cast<int64_t>(a.id)).is_ok());
+    ASSERT_TRUE(n.set_to_many("readers", {b.id, a.id, b.id}).is_ok());
+    ASSERT_TRUE(notes.put(n).is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 3u);
+    Gid ga = recs[0].changes.objects[0].gid, gb = recs[1].changes.objects[0].gid;
+    const auto& c = recs[2].changes.objects.at(0);
+    const auto* author = find_prop(c, uid_of(*store, "Note", "author"));
+    ASSERT_NE(author, nullptr);
+    EXPECT_EQ(author->value, Value(Bytes(ga.begin(), ga.end())));
+    ASSERT_EQ(c.to_many.size(), 1u);
+    EXPECT_EQ(c.to_many[0].targets, (std::vector<Gid>{gb, ga, gb}));
+
+    // Removing a target: the note's pointer and list change in the same record.
+    ASSERT_TRUE(people.remove(a.id).value());
+    recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 4u);
+    bool saw_remove = false, saw_note = false;
+    for (const auto& o : recs[3].changes.objects) {
+        if (o.kind == ObjectChange::kRemove && o.gid == ga) saw_remove = true;
+        if (o.kind == ObjectChange::kPut && o.gid == c.gid) {
+            saw_note = true;
+            const auto* au = find_prop(o, uid_of(*store, "Note", "author"));
+            ASSERT_NE(au, nullptr);
+            EXPECT_TRUE(au->value.is_null());
+            ASSERT_EQ(o.to_many.size(), 1u);
+            EXPECT_EQ(o.to_many[0].targets, (std::vector<Gid>{gb, gb}));
+        }
+    }
+    EXPECT_TRUE(saw_remove);
+    EXPECT_TRUE(saw_note);
+}
+
+TEST(ChangeLog, AcknowledgeTrimsUpToPosition) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    for (int i = 0; i < 5; ++i) {
+        Object p = box.new_object();
+        ASSERT_TRUE(p.set("age", i).is_ok());
+        ASSERT_TRUE(box.put(p).is_ok());
+    }
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 3).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0].position, 4u);
+    auto txn = store->begin_read();
+    EXPECT_EQ(ChangeLog::last_position(*txn).value(), 5u);
+    EXPECT_EQ(ChangeLog::size(*txn).value(), 2u);
+    auto after4 = ChangeLog::read(*txn, 4, 10).value();
+    ASSERT_EQ(after4.size(), 1u);
+    EXPECT_EQ(after4[0].position, 5u);
+}
+
+TEST(ChangeLog, LogSurvivesReopenAndPositionsKeepGrowing) {
+    TempDir dir;
+    Model m = synced_model();
+    {
+        auto store = open_store(dir.str(), m);
+        auto box = store->box("Person").value();
+        Object p = box.new_object();
+        ASSERT_TRUE(p.set("age", 1).is_ok());
+        ASSERT_TRUE(box.put(p).is_ok());
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto store = open_store(dir.str(), m);
+    auto box = store->box("Person").value();
+    Object p = box.new_object();
+    ASSERT_TRUE(p.set("age", 2).is_ok());
+    ASSERT_TRUE(box.put(p).is_ok());
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].position, 2u);
+}
+
+TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
+    TempDir dir;
+    Model m = synced_model();
+    auto a = open_store(dir.str("a"), m);
+    auto b = open_store(dir.str("b"), m);
+    auto pa = a->box("Person").value();
+    auto na = a->box("Note").value();
+    Object ada = pa.new_object(), bob = pa.new_object();
+    ASSERT_TRUE(ada.set("name", "Ada").is_ok());
+    ASSERT_TRUE(ada.set("photo", Bytes{0, 1, 2, 255}).is_ok());
+    ASSERT_TRUE(ada.set("tags", Value::StringVector{"x", "y"}).is_ok());
+    ASSERT_TRUE(ada.set("extra", Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})).is_ok());
+    ASSERT_TRUE(bob.set("name", "Bob").is_ok());
+    Object note = na.new_object();
+    {
+        auto txn = a->begin_write();
+        ASSERT_TRUE(pa.put(*txn, ada).is_ok());
+        ASSERT_TRUE(pa.put(*txn, bob).is_ok());
+        ASSERT_TRUE(note.set("text", "hello").is_ok());
+        ASSERT_TRUE(note.set("author", static_cast<int64_t>(ada.id)).is_ok());
+        ASSERT_TRUE(note.set_to_many("readers", {bob.id, ada.id}).is_ok());
+        ASSERT_TRUE(na.put(*txn, note).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    // The note is listed before nothing else: apply everything a logged, in a fresh store, as one set
+    // with the note first, so its relation targets are reserved before they arrive.
+    auto recs = read_all(*a);
+    ASSERT_EQ(recs.size(), 1u);
+    ChangeSet cs = recs[0].changes;
+    std::reverse(cs.objects.begin(), cs.objects.end());
+    std::string origin_seen;
+    b->add_observer([&](const Changes& c) { origin_seen = c.origin; });
+    {
+        auto txn = b->begin_write();
+        ASSERT_TRUE(txn.is_ok());
+        Status st = ChangeLog::apply(*txn, cs, "peer-a");
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    EXPECT_EQ(origin_seen, "peer-a");
+    EXPECT_TRUE(read_all(*b).empty());  // applied changes are not logged again
+
+    auto pb = b->box("Person").value();
+    auto nb = b->box("Note").value();
+    auto txn = b->begin_read();
+    Gid note_gid;
+    {
+        auto ra = a->begin_read();
+        note_gid = gid_of(*ra, na, note.id)->value();
+    }
+    auto nid = local_id_of(*txn, nb, note_gid).value();
+    ASSERT_TRUE(nid.has_value());
+    auto got = nb.get(*txn, *nid).value();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->get("text"), Value("hello"));
+    // Relations resolve to the receiving store's local ids of the same objects.
+    uint64_t author_local = static_cast<uint64_t>(got->get("author").as<int64_t>());
+    auto author = pb.get(*txn, author_local).value();
+    ASSERT_TRUE(author.has_value());
+    EXPECT_EQ(author->get("name"), Value("Ada"));
+    EXPECT_EQ(author->get("photo"), Value(Bytes{0, 1, 2, 255}));
+    EXPECT_EQ(author->get("tags"), Value(Value::StringVector{"x", "y"}));
+    EXPECT_EQ(author->get("extra"), Value(Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})));
+    const auto& readers = got->get_to_many("readers");
+    ASSERT_EQ(readers.size(), 2u);
+    EXPECT_EQ(pb.get(*txn, readers[0]).value()->get("name"), Value("Bob"));
+    EXPECT_EQ(readers[1], author_local);
+    auto back = pb.backlinks(*txn, "Note", "author", author_local);
+    ASSERT_TRUE(back.is_ok());
+    EXPECT_EQ(back.value(), std::vector<uint64_t>{*nid});
+}
+
+TEST(ChangeLog, RemoteUpdateMergesPropertiesAndRemoteRemoveDeletes) {
+    TempDir dir;
+    Model m = synced_model();
+    auto a = open_store(dir.str("a"), m);
+    auto b = open_store(dir.str("b"), m);
+    auto pa = a->box("Person").value();
+    Object ada = pa.new_object();
+    ASSERT_TRUE(ada.set("name", "Ada").is_ok());
+    ASSERT_TRUE(ada.set("age", 36).is_ok());
+    ASSERT_TRUE(pa.put(ada).is_ok());
+    ASSERT_TRUE(ada.set("age", 37).is_ok());
+    ASSERT_TRUE(pa.put(ada).is_ok());
+    ASSERT_TRUE(pa.remove(ada.id).value());
+    auto recs = read_all(*a);
+    ASSERT_EQ(recs.size(), 3u);
+    auto pb = b->box("Person").value();
+    Gid gid = recs[0].changes.objects[0].gid;
+    for (int i = 0; i < 3; ++i) {
+        auto txn = b->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, recs[i].changes, "a").is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+        auto r = b->begin_read();
+        auto id = local_id_of(*r, pb, gid).value();
+        if (i < 2) {
+            ASSERT_TRUE(id.has_value());
+            auto o = pb.get(*r, *id).value();
+            ASSERT_TRUE(o.has_value());
+            EXPECT_EQ(o->get("name"), Value("Ada"));  // kept from the first change
+            EXPECT_EQ(o->get("age"), Value(i == 0 ? 36 : 37));
+        } else {
+            EXPECT_FALSE(id.has_value());
+            EXPECT_EQ(pb.count(*r).value(), 0u);
+        }
+    }
+    EXPECT_TRUE(read_all(*b).empty());
+}
+
+TEST(ChangeLog, UuidGidsFollowExternalType) {
+    ModelBuilder bld;
+    bld.entity("U").sync().property("id", PropertyType::kInt64, kFlagId).external_type(ExternalType::kUuid)
+        .property("x", PropertyType::kInt32);
+    bld.entity("S").sync().property("id", PropertyType::kInt64, kFlagId).external_type(ExternalType::kUuidV4String)
+        .property("x", PropertyType::kInt32);
+    Model m = bld.build().value();
+    TempDir dir;
+    auto store = open_store(dir.str(), m);
+    for (const char* name : {"U", "S"}) {
+        auto box = store->box(name).value();
+        Object o = box.new_object();
+        ASSERT_TRUE(o.set("x", 1).is_ok());
+        ASSERT_TRUE(box.put(o).is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);
+    Gid u = recs[0].changes.objects[0].gid, s = recs[1].changes.objects[0].gid;
+    ASSERT_EQ(u.size(), 18u);
+    EXPECT_EQ(static_cast<uint8_t>(u[0]), 0x05);
+    EXPECT_EQ(static_cast<uint8_t>(u[1]), 0x04);
+    EXPECT_EQ(static_cast<uint8_t>(u[2 + 6]) >> 4, 7);  // version 7
+    ASSERT_EQ(s.size(), 37u);
+    EXPECT_EQ(s[0], 0x02);
+    EXPECT_EQ(s[1 + 14], '4');  // version nibble of a v4 UUID string
+    EXPECT_TRUE(gid_to_string(u).starts_with("UUID(\""));
+}
+
+}  // namespace
+}  // namespace outpost

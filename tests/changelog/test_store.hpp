@@ -1,0 +1,60 @@
+#pragma once
+// A temporary store with a synced model (Person, Note with a to-one and a to-many) and a local entity.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "outpost/box.hpp"
+#include "outpost/changelog.hpp"
+
+namespace outpost::testing {
+
+inline Model synced_model() {
+    ModelBuilder b;
+    b.entity("Person").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("name", PropertyType::kString, kFlagIndexed)
+        .property("age", PropertyType::kInt32)
+        .property("score", PropertyType::kDouble)
+        .property("photo", PropertyType::kBytes)
+        .property("tags", PropertyType::kStringVector)
+        .property("extra", PropertyType::kFlex);
+    b.entity("Note").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString)
+        .relation_property("author", "Person")
+        .to_many("readers", "Person");
+    b.entity("Draft")
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString);
+    return b.build().value();
+}
+
+class TempDir {
+public:
+    TempDir() {
+        std::random_device rd;
+        path_ = std::filesystem::temp_directory_path() / ("outpost-test-" + std::to_string(rd()) + std::to_string(rd()));
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string str(const std::string& sub = "") const { return (path_ / sub).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m) {
+    StoreOptions o;
+    o.no_sync = true;
+    auto s = Store::open(dir, m, o);
+    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    return s.value();
+}
+
+}  // namespace outpost::testing
