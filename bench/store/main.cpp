@@ -1,6 +1,7 @@
 // bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
 // Usage: bench-store [--n N] [--engines outpost,lmdb,sqlite] [--dir DIR] [--keep]
-// Figures go to stdout as "NAME: VALUE unit", then "ratio NAME: VALUE (target ...)"; progress to stderr.
+// Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in turn),
+// then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -101,36 +102,50 @@ struct Expected {
     Checksum updated;  // every object after the update row (counter + 1)
 };
 
-void run_engine(Engine& engine, std::vector<BenchObject>& objects, std::span<const uint64_t> seq_ids,
-                std::span<const uint64_t> random_ids, const Expected& want, Report& report) {
+// Runs every row for every engine, one row at a time across the engines, so that the figures a ratio
+// compares are measured close together in time (the machine's load drifts).
+void run_rows(std::vector<std::unique_ptr<Engine>>& engines, std::vector<BenchObject>& objects,
+              std::span<const uint64_t> seq_ids, std::span<const uint64_t> random_ids, const Expected& want,
+              Report& report) {
     size_t n = objects.size();
-    std::string name(engine.name());
-
-    engine.open(fresh_dir(name, "1txn"));
-    time_row(report, engine, "put_1txn", n, [&] { engine.put(objects, std::max<size_t>(n, 1)); });
-    expect_ids(engine, objects);
-    expect_count(engine, "put_1txn", n);
-    report.print(name + "_used_bytes", static_cast<double>(engine.used_bytes()), "bytes");
-    engine.close();
-
-    engine.open(fresh_dir(name, "batched"));
-    time_row(report, engine, "put_batch1000", n, [&] { engine.put(objects, kBatch); });
-    expect_ids(engine, objects);
-    expect_count(engine, "put_batch1000", n);
-
-    Checksum sum;
-    time_row(report, engine, "get_seq", n, [&] { engine.get(seq_ids, kBatch, sum); });
-    expect_sum(engine, "get_seq", sum, want.stored);
-    sum = {};
-    time_row(report, engine, "get_random", n, [&] { engine.get(random_ids, kBatch, sum); });
-    expect_sum(engine, "get_random", sum, want.stored);
-    time_row(report, engine, "update", n, [&] { engine.update(seq_ids, kBatch); });
-    sum = {};
-    time_row(report, engine, "scan", n, [&] { engine.scan(sum); });
-    expect_sum(engine, "scan", sum, want.updated);
-    time_row(report, engine, "remove", n, [&] { engine.remove(seq_ids, kBatch); });
-    expect_count(engine, "remove", 0);
-    engine.close();
+    // put_1txn in a store of its own, which then gives the size figure.
+    for (auto& e : engines) {
+        std::string name(e->name());
+        e->open(fresh_dir(name, "1txn"));
+        time_row(report, *e, "put_1txn", n, [&] { e->put(objects, std::max<size_t>(n, 1)); });
+        expect_ids(*e, objects);
+        expect_count(*e, "put_1txn", n);
+        report.print(name + "_used_bytes", static_cast<double>(e->used_bytes()), "bytes");
+        e->close();
+    }
+    // The other rows in a second store per engine, in this order (each row needs the one before).
+    for (auto& e : engines) e->open(fresh_dir(e->name(), "batched"));
+    for (auto& e : engines) {
+        time_row(report, *e, "put_batch1000", n, [&] { e->put(objects, kBatch); });
+        expect_ids(*e, objects);
+        expect_count(*e, "put_batch1000", n);
+    }
+    for (auto& e : engines) {
+        Checksum sum;
+        time_row(report, *e, "get_seq", n, [&] { e->get(seq_ids, kBatch, sum); });
+        expect_sum(*e, "get_seq", sum, want.stored);
+    }
+    for (auto& e : engines) {
+        Checksum sum;
+        time_row(report, *e, "get_random", n, [&] { e->get(random_ids, kBatch, sum); });
+        expect_sum(*e, "get_random", sum, want.stored);
+    }
+    for (auto& e : engines) time_row(report, *e, "update", n, [&] { e->update(seq_ids, kBatch); });
+    for (auto& e : engines) {
+        Checksum sum;
+        time_row(report, *e, "scan", n, [&] { e->scan(sum); });
+        expect_sum(*e, "scan", sum, want.updated);
+    }
+    for (auto& e : engines) {
+        time_row(report, *e, "remove", n, [&] { e->remove(seq_ids, kBatch); });
+        expect_count(*e, "remove", 0);
+    }
+    for (auto& e : engines) e->close();
 }
 
 void print_ratio(const Report& report, std::string_view name, const std::string& ours, const std::string& base,
@@ -145,16 +160,19 @@ void print_ratio(const Report& report, std::string_view name, const std::string&
 
 int run(int argc, char** argv) {
     size_t n = 1000000;
-    std::vector<std::string> engines = {"outpost", "lmdb", "sqlite"};
+    std::vector<std::string> engine_names = {"outpost", "lmdb", "sqlite"};
     std::string base = fs::temp_directory_path().string();
     CLI::App app{"Store benchmark: Outpost's typed API against raw LMDB and SQLite"};
     app.add_option("--n", n, "number of objects")->check(CLI::PositiveNumber);
-    app.add_option("--engines", engines, "engines to run, in order")
+    app.add_option("--engines", engine_names, "engines to run, in order")
         ->delimiter(',')
         ->check(CLI::IsMember({"outpost", "lmdb", "sqlite"}));
     app.add_option("--dir", base, "where to make the run's temp dir")->check(CLI::ExistingDirectory);
     app.add_flag("--keep", g_keep, "keep the stores after the run");
     CLI11_PARSE(app, argc, argv);
+    for (const auto& name : engine_names) {
+        if (std::count(engine_names.begin(), engine_names.end(), name) > 1) fail("--engines", name + " twice");
+    }
 
     std::fprintf(stderr, "bench-store: making %zu objects ...\n", n);
     std::vector<BenchObject> objects = make_objects(n);
@@ -187,13 +205,17 @@ int run(int argc, char** argv) {
                 kBatch);
     Report report;
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
+    std::vector<std::unique_ptr<Engine>> engines;
+    for (const auto& name : engine_names) {
+        engines.push_back(name == "outpost" ? make_outpost_engine()
+                          : name == "lmdb"  ? make_lmdb_engine()
+                                            : make_sqlite_engine());
+    }
+    run_rows(engines, objects, seq_ids, random_ids, want, report);
     for (const auto& e : engines) {
-        std::unique_ptr<Engine> engine = e == "outpost" ? make_outpost_engine()
-                                         : e == "lmdb"  ? make_lmdb_engine()
-                                                        : make_sqlite_engine();
-        run_engine(*engine, objects, seq_ids, random_ids, want, report);
-        report.print(e + "_size_vs_payload", report.values[e + "_used_bytes"] / static_cast<double>(payload),
-                     "x");
+        std::string name(e->name());
+        report.print(name + "_size_vs_payload",
+                     report.values[name + "_used_bytes"] / static_cast<double>(payload), "x");
     }
     std::printf("checksum: %llu over %llu objects per read row (equal in every engine)\n",
                 static_cast<unsigned long long>(want.stored.value),
