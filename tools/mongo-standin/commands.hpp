@@ -71,6 +71,8 @@ struct Commands {
     static Doc cursor_reply(const std::string& ns, int64_t id, const char* batch_name,
                             const std::vector<DocPtr>& docs, const ResumeToken* pbrt);
     static int64_t new_cursor_id(Engine& e);
+    static Outcome first_batch(Engine& e, CommandCtx& c, const std::string& ns, std::vector<DocPtr> docs,
+                               int64_t batch_size, bool single_batch);
 };
 
 }  // namespace standin

@@ -243,17 +243,17 @@ public:
                                           bool log_event);
     std::vector<Event> drop_collection_events(const std::string& db, const std::string& coll);
 
-private:
-    friend struct Commands;
-    friend class Persistence;
+    void wake_waiters();  // REQUIRES: mutex_ held
 
+private:
     Outcome dispatch(CommandCtx& ctx);
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
-    void wake_waiters();
 
     const Options options_;
     std::mutex mutex_;
 
+public:
+    // Server-wide state, shared by the command modules (commands.hpp) and persistence.
     // All below guarded by mutex_.
     std::string advertised_;
     uint64_t cluster_ts_ = 0;

@@ -573,7 +573,8 @@ Status validate_stages(const bson_t* stages, bool change_stream) {
         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &s) || !bson_iter_next(&s))
             return bad(40323, "A pipeline stage specification object must contain exactly one field.");
         std::string name = bson_iter_key(&s);
-        if (bson_iter_next(&s)) return bad(40323, "A pipeline stage specification object must contain exactly one field.");
+        bson_iter_t extra = s;
+        if (bson_iter_next(&extra)) return bad(40323, "A pipeline stage specification object must contain exactly one field.");
         bool was_first = first;
         first = false;
         if (name == "$changeStream") {

@@ -188,7 +188,8 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const std::vec
                              bool missing, const bson_iter_t* ops_it);
 
 Result<bool> match_element_ops(const bson_iter_t* elem, const bson_iter_t* ops_it) {
-    std::vector<bson_iter_t> vals{*elem};
+    std::vector<bson_iter_t> vals;
+    vals.push_back(*elem);
     return match_operators(nullptr, "", vals, false, ops_it);
 }
 

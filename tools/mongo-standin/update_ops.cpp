@@ -421,7 +421,7 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
                 if (argn.type != BSON_TYPE_ARRAY) return Error{2, "$pullAll requires an array argument", {}};
                 std::erase_if(arr.kids, [&](const auto& kv) {
                     for (const auto& x : argn.kids)
-                        if (compare_nodes(kv.second, x) == 0) return true;
+                        if (compare_nodes(kv.second, x.second) == 0) return true;
                     return false;
                 });
             } else {

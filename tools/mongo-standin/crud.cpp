@@ -1,0 +1,868 @@
+// insert, update, delete, find, findAndModify, count, distinct, aggregate, getMore, killCursors.
+#include <cstring>
+#include <random>
+
+#include "commands.hpp"
+#include "pipeline.hpp"
+#include "query_match.hpp"
+#include "storage.hpp"
+#include "update_ops.hpp"
+
+namespace standin {
+
+namespace {
+
+constexpr size_t kMaxBatchBytes = 16 * 1024 * 1024;
+
+std::string coll_arg(const CommandCtx& c) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
+    return std::string();
+}
+
+Doc subdoc(const bson_t* b, const char* key) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, b, key) && (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)))
+        return iter_subdoc(&it);
+    return Doc();
+}
+
+bool has_field(const bson_t* b, const char* key) {
+    bson_iter_t it;
+    return bson_iter_init_find(&it, b, key) && !BSON_ITER_HOLDS_NULL(&it);
+}
+
+Doc id_doc(const bson_t* doc) {
+    Doc d;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id")) bson_append_iter(d.get(), "_id", 3, &it);
+    return d;
+}
+
+// Puts _id first, generating an ObjectId when missing.
+Result<DocPtr> prepare_insert(const bson_t* doc) {
+    bson_iter_t it;
+    bool has_id = bson_iter_init_find(&it, doc, "_id");
+    if (has_id) {
+        if (BSON_ITER_HOLDS_ARRAY(&it)) return Error{53, "The '_id' value cannot be of type array", {}};
+        if (BSON_ITER_HOLDS_REGEX(&it)) return Error{53, "can't use a regex for _id", {}};
+        bson_iter_t first;
+        bson_iter_init(&first, doc);
+        bson_iter_next(&first);
+        if (!std::strcmp(bson_iter_key(&first), "_id")) {
+            return std::make_shared<const std::string>(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
+        }
+    }
+    Doc out;
+    if (has_id) {
+        bson_append_iter(out.get(), "_id", 3, &it);
+    } else {
+        bson_oid_t oid;
+        bson_oid_init(&oid, nullptr);
+        BSON_APPEND_OID(out.get(), "_id", &oid);
+    }
+    bson_copy_to_excluding_noinit(doc, out.get(), "_id", NULL);
+    return std::make_shared<const std::string>(out.bytes());
+}
+
+void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err, const bson_t* key_pattern,
+                        const bson_t* key_value) {
+    bson_t we;
+    std::string k = std::to_string(count++);
+    bson_append_document_begin(arr, k.c_str(), static_cast<int>(k.size()), &we);
+    BSON_APPEND_INT32(&we, "index", index);
+    BSON_APPEND_INT32(&we, "code", err.code);
+    append_str(&we, "errmsg", err.msg);
+    if (key_pattern) BSON_APPEND_DOCUMENT(&we, "keyPattern", key_pattern);
+    if (key_value) BSON_APPEND_DOCUMENT(&we, "keyValue", key_value);
+    bson_append_document_end(arr, &we);
+}
+
+// The documents matching `filter`, in natural order (at most `limit` when > 0).
+Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter, size_t limit) {
+    std::vector<DocPtr> out;
+    if (!c) {
+        auto v = validate_filter(filter);
+        if (!v.ok()) return v.error();
+        return out;
+    }
+    // Fast path: {_id: <scalar>}.
+    bson_iter_t it;
+    if (bson_count_keys(filter) == 1 && bson_iter_init_find(&it, filter, "_id") && !BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        !BSON_ITER_HOLDS_ARRAY(&it) && !BSON_ITER_HOLDS_REGEX(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
+        if (DocPtr d = lookup(*c, txn, canonical_key(&it))) out.push_back(d);
+        return out;
+    }
+    Error err;
+    bool failed = false;
+    scan(*c, txn, [&](const DocPtr& d) {
+        bson_t v;
+        view_of(*d, &v);
+        auto m = matches(&v, filter);
+        if (!m.ok()) {
+            err = m.error();
+            failed = true;
+            return false;
+        }
+        if (m.value()) out.push_back(d);
+        return limit == 0 || out.size() < limit;
+    });
+    if (failed) return err;
+    if (out.empty()) {
+        auto v = validate_filter(filter);
+        if (!v.ok()) return v.error();
+    }
+    return out;
+}
+
+Doc update_description(const UpdateOutcome& u) {
+    Doc d;
+    Doc upd = u.updated_fields.to_doc();
+    BSON_APPEND_DOCUMENT(d.get(), "updatedFields", upd.get());
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(d.get(), "removedFields", &arr);
+    for (size_t i = 0; i < u.removed_fields.size(); ++i) append_str(&arr, std::to_string(i), u.removed_fields[i]);
+    bson_append_array_end(d.get(), &arr);
+    bson_t tr;
+    BSON_APPEND_ARRAY_BEGIN(d.get(), "truncatedArrays", &tr);
+    bson_append_array_end(d.get(), &tr);
+    return d;
+}
+
+// Pipeline-style update: runs the stages on the document, then diffs top-level fields.
+Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t* stages) {
+    std::vector<DocPtr> one{std::make_shared<const std::string>(reinterpret_cast<const char*>(bson_get_data(original)), original->len)};
+    auto r = run_stages(std::move(one), stages);
+    if (!r.ok()) return r.error();
+    if (r.value().size() != 1) return Error{2, "pipeline update must produce one document", {}};
+    bson_t nv;
+    view_of(*r.value()[0], &nv);
+    UpdateOutcome out;
+    Node before = Node::from_bson(original), after = Node::from_bson(&nv);
+    bson_iter_t id;
+    if (bson_iter_init_find(&id, original, "_id")) {
+        const Node* nid = after.find("_id");
+        Node oid = Node::from_iter(&id);
+        if (!nid || compare_nodes(*nid, oid) != 0)
+            return Error{66, "Performing an update on the path '_id' would modify the immutable field '_id'", {}};
+    }
+    for (const auto& [k, v] : after.kids) {
+        const Node* b = before.find(k);
+        if (k == "_id") continue;
+        if (!b || compare_nodes(*b, v) != 0 || b->type != v.type) out.updated_fields.set(k, v);
+    }
+    for (const auto& [k, v] : before.kids)
+        if (!after.find(k)) out.removed_fields.push_back(k);
+    out.doc = after.to_doc();
+    out.modified = out.doc.get()->len != original->len ||
+                   std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
+    return out;
+}
+
+Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t* u, bool u_is_pipeline,
+                                 const bson_t* array_filters, const bson_t* q, bool upsert_insert) {
+    if (u_is_pipeline) return apply_pipeline_update(original, u);
+    UpdateSpec spec;
+    spec.update = u;
+    spec.array_filters = array_filters;
+    spec.query = q;
+    spec.upsert_insert = upsert_insert;
+    spec.now_ts = e.last_ts();
+    spec.now_ms = e.now_ms();
+    return apply_update(original, spec);
+}
+
+Event make_event(const std::string& op, const Collection& c, const bson_t* doc_for_key) {
+    Event ev;
+    ev.op = op;
+    ev.db = c.db;
+    ev.coll = c.name;
+    if (doc_for_key) ev.document_key = id_doc(doc_for_key);
+    return ev;
+}
+
+}  // namespace
+
+int64_t Commands::new_cursor_id(Engine& e) {
+    static std::mt19937_64 rng{std::random_device{}()};
+    int64_t id;
+    do {
+        id = static_cast<int64_t>(rng() >> 2) + 1;
+    } while (e.cursors_.count(id));
+    return id;
+}
+
+Doc Commands::cursor_reply(const std::string& ns, int64_t id, const char* batch_name, const std::vector<DocPtr>& docs,
+                           const ResumeToken* pbrt) {
+    Doc d;
+    bson_t cur, batch;
+    BSON_APPEND_DOCUMENT_BEGIN(d.get(), "cursor", &cur);
+    BSON_APPEND_INT64(&cur, "id", id);
+    append_str(&cur, "ns", ns);
+    bson_append_array_begin(&cur, batch_name, -1, &batch);
+    char key[16];
+    for (size_t i = 0; i < docs.size(); ++i) {
+        const char* k;
+        size_t klen = bson_uint32_to_string(static_cast<uint32_t>(i), &k, key, sizeof key);
+        bson_t v;
+        view_of(*docs[i], &v);
+        bson_append_document(&batch, k, static_cast<int>(klen), &v);
+    }
+    bson_append_array_end(&cur, &batch);
+    if (pbrt) {
+        bson_t t;
+        BSON_APPEND_DOCUMENT_BEGIN(&cur, "postBatchResumeToken", &t);
+        append_str(&t, "_data", pbrt->encode());
+        bson_append_document_end(&cur, &t);
+    }
+    bson_append_document_end(d.get(), &cur);
+    return d;
+}
+
+Outcome Commands::insert(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    bson_iter_t docs_it;
+    if (!bson_iter_init_find(&docs_it, c.cmd, "documents") || !BSON_ITER_HOLDS_ARRAY(&docs_it))
+        return reply_error(Error{9, "BSON field 'insert.documents' is missing but a required field", {}});
+    bool ordered = get_bool(c.cmd, "ordered").value_or(true);
+    auto coll_r = collection_for_write(e, c, name);
+    if (!coll_r.ok()) return reply_error(coll_r.error());
+    Collection& coll = *coll_r.value();
+    int32_t n = 0, index = -1;
+    size_t nerr = 0;
+    Doc errors;
+    bson_iter_t d;
+    bson_iter_recurse(&docs_it, &d);
+    int writes = 0;
+    while (bson_iter_next(&d)) {
+        ++index;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&d)) {
+            append_write_error(errors.get(), nerr, index, Error{2, "document must be an object", {}}, nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        Doc raw = iter_subdoc(&d);
+        auto prepared = prepare_insert(raw.get());
+        if (!prepared.ok()) {
+            append_write_error(errors.get(), nerr, index, prepared.error(), nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        DocPtr doc = prepared.value();
+        bson_t view;
+        view_of(*doc, &view);
+        std::string key = id_key_of(&view);
+        if (lookup(coll, c.txn, key)) {
+            Doc kp, kv = id_doc(&view);
+            BSON_APPEND_INT32(kp.get(), "_id", 1);
+            Error dup = duplicate_key_error(coll, "_id_", kp.get(), kv.get());
+            append_write_error(errors.get(), nerr, index, dup, kp.get(), kv.get());
+            if (ordered) break;
+            continue;
+        }
+        auto uniq = check_unique(coll, &view, key, c.txn);
+        if (!uniq.ok()) {
+            append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        Event ev = make_event("insert", coll, &view);
+        ev.full_document = doc;
+        auto st = write(e, c, coll, key, nullptr, doc, std::move(ev));
+        if (!st.ok()) {
+            if (st.error().code == kBlockedByTransaction) {
+                if (writes == 0) {
+                    Outcome o;
+                    o.park = true;
+                    return o;
+                }
+                st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+            }
+            if (c.in_txn) return reply_error(st.error());
+            append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        ++writes;
+        ++n;
+    }
+    Doc reply;
+    BSON_APPEND_INT32(reply.get(), "n", n);
+    if (nerr) BSON_APPEND_ARRAY(reply.get(), "writeErrors", errors.get());
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::update(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    bson_iter_t ups;
+    if (!bson_iter_init_find(&ups, c.cmd, "updates") || !BSON_ITER_HOLDS_ARRAY(&ups))
+        return reply_error(Error{9, "BSON field 'update.updates' is missing but a required field", {}});
+    bool ordered = get_bool(c.cmd, "ordered").value_or(true);
+    bool retryable = c.txn_number && !c.in_txn;
+    int64_t n = 0, modified = 0;
+    int32_t index = -1;
+    size_t nerr = 0, nups = 0;
+    Doc errors, upserted;
+    int writes = 0;
+    bson_iter_t u;
+    bson_iter_recurse(&ups, &u);
+    while (bson_iter_next(&u)) {
+        ++index;
+        Doc stmt = iter_subdoc(&u);
+        Doc q = subdoc(stmt.get(), "q");
+        bson_iter_t uit;
+        if (!bson_iter_init_find(&uit, stmt.get(), "u") || (!BSON_ITER_HOLDS_DOCUMENT(&uit) && !BSON_ITER_HOLDS_ARRAY(&uit)))
+            return reply_error(Error{9, "BSON field 'update.updates.u' is missing but a required field", {}});
+        bool is_pipeline = BSON_ITER_HOLDS_ARRAY(&uit);
+        Doc udoc = iter_subdoc(&uit);
+        bool multi = get_bool(stmt.get(), "multi").value_or(false);
+        bool upsert = get_bool(stmt.get(), "upsert").value_or(false);
+        Doc array_filters = subdoc(stmt.get(), "arrayFilters");
+        bool has_af = has_field(stmt.get(), "arrayFilters");
+        if (multi && retryable)
+            return reply_error(Error{72, "Cannot use (or request) retryable writes with multi=true", {}});
+        if (multi && !is_pipeline && !is_operator_update(udoc.get()) && !bson_empty(udoc.get())) {
+            append_write_error(errors.get(), nerr, index, Error{9, "multi update is not supported for replacement-style update", {}}, nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        Collection* coll = e.find_collection(c.db, name);
+        auto found = matching(coll, c.txn, q.get(), multi ? 0 : 1);
+        if (!found.ok()) {
+            append_write_error(errors.get(), nerr, index, found.error(), nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        bool stop = false;
+        for (const DocPtr& doc : found.value()) {
+            bson_t view;
+            view_of(*doc, &view);
+            auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? array_filters.get() : nullptr, q.get(), false);
+            if (!r.ok()) {
+                append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
+                stop = true;
+                break;
+            }
+            ++n;
+            if (!r.value().modified) continue;
+            auto nd = std::make_shared<const std::string>(r.value().doc.bytes());
+            std::string key = id_key_of(&view);
+            auto uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
+            if (!uniq.ok()) {
+                --n;
+                append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+                stop = true;
+                break;
+            }
+            Event ev = make_event(r.value().replacement ? "replace" : "update", *coll, &view);
+            ev.full_document = nd;
+            ev.before = doc;
+            if (!r.value().replacement) ev.update_description = update_description(r.value());
+            auto st = write(e, c, *coll, key, doc, nd, std::move(ev));
+            if (!st.ok()) {
+                if (st.error().code == kBlockedByTransaction) {
+                    if (writes == 0) {
+                        Outcome o;
+                        o.park = true;
+                        return o;
+                    }
+                    st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+                }
+                if (c.in_txn) return reply_error(st.error());
+                --n;
+                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                stop = true;
+                break;
+            }
+            ++writes;
+            ++modified;
+        }
+        if (stop) {
+            if (ordered) break;
+            continue;
+        }
+        if (found.value().empty() && upsert) {
+            Doc seed = upsert_seed(q.get());
+            Result<UpdateOutcome> r = UpdateOutcome{};
+            if (!is_pipeline && !is_operator_update(udoc.get())) {
+                // Replacement upsert: the replacement, with the query's _id when it has none.
+                Doc nd;
+                bson_iter_t idit;
+                if (!bson_iter_init_find(&idit, udoc.get(), "_id") && bson_iter_init_find(&idit, seed.get(), "_id"))
+                    bson_append_iter(nd.get(), "_id", 3, &idit);
+                bson_concat(nd.get(), udoc.get());
+                r.value().doc = std::move(nd);
+            } else {
+                r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? array_filters.get() : nullptr, q.get(), true);
+            }
+            if (!r.ok()) {
+                append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
+                if (ordered) break;
+                continue;
+            }
+            auto prepared = prepare_insert(r.value().doc.get());
+            if (!prepared.ok()) {
+                append_write_error(errors.get(), nerr, index, prepared.error(), nullptr, nullptr);
+                if (ordered) break;
+                continue;
+            }
+            auto coll_r = collection_for_write(e, c, name);
+            if (!coll_r.ok()) return reply_error(coll_r.error());
+            DocPtr nd = prepared.value();
+            bson_t view;
+            view_of(*nd, &view);
+            std::string key = id_key_of(&view);
+            if (lookup(*coll_r.value(), c.txn, key)) {
+                Doc kp, kv = id_doc(&view);
+                BSON_APPEND_INT32(kp.get(), "_id", 1);
+                append_write_error(errors.get(), nerr, index, duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()), kp.get(), kv.get());
+                if (ordered) break;
+                continue;
+            }
+            auto uniq = check_unique(*coll_r.value(), &view, key, c.txn);
+            if (!uniq.ok()) {
+                append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+                if (ordered) break;
+                continue;
+            }
+            Event ev = make_event("insert", *coll_r.value(), &view);
+            ev.full_document = nd;
+            auto st = write(e, c, *coll_r.value(), key, nullptr, nd, std::move(ev));
+            if (!st.ok()) {
+                if (st.error().code == kBlockedByTransaction && writes == 0) {
+                    Outcome o;
+                    o.park = true;
+                    return o;
+                }
+                if (c.in_txn) return reply_error(st.error());
+                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                if (ordered) break;
+                continue;
+            }
+            ++writes;
+            ++n;
+            bson_t up;
+            std::string k = std::to_string(nups++);
+            bson_append_document_begin(upserted.get(), k.c_str(), -1, &up);
+            BSON_APPEND_INT32(&up, "index", index);
+            bson_iter_t idit;
+            bson_iter_init_find(&idit, &view, "_id");
+            bson_append_iter(&up, "_id", 3, &idit);
+            bson_append_document_end(upserted.get(), &up);
+        }
+    }
+    Doc reply;
+    BSON_APPEND_INT32(reply.get(), "n", static_cast<int32_t>(n));
+    BSON_APPEND_INT32(reply.get(), "nModified", static_cast<int32_t>(modified));
+    if (nups) BSON_APPEND_ARRAY(reply.get(), "upserted", upserted.get());
+    if (nerr) BSON_APPEND_ARRAY(reply.get(), "writeErrors", errors.get());
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::remove(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    bson_iter_t dels;
+    if (!bson_iter_init_find(&dels, c.cmd, "deletes") || !BSON_ITER_HOLDS_ARRAY(&dels))
+        return reply_error(Error{9, "BSON field 'delete.deletes' is missing but a required field", {}});
+    bool ordered = get_bool(c.cmd, "ordered").value_or(true);
+    int64_t n = 0;
+    int32_t index = -1;
+    size_t nerr = 0;
+    Doc errors;
+    int writes = 0;
+    bson_iter_t d;
+    bson_iter_recurse(&dels, &d);
+    while (bson_iter_next(&d)) {
+        ++index;
+        Doc stmt = iter_subdoc(&d);
+        Doc q = subdoc(stmt.get(), "q");
+        int64_t limit = get_int(stmt.get(), "limit").value_or(0);
+        if (limit == 0 && c.txn_number && !c.in_txn)
+            return reply_error(Error{72, "Cannot use (or request) retryable writes with limit=0", {}});
+        Collection* coll = e.find_collection(c.db, name);
+        auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0);
+        if (!found.ok()) {
+            append_write_error(errors.get(), nerr, index, found.error(), nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        bool stop = false;
+        for (const DocPtr& doc : found.value()) {
+            bson_t view;
+            view_of(*doc, &view);
+            Event ev = make_event("delete", *coll, &view);
+            ev.before = doc;
+            auto st = write(e, c, *coll, id_key_of(&view), doc, nullptr, std::move(ev));
+            if (!st.ok()) {
+                if (st.error().code == kBlockedByTransaction) {
+                    if (writes == 0) {
+                        Outcome o;
+                        o.park = true;
+                        return o;
+                    }
+                    st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+                }
+                if (c.in_txn) return reply_error(st.error());
+                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                stop = true;
+                break;
+            }
+            ++writes;
+            ++n;
+        }
+        if (stop && ordered) break;
+    }
+    Doc reply;
+    BSON_APPEND_INT32(reply.get(), "n", static_cast<int32_t>(n));
+    if (nerr) BSON_APPEND_ARRAY(reply.get(), "writeErrors", errors.get());
+    return reply_ok(std::move(reply));
+}
+
+// Fills the first batch from `docs` and keeps the rest in a cursor.
+Outcome Commands::first_batch(Engine& e, CommandCtx& c, const std::string& ns, std::vector<DocPtr> docs, int64_t batch_size,
+                    bool single_batch) {
+    size_t take = 0, bytes = 0;
+    size_t max = batch_size >= 0 ? static_cast<size_t>(batch_size) : 101;
+    while (take < docs.size() && take < max && bytes + docs[take]->size() <= kMaxBatchBytes) bytes += docs[take++]->size();
+    std::vector<DocPtr> batch(docs.begin(), docs.begin() + static_cast<long>(take));
+    int64_t id = 0;
+    if (take < docs.size() && !single_batch) {
+        id = Commands::new_cursor_id(e);
+        Cursor& cur = e.cursors_[id];
+        cur.id = id;
+        cur.ns = ns;
+        cur.pending.assign(docs.begin() + static_cast<long>(take), docs.end());
+        cur.last_use = Clock::now();
+        if (c.session) cur.session_key = c.session->key;
+    }
+    return reply_ok(Commands::cursor_reply(ns, id, "firstBatch", batch, nullptr));
+}
+
+Outcome Commands::find(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    Doc filter = subdoc(c.cmd, "filter");
+    Doc sort = subdoc(c.cmd, "sort");
+    Doc projection = subdoc(c.cmd, "projection");
+    int64_t skip = get_int(c.cmd, "skip").value_or(0);
+    int64_t limit = get_int(c.cmd, "limit").value_or(0);
+    int64_t batch_size = get_int(c.cmd, "batchSize").value_or(-1);
+    bool single = get_bool(c.cmd, "singleBatch").value_or(false);
+    if (skip < 0) return reply_error(Error{51024, "BSON field 'skip' value must be >= 0, actual value '" + std::to_string(skip) + "'", {}});
+    if (limit < 0) return reply_error(Error{51024, "BSON field 'limit' value must be >= 0, actual value '" + std::to_string(limit) + "'", {}});
+    if (has_field(c.cmd, "batchSize") && batch_size < 0)
+        return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0, actual value '" + std::to_string(batch_size) + "'", {}});
+    if (has_field(c.cmd, "projection")) {
+        auto v = validate_projection(projection.get());
+        if (!v.ok()) return reply_error(v.error());
+    }
+    Collection* coll = e.find_collection(c.db, name);
+    bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
+    size_t want = (!sorted && limit > 0) ? static_cast<size_t>(skip + limit) : 0;
+    auto found = matching(coll, c.txn, filter.get(), want);
+    if (!found.ok()) return reply_error(found.error());
+    std::vector<DocPtr> docs = std::move(found.value());
+    if (sorted) {
+        auto st = sort_docs(&docs, sort.get());
+        if (!st.ok()) return reply_error(st.error());
+    }
+    if (skip > 0) docs.erase(docs.begin(), docs.begin() + std::min<long>(static_cast<long>(skip), static_cast<long>(docs.size())));
+    if (limit > 0 && static_cast<size_t>(limit) < docs.size()) docs.resize(static_cast<size_t>(limit));
+    if (has_field(c.cmd, "projection") && !bson_empty(projection.get())) {
+        for (auto& d : docs) {
+            bson_t v;
+            view_of(*d, &v);
+            auto p = apply_projection(&v, projection.get());
+            if (!p.ok()) return reply_error(p.error());
+            d = std::make_shared<const std::string>(p.value().bytes());
+        }
+    }
+    if (limit > 0 && batch_size < 0) batch_size = std::min<int64_t>(limit, 101);
+    return first_batch(e, c, ns_of(c.db, name), std::move(docs), batch_size, single || (limit == 1));
+}
+
+Outcome Commands::get_more(Engine& e, CommandCtx& c) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, c.cmd, "getMore") || !BSON_ITER_HOLDS_INT64(&it))
+        return reply_error(Error{14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'", {}});
+    int64_t id = bson_iter_int64(&it);
+    auto batch_size = get_int(c.cmd, "batchSize");
+    if (batch_size && *batch_size < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
+    auto cit = e.cursors_.find(id);
+    if (cit == e.cursors_.end()) return reply_error(Error{43, "cursor id " + std::to_string(id) + " not found", {}});
+    Cursor& cur = cit->second;
+    cur.last_use = Clock::now();
+    if (cur.is_stream) return stream_get_more(e, c, cur, batch_size.value_or(0));
+    size_t max = batch_size && *batch_size > 0 ? static_cast<size_t>(*batch_size) : SIZE_MAX;
+    std::vector<DocPtr> batch;
+    size_t bytes = 0;
+    while (!cur.pending.empty() && batch.size() < max && bytes + cur.pending.front()->size() <= kMaxBatchBytes) {
+        bytes += cur.pending.front()->size();
+        batch.push_back(cur.pending.front());
+        cur.pending.pop_front();
+    }
+    std::string ns = cur.ns;
+    int64_t out_id = id;
+    if (cur.pending.empty()) {
+        e.cursors_.erase(cit);
+        out_id = 0;
+    }
+    return reply_ok(cursor_reply(ns, out_id, "nextBatch", batch, nullptr));
+}
+
+Outcome Commands::kill_cursors(Engine& e, CommandCtx& c) {
+    bson_iter_t it;
+    Doc killed, not_found;
+    size_t nk = 0, nn = 0;
+    if (bson_iter_init_find(&it, c.cmd, "cursors") && BSON_ITER_HOLDS_ARRAY(&it)) {
+        bson_iter_t a;
+        bson_iter_recurse(&it, &a);
+        while (bson_iter_next(&a)) {
+            int64_t id = iter_as_int64(&a);
+            std::string k;
+            if (e.cursors_.erase(id)) {
+                k = std::to_string(nk++);
+                BSON_APPEND_INT64(killed.get(), k.c_str(), id);
+            } else {
+                k = std::to_string(nn++);
+                BSON_APPEND_INT64(not_found.get(), k.c_str(), id);
+            }
+        }
+    }
+    Doc reply;
+    BSON_APPEND_ARRAY(reply.get(), "cursorsKilled", killed.get());
+    BSON_APPEND_ARRAY(reply.get(), "cursorsNotFound", not_found.get());
+    Doc empty1, empty2;
+    BSON_APPEND_ARRAY(reply.get(), "cursorsAlive", empty1.get());
+    BSON_APPEND_ARRAY(reply.get(), "cursorsUnknown", empty2.get());
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::count(Engine& e, CommandCtx& c) {
+    if (c.in_txn) return reply_error(Error{263, "Cannot run 'count' in a multi-document transaction.", {}});
+    std::string name = coll_arg(c);
+    Doc q = subdoc(c.cmd, "query");
+    int64_t skip = get_int(c.cmd, "skip").value_or(0), limit = get_int(c.cmd, "limit").value_or(0);
+    if (skip < 0) return reply_error(Error{2, "skip value is negative in count query", {}});
+    Collection* coll = e.find_collection(c.db, name);
+    int64_t n = 0;
+    if (coll && bson_empty(q.get())) {
+        scan(*coll, c.txn, [&](const DocPtr&) {
+            ++n;
+            return true;
+        });
+    } else {
+        auto found = matching(coll, c.txn, q.get(), 0);
+        if (!found.ok()) return reply_error(found.error());
+        n = static_cast<int64_t>(found.value().size());
+    }
+    n = std::max<int64_t>(0, n - skip);
+    if (limit != 0) n = std::min<int64_t>(n, limit < 0 ? -limit : limit);
+    Doc reply;
+    BSON_APPEND_INT32(reply.get(), "n", static_cast<int32_t>(n));
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::distinct(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    auto key = get_string(c.cmd, "key");
+    if (!key) return reply_error(Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
+    Doc q = subdoc(c.cmd, "query");
+    auto found = matching(e.find_collection(c.db, name), c.txn, q.get(), 0);
+    if (!found.ok()) return reply_error(found.error());
+    std::vector<Node> values;
+    std::set<std::string> seen;
+    for (const DocPtr& d : found.value()) {
+        bson_t v;
+        view_of(*d, &v);
+        std::vector<bson_iter_t> vals;
+        bool missing = false;
+        values_at_path(&v, key->c_str(), &vals, &missing);
+        for (auto& it : vals) {
+            std::vector<bson_iter_t> items;
+            if (BSON_ITER_HOLDS_ARRAY(&it)) {
+                bson_iter_t a;
+                bson_iter_recurse(&it, &a);
+                while (bson_iter_next(&a)) items.push_back(a);
+            } else {
+                items.push_back(it);
+            }
+            for (auto& x : items)
+                if (seen.insert(canonical_key(&x)).second) values.push_back(Node::from_iter(&x));
+        }
+    }
+    std::sort(values.begin(), values.end(), [](const Node& a, const Node& b) { return compare_nodes(a, b) < 0; });
+    Doc reply;
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(reply.get(), "values", &arr);
+    for (size_t i = 0; i < values.size(); ++i) values[i].append_to(&arr, std::to_string(i));
+    bson_append_array_end(reply.get(), &arr);
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    Doc q = subdoc(c.cmd, "query");
+    Doc sort = subdoc(c.cmd, "sort");
+    Doc fields = subdoc(c.cmd, "fields");
+    bool remove_doc = get_bool(c.cmd, "remove").value_or(false);
+    bool return_new = get_bool(c.cmd, "new").value_or(false);
+    bool upsert = get_bool(c.cmd, "upsert").value_or(false);
+    bson_iter_t uit;
+    bool has_update = bson_iter_init_find(&uit, c.cmd, "update") && (BSON_ITER_HOLDS_DOCUMENT(&uit) || BSON_ITER_HOLDS_ARRAY(&uit));
+    if (remove_doc == has_update) return reply_error(Error{9, "Either an update or remove=true must be specified", {}});
+    if (remove_doc && (upsert || return_new)) return reply_error(Error{9, "Cannot specify both an update and remove=true", {}});
+    bool is_pipeline = has_update && BSON_ITER_HOLDS_ARRAY(&uit);
+    Doc udoc = has_update ? iter_subdoc(&uit) : Doc();
+    Doc af = subdoc(c.cmd, "arrayFilters");
+    bool has_af = has_field(c.cmd, "arrayFilters");
+    Collection* coll = e.find_collection(c.db, name);
+    bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
+    auto found = matching(coll, c.txn, q.get(), sorted ? 0 : 1);
+    if (!found.ok()) return reply_error(found.error());
+    if (sorted) {
+        auto st = sort_docs(&found.value(), sort.get());
+        if (!st.ok()) return reply_error(st.error());
+    }
+    DocPtr result;
+    Doc leo;
+    auto project = [&](const DocPtr& d) -> Result<DocPtr> {
+        if (!d || !has_field(c.cmd, "fields") || bson_empty(fields.get())) return d;
+        bson_t v;
+        view_of(*d, &v);
+        auto p = apply_projection(&v, fields.get());
+        if (!p.ok()) return p.error();
+        return std::make_shared<const std::string>(p.value().bytes());
+    };
+    auto blocked = [] {
+        Outcome o;
+        o.park = true;
+        return o;
+    };
+    if (!found.value().empty()) {
+        DocPtr doc = found.value()[0];
+        bson_t view;
+        view_of(*doc, &view);
+        std::string key = id_key_of(&view);
+        if (remove_doc) {
+            Event ev = make_event("delete", *coll, &view);
+            ev.before = doc;
+            auto st = write(e, c, *coll, key, doc, nullptr, std::move(ev));
+            if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+            result = doc;
+            BSON_APPEND_INT32(leo.get(), "n", 1);
+        } else {
+            auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? af.get() : nullptr, q.get(), false);
+            if (!r.ok()) return reply_error(r.error());
+            DocPtr nd = doc;
+            if (r.value().modified) {
+                nd = std::make_shared<const std::string>(r.value().doc.bytes());
+                auto uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
+                if (!uniq.ok()) return reply_error(uniq.error());
+                Event ev = make_event(r.value().replacement ? "replace" : "update", *coll, &view);
+                ev.full_document = nd;
+                ev.before = doc;
+                if (!r.value().replacement) ev.update_description = update_description(r.value());
+                auto st = write(e, c, *coll, key, doc, nd, std::move(ev));
+                if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+            }
+            result = return_new ? nd : doc;
+            BSON_APPEND_INT32(leo.get(), "n", 1);
+            BSON_APPEND_BOOL(leo.get(), "updatedExisting", true);
+        }
+    } else if (upsert) {
+        Doc seed = upsert_seed(q.get());
+        Result<UpdateOutcome> r = UpdateOutcome{};
+        if (!is_pipeline && !is_operator_update(udoc.get())) {
+            Doc nd;
+            bson_iter_t idit;
+            if (!bson_iter_init_find(&idit, udoc.get(), "_id") && bson_iter_init_find(&idit, seed.get(), "_id"))
+                bson_append_iter(nd.get(), "_id", 3, &idit);
+            bson_concat(nd.get(), udoc.get());
+            r.value().doc = std::move(nd);
+        } else {
+            r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? af.get() : nullptr, q.get(), true);
+        }
+        if (!r.ok()) return reply_error(r.error());
+        auto prepared = prepare_insert(r.value().doc.get());
+        if (!prepared.ok()) return reply_error(prepared.error());
+        auto coll_r = collection_for_write(e, c, name);
+        if (!coll_r.ok()) return reply_error(coll_r.error());
+        DocPtr nd = prepared.value();
+        bson_t view;
+        view_of(*nd, &view);
+        std::string key = id_key_of(&view);
+        if (lookup(*coll_r.value(), c.txn, key)) {
+            Doc kp, kv = id_doc(&view);
+            BSON_APPEND_INT32(kp.get(), "_id", 1);
+            return reply_error(duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()));
+        }
+        auto uniq = check_unique(*coll_r.value(), &view, key, c.txn);
+        if (!uniq.ok()) return reply_error(uniq.error());
+        Event ev = make_event("insert", *coll_r.value(), &view);
+        ev.full_document = nd;
+        auto st = write(e, c, *coll_r.value(), key, nullptr, nd, std::move(ev));
+        if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+        result = return_new ? nd : nullptr;
+        BSON_APPEND_INT32(leo.get(), "n", 1);
+        BSON_APPEND_BOOL(leo.get(), "updatedExisting", false);
+        bson_iter_t idit;
+        bson_iter_init_find(&idit, &view, "_id");
+        bson_append_iter(leo.get(), "upserted", -1, &idit);
+    } else {
+        BSON_APPEND_INT32(leo.get(), "n", 0);
+        if (!remove_doc) BSON_APPEND_BOOL(leo.get(), "updatedExisting", false);
+    }
+    auto shown = project(result);
+    if (!shown.ok()) return reply_error(shown.error());
+    Doc reply;
+    BSON_APPEND_DOCUMENT(reply.get(), "lastErrorObject", leo.get());
+    if (shown.value()) {
+        bson_t v;
+        view_of(*shown.value(), &v);
+        BSON_APPEND_DOCUMENT(reply.get(), "value", &v);
+    } else {
+        BSON_APPEND_NULL(reply.get(), "value");
+    }
+    return reply_ok(std::move(reply));
+}
+
+Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, c.cmd, "pipeline") || !BSON_ITER_HOLDS_ARRAY(&it))
+        return reply_error(Error{14, "'pipeline' option must be specified as an array", {}});
+    Doc pipeline = iter_subdoc(&it);
+    bson_iter_t first;
+    if (bson_iter_init(&first, pipeline.get()) && bson_iter_next(&first) && BSON_ITER_HOLDS_DOCUMENT(&first)) {
+        bson_iter_t s;
+        if (bson_iter_recurse(&first, &s) && bson_iter_next(&s) && !std::strcmp(bson_iter_key(&s), "$changeStream"))
+            return open_change_stream(e, c, pipeline.get());
+    }
+    if (!bson_iter_init_find(&it, c.cmd, "cursor") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        if (!get_bool(c.cmd, "explain").value_or(false))
+            return reply_error(Error{9, "The 'cursor' option is required, except for aggregate with the explain argument", {}});
+    }
+    Doc cursor_opts = subdoc(c.cmd, "cursor");
+    auto st = validate_stages(pipeline.get(), false);
+    if (!st.ok()) return reply_error(st.error());
+    std::string name = coll_arg(c);
+    if (name.empty()) return reply_error(Error{73, "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream", {}});
+    std::vector<DocPtr> docs;
+    if (Collection* coll = e.find_collection(c.db, name)) {
+        scan(*coll, c.txn, [&](const DocPtr& d) {
+            docs.push_back(d);
+            return true;
+        });
+    }
+    auto r = run_stages(std::move(docs), pipeline.get());
+    if (!r.ok()) return reply_error(r.error());
+    int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
+    if (batch < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
+    return first_batch(e, c, ns_of(c.db, name), std::move(r.value()), batch, false);
+}
+
+}  // namespace standin
