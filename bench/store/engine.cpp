@@ -17,7 +17,8 @@ uint64_t next_random(uint64_t& state) {
 }  // namespace
 
 std::vector<BenchObject> make_objects(size_t n) {
-    static constexpr std::string_view kLetters = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    static constexpr std::string_view kLetters =
+        "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     constexpr int64_t kJan2026Ms = 1767225600000;
     uint64_t state = 20260101;
     std::vector<BenchObject> out(n);
@@ -28,14 +29,16 @@ std::vector<BenchObject> make_objects(size_t n) {
         o.created = kJan2026Ms + static_cast<int64_t>(next_random(state) % (365ull * 86400 * 1000));
         size_t len = 64 + next_random(state) % 13;  // 64..76, 70 on average
         o.text = "object " + std::to_string(i) + ": ";
-        while (o.text.size() < len) o.text.push_back(kLetters[next_random(state) % kLetters.size()]);
+        while (o.text.size() < len)
+            o.text.push_back(kLetters[next_random(state) % kLetters.size()]);
     }
     return out;
 }
 
 uint64_t payload_bytes(const std::vector<BenchObject>& objects) {
     uint64_t sum = 0;
-    for (const auto& o : objects) sum += 4 * 8 + o.text.size();  // id, counter, score, created, text
+    for (const auto& o : objects)
+        sum += 4 * 8 + o.text.size();  // id, counter, score, created, text
     return sum;
 }
 

@@ -38,9 +38,11 @@ struct Checksum {
     uint64_t objects = 0;
     void add(const BenchObject& o) {
         uint64_t h = o.id * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(o.counter) * 31 +
-                     std::bit_cast<uint64_t>(o.score) + static_cast<uint64_t>(o.created) + o.text.size();
+                     std::bit_cast<uint64_t>(o.score) + static_cast<uint64_t>(o.created) +
+                     o.text.size();
         if (!o.text.empty()) {
-            h += static_cast<unsigned char>(o.text.front()) * 7u + static_cast<unsigned char>(o.text.back());
+            h += static_cast<unsigned char>(o.text.front()) * 7u +
+                 static_cast<unsigned char>(o.text.back());
         }
         value += h;
         ++objects;
@@ -50,7 +52,7 @@ struct Checksum {
 
 // One engine under test. Every method runs one benchmark row; an error ends the program (fail()).
 class Engine {
-public:
+  public:
     virtual ~Engine() = default;
     virtual std::string_view name() const = 0;
     // Opens a new store in the empty directory DIR, without fsync on commit.
@@ -58,7 +60,8 @@ public:
     virtual void close() = 0;
     // Inserts OBJECTS in write transactions of BATCH objects; object i gets id i + 1.
     virtual void put(std::vector<BenchObject>& objects, size_t batch) = 0;
-    // Reads each of IDS into a new BenchObject, in read transactions of BATCH ids, and adds it to SUM.
+    // Reads each of IDS into a new BenchObject, in read transactions of BATCH ids, and adds it to
+    // SUM.
     virtual void get(std::span<const uint64_t> ids, size_t batch, Checksum& sum) = 0;
     // Adds 1 to the counter of each of IDS (read the object, write it back), write txns of BATCH.
     virtual void update(std::span<const uint64_t> ids, size_t batch) = 0;
@@ -67,7 +70,8 @@ public:
     // Removes each of IDS, in write transactions of BATCH ids.
     virtual void remove(std::span<const uint64_t> ids, size_t batch) = 0;
     virtual uint64_t count() = 0;
-    // Bytes of the store's files in use (pages up to the last one used; SQLite: after a checkpoint).
+    // Bytes of the store's files in use (pages up to the last one used; SQLite: after a
+    // checkpoint).
     virtual uint64_t used_bytes() = 0;
 };
 

@@ -38,7 +38,7 @@ BenchObject decode(uint64_t id, const MDB_val& v) {
 }
 
 class LmdbEngine : public Engine {
-public:
+  public:
     ~LmdbEngine() override { close(); }
     std::string_view name() const override { return "lmdb"; }
 
@@ -110,7 +110,8 @@ public:
         MDB_cursor* cur;
         check(mdb_cursor_open(txn, dbi_, &cur), "mdb_cursor_open");
         MDB_val k, v;
-        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             uint64_t id;
             std::memcpy(&id, k.mv_data, 8);
             all.push_back(decode(id, v));
@@ -147,7 +148,7 @@ public:
         return (info.me_last_pgno + 1) * st.ms_psize;
     }
 
-private:
+  private:
     MDB_txn* begin(unsigned flags) {
         MDB_txn* txn;
         check(mdb_txn_begin(env_, nullptr, flags, &txn), "mdb_txn_begin");

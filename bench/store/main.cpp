@@ -1,9 +1,8 @@
 // bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
 // Usage: bench-store [--n N] [--engines outpost,lmdb,sqlite] [--dir DIR] [--keep]
-// Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in turn),
-// then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
+// Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in
+// turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -54,9 +53,11 @@ struct Report {
     void print(const std::string& name, double value, std::string_view unit) {
         values[name] = value;
         if (unit == "objects/s" || unit == "bytes") {
-            std::printf("%s: %.0f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()), unit.data());
+            std::printf("%s: %.0f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()),
+                        unit.data());
         } else {
-            std::printf("%s: %.2f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()), unit.data());
+            std::printf("%s: %.2f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()),
+                        unit.data());
         }
         std::fflush(stdout);
     }
@@ -65,27 +66,31 @@ struct Report {
 // Runs FN once and prints its throughput over OBJECTS objects as ENGINE_ROW.
 void time_row(Report& report, const Engine& engine, std::string_view row, size_t objects,
               const std::function<void()>& fn) {
-    std::fprintf(stderr, "bench-store: %.*s %.*s (%zu objects) ...\n", static_cast<int>(engine.name().size()),
-                 engine.name().data(), static_cast<int>(row.size()), row.data(), objects);
+    std::fprintf(stderr, "bench-store: %.*s %.*s (%zu objects) ...\n",
+                 static_cast<int>(engine.name().size()), engine.name().data(),
+                 static_cast<int>(row.size()), row.data(), objects);
     auto start = std::chrono::steady_clock::now();
     fn();
     std::chrono::duration<double> secs = std::chrono::steady_clock::now() - start;
     std::fprintf(stderr, "bench-store:   %.3f s\n", secs.count());
-    report.print(std::string(engine.name()) + "_" + std::string(row), static_cast<double>(objects) / secs.count(),
-                 "objects/s");
+    report.print(std::string(engine.name()) + "_" + std::string(row),
+                 static_cast<double>(objects) / secs.count(), "objects/s");
 }
 
-void expect_sum(const Engine& engine, std::string_view row, const Checksum& got, const Checksum& want) {
+void expect_sum(const Engine& engine, std::string_view row, const Checksum& got,
+                const Checksum& want) {
     if (got == want) return;
     fail(std::string(engine.name()) + " " + std::string(row),
-         "checksum " + std::to_string(got.value) + " over " + std::to_string(got.objects) + " objects, want " +
-             std::to_string(want.value) + " over " + std::to_string(want.objects));
+         "checksum " + std::to_string(got.value) + " over " + std::to_string(got.objects) +
+             " objects, want " + std::to_string(want.value) + " over " +
+             std::to_string(want.objects));
 }
 
 void expect_ids(const Engine& engine, const std::vector<BenchObject>& objects) {
     for (size_t i = 0; i < objects.size(); ++i) {
-        if (objects[i].id != i + 1) fail(std::string(engine.name()) + " put", "object " + std::to_string(i) +
-                                                                             " got id " + std::to_string(objects[i].id));
+        if (objects[i].id != i + 1)
+            fail(std::string(engine.name()) + " put",
+                 "object " + std::to_string(i) + " got id " + std::to_string(objects[i].id));
     }
 }
 
@@ -102,11 +107,11 @@ struct Expected {
     Checksum updated;  // every object after the update row (counter + 1)
 };
 
-// Runs every row for every engine, one row at a time across the engines, so that the figures a ratio
-// compares are measured close together in time (the machine's load drifts).
+// Runs every row for every engine, one row at a time across the engines, so that the figures a
+// ratio compares are measured close together in time (the machine's load drifts).
 void run_rows(std::vector<std::unique_ptr<Engine>>& engines, std::vector<BenchObject>& objects,
-              std::span<const uint64_t> seq_ids, std::span<const uint64_t> random_ids, const Expected& want,
-              Report& report) {
+              std::span<const uint64_t> seq_ids, std::span<const uint64_t> random_ids,
+              const Expected& want, Report& report) {
     size_t n = objects.size();
     // put_1txn in a store of its own, which then gives the size figure.
     for (auto& e : engines) {
@@ -148,14 +153,14 @@ void run_rows(std::vector<std::unique_ptr<Engine>>& engines, std::vector<BenchOb
     for (auto& e : engines) e->close();
 }
 
-void print_ratio(const Report& report, std::string_view name, const std::string& ours, const std::string& base,
-                 bool at_least, double target) {
+void print_ratio(const Report& report, std::string_view name, const std::string& ours,
+                 const std::string& base, bool at_least, double target) {
     auto a = report.values.find(ours), b = report.values.find(base);
     if (a == report.values.end() || b == report.values.end() || b->second == 0) return;
     double r = a->second / b->second;
     bool met = at_least ? r >= target : r <= target;
-    std::printf("ratio %.*s: %.2f (target %s %.1f: %s)\n", static_cast<int>(name.size()), name.data(), r,
-                at_least ? ">=" : "<=", target, met ? "met" : "MISSED");
+    std::printf("ratio %.*s: %.2f (target %s %.1f: %s)\n", static_cast<int>(name.size()),
+                name.data(), r, at_least ? ">=" : "<=", target, met ? "met" : "MISSED");
 }
 
 int run(int argc, char** argv) {
@@ -167,11 +172,13 @@ int run(int argc, char** argv) {
     app.add_option("--engines", engine_names, "engines to run, in order")
         ->delimiter(',')
         ->check(CLI::IsMember({"outpost", "lmdb", "sqlite"}));
-    app.add_option("--dir", base, "where to make the run's temp dir")->check(CLI::ExistingDirectory);
+    app.add_option("--dir", base, "where to make the run's temp dir")
+        ->check(CLI::ExistingDirectory);
     app.add_flag("--keep", g_keep, "keep the stores after the run");
     CLI11_PARSE(app, argc, argv);
     for (const auto& name : engine_names) {
-        if (std::count(engine_names.begin(), engine_names.end(), name) > 1) fail("--engines", name + " twice");
+        if (std::count(engine_names.begin(), engine_names.end(), name) > 1)
+            fail("--engines", name + " twice");
     }
 
     std::fprintf(stderr, "bench-store: making %zu objects ...\n", n);
@@ -194,15 +201,19 @@ int run(int argc, char** argv) {
     std::atexit(remove_run_dir);
     std::fprintf(stderr, "bench-store: stores under %s\n", g_run_dir.c_str());
 
-    std::printf("# store benchmark: %zu objects, %.1f bytes of payload each on average "
-                "(id, int64, double, date: 8 bytes each; a string of 64-76 chars)\n",
-                n, static_cast<double>(payload) / static_cast<double>(n));
-    std::printf("# no fsync: every engine in its own fresh temp dir with Outpost StoreOptions::no_sync, "
-                "LMDB MDB_NOSYNC, SQLite WAL + synchronous=OFF\n");
-    std::printf("# rows: put_1txn = all in one write txn; put_batch1000, get_*, update (get + put of one "
-                "property), remove = txns of %zu objects; scan = all objects into a vector in one read txn; "
-                "every read materializes a BenchObject (string copied); each row runs once\n",
-                kBatch);
+    std::printf(
+        "# store benchmark: %zu objects, %.1f bytes of payload each on average "
+        "(id, int64, double, date: 8 bytes each; a string of 64-76 chars)\n",
+        n, static_cast<double>(payload) / static_cast<double>(n));
+    std::printf(
+        "# no fsync: every engine in its own fresh temp dir with Outpost StoreOptions::no_sync, "
+        "LMDB MDB_NOSYNC, SQLite WAL + synchronous=OFF\n");
+    std::printf(
+        "# rows: put_1txn = all in one write txn; put_batch1000, get_*, update (get + put of one "
+        "property), remove = txns of %zu objects; scan = all objects into a vector in one read "
+        "txn; "
+        "every read materializes a BenchObject (string copied); each row runs once\n",
+        kBatch);
     Report report;
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
     std::vector<std::unique_ptr<Engine>> engines;
@@ -226,7 +237,8 @@ int run(int argc, char** argv) {
     print_ratio(report, "get_vs_sqlite", "outpost_get_random", "sqlite_get_random", true, 1.5);
     if (report.values.count("outpost_used_bytes")) {
         double r = report.values["outpost_used_bytes"] / static_cast<double>(payload);
-        std::printf("ratio size_vs_payload: %.2f (target <= 2.5: %s)\n", r, r <= 2.5 ? "met" : "MISSED");
+        std::printf("ratio size_vs_payload: %.2f (target <= 2.5: %s)\n", r,
+                    r <= 2.5 ? "met" : "MISSED");
     }
     return 0;
 }

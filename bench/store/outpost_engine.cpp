@@ -31,7 +31,7 @@ T take(Result<T> r, std::string_view what) {
 }
 
 class OutpostEngine : public Engine {
-public:
+  public:
     std::string_view name() const override { return "outpost"; }
 
     void open(const std::string& dir) override {
@@ -102,7 +102,7 @@ public:
 
     uint64_t used_bytes() override { return take(store_->stats(), "stats").used_bytes; }
 
-private:
+  private:
     std::shared_ptr<Store> store_;
     std::optional<Box<BenchObject>> box_;
 };

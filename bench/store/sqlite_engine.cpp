@@ -9,7 +9,7 @@ namespace outpost::bench {
 namespace {
 
 class SqliteEngine : public Engine {
-public:
+  public:
     ~SqliteEngine() override { close(); }
     std::string_view name() const override { return "sqlite"; }
 
@@ -17,11 +17,13 @@ public:
         check(sqlite3_open((dir + "/bench.sqlite").c_str(), &db_), "sqlite3_open");
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=OFF");
-        exec("CREATE TABLE objects (id INTEGER PRIMARY KEY, counter INTEGER NOT NULL, "
-             "score REAL NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL)");
+        exec(
+            "CREATE TABLE objects (id INTEGER PRIMARY KEY, counter INTEGER NOT NULL, "
+            "score REAL NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL)");
         begin_ = prepare("BEGIN");
         commit_ = prepare("COMMIT");
-        insert_ = prepare("INSERT INTO objects (id, counter, score, text, created) VALUES (?, ?, ?, ?, ?)");
+        insert_ = prepare(
+            "INSERT INTO objects (id, counter, score, text, created) VALUES (?, ?, ?, ?, ?)");
         select_ = prepare("SELECT counter, score, text, created FROM objects WHERE id = ?");
         update_ = prepare("UPDATE objects SET counter = ? WHERE id = ?");
         scan_ = prepare("SELECT id, counter, score, text, created FROM objects ORDER BY id");
@@ -30,7 +32,8 @@ public:
     }
 
     void close() override {
-        for (sqlite3_stmt** s : {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_, &count_}) {
+        for (sqlite3_stmt** s :
+             {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_, &count_}) {
             sqlite3_finalize(*s);
             *s = nullptr;
         }
@@ -47,7 +50,8 @@ public:
                 sqlite3_bind_int64(insert_, 1, static_cast<sqlite3_int64>(o.id));
                 sqlite3_bind_int64(insert_, 2, o.counter);
                 sqlite3_bind_double(insert_, 3, o.score);
-                sqlite3_bind_text(insert_, 4, o.text.data(), static_cast<int>(o.text.size()), SQLITE_STATIC);
+                sqlite3_bind_text(insert_, 4, o.text.data(), static_cast<int>(o.text.size()),
+                                  SQLITE_STATIC);
                 sqlite3_bind_int64(insert_, 5, o.created);
                 step_done(insert_, "INSERT");
             }
@@ -118,7 +122,7 @@ public:
         return pragma_int("PRAGMA page_count") * pragma_int("PRAGMA page_size");
     }
 
-private:
+  private:
     void check(int rc, std::string_view what) {
         if (rc != SQLITE_OK) fail(what, db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
     }
@@ -156,7 +160,8 @@ private:
     }
     BenchObject select(uint64_t id) {
         sqlite3_bind_int64(select_, 1, static_cast<sqlite3_int64>(id));
-        if (sqlite3_step(select_) != SQLITE_ROW) fail("SELECT", "object " + std::to_string(id) + " is missing");
+        if (sqlite3_step(select_) != SQLITE_ROW)
+            fail("SELECT", "object " + std::to_string(id) + " is missing");
         BenchObject o;
         o.id = id;
         read_columns(select_, 0, o);
