@@ -107,6 +107,13 @@ Outcome Commands::misc(Engine& e, CommandCtx& c) {
         BSON_APPEND_DOCUMENT_BEGIN(b, "connections", &conns);
         BSON_APPEND_INT32(&conns, "current", 0);
         bson_append_document_end(b, &conns);
+        // Commands waiting (awaitData getMores, writes blocked by a transaction); tests poll this.
+        bson_t standin;
+        BSON_APPEND_DOCUMENT_BEGIN(b, "standin", &standin);
+        BSON_APPEND_INT64(&standin, "parkedCommands", static_cast<int64_t>(e.waiters_.size()));
+        BSON_APPEND_INT64(&standin, "openCursors", static_cast<int64_t>(e.cursors_.size()));
+        BSON_APPEND_INT64(&standin, "retainedEvents", static_cast<int64_t>(e.events_.size()));
+        bson_append_document_end(b, &standin);
     } else if (c.name == "getParameter") {
         bson_iter_t it;
         if (bson_iter_init_find(&it, c.cmd, "featureCompatibilityVersion")) {

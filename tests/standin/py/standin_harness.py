@@ -19,14 +19,20 @@ BINARY = os.environ.get("MONGO_STANDIN", "mongo-standin")
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
-    """Polls predicate() until it returns a truthy value or the deadline passes."""
+    """Polls predicate() until it returns a truthy value or the deadline passes.
+
+    An exception from predicate() counts as "not yet" (e.g. while a client reconnects)."""
     deadline = time.monotonic() + timeout
+    last = None
     while True:
-        value = predicate()
-        if value:
-            return value
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # retried until the deadline, then reported
+            last = e
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
         time.sleep(0.01)
 
 
