@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "outpost/json.hpp"
+#include "outpost/query.hpp"
 
 namespace outpost::cli {
 
@@ -90,6 +91,55 @@ Status stats(const Options& o) {
 Status model(const Options& o) {
     OUTPOST_ASSIGN_OR_RETURN(auto store, open_store(o));
     std::printf("%s", store->model().to_json().c_str());
+    return Status::ok();
+}
+
+Status query(const Options& o) {
+    OUTPOST_ASSIGN_OR_RETURN(auto store, open_store(o));
+    OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store->box(o.entity));
+    QueryBuilder b(box);
+    if (!o.where.empty()) b.where(o.where);
+    for (const std::string& spec : o.order) {
+        // PROP[,desc][,asc][,ci][,nullsfirst]
+        std::string prop;
+        uint32_t flags = 0;
+        size_t start = 0;
+        for (bool first = true; start <= spec.size(); first = false) {
+            size_t comma = spec.find(',', start);
+            std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
+            if (first) {
+                prop = part;
+            } else if (part == "desc") {
+                flags |= kOrderDescending;
+            } else if (part == "ci") {
+                flags |= kOrderCaseInsensitive;
+            } else if (part == "nullsfirst") {
+                flags |= kOrderNullsFirst;
+            } else if (part != "asc") {
+                return Status(ErrorCode::kInvalidArgument,
+                              "--order " + spec + ": unknown flag \"" + part + "\" (desc, asc, ci, nullsfirst)");
+            }
+        }
+        b.order(prop, flags);
+    }
+    b.offset(o.offset).limit(o.limit);
+    OUTPOST_ASSIGN_OR_RETURN(Query q, b.build());
+    if (o.explain) {
+        std::printf("%s\n", q.explain().c_str());
+        return Status::ok();
+    }
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store->begin_read());
+    if (o.count) {
+        OUTPOST_ASSIGN_OR_RETURN(uint64_t n, q.count(txn));
+        std::printf("%llu\n", static_cast<unsigned long long>(n));
+        return Status::ok();
+    }
+    OUTPOST_ASSIGN_OR_RETURN(auto ids, q.find_ids(txn));
+    for (uint64_t id : ids) {
+        OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
+        if (obj) std::printf("%s\n", object_to_json(*obj).c_str());
+    }
     return Status::ok();
 }
 

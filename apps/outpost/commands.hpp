@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "outpost/store.hpp"
 
@@ -15,6 +16,12 @@ struct Options {
     std::string json;
     uint64_t id = 0;
     uint64_t limit = UINT64_MAX;
+    // query
+    std::string where;
+    std::vector<std::string> order;  // "PROP[,desc][,ci][,nullsfirst]"
+    uint64_t offset = 0;
+    bool count = false;
+    bool explain = false;
 };
 
 // Opens the store in o.db: with o.model when given (creating or evolving the store), else with the
@@ -27,5 +34,6 @@ Status remove(const Options& o);
 Status list(const Options& o);
 Status stats(const Options& o);
 Status model(const Options& o);
+Status query(const Options& o);
 
 }  // namespace outpost::cli

@@ -5,6 +5,8 @@
 //   outpost list   --db DIR ENTITY [--limit N]           one JSON object per line
 //   outpost stats  --db DIR                              entities, counts, sizes
 //   outpost model  --db DIR                              the stored model as JSON
+//   outpost query  --db DIR ENTITY [--where EXPR] [--order PROP[,desc][,ci][,nullsfirst]]...
+//                  [--offset N] [--limit N] [--count] [--explain]   JSON lines (docs/queries.md)
 // Errors go to stderr with exit code 1 (2 for bad usage).
 #include <CLI/CLI.hpp>
 
@@ -47,6 +49,16 @@ int main(int argc, char** argv) {
     auto* model = app.add_subcommand("model", "print the store's model as JSON");
     add_db(model);
 
+    auto* query = app.add_subcommand("query", "print the objects matching a condition (docs/queries.md)");
+    add_db(query);
+    query->add_option("entity", o.entity)->required();
+    query->add_option("--where", o.where, "condition in the query syntax, e.g. 'age >= 18'");
+    query->add_option("--order", o.order, "PROP[,desc][,ci][,nullsfirst]; repeat for more keys");
+    query->add_option("--offset", o.offset, "skip the first N results");
+    query->add_option("--limit", o.limit, "print at most N results");
+    query->add_flag("--count", o.count, "print only the number of results");
+    query->add_flag("--explain", o.explain, "print the query plan instead of results");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -61,6 +73,7 @@ int main(int argc, char** argv) {
     if (*list) st = outpost::cli::list(o);
     if (*stats) st = outpost::cli::stats(o);
     if (*model) st = outpost::cli::model(o);
+    if (*query) st = outpost::cli::query(o);
     if (!st) {
         std::fprintf(stderr, "outpost: %s\n", st.to_string().c_str());
         return 1;

@@ -207,12 +207,13 @@ std::string cond_to_string(const CondNode& n) {
         case CondNode::Kind::kNot: return "NOT (" + cond_to_string(*n.children[0]) + ")";
         case CondNode::Kind::kAnd:
         case CondNode::Kind::kOr: {
-            if (n.children.empty()) return n.kind == CondNode::Kind::kAnd ? "true" : "false";
+            if (n.children.empty()) return n.kind == CondNode::Kind::kAnd ? "TRUE" : "FALSE";
+            if (n.children.size() == 1) return cond_to_string(*n.children[0]);
             std::string s;
             const char* sep = n.kind == CondNode::Kind::kAnd ? " AND " : " OR ";
             for (size_t i = 0; i < n.children.size(); ++i) {
                 const auto& c = *n.children[i];
-                bool paren = c.kind == CondNode::Kind::kAnd || c.kind == CondNode::Kind::kOr;
+                bool paren = (c.kind == CondNode::Kind::kAnd || c.kind == CondNode::Kind::kOr) && c.children.size() > 1;
                 if (i) s += sep;
                 s += paren ? "(" + cond_to_string(c) + ")" : cond_to_string(c);
             }

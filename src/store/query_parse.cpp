@@ -273,6 +273,8 @@ private:
             next();
             return c;
         }
+        if (accept_kw("TRUE")) return Condition::all_of({});
+        if (accept_kw("FALSE")) return Condition::any_of({});
         return comparison();
     }
 

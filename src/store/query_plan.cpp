@@ -222,12 +222,13 @@ std::string node_text(const QueryImpl& q, const QNode& n) {
         case QNode::Kind::kLeaf: return leaf_to_string(q.leaves[n.leaf]);
         case QNode::Kind::kNot: return "NOT (" + node_text(q, n.children[0]) + ")";
         default: {
-            if (n.children.empty()) return n.kind == QNode::Kind::kAnd ? "(all)" : "(none)";
+            if (n.children.empty()) return n.kind == QNode::Kind::kAnd ? "TRUE" : "FALSE";
+            if (n.children.size() == 1) return node_text(q, n.children[0]);
             std::string s;
             for (size_t i = 0; i < n.children.size(); ++i) {
                 const QNode& c = n.children[i];
                 if (i) s += n.kind == QNode::Kind::kAnd ? " AND " : " OR ";
-                bool paren = c.kind == QNode::Kind::kAnd || c.kind == QNode::Kind::kOr;
+                bool paren = (c.kind == QNode::Kind::kAnd || c.kind == QNode::Kind::kOr) && c.children.size() > 1;
                 s += paren ? "(" + node_text(q, c) + ")" : node_text(q, c);
             }
             return s;
