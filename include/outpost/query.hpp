@@ -180,6 +180,10 @@ public:
     Result<std::optional<Object>> find_unique();
     // Whether object ID matches the condition (ignores order, offset and limit).
     Result<bool> matches(Txn& txn, uint64_t id);
+    // Whether OBJECT (of this query's entity, stored or not, e.g. an incoming change) matches; paths
+    // through relations are followed in TXN (to-many lists of OBJECT itself are read from the store by
+    // its id). kInvalidArgument for an object of another entity.
+    Result<bool> matches(Txn& txn, const Object& object);
 
     // Aggregates over the non-null values of PROPERTY (a property of this entity) in the results.
     // min/max: integers, floats, strings, bools, dates; nullopt when there is no value.

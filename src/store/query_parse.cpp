@@ -70,8 +70,12 @@ Result<std::vector<Token>> lex(std::string_view s) {
             t.text = std::string(s.substr(i, j - i));
             i = j;
         } else if (c == '$' && i + 1 < s.size() && ident_start(s[i + 1]) && s[i + 1] != '@') {
+            // Parameter names may have dots: $auth.sub (sync rules name claims so).
             size_t j = i + 1;
-            while (j < s.size() && ident_char(s[j]) && s[j] != '@') ++j;
+            while (j < s.size() && ((ident_char(s[j]) && s[j] != '@') ||
+                                    (s[j] == '.' && j + 1 < s.size() && ident_start(s[j + 1]) && s[j + 1] != '@'))) {
+                ++j;
+            }
             t.kind = Tok::kParam;
             t.text = std::string(s.substr(i + 1, j - i - 1));
             i = j;

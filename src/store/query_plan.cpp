@@ -48,8 +48,8 @@ int leaf_score(const QueryImpl& q, const Leaf& l) {
     if (l.kind != ValKind::kInt && l.kind != ValKind::kBool && l.kind != ValKind::kDouble && !is_string) {
         return kNoIndex;
     }
-    // Unsigned keys are plain big-endian: equality works, signed range bounds would not.
-    if (is_range(l.op) && idx.prop->has(kFlagUnsigned) && l.kind != ValKind::kBool) return kNoIndex;
+    // Unsigned and bool keys are plain big-endian: equality works, signed range bounds would not.
+    if (is_range(l.op) && (idx.prop->has(kFlagUnsigned) || l.kind == ValKind::kBool)) return kNoIndex;
     return op_score(l.op);
 }
 

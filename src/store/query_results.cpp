@@ -161,6 +161,22 @@ Result<bool> Query::matches(Txn& txn, uint64_t id) {
     return detail::eval_node(*impl_, t, impl_->root, id, r);
 }
 
+Result<bool> Query::matches(Txn& txn, const Object& object) {
+    OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
+    OUTPOST_RETURN_IF_ERROR(detail::check_bound(*impl_));
+    if (&object.entity() != impl_->info->entity && object.entity().name != impl_->info->entity->name) {
+        return Status(ErrorCode::kInvalidArgument, "query on " + impl_->info->entity->name +
+                                                       " cannot match an object of " + object.entity().name);
+    }
+    // Encoded like a put, so that matching reads it exactly as it would read the stored object.
+    auto* ws = detail::writer_begin(*impl_->info);
+    ObjectWriter w(ws);
+    OUTPOST_RETURN_IF_ERROR(detail::write_object(object, w));
+    OUTPOST_ASSIGN_OR_RETURN(auto bytes, detail::writer_finish(ws));
+    ObjectReader r(impl_->info, bytes.data(), bytes.size());
+    return detail::eval_node(*impl_, t, impl_->root, object.id, r);
+}
+
 Result<std::vector<Object>> Query::find() {
     return in_read_txn(*impl_, [&](Txn& t) { return find(t); });
 }

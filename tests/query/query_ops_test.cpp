@@ -82,6 +82,31 @@ TEST_F(QueryOps, FloatingPointAndBool) {
     EXPECT_EQ(ids("Item", "b == true"), (Ids{1, 3}));
     EXPECT_EQ(ids("Item", "b != true"), (Ids{2, 5}));
     EXPECT_EQ(ids("Item", "b == 0"), (Ids{2, 5}));
+    EXPECT_EQ(ids("Item", "b > -1"), (Ids{1, 2, 3, 5}));
+    EXPECT_EQ(ids("Item", "b >= true"), (Ids{1, 3}));
+}
+
+TEST_F(QueryOps, MatchesAnObjectThatIsNotStored) {
+    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i >= $min AND s ^= \"A\" CI"));
+    QT_ASSERT_OK(q.set_parameter("min", Value(3)));
+    Object o = box("Item").new_object();
+    QT_ASSERT_OK(o.set("i", 7));
+    QT_ASSERT_OK(o.set("s", "avocado"));
+    QT_ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    QT_ASSERT_OK_AND_ASSIGN(bool m, q.matches(txn, o));
+    EXPECT_TRUE(m);
+    QT_ASSERT_OK(o.set("i", 2));
+    QT_ASSERT_OK_AND_ASSIGN(m, q.matches(txn, o));
+    EXPECT_FALSE(m);
+    Object person = box("Person").new_object();
+    EXPECT_EQ(q.matches(txn, person).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(QueryOps, ParameterNamesMayHaveDots) {
+    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "h == $auth.sub"));
+    QT_ASSERT_OK(q.set_parameter("auth.sub", Value("red")));
+    QT_ASSERT_OK_AND_ASSIGN(auto r, q.find_ids());
+    EXPECT_EQ(r, (Ids{1, 4}));
 }
 
 TEST_F(QueryOps, Strings) {

@@ -241,7 +241,7 @@ public:
         if (prop == "u") return Value(static_cast<int64_t>(uniform(-1, 7)));
         if (prop == "id") return Value(static_cast<int64_t>(uniform(-1, 300)));
         if (prop == "d") return chance(30) ? Value(small_int()) : Value(small_double());
-        if (prop == "b") return chance(80) ? Value(chance(50)) : Value(static_cast<int64_t>(uniform(0, 1)));
+        if (prop == "b") return chance(70) ? Value(chance(50)) : Value(static_cast<int64_t>(uniform(-1, 2)));
         return Value(str());
     }
 
