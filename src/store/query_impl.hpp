@@ -94,11 +94,12 @@ struct QueryImpl {
     uint64_t limit = UINT64_MAX;
 };
 
-// ---- query_builder.cpp ----
+// ---- query_builder.cpp, query_condition.cpp ----
 // Checks LEAF's operands against its property and fills the prepared fields.
 Status prepare_leaf(Leaf& leaf);
 ValKind val_kind_of(const Property& p);
 std::string cond_to_string(const CondNode& node);
+std::string literal_text(const Value& v);  // a value in the text syntax
 std::string leaf_to_string(const Leaf& leaf);
 
 // ---- query_eval.cpp ----
