@@ -1,6 +1,7 @@
 // Box operations: ids, put modes, get/get_many/get_all, contains, count, removes, convenience forms.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,29 @@ TEST_F(BoxTest, AbortedPutsDoNotAdvanceTheStoredSequence) {
     Object o = item("kept");
     ASSERT_OK_AND_ASSIGN(uint64_t id, b.put(o));
     EXPECT_EQ(id, 1u);
+}
+
+TEST_F(BoxTest, LargestExplicitIdDoesNotWrapTheSequence) {
+    DynamicBox b = box("Item");
+    Object top = item("top");
+    top.id = std::numeric_limits<uint64_t>::max();
+    auto r = b.put(top);
+    if (r.is_ok()) {
+        // Accepted: then the next automatic id cannot be a valid one, and must not be 0 (a key no
+        // get() can reach) or an existing object's id.
+        Object next = item("next");
+        auto n = b.put(next);
+        if (n.is_ok()) {
+            EXPECT_NE(*n, 0u) << "an object was written under id 0";
+            EXPECT_NE(*n, top.id);
+        }
+        ASSERT_OK_AND_ASSIGN(auto got, b.get(top.id));
+        ASSERT_TRUE(got.has_value());
+        EXPECT_EQ(name_of(got), "top");
+    }
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    ASSERT_OK_AND_ASSIGN(auto ids, b.ids(txn));
+    for (uint64_t id : ids) EXPECT_NE(id, 0u) << "an object is stored under id 0";
 }
 
 TEST_F(BoxTest, InsertModeFailsOnAnExistingObject) {

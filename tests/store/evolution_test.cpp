@@ -299,6 +299,86 @@ TEST_F(Evolution, ChangingTheIndexKindKeepsTheIndexRight) {
     EXPECT_EQ(test::check_indexes(docs, txn), "");
 }
 
+TEST_F(Evolution, AddedRelationsOnExistingEntities) {
+    Model v1 = base_model();
+    put_docs(v1, {"a", "b"});
+    Model v2 = v1;
+    Property& link = add_property(v2, "Doc", "about", PropertyType::kRelation);
+    link.target = "Gone";
+    add_index(v2, link, 0);
+    Relation r;
+    r.name = "seeAlso";
+    r.target = "Gone";
+    r.id = {v2.last_relation_id.id + 1, g_next_uid++};
+    v2.last_relation_id = r.id;
+    entity(v2, "Doc").relations.push_back(r);
+    ASSERT_OK(v2.validate());
+    with_store(v2, [&](std::shared_ptr<Store>& store) {
+        ASSERT_OK_AND_ASSIGN(DynamicBox docs, store->box("Doc"));
+        ASSERT_OK_AND_ASSIGN(DynamicBox gone, store->box("Gone"));
+        ASSERT_OK_AND_ASSIGN(auto d, docs.get(1));
+        EXPECT_TRUE(d->get("about").is_null());
+        EXPECT_TRUE(d->get_to_many("seeAlso").empty());
+        Object g = gone.new_object();
+        ASSERT_OK(gone.put(g));
+        ASSERT_OK(d->set("about", static_cast<int64_t>(g.id)));
+        ASSERT_OK(d->set_to_many("seeAlso", {g.id, g.id}));
+        ASSERT_OK(docs.put(*d));
+        ASSERT_OK_AND_ASSIGN(ReadTxn txn, store->begin_read());
+        ASSERT_OK_AND_ASSIGN(auto about, gone.backlinks(txn, "Doc", "about", g.id));
+        EXPECT_EQ(about, (std::vector<uint64_t>{1}));
+        ASSERT_OK_AND_ASSIGN(auto see, gone.backlinks(txn, "Doc", "seeAlso", g.id));
+        EXPECT_EQ(see, (std::vector<uint64_t>{1}));
+        EXPECT_EQ(test::check_indexes(docs, txn), "");
+    });
+}
+
+TEST_F(Evolution, RemovedAndReaddedIndex) {
+    Model v1 = base_model();
+    add_index(v1, property(v1, "Doc", "tag"), kFlagIndexed | kFlagUnique);
+    put_docs(v1, {"a", "b"});
+    // v2 drops the unique index (its uid retired): duplicates are allowed now.
+    Model v2 = v1;
+    Property& tag = property(v2, "Doc", "tag");
+    uint64_t old_index_uid = tag.index_id.uid;
+    v2.retired_index_uids.push_back(old_index_uid);
+    tag.flags = 0;
+    tag.index_id = {};
+    ASSERT_OK(v2.validate());
+    with_store(v2, [&](std::shared_ptr<Store>& store) {
+        EXPECT_FALSE(has_table(*store, "i:" + std::to_string(old_index_uid)));
+        ASSERT_OK_AND_ASSIGN(DynamicBox docs, store->box("Doc"));
+        Object o = docs.new_object();
+        ASSERT_OK(o.set("tag", "a"));
+        ASSERT_OK(docs.put(o));
+    });
+    // v3 adds a non-unique index again under a new uid: built over the duplicates.
+    Model v3 = v2;
+    add_index(v3, property(v3, "Doc", "tag"), kFlagIndexed);
+    ASSERT_OK(v3.validate());
+    with_store(v3, [&](std::shared_ptr<Store>& store) {
+        ASSERT_OK_AND_ASSIGN(DynamicBox docs, store->box("Doc"));
+        ASSERT_OK_AND_ASSIGN(ReadTxn txn, store->begin_read());
+        EXPECT_EQ(test::check_indexes(docs, txn), "");
+    });
+}
+
+TEST_F(Evolution, RelationTargetChangeUnderTheSameUidIsIncompatible) {
+    Model v1 = base_model();
+    Property& link = add_property(v1, "Doc", "about", PropertyType::kRelation);
+    link.target = "Gone";
+    add_index(v1, link, 0);
+    ASSERT_OK(v1.validate());
+    put_docs(v1, {"a"});
+    Model v2 = v1;
+    property(v2, "Doc", "about").target = "Doc";
+    ASSERT_OK(v2.validate());
+    auto s = open(v2);
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_EQ(s.status().code(), ErrorCode::kSchemaIncompatible) << s.status().to_string();
+    EXPECT_NE(s.status().message().find("Doc.about"), std::string::npos) << s.status().message();
+}
+
 TEST_F(Evolution, RenamedEntityAndPropertyKeepTheirData) {
     Model v1 = base_model();
     put_docs(v1, {"a"});

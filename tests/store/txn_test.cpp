@@ -361,6 +361,39 @@ TEST(StoreOpen, ReadOnlyRejectsWrites) {
     EXPECT_EQ(ro_existing.get(), s.get());
 }
 
+TEST(StoreOpen, ReadOnlyOpenOfAStoreOpenForWritingStaysReadOnly) {
+    TempDir dir;
+    Model m = test::store_test_model();
+    ASSERT_OK_AND_ASSIGN(auto writable, Store::open(dir.sub("db"), m, test::test_options()));
+    StoreOptions ro = test::test_options();
+    ro.read_only = true;
+    auto r = Store::open(dir.sub("db"), m, ro);
+    if (!r.is_ok()) {
+        // A clear refusal is fine.
+        EXPECT_EQ(r.status().code(), ErrorCode::kStoreInUse) << r.status().to_string();
+        return;
+    }
+    // A handle the caller asked to be read-only must not write.
+    EXPECT_CODE((*r)->begin_write(), ErrorCode::kReadOnly);
+}
+
+TEST(StoreOpen, WritableOpenOfAStoreOpenReadOnlyCanWriteOrIsRefused) {
+    TempDir dir;
+    Model m = test::store_test_model();
+    { ASSERT_OK(Store::open(dir.sub("db"), m, test::test_options())); }
+    StoreOptions ro = test::test_options();
+    ro.read_only = true;
+    ASSERT_OK_AND_ASSIGN(auto read_only, Store::open(dir.sub("db"), m, ro));
+    auto r = Store::open(dir.sub("db"), m, test::test_options());
+    if (!r.is_ok()) {
+        EXPECT_EQ(r.status().code(), ErrorCode::kStoreInUse) << r.status().to_string();
+        return;
+    }
+    auto w = (*r)->begin_write();
+    EXPECT_TRUE(w.is_ok()) << "asked for a writable store, got one that refuses writes: "
+                           << w.status().to_string();
+}
+
 TEST(StoreOpen, ReadOnlyOfAMissingStoreFails) {
     TempDir dir;
     StoreOptions ro = test::test_options();
