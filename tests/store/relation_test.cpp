@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/test_model.hpp"
@@ -142,6 +144,17 @@ TEST_F(RelationTest, BacklinksOfUnknownLinks) {
     EXPECT_CODE(authors_->backlinks(r, "Nobody", "author", 1), ErrorCode::kUnknownEntity);
     EXPECT_CODE(authors_->backlinks(r, "Book", "title", 1), ErrorCode::kUnknownProperty);
     EXPECT_CODE(authors_->backlinks(r, "Node", "parent", 1), ErrorCode::kUnknownProperty);
+}
+
+TEST_F(RelationTest, BacklinkErrorNamesExactlyTheGivenLink) {
+    ASSERT_OK_AND_ASSIGN(ReadTxn r, store_->begin_read());
+    std::string text = "BookXYZ";
+    std::string_view book(text.data(), 4);  // "Book", not NUL-terminated
+    auto res = authors_->backlinks(r, book, "title", 1);
+    ASSERT_FALSE(res.is_ok());
+    EXPECT_EQ(res.status().code(), ErrorCode::kUnknownProperty);
+    EXPECT_NE(res.status().message().find("Book.title"), std::string::npos) << res.status().message();
+    EXPECT_EQ(res.status().message().find("BookXYZ"), std::string::npos) << res.status().message();
 }
 
 TEST_F(RelationTest, RemovingATargetClearsLinksInTheSameTransaction) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -290,6 +291,40 @@ TEST(StoreOpen, SameDirectoryTwiceGivesTheSameStore) {
     EXPECT_EQ(a.get(), c.get());
     ASSERT_OK_AND_ASSIGN(auto d, Store::open_existing(dir.sub("db"), test::test_options()));
     EXPECT_EQ(a.get(), d.get());
+}
+
+TEST(StoreOpen, ThreadsOpeningTogetherShareOneStore) {
+    TempDir dir;
+    Model m = test::store_test_model();
+    constexpr int kThreads = 6;
+    std::vector<std::shared_ptr<Store>> stores(kThreads);
+    std::vector<Status> errors(kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+        threads.emplace_back([&, i] {
+            auto s = Store::open(dir.sub("db"), m, test::test_options());
+            if (s.is_ok()) {
+                stores[i] = *s;
+            } else {
+                errors[i] = s.status();
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kThreads; ++i) {
+        ASSERT_OK(errors[i]);
+        EXPECT_EQ(stores[i].get(), stores[0].get());
+    }
+}
+
+TEST(StoreOpen, PathThatIsAFileIsAnError) {
+    TempDir dir;
+    std::string file = dir.sub("plain-file");
+    { std::ofstream(file) << "not a store"; }
+    auto r = Store::open(file, test::store_test_model(), test::test_options());
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kIo) << r.status().to_string();
+    EXPECT_NE(r.status().message().find(file), std::string::npos) << r.status().message();
 }
 
 TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {
