@@ -268,6 +268,20 @@ TEST_F(Evolution, AddedUniqueIndexAcceptsLongDistinctStringsWithACommonPrefix) {
     EXPECT_EQ(test::check_indexes(docs, txn), "");
 }
 
+TEST_F(Evolution, AddedUniqueIndexFindsLongDuplicatesBehindASharedPrefix) {
+    Model v1 = base_model();
+    std::string prefix(450, 'p');
+    // The first object shares only the 400-byte key prefix; the next two are true duplicates.
+    put_docs(v1, {prefix + "1", prefix + "2", prefix + "2"});
+    Model v2 = v1;
+    add_index(v2, property(v2, "Doc", "tag"), kFlagIndexed | kFlagUnique);
+    ASSERT_OK(v2.validate());
+    auto s = open(v2);
+    ASSERT_FALSE(s.is_ok()) << "opened although objects 2 and 3 share Doc.tag";
+    EXPECT_EQ(s.status().code(), ErrorCode::kUniqueViolation) << s.status().to_string();
+    EXPECT_NE(s.status().message().find("Doc.tag"), std::string::npos) << s.status().message();
+}
+
 TEST_F(Evolution, MakingAnExistingIndexUniqueChecksExistingData) {
     Model v1 = base_model();
     add_index(v1, property(v1, "Doc", "tag"), kFlagIndexed);
