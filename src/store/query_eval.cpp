@@ -334,6 +334,51 @@ Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& n, uint64_
     return false;
 }
 
+Result<std::vector<uint64_t>> reverse_hops(const Leaf& l, MDB_txn* txn, std::vector<uint64_t> ids) {
+    for (size_t k = l.hops.size(); k-- > 0;) {
+        const Hop& h = l.hops[k];
+        std::vector<uint64_t> prev;
+        for (uint64_t id : ids) {
+            std::vector<uint64_t> found;
+            switch (h.kind) {
+                case Hop::Kind::kToOne: {
+                    // Sources whose to-one property points to ID: the relation property's index.
+                    int ii = h.from->index_of_prop[h.pos];
+                    if (ii < 0) return Status(ErrorCode::kInternal, "query: relation property without index");
+                    const IndexInfo& idx = h.from->indexes[ii];
+                    std::string key = int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned));
+                    OUTPOST_ASSIGN_OR_RETURN(found, dup_values(txn, idx.dbi, mdb_val(key.data(), key.size())));
+                    break;
+                }
+                case Hop::Kind::kToMany: {
+                    OUTPOST_ASSIGN_OR_RETURN(found, dup_values(txn, h.from->relations[h.pos].backlink_dbi,
+                                                               mdb_val(&id, 8)));
+                    break;
+                }
+                case Hop::Kind::kBacklinkToOne:
+                case Hop::Kind::kBacklinkToMany: {
+                    // ID is a source object (of h.to); the object it points to is what we are after.
+                    OUTPOST_ASSIGN_OR_RETURN(auto raw, query_get_raw(txn, *h.to, id));
+                    if (!raw) break;
+                    ObjectReader r = reader_of(*h.to, *raw);
+                    Hop forward;
+                    forward.kind = h.kind == Hop::Kind::kBacklinkToOne ? Hop::Kind::kToOne : Hop::Kind::kToMany;
+                    forward.from = h.to;
+                    forward.to = h.from;
+                    forward.pos = h.pos;
+                    OUTPOST_ASSIGN_OR_RETURN(found, hop_targets(txn, forward, id, r));
+                    break;
+                }
+            }
+            prev.insert(prev.end(), found.begin(), found.end());
+        }
+        std::sort(prev.begin(), prev.end());
+        prev.erase(std::unique(prev.begin(), prev.end()), prev.end());
+        ids = std::move(prev);
+    }
+    return ids;
+}
+
 Status check_bound(const QueryImpl& q) {
     for (const auto& l : q.leaves) {
         if (!l.list_bound) {

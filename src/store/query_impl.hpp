@@ -111,6 +111,9 @@ Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& node, uint
 // The ids of the results: matched, ordered, offset and limit applied.
 Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn);
 Status check_bound(const QueryImpl& q);
+// Follows LEAF's path backwards: from IDS of the path's last entity to the ids of the query's entity
+// that reach them (sorted, unique).
+Result<std::vector<uint64_t>> reverse_hops(const Leaf& leaf, MDB_txn* txn, std::vector<uint64_t> ids);
 
 // ---- query_plan.cpp ----
 struct Plan {

@@ -31,16 +31,15 @@ int op_score(QueryOp op) {
     }
 }
 
-// The cost of driving the query by LEAF, kNoIndex when it cannot drive.
-int leaf_score(const QueryImpl& q, const Leaf& l) {
-    if (!l.hops.empty()) return kNoIndex;
+// The cost of driving the query by LEAF's own comparison, kNoIndex when it cannot drive.
+int direct_score(const Leaf& l) {
     // An integer property compared with a fraction: only ranges (with rounded bounds) use the index.
     bool int_with_fraction = l.double_mode && l.kind != ValKind::kDouble;
     if (int_with_fraction && (!is_range(l.op) || l.is_id)) return kNoIndex;
     if (l.is_id) return l.op == QueryOp::kEqual || l.op == QueryOp::kIn || is_range(l.op) ? op_score(l.op) : kNoIndex;
-    int ii = q.info->index_of_prop[l.pos];
+    int ii = l.entity->index_of_prop[l.pos];
     if (ii < 0) return kNoIndex;
-    const IndexInfo& idx = q.info->indexes[ii];
+    const IndexInfo& idx = l.entity->indexes[ii];
     bool is_string = l.kind == ValKind::kString;
     if (is_string && !l.case_sensitive) return kNoIndex;
     if (idx.hash) return l.op == QueryOp::kEqual || l.op == QueryOp::kIn ? op_score(l.op) : kNoIndex;
@@ -53,11 +52,19 @@ int leaf_score(const QueryImpl& q, const Leaf& l) {
     return op_score(l.op);
 }
 
+// A path through relations is followed backwards from the index's candidates (each hop costs a
+// lookup per object), so it drives only when nothing local does better.
+int leaf_score(const Leaf& l) {
+    int s = direct_score(l);
+    if (s >= kNoIndex || l.hops.empty()) return s;
+    return s + 5 + 2 * static_cast<int>(l.hops.size());
+}
+
 std::pair<int, Plan> plan_node(const QueryImpl& q, const QNode& n) {
     Plan p;
     switch (n.kind) {
         case QNode::Kind::kLeaf: {
-            int s = leaf_score(q, q.leaves[n.leaf]);
+            int s = leaf_score(q.leaves[n.leaf]);
             if (s >= kNoIndex) return {kNoIndex, p};
             p.kind = q.leaves[n.leaf].is_id ? Plan::Kind::kIdLookup : Plan::Kind::kIndex;
             p.leaf = n.leaf;
@@ -134,8 +141,8 @@ std::pair<std::optional<std::string>, std::optional<std::string>> range_keys(con
     }
 }
 
-Result<std::vector<uint64_t>> index_candidates(const QueryImpl& q, const Leaf& l, MDB_txn* txn) {
-    const IndexInfo& idx = q.info->indexes[q.info->index_of_prop[l.pos]];
+Result<std::vector<uint64_t>> index_candidates(const Leaf& l, MDB_txn* txn) {
+    const IndexInfo& idx = l.entity->indexes[l.entity->index_of_prop[l.pos]];
     std::vector<uint64_t> out;
     if (idx.dbi == 0) return out;
     MDB_cursor* cur;
@@ -181,13 +188,13 @@ Result<std::vector<uint64_t>> index_candidates(const QueryImpl& q, const Leaf& l
     return out;
 }
 
-Result<std::vector<uint64_t>> id_candidates(const QueryImpl& q, const Leaf& l, MDB_txn* txn) {
+Result<std::vector<uint64_t>> id_candidates(const Leaf& l, MDB_txn* txn) {
     std::vector<uint64_t> out;
     if (l.op == QueryOp::kEqual || l.op == QueryOp::kIn) {
         for (int64_t i : l.ints) {
             if (i > 0) out.push_back(static_cast<uint64_t>(i));
         }
-    } else if (q.info->objects != 0) {
+    } else if (l.entity->objects != 0) {
         uint64_t lo = 0, hi = UINT64_MAX;
         auto bound = [](int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); };
         if (l.op == QueryOp::kLess || l.op == QueryOp::kLessOrEqual) {
@@ -201,7 +208,7 @@ Result<std::vector<uint64_t>> id_candidates(const QueryImpl& q, const Leaf& l, M
             hi = bound(l.ints[1]);
         }
         MDB_cursor* cur;
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, q.info->objects, &cur), "query ids"));
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, l.entity->objects, &cur), "query ids"));
         MDB_val k = mdb_val(&lo, 8), v;
         int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -239,12 +246,20 @@ std::string node_text(const QueryImpl& q, const QNode& n) {
 std::string plan_text(const QueryImpl& q, const Plan& p) {
     switch (p.kind) {
         case Plan::Kind::kScan: return "scan";
-        case Plan::Kind::kIdLookup: return "id lookup (" + std::string(query_op_name(q.leaves[p.leaf].op)) + ")";
+        case Plan::Kind::kIdLookup:
         case Plan::Kind::kIndex: {
             const Leaf& l = q.leaves[p.leaf];
-            const IndexInfo& idx = q.info->indexes[q.info->index_of_prop[l.pos]];
-            return std::string("index ") + q.info->entity->name + "." + l.prop->name +
-                   (idx.hash ? " [hash]" : "") + " (" + std::string(query_op_name(l.op)) + ")";
+            std::string s;
+            if (p.kind == Plan::Kind::kIdLookup) {
+                s = "id lookup";
+                if (!l.hops.empty()) s += " of " + l.entity->entity->name;
+            } else {
+                const IndexInfo& idx = l.entity->indexes[l.entity->index_of_prop[l.pos]];
+                s = "index " + l.entity->entity->name + "." + l.prop->name + (idx.hash ? " [hash]" : "");
+            }
+            s += " (" + std::string(query_op_name(l.op)) + ")";
+            if (!l.hops.empty()) s += " via " + l.path.substr(0, l.path.rfind('.'));
+            return s;
         }
         case Plan::Kind::kUnion: {
             std::string s = "union of [";
@@ -266,8 +281,14 @@ Plan make_plan(const QueryImpl& q) {
 Result<std::vector<uint64_t>> plan_candidates(const QueryImpl& q, const Plan& plan, MDB_txn* txn) {
     switch (plan.kind) {
         case Plan::Kind::kScan: return Status(ErrorCode::kInternal, "query: a scan has no candidate list");
-        case Plan::Kind::kIndex: return index_candidates(q, q.leaves[plan.leaf], txn);
-        case Plan::Kind::kIdLookup: return id_candidates(q, q.leaves[plan.leaf], txn);
+        case Plan::Kind::kIndex:
+        case Plan::Kind::kIdLookup: {
+            const Leaf& l = q.leaves[plan.leaf];
+            OUTPOST_ASSIGN_OR_RETURN(auto ids, plan.kind == Plan::Kind::kIndex ? index_candidates(l, txn)
+                                                                                : id_candidates(l, txn));
+            if (l.hops.empty()) return ids;
+            return reverse_hops(l, txn, std::move(ids));
+        }
         case Plan::Kind::kUnion: {
             std::vector<uint64_t> all;
             for (const auto& b : plan.branches) {

@@ -76,6 +76,28 @@ TEST_F(QueryLinks, SeveralHops) {
     EXPECT_EQ(ids("Person", "@Item.likes.owner.name == \"Ada\""), (Ids{bea_}));
 }
 
+TEST_F(QueryLinks, PathsDrivenByTheTargetsIndex) {
+    // Person.name is indexed: these run from the index backwards through the relation.
+    auto plan = [&](const std::string& entity, const std::string& where) {
+        auto q = build(entity, where);
+        return q.is_ok() ? q->explain() : q.status().to_string();
+    };
+    EXPECT_NE(plan("Item", "owner.name == \"Ada\"").find("index Person.name"), std::string::npos);
+    EXPECT_EQ(ids("Item", "owner.name IN (\"Ada\", \"Bea\")"), (Ids{1, 2, 3}));
+    EXPECT_EQ(ids("Item", "likes.name ^= \"B\""), (Ids{1, 4}));
+    EXPECT_NE(plan("Person", "@Item.owner.i == 3").find("index Item.i (==) via @Item.owner"), std::string::npos);
+    EXPECT_EQ(ids("Person", "@Item.owner.i == 3"), (Ids{bea_}));
+    EXPECT_EQ(ids("Person", "@Item.likes.i IN (1, 4)"), (Ids{bea_}));
+    EXPECT_EQ(ids("Person", "@Item.likes.owner.name == \"Ada\""), (Ids{bea_}));
+    EXPECT_NE(plan("Person", "@Item.likes.owner.name == \"Ada\"").find("index Person.name (==) via @Item.likes.owner"),
+              std::string::npos)
+        << plan("Person", "@Item.likes.owner.name == \"Ada\"");
+    EXPECT_EQ(ids("Item", "owner.@Item.owner.i == 1"), (Ids{1, 2}));
+    EXPECT_NE(plan("Item", "owner.@Item.owner.i == 1").find("index Item.i (==) via owner.@Item.owner"),
+              std::string::npos)
+        << plan("Item", "owner.@Item.owner.i == 1");
+}
+
 TEST_F(QueryLinks, RemovedTargetsNoLongerMatch) {
     DynamicBox people = box("Person");
     QT_ASSERT_OK_AND_ASSIGN(bool removed, people.remove(ada_));

@@ -345,7 +345,14 @@ TEST_F(QueryOps, ExplainSaysIndexOrScan) {
               std::string::npos)
         << explain("i == 3 OR s == \"x\"");
     EXPECT_NE(explain("i == 3 OR f == 1").find("scan"), std::string::npos);
-    EXPECT_NE(explain("owner.name == \"x\"").find("scan"), std::string::npos);
+    // Paths through relations: the target's index, then the relation backwards.
+    EXPECT_NE(explain("owner.name == \"x\"").find("index Person.name (==) via owner"), std::string::npos)
+        << explain("owner.name == \"x\"");
+    EXPECT_NE(explain("likes.id == 3").find("id lookup of Person (==) via likes"), std::string::npos)
+        << explain("likes.id == 3");
+    EXPECT_NE(explain("owner.age == 3").find("scan"), std::string::npos);
+    // A local index is preferred over a path.
+    EXPECT_NE(explain("owner.name == \"x\" AND i > 3").find("index Item.i (>)"), std::string::npos);
     EXPECT_NE(explain("owner == 1").find("index Item.owner"), std::string::npos);
     QT_ASSERT_OK_AND_ASSIGN(Query q, QueryBuilder(box("Item")).where("i == 1").order("s", kOrderDescending).limit(3).build());
     EXPECT_EQ(q.explain(), "Item: index Item.i (==) then filter: i == 1; order by s desc; limit 3");
