@@ -181,6 +181,21 @@ TEST_F(Codec, FlexScalarsAndUnsortedMaps) {
     EXPECT_EQ(one("AllTypes", "fx", Flex(unsorted)), Value(Flex(sorted)));
 }
 
+TEST_F(Codec, FlexMapKeysAreKeptExactlyOrRefused) {
+    // FlexBuffers keys end at a NUL byte: a key holding one must not come back cut short.
+    Flex::Map m = {{std::string("a\0b", 3), Flex(1)}, {"c", Flex(2)}};
+    DynamicBox b = box("AllTypes");
+    Object o = b.new_object();
+    ASSERT_OK(o.set("fx", Flex(m)));
+    auto r = b.put(o);
+    if (!r.is_ok()) {
+        EXPECT_NE(r.status().code(), ErrorCode::kInternal) << r.status().to_string();
+        return;
+    }
+    ASSERT_OK_AND_ASSIGN(auto got, b.get(o.id));
+    EXPECT_EQ(got->get("fx"), Value(Flex(m)));
+}
+
 TEST_F(Codec, RelationRoundTrips) {
     DynamicBox b = box("AllTypes");
     Object target = b.new_object();

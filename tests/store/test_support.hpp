@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/status_macros.hpp"
+#include "store/value_printer.hpp"
 #include "outpost/store.hpp"
 #include "store/store_impl.hpp"
 

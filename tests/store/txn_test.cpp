@@ -327,6 +327,23 @@ TEST(StoreOpen, PathThatIsAFileIsAnError) {
     EXPECT_NE(r.status().message().find(file), std::string::npos) << r.status().message();
 }
 
+TEST(StoreOpen, OpenTransactionKeepsTheEnvironmentShared) {
+    // LMDB must not have one file open twice in a process (its locks would break). A transaction
+    // outlives the last Store handle, so reopening must reuse that environment or refuse clearly.
+    TempDir dir;
+    Model m = test::store_test_model();
+    ASSERT_OK_AND_ASSIGN(auto first, Store::open(dir.sub("db"), m, test::test_options()));
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, first->begin_read());
+    detail::StoreImpl* env_of_txn = txn.state()->store.get();
+    first.reset();
+    auto again = Store::open(dir.sub("db"), m, test::test_options());
+    if (!again.is_ok()) {
+        EXPECT_EQ(again.status().code(), ErrorCode::kStoreInUse) << again.status().to_string();
+        return;
+    }
+    EXPECT_EQ((*again)->impl(), env_of_txn) << "a second LMDB environment was opened on the same directory";
+}
+
 TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {
     TempDir dir;
     Model m = test::store_test_model();
