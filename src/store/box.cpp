@@ -29,7 +29,7 @@ Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64
     MDB_val k = mdb_val(&id, 8), v;
     int rc = mdb_get(txn, e.objects, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading " + e.entity->name + " " + std::to_string(id)));
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
     return std::optional<MDB_val>(v);
 }
 
@@ -83,14 +83,16 @@ Status index_del(MDB_txn* txn, const IndexInfo& idx, const std::string& key, uin
     MDB_val k = mdb_val(key.data(), key.size()), v = mdb_val(&id, 8);
     int rc = mdb_del(txn, idx.dbi, &k, &v);
     if (rc == MDB_NOTFOUND) return Status::ok();
-    return lmdb_status(rc, "updating index " + idx.prop->name);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "updating index " + idx.prop->name);
+    return Status::ok();
 }
 
 Status index_put(MDB_txn* txn, const IndexInfo& idx, const std::string& key, uint64_t id) {
     MDB_val k = mdb_val(key.data(), key.size()), v = mdb_val(&id, 8);
     int rc = mdb_put(txn, idx.dbi, &k, &v, MDB_NODUPDATA);
     if (rc == MDB_KEYEXIST) return Status::ok();
-    return lmdb_status(rc, "updating index " + idx.prop->name);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "updating index " + idx.prop->name);
+    return Status::ok();
 }
 
 std::vector<uint64_t> unpack_ids(const MDB_val& v) {
@@ -107,7 +109,7 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
     if (rc == 0) {
         old = unpack_ids(v);
     } else if (rc != MDB_NOTFOUND) {
-        return lmdb_status(rc, "reading relation " + r.rel->name);
+        OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading relation " + r.rel->name);
     }
     if (old.size() == targets.size() && std::equal(old.begin(), old.end(), targets.begin())) {
         return Status::ok();
@@ -133,7 +135,8 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
         return Status::ok();
     }
     MDB_val nv = mdb_val(targets.data(), targets.size() * 8);
-    return lmdb_status(mdb_put(s.txn, r.list_dbi, &k, &nv, 0), "updating relation " + r.rel->name);
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(s.txn, r.list_dbi, &k, &nv, 0), "updating relation " + r.rel->name);
+    return Status::ok();
 }
 
 // Writes BYTES as object ID of entity E, keeping indexes right. Checks everything that can fail on
@@ -141,15 +144,17 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
 Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
                            std::span<const uint8_t> bytes) {
     MDB_txn* txn = s.txn;
+    std::optional<MDB_val> old;
     if (id == 0) {
         if (mode == PutMode::kUpdate) {
             return Status(ErrorCode::kPutMode, e.entity->name + ": update needs an existing id, not 0");
         }
+        // A fresh id is above every id ever used: there is no old version to look up.
         OUTPOST_ASSIGN_OR_RETURN(id, next_id(s, e));
     } else {
         OUTPOST_RETURN_IF_ERROR(bump_sequence(s, e, id));
+        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
     }
-    OUTPOST_ASSIGN_OR_RETURN(auto old, get_raw(txn, e, id));
     if (old && mode == PutMode::kInsert) {
         return Status(ErrorCode::kPutMode,
                       e.entity->name + " " + std::to_string(id) + " already exists (insert mode)");
@@ -205,8 +210,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now));
     }
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(txn, e.objects, &k, &v, 0),
-                                        "writing " + e.entity->name + " " + std::to_string(id)));
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(txn, e.objects, &k, &v, 0), "writing " + e.entity->name + " " + std::to_string(id));
     s.record_put(e, id);
     return id;
 }
@@ -237,7 +241,7 @@ Result<std::vector<uint64_t>> read_to_many(MDB_txn* txn, const RelationInfo& r, 
     MDB_val k = mdb_val(&src, 8), v;
     int rc = mdb_get(txn, r.list_dbi, &k, &v);
     if (rc == MDB_NOTFOUND) return std::vector<uint64_t>();
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading relation " + r.rel->name));
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading relation " + r.rel->name);
     return unpack_ids(v);
 }
 
@@ -266,8 +270,7 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (e.entity->sync) OUTPOST_RETURN_IF_ERROR(log_remove(s, e, id));
     for (const auto& r : e.relations) OUTPOST_RETURN_IF_ERROR(write_to_many(s, r, id, {}));
     MDB_val k = mdb_val(&id, 8);
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_del(txn, e.objects, &k, nullptr),
-                                        "removing " + e.entity->name + " " + std::to_string(id)));
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_del(txn, e.objects, &k, nullptr), "removing " + e.entity->name + " " + std::to_string(id));
     s.record_remove(e, id);
     // Links into the removed object: clear to-one pointers, drop it from to-many lists.
     for (const auto& link : e.incoming) {

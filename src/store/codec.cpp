@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "store/store_impl.hpp"
 
@@ -39,8 +40,11 @@ void write_flex(flexbuffers::Builder& fb, const Flex& f) {
                 for (const auto& e : x) write_flex(fb, e);
                 fb.EndVector(start, false, false);
             } else {
+                // FlexBuffers maps need distinct keys: the first of duplicate keys wins.
+                std::set<std::string_view> seen;
                 auto start = fb.StartMap();
                 for (const auto& [k, e] : x) {
+                    if (!seen.insert(k).second) continue;
                     fb.Key(k.data(), k.size());
                     write_flex(fb, e);
                 }

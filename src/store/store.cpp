@@ -140,9 +140,19 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
         ObjectReader r(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
         auto key = index_key(idx, r);
         if (!key) continue;
-        if (idx.unique && !idx.hash) {
+        if (idx.unique) {
             auto [it, inserted] = seen_unique.emplace(*key, id);
+            bool same = false;
             if (!inserted) {
+                // Equal keys: equal values, unless a hash collided or a long string was cut.
+                uint64_t other_id = it->second;
+                MDB_val ok = mdb_val(&other_id, 8), ov;
+                if (mdb_get(txn, e.objects, &ok, &ov) == 0) {
+                    ObjectReader other(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
+                    same = same_indexed_value(idx, other, r);
+                }
+            }
+            if (same) {
                 st = Status(ErrorCode::kUniqueViolation,
                             "cannot add unique index on " + e.entity->name + "." + idx.prop->name +
                                 ": objects " + std::to_string(it->second) + " and " +
@@ -160,6 +170,23 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
     }
     mdb_cursor_close(cur);
     return st;
+}
+
+// Gives every object of an entity that just became synced its global id.
+Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
+    MDB_cursor* cur;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "assigning global ids"));
+    std::vector<uint64_t> ids;
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        ids.push_back(read_u64(k));
+    }
+    mdb_cursor_close(cur);
+    for (uint64_t id : ids) {
+        OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(txn, e, id));
+        if (!gid) OUTPOST_RETURN_IF_ERROR(map_gid(txn, e, id, new_gid_for(*e.entity)));
+    }
+    return Status::ok();
 }
 
 std::set<uint64_t> index_uids(const Model& m) {
@@ -256,9 +283,21 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
         if (!new_idx.count(uid)) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name('i', uid)));
     }
     for (const auto& e : s.entities) {
-        if (!stored->entity_by_uid(e->entity->id.uid)) continue;
+        const Entity* before = stored->entity_by_uid(e->entity->id.uid);
+        if (!before) continue;
+        if (e->entity->sync && !before->sync) OUTPOST_RETURN_IF_ERROR(assign_gids(txn, *e));
         for (const auto& idx : e->indexes) {
-            if (!old_idx.count(idx.prop->index_id.uid)) OUTPOST_RETURN_IF_ERROR(build_index(txn, *e, idx));
+            if (!old_idx.count(idx.prop->index_id.uid)) {
+                OUTPOST_RETURN_IF_ERROR(build_index(txn, *e, idx));
+                continue;
+            }
+            // Same index, other kind (value <-> hash) or newly unique: rebuild, checking uniqueness.
+            const Property* op = before->property_by_id(idx.prop->id.id);
+            constexpr uint32_t kKindFlags = kFlagIndexHash | kFlagUnique;
+            if (op && (op->flags & kKindFlags) != (idx.prop->flags & kKindFlags)) {
+                OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_drop(txn, idx.dbi, 0), "rebuilding index"));
+                OUTPOST_RETURN_IF_ERROR(build_index(txn, *e, idx));
+            }
         }
     }
     return Status::ok();

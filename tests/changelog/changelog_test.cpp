@@ -1,4 +1,5 @@
 #include <cmath>
+#include <set>
 
 #include "changelog/test_store.hpp"
 
@@ -378,6 +379,42 @@ TEST(ChangeLog, UuidGidsFollowExternalType) {
     EXPECT_EQ(s[0], 0x02);
     EXPECT_EQ(s[1 + 14], '4');  // version nibble of a v4 UUID string
     EXPECT_TRUE(gid_to_string(u).starts_with("UUID(\""));
+}
+
+}  // namespace
+}  // namespace outpost
+
+namespace outpost {
+namespace {
+
+TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
+    testing::TempDir dir;
+    ModelBuilder local;
+    local.entity("Item").property("id", PropertyType::kInt64, kFlagId, 11).property("n", PropertyType::kInt32, 0, 12);
+    Model m1 = local.build().value();
+    Model m2 = m1;
+    m2.entities[0].sync = true;
+    {
+        auto store = testing::open_store(dir.str(), m1);
+        auto box = store->box("Item").value();
+        for (int i = 0; i < 3; ++i) {
+            Object o = box.new_object();
+            ASSERT_TRUE(o.set("n", i).is_ok());
+            ASSERT_TRUE(box.put(o).is_ok());
+        }
+    }
+    auto store = testing::open_store(dir.str(), m2);
+    auto box = store->box("Item").value();
+    auto txn = store->begin_read();
+    std::set<Gid> gids;
+    auto ids = box.ids(*txn);
+    ASSERT_TRUE(ids.is_ok());
+    for (uint64_t id : *ids) {
+        auto g = gid_of(*txn, box, id).value();
+        ASSERT_TRUE(g.has_value()) << "object " << id << " has no global id";
+        gids.insert(*g);
+    }
+    EXPECT_EQ(gids.size(), 3u);
 }
 
 }  // namespace
