@@ -355,11 +355,15 @@ namespace {
 enum class ParamShape { kOne, kTwo, kList };
 
 Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const std::vector<Value>& values) {
+    if (name.empty()) return Status(ErrorCode::kInvalidArgument, "query: a parameter needs a name");
     bool found = false;
     for (auto& leaf : q.leaves) {
+        bool named = leaf.alias == name || leaf.list_param == name ||
+                     std::find(leaf.slot_params.begin(), leaf.slot_params.end(), name) != leaf.slot_params.end();
+        if (!named) continue;
         Leaf next = leaf;
         bool touched = false;
-        if (!name.empty() && next.alias == name) {
+        if (next.alias == name) {
             bool fits = (shape == ParamShape::kList) == (next.op == QueryOp::kIn) &&
                         (shape == ParamShape::kTwo) == (next.op == QueryOp::kBetween) &&
                         next.op != QueryOp::kIsNull && next.op != QueryOp::kIsNotNull;
@@ -386,7 +390,7 @@ Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const st
             next.bound[i] = true;
             touched = true;
         }
-        if (!next.list_param.empty() && next.list_param == name) {
+        if (next.list_param == name) {
             if (shape != ParamShape::kList) {
                 return Status(ErrorCode::kInvalidArgument,
                               "query: parameter $" + std::string(name) + " of IN takes a list of values");

@@ -289,6 +289,7 @@ TEST_F(QueryOps, ParametersChangeWithoutRebuilding) {
     QT_ASSERT_OK_AND_ASSIGN(r, q.find_ids());  // a refused value leaves the old one
     EXPECT_EQ(r, (Ids{2, 5}));
     EXPECT_EQ(q.set_parameter("nope", Value(1)).code(), ErrorCode::kNotFound);
+    EXPECT_EQ(q.set_parameter("", Value(1)).code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(q.set_parameter("min", Value()).code(), ErrorCode::kInvalidArgument);
 
     QT_ASSERT_OK_AND_ASSIGN(Query between, build("Item", "i BETWEEN $lo AND $hi"));
