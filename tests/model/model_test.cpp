@@ -262,6 +262,39 @@ TEST(ModelEvolution, EntityRemovalNeedsTheUidRetired) {
     EXPECT_OK(check_evolution(old_model, removed));
 }
 
+TEST(ModelEvolution, RefusesAnIdChangeUnderTheSameUid) {
+    Model old_model = tasks_model();
+    Model changed = old_model;
+    // User.email moves from id 3 to id 4 (its stored field would move with it).
+    Property& email = changed.entities[1].properties[2];
+    email.id.id = 4;
+    changed.entities[1].last_property_id = email.id;
+    ASSERT_OK(changed.validate());
+    Status st = check_evolution(old_model, changed);
+    EXPECT_EQ(st.code(), ErrorCode::kSchemaIncompatible) << st.to_string();
+    EXPECT_NE(st.message().find("User.email"), std::string::npos) << st.message();
+}
+
+TEST(ModelEvolution, RefusesAToOneTargetChange) {
+    Model old_model = tasks_model();
+    Model changed = old_model;
+    changed.entities[0].properties[5].target = "Project";  // Task.owner: User -> Project
+    ASSERT_OK(changed.validate());
+    Status st = check_evolution(old_model, changed);
+    EXPECT_EQ(st.code(), ErrorCode::kSchemaIncompatible) << st.to_string();
+    EXPECT_NE(st.message().find("Task.owner"), std::string::npos) << st.message();
+}
+
+TEST(ModelEvolution, RefusesAToManyTargetChange) {
+    Model old_model = tasks_model();
+    Model changed = old_model;
+    changed.entities[2].relations[0].target = "User";  // Project.tasks: Task -> User
+    ASSERT_OK(changed.validate());
+    Status st = check_evolution(old_model, changed);
+    EXPECT_EQ(st.code(), ErrorCode::kSchemaIncompatible) << st.to_string();
+    EXPECT_NE(st.message().find("Project.tasks"), std::string::npos) << st.message();
+}
+
 TEST(ModelEvolution, RefusesAUidThatWasRetiredComingBack) {
     Model old_model = tasks_model();
     uint64_t uid = old_model.entities[1].properties[2].id.uid;

@@ -4,9 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <utility>
 
 #include "outpost/status.hpp"
+
+namespace outpost {
+
+// gtest printer: error codes show by name and number.
+inline void PrintTo(ErrorCode code, std::ostream* os) {
+    *os << error_code_name(code) << " (" << static_cast<int>(code) << ")";
+}
+
+}  // namespace outpost
 
 namespace outpost::test {
 

@@ -393,6 +393,25 @@ TEST_F(Evolution, RelationTargetChangeUnderTheSameUidIsIncompatible) {
     EXPECT_NE(s.status().message().find("Doc.about"), std::string::npos) << s.status().message();
 }
 
+TEST_F(Evolution, ToManyTargetChangeUnderTheSameUidIsIncompatible) {
+    Model v1 = base_model();
+    put_docs(v1, {"a", "b"});
+    with_store(v1, [&](std::shared_ptr<Store>& store) {
+        ASSERT_OK_AND_ASSIGN(DynamicBox docs, store->box("Doc"));
+        ASSERT_OK_AND_ASSIGN(auto d, docs.get(1));
+        ASSERT_OK(d->set_to_many("refs", {2}));
+        ASSERT_OK(docs.put(*d));
+    });
+    // The stored lists hold Doc ids; under the same relation uid they would now be read as Gone ids.
+    Model v2 = v1;
+    entity(v2, "Doc").relations[0].target = "Gone";
+    ASSERT_OK(v2.validate());
+    auto s = open(v2);
+    ASSERT_FALSE(s.is_ok()) << "Doc.refs changed its target from Doc to Gone under the same uid";
+    EXPECT_EQ(s.status().code(), ErrorCode::kSchemaIncompatible) << s.status().to_string();
+    EXPECT_NE(s.status().message().find("Doc.refs"), std::string::npos) << s.status().message();
+}
+
 TEST_F(Evolution, RenamedEntityAndPropertyKeepTheirData) {
     Model v1 = base_model();
     put_docs(v1, {"a"});
