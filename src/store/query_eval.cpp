@@ -212,6 +212,7 @@ struct SortValue {
 struct Row {
     uint64_t id;
     std::vector<SortValue> keys;
+    std::span<const uint8_t> raw;  // the stored object
 };
 
 SortValue sort_value(const OrderKey& o, uint64_t id, const ObjectReader& r) {
@@ -393,22 +394,28 @@ Status check_bound(const QueryImpl& q) {
     return Status::ok();
 }
 
-Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn) {
+namespace {
+
+// Calls EMIT(id, reader) for each result in order, offset and limit applied. Readers point into the
+// memory map and stay valid while the transaction is open and not written to, so ordered results
+// are not read twice.
+template <typename Emit>
+Status run_matches(const QueryImpl& q, MDB_txn* txn, Emit&& emit) {
     OUTPOST_RETURN_IF_ERROR(check_bound(q));
-    std::vector<uint64_t> out;
-    if (q.limit == 0) return out;
+    if (q.limit == 0) return Status::ok();
     const uint64_t end = q.offset + q.limit < q.offset ? UINT64_MAX : q.offset + q.limit;
     if (q.orders.empty()) {
         uint64_t seen = 0;
-        OUTPOST_RETURN_IF_ERROR(for_each_match(q, txn, [&](uint64_t id, const ObjectReader&) {
-            if (seen++ >= q.offset) out.push_back(id);
-            return seen < end;
+        Status st;
+        OUTPOST_RETURN_IF_ERROR(for_each_match(q, txn, [&](uint64_t id, const ObjectReader& r) {
+            if (seen++ >= q.offset) st = emit(id, r);
+            return st.is_ok() && seen < end;
         }));
-        return out;
+        return st;
     }
     std::vector<Row> rows;
     OUTPOST_RETURN_IF_ERROR(for_each_match(q, txn, [&](uint64_t id, const ObjectReader& r) {
-        Row row{id, {}};
+        Row row{id, {}, r.raw()};
         row.keys.reserve(q.orders.size());
         for (const auto& o : q.orders) row.keys.push_back(sort_value(o, id, r));
         rows.push_back(std::move(row));
@@ -421,7 +428,39 @@ Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn) {
     } else {
         std::sort(rows.begin(), rows.end(), less);
     }
-    for (size_t i = q.offset; i < rows.size(); ++i) out.push_back(rows[i].id);
+    for (size_t i = q.offset; i < rows.size(); ++i) {
+        OUTPOST_RETURN_IF_ERROR(emit(rows[i].id, ObjectReader(q.info, rows[i].raw.data(), rows[i].raw.size())));
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn) {
+    std::vector<uint64_t> out;
+    OUTPOST_RETURN_IF_ERROR(run_matches(q, txn, [&](uint64_t id, const ObjectReader&) {
+        out.push_back(id);
+        return Status::ok();
+    }));
+    return out;
+}
+
+Result<std::vector<Object>> run_query_objects(const QueryImpl& q, MDB_txn* txn) {
+    std::vector<Object> out;
+    OUTPOST_RETURN_IF_ERROR(run_matches(q, txn, [&](uint64_t id, const ObjectReader& r) -> Status {
+        Object o(*q.info->entity);
+        o.id = id;
+        read_object(r, o);
+        for (const auto& rel : q.info->relations) {
+            Hop h;
+            h.kind = Hop::Kind::kToMany;
+            h.from = q.info;
+            h.pos = rel.pos;
+            OUTPOST_ASSIGN_OR_RETURN(o.to_many()[rel.pos], hop_targets(txn, h, id, r));
+        }
+        out.push_back(std::move(o));
+        return Status::ok();
+    }));
     return out;
 }
 

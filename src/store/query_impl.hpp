@@ -110,6 +110,8 @@ Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& node, uint
                        const ObjectReader& reader);
 // The ids of the results: matched, ordered, offset and limit applied.
 Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn);
+// The same results as objects (with their to-many lists), each read once.
+Result<std::vector<Object>> run_query_objects(const QueryImpl& q, MDB_txn* txn);
 Status check_bound(const QueryImpl& q);
 // Follows LEAF's path backwards: from IDS of the path's last entity to the ids of the query's entity
 // that reach them (sorted, unique).

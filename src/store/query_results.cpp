@@ -23,16 +23,6 @@ auto in_read_txn(QueryImpl& q, Fn&& fn) -> decltype(fn(std::declval<Txn&>())) {
     return fn(txn);
 }
 
-Result<std::vector<Object>> objects_of(QueryImpl& q, Txn& txn, const std::vector<uint64_t>& ids) {
-    std::vector<Object> out;
-    out.reserve(ids.size());
-    for (uint64_t id : ids) {
-        OUTPOST_ASSIGN_OR_RETURN(auto o, q.box->get(txn, id));
-        if (o) out.push_back(std::move(*o));
-    }
-    return out;
-}
-
 // Runs Q with offset and limit replaced (restored afterwards).
 Result<std::vector<uint64_t>> run_window(QueryImpl& q, MDB_txn* txn, uint64_t limit) {
     uint64_t saved = q.limit;
@@ -124,8 +114,8 @@ Result<std::vector<uint64_t>> Query::find_ids(Txn& txn) {
 }
 
 Result<std::vector<Object>> Query::find(Txn& txn) {
-    OUTPOST_ASSIGN_OR_RETURN(auto ids, find_ids(txn));
-    return objects_of(*impl_, txn, ids);
+    OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
+    return detail::run_query_objects(*impl_, t);
 }
 
 Result<uint64_t> Query::count(Txn& txn) {
