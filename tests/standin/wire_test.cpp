@@ -221,3 +221,82 @@ TEST(UpdateOps, ConflictingPathsAreError40) {
 
 }  // namespace
 }  // namespace standin
+
+// ---- the engine on hostile commands: wrong types everywhere, never a crash ----
+
+#include "engine.hpp"
+
+namespace standin {
+namespace {
+
+Request command(const std::string& json) {
+    Request r;
+    r.opcode = kOpMsg;
+    bson_error_t err;
+    bson_t* b = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.c_str()), -1, &err);
+    EXPECT_NE(b, nullptr) << json << ": " << err.message;
+    if (b) r.body = Doc(b);
+    return r;
+}
+
+TEST(EngineInput, WrongTypesGetErrorsNotCrashes) {
+    Options o;
+    o.test_commands = true;
+    Engine e(o);
+    ASSERT_TRUE(e.open().ok());
+    e.set_advertised("127.0.0.1:1");
+    ConnInfo conn;
+    const char* templates[] = {
+        R"({"insert": X, "documents": X, "ordered": X, "$db": "t"})",
+        R"({"insert": "c", "documents": [X, {"_id": X}], "$db": "t"})",
+        R"({"update": "c", "updates": [{"q": X, "u": X, "upsert": X, "multi": X, "arrayFilters": X}], "$db": "t"})",
+        R"({"update": "c", "updates": X, "$db": "t"})",
+        R"({"delete": "c", "deletes": [{"q": X, "limit": X}], "$db": "t"})",
+        R"({"find": X, "filter": X, "sort": X, "projection": X, "skip": X, "limit": X, "batchSize": X, "$db": "t"})",
+        R"({"find": "c", "filter": {"a": X, "b": {"$in": X}, "c": {"$elemMatch": X}, "$or": X}, "$db": "t"})",
+        R"({"find": "c", "filter": {"a": {"$size": X, "$all": X, "$mod": X, "$type": X, "$regex": X}}, "$db": "t"})",
+        R"({"aggregate": X, "pipeline": X, "cursor": X, "$db": "t"})",
+        R"({"aggregate": "c", "pipeline": [{"$group": X}, {"$project": X}, {"$sort": X}], "cursor": {}, "$db": "t"})",
+        R"({"aggregate": "c", "pipeline": [{"$changeStream": X}], "cursor": X, "$db": "t"})",
+        R"({"aggregate": "c", "pipeline": [{"$changeStream": {"resumeAfter": X, "fullDocument": X}}], "cursor": {}, "$db": "t"})",
+        R"({"aggregate": 1, "pipeline": [{"$changeStream": {"startAtOperationTime": X, "startAfter": X}}], "cursor": {}, "$db": "t"})",
+        R"({"getMore": X, "collection": X, "batchSize": X, "maxTimeMS": X, "$db": "t"})",
+        R"({"killCursors": X, "cursors": X, "$db": "t"})",
+        R"({"findAndModify": X, "query": X, "update": X, "remove": X, "new": X, "fields": X, "upsert": X, "sort": X, "$db": "t"})",
+        R"({"count": X, "query": X, "skip": X, "limit": X, "$db": "t"})",
+        R"({"distinct": X, "key": X, "query": X, "$db": "t"})",
+        R"({"createIndexes": X, "indexes": X, "$db": "t"})",
+        R"({"createIndexes": "c", "indexes": [{"key": X, "name": X, "unique": X}], "$db": "t"})",
+        R"({"dropIndexes": X, "index": X, "$db": "t"})",
+        R"({"renameCollection": X, "to": X, "dropTarget": X, "$db": "admin"})",
+        R"({"listCollections": X, "filter": X, "nameOnly": X, "$db": "t"})",
+        R"({"create": X, "$db": "t"})",
+        R"({"drop": X, "$db": "t"})",
+        R"({"insert": "c", "documents": [{}], "lsid": X, "txnNumber": X, "$db": "t"})",
+        R"({"insert": "c", "documents": [{}], "lsid": {"id": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAA==", "subType": "04"}}}, "txnNumber": X, "autocommit": X, "startTransaction": X, "readConcern": X, "$db": "t"})",
+        R"({"commitTransaction": 1, "lsid": X, "txnNumber": X, "autocommit": X, "$db": "admin"})",
+        R"({"endSessions": X, "$db": "admin"})",
+        R"({"configureFailPoint": X, "mode": X, "data": X, "$db": "admin"})",
+        R"({"hello": X, "helloOk": X, "$db": X})",
+    };
+    const char* values[] = {"1", "-1", "\"s\"", "{}", "[]", "null", "true", "{\"$x\": 1}", "[1, \"a\", {}]",
+                            "{\"$numberLong\": \"9223372036854775807\"}", "{\"a\": [{\"b\": null}]}",
+                            "{\"$timestamp\": {\"t\": 1, \"i\": 1}}"};
+    int replies = 0;
+    for (const char* t : templates) {
+        for (const char* v : values) {
+            std::string json = t;
+            for (size_t p; (p = json.find('X')) != std::string::npos;) json.replace(p, 1, v);
+            Request r = command(json);
+            Outcome out = e.run(r, conn, true, Clock::now());
+            if (!out.close && !out.park) {
+                EXPECT_TRUE(bson_has_field(out.reply.get(), "ok")) << json;
+                ++replies;
+            }
+        }
+    }
+    EXPECT_GT(replies, 300);
+}
+
+}  // namespace
+}  // namespace standin

@@ -82,6 +82,35 @@ private:
     bson_t* b_;
 };
 
+// A document that costs nothing until set, shared on copy (change events hold several, mostly
+// empty). get() returns an empty document when unset.
+class LazyDoc {
+public:
+    LazyDoc() = default;
+    LazyDoc(Doc d) : p_(std::make_shared<const Doc>(std::move(d))) {}  // NOLINT: implicit by design
+    LazyDoc& operator=(Doc d) {
+        p_ = std::make_shared<const Doc>(std::move(d));
+        return *this;
+    }
+    const bson_t* get() const {
+        static const Doc* const kEmpty = new Doc();
+        return p_ ? p_->get() : kEmpty->get();
+    }
+    bool empty() const { return !p_ || bson_empty(p_->get()); }
+
+private:
+    std::shared_ptr<const Doc> p_;
+};
+
+// bson_iter_t gets its 128-byte alignment from a typedef attribute, which templates drop: a
+// std::vector<bson_iter_t> hands out misaligned iterators. Iter carries the alignment in the type
+// and converts to bson_iter_t* implicitly; keep iterators in containers only as IterList.
+struct alignas(128) Iter : bson_iter_t {
+    Iter() = default;
+    Iter(const bson_iter_t& o) : bson_iter_t(o) {}  // NOLINT: implicit by design
+};
+using IterList = std::vector<Iter>;
+
 // Read-only view over stored bytes (the bytes must outlive the view).
 inline bool view_of(const std::string& bytes, bson_t* out) {
     return bson_init_static(out, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());

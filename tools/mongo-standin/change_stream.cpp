@@ -75,6 +75,15 @@ void append_docptr(bson_t* b, const char* key, const DocPtr& d) {
     bson_append_document(b, key, -1, &v);
 }
 
+DocPtr invalidate_event(const ResumeToken& inv, const Event& ev) {
+    Doc d;
+    append_token(d.get(), inv);
+    BSON_APPEND_UTF8(d.get(), "operationType", "invalidate");
+    append_ts(d.get(), "clusterTime", ev.ts);
+    BSON_APPEND_DATE_TIME(d.get(), "wallTime", ev.wall_ms);
+    return std::make_shared<const std::string>(d.bytes());
+}
+
 }  // namespace
 
 // Serialized event as a stream delivers it.
@@ -86,6 +95,7 @@ static Doc event_document(Engine& e, const Event& ev, const StreamSpec& s, const
     append_ts(b, "clusterTime", ev.ts);
     BSON_APPEND_DATE_TIME(b, "wallTime", ev.wall_ms);
     bool doc_op = ev.op == "insert" || ev.op == "update" || ev.op == "replace" || ev.op == "delete";
+    Doc key = doc_op ? event_document_key(ev) : Doc();
     if (ev.op == "insert" || ev.op == "replace") {
         append_docptr(b, "fullDocument", ev.full_document);
     } else if (ev.op == "update") {
@@ -93,7 +103,7 @@ static Doc event_document(Engine& e, const Event& ev, const StreamSpec& s, const
             DocPtr cur;
             if (Collection* c = e.find_collection(ev.db, ev.coll)) {
                 bson_iter_t id;
-                if (bson_iter_init_find(&id, ev.document_key.get(), "_id")) cur = c->current(canonical_key(&id));
+                if (bson_iter_init_find(&id, key.get(), "_id")) cur = c->current(canonical_key(&id));
             }
             append_docptr(b, "fullDocument", cur);
         } else if (s.full_document == "whenAvailable" || s.full_document == "required") {
@@ -102,10 +112,10 @@ static Doc event_document(Engine& e, const Event& ev, const StreamSpec& s, const
     }
     append_ns(b, "ns", ev.db, ev.op == "dropDatabase" ? std::string() : ev.coll);
     if (ev.op == "rename") append_ns(b, "to", ev.to_db, ev.to_coll);
-    if (doc_op) BSON_APPEND_DOCUMENT(b, "documentKey", ev.document_key.get());
+    if (doc_op) BSON_APPEND_DOCUMENT(b, "documentKey", key.get());
     if (ev.op == "update") BSON_APPEND_DOCUMENT(b, "updateDescription", ev.update_description.get());
     if (doc_op && ev.op != "insert" && s.before_change != "off") append_docptr(b, "fullDocumentBeforeChange", ev.before);
-    if (!bson_empty(ev.lsid.get())) {
+    if (!ev.lsid.empty()) {
         bson_t l;
         BSON_APPEND_DOCUMENT_BEGIN(b, "lsid", &l);
         bson_iter_t id;
@@ -308,6 +318,17 @@ Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t
         ResumeToken tok = token_of(e, ev, ResumeToken::kEvent, e.epoch_);
         Doc doc = event_document(e, ev, cur.stream, tok);
         std::vector<DocPtr> one{std::make_shared<const std::string>(doc.bytes())};
+        if (bson_empty(cur.stream.stages.get())) {
+            bytes += one[0]->size();
+            batch.push_back(std::move(one[0]));
+            cur.pbrt = tok;
+            if (!invalidates(ev, cur.stream)) continue;
+            ResumeToken inv = token_of(e, ev, ResumeToken::kInvalidate, e.epoch_);
+            batch.push_back(invalidate_event(inv, ev));
+            cur.pbrt = inv;
+            invalidated = true;
+            break;
+        }
         auto r = run_stages(std::move(one), cur.stream.stages.get());
         if (!r.ok()) return reply_error(r.error());
         for (const DocPtr& out : r.value()) {
@@ -330,12 +351,7 @@ Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t
         cur.pbrt = tok;
         if (invalidates(ev, cur.stream)) {
             ResumeToken inv = token_of(e, ev, ResumeToken::kInvalidate, e.epoch_);
-            Doc d;
-            append_token(d.get(), inv);
-            BSON_APPEND_UTF8(d.get(), "operationType", "invalidate");
-            append_ts(d.get(), "clusterTime", ev.ts);
-            BSON_APPEND_DATE_TIME(d.get(), "wallTime", ev.wall_ms);
-            batch.push_back(std::make_shared<const std::string>(d.bytes()));
+            batch.push_back(invalidate_event(inv, ev));
             cur.pbrt = inv;
             invalidated = true;
             break;

@@ -177,7 +177,7 @@ Event make_event(const std::string& op, const Collection& c, const bson_t* doc_f
     ev.op = op;
     ev.db = c.db;
     ev.coll = c.name;
-    if (doc_for_key) ev.document_key = id_doc(doc_for_key);
+    (void)doc_for_key;  // documentKey comes from the event's full document or pre-image
     return ev;
 }
 
@@ -242,8 +242,16 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
             if (ordered) break;
             continue;
         }
-        Doc raw = iter_subdoc(&d);
-        auto prepared = prepare_insert(raw.get());
+        uint32_t raw_len = 0;
+        const uint8_t* raw_data = nullptr;
+        bson_iter_document(&d, &raw_len, &raw_data);
+        bson_t raw;
+        if (!bson_init_static(&raw, raw_data, raw_len)) {
+            append_write_error(errors.get(), nerr, index, Error{22, "invalid document", {}}, nullptr, nullptr);
+            if (ordered) break;
+            continue;
+        }
+        auto prepared = prepare_insert(&raw);
         if (!prepared.ok()) {
             append_write_error(errors.get(), nerr, index, prepared.error(), nullptr, nullptr);
             if (ordered) break;
@@ -678,11 +686,11 @@ Outcome Commands::distinct(Engine& e, CommandCtx& c) {
     for (const DocPtr& d : found.value()) {
         bson_t v;
         view_of(*d, &v);
-        std::vector<bson_iter_t> vals;
+        IterList vals;
         bool missing = false;
         values_at_path(&v, key->c_str(), &vals, &missing);
         for (auto& it : vals) {
-            std::vector<bson_iter_t> items;
+            IterList items;
             if (BSON_ITER_HOLDS_ARRAY(&it)) {
                 bson_iter_t a;
                 bson_iter_recurse(&it, &a);

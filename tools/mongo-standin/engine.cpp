@@ -37,6 +37,16 @@ std::optional<ResumeToken> ResumeToken::decode(std::string_view hex) {
     return t;
 }
 
+Doc event_document_key(const Event& ev) {
+    if (!ev.document_key.empty()) return Doc::copy_of(ev.document_key.get());
+    Doc out;
+    const DocPtr& src = ev.full_document ? ev.full_document : ev.before;
+    bson_t v;
+    bson_iter_t it;
+    if (src && view_of(*src, &v) && bson_iter_init_find(&it, &v, "_id")) bson_append_iter(out.get(), "_id", 3, &it);
+    return out;
+}
+
 // ---- replies ----
 
 Outcome reply_ok(Doc body) {

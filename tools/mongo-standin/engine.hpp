@@ -82,15 +82,18 @@ struct Event {
     uint32_t txn_index = 0;
     std::string op;  // insert update replace delete drop rename dropDatabase
     std::string db, coll, to_db, to_coll;
-    Doc document_key;        // {_id: ...} or empty
-    DocPtr full_document;    // insert/replace: the document; update: the post-image
-    DocPtr before;           // pre-image (update/replace/delete)
-    Doc update_description;  // update only
-    Doc lsid;                // transactional events only
+    LazyDoc document_key;        // {_id: ...}; unset: taken from full_document or before
+    DocPtr full_document;        // insert/replace: the document; update: the post-image
+    DocPtr before;               // pre-image (update/replace/delete)
+    LazyDoc update_description;  // update only
+    LazyDoc lsid;                // transactional events only
     int64_t txn_number = -1;
 };
 
 // Resume token fields; encoded as fixed-width upper-case hex so that string order is stream order.
+// The event's documentKey ({_id}) as a document.
+Doc event_document_key(const Event& ev);
+
 struct ResumeToken {
     enum Kind : uint8_t { kEvent = 1, kInvalidate = 2, kHighWater = 3 };
     uint64_t ts = 0;

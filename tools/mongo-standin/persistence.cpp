@@ -64,7 +64,10 @@ Doc event_to_bson(const Event& ev) {
     append_str(b, "c", ev.coll);
     if (!ev.to_db.empty()) append_str(b, "tdb", ev.to_db);
     if (!ev.to_coll.empty()) append_str(b, "tc", ev.to_coll);
-    BSON_APPEND_DOCUMENT(b, "key", ev.document_key.get());
+    {
+        Doc key = event_document_key(ev);
+        BSON_APPEND_DOCUMENT(b, "key", key.get());
+    }
     auto put = [&](const char* k, const DocPtr& p) {
         if (!p) return;
         bson_t v;
@@ -73,8 +76,8 @@ Doc event_to_bson(const Event& ev) {
     };
     put("full", ev.full_document);
     put("before", ev.before);
-    if (!bson_empty(ev.update_description.get())) BSON_APPEND_DOCUMENT(b, "ud", ev.update_description.get());
-    if (!bson_empty(ev.lsid.get())) {
+    if (!ev.update_description.empty()) BSON_APPEND_DOCUMENT(b, "ud", ev.update_description.get());
+    if (!ev.lsid.empty()) {
         BSON_APPEND_DOCUMENT(b, "lsid", ev.lsid.get());
         BSON_APPEND_INT64(b, "txn", ev.txn_number);
     }

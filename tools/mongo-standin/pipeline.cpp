@@ -52,14 +52,25 @@ std::optional<Node> path_value(const Node& n, const std::vector<std::string>& pa
 struct Proj {
     enum Kind { kInclude, kExclude, kExpr, kSub } kind = kSub;
     bson_iter_t expr{};
-    std::vector<std::pair<std::string, Proj>> kids;
-    Proj* child(const std::string& k) {
-        for (auto& kv : kids)
-            if (kv.first == k) return &kv.second;
-        kids.emplace_back(k, Proj{});
-        return &kids.back().second;
-    }
+    std::string name;
+    std::vector<Proj> kids;  // children in spec order
+    Proj* child(const std::string& k);
+    const Proj* find(const std::string& k) const;
 };
+
+Proj* Proj::child(const std::string& k) {
+    for (auto& c : kids)
+        if (c.name == k) return &c;
+    kids.emplace_back();
+    kids.back().name = k;
+    return &kids.back();
+}
+
+const Proj* Proj::find(const std::string& k) const {
+    for (const auto& c : kids)
+        if (c.name == k) return &c;
+    return nullptr;
+}
 
 struct ParsedProj {
     Proj root;
@@ -141,9 +152,7 @@ Result<Node> project_include_value(const Node& root_doc, const Node& v, const Pr
 Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& p) {
     Node out = Node::document();
     for (const auto& [k, v] : src.kids) {
-        const Proj* sub = nullptr;
-        for (const auto& kv : p.kids)
-            if (kv.first == k) sub = &kv.second;
+        const Proj* sub = p.find(k);
         if (!sub) continue;
         if (sub->kind == Proj::kInclude) {
             out.kids.emplace_back(k, v);
@@ -153,14 +162,15 @@ Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& 
             out.kids.emplace_back(k, std::move(r.value()));
         }
     }
-    for (const auto& [k, sub] : p.kids) {
+    for (const auto& sub : p.kids) {
+        const std::string& k = sub.name;
         if (sub.kind == Proj::kExpr) {
             auto v = eval_expression(root_doc, &sub.expr);
             if (!v.ok()) return v.error();
             if (v.value()) out.set(k, std::move(*v.value()));
         } else if (sub.kind == Proj::kSub) {
             bool has_expr = false;
-            for (const auto& kv : sub.kids) has_expr = has_expr || kv.second.kind == Proj::kExpr;
+            for (const auto& kv : sub.kids) has_expr = has_expr || kv.kind == Proj::kExpr;
             if (has_expr && !src.find(k)) {
                 auto r = project_include(root_doc, Node::document(), sub);
                 if (!r.ok()) return r;
@@ -174,10 +184,7 @@ Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& 
 Node project_exclude(const Node& src, const Proj& p) {
     Node out = src.type == BSON_TYPE_ARRAY ? Node::array() : Node::document();
     for (const auto& [k, v] : src.kids) {
-        const Proj* sub = nullptr;
-        if (src.type == BSON_TYPE_DOCUMENT)
-            for (const auto& kv : p.kids)
-                if (kv.first == k) sub = &kv.second;
+        const Proj* sub = src.type == BSON_TYPE_DOCUMENT ? p.find(k) : nullptr;
         if (src.type == BSON_TYPE_ARRAY) {
             if (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)
                 out.kids.emplace_back(k, project_exclude(v, p));

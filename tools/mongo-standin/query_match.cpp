@@ -20,7 +20,7 @@ bool is_numeric_key(const char* s) {
 }
 
 void walk(const bson_iter_t* cur, const std::vector<std::string>& parts, size_t i,
-          std::vector<bson_iter_t>* out, bool* missing) {
+          IterList* out, bool* missing) {
     if (i == parts.size()) {
         out->push_back(*cur);
         return;
@@ -106,7 +106,7 @@ bool regex_matches_value(const bson_iter_t* v, const std::string& pattern, const
 
 // Calls f on each candidate and, for arrays, on each element. Returns true when f does for any.
 template <class F>
-bool any_value_or_element(const std::vector<bson_iter_t>& vals, F f) {
+bool any_value_or_element(const IterList& vals, F f) {
     for (const auto& v : vals) {
         if (f(&v)) return true;
         if (BSON_ITER_HOLDS_ARRAY(&v)) {
@@ -120,7 +120,7 @@ bool any_value_or_element(const std::vector<bson_iter_t>& vals, F f) {
     return false;
 }
 
-bool eq_match(const std::vector<bson_iter_t>& vals, bool missing, const bson_iter_t* target) {
+bool eq_match(const IterList& vals, bool missing, const bson_iter_t* target) {
     bson_type_t tt = bson_iter_type(target);
     if (tt == BSON_TYPE_NULL) {
         if (vals.empty() || missing) return true;
@@ -140,7 +140,7 @@ bool eq_match(const std::vector<bson_iter_t>& vals, bool missing, const bson_ite
     return any_value_or_element(vals, [&](const bson_iter_t* v) { return values_equal(v, target); });
 }
 
-bool cmp_match(const std::vector<bson_iter_t>& vals, bool missing, const bson_iter_t* target, const char* op) {
+bool cmp_match(const IterList& vals, bool missing, const bson_iter_t* target, const char* op) {
     bool gt = op[1] == 'g';
     bool inclusive = op[3] == 'e';
     if (BSON_ITER_HOLDS_NULL(target) && inclusive) return eq_match(vals, missing, target);
@@ -184,16 +184,16 @@ bool type_matches(const bson_iter_t* v, const bson_iter_t* spec) {
 
 Result<bool> match_filter(const bson_t* doc, const bson_t* filter);
 
-Result<bool> match_operators(const bson_t* doc, const char* path, const std::vector<bson_iter_t>& vals,
+Result<bool> match_operators(const bson_t* doc, const char* path, const IterList& vals,
                              bool missing, const bson_iter_t* ops_it);
 
 Result<bool> match_element_ops(const bson_iter_t* elem, const bson_iter_t* ops_it) {
-    std::vector<bson_iter_t> vals;
+    IterList vals;
     vals.push_back(*elem);
     return match_operators(nullptr, "", vals, false, ops_it);
 }
 
-Result<bool> match_operators(const bson_t* doc, const char* path, const std::vector<bson_iter_t>& vals,
+Result<bool> match_operators(const bson_t* doc, const char* path, const IterList& vals,
                              bool missing, const bson_iter_t* ops_it) {
     bson_iter_t op;
     if (!bson_iter_recurse(ops_it, &op)) return bad("bad operator document");
@@ -400,7 +400,7 @@ Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
             if (!r) return false;
             continue;
         }
-        std::vector<bson_iter_t> vals;
+        IterList vals;
         bool missing = false;
         values_at_path(doc, key, &vals, &missing);
         if (is_operator_doc(&it)) {
@@ -416,7 +416,7 @@ Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
 
 }  // namespace
 
-void values_at_path(const bson_t* doc, const char* path, std::vector<bson_iter_t>* out, bool* missing) {
+void values_at_path(const bson_t* doc, const char* path, IterList* out, bool* missing) {
     if (!std::strchr(path, '.')) {
         bson_iter_t it;
         if (bson_iter_init_find(&it, doc, path))
@@ -474,11 +474,11 @@ Status sort_docs(std::vector<DocPtr>* docs, const bson_t* sort_spec) {
         view_of(*d, &view);
         Doc keys;
         for (size_t i = 0; i < fields.size(); ++i) {
-            std::vector<bson_iter_t> vals;
+            IterList vals;
             bool missing = false;
             values_at_path(&view, fields[i].first.c_str(), &vals, &missing);
             // Expand arrays into their elements; ascending takes the smallest, descending the largest.
-            std::vector<bson_iter_t> flat;
+            IterList flat;
             for (auto& v : vals) {
                 if (BSON_ITER_HOLDS_ARRAY(&v)) {
                     bson_iter_t c;

@@ -16,7 +16,7 @@ Status validate_filter(const bson_t* filter);
 
 // The values at a dotted path, walking into arrays the way queries do. `missing` is set when some
 // branch of the walk did not find the path.
-void values_at_path(const bson_t* doc, const char* path, std::vector<bson_iter_t>* out, bool* missing);
+void values_at_path(const bson_t* doc, const char* path, IterList* out, bool* missing);
 
 // Sort spec {field: 1|-1, ...}; stable (ties keep their order). Error 2 on a bad direction.
 Status sort_docs(std::vector<DocPtr>* docs, const bson_t* sort_spec);

@@ -98,7 +98,7 @@ Doc index_key_value(const bson_t* doc, const bson_t* key_pattern) {
     if (!bson_iter_init(&k, key_pattern)) return out;
     while (bson_iter_next(&k)) {
         const char* field = bson_iter_key(&k);
-        std::vector<bson_iter_t> vals;
+        IterList vals;
         bool missing = false;
         values_at_path(doc, field, &vals, &missing);
         if (vals.empty())
@@ -252,28 +252,30 @@ void prune_record(Collection& c, uint64_t order) {
 }
 
 void apply_committed(Collection& c, const std::string& id_key, const DocPtr& doc, uint64_t ts, bool keep_history) {
-    auto b = c.by_id.find(id_key);
+    auto [b, inserted] = c.by_id.try_emplace(id_key, 0);
     Record* rec = nullptr;
-    uint64_t order = 0;
-    if (b != c.by_id.end()) {
-        order = b->second;
-        rec = &c.records[order];
+    uint64_t order = b->second;
+    if (!inserted) {
+        auto r = c.records.find(order);
+        if (r != c.records.end()) rec = &r->second;
     }
     DocPtr before = rec && !rec->versions.empty() ? rec->versions.back().doc : nullptr;
     if (!before && doc) {
         // A fresh insert (or re-insert after a delete) gets a new record at the end.
-        if (rec && !keep_history) prune_record(c, order);
+        if (rec && !keep_history) c.records.erase(order);
         order = c.next_order++;
         Record nr;
         nr.key = id_key;
         nr.versions.push_back(Version{ts, doc});
-        c.records.emplace(order, std::move(nr));
-        c.by_id[id_key] = order;
+        c.records.emplace_hint(c.records.end(), order, std::move(nr));
+        b->second = order;
     } else if (rec) {
         rec->versions.push_back(Version{ts, doc});
         if (!keep_history) prune_record(c, order);
+    } else {
+        c.by_id.erase(b);  // deleting something that is not there
     }
-    unique_update(c, before, doc, id_key);
+    if (!c.unique_keys.empty()) unique_update(c, before, doc, id_key);
 }
 
 }  // namespace standin

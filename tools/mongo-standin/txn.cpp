@@ -199,11 +199,12 @@ Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
         }
         int64_t wall = e.now_ms();
         uint32_t idx = 0;
+        LazyDoc lsid(s.lsid);
         for (Event& ev : t.events) {
             ev.ts = ts;
             ev.wall_ms = wall;
             ev.txn_index = idx++;
-            ev.lsid = s.lsid;
+            ev.lsid = lsid;
             ev.txn_number = *c.txn_number;
             append_event(e, std::move(ev));
         }
@@ -271,6 +272,22 @@ Result<Collection*> Commands::collection_for_write(Engine& e, CommandCtx& c, con
 
 Status Commands::write(Engine& e, CommandCtx& c, Collection& coll, const std::string& id_key, const DocPtr& before,
                        const DocPtr& after, Event ev) {
+    if (!c.in_txn && e.locks_.empty() && e.active_txns_.empty()) {
+        // Fast path: no transaction is open, so nothing can block or needs old versions.
+        uint64_t ts = e.next_ts();
+        apply_committed(coll, id_key, after, ts, false);
+        if (e.persistence_) {
+            if (after) {
+                e.persistence_->log_put(coll.db, coll.name, after);
+            } else {
+                Doc idd = id_doc_of(before);
+                e.persistence_->log_delete(coll.db, coll.name, idd.get());
+            }
+        }
+        ev.ts = ts;
+        append_event(e, std::move(ev));
+        return ok_status();
+    }
     std::string ns = ns_of(coll.db, coll.name);
     std::string lk = lock_key(ns, id_key);
     if (c.in_txn && c.txn) {

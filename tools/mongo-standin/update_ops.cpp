@@ -177,7 +177,11 @@ Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
                     while (bson_iter_next(&it)) {
                         std::string k = bson_iter_key(&it);
                         if (k == prefix || k.rfind(prefix + ".", 0) == 0)
-                            append_value(sub.get(), "e" + k.substr(prefix.size()), &it);
+                        {
+                            std::string renamed = "e";
+                            renamed.append(k, prefix.size(), std::string::npos);
+                            append_value(sub.get(), renamed, &it);
+                        }
                     }
                 }
                 bool found = false;
