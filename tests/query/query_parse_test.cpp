@@ -2,6 +2,8 @@
 // their columns.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "query/query_support.hpp"
 
 namespace outpost {
@@ -106,6 +108,49 @@ TEST(QueryParse, BuilderConditionsPrintInTheSyntax) {
     EXPECT_EQ((!prop("x").is_null()).to_string(), "NOT (x IS NULL)");
     EXPECT_EQ(prop("v").in({Value(1), Value(2)}).to_string(), "v IN (1, 2)");
     EXPECT_EQ(prop("v").between(1.5, 2).to_string(), "v BETWEEN 1.5 AND 2");
+}
+
+}  // namespace
+}  // namespace outpost
+
+namespace outpost {
+namespace {
+
+// Hostile text: mutations of valid conditions either parse (and then print back to text that parses
+// to the same condition) or fail with a syntax error; nothing crashes.
+TEST(QueryParse, MutatedInputIsAnErrorOrAValidCondition) {
+    const std::vector<std::string> seeds = {
+        "age >= 18 AND (name ^= \"A\" OR email $= \"@x.org\")",
+        "s IN (\"a\", 'b\\'c', \"\\u00e9\") CI OR NOT (x BETWEEN -1.5e3 AND $hi)",
+        "@Task.owner.done == false AND tags CONTAINS \"x\" AND y IS NOT NULL",
+    };
+    const std::string alphabet = "()\"'\\$@.,=!<>^*~ aAzZ09-+eE_\t\n";
+    std::mt19937 rng(42);
+    int parsed = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string s = seeds[rng() % seeds.size()];
+        for (int k = static_cast<int>(rng() % 4); k >= 0; --k) {
+            size_t at = s.empty() ? 0 : rng() % s.size();
+            switch (rng() % 4) {
+                case 0: s.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+                case 1: if (!s.empty()) s.erase(at, 1); break;
+                case 2: if (!s.empty()) s[at] = static_cast<char>(rng() % 256); break;
+                default: s.resize(at); break;
+            }
+        }
+        auto c = parse_condition(s);
+        if (!c.is_ok()) {
+            EXPECT_EQ(c.status().code(), ErrorCode::kInvalidArgument) << s;
+            EXPECT_NE(c.status().message().find("column "), std::string::npos) << s;
+            continue;
+        }
+        ++parsed;
+        std::string text = c->to_string();
+        auto again = parse_condition(text);
+        ASSERT_TRUE(again.is_ok()) << s << " -> " << text << ": " << again.status().to_string();
+        EXPECT_EQ(again->to_string(), text) << s;
+    }
+    EXPECT_GT(parsed, 1000);
 }
 
 }  // namespace
