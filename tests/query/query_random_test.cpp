@@ -148,6 +148,24 @@ bool ref_eval(const World& w, const RCond& c, const Object& o) {
         case RCond::kNot: return !ref_eval(w, c.children[0], o);
         case RCond::kLeaf: break;
     }
+    if (c.path.rfind("@Item.", 0) == 0) {
+        // O is a Person: some item points to it through owner or likes and matches the rest.
+        bool via_owner = c.path.rfind("@Item.owner.", 0) == 0;
+        RCond rest = c;
+        rest.path = c.path.substr(via_owner ? 12 : 12);
+        for (const auto& [id, item] : w.items) {
+            bool links = false;
+            if (via_owner) {
+                const Value& owner = item.get("owner");
+                links = !owner.is_null() && static_cast<uint64_t>(owner.as<int64_t>()) == o.id;
+            } else {
+                const auto& likes = item.get_to_many("likes");
+                links = std::find(likes.begin(), likes.end(), o.id) != likes.end();
+            }
+            if (links && ref_eval(w, rest, item)) return true;
+        }
+        return false;
+    }
     if (c.path.rfind("owner.", 0) == 0) {
         const Value& owner = o.get("owner");
         if (owner.is_null()) return false;
@@ -234,8 +252,9 @@ public:
         return o;
     }
 
-    Value operand_for(const std::string& prop) {
-        if (prop == "i" || prop == "t" || prop == "owner.age" || prop == "likes.age") {
+    Value operand_for(const std::string& path) {
+        std::string prop = path == "id" ? path : path.substr(path.rfind('.') + 1);
+        if (prop == "i" || prop == "t" || prop == "age") {
             return chance(15) ? Value(small_double()) : Value(small_int());
         }
         if (prop == "u") return Value(static_cast<int64_t>(uniform(-1, 7)));
@@ -245,12 +264,18 @@ public:
         return Value(str());
     }
 
+    // Paths of Item (or, with PEOPLE, of Person) that leaves compare.
     RCond leaf() {
-        static const char* kProps[] = {"i", "d", "s", "h", "b", "t", "u", "id", "tags", "nums",
-                                       "owner.name", "owner.age", "likes.name", "likes.age"};
+        static const std::vector<std::string> kItem = {"i", "d", "s", "h", "b", "t", "u", "id", "tags", "nums",
+                                                       "owner.name", "owner.age", "likes.name", "likes.age"};
+        static const std::vector<std::string> kPerson = {"name", "age", "id", "@Item.owner.i", "@Item.owner.s",
+                                                         "@Item.owner.b", "@Item.likes.i", "@Item.likes.s",
+                                                         "@Item.likes.owner.name"};
+        const auto& props = people_ ? kPerson : kItem;
         RCond c;
-        c.path = kProps[uniform(0, 13)];
-        bool is_string = c.path == "s" || c.path == "h" || c.path == "owner.name" || c.path == "likes.name";
+        c.path = props[static_cast<size_t>(uniform(0, static_cast<int>(props.size()) - 1))];
+        std::string last = c.path.substr(c.path.rfind('.') + 1);
+        bool is_string = last == "s" || last == "h" || last == "name";
         if (c.path == "tags" || c.path == "nums") {
             if (chance(15)) {
                 c.op = chance(50) ? QueryOp::kIsNull : QueryOp::kIsNotNull;
@@ -306,6 +331,7 @@ public:
     }
 
     std::mt19937 rng_;
+    bool people_ = false;
 };
 
 struct ROrder {
@@ -314,7 +340,8 @@ struct ROrder {
 };
 
 // Orders IDS of W's items like the query does.
-void ref_sort(const World& w, std::vector<uint64_t>& ids, const std::vector<ROrder>& orders) {
+void ref_sort(const std::map<uint64_t, Object>& objects, std::vector<uint64_t>& ids,
+              const std::vector<ROrder>& orders) {
     auto key_cmp = [&](const Value& a, const Value& b, uint32_t flags) {
         if (a.is_null() != b.is_null()) {
             bool nulls_first = flags & kOrderNullsFirst;
@@ -326,8 +353,8 @@ void ref_sort(const World& w, std::vector<uint64_t>& ids, const std::vector<ROrd
         return (flags & kOrderDescending) ? -c : c;
     };
     std::stable_sort(ids.begin(), ids.end(), [&](uint64_t x, uint64_t y) {
-        const Object& a = w.items.at(x);
-        const Object& b = w.items.at(y);
+        const Object& a = objects.at(x);
+        const Object& b = objects.at(y);
         for (const auto& o : orders) {
             int c = key_cmp(value_at(a, o.prop), value_at(b, o.prop), o.flags);
             if (c != 0) return c < 0;
@@ -405,7 +432,7 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
         for (const auto& [id, o] : w.items) {
             if (ref_eval(w, rc, o)) want.push_back(id);
         }
-        ref_sort(w, want, orders);
+        ref_sort(w.items, want, orders);
         if (offset >= want.size()) {
             want.clear();
         } else {
@@ -494,6 +521,52 @@ TEST_F(QueryRandom, AggregatesMatchTheReference) {
         ASSERT_TRUE(count.is_ok());
         EXPECT_EQ(*count, matched.size());
     }
+}
+
+}  // namespace
+}  // namespace outpost
+
+namespace outpost {
+namespace {
+
+TEST_F(QueryRandom, BacklinkQueriesMatchTheReference) {
+    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
+    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
+    ASSERT_TRUE(indexed.is_ok() && plain.is_ok());
+    Generator g(99);
+    World w = fill(g, **indexed, **plain, 60, 150);
+    g.people_ = true;
+    auto ibox = (*indexed)->box("Person").value();
+    auto pbox = (*plain)->box("Person").value();
+    int via = 0;
+    for (int qi = 0; qi < 1000; ++qi) {
+        RCond rc = g.cond(1);
+        std::vector<ROrder> orders;
+        static const char* kOrderProps[] = {"name", "age", "id"};
+        for (int k = g.uniform(0, 2); k > 0; --k) {
+            orders.push_back({kOrderProps[g.uniform(0, 2)], g.chance(50) ? uint32_t{kOrderDescending} : 0u});
+        }
+        uint64_t limit = g.chance(30) ? static_cast<uint64_t>(g.uniform(0, 10)) : UINT64_MAX;
+        std::vector<uint64_t> want;
+        for (const auto& [id, o] : w.people) {
+            if (ref_eval(w, rc, o)) want.push_back(id);
+        }
+        ref_sort(w.people, want, orders);
+        if (want.size() > limit) want.resize(limit);
+        Condition cond = to_condition(rc);
+        for (DynamicBox* b : {&ibox, &pbox}) {
+            QueryBuilder qb(*b);
+            qb.where(cond).limit(limit);
+            for (const auto& o : orders) qb.order(o.prop, o.flags);
+            auto q = qb.build();
+            ASSERT_TRUE(q.is_ok()) << cond.to_string() << ": " << q.status().to_string();
+            auto got = q->find_ids();
+            ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+            ASSERT_EQ(got.value(), want) << "query " << qi << ": " << q->explain();
+            if (b == &ibox && q->explain().find(" via @Item") != std::string::npos) ++via;
+        }
+    }
+    EXPECT_GT(via, 50);
 }
 
 }  // namespace
