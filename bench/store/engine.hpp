@@ -24,7 +24,8 @@ struct BenchObject {
 };
 
 // The model the Outpost engine opens its store with (built in code).
-Model bench_model();
+// The benchmark's model; SYNCED makes BenchObject a synced entity (GIDs and a change log).
+Model bench_model(bool synced = false);
 
 // N objects with ids 0; the same N gives the same objects.
 std::vector<BenchObject> make_objects(size_t n);
@@ -75,7 +76,7 @@ class Engine {
     virtual uint64_t used_bytes() = 0;
 };
 
-std::unique_ptr<Engine> make_outpost_engine();
+std::unique_ptr<Engine> make_outpost_engine(bool synced = false);
 std::unique_ptr<Engine> make_lmdb_engine();
 std::unique_ptr<Engine> make_sqlite_engine();
 

@@ -1,5 +1,6 @@
 // bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
-// Usage: bench-store [--n N] [--engines outpost,lmdb,sqlite] [--dir DIR] [--keep]
+// Usage: bench-store [--n N] [--engines outpost,outpost_synced,lmdb,sqlite] [--dir DIR] [--keep]
+// outpost_synced is the same entity marked sync: every put also writes a GID and a change-log record.
 // Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in
 // turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
 #include <CLI/CLI.hpp>
@@ -165,13 +166,13 @@ void print_ratio(const Report& report, std::string_view name, const std::string&
 
 int run(int argc, char** argv) {
     size_t n = 1000000;
-    std::vector<std::string> engine_names = {"outpost", "lmdb", "sqlite"};
+    std::vector<std::string> engine_names = {"outpost", "outpost_synced", "lmdb", "sqlite"};
     std::string base = fs::temp_directory_path().string();
     CLI::App app{"Store benchmark: Outpost's typed API against raw LMDB and SQLite"};
     app.add_option("--n", n, "number of objects")->check(CLI::PositiveNumber);
     app.add_option("--engines", engine_names, "engines to run, in order")
         ->delimiter(',')
-        ->check(CLI::IsMember({"outpost", "lmdb", "sqlite"}));
+        ->check(CLI::IsMember({"outpost", "outpost_synced", "lmdb", "sqlite"}));
     app.add_option("--dir", base, "where to make the run's temp dir")
         ->check(CLI::ExistingDirectory);
     app.add_flag("--keep", g_keep, "keep the stores after the run");
@@ -218,9 +219,10 @@ int run(int argc, char** argv) {
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
     std::vector<std::unique_ptr<Engine>> engines;
     for (const auto& name : engine_names) {
-        engines.push_back(name == "outpost" ? make_outpost_engine()
-                          : name == "lmdb"  ? make_lmdb_engine()
-                                            : make_sqlite_engine());
+        engines.push_back(name == "outpost"          ? make_outpost_engine(false)
+                          : name == "outpost_synced" ? make_outpost_engine(true)
+                          : name == "lmdb"           ? make_lmdb_engine()
+                                                     : make_sqlite_engine());
     }
     run_rows(engines, objects, seq_ids, random_ids, want, report);
     for (const auto& e : engines) {
@@ -235,6 +237,7 @@ int run(int argc, char** argv) {
     print_ratio(report, "get_vs_lmdb", "outpost_get_random", "lmdb_get_random", true, 0.5);
     print_ratio(report, "put_vs_sqlite", "outpost_put_1txn", "sqlite_put_1txn", true, 1.5);
     print_ratio(report, "get_vs_sqlite", "outpost_get_random", "sqlite_get_random", true, 1.5);
+    print_ratio(report, "put_synced_vs_local", "outpost_synced_put_1txn", "outpost_put_1txn", true, 0.7);
     if (report.values.count("outpost_used_bytes")) {
         double r = report.values["outpost_used_bytes"] / static_cast<double>(payload);
         std::printf("ratio size_vs_payload: %.2f (target <= 2.5: %s)\n", r,

@@ -5,9 +5,9 @@
 
 namespace outpost::bench {
 
-Model bench_model() {
+Model bench_model(bool synced) {
     ModelBuilder b;
-    b.entity("BenchObject")
+    b.entity("BenchObject").sync(synced)
         .property("id", PropertyType::kInt64, kFlagId)
         .property("counter", PropertyType::kInt64)
         .property("score", PropertyType::kDouble)
@@ -32,12 +32,13 @@ T take(Result<T> r, std::string_view what) {
 
 class OutpostEngine : public Engine {
   public:
-    std::string_view name() const override { return "outpost"; }
+    explicit OutpostEngine(bool synced) : synced_(synced) {}
+    std::string_view name() const override { return synced_ ? "outpost_synced" : "outpost"; }
 
     void open(const std::string& dir) override {
         StoreOptions options;
         options.no_sync = true;
-        store_ = take(Store::open(dir, bench_model(), options), "opening store");
+        store_ = take(Store::open(dir, bench_model(synced_), options), "opening store");
         box_.emplace(store_);
         check(box_->status(), "binding BenchObject");
     }
@@ -103,12 +104,13 @@ class OutpostEngine : public Engine {
     uint64_t used_bytes() override { return take(store_->stats(), "stats").used_bytes; }
 
   private:
+    bool synced_;
     std::shared_ptr<Store> store_;
     std::optional<Box<BenchObject>> box_;
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> make_outpost_engine() { return std::make_unique<OutpostEngine>(); }
+std::unique_ptr<Engine> make_outpost_engine(bool synced) { return std::make_unique<OutpostEngine>(synced); }
 
 }  // namespace outpost::bench

@@ -145,6 +145,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
                            std::span<const uint8_t> bytes) {
     MDB_txn* txn = s.txn;
     std::optional<MDB_val> old;
+    bool fresh = id == 0;
     if (id == 0) {
         if (mode == PutMode::kUpdate) {
             return Status(ErrorCode::kPutMode, e.entity->name + ": update needs an existing id, not 0");
@@ -207,7 +208,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     if (e.entity->sync) {
         // Before the write: OLD points into a page that the write may reuse.
         ObjectReader old_reader = old ? reader_of(e, *old) : now;
-        OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now));
+        OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now, fresh));
     }
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
     OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(txn, e.objects, &k, &v, 0), "writing " + e.entity->name + " " + std::to_string(id));

@@ -11,17 +11,26 @@ namespace {
 
 constexpr const char* kLastKey = "changelog:last";
 
+std::string log_key(uint64_t entity_uid, const Gid& gid) {
+    std::string k(reinterpret_cast<const char*>(&entity_uid), 8);
+    k += gid;
+    return k;
+}
+
 // The entry of object (E, GID) in this transaction's record, created as a put when missing.
-ObjectChange& entry_for(TxnState& s, const EntityInfo& e, const Gid& gid, bool is_new) {
-    auto key = std::make_pair(e.entity->id.uid, gid);
-    auto it = s.log.index.find(key);
-    if (it != s.log.index.end() && !s.log.dropped[it->second]) return s.log.entries[it->second];
+// FRESH: the object cannot have an entry yet.
+ObjectChange& entry_for(TxnState& s, const EntityInfo& e, const Gid& gid, bool is_new, bool fresh = false) {
+    std::string key = log_key(e.entity->id.uid, gid);
+    if (!fresh) {
+        auto it = s.log.index.find(key);
+        if (it != s.log.index.end() && !s.log.dropped[it->second]) return s.log.entries[it->second];
+    }
     ObjectChange c;
     c.kind = ObjectChange::kPut;
     c.entity_uid = e.entity->id.uid;
     c.gid = gid;
     c.is_new = is_new;
-    s.log.index[key] = s.log.entries.size();
+    s.log.index[std::move(key)] = s.log.entries.size();
     s.log.entries.push_back(std::move(c));
     s.log.dropped.push_back(false);
     return s.log.entries.back();
@@ -36,11 +45,13 @@ Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Propert
     return Value(Bytes(gid->begin(), gid->end()));
 }
 
-Result<Gid> ensure_gid(TxnState& s, const EntityInfo& e, uint64_t id) {
-    OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(s.txn, e, id));
-    if (gid) return *gid;
+Result<Gid> ensure_gid(TxnState& s, const EntityInfo& e, uint64_t id, bool fresh) {
+    if (!fresh) {
+        OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(s.txn, e, id));
+        if (gid) return *gid;
+    }
     Gid g = new_gid_for(*e.entity);
-    OUTPOST_RETURN_IF_ERROR(map_gid(s.txn, e, id, g));
+    OUTPOST_RETURN_IF_ERROR(map_gid(s.txn, e, id, g, fresh));
     return g;
 }
 
@@ -59,8 +70,8 @@ bool PendingLog::empty() const {
 }
 
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
-               const ObjectReader& now) {
-    OUTPOST_ASSIGN_OR_RETURN(Gid gid, ensure_gid(s, e, id));
+               const ObjectReader& now, bool fresh) {
+    OUTPOST_ASSIGN_OR_RETURN(Gid gid, ensure_gid(s, e, id, fresh));
     if (s.applying_remote) return Status::ok();
     std::vector<PropertyChange> changed;
     const auto& props = e.entity->properties;
@@ -92,7 +103,11 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         changed.push_back(std::move(pc));
     }
     if (changed.empty() && old) return Status::ok();
-    ObjectChange& c = entry_for(s, e, gid, old == nullptr);
+    ObjectChange& c = entry_for(s, e, gid, old == nullptr, fresh);
+    if (fresh) {
+        c.properties = std::move(changed);
+        return Status::ok();
+    }
     for (auto& pc : changed) {
         auto it = std::find_if(c.properties.begin(), c.properties.end(),
                                [&](const PropertyChange& x) { return x.property_uid == pc.property_uid; });
@@ -131,7 +146,7 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (!gid) return Status::ok();
     OUTPOST_RETURN_IF_ERROR(unmap_gid(s.txn, e, id));
     if (s.applying_remote) return Status::ok();
-    auto key = std::make_pair(e.entity->id.uid, *gid);
+    std::string key = log_key(e.entity->id.uid, *gid);
     auto it = s.log.index.find(key);
     if (it != s.log.index.end() && !s.log.dropped[it->second]) {
         ObjectChange& c = s.log.entries[it->second];

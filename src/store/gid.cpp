@@ -183,12 +183,16 @@ Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, 
     return std::optional<uint64_t>(read_u64(v));
 }
 
-Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid) {
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh) {
     if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
     MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(txn, e.gid_to_local, &k, &v, 0), "writing global id"));
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(txn, e.gid_to_local, &k, &v, 0), "writing global id");
+    // A fresh id is the highest local id: appending skips the search.
     MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
-    return lmdb_status(mdb_put(txn, e.local_to_gid, &k2, &v2, 0), "writing global id");
+    int rc = mdb_put(txn, e.local_to_gid, &k2, &v2, fresh ? MDB_APPEND : 0);
+    if (rc == MDB_KEYEXIST && fresh) rc = mdb_put(txn, e.local_to_gid, &k2, &v2, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    return Status::ok();
 }
 
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id) {

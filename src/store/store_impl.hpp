@@ -73,7 +73,7 @@ struct EntityInfo {
 struct PendingLog {
     std::vector<ObjectChange> entries;
     std::vector<bool> dropped;  // entries cancelled later in the transaction (put then remove of a new object)
-    std::map<std::pair<uint64_t, std::string>, size_t> index;  // (entity uid, gid) -> entry
+    std::unordered_map<std::string, size_t> index;  // log_key(entity uid, gid) -> entry
     bool empty() const;
 };
 
@@ -135,11 +135,12 @@ Status write_object(const Object& object, ObjectWriter& w);
 // The GID of object ID, or nullopt.
 Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
-Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid);
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false);
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
 // Called by put before the object's bytes are written (OLD: the previous version, if any).
+// FRESH: ID was just taken from the sequence, so it has no GID or log entry yet.
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
-               const ObjectReader& now);
+               const ObjectReader& now, bool fresh);
 Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
 Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id);
 // Appends the transaction's record, if any (called by commit).
