@@ -41,6 +41,8 @@ Doc id_doc(const bson_t* doc) {
 
 // Puts _id first, generating an ObjectId when missing.
 Result<DocPtr> prepare_insert(const bson_t* doc) {
+    if (doc->len > 16 * 1024 * 1024)
+        return Error{10334, "object to insert too large. size in bytes: " + std::to_string(doc->len) + ", max size: 16777216", {}};
     bson_iter_t it;
     bool has_id = bson_iter_init_find(&it, doc, "_id");
     if (has_id) {
