@@ -389,7 +389,16 @@ Status check_evolution(const Model& old_model, const Model& new_model) {
         }
         for (const auto& orl : oe.relations) {
             bool found = false;
-            for (const auto& r : ne->relations) found = found || r.id.uid == orl.id.uid;
+            for (const auto& r : ne->relations) {
+                if (r.id.uid != orl.id.uid) continue;
+                found = true;
+                const Entity* ot = old_model.entity(orl.target);
+                const Entity* nt = new_model.entity(r.target);
+                if (ot && nt && ot->id.uid != nt->id.uid) {
+                    return incompatible("relation " + ne->name + "." + r.name +
+                                        ": target changed under the same uid");
+                }
+            }
             if (!found && !retired_in(new_model.retired_relation_uids, orl.id.uid)) {
                 return incompatible("relation " + oe.name + "." + orl.name +
                                     " is missing from the new model; list its uid in "

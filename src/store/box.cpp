@@ -50,6 +50,9 @@ Result<uint64_t> next_id(TxnState& s, const EntityInfo& e) {
         }
         it = s.next_ids.emplace(&e, last + 1).first;
     }
+    if (it->second == UINT64_MAX) {
+        return Status(ErrorCode::kOutOfRange, e.entity->name + ": no ids left");
+    }
     return it->second++;
 }
 
@@ -153,6 +156,9 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         // A fresh id is above every id ever used: there is no old version to look up.
         OUTPOST_ASSIGN_OR_RETURN(id, next_id(s, e));
     } else {
+        if (id == UINT64_MAX) {
+            return Status(ErrorCode::kOutOfRange, e.entity->name + ": ids go up to 2^64-2");
+        }
         OUTPOST_RETURN_IF_ERROR(bump_sequence(s, e, id));
         OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
     }
@@ -432,7 +438,7 @@ Result<std::vector<uint64_t>> DynamicBox::backlinks(Txn& txn, std::string_view s
                              detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned)));
         }
     }
-    return Status(ErrorCode::kUnknownProperty, source_entity.data() + std::string(".") + std::string(link) +
+    return Status(ErrorCode::kUnknownProperty, std::string(source_entity) + "." + std::string(link) +
                                                    " is not a relation to " + info_->entity->name);
 }
 

@@ -275,7 +275,33 @@ void ObjectWriter::set_string_vector(int pos, const std::vector<std::string>& v)
     s_->add_offset(pos, s_->builder.CreateVectorOfStrings(v).o);
 }
 
+namespace detail {
+namespace {
+// FlexBuffers map keys are C strings: a key holding a NUL byte cannot be stored.
+bool flex_keys_storable(const Flex& f, int depth) {
+    if (depth > 64) return false;
+    if (const auto* a = std::get_if<Flex::Array>(&f.v)) {
+        for (const auto& e : *a) {
+            if (!flex_keys_storable(e, depth + 1)) return false;
+        }
+    } else if (const auto* m = std::get_if<Flex::Map>(&f.v)) {
+        for (const auto& [k, e] : *m) {
+            if (k.find('\0') != std::string::npos || !flex_keys_storable(e, depth + 1)) return false;
+        }
+    }
+    return true;
+}
+}  // namespace
+}  // namespace detail
+
 void ObjectWriter::set_flex(int pos, const Flex& v) {
+    if (!detail::flex_keys_storable(v, 0)) {
+        const Property& p = s_->prop(pos);
+        s_->fail(Status(ErrorCode::kInvalidArgument,
+                        s_->info->entity->name + "." + p.name +
+                            ": flex map keys may not contain NUL bytes, and nesting is limited to 64"));
+        return;
+    }
     auto& fb = s_->flex;
     fb.Clear();
     detail::write_flex(fb, v);

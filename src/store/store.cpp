@@ -16,9 +16,15 @@ constexpr const char* kModelKey = "model";
 constexpr const char* kFormatKey = "format";
 constexpr const char* kFormat = "outpost-store 1";
 
+// Stores open in this process, by canonical directory. The environment (StoreImpl) can outlive the
+// Store handles while transactions are open; a directory must never get a second environment.
+struct Registered {
+    std::weak_ptr<Store> store;
+    std::weak_ptr<StoreImpl> impl;
+};
 std::mutex g_registry_mu;
-std::map<std::string, std::weak_ptr<Store>>& registry() {  // GUARDED_BY(g_registry_mu)
-    static std::map<std::string, std::weak_ptr<Store>> r;
+std::map<std::string, Registered>& registry() {  // GUARDED_BY(g_registry_mu)
+    static std::map<std::string, Registered> r;
     return r;
 }
 
@@ -133,7 +139,7 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "index build"));
     MDB_val k, v;
     Status st;
-    std::map<std::string, uint64_t> seen_unique;
+    std::map<std::string, std::vector<uint64_t>> seen_unique;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t id = read_u64(k);
@@ -141,21 +147,20 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
         auto key = index_key(idx, r);
         if (!key) continue;
         if (idx.unique) {
-            auto [it, inserted] = seen_unique.emplace(*key, id);
-            bool same = false;
-            if (!inserted) {
-                // Equal keys: equal values, unless a hash collided or a long string was cut.
-                uint64_t other_id = it->second;
+            auto& holders = seen_unique[*key];
+            // Equal keys: equal values, unless a hash collided or a long string was cut.
+            uint64_t same_as = 0;
+            for (uint64_t other_id : holders) {
                 MDB_val ok = mdb_val(&other_id, 8), ov;
-                if (mdb_get(txn, e.objects, &ok, &ov) == 0) {
-                    ObjectReader other(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
-                    same = same_indexed_value(idx, other, r);
-                }
+                if (mdb_get(txn, e.objects, &ok, &ov) != 0) continue;
+                ObjectReader other(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
+                if (same_indexed_value(idx, other, r)) same_as = other_id;
             }
-            if (same) {
+            holders.push_back(id);
+            if (same_as != 0) {
                 st = Status(ErrorCode::kUniqueViolation,
                             "cannot add unique index on " + e.entity->name + "." + idx.prop->name +
-                                ": objects " + std::to_string(it->second) + " and " +
+                                ": objects " + std::to_string(same_as) + " and " +
                                 std::to_string(id) + " share a value");
                 break;
             }
@@ -315,10 +320,23 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
 
     std::lock_guard<std::mutex> lock(g_registry_mu);
     if (auto it = registry().find(key); it != registry().end()) {
-        if (auto existing = it->second.lock()) {
-            if (!given || existing->model().to_json() == given->to_json()) return existing;
-            return Status(ErrorCode::kStoreInUse,
-                          "store " + dir + " is already open in this process with another model");
+        auto existing = it->second.store.lock();
+        auto impl = existing ? nullptr : it->second.impl.lock();
+        if (existing || impl) {
+            const StoreImpl& open = existing ? *existing->impl() : *impl;
+            if (given && open.model->to_json() != given->to_json()) {
+                return Status(ErrorCode::kStoreInUse,
+                              "store " + dir + " is already open in this process with another model");
+            }
+            if (open.options.read_only != options.read_only) {
+                return Status(ErrorCode::kStoreInUse,
+                              "store " + dir + " is already open in this process " +
+                                  (open.options.read_only ? "read-only" : "for writing"));
+            }
+            if (existing) return existing;
+            auto store = std::make_shared<Store>(impl);
+            it->second.store = store;
+            return store;
         }
     }
 
@@ -391,8 +409,8 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     }
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_txn_commit(txn), "opening store"));
 
-    auto store = std::shared_ptr<Store>(new Store(impl));
-    registry()[key] = store;
+    auto store = std::make_shared<Store>(impl);
+    registry()[key] = Registered{store, impl};
     return store;
 }
 
