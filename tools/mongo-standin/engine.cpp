@@ -384,6 +384,14 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
         }
     }
     Outcome out = hit->second(*this, ctx);
+    if (out.park && ctx.rerun_after_deadline) {
+        // Still blocked (by a transaction holding a document) when its time ran out.
+        out = reply_error(Error{50, "operation exceeded time limit", {}});
+        append_cluster_time(out.reply.get(), 0);
+        return out;
+    }
+    if (out.park && out.park_until == Clock::time_point{} && ctx.deadline == Clock::time_point{} && ctx.max_time_ms > 0)
+        out.park_until = Clock::now() + std::chrono::milliseconds(ctx.max_time_ms);
     if (out.park || out.close) {
         if (out.park && out.park_until == Clock::time_point{})
             out.park_until = ctx.deadline != Clock::time_point{} ? ctx.deadline : Clock::now() + std::chrono::seconds(60);
