@@ -1,10 +1,15 @@
 // Transactions and store handles: move-only txns, misuse errors instead of deadlocks, writers that
 // wait for each other, abort, snapshots, opening a directory twice, read-only stores.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -147,6 +152,70 @@ TEST_F(TxnTest, TransactionUsedFromAnotherThreadIsMisuse) {
     EXPECT_EQ(n, 1u);
     ASSERT_OK(w.commit());
     EXPECT_EQ(count(), 1u);
+}
+
+// Runs SCENARIO in a forked child with its own store and reports what it wrote to the pipe, or
+// "timeout" when the child does not finish in time (a deadlock). The child never returns.
+std::string run_in_child(const std::function<std::string(const std::shared_ptr<Store>&)>& scenario) {
+    TempDir dir;
+    int fds[2];
+    if (::pipe(fds) != 0) return "pipe failed";
+    pid_t pid = ::fork();
+    if (pid < 0) return "fork failed";
+    if (pid == 0) {
+        ::close(fds[0]);
+        std::string out;
+        auto store = Store::open(dir.sub("db"), test::store_test_model(), test::test_options());
+        out = store.is_ok() ? scenario(*store) : "open: " + store.status().to_string();
+        ssize_t ignored = ::write(fds[1], out.data(), out.size());
+        (void)ignored;
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool timed_out = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            timed_out = true;
+            break;
+        }
+        pollfd p{fds[0], POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) {
+            timed_out = true;
+            break;
+        }
+        char buf[256];
+        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    if (timed_out) ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(fds[0]);
+    return timed_out ? "timeout" : out;
+}
+
+TEST(TxnThreads, WriteTxnEndedOnAnotherThreadDoesNotDeadlockTheStore) {
+    std::string result = run_in_child([](const std::shared_ptr<Store>& store) -> std::string {
+        auto w = store->begin_write();
+        if (!w.is_ok()) return "begin: " + w.status().to_string();
+        std::thread t([txn = std::move(*w)]() mutable { txn.abort(); });
+        t.join();
+        // Another thread must be able to write afterwards (or get an error), not block forever.
+        std::string other;
+        std::thread t2([&] {
+            Status st = store->write([](WriteTxn&) { return Status::ok(); });
+            other = st.is_ok() ? "ok" : std::string(error_code_name(st.code()));
+        });
+        t2.join();
+        return "other thread: " + other;
+    });
+    ASSERT_NE(result, "timeout") << "a write transaction ended on a foreign thread left the write lock held";
+    EXPECT_EQ(result.rfind("other thread: ", 0), 0u) << result;
 }
 
 TEST_F(TxnTest, WriterOnAnotherThreadWaitsThenProceeds) {
