@@ -611,7 +611,9 @@ def s16_write_conflicts():
 
         t = threading.Thread(target=plain)
         t.start()
-        assert not done.wait(0.3), "plain write did not wait for the transaction"
+        wait_for(lambda: c.admin.command("serverStatus")["standin"]["parkedCommands"] >= 1,
+                 what="the plain write to wait for the transaction")
+        assert not done.is_set(), "plain write did not wait for the transaction"
         holder2.commit_transaction()
         t.join(10)
         assert done.is_set()
