@@ -524,6 +524,22 @@ TEST(StoreOpen, ReadOnlyOfAMissingStoreFails) {
     EXPECT_FALSE(std::filesystem::exists(dir.sub("nothing-here")));
 }
 
+TEST(StoreOpen, TooManyReadersIsAnErrorUntilOneCloses) {
+    TempDir dir;
+    StoreOptions o = test::test_options();
+    o.max_readers = 2;
+    ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), test::store_test_model(), o));
+    ASSERT_OK_AND_ASSIGN(ReadTxn a, s->begin_read());
+    ASSERT_OK_AND_ASSIGN(ReadTxn b, s->begin_read());
+    auto c = s->begin_read();
+    ASSERT_FALSE(c.is_ok());
+    EXPECT_EQ(c.status().code(), ErrorCode::kStorage) << c.status().to_string();
+    EXPECT_NE(c.status().cause(), 0);
+    a.close();
+    ASSERT_OK_AND_ASSIGN(ReadTxn d, s->begin_read());
+    EXPECT_TRUE(d.is_open());
+}
+
 TEST(StoreOpen, StoreFullIsReported) {
     TempDir dir;
     StoreOptions small = test::test_options();

@@ -442,6 +442,19 @@ TEST_F(Typed, OutOfRangeMemberValuesAreRefused) {
     EXPECT_EQ(stored->i32, std::numeric_limits<int32_t>::min());
 }
 
+TEST_F(Typed, PutManyConvenienceIsAllOrNothing) {
+    Box<WideInts> box(store_);
+    std::vector<WideInts> batch = {{0, 1, 1, 1}, {0, 2, 2, 2}, {0, 300, 3, 3}};  // the third does not fit
+    EXPECT_CODE(box.put_many(batch), ErrorCode::kValueOutOfRange);
+    ASSERT_OK_AND_ASSIGN(uint64_t n, box.count());
+    EXPECT_EQ(n, 0u);
+    batch[2].i8 = 3;
+    for (auto& w : batch) w.id = 0;
+    ASSERT_OK(box.put_many(batch));
+    ASSERT_OK_AND_ASSIGN(uint64_t after, box.count());
+    EXPECT_EQ(after, 3u);
+}
+
 TEST_F(Typed, MemberOfTheWrongTypeMakesTheBoxUnusable) {
     Box<WrongMemberType> box(store_);
     EXPECT_EQ(box.status().code(), ErrorCode::kTypeMismatch) << box.status().to_string();
