@@ -1,4 +1,4 @@
-// Command handlers, grouped by concept across handshake.cpp, crud.cpp, catalog.cpp,
+// Command handlers, grouped by concept across handshake.cpp, crud_read.cpp, crud_write.cpp, catalog.cpp,
 // change_stream.cpp and txn.cpp. All run with Engine::mutex_ held.
 #pragma once
 

@@ -1,8 +1,8 @@
-// insert, update, delete, find, findAndModify, count, distinct, aggregate, getMore, killCursors.
+// Write commands: insert, update, delete, findAndModify.
 #include <cstring>
-#include <random>
 
 #include "commands.hpp"
+#include "crud_util.hpp"
 #include "pipeline.hpp"
 #include "query_match.hpp"
 #include "storage.hpp"
@@ -10,112 +10,9 @@
 
 namespace standin {
 
+using namespace detail;  // NOLINT: this file is the helpers' main user
+
 namespace {
-
-constexpr size_t kMaxBatchBytes = 16 * 1024 * 1024;
-
-std::string coll_arg(const CommandCtx& c) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
-    return std::string();
-}
-
-Doc subdoc(const bson_t* b, const char* key) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, b, key) && (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)))
-        return iter_subdoc(&it);
-    return Doc();
-}
-
-bool has_field(const bson_t* b, const char* key) {
-    bson_iter_t it;
-    return bson_iter_init_find(&it, b, key) && !BSON_ITER_HOLDS_NULL(&it);
-}
-
-Doc id_doc(const bson_t* doc) {
-    Doc d;
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id")) bson_append_iter(d.get(), "_id", 3, &it);
-    return d;
-}
-
-// Puts _id first, generating an ObjectId when missing.
-Result<DocPtr> prepare_insert(const bson_t* doc) {
-    if (doc->len > 16 * 1024 * 1024)
-        return Error{10334, "object to insert too large. size in bytes: " + std::to_string(doc->len) + ", max size: 16777216", {}};
-    bson_iter_t it;
-    bool has_id = bson_iter_init_find(&it, doc, "_id");
-    if (has_id) {
-        if (BSON_ITER_HOLDS_ARRAY(&it)) return Error{53, "The '_id' value cannot be of type array", {}};
-        if (BSON_ITER_HOLDS_REGEX(&it)) return Error{53, "can't use a regex for _id", {}};
-        bson_iter_t first;
-        bson_iter_init(&first, doc);
-        bson_iter_next(&first);
-        if (!std::strcmp(bson_iter_key(&first), "_id")) {
-            return std::make_shared<const std::string>(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
-        }
-    }
-    Doc out;
-    if (has_id) {
-        bson_append_iter(out.get(), "_id", 3, &it);
-    } else {
-        bson_oid_t oid;
-        bson_oid_init(&oid, nullptr);
-        BSON_APPEND_OID(out.get(), "_id", &oid);
-    }
-    bson_copy_to_excluding_noinit(doc, out.get(), "_id", NULL);
-    return std::make_shared<const std::string>(out.bytes());
-}
-
-void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err, const bson_t* key_pattern,
-                        const bson_t* key_value) {
-    bson_t we;
-    std::string k = std::to_string(count++);
-    bson_append_document_begin(arr, k.c_str(), static_cast<int>(k.size()), &we);
-    BSON_APPEND_INT32(&we, "index", index);
-    BSON_APPEND_INT32(&we, "code", err.code);
-    append_str(&we, "errmsg", err.msg);
-    if (key_pattern) BSON_APPEND_DOCUMENT(&we, "keyPattern", key_pattern);
-    if (key_value) BSON_APPEND_DOCUMENT(&we, "keyValue", key_value);
-    bson_append_document_end(arr, &we);
-}
-
-// The documents matching `filter`, in natural order (at most `limit` when > 0).
-Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter, size_t limit) {
-    std::vector<DocPtr> out;
-    if (!c) {
-        auto v = validate_filter(filter);
-        if (!v.ok()) return v.error();
-        return out;
-    }
-    // Fast path: {_id: <scalar>}.
-    bson_iter_t it;
-    if (bson_count_keys(filter) == 1 && bson_iter_init_find(&it, filter, "_id") && !BSON_ITER_HOLDS_DOCUMENT(&it) &&
-        !BSON_ITER_HOLDS_ARRAY(&it) && !BSON_ITER_HOLDS_REGEX(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
-        if (DocPtr d = lookup(*c, txn, canonical_key(&it))) out.push_back(d);
-        return out;
-    }
-    Error err;
-    bool failed = false;
-    scan(*c, txn, [&](const DocPtr& d) {
-        bson_t v;
-        view_of(*d, &v);
-        auto m = matches(&v, filter);
-        if (!m.ok()) {
-            err = m.error();
-            failed = true;
-            return false;
-        }
-        if (m.value()) out.push_back(d);
-        return limit == 0 || out.size() < limit;
-    });
-    if (failed) return err;
-    if (out.empty()) {
-        auto v = validate_filter(filter);
-        if (!v.ok()) return v.error();
-    }
-    return out;
-}
 
 Doc update_description(const UpdateOutcome& u) {
     Doc d;
@@ -184,42 +81,6 @@ Event make_event(const std::string& op, const Collection& c, const bson_t* doc_f
 }
 
 }  // namespace
-
-int64_t Commands::new_cursor_id(Engine& e) {
-    static std::mt19937_64 rng{std::random_device{}()};
-    int64_t id;
-    do {
-        id = static_cast<int64_t>(rng() >> 2) + 1;
-    } while (e.cursors_.count(id));
-    return id;
-}
-
-Doc Commands::cursor_reply(const std::string& ns, int64_t id, const char* batch_name, const std::vector<DocPtr>& docs,
-                           const ResumeToken* pbrt) {
-    Doc d;
-    bson_t cur, batch;
-    BSON_APPEND_DOCUMENT_BEGIN(d.get(), "cursor", &cur);
-    BSON_APPEND_INT64(&cur, "id", id);
-    append_str(&cur, "ns", ns);
-    bson_append_array_begin(&cur, batch_name, -1, &batch);
-    char key[16];
-    for (size_t i = 0; i < docs.size(); ++i) {
-        const char* k;
-        size_t klen = bson_uint32_to_string(static_cast<uint32_t>(i), &k, key, sizeof key);
-        bson_t v;
-        view_of(*docs[i], &v);
-        bson_append_document(&batch, k, static_cast<int>(klen), &v);
-    }
-    bson_append_array_end(&cur, &batch);
-    if (pbrt) {
-        bson_t t;
-        BSON_APPEND_DOCUMENT_BEGIN(&cur, "postBatchResumeToken", &t);
-        append_str(&t, "_data", pbrt->encode());
-        bson_append_document_end(&cur, &t);
-    }
-    bson_append_document_end(d.get(), &cur);
-    return d;
-}
 
 Outcome Commands::insert(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
@@ -531,187 +392,6 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
     return reply_ok(std::move(reply));
 }
 
-// Fills the first batch from `docs` and keeps the rest in a cursor.
-Outcome Commands::first_batch(Engine& e, CommandCtx& c, const std::string& ns, std::vector<DocPtr> docs, int64_t batch_size,
-                    bool single_batch) {
-    size_t take = 0, bytes = 0;
-    size_t max = batch_size >= 0 ? static_cast<size_t>(batch_size) : 101;
-    while (take < docs.size() && take < max && bytes + docs[take]->size() <= kMaxBatchBytes) bytes += docs[take++]->size();
-    std::vector<DocPtr> batch(docs.begin(), docs.begin() + static_cast<long>(take));
-    int64_t id = 0;
-    if (take < docs.size() && !single_batch) {
-        id = Commands::new_cursor_id(e);
-        Cursor& cur = e.cursors_[id];
-        cur.id = id;
-        cur.ns = ns;
-        cur.pending.assign(docs.begin() + static_cast<long>(take), docs.end());
-        cur.last_use = Clock::now();
-        if (c.session) cur.session_key = c.session->key;
-    }
-    return reply_ok(Commands::cursor_reply(ns, id, "firstBatch", batch, nullptr));
-}
-
-Outcome Commands::find(Engine& e, CommandCtx& c) {
-    std::string name = coll_arg(c);
-    if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
-    Doc filter = subdoc(c.cmd, "filter");
-    Doc sort = subdoc(c.cmd, "sort");
-    Doc projection = subdoc(c.cmd, "projection");
-    int64_t skip = get_int(c.cmd, "skip").value_or(0);
-    int64_t limit = get_int(c.cmd, "limit").value_or(0);
-    int64_t batch_size = get_int(c.cmd, "batchSize").value_or(-1);
-    bool single = get_bool(c.cmd, "singleBatch").value_or(false);
-    if (skip < 0) return reply_error(Error{51024, "BSON field 'skip' value must be >= 0, actual value '" + std::to_string(skip) + "'", {}});
-    if (limit < 0) return reply_error(Error{51024, "BSON field 'limit' value must be >= 0, actual value '" + std::to_string(limit) + "'", {}});
-    if (has_field(c.cmd, "batchSize") && batch_size < 0)
-        return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0, actual value '" + std::to_string(batch_size) + "'", {}});
-    if (has_field(c.cmd, "projection")) {
-        auto v = validate_projection(projection.get());
-        if (!v.ok()) return reply_error(v.error());
-    }
-    Collection* coll = e.find_collection(c.db, name);
-    bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
-    size_t want = (!sorted && limit > 0) ? static_cast<size_t>(skip + limit) : 0;
-    auto found = matching(coll, c.txn, filter.get(), want);
-    if (!found.ok()) return reply_error(found.error());
-    std::vector<DocPtr> docs = std::move(found.value());
-    if (sorted) {
-        auto st = sort_docs(&docs, sort.get());
-        if (!st.ok()) return reply_error(st.error());
-    }
-    if (skip > 0) docs.erase(docs.begin(), docs.begin() + std::min<long>(static_cast<long>(skip), static_cast<long>(docs.size())));
-    if (limit > 0 && static_cast<size_t>(limit) < docs.size()) docs.resize(static_cast<size_t>(limit));
-    if (has_field(c.cmd, "projection") && !bson_empty(projection.get())) {
-        for (auto& d : docs) {
-            bson_t v;
-            view_of(*d, &v);
-            auto p = apply_projection(&v, projection.get());
-            if (!p.ok()) return reply_error(p.error());
-            d = std::make_shared<const std::string>(p.value().bytes());
-        }
-    }
-    if (limit > 0 && batch_size < 0) batch_size = std::min<int64_t>(limit, 101);
-    return first_batch(e, c, ns_of(c.db, name), std::move(docs), batch_size, single || (limit == 1));
-}
-
-Outcome Commands::get_more(Engine& e, CommandCtx& c) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, c.cmd, "getMore") || !BSON_ITER_HOLDS_INT64(&it))
-        return reply_error(Error{14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'", {}});
-    int64_t id = bson_iter_int64(&it);
-    auto batch_size = get_int(c.cmd, "batchSize");
-    if (batch_size && *batch_size < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
-    auto cit = e.cursors_.find(id);
-    if (cit == e.cursors_.end()) return reply_error(Error{43, "cursor id " + std::to_string(id) + " not found", {}});
-    Cursor& cur = cit->second;
-    cur.last_use = Clock::now();
-    if (cur.is_stream) return stream_get_more(e, c, cur, batch_size.value_or(0));
-    size_t max = batch_size && *batch_size > 0 ? static_cast<size_t>(*batch_size) : SIZE_MAX;
-    std::vector<DocPtr> batch;
-    size_t bytes = 0;
-    while (!cur.pending.empty() && batch.size() < max && bytes + cur.pending.front()->size() <= kMaxBatchBytes) {
-        bytes += cur.pending.front()->size();
-        batch.push_back(cur.pending.front());
-        cur.pending.pop_front();
-    }
-    std::string ns = cur.ns;
-    int64_t out_id = id;
-    if (cur.pending.empty()) {
-        e.cursors_.erase(cit);
-        out_id = 0;
-    }
-    return reply_ok(cursor_reply(ns, out_id, "nextBatch", batch, nullptr));
-}
-
-Outcome Commands::kill_cursors(Engine& e, CommandCtx& c) {
-    bson_iter_t it;
-    Doc killed, not_found;
-    size_t nk = 0, nn = 0;
-    if (bson_iter_init_find(&it, c.cmd, "cursors") && BSON_ITER_HOLDS_ARRAY(&it)) {
-        bson_iter_t a;
-        bson_iter_recurse(&it, &a);
-        while (bson_iter_next(&a)) {
-            int64_t id = iter_as_int64(&a);
-            std::string k;
-            if (e.cursors_.erase(id)) {
-                k = std::to_string(nk++);
-                BSON_APPEND_INT64(killed.get(), k.c_str(), id);
-            } else {
-                k = std::to_string(nn++);
-                BSON_APPEND_INT64(not_found.get(), k.c_str(), id);
-            }
-        }
-    }
-    Doc reply;
-    BSON_APPEND_ARRAY(reply.get(), "cursorsKilled", killed.get());
-    BSON_APPEND_ARRAY(reply.get(), "cursorsNotFound", not_found.get());
-    Doc empty1, empty2;
-    BSON_APPEND_ARRAY(reply.get(), "cursorsAlive", empty1.get());
-    BSON_APPEND_ARRAY(reply.get(), "cursorsUnknown", empty2.get());
-    return reply_ok(std::move(reply));
-}
-
-Outcome Commands::count(Engine& e, CommandCtx& c) {
-    if (c.in_txn) return reply_error(Error{263, "Cannot run 'count' in a multi-document transaction.", {}});
-    std::string name = coll_arg(c);
-    Doc q = subdoc(c.cmd, "query");
-    int64_t skip = get_int(c.cmd, "skip").value_or(0), limit = get_int(c.cmd, "limit").value_or(0);
-    if (skip < 0) return reply_error(Error{2, "skip value is negative in count query", {}});
-    Collection* coll = e.find_collection(c.db, name);
-    int64_t n = 0;
-    if (coll && bson_empty(q.get())) {
-        scan(*coll, c.txn, [&](const DocPtr&) {
-            ++n;
-            return true;
-        });
-    } else {
-        auto found = matching(coll, c.txn, q.get(), 0);
-        if (!found.ok()) return reply_error(found.error());
-        n = static_cast<int64_t>(found.value().size());
-    }
-    n = std::max<int64_t>(0, n - skip);
-    if (limit != 0) n = std::min<int64_t>(n, limit < 0 ? -limit : limit);
-    Doc reply;
-    BSON_APPEND_INT32(reply.get(), "n", static_cast<int32_t>(n));
-    return reply_ok(std::move(reply));
-}
-
-Outcome Commands::distinct(Engine& e, CommandCtx& c) {
-    std::string name = coll_arg(c);
-    auto key = get_string(c.cmd, "key");
-    if (!key) return reply_error(Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
-    Doc q = subdoc(c.cmd, "query");
-    auto found = matching(e.find_collection(c.db, name), c.txn, q.get(), 0);
-    if (!found.ok()) return reply_error(found.error());
-    std::vector<Node> values;
-    std::set<std::string> seen;
-    for (const DocPtr& d : found.value()) {
-        bson_t v;
-        view_of(*d, &v);
-        IterList vals;
-        bool missing = false;
-        values_at_path(&v, key->c_str(), &vals, &missing);
-        for (auto& it : vals) {
-            IterList items;
-            if (BSON_ITER_HOLDS_ARRAY(&it)) {
-                bson_iter_t a;
-                bson_iter_recurse(&it, &a);
-                while (bson_iter_next(&a)) items.push_back(a);
-            } else {
-                items.push_back(it);
-            }
-            for (auto& x : items)
-                if (seen.insert(canonical_key(&x)).second) values.push_back(Node::from_iter(&x));
-        }
-    }
-    std::sort(values.begin(), values.end(), [](const Node& a, const Node& b) { return compare_nodes(a, b) < 0; });
-    Doc reply;
-    bson_t arr;
-    BSON_APPEND_ARRAY_BEGIN(reply.get(), "values", &arr);
-    for (size_t i = 0; i < values.size(); ++i) values[i].append_to(&arr, std::to_string(i));
-    bson_append_array_end(reply.get(), &arr);
-    return reply_ok(std::move(reply));
-}
 
 Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
@@ -839,40 +519,6 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
         BSON_APPEND_NULL(reply.get(), "value");
     }
     return reply_ok(std::move(reply));
-}
-
-Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, c.cmd, "pipeline") || !BSON_ITER_HOLDS_ARRAY(&it))
-        return reply_error(Error{14, "'pipeline' option must be specified as an array", {}});
-    Doc pipeline = iter_subdoc(&it);
-    bson_iter_t first;
-    if (bson_iter_init(&first, pipeline.get()) && bson_iter_next(&first) && BSON_ITER_HOLDS_DOCUMENT(&first)) {
-        bson_iter_t s;
-        if (bson_iter_recurse(&first, &s) && bson_iter_next(&s) && !std::strcmp(bson_iter_key(&s), "$changeStream"))
-            return open_change_stream(e, c, pipeline.get());
-    }
-    if (!bson_iter_init_find(&it, c.cmd, "cursor") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        if (!get_bool(c.cmd, "explain").value_or(false))
-            return reply_error(Error{9, "The 'cursor' option is required, except for aggregate with the explain argument", {}});
-    }
-    Doc cursor_opts = subdoc(c.cmd, "cursor");
-    auto st = validate_stages(pipeline.get(), false);
-    if (!st.ok()) return reply_error(st.error());
-    std::string name = coll_arg(c);
-    if (name.empty()) return reply_error(Error{73, "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream", {}});
-    std::vector<DocPtr> docs;
-    if (Collection* coll = e.find_collection(c.db, name)) {
-        scan(*coll, c.txn, [&](const DocPtr& d) {
-            docs.push_back(d);
-            return true;
-        });
-    }
-    auto r = run_stages(std::move(docs), pipeline.get());
-    if (!r.ok()) return reply_error(r.error());
-    int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
-    if (batch < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
-    return first_batch(e, c, ns_of(c.db, name), std::move(r.value()), batch, false);
 }
 
 }  // namespace standin
