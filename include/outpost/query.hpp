@@ -205,8 +205,9 @@ public:
     void set_offset(uint64_t n);
     void set_limit(uint64_t n);
 
-    // The plan, e.g. "Task: index Task.owner (equal) then filter: owner == 3 AND done == false"
-    // or "Task: scan, filter: ...". Contains "index <Entity>.<property>" or "scan".
+    // The plan, e.g. "Task: index Task.owner (==) then filter: owner == 3 AND done == false; limit 5",
+    // "Task: index User.name (==) via owner then filter: ..." or "Task: scan, filter: ...". Names the
+    // index as "index <Entity>.<property>", or says "id lookup", "union of [...]" or "scan".
     std::string explain() const;
     const Entity& entity() const;
 
