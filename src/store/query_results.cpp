@@ -119,6 +119,19 @@ Result<std::vector<Object>> Query::find(Txn& txn) {
 }
 
 Result<uint64_t> Query::count(Txn& txn) {
+    const QueryImpl& q = *impl_;
+    if (q.root.kind == detail::QNode::Kind::kAnd && q.root.children.empty()) {
+        // No condition: the table's entry count, without reading objects.
+        OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
+        uint64_t n = 0;
+        if (q.info->objects != 0) {
+            MDB_stat st;
+            OUTPOST_RETURN_IF_ERROR(detail::lmdb_status(mdb_stat(t, q.info->objects, &st), "query count"));
+            n = st.ms_entries;
+        }
+        n = n > q.offset ? n - q.offset : 0;
+        return std::min(n, q.limit);
+    }
     OUTPOST_ASSIGN_OR_RETURN(auto ids, find_ids(txn));
     return static_cast<uint64_t>(ids.size());
 }

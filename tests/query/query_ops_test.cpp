@@ -192,6 +192,12 @@ TEST_F(QueryOps, OrderOffsetLimit) {
     EXPECT_EQ(run(QueryBuilder(box("Item")).offset(3)), (Ids{4, 5}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).offset(9)), (Ids{}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).limit(0)), (Ids{}));
+    auto count = [&](QueryBuilder b) { return b.build().value().count().value(); };
+    EXPECT_EQ(count(QueryBuilder(box("Item"))), 5u);
+    EXPECT_EQ(count(QueryBuilder(box("Item")).offset(2)), 3u);
+    EXPECT_EQ(count(QueryBuilder(box("Item")).offset(7)), 0u);
+    EXPECT_EQ(count(QueryBuilder(box("Item")).offset(1).limit(2)), 2u);
+    EXPECT_EQ(count(QueryBuilder(box("Item")).where("i IS NOT NULL").offset(1).limit(9)), 3u);
     EXPECT_EQ(run(QueryBuilder(box("Item")).where("i IS NOT NULL").limit(2)), (Ids{1, 2}));
 }
 
