@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "store/test_support.hpp"
 
@@ -26,9 +27,22 @@ using test::TempDir;
 constexpr int kKills = 24;
 constexpr int kObjectsPerTxn = 60;
 constexpr int64_t kChildFailed = -1;
+constexpr int64_t kUpdateLag = 3;
+constexpr int64_t kRemoveLag = 7;
+
+std::string payload_of(int64_t txn, int64_t seq, int64_t version) {
+    size_t len = 40 + static_cast<size_t>((version * 131 + seq * 17) % 700);
+    return std::to_string(txn) + ":" + std::to_string(seq) + ":" + std::to_string(version) + ":" +
+           std::string(len, 'x');
+}
+
+uint64_t first_id_of(int64_t txn) { return static_cast<uint64_t>(txn - 1) * kObjectsPerTxn + 1; }
 
 // Entry: the objects of each transaction, tagged with its number. Counter (object 1): the number of
 // the last committed transaction, updated in that same transaction.
+// Transaction T puts kObjectsPerTxn entries (ids (T-1)*N+1 .. T*N, version T), rewrites the entries of
+// transaction T-kUpdateLag (version T, new payload) and removes those of T-kRemoveLag, so a crash can
+// hit inserts, updates, index moves and removes.
 Model crash_model() {
     ModelBuilder b;
     b.entity("Entry");
@@ -36,9 +50,11 @@ Model crash_model() {
     b.property("txn", PropertyType::kInt64, kFlagIndexed);
     b.property("seq", PropertyType::kInt32);
     b.property("payload", PropertyType::kString, kFlagIndexHash);
+    b.property("version", PropertyType::kInt64, kFlagIndexed);
     b.entity("Counter");
     b.property("id", PropertyType::kInt64, kFlagId);
     b.property("last", PropertyType::kInt64, kFlagIndexed | kFlagUnique);
+    b.property("removedBelow", PropertyType::kInt64);
     auto m = b.build();
     EXPECT_TRUE(m.is_ok()) << m.status().to_string();
     return std::move(m).value();
@@ -78,18 +94,37 @@ void write_all(int fd, const void* data, size_t n) {
     for (int64_t t = last + 1;; ++t) {
         auto txn = (*store)->begin_write();
         if (!txn.is_ok()) fail();
-        for (int i = 0; i < kObjectsPerTxn; ++i) {
+        auto put_entry = [&](uint64_t id, int64_t of_txn, int64_t seq, int64_t version) {
             Object e = entries->new_object();
-            size_t len = 40 + static_cast<size_t>((t * 131 + i * 17) % 700);
-            std::string payload = std::to_string(t) + ":" + std::to_string(i) + ":" + std::string(len, 'x');
-            if (!e.set("txn", t).is_ok() || !e.set("seq", i).is_ok() || !e.set("payload", payload).is_ok()) {
+            e.id = id;
+            if (!e.set("txn", of_txn).is_ok() || !e.set("seq", seq).is_ok() ||
+                !e.set("version", version).is_ok() || !e.set("payload", payload_of(of_txn, seq, version)).is_ok()) {
                 fail();
             }
-            if (!entries->put(*txn, e).is_ok()) fail();
+            auto r = entries->put(*txn, e, id == 0 ? PutMode::kInsert : PutMode::kUpdate);
+            if (!r.is_ok()) fail();
+            return *r;
+        };
+        for (int i = 0; i < kObjectsPerTxn; ++i) {
+            if (put_entry(0, t, i, t) != first_id_of(t) + static_cast<uint64_t>(i)) fail();
+        }
+        if (t > kUpdateLag) {
+            for (int i = 0; i < kObjectsPerTxn; ++i) put_entry(first_id_of(t - kUpdateLag) + i, t - kUpdateLag, i, t);
+        }
+        int64_t removed_below = 0;
+        if (t > kRemoveLag) {
+            removed_below = t - kRemoveLag;
+            std::vector<uint64_t> ids;
+            for (int i = 0; i < kObjectsPerTxn; ++i) ids.push_back(first_id_of(removed_below) + i);
+            auto n = entries->remove_many(*txn, ids);
+            if (!n.is_ok() || *n != static_cast<uint64_t>(kObjectsPerTxn)) fail();
         }
         Object c = counters->new_object();
         c.id = 1;
-        if (!c.set("last", t).is_ok() || !counters->put(*txn, c).is_ok()) fail();
+        if (!c.set("last", t).is_ok() || !c.set("removedBelow", removed_below).is_ok() ||
+            !counters->put(*txn, c).is_ok()) {
+            fail();
+        }
         if (!txn->commit().is_ok()) fail();
         write_all(fd, &t, sizeof t);
     }
@@ -163,50 +198,57 @@ int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowl
     EXPECT_TRUE(txn.is_ok());
     if (!txn.is_ok()) return -1;
 
-    int64_t counter = 0;
+    int64_t counter = 0, removed_below = 0;
     auto c = counters->get(*txn, 1);
     EXPECT_TRUE(c.is_ok());
-    if (c.is_ok() && c->has_value()) counter = (**c).get("last").as<int64_t>();
+    if (c.is_ok() && c->has_value()) {
+        counter = (**c).get("last").as<int64_t>();
+        removed_below = (**c).get("removedBelow").as<int64_t>();
+    }
     EXPECT_GE(counter, acknowledged) << "a transaction the child saw committed is missing";
+    EXPECT_EQ(removed_below, counter > kRemoveLag ? counter - kRemoveLag : 0);
 
-    std::map<int64_t, std::vector<bool>> seen;  // txn -> which seq numbers exist
+    const auto& props = entries->entity().properties;
+    int txn_pos = 0, seq_pos = 0, payload_pos = 0, version_pos = 0;
+    for (size_t i = 0; i < props.size(); ++i) {
+        if (props[i].name == "txn") txn_pos = static_cast<int>(i);
+        if (props[i].name == "seq") seq_pos = static_cast<int>(i);
+        if (props[i].name == "payload") payload_pos = static_cast<int>(i);
+        if (props[i].name == "version") version_pos = static_cast<int>(i);
+    }
+    std::map<int64_t, int> per_txn;  // transaction -> entries found
     auto ids = entries->ids(*txn);
     EXPECT_TRUE(ids.is_ok());
     if (!ids.is_ok()) return -1;
+    int bad = 0;
     for (uint64_t id : *ids) {
         auto r = entries->read(*txn, id);
         EXPECT_TRUE(r.is_ok() && r->has_value());
         if (!r.is_ok() || !r->has_value()) continue;
         const ObjectReader& o = **r;
-        const auto& props = entries->entity().properties;
-        int txn_pos = 0, seq_pos = 0, payload_pos = 0;
-        for (size_t i = 0; i < props.size(); ++i) {
-            if (props[i].name == "txn") txn_pos = static_cast<int>(i);
-            if (props[i].name == "seq") seq_pos = static_cast<int>(i);
-            if (props[i].name == "payload") payload_pos = static_cast<int>(i);
-        }
         int64_t t = o.get_int(txn_pos);
         int64_t seq = o.get_int(seq_pos);
-        auto& slots = seen[t];
-        slots.resize(kObjectsPerTxn, false);
-        EXPECT_TRUE(seq >= 0 && seq < kObjectsPerTxn) << seq;
-        if (seq >= 0 && seq < kObjectsPerTxn) {
-            EXPECT_FALSE(slots[static_cast<size_t>(seq)]) << "txn " << t << " seq " << seq << " twice";
-            slots[static_cast<size_t>(seq)] = true;
+        int64_t version = o.get_int(version_pos);
+        ++per_txn[t];
+        // Each entry sits at its id, carries the version of the last transaction that wrote it, and
+        // the payload that transaction wrote.
+        int64_t want_version = t + kUpdateLag <= counter ? t + kUpdateLag : t;
+        bool ok = seq >= 0 && seq < kObjectsPerTxn && id == first_id_of(t) + static_cast<uint64_t>(seq) &&
+                  version == want_version && o.get_string(payload_pos) == payload_of(t, seq, version);
+        if (!ok && ++bad <= 5) {
+            ADD_FAILURE() << "entry " << id << ": txn " << t << " seq " << seq << " version " << version
+                          << " (want " << want_version << ")";
         }
-        std::string prefix = std::to_string(t) + ":" + std::to_string(seq) + ":";
-        EXPECT_EQ(o.get_string(payload_pos).substr(0, prefix.size()), prefix);
     }
-    for (const auto& [t, slots] : seen) {
-        int present = 0;
-        for (bool b : slots) present += b ? 1 : 0;
-        EXPECT_EQ(present, kObjectsPerTxn) << "transaction " << t << " is partial";
+    for (const auto& [t, n] : per_txn) {
+        EXPECT_EQ(n, kObjectsPerTxn) << "transaction " << t << " is partial";
         EXPECT_LE(t, counter) << "transaction " << t << " is beyond the counter " << counter;
+        EXPECT_GT(t, removed_below) << "transaction " << t << " should have been removed";
     }
-    for (int64_t t = 1; t <= counter; ++t) {
-        EXPECT_TRUE(seen.count(t)) << "transaction " << t << " (at or below the counter) is missing";
+    for (int64_t t = removed_below + 1; t <= counter; ++t) {
+        EXPECT_TRUE(per_txn.count(t)) << "transaction " << t << " (at or below the counter) is missing";
     }
-    EXPECT_EQ(ids->size(), static_cast<size_t>(counter) * kObjectsPerTxn);
+    EXPECT_EQ(ids->size(), static_cast<size_t>(counter - removed_below) * kObjectsPerTxn);
     EXPECT_EQ(test::check_indexes(*entries, *txn), "");
     EXPECT_EQ(test::check_indexes(*counters, *txn), "");
     return counter;
