@@ -309,7 +309,7 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
         }
         ctx.db = *db;
     }
-    if (!persistence_ || !rerun) {
+    if (!rerun) {
         // Gossiped cluster time advances the clock (as a real node's logical clock does).
         bson_iter_t ct;
         if (bson_iter_init_find(&ct, ctx.cmd, "$clusterTime") && BSON_ITER_HOLDS_DOCUMENT(&ct)) {
