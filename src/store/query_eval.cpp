@@ -445,6 +445,11 @@ Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn) {
     return out;
 }
 
+Status for_each_result(const QueryImpl& q, MDB_txn* txn,
+                       const std::function<Status(uint64_t, const ObjectReader&)>& fn) {
+    return run_matches(q, txn, fn);
+}
+
 Result<std::vector<Object>> run_query_objects(const QueryImpl& q, MDB_txn* txn) {
     std::vector<Object> out;
     OUTPOST_RETURN_IF_ERROR(run_matches(q, txn, [&](uint64_t id, const ObjectReader& r) -> Status {

@@ -3,6 +3,7 @@
 // (the text syntax), query_plan.cpp (index or scan) and query_eval.cpp (matching, order, aggregates).
 #include <lmdb.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,6 +111,9 @@ Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& node, uint
                        const ObjectReader& reader);
 // The ids of the results: matched, ordered, offset and limit applied.
 Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn);
+// Calls FN(id, reader) for each result, in result order (READER valid while TXN is open).
+Status for_each_result(const QueryImpl& q, MDB_txn* txn,
+                       const std::function<Status(uint64_t, const ObjectReader&)>& fn);
 // The same results as objects (with their to-many lists), each read once.
 Result<std::vector<Object>> run_query_objects(const QueryImpl& q, MDB_txn* txn);
 Status check_bound(const QueryImpl& q);

@@ -64,24 +64,19 @@ Result<AggTarget> agg_target(const QueryImpl& q, std::string_view property, bool
 template <typename Fn>
 Status for_each_value(QueryImpl& q, Txn& txn, const AggTarget& t, Fn&& fn) {
     OUTPOST_ASSIGN_OR_RETURN(MDB_txn * mt, usable(txn));
-    OUTPOST_ASSIGN_OR_RETURN(auto ids, detail::run_query(q, mt));
-    for (uint64_t id : ids) {
+    return detail::for_each_result(q, mt, [&](uint64_t id, const ObjectReader& r) {
         if (t.is_id) {
             fn(Value(static_cast<int64_t>(id)));
-            continue;
+        } else if (!r.is_null(t.pos)) {
+            switch (t.kind) {
+                case ValKind::kDouble: fn(Value(r.get_double(t.pos))); break;
+                case ValKind::kString: fn(Value(std::string(r.get_string(t.pos)))); break;
+                case ValKind::kBool: fn(Value(r.get_bool(t.pos))); break;
+                default: fn(Value(r.get_int(t.pos))); break;
+            }
         }
-        OUTPOST_ASSIGN_OR_RETURN(auto raw, detail::query_get_raw(mt, *q.info, id));
-        if (!raw) continue;
-        ObjectReader r(q.info, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size);
-        if (r.is_null(t.pos)) continue;
-        switch (t.kind) {
-            case ValKind::kDouble: fn(Value(r.get_double(t.pos))); break;
-            case ValKind::kString: fn(Value(std::string(r.get_string(t.pos)))); break;
-            case ValKind::kBool: fn(Value(r.get_bool(t.pos))); break;
-            default: fn(Value(r.get_int(t.pos))); break;
-        }
-    }
-    return Status::ok();
+        return Status::ok();
+    });
 }
 
 // Whether A orders before B (same kind; unsigned integers as unsigned).
