@@ -288,6 +288,17 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
         Node* cur = get_node(*ctx.root, p);
         Node before = cur ? *cur : Node();
         bool existed = cur != nullptr;
+        // When the operation creates missing parents, the server reports the outermost created
+        // field as a whole ({"x": {"y": 1}} rather than "x.y").
+        size_t created_depth = p.size();
+        if (!existed) {
+            for (size_t i = 1; i < p.size(); ++i) {
+                if (!get_node(*ctx.root, Path(p.begin(), p.begin() + static_cast<long>(i)))) {
+                    created_depth = i;
+                    break;
+                }
+            }
+        }
         std::string dotted = join(p, p.size());
         Node argn = Node::from_iter(arg);
         if (op == "$set" || (op == "$setOnInsert" && ctx.spec->upsert_insert)) {
@@ -457,7 +468,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             return Error{9, "Unknown modifier: " + op + ". Expected a valid update modifier or pipeline-style update specified as an array", {}};
         }
         Node* after = get_node(*ctx.root, p);
-        if (after && (!existed || !identical(before, *after))) record_set(ctx, p);
+        if (after && (!existed || !identical(before, *after)))
+            record_set(ctx, Path(p.begin(), p.begin() + static_cast<long>(created_depth)));
     }
     return ok_status();
 }

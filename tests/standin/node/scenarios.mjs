@@ -203,7 +203,7 @@ const scenarios = {
         assert.ok(e.clusterTime instanceof Timestamp);
       }
       assert.deepEqual(evs[0].fullDocument, { _id: 1, a: 1, arr: [1] });
-      assert.deepEqual(evs[1].updateDescription.updatedFields, { a: 2, 'x.y': 1, 'arr.1': 2 });
+      assert.deepEqual(evs[1].updateDescription.updatedFields, { a: 2, x: { y: 1 }, 'arr.1': 2 });
       assert.deepEqual(evs[1].updateDescription.removedFields, []);
       assert.deepEqual(evs[2].fullDocument, { _id: 1, b: 1 });
       await stream.close();

@@ -316,10 +316,16 @@ def s08_collection_stream_events():
             assert "_data" in e["_id"]
         assert evs[0]["fullDocument"] == {"_id": 1, "a": 1, "arr": [1]}
         ud = evs[1]["updateDescription"]
-        assert ud["updatedFields"] == {"a": 2, "x.y": 1, "arr.1": 2} or ud["updatedFields"] == {"a": 2, "x": {"y": 1}, "arr.1": 2}, ud
+        assert ud["updatedFields"] == {"a": 2, "x": {"y": 1}, "arr.1": 2}, ud  # x was created whole
         assert ud["removedFields"] == [] and ud["truncatedArrays"] == []
         assert "fullDocument" not in evs[1]
         ud2 = evs[2]["updateDescription"]
+        with coll.watch() as stream2:
+            coll.insert_one({"_id": 2, "x": {"y": 1, "z": [1, 2]}})
+            coll.update_one({"_id": 2}, {"$set": {"x.y": 5, "x.z.1": 7}})
+            stream2.next()
+            dotted = stream2.next()["updateDescription"]
+            assert dotted["updatedFields"] == {"x.y": 5, "x.z.1": 7}, dotted
         assert ud2["updatedFields"] == {"w": {"y": 1}} and sorted(ud2["removedFields"]) == ["a", "x"], ud2
         assert evs[3]["fullDocument"] == {"_id": 1, "b": 1}
         assert "fullDocument" not in evs[4]
