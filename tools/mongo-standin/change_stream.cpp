@@ -264,6 +264,7 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     bson_iter_t co;
     if (bson_iter_init_find(&co, c.cmd, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&co)) cursor_opts = iter_subdoc(&co);
     int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
+    if (batch == 0) return reply_ok(cursor_reply(stored.ns, id, "firstBatch", {}, &stored.pbrt));
     CommandCtx first = c;
     first.rerun_after_deadline = true;  // never park on aggregate
     Outcome o = stream_get_more(e, first, stored, batch);
