@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -330,6 +331,58 @@ TEST_F(TxnTest, ReadTransactionSeesASnapshot) {
     EXPECT_EQ(count(), 2u);
     ASSERT_OK_AND_ASSIGN(auto new_one, items_->get(1));
     EXPECT_EQ(new_one->get("name"), Value("changed"));
+}
+
+TEST_F(TxnTest, ConcurrentReadersNeverSeeAPartialTransaction) {
+    // A writer commits transactions of 10 items plus a counter (Author 1's name); readers on other
+    // threads check, in each snapshot, that the item count is exactly 10 times the counter.
+    DynamicBox authors = box("Author");
+    constexpr int kTxns = 150, kPerTxn = 10, kReaders = 3;
+    std::atomic<bool> done{false};
+    std::vector<std::string> problems(kReaders);
+    std::vector<int> snapshots(kReaders, 0);
+    std::vector<std::thread> readers;
+    for (int r = 0; r < kReaders; ++r) {
+        readers.emplace_back([&, r] {
+            do {  // at least one snapshot, even if the writer is already done
+                auto txn = store_->begin_read();
+                if (!txn.is_ok()) {
+                    problems[r] = txn.status().to_string();
+                    return;
+                }
+                auto counter = authors.get(*txn, 1);
+                auto n = items_->count(*txn);
+                if (!counter.is_ok() || !n.is_ok()) {
+                    problems[r] = "read failed";
+                    return;
+                }
+                int64_t c = 0;
+                if (counter->has_value()) c = std::stoll((*counter)->get("name").as<std::string>());
+                if (*n != static_cast<uint64_t>(c * kPerTxn)) {
+                    problems[r] = "saw " + std::to_string(*n) + " items with counter " + std::to_string(c);
+                    return;
+                }
+                ++snapshots[r];
+            } while (!done.load());
+        });
+    }
+    Status writer;
+    for (int t = 1; t <= kTxns && writer.is_ok(); ++t) {
+        writer = store_->write([&](WriteTxn& txn) -> Status {
+            for (int i = 0; i < kPerTxn; ++i) OUTPOST_RETURN_IF_ERROR(put_item(txn, "x"));
+            Object c = authors.new_object();
+            c.id = 1;
+            OUTPOST_RETURN_IF_ERROR(c.set("name", std::to_string(t)));
+            return authors.put(txn, c).status();
+        });
+    }
+    done = true;
+    for (auto& t : readers) t.join();
+    ASSERT_OK(writer);
+    for (int r = 0; r < kReaders; ++r) {
+        EXPECT_EQ(problems[r], "") << "reader " << r << " after " << snapshots[r] << " snapshots";
+    }
+    EXPECT_EQ(count(), static_cast<uint64_t>(kTxns * kPerTxn));
 }
 
 TEST_F(TxnTest, ReadersOnOtherThreadsSeeCommittedData) {
