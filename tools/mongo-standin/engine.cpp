@@ -277,6 +277,47 @@ bool is_retryable_write(const std::string& name) {
 
 bool is_hello(const std::string& name) { return name == "hello" || name == "isMaster" || name == "ismaster"; }
 
+// Codes after which a write may be retried and a change stream resumed (the drivers' lists).
+bool is_retryable_code(int code) {
+    switch (code) {
+        case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107:
+        case 11600: case 11602: case 13435: case 13436: return true;
+        default: return false;
+    }
+}
+
+bool is_resumable_code(int code) {
+    switch (code) {
+        case 63: case 150: case 13388: case 234: case 133: case 216: case 43: return true;
+        default: return is_retryable_code(code);
+    }
+}
+
+}  // namespace
+
+// The labels mongod attaches to a failCommand error when the fail point names none: as it does
+// for real errors of the same code.
+std::vector<std::string> Engine::automatic_labels(const CommandCtx& ctx, int code) const {
+    std::vector<std::string> labels;
+    bool has_txn_number = bson_has_field(ctx.cmd, "txnNumber");
+    bool in_txn = bson_has_field(ctx.cmd, "autocommit");
+    bool terminal = ctx.name == "commitTransaction" || ctx.name == "abortTransaction";
+    if (in_txn && !terminal && (is_retryable_code(code) || code == 112 || code == 251))
+        labels.emplace_back("TransientTransactionError");
+    if (is_retryable_code(code) && ((has_txn_number && !in_txn && is_retryable_write(ctx.name)) || terminal))
+        labels.emplace_back("RetryableWriteError");
+    if (ctx.name == "getMore" && is_resumable_code(code)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, ctx.cmd, "getMore") && BSON_ITER_HOLDS_INT64(&it)) {
+            auto cur = cursors_.find(bson_iter_int64(&it));
+            if (cur != cursors_.end() && cur->second.is_stream) labels.emplace_back("ResumableChangeStreamError");
+        }
+    }
+    return labels;
+}
+
+namespace {
+
 }  // namespace
 
 Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_point deadline) {
@@ -335,6 +376,7 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
         }
         if (fp.has_error_code) {
             Error err{fp.error_code, "Failing command via 'failCommand' failpoint", fp.error_labels};
+            if (!fp.has_error_labels) err.labels = automatic_labels(ctx, fp.error_code);
             o = reply_error(err);
             append_cluster_time(o.reply.get(), 0);
             o.delay_ms = fp.block_ms;

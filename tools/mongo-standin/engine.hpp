@@ -174,6 +174,7 @@ struct FailPoint {
     int error_code = 0;
     bool has_error_code = false;
     std::vector<std::string> error_labels;
+    bool has_error_labels = false;  // when absent, the labels a real server adds are computed
     bool close_connection = false;
     int64_t block_ms = 0;
     Doc write_concern_error;
@@ -250,6 +251,7 @@ public:
 
 private:
     Outcome dispatch(CommandCtx& ctx);
+    std::vector<std::string> automatic_labels(const CommandCtx& ctx, int code) const;
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
 
     const Options options_;

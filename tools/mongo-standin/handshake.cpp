@@ -182,6 +182,7 @@ Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
             fp.has_error_code = true;
         }
         if (bson_iter_init_find(&f, data.get(), "errorLabels") && BSON_ITER_HOLDS_ARRAY(&f)) {
+            fp.has_error_labels = true;
             bson_iter_t a;
             bson_iter_recurse(&f, &a);
             while (bson_iter_next(&a))

@@ -63,6 +63,27 @@ def x02_fail_points():
                          data={"failCommands": ["insert"], "closeConnection": True})
         c2.t.c.insert_one({"_id": 2})
         assert c2.t.c.count_documents({}) == 2
+        # Without errorLabels the server adds the labels it would for a real error of that code:
+        # RetryableWriteError on a retryable write (the driver retries it) ...
+        c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                         data={"failCommands": ["insert"], "errorCode": 91})
+        c2.t.c.insert_one({"_id": 3})
+        assert c2.t.c.count_documents({}) == 3
+        # ... and ResumableChangeStreamError on a change stream's getMore (the driver resumes).
+        with c2.t.c.watch(max_await_time_ms=50) as stream:
+            c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                             data={"failCommands": ["getMore"], "errorCode": 11602})
+            c2.t.c.insert_one({"_id": 4})
+            assert stream.next()["documentKey"] == {"_id": 4}
+        # An explicit empty list means no labels.
+        c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                         data={"failCommands": ["insert"], "errorCode": 91, "errorLabels": []})
+        try:
+            c2.t.c.insert_one({"_id": 5})
+            raise AssertionError("expected the insert to fail without a retry")
+        except Exception as e:
+            assert (getattr(e, "details", None) or {}).get("code") == 91, e
+        assert c2.t.c.count_documents({"_id": 5}) == 0
     with StandIn() as s:
         expect_code(lambda: s.client().admin.command("configureFailPoint", "failCommand", mode="off"), 59)
 
