@@ -410,6 +410,7 @@ Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const st
         }
         OUTPOST_RETURN_IF_ERROR(detail::prepare_leaf(next));
         leaf = std::move(next);
+        q.plan.reset();
         found = true;
     }
     if (!found) {
@@ -430,6 +431,6 @@ Status Query::set_parameter(std::string_view name, std::vector<Value> values) {
     return set_param(*impl_, name, ParamShape::kList, values);
 }
 
-std::string Query::explain() const { return detail::explain_plan(*impl_, detail::make_plan(*impl_)); }
+std::string Query::explain() const { return detail::explain_plan(*impl_, detail::plan_of(*impl_)); }
 
 }  // namespace outpost

@@ -266,7 +266,7 @@ bool row_less(const std::vector<OrderKey>& orders, const Row& a, const Row& b) {
 // order, until FN returns false.
 template <typename Fn>
 Status for_each_match(const QueryImpl& q, MDB_txn* txn, Fn&& fn) {
-    Plan plan = make_plan(q);
+    const Plan& plan = plan_of(q);
     if (plan.kind == Plan::Kind::kScan) {
         if (q.info->objects == 0) return Status::ok();
         MDB_cursor* cur;

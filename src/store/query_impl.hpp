@@ -85,6 +85,14 @@ struct OrderKey {
     uint32_t flags = 0;
 };
 
+// How a query finds its candidates (query_plan.cpp).
+struct Plan {
+    enum class Kind { kScan, kIndex, kIdLookup, kUnion };
+    Kind kind = Kind::kScan;
+    int leaf = -1;               // kIndex, kIdLookup: the leaf that drives
+    std::vector<Plan> branches;  // kUnion: one plan per OR branch
+};
+
 struct QueryImpl {
     std::optional<DynamicBox> box;
     const EntityInfo* info = nullptr;
@@ -93,6 +101,8 @@ struct QueryImpl {
     std::vector<OrderKey> orders;
     uint64_t offset = 0;
     uint64_t limit = UINT64_MAX;
+    // The plan for the current parameters; cleared when a parameter changes.
+    mutable std::optional<Plan> plan;
 };
 
 // ---- query_builder.cpp, query_condition.cpp ----
@@ -122,13 +132,9 @@ Status check_bound(const QueryImpl& q);
 Result<std::vector<uint64_t>> reverse_hops(const Leaf& leaf, MDB_txn* txn, std::vector<uint64_t> ids);
 
 // ---- query_plan.cpp ----
-struct Plan {
-    enum class Kind { kScan, kIndex, kIdLookup, kUnion };
-    Kind kind = Kind::kScan;
-    int leaf = -1;               // kIndex, kIdLookup: the leaf that drives
-    std::vector<Plan> branches;  // kUnion: one plan per OR branch
-};
 Plan make_plan(const QueryImpl& q);
+// Q's plan, made once per parameter change.
+const Plan& plan_of(const QueryImpl& q);
 // Candidate ids of a non-scan plan, sorted and unique (a superset of the matches).
 Result<std::vector<uint64_t>> plan_candidates(const QueryImpl& q, const Plan& plan, MDB_txn* txn);
 std::string explain_plan(const QueryImpl& q, const Plan& plan);

@@ -278,6 +278,11 @@ Plan make_plan(const QueryImpl& q) {
     return plan;
 }
 
+const Plan& plan_of(const QueryImpl& q) {
+    if (!q.plan) q.plan = make_plan(q);
+    return *q.plan;
+}
+
 Result<std::vector<uint64_t>> plan_candidates(const QueryImpl& q, const Plan& plan, MDB_txn* txn) {
     switch (plan.kind) {
         case Plan::Kind::kScan: return Status(ErrorCode::kInternal, "query: a scan has no candidate list");
