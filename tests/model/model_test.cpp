@@ -275,6 +275,31 @@ TEST(ModelEvolution, RefusesAnIdChangeUnderTheSameUid) {
     EXPECT_NE(st.message().find("User.email"), std::string::npos) << st.message();
 }
 
+TEST(ModelEvolution, RefusesAnEntityIdChange) {
+    Model old_model = tasks_model();
+    Model changed = old_model;
+    changed.entities[2].id.id = 4;  // Project: 3 -> 4
+    changed.last_entity_id = changed.entities[2].id;
+    ASSERT_OK(changed.validate());
+    Status st = check_evolution(old_model, changed);
+    EXPECT_EQ(st.code(), ErrorCode::kSchemaIncompatible) << st.to_string();
+    EXPECT_NE(st.message().find("Project"), std::string::npos) << st.message();
+}
+
+TEST(ModelEvolution, ToManyRemovalNeedsTheUidRetired) {
+    Model old_model = tasks_model();
+    Model removed = old_model;
+    uint64_t uid = removed.entities[2].relations[0].id.uid;
+    removed.entities[2].relations.clear();
+    ASSERT_OK(removed.validate());
+    Status st = check_evolution(old_model, removed);
+    EXPECT_EQ(st.code(), ErrorCode::kSchemaIncompatible) << st.to_string();
+    EXPECT_NE(st.message().find("Project.tasks"), std::string::npos) << st.message();
+    removed.retired_relation_uids.push_back(uid);
+    ASSERT_OK(removed.validate());
+    EXPECT_OK(check_evolution(old_model, removed));
+}
+
 TEST(ModelEvolution, RefusesAToOneTargetChange) {
     Model old_model = tasks_model();
     Model changed = old_model;
