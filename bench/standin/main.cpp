@@ -25,7 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct StandIn {
     pid_t pid = -1;
@@ -37,7 +39,8 @@ struct StandIn {
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
         posix_spawn_file_actions_addclose(&fa, fds[0]);
-        std::vector<std::string> args = {binary, "--port", "0", "--log-level", "quiet", "--oplog-size", "2000000"};
+        std::vector<std::string> args = {binary,  "--port",       "0",      "--log-level",
+                                         "quiet", "--oplog-size", "2000000"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -64,10 +67,11 @@ struct StandIn {
 // A ~200-byte document: _id, a few scalars and a 96-character string.
 bson_t* make_doc(int64_t id) {
     static const std::string pad(96, 'x');
-    return BCON_NEW("_id", BCON_INT64(id), "name", BCON_UTF8("document-name-for-benchmarks"), "n", BCON_INT32(static_cast<int32_t>(id % 1000)),
-                    "price", BCON_DOUBLE(static_cast<double>(id) * 0.25), "active", BCON_BOOL(id % 2 == 0),
-                    "created", BCON_DATE_TIME(1700000000000 + id), "tags", "[", BCON_UTF8("a"), BCON_UTF8("b"), "]",
-                    "payload", BCON_UTF8(pad.c_str()));
+    return BCON_NEW("_id", BCON_INT64(id), "name", BCON_UTF8("document-name-for-benchmarks"), "n",
+                    BCON_INT32(static_cast<int32_t>(id % 1000)), "price",
+                    BCON_DOUBLE(static_cast<double>(id) * 0.25), "active", BCON_BOOL(id % 2 == 0),
+                    "created", BCON_DATE_TIME(1700000000000 + id), "tags", "[", BCON_UTF8("a"),
+                    BCON_UTF8("b"), "]", "payload", BCON_UTF8(pad.c_str()));
 }
 
 bool insert_batches(mongoc_collection_t* coll, int64_t first, int64_t count, int batch) {
@@ -78,7 +82,8 @@ bool insert_batches(mongoc_collection_t* coll, int64_t first, int64_t count, int
         int64_t n = std::min<int64_t>(batch, count - done);
         for (int64_t i = 0; i < n; ++i) docs[i] = make_doc(first + done + i);
         bson_error_t err;
-        ok = mongoc_collection_insert_many(coll, const_cast<const bson_t**>(docs), static_cast<size_t>(n), nullptr, nullptr, &err);
+        ok = mongoc_collection_insert_many(coll, const_cast<const bson_t**>(docs),
+                                           static_cast<size_t>(n), nullptr, nullptr, &err);
         for (int64_t i = 0; i < n; ++i) bson_destroy(docs[i]);
         if (!ok) std::fprintf(stderr, "insert_many: %s\n", err.message);
     }
@@ -109,8 +114,11 @@ int main(int argc, char** argv) {
     std::string uri = "mongodb://127.0.0.1:" + std::to_string(server.port) + "/?replicaSet=rs0";
     mongoc_client_t* client = mongoc_client_new(uri.c_str());
     mongoc_collection_t* coll = mongoc_client_get_collection(client, "bench", "bulk");
-    std::printf("# bench-standin: %lld docs in batches of %d, %lld finds by _id, %lld change events; server in memory\n",
-                static_cast<long long>(docs), batch, static_cast<long long>(finds), static_cast<long long>(events));
+    std::printf(
+        "# bench-standin: %lld docs in batches of %d, %lld finds by _id, %lld change events; "
+        "server in memory\n",
+        static_cast<long long>(docs), batch, static_cast<long long>(finds),
+        static_cast<long long>(events));
     {
         bson_t* d = make_doc(1);
         std::printf("doc_bytes: %u bytes\n", d->len);
@@ -126,7 +134,8 @@ int main(int argc, char** argv) {
         bson_destroy(d);
     }
     double encode_rate = static_cast<double>(docs) / seconds_since(t0);
-    std::printf("baseline_bson_encode_docs_per_s: %.0f docs/s\n", encode_rate + static_cast<double>(sink % 2) * 0);
+    std::printf("baseline_bson_encode_docs_per_s: %.0f docs/s\n",
+                encode_rate + static_cast<double>(sink % 2) * 0);
 
     t0 = Clock::now();
     if (!insert_batches(coll, 0, docs, batch)) return 1;
@@ -147,7 +156,8 @@ int main(int argc, char** argv) {
     int64_t found = 0;
     t0 = Clock::now();
     for (int64_t i = 0; i < finds; ++i) {
-        bson_t* q = BCON_NEW("_id", BCON_INT64(static_cast<int64_t>(rng() % static_cast<uint64_t>(docs))));
+        bson_t* q =
+            BCON_NEW("_id", BCON_INT64(static_cast<int64_t>(rng() % static_cast<uint64_t>(docs))));
         bson_t* opts = BCON_NEW("limit", BCON_INT64(1));
         mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll, q, opts, nullptr);
         const bson_t* doc;
@@ -159,7 +169,9 @@ int main(int argc, char** argv) {
     double find_rate = static_cast<double>(finds) / seconds_since(t0);
     std::printf("find_by_id_per_s: %.0f ops/s\n", find_rate);
     std::printf("find_by_id_vs_ping: %.2f ratio\n", find_rate / ping_rate);
-    if (found != finds) std::fprintf(stderr, "warning: %lld of %lld finds hit\n", static_cast<long long>(found), static_cast<long long>(finds));
+    if (found != finds)
+        std::fprintf(stderr, "warning: %lld of %lld finds hit\n", static_cast<long long>(found),
+                     static_cast<long long>(finds));
 
     // Change-stream delivery: a watcher on its own client and thread, another client inserting.
     std::atomic<bool> ready{false};
@@ -192,8 +204,10 @@ int main(int argc, char** argv) {
     if (!insert_batches(scoll, 0, events, batch)) return 1;
     double insert_seconds = seconds_since(first_insert);
     watcher.join();
-    std::printf("change_events_per_s: %.0f events/s\n", static_cast<double>(received.load()) / delivery_seconds);
-    std::printf("change_stream_insert_docs_per_s: %.0f docs/s\n", static_cast<double>(events) / insert_seconds);
+    std::printf("change_events_per_s: %.0f events/s\n",
+                static_cast<double>(received.load()) / delivery_seconds);
+    std::printf("change_stream_insert_docs_per_s: %.0f docs/s\n",
+                static_cast<double>(events) / insert_seconds);
     std::printf("change_events_received: %lld events\n", static_cast<long long>(received.load()));
     mongoc_collection_destroy(scoll);
     mongoc_collection_destroy(coll);

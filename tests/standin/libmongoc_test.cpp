@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 // Runs mongo-standin on a free port for the lifetime of the object.
 class StandIn {
-public:
+  public:
     explicit StandIn(std::vector<std::string> extra = {}) {
         int fds[2];
         if (pipe(fds) != 0) return;
@@ -32,7 +32,8 @@ public:
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
         posix_spawn_file_actions_addclose(&fa, fds[0]);
-        std::vector<std::string> args = {MONGO_STANDIN_BINARY, "--port", "0", "--log-level", "quiet"};
+        std::vector<std::string> args = {MONGO_STANDIN_BINARY, "--port", "0", "--log-level",
+                                         "quiet"};
         for (auto& e : extra) args.push_back(e);
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -45,7 +46,8 @@ public:
         if (out && fgets(line, sizeof line, out)) {
             std::string s(line);
             auto colon = s.rfind(':');
-            if (s.rfind("listening on ", 0) == 0 && colon != std::string::npos) port_ = std::stoi(s.substr(colon + 1));
+            if (s.rfind("listening on ", 0) == 0 && colon != std::string::npos)
+                port_ = std::stoi(s.substr(colon + 1));
         }
         if (out) fclose(out);
     }
@@ -54,22 +56,24 @@ public:
             kill(pid_, SIGTERM);
             int status = 0;
             waitpid(pid_, &status, 0);
-            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "stand-in did not exit cleanly";
+            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                << "stand-in did not exit cleanly";
         }
     }
     int port() const { return port_; }
     std::string uri(const std::string& extra = "") const {
-        return "mongodb://127.0.0.1:" + std::to_string(port_) + "/?replicaSet=rs0&serverSelectionTimeoutMS=5000" + extra;
+        return "mongodb://127.0.0.1:" + std::to_string(port_) +
+               "/?replicaSet=rs0&serverSelectionTimeoutMS=5000" + extra;
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     int port_ = 0;
 };
 
 // Owning bson_t handle (unique_ptr<bson_t> trips -Wignored-attributes on its alignment).
 class BsonPtr {
-public:
+  public:
     explicit BsonPtr(bson_t* b) : b_(b) {}
     BsonPtr(BsonPtr&& o) noexcept : b_(o.b_) { o.b_ = nullptr; }
     BsonPtr(const BsonPtr&) = delete;
@@ -80,7 +84,7 @@ public:
     }
     bson_t* get() const { return b_; }
 
-private:
+  private:
     bson_t* b_;
 };
 BsonPtr json(const char* s) {
@@ -104,7 +108,7 @@ using CollPtr = std::unique_ptr<mongoc_collection_t, CollDeleter>;
 using StreamPtr = std::unique_ptr<mongoc_change_stream_t, StreamDeleter>;
 
 class MongocEnv : public ::testing::Environment {
-public:
+  public:
     void SetUp() override { mongoc_init(); }
     void TearDown() override { mongoc_cleanup(); }
 };
@@ -118,13 +122,15 @@ ClientPtr connect(const StandIn& s) {
 
 std::string field_string(const bson_t* doc, const char* path) {
     bson_iter_t it, f;
-    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &f) && BSON_ITER_HOLDS_UTF8(&f))
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &f) &&
+        BSON_ITER_HOLDS_UTF8(&f))
         return bson_iter_utf8(&f, nullptr);
     return "";
 }
 
 // Waits (with a deadline) for the next event of a change stream.
-bool next_event(mongoc_change_stream_t* s, const bson_t** out, std::chrono::seconds limit = std::chrono::seconds(10)) {
+bool next_event(mongoc_change_stream_t* s, const bson_t** out,
+                std::chrono::seconds limit = std::chrono::seconds(10)) {
     auto deadline = Clock::now() + limit;
     while (Clock::now() < deadline) {
         if (mongoc_change_stream_next(s, out)) return true;
@@ -145,7 +151,8 @@ TEST(StandinLibmongoc, SeesWritablePrimary) {
     bson_t reply;
     bson_error_t err;
     auto cmd = json(R"({"ping": 1})");
-    ASSERT_TRUE(mongoc_client_command_simple(c.get(), "admin", cmd.get(), nullptr, &reply, &err)) << err.message;
+    ASSERT_TRUE(mongoc_client_command_simple(c.get(), "admin", cmd.get(), nullptr, &reply, &err))
+        << err.message;
     bson_destroy(&reply);
     mongoc_server_description_t* sd = mongoc_client_select_server(c.get(), true, nullptr, &err);
     ASSERT_NE(sd, nullptr) << err.message;
@@ -164,17 +171,21 @@ TEST(StandinLibmongoc, CollectionWatchDeliversEvents) {
     CollPtr wcoll(mongoc_client_get_collection(writer.get(), "test", "cw"));
     bson_error_t err;
     auto doc = json(R"({"_id": 1, "a": 1})");
-    ASSERT_TRUE(mongoc_collection_insert_one(wcoll.get(), doc.get(), nullptr, nullptr, &err)) << err.message;
+    ASSERT_TRUE(mongoc_collection_insert_one(wcoll.get(), doc.get(), nullptr, nullptr, &err))
+        << err.message;
     auto sel = json(R"({"_id": 1})");
     auto upd = json(R"({"$set": {"a": 2}})");
-    ASSERT_TRUE(mongoc_collection_update_one(wcoll.get(), sel.get(), upd.get(), nullptr, nullptr, &err)) << err.message;
+    ASSERT_TRUE(
+        mongoc_collection_update_one(wcoll.get(), sel.get(), upd.get(), nullptr, nullptr, &err))
+        << err.message;
     const bson_t* ev = nullptr;
     ASSERT_TRUE(next_event(stream.get(), &ev));
     EXPECT_EQ(field_string(ev, "operationType"), "insert");
     ASSERT_TRUE(next_event(stream.get(), &ev));
     EXPECT_EQ(field_string(ev, "operationType"), "update");
     bson_iter_t it, f;
-    ASSERT_TRUE(bson_iter_init(&it, ev) && bson_iter_find_descendant(&it, "updateDescription.updatedFields.a", &f));
+    ASSERT_TRUE(bson_iter_init(&it, ev) &&
+                bson_iter_find_descendant(&it, "updateDescription.updatedFields.a", &f));
     EXPECT_EQ(bson_iter_int32(&f), 2);
     const bson_t* token = mongoc_change_stream_get_resume_token(stream.get());
     ASSERT_NE(token, nullptr);
@@ -192,7 +203,8 @@ TEST(StandinLibmongoc, DatabaseWatchSeesAllCollections) {
     for (const char* name : {"one", "two"}) {
         CollPtr coll(mongoc_client_get_collection(c.get(), "test", name));
         auto doc = json(R"({"x": 1})");
-        ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err)) << err.message;
+        ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err))
+            << err.message;
     }
     const bson_t* ev = nullptr;
     ASSERT_TRUE(next_event(stream.get(), &ev));
@@ -221,7 +233,8 @@ bool txn_body(mongoc_client_session_t* session, void* raw, bson_t** reply, bson_
     auto sel = json(R"({"_id": 1})");
     auto upd = json(R"({"$inc": {"n": 1}})");
     bson_t local_reply;
-    bool ok = mongoc_collection_update_one(ctx->coll, sel.get(), upd.get(), &opts, &local_reply, error);
+    bool ok =
+        mongoc_collection_update_one(ctx->coll, sel.get(), upd.get(), &opts, &local_reply, error);
     *reply = bson_copy(&local_reply);
     bson_destroy(&local_reply);
     bson_destroy(&opts);
@@ -236,7 +249,8 @@ TEST(StandinLibmongoc, WithTransactionRetriesWriteConflict) {
     CollPtr coll2(mongoc_client_get_collection(c2.get(), "test", "txn"));
     bson_error_t err;
     auto doc = json(R"({"_id": 1, "n": 0})");
-    ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err)) << err.message;
+    ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err))
+        << err.message;
     // A competing open transaction holds the document.
     mongoc_client_session_t* holder = mongoc_client_start_session(c2.get(), nullptr, &err);
     ASSERT_NE(holder, nullptr) << err.message;
@@ -245,14 +259,17 @@ TEST(StandinLibmongoc, WithTransactionRetriesWriteConflict) {
     ASSERT_TRUE(mongoc_client_session_append(holder, &hopts, &err));
     auto sel = json(R"({"_id": 1})");
     auto hold = json(R"({"$set": {"held": true}})");
-    ASSERT_TRUE(mongoc_collection_update_one(coll2.get(), sel.get(), hold.get(), &hopts, nullptr, &err)) << err.message;
+    ASSERT_TRUE(
+        mongoc_collection_update_one(coll2.get(), sel.get(), hold.get(), &hopts, nullptr, &err))
+        << err.message;
     bson_destroy(&hopts);
 
     mongoc_client_session_t* session = mongoc_client_start_session(c.get(), nullptr, &err);
     ASSERT_NE(session, nullptr) << err.message;
     TxnCtx ctx{coll.get(), holder};
     bson_t reply;
-    bool ok = mongoc_client_session_with_transaction(session, txn_body, nullptr, &ctx, &reply, &err);
+    bool ok =
+        mongoc_client_session_with_transaction(session, txn_body, nullptr, &ctx, &reply, &err);
     EXPECT_TRUE(ok) << err.message;
     bson_destroy(&reply);
     EXPECT_GE(ctx.attempts.load(), 2);
@@ -260,7 +277,8 @@ TEST(StandinLibmongoc, WithTransactionRetriesWriteConflict) {
     mongoc_client_session_destroy(holder);
 
     auto filter = json(R"({"_id": 1})");
-    mongoc_cursor_t* cur = mongoc_collection_find_with_opts(coll.get(), filter.get(), nullptr, nullptr);
+    mongoc_cursor_t* cur =
+        mongoc_collection_find_with_opts(coll.get(), filter.get(), nullptr, nullptr);
     const bson_t* found;
     ASSERT_TRUE(mongoc_cursor_next(cur, &found));
     bson_iter_t it;
@@ -287,9 +305,13 @@ TEST(StandinLibmongoc, TransactionCommitIsAtomic) {
         bson_destroy(d);
     }
     auto empty = json("{}");
-    EXPECT_EQ(mongoc_collection_count_documents(oa.get(), empty.get(), nullptr, nullptr, nullptr, &err), 0);
+    EXPECT_EQ(
+        mongoc_collection_count_documents(oa.get(), empty.get(), nullptr, nullptr, nullptr, &err),
+        0);
     ASSERT_TRUE(mongoc_client_session_commit_transaction(session, nullptr, &err)) << err.message;
-    EXPECT_EQ(mongoc_collection_count_documents(oa.get(), empty.get(), nullptr, nullptr, nullptr, &err), 3);
+    EXPECT_EQ(
+        mongoc_collection_count_documents(oa.get(), empty.get(), nullptr, nullptr, nullptr, &err),
+        3);
     bson_destroy(&opts);
     mongoc_client_session_destroy(session);
 }
@@ -329,7 +351,8 @@ TEST(StandinLibmongoc, ClientPoolFromEightThreads) {
     mongoc_collection_t* coll = mongoc_client_get_collection(client, "test", "pool");
     bson_error_t err;
     auto empty = json("{}");
-    EXPECT_EQ(mongoc_collection_count_documents(coll, empty.get(), nullptr, nullptr, nullptr, &err), 8 * kPerThread);
+    EXPECT_EQ(mongoc_collection_count_documents(coll, empty.get(), nullptr, nullptr, nullptr, &err),
+              8 * kPerThread);
     mongoc_collection_destroy(coll);
     mongoc_client_pool_push(pool, client);
     mongoc_client_pool_destroy(pool);
@@ -348,8 +371,12 @@ TEST(StandinLibmongoc, ManyConnectionsAndBlockedGetMoreDoNotStall) {
     bson_error_t err;
     auto ping = json(R"({"ping": 1})");
     for (int i = 0; i < 1000; ++i) {
-        ClientPtr c(mongoc_client_new(("mongodb://127.0.0.1:" + std::to_string(s.port()) + "/?directConnection=true").c_str()));
-        ASSERT_TRUE(mongoc_client_command_simple(c.get(), "admin", ping.get(), nullptr, nullptr, &err)) << i << ": " << err.message;
+        ClientPtr c(mongoc_client_new(
+            ("mongodb://127.0.0.1:" + std::to_string(s.port()) + "/?directConnection=true")
+                .c_str()));
+        ASSERT_TRUE(
+            mongoc_client_command_simple(c.get(), "admin", ping.get(), nullptr, nullptr, &err))
+            << i << ": " << err.message;
         clients.push_back(std::move(c));
     }
     auto watcher = connect(s);
@@ -368,19 +395,25 @@ TEST(StandinLibmongoc, ManyConnectionsAndBlockedGetMoreDoNotStall) {
     int64_t parked = 0;
     while (parked < 1 && Clock::now() < deadline) {
         bson_t status;
-        ASSERT_TRUE(mongoc_client_command_simple(fresh.get(), "admin", status_cmd.get(), nullptr, &status, &err));
+        ASSERT_TRUE(mongoc_client_command_simple(fresh.get(), "admin", status_cmd.get(), nullptr,
+                                                 &status, &err));
         bson_iter_t it, f;
-        if (bson_iter_init(&it, &status) && bson_iter_find_descendant(&it, "standin.parkedCommands", &f))
+        if (bson_iter_init(&it, &status) &&
+            bson_iter_find_descendant(&it, "standin.parkedCommands", &f))
             parked = bson_iter_int64(&f);
         bson_destroy(&status);
     }
     ASSERT_GE(parked, 1);
     // Served while the getMore is still parked (it waits 5 s for an event that never comes).
-    ASSERT_TRUE(mongoc_client_command_simple(fresh.get(), "admin", ping.get(), nullptr, nullptr, &err)) << err.message;
+    ASSERT_TRUE(
+        mongoc_client_command_simple(fresh.get(), "admin", ping.get(), nullptr, nullptr, &err))
+        << err.message;
     bson_t status;
-    ASSERT_TRUE(mongoc_client_command_simple(fresh.get(), "admin", status_cmd.get(), nullptr, &status, &err));
+    ASSERT_TRUE(mongoc_client_command_simple(fresh.get(), "admin", status_cmd.get(), nullptr,
+                                             &status, &err));
     bson_iter_t it, f;
-    ASSERT_TRUE(bson_iter_init(&it, &status) && bson_iter_find_descendant(&it, "standin.parkedCommands", &f));
+    ASSERT_TRUE(bson_iter_init(&it, &status) &&
+                bson_iter_find_descendant(&it, "standin.parkedCommands", &f));
     EXPECT_GE(bson_iter_int64(&f), 1) << "the ping had to wait for the blocked getMore";
     bson_destroy(&status);
     blocked.join();

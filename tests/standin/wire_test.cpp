@@ -1,5 +1,7 @@
 // Wire parser: well-formed messages decode; garbage, truncated and tampered messages are
 // rejected without crashing (the same inputs the fuzz target explores).
+#include "wire.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,14 +9,11 @@
 
 #include "query_match.hpp"
 #include "update_ops.hpp"
-#include "wire.hpp"
 
 namespace standin {
 namespace {
 
-void put_i32(std::string& s, int32_t v) {
-    s.append(reinterpret_cast<const char*>(&v), 4);
-}
+void put_i32(std::string& s, int32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
 
 std::string doc_bytes(const char* json) {
     bson_error_t err;
@@ -26,7 +25,8 @@ std::string doc_bytes(const char* json) {
 }
 
 // A full OP_MSG: header + flags + sections (+ checksum when asked).
-std::string op_msg(uint32_t flags, const std::string& sections, bool checksum = false, bool bad_checksum = false) {
+std::string op_msg(uint32_t flags, const std::string& sections, bool checksum = false,
+                   bool bad_checksum = false) {
     std::string m;
     put_i32(m, 0);
     put_i32(m, 7);
@@ -56,12 +56,14 @@ Result<Request> parse(const std::string& m, ParseFailure* f) {
     auto h = parse_header(reinterpret_cast<const uint8_t*>(m.data()));
     if (!h.ok()) return h.error();
     if (static_cast<size_t>(h.value().length) != m.size()) return Error{0, "length mismatch", {}};
-    return parse_message(h.value(), reinterpret_cast<const uint8_t*>(m.data()) + kHeaderSize, m.size() - kHeaderSize, f);
+    return parse_message(h.value(), reinterpret_cast<const uint8_t*>(m.data()) + kHeaderSize,
+                         m.size() - kHeaderSize, f);
 }
 
 TEST(Wire, ParsesKind0Body) {
     ParseFailure f;
-    auto r = parse(op_msg(0, std::string(1, '\0') + doc_bytes(R"({"ping": 1, "$db": "admin"})")), &f);
+    auto r =
+        parse(op_msg(0, std::string(1, '\0') + doc_bytes(R"({"ping": 1, "$db": "admin"})")), &f);
     ASSERT_TRUE(r.ok()) << r.error().msg;
     EXPECT_EQ(get_string(r.value().body.get(), "$db").value_or(""), "admin");
     EXPECT_FALSE(r.value().more_to_come);
@@ -84,7 +86,8 @@ TEST(Wire, MergesKind1SequenceAsArray) {
 TEST(Wire, RejectsDuplicateSequenceName) {
     ParseFailure f;
     std::string secs = std::string(1, '\0') + doc_bytes(R"({"insert": "c", "$db": "t"})") +
-                       kind1("documents", {doc_bytes(R"({"_id": 1})")}) + kind1("documents", {doc_bytes(R"({"_id": 2})")});
+                       kind1("documents", {doc_bytes(R"({"_id": 1})")}) +
+                       kind1("documents", {doc_bytes(R"({"_id": 2})")});
     EXPECT_FALSE(parse(op_msg(0, secs), &f).ok());
     EXPECT_FALSE(f.reply);
 }
@@ -146,7 +149,8 @@ TEST(Wire, RejectsOutOfRangeLengths) {
 }
 
 TEST(Wire, SurvivesTruncationsAndRandomMutations) {
-    std::string secs = std::string(1, '\0') + doc_bytes(R"({"insert": "c", "$db": "t", "x": {"y": [1, 2, "z"]}})") +
+    std::string secs = std::string(1, '\0') +
+                       doc_bytes(R"({"insert": "c", "$db": "t", "x": {"y": [1, 2, "z"]}})") +
                        kind1("documents", {doc_bytes(R"({"_id": 1, "s": "abc"})")});
     std::string good = op_msg(0, secs, true);
     std::mt19937 rng(1234);
@@ -158,7 +162,8 @@ TEST(Wire, SurvivesTruncationsAndRandomMutations) {
         MsgHeader h;
         h.length = static_cast<int32_t>(cut);
         h.opcode = kOpMsg;
-        auto r = parse_message(h, reinterpret_cast<const uint8_t*>(good.data()) + kHeaderSize, cut - kHeaderSize, &f);
+        auto r = parse_message(h, reinterpret_cast<const uint8_t*>(good.data()) + kHeaderSize,
+                               cut - kHeaderSize, &f);
         if (r.ok()) ++accepted;
     }
     EXPECT_EQ(accepted, 0u) << "a truncated message with a checksum must not parse";
@@ -279,8 +284,17 @@ TEST(EngineInput, WrongTypesGetErrorsNotCrashes) {
         R"({"configureFailPoint": X, "mode": X, "data": X, "$db": "admin"})",
         R"({"hello": X, "helloOk": X, "$db": X})",
     };
-    const char* values[] = {"1", "-1", "\"s\"", "{}", "[]", "null", "true", "{\"$x\": 1}", "[1, \"a\", {}]",
-                            "{\"$numberLong\": \"9223372036854775807\"}", "{\"a\": [{\"b\": null}]}",
+    const char* values[] = {"1",
+                            "-1",
+                            "\"s\"",
+                            "{}",
+                            "[]",
+                            "null",
+                            "true",
+                            "{\"$x\": 1}",
+                            "[1, \"a\", {}]",
+                            "{\"$numberLong\": \"9223372036854775807\"}",
+                            "{\"a\": [{\"b\": null}]}",
                             "{\"$timestamp\": {\"t\": 1, \"i\": 1}}"};
     int replies = 0;
     for (const char* t : templates) {

@@ -7,52 +7,98 @@ namespace standin {
 
 const char* code_name(int code) {
     switch (code) {
-        case 2: return "BadValue";
-        case 8: return "UnknownError";
-        case 9: return "FailedToParse";
-        case 11: return "UserNotFound";
-        case 14: return "TypeMismatch";
-        case 20: return "IllegalOperation";
-        case 22: return "InvalidBSON";
-        case 26: return "NamespaceNotFound";
-        case 31: return "RoleNotFound";
-        case 40: return "ConflictingUpdateOperators";
-        case 43: return "CursorNotFound";
-        case 48: return "NamespaceExists";
-        case 50: return "MaxTimeMSExpired";
-        case 52: return "DollarPrefixedFieldName";
-        case 53: return "InvalidIdField";
-        case 59: return "CommandNotFound";
-        case 66: return "ImmutableField";
-        case 72: return "InvalidOptions";
-        case 73: return "InvalidNamespace";
-        case 85: return "IndexOptionsConflict";
-        case 86: return "IndexKeySpecsConflict";
-        case 91: return "ShutdownInProgress";
-        case 112: return "WriteConflict";
-        case 115: return "CommandNotSupported";
-        case 136: return "CappedPositionLost";
-        case 223: return "IllegalOpMsgFlag";
-        case 225: return "TransactionTooOld";
-        case 251: return "NoSuchTransaction";
-        case 256: return "TransactionCommitted";
-        case 260: return "InvalidResumeToken";
-        case 263: return "OperationNotSupportedInTransaction";
-        case 280: return "ChangeStreamFatalError";
-        case 286: return "ChangeStreamHistoryLost";
-        case 352: return "UnsupportedOpQueryCommand";
-        case 10334: return "BSONObjectTooLarge";
-        case 11000: return "DuplicateKey";
-        case 11600: return "InterruptedAtShutdown";
-        case 40324: return "Location40324";
-        case 40571: return "Location40571";
-        case 40573: return "Location40573";
-        case 40602: return "Location40602";
-        case 40647: return "Location40647";
-        case 40674: return "Location40674";
-        case 31253: return "Location31253";
-        case 31254: return "Location31254";
-        default: return "UnknownError";
+        case 2:
+            return "BadValue";
+        case 8:
+            return "UnknownError";
+        case 9:
+            return "FailedToParse";
+        case 11:
+            return "UserNotFound";
+        case 14:
+            return "TypeMismatch";
+        case 20:
+            return "IllegalOperation";
+        case 22:
+            return "InvalidBSON";
+        case 26:
+            return "NamespaceNotFound";
+        case 31:
+            return "RoleNotFound";
+        case 40:
+            return "ConflictingUpdateOperators";
+        case 43:
+            return "CursorNotFound";
+        case 48:
+            return "NamespaceExists";
+        case 50:
+            return "MaxTimeMSExpired";
+        case 52:
+            return "DollarPrefixedFieldName";
+        case 53:
+            return "InvalidIdField";
+        case 59:
+            return "CommandNotFound";
+        case 66:
+            return "ImmutableField";
+        case 72:
+            return "InvalidOptions";
+        case 73:
+            return "InvalidNamespace";
+        case 85:
+            return "IndexOptionsConflict";
+        case 86:
+            return "IndexKeySpecsConflict";
+        case 91:
+            return "ShutdownInProgress";
+        case 112:
+            return "WriteConflict";
+        case 115:
+            return "CommandNotSupported";
+        case 136:
+            return "CappedPositionLost";
+        case 223:
+            return "IllegalOpMsgFlag";
+        case 225:
+            return "TransactionTooOld";
+        case 251:
+            return "NoSuchTransaction";
+        case 256:
+            return "TransactionCommitted";
+        case 260:
+            return "InvalidResumeToken";
+        case 263:
+            return "OperationNotSupportedInTransaction";
+        case 280:
+            return "ChangeStreamFatalError";
+        case 286:
+            return "ChangeStreamHistoryLost";
+        case 352:
+            return "UnsupportedOpQueryCommand";
+        case 10334:
+            return "BSONObjectTooLarge";
+        case 11000:
+            return "DuplicateKey";
+        case 11600:
+            return "InterruptedAtShutdown";
+        case 40324:
+            return "Location40324";
+        case 40571:
+            return "Location40571";
+        case 40573:
+            return "Location40573";
+        case 40602:
+            return "Location40602";
+        case 40647:
+            return "Location40647";
+        case 40674:
+            return "Location40674";
+        case 31253:
+            return "Location31253";
+        case 31254:
+            return "Location31254";
+        default:
+            return "UnknownError";
     }
 }
 
@@ -134,7 +180,8 @@ Node Node::from_iter(const bson_iter_t* it) {
     if (n.is_container()) {
         bson_iter_t child;
         if (bson_iter_recurse(it, &child)) {
-            while (bson_iter_next(&child)) n.kids.emplace_back(bson_iter_key(&child), from_iter(&child));
+            while (bson_iter_next(&child))
+                n.kids.emplace_back(bson_iter_key(&child), from_iter(&child));
         }
     } else {
         bson_value_copy(bson_iter_value(const_cast<bson_iter_t*>(it)), &n.scalar);
@@ -186,15 +233,19 @@ Node Node::null() { return Node(); }
 
 double Node::as_double() const {
     switch (type) {
-        case BSON_TYPE_INT32: return scalar.value.v_int32;
-        case BSON_TYPE_INT64: return static_cast<double>(scalar.value.v_int64);
-        case BSON_TYPE_DOUBLE: return scalar.value.v_double;
+        case BSON_TYPE_INT32:
+            return scalar.value.v_int32;
+        case BSON_TYPE_INT64:
+            return static_cast<double>(scalar.value.v_int64);
+        case BSON_TYPE_DOUBLE:
+            return scalar.value.v_double;
         case BSON_TYPE_DECIMAL128: {
             char buf[BSON_DECIMAL128_STRING];
             bson_decimal128_to_string(&scalar.value.v_decimal128, buf);
             return std::strtod(buf, nullptr);
         }
-        default: return 0;
+        default:
+            return 0;
     }
 }
 
@@ -262,28 +313,46 @@ Doc Node::to_doc() const {
 
 int type_rank(bson_type_t t) {
     switch (t) {
-        case BSON_TYPE_MINKEY: return 0;
-        case BSON_TYPE_UNDEFINED: return 1;
-        case BSON_TYPE_NULL: return 2;
+        case BSON_TYPE_MINKEY:
+            return 0;
+        case BSON_TYPE_UNDEFINED:
+            return 1;
+        case BSON_TYPE_NULL:
+            return 2;
         case BSON_TYPE_INT32:
         case BSON_TYPE_INT64:
         case BSON_TYPE_DOUBLE:
-        case BSON_TYPE_DECIMAL128: return 3;
+        case BSON_TYPE_DECIMAL128:
+            return 3;
         case BSON_TYPE_UTF8:
-        case BSON_TYPE_SYMBOL: return 4;
-        case BSON_TYPE_DOCUMENT: return 5;
-        case BSON_TYPE_ARRAY: return 6;
-        case BSON_TYPE_BINARY: return 7;
-        case BSON_TYPE_OID: return 8;
-        case BSON_TYPE_BOOL: return 9;
-        case BSON_TYPE_DATE_TIME: return 10;
-        case BSON_TYPE_TIMESTAMP: return 11;
-        case BSON_TYPE_REGEX: return 12;
-        case BSON_TYPE_DBPOINTER: return 13;
-        case BSON_TYPE_CODE: return 14;
-        case BSON_TYPE_CODEWSCOPE: return 15;
-        case BSON_TYPE_MAXKEY: return 16;
-        default: return 17;
+        case BSON_TYPE_SYMBOL:
+            return 4;
+        case BSON_TYPE_DOCUMENT:
+            return 5;
+        case BSON_TYPE_ARRAY:
+            return 6;
+        case BSON_TYPE_BINARY:
+            return 7;
+        case BSON_TYPE_OID:
+            return 8;
+        case BSON_TYPE_BOOL:
+            return 9;
+        case BSON_TYPE_DATE_TIME:
+            return 10;
+        case BSON_TYPE_TIMESTAMP:
+            return 11;
+        case BSON_TYPE_REGEX:
+            return 12;
+        case BSON_TYPE_DBPOINTER:
+            return 13;
+        case BSON_TYPE_CODE:
+            return 14;
+        case BSON_TYPE_CODEWSCOPE:
+            return 15;
+        case BSON_TYPE_MAXKEY:
+            return 16;
+        default:
+            return 17;
     }
 }
 
@@ -292,8 +361,10 @@ namespace {
 long double number_of(const bson_iter_t* it, bool* nan) {
     *nan = false;
     switch (bson_iter_type(it)) {
-        case BSON_TYPE_INT32: return bson_iter_int32(it);
-        case BSON_TYPE_INT64: return static_cast<long double>(bson_iter_int64(it));
+        case BSON_TYPE_INT32:
+            return bson_iter_int32(it);
+        case BSON_TYPE_INT64:
+            return static_cast<long double>(bson_iter_int64(it));
         case BSON_TYPE_DOUBLE: {
             double d = bson_iter_double(it);
             if (std::isnan(d)) *nan = true;
@@ -308,7 +379,8 @@ long double number_of(const bson_iter_t* it, bool* nan) {
             if (std::isnan(v)) *nan = true;
             return v;
         }
-        default: return 0;
+        default:
+            return 0;
     }
 }
 
@@ -348,7 +420,11 @@ int compare_values(const bson_iter_t* a, const bson_iter_t* b) {
     int r = cmp3(type_rank(ta), type_rank(tb));
     if (r) return r;
     switch (type_rank(ta)) {
-        case 0: case 1: case 2: case 16: return 0;
+        case 0:
+        case 1:
+        case 2:
+        case 16:
+            return 0;
         case 3: {
             bool na, nb;
             long double x = number_of(a, &na), y = number_of(b, &nb);
@@ -357,13 +433,17 @@ int compare_values(const bson_iter_t* a, const bson_iter_t* b) {
         }
         case 4: {
             uint32_t la = 0, lb = 0;
-            const char* sa = ta == BSON_TYPE_SYMBOL ? bson_iter_symbol(a, &la) : bson_iter_utf8(a, &la);
-            const char* sb = tb == BSON_TYPE_SYMBOL ? bson_iter_symbol(b, &lb) : bson_iter_utf8(b, &lb);
+            const char* sa =
+                ta == BSON_TYPE_SYMBOL ? bson_iter_symbol(a, &la) : bson_iter_utf8(a, &la);
+            const char* sb =
+                tb == BSON_TYPE_SYMBOL ? bson_iter_symbol(b, &lb) : bson_iter_utf8(b, &lb);
             return compare_bytes(reinterpret_cast<const uint8_t*>(sa), la,
                                  reinterpret_cast<const uint8_t*>(sb), lb);
         }
-        case 5: return compare_containers(a, b, true);
-        case 6: return compare_containers(a, b, false);
+        case 5:
+            return compare_containers(a, b, true);
+        case 6:
+            return compare_containers(a, b, false);
         case 7: {
             bson_subtype_t sa, sb;
             uint32_t la, lb;
@@ -378,8 +458,10 @@ int compare_values(const bson_iter_t* a, const bson_iter_t* b) {
             int c = bson_oid_compare(bson_iter_oid(a), bson_iter_oid(b));
             return cmp3(c, 0);
         }
-        case 9: return cmp3(bson_iter_bool(a), bson_iter_bool(b));
-        case 10: return cmp3(bson_iter_date_time(a), bson_iter_date_time(b));
+        case 9:
+            return cmp3(bson_iter_bool(a), bson_iter_bool(b));
+        case 10:
+            return cmp3(bson_iter_date_time(a), bson_iter_date_time(b));
         case 11: {
             uint32_t t1, i1, t2, i2;
             bson_iter_timestamp(a, &t1, &i1);
@@ -398,7 +480,8 @@ int compare_values(const bson_iter_t* a, const bson_iter_t* b) {
         }
         default: {
             // DBPointer, code, code with scope: compare the raw value bytes.
-            return compare_bytes(a->raw + a->d1, a->next_off - a->d1, b->raw + b->d1, b->next_off - b->d1);
+            return compare_bytes(a->raw + a->d1, a->next_off - a->d1, b->raw + b->d1,
+                                 b->next_off - b->d1);
         }
     }
 }
@@ -476,7 +559,9 @@ void append_canonical_key(const bson_iter_t* it, std::string& out) {
             return;
         }
         case BSON_TYPE_UNDEFINED:
-        case BSON_TYPE_NULL: out += 'Z'; return;
+        case BSON_TYPE_NULL:
+            out += 'Z';
+            return;
         default: {
             char tag = static_cast<char>(t == BSON_TYPE_SYMBOL ? BSON_TYPE_UTF8 : t);
             out += tag;
@@ -509,7 +594,8 @@ std::optional<std::string> get_string(const bson_t* b, const char* key) {
 
 bool iter_is_number(const bson_iter_t* it) {
     bson_type_t t = bson_iter_type(it);
-    return t == BSON_TYPE_INT32 || t == BSON_TYPE_INT64 || t == BSON_TYPE_DOUBLE || t == BSON_TYPE_DECIMAL128;
+    return t == BSON_TYPE_INT32 || t == BSON_TYPE_INT64 || t == BSON_TYPE_DOUBLE ||
+           t == BSON_TYPE_DECIMAL128;
 }
 
 double iter_as_double(const bson_iter_t* it) {
@@ -519,8 +605,10 @@ double iter_as_double(const bson_iter_t* it) {
 
 int64_t iter_as_int64(const bson_iter_t* it) {
     switch (bson_iter_type(it)) {
-        case BSON_TYPE_INT32: return bson_iter_int32(it);
-        case BSON_TYPE_INT64: return bson_iter_int64(it);
+        case BSON_TYPE_INT32:
+            return bson_iter_int32(it);
+        case BSON_TYPE_INT64:
+            return bson_iter_int64(it);
         case BSON_TYPE_DOUBLE: {
             double d = bson_iter_double(it);
             if (std::isnan(d)) return 0;
@@ -528,9 +616,12 @@ int64_t iter_as_int64(const bson_iter_t* it) {
             if (d <= -9.2e18) return INT64_MIN;
             return static_cast<int64_t>(d);
         }
-        case BSON_TYPE_DECIMAL128: return static_cast<int64_t>(iter_as_double(it));
-        case BSON_TYPE_BOOL: return bson_iter_bool(it) ? 1 : 0;
-        default: return 0;
+        case BSON_TYPE_DECIMAL128:
+            return static_cast<int64_t>(iter_as_double(it));
+        case BSON_TYPE_BOOL:
+            return bson_iter_bool(it) ? 1 : 0;
+        default:
+            return 0;
     }
 }
 
@@ -542,15 +633,19 @@ std::optional<int64_t> get_int(const bson_t* b, const char* key) {
 
 bool iter_truthy(const bson_iter_t* it) {
     switch (bson_iter_type(it)) {
-        case BSON_TYPE_BOOL: return bson_iter_bool(it);
+        case BSON_TYPE_BOOL:
+            return bson_iter_bool(it);
         case BSON_TYPE_INT32:
         case BSON_TYPE_INT64:
         case BSON_TYPE_DOUBLE:
-        case BSON_TYPE_DECIMAL128: return iter_as_double(it) != 0;
+        case BSON_TYPE_DECIMAL128:
+            return iter_as_double(it) != 0;
         case BSON_TYPE_NULL:
         case BSON_TYPE_UNDEFINED:
-        case BSON_TYPE_EOD: return false;
-        default: return true;
+        case BSON_TYPE_EOD:
+            return false;
+        default:
+            return true;
     }
 }
 

@@ -25,8 +25,8 @@ struct Error {
 // Value or Error. Library code returns these instead of throwing.
 template <class T>
 class Result {
-public:
-    Result(T v) : v_(std::move(v)) {}  // NOLINT: implicit by design
+  public:
+    Result(T v) : v_(std::move(v)) {}      // NOLINT: implicit by design
     Result(Error e) : v_(std::move(e)) {}  // NOLINT
     bool ok() const { return v_.index() == 0; }
     T& value() { return std::get<0>(v_); }
@@ -34,7 +34,7 @@ public:
     Error& error() { return std::get<1>(v_); }
     const Error& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
@@ -46,7 +46,7 @@ const char* code_name(int code);
 
 // Owning, movable bson_t. Never null after construction.
 class Doc {
-public:
+  public:
     Doc() : b_(bson_new()) {}
     explicit Doc(bson_t* adopt) : b_(adopt) {}
     static Doc from_bytes(const uint8_t* data, size_t len);  // copies; empty doc if invalid
@@ -78,14 +78,14 @@ public:
     }
     std::string json() const;
 
-private:
+  private:
     bson_t* b_;
 };
 
 // A document that costs nothing until set, shared on copy (change events hold several, mostly
 // empty). get() returns an empty document when unset.
 class LazyDoc {
-public:
+  public:
     LazyDoc() = default;
     LazyDoc(Doc d) : p_(std::make_shared<const Doc>(std::move(d))) {}  // NOLINT: implicit by design
     LazyDoc& operator=(Doc d) {
@@ -98,7 +98,7 @@ public:
     }
     bool empty() const { return !p_ || bson_empty(p_->get()); }
 
-private:
+  private:
     std::shared_ptr<const Doc> p_;
 };
 
@@ -121,7 +121,7 @@ using DocPtr = std::shared_ptr<const std::string>;  // immutable stored document
 // Mutable document tree. Scalars keep their exact bson_value_t (so -0.0 and NaN payloads survive).
 struct Node {
     bson_type_t type = BSON_TYPE_NULL;
-    bson_value_t scalar{};  // owned copy when type is not document/array
+    bson_value_t scalar{};                           // owned copy when type is not document/array
     std::vector<std::pair<std::string, Node>> kids;  // document fields or array elements
 
     Node() { scalar.value_type = BSON_TYPE_NULL; }
@@ -167,7 +167,8 @@ struct Node {
     void append_to(bson_t* parent, std::string_view key) const;
 };
 
-// Server sort order (MinKey < undefined < null < numbers < strings < object < array < binary < ...).
+// Server sort order (MinKey < undefined < null < numbers < strings < object < array < binary <
+// ...).
 int type_rank(bson_type_t t);
 int compare_values(const bson_iter_t* a, const bson_iter_t* b);
 int compare_nodes(const Node& a, const Node& b);
@@ -192,7 +193,8 @@ Doc iter_subdoc(const bson_iter_t* it);  // copies a document/array value; empty
 // Append helpers.
 void append_value(bson_t* b, std::string_view key, const bson_iter_t* it);
 inline void append_str(bson_t* b, std::string_view key, std::string_view v) {
-    bson_append_utf8(b, key.data(), static_cast<int>(key.size()), v.data(), static_cast<int>(v.size()));
+    bson_append_utf8(b, key.data(), static_cast<int>(key.size()), v.data(),
+                     static_cast<int>(v.size()));
 }
 inline void append_doc(bson_t* b, std::string_view key, const bson_t* v) {
     bson_append_document(b, key.data(), static_cast<int>(key.size()), v);

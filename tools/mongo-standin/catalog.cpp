@@ -13,12 +13,14 @@ namespace {
 
 std::string coll_arg(const CommandCtx& c) {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
+    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, nullptr);
     return std::string();
 }
 
 Outcome not_in_txn(const CommandCtx& c) {
-    return reply_error(Error{263, "Cannot run '" + c.name + "' in a multi-document transaction.", {}});
+    return reply_error(
+        Error{263, "Cannot run '" + c.name + "' in a multi-document transaction.", {}});
 }
 
 void append_uuid(bson_t* b, const char* key, const std::array<uint8_t, 16>& u) {
@@ -97,7 +99,8 @@ Outcome Commands::list_collections(Engine& e, CommandCtx& c) {
     bool name_only = get_bool(c.cmd, "nameOnly").value_or(false);
     Doc filter;
     bson_iter_t it;
-    if (bson_iter_init_find(&it, c.cmd, "filter") && BSON_ITER_HOLDS_DOCUMENT(&it)) filter = iter_subdoc(&it);
+    if (bson_iter_init_find(&it, c.cmd, "filter") && BSON_ITER_HOLDS_DOCUMENT(&it))
+        filter = iter_subdoc(&it);
     std::vector<DocPtr> docs;
     auto d = e.dbs_.find(c.db);
     if (d != e.dbs_.end()) {
@@ -106,7 +109,8 @@ Outcome Commands::list_collections(Engine& e, CommandCtx& c) {
             auto m = matches(full.get(), filter.get());
             if (!m.ok()) return reply_error(m.error());
             if (!m.value()) continue;
-            docs.push_back(std::make_shared<const std::string>(collection_entry(*coll, name_only).bytes()));
+            docs.push_back(
+                std::make_shared<const std::string>(collection_entry(*coll, name_only).bytes()));
         }
     }
     return reply_ok(cursor_reply(c.db + ".$cmd.listCollections", 0, "firstBatch", docs, nullptr));
@@ -117,7 +121,8 @@ Outcome Commands::list_indexes(Engine& e, CommandCtx& c) {
     Collection* coll = e.find_collection(c.db, name);
     if (!coll) return reply_error(Error{26, "ns does not exist: " + c.db + "." + name, {}});
     std::vector<DocPtr> docs;
-    for (const auto& idx : coll->indexes) docs.push_back(std::make_shared<const std::string>(idx.spec.bytes()));
+    for (const auto& idx : coll->indexes)
+        docs.push_back(std::make_shared<const std::string>(idx.spec.bytes()));
     return reply_ok(cursor_reply(ns_of(c.db, name), 0, "firstBatch", docs, nullptr));
 }
 
@@ -160,13 +165,17 @@ Outcome Commands::drop_database(Engine& e, CommandCtx& c) {
 
 Outcome Commands::rename_collection(Engine& e, CommandCtx& c) {
     if (c.in_txn) return not_in_txn(c);
-    if (c.db != "admin") return reply_error(Error{13, "renameCollection may only be run against the admin database.", {}});
+    if (c.db != "admin")
+        return reply_error(
+            Error{13, "renameCollection may only be run against the admin database.", {}});
     auto from = get_string(c.cmd, "renameCollection");
     auto to = get_string(c.cmd, "to");
-    if (!from || !to) return reply_error(Error{2, "renameCollection needs 'renameCollection' and 'to'", {}});
+    if (!from || !to)
+        return reply_error(Error{2, "renameCollection needs 'renameCollection' and 'to'", {}});
     auto split = [](const std::string& ns) {
         auto p = ns.find('.');
-        return p == std::string::npos ? std::make_pair(ns, std::string()) : std::make_pair(ns.substr(0, p), ns.substr(p + 1));
+        return p == std::string::npos ? std::make_pair(ns, std::string())
+                                      : std::make_pair(ns.substr(0, p), ns.substr(p + 1));
     };
     auto [fdb, fcoll] = split(*from);
     auto [tdb, tcoll] = split(*to);
@@ -175,7 +184,8 @@ Outcome Commands::rename_collection(Engine& e, CommandCtx& c) {
     if (!src) return reply_error(Error{26, "Source collection " + *from + " does not exist", {}});
     if (*from == *to) return reply_error(Error{20, "Can't rename a collection to itself", {}});
     if (e.find_collection(tdb, tcoll)) {
-        if (!get_bool(c.cmd, "dropTarget").value_or(false)) return reply_error(Error{48, "target namespace exists", {}});
+        if (!get_bool(c.cmd, "dropTarget").value_or(false))
+            return reply_error(Error{48, "target namespace exists", {}});
         drop_now(e, tdb, tcoll, e.persistence_.get());
     }
     auto node = std::move(e.dbs_[fdb][fcoll]);
@@ -200,10 +210,14 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
     bson_iter_t it;
     if (!bson_iter_init_find(&it, c.cmd, "indexes") || !BSON_ITER_HOLDS_ARRAY(&it))
-        return reply_error(Error{9, "BSON field 'createIndexes.indexes' is missing but a required field", {}});
+        return reply_error(
+            Error{9, "BSON field 'createIndexes.indexes' is missing but a required field", {}});
     Collection* coll = e.find_collection(c.db, name);
     if (c.in_txn && coll && live_count(*coll) > 0)
-        return reply_error(Error{263, "Cannot create new indexes on existing collection " + ns_of(c.db, name) + " in a multi-document transaction.", {}});
+        return reply_error(Error{263,
+                                 "Cannot create new indexes on existing collection " +
+                                     ns_of(c.db, name) + " in a multi-document transaction.",
+                                 {}});
     bool created = false;
     if (!coll) {
         auto r = e.create_collection(c.db, name, nullptr, true);
@@ -215,30 +229,47 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
     bson_iter_t spec_it;
     bson_iter_recurse(&it, &spec_it);
     while (bson_iter_next(&spec_it)) {
-        if (!BSON_ITER_HOLDS_DOCUMENT(&spec_it)) return reply_error(Error{14, "index specification must be an object", {}});
+        if (!BSON_ITER_HOLDS_DOCUMENT(&spec_it))
+            return reply_error(Error{14, "index specification must be an object", {}});
         Doc spec = iter_subdoc(&spec_it);
         bson_iter_t k;
         if (!bson_iter_init_find(&k, spec.get(), "key") || !BSON_ITER_HOLDS_DOCUMENT(&k))
-            return reply_error(Error{9, "The 'key' field is a required property of an index specification", {}});
+            return reply_error(
+                Error{9, "The 'key' field is a required property of an index specification", {}});
         Doc key = iter_subdoc(&k);
         if (bson_empty(key.get())) return reply_error(Error{67, "Index keys cannot be empty.", {}});
         auto iname = get_string(spec.get(), "name");
-        if (!iname) return reply_error(Error{9, "The 'name' field is a required property of an index specification", {}});
+        if (!iname)
+            return reply_error(
+                Error{9, "The 'name' field is a required property of an index specification", {}});
         bool unique = get_bool(spec.get(), "unique").value_or(false);
         bool exists = false;
         for (const auto& idx : coll->indexes) {
-            bool same_key = compare_docs(idx.key.get(), key.get()) == 0 && idx.key.get()->len == key.get()->len;
+            bool same_key =
+                compare_docs(idx.key.get(), key.get()) == 0 && idx.key.get()->len == key.get()->len;
             if (idx.name == *iname) {
                 if (!same_key)
-                    return reply_error(Error{86, "An existing index has the same name as the requested index. Requested index: " + spec.json() + ", existing index: " + idx.spec.json(), {}});
+                    return reply_error(Error{86,
+                                             "An existing index has the same name as the requested "
+                                             "index. Requested index: " +
+                                                 spec.json() +
+                                                 ", existing index: " + idx.spec.json(),
+                                             {}});
                 if (idx.unique != unique && idx.name != "_id_")
-                    return reply_error(Error{85, "An existing index has the same name as the requested index but different options.", {}});
+                    return reply_error(Error{85,
+                                             "An existing index has the same name as the requested "
+                                             "index but different options.",
+                                             {}});
                 exists = true;
             } else if (same_key) {
                 if (idx.unique == unique || idx.name == "_id_") {
-                    return reply_error(Error{85, "Index already exists with a different name: " + idx.name, {}});
+                    return reply_error(
+                        Error{85, "Index already exists with a different name: " + idx.name, {}});
                 }
-                return reply_error(Error{85, "An equivalent index already exists with a different name and options.", {}});
+                return reply_error(
+                    Error{85,
+                          "An equivalent index already exists with a different name and options.",
+                          {}});
             }
         }
         if (exists) continue;
@@ -253,7 +284,9 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
         bson_iter_init(&f, spec.get());
         while (bson_iter_next(&f)) {
             const char* fk = bson_iter_key(&f);
-            if (!std::strcmp(fk, "key") || !std::strcmp(fk, "name") || !std::strcmp(fk, "v") || !std::strcmp(fk, "ns")) continue;
+            if (!std::strcmp(fk, "key") || !std::strcmp(fk, "name") || !std::strcmp(fk, "v") ||
+                !std::strcmp(fk, "ns"))
+                continue;
             bson_append_iter(idx.spec.get(), fk, -1, &f);
         }
         coll->indexes.push_back(std::move(idx));
@@ -281,12 +314,14 @@ Outcome Commands::drop_indexes(Engine& e, CommandCtx& c) {
     Collection* coll = e.find_collection(c.db, name);
     if (!coll) return reply_error(Error{26, "ns not found " + ns_of(c.db, name), {}});
     bson_iter_t it;
-    if (!bson_iter_init_find(&it, c.cmd, "index")) return reply_error(Error{9, "missing 'index'", {}});
+    if (!bson_iter_init_find(&it, c.cmd, "index"))
+        return reply_error(Error{9, "missing 'index'", {}});
     std::vector<std::string> names;
     if (BSON_ITER_HOLDS_UTF8(&it)) {
         std::string n = bson_iter_utf8(&it, nullptr);
         if (n == "*") {
-            for (size_t i = 1; i < coll->indexes.size(); ++i) names.push_back(coll->indexes[i].name);
+            for (size_t i = 1; i < coll->indexes.size(); ++i)
+                names.push_back(coll->indexes[i].name);
         } else {
             names.push_back(n);
         }
@@ -294,7 +329,8 @@ Outcome Commands::drop_indexes(Engine& e, CommandCtx& c) {
         Doc key = iter_subdoc(&it);
         for (const auto& idx : coll->indexes)
             if (compare_docs(idx.key.get(), key.get()) == 0) names.push_back(idx.name);
-        if (names.empty()) return reply_error(Error{27, "can't find index with key: " + key.json(), {}});
+        if (names.empty())
+            return reply_error(Error{27, "can't find index with key: " + key.json(), {}});
     } else if (BSON_ITER_HOLDS_ARRAY(&it)) {
         bson_iter_t a;
         bson_iter_recurse(&it, &a);
@@ -304,8 +340,10 @@ Outcome Commands::drop_indexes(Engine& e, CommandCtx& c) {
     int32_t was = static_cast<int32_t>(coll->indexes.size());
     for (const auto& n : names) {
         if (n == "_id_") return reply_error(Error{72, "cannot drop _id index", {}});
-        auto pos = std::find_if(coll->indexes.begin(), coll->indexes.end(), [&](const IndexSpec& s) { return s.name == n; });
-        if (pos == coll->indexes.end()) return reply_error(Error{27, "index not found with name [" + n + "]", {}});
+        auto pos = std::find_if(coll->indexes.begin(), coll->indexes.end(),
+                                [&](const IndexSpec& s) { return s.name == n; });
+        if (pos == coll->indexes.end())
+            return reply_error(Error{27, "index not found with name [" + n + "]", {}});
         coll->indexes.erase(pos);
         if (e.persistence_) e.persistence_->log_drop_index(c.db, name, n);
     }

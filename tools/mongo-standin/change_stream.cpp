@@ -12,7 +12,9 @@ namespace standin {
 
 namespace {
 
-Error non_resumable(int code, std::string msg) { return Error{code, std::move(msg), {"NonResumableChangeStreamError"}}; }
+Error non_resumable(int code, std::string msg) {
+    return Error{code, std::move(msg), {"NonResumableChangeStreamError"}};
+}
 
 // sha256("") as the uid of an unauthenticated session.
 const uint8_t kEmptyUid[32] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
@@ -25,9 +27,12 @@ bool is_system(const std::string& db, const std::string& coll) {
 
 bool in_scope(const Event& ev, const StreamSpec& s) {
     switch (s.scope) {
-        case StreamSpec::kCluster: return !is_system(ev.db, ev.coll);
-        case StreamSpec::kDatabase: return ev.db == s.db && ev.coll.rfind("system.", 0) != 0;
-        case StreamSpec::kCollection: return ev.db == s.db && ev.coll == s.coll && ev.op != "dropDatabase";
+        case StreamSpec::kCluster:
+            return !is_system(ev.db, ev.coll);
+        case StreamSpec::kDatabase:
+            return ev.db == s.db && ev.coll.rfind("system.", 0) != 0;
+        case StreamSpec::kCollection:
+            return ev.db == s.db && ev.coll == s.coll && ev.op != "dropDatabase";
     }
     return false;
 }
@@ -103,7 +108,8 @@ static Doc event_document(Engine& e, const Event& ev, const StreamSpec& s, const
             DocPtr cur;
             if (Collection* c = e.find_collection(ev.db, ev.coll)) {
                 bson_iter_t id;
-                if (bson_iter_init_find(&id, key.get(), "_id")) cur = c->current(canonical_key(&id));
+                if (bson_iter_init_find(&id, key.get(), "_id"))
+                    cur = c->current(canonical_key(&id));
             }
             append_docptr(b, "fullDocument", cur);
         } else if (s.full_document == "whenAvailable" || s.full_document == "required") {
@@ -113,8 +119,10 @@ static Doc event_document(Engine& e, const Event& ev, const StreamSpec& s, const
     append_ns(b, "ns", ev.db, ev.op == "dropDatabase" ? std::string() : ev.coll);
     if (ev.op == "rename") append_ns(b, "to", ev.to_db, ev.to_coll);
     if (doc_op) BSON_APPEND_DOCUMENT(b, "documentKey", key.get());
-    if (ev.op == "update") BSON_APPEND_DOCUMENT(b, "updateDescription", ev.update_description.get());
-    if (doc_op && ev.op != "insert" && s.before_change != "off") append_docptr(b, "fullDocumentBeforeChange", ev.before);
+    if (ev.op == "update")
+        BSON_APPEND_DOCUMENT(b, "updateDescription", ev.update_description.get());
+    if (doc_op && ev.op != "insert" && s.before_change != "off")
+        append_docptr(b, "fullDocumentBeforeChange", ev.before);
     if (!ev.lsid.empty()) {
         bson_t l;
         BSON_APPEND_DOCUMENT_BEGIN(b, "lsid", &l);
@@ -144,13 +152,17 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     bson_iter_next(&it);
     bson_iter_recurse(&it, &stage);
     bson_iter_next(&stage);
-    if (!BSON_ITER_HOLDS_DOCUMENT(&stage)) return reply_error(Error{50808, "$changeStream stage expects a document as argument", {}});
+    if (!BSON_ITER_HOLDS_DOCUMENT(&stage))
+        return reply_error(Error{50808, "$changeStream stage expects a document as argument", {}});
     Doc opts = iter_subdoc(&stage);
     auto vs = validate_stages(pipeline, true);
     if (!vs.ok()) return reply_error(vs.error());
     bson_iter_t cur_it;
     if (!bson_iter_init_find(&cur_it, c.cmd, "cursor") || !BSON_ITER_HOLDS_DOCUMENT(&cur_it))
-        return reply_error(Error{9, "The 'cursor' option is required, except for aggregate with the explain argument", {}});
+        return reply_error(
+            Error{9,
+                  "The 'cursor' option is required, except for aggregate with the explain argument",
+                  {}});
     Cursor cur;
     cur.is_stream = true;
     StreamSpec& s = cur.stream;
@@ -161,19 +173,33 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
         s.scope = StreamSpec::kCollection;
         s.db = c.db;
         s.coll = bson_iter_utf8(&target, nullptr);
-        if (s.coll.rfind("system.", 0) == 0 || c.db == "admin" || c.db == "config" || c.db == "local")
-            return reply_error(Error{73, "$changeStream may not be opened on the internal " + c.db + "." + s.coll + " collection", {}});
-        if (all_cluster) return reply_error(Error{40415, "allChangesForCluster is only valid on the admin database with aggregate: 1", {}});
+        if (s.coll.rfind("system.", 0) == 0 || c.db == "admin" || c.db == "config" ||
+            c.db == "local")
+            return reply_error(Error{73,
+                                     "$changeStream may not be opened on the internal " + c.db +
+                                         "." + s.coll + " collection",
+                                     {}});
+        if (all_cluster)
+            return reply_error(
+                Error{40415,
+                      "allChangesForCluster is only valid on the admin database with aggregate: 1",
+                      {}});
         cur.ns = ns_of(c.db, s.coll);
     } else {
         if (c.db == "admin") {
             if (!all_cluster)
-                return reply_error(Error{73, "$changeStream may not be opened on the internal admin database", {}});
+                return reply_error(Error{
+                    73, "$changeStream may not be opened on the internal admin database", {}});
             s.scope = StreamSpec::kCluster;
         } else {
-            if (all_cluster) return reply_error(Error{40415, "allChangesForCluster is only valid on the admin database", {}});
+            if (all_cluster)
+                return reply_error(
+                    Error{40415, "allChangesForCluster is only valid on the admin database", {}});
             if (c.db == "config" || c.db == "local")
-                return reply_error(Error{73, "$changeStream may not be opened on the internal " + c.db + " database", {}});
+                return reply_error(
+                    Error{73,
+                          "$changeStream may not be opened on the internal " + c.db + " database",
+                          {}});
             s.scope = StreamSpec::kDatabase;
         }
         s.db = c.db;
@@ -181,12 +207,14 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     }
     // Options.
     s.full_document = get_string(opts.get(), "fullDocument").value_or("default");
-    if (s.full_document != "default" && s.full_document != "updateLookup" && s.full_document != "whenAvailable" &&
-        s.full_document != "required")
+    if (s.full_document != "default" && s.full_document != "updateLookup" &&
+        s.full_document != "whenAvailable" && s.full_document != "required")
         return reply_error(Error{2, "unknown fullDocument mode " + s.full_document, {}});
     s.before_change = get_string(opts.get(), "fullDocumentBeforeChange").value_or("off");
-    if (s.before_change != "off" && s.before_change != "whenAvailable" && s.before_change != "required")
-        return reply_error(Error{2, "unknown fullDocumentBeforeChange mode " + s.before_change, {}});
+    if (s.before_change != "off" && s.before_change != "whenAvailable" &&
+        s.before_change != "required")
+        return reply_error(
+            Error{2, "unknown fullDocumentBeforeChange mode " + s.before_change, {}});
     s.show_expanded = get_bool(opts.get(), "showExpandedEvents").value_or(false);
     // The remaining stages.
     {
@@ -204,9 +232,13 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     bool has_sa = bson_iter_init_find(&sa, opts.get(), "startAfter");
     bool has_sat = bson_iter_init_find(&sat, opts.get(), "startAtOperationTime");
     if ((has_ra || has_sa) && has_sat)
-        return reply_error(Error{40674, "Only one type of resume option is allowed, but multiple were found.", {}});
+        return reply_error(Error{
+            40674, "Only one type of resume option is allowed, but multiple were found.", {}});
     if (has_ra && has_sa)
-        return reply_error(Error{50865, "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage.", {}});
+        return reply_error(
+            Error{50865,
+                  "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage.",
+                  {}});
     cur.pbrt.epoch = e.epoch_;
     cur.pbrt.kind = ResumeToken::kHighWater;
     cur.pbrt.ts = e.cluster_ts_;
@@ -219,29 +251,43 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
             Doc td = iter_subdoc(&tok_it);
             if (auto data = get_string(td.get(), "_data")) tok = ResumeToken::decode(*data);
         }
-        if (!tok) return reply_error(Error{40647, "Bad resume token: _data of missing or of wrong type", {}});
+        if (!tok)
+            return reply_error(
+                Error{40647, "Bad resume token: _data of missing or of wrong type", {}});
         if (tok->epoch != e.epoch_)
-            return reply_error(non_resumable(280, "cannot resume stream; the resume token was not found (the data directory changed)"));
+            return reply_error(non_resumable(280,
+                                             "cannot resume stream; the resume token was not found "
+                                             "(the data directory changed)"));
         if (tok->kind == ResumeToken::kInvalidate && has_ra)
-            return reply_error(Error{260, "Attempting to resume a change stream using 'resumeAfter' is not allowed from an invalidate notification.", {}});
+            return reply_error(Error{260,
+                                     "Attempting to resume a change stream using 'resumeAfter' is "
+                                     "not allowed from an invalidate notification.",
+                                     {}});
         if (tok->seq >= e.next_event_seq_)
-            return reply_error(non_resumable(280, "cannot resume stream; the resume token was not found."));
+            return reply_error(
+                non_resumable(280, "cannot resume stream; the resume token was not found."));
         if (tok->seq + 1 < e.first_retained_seq_)
-            return reply_error(non_resumable(286, "Resume of change stream was not possible, as the resume point may no longer be in the oplog."));
+            return reply_error(non_resumable(286,
+                                             "Resume of change stream was not possible, as the "
+                                             "resume point may no longer be in the oplog."));
         if (tok->kind != ResumeToken::kHighWater && tok->seq >= e.first_retained_seq_) {
             const Event& ev = e.events_[tok->seq - e.first_retained_seq_];
             if (ev.ts != tok->ts)
-                return reply_error(non_resumable(280, "cannot resume stream; the resume token was not found."));
+                return reply_error(
+                    non_resumable(280, "cannot resume stream; the resume token was not found."));
         }
         cur.next_seq = tok->seq + 1;
         cur.pbrt = *tok;
     } else if (has_sat) {
-        if (!BSON_ITER_HOLDS_TIMESTAMP(&sat)) return reply_error(Error{14, "startAtOperationTime must be a timestamp", {}});
+        if (!BSON_ITER_HOLDS_TIMESTAMP(&sat))
+            return reply_error(Error{14, "startAtOperationTime must be a timestamp", {}});
         uint32_t secs, inc;
         bson_iter_timestamp(&sat, &secs, &inc);
         uint64_t t = (static_cast<uint64_t>(secs) << 32) | inc;
         if (e.first_retained_seq_ > 1 && (e.events_.empty() || e.events_.front().ts > t))
-            return reply_error(non_resumable(286, "Resume of change stream was not possible, as the resume point may no longer be in the oplog."));
+            return reply_error(non_resumable(286,
+                                             "Resume of change stream was not possible, as the "
+                                             "resume point may no longer be in the oplog."));
         uint64_t seq = e.next_event_seq_;
         for (const Event& ev : e.events_) {
             if (ev.ts >= t) {
@@ -262,7 +308,8 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     // The first batch holds what is already there (no waiting).
     Doc cursor_opts;
     bson_iter_t co;
-    if (bson_iter_init_find(&co, c.cmd, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&co)) cursor_opts = iter_subdoc(&co);
+    if (bson_iter_init_find(&co, c.cmd, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&co))
+        cursor_opts = iter_subdoc(&co);
     int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
     if (batch == 0) return reply_ok(cursor_reply(stored.ns, id, "firstBatch", {}, &stored.pbrt));
     CommandCtx first = c;
@@ -310,7 +357,9 @@ Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t
         if (seq < e.first_retained_seq_) {
             int64_t id = cur.id;
             e.cursors_.erase(id);
-            return reply_error(non_resumable(286, "Resume of change stream was not possible, as the resume point may no longer be in the oplog."));
+            return reply_error(non_resumable(286,
+                                             "Resume of change stream was not possible, as the "
+                                             "resume point may no longer be in the oplog."));
         }
         const Event& ev = e.events_[seq - e.first_retained_seq_];
         cur.next_seq = seq + 1;
@@ -344,7 +393,13 @@ Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t
             }
             if (!same) {
                 e.cursors_.erase(cur.id);
-                return reply_error(Error{280, "Encountered an event whose _id field, which contains the resume token, was modified by the pipeline. Modifying the _id field of an event makes it impossible to resume the stream from that point. Only transformations that retain the unmodified _id field are allowed.", {}});
+                return reply_error(
+                    Error{280,
+                          "Encountered an event whose _id field, which contains the resume token, "
+                          "was modified by the pipeline. Modifying the _id field of an event makes "
+                          "it impossible to resume the stream from that point. Only "
+                          "transformations that retain the unmodified _id field are allowed.",
+                          {}});
             }
             bytes += out->size();
             batch.push_back(out);
@@ -370,7 +425,9 @@ Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t
         Outcome o;
         o.park = true;
         int64_t wait = c.max_time_ms > 0 ? c.max_time_ms : 1000;
-        o.park_until = c.deadline != Clock::time_point{} ? c.deadline : Clock::now() + std::chrono::milliseconds(wait);
+        o.park_until = c.deadline != Clock::time_point{}
+                           ? c.deadline
+                           : Clock::now() + std::chrono::milliseconds(wait);
         return o;
     }
     ResumeToken pbrt = cur.pbrt;

@@ -1,5 +1,5 @@
-// Command handlers, grouped by concept across handshake.cpp, crud_read.cpp, crud_write.cpp, catalog.cpp,
-// change_stream.cpp and txn.cpp. All run with Engine::mutex_ held.
+// Command handlers, grouped by concept across handshake.cpp, crud_read.cpp, crud_write.cpp,
+// catalog.cpp, change_stream.cpp and txn.cpp. All run with Engine::mutex_ held.
 #pragma once
 
 #include "engine.hpp"
@@ -22,7 +22,8 @@ struct Commands {
     static Outcome hello(Engine& e, CommandCtx& c);
     static Outcome ping(Engine& e, CommandCtx& c);
     static Outcome build_info(Engine& e, CommandCtx& c);
-    static Outcome misc(Engine& e, CommandCtx& c);  // getParameter, serverStatus, replSetGetStatus...
+    static Outcome misc(Engine& e,
+                        CommandCtx& c);  // getParameter, serverStatus, replSetGetStatus...
     static Outcome configure_fail_point(Engine& e, CommandCtx& c);
 
     // crud.cpp
@@ -54,7 +55,8 @@ struct Commands {
     static void append_event(Engine& e, Event ev);  // assigns seq, trims the ring, wakes waiters
 
     // txn.cpp: sessions, transactions, retryable writes
-    static Status begin_command(Engine& e, CommandCtx& c);  // validates lsid/txnNumber/startTransaction
+    static Status begin_command(Engine& e,
+                                CommandCtx& c);  // validates lsid/txnNumber/startTransaction
     static Outcome commit_transaction(Engine& e, CommandCtx& c);
     static Outcome abort_transaction(Engine& e, CommandCtx& c);
     static Outcome end_sessions(Engine& e, CommandCtx& c);
@@ -65,14 +67,15 @@ struct Commands {
     static Status write(Engine& e, CommandCtx& c, Collection& coll, const std::string& id_key,
                         const DocPtr& before, const DocPtr& after, Event ev);
     // Collection for a write, created on first use (in a transaction: at commit).
-    static Result<Collection*> collection_for_write(Engine& e, CommandCtx& c, const std::string& coll);
+    static Result<Collection*> collection_for_write(Engine& e, CommandCtx& c,
+                                                    const std::string& coll);
 
     // Shared cursor helpers (crud.cpp)
     static Doc cursor_reply(const std::string& ns, int64_t id, const char* batch_name,
                             const std::vector<DocPtr>& docs, const ResumeToken* pbrt);
     static int64_t new_cursor_id(Engine& e);
-    static Outcome first_batch(Engine& e, CommandCtx& c, const std::string& ns, std::vector<DocPtr> docs,
-                               int64_t batch_size, bool single_batch);
+    static Outcome first_batch(Engine& e, CommandCtx& c, const std::string& ns,
+                               std::vector<DocPtr> docs, int64_t batch_size, bool single_batch);
 };
 
 }  // namespace standin

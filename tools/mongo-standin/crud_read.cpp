@@ -21,8 +21,8 @@ int64_t Commands::new_cursor_id(Engine& e) {
     return id;
 }
 
-Doc Commands::cursor_reply(const std::string& ns, int64_t id, const char* batch_name, const std::vector<DocPtr>& docs,
-                           const ResumeToken* pbrt) {
+Doc Commands::cursor_reply(const std::string& ns, int64_t id, const char* batch_name,
+                           const std::vector<DocPtr>& docs, const ResumeToken* pbrt) {
     Doc d;
     bson_t cur, batch;
     BSON_APPEND_DOCUMENT_BEGIN(d.get(), "cursor", &cur);
@@ -48,13 +48,13 @@ Doc Commands::cursor_reply(const std::string& ns, int64_t id, const char* batch_
     return d;
 }
 
-
 // Fills the first batch from `docs` and keeps the rest in a cursor.
-Outcome Commands::first_batch(Engine& e, CommandCtx& c, const std::string& ns, std::vector<DocPtr> docs, int64_t batch_size,
-                    bool single_batch) {
+Outcome Commands::first_batch(Engine& e, CommandCtx& c, const std::string& ns,
+                              std::vector<DocPtr> docs, int64_t batch_size, bool single_batch) {
     size_t take = 0, bytes = 0;
     size_t max = batch_size >= 0 ? static_cast<size_t>(batch_size) : 101;
-    while (take < docs.size() && take < max && bytes + docs[take]->size() <= kMaxBatchBytes) bytes += docs[take++]->size();
+    while (take < docs.size() && take < max && bytes + docs[take]->size() <= kMaxBatchBytes)
+        bytes += docs[take++]->size();
     std::vector<DocPtr> batch(docs.begin(), docs.begin() + static_cast<long>(take));
     int64_t id = 0;
     if (take < docs.size() && !single_batch) {
@@ -79,10 +79,21 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
     int64_t limit = get_int(c.cmd, "limit").value_or(0);
     int64_t batch_size = get_int(c.cmd, "batchSize").value_or(-1);
     bool single = get_bool(c.cmd, "singleBatch").value_or(false);
-    if (skip < 0) return reply_error(Error{51024, "BSON field 'skip' value must be >= 0, actual value '" + std::to_string(skip) + "'", {}});
-    if (limit < 0) return reply_error(Error{51024, "BSON field 'limit' value must be >= 0, actual value '" + std::to_string(limit) + "'", {}});
+    if (skip < 0)
+        return reply_error(Error{
+            51024,
+            "BSON field 'skip' value must be >= 0, actual value '" + std::to_string(skip) + "'",
+            {}});
+    if (limit < 0)
+        return reply_error(Error{
+            51024,
+            "BSON field 'limit' value must be >= 0, actual value '" + std::to_string(limit) + "'",
+            {}});
     if (has_field(c.cmd, "batchSize") && batch_size < 0)
-        return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0, actual value '" + std::to_string(batch_size) + "'", {}});
+        return reply_error(Error{51024,
+                                 "BSON field 'batchSize' value must be >= 0, actual value '" +
+                                     std::to_string(batch_size) + "'",
+                                 {}});
     if (has_field(c.cmd, "projection")) {
         auto v = validate_projection(projection.get());
         if (!v.ok()) return reply_error(v.error());
@@ -97,8 +108,11 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
         auto st = sort_docs(&docs, sort.get());
         if (!st.ok()) return reply_error(st.error());
     }
-    if (skip > 0) docs.erase(docs.begin(), docs.begin() + std::min<long>(static_cast<long>(skip), static_cast<long>(docs.size())));
-    if (limit > 0 && static_cast<size_t>(limit) < docs.size()) docs.resize(static_cast<size_t>(limit));
+    if (skip > 0)
+        docs.erase(docs.begin(), docs.begin() + std::min<long>(static_cast<long>(skip),
+                                                               static_cast<long>(docs.size())));
+    if (limit > 0 && static_cast<size_t>(limit) < docs.size())
+        docs.resize(static_cast<size_t>(limit));
     if (has_field(c.cmd, "projection") && !bson_empty(projection.get())) {
         for (auto& d : docs) {
             bson_t v;
@@ -109,25 +123,30 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
         }
     }
     if (limit > 0 && batch_size < 0) batch_size = std::min<int64_t>(limit, 101);
-    return first_batch(e, c, ns_of(c.db, name), std::move(docs), batch_size, single || (limit == 1));
+    return first_batch(e, c, ns_of(c.db, name), std::move(docs), batch_size,
+                       single || (limit == 1));
 }
 
 Outcome Commands::get_more(Engine& e, CommandCtx& c) {
     bson_iter_t it;
     if (!bson_iter_init_find(&it, c.cmd, "getMore") || !BSON_ITER_HOLDS_INT64(&it))
-        return reply_error(Error{14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'", {}});
+        return reply_error(
+            Error{14, "BSON field 'getMore.getMore' is the wrong type, expected type 'long'", {}});
     int64_t id = bson_iter_int64(&it);
     auto batch_size = get_int(c.cmd, "batchSize");
-    if (batch_size && *batch_size < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
+    if (batch_size && *batch_size < 0)
+        return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
     auto cit = e.cursors_.find(id);
-    if (cit == e.cursors_.end()) return reply_error(Error{43, "cursor id " + std::to_string(id) + " not found", {}});
+    if (cit == e.cursors_.end())
+        return reply_error(Error{43, "cursor id " + std::to_string(id) + " not found", {}});
     Cursor& cur = cit->second;
     cur.last_use = Clock::now();
     if (cur.is_stream) return stream_get_more(e, c, cur, batch_size.value_or(0));
     size_t max = batch_size && *batch_size > 0 ? static_cast<size_t>(*batch_size) : SIZE_MAX;
     std::vector<DocPtr> batch;
     size_t bytes = 0;
-    while (!cur.pending.empty() && batch.size() < max && bytes + cur.pending.front()->size() <= kMaxBatchBytes) {
+    while (!cur.pending.empty() && batch.size() < max &&
+           bytes + cur.pending.front()->size() <= kMaxBatchBytes) {
         bytes += cur.pending.front()->size();
         batch.push_back(cur.pending.front());
         cur.pending.pop_front();
@@ -170,7 +189,8 @@ Outcome Commands::kill_cursors(Engine& e, CommandCtx& c) {
 }
 
 Outcome Commands::count(Engine& e, CommandCtx& c) {
-    if (c.in_txn) return reply_error(Error{263, "Cannot run 'count' in a multi-document transaction.", {}});
+    if (c.in_txn)
+        return reply_error(Error{263, "Cannot run 'count' in a multi-document transaction.", {}});
     std::string name = coll_arg(c);
     Doc q = subdoc(c.cmd, "query");
     int64_t skip = get_int(c.cmd, "skip").value_or(0), limit = get_int(c.cmd, "limit").value_or(0);
@@ -197,7 +217,9 @@ Outcome Commands::count(Engine& e, CommandCtx& c) {
 Outcome Commands::distinct(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     auto key = get_string(c.cmd, "key");
-    if (!key) return reply_error(Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
+    if (!key)
+        return reply_error(
+            Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
     Doc q = subdoc(c.cmd, "query");
     auto found = matching(e.find_collection(c.db, name), c.txn, q.get(), 0);
     if (!found.ok()) return reply_error(found.error());
@@ -222,7 +244,8 @@ Outcome Commands::distinct(Engine& e, CommandCtx& c) {
                 if (seen.insert(canonical_key(&x)).second) values.push_back(Node::from_iter(&x));
         }
     }
-    std::sort(values.begin(), values.end(), [](const Node& a, const Node& b) { return compare_nodes(a, b) < 0; });
+    std::sort(values.begin(), values.end(),
+              [](const Node& a, const Node& b) { return compare_nodes(a, b) < 0; });
     Doc reply;
     bson_t arr;
     BSON_APPEND_ARRAY_BEGIN(reply.get(), "values", &arr);
@@ -237,20 +260,29 @@ Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
         return reply_error(Error{14, "'pipeline' option must be specified as an array", {}});
     Doc pipeline = iter_subdoc(&it);
     bson_iter_t first;
-    if (bson_iter_init(&first, pipeline.get()) && bson_iter_next(&first) && BSON_ITER_HOLDS_DOCUMENT(&first)) {
+    if (bson_iter_init(&first, pipeline.get()) && bson_iter_next(&first) &&
+        BSON_ITER_HOLDS_DOCUMENT(&first)) {
         bson_iter_t s;
-        if (bson_iter_recurse(&first, &s) && bson_iter_next(&s) && !std::strcmp(bson_iter_key(&s), "$changeStream"))
+        if (bson_iter_recurse(&first, &s) && bson_iter_next(&s) &&
+            !std::strcmp(bson_iter_key(&s), "$changeStream"))
             return open_change_stream(e, c, pipeline.get());
     }
     if (!bson_iter_init_find(&it, c.cmd, "cursor") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
         if (!get_bool(c.cmd, "explain").value_or(false))
-            return reply_error(Error{9, "The 'cursor' option is required, except for aggregate with the explain argument", {}});
+            return reply_error(Error{
+                9,
+                "The 'cursor' option is required, except for aggregate with the explain argument",
+                {}});
     }
     Doc cursor_opts = subdoc(c.cmd, "cursor");
     auto st = validate_stages(pipeline.get(), false);
     if (!st.ok()) return reply_error(st.error());
     std::string name = coll_arg(c);
-    if (name.empty()) return reply_error(Error{73, "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream", {}});
+    if (name.empty())
+        return reply_error(Error{
+            73,
+            "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream",
+            {}});
     std::vector<DocPtr> docs;
     if (Collection* coll = e.find_collection(c.db, name)) {
         scan(*coll, c.txn, [&](const DocPtr& d) {
@@ -261,7 +293,8 @@ Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
     auto r = run_stages(std::move(docs), pipeline.get());
     if (!r.ok()) return reply_error(r.error());
     int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
-    if (batch < 0) return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
+    if (batch < 0)
+        return reply_error(Error{51024, "BSON field 'batchSize' value must be >= 0", {}});
     return first_batch(e, c, ns_of(c.db, name), std::move(r.value()), batch, false);
 }
 

@@ -7,16 +7,17 @@
 
 namespace standin::detail {
 
-
 std::string coll_arg(const CommandCtx& c) {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
+    if (bson_iter_init_find(&it, c.cmd, c.name.c_str()) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, nullptr);
     return std::string();
 }
 
 Doc subdoc(const bson_t* b, const char* key) {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, b, key) && (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)))
+    if (bson_iter_init_find(&it, b, key) &&
+        (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)))
         return iter_subdoc(&it);
     return Doc();
 }
@@ -36,17 +37,22 @@ Doc id_doc(const bson_t* doc) {
 // Puts _id first, generating an ObjectId when missing.
 Result<DocPtr> prepare_insert(const bson_t* doc) {
     if (doc->len > 16 * 1024 * 1024)
-        return Error{10334, "object to insert too large. size in bytes: " + std::to_string(doc->len) + ", max size: 16777216", {}};
+        return Error{10334,
+                     "object to insert too large. size in bytes: " + std::to_string(doc->len) +
+                         ", max size: 16777216",
+                     {}};
     bson_iter_t it;
     bool has_id = bson_iter_init_find(&it, doc, "_id");
     if (has_id) {
-        if (BSON_ITER_HOLDS_ARRAY(&it)) return Error{53, "The '_id' value cannot be of type array", {}};
+        if (BSON_ITER_HOLDS_ARRAY(&it))
+            return Error{53, "The '_id' value cannot be of type array", {}};
         if (BSON_ITER_HOLDS_REGEX(&it)) return Error{53, "can't use a regex for _id", {}};
         bson_iter_t first;
         bson_iter_init(&first, doc);
         bson_iter_next(&first);
         if (!std::strcmp(bson_iter_key(&first), "_id")) {
-            return std::make_shared<const std::string>(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
+            return std::make_shared<const std::string>(
+                reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
         }
     }
     Doc out;
@@ -61,8 +67,8 @@ Result<DocPtr> prepare_insert(const bson_t* doc) {
     return std::make_shared<const std::string>(out.bytes());
 }
 
-void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err, const bson_t* key_pattern,
-                        const bson_t* key_value) {
+void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err,
+                        const bson_t* key_pattern, const bson_t* key_value) {
     bson_t we;
     std::string k = std::to_string(count++);
     bson_append_document_begin(arr, k.c_str(), static_cast<int>(k.size()), &we);
@@ -75,7 +81,8 @@ void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& 
 }
 
 // The documents matching `filter`, in natural order (at most `limit` when > 0).
-Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter, size_t limit) {
+Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter,
+                                     size_t limit) {
     std::vector<DocPtr> out;
     if (!c) {
         auto v = validate_filter(filter);
@@ -84,8 +91,9 @@ Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const 
     }
     // Fast path: {_id: <scalar>}.
     bson_iter_t it;
-    if (bson_count_keys(filter) == 1 && bson_iter_init_find(&it, filter, "_id") && !BSON_ITER_HOLDS_DOCUMENT(&it) &&
-        !BSON_ITER_HOLDS_ARRAY(&it) && !BSON_ITER_HOLDS_REGEX(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
+    if (bson_count_keys(filter) == 1 && bson_iter_init_find(&it, filter, "_id") &&
+        !BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it) &&
+        !BSON_ITER_HOLDS_REGEX(&it) && !BSON_ITER_HOLDS_NULL(&it)) {
         if (DocPtr d = lookup(*c, txn, canonical_key(&it))) out.push_back(d);
         return out;
     }

@@ -20,7 +20,8 @@ Doc update_description(const UpdateOutcome& u) {
     BSON_APPEND_DOCUMENT(d.get(), "updatedFields", upd.get());
     bson_t arr;
     BSON_APPEND_ARRAY_BEGIN(d.get(), "removedFields", &arr);
-    for (size_t i = 0; i < u.removed_fields.size(); ++i) append_str(&arr, std::to_string(i), u.removed_fields[i]);
+    for (size_t i = 0; i < u.removed_fields.size(); ++i)
+        append_str(&arr, std::to_string(i), u.removed_fields[i]);
     bson_append_array_end(d.get(), &arr);
     bson_t tr;
     BSON_APPEND_ARRAY_BEGIN(d.get(), "truncatedArrays", &tr);
@@ -30,7 +31,8 @@ Doc update_description(const UpdateOutcome& u) {
 
 // Pipeline-style update: runs the stages on the document, then diffs top-level fields.
 Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t* stages) {
-    std::vector<DocPtr> one{std::make_shared<const std::string>(reinterpret_cast<const char*>(bson_get_data(original)), original->len)};
+    std::vector<DocPtr> one{std::make_shared<const std::string>(
+        reinterpret_cast<const char*>(bson_get_data(original)), original->len)};
     auto r = run_stages(std::move(one), stages);
     if (!r.ok()) return r.error();
     if (r.value().size() != 1) return Error{2, "pipeline update must produce one document", {}};
@@ -43,7 +45,10 @@ Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t
         const Node* nid = after.find("_id");
         Node oid = Node::from_iter(&id);
         if (!nid || compare_nodes(*nid, oid) != 0)
-            return Error{66, "Performing an update on the path '_id' would modify the immutable field '_id'", {}};
+            return Error{
+                66,
+                "Performing an update on the path '_id' would modify the immutable field '_id'",
+                {}};
     }
     for (const auto& [k, v] : after.kids) {
         const Node* b = before.find(k);
@@ -53,13 +58,15 @@ Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t
     for (const auto& [k, v] : before.kids)
         if (!after.find(k)) out.removed_fields.push_back(k);
     out.doc = after.to_doc();
-    out.modified = out.doc.get()->len != original->len ||
-                   std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
+    out.modified =
+        out.doc.get()->len != original->len ||
+        std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
     return out;
 }
 
-Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t* u, bool u_is_pipeline,
-                                 const bson_t* array_filters, const bson_t* q, bool upsert_insert) {
+Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t* u,
+                                 bool u_is_pipeline, const bson_t* array_filters, const bson_t* q,
+                                 bool upsert_insert) {
     if (u_is_pipeline) return apply_pipeline_update(original, u);
     UpdateSpec spec;
     spec.update = u;
@@ -87,7 +94,8 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
     bson_iter_t docs_it;
     if (!bson_iter_init_find(&docs_it, c.cmd, "documents") || !BSON_ITER_HOLDS_ARRAY(&docs_it))
-        return reply_error(Error{9, "BSON field 'insert.documents' is missing but a required field", {}});
+        return reply_error(
+            Error{9, "BSON field 'insert.documents' is missing but a required field", {}});
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     auto coll_r = collection_for_write(e, c, name);
     if (!coll_r.ok()) return reply_error(coll_r.error());
@@ -101,7 +109,8 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
     while (bson_iter_next(&d)) {
         ++index;
         if (!BSON_ITER_HOLDS_DOCUMENT(&d)) {
-            append_write_error(errors.get(), nerr, index, Error{2, "document must be an object", {}}, nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index,
+                               Error{2, "document must be an object", {}}, nullptr, nullptr);
             if (ordered) break;
             continue;
         }
@@ -110,7 +119,8 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
         bson_iter_document(&d, &raw_len, &raw_data);
         bson_t raw;
         if (!bson_init_static(&raw, raw_data, raw_len)) {
-            append_write_error(errors.get(), nerr, index, Error{22, "invalid document", {}}, nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, Error{22, "invalid document", {}},
+                               nullptr, nullptr);
             if (ordered) break;
             continue;
         }
@@ -148,7 +158,10 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
                     o.park = true;
                     return o;
                 }
-                st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+                st.error() =
+                    Error{112,
+                          "WriteConflict error: this operation conflicted with another operation.",
+                          {}};
             }
             if (c.in_txn) return reply_error(st.error());
             append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
@@ -169,7 +182,8 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
     bson_iter_t ups;
     if (!bson_iter_init_find(&ups, c.cmd, "updates") || !BSON_ITER_HOLDS_ARRAY(&ups))
-        return reply_error(Error{9, "BSON field 'update.updates' is missing but a required field", {}});
+        return reply_error(
+            Error{9, "BSON field 'update.updates' is missing but a required field", {}});
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     bool retryable = c.txn_number && !c.in_txn;
     int64_t n = 0, modified = 0;
@@ -184,8 +198,10 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
         Doc stmt = iter_subdoc(&u);
         Doc q = subdoc(stmt.get(), "q");
         bson_iter_t uit;
-        if (!bson_iter_init_find(&uit, stmt.get(), "u") || (!BSON_ITER_HOLDS_DOCUMENT(&uit) && !BSON_ITER_HOLDS_ARRAY(&uit)))
-            return reply_error(Error{9, "BSON field 'update.updates.u' is missing but a required field", {}});
+        if (!bson_iter_init_find(&uit, stmt.get(), "u") ||
+            (!BSON_ITER_HOLDS_DOCUMENT(&uit) && !BSON_ITER_HOLDS_ARRAY(&uit)))
+            return reply_error(
+                Error{9, "BSON field 'update.updates.u' is missing but a required field", {}});
         bool is_pipeline = BSON_ITER_HOLDS_ARRAY(&uit);
         Doc udoc = iter_subdoc(&uit);
         bool multi = get_bool(stmt.get(), "multi").value_or(false);
@@ -193,9 +209,13 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
         Doc array_filters = subdoc(stmt.get(), "arrayFilters");
         bool has_af = has_field(stmt.get(), "arrayFilters");
         if (multi && retryable)
-            return reply_error(Error{72, "Cannot use (or request) retryable writes with multi=true", {}});
+            return reply_error(
+                Error{72, "Cannot use (or request) retryable writes with multi=true", {}});
         if (multi && !is_pipeline && !is_operator_update(udoc.get()) && !bson_empty(udoc.get())) {
-            append_write_error(errors.get(), nerr, index, Error{9, "multi update is not supported for replacement-style update", {}}, nullptr, nullptr);
+            append_write_error(
+                errors.get(), nerr, index,
+                Error{9, "multi update is not supported for replacement-style update", {}}, nullptr,
+                nullptr);
             if (ordered) break;
             continue;
         }
@@ -210,7 +230,8 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
         for (const DocPtr& doc : found.value()) {
             bson_t view;
             view_of(*doc, &view);
-            auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? array_filters.get() : nullptr, q.get(), false);
+            auto r = run_update(e, &view, udoc.get(), is_pipeline,
+                                has_af ? array_filters.get() : nullptr, q.get(), false);
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
                 stop = true;
@@ -239,7 +260,10 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                         o.park = true;
                         return o;
                     }
-                    st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+                    st.error() = Error{
+                        112,
+                        "WriteConflict error: this operation conflicted with another operation.",
+                        {}};
                 }
                 if (c.in_txn) return reply_error(st.error());
                 --n;
@@ -261,12 +285,14 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                 // Replacement upsert: the replacement, with the query's _id when it has none.
                 Doc nd;
                 bson_iter_t idit;
-                if (!bson_iter_init_find(&idit, udoc.get(), "_id") && bson_iter_init_find(&idit, seed.get(), "_id"))
+                if (!bson_iter_init_find(&idit, udoc.get(), "_id") &&
+                    bson_iter_init_find(&idit, seed.get(), "_id"))
                     bson_append_iter(nd.get(), "_id", 3, &idit);
                 bson_concat(nd.get(), udoc.get());
                 r.value().doc = std::move(nd);
             } else {
-                r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? array_filters.get() : nullptr, q.get(), true);
+                r = run_update(e, seed.get(), udoc.get(), is_pipeline,
+                               has_af ? array_filters.get() : nullptr, q.get(), true);
             }
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
@@ -288,7 +314,9 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             if (lookup(*coll_r.value(), c.txn, key)) {
                 Doc kp, kv = id_doc(&view);
                 BSON_APPEND_INT32(kp.get(), "_id", 1);
-                append_write_error(errors.get(), nerr, index, duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()), kp.get(), kv.get());
+                append_write_error(errors.get(), nerr, index,
+                                   duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()),
+                                   kp.get(), kv.get());
                 if (ordered) break;
                 continue;
             }
@@ -337,7 +365,8 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
     bson_iter_t dels;
     if (!bson_iter_init_find(&dels, c.cmd, "deletes") || !BSON_ITER_HOLDS_ARRAY(&dels))
-        return reply_error(Error{9, "BSON field 'delete.deletes' is missing but a required field", {}});
+        return reply_error(
+            Error{9, "BSON field 'delete.deletes' is missing but a required field", {}});
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     int64_t n = 0;
     int32_t index = -1;
@@ -352,7 +381,8 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
         Doc q = subdoc(stmt.get(), "q");
         int64_t limit = get_int(stmt.get(), "limit").value_or(0);
         if (limit == 0 && c.txn_number && !c.in_txn)
-            return reply_error(Error{72, "Cannot use (or request) retryable writes with limit=0", {}});
+            return reply_error(
+                Error{72, "Cannot use (or request) retryable writes with limit=0", {}});
         Collection* coll = e.find_collection(c.db, name);
         auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0);
         if (!found.ok()) {
@@ -374,7 +404,10 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
                         o.park = true;
                         return o;
                     }
-                    st.error() = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+                    st.error() = Error{
+                        112,
+                        "WriteConflict error: this operation conflicted with another operation.",
+                        {}};
                 }
                 if (c.in_txn) return reply_error(st.error());
                 append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
@@ -392,7 +425,6 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
     return reply_ok(std::move(reply));
 }
 
-
 Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
@@ -403,9 +435,12 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     bool return_new = get_bool(c.cmd, "new").value_or(false);
     bool upsert = get_bool(c.cmd, "upsert").value_or(false);
     bson_iter_t uit;
-    bool has_update = bson_iter_init_find(&uit, c.cmd, "update") && (BSON_ITER_HOLDS_DOCUMENT(&uit) || BSON_ITER_HOLDS_ARRAY(&uit));
-    if (remove_doc == has_update) return reply_error(Error{9, "Either an update or remove=true must be specified", {}});
-    if (remove_doc && (upsert || return_new)) return reply_error(Error{9, "Cannot specify both an update and remove=true", {}});
+    bool has_update = bson_iter_init_find(&uit, c.cmd, "update") &&
+                      (BSON_ITER_HOLDS_DOCUMENT(&uit) || BSON_ITER_HOLDS_ARRAY(&uit));
+    if (remove_doc == has_update)
+        return reply_error(Error{9, "Either an update or remove=true must be specified", {}});
+    if (remove_doc && (upsert || return_new))
+        return reply_error(Error{9, "Cannot specify both an update and remove=true", {}});
     bool is_pipeline = has_update && BSON_ITER_HOLDS_ARRAY(&uit);
     Doc udoc = has_update ? iter_subdoc(&uit) : Doc();
     Doc af = subdoc(c.cmd, "arrayFilters");
@@ -442,11 +477,14 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
             Event ev = make_event("delete", *coll, &view);
             ev.before = doc;
             auto st = write(e, c, *coll, key, doc, nullptr, std::move(ev));
-            if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+            if (!st.ok())
+                return st.error().code == kBlockedByTransaction ? blocked()
+                                                                : reply_error(st.error());
             result = doc;
             BSON_APPEND_INT32(leo.get(), "n", 1);
         } else {
-            auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? af.get() : nullptr, q.get(), false);
+            auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? af.get() : nullptr,
+                                q.get(), false);
             if (!r.ok()) return reply_error(r.error());
             DocPtr nd = doc;
             if (r.value().modified) {
@@ -458,7 +496,9 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
                 ev.before = doc;
                 if (!r.value().replacement) ev.update_description = update_description(r.value());
                 auto st = write(e, c, *coll, key, doc, nd, std::move(ev));
-                if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+                if (!st.ok())
+                    return st.error().code == kBlockedByTransaction ? blocked()
+                                                                    : reply_error(st.error());
             }
             result = return_new ? nd : doc;
             BSON_APPEND_INT32(leo.get(), "n", 1);
@@ -470,12 +510,14 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
         if (!is_pipeline && !is_operator_update(udoc.get())) {
             Doc nd;
             bson_iter_t idit;
-            if (!bson_iter_init_find(&idit, udoc.get(), "_id") && bson_iter_init_find(&idit, seed.get(), "_id"))
+            if (!bson_iter_init_find(&idit, udoc.get(), "_id") &&
+                bson_iter_init_find(&idit, seed.get(), "_id"))
                 bson_append_iter(nd.get(), "_id", 3, &idit);
             bson_concat(nd.get(), udoc.get());
             r.value().doc = std::move(nd);
         } else {
-            r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? af.get() : nullptr, q.get(), true);
+            r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? af.get() : nullptr,
+                           q.get(), true);
         }
         if (!r.ok()) return reply_error(r.error());
         auto prepared = prepare_insert(r.value().doc.get());
@@ -496,7 +538,8 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
         Event ev = make_event("insert", *coll_r.value(), &view);
         ev.full_document = nd;
         auto st = write(e, c, *coll_r.value(), key, nullptr, nd, std::move(ev));
-        if (!st.ok()) return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
+        if (!st.ok())
+            return st.error().code == kBlockedByTransaction ? blocked() : reply_error(st.error());
         result = return_new ? nd : nullptr;
         BSON_APPEND_INT32(leo.get(), "n", 1);
         BSON_APPEND_BOOL(leo.get(), "updatedExisting", false);

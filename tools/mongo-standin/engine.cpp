@@ -43,7 +43,8 @@ Doc event_document_key(const Event& ev) {
     const DocPtr& src = ev.full_document ? ev.full_document : ev.before;
     bson_t v;
     bson_iter_t it;
-    if (src && view_of(*src, &v) && bson_iter_init_find(&it, &v, "_id")) bson_append_iter(out.get(), "_id", 3, &it);
+    if (src && view_of(*src, &v) && bson_iter_init_find(&it, &v, "_id"))
+        bson_append_iter(out.get(), "_id", 3, &it);
     return out;
 }
 
@@ -64,7 +65,8 @@ Doc error_doc(const Error& e) {
     if (!e.labels.empty()) {
         bson_t arr;
         BSON_APPEND_ARRAY_BEGIN(d.get(), "errorLabels", &arr);
-        for (size_t i = 0; i < e.labels.size(); ++i) append_str(&arr, std::to_string(i), e.labels[i]);
+        for (size_t i = 0; i < e.labels.size(); ++i)
+            append_str(&arr, std::to_string(i), e.labels[i]);
         bson_append_array_end(d.get(), &arr);
     }
     return d;
@@ -144,7 +146,8 @@ Result<Collection*> Engine::create_collection(const std::string& db, const std::
     if (db.empty() || coll.empty() || db.find_first_of("/\\. \"$") != std::string::npos ||
         coll.find('$') != std::string::npos || coll[0] == '.' || coll.size() + db.size() > 250)
         return Error{73, "Invalid namespace specified '" + db + "." + coll + "'", {}};
-    if (find_collection(db, coll)) return Error{48, "Collection " + db + "." + coll + " already exists.", {}};
+    if (find_collection(db, coll))
+        return Error{48, "Collection " + db + "." + coll + " already exists.", {}};
     auto c = std::make_unique<Collection>();
     c->db = db;
     c->name = coll;
@@ -152,9 +155,11 @@ Result<Collection*> Engine::create_collection(const std::string& db, const std::
     for (auto& b : c->uuid) b = static_cast<uint8_t>(rd());
     c->uuid[6] = static_cast<uint8_t>((c->uuid[6] & 0x0f) | 0x40);
     c->uuid[8] = static_cast<uint8_t>((c->uuid[8] & 0x3f) | 0x80);
-    if (opts) bson_copy_to_excluding_noinit(opts, c->options.get(), "create", "$db", "lsid", "$clusterTime",
-                                             "txnNumber", "autocommit", "startTransaction", "writeConcern",
-                                             "$readPreference", "apiVersion", "apiStrict", "comment", NULL);
+    if (opts)
+        bson_copy_to_excluding_noinit(opts, c->options.get(), "create", "$db", "lsid",
+                                      "$clusterTime", "txnNumber", "autocommit", "startTransaction",
+                                      "writeConcern", "$readPreference", "apiVersion", "apiStrict",
+                                      "comment", NULL);
     IndexSpec id;
     id.name = "_id_";
     BSON_APPEND_INT32(id.key.get(), "_id", 1);
@@ -198,7 +203,8 @@ void Engine::tick() {
     }
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         Session& s = it->second;
-        if (s.state == TxnState::kInProgress && s.txn && now - s.txn->started > std::chrono::seconds(60)) {
+        if (s.state == TxnState::kInProgress && s.txn &&
+            now - s.txn->started > std::chrono::seconds(60)) {
             log_info("aborting transaction idle for more than 60 s");
             Commands::abort_txn(*this, s);
         }
@@ -275,21 +281,43 @@ bool is_retryable_write(const std::string& name) {
            name == "findandmodify";
 }
 
-bool is_hello(const std::string& name) { return name == "hello" || name == "isMaster" || name == "ismaster"; }
+bool is_hello(const std::string& name) {
+    return name == "hello" || name == "isMaster" || name == "ismaster";
+}
 
 // Codes after which a write may be retried and a change stream resumed (the drivers' lists).
 bool is_retryable_code(int code) {
     switch (code) {
-        case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107:
-        case 11600: case 11602: case 13435: case 13436: return true;
-        default: return false;
+        case 6:
+        case 7:
+        case 89:
+        case 91:
+        case 189:
+        case 262:
+        case 9001:
+        case 10107:
+        case 11600:
+        case 11602:
+        case 13435:
+        case 13436:
+            return true;
+        default:
+            return false;
     }
 }
 
 bool is_resumable_code(int code) {
     switch (code) {
-        case 63: case 150: case 13388: case 234: case 133: case 216: case 43: return true;
-        default: return is_retryable_code(code);
+        case 63:
+        case 150:
+        case 13388:
+        case 234:
+        case 133:
+        case 216:
+        case 43:
+            return true;
+        default:
+            return is_retryable_code(code);
     }
 }
 
@@ -304,21 +332,21 @@ std::vector<std::string> Engine::automatic_labels(const CommandCtx& ctx, int cod
     bool terminal = ctx.name == "commitTransaction" || ctx.name == "abortTransaction";
     if (in_txn && !terminal && (is_retryable_code(code) || code == 112 || code == 251))
         labels.emplace_back("TransientTransactionError");
-    if (is_retryable_code(code) && ((has_txn_number && !in_txn && is_retryable_write(ctx.name)) || terminal))
+    if (is_retryable_code(code) &&
+        ((has_txn_number && !in_txn && is_retryable_write(ctx.name)) || terminal))
         labels.emplace_back("RetryableWriteError");
     if (ctx.name == "getMore" && is_resumable_code(code)) {
         bson_iter_t it;
         if (bson_iter_init_find(&it, ctx.cmd, "getMore") && BSON_ITER_HOLDS_INT64(&it)) {
             auto cur = cursors_.find(bson_iter_int64(&it));
-            if (cur != cursors_.end() && cur->second.is_stream) labels.emplace_back("ResumableChangeStreamError");
+            if (cur != cursors_.end() && cur->second.is_stream)
+                labels.emplace_back("ResumableChangeStreamError");
         }
     }
     return labels;
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_point deadline) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -336,9 +364,12 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
     ctx.name = bson_iter_key(&it);
     if (req.opcode == kOpQuery) {
         ctx.db = req.query_db;
-        if (!is_hello(ctx.name) && ctx.name != "buildInfo" && ctx.name != "buildinfo" && ctx.name != "ping") {
-            Outcome o = reply_error(Error{352, "Unsupported OP_QUERY command: " + ctx.name +
-                                                   ". The client driver may require an upgrade.", {}});
+        if (!is_hello(ctx.name) && ctx.name != "buildInfo" && ctx.name != "buildinfo" &&
+            ctx.name != "ping") {
+            Outcome o = reply_error(Error{352,
+                                          "Unsupported OP_QUERY command: " + ctx.name +
+                                              ". The client driver may require an upgrade.",
+                                          {}});
             return o;
         }
     } else {
@@ -355,7 +386,8 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
         bson_iter_t ct;
         if (bson_iter_init_find(&ct, ctx.cmd, "$clusterTime") && BSON_ITER_HOLDS_DOCUMENT(&ct)) {
             bson_iter_t t;
-            if (bson_iter_recurse(&ct, &t) && bson_iter_find(&t, "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&t)) {
+            if (bson_iter_recurse(&ct, &t) && bson_iter_find(&t, "clusterTime") &&
+                BSON_ITER_HOLDS_TIMESTAMP(&t)) {
                 uint32_t s, i;
                 bson_iter_timestamp(&t, &s, &i);
                 uint64_t v = (static_cast<uint64_t>(s) << 32) | i;
@@ -375,7 +407,8 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
             return o;
         }
         if (fp.has_error_code) {
-            Error err{fp.error_code, "Failing command via 'failCommand' failpoint", fp.error_labels};
+            Error err{fp.error_code, "Failing command via 'failCommand' failpoint",
+                      fp.error_labels};
             if (!fp.has_error_labels) err.labels = automatic_labels(ctx, fp.error_code);
             o = reply_error(err);
             append_cluster_time(o.reply.get(), 0);
@@ -432,15 +465,19 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
         append_cluster_time(out.reply.get(), 0);
         return out;
     }
-    if (out.park && out.park_until == Clock::time_point{} && ctx.deadline == Clock::time_point{} && ctx.max_time_ms > 0)
+    if (out.park && out.park_until == Clock::time_point{} && ctx.deadline == Clock::time_point{} &&
+        ctx.max_time_ms > 0)
         out.park_until = Clock::now() + std::chrono::milliseconds(ctx.max_time_ms);
     if (out.park || out.close) {
         if (out.park && out.park_until == Clock::time_point{})
-            out.park_until = ctx.deadline != Clock::time_point{} ? ctx.deadline : Clock::now() + std::chrono::seconds(60);
+            out.park_until = ctx.deadline != Clock::time_point{}
+                                 ? ctx.deadline
+                                 : Clock::now() + std::chrono::seconds(60);
         return out;
     }
     bool failed = is_error_reply(out.reply.get());
-    if (ctx.in_txn && ctx.session && ctx.name != "commitTransaction" && ctx.name != "abortTransaction") {
+    if (ctx.in_txn && ctx.session && ctx.name != "commitTransaction" &&
+        ctx.name != "abortTransaction") {
         bson_iter_t we;
         bool write_errors = bson_iter_init_find(&we, out.reply.get(), "writeErrors");
         if (failed || write_errors) {
@@ -448,19 +485,22 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
             if (failed && code && (*code == 112 || *code == 251)) {
                 // Label transient errors so drivers retry the whole transaction.
                 Doc relabeled;
-                bson_copy_to_excluding_noinit(out.reply.get(), relabeled.get(), "errorLabels", NULL);
+                bson_copy_to_excluding_noinit(out.reply.get(), relabeled.get(), "errorLabels",
+                                              NULL);
                 bson_t arr;
                 BSON_APPEND_ARRAY_BEGIN(relabeled.get(), "errorLabels", &arr);
                 BSON_APPEND_UTF8(&arr, "0", "TransientTransactionError");
                 bson_append_array_end(relabeled.get(), &arr);
                 out.reply = std::move(relabeled);
             }
-            if (ctx.session->state == TxnState::kInProgress) Commands::abort_txn(*this, *ctx.session);
+            if (ctx.session->state == TxnState::kInProgress)
+                Commands::abort_txn(*this, *ctx.session);
         }
     }
     if (!failed) {
         bson_iter_t okit;
-        if (!bson_iter_init_find(&okit, out.reply.get(), "ok")) BSON_APPEND_DOUBLE(out.reply.get(), "ok", 1.0);
+        if (!bson_iter_init_find(&okit, out.reply.get(), "ok"))
+            BSON_APPEND_DOUBLE(out.reply.get(), "ok", 1.0);
     }
     uint64_t op_ts = cluster_ts_ != ts_before ? cluster_ts_ : 0;
     append_cluster_time(out.reply.get(), op_ts);

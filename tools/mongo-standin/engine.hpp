@@ -48,7 +48,7 @@ struct Version {
 };
 
 struct Record {
-    std::string key;  // canonical key of _id
+    std::string key;                // canonical key of _id
     std::vector<Version> versions;  // ascending ts; the last is current
 };
 
@@ -63,10 +63,11 @@ struct Collection {
     std::string db, name;
     std::array<uint8_t, 16> uuid{};
     Doc options;
-    std::map<uint64_t, Record> records;                // insertion order
-    std::unordered_map<std::string, uint64_t> by_id;   // newest record for an _id key
-    std::vector<IndexSpec> indexes;                    // [0] is _id_
-    std::map<std::string, std::unordered_map<std::string, std::string>> unique_keys;  // index -> key -> _id key
+    std::map<uint64_t, Record> records;               // insertion order
+    std::unordered_map<std::string, uint64_t> by_id;  // newest record for an _id key
+    std::vector<IndexSpec> indexes;                   // [0] is _id_
+    std::map<std::string, std::unordered_map<std::string, std::string>>
+        unique_keys;  // index -> key -> _id key
     uint64_t next_order = 1;
 
     // Current (latest) document with this _id key, or null.
@@ -124,7 +125,7 @@ struct Cursor {
     std::deque<DocPtr> pending;
     // change stream cursors
     StreamSpec stream;
-    uint64_t next_seq = 1;       // first event sequence not yet examined
+    uint64_t next_seq = 1;           // first event sequence not yet examined
     std::optional<uint64_t> min_ts;  // startAtOperationTime
     ResumeToken pbrt;
     bool invalidate_pending = false;
@@ -148,7 +149,7 @@ struct Txn {
     // ns -> _id key -> the transaction's version of the document
     std::map<std::string, std::map<std::string, OverlayEntry>> overlay;
     uint64_t next_seq = 1;
-    std::vector<Event> events;  // ts/seq assigned at commit
+    std::vector<Event> events;         // ts/seq assigned at commit
     std::vector<std::string> created;  // namespaces created by the transaction
     bool failed = false;
 };
@@ -215,7 +216,7 @@ struct CommandCtx {
 };
 
 class Engine {
-public:
+  public:
     explicit Engine(Options opts);
     ~Engine();
 
@@ -243,13 +244,13 @@ public:
     int64_t now_ms() const;
     void append_cluster_time(bson_t* reply, uint64_t op_ts) const;
     Collection* find_collection(const std::string& db, const std::string& coll);
-    Result<Collection*> create_collection(const std::string& db, const std::string& coll, const bson_t* options,
-                                          bool log_event);
+    Result<Collection*> create_collection(const std::string& db, const std::string& coll,
+                                          const bson_t* options, bool log_event);
     std::vector<Event> drop_collection_events(const std::string& db, const std::string& coll);
 
     void wake_waiters();  // REQUIRES: mutex_ held
 
-private:
+  private:
     Outcome dispatch(CommandCtx& ctx);
     std::vector<std::string> automatic_labels(const CommandCtx& ctx, int code) const;
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
@@ -257,7 +258,7 @@ private:
     const Options options_;
     std::mutex mutex_;
 
-public:
+  public:
     // Server-wide state, shared by the command modules (commands.hpp) and persistence.
     // All below guarded by mutex_.
     std::string advertised_;
@@ -277,7 +278,8 @@ public:
     std::map<uint64_t, std::function<void()>> waiters_;
     uint64_t next_waiter_ = 1;
     std::unique_ptr<Persistence> persistence_;
-    std::vector<std::pair<std::string, uint64_t>> gc_candidates_;  // (ns, order) touched while txns ran
+    std::vector<std::pair<std::string, uint64_t>>
+        gc_candidates_;  // (ns, order) touched while txns ran
 };
 
 }  // namespace standin

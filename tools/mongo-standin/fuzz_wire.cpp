@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto h = standin::parse_header(data);
     if (!h.ok()) return 0;
     standin::ParseFailure failure;
-    auto r = standin::parse_message(h.value(), data + standin::kHeaderSize, size - standin::kHeaderSize, &failure);
+    auto r = standin::parse_message(h.value(), data + standin::kHeaderSize,
+                                    size - standin::kHeaderSize, &failure);
     if (!r.ok()) return 0;
     standin::ConnInfo conn;
     (void)engine->run(r.value(), conn, true, standin::Clock::now());

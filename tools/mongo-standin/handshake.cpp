@@ -135,7 +135,8 @@ Outcome Commands::misc(Engine& e, CommandCtx& c) {
     } else if (c.name == "dbStats") {
         append_str(b, "db", c.db);
         auto dbit = e.dbs_.find(c.db);
-        BSON_APPEND_INT64(b, "collections", dbit == e.dbs_.end() ? 0 : static_cast<int64_t>(dbit->second.size()));
+        BSON_APPEND_INT64(b, "collections",
+                          dbit == e.dbs_.end() ? 0 : static_cast<int64_t>(dbit->second.size()));
     }
     return reply_ok(std::move(d));
 }
@@ -143,7 +144,9 @@ Outcome Commands::misc(Engine& e, CommandCtx& c) {
 Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
     if (!e.options().test_commands)
         return reply_error(Error{59, "no such command: 'configureFailPoint'", {}});
-    if (c.db != "admin") return reply_error(Error{13, "configureFailPoint may only be run against the admin database.", {}});
+    if (c.db != "admin")
+        return reply_error(
+            Error{13, "configureFailPoint may only be run against the admin database.", {}});
     auto name = get_string(c.cmd, "configureFailPoint");
     if (!name || *name != "failCommand")
         return reply_error(Error{2, "unknown fail point " + name.value_or(""), {}});
@@ -186,7 +189,8 @@ Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
             bson_iter_t a;
             bson_iter_recurse(&f, &a);
             while (bson_iter_next(&a))
-                if (BSON_ITER_HOLDS_UTF8(&a)) fp.error_labels.emplace_back(bson_iter_utf8(&a, nullptr));
+                if (BSON_ITER_HOLDS_UTF8(&a))
+                    fp.error_labels.emplace_back(bson_iter_utf8(&a, nullptr));
         }
         fp.close_connection = get_bool(data.get(), "closeConnection").value_or(false);
         if (get_bool(data.get(), "blockConnection").value_or(false))

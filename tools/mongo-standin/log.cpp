@@ -6,7 +6,9 @@ namespace standin {
 
 namespace {
 int g_level = 1;
-void emit(const char* tag, const std::string& msg) { std::fprintf(stderr, "mongo-standin %s: %s\n", tag, msg.c_str()); }
+void emit(const char* tag, const std::string& msg) {
+    std::fprintf(stderr, "mongo-standin %s: %s\n", tag, msg.c_str());
+}
 }  // namespace
 
 void set_log_level(int level) { g_level = level; }

@@ -119,7 +119,8 @@ Persistence::~Persistence() {
 Result<std::unique_ptr<Persistence>> Persistence::open(const std::string& dir, Engine& e) {
     ::mkdir(dir.c_str(), 0755);
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return io_error("data directory " + dir);
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return io_error("data directory " + dir);
     std::unique_ptr<Persistence> p(new Persistence(dir, e));
     // Meta: epoch and term.
     std::ifstream meta(dir + "/meta.bson", std::ios::binary);
@@ -210,7 +211,8 @@ Status Persistence::replay() {
                     if (d->second.empty()) e.dbs_.erase(d);
                 }
             } else if (o == "rename") {
-                std::string tdb = get_string(op.get(), "tdb").value_or(""), tc = get_string(op.get(), "tc").value_or("");
+                std::string tdb = get_string(op.get(), "tdb").value_or(""),
+                            tc = get_string(op.get(), "tc").value_or("");
                 auto d = e.dbs_.find(db);
                 if (d == e.dbs_.end() || !d->second.count(coll)) continue;
                 auto node = std::move(d->second[coll]);
@@ -236,7 +238,8 @@ Status Persistence::replay() {
                 Collection* c = e.find_collection(db, coll);
                 if (!c) continue;
                 std::string name = get_string(op.get(), "name").value_or("");
-                std::erase_if(c->indexes, [&](const IndexSpec& s) { return s.name == name && name != "_id_"; });
+                std::erase_if(c->indexes,
+                              [&](const IndexSpec& s) { return s.name == name && name != "_id_"; });
                 (void)rebuild_unique(*c);
             } else if (o == "put" || o == "del") {
                 Collection* c = e.find_collection(db, coll);
@@ -270,15 +273,19 @@ Status Persistence::replay() {
                 if (ev.seq < e.next_event_seq_) continue;
                 e.next_event_seq_ = ev.seq + 1;
                 e.events_.push_back(std::move(ev));
-                while (e.events_.size() > std::max<size_t>(1, e.options().oplog_size)) e.events_.pop_front();
+                while (e.events_.size() > std::max<size_t>(1, e.options().oplog_size))
+                    e.events_.pop_front();
                 e.first_retained_seq_ = e.events_.front().seq;
             } else if (o == "trim") {
-                e.first_retained_seq_ = static_cast<uint64_t>(get_int(op.get(), "first").value_or(1));
+                e.first_retained_seq_ =
+                    static_cast<uint64_t>(get_int(op.get(), "first").value_or(1));
                 e.next_event_seq_ = std::max(e.next_event_seq_, e.first_retained_seq_);
             }
         }
     }
-    if (off < data.size()) log_info("write-ahead log: ignoring a torn record at the end (" + std::to_string(data.size() - off) + " bytes)");
+    if (off < data.size())
+        log_info("write-ahead log: ignoring a torn record at the end (" +
+                 std::to_string(data.size() - off) + " bytes)");
     log_info("replayed " + std::to_string(records) + " log records from " + path);
     return ok_status();
 }
@@ -299,7 +306,9 @@ Status Persistence::rewrite() {
     {
         Doc op;
         BSON_APPEND_UTF8(op.get(), "o", "trim");
-        BSON_APPEND_INT64(op.get(), "first", static_cast<int64_t>(e.events_.empty() ? e.next_event_seq_ : e.first_retained_seq_));
+        BSON_APPEND_INT64(
+            op.get(), "first",
+            static_cast<int64_t>(e.events_.empty() ? e.next_event_seq_ : e.first_retained_seq_));
         add_op(op);
     }
     for (const Event& ev : e.events_) log_event(ev);
@@ -354,8 +363,8 @@ void Persistence::log_drop(const std::string& db, const std::string& coll) {
     append_str(s.child, "c", coll);
 }
 
-void Persistence::log_rename(const std::string& db, const std::string& coll, const std::string& to_db,
-                             const std::string& to_coll) {
+void Persistence::log_rename(const std::string& db, const std::string& coll,
+                             const std::string& to_db, const std::string& to_coll) {
     OpScope s{this, Doc()};
     BSON_APPEND_UTF8(s.child, "o", "rename");
     append_str(s.child, "db", db);
@@ -372,7 +381,8 @@ void Persistence::log_index(const std::string& db, const std::string& coll, cons
     BSON_APPEND_DOCUMENT(s.child, "spec", idx.spec.get());
 }
 
-void Persistence::log_drop_index(const std::string& db, const std::string& coll, const std::string& name) {
+void Persistence::log_drop_index(const std::string& db, const std::string& coll,
+                                 const std::string& name) {
     OpScope s{this, Doc()};
     BSON_APPEND_UTF8(s.child, "o", "dropindex");
     append_str(s.child, "db", db);
@@ -398,9 +408,7 @@ void Persistence::log_delete(const std::string& db, const std::string& coll, con
     BSON_APPEND_DOCUMENT(s.child, "id", id_doc);
 }
 
-void Persistence::log_event(const Event& ev) {
-    add_op(event_to_bson(ev));
-}
+void Persistence::log_event(const Event& ev) { add_op(event_to_bson(ev)); }
 
 Status Persistence::flush() {
     if (nops_ == 0 || fd_ < 0) return ok_status();

@@ -15,14 +15,15 @@
 namespace standin {
 
 class Persistence {
-public:
+  public:
     // Opens (creating if needed) the data directory and replays it into `e`.
     static Result<std::unique_ptr<Persistence>> open(const std::string& dir, Engine& e);
     ~Persistence();
 
     void log_create(const Collection& c);
     void log_drop(const std::string& db, const std::string& coll);
-    void log_rename(const std::string& db, const std::string& coll, const std::string& to_db, const std::string& to_coll);
+    void log_rename(const std::string& db, const std::string& coll, const std::string& to_db,
+                    const std::string& to_coll);
     void log_index(const std::string& db, const std::string& coll, const IndexSpec& idx);
     void log_drop_index(const std::string& db, const std::string& coll, const std::string& name);
     void log_put(const std::string& db, const std::string& coll, const DocPtr& doc);
@@ -33,7 +34,7 @@ public:
     Status flush();
     void add_op(const Doc& op);
 
-private:
+  private:
     Persistence(std::string dir, Engine& e) : dir_(std::move(dir)), engine_(e) {}
     Status replay();
     Status rewrite();

@@ -100,7 +100,10 @@ Result<ParsedProj> parse_projection(const bson_t* spec) {
                 Proj* p = pp.root.child(key);
                 p->kind = Proj::kSub;
                 p->kids = nested.value().root.kids;
-                if (nested.value().inclusion) any_include = true; else any_exclude = true;
+                if (nested.value().inclusion)
+                    any_include = true;
+                else
+                    any_exclude = true;
                 continue;
             }
             kind = Proj::kExpr;
@@ -127,7 +130,8 @@ Result<ParsedProj> parse_projection(const bson_t* spec) {
     }
     if (any_include && any_exclude) {
         if (!first_include.empty() && !first_exclude.empty())
-            return bad(31254, "Cannot do exclusion on field " + first_exclude + " in inclusion projection");
+            return bad(31254, "Cannot do exclusion on field " + first_exclude +
+                                  " in inclusion projection");
     }
     pp.inclusion = any_include || (!any_exclude && pp.id_explicit && !pp.id_excluded);
     return pp;
@@ -156,7 +160,8 @@ Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& 
         if (!sub) continue;
         if (sub->kind == Proj::kInclude) {
             out.kids.emplace_back(k, v);
-        } else if (sub->kind == Proj::kSub && (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)) {
+        } else if (sub->kind == Proj::kSub &&
+                   (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)) {
             auto r = project_include_value(root_doc, v, *sub);
             if (!r.ok()) return r;
             out.kids.emplace_back(k, std::move(r.value()));
@@ -194,7 +199,8 @@ Node project_exclude(const Node& src, const Proj& p) {
         }
         if (!sub) {
             out.kids.emplace_back(k, v);
-        } else if (sub->kind == Proj::kSub && (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)) {
+        } else if (sub->kind == Proj::kSub &&
+                   (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)) {
             out.kids.emplace_back(k, project_exclude(v, *sub));
         } else if (sub->kind == Proj::kSub) {
             out.kids.emplace_back(k, v);
@@ -244,14 +250,18 @@ Result<std::vector<std::optional<Node>>> eval_args(const Node& root, const bson_
 bool node_truthy(const std::optional<Node>& n) {
     if (!n) return false;
     switch (n->type) {
-        case BSON_TYPE_BOOL: return n->scalar.value.v_bool;
+        case BSON_TYPE_BOOL:
+            return n->scalar.value.v_bool;
         case BSON_TYPE_NULL:
-        case BSON_TYPE_UNDEFINED: return false;
+        case BSON_TYPE_UNDEFINED:
+            return false;
         case BSON_TYPE_INT32:
         case BSON_TYPE_INT64:
         case BSON_TYPE_DOUBLE:
-        case BSON_TYPE_DECIMAL128: return n->as_double() != 0;
-        default: return true;
+        case BSON_TYPE_DECIMAL128:
+            return n->as_double() != 0;
+        default:
+            return true;
     }
 }
 
@@ -266,7 +276,8 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
             if (path == "$ROOT" || path == "$CURRENT") return std::optional<Node>(root);
             if (path.rfind("$ROOT.", 0) == 0) path = path.substr(6);
             if (path.rfind("$CURRENT.", 0) == 0) path = path.substr(9);
-            if (path.rfind("$", 0) == 0) return bad(17276, "Use of undefined variable: " + path.substr(1));
+            if (path.rfind("$", 0) == 0)
+                return bad(17276, "Use of undefined variable: " + path.substr(1));
             return path_value(root, split(path), 0);
         }
         return std::optional<Node>(Node::from_iter(expr));
@@ -302,7 +313,9 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
     auto args_r = eval_args(root, &c);
     if (!args_r.ok()) return args_r.error();
     auto& args = args_r.value();
-    auto arg = [&](size_t i) -> Node { return i < args.size() && args[i] ? *args[i] : Node::null(); };
+    auto arg = [&](size_t i) -> Node {
+        return i < args.size() && args[i] ? *args[i] : Node::null();
+    };
     if (op == "$add" || op == "$multiply" || op == "$subtract" || op == "$divide") {
         bool any_double = false, any_long = false;
         long double acc = (op == "$multiply") ? 1 : 0;
@@ -312,11 +325,17 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
             if (!v.is_number()) return bad(14, op + " only supports numeric types");
             any_double = any_double || v.type == BSON_TYPE_DOUBLE || v.type == BSON_TYPE_DECIMAL128;
             any_long = any_long || v.type == BSON_TYPE_INT64;
-            long double x = v.type == BSON_TYPE_INT64 ? static_cast<long double>(v.scalar.value.v_int64) : v.as_double();
-            if (op == "$add") acc += x;
-            else if (op == "$multiply") acc *= x;
-            else if (i == 0) acc = x;
-            else if (op == "$subtract") acc -= x;
+            long double x = v.type == BSON_TYPE_INT64
+                                ? static_cast<long double>(v.scalar.value.v_int64)
+                                : v.as_double();
+            if (op == "$add")
+                acc += x;
+            else if (op == "$multiply")
+                acc *= x;
+            else if (i == 0)
+                acc = x;
+            else if (op == "$subtract")
+                acc -= x;
             else {
                 if (x == 0) return bad(2, "can't $divide by zero");
                 acc /= x;
@@ -324,7 +343,8 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
             }
         }
         if (any_double) return std::optional<Node>(Node::dbl(static_cast<double>(acc)));
-        if (!any_long && acc >= INT32_MIN && acc <= INT32_MAX) return std::optional<Node>(Node::int32(static_cast<int32_t>(acc)));
+        if (!any_long && acc >= INT32_MIN && acc <= INT32_MAX)
+            return std::optional<Node>(Node::int32(static_cast<int32_t>(acc)));
         return std::optional<Node>(Node::int64(static_cast<int64_t>(acc)));
     }
     if (op == "$concat") {
@@ -337,10 +357,16 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
         }
         return std::optional<Node>(Node::string(s));
     }
-    if (op == "$eq" || op == "$ne" || op == "$gt" || op == "$gte" || op == "$lt" || op == "$lte" || op == "$cmp") {
+    if (op == "$eq" || op == "$ne" || op == "$gt" || op == "$gte" || op == "$lt" || op == "$lte" ||
+        op == "$cmp") {
         int r = compare_nodes(arg(0), arg(1));
         if (op == "$cmp") return std::optional<Node>(Node::int32(r));
-        bool b = op == "$eq" ? r == 0 : op == "$ne" ? r != 0 : op == "$gt" ? r > 0 : op == "$gte" ? r >= 0 : op == "$lt" ? r < 0 : r <= 0;
+        bool b = op == "$eq"    ? r == 0
+                 : op == "$ne"  ? r != 0
+                 : op == "$gt"  ? r > 0
+                 : op == "$gte" ? r >= 0
+                 : op == "$lt"  ? r < 0
+                                : r <= 0;
         return std::optional<Node>(Node::boolean(b));
     }
     if (op == "$and" || op == "$or") {
@@ -348,7 +374,9 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
         for (auto& a : args) acc = op == "$and" ? (acc && node_truthy(a)) : (acc || node_truthy(a));
         return std::optional<Node>(Node::boolean(acc));
     }
-    if (op == "$not") return std::optional<Node>(Node::boolean(!node_truthy(args.empty() ? std::nullopt : args[0])));
+    if (op == "$not")
+        return std::optional<Node>(
+            Node::boolean(!node_truthy(args.empty() ? std::nullopt : args[0])));
     if (op == "$cond") {
         if (BSON_ITER_HOLDS_DOCUMENT(&c)) {
             bson_iter_t f;
@@ -362,8 +390,9 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
             }
             return node_truthy(cond) ? then : els;
         }
-        return node_truthy(args.size() > 0 ? args[0] : std::nullopt) ? (args.size() > 1 ? args[1] : std::nullopt)
-                                                                     : (args.size() > 2 ? args[2] : std::nullopt);
+        return node_truthy(args.size() > 0 ? args[0] : std::nullopt)
+                   ? (args.size() > 1 ? args[1] : std::nullopt)
+                   : (args.size() > 2 ? args[2] : std::nullopt);
     }
     if (op == "$ifNull") {
         for (auto& a : args)
@@ -377,14 +406,16 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
     }
     if (op == "$in") {
         Node v = arg(0), arr = arg(1);
-        if (arr.type != BSON_TYPE_ARRAY) return bad(40081, "$in requires an array as a second argument");
+        if (arr.type != BSON_TYPE_ARRAY)
+            return bad(40081, "$in requires an array as a second argument");
         bool found = false;
         for (auto& kv : arr.kids) found = found || compare_nodes(kv.second, v) == 0;
         return std::optional<Node>(Node::boolean(found));
     }
     if (op == "$arrayElemAt") {
         Node arr = arg(0), idx = arg(1);
-        if (arr.type != BSON_TYPE_ARRAY || !idx.is_number()) return std::optional<Node>(Node::null());
+        if (arr.type != BSON_TYPE_ARRAY || !idx.is_number())
+            return std::optional<Node>(Node::null());
         long long i = static_cast<long long>(idx.as_double());
         if (i < 0) i += static_cast<long long>(arr.kids.size());
         if (i < 0 || i >= static_cast<long long>(arr.kids.size())) return std::optional<Node>();
@@ -404,14 +435,17 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
                 std::snprintf(buf, sizeof buf, "%g", v.as_double());
                 return std::optional<Node>(Node::string(buf));
             }
-            return std::optional<Node>(Node::string(std::to_string(static_cast<long long>(v.as_double()))));
+            return std::optional<Node>(
+                Node::string(std::to_string(static_cast<long long>(v.as_double()))));
         }
         return std::optional<Node>(Node::null());
     }
     if (op == "$type") {
-        static const char* names[] = {"missing", "double", "string", "object", "array", "binData", "undefined", "objectId",
-                                      "bool", "date", "null", "regex", "dbPointer", "javascript", "symbol",
-                                      "javascriptWithScope", "int", "timestamp", "long", "decimal"};
+        static const char* names[] = {"missing",   "double",     "string",    "object",
+                                      "array",     "binData",    "undefined", "objectId",
+                                      "bool",      "date",       "null",      "regex",
+                                      "dbPointer", "javascript", "symbol",    "javascriptWithScope",
+                                      "int",       "timestamp",  "long",      "decimal"};
         if (args.empty() || !args[0]) return std::optional<Node>(Node::string("missing"));
         int t = static_cast<int>(args[0]->type);
         if (t >= 1 && t <= 19) return std::optional<Node>(Node::string(names[t]));
@@ -447,7 +481,8 @@ struct Acc {
 
 Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bson_iter_t* spec) {
     bson_iter_t f;
-    if (!BSON_ITER_HOLDS_DOCUMENT(spec) || !bson_iter_recurse(spec, &f)) return bad(15947, "a group's fields must be specified in an object");
+    if (!BSON_ITER_HOLDS_DOCUMENT(spec) || !bson_iter_recurse(spec, &f))
+        return bad(15947, "a group's fields must be specified in an object");
     bson_iter_t id_expr{};
     bool has_id = false;
     std::vector<std::pair<std::string, Acc>> accs;
@@ -506,17 +541,21 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
                 if (!g.set[i]) {
                     slot = acc.op == "$avg" ? Node::dbl(val->as_double()) : *val;
                     g.set[i] = true;
-                } else if (acc.op == "$avg" || slot.type == BSON_TYPE_DOUBLE || val->type == BSON_TYPE_DOUBLE) {
+                } else if (acc.op == "$avg" || slot.type == BSON_TYPE_DOUBLE ||
+                           val->type == BSON_TYPE_DOUBLE) {
                     slot = Node::dbl(slot.as_double() + val->as_double());
                 } else {
-                    long long s = static_cast<long long>(slot.as_double()) + static_cast<long long>(val->as_double());
-                    bool fits = s >= INT32_MIN && s <= INT32_MAX && slot.type == BSON_TYPE_INT32 && val->type == BSON_TYPE_INT32;
+                    long long s = static_cast<long long>(slot.as_double()) +
+                                  static_cast<long long>(val->as_double());
+                    bool fits = s >= INT32_MIN && s <= INT32_MAX && slot.type == BSON_TYPE_INT32 &&
+                                val->type == BSON_TYPE_INT32;
                     slot = fits ? Node::int32(static_cast<int32_t>(s)) : Node::int64(s);
                 }
                 g.counts[i]++;
             } else if (acc.op == "$min" || acc.op == "$max") {
                 if (!val || val->type == BSON_TYPE_NULL) continue;
-                if (!g.set[i] || (acc.op == "$min" ? compare_nodes(*val, slot) < 0 : compare_nodes(*val, slot) > 0)) {
+                if (!g.set[i] || (acc.op == "$min" ? compare_nodes(*val, slot) < 0
+                                                   : compare_nodes(*val, slot) > 0)) {
                     slot = *val;
                     g.set[i] = true;
                 }
@@ -536,7 +575,8 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
                 if (!val) continue;
                 bool present = false;
                 if (acc.op == "$addToSet")
-                    for (auto& kv : slot.kids) present = present || compare_nodes(kv.second, *val) == 0;
+                    for (auto& kv : slot.kids)
+                        present = present || compare_nodes(kv.second, *val) == 0;
                 if (!present) slot.kids.emplace_back(std::to_string(slot.kids.size()), *val);
             } else {
                 return bad(15952, "unknown group operator '" + acc.op + "'");
@@ -551,9 +591,12 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
             const std::string& op = accs[i].second.op;
             Node v = g.values[i];
             if (!g.set[i]) {
-                if (op == "$sum") v = Node::int32(0);
-                else if (op == "$push" || op == "$addToSet") v = Node::array();
-                else v = Node::null();
+                if (op == "$sum")
+                    v = Node::int32(0);
+                else if (op == "$push" || op == "$addToSet")
+                    v = Node::array();
+                else
+                    v = Node::null();
             } else if (op == "$avg") {
                 v = Node::dbl(v.as_double() / static_cast<double>(g.counts[i]));
             }
@@ -564,24 +607,29 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
     return out;
 }
 
-const char* kStages[] = {"$match", "$project", "$addFields", "$set", "$unset", "$sort", "$skip", "$limit",
-                         "$count", "$group", "$replaceRoot", "$replaceWith"};
-const char* kChangeStreamStages[] = {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot",
-                                    "$replaceWith", "$redact"};
+const char* kStages[] = {"$match", "$project", "$addFields",   "$set",
+                         "$unset", "$sort",    "$skip",        "$limit",
+                         "$count", "$group",   "$replaceRoot", "$replaceWith"};
+const char* kChangeStreamStages[] = {"$match", "$project",     "$addFields",   "$set",
+                                     "$unset", "$replaceRoot", "$replaceWith", "$redact"};
 
 }  // namespace
 
 Status validate_stages(const bson_t* stages, bool change_stream) {
     bson_iter_t it;
-    if (!bson_iter_init(&it, stages)) return bad(14, "'pipeline' option must be specified as an array");
+    if (!bson_iter_init(&it, stages))
+        return bad(14, "'pipeline' option must be specified as an array");
     bool first = true;
     while (bson_iter_next(&it)) {
         bson_iter_t s;
         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &s) || !bson_iter_next(&s))
-            return bad(40323, "A pipeline stage specification object must contain exactly one field.");
+            return bad(40323,
+                       "A pipeline stage specification object must contain exactly one field.");
         std::string name = bson_iter_key(&s);
         bson_iter_t extra = s;
-        if (bson_iter_next(&extra)) return bad(40323, "A pipeline stage specification object must contain exactly one field.");
+        if (bson_iter_next(&extra))
+            return bad(40323,
+                       "A pipeline stage specification object must contain exactly one field.");
         bool was_first = first;
         first = false;
         if (name == "$changeStream") {
@@ -594,19 +642,23 @@ Status validate_stages(const bson_t* stages, bool change_stream) {
             for (const char* k : kChangeStreamStages) known = known || name == k;
             if (!known) {
                 for (const char* k : kStages) known = known || name == k;
-                if (known) return bad(31011, "Stage " + name + " is not permitted in a $changeStream pipeline");
+                if (known)
+                    return bad(31011,
+                               "Stage " + name + " is not permitted in a $changeStream pipeline");
             }
         } else {
             for (const char* k : kStages) known = known || name == k;
         }
         if (!known) return bad(40324, "Unrecognized pipeline stage name: '" + name + "'");
         if (name == "$match") {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&s)) return bad(15959, "the match filter must be an expression in an object");
+            if (!BSON_ITER_HOLDS_DOCUMENT(&s))
+                return bad(15959, "the match filter must be an expression in an object");
             Doc f = iter_subdoc(&s);
             auto v = validate_filter(f.get());
             if (!v.ok()) return v;
         } else if (name == "$project") {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&s)) return bad(15969, "$project specification must be an object");
+            if (!BSON_ITER_HOLDS_DOCUMENT(&s))
+                return bad(15969, "$project specification must be an object");
             Doc f = iter_subdoc(&s);
             auto v = validate_projection(f.get());
             if (!v.ok()) return v;
@@ -649,7 +701,8 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                     bson_iter_t e;
                     bson_iter_recurse(&s, &e);
                     while (bson_iter_next(&e))
-                        if (BSON_ITER_HOLDS_UTF8(&e)) BSON_APPEND_INT32(spec.get(), bson_iter_utf8(&e, nullptr), 0);
+                        if (BSON_ITER_HOLDS_UTF8(&e))
+                            BSON_APPEND_INT32(spec.get(), bson_iter_utf8(&e, nullptr), 0);
                 } else {
                     return bad(31002, "$unset specification must be a string or an array");
                 }
@@ -666,7 +719,8 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                 out.push_back(to_ptr(r.value()));
             }
         } else if (name == "$addFields" || name == "$set") {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&s)) return bad(40272, name + " specification stage must be an object");
+            if (!BSON_ITER_HOLDS_DOCUMENT(&s))
+                return bad(40272, name + " specification stage must be an object");
             for (auto& d : docs) {
                 bson_t view;
                 view_of(*d, &view);
@@ -682,7 +736,8 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                     Node* cur = &result;
                     for (size_t i = 0; i + 1 < parts.size(); ++i) {
                         Node* nx = cur->find(parts[i]);
-                        if (!nx || nx->type != BSON_TYPE_DOCUMENT) nx = &cur->set(parts[i], Node::document());
+                        if (!nx || nx->type != BSON_TYPE_DOCUMENT)
+                            nx = &cur->set(parts[i], Node::document());
                         cur = nx;
                     }
                     cur->set(parts.back(), std::move(*v.value()));
@@ -692,7 +747,8 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
         } else if (name == "$replaceRoot" || name == "$replaceWith") {
             bson_iter_t e = s;
             if (name == "$replaceRoot") {
-                if (!BSON_ITER_HOLDS_DOCUMENT(&s) || !bson_iter_recurse(&s, &e) || !bson_iter_find(&e, "newRoot"))
+                if (!BSON_ITER_HOLDS_DOCUMENT(&s) || !bson_iter_recurse(&s, &e) ||
+                    !bson_iter_find(&e, "newRoot"))
                     return bad(40231, "no newRoot specified for the $replaceRoot stage");
             }
             for (auto& d : docs) {
@@ -719,7 +775,8 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
         } else if (name == "$count") {
             if (!docs.empty()) {
                 Doc d;
-                BSON_APPEND_INT32(d.get(), bson_iter_utf8(&s, nullptr), static_cast<int32_t>(docs.size()));
+                BSON_APPEND_INT32(d.get(), bson_iter_utf8(&s, nullptr),
+                                  static_cast<int32_t>(docs.size()));
                 out.push_back(to_ptr(d));
             }
         } else if (name == "$group") {

@@ -1,5 +1,6 @@
 // Projections, aggregation expressions and the aggregation stages the stand-in supports:
-// $match $project $addFields/$set $unset $sort $skip $limit $count $group $replaceRoot/$replaceWith.
+// $match $project $addFields/$set $unset $sort $skip $limit $count $group
+// $replaceRoot/$replaceWith.
 #pragma once
 
 #include <optional>

@@ -19,8 +19,8 @@ bool is_numeric_key(const char* s) {
     return true;
 }
 
-void walk(const bson_iter_t* cur, const std::vector<std::string>& parts, size_t i,
-          IterList* out, bool* missing) {
+void walk(const bson_iter_t* cur, const std::vector<std::string>& parts, size_t i, IterList* out,
+          bool* missing) {
     if (i == parts.size()) {
         out->push_back(*cur);
         return;
@@ -93,7 +93,8 @@ const std::regex* compiled_regex(const std::string& pattern, const std::string& 
     return raw;
 }
 
-bool regex_matches_value(const bson_iter_t* v, const std::string& pattern, const std::string& options) {
+bool regex_matches_value(const bson_iter_t* v, const std::string& pattern,
+                         const std::string& options) {
     if (!BSON_ITER_HOLDS_UTF8(v) && !BSON_ITER_HOLDS_SYMBOL(v)) return false;
     uint32_t n;
     const char* s = BSON_ITER_HOLDS_UTF8(v) ? bson_iter_utf8(v, &n) : bson_iter_symbol(v, &n);
@@ -137,7 +138,8 @@ bool eq_match(const IterList& vals, bool missing, const bson_iter_t* target) {
             return regex_matches_value(v, p, o);
         });
     }
-    return any_value_or_element(vals, [&](const bson_iter_t* v) { return values_equal(v, target); });
+    return any_value_or_element(vals,
+                                [&](const bson_iter_t* v) { return values_equal(v, target); });
 }
 
 bool cmp_match(const IterList& vals, bool missing, const bson_iter_t* target, const char* op) {
@@ -153,7 +155,8 @@ bool cmp_match(const IterList& vals, bool missing, const bson_iter_t* target, co
     }
     return any_value_or_element(vals, [&](const bson_iter_t* v) {
         if (type_rank(bson_iter_type(v)) != type_rank(tt)) return false;
-        if (iter_is_number(v) && std::isnan(iter_as_double(v)) != std::isnan(iter_as_double(target)))
+        if (iter_is_number(v) &&
+            std::isnan(iter_as_double(v)) != std::isnan(iter_as_double(target)))
             return false;
         int c = compare_values(v, target);
         return gt ? (inclusive ? c >= 0 : c > 0) : (inclusive ? c <= 0 : c < 0);
@@ -164,10 +167,13 @@ bool type_matches(const bson_iter_t* v, const bson_iter_t* spec) {
     bson_type_t t = bson_iter_type(v);
     if (BSON_ITER_HOLDS_UTF8(spec)) {
         static const std::map<std::string, int> names = {
-            {"double", 1}, {"string", 2}, {"object", 3}, {"array", 4}, {"binData", 5}, {"undefined", 6},
-            {"objectId", 7}, {"bool", 8}, {"date", 9}, {"null", 10}, {"regex", 11}, {"dbPointer", 12},
-            {"javascript", 13}, {"symbol", 14}, {"javascriptWithScope", 15}, {"int", 16},
-            {"timestamp", 17}, {"long", 18}, {"decimal", 19}, {"minKey", -1}, {"maxKey", 127}};
+            {"double", 1},      {"string", 2},     {"object", 3},
+            {"array", 4},       {"binData", 5},    {"undefined", 6},
+            {"objectId", 7},    {"bool", 8},       {"date", 9},
+            {"null", 10},       {"regex", 11},     {"dbPointer", 12},
+            {"javascript", 13}, {"symbol", 14},    {"javascriptWithScope", 15},
+            {"int", 16},        {"timestamp", 17}, {"long", 18},
+            {"decimal", 19},    {"minKey", -1},    {"maxKey", 127}};
         std::string s = bson_iter_utf8(spec, nullptr);
         if (s == "number") return iter_is_number(v);
         auto it = names.find(s);
@@ -213,8 +219,8 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const IterList
             r = eq_match(vals, missing, &op);
         } else if (!std::strcmp(name, "$ne")) {
             r = !eq_match(vals, missing, &op);
-        } else if (!std::strcmp(name, "$gt") || !std::strcmp(name, "$gte") || !std::strcmp(name, "$lt") ||
-                   !std::strcmp(name, "$lte")) {
+        } else if (!std::strcmp(name, "$gt") || !std::strcmp(name, "$gte") ||
+                   !std::strcmp(name, "$lt") || !std::strcmp(name, "$lte")) {
             r = cmp_match(vals, missing, &op, name);
         } else if (!std::strcmp(name, "$in") || !std::strcmp(name, "$nin")) {
             if (!BSON_ITER_HOLDS_ARRAY(&op)) return bad(std::string(name) + " needs an array");
@@ -242,7 +248,8 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const IterList
                 }
                 return type_matches(v, &op);
             });
-            if (!r && BSON_ITER_HOLDS_UTF8(&op) && !std::strcmp(bson_iter_utf8(&op, nullptr), "array")) {
+            if (!r && BSON_ITER_HOLDS_UTF8(&op) &&
+                !std::strcmp(bson_iter_utf8(&op, nullptr), "array")) {
                 for (const auto& v : vals) r = r || BSON_ITER_HOLDS_ARRAY(&v);
             }
         } else if (!std::strcmp(name, "$not")) {
@@ -380,14 +387,16 @@ Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
             bool is_and = !std::strcmp(key, "$and"), is_or = !std::strcmp(key, "$or"),
                  is_nor = !std::strcmp(key, "$nor");
             if (!std::strcmp(key, "$comment")) continue;
-            if (!is_and && !is_or && !is_nor) return bad(std::string("unknown top level operator: ") + key);
+            if (!is_and && !is_or && !is_nor)
+                return bad(std::string("unknown top level operator: ") + key);
             if (!BSON_ITER_HOLDS_ARRAY(&it)) return bad(std::string(key) + " must be an array");
             bson_iter_t e;
             bool any = false, all = true, nonempty = false;
             if (bson_iter_recurse(&it, &e)) {
                 while (bson_iter_next(&e)) {
                     nonempty = true;
-                    if (!BSON_ITER_HOLDS_DOCUMENT(&e)) return bad("$and/$or/$nor entries need to be full objects");
+                    if (!BSON_ITER_HOLDS_DOCUMENT(&e))
+                        return bad("$and/$or/$nor entries need to be full objects");
                     Doc sub = iter_subdoc(&e);
                     auto m = match_filter(doc, sub.get());
                     if (!m.ok()) return m;
@@ -477,7 +486,8 @@ Status sort_docs(std::vector<DocPtr>* docs, const bson_t* sort_spec) {
             IterList vals;
             bool missing = false;
             values_at_path(&view, fields[i].first.c_str(), &vals, &missing);
-            // Expand arrays into their elements; ascending takes the smallest, descending the largest.
+            // Expand arrays into their elements; ascending takes the smallest, descending the
+            // largest.
             IterList flat;
             for (auto& v : vals) {
                 if (BSON_ITER_HOLDS_ARRAY(&v)) {
@@ -542,7 +552,8 @@ Doc equality_seed(const bson_t* filter) {
         if (key[0] == '$') continue;
         if (is_operator_doc(&it)) {
             bson_iter_t op;
-            if (bson_iter_recurse(&it, &op) && bson_iter_find(&op, "$eq")) append_value(out.get(), key, &op);
+            if (bson_iter_recurse(&it, &op) && bson_iter_find(&op, "$eq"))
+                append_value(out.get(), key, &op);
             continue;
         }
         if (BSON_ITER_HOLDS_REGEX(&it)) continue;

@@ -20,7 +20,7 @@ namespace {
 std::atomic<int32_t> g_next_connection_id{1};
 
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+  public:
     Connection(tcp::socket sock, Engine& engine)
         : sock_(std::move(sock)), engine_(engine), timer_(sock_.get_executor()) {
         info_.connection_id = g_next_connection_id++;
@@ -32,28 +32,31 @@ public:
 
     void start() { read_header(); }
 
-private:
+  private:
     void read_header() {
         auto self = shared_from_this();
-        asio::async_read(sock_, asio::buffer(header_), [self](boost::system::error_code ec, std::size_t) {
-            if (ec) return self->close();
-            self->on_header();
-        });
+        asio::async_read(sock_, asio::buffer(header_),
+                         [self](boost::system::error_code ec, std::size_t) {
+                             if (ec) return self->close();
+                             self->on_header();
+                         });
     }
 
     void on_header() {
         auto h = parse_header(header_);
         if (!h.ok()) {
-            log_info("closing connection " + std::to_string(info_.connection_id) + ": " + h.error().msg);
+            log_info("closing connection " + std::to_string(info_.connection_id) + ": " +
+                     h.error().msg);
             return close();
         }
         header_info_ = h.value();
         body_.resize(static_cast<size_t>(header_info_.length) - kHeaderSize);
         auto self = shared_from_this();
-        asio::async_read(sock_, asio::buffer(body_), [self](boost::system::error_code ec, std::size_t) {
-            if (ec) return self->close();
-            self->on_body();
-        });
+        asio::async_read(sock_, asio::buffer(body_),
+                         [self](boost::system::error_code ec, std::size_t) {
+                             if (ec) return self->close();
+                             self->on_body();
+                         });
     }
 
     void on_body() {
@@ -61,12 +64,14 @@ private:
         auto r = parse_message(header_info_, body_.data(), body_.size(), &failure);
         if (!r.ok()) {
             if (!failure.reply) {
-                log_info("closing connection " + std::to_string(info_.connection_id) + ": " + r.error().msg);
+                log_info("closing connection " + std::to_string(info_.connection_id) + ": " +
+                         r.error().msg);
                 return close();
             }
             Doc reply = error_reply(failure.error);
-            return send(header_info_.opcode == kOpQuery ? build_op_reply(next_id(), header_info_.request_id, reply.get())
-                                                        : build_op_msg(next_id(), header_info_.request_id, reply.get()),
+            return send(header_info_.opcode == kOpQuery
+                            ? build_op_reply(next_id(), header_info_.request_id, reply.get())
+                            : build_op_msg(next_id(), header_info_.request_id, reply.get()),
                         0);
         }
         request_ = std::move(r.value());
@@ -112,10 +117,11 @@ private:
         out_ = std::move(bytes);
         auto self = shared_from_this();
         auto do_write = [self] {
-            asio::async_write(self->sock_, asio::buffer(self->out_), [self](boost::system::error_code ec, std::size_t) {
-                if (ec) return self->close();
-                self->read_header();
-            });
+            asio::async_write(self->sock_, asio::buffer(self->out_),
+                              [self](boost::system::error_code ec, std::size_t) {
+                                  if (ec) return self->close();
+                                  self->read_header();
+                              });
         };
         if (delay_ms > 0) {
             timer_.expires_after(std::chrono::milliseconds(delay_ms));
@@ -161,7 +167,8 @@ void raise_fd_limit() {
 }  // namespace
 
 struct Server::Impl {
-    explicit Impl(Options o) : engine(std::move(o)), acceptor(io), signals(io, SIGTERM, SIGINT), ticker(io) {}
+    explicit Impl(Options o)
+        : engine(std::move(o)), acceptor(io), signals(io, SIGTERM, SIGINT), ticker(io) {}
 
     void accept() {
         acceptor.async_accept([this](boost::system::error_code ec, tcp::socket sock) {
@@ -214,7 +221,8 @@ int Server::run() {
     if (!ec) s.acceptor.bind(ep, ec);
     if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-        log_error("cannot listen on " + s.engine.options().bind + ":" + std::to_string(s.engine.options().port) + ": " + ec.message());
+        log_error("cannot listen on " + s.engine.options().bind + ":" +
+                  std::to_string(s.engine.options().port) + ": " + ec.message());
         return 1;
     }
     auto local = s.acceptor.local_endpoint();

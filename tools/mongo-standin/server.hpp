@@ -11,7 +11,7 @@
 namespace standin {
 
 class Server {
-public:
+  public:
     explicit Server(Options opts);
     ~Server();
 
@@ -19,7 +19,7 @@ public:
     // or SIGINT. Returns the process exit code.
     int run();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -85,7 +85,8 @@ DocPtr lookup(const Collection& c, const Txn* txn, const std::string& id_key) {
         }
     }
     if (snap == kLatest) return nullptr;
-    // An older record with this _id may be the one the snapshot sees (deleted and re-inserted since).
+    // An older record with this _id may be the one the snapshot sees (deleted and re-inserted
+    // since).
     for (const auto& [order, rec] : c.records)
         if (rec.key == id_key)
             if (DocPtr d = visible(rec, snap)) return d;
@@ -135,7 +136,8 @@ std::string shell_format(const bson_t* doc) {
             bson_destroy(&w);
             // js looks like { "v" : VALUE }
             auto p = js.find(" : ");
-            if (p != std::string::npos && js.size() >= p + 5) js = js.substr(p + 3, js.size() - p - 5);
+            if (p != std::string::npos && js.size() >= p + 5)
+                js = js.substr(p + 3, js.size() - p - 5);
             s += js;
         }
     }
@@ -151,14 +153,16 @@ Error duplicate_key_error(const Collection& c, const std::string& index, const b
     Doc shown;
     bson_iter_t kp, kv;
     if (bson_iter_init(&kp, key_pattern) && bson_iter_init(&kv, key_value)) {
-        while (bson_iter_next(&kp) && bson_iter_next(&kv)) bson_append_iter(shown.get(), bson_iter_key(&kp), -1, &kv);
+        while (bson_iter_next(&kp) && bson_iter_next(&kv))
+            bson_append_iter(shown.get(), bson_iter_key(&kp), -1, &kv);
     }
     e.msg = "E11000 duplicate key error collection: " + c.db + "." + c.name + " index: " + index +
             " dup key: " + shell_format(shown.get());
     return e;
 }
 
-Status check_unique(const Collection& c, const bson_t* doc, const std::string& id_key, const Txn* txn) {
+Status check_unique(const Collection& c, const bson_t* doc, const std::string& id_key,
+                    const Txn* txn) {
     for (const auto& idx : c.indexes) {
         if (!idx.unique || idx.name == "_id_") continue;
         Doc kv = index_key_value(doc, idx.key.get());
@@ -191,7 +195,8 @@ Status check_unique(const Collection& c, const bson_t* doc, const std::string& i
                     bson_t ev;
                     view_of(*e.doc, &ev);
                     Doc ek = index_key_value(&ev, idx.key.get());
-                    if (key_of_doc(ek.get()) == key) return duplicate_key_error(c, idx.name, idx.key.get(), kv.get());
+                    if (key_of_doc(ek.get()) == key)
+                        return duplicate_key_error(c, idx.name, idx.key.get(), kv.get());
                 }
             }
         }
@@ -199,7 +204,8 @@ Status check_unique(const Collection& c, const bson_t* doc, const std::string& i
     return ok_status();
 }
 
-static void unique_update(Collection& c, const DocPtr& before, const DocPtr& after, const std::string& id_key) {
+static void unique_update(Collection& c, const DocPtr& before, const DocPtr& after,
+                          const std::string& id_key) {
     for (const auto& idx : c.indexes) {
         if (!idx.unique || idx.name == "_id_") continue;
         auto& table = c.unique_keys[idx.name];
@@ -251,7 +257,8 @@ void prune_record(Collection& c, uint64_t order) {
     }
 }
 
-void apply_committed(Collection& c, const std::string& id_key, const DocPtr& doc, uint64_t ts, bool keep_history) {
+void apply_committed(Collection& c, const std::string& id_key, const DocPtr& doc, uint64_t ts,
+                     bool keep_history) {
     auto [b, inserted] = c.by_id.try_emplace(id_key, 0);
     Record* rec = nullptr;
     uint64_t order = b->second;

@@ -29,14 +29,16 @@ DocPtr lookup(const Collection& c, const Txn* txn, const std::string& id_key);
 
 // Applies a committed write (doc null: delete) at `ts`, keeping older versions that open
 // transactions may still read (those with snapshots >= min_snapshot... see storage.cpp).
-void apply_committed(Collection& c, const std::string& id_key, const DocPtr& doc, uint64_t ts, bool keep_history);
+void apply_committed(Collection& c, const std::string& id_key, const DocPtr& doc, uint64_t ts,
+                     bool keep_history);
 
 // Drops versions no reader needs any more (call when no transaction is open).
 void prune_record(Collection& c, uint64_t order);
 
 // Unique indexes other than _id_: error 11000 when `doc` collides with a document whose _id key
 // differs from `id_key`. `txn` (may be null) adds the transaction's own writes to the check.
-Status check_unique(const Collection& c, const bson_t* doc, const std::string& id_key, const Txn* txn);
+Status check_unique(const Collection& c, const bson_t* doc, const std::string& id_key,
+                    const Txn* txn);
 // Rebuilds the unique-key tables of `c` from its current documents; error 11000 on a collision.
 Status rebuild_unique(Collection& c);
 
@@ -45,7 +47,8 @@ Error duplicate_key_error(const Collection& c, const std::string& index, const b
                           const bson_t* key_value);
 std::string shell_format(const bson_t* doc);
 
-// The index key (values of the indexed fields) of `doc` for `spec`, as a document and canonical key.
+// The index key (values of the indexed fields) of `doc` for `spec`, as a document and canonical
+// key.
 Doc index_key_value(const bson_t* doc, const bson_t* key_pattern);
 
 }  // namespace standin

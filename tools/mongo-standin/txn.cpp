@@ -11,9 +11,13 @@ namespace standin {
 
 namespace {
 
-Error transient(int code, std::string msg) { return Error{code, std::move(msg), {"TransientTransactionError"}}; }
+Error transient(int code, std::string msg) {
+    return Error{code, std::move(msg), {"TransientTransactionError"}};
+}
 
-std::string lock_key(const std::string& ns, const std::string& id_key) { return ns + '\0' + id_key; }
+std::string lock_key(const std::string& ns, const std::string& id_key) {
+    return ns + '\0' + id_key;
+}
 
 void release(Engine& e, Txn& t) {
     for (auto it = e.locks_.begin(); it != e.locks_.end();) {
@@ -35,7 +39,8 @@ void collect_garbage(Engine& e) {
             if (!nss.count(ns_of(db, name))) continue;
             std::vector<uint64_t> orders;
             for (const auto& [o, r] : c->records)
-                if (r.versions.size() > 1 || r.versions.empty() || !r.versions.back().doc) orders.push_back(o);
+                if (r.versions.size() > 1 || r.versions.empty() || !r.versions.back().doc)
+                    orders.push_back(o);
             for (uint64_t o : orders) prune_record(*c, o);
         }
     }
@@ -77,23 +82,33 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
         c.txn_number = iter_as_int64(&it);
     }
     if (bson_iter_init_find(&it, c.cmd, "autocommit")) {
-        if (iter_truthy(&it)) return Error{72, "autocommit:true is not supported; omit it instead", {}};
+        if (iter_truthy(&it))
+            return Error{72, "autocommit:true is not supported; omit it instead", {}};
         c.autocommit_false = true;
     }
     c.start_transaction = get_bool(c.cmd, "startTransaction").value_or(false);
-    if (c.txn_number && !c.session) return Error{50768, "txnNumber may only be provided for multi-document transactions and retryable write commands; lsid is missing", {}};
+    if (c.txn_number && !c.session)
+        return Error{50768,
+                     "txnNumber may only be provided for multi-document transactions and retryable "
+                     "write commands; lsid is missing",
+                     {}};
     if (!c.txn_number) {
-        if (c.autocommit_false || c.start_transaction) return Error{50768, "txnNumber is required with autocommit and startTransaction", {}};
+        if (c.autocommit_false || c.start_transaction)
+            return Error{50768, "txnNumber is required with autocommit and startTransaction", {}};
         return ok_status();
     }
     Session& s = *c.session;
     int64_t n = *c.txn_number;
     if (n < s.txn_number)
-        return Error{225, "Cannot start transaction " + std::to_string(n) + " on session because a newer transaction " +
-                              std::to_string(s.txn_number) + " has already started.", {}};
+        return Error{225,
+                     "Cannot start transaction " + std::to_string(n) +
+                         " on session because a newer transaction " + std::to_string(s.txn_number) +
+                         " has already started.",
+                     {}};
     bool has_read_concern = bson_iter_init_find(&it, c.cmd, "readConcern");
     if (!c.autocommit_false) {
-        if (c.start_transaction) return Error{50768, "startTransaction requires autocommit:false", {}};
+        if (c.start_transaction)
+            return Error{50768, "startTransaction requires autocommit:false", {}};
         // Retryable write (or a command carrying txnNumber outside a transaction).
         if (n > s.txn_number) {
             if (s.state == TxnState::kInProgress) abort_txn(e, s);
@@ -105,12 +120,16 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
     bool terminal = c.name == "commitTransaction" || c.name == "abortTransaction";
     if (c.start_transaction) {
         if (n == s.txn_number && s.state != TxnState::kNone)
-            return transient(251, "Given transaction number " + std::to_string(n) + " does not match any in-progress transactions.");
+            return transient(251, "Given transaction number " + std::to_string(n) +
+                                      " does not match any in-progress transactions.");
         if (has_read_concern && BSON_ITER_HOLDS_DOCUMENT(&it)) {
             Doc rc = iter_subdoc(&it);
             auto level = get_string(rc.get(), "level").value_or("snapshot");
             if (level != "snapshot" && level != "majority" && level != "local")
-                return Error{72, "The readConcern level must be either 'snapshot', 'majority' or 'local'", {}};
+                return Error{
+                    72,
+                    "The readConcern level must be either 'snapshot', 'majority' or 'local'",
+                    {}};
         }
         if (s.state == TxnState::kInProgress) abort_txn(e, s);
         s.txn_number = n;
@@ -122,9 +141,11 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
         e.active_txns_[s.txn->id] = s.txn.get();
     } else {
         if (has_read_concern && !terminal)
-            return Error{72, "Only the first command in a transaction may specify a readConcern", {}};
+            return Error{
+                72, "Only the first command in a transaction may specify a readConcern", {}};
         if (n != s.txn_number)
-            return transient(251, "Given transaction number " + std::to_string(n) + " does not match any in-progress transactions.");
+            return transient(251, "Given transaction number " + std::to_string(n) +
+                                      " does not match any in-progress transactions.");
         if (terminal) return ok_status();
         if (s.state != TxnState::kInProgress) {
             if (s.state == TxnState::kCommitted)
@@ -151,13 +172,16 @@ void Commands::abort_txn(Engine& e, Session& s) {
 }
 
 Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
-    if (c.db != "admin") return reply_error(Error{13, "commitTransaction may only be run against the admin database.", {}});
+    if (c.db != "admin")
+        return reply_error(
+            Error{13, "commitTransaction may only be run against the admin database.", {}});
     if (!c.session || !c.txn_number || !c.autocommit_false)
         return reply_error(Error{50768, "commitTransaction must be run within a transaction", {}});
     Session& s = *c.session;
     if (s.state == TxnState::kCommitted) return reply_ok(Doc());
     if (s.state != TxnState::kInProgress || !s.txn)
-        return reply_error(transient(251, "Transaction " + std::to_string(*c.txn_number) + " has been aborted."));
+        return reply_error(
+            transient(251, "Transaction " + std::to_string(*c.txn_number) + " has been aborted."));
     Txn& t = *s.txn;
     if (t.failed) {
         abort_txn(e, s);
@@ -169,9 +193,11 @@ Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
         uint64_t ts = e.next_ts();
         bool others = e.active_txns_.size() > 1;
         for (auto& [ns, entries] : t.overlay) {
-            std::vector<std::pair<uint64_t, std::pair<const std::string*, const OverlayEntry*>>> ordered;
+            std::vector<std::pair<uint64_t, std::pair<const std::string*, const OverlayEntry*>>>
+                ordered;
             for (const auto& [k, en] : entries) ordered.push_back({en.seq, {&k, &en}});
-            std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+            std::sort(ordered.begin(), ordered.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
             auto dot = ns.find('.');
             std::string db = ns.substr(0, dot), coll = ns.substr(dot + 1);
             Collection* col = e.find_collection(db, coll);
@@ -218,14 +244,18 @@ Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
 }
 
 Outcome Commands::abort_transaction(Engine& e, CommandCtx& c) {
-    if (c.db != "admin") return reply_error(Error{13, "abortTransaction may only be run against the admin database.", {}});
+    if (c.db != "admin")
+        return reply_error(
+            Error{13, "abortTransaction may only be run against the admin database.", {}});
     if (!c.session || !c.txn_number || !c.autocommit_false)
         return reply_error(Error{50768, "abortTransaction must be run within a transaction", {}});
     Session& s = *c.session;
     if (s.state == TxnState::kCommitted)
-        return reply_error(Error{256, "Transaction " + std::to_string(*c.txn_number) + " has been committed.", {}});
+        return reply_error(Error{
+            256, "Transaction " + std::to_string(*c.txn_number) + " has been committed.", {}});
     if (s.state != TxnState::kInProgress)
-        return reply_error(transient(251, "Transaction " + std::to_string(*c.txn_number) + " has been aborted."));
+        return reply_error(
+            transient(251, "Transaction " + std::to_string(*c.txn_number) + " has been aborted."));
     abort_txn(e, s);
     return reply_ok(Doc());
 }
@@ -265,13 +295,14 @@ Outcome Commands::end_sessions(Engine& e, CommandCtx& c) {
     return reply_ok(Doc());
 }
 
-Result<Collection*> Commands::collection_for_write(Engine& e, CommandCtx& c, const std::string& coll) {
+Result<Collection*> Commands::collection_for_write(Engine& e, CommandCtx& c,
+                                                   const std::string& coll) {
     if (Collection* col = e.find_collection(c.db, coll)) return col;
     return e.create_collection(c.db, coll, nullptr, true);
 }
 
-Status Commands::write(Engine& e, CommandCtx& c, Collection& coll, const std::string& id_key, const DocPtr& before,
-                       const DocPtr& after, Event ev) {
+Status Commands::write(Engine& e, CommandCtx& c, Collection& coll, const std::string& id_key,
+                       const DocPtr& before, const DocPtr& after, Event ev) {
     if (!c.in_txn && e.locks_.empty() && e.active_txns_.empty()) {
         // Fast path: no transaction is open, so nothing can block or needs old versions.
         uint64_t ts = e.next_ts();
@@ -294,12 +325,20 @@ Status Commands::write(Engine& e, CommandCtx& c, Collection& coll, const std::st
         Txn& t = *c.txn;
         auto held = e.locks_.find(lk);
         if (held != e.locks_.end() && held->second != t.id)
-            return Error{112, "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.", {}};
+            return Error{112,
+                         "WriteConflict error: this operation conflicted with another operation. "
+                         "Please retry your operation or multi-document transaction.",
+                         {}};
         auto bid = coll.by_id.find(id_key);
         if (bid != coll.by_id.end()) {
             auto r = coll.records.find(bid->second);
-            if (r != coll.records.end() && !r->second.versions.empty() && r->second.versions.back().ts > t.snapshot_ts)
-                return Error{112, "WriteConflict error: this operation conflicted with another operation. Please retry your operation or multi-document transaction.", {}};
+            if (r != coll.records.end() && !r->second.versions.empty() &&
+                r->second.versions.back().ts > t.snapshot_ts)
+                return Error{
+                    112,
+                    "WriteConflict error: this operation conflicted with another operation. Please "
+                    "retry your operation or multi-document transaction.",
+                    {}};
         }
         auto& entries = t.overlay[ns];
         auto en = entries.find(id_key);
@@ -316,7 +355,8 @@ Status Commands::write(Engine& e, CommandCtx& c, Collection& coll, const std::st
         t.events.push_back(std::move(ev));
         return ok_status();
     }
-    if (e.locks_.count(lk)) return Error{kBlockedByTransaction, "document is held by a transaction", {}};
+    if (e.locks_.count(lk))
+        return Error{kBlockedByTransaction, "document is held by a transaction", {}};
     uint64_t ts = e.next_ts();
     bool history = !e.active_txns_.empty();
     apply_committed(coll, id_key, after, ts, history);

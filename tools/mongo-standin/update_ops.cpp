@@ -50,22 +50,34 @@ bool identical(const Node& a, const Node& b) {
     Doc x, y;
     a.append_to(x.get(), "v");
     b.append_to(y.get(), "v");
-    return x.get()->len == y.get()->len && std::memcmp(bson_get_data(x.get()), bson_get_data(y.get()), x.get()->len) == 0;
+    return x.get()->len == y.get()->len &&
+           std::memcmp(bson_get_data(x.get()), bson_get_data(y.get()), x.get()->len) == 0;
 }
 
 const char* type_name(bson_type_t t) {
     switch (t) {
-        case BSON_TYPE_DOUBLE: return "double";
-        case BSON_TYPE_UTF8: return "string";
-        case BSON_TYPE_DOCUMENT: return "object";
-        case BSON_TYPE_ARRAY: return "array";
-        case BSON_TYPE_INT32: return "int";
-        case BSON_TYPE_INT64: return "long";
-        case BSON_TYPE_NULL: return "null";
-        case BSON_TYPE_BOOL: return "bool";
-        case BSON_TYPE_OID: return "objectId";
-        case BSON_TYPE_DATE_TIME: return "date";
-        default: return "other";
+        case BSON_TYPE_DOUBLE:
+            return "double";
+        case BSON_TYPE_UTF8:
+            return "string";
+        case BSON_TYPE_DOCUMENT:
+            return "object";
+        case BSON_TYPE_ARRAY:
+            return "array";
+        case BSON_TYPE_INT32:
+            return "int";
+        case BSON_TYPE_INT64:
+            return "long";
+        case BSON_TYPE_NULL:
+            return "null";
+        case BSON_TYPE_BOOL:
+            return "bool";
+        case BSON_TYPE_OID:
+            return "objectId";
+        case BSON_TYPE_DATE_TIME:
+            return "date";
+        default:
+            return "other";
     }
 }
 
@@ -98,14 +110,20 @@ Result<Node*> ensure_parent(Node& root, const Path& p) {
         } else if (cur->type == BSON_TYPE_ARRAY) {
             size_t idx;
             if (!is_index(part, &idx))
-                return Error{28, "Cannot create field '" + part + "' in element {" + join(p, i) + ": [...]}", {}};
-            while (cur->kids.size() <= idx) cur->kids.emplace_back(std::to_string(cur->kids.size()), Node::null());
+                return Error{
+                    28,
+                    "Cannot create field '" + part + "' in element {" + join(p, i) + ": [...]}",
+                    {}};
+            while (cur->kids.size() <= idx)
+                cur->kids.emplace_back(std::to_string(cur->kids.size()), Node::null());
             next = &cur->kids[idx].second;
             if (next->type == BSON_TYPE_NULL && i + 1 < p.size()) *next = Node::document();
         }
         if (!next || !next->is_container())
-            return Error{28, "Cannot create field '" + p[i + 1] + "' in element {" + part + ": " +
-                                 (next ? type_name(next->type) : "null") + "}", {}};
+            return Error{28,
+                         "Cannot create field '" + p[i + 1] + "' in element {" + part + ": " +
+                             (next ? type_name(next->type) : "null") + "}",
+                         {}};
         cur = next;
     }
     return cur;
@@ -117,8 +135,10 @@ Status set_at(Node& root, const Path& p, Node v) {
     Node* c = parent.value();
     if (c->type == BSON_TYPE_ARRAY) {
         size_t idx;
-        if (!is_index(p.back(), &idx)) return Error{2, "cannot use the part (" + p.back() + ") to traverse the element", {}};
-        while (c->kids.size() <= idx) c->kids.emplace_back(std::to_string(c->kids.size()), Node::null());
+        if (!is_index(p.back(), &idx))
+            return Error{2, "cannot use the part (" + p.back() + ") to traverse the element", {}};
+        while (c->kids.size() <= idx)
+            c->kids.emplace_back(std::to_string(c->kids.size()), Node::null());
         c->kids[idx].second = std::move(v);
     } else {
         c->set(p.back(), std::move(v));
@@ -134,7 +154,8 @@ void unset_at(Node& root, const Path& p) {
         parent->erase(p.back());
     } else if (parent->type == BSON_TYPE_ARRAY) {
         size_t idx;
-        if (is_index(p.back(), &idx) && idx < parent->kids.size()) parent->kids[idx].second = Node::null();
+        if (is_index(p.back(), &idx) && idx < parent->kids.size())
+            parent->kids[idx].second = Node::null();
     }
 }
 
@@ -165,10 +186,16 @@ Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
         for (auto& d : done) {
             Node* arr = get_node(*ctx.root, d);
             if (!arr || arr->type != BSON_TYPE_ARRAY)
-                return Error{2, "The path '" + join(p, i) + "' must exist in the document in order to apply array updates.", {}};
+                return Error{2,
+                             "The path '" + join(p, i) +
+                                 "' must exist in the document in order to apply array updates.",
+                             {}};
             if (part == "$") {
                 if (!ctx.spec->query)
-                    return Error{2, "The positional operator did not find the match needed from the query.", {}};
+                    return Error{
+                        2,
+                        "The positional operator did not find the match needed from the query.",
+                        {}};
                 // Sub-filter: the query predicates under this array's path.
                 std::string prefix = join(d, d.size());
                 Doc sub;
@@ -176,8 +203,7 @@ Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
                 if (bson_iter_init(&it, ctx.spec->query)) {
                     while (bson_iter_next(&it)) {
                         std::string k = bson_iter_key(&it);
-                        if (k == prefix || k.rfind(prefix + ".", 0) == 0)
-                        {
+                        if (k == prefix || k.rfind(prefix + ".", 0) == 0) {
                             std::string renamed = "e";
                             renamed.append(k, prefix.size(), std::string::npos);
                             append_value(sub.get(), renamed, &it);
@@ -198,7 +224,10 @@ Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
                     }
                 }
                 if (!found)
-                    return Error{2, "The positional operator did not find the match needed from the query.", {}};
+                    return Error{
+                        2,
+                        "The positional operator did not find the match needed from the query.",
+                        {}};
             } else if (part == "$[]") {
                 for (size_t j = 0; j < arr->kids.size(); ++j) {
                     Path np = d;
@@ -226,7 +255,11 @@ Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
                         }
                     }
                 }
-                if (!have) return Error{2, "No array filter found for identifier '" + id + "' in path '" + join(p, p.size()) + "'", {}};
+                if (!have)
+                    return Error{2,
+                                 "No array filter found for identifier '" + id + "' in path '" +
+                                     join(p, p.size()) + "'",
+                                 {}};
                 for (size_t j = 0; j < arr->kids.size(); ++j) {
                     Doc probe = wrap_at(id, arr->kids[j].second);
                     auto m = matches(probe.get(), filter.get());
@@ -250,7 +283,8 @@ void record_set(Ctx& ctx, const Path& p) {
 }
 
 Node number_from(long double v, bson_type_t a, bson_type_t b) {
-    if (a == BSON_TYPE_DOUBLE || b == BSON_TYPE_DOUBLE || a == BSON_TYPE_DECIMAL128 || b == BSON_TYPE_DECIMAL128)
+    if (a == BSON_TYPE_DOUBLE || b == BSON_TYPE_DOUBLE || a == BSON_TYPE_DECIMAL128 ||
+        b == BSON_TYPE_DECIMAL128)
         return Node::dbl(static_cast<double>(v));
     if (a == BSON_TYPE_INT32 && b == BSON_TYPE_INT32 && v >= std::numeric_limits<int32_t>::min() &&
         v <= std::numeric_limits<int32_t>::max())
@@ -261,16 +295,21 @@ Node number_from(long double v, bson_type_t a, bson_type_t b) {
 
 long double exact(const Node& n) {
     switch (n.type) {
-        case BSON_TYPE_INT32: return n.scalar.value.v_int32;
-        case BSON_TYPE_INT64: return static_cast<long double>(n.scalar.value.v_int64);
-        default: return n.as_double();
+        case BSON_TYPE_INT32:
+            return n.scalar.value.v_int32;
+        case BSON_TYPE_INT64:
+            return static_cast<long double>(n.scalar.value.v_int64);
+        default:
+            return n.as_double();
     }
 }
 
-Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, const bson_iter_t* arg) {
+Status apply_one(Ctx& ctx, const std::string& op, const std::string& field,
+                 const bson_iter_t* arg) {
     Path raw = split(field);
     if (op == "$rename") {
-        if (!BSON_ITER_HOLDS_UTF8(arg)) return Error{2, "The 'to' field for $rename must be a string: " + field, {}};
+        if (!BSON_ITER_HOLDS_UTF8(arg))
+            return Error{2, "The 'to' field for $rename must be a string: " + field, {}};
         Path to = split(bson_iter_utf8(arg, nullptr));
         Node* src = get_node(*ctx.root, raw);
         if (!src) return ok_status();
@@ -313,14 +352,22 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             continue;
         } else if (op == "$inc" || op == "$mul") {
             if (!argn.is_number())
-                return Error{14, std::string("Cannot ") + (op == "$inc" ? "increment" : "multiply") + " with non-numeric argument: {" + field + ": ...}", {}};
+                return Error{14,
+                             std::string("Cannot ") + (op == "$inc" ? "increment" : "multiply") +
+                                 " with non-numeric argument: {" + field + ": ...}",
+                             {}};
             if (existed && !cur->is_number())
-                return Error{14, "Cannot apply " + op + " to a value of non-numeric type. {_id: ...} has the field '" + p.back() + "' of non-numeric type " + type_name(cur->type), {}};
+                return Error{14,
+                             "Cannot apply " + op +
+                                 " to a value of non-numeric type. {_id: ...} has the field '" +
+                                 p.back() + "' of non-numeric type " + type_name(cur->type),
+                             {}};
             Node result;
             if (!existed) {
                 result = op == "$inc" ? argn : number_from(0, argn.type, argn.type);
             } else {
-                long double v = op == "$inc" ? exact(*cur) + exact(argn) : exact(*cur) * exact(argn);
+                long double v =
+                    op == "$inc" ? exact(*cur) + exact(argn) : exact(*cur) * exact(argn);
                 result = number_from(v, cur->type, argn.type);
             }
             auto s = set_at(*ctx.root, p, std::move(result));
@@ -337,7 +384,9 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             bool ts = false;
             if (argn.type == BSON_TYPE_DOCUMENT) {
                 const Node* t = argn.find("$type");
-                if (t && t->type == BSON_TYPE_UTF8 && std::string(t->scalar.value.v_utf8.str) == "timestamp") ts = true;
+                if (t && t->type == BSON_TYPE_UTF8 &&
+                    std::string(t->scalar.value.v_utf8.str) == "timestamp")
+                    ts = true;
             }
             if (ts) {
                 v.type = v.scalar.value_type = BSON_TYPE_TIMESTAMP;
@@ -351,11 +400,15 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             if (!s.ok()) return s;
         } else if (op == "$push" || op == "$addToSet") {
             if (existed && cur->type != BSON_TYPE_ARRAY)
-                return Error{2, "The field '" + dotted + "' must be an array but is of type " + type_name(cur->type) + " in document {_id: ...}", {}};
+                return Error{2,
+                             "The field '" + dotted + "' must be an array but is of type " +
+                                 type_name(cur->type) + " in document {_id: ...}",
+                             {}};
             std::vector<Node> items;
             const Node* each = argn.type == BSON_TYPE_DOCUMENT ? argn.find("$each") : nullptr;
             if (each) {
-                if (each->type != BSON_TYPE_ARRAY) return Error{2, "The argument to $each in " + op + " must be an array", {}};
+                if (each->type != BSON_TYPE_ARRAY)
+                    return Error{2, "The argument to $each in " + op + " must be an array", {}};
                 for (const auto& kv : each->kids) items.push_back(kv.second);
             } else {
                 items.push_back(argn);
@@ -366,7 +419,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             if (op == "$addToSet") {
                 for (auto& it : items) {
                     bool present = false;
-                    for (auto& kv : arr.kids) present = present || compare_nodes(kv.second, it) == 0;
+                    for (auto& kv : arr.kids)
+                        present = present || compare_nodes(kv.second, it) == 0;
                     if (!present) arr.kids.emplace_back("", std::move(it));
                 }
             } else {
@@ -374,7 +428,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
                 size_t at = arr.kids.size();
                 if (pos && pos->is_number()) {
                     long long pv = static_cast<long long>(pos->as_double());
-                    if (pv < 0) pv = std::max<long long>(0, static_cast<long long>(arr.kids.size()) + pv);
+                    if (pv < 0)
+                        pv = std::max<long long>(0, static_cast<long long>(arr.kids.size()) + pv);
                     at = std::min<size_t>(static_cast<size_t>(pv), arr.kids.size());
                     if (at != arr.kids.size()) simple_append = false;
                 }
@@ -383,20 +438,21 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
                 arr.kids.insert(arr.kids.begin() + static_cast<long>(at), ins.begin(), ins.end());
                 if (const Node* sort = each ? argn.find("$sort") : nullptr) {
                     simple_append = false;
-                    std::stable_sort(arr.kids.begin(), arr.kids.end(), [&](const auto& a, const auto& b) {
-                        if (sort->is_number()) {
-                            int c = compare_nodes(a.second, b.second);
-                            return sort->as_double() > 0 ? c < 0 : c > 0;
-                        }
-                        for (const auto& [k, dir] : sort->kids) {
-                            const Node* x = a.second.find(k);
-                            const Node* y = b.second.find(k);
-                            Node nx = x ? *x : Node(), ny = y ? *y : Node();
-                            int c = compare_nodes(nx, ny);
-                            if (c) return dir.as_double() > 0 ? c < 0 : c > 0;
-                        }
-                        return false;
-                    });
+                    std::stable_sort(arr.kids.begin(), arr.kids.end(),
+                                     [&](const auto& a, const auto& b) {
+                                         if (sort->is_number()) {
+                                             int c = compare_nodes(a.second, b.second);
+                                             return sort->as_double() > 0 ? c < 0 : c > 0;
+                                         }
+                                         for (const auto& [k, dir] : sort->kids) {
+                                             const Node* x = a.second.find(k);
+                                             const Node* y = b.second.find(k);
+                                             Node nx = x ? *x : Node(), ny = y ? *y : Node();
+                                             int c = compare_nodes(nx, ny);
+                                             if (c) return dir.as_double() > 0 ? c < 0 : c > 0;
+                                         }
+                                         return false;
+                                     });
                 }
                 if (const Node* slice = each ? argn.find("$slice") : nullptr) {
                     long long n = static_cast<long long>(slice->as_double());
@@ -413,7 +469,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             arr.renumber();
             if (existed && simple_append) {
                 for (size_t i = old_size; i < arr.kids.size(); ++i)
-                    ctx.out->updated_fields.set(dotted + "." + std::to_string(i), arr.kids[i].second);
+                    ctx.out->updated_fields.set(dotted + "." + std::to_string(i),
+                                                arr.kids[i].second);
                 auto s = set_at(*ctx.root, p, std::move(arr));
                 if (!s.ok()) return s;
                 continue;
@@ -423,7 +480,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
         } else if (op == "$pull" || op == "$pullAll" || op == "$pop") {
             if (!existed) continue;
             if (cur->type != BSON_TYPE_ARRAY)
-                return Error{op == "$pop" ? 14 : 2, "Cannot apply " + op + " to a non-array value", {}};
+                return Error{
+                    op == "$pop" ? 14 : 2, "Cannot apply " + op + " to a non-array value", {}};
             Node arr = *cur;
             if (op == "$pop") {
                 if (!arr.kids.empty()) {
@@ -433,7 +491,8 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
                         arr.kids.pop_back();
                 }
             } else if (op == "$pullAll") {
-                if (argn.type != BSON_TYPE_ARRAY) return Error{2, "$pullAll requires an array argument", {}};
+                if (argn.type != BSON_TYPE_ARRAY)
+                    return Error{2, "$pullAll requires an array argument", {}};
                 std::erase_if(arr.kids, [&](const auto& kv) {
                     for (const auto& x : argn.kids)
                         if (compare_nodes(kv.second, x.second) == 0) return true;
@@ -441,7 +500,9 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
                 });
             } else {
                 bool doc_filter = false;
-                if (argn.type == BSON_TYPE_DOCUMENT && !argn.kids.empty() && argn.kids[0].first[0] != '$') doc_filter = true;
+                if (argn.type == BSON_TYPE_DOCUMENT && !argn.kids.empty() &&
+                    argn.kids[0].first[0] != '$')
+                    doc_filter = true;
                 Doc cond = argn.type == BSON_TYPE_DOCUMENT ? argn.to_doc() : Doc();
                 Doc wrapped_filter;
                 argn.append_to(wrapped_filter.get(), "v");
@@ -465,7 +526,11 @@ Status apply_one(Ctx& ctx, const std::string& op, const std::string& field, cons
             auto s = set_at(*ctx.root, p, std::move(arr));
             if (!s.ok()) return s;
         } else {
-            return Error{9, "Unknown modifier: " + op + ". Expected a valid update modifier or pipeline-style update specified as an array", {}};
+            return Error{9,
+                         "Unknown modifier: " + op +
+                             ". Expected a valid update modifier or pipeline-style update "
+                             "specified as an array",
+                         {}};
         }
         Node* after = get_node(*ctx.root, p);
         if (after && (!existed || !identical(before, *after)))
@@ -482,8 +547,9 @@ bool paths_conflict(const std::string& a, const std::string& b) {
     return prefix(a, b) || prefix(b, a);
 }
 
-const char* kKnownOps[] = {"$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$currentDate",
-                           "$setOnInsert", "$push", "$addToSet", "$pull", "$pullAll", "$pop"};
+const char* kKnownOps[] = {"$set",      "$unset",  "$inc",         "$mul",         "$min",
+                           "$max",      "$rename", "$currentDate", "$setOnInsert", "$push",
+                           "$addToSet", "$pull",   "$pullAll",     "$pop"};
 
 }  // namespace
 
@@ -507,14 +573,18 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
                 if (k[0] == '$') return Error{9, std::string("Unknown modifier: ") + k, {}};
                 if (!std::strcmp(k, "_id")) {
                     if (has_id && compare_values(&it, &orig_id) != 0)
-                        return Error{66, "After applying the update, the (immutable) field '_id' was found to have been altered to _id: ...", {}};
+                        return Error{66,
+                                     "After applying the update, the (immutable) field '_id' was "
+                                     "found to have been altered to _id: ...",
+                                     {}};
                     if (has_id) continue;
                 }
                 append_value(nd.get(), k, &it);
             }
         }
-        out.modified = nd.get()->len != original->len ||
-                       std::memcmp(bson_get_data(nd.get()), bson_get_data(original), original->len) != 0;
+        out.modified =
+            nd.get()->len != original->len ||
+            std::memcmp(bson_get_data(nd.get()), bson_get_data(original), original->len) != 0;
         out.doc = std::move(nd);
         return out;
     }
@@ -532,20 +602,31 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
             bool known = false;
             for (const char* k : kKnownOps) known = known || op == k;
             if (!known)
-                return Error{9, "Unknown modifier: " + op + ". Expected a valid update modifier or pipeline-style update specified as an array", {}};
+                return Error{9,
+                             "Unknown modifier: " + op +
+                                 ". Expected a valid update modifier or pipeline-style update "
+                                 "specified as an array",
+                             {}};
             if (!BSON_ITER_HOLDS_DOCUMENT(&it))
-                return Error{9, "Modifiers operate on fields but we found type " + std::string(type_name(bson_iter_type(&it))) + " instead.", {}};
+                return Error{9,
+                             "Modifiers operate on fields but we found type " +
+                                 std::string(type_name(bson_iter_type(&it))) + " instead.",
+                             {}};
             bson_iter_t f;
             bson_iter_recurse(&it, &f);
             while (bson_iter_next(&f)) {
                 std::string path = bson_iter_key(&f);
                 if (path.empty()) return Error{56, "An empty update path is not valid.", {}};
                 std::vector<std::string> ps{path};
-                if (op == "$rename" && BSON_ITER_HOLDS_UTF8(&f)) ps.emplace_back(bson_iter_utf8(&f, nullptr));
+                if (op == "$rename" && BSON_ITER_HOLDS_UTF8(&f))
+                    ps.emplace_back(bson_iter_utf8(&f, nullptr));
                 for (const auto& p : ps) {
                     for (const auto& q : all_paths)
                         if (paths_conflict(p, q))
-                            return Error{40, "Updating the path '" + p + "' would create a conflict at '" + q + "'", {}};
+                            return Error{40,
+                                         "Updating the path '" + p +
+                                             "' would create a conflict at '" + q + "'",
+                                         {}};
                 }
                 for (const auto& p : ps) all_paths.push_back(p);
                 items.push_back(Item{op, path, f});
@@ -563,10 +644,14 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
     if (has_id) {
         Node oid = Node::from_iter(&orig_id);
         if (!new_id || !identical(*new_id, oid))
-            return Error{66, "Performing an update on the path '_id' would modify the immutable field '_id'", {}};
+            return Error{
+                66,
+                "Performing an update on the path '_id' would modify the immutable field '_id'",
+                {}};
     }
     if (new_id && root.kids[0].first != "_id") {
-        auto pos = std::find_if(root.kids.begin(), root.kids.end(), [](const auto& kv) { return kv.first == "_id"; });
+        auto pos = std::find_if(root.kids.begin(), root.kids.end(),
+                                [](const auto& kv) { return kv.first == "_id"; });
         auto idkv = std::move(*pos);
         root.kids.erase(pos);
         root.kids.insert(root.kids.begin(), std::move(idkv));
@@ -575,8 +660,9 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
     out.doc = root.to_doc();
     if (out.doc.get()->len > 16777216u)
         return Error{10334, "Resulting document after update is larger than 16777216", {}};
-    out.modified = out.doc.get()->len != original->len ||
-                   std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
+    out.modified =
+        out.doc.get()->len != original->len ||
+        std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
     if (!out.modified) {
         out.updated_fields = Node::document();
         out.removed_fields.clear();

@@ -19,8 +19,8 @@ struct UpdateSpec {
 };
 
 struct UpdateOutcome {
-    Doc doc;                 // the new document
-    bool modified = false;   // bytes differ from the original
+    Doc doc;                // the new document
+    bool modified = false;  // bytes differ from the original
     bool replacement = false;
     Node updated_fields = Node::document();  // dotted path -> new value
     std::vector<std::string> removed_fields;

@@ -63,7 +63,8 @@ Result<MsgHeader> parse_header(const uint8_t* p) {
     h.request_id = read_i32(p + 4);
     h.response_to = read_i32(p + 8);
     h.opcode = read_i32(p + 12);
-    if (h.length < static_cast<int32_t>(kHeaderSize) || static_cast<size_t>(h.length) > kMaxMessageSize)
+    if (h.length < static_cast<int32_t>(kHeaderSize) ||
+        static_cast<size_t>(h.length) > kMaxMessageSize)
         return close_error("message length out of range: " + std::to_string(h.length));
     return h;
 }
@@ -122,7 +123,8 @@ static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, siz
         } else if (kind == 1) {
             if (end - off < 4) return close_error("truncated kind-1 section");
             int32_t size = read_i32(body + off);
-            if (size < 5 || static_cast<size_t>(size) > end - off) return close_error("bad kind-1 size");
+            if (size < 5 || static_cast<size_t>(size) > end - off)
+                return close_error("bad kind-1 size");
             size_t sec_end = off + static_cast<size_t>(size);
             size_t p = off + 4;
             const void* nul = std::memchr(body + p, 0, sec_end - p);
@@ -167,14 +169,16 @@ static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, siz
         bson_iter_t it;
         if (bson_iter_init_find(&it, &view, s.name.c_str())) {
             failure->reply = true;
-            failure->error = Error{40, "duplicate field " + s.name + " in body and document sequence", {}};
+            failure->error =
+                Error{40, "duplicate field " + s.name + " in body and document sequence", {}};
             return failure->error;
         }
     }
     bson_copy_to(&view, r.body.get());
     for (const auto& s : seqs) {
         bson_t arr;
-        bson_append_array_begin(r.body.get(), s.name.c_str(), static_cast<int>(s.name.size()), &arr);
+        bson_append_array_begin(r.body.get(), s.name.c_str(), static_cast<int>(s.name.size()),
+                                &arr);
         size_t i = 0;
         for (const auto& [p, n] : s.docs) {
             bson_t d;
@@ -193,7 +197,8 @@ static Result<Request> parse_op_query(const MsgHeader& h, const uint8_t* body, s
     size_t off = 4;
     const void* nul = std::memchr(body + off, 0, len - off);
     if (!nul) return close_error("OP_QUERY namespace not terminated");
-    std::string ns(reinterpret_cast<const char*>(body + off), static_cast<const uint8_t*>(nul) - (body + off));
+    std::string ns(reinterpret_cast<const char*>(body + off),
+                   static_cast<const uint8_t*>(nul) - (body + off));
     off += ns.size() + 1;
     if (len - off < 8) return close_error("OP_QUERY truncated");
     off += 8;  // skip, numberToReturn
@@ -203,7 +208,8 @@ static Result<Request> parse_op_query(const MsgHeader& h, const uint8_t* body, s
     r.opcode = kOpQuery;
     r.request_id = h.request_id;
     const std::string suffix = ".$cmd";
-    if (ns.size() <= suffix.size() || ns.compare(ns.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    if (ns.size() <= suffix.size() ||
+        ns.compare(ns.size() - suffix.size(), suffix.size(), suffix) != 0) {
         failure->reply = true;
         failure->error = Error{352, "OP_QUERY is only supported on <db>.$cmd", {}};
         return failure->error;
@@ -220,12 +226,16 @@ static Result<Request> parse_op_query(const MsgHeader& h, const uint8_t* body, s
     return r;
 }
 
-Result<Request> parse_message(const MsgHeader& h, const uint8_t* body, size_t len, ParseFailure* failure) {
+Result<Request> parse_message(const MsgHeader& h, const uint8_t* body, size_t len,
+                              ParseFailure* failure) {
     failure->reply = false;
     switch (h.opcode) {
-        case kOpMsg: return parse_op_msg(h, body, len, failure);
-        case kOpQuery: return parse_op_query(h, body, len, failure);
-        default: return close_error("unsupported opcode " + std::to_string(h.opcode));
+        case kOpMsg:
+            return parse_op_msg(h, body, len, failure);
+        case kOpQuery:
+            return parse_op_query(h, body, len, failure);
+        default:
+            return close_error("unsupported opcode " + std::to_string(h.opcode));
     }
 }
 
@@ -236,7 +246,7 @@ std::string build_op_msg(int32_t request_id, int32_t response_to, const bson_t* 
     append_i32(s, request_id);
     append_i32(s, response_to);
     append_i32(s, kOpMsg);
-    append_i32(s, 0);  // flagBits
+    append_i32(s, 0);   // flagBits
     s.push_back('\0');  // kind 0
     s.append(reinterpret_cast<const char*>(bson_get_data(doc)), doc->len);
     put_i32(s, 0, static_cast<int32_t>(s.size()));

@@ -52,7 +52,8 @@ struct ParseFailure {
 
 // Decodes the message body (the bytes after the header, `len` = header.length - 16).
 // Never reads outside [body, body+len).
-Result<Request> parse_message(const MsgHeader& h, const uint8_t* body, size_t len, ParseFailure* failure);
+Result<Request> parse_message(const MsgHeader& h, const uint8_t* body, size_t len,
+                              ParseFailure* failure);
 
 // Encodes an OP_MSG reply (flags 0, one kind-0 section, no checksum).
 std::string build_op_msg(int32_t request_id, int32_t response_to, const bson_t* doc);
