@@ -173,6 +173,19 @@ Result<Collection*> Engine::create_collection(const std::string& db, const std::
     return raw;
 }
 
+bool Engine::log_pending() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return persistence_ && persistence_->pending();
+}
+
+Status Engine::flush_log() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!persistence_) return ok_status();
+    auto st = persistence_->flush();
+    if (!st.ok()) log_error("write-ahead log: " + st.error().msg);
+    return st;
+}
+
 uint64_t Engine::add_waiter(std::function<void()> wake) {
     std::lock_guard<std::mutex> lock(mutex_);
     uint64_t id = next_waiter_++;
@@ -419,18 +432,11 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
         // blockConnection only: run the command normally, then delay the reply.
         Outcome r = dispatch(ctx);
         r.delay_ms = fp.block_ms;
-        if (persistence_) (void)persistence_->flush();
         return r;
     }
     Outcome out = dispatch(ctx);
-    if (persistence_ && !out.park) {
-        auto st = persistence_->flush();
-        if (!st.ok()) {
-            log_error("write-ahead log: " + st.error().msg);
-            out = reply_error(Error{8, "write-ahead log failed: " + st.error().msg, {}});
-            append_cluster_time(out.reply.get(), 0);
-        }
-    }
+    // The write-ahead log is flushed by the caller (flush_log) before the reply goes out, so that
+    // one sync covers every command handled in the same event-loop turn.
     return out;
 }
 

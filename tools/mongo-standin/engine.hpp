@@ -231,6 +231,11 @@ class Engine {
     // Housekeeping: expire idle cursors and sessions, abort transactions older than 60 s.
     void tick();
 
+    // Write-ahead log (with --dbpath): true when commands ran whose log records are not yet on
+    // disk; flush_log() writes and syncs them. A reply to a write must wait for flush_log().
+    bool log_pending();
+    Status flush_log();
+
     // Registers a callback that wakes parked commands; returns its id.
     uint64_t add_waiter(std::function<void()> wake);
     void remove_waiter(uint64_t id);

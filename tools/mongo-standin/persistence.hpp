@@ -32,6 +32,7 @@ class Persistence {
 
     // Appends the buffered operations as one record and syncs it to disk. No-op when empty.
     Status flush();
+    bool pending() const { return nops_ > 0; }
     void add_op(const Doc& op);
 
   private:

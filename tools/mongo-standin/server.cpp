@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <iostream>
 
 #include "log.hpp"
@@ -19,10 +20,42 @@ namespace {
 
 std::atomic<int32_t> g_next_connection_id{1};
 
+// Group commit: replies to commands whose log records are not yet on disk wait here; one
+// write + fdatasync per event-loop turn releases all of them.
+class Committer {
+public:
+    Committer(asio::io_context& io, Engine& engine) : io_(io), engine_(engine) {}
+
+    // Runs `done(true)` once everything logged so far is durable (at once without a log), or
+    // `done(false)` when the log could not be written.
+    void after_durable(std::function<void(bool)> done) {
+        if (!engine_.log_pending() && waiting_.empty()) return done(true);
+        waiting_.push_back(std::move(done));
+        if (scheduled_) return;
+        scheduled_ = true;
+        asio::post(io_, [this] {
+            scheduled_ = false;
+            bool ok = engine_.flush_log().ok();
+            auto waiting = std::move(waiting_);
+            waiting_.clear();
+            for (auto& f : waiting) f(ok);
+        });
+    }
+
+private:
+    asio::io_context& io_;
+    Engine& engine_;
+    std::vector<std::function<void(bool)>> waiting_;
+    bool scheduled_ = false;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
-    Connection(tcp::socket sock, Engine& engine)
-        : sock_(std::move(sock)), engine_(engine), timer_(sock_.get_executor()) {
+    Connection(tcp::socket sock, Engine& engine, Committer& committer)
+        : sock_(std::move(sock)),
+          engine_(engine),
+          committer_(committer),
+          timer_(sock_.get_executor()) {
         info_.connection_id = g_next_connection_id++;
         boost::system::error_code ec;
         auto ep = sock_.remote_endpoint(ec);
@@ -106,11 +139,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
             });
             return;
         }
-        if (request_.more_to_come) return read_header();
-        std::string bytes = request_.opcode == kOpQuery
-                                ? build_op_reply(next_id(), request_.request_id, o.reply.get())
-                                : build_op_msg(next_id(), request_.request_id, o.reply.get());
-        send(std::move(bytes), o.delay_ms);
+        std::string bytes;
+        if (!request_.more_to_come) {
+            bytes = request_.opcode == kOpQuery
+                        ? build_op_reply(next_id(), request_.request_id, o.reply.get())
+                        : build_op_msg(next_id(), request_.request_id, o.reply.get());
+        }
+        auto self = shared_from_this();
+        committer_.after_durable(
+            [self, bytes = std::move(bytes), delay = o.delay_ms](bool durable) mutable {
+                if (!durable) return self->close();  // never acknowledge what is not on disk
+                if (self->request_.more_to_come) return self->read_header();
+                self->send(std::move(bytes), delay);
+            });
     }
 
     void send(std::string bytes, int64_t delay_ms) {
@@ -145,6 +186,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     tcp::socket sock_;
     Engine& engine_;
+    Committer& committer_;
     asio::steady_timer timer_;
     ConnInfo info_;
     uint8_t header_[kHeaderSize] = {};
@@ -168,7 +210,11 @@ void raise_fd_limit() {
 
 struct Server::Impl {
     explicit Impl(Options o)
-        : engine(std::move(o)), acceptor(io), signals(io, SIGTERM, SIGINT), ticker(io) {}
+        : engine(std::move(o)),
+          committer(io, engine),
+          acceptor(io),
+          signals(io, SIGTERM, SIGINT),
+          ticker(io) {}
 
     void accept() {
         acceptor.async_accept([this](boost::system::error_code ec, tcp::socket sock) {
@@ -176,7 +222,7 @@ struct Server::Impl {
                 if (ec == asio::error::operation_aborted) return;
                 log_error("accept: " + ec.message());
             } else {
-                std::make_shared<Connection>(std::move(sock), engine)->start();
+                std::make_shared<Connection>(std::move(sock), engine, committer)->start();
             }
             accept();
         });
@@ -193,6 +239,7 @@ struct Server::Impl {
 
     Engine engine;
     asio::io_context io{1};
+    Committer committer;
     tcp::acceptor acceptor;
     asio::signal_set signals;
     asio::steady_timer ticker;
