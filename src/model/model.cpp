@@ -387,6 +387,16 @@ Status check_evolution(const Model& old_model, const Model& new_model) {
                 }
             }
         }
+        for (const auto& np : ne->properties) {
+            bool known = false;
+            for (const auto& op : oe.properties) known = known || op.id.uid == np.id.uid;
+            if (!known && np.id.id <= oe.last_property_id.id) {
+                return incompatible("property " + ne->name + "." + np.name + ": new property reuses id " +
+                                    std::to_string(np.id.id) + ", which " + oe.name +
+                                    " already handed out (lastPropertyId " +
+                                    std::to_string(oe.last_property_id.id) + "); give it the next id");
+            }
+        }
         for (const auto& orl : oe.relations) {
             bool found = false;
             for (const auto& r : ne->relations) {
@@ -425,7 +435,11 @@ Status check_evolution(const Model& old_model, const Model& new_model) {
 uint64_t ModelBuilder::next_uid(std::string_view salt, uint64_t given) {
     if (given != 0) return given;
     // A stable uid from the qualified name, so the same code builds the same model every time.
-    uint64_t h = std::hash<std::string_view>{}(salt);
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across compilers and library versions
+    for (unsigned char c : salt) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
     h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
     return (h >> 1) | 1;  // non-zero, below 2^63 so JSON readers keep it exact
 }

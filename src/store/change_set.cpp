@@ -248,6 +248,7 @@ private:
 
 std::string encode_change_set(const ChangeSet& changes) {
     Writer w;
+    w.out.reserve(16 + changes.objects.size() * 64);
     w.u8(kMagic);
     w.u8(kVersion);
     w.varint(changes.objects.size());

@@ -11,16 +11,11 @@ namespace {
 
 constexpr const char* kLastKey = "changelog:last";
 
-std::string log_key(uint64_t entity_uid, const Gid& gid) {
-    std::string k(reinterpret_cast<const char*>(&entity_uid), 8);
-    k += gid;
-    return k;
-}
-
-// The entry of object (E, GID) in this transaction's record, created as a put when missing.
+// The entry of object ID of E (GID) in this transaction's record, created as a put when missing.
 // FRESH: the object cannot have an entry yet.
-ObjectChange& entry_for(TxnState& s, const EntityInfo& e, const Gid& gid, bool is_new, bool fresh = false) {
-    std::string key = log_key(e.entity->id.uid, gid);
+ObjectChange& entry_for(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool is_new,
+                        bool fresh = false) {
+    PendingLog::Key key{e.entity->id.uid, id};
     if (!fresh) {
         auto it = s.log.index.find(key);
         if (it != s.log.index.end() && !s.log.dropped[it->second]) return s.log.entries[it->second];
@@ -30,7 +25,7 @@ ObjectChange& entry_for(TxnState& s, const EntityInfo& e, const Gid& gid, bool i
     c.entity_uid = e.entity->id.uid;
     c.gid = gid;
     c.is_new = is_new;
-    s.log.index[std::move(key)] = s.log.entries.size();
+    s.log.index[key] = s.log.entries.size();
     s.log.entries.push_back(std::move(c));
     s.log.dropped.push_back(false);
     return s.log.entries.back();
@@ -103,7 +98,7 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         changed.push_back(std::move(pc));
     }
     if (changed.empty() && old) return Status::ok();
-    ObjectChange& c = entry_for(s, e, gid, old == nullptr, fresh);
+    ObjectChange& c = entry_for(s, e, id, gid, old == nullptr, fresh);
     if (fresh) {
         c.properties = std::move(changed);
         return Status::ok();
@@ -130,7 +125,7 @@ Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<c
         OUTPOST_ASSIGN_OR_RETURN(auto tg, lookup_gid(s.txn, *r.target, t));
         if (tg) tc.targets.push_back(std::move(*tg));
     }
-    ObjectChange& c = entry_for(s, *r.source, *gid, false);
+    ObjectChange& c = entry_for(s, *r.source, src, *gid, false);
     auto it = std::find_if(c.to_many.begin(), c.to_many.end(),
                            [&](const ToManyChange& x) { return x.relation_uid == tc.relation_uid; });
     if (it != c.to_many.end()) {
@@ -146,7 +141,7 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (!gid) return Status::ok();
     OUTPOST_RETURN_IF_ERROR(unmap_gid(s.txn, e, id));
     if (s.applying_remote) return Status::ok();
-    std::string key = log_key(e.entity->id.uid, *gid);
+    PendingLog::Key key{e.entity->id.uid, id};
     auto it = s.log.index.find(key);
     if (it != s.log.index.end() && !s.log.dropped[it->second]) {
         ObjectChange& c = s.log.entries[it->second];

@@ -223,7 +223,16 @@ void ObjectWriter::set_int(int pos, int64_t v) {
     s_->add_scalar(pos, v);
 }
 
-void ObjectWriter::set_double(int pos, double v) { s_->add_double(pos, v); }
+void ObjectWriter::set_double(int pos, double v) {
+    const Property& p = s_->prop(pos);
+    if (p.type == PropertyType::kFloat && std::isfinite(v) &&
+        std::abs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+        s_->fail(Status(ErrorCode::kValueOutOfRange, s_->info->entity->name + "." + p.name + ": value " +
+                                                         std::to_string(v) + " does not fit type float"));
+        return;
+    }
+    s_->add_double(pos, v);
+}
 
 void ObjectWriter::set_string(int pos, std::string_view v) {
     s_->add_offset(pos, s_->builder.CreateString(v.data(), v.size()).o);
@@ -260,6 +269,16 @@ void ObjectWriter::set_int_vector(int pos, std::span<const int64_t> v) {
 
 void ObjectWriter::set_double_vector(int pos, std::span<const double> v) {
     const Property& p = s_->prop(pos);
+    if (p.type == PropertyType::kFloatVector) {
+        for (double d : v) {
+            if (std::isfinite(d) && std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+                s_->fail(Status(ErrorCode::kValueOutOfRange, s_->info->entity->name + "." + p.name +
+                                                                 ": value " + std::to_string(d) +
+                                                                 " does not fit type float"));
+                return;
+            }
+        }
+    }
     auto& b = s_->builder;
     uint32_t off;
     if (p.type == PropertyType::kFloatVector) {

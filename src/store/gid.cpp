@@ -185,8 +185,12 @@ Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, 
 
 Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh) {
     if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
+    // ObjectIds made here grow (time, then counter), so a new one usually sorts last: try appending,
+    // which skips the search, and fall back to a normal put when it does not.
     MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
-    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(txn, e.gid_to_local, &k, &v, 0), "writing global id");
+    int grc = fresh ? mdb_put(txn, e.gid_to_local, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
+    if (grc == MDB_KEYEXIST) grc = mdb_put(txn, e.gid_to_local, &k, &v, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(grc, "writing global id");
     // A fresh id is the highest local id: appending skips the search.
     MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
     int rc = mdb_put(txn, e.local_to_gid, &k2, &v2, fresh ? MDB_APPEND : 0);

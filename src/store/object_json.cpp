@@ -240,7 +240,9 @@ std::string object_to_json(const Object& object) {
     return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-Status object_update_from_json(Object& object, std::string_view json) {
+Status object_update_from_json(Object& target, std::string_view json) {
+    // Work on a copy: a rejected key leaves TARGET as it was.
+    Object object = target;
     const Entity& e = object.entity();
     ordered_json j = ordered_json::parse(json, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
@@ -276,6 +278,7 @@ Status object_update_from_json(Object& object, std::string_view json) {
             return {ErrorCode::kUnknownProperty, "entity " + e.name + " has no property \"" + key + "\""};
         }
     }
+    target = std::move(object);
     return Status::ok();
 }
 

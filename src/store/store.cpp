@@ -61,6 +61,13 @@ void thread_set_writing(const StoreImpl* store, bool on) {
 }
 
 TxnState::~TxnState() {
+    if (write && txn && owner != std::this_thread::get_id()) {
+        std::lock_guard<std::mutex> lock(store->parked_mu);
+        store->parked_txn = txn;
+        store->parked_owner = owner;
+        txn = nullptr;
+        return;
+    }
     if (txn) {
         mdb_txn_abort(txn);
         txn = nullptr;
@@ -446,6 +453,19 @@ Result<ReadTxn> Store::begin_read() {
 
 Result<WriteTxn> Store::begin_write() {
     if (impl_->options.read_only) return Status(ErrorCode::kReadOnly, "store " + impl_->dir + " is read-only");
+    {
+        std::lock_guard<std::mutex> lock(impl_->parked_mu);
+        if (impl_->parked_txn) {
+            if (impl_->parked_owner != std::this_thread::get_id()) {
+                return Status(ErrorCode::kTxnMisuse,
+                              "a write transaction of this store was ended on another thread than the one "
+                              "that began it; it holds the write lock until its own thread begins a write");
+            }
+            mdb_txn_abort(impl_->parked_txn);
+            impl_->parked_txn = nullptr;
+            detail::thread_set_writing(impl_.get(), false);
+        }
+    }
     if (detail::thread_is_writing(impl_.get())) {
         return Status(ErrorCode::kTxnMisuse,
                       "this thread already has a write transaction open on the store; "
@@ -586,7 +606,10 @@ Status WriteTxn::commit() {
     return Status::ok();
 }
 
-void WriteTxn::abort() { state_.reset(); }
+void WriteTxn::abort() {
+    // From a foreign thread this parks the transaction (see StoreImpl::parked_txn).
+    state_.reset();
+}
 
 void WriteTxn::set_origin(std::string origin) {
     if (state_) state_->origin = std::move(origin);

@@ -73,7 +73,15 @@ struct EntityInfo {
 struct PendingLog {
     std::vector<ObjectChange> entries;
     std::vector<bool> dropped;  // entries cancelled later in the transaction (put then remove of a new object)
-    std::unordered_map<std::string, size_t> index;  // log_key(entity uid, gid) -> entry
+    struct Key {
+        uint64_t entity_uid;
+        uint64_t id;  // local id
+        friend bool operator==(const Key&, const Key&) = default;
+    };
+    struct KeyHash {
+        size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.id * 0x9E3779B97F4A7C15ULL ^ k.entity_uid); }
+    };
+    std::unordered_map<Key, size_t, KeyHash> index;  // (entity uid, local id) -> entry
     bool empty() const;
 };
 
@@ -108,6 +116,13 @@ public:
     const EntityInfo* entity_by_id(uint32_t id) const;
     const EntityInfo* entity_by_uid(uint64_t uid) const;
     MDB_dbi changelog = 0;  // position (native u64) -> encoded change set
+
+    // A write transaction ended on a thread other than its own cannot release LMDB's write lock (only
+    // the owning thread can). It is parked here; its thread aborts it on its next begin_write, and other
+    // threads get kTxnMisuse instead of blocking forever.
+    std::mutex parked_mu;
+    MDB_txn* parked_txn = nullptr;  // GUARDED_BY(parked_mu)
+    std::thread::id parked_owner;   // GUARDED_BY(parked_mu)
 
     std::mutex observers_mu;
     std::map<uint64_t, Store::Observer> observers;  // GUARDED_BY(observers_mu)
