@@ -11,64 +11,29 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "standin/standin_process.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Runs mongo-standin on a free port for the lifetime of the object.
+// A stand-in for one test; its destructor checks the clean SIGTERM exit.
 class StandIn {
   public:
-    explicit StandIn(std::vector<std::string> extra = {}) {
-        int fds[2];
-        if (pipe(fds) != 0) return;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-        posix_spawn_file_actions_addclose(&fa, fds[0]);
-        std::vector<std::string> args = {MONGO_STANDIN_BINARY, "--port", "0", "--log-level",
-                                         "quiet"};
-        for (auto& e : extra) args.push_back(e);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-        posix_spawn_file_actions_destroy(&fa);
-        close(fds[1]);
-        FILE* out = fdopen(fds[0], "r");
-        char line[256] = {};
-        if (out && fgets(line, sizeof line, out)) {
-            std::string s(line);
-            auto colon = s.rfind(':');
-            if (s.rfind("listening on ", 0) == 0 && colon != std::string::npos)
-                port_ = std::stoi(s.substr(colon + 1));
-        }
-        if (out) fclose(out);
-    }
-    ~StandIn() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                << "stand-in did not exit cleanly";
-        }
-    }
-    int port() const { return port_; }
-    std::string uri(const std::string& extra = "") const {
-        return "mongodb://127.0.0.1:" + std::to_string(port_) +
-               "/?replicaSet=rs0&serverSelectionTimeoutMS=5000" + extra;
-    }
+    explicit StandIn(std::vector<std::string> extra = {})
+        : proc_({std::string(), std::move(extra)}) {}
+    ~StandIn() { EXPECT_TRUE(proc_.stop()) << "stand-in did not exit cleanly"; }
+    int port() const { return proc_.port(); }
+    std::string uri(const std::string& extra = "") const { return proc_.uri(extra); }
 
   private:
-    pid_t pid_ = -1;
-    int port_ = 0;
+    outpost::testing::StandInProcess proc_;
 };
 
 // Owning bson_t handle (unique_ptr<bson_t> trips -Wignored-attributes on its alignment).
@@ -417,6 +382,57 @@ TEST(StandinLibmongoc, ManyConnectionsAndBlockedGetMoreDoNotStall) {
     EXPECT_GE(bson_iter_int64(&f), 1) << "the ping had to wait for the blocked getMore";
     bson_destroy(&status);
     blocked.join();
+}
+
+TEST(StandinLibmongoc, PooledClientsSurviveRestartAndKill) {
+    char dir_template[] = "/tmp/standin-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    outpost::testing::StandInProcess proc({dir_template, {}});
+    ASSERT_GT(proc.port(), 0);
+    mongoc_uri_t* uri = mongoc_uri_new(proc.uri().c_str());
+    mongoc_client_pool_t* pool = mongoc_client_pool_new(uri);
+    auto insert = [&](int id) {
+        mongoc_client_t* client = mongoc_client_pool_pop(pool);
+        mongoc_collection_t* coll = mongoc_client_get_collection(client, "test", "restart");
+        bson_t* d = BCON_NEW("_id", BCON_INT32(id));
+        bson_error_t err;
+        bool ok = mongoc_collection_insert_one(coll, d, nullptr, nullptr, &err);
+        bson_destroy(d);
+        mongoc_collection_destroy(coll);
+        mongoc_client_pool_push(pool, client);
+        return ok;
+    };
+    auto count = [&] {
+        mongoc_client_t* client = mongoc_client_pool_pop(pool);
+        mongoc_collection_t* coll = mongoc_client_get_collection(client, "test", "restart");
+        auto empty = json("{}");
+        bson_error_t err;
+        int64_t n =
+            mongoc_collection_count_documents(coll, empty.get(), nullptr, nullptr, nullptr, &err);
+        mongoc_collection_destroy(coll);
+        mongoc_client_pool_push(pool, client);
+        return n;
+    };
+    // Retries until the server is back (libmongoc rediscovers it), with a deadline.
+    auto insert_eventually = [&](int id) {
+        auto deadline = Clock::now() + std::chrono::seconds(30);
+        while (Clock::now() < deadline)
+            if (insert(id)) return true;
+        return false;
+    };
+    ASSERT_TRUE(insert(1));
+    ASSERT_TRUE(proc.restart());
+    ASSERT_TRUE(insert_eventually(2));
+    proc.kill_now();
+    ASSERT_TRUE(proc.start());
+    ASSERT_TRUE(insert_eventually(3));
+    EXPECT_EQ(count(), 3);
+    mongoc_client_pool_destroy(pool);
+    mongoc_uri_destroy(uri);
+    EXPECT_TRUE(proc.stop());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_template, ec);
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 }  // namespace
