@@ -211,6 +211,45 @@ TEST(QueryMatch, NumbersCompareAcrossTypesAndNullMatchesMissing) {
     EXPECT_TRUE(check(R"({"$or": [{"a": 2}, {"arr": {"$size": 2}}]})"));
 }
 
+TEST(QueryMatch, RegexIsPcreAndSurvivesHugeSubjects) {
+    std::string big(2 * 1024 * 1024, 'a');
+    bson_t* d = BCON_NEW("s", BCON_UTF8("a123"), "big", BCON_UTF8(big.c_str()));
+    auto check = [&](const char* filter) {
+        std::string f = doc_bytes(filter);
+        bson_t fv;
+        view_of(f, &fv);
+        auto r = matches(d, &fv);
+        EXPECT_TRUE(r.ok());
+        return r.ok() && r.value();
+    };
+    EXPECT_TRUE(check(R"({"s": {"$regex": "^a\\d+$"}})"));
+    EXPECT_TRUE(check(R"({"s": {"$regex": "^A", "$options": "i"}})"));
+    EXPECT_FALSE(check(R"({"s": {"$regex": "^A"}})"));
+    EXPECT_TRUE(check(R"({"big": {"$regex": "^a+$"}})"));
+    EXPECT_FALSE(check(R"({"big": {"$regex": "(a+)+b"}})"));  // catastrophic pattern: bounded
+    EXPECT_FALSE(check(R"({"s": {"$regex": "(unclosed"}})"));
+    bson_destroy(d);
+}
+
+TEST(UpdateOps, FarArrayIndexIsRefusedNotPadded) {
+    std::string d = doc_bytes(R"({"_id": 1, "a": [1]})");
+    std::string u = doc_bytes(R"({"$set": {"a.999999999": 2}})");
+    bson_t dv, uv;
+    view_of(d, &dv);
+    view_of(u, &uv);
+    UpdateSpec spec;
+    spec.update = &uv;
+    auto r = apply_update(&dv, spec);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, 2);
+    std::string near = doc_bytes(R"({"$set": {"a.3": 2}})");
+    view_of(near, &uv);
+    auto ok = apply_update(&dv, spec);
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok.value().doc.json(),
+              Doc::from_string(doc_bytes(R"({"_id": 1, "a": [1, null, null, 2]})")).json());
+}
+
 TEST(UpdateOps, ConflictingPathsAreError40) {
     std::string d = doc_bytes(R"({"_id": 1, "a": {"b": 1}})");
     std::string u = doc_bytes(R"({"$set": {"a.b": 2}, "$unset": {"a": 1}})");

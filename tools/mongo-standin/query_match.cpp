@@ -1,10 +1,12 @@
 #include "query_match.hpp"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <regex>
 
 namespace standin {
 
@@ -71,25 +73,33 @@ std::vector<std::string> split_path(const char* path) {
     return parts;
 }
 
-// ---- regex ----
+// ---- regex (PCRE2, as the server uses PCRE) ----
 
-const std::regex* compiled_regex(const std::string& pattern, const std::string& options) {
-    static thread_local std::map<std::string, std::unique_ptr<std::regex>> cache;
+struct Pcre2Deleter {
+    void operator()(pcre2_code* c) const { pcre2_code_free(c); }
+    void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
+    void operator()(pcre2_match_context* m) const { pcre2_match_context_free(m); }
+};
+using CodePtr = std::unique_ptr<pcre2_code, Pcre2Deleter>;
+
+// Compiled patterns by options + pattern; null when the pattern does not compile.
+const pcre2_code* compiled_regex(const std::string& pattern, const std::string& options) {
+    static thread_local std::map<std::string, CodePtr> cache;
     std::string key = options + '/' + pattern;
     auto it = cache.find(key);
     if (it != cache.end()) return it->second.get();
-    auto flags = std::regex::ECMAScript;
-    if (options.find('i') != std::string::npos) flags |= std::regex::icase;
-    if (options.find('m') != std::string::npos) flags |= std::regex::multiline;
-    std::unique_ptr<std::regex> re;
-    try {
-        re = std::make_unique<std::regex>(pattern, flags);
-    } catch (const std::regex_error&) {
-        re = nullptr;
-    }
+    uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    if (options.find('i') != std::string::npos) flags |= PCRE2_CASELESS;
+    if (options.find('m') != std::string::npos) flags |= PCRE2_MULTILINE;
+    if (options.find('s') != std::string::npos) flags |= PCRE2_DOTALL;
+    if (options.find('x') != std::string::npos) flags |= PCRE2_EXTENDED;
+    int err = 0;
+    PCRE2_SIZE err_off = 0;
+    CodePtr code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), flags,
+                               &err, &err_off, nullptr));
     if (cache.size() > 1000) cache.clear();
-    auto* raw = re.get();
-    cache.emplace(key, std::move(re));
+    auto* raw = code.get();
+    cache.emplace(key, std::move(code));
     return raw;
 }
 
@@ -98,9 +108,19 @@ bool regex_matches_value(const bson_iter_t* v, const std::string& pattern,
     if (!BSON_ITER_HOLDS_UTF8(v) && !BSON_ITER_HOLDS_SYMBOL(v)) return false;
     uint32_t n;
     const char* s = BSON_ITER_HOLDS_UTF8(v) ? bson_iter_utf8(v, &n) : bson_iter_symbol(v, &n);
-    const std::regex* re = compiled_regex(pattern, options);
+    const pcre2_code* re = compiled_regex(pattern, options);
     if (!re) return false;
-    return std::regex_search(s, s + n, *re);
+    // Bounded backtracking: a pathological pattern fails to match instead of hanging the server.
+    static thread_local std::unique_ptr<pcre2_match_context, Pcre2Deleter> context = [] {
+        std::unique_ptr<pcre2_match_context, Pcre2Deleter> c(pcre2_match_context_create(nullptr));
+        pcre2_set_match_limit(c.get(), 10000000);
+        pcre2_set_depth_limit(c.get(), 100000);
+        return c;
+    }();
+    std::unique_ptr<pcre2_match_data, Pcre2Deleter> md(
+        pcre2_match_data_create_from_pattern(re, nullptr));
+    int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(s), n, 0, 0, md.get(), context.get());
+    return rc >= 0;
 }
 
 // ---- operators ----

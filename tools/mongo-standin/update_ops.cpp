@@ -81,6 +81,12 @@ const char* type_name(bson_type_t t) {
     }
 }
 
+// Setting a far array index pads with nulls; the server refuses to pad more than this.
+constexpr size_t kMaxBackfill = 1500000;
+Error backfill_error() {
+    return Error{2, "can't backfill array to larger than 1500000 elements", {}};
+}
+
 Node* get_node(Node& root, const Path& p) {
     Node* cur = &root;
     for (const auto& part : p) {
@@ -114,6 +120,7 @@ Result<Node*> ensure_parent(Node& root, const Path& p) {
                     28,
                     "Cannot create field '" + part + "' in element {" + join(p, i) + ": [...]}",
                     {}};
+            if (idx > cur->kids.size() + kMaxBackfill) return backfill_error();
             while (cur->kids.size() <= idx)
                 cur->kids.emplace_back(std::to_string(cur->kids.size()), Node::null());
             next = &cur->kids[idx].second;
@@ -137,6 +144,7 @@ Status set_at(Node& root, const Path& p, Node v) {
         size_t idx;
         if (!is_index(p.back(), &idx))
             return Error{2, "cannot use the part (" + p.back() + ") to traverse the element", {}};
+        if (idx > c->kids.size() + kMaxBackfill) return backfill_error();
         while (c->kids.size() <= idx)
             c->kids.emplace_back(std::to_string(c->kids.size()), Node::null());
         c->kids[idx].second = std::move(v);
