@@ -1,6 +1,7 @@
 // Benchmark data and the helpers every engine shares.
 #include "store/engine.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -21,6 +22,9 @@ std::vector<BenchObject> make_objects(size_t n) {
         "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     constexpr int64_t kJan2026Ms = 1767225600000;
     uint64_t state = 20260101;
+    // category from a generator of its own, so the other fields are the same as before it existed
+    uint64_t category_state = 20261126;
+    const uint64_t categories = std::max<uint64_t>(1, n / 10);
     std::vector<BenchObject> out(n);
     for (size_t i = 0; i < n; ++i) {
         BenchObject& o = out[i];
@@ -31,6 +35,7 @@ std::vector<BenchObject> make_objects(size_t n) {
         o.text = "object " + std::to_string(i) + ": ";
         while (o.text.size() < len)
             o.text.push_back(kLetters[next_random(state) % kLetters.size()]);
+        o.category = static_cast<int64_t>(next_random(category_state) % categories);
     }
     return out;
 }
@@ -38,7 +43,7 @@ std::vector<BenchObject> make_objects(size_t n) {
 uint64_t payload_bytes(const std::vector<BenchObject>& objects) {
     uint64_t sum = 0;
     for (const auto& o : objects)
-        sum += 4 * 8 + o.text.size();  // id, counter, score, created, text
+        sum += 5 * 8 + o.text.size();  // id, counter, score, created, category, text
     return sum;
 }
 

@@ -14,23 +14,27 @@
 
 namespace outpost::bench {
 
-// About 100 bytes of payload: id, an int64, a double, a date (ms) and a string of 64-76 chars.
+// About 110 bytes of payload: id, an int64, a double, a date (ms), a string of 64-76 chars and
+// the int64 that the query row looks objects up by (category: about 10 objects share a value).
 struct BenchObject {
     uint64_t id = 0;
     int64_t counter = 0;
     double score = 0;
     std::string text;
     int64_t created = 0;
+    int64_t category = 0;
 };
 
-// The model the Outpost engine opens its store with (built in code).
-// The benchmark's model; SYNCED makes BenchObject a synced entity (GIDs and a change log).
-Model bench_model(bool synced = false);
+// The model the Outpost engines open their stores with (built in code). SYNCED makes BenchObject a
+// synced entity (GIDs and a change log). INDEXED adds the index on category; the rows other than
+// query_indexed run without it, so that their puts maintain no index, like raw LMDB's.
+Model bench_model(bool synced = false, bool indexed = false);
 
-// N objects with ids 0; the same N gives the same objects.
+// N objects with ids 0; the same N gives the same objects. category is in [0, max(1, N / 10)).
 std::vector<BenchObject> make_objects(size_t n);
 
-// Bytes of the data itself: 8 per integer, double and date field (the id included) plus the string.
+// Bytes of the data itself: 8 per integer, double and date field (id and category included) plus
+// the string.
 uint64_t payload_bytes(const std::vector<BenchObject>& objects);
 
 // An order-independent sum over every object read; engines that read the same data agree.
@@ -40,7 +44,7 @@ struct Checksum {
     void add(const BenchObject& o) {
         uint64_t h = o.id * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(o.counter) * 31 +
                      std::bit_cast<uint64_t>(o.score) + static_cast<uint64_t>(o.created) +
-                     o.text.size();
+                     static_cast<uint64_t>(o.category) * 131 + o.text.size();
         if (!o.text.empty()) {
             h += static_cast<unsigned char>(o.text.front()) * 7u +
                  static_cast<unsigned char>(o.text.back());
@@ -74,6 +78,16 @@ class Engine {
     // Bytes of the store's files in use (pages up to the last one used; SQLite: after a
     // checkpoint).
     virtual uint64_t used_bytes() = 0;
+
+    // The query row. Engines without queries (raw LMDB) keep these defaults and skip the row.
+    virtual bool has_queries() const { return false; }
+    // Adds an index on category to the open store (built from the objects in it).
+    virtual void add_category_index() {}
+    // Runs one equality query per value of CATEGORIES (category == value), in read transactions of
+    // BATCH queries, reads every object found into a new BenchObject and adds it to SUM.
+    virtual void query_category(std::span<const int64_t> categories, size_t batch, Checksum& sum) {
+        (void)categories, (void)batch, (void)sum;
+    }
 };
 
 std::unique_ptr<Engine> make_outpost_engine(bool synced = false);
@@ -90,4 +104,5 @@ OUTPOST_ENTITY_AS(outpost::bench::BenchObject, "BenchObject",
                   outpost::field("counter", &outpost::bench::BenchObject::counter),
                   outpost::field("score", &outpost::bench::BenchObject::score),
                   outpost::field("text", &outpost::bench::BenchObject::text),
-                  outpost::field("created", &outpost::bench::BenchObject::created))
+                  outpost::field("created", &outpost::bench::BenchObject::created),
+                  outpost::field("category", &outpost::bench::BenchObject::category))

@@ -1,6 +1,7 @@
 // Baseline: raw LMDB. One named database with MDB_INTEGERKEY (id -> value), the value a packed
-// record of the same data (counter, score, created, then the text's bytes), the same environment
-// flags as Outpost's store (MDB_NOTLS, and MDB_NOSYNC for the benchmark).
+// record of the same data (counter, score, created, category, then the text's bytes), the same
+// environment flags as Outpost's store (MDB_NOTLS, and MDB_NOSYNC for the benchmark). No query
+// row: raw LMDB has no secondary index.
 #include <lmdb.h>
 
 #include <cstring>
@@ -11,7 +12,7 @@ namespace outpost::bench {
 
 namespace {
 
-constexpr size_t kHeader = 3 * 8;
+constexpr size_t kHeader = 4 * 8;
 
 void check(int rc, std::string_view what) {
     if (rc != MDB_SUCCESS) fail(what, mdb_strerror(rc));
@@ -22,6 +23,7 @@ void encode(const BenchObject& o, std::string& out) {
     std::memcpy(out.data(), &o.counter, 8);
     std::memcpy(out.data() + 8, &o.score, 8);
     std::memcpy(out.data() + 16, &o.created, 8);
+    std::memcpy(out.data() + 24, &o.category, 8);
     std::memcpy(out.data() + kHeader, o.text.data(), o.text.size());
 }
 
@@ -33,6 +35,7 @@ BenchObject decode(uint64_t id, const MDB_val& v) {
     std::memcpy(&o.counter, p, 8);
     std::memcpy(&o.score, p + 8, 8);
     std::memcpy(&o.created, p + 16, 8);
+    std::memcpy(&o.category, p + 24, 8);
     o.text.assign(p + kHeader, v.mv_size - kHeader);
     return o;
 }

@@ -3,6 +3,8 @@
 // outpost_synced is the same entity marked sync: every put also writes a GID and a change-log record.
 // Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in
 // turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
+// query_indexed runs on the put_1txn store after an index on category is added to it (Outpost:
+// reopened with the indexed model; SQLite: CREATE INDEX), so no other row maintains that index.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -24,6 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kBatch = 1000;
+constexpr size_t kQueries = 1000;     // equality queries per round of the query row
+constexpr size_t kQueryRounds = 5;    // rounds, engines alternating; the median round is reported
 
 std::string g_run_dir;  // removed at exit unless --keep
 bool g_keep = false;
@@ -53,7 +57,7 @@ struct Report {
     std::map<std::string, double> values;  // "outpost_put_1txn" -> objects/s
     void print(const std::string& name, double value, std::string_view unit) {
         values[name] = value;
-        if (unit == "objects/s" || unit == "bytes") {
+        if (unit == "objects/s" || unit == "queries/s" || unit == "bytes") {
             std::printf("%s: %.0f %.*s\n", name.c_str(), value, static_cast<int>(unit.size()),
                         unit.data());
         } else {
@@ -106,15 +110,51 @@ void expect_count(Engine& engine, std::string_view row, uint64_t want) {
 struct Expected {
     Checksum stored;   // every object as put
     Checksum updated;  // every object after the update row (counter + 1)
+    Checksum queried;  // every object that the query row's queries find, as put
 };
+
+// The query row on the put_1txn stores: adds the index (timed, as ENGINE_index_build), then runs
+// the CATEGORIES queries kQueryRounds times, the engines taking turns, and reports the median round.
+void run_query_row(std::vector<std::unique_ptr<Engine>>& engines,
+                   std::span<const int64_t> categories, size_t objects, const Checksum& want,
+                   Report& report) {
+    std::vector<Engine*> queried;
+    for (auto& e : engines) {
+        if (e->has_queries()) queried.push_back(e.get());
+    }
+    for (Engine* e : queried) {
+        time_row(report, *e, "index_build", objects, [&] { e->add_category_index(); });
+    }
+    std::vector<std::vector<double>> secs(queried.size());
+    for (size_t round = 0; round < kQueryRounds; ++round) {
+        for (size_t i = 0; i < queried.size(); ++i) {
+            Checksum sum;
+            auto start = std::chrono::steady_clock::now();
+            queried[i]->query_category(categories, kBatch, sum);
+            std::chrono::duration<double> d = std::chrono::steady_clock::now() - start;
+            expect_sum(*queried[i], "query_indexed", sum, want);
+            secs[i].push_back(d.count());
+        }
+    }
+    for (size_t i = 0; i < queried.size(); ++i) {
+        std::sort(secs[i].begin(), secs[i].end());
+        std::fprintf(stderr, "bench-store: %.*s query_indexed rounds: %.4f .. %.4f s\n",
+                     static_cast<int>(queried[i]->name().size()), queried[i]->name().data(),
+                     secs[i].front(), secs[i].back());
+        report.print(std::string(queried[i]->name()) + "_query_indexed",
+                     static_cast<double>(categories.size()) / secs[i][secs[i].size() / 2],
+                     "queries/s");
+    }
+}
 
 // Runs every row for every engine, one row at a time across the engines, so that the figures a
 // ratio compares are measured close together in time (the machine's load drifts).
 void run_rows(std::vector<std::unique_ptr<Engine>>& engines, std::vector<BenchObject>& objects,
               std::span<const uint64_t> seq_ids, std::span<const uint64_t> random_ids,
-              const Expected& want, Report& report) {
+              std::span<const int64_t> categories, const Expected& want, Report& report) {
     size_t n = objects.size();
-    // put_1txn in a store of its own, which then gives the size figure.
+    // put_1txn in a store of its own, which then gives the size figure and, with the index on
+    // category added, the query row.
     for (auto& e : engines) {
         std::string name(e->name());
         e->open(fresh_dir(name, "1txn"));
@@ -122,8 +162,9 @@ void run_rows(std::vector<std::unique_ptr<Engine>>& engines, std::vector<BenchOb
         expect_ids(*e, objects);
         expect_count(*e, "put_1txn", n);
         report.print(name + "_used_bytes", static_cast<double>(e->used_bytes()), "bytes");
-        e->close();
     }
+    run_query_row(engines, categories, n, want.queried, report);
+    for (auto& e : engines) e->close();
     // The other rows in a second store per engine, in this order (each row needs the one before).
     for (auto& e : engines) e->open(fresh_dir(e->name(), "batched"));
     for (auto& e : engines) {
@@ -197,6 +238,24 @@ int run(int argc, char** argv) {
     std::iota(seq_ids.begin(), seq_ids.end(), uint64_t{1});
     std::vector<uint64_t> random_ids = seq_ids;
     std::shuffle(random_ids.begin(), random_ids.end(), std::mt19937_64(7));
+    // The query row looks up the categories of kQueries objects picked at random (so every query
+    // finds at least one object); want.queried sums every object of each such category.
+    std::vector<int64_t> categories(kQueries);
+    for (size_t j = 0; j < kQueries; ++j) categories[j] = objects[random_ids[j % n] - 1].category;
+    {
+        std::vector<std::pair<int64_t, size_t>> by_category(n);
+        for (size_t i = 0; i < n; ++i) by_category[i] = {objects[i].category, i};
+        std::sort(by_category.begin(), by_category.end());
+        for (int64_t c : categories) {
+            auto it = std::lower_bound(by_category.begin(), by_category.end(),
+                                       std::pair<int64_t, size_t>{c, 0});
+            for (; it != by_category.end() && it->first == c; ++it) {
+                BenchObject o = objects[it->second];
+                o.id = it->second + 1;
+                want.queried.add(o);
+            }
+        }
+    }
 
     g_run_dir = make_run_dir(base);
     std::atexit(remove_run_dir);
@@ -204,7 +263,7 @@ int run(int argc, char** argv) {
 
     std::printf(
         "# store benchmark: %zu objects, %.1f bytes of payload each on average "
-        "(id, int64, double, date: 8 bytes each; a string of 64-76 chars)\n",
+        "(id, int64, double, date, int64 category: 8 bytes each; a string of 64-76 chars)\n",
         n, static_cast<double>(payload) / static_cast<double>(n));
     std::printf(
         "# no fsync: every engine in its own fresh temp dir with Outpost StoreOptions::no_sync, "
@@ -215,6 +274,15 @@ int run(int argc, char** argv) {
         "txn; "
         "every read materializes a BenchObject (string copied); each row runs once\n",
         kBatch);
+    std::printf(
+        "# query_indexed: %zu equality queries (category == value, about 10 objects each; "
+        "%.2f on average here) in one read txn, on the put_1txn store after adding an index on "
+        "category (index_build: Outpost reopens with the indexed model, SQLite CREATE INDEX); "
+        "query built/prepared once, then per value set_parameter + find (Outpost TypedQuery) or "
+        "bind + step (SQLite); %zu rounds, engines alternating, median round reported; "
+        "no raw LMDB (no secondary index); no other row maintains that index\n",
+        kQueries, static_cast<double>(want.queried.objects) / static_cast<double>(kQueries),
+        kQueryRounds);
     Report report;
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
     std::vector<std::unique_ptr<Engine>> engines;
@@ -224,7 +292,7 @@ int run(int argc, char** argv) {
                           : name == "lmdb"           ? make_lmdb_engine()
                                                      : make_sqlite_engine());
     }
-    run_rows(engines, objects, seq_ids, random_ids, want, report);
+    run_rows(engines, objects, seq_ids, random_ids, categories, want, report);
     for (const auto& e : engines) {
         std::string name(e->name());
         report.print(name + "_size_vs_payload",
@@ -238,6 +306,8 @@ int run(int argc, char** argv) {
     print_ratio(report, "put_vs_sqlite", "outpost_put_1txn", "sqlite_put_1txn", true, 1.5);
     print_ratio(report, "get_vs_sqlite", "outpost_get_random", "sqlite_get_random", true, 1.5);
     print_ratio(report, "put_synced_vs_local", "outpost_synced_put_1txn", "outpost_put_1txn", true, 0.7);
+    print_ratio(report, "query_indexed_vs_sqlite", "outpost_query_indexed", "sqlite_query_indexed",
+                true, 1.5);
     if (report.values.count("outpost_used_bytes")) {
         double r = report.values["outpost_used_bytes"] / static_cast<double>(payload);
         std::printf("ratio size_vs_payload: %.2f (target <= 2.5: %s)\n", r,

@@ -1,18 +1,20 @@
-// The engine under test: Outpost through the typed API (Box<BenchObject>).
+// The engine under test: Outpost through the typed API (Box<BenchObject>, TypedQuery<BenchObject>).
 #include <optional>
 
+#include "outpost/query.hpp"
 #include "store/engine.hpp"
 
 namespace outpost::bench {
 
-Model bench_model(bool synced) {
+Model bench_model(bool synced, bool indexed) {
     ModelBuilder b;
     b.entity("BenchObject").sync(synced)
         .property("id", PropertyType::kInt64, kFlagId)
         .property("counter", PropertyType::kInt64)
         .property("score", PropertyType::kDouble)
         .property("text", PropertyType::kString)
-        .property("created", PropertyType::kDate);
+        .property("created", PropertyType::kDate)
+        .property("category", PropertyType::kInt64, indexed ? kFlagIndexed : 0u);
     auto model = b.build();
     if (!model) fail("model", model.status().to_string());
     return std::move(model).value();
@@ -35,15 +37,10 @@ class OutpostEngine : public Engine {
     explicit OutpostEngine(bool synced) : synced_(synced) {}
     std::string_view name() const override { return synced_ ? "outpost_synced" : "outpost"; }
 
-    void open(const std::string& dir) override {
-        StoreOptions options;
-        options.no_sync = true;
-        store_ = take(Store::open(dir, bench_model(synced_), options), "opening store");
-        box_.emplace(store_);
-        check(box_->status(), "binding BenchObject");
-    }
+    void open(const std::string& dir) override { open_store(dir, false); }
 
     void close() override {
+        query_.reset();
         box_.reset();
         store_.reset();
     }
@@ -103,10 +100,47 @@ class OutpostEngine : public Engine {
 
     uint64_t used_bytes() override { return take(store_->stats(), "stats").used_bytes; }
 
+    bool has_queries() const override { return true; }
+
+    // Reopens the store with the indexed model (the store builds the index from its objects), then
+    // builds the query once; query_category only sets its parameter and runs it.
+    void add_category_index() override {
+        close();
+        open_store(dir_, true);
+        auto q = take(QueryBuilder(box_->dynamic()).where("category == $category").build(),
+                      "building the query");
+        if (q.explain().find("index BenchObject.category") == std::string::npos)
+            fail("query plan", "the index on category is not used: " + q.explain());
+        query_.emplace(*box_, std::move(q));
+    }
+
+    void query_category(std::span<const int64_t> categories, size_t batch,
+                        Checksum& sum) override {
+        for (size_t i = 0; i < categories.size(); i += batch) {
+            ReadTxn txn = take(store_->begin_read(), "begin read");
+            for (size_t j = i; j < std::min(categories.size(), i + batch); ++j) {
+                check(query_->query().set_parameter("category", Value(categories[j])),
+                      "set_parameter");
+                for (const auto& o : take(query_->find(txn), "find")) sum.add(o);
+            }
+        }
+    }
+
   private:
+    void open_store(const std::string& dir, bool indexed) {
+        StoreOptions options;
+        options.no_sync = true;
+        dir_ = dir;
+        store_ = take(Store::open(dir, bench_model(synced_, indexed), options), "opening store");
+        box_.emplace(store_);
+        check(box_->status(), "binding BenchObject");
+    }
+
     bool synced_;
+    std::string dir_;
     std::shared_ptr<Store> store_;
     std::optional<Box<BenchObject>> box_;
+    std::optional<TypedQuery<BenchObject>> query_;
 };
 
 }  // namespace

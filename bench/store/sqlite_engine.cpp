@@ -1,5 +1,6 @@
 // Baseline: SQLite with prepared statements, WAL, an INTEGER PRIMARY KEY and synchronous=OFF (the
-// benchmark's no-fsync setting); other settings (page cache, page size) are SQLite's defaults.
+// benchmark's no-fsync setting); other settings (page cache, page size) are SQLite's defaults. The
+// query row adds an index on category (CREATE INDEX) and runs a prepared SELECT ... WHERE category = ?.
 #include <sqlite3.h>
 
 #include "store/engine.hpp"
@@ -19,21 +20,26 @@ class SqliteEngine : public Engine {
         exec("PRAGMA synchronous=OFF");
         exec(
             "CREATE TABLE objects (id INTEGER PRIMARY KEY, counter INTEGER NOT NULL, "
-            "score REAL NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL)");
+            "score REAL NOT NULL, text TEXT NOT NULL, created INTEGER NOT NULL, "
+            "category INTEGER NOT NULL)");
         begin_ = prepare("BEGIN");
         commit_ = prepare("COMMIT");
         insert_ = prepare(
-            "INSERT INTO objects (id, counter, score, text, created) VALUES (?, ?, ?, ?, ?)");
-        select_ = prepare("SELECT counter, score, text, created FROM objects WHERE id = ?");
+            "INSERT INTO objects (id, counter, score, text, created, category) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
+        select_ =
+            prepare("SELECT counter, score, text, created, category FROM objects WHERE id = ?");
         update_ = prepare("UPDATE objects SET counter = ? WHERE id = ?");
-        scan_ = prepare("SELECT id, counter, score, text, created FROM objects ORDER BY id");
+        scan_ = prepare(
+            "SELECT id, counter, score, text, created, category FROM objects ORDER BY id");
         delete_ = prepare("DELETE FROM objects WHERE id = ?");
         count_ = prepare("SELECT count(*) FROM objects");
     }
 
     void close() override {
         for (sqlite3_stmt** s :
-             {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_, &count_}) {
+             {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_, &count_,
+              &query_}) {
             sqlite3_finalize(*s);
             *s = nullptr;
         }
@@ -53,6 +59,7 @@ class SqliteEngine : public Engine {
                 sqlite3_bind_text(insert_, 4, o.text.data(), static_cast<int>(o.text.size()),
                                   SQLITE_STATIC);
                 sqlite3_bind_int64(insert_, 5, o.created);
+                sqlite3_bind_int64(insert_, 6, o.category);
                 step_done(insert_, "INSERT");
             }
             step_done(commit_, "COMMIT");
@@ -122,6 +129,34 @@ class SqliteEngine : public Engine {
         return pragma_int("PRAGMA page_count") * pragma_int("PRAGMA page_size");
     }
 
+    bool has_queries() const override { return true; }
+
+    void add_category_index() override {
+        exec("CREATE INDEX objects_category ON objects (category)");
+        query_ = prepare(
+            "SELECT id, counter, score, text, created, category FROM objects WHERE category = ?");
+    }
+
+    void query_category(std::span<const int64_t> categories, size_t batch,
+                        Checksum& sum) override {
+        for (size_t i = 0; i < categories.size(); i += batch) {
+            step_done(begin_, "BEGIN");
+            for (size_t j = i; j < std::min(categories.size(), i + batch); ++j) {
+                sqlite3_bind_int64(query_, 1, categories[j]);
+                int rc;
+                while ((rc = sqlite3_step(query_)) == SQLITE_ROW) {
+                    BenchObject o;
+                    o.id = static_cast<uint64_t>(sqlite3_column_int64(query_, 0));
+                    read_columns(query_, 1, o);
+                    sum.add(o);
+                }
+                if (rc != SQLITE_DONE) fail("SELECT by category", sqlite3_errmsg(db_));
+                sqlite3_reset(query_);
+            }
+            step_done(commit_, "COMMIT");
+        }
+    }
+
   private:
     void check(int rc, std::string_view what) {
         if (rc != SQLITE_OK) fail(what, db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
@@ -157,6 +192,7 @@ class SqliteEngine : public Engine {
         const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, first + 2));
         o.text.assign(text, static_cast<size_t>(sqlite3_column_bytes(s, first + 2)));
         o.created = sqlite3_column_int64(s, first + 3);
+        o.category = sqlite3_column_int64(s, first + 4);
     }
     BenchObject select(uint64_t id) {
         sqlite3_bind_int64(select_, 1, static_cast<sqlite3_int64>(id));
@@ -178,6 +214,7 @@ class SqliteEngine : public Engine {
     sqlite3_stmt* scan_ = nullptr;
     sqlite3_stmt* delete_ = nullptr;
     sqlite3_stmt* count_ = nullptr;
+    sqlite3_stmt* query_ = nullptr;
 };
 
 }  // namespace
