@@ -117,6 +117,30 @@ TEST(Wire, InvalidBsonBodyGetsError22) {
     EXPECT_EQ(f.error.code, 22);
 }
 
+TEST(Wire, DeepNestingIsInvalidBsonNotAStackOverflow) {
+    auto nested = [](int depth) {
+        std::string doc("\x05\x00\x00\x00\x00", 5);
+        for (int i = 0; i < depth; ++i) {
+            std::string body = std::string(
+                                   "\x03"
+                                   "a",
+                                   2) +
+                               '\0' + doc;
+            std::string outer;
+            put_i32(outer, static_cast<int32_t>(body.size() + 5));
+            doc = outer + body + '\0';
+        }
+        return doc;
+    };
+    std::string head = std::string(1, '\0') + doc_bytes(R"({"insert": "c", "$db": "t"})");
+    ParseFailure f;
+    EXPECT_TRUE(parse(op_msg(0, head + kind1("documents", {nested(150)})), &f).ok());
+    auto r = parse(op_msg(0, head + kind1("documents", {nested(100000)})), &f);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(f.reply);
+    EXPECT_EQ(f.error.code, 22);
+}
+
 TEST(Wire, UnwrapsOpQueryCommand) {
     std::string m;
     put_i32(m, 0);

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 #include <set>
+#include <vector>
 
 namespace standin {
 
@@ -36,11 +37,131 @@ std::array<uint32_t, 256> make_crc_table() {
 
 Error close_error(std::string msg) { return Error{0, std::move(msg), {}}; }
 
+// Nesting limit for incoming documents. Checked without recursion before anything recursive
+// (libbson's validator, our tree code) sees the document, so deep nesting cannot exhaust the stack.
+constexpr int kMaxDepth = 200;
+
+// Walks the element structure iteratively; false when malformed or nested deeper than kMaxDepth.
+bool structure_ok(const uint8_t* p, size_t len) {
+    std::vector<size_t> ends;  // end offset (exclusive, after the terminating 0) of open documents
+    auto i32 = [&](size_t at) -> int64_t { return read_i32(p + at); };
+    auto cstring_end = [&](size_t at, size_t limit) -> size_t {  // offset after the NUL, 0 if none
+        const void* z = std::memchr(p + at, 0, limit - at);
+        return z ? static_cast<size_t>(static_cast<const uint8_t*>(z) - p) + 1 : 0;
+    };
+    if (len < 5 || i32(0) != static_cast<int64_t>(len) || p[len - 1] != 0) return false;
+    ends.push_back(len);
+    size_t off = 4;
+    while (!ends.empty()) {
+        size_t end = ends.back();
+        if (off >= end) return false;
+        uint8_t type = p[off];
+        if (type == 0) {
+            if (off + 1 != end) return false;
+            ends.pop_back();
+            off = end;
+            continue;
+        }
+        size_t v = cstring_end(off + 1, end - 1);
+        if (v == 0) return false;
+        size_t room = end - 1 - v;  // bytes available for the value before the terminator
+        auto fixed = [&](size_t n) { return n <= room ? v + n : 0; };
+        auto string_at = [&](size_t at, size_t limit) -> size_t {
+            if (at + 4 > limit) return 0;
+            int64_t n = i32(at);
+            if (n < 1 || static_cast<size_t>(n) > limit - at - 4 || p[at + 4 + n - 1] != 0)
+                return 0;
+            return at + 4 + static_cast<size_t>(n);
+        };
+        size_t next = 0;
+        switch (type) {
+            case 0x01:
+            case 0x09:
+            case 0x11:
+            case 0x12:
+                next = fixed(8);
+                break;
+            case 0x02:
+            case 0x0D:
+            case 0x0E:
+                next = string_at(v, end - 1);
+                break;
+            case 0x03:
+            case 0x04: {
+                if (room < 5) return false;
+                int64_t n = i32(v);
+                if (n < 5 || static_cast<size_t>(n) > room || p[v + n - 1] != 0) return false;
+                if (static_cast<int>(ends.size()) >= kMaxDepth) return false;
+                ends.push_back(v + static_cast<size_t>(n));
+                off = v + 4;
+                continue;
+            }
+            case 0x05: {
+                if (room < 5) return false;
+                int64_t n = i32(v);
+                if (n < 0 || static_cast<size_t>(n) > room - 5) return false;
+                next = v + 5 + static_cast<size_t>(n);
+                break;
+            }
+            case 0x06:
+            case 0x0A:
+            case 0x7F:
+            case 0xFF:
+                next = v;
+                break;
+            case 0x07:
+                next = fixed(12);
+                break;
+            case 0x08:
+                next = fixed(1);
+                break;
+            case 0x0B: {
+                size_t a = cstring_end(v, end - 1);
+                next = a ? cstring_end(a, end - 1) : 0;
+                break;
+            }
+            case 0x0C: {
+                size_t a = string_at(v, end - 1);
+                next = a && a + 12 <= end - 1 ? a + 12 : 0;
+                break;
+            }
+            case 0x0F: {
+                // int32 total, string, scope document: check the scope like any document.
+                if (room < 4 + 5 + 5) return false;
+                int64_t total = i32(v);
+                if (total < 14 || static_cast<size_t>(total) > room) return false;
+                size_t a = string_at(v + 4, v + static_cast<size_t>(total));
+                if (!a) return false;
+                int64_t n = i32(a);
+                if (n < 5 || a + static_cast<size_t>(n) != v + static_cast<size_t>(total))
+                    return false;
+                if (static_cast<int>(ends.size()) >= kMaxDepth) return false;
+                // Continue after the code-with-scope element once the scope document closes.
+                ends.push_back(a + static_cast<size_t>(n));
+                off = a + 4;
+                continue;
+            }
+            case 0x10:
+                next = fixed(4);
+                break;
+            case 0x13:
+                next = fixed(16);
+                break;
+            default:
+                return false;
+        }
+        if (next == 0 || next > end - 1) return false;
+        off = next;
+    }
+    return off == len;
+}
+
 // Checks that [p, p+avail) starts with a complete, valid BSON document; returns its length or 0.
 size_t valid_doc_at(const uint8_t* p, size_t avail) {
     if (avail < 5) return 0;
     int32_t n = read_i32(p);
     if (n < 5 || static_cast<size_t>(n) > avail) return 0;
+    if (!structure_ok(p, static_cast<size_t>(n))) return 0;
     bson_t b;
     if (!bson_init_static(&b, p, static_cast<size_t>(n))) return 0;
     size_t off = 0;
