@@ -72,6 +72,13 @@ Result<ChangeSet> decode_change_set(std::span<const uint8_t> data);
 struct ChangeLogRecord {
     uint64_t position = 0;
     ChangeSet changes;
+    std::string origin;  // the writing transaction's origin (WriteTxn::set_origin); empty for local writes
+};
+
+enum class ApplyMode {
+    kRemote,  // a change made elsewhere that this store mirrors: logs nothing (sync clients)
+    kRecord,  // a change this store accepts as its own history: logged like a local write, with the
+              // transaction's origin beside the record (the sync server)
 };
 
 // The change log of a store (only synced entities write to it).
@@ -88,8 +95,16 @@ public:
     // Applies a change set made elsewhere: puts by GID (merging the given properties into the object,
     // creating it when new; relation targets by GID, local ids made as needed), removes by GID. Logs
     // nothing; observers see ORIGIN. Unknown entities and properties (a newer model) are skipped.
-    static Status apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin);
+    static Status apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin,
+                        ApplyMode mode = ApplyMode::kRemote);
 };
+
+// Small named values kept with the data and written in the caller's transaction, so that sync state
+// (the last applied server sequence, per-client transaction numbers, resume tokens) commits atomically
+// with the changes it describes.
+Status put_meta(WriteTxn& txn, std::string_view key, std::string_view value);
+Result<std::optional<std::string>> get_meta(Txn& txn, std::string_view key);
+Status remove_meta(WriteTxn& txn, std::string_view key);
 
 // GID <-> local id of objects of synced entities.
 Result<std::optional<Gid>> gid_of(Txn& txn, const DynamicBox& box, uint64_t id);

@@ -177,6 +177,11 @@ Status flush_log(TxnState& s) {
     MDB_val k = mdb_val(&pos, 8), v = mdb_val(bytes.data(), bytes.size());
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog, &k, &v, MDB_APPEND),
                                         "appending to the change log"));
+    if (!s.origin.empty()) {
+        MDB_val ov = mdb_val(s.origin.data(), s.origin.size());
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog_origin, &k, &ov, MDB_APPEND),
+                                            "appending to the change log"));
+    }
     MDB_val lk = mdb_val(kLastKey, std::strlen(kLastKey)), lv = mdb_val(&pos, 8);
     return lmdb_status(mdb_put(s.txn, s.store->meta, &lk, &lv, 0), "appending to the change log");
 }
@@ -207,6 +212,10 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
             break;
         }
         rec.changes = std::move(cs).value();
+        if (s->store->changelog_origin != 0) {
+            MDB_val ok = mdb_val(&rec.position, 8), ov;
+            if (mdb_get(s->txn, s->store->changelog_origin, &ok, &ov) == 0) rec.origin = std::string(detail::as_view(ov));
+        }
         out.push_back(std::move(rec));
     }
     mdb_cursor_close(cur);
@@ -236,8 +245,14 @@ Status ChangeLog::acknowledge(WriteTxn& txn, uint64_t position) {
     MDB_val k, v;
     Status st;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (detail::read_u64(k) > position) break;
+        uint64_t pos = detail::read_u64(k);
+        if (pos > position) break;
         int drc = mdb_cursor_del(cur, 0);
+        if (drc == 0) {
+            MDB_val ok = mdb_val(&pos, 8);
+            drc = mdb_del(s->txn, s->store->changelog_origin, &ok, nullptr);
+            if (drc == MDB_NOTFOUND) drc = 0;
+        }
         if (drc != 0) {
             st = lmdb_status(drc, "trimming the change log");
             break;
@@ -306,12 +321,12 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
 
 }  // namespace
 
-Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin) {
+Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin, ApplyMode mode) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "applying changes needs a write transaction"};
     auto& s = *txn.state();
     txn.set_origin(origin);
-    s.applying_remote = true;
+    s.applying_remote = mode == ApplyMode::kRemote;
     Status st;
     for (const auto& c : changes.objects) {
         const detail::EntityInfo* e = s.store->entity_by_uid(c.entity_uid);
@@ -331,6 +346,46 @@ Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::stri
     }
     s.applying_remote = false;
     return st;
+}
+
+}  // namespace outpost
+
+namespace outpost {
+namespace {
+std::string meta_key(std::string_view key) { return "u:" + std::string(key); }
+}  // namespace
+
+Status put_meta(WriteTxn& txn, std::string_view key, std::string_view value) {
+    OUTPOST_RETURN_IF_ERROR(txn.check_usable());
+    if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "put_meta needs a write transaction"};
+    if (key.empty() || key.size() > 400) return {ErrorCode::kInvalidArgument, "meta keys are 1 to 400 bytes"};
+    auto* s = txn.state();
+    std::string k = meta_key(key);
+    MDB_val mk = mdb_val(k.data(), k.size()), mv = mdb_val(value.data(), value.size());
+    return lmdb_status(mdb_put(s->txn, s->store->meta, &mk, &mv, 0), "writing meta " + std::string(key));
+}
+
+Result<std::optional<std::string>> get_meta(Txn& txn, std::string_view key) {
+    OUTPOST_RETURN_IF_ERROR(txn.check_usable());
+    if (key.empty() || key.size() > 400) return Status(ErrorCode::kInvalidArgument, "meta keys are 1 to 400 bytes");
+    auto* s = txn.state();
+    std::string k = meta_key(key);
+    MDB_val mk = mdb_val(k.data(), k.size()), mv;
+    int rc = mdb_get(s->txn, s->store->meta, &mk, &mv);
+    if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading meta " + std::string(key)));
+    return std::optional<std::string>(std::string(detail::as_view(mv)));
+}
+
+Status remove_meta(WriteTxn& txn, std::string_view key) {
+    OUTPOST_RETURN_IF_ERROR(txn.check_usable());
+    if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "remove_meta needs a write transaction"};
+    auto* s = txn.state();
+    std::string k = meta_key(key);
+    MDB_val mk = mdb_val(k.data(), k.size());
+    int rc = mdb_del(s->txn, s->store->meta, &mk, nullptr);
+    if (rc == MDB_NOTFOUND) return Status::ok();
+    return lmdb_status(rc, "removing meta " + std::string(key));
 }
 
 }  // namespace outpost

@@ -372,6 +372,8 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     if (!st) return fail(st);
     st = open_dbi(txn, "changelog", MDB_INTEGERKEY, create, &impl->changelog);
     if (!st) return fail(st);
+    st = open_dbi(txn, "changelog_origin", MDB_INTEGERKEY, create, &impl->changelog_origin);
+    if (!st) return fail(st);
 
     std::optional<Model> stored;
     if (impl->meta != 0) {

@@ -115,7 +115,8 @@ public:
     const EntityInfo* entity(std::string_view name) const;
     const EntityInfo* entity_by_id(uint32_t id) const;
     const EntityInfo* entity_by_uid(uint64_t uid) const;
-    MDB_dbi changelog = 0;  // position (native u64) -> encoded change set
+    MDB_dbi changelog = 0;         // position (native u64) -> encoded change set
+    MDB_dbi changelog_origin = 0;  // position (native u64) -> origin, for records that have one
 
     // A write transaction ended on a thread other than its own cannot release LMDB's write lock (only
     // the owning thread can). It is parked here; its thread aborts it on its next begin_write, and other

@@ -419,3 +419,102 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
 
 }  // namespace
 }  // namespace outpost
+
+namespace outpost {
+namespace {
+
+TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
+    testing::TempDir dir;
+    Model m = testing::synced_model();
+    auto device = testing::open_store(dir.str("device"), m);
+    auto server = testing::open_store(dir.str("server"), m);
+    auto people = device->box("Person").value();
+    Object p = people.new_object();
+    ASSERT_TRUE(p.set("name", "Ada").is_ok());
+    ASSERT_TRUE(p.set("age", 3).is_ok());
+    ASSERT_TRUE(people.put(p).is_ok());
+    ChangeSet cs;
+    {
+        auto t = device->begin_read();
+        cs = ChangeLog::read(*t, 0, 10).value().at(0).changes;
+    }
+    {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, cs, "client-7", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+        // The same change again changes nothing, so it records nothing.
+        auto again = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*again, cs, "client-7", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(again->commit().is_ok());
+    }
+    auto t = server->begin_read();
+    auto recs = ChangeLog::read(*t, 0, 10).value();
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].origin, "client-7");
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    EXPECT_EQ(recs[0].changes.objects[0].gid, cs.objects[0].gid);  // the device's GID, not a new one
+    EXPECT_TRUE(recs[0].changes.objects[0].is_new);
+    EXPECT_EQ(recs[0].changes.objects[0].properties.size(), 2u);
+}
+
+TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
+    testing::TempDir dir;
+    auto store = testing::open_store(dir.str(), testing::synced_model());
+    auto people = store->box("Person").value();
+    {
+        auto txn = store->begin_write();
+        txn->set_origin("import");
+        Object p = people.new_object();
+        ASSERT_TRUE(p.set("age", 1).is_ok());
+        ASSERT_TRUE(people.put(*txn, p).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    Object q = people.new_object();
+    ASSERT_TRUE(q.set("age", 2).is_ok());
+    ASSERT_TRUE(people.put(q).is_ok());
+    {
+        auto t = store->begin_read();
+        auto recs = ChangeLog::read(*t, 0, 10).value();
+        ASSERT_EQ(recs.size(), 2u);
+        EXPECT_EQ(recs[0].origin, "import");
+        EXPECT_EQ(recs[1].origin, "");
+    }
+    auto txn = store->begin_write();
+    ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
+    ASSERT_TRUE(txn->commit().is_ok());
+    auto t = store->begin_read();
+    auto recs = ChangeLog::read(*t, 0, 10).value();
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].position, 2u);
+}
+
+TEST(SyncMeta, ValuesCommitAndAbortWithTheTransaction) {
+    testing::TempDir dir;
+    auto store = testing::open_store(dir.str(), testing::synced_model());
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(put_meta(*txn, "sync.last_server_seq", "42").is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(put_meta(*txn, "sync.last_server_seq", "43").is_ok());
+        txn->abort();
+    }
+    {
+        auto t = store->begin_read();
+        auto v = get_meta(*t, "sync.last_server_seq");
+        ASSERT_TRUE(v.is_ok());
+        EXPECT_EQ(v->value_or(""), "42");
+        EXPECT_FALSE(get_meta(*t, "missing").value().has_value());
+        EXPECT_FALSE(get_meta(*t, "").is_ok());
+    }
+    auto txn = store->begin_write();
+    ASSERT_TRUE(remove_meta(*txn, "sync.last_server_seq").is_ok());
+    ASSERT_TRUE(txn->commit().is_ok());
+    auto t = store->begin_read();
+    EXPECT_FALSE(get_meta(*t, "sync.last_server_seq").value().has_value());
+}
+
+}  // namespace
+}  // namespace outpost
