@@ -123,6 +123,7 @@ Result<ParsedProj> parse_projection(const bson_t* spec) {
             if (first_include.empty()) first_include = key;
         }
         auto parts = split(key);
+        if (parts.size() > 200) return bad(2, "projection path is nested too deeply");
         Proj* p = &pp.root;
         for (const auto& part : parts) p = p->child(part);
         p->kind = kind;
@@ -733,6 +734,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                     if (!v.ok()) return v.error();
                     if (!v.value()) continue;
                     auto parts = split(bson_iter_key(&f));
+                    if (parts.size() > 200) return bad(2, "field path is nested too deeply");
                     Node* cur = &result;
                     for (size_t i = 0; i + 1 < parts.size(); ++i) {
                         Node* nx = cur->find(parts[i]);

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "query_match.hpp"
+#include "wire.hpp"
 
 namespace standin {
 
@@ -80,6 +81,9 @@ const char* type_name(bson_type_t t) {
             return "other";
     }
 }
+
+// Paths deeper than this are refused (documents never nest deeper than 200 levels).
+constexpr size_t kMaxPathParts = 200;
 
 // Setting a far array index pads with nulls; the server refuses to pad more than this.
 constexpr size_t kMaxBackfill = 1500000;
@@ -315,6 +319,8 @@ long double exact(const Node& n) {
 Status apply_one(Ctx& ctx, const std::string& op, const std::string& field,
                  const bson_iter_t* arg) {
     Path raw = split(field);
+    if (raw.size() > kMaxPathParts)
+        return Error{2, "update path is nested too deeply: " + field, {}};
     if (op == "$rename") {
         if (!BSON_ITER_HOLDS_UTF8(arg))
             return Error{2, "The 'to' field for $rename must be a string: " + field, {}};
@@ -666,6 +672,8 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
     }
     out.updated_fields.erase("_id");
     out.doc = root.to_doc();
+    if (!bson_structure_ok(bson_get_data(out.doc.get()), out.doc.get()->len))
+        return Error{2, "the updated document would be nested deeper than 200 levels", {}};
     if (out.doc.get()->len > 16777216u)
         return Error{10334, "Resulting document after update is larger than 16777216", {}};
     out.modified =

@@ -41,8 +41,10 @@ Error close_error(std::string msg) { return Error{0, std::move(msg), {}}; }
 // (libbson's validator, our tree code) sees the document, so deep nesting cannot exhaust the stack.
 constexpr int kMaxDepth = 200;
 
+}  // namespace
+
 // Walks the element structure iteratively; false when malformed or nested deeper than kMaxDepth.
-bool structure_ok(const uint8_t* p, size_t len) {
+bool bson_structure_ok(const uint8_t* p, size_t len) {
     std::vector<size_t> ends;  // end offset (exclusive, after the terminating 0) of open documents
     auto i32 = [&](size_t at) -> int64_t { return read_i32(p + at); };
     auto cstring_end = [&](size_t at, size_t limit) -> size_t {  // offset after the NUL, 0 if none
@@ -156,12 +158,14 @@ bool structure_ok(const uint8_t* p, size_t len) {
     return off == len;
 }
 
+namespace {
+
 // Checks that [p, p+avail) starts with a complete, valid BSON document; returns its length or 0.
 size_t valid_doc_at(const uint8_t* p, size_t avail) {
     if (avail < 5) return 0;
     int32_t n = read_i32(p);
     if (n < 5 || static_cast<size_t>(n) > avail) return 0;
-    if (!structure_ok(p, static_cast<size_t>(n))) return 0;
+    if (!bson_structure_ok(p, static_cast<size_t>(n))) return 0;
     bson_t b;
     if (!bson_init_static(&b, p, static_cast<size_t>(n))) return 0;
     size_t off = 0;

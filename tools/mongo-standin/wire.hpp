@@ -60,6 +60,10 @@ std::string build_op_msg(int32_t request_id, int32_t response_to, const bson_t* 
 // Encodes an OP_REPLY with one document (for OP_QUERY requests).
 std::string build_op_reply(int32_t request_id, int32_t response_to, const bson_t* doc);
 
+// Structural check of a BSON document without recursion: element sizes in bounds, terminators
+// in place, nesting at most 200 levels. libbson's bson_validate recurses, so call this first.
+bool bson_structure_ok(const uint8_t* data, size_t len);
+
 // CRC-32C (Castagnoli) as used by the OP_MSG checksum.
 uint32_t crc32c(const uint8_t* data, size_t n, uint32_t crc = 0);
 
