@@ -38,7 +38,17 @@ enum class ErrorCode : int {
     kValueOutOfRange = 307,
     kRelationTarget = 308,
     kPutMode = 309,
-    // 4xx sync protocol, 5xx auth, 6xx mongo: defined by those modules' issues.
+    // 4xx sync protocol (docs/sync-protocol.md; also the wire codes of LoginResult and Error)
+    kSyncBadVersion = 400,         // a protocol version this side does not speak
+    kSyncUnsupportedModel = 401,   // the client names an entity or property the server lacks, or of another type
+    kSyncMalformedMessage = 402,   // a frame the verifier rejects, or an undecodable change set
+    kSyncMessageTooLarge = 403,    // a frame above the maximum message size
+    kSyncTooFarBehind = 404,       // a client whose send queue outgrew its bound
+    kSyncServerError = 405,        // the server failed on a valid message (storage, internal)
+    kSyncProtocolViolation = 406,  // a message out of order (before login, a second login, ...)
+    // 5xx auth
+    kAuthCredentialsRejected = 500,
+    // 6xx mongo: defined by that module's issue.
 };
 
 // Short stable name of a code, e.g. "unique_violation".

@@ -28,6 +28,14 @@ std::string_view error_code_name(ErrorCode code) {
         case ErrorCode::kValueOutOfRange: return "value_out_of_range";
         case ErrorCode::kRelationTarget: return "relation_target";
         case ErrorCode::kPutMode: return "put_mode";
+        case ErrorCode::kSyncBadVersion: return "sync_bad_version";
+        case ErrorCode::kSyncUnsupportedModel: return "sync_unsupported_model";
+        case ErrorCode::kSyncMalformedMessage: return "sync_malformed_message";
+        case ErrorCode::kSyncMessageTooLarge: return "sync_message_too_large";
+        case ErrorCode::kSyncTooFarBehind: return "sync_too_far_behind";
+        case ErrorCode::kSyncServerError: return "sync_server_error";
+        case ErrorCode::kSyncProtocolViolation: return "sync_protocol_violation";
+        case ErrorCode::kAuthCredentialsRejected: return "auth_credentials_rejected";
     }
     return "unknown";
 }
