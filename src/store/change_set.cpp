@@ -38,37 +38,48 @@ public:
     }
     void str(const std::string& s) { bytes(s.data(), s.size()); }
 
+    // The scalar kinds that values and flex share; returns false for other alternatives.
+    template <typename T>
+    bool scalar(const T& x) {
+        if constexpr (std::is_same_v<T, std::monostate>) {
+            u8(kNull);
+        } else if constexpr (std::is_same_v<T, bool>) {
+            u8(x ? kTrue : kFalse);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+            u8(kInt);
+            zigzag(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+            u8(kDouble);
+            f64(x);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+            u8(kString);
+            str(x);
+        } else if constexpr (std::is_same_v<T, Bytes>) {
+            u8(kBytes);
+            bytes(x.data(), x.size());
+        } else {
+            return false;
+        }
+        return true;
+    }
+
     void flex(const Flex& f) {
         std::visit(
             [&](const auto& x) {
                 using T = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<T, std::monostate>) {
-                    u8(kNull);
-                } else if constexpr (std::is_same_v<T, bool>) {
-                    u8(x ? kTrue : kFalse);
-                } else if constexpr (std::is_same_v<T, int64_t>) {
-                    u8(kInt);
-                    zigzag(x);
-                } else if constexpr (std::is_same_v<T, double>) {
-                    u8(kDouble);
-                    f64(x);
-                } else if constexpr (std::is_same_v<T, std::string>) {
-                    u8(kString);
-                    str(x);
-                } else if constexpr (std::is_same_v<T, Bytes>) {
-                    u8(kBytes);
-                    bytes(x.data(), x.size());
-                } else if constexpr (std::is_same_v<T, Flex::Array>) {
+                if constexpr (std::is_same_v<T, Flex::Array>) {
                     u8(kArray);
                     varint(x.size());
                     for (const auto& e : x) flex(e);
-                } else {
+                } else if constexpr (std::is_same_v<T, Flex::Map>) {
                     u8(kMap);
                     varint(x.size());
                     for (const auto& [k, e] : x) {
                         str(k);
                         flex(e);
                     }
+                } else {
+                    scalar(x);
                 }
             },
             f.v);
@@ -78,23 +89,7 @@ public:
         std::visit(
             [&](const auto& x) {
                 using T = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<T, std::monostate>) {
-                    u8(kNull);
-                } else if constexpr (std::is_same_v<T, bool>) {
-                    u8(x ? kTrue : kFalse);
-                } else if constexpr (std::is_same_v<T, int64_t>) {
-                    u8(kInt);
-                    zigzag(x);
-                } else if constexpr (std::is_same_v<T, double>) {
-                    u8(kDouble);
-                    f64(x);
-                } else if constexpr (std::is_same_v<T, std::string>) {
-                    u8(kString);
-                    str(x);
-                } else if constexpr (std::is_same_v<T, Bytes>) {
-                    u8(kBytes);
-                    bytes(x.data(), x.size());
-                } else if constexpr (std::is_same_v<T, Value::IntVector>) {
+                if constexpr (std::is_same_v<T, Value::IntVector>) {
                     u8(kIntVector);
                     varint(x.size());
                     for (int64_t i : x) zigzag(i);
@@ -105,10 +100,12 @@ public:
                 } else if constexpr (std::is_same_v<T, Value::StringVector>) {
                     u8(kStringVector);
                     varint(x.size());
-                    for (const auto& s : x) str(s);
-                } else {
+                    for (const auto& str_ : x) str(str_);
+                } else if constexpr (std::is_same_v<T, Flex>) {
                     u8(kFlex);
                     flex(x);
+                } else {
+                    scalar(x);
                 }
             },
             v.v);
@@ -168,70 +165,73 @@ public:
         return s;
     }
 
-    Flex flex(int depth) {
-        if (depth > kMaxFlexDepth) return fail("flex nested too deeply"), Flex();
-        switch (u8()) {
-            case kNull: return Flex();
-            case kFalse: return Flex(false);
-            case kTrue: return Flex(true);
-            case kInt: return Flex(zigzag());
-            case kDouble: return Flex(f64());
-            case kString: return Flex(str());
+    // Decodes the scalar kinds that values and flex share into OUT; false for another tag.
+    template <typename Out>
+    bool scalar(uint8_t tag, Out& out) {
+        switch (tag) {
+            case kNull: out = Out(); return true;
+            case kFalse: out = Out(false); return true;
+            case kTrue: out = Out(true); return true;
+            case kInt: out = Out(zigzag()); return true;
+            case kDouble: out = Out(f64()); return true;
+            case kString: out = Out(str()); return true;
             case kBytes: {
                 std::string s = str();
-                return Flex(Bytes(s.begin(), s.end()));
+                out = Out(Bytes(s.begin(), s.end()));
+                return true;
             }
-            case kArray: {
-                uint64_t n = count();
-                Flex::Array a;
-                for (uint64_t i = 0; i < n && ok_; ++i) a.push_back(flex(depth + 1));
-                return Flex(std::move(a));
-            }
-            case kMap: {
-                uint64_t n = count();
-                Flex::Map m;
-                for (uint64_t i = 0; i < n && ok_; ++i) {
-                    std::string k = str();
-                    m.emplace_back(std::move(k), flex(depth + 1));
-                }
-                return Flex(std::move(m));
-            }
-            default: return fail("unknown flex tag"), Flex();
+            default: return false;
         }
     }
 
-    Value value() {
-        switch (u8()) {
-            case kNull: return Value();
-            case kFalse: return Value(false);
-            case kTrue: return Value(true);
-            case kInt: return Value(zigzag());
-            case kDouble: return Value(f64());
-            case kString: return Value(str());
-            case kBytes: {
-                std::string s = str();
-                return Value(Bytes(s.begin(), s.end()));
+    Flex flex(int depth) {
+        if (depth > kMaxFlexDepth) return fail("flex nested too deeply"), Flex();
+        uint8_t tag = u8();
+        Flex f;
+        if (scalar(tag, f)) return f;
+        if (tag == kArray) {
+            uint64_t n = count();
+            Flex::Array a;
+            for (uint64_t i = 0; i < n && ok_; ++i) a.push_back(flex(depth + 1));
+            return Flex(std::move(a));
+        }
+        if (tag == kMap) {
+            uint64_t n = count();
+            Flex::Map m;
+            for (uint64_t i = 0; i < n && ok_; ++i) {
+                std::string k = str();
+                m.emplace_back(std::move(k), flex(depth + 1));
             }
+            return Flex(std::move(m));
+        }
+        return fail("unknown flex tag"), Flex();
+    }
+
+    Value value() {
+        uint8_t tag = u8();
+        Value v;
+        if (scalar(tag, v)) return v;
+        switch (tag) {
             case kIntVector: {
                 uint64_t n = count();
-                Value::IntVector v;
-                v.reserve(n);
-                for (uint64_t i = 0; i < n && ok_; ++i) v.push_back(zigzag());
-                return Value(std::move(v));
+                Value::IntVector iv;
+                iv.reserve(n);
+                for (uint64_t i = 0; i < n && ok_; ++i) iv.push_back(zigzag());
+                return Value(std::move(iv));
             }
             case kDoubleVector: {
                 uint64_t n = varint();
                 if (n > left() / 8) return fail("truncated double vector"), Value();
-                Value::DoubleVector v;
-                v.reserve(n);
-                for (uint64_t i = 0; i < n; ++i) v.push_back(f64());
-                return Value(std::move(v));
+                Value::DoubleVector dv;
+                dv.reserve(n);
+                for (uint64_t i = 0; i < n; ++i) dv.push_back(f64());
+                return Value(std::move(dv));
             }
             case kStringVector: {
                 uint64_t n = count();
-                Value::StringVector v;
-                for (uint64_t i = 0; i < n && ok_; ++i) v.push_back(str());
-                return Value(std::move(v));
+                Value::StringVector sv;
+                for (uint64_t i = 0; i < n && ok_; ++i) sv.push_back(str());
+                return Value(std::move(sv));
             }
             case kFlex: return Value(flex(0));
             default: return fail("unknown value tag"), Value();

@@ -120,30 +120,16 @@ struct WriterState {
     void fail(Status s) {
         if (error.is_ok()) error = std::move(s);
     }
-    void add_scalar(int pos, int64_t i) {
+    Pending& add(int pos, bool is_offset) {
         Pending p{};
         p.vt = vt_offset(prop(pos));
         p.type = prop(pos).type;
-        p.is_offset = false;
-        p.i = i;
-        pending.push_back(p);
+        p.is_offset = is_offset;
+        return pending.emplace_back(p);
     }
-    void add_double(int pos, double d) {
-        Pending p{};
-        p.vt = vt_offset(prop(pos));
-        p.type = prop(pos).type;
-        p.is_offset = false;
-        p.d = d;
-        pending.push_back(p);
-    }
-    void add_offset(int pos, uint32_t off) {
-        Pending p{};
-        p.vt = vt_offset(prop(pos));
-        p.type = prop(pos).type;
-        p.is_offset = true;
-        p.off = off;
-        pending.push_back(p);
-    }
+    void add_scalar(int pos, int64_t i) { add(pos, false).i = i; }
+    void add_double(int pos, double d) { add(pos, false).d = d; }
+    void add_offset(int pos, uint32_t off) { add(pos, true).off = off; }
 };
 
 namespace {
