@@ -218,7 +218,7 @@ void Engine::tick() {
         Session& s = it->second;
         if (s.state == TxnState::kInProgress && s.txn &&
             now - s.txn->started > std::chrono::seconds(60)) {
-            log_info("aborting transaction idle for more than 60 s");
+            log_info("aborting a transaction open for more than 60 s (transactionLifetimeLimitSeconds)");
             Commands::abort_txn(*this, s);
         }
         if (s.state != TxnState::kInProgress && now - s.last_use > std::chrono::minutes(30))

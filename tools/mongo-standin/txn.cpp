@@ -156,7 +156,6 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
     if (!terminal) {
         c.in_txn = true;
         c.txn = s.txn.get();
-        s.txn->started = Clock::now();
     }
     return ok_status();
 }
