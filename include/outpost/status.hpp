@@ -40,7 +40,7 @@ enum class ErrorCode : int {
     kPutMode = 309,
     // 4xx sync protocol (docs/sync-protocol.md; also the wire codes of LoginResult and Error)
     kSyncBadVersion = 400,         // a protocol version this side does not speak
-    kSyncUnsupportedModel = 401,   // the client names an entity or property the server lacks, or of another type
+    kSyncUnsupportedModel = 401,   // an entity or property the server lacks, or of another type
     kSyncMalformedMessage = 402,   // a frame the verifier rejects, or an undecodable change set
     kSyncMessageTooLarge = 403,    // a frame above the maximum message size
     kSyncTooFarBehind = 404,       // a client whose send queue outgrew its bound

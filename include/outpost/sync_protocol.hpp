@@ -1,0 +1,105 @@
+#pragma once
+// The sync wire protocol: the messages a sync client and server exchange, one per binary frame, and their
+// codec. docs/sync-protocol.md describes every message, field and code.
+//
+// Protocol versions:
+//   1  Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error.
+//
+// Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol, 5xx auth.
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "outpost/changelog.hpp"
+#include "outpost/model.hpp"
+#include "outpost/status.hpp"
+
+namespace outpost::sync {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr size_t kDefaultMaxMessageSize = 32u << 20;  // 32 MiB
+
+using ClientId = std::array<uint8_t, 16>;
+std::string client_id_to_hex(const ClientId& id);
+
+// What a client's model says about one synced entity: the uids (and types) it knows.
+struct ModelEntity {
+    uint64_t uid = 0;
+    std::vector<std::pair<uint64_t, PropertyType>> properties;
+    std::vector<uint64_t> relations;  // to-many relation uids
+    friend bool operator==(const ModelEntity&, const ModelEntity&) = default;
+};
+// The synced entities of MODEL as a client announces them at login.
+std::vector<ModelEntity> describe_model(const Model& model);
+
+struct Login {
+    uint32_t protocol_version = kProtocolVersion;
+    ClientId client_id{};
+    std::string credentials;
+    std::vector<ModelEntity> model;
+    uint64_t last_server_seq = 0;
+    friend bool operator==(const Login&, const Login&) = default;
+};
+struct LoginResult {
+    ErrorCode code = ErrorCode::kOk;
+    uint64_t server_seq = 0;  // the newest history record at login
+    std::string message;
+    friend bool operator==(const LoginResult&, const LoginResult&) = default;
+};
+struct Push {
+    uint64_t client_txn = 0;
+    ChangeSet changes;
+    friend bool operator==(const Push&, const Push&) = default;
+};
+struct Ack {
+    uint64_t client_txn = 0;
+    uint64_t server_seq = 0;  // the record the push became; 0 when none (a resend, or nothing changed)
+    friend bool operator==(const Ack&, const Ack&) = default;
+};
+struct Apply {
+    uint64_t server_seq = 0;
+    ChangeSet changes;
+    friend bool operator==(const Apply&, const Apply&) = default;
+};
+struct ApplyAck {
+    uint64_t server_seq = 0;
+    friend bool operator==(const ApplyAck&, const ApplyAck&) = default;
+};
+struct FullSyncChunk {
+    uint64_t server_seq = 0;  // the snapshot's position; the client resumes after it
+    ChangeSet changes;
+    bool last = false;
+    friend bool operator==(const FullSyncChunk&, const FullSyncChunk&) = default;
+};
+struct Heartbeat {
+    friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
+};
+struct Error {
+    ErrorCode code = ErrorCode::kSyncMalformedMessage;
+    std::string reason;
+    friend bool operator==(const Error&, const Error&) = default;
+};
+
+using Message =
+    std::variant<Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error>;
+
+// "Login", "Apply", ...
+const char* message_name(const Message& message);
+
+// The binary frame of MESSAGE.
+std::string encode_message(const Message& message);
+// Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set output):
+// saves re-encoding when fanning one record out to many clients.
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set);
+
+// Decodes a frame. Errors (never a crash): kSyncMessageTooLarge when FRAME is above MAX_SIZE;
+// kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range, or a change
+// set does not decode.
+Result<Message> decode_message(std::span<const uint8_t> frame,
+                               size_t max_size = kDefaultMaxMessageSize);
+
+}  // namespace outpost::sync

@@ -1,0 +1,99 @@
+#pragma once
+// The sync client's engine, without sockets: login, pushing the change log (pipelined, exactly once),
+// applying the server's changes atomically with the resume position (docs/sync-protocol.md).
+//
+// Threading: not thread-safe. connect/on_message/on_disconnect/poll come from one thread or strand.
+// Local commits on any thread only set a flag and call ClientOptions::wake; the owner then calls poll()
+// on its own thread, which pushes.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "outpost/store.hpp"
+#include "outpost/sync_protocol.hpp"
+#include "sync/transport.hpp"
+
+namespace outpost::sync {
+
+struct ClientOptions {
+    std::string credentials;
+    // Pushes sent and not yet acknowledged, at most.
+    size_t max_in_flight = 16;
+    size_t max_message_size = kDefaultMaxMessageSize;
+    // Called (on the committing thread) after a local commit that logged changes: schedule poll().
+    std::function<void()> wake;
+};
+
+enum class ClientState { kDisconnected, kConnected, kLoggedIn };
+
+class ClientCore {
+public:
+    // The client id is kept in STORE's meta (made on first use). REQUIRES: STORE outlives the core.
+    static Result<std::unique_ptr<ClientCore>> create(std::shared_ptr<Store> store,
+                                                      ClientOptions options);
+    ~ClientCore();
+
+    // A connection is up: sends Login. REQUIRES: no other connection is current.
+    void connect(std::shared_ptr<Connection> connection);
+    // A frame from the server.
+    void on_message(std::span<const uint8_t> frame);
+    // The connection is gone; unacknowledged pushes are resent after the next connect.
+    void on_disconnect();
+    // Pushes local changes committed since the last call (see ClientOptions::wake).
+    void poll();
+
+    ClientState state() const { return state_; }
+    const ClientId& client_id() const { return client_id_; }
+    // All local changes pushed and acknowledged, and everything the server had at login applied.
+    // Local commits not yet seen by poll() count as not pushed.
+    bool up_to_date() const { return up_to_date_ && !dirty_->load(); }
+    // The server sequence applied last (persisted with the data).
+    uint64_t server_seq() const { return server_seq_; }
+    // Change-log records not yet acknowledged by the server.
+    uint64_t outgoing_queue_length();
+
+    // Listeners (called on the core's thread).
+    void on_up_to_date(std::function<void()> fn) { up_to_date_fn_ = std::move(fn); }
+    // A failed login or an Error from the server (code, reason); the server closes the connection.
+    void on_error(std::function<void(ErrorCode, const std::string&)> fn) { error_fn_ = std::move(fn); }
+    // The last error code received (kOk when none).
+    ErrorCode last_error() const { return last_error_; }
+
+    // Replaces the credentials for the next Login (a refreshed token).
+    void set_credentials(std::string credentials) { options_.credentials = std::move(credentials); }
+    // For tests of the exactly-once path: forget which pushes were sent, so poll() sends them again.
+    void resend_unacknowledged_for_test();
+
+private:
+    ClientCore(std::shared_ptr<Store> store, ClientOptions options);
+    void send(const Message& message);
+    void fail(ErrorCode code, const std::string& reason);
+    void push_pending();
+    void handle_ack(const Ack& ack);
+    Status apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
+                        bool full_sync);
+    void update_up_to_date();
+
+    std::shared_ptr<Store> store_;
+    ClientOptions options_;
+    ClientId client_id_{};
+    std::shared_ptr<Connection> connection_;
+    ClientState state_ = ClientState::kDisconnected;
+    uint64_t server_seq_ = 0;     // persisted in meta "sync.server_seq"
+    uint64_t login_seq_ = 0;      // the server's head at login
+    uint64_t last_pushed_ = 0;    // newest change-log position sent on this connection
+    std::deque<uint64_t> in_flight_;
+    bool up_to_date_ = false;
+    ErrorCode last_error_ = ErrorCode::kOk;
+    uint64_t observer_ = 0;
+    std::shared_ptr<std::atomic<bool>> dirty_;
+    std::function<void()> up_to_date_fn_;
+    std::function<void(ErrorCode, const std::string&)> error_fn_;
+};
+
+}  // namespace outpost::sync

@@ -1,0 +1,230 @@
+#include "outpost/sync_protocol.hpp"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "protocol_generated.h"
+
+namespace outpost::sync {
+namespace w = outpost::sync::wire;
+namespace fb = flatbuffers;
+
+namespace {
+
+fb::Offset<fb::Vector<uint8_t>> bytes_of(fb::FlatBufferBuilder& b, std::string_view s) {
+    return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+template <typename T>
+std::string finish(fb::FlatBufferBuilder& b, w::Body type, fb::Offset<T> body) {
+    auto msg = w::CreateMessage(b, type, body.Union());
+    b.Finish(msg, w::MessageIdentifier());
+    return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+Status malformed(std::string what) {
+    return Status(ErrorCode::kSyncMalformedMessage, std::move(what));
+}
+
+Result<ChangeSet> change_set_of(const fb::Vector<uint8_t>* v, const char* what) {
+    if (!v) return malformed(std::string(what) + ": change set missing");
+    auto cs = decode_change_set({v->data(), v->size()});
+    if (!cs) return malformed(std::string(what) + ": " + cs.status().message());
+    return std::move(cs).value();
+}
+
+bool known_type(uint8_t t) {
+    return t >= static_cast<uint8_t>(PropertyType::kBool) &&
+           t <= static_cast<uint8_t>(PropertyType::kDateVector);
+}
+
+// ErrorCode from the wire: any int is accepted (a newer peer may send codes this side lacks).
+ErrorCode code_of(int32_t c) { return static_cast<ErrorCode>(c); }
+
+}  // namespace
+
+std::string client_id_to_hex(const ClientId& id) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (uint8_t b : id) {
+        out.push_back(kHex[b >> 4]);
+        out.push_back(kHex[b & 15]);
+    }
+    return out;
+}
+
+std::vector<ModelEntity> describe_model(const Model& model) {
+    std::vector<ModelEntity> out;
+    for (const auto& e : model.entities) {
+        if (!e.sync) continue;
+        ModelEntity me;
+        me.uid = e.id.uid;
+        for (const auto& p : e.properties) {
+            if (p.has(kFlagId)) continue;
+            me.properties.emplace_back(p.id.uid, p.type);
+        }
+        for (const auto& r : e.relations) me.relations.push_back(r.id.uid);
+        out.push_back(std::move(me));
+    }
+    return out;
+}
+
+const char* message_name(const Message& message) {
+    static const char* kNames[] = {"Login", "LoginResult", "Push", "Ack", "Apply", "ApplyAck",
+                                   "FullSyncChunk", "Heartbeat", "Error"};
+    return kNames[message.index()];
+}
+
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set) {
+    fb::FlatBufferBuilder b(encoded_change_set.size() + 64);
+    auto cs = bytes_of(b, encoded_change_set);
+    return finish(b, w::Body_Apply, w::CreateApply(b, server_seq, cs));
+}
+
+std::string encode_message(const Message& message) {
+    fb::FlatBufferBuilder b(256);
+    struct Visitor {
+        fb::FlatBufferBuilder& b;
+        std::string operator()(const Login& m) {
+            std::vector<fb::Offset<w::EntityModel>> entities;
+            for (const auto& e : m.model) {
+                std::vector<w::PropertyModel> props;
+                for (const auto& [uid, type] : e.properties) {
+                    props.emplace_back(uid, static_cast<uint8_t>(type));
+                }
+                auto pv = b.CreateVectorOfStructs(props);
+                auto rv = b.CreateVector(e.relations);
+                entities.push_back(w::CreateEntityModel(b, e.uid, pv, rv));
+            }
+            auto model = b.CreateVector(entities);
+            auto id = b.CreateVector(m.client_id.data(), m.client_id.size());
+            auto cred = b.CreateString(m.credentials);
+            return finish(b, w::Body_Login,
+                          w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq));
+        }
+        std::string operator()(const LoginResult& m) {
+            auto text = b.CreateString(m.message);
+            return finish(b, w::Body_LoginResult,
+                          w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text));
+        }
+        std::string operator()(const Push& m) {
+            auto cs = bytes_of(b, encode_change_set(m.changes));
+            return finish(b, w::Body_Push, w::CreatePush(b, m.client_txn, cs));
+        }
+        std::string operator()(const Ack& m) {
+            return finish(b, w::Body_Ack, w::CreateAck(b, m.client_txn, m.server_seq));
+        }
+        std::string operator()(const Apply& m) {
+            return encode_apply(m.server_seq, encode_change_set(m.changes));
+        }
+        std::string operator()(const ApplyAck& m) {
+            return finish(b, w::Body_ApplyAck, w::CreateApplyAck(b, m.server_seq));
+        }
+        std::string operator()(const FullSyncChunk& m) {
+            auto cs = bytes_of(b, encode_change_set(m.changes));
+            return finish(b, w::Body_FullSyncChunk,
+                          w::CreateFullSyncChunk(b, m.server_seq, cs, m.last));
+        }
+        std::string operator()(const Heartbeat&) {
+            return finish(b, w::Body_Heartbeat, w::CreateHeartbeat(b));
+        }
+        std::string operator()(const Error& m) {
+            auto text = b.CreateString(m.reason);
+            return finish(b, w::Body_Error, w::CreateError(b, static_cast<int32_t>(m.code), text));
+        }
+    };
+    return std::visit(Visitor{b}, message);
+}
+
+Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) {
+    if (frame.size() > max_size) {
+        return Status(ErrorCode::kSyncMessageTooLarge,
+                      "message of " + std::to_string(frame.size()) + " bytes is above the limit of " +
+                          std::to_string(max_size));
+    }
+    fb::Verifier::Options opts;
+    opts.max_depth = 16;
+    opts.max_tables = 1000000;
+    fb::Verifier verifier(frame.data(), frame.size(), opts);
+    if (frame.size() < 8 || !fb::BufferHasIdentifier(frame.data(), w::MessageIdentifier())) {
+        return malformed("not a sync message (bad size or file identifier)");
+    }
+    if (!w::VerifyMessageBuffer(verifier)) return malformed("the FlatBuffers verifier rejected the message");
+    const w::Message* msg = w::GetMessage(frame.data());
+    // The verifier accepts a union type whose value is absent: every body_as_X() below needs one.
+    if (msg->body_type() != w::Body_NONE && msg->body() == nullptr) {
+        return malformed("message body missing");
+    }
+    switch (msg->body_type()) {
+        case w::Body_Login: {
+            const w::Login* m = msg->body_as_Login();
+            Login out;
+            out.protocol_version = m->protocol_version();
+            if (!m->client_id() || m->client_id()->size() != out.client_id.size()) {
+                return malformed("Login: client_id must be 16 bytes");
+            }
+            std::copy(m->client_id()->begin(), m->client_id()->end(), out.client_id.begin());
+            if (m->credentials()) out.credentials = m->credentials()->str();
+            out.last_server_seq = m->last_server_seq();
+            if (m->model()) {
+                for (const w::EntityModel* e : *m->model()) {
+                    ModelEntity me;
+                    me.uid = e->uid();
+                    if (e->properties()) {
+                        for (const w::PropertyModel* p : *e->properties()) {
+                            if (!known_type(p->type())) {
+                                return malformed("Login: unknown property type " + std::to_string(p->type()));
+                            }
+                            me.properties.emplace_back(p->uid(), static_cast<PropertyType>(p->type()));
+                        }
+                    }
+                    if (e->relations()) me.relations.assign(e->relations()->begin(), e->relations()->end());
+                    out.model.push_back(std::move(me));
+                }
+            }
+            return Message(std::move(out));
+        }
+        case w::Body_LoginResult: {
+            const w::LoginResult* m = msg->body_as_LoginResult();
+            LoginResult out;
+            out.code = code_of(m->code());
+            out.server_seq = m->server_seq();
+            if (m->message()) out.message = m->message()->str();
+            return Message(std::move(out));
+        }
+        case w::Body_Push: {
+            const w::Push* m = msg->body_as_Push();
+            OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Push"));
+            return Message(Push{m->client_txn(), std::move(cs)});
+        }
+        case w::Body_Ack: {
+            const w::Ack* m = msg->body_as_Ack();
+            return Message(Ack{m->client_txn(), m->server_seq()});
+        }
+        case w::Body_Apply: {
+            const w::Apply* m = msg->body_as_Apply();
+            OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Apply"));
+            return Message(Apply{m->server_seq(), std::move(cs)});
+        }
+        case w::Body_ApplyAck:
+            return Message(ApplyAck{msg->body_as_ApplyAck()->server_seq()});
+        case w::Body_FullSyncChunk: {
+            const w::FullSyncChunk* m = msg->body_as_FullSyncChunk();
+            OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "FullSyncChunk"));
+            return Message(FullSyncChunk{m->server_seq(), std::move(cs), m->last()});
+        }
+        case w::Body_Heartbeat:
+            return Message(Heartbeat{});
+        case w::Body_Error: {
+            const w::Error* m = msg->body_as_Error();
+            Error out;
+            out.code = code_of(m->code());
+            if (m->reason()) out.reason = m->reason()->str();
+            return Message(std::move(out));
+        }
+        case w::Body_NONE:
+            break;
+    }
+    return malformed("message without a known body (type " + std::to_string(msg->body_type()) + ")");
+}
+
+}  // namespace outpost::sync

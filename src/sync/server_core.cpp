@@ -1,0 +1,507 @@
+#include "sync/server_core.hpp"
+
+#include <algorithm>
+
+#include "outpost/box.hpp"
+#include "outpost/changelog.hpp"
+#include "sync/known_model.hpp"
+
+namespace outpost::sync {
+
+namespace detail {
+
+ChangeSet KnownModel::filter(const ChangeSet& changes) const {
+    if (knows_all) return changes;
+    ChangeSet out;
+    for (const auto& c : changes.objects) {
+        auto it = entities.find(c.entity_uid);
+        if (it == entities.end()) continue;
+        if (c.kind == ObjectChange::kRemove) {
+            out.objects.push_back(c);
+            continue;
+        }
+        ObjectChange f;
+        f.kind = c.kind;
+        f.entity_uid = c.entity_uid;
+        f.gid = c.gid;
+        f.is_new = c.is_new;
+        for (const auto& p : c.properties) {
+            if (it->second.properties.count(p.property_uid)) f.properties.push_back(p);
+        }
+        for (const auto& t : c.to_many) {
+            if (it->second.relations.count(t.relation_uid)) f.to_many.push_back(t);
+        }
+        if (f.is_new || !f.properties.empty() || !f.to_many.empty()) out.objects.push_back(std::move(f));
+    }
+    return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+constexpr size_t kCatchUpBatch = 1000;
+
+std::string client_txn_key(const std::string& client_hex) { return "sync.client_txn." + client_hex; }
+
+std::string tombstone_key(uint64_t entity_uid, const Gid& gid) {
+    static const char* kHex = "0123456789abcdef";
+    std::string key = "sync.tomb." + std::to_string(entity_uid) + ".";
+    for (unsigned char ch : gid) {
+        key.push_back(kHex[ch >> 4]);
+        key.push_back(kHex[ch & 15]);
+    }
+    return key;
+}
+
+// A rough size of a value in a change set, to close full-sync chunks near their byte bound.
+struct ApproxSize {
+    size_t operator()(const std::string& s) const { return s.size() + 2; }
+    size_t operator()(const Bytes& b) const { return b.size() + 2; }
+    size_t operator()(const Value::IntVector& x) const { return x.size() * 5 + 2; }
+    size_t operator()(const Value::DoubleVector& x) const { return x.size() * 8 + 2; }
+    size_t operator()(const Value::StringVector& x) const {
+        size_t n = 2;
+        for (const auto& s : x) n += s.size() + 2;
+        return n;
+    }
+    size_t operator()(const Flex&) const { return 64; }
+    size_t operator()(const auto&) const { return 9; }
+};
+size_t approx_size(const Value& v) { return std::visit(ApproxSize{}, v.v); }
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+}  // namespace
+
+struct ServerCore::Session {
+    SessionId id = 0;
+    std::shared_ptr<Connection> connection;
+    bool logged_in = false;
+    bool closed = false;
+    std::string client;  // hex client id: the origin of its pushes in the history
+    detail::KnownModel known;
+    uint64_t sent_seq = 0;   // every record up to here was sent (or deliberately not) to this client
+    uint64_t acked_seq = 0;  // the newest ApplyAck
+};
+
+Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> store,
+                                                       ServerOptions options) {
+    if (!store) return Status(ErrorCode::kInvalidArgument, "sync server: no store");
+    if (options.shared_secret.empty() && !options.allow_unauthenticated) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "sync server: no auth method; set a shared secret, or allow unauthenticated "
+                      "clients explicitly");
+    }
+    std::unique_ptr<ServerCore> core(new ServerCore(std::move(store), std::move(options)));
+    auto txn = core->store_->begin_read();
+    if (!txn) return txn.status();
+    OUTPOST_ASSIGN_OR_RETURN(core->fanned_seq_, ChangeLog::last_position(*txn));
+    return core;
+}
+
+ServerCore::ServerCore(std::shared_ptr<Store> store, ServerOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {}
+
+ServerCore::~ServerCore() = default;
+
+ServerCore::SessionId ServerCore::on_connect(std::shared_ptr<Connection> connection) {
+    auto s = std::make_unique<Session>();
+    s->id = next_session_++;
+    s->connection = std::move(connection);
+    SessionId id = s->id;
+    sessions_.emplace(id, std::move(s));
+    ++stats_.sessions;
+    return id;
+}
+
+void ServerCore::on_disconnect(SessionId session) {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    if (it->second->logged_in) --stats_.logged_in;
+    sessions_.erase(it);
+}
+
+void ServerCore::send(Session& s, std::string frame) {
+    if (s.closed) return;
+    if (options_.max_send_queue_bytes != 0 &&
+        s.connection->queued_bytes() + frame.size() > options_.max_send_queue_bytes) {
+        // A slow client never slows the others: it is dropped and catches up from history later.
+        s.closed = true;
+        s.connection->close(ErrorCode::kSyncTooFarBehind, "send queue above its bound");
+        return;
+    }
+    s.connection->send(std::move(frame));
+}
+
+void ServerCore::fail(Session& s, ErrorCode code, const std::string& reason) {
+    if (s.closed) return;
+    ++stats_.protocol_errors;
+    s.connection->send(encode_message(Error{code, reason}));
+    s.closed = true;
+    s.connection->close(code, reason);
+}
+
+void ServerCore::on_message(SessionId session, std::span<const uint8_t> frame) {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end() || it->second->closed) return;
+    Session& s = *it->second;
+    auto decoded = decode_message(frame, options_.max_message_size);
+    if (!decoded) {
+        fail(s, decoded.status().code(), decoded.status().message());
+        return;
+    }
+    Message& msg = decoded.value();
+    if (auto* login = std::get_if<Login>(&msg)) {
+        if (s.logged_in) {
+            fail(s, ErrorCode::kSyncProtocolViolation, "a second Login on one connection");
+            return;
+        }
+        handle_login(s, std::move(*login));
+        return;
+    }
+    if (std::holds_alternative<Heartbeat>(msg)) {
+        send(s, encode_message(Heartbeat{}));
+        return;
+    }
+    if (!s.logged_in) {
+        fail(s, ErrorCode::kSyncProtocolViolation,
+             std::string(message_name(msg)) + " before Login");
+        return;
+    }
+    if (auto* push = std::get_if<Push>(&msg)) {
+        handle_push(s, std::move(*push));
+    } else if (auto* ack = std::get_if<ApplyAck>(&msg)) {
+        s.acked_seq = std::max(s.acked_seq, ack->server_seq);
+    } else if (std::holds_alternative<Error>(msg)) {
+        // The client reports a problem and goes away; nothing to answer.
+    } else {
+        fail(s, ErrorCode::kSyncProtocolViolation,
+             std::string(message_name(msg)) + " is not a client message");
+    }
+}
+
+ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
+    const Model& model = store_->model();
+    for (const auto& me : login.model) {
+        const Entity* e = model.entity_by_uid(me.uid);
+        if (!e || !e->sync) {
+            why = "entity uid " + std::to_string(me.uid) + " is not synced by this server";
+            return ErrorCode::kSyncUnsupportedModel;
+        }
+        for (const auto& [uid, type] : me.properties) {
+            auto p = std::find_if(e->properties.begin(), e->properties.end(),
+                                  [&](const Property& x) { return x.id.uid == uid; });
+            if (p == e->properties.end()) {
+                why = e->name + ": property uid " + std::to_string(uid) + " is unknown to this server";
+                return ErrorCode::kSyncUnsupportedModel;
+            }
+            if (p->type != type) {
+                why = e->name + "." + p->name + " is " + std::string(property_type_name(p->type)) +
+                      " on this server, " + std::string(property_type_name(type)) + " on the client";
+                return ErrorCode::kSyncUnsupportedModel;
+            }
+        }
+        for (uint64_t uid : me.relations) {
+            auto r = std::find_if(e->relations.begin(), e->relations.end(),
+                                  [&](const Relation& x) { return x.id.uid == uid; });
+            if (r == e->relations.end()) {
+                why = e->name + ": relation uid " + std::to_string(uid) + " is unknown to this server";
+                return ErrorCode::kSyncUnsupportedModel;
+            }
+        }
+    }
+    return ErrorCode::kOk;
+}
+
+void ServerCore::handle_login(Session& s, Login login) {
+    auto reject = [&](ErrorCode code, const std::string& why) {
+        ++stats_.protocol_errors;
+        s.connection->send(encode_message(LoginResult{code, 0, why}));
+        s.closed = true;
+        s.connection->close(code, why);
+    };
+    if (login.protocol_version != kProtocolVersion) {
+        reject(ErrorCode::kSyncBadVersion, "protocol version " + std::to_string(login.protocol_version) +
+                                               " is not supported; this server speaks " +
+                                               std::to_string(kProtocolVersion));
+        return;
+    }
+    if (!options_.shared_secret.empty() &&
+        !constant_time_equal(login.credentials, options_.shared_secret)) {
+        reject(ErrorCode::kAuthCredentialsRejected, "credentials rejected");
+        return;
+    }
+    std::string why;
+    if (ErrorCode code = check_model(login, why); code != ErrorCode::kOk) {
+        reject(code, why);
+        return;
+    }
+    // The filter for what this client is sent.
+    detail::KnownModel known;
+    size_t server_synced = 0;
+    bool complete = true;
+    for (const auto& e : store_->model().entities) {
+        if (!e.sync) continue;
+        ++server_synced;
+        auto me = std::find_if(login.model.begin(), login.model.end(),
+                               [&](const ModelEntity& x) { return x.uid == e.id.uid; });
+        if (me == login.model.end()) {
+            complete = false;
+            continue;
+        }
+        detail::KnownEntity ke;
+        for (const auto& [uid, type] : me->properties) ke.properties.insert(uid);
+        for (uint64_t uid : me->relations) ke.relations.insert(uid);
+        for (const auto& p : e.properties) {
+            if (!p.has(kFlagId) && !ke.properties.count(p.id.uid)) complete = false;
+        }
+        if (ke.relations.size() != e.relations.size()) complete = false;
+        known.entities.emplace(e.id.uid, std::move(ke));
+    }
+    known.knows_all = complete && known.entities.size() == server_synced;
+    s.known = std::move(known);
+    s.client = client_id_to_hex(login.client_id);
+
+    auto txn = store_->begin_read();
+    if (!txn) {
+        reject(ErrorCode::kSyncServerError, txn.status().to_string());
+        return;
+    }
+    auto last = ChangeLog::last_position(*txn);
+    if (!last) {
+        reject(ErrorCode::kSyncServerError, last.status().to_string());
+        return;
+    }
+    uint64_t head = *last;
+    bool full = login.last_server_seq == 0 || login.last_server_seq > head;
+    if (!full && login.last_server_seq < head) {
+        auto first = ChangeLog::read(*txn, login.last_server_seq, 1);
+        full = !first || first->empty() || first->front().position != login.last_server_seq + 1;
+    }
+    txn->close();
+
+    s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, ""}));
+    s.logged_in = true;
+    ++stats_.logged_in;
+    Status st;
+    if (full) {
+        ++stats_.full_syncs;
+        st = send_full_sync(s, head);
+    } else if (login.last_server_seq < head) {
+        ++stats_.catch_ups;
+        st = send_catch_up(s, login.last_server_seq, head);
+    }
+    if (!st) {
+        fail(s, ErrorCode::kSyncServerError, st.to_string());
+        return;
+    }
+    s.sent_seq = head;
+}
+
+Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
+    while (after < until && !s.closed) {
+        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, kCatchUpBatch));
+        if (recs.empty()) break;
+        for (auto& rec : recs) {
+            if (rec.position > until) return Status::ok();
+            after = rec.position;
+            // The client's own writes (and records it cannot see) go as empty Applies, so that its
+            // resume position still advances past them.
+            if (rec.origin == s.client) {
+                send(s, encode_apply(rec.position, encode_change_set({})));
+            } else {
+                send(s, encode_apply(rec.position, encode_change_set(s.known.filter(rec.changes))));
+            }
+        }
+    }
+    return Status::ok();
+}
+
+Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
+    ChangeSet chunk;
+    size_t chunk_bytes = 0;
+    auto flush = [&](bool last) {
+        send(s, encode_message(FullSyncChunk{snapshot_seq, std::move(chunk), last}));
+        chunk = ChangeSet{};
+        chunk_bytes = 0;
+    };
+    for (const auto& e : store_->model().entities) {
+        if (!e.sync || !s.known.knows(e.id.uid)) continue;
+        const detail::KnownEntity* ke = nullptr;
+        if (!s.known.knows_all) ke = &s.known.entities.at(e.id.uid);
+        OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
+        OUTPOST_ASSIGN_OR_RETURN(auto ids, box.ids(txn));
+        for (uint64_t id : ids) {
+            if (s.closed) return Status::ok();
+            OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
+            OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(txn, box, id));
+            if (!obj || !gid) continue;
+            ObjectChange c;
+            c.kind = ObjectChange::kPut;
+            c.entity_uid = e.id.uid;
+            c.gid = *gid;
+            c.is_new = true;
+            size_t bytes = gid->size() + 16;
+            for (size_t i = 0; i < e.properties.size(); ++i) {
+                const Property& p = e.properties[i];
+                if (p.has(kFlagId) || (ke && !ke->properties.count(p.id.uid))) continue;
+                const Value& v = obj->values()[i];
+                if (v.is_null()) continue;
+                PropertyChange pc;
+                pc.property_uid = p.id.uid;
+                if (p.type == PropertyType::kRelation) {
+                    if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
+                    OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
+                    OUTPOST_ASSIGN_OR_RETURN(auto tgid,
+                                             gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
+                    if (!tgid) continue;
+                    pc.value = Value(Bytes(tgid->begin(), tgid->end()));
+                } else {
+                    pc.value = v;
+                }
+                bytes += approx_size(pc.value) + 4;
+                c.properties.push_back(std::move(pc));
+            }
+            for (size_t r = 0; r < e.relations.size(); ++r) {
+                const Relation& rel = e.relations[r];
+                if (ke && !ke->relations.count(rel.id.uid)) continue;
+                OUTPOST_ASSIGN_OR_RETURN(auto targets, box.get_to_many(txn, static_cast<int>(r), id));
+                if (targets.empty()) continue;
+                OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(rel.target));
+                ToManyChange tc;
+                tc.relation_uid = rel.id.uid;
+                for (uint64_t t : targets) {
+                    OUTPOST_ASSIGN_OR_RETURN(auto tgid, gid_of(txn, target, t));
+                    if (tgid) {
+                        bytes += tgid->size() + 1;
+                        tc.targets.push_back(std::move(*tgid));
+                    }
+                }
+                c.to_many.push_back(std::move(tc));
+            }
+            chunk.objects.push_back(std::move(c));
+            chunk_bytes += bytes;
+            if (chunk.objects.size() >= options_.full_sync_chunk_objects ||
+                chunk_bytes >= options_.full_sync_chunk_bytes) {
+                flush(false);
+            }
+        }
+    }
+    flush(true);
+    return Status::ok();
+}
+
+void ServerCore::handle_push(Session& s, Push push) {
+    auto fail_with = [&](const Status& st) {
+        bool server_side = static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
+        fail(s, server_side ? ErrorCode::kSyncServerError : ErrorCode::kSyncMalformedMessage,
+             "push " + std::to_string(push.client_txn) + ": " + st.to_string());
+    };
+    auto wtxn = store_->begin_write();
+    if (!wtxn) {
+        fail_with(wtxn.status());
+        return;
+    }
+    WriteTxn& txn = *wtxn;
+    const std::string key = client_txn_key(s.client);
+    auto last_txn = get_meta(txn, key);
+    if (!last_txn) {
+        fail_with(last_txn.status());
+        return;
+    }
+    if (*last_txn && push.client_txn <= std::stoull(**last_txn)) {
+        // A resend of a transaction applied before (its Ack was lost): exactly once.
+        txn.abort();
+        ++stats_.pushes_skipped;
+        send(s, encode_message(Ack{push.client_txn, 0}));
+        return;
+    }
+    auto before = ChangeLog::last_position(txn);
+    if (!before) {
+        fail_with(before.status());
+        return;
+    }
+    // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them are dropped.
+    ChangeSet accepted;
+    Status st;
+    for (auto& c : push.changes.objects) {
+        std::string tomb = tombstone_key(c.entity_uid, c.gid);
+        if (c.kind == ObjectChange::kRemove) {
+            st = put_meta(txn, tomb, "");
+            if (!st) break;
+        } else {
+            auto dead = get_meta(txn, tomb);
+            if (!dead) {
+                st = dead.status();
+                break;
+            }
+            if (*dead) continue;
+        }
+        accepted.objects.push_back(std::move(c));
+    }
+    if (st) st = ChangeLog::apply(txn, accepted, s.client, ApplyMode::kRecord);
+    if (st) st = put_meta(txn, key, std::to_string(push.client_txn));
+    // The record this transaction writes (if it changes anything) is appended at commit as before + 1:
+    // the write lock is held from begin_write to commit, so no other writer can come in between.
+    uint64_t next = *before + 1;
+    if (st && options_.history_max_records != 0 && next > options_.history_max_records) {
+        st = ChangeLog::acknowledge(txn, next - options_.history_max_records);
+    }
+    if (st) st = txn.commit();
+    if (!st) {
+        fail_with(st);
+        return;
+    }
+    ++stats_.pushes_applied;
+    uint64_t seq = 0;
+    if (auto rtxn = store_->begin_read()) {
+        auto rec = ChangeLog::read(*rtxn, *before, 1);
+        if (rec && !rec->empty() && rec->front().position == next && rec->front().origin == s.client) {
+            seq = next;
+        }
+    }
+    // Everything before this record goes out first (also to this client), so that when the Ack moves
+    // the client's resume position to SEQ it has received all that comes before.
+    fan_out();
+    send(s, encode_message(Ack{push.client_txn, seq}));
+}
+
+void ServerCore::poll() { fan_out(); }
+
+void ServerCore::fan_out() {
+    auto txn = store_->begin_read();
+    if (!txn) return;
+    auto head = ChangeLog::last_position(*txn);
+    if (!head || *head <= fanned_seq_) return;
+    while (fanned_seq_ < *head) {
+        auto recs = ChangeLog::read(*txn, fanned_seq_, kCatchUpBatch);
+        if (!recs || recs->empty()) break;
+        for (const auto& rec : *recs) {
+            std::string full;  // one encoding for every client that knows the whole model
+            for (auto& [id, sp] : sessions_) {
+                Session& s = *sp;
+                if (!s.logged_in || s.closed || s.sent_seq >= rec.position) continue;
+                s.sent_seq = rec.position;
+                if (rec.origin == s.client) continue;
+                if (s.known.knows_all) {
+                    if (full.empty()) full = encode_apply(rec.position, encode_change_set(rec.changes));
+                    send(s, full);
+                } else {
+                    ChangeSet mine = s.known.filter(rec.changes);
+                    if (!mine.empty()) send(s, encode_apply(rec.position, encode_change_set(mine)));
+                }
+            }
+            fanned_seq_ = rec.position;
+        }
+    }
+}
+
+}  // namespace outpost::sync

@@ -1,0 +1,91 @@
+#pragma once
+// The sync server's engine, without sockets: logins, pushes applied exactly once into the server store's
+// history, fan-out to the other clients, catch-up from history and full sync (docs/sync-protocol.md).
+//
+// The server's history is the server store's change log: record position = global server sequence.
+//
+// Threading: not thread-safe. Every call (on_connect, on_message, on_disconnect, poll) comes from one
+// thread or strand, the one that owns the connections. Writes to the server store by others (the
+// MongoDB connector) are fanned out by poll().
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+
+#include "outpost/store.hpp"
+#include "outpost/sync_protocol.hpp"
+#include "sync/transport.hpp"
+
+namespace outpost::sync {
+
+struct ServerOptions {
+    // Auth: a shared secret that Login::credentials must equal, or none when allow_unauthenticated.
+    std::string shared_secret;
+    bool allow_unauthenticated = false;
+    // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes arrive.
+    uint64_t history_max_records = 1'000'000;
+    size_t max_message_size = kDefaultMaxMessageSize;
+    // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
+    size_t full_sync_chunk_objects = 1000;
+    size_t full_sync_chunk_bytes = 4u << 20;
+    // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 = off).
+    size_t max_send_queue_bytes = 256u << 20;
+};
+
+struct ServerStats {
+    uint64_t sessions = 0;
+    uint64_t logged_in = 0;
+    uint64_t pushes_applied = 0;
+    uint64_t pushes_skipped = 0;  // resends at or below the client's last applied number
+    uint64_t full_syncs = 0;
+    uint64_t catch_ups = 0;
+    uint64_t protocol_errors = 0;
+};
+
+class ServerCore {
+public:
+    using SessionId = uint64_t;
+
+    // REQUIRES: STORE stays open while the core lives; its synced entities are what clients sync.
+    // Errors: kInvalidArgument when OPTIONS name no auth method and do not allow unauthenticated use.
+    static Result<std::unique_ptr<ServerCore>> create(std::shared_ptr<Store> store,
+                                                      ServerOptions options);
+    ~ServerCore();
+
+    // A new connection. The core sends on it until on_disconnect or until it closes it.
+    SessionId on_connect(std::shared_ptr<Connection> connection);
+    // A frame from SESSION. Bad frames are answered with an Error and a close of that session only.
+    void on_message(SessionId session, std::span<const uint8_t> frame);
+    // The connection is gone (closed by either side). Unknown ids are ignored.
+    void on_disconnect(SessionId session);
+    // Fans out history records that others wrote to the server store since the last call.
+    void poll();
+
+    const ServerStats& stats() const { return stats_; }
+    std::shared_ptr<Store> store() const { return store_; }
+
+private:
+    struct Session;
+    ServerCore(std::shared_ptr<Store> store, ServerOptions options);
+
+    void fail(Session& s, ErrorCode code, const std::string& reason);
+    void handle_login(Session& s, Login login);
+    void handle_push(Session& s, Push push);
+    Status send_catch_up(Session& s, uint64_t after, uint64_t until);
+    Status send_full_sync(Session& s, uint64_t snapshot_seq);
+    void fan_out();
+    void send(Session& s, std::string frame);
+    ErrorCode check_model(const Login& login, std::string& why) const;
+
+    std::shared_ptr<Store> store_;
+    ServerOptions options_;
+    SessionId next_session_ = 1;
+    std::map<SessionId, std::unique_ptr<Session>> sessions_;
+    uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session
+    ServerStats stats_;
+};
+
+}  // namespace outpost::sync

@@ -1,0 +1,209 @@
+// Bad input at the server: each gets its code and a close of that connection only.
+#include <gtest/gtest.h>
+
+#include "sync/sync_harness.hpp"
+
+namespace outpost::sync {
+namespace {
+
+using testing::SyncNet;
+
+std::span<const uint8_t> bytes(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// A hand-driven connection: the test is the client.
+struct RawPeer {
+    std::shared_ptr<MemoryPipe> pipe = MemoryPipe::create();
+    ServerCore::SessionId session = 0;
+    std::vector<Message> received;
+    bool closed = false;
+    ErrorCode close_code = ErrorCode::kOk;
+
+    explicit RawPeer(ServerCore& server) : session(server.on_connect(pipe->end(MemoryPipe::kServer))) {}
+
+    void send(ServerCore& server, const std::string& frame) { server.on_message(session, bytes(frame)); }
+    void drain() {
+        while (auto item = pipe->next_for(MemoryPipe::kClient)) {
+            if (item->is_close) {
+                closed = true;
+                close_code = item->code;
+                continue;
+            }
+            auto m = decode_message(bytes(item->frame));
+            ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+            received.push_back(*m);
+        }
+    }
+    template <typename T>
+    const T* last() const {
+        for (auto it = received.rbegin(); it != received.rend(); ++it) {
+            if (auto* p = std::get_if<T>(&*it)) return p;
+        }
+        return nullptr;
+    }
+};
+
+Login good_login(const Model& model, std::string credentials = "s3cret") {
+    Login l;
+    l.client_id[0] = 9;
+    l.credentials = std::move(credentials);
+    l.model = describe_model(model);
+    return l;
+}
+
+// After a bad peer, a good client still syncs with the server.
+void expect_others_unaffected(SyncNet& net) {
+    auto& a = net.add_client("a" + std::to_string(net.server().stats().sessions));
+    auto& b = net.add_client("b" + std::to_string(net.server().stats().sessions));
+    net.connect(a);
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
+    uint64_t id = testing::put(*a.store, "Person", {{"name", "still here"}});
+    auto g = testing::gid(*a.store, "Person", id);
+    ASSERT_TRUE(net.pump_until([&] { return testing::find(*b.store, "Person", *g).has_value(); }));
+}
+
+TEST(ServerCore, RefusesToStartWithoutAuth) {
+    testing::TempDir dir;
+    auto store = testing::open_store(dir.str("s"), testing::full_model());
+    auto core = ServerCore::create(store, ServerOptions{});
+    ASSERT_FALSE(core.is_ok());
+    EXPECT_EQ(core.status().code(), ErrorCode::kInvalidArgument);
+    ServerOptions open;
+    open.allow_unauthenticated = true;
+    EXPECT_TRUE(ServerCore::create(store, open).is_ok());
+}
+
+TEST(ServerCore, GarbageFrameGetsMalformedAndClose) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    peer.send(net.server(), "GET / HTTP/1.1\r\n\r\n and more garbage bytes");
+    peer.drain();
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+    EXPECT_TRUE(peer.closed);
+    EXPECT_EQ(peer.close_code, ErrorCode::kSyncMalformedMessage);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, TruncatedFrameGetsMalformed) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    std::string frame = encode_message(good_login(testing::full_model()));
+    peer.send(net.server(), frame.substr(0, frame.size() / 2));
+    peer.drain();
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+    EXPECT_TRUE(peer.closed);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, OversizedFrameGetsTooLarge) {
+    ServerOptions o = SyncNet::default_options();
+    o.max_message_size = 4096;
+    SyncNet net(testing::full_model(), o);
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    Push big;
+    big.client_txn = 1;
+    ObjectChange c;
+    c.entity_uid = testing::full_model().entity("Person")->id.uid;
+    c.gid = new_object_id_gid();
+    c.is_new = true;
+    c.properties.push_back({testing::full_model().entity("Person")->property("name")->id.uid,
+                            Value(std::string(10000, 'x'))});
+    big.changes.objects.push_back(c);
+    peer.send(net.server(), encode_message(big));
+    peer.drain();
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMessageTooLarge);
+    EXPECT_TRUE(peer.closed);
+    EXPECT_EQ(testing::count(net.server_store(), "Person"), 0u);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, MessageBeforeLoginIsAProtocolViolation) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(Push{1, {}}));
+    peer.drain();
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
+    EXPECT_TRUE(peer.closed);
+}
+
+TEST(ServerCore, HeartbeatIsAnswered) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(Heartbeat{}));
+    peer.drain();
+    ASSERT_EQ(peer.received.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<Heartbeat>(peer.received[0]));
+    EXPECT_FALSE(peer.closed);
+}
+
+TEST(ServerCore, WrongCredentialsAreRejected) {
+    SyncNet net;
+    auto& c = net.add_client("c", nullptr, "wrong");
+    net.connect(c);
+    net.pump_all();
+    EXPECT_TRUE(c.closed);
+    EXPECT_EQ(c.close_code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(c.core->last_error(), ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(c.received["LoginResult"], 1);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, BadProtocolVersionIsRejected) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    Login l = good_login(testing::full_model());
+    l.protocol_version = 99;
+    peer.send(net.server(), encode_message(l));
+    peer.drain();
+    ASSERT_NE(peer.last<LoginResult>(), nullptr);
+    EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kSyncBadVersion);
+    EXPECT_TRUE(peer.closed);
+}
+
+TEST(ServerCore, IncompatibleModelIsRejected) {
+    SyncNet net;
+    // Person.age as a string on the client: the same uid with another type.
+    Model m = testing::full_model();
+    for (auto& e : m.entities) {
+        if (e.name != "Person") continue;
+        for (auto& p : e.properties) {
+            if (p.name == "age") p.type = PropertyType::kString;
+        }
+    }
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    peer.drain();
+    ASSERT_NE(peer.last<LoginResult>(), nullptr);
+    EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kSyncUnsupportedModel);
+    EXPECT_TRUE(peer.closed);
+
+    // An entity the server does not have.
+    ModelBuilder b;
+    b.entity("Alien").sync().property("id", PropertyType::kInt64, kFlagId);
+    Model alien = b.build().value();
+    auto& c = net.add_client("alien", &alien);
+    net.connect(c);
+    net.pump_all();
+    EXPECT_EQ(c.close_code, ErrorCode::kSyncUnsupportedModel);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, SecondLoginIsAProtocolViolation) {
+    SyncNet net;
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.drain();
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
+}
+
+}  // namespace
+}  // namespace outpost::sync

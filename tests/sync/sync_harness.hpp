@@ -1,0 +1,273 @@
+#pragma once
+// One ServerCore and several ClientCores, each on its own temporary store, joined by in-memory pipes.
+// pump_until() moves frames until a condition holds: no sleeps, no threads.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "outpost/box.hpp"
+#include "outpost/changelog.hpp"
+#include "outpost/sync_protocol.hpp"
+#include "sync/client_core.hpp"
+#include "sync/server_core.hpp"
+#include "sync/transport.hpp"
+
+namespace outpost::sync::testing {
+
+// Every property type, a to-one and a to-many, and a local-only entity.
+inline Model full_model(bool with_extra = true) {
+    ModelBuilder b;
+    b.entity("Person").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("name", PropertyType::kString, kFlagIndexed)
+        .property("age", PropertyType::kInt32)
+        .property("email", PropertyType::kString);
+    if (with_extra) b.property("nick", PropertyType::kString);
+    b.entity("Note").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString)
+        .relation_property("author", "Person")
+        .to_many("readers", "Person");
+    b.entity("Kitchen").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("b", PropertyType::kBool)
+        .property("i8", PropertyType::kInt8)
+        .property("i16", PropertyType::kInt16)
+        .property("i32", PropertyType::kInt32)
+        .property("i64", PropertyType::kInt64)
+        .property("f", PropertyType::kFloat)
+        .property("d", PropertyType::kDouble)
+        .property("s", PropertyType::kString)
+        .property("date", PropertyType::kDate)
+        .property("dateNano", PropertyType::kDateNano)
+        .property("bytes", PropertyType::kBytes)
+        .property("flex", PropertyType::kFlex)
+        .property("i8v", PropertyType::kInt8Vector)
+        .property("i16v", PropertyType::kInt16Vector)
+        .property("i32v", PropertyType::kInt32Vector)
+        .property("i64v", PropertyType::kInt64Vector)
+        .property("fv", PropertyType::kFloatVector)
+        .property("dv", PropertyType::kDoubleVector)
+        .property("sv", PropertyType::kStringVector)
+        .property("datev", PropertyType::kDateVector);
+    b.entity("Draft")
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString);
+    return b.build().value();
+}
+
+class TempDir {
+public:
+    TempDir() {
+        std::random_device rd;
+        path_ = std::filesystem::temp_directory_path() /
+                ("outpost-sync-test-" + std::to_string(rd()) + std::to_string(rd()));
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string str(const std::string& sub) const { return (path_ / sub).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m) {
+    StoreOptions o;
+    o.no_sync = true;
+    auto s = Store::open(dir, m, o);
+    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    return s.value();
+}
+
+struct TestClient {
+    std::string name;
+    std::shared_ptr<Store> store;
+    std::unique_ptr<ClientCore> core;
+    std::shared_ptr<MemoryPipe> pipe;
+    ServerCore::SessionId session = 0;
+    std::map<std::string, int> received;  // message name -> count
+    ErrorCode close_code = ErrorCode::kOk;
+    bool closed = false;
+    bool drop_acks = false;  // lose every Ack the server sends (a connection that dies before them)
+
+    DynamicBox box(const char* entity) { return store->box(entity).value(); }
+};
+
+class SyncNet {
+public:
+    explicit SyncNet(Model model = full_model(), ServerOptions options = default_options()) {
+        model_ = model;
+        server_store_ = open_store(dir_.str("server"), model);
+        auto core = ServerCore::create(server_store_, std::move(options));
+        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        server_ = std::move(core).value();
+    }
+
+    static ServerOptions default_options() {
+        ServerOptions o;
+        o.shared_secret = "s3cret";
+        return o;
+    }
+
+    ServerCore& server() { return *server_; }
+    Store& server_store() { return *server_store_; }
+
+    TestClient& add_client(const std::string& name, const Model* model = nullptr,
+                           std::string credentials = "s3cret") {
+        auto c = std::make_unique<TestClient>();
+        c->name = name;
+        c->store = open_store(dir_.str(name), model ? *model : model_);
+        ClientOptions o;
+        o.credentials = std::move(credentials);
+        auto core = ClientCore::create(c->store, std::move(o));
+        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        c->core = std::move(core).value();
+        clients_.push_back(std::move(c));
+        return *clients_.back();
+    }
+
+    void connect(TestClient& c) {
+        c.pipe = MemoryPipe::create();
+        c.closed = false;
+        c.close_code = ErrorCode::kOk;
+        c.session = server_->on_connect(c.pipe->end(MemoryPipe::kServer));
+        c.core->connect(c.pipe->end(MemoryPipe::kClient));
+    }
+
+    // A network failure between C and the server: both sides are told.
+    void cut(TestClient& c) {
+        if (!c.pipe) return;
+        c.pipe->cut();
+        pump_pipe(c);
+    }
+
+    // One round: every client polls, every pipe delivers what it holds, the server polls.
+    bool pump_once() {
+        bool moved = false;
+        for (auto& c : clients_) {
+            c->core->poll();
+            moved |= pump_pipe(*c);
+        }
+        server_->poll();
+        return moved;
+    }
+
+    // Pumps until COND holds (true) or nothing moves any more (false).
+    bool pump_until(const std::function<bool()>& cond, int max_rounds = 1000000) {
+        for (int i = 0; i < max_rounds; ++i) {
+            if (cond()) return true;
+            if (!pump_once() && !cond()) {
+                // Quiet: one more round in case a poll produced something.
+                if (!pump_once()) return cond();
+            }
+        }
+        return cond();
+    }
+    void pump_all() { pump_until([] { return false; }); }
+
+    bool all_up_to_date() {
+        for (auto& c : clients_) {
+            if (c->pipe && !c->closed && !c->core->up_to_date()) return false;
+        }
+        return true;
+    }
+
+private:
+    bool pump_pipe(TestClient& c) {
+        if (!c.pipe) return false;
+        bool moved = false;
+        while (auto item = c.pipe->next_for(MemoryPipe::kServer)) {
+            moved = true;
+            if (item->is_close) {
+                server_->on_disconnect(c.session);
+                close_client(c, item->code);
+                return true;
+            }
+            server_->on_message(c.session, as_span(item->frame));
+        }
+        while (auto item = c.pipe->next_for(MemoryPipe::kClient)) {
+            moved = true;
+            if (item->is_close) {
+                server_->on_disconnect(c.session);
+                close_client(c, item->code);
+                return true;
+            }
+            auto decoded = decode_message(as_span(item->frame));
+            if (decoded) {
+                ++c.received[message_name(*decoded)];
+                if (c.drop_acks && std::holds_alternative<Ack>(*decoded)) continue;
+            }
+            c.core->on_message(as_span(item->frame));
+        }
+        return moved;
+    }
+
+    void close_client(TestClient& c, ErrorCode code) {
+        c.core->on_disconnect();
+        c.closed = true;
+        c.close_code = code;
+        c.pipe.reset();
+    }
+
+    static std::span<const uint8_t> as_span(const std::string& s) {
+        return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+    }
+
+    TempDir dir_;
+    Model model_;
+    std::shared_ptr<Store> server_store_;
+    std::unique_ptr<ServerCore> server_;
+    std::vector<std::unique_ptr<TestClient>> clients_;
+};
+
+// Helpers over the dynamic API.
+inline uint64_t put(Store& store, const char* entity, const std::map<std::string, Value>& values,
+                    uint64_t id = 0) {
+    auto box = store.box(entity).value();
+    Object o = box.new_object();
+    if (id != 0) {
+        auto existing = box.get(id);
+        EXPECT_TRUE(existing.is_ok() && existing->has_value());
+        o = **existing;
+    }
+    for (const auto& [k, v] : values) EXPECT_TRUE(o.set(k, v).is_ok()) << k;
+    auto r = box.put(o);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? *r : 0;
+}
+
+inline std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
+    auto box = store.box(entity).value();
+    auto txn = store.begin_read();
+    auto g = gid_of(*txn, box, id);
+    EXPECT_TRUE(g.is_ok());
+    return g.is_ok() ? *g : std::nullopt;
+}
+
+// The object with GID in ENTITY on STORE, if any.
+inline std::optional<Object> find(Store& store, const char* entity, const Gid& g) {
+    auto box = store.box(entity).value();
+    auto txn = store.begin_read();
+    auto id = local_id_of(*txn, box, g);
+    if (!id.is_ok() || !id->has_value()) return std::nullopt;
+    auto o = box.get(*txn, **id);
+    if (!o.is_ok()) return std::nullopt;
+    return *o;
+}
+
+inline uint64_t count(Store& store, const char* entity) {
+    auto c = store.box(entity).value().count();
+    EXPECT_TRUE(c.is_ok());
+    return c.is_ok() ? *c : 0;
+}
+
+}  // namespace outpost::sync::testing

@@ -1,0 +1,403 @@
+// One server, several clients, in memory: what reaches whom, exactly once, and who wins.
+#include <gtest/gtest.h>
+
+#include "sync/sync_harness.hpp"
+
+namespace outpost::sync {
+namespace {
+
+using testing::count;
+using testing::find;
+using testing::gid;
+using testing::put;
+using testing::SyncNet;
+using testing::TestClient;
+
+bool up(SyncNet& net) { return net.all_up_to_date(); }
+
+TEST(Sync, PutArrivesAndRemoveComesBack) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t id = put(*a.store, "Person", {{"name", "Ada"}, {"age", 36}});
+    Gid g = *gid(*a.store, "Person", id);
+    ASSERT_TRUE(net.pump_until([&] { return find(*b.store, "Person", g).has_value(); }));
+    auto got = find(*b.store, "Person", g);
+    EXPECT_EQ(got->get("name"), Value("Ada"));
+    EXPECT_EQ(got->get("age"), Value(36));
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+
+    ASSERT_TRUE(b.box("Person").remove(got->id).is_ok());
+    ASSERT_TRUE(net.pump_until([&] { return !find(*a.store, "Person", g).has_value(); }));
+    EXPECT_FALSE(find(net.server_store(), "Person", g).has_value());
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+}
+
+TEST(Sync, RelationsAndEveryPropertyTypeArrive) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+
+    std::map<std::string, Value> all = {
+        {"b", true},
+        {"i8", int64_t{-8}},
+        {"i16", int64_t{-1600}},
+        {"i32", int64_t{-320000}},
+        {"i64", int64_t{-(1ll << 40)}},
+        {"f", 1.5},
+        {"d", 3.25},
+        {"s", "text ü"},
+        {"date", int64_t{1700000000000}},
+        {"dateNano", int64_t{1700000000000000001}},
+        {"bytes", Bytes{0, 1, 2, 255}},
+        {"flex", Flex(Flex::Map{{"k", Flex(Flex::Array{Flex(1), Flex("two"), Flex(nullptr)})}})},
+        {"i8v", Value::IntVector{-1, 2}},
+        {"i16v", Value::IntVector{-300, 300}},
+        {"i32v", Value::IntVector{1, 2, 3}},
+        {"i64v", Value::IntVector{1ll << 50}},
+        {"fv", Value::DoubleVector{0.5, -0.25}},
+        {"dv", Value::DoubleVector{1e100}},
+        {"sv", Value::StringVector{"x", "", "z"}},
+        {"datev", Value::IntVector{1, 2}},
+    };
+    uint64_t kid = put(*a.store, "Kitchen", all);
+    uint64_t p1 = put(*a.store, "Person", {{"name", "reader one"}});
+    uint64_t p2 = put(*a.store, "Person", {{"name", "reader two"}});
+    uint64_t note_id = 0;
+    {
+        auto box = a.box("Note");
+        Object n = box.new_object();
+        ASSERT_TRUE(n.set("text", "hello").is_ok());
+        ASSERT_TRUE(n.set("author", static_cast<int64_t>(p1)).is_ok());
+        ASSERT_TRUE(n.set_to_many("readers", {p2, p1}).is_ok());
+        auto r = box.put(n);
+        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        note_id = *r;
+    }
+    Gid kg = *gid(*a.store, "Kitchen", kid);
+    Gid ng = *gid(*a.store, "Note", note_id);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Note", ng).has_value(); }));
+
+    auto k = find(*b.store, "Kitchen", kg);
+    ASSERT_TRUE(k.has_value());
+    for (const auto& [name, v] : all) EXPECT_EQ(k->get(name), v) << name;
+
+    auto n = find(*b.store, "Note", ng);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(n->get("text"), Value("hello"));
+    // The to-one and the to-many resolve to B's local objects with the same GIDs.
+    auto author = b.box("Person").get(static_cast<uint64_t>(n->get("author").as<int64_t>()));
+    ASSERT_TRUE(author.is_ok() && author->has_value());
+    EXPECT_EQ((*author)->get("name"), Value("reader one"));
+    const auto& readers = n->get_to_many("readers");
+    ASSERT_EQ(readers.size(), 2u);
+    EXPECT_EQ(*gid(*b.store, "Person", readers[0]), *gid(*a.store, "Person", p2));
+    EXPECT_EQ(*gid(*b.store, "Person", readers[1]), *gid(*a.store, "Person", p1));
+}
+
+TEST(Sync, OfflineEditsOfDifferentPropertiesBothSurvive) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t ida = put(*a.store, "Person", {{"name", "Ada"}, {"age", 1}, {"email", "old"}});
+    Gid g = *gid(*a.store, "Person", ida);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
+    uint64_t idb = find(*b.store, "Person", g)->id;
+
+    net.cut(a);
+    net.cut(b);
+    put(*a.store, "Person", {{"age", 2}}, ida);
+    put(*b.store, "Person", {{"email", "new@b"}}, idb);
+    net.connect(b);
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.pump_all();
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        auto o = find(*s, "Person", g);
+        ASSERT_TRUE(o.has_value());
+        EXPECT_EQ(o->get("age"), Value(2));
+        EXPECT_EQ(o->get("email"), Value("new@b"));
+        EXPECT_EQ(o->get("name"), Value("Ada"));
+    }
+}
+
+TEST(Sync, SamePropertyLaterArrivalWinsEverywhere) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t ida = put(*a.store, "Person", {{"name", "start"}});
+    Gid g = *gid(*a.store, "Person", ida);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
+    uint64_t idb = find(*b.store, "Person", g)->id;
+
+    net.cut(a);
+    net.cut(b);
+    put(*a.store, "Person", {{"name", "from a"}}, ida);
+    put(*b.store, "Person", {{"name", "from b"}}, idb);
+    // A arrives first, B later: B's value wins, also on A and on B (which saw A's value come in while
+    // its own edit was still pending).
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.pump_all();
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        EXPECT_EQ(find(*s, "Person", g)->get("name"), Value("from b"));
+    }
+}
+
+TEST(Sync, DeleteBeatsConcurrentUpdate) {
+    for (bool delete_first : {true, false}) {
+        SyncNet net;
+        auto& a = net.add_client("a");
+        auto& b = net.add_client("b");
+        auto& c = net.add_client("c");
+        net.connect(a);
+        net.connect(b);
+        net.connect(c);
+        uint64_t ida = put(*a.store, "Person", {{"name", "doomed"}});
+        Gid g = *gid(*a.store, "Person", ida);
+        ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
+        uint64_t idb = find(*b.store, "Person", g)->id;
+
+        net.cut(a);
+        net.cut(b);
+        ASSERT_TRUE(a.box("Person").remove(ida).is_ok());
+        put(*b.store, "Person", {{"name", "updated"}, {"age", 5}}, idb);
+        TestClient& first = delete_first ? a : b;
+        TestClient& second = delete_first ? b : a;
+        net.connect(first);
+        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+        net.connect(second);
+        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+        net.pump_all();
+        for (Store* s : {a.store.get(), b.store.get(), c.store.get(), &net.server_store()}) {
+            EXPECT_FALSE(find(*s, "Person", g).has_value()) << "delete_first=" << delete_first;
+        }
+    }
+}
+
+TEST(Sync, ThousandOfflineObjectsArriveOnce) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    // 1,000 objects in 100 transactions, written offline.
+    auto box = a.box("Person");
+    for (int t = 0; t < 100; ++t) {
+        ASSERT_TRUE(a.store->write([&](WriteTxn& txn) {
+            for (int i = 0; i < 10; ++i) {
+                Object o = box.new_object();
+                OUTPOST_RETURN_IF_ERROR(o.set("name", "p" + std::to_string(t * 10 + i)));
+                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+            }
+            return Status::ok();
+        }).is_ok());
+    }
+    EXPECT_EQ(a.core->outgoing_queue_length(), 100u);
+    bool fired = false;
+    a.core->on_up_to_date([&] { fired = true; });
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1000; }));
+    net.pump_all();
+    EXPECT_TRUE(fired);
+    EXPECT_EQ(count(net.server_store(), "Person"), 1000u);
+    EXPECT_EQ(count(*b.store, "Person"), 1000u);
+    EXPECT_EQ(count(*a.store, "Person"), 1000u);
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    EXPECT_EQ(net.server().stats().pushes_applied, 100u);
+    EXPECT_EQ(b.received["Apply"], 100);
+    // Every name exactly once on B.
+    std::set<std::string> names;
+    auto txn = b.store->begin_read();
+    auto all = b.box("Person").get_all(*txn);
+    ASSERT_TRUE(all.is_ok());
+    for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
+    EXPECT_EQ(names.size(), 1000u);
+}
+
+TEST(Sync, ResendAfterLostAckIsSkipped) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    a.drop_acks = true;  // the server applies, but A never hears of it
+    put(*a.store, "Person", {{"name", "once"}, {"age", 1}});
+    put(*a.store, "Person", {{"name", "twice?"}, {"age", 2}});
+    net.pump_all();
+    EXPECT_EQ(net.server().stats().pushes_applied, 2u);
+    EXPECT_EQ(a.core->outgoing_queue_length(), 2u);
+    a.drop_acks = false;
+    net.cut(a);
+    // Someone else changes the first object in between: a resend must not undo it.
+    ASSERT_TRUE(net.pump_until([&] { return count(*b.store, "Person") == 2; }));
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.pump_all();
+    EXPECT_EQ(net.server().stats().pushes_skipped, 2u);
+    EXPECT_EQ(net.server().stats().pushes_applied, 2u);
+    EXPECT_EQ(count(net.server_store(), "Person"), 2u);
+    EXPECT_EQ(count(*b.store, "Person"), 2u);
+    EXPECT_EQ(b.received["Apply"], 2);
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    auto txn = net.server_store().begin_read();
+    EXPECT_EQ(*ChangeLog::last_position(*txn), 2u);
+}
+
+TEST(Sync, ResendOnTheSameConnectionIsSkipped) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    a.drop_acks = true;
+    put(*a.store, "Person", {{"name", "x"}});
+    net.pump_all();
+    a.drop_acks = false;
+    a.core->resend_unacknowledged_for_test();
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(net.server().stats().pushes_skipped, 1u);
+    EXPECT_EQ(count(net.server_store(), "Person"), 1u);
+}
+
+void fill_server(SyncNet& net, int n) {
+    auto box = net.server_store().box("Person").value();
+    ASSERT_TRUE(net.server_store().write([&](WriteTxn& txn) {
+        for (int i = 0; i < n; ++i) {
+            Object o = box.new_object();
+            OUTPOST_RETURN_IF_ERROR(o.set("name", "s" + std::to_string(i)));
+            OUTPOST_RETURN_IF_ERROR(o.set("age", i));
+            OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+        }
+        return Status::ok();
+    }).is_ok());
+}
+
+TEST(Sync, NewClientGetsFullSyncInChunks) {
+    SyncNet net;
+    fill_server(net, 10000);
+    auto& c = net.add_client("new");
+    net.connect(c);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(count(*c.store, "Person"), 10000u);
+    EXPECT_GE(c.received["FullSyncChunk"], 10);
+    EXPECT_EQ(c.received["Apply"], 0);
+    EXPECT_EQ(net.server().stats().full_syncs, 1u);
+    // Then deltas.
+    auto& d = net.add_client("d");
+    net.connect(d);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    uint64_t id = put(*d.store, "Person", {{"name", "delta"}});
+    Gid g = *gid(*d.store, "Person", id);
+    ASSERT_TRUE(net.pump_until([&] { return find(*c.store, "Person", g).has_value(); }));
+    EXPECT_EQ(c.received["Apply"], 1);
+}
+
+TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
+    ServerOptions o = SyncNet::default_options();
+    o.history_max_records = 5;
+    SyncNet net(testing::full_model(), o);
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t doomed = put(*a.store, "Person", {{"name", "doomed"}});
+    Gid dg = *gid(*a.store, "Person", doomed);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", dg).has_value(); }));
+    net.cut(b);
+    // 20 transactions while B is away: the server keeps only 5.
+    for (int i = 0; i < 20; ++i) put(*a.store, "Person", {{"name", "n" + std::to_string(i)}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    {
+        auto txn = net.server_store().begin_read();
+        EXPECT_EQ(*ChangeLog::size(*txn), 5u);
+        EXPECT_EQ(*ChangeLog::last_position(*txn), 21u);
+    }
+    uint64_t full_before = net.server().stats().full_syncs;
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(net.server().stats().full_syncs, full_before + 1);
+    EXPECT_EQ(count(*b.store, "Person"), 21u);
+
+    // Within the kept history: a catch-up, not a full sync.
+    net.cut(b);
+    put(*a.store, "Person", {{"name", "one more"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(net.server().stats().full_syncs, full_before + 1);
+    EXPECT_EQ(count(*b.store, "Person"), 22u);
+}
+
+TEST(Sync, ClientResumesFromItsSequenceAfterReconnect) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    put(*a.store, "Person", {{"name", "1"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1; }));
+    net.cut(b);
+    put(*a.store, "Person", {{"name", "2"}});
+    put(*a.store, "Person", {{"name", "3"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    int applies = b.received["Apply"];
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(b.received["Apply"], applies + 2);
+    EXPECT_EQ(net.server().stats().catch_ups, 1u);
+    EXPECT_EQ(count(*b.store, "Person"), 3u);
+    EXPECT_EQ(b.core->server_seq(), 3u);
+}
+
+TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
+    SyncNet net;
+    Model older = testing::full_model(false);  // Person without "nick"
+    auto& a = net.add_client("a");
+    auto& old = net.add_client("old", &older);
+    net.connect(a);
+    net.connect(old);
+    uint64_t id = put(*a.store, "Person", {{"name", "n"}, {"nick", "secret nick"}});
+    Gid g = *gid(*a.store, "Person", id);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*old.store, "Person", g).has_value(); }));
+    EXPECT_EQ(find(*old.store, "Person", g)->get("name"), Value("n"));
+    // The old client's edit leaves the property it does not know alone.
+    put(*old.store, "Person", {{"name", "renamed"}}, find(*old.store, "Person", g)->id);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*a.store, "Person", g)->get("name") == Value("renamed"); }));
+    EXPECT_EQ(find(*a.store, "Person", g)->get("nick"), Value("secret nick"));
+    EXPECT_EQ(find(net.server_store(), "Person", g)->get("nick"), Value("secret nick"));
+}
+
+TEST(Sync, ServerSideWritesFanOutOnPoll) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    fill_server(net, 3);  // e.g. the MongoDB connector writing to the server store
+    ASSERT_TRUE(net.pump_until([&] { return count(*a.store, "Person") == 3; }));
+}
+
+TEST(Sync, LocalOnlyEntitiesStayLocal) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    net.connect(a);
+    put(*a.store, "Draft", {{"text", "private"}});
+    put(*a.store, "Person", {{"name", "public"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(net.server_store(), "Person") == 1; }));
+    EXPECT_EQ(count(net.server_store(), "Draft"), 0u);
+}
+
+}  // namespace
+}  // namespace outpost::sync
