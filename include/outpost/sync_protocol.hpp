@@ -1,11 +1,12 @@
 #pragma once
-// The sync wire protocol: the messages a sync client and server exchange, one per binary frame, and their
-// codec. docs/sync-protocol.md describes every message, field and code.
+// The sync wire protocol: the messages a sync client and server exchange, one per binary frame, and
+// their codec. docs/sync-protocol.md describes every message, field and code.
 //
 // Protocol versions:
 //   1  Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error.
 //
-// Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol, 5xx auth.
+// Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol,
+// 5xx auth.
 
 #include <array>
 #include <cstdint>
@@ -57,7 +58,8 @@ struct Push {
 };
 struct Ack {
     uint64_t client_txn = 0;
-    uint64_t server_seq = 0;  // the record the push became; 0 when none (a resend, or nothing changed)
+    uint64_t server_seq =
+        0;  // the record the push became; 0 when none (a resend, or nothing changed)
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 struct Apply {
@@ -92,13 +94,13 @@ const char* message_name(const Message& message);
 
 // The binary frame of MESSAGE.
 std::string encode_message(const Message& message);
-// Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set output):
-// saves re-encoding when fanning one record out to many clients.
+// Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set
+// output): saves re-encoding when fanning one record out to many clients.
 std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set);
 
 // Decodes a frame. Errors (never a crash): kSyncMessageTooLarge when FRAME is above MAX_SIZE;
-// kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range, or a change
-// set does not decode.
+// kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range, or a
+// change set does not decode.
 Result<Message> decode_message(std::span<const uint8_t> frame,
                                size_t max_size = kDefaultMaxMessageSize);
 

@@ -38,7 +38,8 @@ using ObjectKey = std::pair<uint64_t, Gid>;
 // locally would leave this replica behind. Remote changes are rebased under them instead.
 struct Pending {
     std::set<ObjectKey> removed;
-    std::map<ObjectKey, std::pair<std::set<uint64_t>, std::set<uint64_t>>> put;  // properties, to-many
+    std::map<ObjectKey, std::pair<std::set<uint64_t>, std::set<uint64_t>>>
+        put;  // properties, to-many
 
     void add(const ChangeSet& changes) {
         for (const auto& c : changes.objects) {
@@ -68,10 +69,12 @@ struct Pending {
                 continue;
             }
             ObjectChange f = c;
-            std::erase_if(f.properties,
-                          [&](const PropertyChange& p) { return it->second.first.count(p.property_uid); });
-            std::erase_if(f.to_many,
-                          [&](const ToManyChange& t) { return it->second.second.count(t.relation_uid); });
+            std::erase_if(f.properties, [&](const PropertyChange& p) {
+                return it->second.first.count(p.property_uid);
+            });
+            std::erase_if(f.to_many, [&](const ToManyChange& t) {
+                return it->second.second.count(t.relation_uid);
+            });
             out.objects.push_back(std::move(f));
         }
         return out;
@@ -196,7 +199,8 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
     }
     if (std::holds_alternative<Heartbeat>(msg)) return;
     if (state_ != ClientState::kLoggedIn) {
-        fail(ErrorCode::kSyncProtocolViolation, std::string(message_name(msg)) + " before LoginResult");
+        fail(ErrorCode::kSyncProtocolViolation,
+             std::string(message_name(msg)) + " before LoginResult");
         return;
     }
     if (auto* ack = std::get_if<Ack>(&msg)) {
@@ -205,8 +209,8 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
         if (a->server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
         Status st = apply_remote(a->server_seq, a->changes, true, false);
         if (!st) {
-            fail(ErrorCode::kSyncMalformedMessage, "Apply " + std::to_string(a->server_seq) + ": " +
-                                                       st.to_string());
+            fail(ErrorCode::kSyncMalformedMessage,
+                 "Apply " + std::to_string(a->server_seq) + ": " + st.to_string());
             return;
         }
         send(ApplyAck{a->server_seq});
@@ -232,7 +236,8 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
     Status st = store_->write([&](WriteTxn& txn) {
         OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
         if (pending_count == 0) {
-            OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote));
+            OUTPOST_RETURN_IF_ERROR(
+                ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote));
         } else {
             Pending pending;
             OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
@@ -240,7 +245,8 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
             OUTPOST_RETURN_IF_ERROR(
                 ChangeLog::apply(txn, pending.rebase(changes), kRemoteOrigin, ApplyMode::kRemote));
         }
-        if (store_seq) OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(server_seq)));
+        if (store_seq)
+            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(server_seq)));
         return Status::ok();
     });
     if (st && store_seq) server_seq_ = server_seq;
@@ -264,8 +270,8 @@ void ClientCore::handle_ack(const Ack& ack) {
         return Status::ok();
     });
     if (!st) {
-        fail(ErrorCode::kSyncServerError, "acknowledging " + std::to_string(ack.client_txn) + ": " +
-                                              st.to_string());
+        fail(ErrorCode::kSyncServerError,
+             "acknowledging " + std::to_string(ack.client_txn) + ": " + st.to_string());
         return;
     }
     if (advance) server_seq_ = ack.server_seq;
@@ -282,7 +288,8 @@ void ClientCore::push_pending() {
         auto recs = ChangeLog::read(*txn, last_pushed_, options_.max_in_flight - in_flight_.size());
         txn->close();
         if (!recs) {
-            fail(ErrorCode::kSyncServerError, "reading the change log: " + recs.status().to_string());
+            fail(ErrorCode::kSyncServerError,
+                 "reading the change log: " + recs.status().to_string());
             return;
         }
         if (recs->empty()) return;
@@ -295,8 +302,8 @@ void ClientCore::push_pending() {
 }
 
 void ClientCore::update_up_to_date() {
-    bool now = state_ == ClientState::kLoggedIn && in_flight_.empty() && server_seq_ >= login_seq_ &&
-               outgoing_queue_length() == 0;
+    bool now = state_ == ClientState::kLoggedIn && in_flight_.empty() &&
+               server_seq_ >= login_seq_ && outgoing_queue_length() == 0;
     bool was = up_to_date_;
     up_to_date_ = now;
     if (now && !was && up_to_date_fn_) up_to_date_fn_();

@@ -1,10 +1,10 @@
 #pragma once
-// The sync client's engine, without sockets: login, pushing the change log (pipelined, exactly once),
-// applying the server's changes atomically with the resume position (docs/sync-protocol.md).
+// The sync client's engine, without sockets: login, pushing the change log (pipelined, exactly
+// once), applying the server's changes atomically with the resume position (docs/sync-protocol.md).
 //
 // Threading: not thread-safe. connect/on_message/on_disconnect/poll come from one thread or strand.
-// Local commits on any thread only set a flag and call ClientOptions::wake; the owner then calls poll()
-// on its own thread, which pushes.
+// Local commits on any thread only set a flag and call ClientOptions::wake; the owner then calls
+// poll() on its own thread, which pushes.
 
 #include <atomic>
 #include <cstdint>
@@ -32,7 +32,7 @@ struct ClientOptions {
 enum class ClientState { kDisconnected, kConnected, kLoggedIn };
 
 class ClientCore {
-public:
+  public:
     // The client id is kept in STORE's meta (made on first use). REQUIRES: STORE outlives the core.
     static Result<std::unique_ptr<ClientCore>> create(std::shared_ptr<Store> store,
                                                       ClientOptions options);
@@ -60,16 +60,19 @@ public:
     // Listeners (called on the core's thread).
     void on_up_to_date(std::function<void()> fn) { up_to_date_fn_ = std::move(fn); }
     // A failed login or an Error from the server (code, reason); the server closes the connection.
-    void on_error(std::function<void(ErrorCode, const std::string&)> fn) { error_fn_ = std::move(fn); }
+    void on_error(std::function<void(ErrorCode, const std::string&)> fn) {
+        error_fn_ = std::move(fn);
+    }
     // The last error code received (kOk when none).
     ErrorCode last_error() const { return last_error_; }
 
     // Replaces the credentials for the next Login (a refreshed token).
     void set_credentials(std::string credentials) { options_.credentials = std::move(credentials); }
-    // For tests of the exactly-once path: forget which pushes were sent, so poll() sends them again.
+    // For tests of the exactly-once path: forget which pushes were sent, so poll() sends them
+    // again.
     void resend_unacknowledged_for_test();
 
-private:
+  private:
     ClientCore(std::shared_ptr<Store> store, ClientOptions options);
     void send(const Message& message);
     void fail(ErrorCode code, const std::string& reason);
@@ -84,9 +87,9 @@ private:
     ClientId client_id_{};
     std::shared_ptr<Connection> connection_;
     ClientState state_ = ClientState::kDisconnected;
-    uint64_t server_seq_ = 0;     // persisted in meta "sync.server_seq"
-    uint64_t login_seq_ = 0;      // the server's head at login
-    uint64_t last_pushed_ = 0;    // newest change-log position sent on this connection
+    uint64_t server_seq_ = 0;   // persisted in meta "sync.server_seq"
+    uint64_t login_seq_ = 0;    // the server's head at login
+    uint64_t last_pushed_ = 0;  // newest change-log position sent on this connection
     std::deque<uint64_t> in_flight_;
     bool up_to_date_ = false;
     ErrorCode last_error_ = ErrorCode::kOk;

@@ -16,10 +16,12 @@ struct KnownEntity {
 
 struct KnownModel {
     std::map<uint64_t, KnownEntity> entities;
-    bool knows_all = false;  // every synced entity, property and relation of the server: no filtering
+    bool knows_all =
+        false;  // every synced entity, property and relation of the server: no filtering
 
     bool knows(uint64_t entity_uid) const { return knows_all || entities.count(entity_uid) != 0; }
-    // CHANGES without what this model does not know; puts left with nothing (and not new) are dropped.
+    // CHANGES without what this model does not know; puts left with nothing (and not new) are
+    // dropped.
     ChangeSet filter(const ChangeSet& changes) const;
 };
 

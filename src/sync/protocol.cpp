@@ -1,7 +1,6 @@
-#include "outpost/sync_protocol.hpp"
-
 #include <flatbuffers/flatbuffers.h>
 
+#include "outpost/sync_protocol.hpp"
 #include "protocol_generated.h"
 
 namespace outpost::sync {
@@ -69,8 +68,8 @@ std::vector<ModelEntity> describe_model(const Model& model) {
 }
 
 const char* message_name(const Message& message) {
-    static const char* kNames[] = {"Login", "LoginResult", "Push", "Ack", "Apply", "ApplyAck",
-                                   "FullSyncChunk", "Heartbeat", "Error"};
+    static const char* kNames[] = {"Login",    "LoginResult",   "Push",      "Ack",  "Apply",
+                                   "ApplyAck", "FullSyncChunk", "Heartbeat", "Error"};
     return kNames[message.index()];
 }
 
@@ -98,13 +97,15 @@ std::string encode_message(const Message& message) {
             auto model = b.CreateVector(entities);
             auto id = b.CreateVector(m.client_id.data(), m.client_id.size());
             auto cred = b.CreateString(m.credentials);
-            return finish(b, w::Body_Login,
-                          w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq));
+            return finish(
+                b, w::Body_Login,
+                w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq));
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
-            return finish(b, w::Body_LoginResult,
-                          w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text));
+            return finish(
+                b, w::Body_LoginResult,
+                w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text));
         }
         std::string operator()(const Push& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
@@ -138,8 +139,8 @@ std::string encode_message(const Message& message) {
 Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) {
     if (frame.size() > max_size) {
         return Status(ErrorCode::kSyncMessageTooLarge,
-                      "message of " + std::to_string(frame.size()) + " bytes is above the limit of " +
-                          std::to_string(max_size));
+                      "message of " + std::to_string(frame.size()) +
+                          " bytes is above the limit of " + std::to_string(max_size));
     }
     fb::Verifier::Options opts;
     opts.max_depth = 16;
@@ -148,7 +149,8 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
     if (frame.size() < 8 || !fb::BufferHasIdentifier(frame.data(), w::MessageIdentifier())) {
         return malformed("not a sync message (bad size or file identifier)");
     }
-    if (!w::VerifyMessageBuffer(verifier)) return malformed("the FlatBuffers verifier rejected the message");
+    if (!w::VerifyMessageBuffer(verifier))
+        return malformed("the FlatBuffers verifier rejected the message");
     const w::Message* msg = w::GetMessage(frame.data());
     // The verifier accepts a union type whose value is absent: every body_as_X() below needs one.
     if (msg->body_type() != w::Body_NONE && msg->body() == nullptr) {
@@ -172,12 +174,15 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
                     if (e->properties()) {
                         for (const w::PropertyModel* p : *e->properties()) {
                             if (!known_type(p->type())) {
-                                return malformed("Login: unknown property type " + std::to_string(p->type()));
+                                return malformed("Login: unknown property type " +
+                                                 std::to_string(p->type()));
                             }
-                            me.properties.emplace_back(p->uid(), static_cast<PropertyType>(p->type()));
+                            me.properties.emplace_back(p->uid(),
+                                                       static_cast<PropertyType>(p->type()));
                         }
                     }
-                    if (e->relations()) me.relations.assign(e->relations()->begin(), e->relations()->end());
+                    if (e->relations())
+                        me.relations.assign(e->relations()->begin(), e->relations()->end());
                     out.model.push_back(std::move(me));
                 }
             }
@@ -224,7 +229,8 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
         case w::Body_NONE:
             break;
     }
-    return malformed("message without a known body (type " + std::to_string(msg->body_type()) + ")");
+    return malformed("message without a known body (type " + std::to_string(msg->body_type()) +
+                     ")");
 }
 
 }  // namespace outpost::sync

@@ -31,7 +31,8 @@ ChangeSet KnownModel::filter(const ChangeSet& changes) const {
         for (const auto& t : c.to_many) {
             if (it->second.relations.count(t.relation_uid)) f.to_many.push_back(t);
         }
-        if (f.is_new || !f.properties.empty() || !f.to_many.empty()) out.objects.push_back(std::move(f));
+        if (f.is_new || !f.properties.empty() || !f.to_many.empty())
+            out.objects.push_back(std::move(f));
     }
     return out;
 }
@@ -42,7 +43,9 @@ namespace {
 
 constexpr size_t kCatchUpBatch = 1000;
 
-std::string client_txn_key(const std::string& client_hex) { return "sync.client_txn." + client_hex; }
+std::string client_txn_key(const std::string& client_hex) {
+    return "sync.client_txn." + client_hex;
+}
 
 std::string tombstone_key(uint64_t entity_uid, const Gid& gid) {
     static const char* kHex = "0123456789abcdef";
@@ -86,7 +89,7 @@ struct ServerCore::Session {
     bool closed = false;
     std::string client;  // hex client id: the origin of its pushes in the history
     detail::KnownModel known;
-    uint64_t sent_seq = 0;   // every record up to here was sent (or deliberately not) to this client
+    uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
     uint64_t acked_seq = 0;  // the newest ApplyAck
 };
 
@@ -198,12 +201,14 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
             auto p = std::find_if(e->properties.begin(), e->properties.end(),
                                   [&](const Property& x) { return x.id.uid == uid; });
             if (p == e->properties.end()) {
-                why = e->name + ": property uid " + std::to_string(uid) + " is unknown to this server";
+                why = e->name + ": property uid " + std::to_string(uid) +
+                      " is unknown to this server";
                 return ErrorCode::kSyncUnsupportedModel;
             }
             if (p->type != type) {
                 why = e->name + "." + p->name + " is " + std::string(property_type_name(p->type)) +
-                      " on this server, " + std::string(property_type_name(type)) + " on the client";
+                      " on this server, " + std::string(property_type_name(type)) +
+                      " on the client";
                 return ErrorCode::kSyncUnsupportedModel;
             }
         }
@@ -211,7 +216,8 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
             auto r = std::find_if(e->relations.begin(), e->relations.end(),
                                   [&](const Relation& x) { return x.id.uid == uid; });
             if (r == e->relations.end()) {
-                why = e->name + ": relation uid " + std::to_string(uid) + " is unknown to this server";
+                why = e->name + ": relation uid " + std::to_string(uid) +
+                      " is unknown to this server";
                 return ErrorCode::kSyncUnsupportedModel;
             }
         }
@@ -227,9 +233,9 @@ void ServerCore::handle_login(Session& s, Login login) {
         s.connection->close(code, why);
     };
     if (login.protocol_version != kProtocolVersion) {
-        reject(ErrorCode::kSyncBadVersion, "protocol version " + std::to_string(login.protocol_version) +
-                                               " is not supported; this server speaks " +
-                                               std::to_string(kProtocolVersion));
+        reject(ErrorCode::kSyncBadVersion,
+               "protocol version " + std::to_string(login.protocol_version) +
+                   " is not supported; this server speaks " + std::to_string(kProtocolVersion));
         return;
     }
     if (!options_.shared_secret.empty() &&
@@ -360,8 +366,8 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
                 if (p.type == PropertyType::kRelation) {
                     if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
                     OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
-                    OUTPOST_ASSIGN_OR_RETURN(auto tgid,
-                                             gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
+                    OUTPOST_ASSIGN_OR_RETURN(
+                        auto tgid, gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
                     if (!tgid) continue;
                     pc.value = Value(Bytes(tgid->begin(), tgid->end()));
                 } else {
@@ -373,7 +379,8 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
             for (size_t r = 0; r < e.relations.size(); ++r) {
                 const Relation& rel = e.relations[r];
                 if (ke && !ke->relations.count(rel.id.uid)) continue;
-                OUTPOST_ASSIGN_OR_RETURN(auto targets, box.get_to_many(txn, static_cast<int>(r), id));
+                OUTPOST_ASSIGN_OR_RETURN(auto targets,
+                                         box.get_to_many(txn, static_cast<int>(r), id));
                 if (targets.empty()) continue;
                 OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(rel.target));
                 ToManyChange tc;
@@ -429,7 +436,8 @@ void ServerCore::handle_push(Session& s, Push push) {
         fail_with(before.status());
         return;
     }
-    // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them are dropped.
+    // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them are
+    // dropped.
     ChangeSet accepted;
     Status st;
     for (auto& c : push.changes.objects) {
@@ -449,8 +457,8 @@ void ServerCore::handle_push(Session& s, Push push) {
     }
     if (st) st = ChangeLog::apply(txn, accepted, s.client, ApplyMode::kRecord);
     if (st) st = put_meta(txn, key, std::to_string(push.client_txn));
-    // The record this transaction writes (if it changes anything) is appended at commit as before + 1:
-    // the write lock is held from begin_write to commit, so no other writer can come in between.
+    // The record this transaction writes (if it changes anything) is appended at commit as before +
+    // 1: the write lock is held from begin_write to commit, so no other writer can come in between.
     uint64_t next = *before + 1;
     if (st && options_.history_max_records != 0 && next > options_.history_max_records) {
         st = ChangeLog::acknowledge(txn, next - options_.history_max_records);
@@ -464,12 +472,13 @@ void ServerCore::handle_push(Session& s, Push push) {
     uint64_t seq = 0;
     if (auto rtxn = store_->begin_read()) {
         auto rec = ChangeLog::read(*rtxn, *before, 1);
-        if (rec && !rec->empty() && rec->front().position == next && rec->front().origin == s.client) {
+        if (rec && !rec->empty() && rec->front().position == next &&
+            rec->front().origin == s.client) {
             seq = next;
         }
     }
-    // Everything before this record goes out first (also to this client), so that when the Ack moves
-    // the client's resume position to SEQ it has received all that comes before.
+    // Everything before this record goes out first (also to this client), so that when the Ack
+    // moves the client's resume position to SEQ it has received all that comes before.
     fan_out();
     send(s, encode_message(Ack{push.client_txn, seq}));
 }
@@ -492,7 +501,8 @@ void ServerCore::fan_out() {
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
                 if (s.known.knows_all) {
-                    if (full.empty()) full = encode_apply(rec.position, encode_change_set(rec.changes));
+                    if (full.empty())
+                        full = encode_apply(rec.position, encode_change_set(rec.changes));
                     send(s, full);
                 } else {
                     ChangeSet mine = s.known.filter(rec.changes);

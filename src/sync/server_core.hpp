@@ -1,12 +1,13 @@
 #pragma once
-// The sync server's engine, without sockets: logins, pushes applied exactly once into the server store's
-// history, fan-out to the other clients, catch-up from history and full sync (docs/sync-protocol.md).
+// The sync server's engine, without sockets: logins, pushes applied exactly once into the server
+// store's history, fan-out to the other clients, catch-up from history and full sync
+// (docs/sync-protocol.md).
 //
 // The server's history is the server store's change log: record position = global server sequence.
 //
-// Threading: not thread-safe. Every call (on_connect, on_message, on_disconnect, poll) comes from one
-// thread or strand, the one that owns the connections. Writes to the server store by others (the
-// MongoDB connector) are fanned out by poll().
+// Threading: not thread-safe. Every call (on_connect, on_message, on_disconnect, poll) comes from
+// one thread or strand, the one that owns the connections. Writes to the server store by others
+// (the MongoDB connector) are fanned out by poll().
 
 #include <cstdint>
 #include <map>
@@ -25,13 +26,15 @@ struct ServerOptions {
     // Auth: a shared secret that Login::credentials must equal, or none when allow_unauthenticated.
     std::string shared_secret;
     bool allow_unauthenticated = false;
-    // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes arrive.
+    // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes
+    // arrive.
     uint64_t history_max_records = 1'000'000;
     size_t max_message_size = kDefaultMaxMessageSize;
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
     size_t full_sync_chunk_objects = 1000;
     size_t full_sync_chunk_bytes = 4u << 20;
-    // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 = off).
+    // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 =
+    // off).
     size_t max_send_queue_bytes = 256u << 20;
 };
 
@@ -46,11 +49,12 @@ struct ServerStats {
 };
 
 class ServerCore {
-public:
+  public:
     using SessionId = uint64_t;
 
     // REQUIRES: STORE stays open while the core lives; its synced entities are what clients sync.
-    // Errors: kInvalidArgument when OPTIONS name no auth method and do not allow unauthenticated use.
+    // Errors: kInvalidArgument when OPTIONS name no auth method and do not allow unauthenticated
+    // use.
     static Result<std::unique_ptr<ServerCore>> create(std::shared_ptr<Store> store,
                                                       ServerOptions options);
     ~ServerCore();
@@ -67,7 +71,7 @@ public:
     const ServerStats& stats() const { return stats_; }
     std::shared_ptr<Store> store() const { return store_; }
 
-private:
+  private:
     struct Session;
     ServerCore(std::shared_ptr<Store> store, ServerOptions options);
 

@@ -3,7 +3,7 @@
 namespace outpost::sync {
 
 class MemoryPipe::End : public Connection {
-public:
+  public:
     End(const std::shared_ptr<MemoryPipe>& pipe, Side side) : pipe_(pipe), side_(side) {}
     void send(std::string frame) override {
         auto pipe = pipe_.lock();
@@ -27,7 +27,7 @@ public:
         return pipe ? pipe->queued_from(side_) : 0;
     }
 
-private:
+  private:
     std::weak_ptr<MemoryPipe> pipe_;  // the pipe owns its ends, not the other way round
     Side side_;
 };
@@ -39,9 +39,7 @@ std::shared_ptr<MemoryPipe> MemoryPipe::create() {
     return pipe;
 }
 
-std::shared_ptr<Connection> MemoryPipe::end(Side side) {
-    return ends_[side];
-}
+std::shared_ptr<Connection> MemoryPipe::end(Side side) { return ends_[side]; }
 
 void MemoryPipe::push(Side from, Item item) {
     Side to = from == kClient ? kServer : kClient;

@@ -1,8 +1,8 @@
 #pragma once
-// The transport seam of the sync engine. The engine (ServerCore, ClientCore) never touches sockets: it
-// sends frames on a Connection and is told about incoming frames and disconnects by method calls
-// (ServerCore::on_message, ClientCore::on_message, ...). src/net implements Connection over WebSocket;
-// MemoryPipe below implements it in memory for tests.
+// The transport seam of the sync engine. The engine (ServerCore, ClientCore) never touches sockets:
+// it sends frames on a Connection and is told about incoming frames and disconnects by method calls
+// (ServerCore::on_message, ClientCore::on_message, ...). src/net implements Connection over
+// WebSocket; MemoryPipe below implements it in memory for tests.
 //
 // Threading: a Connection is used from the thread (strand) that drives the core it belongs to.
 
@@ -17,27 +17,28 @@
 namespace outpost::sync {
 
 class Connection {
-public:
+  public:
     virtual ~Connection() = default;
     // Queues FRAME (one binary message) for the peer. Never blocks. A no-op once closed.
     virtual void send(std::string frame) = 0;
     // Closes the connection after the frames queued so far, telling the peer CODE (kOk for a normal
-    // close; the WebSocket layer maps it to a close code 4000 + code) and REASON. A no-op once closed.
+    // close; the WebSocket layer maps it to a close code 4000 + code) and REASON. A no-op once
+    // closed.
     virtual void close(ErrorCode code, std::string reason) = 0;
     // Bytes queued and not yet written to the network: the back-pressure of a slow peer.
     virtual size_t queued_bytes() const = 0;
 };
 
-// Two connected in-memory endpoints. Each direction is a FIFO of frames ending, possibly, in a close.
-// Nothing moves by itself: the test (or a small loop) takes items with next_for() and hands them to the
-// receiving core, so runs are deterministic and never sleep.
+// Two connected in-memory endpoints. Each direction is a FIFO of frames ending, possibly, in a
+// close. Nothing moves by itself: the test (or a small loop) takes items with next_for() and hands
+// them to the receiving core, so runs are deterministic and never sleep.
 class MemoryPipe {
-public:
+  public:
     enum Side { kClient = 0, kServer = 1 };
     struct Item {
         bool is_close = false;
-        std::string frame;                    // when !is_close
-        ErrorCode code = ErrorCode::kOk;      // when is_close
+        std::string frame;                // when !is_close
+        ErrorCode code = ErrorCode::kOk;  // when is_close
         std::string reason;
     };
 
@@ -53,7 +54,7 @@ public:
     // A network failure: drops every queued frame, and each side is told of a close with kIo.
     void cut();
 
-private:
+  private:
     class End;
     void push(Side from, Item item);
     size_t queued_from(Side from) const;

@@ -20,9 +20,12 @@ struct RawPeer {
     bool closed = false;
     ErrorCode close_code = ErrorCode::kOk;
 
-    explicit RawPeer(ServerCore& server) : session(server.on_connect(pipe->end(MemoryPipe::kServer))) {}
+    explicit RawPeer(ServerCore& server)
+        : session(server.on_connect(pipe->end(MemoryPipe::kServer))) {}
 
-    void send(ServerCore& server, const std::string& frame) { server.on_message(session, bytes(frame)); }
+    void send(ServerCore& server, const std::string& frame) {
+        server.on_message(session, bytes(frame));
+    }
     void drain() {
         while (auto item = pipe->next_for(MemoryPipe::kClient)) {
             if (item->is_close) {

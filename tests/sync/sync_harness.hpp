@@ -1,6 +1,6 @@
 #pragma once
-// One ServerCore and several ClientCores, each on its own temporary store, joined by in-memory pipes.
-// pump_until() moves frames until a condition holds: no sleeps, no threads.
+// One ServerCore and several ClientCores, each on its own temporary store, joined by in-memory
+// pipes. pump_until() moves frames until a condition holds: no sleeps, no threads.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -23,18 +23,21 @@ namespace outpost::sync::testing {
 // Every property type, a to-one and a to-many, and a local-only entity.
 inline Model full_model(bool with_extra = true) {
     ModelBuilder b;
-    b.entity("Person").sync()
+    b.entity("Person")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("name", PropertyType::kString, kFlagIndexed)
         .property("age", PropertyType::kInt32)
         .property("email", PropertyType::kString);
     if (with_extra) b.property("nick", PropertyType::kString);
-    b.entity("Note").sync()
+    b.entity("Note")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("text", PropertyType::kString)
         .relation_property("author", "Person")
         .to_many("readers", "Person");
-    b.entity("Kitchen").sync()
+    b.entity("Kitchen")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("b", PropertyType::kBool)
         .property("i8", PropertyType::kInt8)
@@ -63,7 +66,7 @@ inline Model full_model(bool with_extra = true) {
 }
 
 class TempDir {
-public:
+  public:
     TempDir() {
         std::random_device rd;
         path_ = std::filesystem::temp_directory_path() /
@@ -76,7 +79,7 @@ public:
     }
     std::string str(const std::string& sub) const { return (path_ / sub).string(); }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
@@ -103,7 +106,7 @@ struct TestClient {
 };
 
 class SyncNet {
-public:
+  public:
     explicit SyncNet(Model model = full_model(), ServerOptions options = default_options()) {
         model_ = model;
         server_store_ = open_store(dir_.str("server"), model);
@@ -172,7 +175,9 @@ public:
         }
         return cond();
     }
-    void pump_all() { pump_until([] { return false; }); }
+    void pump_all() {
+        pump_until([] { return false; });
+    }
 
     bool all_up_to_date() {
         for (auto& c : clients_) {
@@ -181,7 +186,7 @@ public:
         return true;
     }
 
-private:
+  private:
     bool pump_pipe(TestClient& c) {
         if (!c.pipe) return false;
         bool moved = false;

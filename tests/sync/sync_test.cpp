@@ -144,8 +144,8 @@ TEST(Sync, SamePropertyLaterArrivalWinsEverywhere) {
     net.cut(b);
     put(*a.store, "Person", {{"name", "from a"}}, ida);
     put(*b.store, "Person", {{"name", "from b"}}, idb);
-    // A arrives first, B later: B's value wins, also on A and on B (which saw A's value come in while
-    // its own edit was still pending).
+    // A arrives first, B later: B's value wins, also on A and on B (which saw A's value come in
+    // while its own edit was still pending).
     net.connect(a);
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
     net.connect(b);
@@ -167,7 +167,8 @@ TEST(Sync, DeleteBeatsConcurrentUpdate) {
         net.connect(c);
         uint64_t ida = put(*a.store, "Person", {{"name", "doomed"}});
         Gid g = *gid(*a.store, "Person", ida);
-        ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
+        ASSERT_TRUE(
+            net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
         uint64_t idb = find(*b.store, "Person", g)->id;
 
         net.cut(a);
@@ -196,14 +197,17 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     // 1,000 objects in 100 transactions, written offline.
     auto box = a.box("Person");
     for (int t = 0; t < 100; ++t) {
-        ASSERT_TRUE(a.store->write([&](WriteTxn& txn) {
-            for (int i = 0; i < 10; ++i) {
-                Object o = box.new_object();
-                OUTPOST_RETURN_IF_ERROR(o.set("name", "p" + std::to_string(t * 10 + i)));
-                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-            }
-            return Status::ok();
-        }).is_ok());
+        ASSERT_TRUE(a.store
+                        ->write([&](WriteTxn& txn) {
+                            for (int i = 0; i < 10; ++i) {
+                                Object o = box.new_object();
+                                OUTPOST_RETURN_IF_ERROR(
+                                    o.set("name", "p" + std::to_string(t * 10 + i)));
+                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+                            }
+                            return Status::ok();
+                        })
+                        .is_ok());
     }
     EXPECT_EQ(a.core->outgoing_queue_length(), 100u);
     bool fired = false;
@@ -274,15 +278,17 @@ TEST(Sync, ResendOnTheSameConnectionIsSkipped) {
 
 void fill_server(SyncNet& net, int n) {
     auto box = net.server_store().box("Person").value();
-    ASSERT_TRUE(net.server_store().write([&](WriteTxn& txn) {
-        for (int i = 0; i < n; ++i) {
-            Object o = box.new_object();
-            OUTPOST_RETURN_IF_ERROR(o.set("name", "s" + std::to_string(i)));
-            OUTPOST_RETURN_IF_ERROR(o.set("age", i));
-            OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-        }
-        return Status::ok();
-    }).is_ok());
+    ASSERT_TRUE(net.server_store()
+                    .write([&](WriteTxn& txn) {
+                        for (int i = 0; i < n; ++i) {
+                            Object o = box.new_object();
+                            OUTPOST_RETURN_IF_ERROR(o.set("name", "s" + std::to_string(i)));
+                            OUTPOST_RETURN_IF_ERROR(o.set("age", i));
+                            OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+                        }
+                        return Status::ok();
+                    })
+                    .is_ok());
 }
 
 TEST(Sync, NewClientGetsFullSyncInChunks) {
@@ -315,7 +321,8 @@ TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     net.connect(b);
     uint64_t doomed = put(*a.store, "Person", {{"name", "doomed"}});
     Gid dg = *gid(*a.store, "Person", doomed);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", dg).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*b.store, "Person", dg).has_value(); }));
     net.cut(b);
     // 20 transactions while B is away: the server keeps only 5.
     for (int i = 0; i < 20; ++i) put(*a.store, "Person", {{"name", "n" + std::to_string(i)}});
@@ -371,11 +378,13 @@ TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
     net.connect(old);
     uint64_t id = put(*a.store, "Person", {{"name", "n"}, {"nick", "secret nick"}});
     Gid g = *gid(*a.store, "Person", id);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*old.store, "Person", g).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*old.store, "Person", g).has_value(); }));
     EXPECT_EQ(find(*old.store, "Person", g)->get("name"), Value("n"));
     // The old client's edit leaves the property it does not know alone.
     put(*old.store, "Person", {{"name", "renamed"}}, find(*old.store, "Person", g)->id);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*a.store, "Person", g)->get("name") == Value("renamed"); }));
+    ASSERT_TRUE(net.pump_until(
+        [&] { return up(net) && find(*a.store, "Person", g)->get("name") == Value("renamed"); }));
     EXPECT_EQ(find(*a.store, "Person", g)->get("nick"), Value("secret nick"));
     EXPECT_EQ(find(net.server_store(), "Person", g)->get("nick"), Value("secret nick"));
 }
@@ -395,7 +404,8 @@ TEST(Sync, LocalOnlyEntitiesStayLocal) {
     net.connect(a);
     put(*a.store, "Draft", {{"text", "private"}});
     put(*a.store, "Person", {{"name", "public"}});
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(net.server_store(), "Person") == 1; }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && count(net.server_store(), "Person") == 1; }));
     EXPECT_EQ(count(net.server_store(), "Draft"), 0u);
 }
 
