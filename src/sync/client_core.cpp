@@ -4,6 +4,7 @@
 #include <random>
 #include <set>
 
+#include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
 
 namespace outpost::sync {
@@ -38,6 +39,7 @@ using ObjectKey = std::pair<uint64_t, Gid>;
 // locally would leave this replica behind. Remote changes are rebased under them instead.
 struct Pending {
     std::set<ObjectKey> removed;
+    std::set<ObjectKey> created;  // made here and not yet acknowledged
     std::map<ObjectKey, std::pair<std::set<uint64_t>, std::set<uint64_t>>>
         put;  // properties, to-many
 
@@ -48,6 +50,7 @@ struct Pending {
                 removed.insert(key);
                 continue;
             }
+            if (c.is_new) created.insert(key);
             auto& [props, rels] = put[key];
             for (const auto& p : c.properties) props.insert(p.property_uid);
             for (const auto& t : c.to_many) rels.insert(t.relation_uid);
@@ -127,6 +130,7 @@ void ClientCore::fail(ErrorCode code, const std::string& reason) {
 
 void ClientCore::connect(std::shared_ptr<Connection> connection) {
     connection_ = std::move(connection);
+    full_sync_seen_.clear();
     state_ = ClientState::kConnected;
     in_flight_.clear();
     last_pushed_ = 0;
@@ -232,23 +236,55 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
 }
 
 Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
-                                bool /*full_sync*/) {
+                                bool full_sync) {
+    if (full_sync) {
+        for (const auto& c : changes.objects) {
+            if (c.kind == ObjectChange::kPut) full_sync_seen_.emplace(c.entity_uid, c.gid);
+        }
+    }
     Status st = store_->write([&](WriteTxn& txn) {
         OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
+        Pending pending;
         if (pending_count == 0) {
             OUTPOST_RETURN_IF_ERROR(
                 ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote));
         } else {
-            Pending pending;
             OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
             for (const auto& rec : recs) pending.add(rec.changes);
             OUTPOST_RETURN_IF_ERROR(
                 ChangeLog::apply(txn, pending.rebase(changes), kRemoteOrigin, ApplyMode::kRemote));
         }
+        if (full_sync && store_seq) {
+            // The snapshot is complete: objects here that it lacks were removed on the server while
+            // this client was away (beyond the kept history), so they go here too; objects created
+            // here and not yet pushed stay.
+            ChangeSet stale;
+            for (const auto& e : store_->model().entities) {
+                if (!e.sync) continue;
+                OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
+                OUTPOST_ASSIGN_OR_RETURN(auto ids, box.ids(txn));
+                for (uint64_t id : ids) {
+                    OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(txn, box, id));
+                    if (!gid) continue;
+                    ObjectKey key{e.id.uid, *gid};
+                    if (full_sync_seen_.count(key) || pending.created.count(key)) continue;
+                    ObjectChange rm;
+                    rm.kind = ObjectChange::kRemove;
+                    rm.entity_uid = e.id.uid;
+                    rm.gid = *gid;
+                    stale.objects.push_back(std::move(rm));
+                }
+            }
+            if (!stale.empty()) {
+                OUTPOST_RETURN_IF_ERROR(
+                    ChangeLog::apply(txn, stale, kRemoteOrigin, ApplyMode::kRemote));
+            }
+        }
         if (store_seq)
             OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(server_seq)));
         return Status::ok();
     });
+    if (full_sync && store_seq) full_sync_seen_.clear();
     if (st && store_seq) server_seq_ = server_seq;
     return st;
 }

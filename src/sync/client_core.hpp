@@ -11,9 +11,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 
+#include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_protocol.hpp"
 #include "sync/transport.hpp"
@@ -91,6 +93,8 @@ class ClientCore {
     uint64_t login_seq_ = 0;    // the server's head at login
     uint64_t last_pushed_ = 0;  // newest change-log position sent on this connection
     std::deque<uint64_t> in_flight_;
+    using ObjectKey = std::pair<uint64_t, Gid>;  // entity uid, GID
+    std::set<ObjectKey> full_sync_seen_;         // objects of the full sync in progress
     bool up_to_date_ = false;
     ErrorCode last_error_ = ErrorCode::kOk;
     uint64_t observer_ = 0;

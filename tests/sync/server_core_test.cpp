@@ -198,6 +198,33 @@ TEST(ServerCore, IncompatibleModelIsRejected) {
     expect_others_unaffected(net);
 }
 
+TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
+    ServerOptions o = SyncNet::default_options();
+    o.max_send_queue_bytes = 100000;
+    SyncNet net(testing::full_model(), o);
+    RawPeer slow(net.server());  // logs in and then never reads
+    Login l = good_login(testing::full_model());
+    slow.send(net.server(), encode_message(l));
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    // 60 transactions of 2 KB: more than the bound for a reader that never reads; a client that
+    // reads never holds more than the pushes in flight.
+    for (int i = 0; i < 60; ++i) {
+        testing::put(*a.store, "Person", {{"name", std::string(2000, static_cast<char>('0' + i))}});
+    }
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::count(*b.store, "Person") == 60;
+    })) << testing::count(*b.store, "Person")
+        << " " << testing::count(*a.store, "Person") << " " << a.core->up_to_date()
+        << b.core->up_to_date() << " " << a.closed << b.closed << " "
+        << static_cast<int>(a.core->last_error());
+    slow.drain();
+    EXPECT_TRUE(slow.closed);
+    EXPECT_EQ(slow.close_code, ErrorCode::kSyncTooFarBehind);
+}
+
 TEST(ServerCore, SecondLoginIsAProtocolViolation) {
     SyncNet net;
     RawPeer peer(net.server());

@@ -333,10 +333,22 @@ TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
         EXPECT_EQ(*ChangeLog::last_position(*txn), 21u);
     }
     uint64_t full_before = net.server().stats().full_syncs;
-    net.connect(b);
+    // B made an object offline; and A removes the first object while B is away (beyond the
+    // history).
+    uint64_t offline = put(*b.store, "Person", {{"name", "made offline by b"}});
+    Gid og = *gid(*b.store, "Person", offline);
+    ASSERT_TRUE(a.box("Person").remove(doomed).is_ok());
+    for (int i = 0; i < 6; ++i) put(*a.store, "Person", {{"name", "m" + std::to_string(i)}});
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.connect(b);
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*a.store, "Person", og).has_value(); }));
     EXPECT_EQ(net.server().stats().full_syncs, full_before + 1);
-    EXPECT_EQ(count(*b.store, "Person"), 21u);
+    EXPECT_FALSE(
+        find(*b.store, "Person", dg).has_value());          // the removal reached B by the snapshot
+    EXPECT_TRUE(find(*b.store, "Person", og).has_value());  // B's offline object survived it
+    EXPECT_EQ(count(*b.store, "Person"), 27u);
+    EXPECT_EQ(count(*a.store, "Person"), 27u);
 
     // Within the kept history: a catch-up, not a full sync.
     net.cut(b);
@@ -345,7 +357,7 @@ TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     net.connect(b);
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
     EXPECT_EQ(net.server().stats().full_syncs, full_before + 1);
-    EXPECT_EQ(count(*b.store, "Person"), 22u);
+    EXPECT_EQ(count(*b.store, "Person"), 28u);
 }
 
 TEST(Sync, ClientResumesFromItsSequenceAfterReconnect) {
