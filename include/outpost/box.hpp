@@ -225,13 +225,20 @@ public:
         OUTPOST_RETURN_IF_ERROR(status_);
         OUTPOST_ASSIGN_OR_RETURN(auto reader, dyn_->read(txn, id));
         if (!reader) return std::optional<T>();
+        OUTPOST_ASSIGN_OR_RETURN(T object, from_reader(txn, id, *reader));
+        return std::optional<T>(std::move(object));
+    }
+
+    // The object ID that READER reads (its to-many lists are read in TXN).
+    Result<T> from_reader(Txn& txn, uint64_t id, const ObjectReader& reader) {
+        OUTPOST_RETURN_IF_ERROR(status_);
         T object{};
         write_id(object, id);
         Status st;
         for_each_field([&](auto f, const Slot& s) {
             using M = std::remove_cvref_t<decltype(object.*(f.member))>;
             if (s.kind == Slot::kProperty) {
-                detail::FieldCodec<M>::read(*reader, s.pos, object.*(f.member));
+                detail::FieldCodec<M>::read(reader, s.pos, object.*(f.member));
             } else if (s.kind == Slot::kToMany) {
                 if constexpr (detail::IsToMany<M>::value) {
                     auto ids = dyn_->get_to_many(txn, s.pos, id);
@@ -244,7 +251,7 @@ public:
             }
         });
         OUTPOST_RETURN_IF_ERROR(st);
-        return std::optional<T>(std::move(object));
+        return object;
     }
 
     Result<std::vector<std::optional<T>>> get_many(Txn& txn, std::span<const uint64_t> ids) {

@@ -26,6 +26,7 @@
 // in any transaction of the calling thread.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,6 +172,9 @@ public:
     Result<std::vector<Object>> find();
     Result<std::vector<uint64_t>> find_ids(Txn& txn);
     Result<std::vector<uint64_t>> find_ids();
+    // Calls FN for each result in order (offset and limit applied) with a zero-copy reader, valid
+    // during the call; stops at FN's first error and returns it.
+    Status for_each(Txn& txn, const std::function<Status(uint64_t, const ObjectReader&)>& fn);
     Result<uint64_t> count(Txn& txn);
     Result<uint64_t> count();
     Result<std::optional<Object>> find_first(Txn& txn);
@@ -236,13 +240,13 @@ public:
     Query& query() { return query_; }
 
     Result<std::vector<T>> find(Txn& txn) {
-        OUTPOST_ASSIGN_OR_RETURN(auto ids, query_.find_ids(txn));
-        OUTPOST_ASSIGN_OR_RETURN(auto got, box_->get_many(txn, ids));
         std::vector<T> out;
-        out.reserve(got.size());
-        for (auto& o : got) {
-            if (o) out.push_back(std::move(*o));
-        }
+        // Each match is read once: the reader the query matched is the one the object is made from.
+        OUTPOST_RETURN_IF_ERROR(query_.for_each(txn, [&](uint64_t id, const ObjectReader& r) -> Status {
+            OUTPOST_ASSIGN_OR_RETURN(T o, box_->from_reader(txn, id, r));
+            out.push_back(std::move(o));
+            return Status::ok();
+        }));
         return out;
     }
     Result<std::vector<T>> find() {

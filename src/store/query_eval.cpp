@@ -307,7 +307,7 @@ Result<std::optional<MDB_val>> query_get_raw(MDB_txn* txn, const EntityInfo& e, 
     MDB_val k = mdb_val(&id, 8), v;
     int rc = mdb_get(txn, e.objects, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading " + e.entity->name + " " + std::to_string(id)));
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
     return std::optional<MDB_val>(v);
 }
 

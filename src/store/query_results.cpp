@@ -108,6 +108,11 @@ Result<std::vector<uint64_t>> Query::find_ids(Txn& txn) {
     return detail::run_query(*impl_, t);
 }
 
+Status Query::for_each(Txn& txn, const std::function<Status(uint64_t, const ObjectReader&)>& fn) {
+    OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
+    return detail::for_each_result(*impl_, t, fn);
+}
+
 Result<std::vector<Object>> Query::find(Txn& txn) {
     OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
     return detail::run_query_objects(*impl_, t);
