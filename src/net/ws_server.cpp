@@ -1,0 +1,679 @@
+#include "net/ws_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include "net/url.hpp"
+
+namespace outpost::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+using Message = std::shared_ptr<const std::vector<std::uint8_t>>;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// A close frame's reason holds at most 123 bytes.
+websocket::close_reason make_close_reason(std::uint16_t code, const std::string& reason) {
+    websocket::close_reason r;
+    r.code = code;
+    r.reason.assign(reason.data(), std::min<std::size_t>(reason.size(), r.reason.max_size()));
+    return r;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    const std::string address = ep.address().to_string();
+    if (ep.address().is_v6()) return '[' + address + "]:" + std::to_string(ep.port());
+    return address + ':' + std::to_string(ep.port());
+}
+
+// A connection the server can be asked to close (stop()) or send on.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    virtual void post_send(Message message) = 0;
+    virtual void post_close(std::uint16_t code, std::string reason, bool flush) = 0;
+};
+
+}  // namespace
+
+class Listener;
+
+struct WsServer::Impl {
+    explicit Impl(WsServerOptions opts) : options(std::move(opts)) {}
+
+    WsServerOptions options;
+    OpenHandler on_open;
+    MessageHandler on_message;
+    CloseHandler on_close;
+    std::optional<ssl::context> tls;
+
+    mutable std::mutex mutex;
+    bool started = false;                                                       // GUARDED_BY(mutex)
+    bool stopping = false;                                                      // GUARDED_BY(mutex)
+    std::unordered_map<ConnectionId, std::weak_ptr<Connection>> sessions;       // GUARDED_BY(mutex)
+    std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> handshaking;  // GUARDED_BY(mutex)
+    std::atomic<std::uint64_t> next_id{1};
+
+    // Declared after everything the handlers use, so it is destroyed (with its handlers) first.
+    asio::io_context ioc;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::vector<std::shared_ptr<Listener>> listeners;
+    std::vector<std::string> bound;
+    std::vector<std::thread> threads;
+
+    // Runs the loop; a throwing handler (none should) does not end the thread.
+    void run_loop() {
+        for (;;) {
+            try {
+                ioc.run();
+                return;
+            } catch (const std::exception&) {
+                continue;
+            }
+        }
+    }
+
+    // Registers a WebSocket session; false when the server is stopping.
+    bool add_session(ConnectionId id, const std::shared_ptr<Connection>& c) {
+        std::lock_guard lock(mutex);
+        if (stopping) return false;
+        sessions.emplace(id, c);
+        return true;
+    }
+    void remove_session(ConnectionId id) {
+        std::lock_guard lock(mutex);
+        sessions.erase(id);
+    }
+    bool add_handshaking(std::uint64_t id, const std::shared_ptr<Connection>& c) {
+        std::lock_guard lock(mutex);
+        if (stopping) return false;
+        handshaking.emplace(id, c);
+        return true;
+    }
+    void remove_handshaking(std::uint64_t id) {
+        std::lock_guard lock(mutex);
+        handshaking.erase(id);
+    }
+};
+
+namespace {
+
+using Impl = WsServer::Impl;
+
+// Calls a user callback; an exception from it closes the connection instead of escaping.
+template <class Fn>
+bool guarded(Fn&& fn, std::string& error) {
+    try {
+        fn();
+        return true;
+    } catch (const std::exception& e) {
+        error = e.what();
+    } catch (...) {
+        error = "unknown exception";
+    }
+    return false;
+}
+
+// One WebSocket connection. Every member is touched only on the connection's strand, except
+// queued_bytes_ and overflowed_ (atomics, updated by send() on any thread).
+template <class Stream>
+class WsSession final : public Connection, public std::enable_shared_from_this<WsSession<Stream>> {
+public:
+    WsSession(Impl& server, Stream&& stream, std::string remote)
+        : server_(server),
+          ws_(std::move(stream)),
+          close_timer_(ws_.get_executor()),
+          id_(server.next_id.fetch_add(1)),
+          remote_(std::move(remote)) {}
+
+    void run(http::request<http::empty_body> request) {
+        request_ = std::move(request);
+        beast::get_lowest_layer(ws_).expires_never();
+        ws_.set_option(websocket::stream_base::timeout{server_.options.handshake_timeout,
+                                                       server_.options.idle_timeout, true});
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "outpost"); }));
+        ws_.read_message_max(server_.options.max_message_size);
+        ws_.binary(true);
+        ws_.async_accept(request_, beast::bind_front_handler(&WsSession::on_accept,
+                                                             this->shared_from_this()));
+    }
+
+    void post_send(Message message) override {
+        const std::size_t size = message->size();
+        const std::size_t total = queued_bytes_.fetch_add(size) + size;
+        if (total > server_.options.max_send_queue_bytes) {
+            queued_bytes_.fetch_sub(size);
+            if (!overflowed_.exchange(true)) {
+                post_close(kCloseSendQueueFull, "send queue full", false);
+            }
+            return;
+        }
+        asio::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::move(message)] {
+            self->enqueue(std::move(m));
+        });
+    }
+
+    void post_close(std::uint16_t code, std::string reason, bool flush) override {
+        asio::post(ws_.get_executor(),
+                   [self = this->shared_from_this(), code, r = std::move(reason), flush] {
+                       self->start_close(code, r, flush);
+                   });
+    }
+
+private:
+    void on_accept(beast::error_code ec) {
+        if (ec) return fail(ec, "websocket handshake");
+        if (!server_.add_session(id_, this->shared_from_this())) {
+            start_close(kCloseGoingAway, "server stopping", false);
+            return do_read();
+        }
+        open_ = true;
+        std::string error;
+        if (server_.on_open &&
+            !guarded([&] { server_.on_open(id_, remote_); }, error)) {
+            start_close(kCloseInternalError, "on_open: " + error, false);
+        }
+        do_read();
+    }
+
+    // No read starts once a close is under way (Beast allows a read pending before a close, not
+    // one started after it); the close's completion then ends the session.
+    void do_read() {
+        if (closing_ || finished_) return;
+        reading_ = true;
+        ws_.async_read(buffer_,
+                       beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        reading_ = false;
+        if (ec) return fail(ec, "read");
+        if (!ws_.got_binary()) {
+            buffer_.consume(buffer_.size());
+            start_close(kCloseUnsupportedData, "binary frames only", false);
+            return do_read();
+        }
+        if (!closing_ && server_.on_message) {
+            const auto data = buffer_.data();
+            const std::span<const std::uint8_t> bytes(
+                static_cast<const std::uint8_t*>(data.data()), data.size());
+            std::string error;
+            if (!guarded([&] { server_.on_message(id_, bytes); }, error)) {
+                start_close(kCloseInternalError, "on_message: " + error, false);
+            }
+        }
+        buffer_.consume(buffer_.size());
+        do_read();
+    }
+
+    void enqueue(Message message) {
+        if (closing_ || !open_ || close_after_flush_) {
+            queued_bytes_.fetch_sub(message->size());
+            return;
+        }
+        queue_.push_back(std::move(message));
+        if (!writing_) do_write();
+    }
+
+    void do_write() {
+        writing_ = true;
+        ws_.async_write(asio::buffer(*queue_.front()),
+                        beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        writing_ = false;
+        if (!queue_.empty()) {  // fail() may have emptied it while the write was in flight
+            queued_bytes_.fetch_sub(queue_.front()->size());
+            queue_.pop_front();
+        }
+        if (ec) {
+            // A pending read reports the close; without one, this is the end.
+            if (reading_) return force_close();
+            return fail(ec, "write");
+        }
+        if (closing_) return;
+        if (!queue_.empty()) return do_write();
+        if (close_after_flush_) {
+            auto [code, reason] = std::move(*close_after_flush_);
+            close_after_flush_.reset();
+            start_close(code, reason, false);
+        }
+    }
+
+    // Sends a close frame (after the queued messages when `flush`). The pending read ends with the
+    // peer's answer, or the timer closes the socket when it does not come.
+    void start_close(std::uint16_t code, const std::string& reason, bool flush) {
+        if (closing_ || finished_) return;
+        if (flush && (writing_ || !queue_.empty())) {
+            if (!close_after_flush_) close_after_flush_.emplace(code, reason);
+            return;
+        }
+        closing_ = true;
+        close_code_ = code;
+        close_reason_ = reason;
+        while (queue_.size() > (writing_ ? 1u : 0u)) {
+            queued_bytes_.fetch_sub(queue_.back()->size());
+            queue_.pop_back();
+        }
+        ws_.async_close(make_close_reason(code, reason),
+                        [self = this->shared_from_this()](beast::error_code ec) {
+                            // With a read pending, the read reports the close.
+                            if (!self->reading_) self->fail(ec, "close");
+                        });
+        close_timer_.expires_after(server_.options.handshake_timeout);
+        close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+            if (!ec) self->force_close();
+        });
+    }
+
+    void force_close() {
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+    }
+
+    // The single end of a session: every read error comes here, once.
+    void fail(beast::error_code ec, const char* what) {
+        if (finished_) return;
+        finished_ = true;
+        close_timer_.cancel();
+        std::uint16_t code = kCloseAbnormal;
+        std::string reason;
+        if (closing_) {
+            code = close_code_;
+            reason = close_reason_;
+        } else if (ec == websocket::error::closed) {
+            code = ws_.reason().code;
+            reason = std::string(ws_.reason().reason.c_str());
+        } else if (ec == websocket::error::message_too_big) {
+            code = kCloseTooBig;
+            reason = "message too big";
+        } else if (ec == beast::error::timeout) {
+            reason = std::string(what) + ": timeout";
+        } else {
+            reason = std::string(what) + ": " + ec.message();
+        }
+        force_close();
+        // The message being written stays alive until its write completes.
+        queue_.erase(queue_.begin() + (writing_ && !queue_.empty() ? 1 : 0), queue_.end());
+        if (!open_) return;
+        server_.remove_session(id_);
+        if (server_.on_close) {
+            std::string error;
+            (void)guarded([&] { server_.on_close(id_, code, reason); }, error);
+        }
+    }
+
+    Impl& server_;
+    websocket::stream<Stream> ws_;
+    asio::steady_timer close_timer_;
+    const ConnectionId id_;
+    const std::string remote_;
+    http::request<http::empty_body> request_;
+    beast::flat_buffer buffer_;
+    std::deque<Message> queue_;
+    std::atomic<std::size_t> queued_bytes_{0};
+    std::atomic<bool> overflowed_{false};
+    bool writing_ = false;
+    bool reading_ = false;
+    bool open_ = false;
+    bool closing_ = false;
+    bool finished_ = false;
+    std::optional<std::pair<std::uint16_t, std::string>> close_after_flush_;
+    std::uint16_t close_code_ = kCloseAbnormal;
+    std::string close_reason_;
+};
+
+// A new TCP connection: TLS handshake (wss), then one HTTP request, which is either a WebSocket
+// upgrade (handed to a WsSession) or a plain GET answered here.
+template <class Stream>
+class HttpSession final : public Connection,
+                          public std::enable_shared_from_this<HttpSession<Stream>> {
+public:
+    HttpSession(Impl& server, Stream&& stream, std::string remote)
+        : server_(server),
+          stream_(std::move(stream)),
+          executor_(stream_.get_executor()),
+          id_(server.next_id.fetch_add(1)),
+          remote_(std::move(remote)) {}
+
+    void run() {
+        if (!server_.add_handshaking(id_, this->shared_from_this())) return;
+        asio::dispatch(stream_.get_executor(),
+                       beast::bind_front_handler(&HttpSession::start, this->shared_from_this()));
+    }
+
+    void post_send(Message) override {}
+
+    void post_close(std::uint16_t, std::string, bool) override {
+        // executor_, not stream_'s: the stream may have been handed over already.
+        asio::post(executor_, [self = this->shared_from_this()] {
+            if (!self->handed_over_) {
+                beast::error_code ignored;
+                beast::get_lowest_layer(self->stream_).socket().close(ignored);
+            }
+        });
+    }
+
+private:
+    void start() {
+        beast::get_lowest_layer(stream_).expires_after(server_.options.handshake_timeout);
+        if constexpr (kIsTls<Stream>) {
+            stream_.async_handshake(ssl::stream_base::server,
+                                    beast::bind_front_handler(&HttpSession::on_tls_handshake,
+                                                              this->shared_from_this()));
+        } else {
+            do_read();
+        }
+    }
+
+    void on_tls_handshake(beast::error_code ec) {
+        if (ec) return fail(ec, "tls handshake");
+        do_read();
+    }
+
+    void do_read() {
+        parser_.emplace();
+        parser_->header_limit(16 * 1024);
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec) return fail(ec, "http read");
+        http::request<http::empty_body> request = parser_->release();
+        if (websocket::is_upgrade(request)) {
+            handed_over_ = true;
+            server_.remove_handshaking(id_);
+            std::make_shared<WsSession<Stream>>(server_, std::move(stream_), std::move(remote_))
+                ->run(std::move(request));
+            return;
+        }
+        response_.version(request.version());
+        response_.keep_alive(false);
+        response_.set(http::field::server, "outpost");
+        response_.set(http::field::content_type, "text/plain");
+        if (request.method() != http::verb::get) {
+            response_.result(http::status::method_not_allowed);
+            response_.body() = "method not allowed\n";
+        } else if (request.target() == "/health") {
+            response_.result(http::status::ok);
+            response_.body() = "outpost\n";
+        } else {
+            response_.result(http::status::not_found);
+            response_.body() = "not found\n";
+        }
+        response_.prepare_payload();
+        http::async_write(stream_, response_,
+                          beast::bind_front_handler(&HttpSession::on_write,
+                                                    this->shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+        if (ec) return fail(ec, "http write");
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        finish();
+    }
+
+    void fail(beast::error_code, const char*) {
+        // Bad input from outside (garbage, a failed TLS handshake, a timeout) ends this
+        // connection only.
+        finish();
+    }
+
+    void finish() {
+        beast::error_code ignored;
+        beast::get_lowest_layer(stream_).socket().close(ignored);
+        server_.remove_handshaking(id_);
+    }
+
+    Impl& server_;
+    Stream stream_;
+    const typename Stream::executor_type executor_;
+    const std::uint64_t id_;
+    std::string remote_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::empty_body>> parser_;
+    http::response<http::string_body> response_;
+    bool handed_over_ = false;
+};
+
+}  // namespace
+
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(Impl& server, bool tls) : server_(server), acceptor_(asio::make_strand(server.ioc)), tls_(tls) {}
+
+    std::optional<std::string> bind(const tcp::endpoint& endpoint) {
+        beast::error_code ec;
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return ec.message();
+        return std::nullopt;
+    }
+
+    tcp::endpoint local_endpoint() const {
+        beast::error_code ec;
+        return acceptor_.local_endpoint(ec);
+    }
+
+    void run() {
+        asio::dispatch(acceptor_.get_executor(),
+                       beast::bind_front_handler(&Listener::do_accept, shared_from_this()));
+    }
+
+    void stop() {
+        asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->acceptor_.close(ignored);
+        });
+    }
+
+private:
+    void do_accept() {
+        acceptor_.async_accept(asio::make_strand(server_.ioc),
+                               beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    }
+
+    void on_accept(beast::error_code ec, tcp::socket socket) {
+        if (!acceptor_.is_open()) return;
+        if (!ec) {
+            beast::error_code ep_ec;
+            const std::string remote = endpoint_text(socket.remote_endpoint(ep_ec));
+            beast::error_code nd;
+            socket.set_option(tcp::no_delay(true), nd);
+            if (tls_) {
+                std::make_shared<HttpSession<TlsStream>>(
+                    server_, TlsStream(beast::tcp_stream(std::move(socket)), *server_.tls), remote)
+                    ->run();
+            } else {
+                std::make_shared<HttpSession<PlainStream>>(
+                    server_, beast::tcp_stream(std::move(socket)), remote)
+                    ->run();
+            }
+        }
+        // An accept error (such as too many open files) ends neither the listener nor the server.
+        do_accept();
+    }
+
+    Impl& server_;
+    tcp::acceptor acceptor_;
+    const bool tls_;
+};
+
+WsServer::WsServer(WsServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+
+WsServer::~WsServer() {
+    stop();
+    for (auto& t : impl_->threads) {
+        if (t.get_id() == std::this_thread::get_id()) {
+            t.detach();
+        } else if (t.joinable()) {
+            t.join();
+        }
+    }
+}
+
+void WsServer::set_on_open(OpenHandler handler) { impl_->on_open = std::move(handler); }
+void WsServer::set_on_message(MessageHandler handler) { impl_->on_message = std::move(handler); }
+void WsServer::set_on_close(CloseHandler handler) { impl_->on_close = std::move(handler); }
+
+std::optional<std::string> WsServer::start() {
+    Impl& s = *impl_;
+    {
+        std::lock_guard lock(s.mutex);
+        if (s.started) return "server already started";
+        s.started = true;
+    }
+    std::vector<detail::WsUrl> urls;
+    for (const auto& text : s.options.urls) {
+        auto url = detail::parse_ws_url(text);
+        if (!url) return "bad URL '" + text + "' (expected ws://HOST:PORT or wss://HOST:PORT)";
+        if (url->tls && !s.tls) {
+            if (s.options.cert_dir.empty()) return "wss:// needs a certificate directory";
+            s.tls.emplace(ssl::context::tls_server);
+            beast::error_code ec;
+            s.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                                   ssl::context::no_tlsv1_1,
+                               ec);
+            const std::string cert = s.options.cert_dir + "/cert.pem";
+            const std::string key = s.options.cert_dir + "/key.pem";
+            if (!ec) s.tls->use_certificate_chain_file(cert, ec);
+            if (ec) return "cannot use certificate " + cert + ": " + ec.message();
+            s.tls->use_private_key_file(key, ssl::context::pem, ec);
+            if (ec) return "cannot use private key " + key + ": " + ec.message();
+        }
+        urls.push_back(std::move(*url));
+    }
+    if (urls.empty()) return "no URL to listen on";
+
+    tcp::resolver resolver(s.ioc);
+    for (const auto& url : urls) {
+        beast::error_code ec;
+        auto results = resolver.resolve(url.host, std::to_string(url.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+        if (ec || results.empty()) {
+            return "cannot resolve " + url.host + ": " + (ec ? ec.message() : "no address");
+        }
+        auto listener = std::make_shared<Listener>(s, url.tls);
+        const tcp::endpoint endpoint = results.begin()->endpoint();
+        if (auto error = listener->bind(endpoint)) {
+            return "cannot listen on " + detail::format_ws_url(url.tls, url.host, url.port) + ": " +
+                   *error;
+        }
+        const tcp::endpoint local = listener->local_endpoint();
+        s.bound.push_back(detail::format_ws_url(url.tls, local.address().to_string(), local.port()));
+        s.listeners.push_back(std::move(listener));
+    }
+    s.work.emplace(s.ioc.get_executor());
+    for (auto& listener : s.listeners) listener->run();
+    for (unsigned i = 0; i < s.options.threads; ++i) {
+        s.threads.emplace_back([&s] { s.run_loop(); });
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> WsServer::bound_urls() const { return impl_->bound; }
+
+void WsServer::run() {
+    if (impl_->options.threads == 0) {
+        impl_->run_loop();
+        return;
+    }
+    for (auto& t : impl_->threads) {
+        if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    }
+}
+
+void WsServer::stop() {
+    Impl& s = *impl_;
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+        std::lock_guard lock(s.mutex);
+        if (s.stopping) return;
+        s.stopping = true;
+        for (auto& [id, weak] : s.sessions) {
+            if (auto c = weak.lock()) open.push_back(std::move(c));
+        }
+        for (auto& [id, weak] : s.handshaking) {
+            if (auto c = weak.lock()) open.push_back(std::move(c));
+        }
+        for (auto& listener : s.listeners) listener->stop();
+        // Once the connections are gone the loop runs out of work and the threads end.
+        s.work.reset();
+    }
+    for (auto& c : open) c->post_close(kCloseGoingAway, "server stopping", false);
+}
+
+bool WsServer::send(ConnectionId id, std::span<const std::uint8_t> bytes) {
+    return send(id, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+}
+
+bool WsServer::send(ConnectionId id, std::vector<std::uint8_t> bytes) {
+    std::shared_ptr<Connection> c;
+    {
+        std::lock_guard lock(impl_->mutex);
+        auto it = impl_->sessions.find(id);
+        if (it == impl_->sessions.end()) return false;
+        c = it->second.lock();
+    }
+    if (!c) return false;
+    c->post_send(std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes)));
+    return true;
+}
+
+bool WsServer::close(ConnectionId id, std::uint16_t code, std::string reason) {
+    std::shared_ptr<Connection> c;
+    {
+        std::lock_guard lock(impl_->mutex);
+        auto it = impl_->sessions.find(id);
+        if (it == impl_->sessions.end()) return false;
+        c = it->second.lock();
+    }
+    if (!c) return false;
+    c->post_close(code, std::move(reason), true);
+    return true;
+}
+
+std::size_t WsServer::connection_count() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->sessions.size();
+}
+
+}  // namespace outpost::net

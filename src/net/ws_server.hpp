@@ -1,0 +1,101 @@
+#pragma once
+
+// WebSocket server over Boost.Beast (pimpl: no Asio/Beast types here).
+//
+// Operating rules:
+// - Set the callbacks, then start(). Callbacks run on the server's I/O threads (or on the thread that
+//   calls run() when threads == 0), one connection's callbacks never concurrently and in order:
+//   on_open, then on_message*, then exactly one on_close.
+// - send() and close() are thread-safe, may be called from callbacks, and never block on the network:
+//   they queue work on the connection's strand.
+// - Binary frames only. A text frame closes the connection with 1003, a message above
+//   max_message_size with 1009, a send queue above max_send_queue_bytes with 1013 (the client
+//   reconnects and catches up). Callbacks must not throw.
+// - An HTTP GET of /health on a listening port answers `200 outpost`; other paths 404.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/close_codes.hpp"
+
+namespace outpost::net {
+
+using ConnectionId = std::uint64_t;
+
+struct WsServerOptions {
+    // `ws://HOST:PORT` or `wss://HOST:PORT`; port 0 picks a free port (see bound_urls()).
+    std::vector<std::string> urls;
+    // Directory holding cert.pem (certificate chain) and key.pem; required when a URL is wss://.
+    std::string cert_dir;
+    // I/O threads started by start(); 0: the caller runs the loop with run().
+    unsigned threads = 2;
+    std::size_t max_message_size = 32u << 20;
+    // Bytes queued for sending on one connection (not yet written to the socket) above which the
+    // connection is closed with kCloseSendQueueFull.
+    std::size_t max_send_queue_bytes = 64u << 20;
+    // TLS, HTTP and WebSocket opening and closing handshakes each must finish within this time.
+    std::chrono::milliseconds handshake_timeout{10'000};
+    // Nothing received for this long closes the connection; a ping goes out at half of it.
+    std::chrono::milliseconds idle_timeout{60'000};
+};
+
+class WsServer {
+public:
+    using OpenHandler = std::function<void(ConnectionId, const std::string& remote_address)>;
+    using MessageHandler = std::function<void(ConnectionId, std::span<const std::uint8_t>)>;
+    using CloseHandler =
+        std::function<void(ConnectionId, std::uint16_t code, const std::string& reason)>;
+
+    explicit WsServer(WsServerOptions options);
+    // Stops (as stop()) and joins the I/O threads.
+    ~WsServer();
+    WsServer(const WsServer&) = delete;
+    WsServer& operator=(const WsServer&) = delete;
+
+    // REQUIRES: before start().
+    void set_on_open(OpenHandler handler);
+    void set_on_message(MessageHandler handler);
+    void set_on_close(CloseHandler handler);
+
+    // Binds every URL and starts accepting. Returns an error message (bad URL, bind failure,
+    // unreadable certificate) or std::nullopt on success. Call once.
+    [[nodiscard]] std::optional<std::string> start();
+
+    // The bound endpoints as URLs, e.g. `ws://127.0.0.1:40123`, in the order of options.urls.
+    // REQUIRES: start() succeeded.
+    std::vector<std::string> bound_urls() const;
+
+    // Runs the I/O loop on the calling thread until stop() finishes (for threads == 0; with I/O
+    // threads it waits for them to end).
+    void run();
+
+    // Stops accepting, closes every connection with 1001 (going away) and lets the loop finish.
+    // Thread-safe and idempotent; callable from a callback or from a signal-handling thread (one
+    // that got the signal with sigwait, not an async signal handler). Does not wait; the
+    // destructor or run() waits.
+    void stop();
+
+    // Queues a binary message. Returns false when the connection is unknown or already closed.
+    bool send(ConnectionId id, std::span<const std::uint8_t> bytes);
+    bool send(ConnectionId id, std::vector<std::uint8_t> bytes);
+
+    // Starts the closing handshake with `code`. Returns false when the connection is unknown.
+    bool close(ConnectionId id, std::uint16_t code, std::string reason);
+
+    // Open WebSocket connections.
+    std::size_t connection_count() const;
+
+    struct Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace outpost::net

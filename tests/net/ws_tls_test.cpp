@@ -1,0 +1,126 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "net_test_util.hpp"
+
+namespace outpost::net::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A temporary directory holding a self-signed certificate for 127.0.0.1 and localhost.
+class CertDir {
+public:
+    CertDir() {
+        dir_ = fs::temp_directory_path() /
+               ("outpost-net-test-" + std::to_string(std::random_device{}()));
+        fs::create_directories(dir_);
+        const std::string cmd =
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
+            " -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
+            " -keyout '" + (dir_ / "key.pem").string() + "' -out '" +
+            (dir_ / "cert.pem").string() + "' >/dev/null 2>&1";
+        ok_ = std::system(cmd.c_str()) == 0 && fs::exists(dir_ / "cert.pem");
+    }
+    ~CertDir() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    bool ok() const { return ok_; }
+    std::string path() const { return dir_.string(); }
+    std::string cert() const { return (dir_ / "cert.pem").string(); }
+
+private:
+    fs::path dir_;
+    bool ok_ = false;
+};
+
+struct TlsEchoServer {
+    explicit TlsEchoServer(const std::string& cert_dir) : server(options(cert_dir)) {
+        server.set_on_message([this](ConnectionId id, std::span<const std::uint8_t> bytes) {
+            server.send(id, bytes);
+        });
+        const auto error = server.start();
+        EXPECT_FALSE(error.has_value()) << error.value_or("");
+        if (!error) url = server.bound_urls().at(0);
+    }
+    static WsServerOptions options(const std::string& cert_dir) {
+        WsServerOptions o;
+        o.urls = {"wss://127.0.0.1:0"};
+        o.cert_dir = cert_dir;
+        return o;
+    }
+    std::string url;
+    WsServer server;
+};
+
+TEST(WsTls, EchoesOverWssWithATrustedSelfSignedCertificate) {
+    CertDir certs;
+    ASSERT_TRUE(certs.ok());
+    TlsEchoServer s(certs.path());
+    ASSERT_TRUE(s.url.starts_with("wss://127.0.0.1:")) << s.url;
+
+    WsClientOptions options;
+    options.url = s.url;
+    options.ca_file = certs.cert();
+    RecordingClient c(options);
+    c.client.connect();
+    ASSERT_TRUE(c.wait_open()) << c.close_reason;
+    const Bytes big = pattern(1u << 20);
+    ASSERT_TRUE(c.client.send(Bytes{}));
+    ASSERT_TRUE(c.client.send(big));
+    ASSERT_TRUE(c.wait_messages(2));
+    std::lock_guard lock(c.waiter.mutex());
+    EXPECT_TRUE(c.messages[0].empty());
+    EXPECT_EQ(c.messages[1], big);
+}
+
+TEST(WsTls, RefusesAnUntrustedCertificate) {
+    CertDir certs;
+    CertDir other;
+    ASSERT_TRUE(certs.ok() && other.ok());
+    TlsEchoServer s(certs.path());
+
+    WsClientOptions options;
+    options.url = s.url;
+    options.ca_file = other.cert();
+    RecordingClient c(options);
+    c.client.connect();
+    ASSERT_TRUE(c.wait_close());
+    EXPECT_FALSE(c.opened);
+    EXPECT_EQ(c.close_code, kCloseAbnormal);
+    EXPECT_NE(c.close_reason.find("tls"), std::string::npos) << c.close_reason;
+}
+
+TEST(WsTls, GarbageAndPlainWebSocketOnTheTlsPortAreRejected) {
+    CertDir certs;
+    ASSERT_TRUE(certs.ok());
+    TlsEchoServer s(certs.path());
+    {
+        RawSocket raw(port_of(s.url));
+        EXPECT_FALSE(raw.websocket_handshake());
+    }
+    WsClientOptions options;
+    options.url = s.url;
+    options.ca_file = certs.cert();
+    RecordingClient c(options);
+    c.client.connect();
+    ASSERT_TRUE(c.wait_open()) << c.close_reason;
+}
+
+TEST(WsTls, StartFailsWithoutTheCertificateFiles) {
+    WsServerOptions o;
+    o.urls = {"wss://127.0.0.1:0"};
+    o.cert_dir = "/nonexistent-outpost-certs";
+    WsServer server(o);
+    const auto error = server.start();
+    ASSERT_TRUE(error.has_value());
+    EXPECT_NE(error->find("cert.pem"), std::string::npos) << *error;
+}
+
+}  // namespace
+}  // namespace outpost::net::test
