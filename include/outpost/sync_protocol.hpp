@@ -49,6 +49,9 @@ struct LoginResult {
     ErrorCode code = ErrorCode::kOk;
     uint64_t server_seq = 0;  // the newest history record at login
     std::string message;
+    // The client's newest transaction the server applied: pushes up to it are done (their Acks may
+    // have been lost with a connection), so the client drops them before it applies anything.
+    uint64_t last_client_txn = 0;
     friend bool operator==(const LoginResult&, const LoginResult&) = default;
 };
 struct Push {

@@ -166,12 +166,6 @@ uint64_t ClientCore::outgoing_queue_length() {
     return n ? *n : 0;
 }
 
-void ClientCore::resend_unacknowledged_for_test() {
-    in_flight_.clear();
-    last_pushed_ = 0;
-    push_pending();
-}
-
 void ClientCore::on_message(std::span<const uint8_t> frame) {
     if (!connection_) return;
     auto decoded = decode_message(frame, options_.max_message_size);
@@ -189,6 +183,16 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
             last_error_ = r->code;
             if (error_fn_) error_fn_(r->code, r->message);
             return;  // the server closes the connection
+        }
+        if (r->last_client_txn != 0) {
+            // Pushes the server applied whose Acks were lost with an earlier connection: done. They
+            // must go before any Apply is rebased under them (they no longer come later).
+            Status st = store_->write(
+                [&](WriteTxn& txn) { return ChangeLog::acknowledge(txn, r->last_client_txn); });
+            if (!st) {
+                fail(ErrorCode::kSyncServerError, "acknowledging: " + st.to_string());
+                return;
+            }
         }
         state_ = ClientState::kLoggedIn;
         login_seq_ = r->server_seq;

@@ -70,9 +70,6 @@ class ClientCore {
 
     // Replaces the credentials for the next Login (a refreshed token).
     void set_credentials(std::string credentials) { options_.credentials = std::move(credentials); }
-    // For tests of the exactly-once path: forget which pushes were sent, so poll() sends them
-    // again.
-    void resend_unacknowledged_for_test();
 
   private:
     ClientCore(std::shared_ptr<Store> store, ClientOptions options);

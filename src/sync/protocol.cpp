@@ -103,9 +103,9 @@ std::string encode_message(const Message& message) {
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
-            return finish(
-                b, w::Body_LoginResult,
-                w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text));
+            return finish(b, w::Body_LoginResult,
+                          w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text,
+                                               m.last_client_txn));
         }
         std::string operator()(const Push& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
@@ -194,6 +194,7 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
             out.code = code_of(m->code());
             out.server_seq = m->server_seq();
             if (m->message()) out.message = m->message()->str();
+            out.last_client_txn = m->last_client_txn();
             return Message(std::move(out));
         }
         case w::Body_Push: {

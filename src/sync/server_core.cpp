@@ -290,9 +290,15 @@ void ServerCore::handle_login(Session& s, Login login) {
         auto first = ChangeLog::read(*txn, login.last_server_seq, 1);
         full = !first || first->empty() || first->front().position != login.last_server_seq + 1;
     }
+    auto applied = get_meta(*txn, client_txn_key(s.client));
+    if (!applied) {
+        reject(ErrorCode::kSyncServerError, applied.status().to_string());
+        return;
+    }
+    uint64_t last_client_txn = *applied ? std::stoull(**applied) : 0;
     txn->close();
 
-    s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, ""}));
+    s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, "", last_client_txn}));
     s.logged_in = true;
     ++stats_.logged_in;
     Status st;

@@ -37,7 +37,7 @@ std::vector<Message> every_message() {
     login.model = describe_model(testing::full_model());
     login.last_server_seq = 77;
     return {login,
-            LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no"},
+            LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no", 3},
             Push{5, sample_changes()},
             Ack{5, 13},
             Apply{14, sample_changes()},

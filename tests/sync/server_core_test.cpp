@@ -225,6 +225,45 @@ TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
     EXPECT_EQ(slow.close_code, ErrorCode::kSyncTooFarBehind);
 }
 
+TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
+    SyncNet net;
+    Model m = testing::full_model();
+    Push push;
+    push.client_txn = 7;
+    ObjectChange c;
+    c.entity_uid = m.entity("Person")->id.uid;
+    c.gid = new_object_id_gid();
+    c.is_new = true;
+    c.properties.push_back({m.entity("Person")->property("age")->id.uid, Value(1)});
+    push.changes.objects.push_back(c);
+    {
+        RawPeer peer(net.server());
+        peer.send(net.server(), encode_message(good_login(m)));
+        peer.send(net.server(), encode_message(push));
+        push.changes.objects[0].properties[0].value = Value(2);  // a resend must not apply again
+        peer.send(net.server(), encode_message(push));
+        peer.drain();
+        ASSERT_EQ(peer.received.size(), 4u);  // LoginResult, FullSyncChunk, Ack, Ack
+        EXPECT_EQ(std::get<Ack>(peer.received[2]), (Ack{7, 1}));
+        EXPECT_EQ(std::get<Ack>(peer.received[3]), (Ack{7, 0}));
+        net.server().on_disconnect(peer.session);
+    }
+    EXPECT_EQ(net.server().stats().pushes_applied, 1u);
+    EXPECT_EQ(net.server().stats().pushes_skipped, 1u);
+    auto o = testing::find(net.server_store(), "Person", c.gid);
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->get("age"), Value(1));
+    // The next login tells the client which of its transactions were applied.
+    RawPeer again(net.server());
+    Login l = good_login(m);
+    l.last_server_seq = 1;
+    again.send(net.server(), encode_message(l));
+    again.drain();
+    ASSERT_NE(again.last<LoginResult>(), nullptr);
+    EXPECT_EQ(again.last<LoginResult>()->last_client_txn, 7u);
+    EXPECT_EQ(again.last<LoginResult>()->server_seq, 1u);
+}
+
 TEST(ServerCore, SecondLoginIsAProtocolViolation) {
     SyncNet net;
     RawPeer peer(net.server());
