@@ -3,6 +3,7 @@
 #include <atomic>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "net_test_util.hpp"
@@ -20,6 +21,7 @@ struct EchoServer {
             });
         });
         server.set_on_message([this](ConnectionId id, std::span<const std::uint8_t> bytes) {
+            if (!bytes.empty() && bytes[0] == 0xff) throw std::runtime_error("bad message");
             if (echo) server.send(id, bytes);
             waiter.update([&] { ++messages; });
         });
@@ -242,6 +244,41 @@ TEST(WsServer, SlowReaderIsClosedWhenItsQueueOverflowsWhileOthersGetEverything) 
     EXPECT_TRUE(slow.wait_eof());
 }
 
+TEST(WsServer, IdlePeerIsClosedWhileAPingAnsweringClientStays) {
+    WsServerOptions options;
+    options.idle_timeout = 400ms;
+    EchoServer s(options);
+    RecordingClient alive(client_options(s.url));  // answers pings from its read loop
+    alive.client.connect();
+    ASSERT_TRUE(alive.wait_open());
+    RawSocket idle(port_of(s.url));  // never answers the ping
+    ASSERT_TRUE(idle.websocket_handshake());
+    ASSERT_TRUE(s.waiter.wait_for([&] { return s.closed.size() == 1; }));
+    EXPECT_EQ(s.close_codes(), std::vector<std::uint16_t>{kCloseAbnormal});
+    EXPECT_TRUE(idle.wait_eof());
+    // Several idle periods later the answering client is still connected.
+    ASSERT_FALSE(s.waiter.wait_for([&] { return s.closed.size() > 1; }, 1200ms));
+    ASSERT_TRUE(alive.client.send(Bytes{7}));
+    ASSERT_TRUE(alive.wait_messages(1));
+    EXPECT_EQ(alive.closes, 0);
+}
+
+TEST(WsServer, ThrowingCallbackClosesOnlyItsConnectionWith1011) {
+    EchoServer s;  // its on_message throws on a message that starts with 0xff
+    RecordingClient bad(client_options(s.url));
+    RecordingClient good(client_options(s.url));
+    bad.client.connect();
+    good.client.connect();
+    ASSERT_TRUE(bad.wait_open() && good.wait_open());
+    ASSERT_TRUE(bad.client.send(Bytes{0xff}));
+    ASSERT_TRUE(bad.wait_close());
+    EXPECT_EQ(bad.close_code, kCloseInternalError);
+    ASSERT_TRUE(good.client.send(Bytes{1}));
+    ASSERT_TRUE(good.wait_messages(1));
+    EXPECT_FALSE(s.server.send(987654321, Bytes{1}));
+    EXPECT_FALSE(s.server.close(987654321, kCloseNormal, ""));
+}
+
 TEST(WsServer, GarbageOnThePortDoesNotDisturbTheServer) {
     EchoServer s;
     RecordingClient before(client_options(s.url));
@@ -302,6 +339,8 @@ TEST(WsServer, StopClosesConnectedClientsWithGoingAway) {
         clients.back()->client.connect();
     }
     for (auto& c : clients) ASSERT_TRUE(c->wait_open());
+    // The client can see its handshake done before the server's on_open has run.
+    ASSERT_TRUE(s->waiter.wait_for([&] { return s->open.size() == 5; }));
     // From another thread, as a signal-handling thread would.
     std::thread([&] { s->server.stop(); }).join();
     for (auto& c : clients) {
