@@ -273,6 +273,14 @@ void ServerCore::handle_login(Session& s, Login login) {
     known.knows_all = complete && known.entities.size() == server_synced;
     s.known = std::move(known);
     s.client = client_id_to_hex(login.client_id);
+    // One connection per client: an older one (a half-open socket the client gave up on) goes.
+    for (auto& [id, other] : sessions_) {
+        if (other.get() != &s && other->logged_in && !other->closed && other->client == s.client) {
+            other->closed = true;
+            other->connection->close(ErrorCode::kOk,
+                                     "replaced by a newer connection of this client");
+        }
+    }
 
     auto txn = store_->begin_read();
     if (!txn) {

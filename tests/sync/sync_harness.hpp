@@ -132,7 +132,8 @@ class SyncNet {
         c->name = name;
         c->store = open_store(dir_.str(name), model ? *model : model_);
         ClientOptions o;
-        o.credentials = std::move(credentials);
+        o.credentials = credentials;
+        credentials_[c.get()] = std::move(credentials);
         auto core = ClientCore::create(c->store, std::move(o));
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
         c->core = std::move(core).value();
@@ -146,6 +147,21 @@ class SyncNet {
         c.close_code = ErrorCode::kOk;
         c.session = server_->on_connect(c.pipe->end(MemoryPipe::kServer));
         c.core->connect(c.pipe->end(MemoryPipe::kClient));
+    }
+
+    // The app restarts: connection gone, core and store closed, then both opened again.
+    void restart(TestClient& c) {
+        cut(c);
+        c.core.reset();
+        std::string dir = c.store->dir();
+        Model model = c.store->model();
+        c.store.reset();
+        c.store = open_store(dir, model);
+        ClientOptions o;
+        o.credentials = credentials_[&c];
+        auto core = ClientCore::create(c.store, std::move(o));
+        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        c.core = std::move(core).value();
     }
 
     // A network failure between C and the server: both sides are told.
@@ -238,6 +254,7 @@ class SyncNet {
     std::shared_ptr<Store> server_store_;
     std::unique_ptr<ServerCore> server_;
     std::vector<std::unique_ptr<TestClient>> clients_;
+    std::map<const TestClient*, std::string> credentials_;
 };
 
 // Helpers over the dynamic API.

@@ -368,6 +368,48 @@ TEST(Sync, ClientResumesFromItsSequenceAfterReconnect) {
     EXPECT_EQ(b.core->server_seq(), 3u);
 }
 
+TEST(Sync, RestartedClientKeepsItsIdentityAndPosition) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    put(*a.store, "Person", {{"name", "1"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1; }));
+    ClientId id = b.core->client_id();
+    uint64_t seq = b.core->server_seq();
+    net.restart(b);
+    EXPECT_EQ(b.core->client_id(), id);
+    EXPECT_EQ(b.core->server_seq(), seq);
+    put(*b.store, "Person", {{"name", "offline after restart"}});
+    put(*a.store, "Person", {{"name", "2"}});
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*a.store, "Person") == 3; }));
+    net.pump_all();
+    EXPECT_EQ(count(*b.store, "Person"), 3u);
+    EXPECT_EQ(net.server().stats().full_syncs, 2u);  // a's and b's first logins only
+    EXPECT_EQ(net.server().stats().catch_ups, 1u);
+}
+
+TEST(Sync, NewerConnectionOfAClientReplacesTheOlder) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto stale = a.pipe;
+    auto stale_session = a.session;
+    net.connect(a);  // the client gave up on the old socket; the server has not noticed yet
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto item = stale->next_for(MemoryPipe::kClient);
+    ASSERT_TRUE(item.has_value());
+    EXPECT_TRUE(item->is_close);
+    net.server().on_disconnect(stale_session);
+    EXPECT_EQ(net.server().stats().logged_in, 1u);
+    put(*a.store, "Person", {{"name", "still syncing"}});
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && count(net.server_store(), "Person") == 1; }));
+}
+
 TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
     SyncNet net;
     Model older = testing::full_model(false);  // Person without "nick"
