@@ -151,6 +151,10 @@ void ClientCore::on_disconnect() {
     up_to_date_ = false;
 }
 
+void ClientCore::send_heartbeat() {
+    if (state_ != ClientState::kDisconnected) send(Heartbeat{});
+}
+
 void ClientCore::poll() {
     if (dirty_->exchange(false)) {
         up_to_date_ = false;

@@ -48,6 +48,8 @@ class ClientCore {
     void on_disconnect();
     // Pushes local changes committed since the last call (see ClientOptions::wake).
     void poll();
+    // Sends a Heartbeat (the owner's keep-alive timer); the server answers with one.
+    void send_heartbeat();
 
     ClientState state() const { return state_; }
     const ClientId& client_id() const { return client_id_; }

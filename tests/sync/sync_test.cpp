@@ -410,6 +410,16 @@ TEST(Sync, NewerConnectionOfAClientReplacesTheOlder) {
         net.pump_until([&] { return up(net) && count(net.server_store(), "Person") == 1; }));
 }
 
+TEST(Sync, ClientHeartbeatIsAnswered) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    a.core->send_heartbeat();
+    ASSERT_TRUE(net.pump_until([&] { return a.received["Heartbeat"] == 1; }));
+    EXPECT_EQ(a.core->state(), ClientState::kLoggedIn);
+}
+
 TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
     SyncNet net;
     Model older = testing::full_model(false);  // Person without "nick"
