@@ -475,7 +475,11 @@ private:
 
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(Impl& server, bool tls) : server_(server), acceptor_(asio::make_strand(server.ioc)), tls_(tls) {}
+    Listener(Impl& server, bool tls)
+        : server_(server),
+          acceptor_(asio::make_strand(server.ioc)),
+          retry_timer_(acceptor_.get_executor()),
+          tls_(tls) {}
 
     std::optional<std::string> bind(const tcp::endpoint& endpoint) {
         beast::error_code ec;
@@ -501,6 +505,7 @@ public:
         asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
             beast::error_code ignored;
             self->acceptor_.close(ignored);
+            self->retry_timer_.cancel();
         });
     }
 
@@ -512,7 +517,16 @@ private:
 
     void on_accept(beast::error_code ec, tcp::socket socket) {
         if (!acceptor_.is_open()) return;
-        if (!ec) {
+        if (ec) {
+            // Such as too many open files: neither the listener nor the server ends, but it
+            // pauses instead of spinning.
+            retry_timer_.expires_after(std::chrono::milliseconds(100));
+            retry_timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+                if (!timer_ec && self->acceptor_.is_open()) self->do_accept();
+            });
+            return;
+        }
+        {
             beast::error_code ep_ec;
             const std::string remote = endpoint_text(socket.remote_endpoint(ep_ec));
             beast::error_code nd;
@@ -527,12 +541,12 @@ private:
                     ->run();
             }
         }
-        // An accept error (such as too many open files) ends neither the listener nor the server.
         do_accept();
     }
 
     Impl& server_;
     tcp::acceptor acceptor_;
+    asio::steady_timer retry_timer_;
     const bool tls_;
 };
 
@@ -646,6 +660,10 @@ bool WsServer::send(ConnectionId id, std::span<const std::uint8_t> bytes) {
 }
 
 bool WsServer::send(ConnectionId id, std::vector<std::uint8_t> bytes) {
+    return send_shared(id, std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes)));
+}
+
+bool WsServer::send_shared(ConnectionId id, std::shared_ptr<const std::vector<std::uint8_t>> message) {
     std::shared_ptr<Connection> c;
     {
         std::lock_guard lock(impl_->mutex);
@@ -654,7 +672,7 @@ bool WsServer::send(ConnectionId id, std::vector<std::uint8_t> bytes) {
         c = it->second.lock();
     }
     if (!c) return false;
-    c->post_send(std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes)));
+    c->post_send(std::move(message));
     return true;
 }
 

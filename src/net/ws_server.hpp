@@ -48,6 +48,7 @@ struct WsServerOptions {
 
 class WsServer {
 public:
+    // remote_address: `IP:PORT` (IPv6 in brackets).
     using OpenHandler = std::function<void(ConnectionId, const std::string& remote_address)>;
     using MessageHandler = std::function<void(ConnectionId, std::span<const std::uint8_t>)>;
     using CloseHandler =
@@ -82,11 +83,15 @@ public:
     // destructor or run() waits.
     void stop();
 
-    // Queues a binary message. Returns false when the connection is unknown or already closed.
+    // Queues a binary message (a copy of `bytes`). Returns false when the connection is unknown or
+    // already closed. A message larger than max_send_queue_bytes always closes the connection.
     bool send(ConnectionId id, std::span<const std::uint8_t> bytes);
     bool send(ConnectionId id, std::vector<std::uint8_t> bytes);
+    // The same without a copy: one buffer fanned out to many connections. REQUIRES: non-null.
+    bool send_shared(ConnectionId id, std::shared_ptr<const std::vector<std::uint8_t>> message);
 
-    // Starts the closing handshake with `code`. Returns false when the connection is unknown.
+    // Starts the closing handshake with `code` once the messages queued before it are written
+    // (they still reach the peer). Returns false when the connection is unknown.
     bool close(ConnectionId id, std::uint16_t code, std::string reason);
 
     // Open WebSocket connections.

@@ -118,6 +118,29 @@ TEST(WsServer, ServerCloseComesAfterQueuedMessages) {
     EXPECT_EQ(c.close_reason, "go away");
 }
 
+TEST(WsServer, SharedMessageFansOutToEveryConnection) {
+    EchoServer s;
+    std::vector<std::unique_ptr<RecordingClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<RecordingClient>(client_options(s.url)));
+        clients.back()->client.connect();
+        ASSERT_TRUE(clients.back()->wait_open());
+    }
+    ASSERT_TRUE(s.waiter.wait_for([&] { return s.open.size() == 3; }));
+    std::vector<ConnectionId> ids;
+    {
+        std::lock_guard lock(s.waiter.mutex());
+        ids.assign(s.open.begin(), s.open.end());
+    }
+    const auto message = std::make_shared<const Bytes>(pattern(5000, 3));
+    for (const auto id : ids) ASSERT_TRUE(s.server.send_shared(id, message));
+    for (auto& c : clients) {
+        ASSERT_TRUE(c->wait_messages(1));
+        std::lock_guard lock(c->waiter.mutex());
+        EXPECT_EQ(c->messages[0], *message);
+    }
+}
+
 TEST(WsServer, TwoHundredClientsExchangeMessagesConcurrently) {
     EchoServer s;
     auto loop = std::make_shared<EventLoop>(2);
