@@ -196,6 +196,22 @@ TEST(WsServer, OversizedMessageClosesWith1009AndOthersCarryOn) {
     EXPECT_EQ(other.closes, 0);
 }
 
+TEST(WsClient, ClosesWith1009WhenTheServerSendsTooMuch) {
+    EchoServer s;
+    WsClientOptions options = client_options(s.url);
+    options.max_message_size = 100;
+    RecordingClient c(options);
+    c.client.connect();
+    ASSERT_TRUE(c.wait_open());
+    ASSERT_TRUE(c.client.send(pattern(100)));
+    ASSERT_TRUE(c.wait_messages(1));
+    ASSERT_TRUE(c.client.send(pattern(101)));  // the echo is above the client's limit
+    ASSERT_TRUE(c.wait_close());
+    EXPECT_EQ(c.close_code, kCloseTooBig);
+    ASSERT_TRUE(s.waiter.wait_for([&] { return s.closed.size() == 1; }));
+    EXPECT_EQ(s.close_codes(), std::vector<std::uint16_t>{kCloseTooBig});
+}
+
 TEST(WsServer, TextFrameClosesWith1003) {
     EchoServer s;
     RawSocket raw(port_of(s.url));

@@ -112,6 +112,34 @@ TEST(WsTls, GarbageAndPlainWebSocketOnTheTlsPortAreRejected) {
     ASSERT_TRUE(c.wait_open()) << c.close_reason;
 }
 
+TEST(WsTls, StopClosesTlsClientsWithGoingAway) {
+    CertDir certs;
+    ASSERT_TRUE(certs.ok());
+    TlsEchoServer s(certs.path());
+    WsClientOptions options;
+    options.url = s.url;
+    options.ca_file = certs.cert();
+    RecordingClient c(options);
+    c.client.connect();
+    ASSERT_TRUE(c.wait_open()) << c.close_reason;
+    ASSERT_TRUE(c.client.send(Bytes{1}));
+    ASSERT_TRUE(c.wait_messages(1));
+    s.server.stop();
+    ASSERT_TRUE(c.wait_close());
+    EXPECT_EQ(c.close_code, kCloseGoingAway);
+    s.server.run();
+}
+
+TEST(WsTls, AnswersHealthOverTls) {
+    CertDir certs;
+    ASSERT_TRUE(certs.ok());
+    TlsEchoServer s(certs.path());
+    const std::string cmd = "curl -sf --cacert '" + certs.cert() + "' https://127.0.0.1:" +
+                            std::to_string(port_of(s.url)) + "/health >/dev/null 2>&1";
+    if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no curl";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
 TEST(WsTls, StartFailsWithoutTheCertificateFiles) {
     WsServerOptions o;
     o.urls = {"wss://127.0.0.1:0"};
