@@ -1,5 +1,8 @@
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "outpost/sync_protocol.hpp"
 #include "protocol_generated.h"
 
@@ -29,6 +32,11 @@ Result<ChangeSet> change_set_of(const fb::Vector<uint8_t>* v, const char* what) 
     auto cs = decode_change_set({v->data(), v->size()});
     if (!cs) return malformed(std::string(what) + ": " + cs.status().message());
     return std::move(cs).value();
+}
+
+template <typename V>
+bool aligned8(const V* v) {
+    return v == nullptr || v->size() == 0 || reinterpret_cast<uintptr_t>(v->Data()) % 8 == 0;
 }
 
 bool known_type(uint8_t t) {
@@ -142,6 +150,14 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
                       "message of " + std::to_string(frame.size()) +
                           " bytes is above the limit of " + std::to_string(max_size));
     }
+    // FlatBuffers aligns fields relative to the buffer's start; reading them needs the buffer
+    // itself 8-byte aligned (a frame may sit anywhere in a network buffer).
+    std::vector<uint64_t> aligned;
+    if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(uint64_t) != 0) {
+        aligned.resize((frame.size() + 7) / 8);
+        std::memcpy(aligned.data(), frame.data(), frame.size());
+        frame = {reinterpret_cast<const uint8_t*>(aligned.data()), frame.size()};
+    }
     fb::Verifier::Options opts;
     opts.max_depth = 16;
     opts.max_tables = 1000000;
@@ -171,6 +187,11 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
                 for (const w::EntityModel* e : *m->model()) {
                     ModelEntity me;
                     me.uid = e->uid();
+                    // The verifier (2.0.x) checks a vector's length field, not the alignment of
+                    // its 8-byte elements: a crafted frame could make them misaligned.
+                    if (!aligned8(e->properties()) || !aligned8(e->relations())) {
+                        return malformed("Login: misaligned model vector");
+                    }
                     if (e->properties()) {
                         for (const w::PropertyModel* p : *e->properties()) {
                             if (!known_type(p->type())) {

@@ -56,6 +56,18 @@ TEST(SyncProtocol, EveryMessageRoundTrips) {
     }
 }
 
+TEST(SyncProtocol, DecodesAFrameAtAnyAddress) {
+    for (const Message& m : every_message()) {
+        std::string frame = encode_message(m);
+        for (size_t shift = 1; shift < 8; ++shift) {
+            std::string buf = std::string(shift, '\0') + frame;
+            auto back = decode_message(bytes(buf).subspan(shift));
+            ASSERT_TRUE(back.is_ok()) << message_name(m) << " at +" << shift;
+            EXPECT_EQ(*back, m);
+        }
+    }
+}
+
 TEST(SyncProtocol, DescribeModelListsSyncedEntitiesOnly) {
     Model m = testing::full_model();
     auto entities = describe_model(m);
