@@ -244,6 +244,13 @@ private:
             websocket::stream_base::timeout{options_.connect_timeout, options_.idle_timeout, true});
         ws_.read_message_max(options_.max_message_size);
         ws_.binary(true);
+        // After the server's close frame Beast waits for TCP to end, with no time limit.
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+            if (kind == websocket::frame_type::close) {
+                peer_closed_ = true;
+                arm_close_timer();
+            }
+        });
         open_.store(true);
         if (closing_) {
             // close() came during the attempt: finish the handshake politely, then close.
@@ -344,6 +351,11 @@ private:
                             // With a read pending, the read reports the close.
                             if (!self->reading_) self->fail(ec, "close");
                         });
+        arm_close_timer();
+    }
+
+    // The closing handshake, ours or the server's, gets connect_timeout to finish.
+    void arm_close_timer() {
         timer_.expires_after(options_.connect_timeout);
         timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
             if (!ec) self->force_close();
@@ -371,8 +383,9 @@ private:
         } else if (closing_) {
             code = close_code_;
             reason = close_reason_.empty() ? "closed before connected" : close_reason_;
-        } else if (ec == websocket::error::closed) {
-            code = ws_.reason().code;
+        } else if (ec == websocket::error::closed || peer_closed_) {
+            // A close frame without a code is reported as 1005 (no status received).
+            code = ws_.reason().code != 0 ? ws_.reason().code : kCloseNoStatus;
             reason = std::string(ws_.reason().reason.c_str());
         } else if (ec == websocket::error::message_too_big) {
             code = kCloseTooBig;
@@ -402,6 +415,7 @@ private:
     std::atomic<bool> open_{false};
     bool writing_ = false;
     bool reading_ = false;
+    bool peer_closed_ = false;  // the peer's close frame came (ws_.reason() holds it)
     bool closing_ = false;
     bool close_pending_ = false;
     bool finished_ = false;

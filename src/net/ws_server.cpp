@@ -166,6 +166,14 @@ public:
             [](websocket::response_type& res) { res.set(http::field::server, "outpost"); }));
         ws_.read_message_max(server_.options.max_message_size);
         ws_.binary(true);
+        // After the peer's close frame Beast waits for the peer to end TCP, with no time limit: a
+        // peer that never does would hold the session forever.
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+            if (kind == websocket::frame_type::close) {
+                peer_closed_ = true;
+                arm_close_timer();
+            }
+        });
         ws_.async_accept(request_, beast::bind_front_handler(&WsSession::on_accept,
                                                              this->shared_from_this()));
     }
@@ -293,6 +301,11 @@ private:
                             // With a read pending, the read reports the close.
                             if (!self->reading_) self->fail(ec, "close");
                         });
+        arm_close_timer();
+    }
+
+    // The closing handshake, ours or the peer's, gets handshake_timeout to finish.
+    void arm_close_timer() {
         close_timer_.expires_after(server_.options.handshake_timeout);
         close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
             if (!ec) self->force_close();
@@ -314,8 +327,9 @@ private:
         if (closing_) {
             code = close_code_;
             reason = close_reason_;
-        } else if (ec == websocket::error::closed) {
-            code = ws_.reason().code;
+        } else if (ec == websocket::error::closed || peer_closed_) {
+            // A close frame without a code is reported as 1005 (no status received).
+            code = ws_.reason().code != 0 ? ws_.reason().code : kCloseNoStatus;
             reason = std::string(ws_.reason().reason.c_str());
         } else if (ec == websocket::error::message_too_big) {
             code = kCloseTooBig;
@@ -348,6 +362,7 @@ private:
     std::atomic<bool> overflowed_{false};
     bool writing_ = false;
     bool reading_ = false;
+    bool peer_closed_ = false;  // the peer's close frame came (ws_.reason() holds it)
     bool open_ = false;
     bool closing_ = false;
     bool finished_ = false;

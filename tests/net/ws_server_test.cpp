@@ -233,6 +233,22 @@ TEST(WsServer, TextFrameClosesWith1003) {
     EXPECT_EQ(s.messages, 0u);
 }
 
+TEST(WsServer, CloseFrameWithoutACodeIsReportedAs1005) {
+    WsServerOptions options;
+    options.handshake_timeout = 300ms;
+    EchoServer s(options);
+    RawSocket raw(port_of(s.url));
+    ASSERT_TRUE(raw.websocket_handshake());
+    ASSERT_TRUE(raw.write_frame(0x8, ""));
+    const auto frame = raw.read_frame();  // the server's answer
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(frame->first, 0x8);
+    // The raw socket never ends TCP: the server does after handshake_timeout.
+    ASSERT_TRUE(s.waiter.wait_for([&] { return s.closed.size() == 1; }));
+    EXPECT_EQ(s.close_codes(), std::vector<std::uint16_t>{kCloseNoStatus});
+    EXPECT_TRUE(raw.wait_eof());
+}
+
 TEST(WsServer, SlowReaderIsClosedWhenItsQueueOverflowsWhileOthersGetEverything) {
     WsServerOptions options;
     options.max_send_queue_bytes = 1u << 20;
