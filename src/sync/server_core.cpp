@@ -198,8 +198,9 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
             return ErrorCode::kSyncUnsupportedModel;
         }
         for (const auto& [uid, type] : me.properties) {
+            const uint64_t want = uid;  // clang 14 cannot capture structured bindings
             auto p = std::find_if(e->properties.begin(), e->properties.end(),
-                                  [&](const Property& x) { return x.id.uid == uid; });
+                                  [&](const Property& x) { return x.id.uid == want; });
             if (p == e->properties.end()) {
                 why = e->name + ": property uid " + std::to_string(uid) +
                       " is unknown to this server";
