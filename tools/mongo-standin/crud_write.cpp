@@ -78,6 +78,22 @@ Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t
     return apply_update(original, spec);
 }
 
+// A batch write blocked by another session's open transaction: the batch's first write waits (the
+// command parks until that transaction ends and then runs again); a later one fails as a write
+// conflict, so writes already made are never applied twice. Returns true when the command parks.
+bool park_or_conflict(Error& err, int writes) {
+    if (err.code != kBlockedByTransaction) return false;
+    if (writes == 0) return true;
+    err = Error{112, "WriteConflict error: this operation conflicted with another operation.", {}};
+    return false;
+}
+
+Outcome parked() {
+    Outcome o;
+    o.park = true;
+    return o;
+}
+
 Event make_event(const std::string& op, const Collection& c, const bson_t* doc_for_key) {
     Event ev;
     ev.op = op;
@@ -152,17 +168,7 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
         ev.full_document = doc;
         auto st = write(e, c, coll, key, nullptr, doc, std::move(ev));
         if (!st.ok()) {
-            if (st.error().code == kBlockedByTransaction) {
-                if (writes == 0) {
-                    Outcome o;
-                    o.park = true;
-                    return o;
-                }
-                st.error() =
-                    Error{112,
-                          "WriteConflict error: this operation conflicted with another operation.",
-                          {}};
-            }
+            if (park_or_conflict(st.error(), writes)) return parked();
             if (c.in_txn) return reply_error(st.error());
             append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
             if (ordered) break;
@@ -254,17 +260,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             if (!r.value().replacement) ev.update_description = update_description(r.value());
             auto st = write(e, c, *coll, key, doc, nd, std::move(ev));
             if (!st.ok()) {
-                if (st.error().code == kBlockedByTransaction) {
-                    if (writes == 0) {
-                        Outcome o;
-                        o.park = true;
-                        return o;
-                    }
-                    st.error() = Error{
-                        112,
-                        "WriteConflict error: this operation conflicted with another operation.",
-                        {}};
-                }
+                if (park_or_conflict(st.error(), writes)) return parked();
                 if (c.in_txn) return reply_error(st.error());
                 --n;
                 append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
@@ -330,11 +326,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             ev.full_document = nd;
             auto st = write(e, c, *coll_r.value(), key, nullptr, nd, std::move(ev));
             if (!st.ok()) {
-                if (st.error().code == kBlockedByTransaction && writes == 0) {
-                    Outcome o;
-                    o.park = true;
-                    return o;
-                }
+                if (st.error().code == kBlockedByTransaction && writes == 0) return parked();
                 if (c.in_txn) return reply_error(st.error());
                 append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
                 if (ordered) break;
@@ -398,17 +390,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
             ev.before = doc;
             auto st = write(e, c, *coll, id_key_of(&view), doc, nullptr, std::move(ev));
             if (!st.ok()) {
-                if (st.error().code == kBlockedByTransaction) {
-                    if (writes == 0) {
-                        Outcome o;
-                        o.park = true;
-                        return o;
-                    }
-                    st.error() = Error{
-                        112,
-                        "WriteConflict error: this operation conflicted with another operation.",
-                        {}};
-                }
+                if (park_or_conflict(st.error(), writes)) return parked();
                 if (c.in_txn) return reply_error(st.error());
                 append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
                 stop = true;
