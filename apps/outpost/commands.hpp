@@ -36,4 +36,17 @@ Status stats(const Options& o);
 Status model(const Options& o);
 Status query(const Options& o);
 
+struct SyncOptions {
+    Options store;  // db, model
+    std::vector<std::string> urls;
+    std::string secret;
+    std::string ca_file;
+    bool until_synced = false;
+    double timeout_s = 60;
+    bool watch = false;
+};
+// --until-synced: connects, pushes and pulls until up to date (ok) or the timeout / a login failure
+// (the error says why). --watch: syncs until SIGINT/SIGTERM, one JSON line per incoming change.
+Status sync(const SyncOptions& o);
+
 }  // namespace outpost::cli

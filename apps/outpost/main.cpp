@@ -7,6 +7,7 @@
 //   outpost model  --db DIR                              the stored model as JSON
 //   outpost query  --db DIR ENTITY [--where EXPR] [--order PROP[,desc][,ci][,nullsfirst]]...
 //                  [--offset N] [--limit N] [--count] [--explain]   JSON lines (docs/queries.md)
+//   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S] (--until-synced [--timeout S] | --watch)
 // Errors go to stderr with exit code 1 (2 for bad usage).
 #include <CLI/CLI.hpp>
 
@@ -59,6 +60,23 @@ int main(int argc, char** argv) {
     query->add_flag("--count", o.count, "print only the number of results");
     query->add_flag("--explain", o.explain, "print the query plan instead of results");
 
+    outpost::cli::SyncOptions so;
+    auto* sync = app.add_subcommand("sync", "sync the store with an Outpost sync server");
+    sync->add_option("--db", so.store.db, "store directory")->required();
+    sync->add_option("--model", so.store.model, "model file (needed when DIR holds no store yet)");
+    sync->add_option("--url", so.urls, "ws://HOST:PORT or wss://... (repeatable: one picked per attempt)")
+        ->required();
+    sync->add_option("--secret", so.secret, "the server's shared secret");
+    sync->add_option("--ca-file", so.ca_file, "wss://: PEM file of CA certificates to trust");
+    auto* until = sync->add_flag("--until-synced", so.until_synced,
+                                 "push and pull until up to date, then exit (non-zero with the reason)");
+    sync->add_option("--timeout", so.timeout_s, "seconds --until-synced waits (default 60)")->needs(until);
+    auto* watch = sync->add_flag("--watch", so.watch, "keep syncing; print each incoming change as JSON");
+    until->excludes(watch);
+    sync->callback([&] {
+        if (!so.until_synced && !so.watch) throw CLI::ValidationError("sync", "needs --until-synced or --watch");
+    });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -74,6 +92,7 @@ int main(int argc, char** argv) {
     if (*stats) st = outpost::cli::stats(o);
     if (*model) st = outpost::cli::model(o);
     if (*query) st = outpost::cli::query(o);
+    if (*sync) st = outpost::cli::sync(so);
     if (!st) {
         std::fprintf(stderr, "outpost: %s\n", st.to_string().c_str());
         return 1;

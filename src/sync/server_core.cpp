@@ -105,6 +105,20 @@ Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> st
     auto txn = core->store_->begin_read();
     if (!txn) return txn.status();
     OUTPOST_ASSIGN_OR_RETURN(core->fanned_seq_, ChangeLog::last_position(*txn));
+    if (core->options_.history_max_bytes != 0) {
+        // The sizes of the records kept so far, for the byte bound (one pass at start).
+        uint64_t after = 0;
+        for (;;) {
+            OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(*txn, after, kCatchUpBatch));
+            if (recs.empty()) break;
+            for (const auto& rec : recs) {
+                core->note_history(rec.position, encode_change_set(rec.changes).size());
+                after = rec.position;
+            }
+        }
+        txn->close();
+        core->trim_history();
+    }
     return core;
 }
 
@@ -509,6 +523,8 @@ void ServerCore::fan_out() {
         auto recs = ChangeLog::read(*txn, fanned_seq_, kCatchUpBatch);
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
+            const std::string encoded = encode_change_set(rec.changes);
+            note_history(rec.position, encoded.size());
             std::string full;  // one encoding for every client that knows the whole model
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
@@ -517,7 +533,7 @@ void ServerCore::fan_out() {
                 if (rec.origin == s.client) continue;
                 if (s.known.knows_all) {
                     if (full.empty())
-                        full = encode_apply(rec.position, encode_change_set(rec.changes));
+                        full = encode_apply(rec.position, encoded);
                     send(s, full);
                 } else {
                     ChangeSet mine = s.known.filter(rec.changes);
@@ -527,6 +543,31 @@ void ServerCore::fan_out() {
             fanned_seq_ = rec.position;
         }
     }
+    txn->close();
+    trim_history();
+}
+
+void ServerCore::note_history(uint64_t position, uint64_t bytes) {
+    if (options_.history_max_bytes == 0) return;
+    history_sizes_.emplace_back(position, bytes);
+    history_bytes_ += bytes;
+}
+
+void ServerCore::trim_history() {
+    if (options_.history_max_bytes == 0 || history_bytes_ <= options_.history_max_bytes) return;
+    // The newest record always stays: it is the head clients resume from.
+    size_t drop = 0;
+    uint64_t bytes = history_bytes_;
+    while (bytes > options_.history_max_bytes && drop + 1 < history_sizes_.size()) {
+        bytes -= history_sizes_[drop].second;
+        ++drop;
+    }
+    if (drop == 0) return;
+    const uint64_t upto = history_sizes_[drop - 1].first;
+    Status st = store_->write([&](WriteTxn& w) { return ChangeLog::acknowledge(w, upto); });
+    if (!st) return;  // retried after the next record; the history is only longer meanwhile
+    history_sizes_.erase(history_sizes_.begin(), history_sizes_.begin() + static_cast<long>(drop));
+    history_bytes_ = bytes;
 }
 
 }  // namespace outpost::sync

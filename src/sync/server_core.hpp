@@ -10,6 +10,7 @@
 // (the MongoDB connector) are fanned out by poll().
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,6 +30,9 @@ struct ServerOptions {
     // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes
     // arrive.
     uint64_t history_max_records = 1'000'000;
+    // ... and at most this many bytes of encoded change sets (0 = unbounded): the oldest records go
+    // first. A client behind the kept history gets a full sync.
+    uint64_t history_max_bytes = 0;
     size_t max_message_size = kDefaultMaxMessageSize;
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
     size_t full_sync_chunk_objects = 1000;
@@ -81,6 +85,8 @@ class ServerCore {
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     Status send_full_sync(Session& s, uint64_t snapshot_seq);
     void fan_out();
+    void note_history(uint64_t position, uint64_t bytes);
+    void trim_history();
     void send(Session& s, std::string frame);
     ErrorCode check_model(const Login& login, std::string& why) const;
 
@@ -90,6 +96,8 @@ class ServerCore {
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session
     ServerStats stats_;
+    std::deque<std::pair<uint64_t, uint64_t>> history_sizes_;  // (position, bytes) of kept records
+    uint64_t history_bytes_ = 0;
 };
 
 }  // namespace outpost::sync

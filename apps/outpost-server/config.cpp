@@ -1,0 +1,140 @@
+#include "config.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace outpost::server {
+
+namespace {
+
+using nlohmann::json;
+
+Status bad(const std::string& key, const std::string& what) {
+    return Status(ErrorCode::kInvalidArgument, "config key '" + key + "': " + what);
+}
+
+Status read_string(const json& v, const std::string& key, std::string& out) {
+    if (!v.is_string()) return bad(key, "expected a string");
+    out = v.get<std::string>();
+    return Status::ok();
+}
+
+Status read_bool(const json& v, const std::string& key, bool& out) {
+    if (!v.is_boolean()) return bad(key, "expected true or false");
+    out = v.get<bool>();
+    return Status::ok();
+}
+
+Status read_uint(const json& v, const std::string& key, uint64_t& out) {
+    if (!v.is_number_unsigned()) return bad(key, "expected a non-negative integer");
+    out = v.get<uint64_t>();
+    return Status::ok();
+}
+
+Status apply_mongo(const json& m, MongoSettings& s) {
+    if (!m.is_object()) return bad("mongoDb", "expected an object");
+    for (const auto& [key, v] : m.items()) {
+        const std::string k = "mongoDb." + key;
+        Status st;
+        if (key == "url") st = read_string(v, k, s.url);
+        else if (key == "database") st = read_string(v, k, s.database);
+        else if (key == "automaticInitialImport") st = read_bool(v, k, s.automatic_initial_import);
+        else if (key == "maxPropertySizeToMongoDb") st = read_uint(v, k, s.max_property_size);
+        else if (key == "strictConversionsFromMongoDb") st = read_bool(v, k, s.strict_from_mongo);
+        else if (key == "strictConversionsToMongoDb") st = read_bool(v, k, s.strict_to_mongo);
+        else if (key == "omitNullValuesToMongoDb") st = read_bool(v, k, s.omit_null_to_mongo);
+        else if (key == "emptyListForAbsentValuesFromMongoDb") st = read_bool(v, k, s.empty_list_for_absent);
+        else return bad(k, "unknown key");
+        if (!st) return st;
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Status apply_config_json(const std::string& text, Settings& s) {
+    json root;
+    try {
+        root = json::parse(text);
+    } catch (const json::parse_error& e) {
+        return Status(ErrorCode::kInvalidArgument, std::string("config is not valid JSON: ") + e.what());
+    }
+    if (!root.is_object()) return Status(ErrorCode::kInvalidArgument, "config must be a JSON object");
+    for (const auto& [key, v] : root.items()) {
+        Status st;
+        if (key == "modelFile") st = read_string(v, key, s.model_file);
+        else if (key == "bind") {
+            s.binds.clear();
+            if (v.is_string()) {
+                s.binds.push_back(v.get<std::string>());
+            } else if (v.is_array()) {
+                for (const auto& b : v) {
+                    if (!b.is_string()) return bad(key, "expected a URL string or an array of them");
+                    s.binds.push_back(b.get<std::string>());
+                }
+            } else {
+                return bad(key, "expected a URL string or an array of them");
+            }
+        } else if (key == "certificatePath") st = read_string(v, key, s.cert_dir);
+        else if (key == "dbDirectory") st = read_string(v, key, s.db_directory);
+        else if (key == "unsecuredNoAuthentication") st = read_bool(v, key, s.unsecured_no_authentication);
+        else if (key == "auth") {
+            if (!v.is_object()) return bad(key, "expected an object");
+            for (const auto& [akey, av] : v.items()) {
+                if (akey == "sharedSecret") st = read_string(av, "auth.sharedSecret", s.shared_secret);
+                else return bad("auth." + akey, "unknown key");
+                if (!st) return st;
+            }
+        } else if (key == "historySizeMaxMb") st = read_uint(v, key, s.history_size_max_mb);
+        else if (key == "logLevel") st = read_string(v, key, s.log_level);
+        else if (key == "mongoDb") st = apply_mongo(v, s.mongo);
+        else return bad(key, "unknown key");
+        if (!st) return st;
+    }
+    return Status::ok();
+}
+
+Status load_config_file(const std::string& path, Settings& settings) {
+    std::ifstream in(path);
+    if (!in) return Status(ErrorCode::kIo, "cannot read config file " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    Status st = apply_config_json(text.str(), settings);
+    if (!st) return Status(st.code(), path + ": " + st.message());
+    return Status::ok();
+}
+
+Status validate(const Settings& s) {
+    if (s.shared_secret.empty() && !s.unsecured_no_authentication) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "no authentication method: pass --auth-shared-secret SECRET (config "
+                      "auth.sharedSecret), or --unsecured-no-authentication to let anyone who can "
+                      "reach the server sync (only for local development)");
+    }
+    if (s.binds.empty()) return Status(ErrorCode::kInvalidArgument, "no --bind URL");
+    for (const auto& b : s.binds) {
+        bool tls = b.rfind("wss://", 0) == 0;
+        if (!tls && b.rfind("ws://", 0) != 0) {
+            return Status(ErrorCode::kInvalidArgument,
+                          "--bind " + b + ": expected ws://HOST:PORT or wss://HOST:PORT");
+        }
+        if (tls && s.cert_dir.empty()) {
+            return Status(ErrorCode::kInvalidArgument,
+                          "--bind " + b + " needs --cert DIR holding cert.pem and key.pem");
+        }
+    }
+    static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    bool known = false;
+    for (const char* l : kLevels) known = known || s.log_level == l;
+    if (!known) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "--log-level " + s.log_level + ": expected trace, debug, info, warn, error, critical or off");
+    }
+    if (s.mongo.enabled() && s.mongo.database.empty()) {
+        return Status(ErrorCode::kInvalidArgument, "--mongo-url needs --mongo-db (config mongoDb.database)");
+    }
+    return Status::ok();
+}
+
+}  // namespace outpost::server

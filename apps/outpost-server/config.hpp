@@ -1,0 +1,47 @@
+#pragma once
+// outpost-server settings: the JSON config file (--conf) and the flags that override it.
+// Every flag has a key; unknown keys are an error (docs/server.md lists them).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "outpost/status.hpp"
+
+namespace outpost::server {
+
+struct MongoSettings {
+    std::string url;
+    std::string database;
+    bool automatic_initial_import = false;
+    uint64_t max_property_size = 0;  // bytes; 0: no limit
+    bool strict_from_mongo = false;
+    bool strict_to_mongo = false;
+    bool omit_null_to_mongo = false;
+    bool empty_list_for_absent = false;
+    bool enabled() const { return !url.empty(); }
+};
+
+struct Settings {
+    std::string model_file;
+    std::vector<std::string> binds;  // default ws://127.0.0.1:9999
+    std::string cert_dir;
+    std::string db_directory = "outpost-data";
+    bool unsecured_no_authentication = false;
+    std::string shared_secret;
+    uint64_t history_size_max_mb = 1024;
+    std::string log_level = "info";
+    MongoSettings mongo;
+};
+
+// Reads the JSON config in TEXT into SETTINGS (keys it names replace the defaults).
+// Errors: kInvalidArgument naming the key (unknown key, wrong type) or the JSON error.
+Status apply_config_json(const std::string& text, Settings& settings);
+Status load_config_file(const std::string& path, Settings& settings);
+
+// Checks the whole: an auth method or the explicit unsecured flag, a ws:// or wss:// bind, a
+// certificate directory for wss://, a known log level. The message says what to do.
+Status validate(const Settings& settings);
+
+}  // namespace outpost::server

@@ -1,0 +1,149 @@
+// outpost-server: the Outpost sync server (docs/server.md).
+//   outpost-server --model FILE --bind ws://127.0.0.1:9999 --auth-shared-secret S
+// Prints `listening on URL` per bound endpoint when ready; SIGTERM or SIGINT shuts down cleanly.
+// Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "config.hpp"
+#include "outpost/model.hpp"
+#include "outpost/store.hpp"
+#include "sync/sync_server.hpp"
+
+namespace {
+
+using outpost::ErrorCode;
+using outpost::Status;
+using outpost::server::Settings;
+
+// Store sizing: the memory map bounds the store; a server holds every device's data.
+constexpr uint64_t kServerStoreMaxBytes = 64ull << 30;
+
+outpost::Result<std::shared_ptr<outpost::Store>> open_store(const Settings& s) {
+    outpost::StoreOptions options;
+    options.max_size_bytes = kServerStoreMaxBytes;
+    if (!s.model_file.empty()) {
+        OUTPOST_ASSIGN_OR_RETURN(outpost::Model model, outpost::Model::load(s.model_file));
+        return outpost::Store::open(s.db_directory, model, options);
+    }
+    if (!std::filesystem::exists(std::filesystem::path(s.db_directory) / "data.mdb")) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "no --model given and " + s.db_directory + " holds no store yet");
+    }
+    return outpost::Store::open_existing(s.db_directory, options);
+}
+
+int serve(const Settings& s) {
+    auto store = open_store(s);
+    if (!store) {
+        spdlog::error("cannot open the store in {}: {}", s.db_directory, store.status().to_string());
+        return 1;
+    }
+    outpost::sync::SyncServerOptions options;
+    options.core.shared_secret = s.shared_secret;
+    options.core.allow_unauthenticated = s.unsecured_no_authentication && s.shared_secret.empty();
+    options.core.history_max_bytes = s.history_size_max_mb << 20;
+    options.net.urls = s.binds;
+    options.net.cert_dir = s.cert_dir;
+    auto server = outpost::sync::SyncServer::create(*store, std::move(options));
+    if (!server) {
+        spdlog::error("{}", server.status().to_string());
+        return 1;
+    }
+    if (Status st = (*server)->start(); !st) {
+        spdlog::error("cannot listen: {}", st.message());
+        return 1;
+    }
+    if (s.unsecured_no_authentication && s.shared_secret.empty()) {
+        spdlog::warn("UNSECURED: any client that can reach this server may sync (no authentication)");
+    }
+    for (const auto& url : (*server)->bound_urls()) std::printf("listening on %s\n", url.c_str());
+    std::fflush(stdout);
+    spdlog::info("serving store {} ({} entities)", s.db_directory, (*store)->model().entities.size());
+
+    // Signals arrive at this thread only (blocked everywhere else, see main).
+    std::thread signals([&server] {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        int sig = 0;
+        sigwait(&set, &sig);
+        spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        (*server)->stop();
+    });
+    (*server)->wait();
+    signals.join();
+    auto stats = (*server)->stats();
+    server->reset();
+    spdlog::info("stopped ({} sessions, {} pushes applied)", stats.sessions, stats.pushes_applied);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Block the shutdown signals before any thread starts: they go to the sigwait thread.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    CLI::App app{"outpost-server: the Outpost sync server"};
+    Settings flags;
+    std::string conf;
+    app.add_option("--conf", conf, "JSON config file; flags override its keys")->check(CLI::ExistingFile);
+    auto* model = app.add_option("--model", flags.model_file, "model file (JSON)");
+    auto* bind = app.add_option("--bind", flags.binds,
+                                "ws://HOST:PORT or wss://HOST:PORT to listen on (repeatable; port 0 picks one)");
+    auto* cert = app.add_option("--cert", flags.cert_dir, "directory with cert.pem and key.pem (for wss://)");
+    auto* db = app.add_option("--db-directory", flags.db_directory, "store directory (default outpost-data)");
+    auto* unsecured = app.add_flag("--unsecured-no-authentication", flags.unsecured_no_authentication,
+                                   "accept every client without credentials (local development only)");
+    auto* secret = app.add_option("--auth-shared-secret", flags.shared_secret,
+                                  "clients must log in with this secret");
+    auto* history = app.add_option("--history-size-max-mb", flags.history_size_max_mb,
+                                   "history kept for catching up clients, in MiB (default 1024)");
+    auto* level = app.add_option("--log-level", flags.log_level,
+                                 "trace, debug, info, warn, error, critical or off (default info)");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+
+    Settings s;
+    if (!conf.empty()) {
+        if (Status st = outpost::server::load_config_file(conf, s); !st) {
+            std::fprintf(stderr, "outpost-server: %s\n", st.message().c_str());
+            return 2;
+        }
+    }
+    if (*model) s.model_file = flags.model_file;
+    if (*bind) s.binds = flags.binds;
+    if (*cert) s.cert_dir = flags.cert_dir;
+    if (*db) s.db_directory = flags.db_directory;
+    if (*unsecured) s.unsecured_no_authentication = flags.unsecured_no_authentication;
+    if (*secret) s.shared_secret = flags.shared_secret;
+    if (*history) s.history_size_max_mb = flags.history_size_max_mb;
+    if (*level) s.log_level = flags.log_level;
+    if (s.binds.empty()) s.binds.push_back("ws://127.0.0.1:9999");
+    if (Status st = outpost::server::validate(s); !st) {
+        std::fprintf(stderr, "outpost-server: %s\n", st.message().c_str());
+        return 2;
+    }
+
+    auto logger = spdlog::stderr_color_mt("outpost-server");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(s.log_level));
+    return serve(s);
+}

@@ -1,0 +1,114 @@
+#include "sync/sync_server.hpp"
+
+#include <vector>
+
+namespace outpost::sync {
+
+uint16_t close_code_for(ErrorCode code) {
+    if (code == ErrorCode::kOk) return net::kCloseNormal;
+    return static_cast<uint16_t>(4000 + static_cast<int>(code));
+}
+
+ErrorCode error_code_for_close(uint16_t close_code) {
+    if (close_code >= 4000 && close_code < 5000) return static_cast<ErrorCode>(close_code - 4000);
+    switch (close_code) {
+        case net::kCloseNormal:
+        case net::kCloseGoingAway:
+            return ErrorCode::kOk;
+        case net::kCloseTooBig:
+            return ErrorCode::kSyncMessageTooLarge;
+        case net::kCloseSendQueueFull:
+            return ErrorCode::kSyncTooFarBehind;
+        case net::kCloseProtocolError:
+        case net::kCloseUnsupportedData:
+            return ErrorCode::kSyncMalformedMessage;
+        default:
+            return ErrorCode::kIo;
+    }
+}
+
+// The core's view of one WebSocket connection. Sends are queued by the net layer, which also bounds
+// the queue (max_send_queue_bytes closes a slow peer with 1013); the core's own bound is off.
+class SyncServer::WsConnection final : public Connection {
+  public:
+    WsConnection(net::WsServer& ws, net::ConnectionId id) : ws_(ws), id_(id) {}
+    void send(std::string frame) override {
+        ws_.send(id_, std::vector<uint8_t>(frame.begin(), frame.end()));
+    }
+    void close(ErrorCode code, std::string reason) override {
+        if (reason.size() > 120) reason.resize(120);  // a close frame holds at most 123 bytes
+        ws_.close(id_, close_code_for(code), std::move(reason));
+    }
+    size_t queued_bytes() const override { return 0; }
+
+  private:
+    net::WsServer& ws_;
+    net::ConnectionId id_;
+};
+
+Result<std::unique_ptr<SyncServer>> SyncServer::create(std::shared_ptr<Store> store,
+                                                       SyncServerOptions options) {
+    options.core.max_send_queue_bytes = 0;  // bounded by the net layer
+    options.net.max_message_size = options.core.max_message_size;
+    OUTPOST_ASSIGN_OR_RETURN(auto core, ServerCore::create(std::move(store), options.core));
+    return std::unique_ptr<SyncServer>(new SyncServer(std::move(core), std::move(options.net)));
+}
+
+SyncServer::SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options)
+    : core_(std::move(core)), ws_(std::move(options)) {
+    ws_.set_on_open([this](net::ConnectionId id, const std::string&) {
+        worker_.post([this, id] {
+            sessions_[id] = core_->on_connect(std::make_shared<WsConnection>(ws_, id));
+        });
+    });
+    ws_.set_on_message([this](net::ConnectionId id, std::span<const uint8_t> bytes) {
+        worker_.post([this, id, frame = std::vector<uint8_t>(bytes.begin(), bytes.end())] {
+            auto it = sessions_.find(id);
+            if (it != sessions_.end()) core_->on_message(it->second, frame);
+        });
+    });
+    ws_.set_on_close([this](net::ConnectionId id, uint16_t, const std::string&) {
+        worker_.post([this, id] {
+            auto it = sessions_.find(id);
+            if (it == sessions_.end()) return;
+            core_->on_disconnect(it->second);
+            sessions_.erase(it);
+        });
+    });
+}
+
+SyncServer::~SyncServer() {
+    stop();
+    wait();
+    worker_.stop();
+}
+
+Status SyncServer::start() {
+    if (auto err = ws_.start()) return Status(ErrorCode::kIo, *err);
+    return Status::ok();
+}
+
+std::vector<std::string> SyncServer::bound_urls() const { return ws_.bound_urls(); }
+
+void SyncServer::stop() { ws_.stop(); }
+
+void SyncServer::wait() {
+    std::lock_guard lock(wait_mutex_);
+    ws_.run();
+}
+
+void SyncServer::notify_store_changed() {
+    if (poll_pending_.exchange(true)) return;  // one poll covers every commit before it runs
+    worker_.post([this] {
+        poll_pending_ = false;
+        core_->poll();
+    });
+}
+
+ServerStats SyncServer::stats() {
+    ServerStats out;
+    worker_.run_sync([&] { out = core_->stats(); });
+    return out;
+}
+
+}  // namespace outpost::sync

@@ -1,0 +1,64 @@
+#pragma once
+// The sync server: ServerCore behind WebSocket endpoints (src/net). Network threads hand frames
+// and connection events to one Worker that owns the core, so the core stays single-threaded.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "net/ws_server.hpp"
+#include "sync/server_core.hpp"
+#include "sync/worker.hpp"
+
+namespace outpost::sync {
+
+struct SyncServerOptions {
+    ServerOptions core;
+    net::WsServerOptions net;  // urls, cert_dir, threads, limits
+};
+
+class SyncServer {
+  public:
+    // Errors: kInvalidArgument for options the core refuses (no auth method).
+    static Result<std::unique_ptr<SyncServer>> create(std::shared_ptr<Store> store,
+                                                      SyncServerOptions options);
+    // Stops and waits for every thread.
+    ~SyncServer();
+
+    // Binds every URL and starts serving. Errors: kIo with the reason (port in use, bad URL,
+    // unreadable certificate).
+    Status start();
+    // The bound endpoints, e.g. `ws://127.0.0.1:40123`. REQUIRES: start() succeeded.
+    std::vector<std::string> bound_urls() const;
+    // Closes every connection (1001) and stops. Thread-safe, idempotent, does not wait.
+    void stop();
+    // Waits until stop() finished.
+    void wait();
+
+    // Fans out history records that others (the MongoDB connector) wrote to the store. Thread-safe.
+    void notify_store_changed();
+    // The core's counters, read on the worker.
+    ServerStats stats();
+    size_t connection_count() const { return ws_.connection_count(); }
+
+  private:
+    class WsConnection;
+    SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options);
+
+    std::unique_ptr<ServerCore> core_;
+    net::WsServer ws_;
+    Worker worker_;  // declared after ws_: destroyed first, after ws_ stopped posting to it
+    std::map<net::ConnectionId, ServerCore::SessionId> sessions_;  // worker only
+    std::mutex wait_mutex_;
+    std::atomic<bool> poll_pending_{false};
+};
+
+// WebSocket close code for an engine's close: 1000 for kOk, 4000 + the code otherwise, and back.
+uint16_t close_code_for(ErrorCode code);
+ErrorCode error_code_for_close(uint16_t close_code);
+
+}  // namespace outpost::sync
