@@ -48,7 +48,11 @@ class SyncServer::WsConnection final : public Connection {
 
 Result<std::unique_ptr<SyncServer>> SyncServer::create(std::shared_ptr<Store> store,
                                                        SyncServerOptions options) {
-    options.core.max_send_queue_bytes = 0;  // bounded by the net layer
+    // The slow-client bound is the net layer's (it knows what is really queued); the core's is off.
+    if (options.core.max_send_queue_bytes != 0) {
+        options.net.max_send_queue_bytes = options.core.max_send_queue_bytes;
+    }
+    options.core.max_send_queue_bytes = 0;
     options.net.max_message_size = options.core.max_message_size;
     OUTPOST_ASSIGN_OR_RETURN(auto core, ServerCore::create(std::move(store), options.core));
     return std::unique_ptr<SyncServer>(new SyncServer(std::move(core), std::move(options.net)));
