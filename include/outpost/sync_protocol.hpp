@@ -4,6 +4,7 @@
 //
 // Protocol versions:
 //   1  Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error.
+//   2  Ack.corrections (sync-clock conflicts).
 //
 // Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol,
 // 5xx auth.
@@ -21,7 +22,7 @@
 
 namespace outpost::sync {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr size_t kDefaultMaxMessageSize = 32u << 20;  // 32 MiB
 
 using ClientId = std::array<uint8_t, 16>;
@@ -63,6 +64,9 @@ struct Ack {
     uint64_t client_txn = 0;
     uint64_t server_seq =
         0;  // the record the push became; 0 when none (a resend, or nothing changed)
+    // The server's state of objects whose put lost on their sync clock: the client applies it with
+    // the acknowledgement, so it does not keep its losing values.
+    ChangeSet corrections;
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 struct Apply {

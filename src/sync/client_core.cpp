@@ -243,6 +243,22 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
     }
 }
 
+namespace {
+
+// Applies CHANGES from the server under the local changes not yet acknowledged (collected into
+// PENDING), in TXN.
+Status apply_rebased(WriteTxn& txn, const ChangeSet& changes, Pending& pending) {
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
+    if (pending_count == 0) {
+        return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
+    }
+    OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
+    for (const auto& rec : recs) pending.add(rec.changes);
+    return ChangeLog::apply(txn, pending.rebase(changes), kRemoteOrigin, ApplyMode::kRemote);
+}
+
+}  // namespace
+
 Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
                                 bool full_sync) {
     if (full_sync) {
@@ -251,17 +267,8 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
         }
     }
     Status st = store_->write([&](WriteTxn& txn) {
-        OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
         Pending pending;
-        if (pending_count == 0) {
-            OUTPOST_RETURN_IF_ERROR(
-                ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote));
-        } else {
-            OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
-            for (const auto& rec : recs) pending.add(rec.changes);
-            OUTPOST_RETURN_IF_ERROR(
-                ChangeLog::apply(txn, pending.rebase(changes), kRemoteOrigin, ApplyMode::kRemote));
-        }
+        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, changes, pending));
         if (full_sync && store_seq) {
             // The snapshot is complete: objects here that it lacks were removed on the server while
             // this client was away (beyond the kept history), so they go here too; objects created
@@ -308,6 +315,12 @@ void ClientCore::handle_ack(const Ack& ack) {
     bool advance = ack.server_seq > server_seq_;
     Status st = store_->write([&](WriteTxn& txn) {
         OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, ack.client_txn));
+        if (!ack.corrections.empty()) {
+            // Puts of this transaction that lost on their sync clock: take the server's state
+            // (under the local changes still pending, which will reach the server later).
+            Pending pending;
+            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, ack.corrections, pending));
+        }
         if (advance) {
             OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(ack.server_seq)));
         }

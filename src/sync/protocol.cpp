@@ -120,7 +120,9 @@ std::string encode_message(const Message& message) {
             return finish(b, w::Body_Push, w::CreatePush(b, m.client_txn, cs));
         }
         std::string operator()(const Ack& m) {
-            return finish(b, w::Body_Ack, w::CreateAck(b, m.client_txn, m.server_seq));
+            fb::Offset<fb::Vector<uint8_t>> corrections;
+            if (!m.corrections.empty()) corrections = bytes_of(b, encode_change_set(m.corrections));
+            return finish(b, w::Body_Ack, w::CreateAck(b, m.client_txn, m.server_seq, corrections));
         }
         std::string operator()(const Apply& m) {
             return encode_apply(m.server_seq, encode_change_set(m.changes));
@@ -225,7 +227,11 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
         }
         case w::Body_Ack: {
             const w::Ack* m = msg->body_as_Ack();
-            return Message(Ack{m->client_txn(), m->server_seq()});
+            ChangeSet corrections;
+            if (m->corrections()) {
+                OUTPOST_ASSIGN_OR_RETURN(corrections, change_set_of(m->corrections(), "Ack"));
+            }
+            return Message(Ack{m->client_txn(), m->server_seq(), std::move(corrections)});
         }
         case w::Body_Apply: {
             const w::Apply* m = msg->body_as_Apply();

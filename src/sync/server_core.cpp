@@ -379,50 +379,8 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
             OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
             OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(txn, box, id));
             if (!obj || !gid) continue;
-            ObjectChange c;
-            c.kind = ObjectChange::kPut;
-            c.entity_uid = e.id.uid;
-            c.gid = *gid;
-            c.is_new = true;
-            size_t bytes = gid->size() + 16;
-            for (size_t i = 0; i < e.properties.size(); ++i) {
-                const Property& p = e.properties[i];
-                if (p.has(kFlagId) || (ke && !ke->properties.count(p.id.uid))) continue;
-                const Value& v = obj->values()[i];
-                if (v.is_null()) continue;
-                PropertyChange pc;
-                pc.property_uid = p.id.uid;
-                if (p.type == PropertyType::kRelation) {
-                    if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
-                    OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
-                    OUTPOST_ASSIGN_OR_RETURN(
-                        auto tgid, gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
-                    if (!tgid) continue;
-                    pc.value = Value(Bytes(tgid->begin(), tgid->end()));
-                } else {
-                    pc.value = v;
-                }
-                bytes += approx_size(pc.value) + 4;
-                c.properties.push_back(std::move(pc));
-            }
-            for (size_t r = 0; r < e.relations.size(); ++r) {
-                const Relation& rel = e.relations[r];
-                if (ke && !ke->relations.count(rel.id.uid)) continue;
-                OUTPOST_ASSIGN_OR_RETURN(auto targets,
-                                         box.get_to_many(txn, static_cast<int>(r), id));
-                if (targets.empty()) continue;
-                OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(rel.target));
-                ToManyChange tc;
-                tc.relation_uid = rel.id.uid;
-                for (uint64_t t : targets) {
-                    OUTPOST_ASSIGN_OR_RETURN(auto tgid, gid_of(txn, target, t));
-                    if (tgid) {
-                        bytes += tgid->size() + 1;
-                        tc.targets.push_back(std::move(*tgid));
-                    }
-                }
-                c.to_many.push_back(std::move(tc));
-            }
+            size_t bytes = 0;
+            OUTPOST_ASSIGN_OR_RETURN(ObjectChange c, describe_object(txn, e, box, id, *gid, ke, bytes));
             chunk.objects.push_back(std::move(c));
             chunk_bytes += bytes;
             if (chunk.objects.size() >= options_.full_sync_chunk_objects ||
@@ -433,6 +391,104 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
     }
     flush(true);
     return Status::ok();
+}
+
+Result<ObjectChange> ServerCore::describe_object(Txn& txn, const Entity& e, DynamicBox& box,
+                                                 uint64_t id, const Gid& gid,
+                                                 const detail::KnownEntity* ke, size_t& bytes) {
+    OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
+    ObjectChange c;
+    c.kind = ObjectChange::kPut;
+    c.entity_uid = e.id.uid;
+    c.gid = gid;
+    c.is_new = true;
+    bytes += gid.size() + 16;
+    if (!obj) return c;
+    for (size_t i = 0; i < e.properties.size(); ++i) {
+        const Property& p = e.properties[i];
+        if (p.has(kFlagId) || (ke && !ke->properties.count(p.id.uid))) continue;
+        const Value& v = obj->values()[i];
+        if (v.is_null()) continue;
+        PropertyChange pc;
+        pc.property_uid = p.id.uid;
+        if (p.type == PropertyType::kRelation) {
+            if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
+            OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
+            OUTPOST_ASSIGN_OR_RETURN(
+                auto tgid, gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
+            if (!tgid) continue;
+            pc.value = Value(Bytes(tgid->begin(), tgid->end()));
+        } else {
+            pc.value = v;
+        }
+        bytes += approx_size(pc.value) + 4;
+        c.properties.push_back(std::move(pc));
+    }
+    for (size_t r = 0; r < e.relations.size(); ++r) {
+        const Relation& rel = e.relations[r];
+        if (ke && !ke->relations.count(rel.id.uid)) continue;
+        OUTPOST_ASSIGN_OR_RETURN(auto targets, box.get_to_many(txn, static_cast<int>(r), id));
+        if (targets.empty()) continue;
+        OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(rel.target));
+        ToManyChange tc;
+        tc.relation_uid = rel.id.uid;
+        for (uint64_t t : targets) {
+            OUTPOST_ASSIGN_OR_RETURN(auto tgid, gid_of(txn, target, t));
+            if (tgid) {
+                bytes += tgid->size() + 1;
+                tc.targets.push_back(std::move(*tgid));
+            }
+        }
+        c.to_many.push_back(std::move(tc));
+    }
+    return c;
+}
+
+namespace {
+
+// The sync-clock value of a property value (int64, date or dateNano), if it has one.
+std::optional<int64_t> clock_of(const Value& v) {
+    if (v.is<int64_t>()) return v.as<int64_t>();
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<bool> ServerCore::loses_on_clock(Txn& txn, const ObjectChange& c, ChangeSet& corrections) {
+    const Entity* e = store_->model().entity_by_uid(c.entity_uid);
+    if (!e) return false;
+    const Property* clock = nullptr;
+    size_t clock_index = 0;
+    for (size_t i = 0; i < e->properties.size(); ++i) {
+        if (e->properties[i].has(kFlagSyncClock)) {
+            clock = &e->properties[i];
+            clock_index = i;
+        }
+    }
+    if (!clock) return false;
+    std::optional<int64_t> incoming;
+    for (const auto& p : c.properties) {
+        if (p.property_uid == clock->id.uid) incoming = clock_of(p.value);
+    }
+    if (!incoming) return false;  // the clock did not move: arrival order decides
+    OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e->name));
+    OUTPOST_ASSIGN_OR_RETURN(auto id, local_id_of(txn, box, c.gid));
+    if (!id) return false;
+    OUTPOST_ASSIGN_OR_RETURN(auto stored, box.get(txn, *id));
+    if (!stored) return false;
+    std::optional<int64_t> current = clock_of(stored->values()[clock_index]);
+    if (!current || *incoming >= *current) return false;
+    size_t bytes = 0;
+    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, describe_object(txn, *e, box, *id, c.gid, nullptr, bytes));
+    state.is_new = false;
+    for (const auto& p : e->properties) {  // nulls too: the client must drop its losing values
+        if (p.has(kFlagId)) continue;
+        bool present = std::any_of(state.properties.begin(), state.properties.end(),
+                                   [&](const PropertyChange& pc) { return pc.property_uid == p.id.uid; });
+        if (!present) state.properties.push_back(PropertyChange{p.id.uid, Value()});
+    }
+    corrections.objects.push_back(std::move(state));
+    return true;
 }
 
 void ServerCore::handle_push(Session& s, Push push) {
@@ -457,7 +513,7 @@ void ServerCore::handle_push(Session& s, Push push) {
         // A resend of a transaction applied before (its Ack was lost): exactly once.
         txn.abort();
         ++stats_.pushes_skipped;
-        send(s, encode_message(Ack{push.client_txn, 0}));
+        send(s, encode_message(Ack{push.client_txn, 0, {}}));
         return;
     }
     auto before = ChangeLog::last_position(txn);
@@ -468,6 +524,7 @@ void ServerCore::handle_push(Session& s, Push push) {
     // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them are
     // dropped.
     ChangeSet accepted;
+    ChangeSet corrections;  // sync-clock losers: the state the client must take instead
     Status st;
     for (auto& c : push.changes.objects) {
         std::string tomb = tombstone_key(c.entity_uid, c.gid);
@@ -481,6 +538,12 @@ void ServerCore::handle_push(Session& s, Push push) {
                 break;
             }
             if (*dead) continue;
+            auto loses = loses_on_clock(txn, c, corrections);
+            if (!loses) {
+                st = loses.status();
+                break;
+            }
+            if (*loses) continue;
         }
         accepted.objects.push_back(std::move(c));
     }
@@ -509,7 +572,7 @@ void ServerCore::handle_push(Session& s, Push push) {
     // Everything before this record goes out first (also to this client), so that when the Ack
     // moves the client's resume position to SEQ it has received all that comes before.
     fan_out();
-    send(s, encode_message(Ack{push.client_txn, seq}));
+    send(s, encode_message(Ack{push.client_txn, seq, std::move(corrections)}));
 }
 
 void ServerCore::poll() { fan_out(); }

@@ -19,6 +19,7 @@
 
 #include "outpost/store.hpp"
 #include "outpost/sync_protocol.hpp"
+#include "sync/known_model.hpp"
 #include "sync/transport.hpp"
 
 namespace outpost::sync {
@@ -87,6 +88,14 @@ class ServerCore {
     void fan_out();
     void note_history(uint64_t position, uint64_t bytes);
     void trim_history();
+    // The state of object ID of entity E as a put (every non-null property, to-many lists), limited
+    // to what KNOWN holds (null: everything). BYTES grows by its approximate encoded size.
+    Result<ObjectChange> describe_object(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,
+                                         const Gid& gid, const detail::KnownEntity* known,
+                                         size_t& bytes);
+    // Sync clocks: true when put C of an entity with a syncClock property carries a clock below the
+    // stored object's, so it loses; the stored state goes to CORRECTIONS.
+    Result<bool> loses_on_clock(Txn& txn, const ObjectChange& c, ChangeSet& corrections);
     void send(Session& s, std::string frame);
     ErrorCode check_model(const Login& login, std::string& why) const;
 

@@ -244,8 +244,8 @@ TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
         peer.send(net.server(), encode_message(push));
         peer.drain();
         ASSERT_EQ(peer.received.size(), 4u);  // LoginResult, FullSyncChunk, Ack, Ack
-        EXPECT_EQ(std::get<Ack>(peer.received[2]), (Ack{7, 1}));
-        EXPECT_EQ(std::get<Ack>(peer.received[3]), (Ack{7, 0}));
+        EXPECT_EQ(std::get<Ack>(peer.received[2]), (Ack{7, 1, {}}));
+        EXPECT_EQ(std::get<Ack>(peer.received[3]), (Ack{7, 0, {}}));
         net.server().on_disconnect(peer.session);
     }
     EXPECT_EQ(net.server().stats().pushes_applied, 1u);
