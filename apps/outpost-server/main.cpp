@@ -50,6 +50,14 @@ int serve(const Settings& s) {
     options.core.shared_secret = s.shared_secret;
     options.core.allow_unauthenticated = s.unsecured_no_authentication && s.shared_secret.empty();
     options.core.history_max_bytes = s.history_size_max_mb << 20;
+    options.core.log = [](outpost::sync::LogLevel level, const std::string& text) {
+        using L = outpost::sync::LogLevel;
+        spdlog::log(level == L::kDebug  ? spdlog::level::debug
+                    : level == L::kInfo ? spdlog::level::info
+                    : level == L::kWarn ? spdlog::level::warn
+                                        : spdlog::level::err,
+                    "{}", text);
+    };
     options.net.urls = s.binds;
     options.net.cert_dir = s.cert_dir;
     auto server = outpost::sync::SyncServer::create(*store, std::move(options));

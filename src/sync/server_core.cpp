@@ -159,9 +159,16 @@ void ServerCore::send(Session& s, std::string frame) {
 void ServerCore::fail(Session& s, ErrorCode code, const std::string& reason) {
     if (s.closed) return;
     ++stats_.protocol_errors;
+    log(LogLevel::kWarn, "session " + std::to_string(s.id) +
+                             (s.client.empty() ? "" : " (client " + s.client + ")") + ": error (" +
+                             std::to_string(static_cast<int>(code)) + "), closing: " + reason);
     s.connection->send(encode_message(Error{code, reason}));
     s.closed = true;
     s.connection->close(code, reason);
+}
+
+void ServerCore::log(LogLevel level, const std::string& text) const {
+    if (options_.log) options_.log(level, text);
 }
 
 void ServerCore::on_message(SessionId session, std::span<const uint8_t> frame) {
@@ -243,6 +250,8 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
 void ServerCore::handle_login(Session& s, Login login) {
     auto reject = [&](ErrorCode code, const std::string& why) {
         ++stats_.protocol_errors;
+        log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": login rejected (" +
+                                 std::to_string(static_cast<int>(code)) + "): " + why);
         s.connection->send(encode_message(LoginResult{code, 0, why}));
         s.closed = true;
         s.connection->close(code, why);
@@ -324,6 +333,12 @@ void ServerCore::handle_login(Session& s, Login login) {
     s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, "", last_client_txn}));
     s.logged_in = true;
     ++stats_.logged_in;
+    log(LogLevel::kInfo, "session " + std::to_string(s.id) + ": client " + s.client + " logged in (" +
+                             (full ? "full sync"
+                              : login.last_server_seq < head
+                                  ? "catch-up from " + std::to_string(login.last_server_seq)
+                                  : std::string("up to date")) +
+                             ", server sequence " + std::to_string(head) + ")");
     Status st;
     if (full) {
         ++stats_.full_syncs;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -24,7 +25,11 @@
 
 namespace outpost::sync {
 
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
 struct ServerOptions {
+    // Where the core reports logins, rejections and protocol errors (unset: nowhere).
+    std::function<void(LogLevel, const std::string&)> log;
     // Auth: a shared secret that Login::credentials must equal, or none when allow_unauthenticated.
     std::string shared_secret;
     bool allow_unauthenticated = false;
@@ -86,6 +91,7 @@ class ServerCore {
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     Status send_full_sync(Session& s, uint64_t snapshot_seq);
     void fan_out();
+    void log(LogLevel level, const std::string& text) const;
     void note_history(uint64_t position, uint64_t bytes);
     void trim_history();
     // The state of object ID of entity E as a put (every non-null property, to-many lists), limited
