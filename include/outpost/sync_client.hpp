@@ -1,9 +1,13 @@
 #pragma once
 // SyncClient: keeps a store in step with an Outpost sync server (docs/sync-protocol.md).
 //
-//   auto client = SyncClient::create(store, {.urls = {"ws://127.0.0.1:9999"}, .credentials = secret});
+//   SyncClientOptions options;
+//   options.urls = {"ws://127.0.0.1:9999"};
+//   options.credentials = secret;
+//   auto client = SyncClient::create(store, options);
 //   client.value()->on_incoming([](const std::vector<IncomingChange>& c) { ... });
 //   client.value()->start();
+// A complete program: examples/tasks/sync_main.cpp.
 //
 // Local writes go to the store as always: the change log is the outgoing queue, so writes made
 // offline go out once a connection is up, exactly once. Incoming changes are applied to the store
