@@ -48,7 +48,14 @@ enum class ErrorCode : int {
     kSyncProtocolViolation = 406,  // a message out of order (before login, a second login, ...)
     // 5xx auth
     kAuthCredentialsRejected = 500,
-    // 6xx mongo: defined by that module's issue.
+    // 6xx MongoDB connector (docs/mongo-mapping.md); cause() holds the server's or libmongoc's code
+    kMongoConnection = 600,    // no server reachable, network error, server selection timeout
+    kMongoDeployment = 601,    // not a replica set, wire version too old, privileges missing
+    kMongoCommand = 602,       // a command failed on the server
+    kMongoMapping = 603,       // a value or _id that does not fit the model (dead letter)
+    kMongoHistoryLost = 604,   // the change stream's resume point left the oplog (286)
+    kMongoTransaction = 605,   // a transaction did not commit after its retries
+    kMongoTooLarge = 606,      // a document over 16 MiB or a value over maxPropertySizeToMongoDb
 };
 
 // Short stable name of a code, e.g. "unique_violation".

@@ -36,6 +36,13 @@ std::string_view error_code_name(ErrorCode code) {
         case ErrorCode::kSyncServerError: return "sync_server_error";
         case ErrorCode::kSyncProtocolViolation: return "sync_protocol_violation";
         case ErrorCode::kAuthCredentialsRejected: return "auth_credentials_rejected";
+        case ErrorCode::kMongoConnection: return "mongo_connection";
+        case ErrorCode::kMongoDeployment: return "mongo_deployment";
+        case ErrorCode::kMongoCommand: return "mongo_command";
+        case ErrorCode::kMongoMapping: return "mongo_mapping";
+        case ErrorCode::kMongoHistoryLost: return "mongo_history_lost";
+        case ErrorCode::kMongoTransaction: return "mongo_transaction";
+        case ErrorCode::kMongoTooLarge: return "mongo_too_large";
     }
     return "unknown";
 }

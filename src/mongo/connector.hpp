@@ -1,0 +1,168 @@
+#pragma once
+// The MongoDB connector of the sync server: keeps one MongoDB database and the server store in step,
+// both ways (docs/mongo-mapping.md).
+//
+// - Outbound (server -> MongoDB): follows the server store's change log (the server history) after
+//   the connector's position and writes each history transaction as one MongoDB transaction
+//   (consecutive ones batched when behind). Its first statement upserts this server's marker
+//   {_id: "server:<server_id>", position} in `__outpost_meta`; then `$set`/`$unset` with upsert per
+//   changed object and deletes by _id. Records whose origin is kOrigin came from MongoDB and are
+//   skipped. The position is read back from `__outpost_meta` at start, so a crash neither loses nor
+//   repeats a write. TransientTransactionError, UnknownTransactionCommitResult and network errors are
+//   retried with backoff, in order.
+// - Inbound (MongoDB -> server): one database-level change stream. Each batch of events is applied in
+//   one server write transaction (never splitting a MongoDB transaction) with
+//   ChangeLog::apply(..., kOrigin, ApplyMode::kRecord), so the changes become server history; the
+//   resume token (also the post-batch token of empty batches) is stored in the same transaction. The
+//   events of a transaction that wrote this server's marker are its own writes: skipped and counted.
+// - Import: reads every mapped collection, applies the differences (adds, updates, removes), then
+//   streams from the point taken before the read. Runs at first start when configured, on demand, and
+//   by itself when the change stream's history is lost (286).
+//
+// Threading: start() runs two threads (outbound, inbound); all public methods may be called from any
+// thread. The store must stay open while the connector lives.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "outpost/status.hpp"
+#include "outpost/store.hpp"
+
+namespace outpost::mongo {
+
+// The origin of server history records that the connector wrote (WriteTxn origin).
+inline constexpr const char* kOrigin = "mongo";
+// The metadata collection that holds each server's outbound marker.
+inline constexpr const char* kMetaCollection = "__outpost_meta";
+
+struct ConnectorOptions {
+    std::string url;       // --mongo-url / mongoDb.url: a MongoDB connection string
+    std::string database;  // --mongo-db / mongoDb.database
+    // Stable id of this server: keys its marker in __outpost_meta. Empty: one is made once and kept in
+    // the store's meta ("mongo:server_id"). Two servers on one database need different ids.
+    std::string server_id;
+    bool automatic_initial_import = false;       // mongoDb.automaticInitialImport / --mongo-initial-import
+    size_t max_property_size = 0;                // mongoDb.maxPropertySizeToMongoDb; 0: no limit
+    bool strict_from_mongo = false;              // mongoDb.strictConversionsFromMongoDb
+    bool strict_to_mongo = false;                // mongoDb.strictConversionsToMongoDb
+    bool omit_null_to_mongo = false;             // mongoDb.omitNullValuesToMongoDb
+    bool empty_list_for_absent = false;          // mongoDb.emptyListForAbsentValuesFromMongoDb
+    bool remove_objects_of_dropped_collections = false;
+    // Tuning (tests use small values).
+    int max_await_ms = 500;                      // change-stream getMore wait
+    size_t outbound_max_records = 500;           // history records per MongoDB transaction at most
+    size_t outbound_max_ops = 2000;              // document writes per MongoDB transaction at most
+    size_t import_batch = 1000;                  // documents per server transaction during an import
+};
+
+struct DeadLetter {
+    std::string direction;     // "inbound" or "outbound"
+    std::string collection;
+    std::string document_key;  // the _id as relaxed extended JSON
+    std::string reason;
+    std::string raw;           // the change event (inbound) or the update (outbound), as JSON
+    int64_t time_ms = 0;       // wall clock
+};
+
+struct ImportStats {
+    uint64_t collections = 0;
+    uint64_t docs_read = 0;
+    uint64_t added = 0;      // objects the server did not have
+    uint64_t updated = 0;    // objects whose properties differed
+    uint64_t removed = 0;    // objects no longer in MongoDB
+    uint64_t dead_letters = 0;
+    double seconds = 0;
+    double docs_per_s = 0;
+};
+
+struct ImportProgress {
+    std::string collection;
+    uint64_t docs_done = 0;     // over every collection so far
+    uint64_t docs_total = 0;    // estimate (estimatedDocumentCount at the start)
+    double docs_per_s = 0;
+    double eta_seconds = 0;
+    bool finished = false;
+};
+
+struct ImportRun {
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+    bool automatic = false;  // started by history loss or automaticInitialImport
+    ImportStats stats;
+    std::string error;       // empty when it succeeded
+};
+
+struct ConnectorStatus {
+    bool running = false;
+    std::string server_id;
+    // Outbound: the last server history position written to MongoDB (or skipped as MongoDB's own),
+    // the server's newest position, and the difference.
+    uint64_t outbound_position = 0;
+    uint64_t server_head = 0;
+    uint64_t outbound_lag = 0;
+    uint64_t outbound_txns = 0;     // MongoDB transactions committed
+    uint64_t outbound_records = 0;  // server history records written
+    uint64_t outbound_docs = 0;     // document writes (upserts and deletes)
+    // Inbound.
+    uint64_t inbound_txns = 0;      // server transactions committed
+    uint64_t inbound_events = 0;    // change events applied
+    uint64_t echoes_skipped = 0;    // events of this server's own transactions
+    uint64_t lookups = 0;           // documents read for updates that could not be mapped alone
+    uint64_t retries = 0;           // retried transactions, commits and stream restarts
+    std::string resume_token;       // relaxed extended JSON of the stored token
+    std::string last_error;         // the newest error (empty when none)
+    std::string inbound_stopped;    // why the inbound stream stopped (strict conversions), else empty
+    uint64_t dead_letters_total = 0;
+    std::vector<DeadLetter> dead_letters;  // the newest 1000
+    std::vector<ImportRun> import_runs;    // the newest 20, oldest first
+};
+
+class Connector {
+  public:
+    // STORE is the sync server's store; its change log is the server history. Checks the options and
+    // the model's mapping (kInvalidArgument, kModelInvalid); does not connect yet.
+    static Result<std::unique_ptr<Connector>> create(std::shared_ptr<Store> store, ConnectorOptions options);
+    ~Connector();  // stops
+    Connector(const Connector&) = delete;
+    Connector& operator=(const Connector&) = delete;
+
+    // Connects and checks the deployment: a replica set (or sharded cluster), wire version >= 8
+    // (MongoDB 4.2), and when authenticated the privileges find, insert, update, remove,
+    // changeStream and createCollection on the database. The error says what is missing
+    // (kMongoConnection, kMongoDeployment).
+    Status check_deployment();
+
+    // Checks the deployment, creates missing collections, then starts the outbound and inbound
+    // threads. Runs the initial import first (on the inbound thread, before streaming) when
+    // automatic_initial_import is set and no change-stream position is stored yet.
+    // ON_INBOUND_COMMIT (may be empty) is called on the inbound thread after each server transaction
+    // the connector committed (the server then fans it out). Errors: the deployment check's;
+    // kIllegalState when already started.
+    Status start(std::function<void()> on_inbound_commit);
+    // Stops both threads (an outbound transaction in flight finishes or is aborted; either way the
+    // position stays consistent). Idempotent.
+    void stop();
+
+    // Reads every mapped collection and applies the differences to the server store, then makes the
+    // change stream continue from the point taken before reading. PROGRESS (may be empty) is called
+    // about twice a second and at the end. While started, the import runs on the inbound thread and
+    // this call waits for it. Used by `outpost-server mongo-import`.
+    Result<ImportStats> run_import(std::function<void(const ImportProgress&)> progress);
+
+    ConnectorStatus status() const;
+
+    struct Impl;
+
+  private:
+    explicit Connector(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// "docs 41000/100000 (41%), 52000 docs/s, 1.1 s left" for logs and the import command.
+std::string format_progress(const ImportProgress& p);
+
+}  // namespace outpost::mongo

@@ -1,0 +1,104 @@
+#pragma once
+// Connector internals shared by connector.cpp, outbound.cpp, inbound.cpp and import.cpp.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "mongo/connector.hpp"
+#include "mongo/handles.hpp"
+#include "mongo/mapping.hpp"
+#include "outpost/changelog.hpp"
+
+namespace outpost::mongo {
+
+// Keys of the connector's state in the server store's meta.
+inline constexpr const char* kMetaServerId = "mongo:server_id";
+inline constexpr const char* kMetaResumeToken = "mongo:resume_token";    // raw BSON of the token
+inline constexpr const char* kMetaImportPending = "mongo:import_pending";  // raw BSON of the start token
+
+struct Connector::Impl {
+    Impl(std::shared_ptr<Store> s, ConnectorOptions o, Mapping m)
+        : store(std::move(s)), options(std::move(o)), mapping(std::move(m)) {}
+
+    std::shared_ptr<Store> store;
+    ConnectorOptions options;
+    Mapping mapping;
+    std::string server_id;
+    std::string marker_id;  // "server:<server_id>"
+
+    std::mutex pool_mutex;
+    detail::ClientPoolPtr pool;
+    Status ensure_pool();
+    Result<detail::PooledClient> client();
+
+    // Threads.
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> running{false};
+    std::thread outbound_thread;
+    std::thread inbound_thread;
+    std::function<void()> on_inbound_commit;
+    uint64_t observer = 0;
+    bool observing = false;
+    std::mutex wake_mutex;
+    std::condition_variable wake;  // outbound: new history; inbound: an import was requested
+    uint64_t wake_seq = 0;
+    // Sleeps up to MS or until stop()/a wake. True when stopping.
+    bool sleep_for(int ms);
+
+    // Import requests while running (served by the inbound thread).
+    std::mutex import_mutex;
+    std::condition_variable import_done;
+    bool import_requested = false;
+    std::function<void(const ImportProgress&)> import_progress;
+    std::optional<Result<ImportStats>> import_result;
+    std::mutex import_run_mutex;  // one import at a time
+
+    // Status.
+    mutable std::mutex status_mutex;
+    ConnectorStatus st;  // counters and lists; guarded by status_mutex
+    std::atomic<uint64_t> outbound_position{0};
+    void count(uint64_t ConnectorStatus::*field, uint64_t n = 1);
+    void set_error(const Status& s);
+    void add_dead_letter(DeadLetter d);
+    void set_resume_token(const bson_t* token);
+
+    // Outbound (outbound.cpp).
+    void outbound_loop();
+    Result<uint64_t> read_marker(mongoc_client_t* client);
+    struct Op {
+        const CollectionMap* coll = nullptr;
+        bool remove = false;
+        Gid gid;
+        detail::Bson update;  // {$set, $unset}
+        bool excluded = false;  // dead-lettered after a write error
+    };
+    Status write_batch(mongoc_client_t* client, std::vector<Op>& ops, uint64_t position);
+    Status run_transaction(mongoc_client_t* client, std::vector<Op>& ops, uint64_t position, bool& transient);
+
+    // Inbound (inbound.cpp).
+    void inbound_loop();
+    Status stream_once(mongoc_client_t* client);  // runs one change stream until an error or stop
+
+    // Import (import.cpp). Runs on the calling thread; the caller holds import_run_mutex.
+    Result<ImportStats> import_now(mongoc_client_t* client, bool automatic,
+                                   const std::function<void(const ImportProgress&)>& progress);
+    void serve_import_request(mongoc_client_t* client);
+
+    // The change stream's current point (a post-batch token), taken with a stream opened and closed.
+    Result<detail::Bson> current_point(mongoc_client_t* client);
+    // Stores the current point as the resume token when none is stored and no import will run, so
+    // that every change after start() returns is streamed.
+    Status ensure_start_point(mongoc_client_t* client);
+
+    // Deployment (connector.cpp).
+    Status check_deployment(mongoc_client_t* client);
+    Status create_collections(mongoc_client_t* client);
+};
+
+int64_t now_ms();
+
+}  // namespace outpost::mongo

@@ -1,0 +1,316 @@
+// Import: every mapped collection -> server store differences, then the stream continues from the
+// point taken before reading.
+//
+// The start point is the post-batch token of a change stream opened (and closed) before the first
+// read. Documents changed while the import reads are read in a state at or after that point, and their
+// events are replayed from it afterwards: inserts and replaces carry whole documents and updates the
+// fields they set, so replaying them converges on MongoDB's state. While the import runs,
+// `mongo:import_pending` holds the start point, so an interrupted import runs again at the next start.
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mongo/connector_impl.hpp"
+
+namespace outpost::mongo {
+
+using detail::Bson;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+double seconds_since(SteadyClock::time_point t) {
+    return std::chrono::duration<double>(SteadyClock::now() - t).count();
+}
+
+}  // namespace
+
+Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
+    bson_error_t err;
+    detail::DatabasePtr db(mongoc_client_get_database(c, options.database.c_str()));
+    Bson cmd, reply, start;
+    BSON_APPEND_INT32(cmd.get(), "aggregate", 1);
+    bson_t pipeline, stage, cs, cursor;
+    BSON_APPEND_ARRAY_BEGIN(cmd.get(), "pipeline", &pipeline);
+    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "0", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$changeStream", &cs);
+    bson_append_document_end(&stage, &cs);
+    bson_append_document_end(&pipeline, &stage);
+    bson_append_array_end(cmd.get(), &pipeline);
+    BSON_APPEND_DOCUMENT_BEGIN(cmd.get(), "cursor", &cursor);
+    BSON_APPEND_INT32(&cursor, "batchSize", 0);
+    bson_append_document_end(cmd.get(), &cursor);
+    bson_destroy(reply.get());
+    if (!mongoc_database_read_command_with_opts(db.get(), cmd.get(), nullptr, nullptr, reply.get(), &err)) {
+        return detail::status_from(err, "opening a change stream to take the current point", reply.get());
+    }
+    bson_iter_t it, tok;
+    int64_t cursor_id = 0;
+    if (bson_iter_init(&it, reply.get()) && bson_iter_find_descendant(&it, "cursor.postBatchResumeToken", &tok) &&
+        BSON_ITER_HOLDS_DOCUMENT(&tok)) {
+        uint32_t len;
+        const uint8_t* data;
+        bson_iter_document(&tok, &len, &data);
+        bson_t view;
+        if (bson_init_static(&view, data, len)) start = Bson::copy_of(&view);
+    }
+    if (bson_iter_init(&it, reply.get()) && bson_iter_find_descendant(&it, "cursor.id", &tok) &&
+        BSON_ITER_HOLDS_NUMBER(&tok)) {
+        cursor_id = bson_iter_as_int64(&tok);
+    }
+    if (cursor_id != 0) {
+        Bson kill, r;
+        BSON_APPEND_UTF8(kill.get(), "killCursors", "$cmd.aggregate");
+        bson_t ids;
+        BSON_APPEND_ARRAY_BEGIN(kill.get(), "cursors", &ids);
+        BSON_APPEND_INT64(&ids, "0", cursor_id);
+        bson_append_array_end(kill.get(), &ids);
+        bson_destroy(r.get());
+        (void)mongoc_database_command_with_opts(db.get(), kill.get(), nullptr, nullptr, r.get(), &err);
+    }
+    if (start.empty()) {
+        return Status(ErrorCode::kMongoDeployment, "the server gave no postBatchResumeToken (MongoDB 4.0.7 or newer needed)");
+    }
+    return start;
+}
+
+void Connector::Impl::serve_import_request(mongoc_client_t* c) {
+    std::function<void(const ImportProgress&)> progress;
+    {
+        std::lock_guard<std::mutex> lock(import_mutex);
+        if (!import_requested || import_result) return;
+        progress = import_progress;
+    }
+    Result<ImportStats> r = Status(ErrorCode::kInternal, "not run");
+    {
+        std::lock_guard<std::mutex> run(import_run_mutex);
+        r = import_now(c, false, progress);
+    }
+    {
+        std::lock_guard<std::mutex> lock(import_mutex);
+        import_result = std::move(r);
+    }
+    import_done.notify_all();
+}
+
+Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automatic,
+                                                const std::function<void(const ImportProgress&)>& progress) {
+    ImportRun run;
+    run.started_ms = now_ms();
+    run.automatic = automatic;
+    auto started = SteadyClock::now();
+    ImportStats stats;
+    auto finish = [&](Status s) -> Result<ImportStats> {
+        run.finished_ms = now_ms();
+        stats.seconds = seconds_since(started);
+        stats.docs_per_s = stats.seconds > 0 ? static_cast<double>(stats.docs_read) / stats.seconds : 0;
+        run.stats = stats;
+        if (!s) {
+            run.error = s.to_string();
+            set_error(s);
+        }
+        {
+            std::lock_guard<std::mutex> lock(status_mutex);
+            st.import_runs.push_back(run);
+            if (st.import_runs.size() > 20) st.import_runs.erase(st.import_runs.begin());
+        }
+        if (!s) return s;
+        return stats;
+    };
+    bson_error_t err;
+    detail::DatabasePtr db(mongoc_client_get_database(c, options.database.c_str()));
+
+    // 1. The start point.
+    auto point = current_point(c);
+    if (!point) return finish(point.status());
+    Bson start = std::move(point).value();
+    std::string start_raw(reinterpret_cast<const char*>(bson_get_data(start.get())), start.get()->len);
+    Status s = store->write([&](WriteTxn& txn) { return put_meta(txn, kMetaImportPending, start_raw); });
+    if (!s) return finish(s);
+
+    // Objects with server changes that MongoDB has not received yet are not removed.
+    std::unordered_set<std::string> pending_gids;
+    {
+        auto marker = read_marker(c);
+        if (!marker) return finish(marker.status());
+        auto txn = store->begin_read();
+        if (!txn) return finish(txn.status());
+        uint64_t after = *marker;
+        for (;;) {
+            auto recs = ChangeLog::read(*txn, after, 1000);
+            if (!recs) return finish(recs.status());
+            if (recs->empty()) break;
+            for (const auto& rec : *recs) {
+                after = rec.position;
+                if (rec.origin == kOrigin) continue;
+                for (const auto& oc : rec.changes.objects) pending_gids.insert(std::to_string(oc.entity_uid) + ":" + oc.gid);
+            }
+        }
+    }
+
+    // 2. Estimated totals for the progress line.
+    uint64_t total = 0;
+    for (const auto& cm : mapping.collections()) {
+        detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm.collection.c_str()));
+        int64_t n = mongoc_collection_estimated_document_count(coll.get(), nullptr, nullptr, nullptr, &err);
+        if (n > 0) total += static_cast<uint64_t>(n);
+    }
+    auto last_report = SteadyClock::now();
+    auto report = [&](const std::string& coll, bool finished) {
+        if (!progress) return;
+        if (!finished && seconds_since(last_report) < 0.5) return;
+        last_report = SteadyClock::now();
+        ImportProgress p;
+        p.collection = coll;
+        p.docs_done = stats.docs_read;
+        p.docs_total = std::max(total, stats.docs_read);
+        double secs = seconds_since(started);
+        p.docs_per_s = secs > 0 ? static_cast<double>(stats.docs_read) / secs : 0;
+        p.eta_seconds = p.docs_per_s > 0 ? static_cast<double>(p.docs_total - p.docs_done) / p.docs_per_s : 0;
+        p.finished = finished;
+        progress(p);
+    };
+
+    // Applies CHANGES in one server transaction and counts what the resulting record says changed.
+    auto apply = [&](ChangeSet& changes) -> Status {
+        if (changes.empty()) return Status::ok();
+        uint64_t before = 0;
+        Status w = store->write([&](WriteTxn& txn) -> Status {
+            OUTPOST_ASSIGN_OR_RETURN(before, ChangeLog::last_position(txn));
+            return ChangeLog::apply(txn, changes, kOrigin, ApplyMode::kRecord);
+        });
+        if (!w) {
+            if (options.strict_from_mongo) return w;
+            // Apply one by one; the ones the store refuses become dead letters.
+            for (auto& oc : changes.objects) {
+                ChangeSet one;
+                one.objects.push_back(oc);
+                uint64_t b1 = 0;
+                Status w1 = store->write([&](WriteTxn& txn) -> Status {
+                    OUTPOST_ASSIGN_OR_RETURN(b1, ChangeLog::last_position(txn));
+                    return ChangeLog::apply(txn, one, kOrigin, ApplyMode::kRecord);
+                });
+                if (!w1) {
+                    Bson key;
+                    (void)append_gid(key.get(), "_id", oc.gid);
+                    const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
+                    add_dead_letter({"inbound", cm ? cm->collection : "?", key.json(), w1.message(), "{\"import\": true}", 0});
+                    stats.dead_letters++;
+                }
+            }
+            changes.objects.clear();
+            return Status::ok();
+        }
+        changes.objects.clear();
+        if (on_inbound_commit) on_inbound_commit();
+        auto txn = store->begin_read();
+        if (!txn) return txn.status();
+        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(*txn, before, 1));
+        if (!recs.empty()) {
+            for (const auto& oc : recs.front().changes.objects) {
+                if (oc.kind == ObjectChange::kRemove) stats.removed++;
+                else if (oc.is_new) stats.added++;
+                else stats.updated++;
+            }
+            std::lock_guard<std::mutex> lock(status_mutex);
+            st.inbound_txns++;
+        }
+        return Status::ok();
+    };
+
+    // 3. Read every collection; apply in batches.
+    for (const auto& cm : mapping.collections()) {
+        if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
+        stats.collections++;
+        std::unordered_set<std::string> seen;
+        detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm.collection.c_str()));
+        Bson filter, fopts;
+        BSON_APPEND_INT32(fopts.get(), "batchSize", static_cast<int32_t>(std::max<size_t>(options.import_batch, 100)));
+        detail::CursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), fopts.get(), nullptr));
+        ChangeSet batch;
+        const bson_t* doc;
+        while (mongoc_cursor_next(cursor.get(), &doc)) {
+            stats.docs_read++;
+            auto ch = mapping.change_from_document(cm, doc);
+            if (!ch) {
+                bson_iter_t it;
+                std::string key = "null";
+                if (bson_iter_init_find(&it, doc, "_id")) {
+                    Bson k;
+                    bson_append_iter(k.get(), "_id", 3, &it);
+                    key = k.json();
+                }
+                if (options.strict_from_mongo) {
+                    return finish(Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + cm.collection +
+                                                                      " " + key + ": " + ch.status().message()));
+                }
+                add_dead_letter({"inbound", cm.collection, key, ch.status().message(), detail::to_json(doc), 0});
+                stats.dead_letters++;
+                // Keep the object: a document that exists but cannot be mapped is not a removal.
+                if (bson_iter_init_find(&it, doc, "_id")) {
+                    auto g = gid_from_bson(it);
+                    if (g) seen.insert(*g);
+                }
+                continue;
+            }
+            seen.insert(ch->gid);
+            batch.objects.push_back(std::move(ch).value());
+            if (batch.objects.size() >= options.import_batch) {
+                s = apply(batch);
+                if (!s) return finish(s);
+                report(cm.collection, false);
+                if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
+            }
+        }
+        const bson_t* ereply;
+        if (mongoc_cursor_error_document(cursor.get(), &err, &ereply)) {
+            return finish(detail::status_from(err, "reading " + cm.collection, ereply));
+        }
+        s = apply(batch);
+        if (!s) return finish(s);
+        // Removals: objects the collection no longer has.
+        std::vector<Gid> gone;
+        {
+            auto txn = store->begin_read();
+            if (!txn) return finish(txn.status());
+            auto box = store->box(cm.entity->name);
+            if (!box) return finish(box.status());
+            auto ids = box->ids(*txn);
+            if (!ids) return finish(ids.status());
+            std::string prefix = std::to_string(cm.entity->id.uid) + ":";
+            for (uint64_t id : *ids) {
+                auto g = gid_of(*txn, *box, id);
+                if (!g) return finish(g.status());
+                if (!*g || seen.count(**g) || pending_gids.count(prefix + **g)) continue;
+                gone.push_back(std::move(**g));
+            }
+        }
+        for (auto& g : gone) {
+            ObjectChange rm;
+            rm.kind = ObjectChange::kRemove;
+            rm.entity_uid = cm.entity->id.uid;
+            rm.gid = std::move(g);
+            batch.objects.push_back(std::move(rm));
+            if (batch.objects.size() >= options.import_batch) {
+                s = apply(batch);
+                if (!s) return finish(s);
+            }
+        }
+        s = apply(batch);
+        if (!s) return finish(s);
+        report(cm.collection, false);
+    }
+
+    // 4. Stream from the start point from now on.
+    s = store->write([&](WriteTxn& txn) -> Status {
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaResumeToken, start_raw));
+        return remove_meta(txn, kMetaImportPending);
+    });
+    if (!s) return finish(s);
+    set_resume_token(start.get());
+    report(mapping.collections().empty() ? std::string() : mapping.collections().back().collection, true);
+    return finish(Status::ok());
+}
+
+}  // namespace outpost::mongo

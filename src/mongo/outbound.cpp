@@ -1,0 +1,335 @@
+// Outbound: server history -> MongoDB, one MongoDB transaction per batch of history transactions.
+//
+// Invariant: the marker {_id: "server:<id>", position} in __outpost_meta is written by the first
+// statement of every outbound transaction, so MongoDB holds exactly the writes of the records up to
+// `position` (those not from MongoDB itself), and the inbound side recognises the transaction's events
+// as this server's own by that marker.
+#include <algorithm>
+#include <map>
+
+#include "mongo/connector_impl.hpp"
+
+namespace outpost::mongo {
+
+using detail::Bson;
+
+namespace {
+
+constexpr size_t kMaxDocumentBytes = 16u * 1024 * 1024;
+
+std::string gid_json(const Gid& gid) {
+    Bson b;
+    if (!append_gid(b.get(), "_id", gid)) return "\"" + gid_to_string(gid) + "\"";
+    return b.json();
+}
+
+Status append_session(mongoc_client_session_t* session, bson_t* opts) {
+    bson_error_t err;
+    if (!mongoc_client_session_append(session, opts, &err)) return detail::status_from(err, "session");
+    return Status::ok();
+}
+
+// The index of the failed operation from a bulk write's reply, or -1.
+int failed_index(const bson_t* reply, int32_t* code) {
+    bson_iter_t it, arr, doc;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr) || !bson_iter_next(&arr) || !BSON_ITER_HOLDS_DOCUMENT(&arr)) {
+        return -1;
+    }
+    int index = -1;
+    bson_iter_recurse(&arr, &doc);
+    while (bson_iter_next(&doc)) {
+        if (std::string_view(bson_iter_key(&doc)) == "index" && BSON_ITER_HOLDS_INT32(&doc)) {
+            index = bson_iter_int32(&doc);
+        }
+        if (std::string_view(bson_iter_key(&doc)) == "code" && BSON_ITER_HOLDS_INT32(&doc)) {
+            *code = bson_iter_int32(&doc);
+        }
+    }
+    return index;
+}
+
+}  // namespace
+
+Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
+    detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), kMetaCollection));
+    Bson filter, opts;
+    BSON_APPEND_UTF8(filter.get(), "_id", marker_id.c_str());
+    BSON_APPEND_INT64(opts.get(), "limit", 1);
+    detail::CursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    const bson_t* doc;
+    uint64_t position = 0;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "position") && BSON_ITER_HOLDS_NUMBER(&it)) {
+            position = static_cast<uint64_t>(bson_iter_as_int64(&it));
+        }
+    }
+    bson_error_t err;
+    const bson_t* reply;
+    if (mongoc_cursor_error_document(cursor.get(), &err, &reply)) {
+        return detail::status_from(err, "reading this server's position in " + std::string(kMetaCollection), reply);
+    }
+    return position;
+}
+
+Status Connector::Impl::run_transaction(mongoc_client_t* c, std::vector<Op>& ops, uint64_t position,
+                                        bool& transient) {
+    transient = false;
+    bson_error_t err;
+    detail::SessionPtr session(mongoc_client_start_session(c, nullptr, &err));
+    if (!session) {
+        transient = true;
+        return detail::status_from(err, "starting a session");
+    }
+    detail::TxnOptPtr topts(mongoc_transaction_opts_new());
+    mongoc_write_concern_t* wc = mongoc_write_concern_new();
+    mongoc_write_concern_set_wmajority(wc, 0);
+    mongoc_transaction_opts_set_write_concern(topts.get(), wc);
+    mongoc_write_concern_destroy(wc);
+    if (!mongoc_client_session_start_transaction(session.get(), topts.get(), &err)) {
+        return detail::status_from(err, "starting a transaction");
+    }
+    auto fail = [&](const bson_error_t& e, const bson_t* reply, const std::string& what) {
+        transient = detail::is_network_error(e) || detail::has_label(reply, "TransientTransactionError");
+        Status s = detail::status_from(e, what, reply);
+        bson_error_t ignored;
+        mongoc_client_session_abort_transaction(session.get(), &ignored);
+        return s;
+    };
+
+    // First statement: this server's marker and position.
+    {
+        detail::CollectionPtr meta(mongoc_client_get_collection(c, options.database.c_str(), kMetaCollection));
+        Bson sel, upd, opts, reply;
+        BSON_APPEND_UTF8(sel.get(), "_id", marker_id.c_str());
+        bson_t set;
+        BSON_APPEND_DOCUMENT_BEGIN(upd.get(), "$set", &set);
+        BSON_APPEND_INT64(&set, "position", static_cast<int64_t>(position));
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now_ms());
+        bson_append_document_end(upd.get(), &set);
+        BSON_APPEND_BOOL(opts.get(), "upsert", true);
+        OUTPOST_RETURN_IF_ERROR(append_session(session.get(), opts.get()));
+        bson_destroy(reply.get());
+        if (!mongoc_collection_update_one(meta.get(), sel.get(), upd.get(), opts.get(), reply.get(), &err)) {
+            return fail(err, reply.get(), "writing the outbound marker");
+        }
+    }
+
+    // Then one ordered bulk write per collection (an object's writes stay in order: it has one collection).
+    std::map<const CollectionMap*, std::vector<size_t>> by_coll;
+    std::vector<const CollectionMap*> order;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        if (ops[i].excluded) continue;
+        auto& v = by_coll[ops[i].coll];
+        if (v.empty()) order.push_back(ops[i].coll);
+        v.push_back(i);
+    }
+    for (const CollectionMap* cm : order) {
+        const auto& idx = by_coll[cm];
+        detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm->collection.c_str()));
+        Bson bopts;
+        BSON_APPEND_BOOL(bopts.get(), "ordered", true);
+        OUTPOST_RETURN_IF_ERROR(append_session(session.get(), bopts.get()));
+        detail::BulkPtr bulk(mongoc_collection_create_bulk_operation_with_opts(coll.get(), bopts.get()));
+        Bson upsert;
+        BSON_APPEND_BOOL(upsert.get(), "upsert", true);
+        for (size_t i : idx) {
+            Op& op = ops[i];
+            Bson sel;
+            (void)append_gid(sel.get(), "_id", op.gid);
+            bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(bulk.get(), sel.get(), nullptr, &err)
+                                : mongoc_bulk_operation_update_one_with_opts(bulk.get(), sel.get(), op.update.get(),
+                                                                             upsert.get(), &err);
+            if (!ok) return fail(err, nullptr, "adding a write to " + cm->collection);
+        }
+        Bson reply;
+        bson_destroy(reply.get());
+        if (!mongoc_bulk_operation_execute(bulk.get(), reply.get(), &err)) {
+            int32_t code = 0;
+            int index = failed_index(reply.get(), &code);
+            Status s = fail(err, reply.get(), "writing to " + cm->collection);
+            if (!transient && index >= 0 && static_cast<size_t>(index) < idx.size()) {
+                // Name the failed write so the caller can dead-letter it.
+                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(idx[static_cast<size_t>(index)]) + 1);
+            }
+            return s;
+        }
+    }
+
+    for (int attempt = 0;; ++attempt) {
+        Bson reply;
+        bson_destroy(reply.get());
+        if (mongoc_client_session_commit_transaction(session.get(), reply.get(), &err)) return Status::ok();
+        if (detail::has_label(reply.get(), "UnknownTransactionCommitResult") && attempt < 5 && !stopping.load()) {
+            count(&ConnectorStatus::retries);
+            continue;  // committing again is safe: the server answers for the same transaction
+        }
+        transient = detail::is_network_error(err) || detail::has_label(reply.get(), "TransientTransactionError");
+        return detail::status_from(err, "committing", reply.get());
+    }
+}
+
+Status Connector::Impl::write_batch(mongoc_client_t* c, std::vector<Op>& ops, uint64_t position) {
+    int backoff = 20;
+    for (;;) {
+        if (stopping.load()) return Status(ErrorCode::kIllegalState, "stopping");
+        bool transient = false;
+        Status s = run_transaction(c, ops, position, transient);
+        if (s) return s;
+        if (!transient && s.code() == ErrorCode::kMongoCommand && s.cause() > 0 &&
+            static_cast<size_t>(s.cause()) <= ops.size() && !options.strict_to_mongo) {
+            // A write that MongoDB refuses (document too large, validation, duplicate key on a unique
+            // index): report it and write the rest.
+            Op& op = ops[static_cast<size_t>(s.cause() - 1)];
+            add_dead_letter({"outbound", op.coll->collection, gid_json(op.gid), s.message(),
+                             op.remove ? "{\"delete\": true}" : op.update.json(), 0});
+            op.excluded = true;
+            continue;
+        }
+        count(&ConnectorStatus::retries);
+        set_error(s);
+        if (sleep_for(backoff)) return Status(ErrorCode::kIllegalState, "stopping");
+        backoff = std::min(backoff * 2, 5000);
+    }
+}
+
+void Connector::Impl::outbound_loop() {
+    std::optional<detail::PooledClient> c;
+    int backoff = 50;
+    uint64_t pos = 0;
+    for (;;) {
+        if (stopping.load()) return;
+        if (!c) {
+            auto r = client();
+            if (!r) {
+                set_error(r.status());
+                if (sleep_for(backoff)) return;
+                continue;
+            }
+            c.emplace(std::move(r).value());
+        }
+        auto marker = read_marker(c->get());
+        if (marker) {
+            pos = *marker;
+            break;
+        }
+        set_error(marker.status());
+        count(&ConnectorStatus::retries);
+        if (sleep_for(backoff)) return;
+        backoff = std::min(backoff * 2, 5000);
+    }
+    {
+        auto txn = store->begin_read();
+        if (txn) {
+            auto head = ChangeLog::last_position(*txn);
+            if (head && pos > *head) {
+                set_error(Status(ErrorCode::kIllegalState,
+                                 "MongoDB holds position " + std::to_string(pos) + " for server " + server_id +
+                                     " but the server history ends at " + std::to_string(*head) +
+                                     " (a new store with an old server id): writing its whole history"));
+                pos = 0;
+            }
+        }
+    }
+    outbound_position = pos;
+
+    while (!stopping.load()) {
+        std::vector<ChangeLogRecord> records;
+        {
+            auto txn = store->begin_read();
+            if (!txn) {
+                set_error(txn.status());
+                if (sleep_for(1000)) return;
+                continue;
+            }
+            auto r = ChangeLog::read(*txn, pos, options.outbound_max_records);
+            if (!r) {
+                set_error(r.status());
+                if (sleep_for(1000)) return;
+                continue;
+            }
+            records = std::move(r).value();
+        }
+        if (records.empty()) {
+            if (sleep_for(1000)) return;
+            continue;
+        }
+        if (pos != 0 && records.front().position > pos + 1) {
+            set_error(Status(ErrorCode::kIllegalState,
+                             "server history records " + std::to_string(pos + 1) + ".." +
+                                 std::to_string(records.front().position - 1) +
+                                 " were trimmed before they reached MongoDB; their changes are missing there"));
+        }
+        std::vector<Op> ops;
+        uint64_t last = pos;
+        uint64_t nrecords = 0;
+        bool blocked = false;
+        for (const auto& rec : records) {
+            if (rec.origin == kOrigin) {
+                last = rec.position;
+                continue;
+            }
+            size_t mark = ops.size();
+            for (const auto& oc : rec.changes.objects) {
+                const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
+                if (!cm) continue;
+                Op op;
+                op.coll = cm;
+                op.gid = oc.gid;
+                if (oc.kind == ObjectChange::kRemove) {
+                    op.remove = true;
+                    ops.push_back(std::move(op));
+                    continue;
+                }
+                UpdateSpec spec;
+                std::vector<std::string> skipped;
+                Status s = mapping.build_update(*cm, oc, spec, &skipped);
+                if (!s) {  // strict conversions: block here until the operator fixes the data or the option
+                    set_error(Status(s.code(), "outbound blocked at server position " + std::to_string(rec.position) +
+                                                   ", " + cm->collection + " " + gid_json(oc.gid) + ": " + s.message()));
+                    blocked = true;
+                    break;
+                }
+                spec.build(op.update.get());
+                for (const auto& why : skipped) {
+                    add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), why, op.update.json(), 0});
+                }
+                if (op.update.get()->len > kMaxDocumentBytes) {
+                    Status big(ErrorCode::kMongoTooLarge, "update of " + std::to_string(op.update.get()->len) +
+                                                              " bytes is over MongoDB's 16 MiB document limit");
+                    if (options.strict_to_mongo) {
+                        set_error(big);
+                        blocked = true;
+                        break;
+                    }
+                    add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), big.message(), "{}", 0});
+                    continue;
+                }
+                if (op.update.empty()) continue;
+                ops.push_back(std::move(op));
+            }
+            if (blocked) {
+                ops.resize(mark);
+                break;
+            }
+            last = rec.position;
+            ++nrecords;
+            if (ops.size() >= options.outbound_max_ops) break;
+        }
+        if (!ops.empty() || (last > pos && nrecords > 0)) {
+            Status s = write_batch(c->get(), ops, last);
+            if (!s) return;  // stopping
+            size_t written = static_cast<size_t>(std::count_if(ops.begin(), ops.end(), [](const Op& o) { return !o.excluded; }));
+            std::lock_guard<std::mutex> lock(status_mutex);
+            st.outbound_txns++;
+            st.outbound_records += nrecords;
+            st.outbound_docs += written;
+        }
+        pos = last;
+        outbound_position = pos;
+        if (blocked && sleep_for(2000)) return;
+    }
+}
+
+}  // namespace outpost::mongo
