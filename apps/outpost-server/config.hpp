@@ -33,6 +33,7 @@ struct Settings {
     uint64_t history_size_max_mb = 1024;
     std::string log_level = "info";
     MongoSettings mongo;
+    bool mongo_initial_import = false;  // --mongo-initial-import (flag only)
 };
 
 // Reads the JSON config in TEXT into SETTINGS (keys it names replace the defaults).

@@ -1,6 +1,7 @@
 // outpost-server: the Outpost sync server (docs/server.md).
 //   outpost-server --model FILE --bind ws://127.0.0.1:9999 --auth-shared-secret S
 // Prints `listening on URL` per bound endpoint when ready; SIGTERM or SIGINT shuts down cleanly.
+//   outpost-server mongo-import [same flags]   imports every mapped MongoDB collection, then exits
 // Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "config.hpp"
+#include "mongo/connector.hpp"
 #include "outpost/model.hpp"
 #include "outpost/store.hpp"
 #include "sync/sync_server.hpp"
@@ -40,11 +42,74 @@ outpost::Result<std::shared_ptr<outpost::Store>> open_store(const Settings& s) {
     return outpost::Store::open_existing(s.db_directory, options);
 }
 
+outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
+    outpost::mongo::ConnectorOptions o;
+    o.url = s.mongo.url;
+    o.database = s.mongo.database;
+    o.automatic_initial_import = s.mongo.automatic_initial_import;
+    o.max_property_size = s.mongo.max_property_size;
+    o.strict_from_mongo = s.mongo.strict_from_mongo;
+    o.strict_to_mongo = s.mongo.strict_to_mongo;
+    o.omit_null_to_mongo = s.mongo.omit_null_to_mongo;
+    o.empty_list_for_absent = s.mongo.empty_list_for_absent;
+    return o;
+}
+
+// Runs an import with progress lines on stderr; false when it failed (logged).
+bool run_import(outpost::mongo::Connector& connector) {
+    spdlog::info("MongoDB import: reading every mapped collection");
+    auto stats = connector.run_import([](const outpost::mongo::ImportProgress& p) {
+        spdlog::info("MongoDB import: {}", outpost::mongo::format_progress(p));
+    });
+    if (!stats) {
+        spdlog::error("MongoDB import failed: {}", stats.status().to_string());
+        return false;
+    }
+    spdlog::info("MongoDB import done: {} documents in {:.1f} s ({:.0f} docs/s): {} added, {} updated, "
+                 "{} removed, {} dead letters",
+                 stats->docs_read, stats->seconds, stats->docs_per_s, stats->added, stats->updated,
+                 stats->removed, stats->dead_letters);
+    return true;
+}
+
+// outpost-server mongo-import: one import into the server store, then exit.
+int import_only(const Settings& s) {
+    auto store = open_store(s);
+    if (!store) {
+        spdlog::error("cannot open the store in {}: {}", s.db_directory, store.status().to_string());
+        return 1;
+    }
+    auto connector = outpost::mongo::Connector::create(*store, connector_options(s));
+    if (!connector) {
+        spdlog::error("MongoDB connector: {}", connector.status().to_string());
+        return 1;
+    }
+    if (Status st = (*connector)->check_deployment(); !st) {
+        spdlog::error("MongoDB: {}", st.message());
+        return 1;
+    }
+    return run_import(**connector) ? 0 : 1;
+}
+
 int serve(const Settings& s) {
     auto store = open_store(s);
     if (!store) {
         spdlog::error("cannot open the store in {}: {}", s.db_directory, store.status().to_string());
         return 1;
+    }
+    std::unique_ptr<outpost::mongo::Connector> connector;
+    if (s.mongo.enabled()) {
+        auto c = outpost::mongo::Connector::create(*store, connector_options(s));
+        if (!c) {
+            spdlog::error("MongoDB connector: {}", c.status().to_string());
+            return 1;
+        }
+        connector = std::move(*c);
+        if (Status st = connector->check_deployment(); !st) {
+            spdlog::error("MongoDB: {}", st.message());
+            return 1;
+        }
+        if (s.mongo_initial_import && !run_import(*connector)) return 1;
     }
     outpost::sync::SyncServerOptions options;
     options.core.shared_secret = s.shared_secret;
@@ -72,6 +137,14 @@ int serve(const Settings& s) {
     if (s.unsecured_no_authentication && s.shared_secret.empty()) {
         spdlog::warn("UNSECURED: any client that can reach this server may sync (no authentication)");
     }
+    if (connector) {
+        outpost::sync::SyncServer* srv = server->get();
+        if (Status st = connector->start([srv] { srv->notify_store_changed(); }); !st) {
+            spdlog::error("MongoDB connector: {}", st.to_string());
+            return 1;
+        }
+        spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
+    }
     for (const auto& url : (*server)->bound_urls()) std::printf("listening on %s\n", url.c_str());
     std::fflush(stdout);
     spdlog::info("serving store {} ({} entities)", s.db_directory, (*store)->model().entities.size());
@@ -89,6 +162,7 @@ int serve(const Settings& s) {
     });
     (*server)->wait();
     signals.join();
+    if (connector) connector->stop();
     auto stats = (*server)->stats();
     server->reset();
     spdlog::info("stopped ({} sessions, {} pushes applied)", stats.sessions, stats.pushes_applied);
@@ -122,6 +196,13 @@ int main(int argc, char** argv) {
                                    "history kept for catching up clients, in MiB (default 1024)");
     auto* level = app.add_option("--log-level", flags.log_level,
                                  "trace, debug, info, warn, error, critical or off (default info)");
+    auto* mongo_url = app.add_option("--mongo-url", flags.mongo.url,
+                                     "MongoDB connection string (a replica set): enables the connector");
+    auto* mongo_db = app.add_option("--mongo-db", flags.mongo.database, "MongoDB database to sync with");
+    app.add_flag("--mongo-initial-import", flags.mongo_initial_import,
+                 "import every mapped collection before serving");
+    auto* import_cmd = app.add_subcommand("mongo-import", "import every mapped MongoDB collection, then exit");
+    app.fallthrough();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -144,6 +225,13 @@ int main(int argc, char** argv) {
     if (*secret) s.shared_secret = flags.shared_secret;
     if (*history) s.history_size_max_mb = flags.history_size_max_mb;
     if (*level) s.log_level = flags.log_level;
+    if (*mongo_url) s.mongo.url = flags.mongo.url;
+    if (*mongo_db) s.mongo.database = flags.mongo.database;
+    s.mongo_initial_import = flags.mongo_initial_import;
+    if (*import_cmd && !s.mongo.enabled()) {
+        std::fprintf(stderr, "outpost-server: mongo-import needs --mongo-url and --mongo-db (or mongoDb in --conf)\n");
+        return 2;
+    }
     if (s.binds.empty()) s.binds.push_back("ws://127.0.0.1:9999");
     if (Status st = outpost::server::validate(s); !st) {
         std::fprintf(stderr, "outpost-server: %s\n", st.message().c_str());
@@ -153,5 +241,5 @@ int main(int argc, char** argv) {
     auto logger = spdlog::stderr_color_mt("outpost-server");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(s.log_level));
-    return serve(s);
+    return *import_cmd ? import_only(s) : serve(s);
 }
