@@ -262,6 +262,62 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
     EXPECT_EQ(count(*s, "Item"), static_cast<uint64_t>(kSeeded + 5'000));
 }
 
+// The client process dies while it pushes: its local transactions reach the server exactly once,
+// whatever the kill interrupted (a push in flight, an Ack not yet stored).
+TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
+    constexpr int64_t kTxns = 600;
+    constexpr int64_t kPerTxn = 5;
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    const std::string db = dir_.path("pusher");
+    {
+        auto s = open_store(db, model_);
+        put_items(*s, "pusher", 0, kTxns * kPerTxn, kPerTxn);
+    }
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(c->wait_synced());
+    for (uint64_t kill_at : {500u, 1200u, 2000u}) {
+        Process pusher;
+        ASSERT_TRUE(pusher.spawn(cli_sync(db, model_file_, server->url(), "--watch"),
+                                 dir_.path("pusher.log")));
+        ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= kill_at; }, "pushes flow"));
+        pusher.kill_now();
+    }
+    {
+        auto r = run_program(cli_sync(db, model_file_, server->url(), "--until-synced"),
+                             dir_.path("until.log"), 180s);
+        ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    }
+    ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= kTxns * kPerTxn; }, "C has all"));
+    ASSERT_TRUE(c->wait_synced());
+    std::vector<int64_t> want;
+    for (int64_t i = 0; i < kTxns * kPerTxn; ++i) want.push_back(i);
+    EXPECT_EQ(item_numbers(*c->store), want);
+    std::string hex;
+    {
+        auto s = open_store(db, model_);
+        hex = client_hex(*s);
+        auto txn = s->begin_read();
+        EXPECT_EQ(ChangeLog::size(*txn).value(), 0u) << "everything acknowledged";
+    }
+    c->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    EXPECT_EQ(history_by_origin(*open_server_store(*server))[hex], static_cast<uint64_t>(kTxns))
+        << "one history record per client transaction";
+}
+
+// `outpost sync --until-synced` says why it fails.
+TEST_F(SyncIt, CliUntilSyncedReportsRejectedCredentials) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto argv = cli_sync(dir_.path("cli"), model_file_, server->url(), "--until-synced");
+    *std::find(argv.begin(), argv.end(), std::string(kSecret)) = "wrong";
+    auto r = run_program(argv, dir_.path("cli.log"), kDeadline);
+    ASSERT_TRUE(r.exit_code.has_value());
+    EXPECT_NE(*r.exit_code, 0);
+    EXPECT_NE(r.err.find("credentials rejected"), std::string::npos) << r.err;
+}
+
 // --- The client's listeners and states ---------------------------------------------------------
 
 TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {

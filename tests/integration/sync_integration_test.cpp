@@ -409,6 +409,57 @@ TEST_F(SyncIt, ClientBehindKeptHistoryGetsFullSyncNotAnError) {
     EXPECT_GT(first->front().position, b_seq + 1);
 }
 
+// An older app knows a subset of the server's model: it gets only what it knows, and its edits
+// leave what it does not know alone.
+TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
+    ModelBuilder mb;
+    mb.entity("Person")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("name", PropertyType::kString, kFlagIndexed)
+        .property("age", PropertyType::kInt32);
+    mb.entity("Note")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString)
+        .relation_property("author", "Person");
+    Model older = mb.build().value();
+
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto full = make_peer("full", *server);
+    uint64_t p = put(*full->store, "Person", {{"name", "Ada"}, {"age", 3}, {"email", "ada@x"}});
+    put_items(*full->store, "full", 0, 10, 10);
+    Gid g = *gid(*full->store, "Person", p);
+    ASSERT_TRUE(full->wait_synced());
+
+    Peer old(dir_.path("old"), older, {server->url()});
+    old.client->start();
+    ASSERT_TRUE(old.wait_synced());  // full sync of what it knows
+    auto o = find(*old.store, "Person", g);
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->get("name"), Value("Ada"));
+    EXPECT_EQ(o->get("age"), Value(3));
+    EXPECT_EQ(count(*old.store, "Note"), 0u);
+
+    // Live: the older app's edit of a property it knows; the full app's edit of one it does not.
+    put(*old.store, "Person", {{"age", 4}}, o->id);
+    ASSERT_TRUE(eventually([&] { return find(*full->store, "Person", g)->get("age") == Value(4); },
+                           "the older app's edit arrives"));
+    put(*full->store, "Person", {{"email", "new@x"}, {"name", "Ada L."}}, p);
+    ASSERT_TRUE(eventually([&] { return find(*old.store, "Person", g)->get("name") == Value("Ada L."); },
+                           "the known part of the full app's edit arrives"));
+    ASSERT_TRUE(full->wait_synced());
+    ASSERT_TRUE(old.wait_synced());
+    auto f = find(*full->store, "Person", g);
+    EXPECT_EQ(f->get("email"), Value("new@x")) << "unknown to the older app, untouched by it";
+    EXPECT_EQ(f->get("age"), Value(4));
+    {
+        std::lock_guard lock(old.mu);
+        EXPECT_TRUE(old.errors.empty()) << old.errors.front().why;
+    }
+}
+
 // --- Bad input -----------------------------------------------------------------------------------
 
 class SyncItBadInput : public SyncIt {
