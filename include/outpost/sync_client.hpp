@@ -73,14 +73,16 @@ class SyncClient {
     void stop();
 
     SyncState state() const;
-    // Replaces the credentials; used from the next login on (no restart needed).
+    // Replaces the credentials; used from the next login on (no restart needed). Forgets a login
+    // failure of the old credentials: wait_until_up_to_date() then waits for the next attempt.
     void set_credentials(std::string credentials);
     // Local transactions not yet acknowledged by the server.
     uint64_t outgoing_queue_length();
     // Everything local pushed and acknowledged, and everything the server had at login applied.
     bool up_to_date() const;
-    // Waits until up_to_date(), the timeout, or a login failure. Returns ok, kIo (timed out: the
-    // message tells the state) or the login failure's code.
+    // Waits until up_to_date(), the timeout, or a login failure. Returns ok (the state is then
+    // kLoggedIn), kIo (timed out: the message tells the state) or the login failure's code.
+    // Listeners for the event it returns on may still be running.
     Status wait_until_up_to_date(std::chrono::milliseconds timeout);
 
     // Listeners: set before start().

@@ -61,11 +61,14 @@ struct SyncClient::Impl {
     std::atomic<bool> stopped{false};
     std::atomic<bool> poll_pending{false};
     bool became_up_to_date = false;  // worker only: the core reported it; refresh() tells
+    uint64_t core_credentials = 0;   // worker only: version of the credentials the core holds
+    uint64_t login_credentials = 0;  // worker only: ... and of those the current Login carried
     uint64_t attempt = 0;  // worker only: ties timers to the connection they were set for
 
     std::mutex mu;  // guards the fields below and the listener slots
     std::condition_variable cv;
     bool up_to_date = false;
+    uint64_t credentials_version = 0;  // bumped by set_credentials()
     ErrorCode login_failure = ErrorCode::kOk;
     std::string login_failure_reason;
 
@@ -83,14 +86,9 @@ struct SyncClient::Impl {
         if (state_fn) state_fn(next);
     }
 
-    // After every step of the core: publish up-to-date for waiters.
+    // After every step of the core: the state, then up-to-date for waiters (a wait that returns
+    // ok finds the client logged in), then the up-to-date listener (which may itself wait).
     void refresh() {
-        bool now = core->up_to_date();
-        {
-            std::lock_guard lock(mu);
-            up_to_date = now;
-        }
-        cv.notify_all();
         if (core->state() == sync::ClientState::kLoggedIn && state != SyncState::kLoggedIn) {
             policy.reset();
             {
@@ -100,6 +98,12 @@ struct SyncClient::Impl {
             set_state(SyncState::kLoggedIn);
             schedule_heartbeat(attempt);
         }
+        bool now = core->up_to_date();
+        {
+            std::lock_guard lock(mu);
+            up_to_date = now;
+        }
+        cv.notify_all();
         if (became_up_to_date) {  // after the state change it follows from
             became_up_to_date = false;
             if (up_to_date_fn) up_to_date_fn();
@@ -123,6 +127,7 @@ struct SyncClient::Impl {
     void on_open() {
         if (stopped) return;
         set_state(SyncState::kConnected);
+        login_credentials = core_credentials;
         core->connect(std::make_shared<Connection>(*ws));
         refresh();
     }
@@ -149,9 +154,12 @@ struct SyncClient::Impl {
     void on_core_error(ErrorCode code, const std::string& reason) {
         if (core->state() == sync::ClientState::kConnected) {  // before LoginResult ok
             {
+                // A refusal of credentials replaced since is not reported to waiters.
                 std::lock_guard lock(mu);
-                login_failure = code;
-                login_failure_reason = reason;
+                if (login_credentials == credentials_version) {
+                    login_failure = code;
+                    login_failure_reason = reason;
+                }
             }
             cv.notify_all();
             if (login_failure_fn) login_failure_fn(code, reason);
@@ -250,7 +258,19 @@ SyncState SyncClient::state() const { return impl_->state; }
 
 void SyncClient::set_credentials(std::string credentials) {
     Impl* p = impl_.get();
-    p->worker.post([p, c = std::move(credentials)]() mutable { p->core->set_credentials(std::move(c)); });
+    uint64_t version = 0;
+    {
+        // A login refused with the old credentials says nothing about the new ones: waiters wait
+        // for a login with the new ones instead of returning that failure.
+        std::lock_guard lock(p->mu);
+        version = ++p->credentials_version;
+        p->login_failure = ErrorCode::kOk;
+        p->login_failure_reason.clear();
+    }
+    p->worker.post([p, version, c = std::move(credentials)]() mutable {
+        p->core->set_credentials(std::move(c));
+        p->core_credentials = version;
+    });
 }
 
 uint64_t SyncClient::outgoing_queue_length() {

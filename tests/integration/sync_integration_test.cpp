@@ -1,0 +1,658 @@
+// Sync end to end: a real outpost-server process on a free loopback port, clients as in-process
+// SyncClients over real stores. What one app writes reaches the others whole and exactly once,
+// conflicts resolve the same on every replica, and bad input is answered with its code while the
+// server and the other clients carry on.
+#include <gtest/gtest.h>
+
+#include "integration/sync_it_support.hpp"
+#include "net/net_test_util.hpp"
+#include "outpost/sync_protocol.hpp"
+
+namespace outpost::it {
+namespace {
+
+std::vector<int64_t> iota(int64_t first, int64_t count) {
+    std::vector<int64_t> v(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = first + i;
+    return v;
+}
+
+// A's put reaches B: the pair still syncs.
+::testing::AssertionResult still_syncing(Peer& a, Peer& b, const std::string& marker) {
+    uint64_t id = put(*a.store, "Person", {{"name", marker}});
+    auto g = gid(*a.store, "Person", id);
+    if (!g) return ::testing::AssertionFailure() << "no GID";
+    if (!wait_until([&] { return find(*b.store, "Person", *g).has_value(); })) {
+        return ::testing::AssertionFailure() << "'" << marker << "' did not reach the other client";
+    }
+    return ::testing::AssertionSuccess();
+}
+
+TEST_F(SyncIt, PutArrivesAndRemoveComesBack) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(b->wait_synced());
+
+    uint64_t id = put(*a->store, "Person", {{"name", "Ada"}, {"age", 36}, {"email", "ada@x"}});
+    Gid g = *gid(*a->store, "Person", id);
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", g).has_value(); }, "B gets A's put"));
+    EXPECT_EQ(canonical(*b->store, "Person", g), canonical(*a->store, "Person", g));
+    {
+        std::lock_guard lock(b->mu);
+        EXPECT_EQ(b->incoming_puts, 1u);
+    }
+
+    uint64_t idb = find(*b->store, "Person", g)->id;
+    ASSERT_TRUE(b->box("Person").remove(idb).is_ok());
+    ASSERT_TRUE(eventually([&] { return !find(*a->store, "Person", g).has_value(); }, "A sees B's remove"));
+    {
+        std::lock_guard lock(a->mu);
+        EXPECT_EQ(a->incoming_removes, 1u);
+    }
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(b->wait_synced());
+    EXPECT_EQ(a->client->outgoing_queue_length(), 0u);
+    EXPECT_EQ(b->client->outgoing_queue_length(), 0u);
+
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0) << server->log();
+    auto s = open_server_store(*server);
+    EXPECT_FALSE(find(*s, "Person", g).has_value());
+    EXPECT_EQ(count(*s, "Person"), 0u);
+}
+
+TEST_F(SyncIt, RelationsAndEveryPropertyTypeCrossTheWire) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(b->wait_synced());
+
+    uint64_t p1 = put(*a->store, "Person", {{"name", "reader one"}, {"age", 1}});
+    uint64_t p2 = put(*a->store, "Person", {{"name", "reader two"}, {"age", 2}});
+    std::map<std::string, Value> all = {
+        {"b", true},
+        {"i8", int64_t{-8}},
+        {"i16", int64_t{-1600}},
+        {"i32", int64_t{-320000}},
+        {"i64", int64_t{-(1ll << 40)}},
+        {"f", 1.5},
+        {"d", 3.25},
+        {"s", "text ü \xe2\x82\xac"},
+        {"date", int64_t{1700000000000}},
+        {"dateNano", int64_t{1700000000000000001}},
+        {"bytes", Bytes{0, 1, 2, 255}},
+        {"flex", Flex(Flex::Map{{"k", Flex(Flex::Array{Flex(int64_t{1}), Flex("two"), Flex(nullptr),
+                                                       Flex(2.5), Flex(true)})}})},
+        {"i8v", Value::IntVector{-1, 2}},
+        {"i16v", Value::IntVector{-300, 300}},
+        {"i32v", Value::IntVector{1, 2, 3}},
+        {"i64v", Value::IntVector{1ll << 50}},
+        {"fv", Value::DoubleVector{0.5, -0.25}},
+        {"dv", Value::DoubleVector{1e100}},
+        {"sv", Value::StringVector{"x", "", "z"}},
+        {"datev", Value::IntVector{1, 2}},
+        {"owner", static_cast<int64_t>(p1)},
+    };
+    uint64_t kid = 0;
+    {
+        auto box = a->box("Kitchen");
+        Object k = box.new_object();
+        for (const auto& [name, v] : all) ASSERT_TRUE(k.set(name, v).is_ok()) << name;
+        ASSERT_TRUE(k.set_to_many("guests", {p2, p1, p2}).is_ok());  // order and duplicates
+        auto r = box.put(k);
+        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        kid = *r;
+    }
+    uint64_t nid = 0;
+    {
+        auto box = a->box("Note");
+        Object n = box.new_object();
+        ASSERT_TRUE(n.set("text", "hello").is_ok());
+        ASSERT_TRUE(n.set("author", static_cast<int64_t>(p2)).is_ok());
+        ASSERT_TRUE(n.set_to_many("readers", {p1, p2}).is_ok());
+        auto r = box.put(n);
+        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        nid = *r;
+    }
+    const std::vector<std::pair<const char*, Gid>> objects = {
+        {"Person", *gid(*a->store, "Person", p1)},
+        {"Person", *gid(*a->store, "Person", p2)},
+        {"Kitchen", *gid(*a->store, "Kitchen", kid)},
+        {"Note", *gid(*a->store, "Note", nid)},
+    };
+    auto same_on = [&](Peer& p) {
+        for (const auto& [entity, g] : objects) {
+            if (canonical(*p.store, entity, g) != canonical(*a->store, entity, g)) return false;
+        }
+        return true;
+    };
+    ASSERT_TRUE(eventually([&] { return same_on(*b); }, "B holds A's objects"));
+    for (const auto& [entity, g] : objects) {
+        EXPECT_EQ(canonical(*b->store, entity, g), canonical(*a->store, entity, g)) << entity;
+    }
+    // The values themselves, not only their agreement.
+    auto k = find(*b->store, "Kitchen", objects[2].second);
+    ASSERT_TRUE(k.has_value());
+    for (const auto& [name, v] : all) {
+        if (name != "owner") {
+            EXPECT_TRUE(k->get(name) == v) << name;
+        }
+    }
+    EXPECT_EQ(*gid(*b->store, "Person", static_cast<uint64_t>(k->get("owner").as<int64_t>())),
+              objects[0].second);
+    ASSERT_EQ(k->get_to_many("guests").size(), 3u);
+
+    // Edits on B come back to A: a to-many reorder, a flex and a vector change, a to-one cleared.
+    {
+        uint64_t bk = k->id;
+        auto box = b->box("Kitchen");
+        Object edit = *k;
+        auto guests = edit.get_to_many("guests");
+        std::reverse(guests.begin(), guests.end());
+        guests.pop_back();
+        ASSERT_TRUE(edit.set_to_many("guests", guests).is_ok());
+        ASSERT_TRUE(edit.set("flex", Flex(Flex::Array{Flex("replaced")})).is_ok());
+        ASSERT_TRUE(edit.set("sv", Value::StringVector{}).is_ok());
+        ASSERT_TRUE(edit.set("owner", Value(nullptr)).is_ok());
+        ASSERT_TRUE(box.put(edit).is_ok());
+        EXPECT_EQ(edit.id, bk);
+    }
+    ASSERT_TRUE(eventually(
+        [&] {
+            return canonical(*a->store, "Kitchen", objects[2].second) ==
+                   canonical(*b->store, "Kitchen", objects[2].second);
+        },
+        "A gets B's edit"));
+
+    // A third client joins later: the full sync carries the same objects.
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(c->wait_synced());
+    for (const auto& [entity, g] : objects) {
+        EXPECT_EQ(canonical(*c->store, entity, g), canonical(*a->store, entity, g)) << entity;
+    }
+}
+
+TEST_F(SyncIt, OfflineEditsOfDifferentPropertiesBothSurvive) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    uint64_t ida = put(*a->store, "Person", {{"name", "Ada"}, {"age", 1}, {"email", "old"}});
+    Gid g = *gid(*a->store, "Person", ida);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", g).has_value(); }, "B has it"));
+    uint64_t idb = find(*b->store, "Person", g)->id;
+
+    a->stop_client();
+    b->stop_client();
+    put(*a->store, "Person", {{"age", 2}}, ida);
+    put(*b->store, "Person", {{"email", "new@b"}}, idb);
+    b->make_client({server->url()});
+    b->client->start();
+    ASSERT_TRUE(b->wait_synced());
+    a->make_client({server->url()});
+    a->client->start();
+    ASSERT_TRUE(a->wait_synced());
+
+    auto expected = [&](Store& s) {
+        auto o = find(s, "Person", g);
+        return o && o->get("age") == Value(2) && o->get("email") == Value("new@b") &&
+               o->get("name") == Value("Ada");
+    };
+    ASSERT_TRUE(eventually([&] { return expected(*a->store) && expected(*b->store); },
+                           "both edits on both replicas"));
+    EXPECT_EQ(canonical(*a->store, "Person", g), canonical(*b->store, "Person", g));
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    EXPECT_TRUE(expected(*open_server_store(*server)));
+}
+
+TEST_F(SyncIt, SamePropertyLaterArrivalWinsEverywhere) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    uint64_t ida = put(*a->store, "Person", {{"name", "start"}});
+    Gid g = *gid(*a->store, "Person", ida);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", g).has_value(); }, "B has it"));
+    uint64_t idb = find(*b->store, "Person", g)->id;
+
+    a->stop_client();
+    b->stop_client();
+    // B edits first, A later, but A's edit reaches the server first: B's arrives later and wins,
+    // also on A (which already had its own value) and on B (which sees A's value arrive while its
+    // own edit is pending).
+    put(*b->store, "Person", {{"name", "from b"}}, idb);
+    put(*a->store, "Person", {{"name", "from a"}}, ida);
+    a->make_client({server->url()});
+    a->client->start();
+    ASSERT_TRUE(a->wait_synced());
+    b->make_client({server->url()});
+    b->client->start();
+    ASSERT_TRUE(b->wait_synced());
+    auto name_is = [&](Store& s, const char* want) {
+        auto o = find(s, "Person", g);
+        return o && o->get("name") == Value(want);
+    };
+    ASSERT_TRUE(eventually([&] { return name_is(*a->store, "from b") && name_is(*b->store, "from b"); },
+                           "the later arrival on both replicas"));
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    EXPECT_TRUE(name_is(*open_server_store(*server), "from b"));
+}
+
+TEST_F(SyncIt, DeleteBeatsConcurrentUpdateInEitherOrder) {
+    for (bool delete_first : {true, false}) {
+        SCOPED_TRACE(delete_first ? "delete arrives first" : "update arrives first");
+        const std::string tag = delete_first ? "d" : "u";
+        auto server = make_server("server-" + tag);
+        ASSERT_TRUE(server->start());
+        auto a = make_peer("a-" + tag, *server);
+        auto b = make_peer("b-" + tag, *server);
+        auto c = make_peer("c-" + tag, *server);
+        uint64_t ida = put(*a->store, "Person", {{"name", "doomed"}});
+        Gid g = *gid(*a->store, "Person", ida);
+        ASSERT_TRUE(a->wait_synced());
+        ASSERT_TRUE(eventually(
+            [&] { return find(*b->store, "Person", g) && find(*c->store, "Person", g); },
+            "everyone has it"));
+        uint64_t idb = find(*b->store, "Person", g)->id;
+
+        a->stop_client();
+        b->stop_client();
+        ASSERT_TRUE(a->box("Person").remove(ida).is_ok());
+        put(*b->store, "Person", {{"name", "updated"}, {"age", 5}}, idb);
+        Peer& first = delete_first ? *a : *b;
+        Peer& second = delete_first ? *b : *a;
+        first.make_client({server->url()});
+        first.client->start();
+        ASSERT_TRUE(first.wait_synced());
+        second.make_client({server->url()});
+        second.client->start();
+        ASSERT_TRUE(second.wait_synced());
+        ASSERT_TRUE(eventually(
+            [&] {
+                return !find(*a->store, "Person", g) && !find(*b->store, "Person", g) &&
+                       !find(*c->store, "Person", g);
+            },
+            "deleted on every client"));
+        ASSERT_TRUE(c->wait_synced());
+        a->stop_client();
+        b->stop_client();
+        c->stop_client();
+        ASSERT_EQ(server->stop(), 0);
+        EXPECT_FALSE(find(*open_server_store(*server), "Person", g).has_value());
+    }
+}
+
+TEST_F(SyncIt, TenThousandOfflineObjectsArriveExactlyOnce) {
+    constexpr int64_t kObjects = 10'000;
+    constexpr int64_t kPerTxn = 100;
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto b = make_peer("b", *server);
+    ASSERT_TRUE(b->wait_synced());
+    auto a = make_peer("a", *server, /*start=*/false);
+    put_items(*a->store, "a", 0, kObjects, kPerTxn);
+    ASSERT_EQ(a->client->outgoing_queue_length(), static_cast<uint64_t>(kObjects / kPerTxn));
+
+    a->client->start();
+    ASSERT_TRUE(a->wait_synced(120s));
+    EXPECT_EQ(a->client->outgoing_queue_length(), 0u);
+    ASSERT_TRUE(eventually([&] { return count(*b->store, "Item") >= kObjects; }, "B has them all"));
+    ASSERT_TRUE(b->wait_synced());
+    EXPECT_EQ(count(*b->store, "Item"), static_cast<uint64_t>(kObjects));
+    EXPECT_EQ(item_numbers(*b->store), iota(0, kObjects));
+    auto ga = all_gids(*a->store, "Item");
+    auto gb = all_gids(*b->store, "Item");
+    std::sort(ga.begin(), ga.end());
+    std::sort(gb.begin(), gb.end());
+    EXPECT_EQ(ga, gb);
+    {
+        std::lock_guard lock(b->mu);
+        EXPECT_EQ(b->incoming_puts, static_cast<uint64_t>(kObjects)) << "each object arrives once";
+    }
+    std::string a_hex = client_hex(*a->store);
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    auto s = open_server_store(*server);
+    EXPECT_EQ(count(*s, "Item"), static_cast<uint64_t>(kObjects));
+    EXPECT_EQ(history_by_origin(*s)[a_hex], static_cast<uint64_t>(kObjects / kPerTxn))
+        << "each of A's transactions is one history record";
+}
+
+TEST_F(SyncIt, NewClientGetsFullSyncOfHundredThousandObjects) {
+    constexpr int64_t kObjects = 100'000;
+    auto server = make_server();
+    std::vector<Gid> seeded;
+    {
+        // The server's store, filled before the server starts (as if by earlier clients).
+        auto s = open_store(server->data_dir(), model_);
+        put_items(*s, "seed", 0, kObjects, 10'000);
+        seeded = all_gids(*s, "Item");
+    }
+    ASSERT_EQ(seeded.size(), static_cast<size_t>(kObjects));
+    ASSERT_TRUE(server->start());
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(c->wait_synced(180s));
+    EXPECT_EQ(count(*c->store, "Item"), static_cast<uint64_t>(kObjects));
+    EXPECT_EQ(item_numbers(*c->store), iota(0, kObjects));
+    auto got = all_gids(*c->store, "Item");
+    std::sort(got.begin(), got.end());
+    std::sort(seeded.begin(), seeded.end());
+    EXPECT_TRUE(got == seeded) << "the full sync holds exactly the server's objects";
+    // And it syncs on from there.
+    auto d = make_peer("d", *server);
+    ASSERT_TRUE(d->wait_synced(180s));
+    EXPECT_TRUE(still_syncing(*c, *d, "after the full sync"));
+}
+
+TEST_F(SyncIt, ClientBehindKeptHistoryGetsFullSyncNotAnError) {
+    ServerConfig config;
+    config.history_size_max_mb = 1;
+    auto server = make_server("server", config);
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    uint64_t gone = put(*a->store, "Person", {{"name", "removed while B is away"}});
+    Gid gone_gid = *gid(*a->store, "Person", gone);
+    put_items(*a->store, "a", 0, 10, 10);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return count(*b->store, "Item") == 10 && find(*b->store, "Person", gone_gid); },
+                           "B has the first objects"));
+    ASSERT_TRUE(b->wait_synced());
+    b->stop_client();
+    uint64_t b_seq = 0;
+    {
+        auto txn = b->store->begin_read();
+        auto seq = get_meta(*txn, "sync.server_seq");
+        ASSERT_TRUE(seq.is_ok() && seq->has_value());
+        b_seq = std::stoull(**seq);
+    }
+
+    // About 3 MiB of history while B is away: more than the server keeps.
+    ASSERT_TRUE(a->box("Person").remove(gone).is_ok());
+    put_items(*a->store, "a", 10, 3000, 100, 1000);
+    ASSERT_TRUE(a->wait_synced(120s));
+
+    b->make_client({server->url()});
+    b->client->start();
+    ASSERT_TRUE(b->wait_synced(120s));
+    EXPECT_EQ(item_numbers(*b->store), iota(0, 3010));
+    EXPECT_FALSE(find(*b->store, "Person", gone_gid).has_value())
+        << "an object removed beyond the kept history goes";
+    {
+        std::lock_guard lock(b->mu);
+        EXPECT_TRUE(b->errors.empty()) << b->errors.front().why;
+        EXPECT_TRUE(b->login_failures.empty());
+    }
+    EXPECT_TRUE(still_syncing(*b, *a, "after catching up"));
+
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    // B was behind: the record after its position was trimmed.
+    auto s = open_server_store(*server);
+    auto txn = s->begin_read();
+    auto first = ChangeLog::read(*txn, 0, 1);
+    ASSERT_TRUE(first.is_ok() && !first->empty());
+    EXPECT_GT(first->front().position, b_seq + 1);
+}
+
+// An older app knows a subset of the server's model: it gets only what it knows, and its edits
+// leave what it does not know alone.
+TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
+    ModelBuilder mb;
+    mb.entity("Person")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("name", PropertyType::kString, kFlagIndexed)
+        .property("age", PropertyType::kInt32);
+    mb.entity("Note")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("text", PropertyType::kString)
+        .relation_property("author", "Person");
+    Model older = mb.build().value();
+
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto full = make_peer("full", *server);
+    uint64_t p = put(*full->store, "Person", {{"name", "Ada"}, {"age", 3}, {"email", "ada@x"}});
+    put_items(*full->store, "full", 0, 10, 10);
+    Gid g = *gid(*full->store, "Person", p);
+    ASSERT_TRUE(full->wait_synced());
+
+    Peer old(dir_.path("old"), older, {server->url()});
+    old.client->start();
+    ASSERT_TRUE(old.wait_synced());  // full sync of what it knows
+    auto o = find(*old.store, "Person", g);
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->get("name"), Value("Ada"));
+    EXPECT_EQ(o->get("age"), Value(3));
+    EXPECT_EQ(count(*old.store, "Note"), 0u);
+
+    // Live: the older app's edit of a property it knows; the full app's edit of one it does not.
+    put(*old.store, "Person", {{"age", 4}}, o->id);
+    ASSERT_TRUE(eventually([&] { return find(*full->store, "Person", g)->get("age") == Value(4); },
+                           "the older app's edit arrives"));
+    put(*full->store, "Person", {{"email", "new@x"}, {"name", "Ada L."}}, p);
+    ASSERT_TRUE(eventually([&] { return find(*old.store, "Person", g)->get("name") == Value("Ada L."); },
+                           "the known part of the full app's edit arrives"));
+    ASSERT_TRUE(full->wait_synced());
+    ASSERT_TRUE(old.wait_synced());
+    auto f = find(*full->store, "Person", g);
+    EXPECT_EQ(f->get("email"), Value("new@x")) << "unknown to the older app, untouched by it";
+    EXPECT_EQ(f->get("age"), Value(4));
+    {
+        std::lock_guard lock(old.mu);
+        EXPECT_TRUE(old.errors.empty()) << old.errors.front().why;
+    }
+}
+
+// --- Bad input -----------------------------------------------------------------------------------
+
+class SyncItBadInput : public SyncIt {
+  protected:
+    void SetUp() override {
+        server = make_server();
+        ASSERT_TRUE(server->start());
+        a = make_peer("a", *server);
+        b = make_peer("b", *server);
+        ASSERT_TRUE(a->wait_synced());
+        ASSERT_TRUE(b->wait_synced());
+    }
+
+    // A raw WebSocket connection to the server.
+    std::unique_ptr<net::test::RecordingClient> raw() {
+        net::WsClientOptions o;
+        o.url = server->url();
+        o.max_message_size = 64u << 20;
+        auto c = std::make_unique<net::test::RecordingClient>(o);
+        c->client.connect();
+        EXPECT_TRUE(c->wait_open());
+        return c;
+    }
+
+    static std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+    sync::Login login(const Model& model, std::string credentials = kSecret) {
+        sync::Login l;
+        for (size_t i = 0; i < l.client_id.size(); ++i) l.client_id[i] = static_cast<uint8_t>(i + 7);
+        l.credentials = std::move(credentials);
+        l.model = sync::describe_model(model);
+        return l;
+    }
+
+    // Waits for the close; the code and the first message's error code (0 when none decoded).
+    struct Outcome {
+        uint16_t close_code = 0;
+        std::optional<sync::Message> first;
+    };
+    Outcome outcome(net::test::RecordingClient& c) {
+        Outcome o;
+        EXPECT_TRUE(c.wait_close());
+        std::lock_guard lock(c.waiter.mutex());
+        o.close_code = c.close_code;
+        if (!c.messages.empty()) {
+            auto m = sync::decode_message(c.messages.front());
+            if (m.is_ok()) o.first = *m;
+        }
+        return o;
+    }
+    static int error_code_of(const Outcome& o) {
+        if (!o.first) return -1;
+        if (auto* e = std::get_if<sync::Error>(&*o.first)) return static_cast<int>(e->code);
+        if (auto* r = std::get_if<sync::LoginResult>(&*o.first)) return static_cast<int>(r->code);
+        return -2;
+    }
+
+    void expect_carries_on(const std::string& marker) {
+        EXPECT_TRUE(server->running());
+        EXPECT_TRUE(still_syncing(*a, *b, marker));
+        EXPECT_TRUE(still_syncing(*b, *a, marker + " back"));
+    }
+
+    std::unique_ptr<ServerProcess> server;
+    std::unique_ptr<Peer> a;
+    std::unique_ptr<Peer> b;
+};
+
+TEST_F(SyncItBadInput, GarbageFrameGetsMalformedAndClose) {
+    auto c = raw();
+    c->client.send(bytes("this is not a FlatBuffer at all, not even close"));
+    auto o = outcome(*c);
+    EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kSyncMalformedMessage));
+    EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kSyncMalformedMessage));
+    expect_carries_on("after garbage");
+}
+
+TEST_F(SyncItBadInput, TruncatedFlatBufferGetsMalformedAndClose) {
+    std::string frame = sync::encode_message(login(model_));
+    for (size_t cut : {frame.size() / 2, frame.size() - 1, size_t{4}}) {
+        SCOPED_TRACE(cut);
+        auto c = raw();
+        c->client.send(bytes(frame.substr(0, cut)));
+        auto o = outcome(*c);
+        EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kSyncMalformedMessage));
+        EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kSyncMalformedMessage));
+    }
+    expect_carries_on("after truncated frames");
+}
+
+TEST_F(SyncItBadInput, OversizedMessageClosedWithTooBig) {
+    auto c = raw();
+    c->client.send(std::vector<uint8_t>(sync::kDefaultMaxMessageSize + 1024, 0x5a));
+    auto o = outcome(*c);
+    EXPECT_EQ(o.close_code, net::kCloseTooBig);
+    expect_carries_on("after an oversized message");
+}
+
+TEST_F(SyncItBadInput, TextFrameClosedWithUnsupportedData) {
+    net::test::RawSocket s(net::test::port_of(server->url()));
+    ASSERT_TRUE(s.connected());
+    ASSERT_TRUE(s.websocket_handshake());
+    ASSERT_TRUE(s.write_frame(0x1, "{\"hello\": 1}"));
+    auto f = s.read_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->first, 0x8);  // close
+    ASSERT_GE(f->second.size(), 2u);
+    uint16_t code = static_cast<uint16_t>((static_cast<uint8_t>(f->second[0]) << 8) |
+                                          static_cast<uint8_t>(f->second[1]));
+    EXPECT_EQ(code, net::kCloseUnsupportedData);
+    expect_carries_on("after a text frame");
+}
+
+TEST_F(SyncItBadInput, MessageBeforeLoginIsAProtocolViolation) {
+    auto c = raw();
+    c->client.send(bytes(sync::encode_message(sync::Push{1, {}})));
+    auto o = outcome(*c);
+    EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kSyncProtocolViolation));
+    EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kSyncProtocolViolation));
+    expect_carries_on("after a push before login");
+}
+
+TEST_F(SyncItBadInput, WrongCredentialsAreRejected) {
+    {
+        auto c = raw();
+        c->client.send(bytes(sync::encode_message(login(model_, "not the secret"))));
+        auto o = outcome(*c);
+        EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kAuthCredentialsRejected));
+        EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kAuthCredentialsRejected));
+    }
+    // Through the client API: the login failure listener and the wait report the code.
+    auto bad = make_peer("bad", *server, true, "not the secret");
+    Status st = bad->client->wait_until_up_to_date(kDeadline);
+    EXPECT_EQ(st.code(), ErrorCode::kAuthCredentialsRejected) << st.to_string();
+    ASSERT_TRUE(eventually([&] { return login_failures(*bad) >= 1; }, "the login failure listener"));
+    {
+        std::lock_guard lock(bad->mu);
+        EXPECT_EQ(bad->login_failures.front().code, ErrorCode::kAuthCredentialsRejected);
+    }
+    expect_carries_on("after wrong credentials");
+    EXPECT_EQ(count(*bad->store, "Person"), 0u) << "nothing reaches a rejected client";
+}
+
+TEST_F(SyncItBadInput, MismatchedModelIsRejected) {
+    Model other = it_model(/*mismatch=*/true);
+    {
+        auto c = raw();
+        c->client.send(bytes(sync::encode_message(login(other))));
+        auto o = outcome(*c);
+        EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kSyncUnsupportedModel));
+        EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kSyncUnsupportedModel));
+    }
+    Peer bad(dir_.path("bad"), other, {server->url()});
+    bad.client->start();
+    Status st = bad.client->wait_until_up_to_date(kDeadline);
+    EXPECT_EQ(st.code(), ErrorCode::kSyncUnsupportedModel) << st.to_string();
+    ASSERT_TRUE(eventually([&] { return login_failures(bad) >= 1; }, "the login failure listener"));
+    {
+        std::lock_guard lock(bad.mu);
+        EXPECT_EQ(bad.login_failures.front().code, ErrorCode::kSyncUnsupportedModel);
+        EXPECT_NE(bad.login_failures.front().why.find("age"), std::string::npos)
+            << bad.login_failures.front().why;
+    }
+    expect_carries_on("after a mismatched model");
+}
+
+// --- Many clients --------------------------------------------------------------------------------
+
+TEST_F(SyncIt, TwoHundredConcurrentClientsConverge) {
+    constexpr int kClients = 200;
+    constexpr int64_t kPerClient = 2;
+    raise_fd_limit();
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    std::vector<std::unique_ptr<Peer>> peers;
+    for (int i = 0; i < kClients; ++i) {
+        peers.push_back(make_peer("c" + std::to_string(i), *server));
+        put_items(*peers.back()->store, "c" + std::to_string(i), i * kPerClient, kPerClient, kPerClient);
+    }
+    const uint64_t total = kClients * kPerClient;
+    for (int i = 0; i < kClients; ++i) {
+        ASSERT_TRUE(eventually([&] { return count(*peers[i]->store, "Item") == total; },
+                               "every client has every object", 180s))
+            << "client " << i << " has " << count(*peers[i]->store, "Item");
+    }
+    for (auto& p : peers) ASSERT_TRUE(p->wait_synced());
+    for (auto& p : peers) {
+        ASSERT_EQ(item_numbers(*p->store), iota(0, static_cast<int64_t>(total)));
+        EXPECT_EQ(p->client->outgoing_queue_length(), 0u);
+    }
+    for (auto& p : peers) p->stop_client();
+    ASSERT_EQ(server->stop(), 0) << server->log();
+}
+
+}  // namespace
+}  // namespace outpost::it
