@@ -1,0 +1,608 @@
+// bench-sync: Outpost sync over real WebSocket connections on 127.0.0.1.
+// Usage: bench-sync [--phases latency,ingest,fanout,connections] [--latency-n N] [--ingest-n N]
+//                   [--ingest-batch N] [--fanout-n N] [--fanout-batch N] [--readers N]
+//                   [--connections N] [--server PATH] [--dir DIR] [--keep]
+//
+// Phases (each on a fresh server store; every store, the server's and the clients', commits with
+// fsync, as in production):
+//   latency      client A puts one object per transaction; the time from before A's put until
+//                client B's on_incoming listener runs for it (one at a time, 10k by default).
+//   ingest       the store's own batched put of N objects (transactions of 1,000, a synced store
+//                like the server's) as the baseline, then one SyncClient's store gets the same N
+//                objects in transactions of 1,000 while offline (not timed), and the client
+//                starts: time from start() (connect, login) until the server acknowledged every
+//                transaction (wait_until_up_to_date).
+//   fanout       one SyncClient writes N objects (transactions of --fanout-batch) while R readers
+//                are logged in; readers are raw protocol clients (Login, then decode every Apply
+//                and answer ApplyAck) sharing one I/O thread pool. Figure: objects delivered per
+//                second summed over readers, until every reader has all of them.
+//   connections  an outpost-server process (--server) and N idle raw clients that log in; the
+//                figure is the growth of the server's VmRSS divided by N.
+// The server of the first three phases runs in this process (SyncServer with its default two I/O
+// threads and one worker thread), so its CPU competes with the clients' on the same machine.
+// Figures go to stdout as "NAME: VALUE unit", then "ratio NAME: VALUE (target ...)" and
+// "target NAME: ... met|MISSED"; progress goes to stderr.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/ws_client.hpp"
+#include "outpost/store.hpp"
+#include "outpost/sync_client.hpp"
+#include "outpost/sync_protocol.hpp"
+#include "sync/sync_server.hpp"
+
+extern char** environ;
+
+namespace outpost::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string g_run_dir;
+bool g_keep = false;
+
+[[noreturn]] void fail(std::string_view what, std::string_view detail) {
+    std::fprintf(stderr, "bench-sync: %.*s: %.*s\n", static_cast<int>(what.size()), what.data(),
+                 static_cast<int>(detail.size()), detail.data());
+    std::exit(1);
+}
+
+void check(const Status& st, std::string_view what) {
+    if (!st.is_ok()) fail(what, st.to_string());
+}
+
+template <typename T>
+T take(Result<T> r, std::string_view what) {
+    if (!r) fail(what, r.status().to_string());
+    return std::move(r).value();
+}
+
+void remove_run_dir() {
+    if (g_run_dir.empty() || g_keep) return;
+    std::error_code ec;
+    fs::remove_all(g_run_dir, ec);
+}
+
+std::string fresh_dir(std::string_view name) {
+    fs::path p = fs::path(g_run_dir) / std::string(name);
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (!fs::create_directories(p, ec)) fail("creating " + p.string(), ec.message());
+    return p.string();
+}
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void progress(const char* fmt, auto... args) {
+    std::fprintf(stderr, "bench-sync: ");
+    std::fprintf(stderr, fmt, args...);
+    std::fprintf(stderr, "\n");
+}
+
+struct Report {
+    std::map<std::string, double> values;
+    void print(const std::string& name, double value, std::string_view unit, int decimals = 0) {
+        values[name] = value;
+        std::printf("%s: %.*f %.*s\n", name.c_str(), decimals, value, static_cast<int>(unit.size()),
+                    unit.data());
+        std::fflush(stdout);
+    }
+    // "target NAME: VALUE (target <= / >= LIMIT UNIT: met|MISSED)"
+    void target(const std::string& name, bool at_most, double limit, std::string_view unit) {
+        auto it = values.find(name);
+        if (it == values.end()) return;
+        bool met = at_most ? it->second <= limit : it->second >= limit;
+        std::printf("target %s: %.2f (target %s %g %.*s: %s)\n", name.c_str(), it->second,
+                    at_most ? "<=" : ">=", limit, static_cast<int>(unit.size()), unit.data(),
+                    met ? "met" : "MISSED");
+        std::fflush(stdout);
+    }
+};
+
+// ---- the data -------------------------------------------------------------------------------
+
+constexpr const char* kEntity = "Item";
+
+Model bench_model() {
+    ModelBuilder b;
+    b.entity(kEntity).sync(true)
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("counter", PropertyType::kInt64)
+        .property("text", PropertyType::kString)
+        .property("created", PropertyType::kDate);
+    return take(b.build(), "model");
+}
+
+// A small object: two 8-byte values and a string of 20-27 characters.
+void fill_item(Object& o, int64_t i) {
+    check(o.set("counter", i), "set counter");
+    check(o.set("text", "item number " + std::to_string(1'000'000'000 + i)), "set text");
+    check(o.set("created", int64_t{1'764'000'000'000} + i), "set created");
+}
+
+std::shared_ptr<Store> open_store(const std::string& dir, const Model& model) {
+    StoreOptions options;  // fsync on commit, as in production
+    options.max_size_bytes = 16ull << 30;
+    return take(Store::open(dir, model, options), "opening the store in " + dir);
+}
+
+// Writes objects FIRST .. FIRST+COUNT-1 in transactions of BATCH.
+void put_items(Store& store, int64_t first, size_t count, size_t batch) {
+    DynamicBox box = take(store.box(kEntity), "box");
+    for (size_t i = 0; i < count; i += batch) {
+        WriteTxn txn = take(store.begin_write(), "begin write");
+        for (size_t j = i; j < std::min(count, i + batch); ++j) {
+            Object o = box.new_object();
+            fill_item(o, first + static_cast<int64_t>(j));
+            take(box.put(txn, o), "put");
+        }
+        check(txn.commit(), "commit");
+    }
+}
+
+uint64_t count_items(Store& store) {
+    DynamicBox box = take(store.box(kEntity), "box");
+    return take(box.count(), "count");
+}
+
+// ---- an in-process server and full clients -------------------------------------------------
+
+struct Server {
+    std::shared_ptr<Store> store;
+    std::unique_ptr<sync::SyncServer> server;
+    std::string url;
+
+    Server(const std::string& dir, const Model& model) {
+        store = open_store(dir, model);
+        sync::SyncServerOptions options;
+        options.core.allow_unauthenticated = true;
+        options.core.history_max_records = 0;
+        options.net.urls = {"ws://127.0.0.1:0"};
+        server = take(sync::SyncServer::create(store, std::move(options)), "sync server");
+        check(server->start(), "starting the sync server");
+        url = server->bound_urls().front();
+    }
+    ~Server() {
+        server->stop();
+        server.reset();
+    }
+};
+
+struct Client {
+    std::shared_ptr<Store> store;
+    std::unique_ptr<SyncClient> client;
+
+    Client(const std::string& dir, const Model& model, const std::string& url) {
+        store = open_store(dir, model);
+        SyncClientOptions options;
+        options.urls = {url};
+        client = take(SyncClient::create(store, std::move(options)), "sync client");
+    }
+    void start_and_sync(std::string_view who) {
+        client->start();
+        check(client->wait_until_up_to_date(60s), std::string(who) + " first sync");
+    }
+};
+
+// ---- raw protocol clients (fan-out readers, idle connections) -------------------------------
+
+// Counters shared by many raw clients; waiters wake on every change of `logged_in`, `done` or
+// `closed`.
+struct Tally {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t logged_in = 0;  // got the last full-sync chunk
+    size_t done = 0;       // received every expected object
+    size_t closed = 0;
+    std::string last_close;
+
+    void bump(size_t Tally::*field) {
+        {
+            std::lock_guard lock(mu);
+            ++(this->*field);
+        }
+        cv.notify_all();
+    }
+    // Waits until PRED (under the lock) or DEADLINE.
+    template <typename Pred>
+    bool wait(Clock::duration timeout, Pred pred) {
+        std::unique_lock lock(mu);
+        return cv.wait_for(lock, timeout, [&] { return pred(*this); });
+    }
+};
+
+// Logs in with a random client id and the full model, then counts the objects of every Apply it
+// receives (answering each with an ApplyAck). Callbacks run on the shared EventLoop.
+class RawClient {
+  public:
+    RawClient(const std::string& url, std::shared_ptr<net::EventLoop> loop, Tally& tally,
+              std::string login_frame, uint64_t expect_objects)
+        : tally_(tally), login_(std::move(login_frame)), expect_(expect_objects) {
+        net::WsClientOptions options;
+        options.url = url;
+        options.connect_timeout = 60s;
+        options.idle_timeout = 600s;
+        ws_ = std::make_unique<net::WsClient>(std::move(options), std::move(loop));
+        ws_->set_on_open([this] {
+            ws_->send(std::span(reinterpret_cast<const uint8_t*>(login_.data()), login_.size()));
+        });
+        ws_->set_on_message([this](std::span<const uint8_t> frame) { on_message(frame); });
+        ws_->set_on_close([this](uint16_t code, const std::string& reason) {
+            {
+                std::lock_guard lock(tally_.mu);
+                tally_.last_close = std::to_string(code) + " " + reason;
+            }
+            tally_.bump(&Tally::closed);
+        });
+    }
+    void connect() { ws_->connect(); }
+    uint64_t objects() const { return objects_; }
+
+  private:
+    void on_message(std::span<const uint8_t> frame) {
+        auto msg = sync::decode_message(frame);
+        if (!msg) fail("a reader decoding a frame", msg.status().to_string());
+        if (auto* r = std::get_if<sync::LoginResult>(&*msg)) {
+            if (r->code != ErrorCode::kOk) fail("login", r->message);
+        } else if (auto* c = std::get_if<sync::FullSyncChunk>(&*msg)) {
+            if (c->last) {
+                ack(c->server_seq);
+                tally_.bump(&Tally::logged_in);
+            }
+        } else if (auto* a = std::get_if<sync::Apply>(&*msg)) {
+            objects_ += a->changes.objects.size();
+            ack(a->server_seq);
+            if (expect_ != 0 && objects_ == expect_) tally_.bump(&Tally::done);
+        }
+    }
+    void ack(uint64_t seq) {
+        std::string f = sync::encode_message(sync::ApplyAck{seq});
+        ws_->send(std::span(reinterpret_cast<const uint8_t*>(f.data()), f.size()));
+    }
+
+    Tally& tally_;
+    const std::string login_;
+    const uint64_t expect_;
+    uint64_t objects_ = 0;  // on the loop's threads, one callback at a time
+    std::unique_ptr<net::WsClient> ws_;
+};
+
+std::string login_frame(const Model& model, std::mt19937_64& rng) {
+    sync::Login login;
+    for (auto& b : login.client_id) b = static_cast<uint8_t>(rng());
+    login.model = sync::describe_model(model);
+    return sync::encode_message(login);
+}
+
+// ---- phases ------------------------------------------------------------------------------------
+
+void run_latency(const Model& model, size_t n, Report& report) {
+    progress("latency: %zu single-object transactions, A -> server -> B", n);
+    Server server(fresh_dir("latency-server"), model);
+    Client a(fresh_dir("latency-a"), model, server.url);
+    Client b(fresh_dir("latency-b"), model, server.url);
+
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t received = 0;
+    Clock::time_point last_at;
+    b.client->on_incoming([&](const std::vector<IncomingChange>& changes) {
+        auto now = Clock::now();
+        size_t puts = 0;
+        for (const auto& c : changes) puts += c.put_ids.size();
+        {
+            std::lock_guard lock(mu);
+            received += puts;
+            last_at = now;
+        }
+        cv.notify_all();
+    });
+    a.start_and_sync("A");
+    b.start_and_sync("B");
+
+    DynamicBox box = take(a.store->box(kEntity), "box");
+    const size_t warmup = std::min<size_t>(100, n / 10);
+    std::vector<double> ms;
+    ms.reserve(n);
+    auto started = Clock::now();
+    for (size_t i = 0; i < warmup + n; ++i) {
+        Object o = box.new_object();
+        fill_item(o, static_cast<int64_t>(i));
+        auto t0 = Clock::now();
+        take(box.put(o), "A's put");
+        std::unique_lock lock(mu);
+        if (!cv.wait_for(lock, 10s, [&] { return received > i; }))
+            fail("latency", "B did not receive object " + std::to_string(i) + " within 10 s");
+        if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(last_at - t0).count());
+    }
+    double secs = seconds_since(started);
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) {
+        size_t k = static_cast<size_t>(p * static_cast<double>(ms.size()));
+        return ms[std::min(ms.size() - 1, k)];
+    };
+    progress("latency: %.1f s, min %.3f ms, p90 %.3f ms, max %.3f ms", secs, ms.front(), pct(0.9),
+             ms.back());
+    report.print("latency_p50_ms", pct(0.50), "ms", 3);
+    report.print("latency_p99_ms", pct(0.99), "ms", 3);
+}
+
+void run_ingest(const Model& model, size_t n, size_t batch, Report& report) {
+    progress("ingest: baseline, the store's batched put of %zu objects (transactions of %zu)", n,
+             batch);
+    {
+        auto store = open_store(fresh_dir("ingest-baseline"), model);
+        auto t = Clock::now();
+        put_items(*store, 0, n, batch);
+        double secs = seconds_since(t);
+        progress("ingest: baseline %.2f s", secs);
+        report.print("store_put_changes_per_s", static_cast<double>(n) / secs, "changes/s");
+    }
+    std::error_code ec;
+    fs::remove_all(fs::path(g_run_dir) / "ingest-baseline", ec);
+
+    progress("ingest: one client writes %zu objects offline (transactions of %zu), then connects",
+             n, batch);
+    Server server(fresh_dir("ingest-server"), model);
+    Client c(fresh_dir("ingest-client"), model, server.url);
+    auto w = Clock::now();
+    put_items(*c.store, 0, n, batch);
+    double write_secs = seconds_since(w);
+    auto t = Clock::now();
+    c.client->start();
+    check(c.client->wait_until_up_to_date(600s), "waiting for the server's acks");
+    double secs = seconds_since(t);
+    uint64_t on_server = count_items(*server.store);
+    if (on_server != n)
+        fail("ingest", "the server holds " + std::to_string(on_server) + " objects, not " +
+                           std::to_string(n));
+    progress("ingest: pushed in %.2f s (the offline writes took %.2f s); the server holds %llu",
+             secs, write_secs, static_cast<unsigned long long>(on_server));
+    report.print("ingest_changes_per_s", static_cast<double>(n) / secs, "changes/s");
+}
+
+void run_fanout(const Model& model, size_t n, size_t batch, size_t readers, Report& report) {
+    progress("fanout: 1 writer, %zu readers, %zu objects in transactions of %zu", readers, n,
+             batch);
+    Server server(fresh_dir("fanout-server"), model);
+    Client w(fresh_dir("fanout-writer"), model, server.url);
+    w.start_and_sync("the writer");
+
+    Tally tally;
+    std::mt19937_64 rng(42);
+    auto loop = std::make_shared<net::EventLoop>(1);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (size_t i = 0; i < readers; ++i) {
+        clients.push_back(
+            std::make_unique<RawClient>(server.url, loop, tally, login_frame(model, rng), n));
+        clients.back()->connect();
+    }
+    if (!tally.wait(60s, [&](Tally& t) { return t.logged_in == readers; }))
+        fail("fanout", "readers did not all log in");
+
+    auto t = Clock::now();
+    put_items(*w.store, 0, n, batch);
+    bool all = tally.wait(600s, [&](Tally& x) { return x.done == readers || x.closed > 0; });
+    double secs = seconds_since(t);
+    if (!all || tally.done != readers)
+        fail("fanout", std::to_string(tally.done) + " of " + std::to_string(readers) +
+                           " readers got everything; last close: " + tally.last_close);
+    progress("fanout: %.2f s", secs);
+    report.print("fanout_changes_per_s",
+                 static_cast<double>(n) * static_cast<double>(readers) / secs, "changes/s");
+    clients.clear();
+    loop.reset();
+}
+
+long vm_rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    fail("reading VmRSS", "no VmRSS line for pid " + std::to_string(pid));
+}
+
+void raise_open_files_limit(size_t want) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) fail("getrlimit", std::strerror(errno));
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) fail("setrlimit", std::strerror(errno));
+    }
+    if (rl.rlim_cur < want)
+        progress("connections: the open-files limit is %llu, below the %zu wanted",
+                 static_cast<unsigned long long>(rl.rlim_cur), want);
+}
+
+// outpost-server as a child process, its stdout read until it prints its URL.
+struct ServerProcess {
+    pid_t pid = -1;
+    std::string url;
+
+    ServerProcess(const std::string& binary, const std::string& dir, const Model& model) {
+        const std::string model_file = dir + "/model.json";
+        std::ofstream(model_file) << model.to_json();
+        int out[2];
+        if (pipe(out) != 0) fail("pipe", std::strerror(errno));
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+        posix_spawn_file_actions_addclose(&actions, out[0]);
+        std::vector<std::string> args = {binary,         "--model",
+                                         model_file,     "--db-directory",
+                                         dir + "/data",  "--bind",
+                                         "ws://127.0.0.1:0", "--unsecured-no-authentication",
+                                         "--log-level",  "warn"};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(out[1]);
+        if (rc != 0) fail("starting " + binary, std::strerror(rc));
+        std::string text;
+        char buf[256];
+        while (text.find('\n') == std::string::npos) {
+            ssize_t r = read(out[0], buf, sizeof buf);
+            if (r <= 0) fail("outpost-server", "ended before printing its URL: " + text);
+            text.append(buf, static_cast<size_t>(r));
+        }
+        close(out[0]);  // it prints nothing more on stdout at log level warn
+        const std::string prefix = "listening on ";
+        if (text.rfind(prefix, 0) != 0) fail("outpost-server", "unexpected output: " + text);
+        url = text.substr(prefix.size(), text.find('\n') - prefix.size());
+    }
+    ~ServerProcess() {
+        if (pid <= 0) return;
+        kill(pid, SIGTERM);
+        int status = 0;
+        waitpid(pid, &status, 0);
+    }
+};
+
+void run_connections(const Model& model, const std::string& server_binary, size_t n,
+                     Report& report) {
+    progress("connections: %zu idle raw clients logged in to an outpost-server process", n);
+    raise_open_files_limit(n + 100);
+    ServerProcess server(server_binary, fresh_dir("connections-server"), model);
+    std::this_thread::sleep_for(300ms);  // let it settle after printing its URL
+    const long rss0 = vm_rss_kib(server.pid);
+
+    Tally tally;
+    std::mt19937_64 rng(7);
+    auto loop = std::make_shared<net::EventLoop>(1);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    clients.reserve(n);
+    constexpr size_t kWave = 500;  // logins in flight at once
+    auto t = Clock::now();
+    for (size_t i = 0; i < n; i += kWave) {
+        size_t end = std::min(n, i + kWave);
+        for (size_t j = i; j < end; ++j) {
+            clients.push_back(
+                std::make_unique<RawClient>(server.url, loop, tally, login_frame(model, rng), 0));
+            clients.back()->connect();
+        }
+        if (!tally.wait(120s, [&](Tally& x) { return x.logged_in == end || x.closed > 0; }) ||
+            tally.closed > 0) {
+            fail("connections", std::to_string(tally.logged_in) + " logged in, " +
+                                    std::to_string(tally.closed) +
+                                    " closed; last close: " + tally.last_close);
+        }
+    }
+    double secs = seconds_since(t);
+    std::this_thread::sleep_for(1s);  // let the server's queues drain
+    const long rss1 = vm_rss_kib(server.pid);
+    {
+        std::lock_guard lock(tally.mu);
+        if (tally.closed > 0) fail("connections", "closed while idle: " + tally.last_close);
+    }
+    progress("connections: %zu logged in after %.1f s; server VmRSS %ld KiB -> %ld KiB", n, secs,
+             rss0, rss1);
+    report.print("connections", static_cast<double>(tally.logged_in), "connections");
+    report.print("bytes_per_connection",
+                 static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n), "bytes");
+    clients.clear();
+    loop.reset();
+}
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+}  // namespace
+}  // namespace outpost::bench
+
+int main(int argc, char** argv) {
+    using namespace outpost::bench;
+    CLI::App app{"bench-sync: Outpost sync over WebSocket on 127.0.0.1"};
+    std::string phases = "latency,ingest,fanout,connections";
+    size_t latency_n = 10'000, ingest_n = 1'000'000, ingest_batch = 1000, fanout_n = 100'000,
+           fanout_batch = 100, readers = 100, connections = 10'000;
+    std::string server_binary, base = fs::temp_directory_path().string();
+    app.add_option("--phases", phases, "comma-separated: latency, ingest, fanout, connections");
+    app.add_option("--latency-n", latency_n, "single-object transactions timed (default 10000)");
+    app.add_option("--ingest-n", ingest_n, "objects pushed (default 1000000)");
+    app.add_option("--ingest-batch", ingest_batch, "objects per transaction (default 1000)");
+    app.add_option("--fanout-n", fanout_n, "objects written by the fan-out writer (default 100000)");
+    app.add_option("--fanout-batch", fanout_batch, "objects per writer transaction (default 100)");
+    app.add_option("--readers", readers, "fan-out readers (default 100)");
+    app.add_option("--connections", connections, "idle clients (default 10000)");
+    app.add_option("--server", server_binary, "outpost-server binary (the connections phase)");
+    app.add_option("--dir", base, "where the temporary stores go (default the temp dir)");
+    app.add_flag("--keep", g_keep, "keep the stores");
+    CLI11_PARSE(app, argc, argv);
+    if (latency_n == 0 || ingest_n == 0 || ingest_batch == 0 || fanout_n == 0 ||
+        fanout_batch == 0 || readers == 0 || connections == 0) {
+        fail("arguments", "counts must be positive");
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    std::string pattern = (fs::path(base) / "outpost-bench-sync-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) fail("creating a temp dir in " + base, std::strerror(errno));
+    g_run_dir = pattern;
+    std::atexit(remove_run_dir);
+
+    outpost::Model model = bench_model();
+    Report report;
+    std::printf("# sync benchmark: server and clients on 127.0.0.1, every store with fsync\n");
+    for (const auto& phase : split(phases)) {
+        if (phase == "latency") {
+            run_latency(model, latency_n, report);
+        } else if (phase == "ingest") {
+            run_ingest(model, ingest_n, ingest_batch, report);
+        } else if (phase == "fanout") {
+            run_fanout(model, fanout_n, fanout_batch, readers, report);
+        } else if (phase == "connections") {
+            if (server_binary.empty()) fail("connections", "needs --server PATH/outpost-server");
+            run_connections(model, server_binary, connections, report);
+        } else {
+            fail("--phases", "unknown phase '" + phase + "'");
+        }
+    }
+    auto ours = report.values.find("ingest_changes_per_s");
+    auto base_put = report.values.find("store_put_changes_per_s");
+    if (ours != report.values.end() && base_put != report.values.end()) {
+        double r = ours->second / base_put->second;
+        std::printf("ratio ingest_vs_store_put: %.2f (target >= 0.3: %s)\n", r,
+                    r >= 0.3 ? "met" : "MISSED");
+    }
+    report.target("latency_p50_ms", true, 2, "ms");
+    report.target("latency_p99_ms", true, 10, "ms");
+    report.target("ingest_changes_per_s", false, 200'000, "changes/s");
+    report.target("connections", false, 10'000, "connections");
+    report.target("bytes_per_connection", true, 20 * 1024, "bytes");
+    return 0;
+}
