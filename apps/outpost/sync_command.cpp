@@ -20,21 +20,25 @@ std::string json_string(const std::string& s) {
     return out + "\"";
 }
 
-// One JSON line per object an incoming server transaction put or removed.
+// One JSON line per object an incoming server transaction put or removed; "txn" numbers the
+// incoming transactions of this run (lines of one transaction share it).
 void print_incoming(Store& store, const std::vector<IncomingChange>& changes) {
+    static uint64_t txn = 0;
+    ++txn;
     for (const auto& change : changes) {
         auto box = store.box(change.entity);
         if (!box) continue;
         for (uint64_t id : change.put_ids) {
             auto obj = box->get(id);
             if (!obj || !*obj) continue;  // removed again since
-            std::printf("{\"op\":\"put\",\"entity\":%s,\"id\":%llu,\"object\":%s}\n",
+            std::printf("{\"op\":\"put\",\"entity\":%s,\"id\":%llu,\"object\":%s,\"txn\":%llu}\n",
                         json_string(change.entity).c_str(), static_cast<unsigned long long>(id),
-                        object_to_json(**obj).c_str());
+                        object_to_json(**obj).c_str(), static_cast<unsigned long long>(txn));
         }
         for (uint64_t id : change.removed_ids) {
-            std::printf("{\"op\":\"remove\",\"entity\":%s,\"id\":%llu}\n",
-                        json_string(change.entity).c_str(), static_cast<unsigned long long>(id));
+            std::printf("{\"op\":\"remove\",\"entity\":%s,\"id\":%llu,\"txn\":%llu}\n",
+                        json_string(change.entity).c_str(), static_cast<unsigned long long>(id),
+                        static_cast<unsigned long long>(txn));
         }
     }
     std::fflush(stdout);
