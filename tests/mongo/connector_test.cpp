@@ -479,6 +479,44 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     EXPECT_EQ(box.count().value(), 241u);
 }
 
+TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
+    const int kDocs = 100000;
+    auto coll = mongo().collection("items");
+    auto** docs = static_cast<bson_t**>(bson_malloc(sizeof(bson_t*) * 1000));
+    for (int done = 0; done < kDocs; done += 1000) {
+        for (int i = 0; i < 1000; ++i) {
+            docs[i] = BCON_NEW("_id", BCON_INT32(done + i), "label", BCON_UTF8("imported"), "i32", BCON_INT32(i),
+                               "tags", "[", BCON_UTF8("a"), "]", "unmapped", BCON_BOOL(true));
+        }
+        bson_error_t err;
+        bool ok = mongoc_collection_insert_many(coll.get(), const_cast<const bson_t**>(docs), 1000, nullptr, nullptr, &err);
+        for (int i = 0; i < 1000; ++i) bson_destroy(docs[i]);
+        ASSERT_TRUE(ok) << err.message;
+    }
+    bson_free(docs);
+    open();
+    auto c = Connector::create(store_, options()).value();
+    std::vector<ImportProgress> progress;
+    auto stats = c->run_import([&](const ImportProgress& p) {
+        std::printf("%s\n", format_progress(p).c_str());
+        progress.push_back(p);
+    });
+    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    std::printf("imported %llu documents in %.2f s (%.0f docs/s)\n", static_cast<unsigned long long>(stats->docs_read),
+                stats->seconds, stats->docs_per_s);
+    EXPECT_EQ(stats->docs_read, static_cast<uint64_t>(kDocs));
+    EXPECT_EQ(stats->added, static_cast<uint64_t>(kDocs));
+    EXPECT_EQ(store_->box("Item").value().count().value(), static_cast<uint64_t>(kDocs));
+    ASSERT_FALSE(progress.empty());
+    EXPECT_TRUE(progress.back().finished);
+    EXPECT_EQ(progress.back().docs_total, static_cast<uint64_t>(kDocs));
+    for (size_t i = 1; i < progress.size(); ++i) EXPECT_LE(progress[i - 1].docs_done, progress[i].docs_done);
+    // A second import finds nothing to change.
+    auto again = c->run_import(nullptr);
+    ASSERT_TRUE(again.is_ok());
+    EXPECT_EQ(again->added + again->updated + again->removed, 0u);
+}
+
 TEST_F(ConnectorTest, AutomaticInitialImportOnFirstStart) {
     for (int i = 0; i < 20; ++i) mongo().insert("Tag", R"({"_id": "t)" + std::to_string(i) + R"(", "title": "x"})");
     auto o = options();

@@ -1,0 +1,180 @@
+// Faults: kill -9 of the server process during outbound writes, and a stand-in killed and restarted
+// under a running connector. Nothing acknowledged is lost, nothing is written twice.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include "mongo/connector.hpp"
+#include "mongo/mapping.hpp"
+#include "mongo/mongo_env.hpp"
+#include "mongo/test_model.hpp"
+
+extern char** environ;
+
+namespace outpost::mongo {
+namespace {
+
+using detail::Bson;
+using testing::bson;
+using testing::field_json;
+using testing::wait_until;
+
+// Runs the child program; calls ON_LINE for each line of its stdout until it returns false, then
+// kills it with SIGKILL. Returns the exit status (or -SIGKILL).
+int run_child(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& on_line) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    std::vector<std::string> all = {CONNECTOR_CHILD_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    FILE* out = fdopen(fds[0], "r");
+    char line[256];
+    bool killed = false;
+    while (out && fgets(line, sizeof line, out)) {
+        std::string s(line);
+        if (!s.empty() && s.back() == '\n') s.pop_back();
+        if (!on_line(s)) {
+            ::kill(pid, SIGKILL);
+            killed = true;
+            break;
+        }
+    }
+    if (out) fclose(out);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (killed) return -SIGKILL;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Positions the marker of server "child" took, in stream order, from a change stream opened before.
+std::vector<int64_t> marker_positions(mongoc_change_stream_t* stream) {
+    std::vector<int64_t> out;
+    const bson_t* ev;
+    int empty = 0;
+    while (empty < 3) {
+        if (!mongoc_change_stream_next(stream, &ev)) {
+            ++empty;
+            continue;
+        }
+        bson_iter_t it, d;
+        if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, "ns.coll", &d) ||
+            std::string(bson_iter_utf8(&d, nullptr)) != kMetaCollection) {
+            continue;
+        }
+        bson_iter_init(&it, ev);
+        if (bson_iter_find_descendant(&it, "fullDocument.position", &d) ||
+            (bson_iter_init(&it, ev) && bson_iter_find_descendant(&it, "updateDescription.updatedFields.position", &d))) {
+            out.push_back(bson_iter_as_int64(&d));
+        }
+    }
+    return out;
+}
+
+TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
+    testing::MongoServer mongo;
+    testing::TempDir dir;
+    detail::DatabasePtr db(mongoc_client_get_database(mongo.client(), mongo.database().c_str()));
+    Bson wopts = bson(R"({"maxAwaitTimeMS": 100})");
+    Bson pipeline;
+    detail::StreamPtr stream(mongoc_database_watch(db.get(), pipeline.get(), wopts.get()));
+    ASSERT_TRUE(stream);
+
+    int last_committed = -1;
+    int rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "write", "3000"}, [&](const std::string& l) {
+        if (l.rfind("committed ", 0) == 0) last_committed = std::atoi(l.c_str() + 10);
+        return last_committed < 400;
+    });
+    ASSERT_EQ(rc, -SIGKILL);
+    ASSERT_GE(last_committed, 400);
+    // The restarted server drains what it had not written.
+    std::string drained;
+    rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "drain"}, [&](const std::string& l) {
+        if (l.rfind("drained ", 0) == 0) drained = l;
+        return true;
+    });
+    ASSERT_EQ(rc, 0);
+    ASSERT_FALSE(drained.empty());
+
+    // Every object the store committed is in MongoDB with its value, and nothing else is.
+    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    auto box = store->box("Item").value();
+    auto txn = store->begin_read().value();
+    auto all = box.get_all(txn).value();
+    EXPECT_GT(all.size(), static_cast<size_t>(last_committed));  // at least every acknowledged one
+    EXPECT_EQ(mongo.count("items"), static_cast<int64_t>(all.size()));
+    std::set<int64_t> values;
+    for (const auto& o : all) {
+        Gid g = gid_of(txn, box, o.id).value().value();
+        Bson key;
+        ASSERT_TRUE(append_gid(key.get(), "_id", g).is_ok());
+        auto doc = mongo.find_one("items", key.json());
+        ASSERT_TRUE(doc.has_value());
+        EXPECT_EQ(field_json(*doc, "i32"), "{ \"v\" : " + std::to_string(o.get("i32").as<int64_t>()) + " }");
+        values.insert(o.get("i32").as<int64_t>());
+    }
+    EXPECT_EQ(values.size(), all.size());
+    // No outbound transaction was written twice: the marker's positions only grow.
+    auto positions = marker_positions(stream.get());
+    ASSERT_FALSE(positions.empty());
+    for (size_t i = 1; i < positions.size(); ++i) {
+        EXPECT_LT(positions[i - 1], positions[i]) << "position " << positions[i] << " written again at " << i;
+    }
+    EXPECT_EQ(positions.back(), static_cast<int64_t>(ChangeLog::last_position(txn).value()));
+}
+
+TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
+    testing::TempDir dir;
+    // Against a real deployment (OUTPOST_TEST_MONGO_URI) the test cannot restart the server; it drops
+    // the connections of the connector's commands with a fail point instead.
+    testing::MongoServer mongo({}, std::getenv("OUTPOST_TEST_MONGO_URI") ? "" : dir.str("standin-data"));
+    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    ConnectorOptions o;
+    o.url = mongo.uri();
+    o.database = mongo.database();
+    o.max_await_ms = 100;
+    auto c = Connector::create(store, o).value();
+    ASSERT_TRUE(c->start(nullptr).is_ok());
+    auto box = store->box("Item").value();
+    auto put = [&](int i) {
+        Object obj = box.new_object();
+        (void)obj.set("i32", Value(int64_t{i}));
+        ASSERT_TRUE(box.put(obj).is_ok());
+    };
+    for (int i = 0; i < 20; ++i) put(i);
+    mongo.insert("Tag", R"({"_id": "before"})");
+    ASSERT_TRUE(wait_until([&] { return mongo.count("items") == 20 && store->box("Tag").value().count().value() == 1; }));
+    if (auto* s = mongo.standin()) {
+        s->kill_now();
+        for (int i = 20; i < 40; ++i) put(i);  // written while MongoDB is down
+        ASSERT_TRUE(s->start());
+    } else {
+        mongo.fail_point(R"({"failCommands": ["update", "getMore", "commitTransaction"], "closeConnection": true})",
+                         R"({"times": 6})");
+        for (int i = 20; i < 40; ++i) put(i);
+    }
+    mongo.insert("Tag", R"({"_id": "after"})");
+    ASSERT_TRUE(wait_until([&] { return mongo.count("items") == 40; }, std::chrono::seconds(30)));
+    ASSERT_TRUE(wait_until([&] { return store->box("Tag").value().count().value() == 2; }, std::chrono::seconds(30)));
+    auto st = c->status();
+    EXPECT_EQ(st.outbound_position, st.server_head);
+    EXPECT_GE(st.retries, 1u);
+    c->stop();
+}
+
+}  // namespace
+}  // namespace outpost::mongo
