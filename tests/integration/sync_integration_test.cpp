@@ -460,6 +460,54 @@ TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
     }
 }
 
+// Away beyond the kept history with local changes pending: the full sync is rebased under them, so
+// the pending edit, the object created offline and the one removed offline all hold after it, on
+// every replica.
+TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
+    ServerConfig config;
+    config.history_size_max_mb = 1;
+    auto server = make_server("server", config);
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    uint64_t shared = put(*a->store, "Person", {{"name", "shared"}, {"age", 1}});
+    uint64_t doomed = put(*a->store, "Person", {{"name", "removed by B offline"}});
+    Gid gs = *gid(*a->store, "Person", shared);
+    Gid gd = *gid(*a->store, "Person", doomed);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", gs) && find(*b->store, "Person", gd); },
+                           "B has both"));
+    ASSERT_TRUE(b->wait_synced());
+    b->stop_client();
+
+    put(*b->store, "Person", {{"name", "renamed by B"}}, find(*b->store, "Person", gs)->id);
+    uint64_t created = put(*b->store, "Person", {{"name", "created by B offline"}});
+    Gid gc = *gid(*b->store, "Person", created);
+    ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gd)->id).is_ok());
+
+    put(*a->store, "Person", {{"age", 2}}, shared);
+    put(*a->store, "Person", {{"age", 7}}, doomed);
+    put_items(*a->store, "a", 0, 3000, 100, 1000);  // beyond the kept history
+    ASSERT_TRUE(a->wait_synced(120s));
+
+    b->make_client({server->url()});
+    b->client->start();
+    ASSERT_TRUE(b->wait_synced(120s));
+    auto settled = [&](Store& s) {
+        auto o = find(s, "Person", gs);
+        return o && o->get("name") == Value("renamed by B") && o->get("age") == Value(2) &&
+               find(s, "Person", gc).has_value() && !find(s, "Person", gd).has_value() &&
+               count(s, "Item") == 3000;
+    };
+    ASSERT_TRUE(eventually([&] { return settled(*a->store) && settled(*b->store); }, "both settle"));
+    EXPECT_EQ(canonical(*a->store, "Person", gs), canonical(*b->store, "Person", gs));
+    EXPECT_EQ(canonical(*a->store, "Person", gc), canonical(*b->store, "Person", gc));
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    EXPECT_TRUE(settled(*open_server_store(*server)));
+}
+
 // --- Bad input -----------------------------------------------------------------------------------
 
 class SyncItBadInput : public SyncIt {
@@ -624,6 +672,49 @@ TEST_F(SyncItBadInput, MismatchedModelIsRejected) {
             << bad.login_failures.front().why;
     }
     expect_carries_on("after a mismatched model");
+}
+
+// A push the server cannot apply (a value of the wrong type beside a good change) is refused whole:
+// the pusher is closed with sync_malformed_message and nobody sees half of it.
+TEST_F(SyncItBadInput, PushThatCannotBeAppliedIsRefusedWhole) {
+    auto c = raw();
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_messages(2));  // LoginResult and the full sync's last chunk
+    const Entity& person = *model_.entity("Person");
+    ObjectChange good;
+    good.kind = ObjectChange::kPut;
+    good.entity_uid = person.id.uid;
+    good.gid = new_object_id_gid();
+    good.is_new = true;
+    good.properties.push_back({person.property("name")->id.uid, Value("half of a push")});
+    ObjectChange bad = good;
+    bad.gid = new_object_id_gid();
+    bad.properties = {{person.property("age")->id.uid, Value("not a number")}};
+    sync::Push push;
+    push.client_txn = 1;
+    push.changes.objects = {good, bad};
+    c->client.send(bytes(sync::encode_message(push)));
+    ASSERT_TRUE(c->wait_close());
+    EXPECT_EQ(c->close_code, 4000 + static_cast<int>(ErrorCode::kSyncMalformedMessage));
+    expect_carries_on("after a push that cannot be applied");
+    EXPECT_FALSE(find(*a->store, "Person", good.gid).has_value());
+    EXPECT_FALSE(find(*b->store, "Person", good.gid).has_value());
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    auto s = open_server_store(*server);
+    EXPECT_FALSE(find(*s, "Person", good.gid).has_value());
+    EXPECT_EQ(history_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)), 0u);
+}
+
+TEST_F(SyncItBadInput, SecondLoginIsAProtocolViolation) {
+    auto c = raw();
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_messages(1));
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_close());
+    EXPECT_EQ(c->close_code, 4000 + static_cast<int>(ErrorCode::kSyncProtocolViolation));
+    expect_carries_on("after a second login");
 }
 
 // --- Many clients --------------------------------------------------------------------------------
