@@ -508,6 +508,68 @@ TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
     EXPECT_TRUE(settled(*open_server_store(*server)));
 }
 
+// A delete against a concurrent edit that points a relation at the deleted object: every replica
+// ends with the same (cleared) relations, whichever change reaches the server first.
+TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
+    for (bool delete_first : {true, false}) {
+        SCOPED_TRACE(delete_first ? "delete arrives first" : "relation edit arrives first");
+        const std::string tag = delete_first ? "d" : "r";
+        auto server = make_server("server-" + tag);
+        ASSERT_TRUE(server->start());
+        auto a = make_peer("a-" + tag, *server);
+        auto b = make_peer("b-" + tag, *server);
+        auto c = make_peer("c-" + tag, *server);
+        uint64_t pa = put(*a->store, "Person", {{"name", "target"}});
+        uint64_t keep = put(*a->store, "Person", {{"name", "kept"}});
+        uint64_t na = put(*a->store, "Note", {{"text", "note"}});
+        Gid gp = *gid(*a->store, "Person", pa);
+        Gid gn = *gid(*a->store, "Note", na);
+        ASSERT_TRUE(a->wait_synced());
+        ASSERT_TRUE(eventually([&] { return find(*b->store, "Note", gn) && find(*c->store, "Note", gn); },
+                               "everyone has it"));
+        a->stop_client();
+        b->stop_client();
+        // A points the note at the person (to-one and to-many); B removes the person.
+        {
+            auto box = a->box("Note");
+            Object n = *find(*a->store, "Note", gn);
+            ASSERT_TRUE(n.set("author", static_cast<int64_t>(pa)).is_ok());
+            ASSERT_TRUE(n.set_to_many("readers", {keep, pa}).is_ok());
+            ASSERT_TRUE(box.put(n).is_ok());
+        }
+        ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gp)->id).is_ok());
+        Peer& first = delete_first ? *b : *a;
+        Peer& second = delete_first ? *a : *b;
+        first.make_client({server->url()});
+        first.client->start();
+        ASSERT_TRUE(first.wait_synced());
+        second.make_client({server->url()});
+        second.client->start();
+        ASSERT_TRUE(second.wait_synced());
+        ASSERT_TRUE(first.wait_synced());
+        ASSERT_TRUE(c->wait_synced());
+        auto agree = [&] {
+            return !find(*a->store, "Person", gp) && !find(*b->store, "Person", gp) &&
+                   !find(*c->store, "Person", gp) &&
+                   canonical(*a->store, "Note", gn) == canonical(*b->store, "Note", gn) &&
+                   canonical(*a->store, "Note", gn) == canonical(*c->store, "Note", gn);
+        };
+        EXPECT_TRUE(eventually(agree, "the replicas agree", 10s))
+            << "A: " << canonical(*a->store, "Note", gn) << "\nB: " << canonical(*b->store, "Note", gn)
+            << "\nC: " << canonical(*c->store, "Note", gn);
+        auto n = find(*c->store, "Note", gn);
+        ASSERT_TRUE(n.has_value());
+        EXPECT_TRUE(n->get("author").is_null());
+        ASSERT_EQ(n->get_to_many("readers").size(), 1u);
+        EXPECT_EQ(*gid(*c->store, "Person", n->get_to_many("readers")[0]),
+                  *gid(*a->store, "Person", keep));
+        // A client that joins now gets the same note.
+        auto d = make_peer("d-" + tag, *server);
+        ASSERT_TRUE(d->wait_synced());
+        EXPECT_EQ(canonical(*d->store, "Note", gn), canonical(*c->store, "Note", gn));
+    }
+}
+
 // --- Bad input -----------------------------------------------------------------------------------
 
 class SyncItBadInput : public SyncIt {
