@@ -1,5 +1,6 @@
 #include "sync/client_core.hpp"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -57,7 +58,7 @@ struct Pending {
         }
     }
 
-    ChangeSet rebase(const ChangeSet& remote) const {
+    ChangeSet rebase(const ChangeSet& remote, const Model& model) const {
         ChangeSet out;
         for (const auto& c : remote.objects) {
             ObjectKey key{c.entity_uid, c.gid};
@@ -66,21 +67,45 @@ struct Pending {
                 continue;
             }
             if (removed.count(key)) continue;  // removed here: the server drops the put too
-            auto it = put.find(key);
-            if (it == put.end()) {
-                out.objects.push_back(c);
-                continue;
-            }
             ObjectChange f = c;
-            std::erase_if(f.properties, [&](const PropertyChange& p) {
-                return it->second.first.count(p.property_uid);
-            });
-            std::erase_if(f.to_many, [&](const ToManyChange& t) {
-                return it->second.second.count(t.relation_uid);
-            });
+            if (auto it = put.find(key); it != put.end()) {
+                std::erase_if(f.properties, [&](const PropertyChange& p) {
+                    return it->second.first.count(p.property_uid);
+                });
+                std::erase_if(f.to_many, [&](const ToManyChange& t) {
+                    return it->second.second.count(t.relation_uid);
+                });
+            }
+            drop_references_to_removed(model, f);
             out.objects.push_back(std::move(f));
         }
         return out;
+    }
+
+    // References to objects removed here: the server will clear them when the remove reaches it
+    // (a delete beats a concurrent edit that points at the deleted object), so they go here too.
+    void drop_references_to_removed(const Model& model, ObjectChange& c) const {
+        if (removed.empty()) return;
+        const Entity* e = model.entity_by_uid(c.entity_uid);
+        if (!e) return;
+        auto gone = [&](const std::string& target, const Gid& g) {
+            const Entity* t = model.entity(target);
+            return t && removed.count({t->id.uid, g}) > 0;
+        };
+        for (auto& pc : c.properties) {
+            if (!pc.value.is<Bytes>()) continue;
+            auto p = std::find_if(e->properties.begin(), e->properties.end(),
+                                  [&](const Property& x) { return x.id.uid == pc.property_uid; });
+            if (p == e->properties.end() || p->type != PropertyType::kRelation) continue;
+            const Bytes& b = pc.value.as<Bytes>();
+            if (gone(p->target, Gid(b.begin(), b.end()))) pc.value = Value(nullptr);
+        }
+        for (auto& tc : c.to_many) {
+            auto r = std::find_if(e->relations.begin(), e->relations.end(),
+                                  [&](const Relation& x) { return x.id.uid == tc.relation_uid; });
+            if (r == e->relations.end()) continue;
+            std::erase_if(tc.targets, [&](const Gid& g) { return gone(r->target, g); });
+        }
     }
 };
 
@@ -247,14 +272,14 @@ namespace {
 
 // Applies CHANGES from the server under the local changes not yet acknowledged (collected into
 // PENDING), in TXN.
-Status apply_rebased(WriteTxn& txn, const ChangeSet& changes, Pending& pending) {
+Status apply_rebased(WriteTxn& txn, const Model& model, const ChangeSet& changes, Pending& pending) {
     OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
     if (pending_count == 0) {
         return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
     }
     OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
     for (const auto& rec : recs) pending.add(rec.changes);
-    return ChangeLog::apply(txn, pending.rebase(changes), kRemoteOrigin, ApplyMode::kRemote);
+    return ChangeLog::apply(txn, pending.rebase(changes, model), kRemoteOrigin, ApplyMode::kRemote);
 }
 
 }  // namespace
@@ -268,7 +293,7 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
     }
     Status st = store_->write([&](WriteTxn& txn) {
         Pending pending;
-        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, changes, pending));
+        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), changes, pending));
         if (full_sync && store_seq) {
             // The snapshot is complete: objects here that it lacks were removed on the server while
             // this client was away (beyond the kept history), so they go here too; objects created
@@ -319,7 +344,7 @@ void ClientCore::handle_ack(const Ack& ack) {
             // Puts of this transaction that lost on their sync clock: take the server's state
             // (under the local changes still pending, which will reach the server later).
             Pending pending;
-            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, ack.corrections, pending));
+            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), ack.corrections, pending));
         }
         if (advance) {
             OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(ack.server_seq)));

@@ -318,6 +318,28 @@ TEST_F(SyncIt, CliUntilSyncedReportsRejectedCredentials) {
     EXPECT_NE(r.err.find("credentials rejected"), std::string::npos) << r.err;
 }
 
+// The server dies in the middle of a new client's full sync: after the restart the client starts
+// the full sync over and ends with exactly the server's objects.
+TEST_F(SyncIt, ServerKilledMidFullSyncClientStartsOver) {
+    constexpr int64_t kObjects = 50'000;
+    auto server = make_server();
+    {
+        auto s = open_store(server->data_dir(), model_);
+        put_items(*s, "seed", 0, kObjects, 10'000);
+    }
+    ASSERT_TRUE(server->start());
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") > 0; }, "the full sync starts", 120s));
+    server->kill9();
+    uint64_t at_kill = count(*c->store, "Item");
+    ASSERT_TRUE(server->start()) << server->log();
+    ASSERT_TRUE(c->wait_synced(120s));
+    std::vector<int64_t> want;
+    for (int64_t i = 0; i < kObjects; ++i) want.push_back(i);
+    EXPECT_EQ(item_numbers(*c->store), want);
+    RecordProperty("objects_at_kill", std::to_string(at_kill));
+}
+
 // --- The client's listeners and states ---------------------------------------------------------
 
 TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {

@@ -460,6 +460,116 @@ TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
     }
 }
 
+// Away beyond the kept history with local changes pending: the full sync is rebased under them, so
+// the pending edit, the object created offline and the one removed offline all hold after it, on
+// every replica.
+TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
+    ServerConfig config;
+    config.history_size_max_mb = 1;
+    auto server = make_server("server", config);
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    auto b = make_peer("b", *server);
+    uint64_t shared = put(*a->store, "Person", {{"name", "shared"}, {"age", 1}});
+    uint64_t doomed = put(*a->store, "Person", {{"name", "removed by B offline"}});
+    Gid gs = *gid(*a->store, "Person", shared);
+    Gid gd = *gid(*a->store, "Person", doomed);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", gs) && find(*b->store, "Person", gd); },
+                           "B has both"));
+    ASSERT_TRUE(b->wait_synced());
+    b->stop_client();
+
+    put(*b->store, "Person", {{"name", "renamed by B"}}, find(*b->store, "Person", gs)->id);
+    uint64_t created = put(*b->store, "Person", {{"name", "created by B offline"}});
+    Gid gc = *gid(*b->store, "Person", created);
+    ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gd)->id).is_ok());
+
+    put(*a->store, "Person", {{"age", 2}}, shared);
+    put(*a->store, "Person", {{"age", 7}}, doomed);
+    put_items(*a->store, "a", 0, 3000, 100, 1000);  // beyond the kept history
+    ASSERT_TRUE(a->wait_synced(120s));
+
+    b->make_client({server->url()});
+    b->client->start();
+    ASSERT_TRUE(b->wait_synced(120s));
+    auto settled = [&](Store& s) {
+        auto o = find(s, "Person", gs);
+        return o && o->get("name") == Value("renamed by B") && o->get("age") == Value(2) &&
+               find(s, "Person", gc).has_value() && !find(s, "Person", gd).has_value() &&
+               count(s, "Item") == 3000;
+    };
+    ASSERT_TRUE(eventually([&] { return settled(*a->store) && settled(*b->store); }, "both settle"));
+    EXPECT_EQ(canonical(*a->store, "Person", gs), canonical(*b->store, "Person", gs));
+    EXPECT_EQ(canonical(*a->store, "Person", gc), canonical(*b->store, "Person", gc));
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    EXPECT_TRUE(settled(*open_server_store(*server)));
+}
+
+// A delete against a concurrent edit that points a relation at the deleted object: every replica
+// ends with the same (cleared) relations, whichever change reaches the server first.
+TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
+    for (bool delete_first : {true, false}) {
+        SCOPED_TRACE(delete_first ? "delete arrives first" : "relation edit arrives first");
+        const std::string tag = delete_first ? "d" : "r";
+        auto server = make_server("server-" + tag);
+        ASSERT_TRUE(server->start());
+        auto a = make_peer("a-" + tag, *server);
+        auto b = make_peer("b-" + tag, *server);
+        auto c = make_peer("c-" + tag, *server);
+        uint64_t pa = put(*a->store, "Person", {{"name", "target"}});
+        uint64_t keep = put(*a->store, "Person", {{"name", "kept"}});
+        uint64_t na = put(*a->store, "Note", {{"text", "note"}});
+        Gid gp = *gid(*a->store, "Person", pa);
+        Gid gn = *gid(*a->store, "Note", na);
+        ASSERT_TRUE(a->wait_synced());
+        ASSERT_TRUE(eventually([&] { return find(*b->store, "Note", gn) && find(*c->store, "Note", gn); },
+                               "everyone has it"));
+        a->stop_client();
+        b->stop_client();
+        // A points the note at the person (to-one and to-many); B removes the person.
+        {
+            auto box = a->box("Note");
+            Object n = *find(*a->store, "Note", gn);
+            ASSERT_TRUE(n.set("author", static_cast<int64_t>(pa)).is_ok());
+            ASSERT_TRUE(n.set_to_many("readers", {keep, pa}).is_ok());
+            ASSERT_TRUE(box.put(n).is_ok());
+        }
+        ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gp)->id).is_ok());
+        Peer& first = delete_first ? *b : *a;
+        Peer& second = delete_first ? *a : *b;
+        first.make_client({server->url()});
+        first.client->start();
+        ASSERT_TRUE(first.wait_synced());
+        second.make_client({server->url()});
+        second.client->start();
+        ASSERT_TRUE(second.wait_synced());
+        ASSERT_TRUE(first.wait_synced());
+        ASSERT_TRUE(c->wait_synced());
+        auto agree = [&] {
+            return !find(*a->store, "Person", gp) && !find(*b->store, "Person", gp) &&
+                   !find(*c->store, "Person", gp) &&
+                   canonical(*a->store, "Note", gn) == canonical(*b->store, "Note", gn) &&
+                   canonical(*a->store, "Note", gn) == canonical(*c->store, "Note", gn);
+        };
+        EXPECT_TRUE(eventually(agree, "the replicas agree", 10s))
+            << "A: " << canonical(*a->store, "Note", gn) << "\nB: " << canonical(*b->store, "Note", gn)
+            << "\nC: " << canonical(*c->store, "Note", gn);
+        auto n = find(*c->store, "Note", gn);
+        ASSERT_TRUE(n.has_value());
+        EXPECT_TRUE(n->get("author").is_null());
+        ASSERT_EQ(n->get_to_many("readers").size(), 1u);
+        EXPECT_EQ(*gid(*c->store, "Person", n->get_to_many("readers")[0]),
+                  *gid(*a->store, "Person", keep));
+        // A client that joins now gets the same note.
+        auto d = make_peer("d-" + tag, *server);
+        ASSERT_TRUE(d->wait_synced());
+        EXPECT_EQ(canonical(*d->store, "Note", gn), canonical(*c->store, "Note", gn));
+    }
+}
+
 // --- Bad input -----------------------------------------------------------------------------------
 
 class SyncItBadInput : public SyncIt {
@@ -624,6 +734,49 @@ TEST_F(SyncItBadInput, MismatchedModelIsRejected) {
             << bad.login_failures.front().why;
     }
     expect_carries_on("after a mismatched model");
+}
+
+// A push the server cannot apply (a value of the wrong type beside a good change) is refused whole:
+// the pusher is closed with sync_malformed_message and nobody sees half of it.
+TEST_F(SyncItBadInput, PushThatCannotBeAppliedIsRefusedWhole) {
+    auto c = raw();
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_messages(2));  // LoginResult and the full sync's last chunk
+    const Entity& person = *model_.entity("Person");
+    ObjectChange good;
+    good.kind = ObjectChange::kPut;
+    good.entity_uid = person.id.uid;
+    good.gid = new_object_id_gid();
+    good.is_new = true;
+    good.properties.push_back({person.property("name")->id.uid, Value("half of a push")});
+    ObjectChange bad = good;
+    bad.gid = new_object_id_gid();
+    bad.properties = {{person.property("age")->id.uid, Value("not a number")}};
+    sync::Push push;
+    push.client_txn = 1;
+    push.changes.objects = {good, bad};
+    c->client.send(bytes(sync::encode_message(push)));
+    ASSERT_TRUE(c->wait_close());
+    EXPECT_EQ(c->close_code, 4000 + static_cast<int>(ErrorCode::kSyncMalformedMessage));
+    expect_carries_on("after a push that cannot be applied");
+    EXPECT_FALSE(find(*a->store, "Person", good.gid).has_value());
+    EXPECT_FALSE(find(*b->store, "Person", good.gid).has_value());
+    a->stop_client();
+    b->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    auto s = open_server_store(*server);
+    EXPECT_FALSE(find(*s, "Person", good.gid).has_value());
+    EXPECT_EQ(history_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)), 0u);
+}
+
+TEST_F(SyncItBadInput, SecondLoginIsAProtocolViolation) {
+    auto c = raw();
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_messages(1));
+    c->client.send(bytes(sync::encode_message(login(model_))));
+    ASSERT_TRUE(c->wait_close());
+    EXPECT_EQ(c->close_code, 4000 + static_cast<int>(ErrorCode::kSyncProtocolViolation));
+    expect_carries_on("after a second login");
 }
 
 // --- Many clients --------------------------------------------------------------------------------

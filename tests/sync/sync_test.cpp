@@ -237,6 +237,54 @@ TEST(Sync, DeleteBeatsConcurrentUpdate) {
     }
 }
 
+TEST(Sync, DeleteClearsConcurrentReferencesToTheDeletedObject) {
+    for (bool delete_first : {true, false}) {
+        SCOPED_TRACE(delete_first ? "delete first" : "reference first");
+        SyncNet net;
+        auto& a = net.add_client("a");
+        auto& b = net.add_client("b");
+        auto& c = net.add_client("c");
+        net.connect(a);
+        net.connect(b);
+        net.connect(c);
+        uint64_t target = put(*a.store, "Person", {{"name", "target"}});
+        uint64_t kept = put(*a.store, "Person", {{"name", "kept"}});
+        uint64_t note = put(*a.store, "Note", {{"text", "n"}});
+        Gid gt = *gid(*a.store, "Person", target);
+        Gid gk = *gid(*a.store, "Person", kept);
+        Gid gn = *gid(*a.store, "Note", note);
+        ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", gt); }));
+
+        net.cut(a);
+        net.cut(b);
+        {
+            // A points the note at the target (to-one and to-many); B removes the target.
+            auto box = a.box("Note");
+            Object n = **box.get(note);
+            ASSERT_TRUE(n.set("author", static_cast<int64_t>(target)).is_ok());
+            ASSERT_TRUE(n.set_to_many("readers", {kept, target}).is_ok());
+            ASSERT_TRUE(box.put(n).is_ok());
+        }
+        ASSERT_TRUE(b.box("Person").remove(find(*b.store, "Person", gt)->id).is_ok());
+        TestClient& first = delete_first ? b : a;
+        TestClient& second = delete_first ? a : b;
+        net.connect(first);
+        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+        net.connect(second);
+        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+        net.pump_all();
+        for (Store* s : {a.store.get(), b.store.get(), c.store.get(), &net.server_store()}) {
+            EXPECT_FALSE(find(*s, "Person", gt).has_value());
+            auto n = find(*s, "Note", gn);
+            ASSERT_TRUE(n.has_value());
+            EXPECT_TRUE(n->get("author").is_null()) << s->dir();
+            const auto& readers = n->get_to_many("readers");
+            ASSERT_EQ(readers.size(), 1u) << s->dir();
+            EXPECT_EQ(*gid(*s, "Person", readers[0]), gk);
+        }
+    }
+}
+
 TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     SyncNet net;
     auto& a = net.add_client("a");
