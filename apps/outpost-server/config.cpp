@@ -45,6 +45,8 @@ Status apply_mongo(const json& m, MongoSettings& s) {
         else if (key == "strictConversionsToMongoDb") st = read_bool(v, k, s.strict_to_mongo);
         else if (key == "omitNullValuesToMongoDb") st = read_bool(v, k, s.omit_null_to_mongo);
         else if (key == "emptyListForAbsentValuesFromMongoDb") st = read_bool(v, k, s.empty_list_for_absent);
+        else if (key == "removeObjectsOfDroppedCollections") st = read_bool(v, k, s.remove_objects_of_dropped_collections);
+        else if (key == "serverId") st = read_string(v, k, s.server_id);
         else return bad(k, "unknown key");
         if (!st) return st;
     }

@@ -20,6 +20,8 @@ struct MongoSettings {
     bool strict_to_mongo = false;
     bool omit_null_to_mongo = false;
     bool empty_list_for_absent = false;
+    bool remove_objects_of_dropped_collections = false;
+    std::string server_id;  // keys this server's marker in __outpost_meta; empty: made once, kept
     bool enabled() const { return !url.empty(); }
 };
 

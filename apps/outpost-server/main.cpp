@@ -52,6 +52,8 @@ outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     o.strict_to_mongo = s.mongo.strict_to_mongo;
     o.omit_null_to_mongo = s.mongo.omit_null_to_mongo;
     o.empty_list_for_absent = s.mongo.empty_list_for_absent;
+    o.remove_objects_of_dropped_collections = s.mongo.remove_objects_of_dropped_collections;
+    o.server_id = s.mongo.server_id;
     return o;
 }
 
@@ -199,6 +201,8 @@ int main(int argc, char** argv) {
     auto* mongo_url = app.add_option("--mongo-url", flags.mongo.url,
                                      "MongoDB connection string (a replica set): enables the connector");
     auto* mongo_db = app.add_option("--mongo-db", flags.mongo.database, "MongoDB database to sync with");
+    auto* mongo_id = app.add_option("--mongo-server-id", flags.mongo.server_id,
+                                    "id of this server's writes in MongoDB (default: made once, kept)");
     app.add_flag("--mongo-initial-import", flags.mongo_initial_import,
                  "import every mapped collection before serving");
     auto* import_cmd = app.add_subcommand("mongo-import", "import every mapped MongoDB collection, then exit");
@@ -227,6 +231,7 @@ int main(int argc, char** argv) {
     if (*level) s.log_level = flags.log_level;
     if (*mongo_url) s.mongo.url = flags.mongo.url;
     if (*mongo_db) s.mongo.database = flags.mongo.database;
+    if (*mongo_id) s.mongo.server_id = flags.mongo.server_id;
     s.mongo_initial_import = flags.mongo_initial_import;
     if (*import_cmd && !s.mongo.enabled()) {
         std::fprintf(stderr, "outpost-server: mongo-import needs --mongo-url and --mongo-db (or mongoDb in --conf)\n");
