@@ -54,6 +54,9 @@ outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     o.empty_list_for_absent = s.mongo.empty_list_for_absent;
     o.remove_objects_of_dropped_collections = s.mongo.remove_objects_of_dropped_collections;
     o.server_id = s.mongo.server_id;
+    o.log = [](bool warn, const std::string& text) {
+        spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "{}", text);
+    };
     return o;
 }
 

@@ -73,13 +73,21 @@ void Connector::Impl::count(uint64_t ConnectorStatus::*field, uint64_t n) {
 void Connector::Impl::set_error(const Status& s) {
     std::lock_guard<std::mutex> lock(status_mutex);
     st.last_error = s.to_string();
-    std::fprintf(stderr, "mongo connector: %s\n", st.last_error.c_str());
+    report("MongoDB connector: " + st.last_error);
+}
+
+void Connector::Impl::report(const std::string& text) const {
+    if (options.log) {
+        options.log(true, text);
+    } else {
+        std::fprintf(stderr, "%s\n", text.c_str());
+    }
 }
 
 void Connector::Impl::add_dead_letter(DeadLetter d) {
     d.time_ms = now_ms();
-    std::fprintf(stderr, "mongo connector: dead letter (%s %s %s): %s\n", d.direction.c_str(), d.collection.c_str(),
-                 d.document_key.c_str(), d.reason.c_str());
+    report("MongoDB connector: dead letter (" + d.direction + " " + d.collection + " " + d.document_key +
+           "): " + d.reason);
     std::lock_guard<std::mutex> lock(status_mutex);
     st.dead_letters_total++;
     st.dead_letters.push_back(std::move(d));

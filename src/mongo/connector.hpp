@@ -57,6 +57,9 @@ struct ConnectorOptions {
     size_t outbound_max_records = 500;           // history records per MongoDB transaction at most
     size_t outbound_max_ops = 2000;              // document writes per MongoDB transaction at most
     size_t import_batch = 1000;                  // documents per server transaction during an import
+    // Where errors and dead letters are reported as they happen (warn = true for errors); unset:
+    // stderr. Called on the connector's threads.
+    std::function<void(bool warn, const std::string&)> log;
 };
 
 struct DeadLetter {

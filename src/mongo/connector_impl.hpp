@@ -63,6 +63,7 @@ struct Connector::Impl {
     std::atomic<uint64_t> outbound_position{0};
     void count(uint64_t ConnectorStatus::*field, uint64_t n = 1);
     void set_error(const Status& s);
+    void report(const std::string& text) const;  // options.log, or stderr
     void add_dead_letter(DeadLetter d);
     void set_resume_token(const bson_t* token);
 
