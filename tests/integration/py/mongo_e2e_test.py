@@ -65,12 +65,12 @@ class Env:
         self.server = None
         self.url = None
 
-    def start_server(self, *extra):
-        out = os.path.join(self.dir, "server.out")
+    def start_server(self, *extra, db="server"):
+        out = os.path.join(self.dir, db + ".out")
         err = open(os.path.join(self.dir, "server.log"), "a")
         bind = self.url or "ws://127.0.0.1:0"
         self.server = subprocess.Popen(
-            [SERVER, "--model", MODEL, "--bind", bind, "--db-directory", os.path.join(self.dir, "server"),
+            [SERVER, "--model", MODEL, "--bind", bind, "--db-directory", os.path.join(self.dir, db),
              "--auth-shared-secret", SECRET, "--mongo-url", self.mongo_url, "--mongo-db", self.db_name, *extra],
             stdout=open(out, "w"), stderr=err)
         self.procs.append(self.server)
@@ -220,7 +220,32 @@ def case_initial_import_and_restart(env):
     assert env.db.User.count_documents({}) == 501
 
 
+def case_two_servers_share_one_database(env):
+    # Server A and server B on one MongoDB database: MongoDB carries changes between them.
+    env.start_server()
+    url_a, server_a = env.url, env.server
+    env.url = None
+    env.start_server(db="server-b")
+    url_b = env.url
+    assert url_a != url_b
+    env.url = url_a
+    env.put("a", "Task", {"text": "via A", "done": False})
+    env.sync("a")
+    env.url = url_b
+    objs = env.eventually_on_device("b", "Task", lambda o: by_text(o, "via A"), "A's task on B's device")
+    t = by_text(objs, "via A")
+    env.cli("put", "--db", env.device("b"), "Task", json.dumps({"id": t["id"], "done": True}))
+    env.sync("b")
+    env.url = url_a
+    env.eventually_on_device("a", "Task", lambda o: by_text(o, "via A")["done"] is True, "B's edit on A's device")
+    # Each server skipped only its own writes: exactly one document, no duplicates anywhere.
+    assert env.db.Task.count_documents({}) == 1
+    assert len(env.objects("a", "Task")) == 1 and len(env.objects("b", "Task")) == 1
+    assert server_a.poll() is None
+
+
 CASES = {
+    "two_servers_share_one_database": case_two_servers_share_one_database,
     "device_put_becomes_document": case_device_put_becomes_document,
     "mongo_writes_reach_devices": case_mongo_writes_reach_devices,
     "mongo_transaction_arrives_as_one": case_mongo_transaction_arrives_as_one,
