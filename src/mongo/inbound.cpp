@@ -18,12 +18,26 @@ namespace {
 
 constexpr uint32_t kFullBatchBytes = 8u * 1024 * 1024;
 
+// A change event: a view into the getMore reply while that batch is processed; events kept for the
+// next batch own a copy.
 struct Event {
-    Bson doc;
+    const uint8_t* data = nullptr;
+    uint32_t len = 0;
+    std::shared_ptr<std::vector<uint8_t>> owned;
+    void own() {
+        owned = std::make_shared<std::vector<uint8_t>>(data, data + len);
+        data = owned->data();
+    }
     std::string txn_key;  // lsid.id bytes + txnNumber; empty outside transactions
     std::string op;
     std::string coll;
     bool own_marker = false;
+};
+
+struct View {
+    bson_t b;
+    explicit View(const Event& e) { bson_init_static(&b, e.data, e.len); }
+    const bson_t* get() const { return &b; }
 };
 
 struct Mapped {
@@ -66,8 +80,9 @@ bool sub_doc(const bson_t* doc, const char* key, bson_t* out) {
 
 Event parse_event(const bson_t* raw, const std::string& marker_id) {
     Event e;
-    e.doc = Bson::copy_of(raw);
-    const bson_t* d = e.doc.get();
+    e.data = bson_get_data(raw);
+    e.len = raw->len;
+    const bson_t* d = raw;
     e.op = utf8_at(d, "operationType");
     e.coll = utf8_at(d, "ns.coll");
     bson_iter_t it, id;
@@ -188,12 +203,14 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             size_t start = end;
             while (start > 0 && events[start - 1].txn_key == events.back().txn_key) --start;
             if (start > 0) {
-                commit_token = event_token(events[start - 1].doc.get());
+                commit_token = event_token(View(events[start - 1]).get());
+                for (size_t h = start; h < events.size(); ++h) events[h].own();
                 held.assign(std::make_move_iterator(events.begin() + static_cast<long>(start)),
                             std::make_move_iterator(events.end()));
                 events.resize(start);
                 end = start;
             } else {
+                for (auto& h : events) h.own();
                 held = std::move(events);
                 events.clear();
                 return Status::ok();
@@ -221,13 +238,14 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                 continue;
             }
             if (e.coll == kMetaCollection) continue;
-            const bson_t* d = e.doc.get();
+            View view(e);
+            const bson_t* d = view.get();
             auto dead = [&](const Status& why) -> Status {
                 if (options.strict_from_mongo) {
                     return Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + e.coll + " " +
                                                   sub_json(d, "documentKey") + ": " + why.message());
                 }
-                add_dead_letter({"inbound", e.coll, sub_json(d, "documentKey"), why.message(), e.doc.json(), 0});
+                add_dead_letter({"inbound", e.coll, sub_json(d, "documentKey"), why.message(), detail::to_json(d), 0});
                 return Status::ok();
             };
             if (e.op == "drop" || e.op == "rename" || e.op == "dropDatabase") {
@@ -340,10 +358,12 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
 
         bool changed = false;
         auto apply_all = [&](WriteTxn& txn) -> Status {
+            // Groups are whole MongoDB transactions; the batch's groups commit together.
+            ChangeSet cs;
             for (const auto& g : groups) {
-                if (g.empty()) continue;
-                ChangeSet cs;
                 for (const auto& m : g) cs.objects.push_back(m.change);
+            }
+            if (!cs.empty()) {
                 OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord));
                 changed = true;
             }
@@ -369,8 +389,9 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                         changed = true;
                     } else {
                         const Event& e = events[m.event];
-                        add_dead_letter({"inbound", e.coll, sub_json(e.doc.get(), "documentKey"), one.message(),
-                                         e.doc.json(), 0});
+                        View v(e);
+                        add_dead_letter({"inbound", e.coll, sub_json(v.get(), "documentKey"), one.message(),
+                                         detail::to_json(v.get()), 0});
                     }
                 }
             }
