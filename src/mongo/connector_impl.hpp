@@ -19,6 +19,9 @@ namespace outpost::mongo {
 inline constexpr const char* kMetaServerId = "mongo:server_id";
 inline constexpr const char* kMetaResumeToken = "mongo:resume_token";    // raw BSON of the token
 inline constexpr const char* kMetaImportPending = "mongo:import_pending";  // raw BSON of the start token
+// The newest outbound position whose MongoDB transaction the stream has passed (decimal): server
+// records after it reach MongoDB after the events being read, so they win over those events.
+inline constexpr const char* kMetaOwnSeen = "mongo:own_seen";
 
 struct Connector::Impl {
     Impl(std::shared_ptr<Store> s, ConnectorOptions o, Mapping m)

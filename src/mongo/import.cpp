@@ -131,9 +131,11 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
 
     // Objects with server changes that MongoDB has not received yet are not removed.
     std::unordered_set<std::string> pending_gids;
+    uint64_t marker_at_start = 0;
     {
         auto marker = read_marker(c);
         if (!marker) return finish(marker.status());
+        marker_at_start = *marker;
         auto txn = store->begin_read();
         if (!txn) return finish(txn.status());
         uint64_t after = *marker;
@@ -305,6 +307,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     // 4. Stream from the start point from now on.
     s = store->write([&](WriteTxn& txn) -> Status {
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaResumeToken, start_raw));
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(marker_at_start)));
         return remove_meta(txn, kMetaImportPending);
     });
     if (!s) return finish(s);

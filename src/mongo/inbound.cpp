@@ -6,6 +6,8 @@
 // are all in the oplog when it commits and a server ends a batch early only when no event is ready
 // or the batch is full (then the trailing transaction is held for the next batch).
 #include <algorithm>
+#include <cstdlib>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "mongo/connector_impl.hpp"
@@ -17,19 +19,119 @@ using detail::Bson;
 namespace {
 
 constexpr uint32_t kFullBatchBytes = 8u * 1024 * 1024;
+// Origin of removals that came from MongoDB but must be written there again (see filter_pending).
+constexpr const char* kOriginRedeliver = "mongo-delete";
 
+// A change event: a view into the getMore reply while that batch is processed; events kept for the
+// next batch own a copy.
 struct Event {
-    Bson doc;
+    const uint8_t* data = nullptr;
+    uint32_t len = 0;
+    std::shared_ptr<std::vector<uint8_t>> owned;
+    void own() {
+        owned = std::make_shared<std::vector<uint8_t>>(data, data + len);
+        data = owned->data();
+    }
     std::string txn_key;  // lsid.id bytes + txnNumber; empty outside transactions
+    int64_t marker_position = -1;  // this server's marker event: the outbound position it wrote
     std::string op;
     std::string coll;
     bool own_marker = false;
 };
 
+struct View {
+    bson_t b;
+    explicit View(const Event& e) { bson_init_static(&b, e.data, e.len); }
+    const bson_t* get() const { return &b; }
+};
+
 struct Mapped {
     ObjectChange change;
     size_t event = 0;
+    uint64_t own_seen = 0;  // the outbound position the stream had passed at this event
 };
+
+// Server changes that have not reached MongoDB before the events of a batch, per object: a MongoDB
+// change of the same field (or of an object the server removed) is older in MongoDB's order than the
+// server's, which the outbound writer writes after it, so the server's value stays (MongoDB's order
+// decides, and both sides end equal). A MongoDB delete always applies (a delete beats an update).
+struct PendingObject {
+    uint64_t removed = 0;  // newest position of a removal, 0 when none
+    std::unordered_map<uint64_t, uint64_t> properties;  // property uid -> newest position
+    std::unordered_map<uint64_t, uint64_t> relations;   // relation uid -> newest position
+};
+
+// SKIPPABLE becomes the end of the run of records after the earliest own_seen that all came from
+// MongoDB: they never reach MongoDB, so the stream may count them as passed.
+// REDELIVER (may be null) gets the MongoDB deletes of objects with pending server puts: the outbound
+// upsert would bring the document back after the delete, so the removal must go to MongoDB again.
+Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped, uint64_t* skippable,
+                      std::vector<ObjectChange>* redeliver = nullptr) {
+    if (changes.empty()) return Status::ok();
+    uint64_t from = changes.front().own_seen;
+    for (const auto& m : changes) from = std::min(from, m.own_seen);
+    std::unordered_map<std::string, PendingObject> pending;
+    bool only_mongo = true;
+    for (uint64_t after = from;;) {
+        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, 1000));
+        if (recs.empty()) break;
+        for (const auto& rec : recs) {
+            after = rec.position;
+            if (rec.origin == kOrigin) {
+                if (only_mongo) *skippable = std::max(*skippable, rec.position);
+                continue;
+            }
+            only_mongo = false;
+            for (const auto& oc : rec.changes.objects) {
+                PendingObject& p = pending[std::to_string(oc.entity_uid) + ":" + oc.gid];
+                if (oc.kind == ObjectChange::kRemove) {
+                    p.removed = rec.position;
+                    continue;
+                }
+                for (const auto& pc : oc.properties) p.properties[pc.property_uid] = rec.position;
+                for (const auto& tc : oc.to_many) p.relations[tc.relation_uid] = rec.position;
+            }
+        }
+    }
+    if (pending.empty()) return Status::ok();
+    std::vector<Mapped> kept;
+    kept.reserve(changes.size());
+    for (auto& m : changes) {
+        auto it = pending.find(std::to_string(m.change.entity_uid) + ":" + m.change.gid);
+        if (it == pending.end()) {
+            kept.push_back(std::move(m));
+            continue;
+        }
+        const PendingObject& p = it->second;
+        if (m.change.kind == ObjectChange::kRemove) {
+            bool puts_pending = false;
+            for (const auto& [uid, pos] : p.properties) puts_pending |= pos > m.own_seen;
+            for (const auto& [uid, pos] : p.relations) puts_pending |= pos > m.own_seen;
+            if (puts_pending && p.removed <= m.own_seen && redeliver) redeliver->push_back(m.change);
+            kept.push_back(std::move(m));
+            continue;
+        }
+        if (p.removed > m.own_seen) {
+            ++*dropped;
+            continue;
+        }
+        std::erase_if(m.change.properties, [&](const PropertyChange& pc) {
+            auto f = p.properties.find(pc.property_uid);
+            return f != p.properties.end() && f->second > m.own_seen;
+        });
+        std::erase_if(m.change.to_many, [&](const ToManyChange& tc) {
+            auto f = p.relations.find(tc.relation_uid);
+            return f != p.relations.end() && f->second > m.own_seen;
+        });
+        if (m.change.properties.empty() && m.change.to_many.empty()) {
+            ++*dropped;
+            continue;
+        }
+        kept.push_back(std::move(m));
+    }
+    changes = std::move(kept);
+    return Status::ok();
+}
 
 std::string utf8_at(const bson_t* doc, const char* path) {
     bson_iter_t it, d;
@@ -66,8 +168,9 @@ bool sub_doc(const bson_t* doc, const char* key, bson_t* out) {
 
 Event parse_event(const bson_t* raw, const std::string& marker_id) {
     Event e;
-    e.doc = Bson::copy_of(raw);
-    const bson_t* d = e.doc.get();
+    e.data = bson_get_data(raw);
+    e.len = raw->len;
+    const bson_t* d = raw;
     e.op = utf8_at(d, "operationType");
     e.coll = utf8_at(d, "ns.coll");
     bson_iter_t it, id;
@@ -85,6 +188,13 @@ Event parse_event(const bson_t* raw, const std::string& marker_id) {
     }
     if (!e.txn_key.empty() && e.coll == kMetaCollection && utf8_at(d, "documentKey._id") == marker_id) {
         e.own_marker = true;
+        bson_iter_t p;
+        if ((bson_iter_init(&p, d) && bson_iter_find_descendant(&p, "fullDocument.position", &id) &&
+             BSON_ITER_HOLDS_NUMBER(&id)) ||
+            (bson_iter_init(&p, d) && bson_iter_find_descendant(&p, "updateDescription.updatedFields.position", &id) &&
+             BSON_ITER_HOLDS_NUMBER(&id))) {
+            e.marker_position = bson_iter_as_int64(&id);
+        }
     }
     return e;
 }
@@ -103,9 +213,16 @@ Bson event_token(const bson_t* ev) {
 // request. kMongoHistoryLost when the stored point cannot be resumed (286, 280, 260).
 Status Connector::Impl::stream_once(mongoc_client_t* c) {
     std::optional<Bson> token;
+    uint64_t own_seen = 0;
+    bool own_seen_known = false;
     {
         auto txn = store->begin_read();
         if (!txn) return txn.status();
+        OUTPOST_ASSIGN_OR_RETURN(auto seen, get_meta(*txn, kMetaOwnSeen));
+        if (seen) {
+            own_seen = std::strtoull(seen->c_str(), nullptr, 10);
+            own_seen_known = true;
+        }
         OUTPOST_ASSIGN_OR_RETURN(auto raw, get_meta(*txn, kMetaResumeToken));
         if (raw) {
             bson_t view;
@@ -114,6 +231,11 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                 set_resume_token(token->get());
             }
         }
+    }
+    if (!own_seen_known) {
+        // No stream has passed one of this server's transactions yet: every position MongoDB holds
+        // was written before the stored point.
+        OUTPOST_ASSIGN_OR_RETURN(own_seen, read_marker(c));
     }
     bson_error_t err;
     detail::SessionPtr session(mongoc_client_start_session(c, nullptr, &err));
@@ -188,12 +310,14 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             size_t start = end;
             while (start > 0 && events[start - 1].txn_key == events.back().txn_key) --start;
             if (start > 0) {
-                commit_token = event_token(events[start - 1].doc.get());
+                commit_token = event_token(View(events[start - 1]).get());
+                for (size_t h = start; h < events.size(); ++h) events[h].own();
                 held.assign(std::make_move_iterator(events.begin() + static_cast<long>(start)),
                             std::make_move_iterator(events.end()));
                 events.resize(start);
                 end = start;
             } else {
+                for (auto& h : events) h.own();
                 held = std::move(events);
                 events.clear();
                 return Status::ok();
@@ -217,17 +341,19 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                 current_key = e.txn_key.empty() ? "\x01" : e.txn_key;
             }
             if (!e.txn_key.empty() && std::find(own_keys.begin(), own_keys.end(), e.txn_key) != own_keys.end()) {
+                if (e.marker_position >= 0) own_seen = std::max(own_seen, static_cast<uint64_t>(e.marker_position));
                 if (!e.own_marker && e.coll != kMetaCollection) ++echoes;
                 continue;
             }
             if (e.coll == kMetaCollection) continue;
-            const bson_t* d = e.doc.get();
+            View view(e);
+            const bson_t* d = view.get();
             auto dead = [&](const Status& why) -> Status {
                 if (options.strict_from_mongo) {
                     return Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + e.coll + " " +
                                                   sub_json(d, "documentKey") + ": " + why.message());
                 }
-                add_dead_letter({"inbound", e.coll, sub_json(d, "documentKey"), why.message(), e.doc.json(), 0});
+                add_dead_letter({"inbound", e.coll, sub_json(d, "documentKey"), why.message(), detail::to_json(d), 0});
                 return Status::ok();
             };
             if (e.op == "drop" || e.op == "rename" || e.op == "dropDatabase") {
@@ -256,7 +382,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                         rm.kind = ObjectChange::kRemove;
                         rm.entity_uid = cm->entity->id.uid;
                         rm.gid = *g;
-                        groups.back().push_back({std::move(rm), i});
+                        groups.back().push_back({std::move(rm), i, own_seen});
                     }
                 }
                 ++applied_events;
@@ -286,7 +412,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                     OUTPOST_RETURN_IF_ERROR(dead(ch.status()));
                     continue;
                 }
-                groups.back().push_back({std::move(ch).value(), i});
+                groups.back().push_back({std::move(ch).value(), i, own_seen});
             } else if (e.op == "update") {
                 bson_t desc;
                 if (!sub_doc(d, "updateDescription", &desc)) {
@@ -325,13 +451,13 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                     ++applied_events;
                     continue;
                 }
-                groups.back().push_back({std::move(ch).value(), i});
+                groups.back().push_back({std::move(ch).value(), i, own_seen});
             } else if (e.op == "delete") {
                 ObjectChange rm;
                 rm.kind = ObjectChange::kRemove;
                 rm.entity_uid = cm->entity->id.uid;
                 rm.gid = *gid;
-                groups.back().push_back({std::move(rm), i});
+                groups.back().push_back({std::move(rm), i, own_seen});
             } else {
                 continue;
             }
@@ -339,19 +465,45 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
         }
 
         bool changed = false;
+        uint64_t superseded = 0, skippable = 0;
         auto apply_all = [&](WriteTxn& txn) -> Status {
+            // Groups are whole MongoDB transactions; the batch's groups commit together.
+            std::vector<Mapped> all;
             for (const auto& g : groups) {
-                if (g.empty()) continue;
-                ChangeSet cs;
-                for (const auto& m : g) cs.objects.push_back(m.change);
+                for (const auto& m : g) all.push_back(m);
+            }
+            superseded = 0;
+            OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &superseded, &skippable));
+            own_seen = std::max(own_seen, skippable);
+            ChangeSet cs;
+            for (auto& m : all) cs.objects.push_back(std::move(m.change));
+            if (!cs.empty()) {
                 OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord));
                 changed = true;
             }
+            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(own_seen)));
             return put_meta(txn, kMetaResumeToken,
                             std::string_view(reinterpret_cast<const char*>(bson_get_data(commit_token.get())),
                                              commit_token.get()->len));
         };
-        Status s = store->write(apply_all);
+        // MongoDB deletes that a pending outbound upsert would undo are recorded first under an origin
+        // the outbound writer does not skip, so the delete reaches MongoDB after the upsert.
+        Status s = store->write([&](WriteTxn& txn) -> Status {
+            std::vector<Mapped> all;
+            for (const auto& g : groups) {
+                for (const auto& m : g) {
+                    if (m.change.kind == ObjectChange::kRemove) all.push_back(m);
+                }
+            }
+            std::vector<ObjectChange> redeliver;
+            uint64_t ignored = 0, ignored2 = 0;
+            OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &ignored, &ignored2, &redeliver));
+            if (redeliver.empty()) return Status::ok();
+            ChangeSet cs;
+            cs.objects = std::move(redeliver);
+            return ChangeLog::apply(txn, cs, kOriginRedeliver, ApplyMode::kRecord);
+        });
+        if (s) s = store->write(apply_all);
         if (!s && s.code() != ErrorCode::kStorage && s.code() != ErrorCode::kStorageFull) {
             // A change the store refuses (a unique value taken, ...): apply the others one by one.
             if (options.strict_from_mongo) {
@@ -361,16 +513,20 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             for (const auto& g : groups) {
                 for (const auto& m : g) {
                     Status one = store->write([&](WriteTxn& txn) -> Status {
+                        std::vector<Mapped> single = {m};
+                        OUTPOST_RETURN_IF_ERROR(filter_pending(txn, single, &superseded, &skippable));
+                        if (single.empty()) return Status::ok();
                         ChangeSet cs;
-                        cs.objects.push_back(m.change);
+                        cs.objects.push_back(std::move(single.front().change));
                         return ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord);
                     });
                     if (one) {
                         changed = true;
                     } else {
                         const Event& e = events[m.event];
-                        add_dead_letter({"inbound", e.coll, sub_json(e.doc.get(), "documentKey"), one.message(),
-                                         e.doc.json(), 0});
+                        View v(e);
+                        add_dead_letter({"inbound", e.coll, sub_json(v.get(), "documentKey"), one.message(),
+                                         detail::to_json(v.get()), 0});
                     }
                 }
             }

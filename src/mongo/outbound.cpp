@@ -6,6 +6,7 @@
 // as this server's own by that marker.
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "mongo/connector_impl.hpp"
 
@@ -261,6 +262,24 @@ void Connector::Impl::outbound_loop() {
                                  std::to_string(records.front().position - 1) +
                                  " were trimmed before they reached MongoDB; their changes are missing there"));
         }
+        // A put of an object the store no longer has is superseded by a later removal: when that came
+        // from MongoDB, writing the put would bring back a document a MongoDB user deleted.
+        auto check = store->begin_read();
+        std::map<const CollectionMap*, std::optional<DynamicBox>> boxes;
+        auto gone = [&](const CollectionMap& cm, const Gid& g) -> bool {
+            if (!check) return false;
+            auto& box = boxes[&cm];
+            if (!box) {
+                auto b = store->box(cm.entity->name);
+                if (!b) return false;
+                box.emplace(std::move(b).value());
+            }
+            auto id = local_id_of(*check, *box, g);
+            if (!id) return false;
+            if (!*id) return true;
+            auto has = box->contains(*check, **id);
+            return has && !*has;
+        };
         std::vector<Op> ops;
         uint64_t last = pos;
         uint64_t nrecords = 0;
@@ -282,6 +301,7 @@ void Connector::Impl::outbound_loop() {
                     ops.push_back(std::move(op));
                     continue;
                 }
+                if (gone(*cm, oc.gid)) continue;
                 UpdateSpec spec;
                 std::vector<std::string> skipped;
                 Status s = mapping.build_update(*cm, oc, spec, &skipped);
@@ -317,6 +337,8 @@ void Connector::Impl::outbound_loop() {
             ++nrecords;
             if (ops.size() >= options.outbound_max_ops) break;
         }
+        boxes.clear();
+        if (check) check->close();
         if (!ops.empty() || (last > pos && nrecords > 0)) {
             Status s = write_batch(c->get(), ops, last);
             if (!s) return;  // stopping

@@ -324,6 +324,58 @@ TEST_F(ConnectorTest, PositionsSurviveARestartWithoutLossOrRepeats) {
     EXPECT_FALSE(st.resume_token.empty());
 }
 
+TEST_F(ConnectorTest, ConcurrentEditsConvergeInMongoOrder) {
+    start();
+    uint64_t id = 0;
+    Gid g = put_item([](Object& o) { (void)o.set("name", Value("v0")); (void)o.set("i32", Value(int64_t{0})); }, &id);
+    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(g)) == 1 && caught_up(); }));
+    connector_->stop();
+    // The same field edited on both sides while the connector is down, and one field on each side.
+    auto box = store_->box("Item").value();
+    auto o = box.get(id).value().value();
+    (void)o.set("name", Value("device"));
+    (void)o.set("i64", Value(int64_t{64}));
+    ASSERT_TRUE(box.put(o).is_ok());
+    mongo().update("items", id_json(g), R"({"$set": {"label": "mongo", "i32": 32}})");
+    restart_connector(options());
+    // The device's write reaches MongoDB after the MongoDB user's: it wins there, so it stays on the server.
+    ASSERT_TRUE(wait_until([&] {
+        auto d = mongo().find_one("items", id_json(g));
+        return caught_up() && d && field_json(*d, "label") == R"({ "v" : "device" })" &&
+               get("Item", g)->get("i32") == Value(int64_t{32});
+    }));
+    auto doc = mongo().find_one("items", id_json(g)).value();
+    auto obj = get("Item", g).value();
+    EXPECT_EQ(obj.get("name"), Value("device"));
+    EXPECT_EQ(field_json(doc, "i32"), R"({ "v" : 32 })");
+    EXPECT_EQ(obj.get("i64"), Value(int64_t{64}));
+    EXPECT_EQ(field_json(doc, "i64"), R"({ "v" : 64 })");
+}
+
+TEST_F(ConnectorTest, DeletesBeatConcurrentUpdatesOnBothSides) {
+    start();
+    uint64_t a_id = 0, b_id = 0;
+    Gid a = put_item([](Object& o) { (void)o.set("name", Value("a")); }, &a_id);
+    Gid b = put_item([](Object& o) { (void)o.set("name", Value("b")); }, &b_id);
+    ASSERT_TRUE(wait_until([&] { return mongo().count("items") == 2 && caught_up(); }));
+    connector_->stop();
+    auto box = store_->box("Item").value();
+    // a: updated on the device, deleted in MongoDB.
+    auto oa = box.get(a_id).value().value();
+    (void)oa.set("i32", Value(int64_t{1}));
+    ASSERT_TRUE(box.put(oa).is_ok());
+    mongo().remove("items", id_json(a));
+    // b: deleted on the device, updated in MongoDB.
+    ASSERT_TRUE(box.remove(b_id).value());
+    mongo().update("items", id_json(b), R"({"$set": {"i32": 2}})");
+    restart_connector(options());
+    ASSERT_TRUE(wait_until([&] {
+        return caught_up() && connector_->status().inbound_events >= 2 && mongo().count("items") == 0 &&
+               !get("Item", a).has_value() && !get("Item", b).has_value();
+    })) << "mongo has " << mongo().count("items") << ", server has a: " << get("Item", a).has_value()
+        << ", b: " << get("Item", b).has_value();
+}
+
 TEST_F(ConnectorTest, QuietStreamStillStoresTheResumeToken) {
     start();
     ASSERT_TRUE(wait_until([&] { return !connector_->status().resume_token.empty(); }));
