@@ -350,10 +350,10 @@ TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
     p->client->start();
     ASSERT_TRUE(p->wait_synced());
     EXPECT_EQ(p->client->state(), SyncState::kLoggedIn);
+    // The listeners run after waiters are woken.
+    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 1; }, "the up-to-date listener"));
     EXPECT_EQ(p->state_list(), (std::vector<SyncState>{SyncState::kStarted, SyncState::kConnected,
                                                         SyncState::kLoggedIn}));
-    // The listener runs after waiters are woken.
-    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 1; }, "the up-to-date listener"));
 
     server->kill9();
     ASSERT_TRUE(eventually([&] { return p->client->state() == SyncState::kDisconnected; },
@@ -375,11 +375,11 @@ TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
     ASSERT_TRUE(server->start()) << server->log();
     ASSERT_TRUE(p->wait_synced());
     EXPECT_EQ(p->client->outgoing_queue_length(), 0u);
+    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 2; }, "the up-to-date listener"));
     EXPECT_EQ(p->state_list(),
               (std::vector<SyncState>{SyncState::kStarted, SyncState::kConnected,
                                       SyncState::kLoggedIn, SyncState::kDisconnected,
                                       SyncState::kConnected, SyncState::kLoggedIn}));
-    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 2; }, "the up-to-date listener"));
     auto q = make_peer("q", *server);
     ASSERT_TRUE(q->wait_synced());
     EXPECT_TRUE(find(*q->store, "Person", g).has_value());
