@@ -340,6 +340,33 @@ TEST_F(SyncIt, ServerKilledMidFullSyncClientStartsOver) {
     RecordProperty("objects_at_kill", std::to_string(at_kill));
 }
 
+// `outpost sync --watch` prints each incoming change as one JSON line, and SIGTERM ends it cleanly.
+TEST_F(SyncIt, CliWatchPrintsIncomingChangesAndStopsOnSigterm) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    ASSERT_TRUE(a->wait_synced());
+    Process watch;
+    ASSERT_TRUE(watch.spawn(cli_sync(dir_.path("watcher"), model_file_, server->url(), "--watch"),
+                            dir_.path("watch.log")));
+    ASSERT_TRUE(eventually(
+        [&] { return watch.stderr_text().find("sync: up to date") != std::string::npos; },
+        "the watcher is up to date"));
+    uint64_t id = put(*a->store, "Person", {{"name", "Ada \"quoted\""}, {"age", 36}});
+    auto put_line = watch.read_line(kDeadline);
+    ASSERT_TRUE(put_line.has_value()) << watch.stderr_text();
+    EXPECT_EQ(put_line->rfind("{\"op\":\"put\",\"entity\":\"Person\",\"id\":", 0), 0u) << *put_line;
+    EXPECT_NE(put_line->find("\"name\":\"Ada \\\"quoted\\\"\""), std::string::npos) << *put_line;
+    EXPECT_NE(put_line->find("\"age\":36"), std::string::npos) << *put_line;
+    ASSERT_TRUE(a->box("Person").remove(id).is_ok());
+    auto remove_line = watch.read_line(kDeadline);
+    ASSERT_TRUE(remove_line.has_value()) << watch.stderr_text();
+    EXPECT_EQ(remove_line->rfind("{\"op\":\"remove\",\"entity\":\"Person\",\"id\":", 0), 0u)
+        << *remove_line;
+    watch.signal(SIGTERM);
+    EXPECT_EQ(watch.wait(kDeadline), 0) << watch.stderr_text();
+}
+
 // --- The client's listeners and states ---------------------------------------------------------
 
 TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
