@@ -58,6 +58,25 @@ std::string tombstone_key(uint64_t entity_uid, const Gid& gid) {
 }
 
 // A rough size of a value in a change set, to close full-sync chunks near their byte bound.
+// Strings, bytes and flex values count with their contents: they are what makes objects large.
+size_t approx_flex_size(const Flex& f);
+struct ApproxFlexSize {
+    size_t operator()(const std::string& s) const { return s.size() + 2; }
+    size_t operator()(const Bytes& b) const { return b.size() + 2; }
+    size_t operator()(const Flex::Array& a) const {
+        size_t n = 2;
+        for (const auto& x : a) n += approx_flex_size(x);
+        return n;
+    }
+    size_t operator()(const Flex::Map& m) const {
+        size_t n = 2;
+        for (const auto& [k, x] : m) n += k.size() + 2 + approx_flex_size(x);
+        return n;
+    }
+    size_t operator()(const auto&) const { return 9; }
+};
+size_t approx_flex_size(const Flex& f) { return std::visit(ApproxFlexSize{}, f.v); }
+
 struct ApproxSize {
     size_t operator()(const std::string& s) const { return s.size() + 2; }
     size_t operator()(const Bytes& b) const { return b.size() + 2; }
@@ -68,7 +87,7 @@ struct ApproxSize {
         for (const auto& s : x) n += s.size() + 2;
         return n;
     }
-    size_t operator()(const Flex&) const { return 64; }
+    size_t operator()(const Flex& f) const { return approx_flex_size(f) + 2; }
     size_t operator()(const auto&) const { return 9; }
 };
 size_t approx_size(const Value& v) { return std::visit(ApproxSize{}, v.v); }

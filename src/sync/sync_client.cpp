@@ -87,16 +87,14 @@ struct SyncClient::Impl {
     }
 
     // After every step of the core: the state, then up-to-date for waiters (a wait that returns
-    // ok finds the client logged in), then the up-to-date listener (which may itself wait).
+    // ok finds the client logged in), then the listeners (which may call wait_until_up_to_date).
     void refresh() {
-        if (core->state() == sync::ClientState::kLoggedIn && state != SyncState::kLoggedIn) {
+        bool logged_in = core->state() == sync::ClientState::kLoggedIn &&
+                         state.exchange(SyncState::kLoggedIn) != SyncState::kLoggedIn;
+        if (logged_in) {
             policy.reset();
-            {
-                std::lock_guard lock(mu);
-                login_failure = ErrorCode::kOk;
-            }
-            set_state(SyncState::kLoggedIn);
-            schedule_heartbeat(attempt);
+            std::lock_guard lock(mu);
+            login_failure = ErrorCode::kOk;
         }
         bool now = core->up_to_date();
         {
@@ -104,6 +102,10 @@ struct SyncClient::Impl {
             up_to_date = now;
         }
         cv.notify_all();
+        if (logged_in) {
+            if (state_fn) state_fn(SyncState::kLoggedIn);
+            schedule_heartbeat(attempt);
+        }
         if (became_up_to_date) {  // after the state change it follows from
             became_up_to_date = false;
             if (up_to_date_fn) up_to_date_fn();

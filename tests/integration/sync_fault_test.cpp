@@ -117,7 +117,12 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
         seen += 1000;
         ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= seen; }, "the storm flows"));
         int64_t acked_a = wa.transactions() - static_cast<int64_t>(a->client->outgoing_queue_length());
-        server->kill9();
+        if (kill < 2) {
+            server->kill9();
+        } else {
+            // The last stop is a clean one (SIGTERM), in the middle of the storm as well.
+            ASSERT_EQ(server->stop(), 0) << server->log();
+        }
         // The writers go on offline for a while.
         int64_t at_kill = wa.transactions() + wb.transactions();
         wa.allow_extra(30);
@@ -340,6 +345,33 @@ TEST_F(SyncIt, ServerKilledMidFullSyncClientStartsOver) {
     RecordProperty("objects_at_kill", std::to_string(at_kill));
 }
 
+// `outpost sync --watch` prints each incoming change as one JSON line, and SIGTERM ends it cleanly.
+TEST_F(SyncIt, CliWatchPrintsIncomingChangesAndStopsOnSigterm) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto a = make_peer("a", *server);
+    ASSERT_TRUE(a->wait_synced());
+    Process watch;
+    ASSERT_TRUE(watch.spawn(cli_sync(dir_.path("watcher"), model_file_, server->url(), "--watch"),
+                            dir_.path("watch.log")));
+    ASSERT_TRUE(eventually(
+        [&] { return watch.stderr_text().find("sync: up to date") != std::string::npos; },
+        "the watcher is up to date"));
+    uint64_t id = put(*a->store, "Person", {{"name", "Ada \"quoted\""}, {"age", 36}});
+    auto put_line = watch.read_line(kDeadline);
+    ASSERT_TRUE(put_line.has_value()) << watch.stderr_text();
+    EXPECT_EQ(put_line->rfind("{\"op\":\"put\",\"entity\":\"Person\",\"id\":", 0), 0u) << *put_line;
+    EXPECT_NE(put_line->find("\"name\":\"Ada \\\"quoted\\\"\""), std::string::npos) << *put_line;
+    EXPECT_NE(put_line->find("\"age\":36"), std::string::npos) << *put_line;
+    ASSERT_TRUE(a->box("Person").remove(id).is_ok());
+    auto remove_line = watch.read_line(kDeadline);
+    ASSERT_TRUE(remove_line.has_value()) << watch.stderr_text();
+    EXPECT_EQ(remove_line->rfind("{\"op\":\"remove\",\"entity\":\"Person\",\"id\":", 0), 0u)
+        << *remove_line;
+    watch.signal(SIGTERM);
+    EXPECT_EQ(watch.wait(kDeadline), 0) << watch.stderr_text();
+}
+
 // --- The client's listeners and states ---------------------------------------------------------
 
 TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
@@ -350,10 +382,10 @@ TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
     p->client->start();
     ASSERT_TRUE(p->wait_synced());
     EXPECT_EQ(p->client->state(), SyncState::kLoggedIn);
+    // The listeners run after waiters are woken.
+    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 1; }, "the up-to-date listener"));
     EXPECT_EQ(p->state_list(), (std::vector<SyncState>{SyncState::kStarted, SyncState::kConnected,
                                                         SyncState::kLoggedIn}));
-    // The listener runs after waiters are woken.
-    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 1; }, "the up-to-date listener"));
 
     server->kill9();
     ASSERT_TRUE(eventually([&] { return p->client->state() == SyncState::kDisconnected; },
@@ -375,11 +407,11 @@ TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
     ASSERT_TRUE(server->start()) << server->log();
     ASSERT_TRUE(p->wait_synced());
     EXPECT_EQ(p->client->outgoing_queue_length(), 0u);
+    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 2; }, "the up-to-date listener"));
     EXPECT_EQ(p->state_list(),
               (std::vector<SyncState>{SyncState::kStarted, SyncState::kConnected,
                                       SyncState::kLoggedIn, SyncState::kDisconnected,
                                       SyncState::kConnected, SyncState::kLoggedIn}));
-    EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 2; }, "the up-to-date listener"));
     auto q = make_peer("q", *server);
     ASSERT_TRUE(q->wait_synced());
     EXPECT_TRUE(find(*q->store, "Person", g).has_value());

@@ -570,6 +570,34 @@ TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
     }
 }
 
+// Full-sync chunks stay below the maximum message size whatever the values hold: here flex values
+// of 64 KiB each, 45 MiB in all.
+TEST_F(SyncIt, FullSyncOfLargeFlexValuesFitsInMessages) {
+    constexpr int kObjects = 700;
+    auto server = make_server();
+    {
+        auto s = open_store(server->data_dir(), model_);
+        auto box = s->box("Kitchen").value();
+        auto txn = s->begin_write();
+        ASSERT_TRUE(txn.is_ok());
+        for (int i = 0; i < kObjects; ++i) {
+            Object k = box.new_object();
+            ASSERT_TRUE(k.set("i32", i).is_ok());
+            ASSERT_TRUE(k.set("flex", Flex(Flex::Map{{"doc", Flex(std::string(64 << 10, 'f'))}})).is_ok());
+            ASSERT_TRUE(box.put(*txn, k).is_ok());
+        }
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    ASSERT_TRUE(server->start());
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(c->wait_synced(120s));
+    EXPECT_EQ(count(*c->store, "Kitchen"), static_cast<uint64_t>(kObjects));
+    {
+        std::lock_guard lock(c->mu);
+        EXPECT_TRUE(c->errors.empty()) << c->errors.front().why;
+    }
+}
+
 // --- Bad input -----------------------------------------------------------------------------------
 
 class SyncItBadInput : public SyncIt {

@@ -225,6 +225,31 @@ TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
     EXPECT_EQ(slow.close_code, ErrorCode::kSyncTooFarBehind);
 }
 
+TEST(ServerCore, FullSyncChunksCountFlexContents) {
+    ServerOptions o = SyncNet::default_options();
+    o.full_sync_chunk_bytes = 256u << 10;
+    SyncNet net(testing::full_model(), o);
+    for (int i = 0; i < 50; ++i) {
+        testing::put(net.server_store(), "Kitchen",
+                     {{"flex", Flex(Flex::Map{{"doc", Flex(std::string(64u << 10, 'f'))}})}});
+    }
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.drain();
+    size_t objects = 0;
+    size_t chunks = 0;
+    for (const auto& m : peer.received) {
+        auto* c = std::get_if<FullSyncChunk>(&m);
+        if (!c) continue;
+        ++chunks;
+        objects += c->changes.objects.size();
+        // The bound, plus at most the object that crossed it.
+        EXPECT_LE(encode_message(*c).size(), o.full_sync_chunk_bytes + (80u << 10));
+    }
+    EXPECT_EQ(objects, 50u);
+    EXPECT_GE(chunks, 12u);
+}
+
 TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
     SyncNet net;
     Model m = testing::full_model();
