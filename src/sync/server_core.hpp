@@ -67,6 +67,14 @@ class ServerCore {
     SessionId on_connect(std::shared_ptr<Connection> connection);
     // A frame from SESSION. Bad frames are answered with an Error and a close of that session only.
     void on_message(SessionId session, std::span<const uint8_t> frame);
+    // Frames that arrived in this order, handled as by on_message one after the other, except that
+    // consecutive Pushes of one session are applied in one store transaction (one commit, one
+    // history record) before their Acks go out: a group commit for a client that pipelines.
+    struct Incoming {
+        SessionId session = 0;
+        std::span<const uint8_t> frame;
+    };
+    void on_messages(std::span<const Incoming> frames);
     // The connection is gone (closed by either side). Unknown ids are ignored.
     void on_disconnect(SessionId session);
     // Fans out history records that others wrote to the server store since the last call.
@@ -81,7 +89,13 @@ class ServerCore {
 
     void fail(Session& s, ErrorCode code, const std::string& reason);
     void handle_login(Session& s, Login login);
-    void handle_push(Session& s, Push push);
+    void dispatch(Session& s, Message msg);
+    void handle_pushes(Session& s, std::span<const Push> pushes);
+    // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
+    // whether it was applied (not a resend) and sets RECORD to the history record they became (0
+    // when none); on error nothing is committed.
+    Result<std::vector<char>> apply_pushes(Session& s, std::span<const Push> pushes,
+                                           uint64_t& record);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     Status send_full_sync(Session& s, uint64_t snapshot_seq);
     void fan_out();
