@@ -379,8 +379,21 @@ void run_ingest(const Model& model, size_t n, size_t batch, Report& report) {
     double write_secs = seconds_since(w);
     auto t = Clock::now();
     c.client->start();
-    check(c.client->wait_until_up_to_date(600s), "waiting for the server's acks");
+    // Progress once a second: how many transactions are still unacknowledged.
+    std::atomic<bool> done{false};
+    std::thread monitor([&] {
+        for (auto next = t + 1s; !done; next += 1s) {
+            std::this_thread::sleep_until(next);
+            if (done) break;
+            progress("ingest: %.1f s: %llu transactions unacknowledged", seconds_since(t),
+                     static_cast<unsigned long long>(c.client->outgoing_queue_length()));
+        }
+    });
+    Status synced = c.client->wait_until_up_to_date(600s);
     double secs = seconds_since(t);
+    done = true;
+    monitor.join();
+    check(synced, "waiting for the server's acks");
     uint64_t on_server = count_items(*server.store);
     if (on_server != n)
         fail("ingest", "the server holds " + std::to_string(on_server) + " objects, not " +

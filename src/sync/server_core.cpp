@@ -536,16 +536,9 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<const P
         OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, next - options_.history_max_records));
     }
     OUTPOST_RETURN_IF_ERROR(txn.commit());
-    if (auto rtxn = store_->begin_read()) {
-        auto head = ChangeLog::last_position(*rtxn);
-        if (head && *head >= next) {
-            auto rec = ChangeLog::read(*rtxn, before, 1);
-            if (rec && !rec->empty() && rec->front().position == next &&
-                rec->front().origin == s.client) {
-                record = next;
-            }
-        }
-    }
+    // Whether record NEXT exists and is this one (a write that changed nothing appends none, and
+    // another writer may have appended it since) is learnt when fan_out() reads it.
+    record = next;
     return applied;
 }
 
@@ -574,15 +567,19 @@ void ServerCore::handle_pushes(Session& s, std::span<const Push> pushes) {
     stats_.pushes_skipped += pushes.size() - n_applied;
     // Everything before this record goes out first (also to this client), so that when the Ack
     // moves the client's resume position to RECORD it has received all that comes before.
-    if (n_applied != 0) fan_out();
+    if (n_applied != 0) {
+        FanOutWatch watch{record, &s.client, false};
+        fan_out(&watch);
+        if (!watch.seen) record = 0;
+    }
     for (size_t i = 0; i < pushes.size(); ++i) {
         send(s, encode_message(Ack{pushes[i].client_txn, (*applied)[i] ? record : 0}));
     }
 }
 
-void ServerCore::poll() { fan_out(); }
+void ServerCore::poll() { fan_out(nullptr); }
 
-void ServerCore::fan_out() {
+void ServerCore::fan_out(FanOutWatch* watch) {
     auto txn = store_->begin_read();
     if (!txn) return;
     auto head = ChangeLog::last_position(*txn);
@@ -591,6 +588,8 @@ void ServerCore::fan_out() {
         auto recs = ChangeLog::read(*txn, fanned_seq_, kCatchUpBatch);
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
+            if (watch && rec.position == watch->position && rec.origin == *watch->origin)
+                watch->seen = true;
             // Encoded once, and only when needed: for the history's byte bound or for a client.
             std::string encoded;
             if (options_.history_max_bytes != 0) {

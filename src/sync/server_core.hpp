@@ -92,13 +92,20 @@ class ServerCore {
     void dispatch(Session& s, Message msg);
     void handle_pushes(Session& s, std::span<const Push> pushes);
     // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
-    // whether it was applied (not a resend) and sets RECORD to the history record they became (0
-    // when none); on error nothing is committed.
+    // whether it was applied (not a resend) and sets RECORD to the position of the history record
+    // they become if they changed anything (fan_out confirms it); on error nothing is committed.
     Result<std::vector<char>> apply_pushes(Session& s, std::span<const Push> pushes,
                                            uint64_t& record);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     Status send_full_sync(Session& s, uint64_t snapshot_seq);
-    void fan_out();
+    // Sends every history record not yet fanned out to the sessions that should get it. WATCH,
+    // when given, asks whether the record at its position was written by its origin.
+    struct FanOutWatch {
+        uint64_t position = 0;
+        const std::string* origin = nullptr;
+        bool seen = false;
+    };
+    void fan_out(FanOutWatch* watch);
     void note_history(uint64_t position, uint64_t bytes);
     void trim_history();
     void send(Session& s, std::string frame);
