@@ -616,6 +616,7 @@ int main(int argc, char** argv) {
     outpost::Model model = bench_model();
     Report report;
     std::printf("# sync benchmark: server and clients on 127.0.0.1, every store with fsync\n");
+    std::fflush(stdout);
     for (const auto& phase : split(phases)) {
         if (phase == "disk") {
             run_disk(report);
