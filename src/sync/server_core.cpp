@@ -173,10 +173,14 @@ void ServerCore::on_message(SessionId session, std::span<const uint8_t> frame) {
 }
 
 void ServerCore::on_messages(std::span<const Incoming> frames) {
+    auto decode = [&](const Incoming& in) -> Result<Message> {
+        if (in.decoded) return std::move(*in.decoded);
+        return decode_message(in.frame, options_.max_message_size);
+    };
     size_t i = 0;
     while (i < frames.size()) {
         const SessionId id = frames[i].session;
-        auto decoded = decode_message(frames[i].frame, options_.max_message_size);
+        auto decoded = decode(frames[i]);
         ++i;
         auto it = sessions_.find(id);
         if (it == sessions_.end() || it->second->closed) continue;
@@ -194,7 +198,7 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         run.push_back(std::move(std::get<Push>(*decoded)));
         std::optional<Result<Message>> after;  // the frame that ended the run, decoded
         while (i < frames.size() && frames[i].session == id && run.size() < kMaxPushesPerCommit) {
-            auto next = decode_message(frames[i].frame, options_.max_message_size);
+            auto next = decode(frames[i]);
             ++i;
             if (next && std::holds_alternative<Push>(*next)) {
                 run.push_back(std::move(std::get<Push>(*next)));

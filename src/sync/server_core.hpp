@@ -70,9 +70,12 @@ class ServerCore {
     // Frames that arrived in this order, handled as by on_message one after the other, except that
     // consecutive Pushes of one session are applied in one store transaction (one commit, one
     // history record) before their Acks go out: a group commit for a client that pipelines.
+    // DECODED, when set, is FRAME decoded already (decode_message with max_message_size(), e.g.
+    // on a network thread) and is moved from.
     struct Incoming {
         SessionId session = 0;
         std::span<const uint8_t> frame;
+        Result<Message>* decoded = nullptr;
     };
     void on_messages(std::span<const Incoming> frames);
     // The connection is gone (closed by either side). Unknown ids are ignored.
@@ -81,6 +84,8 @@ class ServerCore {
     void poll();
 
     const ServerStats& stats() const { return stats_; }
+    // The options' frame size limit (fixed at create(): safe to read from any thread).
+    size_t max_message_size() const { return options_.max_message_size; }
     std::shared_ptr<Store> store() const { return store_; }
 
   private:

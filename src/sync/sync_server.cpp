@@ -60,8 +60,11 @@ SyncServer::SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions op
     ws_.set_on_open([this](net::ConnectionId id, const std::string&) {
         enqueue({Event::kOpen, id, {}});
     });
+    max_message_size_ = core_->max_message_size();
     ws_.set_on_message([this](net::ConnectionId id, std::span<const uint8_t> bytes) {
-        enqueue({Event::kMessage, id, std::vector<uint8_t>(bytes.begin(), bytes.end())});
+        // Decoding (and verifying) here spreads that work over the network threads; the worker,
+        // which applies every push, is the server's bottleneck.
+        enqueue({Event::kMessage, id, decode_message(bytes, max_message_size_)});
     });
     ws_.set_on_close([this](net::ConnectionId id, uint16_t, const std::string&) {
         enqueue({Event::kClose, id, {}});
@@ -91,7 +94,7 @@ void SyncServer::drain() {
         core_->on_messages(frames);
         frames.clear();
     };
-    for (const Event& e : events) {
+    for (Event& e : events) {
         switch (e.kind) {
             case Event::kOpen:
                 flush();
@@ -99,7 +102,7 @@ void SyncServer::drain() {
                 break;
             case Event::kMessage:
                 if (auto it = sessions_.find(e.id); it != sessions_.end())
-                    frames.push_back({it->second, e.frame});
+                    frames.push_back({it->second, {}, &*e.message});
                 break;
             case Event::kClose:
                 flush();

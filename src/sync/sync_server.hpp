@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,7 @@ class SyncServer {
     struct Event {
         enum Kind { kOpen, kMessage, kClose } kind;
         net::ConnectionId id;
-        std::vector<uint8_t> frame;  // kMessage
+        std::optional<Result<Message>> message;  // kMessage: decoded on the network thread
     };
     SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options);
     void enqueue(Event event);
@@ -63,6 +64,7 @@ class SyncServer {
     net::WsServer ws_;
     Worker worker_;  // declared after ws_: destroyed first, after ws_ stopped posting to it
     std::map<net::ConnectionId, ServerCore::SessionId> sessions_;  // worker only
+    size_t max_message_size_ = 0;
     std::mutex inbox_mutex_;
     std::vector<Event> inbox_;   // GUARDED_BY(inbox_mutex_)
     bool drain_posted_ = false;  // GUARDED_BY(inbox_mutex_)
