@@ -1,10 +1,12 @@
 // bench-sync: Outpost sync over real WebSocket connections on 127.0.0.1.
-// Usage: bench-sync [--phases latency,ingest,fanout,connections] [--latency-n N] [--ingest-n N]
+// Usage: bench-sync [--phases disk,latency,ingest,fanout,connections] [--latency-n N] [--ingest-n N]
 //                   [--ingest-batch N] [--fanout-n N] [--fanout-batch N] [--readers N]
 //                   [--connections N] [--server PATH] [--dir DIR] [--keep]
 //
 // Phases (each on a fresh server store; every store, the server's and the clients', commits with
 // fsync, as in production):
+//   disk         the median time of one fdatasync in --dir: what each durable commit waits for
+//                (twice: LMDB syncs the data, then the meta page).
 //   latency      client A puts one object per transaction; the time from before A's put until
 //                client B's on_incoming listener runs for it (one at a time, 10k by default).
 //   ingest       the store's own batched put of N objects (transactions of 1,000, a synced store
@@ -22,6 +24,7 @@
 // threads and one worker thread), so its CPU competes with the clients' on the same machine.
 // Figures go to stdout as "NAME: VALUE unit", then "ratio NAME: VALUE (target ...)" and
 // "target NAME: ... met|MISSED"; progress goes to stderr.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -376,8 +379,21 @@ void run_ingest(const Model& model, size_t n, size_t batch, Report& report) {
     double write_secs = seconds_since(w);
     auto t = Clock::now();
     c.client->start();
-    check(c.client->wait_until_up_to_date(600s), "waiting for the server's acks");
+    // Progress once a second: how many transactions are still unacknowledged.
+    std::atomic<bool> done{false};
+    std::thread monitor([&] {
+        for (auto next = t + 1s; !done; next += 1s) {
+            std::this_thread::sleep_until(next);
+            if (done) break;
+            progress("ingest: %.1f s: %llu transactions unacknowledged", seconds_since(t),
+                     static_cast<unsigned long long>(c.client->outgoing_queue_length()));
+        }
+    });
+    Status synced = c.client->wait_until_up_to_date(600s);
     double secs = seconds_since(t);
+    done = true;
+    monitor.join();
+    check(synced, "waiting for the server's acks");
     uint64_t on_server = count_items(*server.store);
     if (on_server != n)
         fail("ingest", "the server holds " + std::to_string(on_server) + " objects, not " +
@@ -418,6 +434,27 @@ void run_fanout(const Model& model, size_t n, size_t batch, size_t readers, Repo
                  static_cast<double>(n) * static_cast<double>(readers) / secs, "changes/s");
     clients.clear();
     loop.reset();
+}
+
+// The disk's share of every durable commit (LMDB syncs twice per commit: data, then meta page):
+// the median time of one 4 KiB write + fdatasync in the run directory.
+void run_disk(Report& report) {
+    const std::string path = g_run_dir + "/fdatasync-probe";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) fail("opening " + path, std::strerror(errno));
+    std::vector<char> page(4096, 'x');
+    std::vector<double> ms;
+    for (int i = 0; i < 50; ++i) {
+        if (::pwrite(fd, page.data(), page.size(), (i % 8) * 4096) < 0)
+            fail("writing " + path, std::strerror(errno));
+        auto t = Clock::now();
+        if (::fdatasync(fd) != 0) fail("fdatasync", std::strerror(errno));
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+    }
+    ::close(fd);
+    ::unlink(path.c_str());
+    std::sort(ms.begin(), ms.end());
+    report.print("disk_fdatasync_p50_ms", ms[ms.size() / 2], "ms", 3);
 }
 
 long vm_rss_kib(pid_t pid) {
@@ -548,11 +585,12 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
     using namespace outpost::bench;
     CLI::App app{"bench-sync: Outpost sync over WebSocket on 127.0.0.1"};
-    std::string phases = "latency,ingest,fanout,connections";
+    std::string phases = "disk,latency,ingest,fanout,connections";
     size_t latency_n = 10'000, ingest_n = 1'000'000, ingest_batch = 1000, fanout_n = 100'000,
            fanout_batch = 100, readers = 100, connections = 10'000;
     std::string server_binary, base = fs::temp_directory_path().string();
-    app.add_option("--phases", phases, "comma-separated: latency, ingest, fanout, connections");
+    app.add_option("--phases", phases,
+                   "comma-separated: disk, latency, ingest, fanout, connections (default all)");
     app.add_option("--latency-n", latency_n, "single-object transactions timed (default 10000)");
     app.add_option("--ingest-n", ingest_n, "objects pushed (default 1000000)");
     app.add_option("--ingest-batch", ingest_batch, "objects per transaction (default 1000)");
@@ -578,8 +616,11 @@ int main(int argc, char** argv) {
     outpost::Model model = bench_model();
     Report report;
     std::printf("# sync benchmark: server and clients on 127.0.0.1, every store with fsync\n");
+    std::fflush(stdout);
     for (const auto& phase : split(phases)) {
-        if (phase == "latency") {
+        if (phase == "disk") {
+            run_disk(report);
+        } else if (phase == "latency") {
             run_latency(model, latency_n, report);
         } else if (phase == "ingest") {
             run_ingest(model, ingest_n, ingest_batch, report);

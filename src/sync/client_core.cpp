@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -43,6 +44,13 @@ struct Pending {
     std::set<ObjectKey> created;  // made here and not yet acknowledged
     std::map<ObjectKey, std::pair<std::set<uint64_t>, std::set<uint64_t>>>
         put;  // properties, to-many
+
+    // Only what the full-sync cleanup needs (`created`): enough when there is nothing to rebase.
+    void add_created(const ChangeSet& changes) {
+        for (const auto& c : changes.objects) {
+            if (c.kind == ObjectChange::kPut && c.is_new) created.emplace(c.entity_uid, c.gid);
+        }
+    }
 
     void add(const ChangeSet& changes) {
         for (const auto& c : changes.objects) {
@@ -196,13 +204,46 @@ uint64_t ClientCore::outgoing_queue_length() {
 }
 
 void ClientCore::on_message(std::span<const uint8_t> frame) {
-    if (!connection_) return;
-    auto decoded = decode_message(frame, options_.max_message_size);
-    if (!decoded) {
-        fail(decoded.status().code(), decoded.status().message());
-        return;
+    on_messages(std::span(&frame, 1));
+}
+
+void ClientCore::on_messages(std::span<const std::span<const uint8_t>> frames) {
+    size_t i = 0;
+    while (i < frames.size()) {
+        if (!connection_) return;
+        auto decoded = decode_message(frames[i++], options_.max_message_size);
+        if (!decoded) {
+            fail(decoded.status().code(), decoded.status().message());
+            continue;
+        }
+        if (state_ != ClientState::kLoggedIn || !std::holds_alternative<Ack>(*decoded)) {
+            dispatch(*decoded);
+            continue;
+        }
+        // A run of Acks, up to the first frame that is not one.
+        std::vector<Ack> acks{std::get<Ack>(*decoded)};
+        std::optional<Result<Message>> after;  // the frame that ended the run, decoded
+        while (i < frames.size()) {
+            auto next = decode_message(frames[i++], options_.max_message_size);
+            if (next && std::holds_alternative<Ack>(*next)) {
+                acks.push_back(std::get<Ack>(*next));
+            } else {
+                after = std::move(next);
+                break;
+            }
+        }
+        handle_acks(acks);
+        if (after && connection_) {
+            if (!*after) {
+                fail(after->status().code(), after->status().message());
+            } else {
+                dispatch(**after);
+            }
+        }
     }
-    Message& msg = decoded.value();
+}
+
+void ClientCore::dispatch(Message& msg) {
     if (auto* r = std::get_if<LoginResult>(&msg)) {
         if (state_ != ClientState::kConnected) {
             fail(ErrorCode::kSyncProtocolViolation, "unexpected LoginResult");
@@ -241,7 +282,7 @@ void ClientCore::on_message(std::span<const uint8_t> frame) {
         return;
     }
     if (auto* ack = std::get_if<Ack>(&msg)) {
-        handle_ack(*ack);
+        handle_acks(std::span(ack, 1));
     } else if (auto* a = std::get_if<Apply>(&msg)) {
         if (a->server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
         Status st = apply_remote(a->server_seq, a->changes, true, false);
@@ -272,9 +313,16 @@ namespace {
 
 // Applies CHANGES from the server under the local changes not yet acknowledged (collected into
 // PENDING), in TXN.
-Status apply_rebased(WriteTxn& txn, const Model& model, const ChangeSet& changes, Pending& pending) {
+// With NEED_CREATED, PENDING also tells which objects were created here and not yet acknowledged
+// when there is nothing to rebase.
+Status apply_rebased(WriteTxn& txn, const Model& model, const ChangeSet& changes, Pending& pending,
+                     bool need_created) {
     OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
-    if (pending_count == 0) {
+    if (pending_count == 0 || changes.empty()) {
+        if (pending_count != 0 && need_created) {
+            OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
+            for (const auto& rec : recs) pending.add_created(rec.changes);
+        }
         return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
     }
     OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
@@ -292,9 +340,10 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
         }
     }
     Status st = store_->write([&](WriteTxn& txn) {
+        const bool cleanup = full_sync && store_seq;
         Pending pending;
-        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), changes, pending));
-        if (full_sync && store_seq) {
+        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), changes, pending, cleanup));
+        if (cleanup) {
             // The snapshot is complete: objects here that it lacks were removed on the server while
             // this client was away (beyond the kept history), so they go here too; objects created
             // here and not yet pushed stay.
@@ -329,35 +378,46 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
     return st;
 }
 
-void ClientCore::handle_ack(const Ack& ack) {
-    if (in_flight_.empty() || in_flight_.front() != ack.client_txn) {
+void ClientCore::handle_acks(std::span<const Ack> acks) {
+    // The Acks that match the pushes in flight, in order.
+    size_t matched = 0;
+    uint64_t seq = server_seq_;
+    while (matched < acks.size() && matched < in_flight_.size() &&
+           in_flight_[matched] == acks[matched].client_txn) {
+        seq = std::max(seq, acks[matched].server_seq);
+        ++matched;
+    }
+    if (matched > 0) {
+        // All history before the record a push became was sent (and applied) before its Ack, so
+        // the resume position may move to it.
+        const uint64_t last_txn = acks[matched - 1].client_txn;
+        const bool advance = seq > server_seq_;
+        Status st = store_->write([&](WriteTxn& txn) {
+            OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, last_txn));
+            for (size_t i = 0; i < matched; ++i) {
+                if (acks[i].corrections.empty()) continue;
+                // Puts of this transaction that lost on their sync clock: take the server's state
+                // (under the local changes still pending, which will reach the server later).
+                Pending pending;
+                OUTPOST_RETURN_IF_ERROR(
+                    apply_rebased(txn, store_->model(), acks[i].corrections, pending, false));
+            }
+            if (advance) OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(seq)));
+            return Status::ok();
+        });
+        if (!st) {
+            fail(ErrorCode::kSyncServerError,
+                 "acknowledging " + std::to_string(last_txn) + ": " + st.to_string());
+            return;
+        }
+        server_seq_ = seq;
+        in_flight_.erase(in_flight_.begin(), in_flight_.begin() + static_cast<long>(matched));
+    }
+    if (matched < acks.size()) {
         fail(ErrorCode::kSyncProtocolViolation,
-             "Ack for " + std::to_string(ack.client_txn) + " out of order");
+             "Ack for " + std::to_string(acks[matched].client_txn) + " out of order");
         return;
     }
-    // All history before the record this push became was sent (and applied) before the Ack, so the
-    // resume position may move to it.
-    bool advance = ack.server_seq > server_seq_;
-    Status st = store_->write([&](WriteTxn& txn) {
-        OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, ack.client_txn));
-        if (!ack.corrections.empty()) {
-            // Puts of this transaction that lost on their sync clock: take the server's state
-            // (under the local changes still pending, which will reach the server later).
-            Pending pending;
-            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), ack.corrections, pending));
-        }
-        if (advance) {
-            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(ack.server_seq)));
-        }
-        return Status::ok();
-    });
-    if (!st) {
-        fail(ErrorCode::kSyncServerError,
-             "acknowledging " + std::to_string(ack.client_txn) + ": " + st.to_string());
-        return;
-    }
-    if (advance) server_seq_ = ack.server_seq;
-    in_flight_.pop_front();
     push_pending();
     update_up_to_date();
 }

@@ -44,6 +44,9 @@ class ClientCore {
     void connect(std::shared_ptr<Connection> connection);
     // A frame from the server.
     void on_message(std::span<const uint8_t> frame);
+    // Frames that arrived in this order, handled as by on_message one after the other, except that
+    // consecutive Acks are recorded in one store transaction.
+    void on_messages(std::span<const std::span<const uint8_t>> frames);
     // The connection is gone; unacknowledged pushes are resent after the next connect.
     void on_disconnect();
     // Pushes local changes committed since the last call (see ClientOptions::wake).
@@ -78,7 +81,8 @@ class ClientCore {
     void send(const Message& message);
     void fail(ErrorCode code, const std::string& reason);
     void push_pending();
-    void handle_ack(const Ack& ack);
+    void dispatch(Message& msg);
+    void handle_acks(std::span<const Ack> acks);
     Status apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
                         bool full_sync);
     void update_up_to_date();

@@ -1,6 +1,7 @@
 #include "sync/server_core.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
@@ -42,6 +43,8 @@ ChangeSet KnownModel::filter(const ChangeSet& changes) const {
 namespace {
 
 constexpr size_t kCatchUpBatch = 1000;
+// Pushes of one session applied in one store transaction, at most.
+constexpr size_t kMaxPushesPerCommit = 64;
 
 std::string client_txn_key(const std::string& client_hex) {
     return "sync.client_txn." + client_hex;
@@ -228,15 +231,57 @@ void ServerCore::log(LogLevel level, const std::string& text) const {
 }
 
 void ServerCore::on_message(SessionId session, std::span<const uint8_t> frame) {
-    auto it = sessions_.find(session);
-    if (it == sessions_.end() || it->second->closed) return;
-    Session& s = *it->second;
-    auto decoded = decode_message(frame, options_.max_message_size);
-    if (!decoded) {
-        fail(s, decoded.status().code(), decoded.status().message());
-        return;
+    const Incoming one{session, frame};
+    on_messages(std::span(&one, 1));
+}
+
+void ServerCore::on_messages(std::span<const Incoming> frames) {
+    auto decode = [&](const Incoming& in) -> Result<Message> {
+        if (in.decoded) return std::move(*in.decoded);
+        return decode_message(in.frame, options_.max_message_size);
+    };
+    size_t i = 0;
+    while (i < frames.size()) {
+        const SessionId id = frames[i].session;
+        auto decoded = decode(frames[i]);
+        ++i;
+        auto it = sessions_.find(id);
+        if (it == sessions_.end() || it->second->closed) continue;
+        Session& s = *it->second;
+        if (!decoded) {
+            fail(s, decoded.status().code(), decoded.status().message());
+            continue;
+        }
+        if (!s.logged_in || !std::holds_alternative<Push>(*decoded)) {
+            dispatch(s, std::move(decoded).value());
+            continue;
+        }
+        // A run of Pushes from this session, up to the first frame that is not one.
+        std::vector<Push> run;
+        run.push_back(std::move(std::get<Push>(*decoded)));
+        std::optional<Result<Message>> after;  // the frame that ended the run, decoded
+        while (i < frames.size() && frames[i].session == id && run.size() < kMaxPushesPerCommit) {
+            auto next = decode(frames[i]);
+            ++i;
+            if (next && std::holds_alternative<Push>(*next)) {
+                run.push_back(std::move(std::get<Push>(*next)));
+            } else {
+                after = std::move(next);
+                break;
+            }
+        }
+        handle_pushes(s, run);
+        if (after && !s.closed) {
+            if (!*after) {
+                fail(s, after->status().code(), after->status().message());
+            } else {
+                dispatch(s, std::move(*after).value());
+            }
+        }
     }
-    Message& msg = decoded.value();
+}
+
+void ServerCore::dispatch(Session& s, Message msg) {
     if (auto* login = std::get_if<Login>(&msg)) {
         if (s.logged_in) {
             fail(s, ErrorCode::kSyncProtocolViolation, "a second Login on one connection");
@@ -255,7 +300,7 @@ void ServerCore::on_message(SessionId session, std::span<const uint8_t> frame) {
         return;
     }
     if (auto* push = std::get_if<Push>(&msg)) {
-        handle_push(s, std::move(*push));
+        handle_pushes(s, std::span(push, 1));
     } else if (auto* ack = std::get_if<ApplyAck>(&msg)) {
         s.acked_seq = std::max(s.acked_seq, ack->server_seq);
     } else if (std::holds_alternative<Error>(msg)) {
@@ -562,95 +607,120 @@ Result<bool> ServerCore::loses_on_clock(Txn& txn, const ObjectChange& c, ChangeS
     return true;
 }
 
-void ServerCore::handle_push(Session& s, Push push) {
-    auto fail_with = [&](const Status& st) {
-        bool server_side = static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
-        fail(s, server_side ? ErrorCode::kSyncServerError : ErrorCode::kSyncMalformedMessage,
-             "push " + std::to_string(push.client_txn) + ": " + st.to_string());
-    };
-    auto wtxn = store_->begin_write();
-    if (!wtxn) {
-        fail_with(wtxn.status());
-        return;
-    }
-    WriteTxn& txn = *wtxn;
+Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> pushes,
+                                                    uint64_t& record,
+                                                    std::vector<ChangeSet>& corrections) {
+    record = 0;
+    corrections.assign(pushes.size(), ChangeSet{});
+    OUTPOST_ASSIGN_OR_RETURN(WriteTxn txn, store_->begin_write());
     const std::string key = client_txn_key(s.client);
-    auto last_txn = get_meta(txn, key);
-    if (!last_txn) {
-        fail_with(last_txn.status());
-        return;
-    }
-    if (*last_txn && push.client_txn <= std::stoull(**last_txn)) {
+    OUTPOST_ASSIGN_OR_RETURN(auto stored, get_meta(txn, key));
+    uint64_t last_applied = stored ? std::stoull(*stored) : 0;
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t before, ChangeLog::last_position(txn));
+    std::vector<char> applied(pushes.size(), 0);
+    bool any = false;
+    std::vector<char> keep;
+    for (size_t i = 0; i < pushes.size(); ++i) {
+        const Push& push = pushes[i];
         // A resend of a transaction applied before (its Ack was lost): exactly once.
-        txn.abort();
-        ++stats_.pushes_skipped;
-        send(s, encode_message(Ack{push.client_txn, 0, {}}));
-        return;
-    }
-    auto before = ChangeLog::last_position(txn);
-    if (!before) {
-        fail_with(before.status());
-        return;
-    }
-    // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them are
-    // dropped.
-    ChangeSet accepted;
-    ChangeSet corrections;  // sync-clock losers: the state the client must take instead
-    Status st;
-    for (auto& c : push.changes.objects) {
-        std::string tomb = tombstone_key(c.entity_uid, c.gid);
-        if (c.kind == ObjectChange::kRemove) {
-            st = put_meta(txn, tomb, "");
-            if (!st) break;
-        } else {
-            auto dead = get_meta(txn, tomb);
+        if (push.client_txn <= last_applied) continue;
+        // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them
+        // are dropped.
+        auto& objects = pushes[i].changes.objects;
+        keep.assign(objects.size(), 1);
+        bool dropped = false;
+        for (size_t k = 0; k < objects.size(); ++k) {
+            ObjectChange& c = objects[k];
+            std::string tomb = tombstone_key(c.entity_uid, c.gid);
+            if (c.kind == ObjectChange::kRemove) {
+                OUTPOST_RETURN_IF_ERROR(put_meta(txn, tomb, ""));
+                continue;
+            }
+            OUTPOST_ASSIGN_OR_RETURN(auto dead, get_meta(txn, tomb));
+            bool loses = false;
             if (!dead) {
-                st = dead.status();
-                break;
+                OUTPOST_ASSIGN_OR_RETURN(loses, loses_on_clock(txn, c, corrections[i]));
             }
-            if (*dead) continue;
-            auto loses = loses_on_clock(txn, c, corrections);
-            if (!loses) {
-                st = loses.status();
-                break;
+            if (dead || loses) {
+                keep[k] = 0;
+                dropped = true;
+                continue;
             }
-            if (*loses) continue;
-            st = drop_references_to_removed(txn, store_->model(), c);
-            if (!st) break;
+            OUTPOST_RETURN_IF_ERROR(drop_references_to_removed(txn, store_->model(), c));
         }
-        accepted.objects.push_back(std::move(c));
-    }
-    if (st) st = ChangeLog::apply(txn, accepted, s.client, ApplyMode::kRecord);
-    if (st) st = put_meta(txn, key, std::to_string(push.client_txn));
-    // The record this transaction writes (if it changes anything) is appended at commit as before +
-    // 1: the write lock is held from begin_write to commit, so no other writer can come in between.
-    uint64_t next = *before + 1;
-    if (st && options_.history_max_records != 0 && next > options_.history_max_records) {
-        st = ChangeLog::acknowledge(txn, next - options_.history_max_records);
-    }
-    if (st) st = txn.commit();
-    if (!st) {
-        fail_with(st);
-        return;
-    }
-    ++stats_.pushes_applied;
-    uint64_t seq = 0;
-    if (auto rtxn = store_->begin_read()) {
-        auto rec = ChangeLog::read(*rtxn, *before, 1);
-        if (rec && !rec->empty() && rec->front().position == next &&
-            rec->front().origin == s.client) {
-            seq = next;
+        if (!dropped) {
+            OUTPOST_RETURN_IF_ERROR(
+                ChangeLog::apply(txn, push.changes, s.client, ApplyMode::kRecord));
+        } else {
+            ChangeSet accepted;
+            for (size_t k = 0; k < objects.size(); ++k) {
+                if (keep[k]) accepted.objects.push_back(objects[k]);
+            }
+            OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, accepted, s.client, ApplyMode::kRecord));
         }
+        last_applied = push.client_txn;
+        applied[i] = 1;
+        any = true;
     }
-    // Everything before this record goes out first (also to this client), so that when the Ack
-    // moves the client's resume position to SEQ it has received all that comes before.
-    fan_out();
-    send(s, encode_message(Ack{push.client_txn, seq, std::move(corrections)}));
+    if (!any) {
+        txn.abort();
+        return applied;
+    }
+    OUTPOST_RETURN_IF_ERROR(put_meta(txn, key, std::to_string(last_applied)));
+    // The record this transaction writes (if it changes anything) is appended at commit as before
+    // + 1: the write lock is held from begin_write to commit, so no other writer can come in
+    // between.
+    const uint64_t next = before + 1;
+    if (options_.history_max_records != 0 && next > options_.history_max_records) {
+        OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, next - options_.history_max_records));
+    }
+    OUTPOST_RETURN_IF_ERROR(txn.commit());
+    // Whether record NEXT exists and is this one (a write that changed nothing appends none, and
+    // another writer may have appended it since) is learnt when fan_out() reads it.
+    record = next;
+    return applied;
 }
 
-void ServerCore::poll() { fan_out(); }
+void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
+    uint64_t record = 0;
+    std::vector<ChangeSet> corrections;
+    auto applied = apply_pushes(s, pushes, record, corrections);
+    if (!applied && pushes.size() > 1) {
+        // Something in the group failed and nothing was committed: one push at a time, as without
+        // grouping, so that the pushes before the bad one are applied and acknowledged.
+        for (Push& p : pushes) {
+            handle_pushes(s, std::span(&p, 1));
+            if (s.closed) return;
+        }
+        return;
+    }
+    if (!applied) {
+        const Status& st = applied.status();
+        bool server_side =
+            static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
+        fail(s, server_side ? ErrorCode::kSyncServerError : ErrorCode::kSyncMalformedMessage,
+             "push " + std::to_string(pushes.front().client_txn) + ": " + st.to_string());
+        return;
+    }
+    const auto n_applied = static_cast<uint64_t>(std::count(applied->begin(), applied->end(), 1));
+    stats_.pushes_applied += n_applied;
+    stats_.pushes_skipped += pushes.size() - n_applied;
+    // Everything before this record goes out first (also to this client), so that when the Ack
+    // moves the client's resume position to RECORD it has received all that comes before.
+    if (n_applied != 0) {
+        FanOutWatch watch{record, &s.client, false};
+        fan_out(&watch);
+        if (!watch.seen) record = 0;
+    }
+    for (size_t i = 0; i < pushes.size(); ++i) {
+        send(s, encode_message(
+                    Ack{pushes[i].client_txn, (*applied)[i] ? record : 0, std::move(corrections[i])}));
+    }
+}
 
-void ServerCore::fan_out() {
+void ServerCore::poll() { fan_out(nullptr); }
+
+void ServerCore::fan_out(FanOutWatch* watch) {
     auto txn = store_->begin_read();
     if (!txn) return;
     auto head = ChangeLog::last_position(*txn);
@@ -659,8 +729,14 @@ void ServerCore::fan_out() {
         auto recs = ChangeLog::read(*txn, fanned_seq_, kCatchUpBatch);
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
-            const std::string encoded = encode_change_set(rec.changes);
-            note_history(rec.position, encoded.size());
+            if (watch && rec.position == watch->position && rec.origin == *watch->origin)
+                watch->seen = true;
+            // Encoded once, and only when needed: for the history's byte bound or for a client.
+            std::string encoded;
+            if (options_.history_max_bytes != 0) {
+                encoded = encode_change_set(rec.changes);
+                note_history(rec.position, encoded.size());
+            }
             std::string full;  // one encoding for every client that knows the whole model
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
@@ -668,8 +744,10 @@ void ServerCore::fan_out() {
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
                 if (s.known.knows_all) {
-                    if (full.empty())
+                    if (full.empty()) {
+                        if (encoded.empty()) encoded = encode_change_set(rec.changes);
                         full = encode_apply(rec.position, encoded);
+                    }
                     send(s, full);
                 } else {
                     ChangeSet mine = s.known.filter(rec.changes);

@@ -73,12 +73,25 @@ class ServerCore {
     SessionId on_connect(std::shared_ptr<Connection> connection);
     // A frame from SESSION. Bad frames are answered with an Error and a close of that session only.
     void on_message(SessionId session, std::span<const uint8_t> frame);
+    // Frames that arrived in this order, handled as by on_message one after the other, except that
+    // consecutive Pushes of one session are applied in one store transaction (one commit, one
+    // history record) before their Acks go out: a group commit for a client that pipelines.
+    // DECODED, when set, is FRAME decoded already (decode_message with max_message_size(), e.g.
+    // on a network thread) and is moved from.
+    struct Incoming {
+        SessionId session = 0;
+        std::span<const uint8_t> frame;
+        Result<Message>* decoded = nullptr;
+    };
+    void on_messages(std::span<const Incoming> frames);
     // The connection is gone (closed by either side). Unknown ids are ignored.
     void on_disconnect(SessionId session);
     // Fans out history records that others wrote to the server store since the last call.
     void poll();
 
     const ServerStats& stats() const { return stats_; }
+    // The options' frame size limit (fixed at create(): safe to read from any thread).
+    size_t max_message_size() const { return options_.max_message_size; }
     std::shared_ptr<Store> store() const { return store_; }
 
   private:
@@ -87,10 +100,25 @@ class ServerCore {
 
     void fail(Session& s, ErrorCode code, const std::string& reason);
     void handle_login(Session& s, Login login);
-    void handle_push(Session& s, Push push);
+    void dispatch(Session& s, Message msg);
+    void handle_pushes(Session& s, std::span<Push> pushes);
+    // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
+    // whether it was applied (not a resend) and sets RECORD to the position of the history record
+    // they become if they changed anything (fan_out confirms it); CORRECTIONS gets, per push, the
+    // state of objects whose put lost on its sync clock. On error nothing is committed. Puts are
+    // edited in place (references to removed objects dropped).
+    Result<std::vector<char>> apply_pushes(Session& s, std::span<Push> pushes, uint64_t& record,
+                                           std::vector<ChangeSet>& corrections);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     Status send_full_sync(Session& s, uint64_t snapshot_seq);
-    void fan_out();
+    // Sends every history record not yet fanned out to the sessions that should get it. WATCH,
+    // when given, asks whether the record at its position was written by its origin.
+    struct FanOutWatch {
+        uint64_t position = 0;
+        const std::string* origin = nullptr;
+        bool seen = false;
+    };
+    void fan_out(FanOutWatch* watch);
     void log(LogLevel level, const std::string& text) const;
     void note_history(uint64_t position, uint64_t bytes);
     void trim_history();

@@ -3,6 +3,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <span>
+#include <utility>
+#include <vector>
 
 #include "net/url.hpp"
 #include "net/ws_client.hpp"
@@ -64,6 +67,10 @@ struct SyncClient::Impl {
     uint64_t core_credentials = 0;   // worker only: version of the credentials the core holds
     uint64_t login_credentials = 0;  // worker only: ... and of those the current Login carried
     uint64_t attempt = 0;  // worker only: ties timers to the connection they were set for
+
+    std::mutex inbox_mu;
+    std::vector<std::vector<uint8_t>> inbox;  // GUARDED_BY(inbox_mu): frames not yet handled
+    bool drain_posted = false;                // GUARDED_BY(inbox_mu)
 
     std::mutex mu;  // guards the fields below and the listener slots
     std::condition_variable cv;
@@ -134,9 +141,28 @@ struct SyncClient::Impl {
         refresh();
     }
 
-    void on_message(const std::vector<uint8_t>& frame) {
+    // Network thread: queues FRAME; one task on the worker takes every frame queued by then, so
+    // that Acks that arrived together are recorded in one store transaction.
+    void enqueue(std::span<const uint8_t> frame) {
+        bool post = false;
+        {
+            std::lock_guard lock(inbox_mu);
+            inbox.emplace_back(frame.begin(), frame.end());
+            post = !std::exchange(drain_posted, true);
+        }
+        if (post) worker.post([this] { drain_inbox(); });
+    }
+
+    void drain_inbox() {
+        std::vector<std::vector<uint8_t>> frames;
+        {
+            std::lock_guard lock(inbox_mu);
+            frames.swap(inbox);
+            drain_posted = false;
+        }
         if (stopped) return;
-        core->on_message(frame);
+        std::vector<std::span<const uint8_t>> spans(frames.begin(), frames.end());
+        core->on_messages(spans);
         refresh();
     }
 
@@ -217,11 +243,7 @@ Result<std::unique_ptr<SyncClient>> SyncClient::create(std::shared_ptr<Store> st
     ws_options.max_message_size = p->options.max_message_size;
     p->ws = std::make_unique<net::WsClient>(std::move(ws_options));
     p->ws->set_on_open([p] { p->worker.post([p] { p->on_open(); }); });
-    p->ws->set_on_message([p](std::span<const uint8_t> bytes) {
-        p->worker.post([p, frame = std::vector<uint8_t>(bytes.begin(), bytes.end())] {
-            p->on_message(frame);
-        });
-    });
+    p->ws->set_on_message([p](std::span<const uint8_t> bytes) { p->enqueue(bytes); });
     p->ws->set_on_close([p](uint16_t code, const std::string& reason) {
         p->worker.post([p, code, reason] { p->on_close(code, reason); });
     });

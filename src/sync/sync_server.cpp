@@ -1,5 +1,6 @@
 #include "sync/sync_server.hpp"
 
+#include <utility>
 #include <vector>
 
 namespace outpost::sync {
@@ -61,24 +62,62 @@ Result<std::unique_ptr<SyncServer>> SyncServer::create(std::shared_ptr<Store> st
 SyncServer::SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options)
     : core_(std::move(core)), ws_(std::move(options)) {
     ws_.set_on_open([this](net::ConnectionId id, const std::string&) {
-        worker_.post([this, id] {
-            sessions_[id] = core_->on_connect(std::make_shared<WsConnection>(ws_, id));
-        });
+        enqueue({Event::kOpen, id, {}});
     });
+    max_message_size_ = core_->max_message_size();
     ws_.set_on_message([this](net::ConnectionId id, std::span<const uint8_t> bytes) {
-        worker_.post([this, id, frame = std::vector<uint8_t>(bytes.begin(), bytes.end())] {
-            auto it = sessions_.find(id);
-            if (it != sessions_.end()) core_->on_message(it->second, frame);
-        });
+        // Decoding (and verifying) here spreads that work over the network threads; the worker,
+        // which applies every push, is the server's bottleneck.
+        enqueue({Event::kMessage, id, decode_message(bytes, max_message_size_)});
     });
     ws_.set_on_close([this](net::ConnectionId id, uint16_t, const std::string&) {
-        worker_.post([this, id] {
-            auto it = sessions_.find(id);
-            if (it == sessions_.end()) return;
-            core_->on_disconnect(it->second);
-            sessions_.erase(it);
-        });
+        enqueue({Event::kClose, id, {}});
     });
+}
+
+void SyncServer::enqueue(Event event) {
+    bool post = false;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        inbox_.push_back(std::move(event));
+        post = !std::exchange(drain_posted_, true);
+    }
+    if (post) worker_.post([this] { drain(); });
+}
+
+void SyncServer::drain() {
+    std::vector<Event> events;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        events.swap(inbox_);
+        drain_posted_ = false;
+    }
+    std::vector<ServerCore::Incoming> frames;
+    auto flush = [&] {
+        if (frames.empty()) return;
+        core_->on_messages(frames);
+        frames.clear();
+    };
+    for (Event& e : events) {
+        switch (e.kind) {
+            case Event::kOpen:
+                flush();
+                sessions_[e.id] = core_->on_connect(std::make_shared<WsConnection>(ws_, e.id));
+                break;
+            case Event::kMessage:
+                if (auto it = sessions_.find(e.id); it != sessions_.end())
+                    frames.push_back({it->second, {}, &*e.message});
+                break;
+            case Event::kClose:
+                flush();
+                if (auto it = sessions_.find(e.id); it != sessions_.end()) {
+                    core_->on_disconnect(it->second);
+                    sessions_.erase(it);
+                }
+                break;
+        }
+    }
+    flush();
 }
 
 SyncServer::~SyncServer() {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,12 +48,26 @@ class SyncServer {
 
   private:
     class WsConnection;
+    // What the network threads hand to the worker, in arrival order.
+    struct Event {
+        enum Kind { kOpen, kMessage, kClose } kind;
+        net::ConnectionId id;
+        std::optional<Result<Message>> message;  // kMessage: decoded on the network thread
+    };
     SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options);
+    void enqueue(Event event);
+    // On the worker: handles every queued event; consecutive frames go to the core together
+    // (ServerCore::on_messages), so pushes that queued up while a commit ran share the next one.
+    void drain();
 
     std::unique_ptr<ServerCore> core_;
     net::WsServer ws_;
     Worker worker_;  // declared after ws_: destroyed first, after ws_ stopped posting to it
     std::map<net::ConnectionId, ServerCore::SessionId> sessions_;  // worker only
+    size_t max_message_size_ = 0;
+    std::mutex inbox_mutex_;
+    std::vector<Event> inbox_;   // GUARDED_BY(inbox_mutex_)
+    bool drain_posted_ = false;  // GUARDED_BY(inbox_mutex_)
     std::mutex wait_mutex_;
     std::atomic<bool> poll_pending_{false};
 };

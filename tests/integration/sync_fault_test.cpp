@@ -160,10 +160,10 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
     ASSERT_EQ(server->stop(), 0) << server->log();
     auto s = open_server_store(*server);
     EXPECT_EQ(item_numbers(*s), want);
-    auto origins = history_by_origin(*s);
-    EXPECT_EQ(origins[a_hex], static_cast<uint64_t>(wa.transactions()))
+    auto origins = history_entries_by_origin(*s);
+    EXPECT_EQ(origins[a_hex], static_cast<uint64_t>(wa.items()))
         << "each of A's transactions is applied exactly once";
-    EXPECT_EQ(origins[b_hex], static_cast<uint64_t>(wb.transactions()));
+    EXPECT_EQ(origins[b_hex], static_cast<uint64_t>(wb.items()));
 }
 
 // `outpost sync` as a separate process, so it can be killed with SIGKILL.
@@ -307,8 +307,9 @@ TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
     }
     c->stop_client();
     ASSERT_EQ(server->stop(), 0);
-    EXPECT_EQ(history_by_origin(*open_server_store(*server))[hex], static_cast<uint64_t>(kTxns))
-        << "one history record per client transaction";
+    EXPECT_EQ(history_entries_by_origin(*open_server_store(*server))[hex],
+              static_cast<uint64_t>(kTxns * kPerTxn))
+        << "each object of each client transaction once in the history";
 }
 
 // `outpost sync --until-synced` says why it fails.

@@ -327,8 +327,8 @@ TEST_F(SyncIt, TenThousandOfflineObjectsArriveExactlyOnce) {
     ASSERT_EQ(server->stop(), 0);
     auto s = open_server_store(*server);
     EXPECT_EQ(count(*s, "Item"), static_cast<uint64_t>(kObjects));
-    EXPECT_EQ(history_by_origin(*s)[a_hex], static_cast<uint64_t>(kObjects / kPerTxn))
-        << "each of A's transactions is one history record";
+    EXPECT_EQ(history_entries_by_origin(*s)[a_hex], static_cast<uint64_t>(kObjects))
+        << "each of A's objects once in the history";
 }
 
 TEST_F(SyncIt, NewClientGetsFullSyncOfHundredThousandObjects) {
@@ -794,7 +794,7 @@ TEST_F(SyncItBadInput, PushThatCannotBeAppliedIsRefusedWhole) {
     ASSERT_EQ(server->stop(), 0);
     auto s = open_server_store(*server);
     EXPECT_FALSE(find(*s, "Person", good.gid).has_value());
-    EXPECT_EQ(history_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)), 0u);
+    EXPECT_EQ(history_entries_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)), 0u);
 }
 
 TEST_F(SyncItBadInput, SecondLoginIsAProtocolViolation) {

@@ -462,7 +462,10 @@ inline std::string client_hex(Store& store) {
 }
 
 // History records per origin (client id hex; "" for the server's own writes).
-inline std::map<std::string, uint64_t> history_by_origin(Store& server_store) {
+// Object entries of the server history per origin (client id hex). The server commits queued
+// pushes of one client together (one record for several transactions), so entries, not records,
+// count what each client's transactions brought: every object a client created appears once.
+inline std::map<std::string, uint64_t> history_entries_by_origin(Store& server_store) {
     std::map<std::string, uint64_t> out;
     auto txn = server_store.begin_read();
     uint64_t after = 0;
@@ -471,7 +474,7 @@ inline std::map<std::string, uint64_t> history_by_origin(Store& server_store) {
         EXPECT_TRUE(recs.is_ok());
         if (!recs.is_ok() || recs->empty()) break;
         for (const auto& r : *recs) {
-            ++out[r.origin];
+            out[r.origin] += r.changes.objects.size();
             after = r.position;
         }
     }

@@ -289,6 +289,76 @@ TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
     EXPECT_EQ(again.last<LoginResult>()->server_seq, 1u);
 }
 
+Push person_push(const Model& m, uint64_t client_txn, const Gid& gid, Value age, bool is_new) {
+    Push push;
+    push.client_txn = client_txn;
+    ObjectChange c;
+    c.entity_uid = m.entity("Person")->id.uid;
+    c.gid = gid;
+    c.is_new = is_new;
+    c.properties.push_back({m.entity("Person")->property("age")->id.uid, std::move(age)});
+    push.changes.objects.push_back(std::move(c));
+    return push;
+}
+
+TEST(ServerCore, QueuedPushesOfOneClientShareOneCommit) {
+    SyncNet net;
+    Model m = testing::full_model();
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid();
+    std::vector<std::string> frames = {
+        encode_message(person_push(m, 1, g1, Value(1), true)),
+        encode_message(person_push(m, 2, g1, Value(2), false)),
+        encode_message(person_push(m, 2, g1, Value(99), false)),  // a resend: skipped
+        encode_message(person_push(m, 3, g2, Value(3), true)),
+        encode_message(Heartbeat{}),
+    };
+    std::vector<ServerCore::Incoming> incoming;
+    for (const auto& f : frames) incoming.push_back({peer.session, bytes(f)});
+    net.server().on_messages(incoming);
+    peer.drain();
+    ASSERT_EQ(peer.received.size(), 7u);  // LoginResult, FullSyncChunk, 4 Acks, Heartbeat
+    EXPECT_EQ(std::get<Ack>(peer.received[2]), (Ack{1, 1, {}}));
+    EXPECT_EQ(std::get<Ack>(peer.received[3]), (Ack{2, 1, {}}));
+    EXPECT_EQ(std::get<Ack>(peer.received[4]), (Ack{2, 0, {}}));
+    EXPECT_EQ(std::get<Ack>(peer.received[5]), (Ack{3, 1, {}}));
+    EXPECT_TRUE(std::holds_alternative<Heartbeat>(peer.received[6]));
+    EXPECT_EQ(net.server().stats().pushes_applied, 3u);
+    EXPECT_EQ(net.server().stats().pushes_skipped, 1u);
+    auto txn = net.server_store().begin_read();
+    EXPECT_EQ(*ChangeLog::last_position(*txn), 1u);  // one record for the three
+    txn->close();
+    EXPECT_EQ(testing::find(net.server_store(), "Person", g1)->get("age"), Value(2));
+    EXPECT_EQ(testing::find(net.server_store(), "Person", g2)->get("age"), Value(3));
+}
+
+TEST(ServerCore, BadPushInAGroupFailsAfterThePushesBeforeIt) {
+    SyncNet net;
+    Model m = testing::full_model();
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid(), g3 = new_object_id_gid();
+    std::vector<std::string> frames = {
+        encode_message(person_push(m, 1, g1, Value(1), true)),
+        encode_message(person_push(m, 2, g2, Value("not a number"), true)),
+        encode_message(person_push(m, 3, g3, Value(3), true)),
+    };
+    std::vector<ServerCore::Incoming> incoming;
+    for (const auto& f : frames) incoming.push_back({peer.session, bytes(f)});
+    net.server().on_messages(incoming);
+    peer.drain();
+    EXPECT_TRUE(peer.closed);
+    ASSERT_NE(peer.last<Ack>(), nullptr);
+    EXPECT_EQ(*peer.last<Ack>(), (Ack{1, 1, {}}));
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+    EXPECT_EQ(net.server().stats().pushes_applied, 1u);
+    EXPECT_TRUE(testing::find(net.server_store(), "Person", g1).has_value());
+    EXPECT_FALSE(testing::find(net.server_store(), "Person", g2).has_value());
+    EXPECT_FALSE(testing::find(net.server_store(), "Person", g3).has_value());
+}
+
 TEST(ServerCore, SecondLoginIsAProtocolViolation) {
     SyncNet net;
     RawPeer peer(net.server());

@@ -7,7 +7,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -197,6 +199,11 @@ class SyncNet {
         pump_until([] { return false; });
     }
 
+    // Grouped delivery: each pump hands every frame queued toward the server to
+    // ServerCore::on_messages at once, and every frame toward a client to ClientCore::on_messages
+    // (as SyncServer and SyncClient do with what queued up while their worker was busy).
+    void set_grouped(bool on) { grouped_ = on; }
+
     bool all_up_to_date() {
         for (auto& c : clients_) {
             if (c->pipe && !c->closed && !c->core->up_to_date()) return false;
@@ -207,6 +214,7 @@ class SyncNet {
   private:
     bool pump_pipe(TestClient& c) {
         if (!c.pipe) return false;
+        if (grouped_) return pump_pipe_grouped(c);
         bool moved = false;
         while (auto item = c.pipe->next_for(MemoryPipe::kServer)) {
             moved = true;
@@ -238,6 +246,54 @@ class SyncNet {
         return moved;
     }
 
+    bool pump_pipe_grouped(TestClient& c) {
+        bool moved = false;
+        std::vector<std::string> frames;
+        std::optional<MemoryPipe::Item> close;
+        while (auto item = c.pipe->next_for(MemoryPipe::kServer)) {
+            moved = true;
+            if (item->is_close) {
+                close = std::move(item);
+                break;
+            }
+            frames.push_back(std::move(item->frame));
+        }
+        std::vector<ServerCore::Incoming> incoming;
+        for (const auto& f : frames) incoming.push_back({c.session, as_span(f)});
+        server_->on_messages(incoming);
+        if (close) {
+            server_->on_disconnect(c.session);
+            close_client(c, close->code);
+            return true;
+        }
+        frames.clear();
+        while (auto item = c.pipe->next_for(MemoryPipe::kClient)) {
+            moved = true;
+            if (item->is_close) {
+                close = std::move(item);
+                break;
+            }
+            auto decoded = decode_message(as_span(item->frame));
+            if (decoded) {
+                ++c.received[message_name(*decoded)];
+                if (c.drop_acks && std::holds_alternative<Ack>(*decoded)) {
+                    c.drop_acks = false;
+                    c.pipe->cut();
+                    continue;  // the next item is the close
+                }
+            }
+            frames.push_back(std::move(item->frame));
+        }
+        std::vector<std::span<const uint8_t>> spans;
+        for (const auto& f : frames) spans.push_back(as_span(f));
+        c.core->on_messages(spans);
+        if (close) {
+            server_->on_disconnect(c.session);
+            close_client(c, close->code);
+        }
+        return moved;
+    }
+
     void close_client(TestClient& c, ErrorCode code) {
         c.core->on_disconnect();
         c.closed = true;
@@ -255,6 +311,7 @@ class SyncNet {
     std::unique_ptr<ServerCore> server_;
     std::vector<std::unique_ptr<TestClient>> clients_;
     std::map<const TestClient*, std::string> credentials_;
+    bool grouped_ = false;
 };
 
 // Helpers over the dynamic API.

@@ -328,6 +328,50 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     EXPECT_EQ(names.size(), 1000u);
 }
 
+TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
+    SyncNet net;
+    net.set_grouped(true);
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto box = a.box("Person");
+    for (int t = 0; t < 100; ++t) {
+        ASSERT_TRUE(a.store
+                        ->write([&](WriteTxn& txn) {
+                            for (int i = 0; i < 10; ++i) {
+                                Object o = box.new_object();
+                                OUTPOST_RETURN_IF_ERROR(
+                                    o.set("name", "p" + std::to_string(t * 10 + i)));
+                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+                            }
+                            return Status::ok();
+                        })
+                        .is_ok());
+    }
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1000; }));
+    net.pump_all();
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    EXPECT_EQ(net.server().stats().pushes_applied, 100u);
+    EXPECT_EQ(a.received["Ack"], 100);
+    // Pipelined pushes that reach the server together share a commit: fewer history records.
+    auto txn = net.server_store().begin_read();
+    uint64_t records = *ChangeLog::last_position(*txn);
+    EXPECT_LT(records, 100u);
+    EXPECT_EQ(static_cast<uint64_t>(b.received["Apply"]), records);
+    EXPECT_EQ(a.core->server_seq(), records);
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        EXPECT_EQ(count(*s, "Person"), 1000u);
+    }
+    std::set<std::string> names;
+    auto rtxn = b.store->begin_read();
+    auto all = b.box("Person").get_all(*rtxn);
+    ASSERT_TRUE(all.is_ok());
+    for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
+    EXPECT_EQ(names.size(), 1000u);
+}
+
 TEST(Sync, LostAckDoesNotApplyTwiceNorHideLaterChanges) {
     SyncNet net;
     auto& a = net.add_client("a");
@@ -609,12 +653,13 @@ Snapshot snapshot(Store& store) {
     return out;
 }
 
-TEST(Sync, RandomEditsRemovesAndCutsConverge) {
+void random_edits_converge(bool grouped) {
     for (uint32_t seed : {1u, 2u, 3u, 4u, 5u, 6u}) {
         std::mt19937 rng(seed);
         ServerOptions o = SyncNet::default_options();
         o.history_max_records = 40;  // small: some reconnects need a full sync
         SyncNet net(testing::full_model(), o);
+        net.set_grouped(grouped);
         std::vector<TestClient*> clients;
         for (int i = 0; i < 4; ++i) {
             clients.push_back(&net.add_client("c" + std::to_string(i)));
@@ -668,6 +713,11 @@ TEST(Sync, RandomEditsRemovesAndCutsConverge) {
         }
     }
 }
+
+TEST(Sync, RandomEditsRemovesAndCutsConverge) { random_edits_converge(false); }
+
+// The same with every queued frame handed over at once: pushes share commits, Acks share writes.
+TEST(Sync, RandomEditsRemovesAndCutsConvergeWithGroupedDelivery) { random_edits_converge(true); }
 
 }  // namespace
 }  // namespace outpost::sync

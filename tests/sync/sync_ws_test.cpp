@@ -1,0 +1,95 @@
+// SyncServer and SyncClient over real WebSocket connections on 127.0.0.1 (random ports).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include "outpost/sync_client.hpp"
+#include "sync/sync_harness.hpp"
+#include "sync/sync_server.hpp"
+
+namespace outpost::sync {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<SyncClient> make_client(std::shared_ptr<Store> store, const std::string& url) {
+    SyncClientOptions o;
+    o.urls = {url};
+    o.credentials = "s3cret";
+    auto c = SyncClient::create(std::move(store), std::move(o));
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return std::move(c).value();
+}
+
+// A's pipelined pushes queue up at the server while it commits; grouped into shared commits they
+// still arrive once each, in order, at the server and at B.
+TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
+    testing::TempDir dir;
+    Model m = testing::full_model();
+    auto server_store = testing::open_store(dir.str("server"), m);
+    SyncServerOptions so;
+    so.core.shared_secret = "s3cret";
+    so.net.urls = {"ws://127.0.0.1:0"};
+    auto server = SyncServer::create(server_store, so);
+    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+    ASSERT_TRUE((*server)->start().is_ok());
+    const std::string url = (*server)->bound_urls().front();
+
+    auto a_store = testing::open_store(dir.str("a"), m);
+    auto b_store = testing::open_store(dir.str("b"), m);
+    constexpr int kTxns = 200, kPerTxn = 10;
+    auto box = a_store->box("Person").value();
+    for (int t = 0; t < kTxns; ++t) {
+        ASSERT_TRUE(a_store
+                        ->write([&](WriteTxn& txn) {
+                            for (int i = 0; i < kPerTxn; ++i) {
+                                Object o = box.new_object();
+                                OUTPOST_RETURN_IF_ERROR(o.set("age", t * kPerTxn + i));
+                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+                            }
+                            return Status::ok();
+                        })
+                        .is_ok());
+    }
+
+    auto b = make_client(b_store, url);
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t received = 0;
+    b->on_incoming([&](const std::vector<IncomingChange>& changes) {
+        std::lock_guard lock(mu);
+        for (const auto& c : changes) received += c.put_ids.size();
+        cv.notify_all();
+    });
+    b->start();
+    ASSERT_TRUE(b->wait_until_up_to_date(30s).is_ok());
+
+    auto a = make_client(a_store, url);
+    a->start();
+    ASSERT_TRUE(a->wait_until_up_to_date(60s).is_ok());
+    EXPECT_EQ(a->outgoing_queue_length(), 0u);
+    {
+        std::unique_lock lock(mu);
+        ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return received >= kTxns * kPerTxn; }));
+    }
+    EXPECT_EQ((*server)->stats().pushes_applied, static_cast<uint64_t>(kTxns));
+    EXPECT_EQ((*server)->stats().pushes_skipped, 0u);
+    for (Store* s : {server_store.get(), b_store.get(), a_store.get()}) {
+        EXPECT_EQ(testing::count(*s, "Person"), static_cast<uint64_t>(kTxns * kPerTxn));
+    }
+    // Every age exactly once at B.
+    std::set<int64_t> ages;
+    auto txn = b_store->begin_read();
+    auto all = b_store->box("Person").value().get_all(*txn);
+    ASSERT_TRUE(all.is_ok());
+    for (const auto& o : *all) ages.insert(o.get("age").as<int64_t>());
+    EXPECT_EQ(ages.size(), static_cast<size_t>(kTxns * kPerTxn));
+    a->stop();
+    b->stop();
+}
+
+}  // namespace
+}  // namespace outpost::sync
