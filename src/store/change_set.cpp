@@ -229,20 +229,21 @@ void ChangeSetWriter::value(const Value& v) {
         v.v);
 }
 
-void ChangeSetWriter::object(const ObjectChange& o) {
+void ChangeSetWriter::object(const ObjectChange& o, UidTable* table) {
+    auto uid = [&](uint64_t u) { varint(table ? table->index(u) : u); };
     u8(o.kind);
-    varint(o.entity_uid);
+    uid(o.entity_uid);
     str(o.gid);
     if (o.kind != ObjectChange::kPut) return;
     u8(o.is_new ? 1 : 0);
     varint(o.properties.size());
     for (const auto& p : o.properties) {
-        varint(p.property_uid);
+        uid(p.property_uid);
         value(p.value);
     }
     varint(o.to_many.size());
     for (const auto& r : o.to_many) {
-        varint(r.relation_uid);
+        uid(r.relation_uid);
         varint(r.targets.size());
         for (const auto& g : r.targets) str(g);
     }
@@ -265,16 +266,24 @@ namespace {
 
 Status corrupt(const std::string& what) { return Status(ErrorCode::kCorrupt, "change set: " + what); }
 
-// Reads one object into O. A failure of R (truncation, bad tags) is left in R; a bad kind or GID is
-// returned.
-Status read_object(Reader& r, ObjectChange& o) {
+// Reads a uid: inline (version 1) or as an index into UIDS (version 2).
+uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
+    uint64_t v = r.varint();
+    if (!uids || !r.ok()) return v;
+    if (v >= uids->size()) return r.fail("uid index out of range"), 0;
+    return (*uids)[v];
+}
+
+// Reads one object into O. A failure of R (truncation, bad tags, a uid index out of range) is left
+// in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or null (version 1).
+Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids) {
     uint8_t kind = r.u8();
     if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
         if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
         return Status::ok();
     }
     o.kind = static_cast<ObjectChange::Kind>(kind);
-    o.entity_uid = r.varint();
+    o.entity_uid = read_uid(r, uids);
     o.gid = r.str();
     if (r.ok()) {
         Status st = validate_gid(o.gid);
@@ -287,14 +296,14 @@ Status read_object(Reader& r, ObjectChange& o) {
         uint64_t np = r.count();
         for (uint64_t j = 0; j < np && r.ok(); ++j) {
             PropertyChange pc;
-            pc.property_uid = r.varint();
+            pc.property_uid = read_uid(r, uids);
             pc.value = r.value();
             o.properties.push_back(std::move(pc));
         }
         uint64_t nr = r.count();
         for (uint64_t j = 0; j < nr && r.ok(); ++j) {
             ToManyChange tc;
-            tc.relation_uid = r.varint();
+            tc.relation_uid = read_uid(r, uids);
             uint64_t nt = r.count();
             for (uint64_t k = 0; k < nt && r.ok(); ++k) tc.targets.push_back(r.str());
             o.to_many.push_back(std::move(tc));
@@ -310,12 +319,21 @@ Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
     if (r.u8() != kMagic) return corrupt("bad magic byte");
     uint8_t version = r.u8();
     if (!r.ok()) return corrupt(r.error);
-    if (version != kVersion) return corrupt("unsupported version " + std::to_string(version));
+    if (version != kVersion && version != detail::kChangeSetVersionUidTable) {
+        return corrupt("unsupported version " + std::to_string(version));
+    }
+    std::vector<uint64_t> uids;
+    if (version == detail::kChangeSetVersionUidTable) {
+        uint64_t nu = r.count();
+        uids.reserve(nu);
+        for (uint64_t i = 0; i < nu && r.ok(); ++i) uids.push_back(r.varint());
+    }
+    const std::vector<uint64_t>* table = version == detail::kChangeSetVersionUidTable ? &uids : nullptr;
     ChangeSet cs;
     uint64_t n = r.count();
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
         ObjectChange o;
-        OUTPOST_RETURN_IF_ERROR(read_object(r, o));
+        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table));
         if (!r.ok()) break;
         cs.objects.push_back(std::move(o));
     }
@@ -326,10 +344,10 @@ Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
 
 namespace detail {
 
-Result<ObjectChange> decode_object_change(std::span<const uint8_t> data) {
+Result<ObjectChange> decode_object_change(std::span<const uint8_t> data, const std::vector<uint64_t>* uids) {
     Reader r(data.data(), data.size());
     ObjectChange o;
-    OUTPOST_RETURN_IF_ERROR(read_object(r, o));
+    OUTPOST_RETURN_IF_ERROR(read_object(r, o, uids));
     if (!r.ok()) return corrupt(r.error);
     if (!r.at_end()) return corrupt("trailing bytes");
     return o;

@@ -6,13 +6,32 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "outpost/changelog.hpp"
 
 namespace outpost::detail {
 
 inline constexpr uint8_t kChangeSetMagic = 0xC5;
-inline constexpr uint8_t kChangeSetVersion = 1;
+inline constexpr uint8_t kChangeSetVersion = 1;    // uids inline: sync messages
+inline constexpr uint8_t kChangeSetVersionUidTable = 2;  // uids by index into a table: change-log records
+
+// The uid table of a version-2 change set: every entity, property and relation uid once, objects
+// refer to them by index.
+class UidTable {
+public:
+    uint32_t index(uint64_t uid) {
+        auto [it, added] = index_.try_emplace(uid, static_cast<uint32_t>(uids_.size()));
+        if (added) uids_.push_back(uid);
+        return it->second;
+    }
+    const std::vector<uint64_t>& uids() const { return uids_; }
+
+private:
+    std::vector<uint64_t> uids_;
+    std::unordered_map<uint64_t, uint32_t> index_;
+};
 
 // Value tags.
 enum ChangeTag : uint8_t {
@@ -50,15 +69,16 @@ public:
     void str(const std::string& s) { bytes(s.data(), s.size()); }
     void value(const Value& v);
     void flex(const Flex& f);
-    // One object of a change set (the `object` production).
-    void object(const ObjectChange& o);
+    // One object of a change set (the `object` production); with TABLE, uids as indexes into it
+    // (version 2), added to it as needed.
+    void object(const ObjectChange& o, UidTable* table = nullptr);
 
 private:
     std::string* out_;
 };
 
 // Decodes exactly one `object` of a change set (as ChangeSetWriter::object writes it), with the
-// same checks as decode_change_set.
-Result<ObjectChange> decode_object_change(std::span<const uint8_t> data);
+// same checks as decode_change_set; UIDS: the uid table of a version-2 object, null for version 1.
+Result<ObjectChange> decode_object_change(std::span<const uint8_t> data, const std::vector<uint64_t>* uids);
 
 }  // namespace outpost::detail

@@ -94,7 +94,7 @@ ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, Obj
 Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
     if (slot.edited < 0) {
         const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
-        auto c = decode_object_change({p, slot.size});
+        auto c = decode_object_change({p, slot.size}, &log.uids.uids());
         if (!c) return Status(ErrorCode::kInternal, "change-log entry: " + c.status().message());
         if (log.edited.size() >= INT32_MAX) return Status(ErrorCode::kInternal, "too many edited change-log entries");
         slot.edited = static_cast<int32_t>(log.edited.size());
@@ -149,18 +149,25 @@ void write_property(ChangeSetWriter& w, const Property& p, const ObjectReader& r
 // Writes a put entry for object ID of E with the properties at POSITIONS of NOW.
 Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool is_new,
                        const ObjectReader& now, const std::vector<int>& positions, bool fresh) {
+    PendingLog::EntitySlots& es = slots_of(s, e);
+    const auto& props = e.entity->properties;
+    if (es.entity_index == UINT32_MAX) {
+        es.entity_index = s.log.uids.index(e.entity->id.uid);
+        es.prop_index.assign(props.size(), UINT32_MAX);
+    }
     std::string& out = entry_chunk(s.log);
     size_t start = out.size();
     ChangeSetWriter w(out);
     w.u8(ObjectChange::kPut);
-    w.varint(e.entity->id.uid);
+    w.varint(es.entity_index);
     w.str(gid);
     w.u8(is_new ? 1 : 0);
     w.varint(positions.size());
-    const auto& props = e.entity->properties;
     for (int pos : positions) {
         const Property& p = props[static_cast<size_t>(pos)];
-        w.varint(p.id.uid);
+        uint32_t& index = es.prop_index[static_cast<size_t>(pos)];
+        if (index == UINT32_MAX) index = s.log.uids.index(p.id.uid);
+        w.varint(index);
         if (p.type == PropertyType::kRelation) {
             auto v = relation_value(s.txn, *s.store, p, now.get_int(pos));
             if (!v) {
@@ -309,7 +316,7 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     size_t start = out.size();
     ChangeSetWriter w(out);
     w.u8(ObjectChange::kRemove);
-    w.varint(e.entity->id.uid);
+    w.varint(s.log.uids.index(e.entity->id.uid));
     w.str(*gid);
     return add_encoded_slot(s, e, id, start, false);
 }
@@ -318,13 +325,9 @@ Status flush_log(TxnState& s) {
     PendingLog& log = s.log;
     if (log.empty()) return Status::ok();
     // Entries that were edited, encoded again (rare: most entries are the bytes written at first touch).
+    // Encoded first: they may add uids to the table that the header lists.
     std::vector<std::string> edited_bytes(log.edited.size());
-    std::string header;
-    ChangeSetWriter hw(header);
-    hw.u8(kChangeSetMagic);
-    hw.u8(kChangeSetVersion);
-    hw.varint(log.live);
-    size_t total = header.size();
+    size_t total = 0;
     for (const auto& sl : log.slots) {
         if (sl.edited == PendingLog::kDropped) continue;
         if (sl.edited == PendingLog::kEncoded) {
@@ -332,9 +335,17 @@ Status flush_log(TxnState& s) {
             continue;
         }
         std::string& b = edited_bytes[static_cast<size_t>(sl.edited)];
-        ChangeSetWriter(b).object(log.edited[static_cast<size_t>(sl.edited)]);
+        ChangeSetWriter(b).object(log.edited[static_cast<size_t>(sl.edited)], &log.uids);
         total += b.size();
     }
+    std::string header;
+    ChangeSetWriter hw(header);
+    hw.u8(kChangeSetMagic);
+    hw.u8(kChangeSetVersionUidTable);
+    hw.varint(log.uids.uids().size());
+    for (uint64_t uid : log.uids.uids()) hw.varint(uid);
+    hw.varint(log.live);
+    total += header.size();
     OUTPOST_ASSIGN_OR_RETURN(uint64_t last, read_last(s.txn, s.store->meta));
     uint64_t pos = last + 1;
     MDB_val k = mdb_val(&pos, 8), v = mdb_val(nullptr, total);

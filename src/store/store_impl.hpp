@@ -14,6 +14,7 @@
 
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
+#include "store/change_set_codec.hpp"
 
 namespace outpost::detail {
 
@@ -85,9 +86,12 @@ struct PendingLog {
         uint32_t size = 0;
         int32_t edited = kEncoded;  // or an index into `edited`, or kDropped
     };
-    // The entries of one entity by local id. The ids the sequence hands out in a transaction grow one
-    // by one, so most of them sit in one run of consecutive ids; the others are in the map.
+    // Per entity: its entries by local id, and the uid-table indexes of its uids. The ids the sequence
+    // hands out in a transaction grow one by one, so most of them sit in one run of consecutive ids;
+    // the others are in the map.
     struct EntitySlots {
+        uint32_t entity_index = UINT32_MAX;  // of the entity uid in `uids`
+        std::vector<uint32_t> prop_index;    // by property position, UINT32_MAX until used
         uint64_t run_first = 0;
         std::vector<uint32_t> run;  // slot of object run_first + i
         std::unordered_map<uint64_t, uint32_t> other;
@@ -96,6 +100,7 @@ struct PendingLog {
         void set(uint64_t id, uint32_t slot, bool fresh);
     };
 
+    UidTable uids;  // the record is version 2: entries name uids by index into this table
     std::vector<std::string> chunks;
     std::vector<Slot> slots;
     std::vector<ObjectChange> edited;
