@@ -39,6 +39,16 @@ enum ChangeTag : uint8_t {
     kTagIntVector = 7, kTagDoubleVector = 8, kTagStringVector = 9, kTagFlex = 10, kTagArray = 11, kTagMap = 12,
 };
 
+// Writes varint(V) at P (room for 10 bytes); returns the end.
+inline char* put_varint(char* p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = static_cast<char>((v & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+    return p;
+}
+
 // Appends encoded pieces to a string it does not own.
 class ChangeSetWriter {
 public:
