@@ -25,7 +25,8 @@ void PendingLog::EntitySlots::set(uint64_t id, uint32_t slot, bool fresh) {
     } else if (fresh) {
         // A fresh id lies above every id of the run and the map: start a new run there. Each slot
         // moves to the map at most once.
-        for (size_t i = 0; i < run.size(); ++i) other.emplace(run_first + i, run[i]);
+        // The run's slot of an id is newer than one the map may still hold for it (a dropped entry).
+        for (size_t i = 0; i < run.size(); ++i) other.insert_or_assign(run_first + i, run[i]);
         run.assign(1, slot);
         run_first = id;
     } else {
@@ -93,7 +94,7 @@ ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, Obj
 
 // The entry of SLOT as an ObjectChange that can be edited.
 Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
-    if (slot.edited < 0) {
+    if (slot.edited == PendingLog::kEncoded) {
         const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
         auto c = decode_object_change({p, slot.size}, &log.uids.uids());
         if (!c) return Status(ErrorCode::kInternal, "change-log entry: " + c.status().message());
@@ -179,7 +180,7 @@ char* put_plain_value(char* p, const Property& prop, const ObjectReader& r, int 
             std::string_view v = r.get_string(pos);
             *p++ = static_cast<char>(kTagString);
             p = put_varint(p, v.size());
-            std::memcpy(p, v.data(), v.size());
+            if (!v.empty()) std::memcpy(p, v.data(), v.size());
             return p + v.size();
         }
         case PropertyType::kBytes: {

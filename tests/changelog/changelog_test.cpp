@@ -246,6 +246,53 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
     }
 }
 
+// Explicit ids around the ids the sequence hands out, an id made, removed and made again, then a gap:
+// every object keeps exactly one entry, and a later put of it merges into that entry.
+TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    const uint64_t age_uid = uid_of(*store, "Person", "age");
+    auto txn = store->begin_write();
+    auto put = [&](uint64_t id, const std::string& name) {
+        Object p = box.new_object();
+        p.id = id;
+        EXPECT_TRUE(p.set("name", name).is_ok());
+        auto r = box.put(*txn, p);
+        EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+        return p.id;
+    };
+    EXPECT_EQ(put(0, "a"), 1u);
+    EXPECT_EQ(put(0, "b"), 2u);
+    put(5, "first five");
+    ASSERT_TRUE(box.remove(*txn, 5).value());
+    put(3, "c");
+    put(4, "d");
+    put(5, "five again");
+    put(100, "e");
+    EXPECT_EQ(put(0, "f"), 101u);
+    auto five = box.get(*txn, 5).value();
+    ASSERT_TRUE(five->set("age", 55).is_ok());
+    ASSERT_TRUE(box.put(*txn, *five).is_ok());
+    ASSERT_TRUE(txn->commit().is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    const auto& objects = recs[0].changes.objects;
+    auto rtxn = store->begin_read();
+    std::vector<uint64_t> ids;
+    for (const auto& c : objects) {
+        auto id = local_id_of(*rtxn, box, c.gid);
+        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ids.push_back(**id);
+        EXPECT_TRUE(c.is_new);
+    }
+    EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4, 5, 100, 101}));
+    const auto* age = find_prop(objects[4], age_uid);
+    ASSERT_NE(age, nullptr);
+    EXPECT_EQ(age->value, Value(55));
+}
+
 TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
     TempDir dir;
     auto store = open_store(dir.str(), synced_model());
