@@ -3,114 +3,47 @@
 #include <cstring>
 
 #include "outpost/changelog.hpp"
+#include "store/change_set_codec.hpp"
 
 namespace outpost {
 namespace {
 
-constexpr uint8_t kMagic = 0xC5;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kMagic = detail::kChangeSetMagic;
+constexpr uint8_t kVersion = detail::kChangeSetVersion;
 constexpr int kMaxFlexDepth = 64;
 
 enum Tag : uint8_t {
-    kNull = 0, kFalse = 1, kTrue = 2, kInt = 3, kDouble = 4, kString = 5, kBytes = 6, kIntVector = 7,
-    kDoubleVector = 8, kStringVector = 9, kFlex = 10, kArray = 11, kMap = 12,
+    kNull = detail::kTagNull, kFalse = detail::kTagFalse, kTrue = detail::kTagTrue, kInt = detail::kTagInt,
+    kDouble = detail::kTagDouble, kString = detail::kTagString, kBytes = detail::kTagBytes,
+    kIntVector = detail::kTagIntVector, kDoubleVector = detail::kTagDoubleVector,
+    kStringVector = detail::kTagStringVector, kFlex = detail::kTagFlex, kArray = detail::kTagArray,
+    kMap = detail::kTagMap,
 };
 
-class Writer {
-public:
-    std::string out;
-    void u8(uint8_t v) { out.push_back(static_cast<char>(v)); }
-    void varint(uint64_t v) {
-        while (v >= 0x80) {
-            out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-            v >>= 7;
-        }
-        out.push_back(static_cast<char>(v));
+// The scalar kinds that values and flex share; returns false for other alternatives.
+template <typename T>
+bool write_scalar(detail::ChangeSetWriter& w, const T& x) {
+    if constexpr (std::is_same_v<T, std::monostate>) {
+        w.u8(kNull);
+    } else if constexpr (std::is_same_v<T, bool>) {
+        w.u8(x ? kTrue : kFalse);
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+        w.u8(kInt);
+        w.zigzag(x);
+    } else if constexpr (std::is_same_v<T, double>) {
+        w.u8(kDouble);
+        w.f64(x);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        w.u8(kString);
+        w.str(x);
+    } else if constexpr (std::is_same_v<T, Bytes>) {
+        w.u8(kBytes);
+        w.bytes(x.data(), x.size());
+    } else {
+        return false;
     }
-    void zigzag(int64_t v) { varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
-    void f64(double d) {
-        uint64_t b = std::bit_cast<uint64_t>(d);
-        for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((b >> (8 * i)) & 0xff));
-    }
-    void bytes(const void* p, size_t n) {
-        varint(n);
-        out.append(static_cast<const char*>(p), n);
-    }
-    void str(const std::string& s) { bytes(s.data(), s.size()); }
-
-    // The scalar kinds that values and flex share; returns false for other alternatives.
-    template <typename T>
-    bool scalar(const T& x) {
-        if constexpr (std::is_same_v<T, std::monostate>) {
-            u8(kNull);
-        } else if constexpr (std::is_same_v<T, bool>) {
-            u8(x ? kTrue : kFalse);
-        } else if constexpr (std::is_same_v<T, int64_t>) {
-            u8(kInt);
-            zigzag(x);
-        } else if constexpr (std::is_same_v<T, double>) {
-            u8(kDouble);
-            f64(x);
-        } else if constexpr (std::is_same_v<T, std::string>) {
-            u8(kString);
-            str(x);
-        } else if constexpr (std::is_same_v<T, Bytes>) {
-            u8(kBytes);
-            bytes(x.data(), x.size());
-        } else {
-            return false;
-        }
-        return true;
-    }
-
-    void flex(const Flex& f) {
-        std::visit(
-            [&](const auto& x) {
-                using T = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<T, Flex::Array>) {
-                    u8(kArray);
-                    varint(x.size());
-                    for (const auto& e : x) flex(e);
-                } else if constexpr (std::is_same_v<T, Flex::Map>) {
-                    u8(kMap);
-                    varint(x.size());
-                    for (const auto& [k, e] : x) {
-                        str(k);
-                        flex(e);
-                    }
-                } else {
-                    scalar(x);
-                }
-            },
-            f.v);
-    }
-
-    void value(const Value& v) {
-        std::visit(
-            [&](const auto& x) {
-                using T = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<T, Value::IntVector>) {
-                    u8(kIntVector);
-                    varint(x.size());
-                    for (int64_t i : x) zigzag(i);
-                } else if constexpr (std::is_same_v<T, Value::DoubleVector>) {
-                    u8(kDoubleVector);
-                    varint(x.size());
-                    for (double d : x) f64(d);
-                } else if constexpr (std::is_same_v<T, Value::StringVector>) {
-                    u8(kStringVector);
-                    varint(x.size());
-                    for (const auto& str_ : x) str(str_);
-                } else if constexpr (std::is_same_v<T, Flex>) {
-                    u8(kFlex);
-                    flex(x);
-                } else {
-                    scalar(x);
-                }
-            },
-            v.v);
-    }
-};
+    return true;
+}
 
 class Reader {
 public:
@@ -246,83 +179,180 @@ private:
 
 }  // namespace
 
+namespace detail {
+
+void ChangeSetWriter::flex(const Flex& f) {
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, Flex::Array>) {
+                u8(kArray);
+                varint(x.size());
+                for (const auto& e : x) flex(e);
+            } else if constexpr (std::is_same_v<T, Flex::Map>) {
+                u8(kMap);
+                varint(x.size());
+                for (const auto& [k, e] : x) {
+                    str(k);
+                    flex(e);
+                }
+            } else {
+                write_scalar(*this, x);
+            }
+        },
+        f.v);
+}
+
+void ChangeSetWriter::value(const Value& v) {
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, Value::IntVector>) {
+                u8(kIntVector);
+                varint(x.size());
+                for (int64_t i : x) zigzag(i);
+            } else if constexpr (std::is_same_v<T, Value::DoubleVector>) {
+                u8(kDoubleVector);
+                varint(x.size());
+                for (double d : x) f64(d);
+            } else if constexpr (std::is_same_v<T, Value::StringVector>) {
+                u8(kStringVector);
+                varint(x.size());
+                for (const auto& s : x) str(s);
+            } else if constexpr (std::is_same_v<T, Flex>) {
+                u8(kFlex);
+                flex(x);
+            } else {
+                write_scalar(*this, x);
+            }
+        },
+        v.v);
+}
+
+void ChangeSetWriter::object(const ObjectChange& o, UidTable* table) {
+    auto uid = [&](uint64_t u) { varint(table ? table->index(u) : u); };
+    u8(o.kind);
+    uid(o.entity_uid);
+    str(o.gid);
+    if (o.kind != ObjectChange::kPut) return;
+    u8(o.is_new ? 1 : 0);
+    varint(o.properties.size());
+    for (const auto& p : o.properties) {
+        uid(p.property_uid);
+        value(p.value);
+    }
+    varint(o.to_many.size());
+    for (const auto& r : o.to_many) {
+        uid(r.relation_uid);
+        varint(r.targets.size());
+        for (const auto& g : r.targets) str(g);
+    }
+}
+
+}  // namespace detail
+
 std::string encode_change_set(const ChangeSet& changes) {
-    Writer w;
-    w.out.reserve(16 + changes.objects.size() * 64);
+    std::string out;
+    out.reserve(16 + changes.objects.size() * 64);
+    detail::ChangeSetWriter w(out);
     w.u8(kMagic);
     w.u8(kVersion);
     w.varint(changes.objects.size());
-    for (const auto& o : changes.objects) {
-        w.u8(o.kind);
-        w.varint(o.entity_uid);
-        w.str(o.gid);
-        if (o.kind != ObjectChange::kPut) continue;
-        w.u8(o.is_new ? 1 : 0);
-        w.varint(o.properties.size());
-        for (const auto& p : o.properties) {
-            w.varint(p.property_uid);
-            w.value(p.value);
+    for (const auto& o : changes.objects) w.object(o);
+    return out;
+}
+
+namespace {
+
+Status corrupt(const std::string& what) { return Status(ErrorCode::kCorrupt, "change set: " + what); }
+
+// Reads a uid: inline (version 1) or as an index into UIDS (version 2).
+uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
+    uint64_t v = r.varint();
+    if (!uids || !r.ok()) return v;
+    if (v >= uids->size()) return r.fail("uid index out of range"), 0;
+    return (*uids)[v];
+}
+
+// Reads one object into O. A failure of R (truncation, bad tags, a uid index out of range) is left
+// in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or null (version 1).
+Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids) {
+    uint8_t kind = r.u8();
+    if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
+        if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
+        return Status::ok();
+    }
+    o.kind = static_cast<ObjectChange::Kind>(kind);
+    o.entity_uid = read_uid(r, uids);
+    o.gid = r.str();
+    if (r.ok()) {
+        Status st = validate_gid(o.gid);
+        if (!st) return corrupt(st.message());
+    }
+    if (o.kind == ObjectChange::kPut) {
+        uint8_t flags = r.u8();
+        if (flags > 1) r.fail("unknown put flags");
+        o.is_new = flags & 1;
+        uint64_t np = r.count();
+        for (uint64_t j = 0; j < np && r.ok(); ++j) {
+            PropertyChange pc;
+            pc.property_uid = read_uid(r, uids);
+            pc.value = r.value();
+            o.properties.push_back(std::move(pc));
         }
-        w.varint(o.to_many.size());
-        for (const auto& r : o.to_many) {
-            w.varint(r.relation_uid);
-            w.varint(r.targets.size());
-            for (const auto& g : r.targets) w.str(g);
+        uint64_t nr = r.count();
+        for (uint64_t j = 0; j < nr && r.ok(); ++j) {
+            ToManyChange tc;
+            tc.relation_uid = read_uid(r, uids);
+            uint64_t nt = r.count();
+            for (uint64_t k = 0; k < nt && r.ok(); ++k) tc.targets.push_back(r.str());
+            o.to_many.push_back(std::move(tc));
         }
     }
-    return std::move(w.out);
+    return Status::ok();
 }
+
+}  // namespace
 
 Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
     Reader r(data.data(), data.size());
-    auto corrupt = [&](const std::string& what) {
-        return Status(ErrorCode::kCorrupt, "change set: " + what);
-    };
     if (r.u8() != kMagic) return corrupt("bad magic byte");
     uint8_t version = r.u8();
     if (!r.ok()) return corrupt(r.error);
-    if (version != kVersion) return corrupt("unsupported version " + std::to_string(version));
+    if (version != kVersion && version != detail::kChangeSetVersionUidTable) {
+        return corrupt("unsupported version " + std::to_string(version));
+    }
+    std::vector<uint64_t> uids;
+    if (version == detail::kChangeSetVersionUidTable) {
+        uint64_t nu = r.count();
+        uids.reserve(nu);
+        for (uint64_t i = 0; i < nu && r.ok(); ++i) uids.push_back(r.varint());
+    }
+    const std::vector<uint64_t>* table = version == detail::kChangeSetVersionUidTable ? &uids : nullptr;
     ChangeSet cs;
     uint64_t n = r.count();
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
         ObjectChange o;
-        uint8_t kind = r.u8();
-        if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
-            if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
-            break;
-        }
-        o.kind = static_cast<ObjectChange::Kind>(kind);
-        o.entity_uid = r.varint();
-        o.gid = r.str();
-        if (r.ok()) {
-            Status st = validate_gid(o.gid);
-            if (!st) return corrupt(st.message());
-        }
-        if (o.kind == ObjectChange::kPut) {
-            uint8_t flags = r.u8();
-            if (flags > 1) r.fail("unknown put flags");
-            o.is_new = flags & 1;
-            uint64_t np = r.count();
-            for (uint64_t j = 0; j < np && r.ok(); ++j) {
-                PropertyChange pc;
-                pc.property_uid = r.varint();
-                pc.value = r.value();
-                o.properties.push_back(std::move(pc));
-            }
-            uint64_t nr = r.count();
-            for (uint64_t j = 0; j < nr && r.ok(); ++j) {
-                ToManyChange tc;
-                tc.relation_uid = r.varint();
-                uint64_t nt = r.count();
-                for (uint64_t k = 0; k < nt && r.ok(); ++k) tc.targets.push_back(r.str());
-                o.to_many.push_back(std::move(tc));
-            }
-        }
+        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table));
+        if (!r.ok()) break;
         cs.objects.push_back(std::move(o));
     }
     if (!r.ok()) return corrupt(r.error);
     if (!r.at_end()) return corrupt("trailing bytes");
     return cs;
 }
+
+namespace detail {
+
+Result<ObjectChange> decode_object_change(std::span<const uint8_t> data, const std::vector<uint64_t>* uids) {
+    Reader r(data.data(), data.size());
+    ObjectChange o;
+    OUTPOST_RETURN_IF_ERROR(read_object(r, o, uids));
+    if (!r.ok()) return corrupt(r.error);
+    if (!r.at_end()) return corrupt("trailing bytes");
+    return o;
+}
+
+}  // namespace detail
 
 }  // namespace outpost

@@ -1,34 +1,108 @@
 // The change log: records built during a write transaction, appended at commit; reading, trimming, and
 // applying change sets made elsewhere.
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
+#include "store/change_set_codec.hpp"
 #include "store/store_impl.hpp"
 
 namespace outpost {
 namespace detail {
+
+uint32_t* PendingLog::EntitySlots::find(uint64_t id) {
+    if (id - run_first < run.size()) return &run[id - run_first];  // id < run_first wraps around
+    auto it = other.find(id);
+    return it == other.end() ? nullptr : &it->second;
+}
+
+void PendingLog::EntitySlots::set(uint64_t id, uint32_t slot, bool fresh) {
+    if (id - run_first < run.size()) {
+        run[id - run_first] = slot;
+    } else if (run.empty() || id == run_first + run.size()) {
+        if (run.empty()) run_first = id;
+        run.push_back(slot);
+    } else if (fresh) {
+        // A fresh id lies above every id of the run and the map: start a new run there. Each slot
+        // moves to the map at most once.
+        // The run's slot of an id is newer than one the map may still hold for it (a dropped entry).
+        for (size_t i = 0; i < run.size(); ++i) other.insert_or_assign(run_first + i, run[i]);
+        run.assign(1, slot);
+        run_first = id;
+    } else {
+        other[id] = slot;
+    }
+}
+
 namespace {
 
 constexpr const char* kLastKey = "changelog:last";
+// A chunk takes entries until it holds this much; an entry never spans chunks.
+constexpr size_t kChunkBytes = size_t{1} << 20;
 
-// The entry of object ID of E (GID) in this transaction's record, created as a put when missing.
-// FRESH: the object cannot have an entry yet.
-ObjectChange& entry_for(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool is_new,
-                        bool fresh = false) {
-    PendingLog::Key key{e.entity->id.uid, id};
-    if (!fresh) {
-        auto it = s.log.index.find(key);
-        if (it != s.log.index.end() && !s.log.dropped[it->second]) return s.log.entries[it->second];
+PendingLog::EntitySlots& slots_of(TxnState& s, const EntityInfo& e) {
+    if (s.log.by_entity.size() <= e.pos) s.log.by_entity.resize(s.store->entities.size());
+    return s.log.by_entity[e.pos];
+}
+
+// The live entry of object ID of E, or null.
+PendingLog::Slot* live_slot(TxnState& s, const EntityInfo& e, uint64_t id) {
+    uint32_t* slot = slots_of(s, e).find(id);
+    if (!slot) return nullptr;
+    PendingLog::Slot& sl = s.log.slots[*slot];
+    return sl.edited == PendingLog::kDropped ? nullptr : &sl;
+}
+
+// The chunk the next entry goes into.
+std::string& entry_chunk(PendingLog& log) {
+    if (log.chunks.empty() || log.chunks.back().size() >= kChunkBytes) {
+        log.chunks.emplace_back();
+        log.chunks.back().reserve(kChunkBytes + kChunkBytes / 8);
     }
-    ObjectChange c;
-    c.kind = ObjectChange::kPut;
-    c.entity_uid = e.entity->id.uid;
-    c.gid = gid;
-    c.is_new = is_new;
-    s.log.index[key] = s.log.entries.size();
-    s.log.entries.push_back(std::move(c));
-    s.log.dropped.push_back(false);
-    return s.log.entries.back();
+    return log.chunks.back();
+}
+
+// Adds the slot of the entry just written to the end of the last chunk from START.
+Status add_encoded_slot(TxnState& s, const EntityInfo& e, uint64_t id, size_t start, bool fresh) {
+    PendingLog& log = s.log;
+    size_t size = log.chunks.back().size() - start;
+    if (size > UINT32_MAX || log.slots.size() >= UINT32_MAX) {
+        log.chunks.back().resize(start);
+        return Status(ErrorCode::kInvalidArgument, "change-log entry of " + e.entity->name + " too large");
+    }
+    PendingLog::Slot sl;
+    sl.chunk = static_cast<uint32_t>(log.chunks.size() - 1);
+    sl.offset = static_cast<uint32_t>(start);
+    sl.size = static_cast<uint32_t>(size);
+    slots_of(s, e).set(id, static_cast<uint32_t>(log.slots.size()), fresh);
+    log.slots.push_back(sl);
+    ++log.live;
+    return Status::ok();
+}
+
+// Adds an entry that starts out as an ObjectChange (rare kinds of first touch).
+ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, ObjectChange c) {
+    PendingLog& log = s.log;
+    PendingLog::Slot sl;
+    sl.edited = static_cast<int32_t>(log.edited.size());
+    log.edited.push_back(std::move(c));
+    slots_of(s, e).set(id, static_cast<uint32_t>(log.slots.size()), false);
+    log.slots.push_back(sl);
+    ++log.live;
+    return log.edited.back();
+}
+
+// The entry of SLOT as an ObjectChange that can be edited.
+Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
+    if (slot.edited == PendingLog::kEncoded) {
+        const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
+        auto c = decode_object_change({p, slot.size}, &log.uids.uids());
+        if (!c) return Status(ErrorCode::kInternal, "change-log entry: " + c.status().message());
+        if (log.edited.size() >= INT32_MAX) return Status(ErrorCode::kInternal, "too many edited change-log entries");
+        slot.edited = static_cast<int32_t>(log.edited.size());
+        log.edited.push_back(std::move(c).value());
+    }
+    return &log.edited[static_cast<size_t>(slot.edited)];
 }
 
 // A relation value (local id) as the target's GID, or null when the target has none.
@@ -40,13 +114,169 @@ Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Propert
     return Value(Bytes(gid->begin(), gid->end()));
 }
 
+// Writes the value of property P at POS of R, as ChangeSetWriter::value(r.get_value(pos)) would,
+// without making a Value for the common types. REQUIRES: P is not a relation.
+void write_property(ChangeSetWriter& w, const Property& p, const ObjectReader& r, int pos) {
+    if (r.is_null(pos)) {
+        w.u8(kTagNull);
+        return;
+    }
+    switch (p.type) {
+        case PropertyType::kBool: w.u8(r.get_bool(pos) ? kTagTrue : kTagFalse); return;
+        case PropertyType::kInt8: case PropertyType::kInt16: case PropertyType::kInt32:
+        case PropertyType::kInt64: case PropertyType::kDate: case PropertyType::kDateNano:
+            w.u8(kTagInt);
+            w.zigzag(r.get_int(pos));
+            return;
+        case PropertyType::kFloat: case PropertyType::kDouble:
+            w.u8(kTagDouble);
+            w.f64(r.get_double(pos));
+            return;
+        case PropertyType::kString: {
+            std::string_view v = r.get_string(pos);
+            w.u8(kTagString);
+            w.bytes(v.data(), v.size());
+            return;
+        }
+        case PropertyType::kBytes: {
+            auto v = r.get_bytes(pos);
+            w.u8(kTagBytes);
+            w.bytes(v.data(), v.size());
+            return;
+        }
+        default: w.value(r.get_value(pos)); return;
+    }
+}
+
+// The most bytes write_property writes for P at POS of R, or 0 when it goes through Value (vectors,
+// flex, relations: the general path).
+size_t plain_value_bound(const Property& p, const ObjectReader& r, int pos) {
+    switch (p.type) {
+        case PropertyType::kBool: case PropertyType::kInt8: case PropertyType::kInt16:
+        case PropertyType::kInt32: case PropertyType::kInt64: case PropertyType::kDate:
+        case PropertyType::kDateNano: case PropertyType::kFloat: case PropertyType::kDouble:
+            return 11;
+        case PropertyType::kString: return 11 + r.get_string(pos).size();
+        case PropertyType::kBytes: return 11 + r.get_bytes(pos).size();
+        default: return 0;
+    }
+}
+
+// write_property for a type plain_value_bound accepts, at P with enough room; returns the end.
+char* put_plain_value(char* p, const Property& prop, const ObjectReader& r, int pos) {
+    if (r.is_null(pos)) {
+        *p++ = static_cast<char>(kTagNull);
+        return p;
+    }
+    switch (prop.type) {
+        case PropertyType::kBool: *p++ = static_cast<char>(r.get_bool(pos) ? kTagTrue : kTagFalse); return p;
+        case PropertyType::kFloat: case PropertyType::kDouble: {
+            *p++ = static_cast<char>(kTagDouble);
+            uint64_t b = std::bit_cast<uint64_t>(r.get_double(pos));
+            for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((b >> (8 * i)) & 0xff);
+            return p;
+        }
+        case PropertyType::kString: {
+            std::string_view v = r.get_string(pos);
+            *p++ = static_cast<char>(kTagString);
+            p = put_varint(p, v.size());
+            if (!v.empty()) std::memcpy(p, v.data(), v.size());
+            return p + v.size();
+        }
+        case PropertyType::kBytes: {
+            auto v = r.get_bytes(pos);
+            *p++ = static_cast<char>(kTagBytes);
+            p = put_varint(p, v.size());
+            if (!v.empty()) std::memcpy(p, v.data(), v.size());
+            return p + v.size();
+        }
+        default: {
+            int64_t v = r.get_int(pos);
+            *p++ = static_cast<char>(kTagInt);
+            return put_varint(p, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+        }
+    }
+}
+
+// Writes a put entry for object ID of E with the properties at POSITIONS of NOW.
+Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool is_new,
+                       const ObjectReader& now, const std::vector<int>& positions, bool fresh) {
+    PendingLog::EntitySlots& es = slots_of(s, e);
+    const auto& props = e.entity->properties;
+    if (es.entity_index == UINT32_MAX) {
+        es.entity_index = s.log.uids.index(e.entity->id.uid);
+        es.prop_index.assign(props.size(), UINT32_MAX);
+    }
+    std::string& out = entry_chunk(s.log);
+    size_t start = out.size();
+    // Scalars, strings and bytes (most entries): written through a pointer into room made first.
+    size_t bound = 1 + 10 + 10 + gid.size() + 1 + 10 + 1;
+    for (int pos : positions) {
+        size_t b = plain_value_bound(props[static_cast<size_t>(pos)], now, pos);
+        if (b == 0) {
+            bound = 0;
+            break;
+        }
+        bound += 10 + b;
+    }
+    if (bound != 0) {
+        out.resize(start + bound);
+        char* p = out.data() + start;
+        *p++ = static_cast<char>(ObjectChange::kPut);
+        p = put_varint(p, es.entity_index);
+        p = put_varint(p, gid.size());
+        std::memcpy(p, gid.data(), gid.size());
+        p += gid.size();
+        *p++ = static_cast<char>(is_new ? 1 : 0);
+        p = put_varint(p, positions.size());
+        for (int pos : positions) {
+            const Property& prop = props[static_cast<size_t>(pos)];
+            uint32_t& index = es.prop_index[static_cast<size_t>(pos)];
+            if (index == UINT32_MAX) index = s.log.uids.index(prop.id.uid);
+            p = put_varint(p, index);
+            p = put_plain_value(p, prop, now, pos);
+        }
+        *p++ = 0;  // to-many lists: log_to_many adds them
+        out.resize(static_cast<size_t>(p - out.data()));
+        return add_encoded_slot(s, e, id, start, fresh);
+    }
+    ChangeSetWriter w(out);
+    w.u8(ObjectChange::kPut);
+    w.varint(es.entity_index);
+    w.str(gid);
+    w.u8(is_new ? 1 : 0);
+    w.varint(positions.size());
+    for (int pos : positions) {
+        const Property& p = props[static_cast<size_t>(pos)];
+        uint32_t& index = es.prop_index[static_cast<size_t>(pos)];
+        if (index == UINT32_MAX) index = s.log.uids.index(p.id.uid);
+        w.varint(index);
+        if (p.type == PropertyType::kRelation) {
+            auto v = relation_value(s.txn, *s.store, p, now.get_int(pos));
+            if (!v) {
+                out.resize(start);
+                return v.status();
+            }
+            w.value(*v);
+        } else {
+            write_property(w, p, now, pos);
+        }
+    }
+    w.varint(0);  // to-many lists: log_to_many adds them
+    return add_encoded_slot(s, e, id, start, fresh);
+}
+
 Result<Gid> ensure_gid(TxnState& s, const EntityInfo& e, uint64_t id, bool fresh) {
     if (!fresh) {
         OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(s.txn, e, id));
         if (gid) return *gid;
     }
     Gid g = new_gid_for(*e.entity);
-    OUTPOST_RETURN_IF_ERROR(map_gid(s.txn, e, id, g, fresh));
+    if (fresh) {
+        OUTPOST_RETURN_IF_ERROR(map_new_gid(s, e, id, g));
+    } else {
+        OUTPOST_RETURN_IF_ERROR(map_gid(s.txn, e, id, g));
+    }
     return g;
 }
 
@@ -60,15 +290,12 @@ Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
 
 }  // namespace
 
-bool PendingLog::empty() const {
-    return std::none_of(dropped.begin(), dropped.end(), [](bool d) { return !d; });
-}
-
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
                const ObjectReader& now, bool fresh) {
     OUTPOST_ASSIGN_OR_RETURN(Gid gid, ensure_gid(s, e, id, fresh));
     if (s.applying_remote) return Status::ok();
-    std::vector<PropertyChange> changed;
+    std::vector<int>& changed = s.log.scratch;
+    changed.clear();
     const auto& props = e.entity->properties;
     for (size_t i = 0; i < props.size(); ++i) {
         const Property& p = props[i];
@@ -88,6 +315,16 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         } else if (now.is_null(pos)) {
             continue;
         }
+        changed.push_back(pos);
+    }
+    if (changed.empty() && old) return Status::ok();
+    PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
+    if (!slot) return write_put_entry(s, e, id, gid, old == nullptr, now, changed, fresh);
+    // The object already has an entry in this transaction: merge into it.
+    std::vector<PropertyChange> values;
+    values.reserve(changed.size());
+    for (int pos : changed) {
+        const Property& p = props[static_cast<size_t>(pos)];
         PropertyChange pc;
         pc.property_uid = p.id.uid;
         if (p.type == PropertyType::kRelation) {
@@ -95,21 +332,16 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         } else {
             pc.value = now.get_value(pos);
         }
-        changed.push_back(std::move(pc));
+        values.push_back(std::move(pc));
     }
-    if (changed.empty() && old) return Status::ok();
-    ObjectChange& c = entry_for(s, e, id, gid, old == nullptr, fresh);
-    if (fresh) {
-        c.properties = std::move(changed);
-        return Status::ok();
-    }
-    for (auto& pc : changed) {
-        auto it = std::find_if(c.properties.begin(), c.properties.end(),
+    OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
+    for (auto& pc : values) {
+        auto it = std::find_if(c->properties.begin(), c->properties.end(),
                                [&](const PropertyChange& x) { return x.property_uid == pc.property_uid; });
-        if (it != c.properties.end()) {
+        if (it != c->properties.end()) {
             it->value = std::move(pc.value);
         } else {
-            c.properties.push_back(std::move(pc));
+            c->properties.push_back(std::move(pc));
         }
     }
     return Status::ok();
@@ -125,13 +357,22 @@ Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<c
         OUTPOST_ASSIGN_OR_RETURN(auto tg, lookup_gid(s.txn, *r.target, t));
         if (tg) tc.targets.push_back(std::move(*tg));
     }
-    ObjectChange& c = entry_for(s, *r.source, src, *gid, false);
-    auto it = std::find_if(c.to_many.begin(), c.to_many.end(),
+    ObjectChange* c = nullptr;
+    if (PendingLog::Slot* slot = live_slot(s, *r.source, src)) {
+        OUTPOST_ASSIGN_OR_RETURN(c, edit(s.log, *slot));
+    } else {
+        ObjectChange put;
+        put.kind = ObjectChange::kPut;
+        put.entity_uid = r.source->entity->id.uid;
+        put.gid = std::move(*gid);
+        c = &add_edited_slot(s, *r.source, src, std::move(put));
+    }
+    auto it = std::find_if(c->to_many.begin(), c->to_many.end(),
                            [&](const ToManyChange& x) { return x.relation_uid == tc.relation_uid; });
-    if (it != c.to_many.end()) {
+    if (it != c->to_many.end()) {
         *it = std::move(tc);
     } else {
-        c.to_many.push_back(std::move(tc));
+        c->to_many.push_back(std::move(tc));
     }
     return Status::ok();
 }
@@ -141,42 +382,89 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (!gid) return Status::ok();
     OUTPOST_RETURN_IF_ERROR(unmap_gid(s.txn, e, id));
     if (s.applying_remote) return Status::ok();
-    PendingLog::Key key{e.entity->id.uid, id};
-    auto it = s.log.index.find(key);
-    if (it != s.log.index.end() && !s.log.dropped[it->second]) {
-        ObjectChange& c = s.log.entries[it->second];
-        if (c.kind == ObjectChange::kPut && c.is_new) {
-            s.log.dropped[it->second] = true;  // made and removed in one transaction: nothing to tell
+    if (PendingLog::Slot* slot = live_slot(s, e, id)) {
+        OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
+        if (c->kind == ObjectChange::kPut && c->is_new) {
+            slot->edited = PendingLog::kDropped;  // made and removed in one transaction: nothing to tell
+            --s.log.live;
             return Status::ok();
         }
-        c.kind = ObjectChange::kRemove;
-        c.is_new = false;
-        c.properties.clear();
-        c.to_many.clear();
+        c->kind = ObjectChange::kRemove;
+        c->is_new = false;
+        c->properties.clear();
+        c->to_many.clear();
         return Status::ok();
     }
-    ObjectChange c;
-    c.kind = ObjectChange::kRemove;
-    c.entity_uid = e.entity->id.uid;
-    c.gid = *gid;
-    s.log.index[key] = s.log.entries.size();
-    s.log.entries.push_back(std::move(c));
-    s.log.dropped.push_back(false);
-    return Status::ok();
+    std::string& out = entry_chunk(s.log);
+    size_t start = out.size();
+    ChangeSetWriter w(out);
+    w.u8(ObjectChange::kRemove);
+    w.varint(s.log.uids.index(e.entity->id.uid));
+    w.str(*gid);
+    return add_encoded_slot(s, e, id, start, false);
 }
 
 Status flush_log(TxnState& s) {
-    if (s.log.entries.empty() || s.log.empty()) return Status::ok();
-    ChangeSet cs;
-    for (size_t i = 0; i < s.log.entries.size(); ++i) {
-        if (!s.log.dropped[i]) cs.objects.push_back(std::move(s.log.entries[i]));
+    PendingLog& log = s.log;
+    if (log.empty()) return Status::ok();
+    // Entries that were edited, encoded again (rare: most entries are the bytes written at first touch).
+    // Encoded first: they may add uids to the table that the header lists.
+    std::vector<std::string> edited_bytes(log.edited.size());
+    size_t total = 0;
+    for (const auto& sl : log.slots) {
+        if (sl.edited == PendingLog::kDropped) continue;
+        if (sl.edited == PendingLog::kEncoded) {
+            total += sl.size;
+            continue;
+        }
+        std::string& b = edited_bytes[static_cast<size_t>(sl.edited)];
+        ChangeSetWriter(b).object(log.edited[static_cast<size_t>(sl.edited)], &log.uids);
+        total += b.size();
     }
-    std::string bytes = encode_change_set(cs);
+    std::string header;
+    ChangeSetWriter hw(header);
+    hw.u8(kChangeSetMagic);
+    hw.u8(kChangeSetVersionUidTable);
+    hw.varint(log.uids.uids().size());
+    for (uint64_t uid : log.uids.uids()) hw.varint(uid);
+    hw.varint(log.live);
+    total += header.size();
     OUTPOST_ASSIGN_OR_RETURN(uint64_t last, read_last(s.txn, s.store->meta));
     uint64_t pos = last + 1;
-    MDB_val k = mdb_val(&pos, 8), v = mdb_val(bytes.data(), bytes.size());
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog, &k, &v, MDB_APPEND),
+    MDB_val k = mdb_val(&pos, 8), v = mdb_val(nullptr, total);
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog, &k, &v, MDB_APPEND | MDB_RESERVE),
                                         "appending to the change log"));
+    // Copy the entries into the reserved value, runs of adjacent encoded entries at once.
+    auto* dst = static_cast<char*>(v.mv_data);
+    std::memcpy(dst, header.data(), header.size());
+    size_t at = header.size();
+    const char* run = nullptr;
+    size_t run_size = 0;
+    auto flush_run = [&] {
+        if (run_size) std::memcpy(dst + at, run, run_size);
+        at += run_size;
+        run = nullptr;
+        run_size = 0;
+    };
+    for (const auto& sl : log.slots) {
+        if (sl.edited == PendingLog::kDropped) continue;
+        if (sl.edited == PendingLog::kEncoded) {
+            const char* p = log.chunks[sl.chunk].data() + sl.offset;
+            if (run && run + run_size == p) {
+                run_size += sl.size;
+            } else {
+                flush_run();
+                run = p;
+                run_size = sl.size;
+            }
+            continue;
+        }
+        flush_run();
+        const std::string& b = edited_bytes[static_cast<size_t>(sl.edited)];
+        std::memcpy(dst + at, b.data(), b.size());
+        at += b.size();
+    }
+    flush_run();
     if (!s.origin.empty()) {
         MDB_val ov = mdb_val(s.origin.data(), s.origin.size());
         OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog_origin, &k, &ov, MDB_APPEND),

@@ -87,9 +87,10 @@ Gid new_object_id_gid() {
     b[9] = static_cast<uint8_t>(c >> 16);
     b[10] = static_cast<uint8_t>(c >> 8);
     b[11] = static_cast<uint8_t>(c);
-    Gid g(1, static_cast<char>(kObjectIdType));
-    g.append(reinterpret_cast<const char*>(b), 12);
-    return g;
+    char g[13];
+    g[0] = static_cast<char>(kObjectIdType);
+    std::memcpy(g + 1, b, 12);
+    return Gid(g, 13);
 }
 
 Gid new_uuid_gid(bool v7) {
@@ -195,6 +196,25 @@ Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, b
     MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
     int rc = mdb_put(txn, e.local_to_gid, &k2, &v2, fresh ? MDB_APPEND : 0);
     if (rc == MDB_KEYEXIST && fresh) rc = mdb_put(txn, e.local_to_gid, &k2, &v2, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    return Status::ok();
+}
+
+Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid) {
+    if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
+    if (s.gid_cursors.size() < 2 * s.store->entities.size()) s.gid_cursors.resize(2 * s.store->entities.size());
+    MDB_cursor*& g = s.gid_cursors[2 * e.pos];
+    MDB_cursor*& l = s.gid_cursors[2 * e.pos + 1];
+    if (!g) OUTPOST_RETURN_IF_LMDB_ERROR(mdb_cursor_open(s.txn, e.gid_to_local, &g), "writing global id");
+    if (!l) OUTPOST_RETURN_IF_LMDB_ERROR(mdb_cursor_open(s.txn, e.local_to_gid, &l), "writing global id");
+    // As map_gid: GIDs made here usually sort last, a fresh id always does.
+    MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
+    int rc = mdb_cursor_put(g, &k, &v, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(g, &k, &v, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
+    rc = mdb_cursor_put(l, &k2, &v2, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(l, &k2, &v2, 0);
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
     return Status::ok();
 }

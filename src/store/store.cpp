@@ -218,6 +218,7 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
     for (const auto& ent : m.entities) {
         auto info = std::make_unique<EntityInfo>();
         info->entity = &ent;
+        info->pos = s.entities.size();
         info->seq_key = uid_name('s', ent.id.uid);
         OUTPOST_RETURN_IF_ERROR(
             open_dbi(txn, uid_name('o', ent.id.uid), MDB_INTEGERKEY, create, &info->objects));

@@ -14,6 +14,7 @@
 
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
+#include "store/change_set_codec.hpp"
 
 namespace outpost::detail {
 
@@ -56,6 +57,7 @@ struct IncomingLink {
 
 struct EntityInfo {
     const Entity* entity = nullptr;
+    size_t pos = 0;  // in StoreImpl::entities
     MDB_dbi objects = 0;  // local id (native u64) -> FlatBuffers table
     int id_pos = 0;
     std::vector<IndexInfo> indexes;
@@ -69,20 +71,44 @@ struct EntityInfo {
     MDB_dbi local_to_gid = 0;  // local id (native u64) -> GID bytes
 };
 
-// The change-log record a write transaction builds as it goes (changelog.cpp).
+// The change-log record a write transaction builds as it goes (changelog.cpp). Entries are encoded
+// as soon as an object is first touched (the `object` production of docs/change-log.md) into chunks
+// of bytes, so that a transaction of a million puts holds about the record's size in memory and makes
+// no allocation per object. An entry that a later write in the same transaction changes (a second put
+// of the object, a to-many change, a remove) is decoded into an ObjectChange once and edited there.
+// Commit writes the entries in the order their objects were first touched.
 struct PendingLog {
-    std::vector<ObjectChange> entries;
-    std::vector<bool> dropped;  // entries cancelled later in the transaction (put then remove of a new object)
-    struct Key {
-        uint64_t entity_uid;
-        uint64_t id;  // local id
-        friend bool operator==(const Key&, const Key&) = default;
+    static constexpr int32_t kEncoded = -1;  // Slot::edited: the entry is the slot's bytes
+    static constexpr int32_t kDropped = -2;  // Slot::edited: the entry was cancelled (made and removed)
+    struct Slot {
+        uint32_t chunk = 0;
+        uint32_t offset = 0;  // of the entry's bytes in `chunks[chunk]`
+        uint32_t size = 0;
+        int32_t edited = kEncoded;  // or an index into `edited`, or kDropped
     };
-    struct KeyHash {
-        size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.id * 0x9E3779B97F4A7C15ULL ^ k.entity_uid); }
+    // Per entity: its entries by local id, and the uid-table indexes of its uids. The ids the sequence
+    // hands out in a transaction grow one by one, so most of them sit in one run of consecutive ids;
+    // the others are in the map.
+    struct EntitySlots {
+        uint32_t entity_index = UINT32_MAX;  // of the entity uid in `uids`
+        std::vector<uint32_t> prop_index;    // by property position, UINT32_MAX until used
+        uint64_t run_first = 0;
+        std::vector<uint32_t> run;  // slot of object run_first + i
+        std::unordered_map<uint64_t, uint32_t> other;
+        uint32_t* find(uint64_t id);
+        // FRESH: ID was just handed out by the sequence (above every id seen so far).
+        void set(uint64_t id, uint32_t slot, bool fresh);
     };
-    std::unordered_map<Key, size_t, KeyHash> index;  // (entity uid, local id) -> entry
-    bool empty() const;
+
+    UidTable uids;  // the record is version 2: entries name uids by index into this table
+    std::vector<std::string> chunks;
+    std::vector<Slot> slots;
+    std::vector<ObjectChange> edited;
+    std::vector<EntitySlots> by_entity;  // by EntityInfo::pos
+    size_t live = 0;                     // slots not dropped
+    std::vector<int> scratch;            // property positions of the put being logged
+
+    bool empty() const { return live == 0; }
 };
 
 struct TxnState {
@@ -94,6 +120,10 @@ struct TxnState {
     std::string origin;
     std::unordered_map<const EntityInfo*, uint64_t> next_ids;  // cached sequences, flushed at commit
     PendingLog log;
+    // Cursors on the GID tables (g:, l:) of each synced entity, by 2 * EntityInfo::pos (+1 for l:),
+    // opened on first use to append the GIDs of new objects. LMDB closes them when the transaction
+    // ends; they are never closed here.
+    std::vector<MDB_cursor*> gid_cursors;
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
 
     ~TxnState();
@@ -153,6 +183,9 @@ Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
 Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false);
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// map_gid for an ID just handed out by the sequence (the highest local id of E), through the
+// transaction's cursors on the GID tables.
+Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
 // Called by put before the object's bytes are written (OLD: the previous version, if any).
 // FRESH: ID was just taken from the sequence, so it has no GID or log entry yet.
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "outpost/changelog.hpp"
+#include "store/change_set_codec.hpp"
 
 namespace outpost {
 namespace {
@@ -82,6 +83,73 @@ TEST(ChangeSet, RandomCorruptionNeverCrashes) {
         }
     }
     EXPECT_LT(decoded, 20000);
+}
+
+// The version the change log writes: uids once in a table, objects name them by index.
+std::string encode_with_uid_table(const ChangeSet& cs) {
+    detail::UidTable table;
+    std::string objects;
+    detail::ChangeSetWriter w(objects);
+    for (const auto& o : cs.objects) w.object(o, &table);
+    std::string out;
+    detail::ChangeSetWriter h(out);
+    h.u8(0xC5);
+    h.u8(2);
+    h.varint(table.uids().size());
+    for (uint64_t uid : table.uids()) h.varint(uid);
+    h.varint(cs.objects.size());
+    return out + objects;
+}
+
+TEST(ChangeSet, DecodesUidTableVersion) {
+    ChangeSet cs = sample();
+    std::string enc = encode_with_uid_table(cs);
+    auto dec = decode_change_set(bytes_of(enc));
+    ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
+    EXPECT_EQ(dec.value(), cs);
+    for (size_t n = 0; n < enc.size(); ++n) {
+        auto part = decode_change_set(bytes_of(enc.substr(0, n)));
+        ASSERT_FALSE(part.is_ok()) << "prefix of " << n << " bytes decoded";
+        EXPECT_EQ(part.status().code(), ErrorCode::kCorrupt);
+    }
+    EXPECT_FALSE(decode_change_set(bytes_of(enc + "x")).is_ok());
+}
+
+TEST(ChangeSet, RejectsUidIndexOutOfRange) {
+    // One uid (300); a put of entity index 0 with property index 1: past the table.
+    std::string gid = new_object_id_gid();
+    std::string s = "\xC5\x02\x01\xAC\x02\x01";
+    s += '\x01';  // put
+    s += '\x00';  // entity: uid index 0
+    s += static_cast<char>(gid.size()) + gid;
+    s += std::string("\x01\x01\x01\x03\x0A\x00", 6);  // new, 1 property: index 1, int 5; no to-many
+    auto dec = decode_change_set(bytes_of(s));
+    ASSERT_FALSE(dec.is_ok());
+    EXPECT_EQ(dec.status().code(), ErrorCode::kCorrupt);
+    s[s.size() - 4] = '\x00';  // property index 0: in range
+    dec = decode_change_set(bytes_of(s));
+    ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
+    ASSERT_EQ(dec->objects.size(), 1u);
+    EXPECT_EQ(dec->objects[0].entity_uid, 300u);
+    ASSERT_EQ(dec->objects[0].properties.size(), 1u);
+    EXPECT_EQ(dec->objects[0].properties[0].property_uid, 300u);
+    EXPECT_EQ(dec->objects[0].properties[0].value, Value(5));
+}
+
+TEST(ChangeSet, UidTableVersionSurvivesRandomCorruption) {
+    std::string enc = encode_with_uid_table(sample());
+    std::mt19937 rng(7);
+    for (int i = 0; i < 20000; ++i) {
+        std::string s = enc;
+        int flips = 1 + static_cast<int>(rng() % 4);
+        for (int f = 0; f < flips; ++f) s[rng() % s.size()] = static_cast<char>(rng());
+        auto dec = decode_change_set(bytes_of(s));
+        if (dec.is_ok()) {
+            auto again = decode_change_set(bytes_of(encode_change_set(dec.value())));
+            ASSERT_TRUE(again.is_ok());
+            EXPECT_EQ(again.value(), dec.value());
+        }
+    }
 }
 
 TEST(ChangeSet, HugeCountsAreRejectedWithoutAllocating) {

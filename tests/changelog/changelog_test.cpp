@@ -137,6 +137,162 @@ TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
     EXPECT_EQ(read_all(*store).size(), 2u);
 }
 
+// A transaction big enough to fill several of the log's 1 MiB chunks, with objects touched again
+// (merged), made and removed (dropped), explicit ids above the sequence, and older objects updated and
+// removed in between: one record, one entry per object in first-touch order, GIDs mapped both ways.
+TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    const uint64_t name_uid = uid_of(*store, "Person", "name"), age_uid = uid_of(*store, "Person", "age");
+    std::vector<uint64_t> old_ids;
+    {
+        auto txn = store->begin_write();
+        for (int i = 0; i < 3; ++i) {
+            Object p = box.new_object();
+            ASSERT_TRUE(p.set("name", "old-" + std::to_string(i)).is_ok());
+            ASSERT_TRUE(p.set("age", i).is_ok());
+            ASSERT_TRUE(box.put(*txn, p).is_ok());
+            old_ids.push_back(p.id);
+        }
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+
+    struct Want {
+        uint64_t id;
+        bool is_new;
+        bool removed;
+        std::string name;  // empty: not logged
+        int age;
+    };
+    std::vector<Want> want;  // first-touch order
+    size_t updated_old = 0;  // index of the older object's entry in `want`
+    const std::string pad(120, 'x');
+    const int n = 40000;
+    auto txn = store->begin_write();
+    for (int i = 0; i < n; ++i) {
+        Object p = box.new_object();
+        if (i == 20000) p.id = 1000000;  // an explicit id above the sequence: later ids follow it
+        ASSERT_TRUE(p.set("name", "person-" + std::to_string(i) + pad).is_ok());
+        ASSERT_TRUE(p.set("age", i).is_ok());
+        ASSERT_TRUE(box.put(*txn, p).is_ok());
+        want.push_back({p.id, true, false, "person-" + std::to_string(i) + pad, i});
+        if (i % 1000 == 7) {  // touched again: merged into its entry
+            ASSERT_TRUE(p.set("age", -i).is_ok());
+            ASSERT_TRUE(box.put(*txn, p).is_ok());
+            want.back().age = -i;
+        }
+        if (i % 1000 == 8) {  // made and removed: no entry
+            ASSERT_TRUE(box.remove(*txn, p.id).value());
+            want.pop_back();
+        }
+        if (i == 100) {  // an older object updated
+            auto o = box.get(*txn, old_ids[0]).value();
+            ASSERT_TRUE(o->set("age", 99).is_ok());
+            ASSERT_TRUE(box.put(*txn, *o).is_ok());
+            updated_old = want.size();
+            want.push_back({old_ids[0], false, false, "", 99});
+        }
+        if (i == 200) {  // an older object removed
+            ASSERT_TRUE(box.remove(*txn, old_ids[1]).value());
+            want.push_back({old_ids[1], false, true, "", 0});
+        }
+        if (i == 30000) {  // the updated older object touched again
+            auto o = box.get(*txn, old_ids[0]).value();
+            ASSERT_TRUE(o->set("name", "renamed").is_ok());
+            ASSERT_TRUE(box.put(*txn, *o).is_ok());
+            want[updated_old].name = "renamed";
+        }
+    }
+    ASSERT_TRUE(txn->commit().is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);
+    const auto& objects = recs[1].changes.objects;
+    ASSERT_EQ(objects.size(), want.size());
+    auto rtxn = store->begin_read();
+    std::set<Gid> gids;
+    for (size_t i = 0; i < want.size(); ++i) {
+        const ObjectChange& c = objects[i];
+        const Want& w = want[i];
+        SCOPED_TRACE("entry " + std::to_string(i) + ", object " + std::to_string(w.id));
+        EXPECT_TRUE(gids.insert(c.gid).second);
+        if (w.removed) {
+            EXPECT_EQ(c.kind, ObjectChange::kRemove);
+            EXPECT_FALSE(local_id_of(*rtxn, box, c.gid).value().has_value());
+            EXPECT_FALSE(gid_of(*rtxn, box, w.id).value().has_value());
+            continue;
+        }
+        ASSERT_EQ(c.kind, ObjectChange::kPut);
+        EXPECT_EQ(c.is_new, w.is_new);
+        auto gid = gid_of(*rtxn, box, w.id);
+        ASSERT_TRUE(gid.is_ok() && gid->has_value());
+        EXPECT_EQ(**gid, c.gid);
+        auto id = local_id_of(*rtxn, box, c.gid);
+        ASSERT_TRUE(id.is_ok() && id->has_value());
+        EXPECT_EQ(**id, w.id);
+        const auto* age = find_prop(c, age_uid);
+        ASSERT_NE(age, nullptr);
+        EXPECT_EQ(age->value, Value(w.age));
+        const auto* name = find_prop(c, name_uid);
+        if (w.is_new || !w.name.empty()) {
+            ASSERT_NE(name, nullptr);
+            EXPECT_EQ(name->value, Value(w.name));
+        } else {
+            EXPECT_EQ(name, nullptr);
+        }
+        EXPECT_EQ(c.properties.size(), name ? 2u : 1u);
+        if (::testing::Test::HasFailure()) break;
+    }
+}
+
+// Explicit ids around the ids the sequence hands out, an id made, removed and made again, then a gap:
+// every object keeps exactly one entry, and a later put of it merges into that entry.
+TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto box = store->box("Person").value();
+    const uint64_t age_uid = uid_of(*store, "Person", "age");
+    auto txn = store->begin_write();
+    auto put = [&](uint64_t id, const std::string& name) {
+        Object p = box.new_object();
+        p.id = id;
+        EXPECT_TRUE(p.set("name", name).is_ok());
+        auto r = box.put(*txn, p);
+        EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+        return p.id;
+    };
+    EXPECT_EQ(put(0, "a"), 1u);
+    EXPECT_EQ(put(0, "b"), 2u);
+    put(5, "first five");
+    ASSERT_TRUE(box.remove(*txn, 5).value());
+    put(3, "c");
+    put(4, "d");
+    put(5, "five again");
+    put(100, "e");
+    EXPECT_EQ(put(0, "f"), 101u);
+    auto five = box.get(*txn, 5).value();
+    ASSERT_TRUE(five->set("age", 55).is_ok());
+    ASSERT_TRUE(box.put(*txn, *five).is_ok());
+    ASSERT_TRUE(txn->commit().is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    const auto& objects = recs[0].changes.objects;
+    auto rtxn = store->begin_read();
+    std::vector<uint64_t> ids;
+    for (const auto& c : objects) {
+        auto id = local_id_of(*rtxn, box, c.gid);
+        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ids.push_back(**id);
+        EXPECT_TRUE(c.is_new);
+    }
+    EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4, 5, 100, 101}));
+    const auto* age = find_prop(objects[4], age_uid);
+    ASSERT_NE(age, nullptr);
+    EXPECT_EQ(age->value, Value(55));
+}
+
 TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
     TempDir dir;
     auto store = open_store(dir.str(), synced_model());
