@@ -284,9 +284,8 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
         } else {
             OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
             for (const auto& rec : recs) pending.add(rec.changes);
-            OUTPOST_RETURN_IF_ERROR(
-                ChangeLog::apply(txn, pending.rebase(changes, store_->model()), kRemoteOrigin,
-                                 ApplyMode::kRemote));
+            OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, pending.rebase(changes, store_->model()),
+                                                     kRemoteOrigin, ApplyMode::kRemote));
         }
         if (full_sync && store_seq) {
             // The snapshot is complete: objects here that it lacks were removed on the server while
