@@ -82,7 +82,8 @@ TEST(ServerConfig, WrongTypesAreErrorsNamingTheKey) {
     EXPECT_TRUE(rejects_naming(R"({"modelFile": 3})", "modelFile"));
     EXPECT_TRUE(rejects_naming(R"({"bind": 5})", "bind"));
     EXPECT_TRUE(rejects_naming(R"({"bind": ["ws://127.0.0.1:1", 2]})", "bind"));
-    EXPECT_TRUE(rejects_naming(R"({"unsecuredNoAuthentication": "yes"})", "unsecuredNoAuthentication"));
+    EXPECT_TRUE(
+        rejects_naming(R"({"unsecuredNoAuthentication": "yes"})", "unsecuredNoAuthentication"));
     EXPECT_TRUE(rejects_naming(R"({"auth": "s"})", "auth"));
     EXPECT_TRUE(rejects_naming(R"({"auth": {"sharedSecret": 1}})", "auth.sharedSecret"));
     EXPECT_TRUE(rejects_naming(R"({"historySizeMaxMb": "10"})", "historySizeMaxMb"));
@@ -143,20 +144,23 @@ TEST(ServerConfig, ValidateSaysWhatToDo) {
     EXPECT_TRUE(validate(s));
 }
 
-// --- Through the program --------------------------------------------------------------------------
+// --- Through the program
+// --------------------------------------------------------------------------
 
 class ServerProgram : public it::SyncIt {
   protected:
     it::RunResult run(std::vector<std::string> args) {
         args.insert(args.begin(), OUTPOST_SERVER_BIN);
-        return it::run_program(args, dir_.path("run-" + std::to_string(++runs_) + ".log"), kDeadline);
+        return it::run_program(args, dir_.path("run-" + std::to_string(++runs_) + ".log"),
+                               kDeadline);
     }
     int runs_ = 0;
 };
 
 TEST_F(ServerProgram, UnknownConfigKeyExitsWithUsageErrorNamingIt) {
-    std::string conf = it::write_file(dir_.path("conf.json"),
-                                      R"({"modelFile": "x", "auth": {"sharedSecret": "s"}, "colour": "blue"})");
+    std::string conf =
+        it::write_file(dir_.path("conf.json"),
+                       R"({"modelFile": "x", "auth": {"sharedSecret": "s"}, "colour": "blue"})");
     auto r = run({"--conf", conf});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("'colour'"), std::string::npos) << r.err;
@@ -194,12 +198,14 @@ TEST_F(ServerProgram, UnknownFlagIsAUsageError) {
 }
 
 TEST_F(ServerProgram, FlagsOverrideTheConfigFile) {
-    // The file names the model, data directory, bind, log level and a secret; the flag's secret wins.
+    // The file names the model, data directory, bind, log level and a secret; the flag's secret
+    // wins.
     std::string conf = it::write_file(
-        dir_.path("conf.json"),
-        "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" + dir_.path("data") +
-            "\", \"bind\": \"ws://127.0.0.1:0\", \"logLevel\": \"warn\", \"auth\": {\"sharedSecret\": "
-            "\"from-file\"}}");
+        dir_.path("conf.json"), "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" +
+                                    dir_.path("data") +
+                                    "\", \"bind\": \"ws://127.0.0.1:0\", \"logLevel\": \"warn\", "
+                                    "\"auth\": {\"sharedSecret\": "
+                                    "\"from-file\"}}");
     it::ServerProcess server(model_file_, dir_.path("unused"), dir_.path("server.log"),
                              it::ServerConfig{.secret = "from-flag", .extra = {"--conf", conf}});
     ASSERT_TRUE(server.start());

@@ -115,8 +115,10 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
         SCOPED_TRACE("kill " + std::to_string(kill));
         // The storm reaches C, then the server dies in the middle of it.
         seen += 1000;
-        ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= seen; }, "the storm flows"));
-        int64_t acked_a = wa.transactions() - static_cast<int64_t>(a->client->outgoing_queue_length());
+        ASSERT_TRUE(
+            eventually([&] { return count(*c->store, "Item") >= seen; }, "the storm flows"));
+        int64_t acked_a =
+            wa.transactions() - static_cast<int64_t>(a->client->outgoing_queue_length());
         if (kill < 2) {
             server->kill9();
         } else {
@@ -127,14 +129,18 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
         int64_t at_kill = wa.transactions() + wb.transactions();
         wa.allow_extra(30);
         wb.allow_extra(30);
-        ASSERT_TRUE(eventually([&] { return wa.transactions() + wb.transactions() >= at_kill + 60; },
-                               "offline writes"));
+        ASSERT_TRUE(
+            eventually([&] { return wa.transactions() + wb.transactions() >= at_kill + 60; },
+                       "offline writes"));
         ASSERT_TRUE(server->start()) << server->log();
         ASSERT_EQ(server->port(), port);
         // Every transaction acknowledged before the kill survived it.
-        ASSERT_TRUE(eventually([&] { return items_from(*c->store, kBaseA, kBaseB) >=
-                                            static_cast<uint64_t>(acked_a * Writer::kItemsPerTxn); },
-                               "A's acknowledged transactions reach C after the restart"));
+        ASSERT_TRUE(eventually(
+            [&] {
+                return items_from(*c->store, kBaseA, kBaseB) >=
+                       static_cast<uint64_t>(acked_a * Writer::kItemsPerTxn);
+            },
+            "A's acknowledged transactions reach C after the restart"));
         seen = count(*c->store, "Item");
     }
     wa.stop();
@@ -144,7 +150,8 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
     ASSERT_TRUE(a->wait_synced(120s));
     ASSERT_TRUE(b->wait_synced(120s));
     const auto want = expected_numbers({&wa, &wb});
-    ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= want.size(); }, "C has everything"));
+    ASSERT_TRUE(
+        eventually([&] { return count(*c->store, "Item") >= want.size(); }, "C has everything"));
     ASSERT_TRUE(c->wait_synced());
     for (Peer* p : {a.get(), b.get(), c.get()}) {
         EXPECT_EQ(item_numbers(*p->store), want) << "every transaction on every client, none twice";
@@ -169,8 +176,9 @@ TEST_F(SyncIt, ServerKilledDuringPushStormLosesAndRepeatsNothing) {
 // `outpost sync` as a separate process, so it can be killed with SIGKILL.
 std::vector<std::string> cli_sync(const std::string& db, const std::string& model_file,
                                   const std::string& url, const std::string& mode) {
-    std::vector<std::string> argv = {OUTPOST_CLI_BIN, "sync", "--db", db, "--model", model_file,
-                                     "--url", url, "--secret", kSecret, mode};
+    std::vector<std::string> argv = {OUTPOST_CLI_BIN, "sync",     "--db",  db,
+                                     "--model",       model_file, "--url", url,
+                                     "--secret",      kSecret,    mode};
     if (mode == "--until-synced") {
         argv.push_back("--timeout");
         argv.push_back("120");
@@ -293,7 +301,8 @@ TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
                              dir_.path("until.log"), 180s);
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
-    ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= kTxns * kPerTxn; }, "C has all"));
+    ASSERT_TRUE(
+        eventually([&] { return count(*c->store, "Item") >= kTxns * kPerTxn; }, "C has all"));
     ASSERT_TRUE(c->wait_synced());
     std::vector<int64_t> want;
     for (int64_t i = 0; i < kTxns * kPerTxn; ++i) want.push_back(i);
@@ -335,7 +344,8 @@ TEST_F(SyncIt, ServerKilledMidFullSyncClientStartsOver) {
     }
     ASSERT_TRUE(server->start());
     auto c = make_peer("c", *server);
-    ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") > 0; }, "the full sync starts", 120s));
+    ASSERT_TRUE(
+        eventually([&] { return count(*c->store, "Item") > 0; }, "the full sync starts", 120s));
     server->kill9();
     uint64_t at_kill = count(*c->store, "Item");
     ASSERT_TRUE(server->start()) << server->log();
@@ -386,11 +396,11 @@ TEST_F(SyncIt, ClientStatesThroughServerKillAndRestartWithBackoff) {
     // The listeners run after waiters are woken.
     EXPECT_TRUE(eventually([&] { return p->up_to_date_events >= 1; }, "the up-to-date listener"));
     EXPECT_EQ(p->state_list(), (std::vector<SyncState>{SyncState::kStarted, SyncState::kConnected,
-                                                        SyncState::kLoggedIn}));
+                                                       SyncState::kLoggedIn}));
 
     server->kill9();
-    ASSERT_TRUE(eventually([&] { return p->client->state() == SyncState::kDisconnected; },
-                           "disconnected"));
+    ASSERT_TRUE(
+        eventually([&] { return p->client->state() == SyncState::kDisconnected; }, "disconnected"));
     // The lost connection and two refused attempts: 0.5 s, then 1 s apart.
     ASSERT_TRUE(eventually([&] { return p->error_count() >= 3; }, "two reconnect attempts"));
     {

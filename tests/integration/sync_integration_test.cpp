@@ -38,7 +38,8 @@ TEST_F(SyncIt, PutArrivesAndRemoveComesBack) {
 
     uint64_t id = put(*a->store, "Person", {{"name", "Ada"}, {"age", 36}, {"email", "ada@x"}});
     Gid g = *gid(*a->store, "Person", id);
-    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", g).has_value(); }, "B gets A's put"));
+    ASSERT_TRUE(
+        eventually([&] { return find(*b->store, "Person", g).has_value(); }, "B gets A's put"));
     EXPECT_EQ(canonical(*b->store, "Person", g), canonical(*a->store, "Person", g));
     {
         std::lock_guard lock(b->mu);
@@ -47,7 +48,8 @@ TEST_F(SyncIt, PutArrivesAndRemoveComesBack) {
 
     uint64_t idb = find(*b->store, "Person", g)->id;
     ASSERT_TRUE(b->box("Person").remove(idb).is_ok());
-    ASSERT_TRUE(eventually([&] { return !find(*a->store, "Person", g).has_value(); }, "A sees B's remove"));
+    ASSERT_TRUE(
+        eventually([&] { return !find(*a->store, "Person", g).has_value(); }, "A sees B's remove"));
     {
         std::lock_guard lock(a->mu);
         EXPECT_EQ(a->incoming_removes, 1u);
@@ -242,8 +244,9 @@ TEST_F(SyncIt, SamePropertyLaterArrivalWinsEverywhere) {
         auto o = find(s, "Person", g);
         return o && o->get("name") == Value(want);
     };
-    ASSERT_TRUE(eventually([&] { return name_is(*a->store, "from b") && name_is(*b->store, "from b"); },
-                           "the later arrival on both replicas"));
+    ASSERT_TRUE(
+        eventually([&] { return name_is(*a->store, "from b") && name_is(*b->store, "from b"); },
+                   "the later arrival on both replicas"));
     a->stop_client();
     b->stop_client();
     ASSERT_EQ(server->stop(), 0);
@@ -262,9 +265,9 @@ TEST_F(SyncIt, DeleteBeatsConcurrentUpdateInEitherOrder) {
         uint64_t ida = put(*a->store, "Person", {{"name", "doomed"}});
         Gid g = *gid(*a->store, "Person", ida);
         ASSERT_TRUE(a->wait_synced());
-        ASSERT_TRUE(eventually(
-            [&] { return find(*b->store, "Person", g) && find(*c->store, "Person", g); },
-            "everyone has it"));
+        ASSERT_TRUE(
+            eventually([&] { return find(*b->store, "Person", g) && find(*c->store, "Person", g); },
+                       "everyone has it"));
         uint64_t idb = find(*b->store, "Person", g)->id;
 
         a->stop_client();
@@ -368,8 +371,9 @@ TEST_F(SyncIt, ClientBehindKeptHistoryGetsFullSyncNotAnError) {
     Gid gone_gid = *gid(*a->store, "Person", gone);
     put_items(*a->store, "a", 0, 10, 10);
     ASSERT_TRUE(a->wait_synced());
-    ASSERT_TRUE(eventually([&] { return count(*b->store, "Item") == 10 && find(*b->store, "Person", gone_gid); },
-                           "B has the first objects"));
+    ASSERT_TRUE(eventually(
+        [&] { return count(*b->store, "Item") == 10 && find(*b->store, "Person", gone_gid); },
+        "B has the first objects"));
     ASSERT_TRUE(b->wait_synced());
     b->stop_client();
     uint64_t b_seq = 0;
@@ -447,8 +451,9 @@ TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
     ASSERT_TRUE(eventually([&] { return find(*full->store, "Person", g)->get("age") == Value(4); },
                            "the older app's edit arrives"));
     put(*full->store, "Person", {{"email", "new@x"}, {"name", "Ada L."}}, p);
-    ASSERT_TRUE(eventually([&] { return find(*old.store, "Person", g)->get("name") == Value("Ada L."); },
-                           "the known part of the full app's edit arrives"));
+    ASSERT_TRUE(
+        eventually([&] { return find(*old.store, "Person", g)->get("name") == Value("Ada L."); },
+                   "the known part of the full app's edit arrives"));
     ASSERT_TRUE(full->wait_synced());
     ASSERT_TRUE(old.wait_synced());
     auto f = find(*full->store, "Person", g);
@@ -475,8 +480,9 @@ TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
     Gid gs = *gid(*a->store, "Person", shared);
     Gid gd = *gid(*a->store, "Person", doomed);
     ASSERT_TRUE(a->wait_synced());
-    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", gs) && find(*b->store, "Person", gd); },
-                           "B has both"));
+    ASSERT_TRUE(
+        eventually([&] { return find(*b->store, "Person", gs) && find(*b->store, "Person", gd); },
+                   "B has both"));
     ASSERT_TRUE(b->wait_synced());
     b->stop_client();
 
@@ -499,7 +505,8 @@ TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
                find(s, "Person", gc).has_value() && !find(s, "Person", gd).has_value() &&
                count(s, "Item") == 3000;
     };
-    ASSERT_TRUE(eventually([&] { return settled(*a->store) && settled(*b->store); }, "both settle"));
+    ASSERT_TRUE(
+        eventually([&] { return settled(*a->store) && settled(*b->store); }, "both settle"));
     EXPECT_EQ(canonical(*a->store, "Person", gs), canonical(*b->store, "Person", gs));
     EXPECT_EQ(canonical(*a->store, "Person", gc), canonical(*b->store, "Person", gc));
     a->stop_client();
@@ -525,8 +532,9 @@ TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
         Gid gp = *gid(*a->store, "Person", pa);
         Gid gn = *gid(*a->store, "Note", na);
         ASSERT_TRUE(a->wait_synced());
-        ASSERT_TRUE(eventually([&] { return find(*b->store, "Note", gn) && find(*c->store, "Note", gn); },
-                               "everyone has it"));
+        ASSERT_TRUE(
+            eventually([&] { return find(*b->store, "Note", gn) && find(*c->store, "Note", gn); },
+                       "everyone has it"));
         a->stop_client();
         b->stop_client();
         // A points the note at the person (to-one and to-many); B removes the person.
@@ -555,7 +563,8 @@ TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
                    canonical(*a->store, "Note", gn) == canonical(*c->store, "Note", gn);
         };
         EXPECT_TRUE(eventually(agree, "the replicas agree", 10s))
-            << "A: " << canonical(*a->store, "Note", gn) << "\nB: " << canonical(*b->store, "Note", gn)
+            << "A: " << canonical(*a->store, "Note", gn)
+            << "\nB: " << canonical(*b->store, "Note", gn)
             << "\nC: " << canonical(*c->store, "Note", gn);
         auto n = find(*c->store, "Note", gn);
         ASSERT_TRUE(n.has_value());
@@ -583,7 +592,8 @@ TEST_F(SyncIt, FullSyncOfLargeFlexValuesFitsInMessages) {
         for (int i = 0; i < kObjects; ++i) {
             Object k = box.new_object();
             ASSERT_TRUE(k.set("i32", i).is_ok());
-            ASSERT_TRUE(k.set("flex", Flex(Flex::Map{{"doc", Flex(std::string(64 << 10, 'f'))}})).is_ok());
+            ASSERT_TRUE(
+                k.set("flex", Flex(Flex::Map{{"doc", Flex(std::string(64 << 10, 'f'))}})).is_ok());
             ASSERT_TRUE(box.put(*txn, k).is_ok());
         }
         ASSERT_TRUE(txn->commit().is_ok());
@@ -626,7 +636,8 @@ class SyncItBadInput : public SyncIt {
 
     sync::Login login(const Model& model, std::string credentials = kSecret) {
         sync::Login l;
-        for (size_t i = 0; i < l.client_id.size(); ++i) l.client_id[i] = static_cast<uint8_t>(i + 7);
+        for (size_t i = 0; i < l.client_id.size(); ++i)
+            l.client_id[i] = static_cast<uint8_t>(i + 7);
         l.credentials = std::move(credentials);
         l.model = sync::describe_model(model);
         return l;
@@ -732,7 +743,8 @@ TEST_F(SyncItBadInput, WrongCredentialsAreRejected) {
     auto bad = make_peer("bad", *server, true, "not the secret");
     Status st = bad->client->wait_until_up_to_date(kDeadline);
     EXPECT_EQ(st.code(), ErrorCode::kAuthCredentialsRejected) << st.to_string();
-    ASSERT_TRUE(eventually([&] { return login_failures(*bad) >= 1; }, "the login failure listener"));
+    ASSERT_TRUE(
+        eventually([&] { return login_failures(*bad) >= 1; }, "the login failure listener"));
     {
         std::lock_guard lock(bad->mu);
         EXPECT_EQ(bad->login_failures.front().code, ErrorCode::kAuthCredentialsRejected);
@@ -818,7 +830,8 @@ TEST_F(SyncIt, TwoHundredConcurrentClientsConverge) {
     std::vector<std::unique_ptr<Peer>> peers;
     for (int i = 0; i < kClients; ++i) {
         peers.push_back(make_peer("c" + std::to_string(i), *server));
-        put_items(*peers.back()->store, "c" + std::to_string(i), i * kPerClient, kPerClient, kPerClient);
+        put_items(*peers.back()->store, "c" + std::to_string(i), i * kPerClient, kPerClient,
+                  kPerClient);
     }
     const uint64_t total = kClients * kPerClient;
     for (int i = 0; i < kClients; ++i) {

@@ -1,8 +1,8 @@
 #pragma once
-// Shared fixture of the sync integration tests: a real outpost-server process (start on a free port,
-// SIGTERM, kill -9, restart on the same data directory and port), in-process SyncClients on real
-// stores with their events recorded, a model with every property type and both relation kinds, and
-// waits with deadlines (tests wait on conditions, never on time).
+// Shared fixture of the sync integration tests: a real outpost-server process (start on a free
+// port, SIGTERM, kill -9, restart on the same data directory and port), in-process SyncClients on
+// real stores with their events recorded, a model with every property type and both relation kinds,
+// and waits with deadlines (tests wait on conditions, never on time).
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -152,7 +152,7 @@ inline void raise_fd_limit() {
 }
 
 struct ServerConfig {
-    std::string secret = kSecret;  // empty: --unsecured-no-authentication
+    std::string secret = kSecret;      // empty: --unsecured-no-authentication
     uint64_t history_size_max_mb = 0;  // 0: the server's default
     std::vector<std::string> extra;
 };
@@ -498,9 +498,9 @@ class SyncIt : public ::testing::Test {
     }
     std::unique_ptr<Peer> make_peer(const std::string& name, const ServerProcess& server,
                                     bool start = true, std::string credentials = kSecret) {
-        auto p = std::make_unique<Peer>(dir_.path(name), model_,
-                                        std::vector<std::string>{server.url()},
-                                        std::move(credentials));
+        auto p =
+            std::make_unique<Peer>(dir_.path(name), model_, std::vector<std::string>{server.url()},
+                                   std::move(credentials));
         if (start) p->client->start();
         return p;
     }
