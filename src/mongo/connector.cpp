@@ -218,9 +218,12 @@ Status Connector::Impl::ensure_start_point(mongoc_client_t* c) {
         OUTPOST_ASSIGN_OR_RETURN(auto pending, get_meta(*txn, kMetaImportPending));
         if (tok || pending || options.automatic_initial_import) return Status::ok();
     }
+    // The marker first: every outbound transaction up to it is before the point taken next.
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t marker, read_marker(c));
     OUTPOST_ASSIGN_OR_RETURN(Bson point, current_point(c));
     set_resume_token(point.get());
     return store->write([&](WriteTxn& txn) {
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(marker)));
         return put_meta(txn, kMetaResumeToken,
                         std::string_view(reinterpret_cast<const char*>(bson_get_data(point.get())), point.get()->len));
     });

@@ -80,8 +80,12 @@ struct Connector::Impl {
         detail::Bson update;  // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error
     };
-    Status write_batch(mongoc_client_t* client, std::vector<Op>& ops, uint64_t position);
-    Status run_transaction(mongoc_client_t* client, std::vector<Op>& ops, uint64_t position, bool& transient);
+    // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
+    // transaction, also after network errors: the next transaction number ends any transaction that a
+    // failed statement or commit left open on the server, with its locks.
+    Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops, uint64_t position);
+    Status run_transaction(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
+                           uint64_t position, bool& transient);
 
     // Inbound (inbound.cpp).
     void inbound_loop();

@@ -121,7 +121,10 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     bson_error_t err;
     detail::DatabasePtr db(mongoc_client_get_database(c, options.database.c_str()));
 
-    // 1. The start point.
+    // 1. The start point, after this server's marker: outbound transactions up to the marker are
+    // before the point.
+    auto marker_before = read_marker(c);
+    if (!marker_before) return finish(marker_before.status());
     auto point = current_point(c);
     if (!point) return finish(point.status());
     Bson start = std::move(point).value();
@@ -131,11 +134,10 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
 
     // Objects with server changes that MongoDB has not received yet are not removed.
     std::unordered_set<std::string> pending_gids;
-    uint64_t marker_at_start = 0;
+    uint64_t marker_at_start = *marker_before;
     {
         auto marker = read_marker(c);
         if (!marker) return finish(marker.status());
-        marker_at_start = *marker;
         auto txn = store->begin_read();
         if (!txn) return finish(txn.status());
         uint64_t after = *marker;

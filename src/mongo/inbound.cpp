@@ -473,6 +473,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                 for (const auto& m : g) all.push_back(m);
             }
             superseded = 0;
+            OUTPOST_ASSIGN_OR_RETURN(uint64_t before, ChangeLog::last_position(txn));
             OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &superseded, &skippable));
             own_seen = std::max(own_seen, skippable);
             ChangeSet cs;
@@ -480,6 +481,10 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             if (!cs.empty()) {
                 OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord));
                 changed = true;
+            }
+            if (own_seen >= before) {
+                // Nothing pending: this transaction's own record never goes to MongoDB either.
+                OUTPOST_ASSIGN_OR_RETURN(own_seen, ChangeLog::last_position(txn));
             }
             OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(own_seen)));
             return put_meta(txn, kMetaResumeToken,

@@ -74,14 +74,20 @@ Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
     return position;
 }
 
-Status Connector::Impl::run_transaction(mongoc_client_t* c, std::vector<Op>& ops, uint64_t position,
-                                        bool& transient) {
+Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
+                                        uint64_t position, bool& transient) {
     transient = false;
     bson_error_t err;
-    detail::SessionPtr session(mongoc_client_start_session(c, nullptr, &err));
     if (!session) {
-        transient = true;
-        return detail::status_from(err, "starting a session");
+        session.reset(mongoc_client_start_session(c, nullptr, &err));
+        if (!session) {
+            transient = true;
+            return detail::status_from(err, "starting a session");
+        }
+    }
+    if (mongoc_client_session_in_transaction(session.get())) {
+        bson_error_t ignored;
+        mongoc_client_session_abort_transaction(session.get(), &ignored);
     }
     detail::TxnOptPtr topts(mongoc_transaction_opts_new());
     mongoc_write_concern_t* wc = mongoc_write_concern_new();
@@ -89,6 +95,8 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, std::vector<Op>& ops
     mongoc_transaction_opts_set_write_concern(topts.get(), wc);
     mongoc_write_concern_destroy(wc);
     if (!mongoc_client_session_start_transaction(session.get(), topts.get(), &err)) {
+        session.reset();  // a fresh session next time
+        transient = true;
         return detail::status_from(err, "starting a transaction");
     }
     auto fail = [&](const bson_error_t& e, const bson_t* reply, const std::string& what) {
@@ -171,12 +179,13 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, std::vector<Op>& ops
     }
 }
 
-Status Connector::Impl::write_batch(mongoc_client_t* c, std::vector<Op>& ops, uint64_t position) {
+Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
+                                   uint64_t position) {
     int backoff = 20;
     for (;;) {
         if (stopping.load()) return Status(ErrorCode::kIllegalState, "stopping");
         bool transient = false;
-        Status s = run_transaction(c, ops, position, transient);
+        Status s = run_transaction(c, session, ops, position, transient);
         if (s) return s;
         if (!transient && s.code() == ErrorCode::kMongoCommand && s.cause() > 0 &&
             static_cast<size_t>(s.cause()) <= ops.size() && !options.strict_to_mongo) {
@@ -197,6 +206,7 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, std::vector<Op>& ops, ui
 
 void Connector::Impl::outbound_loop() {
     std::optional<detail::PooledClient> c;
+    detail::SessionPtr session;  // declared after C: destroyed before the client goes back to the pool
     int backoff = 50;
     uint64_t pos = 0;
     for (;;) {
@@ -340,7 +350,7 @@ void Connector::Impl::outbound_loop() {
         boxes.clear();
         if (check) check->close();
         if (!ops.empty() || (last > pos && nrecords > 0)) {
-            Status s = write_batch(c->get(), ops, last);
+            Status s = write_batch(c->get(), session, ops, last);
             if (!s) return;  // stopping
             size_t written = static_cast<size_t>(std::count_if(ops.begin(), ops.end(), [](const Op& o) { return !o.excluded; }));
             std::lock_guard<std::mutex> lock(status_mutex);

@@ -430,6 +430,66 @@ TEST_F(ConnectorTest, OversizedValuesAreReportedAndTheRestIsWritten) {
     EXPECT_NE(st.dead_letters[0].reason.find("maxPropertySizeToMongoDb"), std::string::npos);
 }
 
+TEST_F(ConnectorTest, StrictConversionsToMongoBlockOutbound) {
+    auto o = options();
+    o.max_property_size = 64;
+    o.strict_to_mongo = true;
+    start(o);
+    Gid ok = put_item([](Object& x) { (void)x.set("name", Value("small")); });
+    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(ok)) == 1 && caught_up(); }));
+    uint64_t before = connector_->status().outbound_position;
+    Gid big = put_item([](Object& x) { (void)x.set("name", Value(std::string(1000, 'x'))); });
+    Gid after = put_item([](Object& x) { (void)x.set("name", Value("after")); });
+    ASSERT_TRUE(wait_until([&] { return connector_->status().last_error.find("outbound blocked") != std::string::npos; }));
+    EXPECT_NE(connector_->status().last_error.find("maxPropertySizeToMongoDb"), std::string::npos);
+    EXPECT_EQ(connector_->status().outbound_position, before);  // nothing after the value is written
+    EXPECT_EQ(mongo().count("items", id_json(big)), 0);
+    EXPECT_EQ(mongo().count("items", id_json(after)), 0);
+    EXPECT_TRUE(connector_->status().dead_letters.empty());
+}
+
+TEST_F(ConnectorTest, WritesMongoRefusesBecomeOutboundDeadLetters) {
+    start();
+    Bson cmd = bson(R"({"createIndexes": "items", "indexes": [{"key": {"label": 1}, "name": "label_1", "unique": true}]})");
+    Bson reply;
+    bson_destroy(reply.get());
+    bson_error_t err;
+    ASSERT_TRUE(mongoc_client_command_simple(mongo().client(), mongo().database().c_str(), cmd.get(), nullptr,
+                                             reply.get(), &err))
+        << err.message;
+    Gid a = put_item([](Object& x) { (void)x.set("name", Value("same")); });
+    Gid b = put_item([](Object& x) { (void)x.set("name", Value("same")); });
+    Gid c = put_item([](Object& x) { (void)x.set("name", Value("other")); });
+    ASSERT_TRUE(wait_until([&] { return caught_up() && mongo().count("items", id_json(c)) == 1; }));
+    EXPECT_EQ(mongo().count("items", id_json(a)), 1);
+    EXPECT_EQ(mongo().count("items", id_json(b)), 0);
+    auto st = connector_->status();
+    ASSERT_EQ(st.dead_letters.size(), 1u);
+    EXPECT_EQ(st.dead_letters[0].direction, "outbound");
+    EXPECT_EQ(st.dead_letters[0].document_key, id_json(b));
+    EXPECT_NE(st.dead_letters[0].reason.find("11000"), std::string::npos) << st.dead_letters[0].reason;
+}
+
+TEST_F(ConnectorTest, DroppedCollectionsAreReportedAndRemovedOnlyWhenConfigured) {
+    auto o = options();
+    o.remove_objects_of_dropped_collections = true;
+    start(o);
+    mongo().insert("Tag", R"({"_id": "t1", "title": "x"})");
+    mongo().insert("items", R"({"_id": "i1"})");
+    ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 1 &&
+                                        store_->box("Item").value().count().value() == 1; }));
+    bson_error_t err;
+    ASSERT_TRUE(mongoc_collection_drop(mongo().collection("Tag").get(), &err)) << err.message;
+    ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 0; }));
+    EXPECT_EQ(store_->box("Item").value().count().value(), 1u);
+    EXPECT_NE(connector_->status().last_error.find("drop of Tag"), std::string::npos) << connector_->status().last_error;
+
+    restart_connector(options());  // without the option: reported, objects kept
+    ASSERT_TRUE(mongoc_collection_drop(mongo().collection("items").get(), &err)) << err.message;
+    ASSERT_TRUE(wait_until([&] { return connector_->status().last_error.find("drop of items") != std::string::npos; }));
+    EXPECT_EQ(store_->box("Item").value().count().value(), 1u);
+}
+
 TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
     open("a");
     auto store_b = testing::open_store(dir_.str("b"), model_);
