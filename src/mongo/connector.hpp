@@ -142,9 +142,14 @@ class Connector {
     // Checks the deployment, creates missing collections, then starts the outbound and inbound
     // threads. Runs the initial import first (on the inbound thread, before streaming) when
     // automatic_initial_import is set and no change-stream position is stored yet.
-    // ON_INBOUND_COMMIT (may be empty) is called on the inbound thread after each server transaction
-    // the connector committed (the server then fans it out). Errors: the deployment check's;
-    // kIllegalState when already started.
+    // ON_INBOUND_COMMIT (may be empty) is called after each server transaction the connector committed
+    // (change-stream batches and import batches), on the connector's inbound thread or, for an import
+    // run while stopped, on run_import's caller: post the fan-out (ServerCore::poll) to the thread
+    // that owns the server core; do not block in it. Errors: the deployment check's; kIllegalState
+    // when already started.
+    //
+    // The server must not trim history records the outbound writer has not passed yet
+    // (status().outbound_position): trimmed records never reach MongoDB (reported in last_error).
     Status start(std::function<void()> on_inbound_commit);
     // Stops both threads (an outbound transaction in flight finishes or is aborted; either way the
     // position stays consistent). Idempotent.

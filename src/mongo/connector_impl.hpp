@@ -22,6 +22,9 @@ inline constexpr const char* kMetaImportPending = "mongo:import_pending";  // ra
 // The newest outbound position whose MongoDB transaction the stream has passed (decimal): server
 // records after it reach MongoDB after the events being read, so they win over those events.
 inline constexpr const char* kMetaOwnSeen = "mongo:own_seen";
+// The outbound session's lsid (raw BSON {id: UUID}): after a crash, its open transaction is ended with
+// killSessions at the next start instead of holding its locks until the server's lifetime limit.
+inline constexpr const char* kMetaOutboundLsid = "mongo:outbound_lsid";
 
 struct Connector::Impl {
     Impl(std::shared_ptr<Store> s, ConnectorOptions o, Mapping m)

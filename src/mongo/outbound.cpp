@@ -84,6 +84,11 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
             transient = true;
             return detail::status_from(err, "starting a session");
         }
+        const bson_t* lsid = mongoc_client_session_get_lsid(session.get());
+        OUTPOST_RETURN_IF_ERROR(store->write([&](WriteTxn& txn) {
+            return put_meta(txn, kMetaOutboundLsid,
+                            std::string_view(reinterpret_cast<const char*>(bson_get_data(lsid)), lsid->len));
+        }));
     }
     if (mongoc_client_session_in_transaction(session.get())) {
         bson_error_t ignored;
@@ -219,6 +224,29 @@ void Connector::Impl::outbound_loop() {
                 continue;
             }
             c.emplace(std::move(r).value());
+        }
+        {
+            // A transaction that a crash left open holds the marker's lock: end the old session first.
+            auto txn = store->begin_read();
+            std::optional<std::string> old_lsid;
+            if (txn) {
+                auto m = get_meta(*txn, kMetaOutboundLsid);
+                if (m) old_lsid = *m;
+                txn->close();
+            }
+            bson_t view;
+            if (old_lsid && bson_init_static(&view, reinterpret_cast<const uint8_t*>(old_lsid->data()), old_lsid->size())) {
+                Bson cmd, reply;
+                bson_t arr;
+                BSON_APPEND_ARRAY_BEGIN(cmd.get(), "killSessions", &arr);
+                BSON_APPEND_DOCUMENT(&arr, "0", &view);
+                bson_append_array_end(cmd.get(), &arr);
+                bson_error_t err;
+                bson_destroy(reply.get());
+                if (!mongoc_client_command_simple(c->get(), "admin", cmd.get(), nullptr, reply.get(), &err)) {
+                    set_error(detail::status_from(err, "ending the previous outbound session", reply.get()));
+                }
+            }
         }
         auto marker = read_marker(c->get());
         if (marker) {
