@@ -128,6 +128,11 @@ int serve(const Settings& s) {
                                         : spdlog::level::err,
                     "{}", text);
     };
+    if (connector) {
+        // History the connector has not written to MongoDB yet is never trimmed.
+        outpost::mongo::Connector* c = connector.get();
+        options.core.history_trim_limit = [c] { return c->outbound_position(); };
+    }
     options.net.urls = s.binds;
     options.net.cert_dir = s.cert_dir;
     auto server = outpost::sync::SyncServer::create(*store, std::move(options));

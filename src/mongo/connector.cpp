@@ -376,6 +376,8 @@ ConnectorStatus Connector::status() const {
     return s;
 }
 
+uint64_t Connector::outbound_position() const { return impl_->outbound_position.load(); }
+
 std::string format_progress(const ImportProgress& p) {
     char buf[256];
     double pct = p.docs_total ? 100.0 * static_cast<double>(p.docs_done) / static_cast<double>(p.docs_total) : 100.0;

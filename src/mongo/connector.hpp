@@ -162,6 +162,9 @@ class Connector {
     Result<ImportStats> run_import(std::function<void(const ImportProgress&)> progress);
 
     ConnectorStatus status() const;
+    // The newest server history position written to MongoDB (or skipped as MongoDB's own): the
+    // server may trim history up to here, not beyond. Cheap; any thread.
+    uint64_t outbound_position() const;
 
     struct Impl;
 

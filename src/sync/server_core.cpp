@@ -672,7 +672,8 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
     // between.
     const uint64_t next = before + 1;
     if (options_.history_max_records != 0 && next > options_.history_max_records) {
-        OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, next - options_.history_max_records));
+        const uint64_t upto = trim_limit(next - options_.history_max_records);
+        if (upto != 0) OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, upto));
     }
     OUTPOST_RETURN_IF_ERROR(txn.commit());
     // Whether record NEXT exists and is this one (a write that changed nothing appends none, and
@@ -767,12 +768,19 @@ void ServerCore::note_history(uint64_t position, uint64_t bytes) {
     history_bytes_ += bytes;
 }
 
+uint64_t ServerCore::trim_limit(uint64_t wanted) const {
+    if (!options_.history_trim_limit) return wanted;
+    return std::min(wanted, options_.history_trim_limit());
+}
+
 void ServerCore::trim_history() {
     if (options_.history_max_bytes == 0 || history_bytes_ <= options_.history_max_bytes) return;
     // The newest record always stays: it is the head clients resume from.
     size_t drop = 0;
     uint64_t bytes = history_bytes_;
-    while (bytes > options_.history_max_bytes && drop + 1 < history_sizes_.size()) {
+    const uint64_t limit = trim_limit(UINT64_MAX);
+    while (bytes > options_.history_max_bytes && drop + 1 < history_sizes_.size() &&
+           history_sizes_[drop].first <= limit) {
         bytes -= history_sizes_[drop].second;
         ++drop;
     }

@@ -39,6 +39,9 @@ struct ServerOptions {
     // ... and at most this many bytes of encoded change sets (0 = unbounded): the oldest records go
     // first. A client behind the kept history gets a full sync.
     uint64_t history_max_bytes = 0;
+    // When set, the newest position that trimming may remove: records after it are kept whatever
+    // the bounds (e.g. those the MongoDB connector has not written yet). Called on the core's thread.
+    std::function<uint64_t()> history_trim_limit;
     size_t max_message_size = kDefaultMaxMessageSize;
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
     size_t full_sync_chunk_objects = 1000;
@@ -122,6 +125,8 @@ class ServerCore {
     void log(LogLevel level, const std::string& text) const;
     void note_history(uint64_t position, uint64_t bytes);
     void trim_history();
+    // The newest position the bounds may trim, given the wanted one.
+    uint64_t trim_limit(uint64_t wanted) const;
     // The state of object ID of entity E as a put (every non-null property, to-many lists), limited
     // to what KNOWN holds (null: everything). BYTES grows by its approximate encoded size.
     Result<ObjectChange> describe_object(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,

@@ -719,5 +719,30 @@ TEST(Sync, RandomEditsRemovesAndCutsConverge) { random_edits_converge(false); }
 // The same with every queued frame handed over at once: pushes share commits, Acks share writes.
 TEST(Sync, RandomEditsRemovesAndCutsConvergeWithGroupedDelivery) { random_edits_converge(true); }
 
+// A trim limit (the MongoDB connector's outbound position) keeps history the bounds would drop.
+TEST(Sync, HistoryTrimStopsAtTheTrimLimit) {
+    using namespace outpost::sync::testing;
+    ServerOptions o = SyncNet::default_options();
+    o.history_max_records = 2;
+    uint64_t limit = 0;
+    o.history_trim_limit = [&] { return limit; };
+    SyncNet net(full_model(), o);
+    auto& a = net.add_client("a");
+    net.connect(a);
+    for (int i = 0; i < 5; ++i) {
+        put(*a.store, "Person", {{"name", Value("p" + std::to_string(i))}});
+        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    }
+    auto size = [&] {
+        auto txn = net.server_store().begin_read();
+        return ChangeLog::size(*txn).value();
+    };
+    EXPECT_EQ(size(), 5u) << "nothing trimmed while the limit is 0";
+    limit = 4;
+    put(*a.store, "Person", {{"name", "p5"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    EXPECT_EQ(size(), 2u) << "trimmed to the bound once the limit allows it";
+}
+
 }  // namespace
 }  // namespace outpost::sync
