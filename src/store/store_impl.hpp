@@ -125,6 +125,11 @@ struct TxnState {
     // ends; they are never closed here.
     std::vector<MDB_cursor*> gid_cursors;
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
+    // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
+    // logging the put need not read it back from l:. Null outside that put.
+    const Gid* known_gid = nullptr;
+    const EntityInfo* known_gid_entity = nullptr;
+    uint64_t known_gid_id = 0;
 
     ~TxnState();
     void record_put(const EntityInfo& e, uint64_t id);
@@ -198,8 +203,9 @@ Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
 
 // ---- box operations (box.cpp) ----
 Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// ABSENT: the caller knows ID is new (just taken from the sequence), so no old version is looked up.
 Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
-                           std::span<const uint8_t> bytes);
+                           std::span<const uint8_t> bytes, bool absent = false);
 Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
 Result<std::vector<uint64_t>> read_to_many(MDB_txn* txn, const RelationInfo& r, uint64_t src);
 Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id);
