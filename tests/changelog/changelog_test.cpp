@@ -692,6 +692,60 @@ TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
     }
 }
 
+// A new object whose change names a property twice (and one this model lacks): the last value wins,
+// the unknown property is skipped, as for an existing object.
+TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    ObjectChange c;
+    c.entity_uid = server->model().entity("Person")->id.uid;
+    c.gid = Gid("\x02person-1", 9);
+    c.is_new = true;
+    c.properties.push_back({uid_of(*server, "Person", "name"), Value("first")});
+    c.properties.push_back({12345, Value("not in this model")});
+    c.properties.push_back({uid_of(*server, "Person", "age"), Value(int64_t{7})});
+    c.properties.push_back({uid_of(*server, "Person", "name"), Value("second")});
+    ChangeSet cs;
+    cs.objects.push_back(c);
+    {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto people = server->box("Person").value();
+    auto t = server->begin_read();
+    auto id = local_id_of(*t, people, c.gid).value();
+    ASSERT_TRUE(id.has_value());
+    auto obj = people.get(*t, *id).value();
+    ASSERT_TRUE(obj.has_value());
+    EXPECT_EQ(obj->get("name"), Value("second"));
+    EXPECT_EQ(obj->get("age"), Value(int64_t{7}));
+    auto recs = ChangeLog::read(*t, 0, 10).value();
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    EXPECT_EQ(recs[0].changes.objects[0].gid, c.gid);
+    const PropertyChange* name = find_prop(recs[0].changes.objects[0], uid_of(*server, "Person", "name"));
+    ASSERT_NE(name, nullptr);
+    EXPECT_EQ(name->value, Value("second"));
+}
+
+// A type that does not fit the property is rejected for a new object as for an existing one.
+TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    ObjectChange c;
+    c.entity_uid = server->model().entity("Person")->id.uid;
+    c.gid = Gid("\x02person-2", 9);
+    c.is_new = true;
+    c.properties.push_back({uid_of(*server, "Person", "age"), Value("not a number")});
+    ChangeSet cs;
+    cs.objects.push_back(c);
+    auto txn = server->begin_write();
+    auto st = ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord);
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_EQ(st.code(), ErrorCode::kTypeMismatch) << st.to_string();
+}
+
 TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
     testing::TempDir dir;
     auto store = testing::open_store(dir.str(), testing::synced_model());
