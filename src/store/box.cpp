@@ -56,6 +56,11 @@ Result<uint64_t> next_id(TxnState& s, const EntityInfo& e) {
     return it->second++;
 }
 
+void give_back_id(TxnState& s, const EntityInfo& e, uint64_t id) {
+    auto it = s.next_ids.find(&e);
+    if (it != s.next_ids.end() && it->second == id + 1) it->second = id;
+}
+
 // Makes sure later automatic ids stay above an id chosen by the caller.
 Status bump_sequence(TxnState& s, const EntityInfo& e, uint64_t id) {
     auto it = s.next_ids.find(&e);

@@ -557,14 +557,26 @@ namespace {
 // RESERVED (optional): set to whether the id was reserved here, i.e. no object has it yet.
 Result<uint64_t> resolve_or_reserve(detail::TxnState& s, const detail::EntityInfo& e, const Gid& gid,
                                     bool* reserved = nullptr) {
+    if (e.gid_to_local != 0 && validate_gid(gid).is_ok() && gid.size() <= 500) {
+        // The candidate id goes back to the sequence when GID turns out to be mapped already. A
+        // sequence id is above every local id of E, so it is appended to l:, and the GID usually to g:
+        // (ObjectIds from one device grow).
+        auto fresh = detail::next_id(s, e);
+        if (fresh.is_ok()) {
+            OUTPOST_ASSIGN_OR_RETURN(uint64_t id, detail::map_gid_unless_mapped(s, e, *fresh, gid));
+            if (id != *fresh) detail::give_back_id(s, e, *fresh);
+            if (reserved) *reserved = id == *fresh;
+            return id;
+        }
+    }
+    // A GID that cannot be mapped, or no ids left: only an existing mapping resolves it.
     OUTPOST_ASSIGN_OR_RETURN(auto id, detail::lookup_local(s.txn, e, gid));
-    if (reserved) *reserved = !id;
+    if (reserved) *reserved = false;
     if (id) return *id;
     OUTPOST_RETURN_IF_ERROR(validate_gid(gid));
     OUTPOST_ASSIGN_OR_RETURN(uint64_t fresh, detail::next_id(s, e));
-    // A sequence id is above every local id of E: map_new_gid appends it to l: (and tries to append
-    // the GID to g:, as ObjectIds from one device grow).
     OUTPOST_RETURN_IF_ERROR(detail::map_new_gid(s, e, fresh, gid));
+    if (reserved) *reserved = true;
     return fresh;
 }
 

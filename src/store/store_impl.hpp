@@ -188,6 +188,11 @@ Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
 Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false);
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// The local id GID of E is mapped to; when it is mapped to none, maps it to ID (just handed out by the
+// sequence) both ways. One search of g: either way. REQUIRES: GID is valid.
+Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
+// Undoes next_id's handing out of ID when nothing was made with it (the next call hands it out again).
+void give_back_id(TxnState& s, const EntityInfo& e, uint64_t id);
 // map_gid for an ID just handed out by the sequence (the highest local id of E), through the
 // transaction's cursors on the GID tables.
 Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
