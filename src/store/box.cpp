@@ -56,6 +56,11 @@ Result<uint64_t> next_id(TxnState& s, const EntityInfo& e) {
     return it->second++;
 }
 
+void give_back_id(TxnState& s, const EntityInfo& e, uint64_t id) {
+    auto it = s.next_ids.find(&e);
+    if (it != s.next_ids.end() && it->second == id + 1) it->second = id;
+}
+
 // Makes sure later automatic ids stay above an id chosen by the caller.
 Status bump_sequence(TxnState& s, const EntityInfo& e, uint64_t id) {
     auto it = s.next_ids.find(&e);
@@ -145,7 +150,7 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
 // Writes BYTES as object ID of entity E, keeping indexes right. Checks everything that can fail on
 // the caller's input (mode, unique values) before it changes anything.
 Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
-                           std::span<const uint8_t> bytes) {
+                           std::span<const uint8_t> bytes, bool absent) {
     MDB_txn* txn = s.txn;
     std::optional<MDB_val> old;
     bool fresh = id == 0;
@@ -155,7 +160,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         }
         // A fresh id is above every id ever used: there is no old version to look up.
         OUTPOST_ASSIGN_OR_RETURN(id, next_id(s, e));
-    } else {
+    } else if (!absent) {
         if (id == UINT64_MAX) {
             return Status(ErrorCode::kOutOfRange, e.entity->name + ": ids go up to 2^64-2");
         }
@@ -217,7 +222,10 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now, fresh));
     }
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
-    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(txn, e.objects, &k, &v, 0), "writing " + e.entity->name + " " + std::to_string(id));
+    // An id just taken from the sequence is above every stored id: appending skips the search.
+    int rc = mdb_put(txn, e.objects, &k, &v, absent ? MDB_APPEND : 0);
+    if (rc == MDB_KEYEXIST && absent) rc = mdb_put(txn, e.objects, &k, &v, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing " + e.entity->name + " " + std::to_string(id));
     s.record_put(e, id);
     return id;
 }

@@ -219,6 +219,33 @@ Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid
     return Status::ok();
 }
 
+Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid) {
+    if (gid.size() > 500) return Status(ErrorCode::kInvalidArgument, "global id longer than 500 bytes");
+    if (s.gid_cursors.size() < 2 * s.store->entities.size()) s.gid_cursors.resize(2 * s.store->entities.size());
+    MDB_cursor*& g = s.gid_cursors[2 * e.pos];
+    MDB_cursor*& l = s.gid_cursors[2 * e.pos + 1];
+    if (!g) OUTPOST_RETURN_IF_LMDB_ERROR(mdb_cursor_open(s.txn, e.gid_to_local, &g), "writing global id");
+    if (!l) OUTPOST_RETURN_IF_LMDB_ERROR(mdb_cursor_open(s.txn, e.local_to_gid, &l), "writing global id");
+    // A GID that sorts after every mapped one cannot be mapped: append it. Otherwise one search both
+    // finds an existing mapping (LMDB hands back its value) and places a new one.
+    MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
+    int rc = mdb_cursor_put(g, &k, &v, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) {
+        v = mdb_val(&id, 8);
+        rc = mdb_cursor_put(g, &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) {
+            if (v.mv_size != 8) return Status(ErrorCode::kCorrupt, "global id map: local id of bad size");
+            return read_u64(v);
+        }
+    }
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
+    rc = mdb_cursor_put(l, &k2, &v2, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(l, &k2, &v2, 0);
+    OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    return id;
+}
+
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id) {
     OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(txn, e, id));
     if (!gid) return Status::ok();

@@ -125,6 +125,11 @@ struct TxnState {
     // ends; they are never closed here.
     std::vector<MDB_cursor*> gid_cursors;
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
+    // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
+    // logging the put need not read it back from l:. Null outside that put.
+    const Gid* known_gid = nullptr;
+    const EntityInfo* known_gid_entity = nullptr;
+    uint64_t known_gid_id = 0;
 
     ~TxnState();
     void record_put(const EntityInfo& e, uint64_t id);
@@ -183,6 +188,11 @@ Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
 Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false);
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// The local id GID of E is mapped to; when it is mapped to none, maps it to ID (just handed out by the
+// sequence) both ways. One search of g: either way. REQUIRES: GID is valid.
+Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
+// Undoes next_id's handing out of ID when nothing was made with it (the next call hands it out again).
+void give_back_id(TxnState& s, const EntityInfo& e, uint64_t id);
 // map_gid for an ID just handed out by the sequence (the highest local id of E), through the
 // transaction's cursors on the GID tables.
 Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
@@ -198,8 +208,9 @@ Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
 
 // ---- box operations (box.cpp) ----
 Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// ABSENT: the caller knows ID is new (just taken from the sequence), so no old version is looked up.
 Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
-                           std::span<const uint8_t> bytes);
+                           std::span<const uint8_t> bytes, bool absent = false);
 Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
 Result<std::vector<uint64_t>> read_to_many(MDB_txn* txn, const RelationInfo& r, uint64_t src);
 Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id);

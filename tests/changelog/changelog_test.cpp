@@ -613,6 +613,139 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     EXPECT_EQ(recs[0].changes.objects[0].properties.size(), 2u);
 }
 
+// The server's apply: new GIDs in any order, relation targets that arrive later in the same set or in a
+// later one, each logged once with the sender's GID and mapped both ways.
+TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    uint64_t person = server->model().entity("Person")->id.uid;
+    uint64_t note = server->model().entity("Note")->id.uid;
+    uint64_t name = uid_of(*server, "Person", "name");
+    uint64_t text = uid_of(*server, "Note", "text");
+    uint64_t author = uid_of(*server, "Note", "author");
+    auto oid = [](uint8_t last) {
+        Gid g(13, '\0');
+        g[0] = 0x07;
+        g[12] = static_cast<char>(last);
+        return g;
+    };
+    auto ref = [&](uint8_t last) {
+        Gid g = oid(last);
+        return Value(Bytes(g.begin(), g.end()));
+    };
+    auto put = [](uint64_t entity, Gid gid, uint64_t prop, Value v) {
+        ObjectChange c;
+        c.entity_uid = entity;
+        c.gid = std::move(gid);
+        c.is_new = true;
+        c.properties.push_back({prop, std::move(v)});
+        return c;
+    };
+    ChangeSet first;
+    // Descending GIDs (no append to g:), a note whose author comes later in the set and one whose
+    // author comes only in the next set.
+    first.objects.push_back(put(person, oid(9), name, Value("Nine")));
+    first.objects.push_back(put(person, oid(5), name, Value("Five")));
+    first.objects.push_back(put(note, oid(8), author, ref(3)));
+    first.objects.push_back(put(note, oid(7), author, ref(1)));
+    first.objects.push_back(put(person, oid(3), name, Value("Three")));
+    ChangeSet second;
+    second.objects.push_back(put(person, oid(1), name, Value("One")));
+    second.objects.push_back(put(note, oid(8), text, Value("edited")));
+    for (const ChangeSet* cs : {&first, &second}) {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*server);
+    ASSERT_EQ(recs.size(), 2u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 5u);
+    for (size_t i = 0; i < 5; ++i) {
+        const ObjectChange& c = recs[0].changes.objects[i];
+        EXPECT_EQ(c.gid, first.objects[i].gid) << i;
+        EXPECT_TRUE(c.is_new) << i;
+        EXPECT_EQ(c.properties, first.objects[i].properties) << i;
+    }
+    ASSERT_EQ(recs[1].changes.objects.size(), 2u);
+    EXPECT_EQ(recs[1].changes.objects[0].gid, oid(1));
+    EXPECT_TRUE(recs[1].changes.objects[0].is_new);  // reserved by the note, made now
+    EXPECT_EQ(recs[1].changes.objects[1].gid, oid(8));
+    EXPECT_FALSE(recs[1].changes.objects[1].is_new);
+    EXPECT_EQ(recs[1].changes.objects[1].properties, second.objects[1].properties);
+
+    auto people = server->box("Person").value();
+    auto notes = server->box("Note").value();
+    auto t = server->begin_read();
+    for (uint8_t g : {9, 5, 3, 1}) {
+        auto id = local_id_of(*t, people, oid(g)).value();
+        ASSERT_TRUE(id.has_value()) << int(g);
+        EXPECT_EQ(gid_of(*t, people, *id).value().value_or(""), oid(g));
+        auto obj = people.get(*t, *id).value();
+        ASSERT_TRUE(obj.has_value());
+    }
+    for (auto [n, a] : {std::pair<uint8_t, uint8_t>{8, 3}, {7, 1}}) {
+        auto id = local_id_of(*t, notes, oid(n)).value();
+        ASSERT_TRUE(id.has_value());
+        auto obj = notes.get(*t, *id).value();
+        ASSERT_TRUE(obj.has_value());
+        EXPECT_EQ(obj->get("author"), Value(static_cast<int64_t>(*local_id_of(*t, people, oid(a)).value())));
+    }
+}
+
+// A new object whose change names a property twice (and one this model lacks): the last value wins,
+// the unknown property is skipped, as for an existing object.
+TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    ObjectChange c;
+    c.entity_uid = server->model().entity("Person")->id.uid;
+    c.gid = Gid("\x02person-1", 9);
+    c.is_new = true;
+    c.properties.push_back({uid_of(*server, "Person", "name"), Value("first")});
+    c.properties.push_back({12345, Value("not in this model")});
+    c.properties.push_back({uid_of(*server, "Person", "age"), Value(int64_t{7})});
+    c.properties.push_back({uid_of(*server, "Person", "name"), Value("second")});
+    ChangeSet cs;
+    cs.objects.push_back(c);
+    {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto people = server->box("Person").value();
+    auto t = server->begin_read();
+    auto id = local_id_of(*t, people, c.gid).value();
+    ASSERT_TRUE(id.has_value());
+    auto obj = people.get(*t, *id).value();
+    ASSERT_TRUE(obj.has_value());
+    EXPECT_EQ(obj->get("name"), Value("second"));
+    EXPECT_EQ(obj->get("age"), Value(int64_t{7}));
+    auto recs = ChangeLog::read(*t, 0, 10).value();
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    EXPECT_EQ(recs[0].changes.objects[0].gid, c.gid);
+    const PropertyChange* name = find_prop(recs[0].changes.objects[0], uid_of(*server, "Person", "name"));
+    ASSERT_NE(name, nullptr);
+    EXPECT_EQ(name->value, Value("second"));
+}
+
+// A type that does not fit the property is rejected for a new object as for an existing one.
+TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    ObjectChange c;
+    c.entity_uid = server->model().entity("Person")->id.uid;
+    c.gid = Gid("\x02person-2", 9);
+    c.is_new = true;
+    c.properties.push_back({uid_of(*server, "Person", "age"), Value("not a number")});
+    ChangeSet cs;
+    cs.objects.push_back(c);
+    auto txn = server->begin_write();
+    auto st = ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord);
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_EQ(st.code(), ErrorCode::kTypeMismatch) << st.to_string();
+}
+
 TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
     testing::TempDir dir;
     auto store = testing::open_store(dir.str(), testing::synced_model());
