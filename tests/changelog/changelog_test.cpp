@@ -746,6 +746,46 @@ TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
     EXPECT_EQ(st.code(), ErrorCode::kTypeMismatch) << st.to_string();
 }
 
+// Applying changes to objects the store has (found by GID) uses no ids: the next new object gets the
+// id after the last one made.
+TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
+    testing::TempDir dir;
+    auto server = testing::open_store(dir.str(), testing::synced_model());
+    uint64_t person = server->model().entity("Person")->id.uid;
+    uint64_t age = uid_of(*server, "Person", "age");
+    auto change = [&](const char* gid, int64_t v) {
+        ObjectChange c;
+        c.entity_uid = person;
+        c.gid = Gid(gid);
+        c.properties.push_back({age, Value(v)});
+        return c;
+    };
+    ChangeSet first;
+    first.objects.push_back(change("\x02" "a", 1));
+    first.objects.push_back(change("\x02" "b", 2));
+    ChangeSet again;  // both known, in and out of g:'s order
+    again.objects.push_back(change("\x02" "b", 3));
+    again.objects.push_back(change("\x02" "a", 4));
+    again.objects.push_back(change("\x02" "c", 5));  // new: takes the next id
+    for (const ChangeSet* cs : {&first, &again}) {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto people = server->box("Person").value();
+    auto t = server->begin_read();
+    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "a")).value().value_or(0), 1u);
+    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "b")).value().value_or(0), 2u);
+    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "c")).value().value_or(0), 3u);
+    EXPECT_EQ(people.get(*t, 1).value()->get("age"), Value(int64_t{4}));
+    EXPECT_EQ(people.get(*t, 2).value()->get("age"), Value(int64_t{3}));
+    EXPECT_EQ(people.count(*t).value(), 3u);
+    t->close();
+    Object p = people.new_object();
+    ASSERT_TRUE(p.set("age", 6).is_ok());
+    EXPECT_EQ(people.put(p).value(), 4u);
+}
+
 TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
     testing::TempDir dir;
     auto store = testing::open_store(dir.str(), testing::synced_model());
