@@ -73,6 +73,7 @@ struct ChangeLogRecord {
     uint64_t position = 0;
     ChangeSet changes;
     std::string origin;  // the writing transaction's origin (WriteTxn::set_origin); empty for local writes
+    size_t bytes = 0;    // the record's stored size
 };
 
 enum class ApplyMode {

@@ -494,6 +494,7 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ChangeLogRecord rec;
         rec.position = detail::read_u64(k);
+        rec.bytes = v.mv_size;
         auto cs = decode_change_set({static_cast<const uint8_t*>(v.mv_data), v.mv_size});
         if (!cs) {
             st = Status(ErrorCode::kCorrupt,

@@ -171,7 +171,7 @@ Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> st
             OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(*txn, after, kCatchUpBatch));
             if (recs.empty()) break;
             for (const auto& rec : recs) {
-                core->note_history(rec.position, encode_change_set(rec.changes).size());
+                core->note_history(rec.position, rec.bytes);
                 after = rec.position;
             }
         }
@@ -732,12 +732,8 @@ void ServerCore::fan_out(FanOutWatch* watch) {
         for (const auto& rec : *recs) {
             if (watch && rec.position == watch->position && rec.origin == *watch->origin)
                 watch->seen = true;
-            // Encoded once, and only when needed: for the history's byte bound or for a client.
-            std::string encoded;
-            if (options_.history_max_bytes != 0) {
-                encoded = encode_change_set(rec.changes);
-                note_history(rec.position, encoded.size());
-            }
+            note_history(rec.position, rec.bytes);
+            std::string encoded;  // once, and only when a client needs it
             std::string full;  // one encoding for every client that knows the whole model
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;

@@ -36,7 +36,7 @@ struct ServerOptions {
     // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes
     // arrive.
     uint64_t history_max_records = 1'000'000;
-    // ... and at most this many bytes of encoded change sets (0 = unbounded): the oldest records go
+    // ... and at most this many bytes of stored records (0 = unbounded): the oldest records go
     // first. A client behind the kept history gets a full sync.
     uint64_t history_max_bytes = 0;
     // When set, the newest position that trimming may remove: records after it are kept whatever
