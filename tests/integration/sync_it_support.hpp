@@ -518,4 +518,15 @@ class SyncIt : public ::testing::Test {
     std::string model_file_;
 };
 
+// A's put reaches B: the pair still syncs.
+inline ::testing::AssertionResult still_syncing(Peer& a, Peer& b, const std::string& marker) {
+    uint64_t id = put(*a.store, "Person", {{"name", marker}});
+    auto g = gid(*a.store, "Person", id);
+    if (!g) return ::testing::AssertionFailure() << "no GID";
+    if (!wait_until([&] { return find(*b.store, "Person", *g).has_value(); })) {
+        return ::testing::AssertionFailure() << "'" << marker << "' did not reach the other client";
+    }
+    return ::testing::AssertionSuccess();
+}
+
 }  // namespace outpost::it
