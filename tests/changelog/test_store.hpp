@@ -57,4 +57,23 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m)
     return s.value();
 }
 
+inline std::vector<ChangeLogRecord> read_all(Store& store) {
+    auto txn = store.begin_read();
+    auto recs = ChangeLog::read(*txn, 0, 1000000);
+    EXPECT_TRUE(recs.is_ok()) << recs.status().to_string();
+    return recs.value();
+}
+
+inline uint64_t uid_of(const Store& store, const char* entity, const char* prop) {
+    return store.model().entity(entity)->property(prop)->id.uid;
+}
+
+inline const PropertyChange* find_prop(const ObjectChange& c, uint64_t uid) {
+    for (const auto& p : c.properties) {
+        if (p.property_uid == uid) return &p;
+    }
+    return nullptr;
+}
+
+
 }  // namespace outpost::testing
