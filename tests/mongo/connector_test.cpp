@@ -119,6 +119,26 @@ TEST_F(ConnectorTest, CreateChecksOptions) {
     EXPECT_NE(bad_db.status().message().find("not a MongoDB database name"), std::string::npos);
 }
 
+// A standalone mongod (no replica set) has neither change streams nor transactions: the connector
+// refuses it at start with a message that says what to do, and writes nothing.
+TEST_F(ConnectorTest, StandaloneServerIsRefusedWithWhatToDo) {
+    open();
+    outpost::testing::StandInProcess::Options so;
+    so.extra = {"--standalone"};
+    outpost::testing::StandInProcess standalone(so);
+    ConnectorOptions o;
+    o.url = "mongodb://" + standalone.host_port() + "/?serverSelectionTimeoutMS=3000";
+    o.database = "db";
+    auto c = Connector::create(store_, o).value();
+    Status s = c->check_deployment();
+    EXPECT_EQ(s.code(), ErrorCode::kMongoDeployment) << s.to_string();
+    EXPECT_NE(s.message().find("standalone server"), std::string::npos) << s.to_string();
+    EXPECT_NE(s.message().find("--replSet"), std::string::npos) << s.to_string();
+    Status started = c->start(nullptr);
+    EXPECT_EQ(started.code(), ErrorCode::kMongoDeployment) << started.to_string();
+    EXPECT_EQ(c->status().outbound_position, 0u);
+}
+
 TEST_F(ConnectorTest, UnreachableServerIsAClearError) {
     open();
     ConnectorOptions o;

@@ -125,6 +125,46 @@ TEST(StandinLibmongoc, SeesWritablePrimary) {
     mongoc_server_description_destroy(sd);
 }
 
+// --standalone answers as a standalone mongod: libmongoc sees a Standalone server, plain writes work,
+// and change streams and transactions fail with mongod's errors.
+TEST(StandinLibmongoc, StandaloneHasNoChangeStreamsOrTransactions) {
+    StandIn s({"--standalone"});
+    std::string uri = "mongodb://127.0.0.1:" + std::to_string(s.port()) + "/?serverSelectionTimeoutMS=3000";
+    ClientPtr c(mongoc_client_new(uri.c_str()));
+    ASSERT_TRUE(c);
+    bson_error_t err;
+    mongoc_server_description_t* sd = mongoc_client_select_server(c.get(), true, nullptr, &err);
+    ASSERT_NE(sd, nullptr) << err.message;
+    EXPECT_STREQ(mongoc_server_description_type(sd), "Standalone");
+    mongoc_server_description_destroy(sd);
+
+    CollPtr coll(mongoc_client_get_collection(c.get(), "test", "sa"));
+    auto doc = json(R"({"_id": 1, "a": 1})");
+    ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err)) << err.message;
+
+    auto pipeline = json("{}");
+    StreamPtr stream(mongoc_collection_watch(coll.get(), pipeline.get(), nullptr));
+    const bson_t* ev = nullptr;
+    EXPECT_FALSE(mongoc_change_stream_next(stream.get(), &ev));
+    const bson_t* reply = nullptr;
+    ASSERT_TRUE(mongoc_change_stream_error_document(stream.get(), &err, &reply));
+    EXPECT_EQ(err.code, 40573u) << err.message;
+
+    // A transaction's first write carries a txnNumber, which a standalone refuses (IllegalOperation).
+    mongoc_client_session_t* session = mongoc_client_start_session(c.get(), nullptr, &err);
+    ASSERT_NE(session, nullptr) << err.message;
+    ASSERT_TRUE(mongoc_client_session_start_transaction(session, nullptr, &err)) << err.message;
+    BsonPtr opts(bson_new());
+    ASSERT_TRUE(mongoc_client_session_append(session, opts.get(), &err)) << err.message;
+    auto doc2 = json(R"({"_id": 2})");
+    EXPECT_FALSE(mongoc_collection_insert_one(coll.get(), doc2.get(), opts.get(), nullptr, &err));
+    EXPECT_EQ(err.code, 20u) << err.message;
+    mongoc_client_session_destroy(session);
+    // Nothing of the refused transaction was written.
+    auto filter = json(R"({"_id": 2})");
+    EXPECT_EQ(mongoc_collection_count_documents(coll.get(), filter.get(), nullptr, nullptr, nullptr, &err), 0);
+}
+
 TEST(StandinLibmongoc, CollectionWatchDeliversEvents) {
     StandIn s;
     auto c = connect(s);

@@ -147,6 +147,9 @@ void Commands::append_event(Engine& e, Event ev) {
 }
 
 Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pipeline) {
+    if (e.options().replset.empty())
+        return reply_error(
+            Error{40573, "The $changeStream stage is only supported on replica sets", {}});
     bson_iter_t it, stage;
     bson_iter_init(&it, pipeline);
     bson_iter_next(&it);

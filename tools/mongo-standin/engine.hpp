@@ -30,7 +30,7 @@ class Persistence;
 struct Options {
     std::string bind = "127.0.0.1";
     uint16_t port = 27017;
-    std::string replset = "rs0";
+    std::string replset = "rs0";  // empty: a standalone server (no change streams, no transactions)
     std::string advertised;  // host:port; default bind:actual port
     std::string dbpath;      // empty: in memory
     size_t oplog_size = 1000000;

@@ -5,13 +5,10 @@
 
 namespace standin {
 
-Outcome Commands::hello(Engine& e, CommandCtx& c) {
-    Doc d;
-    bson_t* b = d.get();
-    BSON_APPEND_BOOL(b, "ismaster", true);
-    BSON_APPEND_BOOL(b, "isWritablePrimary", true);
-    if (auto ok = get_bool(c.cmd, "helloOk"); ok && *ok) BSON_APPEND_BOOL(b, "helloOk", true);
-    BSON_APPEND_BOOL(b, "secondary", false);
+namespace {
+
+// What a replica-set member adds to hello: its set, hosts, election id and last write.
+void append_replica_set_fields(Engine& e, bson_t* b) {
     append_str(b, "setName", e.options().replset);
     BSON_APPEND_INT32(b, "setVersion", 1);
     bson_t hosts;
@@ -40,6 +37,18 @@ Outcome Commands::hello(Engine& e, CommandCtx& c) {
     bson_append_document_end(&lw, &mot);
     BSON_APPEND_DATE_TIME(&lw, "majorityWriteDate", wall);
     bson_append_document_end(b, &lw);
+}
+
+}  // namespace
+
+Outcome Commands::hello(Engine& e, CommandCtx& c) {
+    Doc d;
+    bson_t* b = d.get();
+    BSON_APPEND_BOOL(b, "ismaster", true);
+    BSON_APPEND_BOOL(b, "isWritablePrimary", true);
+    if (auto ok = get_bool(c.cmd, "helloOk"); ok && *ok) BSON_APPEND_BOOL(b, "helloOk", true);
+    BSON_APPEND_BOOL(b, "secondary", false);
+    if (!e.options().replset.empty()) append_replica_set_fields(e, b);
     BSON_APPEND_INT32(b, "maxBsonObjectSize", 16777216);
     BSON_APPEND_INT32(b, "maxMessageSizeBytes", 48000000);
     BSON_APPEND_INT32(b, "maxWriteBatchSize", 100000);
@@ -83,6 +92,8 @@ Outcome Commands::misc(Engine& e, CommandCtx& c) {
     Doc d;
     bson_t* b = d.get();
     if (c.name == "replSetGetStatus") {
+        if (e.options().replset.empty())
+            return reply_error(Error{76, "not running with --replSet", {}});
         append_str(b, "set", e.options().replset);
         BSON_APPEND_DATE_TIME(b, "date", e.now_ms());
         BSON_APPEND_INT32(b, "myState", 1);

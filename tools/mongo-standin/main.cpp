@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
     app.add_option("--port", port, "TCP port (0 picks a free port)")->check(CLI::Range(0, 65535));
     app.add_option("--bind", opts.bind, "address to listen on")->capture_default_str();
     app.add_option("--replset", opts.replset, "replica set name")->capture_default_str();
+    bool standalone = false;
+    app.add_flag("--standalone", standalone,
+                 "answer as a standalone mongod: no replica set, so no change streams or transactions");
     app.add_option("--advertise", opts.advertised,
                    "host:port reported in hello (default: the bound address)");
     app.add_option("--dbpath", opts.dbpath, "data directory (default: in memory)");
@@ -25,6 +28,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"quiet", "error", "info", "debug", "0", "1", "2"}));
     CLI11_PARSE(app, argc, argv);
     opts.port = static_cast<uint16_t>(port);
+    if (standalone) opts.replset.clear();
     if (log_level == "quiet" || log_level == "error" || log_level == "0")
         opts.log_level = 0;
     else if (log_level == "debug" || log_level == "2")

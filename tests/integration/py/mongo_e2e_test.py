@@ -244,12 +244,28 @@ def case_two_servers_share_one_database(env):
     assert server_a.poll() is None
 
 
+def case_standalone_mongodb_refused(env):
+    # A standalone mongod (always a stand-in here, whatever OUTPOST_TEST_MONGO_URI says): the server
+    # refuses to start, says what to do, and listens nowhere.
+    log = os.path.join(env.dir, "standalone.log")
+    p = subprocess.Popen([STANDIN, "--port", "0", "--standalone"], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    env.procs.append(p)
+    url = "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=3000" % listening_port(p, log)
+    r = subprocess.run([SERVER, "--model", MODEL, "--bind", "ws://127.0.0.1:0", "--db-directory",
+                        os.path.join(env.dir, "server"), "--auth-shared-secret", SECRET, "--mongo-url", url,
+                        "--mongo-db", env.db_name], capture_output=True, text=True, timeout=DEADLINE)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "is a standalone server" in r.stderr and "--replSet" in r.stderr, r.stderr
+    assert "listening on" not in r.stdout, r.stdout
+
+
 CASES = {
     "two_servers_share_one_database": case_two_servers_share_one_database,
     "device_put_becomes_document": case_device_put_becomes_document,
     "mongo_writes_reach_devices": case_mongo_writes_reach_devices,
     "mongo_transaction_arrives_as_one": case_mongo_transaction_arrives_as_one,
     "initial_import_and_restart": case_initial_import_and_restart,
+    "standalone_mongodb_refused": case_standalone_mongodb_refused,
 }
 
 if __name__ == "__main__":
