@@ -8,6 +8,7 @@
 
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
+#include "sync/unique_values.hpp"
 
 namespace outpost::sync {
 
@@ -203,9 +204,7 @@ uint64_t ClientCore::outgoing_queue_length() {
     return n ? *n : 0;
 }
 
-void ClientCore::on_message(std::span<const uint8_t> frame) {
-    on_messages(std::span(&frame, 1));
-}
+void ClientCore::on_message(std::span<const uint8_t> frame) { on_messages(std::span(&frame, 1)); }
 
 void ClientCore::on_messages(std::span<const std::span<const uint8_t>> frames) {
     size_t i = 0;
@@ -315,7 +314,44 @@ namespace {
 // PENDING), in TXN.
 // With NEED_CREATED, PENDING also tells which objects were created here and not yet acknowledged
 // when there is nothing to rebase.
-Status apply_rebased(WriteTxn& txn, const Model& model, const ChangeSet& changes, Pending& pending,
+// Remote puts that give a unique property a value which an object with a pending put of that
+// property holds here. The server decides when the pending put reaches it (the object that reached
+// it first keeps the value, sync/unique_values.hpp), so the remote value stays out until then: the
+// server's correction, or a later change, brings it.
+Status yield_unique_values(Txn& txn, Store& store, ChangeSet& changes, const Pending& pending) {
+    if (pending.put.empty()) return Status::ok();
+    const Model& model = store.model();
+    for (auto& c : changes.objects) {
+        if (c.kind != ObjectChange::kPut) continue;
+        const Entity* e = model.entity_by_uid(c.entity_uid);
+        if (!e) continue;
+        std::optional<DynamicBox> box;
+        for (auto pc = c.properties.begin(); pc != c.properties.end();) {
+            auto p = std::find_if(e->properties.begin(), e->properties.end(),
+                                  [&](const Property& x) { return x.id.uid == pc->property_uid; });
+            bool yield = false;
+            if (p != e->properties.end() && is_unique(*p) && !pc->value.is_null()) {
+                if (!box) {
+                    OUTPOST_ASSIGN_OR_RETURN(DynamicBox b, store.box(e->name));
+                    box.emplace(std::move(b));
+                }
+                OUTPOST_ASSIGN_OR_RETURN(auto holder, unique_holder(txn, *box, *p, pc->value));
+                if (holder) {
+                    OUTPOST_ASSIGN_OR_RETURN(auto holder_gid, gid_of(txn, *box, *holder));
+                    if (holder_gid && *holder_gid != c.gid) {
+                        auto it = pending.put.find({e->id.uid, *holder_gid});
+                        yield = it != pending.put.end() && it->second.first.count(p->id.uid) &&
+                                !frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc->value);
+                    }
+                }
+            }
+            pc = yield ? c.properties.erase(pc) : pc + 1;
+        }
+    }
+    return Status::ok();
+}
+
+Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pending& pending,
                      bool need_created) {
     OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
     if (pending_count == 0 || changes.empty()) {
@@ -327,7 +363,9 @@ Status apply_rebased(WriteTxn& txn, const Model& model, const ChangeSet& changes
     }
     OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
     for (const auto& rec : recs) pending.add(rec.changes);
-    return ChangeLog::apply(txn, pending.rebase(changes, model), kRemoteOrigin, ApplyMode::kRemote);
+    ChangeSet rebased = pending.rebase(changes, store.model());
+    OUTPOST_RETURN_IF_ERROR(yield_unique_values(txn, store, rebased, pending));
+    return ChangeLog::apply(txn, rebased, kRemoteOrigin, ApplyMode::kRemote);
 }
 
 }  // namespace
@@ -342,7 +380,7 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
     Status st = store_->write([&](WriteTxn& txn) {
         const bool cleanup = full_sync && store_seq;
         Pending pending;
-        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, store_->model(), changes, pending, cleanup));
+        OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, *store_, changes, pending, cleanup));
         if (cleanup) {
             // The snapshot is complete: objects here that it lacks were removed on the server while
             // this client was away (beyond the kept history), so they go here too; objects created
@@ -396,11 +434,12 @@ void ClientCore::handle_acks(std::span<const Ack> acks) {
             OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, last_txn));
             for (size_t i = 0; i < matched; ++i) {
                 if (acks[i].corrections.empty()) continue;
-                // Puts of this transaction that lost on their sync clock: take the server's state
-                // (under the local changes still pending, which will reach the server later).
+                // Puts of this transaction that lost (on their sync clock, or a unique value taken
+                // first): take the server's state (under the local changes still pending, which
+                // will reach the server later).
                 Pending pending;
                 OUTPOST_RETURN_IF_ERROR(
-                    apply_rebased(txn, store_->model(), acks[i].corrections, pending, false));
+                    apply_rebased(txn, *store_, acks[i].corrections, pending, false));
             }
             if (advance) OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(seq)));
             return Status::ok();

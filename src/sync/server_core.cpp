@@ -6,6 +6,7 @@
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
 #include "sync/known_model.hpp"
+#include "sync/unique_values.hpp"
 
 namespace outpost::sync {
 
@@ -434,7 +435,8 @@ void ServerCore::handle_login(Session& s, Login login) {
     s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, "", last_client_txn}));
     s.logged_in = true;
     ++stats_.logged_in;
-    log(LogLevel::kInfo, "session " + std::to_string(s.id) + ": client " + s.client + " logged in (" +
+    log(LogLevel::kInfo, "session " + std::to_string(s.id) + ": client " + s.client +
+                             " logged in (" +
                              (full ? "full sync"
                               : login.last_server_seq < head
                                   ? "catch-up from " + std::to_string(login.last_server_seq)
@@ -496,7 +498,8 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
             OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(txn, box, id));
             if (!obj || !gid) continue;
             size_t bytes = 0;
-            OUTPOST_ASSIGN_OR_RETURN(ObjectChange c, describe_object(txn, e, box, id, *gid, ke, bytes));
+            OUTPOST_ASSIGN_OR_RETURN(ObjectChange c,
+                                     describe_object(txn, e, box, id, *gid, ke, bytes));
             chunk.objects.push_back(std::move(c));
             chunk_bytes += bytes;
             if (chunk.objects.size() >= options_.full_sync_chunk_objects ||
@@ -530,8 +533,8 @@ Result<ObjectChange> ServerCore::describe_object(Txn& txn, const Entity& e, Dyna
         if (p.type == PropertyType::kRelation) {
             if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
             OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
-            OUTPOST_ASSIGN_OR_RETURN(
-                auto tgid, gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
+            OUTPOST_ASSIGN_OR_RETURN(auto tgid,
+                                     gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
             if (!tgid) continue;
             pc.value = Value(Bytes(tgid->begin(), tgid->end()));
         } else {
@@ -594,22 +597,95 @@ Result<bool> ServerCore::loses_on_clock(Txn& txn, const ObjectChange& c, ChangeS
     if (!stored) return false;
     std::optional<int64_t> current = clock_of(stored->values()[clock_index]);
     if (!current || *incoming >= *current) return false;
-    size_t bytes = 0;
-    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, describe_object(txn, *e, box, *id, c.gid, nullptr, bytes));
-    state.is_new = false;
-    for (const auto& p : e->properties) {  // nulls too: the client must drop its losing values
-        if (p.has(kFlagId)) continue;
-        bool present = std::any_of(state.properties.begin(), state.properties.end(),
-                                   [&](const PropertyChange& pc) { return pc.property_uid == p.id.uid; });
-        if (!present) state.properties.push_back(PropertyChange{p.id.uid, Value()});
-    }
+    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, full_state(txn, *e, box, *id, c.gid));
     corrections.objects.push_back(std::move(state));
     return true;
 }
 
+Result<ObjectChange> ServerCore::full_state(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,
+                                            const Gid& gid) {
+    size_t bytes = 0;
+    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state,
+                             describe_object(txn, e, box, id, gid, nullptr, bytes));
+    state.is_new = false;
+    for (const auto& p : e.properties) {  // nulls too: the client must drop its losing values
+        if (p.has(kFlagId)) continue;
+        bool present =
+            std::any_of(state.properties.begin(), state.properties.end(),
+                        [&](const PropertyChange& pc) { return pc.property_uid == p.id.uid; });
+        if (!present) state.properties.push_back(PropertyChange{p.id.uid, Value()});
+    }
+    return state;
+}
+
+Result<bool> ServerCore::loses_on_unique(WriteTxn& txn, const Session& s, const ChangeSet& changes,
+                                         const ObjectChange& c, ChangeSet& corrections) {
+    const Entity* e = store_->model().entity_by_uid(c.entity_uid);
+    if (!e) return false;
+    // Clashes that fail first: a put that loses replaces nothing.
+    for (bool replacing : {false, true}) {
+        for (const auto& pc : c.properties) {
+            if (pc.value.is_null()) continue;
+            auto p = std::find_if(e->properties.begin(), e->properties.end(),
+                                  [&](const Property& x) { return x.id.uid == pc.property_uid; });
+            if (p == e->properties.end() || !is_unique(*p) ||
+                p->has(kFlagUniqueReplace) != replacing)
+                continue;
+            OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e->name));
+            OUTPOST_ASSIGN_OR_RETURN(auto holder, unique_holder(txn, box, *p, pc.value));
+            if (!holder) continue;
+            OUTPOST_ASSIGN_OR_RETURN(auto holder_gid, gid_of(txn, box, *holder));
+            if (!holder_gid || *holder_gid == c.gid) continue;
+            if (frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc.value)) continue;
+            if (p->has(kFlagUniqueReplace)) {
+                // The put wins and the store removes the holder: the history record carries the
+                // removal to the other clients, the correction to this one; later puts of it are
+                // dropped.
+                ObjectChange rm;
+                rm.kind = ObjectChange::kRemove;
+                rm.entity_uid = e->id.uid;
+                rm.gid = *holder_gid;
+                corrections.objects.push_back(std::move(rm));
+                OUTPOST_RETURN_IF_ERROR(put_meta(txn, tombstone_key(e->id.uid, *holder_gid), ""));
+                continue;
+            }
+            // The value was taken first by HOLDER: this put loses whole. The client gets the
+            // object's state here (or its removal, when the server never had it) and the holder's
+            // state.
+            OUTPOST_ASSIGN_OR_RETURN(auto own, local_id_of(txn, box, c.gid));
+            std::optional<Object> stored;
+            if (own) {
+                OUTPOST_ASSIGN_OR_RETURN(stored, box.get(txn, *own));
+            }
+            if (stored) {
+                OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, full_state(txn, *e, box, *own, c.gid));
+                corrections.objects.push_back(std::move(state));
+            } else {
+                ObjectChange rm;
+                rm.kind = ObjectChange::kRemove;
+                rm.entity_uid = e->id.uid;
+                rm.gid = c.gid;
+                corrections.objects.push_back(std::move(rm));
+                // Later pushes of this object (sent before the client saw the correction) are
+                // dropped.
+                OUTPOST_RETURN_IF_ERROR(put_meta(txn, tombstone_key(c.entity_uid, c.gid), ""));
+            }
+            OUTPOST_ASSIGN_OR_RETURN(ObjectChange winner,
+                                     full_state(txn, *e, box, *holder, *holder_gid));
+            corrections.objects.push_back(std::move(winner));
+            log(LogLevel::kInfo, "client " + s.client + ": the value of " + e->name + "." +
+                                     p->name + " is already used by " + gid_to_string(*holder_gid) +
+                                     "; the put of " + gid_to_string(c.gid) +
+                                     (stored ? " loses" : " loses and the object is removed"));
+            return true;
+        }
+    }
+    return false;
+}
+
 Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> pushes,
-                                                    uint64_t& record,
-                                                    std::vector<ChangeSet>& corrections) {
+                                                   uint64_t& record,
+                                                   std::vector<ChangeSet>& corrections) {
     record = 0;
     corrections.assign(pushes.size(), ChangeSet{});
     OUTPOST_ASSIGN_OR_RETURN(WriteTxn txn, store_->begin_write());
@@ -640,6 +716,10 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
             bool loses = false;
             if (!dead) {
                 OUTPOST_ASSIGN_OR_RETURN(loses, loses_on_clock(txn, c, corrections[i]));
+            }
+            if (!dead && !loses) {
+                OUTPOST_ASSIGN_OR_RETURN(
+                    loses, loses_on_unique(txn, s, pushes[i].changes, c, corrections[i]));
             }
             if (dead || loses) {
                 keep[k] = 0;
@@ -697,8 +777,7 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     }
     if (!applied) {
         const Status& st = applied.status();
-        bool server_side =
-            static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
+        bool server_side = static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
         fail(s, server_side ? ErrorCode::kSyncServerError : ErrorCode::kSyncMalformedMessage,
              "push " + std::to_string(pushes.front().client_txn) + ": " + st.to_string());
         return;
@@ -714,8 +793,8 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
         if (!watch.seen) record = 0;
     }
     for (size_t i = 0; i < pushes.size(); ++i) {
-        send(s, encode_message(
-                    Ack{pushes[i].client_txn, (*applied)[i] ? record : 0, std::move(corrections[i])}));
+        send(s, encode_message(Ack{pushes[i].client_txn, (*applied)[i] ? record : 0,
+                                   std::move(corrections[i])}));
     }
 }
 
@@ -734,7 +813,7 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 watch->seen = true;
             note_history(rec.position, rec.bytes);
             std::string encoded;  // once, and only when a client needs it
-            std::string full;  // one encoding for every client that knows the whole model
+            std::string full;     // one encoding for every client that knows the whole model
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
                 if (!s.logged_in || s.closed || s.sent_seq >= rec.position) continue;

@@ -40,7 +40,8 @@ struct ServerOptions {
     // first. A client behind the kept history gets a full sync.
     uint64_t history_max_bytes = 0;
     // When set, the newest position that trimming may remove: records after it are kept whatever
-    // the bounds (e.g. those the MongoDB connector has not written yet). Called on the core's thread.
+    // the bounds (e.g. those the MongoDB connector has not written yet). Called on the core's
+    // thread.
     std::function<uint64_t()> history_trim_limit;
     size_t max_message_size = kDefaultMaxMessageSize;
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
@@ -135,6 +136,15 @@ class ServerCore {
     // Sync clocks: true when put C of an entity with a syncClock property carries a clock below the
     // stored object's, so it loses; the stored state goes to CORRECTIONS.
     Result<bool> loses_on_clock(Txn& txn, const ObjectChange& c, ChangeSet& corrections);
+    // Unique values (sync/unique_values.hpp): true when put C of push CHANGES gives a unique
+    // property a value another object holds (and CHANGES does not free it), so it loses; the
+    // object's state (or its removal, when it is new) and the holder's state go to CORRECTIONS.
+    // With kFlagUniqueReplace the put wins instead, and the holder's removal goes to CORRECTIONS.
+    Result<bool> loses_on_unique(WriteTxn& txn, const Session& s, const ChangeSet& changes,
+                                 const ObjectChange& c, ChangeSet& corrections);
+    // Object ID's whole state as a put that is not new: every property, nulls included.
+    Result<ObjectChange> full_state(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,
+                                    const Gid& gid);
     void send(Session& s, std::string frame);
     ErrorCode check_model(const Login& login, std::string& why) const;
 
