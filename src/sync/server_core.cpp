@@ -183,7 +183,13 @@ Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> st
 }
 
 ServerCore::ServerCore(std::shared_ptr<Store> store, ServerOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {}
+    : store_(std::move(store)), options_(std::move(options)) {
+    for (const auto& e : store_->model().entities) {
+        if (std::any_of(e.properties.begin(), e.properties.end(), is_unique)) {
+            entities_with_unique_.insert(e.id.uid);
+        }
+    }
+}
 
 ServerCore::~ServerCore() = default;
 
@@ -620,6 +626,7 @@ Result<ObjectChange> ServerCore::full_state(Txn& txn, const Entity& e, DynamicBo
 
 Result<bool> ServerCore::loses_on_unique(WriteTxn& txn, const Session& s, const ChangeSet& changes,
                                          const ObjectChange& c, ChangeSet& corrections) {
+    if (!entities_with_unique_.count(c.entity_uid)) return false;
     const Entity* e = store_->model().entity_by_uid(c.entity_uid);
     if (!e) return false;
     // Clashes that fail first: a put that loses replaces nothing.

@@ -152,6 +152,7 @@ class ServerCore {
     ServerOptions options_;
     SessionId next_session_ = 1;
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
+    std::set<uint64_t> entities_with_unique_;  // uids of entities with a unique property
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session
     ServerStats stats_;
     std::deque<std::pair<uint64_t, uint64_t>> history_sizes_;  // (position, bytes) of kept records
