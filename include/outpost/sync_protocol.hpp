@@ -22,7 +22,7 @@
 
 namespace outpost::sync {
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr size_t kDefaultMaxMessageSize = 32u << 20;  // 32 MiB
 
 using ClientId = std::array<uint8_t, 16>;
@@ -58,6 +58,7 @@ struct LoginResult {
 struct Push {
     uint64_t client_txn = 0;
     ChangeSet changes;
+    bool more = false;  // further parts of this transaction follow (since version 3)
     friend bool operator==(const Push&, const Push&) = default;
 };
 struct Ack {
@@ -72,6 +73,7 @@ struct Ack {
 struct Apply {
     uint64_t server_seq = 0;
     ChangeSet changes;
+    bool more = false;  // further parts of this record follow (since version 3)
     friend bool operator==(const Apply&, const Apply&) = default;
 };
 struct ApplyAck {
@@ -103,7 +105,11 @@ const char* message_name(const Message& message);
 std::string encode_message(const Message& message);
 // Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set
 // output): saves re-encoding when fanning one record out to many clients.
-std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set);
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more = false);
+
+// CHANGES cut, in order, into change sets whose encoding takes at most BUDGET bytes each (an object
+// above it makes a part of its own): the parts of a Push or Apply too big for one frame (`more`).
+std::vector<ChangeSet> split_change_set(const ChangeSet& changes, size_t budget);
 
 // Decodes a frame. Errors (never a crash): kSyncMessageTooLarge when FRAME is above MAX_SIZE;
 // kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range, or a

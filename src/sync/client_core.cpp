@@ -152,6 +152,32 @@ void ClientCore::send(const Message& message) {
     if (connection_) connection_->send(encode_message(message));
 }
 
+void ClientCore::send_push(uint64_t client_txn, ChangeSet changes) {
+    if (!connection_) return;
+    Push whole{client_txn, std::move(changes)};
+    std::string frame = encode_message(whole);
+    if (frame.size() <= options_.max_message_size) {
+        connection_->send(std::move(frame));
+        return;
+    }
+    // Too big for one frame: parts of about half the maximum each, the last with more = false.
+    std::vector<ChangeSet> parts = split_change_set(whole.changes, options_.max_message_size / 2);
+    std::vector<std::string> frames;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        frames.push_back(
+            encode_message(Push{client_txn, std::move(parts[i]), i + 1 < parts.size()}));
+        if (frames.back().size() > options_.max_message_size) {
+            fail(ErrorCode::kSyncMessageTooLarge,
+                 "push " + std::to_string(client_txn) + ": the change of one object takes " +
+                     std::to_string(frames.back().size()) +
+                     " bytes, above the maximum message size (" +
+                     std::to_string(options_.max_message_size) + ")");
+            return;
+        }
+    }
+    for (auto& f : frames) connection_->send(std::move(f));
+}
+
 void ClientCore::fail(ErrorCode code, const std::string& reason) {
     last_error_ = code;
     if (connection_) {
@@ -165,6 +191,7 @@ void ClientCore::fail(ErrorCode code, const std::string& reason) {
 void ClientCore::connect(std::shared_ptr<Connection> connection) {
     connection_ = std::move(connection);
     full_sync_seen_.clear();
+    partial_apply_.reset();
     state_ = ClientState::kConnected;
     in_flight_.clear();
     last_pushed_ = 0;
@@ -179,6 +206,7 @@ void ClientCore::connect(std::shared_ptr<Connection> connection) {
 
 void ClientCore::on_disconnect() {
     connection_.reset();
+    partial_apply_.reset();
     state_ = ClientState::kDisconnected;
     in_flight_.clear();
     last_pushed_ = 0;
@@ -283,6 +311,25 @@ void ClientCore::dispatch(Message& msg) {
     if (auto* ack = std::get_if<Ack>(&msg)) {
         handle_acks(std::span(ack, 1));
     } else if (auto* a = std::get_if<Apply>(&msg)) {
+        if (a->more || partial_apply_) {
+            // A record sent in parts: applied whole when the last part arrives.
+            if (partial_apply_ && partial_apply_->server_seq != a->server_seq) {
+                fail(ErrorCode::kSyncProtocolViolation,
+                     "Apply " + std::to_string(a->server_seq) + " before the last part of Apply " +
+                         std::to_string(partial_apply_->server_seq));
+                return;
+            }
+            if (!partial_apply_) {
+                partial_apply_ = std::move(*a);
+                return;
+            }
+            auto& into = partial_apply_->changes.objects;
+            into.insert(into.end(), std::make_move_iterator(a->changes.objects.begin()),
+                        std::make_move_iterator(a->changes.objects.end()));
+            if (a->more) return;
+            *a = std::move(*partial_apply_);
+            partial_apply_.reset();
+        }
         if (a->server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
         Status st = apply_remote(a->server_seq, a->changes, true, false);
         if (!st) {
@@ -477,7 +524,7 @@ void ClientCore::push_pending() {
         for (auto& rec : *recs) {
             last_pushed_ = rec.position;
             in_flight_.push_back(rec.position);
-            send(Push{rec.position, std::move(rec.changes)});
+            send_push(rec.position, std::move(rec.changes));
         }
     }
 }

@@ -79,6 +79,9 @@ class ClientCore {
   private:
     ClientCore(std::shared_ptr<Store> store, ClientOptions options);
     void send(const Message& message);
+    // Sends the client transaction as one Push, or in parts (Push.more) when it is too big for one
+    // frame.
+    void send_push(uint64_t client_txn, ChangeSet changes);
     void fail(ErrorCode code, const std::string& reason);
     void push_pending();
     void dispatch(Message& msg);
@@ -98,6 +101,7 @@ class ClientCore {
     std::deque<uint64_t> in_flight_;
     using ObjectKey = std::pair<uint64_t, Gid>;  // entity uid, GID
     std::set<ObjectKey> full_sync_seen_;         // objects of the full sync in progress
+    std::optional<Apply> partial_apply_;          // the parts so far of an Apply sent in parts
     bool up_to_date_ = false;
     ErrorCode last_error_ = ErrorCode::kOk;
     uint64_t observer_ = 0;

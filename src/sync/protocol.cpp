@@ -81,10 +81,43 @@ const char* message_name(const Message& message) {
     return kNames[message.index()];
 }
 
-std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set) {
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more) {
     fb::FlatBufferBuilder b(encoded_change_set.size() + 64);
     auto cs = bytes_of(b, encoded_change_set);
-    return finish(b, w::Body_Apply, w::CreateApply(b, server_seq, cs));
+    return finish(b, w::Body_Apply, w::CreateApply(b, server_seq, cs, more));
+}
+
+namespace {
+
+void split_into(const ChangeSet& changes, size_t begin, size_t end, size_t budget,
+                std::vector<ChangeSet>& out) {
+    ChangeSet part;
+    part.objects.assign(changes.objects.begin() + static_cast<std::ptrdiff_t>(begin),
+                        changes.objects.begin() + static_cast<std::ptrdiff_t>(end));
+    const size_t size = encode_change_set(part).size();
+    if (size <= budget || end - begin == 1) {
+        out.push_back(std::move(part));
+        return;
+    }
+    // Even cuts by object count, a few more than the size asks for; a cut still too big is cut
+    // again.
+    const size_t n = std::min(end - begin, (size + budget - 1) / budget + 1);
+    for (size_t k = 0; k < n; ++k) {
+        const size_t b = begin + (end - begin) * k / n, e = begin + (end - begin) * (k + 1) / n;
+        if (b != e) split_into(changes, b, e, budget, out);
+    }
+}
+
+}  // namespace
+
+std::vector<ChangeSet> split_change_set(const ChangeSet& changes, size_t budget) {
+    std::vector<ChangeSet> out;
+    if (changes.objects.empty()) {
+        out.emplace_back();
+        return out;
+    }
+    split_into(changes, 0, changes.objects.size(), std::max<size_t>(budget, 1), out);
+    return out;
 }
 
 std::string encode_message(const Message& message) {
@@ -117,7 +150,7 @@ std::string encode_message(const Message& message) {
         }
         std::string operator()(const Push& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
-            return finish(b, w::Body_Push, w::CreatePush(b, m.client_txn, cs));
+            return finish(b, w::Body_Push, w::CreatePush(b, m.client_txn, cs, m.more));
         }
         std::string operator()(const Ack& m) {
             fb::Offset<fb::Vector<uint8_t>> corrections;
@@ -125,7 +158,7 @@ std::string encode_message(const Message& message) {
             return finish(b, w::Body_Ack, w::CreateAck(b, m.client_txn, m.server_seq, corrections));
         }
         std::string operator()(const Apply& m) {
-            return encode_apply(m.server_seq, encode_change_set(m.changes));
+            return encode_apply(m.server_seq, encode_change_set(m.changes), m.more);
         }
         std::string operator()(const ApplyAck& m) {
             return finish(b, w::Body_ApplyAck, w::CreateApplyAck(b, m.server_seq));
@@ -223,7 +256,7 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
         case w::Body_Push: {
             const w::Push* m = msg->body_as_Push();
             OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Push"));
-            return Message(Push{m->client_txn(), std::move(cs)});
+            return Message(Push{m->client_txn(), std::move(cs), m->more()});
         }
         case w::Body_Ack: {
             const w::Ack* m = msg->body_as_Ack();
@@ -236,7 +269,7 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
         case w::Body_Apply: {
             const w::Apply* m = msg->body_as_Apply();
             OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Apply"));
-            return Message(Apply{m->server_seq(), std::move(cs)});
+            return Message(Apply{m->server_seq(), std::move(cs), m->more()});
         }
         case w::Body_ApplyAck:
             return Message(ApplyAck{msg->body_as_ApplyAck()->server_seq()});

@@ -96,6 +96,18 @@ struct ApproxSize {
 };
 size_t approx_size(const Value& v) { return std::visit(ApproxSize{}, v.v); }
 
+size_t approx_size(const ChangeSet& changes) {
+    size_t n = 0;
+    for (const auto& c : changes.objects) {
+        n += c.gid.size() + 16;
+        for (const auto& p : c.properties) n += approx_size(p.value) + 4;
+        for (const auto& t : c.to_many) {
+            for (const auto& g : t.targets) n += g.size() + 1;
+        }
+    }
+    return n;
+}
+
 // A delete beats a concurrent edit that points at the deleted object, as it beats one that changes
 // it: every replica cleared its references when it applied the remove, so a reference that arrives
 // after the remove goes too (a to-one becomes null, a to-many loses the target). Kept, it would
@@ -151,6 +163,9 @@ struct ServerCore::Session {
     detail::KnownModel known;
     uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
     uint64_t acked_seq = 0;  // the newest ApplyAck
+    // The parts received so far of a transaction sent in parts (Push.more), and their size.
+    std::optional<Push> partial;
+    size_t partial_bytes = 0;
 };
 
 Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> store,
@@ -265,19 +280,24 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         }
         // A run of Pushes from this session, up to the first frame that is not one.
         std::vector<Push> run;
-        run.push_back(std::move(std::get<Push>(*decoded)));
+        auto add = [&](Push&& p) {
+            if (whole_push(s, p)) run.push_back(std::move(p));
+        };
+        add(std::move(std::get<Push>(*decoded)));
         std::optional<Result<Message>> after;  // the frame that ended the run, decoded
-        while (i < frames.size() && frames[i].session == id && run.size() < kMaxPushesPerCommit) {
+        while (i < frames.size() && frames[i].session == id && run.size() < kMaxPushesPerCommit &&
+               !s.closed) {
             auto next = decode(frames[i]);
             ++i;
             if (next && std::holds_alternative<Push>(*next)) {
-                run.push_back(std::move(std::get<Push>(*next)));
+                add(std::move(std::get<Push>(*next)));
             } else {
                 after = std::move(next);
                 break;
             }
         }
-        handle_pushes(s, run);
+        if (s.closed) continue;
+        if (!run.empty()) handle_pushes(s, run);
         if (after && !s.closed) {
             if (!*after) {
                 fail(s, after->status().code(), after->status().message());
@@ -286,6 +306,36 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
             }
         }
     }
+}
+
+bool ServerCore::whole_push(Session& s, Push& p) {
+    if (s.partial && s.partial->client_txn != p.client_txn) {
+        fail(s, ErrorCode::kSyncProtocolViolation,
+             "push " + std::to_string(p.client_txn) + " before the last part of push " +
+                 std::to_string(s.partial->client_txn));
+        return false;
+    }
+    if (!p.more && !s.partial) return true;
+    s.partial_bytes += approx_size(p.changes);
+    if (s.partial_bytes > options_.max_transaction_bytes) {
+        fail(s, ErrorCode::kSyncMessageTooLarge,
+             "push " + std::to_string(p.client_txn) + ": the transaction's parts hold more than " +
+                 std::to_string(options_.max_transaction_bytes) + " bytes");
+        return false;
+    }
+    if (!s.partial) {
+        s.partial = std::move(p);
+        return false;
+    }
+    auto& into = s.partial->changes.objects;
+    into.insert(into.end(), std::make_move_iterator(p.changes.objects.begin()),
+                std::make_move_iterator(p.changes.objects.end()));
+    if (p.more) return false;
+    p = std::move(*s.partial);
+    p.more = false;
+    s.partial.reset();
+    s.partial_bytes = 0;
+    return true;
 }
 
 void ServerCore::dispatch(Session& s, Message msg) {
@@ -307,7 +357,7 @@ void ServerCore::dispatch(Session& s, Message msg) {
         return;
     }
     if (auto* push = std::get_if<Push>(&msg)) {
-        handle_pushes(s, std::span(push, 1));
+        if (whole_push(s, *push)) handle_pushes(s, std::span(push, 1));
     } else if (auto* ack = std::get_if<ApplyAck>(&msg)) {
         s.acked_seq = std::max(s.acked_seq, ack->server_seq);
     } else if (std::holds_alternative<Error>(msg)) {
@@ -476,7 +526,9 @@ Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
             if (rec.origin == s.client) {
                 send(s, encode_apply(rec.position, encode_change_set({})));
             } else {
-                send(s, encode_apply(rec.position, encode_change_set(s.known.filter(rec.changes))));
+                ChangeSet mine = s.known.filter(rec.changes);
+                for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine)))
+                    send(s, std::move(f));
             }
         }
     }
@@ -819,22 +871,23 @@ void ServerCore::fan_out(FanOutWatch* watch) {
             if (watch && rec.position == watch->position && rec.origin == *watch->origin)
                 watch->seen = true;
             note_history(rec.position, rec.bytes);
-            std::string encoded;  // once, and only when a client needs it
-            std::string full;     // one encoding for every client that knows the whole model
+            // One encoding for every client that knows the whole model, made when one needs it.
+            std::vector<std::string> full;
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
                 if (!s.logged_in || s.closed || s.sent_seq >= rec.position) continue;
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
                 if (s.known.knows_all) {
-                    if (full.empty()) {
-                        if (encoded.empty()) encoded = encode_change_set(rec.changes);
-                        full = encode_apply(rec.position, encoded);
-                    }
-                    send(s, full);
+                    if (full.empty())
+                        full =
+                            apply_frames(rec.position, rec.changes, encode_change_set(rec.changes));
+                    for (const auto& f : full) send(s, f);
                 } else {
                     ChangeSet mine = s.known.filter(rec.changes);
-                    if (!mine.empty()) send(s, encode_apply(rec.position, encode_change_set(mine)));
+                    if (mine.empty()) continue;
+                    for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine)))
+                        send(s, std::move(f));
                 }
             }
             fanned_seq_ = rec.position;
@@ -842,6 +895,20 @@ void ServerCore::fan_out(FanOutWatch* watch) {
     }
     txn->close();
     trim_history();
+}
+
+std::vector<std::string> ServerCore::apply_frames(uint64_t position, const ChangeSet& changes,
+                                                  std::string encoded) const {
+    std::vector<std::string> frames;
+    if (encoded.size() + 64 <= options_.max_message_size) {
+        frames.push_back(encode_apply(position, encoded));
+        return frames;
+    }
+    std::vector<ChangeSet> parts = split_change_set(changes, options_.max_message_size / 2);
+    for (size_t i = 0; i < parts.size(); ++i) {
+        frames.push_back(encode_apply(position, encode_change_set(parts[i]), i + 1 < parts.size()));
+    }
+    return frames;
 }
 
 void ServerCore::note_history(uint64_t position, uint64_t bytes) {

@@ -44,6 +44,9 @@ struct ServerOptions {
     // thread.
     std::function<uint64_t()> history_trim_limit;
     size_t max_message_size = kDefaultMaxMessageSize;
+    // A client transaction sent in parts (Push.more) may hold about this many bytes of changes in
+    // all; a client that sends more is disconnected with kSyncMessageTooLarge.
+    size_t max_transaction_bytes = size_t{1} << 30;
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
     size_t full_sync_chunk_objects = 1000;
     size_t full_sync_chunk_bytes = 4u << 20;
@@ -146,6 +149,13 @@ class ServerCore {
     Result<ObjectChange> full_state(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,
                                     const Gid& gid);
     void send(Session& s, std::string frame);
+    // The Apply frames of history record POSITION (CHANGES, ENCODED): one, or parts (Apply.more)
+    // when it is too big for one frame.
+    std::vector<std::string> apply_frames(uint64_t position, const ChangeSet& changes,
+                                          std::string encoded) const;
+    // Push.more: collects the parts of a transaction sent in parts. True when P is a whole
+    // transaction (then P holds all of it); false while parts are missing or when S was failed.
+    bool whole_push(Session& s, Push& p);
     ErrorCode check_model(const Login& login, std::string& why) const;
 
     std::shared_ptr<Store> store_;

@@ -369,5 +369,93 @@ TEST(ServerCore, SecondLoginIsAProtocolViolation) {
     EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
 }
 
+// A transaction sent in parts (Push.more): nothing is applied or acknowledged until the last part,
+// then all of it in one history record; parts of a connection that goes away are dropped.
+TEST(ServerCore, PushInPartsIsAppliedWhole) {
+    SyncNet net;
+    Model m = testing::full_model();
+    const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid(), g3 = new_object_id_gid();
+    auto part = [&](const Gid& g, int age, bool more) {
+        Push p = person_push(m, 1, g, Value(age), true);
+        p.more = more;
+        return encode_message(p);
+    };
+    {
+        RawPeer gone(net.server());
+        gone.send(net.server(), encode_message(good_login(m)));
+        gone.send(net.server(), part(g1, 1, true));
+        net.server().on_disconnect(gone.session);
+    }
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    peer.send(net.server(), part(g1, 1, true));
+    peer.send(net.server(), part(g2, 2, true));
+    peer.drain();
+    EXPECT_EQ(peer.last<Ack>(), nullptr);
+    EXPECT_FALSE(testing::find(net.server_store(), "Person", g1).has_value());
+    // The last part arrives with the next transaction in one batch (group commit).
+    std::vector<std::string> frames = {part(g3, 3, false),
+                                       encode_message(person_push(m, 2, g1, Value(10), false))};
+    std::vector<ServerCore::Incoming> incoming;
+    for (const auto& f : frames) incoming.push_back({peer.session, bytes(f)});
+    net.server().on_messages(incoming);
+    peer.drain();
+    EXPECT_FALSE(peer.closed);
+    std::vector<Ack> acks;
+    for (const auto& msg : peer.received) {
+        if (auto* a = std::get_if<Ack>(&msg)) acks.push_back(*a);
+    }
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(acks[0].client_txn, 1u);
+    EXPECT_EQ(acks[1].client_txn, 2u);
+    EXPECT_EQ(net.server().stats().pushes_applied, 2u);
+    EXPECT_EQ(testing::find(net.server_store(), "Person", g1)->get("age"), Value(10));
+    EXPECT_EQ(testing::find(net.server_store(), "Person", g2)->get("age"), Value(2));
+    EXPECT_EQ(testing::find(net.server_store(), "Person", g3)->get("age"), Value(3));
+    auto txn = net.server_store().begin_read();
+    auto recs = ChangeLog::read(*txn, 0, 10).value();
+    ASSERT_EQ(recs.size(), 1u);  // both transactions, one commit
+    EXPECT_EQ(recs[0].changes.objects.size(), 3u);
+}
+
+TEST(ServerCore, AnotherPushBeforeTheLastPartIsAProtocolViolation) {
+    SyncNet net;
+    Model m = testing::full_model();
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    Push first = person_push(m, 1, new_object_id_gid(), Value(1), true);
+    first.more = true;
+    peer.send(net.server(), encode_message(first));
+    peer.send(net.server(), encode_message(person_push(m, 2, new_object_id_gid(), Value(2), true)));
+    peer.drain();
+    EXPECT_TRUE(peer.closed);
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
+    EXPECT_EQ(net.server().stats().pushes_applied, 0u);
+    EXPECT_EQ(testing::count(net.server_store(), "Person"), 0u);
+    expect_others_unaffected(net);
+}
+
+TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
+    ServerOptions o = SyncNet::default_options();
+    o.max_transaction_bytes = 10'000;
+    SyncNet net(testing::full_model(), o);
+    Model m = testing::full_model();
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    for (int i = 0; i < 100 && !peer.closed; ++i) {
+        Push p = person_push(m, 1, new_object_id_gid(), Value(std::string(500, 'x')), true);
+        p.changes.objects[0].properties[0].property_uid = m.entity("Person")->property("name")->id.uid;
+        p.more = true;
+        peer.send(net.server(), encode_message(p));
+        peer.drain();
+    }
+    EXPECT_TRUE(peer.closed);
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMessageTooLarge);
+    EXPECT_EQ(testing::count(net.server_store(), "Person"), 0u);
+    expect_others_unaffected(net);
+}
+
 }  // namespace
 }  // namespace outpost::sync

@@ -126,6 +126,8 @@ class SyncNet {
     }
 
     ServerCore& server() { return *server_; }
+    // When set, clients added later get this maximum message size (ClientOptions).
+    size_t client_max_message_size = 0;
     Store& server_store() { return *server_store_; }
 
     TestClient& add_client(const std::string& name, const Model* model = nullptr,
@@ -135,6 +137,7 @@ class SyncNet {
         c->store = open_store(dir_.str(name), model ? *model : model_);
         ClientOptions o;
         o.credentials = credentials;
+        if (client_max_message_size != 0) o.max_message_size = client_max_message_size;
         credentials_[c.get()] = std::move(credentials);
         auto core = ClientCore::create(c->store, std::move(o));
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();

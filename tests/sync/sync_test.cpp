@@ -419,6 +419,62 @@ void fill_server(SyncNet& net, int n) {
                     .is_ok());
 }
 
+// A transaction too big for one frame goes in parts and arrives whole, as one transaction.
+TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
+    ServerOptions options = SyncNet::default_options();
+    options.max_message_size = 64 << 10;
+    options.full_sync_chunk_bytes = 16 << 10;
+    SyncNet net(testing::full_model(), options);
+    net.client_max_message_size = 64 << 10;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    auto& c = net.add_client("c");
+    net.connect(a);
+    net.connect(b);
+    net.connect(c);
+    put(*a.store, "Person", {{"name", "first"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*c.store, "Person") == 1; }));
+    net.cut(c);  // catches up from history later
+    std::vector<uint64_t> ids;
+    ASSERT_TRUE(a.store
+                    ->write([&](WriteTxn& txn) {
+                        auto box = a.box("Person");
+                        for (int i = 0; i < 3000; ++i) {
+                            Object o = box.new_object();
+                            OUTPOST_RETURN_IF_ERROR(o.set("name", Value("person " + std::to_string(i) +
+                                                                        std::string(80, '.'))));
+                            OUTPOST_RETURN_IF_ERROR(o.set("age", Value(i)));
+                            OUTPOST_ASSIGN_OR_RETURN(uint64_t id, box.put(txn, o));
+                            ids.push_back(id);
+                        }
+                        return Status::ok();
+                    })
+                    .is_ok());
+    {
+        auto txn = a.store->begin_read().value();
+        auto recs = ChangeLog::read(txn, 0, 10).value();
+        ASSERT_EQ(recs.size(), 1u);
+        ASSERT_GT(encode_message(Push{recs[0].position, recs[0].changes}).size(), 4u * (64 << 10));
+        EXPECT_EQ(recs[0].changes.objects.size(), 3000u);
+    }
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 3001; }))
+        << "a closed: " << a.closed << " " << static_cast<int>(a.close_code) << ", b closed: " << b.closed
+        << " " << static_cast<int>(b.close_code);
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    EXPECT_EQ(count(net.server_store(), "Person"), 3001u);
+    Gid last = *gid(*a.store, "Person", ids.back());
+    EXPECT_EQ(find(*b.store, "Person", last)->get("age"), Value(2999));
+    auto txn = net.server_store().begin_read().value();
+    auto recs = ChangeLog::read(txn, 0, 10).value();
+    ASSERT_EQ(recs.size(), 2u);  // one record for the big transaction on the server too
+    EXPECT_EQ(recs[1].changes.objects.size(), 3000u);
+    txn.close();
+    net.connect(c);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*c.store, "Person") == 3001; }))
+        << c.closed << " " << static_cast<int>(c.close_code) << " " << count(*c.store, "Person");
+    EXPECT_EQ(find(*c.store, "Person", last)->get("age"), Value(2999));
+}
+
 TEST(Sync, NewClientGetsFullSyncInChunks) {
     SyncNet net;
     fill_server(net, 10000);
