@@ -44,6 +44,7 @@ struct Login {
     std::string credentials;
     std::vector<ModelEntity> model;
     uint64_t last_server_seq = 0;
+    uint64_t last_server_tag = 0;  // the tag of record last_server_seq (0: unknown; since version 3)
     friend bool operator==(const Login&, const Login&) = default;
 };
 struct LoginResult {
@@ -68,12 +69,17 @@ struct Ack {
     // The server's state of objects whose put lost on their sync clock: the client applies it with
     // the acknowledgement, so it does not keep its losing values.
     ChangeSet corrections;
+    uint64_t server_tag = 0;  // the tag of record server_seq (since version 3)
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 struct Apply {
     uint64_t server_seq = 0;
     ChangeSet changes;
     bool more = false;  // further parts of this record follow (since version 3)
+    // A hash of the record, never 0 (since version 3): the client keeps the tag of its position and
+    // sends it with Login, so a server restored from an older copy of its data notices that the
+    // position means another record now.
+    uint64_t tag = 0;
     friend bool operator==(const Apply&, const Apply&) = default;
 };
 struct ApplyAck {
@@ -84,6 +90,7 @@ struct FullSyncChunk {
     uint64_t server_seq = 0;  // the snapshot's position; the client resumes after it
     ChangeSet changes;
     bool last = false;
+    uint64_t tag = 0;  // the tag of record server_seq, 0 when there is none (since version 3)
     friend bool operator==(const FullSyncChunk&, const FullSyncChunk&) = default;
 };
 struct Heartbeat {
@@ -105,7 +112,8 @@ const char* message_name(const Message& message);
 std::string encode_message(const Message& message);
 // Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set
 // output): saves re-encoding when fanning one record out to many clients.
-std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more = false);
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more = false,
+                         uint64_t tag = 0);
 
 // CHANGES cut, in order, into change sets whose encoding takes at most BUDGET bytes each (an object
 // above it makes a part of its own): the parts of a Push or Apply too big for one frame (`more`).

@@ -15,6 +15,13 @@ namespace outpost::sync {
 namespace {
 
 constexpr const char* kServerSeqKey = "sync.server_seq";
+constexpr const char* kServerTagKey = "sync.server_tag";  // the tag of record server_seq
+
+// Stores the resume position and its record's tag (Apply.tag) in TXN.
+Status put_position(WriteTxn& txn, uint64_t seq, uint64_t tag) {
+    OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(seq)));
+    return put_meta(txn, kServerTagKey, std::to_string(tag));
+}
 constexpr const char* kClientIdKey = "sync.client_id";
 constexpr const char* kRemoteOrigin = "sync";
 
@@ -128,6 +135,8 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(std::shared_ptr<Store> st
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, core->store_->begin_read());
     OUTPOST_ASSIGN_OR_RETURN(auto seq, get_meta(txn, kServerSeqKey));
     if (seq) core->server_seq_ = std::stoull(*seq);
+    OUTPOST_ASSIGN_OR_RETURN(auto tag, get_meta(txn, kServerTagKey));
+    if (tag) core->server_tag_ = std::stoull(*tag);
     txn.close();
     auto dirty = core->dirty_;
     auto wake = core->options_.wake;
@@ -201,6 +210,7 @@ void ClientCore::connect(std::shared_ptr<Connection> connection) {
     login.credentials = options_.credentials;
     login.model = describe_model(store_->model());
     login.last_server_seq = server_seq_;
+    login.last_server_tag = server_tag_;
     send(login);
 }
 
@@ -331,7 +341,7 @@ void ClientCore::dispatch(Message& msg) {
             partial_apply_.reset();
         }
         if (a->server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
-        Status st = apply_remote(a->server_seq, a->changes, true, false);
+        Status st = apply_remote(a->server_seq, a->tag, a->changes, true, false);
         if (!st) {
             fail(ErrorCode::kSyncMalformedMessage,
                  "Apply " + std::to_string(a->server_seq) + ": " + st.to_string());
@@ -340,7 +350,7 @@ void ClientCore::dispatch(Message& msg) {
         send(ApplyAck{a->server_seq});
         update_up_to_date();
     } else if (auto* c = std::get_if<FullSyncChunk>(&msg)) {
-        Status st = apply_remote(c->server_seq, c->changes, c->last, true);
+        Status st = apply_remote(c->server_seq, c->tag, c->changes, c->last, true);
         if (!st) {
             fail(ErrorCode::kSyncMalformedMessage, "FullSyncChunk: " + st.to_string());
             return;
@@ -417,8 +427,8 @@ Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pend
 
 }  // namespace
 
-Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
-                                bool full_sync) {
+Status ClientCore::apply_remote(uint64_t server_seq, uint64_t tag, const ChangeSet& changes,
+                                bool store_seq, bool full_sync) {
     if (full_sync) {
         for (const auto& c : changes.objects) {
             if (c.kind == ObjectChange::kPut) full_sync_seen_.emplace(c.entity_uid, c.gid);
@@ -454,22 +464,27 @@ Status ClientCore::apply_remote(uint64_t server_seq, const ChangeSet& changes, b
                     ChangeLog::apply(txn, stale, kRemoteOrigin, ApplyMode::kRemote));
             }
         }
-        if (store_seq)
-            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(server_seq)));
+        if (store_seq) OUTPOST_RETURN_IF_ERROR(put_position(txn, server_seq, tag));
         return Status::ok();
     });
     if (full_sync && store_seq) full_sync_seen_.clear();
-    if (st && store_seq) server_seq_ = server_seq;
+    if (st && store_seq) {
+        server_seq_ = server_seq;
+        server_tag_ = tag;
+    }
     return st;
 }
 
 void ClientCore::handle_acks(std::span<const Ack> acks) {
     // The Acks that match the pushes in flight, in order.
     size_t matched = 0;
-    uint64_t seq = server_seq_;
+    uint64_t seq = server_seq_, tag = server_tag_;
     while (matched < acks.size() && matched < in_flight_.size() &&
            in_flight_[matched] == acks[matched].client_txn) {
-        seq = std::max(seq, acks[matched].server_seq);
+        if (acks[matched].server_seq > seq) {
+            seq = acks[matched].server_seq;
+            tag = acks[matched].server_tag;
+        }
         ++matched;
     }
     if (matched > 0) {
@@ -488,7 +503,7 @@ void ClientCore::handle_acks(std::span<const Ack> acks) {
                 OUTPOST_RETURN_IF_ERROR(
                     apply_rebased(txn, *store_, acks[i].corrections, pending, false));
             }
-            if (advance) OUTPOST_RETURN_IF_ERROR(put_meta(txn, kServerSeqKey, std::to_string(seq)));
+            if (advance) OUTPOST_RETURN_IF_ERROR(put_position(txn, seq, tag));
             return Status::ok();
         });
         if (!st) {
@@ -497,6 +512,7 @@ void ClientCore::handle_acks(std::span<const Ack> acks) {
             return;
         }
         server_seq_ = seq;
+        server_tag_ = tag;
         in_flight_.erase(in_flight_.begin(), in_flight_.begin() + static_cast<long>(matched));
     }
     if (matched < acks.size()) {

@@ -86,7 +86,7 @@ class ClientCore {
     void push_pending();
     void dispatch(Message& msg);
     void handle_acks(std::span<const Ack> acks);
-    Status apply_remote(uint64_t server_seq, const ChangeSet& changes, bool store_seq,
+    Status apply_remote(uint64_t server_seq, uint64_t tag, const ChangeSet& changes, bool store_seq,
                         bool full_sync);
     void update_up_to_date();
 
@@ -96,6 +96,7 @@ class ClientCore {
     std::shared_ptr<Connection> connection_;
     ClientState state_ = ClientState::kDisconnected;
     uint64_t server_seq_ = 0;   // persisted in meta "sync.server_seq"
+    uint64_t server_tag_ = 0;   // the tag of record server_seq_ (meta "sync.server_tag"); 0: unknown
     uint64_t login_seq_ = 0;    // the server's head at login
     uint64_t last_pushed_ = 0;  // newest change-log position sent on this connection
     std::deque<uint64_t> in_flight_;

@@ -81,10 +81,11 @@ const char* message_name(const Message& message) {
     return kNames[message.index()];
 }
 
-std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more) {
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more,
+                         uint64_t tag) {
     fb::FlatBufferBuilder b(encoded_change_set.size() + 64);
     auto cs = bytes_of(b, encoded_change_set);
-    return finish(b, w::Body_Apply, w::CreateApply(b, server_seq, cs, more));
+    return finish(b, w::Body_Apply, w::CreateApply(b, server_seq, cs, more, tag));
 }
 
 namespace {
@@ -138,9 +139,9 @@ std::string encode_message(const Message& message) {
             auto model = b.CreateVector(entities);
             auto id = b.CreateVector(m.client_id.data(), m.client_id.size());
             auto cred = b.CreateString(m.credentials);
-            return finish(
-                b, w::Body_Login,
-                w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq));
+            return finish(b, w::Body_Login,
+                          w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq,
+                                         m.last_server_tag));
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
@@ -155,10 +156,11 @@ std::string encode_message(const Message& message) {
         std::string operator()(const Ack& m) {
             fb::Offset<fb::Vector<uint8_t>> corrections;
             if (!m.corrections.empty()) corrections = bytes_of(b, encode_change_set(m.corrections));
-            return finish(b, w::Body_Ack, w::CreateAck(b, m.client_txn, m.server_seq, corrections));
+            return finish(b, w::Body_Ack,
+                          w::CreateAck(b, m.client_txn, m.server_seq, corrections, m.server_tag));
         }
         std::string operator()(const Apply& m) {
-            return encode_apply(m.server_seq, encode_change_set(m.changes), m.more);
+            return encode_apply(m.server_seq, encode_change_set(m.changes), m.more, m.tag);
         }
         std::string operator()(const ApplyAck& m) {
             return finish(b, w::Body_ApplyAck, w::CreateApplyAck(b, m.server_seq));
@@ -166,7 +168,7 @@ std::string encode_message(const Message& message) {
         std::string operator()(const FullSyncChunk& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
             return finish(b, w::Body_FullSyncChunk,
-                          w::CreateFullSyncChunk(b, m.server_seq, cs, m.last));
+                          w::CreateFullSyncChunk(b, m.server_seq, cs, m.last, m.tag));
         }
         std::string operator()(const Heartbeat&) {
             return finish(b, w::Body_Heartbeat, w::CreateHeartbeat(b));
@@ -218,6 +220,7 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
             std::copy(m->client_id()->begin(), m->client_id()->end(), out.client_id.begin());
             if (m->credentials()) out.credentials = m->credentials()->str();
             out.last_server_seq = m->last_server_seq();
+            out.last_server_tag = m->last_server_tag();
             if (m->model()) {
                 for (const w::EntityModel* e : *m->model()) {
                     ModelEntity me;
@@ -264,19 +267,20 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
             if (m->corrections()) {
                 OUTPOST_ASSIGN_OR_RETURN(corrections, change_set_of(m->corrections(), "Ack"));
             }
-            return Message(Ack{m->client_txn(), m->server_seq(), std::move(corrections)});
+            return Message(
+                Ack{m->client_txn(), m->server_seq(), std::move(corrections), m->server_tag()});
         }
         case w::Body_Apply: {
             const w::Apply* m = msg->body_as_Apply();
             OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Apply"));
-            return Message(Apply{m->server_seq(), std::move(cs), m->more()});
+            return Message(Apply{m->server_seq(), std::move(cs), m->more(), m->tag()});
         }
         case w::Body_ApplyAck:
             return Message(ApplyAck{msg->body_as_ApplyAck()->server_seq()});
         case w::Body_FullSyncChunk: {
             const w::FullSyncChunk* m = msg->body_as_FullSyncChunk();
             OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "FullSyncChunk"));
-            return Message(FullSyncChunk{m->server_seq(), std::move(cs), m->last()});
+            return Message(FullSyncChunk{m->server_seq(), std::move(cs), m->last(), m->tag()});
         }
         case w::Body_Heartbeat:
             return Message(Heartbeat{});

@@ -96,6 +96,22 @@ struct ApproxSize {
 };
 size_t approx_size(const Value& v) { return std::visit(ApproxSize{}, v.v); }
 
+// A history record's tag (Apply.tag): a 64-bit hash of its position, origin and encoded changes,
+// never 0. Fixed here (not std::hash), so it stays the same across builds and restarts.
+uint64_t record_tag(const ChangeLogRecord& rec, std::string_view encoded) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ rec.position;
+    auto mix = [&h](std::string_view bytes) {
+        for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
+        h ^= h >> 29;
+    };
+    mix(rec.origin);
+    mix(encoded);
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h == 0 ? 1 : h;
+}
+
 size_t approx_size(const ChangeSet& changes) {
     size_t n = 0;
     for (const auto& c : changes.objects) {
@@ -480,6 +496,18 @@ void ServerCore::handle_login(Session& s, Login login) {
         auto first = ChangeLog::read(*txn, login.last_server_seq, 1);
         full = !first || first->empty() || first->front().position != login.last_server_seq + 1;
     }
+    if (!full && login.last_server_tag != 0) {
+        // The record at the client's position must be the one it applied: a server restored from an
+        // older copy of its data may have written another record there since.
+        auto tag = tag_at(*txn, login.last_server_seq);
+        if (tag && *tag != 0 && *tag != login.last_server_tag) {
+            full = true;
+            log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": client " + s.client +
+                                     ": its position " + std::to_string(login.last_server_seq) +
+                                     " names another record here (was this server's data restored "
+                                     "from an older copy?): full sync");
+        }
+    }
     auto applied = get_meta(*txn, client_txn_key(s.client));
     if (!applied) {
         reject(ErrorCode::kSyncServerError, applied.status().to_string());
@@ -523,11 +551,12 @@ Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
             after = rec.position;
             // The client's own writes (and records it cannot see) go as empty Applies, so that its
             // resume position still advances past them.
+            const uint64_t tag = record_tag(rec, encode_change_set(rec.changes));
             if (rec.origin == s.client) {
-                send(s, encode_apply(rec.position, encode_change_set({})));
+                send(s, encode_apply(rec.position, encode_change_set({}), false, tag));
             } else {
                 ChangeSet mine = s.known.filter(rec.changes);
-                for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine)))
+                for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                     send(s, std::move(f));
             }
         }
@@ -539,8 +568,10 @@ Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
     ChangeSet chunk;
     size_t chunk_bytes = 0;
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t tag, tag_at(txn, snapshot_seq));
     auto flush = [&](bool last) {
-        send(s, encode_message(FullSyncChunk{snapshot_seq, std::move(chunk), last}));
+        send(s,
+             encode_message(FullSyncChunk{snapshot_seq, std::move(chunk), last, last ? tag : 0}));
         chunk = ChangeSet{};
         chunk_bytes = 0;
     };
@@ -846,14 +877,17 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     stats_.pushes_skipped += pushes.size() - n_applied;
     // Everything before this record goes out first (also to this client), so that when the Ack
     // moves the client's resume position to RECORD it has received all that comes before.
+    uint64_t tag = 0;
     if (n_applied != 0) {
         FanOutWatch watch{record, &s.client, false};
         fan_out(&watch);
         if (!watch.seen) record = 0;
+        tag = watch.tag;
     }
     for (size_t i = 0; i < pushes.size(); ++i) {
-        send(s, encode_message(Ack{pushes[i].client_txn, (*applied)[i] ? record : 0,
-                                   std::move(corrections[i])}));
+        const bool made = (*applied)[i] && record != 0;
+        send(s, encode_message(Ack{pushes[i].client_txn, made ? record : 0,
+                                   std::move(corrections[i]), made ? tag : 0}));
     }
 }
 
@@ -868,9 +902,21 @@ void ServerCore::fan_out(FanOutWatch* watch) {
         auto recs = ChangeLog::read(*txn, fanned_seq_, kCatchUpBatch);
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
-            if (watch && rec.position == watch->position && rec.origin == *watch->origin)
-                watch->seen = true;
             note_history(rec.position, rec.bytes);
+            // The record encoded whole and its tag, once, and only when someone needs them.
+            std::string encoded;
+            uint64_t tag = 0;
+            auto tagged = [&] {
+                if (tag == 0) {
+                    encoded = encode_change_set(rec.changes);
+                    tag = record_tag(rec, encoded);
+                }
+            };
+            if (watch && rec.position == watch->position && rec.origin == *watch->origin) {
+                watch->seen = true;
+                tagged();
+                watch->tag = tag;
+            }
             // One encoding for every client that knows the whole model, made when one needs it.
             std::vector<std::string> full;
             for (auto& [id, sp] : sessions_) {
@@ -878,15 +924,14 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 if (!s.logged_in || s.closed || s.sent_seq >= rec.position) continue;
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
+                tagged();
                 if (s.known.knows_all) {
-                    if (full.empty())
-                        full =
-                            apply_frames(rec.position, rec.changes, encode_change_set(rec.changes));
+                    if (full.empty()) full = apply_frames(rec.position, rec.changes, encoded, tag);
                     for (const auto& f : full) send(s, f);
                 } else {
                     ChangeSet mine = s.known.filter(rec.changes);
                     if (mine.empty()) continue;
-                    for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine)))
+                    for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                         send(s, std::move(f));
                 }
             }
@@ -898,17 +943,25 @@ void ServerCore::fan_out(FanOutWatch* watch) {
 }
 
 std::vector<std::string> ServerCore::apply_frames(uint64_t position, const ChangeSet& changes,
-                                                  std::string encoded) const {
+                                                  std::string encoded, uint64_t tag) const {
     std::vector<std::string> frames;
     if (encoded.size() + 64 <= options_.max_message_size) {
-        frames.push_back(encode_apply(position, encoded));
+        frames.push_back(encode_apply(position, encoded, false, tag));
         return frames;
     }
     std::vector<ChangeSet> parts = split_change_set(changes, options_.max_message_size / 2);
     for (size_t i = 0; i < parts.size(); ++i) {
-        frames.push_back(encode_apply(position, encode_change_set(parts[i]), i + 1 < parts.size()));
+        frames.push_back(
+            encode_apply(position, encode_change_set(parts[i]), i + 1 < parts.size(), tag));
     }
     return frames;
+}
+
+Result<uint64_t> ServerCore::tag_at(Txn& txn, uint64_t position) {
+    if (position == 0) return uint64_t{0};
+    OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, position - 1, 1));
+    if (recs.empty() || recs.front().position != position) return uint64_t{0};
+    return record_tag(recs.front(), encode_change_set(recs.front().changes));
 }
 
 void ServerCore::note_history(uint64_t position, uint64_t bytes) {

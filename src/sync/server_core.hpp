@@ -124,6 +124,7 @@ class ServerCore {
         uint64_t position = 0;
         const std::string* origin = nullptr;
         bool seen = false;
+        uint64_t tag = 0;  // the record's tag, when seen
     };
     void fan_out(FanOutWatch* watch);
     void log(LogLevel level, const std::string& text) const;
@@ -152,7 +153,9 @@ class ServerCore {
     // The Apply frames of history record POSITION (CHANGES, ENCODED): one, or parts (Apply.more)
     // when it is too big for one frame.
     std::vector<std::string> apply_frames(uint64_t position, const ChangeSet& changes,
-                                          std::string encoded) const;
+                                          std::string encoded, uint64_t tag) const;
+    // The tag of history record POSITION (Apply.tag), 0 when it is not kept.
+    Result<uint64_t> tag_at(Txn& txn, uint64_t position);
     // Push.more: collects the parts of a transaction sent in parts. True when P is a whole
     // transaction (then P holds all of it); false while parts are missing or when S was failed.
     bool whole_push(Session& s, Push& p);

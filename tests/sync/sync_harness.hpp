@@ -113,8 +113,30 @@ class SyncNet {
   public:
     explicit SyncNet(Model model = full_model(), ServerOptions options = default_options()) {
         model_ = model;
+        server_options_ = options;
         server_store_ = open_store(dir_.str("server"), model);
         auto core = ServerCore::create(server_store_, std::move(options));
+        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        server_ = std::move(core).value();
+    }
+
+    // A copy of the server's data directory now, under NAME.
+    void backup_server(const std::string& name) {
+        std::filesystem::copy(dir_.str("server"), dir_.str(name),
+                              std::filesystem::copy_options::recursive);
+    }
+    // The server comes back from backup NAME: every client is cut, the server's data is replaced.
+    void restore_server(const std::string& name) {
+        for (auto& c : clients_) {
+            if (c->pipe) cut(*c);
+        }
+        server_.reset();
+        server_store_.reset();
+        std::filesystem::remove_all(dir_.str("server"));
+        std::filesystem::copy(dir_.str(name), dir_.str("server"),
+                              std::filesystem::copy_options::recursive);
+        server_store_ = open_store(dir_.str("server"), model_);
+        auto core = ServerCore::create(server_store_, server_options_);
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
         server_ = std::move(core).value();
     }
@@ -310,6 +332,7 @@ class SyncNet {
 
     TempDir dir_;
     Model model_;
+    ServerOptions server_options_;
     std::shared_ptr<Store> server_store_;
     std::unique_ptr<ServerCore> server_;
     std::vector<std::unique_ptr<TestClient>> clients_;
