@@ -100,8 +100,18 @@ size_t approx_size(const Value& v) { return std::visit(ApproxSize{}, v.v); }
 // never 0. Fixed here (not std::hash), so it stays the same across builds and restarts.
 uint64_t record_tag(const ChangeLogRecord& rec, std::string_view encoded) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ rec.position;
-    auto mix = [&h](std::string_view bytes) {
-        for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
+    auto mix = [&h](std::string_view bytes) {  // 8 bytes a step (little-endian words)
+        size_t i = 0;
+        for (; i + 8 <= bytes.size(); i += 8) {
+            uint64_t w = 0;
+            for (int k = 0; k < 8; ++k)
+                w |= uint64_t{static_cast<unsigned char>(bytes[i + k])} << (8 * k);
+            h = (h ^ w) * 0x100000001b3ull;
+            h ^= h >> 31;
+        }
+        for (; i < bytes.size(); ++i)
+            h = (h ^ static_cast<unsigned char>(bytes[i])) * 0x100000001b3ull;
+        h ^= bytes.size();
         h ^= h >> 29;
     };
     mix(rec.origin);
