@@ -63,6 +63,7 @@ public:
     virtual ~Connection() = default;
     virtual void post_send(Message message) = 0;
     virtual void post_close(std::uint16_t code, std::string reason, bool flush) = 0;
+    virtual std::size_t queued_bytes() const = 0;
 };
 
 }  // namespace
@@ -156,6 +157,8 @@ public:
           close_timer_(ws_.get_executor()),
           id_(server.next_id.fetch_add(1)),
           remote_(std::move(remote)) {}
+
+    std::size_t queued_bytes() const override { return queued_bytes_.load(); }
 
     void run(http::request<http::empty_body> request) {
         request_ = std::move(request);
@@ -391,6 +394,7 @@ public:
     }
 
     void post_send(Message) override {}
+    std::size_t queued_bytes() const override { return 0; }
 
     void post_close(std::uint16_t, std::string, bool) override {
         // executor_, not stream_'s: the stream may have been handed over already.
@@ -702,6 +706,17 @@ bool WsServer::close(ConnectionId id, std::uint16_t code, std::string reason) {
     if (!c) return false;
     c->post_close(code, std::move(reason), true);
     return true;
+}
+
+std::size_t WsServer::queued_bytes(ConnectionId id) const {
+    std::shared_ptr<Connection> c;
+    {
+        std::lock_guard lock(impl_->mutex);
+        auto it = impl_->sessions.find(id);
+        if (it == impl_->sessions.end()) return 0;
+        c = it->second.lock();
+    }
+    return c ? c->queued_bytes() : 0;
 }
 
 std::size_t WsServer::connection_count() const {

@@ -96,6 +96,8 @@ public:
 
     // Open WebSocket connections.
     std::size_t connection_count() const;
+    // Bytes queued for sending on connection ID and not yet written to its socket (0 when unknown).
+    std::size_t queued_bytes(ConnectionId id) const;
 
     struct Impl;
 

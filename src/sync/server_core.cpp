@@ -192,6 +192,19 @@ struct ServerCore::Session {
     // The parts received so far of a transaction sent in parts (Push.more), and their size.
     std::optional<Push> partial;
     size_t partial_bytes = 0;
+    // The full sync in progress, and the pushes that wait for its end.
+    struct FullSync {
+        explicit FullSync(ReadTxn t) : txn(std::move(t)) {}
+        ReadTxn txn;
+        uint64_t snapshot = 0;  // the history position the read transaction sees
+        uint64_t tag = 0;       // its record's tag
+        size_t entity = 0;      // into the model's entities
+        std::optional<DynamicBox> box;
+        std::vector<uint64_t> ids;  // of that entity, when box is set
+        size_t next = 0;            // into ids
+    };
+    std::unique_ptr<FullSync> full_sync;
+    std::vector<Push> held;
 };
 
 Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> store,
@@ -248,6 +261,8 @@ void ServerCore::on_disconnect(SessionId session) {
     auto it = sessions_.find(session);
     if (it == sessions_.end()) return;
     if (it->second->logged_in) --stats_.logged_in;
+    if (it->second->full_sync)
+        full_sync_snapshots_.erase(full_sync_snapshots_.find(it->second->full_sync->snapshot));
     sessions_.erase(it);
 }
 
@@ -307,7 +322,12 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         // A run of Pushes from this session, up to the first frame that is not one.
         std::vector<Push> run;
         auto add = [&](Push&& p) {
-            if (whole_push(s, p)) run.push_back(std::move(p));
+            if (!whole_push(s, p)) return;
+            if (s.full_sync) {
+                s.held.push_back(std::move(p));
+            } else {
+                run.push_back(std::move(p));
+            }
         };
         add(std::move(std::get<Push>(*decoded)));
         std::optional<Result<Message>> after;  // the frame that ended the run, decoded
@@ -383,7 +403,12 @@ void ServerCore::dispatch(Session& s, Message msg) {
         return;
     }
     if (auto* push = std::get_if<Push>(&msg)) {
-        if (whole_push(s, *push)) handle_pushes(s, std::span(push, 1));
+        if (!whole_push(s, *push)) return;
+        if (s.full_sync) {
+            s.held.push_back(std::move(*push));
+        } else {
+            handle_pushes(s, std::span(push, 1));
+        }
     } else if (auto* ack = std::get_if<ApplyAck>(&msg)) {
         s.acked_seq = std::max(s.acked_seq, ack->server_seq);
     } else if (std::holds_alternative<Error>(msg)) {
@@ -539,7 +564,7 @@ void ServerCore::handle_login(Session& s, Login login) {
     Status st;
     if (full) {
         ++stats_.full_syncs;
-        st = send_full_sync(s, head);
+        st = start_full_sync(s);
     } else if (login.last_server_seq < head) {
         ++stats_.catch_ups;
         st = send_catch_up(s, login.last_server_seq, head);
@@ -548,7 +573,7 @@ void ServerCore::handle_login(Session& s, Login login) {
         fail(s, ErrorCode::kSyncServerError, st.to_string());
         return;
     }
-    s.sent_seq = head;
+    if (!full) s.sent_seq = head;
 }
 
 Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
@@ -574,41 +599,103 @@ Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
     return Status::ok();
 }
 
-Status ServerCore::send_full_sync(Session& s, uint64_t snapshot_seq) {
+Status ServerCore::start_full_sync(Session& s) {
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
-    ChangeSet chunk;
-    size_t chunk_bytes = 0;
-    OUTPOST_ASSIGN_OR_RETURN(uint64_t tag, tag_at(txn, snapshot_seq));
-    auto flush = [&](bool last) {
-        send(s,
-             encode_message(FullSyncChunk{snapshot_seq, std::move(chunk), last, last ? tag : 0}));
-        chunk = ChangeSet{};
-        chunk_bytes = 0;
+    auto fs = std::make_unique<Session::FullSync>(std::move(txn));
+    OUTPOST_ASSIGN_OR_RETURN(fs->snapshot, ChangeLog::last_position(fs->txn));
+    OUTPOST_ASSIGN_OR_RETURN(fs->tag, tag_at(fs->txn, fs->snapshot));
+    s.sent_seq = fs->snapshot;
+    full_sync_snapshots_.insert(fs->snapshot);
+    s.full_sync = std::move(fs);
+    return continue_full_sync(s);
+}
+
+Status ServerCore::continue_full_sync(Session& s) {
+    Session::FullSync& fs = *s.full_sync;
+    const auto& entities = store_->model().entities;
+    // Moves the cursor to the next object to send; false at the end.
+    auto advance = [&]() -> Result<bool> {
+        while (fs.entity < entities.size()) {
+            const Entity& e = entities[fs.entity];
+            if (!e.sync || !s.known.knows(e.id.uid)) {
+                ++fs.entity;
+                continue;
+            }
+            if (!fs.box) {
+                OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
+                OUTPOST_ASSIGN_OR_RETURN(fs.ids, box.ids(fs.txn));
+                fs.box.emplace(std::move(box));
+                fs.next = 0;
+            }
+            if (fs.next < fs.ids.size()) return true;
+            fs.box.reset();
+            fs.ids.clear();
+            ++fs.entity;
+        }
+        return false;
     };
-    for (const auto& e : store_->model().entities) {
-        if (!e.sync || !s.known.knows(e.id.uid)) continue;
-        const detail::KnownEntity* ke = nullptr;
-        if (!s.known.knows_all) ke = &s.known.entities.at(e.id.uid);
-        OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
-        OUTPOST_ASSIGN_OR_RETURN(auto ids, box.ids(txn));
-        for (uint64_t id : ids) {
-            if (s.closed) return Status::ok();
-            OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
-            OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(txn, box, id));
+    while (!s.closed) {
+        if (options_.full_sync_window_bytes != 0 &&
+            s.connection->queued_bytes() >= options_.full_sync_window_bytes) {
+            return Status::ok();  // continued when the connection has drained
+        }
+        ChangeSet chunk;
+        size_t chunk_bytes = 0;
+        bool more = true;
+        while (chunk.objects.size() < options_.full_sync_chunk_objects &&
+               chunk_bytes < options_.full_sync_chunk_bytes) {
+            OUTPOST_ASSIGN_OR_RETURN(more, advance());
+            if (!more) break;
+            const Entity& e = entities[fs.entity];
+            const uint64_t id = fs.ids[fs.next++];
+            const detail::KnownEntity* ke = nullptr;
+            if (!s.known.knows_all) ke = &s.known.entities.at(e.id.uid);
+            OUTPOST_ASSIGN_OR_RETURN(auto obj, fs.box->get(fs.txn, id));
+            OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(fs.txn, *fs.box, id));
             if (!obj || !gid) continue;
             size_t bytes = 0;
             OUTPOST_ASSIGN_OR_RETURN(ObjectChange c,
-                                     describe_object(txn, e, box, id, *gid, ke, bytes));
+                                     describe_object(fs.txn, e, *fs.box, id, *gid, ke, bytes));
             chunk.objects.push_back(std::move(c));
             chunk_bytes += bytes;
-            if (chunk.objects.size() >= options_.full_sync_chunk_objects ||
-                chunk_bytes >= options_.full_sync_chunk_bytes) {
-                flush(false);
-            }
         }
+        if (more) {
+            OUTPOST_ASSIGN_OR_RETURN(more, advance());
+        }
+        send(s, encode_message(
+                    FullSyncChunk{fs.snapshot, std::move(chunk), !more, more ? 0 : fs.tag}));
+        if (!more) return finish_full_sync(s);
     }
-    flush(true);
     return Status::ok();
+}
+
+Status ServerCore::finish_full_sync(Session& s) {
+    const uint64_t snapshot = s.full_sync->snapshot;
+    full_sync_snapshots_.erase(full_sync_snapshots_.find(snapshot));
+    s.full_sync.reset();
+    // The records fanned out to the others meanwhile follow (kept: trimming stops at the snapshot).
+    const uint64_t until = std::max(snapshot, fanned_seq_);
+    if (until > snapshot) OUTPOST_RETURN_IF_ERROR(send_catch_up(s, snapshot, until));
+    s.sent_seq = until;
+    // Then the pushes that waited, in order.
+    std::vector<Push> held = std::move(s.held);
+    s.held.clear();
+    for (size_t i = 0; i < held.size() && !s.closed; i += kMaxPushesPerCommit) {
+        const size_t n = std::min(kMaxPushesPerCommit, held.size() - i);
+        handle_pushes(s, std::span(held.data() + i, n));
+    }
+    return Status::ok();
+}
+
+bool ServerCore::continue_full_syncs() {
+    if (full_sync_snapshots_.empty()) return false;
+    for (auto& [id, sp] : sessions_) {
+        Session& s = *sp;
+        if (!s.full_sync || s.closed) continue;
+        if (Status st = continue_full_sync(s); !st)
+            fail(s, ErrorCode::kSyncServerError, st.to_string());
+    }
+    return !full_sync_snapshots_.empty();
 }
 
 Result<ObjectChange> ServerCore::describe_object(Txn& txn, const Entity& e, DynamicBox& box,
@@ -901,7 +988,10 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     }
 }
 
-void ServerCore::poll() { fan_out(nullptr); }
+void ServerCore::poll() {
+    fan_out(nullptr);
+    continue_full_syncs();
+}
 
 void ServerCore::fan_out(FanOutWatch* watch) {
     auto txn = store_->begin_read();
@@ -931,7 +1021,8 @@ void ServerCore::fan_out(FanOutWatch* watch) {
             std::vector<std::string> full;
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
-                if (!s.logged_in || s.closed || s.sent_seq >= rec.position) continue;
+                // A session in a full sync gets these records when it ends (finish_full_sync).
+                if (!s.logged_in || s.closed || s.full_sync || s.sent_seq >= rec.position) continue;
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
                 tagged();
@@ -981,6 +1072,8 @@ void ServerCore::note_history(uint64_t position, uint64_t bytes) {
 }
 
 uint64_t ServerCore::trim_limit(uint64_t wanted) const {
+    // A full sync in progress catches up from its snapshot when it ends: those records stay.
+    if (!full_sync_snapshots_.empty()) wanted = std::min(wanted, *full_sync_snapshots_.begin());
     if (!options_.history_trim_limit) return wanted;
     return std::min(wanted, options_.history_trim_limit());
 }

@@ -50,6 +50,9 @@ struct ServerOptions {
     // Full-sync chunks close after this many objects or bytes of change set, whichever comes first.
     size_t full_sync_chunk_objects = 1000;
     size_t full_sync_chunk_bytes = 4u << 20;
+    // A full sync is streamed: its next chunks are made while the connection queues less than this
+    // (0: all at once).
+    size_t full_sync_window_bytes = 8u << 20;
     // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 =
     // off).
     size_t max_send_queue_bytes = 256u << 20;
@@ -93,8 +96,12 @@ class ServerCore {
     void on_messages(std::span<const Incoming> frames);
     // The connection is gone (closed by either side). Unknown ids are ignored.
     void on_disconnect(SessionId session);
-    // Fans out history records that others wrote to the server store since the last call.
+    // Fans out history records that others wrote to the server store since the last call, and
+    // continues the full syncs in progress.
     void poll();
+    // Continues the full syncs in progress whose connections have drained; true while any is left
+    // (the caller calls again later).
+    bool continue_full_syncs();
 
     const ServerStats& stats() const { return stats_; }
     // The options' frame size limit (fixed at create(): safe to read from any thread).
@@ -117,7 +124,13 @@ class ServerCore {
     Result<std::vector<char>> apply_pushes(Session& s, std::span<Push> pushes, uint64_t& record,
                                            std::vector<ChangeSet>& corrections);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
-    Status send_full_sync(Session& s, uint64_t snapshot_seq);
+    // A full sync of the store as it is now: a cursor on a read transaction, continued by
+    // continue_full_sync as the connection drains. Pushes that arrive meanwhile wait (they are
+    // applied after it, as if sent after it), and records written meanwhile follow it as a
+    // catch-up.
+    Status start_full_sync(Session& s);
+    Status continue_full_sync(Session& s);
+    Status finish_full_sync(Session& s);
     // Sends every history record not yet fanned out to the sessions that should get it. WATCH,
     // when given, asks whether the record at its position was written by its origin.
     struct FanOutWatch {
@@ -166,6 +179,7 @@ class ServerCore {
     SessionId next_session_ = 1;
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
     std::set<uint64_t> entities_with_unique_;  // uids of entities with a unique property
+    std::multiset<uint64_t> full_sync_snapshots_;  // of the full syncs in progress: kept history
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session
     ServerStats stats_;
     std::deque<std::pair<uint64_t, uint64_t>> history_sizes_;  // (position, bytes) of kept records

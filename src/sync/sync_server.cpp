@@ -40,7 +40,7 @@ class SyncServer::WsConnection final : public Connection {
         if (reason.size() > 120) reason.resize(120);  // a close frame holds at most 123 bytes
         ws_.close(id_, close_code_for(code), std::move(reason));
     }
-    size_t queued_bytes() const override { return 0; }
+    size_t queued_bytes() const override { return ws_.queued_bytes(id_); }
 
   private:
     net::WsServer& ws_;
@@ -118,6 +118,17 @@ void SyncServer::drain() {
         }
     }
     flush();
+    schedule_full_syncs();
+}
+
+void SyncServer::schedule_full_syncs() {
+    // Runs on the worker. A full sync waits for its connection to drain: look again shortly.
+    if (full_sync_tick_ || !core_->continue_full_syncs()) return;
+    full_sync_tick_ = true;
+    worker_.post_after(std::chrono::milliseconds(5), [this] {
+        full_sync_tick_ = false;
+        schedule_full_syncs();
+    });
 }
 
 SyncServer::~SyncServer() {
@@ -145,6 +156,7 @@ void SyncServer::notify_store_changed() {
     worker_.post([this] {
         poll_pending_ = false;
         core_->poll();
+        schedule_full_syncs();
     });
 }
 

@@ -59,6 +59,8 @@ class SyncServer {
     // On the worker: handles every queued event; consecutive frames go to the core together
     // (ServerCore::on_messages), so pushes that queued up while a commit ran share the next one.
     void drain();
+    // Continues the full syncs in progress, and again after a short wait while any is left.
+    void schedule_full_syncs();
 
     std::unique_ptr<ServerCore> core_;
     net::WsServer ws_;
@@ -70,6 +72,7 @@ class SyncServer {
     bool drain_posted_ = false;  // GUARDED_BY(inbox_mutex_)
     std::mutex wait_mutex_;
     std::atomic<bool> poll_pending_{false};
+    bool full_sync_tick_ = false;  // a continue_full_syncs is due (worker only)
 };
 
 // WebSocket close code for an engine's close: 1000 for kOk, 4000 + the code otherwise, and back.

@@ -537,6 +537,51 @@ TEST(Sync, NewClientGetsFullSyncInChunks) {
     EXPECT_EQ(c.received["Apply"], 1);
 }
 
+// The full sync is streamed as the connection drains. What happens meanwhile is not lost and not
+// applied out of order: writes of other clients (also to objects already sent, and past the history
+// bound) follow as a catch-up, and the new client's own pushes wait for the end of its full sync.
+TEST(Sync, StreamedFullSyncMissesNothingWrittenMeanwhile) {
+    ServerOptions o = SyncNet::default_options();
+    o.full_sync_chunk_objects = 100;
+    o.full_sync_window_bytes = 4 << 10;  // a few chunks at a time
+    o.history_max_records = 3;
+    SyncNet net(testing::full_model(), o);
+    fill_server(net, 3000);
+    auto& a = net.add_client("a");
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    Gid first = *gid(*a.store, "Person", 1);  // sent in the first chunk
+
+    auto& c = net.add_client("new");
+    Gid mine = *gid(*c.store, "Person", put(*c.store, "Person", {{"name", "made offline"}}));
+    net.connect(c);
+    for (int i = 0; i < 4; ++i) net.pump_once();
+    ASSERT_GT(c.received["FullSyncChunk"], 0);
+    ASSERT_LT(c.received["FullSyncChunk"], 30);  // still in progress
+    EXPECT_FALSE(find(net.server_store(), "Person", mine).has_value());  // its push waits
+    // Others write meanwhile (to objects sent already and not yet): more records than the history keeps.
+    put(*a.store, "Person", {{"name", "changed meanwhile"}}, 1);
+    put(*a.store, "Person", {{"name", "last, changed meanwhile"}}, 3000);
+    Gid last = *gid(*a.store, "Person", 3000);
+    std::vector<Gid> added;
+    for (int i = 0; i < 10; ++i) {
+        added.push_back(*gid(*a.store, "Person", put(*a.store, "Person", {{"name", "meanwhile " + std::to_string(i)}})));
+        net.pump_once();
+    }
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.pump_all();
+    EXPECT_GE(c.received["FullSyncChunk"], 30);
+    EXPECT_EQ(net.server().stats().full_syncs, 2u);  // a's and the new client's, no second one
+    for (Store* s : {a.store.get(), c.store.get(), &net.server_store()}) {
+        EXPECT_EQ(count(*s, "Person"), 3000u + 10u + 1u);
+        EXPECT_EQ(find(*s, "Person", first)->get("name"), Value("changed meanwhile"));
+        EXPECT_EQ(find(*s, "Person", last)->get("name"), Value("last, changed meanwhile"));
+        for (const Gid& g : added) EXPECT_TRUE(find(*s, "Person", g).has_value());
+        EXPECT_TRUE(find(*s, "Person", mine).has_value());
+    }
+    EXPECT_EQ(c.core->outgoing_queue_length(), 0u);
+}
+
 TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     ServerOptions o = SyncNet::default_options();
     o.history_max_records = 5;
