@@ -46,6 +46,8 @@ namespace {
 constexpr size_t kCatchUpBatch = 1000;
 // Pushes of one session applied in one store transaction, at most.
 constexpr size_t kMaxPushesPerCommit = 64;
+// Pushes of one session kept while its full sync runs, at most.
+constexpr size_t kMaxHeldPushes = 1024;
 
 std::string client_txn_key(const std::string& client_hex) {
     return "sync.client_txn." + client_hex;
@@ -324,7 +326,7 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         auto add = [&](Push&& p) {
             if (!whole_push(s, p)) return;
             if (s.full_sync) {
-                s.held.push_back(std::move(p));
+                hold(s, std::move(p));
             } else {
                 run.push_back(std::move(p));
             }
@@ -352,6 +354,16 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
             }
         }
     }
+}
+
+void ServerCore::hold(Session& s, Push p) {
+    // A client has at most ClientOptions::max_in_flight pushes unacknowledged (16 by default).
+    if (s.held.size() >= kMaxHeldPushes) {
+        fail(s, ErrorCode::kSyncProtocolViolation,
+             "more than " + std::to_string(kMaxHeldPushes) + " pushes during a full sync");
+        return;
+    }
+    s.held.push_back(std::move(p));
 }
 
 bool ServerCore::whole_push(Session& s, Push& p) {
@@ -405,7 +417,7 @@ void ServerCore::dispatch(Session& s, Message msg) {
     if (auto* push = std::get_if<Push>(&msg)) {
         if (!whole_push(s, *push)) return;
         if (s.full_sync) {
-            s.held.push_back(std::move(*push));
+            hold(s, std::move(*push));
         } else {
             handle_pushes(s, std::span(push, 1));
         }

@@ -172,6 +172,8 @@ class ServerCore {
     // Push.more: collects the parts of a transaction sent in parts. True when P is a whole
     // transaction (then P holds all of it); false while parts are missing or when S was failed.
     bool whole_push(Session& s, Push& p);
+    // Keeps P until S's full sync ends (a bounded number; more fail S).
+    void hold(Session& s, Push p);
     ErrorCode check_model(const Login& login, std::string& why) const;
 
     std::shared_ptr<Store> store_;
