@@ -1084,7 +1084,9 @@ void ServerCore::note_history(uint64_t position, uint64_t bytes) {
 }
 
 uint64_t ServerCore::trim_limit(uint64_t wanted) const {
-    // A full sync in progress catches up from its snapshot when it ends: those records stay.
+    // Records not fanned out yet (written by others since the last poll) stay, and so do those a full
+    // sync in progress catches up from when it ends.
+    wanted = std::min(wanted, fanned_seq_);
     if (!full_sync_snapshots_.empty()) wanted = std::min(wanted, *full_sync_snapshots_.begin());
     if (!options_.history_trim_limit) return wanted;
     return std::min(wanted, options_.history_trim_limit());

@@ -733,6 +733,24 @@ TEST(Sync, ServerSideWritesFanOutOnPoll) {
     ASSERT_TRUE(net.pump_until([&] { return count(*a.store, "Person") == 3; }));
 }
 
+// Records that others wrote and that no poll has fanned out yet are never trimmed, however small the
+// history bound: a push that trims history first fans them out.
+TEST(Sync, UnsentRecordsOfOthersAreNotTrimmed) {
+    ServerOptions o = SyncNet::default_options();
+    o.history_max_records = 2;
+    SyncNet net(testing::full_model(), o);
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    for (int i = 0; i < 5; ++i) fill_server(net, 1);  // five records, no poll yet
+    uint64_t id = put(*a.store, "Person", {{"name", "from a"}});
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 6; }));
+    EXPECT_TRUE(find(*b.store, "Person", *gid(*a.store, "Person", id)).has_value());
+    EXPECT_EQ(count(*a.store, "Person"), 6u);
+}
+
 TEST(Sync, LocalOnlyEntitiesStayLocal) {
     SyncNet net;
     auto& a = net.add_client("a");
