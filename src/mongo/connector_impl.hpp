@@ -54,6 +54,10 @@ struct Connector::Impl {
     uint64_t wake_seq = 0;
     // Sleeps up to MS or until stop()/a wake. True when stopping.
     bool sleep_for(int ms);
+    // The number of wakes so far; wait_for_wake(SEEN, MS) sleeps up to MS unless a wake came after
+    // SEEN was taken (so a commit between the look and the sleep is not missed). True when stopping.
+    uint64_t wakes();
+    bool wait_for_wake(uint64_t seen, int ms);
 
     // Import requests while running (served by the inbound thread).
     std::mutex import_mutex;
@@ -83,6 +87,15 @@ struct Connector::Impl {
         detail::Bson update;  // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error
     };
+    // One MongoDB transaction's worth of history, prepared while the previous one is written.
+    struct Batch {
+        std::vector<Op> ops;
+        uint64_t last = 0;      // the marker's position: the newest history record the batch covers
+        uint64_t nrecords = 0;  // records it covers that did not come from MongoDB
+    };
+    // Reads the history after POS, maps it to batches and hands them to PUSH in history order until
+    // stopping or PUSH returns false. Runs on its own thread beside the writing outbound thread.
+    void prepare_outbound(uint64_t pos, const std::function<bool(Batch&&)>& push);
     // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
     // transaction, also after network errors: the next transaction number ends any transaction that a
     // failed statement or commit left open on the server, with its locks.
