@@ -87,9 +87,20 @@ struct Connector::Impl {
         detail::Bson update;  // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error
     };
+    // A batch's writes to one collection: one ordered bulk write, made without a client so that it
+    // can be made ahead; bound to the writing client and session when it runs, and run once.
+    struct CollectionWrites {
+        const CollectionMap* coll = nullptr;
+        std::vector<size_t> ops;  // indexes into the batch's ops, in order
+        detail::BulkPtr bulk;
+    };
+    // Groups the ops not excluded by collection (in order of first appearance: an object's writes
+    // stay in order, it has one collection) into OUT.
+    static Status group_writes(std::vector<Op>& ops, std::vector<CollectionWrites>& out);
     // One MongoDB transaction's worth of history, prepared while the previous one is written.
     struct Batch {
         std::vector<Op> ops;
+        std::vector<CollectionWrites> writes;  // the ops' bulk writes for the first attempt, or empty
         uint64_t last = 0;      // the marker's position: the newest history record the batch covers
         uint64_t nrecords = 0;  // records it covers that did not come from MongoDB
     };
@@ -99,9 +110,11 @@ struct Connector::Impl {
     // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
     // transaction, also after network errors: the next transaction number ends any transaction that a
     // failed statement or commit left open on the server, with its locks.
-    Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops, uint64_t position);
+    // WRITES (may be empty) are the ops' bulk writes made ahead; they are used by the first attempt.
+    Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
+                       std::vector<CollectionWrites>& writes, uint64_t position);
     Status run_transaction(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
-                           uint64_t position, bool& transient);
+                           std::vector<CollectionWrites>& writes, uint64_t position, bool& transient);
 
     // Inbound (inbound.cpp).
     void inbound_loop();

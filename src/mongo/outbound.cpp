@@ -121,9 +121,43 @@ Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
     return position;
 }
 
+Status Connector::Impl::group_writes(std::vector<Op>& ops, std::vector<CollectionWrites>& out) {
+    out.clear();
+    std::map<const CollectionMap*, size_t> slot;
+    bson_error_t err;
+    Bson upsert;
+    BSON_APPEND_BOOL(upsert.get(), "upsert", true);
+    for (size_t i = 0; i < ops.size(); ++i) {
+        Op& op = ops[i];
+        if (op.excluded) continue;
+        auto [it, fresh] = slot.try_emplace(op.coll, out.size());
+        if (fresh) {
+            CollectionWrites w;
+            w.coll = op.coll;
+            w.bulk.reset(mongoc_bulk_operation_new(true));
+            out.push_back(std::move(w));
+        }
+        CollectionWrites& w = out[it->second];
+        Bson sel;
+        (void)append_gid(sel.get(), "_id", op.gid);
+        bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(w.bulk.get(), sel.get(), nullptr, &err)
+                            : mongoc_bulk_operation_update_one_with_opts(w.bulk.get(), sel.get(), op.update.get(),
+                                                                         upsert.get(), &err);
+        if (!ok) {
+            out.clear();
+            return detail::status_from(err, "adding a write to " + op.coll->collection);
+        }
+        w.ops.push_back(i);
+    }
+    return Status::ok();
+}
+
 Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                        uint64_t position, bool& transient) {
+                                        std::vector<CollectionWrites>& made, uint64_t position, bool& transient) {
     transient = false;
+    // A bulk write runs once: this attempt takes the writes made ahead, a retry makes them again.
+    std::vector<CollectionWrites> writes = std::move(made);
+    made.clear();
     bson_error_t err;
     if (!session) {
         session.reset(mongoc_client_start_session(c, nullptr, &err));
@@ -177,42 +211,29 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
         }
     }
 
-    // Then one ordered bulk write per collection (an object's writes stay in order: it has one collection).
-    std::map<const CollectionMap*, std::vector<size_t>> by_coll;
-    std::vector<const CollectionMap*> order;
-    for (size_t i = 0; i < ops.size(); ++i) {
-        if (ops[i].excluded) continue;
-        auto& v = by_coll[ops[i].coll];
-        if (v.empty()) order.push_back(ops[i].coll);
-        v.push_back(i);
-    }
-    for (const CollectionMap* cm : order) {
-        const auto& idx = by_coll[cm];
-        detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm->collection.c_str()));
-        Bson bopts;
-        BSON_APPEND_BOOL(bopts.get(), "ordered", true);
-        OUTPOST_RETURN_IF_ERROR(append_session(session.get(), bopts.get()));
-        detail::BulkPtr bulk(mongoc_collection_create_bulk_operation_with_opts(coll.get(), bopts.get()));
-        Bson upsert;
-        BSON_APPEND_BOOL(upsert.get(), "upsert", true);
-        for (size_t i : idx) {
-            Op& op = ops[i];
-            Bson sel;
-            (void)append_gid(sel.get(), "_id", op.gid);
-            bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(bulk.get(), sel.get(), nullptr, &err)
-                                : mongoc_bulk_operation_update_one_with_opts(bulk.get(), sel.get(), op.update.get(),
-                                                                             upsert.get(), &err);
-            if (!ok) return fail(err, nullptr, "adding a write to " + cm->collection);
+    // Then one ordered bulk write per collection.
+    if (writes.empty()) {
+        Status s = group_writes(ops, writes);
+        if (!s) {
+            bson_error_t ignored;
+            mongoc_client_session_abort_transaction(session.get(), &ignored);
+            return s;
         }
+    }
+    for (CollectionWrites& w : writes) {
+        mongoc_bulk_operation_set_client(w.bulk.get(), c);
+        mongoc_bulk_operation_set_database(w.bulk.get(), options.database.c_str());
+        mongoc_bulk_operation_set_collection(w.bulk.get(), w.coll->collection.c_str());
+        mongoc_bulk_operation_set_client_session(w.bulk.get(), session.get());
         Bson reply;
         bson_destroy(reply.get());
-        if (!mongoc_bulk_operation_execute(bulk.get(), reply.get(), &err)) {
+        if (!mongoc_bulk_operation_execute(w.bulk.get(), reply.get(), &err)) {
             int32_t code = 0;
             int index = failed_index(reply.get(), &code);
-            Status s = fail(err, reply.get(), "writing to " + cm->collection);
-            if (!transient && index >= 0 && static_cast<size_t>(index) < idx.size()) {
+            Status s = fail(err, reply.get(), "writing to " + w.coll->collection);
+            if (!transient && index >= 0 && static_cast<size_t>(index) < w.ops.size()) {
                 // Name the failed write so the caller can dead-letter it.
-                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(idx[static_cast<size_t>(index)]) + 1);
+                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(w.ops[static_cast<size_t>(index)]) + 1);
             }
             return s;
         }
@@ -232,12 +253,12 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
 }
 
 Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                   uint64_t position) {
+                                   std::vector<CollectionWrites>& writes, uint64_t position) {
     int backoff = 20;
     for (;;) {
         if (stopping.load()) return Status(ErrorCode::kIllegalState, "stopping");
         bool transient = false;
-        Status s = run_transaction(c, session, ops, position, transient);
+        Status s = run_transaction(c, session, ops, writes, position, transient);
         if (s) return s;
         if (!transient && s.code() == ErrorCode::kMongoCommand && s.cause() > 0 &&
             static_cast<size_t>(s.cause()) <= ops.size() && !options.strict_to_mongo) {
@@ -327,7 +348,7 @@ void Connector::Impl::outbound_loop() {
     std::thread preparer([&] { prepare_outbound(pos, [&](Batch&& b) { return queue.push(std::move(b)); }); });
     while (auto batch = queue.pop()) {
         if (!batch->ops.empty() || (batch->last > pos && batch->nrecords > 0)) {
-            Status s = write_batch(c->get(), session, batch->ops, batch->last);
+            Status s = write_batch(c->get(), session, batch->ops, batch->writes, batch->last);
             if (!s) break;  // stopping
             size_t written = static_cast<size_t>(
                 std::count_if(batch->ops.begin(), batch->ops.end(), [](const Op& o) { return !o.excluded; }));
@@ -461,6 +482,9 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
         }
         boxes.clear();
         check->close();
+        // The bulk writes too are made here, beside the transaction being written (when making them
+        // fails, the writing thread makes them again and reports it).
+        if (!group_writes(batch.ops, batch.writes)) batch.writes.clear();
         pos = batch.last;
         if (!push(std::move(batch))) return;
         if (blocked) {
