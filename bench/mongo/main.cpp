@@ -265,6 +265,18 @@ int main(int argc, char** argv) {
         outbound = static_cast<double>(docs) / seconds_since(t);
         std::printf("outbound_mongo_txns: %llu\n", static_cast<unsigned long long>(c->status().outbound_txns));
         c->stop();
+        // The timed writes are all there (after the clock stopped).
+        mongoc_collection_t* coll = mongoc_client_get_collection(client, "outbound", "Doc");
+        bson_t* all = bson_new();
+        bson_error_t err;
+        int64_t n = mongoc_collection_count_documents(coll, all, nullptr, nullptr, nullptr, &err);
+        bson_destroy(all);
+        mongoc_collection_destroy(coll);
+        if (n != docs) {
+            std::fprintf(stderr, "outbound: MongoDB holds %lld documents, expected %lld\n", static_cast<long long>(n),
+                         static_cast<long long>(docs));
+            return 1;
+        }
     }
 
     // ---- raw change-stream reader baseline
