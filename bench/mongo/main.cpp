@@ -179,14 +179,19 @@ int main(int argc, char** argv) {
     int64_t docs = 100000;
     int txn = 100, samples = 200;
     bool no_sync = false;
+    std::vector<std::string> only;
     CLI::App app{"MongoDB connector throughput and latency against mongo-standin"};
     app.add_option("--standin", binary, "path of the mongo-standin binary");
     app.add_option("--docs", docs, "documents each way")->capture_default_str();
     app.add_option("--txn", txn, "objects per server store transaction (outbound)")->capture_default_str();
     app.add_option("--samples", samples, "latency samples each way")->capture_default_str();
     app.add_flag("--no-sync", no_sync, "server store without fsync on commit");
+    app.add_option("--only", only, "run only these parts, each with its baseline: outbound, inbound (with the import of its documents), latency")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"outbound", "inbound", "latency"}));
     CLI11_PARSE(app, argc, argv);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    auto runs = [&](const char* part) { return only.empty() || std::find(only.begin(), only.end(), part) != only.end(); };
 
     StandIn server(binary);
     if (server.port == 0) {
@@ -203,8 +208,8 @@ int main(int argc, char** argv) {
                 static_cast<long long>(docs), txn, samples, no_sync ? "without fsync" : "with fsync");
 
     // ---- raw bulk upsert baseline
-    double raw_bulk;
-    {
+    double raw_bulk = 0;
+    if (runs("outbound")) {
         mongoc_collection_t* coll = mongoc_client_get_collection(client, "raw", "bulk");
         auto t = Clock::now();
         for (int64_t done = 0; done < docs; done += 1000) {
@@ -232,8 +237,8 @@ int main(int argc, char** argv) {
     }
 
     // ---- outbound: the device changes are committed first; the connector then writes the backlog
-    double outbound;
-    {
+    double outbound = 0;
+    if (runs("outbound")) {
         auto store = open_store((tmp / "out").string(), no_sync);
         auto box = store->box("Doc").value();
         for (int64_t done = 0; done < docs; done += txn) {
@@ -260,11 +265,23 @@ int main(int argc, char** argv) {
         outbound = static_cast<double>(docs) / seconds_since(t);
         std::printf("outbound_mongo_txns: %llu\n", static_cast<unsigned long long>(c->status().outbound_txns));
         c->stop();
+        // The timed writes are all there (after the clock stopped).
+        mongoc_collection_t* coll = mongoc_client_get_collection(client, "outbound", "Doc");
+        bson_t* all = bson_new();
+        bson_error_t err;
+        int64_t n = mongoc_collection_count_documents(coll, all, nullptr, nullptr, nullptr, &err);
+        bson_destroy(all);
+        mongoc_collection_destroy(coll);
+        if (n != docs) {
+            std::fprintf(stderr, "outbound: MongoDB holds %lld documents, expected %lld\n", static_cast<long long>(n),
+                         static_cast<long long>(docs));
+            return 1;
+        }
     }
 
     // ---- raw change-stream reader baseline
-    double raw_stream;
-    {
+    double raw_stream = 0;
+    if (runs("inbound")) {
         mongoc_database_t* db = mongoc_client_get_database(client, "rawstream");
         bson_t* pipeline = bson_new();
         bson_t* opts = BCON_NEW("maxAwaitTimeMS", BCON_INT64(200));
@@ -292,8 +309,8 @@ int main(int argc, char** argv) {
     }
 
     // ---- inbound
-    double inbound;
-    {
+    double inbound = 0;
+    if (runs("inbound")) {
         auto store = open_store((tmp / "in").string(), no_sync);
         auto c = connector(store, uri, "inbound", nullptr);
         mongoc_collection_t* coll = mongoc_client_get_collection(client, "inbound", "Doc");
@@ -308,8 +325,8 @@ int main(int argc, char** argv) {
     }
 
     // ---- import of the inbound documents
-    double import_rate;
-    {
+    double import_rate = 0;
+    if (runs("inbound")) {
         auto store = open_store((tmp / "import").string(), no_sync);
         auto c = connector(store, uri, "inbound", nullptr, false);
         auto r = c->run_import(nullptr);
@@ -322,7 +339,7 @@ int main(int argc, char** argv) {
 
     // ---- latencies
     std::vector<double> d2m, m2d;
-    {
+    if (runs("latency")) {
         auto store = open_store((tmp / "lat").string(), no_sync);
         std::mutex mu;
         std::condition_variable cv;
@@ -374,17 +391,23 @@ int main(int argc, char** argv) {
         c->stop();
     }
 
-    std::printf("raw_bulk_upsert_docs_per_s: %.0f docs/s\n", raw_bulk);
-    std::printf("outbound_docs_per_s: %.0f docs/s\n", outbound);
-    std::printf("ratio outbound_vs_raw_bulk: %.2f (target >= 0.5)\n", outbound / raw_bulk);
-    std::printf("raw_stream_events_per_s: %.0f events/s\n", raw_stream);
-    std::printf("inbound_events_per_s: %.0f events/s\n", inbound);
-    std::printf("ratio inbound_vs_raw_stream: %.2f (target >= 0.5)\n", inbound / raw_stream);
-    std::printf("import_docs_per_s: %.0f docs/s\n", import_rate);
-    std::printf("device_to_mongo_p50_ms: %.2f ms\n", percentile(d2m, 0.5));
-    std::printf("device_to_mongo_p99_ms: %.2f ms\n", percentile(d2m, 0.99));
-    std::printf("mongo_to_device_p50_ms: %.2f ms\n", percentile(m2d, 0.5));
-    std::printf("mongo_to_device_p99_ms: %.2f ms\n", percentile(m2d, 0.99));
+    if (runs("outbound")) {
+        std::printf("raw_bulk_upsert_docs_per_s: %.0f docs/s\n", raw_bulk);
+        std::printf("outbound_docs_per_s: %.0f docs/s\n", outbound);
+        std::printf("ratio outbound_vs_raw_bulk: %.2f (target >= 0.5)\n", outbound / raw_bulk);
+    }
+    if (runs("inbound")) {
+        std::printf("raw_stream_events_per_s: %.0f events/s\n", raw_stream);
+        std::printf("inbound_events_per_s: %.0f events/s\n", inbound);
+        std::printf("ratio inbound_vs_raw_stream: %.2f (target >= 0.5)\n", inbound / raw_stream);
+        std::printf("import_docs_per_s: %.0f docs/s\n", import_rate);
+    }
+    if (runs("latency")) {
+        std::printf("device_to_mongo_p50_ms: %.2f ms\n", percentile(d2m, 0.5));
+        std::printf("device_to_mongo_p99_ms: %.2f ms\n", percentile(d2m, 0.99));
+        std::printf("mongo_to_device_p50_ms: %.2f ms\n", percentile(m2d, 0.5));
+        std::printf("mongo_to_device_p99_ms: %.2f ms\n", percentile(m2d, 0.99));
+    }
     mongoc_client_destroy(client);
     mongoc_cleanup();
     std::error_code ec;

@@ -65,6 +65,17 @@ bool Connector::Impl::sleep_for(int ms) {
     return stopping.load();
 }
 
+uint64_t Connector::Impl::wakes() {
+    std::lock_guard<std::mutex> lock(wake_mutex);
+    return wake_seq;
+}
+
+bool Connector::Impl::wait_for_wake(uint64_t seen, int ms) {
+    std::unique_lock<std::mutex> lock(wake_mutex);
+    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping.load() || wake_seq != seen; });
+    return stopping.load();
+}
+
 void Connector::Impl::count(uint64_t ConnectorStatus::*field, uint64_t n) {
     std::lock_guard<std::mutex> lock(status_mutex);
     st.*field += n;

@@ -54,6 +54,10 @@ struct Connector::Impl {
     uint64_t wake_seq = 0;
     // Sleeps up to MS or until stop()/a wake. True when stopping.
     bool sleep_for(int ms);
+    // The number of wakes so far; wait_for_wake(SEEN, MS) sleeps up to MS unless a wake came after
+    // SEEN was taken (so a commit between the look and the sleep is not missed). True when stopping.
+    uint64_t wakes();
+    bool wait_for_wake(uint64_t seen, int ms);
 
     // Import requests while running (served by the inbound thread).
     std::mutex import_mutex;
@@ -83,12 +87,34 @@ struct Connector::Impl {
         detail::Bson update;  // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error
     };
+    // A batch's writes to one collection: one ordered bulk write, made without a client so that it
+    // can be made ahead; bound to the writing client and session when it runs, and run once.
+    struct CollectionWrites {
+        const CollectionMap* coll = nullptr;
+        std::vector<size_t> ops;  // indexes into the batch's ops, in order
+        detail::BulkPtr bulk;
+    };
+    // Groups the ops not excluded by collection (in order of first appearance: an object's writes
+    // stay in order, it has one collection) into OUT.
+    static Status group_writes(std::vector<Op>& ops, std::vector<CollectionWrites>& out);
+    // One MongoDB transaction's worth of history, prepared while the previous one is written.
+    struct Batch {
+        std::vector<Op> ops;
+        std::vector<CollectionWrites> writes;  // the ops' bulk writes for the first attempt, or empty
+        uint64_t last = 0;      // the marker's position: the newest history record the batch covers
+        uint64_t nrecords = 0;  // records it covers that did not come from MongoDB
+    };
+    // Reads the history after POS, maps it to batches and hands them to PUSH in history order until
+    // stopping or PUSH returns false. Runs on its own thread beside the writing outbound thread.
+    void prepare_outbound(uint64_t pos, const std::function<bool(Batch&&)>& push);
     // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
     // transaction, also after network errors: the next transaction number ends any transaction that a
     // failed statement or commit left open on the server, with its locks.
-    Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops, uint64_t position);
+    // WRITES (may be empty) are the ops' bulk writes made ahead; they are used by the first attempt.
+    Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
+                       std::vector<CollectionWrites>& writes, uint64_t position);
     Status run_transaction(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
-                           uint64_t position, bool& transient);
+                           std::vector<CollectionWrites>& writes, uint64_t position, bool& transient);
 
     // Inbound (inbound.cpp).
     void inbound_loop();

@@ -5,6 +5,8 @@
 // `position` (those not from MongoDB itself), and the inbound side recognises the transaction's events
 // as this server's own by that marker.
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -17,6 +19,51 @@ using detail::Bson;
 namespace {
 
 constexpr size_t kMaxDocumentBytes = 16u * 1024 * 1024;
+// History records read from the store at a time.
+constexpr size_t kReadChunk = 64;
+// Batches prepared ahead of the one being written.
+constexpr size_t kPreparedBatches = 2;
+
+// The batches between the preparing and the writing thread, in history order. Waits on the
+// connector's wake condition so that stop() ends them.
+template <class Batch>
+class BatchQueue {
+public:
+    BatchQueue(std::mutex& mutex, std::condition_variable& cv, const std::atomic<bool>& stopping)
+        : mutex_(mutex), cv_(cv), stopping_(stopping) {}
+
+    // Waits for room; false when stopping or closed (the batch is dropped).
+    bool push(Batch&& b) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_.load() || closed_ || queue_.size() < kPreparedBatches; });
+        if (stopping_.load() || closed_) return false;
+        queue_.push_back(std::move(b));
+        cv_.notify_all();
+        return true;
+    }
+    // Waits for the next batch; nullopt when stopping.
+    std::optional<Batch> pop() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_.load() || !queue_.empty(); });
+        if (stopping_.load()) return std::nullopt;
+        Batch b = std::move(queue_.front());
+        queue_.pop_front();
+        cv_.notify_all();
+        return b;
+    }
+    void close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex& mutex_;
+    std::condition_variable& cv_;
+    const std::atomic<bool>& stopping_;
+    std::deque<Batch> queue_;
+    bool closed_ = false;
+};
 
 std::string gid_json(const Gid& gid) {
     Bson b;
@@ -74,9 +121,43 @@ Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
     return position;
 }
 
+Status Connector::Impl::group_writes(std::vector<Op>& ops, std::vector<CollectionWrites>& out) {
+    out.clear();
+    std::map<const CollectionMap*, size_t> slot;
+    bson_error_t err;
+    Bson upsert;
+    BSON_APPEND_BOOL(upsert.get(), "upsert", true);
+    for (size_t i = 0; i < ops.size(); ++i) {
+        Op& op = ops[i];
+        if (op.excluded) continue;
+        auto [it, fresh] = slot.try_emplace(op.coll, out.size());
+        if (fresh) {
+            CollectionWrites w;
+            w.coll = op.coll;
+            w.bulk.reset(mongoc_bulk_operation_new(true));
+            out.push_back(std::move(w));
+        }
+        CollectionWrites& w = out[it->second];
+        Bson sel;
+        (void)append_gid(sel.get(), "_id", op.gid);
+        bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(w.bulk.get(), sel.get(), nullptr, &err)
+                            : mongoc_bulk_operation_update_one_with_opts(w.bulk.get(), sel.get(), op.update.get(),
+                                                                         upsert.get(), &err);
+        if (!ok) {
+            out.clear();
+            return detail::status_from(err, "adding a write to " + op.coll->collection);
+        }
+        w.ops.push_back(i);
+    }
+    return Status::ok();
+}
+
 Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                        uint64_t position, bool& transient) {
+                                        std::vector<CollectionWrites>& made, uint64_t position, bool& transient) {
     transient = false;
+    // A bulk write runs once: this attempt takes the writes made ahead, a retry makes them again.
+    std::vector<CollectionWrites> writes = std::move(made);
+    made.clear();
     bson_error_t err;
     if (!session) {
         session.reset(mongoc_client_start_session(c, nullptr, &err));
@@ -130,42 +211,29 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
         }
     }
 
-    // Then one ordered bulk write per collection (an object's writes stay in order: it has one collection).
-    std::map<const CollectionMap*, std::vector<size_t>> by_coll;
-    std::vector<const CollectionMap*> order;
-    for (size_t i = 0; i < ops.size(); ++i) {
-        if (ops[i].excluded) continue;
-        auto& v = by_coll[ops[i].coll];
-        if (v.empty()) order.push_back(ops[i].coll);
-        v.push_back(i);
-    }
-    for (const CollectionMap* cm : order) {
-        const auto& idx = by_coll[cm];
-        detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm->collection.c_str()));
-        Bson bopts;
-        BSON_APPEND_BOOL(bopts.get(), "ordered", true);
-        OUTPOST_RETURN_IF_ERROR(append_session(session.get(), bopts.get()));
-        detail::BulkPtr bulk(mongoc_collection_create_bulk_operation_with_opts(coll.get(), bopts.get()));
-        Bson upsert;
-        BSON_APPEND_BOOL(upsert.get(), "upsert", true);
-        for (size_t i : idx) {
-            Op& op = ops[i];
-            Bson sel;
-            (void)append_gid(sel.get(), "_id", op.gid);
-            bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(bulk.get(), sel.get(), nullptr, &err)
-                                : mongoc_bulk_operation_update_one_with_opts(bulk.get(), sel.get(), op.update.get(),
-                                                                             upsert.get(), &err);
-            if (!ok) return fail(err, nullptr, "adding a write to " + cm->collection);
+    // Then one ordered bulk write per collection.
+    if (writes.empty()) {
+        Status s = group_writes(ops, writes);
+        if (!s) {
+            bson_error_t ignored;
+            mongoc_client_session_abort_transaction(session.get(), &ignored);
+            return s;
         }
+    }
+    for (CollectionWrites& w : writes) {
+        mongoc_bulk_operation_set_client(w.bulk.get(), c);
+        mongoc_bulk_operation_set_database(w.bulk.get(), options.database.c_str());
+        mongoc_bulk_operation_set_collection(w.bulk.get(), w.coll->collection.c_str());
+        mongoc_bulk_operation_set_client_session(w.bulk.get(), session.get());
         Bson reply;
         bson_destroy(reply.get());
-        if (!mongoc_bulk_operation_execute(bulk.get(), reply.get(), &err)) {
+        if (!mongoc_bulk_operation_execute(w.bulk.get(), reply.get(), &err)) {
             int32_t code = 0;
             int index = failed_index(reply.get(), &code);
-            Status s = fail(err, reply.get(), "writing to " + cm->collection);
-            if (!transient && index >= 0 && static_cast<size_t>(index) < idx.size()) {
+            Status s = fail(err, reply.get(), "writing to " + w.coll->collection);
+            if (!transient && index >= 0 && static_cast<size_t>(index) < w.ops.size()) {
                 // Name the failed write so the caller can dead-letter it.
-                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(idx[static_cast<size_t>(index)]) + 1);
+                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(w.ops[static_cast<size_t>(index)]) + 1);
             }
             return s;
         }
@@ -185,12 +253,12 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
 }
 
 Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                   uint64_t position) {
+                                   std::vector<CollectionWrites>& writes, uint64_t position) {
     int backoff = 20;
     for (;;) {
         if (stopping.load()) return Status(ErrorCode::kIllegalState, "stopping");
         bool transient = false;
-        Status s = run_transaction(c, session, ops, position, transient);
+        Status s = run_transaction(c, session, ops, writes, position, transient);
         if (s) return s;
         if (!transient && s.code() == ErrorCode::kMongoCommand && s.cause() > 0 &&
             static_cast<size_t>(s.cause()) <= ops.size() && !options.strict_to_mongo) {
@@ -273,39 +341,74 @@ void Connector::Impl::outbound_loop() {
     }
     outbound_position = pos;
 
-    while (!stopping.load()) {
-        std::vector<ChangeLogRecord> records;
-        {
-            auto txn = store->begin_read();
-            if (!txn) {
-                set_error(txn.status());
-                if (sleep_for(1000)) return;
-                continue;
-            }
-            auto r = ChangeLog::read(*txn, pos, options.outbound_max_records);
-            if (!r) {
-                set_error(r.status());
-                if (sleep_for(1000)) return;
-                continue;
-            }
-            records = std::move(r).value();
+    // The next batches are read and mapped on a second thread while this one writes: the queue keeps
+    // them in history order, and only this thread writes, one MongoDB transaction at a time, each
+    // retried until it commits, so order and exactly-once are as without the queue.
+    BatchQueue<Batch> queue(wake_mutex, wake, stopping);
+    std::thread preparer([&] { prepare_outbound(pos, [&](Batch&& b) { return queue.push(std::move(b)); }); });
+    while (auto batch = queue.pop()) {
+        if (!batch->ops.empty() || (batch->last > pos && batch->nrecords > 0)) {
+            Status s = write_batch(c->get(), session, batch->ops, batch->writes, batch->last);
+            if (!s) break;  // stopping
+            size_t written = static_cast<size_t>(
+                std::count_if(batch->ops.begin(), batch->ops.end(), [](const Op& o) { return !o.excluded; }));
+            std::lock_guard<std::mutex> lock(status_mutex);
+            st.outbound_txns++;
+            st.outbound_records += batch->nrecords;
+            st.outbound_docs += written;
         }
-        if (records.empty()) {
+        pos = batch->last;
+        outbound_position = pos;
+    }
+    queue.close();
+    preparer.join();
+}
+
+void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Batch&&)>& push) {
+    // Records read but not yet in a batch: a history transaction of many objects fills several
+    // batches, and records are decoded once, not once per batch.
+    std::deque<ChangeLogRecord> pending;
+    uint64_t read_to = pos;  // the newest record read
+    const size_t chunk = std::max<size_t>(1, std::min<size_t>(options.outbound_max_records, kReadChunk));
+    // Reads the records after READ_TO into PENDING; false when there are none (or on an error).
+    auto read_more = [&](Txn& txn) -> bool {
+        auto r = ChangeLog::read(txn, read_to, chunk);
+        if (!r) {
+            set_error(r.status());
+            return false;
+        }
+        if (r->empty()) return false;
+        if (read_to != 0 && r->front().position > read_to + 1) {
+            set_error(Status(ErrorCode::kIllegalState,
+                             "server history records " + std::to_string(read_to + 1) + ".." +
+                                 std::to_string(r->front().position - 1) +
+                                 " were trimmed before they reached MongoDB; their changes are missing there"));
+        }
+        read_to = r->back().position;
+        for (auto& rec : *r) pending.push_back(std::move(rec));
+        return true;
+    };
+
+    while (!stopping.load()) {
+        uint64_t seen = wakes();
+        // One snapshot for reading records and checking their objects: an object is looked up in a
+        // snapshot that holds the record that made it (a newer record read with an older snapshot
+        // would find its new object missing and skip it as removed).
+        auto check = store->begin_read();
+        if (!check) {
+            set_error(check.status());
             if (sleep_for(1000)) return;
             continue;
         }
-        if (pos != 0 && records.front().position > pos + 1) {
-            set_error(Status(ErrorCode::kIllegalState,
-                             "server history records " + std::to_string(pos + 1) + ".." +
-                                 std::to_string(records.front().position - 1) +
-                                 " were trimmed before they reached MongoDB; their changes are missing there"));
+        if (pending.empty() && !read_more(*check)) {
+            check->close();
+            if (wait_for_wake(seen, 1000)) return;
+            continue;
         }
         // A put of an object the store no longer has is superseded by a later removal: when that came
         // from MongoDB, writing the put would bring back a document a MongoDB user deleted.
-        auto check = store->begin_read();
         std::map<const CollectionMap*, std::optional<DynamicBox>> boxes;
         auto gone = [&](const CollectionMap& cm, const Gid& g) -> bool {
-            if (!check) return false;
             auto& box = boxes[&cm];
             if (!box) {
                 auto b = store->box(cm.entity->name);
@@ -318,77 +421,78 @@ void Connector::Impl::outbound_loop() {
             auto has = box->contains(*check, **id);
             return has && !*has;
         };
-        std::vector<Op> ops;
-        uint64_t last = pos;
-        uint64_t nrecords = 0;
+        Batch batch;
+        batch.last = pos;
+        size_t covered = 0;
         bool blocked = false;
-        for (const auto& rec : records) {
-            if (rec.origin == kOrigin) {
-                last = rec.position;
-                continue;
-            }
-            size_t mark = ops.size();
-            for (const auto& oc : rec.changes.objects) {
-                const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
-                if (!cm) continue;
-                Op op;
-                op.coll = cm;
-                op.gid = oc.gid;
-                if (oc.kind == ObjectChange::kRemove) {
-                    op.remove = true;
-                    ops.push_back(std::move(op));
-                    continue;
-                }
-                if (gone(*cm, oc.gid)) continue;
-                UpdateSpec spec;
-                std::vector<std::string> skipped;
-                Status s = mapping.build_update(*cm, oc, spec, &skipped);
-                if (!s) {  // strict conversions: block here until the operator fixes the data or the option
-                    set_error(Status(s.code(), "outbound blocked at server position " + std::to_string(rec.position) +
-                                                   ", " + cm->collection + " " + gid_json(oc.gid) + ": " + s.message()));
-                    blocked = true;
-                    break;
-                }
-                spec.build(op.update.get());
-                for (const auto& why : skipped) {
-                    add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), why, op.update.json(), 0});
-                }
-                if (op.update.get()->len > kMaxDocumentBytes) {
-                    Status big(ErrorCode::kMongoTooLarge, "update of " + std::to_string(op.update.get()->len) +
-                                                              " bytes is over MongoDB's 16 MiB document limit");
-                    if (options.strict_to_mongo) {
-                        set_error(big);
+        while (!blocked && covered < options.outbound_max_records && batch.ops.size() < options.outbound_max_ops) {
+            if (pending.empty() && !read_more(*check)) break;
+            const ChangeLogRecord& rec = pending.front();
+            if (rec.origin != kOrigin) {
+                auto& ops = batch.ops;
+                size_t mark = ops.size();
+                for (const auto& oc : rec.changes.objects) {
+                    const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
+                    if (!cm) continue;
+                    Op op;
+                    op.coll = cm;
+                    op.gid = oc.gid;
+                    if (oc.kind == ObjectChange::kRemove) {
+                        op.remove = true;
+                        ops.push_back(std::move(op));
+                        continue;
+                    }
+                    if (gone(*cm, oc.gid)) continue;
+                    UpdateSpec spec;
+                    std::vector<std::string> skipped;
+                    Status s = mapping.build_update(*cm, oc, spec, &skipped);
+                    if (!s) {  // strict conversions: block here until the operator fixes the data or the option
+                        set_error(Status(s.code(), "outbound blocked at server position " + std::to_string(rec.position) +
+                                                       ", " + cm->collection + " " + gid_json(oc.gid) + ": " + s.message()));
                         blocked = true;
                         break;
                     }
-                    add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), big.message(), "{}", 0});
-                    continue;
+                    spec.build(op.update.get());
+                    for (const auto& why : skipped) {
+                        add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), why, op.update.json(), 0});
+                    }
+                    if (op.update.get()->len > kMaxDocumentBytes) {
+                        Status big(ErrorCode::kMongoTooLarge, "update of " + std::to_string(op.update.get()->len) +
+                                                                  " bytes is over MongoDB's 16 MiB document limit");
+                        if (options.strict_to_mongo) {
+                            set_error(big);
+                            blocked = true;
+                            break;
+                        }
+                        add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), big.message(), "{}", 0});
+                        continue;
+                    }
+                    if (op.update.empty()) continue;
+                    ops.push_back(std::move(op));
                 }
-                if (op.update.empty()) continue;
-                ops.push_back(std::move(op));
+                if (blocked) {
+                    ops.resize(mark);
+                    break;
+                }
+                ++batch.nrecords;
             }
-            if (blocked) {
-                ops.resize(mark);
-                break;
-            }
-            last = rec.position;
-            ++nrecords;
-            if (ops.size() >= options.outbound_max_ops) break;
+            batch.last = rec.position;
+            ++covered;
+            pending.pop_front();
         }
         boxes.clear();
-        if (check) check->close();
-        if (!ops.empty() || (last > pos && nrecords > 0)) {
-            Status s = write_batch(c->get(), session, ops, last);
-            if (!s) return;  // stopping
-            size_t written = static_cast<size_t>(std::count_if(ops.begin(), ops.end(), [](const Op& o) { return !o.excluded; }));
-            std::lock_guard<std::mutex> lock(status_mutex);
-            st.outbound_txns++;
-            st.outbound_records += nrecords;
-            st.outbound_docs += written;
+        check->close();
+        // The bulk writes too are made here, beside the transaction being written (when making them
+        // fails, the writing thread makes them again and reports it).
+        if (!group_writes(batch.ops, batch.writes)) batch.writes.clear();
+        pos = batch.last;
+        if (!push(std::move(batch))) return;
+        if (blocked) {
+            // Read the refused record again after a pause.
+            pending.clear();
+            read_to = pos;
+            if (sleep_for(2000)) return;
         }
-        pos = last;
-        outbound_position = pos;
-        if (blocked && sleep_for(2000)) return;
     }
 }
 

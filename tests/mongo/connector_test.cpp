@@ -295,6 +295,8 @@ TEST_F(ConnectorTest, MongoTransactionArrivesAsOneServerTransaction) {
     auto recs = records(before);
     ASSERT_EQ(recs.size(), 1u);
     EXPECT_EQ(recs[0].changes.objects.size(), 3u);
+    // The counters follow the store's commit.
+    ASSERT_TRUE(wait_until([&] { return connector_->status().inbound_events >= 3u; }));
     EXPECT_EQ(connector_->status().inbound_events, 3u);
     // The to-many keeps order and duplicates.
     auto tag = get("Tag", std::string("\x02tag")).value();

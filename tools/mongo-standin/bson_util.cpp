@@ -655,6 +655,21 @@ std::optional<bool> get_bool(const bson_t* b, const char* key) {
     return iter_truthy(&it);
 }
 
+void empty_view(bson_t* out) {
+    static const uint8_t kEmpty[5] = {5, 0, 0, 0, 0};
+    bson_init_static(out, kEmpty, sizeof kEmpty);
+}
+
+void iter_view(const bson_iter_t* it, bson_t* out) {
+    uint32_t len = 0;
+    const uint8_t* data = nullptr;
+    if (BSON_ITER_HOLDS_DOCUMENT(it))
+        bson_iter_document(it, &len, &data);
+    else if (BSON_ITER_HOLDS_ARRAY(it))
+        bson_iter_array(it, &len, &data);
+    if (!data || !bson_init_static(out, data, len)) empty_view(out);
+}
+
 Doc iter_subdoc(const bson_iter_t* it) {
     uint32_t len = 0;
     const uint8_t* data = nullptr;

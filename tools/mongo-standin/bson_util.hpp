@@ -189,6 +189,11 @@ bool iter_is_number(const bson_iter_t* it);
 double iter_as_double(const bson_iter_t* it);
 int64_t iter_as_int64(const bson_iter_t* it);
 Doc iter_subdoc(const bson_iter_t* it);  // copies a document/array value; empty if not one
+// Points OUT at an empty document (static bytes).
+void empty_view(bson_t* out);
+// Points OUT at a document/array value without copying (an empty document if not one); the
+// iterated bytes must outlive OUT.
+void iter_view(const bson_iter_t* it, bson_t* out);
 
 // Append helpers.
 void append_value(bson_t* b, std::string_view key, const bson_iter_t* it);

@@ -201,23 +201,50 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
     bson_iter_recurse(&ups, &u);
     while (bson_iter_next(&u)) {
         ++index;
-        Doc stmt = iter_subdoc(&u);
-        Doc q = subdoc(stmt.get(), "q");
-        bson_iter_t uit;
-        if (!bson_iter_init_find(&uit, stmt.get(), "u") ||
-            (!BSON_ITER_HOLDS_DOCUMENT(&uit) && !BSON_ITER_HOLDS_ARRAY(&uit)))
+        // One pass over the statement, with views into the command (its parts are read, never
+        // kept); the first occurrence of a field counts, as with a lookup by name.
+        bson_t stmt_view, q_view, u_view, af_view;
+        iter_view(&u, &stmt_view);
+        empty_view(&q_view);
+        empty_view(&u_view);
+        empty_view(&af_view);
+        bool have_q = false, have_u = false, have_multi = false, have_upsert = false, have_af = false;
+        bool u_ok = false, multi = false, upsert = false, has_af = false, is_pipeline = false;
+        bson_iter_t f;
+        if (bson_iter_init(&f, &stmt_view)) {
+            while (bson_iter_next(&f)) {
+                std::string_view k(bson_iter_key(&f), bson_iter_key_len(&f));
+                if (k == "q" && !have_q) {
+                    have_q = true;
+                    iter_view(&f, &q_view);
+                } else if (k == "u" && !have_u) {
+                    have_u = true;
+                    u_ok = BSON_ITER_HOLDS_DOCUMENT(&f) || BSON_ITER_HOLDS_ARRAY(&f);
+                    is_pipeline = BSON_ITER_HOLDS_ARRAY(&f);
+                    iter_view(&f, &u_view);
+                } else if (k == "multi" && !have_multi) {
+                    have_multi = true;
+                    multi = iter_truthy(&f);
+                } else if (k == "upsert" && !have_upsert) {
+                    have_upsert = true;
+                    upsert = iter_truthy(&f);
+                } else if (k == "arrayFilters" && !have_af) {
+                    have_af = true;
+                    has_af = !BSON_ITER_HOLDS_NULL(&f);
+                    iter_view(&f, &af_view);
+                }
+            }
+        }
+        if (!u_ok)
             return reply_error(
                 Error{9, "BSON field 'update.updates.u' is missing but a required field", {}});
-        bool is_pipeline = BSON_ITER_HOLDS_ARRAY(&uit);
-        Doc udoc = iter_subdoc(&uit);
-        bool multi = get_bool(stmt.get(), "multi").value_or(false);
-        bool upsert = get_bool(stmt.get(), "upsert").value_or(false);
-        Doc array_filters = subdoc(stmt.get(), "arrayFilters");
-        bool has_af = has_field(stmt.get(), "arrayFilters");
+        const bson_t* q = &q_view;
+        const bson_t* udoc = &u_view;
+        const bson_t* array_filters = &af_view;
         if (multi && retryable)
             return reply_error(
                 Error{72, "Cannot use (or request) retryable writes with multi=true", {}});
-        if (multi && !is_pipeline && !is_operator_update(udoc.get()) && !bson_empty(udoc.get())) {
+        if (multi && !is_pipeline && !is_operator_update(udoc) && !bson_empty(udoc)) {
             append_write_error(
                 errors.get(), nerr, index,
                 Error{9, "multi update is not supported for replacement-style update", {}}, nullptr,
@@ -226,7 +253,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             continue;
         }
         Collection* coll = e.find_collection(c.db, name);
-        auto found = matching(coll, c.txn, q.get(), multi ? 0 : 1);
+        auto found = matching(coll, c.txn, q, multi ? 0 : 1);
         if (!found.ok()) {
             append_write_error(errors.get(), nerr, index, found.error(), nullptr, nullptr);
             if (ordered) break;
@@ -236,8 +263,8 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
         for (const DocPtr& doc : found.value()) {
             bson_t view;
             view_of(*doc, &view);
-            auto r = run_update(e, &view, udoc.get(), is_pipeline,
-                                has_af ? array_filters.get() : nullptr, q.get(), false);
+            auto r = run_update(e, &view, udoc, is_pipeline,
+                                has_af ? array_filters : nullptr, q, false);
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
                 stop = true;
@@ -275,20 +302,20 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             continue;
         }
         if (found.value().empty() && upsert) {
-            Doc seed = upsert_seed(q.get());
+            Doc seed = upsert_seed(q);
             Result<UpdateOutcome> r = UpdateOutcome{};
-            if (!is_pipeline && !is_operator_update(udoc.get())) {
+            if (!is_pipeline && !is_operator_update(udoc)) {
                 // Replacement upsert: the replacement, with the query's _id when it has none.
                 Doc nd;
                 bson_iter_t idit;
-                if (!bson_iter_init_find(&idit, udoc.get(), "_id") &&
+                if (!bson_iter_init_find(&idit, udoc, "_id") &&
                     bson_iter_init_find(&idit, seed.get(), "_id"))
                     bson_append_iter(nd.get(), "_id", 3, &idit);
-                bson_concat(nd.get(), udoc.get());
+                bson_concat(nd.get(), udoc);
                 r.value().doc = std::move(nd);
             } else {
-                r = run_update(e, seed.get(), udoc.get(), is_pipeline,
-                               has_af ? array_filters.get() : nullptr, q.get(), true);
+                r = run_update(e, seed.get(), udoc, is_pipeline,
+                               has_af ? array_filters : nullptr, q, true);
             }
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);

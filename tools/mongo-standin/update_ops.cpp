@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "query_match.hpp"
+#include "update_top_level.hpp"
 #include "wire.hpp"
 
 namespace standin {
@@ -602,6 +604,8 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
         out.doc = std::move(nd);
         return out;
     }
+    if (std::optional<Result<UpdateOutcome>> direct = apply_top_level_update(original, spec.update))
+        return std::move(*direct);
     // Collect and check all (operator, path) pairs first.
     struct Item {
         std::string op, path;
@@ -687,9 +691,19 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
 }
 
 Doc upsert_seed(const bson_t* query) {
+    // {_id: <scalar>} (every upsert by key) seeds {_id: <scalar>}, as the general path below does.
+    bson_iter_t it;
+    if (bson_iter_init(&it, query) && bson_iter_next(&it) && !std::strcmp(bson_iter_key(&it), "_id")) {
+        bson_type_t t = bson_iter_type(&it);
+        bson_iter_t rest = it;
+        if (!bson_iter_next(&rest) && t != BSON_TYPE_DOCUMENT && t != BSON_TYPE_ARRAY && t != BSON_TYPE_REGEX) {
+            Doc seed;
+            append_value(seed.get(), "_id", &it);
+            return seed;
+        }
+    }
     Doc eq = equality_seed(query);
     Node root = Node::document();
-    bson_iter_t it;
     if (bson_iter_init(&it, eq.get())) {
         while (bson_iter_next(&it)) {
             std::string k = bson_iter_key(&it);
