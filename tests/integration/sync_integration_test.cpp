@@ -323,6 +323,51 @@ TEST_F(SyncIt, TenThousandOfflineObjectsArriveExactlyOnce) {
         << "each of A's objects once in the history";
 }
 
+// One client transaction above the maximum message size (32 MiB): it goes to the server in parts, is
+// applied as one transaction, reaches the other client in parts, and a client that joins later gets it
+// in a streamed full sync.
+TEST_F(SyncIt, TransactionAboveTheMaximumMessageSizeArrivesWhole) {
+    constexpr int64_t kObjects = 30'000;
+    constexpr size_t kPayload = 1'200;  // about 36 MB in all
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    auto b = make_peer("b", *server);
+    ASSERT_TRUE(b->wait_synced());
+    auto a = make_peer("a", *server, /*start=*/false);
+    put_items(*a->store, "a", 0, kObjects, kObjects, kPayload);
+    ASSERT_EQ(a->client->outgoing_queue_length(), 1u);
+
+    a->client->start();
+    ASSERT_TRUE(a->wait_synced(120s));
+    ASSERT_TRUE(eventually([&] { return count(*b->store, "Item") >= kObjects; }, "B has them all", 120s));
+    EXPECT_EQ(item_numbers(*b->store), iota(0, kObjects));
+    {
+        std::lock_guard lock(b->mu);
+        EXPECT_EQ(b->incoming_puts, static_cast<uint64_t>(kObjects)) << "each object arrives once";
+        EXPECT_TRUE(b->errors.empty()) << b->errors.front().why;
+    }
+    auto c = make_peer("c", *server);
+    ASSERT_TRUE(c->wait_synced(120s));
+    EXPECT_EQ(item_numbers(*c->store), iota(0, kObjects));
+    EXPECT_TRUE(still_syncing(*c, *a, "after the big transaction"));
+
+    std::string a_hex = client_hex(*a->store);
+    a->stop_client();
+    b->stop_client();
+    c->stop_client();
+    ASSERT_EQ(server->stop(), 0);
+    auto s = open_server_store(*server);
+    auto txn = s->begin_read().value();
+    size_t records_of_a = 0;
+    for (const auto& rec : ChangeLog::read(txn, 0, 1000).value()) {
+        if (rec.origin == a_hex) {
+            ++records_of_a;
+            EXPECT_EQ(rec.changes.objects.size(), static_cast<size_t>(kObjects));
+        }
+    }
+    EXPECT_EQ(records_of_a, 1u) << "one server transaction";
+}
+
 TEST_F(SyncIt, NewClientGetsFullSyncOfHundredThousandObjects) {
     constexpr int64_t kObjects = 100'000;
     auto server = make_server();
