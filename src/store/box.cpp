@@ -216,16 +216,26 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         if (old_key) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *old_key, id));
         if (new_key) OUTPOST_RETURN_IF_ERROR(index_put(txn, idx, *new_key, id));
     }
-    if (e.entity->sync) {
-        // Before the write: OLD points into a page that the write may reuse.
-        ObjectReader old_reader = old ? reader_of(e, *old) : now;
-        OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now, fresh));
-    }
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
+    unsigned flags = absent ? MDB_APPEND : 0;
+    Gid gid;
+    size_t gid_field = 0;
+    if (e.entity->sync) {
+        // Before the write: OLD points into a page that the write may reuse (GID is a copy).
+        gid_field = e.gid_in_record ? record_gid_field(e, bytes.data(), bytes.size()) : 0;
+        OUTPOST_RETURN_IF_ERROR(gid_for_put(s, e, id, old ? &*old : nullptr, fresh, gid_field != 0, gid));
+        ObjectReader old_reader = old ? reader_of(e, *old) : now;
+        OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now, fresh, gid));
+        if (gid_field != 0) {
+            v.mv_size = record_size_with_gid(bytes.size(), gid.size());
+            flags |= MDB_RESERVE;
+        }
+    }
     // An id just taken from the sequence is above every stored id: appending skips the search.
-    int rc = mdb_put(txn, e.objects, &k, &v, absent ? MDB_APPEND : 0);
-    if (rc == MDB_KEYEXIST && absent) rc = mdb_put(txn, e.objects, &k, &v, 0);
+    int rc = mdb_put(txn, e.objects, &k, &v, flags);
+    if (rc == MDB_KEYEXIST && absent) rc = mdb_put(txn, e.objects, &k, &v, flags & ~unsigned{MDB_APPEND});
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing " + e.entity->name + " " + std::to_string(id));
+    if (gid_field != 0) write_record_with_gid(static_cast<uint8_t*>(v.mv_data), bytes, gid_field, gid);
     s.record_put(e, id);
     return id;
 }

@@ -266,19 +266,94 @@ Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid&
     return add_encoded_slot(s, e, id, start, fresh);
 }
 
-Result<Gid> ensure_gid(TxnState& s, const EntityInfo& e, uint64_t id, bool fresh) {
-    if (s.known_gid && s.known_gid_id == id && s.known_gid_entity == &e) return *s.known_gid;
-    if (!fresh) {
-        OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(s.txn, e, id));
-        if (gid) return *gid;
+template <typename T>
+T load(const uint8_t* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);  // FlatBuffers is little-endian, like every platform Outpost builds on
+    return v;
+}
+
+// The integer of property P in its table field F, as ObjectReader::get_int reads it.
+int64_t load_int(const Property& p, const uint8_t* f) {
+    bool u = p.has(kFlagUnsigned);
+    switch (p.type) {
+        case PropertyType::kInt8: return u ? int64_t{load<uint8_t>(f)} : int64_t{load<int8_t>(f)};
+        case PropertyType::kInt16: return u ? int64_t{load<uint16_t>(f)} : int64_t{load<int16_t>(f)};
+        case PropertyType::kInt32: return u ? int64_t{load<uint32_t>(f)} : int64_t{load<int32_t>(f)};
+        default: return load<int64_t>(f);
     }
-    Gid g = new_gid_for(*e.entity);
-    if (fresh) {
-        OUTPOST_RETURN_IF_ERROR(map_new_gid(s, e, id, g));
-    } else {
-        OUTPOST_RETURN_IF_ERROR(map_gid(s.txn, e, id, g));
+}
+
+// The put entry of a new object of an entity whose properties are all plain (EntityInfo::plain_log),
+// read straight from the object's table NOW: the bytes write_put_entry writes for its non-null
+// properties, without a pass to list them and a call per value.
+Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid,
+                             const ObjectReader& now, bool fresh) {
+    PendingLog::EntitySlots& es = slots_of(s, e);
+    const auto& props = e.entity->properties;
+    if (es.entity_index == UINT32_MAX) {
+        es.entity_index = s.log.uids.index(e.entity->id.uid);
+        es.prop_index.assign(props.size(), UINT32_MAX);
     }
-    return g;
+    std::span<const uint8_t> raw = now.raw();
+    const uint8_t* table = raw.data() + load<uint32_t>(raw.data());
+    const uint8_t* vtable = table - load<int32_t>(table);
+    const uint16_t vt_size = load<uint16_t>(vtable);
+    std::string& out = entry_chunk(s.log);
+    size_t start = out.size();
+    // A value takes at most 16 bytes besides string and bytes payloads, which the table holds too.
+    out.resize(start + 32 + gid.size() + 16 * props.size() + raw.size());
+    char* p = out.data() + start;
+    *p++ = static_cast<char>(ObjectChange::kPut);
+    p = put_varint(p, es.entity_index);
+    p = put_varint(p, gid.size());
+    std::memcpy(p, gid.data(), gid.size());
+    p += gid.size();
+    *p++ = 1;  // new
+    char* count = p++;  // one byte: plain_log entities have fewer than 128 properties
+    unsigned n = 0;
+    for (size_t i = 0; i < props.size(); ++i) {
+        const Property& prop = props[i];
+        auto vt = static_cast<uint16_t>(4 + 2 * (prop.id.id - 1));
+        uint16_t off = vt < vt_size ? load<uint16_t>(vtable + vt) : 0;
+        if (off == 0 || vt == e.id_field) continue;  // null, or the id (the GID's field)
+        const uint8_t* f = table + off;
+        uint32_t& index = es.prop_index[i];
+        if (index == UINT32_MAX) index = s.log.uids.index(prop.id.uid);
+        p = put_varint(p, index);
+        ++n;
+        switch (prop.type) {
+            case PropertyType::kBool:
+                *p++ = static_cast<char>(load<uint8_t>(f) != 0 ? kTagTrue : kTagFalse);
+                break;
+            case PropertyType::kFloat: case PropertyType::kDouble: {
+                double d = prop.type == PropertyType::kFloat ? double{load<float>(f)} : load<double>(f);
+                uint64_t b = std::bit_cast<uint64_t>(d);
+                *p++ = static_cast<char>(kTagDouble);
+                for (int k = 0; k < 8; ++k) *p++ = static_cast<char>((b >> (8 * k)) & 0xff);
+                break;
+            }
+            case PropertyType::kString: case PropertyType::kBytes: {
+                const uint8_t* v = f + load<uint32_t>(f);
+                uint32_t len = load<uint32_t>(v);
+                *p++ = static_cast<char>(prop.type == PropertyType::kString ? kTagString : kTagBytes);
+                p = put_varint(p, len);
+                if (len != 0) std::memcpy(p, v + 4, len);
+                p += len;
+                break;
+            }
+            default: {
+                int64_t v = load_int(prop, f);
+                *p++ = static_cast<char>(kTagInt);
+                p = put_varint(p, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+                break;
+            }
+        }
+    }
+    *count = static_cast<char>(n);
+    *p++ = 0;  // to-many lists: log_to_many adds them
+    out.resize(static_cast<size_t>(p - out.data()));
+    return add_encoded_slot(s, e, id, start, fresh);
 }
 
 Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
@@ -291,10 +366,43 @@ Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
 
 }  // namespace
 
+Status gid_for_put(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val* old, bool fresh,
+                   bool in_record, Gid& out) {
+    if (s.known_gid && s.known_gid_id == id && s.known_gid_entity == &e) {
+        out = *s.known_gid;  // mapped both ways when ChangeLog::apply resolved it
+        return Status::ok();
+    }
+    if (!fresh) {
+        std::optional<std::string_view> held;
+        if (old) held = record_gid(e, static_cast<const uint8_t*>(old->mv_data), old->mv_size);
+        if (held) {
+            out.assign(*held);
+            if (in_record) return Status::ok();
+            // The new record cannot hold it (bytes not made by the writer): keep it in l:.
+            MDB_val k = mdb_val(&id, 8), v = mdb_val(out.data(), out.size());
+            return lmdb_status(mdb_put(s.txn, e.local_to_gid, &k, &v, 0), "writing global id");
+        }
+        // Objects written before format 2 and ids reserved for a GID have it in l:.
+        if (e.local_to_gid != 0) {
+            MDB_val k = mdb_val(&id, 8), v;
+            int rc = mdb_get(s.txn, e.local_to_gid, &k, &v);
+            if (rc == 0) {
+                out.assign(as_view(v));
+                return Status::ok();
+            }
+            if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading global id");
+        }
+    }
+    out = new_gid_for(*e.entity);
+    if (fresh) return map_new_gid(s, e, id, out, !in_record);
+    return map_gid(s.txn, e, id, out, false, !in_record);
+}
+
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
-               const ObjectReader& now, bool fresh) {
-    OUTPOST_ASSIGN_OR_RETURN(Gid gid, ensure_gid(s, e, id, fresh));
+               const ObjectReader& now, bool fresh, const Gid& gid) {
     if (s.applying_remote) return Status::ok();
+    PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
+    if (!old && !slot && e.plain_log) return write_new_plain_entry(s, e, id, gid, now, fresh);
     std::vector<int>& changed = s.log.scratch;
     changed.clear();
     const auto& props = e.entity->properties;
@@ -319,7 +427,6 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         changed.push_back(pos);
     }
     if (changed.empty() && old) return Status::ok();
-    PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
     if (!slot) return write_put_entry(s, e, id, gid, old == nullptr, now, changed, fresh);
     // The object already has an entry in this transaction: merge into it.
     std::vector<PropertyChange> values;
@@ -405,6 +512,19 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     return add_encoded_slot(s, e, id, start, false);
 }
 
+namespace {
+// Writes the origin of record POS (key K) and moves changelog:last to it.
+Status finish_record(TxnState& s, MDB_val& k, uint64_t& pos) {
+    if (!s.origin.empty()) {
+        MDB_val ov = mdb_val(s.origin.data(), s.origin.size());
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog_origin, &k, &ov, MDB_APPEND),
+                                            "appending to the change log"));
+    }
+    MDB_val lk = mdb_val(kLastKey, std::strlen(kLastKey)), lv = mdb_val(&pos, 8);
+    return lmdb_status(mdb_put(s.txn, s.store->meta, &lk, &lv, 0), "appending to the change log");
+}
+}  // namespace
+
 Status flush_log(TxnState& s) {
     PendingLog& log = s.log;
     if (log.empty()) return Status::ok();
@@ -439,6 +559,14 @@ Status flush_log(TxnState& s) {
     auto* dst = static_cast<char*>(v.mv_data);
     std::memcpy(dst, header.data(), header.size());
     size_t at = header.size();
+    if (log.edited.empty() && log.live == log.slots.size()) {
+        // Nothing edited or dropped: the chunks hold every entry, in order, and nothing else.
+        for (const auto& c : log.chunks) {
+            std::memcpy(dst + at, c.data(), c.size());
+            at += c.size();
+        }
+        return finish_record(s, k, pos);
+    }
     const char* run = nullptr;
     size_t run_size = 0;
     auto flush_run = [&] {
@@ -466,13 +594,7 @@ Status flush_log(TxnState& s) {
         at += b.size();
     }
     flush_run();
-    if (!s.origin.empty()) {
-        MDB_val ov = mdb_val(s.origin.data(), s.origin.size());
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog_origin, &k, &ov, MDB_APPEND),
-                                            "appending to the change log"));
-    }
-    MDB_val lk = mdb_val(kLastKey, std::strlen(kLastKey)), lv = mdb_val(&pos, 8);
-    return lmdb_status(mdb_put(s.txn, s.store->meta, &lk, &lv, 0), "appending to the change log");
+    return finish_record(s, k, pos);
 }
 
 }  // namespace detail

@@ -170,8 +170,10 @@ Result<std::span<const uint8_t>> writer_finish(WriterState* s) {
     if (!s->error.is_ok()) return s->error;
     auto& b = s->builder;
     auto start = b.StartTable();
+    const uint16_t id_field = s->info->id_field;
     // Larger scalars first keeps alignment padding small.
     for (const auto& p : s->pending) {
+        if (p.vt == id_field) continue;  // the id is the key; in synced records this field is the GID's
         if (p.is_offset) {
             b.AddOffset(p.vt, flatbuffers::Offset<void>(p.off));
             continue;
@@ -186,6 +188,8 @@ Result<std::span<const uint8_t>> writer_finish(WriterState* s) {
             default: b.AddElement<int64_t>(p.vt, p.i); break;
         }
     }
+    // The GID's field: put_bytes points it at the GID it appends to the record.
+    if (s->info->gid_in_record) b.AddElement<uint32_t>(id_field, 0);
     auto end = b.EndTable(start);
     b.Finish(flatbuffers::Offset<flatbuffers::Table>(end));
     return std::span<const uint8_t>(b.GetBufferPointer(), b.GetSize());

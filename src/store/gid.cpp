@@ -1,5 +1,6 @@
 // Global ids: generation, display, validation, and the GID <-> local id maps.
 #include <openssl/rand.h>
+#include <sys/random.h>
 
 #include <atomic>
 #include <chrono>
@@ -24,14 +25,20 @@ void random_bytes(uint8_t* out, size_t n) {
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(rng());
 }
 
+// 8 bytes from the kernel's generator (no OpenSSL DRBG to set up for the first ObjectId).
+void seed_bytes(uint8_t* out, size_t n) {
+    if (::getrandom(out, n, 0) == static_cast<ssize_t>(n)) return;
+    random_bytes(out, n);
+}
+
 // The process's 5 random bytes of every ObjectId it makes, and the counter that follows them.
 struct ObjectIdState {
     uint8_t random[5];
     std::atomic<uint32_t> counter;
     ObjectIdState() {
-        random_bytes(random, sizeof random);
+        seed_bytes(random, sizeof random);
         uint8_t c[4];
-        random_bytes(c, 4);
+        seed_bytes(c, 4);
         uint32_t start;
         std::memcpy(&start, c, 4);
         counter.store(start & 0xffffff);
@@ -166,9 +173,73 @@ std::string gid_to_string(const Gid& gid) {
 
 namespace detail {
 
+namespace {
+uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;  // FlatBuffers is little-endian, like every platform Outpost builds on
+}
+uint16_t load_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+}  // namespace
+
+size_t record_gid_field(const EntityInfo& e, const uint8_t* bytes, size_t size) {
+    // Checked against SIZE all the way: a record is read from disk.
+    if (size < 8) return 0;
+    uint32_t table = load_u32(bytes);
+    if (table > size - 4) return 0;
+    auto soffset = static_cast<int32_t>(load_u32(bytes + table));
+    int64_t vtable = static_cast<int64_t>(table) - soffset;
+    if (vtable < 0 || vtable > static_cast<int64_t>(size) - 4) return 0;
+    const uint8_t* vt = bytes + vtable;
+    uint16_t vt_size = load_u16(vt);
+    if (e.id_field + 2u > vt_size || static_cast<size_t>(vtable) + vt_size > size) return 0;
+    uint16_t off = load_u16(vt + e.id_field);
+    if (off == 0 || table + off + size_t{4} > size) return 0;
+    return table + off;
+}
+
+std::optional<std::string_view> record_gid(const EntityInfo& e, const uint8_t* bytes, size_t size) {
+    if (!e.gid_in_record) return std::nullopt;
+    size_t field = record_gid_field(e, bytes, size);
+    if (field == 0) return std::nullopt;
+    size_t vec = field + load_u32(bytes + field);
+    if (vec < field || vec > size - 4) return std::nullopt;
+    uint32_t n = load_u32(bytes + vec);
+    if (n == 0 || n > 500 || n > size - vec - 4) return std::nullopt;
+    return std::string_view(reinterpret_cast<const char*>(bytes + vec + 4), n);
+}
+
+size_t record_size_with_gid(size_t size, size_t gid_size) { return ((size + 3) & ~size_t{3}) + 4 + gid_size; }
+
+void write_record_with_gid(uint8_t* dst, std::span<const uint8_t> bytes, size_t field, std::string_view gid) {
+    size_t vec = (bytes.size() + 3) & ~size_t{3};  // a vector's length is 4-aligned
+    std::memcpy(dst, bytes.data(), bytes.size());
+    std::memset(dst + bytes.size(), 0, vec - bytes.size());
+    auto rel = static_cast<uint32_t>(vec - field);
+    std::memcpy(dst + field, &rel, 4);
+    auto n = static_cast<uint32_t>(gid.size());
+    std::memcpy(dst + vec, &n, 4);
+    std::memcpy(dst + vec + 4, gid.data(), gid.size());
+}
+
 Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id) {
-    if (e.local_to_gid == 0) return std::optional<Gid>();
+    if (e.gid_to_local == 0) return std::optional<Gid>();
     MDB_val k = mdb_val(&id, 8), v;
+    if (e.gid_in_record) {
+        int rc = mdb_get(txn, e.objects, &k, &v);
+        if (rc == 0) {
+            if (auto g = record_gid(e, static_cast<const uint8_t*>(v.mv_data), v.mv_size)) {
+                return std::optional<Gid>(Gid(*g));
+            }
+        } else if (rc != MDB_NOTFOUND) {
+            return lmdb_status(rc, "reading global id");
+        }
+    }
+    if (e.local_to_gid == 0) return std::optional<Gid>();
     int rc = mdb_get(txn, e.local_to_gid, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<Gid>();
     OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading global id"));
@@ -184,7 +255,7 @@ Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, 
     return std::optional<uint64_t>(read_u64(v));
 }
 
-Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh) {
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh, bool local_too) {
     if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
     // ObjectIds made here grow (time, then counter), so a new one usually sorts last: try appending,
     // which skips the search, and fall back to a normal put when it does not.
@@ -192,6 +263,7 @@ Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, b
     int grc = fresh ? mdb_put(txn, e.gid_to_local, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
     if (grc == MDB_KEYEXIST) grc = mdb_put(txn, e.gid_to_local, &k, &v, 0);
     OUTPOST_RETURN_IF_LMDB_ERROR(grc, "writing global id");
+    if (!local_too) return Status::ok();
     // A fresh id is the highest local id: appending skips the search.
     MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
     int rc = mdb_put(txn, e.local_to_gid, &k2, &v2, fresh ? MDB_APPEND : 0);
@@ -200,7 +272,7 @@ Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, b
     return Status::ok();
 }
 
-Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid) {
+Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool local_too) {
     if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
     if (s.gid_cursors.size() < 2 * s.store->entities.size()) s.gid_cursors.resize(2 * s.store->entities.size());
     MDB_cursor*& g = s.gid_cursors[2 * e.pos];
@@ -212,6 +284,7 @@ Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid
     int rc = mdb_cursor_put(g, &k, &v, MDB_APPEND);
     if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(g, &k, &v, 0);
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing global id");
+    if (!local_too) return Status::ok();
     MDB_val k2 = mdb_val(&id, 8), v2 = mdb_val(gid.data(), gid.size());
     rc = mdb_cursor_put(l, &k2, &v2, MDB_APPEND);
     if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(l, &k2, &v2, 0);

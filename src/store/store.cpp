@@ -14,7 +14,12 @@ namespace detail {
 namespace {
 constexpr const char* kModelKey = "model";
 constexpr const char* kFormatKey = "format";
-constexpr const char* kFormat = "outpost-store 1";
+// Format 2: synced objects' records hold their GID (docs/storage.md). A store of format 1 is moved to
+// format 2 when it is first opened for writing (migrate_to_format_2); opened read-only, it is read as
+// format 1.
+constexpr const char* kFormat = "outpost-store 2";
+constexpr std::string_view kFormatPrefix = "outpost-store ";
+constexpr int kFormatVersion = 2;
 
 // Stores open in this process, by canonical directory. The environment (StoreImpl) can outlive the
 // Store handles while transactions are open; a directory must never get a second environment.
@@ -184,8 +189,20 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
     return st;
 }
 
-// Gives every object of an entity that just became synced its global id.
+// Gives every object of an entity that just became synced its global id: the one it had when the
+// entity was synced before (in its record, in l:, or only in g: when its record was rewritten while
+// the entity was local-only), else a new one.
 Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
+    std::unordered_map<uint64_t, Gid> mapped;  // g: read backwards
+    {
+        MDB_cursor* cur;
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "assigning global ids"));
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            mapped.emplace(read_u64(v), Gid(as_view(k)));
+        }
+        mdb_cursor_close(cur);
+    }
     MDB_cursor* cur;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "assigning global ids"));
     std::vector<uint64_t> ids;
@@ -196,9 +213,56 @@ Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
     mdb_cursor_close(cur);
     for (uint64_t id : ids) {
         OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(txn, e, id));
-        if (!gid) OUTPOST_RETURN_IF_ERROR(map_gid(txn, e, id, new_gid_for(*e.entity)));
+        if (!gid) {
+            auto it = mapped.find(id);
+            if (it != mapped.end()) gid = it->second;
+        }
+        // Map it both ways: the record (written while local-only) need not hold it.
+        OUTPOST_RETURN_IF_ERROR(map_gid(txn, e, id, gid ? *gid : new_gid_for(*e.entity)));
     }
     return Status::ok();
+}
+
+// Format 1 never used the id property's field, but DynamicBox::put_with could write it. Format 2 keeps
+// synced objects' GIDs there, so such a field is dropped before the store turns format 2.
+Status migrate_to_format_2(MDB_txn* txn, const StoreImpl& s) {
+    for (const auto& e : s.entities) {
+        MDB_cursor* cur;
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e->objects, &cur), "moving to format 2"));
+        std::vector<uint64_t> ids;
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (record_gid_field(*e, static_cast<const uint8_t*>(v.mv_data), v.mv_size) != 0) {
+                ids.push_back(read_u64(k));
+            }
+        }
+        mdb_cursor_close(cur);
+        for (uint64_t id : ids) {
+            k = mdb_val(&id, 8);
+            OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_get(txn, e->objects, &k, &v), "moving to format 2"));
+            Object obj(*e->entity);
+            read_object(ObjectReader(e.get(), static_cast<const uint8_t*>(v.mv_data), v.mv_size), obj);
+            auto* ws = writer_begin(*e);  // gid_in_record is still off: no GID field
+            ObjectWriter w(ws);
+            OUTPOST_RETURN_IF_ERROR(write_object(obj, w));
+            OUTPOST_ASSIGN_OR_RETURN(auto bytes, writer_finish(ws));
+            MDB_val nv = mdb_val(bytes.data(), bytes.size());
+            OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(txn, e->objects, &k, &nv, 0), "moving to format 2"));
+        }
+    }
+    return Status::ok();
+}
+
+bool plain_type(PropertyType t) {
+    switch (t) {
+        case PropertyType::kBool: case PropertyType::kInt8: case PropertyType::kInt16:
+        case PropertyType::kInt32: case PropertyType::kInt64: case PropertyType::kFloat:
+        case PropertyType::kDouble: case PropertyType::kString: case PropertyType::kDate:
+        case PropertyType::kDateNano: case PropertyType::kBytes:
+            return true;
+        default: return false;
+    }
 }
 
 std::set<uint64_t> index_uids(const Model& m) {
@@ -212,8 +276,9 @@ std::set<uint64_t> index_uids(const Model& m) {
 }
 
 // Opens every table of MODEL, drops those of removed entities, indexes and relations, and builds
-// indexes that are new on existing entities.
-Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool create) {
+// indexes that are new on existing entities. FORMAT: of the store as found (0: new); a store of format
+// 1 opened for writing moves to format 2.
+Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool create, int format) {
     const Model& m = *s.model;
     for (const auto& ent : m.entities) {
         auto info = std::make_unique<EntityInfo>();
@@ -228,10 +293,16 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
                 open_dbi(txn, uid_name('l', ent.id.uid), MDB_INTEGERKEY, create, &info->local_to_gid));
         }
         info->index_of_prop.assign(ent.properties.size(), -1);
+        info->plain_log = ent.properties.size() < 128;
         for (size_t i = 0; i < ent.properties.size(); ++i) {
             const Property& p = ent.properties[i];
             info->prop_by_name[p.name] = static_cast<int>(i);
-            if (p.has(kFlagId)) info->id_pos = static_cast<int>(i);
+            if (p.has(kFlagId)) {
+                info->id_pos = static_cast<int>(i);
+                info->id_field = static_cast<uint16_t>(4 + 2 * (p.id.id - 1));
+            } else if (!plain_type(p.type)) {
+                info->plain_log = false;
+            }
             if (!p.index_id.is_set()) continue;
             IndexInfo idx;
             idx.prop = &p;
@@ -271,6 +342,10 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
             auto* t = const_cast<EntityInfo*>(s.entity(p.target));
             t->incoming.push_back({src.get(), static_cast<int>(i), false});
         }
+    }
+    if (format == 1 && create) OUTPOST_RETURN_IF_ERROR(migrate_to_format_2(txn, s));
+    if (format != 1 || create) {
+        for (auto& e : s.entities) e->gid_in_record = e->entity->sync;
     }
     if (!stored || !create) return Status::ok();
     // Drop what the new model removed.
@@ -391,6 +466,28 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     if (!given && !stored) {
         return fail(Status(ErrorCode::kNotFound, "no store in " + dir + " (give a model to create one)"));
     }
+    // The store's format: 0 for a new store.
+    int format = 0;
+    if (stored) {
+        format = 1;
+        MDB_val k = mdb_val(kFormatKey, std::strlen(kFormatKey)), v;
+        int rc = mdb_get(txn, impl->meta, &k, &v);
+        if (rc == 0) {
+            std::string_view f = as_view(v);
+            if (f == "outpost-store 1") {
+                format = 1;
+            } else if (f == kFormat) {
+                format = 2;
+            } else {
+                return fail(Status(ErrorCode::kCorrupt,
+                                   "store " + dir + " has format \"" + std::string(f) + "\"; this version of " +
+                                       "Outpost reads " + std::string(kFormatPrefix) + "1 to " +
+                                       std::to_string(kFormatVersion)));
+            }
+        } else if (rc != MDB_NOTFOUND) {
+            return fail(lmdb_status(rc, "reading store format"));
+        }
+    }
     const Model& model = given ? *given : *stored;
     if (given) {
         st = given->validate();
@@ -406,7 +503,7 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
         }
     }
     impl->model = std::make_shared<const Model>(model);
-    st = prepare_schema(*impl, txn, stored ? &*stored : nullptr, create);
+    st = prepare_schema(*impl, txn, stored ? &*stored : nullptr, create, format);
     if (!st) return fail(st);
     if (create) {
         std::string json = impl->model->to_json();

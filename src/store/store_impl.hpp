@@ -7,7 +7,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -68,7 +71,13 @@ struct EntityInfo {
     std::string seq_key;  // meta key of the last assigned id
     // Synced entities only: GID <-> local id.
     MDB_dbi gid_to_local = 0;  // GID bytes -> local id (native u64)
-    MDB_dbi local_to_gid = 0;  // local id (native u64) -> GID bytes
+    MDB_dbi local_to_gid = 0;  // local id (native u64) -> GID bytes, where the record has no GID
+    // Synced, in a store of format 2: object records hold their GID (the id property's field, see
+    // docs/storage.md), and l: only has the GIDs of ids reserved before their object arrived and of
+    // objects written before format 2.
+    bool gid_in_record = false;
+    uint16_t id_field = 0;    // the id property's vtable offset
+    bool plain_log = false;   // every other property is a scalar, string or bytes (changelog.cpp)
 };
 
 // The change-log record a write transaction builds as it goes (changelog.cpp). Entries are encoded
@@ -183,11 +192,27 @@ void read_object(const ObjectReader& reader, Object& object);
 Status write_object(const Object& object, ObjectWriter& w);
 
 // ---- GIDs and the change log (gid.cpp, changelog.cpp) ----
-// The GID of object ID, or nullopt.
+// The GID of object ID (from its record, else from l:), or nullopt.
 Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid);
-Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false);
+// Maps GID to ID in g:, and ID to GID in l: when LOCAL_TOO (the record will not hold the GID).
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh = false,
+               bool local_too = true);
+// Removes object ID's GID from g: and l:. REQUIRES: the object's record is still there (if any).
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+
+// GIDs in object records (format 2): the id property's field of a synced object's FlatBuffers table
+// is an offset to a [ubyte] vector after the table's bytes that holds the GID. The writer leaves a
+// placeholder field there (writer_finish), which put_bytes points at the GID it appends.
+// The position of the id property's field in the table BYTES, or 0 when it has none.
+size_t record_gid_field(const EntityInfo& e, const uint8_t* bytes, size_t size);
+// The GID a stored record holds, or nullopt (records of format 1, records without one).
+std::optional<std::string_view> record_gid(const EntityInfo& e, const uint8_t* bytes, size_t size);
+// The size of a record made of SIZE bytes of table and a GID of GID_SIZE bytes.
+size_t record_size_with_gid(size_t size, size_t gid_size);
+// Writes the table BYTES with the GID appended into DST (record_size_with_gid bytes), pointing the
+// field at FIELD (from record_gid_field) at it.
+void write_record_with_gid(uint8_t* dst, std::span<const uint8_t> bytes, size_t field, std::string_view gid);
 // The local id GID of E is mapped to; when it is mapped to none, maps it to ID (just handed out by the
 // sequence) both ways. One search of g: either way. REQUIRES: GID is valid.
 Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
@@ -195,11 +220,16 @@ Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_
 void give_back_id(TxnState& s, const EntityInfo& e, uint64_t id);
 // map_gid for an ID just handed out by the sequence (the highest local id of E), through the
 // transaction's cursors on the GID tables.
-Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid);
-// Called by put before the object's bytes are written (OLD: the previous version, if any).
-// FRESH: ID was just taken from the sequence, so it has no GID or log entry yet.
+Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool local_too = true);
+// The GID of object ID that put is writing (OLD: its stored record, if any), into OUT: the one the
+// transaction names (ChangeLog::apply), the old record's, l:'s, or a new one, mapped here. IN_RECORD:
+// the new record will hold the GID, so a new one goes to g: only (else l: too).
+Status gid_for_put(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val* old, bool fresh,
+                   bool in_record, Gid& out);
+// Called by put before the object's bytes are written (OLD: the previous version, if any), with the
+// object's GID (gid_for_put). FRESH: ID was just taken from the sequence, so it has no log entry yet.
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
-               const ObjectReader& now, bool fresh);
+               const ObjectReader& now, bool fresh, const Gid& gid);
 Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
 Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id);
 // Appends the transaction's record, if any (called by commit).

@@ -1,0 +1,442 @@
+// GID <-> local id maps after every kind of write, in stores of format 2 (GIDs in object records) and
+// in a store written in format 1 (GIDs in the l: table), and the change-log entry of a new object that
+// is encoded straight from its record.
+#include <lmdb.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "changelog/test_store.hpp"
+
+#ifndef OUTPOST_TEST_DATA_DIR
+#error "OUTPOST_TEST_DATA_DIR must name tests/changelog/data"
+#endif
+
+namespace outpost {
+namespace {
+using testing::open_store;
+using testing::read_all;
+using testing::synced_model;
+using testing::TempDir;
+
+const Gid kRemoteNote("\x07remote-note1", 13);
+const Gid kRemoteAuthor("\x07remote-authr", 13);
+
+// Checks that every object of ENTITY has a GID, that the GID maps back to it, and that no two
+// objects share one; returns id -> GID.
+std::map<uint64_t, Gid> check_maps(Store& store, const char* entity) {
+    auto box = store.box(entity).value();
+    auto txn = store.begin_read();
+    EXPECT_TRUE(txn.is_ok());
+    std::map<uint64_t, Gid> out;
+    std::set<Gid> seen;
+    for (uint64_t id : box.ids(*txn).value()) {
+        auto g = gid_of(*txn, box, id);
+        EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+        if (!g.is_ok() || !g->has_value()) {
+            ADD_FAILURE() << entity << " " << id << " has no GID";
+            continue;
+        }
+        EXPECT_TRUE(validate_gid(**g).is_ok()) << entity << " " << id;
+        auto back = local_id_of(*txn, box, **g);
+        EXPECT_TRUE(back.is_ok() && back->has_value() && **back == id)
+            << entity << " " << id << ": its GID " << gid_to_string(**g) << " maps elsewhere";
+        EXPECT_TRUE(seen.insert(**g).second) << entity << " " << id << " shares its GID";
+        out[id] = **g;
+    }
+    return out;
+}
+
+std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
+    auto box = store.box(entity).value();
+    auto txn = store.begin_read();
+    return gid_of(*txn, box, id).value();
+}
+
+std::optional<uint64_t> local(Store& store, const char* entity, const Gid& g) {
+    auto box = store.box(entity).value();
+    auto txn = store.begin_read();
+    return local_id_of(*txn, box, g).value();
+}
+
+ChangeSet remote_person(const Store& store, const Gid& g, const char* name) {
+    const Entity* person = store.model().entity("Person");
+    ObjectChange c;
+    c.kind = ObjectChange::kPut;
+    c.entity_uid = person->id.uid;
+    c.gid = g;
+    c.is_new = true;
+    PropertyChange pc;
+    pc.property_uid = person->property("name")->id.uid;
+    pc.value = Value(name);
+    c.properties.push_back(pc);
+    ChangeSet cs;
+    cs.objects.push_back(c);
+    return cs;
+}
+
+Status apply_changes(Store& store, const ChangeSet& cs, ApplyMode mode = ApplyMode::kRemote) {
+    auto txn = store.begin_write();
+    if (!txn) return txn.status();
+    OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(*txn, cs, "peer", mode));
+    return txn->commit();
+}
+
+TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
+    TempDir dir;
+    auto store = open_store(dir.str(), synced_model());
+    auto people = store->box("Person").value();
+    auto notes = store->box("Note").value();
+    Object a = people.new_object();
+    ASSERT_TRUE(a.set("name", "Ada").is_ok());
+    uint64_t ada = people.put(a).value();
+    Object b = people.new_object();
+    b.id = 40;  // an id the caller chose
+    ASSERT_TRUE(b.set("name", "Bob").is_ok());
+    ASSERT_EQ(people.put(b).value(), 40u);
+    uint64_t cy = 0;
+    {
+        auto txn = store->begin_write();
+        cy = people.put_with(*txn, 0, PutMode::kPut, [](ObjectWriter& w) {
+                       w.set_int(0, 777);  // the id property's field: ignored
+                       w.set_string(1, "Cy");
+                       return Status::ok();
+                   }).value();
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    Object n = notes.new_object();
+    ASSERT_TRUE(n.set("text", "hi").is_ok());
+    ASSERT_TRUE(n.set("author", static_cast<int64_t>(ada)).is_ok());
+    ASSERT_TRUE(n.set_to_many("readers", {ada, 40}).is_ok());
+    uint64_t note = notes.put(n).value();
+    auto before = check_maps(*store, "Person");
+    ASSERT_EQ(before.size(), 3u);
+    EXPECT_EQ(people.get(cy).value()->get("name"), Value("Cy"));
+
+    // Updates keep the GID (also one made in the same transaction as the object).
+    ASSERT_TRUE(a.set("age", 37).is_ok());
+    ASSERT_TRUE(people.put(a).is_ok());
+    {
+        auto txn = store->begin_write();
+        Object d = people.new_object();
+        ASSERT_TRUE(d.set("name", "Dee").is_ok());
+        uint64_t dee = people.put(*txn, d).value();
+        ASSERT_TRUE(d.set("age", 1).is_ok());
+        ASSERT_TRUE(people.put(*txn, d).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+        EXPECT_TRUE(gid(*store, "Person", dee).has_value());
+    }
+    auto after = check_maps(*store, "Person");
+    EXPECT_EQ(after.at(ada), before.at(ada));
+    EXPECT_EQ(after.size(), 4u);
+
+    // Removing Ada clears the note's author (the note is rewritten) and takes her GID out of both maps.
+    Gid ada_gid = after.at(ada);
+    Gid note_gid = check_maps(*store, "Note").at(note);
+    ASSERT_TRUE(people.remove(ada).value());
+    EXPECT_FALSE(gid(*store, "Person", ada).has_value());
+    EXPECT_FALSE(local(*store, "Person", ada_gid).has_value());
+    EXPECT_EQ(check_maps(*store, "Note").at(note), note_gid);
+    EXPECT_TRUE(notes.get(note).value()->get("author").is_null());
+
+    // A transaction that is aborted leaves no GID behind.
+    {
+        auto txn = store->begin_write();
+        Object e = people.new_object();
+        ASSERT_TRUE(e.set("name", "Eve").is_ok());
+        uint64_t eve = people.put(*txn, e).value();
+        txn->abort();
+        EXPECT_FALSE(gid(*store, "Person", eve).has_value());
+    }
+    EXPECT_EQ(check_maps(*store, "Person").size(), 3u);
+
+    // Remote changes: a new object, a relation to an object not here yet (its id is reserved), then
+    // that object, an update of a local object, a remove.
+    ASSERT_TRUE(apply_changes(*store, remote_person(*store, Gid("\x07remote-0001", 13), "Rem")).is_ok());
+    auto rem = local(*store, "Person", Gid("\x07remote-0001", 13));
+    ASSERT_TRUE(rem.has_value());
+    EXPECT_EQ(gid(*store, "Person", *rem), Gid("\x07remote-0001", 13));
+    {
+        const Entity* ne = store->model().entity("Note");
+        ObjectChange c;
+        c.kind = ObjectChange::kPut;
+        c.entity_uid = ne->id.uid;
+        c.gid = kRemoteNote;
+        c.is_new = true;
+        PropertyChange author;
+        author.property_uid = ne->property("author")->id.uid;
+        author.value = Value(Bytes(kRemoteAuthor.begin(), kRemoteAuthor.end()));
+        c.properties.push_back(author);
+        ChangeSet cs;
+        cs.objects.push_back(c);
+        ASSERT_TRUE(apply_changes(*store, cs).is_ok());
+    }
+    auto reserved = local(*store, "Person", kRemoteAuthor);
+    ASSERT_TRUE(reserved.has_value());
+    EXPECT_FALSE(people.get(*reserved).value().has_value());  // no object yet
+    EXPECT_EQ(gid(*store, "Person", *reserved), kRemoteAuthor);
+    ASSERT_TRUE(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Late"), ApplyMode::kRecord).is_ok());
+    EXPECT_EQ(local(*store, "Person", kRemoteAuthor), reserved);
+    EXPECT_EQ(people.get(*reserved).value()->get("name"), Value("Late"));
+    ASSERT_TRUE(apply_changes(*store, remote_person(*store, after.at(40), "Robert")).is_ok());
+    EXPECT_EQ(people.get(40).value()->get("name"), Value("Robert"));
+    EXPECT_EQ(gid(*store, "Person", 40), after.at(40));
+    {
+        ObjectChange rm;
+        rm.kind = ObjectChange::kRemove;
+        rm.entity_uid = store->model().entity("Person")->id.uid;
+        rm.gid = after.at(cy);
+        ChangeSet cs;
+        cs.objects.push_back(rm);
+        ASSERT_TRUE(apply_changes(*store, cs).is_ok());
+    }
+    EXPECT_FALSE(local(*store, "Person", after.at(cy)).has_value());
+    EXPECT_FALSE(gid(*store, "Person", cy).has_value());
+    auto final_people = check_maps(*store, "Person");
+    auto final_notes = check_maps(*store, "Note");
+    EXPECT_EQ(final_people.size(), 4u);  // Bob, Dee, Rem, Late
+
+    // The change log names the same GIDs.
+    for (const auto& rec : read_all(*store)) {
+        for (const auto& c : rec.changes.objects) {
+            if (c.kind != ObjectChange::kPut || c.entity_uid != store->model().entity("Person")->id.uid) continue;
+            auto id = local(*store, "Person", c.gid);
+            if (id) {
+                EXPECT_EQ(final_people.at(*id), c.gid);
+            }
+        }
+    }
+
+    // All of it survives a reopen.
+    store.reset();
+    store = open_store(dir.str(), synced_model());
+    EXPECT_EQ(check_maps(*store, "Person"), final_people);
+    EXPECT_EQ(check_maps(*store, "Note"), final_notes);
+}
+
+TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
+    TempDir dir;
+    Model synced = synced_model();
+    Model local_only = synced;
+    local_only.entities[0].sync = false;  // Person
+    local_only.entities[1].sync = false;  // Note (relates to Person)
+    std::map<uint64_t, Gid> first;
+    {
+        auto store = open_store(dir.str(), synced);
+        auto people = store->box("Person").value();
+        for (const char* name : {"Ada", "Bob", "Cy"}) {
+            Object p = people.new_object();
+            ASSERT_TRUE(p.set("name", name).is_ok());
+            ASSERT_TRUE(people.put(p).is_ok());
+        }
+        first = check_maps(*store, "Person");
+    }
+    {
+        // While local-only, Bob's record is rewritten (without his GID) and Dee is made.
+        auto store = open_store(dir.str(), local_only);
+        auto people = store->box("Person").value();
+        Object bob = *people.get(2).value();
+        ASSERT_TRUE(bob.set("age", 50).is_ok());
+        ASSERT_TRUE(people.put(bob).is_ok());
+        Object d = people.new_object();
+        ASSERT_TRUE(d.set("name", "Dee").is_ok());
+        ASSERT_TRUE(people.put(d).is_ok());
+    }
+    auto store = open_store(dir.str(), synced);
+    auto again = check_maps(*store, "Person");
+    ASSERT_EQ(again.size(), 4u);
+    for (const auto& [id, g] : first) EXPECT_EQ(again.at(id), g) << "Person " << id;
+}
+
+// Copies the store that tests/changelog/data/make_store_format1.cpp wrote with format 1 into DIR.
+void copy_format1_store(const std::string& dir) {
+    std::filesystem::copy_file(std::string(OUTPOST_TEST_DATA_DIR) + "/store-format1/data.mdb", dir + "/data.mdb");
+}
+
+// Checks the objects of the format-1 store, as written and after the writes of the test below.
+void check_format1_contents(Store& store, const std::map<uint64_t, Gid>& people_before) {
+    auto people = check_maps(store, "Person");
+    for (const auto& [id, g] : people_before) {
+        if (people.count(id)) {
+            EXPECT_EQ(people.at(id), g) << "Person " << id;
+        }
+    }
+    EXPECT_EQ(gid(store, "Person", 5), kRemoteAuthor);  // reserved for a relation, still no object
+    EXPECT_EQ(local(store, "Person", kRemoteAuthor), 5u);
+    EXPECT_FALSE(gid(store, "Person", 3).has_value());  // removed
+    auto notes = check_maps(store, "Note");
+    EXPECT_EQ(notes.size(), 2u);
+    EXPECT_EQ(local(store, "Note", kRemoteNote), 2u);
+}
+
+TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
+    TempDir dir;
+    copy_format1_store(dir.str());
+    std::map<uint64_t, Gid> people_before;
+    {
+        // Read-only, the store stays in format 1 and reads its GIDs from l:.
+        StoreOptions ro;
+        ro.read_only = true;
+        auto store = Store::open(dir.str(), synced_model(), ro);
+        ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+        people_before = check_maps(**store, "Person");
+        ASSERT_EQ(people_before.size(), 3u);  // 1, 2, 4
+        check_format1_contents(**store, people_before);
+    }
+    auto store = open_store(dir.str(), synced_model());
+    check_format1_contents(*store, people_before);
+    auto people = store->box("Person").value();
+    // Person 4's record had a value in the id property's field (written through put_with in format
+    // 1); moving to format 2 dropped it, and its GID still comes from l:.
+    EXPECT_EQ(people.get(4).value()->get("name"), Value("Dee"));
+
+    // The records written in format 1 read as before, with the GIDs of the maps.
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);  // the first transaction and the remove (the apply logged nothing)
+    uint64_t person_uid = store->model().entity("Person")->id.uid;
+    int named = 0;
+    for (const auto& c : recs[0].changes.objects) {
+        if (c.entity_uid != person_uid) continue;
+        auto id = local(*store, "Person", c.gid);
+        ASSERT_TRUE(id.has_value() || c.kind == ObjectChange::kPut);
+        if (id) {
+            EXPECT_EQ(people_before.at(*id), c.gid);
+            ++named;
+        }
+    }
+    EXPECT_EQ(named, 3);  // 1, 2, 4 (3 was removed later)
+
+    // Writes on the old objects keep their GIDs; new ones get theirs; removes unmap.
+    Object ada = *people.get(1).value();
+    ASSERT_TRUE(ada.set("age", 31).is_ok());
+    ASSERT_TRUE(people.put(ada).is_ok());
+    auto recs2 = read_all(*store);
+    ASSERT_EQ(recs2.size(), 3u);
+    EXPECT_EQ(recs2.back().changes.objects.at(0).gid, people_before.at(1));
+    ASSERT_TRUE(people.remove(2).value());
+    EXPECT_FALSE(local(*store, "Person", people_before.at(2)).has_value());
+    EXPECT_FALSE(gid(*store, "Person", 2).has_value());
+    people_before.erase(2);
+    Object fay = people.new_object();
+    ASSERT_TRUE(fay.set("name", "Fay").is_ok());
+    uint64_t fay_id = people.put(fay).value();
+    EXPECT_EQ(fay_id, 6u);
+    check_format1_contents(*store, people_before);
+
+    // The reserved author arrives.
+    ASSERT_TRUE(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Author")).is_ok());
+    EXPECT_EQ(local(*store, "Person", kRemoteAuthor), 5u);
+    EXPECT_EQ(people.get(5).value()->get("name"), Value("Author"));
+    auto final_people = check_maps(*store, "Person");
+    EXPECT_EQ(final_people.size(), 4u);  // 1, 4, 5, 6
+
+    store.reset();
+    store = open_store(dir.str(), synced_model());
+    EXPECT_EQ(check_maps(*store, "Person"), final_people);
+    check_format1_contents(*store, people_before);
+}
+
+TEST(StoreFormat, RejectsAFormatItDoesNotKnow) {
+    TempDir dir;
+    open_store(dir.str(), synced_model()).reset();
+    // A later format, written by hand: put_meta cannot reach the store's own keys.
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4096);
+    ASSERT_EQ(mdb_env_open(env, dir.str().c_str(), 0, 0644), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi meta;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    std::string k = "format", v = "outpost-store 9";
+    MDB_val mk{k.size(), k.data()}, mv{v.size(), v.data()};
+    ASSERT_EQ(mdb_put(txn, meta, &mk, &mv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    StoreOptions o;
+    auto store = Store::open(dir.str(), synced_model(), o);
+    ASSERT_FALSE(store.is_ok());
+    EXPECT_NE(store.status().message().find("outpost-store 9"), std::string::npos) << store.status().to_string();
+}
+
+Model plain_model() {
+    ModelBuilder b;
+    b.entity("Reading").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("ok", PropertyType::kBool)
+        .property("i8", PropertyType::kInt8)
+        .property("u8", PropertyType::kInt8, kFlagUnsigned)
+        .property("i16", PropertyType::kInt16)
+        .property("u16", PropertyType::kInt16, kFlagUnsigned)
+        .property("i32", PropertyType::kInt32)
+        .property("u32", PropertyType::kInt32, kFlagUnsigned)
+        .property("i64", PropertyType::kInt64)
+        .property("f", PropertyType::kFloat)
+        .property("d", PropertyType::kDouble)
+        .property("s", PropertyType::kString)
+        .property("b", PropertyType::kBytes)
+        .property("at", PropertyType::kDate)
+        .property("ns", PropertyType::kDateNano);
+    return b.build().value();
+}
+
+// A new object of an entity with scalar, string and bytes properties only: its entry, encoded
+// straight from the record, holds each non-null value as the stored object reads it.
+TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto box = store->box("Reading").value();
+    std::vector<Object> objects;
+    auto add = [&](std::vector<std::pair<const char*, Value>> values) {
+        Object o = box.new_object();
+        for (auto& [name, v] : values) EXPECT_TRUE(o.set(name, v).is_ok()) << name;
+        objects.push_back(o);
+    };
+    add({{"ok", Value(true)}, {"i8", Value(-128)}, {"u8", Value(255)}, {"i16", Value(-32768)},
+         {"u16", Value(65535)}, {"i32", Value(std::numeric_limits<int32_t>::min())},
+         {"u32", Value(int64_t{4294967295})}, {"i64", Value(std::numeric_limits<int64_t>::min())},
+         {"f", Value(1.5)}, {"d", Value(-0.0)}, {"s", Value("héllo")}, {"b", Value(Bytes{0, 1, 255})},
+         {"at", Value(int64_t{1700000000000})}, {"ns", Value(std::numeric_limits<int64_t>::max())}});
+    add({{"ok", Value(false)}, {"i8", Value(0)}, {"s", Value("")}, {"b", Value(Bytes{})},
+         {"d", Value(std::nan(""))}});
+    add({});
+    {
+        auto txn = store->begin_write();
+        for (auto& o : objects) ASSERT_TRUE(box.put(*txn, o).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), objects.size());
+    const Entity& e = *store->model().entity("Reading");
+    for (size_t i = 0; i < objects.size(); ++i) {
+        const ObjectChange& c = recs[0].changes.objects[i];
+        EXPECT_TRUE(c.is_new);
+        EXPECT_EQ(c.gid, gid(*store, "Reading", objects[i].id));
+        Object stored = *box.get(objects[i].id).value();
+        size_t non_null = 0;
+        for (const auto& p : e.properties) {
+            if (p.has(kFlagId)) continue;
+            const Value& want = stored.get(p.name);
+            const PropertyChange* got = testing::find_prop(c, p.id.uid);
+            if (want.is_null()) {
+                EXPECT_EQ(got, nullptr) << p.name;
+                continue;
+            }
+            ++non_null;
+            ASSERT_NE(got, nullptr) << p.name;
+            if (want.is<double>() && std::isnan(want.as<double>())) {
+                EXPECT_TRUE(got->value.is<double>() && std::isnan(got->value.as<double>())) << p.name;
+            } else {
+                EXPECT_EQ(got->value, want) << p.name;
+            }
+        }
+        EXPECT_EQ(c.properties.size(), non_null);
+    }
+}
+
+}  // namespace
+}  // namespace outpost
