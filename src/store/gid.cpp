@@ -1,6 +1,7 @@
 // Global ids: generation, display, validation, and the GID <-> local id maps.
 #include <openssl/rand.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -82,9 +83,16 @@ std::string uuid_text(const uint8_t* u) {
 Gid new_object_id_gid() {
     static ObjectIdState state;
     uint8_t b[12];
-    auto secs = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    // Seconds only: the coarse clock (a few ms of resolution) is enough and cheaper to read.
+    struct timespec ts {};
+    uint32_t secs;
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+        secs = static_cast<uint32_t>(ts.tv_sec);
+    } else {
+        secs = static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+    }
     b[0] = static_cast<uint8_t>(secs >> 24);
     b[1] = static_cast<uint8_t>(secs >> 16);
     b[2] = static_cast<uint8_t>(secs >> 8);
