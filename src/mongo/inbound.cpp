@@ -3,10 +3,14 @@
 // The stream is driven with aggregate/getMore commands on one explicit session (rather than
 // mongoc_change_stream_t) so that batch boundaries and every postBatchResumeToken are visible: a batch
 // is applied in one server transaction, and a MongoDB transaction is never split, because its events
-// are all in the oplog when it commits and a server ends a batch early only when no event is ready
-// or the batch is full (then the trailing transaction is held for the next batch).
+// are all in the oplog when it commits and a server ends a getMore batch early only when no event is
+// ready or the batch is full (then the trailing transaction is held for the next batch); the first
+// batch, which a server cuts by count, is asked to be empty.
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -256,7 +260,11 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
         bson_append_document_end(&stage, &cs);
         bson_append_document_end(&pipeline, &stage);
         bson_append_array_end(cmd.get(), &pipeline);
+        // An empty first batch: a first batch is cut at 101 events by default, which can split a
+        // MongoDB transaction when the stream resumes behind a backlog; getMore batches are cut by
+        // size only.
         BSON_APPEND_DOCUMENT_BEGIN(cmd.get(), "cursor", &cursor);
+        BSON_APPEND_INT32(&cursor, "batchSize", 0);
         bson_append_document_end(cmd.get(), &cursor);
     }
     Bson reply;
