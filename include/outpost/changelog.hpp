@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "outpost/store.hpp"
@@ -85,8 +86,10 @@ enum class ApplyMode {
 // The change log of a store (only synced entities write to it).
 class ChangeLog {
 public:
-    // Records after POSITION, oldest first, at most MAX.
-    static Result<std::vector<ChangeLogRecord>> read(Txn& txn, uint64_t after, size_t max);
+    // Records after POSITION, oldest first, at most MAX. Records whose origin is SKIP_ORIGIN (when not
+    // empty) come with empty changes, not decoded: for readers that pass over that origin's records.
+    static Result<std::vector<ChangeLogRecord>> read(Txn& txn, uint64_t after, size_t max,
+                                                     std::string_view skip_origin = {});
     // Position of the newest record (0 when none was ever written).
     static Result<uint64_t> last_position(Txn& txn);
     // Number of records kept.

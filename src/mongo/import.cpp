@@ -142,7 +142,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         if (!txn) return finish(txn.status());
         uint64_t after = *marker;
         for (;;) {
-            auto recs = ChangeLog::read(*txn, after, 1000);
+            auto recs = ChangeLog::read(*txn, after, 1000, kOrigin);
             if (!recs) return finish(recs.status());
             if (recs->empty()) break;
             for (const auto& rec : *recs) {

@@ -3,10 +3,14 @@
 // The stream is driven with aggregate/getMore commands on one explicit session (rather than
 // mongoc_change_stream_t) so that batch boundaries and every postBatchResumeToken are visible: a batch
 // is applied in one server transaction, and a MongoDB transaction is never split, because its events
-// are all in the oplog when it commits and a server ends a batch early only when no event is ready
-// or the batch is full (then the trailing transaction is held for the next batch).
+// are all in the oplog when it commits and a server ends a getMore batch early only when no event is
+// ready or the batch is full (then the trailing transaction is held for the next batch); the first
+// batch, which a server cuts by count, is asked to be empty.
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -37,6 +41,14 @@ struct Event {
     std::string op;
     std::string coll;
     bool own_marker = false;
+    // Where the first documentKey, fullDocument and updateDescription documents are (len 0: none).
+    struct Part {
+        uint32_t off = 0;
+        uint32_t len = 0;
+    };
+    Part key, full, desc;
+    // The document at P as a view. False when the event has none.
+    bool doc(Part p, bson_t* out) const { return p.len != 0 && bson_init_static(out, data + p.off, p.len); }
 };
 
 struct View {
@@ -65,15 +77,14 @@ struct PendingObject {
 // MongoDB: they never reach MongoDB, so the stream may count them as passed.
 // REDELIVER (may be null) gets the MongoDB deletes of objects with pending server puts: the outbound
 // upsert would bring the document back after the delete, so the removal must go to MongoDB again.
-Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped, uint64_t* skippable,
-                      std::vector<ObjectChange>* redeliver = nullptr) {
-    if (changes.empty()) return Status::ok();
-    uint64_t from = changes.front().own_seen;
-    for (const auto& m : changes) from = std::min(from, m.own_seen);
-    std::unordered_map<std::string, PendingObject> pending;
+using PendingObjects = std::unordered_map<std::string, PendingObject>;
+
+// The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as below).
+Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable) {
+    PendingObjects pending;
     bool only_mongo = true;
     for (uint64_t after = from;;) {
-        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, 1000));
+        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, 1000, kOrigin));
         if (recs.empty()) break;
         for (const auto& rec : recs) {
             after = rec.position;
@@ -93,7 +104,12 @@ Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
             }
         }
     }
-    if (pending.empty()) return Status::ok();
+    return pending;
+}
+
+// Drops from CHANGES what PENDING supersedes (REDELIVER as below).
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
+                     std::vector<ObjectChange>* redeliver) {
     std::vector<Mapped> kept;
     kept.reserve(changes.size());
     for (auto& m : changes) {
@@ -130,15 +146,16 @@ Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
         kept.push_back(std::move(m));
     }
     changes = std::move(kept);
-    return Status::ok();
 }
 
-std::string utf8_at(const bson_t* doc, const char* path) {
-    bson_iter_t it, d;
-    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &d) && BSON_ITER_HOLDS_UTF8(&d)) {
-        return bson_iter_utf8(&d, nullptr);
-    }
-    return {};
+Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped, uint64_t* skippable,
+                      std::vector<ObjectChange>* redeliver = nullptr) {
+    if (changes.empty()) return Status::ok();
+    uint64_t from = changes.front().own_seen;
+    for (const auto& m : changes) from = std::min(from, m.own_seen);
+    OUTPOST_ASSIGN_OR_RETURN(auto pending, read_pending(txn, from, skippable));
+    if (!pending.empty()) drop_superseded(pending, changes, dropped, redeliver);
+    return Status::ok();
 }
 
 std::string sub_json(const bson_t* doc, const char* key) {
@@ -166,34 +183,84 @@ bool sub_doc(const bson_t* doc, const char* key, bson_t* out) {
     return bson_init_static(out, data, len);
 }
 
+// The first field KEY of the document or array IT holds.
+bool child_find(const bson_iter_t& it, const char* key, bson_iter_t* out) {
+    return (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) && bson_iter_recurse(&it, out) &&
+           bson_iter_find(out, key);
+}
+
+// One pass over the event's top-level fields; the first of each name counts (as bson_iter_find).
 Event parse_event(const bson_t* raw, const std::string& marker_id) {
     Event e;
     e.data = bson_get_data(raw);
     e.len = raw->len;
-    const bson_t* d = raw;
-    e.op = utf8_at(d, "operationType");
-    e.coll = utf8_at(d, "ns.coll");
-    bson_iter_t it, id;
-    if (bson_iter_init(&it, d) && bson_iter_find_descendant(&it, "lsid.id", &id) && BSON_ITER_HOLDS_BINARY(&id)) {
+    bson_iter_t it, lsid, txn_number, key, full, desc;
+    bool have_op = false, have_ns = false, have_lsid = false, have_txn = false, have_key = false,
+         have_full = false, have_desc = false;
+    auto part = [&](const bson_iter_t& at, Event::Part* out) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&at)) return;
+        uint32_t len;
+        const uint8_t* data;
+        bson_iter_document(&at, &len, &data);
+        out->off = static_cast<uint32_t>(data - e.data);
+        out->len = len;
+    };
+    if (!bson_iter_init(&it, raw)) return e;
+    while (bson_iter_next(&it)) {
+        std::string_view k(bson_iter_key(&it), bson_iter_key_len(&it));
+        if (k == "operationType") {
+            if (!have_op && BSON_ITER_HOLDS_UTF8(&it)) e.op = bson_iter_utf8(&it, nullptr);
+            have_op = true;
+        } else if (k == "ns") {
+            bson_iter_t c;
+            if (!have_ns && child_find(it, "coll", &c) && BSON_ITER_HOLDS_UTF8(&c)) e.coll = bson_iter_utf8(&c, nullptr);
+            have_ns = true;
+        } else if (k == "lsid") {
+            if (!have_lsid) lsid = it;
+            have_lsid = true;
+        } else if (k == "txnNumber") {
+            if (!have_txn) txn_number = it;
+            have_txn = true;
+        } else if (k == "documentKey") {
+            if (!have_key) {
+                key = it;
+                part(it, &e.key);
+            }
+            have_key = true;
+        } else if (k == "fullDocument") {
+            if (!have_full) {
+                full = it;
+                part(it, &e.full);
+            }
+            have_full = true;
+        } else if (k == "updateDescription") {
+            if (!have_desc) {
+                desc = it;
+                part(it, &e.desc);
+            }
+            have_desc = true;
+        }
+    }
+    bson_iter_t id;
+    if (have_lsid && child_find(lsid, "id", &id) && BSON_ITER_HOLDS_BINARY(&id)) {
         bson_subtype_t st;
         uint32_t len;
         const uint8_t* data;
         bson_iter_binary(&id, &st, &len, &data);
         e.txn_key.assign(reinterpret_cast<const char*>(data), len);
-        bson_iter_t tn;
-        if (bson_iter_init_find(&tn, d, "txnNumber") && BSON_ITER_HOLDS_NUMBER(&tn)) {
-            int64_t n = bson_iter_as_int64(&tn);
+        if (have_txn && BSON_ITER_HOLDS_NUMBER(&txn_number)) {
+            int64_t n = bson_iter_as_int64(&txn_number);
             e.txn_key.append(reinterpret_cast<const char*>(&n), 8);
         }
     }
-    if (!e.txn_key.empty() && e.coll == kMetaCollection && utf8_at(d, "documentKey._id") == marker_id) {
+    if (!e.txn_key.empty() && e.coll == kMetaCollection && have_key && child_find(key, "_id", &id) &&
+        BSON_ITER_HOLDS_UTF8(&id) && marker_id == bson_iter_utf8(&id, nullptr)) {
         e.own_marker = true;
-        bson_iter_t p;
-        if ((bson_iter_init(&p, d) && bson_iter_find_descendant(&p, "fullDocument.position", &id) &&
-             BSON_ITER_HOLDS_NUMBER(&id)) ||
-            (bson_iter_init(&p, d) && bson_iter_find_descendant(&p, "updateDescription.updatedFields.position", &id) &&
-             BSON_ITER_HOLDS_NUMBER(&id))) {
-            e.marker_position = bson_iter_as_int64(&id);
+        bson_iter_t fields, p;
+        if ((have_full && child_find(full, "position", &p) && BSON_ITER_HOLDS_NUMBER(&p)) ||
+            (have_desc && child_find(desc, "updatedFields", &fields) && child_find(fields, "position", &p) &&
+             BSON_ITER_HOLDS_NUMBER(&p))) {
+            e.marker_position = bson_iter_as_int64(&p);
         }
     }
     return e;
@@ -206,6 +273,79 @@ Bson event_token(const bson_t* ev) {
     if (sub_doc(ev, "_id", &sub)) bson_concat(t.get(), &sub);
     return t;
 }
+
+// A batch read and mapped on the reading thread, waiting for its commit on the committing thread.
+struct Prepared {
+    std::unique_ptr<Bson> reply;  // the getMore reply the events point into (held events own copies)
+    std::vector<Event> events;
+    std::vector<std::vector<Mapped>> groups;  // whole MongoDB transactions, in stream order
+    std::vector<DeadLetter> dead;             // added when the batch is committed
+    Bson commit_token;
+    uint64_t applied_events = 0;
+    uint64_t echoes = 0;
+    uint64_t own_seen = 0;  // the newest marker position the stream passed up to the batch's end
+};
+
+// Batches from the reading thread to the committing thread, in stream order. At most kDepth wait, so
+// reading and mapping run at most that far ahead of the commits (each batch holds its reply).
+class CommitQueue {
+  public:
+    static constexpr size_t kDepth = 2;
+    // Waits for room. False (BATCH dropped) once the committer has failed or the queue is closed.
+    bool push(Prepared&& batch) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return queue_.size() < kDepth || !failed_.is_ok() || closed_; });
+        if (!failed_.is_ok() || closed_) return false;
+        queue_.push_back(std::move(batch));
+        cv_.notify_all();
+        return true;
+    }
+    // Waits until every batch pushed so far is committed (or the committer failed).
+    void wait_idle() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !failed_.is_ok(); });
+    }
+    // No more batches: the committer ends once the queued ones are done.
+    void close() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+        cv_.notify_all();
+    }
+    // The committer's next batch; nullopt when closed and empty.
+    std::optional<Prepared> pop() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return std::nullopt;
+        Prepared b = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+        cv_.notify_all();
+        return b;
+    }
+    // The committer finished a batch. An error drops the queued batches and refuses new ones.
+    void done(const Status& s) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        busy_ = false;
+        if (!s.is_ok() && failed_.is_ok()) {
+            failed_ = s;
+            queue_.clear();
+        }
+        cv_.notify_all();
+    }
+    Status status() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return failed_;
+    }
+    bool failed() { return !status().is_ok(); }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Prepared> queue_;    // GUARDED_BY(mutex_)
+    bool busy_ = false;             // GUARDED_BY(mutex_): the committer holds a popped batch
+    bool closed_ = false;           // GUARDED_BY(mutex_)
+    Status failed_ = Status::ok();  // GUARDED_BY(mutex_)
+};
 
 }  // namespace
 
@@ -256,7 +396,11 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
         bson_append_document_end(&stage, &cs);
         bson_append_document_end(&pipeline, &stage);
         bson_append_array_end(cmd.get(), &pipeline);
+        // An empty first batch: a first batch is cut at 101 events by default, which can split a
+        // MongoDB transaction when the stream resumes behind a backlog; getMore batches are cut by
+        // size only.
         BSON_APPEND_DOCUMENT_BEGIN(cmd.get(), "cursor", &cursor);
+        BSON_APPEND_INT32(&cursor, "batchSize", 0);
         bson_append_document_end(cmd.get(), &cursor);
     }
     Bson reply;
@@ -271,12 +415,24 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
     }
 
     std::vector<Event> held;  // a transaction that may continue in the next batch
-    Bson last_saved;
-    if (token) last_saved = *token;
+    Bson last_queued;         // the newest token handed to the committer
+    if (token) last_queued = *token;
     int64_t cursor_id = 0;
 
-    // Applies one batch (events under BATCH_KEY of REPLY's cursor) and its post-batch token.
-    auto process = [&](const bson_t* r, const char* batch_key) -> Status {
+    // Reading and mapping run on this thread, committing on a second one, at most CommitQueue::kDepth
+    // batches behind: the reply of batch N+1 is read and mapped while batch N is committed. Batches
+    // commit in stream order, each with its resume token in the same store transaction, so a crash
+    // loses nothing and repeats nothing (uncommitted batches are read again after the stored token).
+    // own_seen: this thread advances it past the markers it reads, the committer past the records it
+    // writes; the committer raises each change's own_seen to its own before applying, as a serial
+    // stream would have had it. committed_seen is the committer's, for the drop path's reads.
+    CommitQueue queue;
+    std::atomic<uint64_t> committed_seen{own_seen};
+
+    // Reads and maps one batch (events under BATCH_KEY of REPLY's cursor) and its post-batch token,
+    // and hands it to the committer.
+    auto process = [&](std::unique_ptr<Bson> reply_doc, const char* batch_key) -> Status {
+        const bson_t* r = reply_doc->get();
         bson_t cursor_doc;
         if (!sub_doc(r, "cursor", &cursor_doc)) return Status(ErrorCode::kMongoCommand, "change stream reply without a cursor");
         bson_iter_t it, arr;
@@ -324,10 +480,20 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             }
         }
         if (events.empty() && commit_token.empty()) return Status::ok();
-        if (events.empty() && bson_equal(commit_token.get(), last_saved.get())) return Status::ok();
+        if (events.empty() && bson_equal(commit_token.get(), last_queued.get())) return Status::ok();
+
+        // A drop reads the store's objects: it needs every earlier batch committed.
+        for (const auto& e : events) {
+            if (e.op == "drop" || e.op == "rename" || e.op == "dropDatabase") {
+                queue.wait_idle();
+                break;
+            }
+        }
+        own_seen = std::max(own_seen, committed_seen.load());
 
         // Map the events, group by transaction, skip this server's own.
         std::vector<std::vector<Mapped>> groups;
+        std::vector<DeadLetter> dead_letters;
         uint64_t applied_events = 0, echoes = 0;
         std::vector<std::string> own_keys;
         for (const auto& e : events) {
@@ -353,7 +519,8 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                     return Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + e.coll + " " +
                                                   sub_json(d, "documentKey") + ": " + why.message());
                 }
-                add_dead_letter({"inbound", e.coll, sub_json(d, "documentKey"), why.message(), detail::to_json(d), 0});
+                dead_letters.push_back(
+                    {"inbound", e.coll, sub_json(d, "documentKey"), why.message(), detail::to_json(d), 0});
                 return Status::ok();
             };
             if (e.op == "drop" || e.op == "rename" || e.op == "dropDatabase") {
@@ -391,8 +558,9 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             if (e.op == "invalidate") continue;
             const CollectionMap* cm = mapping.by_collection(e.coll);
             if (!cm) continue;
-            bson_iter_t kit, idit;
-            if (!bson_iter_init(&kit, d) || !bson_iter_find_descendant(&kit, "documentKey._id", &idit)) {
+            bson_t key_doc;
+            bson_iter_t idit;
+            if (!e.doc(e.key, &key_doc) || !bson_iter_init_find(&idit, &key_doc, "_id")) {
                 OUTPOST_RETURN_IF_ERROR(dead(Status(ErrorCode::kMongoMapping, e.op + " event without documentKey._id")));
                 continue;
             }
@@ -403,7 +571,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             }
             if (e.op == "insert" || e.op == "replace") {
                 bson_t full;
-                if (!sub_doc(d, "fullDocument", &full)) {
+                if (!e.doc(e.full, &full)) {
                     OUTPOST_RETURN_IF_ERROR(dead(Status(ErrorCode::kMongoMapping, e.op + " event without fullDocument")));
                     continue;
                 }
@@ -415,7 +583,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                 groups.back().push_back({std::move(ch).value(), i, own_seen});
             } else if (e.op == "update") {
                 bson_t desc;
-                if (!sub_doc(d, "updateDescription", &desc)) {
+                if (!e.doc(e.desc, &desc)) {
                     OUTPOST_RETURN_IF_ERROR(dead(Status(ErrorCode::kMongoMapping, "update event without updateDescription")));
                     continue;
                 }
@@ -464,29 +632,88 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             ++applied_events;
         }
 
+        Prepared batch;
+        batch.reply = std::move(reply_doc);
+        batch.events = std::move(events);
+        batch.groups = std::move(groups);
+        batch.dead = std::move(dead_letters);
+        batch.commit_token = commit_token;
+        batch.applied_events = applied_events;
+        batch.echoes = echoes;
+        batch.own_seen = own_seen;
+        if (!queue.push(std::move(batch))) return Status::ok();  // the committer failed: its status ends the stream
+        last_queued = std::move(commit_token);
+        return Status::ok();
+    };
+
+    // Commits one batch: its changes, its resume token and own_seen in one store transaction.
+    // Runs on the committing thread; SEEN is that thread's own_seen.
+    auto commit_batch = [&](Prepared& b, uint64_t& seen) -> Status {
+        for (auto& d : b.dead) add_dead_letter(std::move(d));
+        // Each change gets the own_seen a serial stream would have given it: the committed one, or a
+        // marker passed before it in the stream.
+        for (auto& g : b.groups) {
+            for (auto& m : g) m.own_seen = std::max(m.own_seen, seen);
+        }
+        seen = std::max(seen, b.own_seen);
+        auto& groups = b.groups;
+        const auto& events = b.events;
+        const Bson& commit_token = b.commit_token;
         bool changed = false;
         uint64_t superseded = 0, skippable = 0;
+        // With no server records pending (the usual case) the changes are moved into CS, not copied,
+        // and moved back if the transaction fails (apply leaves CS as it was).
+        ChangeSet cs;
+        bool moved = false;
+        auto restore = [&] {
+            if (!moved) return;
+            size_t k = 0;
+            for (auto& g : groups) {
+                for (auto& m : g) m.change = std::move(cs.objects[k++]);
+            }
+            moved = false;
+        };
         auto apply_all = [&](WriteTxn& txn) -> Status {
             // Groups are whole MongoDB transactions; the batch's groups commit together.
-            std::vector<Mapped> all;
+            restore();
+            cs.objects.clear();
+            size_t n = 0;
+            uint64_t from = UINT64_MAX;
             for (const auto& g : groups) {
-                for (const auto& m : g) all.push_back(m);
+                n += g.size();
+                for (const auto& m : g) from = std::min(from, m.own_seen);
             }
             superseded = 0;
             OUTPOST_ASSIGN_OR_RETURN(uint64_t before, ChangeLog::last_position(txn));
-            OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &superseded, &skippable));
-            own_seen = std::max(own_seen, skippable);
-            ChangeSet cs;
-            for (auto& m : all) cs.objects.push_back(std::move(m.change));
+            PendingObjects pending;
+            if (n != 0) {
+                OUTPOST_ASSIGN_OR_RETURN(pending, read_pending(txn, from, &skippable));
+            }
+            seen = std::max(seen, skippable);
+            cs.objects.reserve(n);
+            if (pending.empty()) {
+                for (auto& g : groups) {
+                    for (auto& m : g) cs.objects.push_back(std::move(m.change));
+                }
+                moved = true;
+            } else {
+                std::vector<Mapped> all;
+                all.reserve(n);
+                for (const auto& g : groups) {
+                    for (const auto& m : g) all.push_back(m);
+                }
+                drop_superseded(pending, all, &superseded, nullptr);
+                for (auto& m : all) cs.objects.push_back(std::move(m.change));
+            }
             if (!cs.empty()) {
                 OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord));
                 changed = true;
             }
-            if (own_seen >= before) {
+            if (seen >= before) {
                 // Nothing pending: this transaction's own record never goes to MongoDB either.
-                OUTPOST_ASSIGN_OR_RETURN(own_seen, ChangeLog::last_position(txn));
+                OUTPOST_ASSIGN_OR_RETURN(seen, ChangeLog::last_position(txn));
             }
-            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(own_seen)));
+            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(seen)));
             return put_meta(txn, kMetaResumeToken,
                             std::string_view(reinterpret_cast<const char*>(bson_get_data(commit_token.get())),
                                              commit_token.get()->len));
@@ -504,11 +731,14 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             uint64_t ignored = 0, ignored2 = 0;
             OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &ignored, &ignored2, &redeliver));
             if (redeliver.empty()) return Status::ok();
-            ChangeSet cs;
-            cs.objects = std::move(redeliver);
-            return ChangeLog::apply(txn, cs, kOriginRedeliver, ApplyMode::kRecord);
+            ChangeSet removals;
+            removals.objects = std::move(redeliver);
+            return ChangeLog::apply(txn, removals, kOriginRedeliver, ApplyMode::kRecord);
         });
-        if (s) s = store->write(apply_all);
+        if (s) {
+            s = store->write(apply_all);
+            if (!s) restore();
+        }
         if (!s && s.code() != ErrorCode::kStorage && s.code() != ErrorCode::kStorageFull) {
             // A change the store refuses (a unique value taken, ...): apply the others one by one.
             if (options.strict_from_mongo) {
@@ -521,9 +751,9 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
                         std::vector<Mapped> single = {m};
                         OUTPOST_RETURN_IF_ERROR(filter_pending(txn, single, &superseded, &skippable));
                         if (single.empty()) return Status::ok();
-                        ChangeSet cs;
-                        cs.objects.push_back(std::move(single.front().change));
-                        return ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord);
+                        ChangeSet one_change;
+                        one_change.objects.push_back(std::move(single.front().change));
+                        return ChangeLog::apply(txn, one_change, kOrigin, ApplyMode::kRecord);
                     });
                     if (one) {
                         changed = true;
@@ -539,21 +769,30 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
             s = store->write(apply_all);
         }
         if (!s) return s;
-        last_saved = commit_token;
         set_resume_token(commit_token.get());
         {
             std::lock_guard<std::mutex> lock(status_mutex);
             if (changed) st.inbound_txns++;
-            st.inbound_events += applied_events;
-            st.echoes_skipped += echoes;
+            st.inbound_events += b.applied_events;
+            st.echoes_skipped += b.echoes;
         }
         if (changed && on_inbound_commit) on_inbound_commit();
         return Status::ok();
     };
 
-    Status result = process(reply.get(), "firstBatch");
+    std::thread committer([&] {
+        uint64_t seen = committed_seen.load();
+        while (auto b = queue.pop()) {
+            // When stopping, batches not yet committed are dropped: the stream reads them again.
+            Status s = stopping.load() ? Status::ok() : commit_batch(*b, seen);
+            if (s) committed_seen.store(seen);
+            queue.done(s);
+        }
+    });
+
+    Status result = process(std::make_unique<Bson>(std::move(reply)), "firstBatch");
     int32_t code = 0;
-    while (result && cursor_id != 0 && !stopping.load()) {
+    while (result && cursor_id != 0 && !stopping.load() && !queue.failed()) {
         {
             std::lock_guard<std::mutex> lock(import_mutex);
             if (import_requested && !import_result) break;
@@ -562,21 +801,24 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
         BSON_APPEND_INT64(more.get(), "getMore", cursor_id);
         BSON_APPEND_UTF8(more.get(), "collection", "$cmd.aggregate");
         BSON_APPEND_INT64(more.get(), "maxTimeMS", options.max_await_ms);
-        Bson r;
-        bson_destroy(r.get());
-        if (!mongoc_database_read_command_with_opts(db.get(), more.get(), nullptr, opts.get(), r.get(), &err)) {
+        auto r = std::make_unique<Bson>();
+        bson_destroy(r->get());
+        if (!mongoc_database_read_command_with_opts(db.get(), more.get(), nullptr, opts.get(), r->get(), &err)) {
             code = static_cast<int32_t>(err.code);
             if (code == 286 || code == 280 || code == 260) {
                 result = Status(ErrorCode::kMongoHistoryLost,
                                 std::string("the change stream cannot continue: ") + err.message, code);
             } else {
-                result = detail::status_from(err, "reading the change stream", r.get());
+                result = detail::status_from(err, "reading the change stream", r->get());
             }
             cursor_id = 0;  // a failed getMore leaves no cursor worth killing
             break;
         }
-        result = process(r.get(), "nextBatch");
+        result = process(std::move(r), "nextBatch");
     }
+    queue.close();
+    committer.join();
+    if (Status committed = queue.status(); !committed) result = committed;
     if (cursor_id != 0) {
         Bson kill, r;
         BSON_APPEND_UTF8(kill.get(), "killCursors", "$cmd.aggregate");

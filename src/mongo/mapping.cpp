@@ -258,6 +258,8 @@ Result<ObjectChange> Mapping::change_from_document(const CollectionMap& c, const
     bson_iter_t it;
     if (!bson_iter_init(&it, doc)) return mapping_error("malformed document");
     bool have_id = false;
+    change.properties.reserve(c.fields.size());
+    change.to_many.reserve(c.to_many.size());
     std::vector<bool> seen(c.fields.size() + c.to_many.size(), false);
     while (bson_iter_next(&it)) {
         std::string_view key(bson_iter_key(&it), bson_iter_key_len(&it));

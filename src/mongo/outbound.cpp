@@ -372,7 +372,7 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
     const size_t chunk = std::max<size_t>(1, std::min<size_t>(options.outbound_max_records, kReadChunk));
     // Reads the records after READ_TO into PENDING; false when there are none (or on an error).
     auto read_more = [&](Txn& txn) -> bool {
-        auto r = ChangeLog::read(txn, read_to, chunk);
+        auto r = ChangeLog::read(txn, read_to, chunk, kOrigin);  // MongoDB's own changes are not written back
         if (!r) {
             set_error(r.status());
             return false;

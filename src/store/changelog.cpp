@@ -602,7 +602,8 @@ Status flush_log(TxnState& s) {
 using detail::lmdb_status;
 using detail::mdb_val;
 
-Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, size_t max) {
+Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, size_t max,
+                                                     std::string_view skip_origin) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     auto* s = txn.state();
     std::vector<ChangeLogRecord> out;
@@ -617,16 +618,18 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
         ChangeLogRecord rec;
         rec.position = detail::read_u64(k);
         rec.bytes = v.mv_size;
-        auto cs = decode_change_set({static_cast<const uint8_t*>(v.mv_data), v.mv_size});
-        if (!cs) {
-            st = Status(ErrorCode::kCorrupt,
-                        "change log record " + std::to_string(rec.position) + ": " + cs.status().message());
-            break;
-        }
-        rec.changes = std::move(cs).value();
         if (s->store->changelog_origin != 0) {
             MDB_val ok = mdb_val(&rec.position, 8), ov;
             if (mdb_get(s->txn, s->store->changelog_origin, &ok, &ov) == 0) rec.origin = std::string(detail::as_view(ov));
+        }
+        if (skip_origin.empty() || rec.origin != skip_origin) {
+            auto cs = decode_change_set({static_cast<const uint8_t*>(v.mv_data), v.mv_size});
+            if (!cs) {
+                st = Status(ErrorCode::kCorrupt,
+                            "change log record " + std::to_string(rec.position) + ": " + cs.status().message());
+                break;
+            }
+            rec.changes = std::move(cs).value();
         }
         out.push_back(std::move(rec));
     }

@@ -187,6 +187,49 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     EXPECT_EQ(recs[0].changes.objects[0].properties.size(), 2u);
 }
 
+// Readers that pass over one origin's records (the MongoDB connector over its own) get them without
+// their changes; every other record is decoded as before, and positions and origins are all there.
+TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
+    TempDir dir;
+    auto device = open_store(dir.str("device"), synced_model());
+    auto server = open_store(dir.str("server"), synced_model());
+    auto people = device->box("Person").value();
+    for (int i = 0; i < 3; ++i) {
+        Object p = people.new_object();
+        ASSERT_TRUE(p.set("name", "P" + std::to_string(i)).is_ok());
+        ASSERT_TRUE(people.put(p).is_ok());
+    }
+    std::vector<ChangeSet> sets;
+    {
+        auto t = device->begin_read();
+        for (const auto& r : ChangeLog::read(*t, 0, 10).value()) sets.push_back(r.changes);
+    }
+    ASSERT_EQ(sets.size(), 3u);
+    const char* origins[] = {"mongo", "client-1", "mongo"};
+    for (size_t i = 0; i < 3; ++i) {
+        auto txn = server->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, sets[i], origins[i], ApplyMode::kRecord).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto t = server->begin_read();
+    auto all = ChangeLog::read(*t, 0, 10).value();
+    auto skipped = ChangeLog::read(*t, 0, 10, "mongo").value();
+    ASSERT_EQ(all.size(), 3u);
+    ASSERT_EQ(skipped.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(skipped[i].position, all[i].position);
+        EXPECT_EQ(skipped[i].origin, origins[i]);
+        EXPECT_EQ(skipped[i].bytes, all[i].bytes);
+        EXPECT_EQ(all[i].changes.objects.size(), 1u);
+        EXPECT_EQ(skipped[i].changes.objects.size(), i == 1 ? 1u : 0u);
+    }
+    EXPECT_EQ(skipped[1].changes, all[1].changes);
+    // A reader starting in the middle and reading one record.
+    auto one = ChangeLog::read(*t, all[0].position, 1, "mongo").value();
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0].changes, all[1].changes);
+}
+
 // The server's apply: new GIDs in any order, relation targets that arrive later in the same set or in a
 // later one, each logged once with the sender's GID and mapped both ways.
 TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {

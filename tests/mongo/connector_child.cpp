@@ -1,9 +1,13 @@
 // A minimal "sync server" process for fault tests: opens a store with the test model, runs the
 // connector, and either writes Items one transaction at a time (printing "committed I" after each
-// commit) or waits until everything reached MongoDB ("drained POSITION").
+// commit) or waits until everything reached MongoDB ("drained POSITION"); or, for the inbound side,
+// prints "applied N" (change events committed so far) every few milliseconds until it is killed, or
+// waits until the store holds COUNT Items ("have COUNT").
 //
 //   mongo_connector_child STORE_DIR URL DB write COUNT
 //   mongo_connector_child STORE_DIR URL DB drain
+//   mongo_connector_child STORE_DIR URL DB inbound
+//   mongo_connector_child STORE_DIR URL DB wait COUNT
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,7 +22,7 @@ using namespace outpost;
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s STORE_DIR URL DB write COUNT | drain\n", argv[0]);
+        std::fprintf(stderr, "usage: %s STORE_DIR URL DB write COUNT | drain | inbound | wait COUNT\n", argv[0]);
         return 2;
     }
     std::string mode = argv[4];
@@ -42,6 +46,28 @@ int main(int argc, char** argv) {
     if (!s) {
         std::fprintf(stderr, "%s\n", s.to_string().c_str());
         return 1;
+    }
+    if (mode == "inbound") {
+        std::printf("started\n");
+        std::fflush(stdout);
+        for (;;) {
+            std::printf("applied %llu\n", static_cast<unsigned long long>((*c)->status().inbound_events));
+            std::fflush(stdout);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    }
+    if (mode == "wait") {
+        uint64_t n = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 0;
+        auto box = (*store)->box("Item").value();
+        for (;;) {
+            auto have = box.count();
+            if (have && *have >= n) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        std::printf("have %llu\n", static_cast<unsigned long long>(n));
+        std::fflush(stdout);
+        (*c)->stop();
+        return 0;
     }
     if (mode == "write") {
         int n = argc > 5 ? std::atoi(argv[5]) : 1000;

@@ -1,5 +1,6 @@
-// Faults: kill -9 of the server process during outbound writes, and a stand-in killed and restarted
-// under a running connector. Nothing acknowledged is lost, nothing is written twice.
+// Faults: kill -9 of the server process during outbound writes and during the inbound stream, and a
+// stand-in killed and restarted under a running connector. Nothing acknowledged is lost, nothing is
+// written twice.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "mongo/connector.hpp"
@@ -135,6 +137,82 @@ TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
         EXPECT_LT(positions[i - 1], positions[i]) << "position " << positions[i] << " written again at " << i;
     }
     EXPECT_EQ(positions.back(), static_cast<int64_t>(ChangeLog::last_position(txn).value()));
+}
+
+// The inbound side reads and maps batches ahead of their commits: a kill -9 while batches are read,
+// mapped and committed loses no event and applies none twice, each MongoDB transaction lands whole in
+// one server transaction, and the server's records follow MongoDB's order. (An insert applied again
+// after the update that follows it in a later batch would change the object back and forth, which the
+// records show; an insert and its update in one batch make one record.)
+TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
+    testing::MongoServer mongo;
+    testing::TempDir dir;
+    constexpr int kGroups = 300;  // each: a transaction of three inserts, then an update of the first
+    auto doc_id = [](int g, int j) { return "t" + std::to_string(g) + "-" + std::to_string(j); };
+    int written = 0;
+    auto write_group = [&] {
+        int g = written++;
+        mongo.transaction([&](Bson& opts) {
+            bson_error_t err;
+            for (int j = 0; j < 3; ++j) {
+                Bson d = bson(R"({"_id": ")" + doc_id(g, j) + R"(", "i32": )" + std::to_string(g * 3 + j) + "}");
+                ASSERT_TRUE(mongoc_collection_insert_one(mongo.collection("items").get(), d.get(), opts.get(), nullptr,
+                                                         &err))
+                    << err.message;
+            }
+        });
+        mongo.update("items", R"({"_id": ")" + doc_id(g, 0) + R"("})",
+                     R"({"$set": {"i32": )" + std::to_string(100000 + g) + "}}");
+    };
+    uint64_t applied = 0;
+    int rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "inbound"}, [&](const std::string& l) {
+        if (l.rfind("applied ", 0) == 0) applied = std::strtoull(l.c_str() + 8, nullptr, 10);
+        // Keep about 50 groups (200 events) ahead of what the server committed.
+        while (written < kGroups && static_cast<uint64_t>(written) * 4 < applied + 200) write_group();
+        return applied < 400;
+    });
+    ASSERT_EQ(rc, -SIGKILL);
+    ASSERT_LT(written, kGroups) << "the kill came after the last write";
+    while (written < kGroups) write_group();  // while the server is down
+    rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "wait", std::to_string(kGroups * 3)},
+                   [](const std::string&) { return true; });
+    ASSERT_EQ(rc, 0);
+
+    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    auto box = store->box("Item").value();
+    auto txn = store->begin_read().value();
+    EXPECT_EQ(box.count().value(), static_cast<uint64_t>(kGroups * 3));
+    std::map<std::string, std::vector<uint64_t>> records_of;  // GID -> positions of the records naming it
+    for (uint64_t after = 0;;) {
+        auto recs = ChangeLog::read(txn, after, 1000).value();
+        if (recs.empty()) break;
+        for (const auto& r : recs) {
+            after = r.position;
+            if (r.origin != kOrigin) continue;
+            for (const auto& oc : r.changes.objects) records_of[oc.gid].push_back(r.position);
+        }
+    }
+    ASSERT_EQ(records_of.size(), static_cast<size_t>(kGroups * 3));
+    uint64_t previous = 0;
+    for (int g = 0; g < kGroups; ++g) {
+        auto& first = records_of["\x02" + doc_id(g, 0)];
+        // The insert and the update: one record when both were in one batch, else two.
+        ASSERT_TRUE(first.size() == 1 || first.size() == 2) << doc_id(g, 0) << " in " << first.size() << " records";
+        EXPECT_GE(first[0], previous) << "group " << g << " applied before an earlier event";
+        if (first.size() == 2) {
+            EXPECT_GT(first[1], first[0]);
+        }
+        for (int j = 1; j < 3; ++j) {
+            auto& other = records_of["\x02" + doc_id(g, j)];
+            ASSERT_EQ(other.size(), 1u) << doc_id(g, j) << " applied " << other.size() << " times";
+            EXPECT_EQ(other[0], first[0]) << "transaction " << g << " split";
+        }
+        previous = first.back();
+        Gid gid = "\x02" + doc_id(g, 0);
+        auto id = local_id_of(txn, box, gid).value();
+        ASSERT_TRUE(id.has_value());
+        EXPECT_EQ(box.get(txn, *id).value().value().get("i32").as<int64_t>(), 100000 + g);
+    }
 }
 
 TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
