@@ -408,6 +408,15 @@ Status yield_unique_values(Txn& txn, Store& store, ChangeSet& changes, const Pen
     return Status::ok();
 }
 
+// Applies remote CHANGES, first freeing the unique values they move between their own objects.
+Status apply_freeing_unique_values(WriteTxn& txn, Store& store, const ChangeSet& changes) {
+    OUTPOST_ASSIGN_OR_RETURN(ChangeSet frees, unique_values_to_free(txn, store, changes));
+    if (!frees.empty()) {
+        OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, frees, kRemoteOrigin, ApplyMode::kRemote));
+    }
+    return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
+}
+
 Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pending& pending,
                      bool need_created) {
     OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
@@ -416,13 +425,13 @@ Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pend
             OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
             for (const auto& rec : recs) pending.add_created(rec.changes);
         }
-        return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
+        return apply_freeing_unique_values(txn, store, changes);
     }
     OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
     for (const auto& rec : recs) pending.add(rec.changes);
     ChangeSet rebased = pending.rebase(changes, store.model());
     OUTPOST_RETURN_IF_ERROR(yield_unique_values(txn, store, rebased, pending));
-    return ChangeLog::apply(txn, rebased, kRemoteOrigin, ApplyMode::kRemote);
+    return apply_freeing_unique_values(txn, store, rebased);
 }
 
 }  // namespace

@@ -927,16 +927,20 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
             }
             OUTPOST_RETURN_IF_ERROR(drop_references_to_removed(txn, store_->model(), c));
         }
-        if (!dropped) {
-            OUTPOST_RETURN_IF_ERROR(
-                ChangeLog::apply(txn, push.changes, s.client, ApplyMode::kRecord));
-        } else {
-            ChangeSet accepted;
+        ChangeSet accepted;
+        if (dropped) {
             for (size_t k = 0; k < objects.size(); ++k) {
                 if (keep[k]) accepted.objects.push_back(objects[k]);
             }
-            OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, accepted, s.client, ApplyMode::kRecord));
         }
+        const ChangeSet& apply = dropped ? accepted : push.changes;
+        if (!entities_with_unique_.empty()) {
+            OUTPOST_ASSIGN_OR_RETURN(ChangeSet frees, unique_values_to_free(txn, *store_, apply));
+            if (!frees.empty()) {
+                OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, frees, s.client, ApplyMode::kRecord));
+            }
+        }
+        OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, apply, s.client, ApplyMode::kRecord));
         last_applied = push.client_txn;
         applied[i] = 1;
         any = true;

@@ -8,6 +8,7 @@
 // decided.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 
 #include "outpost/box.hpp"
@@ -44,6 +45,45 @@ inline bool frees_value(const ChangeSet& changes, uint64_t entity_uid, const Gid
         }
     }
     return false;
+}
+
+// Puts that set to null the unique values CHANGES moves between its own objects (a value another put of
+// CHANGES takes from an object whose put gives it another value), to apply before CHANGES: applied in
+// order, a put would meet the value still held by an object that CHANGES changes later (also when two
+// objects swap values). Several puts of one object in one transaction log one entry, so the record
+// holds the final values only. Entities without unique properties cost one look at each property.
+inline Result<ChangeSet> unique_values_to_free(Txn& txn, Store& store, const ChangeSet& changes) {
+    ChangeSet out;
+    const Model& model = store.model();
+    for (const auto& c : changes.objects) {
+        if (c.kind != ObjectChange::kPut) continue;
+        const Entity* e = model.entity_by_uid(c.entity_uid);
+        if (!e || std::none_of(e->properties.begin(), e->properties.end(), is_unique)) continue;
+        for (const auto& pc : c.properties) {
+            if (pc.value.is_null()) continue;
+            auto p = std::find_if(e->properties.begin(), e->properties.end(),
+                                  [&](const Property& x) { return x.id.uid == pc.property_uid; });
+            if (p == e->properties.end() || !is_unique(*p)) continue;
+            OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store.box(e->name));
+            OUTPOST_ASSIGN_OR_RETURN(auto holder, unique_holder(txn, box, *p, pc.value));
+            if (!holder) continue;
+            OUTPOST_ASSIGN_OR_RETURN(auto holder_gid, gid_of(txn, box, *holder));
+            if (!holder_gid || *holder_gid == c.gid) continue;
+            if (!frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc.value)) continue;
+            bool removed = false;
+            for (const auto& o : changes.objects) {
+                removed |= o.kind == ObjectChange::kRemove && o.entity_uid == e->id.uid && o.gid == *holder_gid;
+            }
+            if (removed) continue;  // its remove frees the value, wherever it comes
+            ObjectChange clear;
+            clear.kind = ObjectChange::kPut;
+            clear.entity_uid = e->id.uid;
+            clear.gid = *holder_gid;
+            clear.properties.push_back(PropertyChange{p->id.uid, Value()});
+            out.objects.push_back(std::move(clear));
+        }
+    }
+    return out;
 }
 
 }  // namespace outpost::sync

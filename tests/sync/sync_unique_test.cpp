@@ -151,6 +151,52 @@ TEST(SyncUnique, ValueFreedInTheSameTransactionIsNoClash) {
     }
 }
 
+// A value moved between two objects in one transaction arrives whatever order the change log holds the
+// two objects in, and two objects can swap their values.
+TEST(SyncUnique, ValueMovedOrSwappedInOneTransactionArrives) {
+    SyncNet net(user_model());
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t id1 = put(*a.store, "User", {{"email", "one@example.org"}});
+    uint64_t id2 = put(*a.store, "User", {{"email", "two@example.org"}});
+    Gid g1 = *gid(*a.store, "User", id1), g2 = *gid(*a.store, "User", id2);
+    ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
+    auto edit = [&](const std::vector<std::pair<uint64_t, Value>>& steps) {
+        ASSERT_TRUE(a.store
+                        ->write([&](WriteTxn& txn) {
+                            auto box = a.box("User");
+                            for (const auto& [id, email] : steps) {
+                                Object u = box.get(txn, id).value().value();
+                                OUTPOST_RETURN_IF_ERROR(u.set("email", email));
+                                OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
+                            }
+                            return Status::ok();
+                        })
+                        .is_ok());
+        ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
+        net.pump_all();
+    };
+    // User 2 is touched first (logged first) and takes "one@" from user 1, which moves on.
+    edit({{id2, Value("temp@example.org")}, {id1, Value("three@example.org")}, {id2, Value("one@example.org")}});
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        auto users = users_by_email(*s);
+        EXPECT_EQ(users["three@example.org"], g1);
+        EXPECT_EQ(users["one@example.org"], g2);
+    }
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    // A swap (through a temporary value, as the local store needs one).
+    edit({{id1, Value("temp@example.org")}, {id2, Value("three@example.org")}, {id1, Value("one@example.org")}});
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        auto users = users_by_email(*s);
+        EXPECT_EQ(users.size(), 2u);
+        EXPECT_EQ(users["one@example.org"], g1);
+        EXPECT_EQ(users["three@example.org"], g2);
+    }
+    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+}
+
 // With onConflict replace the later put wins and the other object is removed everywhere.
 TEST(SyncUnique, ReplaceStrategyLaterPutWins) {
     SyncNet net(user_model(kFlagUnique | kFlagUniqueReplace));
