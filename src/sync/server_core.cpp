@@ -5,7 +5,7 @@
 
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
-#include "sync/known_model.hpp"
+#include "sync/server_core_internal.hpp"
 #include "sync/unique_values.hpp"
 
 namespace outpost::sync {
@@ -40,18 +40,7 @@ ChangeSet KnownModel::filter(const ChangeSet& changes) const {
 }
 
 }  // namespace detail
-
-namespace {
-
-constexpr size_t kCatchUpBatch = 1000;
-// Pushes of one session applied in one store transaction, at most.
-constexpr size_t kMaxPushesPerCommit = 64;
-// Pushes of one session kept while its full sync runs, at most.
-constexpr size_t kMaxHeldPushes = 1024;
-
-std::string client_txn_key(const std::string& client_hex) {
-    return "sync.client_txn." + client_hex;
-}
+namespace server_internal {
 
 std::string tombstone_key(uint64_t entity_uid, const Gid& gid) {
     static const char* kHex = "0123456789abcdef";
@@ -136,6 +125,16 @@ size_t approx_size(const ChangeSet& changes) {
     return n;
 }
 
+}  // namespace server_internal
+
+namespace {
+
+using namespace server_internal;
+
+std::string client_txn_key(const std::string& client_hex) {
+    return "sync.client_txn." + client_hex;
+}
+
 // A delete beats a concurrent edit that points at the deleted object, as it beats one that changes
 // it: every replica cleared its references when it applied the remove, so a reference that arrives
 // after the remove goes too (a to-one becomes null, a to-many loses the target). Kept, it would
@@ -181,33 +180,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
-
-struct ServerCore::Session {
-    SessionId id = 0;
-    std::shared_ptr<Connection> connection;
-    bool logged_in = false;
-    bool closed = false;
-    std::string client;  // hex client id: the origin of its pushes in the history
-    detail::KnownModel known;
-    uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
-    uint64_t acked_seq = 0;  // the newest ApplyAck
-    // The parts received so far of a transaction sent in parts (Push.more), and their size.
-    std::optional<Push> partial;
-    size_t partial_bytes = 0;
-    // The full sync in progress, and the pushes that wait for its end.
-    struct FullSync {
-        explicit FullSync(ReadTxn t) : txn(std::move(t)) {}
-        ReadTxn txn;
-        uint64_t snapshot = 0;  // the history position the read transaction sees
-        uint64_t tag = 0;       // its record's tag
-        size_t entity = 0;      // into the model's entities
-        std::optional<DynamicBox> box;
-        std::vector<uint64_t> ids;  // of that entity, when box is set
-        size_t next = 0;            // into ids
-    };
-    std::unique_ptr<FullSync> full_sync;
-    std::vector<Push> held;
-};
 
 Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> store,
                                                        ServerOptions options) {
@@ -588,300 +560,6 @@ void ServerCore::handle_login(Session& s, Login login) {
     if (!full) s.sent_seq = head;
 }
 
-Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
-    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
-    while (after < until && !s.closed) {
-        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, kCatchUpBatch));
-        if (recs.empty()) break;
-        for (auto& rec : recs) {
-            if (rec.position > until) return Status::ok();
-            after = rec.position;
-            // The client's own writes (and records it cannot see) go as empty Applies, so that its
-            // resume position still advances past them.
-            const uint64_t tag = record_tag(rec, encode_change_set(rec.changes));
-            if (rec.origin == s.client) {
-                send(s, encode_apply(rec.position, encode_change_set({}), false, tag));
-            } else {
-                ChangeSet mine = s.known.filter(rec.changes);
-                for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
-                    send(s, std::move(f));
-            }
-        }
-    }
-    return Status::ok();
-}
-
-Status ServerCore::start_full_sync(Session& s) {
-    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
-    auto fs = std::make_unique<Session::FullSync>(std::move(txn));
-    OUTPOST_ASSIGN_OR_RETURN(fs->snapshot, ChangeLog::last_position(fs->txn));
-    OUTPOST_ASSIGN_OR_RETURN(fs->tag, tag_at(fs->txn, fs->snapshot));
-    s.sent_seq = fs->snapshot;
-    full_sync_snapshots_.insert(fs->snapshot);
-    s.full_sync = std::move(fs);
-    return continue_full_sync(s);
-}
-
-Status ServerCore::continue_full_sync(Session& s) {
-    Session::FullSync& fs = *s.full_sync;
-    const auto& entities = store_->model().entities;
-    // Moves the cursor to the next object to send; false at the end.
-    auto advance = [&]() -> Result<bool> {
-        while (fs.entity < entities.size()) {
-            const Entity& e = entities[fs.entity];
-            if (!e.sync || !s.known.knows(e.id.uid)) {
-                ++fs.entity;
-                continue;
-            }
-            if (!fs.box) {
-                OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
-                OUTPOST_ASSIGN_OR_RETURN(fs.ids, box.ids(fs.txn));
-                fs.box.emplace(std::move(box));
-                fs.next = 0;
-            }
-            if (fs.next < fs.ids.size()) return true;
-            fs.box.reset();
-            fs.ids.clear();
-            ++fs.entity;
-        }
-        return false;
-    };
-    while (!s.closed) {
-        if (options_.full_sync_window_bytes != 0 &&
-            s.connection->queued_bytes() >= options_.full_sync_window_bytes) {
-            return Status::ok();  // continued when the connection has drained
-        }
-        ChangeSet chunk;
-        size_t chunk_bytes = 0;
-        bool more = true;
-        while (chunk.objects.size() < options_.full_sync_chunk_objects &&
-               chunk_bytes < options_.full_sync_chunk_bytes) {
-            OUTPOST_ASSIGN_OR_RETURN(more, advance());
-            if (!more) break;
-            const Entity& e = entities[fs.entity];
-            const uint64_t id = fs.ids[fs.next++];
-            const detail::KnownEntity* ke = nullptr;
-            if (!s.known.knows_all) ke = &s.known.entities.at(e.id.uid);
-            OUTPOST_ASSIGN_OR_RETURN(auto obj, fs.box->get(fs.txn, id));
-            OUTPOST_ASSIGN_OR_RETURN(auto gid, gid_of(fs.txn, *fs.box, id));
-            if (!obj || !gid) continue;
-            size_t bytes = 0;
-            OUTPOST_ASSIGN_OR_RETURN(ObjectChange c,
-                                     describe_object(fs.txn, e, *fs.box, id, *gid, ke, bytes));
-            chunk.objects.push_back(std::move(c));
-            chunk_bytes += bytes;
-        }
-        if (more) {
-            OUTPOST_ASSIGN_OR_RETURN(more, advance());
-        }
-        send(s, encode_message(
-                    FullSyncChunk{fs.snapshot, std::move(chunk), !more, more ? 0 : fs.tag}));
-        if (!more) return finish_full_sync(s);
-    }
-    return Status::ok();
-}
-
-Status ServerCore::finish_full_sync(Session& s) {
-    const uint64_t snapshot = s.full_sync->snapshot;
-    full_sync_snapshots_.erase(full_sync_snapshots_.find(snapshot));
-    s.full_sync.reset();
-    // The records fanned out to the others meanwhile follow (kept: trimming stops at the snapshot).
-    const uint64_t until = std::max(snapshot, fanned_seq_);
-    if (until > snapshot) OUTPOST_RETURN_IF_ERROR(send_catch_up(s, snapshot, until));
-    s.sent_seq = until;
-    // Then the pushes that waited, in order.
-    std::vector<Push> held = std::move(s.held);
-    s.held.clear();
-    for (size_t i = 0; i < held.size() && !s.closed; i += kMaxPushesPerCommit) {
-        const size_t n = std::min(kMaxPushesPerCommit, held.size() - i);
-        handle_pushes(s, std::span(held.data() + i, n));
-    }
-    return Status::ok();
-}
-
-bool ServerCore::continue_full_syncs() {
-    if (full_sync_snapshots_.empty()) return false;
-    for (auto& [id, sp] : sessions_) {
-        Session& s = *sp;
-        if (!s.full_sync || s.closed) continue;
-        if (Status st = continue_full_sync(s); !st)
-            fail(s, ErrorCode::kSyncServerError, st.to_string());
-    }
-    return !full_sync_snapshots_.empty();
-}
-
-Result<ObjectChange> ServerCore::describe_object(Txn& txn, const Entity& e, DynamicBox& box,
-                                                 uint64_t id, const Gid& gid,
-                                                 const detail::KnownEntity* ke, size_t& bytes) {
-    OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(txn, id));
-    ObjectChange c;
-    c.kind = ObjectChange::kPut;
-    c.entity_uid = e.id.uid;
-    c.gid = gid;
-    c.is_new = true;
-    bytes += gid.size() + 16;
-    if (!obj) return c;
-    for (size_t i = 0; i < e.properties.size(); ++i) {
-        const Property& p = e.properties[i];
-        if (p.has(kFlagId) || (ke && !ke->properties.count(p.id.uid))) continue;
-        const Value& v = obj->values()[i];
-        if (v.is_null()) continue;
-        PropertyChange pc;
-        pc.property_uid = p.id.uid;
-        if (p.type == PropertyType::kRelation) {
-            if (!v.is<int64_t>() || v.as<int64_t>() == 0) continue;
-            OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(p.target));
-            OUTPOST_ASSIGN_OR_RETURN(auto tgid,
-                                     gid_of(txn, target, static_cast<uint64_t>(v.as<int64_t>())));
-            if (!tgid) continue;
-            pc.value = Value(Bytes(tgid->begin(), tgid->end()));
-        } else {
-            pc.value = v;
-        }
-        bytes += approx_size(pc.value) + 4;
-        c.properties.push_back(std::move(pc));
-    }
-    for (size_t r = 0; r < e.relations.size(); ++r) {
-        const Relation& rel = e.relations[r];
-        if (ke && !ke->relations.count(rel.id.uid)) continue;
-        OUTPOST_ASSIGN_OR_RETURN(auto targets, box.get_to_many(txn, static_cast<int>(r), id));
-        if (targets.empty()) continue;
-        OUTPOST_ASSIGN_OR_RETURN(DynamicBox target, store_->box(rel.target));
-        ToManyChange tc;
-        tc.relation_uid = rel.id.uid;
-        for (uint64_t t : targets) {
-            OUTPOST_ASSIGN_OR_RETURN(auto tgid, gid_of(txn, target, t));
-            if (tgid) {
-                bytes += tgid->size() + 1;
-                tc.targets.push_back(std::move(*tgid));
-            }
-        }
-        c.to_many.push_back(std::move(tc));
-    }
-    return c;
-}
-
-namespace {
-
-// The sync-clock value of a property value (int64, date or dateNano), if it has one.
-std::optional<int64_t> clock_of(const Value& v) {
-    if (v.is<int64_t>()) return v.as<int64_t>();
-    return std::nullopt;
-}
-
-}  // namespace
-
-Result<bool> ServerCore::loses_on_clock(Txn& txn, const ObjectChange& c, ChangeSet& corrections) {
-    const Entity* e = store_->model().entity_by_uid(c.entity_uid);
-    if (!e) return false;
-    const Property* clock = nullptr;
-    size_t clock_index = 0;
-    for (size_t i = 0; i < e->properties.size(); ++i) {
-        if (e->properties[i].has(kFlagSyncClock)) {
-            clock = &e->properties[i];
-            clock_index = i;
-        }
-    }
-    if (!clock) return false;
-    std::optional<int64_t> incoming;
-    for (const auto& p : c.properties) {
-        if (p.property_uid == clock->id.uid) incoming = clock_of(p.value);
-    }
-    if (!incoming) return false;  // the clock did not move: arrival order decides
-    OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e->name));
-    OUTPOST_ASSIGN_OR_RETURN(auto id, local_id_of(txn, box, c.gid));
-    if (!id) return false;
-    OUTPOST_ASSIGN_OR_RETURN(auto stored, box.get(txn, *id));
-    if (!stored) return false;
-    std::optional<int64_t> current = clock_of(stored->values()[clock_index]);
-    if (!current || *incoming >= *current) return false;
-    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, full_state(txn, *e, box, *id, c.gid));
-    corrections.objects.push_back(std::move(state));
-    return true;
-}
-
-Result<ObjectChange> ServerCore::full_state(Txn& txn, const Entity& e, DynamicBox& box, uint64_t id,
-                                            const Gid& gid) {
-    size_t bytes = 0;
-    OUTPOST_ASSIGN_OR_RETURN(ObjectChange state,
-                             describe_object(txn, e, box, id, gid, nullptr, bytes));
-    state.is_new = false;
-    for (const auto& p : e.properties) {  // nulls too: the client must drop its losing values
-        if (p.has(kFlagId)) continue;
-        bool present =
-            std::any_of(state.properties.begin(), state.properties.end(),
-                        [&](const PropertyChange& pc) { return pc.property_uid == p.id.uid; });
-        if (!present) state.properties.push_back(PropertyChange{p.id.uid, Value()});
-    }
-    return state;
-}
-
-Result<bool> ServerCore::loses_on_unique(WriteTxn& txn, const Session& s, const ChangeSet& changes,
-                                         const ObjectChange& c, ChangeSet& corrections) {
-    if (!entities_with_unique_.count(c.entity_uid)) return false;
-    const Entity* e = store_->model().entity_by_uid(c.entity_uid);
-    if (!e) return false;
-    // Clashes that fail first: a put that loses replaces nothing.
-    for (bool replacing : {false, true}) {
-        for (const auto& pc : c.properties) {
-            if (pc.value.is_null()) continue;
-            auto p = std::find_if(e->properties.begin(), e->properties.end(),
-                                  [&](const Property& x) { return x.id.uid == pc.property_uid; });
-            if (p == e->properties.end() || !is_unique(*p) ||
-                p->has(kFlagUniqueReplace) != replacing)
-                continue;
-            OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e->name));
-            OUTPOST_ASSIGN_OR_RETURN(auto holder, unique_holder(txn, box, *p, pc.value));
-            if (!holder) continue;
-            OUTPOST_ASSIGN_OR_RETURN(auto holder_gid, gid_of(txn, box, *holder));
-            if (!holder_gid || *holder_gid == c.gid) continue;
-            if (frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc.value)) continue;
-            if (p->has(kFlagUniqueReplace)) {
-                // The put wins and the store removes the holder: the history record carries the
-                // removal to the other clients, the correction to this one; later puts of it are
-                // dropped.
-                ObjectChange rm;
-                rm.kind = ObjectChange::kRemove;
-                rm.entity_uid = e->id.uid;
-                rm.gid = *holder_gid;
-                corrections.objects.push_back(std::move(rm));
-                OUTPOST_RETURN_IF_ERROR(put_meta(txn, tombstone_key(e->id.uid, *holder_gid), ""));
-                continue;
-            }
-            // The value was taken first by HOLDER: this put loses whole. The client gets the
-            // object's state here (or its removal, when the server never had it) and the holder's
-            // state.
-            OUTPOST_ASSIGN_OR_RETURN(auto own, local_id_of(txn, box, c.gid));
-            std::optional<Object> stored;
-            if (own) {
-                OUTPOST_ASSIGN_OR_RETURN(stored, box.get(txn, *own));
-            }
-            if (stored) {
-                OUTPOST_ASSIGN_OR_RETURN(ObjectChange state, full_state(txn, *e, box, *own, c.gid));
-                corrections.objects.push_back(std::move(state));
-            } else {
-                ObjectChange rm;
-                rm.kind = ObjectChange::kRemove;
-                rm.entity_uid = e->id.uid;
-                rm.gid = c.gid;
-                corrections.objects.push_back(std::move(rm));
-                // Later pushes of this object (sent before the client saw the correction) are
-                // dropped.
-                OUTPOST_RETURN_IF_ERROR(put_meta(txn, tombstone_key(c.entity_uid, c.gid), ""));
-            }
-            OUTPOST_ASSIGN_OR_RETURN(ObjectChange winner,
-                                     full_state(txn, *e, box, *holder, *holder_gid));
-            corrections.objects.push_back(std::move(winner));
-            log(LogLevel::kInfo, "client " + s.client + ": the value of " + e->name + "." +
-                                     p->name + " is already used by " + gid_to_string(*holder_gid) +
-                                     "; the put of " + gid_to_string(c.gid) +
-                                     (stored ? " loses" : " loses and the object is removed"));
-            return true;
-        }
-    }
-    return false;
-}
-
 Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> pushes,
                                                    uint64_t& record,
                                                    std::vector<ChangeSet>& corrections) {
@@ -1059,28 +737,6 @@ void ServerCore::fan_out(FanOutWatch* watch) {
     trim_history();
 }
 
-std::vector<std::string> ServerCore::apply_frames(uint64_t position, const ChangeSet& changes,
-                                                  std::string encoded, uint64_t tag) const {
-    std::vector<std::string> frames;
-    if (encoded.size() + 64 <= options_.max_message_size) {
-        frames.push_back(encode_apply(position, encoded, false, tag));
-        return frames;
-    }
-    std::vector<ChangeSet> parts = split_change_set(changes, options_.max_message_size / 2);
-    for (size_t i = 0; i < parts.size(); ++i) {
-        frames.push_back(
-            encode_apply(position, encode_change_set(parts[i]), i + 1 < parts.size(), tag));
-    }
-    return frames;
-}
-
-Result<uint64_t> ServerCore::tag_at(Txn& txn, uint64_t position) {
-    if (position == 0) return uint64_t{0};
-    OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, position - 1, 1));
-    if (recs.empty() || recs.front().position != position) return uint64_t{0};
-    return record_tag(recs.front(), encode_change_set(recs.front().changes));
-}
-
 void ServerCore::note_history(uint64_t position, uint64_t bytes) {
     if (options_.history_max_bytes == 0) return;
     history_sizes_.emplace_back(position, bytes);
@@ -1088,8 +744,8 @@ void ServerCore::note_history(uint64_t position, uint64_t bytes) {
 }
 
 uint64_t ServerCore::trim_limit(uint64_t wanted) const {
-    // Records not fanned out yet (written by others since the last poll) stay, and so do those a full
-    // sync in progress catches up from when it ends.
+    // Records not fanned out yet (written by others since the last poll) stay, and so do those a
+    // full sync in progress catches up from when it ends.
     wanted = std::min(wanted, fanned_seq_);
     if (!full_sync_snapshots_.empty()) wanted = std::min(wanted, *full_sync_snapshots_.begin());
     if (!options_.history_trim_limit) return wanted;

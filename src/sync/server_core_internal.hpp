@@ -1,0 +1,65 @@
+// ServerCore's parts shared by its source files: server_core.cpp (sessions, messages, pushes,
+// fan-out, history bounds), server_history_out.cpp (catch-up, full sync, Apply frames, record tags)
+// and server_conflicts.cpp (sync clocks, unique values). Not part of the interface.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "outpost/box.hpp"
+#include "outpost/changelog.hpp"
+#include "sync/known_model.hpp"
+#include "sync/server_core.hpp"
+
+namespace outpost::sync {
+
+namespace server_internal {
+
+inline constexpr size_t kCatchUpBatch = 1000;
+// Pushes of one session applied in one store transaction, at most.
+inline constexpr size_t kMaxPushesPerCommit = 64;
+// Pushes of one session kept while its full sync runs, at most.
+inline constexpr size_t kMaxHeldPushes = 1024;
+
+// The meta key of the tombstone of object GID of entity ENTITY_UID (a removed object: later puts
+// drop).
+std::string tombstone_key(uint64_t entity_uid, const Gid& gid);
+// Rough encoded sizes, to close chunks and bound memory near their byte limits.
+size_t approx_size(const Value& v);
+size_t approx_size(const ChangeSet& changes);
+// A history record's tag (Apply.tag): a 64-bit hash of its position, origin and ENCODED changes,
+// never 0.
+uint64_t record_tag(const ChangeLogRecord& rec, std::string_view encoded);
+
+}  // namespace server_internal
+
+struct ServerCore::Session {
+    SessionId id = 0;
+    std::shared_ptr<Connection> connection;
+    bool logged_in = false;
+    bool closed = false;
+    std::string client;  // hex client id: the origin of its pushes in the history
+    detail::KnownModel known;
+    uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
+    uint64_t acked_seq = 0;  // the newest ApplyAck
+    // The parts received so far of a transaction sent in parts (Push.more), and their size.
+    std::optional<Push> partial;
+    size_t partial_bytes = 0;
+    // The full sync in progress, and the pushes that wait for its end.
+    struct FullSync {
+        explicit FullSync(ReadTxn t) : txn(std::move(t)) {}
+        ReadTxn txn;
+        uint64_t snapshot = 0;  // the history position the read transaction sees
+        uint64_t tag = 0;       // its record's tag
+        size_t entity = 0;      // into the model's entities
+        std::optional<DynamicBox> box;
+        std::vector<uint64_t> ids;  // of that entity, when box is set
+        size_t next = 0;            // into ids
+    };
+    std::unique_ptr<FullSync> full_sync;
+    std::vector<Push> held;
+};
+
+}  // namespace outpost::sync
