@@ -119,41 +119,27 @@ TEST(SyncUnique, EditToATakenValueGoesBackToTheServersState) {
     EXPECT_EQ(find(*a.store, "User", g2)->get("name"), Value("two, later"));
 }
 
-TEST(SyncUnique, ValueFreedInTheSameTransactionIsNoClash) {
-    SyncNet net(user_model());
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    uint64_t id1 = put(*a.store, "User", {{"email", "one@example.org"}});
-    uint64_t id2 = put(*a.store, "User", {{"email", "two@example.org"}});
-    Gid g1 = *gid(*a.store, "User", id1), g2 = *gid(*a.store, "User", id2);
-    ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
-
-    // One transaction hands "one@" from user 1 to user 2.
+// One transaction of A's that sets the emails of users STEPS in that order; then every replica
+// syncs.
+void set_emails(SyncNet& net, TestClient& a, const std::vector<std::pair<uint64_t, Value>>& steps) {
     ASSERT_TRUE(a.store
                     ->write([&](WriteTxn& txn) {
                         auto box = a.box("User");
-                        Object u1 = box.get(txn, id1).value().value();
-                        Object u2 = box.get(txn, id2).value().value();
-                        OUTPOST_RETURN_IF_ERROR(u1.set("email", Value("three@example.org")));
-                        OUTPOST_RETURN_IF_ERROR(box.put(txn, u1).status());
-                        OUTPOST_RETURN_IF_ERROR(u2.set("email", Value("one@example.org")));
-                        return box.put(txn, u2).status();
+                        for (const auto& [id, email] : steps) {
+                            Object u = box.get(txn, id).value().value();
+                            OUTPOST_RETURN_IF_ERROR(u.set("email", email));
+                            OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
+                        }
+                        return Status::ok();
                     })
                     .is_ok());
     ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
     net.pump_all();
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
-        auto users = users_by_email(*s);
-        EXPECT_EQ(users["three@example.org"], g1);
-        EXPECT_EQ(users["one@example.org"], g2);
-    }
 }
 
-// A value moved between two objects in one transaction arrives whatever order the change log holds the
-// two objects in, and two objects can swap their values.
-TEST(SyncUnique, ValueMovedOrSwappedInOneTransactionArrives) {
+// A value freed in the transaction that takes it is no clash: handed on in either order the change
+// log holds the two objects in, and swapped between two objects.
+TEST(SyncUnique, ValueFreedMovedOrSwappedInOneTransactionArrives) {
     SyncNet net(user_model());
     auto& a = net.add_client("a");
     auto& b = net.add_client("b");
@@ -163,38 +149,30 @@ TEST(SyncUnique, ValueMovedOrSwappedInOneTransactionArrives) {
     uint64_t id2 = put(*a.store, "User", {{"email", "two@example.org"}});
     Gid g1 = *gid(*a.store, "User", id1), g2 = *gid(*a.store, "User", id2);
     ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
-    auto edit = [&](const std::vector<std::pair<uint64_t, Value>>& steps) {
-        ASSERT_TRUE(a.store
-                        ->write([&](WriteTxn& txn) {
-                            auto box = a.box("User");
-                            for (const auto& [id, email] : steps) {
-                                Object u = box.get(txn, id).value().value();
-                                OUTPOST_RETURN_IF_ERROR(u.set("email", email));
-                                OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
-                            }
-                            return Status::ok();
-                        })
-                        .is_ok());
-        ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
-        net.pump_all();
+    auto expect_emails = [&](const char* of_1, const char* of_2) {
+        for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+            auto users = users_by_email(*s);
+            EXPECT_EQ(users.size(), 2u);
+            EXPECT_EQ(users[of_1], g1);
+            EXPECT_EQ(users[of_2], g2);
+        }
+        EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
     };
-    // User 2 is touched first (logged first) and takes "one@" from user 1, which moves on.
-    edit({{id2, Value("temp@example.org")}, {id1, Value("three@example.org")}, {id2, Value("one@example.org")}});
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
-        auto users = users_by_email(*s);
-        EXPECT_EQ(users["three@example.org"], g1);
-        EXPECT_EQ(users["one@example.org"], g2);
-    }
-    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    // User 1 hands "one@" to user 2 (user 1 logged first).
+    set_emails(net, a, {{id1, Value("three@example.org")}, {id2, Value("one@example.org")}});
+    expect_emails("three@example.org", "one@example.org");
+    // User 2 is touched first (logged first) and takes "three@" back from user 1, which moves on.
+    set_emails(net, a,
+               {{id2, Value("temp@example.org")},
+                {id1, Value("five@example.org")},
+                {id2, Value("three@example.org")}});
+    expect_emails("five@example.org", "three@example.org");
     // A swap (through a temporary value, as the local store needs one).
-    edit({{id1, Value("temp@example.org")}, {id2, Value("three@example.org")}, {id1, Value("one@example.org")}});
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
-        auto users = users_by_email(*s);
-        EXPECT_EQ(users.size(), 2u);
-        EXPECT_EQ(users["one@example.org"], g1);
-        EXPECT_EQ(users["three@example.org"], g2);
-    }
-    EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
+    set_emails(net, a,
+               {{id1, Value("temp@example.org")},
+                {id2, Value("five@example.org")},
+                {id1, Value("three@example.org")}});
+    expect_emails("three@example.org", "five@example.org");
 }
 
 // With onConflict replace the later put wins and the other object is removed everywhere.
