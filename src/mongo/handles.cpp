@@ -59,4 +59,16 @@ Status status_from(const bson_error_t& error, std::string_view context, const bs
     return {code, std::move(msg), static_cast<int>(error.code)};
 }
 
+void kill_aggregate_cursor(mongoc_database_t* db, int64_t id, const bson_t* opts) {
+    Bson kill, reply;
+    BSON_APPEND_UTF8(kill.get(), "killCursors", "$cmd.aggregate");
+    bson_t ids;
+    BSON_APPEND_ARRAY_BEGIN(kill.get(), "cursors", &ids);
+    BSON_APPEND_INT64(&ids, "0", id);
+    bson_append_array_end(kill.get(), &ids);
+    bson_destroy(reply.get());
+    bson_error_t err;
+    (void)mongoc_database_command_with_opts(db, kill.get(), nullptr, opts, reply.get(), &err);
+}
+
 }  // namespace outpost::mongo::detail

@@ -139,4 +139,8 @@ bool is_network_error(const bson_error_t& error);
 // True when REPLY carries the error label LABEL.
 bool has_label(const bson_t* reply, const char* label);
 
+// Kills the cursor ID of a database-level aggregate (a change stream) on DB; OPTS (may be null) carries
+// the session. Errors are ignored: the server times an abandoned cursor out anyway.
+void kill_aggregate_cursor(mongoc_database_t* db, int64_t id, const bson_t* opts);
+
 }  // namespace outpost::mongo::detail

@@ -59,16 +59,7 @@ Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
         BSON_ITER_HOLDS_NUMBER(&tok)) {
         cursor_id = bson_iter_as_int64(&tok);
     }
-    if (cursor_id != 0) {
-        Bson kill, r;
-        BSON_APPEND_UTF8(kill.get(), "killCursors", "$cmd.aggregate");
-        bson_t ids;
-        BSON_APPEND_ARRAY_BEGIN(kill.get(), "cursors", &ids);
-        BSON_APPEND_INT64(&ids, "0", cursor_id);
-        bson_append_array_end(kill.get(), &ids);
-        bson_destroy(r.get());
-        (void)mongoc_database_command_with_opts(db.get(), kill.get(), nullptr, nullptr, r.get(), &err);
-    }
+    if (cursor_id != 0) detail::kill_aggregate_cursor(db.get(), cursor_id, nullptr);
     if (start.empty()) {
         return Status(ErrorCode::kMongoDeployment, "the server gave no postBatchResumeToken (MongoDB 4.0.7 or newer needed)");
     }

@@ -14,265 +14,30 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mongo/change_event.hpp"
 #include "mongo/connector_impl.hpp"
+#include "mongo/inbound_pending.hpp"
 
 namespace outpost::mongo {
 
 using detail::Bson;
+using detail::Event;
+using detail::Mapped;
+using detail::View;
+using detail::event_token;
+using detail::drop_superseded;
+using detail::filter_pending;
+using detail::PendingObjects;
+using detail::read_pending;
+using detail::parse_event;
+using detail::sub_doc;
+using detail::sub_json;
 
 namespace {
 
 constexpr uint32_t kFullBatchBytes = 8u * 1024 * 1024;
 // Origin of removals that came from MongoDB but must be written there again (see filter_pending).
 constexpr const char* kOriginRedeliver = "mongo-delete";
-
-// A change event: a view into the getMore reply while that batch is processed; events kept for the
-// next batch own a copy.
-struct Event {
-    const uint8_t* data = nullptr;
-    uint32_t len = 0;
-    std::shared_ptr<std::vector<uint8_t>> owned;
-    void own() {
-        owned = std::make_shared<std::vector<uint8_t>>(data, data + len);
-        data = owned->data();
-    }
-    std::string txn_key;  // lsid.id bytes + txnNumber; empty outside transactions
-    int64_t marker_position = -1;  // this server's marker event: the outbound position it wrote
-    std::string op;
-    std::string coll;
-    bool own_marker = false;
-    // Where the first documentKey, fullDocument and updateDescription documents are (len 0: none).
-    struct Part {
-        uint32_t off = 0;
-        uint32_t len = 0;
-    };
-    Part key, full, desc;
-    // The document at P as a view. False when the event has none.
-    bool doc(Part p, bson_t* out) const { return p.len != 0 && bson_init_static(out, data + p.off, p.len); }
-};
-
-struct View {
-    bson_t b;
-    explicit View(const Event& e) { bson_init_static(&b, e.data, e.len); }
-    const bson_t* get() const { return &b; }
-};
-
-struct Mapped {
-    ObjectChange change;
-    size_t event = 0;
-    uint64_t own_seen = 0;  // the outbound position the stream had passed at this event
-};
-
-// Server changes that have not reached MongoDB before the events of a batch, per object: a MongoDB
-// change of the same field (or of an object the server removed) is older in MongoDB's order than the
-// server's, which the outbound writer writes after it, so the server's value stays (MongoDB's order
-// decides, and both sides end equal). A MongoDB delete always applies (a delete beats an update).
-struct PendingObject {
-    uint64_t removed = 0;  // newest position of a removal, 0 when none
-    std::unordered_map<uint64_t, uint64_t> properties;  // property uid -> newest position
-    std::unordered_map<uint64_t, uint64_t> relations;   // relation uid -> newest position
-};
-
-// SKIPPABLE becomes the end of the run of records after the earliest own_seen that all came from
-// MongoDB: they never reach MongoDB, so the stream may count them as passed.
-// REDELIVER (may be null) gets the MongoDB deletes of objects with pending server puts: the outbound
-// upsert would bring the document back after the delete, so the removal must go to MongoDB again.
-using PendingObjects = std::unordered_map<std::string, PendingObject>;
-
-// The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as below).
-Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable) {
-    PendingObjects pending;
-    bool only_mongo = true;
-    for (uint64_t after = from;;) {
-        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, 1000, kOrigin));
-        if (recs.empty()) break;
-        for (const auto& rec : recs) {
-            after = rec.position;
-            if (rec.origin == kOrigin) {
-                if (only_mongo) *skippable = std::max(*skippable, rec.position);
-                continue;
-            }
-            only_mongo = false;
-            for (const auto& oc : rec.changes.objects) {
-                PendingObject& p = pending[std::to_string(oc.entity_uid) + ":" + oc.gid];
-                if (oc.kind == ObjectChange::kRemove) {
-                    p.removed = rec.position;
-                    continue;
-                }
-                for (const auto& pc : oc.properties) p.properties[pc.property_uid] = rec.position;
-                for (const auto& tc : oc.to_many) p.relations[tc.relation_uid] = rec.position;
-            }
-        }
-    }
-    return pending;
-}
-
-// Drops from CHANGES what PENDING supersedes (REDELIVER as below).
-void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
-                     std::vector<ObjectChange>* redeliver) {
-    std::vector<Mapped> kept;
-    kept.reserve(changes.size());
-    for (auto& m : changes) {
-        auto it = pending.find(std::to_string(m.change.entity_uid) + ":" + m.change.gid);
-        if (it == pending.end()) {
-            kept.push_back(std::move(m));
-            continue;
-        }
-        const PendingObject& p = it->second;
-        if (m.change.kind == ObjectChange::kRemove) {
-            bool puts_pending = false;
-            for (const auto& [uid, pos] : p.properties) puts_pending |= pos > m.own_seen;
-            for (const auto& [uid, pos] : p.relations) puts_pending |= pos > m.own_seen;
-            if (puts_pending && p.removed <= m.own_seen && redeliver) redeliver->push_back(m.change);
-            kept.push_back(std::move(m));
-            continue;
-        }
-        if (p.removed > m.own_seen) {
-            ++*dropped;
-            continue;
-        }
-        std::erase_if(m.change.properties, [&](const PropertyChange& pc) {
-            auto f = p.properties.find(pc.property_uid);
-            return f != p.properties.end() && f->second > m.own_seen;
-        });
-        std::erase_if(m.change.to_many, [&](const ToManyChange& tc) {
-            auto f = p.relations.find(tc.relation_uid);
-            return f != p.relations.end() && f->second > m.own_seen;
-        });
-        if (m.change.properties.empty() && m.change.to_many.empty()) {
-            ++*dropped;
-            continue;
-        }
-        kept.push_back(std::move(m));
-    }
-    changes = std::move(kept);
-}
-
-Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped, uint64_t* skippable,
-                      std::vector<ObjectChange>* redeliver = nullptr) {
-    if (changes.empty()) return Status::ok();
-    uint64_t from = changes.front().own_seen;
-    for (const auto& m : changes) from = std::min(from, m.own_seen);
-    OUTPOST_ASSIGN_OR_RETURN(auto pending, read_pending(txn, from, skippable));
-    if (!pending.empty()) drop_superseded(pending, changes, dropped, redeliver);
-    return Status::ok();
-}
-
-std::string sub_json(const bson_t* doc, const char* key) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, key)) return "null";
-    if (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) {
-        uint32_t len;
-        const uint8_t* data;
-        bson_iter_document(&it, &len, &data);
-        if (BSON_ITER_HOLDS_ARRAY(&it)) bson_iter_array(&it, &len, &data);
-        bson_t sub;
-        if (bson_init_static(&sub, data, len)) return detail::to_json(&sub);
-    }
-    Bson one;
-    bson_append_iter(one.get(), key, -1, &it);
-    return one.json();
-}
-
-bool sub_doc(const bson_t* doc, const char* key, bson_t* out) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_DOCUMENT(&it)) return false;
-    uint32_t len;
-    const uint8_t* data;
-    bson_iter_document(&it, &len, &data);
-    return bson_init_static(out, data, len);
-}
-
-// The first field KEY of the document or array IT holds.
-bool child_find(const bson_iter_t& it, const char* key, bson_iter_t* out) {
-    return (BSON_ITER_HOLDS_DOCUMENT(&it) || BSON_ITER_HOLDS_ARRAY(&it)) && bson_iter_recurse(&it, out) &&
-           bson_iter_find(out, key);
-}
-
-// One pass over the event's top-level fields; the first of each name counts (as bson_iter_find).
-Event parse_event(const bson_t* raw, const std::string& marker_id) {
-    Event e;
-    e.data = bson_get_data(raw);
-    e.len = raw->len;
-    bson_iter_t it, lsid, txn_number, key, full, desc;
-    bool have_op = false, have_ns = false, have_lsid = false, have_txn = false, have_key = false,
-         have_full = false, have_desc = false;
-    auto part = [&](const bson_iter_t& at, Event::Part* out) {
-        if (!BSON_ITER_HOLDS_DOCUMENT(&at)) return;
-        uint32_t len;
-        const uint8_t* data;
-        bson_iter_document(&at, &len, &data);
-        out->off = static_cast<uint32_t>(data - e.data);
-        out->len = len;
-    };
-    if (!bson_iter_init(&it, raw)) return e;
-    while (bson_iter_next(&it)) {
-        std::string_view k(bson_iter_key(&it), bson_iter_key_len(&it));
-        if (k == "operationType") {
-            if (!have_op && BSON_ITER_HOLDS_UTF8(&it)) e.op = bson_iter_utf8(&it, nullptr);
-            have_op = true;
-        } else if (k == "ns") {
-            bson_iter_t c;
-            if (!have_ns && child_find(it, "coll", &c) && BSON_ITER_HOLDS_UTF8(&c)) e.coll = bson_iter_utf8(&c, nullptr);
-            have_ns = true;
-        } else if (k == "lsid") {
-            if (!have_lsid) lsid = it;
-            have_lsid = true;
-        } else if (k == "txnNumber") {
-            if (!have_txn) txn_number = it;
-            have_txn = true;
-        } else if (k == "documentKey") {
-            if (!have_key) {
-                key = it;
-                part(it, &e.key);
-            }
-            have_key = true;
-        } else if (k == "fullDocument") {
-            if (!have_full) {
-                full = it;
-                part(it, &e.full);
-            }
-            have_full = true;
-        } else if (k == "updateDescription") {
-            if (!have_desc) {
-                desc = it;
-                part(it, &e.desc);
-            }
-            have_desc = true;
-        }
-    }
-    bson_iter_t id;
-    if (have_lsid && child_find(lsid, "id", &id) && BSON_ITER_HOLDS_BINARY(&id)) {
-        bson_subtype_t st;
-        uint32_t len;
-        const uint8_t* data;
-        bson_iter_binary(&id, &st, &len, &data);
-        e.txn_key.assign(reinterpret_cast<const char*>(data), len);
-        if (have_txn && BSON_ITER_HOLDS_NUMBER(&txn_number)) {
-            int64_t n = bson_iter_as_int64(&txn_number);
-            e.txn_key.append(reinterpret_cast<const char*>(&n), 8);
-        }
-    }
-    if (!e.txn_key.empty() && e.coll == kMetaCollection && have_key && child_find(key, "_id", &id) &&
-        BSON_ITER_HOLDS_UTF8(&id) && marker_id == bson_iter_utf8(&id, nullptr)) {
-        e.own_marker = true;
-        bson_iter_t fields, p;
-        if ((have_full && child_find(full, "position", &p) && BSON_ITER_HOLDS_NUMBER(&p)) ||
-            (have_desc && child_find(desc, "updatedFields", &fields) && child_find(fields, "position", &p) &&
-             BSON_ITER_HOLDS_NUMBER(&p))) {
-            e.marker_position = bson_iter_as_int64(&p);
-        }
-    }
-    return e;
-}
-
-// The _id of a change event (its resume token).
-Bson event_token(const bson_t* ev) {
-    Bson t;
-    bson_t sub;
-    if (sub_doc(ev, "_id", &sub)) bson_concat(t.get(), &sub);
-    return t;
-}
 
 // A batch read and mapped on the reading thread, waiting for its commit on the committing thread.
 struct Prepared {
@@ -819,16 +584,7 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
     queue.close();
     committer.join();
     if (Status committed = queue.status(); !committed) result = committed;
-    if (cursor_id != 0) {
-        Bson kill, r;
-        BSON_APPEND_UTF8(kill.get(), "killCursors", "$cmd.aggregate");
-        bson_t ids;
-        BSON_APPEND_ARRAY_BEGIN(kill.get(), "cursors", &ids);
-        BSON_APPEND_INT64(&ids, "0", cursor_id);
-        bson_append_array_end(kill.get(), &ids);
-        bson_destroy(r.get());
-        (void)mongoc_database_command_with_opts(db.get(), kill.get(), nullptr, opts.get(), r.get(), &err);
-    }
+    if (cursor_id != 0) detail::kill_aggregate_cursor(db.get(), cursor_id, opts.get());
     return result;
 }
 

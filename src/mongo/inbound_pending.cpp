@@ -1,0 +1,89 @@
+#include "mongo/inbound_pending.hpp"
+
+#include <algorithm>
+
+#include "mongo/connector.hpp"
+
+namespace outpost::mongo::detail {
+
+// The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as below).
+Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable) {
+    PendingObjects pending;
+    bool only_mongo = true;
+    for (uint64_t after = from;;) {
+        OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, 1000, kOrigin));
+        if (recs.empty()) break;
+        for (const auto& rec : recs) {
+            after = rec.position;
+            if (rec.origin == kOrigin) {
+                if (only_mongo) *skippable = std::max(*skippable, rec.position);
+                continue;
+            }
+            only_mongo = false;
+            for (const auto& oc : rec.changes.objects) {
+                PendingObject& p = pending[std::to_string(oc.entity_uid) + ":" + oc.gid];
+                if (oc.kind == ObjectChange::kRemove) {
+                    p.removed = rec.position;
+                    continue;
+                }
+                for (const auto& pc : oc.properties) p.properties[pc.property_uid] = rec.position;
+                for (const auto& tc : oc.to_many) p.relations[tc.relation_uid] = rec.position;
+            }
+        }
+    }
+    return pending;
+}
+
+// Drops from CHANGES what PENDING supersedes (REDELIVER as in filter_pending).
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
+                     std::vector<ObjectChange>* redeliver) {
+    std::vector<Mapped> kept;
+    kept.reserve(changes.size());
+    for (auto& m : changes) {
+        auto it = pending.find(std::to_string(m.change.entity_uid) + ":" + m.change.gid);
+        if (it == pending.end()) {
+            kept.push_back(std::move(m));
+            continue;
+        }
+        const PendingObject& p = it->second;
+        if (m.change.kind == ObjectChange::kRemove) {
+            bool puts_pending = false;
+            for (const auto& [uid, pos] : p.properties) puts_pending |= pos > m.own_seen;
+            for (const auto& [uid, pos] : p.relations) puts_pending |= pos > m.own_seen;
+            if (puts_pending && p.removed <= m.own_seen && redeliver)
+                redeliver->push_back(m.change);
+            kept.push_back(std::move(m));
+            continue;
+        }
+        if (p.removed > m.own_seen) {
+            ++*dropped;
+            continue;
+        }
+        std::erase_if(m.change.properties, [&](const PropertyChange& pc) {
+            auto f = p.properties.find(pc.property_uid);
+            return f != p.properties.end() && f->second > m.own_seen;
+        });
+        std::erase_if(m.change.to_many, [&](const ToManyChange& tc) {
+            auto f = p.relations.find(tc.relation_uid);
+            return f != p.relations.end() && f->second > m.own_seen;
+        });
+        if (m.change.properties.empty() && m.change.to_many.empty()) {
+            ++*dropped;
+            continue;
+        }
+        kept.push_back(std::move(m));
+    }
+    changes = std::move(kept);
+}
+
+Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
+                      uint64_t* skippable, std::vector<ObjectChange>* redeliver) {
+    if (changes.empty()) return Status::ok();
+    uint64_t from = changes.front().own_seen;
+    for (const auto& m : changes) from = std::min(from, m.own_seen);
+    OUTPOST_ASSIGN_OR_RETURN(auto pending, read_pending(txn, from, skippable));
+    if (!pending.empty()) drop_superseded(pending, changes, dropped, redeliver);
+    return Status::ok();
+}
+
+}  // namespace outpost::mongo::detail

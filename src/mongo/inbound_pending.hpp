@@ -1,0 +1,48 @@
+// Server changes not yet in MongoDB, against the MongoDB changes of a batch (inbound.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "outpost/changelog.hpp"
+#include "outpost/status.hpp"
+
+namespace outpost::mongo::detail {
+
+struct Mapped {
+    ObjectChange change;
+    size_t event = 0;
+    uint64_t own_seen = 0;  // the outbound position the stream had passed at this event
+};
+
+// Server changes that have not reached MongoDB before the events of a batch, per object: a MongoDB
+// change of the same field (or of an object the server removed) is older in MongoDB's order than
+// the server's, which the outbound writer writes after it, so the server's value stays (MongoDB's
+// order decides, and both sides end equal). A MongoDB delete always applies (a delete beats an
+// update).
+struct PendingObject {
+    uint64_t removed = 0;                               // newest position of a removal, 0 when none
+    std::unordered_map<uint64_t, uint64_t> properties;  // property uid -> newest position
+    std::unordered_map<uint64_t, uint64_t> relations;   // relation uid -> newest position
+};
+
+// SKIPPABLE becomes the end of the run of records after the earliest own_seen that all came from
+// MongoDB: they never reach MongoDB, so the stream may count them as passed.
+// REDELIVER (may be null) gets the MongoDB deletes of objects with pending server puts: the
+// outbound upsert would bring the document back after the delete, so the removal must go to MongoDB
+// again.
+using PendingObjects = std::unordered_map<std::string, PendingObject>;
+
+// The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as above).
+Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable);
+// Drops from CHANGES what PENDING supersedes; DROPPED counts them (REDELIVER as in filter_pending).
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
+                     std::vector<ObjectChange>* redeliver);
+// Drops from CHANGES what pending server changes supersede; DROPPED counts them (SKIPPABLE and
+// REDELIVER as above).
+Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
+                      uint64_t* skippable, std::vector<ObjectChange>* redeliver = nullptr);
+
+}  // namespace outpost::mongo::detail
