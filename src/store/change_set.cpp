@@ -276,8 +276,18 @@ uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
 
 // Reads one object into O. A failure of R (truncation, bad tags, a uid index out of range) is left
 // in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or null (version 1).
-Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids) {
+Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids,
+                   const detail::StoredObjectReader* stored = nullptr, bool* left_out = nullptr) {
     uint8_t kind = r.u8();
+    if (kind == detail::kEntryStored && stored) {
+        uint64_t entity_uid = read_uid(r, uids);
+        uint64_t id = r.varint();
+        if (!r.ok()) return Status::ok();
+        OUTPOST_ASSIGN_OR_RETURN(auto put, (*stored)(entity_uid, id));
+        if (put) o = std::move(*put);
+        *left_out = !put;
+        return Status::ok();
+    }
     if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
         if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
         return Status::ok();
@@ -314,7 +324,9 @@ Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids
 
 }  // namespace
 
-Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
+namespace {
+
+Result<ChangeSet> decode(std::span<const uint8_t> data, const detail::StoredObjectReader* stored) {
     Reader r(data.data(), data.size());
     if (r.u8() != kMagic) return corrupt("bad magic byte");
     uint8_t version = r.u8();
@@ -333,14 +345,25 @@ Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) {
     uint64_t n = r.count();
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
         ObjectChange o;
-        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table));
+        bool left_out = false;
+        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table, stored, &left_out));
         if (!r.ok()) break;
-        cs.objects.push_back(std::move(o));
+        if (!left_out) cs.objects.push_back(std::move(o));
     }
     if (!r.ok()) return corrupt(r.error);
     if (!r.at_end()) return corrupt("trailing bytes");
     return cs;
 }
+
+}  // namespace
+
+Result<ChangeSet> decode_change_set(std::span<const uint8_t> data) { return decode(data, nullptr); }
+
+namespace detail {
+Result<ChangeSet> decode_record(std::span<const uint8_t> data, const StoredObjectReader& stored) {
+    return decode(data, &stored);
+}
+}  // namespace detail
 
 namespace detail {
 

@@ -4,6 +4,8 @@
 
 #include <bit>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -16,6 +18,9 @@ namespace outpost::detail {
 inline constexpr uint8_t kChangeSetMagic = 0xC5;
 inline constexpr uint8_t kChangeSetVersion = 1;    // uids inline: sync messages
 inline constexpr uint8_t kChangeSetVersionUidTable = 2;  // uids by index into a table: change-log records
+// The kind of a change-log entry that names a new object by its local id instead of carrying its values
+// (docs/change-log.md, "Stored entries"); only records in a store hold it, never a sync message.
+inline constexpr uint8_t kEntryStored = 3;
 
 // The uid table of a version-2 change set: every entity, property and relation uid once, objects
 // refer to them by index.
@@ -86,6 +91,12 @@ public:
 private:
     std::string* out_;
 };
+
+// Reads the put entry of a stored entry (kEntryStored): entity uid, local id; nullopt to leave it out.
+using StoredObjectReader = std::function<Result<std::optional<ObjectChange>>(uint64_t entity_uid, uint64_t id)>;
+
+// decode_change_set for a change-log record: stored entries are read through STORED.
+Result<ChangeSet> decode_record(std::span<const uint8_t> data, const StoredObjectReader& stored);
 
 // Decodes exactly one `object` of a change set (as ChangeSetWriter::object writes it), with the
 // same checks as decode_change_set; UIDS: the uid table of a version-2 object, null for version 1.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "store/change_set_codec.hpp"
+#include "store/plain_entry.hpp"
 #include "store/store_impl.hpp"
 
 namespace outpost {
@@ -34,16 +35,24 @@ void PendingLog::EntitySlots::set(uint64_t id, uint32_t slot, bool fresh) {
     }
 }
 
+PendingLog::EntitySlots& slots_of(TxnState& s, const EntityInfo& e) {
+    if (s.log.by_entity.size() <= e.pos) s.log.by_entity.resize(s.store->entities.size());
+    return s.log.by_entity[e.pos];
+}
+
+Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Property& p, int64_t id) {
+    if (id == 0) return Value();
+    const EntityInfo* target = store.entity(p.target);
+    OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(txn, *target, static_cast<uint64_t>(id)));
+    if (!gid) return Value();
+    return Value(Bytes(gid->begin(), gid->end()));
+}
+
 namespace {
 
 constexpr const char* kLastKey = "changelog:last";
 // A chunk takes entries until it holds this much; an entry never spans chunks.
 constexpr size_t kChunkBytes = size_t{1} << 20;
-
-PendingLog::EntitySlots& slots_of(TxnState& s, const EntityInfo& e) {
-    if (s.log.by_entity.size() <= e.pos) s.log.by_entity.resize(s.store->entities.size());
-    return s.log.by_entity[e.pos];
-}
 
 // The live entry of object ID of E, or null.
 PendingLog::Slot* live_slot(TxnState& s, const EntityInfo& e, uint64_t id) {
@@ -94,6 +103,9 @@ ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, Obj
 
 // The entry of SLOT as an ObjectChange that can be edited.
 Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
+    if (slot.edited == PendingLog::kStored) {
+        return Status(ErrorCode::kInternal, "change-log entry of a stored object cannot be edited");
+    }
     if (slot.edited == PendingLog::kEncoded) {
         const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
         auto c = decode_object_change({p, slot.size}, &log.uids.uids());
@@ -103,15 +115,6 @@ Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
         log.edited.push_back(std::move(c).value());
     }
     return &log.edited[static_cast<size_t>(slot.edited)];
-}
-
-// A relation value (local id) as the target's GID, or null when the target has none.
-Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Property& p, int64_t id) {
-    if (id == 0) return Value();
-    const EntityInfo* target = store.entity(p.target);
-    OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(txn, *target, static_cast<uint64_t>(id)));
-    if (!gid) return Value();
-    return Value(Bytes(gid->begin(), gid->end()));
 }
 
 // Writes the value of property P at POS of R, as ChangeSetWriter::value(r.get_value(pos)) would,
@@ -198,15 +201,21 @@ char* put_plain_value(char* p, const Property& prop, const ObjectReader& r, int 
     }
 }
 
+// The entries of E, with the entity's uid in the record's table.
+PendingLog::EntitySlots& entity_slots(TxnState& s, const EntityInfo& e) {
+    PendingLog::EntitySlots& es = slots_of(s, e);
+    if (es.entity_index == UINT32_MAX) {
+        es.entity_index = s.log.uids.index(e.entity->id.uid);
+        es.prop_index.assign(e.entity->properties.size(), UINT32_MAX);
+    }
+    return es;
+}
+
 // Writes a put entry for object ID of E with the properties at POSITIONS of NOW.
 Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid, bool is_new,
                        const ObjectReader& now, const std::vector<int>& positions, bool fresh) {
-    PendingLog::EntitySlots& es = slots_of(s, e);
+    PendingLog::EntitySlots& es = entity_slots(s, e);
     const auto& props = e.entity->properties;
-    if (es.entity_index == UINT32_MAX) {
-        es.entity_index = s.log.uids.index(e.entity->id.uid);
-        es.prop_index.assign(props.size(), UINT32_MAX);
-    }
     std::string& out = entry_chunk(s.log);
     size_t start = out.size();
     // Scalars, strings and bytes (most entries): written through a pointer into room made first.
@@ -266,43 +275,16 @@ Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid&
     return add_encoded_slot(s, e, id, start, fresh);
 }
 
-template <typename T>
-T load(const uint8_t* p) {
-    T v;
-    std::memcpy(&v, p, sizeof v);  // FlatBuffers is little-endian, like every platform Outpost builds on
-    return v;
-}
-
-// The integer of property P in its table field F, as ObjectReader::get_int reads it.
-int64_t load_int(const Property& p, const uint8_t* f) {
-    bool u = p.has(kFlagUnsigned);
-    switch (p.type) {
-        case PropertyType::kInt8: return u ? int64_t{load<uint8_t>(f)} : int64_t{load<int8_t>(f)};
-        case PropertyType::kInt16: return u ? int64_t{load<uint16_t>(f)} : int64_t{load<int16_t>(f)};
-        case PropertyType::kInt32: return u ? int64_t{load<uint32_t>(f)} : int64_t{load<int32_t>(f)};
-        default: return load<int64_t>(f);
-    }
-}
-
 // The put entry of a new object of an entity whose properties are all plain (EntityInfo::plain_log),
 // read straight from the object's table NOW: the bytes write_put_entry writes for its non-null
 // properties, without a pass to list them and a call per value.
 Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid,
                              const ObjectReader& now, bool fresh) {
-    PendingLog::EntitySlots& es = slots_of(s, e);
-    const auto& props = e.entity->properties;
-    if (es.entity_index == UINT32_MAX) {
-        es.entity_index = s.log.uids.index(e.entity->id.uid);
-        es.prop_index.assign(props.size(), UINT32_MAX);
-    }
+    PendingLog::EntitySlots& es = entity_slots(s, e);
     std::span<const uint8_t> raw = now.raw();
-    const uint8_t* table = raw.data() + load<uint32_t>(raw.data());
-    const uint8_t* vtable = table - load<int32_t>(table);
-    const uint16_t vt_size = load<uint16_t>(vtable);
     std::string& out = entry_chunk(s.log);
     size_t start = out.size();
-    // A value takes at most 16 bytes besides string and bytes payloads, which the table holds too.
-    out.resize(start + 32 + gid.size() + 16 * props.size() + raw.size());
+    out.resize(start + 30 + gid.size() + plain_values_bound(e, raw));
     char* p = out.data() + start;
     *p++ = static_cast<char>(ObjectChange::kPut);
     p = put_varint(p, es.entity_index);
@@ -310,50 +292,31 @@ Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, cons
     std::memcpy(p, gid.data(), gid.size());
     p += gid.size();
     *p++ = 1;  // new
-    char* count = p++;  // one byte: plain_log entities have fewer than 128 properties
-    unsigned n = 0;
-    for (size_t i = 0; i < props.size(); ++i) {
-        const Property& prop = props[i];
-        auto vt = static_cast<uint16_t>(4 + 2 * (prop.id.id - 1));
-        uint16_t off = vt < vt_size ? load<uint16_t>(vtable + vt) : 0;
-        if (off == 0 || vt == e.id_field) continue;  // null, or the id (the GID's field)
-        const uint8_t* f = table + off;
+    p = put_plain_values(p, e, raw, [&](char* at, size_t i) {
         uint32_t& index = es.prop_index[i];
-        if (index == UINT32_MAX) index = s.log.uids.index(prop.id.uid);
-        p = put_varint(p, index);
-        ++n;
-        switch (prop.type) {
-            case PropertyType::kBool:
-                *p++ = static_cast<char>(load<uint8_t>(f) != 0 ? kTagTrue : kTagFalse);
-                break;
-            case PropertyType::kFloat: case PropertyType::kDouble: {
-                double d = prop.type == PropertyType::kFloat ? double{load<float>(f)} : load<double>(f);
-                uint64_t b = std::bit_cast<uint64_t>(d);
-                *p++ = static_cast<char>(kTagDouble);
-                for (int k = 0; k < 8; ++k) *p++ = static_cast<char>((b >> (8 * k)) & 0xff);
-                break;
-            }
-            case PropertyType::kString: case PropertyType::kBytes: {
-                const uint8_t* v = f + load<uint32_t>(f);
-                uint32_t len = load<uint32_t>(v);
-                *p++ = static_cast<char>(prop.type == PropertyType::kString ? kTagString : kTagBytes);
-                p = put_varint(p, len);
-                if (len != 0) std::memcpy(p, v + 4, len);
-                p += len;
-                break;
-            }
-            default: {
-                int64_t v = load_int(prop, f);
-                *p++ = static_cast<char>(kTagInt);
-                p = put_varint(p, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-                break;
-            }
-        }
-    }
-    *count = static_cast<char>(n);
-    *p++ = 0;  // to-many lists: log_to_many adds them
+        if (index == UINT32_MAX) index = s.log.uids.index(e.entity->properties[i].id.uid);
+        return put_varint(at, index);
+    });
     out.resize(static_cast<size_t>(p - out.data()));
     return add_encoded_slot(s, e, id, start, fresh);
+}
+
+// The entry of a new object of a stored_log entity: its entity and local id; reading the record takes
+// the values from the object's stored version (changelog_stored.cpp).
+Status write_stored_entry(TxnState& s, const EntityInfo& e, uint64_t id) {
+    PendingLog::EntitySlots& es = entity_slots(s, e);
+    if (es.first_stored == 0) es.first_stored = id;
+    std::string& out = entry_chunk(s.log);
+    size_t start = out.size();
+    out.resize(start + 21);
+    char* p = out.data() + start;
+    *p++ = static_cast<char>(kEntryStored);
+    p = put_varint(p, es.entity_index);
+    p = put_varint(p, id);
+    out.resize(static_cast<size_t>(p - out.data()));
+    OUTPOST_RETURN_IF_ERROR(add_encoded_slot(s, e, id, start, true));
+    s.log.slots.back().edited = PendingLog::kStored;
+    return Status::ok();
 }
 
 Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
@@ -402,6 +365,9 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
                const ObjectReader& now, bool fresh, const Gid& gid) {
     if (s.applying_remote) return Status::ok();
     PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
+    // A stored entry reads the object as the transaction leaves it: later puts change nothing in it.
+    if (slot && slot->edited == PendingLog::kStored) return Status::ok();
+    if (!old && !slot && fresh && e.stored_log && !s.known_gid) return write_stored_entry(s, e, id);
     if (!old && !slot && e.plain_log) return write_new_plain_entry(s, e, id, gid, now, fresh);
     std::vector<int>& changed = s.log.scratch;
     changed.clear();
@@ -491,6 +457,11 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(unmap_gid(s.txn, e, id));
     if (s.applying_remote) return Status::ok();
     if (PendingLog::Slot* slot = live_slot(s, e, id)) {
+        if (slot->edited == PendingLog::kStored) {  // made and removed in one transaction
+            slot->edited = PendingLog::kDropped;
+            --s.log.live;
+            return Status::ok();
+        }
         OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
         if (c->kind == ObjectChange::kPut && c->is_new) {
             slot->edited = PendingLog::kDropped;  // made and removed in one transaction: nothing to tell
@@ -513,8 +484,9 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
 }
 
 namespace {
-// Writes the origin of record POS (key K) and moves changelog:last to it.
+// Writes the origin of record POS (key K) and its stored runs, and moves changelog:last to it.
 Status finish_record(TxnState& s, MDB_val& k, uint64_t& pos) {
+    OUTPOST_RETURN_IF_ERROR(write_stored_runs(s, pos));
     if (!s.origin.empty()) {
         MDB_val ov = mdb_val(s.origin.data(), s.origin.size());
         OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->changelog_origin, &k, &ov, MDB_APPEND),
@@ -534,7 +506,7 @@ Status flush_log(TxnState& s) {
     size_t total = 0;
     for (const auto& sl : log.slots) {
         if (sl.edited == PendingLog::kDropped) continue;
-        if (sl.edited == PendingLog::kEncoded) {
+        if (sl.edited == PendingLog::kEncoded || sl.edited == PendingLog::kStored) {
             total += sl.size;
             continue;
         }
@@ -577,7 +549,7 @@ Status flush_log(TxnState& s) {
     };
     for (const auto& sl : log.slots) {
         if (sl.edited == PendingLog::kDropped) continue;
-        if (sl.edited == PendingLog::kEncoded) {
+        if (sl.edited == PendingLog::kEncoded || sl.edited == PendingLog::kStored) {
             const char* p = log.chunks[sl.chunk].data() + sl.offset;
             if (run && run + run_size == p) {
                 run_size += sl.size;
@@ -612,6 +584,9 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s->txn, s->store->changelog, &cur), "change log"));
     uint64_t start = after + 1;
     MDB_val k = mdb_val(&start, 8), v;
+    detail::StoredObjectReader stored = [&](uint64_t entity_uid, uint64_t id) {
+        return detail::read_stored_object(s->txn, *s->store, entity_uid, id);
+    };
     Status st;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < max;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -623,7 +598,7 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
             if (mdb_get(s->txn, s->store->changelog_origin, &ok, &ov) == 0) rec.origin = std::string(detail::as_view(ov));
         }
         if (skip_origin.empty() || rec.origin != skip_origin) {
-            auto cs = decode_change_set({static_cast<const uint8_t*>(v.mv_data), v.mv_size});
+            auto cs = detail::decode_record({static_cast<const uint8_t*>(v.mv_data), v.mv_size}, stored);
             if (!cs) {
                 st = Status(ErrorCode::kCorrupt,
                             "change log record " + std::to_string(rec.position) + ": " + cs.status().message());
@@ -674,7 +649,8 @@ Status ChangeLog::acknowledge(WriteTxn& txn, uint64_t position) {
         }
     }
     mdb_cursor_close(cur);
-    return st;
+    if (!st) return st;
+    return detail::trim_stored(*s, position);
 }
 
 }  // namespace outpost

@@ -16,10 +16,11 @@ constexpr const char* kModelKey = "model";
 constexpr const char* kFormatKey = "format";
 // Format 2: synced objects' records hold their GID (docs/storage.md). A store of format 1 is moved to
 // format 2 when it is first opened for writing (migrate_to_format_2); opened read-only, it is read as
-// format 1.
-constexpr const char* kFormat = "outpost-store 2";
+// format 1. Format 3: the change log may hold stored entries (docs/change-log.md), which older
+// versions cannot read; a store of format 2 becomes format 3 when it is opened for writing.
+constexpr const char* kFormat = "outpost-store 3";
 constexpr std::string_view kFormatPrefix = "outpost-store ";
-constexpr int kFormatVersion = 2;
+constexpr int kFormatVersion = 3;
 
 // Stores open in this process, by canonical directory. The environment (StoreImpl) can outlive the
 // Store handles while transactions are open; a directory must never get a second environment.
@@ -345,7 +346,10 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
     }
     if (format == 1 && create) OUTPOST_RETURN_IF_ERROR(migrate_to_format_2(txn, s));
     if (format != 1 || create) {
-        for (auto& e : s.entities) e->gid_in_record = e->entity->sync;
+        for (auto& e : s.entities) {
+            e->gid_in_record = e->entity->sync;
+            e->stored_log = e->gid_in_record && e->plain_log && e->relations.empty() && create;
+        }
     }
     if (!stored || !create) return Status::ok();
     // Drop what the new model removed.
@@ -450,6 +454,10 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     if (!st) return fail(st);
     st = open_dbi(txn, "changelog_origin", MDB_INTEGERKEY, create, &impl->changelog_origin);
     if (!st) return fail(st);
+    st = open_dbi(txn, "changelog_stored_runs", 0, create, &impl->stored_runs);
+    if (!st) return fail(st);
+    st = open_dbi(txn, "changelog_kept_versions", 0, create, &impl->kept_versions);
+    if (!st) return fail(st);
 
     std::optional<Model> stored;
     if (impl->meta != 0) {
@@ -476,8 +484,10 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
             std::string_view f = as_view(v);
             if (f == "outpost-store 1") {
                 format = 1;
-            } else if (f == kFormat) {
+            } else if (f == "outpost-store 2") {
                 format = 2;
+            } else if (f == kFormat) {
+                format = 3;
             } else {
                 return fail(Status(ErrorCode::kCorrupt,
                                    "store " + dir + " has format \"" + std::string(f) + "\"; this version of " +

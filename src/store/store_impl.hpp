@@ -78,6 +78,9 @@ struct EntityInfo {
     bool gid_in_record = false;
     uint16_t id_field = 0;    // the id property's vtable offset
     bool plain_log = false;   // every other property is a scalar, string or bytes (changelog.cpp)
+    // A new object's log entry names its stored record instead of copying its values: synced,
+    // plain_log, no to-many relations, GID in the record (changelog_stored.cpp).
+    bool stored_log = false;
 };
 
 // The change-log record a write transaction builds as it goes (changelog.cpp). Entries are encoded
@@ -89,6 +92,7 @@ struct EntityInfo {
 struct PendingLog {
     static constexpr int32_t kEncoded = -1;  // Slot::edited: the entry is the slot's bytes
     static constexpr int32_t kDropped = -2;  // Slot::edited: the entry was cancelled (made and removed)
+    static constexpr int32_t kStored = -3;   // Slot::edited: the slot's bytes name the stored object
     struct Slot {
         uint32_t chunk = 0;
         uint32_t offset = 0;  // of the entry's bytes in `chunks[chunk]`
@@ -104,6 +108,9 @@ struct PendingLog {
         uint64_t run_first = 0;
         std::vector<uint32_t> run;  // slot of object run_first + i
         std::unordered_map<uint64_t, uint32_t> other;
+        uint64_t first_stored = 0;  // the lowest id with a kStored entry, 0 if none
+        // The lowest id the committed records name as stored objects (changelog_stored.cpp), once read.
+        std::optional<uint64_t> stored_floor;
         uint32_t* find(uint64_t id);
         // FRESH: ID was just handed out by the sequence (above every id seen so far).
         void set(uint64_t id, uint32_t slot, bool fresh);
@@ -161,6 +168,11 @@ public:
     const EntityInfo* entity_by_uid(uint64_t uid) const;
     MDB_dbi changelog = 0;         // position (native u64) -> encoded change set
     MDB_dbi changelog_origin = 0;  // position (native u64) -> origin, for records that have one
+    // Records that name new objects by their stored version (docs/change-log.md, "Stored entries"):
+    // (entity uid, first such id), big-endian -> position; and the versions kept for them when such an
+    // object changes before its record is acknowledged: (entity uid, id), big-endian -> record bytes.
+    MDB_dbi stored_runs = 0;
+    MDB_dbi kept_versions = 0;
 
     // A write transaction ended on a thread other than its own cannot release LMDB's write lock (only
     // the owning thread can). It is parked here; its thread aborts it on its next begin_write, and other
@@ -232,8 +244,24 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
                const ObjectReader& now, bool fresh, const Gid& gid);
 Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets);
 Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id);
+// The transaction's entries of E.
+PendingLog::EntitySlots& slots_of(TxnState& s, const EntityInfo& e);
+// A relation value (local id ID of property P's target) as the target's GID, or null when it has none.
+Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Property& p, int64_t id);
 // Appends the transaction's record, if any (called by commit).
 Status flush_log(TxnState& s);
+
+// ---- stored entries of the change log (changelog_stored.cpp) ----
+// Called before object ID of E, whose record is OLD, is overwritten or removed: when a record of the
+// log names the object by its stored version, keeps OLD for it (once).
+Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old);
+// Notes, at commit, that record POS names stored objects of the entities with first_stored set.
+Status write_stored_runs(TxnState& s, uint64_t pos);
+// Forgets the runs and kept versions that only records up to POSITION needed (ChangeLog::acknowledge).
+Status trim_stored(TxnState& s, uint64_t position);
+// The put entry of stored object ID of the entity ENTITY_UID as its record names it (the kept version,
+// else the current one); nullopt when the model no longer has the entity.
+Result<std::optional<ObjectChange>> read_stored_object(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid, uint64_t id);
 Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
 
 // ---- box operations (box.cpp) ----
