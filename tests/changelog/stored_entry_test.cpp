@@ -1,0 +1,266 @@
+// Stored entries (docs/change-log.md): a new object of a synced entity with only plain properties is
+// logged by its local id, and reading the record gives the values it had when the record was written,
+// however the object changes (locally or by a remote change) before the log is acknowledged.
+#include <lmdb.h>
+
+#include "changelog/test_store.hpp"
+
+namespace outpost {
+namespace {
+
+using testing::open_store;
+using testing::read_all;
+using testing::TempDir;
+
+// Reading: plain properties only, so stored entries. Logged: the same properties and a to-many
+// relation, so full entries (the relation makes it no stored_log entity).
+Model plain_model() {
+    ModelBuilder b;
+    for (const char* name : {"Reading", "Logged"}) {
+        b.entity(name).sync()
+            .property("id", PropertyType::kInt64, kFlagId)
+            .property("sensor", PropertyType::kString)
+            .property("value", PropertyType::kDouble)
+            .property("ratio", PropertyType::kFloat)
+            .property("count", PropertyType::kInt32)
+            .property("small", PropertyType::kInt8, kFlagUnsigned)
+            .property("at", PropertyType::kDate)
+            .property("ok", PropertyType::kBool)
+            .property("raw", PropertyType::kBytes);
+    }
+    b.to_many("peers", "Logged");  // on Logged, the current entity
+    return b.build().value();
+}
+
+Object reading(DynamicBox& box, const std::string& sensor, double value) {
+    Object o = box.new_object();
+    EXPECT_TRUE(o.set("sensor", sensor).is_ok());
+    EXPECT_TRUE(o.set("value", value).is_ok());
+    EXPECT_TRUE(o.set("ratio", 0.5f).is_ok());
+    EXPECT_TRUE(o.set("count", -7).is_ok());
+    EXPECT_TRUE(o.set("small", 200).is_ok());
+    EXPECT_TRUE(o.set("at", int64_t{1700000000123}).is_ok());
+    EXPECT_TRUE(o.set("ok", true).is_ok());
+    EXPECT_TRUE(o.set("raw", Bytes{0, 1, 255}).is_ok());
+    return o;
+}
+
+// The values of C, in the order the entry lists them.
+std::vector<Value> values_of(const ObjectChange& c) {
+    std::vector<Value> out;
+    for (const auto& p : c.properties) out.push_back(p.value);
+    return out;
+}
+
+// Entries in the stored-entry table of DIR's store (the store must be closed).
+size_t table_entries(const std::string& dir, const char* table) {
+    MDB_env* env = nullptr;
+    EXPECT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 64);
+    EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), 0);
+    MDB_txn* txn = nullptr;
+    EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+    MDB_dbi dbi;
+    size_t n = 0;
+    if (mdb_dbi_open(txn, table, 0, &dbi) == 0) {
+        MDB_stat st;
+        EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
+        n = st.ms_entries;
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto rbox = store->box("Reading").value();
+    auto lbox = store->box("Logged").value();
+    std::string sensor(200, 's');
+    Object r = reading(rbox, sensor, 21.5), l = reading(lbox, sensor, 21.5);
+    ASSERT_TRUE(rbox.put(r).is_ok());
+    ASSERT_TRUE(lbox.put(l).is_ok());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 2u);
+    // The stored entry does not copy the 200-byte string; the full entry does.
+    EXPECT_LT(recs[0].bytes, 64u);
+    EXPECT_GT(recs[1].bytes, 200u);
+    const ObjectChange& rc = recs[0].changes.objects.at(0);
+    const ObjectChange& lc = recs[1].changes.objects.at(0);
+    EXPECT_EQ(rc.kind, ObjectChange::kPut);
+    EXPECT_TRUE(rc.is_new);
+    EXPECT_EQ(rc.entity_uid, store->model().entity("Reading")->id.uid);
+    auto txn = store->begin_read();
+    EXPECT_EQ(gid_of(*txn, rbox, r.id).value(), std::optional<Gid>(rc.gid));
+    // The same values, of the same types, as the full entry's.
+    EXPECT_EQ(rc.properties.size(), 8u);
+    EXPECT_EQ(values_of(rc), values_of(lc));
+}
+
+TEST(StoredEntry, KeepsTheValuesItWasWrittenWithThroughLaterChanges) {
+    TempDir dir;
+    Model m = plain_model();
+    auto store = open_store(dir.str(), m);
+    auto box = store->box("Reading").value();
+    Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(box.put(*txn, a).is_ok());
+        ASSERT_TRUE(box.put(*txn, b).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto first = read_all(*store).at(0).changes;
+    ASSERT_EQ(first.objects.size(), 2u);
+    // Later: a changes twice, b goes.
+    ASSERT_TRUE(a.set("value", 10.0).is_ok());
+    ASSERT_TRUE(box.put(a).is_ok());
+    ASSERT_TRUE(a.set("sensor", "a2").is_ok());
+    ASSERT_TRUE(box.put(a).is_ok());
+    ASSERT_TRUE(box.remove(b.id).value());
+
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 4u);
+    EXPECT_EQ(recs[0].changes, first);
+    EXPECT_EQ(values_of(recs[1].changes.objects.at(0)), std::vector<Value>{Value(10.0)});
+    EXPECT_EQ(values_of(recs[2].changes.objects.at(0)), std::vector<Value>{Value("a2")});
+    EXPECT_EQ(recs[3].changes.objects.at(0).kind, ObjectChange::kRemove);
+
+    // After a reopen too.
+    store.reset();
+    store = open_store(dir.str(), m);
+    EXPECT_EQ(read_all(*store).at(0).changes, first);
+}
+
+TEST(StoredEntry, ChangesInTheSameTransactionAreInTheEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto box = store->box("Reading").value();
+    Object a = reading(box, "a", 1.0), gone = reading(box, "gone", 2.0);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(box.put(*txn, a).is_ok());
+        ASSERT_TRUE(box.put(*txn, gone).is_ok());
+        ASSERT_TRUE(a.set("value", 3.0).is_ok());
+        ASSERT_TRUE(a.set("sensor", nullptr).is_ok());
+        ASSERT_TRUE(box.put(*txn, a).is_ok());
+        ASSERT_TRUE(box.remove(*txn, gone.id).value());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);  // made and removed: nothing to tell
+    const ObjectChange& c = recs[0].changes.objects[0];
+    EXPECT_TRUE(c.is_new);
+    ASSERT_EQ(c.properties.size(), 7u);  // sensor cleared
+    EXPECT_EQ(c.properties[0].property_uid, store->model().entity("Reading")->property("value")->id.uid);
+    EXPECT_EQ(c.properties[0].value, Value(3.0));
+}
+
+TEST(StoredEntry, RemoteChangesDoNotReachAPendingEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto box = store->box("Reading").value();
+    Object a = reading(box, "a", 1.0);
+    ASSERT_TRUE(box.put(a).is_ok());
+    auto before = read_all(*store).at(0).changes;
+    const Gid gid = before.objects.at(0).gid;
+    const uint64_t entity = store->model().entity("Reading")->id.uid;
+
+    ChangeSet remote;
+    ObjectChange put;
+    put.entity_uid = entity;
+    put.gid = gid;
+    put.properties.push_back({store->model().entity("Reading")->property("value")->id.uid, Value(99.0)});
+    remote.objects.push_back(put);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, remote, "server").is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    EXPECT_EQ(box.get(a.id).value()->get("value"), Value(99.0));
+    ChangeSet removal;
+    ObjectChange rm;
+    rm.kind = ObjectChange::kRemove;
+    rm.entity_uid = entity;
+    rm.gid = gid;
+    removal.objects.push_back(rm);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::apply(*txn, removal, "server").is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);  // remote changes log nothing
+    EXPECT_EQ(recs[0].changes, before);
+}
+
+TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
+    TempDir dir;
+    Model m = plain_model();
+    auto store = open_store(dir.str(), m);
+    auto box = store->box("Reading").value();
+    Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
+    ASSERT_TRUE(box.put(a).is_ok());  // record 1
+    ASSERT_TRUE(box.put(b).is_ok());  // record 2
+    ASSERT_TRUE(a.set("value", 5.0).is_ok());
+    ASSERT_TRUE(box.put(a).is_ok());  // record 3: keeps a's first version
+    ASSERT_TRUE(b.set("value", 6.0).is_ok());
+    ASSERT_TRUE(box.put(b).is_ok());  // record 4: keeps b's first version
+    auto second = read_all(*store).at(1).changes;
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    EXPECT_EQ(read_all(*store).at(0).changes, second);  // b still reads as it was made
+    store.reset();
+    EXPECT_EQ(table_entries(dir.str(), "changelog_stored_runs"), 1u);    // record 2's
+    EXPECT_EQ(table_entries(dir.str(), "changelog_kept_versions"), 1u);  // b's
+    store = open_store(dir.str(), m);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 4).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    ASSERT_TRUE(a.set("value", 7.0).is_ok());
+    ASSERT_TRUE(box.put(a).is_ok());  // nothing names a now: nothing kept
+    store.reset();
+    EXPECT_EQ(table_entries(dir.str(), "changelog_stored_runs"), 0u);
+    EXPECT_EQ(table_entries(dir.str(), "changelog_kept_versions"), 0u);
+}
+
+TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    {
+        auto rbox = store->box("Reading").value();
+        auto lbox = store->box("Logged").value();
+        auto txn = store->begin_write();
+        Object r = reading(rbox, "r", 1.0), l = reading(lbox, "l", 2.0);
+        ASSERT_TRUE(rbox.put(*txn, r).is_ok());
+        ASSERT_TRUE(lbox.put(*txn, l).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    store.reset();
+    Model without = plain_model();
+    without.retired_entity_uids.push_back(without.entities.front().id.uid);  // Reading
+    without.entities.erase(without.entities.begin());
+    store = open_store(dir.str(), without);
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 1u);
+    EXPECT_EQ(recs[0].changes.objects[0].entity_uid, store->model().entity("Logged")->id.uid);
+}
+
+TEST(StoredEntry, AStoredEntryIsNotPartOfTheSyncEncoding) {
+    // Sync messages use decode_change_set, which knows no stored entries: kind 3 is an error.
+    std::string bytes = {static_cast<char>(0xC5), 2, 1, 5, 1, 3, 0, 7};  // uid table {5}, one entry
+    auto cs = decode_change_set({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+    ASSERT_FALSE(cs.is_ok());
+    EXPECT_EQ(cs.status().code(), ErrorCode::kCorrupt);
+}
+
+}  // namespace
+}  // namespace outpost
