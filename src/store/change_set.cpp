@@ -274,20 +274,10 @@ uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
     return (*uids)[v];
 }
 
-// Reads one object into O. A failure of R (truncation, bad tags, a uid index out of range) is left
-// in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or null (version 1).
-Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids,
-                   const detail::StoredObjectReader* stored = nullptr, bool* left_out = nullptr) {
-    uint8_t kind = r.u8();
-    if (kind == detail::kEntryStored && stored) {
-        uint64_t entity_uid = read_uid(r, uids);
-        uint64_t id = r.varint();
-        if (!r.ok()) return Status::ok();
-        OUTPOST_ASSIGN_OR_RETURN(auto put, (*stored)(entity_uid, id));
-        if (put) o = std::move(*put);
-        *left_out = !put;
-        return Status::ok();
-    }
+// Reads one object of KIND (its first byte, read) into O. A failure of R (truncation, bad tags, a uid
+// index out of range) is left in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or
+// null (version 1).
+Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids, uint8_t kind) {
     if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
         if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
         return Status::ok();
@@ -344,11 +334,19 @@ Result<ChangeSet> decode(std::span<const uint8_t> data, const detail::StoredObje
     ChangeSet cs;
     uint64_t n = r.count();
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        uint8_t kind = r.u8();
+        if (kind == detail::kEntryStored && stored) {
+            uint64_t entity_uid = read_uid(r, table);
+            uint64_t first = r.varint(), count = r.varint();
+            if (!r.ok()) break;
+            if (first == 0 || count > UINT64_MAX - first) return corrupt("stored entry ids out of range");
+            OUTPOST_RETURN_IF_ERROR((*stored)(entity_uid, first, count, cs.objects));
+            continue;
+        }
         ObjectChange o;
-        bool left_out = false;
-        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table, stored, &left_out));
+        OUTPOST_RETURN_IF_ERROR(read_object(r, o, table, kind));
         if (!r.ok()) break;
-        if (!left_out) cs.objects.push_back(std::move(o));
+        cs.objects.push_back(std::move(o));
     }
     if (!r.ok()) return corrupt(r.error);
     if (!r.at_end()) return corrupt("trailing bytes");
@@ -370,7 +368,7 @@ namespace detail {
 Result<ObjectChange> decode_object_change(std::span<const uint8_t> data, const std::vector<uint64_t>* uids) {
     Reader r(data.data(), data.size());
     ObjectChange o;
-    OUTPOST_RETURN_IF_ERROR(read_object(r, o, uids));
+    OUTPOST_RETURN_IF_ERROR(read_object(r, o, uids, r.u8()));
     if (!r.ok()) return corrupt(r.error);
     if (!r.at_end()) return corrupt("trailing bytes");
     return o;

@@ -5,7 +5,6 @@
 #include <bit>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -18,8 +17,9 @@ namespace outpost::detail {
 inline constexpr uint8_t kChangeSetMagic = 0xC5;
 inline constexpr uint8_t kChangeSetVersion = 1;    // uids inline: sync messages
 inline constexpr uint8_t kChangeSetVersionUidTable = 2;  // uids by index into a table: change-log records
-// The kind of a change-log entry that names a new object by its local id instead of carrying its values
-// (docs/change-log.md, "Stored entries"); only records in a store hold it, never a sync message.
+// The kind of a change-log entry that names new objects by their local ids (a run of consecutive ids)
+// instead of carrying their values (docs/change-log.md, "Stored entries"); only records in a store hold
+// it, never a sync message.
 inline constexpr uint8_t kEntryStored = 3;
 
 // The uid table of a version-2 change set: every entity, property and relation uid once, objects
@@ -92,8 +92,10 @@ private:
     std::string* out_;
 };
 
-// Reads the put entry of a stored entry (kEntryStored): entity uid, local id; nullopt to leave it out.
-using StoredObjectReader = std::function<Result<std::optional<ObjectChange>>(uint64_t entity_uid, uint64_t id)>;
+// Appends to OUT the puts that a stored entry (kEntryStored) names: COUNT new objects of the entity
+// ENTITY_UID from local id FIRST on.
+using StoredObjectReader =
+    std::function<Status(uint64_t entity_uid, uint64_t first, uint64_t count, std::vector<ObjectChange>& out)>;
 
 // decode_change_set for a change-log record: stored entries are read through STORED.
 Result<ChangeSet> decode_record(std::span<const uint8_t> data, const StoredObjectReader& stored);

@@ -103,9 +103,6 @@ ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, Obj
 
 // The entry of SLOT as an ObjectChange that can be edited.
 Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
-    if (slot.edited == PendingLog::kStored) {
-        return Status(ErrorCode::kInternal, "change-log entry of a stored object cannot be edited");
-    }
     if (slot.edited == PendingLog::kEncoded) {
         const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
         auto c = decode_object_change({p, slot.size}, &log.uids.uids());
@@ -301,24 +298,6 @@ Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, cons
     return add_encoded_slot(s, e, id, start, fresh);
 }
 
-// The entry of a new object of a stored_log entity: its entity and local id; reading the record takes
-// the values from the object's stored version (changelog_stored.cpp).
-Status write_stored_entry(TxnState& s, const EntityInfo& e, uint64_t id) {
-    PendingLog::EntitySlots& es = entity_slots(s, e);
-    if (es.first_stored == 0) es.first_stored = id;
-    std::string& out = entry_chunk(s.log);
-    size_t start = out.size();
-    out.resize(start + 21);
-    char* p = out.data() + start;
-    *p++ = static_cast<char>(kEntryStored);
-    p = put_varint(p, es.entity_index);
-    p = put_varint(p, id);
-    out.resize(static_cast<size_t>(p - out.data()));
-    OUTPOST_RETURN_IF_ERROR(add_encoded_slot(s, e, id, start, true));
-    s.log.slots.back().edited = PendingLog::kStored;
-    return Status::ok();
-}
-
 Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
     MDB_val k = mdb_val(kLastKey, std::strlen(kLastKey)), v;
     int rc = mdb_get(txn, meta, &k, &v);
@@ -364,10 +343,15 @@ Status gid_for_put(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val*
 Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader* old,
                const ObjectReader& now, bool fresh, const Gid& gid) {
     if (s.applying_remote) return Status::ok();
+    if (e.stored_log) {
+        if (fresh && !s.known_gid) {
+            log_stored_put(s, e, id);
+            return Status::ok();
+        }
+        // A stored entry reads the object as the transaction leaves it: later puts change nothing in it.
+        if (!fresh && slots_of(s, e).in_stored_run(id)) return Status::ok();
+    }
     PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
-    // A stored entry reads the object as the transaction leaves it: later puts change nothing in it.
-    if (slot && slot->edited == PendingLog::kStored) return Status::ok();
-    if (!old && !slot && fresh && e.stored_log && !s.known_gid) return write_stored_entry(s, e, id);
     if (!old && !slot && e.plain_log) return write_new_plain_entry(s, e, id, gid, now, fresh);
     std::vector<int>& changed = s.log.scratch;
     changed.clear();
@@ -456,12 +440,8 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (!gid) return Status::ok();
     OUTPOST_RETURN_IF_ERROR(unmap_gid(s.txn, e, id));
     if (s.applying_remote) return Status::ok();
+    if (e.stored_log && drop_stored_put(s, e, id)) return Status::ok();  // made and removed here
     if (PendingLog::Slot* slot = live_slot(s, e, id)) {
-        if (slot->edited == PendingLog::kStored) {  // made and removed in one transaction
-            slot->edited = PendingLog::kDropped;
-            --s.log.live;
-            return Status::ok();
-        }
         OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
         if (c->kind == ObjectChange::kPut && c->is_new) {
             slot->edited = PendingLog::kDropped;  // made and removed in one transaction: nothing to tell
@@ -506,7 +486,7 @@ Status flush_log(TxnState& s) {
     size_t total = 0;
     for (const auto& sl : log.slots) {
         if (sl.edited == PendingLog::kDropped) continue;
-        if (sl.edited == PendingLog::kEncoded || sl.edited == PendingLog::kStored) {
+        if (sl.edited == PendingLog::kEncoded) {
             total += sl.size;
             continue;
         }
@@ -514,13 +494,16 @@ Status flush_log(TxnState& s) {
         ChangeSetWriter(b).object(log.edited[static_cast<size_t>(sl.edited)], &log.uids);
         total += b.size();
     }
+    std::string stored;  // the stored entries, first in the record
+    size_t stored_entries = encode_stored_runs(s, stored);
+    total += stored.size();
     std::string header;
     ChangeSetWriter hw(header);
     hw.u8(kChangeSetMagic);
     hw.u8(kChangeSetVersionUidTable);
     hw.varint(log.uids.uids().size());
     for (uint64_t uid : log.uids.uids()) hw.varint(uid);
-    hw.varint(log.live);
+    hw.varint(log.live + stored_entries);
     total += header.size();
     OUTPOST_ASSIGN_OR_RETURN(uint64_t last, read_last(s.txn, s.store->meta));
     uint64_t pos = last + 1;
@@ -530,7 +513,8 @@ Status flush_log(TxnState& s) {
     // Copy the entries into the reserved value, runs of adjacent encoded entries at once.
     auto* dst = static_cast<char*>(v.mv_data);
     std::memcpy(dst, header.data(), header.size());
-    size_t at = header.size();
+    if (!stored.empty()) std::memcpy(dst + header.size(), stored.data(), stored.size());
+    size_t at = header.size() + stored.size();
     if (log.edited.empty() && log.live == log.slots.size()) {
         // Nothing edited or dropped: the chunks hold every entry, in order, and nothing else.
         for (const auto& c : log.chunks) {
@@ -549,7 +533,7 @@ Status flush_log(TxnState& s) {
     };
     for (const auto& sl : log.slots) {
         if (sl.edited == PendingLog::kDropped) continue;
-        if (sl.edited == PendingLog::kEncoded || sl.edited == PendingLog::kStored) {
+        if (sl.edited == PendingLog::kEncoded) {
             const char* p = log.chunks[sl.chunk].data() + sl.offset;
             if (run && run + run_size == p) {
                 run_size += sl.size;
@@ -584,8 +568,9 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s->txn, s->store->changelog, &cur), "change log"));
     uint64_t start = after + 1;
     MDB_val k = mdb_val(&start, 8), v;
-    detail::StoredObjectReader stored = [&](uint64_t entity_uid, uint64_t id) {
-        return detail::read_stored_object(s->txn, *s->store, entity_uid, id);
+    detail::StoredObjectReader stored = [&](uint64_t entity_uid, uint64_t first, uint64_t count,
+                                            std::vector<ObjectChange>& objects) {
+        return detail::read_stored_objects(s->txn, *s->store, entity_uid, first, count, objects);
     };
     Status st;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < max;

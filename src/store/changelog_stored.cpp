@@ -1,6 +1,6 @@
-// Stored entries of the change log (docs/change-log.md, "Stored entries"): a new object of a
-// stored_log entity is logged as its entity and local id, and reading the record takes its values from
-// the object's record. That record must stay as it was when the log entry was written until the log
+// Stored entries of the change log (docs/change-log.md, "Stored entries"): new objects of a
+// stored_log entity are logged as their entity and a run of local ids, and reading the record takes
+// their values from the objects' records. That record must stay as it was when the log entry was written until the log
 // is acknowledged past it, so the first overwrite or removal before then keeps the old version aside.
 //
 // Which objects a record names this way is known from two facts: each record notes, per entity, the
@@ -97,7 +97,68 @@ Status trim_table(MDB_txn* txn, MDB_dbi dbi, const char* name, Drop&& drop) {
     return st;
 }
 
+// The pieces of RUN without its dropped ids, as (first, count).
+template <typename Piece>
+void for_each_piece(const PendingLog::EntitySlots::StoredRun& run, Piece&& piece) {
+    uint64_t from = run.first, end = run.first + run.count;
+    for (uint64_t d : run.dropped) {
+        if (d > from) piece(from, d - from);
+        from = d + 1;
+    }
+    if (end > from) piece(from, end - from);
+}
+
 }  // namespace
+
+bool PendingLog::EntitySlots::in_stored_run(uint64_t id) const {
+    auto it = std::upper_bound(stored.begin(), stored.end(), id,
+                               [](uint64_t x, const StoredRun& r) { return x < r.first; });
+    if (it == stored.begin()) return false;
+    --it;
+    return id - it->first < it->count && !std::binary_search(it->dropped.begin(), it->dropped.end(), id);
+}
+
+void log_stored_put(TxnState& s, const EntityInfo& e, uint64_t id) {
+    auto& runs = slots_of(s, e).stored;
+    if (!runs.empty() && runs.back().first + runs.back().count == id) {
+        ++runs.back().count;
+    } else {
+        runs.push_back({id, 1, {}});
+    }
+    ++s.log.stored_objects;
+}
+
+bool drop_stored_put(TxnState& s, const EntityInfo& e, uint64_t id) {
+    PendingLog::EntitySlots& es = slots_of(s, e);
+    if (!es.in_stored_run(id)) return false;
+    auto run = std::upper_bound(es.stored.begin(), es.stored.end(), id,
+                                [](uint64_t x, const PendingLog::EntitySlots::StoredRun& r) { return x < r.first; }) - 1;
+    run->dropped.insert(std::upper_bound(run->dropped.begin(), run->dropped.end(), id), id);
+    --s.log.stored_objects;
+    return true;
+}
+
+size_t encode_stored_runs(TxnState& s, std::string& out) {
+    size_t n = 0;
+    for (size_t i = 0; i < s.log.by_entity.size(); ++i) {
+        const auto& runs = s.log.by_entity[i].stored;
+        if (runs.empty()) continue;
+        uint32_t entity = s.log.uids.index(s.store->entities[i]->entity->id.uid);
+        for (const auto& run : runs) {
+            for_each_piece(run, [&](uint64_t first, uint64_t count) {
+                char buf[31];
+                char* p = buf;
+                *p++ = static_cast<char>(kEntryStored);
+                p = put_varint(p, entity);
+                p = put_varint(p, first);
+                p = put_varint(p, count);
+                out.append(buf, static_cast<size_t>(p - buf));
+                ++n;
+            });
+        }
+    }
+    return n;
+}
 
 Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
     MDB_dbi kept = s.store->kept_versions;
@@ -107,10 +168,7 @@ Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const 
         OUTPOST_ASSIGN_OR_RETURN(es.stored_floor, read_floor(s.txn, s.store->stored_runs, e.entity->id.uid));
     }
     if (id < *es.stored_floor) return Status::ok();
-    // Made in this transaction: its entry is read as the transaction leaves it.
-    if (const uint32_t* slot = es.find(id); slot && s.log.slots[*slot].edited == PendingLog::kStored) {
-        return Status::ok();
-    }
+    if (es.in_stored_run(id)) return Status::ok();  // made here: its entry reads what the transaction leaves
     Key key(e.entity->id.uid, id);
     MDB_val k = key.val(), v = old;
     int rc = mdb_put(s.txn, kept, &k, &v, MDB_NOOVERWRITE);
@@ -120,7 +178,11 @@ Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const 
 
 Status write_stored_runs(TxnState& s, uint64_t pos) {
     for (size_t i = 0; i < s.log.by_entity.size(); ++i) {
-        uint64_t first = s.log.by_entity[i].first_stored;
+        uint64_t first = 0;
+        for (const auto& run : s.log.by_entity[i].stored) {
+            for_each_piece(run, [&](uint64_t f, uint64_t) { first = first == 0 ? f : first; });
+            if (first != 0) break;
+        }
         if (first == 0) continue;
         if (s.store->stored_runs == 0) return Status(ErrorCode::kInternal, "stored change-log entries without their table");
         Key key(s.store->entities[i]->entity->id.uid, first);
@@ -146,48 +208,53 @@ Status trim_stored(TxnState& s, uint64_t position) {
     });
 }
 
-Result<std::optional<ObjectChange>> read_stored_object(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid,
-                                                       uint64_t id) {
+Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid, uint64_t first,
+                           uint64_t count, std::vector<ObjectChange>& out) {
     const EntityInfo* e = store.entity_by_uid(entity_uid);
-    // The model dropped the entity, and its objects with it: nothing to tell.
-    if (!e) return std::optional<ObjectChange>();
-    std::optional<MDB_val> bytes;
-    if (store.kept_versions != 0) {
-        Key key(entity_uid, id);
-        MDB_val k = key.val(), v;
-        int rc = mdb_get(txn, store.kept_versions, &k, &v);
-        if (rc == 0) bytes = v;
-        else if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading the change log");
-    }
-    if (!bytes) {
-        OUTPOST_ASSIGN_OR_RETURN(bytes, get_raw(txn, *e, id));
-    }
-    std::string what = e->entity->name + " " + std::to_string(id);
-    if (!bytes) return Status(ErrorCode::kCorrupt, "change log names " + what + ", which is not stored");
-    const auto* data = static_cast<const uint8_t*>(bytes->mv_data);
-    auto gid = record_gid(*e, data, bytes->mv_size);
-    if (!gid) return Status(ErrorCode::kCorrupt, "change log names " + what + ", whose record has no global id");
-    ObjectChange c;
-    c.kind = ObjectChange::kPut;
-    c.entity_uid = entity_uid;
-    c.gid.assign(*gid);
-    c.is_new = true;
-    ObjectReader r(e, data, bytes->mv_size);
+    if (!e) return Status::ok();  // the model retired the entity, and its objects with it: nothing to tell
     const auto& props = e->entity->properties;
-    for (size_t i = 0; i < props.size(); ++i) {
-        const Property& p = props[i];
-        int pos = static_cast<int>(i);
-        if (p.has(kFlagId) || r.is_null(pos)) continue;
-        PropertyChange pc;
-        pc.property_uid = p.id.uid;
-        if (p.type == PropertyType::kRelation) {
-            OUTPOST_ASSIGN_OR_RETURN(pc.value, relation_value(txn, store, p, r.get_int(pos)));
-        } else {
-            pc.value = r.get_value(pos);
+    for (uint64_t id = first; id - first < count; ++id) {
+        std::optional<MDB_val> bytes;
+        if (store.kept_versions != 0) {
+            Key key(entity_uid, id);
+            MDB_val k = key.val(), v;
+            int rc = mdb_get(txn, store.kept_versions, &k, &v);
+            if (rc == 0) bytes = v;
+            else if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading the change log");
         }
-        c.properties.push_back(std::move(pc));
+        if (!bytes) {
+            OUTPOST_ASSIGN_OR_RETURN(bytes, get_raw(txn, *e, id));
+        }
+        if (!bytes) {
+            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
+                                                   ", which is not stored");
+        }
+        const auto* data = static_cast<const uint8_t*>(bytes->mv_data);
+        auto gid = record_gid(*e, data, bytes->mv_size);
+        if (!gid) {
+            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
+                                                   ", whose record has no global id");
+        }
+        ObjectChange& c = out.emplace_back();
+        c.kind = ObjectChange::kPut;
+        c.entity_uid = entity_uid;
+        c.gid.assign(*gid);
+        c.is_new = true;
+        ObjectReader r(e, data, bytes->mv_size);
+        for (size_t i = 0; i < props.size(); ++i) {
+            const Property& p = props[i];
+            int pos = static_cast<int>(i);
+            if (p.has(kFlagId) || r.is_null(pos)) continue;
+            PropertyChange& pc = c.properties.emplace_back();
+            pc.property_uid = p.id.uid;
+            if (p.type == PropertyType::kRelation) {
+                OUTPOST_ASSIGN_OR_RETURN(pc.value, relation_value(txn, store, p, r.get_int(pos)));
+            } else {
+                pc.value = r.get_value(pos);
+            }
+        }
     }
-    return std::optional<ObjectChange>(std::move(c));
+    return Status::ok();
 }
 
 }  // namespace outpost::detail

@@ -88,11 +88,11 @@ struct EntityInfo {
 // of bytes, so that a transaction of a million puts holds about the record's size in memory and makes
 // no allocation per object. An entry that a later write in the same transaction changes (a second put
 // of the object, a to-many change, a remove) is decoded into an ObjectChange once and edited there.
-// Commit writes the entries in the order their objects were first touched.
+// Commit writes the stored entries (changelog_stored.cpp) first, then the others in the order their objects
+// were first touched.
 struct PendingLog {
     static constexpr int32_t kEncoded = -1;  // Slot::edited: the entry is the slot's bytes
     static constexpr int32_t kDropped = -2;  // Slot::edited: the entry was cancelled (made and removed)
-    static constexpr int32_t kStored = -3;   // Slot::edited: the slot's bytes name the stored object
     struct Slot {
         uint32_t chunk = 0;
         uint32_t offset = 0;  // of the entry's bytes in `chunks[chunk]`
@@ -108,9 +108,17 @@ struct PendingLog {
         uint64_t run_first = 0;
         std::vector<uint32_t> run;  // slot of object run_first + i
         std::unordered_map<uint64_t, uint32_t> other;
-        uint64_t first_stored = 0;  // the lowest id with a kStored entry, 0 if none
+        // New objects logged as stored entries (stored_log entities): runs of consecutive ids from the
+        // sequence, in id order, without the ids removed again in the transaction (changelog_stored.cpp).
+        struct StoredRun {
+            uint64_t first = 0, count = 0;
+            std::vector<uint64_t> dropped;  // sorted
+        };
+        std::vector<StoredRun> stored;
         // The lowest id the committed records name as stored objects (changelog_stored.cpp), once read.
         std::optional<uint64_t> stored_floor;
+        // Whether ID is in a stored run of the transaction (and not dropped).
+        bool in_stored_run(uint64_t id) const;
         uint32_t* find(uint64_t id);
         // FRESH: ID was just handed out by the sequence (above every id seen so far).
         void set(uint64_t id, uint32_t slot, bool fresh);
@@ -122,9 +130,10 @@ struct PendingLog {
     std::vector<ObjectChange> edited;
     std::vector<EntitySlots> by_entity;  // by EntityInfo::pos
     size_t live = 0;                     // slots not dropped
+    size_t stored_objects = 0;           // in the stored runs of every entity, not dropped
     std::vector<int> scratch;            // property positions of the put being logged
 
-    bool empty() const { return live == 0; }
+    bool empty() const { return live == 0 && stored_objects == 0; }
 };
 
 struct TxnState {
@@ -255,13 +264,22 @@ Status flush_log(TxnState& s);
 // Called before object ID of E, whose record is OLD, is overwritten or removed: when a record of the
 // log names the object by its stored version, keeps OLD for it (once).
 Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old);
-// Notes, at commit, that record POS names stored objects of the entities with first_stored set.
+// Logs new object ID of E (just taken from the sequence) as a stored entry.
+void log_stored_put(TxnState& s, const EntityInfo& e, uint64_t id);
+// A remove of object ID of E made in this transaction and logged as a stored entry: drops it from its
+// run and returns true; false when ID is in no stored run.
+bool drop_stored_put(TxnState& s, const EntityInfo& e, uint64_t id);
+// The stored entries of the transaction (one per run piece) appended to OUT; returns their number.
+size_t encode_stored_runs(TxnState& s, std::string& out);
+// Notes, at commit, that record POS names stored objects of the entities with stored runs.
 Status write_stored_runs(TxnState& s, uint64_t pos);
 // Forgets the runs and kept versions that only records up to POSITION needed (ChangeLog::acknowledge).
 Status trim_stored(TxnState& s, uint64_t position);
-// The put entry of stored object ID of the entity ENTITY_UID as its record names it (the kept version,
-// else the current one); nullopt when the model no longer has the entity.
-Result<std::optional<ObjectChange>> read_stored_object(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid, uint64_t id);
+// Appends to OUT the puts of a stored entry: COUNT new objects of the entity ENTITY_UID from local id
+// FIRST on, each as its record was when the entry was written (the kept version, else the current
+// one). Nothing when the model no longer has the entity.
+Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid, uint64_t first,
+                           uint64_t count, std::vector<ObjectChange>& out);
 Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
 
 // ---- box operations (box.cpp) ----

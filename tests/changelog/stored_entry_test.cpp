@@ -3,6 +3,8 @@
 // however the object changes (locally or by a remote change) before the log is acknowledged.
 #include <lmdb.h>
 
+#include <set>
+
 #include "changelog/test_store.hpp"
 
 namespace outpost {
@@ -97,6 +99,51 @@ TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
     // The same values, of the same types, as the full entry's.
     EXPECT_EQ(rc.properties.size(), 8u);
     EXPECT_EQ(values_of(rc), values_of(lc));
+}
+
+TEST(StoredEntry, ARunOfNewObjectsIsOneEntry) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto box = store->box("Reading").value();
+    std::vector<Object> made;
+    {
+        auto txn = store->begin_write();
+        for (int i = 0; i < 1000; ++i) {
+            made.push_back(reading(box, "r" + std::to_string(i), i));
+            ASSERT_TRUE(box.put(*txn, made.back()).is_ok());
+        }
+        // Removed again in the transaction: not in the record; an explicit id splits the run too.
+        ASSERT_TRUE(box.remove(*txn, made[500].id).value());
+        Object explicit_id = reading(box, "explicit", -1);
+        explicit_id.id = 5000;
+        ASSERT_TRUE(box.put(*txn, explicit_id).is_ok());
+        for (int i = 0; i < 10; ++i) {
+            made.push_back(reading(box, "after" + std::to_string(i), i));
+            ASSERT_TRUE(box.put(*txn, made.back()).is_ok());
+        }
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    // Three stored entries (1-500, 502-1000, 5001-5010) and the explicit id's full entry.
+    EXPECT_LT(recs[0].bytes, 400u);  // with the uid table; full entries would take over 30 KB
+    const auto& objects = recs[0].changes.objects;
+    ASSERT_EQ(objects.size(), 1010u);
+    const uint64_t sensor = store->model().entity("Reading")->property("sensor")->id.uid;
+    std::set<std::string> sensors;
+    auto txn = store->begin_read();
+    for (const auto& c : objects) {
+        EXPECT_TRUE(c.is_new);
+        for (const auto& p : c.properties) {
+            if (p.property_uid == sensor) sensors.insert(std::get<std::string>(p.value.v));
+        }
+        auto id = local_id_of(*txn, box, c.gid);
+        ASSERT_TRUE(id.is_ok() && id->has_value());
+    }
+    EXPECT_EQ(sensors.size(), 1010u);
+    EXPECT_EQ(sensors.count("r500"), 0u);
+    EXPECT_EQ(sensors.count("explicit"), 1u);
+    EXPECT_EQ(sensors.count("after9"), 1u);
 }
 
 TEST(StoredEntry, KeepsTheValuesItWasWrittenWithThroughLaterChanges) {
@@ -256,7 +303,8 @@ TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
 
 TEST(StoredEntry, AStoredEntryIsNotPartOfTheSyncEncoding) {
     // Sync messages use decode_change_set, which knows no stored entries: kind 3 is an error.
-    std::string bytes = {static_cast<char>(0xC5), 2, 1, 5, 1, 3, 0, 7};  // uid table {5}, one entry
+    // uid table {5}, one entry: kind 3, entity index 0, ids 7 to 8.
+    std::string bytes = {static_cast<char>(0xC5), 2, 1, 5, 1, 3, 0, 7, 2};
     auto cs = decode_change_set({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
     ASSERT_FALSE(cs.is_ok());
     EXPECT_EQ(cs.status().code(), ErrorCode::kCorrupt);
