@@ -1,6 +1,8 @@
 // Crash safety: a child process commits numbered transactions (fsync on, as in production) and is
 // killed with SIGKILL at random moments. After each kill the store reopens with every acknowledged
-// transaction complete, no transaction partial, and indexes that agree with the data.
+// transaction complete, no transaction partial, indexes that agree with the data, and a change log
+// whose records still read as their transactions wrote them (the entries of new objects name the
+// stored objects, which later transactions update and remove).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +32,7 @@ constexpr int kObjectsPerTxn = 60;
 constexpr int64_t kChildFailed = -1;
 constexpr int64_t kUpdateLag = 3;
 constexpr int64_t kRemoveLag = 7;
+constexpr int64_t kLogLag = 8;  // transaction T acknowledges the change log up to record T - kLogLag
 
 std::string payload_of(int64_t txn, int64_t seq, int64_t version) {
     size_t len = 40 + static_cast<size_t>((version * 131 + seq * 17) % 700);
@@ -42,10 +46,11 @@ uint64_t first_id_of(int64_t txn) { return static_cast<uint64_t>(txn - 1) * kObj
 // the last committed transaction, updated in that same transaction.
 // Transaction T puts kObjectsPerTxn entries (ids (T-1)*N+1 .. T*N, version T), rewrites the entries of
 // transaction T-kUpdateLag (version T, new payload) and removes those of T-kRemoveLag, so a crash can
-// hit inserts, updates, index moves and removes.
+// hit inserts, updates, index moves and removes. Entry is synced: transaction T writes change-log
+// record T and trims the log up to T-kLogLag.
 Model crash_model() {
     ModelBuilder b;
-    b.entity("Entry");
+    b.entity("Entry").sync();
     b.property("id", PropertyType::kInt64, kFlagId);
     b.property("txn", PropertyType::kInt64, kFlagIndexed);
     b.property("seq", PropertyType::kInt32);
@@ -125,6 +130,7 @@ void write_all(int fd, const void* data, size_t n) {
             !counters->put(*txn, c).is_ok()) {
             fail();
         }
+        if (t > kLogLag && !ChangeLog::acknowledge(*txn, static_cast<uint64_t>(t - kLogLag)).is_ok()) fail();
         if (!txn->commit().is_ok()) fail();
         write_all(fd, &t, sizeof t);
     }
@@ -183,6 +189,34 @@ private:
     int64_t last_ = 0;
     bool failed_ = false;
 };
+
+// The change log after a crash: records COUNTER-kLogLag+1 .. COUNTER (the older ones trimmed), and each
+// record T lists the kObjectsPerTxn objects T made with the values T gave them, though T+kUpdateLag
+// rewrote them and T+kRemoveLag removed them since.
+void verify_log(Txn& txn, const Entity& entry, int64_t counter) {
+    auto recs = ChangeLog::read(txn, 0, 1000);
+    ASSERT_TRUE(recs.is_ok()) << recs.status().to_string();
+    int64_t first = std::max<int64_t>(1, counter - kLogLag + 1);
+    ASSERT_EQ(recs->size(), static_cast<size_t>(counter - first + 1));
+    auto uid = [&](const char* name) { return entry.property(name)->id.uid; };
+    int bad = 0;
+    for (const auto& rec : *recs) {
+        const auto t = static_cast<int64_t>(rec.position);
+        EXPECT_GE(t, first);
+        int made = 0;
+        for (const auto& c : rec.changes.objects) {
+            if (c.entity_uid != entry.id.uid || !c.is_new) continue;
+            ++made;
+            std::map<uint64_t, Value> values;
+            for (const auto& p : c.properties) values[p.property_uid] = p.value;
+            int64_t seq = values[uid("seq")].as<int64_t>();
+            bool ok = values[uid("txn")] == Value(t) && values[uid("version")] == Value(t) &&
+                      values[uid("payload")] == Value(payload_of(t, seq, t));
+            if (!ok && ++bad <= 5) ADD_FAILURE() << "record " << t << ": new object seq " << seq << " reads wrong";
+        }
+        EXPECT_EQ(made, kObjectsPerTxn) << "record " << t;
+    }
+}
 
 // Opens the store after a crash and checks it. Returns the counter's value.
 int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowledged, int round) {
@@ -251,6 +285,7 @@ int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowl
     EXPECT_EQ(ids->size(), static_cast<size_t>(counter - removed_below) * kObjectsPerTxn);
     EXPECT_EQ(test::check_indexes(*entries, *txn), "");
     EXPECT_EQ(test::check_indexes(*counters, *txn), "");
+    verify_log(*txn, entries->entity(), counter);
     return counter;
 }
 
