@@ -169,9 +169,14 @@ Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const 
     }
     if (id < *es.stored_floor) return Status::ok();
     if (es.in_stored_run(id)) return Status::ok();  // made here: its entry reads what the transaction leaves
+    // Through a cursor kept for the transaction: changes tend to come in id order, and a cursor finds
+    // the next key from where it stands.
+    if (!s.kept_cursor) {
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s.txn, kept, &s.kept_cursor), "keeping a version"));
+    }
     Key key(e.entity->id.uid, id);
     MDB_val k = key.val(), v = old;
-    int rc = mdb_put(s.txn, kept, &k, &v, MDB_NOOVERWRITE);
+    int rc = mdb_cursor_put(s.kept_cursor, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) return Status::ok();  // kept at an earlier change
     return lmdb_status(rc, "keeping " + e.entity->name + " " + std::to_string(id) + " for the change log");
 }

@@ -149,6 +149,7 @@ struct TxnState {
     // opened on first use to append the GIDs of new objects. LMDB closes them when the transaction
     // ends; they are never closed here.
     std::vector<MDB_cursor*> gid_cursors;
+    MDB_cursor* kept_cursor = nullptr;  // on changelog_kept_versions, opened on first use (the same)
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
     // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
     // logging the put need not read it back from l:. Null outside that put.
