@@ -195,15 +195,7 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
 // the entity was local-only), else a new one.
 Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
     std::unordered_map<uint64_t, Gid> mapped;  // g: read backwards
-    {
-        MDB_cursor* cur;
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "assigning global ids"));
-        MDB_val k, v;
-        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            mapped.emplace(read_u64(v), Gid(as_view(k)));
-        }
-        mdb_cursor_close(cur);
-    }
+    OUTPOST_RETURN_IF_ERROR(for_each_mapping(txn, e, [&](const Gid& gid, uint64_t id) { mapped.emplace(id, gid); }));
     MDB_cursor* cur;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "assigning global ids"));
     std::vector<uint64_t> ids;
@@ -292,6 +284,9 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
             OUTPOST_RETURN_IF_ERROR(open_dbi(txn, uid_name('g', ent.id.uid), 0, create, &info->gid_to_local));
             OUTPOST_RETURN_IF_ERROR(
                 open_dbi(txn, uid_name('l', ent.id.uid), MDB_INTEGERKEY, create, &info->local_to_gid));
+            std::string runs = gid_runs_key(*info);
+            MDB_val rk = mdb_val(runs.data(), runs.size()), rv;
+            if (s.meta != 0 && mdb_get(txn, s.meta, &rk, &rv) == 0) info->gid_runs.store(true);
         }
         info->index_of_prop.assign(ent.properties.size(), -1);
         info->plain_log = ent.properties.size() < 128;

@@ -4,6 +4,8 @@
 
 #include <lmdb.h>
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +78,8 @@ struct EntityInfo {
     // docs/storage.md), and l: only has the GIDs of ids reserved before their object arrived and of
     // objects written before format 2.
     bool gid_in_record = false;
+    // g: may hold runs of ObjectIds (gid_map.cpp); set from meta at open and by the first run written.
+    mutable std::atomic<bool> gid_runs{false};
     uint16_t id_field = 0;    // the id property's vtable offset
     bool plain_log = false;   // every other property is a scalar, string or bytes (changelog.cpp)
     // A new object's log entry names its stored record instead of copying its values: synced,
@@ -149,6 +153,13 @@ struct TxnState {
     // opened on first use to append the GIDs of new objects. LMDB closes them when the transaction
     // ends; they are never closed here.
     std::vector<MDB_cursor*> gid_cursors;
+    // Per entity (EntityInfo::pos): the g: run this transaction wrote last, which the next ObjectId
+    // made here extends (gid_map.cpp); count 0 when none.
+    struct GidTail {
+        Gid key;
+        uint64_t first = 0, count = 0;
+    };
+    std::vector<GidTail> gid_tails;
     MDB_cursor* kept_cursor = nullptr;  // on changelog_kept_versions, opened on first use (the same)
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
     // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
@@ -222,6 +233,10 @@ Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, b
                bool local_too = true);
 // Removes object ID's GID from g: and l:. REQUIRES: the object's record is still there (if any).
 Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// Calls FN(gid, local id) for every mapping in g: (runs one GID at a time).
+Status for_each_mapping(MDB_txn* txn, const EntityInfo& e, const std::function<void(const Gid&, uint64_t)>& fn);
+// The meta key that notes that E's g: may hold runs.
+std::string gid_runs_key(const EntityInfo& e);
 
 // GIDs in object records (format 2): the id property's field of a synced object's FlatBuffers table
 // is an offset to a [ubyte] vector after the table's bytes that holds the GID. The writer leaves a
