@@ -220,8 +220,13 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     unsigned flags = absent ? MDB_APPEND : 0;
     Gid gid;
     size_t gid_field = 0;
+    if (old) {
+        OUTPOST_ASSIGN_OR_RETURN(bool wrote, keep_stored_version(s, e, id, *old));
+        if (wrote) {
+            OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
+        }
+    }
     if (e.entity->sync) {
-        if (old) OUTPOST_RETURN_IF_ERROR(keep_stored_version(s, e, id, *old));
         // Before the write: OLD points into a page that the write may reuse (GID is a copy).
         gid_field = e.gid_in_record ? record_gid_field(e, bytes.data(), bytes.size()) : 0;
         OUTPOST_RETURN_IF_ERROR(gid_for_put(s, e, id, old ? &*old : nullptr, fresh, gid_field != 0, gid));
@@ -287,7 +292,10 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
     MDB_txn* txn = s.txn;
     OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn, e, id));
     if (!raw) return false;
-    if (e.entity->sync) OUTPOST_RETURN_IF_ERROR(keep_stored_version(s, e, id, *raw));
+    OUTPOST_ASSIGN_OR_RETURN(bool wrote, keep_stored_version(s, e, id, *raw));
+    if (wrote) {
+        OUTPOST_ASSIGN_OR_RETURN(raw, get_raw(txn, e, id));
+    }
     {
         ObjectReader old = reader_of(e, *raw);
         for (const auto& idx : e.indexes) {

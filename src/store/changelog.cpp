@@ -298,6 +298,19 @@ Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, cons
     return add_encoded_slot(s, e, id, start, fresh);
 }
 
+}  // namespace
+
+Status log_stored_put_in_full(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
+    const auto* data = static_cast<const uint8_t*>(old.mv_data);
+    auto gid = record_gid(e, data, old.mv_size);
+    if (!gid) return Status(ErrorCode::kInternal, e.entity->name + " " + std::to_string(id) + " has no global id");
+    Gid g(*gid);  // before the object's entry is written: OLD stays valid (no LMDB write here)
+    drop_stored_put(s, e, id);
+    return write_new_plain_entry(s, e, id, g, ObjectReader(&e, data, old.mv_size), false);
+}
+
+namespace {
+
 Result<uint64_t> read_last(MDB_txn* txn, MDB_dbi meta) {
     MDB_val k = mdb_val(kLastKey, std::strlen(kLastKey)), v;
     int rc = mdb_get(txn, meta, &k, &v);
@@ -494,7 +507,9 @@ Status flush_log(TxnState& s) {
         ChangeSetWriter(b).object(log.edited[static_cast<size_t>(sl.edited)], &log.uids);
         total += b.size();
     }
-    std::string stored;  // the stored entries, first in the record
+    // The stored entries go last: they hold what the transaction leaves, so a unique value another
+    // entry frees (a remove, an update) is free before they take it when the record is applied in order.
+    std::string stored;
     size_t stored_entries = encode_stored_runs(s, stored);
     total += stored.size();
     std::string header;
@@ -513,8 +528,8 @@ Status flush_log(TxnState& s) {
     // Copy the entries into the reserved value, runs of adjacent encoded entries at once.
     auto* dst = static_cast<char*>(v.mv_data);
     std::memcpy(dst, header.data(), header.size());
-    if (!stored.empty()) std::memcpy(dst + header.size(), stored.data(), stored.size());
-    size_t at = header.size() + stored.size();
+    if (!stored.empty()) std::memcpy(dst + total - stored.size(), stored.data(), stored.size());
+    size_t at = header.size();
     if (log.edited.empty() && log.live == log.slots.size()) {
         // Nothing edited or dropped: the chunks hold every entry, in order, and nothing else.
         for (const auto& c : log.chunks) {

@@ -160,25 +160,34 @@ size_t encode_stored_runs(TxnState& s, std::string& out) {
     return n;
 }
 
-Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
+Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
     MDB_dbi kept = s.store->kept_versions;
-    if (kept == 0 || !e.gid_in_record) return Status::ok();
+    if (kept == 0) return false;
     PendingLog::EntitySlots& es = slots_of(s, e);
     if (!es.stored_floor) {
         OUTPOST_ASSIGN_OR_RETURN(es.stored_floor, read_floor(s.txn, s.store->stored_runs, e.entity->id.uid));
     }
-    if (id < *es.stored_floor) return Status::ok();
-    if (es.in_stored_run(id)) return Status::ok();  // made here: its entry reads what the transaction leaves
+    if (es.in_stored_run(id)) {
+        // Made here: its entry reads what the transaction leaves, unless a change from elsewhere
+        // (ChangeLog::apply, which logs nothing) is about to overwrite the local put: log that in full.
+        if (s.applying_remote) OUTPOST_RETURN_IF_ERROR(log_stored_put_in_full(s, e, id, old));
+        return false;
+    }
+    if (id < *es.stored_floor) return false;
     // Through a cursor kept for the transaction: changes tend to come in id order, and a cursor finds
     // the next key from where it stands.
     if (!s.kept_cursor) {
         OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s.txn, kept, &s.kept_cursor), "keeping a version"));
     }
+    // A copy: the put may spill the page OLD points into.
+    s.kept_copy.assign(static_cast<const char*>(old.mv_data), old.mv_size);
     Key key(e.entity->id.uid, id);
-    MDB_val k = key.val(), v = old;
+    MDB_val k = key.val(), v = mdb_val(s.kept_copy.data(), s.kept_copy.size());
     int rc = mdb_cursor_put(s.kept_cursor, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) return Status::ok();  // kept at an earlier change
-    return lmdb_status(rc, "keeping " + e.entity->name + " " + std::to_string(id) + " for the change log");
+    if (rc == MDB_KEYEXIST) return false;  // kept at an earlier change
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(rc, "keeping " + e.entity->name + " " + std::to_string(id) + " for the change log"));
+    return true;
 }
 
 Status write_stored_runs(TxnState& s, uint64_t pos) {
@@ -235,7 +244,7 @@ Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity
                                                    ", which is not stored");
         }
         const auto* data = static_cast<const uint8_t*>(bytes->mv_data);
-        auto gid = record_gid(*e, data, bytes->mv_size);
+        auto gid = record_gid_at(*e, data, bytes->mv_size);  // also after the entity stopped being synced
         if (!gid) {
             return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
                                                    ", whose record has no global id");

@@ -212,6 +212,10 @@ size_t record_gid_field(const EntityInfo& e, const uint8_t* bytes, size_t size) 
 
 std::optional<std::string_view> record_gid(const EntityInfo& e, const uint8_t* bytes, size_t size) {
     if (!e.gid_in_record) return std::nullopt;
+    return record_gid_at(e, bytes, size);
+}
+
+std::optional<std::string_view> record_gid_at(const EntityInfo& e, const uint8_t* bytes, size_t size) {
     size_t field = record_gid_field(e, bytes, size);
     if (field == 0) return std::nullopt;
     size_t vec = field + load_u32(bytes + field);

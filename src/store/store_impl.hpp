@@ -92,8 +92,8 @@ struct EntityInfo {
 // of bytes, so that a transaction of a million puts holds about the record's size in memory and makes
 // no allocation per object. An entry that a later write in the same transaction changes (a second put
 // of the object, a to-many change, a remove) is decoded into an ObjectChange once and edited there.
-// Commit writes the stored entries (changelog_stored.cpp) first, then the others in the order their objects
-// were first touched.
+// Commit writes the entries in the order their objects were first touched, then the stored entries
+// (changelog_stored.cpp).
 struct PendingLog {
     static constexpr int32_t kEncoded = -1;  // Slot::edited: the entry is the slot's bytes
     static constexpr int32_t kDropped = -2;  // Slot::edited: the entry was cancelled (made and removed)
@@ -161,6 +161,7 @@ struct TxnState {
     };
     std::vector<GidTail> gid_tails;
     MDB_cursor* kept_cursor = nullptr;  // on changelog_kept_versions, opened on first use (the same)
+    std::string kept_copy;              // the version keep_stored_version is writing
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
     // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
     // logging the put need not read it back from l:. Null outside that put.
@@ -245,6 +246,8 @@ std::string gid_runs_key(const EntityInfo& e);
 size_t record_gid_field(const EntityInfo& e, const uint8_t* bytes, size_t size);
 // The GID a stored record holds, or nullopt (records of format 1, records without one).
 std::optional<std::string_view> record_gid(const EntityInfo& e, const uint8_t* bytes, size_t size);
+// record_gid of a record written while E was synced, whether or not it is now.
+std::optional<std::string_view> record_gid_at(const EntityInfo& e, const uint8_t* bytes, size_t size);
 // The size of a record made of SIZE bytes of table and a GID of GID_SIZE bytes.
 size_t record_size_with_gid(size_t size, size_t gid_size);
 // Writes the table BYTES with the GID appended into DST (record_size_with_gid bytes), pointing the
@@ -277,9 +280,14 @@ Result<Value> relation_value(MDB_txn* txn, const StoreImpl& store, const Propert
 Status flush_log(TxnState& s);
 
 // ---- stored entries of the change log (changelog_stored.cpp) ----
-// Called before object ID of E, whose record is OLD, is overwritten or removed: when a record of the
-// log names the object by its stored version, keeps OLD for it (once).
-Status keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old);
+// Called before object ID of E, whose record is OLD, is overwritten or removed (for every entity: one
+// that stopped being synced may still be named): when a record of the log names the object by its
+// stored version, keeps OLD for it (once). Returns whether it wrote to LMDB, which may have moved the
+// page OLD points into (the caller reads the record again).
+Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old);
+// Object ID of E is in the transaction's stored runs and a change from elsewhere is about to change it:
+// takes it out of its run and logs the local put in full from its record OLD (changelog.cpp).
+Status log_stored_put_in_full(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old);
 // Logs new object ID of E (just taken from the sequence) as a stored entry.
 void log_stored_put(TxnState& s, const EntityInfo& e, uint64_t id);
 // A remove of object ID of E made in this transaction and logged as a stored entry: drops it from its

@@ -301,6 +301,108 @@ TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
     EXPECT_EQ(recs[0].changes.objects[0].entity_uid, store->model().entity("Logged")->id.uid);
 }
 
+// A record is applied in order (the sync server replays it with kRecord): a unique value that another
+// entry frees must be free before a stored entry takes it.
+TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
+    TempDir dir;
+    ModelBuilder b;
+    b.entity("Tag").sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("name", PropertyType::kString, kFlagUnique)
+        .property("n", PropertyType::kInt64);
+    Model m = b.build().value();
+    auto here = open_store(dir.str("here"), m);
+    auto there = open_store(dir.str("there"), m);
+    auto box = here->box("Tag").value();
+    Object x = box.new_object();
+    ASSERT_TRUE(x.set("name", "a").is_ok());
+    ASSERT_TRUE(box.put(x).is_ok());
+    {
+        auto txn = here->begin_write();
+        ASSERT_TRUE(box.remove(*txn, x.id).value());
+        Object y = box.new_object();
+        ASSERT_TRUE(y.set("name", "a").is_ok());
+        ASSERT_TRUE(box.put(*txn, y).is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*here);
+    ASSERT_EQ(recs.size(), 2u);
+    ASSERT_EQ(recs[1].changes.objects.size(), 2u);
+    EXPECT_EQ(recs[1].changes.objects[0].kind, ObjectChange::kRemove);
+    EXPECT_TRUE(recs[1].changes.objects[1].is_new);
+    for (const auto& rec : recs) {
+        auto txn = there->begin_write();
+        Status st = ChangeLog::apply(*txn, rec.changes, "here", ApplyMode::kRecord);
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    EXPECT_EQ(there->box("Tag").value().count().value(), 1u);
+}
+
+// An entity that stops being synced keeps the records that name its objects readable, and their
+// values as written.
+TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
+    TempDir dir;
+    Model m = plain_model();
+    auto store = open_store(dir.str(), m);
+    {
+        auto box = store->box("Reading").value();
+        Object r = reading(box, "r", 1.0);
+        ASSERT_TRUE(box.put(r).is_ok());
+    }
+    auto written = read_all(*store).at(0).changes;
+    store.reset();
+    Model local = m;
+    local.entities[0].sync = false;  // Reading
+    store = open_store(dir.str(), local);
+    auto box = store->box("Reading").value();
+    Object r = *box.get(1).value();
+    ASSERT_TRUE(r.set("value", 2.0).is_ok());
+    ASSERT_TRUE(box.put(r).is_ok());
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);  // the local-only write logs nothing
+    EXPECT_EQ(recs[0].changes, written);
+}
+
+// A change from elsewhere applied in the transaction that made the object here leaves the local put
+// as it was made: the record tells what this store did.
+TEST(StoredEntry, ARemoteChangeInTheSameTransactionLeavesTheLocalPut) {
+    TempDir dir;
+    auto store = open_store(dir.str(), plain_model());
+    auto box = store->box("Reading").value();
+    const Entity& reading_entity = *store->model().entity("Reading");
+    Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
+    {
+        auto txn = store->begin_write();
+        ASSERT_TRUE(box.put(*txn, a).is_ok());
+        ASSERT_TRUE(box.put(*txn, b).is_ok());
+        Gid ga = gid_of(*txn, box, a.id).value().value(), gb = gid_of(*txn, box, b.id).value().value();
+        ChangeSet remote;
+        ObjectChange put;
+        put.entity_uid = reading_entity.id.uid;
+        put.gid = ga;
+        put.properties.push_back({reading_entity.property("value")->id.uid, Value(99.0)});
+        remote.objects.push_back(put);
+        ObjectChange rm;
+        rm.kind = ObjectChange::kRemove;
+        rm.entity_uid = reading_entity.id.uid;
+        rm.gid = gb;
+        remote.objects.push_back(rm);
+        ASSERT_TRUE(ChangeLog::apply(*txn, remote, "server").is_ok());
+        ASSERT_TRUE(txn->commit().is_ok());
+    }
+    auto recs = read_all(*store);
+    ASSERT_EQ(recs.size(), 1u);
+    ASSERT_EQ(recs[0].changes.objects.size(), 2u);
+    for (const auto& c : recs[0].changes.objects) {
+        EXPECT_TRUE(c.is_new);
+        const Value& v = c.properties.at(1).value;  // sensor, value, ...
+        EXPECT_TRUE(v == Value(1.0) || v == Value(2.0)) << "the remote value reached the local put";
+    }
+    EXPECT_EQ(box.get(a.id).value()->get("value"), Value(99.0));
+    EXPECT_FALSE(box.get(b.id).value().has_value());
+}
+
 TEST(StoredEntry, AStoredEntryIsNotPartOfTheSyncEncoding) {
     // Sync messages use decode_change_set, which knows no stored entries: kind 3 is an error.
     // uid table {5}, one entry: kind 3, entity index 0, ids 7 to 8.
