@@ -159,7 +159,7 @@ Result<bool> extend_run(TxnState& s, const EntityInfo& e, MDB_cursor* g, uint64_
     }
     val[1] = tail.count + 1;
     MDB_val nk = mdb_val(tail.key.data(), tail.key.size()), nv = mdb_val(val, sizeof val);
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_put(g, &nk, &nv, MDB_CURRENT), "writing global id"));
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_cursor_put(g, &nk, &nv, MDB_CURRENT), "writing global id");
     ++tail.count;
     return true;
 }
