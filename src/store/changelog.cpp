@@ -362,7 +362,7 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
             return Status::ok();
         }
         // A stored entry reads the object as the transaction leaves it: later puts change nothing in it.
-        if (!fresh && slots_of(s, e).in_stored_run(id)) return Status::ok();
+        if (!fresh && slots_of(s, e).stored_run_of(id)) return Status::ok();
     }
     PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
     if (!old && !slot && e.plain_log) return write_new_plain_entry(s, e, id, gid, now, fresh);

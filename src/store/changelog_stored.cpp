@@ -110,12 +110,13 @@ void for_each_piece(const PendingLog::EntitySlots::StoredRun& run, Piece&& piece
 
 }  // namespace
 
-bool PendingLog::EntitySlots::in_stored_run(uint64_t id) const {
+PendingLog::EntitySlots::StoredRun* PendingLog::EntitySlots::stored_run_of(uint64_t id) {
     auto it = std::upper_bound(stored.begin(), stored.end(), id,
                                [](uint64_t x, const StoredRun& r) { return x < r.first; });
-    if (it == stored.begin()) return false;
+    if (it == stored.begin()) return nullptr;
     --it;
-    return id - it->first < it->count && !std::binary_search(it->dropped.begin(), it->dropped.end(), id);
+    bool live = id - it->first < it->count && !std::binary_search(it->dropped.begin(), it->dropped.end(), id);
+    return live ? &*it : nullptr;
 }
 
 void log_stored_put(TxnState& s, const EntityInfo& e, uint64_t id) {
@@ -129,10 +130,8 @@ void log_stored_put(TxnState& s, const EntityInfo& e, uint64_t id) {
 }
 
 bool drop_stored_put(TxnState& s, const EntityInfo& e, uint64_t id) {
-    PendingLog::EntitySlots& es = slots_of(s, e);
-    if (!es.in_stored_run(id)) return false;
-    auto run = std::upper_bound(es.stored.begin(), es.stored.end(), id,
-                                [](uint64_t x, const PendingLog::EntitySlots::StoredRun& r) { return x < r.first; }) - 1;
+    auto* run = slots_of(s, e).stored_run_of(id);
+    if (!run) return false;
     run->dropped.insert(std::upper_bound(run->dropped.begin(), run->dropped.end(), id), id);
     --s.log.stored_objects;
     return true;
@@ -167,7 +166,7 @@ Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, 
     if (!es.stored_floor) {
         OUTPOST_ASSIGN_OR_RETURN(es.stored_floor, read_floor(s.txn, s.store->stored_runs, e.entity->id.uid));
     }
-    if (es.in_stored_run(id)) {
+    if (es.stored_run_of(id)) {
         // Made here: its entry reads what the transaction leaves, unless a change from elsewhere
         // (ChangeLog::apply, which logs nothing) is about to overwrite the local put: log that in full.
         if (s.applying_remote) OUTPOST_RETURN_IF_ERROR(log_stored_put_in_full(s, e, id, old));

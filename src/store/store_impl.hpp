@@ -121,8 +121,8 @@ struct PendingLog {
         std::vector<StoredRun> stored;
         // The lowest id the committed records name as stored objects (changelog_stored.cpp), once read.
         std::optional<uint64_t> stored_floor;
-        // Whether ID is in a stored run of the transaction (and not dropped).
-        bool in_stored_run(uint64_t id) const;
+        // The stored run of the transaction that holds ID (not dropped from it), or null.
+        StoredRun* stored_run_of(uint64_t id);
         uint32_t* find(uint64_t id);
         // FRESH: ID was just handed out by the sequence (above every id seen so far).
         void set(uint64_t id, uint32_t slot, bool fresh);

@@ -251,27 +251,6 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
     for (const auto& [id, g] : first) EXPECT_EQ(again.at(id), g) << "Person " << id;
 }
 
-// Entries of the g: table of ENTITY in DIR's store (the store must be closed).
-size_t gid_map_entries(const std::string& dir, const Model& m, const char* entity) {
-    MDB_env* env = nullptr;
-    EXPECT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 64);
-    EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), 0);
-    MDB_txn* txn = nullptr;
-    EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
-    MDB_dbi dbi;
-    std::string name = "g:" + std::to_string(m.entity(entity)->id.uid);
-    size_t n = 0;
-    if (mdb_dbi_open(txn, name.c_str(), 0, &dbi) == 0) {
-        MDB_stat st;
-        EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
-        n = st.ms_entries;
-    }
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return n;
-}
-
 // ObjectIds made one after another in a transaction share one g: entry (a run); each still maps both
 // ways, removing one splits its run, and a change from elsewhere that names one finds its object.
 TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
@@ -292,7 +271,7 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
         ASSERT_EQ(made.size(), 1000u);
     }
     // One run, or two when the clock's second turned during the transaction.
-    EXPECT_LE(gid_map_entries(dir.str(), m, "Person"), 2u);
+    EXPECT_LE(testing::table_entries(dir.str(), ("g:" + std::to_string(m.entity("Person")->id.uid)).c_str()), 2u);
 
     auto store = open_store(dir.str(), m);
     auto people = store->box("Person").value();

@@ -1,8 +1,6 @@
 // Stored entries (docs/change-log.md): a new object of a synced entity with only plain properties is
 // logged by its local id, and reading the record gives the values it had when the record was written,
 // however the object changes (locally or by a remote change) before the log is acknowledged.
-#include <lmdb.h>
-
 #include <set>
 
 #include "changelog/test_store.hpp"
@@ -12,6 +10,7 @@ namespace {
 
 using testing::open_store;
 using testing::read_all;
+using testing::table_entries;
 using testing::TempDir;
 
 // Reading: plain properties only, so stored entries. Logged: the same properties and a to-many
@@ -47,31 +46,25 @@ Object reading(DynamicBox& box, const std::string& sensor, double value) {
     return o;
 }
 
+// A change from elsewhere to the Reading with GID: its value set to VALUE, or (without one) a remove.
+ObjectChange remote_reading(const Store& store, const Gid& gid, std::optional<double> value) {
+    const Entity& e = *store.model().entity("Reading");
+    ObjectChange c;
+    c.entity_uid = e.id.uid;
+    c.gid = gid;
+    if (value) {
+        c.properties.push_back({e.property("value")->id.uid, Value(*value)});
+    } else {
+        c.kind = ObjectChange::kRemove;
+    }
+    return c;
+}
+
 // The values of C, in the order the entry lists them.
 std::vector<Value> values_of(const ObjectChange& c) {
     std::vector<Value> out;
     for (const auto& p : c.properties) out.push_back(p.value);
     return out;
-}
-
-// Entries in the stored-entry table of DIR's store (the store must be closed).
-size_t table_entries(const std::string& dir, const char* table) {
-    MDB_env* env = nullptr;
-    EXPECT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 64);
-    EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), 0);
-    MDB_txn* txn = nullptr;
-    EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
-    MDB_dbi dbi;
-    size_t n = 0;
-    if (mdb_dbi_open(txn, table, 0, &dbi) == 0) {
-        MDB_stat st;
-        EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
-        n = st.ms_entries;
-    }
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return n;
 }
 
 TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
@@ -213,31 +206,14 @@ TEST(StoredEntry, RemoteChangesDoNotReachAPendingEntry) {
     ASSERT_TRUE(box.put(a).is_ok());
     auto before = read_all(*store).at(0).changes;
     const Gid gid = before.objects.at(0).gid;
-    const uint64_t entity = store->model().entity("Reading")->id.uid;
-
-    ChangeSet remote;
-    ObjectChange put;
-    put.entity_uid = entity;
-    put.gid = gid;
-    put.properties.push_back({store->model().entity("Reading")->property("value")->id.uid, Value(99.0)});
-    remote.objects.push_back(put);
-    {
+    auto apply = [&](ObjectChange c) {
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, remote, "server").is_ok());
+        ASSERT_TRUE(ChangeLog::apply(*txn, ChangeSet{{std::move(c)}}, "server").is_ok());
         ASSERT_TRUE(txn->commit().is_ok());
-    }
+    };
+    apply(remote_reading(*store, gid, 99.0));
     EXPECT_EQ(box.get(a.id).value()->get("value"), Value(99.0));
-    ChangeSet removal;
-    ObjectChange rm;
-    rm.kind = ObjectChange::kRemove;
-    rm.entity_uid = entity;
-    rm.gid = gid;
-    removal.objects.push_back(rm);
-    {
-        auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, removal, "server").is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
-    }
+    apply(remote_reading(*store, gid, std::nullopt));
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);  // remote changes log nothing
     EXPECT_EQ(recs[0].changes, before);
@@ -370,24 +346,13 @@ TEST(StoredEntry, ARemoteChangeInTheSameTransactionLeavesTheLocalPut) {
     TempDir dir;
     auto store = open_store(dir.str(), plain_model());
     auto box = store->box("Reading").value();
-    const Entity& reading_entity = *store->model().entity("Reading");
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     {
         auto txn = store->begin_write();
         ASSERT_TRUE(box.put(*txn, a).is_ok());
         ASSERT_TRUE(box.put(*txn, b).is_ok());
         Gid ga = gid_of(*txn, box, a.id).value().value(), gb = gid_of(*txn, box, b.id).value().value();
-        ChangeSet remote;
-        ObjectChange put;
-        put.entity_uid = reading_entity.id.uid;
-        put.gid = ga;
-        put.properties.push_back({reading_entity.property("value")->id.uid, Value(99.0)});
-        remote.objects.push_back(put);
-        ObjectChange rm;
-        rm.kind = ObjectChange::kRemove;
-        rm.entity_uid = reading_entity.id.uid;
-        rm.gid = gb;
-        remote.objects.push_back(rm);
+        ChangeSet remote{{remote_reading(*store, ga, 99.0), remote_reading(*store, gb, std::nullopt)}};
         ASSERT_TRUE(ChangeLog::apply(*txn, remote, "server").is_ok());
         ASSERT_TRUE(txn->commit().is_ok());
     }

@@ -1,6 +1,7 @@
 #pragma once
 // A temporary store with a synced model (Person, Note with a to-one and a to-many) and a local entity.
 #include <gtest/gtest.h>
+#include <lmdb.h>
 
 #include <filesystem>
 #include <random>
@@ -62,6 +63,26 @@ inline std::vector<ChangeLogRecord> read_all(Store& store) {
     auto recs = ChangeLog::read(*txn, 0, 1000000);
     EXPECT_TRUE(recs.is_ok()) << recs.status().to_string();
     return recs.value();
+}
+
+// Entries in the LMDB table TABLE of DIR's store (the store must be closed).
+inline size_t table_entries(const std::string& dir, const char* table) {
+    MDB_env* env = nullptr;
+    EXPECT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 64);
+    EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), 0);
+    MDB_txn* txn = nullptr;
+    EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+    MDB_dbi dbi;
+    size_t n = 0;
+    if (mdb_dbi_open(txn, table, 0, &dbi) == 0) {
+        MDB_stat st;
+        EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
+        n = st.ms_entries;
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
 }
 
 inline uint64_t uid_of(const Store& store, const char* entity, const char* prop) {
