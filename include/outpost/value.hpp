@@ -37,6 +37,28 @@ struct Flex {
     friend bool operator==(const Flex&, const Flex&) = default;
 };
 
+// The deepest nesting of arrays and maps a flex value may have: a scalar has 0 levels, [] has 1,
+// {"a": [1]} has 2. Deeper values are refused wherever they come from (a put, object JSON, a change
+// set, a MongoDB document, a jsonToNative string), so every recursive walk over a value is bounded.
+// A flex property at this depth stays well inside MongoDB's own limit of 100 levels per document.
+inline constexpr int kMaxNestingDepth = 64;
+
+// Whether F nests at most MAX levels of arrays and maps. Recurses at most MAX + 1 calls deep.
+inline bool flex_nesting_within(const Flex& f, int max = kMaxNestingDepth) {
+    if (const auto* a = std::get_if<Flex::Array>(&f.v)) {
+        if (max <= 0) return false;
+        for (const auto& e : *a) {
+            if (!flex_nesting_within(e, max - 1)) return false;
+        }
+    } else if (const auto* m = std::get_if<Flex::Map>(&f.v)) {
+        if (max <= 0) return false;
+        for (const auto& [k, e] : *m) {
+            if (!flex_nesting_within(e, max - 1)) return false;
+        }
+    }
+    return true;
+}
+
 // One property value. Integers of every width (and dates, relations) are int64; float and double are
 // double; vectors of integer types are vector<int64_t>, of float/double vector<double>.
 struct Value {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_nesting.hpp"
 #include "outpost/model.hpp"
 
 namespace outpost {
@@ -157,6 +158,13 @@ Status read_entity(const ordered_json& j, Entity* e) {
 }  // namespace
 
 Result<Model> Model::from_json(std::string_view text) {
+    // A model nests a few levels; the bound keeps error messages that print a value (dump())
+    // from recursing without end on a damaged or hostile file.
+    constexpr int kMaxModelNesting = 16;
+    if (!detail::json_nesting_within(text, kMaxModelNesting)) {
+        return Status(ErrorCode::kModelParse, "model: the JSON nests deeper than " +
+                                                  std::to_string(kMaxModelNesting) + " levels");
+    }
     ordered_json j = ordered_json::parse(text, nullptr, false);
     if (j.is_discarded()) return Status(ErrorCode::kModelParse, "model: not valid JSON");
     if (!j.is_object()) return Status(ErrorCode::kModelParse, "model: the top level must be an object");

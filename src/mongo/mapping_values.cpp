@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "model/json_nesting.hpp"
 #include "mongo/mapping_util.hpp"
 
 namespace outpost::mongo {
@@ -178,7 +179,15 @@ Result<int64_t> checked_width(int64_t v, const Property& p, std::string_view fie
 
 Result<Flex> flex_from(const bson_iter_t& it, const FromCtx& ctx, int depth);
 
+Status too_deep(const FromCtx& ctx) {
+    return mapping_error("field " + std::string(ctx.field) + ": nested deeper than " +
+                         std::to_string(kMaxNestingDepth) + " levels");
+}
+
+// DEPTH (here and in flex_from, json_from): the documents and arrays around the value, at most
+// kMaxNestingDepth in all, as for every flex value.
 Result<Flex> flex_children(const bson_iter_t& parent, bool is_array, const FromCtx& ctx, int depth) {
+    if (depth >= kMaxNestingDepth) return too_deep(ctx);
     bson_iter_t child;
     if (!bson_iter_recurse(&parent, &child)) return mapping_error("field " + std::string(ctx.field) + ": bad nested BSON");
     if (is_array) {
@@ -198,7 +207,6 @@ Result<Flex> flex_children(const bson_iter_t& parent, bool is_array, const FromC
 }
 
 Result<Flex> flex_from(const bson_iter_t& it, const FromCtx& ctx, int depth) {
-    if (depth > 64) return mapping_error("field " + std::string(ctx.field) + ": nested deeper than 64 levels");
     bson_type_t t = bson_iter_type(&it);
     auto lossy = [&](Flex f) -> Result<Flex> {
         if (ctx.strict) {
@@ -262,7 +270,6 @@ Result<Flex> flex_from(const bson_iter_t& it, const FromCtx& ctx, int depth) {
 }
 
 Result<ordered_json> json_from(const bson_iter_t& it, const FromCtx& ctx, int depth) {
-    if (depth > 64) return mapping_error("field " + std::string(ctx.field) + ": nested deeper than 64 levels");
     bson_type_t t = bson_iter_type(&it);
     auto lossy = [&](ordered_json j) -> Result<ordered_json> {
         if (ctx.strict) {
@@ -288,6 +295,7 @@ Result<ordered_json> json_from(const bson_iter_t& it, const FromCtx& ctx, int de
         }
         case BSON_TYPE_DOCUMENT:
         case BSON_TYPE_ARRAY: {
+            if (depth >= kMaxNestingDepth) return too_deep(ctx);
             bson_iter_t child;
             if (!bson_iter_recurse(&it, &child)) return mapping_error("field " + std::string(ctx.field) + ": bad nested BSON");
             ordered_json j = t == BSON_TYPE_ARRAY ? ordered_json::array() : ordered_json::object();
@@ -467,6 +475,11 @@ Status append_value_impl(bson_t* out, std::string_view key, const Property& p, c
                     bson_append_code(out, k, kl, s.c_str());
                     return Status::ok();
                 case ExternalType::kJsonToNative: {
+                    // Checked before the parse: append_json recurses once per level.
+                    if (!detail::json_nesting_within(s, kMaxNestingDepth)) {
+                        return mapping_error("property " + p.name + ": a jsonToNative value nests deeper than " +
+                                             std::to_string(kMaxNestingDepth) + " levels");
+                    }
                     ordered_json j = ordered_json::parse(s, nullptr, false);
                     if (j.is_discarded() || (!j.is_object() && !j.is_array())) {
                         return mapping_error("property " + p.name + ": a jsonToNative value must be a JSON object or array");
@@ -511,6 +524,10 @@ Status append_value_impl(bson_t* out, std::string_view key, const Property& p, c
         case PropertyType::kFlex: {
             if (!v.is<Flex>()) return type_error();
             const Flex& f = v.as<Flex>();
+            if (!flex_nesting_within(f)) {
+                return mapping_error("property " + p.name + ": a flex value nests deeper than " +
+                                     std::to_string(kMaxNestingDepth) + " levels");
+            }
             if (p.external_type == ExternalType::kFlexMap && !std::holds_alternative<Flex::Map>(f.v)) {
                 return mapping_error("property " + p.name + ": a flexMap value must be a map");
             }

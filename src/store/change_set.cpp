@@ -10,7 +10,6 @@ namespace {
 
 constexpr uint8_t kMagic = detail::kChangeSetMagic;
 constexpr uint8_t kVersion = detail::kChangeSetVersion;
-constexpr int kMaxFlexDepth = 64;
 
 enum Tag : uint8_t {
     kNull = detail::kTagNull, kFalse = detail::kTagFalse, kTrue = detail::kTagTrue, kInt = detail::kTagInt,
@@ -117,11 +116,14 @@ public:
         }
     }
 
+    // DEPTH: the arrays and maps around this value; at most kMaxNestingDepth levels decode.
     Flex flex(int depth) {
-        if (depth > kMaxFlexDepth) return fail("flex nested too deeply"), Flex();
         uint8_t tag = u8();
         Flex f;
         if (scalar(tag, f)) return f;
+        if ((tag == kArray || tag == kMap) && depth >= kMaxNestingDepth) {
+            return fail("flex nested too deeply"), Flex();
+        }
         if (tag == kArray) {
             uint64_t n = count();
             Flex::Array a;

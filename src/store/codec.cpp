@@ -54,7 +54,9 @@ void write_flex(flexbuffers::Builder& fb, const Flex& f) {
         f.v);
 }
 
-Flex read_flex(const flexbuffers::Reference& r) {
+// DEPTH: the arrays and maps around R. Stored values nest at most kMaxNestingDepth levels (see
+// set_flex); a deeper container can only come from damaged bytes and reads as null.
+Flex read_flex(const flexbuffers::Reference& r, int depth = 0) {
     switch (r.GetType()) {
         case flexbuffers::FBT_NULL: return Flex();
         case flexbuffers::FBT_BOOL: return Flex(r.AsBool());
@@ -71,22 +73,24 @@ Flex read_flex(const flexbuffers::Reference& r) {
             return Flex(Bytes(b.data(), b.data() + b.size()));
         }
         case flexbuffers::FBT_MAP: {
+            if (depth >= kMaxNestingDepth) return Flex();
             auto m = r.AsMap();
             auto keys = m.Keys();
             auto vals = m.Values();
             Flex::Map out;
             out.reserve(m.size());
             for (size_t i = 0; i < m.size(); ++i) {
-                out.emplace_back(keys[i].AsKey(), read_flex(vals[i]));
+                out.emplace_back(keys[i].AsKey(), read_flex(vals[i], depth + 1));
             }
             return Flex(std::move(out));
         }
         default:
             if (r.IsAnyVector()) {
+                if (depth >= kMaxNestingDepth) return Flex();
                 auto v = r.AsVector();
                 Flex::Array out;
                 out.reserve(v.size());
-                for (size_t i = 0; i < v.size(); ++i) out.push_back(read_flex(v[i]));
+                for (size_t i = 0; i < v.size(); ++i) out.push_back(read_flex(v[i], depth + 1));
                 return Flex(std::move(out));
             }
             return Flex();
@@ -287,15 +291,15 @@ void ObjectWriter::set_string_vector(int pos, const std::vector<std::string>& v)
 namespace detail {
 namespace {
 // FlexBuffers map keys are C strings: a key holding a NUL byte cannot be stored.
-bool flex_keys_storable(const Flex& f, int depth) {
-    if (depth > 64) return false;
+// REQUIRES: F nests at most kMaxNestingDepth levels (the recursion follows it).
+bool flex_keys_storable(const Flex& f) {
     if (const auto* a = std::get_if<Flex::Array>(&f.v)) {
         for (const auto& e : *a) {
-            if (!flex_keys_storable(e, depth + 1)) return false;
+            if (!flex_keys_storable(e)) return false;
         }
     } else if (const auto* m = std::get_if<Flex::Map>(&f.v)) {
         for (const auto& [k, e] : *m) {
-            if (k.find('\0') != std::string::npos || !flex_keys_storable(e, depth + 1)) return false;
+            if (k.find('\0') != std::string::npos || !flex_keys_storable(e)) return false;
         }
     }
     return true;
@@ -304,11 +308,18 @@ bool flex_keys_storable(const Flex& f, int depth) {
 }  // namespace detail
 
 void ObjectWriter::set_flex(int pos, const Flex& v) {
-    if (!detail::flex_keys_storable(v, 0)) {
+    if (!flex_nesting_within(v)) {
+        const Property& p = s_->prop(pos);
+        s_->fail(Status(ErrorCode::kInvalidArgument,
+                        s_->info->entity->name + "." + p.name + ": flex values nest at most " +
+                            std::to_string(kMaxNestingDepth) + " levels"));
+        return;
+    }
+    if (!detail::flex_keys_storable(v)) {
         const Property& p = s_->prop(pos);
         s_->fail(Status(ErrorCode::kInvalidArgument,
                         s_->info->entity->name + "." + p.name +
-                            ": flex map keys may not contain NUL bytes, and nesting is limited to 64"));
+                            ": flex map keys may not contain NUL bytes"));
         return;
     }
     auto& fb = s_->flex;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_nesting.hpp"
 #include "outpost/json.hpp"
 
 namespace outpost {
@@ -44,7 +45,9 @@ ordered_json flex_to_json(const Flex& f) {
         f.v);
 }
 
-Flex flex_from_json(const ordered_json& j) {
+// DEPTH: the arrays and maps around J. Values nested deeper than kMaxNestingDepth are refused
+// before they are built, so no walk over a Flex recurses without bound.
+Result<Flex> flex_from_json(const ordered_json& j, int depth, const std::string& where) {
     switch (j.type()) {
         case ordered_json::value_t::null: return Flex();
         case ordered_json::value_t::boolean: return Flex(j.get<bool>());
@@ -58,18 +61,30 @@ Flex flex_from_json(const ordered_json& j) {
         }
         case ordered_json::value_t::number_float: return Flex(j.get<double>());
         case ordered_json::value_t::string: return Flex(j.get<std::string>());
-        case ordered_json::value_t::array: {
-            Flex::Array a;
-            for (const auto& e : j) a.push_back(flex_from_json(e));
-            return Flex(std::move(a));
-        }
-        case ordered_json::value_t::object: {
-            Flex::Map m;
-            for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), flex_from_json(it.value()));
-            return Flex(std::move(m));
-        }
+        case ordered_json::value_t::array:
+        case ordered_json::value_t::object: break;
         default: return Flex();
     }
+    if (depth >= kMaxNestingDepth) {
+        return Status(ErrorCode::kInvalidArgument, where + ": flex values nest at most " +
+                                                       std::to_string(kMaxNestingDepth) + " levels");
+    }
+    if (j.is_array()) {
+        Flex::Array a;
+        a.reserve(j.size());
+        for (const auto& e : j) {
+            OUTPOST_ASSIGN_OR_RETURN(Flex f, flex_from_json(e, depth + 1, where));
+            a.push_back(std::move(f));
+        }
+        return Flex(std::move(a));
+    }
+    Flex::Map m;
+    m.reserve(j.size());
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        OUTPOST_ASSIGN_OR_RETURN(Flex f, flex_from_json(it.value(), depth + 1, where));
+        m.emplace_back(it.key(), std::move(f));
+    }
+    return Flex(std::move(m));
 }
 
 ordered_json value_to_json(const Property& p, const Value& v) {
@@ -138,7 +153,10 @@ Result<Value> value_from_json(const Property& p, const ordered_json& j, const st
             if (!b) return Status(ErrorCode::kTypeMismatch, where + ": " + b.status().message());
             return Value(std::move(b).value());
         }
-        case PropertyType::kFlex: return Value(flex_from_json(j));
+        case PropertyType::kFlex: {
+            OUTPOST_ASSIGN_OR_RETURN(Flex f, flex_from_json(j, 0, where));
+            return Value(std::move(f));
+        }
         case PropertyType::kStringVector: {
             if (!j.is_array()) return mismatch("an array of strings");
             Value::StringVector out;
@@ -244,6 +262,13 @@ Status object_update_from_json(Object& target, std::string_view json) {
     // Work on a copy: a rejected key leaves TARGET as it was.
     Object object = target;
     const Entity& e = object.entity();
+    // The object itself is one level; a flex property holds at most kMaxNestingDepth more.
+    if (!detail::json_nesting_within(json, kMaxNestingDepth + 1)) {
+        return {ErrorCode::kInvalidArgument, e.name + ": the JSON nests deeper than " +
+                                                 std::to_string(kMaxNestingDepth + 1) +
+                                                 " levels (flex values nest at most " +
+                                                 std::to_string(kMaxNestingDepth) + ")"};
+    }
     ordered_json j = ordered_json::parse(json, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
         return {ErrorCode::kInvalidArgument, e.name + ": the object must be a JSON object"};

@@ -152,6 +152,24 @@ TEST(ChangeSet, UidTableVersionSurvivesRandomCorruption) {
     }
 }
 
+TEST(ChangeSet, FlexDeeperThanTheLimitIsRejected) {
+    auto with_flex = [](int levels) {
+        Flex f(int64_t{1});
+        for (int i = 0; i < levels; ++i) {
+            f = i % 2 ? Flex(Flex::Map{{"k", std::move(f)}}) : Flex(Flex::Array{std::move(f)});
+        }
+        ChangeSet cs = sample();
+        cs.objects[0].properties = {{10, Value(std::move(f))}};
+        return encode_change_set(cs);
+    };
+    auto ok = decode_change_set(bytes_of(with_flex(kMaxNestingDepth)));
+    ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+    auto deep = decode_change_set(bytes_of(with_flex(kMaxNestingDepth + 1)));
+    ASSERT_FALSE(deep.is_ok());
+    EXPECT_EQ(deep.status().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(deep.status().message().find("nested too deeply"), std::string::npos) << deep.status().message();
+}
+
 TEST(ChangeSet, HugeCountsAreRejectedWithoutAllocating) {
     // magic, version, count = 2^63 as varint
     std::string s = "\xC5\x01";

@@ -85,6 +85,20 @@ TEST(ModelErrors, UnknownToManyRelationTarget) {
     expect_error(j, ErrorCode::kModelInvalid, {"Project.tasks", "unknown relation target", "Nobody"});
 }
 
+TEST(ModelErrors, DeeplyNestedJsonIsRefusedBeforeItIsRead) {
+    // Flags nested 30,000 deep: printing the bad flag in the error used to recurse once per level.
+    ordered_json j = tasks_json();
+    std::string text = j.dump();
+    const std::string flags = "\"flags\":";
+    size_t at = text.find(flags);
+    ASSERT_NE(at, std::string::npos);
+    text.insert(at + flags.size(), std::string(30'000, '[') + std::string(30'000, ']') + ",\"x\":");
+    auto r = Model::from_json(text);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kModelParse);
+    EXPECT_NE(r.status().message().find("nests deeper than"), std::string::npos) << r.status().message();
+}
+
 TEST(ModelErrors, IdPropertyMissing) {
     auto j = tasks_json();
     prop(j, 1, "id")["flags"] = ordered_json::array();

@@ -452,6 +452,27 @@ TEST_F(ConnectorTest, OversizedValuesAreReportedAndTheRestIsWritten) {
     EXPECT_NE(st.dead_letters[0].reason.find("maxPropertySizeToMongoDb"), std::string::npos);
 }
 
+TEST_F(ConnectorTest, DeeplyNestedJsonFromADeviceIsADeadLetterNotACrash) {
+    start();
+    // 12,000 levels in a jsonToNative string: appending it to BSON used to overflow the stack, and
+    // the outbound writer replayed the record after every restart.
+    const std::string deep = std::string(12'000, '[') + std::string(12'000, ']');
+    Gid g = put_item([&](Object& x) {
+        (void)x.set("doc", Value(deep));
+        (void)x.set("i32", Value(int64_t{7}));
+    });
+    Gid after = put_item([](Object& x) { (void)x.set("name", Value("after")); });
+    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(after)) == 1 && caught_up(); }));
+    auto doc = mongo().find_one("items", id_json(g)).value();
+    EXPECT_EQ(field_json(doc, "i32"), R"({ "v" : 7 })");
+    EXPECT_EQ(field_json(doc, "doc"), "missing");
+    auto st = connector_->status();
+    ASSERT_EQ(st.dead_letters.size(), 1u);
+    EXPECT_EQ(st.dead_letters[0].direction, "outbound");
+    EXPECT_NE(st.dead_letters[0].reason.find("nests deeper than 64 levels"), std::string::npos)
+        << st.dead_letters[0].reason;
+}
+
 TEST_F(ConnectorTest, StrictConversionsToMongoBlockOutbound) {
     auto o = options();
     o.max_property_size = 64;

@@ -219,6 +219,41 @@ TEST_F(MappingTest, FlexAtAnyDepth) {
     EXPECT_FALSE(in("fvec", R"({"v": {"a": 1}})").is_ok());
 }
 
+// N arrays around a 1, as JSON text ("[[1]]" for 2).
+std::string nested_json(int levels) { return std::string(levels, '[') + "1" + std::string(levels, ']'); }
+Flex nested_flex(int levels) {
+    Flex f(int64_t{1});
+    for (int i = 0; i < levels; ++i) f = Flex(Flex::Array{std::move(f)});
+    return f;
+}
+
+TEST_F(MappingTest, NestingIsBoundedBothWays) {
+    // Outbound: a jsonToNative string is checked before it is parsed and appended (which recurses
+    // once per level); 12,000 levels used to overflow the stack.
+    Bson b;
+    for (int levels : {kMaxNestingDepth + 1, 12'000}) {
+        Status st = mapping_->append_value(b.get(), "v", prop("doc"), nested_json(levels));
+        EXPECT_EQ(st.code(), ErrorCode::kMongoMapping) << levels;
+        EXPECT_NE(st.message().find("nests deeper than 64 levels"), std::string::npos) << st.message();
+    }
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("extra"), nested_flex(kMaxNestingDepth + 1)).code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_TRUE(b.empty()) << b.json();
+    EXPECT_EQ(round_trip("doc", nested_json(kMaxNestingDepth)), Value(nested_json(kMaxNestingDepth)));
+    EXPECT_EQ(round_trip("extra", nested_flex(kMaxNestingDepth)), Value(nested_flex(kMaxNestingDepth)));
+
+    // Inbound: documents nested deeper than the limit are mapping errors for flex and jsonToNative.
+    const std::string deeper = R"({"v": )" + nested_json(kMaxNestingDepth + 1) + "}";
+    for (const char* property : {"extra", "doc"}) {
+        auto r = in(property, deeper);
+        ASSERT_FALSE(r.is_ok()) << property;
+        EXPECT_EQ(r.status().code(), ErrorCode::kMongoMapping);
+        EXPECT_NE(r.status().message().find("nested deeper than 64 levels"), std::string::npos)
+            << r.status().message();
+        EXPECT_TRUE(in(property, R"({"v": )" + nested_json(kMaxNestingDepth) + "}").is_ok()) << property;
+    }
+}
+
 TEST_F(MappingTest, FlexLossyTypesConvertUnlessStrict) {
     const char* doc = R"({"v": {"o": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "t": {"$date": {"$numberLong": "5"}},
                               "n": {"$numberDecimal": "1.25"}}})";

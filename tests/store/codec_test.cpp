@@ -168,6 +168,26 @@ TEST_F(Codec, FlexNestedValuesRoundTrip) {
     EXPECT_TRUE(got.as<Flex>() == Flex(top));
 }
 
+TEST_F(Codec, FlexNestsAtMostTheLimit) {
+    auto nested = [](int levels, bool maps) {
+        Flex f("leaf");
+        for (int i = 0; i < levels; ++i) {
+            f = maps ? Flex(Flex::Map{{"k", std::move(f)}}) : Flex(Flex::Array{std::move(f)});
+        }
+        return f;
+    };
+    for (bool maps : {false, true}) {
+        EXPECT_EQ(one("AllTypes", "fx", nested(kMaxNestingDepth, maps)), Value(nested(kMaxNestingDepth, maps)));
+        DynamicBox b = box("AllTypes");
+        Object o = b.new_object();
+        ASSERT_OK(o.set("fx", nested(kMaxNestingDepth + 1, maps)));
+        auto r = b.put(o);
+        ASSERT_FALSE(r.is_ok());
+        EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(r.status().message().find("nest at most 64 levels"), std::string::npos) << r.status().message();
+    }
+}
+
 TEST_F(Codec, FlexScalarsAndUnsortedMaps) {
     EXPECT_EQ(one("AllTypes", "fx", Flex(int64_t{5})), Value(Flex(int64_t{5})));
     EXPECT_EQ(one("AllTypes", "fx", Flex("only")), Value(Flex("only")));

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_nesting.hpp"
 #include "outpost/json.hpp"
 #include "store/test_model.hpp"
 
@@ -184,6 +185,44 @@ TEST_F(Json, BadInputNamesTheProperty) {
         Status st = object_update_from_json(o, c.json);
         EXPECT_EQ(st.code(), c.code) << st.to_string();
         EXPECT_NE(st.message().find(c.needle), std::string::npos) << st.message();
+    }
+}
+
+TEST(JsonNesting, CountsArraysAndObjectsOutsideStrings) {
+    EXPECT_TRUE(detail::json_nesting_within("1", 0));
+    EXPECT_FALSE(detail::json_nesting_within("[]", 0));
+    EXPECT_TRUE(detail::json_nesting_within(R"({"a": [1], "b": {"c": 2}})", 2));
+    EXPECT_FALSE(detail::json_nesting_within(R"({"a": [[1]]})", 2));
+    // Brackets in strings, escaped quotes included, are text.
+    EXPECT_TRUE(detail::json_nesting_within(R"({"[[[": "]]]{{{\"[[["})", 1));
+    EXPECT_TRUE(detail::json_nesting_within(R"(["a\\", [1]])", 2));
+    EXPECT_FALSE(detail::json_nesting_within(R"(["a\\", [[1]]])", 2));
+}
+
+// N arrays around a 1, as JSON text.
+std::string nested_json(int levels) { return std::string(levels, '[') + "1" + std::string(levels, ']'); }
+
+TEST_F(Json, DeeplyNestedValuesAreRefusedNotACrash) {
+    DynamicBox b = box("AllTypes");
+    Object o = b.new_object();
+    o.id = 8;
+    ASSERT_OK(object_update_from_json(o, R"({"fx": )" + nested_json(kMaxNestingDepth) + "}"));
+    EXPECT_TRUE(flex_nesting_within(o.get("fx").as<Flex>(), kMaxNestingDepth));
+    EXPECT_FALSE(flex_nesting_within(o.get("fx").as<Flex>(), kMaxNestingDepth - 1));
+    EXPECT_CODE(object_update_from_json(o, R"({"s": )" + nested_json(kMaxNestingDepth) + "}"),
+                ErrorCode::kTypeMismatch);
+    // One level more, and 30,000 (which used to overflow the stack while converting to flex, or
+    // while printing the value for a type error).
+    for (int levels : {kMaxNestingDepth + 1, 30'000}) {
+        for (const char* property : {"fx", "s"}) {
+            SCOPED_TRACE(std::string(property) + " " + std::to_string(levels));
+            Object before = o;
+            Status st = object_update_from_json(
+                o, std::string(R"({")") + property + R"(": )" + nested_json(levels) + "}");
+            EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.to_string();
+            EXPECT_NE(st.message().find("nest"), std::string::npos) << st.message();
+            EXPECT_TRUE(o == before);
+        }
     }
 }
 
