@@ -269,6 +269,12 @@ Result<Flex> flex_from(const bson_iter_t& it, const FromCtx& ctx, int depth) {
     }
 }
 
+// JSON text is UTF-8: MongoDB may hold other bytes in a string, which JSON cannot carry.
+Status not_utf8(const FromCtx& ctx) {
+    return mapping_error("field " + std::string(ctx.field) +
+                         ": a string inside the jsonToNative value is not valid UTF-8");
+}
+
 Result<ordered_json> json_from(const bson_iter_t& it, const FromCtx& ctx, int depth) {
     bson_type_t t = bson_iter_type(&it);
     auto lossy = [&](ordered_json j) -> Result<ordered_json> {
@@ -291,6 +297,7 @@ Result<ordered_json> json_from(const bson_iter_t& it, const FromCtx& ctx, int de
         case BSON_TYPE_UTF8: {
             uint32_t len;
             const char* s = bson_iter_utf8(&it, &len);
+            if (!bson_utf8_validate(s, len, false)) return not_utf8(ctx);
             return ordered_json(std::string(s, len));
         }
         case BSON_TYPE_DOCUMENT:
@@ -301,8 +308,14 @@ Result<ordered_json> json_from(const bson_iter_t& it, const FromCtx& ctx, int de
             ordered_json j = t == BSON_TYPE_ARRAY ? ordered_json::array() : ordered_json::object();
             while (bson_iter_next(&child)) {
                 OUTPOST_ASSIGN_OR_RETURN(ordered_json v, json_from(child, ctx, depth + 1));
-                if (t == BSON_TYPE_ARRAY) j.push_back(std::move(v));
-                else j[std::string(bson_iter_key(&child), bson_iter_key_len(&child))] = std::move(v);
+                if (t == BSON_TYPE_ARRAY) {
+                    j.push_back(std::move(v));
+                    continue;
+                }
+                const char* key = bson_iter_key(&child);
+                const uint32_t key_len = bson_iter_key_len(&child);
+                if (!bson_utf8_validate(key, key_len, false)) return not_utf8(ctx);
+                j[std::string(key, key_len)] = std::move(v);
             }
             return j;
         }

@@ -254,6 +254,27 @@ TEST_F(MappingTest, NestingIsBoundedBothWays) {
     }
 }
 
+TEST_F(MappingTest, JsonToNativeRefusesStringsThatAreNotUtf8) {
+    // JSON text cannot carry them; printing the value used to throw (and end the process).
+    for (bool in_key : {false, true}) {
+        Bson doc;
+        bson_t sub;
+        bson_append_document_begin(doc.get(), "v", 1, &sub);
+        if (in_key) {
+            bson_append_int32(&sub, "\x86\xff", 2, 1);
+        } else {
+            bson_append_utf8(&sub, "k", 1, "\x86\xff", 2);
+        }
+        bson_append_document_end(doc.get(), &sub);
+        bson_iter_t it;
+        ASSERT_TRUE(bson_iter_init_find(&it, doc.get(), "v"));
+        auto r = mapping_->value_from_bson(prop("doc"), it);
+        ASSERT_FALSE(r.is_ok()) << in_key;
+        EXPECT_EQ(r.status().code(), ErrorCode::kMongoMapping);
+        EXPECT_NE(r.status().message().find("not valid UTF-8"), std::string::npos) << r.status().message();
+    }
+}
+
 TEST_F(MappingTest, FlexLossyTypesConvertUnlessStrict) {
     const char* doc = R"({"v": {"o": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "t": {"$date": {"$numberLong": "5"}},
                               "n": {"$numberDecimal": "1.25"}}})";
