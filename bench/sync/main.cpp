@@ -299,6 +299,9 @@ class RawClient {
 std::string login_frame(const Model& model, std::mt19937_64& rng) {
     sync::Login login;
     for (auto& b : login.client_id) b = static_cast<uint8_t>(rng());
+    login.client_key.resize(32);
+    for (auto& b : login.client_key) b = static_cast<uint8_t>(rng());
+    login.next_client_txn = 1;
     login.model = sync::describe_model(model);
     return sync::encode_message(login);
 }

@@ -5,6 +5,9 @@
 // Protocol versions:
 //   1  Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error.
 //   2  Ack.corrections (sync-clock conflicts).
+//   3  Push.more, Apply.more (parts), record tags, unique-value corrections.
+//   4  Login.client_key (a client id is bound to its key), Login.next_client_txn (client_txn
+//      numbers follow each other without gaps).
 //
 // Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol,
 // 5xx auth.
@@ -22,11 +25,13 @@
 
 namespace outpost::sync {
 
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr size_t kDefaultMaxMessageSize = 32u << 20;  // 32 MiB
 
 using ClientId = std::array<uint8_t, 16>;
 std::string client_id_to_hex(const ClientId& id);
+// The secret a client makes together with its id and keeps beside it (Login.client_key).
+using ClientKey = std::array<uint8_t, 32>;
 
 // What a client's model says about one synced entity: the uids (and types) it knows.
 struct ModelEntity {
@@ -45,6 +50,12 @@ struct Login {
     std::vector<ModelEntity> model;
     uint64_t last_server_seq = 0;
     uint64_t last_server_tag = 0;  // the tag of record last_server_seq (0: unknown; since version 3)
+    // Since version 4: the client's key (empty when the frame had none, e.g. from a version 3
+    // client; the server refuses such a login). The decoder accepts only 0 or 32 bytes.
+    std::vector<uint8_t> client_key;
+    // Since version 4: the client's oldest transaction not yet acknowledged, or the number of its
+    // next transaction when none waits (0 only from a peer that did not send it).
+    uint64_t next_client_txn = 0;
     friend bool operator==(const Login&, const Login&) = default;
 };
 struct LoginResult {
@@ -120,7 +131,8 @@ std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_se
 std::vector<ChangeSet> split_change_set(const ChangeSet& changes, size_t budget);
 
 // Decodes a frame. Errors (never a crash): kSyncMessageTooLarge when FRAME is above MAX_SIZE;
-// kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range, or a
+// kSyncMalformedMessage when the FlatBuffers verifier rejects it, a field is out of range (a
+// client id that is not 16 bytes, a client key that is not 32, a Push with client_txn 0), or a
 // change set does not decode.
 Result<Message> decode_message(std::span<const uint8_t> frame,
                                size_t max_size = kDefaultMaxMessageSize);

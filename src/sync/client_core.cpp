@@ -23,23 +23,48 @@ Status put_position(WriteTxn& txn, uint64_t seq, uint64_t tag) {
     return put_meta(txn, kServerTagKey, std::to_string(tag));
 }
 constexpr const char* kClientIdKey = "sync.client_id";
+constexpr const char* kClientKeyKey = "sync.client_key";  // the key made with the id (Login)
 constexpr const char* kRemoteOrigin = "sync";
 
-Result<ClientId> load_or_make_client_id(Store& store) {
-    ClientId id{};
-    Status st = store.write([&](WriteTxn& txn) {
-        OUTPOST_ASSIGN_OR_RETURN(auto stored, get_meta(txn, kClientIdKey));
-        if (stored && stored->size() == id.size()) {
-            std::copy(stored->begin(), stored->end(), id.begin());
+std::string_view as_chars(std::span<const uint8_t> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// The client id and its key, made on first use and kept in the store's meta. A store that has an
+// id but no key (made before keys existed) gets a key now; the server binds the id to the first
+// key it sees.
+Status load_or_make_identity(Store& store, ClientId& id, ClientKey& key) {
+    return store.write([&](WriteTxn& txn) {
+        std::random_device rd;
+        auto random_fill = [&rd](std::span<uint8_t> out) {
+            for (auto& b : out) b = static_cast<uint8_t>(rd());
+        };
+        OUTPOST_ASSIGN_OR_RETURN(auto stored_id, get_meta(txn, kClientIdKey));
+        OUTPOST_ASSIGN_OR_RETURN(auto stored_key, get_meta(txn, kClientKeyKey));
+        if (stored_id && stored_id->size() == id.size()) {
+            std::copy(stored_id->begin(), stored_id->end(), id.begin());
+        } else {
+            random_fill(id);
+            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kClientIdKey, as_chars(id)));
+            stored_key.reset();  // a new id gets a new key
+        }
+        if (stored_key && stored_key->size() == key.size()) {
+            std::copy(stored_key->begin(), stored_key->end(), key.begin());
             return Status::ok();
         }
-        std::random_device rd;
-        for (auto& b : id) b = static_cast<uint8_t>(rd());
-        return put_meta(txn, kClientIdKey,
-                        std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+        random_fill(key);
+        return put_meta(txn, kClientKeyKey, as_chars(key));
     });
-    if (!st) return st;
-    return id;
+}
+
+// The number of the client's oldest transaction not yet acknowledged (the first change-log
+// record), or, when none waits, the number its next transaction gets (Login.next_client_txn).
+Result<uint64_t> next_client_txn(Store& store) {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store.begin_read());
+    OUTPOST_ASSIGN_OR_RETURN(auto first, ChangeLog::read(txn, 0, 1));
+    if (!first.empty()) return first.front().position;
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t last, ChangeLog::last_position(txn));
+    return last + 1;
 }
 
 using ObjectKey = std::pair<uint64_t, Gid>;
@@ -131,7 +156,8 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(std::shared_ptr<Store> st
                                                        ClientOptions options) {
     if (!store) return Status(ErrorCode::kInvalidArgument, "sync client: no store");
     std::unique_ptr<ClientCore> core(new ClientCore(std::move(store), std::move(options)));
-    OUTPOST_ASSIGN_OR_RETURN(core->client_id_, load_or_make_client_id(*core->store_));
+    OUTPOST_RETURN_IF_ERROR(
+        load_or_make_identity(*core->store_, core->client_id_, core->client_key_));
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, core->store_->begin_read());
     OUTPOST_ASSIGN_OR_RETURN(auto seq, get_meta(txn, kServerSeqKey));
     if (seq) core->server_seq_ = std::stoull(*seq);
@@ -211,6 +237,13 @@ void ClientCore::connect(std::shared_ptr<Connection> connection) {
     login.model = describe_model(store_->model());
     login.last_server_seq = server_seq_;
     login.last_server_tag = server_tag_;
+    login.client_key.assign(client_key_.begin(), client_key_.end());
+    auto next = next_client_txn(*store_);
+    if (!next) {
+        fail(ErrorCode::kSyncServerError, "reading the change log: " + next.status().to_string());
+        return;
+    }
+    login.next_client_txn = *next;
     send(login);
 }
 

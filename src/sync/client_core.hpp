@@ -35,7 +35,8 @@ enum class ClientState { kDisconnected, kConnected, kLoggedIn };
 
 class ClientCore {
   public:
-    // The client id is kept in STORE's meta (made on first use). REQUIRES: STORE outlives the core.
+    // The client id and its key are kept in STORE's meta (made on first use). REQUIRES: STORE
+    // outlives the core.
     static Result<std::unique_ptr<ClientCore>> create(std::shared_ptr<Store> store,
                                                       ClientOptions options);
     ~ClientCore();
@@ -93,6 +94,7 @@ class ClientCore {
     std::shared_ptr<Store> store_;
     ClientOptions options_;
     ClientId client_id_{};
+    ClientKey client_key_{};
     std::shared_ptr<Connection> connection_;
     ClientState state_ = ClientState::kDisconnected;
     uint64_t server_seq_ = 0;   // persisted in meta "sync.server_seq"

@@ -139,9 +139,11 @@ std::string encode_message(const Message& message) {
             auto model = b.CreateVector(entities);
             auto id = b.CreateVector(m.client_id.data(), m.client_id.size());
             auto cred = b.CreateString(m.credentials);
+            fb::Offset<fb::Vector<uint8_t>> key;
+            if (!m.client_key.empty()) key = b.CreateVector(m.client_key);
             return finish(b, w::Body_Login,
                           w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq,
-                                         m.last_server_tag));
+                                         m.last_server_tag, key, m.next_client_txn));
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
@@ -221,6 +223,13 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
             if (m->credentials()) out.credentials = m->credentials()->str();
             out.last_server_seq = m->last_server_seq();
             out.last_server_tag = m->last_server_tag();
+            if (m->client_key() && m->client_key()->size() != 0) {
+                if (m->client_key()->size() != ClientKey().size()) {
+                    return malformed("Login: client_key must be 32 bytes");
+                }
+                out.client_key.assign(m->client_key()->begin(), m->client_key()->end());
+            }
+            out.next_client_txn = m->next_client_txn();
             if (m->model()) {
                 for (const w::EntityModel* e : *m->model()) {
                     ModelEntity me;
@@ -258,6 +267,8 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
         }
         case w::Body_Push: {
             const w::Push* m = msg->body_as_Push();
+            // Transaction numbers start at 1: a 0 would be taken for a resend of nothing.
+            if (m->client_txn() == 0) return malformed("Push: client_txn 0");
             OUTPOST_ASSIGN_OR_RETURN(ChangeSet cs, change_set_of(m->change_set(), "Push"));
             return Message(Push{m->client_txn(), std::move(cs), m->more()});
         }

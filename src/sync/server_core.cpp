@@ -1,6 +1,10 @@
 #include "sync/server_core.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include "outpost/box.hpp"
@@ -135,6 +139,33 @@ std::string client_txn_key(const std::string& client_hex) {
     return "sync.client_txn." + client_hex;
 }
 
+// The SHA-256 of the key a client id is bound to (Login.client_key).
+std::string client_key_key(const std::string& client_hex) {
+    return "sync.client_key." + client_hex;
+}
+
+using Digest = std::array<unsigned char, 32>;
+
+Digest sha256(std::string_view bytes) {
+    Digest out{};
+    unsigned int size = 0;
+    // Cannot fail for SHA-256 on memory (a failure would leave the digest zero: then every
+    // comparison below fails rather than passes).
+    (void)EVP_Digest(bytes.data(), bytes.size(), out.data(), &size, EVP_sha256(), nullptr);
+    return out;
+}
+
+// Compares secrets without telling their contents or lengths through the time it takes: both sides
+// are hashed to the same size first, then compared in constant time.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    const Digest da = sha256(a), db = sha256(b);
+    return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
+}
+
+std::string_view as_chars(std::span<const unsigned char> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 // A delete beats a concurrent edit that points at the deleted object, as it beats one that changes
 // it: every replica cleared its references when it applied the remove, so a reference that arrives
 // after the remove goes too (a to-one becomes null, a to-many loses the target). Kept, it would
@@ -170,13 +201,6 @@ Status drop_references_to_removed(Txn& txn, const Model& model, ObjectChange& c)
         tc.targets = std::move(kept);
     }
     return Status::ok();
-}
-
-bool constant_time_equal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
 }
 
 }  // namespace
@@ -440,6 +464,32 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
     return ErrorCode::kOk;
 }
 
+Status ServerCore::check_identity(const Login& login, const std::string& client) {
+    // With a shared secret (or none) every holder of the secret looks alike, so a client id is
+    // bound to the key the client made with it: the key's SHA-256 is kept at the first login that
+    // brings one (a new client, or one this server knew before keys existed: trust on first use),
+    // and every later login of the id must bring the same key. An auth method that names a user
+    // (a JWT's subject) binds the id to that user here instead.
+    const std::string key = client_key_key(client);
+    const Digest digest = sha256(as_chars(login.client_key));
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
+    OUTPOST_ASSIGN_OR_RETURN(auto bound, get_meta(txn, key));
+    txn.close();
+    if (!bound) {
+        // Only this thread writes the keys: nothing can bind the id between the read and this.
+        Status st = store_->write([&](WriteTxn& w) { return put_meta(w, key, as_chars(digest)); });
+        if (!st) return Status(ErrorCode::kSyncServerError, st.to_string());
+        log(LogLevel::kDebug, "client " + client + ": bound to the key of its first login");
+        return Status::ok();
+    }
+    if (bound->size() != digest.size() ||
+        CRYPTO_memcmp(bound->data(), digest.data(), digest.size()) != 0) {
+        return Status(ErrorCode::kAuthCredentialsRejected,
+                      "client id " + client + " is bound to another key");
+    }
+    return Status::ok();
+}
+
 void ServerCore::handle_login(Session& s, Login login) {
     auto reject = [&](ErrorCode code, const std::string& why) {
         ++stats_.protocol_errors;
@@ -460,9 +510,24 @@ void ServerCore::handle_login(Session& s, Login login) {
         reject(ErrorCode::kAuthCredentialsRejected, "credentials rejected");
         return;
     }
+    if (login.client_key.size() != ClientKey().size()) {
+        fail(s, ErrorCode::kSyncMalformedMessage, "Login: client_key must be 32 bytes");
+        return;
+    }
+    if (login.next_client_txn == 0) {
+        fail(s, ErrorCode::kSyncMalformedMessage, "Login: next_client_txn 0");
+        return;
+    }
     std::string why;
     if (ErrorCode code = check_model(login, why); code != ErrorCode::kOk) {
         reject(code, why);
+        return;
+    }
+    const std::string client = client_id_to_hex(login.client_id);
+    // Before anything is done for the client id (below: its older connection goes), the login must
+    // show that it is that client's.
+    if (Status st = check_identity(login, client); !st) {
+        reject(st.code(), st.message());
         return;
     }
     // The filter for what this client is sent.
@@ -489,7 +554,7 @@ void ServerCore::handle_login(Session& s, Login login) {
     }
     known.knows_all = complete && known.entities.size() == server_synced;
     s.known = std::move(known);
-    s.client = client_id_to_hex(login.client_id);
+    s.client = client;
     // One connection per client: an older one (a half-open socket the client gave up on) goes.
     for (auto& [id, other] : sessions_) {
         if (other.get() != &s && other->logged_in && !other->closed && other->client == s.client) {
@@ -534,6 +599,17 @@ void ServerCore::handle_login(Session& s, Login login) {
     }
     uint64_t last_client_txn = *applied ? std::stoull(**applied) : 0;
     txn->close();
+    // The client's transactions are numbered without gaps: the next one applied must follow the
+    // last one applied here, or be the oldest the client still holds.
+    s.next_txn = std::max(last_client_txn + 1, login.next_client_txn);
+    if (login.next_client_txn > last_client_txn + 1) {
+        log(LogLevel::kWarn,
+            "session " + std::to_string(s.id) + ": client " + s.client + ": its transactions " +
+                std::to_string(last_client_txn + 1) + " to " +
+                std::to_string(login.next_client_txn - 1) +
+                " were acknowledged but are not here (was this server's data restored from an "
+                "older copy, or did the client sync with another server?)");
+    }
 
     s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, "", last_client_txn}));
     s.logged_in = true;
@@ -572,11 +648,20 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
     OUTPOST_ASSIGN_OR_RETURN(uint64_t before, ChangeLog::last_position(txn));
     std::vector<char> applied(pushes.size(), 0);
     bool any = false;
+    uint64_t next_txn = s.next_txn;
     std::vector<char> keep;
     for (size_t i = 0; i < pushes.size(); ++i) {
         const Push& push = pushes[i];
         // A resend of a transaction applied before (its Ack was lost): exactly once.
         if (push.client_txn <= last_applied) continue;
+        // Anything else is the client's next transaction: a gap or a jump would make the client's
+        // later transactions look like resends.
+        if (push.client_txn != next_txn) {
+            return Status(ErrorCode::kSyncProtocolViolation,
+                          "push " + std::to_string(push.client_txn) + ": expected transaction " +
+                              std::to_string(next_txn) + " (after " +
+                              std::to_string(last_applied) + ", applied)");
+        }
         // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them
         // are dropped.
         auto& objects = pushes[i].changes.objects;
@@ -620,6 +705,7 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
         }
         OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, apply, s.client, ApplyMode::kRecord));
         last_applied = push.client_txn;
+        ++next_txn;
         applied[i] = 1;
         any = true;
     }
@@ -637,6 +723,7 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
         if (upto != 0) OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, upto));
     }
     OUTPOST_RETURN_IF_ERROR(txn.commit());
+    s.next_txn = next_txn;
     // Whether record NEXT exists and is this one (a write that changed nothing appends none, and
     // another writer may have appended it since) is learnt when fan_out() reads it.
     record = next;
@@ -658,6 +745,10 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     }
     if (!applied) {
         const Status& st = applied.status();
+        if (st.code() == ErrorCode::kSyncProtocolViolation) {
+            fail(s, st.code(), st.message());
+            return;
+        }
         bool server_side = static_cast<int>(st.code()) >= 200 && static_cast<int>(st.code()) < 300;
         fail(s, server_side ? ErrorCode::kSyncServerError : ErrorCode::kSyncMalformedMessage,
              "push " + std::to_string(pushes.front().client_txn) + ": " + st.to_string());

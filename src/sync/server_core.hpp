@@ -175,6 +175,10 @@ class ServerCore {
     // Keeps P until S's full sync ends (a bounded number; more fail S).
     void hold(Session& s, Push p);
     ErrorCode check_model(const Login& login, std::string& why) const;
+    // Whether LOGIN may act as client CLIENT (hex id): the identity check of a login that passed
+    // the auth check. Errors: kAuthCredentialsRejected when the id is bound to another identity;
+    // kSyncServerError when the store fails.
+    Status check_identity(const Login& login, const std::string& client);
 
     std::shared_ptr<Store> store_;
     ServerOptions options_;

@@ -41,6 +41,9 @@ struct ServerCore::Session {
     bool logged_in = false;
     bool closed = false;
     std::string client;  // hex client id: the origin of its pushes in the history
+    // The client_txn the client's next new transaction must carry (set at login, moved on by each
+    // applied push): numbers above the last applied one follow each other without gaps.
+    uint64_t next_txn = 0;
     detail::KnownModel known;
     uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
     uint64_t acked_seq = 0;  // the newest ApplyAck

@@ -42,6 +42,8 @@ class SyncItBadInput : public SyncIt {
             l.client_id[i] = static_cast<uint8_t>(i + 7);
         l.credentials = std::move(credentials);
         l.model = sync::describe_model(model);
+        l.client_key.assign(32, 0x3c);
+        l.next_client_txn = 1;
         return l;
     }
 
@@ -219,6 +221,59 @@ TEST_F(SyncItBadInput, SecondLoginIsAProtocolViolation) {
     ASSERT_TRUE(c->wait_close());
     EXPECT_EQ(c->close_code, 4000 + static_cast<int>(ErrorCode::kSyncProtocolViolation));
     expect_carries_on("after a second login");
+}
+
+// A holder of the secret who knows another client's id can neither take over its session nor
+// stop its writes: the login is refused before anything is done for the id (a later push of
+// client_txn 2^64-2 would have made every later push of the victim look like a resend), and the
+// victim's writes go on reaching the others.
+TEST_F(SyncItBadInput, LoginWithAnotherClientsIdIsRefusedAndItsWritesGoOn) {
+    std::string victim_id;
+    {
+        auto txn = a->store->begin_read();
+        ASSERT_TRUE(txn.is_ok());
+        auto id = get_meta(*txn, "sync.client_id");
+        ASSERT_TRUE(id.is_ok() && id->has_value());
+        victim_id = **id;
+    }
+    sync::Login hijack = login(model_);
+    ASSERT_EQ(victim_id.size(), hijack.client_id.size());
+    std::copy(victim_id.begin(), victim_id.end(), hijack.client_id.begin());
+    const size_t a_states = a->state_list().size();
+    {
+        auto c = raw();
+        c->client.send(bytes(sync::encode_message(hijack)));
+        ObjectChange c1;
+        c1.entity_uid = model_.entity("Person")->id.uid;
+        c1.gid = new_object_id_gid();
+        c1.is_new = true;
+        sync::Push push;
+        push.client_txn = UINT64_MAX - 1;
+        push.changes.objects = {c1};
+        c->client.send(bytes(sync::encode_message(push)));
+        auto o = outcome(*c);
+        EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kAuthCredentialsRejected));
+        EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kAuthCredentialsRejected));
+        ASSERT_TRUE(o.first.has_value());
+        auto* r = std::get_if<sync::LoginResult>(&*o.first);
+        ASSERT_NE(r, nullptr);
+        EXPECT_NE(r->message.find("bound to another key"), std::string::npos) << r->message;
+    }
+    // The victim's session was not dropped, and its writes still arrive.
+    expect_carries_on("after a login with another client's id");
+    EXPECT_EQ(a->state_list().size(), a_states) << "the victim's connection was not touched";
+    const uint64_t id = put(*a->store, "Person", {{"name", "written after the hijack attempt"}});
+    const Gid g = *gid(*a->store, "Person", id);
+    ASSERT_TRUE(a->wait_synced());
+    ASSERT_TRUE(eventually([&] { return find(*b->store, "Person", g).has_value(); },
+                           "the victim's write at the other client"));
+    // A new connection of the victim (its id and key) is accepted as before.
+    a->stop_client();
+    a->make_client({server->url()});
+    a->client->start();
+    put(*a->store, "Person", {{"name", "after reconnecting"}});
+    ASSERT_TRUE(a->wait_synced());
+    EXPECT_TRUE(still_syncing(*a, *b, "victim reconnected"));
 }
 
 // --- Many clients --------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ std::vector<Message> every_message() {
     login.credentials = "secret";
     login.model = describe_model(testing::full_model());
     login.last_server_seq = 77;
+    login.last_server_tag = 0x1234;
+    login.client_key.assign(32, 0xa5);
+    login.next_client_txn = 9;
     return {login,
             LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no", 3},
             Push{5, sample_changes()},
@@ -129,6 +132,24 @@ TEST(SyncProtocol, RejectsOversized) {
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), ErrorCode::kSyncMessageTooLarge);
     EXPECT_TRUE(decode_message(bytes(frame), frame.size()).is_ok());
+}
+
+TEST(SyncProtocol, RejectsFieldsOutOfRange) {
+    Login login;
+    login.next_client_txn = 1;
+    login.client_key.assign(31, 1);
+    auto r = decode_message(bytes(encode_message(login)));
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kSyncMalformedMessage);
+    login.client_key.assign(33, 1);
+    EXPECT_FALSE(decode_message(bytes(encode_message(login))).is_ok());
+    // No key at all decodes (a version 3 client's Login: the server answers with the version).
+    login.client_key.clear();
+    EXPECT_TRUE(decode_message(bytes(encode_message(login))).is_ok());
+    // Transaction numbers start at 1.
+    r = decode_message(bytes(encode_message(Push{0, sample_changes()})));
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kSyncMalformedMessage);
 }
 
 TEST(SyncProtocol, ClientIdHex) {

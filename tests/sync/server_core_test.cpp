@@ -59,6 +59,8 @@ Login good_login(const Model& model, std::string credentials = "s3cret") {
     l.client_id[0] = 9;
     l.credentials = std::move(credentials);
     l.model = describe_model(model);
+    l.client_key.assign(32, 0x5c);
+    l.next_client_txn = 1;
     return l;
 }
 
@@ -268,9 +270,11 @@ TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
     c.is_new = true;
     c.properties.push_back({m.entity("Person")->property("age")->id.uid, Value(1)});
     push.changes.objects.push_back(c);
+    Login first = good_login(m);
+    first.next_client_txn = 7;  // transactions 1 to 6 were acknowledged by another server
     {
         RawPeer peer(net.server());
-        peer.send(net.server(), encode_message(good_login(m)));
+        peer.send(net.server(), encode_message(first));
         peer.send(net.server(), encode_message(push));
         push.changes.objects[0].properties[0].value = Value(2);  // a resend must not apply again
         peer.send(net.server(), encode_message(push));
@@ -463,6 +467,336 @@ TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
     EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMessageTooLarge);
     EXPECT_EQ(testing::count(net.server_store(), "Person"), 0u);
     expect_others_unaffected(net);
+}
+
+
+// --- Client identity and transaction numbers -----------------------------------------------------
+
+std::string meta(Store& store, const std::string& key) {
+    auto txn = store.begin_read();
+    EXPECT_TRUE(txn.is_ok());
+    auto v = get_meta(*txn, key);
+    EXPECT_TRUE(v.is_ok());
+    return v.is_ok() && v->has_value() ? **v : std::string();
+}
+
+std::vector<Ack> acks_of(const RawPeer& peer) {
+    std::vector<Ack> out;
+    for (const auto& m : peer.received) {
+        if (auto* a = std::get_if<Ack>(&m)) out.push_back(*a);
+    }
+    return out;
+}
+
+// Any holder of the secret used to be able to log in with another client's id (the victim's session
+// was dropped) and push client_txn 2^64-2: every later push of the victim was then acknowledged as a
+// resend and skipped, while the victim reported "up to date".
+TEST(ServerCore, LoginWithAnotherClientsIdIsRefusedAndTheVictimSyncsOn) {
+    SyncNet net;
+    Model m = testing::full_model();
+    auto& victim = net.add_client("victim");
+    auto& other = net.add_client("other");
+    net.connect(victim);
+    net.connect(other);
+    Gid one = *testing::gid(*victim.store, "Person",
+                            testing::put(*victim.store, "Person", {{"name", "one"}}));
+    ASSERT_TRUE(net.pump_until(
+        [&] { return net.all_up_to_date() && testing::find(*other.store, "Person", one); }));
+
+    RawPeer attacker(net.server());
+    Login hijack = good_login(m);  // the secret, the victim's id, a key of its own
+    hijack.client_id = victim.core->client_id();
+    attacker.send(net.server(), encode_message(hijack));
+    attacker.send(net.server(),
+                  encode_message(person_push(m, UINT64_MAX - 1, new_object_id_gid(), Value(1), true)));
+    attacker.drain();
+    ASSERT_NE(attacker.last<LoginResult>(), nullptr);
+    EXPECT_EQ(attacker.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_NE(attacker.last<LoginResult>()->message.find("bound to another key"), std::string::npos);
+    EXPECT_TRUE(attacker.closed);
+    EXPECT_EQ(attacker.last<Ack>(), nullptr);
+    EXPECT_EQ(meta(net.server_store(),
+                   "sync.client_txn." + client_id_to_hex(victim.core->client_id())),
+              "1");
+
+    // The victim was not disconnected, and its writes still apply and arrive.
+    net.pump_all();
+    EXPECT_FALSE(victim.closed);
+    EXPECT_EQ(victim.core->state(), ClientState::kLoggedIn);
+    Gid two = *testing::gid(*victim.store, "Person",
+                            testing::put(*victim.store, "Person", {{"name", "two"}}));
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::find(*other.store, "Person", two).has_value();
+    }));
+    EXPECT_TRUE(testing::find(net.server_store(), "Person", two).has_value());
+    // Its own next login still works.
+    net.cut(victim);
+    net.connect(victim);
+    Gid three = *testing::gid(*victim.store, "Person",
+                              testing::put(*victim.store, "Person", {{"name", "three"}}));
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::find(*other.store, "Person", three).has_value();
+    }));
+}
+
+// A client this server knew before keys existed (its applied transactions are kept, no key) is
+// bound to the key of its next login; later logins with another key are refused.
+TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
+    SyncNet net;
+    Model m = testing::full_model();
+    Login l = good_login(m);
+    const std::string hex = client_id_to_hex(l.client_id);
+    ASSERT_TRUE(net.server_store()
+                    .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); })
+                    .is_ok());
+    l.next_client_txn = 4;
+    {
+        RawPeer peer(net.server());
+        peer.send(net.server(), encode_message(l));
+        peer.drain();
+        ASSERT_NE(peer.last<LoginResult>(), nullptr);
+        EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kOk);
+        EXPECT_EQ(peer.last<LoginResult>()->last_client_txn, 3u);
+        net.server().on_disconnect(peer.session);
+    }
+    EXPECT_EQ(meta(net.server_store(), "sync.client_key." + hex).size(), 32u);
+    Login other_key = l;
+    other_key.client_key.assign(32, 0x11);
+    RawPeer refused(net.server());
+    refused.send(net.server(), encode_message(other_key));
+    refused.drain();
+    ASSERT_NE(refused.last<LoginResult>(), nullptr);
+    EXPECT_EQ(refused.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_TRUE(refused.closed);
+    RawPeer again(net.server());
+    again.send(net.server(), encode_message(l));
+    again.drain();
+    ASSERT_NE(again.last<LoginResult>(), nullptr);
+    EXPECT_EQ(again.last<LoginResult>()->code, ErrorCode::kOk);
+}
+
+// A version 3 client sends no key: it is told the version, not a malformed message.
+TEST(ServerCore, LoginWithoutAKeyOrATransactionNumberIsRefused) {
+    SyncNet net;
+    Model m = testing::full_model();
+    {
+        RawPeer v3(net.server());
+        Login l = good_login(m);
+        l.protocol_version = 3;
+        l.client_key.clear();
+        l.next_client_txn = 0;
+        v3.send(net.server(), encode_message(l));
+        v3.drain();
+        ASSERT_NE(v3.last<LoginResult>(), nullptr);
+        EXPECT_EQ(v3.last<LoginResult>()->code, ErrorCode::kSyncBadVersion);
+    }
+    {
+        RawPeer keyless(net.server());
+        Login l = good_login(m);
+        l.client_key.clear();
+        keyless.send(net.server(), encode_message(l));
+        keyless.drain();
+        ASSERT_NE(keyless.last<Error>(), nullptr);
+        EXPECT_EQ(keyless.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+        EXPECT_TRUE(keyless.closed);
+    }
+    {
+        RawPeer zero(net.server());
+        Login l = good_login(m);
+        l.next_client_txn = 0;
+        zero.send(net.server(), encode_message(l));
+        zero.drain();
+        ASSERT_NE(zero.last<Error>(), nullptr);
+        EXPECT_EQ(zero.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+        EXPECT_TRUE(zero.closed);
+    }
+    EXPECT_EQ(net.server().stats().logged_in, 0u);
+    expect_others_unaffected(net);
+}
+
+// client_txn 0 used to be acknowledged and dropped (as a resend of nothing).
+TEST(ServerCore, PushWithClientTxnZeroIsRefused) {
+    SyncNet net;
+    Model m = testing::full_model();
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    peer.send(net.server(), encode_message(person_push(m, 0, new_object_id_gid(), Value(1), true)));
+    peer.drain();
+    EXPECT_TRUE(peer.closed);
+    ASSERT_NE(peer.last<Error>(), nullptr);
+    EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncMalformedMessage);
+    EXPECT_EQ(peer.last<Ack>(), nullptr);
+    EXPECT_EQ(testing::count(net.server_store(), "Person"), 0u);
+    expect_others_unaffected(net);
+}
+
+// A client_txn above the last applied one must be the next: a gap or a jump (forward or back) is a
+// protocol error, and nothing of that push is applied or acknowledged.
+TEST(ServerCore, GapOrJumpInClientTxnIsAProtocolViolation) {
+    SyncNet net;
+    Model m = testing::full_model();
+    auto login_as = [&](uint8_t id, uint64_t next) {
+        Login l = good_login(m);
+        l.client_id[1] = id;
+        l.next_client_txn = next;
+        return encode_message(l);
+    };
+    struct Case {
+        const char* name;
+        uint64_t next_client_txn;
+        std::vector<uint64_t> txns;  // pushed in one group
+        size_t acked;                // how many are applied and acknowledged
+    };
+    const std::vector<Case> cases = {
+        {"gap", 1, {1, 3}, 1},
+        {"gap in a group", 1, {1, 2, 4, 5}, 2},
+        {"jump to the end", 1, {UINT64_MAX - 1}, 0},
+        {"below the next", 5, {3}, 0},
+        {"resend then gap", 1, {1, 1, 3}, 2},
+    };
+    uint8_t id = 1;
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        RawPeer peer(net.server());
+        peer.send(net.server(), login_as(id++, c.next_client_txn));
+        std::vector<Gid> gids;
+        std::vector<std::string> frames;
+        for (size_t i = 0; i < c.txns.size(); ++i) {
+            gids.push_back(new_object_id_gid());
+            frames.push_back(encode_message(person_push(m, c.txns[i], gids.back(), Value(1), true)));
+        }
+        std::vector<ServerCore::Incoming> incoming;
+        for (const auto& f : frames) incoming.push_back({peer.session, bytes(f)});
+        net.server().on_messages(incoming);
+        peer.drain();
+        EXPECT_TRUE(peer.closed);
+        ASSERT_NE(peer.last<Error>(), nullptr);
+        EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
+        const auto acks = acks_of(peer);
+        ASSERT_EQ(acks.size(), c.acked);
+        for (size_t i = 0; i < c.txns.size(); ++i) {
+            const bool acked = i < c.acked;
+            if (acked) {
+                EXPECT_EQ(acks[i].client_txn, c.txns[i]);
+            }
+            // A resend in the group is acknowledged but was not applied again.
+            const bool applied = acked && (i == 0 || c.txns[i] != c.txns[i - 1]);
+            EXPECT_EQ(testing::find(net.server_store(), "Person", gids[i]).has_value(), applied)
+                << "push " << i;
+        }
+        net.server().on_disconnect(peer.session);
+    }
+    expect_others_unaffected(net);
+}
+
+// A server restored from an older copy of its data does not have the client's transactions that
+// it acknowledged after the copy was made: the client goes on from its oldest unacknowledged one,
+// and the server logs what is missing.
+TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
+    auto warnings = std::make_shared<std::vector<std::string>>();
+    ServerOptions o = SyncNet::default_options();
+    o.log = [warnings](LogLevel level, const std::string& text) {
+        if (level == LogLevel::kWarn) warnings->push_back(text);
+    };
+    SyncNet net(testing::full_model(), o);
+    auto& a = net.add_client("a");
+    net.connect(a);
+    Gid one = *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "one"}}));
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::find(net.server_store(), "Person", one);
+    }));
+    net.backup_server("backup");
+    Gid two = *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "two"}}));
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::find(net.server_store(), "Person", two);
+    }));
+    net.restore_server("backup");  // knows a's transaction 1; a's next is 3
+    warnings->clear();
+    Gid three =
+        *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "three"}}));
+    net.connect(a);
+    ASSERT_TRUE(net.pump_until([&] {
+        return net.all_up_to_date() && testing::find(net.server_store(), "Person", three);
+    })) << a.closed << " " << static_cast<int>(a.close_code);
+    EXPECT_FALSE(a.closed);
+    const std::string hex = client_id_to_hex(a.core->client_id());
+    EXPECT_EQ(meta(net.server_store(), "sync.client_txn." + hex), "3");
+    bool warned = false;
+    for (const auto& w : *warnings) {
+        warned |= w.find("transactions 2 to 2 were acknowledged but are not here") != std::string::npos;
+    }
+    EXPECT_TRUE(warned) << ::testing::PrintToString(*warnings);
+}
+
+// The shared secret is compared whole: a prefix, a longer string or one of another length fails.
+TEST(ServerCore, OnlyTheExactSecretLogsIn) {
+    SyncNet net;
+    Model m = testing::full_model();
+    for (const std::string& secret :
+         {std::string("s3cre"), std::string("s3cret!"), std::string(), std::string("S3CRET"),
+          std::string("s3cret\0", 7)}) {
+        SCOPED_TRACE(secret);
+        RawPeer peer(net.server());
+        peer.send(net.server(), encode_message(good_login(m, secret)));
+        peer.drain();
+        ASSERT_NE(peer.last<LoginResult>(), nullptr);
+        EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
+    }
+    RawPeer peer(net.server());
+    peer.send(net.server(), encode_message(good_login(m)));
+    peer.drain();
+    ASSERT_NE(peer.last<LoginResult>(), nullptr);
+    EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kOk);
+}
+
+// The client's Login: its key (made with its id, kept beside it) and the number of its oldest
+// unacknowledged transaction (or of its next one when none waits).
+TEST(ClientCore, LoginCarriesTheKeyAndTheNextTransactionNumber) {
+    testing::TempDir dir;
+    auto store = testing::open_store(dir.str("c"), testing::full_model());
+    auto core = ClientCore::create(store, ClientOptions{}).value();
+    auto login_of = [&]() -> Login {
+        auto pipe = MemoryPipe::create();
+        core->connect(pipe->end(MemoryPipe::kClient));
+        auto item = pipe->next_for(MemoryPipe::kServer);
+        core->on_disconnect();
+        EXPECT_TRUE(item.has_value());
+        if (!item) return {};
+        auto m = decode_message(bytes(item->frame));
+        EXPECT_TRUE(m.is_ok() && std::holds_alternative<Login>(*m));
+        return m.is_ok() ? std::get<Login>(*m) : Login{};
+    };
+    Login first = login_of();
+    EXPECT_EQ(first.protocol_version, kProtocolVersion);
+    EXPECT_EQ(first.next_client_txn, 1u);
+    ASSERT_EQ(first.client_key.size(), 32u);
+    EXPECT_EQ(std::string(first.client_key.begin(), first.client_key.end()),
+              meta(*store, "sync.client_key"));
+    EXPECT_NE(first.client_key, std::vector<uint8_t>(32, 0));
+    for (int i = 0; i < 3; ++i) testing::put(*store, "Person", {{"name", std::to_string(i)}});
+    EXPECT_EQ(login_of().next_client_txn, 1u);
+    ASSERT_TRUE(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 2); }).is_ok());
+    EXPECT_EQ(login_of().next_client_txn, 3u);
+    ASSERT_TRUE(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 3); }).is_ok());
+    EXPECT_EQ(login_of().next_client_txn, 4u);  // none waits: the next one's number
+    // The same key after a restart.
+    core.reset();
+    core = ClientCore::create(store, ClientOptions{}).value();
+    Login later = login_of();
+    EXPECT_EQ(later.client_key, first.client_key);
+    EXPECT_EQ(later.client_id, first.client_id);
+}
+
+// A store that synced before keys existed has an id and no key: it keeps its id and gets a key.
+TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
+    testing::TempDir dir;
+    auto store = testing::open_store(dir.str("c"), testing::full_model());
+    const std::string id(16, '\x2a');
+    ASSERT_TRUE(store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); })
+                    .is_ok());
+    auto core = ClientCore::create(store, ClientOptions{}).value();
+    EXPECT_EQ(std::string(core->client_id().begin(), core->client_id().end()), id);
+    EXPECT_EQ(meta(*store, "sync.client_key").size(), 32u);
 }
 
 }  // namespace
