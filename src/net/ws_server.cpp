@@ -85,6 +85,12 @@ struct WsServer::Impl {
     std::unordered_map<ConnectionId, std::weak_ptr<Connection>> sessions;       // GUARDED_BY(mutex)
     std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> handshaking;  // GUARDED_BY(mutex)
     std::atomic<std::uint64_t> next_id{1};
+    // Accepted sockets not yet closed (held by a ConnectionSlot), and the accept loop's counters.
+    std::atomic<std::size_t> open_connections{0};
+    std::atomic<std::uint64_t> connections_refused{0};
+    std::atomic<std::uint64_t> accept_errors{0};
+    // When the connection limit was last reported (steady clock, ms; 0: never).
+    std::atomic<std::int64_t> limit_logged_ms{0};
 
     // Declared after everything the handlers use, so it is destroyed (with its handlers) first.
     asio::io_context ioc;
@@ -126,11 +132,35 @@ struct WsServer::Impl {
         std::lock_guard lock(mutex);
         handshaking.erase(id);
     }
+
+    void log(bool warn, const std::string& text) const {
+        if (!options.log) return;
+        try {
+            options.log(warn, text);
+        } catch (const std::exception&) {
+            // A logger that fails loses the line; the server goes on.
+        }
+    }
 };
 
 namespace {
 
 using Impl = WsServer::Impl;
+
+// One accepted socket, counted against max_connections from its accept until the session that holds
+// it ends (it moves from the HTTP session to the WebSocket session).
+class ConnectionSlot {
+public:
+    explicit ConnectionSlot(Impl& server) : server_(&server) {}
+    ConnectionSlot(ConnectionSlot&& other) noexcept : server_(std::exchange(other.server_, nullptr)) {}
+    ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+    ~ConnectionSlot() {
+        if (server_) server_->open_connections.fetch_sub(1);
+    }
+
+private:
+    Impl* server_;
+};
 
 // Calls a user callback; an exception from it closes the connection instead of escaping.
 template <class Fn>
@@ -151,16 +181,17 @@ bool guarded(Fn&& fn, std::string& error) {
 template <class Stream>
 class WsSession final : public Connection, public std::enable_shared_from_this<WsSession<Stream>> {
 public:
-    WsSession(Impl& server, Stream&& stream, std::string remote)
+    WsSession(Impl& server, Stream&& stream, std::string remote, ConnectionSlot slot)
         : server_(server),
           ws_(std::move(stream)),
           close_timer_(ws_.get_executor()),
           id_(server.next_id.fetch_add(1)),
-          remote_(std::move(remote)) {}
+          remote_(std::move(remote)),
+          slot_(std::move(slot)) {}
 
     std::size_t queued_bytes() const override { return queued_bytes_.load(); }
 
-    void run(http::request<http::empty_body> request) {
+    void run(http::request<http::string_body> request) {
         request_ = std::move(request);
         beast::get_lowest_layer(ws_).expires_never();
         ws_.set_option(websocket::stream_base::timeout{server_.options.handshake_timeout,
@@ -358,7 +389,8 @@ private:
     asio::steady_timer close_timer_;
     const ConnectionId id_;
     const std::string remote_;
-    http::request<http::empty_body> request_;
+    ConnectionSlot slot_;
+    http::request<http::string_body> request_;
     beast::flat_buffer buffer_;
     std::deque<Message> queue_;
     std::atomic<std::size_t> queued_bytes_{0};
@@ -374,18 +406,25 @@ private:
     std::string close_reason_;
 };
 
+// A request body above this gets 413 (no request to this port has a use for one).
+constexpr std::uint64_t kMaxHttpBody = 64 * 1024;
+// After a 413, the rest of the body is read and dropped, up to this much, so that closing the
+// socket with unread data (a TCP reset) does not destroy the answer before the peer reads it.
+constexpr std::size_t kMaxHttpDrain = 4u << 20;
+
 // A new TCP connection: TLS handshake (wss), then one HTTP request, which is either a WebSocket
-// upgrade (handed to a WsSession) or a plain GET answered here.
+// upgrade (handed to a WsSession) or a plain request answered here.
 template <class Stream>
 class HttpSession final : public Connection,
                           public std::enable_shared_from_this<HttpSession<Stream>> {
 public:
-    HttpSession(Impl& server, Stream&& stream, std::string remote)
+    HttpSession(Impl& server, Stream&& stream, std::string remote, ConnectionSlot slot)
         : server_(server),
           stream_(std::move(stream)),
           executor_(stream_.get_executor()),
           id_(server.next_id.fetch_add(1)),
-          remote_(std::move(remote)) {}
+          remote_(std::move(remote)),
+          slot_(std::move(slot)) {}
 
     void run() {
         if (!server_.add_handshaking(id_, this->shared_from_this())) return;
@@ -408,6 +447,7 @@ public:
 
 private:
     void start() {
+        // The whole exchange (TLS handshake, request, answer, drain) gets handshake_timeout.
         beast::get_lowest_layer(stream_).expires_after(server_.options.handshake_timeout);
         if constexpr (kIsTls<Stream>) {
             stream_.async_handshake(ssl::stream_base::server,
@@ -426,34 +466,47 @@ private:
     void do_read() {
         parser_.emplace();
         parser_->header_limit(16 * 1024);
+        parser_->body_limit(kMaxHttpBody);
         http::async_read(stream_, buffer_, *parser_,
                          beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
     }
 
     void on_read(beast::error_code ec, std::size_t) {
+        if (ec == http::error::body_limit) {
+            // The header was read: answer it, then drop the rest of the body.
+            const auto& header = parser_->get();
+            return respond(header.version(), http::status::payload_too_large,
+                           "payload too large\n", true);
+        }
         if (ec) return fail(ec, "http read");
-        http::request<http::empty_body> request = parser_->release();
+        http::request<http::string_body> request = parser_->release();
         if (websocket::is_upgrade(request)) {
             handed_over_ = true;
             server_.remove_handshaking(id_);
-            std::make_shared<WsSession<Stream>>(server_, std::move(stream_), std::move(remote_))
+            std::make_shared<WsSession<Stream>>(server_, std::move(stream_), std::move(remote_),
+                                                std::move(slot_))
                 ->run(std::move(request));
             return;
         }
-        response_.version(request.version());
+        if (request.method() != http::verb::get) {
+            respond(request.version(), http::status::method_not_allowed, "method not allowed\n",
+                    false);
+        } else if (request.target() == "/health") {
+            respond(request.version(), http::status::ok, "outpost\n", false);
+        } else {
+            respond(request.version(), http::status::not_found, "not found\n", false);
+        }
+    }
+
+    void respond(unsigned version, http::status status, const char* body, bool drain) {
+        drain_ = drain;
+        response_.version(version);
+        response_.result(status);
         response_.keep_alive(false);
         response_.set(http::field::server, "outpost");
         response_.set(http::field::content_type, "text/plain");
-        if (request.method() != http::verb::get) {
-            response_.result(http::status::method_not_allowed);
-            response_.body() = "method not allowed\n";
-        } else if (request.target() == "/health") {
-            response_.result(http::status::ok);
-            response_.body() = "outpost\n";
-        } else {
-            response_.result(http::status::not_found);
-            response_.body() = "not found\n";
-        }
+        if (status == http::status::method_not_allowed) response_.set(http::field::allow, "GET");
+        response_.body() = body;
         response_.prepare_payload();
         http::async_write(stream_, response_,
                           beast::bind_front_handler(&HttpSession::on_write,
@@ -464,7 +517,21 @@ private:
         if (ec) return fail(ec, "http write");
         beast::error_code ignored;
         beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (drain_) return do_drain();
         finish();
+    }
+
+    // Reads and drops what the peer still sends, until it closes, the limit, or the timeout.
+    void do_drain() {
+        buffer_.consume(buffer_.size());
+        if (drained_ >= kMaxHttpDrain) return finish();
+        beast::get_lowest_layer(stream_).async_read_some(
+            buffer_.prepare(16 * 1024),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                self->drained_ += n;
+                if (ec) return self->finish();
+                self->do_drain();
+            });
     }
 
     void fail(beast::error_code, const char*) {
@@ -484,10 +551,13 @@ private:
     const typename Stream::executor_type executor_;
     const std::uint64_t id_;
     std::string remote_;
+    ConnectionSlot slot_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::empty_body>> parser_;
+    std::optional<http::request_parser<http::string_body>> parser_;
     http::response<http::string_body> response_;
     bool handed_over_ = false;
+    bool drain_ = false;
+    std::size_t drained_ = 0;
 };
 
 }  // namespace
@@ -538,35 +608,86 @@ private:
         if (!acceptor_.is_open()) return;
         if (ec) {
             // Such as too many open files: neither the listener nor the server ends, but it
-            // pauses instead of spinning.
-            retry_timer_.expires_after(std::chrono::milliseconds(100));
+            // pauses instead of spinning, and says so once until an accept succeeds again.
+            server_.accept_errors.fetch_add(1);
+            if (failed_accepts_++ == 0) {
+                server_.log(true, "accepting on " + endpoint_text(local_endpoint()) + " failed (" +
+                                      ec.message() + "): new connections wait, retrying every " +
+                                      std::to_string(kAcceptRetry.count()) + " ms");
+            }
+            retry_timer_.expires_after(kAcceptRetry);
             retry_timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
                 if (!timer_ec && self->acceptor_.is_open()) self->do_accept();
             });
             return;
         }
-        {
+        if (failed_accepts_ != 0) {
+            server_.log(false, "accepting on " + endpoint_text(local_endpoint()) + " again after " +
+                                   std::to_string(failed_accepts_) + " failed attempts");
+            failed_accepts_ = 0;
+        }
+        const std::size_t limit = server_.options.max_connections;
+        if (const std::size_t held = server_.open_connections.fetch_add(1);
+            limit != 0 && held >= limit) {
+            server_.open_connections.fetch_sub(1);
+            refuse(std::move(socket));
+        } else {
+            ConnectionSlot slot(server_);
             beast::error_code ep_ec;
             const std::string remote = endpoint_text(socket.remote_endpoint(ep_ec));
             beast::error_code nd;
             socket.set_option(tcp::no_delay(true), nd);
             if (tls_) {
                 std::make_shared<HttpSession<TlsStream>>(
-                    server_, TlsStream(beast::tcp_stream(std::move(socket)), *server_.tls), remote)
+                    server_, TlsStream(beast::tcp_stream(std::move(socket)), *server_.tls), remote,
+                    std::move(slot))
                     ->run();
             } else {
                 std::make_shared<HttpSession<PlainStream>>(
-                    server_, beast::tcp_stream(std::move(socket)), remote)
+                    server_, beast::tcp_stream(std::move(socket)), remote, std::move(slot))
                     ->run();
             }
         }
         do_accept();
     }
 
+    // At the connection limit: the socket is closed at once, after a 503 on ws:// (written only
+    // if the socket takes it now; a TLS peer just sees the close). Reported at most every 10 s.
+    void refuse(tcp::socket socket) {
+        const std::uint64_t refused = server_.connections_refused.fetch_add(1) + 1;
+        if (!tls_) {
+            static const std::string k503 =
+                "HTTP/1.1 503 Service Unavailable\r\nServer: outpost\r\nContent-Type: "
+                "text/plain\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many "
+                "connections\n";
+            beast::error_code ignored;
+            socket.non_blocking(true, ignored);
+            socket.write_some(asio::buffer(k503), ignored);
+            socket.shutdown(tcp::socket::shutdown_send, ignored);
+        }
+        beast::error_code ignored;
+        socket.close(ignored);
+        const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count();
+        std::int64_t last = server_.limit_logged_ms.load();
+        if ((last == 0 || now_ms - last >= kLimitLogInterval.count()) &&
+            server_.limit_logged_ms.compare_exchange_strong(last, now_ms)) {
+            server_.log(true, "connection limit of " +
+                                  std::to_string(server_.options.max_connections) +
+                                  " reached: new connections are refused (" +
+                                  std::to_string(refused) + " refused since start)");
+        }
+    }
+
+    static constexpr std::chrono::milliseconds kAcceptRetry{100};
+    static constexpr std::chrono::milliseconds kLimitLogInterval{10'000};
+
     Impl& server_;
     tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;
     const bool tls_;
+    std::uint64_t failed_accepts_ = 0;  // in a row, on the acceptor's strand
 };
 
 WsServer::WsServer(WsServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
@@ -722,6 +843,14 @@ std::size_t WsServer::queued_bytes(ConnectionId id) const {
 std::size_t WsServer::connection_count() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->sessions.size();
+}
+
+WsServerStats WsServer::stats() const {
+    WsServerStats out;
+    out.connections = impl_->open_connections.load();
+    out.connections_refused = impl_->connections_refused.load();
+    out.accept_errors = impl_->accept_errors.load();
+    return out;
 }
 
 }  // namespace outpost::net

@@ -11,7 +11,12 @@
 // - Binary frames only. A text frame closes the connection with 1003, a message above
 //   max_message_size with 1009, a send queue above max_send_queue_bytes with 1013 (the client
 //   reconnects and catches up). Callbacks must not throw.
-// - An HTTP GET of /health on a listening port answers `200 outpost`; other paths 404.
+// - An HTTP GET of /health on a listening port answers `200 outpost`; other paths 404; other
+//   methods 405 (a request body above 64 KiB: 413).
+// - At most max_connections sockets are held at once; one more is accepted and closed at once
+//   (ws:// first gets an HTTP 503). Failed accepts (no file descriptor left) pause accepting for
+//   100 ms at a time. Both are reported through WsServerOptions::log, once per episode, and
+//   counted in stats().
 
 #include <chrono>
 #include <cstddef>
@@ -44,6 +49,19 @@ struct WsServerOptions {
     std::chrono::milliseconds handshake_timeout{10'000};
     // Nothing received for this long closes the connection; a ping goes out at half of it.
     std::chrono::milliseconds idle_timeout{60'000};
+    // Connections held at once, at most: WebSocket sessions and connections still in their TLS,
+    // HTTP or WebSocket handshake. One more is refused at once. 0: no limit.
+    std::size_t max_connections = 10'000;
+    // Where the server reports what an operator should see (the connection limit reached, accepts
+    // failing); WARN tells a warning from a notice. Unset: nowhere. Called on an I/O thread, never
+    // concurrently with itself for one episode; it must not throw.
+    std::function<void(bool warn, const std::string& text)> log;
+};
+
+struct WsServerStats {
+    std::size_t connections = 0;            // sockets held now (sessions and handshakes)
+    std::uint64_t connections_refused = 0;  // refused at max_connections
+    std::uint64_t accept_errors = 0;        // failed accepts (e.g. no file descriptor left)
 };
 
 class WsServer {
@@ -96,6 +114,8 @@ public:
 
     // Open WebSocket connections.
     std::size_t connection_count() const;
+    // Counters of the accept loop. Thread-safe.
+    WsServerStats stats() const;
     // Bytes queued for sending on connection ID and not yet written to its socket (0 when unknown).
     std::size_t queued_bytes(ConnectionId id) const;
 

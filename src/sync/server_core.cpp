@@ -166,6 +166,19 @@ std::string_view as_chars(std::span<const unsigned char> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
+// Remote addresses whose failed logins are counted, at most (beyond it, those whose window and block
+// are over are forgotten).
+constexpr size_t kMaxTrackedAddresses = 4096;
+
+// `1.2.3.4:5678` -> `1.2.3.4`, `[::1]:5678` -> `[::1]`: one peer reconnecting gets a new port.
+std::string remote_host(const std::string& address) {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos || (address.front() == '[' && address[colon - 1] != ']')) {
+        return address;
+    }
+    return address.substr(0, colon);
+}
+
 // A delete beats a concurrent edit that points at the deleted object, as it beats one that changes
 // it: every replica cleared its references when it applied the remove, so a reference that arrives
 // after the remove goes too (a to-one becomes null, a to-many loses the target). Kept, it would
@@ -245,14 +258,63 @@ ServerCore::ServerCore(std::shared_ptr<Store> store, ServerOptions options)
 
 ServerCore::~ServerCore() = default;
 
-ServerCore::SessionId ServerCore::on_connect(std::shared_ptr<Connection> connection) {
+ServerCore::SessionId ServerCore::on_connect(std::shared_ptr<Connection> connection,
+                                             std::string remote_address) {
     auto s = std::make_unique<Session>();
     s->id = next_session_++;
     s->connection = std::move(connection);
+    s->remote = std::move(remote_address);
     SessionId id = s->id;
     sessions_.emplace(id, std::move(s));
     ++stats_.sessions;
     return id;
+}
+
+void ServerCore::on_login_deadline(SessionId session) {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end() || it->second->logged_in || it->second->closed) return;
+    ++stats_.login_timeouts;
+    fail(*it->second, ErrorCode::kSyncProtocolViolation,
+         "no Login within " + std::to_string(options_.login_timeout.count()) + " ms" +
+             (it->second->remote.empty() ? "" : " (from " + it->second->remote + ")"));
+}
+
+std::chrono::steady_clock::time_point ServerCore::now() const {
+    return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+bool ServerCore::login_throttled(const Session& s) {
+    if (options_.max_failed_logins == 0 || s.remote.empty()) return false;
+    auto it = login_failures_.find(remote_host(s.remote));
+    return it != login_failures_.end() && now() < it->second.blocked_until;
+}
+
+void ServerCore::note_failed_login(const Session& s) {
+    if (options_.max_failed_logins == 0 || s.remote.empty()) return;
+    const auto t = now();
+    if (login_failures_.size() >= kMaxTrackedAddresses) {
+        // Addresses whose window and block are over tell nothing any more.
+        std::erase_if(login_failures_, [&](const auto& entry) {
+            return t >= entry.second.blocked_until &&
+                   t - entry.second.window_start > options_.failed_login_window;
+        });
+    }
+    const std::string host = remote_host(s.remote);
+    LoginFailures& f = login_failures_[host];
+    if (f.count == 0 || t - f.window_start > options_.failed_login_window) {
+        f.window_start = t;
+        f.count = 0;
+    }
+    if (++f.count < options_.max_failed_logins) return;
+    f.blocked_until = t + options_.failed_login_block;
+    f.count = 0;
+    auto seconds = [](std::chrono::milliseconds ms) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(ms).count()) + " s";
+    };
+    log(LogLevel::kWarn, "address " + host + ": " + std::to_string(options_.max_failed_logins) +
+                             " failed logins within " + seconds(options_.failed_login_window) +
+                             ": its logins are refused for " +
+                             seconds(options_.failed_login_block));
 }
 
 void ServerCore::on_disconnect(SessionId session) {
@@ -505,8 +567,18 @@ void ServerCore::handle_login(Session& s, Login login) {
                    " is not supported; this server speaks " + std::to_string(kProtocolVersion));
         return;
     }
+    if (login_throttled(s)) {
+        // Refused without a check (and without a log line each: the limit logged when it began).
+        ++stats_.logins_throttled;
+        const std::string why = "too many failed logins from this address; try again later";
+        s.connection->send(encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why}));
+        s.closed = true;
+        s.connection->close(ErrorCode::kAuthCredentialsRejected, why);
+        return;
+    }
     if (!options_.shared_secret.empty() &&
         !constant_time_equal(login.credentials, options_.shared_secret)) {
+        note_failed_login(s);
         reject(ErrorCode::kAuthCredentialsRejected, "credentials rejected");
         return;
     }
@@ -527,6 +599,7 @@ void ServerCore::handle_login(Session& s, Login login) {
     // Before anything is done for the client id (below: its older connection goes), the login must
     // show that it is that client's.
     if (Status st = check_identity(login, client); !st) {
+        if (st.code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
         reject(st.code(), st.message());
         return;
     }

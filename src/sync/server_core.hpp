@@ -9,6 +9,7 @@
 // one thread or strand, the one that owns the connections. Writes to the server store by others
 // (the MongoDB connector) are fanned out by poll().
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -33,6 +34,18 @@ struct ServerOptions {
     // Auth: a shared secret that Login::credentials must equal, or none when allow_unauthenticated.
     std::string shared_secret;
     bool allow_unauthenticated = false;
+    // A connection that has not logged in this long after it opened is closed with
+    // kSyncProtocolViolation; heartbeats do not keep it open. The owner of the connections calls
+    // on_login_deadline when it passes (SyncServer does). 0: no limit.
+    std::chrono::milliseconds login_timeout{10'000};
+    // Failed logins (credentials rejected, a client id bound to another key) per remote address
+    // (without its port): after max_failed_logins of them within failed_login_window, logins from
+    // that address are refused without a check for failed_login_block. 0: no limit.
+    uint32_t max_failed_logins = 10;
+    std::chrono::milliseconds failed_login_window{60'000};
+    std::chrono::milliseconds failed_login_block{60'000};
+    // The clock of the failed-login limit (unset: std::chrono::steady_clock::now).
+    std::function<std::chrono::steady_clock::time_point()> clock;
     // History kept: at most this many records (0 = unbounded); older ones are trimmed as pushes
     // arrive.
     uint64_t history_max_records = 1'000'000;
@@ -66,6 +79,11 @@ struct ServerStats {
     uint64_t full_syncs = 0;
     uint64_t catch_ups = 0;
     uint64_t protocol_errors = 0;
+    uint64_t login_timeouts = 0;    // connections closed for not logging in in time
+    uint64_t logins_throttled = 0;  // logins refused unchecked after too many failures
+    // SyncServer fills these from the network layer (always 0 from ServerCore itself).
+    uint64_t connections_refused = 0;  // new connections refused at the connection limit
+    uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
 };
 
 class ServerCore {
@@ -79,8 +97,13 @@ class ServerCore {
                                                       ServerOptions options);
     ~ServerCore();
 
-    // A new connection. The core sends on it until on_disconnect or until it closes it.
-    SessionId on_connect(std::shared_ptr<Connection> connection);
+    // A new connection from REMOTE_ADDRESS (`IP:PORT`, IPv6 in brackets; empty when unknown: then
+    // no failed-login limit applies). The core sends on it until on_disconnect or until it closes
+    // it.
+    SessionId on_connect(std::shared_ptr<Connection> connection, std::string remote_address = {});
+    // SESSION's login timeout (ServerOptions::login_timeout after on_connect) passed: closes it
+    // unless it logged in. Unknown ids are ignored.
+    void on_login_deadline(SessionId session);
     // A frame from SESSION. Bad frames are answered with an Error and a close of that session only.
     void on_message(SessionId session, std::span<const uint8_t> frame);
     // Frames that arrived in this order, handled as by on_message one after the other, except that
@@ -106,6 +129,8 @@ class ServerCore {
     const ServerStats& stats() const { return stats_; }
     // The options' frame size limit (fixed at create(): safe to read from any thread).
     size_t max_message_size() const { return options_.max_message_size; }
+    // The options' login timeout (fixed at create(): safe to read from any thread).
+    std::chrono::milliseconds login_timeout() const { return options_.login_timeout; }
     std::shared_ptr<Store> store() const { return store_; }
 
   private:
@@ -179,6 +204,11 @@ class ServerCore {
     // the auth check. Errors: kAuthCredentialsRejected when the id is bound to another identity;
     // kSyncServerError when the store fails.
     Status check_identity(const Login& login, const std::string& client);
+    // The failed-login limit of S's remote address: whether its logins are refused now, and
+    // counting a failure.
+    bool login_throttled(const Session& s);
+    void note_failed_login(const Session& s);
+    std::chrono::steady_clock::time_point now() const;
 
     std::shared_ptr<Store> store_;
     ServerOptions options_;
@@ -190,6 +220,13 @@ class ServerCore {
     ServerStats stats_;
     std::deque<std::pair<uint64_t, uint64_t>> history_sizes_;  // (position, bytes) of kept records
     uint64_t history_bytes_ = 0;
+    // Failed logins by remote address (without the port).
+    struct LoginFailures {
+        std::chrono::steady_clock::time_point window_start;
+        uint32_t count = 0;  // within the window that began at window_start
+        std::chrono::steady_clock::time_point blocked_until;
+    };
+    std::map<std::string, LoginFailures> login_failures_;
 };
 
 }  // namespace outpost::sync

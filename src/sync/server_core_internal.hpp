@@ -40,6 +40,7 @@ struct ServerCore::Session {
     std::shared_ptr<Connection> connection;
     bool logged_in = false;
     bool closed = false;
+    std::string remote;  // the peer's address (IP:PORT), empty when unknown
     std::string client;  // hex client id: the origin of its pushes in the history
     // The client_txn the client's next new transaction must carry (set at login, moved on by each
     // applied push): numbers above the last applied one follow each other without gaps.

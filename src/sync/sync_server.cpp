@@ -61,17 +61,17 @@ Result<std::unique_ptr<SyncServer>> SyncServer::create(std::shared_ptr<Store> st
 
 SyncServer::SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options)
     : core_(std::move(core)), ws_(std::move(options)) {
-    ws_.set_on_open([this](net::ConnectionId id, const std::string&) {
-        enqueue({Event::kOpen, id, {}});
+    ws_.set_on_open([this](net::ConnectionId id, const std::string& remote) {
+        enqueue({Event::kOpen, id, {}, remote});
     });
     max_message_size_ = core_->max_message_size();
     ws_.set_on_message([this](net::ConnectionId id, std::span<const uint8_t> bytes) {
         // Decoding (and verifying) here spreads that work over the network threads; the worker,
         // which applies every push, is the server's bottleneck.
-        enqueue({Event::kMessage, id, decode_message(bytes, max_message_size_)});
+        enqueue({Event::kMessage, id, decode_message(bytes, max_message_size_), {}});
     });
     ws_.set_on_close([this](net::ConnectionId id, uint16_t, const std::string&) {
-        enqueue({Event::kClose, id, {}});
+        enqueue({Event::kClose, id, {}, {}});
     });
 }
 
@@ -100,10 +100,17 @@ void SyncServer::drain() {
     };
     for (Event& e : events) {
         switch (e.kind) {
-            case Event::kOpen:
+            case Event::kOpen: {
                 flush();
-                sessions_[e.id] = core_->on_connect(std::make_shared<WsConnection>(ws_, e.id));
+                const ServerCore::SessionId session =
+                    core_->on_connect(std::make_shared<WsConnection>(ws_, e.id), std::move(e.remote));
+                sessions_[e.id] = session;
+                if (core_->login_timeout().count() > 0) {
+                    worker_.post_after(core_->login_timeout(),
+                                       [this, session] { core_->on_login_deadline(session); });
+                }
                 break;
+            }
             case Event::kMessage:
                 if (auto it = sessions_.find(e.id); it != sessions_.end())
                     frames.push_back({it->second, {}, &*e.message});
@@ -163,6 +170,9 @@ void SyncServer::notify_store_changed() {
 ServerStats SyncServer::stats() {
     ServerStats out;
     worker_.run_sync([&] { out = core_->stats(); });
+    const net::WsServerStats net = ws_.stats();
+    out.connections_refused = net.connections_refused;
+    out.accept_errors = net.accept_errors;
     return out;
 }
 

@@ -42,7 +42,8 @@ class SyncServer {
 
     // Fans out history records that others (the MongoDB connector) wrote to the store. Thread-safe.
     void notify_store_changed();
-    // The core's counters, read on the worker.
+    // The core's counters, read on the worker, with the network layer's (connections refused at
+    // the limit, failed accepts).
     ServerStats stats();
     size_t connection_count() const { return ws_.connection_count(); }
 
@@ -53,6 +54,7 @@ class SyncServer {
         enum Kind { kOpen, kMessage, kClose } kind;
         net::ConnectionId id;
         std::optional<Result<Message>> message;  // kMessage: decoded on the network thread
+        std::string remote;                      // kOpen: the peer's address
     };
     SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options);
     void enqueue(Event event);

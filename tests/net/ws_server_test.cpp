@@ -1,4 +1,7 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <map>
@@ -384,6 +387,170 @@ TEST(WsServer, AnswersHealthAndNotFoundOverHttp) {
         http.write_all("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
         EXPECT_TRUE(http.read_some_bytes(1000).starts_with("HTTP/1.1 404"));
     }
+}
+
+// A request with a body used to get no answer at all (the parser took no body): other methods than
+// GET get 405 whatever their body, and a body above the limit 413.
+TEST(WsServer, AnswersOtherMethodsWith405AndLargeBodiesWith413) {
+    EchoServer s;
+    for (const std::string& request :
+         {std::string("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"),
+          std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n0\r\n\r\n"),
+          std::string("PUT / HTTP/1.1\r\nHost: x\r\n\r\n"),
+          std::string("DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")}) {
+        SCOPED_TRACE(request);
+        RawSocket http(port_of(s.url));
+        ASSERT_TRUE(http.write_all(request));
+        const std::string response = http.read_until("\r\n\r\n");
+        EXPECT_TRUE(response.starts_with("HTTP/1.1 405")) << response;
+        EXPECT_NE(response.find("Allow: GET"), std::string::npos) << response;
+        EXPECT_TRUE(http.wait_eof());
+    }
+    {
+        // 1 MiB announced and sent: answered with 413 (the rest is read and dropped).
+        RawSocket http(port_of(s.url));
+        const std::string body(1u << 20, 'x');
+        ASSERT_TRUE(http.write_all("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                   std::to_string(body.size()) + "\r\n\r\n"));
+        ASSERT_TRUE(http.write_all(body));
+        const std::string response = http.read_until("\r\n\r\n");
+        EXPECT_TRUE(response.starts_with("HTTP/1.1 413")) << response;
+        EXPECT_TRUE(http.wait_eof());
+    }
+    {
+        // The same in chunks, without a length up front.
+        RawSocket http(port_of(s.url));
+        ASSERT_TRUE(http.write_all("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        const std::string chunk(32 * 1024, 'y');
+        for (int i = 0; i < 4; ++i) ASSERT_TRUE(http.write_all("8000\r\n" + chunk + "\r\n"));
+        ASSERT_TRUE(http.write_all("0\r\n\r\n"));
+        EXPECT_TRUE(http.read_until("\r\n\r\n").starts_with("HTTP/1.1 413"));
+        EXPECT_TRUE(http.wait_eof());
+    }
+    RecordingClient after(client_options(s.url));
+    after.client.connect();
+    ASSERT_TRUE(after.wait_open());
+    EXPECT_EQ(s.server.stats().connections, 1u);
+}
+
+// Log lines of a server, recorded.
+struct LogLines {
+    std::function<void(bool, const std::string&)> sink() {
+        return [this](bool warn, const std::string& text) {
+            std::lock_guard lock(mutex);
+            lines.emplace_back(warn, text);
+        };
+    }
+    std::size_t count(const std::string& part) {
+        std::lock_guard lock(mutex);
+        std::size_t n = 0;
+        for (const auto& [warn, text] : lines) n += text.find(part) != std::string::npos;
+        return n;
+    }
+    std::mutex mutex;
+    std::vector<std::pair<bool, std::string>> lines;
+};
+
+// Waits (with the deadline) until COND holds.
+template <class Cond>
+bool eventually(Cond&& cond) {
+    const auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+// At max_connections, one more connection is closed at once (503 on ws://), counted, and reported
+// once; when one closes, new connections are accepted again.
+TEST(WsServer, ConnectionLimitRefusesOneMoreAndAcceptsAgainAfterOneCloses) {
+    LogLines log;
+    WsServerOptions o;
+    o.max_connections = 2;
+    o.log = log.sink();
+    EchoServer s(o);
+    RecordingClient a(client_options(s.url));
+    RecordingClient b(client_options(s.url));
+    a.client.connect();
+    b.client.connect();
+    ASSERT_TRUE(a.wait_open());
+    ASSERT_TRUE(b.wait_open());
+    for (int i = 0; i < 3; ++i) {
+        RawSocket extra(port_of(s.url));
+        ASSERT_TRUE(extra.connected());
+        const std::string response = extra.read_until("\r\n\r\n");
+        EXPECT_TRUE(response.starts_with("HTTP/1.1 503")) << response;
+        EXPECT_TRUE(extra.wait_eof());
+    }
+    {
+        // A WebSocket client is refused too (it sees a failed handshake).
+        RecordingClient c(client_options(s.url));
+        c.client.connect();
+        EXPECT_FALSE(c.wait_open());
+    }
+    EXPECT_EQ(s.server.stats().connections_refused, 4u);
+    EXPECT_EQ(log.count("connection limit of 2 reached"), 1u);
+    // The two are still served.
+    ASSERT_TRUE(a.client.send(Bytes{7}));
+    ASSERT_TRUE(a.wait_messages(1));
+
+    a.client.close(1000, "done");
+    ASSERT_TRUE(a.wait_close());
+    ASSERT_TRUE(eventually([&] { return s.server.stats().connections == 1; }));
+    RecordingClient d(client_options(s.url));
+    d.client.connect();
+    ASSERT_TRUE(d.wait_open());
+    ASSERT_TRUE(d.client.send(Bytes{8}));
+    ASSERT_TRUE(d.wait_messages(1));
+    EXPECT_EQ(s.server.stats().connections_refused, 4u);
+}
+
+// Out of file descriptors: accepting fails, the listener retries every 100 ms and reports it once,
+// and accepts again when descriptors are free. In a child process, which lowers its own limit.
+// Returns 0, or the number of the step that failed.
+int accept_without_descriptors() {
+    const int probe = ::open("/dev/null", O_RDONLY);
+    if (probe < 0) return 1;
+    ::close(probe);
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 2;
+    r.rlim_cur = std::min<rlim_t>(r.rlim_max, static_cast<rlim_t>(probe) + 64);
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) return 3;
+    LogLines log;
+    WsServerOptions o;
+    o.urls = {"ws://127.0.0.1:0"};
+    o.threads = 1;
+    o.log = log.sink();
+    WsServer server(o);
+    if (server.start()) return 4;
+    const std::uint16_t port = port_of(server.bound_urls().at(0));
+    std::vector<int> spare;  // every free descriptor
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) spare.push_back(fd);
+    if (errno != EMFILE || spare.empty()) return 5;
+    ::close(spare.back());  // one for the client's socket
+    spare.pop_back();
+    RawSocket client(port);  // the kernel completes the connection; the server cannot take it
+    if (!client.connected()) return 6;
+    if (!eventually([&] { return server.stats().accept_errors >= 3; })) return 7;
+    if (log.count("new connections wait") != 1) return 8;
+    for (int fd : spare) ::close(fd);
+    if (!client.write_all("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")) return 9;
+    if (!client.read_some_bytes(1000).starts_with("HTTP/1.1 200")) return 10;
+    if (log.count("new connections wait") != 1 || log.count("again after") != 1) return 11;
+    server.stop();
+    return 0;
+}
+
+TEST(WsServer, FailedAcceptsPauseAndAreReportedOnce) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) ::_exit(accept_without_descriptors());
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "the step of accept_without_descriptors that failed";
 }
 
 TEST(WsServer, StopClosesConnectedClientsWithGoingAway) {

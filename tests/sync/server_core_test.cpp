@@ -20,8 +20,8 @@ struct RawPeer {
     bool closed = false;
     ErrorCode close_code = ErrorCode::kOk;
 
-    explicit RawPeer(ServerCore& server)
-        : session(server.on_connect(pipe->end(MemoryPipe::kServer))) {}
+    explicit RawPeer(ServerCore& server, std::string remote_address = {})
+        : session(server.on_connect(pipe->end(MemoryPipe::kServer), std::move(remote_address))) {}
 
     void send(ServerCore& server, const std::string& frame) {
         server.on_message(session, bytes(frame));
@@ -797,6 +797,97 @@ TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
     auto core = ClientCore::create(store, ClientOptions{}).value();
     EXPECT_EQ(std::string(core->client_id().begin(), core->client_id().end()), id);
     EXPECT_EQ(meta(*store, "sync.client_key").size(), 32u);
+}
+
+
+// --- Connections that do not log in, and failed logins ----------------------------------------------
+
+// A peer that never logs in used to keep its connection (and a file descriptor) forever: heartbeats
+// were answered. Its login deadline closes it, heartbeats or not; a logged-in session is not touched.
+TEST(ServerCore, ConnectionThatOnlySendsHeartbeatsIsClosedAtItsLoginDeadline) {
+    SyncNet net;
+    RawPeer idle(net.server(), "10.0.0.1:4000");
+    RawPeer client(net.server(), "10.0.0.2:4000");
+    client.send(net.server(), encode_message(good_login(testing::full_model())));
+    for (int i = 0; i < 3; ++i) idle.send(net.server(), encode_message(Heartbeat{}));
+    net.server().on_login_deadline(idle.session);
+    net.server().on_login_deadline(client.session);
+    idle.drain();
+    client.drain();
+    EXPECT_TRUE(idle.closed);
+    ASSERT_NE(idle.last<Error>(), nullptr);
+    EXPECT_EQ(idle.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
+    EXPECT_NE(idle.last<Error>()->reason.find("no Login within"), std::string::npos);
+    EXPECT_EQ(idle.close_code, ErrorCode::kSyncProtocolViolation);
+    EXPECT_FALSE(client.closed);
+    EXPECT_EQ(net.server().stats().login_timeouts, 1u);
+    // A deadline of a session that is gone is ignored.
+    net.server().on_disconnect(idle.session);
+    net.server().on_login_deadline(idle.session);
+    EXPECT_EQ(net.server().stats().login_timeouts, 1u);
+}
+
+// After max_failed_logins failures within the window, logins from that address are refused without
+// a check (also with the right secret) until the block ends; other addresses are not affected.
+TEST(ServerCore, FailedLoginsFromOneAddressAreThrottled) {
+    auto now = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto warnings = std::make_shared<std::vector<std::string>>();
+    ServerOptions o = SyncNet::default_options();
+    o.max_failed_logins = 3;
+    o.failed_login_window = std::chrono::seconds(60);
+    o.failed_login_block = std::chrono::seconds(30);
+    o.clock = [now] { return *now; };
+    o.log = [warnings](LogLevel level, const std::string& text) {
+        if (level == LogLevel::kWarn && text.find("failed logins") != std::string::npos)
+            warnings->push_back(text);
+    };
+    SyncNet net(testing::full_model(), o);
+    Model m = testing::full_model();
+    auto login_from = [&](const std::string& address, const std::string& secret) {
+        RawPeer peer(net.server(), address);
+        peer.send(net.server(), encode_message(good_login(m, secret)));
+        peer.drain();
+        net.server().on_disconnect(peer.session);
+        const LoginResult* r = peer.last<LoginResult>();
+        EXPECT_NE(r, nullptr);
+        return r ? *r : LoginResult{};
+    };
+    // Two failures, then a minute passes: the window starts again.
+    EXPECT_EQ(login_from("10.0.0.7:1", "wrong").code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(login_from("10.0.0.7:2", "wrong").code, ErrorCode::kAuthCredentialsRejected);
+    *now += std::chrono::seconds(61);
+    EXPECT_EQ(login_from("10.0.0.7:3", "wrong").code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(login_from("10.0.0.7:4", "s3cret").code, ErrorCode::kOk);
+    EXPECT_TRUE(warnings->empty());
+    // Three within the window (new ports, one address): blocked.
+    EXPECT_EQ(login_from("10.0.0.7:5", "wrong").code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(login_from("10.0.0.7:6", "wrong").code, ErrorCode::kAuthCredentialsRejected);
+    ASSERT_EQ(warnings->size(), 1u);
+    EXPECT_NE(warnings->front().find("10.0.0.7"), std::string::npos) << warnings->front();
+    const LoginResult blocked = login_from("10.0.0.7:7", "s3cret");
+    EXPECT_EQ(blocked.code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_NE(blocked.message.find("too many failed logins"), std::string::npos);
+    EXPECT_EQ(login_from("10.0.0.7:8", "s3cret").code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(net.server().stats().logins_throttled, 2u);
+    EXPECT_EQ(warnings->size(), 1u) << "one line when the block begins, none per refused login";
+    // Another address logs in; the blocked one does once the block is over.
+    EXPECT_EQ(login_from("10.0.0.8:1", "s3cret").code, ErrorCode::kOk);
+    *now += std::chrono::seconds(31);
+    EXPECT_EQ(login_from("10.0.0.7:9", "s3cret").code, ErrorCode::kOk);
+    // A login with another client's key counts as a failure too.
+    Login other_key = good_login(m);
+    other_key.client_key.assign(32, 0x77);
+    for (int i = 0; i < 3; ++i) {
+        RawPeer peer(net.server(), "[::1]:" + std::to_string(100 + i));
+        peer.send(net.server(), encode_message(other_key));
+        peer.drain();
+        ASSERT_NE(peer.last<LoginResult>(), nullptr);
+        EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
+        net.server().on_disconnect(peer.session);
+    }
+    EXPECT_EQ(warnings->size(), 2u);
+    EXPECT_EQ(login_from("[::1]:200", "s3cret").message,
+              "too many failed logins from this address; try again later");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "net/net_test_util.hpp"
 #include "outpost/sync_client.hpp"
 #include "sync/sync_harness.hpp"
 #include "sync/sync_server.hpp"
@@ -89,6 +90,62 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     EXPECT_EQ(ages.size(), static_cast<size_t>(kTxns * kPerTxn));
     a->stop();
     b->stop();
+}
+
+
+// A peer that connects and only sends heartbeats is closed at its login timeout (it used to keep its
+// socket forever); a client that logged in stays connected and syncs.
+TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
+    testing::TempDir dir;
+    Model m = testing::full_model();
+    auto server_store = testing::open_store(dir.str("server"), m);
+    SyncServerOptions so;
+    so.core.shared_secret = "s3cret";
+    so.core.login_timeout = 1s;
+    so.net.urls = {"ws://127.0.0.1:0"};
+    auto server = SyncServer::create(server_store, so);
+    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+    ASSERT_TRUE((*server)->start().is_ok());
+    const std::string url = (*server)->bound_urls().front();
+
+    auto a_store = testing::open_store(dir.str("a"), m);
+    auto a = make_client(a_store, url);
+    std::atomic<int> a_disconnects{0};
+    a->on_state_change([&](SyncState st) {
+        if (st == SyncState::kDisconnected) ++a_disconnects;
+    });
+    a->start();
+    ASSERT_TRUE(a->wait_until_up_to_date(30s).is_ok());
+
+    net::WsClientOptions o;
+    o.url = url;
+    net::test::RecordingClient idle(o);
+    idle.client.connect();
+    ASSERT_TRUE(idle.wait_open());
+    const std::string heartbeat = encode_message(Heartbeat{});
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    bool closed = false;
+    while (!closed && std::chrono::steady_clock::now() < deadline) {
+        idle.client.send(net::test::Bytes(heartbeat.begin(), heartbeat.end()));
+        closed = idle.waiter.wait_for([&] { return idle.closes > 0; }, 50ms);
+    }
+    ASSERT_TRUE(closed) << "the peer that never logs in was not closed";
+    {
+        std::lock_guard lock(idle.waiter.mutex());
+        EXPECT_EQ(idle.close_code, close_code_for(ErrorCode::kSyncProtocolViolation));
+        ASSERT_FALSE(idle.messages.empty());
+        auto last = decode_message(idle.messages.back());
+        ASSERT_TRUE(last.is_ok());
+        ASSERT_TRUE(std::holds_alternative<Error>(*last));
+        EXPECT_NE(std::get<Error>(*last).reason.find("no Login within"), std::string::npos);
+    }
+    EXPECT_EQ((*server)->stats().login_timeouts, 1u);
+    // The logged-in client was connected before the idle peer and is still there.
+    testing::put(*a_store, "Person", {{"name", "after the timeout"}});
+    ASSERT_TRUE(a->wait_until_up_to_date(30s).is_ok());
+    EXPECT_EQ(a_disconnects.load(), 0);
+    EXPECT_EQ(testing::count(*server_store, "Person"), 1u);
+    a->stop();
 }
 
 }  // namespace
