@@ -89,6 +89,8 @@ Status apply_config_json(const std::string& text, Settings& s) {
                 if (!st) return st;
             }
         } else if (key == "historySizeMaxMb") st = read_uint(v, key, s.history_size_max_mb);
+        else if (key == "loginTimeoutSeconds") st = read_uint(v, key, s.login_timeout_seconds);
+        else if (key == "maxConnections") st = read_uint(v, key, s.max_connections);
         else if (key == "logLevel") st = read_string(v, key, s.log_level);
         else if (key == "mongoDb") st = apply_mongo(v, s.mongo);
         else return bad(key, "unknown key");
@@ -132,6 +134,9 @@ Status validate(const Settings& s) {
     if (!known) {
         return Status(ErrorCode::kInvalidArgument,
                       "--log-level " + s.log_level + ": expected trace, debug, info, warn, error, critical or off");
+    }
+    if (s.login_timeout_seconds > 86'400) {
+        return Status(ErrorCode::kInvalidArgument, "--login-timeout-seconds: at most 86400 (a day)");
     }
     if (s.mongo.enabled() && s.mongo.database.empty()) {
         return Status(ErrorCode::kInvalidArgument, "--mongo-url needs --mongo-db (config mongoDb.database)");

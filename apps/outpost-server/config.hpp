@@ -33,6 +33,8 @@ struct Settings {
     bool unsecured_no_authentication = false;
     std::string shared_secret;
     uint64_t history_size_max_mb = 1024;
+    uint64_t login_timeout_seconds = 10;  // 0: none
+    uint64_t max_connections = 10'000;    // 0: no limit
     std::string log_level = "info";
     MongoSettings mongo;
     bool mongo_initial_import = false;  // --mongo-initial-import (flag only)

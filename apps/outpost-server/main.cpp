@@ -120,6 +120,11 @@ int serve(const Settings& s) {
     options.core.shared_secret = s.shared_secret;
     options.core.allow_unauthenticated = s.unsecured_no_authentication && s.shared_secret.empty();
     options.core.history_max_bytes = s.history_size_max_mb << 20;
+    options.core.login_timeout = std::chrono::seconds(s.login_timeout_seconds);
+    options.net.max_connections = s.max_connections;
+    options.net.log = [](bool warn, const std::string& text) {
+        spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "{}", text);
+    };
     options.core.log = [](outpost::sync::LogLevel level, const std::string& text) {
         using L = outpost::sync::LogLevel;
         spdlog::log(level == L::kDebug  ? spdlog::level::debug
@@ -204,6 +209,10 @@ int main(int argc, char** argv) {
                                   "clients must log in with this secret");
     auto* history = app.add_option("--history-size-max-mb", flags.history_size_max_mb,
                                    "history kept for catching up clients, in MiB (default 1024)");
+    auto* login_timeout = app.add_option("--login-timeout-seconds", flags.login_timeout_seconds,
+                                         "close connections not logged in by then (default 10; 0: never)");
+    auto* max_connections = app.add_option("--max-connections", flags.max_connections,
+                                           "refuse new connections beyond this many (default 10000; 0: no limit)");
     auto* level = app.add_option("--log-level", flags.log_level,
                                  "trace, debug, info, warn, error, critical or off (default info)");
     auto* mongo_url = app.add_option("--mongo-url", flags.mongo.url,
@@ -236,6 +245,8 @@ int main(int argc, char** argv) {
     if (*unsecured) s.unsecured_no_authentication = flags.unsecured_no_authentication;
     if (*secret) s.shared_secret = flags.shared_secret;
     if (*history) s.history_size_max_mb = flags.history_size_max_mb;
+    if (*login_timeout) s.login_timeout_seconds = flags.login_timeout_seconds;
+    if (*max_connections) s.max_connections = flags.max_connections;
     if (*level) s.log_level = flags.log_level;
     if (*mongo_url) s.mongo.url = flags.mongo.url;
     if (*mongo_db) s.mongo.database = flags.mongo.database;

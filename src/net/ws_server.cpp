@@ -1,5 +1,7 @@
 #include "net/ws_server.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -754,6 +756,15 @@ std::optional<std::string> WsServer::start() {
         const tcp::endpoint local = listener->local_endpoint();
         s.bound.push_back(detail::format_ws_url(url.tls, local.address().to_string(), local.port()));
         s.listeners.push_back(std::move(listener));
+    }
+    // Descriptors run out before the connection limit is reached: say so now, not under load.
+    rlimit files{};
+    if (s.options.max_connections != 0 && ::getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+        files.rlim_cur != RLIM_INFINITY && files.rlim_cur < s.options.max_connections + 64) {
+        s.log(true, "the open-file limit (" + std::to_string(files.rlim_cur) +
+                        ") is below the connection limit (" +
+                        std::to_string(s.options.max_connections) +
+                        ") plus a reserve of 64: raise it (ulimit -n) or lower the connection limit");
     }
     s.work.emplace(s.ioc.get_executor());
     for (auto& listener : s.listeners) listener->run();

@@ -275,5 +275,24 @@ TEST_F(ServerProgram, UnsecuredServerAcceptsAnyCredentials) {
     EXPECT_TRUE(a->wait_synced());
 }
 
+
+TEST(ServerConfig, ReadsConnectionLimits) {
+    Settings s;
+    EXPECT_EQ(s.login_timeout_seconds, 10u);
+    EXPECT_EQ(s.max_connections, 10'000u);
+    Status st = apply(R"({"loginTimeoutSeconds": 3, "maxConnections": 500})", s);
+    ASSERT_TRUE(st) << st.to_string();
+    EXPECT_EQ(s.login_timeout_seconds, 3u);
+    EXPECT_EQ(s.max_connections, 500u);
+    EXPECT_TRUE(rejects_naming(R"({"loginTimeoutSeconds": -1})", "loginTimeoutSeconds"));
+    EXPECT_TRUE(rejects_naming(R"({"maxConnections": "many"})", "maxConnections"));
+    s.shared_secret = "x";
+    s.binds = {"ws://127.0.0.1:1"};
+    s.login_timeout_seconds = 86'401;
+    st = validate(s);
+    EXPECT_FALSE(st);
+    EXPECT_NE(st.message().find("--login-timeout-seconds"), std::string::npos) << st.message();
+}
+
 }  // namespace
 }  // namespace outpost::server
