@@ -57,6 +57,12 @@ Status load_or_make_identity(Store& store, ClientId& id, ClientKey& key) {
     });
 }
 
+// The newest change-log position the store wrote (0: none yet), acknowledged or not.
+Result<uint64_t> last_written(Store& store) {
+    OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store.begin_read());
+    return ChangeLog::last_position(txn);
+}
+
 // The number of the client's oldest transaction not yet acknowledged (the first change-log
 // record), or, when none waits, the number its next transaction gets (Login.next_client_txn).
 Result<uint64_t> next_client_txn(Store& store) {
@@ -325,6 +331,24 @@ void ClientCore::dispatch(Message& msg) {
             return;  // the server closes the connection
         }
         if (r->last_client_txn != 0) {
+            // A server that counts transactions of this client id that this store never wrote
+            // (the id used by another store, or this store restored from an older copy) would
+            // take the next ones for resends and drop them: an error, not "up to date".
+            auto last = last_written(*store_);
+            if (!last) {
+                fail(ErrorCode::kSyncServerError,
+                     "reading the change log: " + last.status().to_string());
+                return;
+            }
+            if (r->last_client_txn > *last) {
+                fail(ErrorCode::kSyncProtocolViolation,
+                     "the server has applied this client's transactions up to " +
+                         std::to_string(r->last_client_txn) + ", but this store wrote only up to " +
+                         std::to_string(*last) +
+                         " (is its client id used by another store, or was the store restored "
+                         "from an older copy?)");
+                return;
+            }
             // Pushes the server applied whose Acks were lost with an earlier connection: done. They
             // must go before any Apply is rebased under them (they no longer come later).
             Status st = store_->write(

@@ -1,6 +1,7 @@
-// Sync end to end, connection limits of the real server: a peer that never logs in is closed at the
-// login timeout (heartbeats do not keep it), the connection limit refuses one more connection at
-// once and frees up as such peers go, and failed logins from one address are throttled.
+// Sync end to end, limits and identity on the real server: a peer that never logs in is closed at
+// the login timeout (heartbeats do not keep it), the connection limit refuses one more connection at
+// once and frees up as such peers go, failed logins from one address are throttled, and `outpost
+// sync` does not call itself up to date when the server would drop its transactions.
 
 #include <gtest/gtest.h>
 
@@ -120,6 +121,44 @@ TEST_F(SyncItLimits, FailedLoginsFromOneAddressAreThrottled) {
     peer->stop_client();
     const std::string log = server->log();
     EXPECT_EQ(occurrences(log, "failed logins within"), 1u) << log;
+}
+
+// A server whose count of a client's transactions is above anything the client wrote (left by a
+// login with the client's id before ids were bound to keys: client_txn 2^64-2) would acknowledge
+// the client's next transactions as resends and drop them. `outpost sync` used to report "up to
+// date" and exit 0; now it fails and the transaction stays queued.
+TEST_F(SyncItLimits, OutpostSyncFailsWhenTheServerWouldDropItsTransactions) {
+    auto server = make_server();
+    ASSERT_TRUE(server->start());
+    const std::string db = dir_.path("victim");
+    std::string victim;
+    {
+        Peer v(db, model_, {server->url()});
+        v.client->start();
+        ASSERT_TRUE(v.wait_synced());
+        victim = client_hex(*v.store);
+        v.stop_client();
+        put(*v.store, "Person", {{"name", "written offline"}});
+    }
+    ASSERT_EQ(server->stop(), 0);
+    {
+        auto s = open_server_store(*server);
+        ASSERT_TRUE(s->write([&](WriteTxn& txn) {
+                         return put_meta(txn, "sync.client_txn." + victim,
+                                         std::to_string(UINT64_MAX - 1));
+                     }).is_ok());
+    }
+    ASSERT_TRUE(server->start());
+    auto r = run_program({OUTPOST_CLI_BIN, "sync", "--db", db, "--model", model_file_, "--url",
+                          server->url(), "--secret", kSecret, "--until-synced", "--timeout", "60"},
+                         dir_.path("sync.log"), 90s);
+    ASSERT_TRUE(r.exit_code.has_value()) << r.err;
+    EXPECT_EQ(*r.exit_code, 1) << r.out << r.err;
+    EXPECT_EQ(r.out.find("up to date"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("wrote only up to"), std::string::npos) << r.err;
+    auto s = open_store(db, model_);
+    auto txn = s->begin_read();
+    EXPECT_EQ(*ChangeLog::size(*txn), 1u) << "the transaction is still queued";
 }
 
 }  // namespace

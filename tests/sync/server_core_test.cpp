@@ -787,6 +787,29 @@ TEST(ClientCore, LoginCarriesTheKeyAndTheNextTransactionNumber) {
     EXPECT_EQ(later.client_id, first.client_id);
 }
 
+// A server that says it applied more of this client's transactions than the store ever wrote (the
+// count a hijacker left before ids were bound to keys, or a store restored from an older copy)
+// would take the store's next transactions for resends: the client reports an error instead of
+// dropping them and calling itself up to date.
+TEST(ClientCore, ServerThatCountsTransactionsTheStoreNeverWroteIsAnError) {
+    SyncNet net;
+    auto& v = net.add_client("v");
+    const Gid g = *testing::gid(*v.store, "Person", testing::put(*v.store, "Person", {{"name", "mine"}}));
+    const std::string key = "sync.client_txn." + client_id_to_hex(v.core->client_id());
+    ASSERT_TRUE(net.server_store()
+                    .write([&](WriteTxn& txn) {
+                        return put_meta(txn, key, std::to_string(UINT64_MAX - 1));
+                    })
+                    .is_ok());
+    net.connect(v);
+    net.pump_all();
+    EXPECT_TRUE(v.closed);
+    EXPECT_EQ(v.core->last_error(), ErrorCode::kSyncProtocolViolation);
+    EXPECT_FALSE(v.core->up_to_date());
+    EXPECT_EQ(v.core->outgoing_queue_length(), 1u) << "the store's transaction is kept";
+    EXPECT_FALSE(testing::find(net.server_store(), "Person", g).has_value());
+}
+
 // A store that synced before keys existed has an id and no key: it keeps its id and gets a key.
 TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
     testing::TempDir dir;
