@@ -154,7 +154,8 @@ using Impl = WsServer::Impl;
 class ConnectionSlot {
 public:
     explicit ConnectionSlot(Impl& server) : server_(&server) {}
-    ConnectionSlot(ConnectionSlot&& other) noexcept : server_(std::exchange(other.server_, nullptr)) {}
+    ConnectionSlot(ConnectionSlot&& other) noexcept
+        : server_(std::exchange(other.server_, nullptr)) {}
     ConnectionSlot& operator=(ConnectionSlot&&) = delete;
     ~ConnectionSlot() {
         if (server_) server_->open_connections.fetch_sub(1);
@@ -764,7 +765,8 @@ std::optional<std::string> WsServer::start() {
         s.log(true, "the open-file limit (" + std::to_string(files.rlim_cur) +
                         ") is below the connection limit (" +
                         std::to_string(s.options.max_connections) +
-                        ") plus a reserve of 64: raise it (ulimit -n) or lower the connection limit");
+                        ") plus a reserve of 64: raise it (ulimit -n) or lower the connection "
+                        "limit");
     }
     s.work.emplace(s.ioc.get_executor());
     for (auto& listener : s.listeners) listener->run();

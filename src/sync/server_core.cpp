@@ -166,8 +166,8 @@ std::string_view as_chars(std::span<const unsigned char> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-// Remote addresses whose failed logins are counted, at most (beyond it, those whose window and block
-// are over are forgotten).
+// Remote addresses whose failed logins are counted, at most (beyond it, those whose window and
+// block are over are forgotten).
 constexpr size_t kMaxTrackedAddresses = 4096;
 
 // `1.2.3.4:5678` -> `1.2.3.4`, `[::1]:5678` -> `[::1]`: one peer reconnecting gets a new port.
@@ -571,7 +571,8 @@ void ServerCore::handle_login(Session& s, Login login) {
         // Refused without a check (and without a log line each: the limit logged when it began).
         ++stats_.logins_throttled;
         const std::string why = "too many failed logins from this address; try again later";
-        s.connection->send(encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why}));
+        s.connection->send(
+            encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why}));
         s.closed = true;
         s.connection->close(ErrorCode::kAuthCredentialsRejected, why);
         return;
@@ -732,8 +733,8 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
         if (push.client_txn != next_txn) {
             return Status(ErrorCode::kSyncProtocolViolation,
                           "push " + std::to_string(push.client_txn) + ": expected transaction " +
-                              std::to_string(next_txn) + " (after " +
-                              std::to_string(last_applied) + ", applied)");
+                              std::to_string(next_txn) + " (after " + std::to_string(last_applied) +
+                              ", applied)");
         }
         // A delete beats a concurrent update: removed GIDs keep a tombstone, and puts for them
         // are dropped.

@@ -102,8 +102,8 @@ void SyncServer::drain() {
         switch (e.kind) {
             case Event::kOpen: {
                 flush();
-                const ServerCore::SessionId session =
-                    core_->on_connect(std::make_shared<WsConnection>(ws_, e.id), std::move(e.remote));
+                const ServerCore::SessionId session = core_->on_connect(
+                    std::make_shared<WsConnection>(ws_, e.id), std::move(e.remote));
                 sessions_[e.id] = session;
                 if (core_->login_timeout().count() > 0) {
                     worker_.post_after(core_->login_timeout(),

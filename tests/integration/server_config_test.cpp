@@ -275,7 +275,6 @@ TEST_F(ServerProgram, UnsecuredServerAcceptsAnyCredentials) {
     EXPECT_TRUE(a->wait_synced());
 }
 
-
 TEST(ServerConfig, ReadsConnectionLimits) {
     Settings s;
     EXPECT_EQ(s.login_timeout_seconds, 10u);

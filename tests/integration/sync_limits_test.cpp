@@ -1,6 +1,6 @@
 // Sync end to end, limits and identity on the real server: a peer that never logs in is closed at
-// the login timeout (heartbeats do not keep it), the connection limit refuses one more connection at
-// once and frees up as such peers go, failed logins from one address are throttled, and `outpost
+// the login timeout (heartbeats do not keep it), the connection limit refuses one more connection
+// at once and frees up as such peers go, failed logins from one address are throttled, and `outpost
 // sync` does not call itself up to date when the server would drop its transactions.
 
 #include <gtest/gtest.h>
@@ -28,7 +28,8 @@ class SyncItLimits : public SyncIt {
     }
     static size_t occurrences(const std::string& text, const std::string& part) {
         size_t n = 0;
-        for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+        for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+            ++n;
         return n;
     }
 };

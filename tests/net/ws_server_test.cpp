@@ -421,7 +421,8 @@ TEST(WsServer, AnswersOtherMethodsWith405AndLargeBodiesWith413) {
     {
         // The same in chunks, without a length up front.
         RawSocket http(port_of(s.url));
-        ASSERT_TRUE(http.write_all("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        ASSERT_TRUE(
+            http.write_all("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
         const std::string chunk(32 * 1024, 'y');
         for (int i = 0; i < 4; ++i) ASSERT_TRUE(http.write_all("8000\r\n" + chunk + "\r\n"));
         ASSERT_TRUE(http.write_all("0\r\n\r\n"));

@@ -469,7 +469,6 @@ TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
     expect_others_unaffected(net);
 }
 
-
 // --- Client identity and transaction numbers -----------------------------------------------------
 
 std::string meta(Store& store, const std::string& key) {
@@ -489,8 +488,8 @@ std::vector<Ack> acks_of(const RawPeer& peer) {
 }
 
 // Any holder of the secret used to be able to log in with another client's id (the victim's session
-// was dropped) and push client_txn 2^64-2: every later push of the victim was then acknowledged as a
-// resend and skipped, while the victim reported "up to date".
+// was dropped) and push client_txn 2^64-2: every later push of the victim was then acknowledged as
+// a resend and skipped, while the victim reported "up to date".
 TEST(ServerCore, LoginWithAnotherClientsIdIsRefusedAndTheVictimSyncsOn) {
     SyncNet net;
     Model m = testing::full_model();
@@ -507,17 +506,18 @@ TEST(ServerCore, LoginWithAnotherClientsIdIsRefusedAndTheVictimSyncsOn) {
     Login hijack = good_login(m);  // the secret, the victim's id, a key of its own
     hijack.client_id = victim.core->client_id();
     attacker.send(net.server(), encode_message(hijack));
-    attacker.send(net.server(),
-                  encode_message(person_push(m, UINT64_MAX - 1, new_object_id_gid(), Value(1), true)));
+    attacker.send(net.server(), encode_message(person_push(m, UINT64_MAX - 1, new_object_id_gid(),
+                                                           Value(1), true)));
     attacker.drain();
     ASSERT_NE(attacker.last<LoginResult>(), nullptr);
     EXPECT_EQ(attacker.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
-    EXPECT_NE(attacker.last<LoginResult>()->message.find("bound to another key"), std::string::npos);
+    EXPECT_NE(attacker.last<LoginResult>()->message.find("bound to another key"),
+              std::string::npos);
     EXPECT_TRUE(attacker.closed);
     EXPECT_EQ(attacker.last<Ack>(), nullptr);
-    EXPECT_EQ(meta(net.server_store(),
-                   "sync.client_txn." + client_id_to_hex(victim.core->client_id())),
-              "1");
+    EXPECT_EQ(
+        meta(net.server_store(), "sync.client_txn." + client_id_to_hex(victim.core->client_id())),
+        "1");
 
     // The victim was not disconnected, and its writes still apply and arrive.
     net.pump_all();
@@ -546,9 +546,10 @@ TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
     Model m = testing::full_model();
     Login l = good_login(m);
     const std::string hex = client_id_to_hex(l.client_id);
-    ASSERT_TRUE(net.server_store()
-                    .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); })
-                    .is_ok());
+    ASSERT_TRUE(
+        net.server_store()
+            .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); })
+            .is_ok());
     l.next_client_txn = 4;
     {
         RawPeer peer(net.server());
@@ -663,7 +664,8 @@ TEST(ServerCore, GapOrJumpInClientTxnIsAProtocolViolation) {
         std::vector<std::string> frames;
         for (size_t i = 0; i < c.txns.size(); ++i) {
             gids.push_back(new_object_id_gid());
-            frames.push_back(encode_message(person_push(m, c.txns[i], gids.back(), Value(1), true)));
+            frames.push_back(
+                encode_message(person_push(m, c.txns[i], gids.back(), Value(1), true)));
         }
         std::vector<ServerCore::Incoming> incoming;
         for (const auto& f : frames) incoming.push_back({peer.session, bytes(f)});
@@ -701,15 +703,15 @@ TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
     SyncNet net(testing::full_model(), o);
     auto& a = net.add_client("a");
     net.connect(a);
-    Gid one = *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "one"}}));
-    ASSERT_TRUE(net.pump_until([&] {
-        return net.all_up_to_date() && testing::find(net.server_store(), "Person", one);
-    }));
+    Gid one =
+        *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "one"}}));
+    ASSERT_TRUE(net.pump_until(
+        [&] { return net.all_up_to_date() && testing::find(net.server_store(), "Person", one); }));
     net.backup_server("backup");
-    Gid two = *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "two"}}));
-    ASSERT_TRUE(net.pump_until([&] {
-        return net.all_up_to_date() && testing::find(net.server_store(), "Person", two);
-    }));
+    Gid two =
+        *testing::gid(*a.store, "Person", testing::put(*a.store, "Person", {{"name", "two"}}));
+    ASSERT_TRUE(net.pump_until(
+        [&] { return net.all_up_to_date() && testing::find(net.server_store(), "Person", two); }));
     net.restore_server("backup");  // knows a's transaction 1; a's next is 3
     warnings->clear();
     Gid three =
@@ -717,13 +719,15 @@ TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
     net.connect(a);
     ASSERT_TRUE(net.pump_until([&] {
         return net.all_up_to_date() && testing::find(net.server_store(), "Person", three);
-    })) << a.closed << " " << static_cast<int>(a.close_code);
+    })) << a.closed
+        << " " << static_cast<int>(a.close_code);
     EXPECT_FALSE(a.closed);
     const std::string hex = client_id_to_hex(a.core->client_id());
     EXPECT_EQ(meta(net.server_store(), "sync.client_txn." + hex), "3");
     bool warned = false;
     for (const auto& w : *warnings) {
-        warned |= w.find("transactions 2 to 2 were acknowledged but are not here") != std::string::npos;
+        warned |=
+            w.find("transactions 2 to 2 were acknowledged but are not here") != std::string::npos;
     }
     EXPECT_TRUE(warned) << ::testing::PrintToString(*warnings);
 }
@@ -732,9 +736,8 @@ TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
 TEST(ServerCore, OnlyTheExactSecretLogsIn) {
     SyncNet net;
     Model m = testing::full_model();
-    for (const std::string& secret :
-         {std::string("s3cre"), std::string("s3cret!"), std::string(), std::string("S3CRET"),
-          std::string("s3cret\0", 7)}) {
+    for (const std::string& secret : {std::string("s3cre"), std::string("s3cret!"), std::string(),
+                                      std::string("S3CRET"), std::string("s3cret\0", 7)}) {
         SCOPED_TRACE(secret);
         RawPeer peer(net.server());
         peer.send(net.server(), encode_message(good_login(m, secret)));
@@ -794,7 +797,8 @@ TEST(ClientCore, LoginCarriesTheKeyAndTheNextTransactionNumber) {
 TEST(ClientCore, ServerThatCountsTransactionsTheStoreNeverWroteIsAnError) {
     SyncNet net;
     auto& v = net.add_client("v");
-    const Gid g = *testing::gid(*v.store, "Person", testing::put(*v.store, "Person", {{"name", "mine"}}));
+    const Gid g =
+        *testing::gid(*v.store, "Person", testing::put(*v.store, "Person", {{"name", "mine"}}));
     const std::string key = "sync.client_txn." + client_id_to_hex(v.core->client_id());
     ASSERT_TRUE(net.server_store()
                     .write([&](WriteTxn& txn) {
@@ -815,18 +819,19 @@ TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
     testing::TempDir dir;
     auto store = testing::open_store(dir.str("c"), testing::full_model());
     const std::string id(16, '\x2a');
-    ASSERT_TRUE(store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); })
-                    .is_ok());
+    ASSERT_TRUE(
+        store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); }).is_ok());
     auto core = ClientCore::create(store, ClientOptions{}).value();
     EXPECT_EQ(std::string(core->client_id().begin(), core->client_id().end()), id);
     EXPECT_EQ(meta(*store, "sync.client_key").size(), 32u);
 }
 
-
-// --- Connections that do not log in, and failed logins ----------------------------------------------
+// --- Connections that do not log in, and failed logins
+// ----------------------------------------------
 
 // A peer that never logs in used to keep its connection (and a file descriptor) forever: heartbeats
-// were answered. Its login deadline closes it, heartbeats or not; a logged-in session is not touched.
+// were answered. Its login deadline closes it, heartbeats or not; a logged-in session is not
+// touched.
 TEST(ServerCore, ConnectionThatOnlySendsHeartbeatsIsClosedAtItsLoginDeadline) {
     SyncNet net;
     RawPeer idle(net.server(), "10.0.0.1:4000");
@@ -853,7 +858,8 @@ TEST(ServerCore, ConnectionThatOnlySendsHeartbeatsIsClosedAtItsLoginDeadline) {
 // After max_failed_logins failures within the window, logins from that address are refused without
 // a check (also with the right secret) until the block ends; other addresses are not affected.
 TEST(ServerCore, FailedLoginsFromOneAddressAreThrottled) {
-    auto now = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto now =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     auto warnings = std::make_shared<std::vector<std::string>>();
     ServerOptions o = SyncNet::default_options();
     o.max_failed_logins = 3;

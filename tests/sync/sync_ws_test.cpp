@@ -92,9 +92,8 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     b->stop();
 }
 
-
-// A peer that connects and only sends heartbeats is closed at its login timeout (it used to keep its
-// socket forever); a client that logged in stays connected and syncs.
+// A peer that connects and only sends heartbeats is closed at its login timeout (it used to keep
+// its socket forever); a client that logged in stays connected and syncs.
 TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
     testing::TempDir dir;
     Model m = testing::full_model();
