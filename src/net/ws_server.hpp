@@ -53,8 +53,9 @@ struct WsServerOptions {
     // HTTP or WebSocket handshake. One more is refused at once. 0: no limit.
     std::size_t max_connections = 10'000;
     // Where the server reports what an operator should see (the connection limit reached, accepts
-    // failing); WARN tells a warning from a notice. Unset: nowhere. Called on an I/O thread, never
-    // concurrently with itself for one episode; it must not throw.
+    // failing and working again); WARN tells a warning from a notice. Unset: nowhere. Called on the
+    // I/O threads, possibly on several at once (one per listener): it must be thread-safe. An
+    // exception from it loses the line.
     std::function<void(bool warn, const std::string& text)> log;
 };
 
