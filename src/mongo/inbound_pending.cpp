@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mongo/connector.hpp"
+#include "sync/tombstones.hpp"
 
 namespace outpost::mongo::detail {
 
@@ -83,6 +84,46 @@ Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
     for (const auto& m : changes) from = std::min(from, m.own_seen);
     OUTPOST_ASSIGN_OR_RETURN(auto pending, read_pending(txn, from, skippable));
     if (!pending.empty()) drop_superseded(pending, changes, dropped, redeliver);
+    return Status::ok();
+}
+
+Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t& seen,
+                          uint64_t* dropped) {
+    if (changes.empty()) return Status::ok();
+    // Each change gets the own_seen a serial stream would have given it: the committed one, or a
+    // marker passed before it in the stream.
+    uint64_t from = UINT64_MAX;
+    for (auto& m : changes) {
+        m.own_seen = std::max(m.own_seen, seen);
+        from = std::min(from, m.own_seen);
+    }
+    OUTPOST_ASSIGN_OR_RETURN(const uint64_t before, ChangeLog::last_position(txn));
+    uint64_t skippable = 0;
+    OUTPOST_ASSIGN_OR_RETURN(PendingObjects pending, read_pending(txn, from, &skippable));
+    seen = std::max(seen, skippable);
+    // With nothing pending (the usual case) the changes are moved, not copied, and moved back when
+    // the apply fails.
+    std::vector<Mapped> filtered;
+    std::vector<Mapped>* kept = &changes;
+    if (!pending.empty()) {
+        filtered = changes;
+        drop_superseded(pending, filtered, dropped, nullptr);
+        kept = &filtered;
+    }
+    ChangeSet cs;
+    cs.objects.reserve(kept->size());
+    for (auto& m : *kept) cs.objects.push_back(std::move(m.change));
+    Status st = sync::apply_from_database(txn, cs, kOrigin);
+    if (!st) {
+        if (kept == &changes) {
+            for (size_t i = 0; i < changes.size(); ++i) changes[i].change = std::move(cs.objects[i]);
+        }
+        return st;
+    }
+    if (seen >= before) {
+        // Nothing was pending: this transaction's own record never goes to MongoDB either.
+        OUTPOST_ASSIGN_OR_RETURN(seen, ChangeLog::last_position(txn));
+    }
     return Status::ok();
 }
 

@@ -45,4 +45,14 @@ void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes
 Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
                       uint64_t* skippable, std::vector<ObjectChange>* redeliver = nullptr);
 
+// Applies the MongoDB changes of one batch of the change stream (in stream order, each with the
+// own_seen the stream had at its event) to the server history in TXN, as one history record: what
+// pending server changes supersede is dropped (DROPPED counts it) and the rest goes through
+// sync::apply_from_database (removals leave tombstones, inserts lift them). SEEN, the stream's
+// outbound position as committed, moves on: past the records from MongoDB that follow it, and past
+// this batch's own record when nothing was pending before it. The caller stores SEEN
+// (mongo:own_seen) and the resume token in TXN. On an error CHANGES is as it was.
+Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t& seen,
+                          uint64_t* dropped);
+
 }  // namespace outpost::mongo::detail

@@ -46,16 +46,6 @@ ChangeSet KnownModel::filter(const ChangeSet& changes) const {
 }  // namespace detail
 namespace server_internal {
 
-std::string tombstone_key(uint64_t entity_uid, const Gid& gid) {
-    static const char* kHex = "0123456789abcdef";
-    std::string key = "sync.tomb." + std::to_string(entity_uid) + ".";
-    for (unsigned char ch : gid) {
-        key.push_back(kHex[ch >> 4]);
-        key.push_back(kHex[ch & 15]);
-    }
-    return key;
-}
-
 // A rough size of a value in a change set, to close full-sync chunks near their byte bound.
 // Strings, bytes and flex values count with their contents: they are what makes objects large.
 size_t approx_flex_size(const Flex& f);
@@ -177,43 +167,6 @@ std::string remote_host(const std::string& address) {
         return address;
     }
     return address.substr(0, colon);
-}
-
-// A delete beats a concurrent edit that points at the deleted object, as it beats one that changes
-// it: every replica cleared its references when it applied the remove, so a reference that arrives
-// after the remove goes too (a to-one becomes null, a to-many loses the target). Kept, it would
-// point at nothing on the server and on the others, and at nothing (cleared) on the sender.
-Status drop_references_to_removed(Txn& txn, const Model& model, ObjectChange& c) {
-    const Entity* e = model.entity_by_uid(c.entity_uid);
-    if (!e) return Status::ok();
-    auto removed = [&](const std::string& target, const Gid& g) -> Result<bool> {
-        const Entity* t = model.entity(target);
-        if (!t) return false;
-        OUTPOST_ASSIGN_OR_RETURN(auto tomb, get_meta(txn, tombstone_key(t->id.uid, g)));
-        return tomb.has_value();
-    };
-    for (auto& pc : c.properties) {
-        if (!pc.value.is<Bytes>()) continue;
-        auto p = std::find_if(e->properties.begin(), e->properties.end(),
-                              [&](const Property& x) { return x.id.uid == pc.property_uid; });
-        if (p == e->properties.end() || p->type != PropertyType::kRelation) continue;
-        const Bytes& b = pc.value.as<Bytes>();
-        OUTPOST_ASSIGN_OR_RETURN(bool gone, removed(p->target, Gid(b.begin(), b.end())));
-        if (gone) pc.value = Value(nullptr);
-    }
-    for (auto& tc : c.to_many) {
-        auto r = std::find_if(e->relations.begin(), e->relations.end(),
-                              [&](const Relation& x) { return x.id.uid == tc.relation_uid; });
-        if (r == e->relations.end()) continue;
-        std::vector<Gid> kept;
-        kept.reserve(tc.targets.size());
-        for (auto& g : tc.targets) {
-            OUTPOST_ASSIGN_OR_RETURN(bool gone, removed(r->target, g));
-            if (!gone) kept.push_back(std::move(g));
-        }
-        tc.targets = std::move(kept);
-    }
-    return Status::ok();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "outpost/changelog.hpp"
 #include "sync/known_model.hpp"
 #include "sync/server_core.hpp"
+#include "sync/tombstones.hpp"
 
 namespace outpost::sync {
 
@@ -23,9 +24,6 @@ inline constexpr size_t kMaxPushesPerCommit = 64;
 // Pushes of one session kept while its full sync runs, at most.
 inline constexpr size_t kMaxHeldPushes = 1024;
 
-// The meta key of the tombstone of object GID of entity ENTITY_UID (a removed object: later puts
-// drop).
-std::string tombstone_key(uint64_t entity_uid, const Gid& gid);
 // Rough encoded sizes, to close chunks and bound memory near their byte limits.
 size_t approx_size(const Value& v);
 size_t approx_size(const ChangeSet& changes);

@@ -16,13 +16,13 @@ Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
         for (auto& rec : recs) {
             if (rec.position > until) return Status::ok();
             after = rec.position;
-            // The client's own writes (and records it cannot see) go as empty Applies, so that its
-            // resume position still advances past them.
+            // The client's own records go whole too: they are here only when their Acks were lost,
+            // and the client, told at login that they were applied, no longer holds them as
+            // pending. Applied in history order, they put its values back over the older records
+            // of others that it applies first.
             std::string encoded = encode_change_set(rec.changes);
             const uint64_t tag = record_tag(rec, encoded);
-            if (rec.origin == s.client) {
-                send(s, encode_apply(rec.position, encode_change_set({}), false, tag));
-            } else if (s.known.knows_all) {
+            if (s.known.knows_all) {
                 for (auto& f : apply_frames(rec.position, rec.changes, std::move(encoded), tag))
                     send(s, std::move(f));
             } else {

@@ -105,6 +105,9 @@ struct TestClient {
     // The connection dies just before the next Ack reaches the client: the server applied the push,
     // the client never hears of it (nor of anything after it on that connection).
     bool drop_acks = false;
+    // The connection dies after this many more frames reach the client (-1: it does not): the
+    // frames the server sent after them are lost, whatever they are.
+    int cut_after_frames = -1;
 
     DynamicBox box(const char* entity) { return store->box(entity).value(); }
 };
@@ -135,6 +138,19 @@ class SyncNet {
         std::filesystem::remove_all(dir_.str("server"));
         std::filesystem::copy(dir_.str(name), dir_.str("server"),
                               std::filesystem::copy_options::recursive);
+        server_store_ = open_store(dir_.str("server"), model_);
+        auto core = ServerCore::create(server_store_, server_options_);
+        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        server_ = std::move(core).value();
+    }
+
+    // The server process restarts (kill -9 and start) on the same data: every client is cut.
+    void restart_server() {
+        for (auto& c : clients_) {
+            if (c->pipe) cut(*c);
+        }
+        server_.reset();
+        server_store_.reset();
         server_store_ = open_store(dir_.str("server"), model_);
         auto core = ServerCore::create(server_store_, server_options_);
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
@@ -257,6 +273,7 @@ class SyncNet {
                 close_client(c, item->code);
                 return true;
             }
+            if (lost_here(c)) continue;  // the next item is the close
             auto decoded = decode_message(as_span(item->frame));
             if (decoded) {
                 ++c.received[message_name(*decoded)];
@@ -298,6 +315,7 @@ class SyncNet {
                 close = std::move(item);
                 break;
             }
+            if (lost_here(c)) continue;  // the next item is the close
             auto decoded = decode_message(as_span(item->frame));
             if (decoded) {
                 ++c.received[message_name(*decoded)];
@@ -317,6 +335,20 @@ class SyncNet {
             close_client(c, close->code);
         }
         return moved;
+    }
+
+    // Whether the frame at hand is lost with the connection (TestClient::cut_after_frames). What
+    // the client sent before the link died still reaches the server (it was on the wire).
+    bool lost_here(TestClient& c) {
+        if (c.cut_after_frames < 0) return false;
+        if (c.cut_after_frames-- > 0) return false;
+        c.cut_after_frames = -1;
+        while (auto item = c.pipe->next_for(MemoryPipe::kServer)) {
+            if (item->is_close) break;
+            server_->on_message(c.session, as_span(item->frame));
+        }
+        c.pipe->cut();
+        return true;
     }
 
     void close_client(TestClient& c, ErrorCode code) {
