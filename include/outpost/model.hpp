@@ -13,6 +13,11 @@
 
 namespace outpost {
 
+// The model file format this version reads and writes ("modelVersion").
+inline constexpr uint64_t kModelFileVersion = 1;
+// Uids are 63-bit: 1 to 2^63-1, so that every JSON reader keeps them exact as integers.
+inline constexpr uint64_t kMaxUid = (uint64_t{1} << 63) - 1;
+
 // "3:8451234" in the model file: a small id local to its kind and a globally unique uid.
 struct IdUid {
     uint32_t id = 0;

@@ -73,8 +73,17 @@ bool external_type_fits(ExternalType e, const Property& p) {
 
 // Checks an "id:uid" against its kind's last id: ids above the last are an error, and the last id
 // must carry the last uid.
+Status check_uid_range(uint64_t uid, const std::string& what) {
+    if (uid > kMaxUid) {
+        return invalid(what + ": uid " + std::to_string(uid) +
+                       " is out of range (uids are in 1..2^63-1, i.e. 1.." + std::to_string(kMaxUid) + ")");
+    }
+    return Status::ok();
+}
+
 Status check_against_last(const IdUid& v, const IdUid& last, const std::string& what) {
     if (!v.is_set()) return invalid(what + ": id must be \"id:uid\" with both parts non-zero");
+    OUTPOST_RETURN_IF_ERROR(check_uid_range(v.uid, what));
     if (v.id > last.id) {
         return invalid(what + ": id " + std::to_string(v.id) + " is above the last id " +
                        std::to_string(last.id) + " recorded for its kind");
@@ -215,6 +224,13 @@ Status Model::validate() const {
                        &retired_relation_uids}) {
         retired.insert(list->begin(), list->end());
     }
+    for (uint64_t uid : retired) {
+        if (uid == 0) return invalid("model: a retired uid is 0 (uids are in 1..2^63-1)");
+        OUTPOST_RETURN_IF_ERROR(check_uid_range(uid, "model: retired uid"));
+    }
+    OUTPOST_RETURN_IF_ERROR(check_uid_range(last_entity_id.uid, "model: lastEntityId"));
+    OUTPOST_RETURN_IF_ERROR(check_uid_range(last_index_id.uid, "model: lastIndexId"));
+    OUTPOST_RETURN_IF_ERROR(check_uid_range(last_relation_id.uid, "model: lastRelationId"));
     auto claim_uid = [&](uint64_t uid, const std::string& what) -> Status {
         if (retired.count(uid)) return invalid(what + ": uid " + std::to_string(uid) + " is retired");
         if (!uids.insert(uid).second) {
@@ -229,6 +245,7 @@ Status Model::validate() const {
         if (e.name.empty()) return invalid("an entity has an empty name");
         if (!entity_names.insert(e.name).second) return invalid(ew + ": the name is used twice");
         OUTPOST_RETURN_IF_ERROR(check_against_last(e.id, last_entity_id, ew));
+        OUTPOST_RETURN_IF_ERROR(check_uid_range(e.last_property_id.uid, ew + ": lastPropertyId"));
         if (!entity_ids.insert(e.id.id).second) {
             return invalid(ew + ": entity id " + std::to_string(e.id.id) + " is used twice");
         }

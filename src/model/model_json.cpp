@@ -172,6 +172,13 @@ Result<Model> Model::from_json(std::string_view text) {
         j, "model",
         {"$schema", "_note", "modelVersion", "entities", "lastEntityId", "lastIndexId", "lastRelationId",
          "retiredEntityUids", "retiredPropertyUids", "retiredIndexUids", "retiredRelationUids"}));
+    if (auto v = j.find("modelVersion"); v != j.end()) {
+        if (!v->is_number_unsigned() || v->get<uint64_t>() != kModelFileVersion) {
+            return Status(ErrorCode::kModelParse,
+                          "model: modelVersion " + v->dump() + " is not supported; this version of Outpost reads "
+                          "modelVersion " + std::to_string(kModelFileVersion));
+        }
+    }
     Model m;
     auto ents = j.find("entities");
     if (ents == j.end() || !ents->is_array()) {
@@ -205,7 +212,7 @@ Result<Model> Model::load(const std::string& path) {
 
 std::string Model::to_json() const {
     ordered_json j;
-    j["modelVersion"] = 1;
+    j["modelVersion"] = kModelFileVersion;
     j["entities"] = ordered_json::array();
     for (const auto& e : entities) {
         ordered_json ej;

@@ -315,6 +315,69 @@ TEST(ModelErrors, RetiredUidStillInUse) {
     expect_error(j, ErrorCode::kModelInvalid, {"User.email", "retired"});
 }
 
+TEST(ModelErrors, UnsupportedModelVersion) {
+    for (auto version : {ordered_json(99), ordered_json(0), ordered_json(2), ordered_json(-1), ordered_json(1.5),
+                         ordered_json("1")}) {
+        auto j = tasks_json();
+        j["modelVersion"] = version;
+        expect_error(j, ErrorCode::kModelParse, {"modelVersion " + version.dump(), "not supported", "reads modelVersion 1"});
+    }
+}
+
+TEST(ModelErrors, ModelVersionOneOrAbsentIsAccepted) {
+    auto j = tasks_json();
+    j["modelVersion"] = 1;
+    EXPECT_OK(Model::from_json(j.dump()));
+    j.erase("modelVersion");
+    EXPECT_OK(Model::from_json(j.dump()));
+}
+
+// Uids are 63-bit (docs/model.md): 2^63 and above are refused wherever a uid appears.
+TEST(ModelErrors, UidAbove63BitsIsRefused) {
+    const std::string max64 = "18446744073709551615";  // 2^64-1
+    const std::string two63 = "9223372036854775808";   // 2^63
+    for (const std::string& big : {max64, two63}) {
+        auto j = tasks_json();
+        prop(j, 1, "name")["id"] = "2:" + big;
+        expect_error(j, ErrorCode::kModelInvalid, {"User.name", big, "1..2^63-1"});
+
+        j = tasks_json();
+        j["entities"][2]["id"] = "3:" + big;  // Project, the last entity
+        j["lastEntityId"] = "3:" + big;
+        expect_error(j, ErrorCode::kModelInvalid, {big, "1..2^63-1"});
+
+        j = tasks_json();
+        prop(j, 1, "email")["id"] = "3:" + big;  // the last property of User
+        j["entities"][1]["lastPropertyId"] = "3:" + big;
+        expect_error(j, ErrorCode::kModelInvalid, {"User", big, "1..2^63-1"});
+
+        j = tasks_json();
+        prop(j, 1, "name")["indexId"] = "3:" + big;  // the last index
+        j["lastIndexId"] = "3:" + big;
+        expect_error(j, ErrorCode::kModelInvalid, {big, "1..2^63-1"});
+
+        j = tasks_json();
+        j["retiredPropertyUids"] = {std::stoull(big)};
+        expect_error(j, ErrorCode::kModelInvalid, {"retired uid", big, "1..2^63-1"});
+    }
+}
+
+TEST(ModelErrors, LargestUidIsAccepted) {
+    auto j = tasks_json();
+    prop(j, 1, "name")["id"] = "2:9223372036854775807";  // 2^63-1
+    j["retiredPropertyUids"] = {9223372036854775806ull};
+    EXPECT_OK(Model::from_json(j.dump()));
+}
+
+TEST(ModelErrors, BuilderRefusesAUidAbove63Bits) {
+    ModelBuilder b;
+    b.entity("Thing", UINT64_MAX).property("id", PropertyType::kInt64, kFlagId);
+    auto r = b.build();
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kModelInvalid);
+    EXPECT_NE(r.status().message().find("1..2^63-1"), std::string::npos) << r.status().message();
+}
+
 TEST(ModelErrors, RelationNameClashesWithProperty) {
     auto j = tasks_json();
     j["entities"][2]["relations"][0]["name"] = "name";
