@@ -3,20 +3,24 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "outpost/check.hpp"
 #include "outpost/json.hpp"
 #include "outpost/query.hpp"
 
 namespace outpost::cli {
 
 Result<std::shared_ptr<Store>> open_store(const Options& o) {
+    // The tool reads stores it did not write: a damaged object is an error, not a crash.
+    StoreOptions options;
+    options.verify_objects = true;
     if (!o.model.empty()) {
         OUTPOST_ASSIGN_OR_RETURN(Model m, Model::load(o.model));
-        return Store::open(o.db, m);
+        return Store::open(o.db, m, options);
     }
     if (!std::filesystem::exists(std::filesystem::path(o.db) / "data.mdb")) {
         return Status(ErrorCode::kNotFound, "no store in " + o.db + "; pass --model FILE to create one");
     }
-    return Store::open_existing(o.db);
+    return Store::open_existing(o.db, options);
 }
 
 Status put(const Options& o) {
@@ -141,6 +145,50 @@ Status query(const Options& o) {
         if (obj) std::printf("%s\n", object_to_json(*obj).c_str());
     }
     return Status::ok();
+}
+
+namespace {
+// 1234567 -> "1,234,567"
+std::string with_commas(uint64_t n) {
+    std::string digits = std::to_string(n), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+}  // namespace
+
+Result<int> check(const Options& o) {
+    if (!std::filesystem::exists(std::filesystem::path(o.db) / "data.mdb")) {
+        return Status(ErrorCode::kNotFound, "no store in " + o.db);
+    }
+    StoreOptions options;
+    options.read_only = true;
+    auto store = Store::open_existing(o.db, options);
+    if (!store) {
+        if (store.status().code() != ErrorCode::kCorrupt) return store.status();
+        std::printf("check: the store does not open: %s\n", store.status().to_string().c_str());
+        std::fflush(stdout);
+        return kCheckDamaged;
+    }
+    CheckOptions co;
+    co.on_damage = [](const StoreDamage& d) {
+        std::printf("%s\n", describe_damage(d).c_str());
+        std::fflush(stdout);
+    };
+    co.on_progress = [](const CheckProgress& p) {
+        std::fprintf(stderr, "check: %s: %s of %s\n", p.step.c_str(), with_commas(p.done).c_str(),
+                     with_commas(p.total).c_str());
+    };
+    OUTPOST_ASSIGN_OR_RETURN(CheckReport r, check_store(**store, co));
+    std::printf("check: %s objects in %s entities, %s damaged; %s change-log records, %s damaged; "
+                "%s index problems; %s global id problems\n",
+                with_commas(r.objects).c_str(), with_commas(r.entities).c_str(),
+                with_commas(r.damaged_objects).c_str(), with_commas(r.changelog_records).c_str(),
+                with_commas(r.damaged_records).c_str(), with_commas(r.index_problems).c_str(),
+                with_commas(r.global_id_problems).c_str());
+    return r.clean() ? kCheckClean : kCheckDamaged;
 }
 
 }  // namespace outpost::cli

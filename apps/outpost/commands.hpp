@@ -25,7 +25,7 @@ struct Options {
 };
 
 // Opens the store in o.db: with o.model when given (creating or evolving the store), else with the
-// model it was last opened with.
+// model it was last opened with; every object it reads is verified (StoreOptions::verify_objects).
 Result<std::shared_ptr<Store>> open_store(const Options& o);
 
 Status put(const Options& o);
@@ -35,6 +35,14 @@ Status list(const Options& o);
 Status stats(const Options& o);
 Status model(const Options& o);
 Status query(const Options& o);
+
+// Exit codes of `outpost check` (docs/storage.md, "Checking a store").
+constexpr int kCheckClean = 0;
+constexpr int kCheckDamaged = 3;
+// Checks the store in o.db (opened read-only): prints each damage found and a summary line to stdout,
+// progress to stderr. Returns kCheckClean or kCheckDamaged (also when the store does not open because
+// it is damaged), or the error that kept the check from running.
+Result<int> check(const Options& o);
 
 struct SyncOptions {
     Options store;  // db, model

@@ -8,6 +8,8 @@
 //   outpost query  --db DIR ENTITY [--where EXPR] [--order PROP[,desc][,ci][,nullsfirst]]...
 //                  [--offset N] [--limit N] [--count] [--explain]   JSON lines (docs/queries.md)
 //   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S] (--until-synced [--timeout S] | --watch)
+//   outpost check  --db DIR                              verifies every object, index, GID and change-log
+//                                                         record; exit 0 clean, 3 damage found
 // Errors go to stderr with exit code 1 (2 for bad usage).
 #include <CLI/CLI.hpp>
 
@@ -60,6 +62,11 @@ int main(int argc, char** argv) {
     query->add_flag("--count", o.count, "print only the number of results");
     query->add_flag("--explain", o.explain, "print the query plan instead of results");
 
+    auto* check = app.add_subcommand(
+        "check", "verify a store: every object, index, global id and change-log record (exit 0: clean, "
+                 "3: damage found)");
+    check->add_option("--db", o.db, "store directory")->required();
+
     outpost::cli::SyncOptions so;
     auto* sync = app.add_subcommand("sync", "sync the store with an Outpost sync server");
     sync->add_option("--db", so.store.db, "store directory")->required();
@@ -93,6 +100,11 @@ int main(int argc, char** argv) {
     if (*model) st = outpost::cli::model(o);
     if (*query) st = outpost::cli::query(o);
     if (*sync) st = outpost::cli::sync(so);
+    if (*check) {
+        auto r = outpost::cli::check(o);
+        if (r) return *r;
+        st = r.status();
+    }
     if (!st) {
         std::fprintf(stderr, "outpost: %s\n", st.to_string().c_str());
         return 1;

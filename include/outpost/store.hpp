@@ -32,6 +32,12 @@ struct StoreOptions {
     bool read_only = false;
     bool no_sync = false;  // skip fsync on commit (tests, benchmarks): a crash may lose recent commits
     unsigned max_readers = 126;
+    // Verify every stored object before it is read: reads through boxes, queries and the change log,
+    // and the old version an update or remove reads. A damaged object is then kCorrupt naming the
+    // entity, the id and what is wrong, instead of a crash; every other object stays usable. Off by
+    // default: it adds about a seventh to the cost of a get (docs/storage.md, "Verification"). Turn it
+    // on for stores that may be damaged or come from elsewhere (the outpost tool does).
+    bool verify_objects = false;
 };
 
 // What one committed write transaction changed, per entity id.
@@ -172,6 +178,13 @@ public:
     Result<bool> remove(uint64_t id);
     Result<uint64_t> count();
 
+    // This box with its reads (get, get_many, get_all, read) verified as with
+    // StoreOptions::verify_objects, whatever the store's options: for readers that do not trust the
+    // store (a server sending a full sync). A damaged object is kCorrupt naming it.
+    DynamicBox verified() const;
+    // Whether this box's reads are verified.
+    bool verifies() const { return verify_; }
+
     // Lower level, used by the typed Box<T>: reads in place, and writes an object built by FILL.
     Result<std::optional<ObjectReader>> read(Txn& txn, uint64_t id);
     Result<uint64_t> put_with(WriteTxn& txn, uint64_t id, PutMode mode,
@@ -184,6 +197,7 @@ public:
 private:
     std::shared_ptr<Store> store_;
     const detail::EntityInfo* info_;
+    bool verify_ = false;
 };
 
 }  // namespace outpost

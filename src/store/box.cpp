@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "store/index_key.hpp"
+#include "store/object_verify.hpp"
 #include "store/store_impl.hpp"
 
 namespace outpost {
@@ -23,13 +24,13 @@ Status require_write(Txn& txn) {
     return Status::ok();
 }
 
-// Reads the stored bytes of object ID, or nullopt.
-Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id) {
+Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id, bool verify) {
     if (e.objects == 0 || id == 0) return std::optional<MDB_val>();
     MDB_val k = mdb_val(&id, 8), v;
     int rc = mdb_get(txn, e.objects, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
+    if (verify) OUTPOST_RETURN_IF_ERROR(verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
     return std::optional<MDB_val>(v);
 }
 
@@ -165,7 +166,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
             return Status(ErrorCode::kOutOfRange, e.entity->name + ": ids go up to 2^64-2");
         }
         OUTPOST_RETURN_IF_ERROR(bump_sequence(s, e, id));
-        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
+        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, e.verify_reads));
     }
     if (old && mode == PutMode::kInsert) {
         return Status(ErrorCode::kPutMode,
@@ -186,7 +187,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         OUTPOST_ASSIGN_OR_RETURN(auto holders, index_ids(txn, idx.dbi, *key));
         for (uint64_t other : holders) {
             if (other == id) continue;
-            OUTPOST_ASSIGN_OR_RETURN(auto ov, get_raw(txn, e, other));
+            OUTPOST_ASSIGN_OR_RETURN(auto ov, get_raw(txn, e, other, e.verify_reads));
             if (!ov || !detail::same_indexed_value(idx, reader_of(e, *ov), now)) continue;
             if (!idx.replace) {
                 return Status(ErrorCode::kUniqueViolation,
@@ -204,7 +205,8 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         keep.assign(bytes.begin(), bytes.end());
         bytes = keep;
         for (uint64_t other : replaced) OUTPOST_RETURN_IF_ERROR(remove_object(s, e, other).status());
-        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
+        // The old version may have moved; its bytes are the ones read above.
+        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, false));
         now = ObjectReader(&e, bytes.data(), bytes.size());
     }
 
@@ -223,7 +225,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     if (old) {
         OUTPOST_ASSIGN_OR_RETURN(bool wrote, keep_stored_version(s, e, id, *old));
         if (wrote) {
-            OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id));
+            OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, false));  // moved; the bytes read above
         }
     }
     if (e.entity->sync) {
@@ -278,7 +280,7 @@ Result<std::vector<uint64_t>> read_to_many(MDB_txn* txn, const RelationInfo& r, 
 
 // Rewrites object SRC_ID of SRC without its to-one pointer at property POS.
 Status clear_to_one(TxnState& s, const EntityInfo& src, uint64_t src_id, int pos) {
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(s.txn, src, src_id));
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(s.txn, src, src_id, src.verify_reads));
     if (!raw) return Status::ok();
     Object obj(*src.entity);
     obj.id = src_id;
@@ -290,11 +292,11 @@ Status clear_to_one(TxnState& s, const EntityInfo& src, uint64_t src_id, int pos
 
 Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
     MDB_txn* txn = s.txn;
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn, e, id));
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn, e, id, e.verify_reads));
     if (!raw) return false;
     OUTPOST_ASSIGN_OR_RETURN(bool wrote, keep_stored_version(s, e, id, *raw));
     if (wrote) {
-        OUTPOST_ASSIGN_OR_RETURN(raw, get_raw(txn, e, id));
+        OUTPOST_ASSIGN_OR_RETURN(raw, get_raw(txn, e, id, false));  // moved; the bytes read above
     }
     {
         ObjectReader old = reader_of(e, *raw);
@@ -336,7 +338,13 @@ using namespace detail;
 // ---- DynamicBox ----
 
 DynamicBox::DynamicBox(std::shared_ptr<Store> store, const detail::EntityInfo* info)
-    : store_(std::move(store)), info_(info) {}
+    : store_(std::move(store)), info_(info), verify_(info->verify_reads) {}
+
+DynamicBox DynamicBox::verified() const {
+    DynamicBox b = *this;
+    b.verify_ = true;
+    return b;
+}
 
 const Entity& DynamicBox::entity() const { return *info_->entity; }
 
@@ -362,7 +370,7 @@ Status DynamicBox::put_many(WriteTxn& txn, std::vector<Object>& objects, PutMode
 
 Result<std::optional<ObjectReader>> DynamicBox::read(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn.state()->txn, *info_, id));
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn.state()->txn, *info_, id, verify_));
     if (!raw) return std::optional<ObjectReader>();
     return std::optional<ObjectReader>(reader_of(*info_, *raw));
 }
@@ -415,8 +423,9 @@ Result<std::vector<Object>> DynamicBox::get_all(Txn& txn) {
 }
 
 Result<bool> DynamicBox::contains(Txn& txn, uint64_t id) {
-    OUTPOST_ASSIGN_OR_RETURN(auto r, read(txn, id));
-    return r.has_value();
+    OUTPOST_RETURN_IF_ERROR(txn.check_usable());
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn.state()->txn, *info_, id, false));  // not read
+    return raw.has_value();
 }
 
 Result<uint64_t> DynamicBox::count(Txn& txn) {

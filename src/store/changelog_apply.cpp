@@ -114,7 +114,7 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
     // An id reserved just now has no object: skip the lookup.
     std::optional<MDB_val> raw;
     if (!reserved) {
-        OUTPOST_ASSIGN_OR_RETURN(raw, detail::get_raw(s.txn, e, id));
+        OUTPOST_ASSIGN_OR_RETURN(raw, detail::get_raw(s.txn, e, id, e.verify_reads));
     }
     std::optional<std::span<const uint8_t>> bytes;
     if (!raw) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 
+#include "store/object_verify.hpp"
 #include "store/store_impl.hpp"
 
 namespace outpost::detail {
@@ -236,13 +237,14 @@ Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity
             else if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading the change log");
         }
         if (!bytes) {
-            OUTPOST_ASSIGN_OR_RETURN(bytes, get_raw(txn, *e, id));
+            OUTPOST_ASSIGN_OR_RETURN(bytes, get_raw(txn, *e, id, false));  // verified below
         }
         if (!bytes) {
             return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
                                                    ", which is not stored");
         }
         const auto* data = static_cast<const uint8_t*>(bytes->mv_data);
+        if (e->verify_reads) OUTPOST_RETURN_IF_ERROR(verify_object(*e, id, data, bytes->mv_size));
         auto gid = record_gid_at(*e, data, bytes->mv_size);  // also after the entity stopped being synced
         if (!gid) {
             return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +

@@ -276,6 +276,10 @@ Status for_each_match(const QueryImpl& q, MDB_txn* txn, Fn&& fn) {
         Status st;
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             uint64_t id = read_u64(k);
+            if (q.info->verify_reads) {
+                st = verify_object(*q.info, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+                if (!st) break;
+            }
             ObjectReader r = reader_of(*q.info, v);
             auto m = eval_node(q, txn, q.root, id, r);
             if (!m) {
@@ -308,6 +312,9 @@ Result<std::optional<MDB_val>> query_get_raw(MDB_txn* txn, const EntityInfo& e, 
     int rc = mdb_get(txn, e.objects, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
+    if (e.verify_reads) {
+        OUTPOST_RETURN_IF_ERROR(verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
+    }
     return std::optional<MDB_val>(v);
 }
 

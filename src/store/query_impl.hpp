@@ -114,7 +114,7 @@ std::string literal_text(const Value& v);  // a value in the text syntax
 std::string leaf_to_string(const Leaf& leaf);
 
 // ---- query_eval.cpp ----
-// Stored bytes of object ID of entity E, or nullopt.
+// Stored bytes of object ID of entity E, or nullopt; verified when E.verify_reads.
 Result<std::optional<MDB_val>> query_get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id);
 // Whether object ID (stored as READER) matches NODE.
 Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& node, uint64_t id,

@@ -2,10 +2,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
+#include "store/object_verify.hpp"
 #include "store/store_impl.hpp"
 
 namespace outpost {
@@ -156,6 +158,8 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t id = read_u64(k);
+        st = verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+        if (!st) break;
         ObjectReader r(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
         auto key = index_key(idx, r);
         if (!key) continue;
@@ -165,7 +169,7 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
             uint64_t same_as = 0;
             for (uint64_t other_id : holders) {
                 MDB_val ok = mdb_val(&other_id, 8), ov;
-                if (mdb_get(txn, e.objects, &ok, &ov) != 0) continue;
+                if (mdb_get(txn, e.objects, &ok, &ov) != 0) continue;  // verified when it was seen
                 ObjectReader other(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
                 if (same_indexed_value(idx, other, r)) same_as = other_id;
             }
@@ -234,6 +238,7 @@ Status migrate_to_format_2(MDB_txn* txn, const StoreImpl& s) {
         for (uint64_t id : ids) {
             k = mdb_val(&id, 8);
             OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_get(txn, e->objects, &k, &v), "moving to format 2"));
+            OUTPOST_RETURN_IF_ERROR(verify_object(*e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
             Object obj(*e->entity);
             read_object(ObjectReader(e.get(), static_cast<const uint8_t*>(v.mv_data), v.mv_size), obj);
             auto* ws = writer_begin(*e);  // gid_in_record is still off: no GID field
@@ -288,6 +293,8 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
             MDB_val rk = mdb_val(runs.data(), runs.size()), rv;
             if (s.meta != 0 && mdb_get(txn, s.meta, &rk, &rv) == 0) info->gid_runs.store(true);
         }
+        info->field_checks = field_checks_of(ent);
+        info->verify_reads = s.options.verify_objects;
         info->index_of_prop.assign(ent.properties.size(), -1);
         info->plain_log = ent.properties.size() < 128;
         for (size_t i = 0; i < ent.properties.size(); ++i) {
@@ -390,6 +397,35 @@ Status prepare_schema(StoreImpl& s, MDB_txn* txn, const Model* stored, bool crea
     return Status::ok();
 }
 
+// LMDB reads pages through the memory map, so a data file cut shorter than the pages its meta pages
+// name (a copy that stopped, a full disk, a truncation) would end the process with SIGBUS on the
+// first read past its end. mdb_env_open reads the meta pages with read(); nothing is read through
+// the map before this check. The newest meta is read before the file's size: a writer in another
+// process only makes the file longer.
+Status check_file_size(MDB_env* env, const std::string& dir) {
+    MDB_envinfo info;
+    MDB_stat st;
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_env_info(env, &info), "opening store " + dir));
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_env_stat(env, &st), "opening store " + dir));
+    const std::string path = dir + "/data.mdb";
+    struct stat fst;
+    if (::stat(path.c_str(), &fst) != 0) {
+        return Status(ErrorCode::kIo, "opening store " + dir + ": cannot stat " + path + ": " +
+                                          std::strerror(errno), errno);
+    }
+    const uint64_t expected = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+    const auto actual = static_cast<uint64_t>(fst.st_size);
+    if (actual < expected) {
+        return Status(ErrorCode::kCorrupt,
+                      "store " + dir + " is damaged: data.mdb is " + std::to_string(actual) +
+                          " bytes, but its last committed transaction uses pages up to " +
+                          std::to_string(info.me_last_pgno) + " of " + std::to_string(st.ms_psize) +
+                          " bytes, so it needs at least " + std::to_string(expected) +
+                          " bytes (the file was cut short; restore it from a copy)");
+    }
+    return Status::ok();
+}
+
 Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* given,
                                         const StoreOptions& options) {
     namespace fs = std::filesystem;
@@ -434,6 +470,7 @@ Result<std::shared_ptr<Store>> open_impl(const std::string& dir, const Model* gi
     if (options.read_only) flags |= MDB_RDONLY;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_env_open(impl->env, dir.c_str(), flags, 0644),
                                         "opening store " + dir));
+    OUTPOST_RETURN_IF_ERROR(check_file_size(impl->env, dir));
 
     MDB_txn* txn = nullptr;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(

@@ -20,6 +20,7 @@
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
 #include "store/change_set_codec.hpp"
+#include "store/object_verify.hpp"
 
 namespace outpost::detail {
 
@@ -81,6 +82,8 @@ struct EntityInfo {
     // g: may hold runs of ObjectIds (gid_map.cpp); set from meta at open and by the first run written.
     mutable std::atomic<bool> gid_runs{false};
     uint16_t id_field = 0;    // the id property's vtable offset
+    std::vector<FieldCheck> field_checks;  // how records are verified (object_verify.cpp)
+    bool verify_reads = false;             // StoreOptions::verify_objects
     bool plain_log = false;   // every other property is a scalar, string or bytes (changelog.cpp)
     // A new object's log entry names its stored record instead of copying its values: synced,
     // plain_log, no to-many relations, GID in the record (changelog_stored.cpp).
@@ -307,7 +310,10 @@ Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity
 Result<uint64_t> next_id(TxnState& s, const EntityInfo& e);
 
 // ---- box operations (box.cpp) ----
-Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id);
+// The stored bytes of object ID of E, or nullopt. VERIFY: kCorrupt (naming the object and what is
+// wrong) when they are not a well-formed object (object_verify.hpp); pass E.verify_reads where the
+// bytes are read through an ObjectReader, false where they are not read or were verified before.
+Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id, bool verify);
 // ABSENT: the caller knows ID is new (just taken from the sequence), so no old version is looked up.
 Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
                            std::span<const uint8_t> bytes, bool absent = false);

@@ -60,7 +60,7 @@ Status ServerCore::continue_full_sync(Session& s) {
             if (!fs.box) {
                 OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
                 OUTPOST_ASSIGN_OR_RETURN(fs.ids, box.ids(fs.txn));
-                fs.box.emplace(std::move(box));
+                fs.box.emplace(box.verified());  // damaged objects: an error, not a crash
                 fs.next = 0;
             }
             if (fs.next < fs.ids.size()) return true;
