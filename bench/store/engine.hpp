@@ -90,7 +90,8 @@ class Engine {
     }
 };
 
-std::unique_ptr<Engine> make_outpost_engine(bool synced = false);
+// VERIFY_OBJECTS: the store is opened with StoreOptions::verify_objects (every read verified).
+std::unique_ptr<Engine> make_outpost_engine(bool synced = false, bool verify_objects = false);
 std::unique_ptr<Engine> make_lmdb_engine();
 std::unique_ptr<Engine> make_sqlite_engine();
 

@@ -1,5 +1,6 @@
 // bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
 // Usage: bench-store [--n N] [--engines outpost,outpost_synced,lmdb,sqlite] [--dir DIR] [--keep]
+//                    [--verify-objects]
 // outpost_synced is the same entity marked sync: every put also writes a GID and a change-log record.
 // Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in
 // turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
@@ -217,6 +218,9 @@ int run(int argc, char** argv) {
     app.add_option("--dir", base, "where to make the run's temp dir")
         ->check(CLI::ExistingDirectory);
     app.add_flag("--keep", g_keep, "keep the stores after the run");
+    bool verify_objects = false;
+    app.add_flag("--verify-objects", verify_objects,
+                 "open the Outpost stores with StoreOptions::verify_objects (every read verified)");
     CLI11_PARSE(app, argc, argv);
     for (const auto& name : engine_names) {
         if (std::count(engine_names.begin(), engine_names.end(), name) > 1)
@@ -283,12 +287,16 @@ int run(int argc, char** argv) {
         "no raw LMDB (no secondary index); no other row maintains that index\n",
         kQueries, static_cast<double>(want.queried.objects) / static_cast<double>(kQueries),
         kQueryRounds);
+    if (verify_objects) {
+        std::printf("# --verify-objects: the Outpost stores verify every object they read "
+                    "(StoreOptions::verify_objects)\n");
+    }
     Report report;
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
     std::vector<std::unique_ptr<Engine>> engines;
     for (const auto& name : engine_names) {
-        engines.push_back(name == "outpost"          ? make_outpost_engine(false)
-                          : name == "outpost_synced" ? make_outpost_engine(true)
+        engines.push_back(name == "outpost"          ? make_outpost_engine(false, verify_objects)
+                          : name == "outpost_synced" ? make_outpost_engine(true, verify_objects)
                           : name == "lmdb"           ? make_lmdb_engine()
                                                      : make_sqlite_engine());
     }

@@ -34,7 +34,7 @@ T take(Result<T> r, std::string_view what) {
 
 class OutpostEngine : public Engine {
   public:
-    explicit OutpostEngine(bool synced) : synced_(synced) {}
+    OutpostEngine(bool synced, bool verify_objects) : synced_(synced), verify_objects_(verify_objects) {}
     std::string_view name() const override { return synced_ ? "outpost_synced" : "outpost"; }
 
     void open(const std::string& dir) override { open_store(dir, false); }
@@ -130,6 +130,7 @@ class OutpostEngine : public Engine {
     void open_store(const std::string& dir, bool indexed) {
         StoreOptions options;
         options.no_sync = true;
+        options.verify_objects = verify_objects_;
         dir_ = dir;
         store_ = take(Store::open(dir, bench_model(synced_, indexed), options), "opening store");
         box_.emplace(store_);
@@ -137,6 +138,7 @@ class OutpostEngine : public Engine {
     }
 
     bool synced_;
+    bool verify_objects_;
     std::string dir_;
     std::shared_ptr<Store> store_;
     std::optional<Box<BenchObject>> box_;
@@ -145,6 +147,8 @@ class OutpostEngine : public Engine {
 
 }  // namespace
 
-std::unique_ptr<Engine> make_outpost_engine(bool synced) { return std::make_unique<OutpostEngine>(synced); }
+std::unique_ptr<Engine> make_outpost_engine(bool synced, bool verify_objects) {
+    return std::make_unique<OutpostEngine>(synced, verify_objects);
+}
 
 }  // namespace outpost::bench
