@@ -13,10 +13,14 @@ namespace outpost {
 
 std::string_view damage_area_name(StoreDamage::Area area) {
     switch (area) {
-        case StoreDamage::Area::kObject: return "object";
-        case StoreDamage::Area::kIndex: return "index";
-        case StoreDamage::Area::kGlobalId: return "global id";
-        case StoreDamage::Area::kChangeLog: return "change log";
+        case StoreDamage::Area::kObject:
+            return "object";
+        case StoreDamage::Area::kIndex:
+            return "index";
+        case StoreDamage::Area::kGlobalId:
+            return "global id";
+        case StoreDamage::Area::kChangeLog:
+            return "change log";
     }
     return "?";
 }
@@ -38,7 +42,7 @@ namespace {
 constexpr uint64_t kProgressEvery = 100000;
 
 class Checker {
-public:
+  public:
     Checker(const StoreImpl& store, MDB_txn* txn, const CheckOptions& options)
         : store_(store), txn_(txn), options_(options) {}
 
@@ -50,7 +54,7 @@ public:
 
     CheckReport take_report() { return std::move(report_); }
 
-private:
+  private:
     void found(StoreDamage::Area area, const std::string& entity, uint64_t id, std::string what) {
         StoreDamage d{area, entity, id, std::move(what)};
         if (options_.on_damage) options_.on_damage(d);
@@ -58,10 +62,13 @@ private:
     }
 
     void progress(const std::string& step, uint64_t done, uint64_t total) {
-        if (options_.on_progress && done % kProgressEvery == 0) options_.on_progress({step, done, total});
+        if (options_.on_progress && done % kProgressEvery == 0) {
+            options_.on_progress({step, done, total});
+        }
     }
 
-    // Cursors of a read transaction are closed by their owner (LMDB does not close them at the end).
+    // Cursors of a read transaction are closed by their owner (LMDB does not close them at the
+    // end).
     struct CloseCursor {
         void operator()(MDB_cursor* c) const { mdb_cursor_close(c); }
     };
@@ -90,14 +97,17 @@ private:
     Status check_entity(const EntityInfo& e) {
         const std::string& name = e.entity->name;
         const std::string step = "objects of " + name;
-        if (e.objects == 0) return Status::ok();  // read-only store that never had the entity's table
+        // A store opened read-only that never had the entity's table.
+        if (e.objects == 0) return Status::ok();
         const uint64_t total = entries(e.objects);
-        // One cursor per index, to look up each object's entry (null: the index's table does not exist).
+        // One cursor per index, to look up each object's entry (null: the index's table does not
+        // exist).
         std::vector<Cursor> index_cursors(e.indexes.size());
         std::vector<uint64_t> expected(e.indexes.size(), 0);
         for (size_t i = 0; i < e.indexes.size(); ++i) {
             if (e.indexes[i].dbi == 0) continue;
-            OUTPOST_ASSIGN_OR_RETURN(index_cursors[i], open_cursor(e.indexes[i].dbi, "checking an index"));
+            OUTPOST_ASSIGN_OR_RETURN(index_cursors[i],
+                                     open_cursor(e.indexes[i].dbi, "checking an index"));
         }
         OUTPOST_ASSIGN_OR_RETURN(Cursor objects, open_cursor(e.objects, "reading " + name));
         MDB_cursor* cur = objects.get();
@@ -144,7 +154,8 @@ private:
         for (size_t i = 0; i < e.indexes.size(); ++i) {
             if (index_cursors[i] == nullptr) continue;
             if (entries(e.indexes[i].dbi) > expected[i] + damaged) {
-                OUTPOST_RETURN_IF_ERROR(find_stale_entries(e, e.indexes[i], index_cursors[i].get()));
+                OUTPOST_RETURN_IF_ERROR(
+                    find_stale_entries(e, e.indexes[i], index_cursors[i].get()));
             }
         }
         return Status::ok();
@@ -158,8 +169,8 @@ private:
             if (v.mv_size != 8) {
                 ++report_.index_problems;
                 found(StoreDamage::Area::kIndex, name, 0,
-                      "the index on " + idx.prop->name + " holds a value of " + std::to_string(v.mv_size) +
-                          " bytes, not a local id");
+                      "the index on " + idx.prop->name + " holds a value of " +
+                          std::to_string(v.mv_size) + " bytes, not a local id");
                 continue;
             }
             const uint64_t id = read_u64(v);
@@ -172,12 +183,14 @@ private:
                 continue;
             }
             const auto* data = static_cast<const uint8_t*>(raw->mv_data);
-            if (!find_object_damage(e, data, raw->mv_size).ok()) continue;  // reported with the objects
+            // A damaged object: reported with the objects.
+            if (!find_object_damage(e, data, raw->mv_size).ok()) continue;
             auto now = index_key(idx, ObjectReader(&e, data, raw->mv_size));
             if (!now || *now != key) {
                 ++report_.index_problems;
                 found(StoreDamage::Area::kIndex, name, id,
-                      "the index on " + idx.prop->name + " holds an entry for a value the object does not have");
+                      "the index on " + idx.prop->name +
+                          " holds an entry for a value the object does not have");
             }
         }
         if (rc != MDB_NOTFOUND) return lmdb_status(rc, "checking the index on " + idx.prop->name);
@@ -194,7 +207,8 @@ private:
         }
         if (Status st = validate_gid(*gid); !st) {
             ++report_.global_id_problems;
-            found(StoreDamage::Area::kGlobalId, name, id, "the object's global id is malformed: " + st.message());
+            found(StoreDamage::Area::kGlobalId, name, id,
+                  "the object's global id is malformed: " + st.message());
             return Status::ok();
         }
         OUTPOST_ASSIGN_OR_RETURN(auto local, lookup_local(txn_, e, *gid));
@@ -205,7 +219,8 @@ private:
         } else if (*local != id) {
             ++report_.global_id_problems;
             found(StoreDamage::Area::kGlobalId, name, id,
-                  "the object's global id " + gid_to_string(*gid) + " maps to object " + std::to_string(*local));
+                  "the object's global id " + gid_to_string(*gid) + " maps to object " +
+                      std::to_string(*local));
         }
         return Status::ok();
     }
@@ -217,7 +232,8 @@ private:
                                         std::vector<ObjectChange>& out) {
             return read_stored_objects(txn_, store_, entity_uid, first, count, out);
         };
-        OUTPOST_ASSIGN_OR_RETURN(Cursor records, open_cursor(store_.changelog, "reading the change log"));
+        OUTPOST_ASSIGN_OR_RETURN(Cursor records,
+                                 open_cursor(store_.changelog, "reading the change log"));
         MDB_cursor* cur = records.get();
         uint64_t done = 0;
         MDB_val k, v;
@@ -229,7 +245,8 @@ private:
             auto cs = decode_record({static_cast<const uint8_t*>(v.mv_data), v.mv_size}, stored);
             if (!cs) {
                 ++report_.damaged_records;
-                found(StoreDamage::Area::kChangeLog, "", pos, "does not decode: " + cs.status().message());
+                found(StoreDamage::Area::kChangeLog, "", pos,
+                      "does not decode: " + cs.status().message());
             }
         }
         if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading the change log");

@@ -1,5 +1,5 @@
-// Verification of stored objects against their entity (object_verify.hpp). The layout checked here is
-// the one codec.cpp writes and docs/storage.md describes.
+// Verification of stored objects against their entity (object_verify.hpp). The layout checked here
+// is the one codec.cpp writes and docs/storage.md describes.
 #include "store/object_verify.hpp"
 
 #include <flatbuffers/flatbuffers.h>
@@ -36,8 +36,8 @@ constexpr size_t kMaxFlexLevels = kMaxStoredFlexDepth + 1;
 
 bool flex_ok(const Vector<uint8_t>* bytes) {
     if (bytes->size() == 0) return true;  // read as null
-    // The reuse tracker marks what was verified, so that keys shared by many maps (the builder shares
-    // them) are checked once: without it a damaged buffer can make verification quadratic.
+    // The reuse tracker marks what was verified, so that keys shared by many maps (the builder
+    // shares them) are checked once: without it a damaged buffer can make verification quadratic.
     std::vector<uint8_t> verified;
     flexbuffers::Verifier fv(bytes->data(), bytes->size(), &verified, true, kMaxFlexLevels);
     return fv.VerifyBuffer();
@@ -47,11 +47,16 @@ ObjectDamage damage(int pos, const char* what) { return ObjectDamage{pos, what};
 
 const char* outside(FieldCheck::Kind kind) {
     switch (kind) {
-        case FieldCheck::kScalar: return "the value lies outside the object's table";
-        case FieldCheck::kString: return "the string is cut off or lies outside the record";
-        case FieldCheck::kVector: return "the vector lies outside the record";
-        case FieldCheck::kStringVector: return "a string of the vector is cut off or lies outside the record";
-        case FieldCheck::kFlex: return "the flex value lies outside the record";
+        case FieldCheck::kScalar:
+            return "the value lies outside the object's table";
+        case FieldCheck::kString:
+            return "the string is cut off or lies outside the record";
+        case FieldCheck::kVector:
+            return "the vector lies outside the record";
+        case FieldCheck::kStringVector:
+            return "a string of the vector is cut off or lies outside the record";
+        case FieldCheck::kFlex:
+            return "the flex value lies outside the record";
     }
     return "the field lies outside the record";
 }
@@ -62,27 +67,66 @@ std::vector<FieldCheck> field_checks_of(const Entity& entity) {
     std::vector<FieldCheck> out;
     for (size_t i = 0; i < entity.properties.size(); ++i) {
         const Property& p = entity.properties[i];
-        if (p.has(kFlagId)) continue;  // the key, not a field (a synced record's GID is checked apart)
+        // The id is the key, not a field (a synced record's GID is checked apart).
+        if (p.has(kFlagId)) continue;
         FieldCheck c;
         c.slot = static_cast<uint16_t>(4 + 2 * (p.id.id - 1));
         c.pos = static_cast<int32_t>(i);
         using T = PropertyType;
         switch (p.type) {
-            case T::kBool: case T::kInt8: c.width = 1; break;
-            case T::kInt16: c.width = 2; break;
-            case T::kInt32: case T::kFloat: c.width = 4; break;
-            case T::kInt64: case T::kDouble: case T::kDate: case T::kDateNano: case T::kRelation: c.width = 8; break;
-            case T::kString: c.kind = FieldCheck::kString; c.width = 1; break;
-            case T::kBytes: c.kind = FieldCheck::kVector; c.width = 1; break;
-            case T::kFlex: c.kind = FieldCheck::kFlex; c.width = 1; break;
-            case T::kInt8Vector: c.kind = FieldCheck::kVector; c.width = 1; break;
-            case T::kInt16Vector: c.kind = FieldCheck::kVector; c.width = 2; break;
-            case T::kInt32Vector: case T::kFloatVector: c.kind = FieldCheck::kVector; c.width = 4; break;
-            case T::kInt64Vector: case T::kDateVector: case T::kDoubleVector:
+            case T::kBool:
+            case T::kInt8:
+                c.width = 1;
+                break;
+            case T::kInt16:
+                c.width = 2;
+                break;
+            case T::kInt32:
+            case T::kFloat:
+                c.width = 4;
+                break;
+            case T::kInt64:
+            case T::kDouble:
+            case T::kDate:
+            case T::kDateNano:
+            case T::kRelation:
+                c.width = 8;
+                break;
+            case T::kString:
+                c.kind = FieldCheck::kString;
+                c.width = 1;
+                break;
+            case T::kBytes:
+                c.kind = FieldCheck::kVector;
+                c.width = 1;
+                break;
+            case T::kFlex:
+                c.kind = FieldCheck::kFlex;
+                c.width = 1;
+                break;
+            case T::kInt8Vector:
+                c.kind = FieldCheck::kVector;
+                c.width = 1;
+                break;
+            case T::kInt16Vector:
+                c.kind = FieldCheck::kVector;
+                c.width = 2;
+                break;
+            case T::kInt32Vector:
+            case T::kFloatVector:
+                c.kind = FieldCheck::kVector;
+                c.width = 4;
+                break;
+            case T::kInt64Vector:
+            case T::kDateVector:
+            case T::kDoubleVector:
                 c.kind = FieldCheck::kVector;
                 c.width = 8;
                 break;
-            case T::kStringVector: c.kind = FieldCheck::kStringVector; c.width = 4; break;
+            case T::kStringVector:
+                c.kind = FieldCheck::kStringVector;
+                c.width = 4;
+                break;
         }
         c.field_width = c.kind == FieldCheck::kScalar ? c.width : 4;
         out.push_back(c);
@@ -101,9 +145,14 @@ ObjectDamage check_target(const FieldCheck& c, const uint8_t* data, size_t size,
     Verifier v(data, size);
     bool ok = true;
     switch (c.kind) {
-        case FieldCheck::kScalar: break;
-        case FieldCheck::kString: ok = v.VerifyString(reinterpret_cast<const String*>(p)); break;
-        case FieldCheck::kVector: ok = v.VerifyVectorOrString(p, c.width); break;
+        case FieldCheck::kScalar:
+            break;
+        case FieldCheck::kString:
+            ok = v.VerifyString(reinterpret_cast<const String*>(p));
+            break;
+        case FieldCheck::kVector:
+            ok = v.VerifyVectorOrString(p, c.width);
+            break;
         case FieldCheck::kStringVector: {
             const auto* vec = reinterpret_cast<const Vector<Offset<String>>*>(p);
             ok = v.VerifyVector(vec) && v.VerifyVectorOfStrings(vec);
@@ -112,8 +161,9 @@ ObjectDamage check_target(const FieldCheck& c, const uint8_t* data, size_t size,
         case FieldCheck::kFlex:
             if (!v.VerifyVectorOrString(p, 1)) return damage(c.pos, outside(c.kind));
             if (!flex_ok(reinterpret_cast<const Vector<uint8_t>*>(p))) {
-                return damage(c.pos, "the flex value is not a valid FlexBuffer (damaged, or nested deeper "
-                                     "than 64 levels)");
+                return damage(c.pos,
+                              "the flex value is not a valid FlexBuffer (damaged, or nested deeper "
+                              "than 64 levels)");
             }
             break;
     }
@@ -124,18 +174,21 @@ ObjectDamage check_target(const FieldCheck& c, const uint8_t* data, size_t size,
 
 // The table and vtable are checked here as flatbuffers::Verifier::VerifyTableStart does, and more
 // strictly: the table's inline size (the vtable's second entry) must lie inside the record too, so
-// that each field needs one comparison with it (with StoreOptions::verify_objects this runs on every
-// read: it is kept short, bench/RESULTS.md). What offsets point at (strings, vectors) is checked by flatbuffers::Verifier, FlexBuffers
-// by flexbuffers::Verifier. Alignment is checked relative to the record's start, as the builder
-// aligns (LMDB keeps values only 2-byte aligned).
+// that each field needs one comparison with it (with StoreOptions::verify_objects this runs on
+// every read: it is kept short, bench/RESULTS.md). What offsets point at (strings, vectors) is
+// checked by flatbuffers::Verifier, FlexBuffers by flexbuffers::Verifier. Alignment is checked
+// relative to the record's start, as the builder aligns (LMDB keeps values only 2-byte aligned).
 ObjectDamage find_object_damage(const EntityInfo& e, const uint8_t* data, size_t size) {
     if (data == nullptr || size < 8) return damage(-1, "the record is too short to hold an object");
-    if (size >= FLATBUFFERS_MAX_BUFFER_SIZE) return damage(-1, "the record is larger than an object can be");
+    if (size >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+        return damage(-1, "the record is larger than an object can be");
+    }
     const uint32_t table = load_u32(data);
     if (table == 0 || table % 4 != 0 || table > size - 4) {
         return damage(-1, "the table offset points outside the record");
     }
-    const int64_t vtable = static_cast<int64_t>(table) - static_cast<int32_t>(load_u32(data + table));
+    const int64_t vtable =
+        static_cast<int64_t>(table) - static_cast<int32_t>(load_u32(data + table));
     if (vtable < 0 || vtable % 2 != 0 || vtable > static_cast<int64_t>(size) - 4) {
         return damage(-1, "the vtable lies outside the record");
     }
@@ -187,8 +240,8 @@ std::string object_damage_reason(const EntityInfo& e, const ObjectDamage& d) {
 Status verify_object(const EntityInfo& e, uint64_t id, const uint8_t* data, size_t size) {
     ObjectDamage d = find_object_damage(e, data, size);
     if (d.ok()) return Status::ok();
-    return Status(ErrorCode::kCorrupt,
-                  "damaged object " + e.entity->name + " " + std::to_string(id) + ": " + object_damage_reason(e, d));
+    return Status(ErrorCode::kCorrupt, "damaged object " + e.entity->name + " " +
+                                           std::to_string(id) + ": " + object_damage_reason(e, d));
 }
 
 }  // namespace outpost::detail

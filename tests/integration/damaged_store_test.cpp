@@ -1,6 +1,7 @@
-// Damaged stores and the programs: `outpost check` reports damaged objects and a data file cut short
-// (exit 3), the other outpost commands fail with the error (exit 1), and outpost-server's full sync of
-// a damaged object fails that client's full sync while the server and every other client go on.
+// Damaged stores and the programs: `outpost check` reports damaged objects and a data file cut
+// short (exit 3), the other outpost commands fail with the error (exit 1), and outpost-server's
+// full sync of a damaged object fails that client's full sync while the server and every other
+// client go on.
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
@@ -51,7 +52,7 @@ void damage_string(Store& store, const char* entity, uint64_t id, const char* pr
 }
 
 class CheckCommand : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { db_ = dir_.path("db"); }
 
     // Makes the store: COUNT tasks with texts "task 1", ... (and a user), then closes it.
@@ -93,9 +94,10 @@ TEST_F(CheckCommand, CleanStoreExitsZeroWithASummary) {
     auto r = outpost({"check", "--db", db_});
     ASSERT_TRUE(r.exit_code.has_value());
     EXPECT_EQ(*r.exit_code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find("check: 4 objects in 3 entities, 0 damaged; 1 change-log records, 0 damaged; "
-                         "0 index problems; 0 global id problems"),
-              std::string::npos)
+    EXPECT_NE(
+        r.out.find("check: 4 objects in 3 entities, 0 damaged; 1 change-log records, 0 damaged; "
+                   "0 index problems; 0 global id problems"),
+        std::string::npos)
         << r.out;
 }
 
@@ -106,15 +108,19 @@ TEST_F(CheckCommand, DamagedObjectIsReportedAndOtherCommandsFailCleanly) {
     auto check = outpost({"check", "--db", db_});
     ASSERT_TRUE(check.exit_code.has_value());
     EXPECT_EQ(*check.exit_code, 3) << check.out << check.err;
-    EXPECT_NE(check.out.find("object Task 2: property text (string): the string is cut off or lies outside the record"),
+    EXPECT_NE(check.out.find("object Task 2: property text (string): the string is cut off or lies "
+                             "outside the record"),
               std::string::npos)
         << check.out;
-    EXPECT_NE(check.out.find("check: 4 objects in 3 entities, 1 damaged;"), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("check: 4 objects in 3 entities, 1 damaged;"), std::string::npos)
+        << check.out;
 
     auto get = outpost({"get", "--db", db_, "Task", "2"});
     ASSERT_TRUE(get.exit_code.has_value());
     EXPECT_EQ(*get.exit_code, 1) << get.out << get.err;  // an error, not a signal
-    EXPECT_NE(get.err.find("corrupt (204): damaged object Task 2: property text"), std::string::npos) << get.err;
+    EXPECT_NE(get.err.find("corrupt (204): damaged object Task 2: property text"),
+              std::string::npos)
+        << get.err;
 
     auto list = outpost({"list", "--db", db_, "Task"});
     ASSERT_TRUE(list.exit_code.has_value());
@@ -135,13 +141,16 @@ TEST_F(CheckCommand, DataFileCutShortIsReportedNotACrash) {
     auto check = outpost({"check", "--db", db_});
     ASSERT_TRUE(check.exit_code.has_value());
     EXPECT_EQ(*check.exit_code, 3) << check.out << check.err;
-    EXPECT_NE(check.out.find("check: the store does not open: corrupt (204)"), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("check: the store does not open: corrupt (204)"), std::string::npos)
+        << check.out;
     EXPECT_NE(check.out.find("cut short"), std::string::npos) << check.out;
 
     auto stats = outpost({"stats", "--db", db_});
     ASSERT_TRUE(stats.exit_code.has_value());
     EXPECT_EQ(*stats.exit_code, 1) << stats.out << stats.err;
-    EXPECT_NE(stats.err.find("data.mdb is " + std::to_string(size / 2) + " bytes"), std::string::npos) << stats.err;
+    EXPECT_NE(stats.err.find("data.mdb is " + std::to_string(size / 2) + " bytes"),
+              std::string::npos)
+        << stats.err;
 }
 
 TEST_F(CheckCommand, MissingStoreIsAnError) {
@@ -163,7 +172,8 @@ TEST_F(DamagedServerStore, FullSyncOfADamagedObjectFailsThatClientNotTheServer) 
     const uint64_t id = it::put(*a->store, "Person", {{"name", Value("soon damaged")}});
     const auto gid = it::gid(*a->store, "Person", id);
     ASSERT_TRUE(gid.has_value());
-    ASSERT_TRUE(eventually([&] { return it::find(*b->store, "Person", *gid).has_value(); }, "b has the person"));
+    ASSERT_TRUE(eventually([&] { return it::find(*b->store, "Person", *gid).has_value(); },
+                           "b has the person"));
     ASSERT_TRUE(server->stop().has_value()) << server->log();
     {
         auto store = it::open_server_store(*server);
@@ -179,10 +189,12 @@ TEST_F(DamagedServerStore, FullSyncOfADamagedObjectFailsThatClientNotTheServer) 
 
     // A new client gets a full sync, which reads the damaged person.
     auto c = make_peer("c", *server);
-    ASSERT_TRUE(eventually([&] { return c->error_count() > 0; }, "c's full sync fails")) << server->log();
+    ASSERT_TRUE(eventually([&] { return c->error_count() > 0; }, "c's full sync fails"))
+        << server->log();
     {
         std::lock_guard lock(c->mu);
-        EXPECT_NE(c->errors[0].why.find("damaged object Person"), std::string::npos) << c->errors[0].why;
+        EXPECT_NE(c->errors[0].why.find("damaged object Person"), std::string::npos)
+            << c->errors[0].why;
     }
     EXPECT_TRUE(server->running());
     EXPECT_TRUE(it::still_syncing(*a, *b, "after the damage")) << server->log();

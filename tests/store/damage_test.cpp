@@ -1,6 +1,7 @@
 // Damaged stores: a data file cut short is refused at open; with verify_objects (or through a
 // verified() box) a damaged object is an error naming it, never a crash, while every other object
 // stays usable; check_store reports what is damaged.
+#include <flatbuffers/flexbuffers.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include <flatbuffers/flexbuffers.h>
 
 #include "outpost/changelog.hpp"
 #include "outpost/check.hpp"
@@ -42,7 +41,8 @@ uint16_t load_u16(const uint8_t* p) {
 size_t field_at(const detail::EntityInfo& e, const std::string& bytes, int pos) {
     const auto* b = reinterpret_cast<const uint8_t*>(bytes.data());
     uint32_t table = load_u32(b);
-    auto vtable = static_cast<size_t>(static_cast<int64_t>(table) - static_cast<int32_t>(load_u32(b + table)));
+    auto vtable = static_cast<size_t>(static_cast<int64_t>(table) -
+                                      static_cast<int32_t>(load_u32(b + table)));
     const Property& p = e.entity->properties[static_cast<size_t>(pos)];
     size_t slot = 4 + 2 * (p.id.id - 1);
     if (slot + 2 > load_u16(b + vtable)) return 0;
@@ -71,7 +71,8 @@ void damage_record(Store& store, const DynamicBox& box, uint64_t id,
 
 // Points the string field PROPERTY of object ID 2 GiB past the record: read without verification,
 // that is far outside the memory map.
-void point_string_away(Store& store, const DynamicBox& box, uint64_t id, const std::string& property) {
+void point_string_away(Store& store, const DynamicBox& box, uint64_t id,
+                       const std::string& property) {
     damage_record(store, box, id, [&](std::string& bytes) {
         size_t at = field_at(*box.info(), bytes, pos_of(box, property));
         ASSERT_NE(at, 0u) << property << " is not set";
@@ -83,7 +84,8 @@ void point_string_away(Store& store, const DynamicBox& box, uint64_t id, const s
 void expect_corrupt(const Status& st, std::initializer_list<std::string> needles) {
     EXPECT_EQ(st.code(), ErrorCode::kCorrupt) << st.to_string();
     for (const auto& n : needles) {
-        EXPECT_NE(st.message().find(n), std::string::npos) << "\"" << n << "\" is not in: " << st.message();
+        EXPECT_NE(st.message().find(n), std::string::npos)
+            << "\"" << n << "\" is not in: " << st.message();
     }
 }
 
@@ -110,7 +112,8 @@ TEST(DamagedStore, DataFileCutShortIsRefusedAtOpen) {
 
     auto writable = Store::open(db, model, test::test_options());
     ASSERT_FALSE(writable.is_ok());
-    expect_corrupt(writable.status(), {"data.mdb is " + std::to_string(full / 2) + " bytes", "needs at least"});
+    expect_corrupt(writable.status(),
+                   {"data.mdb is " + std::to_string(full / 2) + " bytes", "needs at least"});
 
     StoreOptions ro = test::test_options();
     ro.read_only = true;
@@ -137,7 +140,7 @@ StoreOptions verifying_options() {
 // Items 1 to 3, with the name of item 2 pointing far outside its record; the store is opened again
 // with verify_objects.
 class DamagedObject : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         {
@@ -221,7 +224,8 @@ TEST_F(DamagedObject, QueriesAreCorruptNotACrash) {
 // Without verify_objects, a box made verified() verifies its own reads.
 TEST(DamagedStore, VerifiedBoxOfAStoreThatDoesNotVerify) {
     TempDir dir;
-    ASSERT_OK_AND_ASSIGN(auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
+    ASSERT_OK_AND_ASSIGN(
+        auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
     ASSERT_OK_AND_ASSIGN(DynamicBox items, store->box("Item"));
     EXPECT_FALSE(items.verifies());
     for (int i = 1; i <= 2; ++i) {
@@ -247,12 +251,13 @@ TEST(DamagedStore, VerifiedBoxOfAStoreThatDoesNotVerify) {
 // SIZE bytes that end where an inaccessible page begins, or (AT_START) that begin where one ends: a
 // read past either end faults.
 class GuardedBytes {
-public:
+  public:
     GuardedBytes(const std::string& bytes, bool at_start) {
         page_ = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
         size_t data_pages = (bytes.size() + page_ - 1) / page_ + 1;
         total_ = (data_pages + 2) * page_;
-        void* m = ::mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void* m =
+            ::mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
             ADD_FAILURE() << "mmap failed";
             return;
@@ -273,7 +278,7 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     size_t page_ = 0, total_ = 0, size_ = 0;
     uint8_t* base_ = nullptr;
     uint8_t* data_ = nullptr;
@@ -322,13 +327,16 @@ size_t refused_mutations(const detail::EntityInfo& e, const std::string& rec, si
 }
 
 class Verifier : public StoreTest {
-protected:
+  protected:
     // An AllTypes object with every property set, flex holding maps, arrays, strings and blobs.
     std::string all_types_record() {
         DynamicBox b = box("AllTypes");
         Object o = b.new_object();
-        Flex::Map inner{{"k", Flex(std::string("value"))}, {"blob", Flex(Bytes{1, 2, 3})}, {"n", Flex(int64_t{-7})}};
-        Flex::Array arr{Flex(true), Flex(1.5), Flex(std::move(inner)), Flex(Flex::Array{Flex(), Flex(int64_t{1} << 40)})};
+        Flex::Map inner{{"k", Flex(std::string("value"))},
+                        {"blob", Flex(Bytes{1, 2, 3})},
+                        {"n", Flex(int64_t{-7})}};
+        Flex::Array arr{Flex(true), Flex(1.5), Flex(std::move(inner)),
+                        Flex(Flex::Array{Flex(), Flex(int64_t{1} << 40)})};
         EXPECT_OK(o.set("b", Value(true)));
         EXPECT_OK(o.set("i8", Value(int64_t{-8})));
         EXPECT_OK(o.set("i16", Value(int64_t{-16})));
@@ -340,7 +348,8 @@ protected:
         EXPECT_OK(o.set("dt", Value(int64_t{1700000000000})));
         EXPECT_OK(o.set("dn", Value(int64_t{1700000000000000000})));
         EXPECT_OK(o.set("by", Value(Bytes{9, 8, 7, 6, 5})));
-        EXPECT_OK(o.set("fx", Value(Flex(Flex::Map{{"list", Flex(std::move(arr))}, {"s", Flex(std::string("x"))}}))));
+        EXPECT_OK(o.set("fx", Value(Flex(Flex::Map{{"list", Flex(std::move(arr))},
+                                                   {"s", Flex(std::string("x"))}}))));
         EXPECT_OK(o.set("vi8", Value(Value::IntVector{1, -2, 3})));
         EXPECT_OK(o.set("vi16", Value(Value::IntVector{300, -300})));
         EXPECT_OK(o.set("vi32", Value(Value::IntVector{70000})));
@@ -396,7 +405,8 @@ TEST_F(Verifier, EveryFlippedByteIsRefusedOrReadInBounds) {
 TEST_F(Verifier, RefusesARecordTooShortForATable) {
     DynamicBox b = box("Item");
     for (std::string bytes : {std::string(), std::string(3, '\0'), std::string(7, '\x01')}) {
-        auto d = detail::find_object_damage(*b.info(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+        auto d = detail::find_object_damage(
+            *b.info(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
         EXPECT_FALSE(d.ok()) << bytes.size() << " bytes";
     }
 }
@@ -407,7 +417,9 @@ TEST_F(Verifier, FlexAtTheWritersDepthLimitIsAccepted) {
     Flex deep(std::string("bottom"));
     for (int i = 0; i < detail::kMaxStoredFlexDepth; ++i) deep = Flex(Flex::Array{std::move(deep)});
     Flex deep_map(Flex::Array{});
-    for (int i = 0; i < detail::kMaxStoredFlexDepth; ++i) deep_map = Flex(Flex::Map{{"k", std::move(deep_map)}});
+    for (int i = 0; i < detail::kMaxStoredFlexDepth; ++i) {
+        deep_map = Flex(Flex::Map{{"k", std::move(deep_map)}});
+    }
     for (const Flex& f : {deep, deep_map}) {
         Object o = b.new_object();
         ASSERT_OK(o.set("fx", Value(f)));
@@ -438,7 +450,8 @@ TEST_F(Verifier, FlexNestedDeeperThanTheLimitIsCorrupt) {
     ASSERT_OK(txn.commit());
     auto got = b.verified().get(id);
     ASSERT_FALSE(got.is_ok());
-    expect_corrupt(got.status(), {"AllTypes " + std::to_string(id), "property fx (flex)", "64 levels"});
+    expect_corrupt(got.status(),
+                   {"AllTypes " + std::to_string(id), "property fx (flex)", "64 levels"});
 }
 
 // ---- the change log ----
@@ -459,7 +472,7 @@ Model synced_model() {
 }
 
 class DamagedSyncedStore : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         auto s = Store::open(dir_.sub("db"), synced_model(), verifying_options());
         ASSERT_OK(s);
@@ -481,9 +494,7 @@ protected:
     }
     void TearDown() override { store_.reset(); }
 
-    Result<CheckReport> check() {
-        return check_store(*store_);
-    }
+    Result<CheckReport> check() { return check_store(*store_); }
 
     TempDir dir_;
     std::shared_ptr<Store> store_;
@@ -525,7 +536,8 @@ TEST_F(DamagedSyncedStore, EveryDamageOfASyncedRecordIsRefusedOrReadInBounds) {
     ASSERT_TRUE(raw.has_value());
     const std::string rec(static_cast<const char*>(raw->mv_data), raw->mv_size);
     txn.close();
-    ASSERT_TRUE(detail::record_gid(e, reinterpret_cast<const uint8_t*>(rec.data()), rec.size()).has_value());
+    ASSERT_TRUE(detail::record_gid(e, reinterpret_cast<const uint8_t*>(rec.data()), rec.size())
+                    .has_value());
     EXPECT_TRUE(accepted_and_read(e, rec));
     size_t tried = 0;
     size_t refused = refused_mutations(e, rec, &tried);
@@ -538,7 +550,8 @@ TEST_F(DamagedSyncedStore, EveryDamageOfASyncedRecordIsRefusedOrReadInBounds) {
     ASSERT_NE(at, 0u);
     uint32_t far = 0x7ffffff0u;
     std::memcpy(bad.data() + at, &far, 4);
-    auto d = detail::find_object_damage(e, reinterpret_cast<const uint8_t*>(bad.data()), bad.size());
+    auto d =
+        detail::find_object_damage(e, reinterpret_cast<const uint8_t*>(bad.data()), bad.size());
     ASSERT_FALSE(d.ok());
     EXPECT_EQ(d.pos, e.id_pos);
     EXPECT_STREQ(d.what, "the global id lies outside the record");
@@ -574,7 +587,9 @@ TEST_F(DamagedSyncedStore, CheckReportsEveryDamagedObject) {
     EXPECT_EQ(r.damaged_objects, 3u);
     std::vector<std::string> objects;
     for (const auto& d : r.damage) {
-        if (d.area == StoreDamage::Area::kObject) objects.push_back(d.entity + " " + std::to_string(d.id));
+        if (d.area == StoreDamage::Area::kObject) {
+            objects.push_back(d.entity + " " + std::to_string(d.id));
+        }
     }
     EXPECT_EQ(objects, (std::vector<std::string>{"Note 3", "Doc 2", "Doc 4"}));
     // Note 3 is named by the change-log record of the puts: that record cannot be read either.
@@ -585,7 +600,8 @@ TEST_F(DamagedSyncedStore, CheckReportsEveryDamagedObject) {
     for (const auto& d : r.damage) {
         std::string line = describe_damage(d);
         if (d.entity == "Note") {
-            EXPECT_NE(line.find("object Note 3: property text (string)"), std::string::npos) << line;
+            EXPECT_NE(line.find("object Note 3: property text (string)"), std::string::npos)
+                << line;
         }
         if (d.id == 4 && d.entity == "Doc") {
             EXPECT_NE(line.find("property body (flex)"), std::string::npos) << line;
@@ -601,7 +617,8 @@ TEST_F(DamagedSyncedStore, CheckReportsMissingAndStaleIndexEntries) {
         ASSERT_OK_AND_ASSIGN(WriteTxn txn, store_->begin_write());
         MDB_txn* t = txn.state()->txn;
         const auto& idx = docs_->info()->indexes.at(0);  // Doc.title
-        // Drop the entry of Doc 1, add one for Doc 9 (no such object) and one for a value Doc 5 lacks.
+        // Drop the entry of Doc 1, add one for Doc 9 (no such object) and one for a value Doc 5
+        // lacks.
         std::string key1 = "\x01" + std::string("doc 1");
         uint64_t one = 1, nine = 9, five = 5;
         MDB_val k{key1.size(), key1.data()}, v{8, &one};
@@ -618,10 +635,15 @@ TEST_F(DamagedSyncedStore, CheckReportsMissingAndStaleIndexEntries) {
     std::vector<std::string> lines;
     for (const auto& d : r.damage) lines.push_back(describe_damage(d));
     ASSERT_EQ(lines.size(), 3u);
-    EXPECT_NE(lines[0].find("index Doc 1: the index on title lacks"), std::string::npos) << lines[0];
-    EXPECT_NE(lines[1].find("index Doc 5: the index on title holds an entry for a value"), std::string::npos) << lines[1];
-    EXPECT_NE(lines[2].find("index Doc 9: the index on title names the object, which does not exist"),
-              std::string::npos) << lines[2];
+    EXPECT_NE(lines[0].find("index Doc 1: the index on title lacks"), std::string::npos)
+        << lines[0];
+    EXPECT_NE(lines[1].find("index Doc 5: the index on title holds an entry for a value"),
+              std::string::npos)
+        << lines[1];
+    EXPECT_NE(
+        lines[2].find("index Doc 9: the index on title names the object, which does not exist"),
+        std::string::npos)
+        << lines[2];
 }
 
 TEST_F(DamagedSyncedStore, CheckReportsObjectsMissingFromTheGidMap) {
@@ -633,8 +655,9 @@ TEST_F(DamagedSyncedStore, CheckReportsObjectsMissingFromTheGidMap) {
     ASSERT_OK_AND_ASSIGN(CheckReport r, check());
     EXPECT_EQ(r.global_id_problems, 5u);
     ASSERT_FALSE(r.damage.empty());
-    EXPECT_NE(describe_damage(r.damage[0]).find("global id Note 1: the object's global id ObjectId("),
-              std::string::npos)
+    EXPECT_NE(
+        describe_damage(r.damage[0]).find("global id Note 1: the object's global id ObjectId("),
+        std::string::npos)
         << describe_damage(r.damage[0]);
 }
 
@@ -652,12 +675,14 @@ TEST_F(DamagedSyncedStore, CheckReportsAnUndecodableChangeLogRecord) {
     ASSERT_EQ(r.damage.size(), 1u);
     EXPECT_EQ(r.damage[0].area, StoreDamage::Area::kChangeLog);
     EXPECT_EQ(r.damage[0].id, 1u);
-    EXPECT_NE(describe_damage(r.damage[0]).find("change log record 1: does not decode"), std::string::npos);
+    EXPECT_NE(describe_damage(r.damage[0]).find("change log record 1: does not decode"),
+              std::string::npos);
 }
 
 TEST(CheckStore, ReportsProgressOnLongSteps) {
     TempDir dir;
-    ASSERT_OK_AND_ASSIGN(auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
+    ASSERT_OK_AND_ASSIGN(
+        auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
     ASSERT_OK_AND_ASSIGN(DynamicBox items, store->box("Item"));
     ASSERT_OK_AND_ASSIGN(WriteTxn txn, store->begin_write());
     for (int i = 0; i < 100000; ++i) {
