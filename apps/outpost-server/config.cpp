@@ -1,8 +1,15 @@
 #include "config.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "net/url.hpp"
 
 namespace outpost::server {
 
@@ -81,6 +88,7 @@ Status apply_config_json(const std::string& text, Settings& s) {
         } else if (key == "certificatePath") st = read_string(v, key, s.cert_dir);
         else if (key == "dbDirectory") st = read_string(v, key, s.db_directory);
         else if (key == "unsecuredNoAuthentication") st = read_bool(v, key, s.unsecured_no_authentication);
+        else if (key == "unsecuredAllowRemote") st = read_bool(v, key, s.unsecured_allow_remote);
         else if (key == "auth") {
             if (!v.is_object()) return bad(key, "expected an object");
             for (const auto& [akey, av] : v.items()) {
@@ -109,6 +117,25 @@ Status load_config_file(const std::string& path, Settings& settings) {
     return Status::ok();
 }
 
+bool is_loopback_host(const std::string& host) {
+    std::string lower = host;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower == "localhost") return true;
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+        static const uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        static const uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (std::memcmp(v6.s6_addr, kLoopback, 16) == 0) return true;
+        return std::memcmp(v6.s6_addr, kMappedPrefix, 12) == 0 && v6.s6_addr[12] == 127;
+    }
+    return false;  // another name: it may resolve to any address
+}
+
 Status validate(const Settings& s) {
     if (s.shared_secret.empty() && !s.unsecured_no_authentication) {
         return Status(ErrorCode::kInvalidArgument,
@@ -116,16 +143,36 @@ Status validate(const Settings& s) {
                       "auth.sharedSecret), or --unsecured-no-authentication to let anyone who can "
                       "reach the server sync (only for local development)");
     }
+    if (!s.shared_secret.empty() && s.unsecured_no_authentication) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "both --auth-shared-secret (config auth.sharedSecret) and "
+                      "--unsecured-no-authentication (config unsecuredNoAuthentication) are given: "
+                      "choose one");
+    }
+    if (s.unsecured_allow_remote && !s.unsecured_no_authentication) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "--unsecured-allow-remote (config unsecuredAllowRemote) only confirms "
+                      "--unsecured-no-authentication, which is not given");
+    }
     if (s.binds.empty()) return Status(ErrorCode::kInvalidArgument, "no --bind URL");
     for (const auto& b : s.binds) {
-        bool tls = b.rfind("wss://", 0) == 0;
-        if (!tls && b.rfind("ws://", 0) != 0) {
+        auto url = net::detail::parse_ws_url(b);
+        if (!url) {
             return Status(ErrorCode::kInvalidArgument,
                           "--bind " + b + ": expected ws://HOST:PORT or wss://HOST:PORT");
         }
-        if (tls && s.cert_dir.empty()) {
+        if (url->tls && s.cert_dir.empty()) {
             return Status(ErrorCode::kInvalidArgument,
                           "--bind " + b + " needs --cert DIR holding cert.pem and key.pem");
+        }
+        if (s.unsecured_no_authentication && !s.unsecured_allow_remote &&
+            !is_loopback_host(url->host)) {
+            return Status(ErrorCode::kInvalidArgument,
+                          "--unsecured-no-authentication with --bind " + b +
+                              ": that address is not loopback, so anyone who can reach it could "
+                              "sync without credentials; bind to 127.0.0.1, ::1 or localhost, use "
+                              "--auth-shared-secret, or add --unsecured-allow-remote (config "
+                              "unsecuredAllowRemote) to confirm");
         }
     }
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};

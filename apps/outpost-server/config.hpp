@@ -31,6 +31,7 @@ struct Settings {
     std::string cert_dir;
     std::string db_directory = "outpost-data";
     bool unsecured_no_authentication = false;
+    bool unsecured_allow_remote = false;  // confirms unsecured on a non-loopback bind
     std::string shared_secret;
     uint64_t history_size_max_mb = 1024;
     uint64_t login_timeout_seconds = 10;  // 0: none
@@ -45,8 +46,14 @@ struct Settings {
 Status apply_config_json(const std::string& text, Settings& settings);
 Status load_config_file(const std::string& path, Settings& settings);
 
-// Checks the whole: an auth method or the explicit unsecured flag, a ws:// or wss:// bind, a
-// certificate directory for wss://, a known log level. The message says what to do.
+// Checks the whole: one auth method (a secret or the explicit unsecured flag, not both), a ws://
+// or wss:// bind, unsecured only on loopback binds (127.0.0.0/8, ::1, localhost) unless
+// unsecured_allow_remote confirms it, a certificate directory for wss://, a known log level. The
+// message says what to do.
 Status validate(const Settings& settings);
+
+// True when HOST (of a bind URL, IPv6 without brackets) is a loopback address: 127.0.0.0/8, ::1
+// (also IPv4-mapped) or the name localhost. Any other name, 0.0.0.0 and :: are not.
+bool is_loopback_host(const std::string& host);
 
 }  // namespace outpost::server

@@ -205,6 +205,8 @@ int main(int argc, char** argv) {
     auto* db = app.add_option("--db-directory", flags.db_directory, "store directory (default outpost-data)");
     auto* unsecured = app.add_flag("--unsecured-no-authentication", flags.unsecured_no_authentication,
                                    "accept every client without credentials (local development only)");
+    auto* allow_remote = app.add_flag("--unsecured-allow-remote", flags.unsecured_allow_remote,
+                                      "confirms --unsecured-no-authentication on a non-loopback --bind");
     auto* secret = app.add_option("--auth-shared-secret", flags.shared_secret,
                                   "clients must log in with this secret");
     auto* history = app.add_option("--history-size-max-mb", flags.history_size_max_mb,
@@ -243,6 +245,7 @@ int main(int argc, char** argv) {
     if (*cert) s.cert_dir = flags.cert_dir;
     if (*db) s.db_directory = flags.db_directory;
     if (*unsecured) s.unsecured_no_authentication = flags.unsecured_no_authentication;
+    if (*allow_remote) s.unsecured_allow_remote = flags.unsecured_allow_remote;
     if (*secret) s.shared_secret = flags.shared_secret;
     if (*history) s.history_size_max_mb = flags.history_size_max_mb;
     if (*login_timeout) s.login_timeout_seconds = flags.login_timeout_seconds;

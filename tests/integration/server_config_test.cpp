@@ -36,7 +36,8 @@ TEST(ServerConfig, ReadsEveryKey) {
     Status st = apply(R"({
         "modelFile": "m.json", "bind": ["ws://127.0.0.1:1", "wss://0.0.0.0:2"],
         "certificatePath": "certs", "dbDirectory": "data", "unsecuredNoAuthentication": true,
-        "auth": {"sharedSecret": "s"}, "historySizeMaxMb": 7, "logLevel": "debug",
+        "unsecuredAllowRemote": true, "auth": {"sharedSecret": "s"}, "historySizeMaxMb": 7,
+        "logLevel": "debug",
         "mongoDb": {"url": "mongodb://h", "database": "db", "automaticInitialImport": true,
                     "maxPropertySizeToMongoDb": 10, "strictConversionsFromMongoDb": true,
                     "strictConversionsToMongoDb": true, "omitNullValuesToMongoDb": true,
@@ -48,6 +49,7 @@ TEST(ServerConfig, ReadsEveryKey) {
     EXPECT_EQ(s.cert_dir, "certs");
     EXPECT_EQ(s.db_directory, "data");
     EXPECT_TRUE(s.unsecured_no_authentication);
+    EXPECT_TRUE(s.unsecured_allow_remote);
     EXPECT_EQ(s.shared_secret, "s");
     EXPECT_EQ(s.history_size_max_mb, 7u);
     EXPECT_EQ(s.log_level, "debug");
@@ -59,6 +61,8 @@ TEST(ServerConfig, ReadsEveryKey) {
     EXPECT_TRUE(s.mongo.strict_to_mongo);
     EXPECT_TRUE(s.mongo.omit_null_to_mongo);
     EXPECT_TRUE(s.mongo.empty_list_for_absent);
+    s.unsecured_no_authentication = false;  // a secret and the unsecured flag exclude each other
+    s.unsecured_allow_remote = false;
     EXPECT_TRUE(validate(s)) << validate(s).to_string();
 }
 
@@ -144,6 +148,71 @@ TEST(ServerConfig, ValidateSaysWhatToDo) {
     EXPECT_TRUE(validate(s));
 }
 
+TEST(ServerConfig, SecretAndUnsecuredTogetherAreAnError) {
+    Settings s;
+    s.binds = {"ws://127.0.0.1:1"};
+    s.shared_secret = "x";
+    s.unsecured_no_authentication = true;
+    Status st = validate(s);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("--auth-shared-secret"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("--unsecured-no-authentication"), std::string::npos)
+        << st.message();
+}
+
+TEST(ServerConfig, LoopbackHosts) {
+    for (const char* host : {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1", "localhost",
+                             "LocalHost", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"}) {
+        EXPECT_TRUE(is_loopback_host(host)) << host;
+    }
+    for (const char* host : {"0.0.0.0", "::", "10.0.0.5", "128.0.0.1", "192.168.1.1", "::2",
+                             "::ffff:10.0.0.1", "fe80::1", "example.com", "localhost.example.com",
+                             "127.0.0.1.example.com", "my-localhost", ""}) {
+        EXPECT_FALSE(is_loopback_host(host)) << host;
+    }
+}
+
+TEST(ServerConfig, UnsecuredOnANonLoopbackBindNeedsConfirmation) {
+    Settings s;
+    s.unsecured_no_authentication = true;
+    for (const auto& binds : std::vector<std::vector<std::string>>{
+             {"ws://0.0.0.0:9999"},
+             {"ws://[::]:9999"},
+             {"ws://10.0.0.5:9999"},
+             {"ws://example.com:9999"},
+             {"ws://127.0.0.1:1", "ws://0.0.0.0:2"}}) {
+        s.binds = binds;
+        s.unsecured_allow_remote = false;
+        Status st = validate(s);
+        ASSERT_FALSE(st) << binds.back();
+        EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(st.message().find(binds.back()), std::string::npos) << st.message();
+        EXPECT_NE(st.message().find("--unsecured-allow-remote"), std::string::npos)
+            << st.message();
+        s.unsecured_allow_remote = true;
+        EXPECT_TRUE(validate(s)) << binds.back() << ": " << validate(s).to_string();
+    }
+    s.unsecured_allow_remote = false;
+    for (const char* bind : {"ws://127.0.0.1:9999", "ws://127.0.0.2:0", "ws://[::1]:9999",
+                             "ws://localhost:9999"}) {
+        s.binds = {bind};
+        EXPECT_TRUE(validate(s)) << bind << ": " << validate(s).to_string();
+    }
+}
+
+TEST(ServerConfig, AllowRemoteWithoutUnsecuredIsAnError) {
+    Settings s;
+    s.binds = {"ws://0.0.0.0:9999"};
+    s.shared_secret = "x";
+    s.unsecured_allow_remote = true;
+    Status st = validate(s);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.message().find("--unsecured-allow-remote"), std::string::npos) << st.message();
+    s.unsecured_allow_remote = false;
+    EXPECT_TRUE(validate(s)) << "a secret may serve any address";
+}
+
 // --- Through the program
 // --------------------------------------------------------------------------
 
@@ -183,6 +252,39 @@ TEST_F(ServerProgram, RefusesToStartWithoutAuthentication) {
     EXPECT_EQ(r.out.find("listening"), std::string::npos);
     EXPECT_FALSE(std::filesystem::exists(dir_.path("data") + "/data.mdb"))
         << "nothing is created before the settings are checked";
+}
+
+TEST_F(ServerProgram, UnsecuredOnANonLoopbackAddressIsRefused) {
+    auto r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
+                  "ws://0.0.0.0:0", "--unsecured-no-authentication"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("ws://0.0.0.0:0"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--unsecured-allow-remote"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("listening"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir_.path("data") + "/data.mdb"));
+
+    // The same from a config file.
+    std::string conf = it::write_file(
+        dir_.path("conf.json"), "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" +
+                                    dir_.path("data") +
+                                    "\", \"bind\": \"ws://[::]:0\", \"unsecuredNoAuthentication\": true}");
+    r = run({"--conf", conf});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("unsecuredAllowRemote"), std::string::npos) << r.err;
+}
+
+TEST_F(ServerProgram, SecretAndUnsecuredTogetherAreRefused) {
+    std::string conf = it::write_file(dir_.path("conf.json"), R"({"auth": {"sharedSecret": "s"}})");
+    auto r = run({"--conf", conf, "--model", model_file_, "--db-directory", dir_.path("data"),
+                  "--bind", "ws://127.0.0.1:0", "--unsecured-no-authentication"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("choose one"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("listening"), std::string::npos);
+    // --unsecured-allow-remote alone confirms nothing.
+    r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
+             "ws://127.0.0.1:0", "--auth-shared-secret", "s", "--unsecured-allow-remote"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--unsecured-allow-remote"), std::string::npos) << r.err;
 }
 
 TEST_F(ServerProgram, WssWithoutCertificateIsRefused) {
