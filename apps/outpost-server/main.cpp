@@ -4,14 +4,22 @@
 //   outpost-server mongo-import [same flags]   imports every mapped MongoDB collection, then exits
 // Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config.
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "config.hpp"
 #include "mongo/connector.hpp"
@@ -60,6 +68,105 @@ outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     return o;
 }
 
+// libmongoc's lines at their own level: its debug lines (server monitoring, every 0.5 s while MongoDB
+// is unreachable) stay out of a log at info.
+void route_driver_log() {
+    outpost::mongo::set_driver_log(
+        [](outpost::mongo::DriverLogLevel level, std::string_view domain, std::string_view message) {
+            using L = outpost::mongo::DriverLogLevel;
+            spdlog::log(level == L::kTrace   ? spdlog::level::trace
+                        : level == L::kDebug ? spdlog::level::debug
+                        : level == L::kInfo  ? spdlog::level::info
+                        : level == L::kWarn  ? spdlog::level::warn
+                                             : spdlog::level::err,
+                        "libmongoc {}: {}", domain, message);
+        });
+}
+
+// SIGTERM and SIGINT at any time, also while starting (waiting for MongoDB, importing): the first one
+// runs the stop hooks registered so far (hooks registered later run at once; they must not block).
+// With a FORCED_EXIT_CODE (when the MongoDB connector runs), the shutdown then has kShutdownDeadline
+// to finish: a MongoDB that stopped answering holds a call up to its socketTimeoutMS (libmongoc
+// cannot cancel a call), so past the deadline the process exits at once with that code, as after a
+// crash, which the store and the connector's stored positions are made for. Signals are blocked in
+// every other thread (see main). Declare it after what the hooks stop.
+constexpr auto kShutdownDeadline = std::chrono::seconds(3);
+
+class SignalWatch {
+  public:
+    explicit SignalWatch(std::optional<int> forced_exit_code)
+        : forced_exit_code_(forced_exit_code), thread_([this] { run(); }) {}
+    ~SignalWatch() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_ = true;
+        }
+        finished_.notify_all();
+        thread_.join();
+    }
+    SignalWatch(const SignalWatch&) = delete;
+    SignalWatch& operator=(const SignalWatch&) = delete;
+
+    void on_signal(std::function<void()> stop) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!received_) {
+                hooks_.push_back(std::move(stop));
+                return;
+            }
+        }
+        stop();
+    }
+    bool received() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return received_;
+    }
+
+  private:
+    void run() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        const timespec tick{0, 100'000'000};
+        int sig = -1;
+        for (;;) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (done_) return;
+            }
+            sig = sigtimedwait(&set, nullptr, &tick);
+            if (sig >= 0) break;
+        }
+        spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        auto deadline = std::chrono::steady_clock::now() + kShutdownDeadline;
+        std::vector<std::function<void()>> hooks;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            received_ = true;
+            hooks.swap(hooks_);
+        }
+        for (auto& h : hooks) h();
+        if (!forced_exit_code_) return;
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (finished_.wait_until(lock, deadline, [&] { return done_; })) return;
+        spdlog::warn("shutdown not finished after {} s (MongoDB does not answer): exiting now; the "
+                     "connector resumes from its stored positions at the next start",
+                     kShutdownDeadline.count());
+        spdlog::default_logger()->flush();
+        std::fflush(stdout);
+        std::_Exit(*forced_exit_code_);
+    }
+
+    const std::optional<int> forced_exit_code_;
+    mutable std::mutex mutex_;
+    std::condition_variable finished_;
+    bool received_ = false;                    // GUARDED_BY(mutex_)
+    bool done_ = false;                        // GUARDED_BY(mutex_)
+    std::vector<std::function<void()>> hooks_;  // GUARDED_BY(mutex_)
+    std::thread thread_;
+};
+
 // Runs an import with progress lines on stderr; false when it failed (logged).
 bool run_import(outpost::mongo::Connector& connector) {
     spdlog::info("MongoDB import: reading every mapped collection");
@@ -77,7 +184,8 @@ bool run_import(outpost::mongo::Connector& connector) {
     return true;
 }
 
-// outpost-server mongo-import: one import into the server store, then exit.
+// outpost-server mongo-import: one import into the server store, then exit (1 when stopped by a
+// signal before it finished).
 int import_only(const Settings& s) {
     auto store = open_store(s);
     if (!store) {
@@ -89,11 +197,18 @@ int import_only(const Settings& s) {
         spdlog::error("MongoDB connector: {}", connector.status().to_string());
         return 1;
     }
-    if (Status st = (*connector)->check_deployment(); !st) {
-        spdlog::error("MongoDB: {}", st.message());
+    SignalWatch signals(1);
+    outpost::mongo::Connector* c = connector->get();
+    signals.on_signal([c] { c->request_stop(); });
+    if (Status st = c->check_deployment(); !st) {
+        if (signals.received()) {
+            spdlog::info("stopped before the import");
+        } else {
+            spdlog::error("MongoDB: {}", st.message());
+        }
         return 1;
     }
-    return run_import(**connector) ? 0 : 1;
+    return run_import(*c) ? 0 : 1;
 }
 
 int serve(const Settings& s) {
@@ -103,6 +218,19 @@ int serve(const Settings& s) {
         return 1;
     }
     std::unique_ptr<outpost::mongo::Connector> connector;
+    std::unique_ptr<outpost::sync::SyncServer> server;
+    // After what its hooks stop; a shutdown deadline only with MongoDB (see SignalWatch).
+    SignalWatch signals(s.mongo.enabled() ? std::optional<int>(0) : std::nullopt);
+    // A signal while starting: stop what runs, exit 0.
+    auto stopped_while_starting = [&] {
+        if (!signals.received()) return false;
+        if (connector) connector->stop();
+        if (server) server->stop();
+        server.reset();
+        connector.reset();
+        spdlog::info("stopped before serving");
+        return true;
+    };
     if (s.mongo.enabled()) {
         auto c = outpost::mongo::Connector::create(*store, connector_options(s));
         if (!c) {
@@ -110,11 +238,16 @@ int serve(const Settings& s) {
             return 1;
         }
         connector = std::move(*c);
+        outpost::mongo::Connector* cp = connector.get();
+        signals.on_signal([cp] { cp->request_stop(); });
         if (Status st = connector->check_deployment(); !st) {
+            if (stopped_while_starting()) return 0;
             spdlog::error("MongoDB: {}", st.message());
             return 1;
         }
-        if (s.mongo_initial_import && !run_import(*connector)) return 1;
+        if (s.mongo_initial_import && !run_import(*connector)) {
+            return stopped_while_starting() ? 0 : 1;
+        }
     }
     outpost::sync::SyncServerOptions options;
     options.core.shared_secret = s.shared_secret;
@@ -140,46 +273,40 @@ int serve(const Settings& s) {
     }
     options.net.urls = s.binds;
     options.net.cert_dir = s.cert_dir;
-    auto server = outpost::sync::SyncServer::create(*store, std::move(options));
-    if (!server) {
-        spdlog::error("{}", server.status().to_string());
+    auto created = outpost::sync::SyncServer::create(*store, std::move(options));
+    if (!created) {
+        spdlog::error("{}", created.status().to_string());
         return 1;
     }
-    if (Status st = (*server)->start(); !st) {
+    server = std::move(*created);
+    if (Status st = server->start(); !st) {
         spdlog::error("cannot listen: {}", st.message());
         return 1;
     }
+    outpost::sync::SyncServer* srv = server.get();
+    signals.on_signal([srv] { srv->stop(); });
     if (s.unsecured_no_authentication && s.shared_secret.empty()) {
         spdlog::warn("UNSECURED: any client that can reach this server may sync (no authentication)");
     }
     if (connector) {
-        outpost::sync::SyncServer* srv = server->get();
+        if (stopped_while_starting()) return 0;
         if (Status st = connector->start([srv] { srv->notify_store_changed(); }); !st) {
+            if (stopped_while_starting()) return 0;
             spdlog::error("MongoDB connector: {}", st.to_string());
             return 1;
         }
         spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
     }
-    for (const auto& url : (*server)->bound_urls()) std::printf("listening on %s\n", url.c_str());
+    for (const auto& url : server->bound_urls()) std::printf("listening on %s\n", url.c_str());
     std::fflush(stdout);
     spdlog::info("serving store {} ({} entities)", s.db_directory, (*store)->model().entities.size());
 
-    // Signals arrive at this thread only (blocked everywhere else, see main).
-    std::thread signals([&server] {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        int sig = 0;
-        sigwait(&set, &sig);
-        spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        (*server)->stop();
-    });
-    (*server)->wait();
-    signals.join();
+    server->wait();
+    // The connector stops and its MongoDB client pool goes before the last line.
     if (connector) connector->stop();
-    auto stats = (*server)->stats();
-    server->reset();
+    auto stats = server->stats();
+    server.reset();
+    connector.reset();
     spdlog::info("stopped ({} sessions, {} pushes applied)", stats.sessions, stats.pushes_applied);
     return 0;
 }
@@ -268,5 +395,6 @@ int main(int argc, char** argv) {
     auto logger = spdlog::stderr_color_mt("outpost-server");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(s.log_level));
+    route_driver_log();
     return *import_cmd ? import_only(s) : serve(s);
 }

@@ -1,6 +1,7 @@
 // Connector: options, the client pool, the deployment check, threads and status.
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,8 @@ int64_t now_ms() {
 }
 
 namespace {
+
+constexpr int32_t kDefaultSelectionTimeoutMs = 30000;  // libmongoc's serverSelectionTimeoutMS default
 
 std::string random_id() {
     uint8_t b[8];
@@ -44,6 +47,13 @@ Status Connector::Impl::ensure_pool() {
     bson_error_t err;
     detail::UriPtr uri(mongoc_uri_new_with_error(options.url.c_str(), &err));
     if (!uri) return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
+    // A pooled call waiting for a server cannot be interrupted: each selection is kept short and
+    // wait_for_primary repeats them up to the URL's timeout.
+    selection_timeout_ms = mongoc_uri_get_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                                          kDefaultSelectionTimeoutMs);
+    if (selection_timeout_ms <= 0) selection_timeout_ms = kDefaultSelectionTimeoutMs;
+    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                   std::min(selection_timeout_ms, kSelectionSliceMs));
     pool.reset(mongoc_client_pool_new(uri.get()));
     if (!pool) return Status(ErrorCode::kMongoConnection, "cannot make a client pool for " + options.url);
     mongoc_client_pool_set_error_api(pool.get(), MONGOC_ERROR_API_VERSION_2);
@@ -56,6 +66,31 @@ Result<detail::PooledClient> Connector::Impl::client() {
     mongoc_client_t* c = mongoc_client_pool_pop(pool.get());
     if (!c) return Status(ErrorCode::kMongoConnection, "no client available from the pool");
     return detail::PooledClient(pool.get(), c);
+}
+
+Status Connector::Impl::stopping_status() const {
+    return Status(ErrorCode::kIllegalState, "the MongoDB connector is stopping");
+}
+
+Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(selection_timeout_ms);
+    for (;;) {
+        if (stopping.load()) return stopping_status();
+        bson_error_t err;
+        auto started = std::chrono::steady_clock::now();
+        mongoc_server_description_t* sd = mongoc_client_select_server(c, true, nullptr, &err);
+        if (sd) {
+            mongoc_server_description_destroy(sd);
+            return Status::ok();
+        }
+        if (stopping.load()) return stopping_status();
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return detail::status_from(err, "cannot reach MongoDB at " + options.url);
+        // A selection that failed at once (not after waiting its slice) is not repeated in a spin.
+        if (now - started < std::chrono::milliseconds(kSelectionSliceMs / 2) && sleep_for(kSelectionSliceMs / 2)) {
+            return stopping_status();
+        }
+    }
 }
 
 bool Connector::Impl::sleep_for(int ms) {
@@ -290,20 +325,25 @@ Result<std::unique_ptr<Connector>> Connector::create(std::shared_ptr<Store> stor
 
 Status Connector::check_deployment() {
     OUTPOST_ASSIGN_OR_RETURN(auto c, impl_->client());
+    OUTPOST_RETURN_IF_ERROR(impl_->wait_for_primary(c.get()));
     return impl_->check_deployment(c.get());
 }
 
 Status Connector::start(std::function<void()> on_inbound_commit) {
     Impl& m = *impl_;
     if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
+    m.stopping = false;
     {
         OUTPOST_ASSIGN_OR_RETURN(auto c, m.client());
+        OUTPOST_RETURN_IF_ERROR(m.wait_for_primary(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.check_deployment(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.create_collections(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.ensure_start_point(c.get()));
     }
+    std::lock_guard<std::mutex> life(m.lifecycle_mutex);
+    if (m.stopping.load()) return m.stopping_status();  // stop() came while the checks ran
+    if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
     m.on_inbound_commit = std::move(on_inbound_commit);
-    m.stopping = false;
     m.observer = m.store->add_observer([&m](const Changes&) {
         {
             std::lock_guard<std::mutex> lock(m.wake_mutex);
@@ -323,7 +363,7 @@ Status Connector::start(std::function<void()> on_inbound_commit) {
     return Status::ok();
 }
 
-void Connector::stop() {
+void Connector::request_stop() {
     Impl& m = *impl_;
     {
         std::lock_guard<std::mutex> lock(m.wake_mutex);
@@ -331,7 +371,16 @@ void Connector::stop() {
         m.wake_seq++;
     }
     m.wake.notify_all();
+    {
+        std::lock_guard<std::mutex> lock(m.import_mutex);  // a waiter between its check and its wait
+    }
     m.import_done.notify_all();
+}
+
+void Connector::stop() {
+    Impl& m = *impl_;
+    request_stop();
+    std::lock_guard<std::mutex> life(m.lifecycle_mutex);
     if (m.outbound_thread.joinable()) m.outbound_thread.join();
     if (m.inbound_thread.joinable()) m.inbound_thread.join();
     if (m.observing) {
@@ -348,6 +397,7 @@ Result<ImportStats> Connector::run_import(std::function<void(const ImportProgres
     if (!m.running.load()) {
         std::lock_guard<std::mutex> run(m.import_run_mutex);
         OUTPOST_ASSIGN_OR_RETURN(auto c, m.client());
+        OUTPOST_RETURN_IF_ERROR(m.wait_for_primary(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.check_deployment(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.create_collections(c.get()));
         return m.import_now(c.get(), false, progress);

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "outpost/status.hpp"
@@ -136,7 +137,8 @@ class Connector {
     // Connects and checks the deployment: a replica set (or sharded cluster), wire version >= 8
     // (MongoDB 4.2), and when authenticated the privileges find, insert, update, remove,
     // changeStream and createCollection on the database. The error says what is missing
-    // (kMongoConnection, kMongoDeployment).
+    // (kMongoConnection, kMongoDeployment). Waits for a primary up to the URL's
+    // serverSelectionTimeoutMS (30 s by default) unless stopped (kIllegalState).
     Status check_deployment();
 
     // Checks the deployment, creates missing collections, then starts the outbound and inbound
@@ -152,8 +154,15 @@ class Connector {
     // (status().outbound_position): trimmed records never reach MongoDB (reported in last_error).
     Status start(std::function<void()> on_inbound_commit);
     // Stops both threads (an outbound transaction in flight finishes or is aborted; either way the
-    // position stays consistent). Idempotent.
+    // position stays consistent). Idempotent; may run beside start() or another stop().
+    // No wait for a server lasts longer than about a second once stopping (selections are short),
+    // but a call waiting for the reply of a MongoDB that stopped answering ends only by the URL's
+    // socketTimeoutMS (300 s by default): libmongoc cannot cancel it.
     void stop();
+    // Tells the threads, and a check_deployment, start or run_import in progress on another thread,
+    // to end, without waiting for them (for a signal handler's thread); stop() waits. Until the next
+    // start(), those calls fail with kIllegalState.
+    void request_stop();
 
     // Reads every mapped collection and applies the differences to the server store, then makes the
     // change stream continue from the point taken before reading. PROGRESS (may be empty) is called
@@ -175,5 +184,16 @@ class Connector {
 
 // "docs 41000/100000 (41%), 52000 docs/s, 1.1 s left" for logs and the import command.
 std::string format_progress(const ImportProgress& p);
+
+// libmongoc's own log lines, by level.
+enum class DriverLogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+using DriverLogSink = std::function<void(DriverLogLevel, std::string_view domain, std::string_view message)>;
+
+// Routes libmongoc's own log lines (process-wide, every client) to SINK, from any thread. libmongoc
+// reports server monitoring and connection attempts at debug level (every 0.5 s while a call waits
+// for an unreachable server): they arrive as kDebug or kTrace, so a log at info level leaves them out.
+// Without a sink (the default, or an empty SINK) warnings and errors go to stderr and the rest is
+// dropped; libmongoc's own handler would print every level, debug lines on stdout.
+void set_driver_log(DriverLogSink sink);
 
 }  // namespace outpost::mongo

@@ -26,6 +26,11 @@ inline constexpr const char* kMetaOwnSeen = "mongo:own_seen";
 // killSessions at the next start instead of holding its locks until the server's lifetime limit.
 inline constexpr const char* kMetaOutboundLsid = "mongo:outbound_lsid";
 
+// Every libmongoc call of the pool waits at most this long for a server (serverSelectionTimeoutMS
+// of the pool), because a call waiting for one cannot be ended from another thread: stop() would
+// wait for it. wait_for_primary repeats selections up to the URL's serverSelectionTimeoutMS.
+inline constexpr int kSelectionSliceMs = 1000;
+
 struct Connector::Impl {
     Impl(std::shared_ptr<Store> s, ConnectorOptions o, Mapping m)
         : store(std::move(s)), options(std::move(o)), mapping(std::move(m)) {}
@@ -38,12 +43,20 @@ struct Connector::Impl {
 
     std::mutex pool_mutex;
     detail::ClientPoolPtr pool;
+    int selection_timeout_ms = 30000;  // the URL's serverSelectionTimeoutMS (set by ensure_pool)
     Status ensure_pool();
     Result<detail::PooledClient> client();
+    // Waits until C can select a server that takes writes: up to the URL's serverSelectionTimeoutMS
+    // (default 30 s), in kSelectionSliceMs steps that end when stopping. Errors: kMongoConnection
+    // (the last selection error), kIllegalState when stopping.
+    Status wait_for_primary(mongoc_client_t* c);
+    Status stopping_status() const;
 
-    // Threads.
+    // Threads. stopping is set by stop() and cleared by start(); lifecycle_mutex orders the starting
+    // and the joining of the threads when start() and stop() (or two stop()s) run at once.
     std::atomic<bool> stopping{false};
     std::atomic<bool> running{false};
+    std::mutex lifecycle_mutex;
     std::thread outbound_thread;
     std::thread inbound_thread;
     std::function<void()> on_inbound_commit;

@@ -1,7 +1,10 @@
 #include "mongo/handles.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
+
+#include "mongo/connector.hpp"
 
 namespace outpost::mongo::detail {
 
@@ -23,7 +26,63 @@ std::string to_json(const bson_t* doc) {
 
 std::string Bson::json() const { return to_json(&b_); }
 
+namespace {
+
+std::mutex& sink_mutex() {
+    static std::mutex m;
+    return m;
+}
+
+// GUARDED_BY(sink_mutex()); shared so that a line being written keeps its sink alive.
+std::shared_ptr<const DriverLogSink>& sink_slot() {
+    static std::shared_ptr<const DriverLogSink> sink;
+    return sink;
+}
+
+void on_driver_log(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+    std::shared_ptr<const DriverLogSink> sink;
+    {
+        std::lock_guard<std::mutex> lock(sink_mutex());
+        sink = sink_slot();
+    }
+    DriverLogLevel l = driver_log_level(level);
+    std::string_view d = domain ? domain : "";
+    std::string_view m = message ? message : "";
+    if (sink && *sink) {
+        (*sink)(l, d, m);
+    } else if (l == DriverLogLevel::kWarn || l == DriverLogLevel::kError) {
+        std::fprintf(stderr, "libmongoc %.*s: %.*s\n", static_cast<int>(d.size()), d.data(),
+                     static_cast<int>(m.size()), m.data());
+    }
+}
+
+void install_log_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] { mongoc_log_set_handler(on_driver_log, nullptr); });
+}
+
+}  // namespace
+
+DriverLogLevel driver_log_level(mongoc_log_level_t level) {
+    switch (level) {
+        case MONGOC_LOG_LEVEL_ERROR:
+        case MONGOC_LOG_LEVEL_CRITICAL:
+            return DriverLogLevel::kError;
+        case MONGOC_LOG_LEVEL_WARNING:
+            return DriverLogLevel::kWarn;
+        case MONGOC_LOG_LEVEL_MESSAGE:
+        case MONGOC_LOG_LEVEL_INFO:
+            return DriverLogLevel::kInfo;
+        case MONGOC_LOG_LEVEL_DEBUG:
+            return DriverLogLevel::kDebug;
+        case MONGOC_LOG_LEVEL_TRACE:
+            return DriverLogLevel::kTrace;
+    }
+    return DriverLogLevel::kDebug;
+}
+
 void ensure_mongoc_init() {
+    install_log_handler();
     static std::once_flag once;
     std::call_once(once, [] {
         mongoc_init();
@@ -72,3 +131,16 @@ void kill_aggregate_cursor(mongoc_database_t* db, int64_t id, const bson_t* opts
 }
 
 }  // namespace outpost::mongo::detail
+
+namespace outpost::mongo {
+
+void set_driver_log(DriverLogSink sink) {
+    auto shared = sink ? std::make_shared<const DriverLogSink>(std::move(sink)) : nullptr;
+    {
+        std::lock_guard<std::mutex> lock(detail::sink_mutex());
+        detail::sink_slot() = std::move(shared);
+    }
+    detail::install_log_handler();
+}
+
+}  // namespace outpost::mongo

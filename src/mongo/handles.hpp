@@ -11,6 +11,10 @@
 
 #include "outpost/status.hpp"
 
+namespace outpost::mongo {
+enum class DriverLogLevel;  // connector.hpp
+}  // namespace outpost::mongo
+
 namespace outpost::mongo::detail {
 
 // An owned bson_t (heap or stack layouts both end with bson_destroy).
@@ -128,8 +132,13 @@ class PooledClient {
     mongoc_client_t* client_;
 };
 
-// Calls mongoc_init once per process (and mongoc_cleanup at exit).
+// Calls mongoc_init once per process (and mongoc_cleanup at exit), and routes libmongoc's log
+// lines to the sink of set_driver_log (connector.hpp).
 void ensure_mongoc_init();
+
+// The level a libmongoc log line is reported at: errors and critical errors kError, warnings kWarn,
+// messages and info kInfo, debug kDebug, trace kTrace.
+mongo::DriverLogLevel driver_log_level(mongoc_log_level_t level);
 
 // Status for a libmongoc error: network and server-selection errors are kMongoConnection, server
 // errors kMongoCommand; cause() is bson_error_t::code. REPLY (may be null) adds the error labels.

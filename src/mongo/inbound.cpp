@@ -602,6 +602,14 @@ void Connector::Impl::inbound_loop() {
             }
             c.emplace(std::move(r).value());
         }
+        if (Status w = wait_for_primary(c->get()); !w) {
+            if (stopping.load()) return;
+            set_error(w);
+            count(&ConnectorStatus::retries);
+            if (sleep_for(backoff)) return;
+            backoff = std::min(backoff * 2, 5000);
+            continue;
+        }
         bool need_import = false;
         {
             auto txn = store->begin_read();

@@ -256,7 +256,7 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& sess
                                    std::vector<CollectionWrites>& writes, uint64_t position) {
     int backoff = 20;
     for (;;) {
-        if (stopping.load()) return Status(ErrorCode::kIllegalState, "stopping");
+        if (stopping.load()) return stopping_status();
         bool transient = false;
         Status s = run_transaction(c, session, ops, writes, position, transient);
         if (s) return s;
@@ -272,8 +272,12 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& sess
         }
         count(&ConnectorStatus::retries);
         set_error(s);
-        if (sleep_for(backoff)) return Status(ErrorCode::kIllegalState, "stopping");
+        if (sleep_for(backoff)) return stopping_status();
         backoff = std::min(backoff * 2, 5000);
+        if (s.code() == ErrorCode::kMongoConnection) {
+            // No primary (an election, MongoDB unreachable): wait for one before the next attempt.
+            if (Status w = wait_for_primary(c); !w && stopping.load()) return stopping_status();
+        }
     }
 }
 
@@ -292,6 +296,14 @@ void Connector::Impl::outbound_loop() {
                 continue;
             }
             c.emplace(std::move(r).value());
+        }
+        if (Status w = wait_for_primary(c->get()); !w) {
+            if (stopping.load()) return;
+            set_error(w);
+            count(&ConnectorStatus::retries);
+            if (sleep_for(backoff)) return;
+            backoff = std::min(backoff * 2, 5000);
+            continue;
         }
         {
             // A transaction that a crash left open holds the marker's lock: end the old session first.

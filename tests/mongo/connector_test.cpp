@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
@@ -149,6 +150,45 @@ TEST_F(ConnectorTest, UnreachableServerIsAClearError) {
     EXPECT_EQ(s.code(), ErrorCode::kMongoConnection);
     EXPECT_NE(s.message().find("cannot reach MongoDB"), std::string::npos) << s.to_string();
     EXPECT_FALSE(c->start(nullptr).is_ok());
+}
+
+// A wait for a server that does not come ends when the connector is told to stop, well before the
+// URL's serverSelectionTimeoutMS (30 s by default).
+TEST_F(ConnectorTest, RequestStopEndsAWaitForAnUnreachableServer) {
+    open();
+    ConnectorOptions o;
+    o.url = "mongodb://127.0.0.1:1/?replicaSet=rs0";
+    o.database = "db";
+    auto c = Connector::create(store_, o).value();
+    for (int call = 0; call < 2; ++call) {
+        auto done = std::async(std::launch::async, [&] {
+            return call == 0 ? c->check_deployment() : c->run_import(nullptr).status();
+        });
+        c->request_stop();
+        ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "call " << call;
+        Status s = done.get();
+        EXPECT_EQ(s.code(), ErrorCode::kIllegalState) << s.to_string();
+    }
+    c->stop();
+}
+
+// MongoDB killed under a running connector: stop() does not wait for libmongoc's server selection.
+TEST_F(ConnectorTest, StopIsPromptAfterMongoDbWentAway) {
+    if (mongo().external()) GTEST_SKIP() << "needs a stand-in to kill";
+    // The URL with libmongoc's default timeouts.
+    auto o = options();
+    o.url = "mongodb://" + mongo().standin()->host_port() + "/?replicaSet=rs0";
+    start(o);
+    Gid a = put_item([](Object& obj) { (void)obj.set("name", Value("a")); });
+    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(a)) == 1 && caught_up(); }));
+    mongo().standin()->kill_now();
+    ASSERT_TRUE(wait_until([&] { return !connector_->status().last_error.empty(); }));
+    put_item([](Object& obj) { (void)obj.set("name", Value("b")); });  // the writer has work to retry
+    auto stopped = std::async(std::launch::async, [&] { connector_->stop(); });
+    ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "stop() still waiting 10 s later";
+    stopped.get();
+    EXPECT_FALSE(connector_->status().running);
 }
 
 TEST_F(ConnectorTest, DeploymentCheckPassesOnAReplicaSet) {

@@ -76,7 +76,7 @@ class MongoServer {
             o.extra = std::move(extra);
             o.extra.emplace_back("--enable-test-commands");
             proc_.emplace(o);
-            uri_ = proc_->uri("&serverSelectionTimeoutMS=3000");
+            uri_ = "mongodb://" + proc_->host_port() + "/?replicaSet=rs0&serverSelectionTimeoutMS=3000";
         }
         detail::ensure_mongoc_init();
         bson_error_t err;
