@@ -130,6 +130,14 @@ void Connector::Impl::report(const std::string& text) const {
     }
 }
 
+void Connector::Impl::note(const std::string& text) const {
+    if (options.log) {
+        options.log(false, text);
+    } else {
+        std::fprintf(stderr, "%s\n", text.c_str());
+    }
+}
+
 void Connector::Impl::add_dead_letter(DeadLetter d) {
     d.time_ms = now_ms();
     report("MongoDB connector: dead letter (" + d.direction + " " + d.collection + " " + d.document_key +
@@ -400,7 +408,7 @@ Result<ImportStats> Connector::run_import(std::function<void(const ImportProgres
         OUTPOST_RETURN_IF_ERROR(m.wait_for_primary(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.check_deployment(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.create_collections(c.get()));
-        return m.import_now(c.get(), false, progress);
+        return m.import_now(c.get(), false, "requested", progress);
     }
     std::unique_lock<std::mutex> lock(m.import_mutex);
     if (m.import_requested) return Status(ErrorCode::kIllegalState, "an import is already running");
@@ -440,13 +448,22 @@ ConnectorStatus Connector::status() const {
 uint64_t Connector::outbound_position() const { return impl_->outbound_position.load(); }
 
 std::string format_progress(const ImportProgress& p) {
-    char buf[256];
-    double pct = p.docs_total ? 100.0 * static_cast<double>(p.docs_done) / static_cast<double>(p.docs_total) : 100.0;
-    if (pct > 100) pct = 100;
-    std::snprintf(buf, sizeof buf, "import %s: docs %llu/%llu (%.0f%%), %.0f docs/s, %.1f s left%s",
-                  p.collection.c_str(), static_cast<unsigned long long>(p.docs_done),
-                  static_cast<unsigned long long>(p.docs_total), pct, p.docs_per_s, p.eta_seconds,
-                  p.finished ? ", done" : "");
+    auto percent = [](uint64_t done, uint64_t total) {
+        double pct = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
+        return pct > 100 ? 100.0 : pct;
+    };
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "import %s (%llu/%llu): docs %llu/%llu (%.0f%%)%s; all collections %llu/%llu (%.0f%%), "
+                  "%.0f docs/s, %.1f s left%s",
+                  p.collection.c_str(), static_cast<unsigned long long>(p.collection_index),
+                  static_cast<unsigned long long>(p.collections),
+                  static_cast<unsigned long long>(p.collection_docs_done),
+                  static_cast<unsigned long long>(p.collection_docs_total),
+                  percent(p.collection_docs_done, p.collection_docs_total),
+                  p.collection_finished ? ", read" : "", static_cast<unsigned long long>(p.docs_done),
+                  static_cast<unsigned long long>(p.docs_total), percent(p.docs_done, p.docs_total),
+                  p.docs_per_s, p.eta_seconds, p.finished ? ", done" : "");
     return buf;
 }
 

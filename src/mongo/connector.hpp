@@ -58,8 +58,9 @@ struct ConnectorOptions {
     size_t outbound_max_records = 500;           // history records per MongoDB transaction at most
     size_t outbound_max_ops = 2000;              // document writes per MongoDB transaction at most
     size_t import_batch = 1000;                  // documents per server transaction during an import
-    // Where errors and dead letters are reported as they happen (warn = true for errors); unset:
-    // stderr. Called on the connector's threads.
+    // Where errors and dead letters (warn = true) and imports (warn = false, see run_import) are
+    // reported as they happen; unset: stderr. Called on the connector's threads and on
+    // run_import's caller.
     std::function<void(bool warn, const std::string&)> log;
 };
 
@@ -72,8 +73,18 @@ struct DeadLetter {
     int64_t time_ms = 0;       // wall clock
 };
 
+// What an import did to one collection's objects.
+struct CollectionImportStats {
+    std::string collection;
+    uint64_t docs_read = 0;
+    uint64_t added = 0;      // objects the server did not have
+    uint64_t updated = 0;    // objects whose properties differed
+    uint64_t removed = 0;    // objects no longer in MongoDB
+    uint64_t dead_letters = 0;
+};
+
 struct ImportStats {
-    uint64_t collections = 0;
+    uint64_t collections = 0;  // collections read
     uint64_t docs_read = 0;
     uint64_t added = 0;      // objects the server did not have
     uint64_t updated = 0;    // objects whose properties differed
@@ -81,21 +92,28 @@ struct ImportStats {
     uint64_t dead_letters = 0;
     double seconds = 0;
     double docs_per_s = 0;
+    std::vector<CollectionImportStats> by_collection;  // in reading order
 };
 
 struct ImportProgress {
-    std::string collection;
+    std::string collection;              // the collection being read
+    uint64_t collection_index = 0;       // its place, 1-based, among `collections`
+    uint64_t collections = 0;            // mapped collections
+    uint64_t collection_docs_done = 0;   // read from this collection so far
+    uint64_t collection_docs_total = 0;  // its estimate (estimatedDocumentCount at the start)
+    bool collection_finished = false;    // this collection is read and its differences applied
     uint64_t docs_done = 0;     // over every collection so far
-    uint64_t docs_total = 0;    // estimate (estimatedDocumentCount at the start)
+    uint64_t docs_total = 0;    // estimate (estimatedDocumentCount of each at the start)
     double docs_per_s = 0;
     double eta_seconds = 0;
-    bool finished = false;
+    bool finished = false;      // the whole import
 };
 
 struct ImportRun {
     int64_t started_ms = 0;
     int64_t finished_ms = 0;
-    bool automatic = false;  // started by history loss or automaticInitialImport
+    bool automatic = false;  // started by history loss, an unfinished import or automaticInitialImport
+    std::string reason;      // why it ran, as its log lines say
     ImportStats stats;
     std::string error;       // empty when it succeeded
 };
@@ -166,8 +184,12 @@ class Connector {
 
     // Reads every mapped collection and applies the differences to the server store, then makes the
     // change stream continue from the point taken before reading. PROGRESS (may be empty) is called
-    // about twice a second and at the end. While started, the import runs on the inbound thread and
-    // this call waits for it. Used by `outpost-server mongo-import`.
+    // about twice a second, at the end of each collection and at the end. While started, the import
+    // runs on the inbound thread and this call waits for it. Used by `outpost-server mongo-import`.
+    // Every import (this one, and those the connector starts by itself) also reports through
+    // options.log (warn = false): a start line with its reason, progress (at most every 5 s), a line
+    // per collection with its counts, and an end line with the counts and the duration (warn = true
+    // when it failed).
     Result<ImportStats> run_import(std::function<void(const ImportProgress&)> progress);
 
     ConnectorStatus status() const;
@@ -182,7 +204,8 @@ class Connector {
     std::unique_ptr<Impl> impl_;
 };
 
-// "docs 41000/100000 (41%), 52000 docs/s, 1.1 s left" for logs and the import command.
+// "import items (1/2): docs 41000/100000 (41%); all collections 41000/150000 (27%), 52000 docs/s,
+// 2.1 s left" for logs: the collection's own counts, then those of the whole import.
 std::string format_progress(const ImportProgress& p);
 
 // libmongoc's own log lines, by level.

@@ -86,7 +86,8 @@ struct Connector::Impl {
     std::atomic<uint64_t> outbound_position{0};
     void count(uint64_t ConnectorStatus::*field, uint64_t n = 1);
     void set_error(const Status& s);
-    void report(const std::string& text) const;  // options.log, or stderr
+    void report(const std::string& text) const;  // options.log (warn), or stderr
+    void note(const std::string& text) const;    // options.log (info), or stderr
     void add_dead_letter(DeadLetter d);
     void set_resume_token(const bson_t* token);
 
@@ -133,8 +134,9 @@ struct Connector::Impl {
     void inbound_loop();
     Status stream_once(mongoc_client_t* client);  // runs one change stream until an error or stop
 
-    // Import (import.cpp). Runs on the calling thread; the caller holds import_run_mutex.
-    Result<ImportStats> import_now(mongoc_client_t* client, bool automatic,
+    // Import (import.cpp). Runs on the calling thread; the caller holds import_run_mutex. REASON
+    // says why it runs (for its log lines and ImportRun); AUTOMATIC when the connector started it.
+    Result<ImportStats> import_now(mongoc_client_t* client, bool automatic, const std::string& reason,
                                    const std::function<void(const ImportProgress&)>& progress);
     void serve_import_request(mongoc_client_t* client);
 

@@ -7,6 +7,7 @@
 // fields they set, so replaying them converges on MongoDB's state. While the import runs,
 // `mongo:import_pending` holds the start point, so an interrupted import runs again at the next start.
 #include <chrono>
+#include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -19,6 +20,9 @@ using detail::Bson;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// Progress lines in the log at most this often (the PROGRESS callback gets them twice a second).
+constexpr double kLogProgressSeconds = 5.0;
 
 double seconds_since(SteadyClock::time_point t) {
     return std::chrono::duration<double>(SteadyClock::now() - t).count();
@@ -76,7 +80,7 @@ void Connector::Impl::serve_import_request(mongoc_client_t* c) {
     Result<ImportStats> r = Status(ErrorCode::kInternal, "not run");
     {
         std::lock_guard<std::mutex> run(import_run_mutex);
-        r = import_now(c, false, progress);
+        r = import_now(c, false, "requested", progress);
     }
     {
         std::lock_guard<std::mutex> lock(import_mutex);
@@ -85,21 +89,43 @@ void Connector::Impl::serve_import_request(mongoc_client_t* c) {
     import_done.notify_all();
 }
 
-Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automatic,
+Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automatic, const std::string& reason,
                                                 const std::function<void(const ImportProgress&)>& progress) {
     ImportRun run;
     run.started_ms = now_ms();
     run.automatic = automatic;
+    run.reason = reason;
     auto started = SteadyClock::now();
     ImportStats stats;
+    const size_t ncollections = mapping.collections().size();
+    note("MongoDB import started (" + reason + "): reading " + std::to_string(ncollections) +
+         " mapped collection" + (ncollections == 1 ? "" : "s"));
+    auto counts = [](uint64_t read, uint64_t added, uint64_t updated, uint64_t removed, uint64_t dead) {
+        return std::to_string(read) + " documents read; objects " + std::to_string(added) + " added, " +
+               std::to_string(updated) + " updated, " + std::to_string(removed) + " removed; " +
+               std::to_string(dead) + " dead letters";
+    };
     auto finish = [&](Status s) -> Result<ImportStats> {
         run.finished_ms = now_ms();
         stats.seconds = seconds_since(started);
         stats.docs_per_s = stats.seconds > 0 ? static_cast<double>(stats.docs_read) / stats.seconds : 0;
         run.stats = stats;
-        if (!s) {
+        char took[64];
+        std::snprintf(took, sizeof took, "%.1f s", stats.seconds);
+        std::string summary = std::to_string(stats.collections) + " collections, " +
+                              counts(stats.docs_read, stats.added, stats.updated, stats.removed, stats.dead_letters);
+        if (s) {
+            char rate[64];
+            std::snprintf(rate, sizeof rate, "%.0f docs/s", stats.docs_per_s);
+            note("MongoDB import finished (" + reason + ") in " + took + ", " + rate + ": " + summary);
+        } else {
             run.error = s.to_string();
-            set_error(s);
+            {
+                std::lock_guard<std::mutex> lock(status_mutex);
+                st.last_error = run.error;
+            }
+            report("MongoDB import failed (" + reason + ") after " + took + ": " + run.error + "; until then " +
+                   summary);
         }
         {
             std::lock_guard<std::mutex> lock(status_mutex);
@@ -144,27 +170,59 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         }
     }
 
-    // 2. Estimated totals for the progress line.
-    uint64_t total = 0;
+    // 2. Estimated totals for the progress lines, per collection and in all.
+    std::vector<uint64_t> estimates;
     for (const auto& cm : mapping.collections()) {
         detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm.collection.c_str()));
         int64_t n = mongoc_collection_estimated_document_count(coll.get(), nullptr, nullptr, nullptr, &err);
-        if (n > 0) total += static_cast<uint64_t>(n);
+        estimates.push_back(n > 0 ? static_cast<uint64_t>(n) : 0);
     }
-    auto last_report = SteadyClock::now();
-    auto report = [&](const std::string& coll, bool finished) {
-        if (!progress) return;
-        if (!finished && seconds_since(last_report) < 0.5) return;
-        last_report = SteadyClock::now();
+    // The collection being read (an index into mapping.collections() and estimates) and its counts.
+    size_t current = 0;
+    CollectionImportStats* coll_stats = nullptr;
+    auto progress_of = [&](bool collection_finished, bool finished) {
         ImportProgress p;
-        p.collection = coll;
+        p.collections = ncollections;
+        p.collection_finished = collection_finished;
+        p.finished = finished;
+        // Collections read count what they had; the one being read its estimate (or more); the
+        // others their estimates.
+        uint64_t total = stats.docs_read;
+        size_t next = 0;
+        if (coll_stats) {
+            p.collection = coll_stats->collection;
+            p.collection_index = current + 1;
+            p.collection_docs_done = coll_stats->docs_read;
+            p.collection_docs_total = collection_finished || finished
+                                          ? coll_stats->docs_read
+                                          : std::max(estimates[current], coll_stats->docs_read);
+            total += p.collection_docs_total - p.collection_docs_done;
+            next = current + 1;
+        }
+        if (!finished) {
+            for (size_t i = next; i < estimates.size(); ++i) total += estimates[i];
+        }
         p.docs_done = stats.docs_read;
-        p.docs_total = std::max(total, stats.docs_read);
+        p.docs_total = total;
         double secs = seconds_since(started);
         p.docs_per_s = secs > 0 ? static_cast<double>(stats.docs_read) / secs : 0;
         p.eta_seconds = p.docs_per_s > 0 ? static_cast<double>(p.docs_total - p.docs_done) / p.docs_per_s : 0;
-        p.finished = finished;
-        progress(p);
+        return p;
+    };
+    // PROGRESS about twice a second, the log at most every kLogProgressSeconds; both at the end of
+    // each collection and at the end.
+    auto last_callback = SteadyClock::now();
+    auto last_log = SteadyClock::now();
+    auto report_progress = [&](bool collection_finished, bool finished) {
+        bool always = collection_finished || finished;
+        if (progress && (always || seconds_since(last_callback) >= 0.5)) {
+            last_callback = SteadyClock::now();
+            progress(progress_of(collection_finished, finished));
+        }
+        if (!always && seconds_since(last_log) >= kLogProgressSeconds) {
+            last_log = SteadyClock::now();
+            note("MongoDB " + format_progress(progress_of(false, false)));
+        }
     };
 
     // Applies CHANGES in one server transaction and counts what the resulting record says changed.
@@ -192,6 +250,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                     const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
                     add_dead_letter({"inbound", cm ? cm->collection : "?", key.json(), w1.message(), "{\"import\": true}", 0});
                     stats.dead_letters++;
+                    coll_stats->dead_letters++;
                 }
             }
             changes.objects.clear();
@@ -204,9 +263,16 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(*txn, before, 1));
         if (!recs.empty()) {
             for (const auto& oc : recs.front().changes.objects) {
-                if (oc.kind == ObjectChange::kRemove) stats.removed++;
-                else if (oc.is_new) stats.added++;
-                else stats.updated++;
+                if (oc.kind == ObjectChange::kRemove) {
+                    stats.removed++;
+                    coll_stats->removed++;
+                } else if (oc.is_new) {
+                    stats.added++;
+                    coll_stats->added++;
+                } else {
+                    stats.updated++;
+                    coll_stats->updated++;
+                }
             }
             std::lock_guard<std::mutex> lock(status_mutex);
             st.inbound_txns++;
@@ -215,9 +281,13 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     };
 
     // 3. Read every collection; apply in batches.
-    for (const auto& cm : mapping.collections()) {
+    stats.by_collection.reserve(ncollections);
+    for (current = 0; current < ncollections; ++current) {
+        const CollectionMap& cm = mapping.collections()[current];
         if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
         stats.collections++;
+        stats.by_collection.push_back({cm.collection, 0, 0, 0, 0, 0});
+        coll_stats = &stats.by_collection.back();
         std::unordered_set<std::string> seen;
         detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), cm.collection.c_str()));
         Bson filter, fopts;
@@ -227,6 +297,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         const bson_t* doc;
         while (mongoc_cursor_next(cursor.get(), &doc)) {
             stats.docs_read++;
+            coll_stats->docs_read++;
             auto ch = mapping.change_from_document(cm, doc);
             if (!ch) {
                 bson_iter_t it;
@@ -242,6 +313,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                 }
                 add_dead_letter({"inbound", cm.collection, key, ch.status().message(), detail::to_json(doc), 0});
                 stats.dead_letters++;
+                coll_stats->dead_letters++;
                 // Keep the object: a document that exists but cannot be mapped is not a removal.
                 if (bson_iter_init_find(&it, doc, "_id")) {
                     auto g = gid_from_bson(it);
@@ -254,7 +326,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
             if (batch.objects.size() >= options.import_batch) {
                 s = apply(batch);
                 if (!s) return finish(s);
-                report(cm.collection, false);
+                report_progress(false, false);
                 if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
             }
         }
@@ -294,8 +366,13 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         }
         s = apply(batch);
         if (!s) return finish(s);
-        report(cm.collection, false);
+        note("MongoDB import: " + cm.collection + " (" + std::to_string(current + 1) + "/" +
+             std::to_string(ncollections) + ") read: " +
+             counts(coll_stats->docs_read, coll_stats->added, coll_stats->updated, coll_stats->removed,
+                    coll_stats->dead_letters));
+        report_progress(true, false);
     }
+    current = ncollections == 0 ? 0 : ncollections - 1;
 
     // 4. Stream from the start point from now on.
     s = store->write([&](WriteTxn& txn) -> Status {
@@ -305,7 +382,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     });
     if (!s) return finish(s);
     set_resume_token(start.get());
-    report(mapping.collections().empty() ? std::string() : mapping.collections().back().collection, true);
+    report_progress(ncollections != 0, true);
     return finish(Status::ok());
 }
 

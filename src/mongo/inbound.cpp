@@ -610,20 +610,22 @@ void Connector::Impl::inbound_loop() {
             backoff = std::min(backoff * 2, 5000);
             continue;
         }
-        bool need_import = false;
+        std::string import_reason;  // empty: no import needed
         {
             auto txn = store->begin_read();
             if (txn) {
                 auto pending = get_meta(*txn, kMetaImportPending);
                 auto tok = get_meta(*txn, kMetaResumeToken);
-                if (pending && *pending) need_import = true;  // an import was interrupted
-                if (first && options.automatic_initial_import && tok && !*tok) need_import = true;
+                if (first && options.automatic_initial_import && tok && !*tok) {
+                    import_reason = "automaticInitialImport: no change-stream position stored yet";
+                }
+                if (pending && *pending) import_reason = "an earlier import did not finish";
             }
         }
         first = false;
-        if (need_import) {
+        if (!import_reason.empty()) {
             std::lock_guard<std::mutex> run(import_run_mutex);
-            auto r = import_now(c->get(), true, nullptr);
+            auto r = import_now(c->get(), true, import_reason, nullptr);
             if (!r) {
                 count(&ConnectorStatus::retries);
                 if (sleep_for(backoff)) return;
@@ -641,7 +643,7 @@ void Connector::Impl::inbound_loop() {
         if (s.code() == ErrorCode::kMongoHistoryLost) {
             set_error(s);
             std::lock_guard<std::mutex> run(import_run_mutex);
-            auto r = import_now(c->get(), true, nullptr);
+            auto r = import_now(c->get(), true, "change-stream history lost, error " + std::to_string(s.cause()), nullptr);
             if (!r && sleep_for(backoff)) return;
             continue;
         }

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <utility>
 
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
@@ -34,6 +36,38 @@ class ConnectorTest : public ::testing::Test {
         o.database = mongo().database();
         o.max_await_ms = 100;
         return o;
+    }
+    // O with its log lines kept (info lines only with WARN false).
+    ConnectorOptions logged(ConnectorOptions o) {
+        o.log = [this](bool warn, const std::string& text) {
+            std::lock_guard<std::mutex> lock(log_mutex_);
+            log_.emplace_back(warn, text);
+        };
+        return o;
+    }
+    // The info lines logged so far that start with PREFIX.
+    std::vector<std::string> info_lines(const std::string& prefix) {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        std::vector<std::string> out;
+        for (const auto& [warn, text] : log_) {
+            if (!warn && text.rfind(prefix, 0) == 0) out.push_back(text);
+        }
+        return out;
+    }
+    std::string all_log() {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        std::string out;
+        for (const auto& [warn, text] : log_) out += (warn ? "W " : "I ") + text + "\n";
+        return out;
+    }
+    // True when one of LINES contains each of PARTS.
+    static bool has_line(const std::vector<std::string>& lines, std::initializer_list<std::string> parts) {
+        for (const auto& l : lines) {
+            bool all = true;
+            for (const auto& p : parts) all = all && l.find(p) != std::string::npos;
+            if (all) return true;
+        }
+        return false;
     }
     testing::MongoServer& mongo() {
         if (!mongo_) mongo_ = std::make_unique<testing::MongoServer>(standin_args_);
@@ -104,6 +138,8 @@ class ConnectorTest : public ::testing::Test {
     std::shared_ptr<Store> store_;
     std::unique_ptr<Connector> connector_;
     std::atomic<int> commits_{0};
+    std::mutex log_mutex_;
+    std::vector<std::pair<bool, std::string>> log_;  // GUARDED_BY(log_mutex_)
 };
 
 TEST_F(ConnectorTest, CreateChecksOptions) {
@@ -644,7 +680,8 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     ASSERT_FALSE(progress.empty());
     EXPECT_TRUE(progress.back().finished);
     EXPECT_EQ(progress.back().docs_done, 250u);
-    EXPECT_NE(format_progress(progress.back()).find("docs 250/250"), std::string::npos);
+    EXPECT_NE(format_progress(progress.back()).find("all collections 250/250"), std::string::npos)
+        << format_progress(progress.back());
     // The stale object was never written to MongoDB (the connector was not running), so it is pending
     // outbound and kept; MongoDB gets it once the connector runs.
     EXPECT_EQ(stats->removed, 0u);
@@ -714,17 +751,85 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
 
 TEST_F(ConnectorTest, AutomaticInitialImportOnFirstStart) {
     for (int i = 0; i < 20; ++i) mongo().insert("Tag", R"({"_id": "t)" + std::to_string(i) + R"(", "title": "x"})");
-    auto o = options();
+    auto o = logged(options());
     o.automatic_initial_import = true;
     start(o);
     ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 20; }));
     ASSERT_TRUE(wait_until([&] { return connector_->status().import_runs.size() == 1; }));
-    EXPECT_TRUE(connector_->status().import_runs[0].automatic);
+    auto run = connector_->status().import_runs[0];
+    EXPECT_TRUE(run.automatic);
+    EXPECT_NE(run.reason.find("automaticInitialImport"), std::string::npos) << run.reason;
+    // The operator can tell from the log that it ran, why, and what it recovered.
+    auto lines = info_lines("MongoDB import");
+    EXPECT_TRUE(has_line(lines, {"MongoDB import started (automaticInitialImport"})) << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import: Tag (2/2) read: 20 documents read; objects 20 added, 0 updated, "
+                                 "0 removed; 0 dead letters"}))
+        << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: 0 documents read"})) << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (automaticInitialImport", "2 collections, 20 documents read; "
+                                 "objects 20 added, 0 updated, 0 removed; 0 dead letters"}))
+        << all_log();
+}
+
+// The progress of each collection counts that collection's documents: after 300 items, the line of
+// the empty Tag collection reads 0/0, not 300/300.
+TEST_F(ConnectorTest, ImportProgressCountsEachCollectionByItself) {
+    for (int i = 0; i < 300; ++i) mongo().insert("items", R"({"_id": "i)" + std::to_string(i) + R"("})");
+    open();
+    auto o = logged(options());
+    o.import_batch = 100;
+    auto c = Connector::create(store_, o).value();
+    std::vector<ImportProgress> progress;
+    auto stats = c->run_import([&](const ImportProgress& p) { progress.push_back(p); });
+    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    ASSERT_FALSE(progress.empty());
+    bool items_read = false, tag_read = false;
+    for (const auto& p : progress) {
+        EXPECT_EQ(p.collections, 2u);
+        EXPECT_LE(p.docs_done, p.docs_total);
+        EXPECT_LE(p.collection_docs_done, p.collection_docs_total);
+        if (p.collection == "items") {
+            EXPECT_EQ(p.collection_index, 1u);
+            EXPECT_EQ(p.collection_docs_done, p.docs_done);
+            EXPECT_EQ(p.collection_docs_total, 300u);
+            items_read = items_read || (p.collection_finished && p.collection_docs_done == 300);
+        } else {
+            ASSERT_EQ(p.collection, "Tag");
+            EXPECT_EQ(p.collection_index, 2u);
+            EXPECT_EQ(p.collection_docs_done, 0u);
+            EXPECT_EQ(p.collection_docs_total, 0u);
+            EXPECT_EQ(p.docs_done, 300u);
+            if (p.collection_finished) {
+                tag_read = true;
+                std::string line = format_progress(p);
+                EXPECT_NE(line.find("import Tag (2/2): docs 0/0"), std::string::npos) << line;
+                EXPECT_NE(line.find("all collections 300/300"), std::string::npos) << line;
+            }
+        }
+    }
+    EXPECT_TRUE(items_read) << "no progress at the end of items";
+    EXPECT_TRUE(tag_read) << "no progress at the end of Tag";
+    EXPECT_TRUE(progress.back().finished);
+    EXPECT_EQ(progress.back().docs_total, 300u);
+    ASSERT_EQ(stats->by_collection.size(), 2u);
+    EXPECT_EQ(stats->by_collection[0].collection, "items");
+    EXPECT_EQ(stats->by_collection[0].docs_read, 300u);
+    EXPECT_EQ(stats->by_collection[0].added, 300u);
+    EXPECT_EQ(stats->by_collection[1].collection, "Tag");
+    EXPECT_EQ(stats->by_collection[1].docs_read, 0u);
+    // An import someone asked for logs the same lines as the automatic ones.
+    auto lines = info_lines("MongoDB import");
+    EXPECT_TRUE(has_line(lines, {"MongoDB import started (requested)"})) << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: 300 documents read; objects 300 added"}))
+        << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (requested)", "300 documents read; objects 300 added"}))
+        << all_log();
+    EXPECT_EQ(c->status().import_runs.back().reason, "requested");
 }
 
 TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
     standin_args_ = {"--oplog-size", "10"};
-    start();
+    start(logged(options()));
     Gid a = put_item([](Object& o) { (void)o.set("name", Value("before")); });
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(a)) == 1 && caught_up(); }));
     connector_->stop();
@@ -740,11 +845,22 @@ TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
                                                                tok.get()->len));
                           }).is_ok());
     }
-    restart_connector(options());
+    restart_connector(logged(options()));
     ASSERT_TRUE(wait_until([&] { return connector_->status().import_runs.size() == 1; }));
     auto run = connector_->status().import_runs[0];
     EXPECT_TRUE(run.automatic);
     EXPECT_TRUE(run.error.empty()) << run.error;
+    // The log says that the import ran because the history was lost, and what it recovered: 30
+    // documents added, the one deleted meanwhile removed. (The device's write may reach MongoDB before
+    // the import reads: 30 or 31 documents read.)
+    auto lines = info_lines("MongoDB import");
+    EXPECT_TRUE(has_line(lines, {"MongoDB import started (change-stream history lost"})) << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: ",
+                                 " documents read; objects 30 added, 0 updated, 1 removed; 0 dead letters"}))
+        << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (change-stream history lost",
+                                 "objects 30 added, 0 updated, 1 removed; 0 dead letters"}))
+        << all_log();
     ASSERT_TRUE(wait_until([&] { return store_->box("Item").value().count().value() == 31; }));
     EXPECT_FALSE(get("Item", a).has_value());  // deleted in MongoDB while the history was lost
     ASSERT_TRUE(get("Item", b).has_value());   // the device's write was pending, so it stays ...

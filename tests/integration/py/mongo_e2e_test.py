@@ -206,7 +206,12 @@ def case_initial_import_and_restart(env):
     env.db.User.insert_many([{"name": "n%d" % i, "email": "e%d@x" % i} for i in range(500)])
     env.start_server("--mongo-initial-import")
     log = open(os.path.join(env.dir, "server.log")).read()
-    assert "MongoDB import done: 500 documents" in log, log
+    assert "MongoDB import started (requested)" in log, log
+    # Each collection with its own counts, then the whole.
+    assert re.search(r"MongoDB import: User \(\d+/\d+\) read: 500 documents read; objects 500 added", log), log
+    assert re.search(r"MongoDB import: Task \(\d+/\d+\) read: 0 documents read; objects 0 added", log), log
+    assert re.search(r"MongoDB import finished \(requested\) in .*: \d+ collections, 500 documents read; "
+                     r"objects 500 added, 0 updated, 0 removed; 0 dead letters", log), log
     env.sync("d")
     assert len(env.objects("d", "User")) == 500
     # kill -9 and restart on the same data: nothing repeats, changes made meanwhile arrive.
