@@ -635,7 +635,8 @@ TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
     ASSERT_TRUE(box_b.put(ob_obj).is_ok());
     ASSERT_TRUE(wait_until([&] { return get("Item", g)->get("i32") == Value(int64_t{9}); }));
     EXPECT_GE(connector_->status().echoes_skipped, 1u);
-    EXPECT_GE(b->status().echoes_skipped, 1u);
+    // B's own stream reads its echo in its own time (A may have read the change first).
+    EXPECT_TRUE(wait_until([&] { return b->status().echoes_skipped >= 1; }));
     b->stop();
 }
 
