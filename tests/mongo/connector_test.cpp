@@ -416,6 +416,8 @@ TEST_F(ConnectorTest, PositionsSurviveARestartWithoutLossOrRepeats) {
     restart_connector(options());
     ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02while-stopped")).has_value(); }));
     ASSERT_TRUE(wait_until([&] { return caught_up() && mongo().count("items") == 14; }));
+    // The counters follow the store transaction that applied the event.
+    EXPECT_TRUE(wait_until([&] { return connector_->status().inbound_events >= 1; }));
     auto st = connector_->status();
     EXPECT_EQ(st.outbound_docs, 3u);  // only the three new ones: nothing written twice
     EXPECT_EQ(st.inbound_events, 1u);
