@@ -7,7 +7,8 @@
 //   2  Ack.corrections (sync-clock conflicts).
 //   3  Push.more, Apply.more (parts), record tags, unique-value corrections.
 //   4  Login.client_key (a client id is bound to its key), Login.next_client_txn (client_txn
-//      numbers follow each other without gaps).
+//      numbers follow each other without gaps), LoginResult.corrections (of pushes whose Acks were
+//      lost).
 //
 // Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol,
 // 5xx auth.
@@ -65,6 +66,9 @@ struct LoginResult {
     // The client's newest transaction the server applied: pushes up to it are done (their Acks may
     // have been lost with a connection), so the client drops them before it applies anything.
     uint64_t last_client_txn = 0;
+    // The corrections the client's pushes from Login::next_client_txn to last_client_txn got (their
+    // Acks were lost): applied with the drop, under the client's pending changes (since 4).
+    ChangeSet corrections;
     friend bool operator==(const LoginResult&, const LoginResult&) = default;
 };
 struct Push {

@@ -97,6 +97,7 @@ struct Connector::Impl {
     struct Op {
         const CollectionMap* coll = nullptr;
         bool remove = false;
+        bool upsert = false;  // the object is new on the server (outbound_rules.hpp)
         Gid gid;
         detail::Bson update;  // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error

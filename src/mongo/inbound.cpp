@@ -25,10 +25,6 @@ using detail::Event;
 using detail::Mapped;
 using detail::View;
 using detail::event_token;
-using detail::drop_superseded;
-using detail::filter_pending;
-using detail::PendingObjects;
-using detail::read_pending;
 using detail::parse_event;
 using detail::sub_doc;
 using detail::sub_json;
@@ -36,8 +32,6 @@ using detail::sub_json;
 namespace {
 
 constexpr uint32_t kFullBatchBytes = 8u * 1024 * 1024;
-// Origin of removals that came from MongoDB but must be written there again (see filter_pending).
-constexpr const char* kOriginRedeliver = "mongo-delete";
 
 // A batch read and mapped on the reading thread, waiting for its commit on the committing thread.
 struct Prepared {
@@ -415,123 +409,60 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
     // Runs on the committing thread; SEEN is that thread's own_seen.
     auto commit_batch = [&](Prepared& b, uint64_t& seen) -> Status {
         for (auto& d : b.dead) add_dead_letter(std::move(d));
-        // Each change gets the own_seen a serial stream would have given it: the committed one, or a
-        // marker passed before it in the stream.
-        for (auto& g : b.groups) {
-            for (auto& m : g) m.own_seen = std::max(m.own_seen, seen);
-        }
-        seen = std::max(seen, b.own_seen);
-        auto& groups = b.groups;
         const auto& events = b.events;
         const Bson& commit_token = b.commit_token;
-        bool changed = false;
-        uint64_t superseded = 0, skippable = 0;
-        // With no server records pending (the usual case) the changes are moved into CS, not copied,
-        // and moved back if the transaction fails (apply leaves CS as it was).
-        ChangeSet cs;
-        bool moved = false;
-        auto restore = [&] {
-            if (!moved) return;
-            size_t k = 0;
-            for (auto& g : groups) {
-                for (auto& m : g) m.change = std::move(cs.objects[k++]);
-            }
-            moved = false;
-        };
-        auto apply_all = [&](WriteTxn& txn) -> Status {
-            // Groups are whole MongoDB transactions; the batch's groups commit together.
-            restore();
-            cs.objects.clear();
-            size_t n = 0;
-            uint64_t from = UINT64_MAX;
-            for (const auto& g : groups) {
-                n += g.size();
-                for (const auto& m : g) from = std::min(from, m.own_seen);
-            }
-            superseded = 0;
-            OUTPOST_ASSIGN_OR_RETURN(uint64_t before, ChangeLog::last_position(txn));
-            PendingObjects pending;
-            if (n != 0) {
-                OUTPOST_ASSIGN_OR_RETURN(pending, read_pending(txn, from, &skippable));
-            }
-            seen = std::max(seen, skippable);
-            cs.objects.reserve(n);
-            if (pending.empty()) {
-                for (auto& g : groups) {
-                    for (auto& m : g) cs.objects.push_back(std::move(m.change));
-                }
-                moved = true;
-            } else {
-                std::vector<Mapped> all;
-                all.reserve(n);
-                for (const auto& g : groups) {
-                    for (const auto& m : g) all.push_back(m);
-                }
-                drop_superseded(pending, all, &superseded, nullptr);
-                for (auto& m : all) cs.objects.push_back(std::move(m.change));
-            }
-            if (!cs.empty()) {
-                OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, cs, kOrigin, ApplyMode::kRecord));
-                changed = true;
-            }
-            if (seen >= before) {
-                // Nothing pending: this transaction's own record never goes to MongoDB either.
-                OUTPOST_ASSIGN_OR_RETURN(seen, ChangeLog::last_position(txn));
-            }
-            OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(seen)));
-            return put_meta(txn, kMetaResumeToken,
-                            std::string_view(reinterpret_cast<const char*>(bson_get_data(commit_token.get())),
-                                             commit_token.get()->len));
-        };
-        // MongoDB deletes that a pending outbound upsert would undo are recorded first under an origin
-        // the outbound writer does not skip, so the delete reaches MongoDB after the upsert.
-        Status s = store->write([&](WriteTxn& txn) -> Status {
-            std::vector<Mapped> all;
-            for (const auto& g : groups) {
-                for (const auto& m : g) {
-                    if (m.change.kind == ObjectChange::kRemove) all.push_back(m);
-                }
-            }
-            std::vector<ObjectChange> redeliver;
-            uint64_t ignored = 0, ignored2 = 0;
-            OUTPOST_RETURN_IF_ERROR(filter_pending(txn, all, &ignored, &ignored2, &redeliver));
-            if (redeliver.empty()) return Status::ok();
-            ChangeSet removals;
-            removals.objects = std::move(redeliver);
-            return ChangeLog::apply(txn, removals, kOriginRedeliver, ApplyMode::kRecord);
-        });
-        if (s) {
-            s = store->write(apply_all);
-            if (!s) restore();
+        // The batch's groups (whole MongoDB transactions) commit together.
+        std::vector<Mapped> all;
+        for (auto& g : b.groups) {
+            for (auto& m : g) all.push_back(std::move(m));
         }
+        b.groups.clear();
+        bool changed = false;
+        uint64_t superseded = 0;
+        // Applies CHANGES and stores the stream's position with them; SEEN moves on only when the
+        // transaction commits.
+        auto apply_with_token = [&](std::vector<Mapped>& changes) {
+            uint64_t next_seen = seen;
+            Status s = store->write([&](WriteTxn& txn) -> Status {
+                next_seen = seen;
+                bool applied = false;
+                OUTPOST_RETURN_IF_ERROR(detail::apply_stream_batch(txn, changes, b.own_seen, next_seen,
+                                                                   &superseded, &applied));
+                changed |= applied;
+                OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(next_seen)));
+                return put_meta(txn, kMetaResumeToken,
+                                std::string_view(reinterpret_cast<const char*>(bson_get_data(commit_token.get())),
+                                                 commit_token.get()->len));
+            });
+            if (s) seen = next_seen;
+            return s;
+        };
+        Status s = apply_with_token(all);
         if (!s && s.code() != ErrorCode::kStorage && s.code() != ErrorCode::kStorageFull) {
             // A change the store refuses (a unique value taken, ...): apply the others one by one.
             if (options.strict_from_mongo) {
                 return Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + s.message());
             }
             changed = false;
-            for (const auto& g : groups) {
-                for (const auto& m : g) {
-                    Status one = store->write([&](WriteTxn& txn) -> Status {
-                        std::vector<Mapped> single = {m};
-                        OUTPOST_RETURN_IF_ERROR(filter_pending(txn, single, &superseded, &skippable));
-                        if (single.empty()) return Status::ok();
-                        ChangeSet one_change;
-                        one_change.objects.push_back(std::move(single.front().change));
-                        return ChangeLog::apply(txn, one_change, kOrigin, ApplyMode::kRecord);
-                    });
-                    if (one) {
-                        changed = true;
-                    } else {
-                        const Event& e = events[m.event];
-                        View v(e);
-                        add_dead_letter({"inbound", e.coll, sub_json(v.get(), "documentKey"), one.message(),
-                                         detail::to_json(v.get()), 0});
-                    }
+            for (const Mapped& m : all) {
+                std::vector<Mapped> single = {m};
+                uint64_t next_seen = seen;
+                Status one = store->write([&](WriteTxn& txn) -> Status {
+                    next_seen = seen;
+                    return detail::apply_stream_batch(txn, single, 0, next_seen, &superseded);
+                });
+                if (one) {
+                    seen = next_seen;
+                    changed = true;
+                } else {
+                    const Event& e = events[m.event];
+                    View v(e);
+                    add_dead_letter({"inbound", e.coll, sub_json(v.get(), "documentKey"), one.message(),
+                                     detail::to_json(v.get()), 0});
                 }
             }
-            groups.clear();
-            s = store->write(apply_all);
+            std::vector<Mapped> none;
+            s = apply_with_token(none);
         }
         if (!s) return s;
         set_resume_token(commit_token.get());

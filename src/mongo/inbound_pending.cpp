@@ -35,9 +35,8 @@ Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable
     return pending;
 }
 
-// Drops from CHANGES what PENDING supersedes (REDELIVER as in filter_pending).
-void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
-                     std::vector<ObjectChange>* redeliver) {
+// Drops from CHANGES what PENDING supersedes.
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped) {
     std::vector<Mapped> kept;
     kept.reserve(changes.size());
     for (auto& m : changes) {
@@ -48,11 +47,9 @@ void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes
         }
         const PendingObject& p = it->second;
         if (m.change.kind == ObjectChange::kRemove) {
-            bool puts_pending = false;
-            for (const auto& [uid, pos] : p.properties) puts_pending |= pos > m.own_seen;
-            for (const auto& [uid, pos] : p.relations) puts_pending |= pos > m.own_seen;
-            if (puts_pending && p.removed <= m.own_seen && redeliver)
-                redeliver->push_back(m.change);
+            // A delete beats an update. The pending server puts of the object are not written to
+            // MongoDB: the outbound writer skips puts of objects the server no longer holds, and
+            // never upserts an object it did not make (outbound_rules.hpp).
             kept.push_back(std::move(m));
             continue;
         }
@@ -77,19 +74,8 @@ void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes
     changes = std::move(kept);
 }
 
-Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
-                      uint64_t* skippable, std::vector<ObjectChange>* redeliver) {
-    if (changes.empty()) return Status::ok();
-    uint64_t from = changes.front().own_seen;
-    for (const auto& m : changes) from = std::min(from, m.own_seen);
-    OUTPOST_ASSIGN_OR_RETURN(auto pending, read_pending(txn, from, skippable));
-    if (!pending.empty()) drop_superseded(pending, changes, dropped, redeliver);
-    return Status::ok();
-}
-
-Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t& seen,
-                          uint64_t* dropped) {
-    if (changes.empty()) return Status::ok();
+Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t batch_seen,
+                          uint64_t& seen, uint64_t* dropped, bool* applied) {
     // Each change gets the own_seen a serial stream would have given it: the committed one, or a
     // marker passed before it in the stream.
     uint64_t from = UINT64_MAX;
@@ -98,32 +84,37 @@ Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t&
         from = std::min(from, m.own_seen);
     }
     OUTPOST_ASSIGN_OR_RETURN(const uint64_t before, ChangeLog::last_position(txn));
-    uint64_t skippable = 0;
-    OUTPOST_ASSIGN_OR_RETURN(PendingObjects pending, read_pending(txn, from, &skippable));
-    seen = std::max(seen, skippable);
+    PendingObjects pending;
+    if (!changes.empty()) {
+        uint64_t skippable = 0;
+        OUTPOST_ASSIGN_OR_RETURN(pending, read_pending(txn, from, &skippable));
+        seen = std::max(seen, skippable);
+    }
     // With nothing pending (the usual case) the changes are moved, not copied, and moved back when
     // the apply fails.
     std::vector<Mapped> filtered;
     std::vector<Mapped>* kept = &changes;
     if (!pending.empty()) {
         filtered = changes;
-        drop_superseded(pending, filtered, dropped, nullptr);
+        drop_superseded(pending, filtered, dropped);
         kept = &filtered;
     }
     ChangeSet cs;
     cs.objects.reserve(kept->size());
     for (auto& m : *kept) cs.objects.push_back(std::move(m.change));
-    Status st = sync::apply_from_database(txn, cs, kOrigin);
+    Status st = cs.empty() ? Status::ok() : sync::apply_from_database(txn, cs, kOrigin);
     if (!st) {
         if (kept == &changes) {
             for (size_t i = 0; i < changes.size(); ++i) changes[i].change = std::move(cs.objects[i]);
         }
         return st;
     }
+    if (applied) *applied = !cs.empty();
     if (seen >= before) {
         // Nothing was pending: this transaction's own record never goes to MongoDB either.
         OUTPOST_ASSIGN_OR_RETURN(seen, ChangeLog::last_position(txn));
     }
+    seen = std::max(seen, batch_seen);
     return Status::ok();
 }
 

@@ -30,29 +30,23 @@ struct PendingObject {
 
 // SKIPPABLE becomes the end of the run of records after the earliest own_seen that all came from
 // MongoDB: they never reach MongoDB, so the stream may count them as passed.
-// REDELIVER (may be null) gets the MongoDB deletes of objects with pending server puts: the
-// outbound upsert would bring the document back after the delete, so the removal must go to MongoDB
-// again.
 using PendingObjects = std::unordered_map<std::string, PendingObject>;
 
 // The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as above).
 Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable);
-// Drops from CHANGES what PENDING supersedes; DROPPED counts them (REDELIVER as in filter_pending).
-void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped,
-                     std::vector<ObjectChange>* redeliver);
-// Drops from CHANGES what pending server changes supersede; DROPPED counts them (SKIPPABLE and
-// REDELIVER as above).
-Status filter_pending(Txn& txn, std::vector<Mapped>& changes, uint64_t* dropped,
-                      uint64_t* skippable, std::vector<ObjectChange>* redeliver = nullptr);
+// Drops from CHANGES what PENDING supersedes; DROPPED counts them.
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped);
 
 // Applies the MongoDB changes of one batch of the change stream (in stream order, each with the
 // own_seen the stream had at its event) to the server history in TXN, as one history record: what
 // pending server changes supersede is dropped (DROPPED counts it) and the rest goes through
 // sync::apply_from_database (removals leave tombstones, inserts lift them). SEEN, the stream's
 // outbound position as committed, moves on: past the records from MongoDB that follow it, and past
-// this batch's own record when nothing was pending before it. The caller stores SEEN
-// (mongo:own_seen) and the resume token in TXN. On an error CHANGES is as it was.
-Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t& seen,
-                          uint64_t* dropped);
+// this batch's own record when nothing was pending before it, and to BATCH_SEEN, the newest of this
+// server's markers the stream passed in the batch (after its changes). The caller stores SEEN
+// (mongo:own_seen) and the resume token in TXN. APPLIED (may be null) tells whether any change was
+// left to apply. On an error CHANGES is as it was.
+Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t batch_seen,
+                          uint64_t& seen, uint64_t* dropped, bool* applied = nullptr);
 
 }  // namespace outpost::mongo::detail

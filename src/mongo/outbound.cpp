@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "mongo/connector_impl.hpp"
+#include "mongo/outbound_rules.hpp"
 
 namespace outpost::mongo {
 
@@ -142,7 +143,7 @@ Status Connector::Impl::group_writes(std::vector<Op>& ops, std::vector<Collectio
         (void)append_gid(sel.get(), "_id", op.gid);
         bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(w.bulk.get(), sel.get(), nullptr, &err)
                             : mongoc_bulk_operation_update_one_with_opts(w.bulk.get(), sel.get(), op.update.get(),
-                                                                         upsert.get(), &err);
+                                                                         op.upsert ? upsert.get() : nullptr, &err);
         if (!ok) {
             out.clear();
             return detail::status_from(err, "adding a write to " + op.coll->collection);
@@ -417,21 +418,17 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
             if (wait_for_wake(seen, 1000)) return;
             continue;
         }
-        // A put of an object the store no longer has is superseded by a later removal: when that came
-        // from MongoDB, writing the put would bring back a document a MongoDB user deleted.
+        // What each change becomes (outbound_rules.hpp): a put of an object the store no longer has
+        // is skipped (a later record removed it), and only a new object is upserted, so neither
+        // brings back a document that a MongoDB user deleted.
         std::map<const CollectionMap*, std::optional<DynamicBox>> boxes;
-        auto gone = [&](const CollectionMap& cm, const Gid& g) -> bool {
+        auto action_for = [&](const CollectionMap& cm, const ObjectChange& oc) -> Result<OutboundAction> {
             auto& box = boxes[&cm];
             if (!box) {
-                auto b = store->box(cm.entity->name);
-                if (!b) return false;
-                box.emplace(std::move(b).value());
+                OUTPOST_ASSIGN_OR_RETURN(DynamicBox b, store->box(cm.entity->name));
+                box.emplace(std::move(b));
             }
-            auto id = local_id_of(*check, *box, g);
-            if (!id) return false;
-            if (!*id) return true;
-            auto has = box->contains(*check, **id);
-            return has && !*has;
+            return outbound_action(*check, *box, oc);
         };
         Batch batch;
         batch.last = pos;
@@ -449,12 +446,19 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
                     Op op;
                     op.coll = cm;
                     op.gid = oc.gid;
-                    if (oc.kind == ObjectChange::kRemove) {
+                    auto action = action_for(*cm, oc);
+                    if (!action) {
+                        set_error(action.status());
+                        blocked = true;
+                        break;
+                    }
+                    if (*action == OutboundAction::kSkip) continue;
+                    if (*action == OutboundAction::kDelete) {
                         op.remove = true;
                         ops.push_back(std::move(op));
                         continue;
                     }
-                    if (gone(*cm, oc.gid)) continue;
+                    op.upsert = *action == OutboundAction::kUpsert;
                     UpdateSpec spec;
                     std::vector<std::string> skipped;
                     Status s = mapping.build_update(*cm, oc, spec, &skipped);

@@ -29,9 +29,9 @@ uint16_t load_u16(const uint8_t* p) {
     return v;
 }
 
-// FlexBuffers' verifier counts levels of vectors (maps, arrays, strings, blobs): a value at depth d
-// that is one of them sits at its level d + 1. The writer stores values at depths 0 to
-// kMaxStoredFlexDepth, so the deepest level it writes is kMaxStoredFlexDepth + 1.
+// FlexBuffers' verifier counts levels of vectors (maps, arrays, strings, blobs): a string inside
+// kMaxStoredFlexDepth arrays and maps sits at level kMaxStoredFlexDepth + 1, the deepest the writer
+// stores.
 constexpr size_t kMaxFlexLevels = kMaxStoredFlexDepth + 1;
 
 bool flex_ok(const Vector<uint8_t>* bytes) {

@@ -10,6 +10,7 @@
 
 #include "outpost/model.hpp"
 #include "outpost/status.hpp"
+#include "outpost/value.hpp"
 
 namespace outpost::detail {
 
@@ -29,10 +30,9 @@ struct FieldCheck {
 // GID).
 std::vector<FieldCheck> field_checks_of(const Entity& entity);
 
-// The deepest flex value a record may hold: the same bound as the writer's (flex_keys_storable in
-// codec.cpp) and the change-log decoder's (kMaxFlexDepth in change_set.cpp): values nest at depths
-// 0 to 64.
-inline constexpr int kMaxStoredFlexDepth = 64;
+// The deepest flex value a record may hold: the bound of every flex value (kMaxNestingDepth, also
+// the writer's and the change-log decoder's): arrays and maps nest at most 64 levels.
+inline constexpr int kMaxStoredFlexDepth = kMaxNestingDepth;
 
 // What is wrong with a record: the position of the property at fault (-1: the table itself or the
 // id property's global id) and a short reason. ok() when nothing is.

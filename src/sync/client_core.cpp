@@ -156,6 +156,10 @@ struct Pending {
     }
 };
 
+// Applies remote CHANGES under the local changes not yet acknowledged (defined below).
+Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pending& pending,
+                     bool need_created);
+
 }  // namespace
 
 Result<std::unique_ptr<ClientCore>> ClientCore::create(std::shared_ptr<Store> store,
@@ -350,9 +354,15 @@ void ClientCore::dispatch(Message& msg) {
                 return;
             }
             // Pushes the server applied whose Acks were lost with an earlier connection: done. They
-            // must go before any Apply is rebased under them (they no longer come later).
-            Status st = store_->write(
-                [&](WriteTxn& txn) { return ChangeLog::acknowledge(txn, r->last_client_txn); });
+            // must go before any Apply is rebased under them (they no longer come later). The
+            // corrections those Acks carried come here, in the same transaction: once the pushes
+            // are dropped the server no longer sends them.
+            Status st = store_->write([&](WriteTxn& txn) {
+                OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, r->last_client_txn));
+                if (r->corrections.empty()) return Status::ok();
+                Pending pending;
+                return apply_rebased(txn, *store_, r->corrections, pending, false);
+            });
             if (!st) {
                 fail(ErrorCode::kSyncServerError, "acknowledging: " + st.to_string());
                 return;

@@ -147,9 +147,11 @@ std::string encode_message(const Message& message) {
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
+            fb::Offset<fb::Vector<uint8_t>> corrections;
+            if (!m.corrections.empty()) corrections = bytes_of(b, encode_change_set(m.corrections));
             return finish(b, w::Body_LoginResult,
                           w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text,
-                                               m.last_client_txn));
+                                               m.last_client_txn, corrections));
         }
         std::string operator()(const Push& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
@@ -263,6 +265,9 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
             out.server_seq = m->server_seq();
             if (m->message()) out.message = m->message()->str();
             out.last_client_txn = m->last_client_txn();
+            if (m->corrections()) {
+                OUTPOST_ASSIGN_OR_RETURN(out.corrections, change_set_of(m->corrections(), "LoginResult"));
+            }
             return Message(std::move(out));
         }
         case w::Body_Push: {

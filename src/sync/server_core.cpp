@@ -129,6 +129,49 @@ std::string client_txn_key(const std::string& client_hex) {
     return "sync.client_txn." + client_hex;
 }
 
+// The corrections of a client's pushes whose Acks it may not have seen (meta value: entries of an
+// 8-byte client_txn, a 4-byte length and that many bytes of an encoded change set, little-endian).
+// An entry goes once a Login's next_client_txn is past it: the client saw that Ack.
+std::string corrections_key(const std::string& client_hex) {
+    return "sync.corrections." + client_hex;
+}
+
+struct StoredCorrection {
+    uint64_t client_txn = 0;
+    std::string encoded;
+};
+
+std::vector<StoredCorrection> decode_corrections(std::string_view bytes) {
+    std::vector<StoredCorrection> out;
+    auto u = [&](size_t at, size_t n) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<uint8_t>(bytes[at + i])} << (8 * i);
+        return v;
+    };
+    size_t at = 0;
+    while (bytes.size() - at >= 12) {
+        const uint64_t txn = u(at, 8);
+        const uint64_t len = u(at + 8, 4);
+        if (len > bytes.size() - at - 12) break;  // damaged: what follows is unreadable
+        out.push_back({txn, std::string(bytes.substr(at + 12, len))});
+        at += 12 + len;
+    }
+    return out;
+}
+
+std::string encode_corrections(const std::vector<StoredCorrection>& entries) {
+    std::string out;
+    auto put = [&](uint64_t v, size_t n) {
+        for (size_t i = 0; i < n; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+    };
+    for (const auto& e : entries) {
+        put(e.client_txn, 8);
+        put(e.encoded.size(), 4);
+        out += e.encoded;
+    }
+    return out;
+}
+
 // The SHA-256 of the key a client id is bound to (Login.client_key).
 std::string client_key_key(const std::string& client_hex) {
     return "sync.client_key." + client_hex;
@@ -510,7 +553,7 @@ void ServerCore::handle_login(Session& s, Login login) {
         ++stats_.protocol_errors;
         log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": login rejected (" +
                                  std::to_string(static_cast<int>(code)) + "): " + why);
-        s.connection->send(encode_message(LoginResult{code, 0, why}));
+        s.connection->send(encode_message(LoginResult{code, 0, why, 0, {}}));
         s.closed = true;
         s.connection->close(code, why);
     };
@@ -525,7 +568,7 @@ void ServerCore::handle_login(Session& s, Login login) {
         ++stats_.logins_throttled;
         const std::string why = "too many failed logins from this address; try again later";
         s.connection->send(
-            encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why}));
+            encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why, 0, {}}));
         s.closed = true;
         s.connection->close(ErrorCode::kAuthCredentialsRejected, why);
         return;
@@ -625,10 +668,16 @@ void ServerCore::handle_login(Session& s, Login login) {
         return;
     }
     uint64_t last_client_txn = *applied ? std::stoull(**applied) : 0;
+    auto stored_corrections = get_meta(*txn, corrections_key(s.client));
+    if (!stored_corrections) {
+        reject(ErrorCode::kSyncServerError, stored_corrections.status().to_string());
+        return;
+    }
     txn->close();
     // The client's transactions are numbered without gaps: the next one applied must follow the
     // last one applied here, or be the oldest the client still holds.
     s.next_txn = std::max(last_client_txn + 1, login.next_client_txn);
+    s.login_next_txn = login.next_client_txn;
     if (login.next_client_txn > last_client_txn + 1) {
         log(LogLevel::kWarn,
             "session " + std::to_string(s.id) + ": client " + s.client + ": its transactions " +
@@ -638,7 +687,25 @@ void ServerCore::handle_login(Session& s, Login login) {
                 "older copy, or did the client sync with another server?)");
     }
 
-    s.connection->send(encode_message(LoginResult{ErrorCode::kOk, head, "", last_client_txn}));
+    // The corrections of pushes whose Acks were lost go with the LoginResult that reports them.
+    LoginResult result{ErrorCode::kOk, head, "", last_client_txn, {}};
+    if (*stored_corrections) {
+        for (const auto& e : decode_corrections(**stored_corrections)) {
+            if (e.client_txn < login.next_client_txn || e.client_txn > last_client_txn) continue;
+            auto cs = decode_change_set({reinterpret_cast<const uint8_t*>(e.encoded.data()),
+                                         e.encoded.size()});
+            if (!cs) {
+                log(LogLevel::kWarn, "client " + s.client + ": the stored corrections of push " +
+                                         std::to_string(e.client_txn) +
+                                         " are damaged: " + cs.status().to_string());
+                continue;
+            }
+            auto& into = result.corrections.objects;
+            into.insert(into.end(), std::make_move_iterator(cs->objects.begin()),
+                        std::make_move_iterator(cs->objects.end()));
+        }
+    }
+    s.connection->send(encode_message(result));
     s.logged_in = true;
     ++stats_.logged_in;
     log(LogLevel::kInfo, "session " + std::to_string(s.id) + ": client " + s.client +
@@ -661,6 +728,29 @@ void ServerCore::handle_login(Session& s, Login login) {
         return;
     }
     if (!full) s.sent_seq = head;
+}
+
+Status ServerCore::keep_corrections(WriteTxn& txn, const Session& s, std::span<const Push> pushes,
+                                    const std::vector<char>& applied,
+                                    const std::vector<ChangeSet>& corrections) {
+    const std::string key = corrections_key(s.client);
+    OUTPOST_ASSIGN_OR_RETURN(auto stored, get_meta(txn, key));
+    bool any_new = false;
+    for (size_t i = 0; i < pushes.size(); ++i) any_new |= applied[i] && !corrections[i].empty();
+    if (!stored && !any_new) return Status::ok();  // the usual case: nothing kept, nothing to keep
+    std::vector<StoredCorrection> entries;
+    if (stored) entries = decode_corrections(*stored);
+    const size_t before = entries.size();
+    std::erase_if(entries,
+                  [&](const StoredCorrection& e) { return e.client_txn < s.login_next_txn; });
+    if (!any_new && entries.size() == before) return Status::ok();
+    for (size_t i = 0; i < pushes.size(); ++i) {
+        if (applied[i] && !corrections[i].empty()) {
+            entries.push_back({pushes[i].client_txn, encode_change_set(corrections[i])});
+        }
+    }
+    if (entries.empty()) return remove_meta(txn, key);
+    return put_meta(txn, key, encode_corrections(entries));
 }
 
 Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> pushes,
@@ -741,6 +831,7 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
         return applied;
     }
     OUTPOST_RETURN_IF_ERROR(put_meta(txn, key, std::to_string(last_applied)));
+    OUTPOST_RETURN_IF_ERROR(keep_corrections(txn, s, pushes, applied, corrections));
     // The record this transaction writes (if it changes anything) is appended at commit as before
     // + 1: the write lock is held from begin_write to commit, so no other writer can come in
     // between.

@@ -146,6 +146,11 @@ class ServerCore {
     // they become if they changed anything (fan_out confirms it); CORRECTIONS gets, per push, the
     // state of objects whose put lost on its sync clock. On error nothing is committed. Puts are
     // edited in place (references to removed objects dropped).
+    // Keeps the corrections of PUSHES (those APPLIED) until a later login of the client shows it
+    // saw their Acks, so that a lost Ack does not lose them (LoginResult.corrections).
+    Status keep_corrections(WriteTxn& txn, const Session& s, std::span<const Push> pushes,
+                            const std::vector<char>& applied,
+                            const std::vector<ChangeSet>& corrections);
     Result<std::vector<char>> apply_pushes(Session& s, std::span<Push> pushes, uint64_t& record,
                                            std::vector<ChangeSet>& corrections);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);

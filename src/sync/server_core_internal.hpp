@@ -43,6 +43,8 @@ struct ServerCore::Session {
     // The client_txn the client's next new transaction must carry (set at login, moved on by each
     // applied push): numbers above the last applied one follow each other without gaps.
     uint64_t next_txn = 0;
+    // Login::next_client_txn: the client saw the Acks of every transaction before it.
+    uint64_t login_next_txn = 0;
     detail::KnownModel known;
     uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
     uint64_t acked_seq = 0;  // the newest ApplyAck

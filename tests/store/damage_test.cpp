@@ -416,8 +416,8 @@ TEST_F(Verifier, FlexAtTheWritersDepthLimitIsAccepted) {
     DynamicBox b = box("AllTypes");
     Flex deep(std::string("bottom"));
     for (int i = 0; i < detail::kMaxStoredFlexDepth; ++i) deep = Flex(Flex::Array{std::move(deep)});
-    Flex deep_map(Flex::Array{});
-    for (int i = 0; i < detail::kMaxStoredFlexDepth; ++i) {
+    Flex deep_map(Flex::Array{});  // 1 level, then maps to the limit
+    for (int i = 1; i < detail::kMaxStoredFlexDepth; ++i) {
         deep_map = Flex(Flex::Map{{"k", std::move(deep_map)}});
     }
     for (const Flex& f : {deep, deep_map}) {

@@ -205,6 +205,55 @@ TEST(Sync, HigherSyncClockWinsOverLaterArrival) {
     }
 }
 
+TEST(Sync, CorrectionsOfAPushWhoseAckWasLostComeWithTheNextLogin) {
+    ModelBuilder mb;
+    mb.entity("Doc")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("title", PropertyType::kString)
+        .property("body", PropertyType::kString)
+        .property("clock", PropertyType::kInt64, kFlagSyncClock);
+    Model model = mb.build().value();
+    SyncNet net(model);
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    net.connect(a);
+    net.connect(b);
+    uint64_t ida = put(*a.store, "Doc", {{"title", "t0"}, {"clock", int64_t{1}}});
+    Gid g = *gid(*a.store, "Doc", ida);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Doc", g).has_value(); }));
+    uint64_t idb = find(*b.store, "Doc", g)->id;
+    net.cut(b);
+    put(*a.store, "Doc", {{"title", "from a"}, {"clock", int64_t{30}}}, ida);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    // B's older edit loses on the clock, and the Ack that carries the correction is lost.
+    put(*b.store, "Doc", {{"title", "from b"}, {"body", "b's body"}, {"clock", int64_t{20}}}, idb);
+    b.drop_acks = true;
+    net.connect(b);
+    net.pump_all();
+    ASSERT_TRUE(b.closed);
+    EXPECT_EQ(find(*b.store, "Doc", g)->get("title"), Value("from b"));  // still pending here
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    net.pump_all();
+    EXPECT_EQ(b.core->outgoing_queue_length(), 0u);
+    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+        auto doc = find(*s, "Doc", g);
+        ASSERT_TRUE(doc.has_value());
+        EXPECT_EQ(doc->get("title"), Value("from a")) << s->dir();
+        EXPECT_EQ(doc->get("clock"), Value(int64_t{30})) << s->dir();
+        EXPECT_TRUE(doc->get("body").is_null()) << s->dir();
+    }
+    // Once the client has logged in past it, the server no longer keeps the correction.
+    net.cut(b);
+    net.connect(b);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    put(*b.store, "Doc", {{"body", "later"}}, idb);
+    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto txn = net.server_store().begin_read();
+    EXPECT_FALSE(get_meta(*txn, "sync.corrections." + client_id_to_hex(b.core->client_id()))->has_value());
+}
+
 TEST(Sync, DeleteBeatsConcurrentUpdate) {
     for (bool delete_first : {true, false}) {
         SyncNet net;

@@ -88,7 +88,7 @@ def case_reference_to_mongo_deleted_object(env):
     env.put("a", "Task", {"text": "T", "done": False, "owner": uid})
     env.sync("a")
     state = converged(env, ["a", "b"], "a reference to an object MongoDB deleted")
-    assert state == {"T": (False, [], None)}, state
+    assert state == {"T": (False, None, None)}, state
 
 
 def case_device_remove_during_server_outage(env):
