@@ -89,6 +89,10 @@ def case_reference_to_mongo_deleted_object(env):
     env.sync("a")
     state = converged(env, ["a", "b"], "a reference to an object MongoDB deleted")
     assert state == {"T": (False, None, None)}, state
+    # Cleared, not left pointing at nothing: in MongoDB and on the devices.
+    assert env.db.Task.find_one({"text": "T"}).get("owner") is None, env.db.Task.find_one({"text": "T"})
+    for d in ["a", "b", "fresh-0"]:
+        assert by_text(env.objects(d, "Task"), "T")["owner"] is None, (d, env.objects(d, "Task"))
 
 
 def case_device_remove_during_server_outage(env):
