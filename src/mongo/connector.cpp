@@ -19,8 +19,6 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int32_t kDefaultSelectionTimeoutMs = 30000;  // libmongoc's serverSelectionTimeoutMS default
-
 std::string random_id() {
     uint8_t b[8];
     if (RAND_bytes(b, sizeof b) != 1) {
@@ -40,42 +38,14 @@ std::string random_id() {
 
 // ---- Impl helpers
 
-Status Connector::Impl::ensure_pool() {
-    std::lock_guard<std::mutex> lock(pool_mutex);
-    if (pool) return Status::ok();
-    detail::ensure_mongoc_init();
-    bson_error_t err;
-    detail::UriPtr uri(mongoc_uri_new_with_error(options.url.c_str(), &err));
-    if (!uri) return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
-    // A pooled call waiting for a server cannot be interrupted: each selection is kept short and
-    // wait_for_primary repeats them up to the URL's timeout.
-    selection_timeout_ms = mongoc_uri_get_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                                          kDefaultSelectionTimeoutMs);
-    if (selection_timeout_ms <= 0) selection_timeout_ms = kDefaultSelectionTimeoutMs;
-    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                   std::min(selection_timeout_ms, kSelectionSliceMs));
-    pool.reset(mongoc_client_pool_new(uri.get()));
-    if (!pool) return Status(ErrorCode::kMongoConnection, "cannot make a client pool for " + options.url);
-    mongoc_client_pool_set_error_api(pool.get(), MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_set_appname(pool.get(), "outpost-server");
-    return Status::ok();
-}
-
-Result<detail::PooledClient> Connector::Impl::client() {
-    OUTPOST_RETURN_IF_ERROR(ensure_pool());
-    mongoc_client_t* c = mongoc_client_pool_pop(pool.get());
-    if (!c) return Status(ErrorCode::kMongoConnection, "no client available from the pool");
-    return detail::PooledClient(pool.get(), c);
-}
-
 Status Connector::Impl::stopping_status() const {
     return Status(ErrorCode::kIllegalState, "the MongoDB connector is stopping");
 }
 
 Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(selection_timeout_ms);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(pool.selection_timeout_ms());
     for (;;) {
-        if (stopping.load()) return stopping_status();
+        if (wakeup.stopping()) return stopping_status();
         bson_error_t err;
         auto started = std::chrono::steady_clock::now();
         mongoc_server_description_t* sd = mongoc_client_select_server(c, true, nullptr, &err);
@@ -83,75 +53,14 @@ Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
             mongoc_server_description_destroy(sd);
             return Status::ok();
         }
-        if (stopping.load()) return stopping_status();
+        if (wakeup.stopping()) return stopping_status();
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) return detail::status_from(err, "cannot reach MongoDB at " + options.url);
         // A selection that failed at once (not after waiting its slice) is not repeated in a spin.
-        if (now - started < std::chrono::milliseconds(kSelectionSliceMs / 2) && sleep_for(kSelectionSliceMs / 2)) {
+        if (now - started < std::chrono::milliseconds(detail::kSelectionSliceMs / 2) && wakeup.sleep_for(detail::kSelectionSliceMs / 2)) {
             return stopping_status();
         }
     }
-}
-
-bool Connector::Impl::sleep_for(int ms) {
-    std::unique_lock<std::mutex> lock(wake_mutex);
-    uint64_t seen = wake_seq;
-    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping.load() || wake_seq != seen; });
-    return stopping.load();
-}
-
-uint64_t Connector::Impl::wakes() {
-    std::lock_guard<std::mutex> lock(wake_mutex);
-    return wake_seq;
-}
-
-bool Connector::Impl::wait_for_wake(uint64_t seen, int ms) {
-    std::unique_lock<std::mutex> lock(wake_mutex);
-    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping.load() || wake_seq != seen; });
-    return stopping.load();
-}
-
-void Connector::Impl::count(uint64_t ConnectorStatus::*field, uint64_t n) {
-    std::lock_guard<std::mutex> lock(status_mutex);
-    st.*field += n;
-}
-
-void Connector::Impl::set_error(const Status& s) {
-    std::lock_guard<std::mutex> lock(status_mutex);
-    st.last_error = s.to_string();
-    report("MongoDB connector: " + st.last_error);
-}
-
-void Connector::Impl::report(const std::string& text) const {
-    if (options.log) {
-        options.log(true, text);
-    } else {
-        std::fprintf(stderr, "%s\n", text.c_str());
-    }
-}
-
-void Connector::Impl::note(const std::string& text) const {
-    if (options.log) {
-        options.log(false, text);
-    } else {
-        std::fprintf(stderr, "%s\n", text.c_str());
-    }
-}
-
-void Connector::Impl::add_dead_letter(DeadLetter d) {
-    d.time_ms = now_ms();
-    report("MongoDB connector: dead letter (" + d.direction + " " + d.collection + " " + d.document_key +
-           "): " + d.reason);
-    std::lock_guard<std::mutex> lock(status_mutex);
-    st.dead_letters_total++;
-    st.dead_letters.push_back(std::move(d));
-    if (st.dead_letters.size() > 1000) st.dead_letters.erase(st.dead_letters.begin());
-}
-
-void Connector::Impl::set_resume_token(const bson_t* token) {
-    std::string j = detail::to_json(token);
-    std::lock_guard<std::mutex> lock(status_mutex);
-    st.resume_token = std::move(j);
 }
 
 Status Connector::Impl::check_deployment(mongoc_client_t* c) {
@@ -275,7 +184,7 @@ Status Connector::Impl::ensure_start_point(mongoc_client_t* c) {
     // The marker first: every outbound transaction up to it is before the point taken next.
     OUTPOST_ASSIGN_OR_RETURN(uint64_t marker, read_marker(c));
     OUTPOST_ASSIGN_OR_RETURN(Bson point, current_point(c));
-    set_resume_token(point.get());
+    state.set_resume_token(point.get());
     return store->write([&](WriteTxn& txn) {
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(marker)));
         return put_meta(txn, kMetaResumeToken,
@@ -327,7 +236,7 @@ Result<std::unique_ptr<Connector>> Connector::create(std::shared_ptr<Store> stor
         impl->server_id = id;
     }
     impl->marker_id = "server:" + impl->server_id;
-    impl->st.server_id = impl->server_id;
+    impl->state.set_server_id(impl->server_id);
     return std::unique_ptr<Connector>(new Connector(std::move(impl)));
 }
 
@@ -340,7 +249,7 @@ Status Connector::check_deployment() {
 Status Connector::start(std::function<void()> on_inbound_commit) {
     Impl& m = *impl_;
     if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
-    m.stopping = false;
+    m.wakeup.clear_stop();
     {
         OUTPOST_ASSIGN_OR_RETURN(auto c, m.client());
         OUTPOST_RETURN_IF_ERROR(m.wait_for_primary(c.get()));
@@ -348,24 +257,14 @@ Status Connector::start(std::function<void()> on_inbound_commit) {
         OUTPOST_RETURN_IF_ERROR(m.create_collections(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.ensure_start_point(c.get()));
     }
-    std::lock_guard<std::mutex> life(m.lifecycle_mutex);
-    if (m.stopping.load()) return m.stopping_status();  // stop() came while the checks ran
+    MutexLock life(m.lifecycle_mutex);
+    if (m.wakeup.stopping()) return m.stopping_status();  // stop() came while the checks ran
     if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
     m.on_inbound_commit = std::move(on_inbound_commit);
-    m.observer = m.store->add_observer([&m](const Changes&) {
-        {
-            std::lock_guard<std::mutex> lock(m.wake_mutex);
-            m.wake_seq++;
-        }
-        m.wake.notify_all();
-    });
+    m.observer = m.store->add_observer([&m](const Changes&) { m.wakeup.wake(); });
     m.observing = true;
     m.running = true;
-    {
-        std::lock_guard<std::mutex> lock(m.status_mutex);
-        m.st.running = true;
-        m.st.inbound_stopped.clear();
-    }
+    m.state.set_running(true);
     m.outbound_thread = std::thread([&m] { m.outbound_loop(); });
     m.inbound_thread = std::thread([&m] { m.inbound_loop(); });
     return Status::ok();
@@ -373,22 +272,14 @@ Status Connector::start(std::function<void()> on_inbound_commit) {
 
 void Connector::request_stop() {
     Impl& m = *impl_;
-    {
-        std::lock_guard<std::mutex> lock(m.wake_mutex);
-        m.stopping = true;
-        m.wake_seq++;
-    }
-    m.wake.notify_all();
-    {
-        std::lock_guard<std::mutex> lock(m.import_mutex);  // a waiter between its check and its wait
-    }
-    m.import_done.notify_all();
+    m.wakeup.request_stop();
+    m.import_requests.wake_requester();
 }
 
 void Connector::stop() {
     Impl& m = *impl_;
     request_stop();
-    std::lock_guard<std::mutex> life(m.lifecycle_mutex);
+    MutexLock life(m.lifecycle_mutex);
     if (m.outbound_thread.joinable()) m.outbound_thread.join();
     if (m.inbound_thread.joinable()) m.inbound_thread.join();
     if (m.observing) {
@@ -396,45 +287,25 @@ void Connector::stop() {
         m.observing = false;
     }
     m.running = false;
-    std::lock_guard<std::mutex> lock(m.status_mutex);
-    m.st.running = false;
+    m.state.set_running(false);
 }
 
 Result<ImportStats> Connector::run_import(std::function<void(const ImportProgress&)> progress) {
     Impl& m = *impl_;
     if (!m.running.load()) {
-        std::lock_guard<std::mutex> run(m.import_run_mutex);
+        MutexLock run(m.import_run_mutex);
         OUTPOST_ASSIGN_OR_RETURN(auto c, m.client());
         OUTPOST_RETURN_IF_ERROR(m.wait_for_primary(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.check_deployment(c.get()));
         OUTPOST_RETURN_IF_ERROR(m.create_collections(c.get()));
         return m.import_now(c.get(), false, "requested", progress);
     }
-    std::unique_lock<std::mutex> lock(m.import_mutex);
-    if (m.import_requested) return Status(ErrorCode::kIllegalState, "an import is already running");
-    m.import_requested = true;
-    m.import_progress = std::move(progress);
-    m.import_result.reset();
-    {
-        std::lock_guard<std::mutex> w(m.wake_mutex);
-        m.wake_seq++;
-    }
-    m.wake.notify_all();
-    m.import_done.wait(lock, [&] { return m.import_result.has_value() || m.stopping.load(); });
-    m.import_requested = false;
-    if (!m.import_result) return Status(ErrorCode::kIllegalState, "the connector stopped before the import ran");
-    Result<ImportStats> r = std::move(*m.import_result);
-    m.import_result.reset();
-    return r;
+    return m.import_requests.request_and_wait(std::move(progress), m.wakeup);
 }
 
 ConnectorStatus Connector::status() const {
     Impl& m = *impl_;
-    ConnectorStatus s;
-    {
-        std::lock_guard<std::mutex> lock(m.status_mutex);
-        s = m.st;
-    }
+    ConnectorStatus s = m.state.snapshot();
     s.outbound_position = m.outbound_position.load();
     auto txn = m.store->begin_read();
     if (txn) {

@@ -2,94 +2,68 @@
 // Connector internals shared by connector.cpp, outbound.cpp, inbound.cpp and import.cpp.
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <functional>
 #include <optional>
 #include <thread>
 
+#include "common/mutex.hpp"
+#include "mongo/client_pool.hpp"
 #include "mongo/connector.hpp"
+#include "mongo/connector_meta.hpp"
+#include "mongo/connector_state.hpp"
 #include "mongo/handles.hpp"
+#include "mongo/import_requests.hpp"
 #include "mongo/mapping.hpp"
+#include "mongo/retry_backoff.hpp"
+#include "mongo/wakeup.hpp"
 #include "outpost/changelog.hpp"
 
 namespace outpost::mongo {
 
-// Keys of the connector's state in the server store's meta.
-inline constexpr const char* kMetaServerId = "mongo:server_id";
-inline constexpr const char* kMetaResumeToken = "mongo:resume_token";    // raw BSON of the token
-inline constexpr const char* kMetaImportPending = "mongo:import_pending";  // raw BSON of the start token
-// The newest outbound position whose MongoDB transaction the stream has passed (decimal): server
-// records after it reach MongoDB after the events being read, so they win over those events.
-inline constexpr const char* kMetaOwnSeen = "mongo:own_seen";
-// The outbound session's lsid (raw BSON {id: UUID}): after a crash, its open transaction is ended with
-// killSessions at the next start instead of holding its locks until the server's lifetime limit.
-inline constexpr const char* kMetaOutboundLsid = "mongo:outbound_lsid";
-
-// Every libmongoc call of the pool waits at most this long for a server (serverSelectionTimeoutMS
-// of the pool), because a call waiting for one cannot be ended from another thread: stop() would
-// wait for it. wait_for_primary repeats selections up to the URL's serverSelectionTimeoutMS.
-inline constexpr int kSelectionSliceMs = 1000;
-
+// The connector's parts, each owning its state: the client pool, the wake-ups of its threads, the
+// import requests and the status; the outbound writer (outbound.cpp) and the inbound stream
+// (inbound.cpp, inbound_stream.hpp) on their threads; the importer (import.cpp).
 struct Connector::Impl {
     Impl(std::shared_ptr<Store> s, ConnectorOptions o, Mapping m)
-        : store(std::move(s)), options(std::move(o)), mapping(std::move(m)) {}
+        : store(std::move(s)), options(std::move(o)), mapping(std::move(m)), pool(options.url) {}
 
+    // Set by create(), then only read.
     std::shared_ptr<Store> store;
     ConnectorOptions options;
     Mapping mapping;
     std::string server_id;
     std::string marker_id;  // "server:<server_id>"
 
-    std::mutex pool_mutex;
-    detail::ClientPoolPtr pool;
-    int selection_timeout_ms = 30000;  // the URL's serverSelectionTimeoutMS (set by ensure_pool)
-    Status ensure_pool();
-    Result<detail::PooledClient> client();
+    detail::ClientPool pool;
+    Result<detail::PooledClient> client() { return pool.client(); }
     // Waits until C can select a server that takes writes: up to the URL's serverSelectionTimeoutMS
     // (default 30 s), in kSelectionSliceMs steps that end when stopping. Errors: kMongoConnection
     // (the last selection error), kIllegalState when stopping.
     Status wait_for_primary(mongoc_client_t* c);
     Status stopping_status() const;
 
-    // Threads. stopping is set by stop() and cleared by start(); lifecycle_mutex orders the starting
-    // and the joining of the threads when start() and stop() (or two stop()s) run at once.
-    std::atomic<bool> stopping{false};
+    // stopping (set by stop(), cleared by start()) and the wakes of the threads: new history for the
+    // outbound thread, an import request for the inbound thread.
+    detail::Wakeup wakeup;
     std::atomic<bool> running{false};
-    std::mutex lifecycle_mutex;
-    std::thread outbound_thread;
-    std::thread inbound_thread;
+    // Orders the starting and the joining of the threads when start() and stop() (or two stop()s)
+    // run at once.
+    Mutex lifecycle_mutex;
+    std::thread outbound_thread OUTPOST_GUARDED_BY(lifecycle_mutex);
+    std::thread inbound_thread OUTPOST_GUARDED_BY(lifecycle_mutex);
+    uint64_t observer OUTPOST_GUARDED_BY(lifecycle_mutex) = 0;
+    bool observing OUTPOST_GUARDED_BY(lifecycle_mutex) = false;
+    // Set by start() before it starts the threads, then read by them (the import's and the inbound
+    // stream's commits).
     std::function<void()> on_inbound_commit;
-    uint64_t observer = 0;
-    bool observing = false;
-    std::mutex wake_mutex;
-    std::condition_variable wake;  // outbound: new history; inbound: an import was requested
-    uint64_t wake_seq = 0;
-    // Sleeps up to MS or until stop()/a wake. True when stopping.
-    bool sleep_for(int ms);
-    // The number of wakes so far; wait_for_wake(SEEN, MS) sleeps up to MS unless a wake came after
-    // SEEN was taken (so a commit between the look and the sleep is not missed). True when stopping.
-    uint64_t wakes();
-    bool wait_for_wake(uint64_t seen, int ms);
 
-    // Import requests while running (served by the inbound thread).
-    std::mutex import_mutex;
-    std::condition_variable import_done;
-    bool import_requested = false;
-    std::function<void(const ImportProgress&)> import_progress;
-    std::optional<Result<ImportStats>> import_result;
-    std::mutex import_run_mutex;  // one import at a time
+    // Import requests while running (served by the inbound thread), and one import at a time.
+    detail::ImportRequests import_requests;
+    Mutex import_run_mutex;
 
-    // Status.
-    mutable std::mutex status_mutex;
-    ConnectorStatus st;  // counters and lists; guarded by status_mutex
+    // Status: every part reports here; Connector::status() reads a snapshot.
+    detail::ConnectorState state{options.log};
     std::atomic<uint64_t> outbound_position{0};
-    void count(uint64_t ConnectorStatus::*field, uint64_t n = 1);
-    void set_error(const Status& s);
-    void report(const std::string& text) const;  // options.log (warn), or stderr
-    void note(const std::string& text) const;    // options.log (info), or stderr
-    void add_dead_letter(DeadLetter d);
-    void set_resume_token(const bson_t* token);
 
     // Outbound (outbound.cpp).
     void outbound_loop();
@@ -138,8 +112,9 @@ struct Connector::Impl {
     // Import (import.cpp). Runs on the calling thread; the caller holds import_run_mutex. REASON
     // says why it runs (for its log lines and ImportRun); AUTOMATIC when the connector started it.
     Result<ImportStats> import_now(mongoc_client_t* client, bool automatic, const std::string& reason,
-                                   const std::function<void(const ImportProgress&)>& progress);
-    void serve_import_request(mongoc_client_t* client);
+                                   const std::function<void(const ImportProgress&)>& progress)
+        OUTPOST_REQUIRES(import_run_mutex);
+    void serve_import_request(mongoc_client_t* client) OUTPOST_EXCLUDES(import_run_mutex);
 
     // The change stream's current point (a post-batch token), taken with a stream opened and closed.
     Result<detail::Bson> current_point(mongoc_client_t* client);
@@ -151,7 +126,5 @@ struct Connector::Impl {
     Status check_deployment(mongoc_client_t* client);
     Status create_collections(mongoc_client_t* client);
 };
-
-int64_t now_ms();
 
 }  // namespace outpost::mongo

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mongo/change_stream.hpp"
 #include "mongo/connector_impl.hpp"
 
 namespace outpost::mongo {
@@ -33,18 +34,8 @@ double seconds_since(SteadyClock::time_point t) {
 Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
     bson_error_t err;
     detail::DatabasePtr db(mongoc_client_get_database(c, options.database.c_str()));
-    Bson cmd, reply, start;
-    BSON_APPEND_INT32(cmd.get(), "aggregate", 1);
-    bson_t pipeline, stage, cs, cursor;
-    BSON_APPEND_ARRAY_BEGIN(cmd.get(), "pipeline", &pipeline);
-    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "0", &stage);
-    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$changeStream", &cs);
-    bson_append_document_end(&stage, &cs);
-    bson_append_document_end(&pipeline, &stage);
-    bson_append_array_end(cmd.get(), &pipeline);
-    BSON_APPEND_DOCUMENT_BEGIN(cmd.get(), "cursor", &cursor);
-    BSON_APPEND_INT32(&cursor, "batchSize", 0);
-    bson_append_document_end(cmd.get(), &cursor);
+    Bson cmd = detail::change_stream_command({});
+    Bson reply, start;
     bson_destroy(reply.get());
     if (!mongoc_database_read_command_with_opts(db.get(), cmd.get(), nullptr, nullptr, reply.get(), &err)) {
         return detail::status_from(err, "opening a change stream to take the current point", reply.get());
@@ -71,22 +62,14 @@ Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
 }
 
 void Connector::Impl::serve_import_request(mongoc_client_t* c) {
-    std::function<void(const ImportProgress&)> progress;
-    {
-        std::lock_guard<std::mutex> lock(import_mutex);
-        if (!import_requested || import_result) return;
-        progress = import_progress;
-    }
+    auto progress = import_requests.take();
+    if (!progress) return;
     Result<ImportStats> r = Status(ErrorCode::kInternal, "not run");
     {
-        std::lock_guard<std::mutex> run(import_run_mutex);
-        r = import_now(c, false, "requested", progress);
+        MutexLock run(import_run_mutex);
+        r = import_now(c, false, "requested", *progress);
     }
-    {
-        std::lock_guard<std::mutex> lock(import_mutex);
-        import_result = std::move(r);
-    }
-    import_done.notify_all();
+    import_requests.complete(std::move(r));
 }
 
 Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automatic, const std::string& reason,
@@ -98,7 +81,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     auto started = SteadyClock::now();
     ImportStats stats;
     const size_t ncollections = mapping.collections().size();
-    note("MongoDB import started (" + reason + "): reading " + std::to_string(ncollections) +
+    state.info("MongoDB import started (" + reason + "): reading " + std::to_string(ncollections) +
          " mapped collection" + (ncollections == 1 ? "" : "s"));
     auto counts = [](uint64_t read, uint64_t added, uint64_t updated, uint64_t removed, uint64_t dead) {
         return std::to_string(read) + " documents read; objects " + std::to_string(added) + " added, " +
@@ -117,21 +100,14 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         if (s) {
             char rate[64];
             std::snprintf(rate, sizeof rate, "%.0f docs/s", stats.docs_per_s);
-            note("MongoDB import finished (" + reason + ") in " + took + ", " + rate + ": " + summary);
+            state.info("MongoDB import finished (" + reason + ") in " + took + ", " + rate + ": " + summary);
         } else {
             run.error = s.to_string();
-            {
-                std::lock_guard<std::mutex> lock(status_mutex);
-                st.last_error = run.error;
-            }
-            report("MongoDB import failed (" + reason + ") after " + took + ": " + run.error + "; until then " +
+            state.set_last_error(run.error);
+            state.warn("MongoDB import failed (" + reason + ") after " + took + ": " + run.error + "; until then " +
                    summary);
         }
-        {
-            std::lock_guard<std::mutex> lock(status_mutex);
-            st.import_runs.push_back(run);
-            if (st.import_runs.size() > 20) st.import_runs.erase(st.import_runs.begin());
-        }
+        state.add_import_run(run);
         if (!s) return s;
         return stats;
     };
@@ -221,7 +197,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         }
         if (!always && seconds_since(last_log) >= kLogProgressSeconds) {
             last_log = SteadyClock::now();
-            note("MongoDB " + format_progress(progress_of(false, false)));
+            state.info("MongoDB " + format_progress(progress_of(false, false)));
         }
     };
 
@@ -248,7 +224,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                     Bson key;
                     (void)append_gid(key.get(), "_id", oc.gid);
                     const CollectionMap* cm = mapping.by_entity_uid(oc.entity_uid);
-                    add_dead_letter({"inbound", cm ? cm->collection : "?", key.json(), w1.message(), "{\"import\": true}", 0});
+                    state.add_dead_letter({"inbound", cm ? cm->collection : "?", key.json(), w1.message(), "{\"import\": true}", 0});
                     stats.dead_letters++;
                     coll_stats->dead_letters++;
                 }
@@ -274,8 +250,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                     coll_stats->updated++;
                 }
             }
-            std::lock_guard<std::mutex> lock(status_mutex);
-            st.inbound_txns++;
+            state.count(&ConnectorStatus::inbound_txns);
         }
         return Status::ok();
     };
@@ -284,7 +259,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
     stats.by_collection.reserve(ncollections);
     for (current = 0; current < ncollections; ++current) {
         const CollectionMap& cm = mapping.collections()[current];
-        if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
+        if (wakeup.stopping()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
         stats.collections++;
         stats.by_collection.push_back({cm.collection, 0, 0, 0, 0, 0});
         coll_stats = &stats.by_collection.back();
@@ -311,7 +286,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                     return finish(Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + cm.collection +
                                                                       " " + key + ": " + ch.status().message()));
                 }
-                add_dead_letter({"inbound", cm.collection, key, ch.status().message(), detail::to_json(doc), 0});
+                state.add_dead_letter({"inbound", cm.collection, key, ch.status().message(), detail::to_json(doc), 0});
                 stats.dead_letters++;
                 coll_stats->dead_letters++;
                 // Keep the object: a document that exists but cannot be mapped is not a removal.
@@ -327,7 +302,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
                 s = apply(batch);
                 if (!s) return finish(s);
                 report_progress(false, false);
-                if (stopping.load()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
+                if (wakeup.stopping()) return finish(Status(ErrorCode::kIllegalState, "stopped during the import"));
             }
         }
         const bson_t* ereply;
@@ -366,7 +341,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         }
         s = apply(batch);
         if (!s) return finish(s);
-        note("MongoDB import: " + cm.collection + " (" + std::to_string(current + 1) + "/" +
+        state.info("MongoDB import: " + cm.collection + " (" + std::to_string(current + 1) + "/" +
              std::to_string(ncollections) + ") read: " +
              counts(coll_stats->docs_read, coll_stats->added, coll_stats->updated, coll_stats->removed,
                     coll_stats->dead_letters));
@@ -381,7 +356,7 @@ Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automat
         return remove_meta(txn, kMetaImportPending);
     });
     if (!s) return finish(s);
-    set_resume_token(start.get());
+    state.set_resume_token(start.get());
     report_progress(ncollections != 0, true);
     return finish(Status::ok());
 }

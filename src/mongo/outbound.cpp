@@ -25,45 +25,46 @@ constexpr size_t kReadChunk = 64;
 // Batches prepared ahead of the one being written.
 constexpr size_t kPreparedBatches = 2;
 
-// The batches between the preparing and the writing thread, in history order. Waits on the
-// connector's wake condition so that stop() ends them.
+// The batches between the preparing and the writing thread, in history order. Guarded by the
+// connector's wake-up mutex and waiting on its condition, so that stop() ends every wait.
 template <class Batch>
 class BatchQueue {
-public:
-    BatchQueue(std::mutex& mutex, std::condition_variable& cv, const std::atomic<bool>& stopping)
-        : mutex_(mutex), cv_(cv), stopping_(stopping) {}
+  public:
+    explicit BatchQueue(detail::Wakeup& wakeup) : wakeup_(wakeup), mutex_(wakeup.mutex()), cv_(wakeup.cv()) {}
 
     // Waits for room; false when stopping or closed (the batch is dropped).
-    bool push(Batch&& b) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_.load() || closed_ || queue_.size() < kPreparedBatches; });
-        if (stopping_.load() || closed_) return false;
+    bool push(Batch&& b) OUTPOST_EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        cv_.wait(mutex_, [&]() OUTPOST_REQUIRES(mutex_) {
+            return wakeup_.stopping() || closed_ || queue_.size() < kPreparedBatches;
+        });
+        if (wakeup_.stopping() || closed_) return false;
         queue_.push_back(std::move(b));
         cv_.notify_all();
         return true;
     }
     // Waits for the next batch; nullopt when stopping.
-    std::optional<Batch> pop() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_.load() || !queue_.empty(); });
-        if (stopping_.load()) return std::nullopt;
+    std::optional<Batch> pop() OUTPOST_EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        cv_.wait(mutex_, [&]() OUTPOST_REQUIRES(mutex_) { return wakeup_.stopping() || !queue_.empty(); });
+        if (wakeup_.stopping()) return std::nullopt;
         Batch b = std::move(queue_.front());
         queue_.pop_front();
         cv_.notify_all();
         return b;
     }
-    void close() {
-        std::lock_guard<std::mutex> lock(mutex_);
+    void close() OUTPOST_EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
         closed_ = true;
         cv_.notify_all();
     }
 
-private:
-    std::mutex& mutex_;
-    std::condition_variable& cv_;
-    const std::atomic<bool>& stopping_;
-    std::deque<Batch> queue_;
-    bool closed_ = false;
+  private:
+    detail::Wakeup& wakeup_;
+    Mutex& mutex_;
+    CondVar& cv_;
+    std::deque<Batch> queue_ OUTPOST_GUARDED_BY(mutex_);
+    bool closed_ OUTPOST_GUARDED_BY(mutex_) = false;
 };
 
 std::string gid_json(const Gid& gid) {
@@ -244,8 +245,8 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
         Bson reply;
         bson_destroy(reply.get());
         if (mongoc_client_session_commit_transaction(session.get(), reply.get(), &err)) return Status::ok();
-        if (detail::has_label(reply.get(), "UnknownTransactionCommitResult") && attempt < 5 && !stopping.load()) {
-            count(&ConnectorStatus::retries);
+        if (detail::has_label(reply.get(), "UnknownTransactionCommitResult") && attempt < 5 && !wakeup.stopping()) {
+            state.count(&ConnectorStatus::retries);
             continue;  // committing again is safe: the server answers for the same transaction
         }
         transient = detail::is_network_error(err) || detail::has_label(reply.get(), "TransientTransactionError");
@@ -255,9 +256,9 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
 
 Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
                                    std::vector<CollectionWrites>& writes, uint64_t position) {
-    int backoff = 20;
+    detail::RetryBackoff backoff(20);
     for (;;) {
-        if (stopping.load()) return stopping_status();
+        if (wakeup.stopping()) return stopping_status();
         bool transient = false;
         Status s = run_transaction(c, session, ops, writes, position, transient);
         if (s) return s;
@@ -266,18 +267,17 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& sess
             // A write that MongoDB refuses (document too large, validation, duplicate key on a unique
             // index): report it and write the rest.
             Op& op = ops[static_cast<size_t>(s.cause() - 1)];
-            add_dead_letter({"outbound", op.coll->collection, gid_json(op.gid), s.message(),
+            state.add_dead_letter({"outbound", op.coll->collection, gid_json(op.gid), s.message(),
                              op.remove ? "{\"delete\": true}" : op.update.json(), 0});
             op.excluded = true;
             continue;
         }
-        count(&ConnectorStatus::retries);
-        set_error(s);
-        if (sleep_for(backoff)) return stopping_status();
-        backoff = std::min(backoff * 2, 5000);
+        state.count(&ConnectorStatus::retries);
+        state.set_error(s);
+        if (wakeup.back_off(backoff)) return stopping_status();
         if (s.code() == ErrorCode::kMongoConnection) {
             // No primary (an election, MongoDB unreachable): wait for one before the next attempt.
-            if (Status w = wait_for_primary(c); !w && stopping.load()) return stopping_status();
+            if (Status w = wait_for_primary(c); !w && wakeup.stopping()) return stopping_status();
         }
     }
 }
@@ -285,25 +285,24 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& sess
 void Connector::Impl::outbound_loop() {
     std::optional<detail::PooledClient> c;
     detail::SessionPtr session;  // declared after C: destroyed before the client goes back to the pool
-    int backoff = 50;
+    detail::RetryBackoff backoff;
     uint64_t pos = 0;
     for (;;) {
-        if (stopping.load()) return;
+        if (wakeup.stopping()) return;
         if (!c) {
             auto r = client();
             if (!r) {
-                set_error(r.status());
-                if (sleep_for(backoff)) return;
+                state.set_error(r.status());
+                if (wakeup.sleep_for(backoff.delay_ms())) return;
                 continue;
             }
             c.emplace(std::move(r).value());
         }
         if (Status w = wait_for_primary(c->get()); !w) {
-            if (stopping.load()) return;
-            set_error(w);
-            count(&ConnectorStatus::retries);
-            if (sleep_for(backoff)) return;
-            backoff = std::min(backoff * 2, 5000);
+            if (wakeup.stopping()) return;
+            state.set_error(w);
+            state.count(&ConnectorStatus::retries);
+            if (wakeup.back_off(backoff)) return;
             continue;
         }
         {
@@ -325,7 +324,7 @@ void Connector::Impl::outbound_loop() {
                 bson_error_t err;
                 bson_destroy(reply.get());
                 if (!mongoc_client_command_simple(c->get(), "admin", cmd.get(), nullptr, reply.get(), &err)) {
-                    set_error(detail::status_from(err, "ending the previous outbound session", reply.get()));
+                    state.set_error(detail::status_from(err, "ending the previous outbound session", reply.get()));
                 }
             }
         }
@@ -334,17 +333,16 @@ void Connector::Impl::outbound_loop() {
             pos = *marker;
             break;
         }
-        set_error(marker.status());
-        count(&ConnectorStatus::retries);
-        if (sleep_for(backoff)) return;
-        backoff = std::min(backoff * 2, 5000);
+        state.set_error(marker.status());
+        state.count(&ConnectorStatus::retries);
+        if (wakeup.back_off(backoff)) return;
     }
     {
         auto txn = store->begin_read();
         if (txn) {
             auto head = ChangeLog::last_position(*txn);
             if (head && pos > *head) {
-                set_error(Status(ErrorCode::kIllegalState,
+                state.set_error(Status(ErrorCode::kIllegalState,
                                  "MongoDB holds position " + std::to_string(pos) + " for server " + server_id +
                                      " but the server history ends at " + std::to_string(*head) +
                                      " (a new store with an old server id): writing its whole history"));
@@ -357,7 +355,7 @@ void Connector::Impl::outbound_loop() {
     // The next batches are read and mapped on a second thread while this one writes: the queue keeps
     // them in history order, and only this thread writes, one MongoDB transaction at a time, each
     // retried until it commits, so order and exactly-once are as without the queue.
-    BatchQueue<Batch> queue(wake_mutex, wake, stopping);
+    BatchQueue<Batch> queue(wakeup);
     std::thread preparer([&] { prepare_outbound(pos, [&](Batch&& b) { return queue.push(std::move(b)); }); });
     while (auto batch = queue.pop()) {
         if (!batch->ops.empty() || (batch->last > pos && batch->nrecords > 0)) {
@@ -365,10 +363,7 @@ void Connector::Impl::outbound_loop() {
             if (!s) break;  // stopping
             size_t written = static_cast<size_t>(
                 std::count_if(batch->ops.begin(), batch->ops.end(), [](const Op& o) { return !o.excluded; }));
-            std::lock_guard<std::mutex> lock(status_mutex);
-            st.outbound_txns++;
-            st.outbound_records += batch->nrecords;
-            st.outbound_docs += written;
+            state.count_outbound_txn(batch->nrecords, written);
         }
         pos = batch->last;
         outbound_position = pos;
@@ -387,12 +382,12 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
     auto read_more = [&](Txn& txn) -> bool {
         auto r = ChangeLog::read(txn, read_to, chunk, kOrigin);  // MongoDB's own changes are not written back
         if (!r) {
-            set_error(r.status());
+            state.set_error(r.status());
             return false;
         }
         if (r->empty()) return false;
         if (read_to != 0 && r->front().position > read_to + 1) {
-            set_error(Status(ErrorCode::kIllegalState,
+            state.set_error(Status(ErrorCode::kIllegalState,
                              "server history records " + std::to_string(read_to + 1) + ".." +
                                  std::to_string(r->front().position - 1) +
                                  " were trimmed before they reached MongoDB; their changes are missing there"));
@@ -402,20 +397,20 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
         return true;
     };
 
-    while (!stopping.load()) {
-        uint64_t seen = wakes();
+    while (!wakeup.stopping()) {
+        uint64_t seen = wakeup.wakes();
         // One snapshot for reading records and checking their objects: an object is looked up in a
         // snapshot that holds the record that made it (a newer record read with an older snapshot
         // would find its new object missing and skip it as removed).
         auto check = store->begin_read();
         if (!check) {
-            set_error(check.status());
-            if (sleep_for(1000)) return;
+            state.set_error(check.status());
+            if (wakeup.sleep_for(1000)) return;
             continue;
         }
         if (pending.empty() && !read_more(*check)) {
             check->close();
-            if (wait_for_wake(seen, 1000)) return;
+            if (wakeup.wait_for_wake(seen, 1000)) return;
             continue;
         }
         // What each change becomes (outbound_rules.hpp): a put of an object the store no longer has
@@ -448,7 +443,7 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
                     op.gid = oc.gid;
                     auto action = action_for(*cm, oc);
                     if (!action) {
-                        set_error(action.status());
+                        state.set_error(action.status());
                         blocked = true;
                         break;
                     }
@@ -463,24 +458,24 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
                     std::vector<std::string> skipped;
                     Status s = mapping.build_update(*cm, oc, spec, &skipped);
                     if (!s) {  // strict conversions: block here until the operator fixes the data or the option
-                        set_error(Status(s.code(), "outbound blocked at server position " + std::to_string(rec.position) +
+                        state.set_error(Status(s.code(), "outbound blocked at server position " + std::to_string(rec.position) +
                                                        ", " + cm->collection + " " + gid_json(oc.gid) + ": " + s.message()));
                         blocked = true;
                         break;
                     }
                     spec.build(op.update.get());
                     for (const auto& why : skipped) {
-                        add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), why, op.update.json(), 0});
+                        state.add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), why, op.update.json(), 0});
                     }
                     if (op.update.get()->len > kMaxDocumentBytes) {
                         Status big(ErrorCode::kMongoTooLarge, "update of " + std::to_string(op.update.get()->len) +
                                                                   " bytes is over MongoDB's 16 MiB document limit");
                         if (options.strict_to_mongo) {
-                            set_error(big);
+                            state.set_error(big);
                             blocked = true;
                             break;
                         }
-                        add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), big.message(), "{}", 0});
+                        state.add_dead_letter({"outbound", cm->collection, gid_json(oc.gid), big.message(), "{}", 0});
                         continue;
                     }
                     if (op.update.empty()) continue;
@@ -507,7 +502,7 @@ void Connector::Impl::prepare_outbound(uint64_t pos, const std::function<bool(Ba
             // Read the refused record again after a pause.
             pending.clear();
             read_to = pos;
-            if (sleep_for(2000)) return;
+            if (wakeup.sleep_for(2000)) return;
         }
     }
 }
