@@ -35,7 +35,8 @@ bool is_history_lost(int64_t code, bool opening) {
     return code == 286 || code == 280 || code == 260 || (opening && code == 40647);
 }
 
-MongocChangeStream::MongocChangeStream(mongoc_client_t* client, std::string database, int64_t max_await_ms)
+MongocChangeStream::MongocChangeStream(mongoc_client_t* client, std::string database,
+                                       int64_t max_await_ms)
     : client_(client), database_(std::move(database)), max_await_ms_(max_await_ms) {}
 
 MongocChangeStream::~MongocChangeStream() { close(); }
@@ -45,14 +46,17 @@ Result<StreamReply> MongocChangeStream::open(const bson_t* start_after) {
     session_.reset(mongoc_client_start_session(client_, nullptr, &err));
     if (!session_) return status_from(err, "starting a session for the change stream");
     db_.reset(mongoc_client_get_database(client_, database_.c_str()));
-    if (!mongoc_client_session_append(session_.get(), opts_.get(), &err)) return status_from(err, "session");
+    if (!mongoc_client_session_append(session_.get(), opts_.get(), &err))
+        return status_from(err, "session");
     Bson cmd = change_stream_command({start_after, true});
     auto reply = std::make_unique<Bson>();
     bson_destroy(reply->get());
-    if (!mongoc_database_read_command_with_opts(db_.get(), cmd.get(), nullptr, opts_.get(), reply->get(), &err)) {
+    if (!mongoc_database_read_command_with_opts(db_.get(), cmd.get(), nullptr, opts_.get(),
+                                                reply->get(), &err)) {
         if (is_history_lost(err.code, true)) {
             return Status(ErrorCode::kMongoHistoryLost,
-                          std::string("the change stream cannot resume from the stored point: ") + err.message,
+                          std::string("the change stream cannot resume from the stored point: ") +
+                              err.message,
                           static_cast<int>(err.code));
         }
         return status_from(err, "opening the change stream", reply->get());
@@ -69,7 +73,8 @@ Result<StreamReply> MongocChangeStream::next() {
     auto reply = std::make_unique<Bson>();
     bson_destroy(reply->get());
     bson_error_t err;
-    if (!mongoc_database_read_command_with_opts(db_.get(), more.get(), nullptr, opts_.get(), reply->get(), &err)) {
+    if (!mongoc_database_read_command_with_opts(db_.get(), more.get(), nullptr, opts_.get(),
+                                                reply->get(), &err)) {
         cursor_id_ = 0;  // a failed getMore leaves no cursor worth killing
         if (is_history_lost(err.code, false)) {
             return Status(ErrorCode::kMongoHistoryLost,
@@ -87,8 +92,10 @@ void MongocChangeStream::close() {
     cursor_id_ = 0;
 }
 
-Result<std::optional<Bson>> MongocChangeStream::find_by_id(const std::string& collection, const Gid& gid) {
-    CollectionPtr coll(mongoc_client_get_collection(client_, database_.c_str(), collection.c_str()));
+Result<std::optional<Bson>> MongocChangeStream::find_by_id(const std::string& collection,
+                                                           const Gid& gid) {
+    CollectionPtr coll(
+        mongoc_client_get_collection(client_, database_.c_str(), collection.c_str()));
     Bson filter, fopts;
     (void)append_gid(filter.get(), "_id", gid);
     BSON_APPEND_INT64(fopts.get(), "limit", 1);

@@ -5,7 +5,8 @@
 namespace outpost::mongo::detail {
 
 namespace {
-constexpr int32_t kDefaultSelectionTimeoutMs = 30000;  // libmongoc's serverSelectionTimeoutMS default
+constexpr int32_t kDefaultSelectionTimeoutMs =
+    30000;  // libmongoc's serverSelectionTimeoutMS default
 }  // namespace
 
 Status ClientPool::ensure_pool() {
@@ -13,11 +14,12 @@ Status ClientPool::ensure_pool() {
     ensure_mongoc_init();
     bson_error_t err;
     UriPtr uri(mongoc_uri_new_with_error(url_.c_str(), &err));
-    if (!uri) return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
+    if (!uri)
+        return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
     // A pooled call waiting for a server cannot be interrupted: each selection is kept short and
     // wait_for_primary repeats them up to the URL's timeout.
-    selection_timeout_ms_ = mongoc_uri_get_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                                           kDefaultSelectionTimeoutMs);
+    selection_timeout_ms_ = mongoc_uri_get_option_as_int32(
+        uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, kDefaultSelectionTimeoutMs);
     if (selection_timeout_ms_ <= 0) selection_timeout_ms_ = kDefaultSelectionTimeoutMs;
     mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
                                    std::min(selection_timeout_ms_, kSelectionSliceMs));

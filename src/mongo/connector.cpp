@@ -43,7 +43,8 @@ Status Connector::Impl::stopping_status() const {
 }
 
 Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(pool.selection_timeout_ms());
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(pool.selection_timeout_ms());
     for (;;) {
         if (wakeup.stopping()) return stopping_status();
         bson_error_t err;
@@ -57,7 +58,8 @@ Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) return detail::status_from(err, "cannot reach MongoDB at " + options.url);
         // A selection that failed at once (not after waiting its slice) is not repeated in a spin.
-        if (now - started < std::chrono::milliseconds(detail::kSelectionSliceMs / 2) && wakeup.sleep_for(detail::kSelectionSliceMs / 2)) {
+        if (now - started < std::chrono::milliseconds(detail::kSelectionSliceMs / 2) &&
+            wakeup.sleep_for(detail::kSelectionSliceMs / 2)) {
             return stopping_status();
         }
     }
@@ -91,15 +93,55 @@ Status Connector::Impl::check_deployment(mongoc_client_t* c) {
                                                        std::to_string(wire) +
                                                        "; the connector needs MongoDB 4.2 or newer (wire version 8)");
     }
-    // Privileges: only meaningful when authenticated.
+    return check_privileges(c);
+}
+
+namespace {
+
+// Marks in HAVE the actions of NEEDED that the privilege document at P grants on DATABASE.
+void mark_granted(const bson_iter_t& p, const std::string& database,
+                  const std::vector<std::string>& needed, std::vector<bool>& have) {
+    bson_iter_t res, acts, pd;
+    std::string db = "?", coll = "?";
+    bool any = false;
+    if (!bson_iter_recurse(&p, &pd)) return;
+    if (bson_iter_find_descendant(&pd, "resource.db", &res) && BSON_ITER_HOLDS_UTF8(&res)) {
+        db = bson_iter_utf8(&res, nullptr);
+    }
+    bson_iter_recurse(&p, &pd);
+    if (bson_iter_find_descendant(&pd, "resource.collection", &res) && BSON_ITER_HOLDS_UTF8(&res)) {
+        coll = bson_iter_utf8(&res, nullptr);
+    }
+    bson_iter_recurse(&p, &pd);
+    if (bson_iter_find_descendant(&pd, "resource.anyResource", &res)) any = true;
+    bool applies = any || ((db == database || db.empty()) && coll.empty());
+    if (!applies) return;
+    bson_iter_recurse(&p, &pd);
+    if (bson_iter_find(&pd, "actions") && BSON_ITER_HOLDS_ARRAY(&pd) &&
+        bson_iter_recurse(&pd, &acts)) {
+        while (bson_iter_next(&acts)) {
+            if (!BSON_ITER_HOLDS_UTF8(&acts)) continue;
+            std::string act = bson_iter_utf8(&acts, nullptr);
+            for (size_t i = 0; i < needed.size(); ++i) {
+                if (needed[i] == act) have[i] = true;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+Status Connector::Impl::check_privileges(mongoc_client_t* c) {
+    // Only meaningful when authenticated.
     Bson cs, csr;
     BSON_APPEND_INT32(cs.get(), "connectionStatus", 1);
     BSON_APPEND_BOOL(cs.get(), "showPrivileges", true);
     bson_destroy(csr.get());
+    bson_error_t err;
     if (!mongoc_client_command_simple(c, options.database.c_str(), cs.get(), nullptr, csr.get(), &err)) {
         return Status::ok();  // old servers or proxies without connectionStatus: the first write will tell
     }
-    bson_iter_t users, u;
+    bson_iter_t it, users, u;
     if (!bson_iter_init(&it, csr.get()) || !bson_iter_find_descendant(&it, "authInfo.authenticatedUsers", &users) ||
         !BSON_ITER_HOLDS_ARRAY(&users) || !bson_iter_recurse(&users, &u) || !bson_iter_next(&u)) {
         return Status::ok();  // not authenticated: no access control
@@ -109,35 +151,7 @@ Status Connector::Impl::check_deployment(mongoc_client_t* c) {
     bson_iter_t privs, p;
     if (bson_iter_init(&it, csr.get()) && bson_iter_find_descendant(&it, "authInfo.authenticatedUserPrivileges", &privs) &&
         BSON_ITER_HOLDS_ARRAY(&privs) && bson_iter_recurse(&privs, &p)) {
-        while (bson_iter_next(&p)) {
-            bson_iter_t res, acts, a;
-            std::string db = "?", coll = "?";
-            bool any = false;
-            bson_iter_t pd;
-            if (!bson_iter_recurse(&p, &pd)) continue;
-            if (bson_iter_find_descendant(&pd, "resource.db", &res) && BSON_ITER_HOLDS_UTF8(&res)) {
-                db = bson_iter_utf8(&res, nullptr);
-            }
-            bson_iter_recurse(&p, &pd);
-            if (bson_iter_find_descendant(&pd, "resource.collection", &res) && BSON_ITER_HOLDS_UTF8(&res)) {
-                coll = bson_iter_utf8(&res, nullptr);
-            }
-            bson_iter_recurse(&p, &pd);
-            if (bson_iter_find_descendant(&pd, "resource.anyResource", &res)) any = true;
-            bool applies = any || ((db == options.database || db.empty()) && coll.empty());
-            if (!applies) continue;
-            bson_iter_recurse(&p, &pd);
-            if (bson_iter_find(&pd, "actions") && BSON_ITER_HOLDS_ARRAY(&pd) && bson_iter_recurse(&pd, &acts)) {
-                while (bson_iter_next(&acts)) {
-                    if (!BSON_ITER_HOLDS_UTF8(&acts)) continue;
-                    std::string act = bson_iter_utf8(&acts, nullptr);
-                    for (size_t i = 0; i < needed.size(); ++i) {
-                        if (needed[i] == act) have[i] = true;
-                    }
-                }
-            }
-            (void)a;
-        }
+        while (bson_iter_next(&p)) mark_granted(p, options.database, needed, have);
     }
     std::string missing;
     for (size_t i = 0; i < needed.size(); ++i) {

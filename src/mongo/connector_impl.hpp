@@ -14,6 +14,7 @@
 #include "mongo/handles.hpp"
 #include "mongo/import_requests.hpp"
 #include "mongo/mapping.hpp"
+#include "mongo/outbound_rules.hpp"
 #include "mongo/retry_backoff.hpp"
 #include "mongo/wakeup.hpp"
 #include "outpost/changelog.hpp"
@@ -42,8 +43,8 @@ struct Connector::Impl {
     Status wait_for_primary(mongoc_client_t* c);
     Status stopping_status() const;
 
-    // stopping (set by stop(), cleared by start()) and the wakes of the threads: new history for the
-    // outbound thread, an import request for the inbound thread.
+    // stopping (set by stop(), cleared by start()) and the wakes of the threads: new history for
+    // the outbound thread, an import request for the inbound thread.
     detail::Wakeup wakeup;
     std::atomic<bool> running{false};
     // Orders the starting and the joining of the threads when start() and stop() (or two stop()s)
@@ -96,6 +97,24 @@ struct Connector::Impl {
     // Reads the history after POS, maps it to batches and hands them to PUSH in history order until
     // stopping or PUSH returns false. Runs on its own thread beside the writing outbound thread.
     void prepare_outbound(uint64_t pos, const std::function<bool(Batch&&)>& push);
+    class HistoryReader;  // outbound.cpp
+    // What the outbound writer does with a change (outbound_rules.hpp).
+    using ActionFor =
+        std::function<Result<OutboundAction>(const CollectionMap&, const ObjectChange&)>;
+    // Adds the records of HISTORY to BATCH, up to the batch limits. False when a record is blocked
+    // (an error was reported; BATCH ends before that record).
+    bool fill_batch(ReadTxn& check, HistoryReader& history, Batch& batch);
+    // Adds the op of change OC of REC to OPS (none when it is skipped or dead-lettered). False when
+    // it is blocked (strict conversions, a read error), reported.
+    bool add_op(const ChangeLogRecord& rec, const ObjectChange& oc, const ActionFor& action_for,
+                std::vector<Op>& ops);
+    // Connects C (kept across calls), ends a session a crash left open, and returns the position
+    // to write after: the marker's, or 0 when the history is older than MongoDB says. nullopt
+    // when stopping.
+    std::optional<uint64_t> connect_outbound(std::optional<detail::PooledClient>& c);
+    void end_previous_session(mongoc_client_t* c);
+    // POS, or 0 (reported) when the server history ends before it (a new store, an old id).
+    uint64_t checked_start(uint64_t pos);
     // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
     // transaction, also after network errors: the next transaction number ends any transaction that a
     // failed statement or commit left open on the server, with its locks.
@@ -111,7 +130,9 @@ struct Connector::Impl {
 
     // Import (import.cpp). Runs on the calling thread; the caller holds import_run_mutex. REASON
     // says why it runs (for its log lines and ImportRun); AUTOMATIC when the connector started it.
-    Result<ImportStats> import_now(mongoc_client_t* client, bool automatic, const std::string& reason,
+    class Importer;  // one run (import.cpp)
+    Result<ImportStats> import_now(mongoc_client_t* client, bool automatic,
+                                   const std::string& reason,
                                    const std::function<void(const ImportProgress&)>& progress)
         OUTPOST_REQUIRES(import_run_mutex);
     void serve_import_request(mongoc_client_t* client) OUTPOST_EXCLUDES(import_run_mutex);
@@ -124,6 +145,8 @@ struct Connector::Impl {
 
     // Deployment (connector.cpp).
     Status check_deployment(mongoc_client_t* client);
+    // When authenticated, the user's privileges on the database (kMongoDeployment: which lack).
+    Status check_privileges(mongoc_client_t* client);
     Status create_collections(mongoc_client_t* client);
 };
 

@@ -41,12 +41,13 @@ void ConnectorState::set_last_error(std::string text) {
 
 void ConnectorState::add_dead_letter(DeadLetter d) {
     d.time_ms = now_ms();
-    warn("MongoDB connector: dead letter (" + d.direction + " " + d.collection + " " + d.document_key +
-         "): " + d.reason);
+    warn("MongoDB connector: dead letter (" + d.direction + " " + d.collection + " " +
+         d.document_key + "): " + d.reason);
     MutexLock lock(mutex_);
     status_.dead_letters_total++;
     status_.dead_letters.push_back(std::move(d));
-    if (status_.dead_letters.size() > kMaxDeadLetters) status_.dead_letters.erase(status_.dead_letters.begin());
+    if (status_.dead_letters.size() > kMaxDeadLetters)
+        status_.dead_letters.erase(status_.dead_letters.begin());
 }
 
 void ConnectorState::set_resume_token(const bson_t* token) {
@@ -58,7 +59,8 @@ void ConnectorState::set_resume_token(const bson_t* token) {
 void ConnectorState::add_import_run(ImportRun run) {
     MutexLock lock(mutex_);
     status_.import_runs.push_back(std::move(run));
-    if (status_.import_runs.size() > kMaxImportRuns) status_.import_runs.erase(status_.import_runs.begin());
+    if (status_.import_runs.size() > kMaxImportRuns)
+        status_.import_runs.erase(status_.import_runs.begin());
 }
 
 void ConnectorState::set_server_id(std::string id) {

@@ -22,7 +22,8 @@ namespace outpost::mongo::detail {
 class ConnectorState {
   public:
     // Log lines go to LOG (warn, text), or to stderr when it is empty.
-    explicit ConnectorState(std::function<void(bool warn, const std::string&)> log) : log_(std::move(log)) {}
+    explicit ConnectorState(std::function<void(bool warn, const std::string&)> log)
+        : log_(std::move(log)) {}
 
     // A copy of the status as it is now (outbound_position, server_head and outbound_lag are left 0
     // for the caller, who knows them).
@@ -31,7 +32,8 @@ class ConnectorState {
     // Adds N to a counter.
     void count(uint64_t ConnectorStatus::*field, uint64_t n = 1) OUTPOST_EXCLUDES(mutex_);
     // Counts one inbound batch committed: a server transaction when CHANGED, its EVENTS and ECHOES.
-    void count_inbound_batch(bool changed, uint64_t events, uint64_t echoes) OUTPOST_EXCLUDES(mutex_);
+    void count_inbound_batch(bool changed, uint64_t events, uint64_t echoes)
+        OUTPOST_EXCLUDES(mutex_);
     // Counts one outbound MongoDB transaction of RECORDS history records and DOCS document writes.
     void count_outbound_txn(uint64_t records, uint64_t docs) OUTPOST_EXCLUDES(mutex_);
     // The newest error; logged as a warning.

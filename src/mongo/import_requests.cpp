@@ -9,9 +9,11 @@ Result<ImportStats> ImportRequests::request_and_wait(Progress progress, Wakeup& 
     progress_ = std::move(progress);
     result_.reset();
     wakeup.wake();
-    done_.wait(mutex_, [&]() OUTPOST_REQUIRES(mutex_) { return result_.has_value() || wakeup.stopping(); });
+    done_.wait(mutex_,
+               [&]() OUTPOST_REQUIRES(mutex_) { return result_.has_value() || wakeup.stopping(); });
     requested_ = false;
-    if (!result_) return Status(ErrorCode::kIllegalState, "the connector stopped before the import ran");
+    if (!result_)
+        return Status(ErrorCode::kIllegalState, "the connector stopped before the import ran");
     Result<ImportStats> r = std::move(*result_);
     result_.reset();
     return r;

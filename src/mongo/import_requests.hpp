@@ -15,9 +15,11 @@ class ImportRequests {
   public:
     using Progress = std::function<void(const ImportProgress&)>;
 
-    // Posts a request with PROGRESS, wakes the connector's threads (WAKEUP) and waits for the result.
-    // kIllegalState when a request is already waiting, or when the connector stops before serving it.
-    Result<ImportStats> request_and_wait(Progress progress, Wakeup& wakeup) OUTPOST_EXCLUDES(mutex_);
+    // Posts a request with PROGRESS, wakes the connector's threads (WAKEUP) and waits for the
+    // result. kIllegalState when a request is already waiting, or when the connector stops before
+    // serving it.
+    Result<ImportStats> request_and_wait(Progress progress, Wakeup& wakeup)
+        OUTPOST_EXCLUDES(mutex_);
     // True while a request waits to be served (the stream ends for it).
     bool waiting() const OUTPOST_EXCLUDES(mutex_);
     // The waiting request's PROGRESS callback, or nullopt when none waits. The caller serves it and

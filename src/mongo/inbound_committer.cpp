@@ -19,7 +19,9 @@ bool CommitQueue::push(InboundBatch&& batch) {
 
 void CommitQueue::wait_idle() {
     MutexLock lock(mutex_);
-    cv_.wait(mutex_, [&]() OUTPOST_REQUIRES(mutex_) { return (queue_.empty() && !busy_) || !failed_.is_ok(); });
+    cv_.wait(mutex_, [&]() OUTPOST_REQUIRES(mutex_) {
+        return (queue_.empty() && !busy_) || !failed_.is_ok();
+    });
 }
 
 void CommitQueue::close() {
@@ -90,7 +92,8 @@ Status InboundCommitter::commit(InboundBatch& b, uint64_t& seen) {
     if (!s && s.code() != ErrorCode::kStorage && s.code() != ErrorCode::kStorageFull) {
         // A change the store refuses (a unique value taken, ...): apply the others one by one.
         if (ctx_.strict_from_mongo) {
-            return Status(ErrorCode::kMongoMapping, "strict conversions from MongoDB: " + s.message());
+            return Status(ErrorCode::kMongoMapping,
+                          "strict conversions from MongoDB: " + s.message());
         }
         changed = false;
         apply_one_by_one(b, all, seen, changed);
@@ -104,25 +107,27 @@ Status InboundCommitter::commit(InboundBatch& b, uint64_t& seen) {
     return Status::ok();
 }
 
-Status InboundCommitter::apply_with_token(InboundBatch& b, std::vector<Mapped>& changes, uint64_t& seen,
-                                          bool& changed) {
+Status InboundCommitter::apply_with_token(InboundBatch& b, std::vector<Mapped>& changes,
+                                          uint64_t& seen, bool& changed) {
     const Bson& token = b.read.commit_token;
     uint64_t next_seen = seen;
     Status s = ctx_.store.write([&](WriteTxn& txn) -> Status {
         next_seen = seen;
         bool applied = false;
-        OUTPOST_RETURN_IF_ERROR(apply_stream_batch(txn, changes, b.own_seen, next_seen, &superseded_, &applied));
+        OUTPOST_RETURN_IF_ERROR(
+            apply_stream_batch(txn, changes, b.own_seen, next_seen, &superseded_, &applied));
         changed |= applied;
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(next_seen)));
         return put_meta(txn, kMetaResumeToken,
-                        std::string_view(reinterpret_cast<const char*>(bson_get_data(token.get())), token.get()->len));
+                        std::string_view(reinterpret_cast<const char*>(bson_get_data(token.get())),
+                                         token.get()->len));
     });
     if (s) seen = next_seen;
     return s;
 }
 
-void InboundCommitter::apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all, uint64_t& seen,
-                                        bool& changed) {
+void InboundCommitter::apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all,
+                                        uint64_t& seen, bool& changed) {
     for (const Mapped& m : all) {
         std::vector<Mapped> single = {m};
         uint64_t next_seen = seen;
@@ -135,8 +140,9 @@ void InboundCommitter::apply_one_by_one(const InboundBatch& b, const std::vector
             changed = true;
         } else {
             View v(b.read.events[m.event]);
-            ctx_.state.add_dead_letter({"inbound", b.read.events[m.event].coll, sub_json(v.get(), "documentKey"),
-                                        one.message(), to_json(v.get()), 0});
+            ctx_.state.add_dead_letter({"inbound", b.read.events[m.event].coll,
+                                        sub_json(v.get(), "documentKey"), one.message(),
+                                        to_json(v.get()), 0});
         }
     }
 }

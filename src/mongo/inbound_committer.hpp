@@ -1,7 +1,7 @@
 // The inbound stream's committer: batches of mapped changes from the reading thread, committed on a
 // thread of its own in stream order, each with its resume token and own_seen in the same server
-// transaction, so that a crash loses nothing and repeats nothing (uncommitted batches are read again
-// after the stored token).
+// transaction, so that a crash loses nothing and repeats nothing (uncommitted batches are read
+// again after the stored token).
 #pragma once
 
 #include <atomic>
@@ -26,8 +26,8 @@ struct InboundBatch {
     uint64_t own_seen = 0;  // the newest marker position the stream passed up to the batch's end
 };
 
-// Batches from the reading thread to the committing thread, in stream order. At most kDepth wait, so
-// reading and mapping run at most that far ahead of the commits (each batch holds its reply).
+// Batches from the reading thread to the committing thread, in stream order. At most kDepth wait,
+// so reading and mapping run at most that far ahead of the commits (each batch holds its reply).
 class CommitQueue {
   public:
     static constexpr size_t kDepth = 2;
@@ -56,10 +56,12 @@ class CommitQueue {
 // What the committer writes to and reports to; all must outlive it.
 struct CommitterContext {
     Store& store;
-    bool strict_from_mongo = false;  // a change the store refuses stops the stream (else: dead letter)
+    bool strict_from_mongo =
+        false;  // a change the store refuses stops the stream (else: dead letter)
     ConnectorState& state;
-    std::function<void()> on_commit;  // after each commit that changed the server's objects (may be empty)
-    std::function<bool()> stopping;   // when true, batches not yet committed are dropped
+    std::function<void()>
+        on_commit;  // after each commit that changed the server's objects (may be empty)
+    std::function<bool()> stopping;  // when true, batches not yet committed are dropped
 };
 
 // Commits batches on its own thread, started by the constructor. own_seen: the reading thread
@@ -73,7 +75,8 @@ class InboundCommitter {
     InboundCommitter(const InboundCommitter&) = delete;
     InboundCommitter& operator=(const InboundCommitter&) = delete;
 
-    // Queues BATCH (waits for room). False once the committer has failed: its status ends the stream.
+    // Queues BATCH (waits for room). False once the committer has failed: its status ends the
+    // stream.
     bool push(InboundBatch&& batch) { return queue_.push(std::move(batch)); }
     // Waits until every batch pushed so far is committed.
     void wait_idle() { queue_.wait_idle(); }
@@ -91,15 +94,18 @@ class InboundCommitter {
     Status commit(InboundBatch& b, uint64_t& seen);
     // Applies CHANGES and stores the stream's position with them; SEEN moves on only when the
     // transaction commits. CHANGED tells whether anything was applied.
-    Status apply_with_token(InboundBatch& b, std::vector<Mapped>& changes, uint64_t& seen, bool& changed);
+    Status apply_with_token(InboundBatch& b, std::vector<Mapped>& changes, uint64_t& seen,
+                            bool& changed);
     // After the store refused the batch as a whole: each change by itself, the refused ones as dead
     // letters. CHANGED tells whether any applied.
-    void apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all, uint64_t& seen, bool& changed);
+    void apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all, uint64_t& seen,
+                          bool& changed);
 
     CommitterContext ctx_;
     CommitQueue queue_;
     std::atomic<uint64_t> committed_seen_;
-    uint64_t superseded_ = 0;  // the committing thread's: changes dropped for pending server changes
+    uint64_t superseded_ =
+        0;  // the committing thread's: changes dropped for pending server changes
     std::thread thread_;
 };
 

@@ -14,7 +14,8 @@ namespace {
 // documents.
 class StreamMapperEnv final : public MapperEnv {
   public:
-    StreamMapperEnv(const InboundContext& ctx, ChangeStreamSource& source) : ctx_(ctx), source_(source) {}
+    StreamMapperEnv(const InboundContext& ctx, ChangeStreamSource& source)
+        : ctx_(ctx), source_(source) {}
 
     Result<std::vector<Gid>> object_gids(const CollectionMap& cm) override {
         std::vector<Gid> gids;
@@ -40,14 +41,15 @@ class StreamMapperEnv final : public MapperEnv {
 
 }  // namespace
 
-Status run_change_stream(const InboundContext& ctx, ChangeStreamSource& source, std::optional<Bson> start,
-                         uint64_t own_seen) {
+Status run_change_stream(const InboundContext& ctx, ChangeStreamSource& source,
+                         std::optional<Bson> start, uint64_t own_seen) {
     OUTPOST_ASSIGN_OR_RETURN(auto first, source.open(start ? start->get() : nullptr));
     StreamReader reader(ctx.marker_id, std::move(start));
     EventMapper mapper(ctx.mapping, ctx.options);
     StreamMapperEnv env(ctx, source);
-    InboundCommitter committer({ctx.store, ctx.options.strict_from_mongo, ctx.state, ctx.on_commit, ctx.stopping},
-                               own_seen);
+    InboundCommitter committer(
+        {ctx.store, ctx.options.strict_from_mongo, ctx.state, ctx.on_commit, ctx.stopping},
+        own_seen);
 
     // Reads and maps one reply on this thread and hands its batch to the committer: the reply of
     // batch N+1 is read and mapped while batch N is committed.
@@ -63,7 +65,8 @@ Status run_change_stream(const InboundContext& ctx, ChangeStreamSource& source, 
     };
 
     Status result = process(std::move(first));
-    while (result && source.has_more() && !ctx.stopping() && !committer.failed() && !ctx.import_waiting()) {
+    while (result && source.has_more() && !ctx.stopping() && !committer.failed() &&
+           !ctx.import_waiting()) {
         auto next = source.next();
         result = next ? process(std::move(next).value()) : next.status();
     }

@@ -1,7 +1,7 @@
-// The wait between tries of the connector's threads when MongoDB cannot be reached or a stream or an
-// import fails: 50 ms (a transaction's retries: 20 ms), doubled after each failed try up to 5 s, back to 50 ms after a success.
-// (net::ReconnectPolicy paces a sync client's reconnects to a server, 0.5 s to 60 s with a choice of
-// URLs; the connector retries one deployment, sooner.)
+// The wait between tries of the connector's threads when MongoDB cannot be reached or a stream or
+// an import fails: 50 ms (a transaction's retries: 20 ms), doubled after each failed try up to 5 s,
+// back to 50 ms after a success. (net::ReconnectPolicy paces a sync client's reconnects to a
+// server, 0.5 s to 60 s with a choice of URLs; the connector retries one deployment, sooner.)
 #pragma once
 
 #include <algorithm>

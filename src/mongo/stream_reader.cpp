@@ -1,13 +1,14 @@
 // A batch is committed in one server transaction, and a MongoDB transaction is never split: its
 // events are all in the oplog when it commits, and a server ends a getMore batch early only when no
-// event is ready or the batch is full; so only the trailing transaction of a full batch may continue
-// in the next one, and it is held for it (the batch's point is then the token before it). The first
-// batch, which a server cuts by count, is asked to be empty (change_stream_command).
+// event is ready or the batch is full; so only the trailing transaction of a full batch may
+// continue in the next one, and it is held for it (the batch's point is then the token before it).
+// The first batch, which a server cuts by count, is asked to be empty (change_stream_command).
 #include "mongo/stream_reader.hpp"
 
 namespace outpost::mongo::detail {
 
-StreamReader::StreamReader(std::string marker_id, std::optional<Bson> start) : marker_id_(std::move(marker_id)) {
+StreamReader::StreamReader(std::string marker_id, std::optional<Bson> start)
+    : marker_id_(std::move(marker_id)) {
     if (start) last_token_ = std::move(*start);
 }
 
@@ -19,7 +20,8 @@ Result<std::optional<ReadBatch>> StreamReader::take(StreamReply in) {
     }
     ReadBatch batch;
     bson_t pb;
-    if (sub_doc(&cursor_doc, "postBatchResumeToken", &pb)) bson_concat(batch.commit_token.get(), &pb);
+    if (sub_doc(&cursor_doc, "postBatchResumeToken", &pb))
+        bson_concat(batch.commit_token.get(), &pb);
     batch.events = std::move(held_);
     held_.clear();
     uint32_t batch_bytes = 0;

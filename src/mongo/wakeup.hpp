@@ -1,5 +1,5 @@
-// What the connector's threads sleep on: stop() ends every sleep and wait, a wake (new server history,
-// an import request) ends the current ones. Thread-safe.
+// What the connector's threads sleep on: stop() ends every sleep and wait, a wake (new server
+// history, an import request) ends the current ones. Thread-safe.
 #pragma once
 
 #include <atomic>

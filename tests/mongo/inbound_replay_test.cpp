@@ -1,5 +1,5 @@
-// The inbound stream over recorded change streams, without a server: a ChangeStreamSource that replays
-// replies (and errors) as a MongoDB server would send them, into a real server store.
+// The inbound stream over recorded change streams, without a server: a ChangeStreamSource that
+// replays replies (and errors) as a MongoDB server would send them, into a real server store.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -49,7 +49,8 @@ class ReplayedStream final : public ChangeStreamSource {
 
   private:
     Result<StreamReply> step(const char* key) {
-        if (next_ >= steps_.size()) return Status(ErrorCode::kMongoCommand, "replay: no more replies");
+        if (next_ >= steps_.size())
+            return Status(ErrorCode::kMongoCommand, "replay: no more replies");
         Result<Bson>& s = steps_[next_++];
         if (!s) {
             cursor_ = 0;
@@ -73,11 +74,14 @@ std::string oid(int n) {
 Bson token(int n) { return bson("{\"_data\": \"" + oid(n) + "\"}"); }
 
 // An event of the collection COLL with resume token TOK; TXN > 0: in that MongoDB transaction.
-Bson event(int tok, const std::string& op, const std::string& coll, int txn, const std::string& rest) {
+Bson event(int tok, const std::string& op, const std::string& coll, int txn,
+           const std::string& rest) {
     std::string json = "{\"_id\": {\"_data\": \"" + oid(tok) + "\"}, \"operationType\": \"" + op +
                        "\", \"ns\": {\"db\": \"db\", \"coll\": \"" + coll + "\"}";
     if (txn > 0) {
-        json += ", \"lsid\": {\"id\": {\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAA==\", \"subType\": \"04\"}}}";
+        json +=
+            ", \"lsid\": {\"id\": {\"$binary\": {\"base64\": \"AAAAAAAAAAAAAAAAAAAAAA==\", "
+            "\"subType\": \"04\"}}}";
         json += ", \"txnNumber\": {\"$numberLong\": \"" + std::to_string(txn) + "\"}";
     }
     return bson(json + rest + "}");
@@ -97,12 +101,13 @@ Bson insert(int tok, int obj, const std::string& label, int txn = 0, size_t pad 
 Bson marker(int tok, int64_t position, int txn) {
     return event(tok, "update", kMetaCollection, txn,
                  std::string(", \"documentKey\": {\"_id\": \"") + kMarkerId +
-                     "\"}, \"updateDescription\": {\"updatedFields\": {\"position\": " + std::to_string(position) +
-                     "}, \"removedFields\": []}");
+                     "\"}, \"updateDescription\": {\"updatedFields\": {\"position\": " +
+                     std::to_string(position) + "}, \"removedFields\": []}");
 }
 
 // A reply with EVENTS under KEY, the post-batch token PBRT, and CURSOR (0: the stream ended).
-Bson reply(const std::vector<Bson>& events, int pbrt, int64_t cursor = 42, const char* key = "nextBatch") {
+Bson reply(const std::vector<Bson>& events, int pbrt, int64_t cursor = 42,
+           const char* key = "nextBatch") {
     Bson r;
     bson_t cursor_doc, arr;
     BSON_APPEND_DOCUMENT_BEGIN(r.get(), "cursor", &cursor_doc);
@@ -134,7 +139,8 @@ class InboundReplay : public ::testing::Test {
 
     // Runs the stream of SOURCE from START; at each commit that changed objects, records what the
     // store holds: the number of Items and the stored resume token.
-    Status run(ReplayedStream& source, std::optional<Bson> start = std::nullopt, uint64_t own_seen = 0) {
+    Status run(ReplayedStream& source, std::optional<Bson> start = std::nullopt,
+               uint64_t own_seen = 0) {
         detail::InboundContext ctx{*store_,
                                    *mapping_,
                                    options_,
@@ -157,7 +163,8 @@ class InboundReplay : public ::testing::Test {
         s.items = store_->box("Item").value().ids(txn).value().size();
         if (auto raw = get_meta(txn, kMetaResumeToken).value()) {
             bson_t view;
-            if (bson_init_static(&view, reinterpret_cast<const uint8_t*>(raw->data()), raw->size())) {
+            if (bson_init_static(&view, reinterpret_cast<const uint8_t*>(raw->data()),
+                                 raw->size())) {
                 s.token = Bson::copy_of(&view).json();
             }
         }
@@ -175,7 +182,8 @@ class InboundReplay : public ::testing::Test {
 };
 
 TEST_F(InboundReplay, ResumeTokenIsCommittedWithTheData) {
-    ReplayedStream source({first_reply(1), reply({insert(2, 1, "a")}, 3), reply({insert(4, 2, "b")}, 5, 0)});
+    ReplayedStream source(
+        {first_reply(1), reply({insert(2, 1, "a")}, 3), reply({insert(4, 2, "b")}, 5, 0)});
     ASSERT_TRUE(run(source, token(1)).is_ok());
     EXPECT_EQ(source.opened_after, token(1).json());
     ASSERT_EQ(commits_.size(), 2u);
@@ -193,9 +201,10 @@ TEST_F(InboundReplay, TransactionSplitOverTwoRepliesIsNeverCommittedHalf) {
     // A full reply (over StreamReader::kFullBatchBytes) that ends inside transaction 7; the rest of
     // the transaction comes in the next reply.
     const size_t pad = detail::StreamReader::kFullBatchBytes;
-    ReplayedStream source({first_reply(1),
-                           reply({insert(2, 1, "alone", 0, pad), insert(3, 2, "t1", 7), insert(4, 3, "t2", 7)}, 5),
-                           reply({insert(6, 4, "t3", 7)}, 8, 0)});
+    ReplayedStream source(
+        {first_reply(1),
+         reply({insert(2, 1, "alone", 0, pad), insert(3, 2, "t1", 7), insert(4, 3, "t2", 7)}, 5),
+         reply({insert(6, 4, "t3", 7)}, 8, 0)});
     ASSERT_TRUE(run(source, token(1)).is_ok());
     ASSERT_EQ(commits_.size(), 2u);
     // The first commit stops before the transaction, at its event's token.
@@ -208,7 +217,9 @@ TEST_F(InboundReplay, TransactionSplitOverTwoRepliesIsNeverCommittedHalf) {
 
 TEST_F(InboundReplay, OwnWritesAreSkipped) {
     // Transaction 3 is this server's (its marker at position 9): its write of item 1 is an echo.
-    ReplayedStream source({first_reply(1), reply({marker(2, 9, 3), insert(3, 1, "echo", 3), insert(4, 2, "theirs", 4)}, 5, 0)});
+    ReplayedStream source(
+        {first_reply(1),
+         reply({marker(2, 9, 3), insert(3, 1, "echo", 3), insert(4, 2, "theirs", 4)}, 5, 0)});
     ASSERT_TRUE(run(source, token(1)).is_ok());
     ASSERT_EQ(commits_.size(), 1u);
     EXPECT_EQ(commits_[0].items, 1u);
@@ -220,14 +231,16 @@ TEST_F(InboundReplay, OwnWritesAreSkipped) {
 
 TEST_F(InboundReplay, DropRemovesTheObjectsAndInvalidateEndsTheStream) {
     options_.remove_objects_of_dropped_collections = true;
-    ReplayedStream source({first_reply(1), reply({insert(2, 1, "a"), insert(3, 2, "b")}, 4),
-                           reply({event(5, "drop", "items", 0, ""), event(6, "invalidate", "items", 0, "")}, 7, 0)});
+    ReplayedStream source(
+        {first_reply(1), reply({insert(2, 1, "a"), insert(3, 2, "b")}, 4),
+         reply({event(5, "drop", "items", 0, ""), event(6, "invalidate", "items", 0, "")}, 7, 0)});
     ASSERT_TRUE(run(source, token(1)).is_ok());
     ASSERT_EQ(commits_.size(), 2u);
     EXPECT_EQ(commits_[0].items, 2u);
     EXPECT_EQ(commits_[1].items, 0u);
     EXPECT_EQ(commits_[1].token, token(7).json());
-    EXPECT_NE(state_.snapshot().last_error.find("MongoDB reports drop of items"), std::string::npos);
+    EXPECT_NE(state_.snapshot().last_error.find("MongoDB reports drop of items"),
+              std::string::npos);
 }
 
 TEST_F(InboundReplay, DropKeepsTheObjectsUnlessAskedToRemoveThem) {
@@ -240,7 +253,8 @@ TEST_F(InboundReplay, DropKeepsTheObjectsUnlessAskedToRemoveThem) {
 }
 
 TEST_F(InboundReplay, HistoryLostWhenOpeningEndsTheStreamForAnImport) {
-    ReplayedStream source({Status(ErrorCode::kMongoHistoryLost, "the change stream cannot resume", 286)});
+    ReplayedStream source(
+        {Status(ErrorCode::kMongoHistoryLost, "the change stream cannot resume", 286)});
     Status s = run(source, token(1));
     EXPECT_EQ(s.code(), ErrorCode::kMongoHistoryLost);
     EXPECT_EQ(s.cause(), 286);
@@ -249,8 +263,9 @@ TEST_F(InboundReplay, HistoryLostWhenOpeningEndsTheStreamForAnImport) {
 }
 
 TEST_F(InboundReplay, HistoryLostWhileReadingKeepsWhatWasCommitted) {
-    ReplayedStream source({first_reply(1), reply({insert(2, 1, "a")}, 3),
-                           Status(ErrorCode::kMongoHistoryLost, "the change stream cannot continue", 286)});
+    ReplayedStream source(
+        {first_reply(1), reply({insert(2, 1, "a")}, 3),
+         Status(ErrorCode::kMongoHistoryLost, "the change stream cannot continue", 286)});
     Status s = run(source, token(1));
     EXPECT_EQ(s.code(), ErrorCode::kMongoHistoryLost);
     EXPECT_EQ(s.cause(), 286);
@@ -260,9 +275,10 @@ TEST_F(InboundReplay, HistoryLostWhileReadingKeepsWhatWasCommitted) {
 }
 
 TEST_F(InboundReplay, UnmappableDocumentIsADeadLetterOrWithStrictConversionsAnError) {
-    Bson bad = event(2, "insert", "items", 0, ", \"documentKey\": {\"_id\": {\"$oid\": \"" + oid(1) +
-                                                  "\"}}, \"fullDocument\": {\"_id\": {\"$oid\": \"" + oid(1) +
-                                                  "\"}, \"label\": 5}");
+    Bson bad = event(2, "insert", "items", 0,
+                     ", \"documentKey\": {\"_id\": {\"$oid\": \"" + oid(1) +
+                         "\"}}, \"fullDocument\": {\"_id\": {\"$oid\": \"" + oid(1) +
+                         "\"}, \"label\": 5}");
     ReplayedStream lenient({first_reply(1), reply({bad, insert(3, 2, "ok")}, 4, 0)});
     ASSERT_TRUE(run(lenient, token(1)).is_ok());
     EXPECT_EQ(snapshot().items, 1u);
