@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "mongo/connector_meta.hpp"
+#include "mongo/event_mapper.hpp"
 #include "mongo/inbound_stream.hpp"
 #include "mongo/mongo_env.hpp"
 #include "mongo/stream_reader.hpp"
@@ -289,6 +290,120 @@ TEST_F(InboundReplay, UnmappableDocumentIsADeadLetterOrWithStrictConversionsAnEr
     Status s = run(strict, token(4));
     EXPECT_EQ(s.code(), ErrorCode::kMongoMapping);
     EXPECT_EQ(snapshot().token, token(4).json());  // the batch was not committed
+}
+
+// The mapper alone: events in, changes out, with the store and MongoDB behind a fake MapperEnv.
+class FakeMapperEnv final : public detail::MapperEnv {
+  public:
+    Result<std::vector<Gid>> object_gids(const CollectionMap&) override { return gids; }
+    Result<std::optional<Bson>> find_by_id(const std::string& collection, const Gid&) override {
+        lookups.push_back(collection);
+        return document;
+    }
+    void report(const Status& s) override { reports.push_back(s.message()); }
+
+    std::vector<Gid> gids;
+    std::optional<Bson> document;
+    std::vector<std::string> lookups;
+    std::vector<std::string> reports;
+};
+
+class EventMapperTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        model_ = testing::mapping_model();
+        auto m = Mapping::create(model_);
+        ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+        mapping_.emplace(std::move(m).value());
+    }
+    // Maps EVENTS (views into them) with own_seen starting at OWN_SEEN.
+    Result<detail::MappedBatch> map(const std::vector<Bson>& events, uint64_t& own_seen) {
+        std::vector<detail::Event> parsed;
+        for (const auto& e : events) parsed.push_back(detail::parse_event(e.get(), kMarkerId));
+        detail::EventMapper mapper(*mapping_, options_);
+        return mapper.map(parsed, own_seen, env_);
+    }
+
+    Model model_;
+    std::optional<Mapping> mapping_;
+    ConnectorOptions options_;
+    FakeMapperEnv env_;
+};
+
+TEST_F(EventMapperTest, GroupsChangesByMongoDbTransaction) {
+    uint64_t own_seen = 0;
+    auto r =
+        map({insert(1, 1, "a", 5), insert(2, 2, "b", 5), insert(3, 3, "c"), insert(4, 4, "d", 6)},
+            own_seen);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_EQ(r->groups.size(), 3u);
+    EXPECT_EQ(r->groups[0].size(), 2u);
+    EXPECT_EQ(r->groups[1].size(), 1u);
+    EXPECT_EQ(r->groups[2].size(), 1u);
+    EXPECT_EQ(r->applied_events, 4u);
+}
+
+TEST_F(EventMapperTest, MarkerMovesOwnSeenAndItsTransactionIsAnEcho) {
+    uint64_t own_seen = 3;
+    auto r = map(
+        {insert(1, 1, "before"), marker(2, 9, 4), insert(3, 2, "echo", 4), insert(4, 3, "after")},
+        own_seen);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(own_seen, 9u);
+    EXPECT_EQ(r->echoes, 1u);
+    size_t changes = 0;
+    for (const auto& g : r->groups) {
+        for (const auto& m : g) {
+            ++changes;
+            // Each change carries own_seen as it was at its event.
+            EXPECT_EQ(m.own_seen, m.event == 0 ? 3u : 9u);
+        }
+    }
+    EXPECT_EQ(changes, 2u);
+}
+
+TEST_F(EventMapperTest, UpdateOfPartOfAFieldReadsTheDocument) {
+    Bson update = event(1, "update", "items", 0,
+                        ", \"documentKey\": {\"_id\": {\"$oid\": \"" + oid(1) +
+                            "\"}}, \"updateDescription\": {\"updatedFields\": {\"tags.1\": \"x\"}, "
+                            "\"removedFields\": []}");
+    env_.document = bson("{\"_id\": {\"$oid\": \"" + oid(1) + "\"}, \"tags\": [\"a\", \"x\"]}");
+    uint64_t own_seen = 0;
+    auto r = map({update}, own_seen);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(env_.lookups, std::vector<std::string>{"items"});
+    ASSERT_EQ(r->groups.size(), 1u);
+    ASSERT_EQ(r->groups[0].size(), 1u);
+    EXPECT_EQ(r->groups[0][0].change.properties.size(), 1u);
+}
+
+TEST_F(EventMapperTest, UnmappedCollectionsAndTheMetadataCollectionAreIgnored) {
+    Bson other = event(1, "insert", "not_mapped", 0,
+                       ", \"documentKey\": {\"_id\": 1}, \"fullDocument\": {\"_id\": 1}");
+    Bson meta = event(2, "update", kMetaCollection, 0,
+                      ", \"documentKey\": {\"_id\": \"server:other\"}, \"updateDescription\": "
+                      "{\"updatedFields\": {\"position\": 4}}");
+    uint64_t own_seen = 0;
+    auto r = map({other, meta}, own_seen);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    for (const auto& g : r->groups) EXPECT_TRUE(g.empty());
+    EXPECT_EQ(r->applied_events, 0u);
+    EXPECT_TRUE(r->dead.empty());
+    EXPECT_EQ(own_seen, 0u);
+}
+
+TEST_F(EventMapperTest, DropReportsAndRemovesOnlyWhenAsked) {
+    env_.gids = {"g1", "g2"};
+    uint64_t own_seen = 0;
+    auto kept = map({event(1, "drop", "items", 0, "")}, own_seen);
+    ASSERT_TRUE(kept.is_ok());
+    EXPECT_TRUE(kept->groups[0].empty());
+    options_.remove_objects_of_dropped_collections = true;
+    auto removed = map({event(1, "drop", "items", 0, "")}, own_seen);
+    ASSERT_TRUE(removed.is_ok());
+    ASSERT_EQ(removed->groups[0].size(), 2u);
+    EXPECT_EQ(removed->groups[0][0].change.kind, ObjectChange::kRemove);
+    EXPECT_EQ(env_.reports.size(), 2u);
 }
 
 }  // namespace
