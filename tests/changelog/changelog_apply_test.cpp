@@ -8,18 +8,18 @@
 namespace outpost {
 namespace {
 
+using testing::changelog_model;
 using testing::find_prop;
 using testing::open_store;
 using testing::read_all;
-using testing::synced_model;
 using testing::TempDir;
 using testing::uid_of;
 
 TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
     TempDir dir;
-    Model m = synced_model();
-    auto a = open_store(dir.str("a"), m);
-    auto b = open_store(dir.str("b"), m);
+    Model m = changelog_model();
+    auto a = open_store(dir.sub("a"), m);
+    auto b = open_store(dir.sub("b"), m);
     auto pa = a->box("Person").value();
     auto na = a->box("Note").value();
     Object ada = pa.new_object(), bob = pa.new_object();
@@ -89,9 +89,9 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
 
 TEST(ChangeLog, RemoteUpdateMergesPropertiesAndRemoteRemoveDeletes) {
     TempDir dir;
-    Model m = synced_model();
-    auto a = open_store(dir.str("a"), m);
-    auto b = open_store(dir.str("b"), m);
+    Model m = changelog_model();
+    auto a = open_store(dir.sub("a"), m);
+    auto b = open_store(dir.sub("b"), m);
     auto pa = a->box("Person").value();
     Object ada = pa.new_object();
     ASSERT_TRUE(ada.set("name", "Ada").is_ok());
@@ -132,7 +132,7 @@ TEST(ChangeLog, UuidGidsFollowExternalType) {
         .property("x", PropertyType::kInt32);
     Model m = bld.build().value();
     TempDir dir;
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     for (const char* name : {"U", "S"}) {
         auto box = store->box(name).value();
         Object o = box.new_object();
@@ -155,9 +155,9 @@ TEST(ChangeLog, UuidGidsFollowExternalType) {
 
 TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     testing::TempDir dir;
-    Model m = testing::synced_model();
-    auto device = testing::open_store(dir.str("device"), m);
-    auto server = testing::open_store(dir.str("server"), m);
+    Model m = testing::changelog_model();
+    auto device = testing::open_store(dir.sub("device"), m);
+    auto server = testing::open_store(dir.sub("server"), m);
     auto people = device->box("Person").value();
     Object p = people.new_object();
     ASSERT_TRUE(p.set("name", "Ada").is_ok());
@@ -191,8 +191,8 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
 // their changes; every other record is decoded as before, and positions and origins are all there.
 TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
     TempDir dir;
-    auto device = open_store(dir.str("device"), synced_model());
-    auto server = open_store(dir.str("server"), synced_model());
+    auto device = open_store(dir.sub("device"), changelog_model());
+    auto server = open_store(dir.sub("server"), changelog_model());
     auto people = device->box("Person").value();
     for (int i = 0; i < 3; ++i) {
         Object p = people.new_object();
@@ -234,7 +234,7 @@ TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
 // later one, each logged once with the sender's GID and mapped both ways.
 TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
     testing::TempDir dir;
-    auto server = testing::open_store(dir.str(), testing::synced_model());
+    auto server = testing::open_store(dir.path(), testing::changelog_model());
     uint64_t person = server->model().entity("Person")->id.uid;
     uint64_t note = server->model().entity("Note")->id.uid;
     uint64_t name = uid_of(*server, "Person", "name");
@@ -313,7 +313,7 @@ TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
 // the unknown property is skipped, as for an existing object.
 TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
     testing::TempDir dir;
-    auto server = testing::open_store(dir.str(), testing::synced_model());
+    auto server = testing::open_store(dir.path(), testing::changelog_model());
     ObjectChange c;
     c.entity_uid = server->model().entity("Person")->id.uid;
     c.gid = Gid("\x02person-1", 9);
@@ -349,7 +349,7 @@ TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
 // A type that does not fit the property is rejected for a new object as for an existing one.
 TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
     testing::TempDir dir;
-    auto server = testing::open_store(dir.str(), testing::synced_model());
+    auto server = testing::open_store(dir.path(), testing::changelog_model());
     ObjectChange c;
     c.entity_uid = server->model().entity("Person")->id.uid;
     c.gid = Gid("\x02person-2", 9);
@@ -367,7 +367,7 @@ TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
 // id after the last one made.
 TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
     testing::TempDir dir;
-    auto server = testing::open_store(dir.str(), testing::synced_model());
+    auto server = testing::open_store(dir.path(), testing::changelog_model());
     uint64_t person = server->model().entity("Person")->id.uid;
     uint64_t age = uid_of(*server, "Person", "age");
     auto change = [&](const char* gid, int64_t v) {
@@ -405,7 +405,7 @@ TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
 
 TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str(), testing::synced_model());
+    auto store = testing::open_store(dir.path(), testing::changelog_model());
     auto people = store->box("Person").value();
     {
         auto txn = store->begin_write();
@@ -436,7 +436,7 @@ TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
 
 TEST(SyncMeta, ValuesCommitAndAbortWithTheTransaction) {
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str(), testing::synced_model());
+    auto store = testing::open_store(dir.path(), testing::changelog_model());
     {
         auto txn = store->begin_write();
         ASSERT_TRUE(put_meta(*txn, "sync.last_server_seq", "42").is_ok());

@@ -5,15 +5,15 @@
 
 namespace outpost {
 namespace {
+using testing::changelog_model;
 using testing::find_prop;
 using testing::open_store;
 using testing::read_all;
-using testing::synced_model;
 using testing::TempDir;
 using testing::uid_of;
 TEST(ChangeLog, NewObjectGetsObjectIdGidAndFullRecord) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
     ASSERT_TRUE(p.set("name", "Ada").is_ok());
@@ -48,7 +48,7 @@ TEST(ChangeLog, NewObjectGetsObjectIdGidAndFullRecord) {
 
 TEST(ChangeLog, UpdateLogsOnlyChangedProperties) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
     ASSERT_TRUE(p.set("name", "Ada").is_ok());
@@ -75,7 +75,7 @@ TEST(ChangeLog, UpdateLogsOnlyChangedProperties) {
 
 TEST(ChangeLog, SeveralPutsInOneTransactionBecomeOneEntry) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     auto txn = store->begin_write();
     Object p = box.new_object();
@@ -98,7 +98,7 @@ TEST(ChangeLog, SeveralPutsInOneTransactionBecomeOneEntry) {
 
 TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
     ASSERT_TRUE(p.set("name", "Ada").is_ok());
@@ -125,7 +125,7 @@ TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
 // removed in between: one record, one entry per object in first-touch order, GIDs mapped both ways.
 TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     const uint64_t name_uid = uid_of(*store, "Person", "name"), age_uid = uid_of(*store, "Person", "age");
     std::vector<uint64_t> old_ids;
@@ -233,7 +233,7 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
 // every object keeps exactly one entry, and a later put of it merges into that entry.
 TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     const uint64_t age_uid = uid_of(*store, "Person", "age");
     auto txn = store->begin_write();
@@ -278,7 +278,7 @@ TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
 
 TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Draft").value();
     Object d = box.new_object();
     ASSERT_TRUE(d.set("text", "local").is_ok());
@@ -291,7 +291,7 @@ TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
 
 TEST(ChangeLog, RelationsAreLoggedAsTargetGids) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto people = store->box("Person").value();
     auto notes = store->box("Note").value();
     Object a = people.new_object(), b = people.new_object();
@@ -337,7 +337,7 @@ TEST(ChangeLog, RelationsAreLoggedAsTargetGids) {
 
 TEST(ChangeLog, AcknowledgeTrimsUpToPosition) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     for (int i = 0; i < 5; ++i) {
         Object p = box.new_object();
@@ -362,9 +362,9 @@ TEST(ChangeLog, AcknowledgeTrimsUpToPosition) {
 
 TEST(ChangeLog, LogSurvivesReopenAndPositionsKeepGrowing) {
     TempDir dir;
-    Model m = synced_model();
+    Model m = changelog_model();
     {
-        auto store = open_store(dir.str(), m);
+        auto store = open_store(dir.path(), m);
         auto box = store->box("Person").value();
         Object p = box.new_object();
         ASSERT_TRUE(p.set("age", 1).is_ok());
@@ -373,7 +373,7 @@ TEST(ChangeLog, LogSurvivesReopenAndPositionsKeepGrowing) {
         ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
         ASSERT_TRUE(txn->commit().is_ok());
     }
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     auto box = store->box("Person").value();
     Object p = box.new_object();
     ASSERT_TRUE(p.set("age", 2).is_ok());
@@ -392,7 +392,7 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
     Model m2 = m1;
     m2.entities[0].sync = true;
     {
-        auto store = testing::open_store(dir.str(), m1);
+        auto store = testing::open_store(dir.path(), m1);
         auto box = store->box("Item").value();
         for (int i = 0; i < 3; ++i) {
             Object o = box.new_object();
@@ -400,7 +400,7 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
             ASSERT_TRUE(box.put(o).is_ok());
         }
     }
-    auto store = testing::open_store(dir.str(), m2);
+    auto store = testing::open_store(dir.path(), m2);
     auto box = store->box("Item").value();
     auto txn = store->begin_read();
     std::set<Gid> gids;

@@ -17,9 +17,9 @@
 
 namespace outpost {
 namespace {
+using testing::changelog_model;
 using testing::open_store;
 using testing::read_all;
-using testing::synced_model;
 using testing::TempDir;
 
 const Gid kRemoteNote("\x07remote-note1", 13);
@@ -87,7 +87,7 @@ Status apply_changes(Store& store, const ChangeSet& cs, ApplyMode mode = ApplyMo
 
 TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     TempDir dir;
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     auto people = store->box("Person").value();
     auto notes = store->box("Note").value();
     Object a = people.new_object();
@@ -212,20 +212,20 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
 
     // All of it survives a reopen.
     store.reset();
-    store = open_store(dir.str(), synced_model());
+    store = open_store(dir.path(), changelog_model());
     EXPECT_EQ(check_maps(*store, "Person"), final_people);
     EXPECT_EQ(check_maps(*store, "Note"), final_notes);
 }
 
 TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
     TempDir dir;
-    Model synced = synced_model();
+    Model synced = changelog_model();
     Model local_only = synced;
     local_only.entities[0].sync = false;  // Person
     local_only.entities[1].sync = false;  // Note (relates to Person)
     std::map<uint64_t, Gid> first;
     {
-        auto store = open_store(dir.str(), synced);
+        auto store = open_store(dir.path(), synced);
         auto people = store->box("Person").value();
         for (const char* name : {"Ada", "Bob", "Cy"}) {
             Object p = people.new_object();
@@ -236,7 +236,7 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
     }
     {
         // While local-only, Bob's record is rewritten (without his GID) and Dee is made.
-        auto store = open_store(dir.str(), local_only);
+        auto store = open_store(dir.path(), local_only);
         auto people = store->box("Person").value();
         Object bob = *people.get(2).value();
         ASSERT_TRUE(bob.set("age", 50).is_ok());
@@ -245,7 +245,7 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
         ASSERT_TRUE(d.set("name", "Dee").is_ok());
         ASSERT_TRUE(people.put(d).is_ok());
     }
-    auto store = open_store(dir.str(), synced);
+    auto store = open_store(dir.path(), synced);
     auto again = check_maps(*store, "Person");
     ASSERT_EQ(again.size(), 4u);
     for (const auto& [id, g] : first) EXPECT_EQ(again.at(id), g) << "Person " << id;
@@ -255,10 +255,10 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
 // ways, removing one splits its run, and a change from elsewhere that names one finds its object.
 TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
     TempDir dir;
-    Model m = synced_model();
+    Model m = changelog_model();
     std::map<uint64_t, Gid> made;
     {
-        auto store = open_store(dir.str(), m);
+        auto store = open_store(dir.path(), m);
         auto people = store->box("Person").value();
         auto txn = store->begin_write();
         for (int i = 0; i < 1000; ++i) {
@@ -271,9 +271,11 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
         ASSERT_EQ(made.size(), 1000u);
     }
     // One run, or two when the clock's second turned during the transaction.
-    EXPECT_LE(testing::table_entries(dir.str(), ("g:" + std::to_string(m.entity("Person")->id.uid)).c_str()), 2u);
+    EXPECT_LE(testing::table_entries(dir.path(),
+                                     ("g:" + std::to_string(m.entity("Person")->id.uid)).c_str()),
+              2u);
 
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     auto people = store->box("Person").value();
     // Remove the first, one in the middle and the last: their GIDs map to nothing, the others still
     // map to their objects.
@@ -320,19 +322,19 @@ void check_format1_contents(Store& store, const std::map<uint64_t, Gid>& people_
 
 TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
     TempDir dir;
-    copy_format1_store(dir.str());
+    copy_format1_store(dir.path());
     std::map<uint64_t, Gid> people_before;
     {
         // Read-only, the store stays in format 1 and reads its GIDs from l:.
         StoreOptions ro;
         ro.read_only = true;
-        auto store = Store::open(dir.str(), synced_model(), ro);
+        auto store = Store::open(dir.path(), changelog_model(), ro);
         ASSERT_TRUE(store.is_ok()) << store.status().to_string();
         people_before = check_maps(**store, "Person");
         ASSERT_EQ(people_before.size(), 3u);  // 1, 2, 4
         check_format1_contents(**store, people_before);
     }
-    auto store = open_store(dir.str(), synced_model());
+    auto store = open_store(dir.path(), changelog_model());
     check_format1_contents(*store, people_before);
     auto people = store->box("Person").value();
     // Person 4's record had a value in the id property's field (written through put_with in format
@@ -380,19 +382,19 @@ TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
     EXPECT_EQ(final_people.size(), 4u);  // 1, 4, 5, 6
 
     store.reset();
-    store = open_store(dir.str(), synced_model());
+    store = open_store(dir.path(), changelog_model());
     EXPECT_EQ(check_maps(*store, "Person"), final_people);
     check_format1_contents(*store, people_before);
 }
 
 TEST(StoreFormat, RejectsAFormatItDoesNotKnow) {
     TempDir dir;
-    open_store(dir.str(), synced_model()).reset();
+    open_store(dir.path(), changelog_model()).reset();
     // A later format, written by hand: put_meta cannot reach the store's own keys.
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
     mdb_env_set_maxdbs(env, 4096);
-    ASSERT_EQ(mdb_env_open(env, dir.str().c_str(), 0, 0644), 0);
+    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), 0, 0644), 0);
     MDB_txn* txn = nullptr;
     ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
     MDB_dbi meta;
@@ -403,7 +405,7 @@ TEST(StoreFormat, RejectsAFormatItDoesNotKnow) {
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     StoreOptions o;
-    auto store = Store::open(dir.str(), synced_model(), o);
+    auto store = Store::open(dir.path(), changelog_model(), o);
     ASSERT_FALSE(store.is_ok());
     EXPECT_NE(store.status().message().find("outpost-store 9"), std::string::npos) << store.status().to_string();
 }
@@ -433,7 +435,7 @@ Model plain_model() {
 // straight from the record, holds each non-null value as the stored object reads it.
 TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     std::vector<Object> objects;
     auto add = [&](std::vector<std::pair<const char*, Value>> values) {

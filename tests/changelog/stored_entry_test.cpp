@@ -69,7 +69,7 @@ std::vector<Value> values_of(const ObjectChange& c) {
 
 TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto rbox = store->box("Reading").value();
     auto lbox = store->box("Logged").value();
     std::string sensor(200, 's');
@@ -96,7 +96,7 @@ TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
 
 TEST(StoredEntry, ARunOfNewObjectsIsOneEntry) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     std::vector<Object> made;
     {
@@ -142,7 +142,7 @@ TEST(StoredEntry, ARunOfNewObjectsIsOneEntry) {
 TEST(StoredEntry, KeepsTheValuesItWasWrittenWithThroughLaterChanges) {
     TempDir dir;
     Model m = plain_model();
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     {
@@ -169,13 +169,13 @@ TEST(StoredEntry, KeepsTheValuesItWasWrittenWithThroughLaterChanges) {
 
     // After a reopen too.
     store.reset();
-    store = open_store(dir.str(), m);
+    store = open_store(dir.path(), m);
     EXPECT_EQ(read_all(*store).at(0).changes, first);
 }
 
 TEST(StoredEntry, ChangesInTheSameTransactionAreInTheEntry) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0), gone = reading(box, "gone", 2.0);
     {
@@ -200,7 +200,7 @@ TEST(StoredEntry, ChangesInTheSameTransactionAreInTheEntry) {
 
 TEST(StoredEntry, RemoteChangesDoNotReachAPendingEntry) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0);
     ASSERT_TRUE(box.put(a).is_ok());
@@ -222,7 +222,7 @@ TEST(StoredEntry, RemoteChangesDoNotReachAPendingEntry) {
 TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
     TempDir dir;
     Model m = plain_model();
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     ASSERT_TRUE(box.put(a).is_ok());  // record 1
@@ -239,9 +239,9 @@ TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
     }
     EXPECT_EQ(read_all(*store).at(0).changes, second);  // b still reads as it was made
     store.reset();
-    EXPECT_EQ(table_entries(dir.str(), "changelog_stored_runs"), 1u);    // record 2's
-    EXPECT_EQ(table_entries(dir.str(), "changelog_kept_versions"), 1u);  // b's
-    store = open_store(dir.str(), m);
+    EXPECT_EQ(table_entries(dir.path(), "changelog_stored_runs"), 1u);    // record 2's
+    EXPECT_EQ(table_entries(dir.path(), "changelog_kept_versions"), 1u);  // b's
+    store = open_store(dir.path(), m);
     {
         auto txn = store->begin_write();
         ASSERT_TRUE(ChangeLog::acknowledge(*txn, 4).is_ok());
@@ -250,13 +250,13 @@ TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
     ASSERT_TRUE(a.set("value", 7.0).is_ok());
     ASSERT_TRUE(box.put(a).is_ok());  // nothing names a now: nothing kept
     store.reset();
-    EXPECT_EQ(table_entries(dir.str(), "changelog_stored_runs"), 0u);
-    EXPECT_EQ(table_entries(dir.str(), "changelog_kept_versions"), 0u);
+    EXPECT_EQ(table_entries(dir.path(), "changelog_stored_runs"), 0u);
+    EXPECT_EQ(table_entries(dir.path(), "changelog_kept_versions"), 0u);
 }
 
 TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     {
         auto rbox = store->box("Reading").value();
         auto lbox = store->box("Logged").value();
@@ -270,7 +270,7 @@ TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
     Model without = plain_model();
     without.retired_entity_uids.push_back(without.entities.front().id.uid);  // Reading
     without.entities.erase(without.entities.begin());
-    store = open_store(dir.str(), without);
+    store = open_store(dir.path(), without);
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
     ASSERT_EQ(recs[0].changes.objects.size(), 1u);
@@ -287,8 +287,8 @@ TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
         .property("name", PropertyType::kString, kFlagUnique)
         .property("n", PropertyType::kInt64);
     Model m = b.build().value();
-    auto here = open_store(dir.str("here"), m);
-    auto there = open_store(dir.str("there"), m);
+    auto here = open_store(dir.sub("here"), m);
+    auto there = open_store(dir.sub("there"), m);
     auto box = here->box("Tag").value();
     Object x = box.new_object();
     ASSERT_TRUE(x.set("name", "a").is_ok());
@@ -320,7 +320,7 @@ TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
 TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
     TempDir dir;
     Model m = plain_model();
-    auto store = open_store(dir.str(), m);
+    auto store = open_store(dir.path(), m);
     {
         auto box = store->box("Reading").value();
         Object r = reading(box, "r", 1.0);
@@ -330,7 +330,7 @@ TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
     store.reset();
     Model local = m;
     local.entities[0].sync = false;  // Reading
-    store = open_store(dir.str(), local);
+    store = open_store(dir.path(), local);
     auto box = store->box("Reading").value();
     Object r = *box.get(1).value();
     ASSERT_TRUE(r.set("value", 2.0).is_ok());
@@ -344,7 +344,7 @@ TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
 // as it was made: the record tells what this store did.
 TEST(StoredEntry, ARemoteChangeInTheSameTransactionLeavesTheLocalPut) {
     TempDir dir;
-    auto store = open_store(dir.str(), plain_model());
+    auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     {

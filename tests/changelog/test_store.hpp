@@ -1,54 +1,20 @@
 #pragma once
-// A temporary store with a synced model (Person, Note with a to-one and a to-many) and a local entity.
+// Helpers of the change-log tests over a temporary store with the change-log model
+// (tests/common/models.hpp: Person, Note with a to-one and a to-many, and a local entity).
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
-#include <filesystem>
-#include <random>
 #include <string>
 
+#include "common/models.hpp"
+#include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
 
 namespace outpost::testing {
 
-inline Model synced_model() {
-    ModelBuilder b;
-    b.entity("Person").sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("name", PropertyType::kString, kFlagIndexed)
-        .property("age", PropertyType::kInt32)
-        .property("score", PropertyType::kDouble)
-        .property("photo", PropertyType::kBytes)
-        .property("tags", PropertyType::kStringVector)
-        .property("extra", PropertyType::kFlex);
-    b.entity("Note").sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString)
-        .relation_property("author", "Person")
-        .to_many("readers", "Person");
-    b.entity("Draft")
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString);
-    return b.build().value();
-}
-
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        path_ = std::filesystem::temp_directory_path() / ("outpost-test-" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string str(const std::string& sub = "") const { return (path_ / sub).string(); }
-
-private:
-    std::filesystem::path path_;
-};
+using ::outpost::test::changelog_model;
+using ::outpost::test::TempDir;
 
 inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m) {
     StoreOptions o;
@@ -95,6 +61,5 @@ inline const PropertyChange* find_prop(const ObjectChange& c, uint64_t uid) {
     }
     return nullptr;
 }
-
 
 }  // namespace outpost::testing

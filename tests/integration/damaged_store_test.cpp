@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <string>
 
+#include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
-#include "model/status_macros.hpp"
 #include "outpost/store.hpp"
 #include "store/store_impl.hpp"
 
@@ -53,7 +53,7 @@ void damage_string(Store& store, const char* entity, uint64_t id, const char* pr
 
 class CheckCommand : public ::testing::Test {
   protected:
-    void SetUp() override { db_ = dir_.path("db"); }
+    void SetUp() override { db_ = dir_.sub("db"); }
 
     // Makes the store: COUNT tasks with texts "task 1", ... (and a user), then closes it.
     void make_store(int count) {
@@ -82,7 +82,7 @@ class CheckCommand : public ::testing::Test {
 
     it::RunResult outpost(std::vector<std::string> args) {
         args.insert(args.begin(), kCli);
-        return it::run_program(args, dir_.path("stderr.txt"), 60s);
+        return it::run_program(args, dir_.sub("stderr.txt"), 60s);
     }
 
     it::TempDir dir_;
@@ -154,7 +154,7 @@ TEST_F(CheckCommand, DataFileCutShortIsReportedNotACrash) {
 }
 
 TEST_F(CheckCommand, MissingStoreIsAnError) {
-    auto r = outpost({"check", "--db", dir_.path("nothing")});
+    auto r = outpost({"check", "--db", dir_.sub("nothing")});
     ASSERT_TRUE(r.exit_code.has_value());
     EXPECT_EQ(*r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.err.find("no store in"), std::string::npos) << r.err;

@@ -220,7 +220,7 @@ class ServerProgram : public it::SyncIt {
   protected:
     it::RunResult run(std::vector<std::string> args) {
         args.insert(args.begin(), OUTPOST_SERVER_BIN);
-        return it::run_program(args, dir_.path("run-" + std::to_string(++runs_) + ".log"),
+        return it::run_program(args, dir_.sub("run-" + std::to_string(++runs_) + ".log"),
                                kDeadline);
     }
     int runs_ = 0;
@@ -228,7 +228,7 @@ class ServerProgram : public it::SyncIt {
 
 TEST_F(ServerProgram, UnknownConfigKeyExitsWithUsageErrorNamingIt) {
     std::string conf =
-        it::write_file(dir_.path("conf.json"),
+        it::write_file(dir_.sub("conf.json"),
                        R"({"modelFile": "x", "auth": {"sharedSecret": "s"}, "colour": "blue"})");
     auto r = run({"--conf", conf});
     EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -237,58 +237,58 @@ TEST_F(ServerProgram, UnknownConfigKeyExitsWithUsageErrorNamingIt) {
 }
 
 TEST_F(ServerProgram, WrongTypeInConfigExitsWithUsageError) {
-    std::string conf = it::write_file(dir_.path("conf.json"), R"({"historySizeMaxMb": "big"})");
+    std::string conf = it::write_file(dir_.sub("conf.json"), R"({"historySizeMaxMb": "big"})");
     auto r = run({"--conf", conf, "--unsecured-no-authentication"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("'historySizeMaxMb'"), std::string::npos) << r.err;
 }
 
 TEST_F(ServerProgram, RefusesToStartWithoutAuthentication) {
-    auto r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
-                  "ws://127.0.0.1:0"});
+    auto r = run(
+        {"--model", model_file_, "--db-directory", dir_.sub("data"), "--bind", "ws://127.0.0.1:0"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("--auth-shared-secret"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("--unsecured-no-authentication"), std::string::npos) << r.err;
     EXPECT_EQ(r.out.find("listening"), std::string::npos);
-    EXPECT_FALSE(std::filesystem::exists(dir_.path("data") + "/data.mdb"))
+    EXPECT_FALSE(std::filesystem::exists(dir_.sub("data") + "/data.mdb"))
         << "nothing is created before the settings are checked";
 }
 
 TEST_F(ServerProgram, UnsecuredOnANonLoopbackAddressIsRefused) {
-    auto r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
+    auto r = run({"--model", model_file_, "--db-directory", dir_.sub("data"), "--bind",
                   "ws://0.0.0.0:0", "--unsecured-no-authentication"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("ws://0.0.0.0:0"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("--unsecured-allow-remote"), std::string::npos) << r.err;
     EXPECT_EQ(r.out.find("listening"), std::string::npos);
-    EXPECT_FALSE(std::filesystem::exists(dir_.path("data") + "/data.mdb"));
+    EXPECT_FALSE(std::filesystem::exists(dir_.sub("data") + "/data.mdb"));
 
     // The same from a config file.
     std::string conf = it::write_file(
-        dir_.path("conf.json"), "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" +
-                                    dir_.path("data") +
-                                    "\", \"bind\": \"ws://[::]:0\", \"unsecuredNoAuthentication\": true}");
+        dir_.sub("conf.json"),
+        "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" + dir_.sub("data") +
+            "\", \"bind\": \"ws://[::]:0\", \"unsecuredNoAuthentication\": true}");
     r = run({"--conf", conf});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("unsecuredAllowRemote"), std::string::npos) << r.err;
 }
 
 TEST_F(ServerProgram, SecretAndUnsecuredTogetherAreRefused) {
-    std::string conf = it::write_file(dir_.path("conf.json"), R"({"auth": {"sharedSecret": "s"}})");
-    auto r = run({"--conf", conf, "--model", model_file_, "--db-directory", dir_.path("data"),
+    std::string conf = it::write_file(dir_.sub("conf.json"), R"({"auth": {"sharedSecret": "s"}})");
+    auto r = run({"--conf", conf, "--model", model_file_, "--db-directory", dir_.sub("data"),
                   "--bind", "ws://127.0.0.1:0", "--unsecured-no-authentication"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("choose one"), std::string::npos) << r.err;
     EXPECT_EQ(r.out.find("listening"), std::string::npos);
     // --unsecured-allow-remote alone confirms nothing.
-    r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
+    r = run({"--model", model_file_, "--db-directory", dir_.sub("data"), "--bind",
              "ws://127.0.0.1:0", "--auth-shared-secret", "s", "--unsecured-allow-remote"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("--unsecured-allow-remote"), std::string::npos) << r.err;
 }
 
 TEST_F(ServerProgram, WssWithoutCertificateIsRefused) {
-    auto r = run({"--model", model_file_, "--db-directory", dir_.path("data"), "--bind",
+    auto r = run({"--model", model_file_, "--db-directory", dir_.sub("data"), "--bind",
                   "wss://127.0.0.1:0", "--auth-shared-secret", "s"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("--cert"), std::string::npos) << r.err;
@@ -303,22 +303,22 @@ TEST_F(ServerProgram, FlagsOverrideTheConfigFile) {
     // The file names the model, data directory, bind, log level and a secret; the flag's secret
     // wins.
     std::string conf = it::write_file(
-        dir_.path("conf.json"), "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" +
-                                    dir_.path("data") +
-                                    "\", \"bind\": \"ws://127.0.0.1:0\", \"logLevel\": \"warn\", "
-                                    "\"auth\": {\"sharedSecret\": "
-                                    "\"from-file\"}}");
-    it::ServerProcess server(model_file_, dir_.path("unused"), dir_.path("server.log"),
+        dir_.sub("conf.json"), "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" +
+                                   dir_.sub("data") +
+                                   "\", \"bind\": \"ws://127.0.0.1:0\", \"logLevel\": \"warn\", "
+                                   "\"auth\": {\"sharedSecret\": "
+                                   "\"from-file\"}}");
+    it::ServerProcess server(model_file_, dir_.sub("unused"), dir_.sub("server.log"),
                              it::ServerConfig{.secret = "from-flag", .extra = {"--conf", conf}});
     ASSERT_TRUE(server.start());
     // --model, --db-directory and --bind given by the fixture override the file too; the store goes
     // where the flag says.
-    EXPECT_TRUE(std::filesystem::exists(dir_.path("unused") + "/data.mdb"));
+    EXPECT_TRUE(std::filesystem::exists(dir_.sub("unused") + "/data.mdb"));
 
-    it::Peer flag(dir_.path("flag"), model_, {server.url()}, "from-flag");
+    it::Peer flag(dir_.sub("flag"), model_, {server.url()}, "from-flag");
     flag.client->start();
     EXPECT_TRUE(flag.wait_synced());
-    it::Peer file(dir_.path("file"), model_, {server.url()}, "from-file");
+    it::Peer file(dir_.sub("file"), model_, {server.url()}, "from-file");
     file.client->start();
     EXPECT_EQ(file.client->wait_until_up_to_date(kDeadline).code(),
               ErrorCode::kAuthCredentialsRejected);
@@ -329,23 +329,23 @@ TEST_F(ServerProgram, FlagsOverrideTheConfigFile) {
 
 TEST_F(ServerProgram, ConfigFileAloneIsEnough) {
     std::string conf = it::write_file(
-        dir_.path("conf.json"),
-        "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" + dir_.path("data") +
+        dir_.sub("conf.json"),
+        "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" + dir_.sub("data") +
             "\", \"bind\": [\"ws://127.0.0.1:0\"], \"auth\": {\"sharedSecret\": \"from-file\"}}");
     it::Process p;
-    ASSERT_TRUE(p.spawn({OUTPOST_SERVER_BIN, "--conf", conf}, dir_.path("server.log")));
+    ASSERT_TRUE(p.spawn({OUTPOST_SERVER_BIN, "--conf", conf}, dir_.sub("server.log")));
     auto line = p.read_line(kDeadline);
     ASSERT_TRUE(line.has_value()) << p.stderr_text();
     ASSERT_EQ(line->rfind("listening on ws://127.0.0.1:", 0), 0u) << *line;
     std::string url = line->substr(std::string("listening on ").size());
     EXPECT_NE(url, "ws://127.0.0.1:0") << "port 0 reports the port picked";
-    it::Peer peer(dir_.path("peer"), model_, {url}, "from-file");
+    it::Peer peer(dir_.sub("peer"), model_, {url}, "from-file");
     peer.client->start();
     EXPECT_TRUE(peer.wait_synced());
     peer.stop_client();
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(kDeadline), 0);
-    EXPECT_TRUE(std::filesystem::exists(dir_.path("data") + "/data.mdb"));
+    EXPECT_TRUE(std::filesystem::exists(dir_.sub("data") + "/data.mdb"));
 }
 
 TEST_F(ServerProgram, SigtermStopsCleanlyWithClientsConnected) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "integration/process.hpp"
+#include "common/process.hpp"
 #include "integration/sync_it_support.hpp"
 
 namespace outpost::it {
@@ -24,7 +24,7 @@ class ServerWithMongo : public ::testing::Test {
     // Starts a MongoDB stand-in on a free port; its URL with libmongoc's default timeouts.
     std::string start_mongo() {
         if (!mongo_.spawn({MONGO_STANDIN_BINARY, "--port", "0", "--log-level", "quiet"},
-                          dir_.path("standin.log"))) {
+                          dir_.sub("standin.log"))) {
             return "";
         }
         const std::string prefix = "listening on 127.0.0.1:";
@@ -34,11 +34,11 @@ class ServerWithMongo : public ::testing::Test {
     }
     // Starts outpost-server on MONGO_URL at the default log level.
     void spawn(const std::string& mongo_url) {
-        ASSERT_TRUE(server_.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
-                                   dir_.path("data"), "--bind", "ws://127.0.0.1:0",
-                                   "--auth-shared-secret", kSecret, "--mongo-url", mongo_url,
-                                   "--mongo-db", "app"},
-                                  dir_.path("server.log")));
+        ASSERT_TRUE(
+            server_.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
+                           dir_.sub("data"), "--bind", "ws://127.0.0.1:0", "--auth-shared-secret",
+                           kSecret, "--mongo-url", mongo_url, "--mongo-db", "app"},
+                          dir_.sub("server.log")));
     }
     // Waits for the `listening on` line.
     ::testing::AssertionResult listening() {
@@ -115,7 +115,8 @@ TEST_F(ServerWithMongo, SigtermWhileWaitingForAnUnreachableMongoDbAtStartExitsPr
     // Nothing listens on port 1: the start waits for a server (30 s by default).
     spawn("mongodb://127.0.0.1:1/?replicaSet=rs0");
     // The store is opened before the connector connects: the server is waiting for MongoDB now.
-    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir_.path("data") + "/data.mdb"); }));
+    ASSERT_TRUE(
+        wait_until([&] { return std::filesystem::exists(dir_.sub("data") + "/data.mdb"); }));
     auto code = terminate();
     ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count() << " s after SIGTERM; log:\n"
                                   << server_.stderr_text();
@@ -125,11 +126,11 @@ TEST_F(ServerWithMongo, SigtermWhileWaitingForAnUnreachableMongoDbAtStartExitsPr
 }
 
 TEST_F(ServerWithMongo, DriverDebugLinesAreLoggedAtDebugLevel) {
-    ASSERT_TRUE(server_.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
-                               dir_.path("data"), "--bind", "ws://127.0.0.1:0", "--auth-shared-secret",
-                               kSecret, "--mongo-url", "mongodb://127.0.0.1:1/?replicaSet=rs0",
-                               "--mongo-db", "app", "--log-level", "debug"},
-                              dir_.path("server.log")));
+    ASSERT_TRUE(server_.spawn(
+        {OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory", dir_.sub("data"),
+         "--bind", "ws://127.0.0.1:0", "--auth-shared-secret", kSecret, "--mongo-url",
+         "mongodb://127.0.0.1:1/?replicaSet=rs0", "--mongo-db", "app", "--log-level", "debug"},
+        dir_.sub("server.log")));
     // While the start waits for a server, libmongoc's monitor reports each failed check.
     EXPECT_TRUE(wait_until([&] { return log_has("[debug] libmongoc monitor:"); })) << server_.stderr_text();
     auto code = terminate();

@@ -166,7 +166,7 @@ TEST_F(SyncItBadInput, MismatchedModelIsRejected) {
         EXPECT_EQ(o.close_code, 4000 + static_cast<int>(ErrorCode::kSyncUnsupportedModel));
         EXPECT_EQ(error_code_of(o), static_cast<int>(ErrorCode::kSyncUnsupportedModel));
     }
-    Peer bad(dir_.path("bad"), other, {server->url()});
+    Peer bad(dir_.sub("bad"), other, {server->url()});
     bad.client->start();
     Status st = bad.client->wait_until_up_to_date(kDeadline);
     EXPECT_EQ(st.code(), ErrorCode::kSyncUnsupportedModel) << st.to_string();

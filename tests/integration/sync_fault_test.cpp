@@ -196,14 +196,14 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
         seeded = all_gids(*s, "Item");
     }
     ASSERT_TRUE(server->start());
-    const std::string db = dir_.path("killed-client");
+    const std::string db = dir_.sub("killed-client");
 
     // 1. Killed during the full sync. `--watch` prints every incoming object; nobody reads its
     // output, so it blocks once the pipe is full: the kill hits a client in the middle of it.
     {
         Process watch;
         ASSERT_TRUE(watch.spawn(cli_sync(db, model_file_, server->url(), "--watch"),
-                                dir_.path("watch1.log")));
+                                dir_.sub("watch1.log")));
         auto line = watch.read_line(kDeadline);
         ASSERT_TRUE(line.has_value()) << watch.stderr_text();
         ASSERT_EQ(line->rfind("{\"op\":\"put\"", 0), 0u) << *line;
@@ -222,7 +222,7 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
     }
     {
         auto r = run_program(cli_sync(db, model_file_, server->url(), "--until-synced"),
-                             dir_.path("until1.log"), 180s);
+                             dir_.sub("until1.log"), 180s);
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
     {
@@ -245,7 +245,7 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
     {
         Process watch;
         ASSERT_TRUE(watch.spawn(cli_sync(db, model_file_, server->url(), "--watch"),
-                                dir_.path("watch2.log")));
+                                dir_.sub("watch2.log")));
         // Logged in and caught up before A writes (stderr says so).
         ASSERT_TRUE(eventually(
             [&] { return watch.stderr_text().find("sync: up to date") != std::string::npos; },
@@ -265,7 +265,7 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
     }
     {
         auto r = run_program(cli_sync(db, model_file_, server->url(), "--until-synced"),
-                             dir_.path("until2.log"), 180s);
+                             dir_.sub("until2.log"), 180s);
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
     auto s = open_store(db, model_);
@@ -282,7 +282,7 @@ TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
     constexpr int64_t kPerTxn = 5;
     auto server = make_server();
     ASSERT_TRUE(server->start());
-    const std::string db = dir_.path("pusher");
+    const std::string db = dir_.sub("pusher");
     {
         auto s = open_store(db, model_);
         put_items(*s, "pusher", 0, kTxns * kPerTxn, kPerTxn);
@@ -292,13 +292,13 @@ TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
     for (uint64_t kill_at : {500u, 1200u, 2000u}) {
         Process pusher;
         ASSERT_TRUE(pusher.spawn(cli_sync(db, model_file_, server->url(), "--watch"),
-                                 dir_.path("pusher.log")));
+                                 dir_.sub("pusher.log")));
         ASSERT_TRUE(eventually([&] { return count(*c->store, "Item") >= kill_at; }, "pushes flow"));
         pusher.kill_now();
     }
     {
         auto r = run_program(cli_sync(db, model_file_, server->url(), "--until-synced"),
-                             dir_.path("until.log"), 180s);
+                             dir_.sub("until.log"), 180s);
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
     ASSERT_TRUE(
@@ -325,9 +325,9 @@ TEST_F(SyncIt, ClientKilledMidPushSendsEachTransactionOnce) {
 TEST_F(SyncIt, CliUntilSyncedReportsRejectedCredentials) {
     auto server = make_server();
     ASSERT_TRUE(server->start());
-    auto argv = cli_sync(dir_.path("cli"), model_file_, server->url(), "--until-synced");
+    auto argv = cli_sync(dir_.sub("cli"), model_file_, server->url(), "--until-synced");
     *std::find(argv.begin(), argv.end(), std::string(kSecret)) = "wrong";
-    auto r = run_program(argv, dir_.path("cli.log"), kDeadline);
+    auto r = run_program(argv, dir_.sub("cli.log"), kDeadline);
     ASSERT_TRUE(r.exit_code.has_value());
     EXPECT_NE(*r.exit_code, 0);
     EXPECT_NE(r.err.find("credentials rejected"), std::string::npos) << r.err;
@@ -363,8 +363,8 @@ TEST_F(SyncIt, CliWatchPrintsIncomingChangesAndStopsOnSigterm) {
     auto a = make_peer("a", *server);
     ASSERT_TRUE(a->wait_synced());
     Process watch;
-    ASSERT_TRUE(watch.spawn(cli_sync(dir_.path("watcher"), model_file_, server->url(), "--watch"),
-                            dir_.path("watch.log")));
+    ASSERT_TRUE(watch.spawn(cli_sync(dir_.sub("watcher"), model_file_, server->url(), "--watch"),
+                            dir_.sub("watch.log")));
     ASSERT_TRUE(eventually(
         [&] { return watch.stderr_text().find("sync: up to date") != std::string::npos; },
         "the watcher is up to date"));

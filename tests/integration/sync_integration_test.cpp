@@ -471,7 +471,7 @@ TEST_F(SyncIt, ClientWithASubsetOfTheModelGetsWhatItKnows) {
     Gid g = *gid(*full->store, "Person", p);
     ASSERT_TRUE(full->wait_synced());
 
-    Peer old(dir_.path("old"), older, {server->url()});
+    Peer old(dir_.sub("old"), older, {server->url()});
     old.client->start();
     ASSERT_TRUE(old.wait_synced());  // full sync of what it knows
     auto o = find(*old.store, "Person", g);

@@ -16,13 +16,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "integration/process.hpp"
+#include "common/models.hpp"
+#include "common/process.hpp"
+#include "common/temp_dir.hpp"
+#include "common/wait.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
 #include "outpost/json.hpp"
@@ -38,91 +40,18 @@ using namespace std::chrono_literals;
 inline constexpr auto kDeadline = 60s;
 inline constexpr const char* kSecret = "it-secret";
 
-// Polls COND until it holds or TIMEOUT passes; true when it held.
-template <class Cond>
-bool wait_until(Cond&& cond, std::chrono::milliseconds timeout = kDeadline) {
-    auto until = Clock::now() + timeout;
-    for (;;) {
-        if (cond()) return true;
-        if (Clock::now() >= until) return cond();
-        std::this_thread::sleep_for(2ms);
-    }
-}
+using ::outpost::test::Clock;
+using ::outpost::test::Process;
+using ::outpost::test::run_program;
+using ::outpost::test::RunResult;
+using ::outpost::test::TempDir;
+using ::outpost::test::wait_until;
 
-class TempDir {
-  public:
-    TempDir() {
-        std::random_device rd;
-        path_ = std::filesystem::temp_directory_path() /
-                ("outpost-it-" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string path(const std::string& sub) const { return (path_ / sub).string(); }
-
-  private:
-    std::filesystem::path path_;
-};
-
-// The test model: every property type (Kitchen), a to-one and a to-many (Note -> Person), a bulk
-// entity (Item) and a local-only one (Draft). MISMATCH makes Person.age a string: a client with it
-// is refused (sync_unsupported_model).
+// The test model (tests/common/models.hpp) with Kitchen's relations and the bulk entity Item.
+// MISMATCH makes Person.age a string: a client with it is refused (sync_unsupported_model).
 inline Model it_model(bool mismatch = false) {
-    ModelBuilder b;
-    b.entity("Person")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("name", PropertyType::kString, kFlagIndexed)
-        .property("age", mismatch ? PropertyType::kString : PropertyType::kInt32)
-        .property("email", PropertyType::kString);
-    b.entity("Note")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString)
-        .relation_property("author", "Person")
-        .to_many("readers", "Person");
-    b.entity("Kitchen")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("b", PropertyType::kBool)
-        .property("i8", PropertyType::kInt8)
-        .property("i16", PropertyType::kInt16)
-        .property("i32", PropertyType::kInt32)
-        .property("i64", PropertyType::kInt64)
-        .property("f", PropertyType::kFloat)
-        .property("d", PropertyType::kDouble)
-        .property("s", PropertyType::kString)
-        .property("date", PropertyType::kDate)
-        .property("dateNano", PropertyType::kDateNano)
-        .property("bytes", PropertyType::kBytes)
-        .property("flex", PropertyType::kFlex)
-        .property("i8v", PropertyType::kInt8Vector)
-        .property("i16v", PropertyType::kInt16Vector)
-        .property("i32v", PropertyType::kInt32Vector)
-        .property("i64v", PropertyType::kInt64Vector)
-        .property("fv", PropertyType::kFloatVector)
-        .property("dv", PropertyType::kDoubleVector)
-        .property("sv", PropertyType::kStringVector)
-        .property("datev", PropertyType::kDateVector)
-        .relation_property("owner", "Person")
-        .to_many("guests", "Person");
-    b.entity("Item")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("writer", PropertyType::kString)
-        .property("n", PropertyType::kInt64, kFlagIndexed)
-        .property("payload", PropertyType::kString);
-    b.entity("Draft")
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString);
-    auto m = b.build();
-    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
-    return std::move(m).value();
+    return test::sync_model(
+        {.nick = false, .age_as_string = mismatch, .kitchen_relations = true, .item = true});
 }
 
 inline std::string write_file(const std::string& path, const std::string& text) {
@@ -486,21 +415,20 @@ inline std::map<std::string, uint64_t> history_entries_by_origin(Store& server_s
 // A temp directory, the model file, and helpers to start servers and peers in it.
 class SyncIt : public ::testing::Test {
   protected:
-    SyncIt() : model_(it_model()) {
-        model_file_ = write_file(dir_.path("model.json"), model_.to_json());
+    SyncIt() : dir_("outpost-it"), model_(it_model()) {
+        model_file_ = write_file(dir_.sub("model.json"), model_.to_json());
     }
 
     // A server on a fresh data directory NAME.
     std::unique_ptr<ServerProcess> make_server(const std::string& name = "server",
                                                ServerConfig config = {}) {
-        return std::make_unique<ServerProcess>(model_file_, dir_.path(name),
-                                               dir_.path(name + ".log"), std::move(config));
+        return std::make_unique<ServerProcess>(model_file_, dir_.sub(name), dir_.sub(name + ".log"),
+                                               std::move(config));
     }
     std::unique_ptr<Peer> make_peer(const std::string& name, const ServerProcess& server,
                                     bool start = true, std::string credentials = kSecret) {
-        auto p =
-            std::make_unique<Peer>(dir_.path(name), model_, std::vector<std::string>{server.url()},
-                                   std::move(credentials));
+        auto p = std::make_unique<Peer>(
+            dir_.sub(name), model_, std::vector<std::string>{server.url()}, std::move(credentials));
         if (start) p->client->start();
         return p;
     }

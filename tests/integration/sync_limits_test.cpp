@@ -131,7 +131,7 @@ TEST_F(SyncItLimits, FailedLoginsFromOneAddressAreThrottled) {
 TEST_F(SyncItLimits, OutpostSyncFailsWhenTheServerWouldDropItsTransactions) {
     auto server = make_server();
     ASSERT_TRUE(server->start());
-    const std::string db = dir_.path("victim");
+    const std::string db = dir_.sub("victim");
     std::string victim;
     {
         Peer v(db, model_, {server->url()});
@@ -152,7 +152,7 @@ TEST_F(SyncItLimits, OutpostSyncFailsWhenTheServerWouldDropItsTransactions) {
     ASSERT_TRUE(server->start());
     auto r = run_program({OUTPOST_CLI_BIN, "sync", "--db", db, "--model", model_file_, "--url",
                           server->url(), "--secret", kSecret, "--until-synced", "--timeout", "60"},
-                         dir_.path("sync.log"), 90s);
+                         dir_.sub("sync.log"), 90s);
     ASSERT_TRUE(r.exit_code.has_value()) << r.err;
     EXPECT_EQ(*r.exit_code, 1) << r.out << r.err;
     EXPECT_EQ(r.out.find("up to date"), std::string::npos) << r.out;

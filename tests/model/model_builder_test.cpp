@@ -3,8 +3,8 @@
 
 #include <set>
 
+#include "common/status_macros.hpp"
 #include "model/model_compare.hpp"
-#include "model/status_macros.hpp"
 #include "outpost/model.hpp"
 
 namespace outpost {

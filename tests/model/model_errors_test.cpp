@@ -1,18 +1,16 @@
 // Bad model files: each fault gives its error code and a message naming the entity or property.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "common/status_macros.hpp"
 #include "model/model_compare.hpp"
-#include "model/status_macros.hpp"
 #include "outpost/model.hpp"
 
 namespace outpost {

@@ -1,9 +1,10 @@
 // The model file: parsing the example, JSON round trips, ids, type names, evolution checks.
+#include "outpost/model.hpp"
+
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "model/model_compare.hpp"
-#include "model/status_macros.hpp"
-#include "outpost/model.hpp"
 
 namespace outpost {
 namespace {

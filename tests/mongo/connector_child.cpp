@@ -14,8 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "common/models.hpp"
 #include "mongo/connector.hpp"
-#include "mongo/test_model.hpp"
 #include "outpost/changelog.hpp"
 
 using namespace outpost;
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string mode = argv[4];
-    auto store = Store::open(argv[1], mongo::testing::mapping_model());
+    auto store = Store::open(argv[1], test::mongo_mapping_model());
     if (!store) {
         std::fprintf(stderr, "%s\n", store.status().to_string().c_str());
         return 1;

@@ -9,9 +9,9 @@
 #include <mutex>
 #include <utility>
 
+#include "common/models.hpp"
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
-#include "mongo/test_model.hpp"
 
 namespace outpost::mongo {
 namespace {
@@ -23,7 +23,7 @@ using testing::wait_until;
 
 class ConnectorTest : public ::testing::Test {
   protected:
-    void SetUp() override { model_ = testing::mapping_model(); }
+    void SetUp() override { model_ = testing::mongo_mapping_model(); }
     void TearDown() override {
         if (connector_) connector_->stop();
         connector_.reset();
@@ -74,7 +74,7 @@ class ConnectorTest : public ::testing::Test {
         return *mongo_;
     }
     void open(const std::string& sub = "store") {
-        store_ = testing::open_store(dir_.str(sub), model_);
+        store_ = testing::open_store(dir_.sub(sub), model_);
         ASSERT_TRUE(store_);
     }
     void start(ConnectorOptions o) {
@@ -613,7 +613,7 @@ TEST_F(ConnectorTest, DroppedCollectionsAreReportedAndRemovedOnlyWhenConfigured)
 
 TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
     open("a");
-    auto store_b = testing::open_store(dir_.str("b"), model_);
+    auto store_b = testing::open_store(dir_.sub("b"), model_);
     auto oa = options(), ob = options();
     oa.server_id = "A";
     ob.server_id = "B";

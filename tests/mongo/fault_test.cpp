@@ -3,20 +3,17 @@
 // written twice.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 
+#include "common/models.hpp"
+#include "common/process.hpp"
 #include "mongo/connector.hpp"
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
-#include "mongo/test_model.hpp"
-
-extern char** environ;
 
 namespace outpost::mongo {
 namespace {
@@ -27,40 +24,23 @@ using testing::field_json;
 using testing::wait_until;
 
 // Runs the child program; calls ON_LINE for each line of its stdout until it returns false, then
-// kills it with SIGKILL. Returns the exit status (or -SIGKILL).
+// kills it with SIGKILL. Returns the exit status (or -SIGKILL; -1 when it died of a signal or did
+// not finish within the deadline).
 int run_child(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& on_line) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    constexpr auto kChildDeadline = std::chrono::seconds(120);
+    outpost::test::Process child;
     std::vector<std::string> all = {CONNECTOR_CHILD_BINARY};
     all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    FILE* out = fdopen(fds[0], "r");
-    char line[256];
-    bool killed = false;
-    while (out && fgets(line, sizeof line, out)) {
-        std::string s(line);
-        if (!s.empty() && s.back() == '\n') s.pop_back();
-        if (!on_line(s)) {
-            ::kill(pid, SIGKILL);
-            killed = true;
-            break;
+    if (!child.spawn(all)) return -1;
+    while (auto line = child.read_line(kChildDeadline)) {
+        if (!on_line(*line)) {
+            child.kill_now();
+            return -SIGKILL;
         }
     }
-    if (out) fclose(out);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (killed) return -SIGKILL;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    auto code = child.wait(kChildDeadline);
+    if (!code) child.kill_now();
+    return code && *code < 128 ? *code : -1;
 }
 
 // Positions the marker of server "child" took, in stream order, from a change stream opened before.
@@ -97,23 +77,26 @@ TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
     ASSERT_TRUE(stream);
 
     int last_committed = -1;
-    int rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "write", "3000"}, [&](const std::string& l) {
-        if (l.rfind("committed ", 0) == 0) last_committed = std::atoi(l.c_str() + 10);
-        return last_committed < 400;
-    });
+    int rc = run_child({dir.sub("store"), mongo.uri(), mongo.database(), "write", "3000"},
+                       [&](const std::string& l) {
+                           if (l.rfind("committed ", 0) == 0)
+                               last_committed = std::atoi(l.c_str() + 10);
+                           return last_committed < 400;
+                       });
     ASSERT_EQ(rc, -SIGKILL);
     ASSERT_GE(last_committed, 400);
     // The restarted server drains what it had not written.
     std::string drained;
-    rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "drain"}, [&](const std::string& l) {
-        if (l.rfind("drained ", 0) == 0) drained = l;
-        return true;
-    });
+    rc = run_child({dir.sub("store"), mongo.uri(), mongo.database(), "drain"},
+                   [&](const std::string& l) {
+                       if (l.rfind("drained ", 0) == 0) drained = l;
+                       return true;
+                   });
     ASSERT_EQ(rc, 0);
     ASSERT_FALSE(drained.empty());
 
     // Every object the store committed is in MongoDB with its value, and nothing else is.
-    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    auto store = testing::open_store(dir.sub("store"), testing::mongo_mapping_model());
     auto box = store->box("Item").value();
     auto txn = store->begin_read().value();
     auto all = box.get_all(txn).value();
@@ -165,20 +148,23 @@ TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
                      R"({"$set": {"i32": )" + std::to_string(100000 + g) + "}}");
     };
     uint64_t applied = 0;
-    int rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "inbound"}, [&](const std::string& l) {
-        if (l.rfind("applied ", 0) == 0) applied = std::strtoull(l.c_str() + 8, nullptr, 10);
-        // Keep about 50 groups (200 events) ahead of what the server committed.
-        while (written < kGroups && static_cast<uint64_t>(written) * 4 < applied + 200) write_group();
-        return applied < 400;
-    });
+    int rc = run_child(
+        {dir.sub("store"), mongo.uri(), mongo.database(), "inbound"}, [&](const std::string& l) {
+            if (l.rfind("applied ", 0) == 0) applied = std::strtoull(l.c_str() + 8, nullptr, 10);
+            // Keep about 50 groups (200 events) ahead of what the server committed.
+            while (written < kGroups && static_cast<uint64_t>(written) * 4 < applied + 200)
+                write_group();
+            return applied < 400;
+        });
     ASSERT_EQ(rc, -SIGKILL);
     ASSERT_LT(written, kGroups) << "the kill came after the last write";
     while (written < kGroups) write_group();  // while the server is down
-    rc = run_child({dir.str("store"), mongo.uri(), mongo.database(), "wait", std::to_string(kGroups * 3)},
-                   [](const std::string&) { return true; });
+    rc = run_child(
+        {dir.sub("store"), mongo.uri(), mongo.database(), "wait", std::to_string(kGroups * 3)},
+        [](const std::string&) { return true; });
     ASSERT_EQ(rc, 0);
 
-    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    auto store = testing::open_store(dir.sub("store"), testing::mongo_mapping_model());
     auto box = store->box("Item").value();
     auto txn = store->begin_read().value();
     EXPECT_EQ(box.count().value(), static_cast<uint64_t>(kGroups * 3));
@@ -219,8 +205,9 @@ TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
     testing::TempDir dir;
     // Against a real deployment (OUTPOST_TEST_MONGO_URI) the test cannot restart the server; it drops
     // the connections of the connector's commands with a fail point instead.
-    testing::MongoServer mongo({}, std::getenv("OUTPOST_TEST_MONGO_URI") ? "" : dir.str("standin-data"));
-    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    testing::MongoServer mongo(
+        {}, std::getenv("OUTPOST_TEST_MONGO_URI") ? "" : dir.sub("standin-data"));
+    auto store = testing::open_store(dir.sub("store"), testing::mongo_mapping_model());
     ConnectorOptions o;
     o.url = mongo.uri();
     o.database = mongo.database();

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/models.hpp"
 #include "mongo/handles.hpp"
-#include "mongo/test_model.hpp"
 
 namespace outpost::mongo {
 namespace {
@@ -23,7 +23,7 @@ Bson json(const std::string& s) {
 class MappingTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        model_ = testing::mapping_model();
+        model_ = test::mongo_mapping_model();
         mapping_ = std::make_unique<Mapping>(Mapping::create(model_).value());
         item_ = mapping_->by_collection("items");
         ASSERT_NE(item_, nullptr);

@@ -1,20 +1,21 @@
 #pragma once
-// Test support for the connector: a MongoDB to talk to (a stand-in on a free port, or the server named
-// by OUTPOST_TEST_MONGO_URI), a libmongoc client that acts as a MongoDB user, temporary stores, and
-// waiting on conditions with a deadline.
+// Test support for the connector: a MongoDB to talk to (a stand-in on a free port, or the server
+// named by OUTPOST_TEST_MONGO_URI), a libmongoc client that acts as a MongoDB user, and temporary
+// stores; with tests/common's temporary directories, model and waits.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/models.hpp"
+#include "common/temp_dir.hpp"
+#include "common/wait.hpp"
 #include "mongo/handles.hpp"
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
@@ -30,35 +31,14 @@ inline Bson bson(const std::string& json) {
     return b.is_ok() ? std::move(b).value() : Bson();
 }
 
-// Waits until PRED holds or TIMEOUT passes; returns PRED's last value.
-inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return pred();
-}
+using ::outpost::test::mongo_mapping_model;
+using ::outpost::test::TempDir;
+using ::outpost::test::wait_until;
 
 inline std::string random_suffix() {
     std::random_device rd;
     return std::to_string(rd()) + std::to_string(rd());
 }
-
-class TempDir {
-  public:
-    TempDir() : path_(std::filesystem::temp_directory_path() / ("outpost-mongo-" + random_suffix())) {
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string str(const std::string& sub = "") const { return (path_ / sub).string(); }
-
-  private:
-    std::filesystem::path path_;
-};
 
 // A MongoDB for one test: OUTPOST_TEST_MONGO_URI when set (with a fresh database name), else a
 // stand-in started with EXTRA arguments (and a data directory when DBPATH is set).

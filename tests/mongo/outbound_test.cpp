@@ -5,9 +5,9 @@
 
 #include <map>
 
+#include "common/models.hpp"
 #include "mongo/connector.hpp"
 #include "mongo/mongo_env.hpp"
-#include "mongo/test_model.hpp"
 
 namespace outpost::mongo {
 namespace {
@@ -40,7 +40,7 @@ std::string string_at(const bson_t* ev, const char* path) {
 TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
     testing::MongoServer mongo;
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str("store"), testing::mapping_model());
+    auto store = testing::open_store(dir.sub("store"), testing::mongo_mapping_model());
     ASSERT_TRUE(store);
     // Every event of the database, from before the first outbound write.
     detail::DatabasePtr db(mongoc_client_get_database(mongo.client(), mongo.database().c_str()));

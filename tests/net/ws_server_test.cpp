@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/process.hpp"
 #include "net_test_util.hpp"
 
 namespace outpost::net::test {
@@ -651,17 +652,11 @@ TEST(WsClient, ReportsARefusedConnectionAsClose1006) {
 TEST(WsClient, ConnectTimesOutWhenTheServerNeverAnswers) {
     // A listening socket that is never accepted from: the kernel completes the TCP handshake,
     // nobody answers the WebSocket handshake.
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(fd, 4), 0);
-    socklen_t len = sizeof addr;
-    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    outpost::test::LoopbackListener silent;
+    ASSERT_NE(silent.port(), 0);
 
     WsClientOptions options =
-        client_options(detail::format_ws_url(false, "127.0.0.1", ntohs(addr.sin_port)));
+        client_options(detail::format_ws_url(false, "127.0.0.1", silent.port()));
     options.connect_timeout = 300ms;
     RecordingClient c(options);
     c.client.connect();
@@ -669,7 +664,6 @@ TEST(WsClient, ConnectTimesOutWhenTheServerNeverAnswers) {
     EXPECT_FALSE(c.opened);
     EXPECT_EQ(c.close_code, kCloseAbnormal);
     EXPECT_EQ(c.close_reason, "connect timeout");
-    ::close(fd);
 }
 
 TEST(WsClient, ReconnectsAfterAClose) {

@@ -100,7 +100,7 @@ TEST_F(QueryLinks, PathsDrivenByTheTargetsIndex) {
 
 TEST_F(QueryLinks, RemovedTargetsNoLongerMatch) {
     DynamicBox people = box("Person");
-    QT_ASSERT_OK_AND_ASSIGN(bool removed, people.remove(ada_));
+    ASSERT_OK_AND_ASSIGN(bool removed, people.remove(ada_));
     EXPECT_TRUE(removed);
     EXPECT_EQ(ids("Item", "owner.name == \"Ada\""), (Ids{}));
     EXPECT_EQ(ids("Item", "owner IS NULL"), (Ids{1, 2, 4}));

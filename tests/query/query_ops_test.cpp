@@ -87,25 +87,25 @@ TEST_F(QueryOps, FloatingPointAndBool) {
 }
 
 TEST_F(QueryOps, MatchesAnObjectThatIsNotStored) {
-    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i >= $min AND s ^= \"A\" CI"));
-    QT_ASSERT_OK(q.set_parameter("min", Value(3)));
+    ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i >= $min AND s ^= \"A\" CI"));
+    ASSERT_OK(q.set_parameter("min", Value(3)));
     Object o = box("Item").new_object();
-    QT_ASSERT_OK(o.set("i", 7));
-    QT_ASSERT_OK(o.set("s", "avocado"));
-    QT_ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
-    QT_ASSERT_OK_AND_ASSIGN(bool m, q.matches(txn, o));
+    ASSERT_OK(o.set("i", 7));
+    ASSERT_OK(o.set("s", "avocado"));
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    ASSERT_OK_AND_ASSIGN(bool m, q.matches(txn, o));
     EXPECT_TRUE(m);
-    QT_ASSERT_OK(o.set("i", 2));
-    QT_ASSERT_OK_AND_ASSIGN(m, q.matches(txn, o));
+    ASSERT_OK(o.set("i", 2));
+    ASSERT_OK_AND_ASSIGN(m, q.matches(txn, o));
     EXPECT_FALSE(m);
     Object person = box("Person").new_object();
     EXPECT_EQ(q.matches(txn, person).status().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST_F(QueryOps, ParameterNamesMayHaveDots) {
-    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "h == $auth.sub"));
-    QT_ASSERT_OK(q.set_parameter("auth.sub", Value("red")));
-    QT_ASSERT_OK_AND_ASSIGN(auto r, q.find_ids());
+    ASSERT_OK_AND_ASSIGN(Query q, build("Item", "h == $auth.sub"));
+    ASSERT_OK(q.set_parameter("auth.sub", Value("red")));
+    ASSERT_OK_AND_ASSIGN(auto r, q.find_ids());
     EXPECT_EQ(r, (Ids{1, 4}));
 }
 
@@ -140,8 +140,9 @@ TEST_F(QueryOps, VectorsBytesAndFlex) {
     EXPECT_EQ(ids("Item", "ds CONTAINS 0.5"), (Ids{1}));
     EXPECT_EQ(ids("Item", "tags IS NULL"), (Ids{3, 4, 5}));
     EXPECT_EQ(ids("Item", "extra IS NOT NULL"), (Ids{1}));
-    QT_ASSERT_OK_AND_ASSIGN(Query q, QueryBuilder(box("Item")).where(prop("raw").equal(Bytes{1, 2})).build());
-    QT_ASSERT_OK_AND_ASSIGN(auto found, q.find_ids());
+    ASSERT_OK_AND_ASSIGN(Query q,
+                         QueryBuilder(box("Item")).where(prop("raw").equal(Bytes{1, 2})).build());
+    ASSERT_OK_AND_ASSIGN(auto found, q.find_ids());
     EXPECT_EQ(found, (Ids{1}));
 }
 
@@ -152,7 +153,7 @@ TEST_F(QueryOps, IdProperty) {
     EXPECT_EQ(ids("Item", "id BETWEEN 2 AND 3"), (Ids{2, 3}));
     EXPECT_EQ(ids("Item", "id < 0"), (Ids{}));
     EXPECT_EQ(ids("Item", "id IS NULL"), (Ids{}));
-    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "id >= 4"));
+    ASSERT_OK_AND_ASSIGN(Query q, build("Item", "id >= 4"));
     EXPECT_NE(q.explain().find("id lookup"), std::string::npos) << q.explain();
 }
 
@@ -162,11 +163,12 @@ TEST_F(QueryOps, AndOrNot) {
     EXPECT_EQ(ids("Item", "(i == 10 OR i == -5) AND b == true"), (Ids{1, 3}));
     EXPECT_EQ(ids("Item", "NOT i == 20"), (Ids{1, 3, 4}));
     EXPECT_EQ(ids("Item", "NOT (i == 20 OR i IS NULL)"), (Ids{1, 3}));
-    QT_ASSERT_OK_AND_ASSIGN(Query all, QueryBuilder(box("Item")).build());
-    QT_ASSERT_OK_AND_ASSIGN(uint64_t n, all.count());
+    ASSERT_OK_AND_ASSIGN(Query all, QueryBuilder(box("Item")).build());
+    ASSERT_OK_AND_ASSIGN(uint64_t n, all.count());
     EXPECT_EQ(n, 5u);
-    QT_ASSERT_OK_AND_ASSIGN(Query none, QueryBuilder(box("Item")).where(Condition::any_of({})).build());
-    QT_ASSERT_OK_AND_ASSIGN(n, none.count());
+    ASSERT_OK_AND_ASSIGN(Query none,
+                         QueryBuilder(box("Item")).where(Condition::any_of({})).build());
+    ASSERT_OK_AND_ASSIGN(n, none.count());
     EXPECT_EQ(n, 0u);
 }
 
@@ -202,128 +204,129 @@ TEST_F(QueryOps, OrderOffsetLimit) {
 }
 
 TEST_F(QueryOps, ResultForms) {
-    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i == 20"));
-    QT_ASSERT_OK_AND_ASSIGN(auto objs, q.find());
+    ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i == 20"));
+    ASSERT_OK_AND_ASSIGN(auto objs, q.find());
     ASSERT_EQ(objs.size(), 2u);
     EXPECT_EQ(objs[0].id, 2u);
     EXPECT_EQ(objs[1].get("t"), Value(5));
-    QT_ASSERT_OK_AND_ASSIGN(auto first, q.find_first());
+    ASSERT_OK_AND_ASSIGN(auto first, q.find_first());
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(first->id, 2u);
     auto unique = q.find_unique();
     ASSERT_FALSE(unique.is_ok());
     EXPECT_EQ(unique.status().code(), ErrorCode::kIllegalState);
-    QT_ASSERT_OK_AND_ASSIGN(Query one, build("Item", "s == \"Banana\""));
-    QT_ASSERT_OK_AND_ASSIGN(auto u, one.find_unique());
+    ASSERT_OK_AND_ASSIGN(Query one, build("Item", "s == \"Banana\""));
+    ASSERT_OK_AND_ASSIGN(auto u, one.find_unique());
     ASSERT_TRUE(u.has_value());
     EXPECT_EQ(u->id, 3u);
-    QT_ASSERT_OK_AND_ASSIGN(Query none, build("Item", "s == \"nope\""));
-    QT_ASSERT_OK_AND_ASSIGN(auto n, none.find_unique());
+    ASSERT_OK_AND_ASSIGN(Query none, build("Item", "s == \"nope\""));
+    ASSERT_OK_AND_ASSIGN(auto n, none.find_unique());
     EXPECT_FALSE(n.has_value());
-    QT_ASSERT_OK_AND_ASSIGN(auto f, none.find_first());
+    ASSERT_OK_AND_ASSIGN(auto f, none.find_first());
     EXPECT_FALSE(f.has_value());
-    QT_ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
-    QT_ASSERT_OK_AND_ASSIGN(bool m, q.matches(txn, 5));
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    ASSERT_OK_AND_ASSIGN(bool m, q.matches(txn, 5));
     EXPECT_TRUE(m);
-    QT_ASSERT_OK_AND_ASSIGN(m, q.matches(txn, 1));
+    ASSERT_OK_AND_ASSIGN(m, q.matches(txn, 1));
     EXPECT_FALSE(m);
-    QT_ASSERT_OK_AND_ASSIGN(m, q.matches(txn, 77));
+    ASSERT_OK_AND_ASSIGN(m, q.matches(txn, 77));
     EXPECT_FALSE(m);
 }
 
 TEST_F(QueryOps, Aggregates) {
-    QT_ASSERT_OK_AND_ASSIGN(Query q, QueryBuilder(box("Item")).build());
-    QT_ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
-    QT_ASSERT_OK_AND_ASSIGN(auto mn, q.min(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(Query q, QueryBuilder(box("Item")).build());
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    ASSERT_OK_AND_ASSIGN(auto mn, q.min(txn, "i"));
     EXPECT_EQ(mn, Value(-5));
-    QT_ASSERT_OK_AND_ASSIGN(auto mx, q.max(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(auto mx, q.max(txn, "i"));
     EXPECT_EQ(mx, Value(20));
-    QT_ASSERT_OK_AND_ASSIGN(Value sum, q.sum(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(Value sum, q.sum(txn, "i"));
     EXPECT_EQ(sum, Value(45));
-    QT_ASSERT_OK_AND_ASSIGN(auto avg, q.average(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(auto avg, q.average(txn, "i"));
     EXPECT_DOUBLE_EQ(*avg, 11.25);
-    QT_ASSERT_OK_AND_ASSIGN(uint64_t distinct, q.count_distinct(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(uint64_t distinct, q.count_distinct(txn, "i"));
     EXPECT_EQ(distinct, 3u);
-    QT_ASSERT_OK_AND_ASSIGN(Value dsum, q.sum(txn, "d"));
+    ASSERT_OK_AND_ASSIGN(Value dsum, q.sum(txn, "d"));
     EXPECT_EQ(dsum, Value(2.75));
-    QT_ASSERT_OK_AND_ASSIGN(auto smin, q.min(txn, "s"));
+    ASSERT_OK_AND_ASSIGN(auto smin, q.min(txn, "s"));
     EXPECT_EQ(smin, Value(""));
-    QT_ASSERT_OK_AND_ASSIGN(auto smax, q.max(txn, "s"));
+    ASSERT_OK_AND_ASSIGN(auto smax, q.max(txn, "s"));
     EXPECT_EQ(smax, Value("cherry pie"));
-    QT_ASSERT_OK_AND_ASSIGN(distinct, q.count_distinct(txn, "h"));
+    ASSERT_OK_AND_ASSIGN(distinct, q.count_distinct(txn, "h"));
     EXPECT_EQ(distinct, 3u);
-    QT_ASSERT_OK_AND_ASSIGN(auto umax, q.max(txn, "u"));
+    ASSERT_OK_AND_ASSIGN(auto umax, q.max(txn, "u"));
     EXPECT_EQ(umax, Value(int64_t(-1)));  // 2^64-1 as the same bits
     auto usum = q.sum(txn, "u");
     EXPECT_EQ(usum.status().code(), ErrorCode::kValueOutOfRange);
-    QT_ASSERT_OK_AND_ASSIGN(auto bmax, q.max(txn, "b"));
+    ASSERT_OK_AND_ASSIGN(auto bmax, q.max(txn, "b"));
     EXPECT_EQ(bmax, Value(true));
-    QT_ASSERT_OK_AND_ASSIGN(Value idsum, q.sum(txn, "id"));
+    ASSERT_OK_AND_ASSIGN(Value idsum, q.sum(txn, "id"));
     EXPECT_EQ(idsum, Value(15));
     EXPECT_EQ(q.sum(txn, "s").status().code(), ErrorCode::kTypeMismatch);
     EXPECT_EQ(q.min(txn, "tags").status().code(), ErrorCode::kTypeMismatch);
     EXPECT_EQ(q.min(txn, "nope").status().code(), ErrorCode::kUnknownProperty);
 
     // Aggregates see the results: condition, offset and limit.
-    QT_ASSERT_OK_AND_ASSIGN(Query some, QueryBuilder(box("Item")).where("i > 0").order("i").limit(1).build());
-    QT_ASSERT_OK_AND_ASSIGN(sum, some.sum(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(Query some,
+                         QueryBuilder(box("Item")).where("i > 0").order("i").limit(1).build());
+    ASSERT_OK_AND_ASSIGN(sum, some.sum(txn, "i"));
     EXPECT_EQ(sum, Value(10));
-    QT_ASSERT_OK_AND_ASSIGN(Query empty, build("Item", "i > 100"));
-    QT_ASSERT_OK_AND_ASSIGN(auto none, empty.min(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(Query empty, build("Item", "i > 100"));
+    ASSERT_OK_AND_ASSIGN(auto none, empty.min(txn, "i"));
     EXPECT_FALSE(none.has_value());
-    QT_ASSERT_OK_AND_ASSIGN(auto navg, empty.average(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(auto navg, empty.average(txn, "i"));
     EXPECT_FALSE(navg.has_value());
-    QT_ASSERT_OK_AND_ASSIGN(sum, empty.sum(txn, "i"));
+    ASSERT_OK_AND_ASSIGN(sum, empty.sum(txn, "i"));
     EXPECT_EQ(sum, Value(0));
 }
 
 TEST_F(QueryOps, ParametersChangeWithoutRebuilding) {
-    QT_ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i >= $min AND s ^= $p"));
+    ASSERT_OK_AND_ASSIGN(Query q, build("Item", "i >= $min AND s ^= $p"));
     auto unbound = q.find_ids();
     EXPECT_EQ(unbound.status().code(), ErrorCode::kIllegalState);
-    QT_ASSERT_OK(q.set_parameter("min", Value(0)));
-    QT_ASSERT_OK(q.set_parameter("p", Value("a")));
-    QT_ASSERT_OK_AND_ASSIGN(auto r, q.find_ids());
+    ASSERT_OK(q.set_parameter("min", Value(0)));
+    ASSERT_OK(q.set_parameter("p", Value("a")));
+    ASSERT_OK_AND_ASSIGN(auto r, q.find_ids());
     EXPECT_EQ(r, (Ids{2}));
-    QT_ASSERT_OK(q.set_parameter("p", Value("")));
-    QT_ASSERT_OK_AND_ASSIGN(r, q.find_ids());
+    ASSERT_OK(q.set_parameter("p", Value("")));
+    ASSERT_OK_AND_ASSIGN(r, q.find_ids());
     EXPECT_EQ(r, (Ids{1, 2, 5}));
-    QT_ASSERT_OK(q.set_parameter("min", Value(15)));
-    QT_ASSERT_OK_AND_ASSIGN(r, q.find_ids());
+    ASSERT_OK(q.set_parameter("min", Value(15)));
+    ASSERT_OK_AND_ASSIGN(r, q.find_ids());
     EXPECT_EQ(r, (Ids{2, 5}));
     EXPECT_EQ(q.set_parameter("min", Value("x")).code(), ErrorCode::kTypeMismatch);
-    QT_ASSERT_OK_AND_ASSIGN(r, q.find_ids());  // a refused value leaves the old one
+    ASSERT_OK_AND_ASSIGN(r, q.find_ids());  // a refused value leaves the old one
     EXPECT_EQ(r, (Ids{2, 5}));
     EXPECT_EQ(q.set_parameter("nope", Value(1)).code(), ErrorCode::kNotFound);
     EXPECT_EQ(q.set_parameter("", Value(1)).code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(q.set_parameter("min", Value()).code(), ErrorCode::kInvalidArgument);
 
-    QT_ASSERT_OK_AND_ASSIGN(Query between, build("Item", "i BETWEEN $lo AND $hi"));
-    QT_ASSERT_OK(between.set_parameter("lo", Value(-10)));
-    QT_ASSERT_OK(between.set_parameter("hi", Value(10)));
-    QT_ASSERT_OK_AND_ASSIGN(r, between.find_ids());
+    ASSERT_OK_AND_ASSIGN(Query between, build("Item", "i BETWEEN $lo AND $hi"));
+    ASSERT_OK(between.set_parameter("lo", Value(-10)));
+    ASSERT_OK(between.set_parameter("hi", Value(10)));
+    ASSERT_OK_AND_ASSIGN(r, between.find_ids());
     EXPECT_EQ(r, (Ids{1, 3}));
 
-    QT_ASSERT_OK_AND_ASSIGN(Query in, build("Item", "i IN $set"));
+    ASSERT_OK_AND_ASSIGN(Query in, build("Item", "i IN $set"));
     EXPECT_EQ(in.set_parameter("set", Value(1)).code(), ErrorCode::kInvalidArgument);
-    QT_ASSERT_OK(in.set_parameter("set", std::vector<Value>{Value(-5), Value(20)}));
-    QT_ASSERT_OK_AND_ASSIGN(r, in.find_ids());
+    ASSERT_OK(in.set_parameter("set", std::vector<Value>{Value(-5), Value(20)}));
+    ASSERT_OK_AND_ASSIGN(r, in.find_ids());
     EXPECT_EQ(r, (Ids{2, 3, 5}));
 
     // Aliases on built conditions.
-    QT_ASSERT_OK_AND_ASSIGN(Query a, QueryBuilder(box("Item"))
-                                         .where(prop("i").equal(10).alias("eq") &&
-                                                prop("t").between(0, 100).alias("range") &&
-                                                prop("s").in({Value("Apple")}).alias("names"))
-                                         .build());
-    QT_ASSERT_OK_AND_ASSIGN(r, a.find_ids());
+    ASSERT_OK_AND_ASSIGN(Query a, QueryBuilder(box("Item"))
+                                      .where(prop("i").equal(10).alias("eq") &&
+                                             prop("t").between(0, 100).alias("range") &&
+                                             prop("s").in({Value("Apple")}).alias("names"))
+                                      .build());
+    ASSERT_OK_AND_ASSIGN(r, a.find_ids());
     EXPECT_EQ(r, (Ids{1}));
-    QT_ASSERT_OK(a.set_parameter("eq", Value(20)));
-    QT_ASSERT_OK(a.set_parameter("names", std::vector<Value>{Value("apricot"), Value("")}));
-    QT_ASSERT_OK_AND_ASSIGN(r, a.find_ids());
+    ASSERT_OK(a.set_parameter("eq", Value(20)));
+    ASSERT_OK(a.set_parameter("names", std::vector<Value>{Value("apricot"), Value("")}));
+    ASSERT_OK_AND_ASSIGN(r, a.find_ids());
     EXPECT_EQ(r, (Ids{2, 5}));
-    QT_ASSERT_OK(a.set_parameter("range", Value(3), Value(9)));
-    QT_ASSERT_OK_AND_ASSIGN(r, a.find_ids());
+    ASSERT_OK(a.set_parameter("range", Value(3), Value(9)));
+    ASSERT_OK_AND_ASSIGN(r, a.find_ids());
     EXPECT_EQ(r, (Ids{5}));
     EXPECT_EQ(a.set_parameter("range", Value(3)).code(), ErrorCode::kInvalidArgument);
 }
@@ -361,7 +364,9 @@ TEST_F(QueryOps, ExplainSaysIndexOrScan) {
     // A local index is preferred over a path.
     EXPECT_NE(explain("owner.name == \"x\" AND i > 3").find("index Item.i (>)"), std::string::npos);
     EXPECT_NE(explain("owner == 1").find("index Item.owner"), std::string::npos);
-    QT_ASSERT_OK_AND_ASSIGN(Query q, QueryBuilder(box("Item")).where("i == 1").order("s", kOrderDescending).limit(3).build());
+    ASSERT_OK_AND_ASSIGN(
+        Query q,
+        QueryBuilder(box("Item")).where("i == 1").order("s", kOrderDescending).limit(3).build());
     EXPECT_EQ(q.explain(), "Item: index Item.i (==) then filter: i == 1; order by s desc; limit 3");
 }
 
@@ -403,20 +408,21 @@ TEST_F(QueryOps, LongStringsBeyondTheIndexKeyAreCheckedInFull) {
 
 TEST_F(QueryOps, TypedQuery) {
     Box<Thing> people(store_);
-    QT_ASSERT_OK(people.status());
+    ASSERT_OK(people.status());
     std::vector<Thing> all{{0, "Ada", 36, "ada@x.org"}, {0, "Bea", 17, "bea@y.org"}, {0, "Cy", 51, "cy@x.org"}};
-    QT_ASSERT_OK(people.put_many(all));
-    QT_ASSERT_OK_AND_ASSIGN(auto q, TypedQuery<Thing>::make(people, "age >= 18 AND email $= \"@x.org\""));
-    QT_ASSERT_OK_AND_ASSIGN(auto found, q.find());
+    ASSERT_OK(people.put_many(all));
+    ASSERT_OK_AND_ASSIGN(auto q,
+                         TypedQuery<Thing>::make(people, "age >= 18 AND email $= \"@x.org\""));
+    ASSERT_OK_AND_ASSIGN(auto found, q.find());
     ASSERT_EQ(found.size(), 2u);
     EXPECT_EQ(found[0].name, "Ada");
     EXPECT_EQ(found[1].name, "Cy");
-    QT_ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
-    QT_ASSERT_OK_AND_ASSIGN(uint64_t n, q.count(txn));
+    ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
+    ASSERT_OK_AND_ASSIGN(uint64_t n, q.count(txn));
     EXPECT_EQ(n, 2u);
     auto unique = q.find_unique(txn);
     EXPECT_FALSE(unique.is_ok());
-    QT_ASSERT_OK_AND_ASSIGN(auto first, q.find_first(txn));
+    ASSERT_OK_AND_ASSIGN(auto first, q.find_first(txn));
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(first->age, 36);
     EXPECT_FALSE(TypedQuery<Thing>::make(people, "age >=").is_ok());

@@ -1,91 +1,22 @@
 #pragma once
-// Helpers for the query tests: a temporary store with a small model of people and items, and
-// status assertions.
+// Helpers for the query tests: a temporary store with the query model (tests/common/models.hpp) of
+// people and items.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/models.hpp"
+#include "common/status_macros.hpp"
+#include "common/temp_dir.hpp"
 #include "outpost/query.hpp"
 #include "outpost/store.hpp"
 
-#define QT_ASSERT_OK(expr)                                           \
-    do {                                                             \
-        ::outpost::Status qt_st_ = (expr);                           \
-        ASSERT_TRUE(qt_st_.is_ok()) << #expr << ": " << qt_st_.to_string(); \
-    } while (0)
-#define QT_EXPECT_OK(expr)                                           \
-    do {                                                             \
-        ::outpost::Status qt_st_ = (expr);                           \
-        EXPECT_TRUE(qt_st_.is_ok()) << #expr << ": " << qt_st_.to_string(); \
-    } while (0)
-#define QT_CONCAT_INNER(a, b) a##b
-#define QT_CONCAT(a, b) QT_CONCAT_INNER(a, b)
-#define QT_ASSERT_OK_AND_ASSIGN(lhs, expr) \
-    QT_ASSERT_OK_AND_ASSIGN_IMPL(QT_CONCAT(qt_r_, __LINE__), lhs, expr)
-#define QT_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                             \
-    auto tmp = (expr);                                                           \
-    ASSERT_TRUE(tmp.is_ok()) << #expr << ": " << tmp.status().to_string();      \
-    lhs = std::move(tmp).value()
-
 namespace outpost::qtest {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "outpost-query-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
-
-// Person (name, age, email) and Item (a property of every comparable type, a to-one owner, a to-many
-// "likes" to Person). With INDEXED, Item.i, Item.d, Item.s, Item.b, Item.t get value indexes and Item.h
-// a hash index, Person.name a value index.
-inline Model query_model(bool indexed) {
-    uint32_t idx = indexed ? uint32_t{kFlagIndexed} : 0u;
-    uint32_t hash = indexed ? uint32_t{kFlagIndexHash} : 0u;
-    ModelBuilder b;
-    b.entity("Person")
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("name", PropertyType::kString, idx)
-        .property("age", PropertyType::kInt32)
-        .property("email", PropertyType::kString);
-    b.entity("Item")
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("i", PropertyType::kInt64, idx)
-        .property("d", PropertyType::kDouble, idx)
-        .property("s", PropertyType::kString, idx)
-        .property("h", PropertyType::kString, hash)
-        .property("b", PropertyType::kBool, idx)
-        .property("t", PropertyType::kInt32, idx)
-        .property("f", PropertyType::kFloat)
-        .property("u", PropertyType::kInt64, kFlagUnsigned | idx)
-        .property("date", PropertyType::kDate)
-        .property("raw", PropertyType::kBytes)
-        .property("tags", PropertyType::kStringVector)
-        .property("nums", PropertyType::kInt64Vector)
-        .property("ds", PropertyType::kDoubleVector)
-        .property("extra", PropertyType::kFlex)
-        .relation_property("owner", "Person")
-        .to_many("likes", "Person");
-    auto m = b.build();
-    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
-    return m.value();
-}
+using ::outpost::test::query_model;
+using ::outpost::test::TempDir;
 
 class QueryStoreTest : public ::testing::Test {
 protected:

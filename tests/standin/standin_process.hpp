@@ -11,17 +11,14 @@
 #pragma once
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
 
-extern char** environ;
+#include "common/process.hpp"
 
 namespace outpost::testing {
 
@@ -39,14 +36,8 @@ class StandInProcess {
     ~StandInProcess() { stop(); }
 
     // Starts the process (on the previous port after a stop/kill). Returns false when it did not
-    // print its "listening on" line.
+    // print its "listening on" line within the deadline.
     bool start() {
-        int fds[2];
-        if (pipe(fds) != 0) return false;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-        posix_spawn_file_actions_addclose(&fa, fds[0]);
         std::vector<std::string> args = {binary(), "--port", std::to_string(port_), "--log-level",
                                          "quiet"};
         if (!opts_.dbpath.empty()) {
@@ -54,31 +45,26 @@ class StandInProcess {
             args.push_back(opts_.dbpath);
         }
         for (const auto& e : opts_.extra) args.push_back(e);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-        posix_spawn_file_actions_destroy(&fa);
-        close(fds[1]);
-        FILE* out = fdopen(fds[0], "r");
-        char line[256] = {};
-        bool ok = false;
-        if (out && fgets(line, sizeof line, out)) {
-            std::string s(line);
-            auto colon = s.rfind(':');
-            if (s.rfind("listening on ", 0) == 0 && colon != std::string::npos) {
-                port_ = std::atoi(s.c_str() + colon + 1);
-                ok = port_ > 0;
-            }
-        }
-        if (out) fclose(out);
-        return ok && pid_ > 0;
+        if (!process_.spawn(args)) return false;
+        auto line = process_.wait_for_line(
+            [](const std::string& l) { return l.rfind("listening on ", 0) == 0; },
+            std::chrono::seconds(60));
+        auto colon = line ? line->rfind(':') : std::string::npos;
+        if (colon == std::string::npos) return false;
+        port_ = std::atoi(line->c_str() + colon + 1);
+        return port_ > 0;
     }
 
     // SIGTERM and wait; returns true when it exited with status 0 (or was not running).
-    bool stop() { return signal_and_wait(SIGTERM); }
+    bool stop() {
+        if (!process_.running()) return true;
+        process_.signal(SIGTERM);
+        auto code = process_.wait(std::chrono::seconds(60));
+        if (!code) process_.kill_now();
+        return code == 0;
+    }
     // SIGKILL and wait (a crash).
-    void kill_now() { signal_and_wait(SIGKILL); }
+    void kill_now() { process_.kill_now(); }
     bool restart() { return stop() && start(); }
 
     int port() const { return port_; }
@@ -98,18 +84,9 @@ class StandInProcess {
 #endif
     }
 
-    bool signal_and_wait(int sig) {
-        if (pid_ <= 0) return true;
-        ::kill(pid_, sig);
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return sig == SIGKILL || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-
     Options opts_;
-    pid_t pid_ = -1;
     int port_ = 0;
+    outpost::test::Process process_;
 };
 
 }  // namespace outpost::testing

@@ -94,7 +94,7 @@ void expect_corrupt(const Status& st, std::initializer_list<std::string> needles
 TEST(DamagedStore, DataFileCutShortIsRefusedAtOpen) {
     TempDir dir;
     const std::string db = dir.sub("db");
-    const Model model = test::store_test_model();
+    const Model model = test::store_model();
     {
         ASSERT_OK_AND_ASSIGN(auto store, Store::open(db, model, test::test_options()));
         ASSERT_OK_AND_ASSIGN(DynamicBox items, store->box("Item"));
@@ -124,7 +124,7 @@ TEST(DamagedStore, DataFileCutShortIsRefusedAtOpen) {
 
 TEST(DamagedStore, AnIntactStoreOpensAgain) {
     TempDir dir;
-    const Model model = test::store_test_model();
+    const Model model = test::store_model();
     { ASSERT_OK(Store::open(dir.sub("db"), model, test::test_options())); }
     ASSERT_OK(Store::open_existing(dir.sub("db"), test::test_options()));
 }
@@ -224,8 +224,8 @@ TEST_F(DamagedObject, QueriesAreCorruptNotACrash) {
 // Without verify_objects, a box made verified() verifies its own reads.
 TEST(DamagedStore, VerifiedBoxOfAStoreThatDoesNotVerify) {
     TempDir dir;
-    ASSERT_OK_AND_ASSIGN(
-        auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
+    ASSERT_OK_AND_ASSIGN(auto store,
+                         Store::open(dir.sub("db"), test::store_model(), test::test_options()));
     ASSERT_OK_AND_ASSIGN(DynamicBox items, store->box("Item"));
     EXPECT_FALSE(items.verifies());
     for (int i = 1; i <= 2; ++i) {
@@ -681,8 +681,8 @@ TEST_F(DamagedSyncedStore, CheckReportsAnUndecodableChangeLogRecord) {
 
 TEST(CheckStore, ReportsProgressOnLongSteps) {
     TempDir dir;
-    ASSERT_OK_AND_ASSIGN(
-        auto store, Store::open(dir.sub("db"), test::store_test_model(), test::test_options()));
+    ASSERT_OK_AND_ASSIGN(auto store,
+                         Store::open(dir.sub("db"), test::store_model(), test::test_options()));
     ASSERT_OK_AND_ASSIGN(DynamicBox items, store->box("Item"));
     ASSERT_OK_AND_ASSIGN(WriteTxn txn, store->begin_write());
     for (int i = 0; i < 100000; ++i) {

@@ -107,7 +107,9 @@ protected:
                 ASSERT_OK(o.set("title", "doc" + std::to_string(++i)));
                 ASSERT_OK(o.set("count", i));
                 ASSERT_OK(o.set("tag", tag));
-                if (docs.entity().property("old")) ASSERT_OK(o.set("old", "old" + std::to_string(i)));
+                if (docs.entity().property("old")) {
+                    ASSERT_OK(o.set("old", "old" + std::to_string(i)));
+                }
                 ASSERT_OK(docs.put(txn, o));
             }
             ASSERT_OK(txn.commit());

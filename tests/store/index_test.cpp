@@ -29,9 +29,15 @@ protected:
     Object person(std::optional<std::string> name, std::optional<std::string> email = std::nullopt,
                   std::optional<int32_t> code = std::nullopt) {
         Object o = people_->new_object();
-        if (name) EXPECT_OK(o.set("name", *name));
-        if (email) EXPECT_OK(o.set("email", *email));
-        if (code) EXPECT_OK(o.set("code", *code));
+        if (name) {
+            EXPECT_OK(o.set("name", *name));
+        }
+        if (email) {
+            EXPECT_OK(o.set("email", *email));
+        }
+        if (code) {
+            EXPECT_OK(o.set("code", *code));
+        }
         return o;
     }
     // Empty when every index of Person agrees with the objects.
@@ -315,10 +321,18 @@ TEST_F(IndexTest, RandomOperationsMatchAReferenceModel) {
         Object o = person(r.name, r.email, r.code);
         o.id = id;
         // Non-unique indexed values too, so their index entries move with every update and remove.
-        if (pick(4) != 0) EXPECT_OK(o.set("nick", "k" + std::to_string(pick(20))));
-        if (pick(4) != 0) EXPECT_OK(o.set("age", static_cast<int64_t>(pick(10)) - 5));
-        if (pick(4) != 0) EXPECT_OK(o.set("score", static_cast<double>(pick(7)) / 2 - 1));
-        if (pick(4) != 0) EXPECT_OK(o.set("active", pick(2) == 0));
+        if (pick(4) != 0) {
+            EXPECT_OK(o.set("nick", "k" + std::to_string(pick(20))));
+        }
+        if (pick(4) != 0) {
+            EXPECT_OK(o.set("age", static_cast<int64_t>(pick(10)) - 5));
+        }
+        if (pick(4) != 0) {
+            EXPECT_OK(o.set("score", static_cast<double>(pick(7)) / 2 - 1));
+        }
+        if (pick(4) != 0) {
+            EXPECT_OK(o.set("active", pick(2) == 0));
+        }
         return o;
     };
 

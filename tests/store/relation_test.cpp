@@ -38,7 +38,9 @@ protected:
     uint64_t add_book(WriteTxn& txn, const std::string& title, uint64_t author, Ids readers) {
         Object b = books_->new_object();
         EXPECT_OK(b.set("title", title));
-        if (author != 0) EXPECT_OK(b.set("author", static_cast<int64_t>(author)));
+        if (author != 0) {
+            EXPECT_OK(b.set("author", static_cast<int64_t>(author)));
+        }
         EXPECT_OK(b.set_to_many("readers", std::move(readers)));
         auto id = books_->put(txn, b);
         EXPECT_TRUE(id.is_ok()) << id.status().to_string();
@@ -246,7 +248,9 @@ TEST_F(RelationTest, SelfRelations) {
     auto add = [&](const std::string& name, uint64_t parent, Ids children) {
         Object n = nodes_->new_object();
         EXPECT_OK(n.set("name", name));
-        if (parent) EXPECT_OK(n.set("parent", static_cast<int64_t>(parent)));
+        if (parent) {
+            EXPECT_OK(n.set("parent", static_cast<int64_t>(parent)));
+        }
         EXPECT_OK(n.set_to_many("children", std::move(children)));
         EXPECT_OK(nodes_->put(txn, n));
         return n.id;

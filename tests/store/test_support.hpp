@@ -1,49 +1,23 @@
 #pragma once
-// Helpers shared by the store tests and the crash test: temporary directories, status assertions,
-// and a white-box check that every index and backlink table agrees with the objects.
+// Helpers shared by the store tests and the crash test: tests/common (temporary directories, status
+// assertions) and a white-box check that every index and backlink table agrees with the objects.
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
-#include <stdlib.h>
 
 #include <cstring>
-#include <filesystem>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "model/status_macros.hpp"
-#include "store/value_printer.hpp"
+#include "common/status_macros.hpp"
+#include "common/temp_dir.hpp"
 #include "outpost/store.hpp"
 #include "store/store_impl.hpp"
+#include "store/value_printer.hpp"
 
 namespace outpost::test {
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-// Declare it before anything that keeps a store open in it, so the store closes first.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "outpost-test-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            ADD_FAILURE() << "mkdtemp failed for " << tmpl;
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::string& path() const { return path_; }
-    std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 // Compares every index and to-many backlink table of the box's entity with what its objects say.
 // Returns an empty string when they agree, else a description of the first differences.

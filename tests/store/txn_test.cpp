@@ -166,7 +166,7 @@ std::string run_in_child(const std::function<std::string(const std::shared_ptr<S
     if (pid == 0) {
         ::close(fds[0]);
         std::string out;
-        auto store = Store::open(dir.sub("db"), test::store_test_model(), test::test_options());
+        auto store = Store::open(dir.sub("db"), test::store_model(), test::test_options());
         out = store.is_ok() ? scenario(*store) : "open: " + store.status().to_string();
         ssize_t ignored = ::write(fds[1], out.data(), out.size());
         (void)ignored;
@@ -405,7 +405,7 @@ TEST_F(TxnTest, ReadersOnOtherThreadsSeeCommittedData) {
 
 TEST(StoreOpen, SameDirectoryTwiceGivesTheSameStore) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     ASSERT_OK_AND_ASSIGN(auto a, Store::open(dir.sub("db"), m, test::test_options()));
     ASSERT_OK_AND_ASSIGN(auto b, Store::open(dir.sub("db"), m, test::test_options()));
     EXPECT_EQ(a.get(), b.get());
@@ -417,7 +417,7 @@ TEST(StoreOpen, SameDirectoryTwiceGivesTheSameStore) {
 
 TEST(StoreOpen, ThreadsOpeningTogetherShareOneStore) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     constexpr int kThreads = 6;
     std::vector<std::shared_ptr<Store>> stores(kThreads);
     std::vector<Status> errors(kThreads);
@@ -443,7 +443,7 @@ TEST(StoreOpen, PathThatIsAFileIsAnError) {
     TempDir dir;
     std::string file = dir.sub("plain-file");
     { std::ofstream(file) << "not a store"; }
-    auto r = Store::open(file, test::store_test_model(), test::test_options());
+    auto r = Store::open(file, test::store_model(), test::test_options());
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), ErrorCode::kIo) << r.status().to_string();
     EXPECT_NE(r.status().message().find(file), std::string::npos) << r.status().message();
@@ -453,7 +453,7 @@ TEST(StoreOpen, OpenTransactionKeepsTheEnvironmentShared) {
     // LMDB must not have one file open twice in a process (its locks would break). A transaction
     // outlives the last Store handle, so reopening must reuse that environment or refuse clearly.
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     ASSERT_OK_AND_ASSIGN(auto first, Store::open(dir.sub("db"), m, test::test_options()));
     ASSERT_OK_AND_ASSIGN(ReadTxn txn, first->begin_read());
     detail::StoreImpl* env_of_txn = txn.state()->store.get();
@@ -468,7 +468,7 @@ TEST(StoreOpen, OpenTransactionKeepsTheEnvironmentShared) {
 
 TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     ASSERT_OK_AND_ASSIGN(auto a, Store::open(dir.sub("db"), m, test::test_options()));
     ModelBuilder b;
     b.entity("Other").property("id", PropertyType::kInt64, kFlagId);
@@ -485,7 +485,7 @@ TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {
 
 TEST(StoreOpen, ClosedWhenTheLastHandleGoes) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     {
         ASSERT_OK_AND_ASSIGN(auto a, Store::open(dir.sub("db"), m, test::test_options()));
         ASSERT_OK_AND_ASSIGN(DynamicBox items, a->box("Item"));
@@ -509,7 +509,7 @@ TEST(StoreOpen, ClosedWhenTheLastHandleGoes) {
 
 TEST(StoreOpen, ReadOnlyRejectsWrites) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     {
         ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), m, test::test_options()));
         ASSERT_OK_AND_ASSIGN(DynamicBox items, s->box("Item"));
@@ -537,7 +537,7 @@ TEST(StoreOpen, ReadOnlyRejectsWrites) {
 
 TEST(StoreOpen, ReadOnlyOpenOfAStoreOpenForWritingStaysReadOnly) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     ASSERT_OK_AND_ASSIGN(auto writable, Store::open(dir.sub("db"), m, test::test_options()));
     StoreOptions ro = test::test_options();
     ro.read_only = true;
@@ -553,7 +553,7 @@ TEST(StoreOpen, ReadOnlyOpenOfAStoreOpenForWritingStaysReadOnly) {
 
 TEST(StoreOpen, WritableOpenOfAStoreOpenReadOnlyCanWriteOrIsRefused) {
     TempDir dir;
-    Model m = test::store_test_model();
+    Model m = test::store_model();
     { ASSERT_OK(Store::open(dir.sub("db"), m, test::test_options())); }
     StoreOptions ro = test::test_options();
     ro.read_only = true;
@@ -572,7 +572,7 @@ TEST(StoreOpen, ReadOnlyOfAMissingStoreFails) {
     TempDir dir;
     StoreOptions ro = test::test_options();
     ro.read_only = true;
-    auto r = Store::open(dir.sub("nothing-here"), test::store_test_model(), ro);
+    auto r = Store::open(dir.sub("nothing-here"), test::store_model(), ro);
     EXPECT_FALSE(r.is_ok());
     EXPECT_FALSE(std::filesystem::exists(dir.sub("nothing-here")));
 }
@@ -581,7 +581,7 @@ TEST(StoreOpen, TooManyReadersIsAnErrorUntilOneCloses) {
     TempDir dir;
     StoreOptions o = test::test_options();
     o.max_readers = 2;
-    ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), test::store_test_model(), o));
+    ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), test::store_model(), o));
     ASSERT_OK_AND_ASSIGN(ReadTxn a, s->begin_read());
     ASSERT_OK_AND_ASSIGN(ReadTxn b, s->begin_read());
     auto c = s->begin_read();
@@ -597,7 +597,7 @@ TEST(StoreOpen, StoreFullIsReported) {
     TempDir dir;
     StoreOptions small = test::test_options();
     small.max_size_bytes = 1 << 20;
-    ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), test::store_test_model(), small));
+    ASSERT_OK_AND_ASSIGN(auto s, Store::open(dir.sub("db"), test::store_model(), small));
     ASSERT_OK_AND_ASSIGN(DynamicBox items, s->box("Item"));
     Object o = items.new_object();
     ASSERT_OK(o.set("name", std::string(2 << 20, 'x')));

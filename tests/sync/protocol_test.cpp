@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "outpost/sync_protocol.hpp"
 #include "sync/sync_harness.hpp"
 
@@ -34,7 +36,7 @@ std::vector<Message> every_message() {
     login.client_id[0] = 1;
     login.client_id[15] = 0xff;
     login.credentials = "secret";
-    login.model = describe_model(testing::full_model());
+    login.model = describe_model(testing::sync_model());
     login.last_server_seq = 77;
     login.last_server_tag = 0x1234;
     login.client_key.assign(32, 0xa5);
@@ -74,7 +76,7 @@ TEST(SyncProtocol, DecodesAFrameAtAnyAddress) {
 }
 
 TEST(SyncProtocol, DescribeModelListsSyncedEntitiesOnly) {
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     auto entities = describe_model(m);
     EXPECT_EQ(entities.size(), 3u);  // Person, Note, Kitchen; not the local Draft
     EXPECT_EQ(entities[1].relations.size(), 1u);

@@ -78,7 +78,7 @@ void expect_others_unaffected(SyncNet& net) {
 
 TEST(ServerCore, RefusesToStartWithoutAuth) {
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str("s"), testing::full_model());
+    auto store = testing::open_store(dir.sub("s"), testing::sync_model());
     auto core = ServerCore::create(store, ServerOptions{});
     ASSERT_FALSE(core.is_ok());
     EXPECT_EQ(core.status().code(), ErrorCode::kInvalidArgument);
@@ -102,7 +102,7 @@ TEST(ServerCore, GarbageFrameGetsMalformedAndClose) {
 TEST(ServerCore, TruncatedFrameGetsMalformed) {
     SyncNet net;
     RawPeer peer(net.server());
-    std::string frame = encode_message(good_login(testing::full_model()));
+    std::string frame = encode_message(good_login(testing::sync_model()));
     peer.send(net.server(), frame.substr(0, frame.size() / 2));
     peer.drain();
     ASSERT_NE(peer.last<Error>(), nullptr);
@@ -114,16 +114,16 @@ TEST(ServerCore, TruncatedFrameGetsMalformed) {
 TEST(ServerCore, OversizedFrameGetsTooLarge) {
     ServerOptions o = SyncNet::default_options();
     o.max_message_size = 4096;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     RawPeer peer(net.server());
-    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.send(net.server(), encode_message(good_login(testing::sync_model())));
     Push big;
     big.client_txn = 1;
     ObjectChange c;
-    c.entity_uid = testing::full_model().entity("Person")->id.uid;
+    c.entity_uid = testing::sync_model().entity("Person")->id.uid;
     c.gid = new_object_id_gid();
     c.is_new = true;
-    c.properties.push_back({testing::full_model().entity("Person")->property("name")->id.uid,
+    c.properties.push_back({testing::sync_model().entity("Person")->property("name")->id.uid,
                             Value(std::string(10000, 'x'))});
     big.changes.objects.push_back(c);
     peer.send(net.server(), encode_message(big));
@@ -170,7 +170,7 @@ TEST(ServerCore, WrongCredentialsAreRejected) {
 TEST(ServerCore, BadProtocolVersionIsRejected) {
     SyncNet net;
     RawPeer peer(net.server());
-    Login l = good_login(testing::full_model());
+    Login l = good_login(testing::sync_model());
     l.protocol_version = 99;
     peer.send(net.server(), encode_message(l));
     peer.drain();
@@ -182,7 +182,7 @@ TEST(ServerCore, BadProtocolVersionIsRejected) {
 TEST(ServerCore, IncompatibleModelIsRejected) {
     SyncNet net;
     // Person.age as a string on the client: the same uid with another type.
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     for (auto& e : m.entities) {
         if (e.name != "Person") continue;
         for (auto& p : e.properties) {
@@ -210,9 +210,9 @@ TEST(ServerCore, IncompatibleModelIsRejected) {
 TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
     ServerOptions o = SyncNet::default_options();
     o.max_send_queue_bytes = 100000;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     RawPeer slow(net.server());  // logs in and then never reads
-    Login l = good_login(testing::full_model());
+    Login l = good_login(testing::sync_model());
     slow.send(net.server(), encode_message(l));
     auto& a = net.add_client("a");
     auto& b = net.add_client("b");
@@ -237,13 +237,13 @@ TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
 TEST(ServerCore, FullSyncChunksCountFlexContents) {
     ServerOptions o = SyncNet::default_options();
     o.full_sync_chunk_bytes = 256u << 10;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     for (int i = 0; i < 50; ++i) {
         testing::put(net.server_store(), "Kitchen",
                      {{"flex", Flex(Flex::Map{{"doc", Flex(std::string(64u << 10, 'f'))}})}});
     }
     RawPeer peer(net.server());
-    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.send(net.server(), encode_message(good_login(testing::sync_model())));
     peer.drain();
     size_t objects = 0;
     size_t chunks = 0;
@@ -261,7 +261,7 @@ TEST(ServerCore, FullSyncChunksCountFlexContents) {
 
 TEST(ServerCore, ResentPushIsAcknowledgedAndSkipped) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     Push push;
     push.client_txn = 7;
     ObjectChange c;
@@ -314,7 +314,7 @@ Push person_push(const Model& m, uint64_t client_txn, const Gid& gid, Value age,
 
 TEST(ServerCore, QueuedPushesOfOneClientShareOneCommit) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     RawPeer peer(net.server());
     peer.send(net.server(), encode_message(good_login(m)));
     const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid();
@@ -347,7 +347,7 @@ TEST(ServerCore, QueuedPushesOfOneClientShareOneCommit) {
 
 TEST(ServerCore, BadPushInAGroupFailsAfterThePushesBeforeIt) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     RawPeer peer(net.server());
     peer.send(net.server(), encode_message(good_login(m)));
     const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid(), g3 = new_object_id_gid();
@@ -374,8 +374,8 @@ TEST(ServerCore, BadPushInAGroupFailsAfterThePushesBeforeIt) {
 TEST(ServerCore, SecondLoginIsAProtocolViolation) {
     SyncNet net;
     RawPeer peer(net.server());
-    peer.send(net.server(), encode_message(good_login(testing::full_model())));
-    peer.send(net.server(), encode_message(good_login(testing::full_model())));
+    peer.send(net.server(), encode_message(good_login(testing::sync_model())));
+    peer.send(net.server(), encode_message(good_login(testing::sync_model())));
     peer.drain();
     ASSERT_NE(peer.last<Error>(), nullptr);
     EXPECT_EQ(peer.last<Error>()->code, ErrorCode::kSyncProtocolViolation);
@@ -385,7 +385,7 @@ TEST(ServerCore, SecondLoginIsAProtocolViolation) {
 // then all of it in one history record; parts of a connection that goes away are dropped.
 TEST(ServerCore, PushInPartsIsAppliedWhole) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     const Gid g1 = new_object_id_gid(), g2 = new_object_id_gid(), g3 = new_object_id_gid();
     auto part = [&](const Gid& g, int age, bool more) {
         Push p = person_push(m, 1, g, Value(age), true);
@@ -432,7 +432,7 @@ TEST(ServerCore, PushInPartsIsAppliedWhole) {
 
 TEST(ServerCore, AnotherPushBeforeTheLastPartIsAProtocolViolation) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     RawPeer peer(net.server());
     peer.send(net.server(), encode_message(good_login(m)));
     Push first = person_push(m, 1, new_object_id_gid(), Value(1), true);
@@ -451,8 +451,8 @@ TEST(ServerCore, AnotherPushBeforeTheLastPartIsAProtocolViolation) {
 TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
     ServerOptions o = SyncNet::default_options();
     o.max_transaction_bytes = 10'000;
-    SyncNet net(testing::full_model(), o);
-    Model m = testing::full_model();
+    SyncNet net(testing::sync_model(), o);
+    Model m = testing::sync_model();
     RawPeer peer(net.server());
     peer.send(net.server(), encode_message(good_login(m)));
     for (int i = 0; i < 100 && !peer.closed; ++i) {
@@ -492,7 +492,7 @@ std::vector<Ack> acks_of(const RawPeer& peer) {
 // a resend and skipped, while the victim reported "up to date".
 TEST(ServerCore, LoginWithAnotherClientsIdIsRefusedAndTheVictimSyncsOn) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     auto& victim = net.add_client("victim");
     auto& other = net.add_client("other");
     net.connect(victim);
@@ -543,7 +543,7 @@ TEST(ServerCore, LoginWithAnotherClientsIdIsRefusedAndTheVictimSyncsOn) {
 // bound to the key of its next login; later logins with another key are refused.
 TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     Login l = good_login(m);
     const std::string hex = client_id_to_hex(l.client_id);
     ASSERT_TRUE(
@@ -579,7 +579,7 @@ TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
 // A version 3 client sends no key: it is told the version, not a malformed message.
 TEST(ServerCore, LoginWithoutAKeyOrATransactionNumberIsRefused) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     {
         RawPeer v3(net.server());
         Login l = good_login(m);
@@ -618,7 +618,7 @@ TEST(ServerCore, LoginWithoutAKeyOrATransactionNumberIsRefused) {
 // client_txn 0 used to be acknowledged and dropped (as a resend of nothing).
 TEST(ServerCore, PushWithClientTxnZeroIsRefused) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     RawPeer peer(net.server());
     peer.send(net.server(), encode_message(good_login(m)));
     peer.send(net.server(), encode_message(person_push(m, 0, new_object_id_gid(), Value(1), true)));
@@ -635,7 +635,7 @@ TEST(ServerCore, PushWithClientTxnZeroIsRefused) {
 // protocol error, and nothing of that push is applied or acknowledged.
 TEST(ServerCore, GapOrJumpInClientTxnIsAProtocolViolation) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     auto login_as = [&](uint8_t id, uint64_t next) {
         Login l = good_login(m);
         l.client_id[1] = id;
@@ -700,7 +700,7 @@ TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
     o.log = [warnings](LogLevel level, const std::string& text) {
         if (level == LogLevel::kWarn) warnings->push_back(text);
     };
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     auto& a = net.add_client("a");
     net.connect(a);
     Gid one =
@@ -735,7 +735,7 @@ TEST(ServerCore, ClientAheadOfARestoredServerGoesOnWithAWarning) {
 // The shared secret is compared whole: a prefix, a longer string or one of another length fails.
 TEST(ServerCore, OnlyTheExactSecretLogsIn) {
     SyncNet net;
-    Model m = testing::full_model();
+    Model m = testing::sync_model();
     for (const std::string& secret : {std::string("s3cre"), std::string("s3cret!"), std::string(),
                                       std::string("S3CRET"), std::string("s3cret\0", 7)}) {
         SCOPED_TRACE(secret);
@@ -756,7 +756,7 @@ TEST(ServerCore, OnlyTheExactSecretLogsIn) {
 // unacknowledged transaction (or of its next one when none waits).
 TEST(ClientCore, LoginCarriesTheKeyAndTheNextTransactionNumber) {
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str("c"), testing::full_model());
+    auto store = testing::open_store(dir.sub("c"), testing::sync_model());
     auto core = ClientCore::create(store, ClientOptions{}).value();
     auto login_of = [&]() -> Login {
         auto pipe = MemoryPipe::create();
@@ -817,7 +817,7 @@ TEST(ClientCore, ServerThatCountsTransactionsTheStoreNeverWroteIsAnError) {
 // A store that synced before keys existed has an id and no key: it keeps its id and gets a key.
 TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
     testing::TempDir dir;
-    auto store = testing::open_store(dir.str("c"), testing::full_model());
+    auto store = testing::open_store(dir.sub("c"), testing::sync_model());
     const std::string id(16, '\x2a');
     ASSERT_TRUE(
         store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); }).is_ok());
@@ -836,7 +836,7 @@ TEST(ServerCore, ConnectionThatOnlySendsHeartbeatsIsClosedAtItsLoginDeadline) {
     SyncNet net;
     RawPeer idle(net.server(), "10.0.0.1:4000");
     RawPeer client(net.server(), "10.0.0.2:4000");
-    client.send(net.server(), encode_message(good_login(testing::full_model())));
+    client.send(net.server(), encode_message(good_login(testing::sync_model())));
     for (int i = 0; i < 3; ++i) idle.send(net.server(), encode_message(Heartbeat{}));
     net.server().on_login_deadline(idle.session);
     net.server().on_login_deadline(client.session);
@@ -870,8 +870,8 @@ TEST(ServerCore, FailedLoginsFromOneAddressAreThrottled) {
         if (level == LogLevel::kWarn && text.find("failed logins") != std::string::npos)
             warnings->push_back(text);
     };
-    SyncNet net(testing::full_model(), o);
-    Model m = testing::full_model();
+    SyncNet net(testing::sync_model(), o);
+    Model m = testing::sync_model();
     auto login_from = [&](const std::string& address, const std::string& secret) {
         RawPeer peer(net.server(), address);
         peer.send(net.server(), encode_message(good_login(m, secret)));

@@ -8,11 +8,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/models.hpp"
+#include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
 #include "outpost/sync_protocol.hpp"
@@ -22,68 +23,8 @@
 
 namespace outpost::sync::testing {
 
-// Every property type, a to-one and a to-many, and a local-only entity.
-inline Model full_model(bool with_extra = true) {
-    ModelBuilder b;
-    b.entity("Person")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("name", PropertyType::kString, kFlagIndexed)
-        .property("age", PropertyType::kInt32)
-        .property("email", PropertyType::kString);
-    if (with_extra) b.property("nick", PropertyType::kString);
-    b.entity("Note")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString)
-        .relation_property("author", "Person")
-        .to_many("readers", "Person");
-    b.entity("Kitchen")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("b", PropertyType::kBool)
-        .property("i8", PropertyType::kInt8)
-        .property("i16", PropertyType::kInt16)
-        .property("i32", PropertyType::kInt32)
-        .property("i64", PropertyType::kInt64)
-        .property("f", PropertyType::kFloat)
-        .property("d", PropertyType::kDouble)
-        .property("s", PropertyType::kString)
-        .property("date", PropertyType::kDate)
-        .property("dateNano", PropertyType::kDateNano)
-        .property("bytes", PropertyType::kBytes)
-        .property("flex", PropertyType::kFlex)
-        .property("i8v", PropertyType::kInt8Vector)
-        .property("i16v", PropertyType::kInt16Vector)
-        .property("i32v", PropertyType::kInt32Vector)
-        .property("i64v", PropertyType::kInt64Vector)
-        .property("fv", PropertyType::kFloatVector)
-        .property("dv", PropertyType::kDoubleVector)
-        .property("sv", PropertyType::kStringVector)
-        .property("datev", PropertyType::kDateVector);
-    b.entity("Draft")
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("text", PropertyType::kString);
-    return b.build().value();
-}
-
-class TempDir {
-  public:
-    TempDir() {
-        std::random_device rd;
-        path_ = std::filesystem::temp_directory_path() /
-                ("outpost-sync-test-" + std::to_string(rd()) + std::to_string(rd()));
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::string str(const std::string& sub) const { return (path_ / sub).string(); }
-
-  private:
-    std::filesystem::path path_;
-};
+using ::outpost::test::sync_model;
+using ::outpost::test::TempDir;
 
 inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m) {
     StoreOptions o;
@@ -114,10 +55,10 @@ struct TestClient {
 
 class SyncNet {
   public:
-    explicit SyncNet(Model model = full_model(), ServerOptions options = default_options()) {
+    explicit SyncNet(Model model = sync_model(), ServerOptions options = default_options()) {
         model_ = model;
         server_options_ = options;
-        server_store_ = open_store(dir_.str("server"), model);
+        server_store_ = open_store(dir_.sub("server"), model);
         auto core = ServerCore::create(server_store_, std::move(options));
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
         server_ = std::move(core).value();
@@ -125,7 +66,7 @@ class SyncNet {
 
     // A copy of the server's data directory now, under NAME.
     void backup_server(const std::string& name) {
-        std::filesystem::copy(dir_.str("server"), dir_.str(name),
+        std::filesystem::copy(dir_.sub("server"), dir_.sub(name),
                               std::filesystem::copy_options::recursive);
     }
     // The server comes back from backup NAME: every client is cut, the server's data is replaced.
@@ -135,10 +76,10 @@ class SyncNet {
         }
         server_.reset();
         server_store_.reset();
-        std::filesystem::remove_all(dir_.str("server"));
-        std::filesystem::copy(dir_.str(name), dir_.str("server"),
+        std::filesystem::remove_all(dir_.sub("server"));
+        std::filesystem::copy(dir_.sub(name), dir_.sub("server"),
                               std::filesystem::copy_options::recursive);
-        server_store_ = open_store(dir_.str("server"), model_);
+        server_store_ = open_store(dir_.sub("server"), model_);
         auto core = ServerCore::create(server_store_, server_options_);
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
         server_ = std::move(core).value();
@@ -151,7 +92,7 @@ class SyncNet {
         }
         server_.reset();
         server_store_.reset();
-        server_store_ = open_store(dir_.str("server"), model_);
+        server_store_ = open_store(dir_.sub("server"), model_);
         auto core = ServerCore::create(server_store_, server_options_);
         EXPECT_TRUE(core.is_ok()) << core.status().to_string();
         server_ = std::move(core).value();
@@ -172,7 +113,7 @@ class SyncNet {
                            std::string credentials = "s3cret") {
         auto c = std::make_unique<TestClient>();
         c->name = name;
-        c->store = open_store(dir_.str(name), model ? *model : model_);
+        c->store = open_store(dir_.sub(name), model ? *model : model_);
         ClientOptions o;
         o.credentials = credentials;
         if (client_max_message_size != 0) o.max_message_size = client_max_message_size;

@@ -36,7 +36,7 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
     ServerOptions options = SyncNet::default_options();
     options.max_message_size = 64 << 10;
     options.full_sync_chunk_bytes = 16 << 10;
-    SyncNet net(testing::full_model(), options);
+    SyncNet net(testing::sync_model(), options);
     net.client_max_message_size = 64 << 10;
     auto& a = net.add_client("a");
     auto& b = net.add_client("b");
@@ -157,7 +157,7 @@ TEST(Sync, StreamedFullSyncMissesNothingWrittenMeanwhile) {
     o.full_sync_chunk_objects = 100;
     o.full_sync_window_bytes = 4 << 10;  // a few chunks at a time
     o.history_max_records = 3;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     fill_server(net, 3000);
     auto& a = net.add_client("a");
     net.connect(a);
@@ -197,7 +197,7 @@ TEST(Sync, StreamedFullSyncMissesNothingWrittenMeanwhile) {
 TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     ServerOptions o = SyncNet::default_options();
     o.history_max_records = 5;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     auto& a = net.add_client("a");
     auto& b = net.add_client("b");
     net.connect(a);
@@ -258,7 +258,7 @@ TEST(Sync, ServerSideWritesFanOutOnPoll) {
 TEST(Sync, UnsentRecordsOfOthersAreNotTrimmed) {
     ServerOptions o = SyncNet::default_options();
     o.history_max_records = 2;
-    SyncNet net(testing::full_model(), o);
+    SyncNet net(testing::sync_model(), o);
     auto& a = net.add_client("a");
     auto& b = net.add_client("b");
     net.connect(a);
@@ -278,7 +278,7 @@ TEST(Sync, HistoryTrimStopsAtTheTrimLimit) {
     o.history_max_records = 2;
     uint64_t limit = 0;
     o.history_trim_limit = [&] { return limit; };
-    SyncNet net(full_model(), o);
+    SyncNet net(sync_model(), o);
     auto& a = net.add_client("a");
     net.connect(a);
     for (int i = 0; i < 5; ++i) {

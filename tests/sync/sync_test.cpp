@@ -1,6 +1,8 @@
 // One server, several clients, in memory: what reaches whom, exactly once, and who wins.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -528,7 +530,7 @@ TEST(Sync, ClientHeartbeatIsAnswered) {
 
 TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
     SyncNet net;
-    Model older = testing::full_model(false);  // Person without "nick"
+    Model older = testing::sync_model({.nick = false});  // Person without "nick"
     auto& a = net.add_client("a");
     auto& old = net.add_client("old", &older);
     net.connect(a);
@@ -614,7 +616,7 @@ void random_edits_converge(bool grouped) {
         std::mt19937 rng(seed);
         ServerOptions o = SyncNet::default_options();
         o.history_max_records = 40;  // small: some reconnects need a full sync
-        SyncNet net(testing::full_model(), o);
+        SyncNet net(testing::sync_model(), o);
         net.set_grouped(grouped);
         std::vector<TestClient*> clients;
         for (int i = 0; i < 4; ++i) {

@@ -29,8 +29,8 @@ std::unique_ptr<SyncClient> make_client(std::shared_ptr<Store> store, const std:
 // still arrive once each, in order, at the server and at B.
 TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     testing::TempDir dir;
-    Model m = testing::full_model();
-    auto server_store = testing::open_store(dir.str("server"), m);
+    Model m = testing::sync_model();
+    auto server_store = testing::open_store(dir.sub("server"), m);
     SyncServerOptions so;
     so.core.shared_secret = "s3cret";
     so.net.urls = {"ws://127.0.0.1:0"};
@@ -39,8 +39,8 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     ASSERT_TRUE((*server)->start().is_ok());
     const std::string url = (*server)->bound_urls().front();
 
-    auto a_store = testing::open_store(dir.str("a"), m);
-    auto b_store = testing::open_store(dir.str("b"), m);
+    auto a_store = testing::open_store(dir.sub("a"), m);
+    auto b_store = testing::open_store(dir.sub("b"), m);
     constexpr int kTxns = 200, kPerTxn = 10;
     auto box = a_store->box("Person").value();
     for (int t = 0; t < kTxns; ++t) {
@@ -96,8 +96,8 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
 // its socket forever); a client that logged in stays connected and syncs.
 TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
     testing::TempDir dir;
-    Model m = testing::full_model();
-    auto server_store = testing::open_store(dir.str("server"), m);
+    Model m = testing::sync_model();
+    auto server_store = testing::open_store(dir.sub("server"), m);
     SyncServerOptions so;
     so.core.shared_secret = "s3cret";
     so.core.login_timeout = 1s;
@@ -107,7 +107,7 @@ TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
     ASSERT_TRUE((*server)->start().is_ok());
     const std::string url = (*server)->bound_urls().front();
 
-    auto a_store = testing::open_store(dir.str("a"), m);
+    auto a_store = testing::open_store(dir.sub("a"), m);
     auto a = make_client(a_store, url);
     std::atomic<int> a_disconnects{0};
     a->on_state_change([&](SyncState st) {

@@ -2,7 +2,8 @@
 // GID in the l: and g: tables), for StoreFormat tests. Not built by CMake: it was compiled once
 // against the store library of commit 7094010 (the last commit that writes format 1) and run as
 //   make_store_format1 DIR OUT
-// (OUT gets a compacted copy of the store written in DIR) with the model of test_store.hpp's synced_model(). Kept here so the file can be made again.
+// (OUT gets a compacted copy of the store written in DIR) with tests/common/models.hpp's
+// changelog_model(). Kept here so the file can be made again.
 #include <lmdb.h>
 
 #include <cstdio>
@@ -24,7 +25,7 @@ using namespace outpost;
 int main(int argc, char** argv) {
     if (argc != 3) return 2;
     StoreOptions o;
-    auto store = Store::open(argv[1], outpost::testing::synced_model(), o).value();
+    auto store = Store::open(argv[1], outpost::testing::changelog_model(), o).value();
     auto people = store->box("Person").value();
     auto notes = store->box("Note").value();
     auto drafts = store->box("Draft").value();

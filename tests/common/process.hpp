@@ -1,28 +1,34 @@
 #pragma once
-// Child processes for integration tests: spawn a program with its stdout on a pipe (read line by
-// line with deadlines) and its stderr in a file, signal it, wait for it with a deadline.
+// Child processes for tests: spawn a program with its stdout on a pipe (read line by line with
+// deadlines) and its stderr in a file, wait for a line, signal it, wait for it with a deadline; and
+// loopback ports for servers that tests start.
 //
 // Spawn only from the test's main thread: children get SIGKILL when the thread that forked them
 // ends (PR_SET_PDEATHSIG), so a crashed test leaves no server behind.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace outpost::it {
+namespace outpost::test {
 
 using Clock = std::chrono::steady_clock;
 
@@ -33,14 +39,17 @@ class Process {
     Process& operator=(const Process&) = delete;
     ~Process() { kill_now(); }
 
-    // Starts ARGV[0] with ARGV; stderr goes to STDERR_FILE (appended). False when fork fails.
-    bool spawn(const std::vector<std::string>& argv, const std::string& stderr_file) {
+    // Starts ARGV[0] with ARGV; stderr goes to STDERR_FILE (appended; empty: the test's own
+    // stderr). False when fork fails.
+    bool spawn(const std::vector<std::string>& argv, const std::string& stderr_file = "") {
         kill_now();
         stderr_file_ = stderr_file;
         buffer_.clear();
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-        int err = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int err = stderr_file.empty() ? -1
+                                      : ::open(stderr_file.c_str(),
+                                               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         std::vector<char*> args;
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
@@ -102,6 +111,20 @@ class Process {
         }
     }
 
+    // Reads stdout lines until one satisfies MATCH and returns it; nullopt when the stream ends or
+    // TIMEOUT passes first (the lines read on the way are gone).
+    std::optional<std::string> wait_for_line(const std::function<bool(const std::string&)>& match,
+                                             std::chrono::milliseconds timeout) {
+        auto until = Clock::now() + timeout;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            if (left.count() <= 0) return std::nullopt;
+            auto line = read_line(left);
+            if (!line) return std::nullopt;
+            if (match(*line)) return line;
+        }
+    }
+
     // Everything left on stdout until the stream ends (or TIMEOUT).
     std::string read_rest(std::chrono::milliseconds timeout) {
         std::string all;
@@ -154,6 +177,7 @@ class Process {
     }
 
     std::string stderr_text() const {
+        if (stderr_file_.empty()) return "";
         std::ifstream in(stderr_file_);
         std::stringstream s;
         s << in.rdbuf();
@@ -202,4 +226,35 @@ inline RunResult run_program(const std::vector<std::string>& argv, const std::st
     return r;
 }
 
-}  // namespace outpost::it
+// A TCP socket listening on 127.0.0.1 on a port the kernel picked, closed at scope exit. Nobody
+// accepts from it: a peer's connect completes and then hears nothing.
+class LoopbackListener {
+  public:
+    LoopbackListener() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 4) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            return;
+        }
+        port_ = ntohs(addr.sin_port);
+    }
+    ~LoopbackListener() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    LoopbackListener(const LoopbackListener&) = delete;
+    LoopbackListener& operator=(const LoopbackListener&) = delete;
+
+    // The port; 0 when the socket could not be set up.
+    uint16_t port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    uint16_t port_ = 0;
+};
+
+}  // namespace outpost::test
