@@ -3,6 +3,7 @@
 #include <random>
 #include <set>
 
+#include "common/status_macros.hpp"
 #include "outpost/changelog.hpp"
 #include "store/change_set_codec.hpp"
 
@@ -39,7 +40,7 @@ TEST(ChangeSet, RoundTripsEveryValueKind) {
     ChangeSet cs = sample();
     std::string enc = encode_change_set(cs);
     auto dec = decode_change_set(bytes_of(enc));
-    ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
+    ASSERT_OK(dec);
     EXPECT_EQ(dec.value(), cs);
 }
 
@@ -78,7 +79,7 @@ TEST(ChangeSet, RandomCorruptionNeverCrashes) {
             ++decoded;
             // Whatever decodes must encode again to a set that decodes equal.
             auto again = decode_change_set(bytes_of(encode_change_set(dec.value())));
-            ASSERT_TRUE(again.is_ok());
+            ASSERT_OK(again);
             EXPECT_EQ(again.value(), dec.value());
         }
     }
@@ -105,7 +106,7 @@ TEST(ChangeSet, DecodesUidTableVersion) {
     ChangeSet cs = sample();
     std::string enc = encode_with_uid_table(cs);
     auto dec = decode_change_set(bytes_of(enc));
-    ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
+    ASSERT_OK(dec);
     EXPECT_EQ(dec.value(), cs);
     for (size_t n = 0; n < enc.size(); ++n) {
         auto part = decode_change_set(bytes_of(enc.substr(0, n)));
@@ -128,7 +129,7 @@ TEST(ChangeSet, RejectsUidIndexOutOfRange) {
     EXPECT_EQ(dec.status().code(), ErrorCode::kCorrupt);
     s[s.size() - 4] = '\x00';  // property index 0: in range
     dec = decode_change_set(bytes_of(s));
-    ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
+    ASSERT_OK(dec);
     ASSERT_EQ(dec->objects.size(), 1u);
     EXPECT_EQ(dec->objects[0].entity_uid, 300u);
     ASSERT_EQ(dec->objects[0].properties.size(), 1u);
@@ -146,7 +147,7 @@ TEST(ChangeSet, UidTableVersionSurvivesRandomCorruption) {
         auto dec = decode_change_set(bytes_of(s));
         if (dec.is_ok()) {
             auto again = decode_change_set(bytes_of(encode_change_set(dec.value())));
-            ASSERT_TRUE(again.is_ok());
+            ASSERT_OK(again);
             EXPECT_EQ(again.value(), dec.value());
         }
     }
@@ -163,7 +164,7 @@ TEST(ChangeSet, FlexDeeperThanTheLimitIsRejected) {
         return encode_change_set(cs);
     };
     auto ok = decode_change_set(bytes_of(with_flex(kMaxNestingDepth)));
-    ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+    ASSERT_OK(ok);
     auto deep = decode_change_set(bytes_of(with_flex(kMaxNestingDepth + 1)));
     ASSERT_FALSE(deep.is_ok());
     EXPECT_EQ(deep.status().code(), ErrorCode::kCorrupt);
@@ -183,7 +184,7 @@ TEST(Gid, ObjectIdsAreUniqueAndWellFormed) {
     std::set<Gid> seen;
     for (int i = 0; i < 10000; ++i) {
         Gid g = new_object_id_gid();
-        ASSERT_TRUE(validate_gid(g).is_ok());
+        ASSERT_OK(validate_gid(g));
         ASSERT_TRUE(seen.insert(g).second);
     }
     EXPECT_TRUE(gid_to_string(*seen.begin()).starts_with("ObjectId(\""));

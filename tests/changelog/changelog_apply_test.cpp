@@ -4,6 +4,7 @@
 #include <set>
 
 #include "changelog/test_store.hpp"
+#include "common/status_macros.hpp"
 
 namespace outpost {
 namespace {
@@ -23,21 +24,21 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
     auto pa = a->box("Person").value();
     auto na = a->box("Note").value();
     Object ada = pa.new_object(), bob = pa.new_object();
-    ASSERT_TRUE(ada.set("name", "Ada").is_ok());
-    ASSERT_TRUE(ada.set("photo", Bytes{0, 1, 2, 255}).is_ok());
-    ASSERT_TRUE(ada.set("tags", Value::StringVector{"x", "y"}).is_ok());
-    ASSERT_TRUE(ada.set("extra", Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})).is_ok());
-    ASSERT_TRUE(bob.set("name", "Bob").is_ok());
+    ASSERT_OK(ada.set("name", "Ada"));
+    ASSERT_OK(ada.set("photo", Bytes{0, 1, 2, 255}));
+    ASSERT_OK(ada.set("tags", Value::StringVector{"x", "y"}));
+    ASSERT_OK(ada.set("extra", Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})));
+    ASSERT_OK(bob.set("name", "Bob"));
     Object note = na.new_object();
     {
         auto txn = a->begin_write();
-        ASSERT_TRUE(pa.put(*txn, ada).is_ok());
-        ASSERT_TRUE(pa.put(*txn, bob).is_ok());
-        ASSERT_TRUE(note.set("text", "hello").is_ok());
-        ASSERT_TRUE(note.set("author", static_cast<int64_t>(ada.id)).is_ok());
-        ASSERT_TRUE(note.set_to_many("readers", {bob.id, ada.id}).is_ok());
-        ASSERT_TRUE(na.put(*txn, note).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(pa.put(*txn, ada));
+        ASSERT_OK(pa.put(*txn, bob));
+        ASSERT_OK(note.set("text", "hello"));
+        ASSERT_OK(note.set("author", static_cast<int64_t>(ada.id)));
+        ASSERT_OK(note.set_to_many("readers", {bob.id, ada.id}));
+        ASSERT_OK(na.put(*txn, note));
+        ASSERT_OK(txn->commit());
     }
     // The note is listed before nothing else: apply everything a logged, in a fresh store, as one set
     // with the note first, so its relation targets are reserved before they arrive.
@@ -49,10 +50,10 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
     b->add_observer([&](const Changes& c) { origin_seen = c.origin; });
     {
         auto txn = b->begin_write();
-        ASSERT_TRUE(txn.is_ok());
+        ASSERT_OK(txn);
         Status st = ChangeLog::apply(*txn, cs, "peer-a");
-        ASSERT_TRUE(st.is_ok()) << st.to_string();
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(st);
+        ASSERT_OK(txn->commit());
     }
     EXPECT_EQ(origin_seen, "peer-a");
     EXPECT_TRUE(read_all(*b).empty());  // applied changes are not logged again
@@ -83,7 +84,7 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
     EXPECT_EQ(pb.get(*txn, readers[0]).value()->get("name"), Value("Bob"));
     EXPECT_EQ(readers[1], author_local);
     auto back = pb.backlinks(*txn, "Note", "author", author_local);
-    ASSERT_TRUE(back.is_ok());
+    ASSERT_OK(back);
     EXPECT_EQ(back.value(), std::vector<uint64_t>{*nid});
 }
 
@@ -94,11 +95,11 @@ TEST(ChangeLog, RemoteUpdateMergesPropertiesAndRemoteRemoveDeletes) {
     auto b = open_store(dir.sub("b"), m);
     auto pa = a->box("Person").value();
     Object ada = pa.new_object();
-    ASSERT_TRUE(ada.set("name", "Ada").is_ok());
-    ASSERT_TRUE(ada.set("age", 36).is_ok());
-    ASSERT_TRUE(pa.put(ada).is_ok());
-    ASSERT_TRUE(ada.set("age", 37).is_ok());
-    ASSERT_TRUE(pa.put(ada).is_ok());
+    ASSERT_OK(ada.set("name", "Ada"));
+    ASSERT_OK(ada.set("age", 36));
+    ASSERT_OK(pa.put(ada));
+    ASSERT_OK(ada.set("age", 37));
+    ASSERT_OK(pa.put(ada));
     ASSERT_TRUE(pa.remove(ada.id).value());
     auto recs = read_all(*a);
     ASSERT_EQ(recs.size(), 3u);
@@ -106,8 +107,8 @@ TEST(ChangeLog, RemoteUpdateMergesPropertiesAndRemoteRemoveDeletes) {
     Gid gid = recs[0].changes.objects[0].gid;
     for (int i = 0; i < 3; ++i) {
         auto txn = b->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, recs[i].changes, "a").is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, recs[i].changes, "a"));
+        ASSERT_OK(txn->commit());
         auto r = b->begin_read();
         auto id = local_id_of(*r, pb, gid).value();
         if (i < 2) {
@@ -136,8 +137,8 @@ TEST(ChangeLog, UuidGidsFollowExternalType) {
     for (const char* name : {"U", "S"}) {
         auto box = store->box(name).value();
         Object o = box.new_object();
-        ASSERT_TRUE(o.set("x", 1).is_ok());
-        ASSERT_TRUE(box.put(o).is_ok());
+        ASSERT_OK(o.set("x", 1));
+        ASSERT_OK(box.put(o));
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 2u);
@@ -160,9 +161,9 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     auto server = testing::open_store(dir.sub("server"), m);
     auto people = device->box("Person").value();
     Object p = people.new_object();
-    ASSERT_TRUE(p.set("name", "Ada").is_ok());
-    ASSERT_TRUE(p.set("age", 3).is_ok());
-    ASSERT_TRUE(people.put(p).is_ok());
+    ASSERT_OK(p.set("name", "Ada"));
+    ASSERT_OK(p.set("age", 3));
+    ASSERT_OK(people.put(p));
     ChangeSet cs;
     {
         auto t = device->begin_read();
@@ -170,12 +171,12 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     }
     {
         auto txn = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, cs, "client-7", ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, cs, "client-7", ApplyMode::kRecord));
+        ASSERT_OK(txn->commit());
         // The same change again changes nothing, so it records nothing.
         auto again = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*again, cs, "client-7", ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(again->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*again, cs, "client-7", ApplyMode::kRecord));
+        ASSERT_OK(again->commit());
     }
     auto t = server->begin_read();
     auto recs = ChangeLog::read(*t, 0, 10).value();
@@ -196,8 +197,8 @@ TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
     auto people = device->box("Person").value();
     for (int i = 0; i < 3; ++i) {
         Object p = people.new_object();
-        ASSERT_TRUE(p.set("name", "P" + std::to_string(i)).is_ok());
-        ASSERT_TRUE(people.put(p).is_ok());
+        ASSERT_OK(p.set("name", "P" + std::to_string(i)));
+        ASSERT_OK(people.put(p));
     }
     std::vector<ChangeSet> sets;
     {
@@ -208,8 +209,8 @@ TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
     const char* origins[] = {"mongo", "client-1", "mongo"};
     for (size_t i = 0; i < 3; ++i) {
         auto txn = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, sets[i], origins[i], ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, sets[i], origins[i], ApplyMode::kRecord));
+        ASSERT_OK(txn->commit());
     }
     auto t = server->begin_read();
     auto all = ChangeLog::read(*t, 0, 10).value();
@@ -271,8 +272,8 @@ TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
     second.objects.push_back(put(note, oid(8), text, Value("edited")));
     for (const ChangeSet* cs : {&first, &second}) {
         auto txn = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord));
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*server);
     ASSERT_EQ(recs.size(), 2u);
@@ -326,8 +327,8 @@ TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
     cs.objects.push_back(c);
     {
         auto txn = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, cs, "c", ApplyMode::kRecord));
+        ASSERT_OK(txn->commit());
     }
     auto people = server->box("Person").value();
     auto t = server->begin_read();
@@ -386,8 +387,8 @@ TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
     again.objects.push_back(change("\x02" "c", 5));  // new: takes the next id
     for (const ChangeSet* cs : {&first, &again}) {
         auto txn = server->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord));
+        ASSERT_OK(txn->commit());
     }
     auto people = server->box("Person").value();
     auto t = server->begin_read();
@@ -399,7 +400,7 @@ TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
     EXPECT_EQ(people.count(*t).value(), 3u);
     t->close();
     Object p = people.new_object();
-    ASSERT_TRUE(p.set("age", 6).is_ok());
+    ASSERT_OK(p.set("age", 6));
     EXPECT_EQ(people.put(p).value(), 4u);
 }
 
@@ -411,13 +412,13 @@ TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
         auto txn = store->begin_write();
         txn->set_origin("import");
         Object p = people.new_object();
-        ASSERT_TRUE(p.set("age", 1).is_ok());
-        ASSERT_TRUE(people.put(*txn, p).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(p.set("age", 1));
+        ASSERT_OK(people.put(*txn, p));
+        ASSERT_OK(txn->commit());
     }
     Object q = people.new_object();
-    ASSERT_TRUE(q.set("age", 2).is_ok());
-    ASSERT_TRUE(people.put(q).is_ok());
+    ASSERT_OK(q.set("age", 2));
+    ASSERT_OK(people.put(q));
     {
         auto t = store->begin_read();
         auto recs = ChangeLog::read(*t, 0, 10).value();
@@ -426,8 +427,8 @@ TEST(ChangeLog, LocalWritesHaveNoOriginAndTrimmingDropsOrigins) {
         EXPECT_EQ(recs[1].origin, "");
     }
     auto txn = store->begin_write();
-    ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(ChangeLog::acknowledge(*txn, 1));
+    ASSERT_OK(txn->commit());
     auto t = store->begin_read();
     auto recs = ChangeLog::read(*t, 0, 10).value();
     ASSERT_EQ(recs.size(), 1u);
@@ -439,25 +440,25 @@ TEST(SyncMeta, ValuesCommitAndAbortWithTheTransaction) {
     auto store = testing::open_store(dir.path(), testing::changelog_model());
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(put_meta(*txn, "sync.last_server_seq", "42").is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(put_meta(*txn, "sync.last_server_seq", "42"));
+        ASSERT_OK(txn->commit());
     }
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(put_meta(*txn, "sync.last_server_seq", "43").is_ok());
+        ASSERT_OK(put_meta(*txn, "sync.last_server_seq", "43"));
         txn->abort();
     }
     {
         auto t = store->begin_read();
         auto v = get_meta(*t, "sync.last_server_seq");
-        ASSERT_TRUE(v.is_ok());
+        ASSERT_OK(v);
         EXPECT_EQ(v->value_or(""), "42");
         EXPECT_FALSE(get_meta(*t, "missing").value().has_value());
         EXPECT_FALSE(get_meta(*t, "").is_ok());
     }
     auto txn = store->begin_write();
-    ASSERT_TRUE(remove_meta(*txn, "sync.last_server_seq").is_ok());
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(remove_meta(*txn, "sync.last_server_seq"));
+    ASSERT_OK(txn->commit());
     auto t = store->begin_read();
     EXPECT_FALSE(get_meta(*t, "sync.last_server_seq").value().has_value());
 }

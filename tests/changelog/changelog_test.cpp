@@ -2,6 +2,7 @@
 #include <set>
 
 #include "changelog/test_store.hpp"
+#include "common/status_macros.hpp"
 
 namespace outpost {
 namespace {
@@ -16,10 +17,10 @@ TEST(ChangeLog, NewObjectGetsObjectIdGidAndFullRecord) {
     auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
-    ASSERT_TRUE(p.set("name", "Ada").is_ok());
-    ASSERT_TRUE(p.set("age", 36).is_ok());
+    ASSERT_OK(p.set("name", "Ada"));
+    ASSERT_OK(p.set("age", 36));
     auto id = box.put(p);
-    ASSERT_TRUE(id.is_ok()) << id.status().to_string();
+    ASSERT_OK(id);
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
@@ -38,11 +39,11 @@ TEST(ChangeLog, NewObjectGetsObjectIdGidAndFullRecord) {
 
     auto txn = store->begin_read();
     auto gid = gid_of(*txn, box, *id);
-    ASSERT_TRUE(gid.is_ok());
+    ASSERT_OK(gid);
     ASSERT_TRUE(gid->has_value());
     EXPECT_EQ(**gid, c.gid);
     auto back = local_id_of(*txn, box, c.gid);
-    ASSERT_TRUE(back.is_ok());
+    ASSERT_OK(back);
     EXPECT_EQ(**back, *id);
 }
 
@@ -51,15 +52,15 @@ TEST(ChangeLog, UpdateLogsOnlyChangedProperties) {
     auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
-    ASSERT_TRUE(p.set("name", "Ada").is_ok());
-    ASSERT_TRUE(p.set("age", 36).is_ok());
-    ASSERT_TRUE(p.set("score", std::nan("")).is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());
-    ASSERT_TRUE(p.set("age", 37).is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());  // no change at all: no record
-    ASSERT_TRUE(p.set("name", nullptr).is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());
+    ASSERT_OK(p.set("name", "Ada"));
+    ASSERT_OK(p.set("age", 36));
+    ASSERT_OK(p.set("score", std::nan("")));
+    ASSERT_OK(box.put(p));
+    ASSERT_OK(p.set("age", 37));
+    ASSERT_OK(box.put(p));
+    ASSERT_OK(box.put(p));  // no change at all: no record
+    ASSERT_OK(p.set("name", nullptr));
+    ASSERT_OK(box.put(p));
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 3u);
@@ -79,13 +80,13 @@ TEST(ChangeLog, SeveralPutsInOneTransactionBecomeOneEntry) {
     auto box = store->box("Person").value();
     auto txn = store->begin_write();
     Object p = box.new_object();
-    ASSERT_TRUE(p.set("name", "Ada").is_ok());
-    ASSERT_TRUE(box.put(*txn, p).is_ok());
-    ASSERT_TRUE(p.set("age", 1).is_ok());
-    ASSERT_TRUE(box.put(*txn, p).is_ok());
-    ASSERT_TRUE(p.set("age", 2).is_ok());
-    ASSERT_TRUE(box.put(*txn, p).is_ok());
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(p.set("name", "Ada"));
+    ASSERT_OK(box.put(*txn, p));
+    ASSERT_OK(p.set("age", 1));
+    ASSERT_OK(box.put(*txn, p));
+    ASSERT_OK(p.set("age", 2));
+    ASSERT_OK(box.put(*txn, p));
+    ASSERT_OK(txn->commit());
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
     ASSERT_EQ(recs[0].changes.objects.size(), 1u);
@@ -101,8 +102,8 @@ TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
     auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
     Object p = box.new_object();
-    ASSERT_TRUE(p.set("name", "Ada").is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());
+    ASSERT_OK(p.set("name", "Ada"));
+    ASSERT_OK(box.put(p));
     Gid gid = read_all(*store)[0].changes.objects[0].gid;
     ASSERT_TRUE(box.remove(p.id).value());
     auto recs = read_all(*store);
@@ -113,10 +114,10 @@ TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
 
     auto txn = store->begin_write();
     Object q = box.new_object();
-    ASSERT_TRUE(q.set("name", "Temp").is_ok());
-    ASSERT_TRUE(box.put(*txn, q).is_ok());
+    ASSERT_OK(q.set("name", "Temp"));
+    ASSERT_OK(box.put(*txn, q));
     ASSERT_TRUE(box.remove(*txn, q.id).value());
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(txn->commit());
     EXPECT_EQ(read_all(*store).size(), 2u);
 }
 
@@ -133,12 +134,12 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
         auto txn = store->begin_write();
         for (int i = 0; i < 3; ++i) {
             Object p = box.new_object();
-            ASSERT_TRUE(p.set("name", "old-" + std::to_string(i)).is_ok());
-            ASSERT_TRUE(p.set("age", i).is_ok());
-            ASSERT_TRUE(box.put(*txn, p).is_ok());
+            ASSERT_OK(p.set("name", "old-" + std::to_string(i)));
+            ASSERT_OK(p.set("age", i));
+            ASSERT_OK(box.put(*txn, p));
             old_ids.push_back(p.id);
         }
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
 
     struct Want {
@@ -156,13 +157,13 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
     for (int i = 0; i < n; ++i) {
         Object p = box.new_object();
         if (i == 20000) p.id = 1000000;  // an explicit id above the sequence: later ids follow it
-        ASSERT_TRUE(p.set("name", "person-" + std::to_string(i) + pad).is_ok());
-        ASSERT_TRUE(p.set("age", i).is_ok());
-        ASSERT_TRUE(box.put(*txn, p).is_ok());
+        ASSERT_OK(p.set("name", "person-" + std::to_string(i) + pad));
+        ASSERT_OK(p.set("age", i));
+        ASSERT_OK(box.put(*txn, p));
         want.push_back({p.id, true, false, "person-" + std::to_string(i) + pad, i});
         if (i % 1000 == 7) {  // touched again: merged into its entry
-            ASSERT_TRUE(p.set("age", -i).is_ok());
-            ASSERT_TRUE(box.put(*txn, p).is_ok());
+            ASSERT_OK(p.set("age", -i));
+            ASSERT_OK(box.put(*txn, p));
             want.back().age = -i;
         }
         if (i % 1000 == 8) {  // made and removed: no entry
@@ -171,8 +172,8 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
         }
         if (i == 100) {  // an older object updated
             auto o = box.get(*txn, old_ids[0]).value();
-            ASSERT_TRUE(o->set("age", 99).is_ok());
-            ASSERT_TRUE(box.put(*txn, *o).is_ok());
+            ASSERT_OK(o->set("age", 99));
+            ASSERT_OK(box.put(*txn, *o));
             updated_old = want.size();
             want.push_back({old_ids[0], false, false, "", 99});
         }
@@ -182,12 +183,12 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
         }
         if (i == 30000) {  // the updated older object touched again
             auto o = box.get(*txn, old_ids[0]).value();
-            ASSERT_TRUE(o->set("name", "renamed").is_ok());
-            ASSERT_TRUE(box.put(*txn, *o).is_ok());
+            ASSERT_OK(o->set("name", "renamed"));
+            ASSERT_OK(box.put(*txn, *o));
             want[updated_old].name = "renamed";
         }
     }
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(txn->commit());
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 2u);
@@ -209,10 +210,12 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
         ASSERT_EQ(c.kind, ObjectChange::kPut);
         EXPECT_EQ(c.is_new, w.is_new);
         auto gid = gid_of(*rtxn, box, w.id);
-        ASSERT_TRUE(gid.is_ok() && gid->has_value());
+        ASSERT_OK(gid);
+        ASSERT_TRUE(gid->has_value());
         EXPECT_EQ(**gid, c.gid);
         auto id = local_id_of(*rtxn, box, c.gid);
-        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ASSERT_OK(id);
+        ASSERT_TRUE(id->has_value());
         EXPECT_EQ(**id, w.id);
         const auto* age = find_prop(c, age_uid);
         ASSERT_NE(age, nullptr);
@@ -240,9 +243,9 @@ TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
     auto put = [&](uint64_t id, const std::string& name) {
         Object p = box.new_object();
         p.id = id;
-        EXPECT_TRUE(p.set("name", name).is_ok());
+        EXPECT_OK(p.set("name", name));
         auto r = box.put(*txn, p);
-        EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+        EXPECT_OK(r);
         return p.id;
     };
     EXPECT_EQ(put(0, "a"), 1u);
@@ -255,9 +258,9 @@ TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
     put(100, "e");
     EXPECT_EQ(put(0, "f"), 101u);
     auto five = box.get(*txn, 5).value();
-    ASSERT_TRUE(five->set("age", 55).is_ok());
-    ASSERT_TRUE(box.put(*txn, *five).is_ok());
-    ASSERT_TRUE(txn->commit().is_ok());
+    ASSERT_OK(five->set("age", 55));
+    ASSERT_OK(box.put(*txn, *five));
+    ASSERT_OK(txn->commit());
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
@@ -266,7 +269,8 @@ TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
     std::vector<uint64_t> ids;
     for (const auto& c : objects) {
         auto id = local_id_of(*rtxn, box, c.gid);
-        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ASSERT_OK(id);
+        ASSERT_TRUE(id->has_value());
         ids.push_back(**id);
         EXPECT_TRUE(c.is_new);
     }
@@ -281,8 +285,8 @@ TEST(ChangeLog, LocalOnlyEntitiesLogNothing) {
     auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Draft").value();
     Object d = box.new_object();
-    ASSERT_TRUE(d.set("text", "local").is_ok());
-    ASSERT_TRUE(box.put(d).is_ok());
+    ASSERT_OK(d.set("text", "local"));
+    ASSERT_OK(box.put(d));
     ASSERT_TRUE(box.remove(d.id).value());
     EXPECT_TRUE(read_all(*store).empty());
     auto txn = store->begin_read();
@@ -295,15 +299,15 @@ TEST(ChangeLog, RelationsAreLoggedAsTargetGids) {
     auto people = store->box("Person").value();
     auto notes = store->box("Note").value();
     Object a = people.new_object(), b = people.new_object();
-    ASSERT_TRUE(a.set("name", "A").is_ok());
-    ASSERT_TRUE(b.set("name", "B").is_ok());
-    ASSERT_TRUE(people.put(a).is_ok());
-    ASSERT_TRUE(people.put(b).is_ok());
+    ASSERT_OK(a.set("name", "A"));
+    ASSERT_OK(b.set("name", "B"));
+    ASSERT_OK(people.put(a));
+    ASSERT_OK(people.put(b));
     Object n = notes.new_object();
-    ASSERT_TRUE(n.set("text", "hi").is_ok());
-    ASSERT_TRUE(n.set("author", static_cast<int64_t>(a.id)).is_ok());
-    ASSERT_TRUE(n.set_to_many("readers", {b.id, a.id, b.id}).is_ok());
-    ASSERT_TRUE(notes.put(n).is_ok());
+    ASSERT_OK(n.set("text", "hi"));
+    ASSERT_OK(n.set("author", static_cast<int64_t>(a.id)));
+    ASSERT_OK(n.set_to_many("readers", {b.id, a.id, b.id}));
+    ASSERT_OK(notes.put(n));
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 3u);
@@ -341,13 +345,13 @@ TEST(ChangeLog, AcknowledgeTrimsUpToPosition) {
     auto box = store->box("Person").value();
     for (int i = 0; i < 5; ++i) {
         Object p = box.new_object();
-        ASSERT_TRUE(p.set("age", i).is_ok());
-        ASSERT_TRUE(box.put(p).is_ok());
+        ASSERT_OK(p.set("age", i));
+        ASSERT_OK(box.put(p));
     }
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 3).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::acknowledge(*txn, 3));
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 2u);
@@ -367,17 +371,17 @@ TEST(ChangeLog, LogSurvivesReopenAndPositionsKeepGrowing) {
         auto store = open_store(dir.path(), m);
         auto box = store->box("Person").value();
         Object p = box.new_object();
-        ASSERT_TRUE(p.set("age", 1).is_ok());
-        ASSERT_TRUE(box.put(p).is_ok());
+        ASSERT_OK(p.set("age", 1));
+        ASSERT_OK(box.put(p));
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::acknowledge(*txn, 1));
+        ASSERT_OK(txn->commit());
     }
     auto store = open_store(dir.path(), m);
     auto box = store->box("Person").value();
     Object p = box.new_object();
-    ASSERT_TRUE(p.set("age", 2).is_ok());
-    ASSERT_TRUE(box.put(p).is_ok());
+    ASSERT_OK(p.set("age", 2));
+    ASSERT_OK(box.put(p));
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
     EXPECT_EQ(recs[0].position, 2u);
@@ -396,8 +400,8 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
         auto box = store->box("Item").value();
         for (int i = 0; i < 3; ++i) {
             Object o = box.new_object();
-            ASSERT_TRUE(o.set("n", i).is_ok());
-            ASSERT_TRUE(box.put(o).is_ok());
+            ASSERT_OK(o.set("n", i));
+            ASSERT_OK(box.put(o));
         }
     }
     auto store = testing::open_store(dir.path(), m2);
@@ -405,7 +409,7 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
     auto txn = store->begin_read();
     std::set<Gid> gids;
     auto ids = box.ids(*txn);
-    ASSERT_TRUE(ids.is_ok());
+    ASSERT_OK(ids);
     for (uint64_t id : *ids) {
         auto g = gid_of(*txn, box, id).value();
         ASSERT_TRUE(g.has_value()) << "object " << id << " has no global id";

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "changelog/test_store.hpp"
+#include "common/status_macros.hpp"
 
 #ifndef OUTPOST_TEST_DATA_DIR
 #error "OUTPOST_TEST_DATA_DIR must name tests/changelog/data"
@@ -30,17 +31,17 @@ const Gid kRemoteAuthor("\x07remote-authr", 13);
 std::map<uint64_t, Gid> check_maps(Store& store, const char* entity) {
     auto box = store.box(entity).value();
     auto txn = store.begin_read();
-    EXPECT_TRUE(txn.is_ok());
+    EXPECT_OK(txn);
     std::map<uint64_t, Gid> out;
     std::set<Gid> seen;
     for (uint64_t id : box.ids(*txn).value()) {
         auto g = gid_of(*txn, box, id);
-        EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+        EXPECT_OK(g);
         if (!g.is_ok() || !g->has_value()) {
             ADD_FAILURE() << entity << " " << id << " has no GID";
             continue;
         }
-        EXPECT_TRUE(validate_gid(**g).is_ok()) << entity << " " << id;
+        EXPECT_OK(validate_gid(**g)) << entity << " " << id;
         auto back = local_id_of(*txn, box, **g);
         EXPECT_TRUE(back.is_ok() && back->has_value() && **back == id)
             << entity << " " << id << ": its GID " << gid_to_string(**g) << " maps elsewhere";
@@ -91,11 +92,11 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     auto people = store->box("Person").value();
     auto notes = store->box("Note").value();
     Object a = people.new_object();
-    ASSERT_TRUE(a.set("name", "Ada").is_ok());
+    ASSERT_OK(a.set("name", "Ada"));
     uint64_t ada = people.put(a).value();
     Object b = people.new_object();
     b.id = 40;  // an id the caller chose
-    ASSERT_TRUE(b.set("name", "Bob").is_ok());
+    ASSERT_OK(b.set("name", "Bob"));
     ASSERT_EQ(people.put(b).value(), 40u);
     uint64_t cy = 0;
     {
@@ -105,28 +106,28 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
                        w.set_string(1, "Cy");
                        return Status::ok();
                    }).value();
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
     Object n = notes.new_object();
-    ASSERT_TRUE(n.set("text", "hi").is_ok());
-    ASSERT_TRUE(n.set("author", static_cast<int64_t>(ada)).is_ok());
-    ASSERT_TRUE(n.set_to_many("readers", {ada, 40}).is_ok());
+    ASSERT_OK(n.set("text", "hi"));
+    ASSERT_OK(n.set("author", static_cast<int64_t>(ada)));
+    ASSERT_OK(n.set_to_many("readers", {ada, 40}));
     uint64_t note = notes.put(n).value();
     auto before = check_maps(*store, "Person");
     ASSERT_EQ(before.size(), 3u);
     EXPECT_EQ(people.get(cy).value()->get("name"), Value("Cy"));
 
     // Updates keep the GID (also one made in the same transaction as the object).
-    ASSERT_TRUE(a.set("age", 37).is_ok());
-    ASSERT_TRUE(people.put(a).is_ok());
+    ASSERT_OK(a.set("age", 37));
+    ASSERT_OK(people.put(a));
     {
         auto txn = store->begin_write();
         Object d = people.new_object();
-        ASSERT_TRUE(d.set("name", "Dee").is_ok());
+        ASSERT_OK(d.set("name", "Dee"));
         uint64_t dee = people.put(*txn, d).value();
-        ASSERT_TRUE(d.set("age", 1).is_ok());
-        ASSERT_TRUE(people.put(*txn, d).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(d.set("age", 1));
+        ASSERT_OK(people.put(*txn, d));
+        ASSERT_OK(txn->commit());
         EXPECT_TRUE(gid(*store, "Person", dee).has_value());
     }
     auto after = check_maps(*store, "Person");
@@ -146,7 +147,7 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     {
         auto txn = store->begin_write();
         Object e = people.new_object();
-        ASSERT_TRUE(e.set("name", "Eve").is_ok());
+        ASSERT_OK(e.set("name", "Eve"));
         uint64_t eve = people.put(*txn, e).value();
         txn->abort();
         EXPECT_FALSE(gid(*store, "Person", eve).has_value());
@@ -155,7 +156,7 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
 
     // Remote changes: a new object, a relation to an object not here yet (its id is reserved), then
     // that object, an update of a local object, a remove.
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, Gid("\x07remote-0001", 13), "Rem")).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, Gid("\x07remote-0001", 13), "Rem")));
     auto rem = local(*store, "Person", Gid("\x07remote-0001", 13));
     ASSERT_TRUE(rem.has_value());
     EXPECT_EQ(gid(*store, "Person", *rem), Gid("\x07remote-0001", 13));
@@ -172,16 +173,16 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
         c.properties.push_back(author);
         ChangeSet cs;
         cs.objects.push_back(c);
-        ASSERT_TRUE(apply_changes(*store, cs).is_ok());
+        ASSERT_OK(apply_changes(*store, cs));
     }
     auto reserved = local(*store, "Person", kRemoteAuthor);
     ASSERT_TRUE(reserved.has_value());
     EXPECT_FALSE(people.get(*reserved).value().has_value());  // no object yet
     EXPECT_EQ(gid(*store, "Person", *reserved), kRemoteAuthor);
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Late"), ApplyMode::kRecord).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Late"), ApplyMode::kRecord));
     EXPECT_EQ(local(*store, "Person", kRemoteAuthor), reserved);
     EXPECT_EQ(people.get(*reserved).value()->get("name"), Value("Late"));
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, after.at(40), "Robert")).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, after.at(40), "Robert")));
     EXPECT_EQ(people.get(40).value()->get("name"), Value("Robert"));
     EXPECT_EQ(gid(*store, "Person", 40), after.at(40));
     {
@@ -191,7 +192,7 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
         rm.gid = after.at(cy);
         ChangeSet cs;
         cs.objects.push_back(rm);
-        ASSERT_TRUE(apply_changes(*store, cs).is_ok());
+        ASSERT_OK(apply_changes(*store, cs));
     }
     EXPECT_FALSE(local(*store, "Person", after.at(cy)).has_value());
     EXPECT_FALSE(gid(*store, "Person", cy).has_value());
@@ -229,8 +230,8 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
         auto people = store->box("Person").value();
         for (const char* name : {"Ada", "Bob", "Cy"}) {
             Object p = people.new_object();
-            ASSERT_TRUE(p.set("name", name).is_ok());
-            ASSERT_TRUE(people.put(p).is_ok());
+            ASSERT_OK(p.set("name", name));
+            ASSERT_OK(people.put(p));
         }
         first = check_maps(*store, "Person");
     }
@@ -239,11 +240,11 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
         auto store = open_store(dir.path(), local_only);
         auto people = store->box("Person").value();
         Object bob = *people.get(2).value();
-        ASSERT_TRUE(bob.set("age", 50).is_ok());
-        ASSERT_TRUE(people.put(bob).is_ok());
+        ASSERT_OK(bob.set("age", 50));
+        ASSERT_OK(people.put(bob));
         Object d = people.new_object();
-        ASSERT_TRUE(d.set("name", "Dee").is_ok());
-        ASSERT_TRUE(people.put(d).is_ok());
+        ASSERT_OK(d.set("name", "Dee"));
+        ASSERT_OK(people.put(d));
     }
     auto store = open_store(dir.path(), synced);
     auto again = check_maps(*store, "Person");
@@ -263,10 +264,10 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
         auto txn = store->begin_write();
         for (int i = 0; i < 1000; ++i) {
             Object p = people.new_object();
-            ASSERT_TRUE(p.set("name", "p" + std::to_string(i)).is_ok());
-            ASSERT_TRUE(people.put(*txn, p).is_ok());
+            ASSERT_OK(p.set("name", "p" + std::to_string(i)));
+            ASSERT_OK(people.put(*txn, p));
         }
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
         made = check_maps(*store, "Person");
         ASSERT_EQ(made.size(), 1000u);
     }
@@ -289,9 +290,9 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
 
     // A change from elsewhere naming object 700's GID updates it; naming removed object 500's GID
     // makes a new object.
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, made.at(700), "renamed")).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, made.at(700), "renamed")));
     EXPECT_EQ(people.get(700).value()->get("name"), Value("renamed"));
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, made.at(500), "back")).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, made.at(500), "back")));
     auto back = local(*store, "Person", made.at(500));
     ASSERT_TRUE(back.has_value());
     EXPECT_GT(*back, 1000u);
@@ -329,7 +330,7 @@ TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
         StoreOptions ro;
         ro.read_only = true;
         auto store = Store::open(dir.path(), changelog_model(), ro);
-        ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+        ASSERT_OK(store);
         people_before = check_maps(**store, "Person");
         ASSERT_EQ(people_before.size(), 3u);  // 1, 2, 4
         check_format1_contents(**store, people_before);
@@ -359,8 +360,8 @@ TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
 
     // Writes on the old objects keep their GIDs; new ones get theirs; removes unmap.
     Object ada = *people.get(1).value();
-    ASSERT_TRUE(ada.set("age", 31).is_ok());
-    ASSERT_TRUE(people.put(ada).is_ok());
+    ASSERT_OK(ada.set("age", 31));
+    ASSERT_OK(people.put(ada));
     auto recs2 = read_all(*store);
     ASSERT_EQ(recs2.size(), 3u);
     EXPECT_EQ(recs2.back().changes.objects.at(0).gid, people_before.at(1));
@@ -369,13 +370,13 @@ TEST(StoreFormat, OpensAndMovesAStoreOfFormat1) {
     EXPECT_FALSE(gid(*store, "Person", 2).has_value());
     people_before.erase(2);
     Object fay = people.new_object();
-    ASSERT_TRUE(fay.set("name", "Fay").is_ok());
+    ASSERT_OK(fay.set("name", "Fay"));
     uint64_t fay_id = people.put(fay).value();
     EXPECT_EQ(fay_id, 6u);
     check_format1_contents(*store, people_before);
 
     // The reserved author arrives.
-    ASSERT_TRUE(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Author")).is_ok());
+    ASSERT_OK(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Author")));
     EXPECT_EQ(local(*store, "Person", kRemoteAuthor), 5u);
     EXPECT_EQ(people.get(5).value()->get("name"), Value("Author"));
     auto final_people = check_maps(*store, "Person");
@@ -440,7 +441,7 @@ TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
     std::vector<Object> objects;
     auto add = [&](std::vector<std::pair<const char*, Value>> values) {
         Object o = box.new_object();
-        for (auto& [name, v] : values) EXPECT_TRUE(o.set(name, v).is_ok()) << name;
+        for (auto& [name, v] : values) EXPECT_OK(o.set(name, v)) << name;
         objects.push_back(o);
     };
     add({{"ok", Value(true)}, {"i8", Value(-128)}, {"u8", Value(255)}, {"i16", Value(-32768)},
@@ -453,8 +454,8 @@ TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
     add({});
     {
         auto txn = store->begin_write();
-        for (auto& o : objects) ASSERT_TRUE(box.put(*txn, o).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        for (auto& o : objects) ASSERT_OK(box.put(*txn, o));
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "changelog/test_store.hpp"
+#include "common/status_macros.hpp"
 
 namespace outpost {
 namespace {
@@ -35,14 +36,14 @@ Model plain_model() {
 
 Object reading(DynamicBox& box, const std::string& sensor, double value) {
     Object o = box.new_object();
-    EXPECT_TRUE(o.set("sensor", sensor).is_ok());
-    EXPECT_TRUE(o.set("value", value).is_ok());
-    EXPECT_TRUE(o.set("ratio", 0.5f).is_ok());
-    EXPECT_TRUE(o.set("count", -7).is_ok());
-    EXPECT_TRUE(o.set("small", 200).is_ok());
-    EXPECT_TRUE(o.set("at", int64_t{1700000000123}).is_ok());
-    EXPECT_TRUE(o.set("ok", true).is_ok());
-    EXPECT_TRUE(o.set("raw", Bytes{0, 1, 255}).is_ok());
+    EXPECT_OK(o.set("sensor", sensor));
+    EXPECT_OK(o.set("value", value));
+    EXPECT_OK(o.set("ratio", 0.5f));
+    EXPECT_OK(o.set("count", -7));
+    EXPECT_OK(o.set("small", 200));
+    EXPECT_OK(o.set("at", int64_t{1700000000123}));
+    EXPECT_OK(o.set("ok", true));
+    EXPECT_OK(o.set("raw", Bytes{0, 1, 255}));
     return o;
 }
 
@@ -74,8 +75,8 @@ TEST(StoredEntry, ReadsLikeAFullEntryAndTakesFewBytes) {
     auto lbox = store->box("Logged").value();
     std::string sensor(200, 's');
     Object r = reading(rbox, sensor, 21.5), l = reading(lbox, sensor, 21.5);
-    ASSERT_TRUE(rbox.put(r).is_ok());
-    ASSERT_TRUE(lbox.put(l).is_ok());
+    ASSERT_OK(rbox.put(r));
+    ASSERT_OK(lbox.put(l));
 
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 2u);
@@ -103,18 +104,18 @@ TEST(StoredEntry, ARunOfNewObjectsIsOneEntry) {
         auto txn = store->begin_write();
         for (int i = 0; i < 1000; ++i) {
             made.push_back(reading(box, "r" + std::to_string(i), i));
-            ASSERT_TRUE(box.put(*txn, made.back()).is_ok());
+            ASSERT_OK(box.put(*txn, made.back()));
         }
         // Removed again in the transaction: not in the record; an explicit id splits the run too.
         ASSERT_TRUE(box.remove(*txn, made[500].id).value());
         Object explicit_id = reading(box, "explicit", -1);
         explicit_id.id = 5000;
-        ASSERT_TRUE(box.put(*txn, explicit_id).is_ok());
+        ASSERT_OK(box.put(*txn, explicit_id));
         for (int i = 0; i < 10; ++i) {
             made.push_back(reading(box, "after" + std::to_string(i), i));
-            ASSERT_TRUE(box.put(*txn, made.back()).is_ok());
+            ASSERT_OK(box.put(*txn, made.back()));
         }
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
@@ -131,7 +132,8 @@ TEST(StoredEntry, ARunOfNewObjectsIsOneEntry) {
             if (p.property_uid == sensor) sensors.insert(std::get<std::string>(p.value.v));
         }
         auto id = local_id_of(*txn, box, c.gid);
-        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ASSERT_OK(id);
+        ASSERT_TRUE(id->has_value());
     }
     EXPECT_EQ(sensors.size(), 1010u);
     EXPECT_EQ(sensors.count("r500"), 0u);
@@ -147,17 +149,17 @@ TEST(StoredEntry, KeepsTheValuesItWasWrittenWithThroughLaterChanges) {
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(box.put(*txn, a).is_ok());
-        ASSERT_TRUE(box.put(*txn, b).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(box.put(*txn, a));
+        ASSERT_OK(box.put(*txn, b));
+        ASSERT_OK(txn->commit());
     }
     auto first = read_all(*store).at(0).changes;
     ASSERT_EQ(first.objects.size(), 2u);
     // Later: a changes twice, b goes.
-    ASSERT_TRUE(a.set("value", 10.0).is_ok());
-    ASSERT_TRUE(box.put(a).is_ok());
-    ASSERT_TRUE(a.set("sensor", "a2").is_ok());
-    ASSERT_TRUE(box.put(a).is_ok());
+    ASSERT_OK(a.set("value", 10.0));
+    ASSERT_OK(box.put(a));
+    ASSERT_OK(a.set("sensor", "a2"));
+    ASSERT_OK(box.put(a));
     ASSERT_TRUE(box.remove(b.id).value());
 
     auto recs = read_all(*store);
@@ -180,13 +182,13 @@ TEST(StoredEntry, ChangesInTheSameTransactionAreInTheEntry) {
     Object a = reading(box, "a", 1.0), gone = reading(box, "gone", 2.0);
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(box.put(*txn, a).is_ok());
-        ASSERT_TRUE(box.put(*txn, gone).is_ok());
-        ASSERT_TRUE(a.set("value", 3.0).is_ok());
-        ASSERT_TRUE(a.set("sensor", nullptr).is_ok());
-        ASSERT_TRUE(box.put(*txn, a).is_ok());
+        ASSERT_OK(box.put(*txn, a));
+        ASSERT_OK(box.put(*txn, gone));
+        ASSERT_OK(a.set("value", 3.0));
+        ASSERT_OK(a.set("sensor", nullptr));
+        ASSERT_OK(box.put(*txn, a));
         ASSERT_TRUE(box.remove(*txn, gone.id).value());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);
@@ -203,13 +205,13 @@ TEST(StoredEntry, RemoteChangesDoNotReachAPendingEntry) {
     auto store = open_store(dir.path(), plain_model());
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0);
-    ASSERT_TRUE(box.put(a).is_ok());
+    ASSERT_OK(box.put(a));
     auto before = read_all(*store).at(0).changes;
     const Gid gid = before.objects.at(0).gid;
     auto apply = [&](ObjectChange c) {
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::apply(*txn, ChangeSet{{std::move(c)}}, "server").is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, ChangeSet{{std::move(c)}}, "server"));
+        ASSERT_OK(txn->commit());
     };
     apply(remote_reading(*store, gid, 99.0));
     EXPECT_EQ(box.get(a.id).value()->get("value"), Value(99.0));
@@ -225,17 +227,17 @@ TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
     auto store = open_store(dir.path(), m);
     auto box = store->box("Reading").value();
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
-    ASSERT_TRUE(box.put(a).is_ok());  // record 1
-    ASSERT_TRUE(box.put(b).is_ok());  // record 2
-    ASSERT_TRUE(a.set("value", 5.0).is_ok());
-    ASSERT_TRUE(box.put(a).is_ok());  // record 3: keeps a's first version
-    ASSERT_TRUE(b.set("value", 6.0).is_ok());
-    ASSERT_TRUE(box.put(b).is_ok());  // record 4: keeps b's first version
+    ASSERT_OK(box.put(a));  // record 1
+    ASSERT_OK(box.put(b));  // record 2
+    ASSERT_OK(a.set("value", 5.0));
+    ASSERT_OK(box.put(a));  // record 3: keeps a's first version
+    ASSERT_OK(b.set("value", 6.0));
+    ASSERT_OK(box.put(b));  // record 4: keeps b's first version
     auto second = read_all(*store).at(1).changes;
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 1).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::acknowledge(*txn, 1));
+        ASSERT_OK(txn->commit());
     }
     EXPECT_EQ(read_all(*store).at(0).changes, second);  // b still reads as it was made
     store.reset();
@@ -244,11 +246,11 @@ TEST(StoredEntry, AcknowledgingDropsWhatOnlyTrimmedRecordsNeeded) {
     store = open_store(dir.path(), m);
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(ChangeLog::acknowledge(*txn, 4).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::acknowledge(*txn, 4));
+        ASSERT_OK(txn->commit());
     }
-    ASSERT_TRUE(a.set("value", 7.0).is_ok());
-    ASSERT_TRUE(box.put(a).is_ok());  // nothing names a now: nothing kept
+    ASSERT_OK(a.set("value", 7.0));
+    ASSERT_OK(box.put(a));  // nothing names a now: nothing kept
     store.reset();
     EXPECT_EQ(table_entries(dir.path(), "changelog_stored_runs"), 0u);
     EXPECT_EQ(table_entries(dir.path(), "changelog_kept_versions"), 0u);
@@ -262,9 +264,9 @@ TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
         auto lbox = store->box("Logged").value();
         auto txn = store->begin_write();
         Object r = reading(rbox, "r", 1.0), l = reading(lbox, "l", 2.0);
-        ASSERT_TRUE(rbox.put(*txn, r).is_ok());
-        ASSERT_TRUE(lbox.put(*txn, l).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(rbox.put(*txn, r));
+        ASSERT_OK(lbox.put(*txn, l));
+        ASSERT_OK(txn->commit());
     }
     store.reset();
     Model without = plain_model();
@@ -291,15 +293,15 @@ TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
     auto there = open_store(dir.sub("there"), m);
     auto box = here->box("Tag").value();
     Object x = box.new_object();
-    ASSERT_TRUE(x.set("name", "a").is_ok());
-    ASSERT_TRUE(box.put(x).is_ok());
+    ASSERT_OK(x.set("name", "a"));
+    ASSERT_OK(box.put(x));
     {
         auto txn = here->begin_write();
         ASSERT_TRUE(box.remove(*txn, x.id).value());
         Object y = box.new_object();
-        ASSERT_TRUE(y.set("name", "a").is_ok());
-        ASSERT_TRUE(box.put(*txn, y).is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(y.set("name", "a"));
+        ASSERT_OK(box.put(*txn, y));
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*here);
     ASSERT_EQ(recs.size(), 2u);
@@ -309,8 +311,8 @@ TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
     for (const auto& rec : recs) {
         auto txn = there->begin_write();
         Status st = ChangeLog::apply(*txn, rec.changes, "here", ApplyMode::kRecord);
-        ASSERT_TRUE(st.is_ok()) << st.to_string();
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(st);
+        ASSERT_OK(txn->commit());
     }
     EXPECT_EQ(there->box("Tag").value().count().value(), 1u);
 }
@@ -324,7 +326,7 @@ TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
     {
         auto box = store->box("Reading").value();
         Object r = reading(box, "r", 1.0);
-        ASSERT_TRUE(box.put(r).is_ok());
+        ASSERT_OK(box.put(r));
     }
     auto written = read_all(*store).at(0).changes;
     store.reset();
@@ -333,8 +335,8 @@ TEST(StoredEntry, OutlivesItsEntityBeingSynced) {
     store = open_store(dir.path(), local);
     auto box = store->box("Reading").value();
     Object r = *box.get(1).value();
-    ASSERT_TRUE(r.set("value", 2.0).is_ok());
-    ASSERT_TRUE(box.put(r).is_ok());
+    ASSERT_OK(r.set("value", 2.0));
+    ASSERT_OK(box.put(r));
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);  // the local-only write logs nothing
     EXPECT_EQ(recs[0].changes, written);
@@ -349,12 +351,12 @@ TEST(StoredEntry, ARemoteChangeInTheSameTransactionLeavesTheLocalPut) {
     Object a = reading(box, "a", 1.0), b = reading(box, "b", 2.0);
     {
         auto txn = store->begin_write();
-        ASSERT_TRUE(box.put(*txn, a).is_ok());
-        ASSERT_TRUE(box.put(*txn, b).is_ok());
+        ASSERT_OK(box.put(*txn, a));
+        ASSERT_OK(box.put(*txn, b));
         Gid ga = gid_of(*txn, box, a.id).value().value(), gb = gid_of(*txn, box, b.id).value().value();
         ChangeSet remote{{remote_reading(*store, ga, 99.0), remote_reading(*store, gb, std::nullopt)}};
-        ASSERT_TRUE(ChangeLog::apply(*txn, remote, "server").is_ok());
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(ChangeLog::apply(*txn, remote, "server"));
+        ASSERT_OK(txn->commit());
     }
     auto recs = read_all(*store);
     ASSERT_EQ(recs.size(), 1u);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
@@ -20,14 +21,14 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m)
     StoreOptions o;
     o.no_sync = true;
     auto s = Store::open(dir, m, o);
-    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    EXPECT_OK(s);
     return s.value();
 }
 
 inline std::vector<ChangeLogRecord> read_all(Store& store) {
     auto txn = store.begin_read();
     auto recs = ChangeLog::read(*txn, 0, 1000000);
-    EXPECT_TRUE(recs.is_ok()) << recs.status().to_string();
+    EXPECT_OK(recs);
     return recs.value();
 }
 

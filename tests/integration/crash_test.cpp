@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "store/test_support.hpp"
 
 namespace outpost {
@@ -61,7 +62,7 @@ Model crash_model() {
     b.property("last", PropertyType::kInt64, kFlagIndexed | kFlagUnique);
     b.property("removedBelow", PropertyType::kInt64);
     auto m = b.build();
-    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+    EXPECT_OK(m);
     return std::move(m).value();
 }
 
@@ -195,7 +196,7 @@ private:
 // rewrote them and T+kRemoveLag removed them since.
 void verify_log(Txn& txn, const Entity& entry, int64_t counter) {
     auto recs = ChangeLog::read(txn, 0, 1000);
-    ASSERT_TRUE(recs.is_ok()) << recs.status().to_string();
+    ASSERT_OK(recs);
     int64_t first = std::max<int64_t>(1, counter - kLogLag + 1);
     ASSERT_EQ(recs->size(), static_cast<size_t>(counter - first + 1));
     auto uid = [&](const char* name) { return entry.property(name)->id.uid; };
@@ -222,19 +223,19 @@ void verify_log(Txn& txn, const Entity& entry, int64_t counter) {
 int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowledged, int round) {
     SCOPED_TRACE("after kill " + std::to_string(round));
     auto store = Store::open(dir, model, StoreOptions{});
-    EXPECT_TRUE(store.is_ok()) << store.status().to_string();
+    EXPECT_OK(store);
     if (!store.is_ok()) return -1;
     auto entries = (*store)->box("Entry");
     auto counters = (*store)->box("Counter");
     EXPECT_TRUE(entries.is_ok() && counters.is_ok());
     if (!entries.is_ok() || !counters.is_ok()) return -1;
     auto txn = (*store)->begin_read();
-    EXPECT_TRUE(txn.is_ok());
+    EXPECT_OK(txn);
     if (!txn.is_ok()) return -1;
 
     int64_t counter = 0, removed_below = 0;
     auto c = counters->get(*txn, 1);
-    EXPECT_TRUE(c.is_ok());
+    EXPECT_OK(c);
     if (c.is_ok() && c->has_value()) {
         counter = (**c).get("last").as<int64_t>();
         removed_below = (**c).get("removedBelow").as<int64_t>();
@@ -252,7 +253,7 @@ int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowl
     }
     std::map<int64_t, int> per_txn;  // transaction -> entries found
     auto ids = entries->ids(*txn);
-    EXPECT_TRUE(ids.is_ok());
+    EXPECT_OK(ids);
     if (!ids.is_ok()) return -1;
     int bad = 0;
     for (uint64_t id : *ids) {

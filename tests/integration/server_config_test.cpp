@@ -2,6 +2,7 @@
 // flags over the file, refused starts and a clean SIGTERM.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "config.hpp"
 #include "integration/sync_it_support.hpp"
 
@@ -43,7 +44,7 @@ TEST(ServerConfig, ReadsEveryKey) {
                     "strictConversionsToMongoDb": true, "omitNullValuesToMongoDb": true,
                     "emptyListForAbsentValuesFromMongoDb": true}})",
                       s);
-    ASSERT_TRUE(st) << st.to_string();
+    ASSERT_OK(st);
     EXPECT_EQ(s.model_file, "m.json");
     EXPECT_EQ(s.binds, (std::vector<std::string>{"ws://127.0.0.1:1", "wss://0.0.0.0:2"}));
     EXPECT_EQ(s.cert_dir, "certs");
@@ -382,7 +383,7 @@ TEST(ServerConfig, ReadsConnectionLimits) {
     EXPECT_EQ(s.login_timeout_seconds, 10u);
     EXPECT_EQ(s.max_connections, 10'000u);
     Status st = apply(R"({"loginTimeoutSeconds": 3, "maxConnections": 500})", s);
-    ASSERT_TRUE(st) << st.to_string();
+    ASSERT_OK(st);
     EXPECT_EQ(s.login_timeout_seconds, 3u);
     EXPECT_EQ(s.max_connections, 500u);
     EXPECT_TRUE(rejects_naming(R"({"loginTimeoutSeconds": -1})", "loginTimeoutSeconds"));

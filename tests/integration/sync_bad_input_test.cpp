@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
 #include "net/net_test_util.hpp"
 #include "outpost/sync_protocol.hpp"
@@ -231,9 +232,10 @@ TEST_F(SyncItBadInput, LoginWithAnotherClientsIdIsRefusedAndItsWritesGoOn) {
     std::string victim_id;
     {
         auto txn = a->store->begin_read();
-        ASSERT_TRUE(txn.is_ok());
+        ASSERT_OK(txn);
         auto id = get_meta(*txn, "sync.client_id");
-        ASSERT_TRUE(id.is_ok() && id->has_value());
+        ASSERT_OK(id);
+        ASSERT_TRUE(id->has_value());
         victim_id = **id;
     }
     sync::Login hijack = login(model_);

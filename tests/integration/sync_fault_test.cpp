@@ -2,6 +2,7 @@
 // middle of applying, and the client's listeners and states across a server kill and restart.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
 #include "outpost/sync_protocol.hpp"
 
@@ -217,7 +218,7 @@ TEST_F(SyncIt, ClientKilledMidApplyConvergesWithoutDuplicates) {
         EXPECT_EQ(n % 1000, 0u) << "full-sync chunks apply whole";
         auto txn = s->begin_read();
         auto seq = get_meta(*txn, "sync.server_seq");
-        ASSERT_TRUE(seq.is_ok());
+        ASSERT_OK(seq);
         EXPECT_FALSE(seq->has_value()) << "the position is stored with the last chunk only";
     }
     {
@@ -374,7 +375,7 @@ TEST_F(SyncIt, CliWatchPrintsIncomingChangesAndStopsOnSigterm) {
     EXPECT_EQ(put_line->rfind("{\"op\":\"put\",\"entity\":\"Person\",\"id\":", 0), 0u) << *put_line;
     EXPECT_NE(put_line->find("\"name\":\"Ada \\\"quoted\\\"\""), std::string::npos) << *put_line;
     EXPECT_NE(put_line->find("\"age\":36"), std::string::npos) << *put_line;
-    ASSERT_TRUE(a->box("Person").remove(id).is_ok());
+    ASSERT_OK(a->box("Person").remove(id));
     auto remove_line = watch.read_line(kDeadline);
     ASSERT_TRUE(remove_line.has_value()) << watch.stderr_text();
     EXPECT_EQ(remove_line->rfind("{\"op\":\"remove\",\"entity\":\"Person\",\"id\":", 0), 0u)

@@ -4,6 +4,7 @@
 // server and the other clients carry on.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
 #include "net/net_test_util.hpp"
 #include "outpost/sync_protocol.hpp"
@@ -36,7 +37,7 @@ TEST_F(SyncIt, PutArrivesAndRemoveComesBack) {
     }
 
     uint64_t idb = find(*b->store, "Person", g)->id;
-    ASSERT_TRUE(b->box("Person").remove(idb).is_ok());
+    ASSERT_OK(b->box("Person").remove(idb));
     ASSERT_TRUE(
         eventually([&] { return !find(*a->store, "Person", g).has_value(); }, "A sees B's remove"));
     {
@@ -94,21 +95,21 @@ TEST_F(SyncIt, RelationsAndEveryPropertyTypeCrossTheWire) {
     {
         auto box = a->box("Kitchen");
         Object k = box.new_object();
-        for (const auto& [name, v] : all) ASSERT_TRUE(k.set(name, v).is_ok()) << name;
-        ASSERT_TRUE(k.set_to_many("guests", {p2, p1, p2}).is_ok());  // order and duplicates
+        for (const auto& [name, v] : all) ASSERT_OK(k.set(name, v)) << name;
+        ASSERT_OK(k.set_to_many("guests", {p2, p1, p2}));  // order and duplicates
         auto r = box.put(k);
-        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        ASSERT_OK(r);
         kid = *r;
     }
     uint64_t nid = 0;
     {
         auto box = a->box("Note");
         Object n = box.new_object();
-        ASSERT_TRUE(n.set("text", "hello").is_ok());
-        ASSERT_TRUE(n.set("author", static_cast<int64_t>(p2)).is_ok());
-        ASSERT_TRUE(n.set_to_many("readers", {p1, p2}).is_ok());
+        ASSERT_OK(n.set("text", "hello"));
+        ASSERT_OK(n.set("author", static_cast<int64_t>(p2)));
+        ASSERT_OK(n.set_to_many("readers", {p1, p2}));
         auto r = box.put(n);
-        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        ASSERT_OK(r);
         nid = *r;
     }
     const std::vector<std::pair<const char*, Gid>> objects = {
@@ -147,11 +148,11 @@ TEST_F(SyncIt, RelationsAndEveryPropertyTypeCrossTheWire) {
         auto guests = edit.get_to_many("guests");
         std::reverse(guests.begin(), guests.end());
         guests.pop_back();
-        ASSERT_TRUE(edit.set_to_many("guests", guests).is_ok());
-        ASSERT_TRUE(edit.set("flex", Flex(Flex::Array{Flex("replaced")})).is_ok());
-        ASSERT_TRUE(edit.set("sv", Value::StringVector{}).is_ok());
-        ASSERT_TRUE(edit.set("owner", Value(nullptr)).is_ok());
-        ASSERT_TRUE(box.put(edit).is_ok());
+        ASSERT_OK(edit.set_to_many("guests", guests));
+        ASSERT_OK(edit.set("flex", Flex(Flex::Array{Flex("replaced")})));
+        ASSERT_OK(edit.set("sv", Value::StringVector{}));
+        ASSERT_OK(edit.set("owner", Value(nullptr)));
+        ASSERT_OK(box.put(edit));
         EXPECT_EQ(edit.id, bk);
     }
     ASSERT_TRUE(eventually(
@@ -261,7 +262,7 @@ TEST_F(SyncIt, DeleteBeatsConcurrentUpdateInEitherOrder) {
 
         a->stop_client();
         b->stop_client();
-        ASSERT_TRUE(a->box("Person").remove(ida).is_ok());
+        ASSERT_OK(a->box("Person").remove(ida));
         put(*b->store, "Person", {{"name", "updated"}, {"age", 5}}, idb);
         Peer& first = delete_first ? *a : *b;
         Peer& second = delete_first ? *b : *a;
@@ -414,12 +415,13 @@ TEST_F(SyncIt, ClientBehindKeptHistoryGetsFullSyncNotAnError) {
     {
         auto txn = b->store->begin_read();
         auto seq = get_meta(*txn, "sync.server_seq");
-        ASSERT_TRUE(seq.is_ok() && seq->has_value());
+        ASSERT_OK(seq);
+        ASSERT_TRUE(seq->has_value());
         b_seq = std::stoull(**seq);
     }
 
     // About 3 MiB of history while B is away: more than the server keeps.
-    ASSERT_TRUE(a->box("Person").remove(gone).is_ok());
+    ASSERT_OK(a->box("Person").remove(gone));
     put_items(*a->store, "a", 10, 3000, 100, 1000);
     ASSERT_TRUE(a->wait_synced(120s));
 
@@ -443,7 +445,8 @@ TEST_F(SyncIt, ClientBehindKeptHistoryGetsFullSyncNotAnError) {
     auto s = open_server_store(*server);
     auto txn = s->begin_read();
     auto first = ChangeLog::read(*txn, 0, 1);
-    ASSERT_TRUE(first.is_ok() && !first->empty());
+    ASSERT_OK(first);
+    ASSERT_TRUE(!first->empty());
     EXPECT_GT(first->front().position, b_seq + 1);
 }
 
@@ -523,7 +526,7 @@ TEST_F(SyncIt, FullSyncKeepsPendingLocalChanges) {
     put(*b->store, "Person", {{"name", "renamed by B"}}, find(*b->store, "Person", gs)->id);
     uint64_t created = put(*b->store, "Person", {{"name", "created by B offline"}});
     Gid gc = *gid(*b->store, "Person", created);
-    ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gd)->id).is_ok());
+    ASSERT_OK(b->box("Person").remove(find(*b->store, "Person", gd)->id));
 
     put(*a->store, "Person", {{"age", 2}}, shared);
     put(*a->store, "Person", {{"age", 7}}, doomed);
@@ -575,11 +578,11 @@ TEST_F(SyncIt, DeleteAgainstConcurrentRelationEditConverges) {
         {
             auto box = a->box("Note");
             Object n = *find(*a->store, "Note", gn);
-            ASSERT_TRUE(n.set("author", static_cast<int64_t>(pa)).is_ok());
-            ASSERT_TRUE(n.set_to_many("readers", {keep, pa}).is_ok());
-            ASSERT_TRUE(box.put(n).is_ok());
+            ASSERT_OK(n.set("author", static_cast<int64_t>(pa)));
+            ASSERT_OK(n.set_to_many("readers", {keep, pa}));
+            ASSERT_OK(box.put(n));
         }
-        ASSERT_TRUE(b->box("Person").remove(find(*b->store, "Person", gp)->id).is_ok());
+        ASSERT_OK(b->box("Person").remove(find(*b->store, "Person", gp)->id));
         Peer& first = delete_first ? *b : *a;
         Peer& second = delete_first ? *a : *b;
         first.make_client({server->url()});
@@ -622,15 +625,14 @@ TEST_F(SyncIt, FullSyncOfLargeFlexValuesFitsInMessages) {
         auto s = open_store(server->data_dir(), model_);
         auto box = s->box("Kitchen").value();
         auto txn = s->begin_write();
-        ASSERT_TRUE(txn.is_ok());
+        ASSERT_OK(txn);
         for (int i = 0; i < kObjects; ++i) {
             Object k = box.new_object();
-            ASSERT_TRUE(k.set("i32", i).is_ok());
-            ASSERT_TRUE(
-                k.set("flex", Flex(Flex::Map{{"doc", Flex(std::string(64 << 10, 'f'))}})).is_ok());
-            ASSERT_TRUE(box.put(*txn, k).is_ok());
+            ASSERT_OK(k.set("i32", i));
+            ASSERT_OK(k.set("flex", Flex(Flex::Map{{"doc", Flex(std::string(64 << 10, 'f'))}})));
+            ASSERT_OK(box.put(*txn, k));
         }
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
     ASSERT_TRUE(server->start());
     auto c = make_peer("c", *server);

@@ -23,6 +23,7 @@
 
 #include "common/models.hpp"
 #include "common/process.hpp"
+#include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "common/wait.hpp"
 #include "outpost/box.hpp"
@@ -66,7 +67,7 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& mo
     o.no_sync = !durable;
     o.max_size_bytes = 1ull << 30;
     auto s = Store::open(dir, model, o);
-    EXPECT_TRUE(s.is_ok()) << dir << ": " << s.status().to_string();
+    EXPECT_OK(s) << dir;
     return s.is_ok() ? std::move(s).value() : nullptr;
 }
 
@@ -177,7 +178,7 @@ class Peer {
         o.urls = std::move(urls);
         o.credentials = std::move(credentials);
         auto made = SyncClient::create(store, o);
-        EXPECT_TRUE(made.is_ok()) << made.status().to_string();
+        EXPECT_OK(made);
         client = std::move(made).value();
         client->on_state_change([this](SyncState s) {
             std::lock_guard lock(mu);
@@ -253,7 +254,7 @@ inline std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
     auto box = store.box(entity).value();
     auto txn = store.begin_read();
     auto g = gid_of(*txn, box, id);
-    EXPECT_TRUE(g.is_ok());
+    EXPECT_OK(g);
     return g.is_ok() ? *g : std::nullopt;
 }
 
@@ -269,7 +270,7 @@ inline std::optional<Object> find(Store& store, const char* entity, const Gid& g
 
 inline uint64_t count(Store& store, const char* entity) {
     auto c = store.box(entity).value().count();
-    EXPECT_TRUE(c.is_ok());
+    EXPECT_OK(c);
     return c.is_ok() ? *c : 0;
 }
 
@@ -291,7 +292,7 @@ inline std::string canonical(Store& store, const char* entity, const Gid& g) {
             auto tg = gid(store, p.target.c_str(), static_cast<uint64_t>(target));
             refs += tg ? gid_to_string(*tg) : "?";
         }
-        EXPECT_TRUE(plain.set(p.name, Value(nullptr)).is_ok());
+        EXPECT_OK(plain.set(p.name, Value(nullptr)));
     }
     for (const auto& r : e.relations) {
         refs += " " + r.name + "=[";
@@ -300,7 +301,7 @@ inline std::string canonical(Store& store, const char* entity, const Gid& g) {
             refs += (tg ? gid_to_string(*tg) : "?") + ",";
         }
         refs += "]";
-        EXPECT_TRUE(plain.set_to_many(r.name, {}).is_ok());
+        EXPECT_OK(plain.set_to_many(r.name, {}));
     }
     return object_to_json(plain) + refs;
 }
@@ -312,7 +313,7 @@ inline std::vector<Gid> all_gids(Store& store, const char* entity) {
     auto box = store.box(entity).value();
     auto txn = store.begin_read();
     auto ids = box.ids(*txn);
-    EXPECT_TRUE(ids.is_ok());
+    EXPECT_OK(ids);
     if (!ids.is_ok()) return out;
     for (uint64_t id : *ids) {
         auto g = gid_of(*txn, box, id);
@@ -328,7 +329,7 @@ inline std::vector<int64_t> item_numbers(Store& store) {
     auto box = store.box("Item").value();
     auto txn = store.begin_read();
     auto all = box.get_all(*txn);
-    EXPECT_TRUE(all.is_ok());
+    EXPECT_OK(all);
     if (!all.is_ok()) return out;
     for (const auto& o : *all) out.push_back(o.get("n").as<int64_t>());
     std::sort(out.begin(), out.end());
@@ -345,9 +346,9 @@ inline uint64_t put(Store& store, const char* entity, const std::map<std::string
         EXPECT_TRUE(existing.is_ok() && existing->has_value());
         if (existing.is_ok() && existing->has_value()) o = **existing;
     }
-    for (const auto& [k, v] : values) EXPECT_TRUE(o.set(k, v).is_ok()) << k;
+    for (const auto& [k, v] : values) EXPECT_OK(o.set(k, v)) << k;
     auto r = box.put(o);
-    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_OK(r);
     return r.is_ok() ? *r : 0;
 }
 
@@ -357,15 +358,15 @@ inline void put_items(Store& store, const std::string& writer, int64_t first, in
     auto box = store.box("Item").value();
     for (int64_t done = 0; done < count;) {
         auto txn = store.begin_write();
-        ASSERT_TRUE(txn.is_ok()) << txn.status().to_string();
+        ASSERT_OK(txn);
         for (int64_t i = 0; i < per_txn && done < count; ++i, ++done) {
             Object o = box.new_object();
-            ASSERT_TRUE(o.set("writer", writer).is_ok());
-            ASSERT_TRUE(o.set("n", first + done).is_ok());
-            ASSERT_TRUE(o.set("payload", std::string(payload_bytes, 'p')).is_ok());
-            ASSERT_TRUE(box.put(*txn, o).is_ok());
+            ASSERT_OK(o.set("writer", writer));
+            ASSERT_OK(o.set("n", first + done));
+            ASSERT_OK(o.set("payload", std::string(payload_bytes, 'p')));
+            ASSERT_OK(box.put(*txn, o));
         }
-        ASSERT_TRUE(txn->commit().is_ok());
+        ASSERT_OK(txn->commit());
     }
 }
 
@@ -374,7 +375,7 @@ inline std::shared_ptr<Store> open_server_store(const ServerProcess& server) {
     StoreOptions o;
     o.max_size_bytes = 64ull << 30;
     auto s = Store::open_existing(server.data_dir(), o);
-    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    EXPECT_OK(s);
     return s.is_ok() ? std::move(s).value() : nullptr;
 }
 
@@ -400,7 +401,7 @@ inline std::map<std::string, uint64_t> history_entries_by_origin(Store& server_s
     uint64_t after = 0;
     for (;;) {
         auto recs = ChangeLog::read(*txn, after, 1000);
-        EXPECT_TRUE(recs.is_ok());
+        EXPECT_OK(recs);
         if (!recs.is_ok() || recs->empty()) break;
         for (const auto& r : *recs) {
             out[r.origin] += r.changes.objects.size();

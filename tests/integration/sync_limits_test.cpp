@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
 #include "net/net_test_util.hpp"
 #include "outpost/sync_protocol.hpp"
@@ -144,10 +145,10 @@ TEST_F(SyncItLimits, OutpostSyncFailsWhenTheServerWouldDropItsTransactions) {
     ASSERT_EQ(server->stop(), 0);
     {
         auto s = open_server_store(*server);
-        ASSERT_TRUE(s->write([&](WriteTxn& txn) {
+        ASSERT_OK(s->write([&](WriteTxn& txn) {
                          return put_meta(txn, "sync.client_txn." + victim,
                                          std::to_string(UINT64_MAX - 1));
-                     }).is_ok());
+                     }));
     }
     ASSERT_TRUE(server->start());
     auto r = run_program({OUTPOST_CLI_BIN, "sync", "--db", db, "--model", model_file_, "--url",

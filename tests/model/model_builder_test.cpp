@@ -31,7 +31,7 @@ Result<Model> build_tasks_like() {
 
 TEST(ModelBuilder, BuildsAValidModel) {
     auto r = build_tasks_like();
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     const Model& m = *r;
     EXPECT_OK(m.validate());
     ASSERT_EQ(m.entities.size(), 3u);

@@ -13,13 +13,13 @@ using test::expect_same_model;
 
 Model tasks_model() {
     auto m = Model::load(test::tasks_model_path());
-    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+    EXPECT_OK(m);
     return m.is_ok() ? std::move(m).value() : Model{};
 }
 
 TEST(ModelFile, ParsesTheTasksExample) {
     auto r = Model::load(test::tasks_model_path());
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     const Model& m = *r;
     ASSERT_EQ(m.entities.size(), 3u);
 
@@ -79,7 +79,7 @@ TEST(ModelFile, RoundTripsThroughJson) {
     Model m = tasks_model();
     std::string json = m.to_json();
     auto again = Model::from_json(json);
-    ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+    ASSERT_OK(again);
     expect_same_model(m, *again);
     EXPECT_EQ(again->to_json(), json);
 }
@@ -114,7 +114,7 @@ TEST(ModelFile, RoundTripKeepsAnnotationsFlagsAndRetiredUids) {
       "retiredRelationUids": [400]
     })";
     auto m = Model::from_json(json);
-    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    ASSERT_OK(m);
     const Entity& item = m->entities[0];
     EXPECT_EQ(item.external_name, "items");
     EXPECT_EQ(item.property("id")->external_type, ExternalType::kObjectId);
@@ -131,14 +131,14 @@ TEST(ModelFile, RoundTripKeepsAnnotationsFlagsAndRetiredUids) {
     EXPECT_EQ(m->retired_relation_uids, std::vector<uint64_t>{400});
 
     auto again = Model::from_json(m->to_json());
-    ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+    ASSERT_OK(again);
     expect_same_model(*m, *again);
     EXPECT_EQ(again->to_json(), m->to_json());
 }
 
 TEST(IdUid, ParsesAndPrints) {
     auto v = IdUid::parse("3:8451234");
-    ASSERT_TRUE(v.is_ok());
+    ASSERT_OK(v);
     EXPECT_EQ(v->id, 3u);
     EXPECT_EQ(v->uid, 8451234u);
     EXPECT_EQ(v->to_string(), "3:8451234");
@@ -146,7 +146,7 @@ TEST(IdUid, ParsesAndPrints) {
     EXPECT_FALSE((IdUid{0, 5}).is_set());
     EXPECT_FALSE((IdUid{5, 0}).is_set());
     auto big = IdUid::parse("4294967295:18446744073709551615");
-    ASSERT_TRUE(big.is_ok());
+    ASSERT_OK(big);
     EXPECT_EQ(big->uid, 18446744073709551615ull);
 }
 

@@ -1,5 +1,6 @@
 // The connector against a MongoDB (a stand-in, or OUTPOST_TEST_MONGO_URI): outbound, inbound, echoes,
 // positions, dead letters, import, faults.
+#include "common/status_macros.hpp"
 #include "mongo/connector.hpp"
 
 #include <gtest/gtest.h>
@@ -80,10 +81,10 @@ class ConnectorTest : public ::testing::Test {
     void start(ConnectorOptions o) {
         if (!store_) open();
         auto c = Connector::create(store_, std::move(o));
-        ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+        ASSERT_OK(c);
         connector_ = std::move(c).value();
         Status s = connector_->start([this] { commits_++; });
-        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        ASSERT_OK(s);
     }
     void start() { start(options()); }
     void restart_connector(ConnectorOptions o) {
@@ -98,7 +99,7 @@ class ConnectorTest : public ::testing::Test {
         Object o = box.new_object();
         fill(o);
         auto id = box.put(o);
-        EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+        EXPECT_OK(id);
         if (local_id) *local_id = *id;
         return gid(box, *id);
     }
@@ -115,7 +116,7 @@ class ConnectorTest : public ::testing::Test {
     }
     std::string id_json(const Gid& g) {
         Bson b;
-        EXPECT_TRUE(append_gid(b.get(), "_id", g).is_ok());
+        EXPECT_OK(append_gid(b.get(), "_id", g));
         return b.json();
     }
     uint64_t head() {
@@ -231,7 +232,7 @@ TEST_F(ConnectorTest, DeploymentCheckPassesOnAReplicaSet) {
     open();
     auto c = Connector::create(store_, options()).value();
     Status s = c->check_deployment();
-    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    EXPECT_OK(s);
 }
 
 TEST_F(ConnectorTest, ServerIdIsMadeOnceAndKept) {
@@ -280,7 +281,7 @@ TEST_F(ConnectorTest, UpdatesTouchOnlyChangedFieldsAndUnmappedFieldsSurvive) {
     auto box = store_->box("Item").value();
     auto o = box.get(id).value().value();
     (void)o.set("i64", Value(int64_t{2}));
-    ASSERT_TRUE(box.put(o).is_ok());
+    ASSERT_OK(box.put(o));
     ASSERT_TRUE(wait_until([&] {
         auto d = mongo().find_one("items", id_json(g));
         return d && field_json(*d, "i64") == R"({ "v" : 2 })";
@@ -347,7 +348,7 @@ TEST_F(ConnectorTest, EveryIdTypeArrives) {
     rtxn.close();
     for (auto& o : all) {
         (void)o.set("weight", Value(1.5));
-        ASSERT_TRUE(box.put(o).is_ok());
+        ASSERT_OK(box.put(o));
     }
     ASSERT_TRUE(wait_until([&] { return mongo().count("Tag", R"({"weight": 1.5})") == 5; }));
     EXPECT_EQ(mongo().count("Tag"), 5);
@@ -435,7 +436,7 @@ TEST_F(ConnectorTest, ConcurrentEditsConvergeInMongoOrder) {
     auto o = box.get(id).value().value();
     (void)o.set("name", Value("device"));
     (void)o.set("i64", Value(int64_t{64}));
-    ASSERT_TRUE(box.put(o).is_ok());
+    ASSERT_OK(box.put(o));
     mongo().update("items", id_json(g), R"({"$set": {"label": "mongo", "i32": 32}})");
     restart_connector(options());
     // The device's write reaches MongoDB after the MongoDB user's: it wins there, so it stays on the server.
@@ -463,7 +464,7 @@ TEST_F(ConnectorTest, DeletesBeatConcurrentUpdatesOnBothSides) {
     // a: updated on the device, deleted in MongoDB.
     auto oa = box.get(a_id).value().value();
     (void)oa.set("i32", Value(int64_t{1}));
-    ASSERT_TRUE(box.put(oa).is_ok());
+    ASSERT_OK(box.put(oa));
     mongo().remove("items", id_json(a));
     // b: deleted on the device, updated in MongoDB.
     ASSERT_TRUE(box.remove(b_id).value());
@@ -619,7 +620,7 @@ TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
     ob.server_id = "B";
     start(oa);
     auto b = Connector::create(store_b, ob).value();
-    ASSERT_TRUE(b->start(nullptr).is_ok());
+    ASSERT_OK(b->start(nullptr));
     Gid g = put_item([](Object& o) { (void)o.set("name", Value("from A")); });
     auto on_b = [&]() -> std::optional<Object> {
         auto box = store_b->box("Item").value();
@@ -634,7 +635,7 @@ TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
     auto box_b = store_b->box("Item").value();
     auto ob_obj = on_b().value();
     (void)ob_obj.set("i32", Value(int64_t{9}));
-    ASSERT_TRUE(box_b.put(ob_obj).is_ok());
+    ASSERT_OK(box_b.put(ob_obj));
     ASSERT_TRUE(wait_until([&] { return get("Item", g)->get("i32") == Value(int64_t{9}); }));
     EXPECT_GE(connector_->status().echoes_skipped, 1u);
     // B's own stream reads its echo in its own time (A may have read the change first).
@@ -670,13 +671,13 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     auto box = store_->box("Item").value();
     Object stale = box.new_object();
     (void)stale.set("name", Value("stale"));
-    ASSERT_TRUE(box.put(stale).is_ok());
+    ASSERT_OK(box.put(stale));
     auto o = options();
     o.import_batch = 100;
     auto c = Connector::create(store_, o).value();
     std::vector<ImportProgress> progress;
     auto stats = c->run_import([&](const ImportProgress& p) { progress.push_back(p); });
-    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    ASSERT_OK(stats);
     EXPECT_EQ(stats->docs_read, 250u);
     EXPECT_EQ(stats->added, 250u);
     EXPECT_EQ(box.count().value(), 251u);
@@ -694,7 +695,7 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     // Changes made after the import's start point stream in.
     mongo().update("items", R"({"_id": 7})", R"({"$set": {"i32": 700}})");
     connector_ = std::move(c);
-    ASSERT_TRUE(connector_->start(nullptr).is_ok());
+    ASSERT_OK(connector_->start(nullptr));
     ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x10\x07\x00\x00\x00", 5))->get("i32") == Value(int64_t{700}); }));
     ASSERT_TRUE(wait_until([&] { return mongo().count("items") == 251; }));
     // A second import while running: documents deleted in MongoDB behind the stream's back are removed.
@@ -704,11 +705,11 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     ASSERT_TRUE(mongoc_collection_delete_many(mongo().collection("items").get(), all.get(), nullptr, nullptr, &err));
     {
         // Forget the stream position, as if the oplog had moved on.
-        ASSERT_TRUE(store_->write([](WriteTxn& t) { return remove_meta(t, "mongo:resume_token"); }).is_ok());
+        ASSERT_OK(store_->write([](WriteTxn& t) { return remove_meta(t, "mongo:resume_token"); }));
     }
-    ASSERT_TRUE(connector_->start(nullptr).is_ok());
+    ASSERT_OK(connector_->start(nullptr));
     auto again = connector_->run_import(nullptr);
-    ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+    ASSERT_OK(again);
     EXPECT_EQ(again->removed, 10u);
     EXPECT_EQ(again->added, 0u);
     EXPECT_EQ(box.count().value(), 241u);
@@ -736,7 +737,7 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
         std::printf("%s\n", format_progress(p).c_str());
         progress.push_back(p);
     });
-    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    ASSERT_OK(stats);
     std::printf("imported %llu documents in %.2f s (%.0f docs/s)\n", static_cast<unsigned long long>(stats->docs_read),
                 stats->seconds, stats->docs_per_s);
     EXPECT_EQ(stats->docs_read, static_cast<uint64_t>(kDocs));
@@ -748,7 +749,7 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
     for (size_t i = 1; i < progress.size(); ++i) EXPECT_LE(progress[i - 1].docs_done, progress[i].docs_done);
     // A second import finds nothing to change.
     auto again = c->run_import(nullptr);
-    ASSERT_TRUE(again.is_ok());
+    ASSERT_OK(again);
     EXPECT_EQ(again->added + again->updated + again->removed, 0u);
 }
 
@@ -784,7 +785,7 @@ TEST_F(ConnectorTest, ImportProgressCountsEachCollectionByItself) {
     auto c = Connector::create(store_, o).value();
     std::vector<ImportProgress> progress;
     auto stats = c->run_import([&](const ImportProgress& p) { progress.push_back(p); });
-    ASSERT_TRUE(stats.is_ok()) << stats.status().to_string();
+    ASSERT_OK(stats);
     ASSERT_FALSE(progress.empty());
     bool items_read = false, tag_read = false;
     for (const auto& p : progress) {
@@ -841,12 +842,12 @@ TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
     Gid b = put_item([](Object& o) { (void)o.set("name", Value("device while stopped")); });
     if (mongo().external()) {
         // A real oplog does not shrink on demand: store a point that cannot be resumed instead.
-        ASSERT_TRUE(store_->write([](WriteTxn& t) -> Status {
+        ASSERT_OK(store_->write([](WriteTxn& t) -> Status {
                               Bson tok = bson(R"({"_data": "00"})");
                               return put_meta(t, "mongo:resume_token",
                                               std::string_view(reinterpret_cast<const char*>(bson_get_data(tok.get())),
                                                                tok.get()->len));
-                          }).is_ok());
+                          }));
     }
     restart_connector(logged(options()));
     ASSERT_TRUE(wait_until([&] { return connector_->status().import_runs.size() == 1; }));

@@ -18,6 +18,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/status_macros.hpp"
 #include "mongo/connector.hpp"
 #include "mongo/inbound_pending.hpp"
 #include "mongo/outbound_rules.hpp"
@@ -141,7 +142,7 @@ class SimMongo {
         Status st = server.write([&](WriteTxn& txn) {
             return detail::apply_stream_batch(txn, batch, passed, committed_seen_, &superseded);
         });
-        EXPECT_TRUE(st.is_ok()) << st.to_string();
+        EXPECT_OK(st);
         own_seen_ = std::max(passed, committed_seen_);
         *changed = true;
         return true;
@@ -377,7 +378,7 @@ class Scenario {
         auto notes = objects(*d.store, *note_);
         auto write = [&](auto&& fn) {
             Status st = d.store->write([&](WriteTxn& txn) { return fn(txn); });
-            ASSERT_TRUE(st.is_ok()) << st.to_string();
+            ASSERT_OK(st);
         };
         const int op = static_cast<int>(rng_() % 10);
         auto pbox = d.store->box("Person").value();

@@ -11,6 +11,7 @@
 
 #include "common/models.hpp"
 #include "common/process.hpp"
+#include "common/status_macros.hpp"
 #include "mongo/connector.hpp"
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
@@ -106,7 +107,7 @@ TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
     for (const auto& o : all) {
         Gid g = gid_of(txn, box, o.id).value().value();
         Bson key;
-        ASSERT_TRUE(append_gid(key.get(), "_id", g).is_ok());
+        ASSERT_OK(append_gid(key.get(), "_id", g));
         auto doc = mongo.find_one("items", key.json());
         ASSERT_TRUE(doc.has_value());
         EXPECT_EQ(field_json(*doc, "i32"), "{ \"v\" : " + std::to_string(o.get("i32").as<int64_t>()) + " }");
@@ -213,12 +214,12 @@ TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
     o.database = mongo.database();
     o.max_await_ms = 100;
     auto c = Connector::create(store, o).value();
-    ASSERT_TRUE(c->start(nullptr).is_ok());
+    ASSERT_OK(c->start(nullptr));
     auto box = store->box("Item").value();
     auto put = [&](int i) {
         Object obj = box.new_object();
         (void)obj.set("i32", Value(int64_t{i}));
-        ASSERT_TRUE(box.put(obj).is_ok());
+        ASSERT_OK(box.put(obj));
     };
     for (int i = 0; i < 20; ++i) put(i);
     mongo.insert("Tag", R"({"_id": "before"})");

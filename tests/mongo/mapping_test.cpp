@@ -1,4 +1,5 @@
 // The model <-> BSON mapping, row by row (docs/mongo-mapping.md), without a server.
+#include "common/status_macros.hpp"
 #include "mongo/mapping.hpp"
 
 #include <gtest/gtest.h>
@@ -16,7 +17,7 @@ using detail::Bson;
 
 Bson json(const std::string& s) {
     auto b = Bson::from_json(s);
-    EXPECT_TRUE(b.is_ok()) << b.status().to_string() << " in " << s;
+    EXPECT_OK(b) << " in " << s;
     return b.is_ok() ? std::move(b).value() : Bson();
 }
 
@@ -34,7 +35,7 @@ class MappingTest : public ::testing::Test {
     std::string out(const char* property, const Value& v, const Mapping* m = nullptr) {
         Bson b;
         Status s = (m ? m : mapping_.get())->append_value(b.get(), "v", prop(property), v);
-        EXPECT_TRUE(s.is_ok()) << s.to_string();
+        EXPECT_OK(s);
         size_t len;
         char* j = bson_as_canonical_extended_json(b.get(), &len);
         std::string r(j, len);
@@ -51,11 +52,11 @@ class MappingTest : public ::testing::Test {
     Value round_trip(const char* property, const Value& v) {
         Bson b;
         Status s = mapping_->append_value(b.get(), "v", prop(property), v);
-        EXPECT_TRUE(s.is_ok()) << s.to_string();
+        EXPECT_OK(s);
         bson_iter_t it;
         EXPECT_TRUE(bson_iter_init_find(&it, b.get(), "v"));
         auto r = mapping_->value_from_bson(prop(property), it);
-        EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+        EXPECT_OK(r);
         return r.is_ok() ? r.value() : Value();
     }
 
@@ -163,7 +164,7 @@ TEST_F(MappingTest, ExternalTypes) {
     EXPECT_EQ(out("dec", "1234.5600"), R"({ "v" : { "$numberDecimal" : "1234.5600" } })");
     EXPECT_EQ(round_trip("dec", "-0.001"), Value("-0.001"));
     auto dec_bytes = in("dec_bytes", R"({"v": {"$numberDecimal": "1.5"}})");
-    ASSERT_TRUE(dec_bytes.is_ok());
+    ASSERT_OK(dec_bytes);
     EXPECT_EQ(dec_bytes->as<Bytes>().size(), 16u);
     EXPECT_EQ(out("dec_bytes", dec_bytes.value()), R"({ "v" : { "$numberDecimal" : "1.5" } })");
     // Timestamp <-> int64
@@ -179,7 +180,7 @@ TEST_F(MappingTest, ExternalTypes) {
     EXPECT_EQ(round_trip("js", "x => x"), Value("x => x"));
     // Binary with any subtype
     auto bin = in("bin", R"({"v": {"$binary": {"base64": "AQI=", "subType": "80"}}})");
-    ASSERT_TRUE(bin.is_ok()) << bin.status().to_string();
+    ASSERT_OK(bin);
     EXPECT_EQ(bin.value(), Value(Bytes{1, 2}));
 }
 
@@ -250,7 +251,7 @@ TEST_F(MappingTest, NestingIsBoundedBothWays) {
         EXPECT_EQ(r.status().code(), ErrorCode::kMongoMapping);
         EXPECT_NE(r.status().message().find("nested deeper than 64 levels"), std::string::npos)
             << r.status().message();
-        EXPECT_TRUE(in(property, R"({"v": )" + nested_json(kMaxNestingDepth) + "}").is_ok()) << property;
+        EXPECT_OK(in(property, R"({"v": )" + nested_json(kMaxNestingDepth) + "}")) << property;
     }
 }
 
@@ -279,7 +280,7 @@ TEST_F(MappingTest, FlexLossyTypesConvertUnlessStrict) {
     const char* doc = R"({"v": {"o": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "t": {"$date": {"$numberLong": "5"}},
                               "n": {"$numberDecimal": "1.25"}}})";
     auto r = in("extra", doc);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     EXPECT_EQ(r.value(), Value(Flex(Flex::Map{{"o", Flex("65a1b2c3d4e5f60718293a4b")}, {"t", Flex(int64_t{5})},
                                               {"n", Flex("1.25")}})));
     MappingOptions strict;
@@ -321,19 +322,19 @@ TEST_F(MappingTest, EveryIdTypeIsAGid) {
         bson_iter_t it;
         ASSERT_TRUE(bson_iter_init_find(&it, d.get(), "_id"));
         auto g = gid_from_bson(it);
-        ASSERT_TRUE(g.is_ok()) << ids[i] << ": " << g.status().to_string();
+        ASSERT_OK(g) << ids[i];
         EXPECT_EQ(static_cast<uint8_t>((*g)[0]), types[i]) << ids[i];
-        EXPECT_TRUE(validate_gid(*g).is_ok());
+        EXPECT_OK(validate_gid(*g));
         Bson back;
-        ASSERT_TRUE(append_gid(back.get(), "_id", *g).is_ok());
+        ASSERT_OK(append_gid(back.get(), "_id", *g));
         EXPECT_TRUE(bson_equal(back.get(), d.get())) << ids[i] << " came back as " << back.json();
     }
     // Devices' GIDs map to the BSON types MongoDB users expect.
     Bson oid;
-    ASSERT_TRUE(append_gid(oid.get(), "_id", new_object_id_gid()).is_ok());
+    ASSERT_OK(append_gid(oid.get(), "_id", new_object_id_gid()));
     EXPECT_NE(oid.json().find("$oid"), std::string::npos);
     Bson uuid;
-    ASSERT_TRUE(append_gid(uuid.get(), "_id", new_uuid_gid()).is_ok());
+    ASSERT_OK(append_gid(uuid.get(), "_id", new_uuid_gid()));
     EXPECT_NE(uuid.json().find("\"subType\" : \"04\""), std::string::npos);
 }
 
@@ -364,18 +365,18 @@ TEST_F(MappingTest, RelationsAreTargetIds) {
     put.properties = {{uid("owner"), Value(Bytes(target.begin(), target.end()))}};
     put.to_many = {{model_.entity("Item")->relation("children")->id.uid, {target, t2, target}}};
     UpdateSpec spec;
-    ASSERT_TRUE(mapping_->build_update(*item_, put, spec, nullptr).is_ok());
+    ASSERT_OK(mapping_->build_update(*item_, put, spec, nullptr));
     Bson upd;
     spec.build(upd.get());
     // Read back as a document: the to-one is the target's _id, the to-many an array of _ids, in order, duplicates kept.
     Bson doc;
-    ASSERT_TRUE(append_gid(doc.get(), "_id", put.gid).is_ok());
+    ASSERT_OK(append_gid(doc.get(), "_id", put.gid));
     bson_concat(doc.get(), &spec.set);
     bson_iter_t it;
     ASSERT_TRUE(bson_iter_init_find(&it, doc.get(), "owner"));
     EXPECT_EQ(bson_iter_type(&it), BSON_TYPE_OID);
     auto back = mapping_->change_from_document(*item_, doc.get());
-    ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+    ASSERT_OK(back);
     bool found_owner = false;
     for (const auto& pc : back->properties) {
         if (pc.property_uid == uid("owner")) {
@@ -400,7 +401,7 @@ TEST_F(MappingTest, UpdatesSetAndUnsetOnlyChangedFields) {
     put.gid = new_object_id_gid();
     put.properties = {{uid("name"), Value("n")}, {uid("i32"), Value()}};
     UpdateSpec spec;
-    ASSERT_TRUE(mapping_->build_update(*item_, put, spec, nullptr).is_ok());
+    ASSERT_OK(mapping_->build_update(*item_, put, spec, nullptr));
     Bson upd;
     spec.build(upd.get());
     EXPECT_EQ(upd.json(), R"({ "$set" : { "label" : "n", "i32" : null } })");
@@ -409,7 +410,7 @@ TEST_F(MappingTest, UpdatesSetAndUnsetOnlyChangedFields) {
     omit.omit_null_to_mongo = true;
     Mapping m = Mapping::create(model_, omit).value();
     UpdateSpec spec2;
-    ASSERT_TRUE(m.build_update(*m.by_collection("items"), put, spec2, nullptr).is_ok());
+    ASSERT_OK(m.build_update(*m.by_collection("items"), put, spec2, nullptr));
     Bson upd2;
     spec2.build(upd2.get());
     EXPECT_EQ(upd2.json(), R"({ "$set" : { "label" : "n" }, "$unset" : { "i32" : "" } })");
@@ -424,7 +425,7 @@ TEST_F(MappingTest, NewObjectsWriteEveryMappedField) {
     put.is_new = true;
     put.properties = {{tag->entity->property("title")->id.uid, Value("t")}};
     UpdateSpec spec;
-    ASSERT_TRUE(mapping_->build_update(*tag, put, spec, nullptr).is_ok());
+    ASSERT_OK(mapping_->build_update(*tag, put, spec, nullptr));
     Bson upd;
     spec.build(upd.get());
     EXPECT_EQ(upd.json(), R"({ "$set" : { "title" : "t", "weight" : null, "items" : [  ] } })");
@@ -441,7 +442,7 @@ TEST_F(MappingTest, OversizedValuesAreSkippedOrBlock) {
     put.properties = {{uid("name"), Value(std::string(100, 'x'))}, {uid("i32"), Value(int64_t{1})}};
     UpdateSpec spec;
     std::vector<std::string> skipped;
-    ASSERT_TRUE(m.build_update(*m.by_collection("items"), put, spec, &skipped).is_ok());
+    ASSERT_OK(m.build_update(*m.by_collection("items"), put, spec, &skipped));
     ASSERT_EQ(skipped.size(), 1u);
     EXPECT_NE(skipped[0].find("maxPropertySizeToMongoDb"), std::string::npos);
     Bson upd;
@@ -458,7 +459,7 @@ TEST_F(MappingTest, OversizedValuesAreSkippedOrBlock) {
 TEST_F(MappingTest, DocumentsMapEveryPropertyAndIgnoreUnmappedFields) {
     Bson d = json(R"({"_id": "k", "label": "x", "unmapped": {"deep": 1}, "i32": 5, "children": ["a", "b"]})");
     auto ch = mapping_->change_from_document(*item_, d.get());
-    ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+    ASSERT_OK(ch);
     EXPECT_EQ(ch->gid, std::string("\x02k"));
     // Every mapped property is set: present ones to their values, absent ones to null.
     EXPECT_EQ(ch->properties.size(), item_->fields.size());
@@ -477,7 +478,7 @@ TEST_F(MappingTest, AbsentVectorsReadAsEmptyWithTheOption) {
     Mapping m = Mapping::create(model_, o).value();
     Bson d = json(R"({"_id": 1})");
     auto ch = m.change_from_document(*m.by_collection("items"), d.get());
-    ASSERT_TRUE(ch.is_ok());
+    ASSERT_OK(ch);
     for (const auto& pc : ch->properties) {
         if (pc.property_uid == uid("tags")) { EXPECT_EQ(pc.value, Value(Value::StringVector{})); }
         if (pc.property_uid == uid("i32v")) { EXPECT_EQ(pc.value, Value(Value::IntVector{})); }
@@ -492,13 +493,13 @@ TEST_F(MappingTest, UpdateDescriptionsMapTopLevelFieldsAndAskForLookups) {
                         "truncatedArrays": [{"field": "i64v", "newSize": 1}]})");
     std::vector<std::string> lookup;
     auto ch = mapping_->change_from_update(*item_, "\x10\x01\x00\x00\x00", desc.get(), &lookup);
-    ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+    ASSERT_OK(ch);
     ASSERT_EQ(ch->properties.size(), 2u);
     EXPECT_EQ(ch->properties[0], (PropertyChange{uid("name"), Value("new")}));
     EXPECT_EQ(ch->properties[1], (PropertyChange{uid("i32"), Value()}));
     EXPECT_EQ(lookup, (std::vector<std::string>{"extra", "tags", "doc", "i64v"}));
     Bson full = json(R"({"_id": 1, "extra": {"a": {"b": 1}}, "tags": ["x", "y", "t"], "i64v": [4]})");
-    ASSERT_TRUE(mapping_->add_fields_from_document(*item_, full.get(), lookup, ch.value()).is_ok());
+    ASSERT_OK(mapping_->add_fields_from_document(*item_, full.get(), lookup, ch.value()));
     EXPECT_EQ(ch->properties.size(), 6u);
     for (const auto& pc : ch->properties) {
         if (pc.property_uid == uid("tags")) { EXPECT_EQ(pc.value, Value(Value::StringVector{"x", "y", "t"})); }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "common/wait.hpp"
 #include "mongo/handles.hpp"
@@ -27,7 +28,7 @@ using detail::Bson;
 
 inline Bson bson(const std::string& json) {
     auto b = Bson::from_json(json);
-    EXPECT_TRUE(b.is_ok()) << b.status().to_string() << " in " << json;
+    EXPECT_OK(b) << " in " << json;
     return b.is_ok() ? std::move(b).value() : Bson();
 }
 
@@ -170,7 +171,7 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m)
     StoreOptions o;
     o.no_sync = true;
     auto s = Store::open(dir, m, o);
-    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    EXPECT_OK(s);
     return s.is_ok() ? s.value() : nullptr;
 }
 

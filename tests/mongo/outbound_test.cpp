@@ -6,6 +6,7 @@
 #include <map>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "mongo/connector.hpp"
 #include "mongo/mongo_env.hpp"
 
@@ -65,7 +66,7 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
                 (void)y.set("name", Value("y"));
                 return box.put(w, y).status();
             });
-            ASSERT_TRUE(s.is_ok()) << s.to_string();
+            ASSERT_OK(s);
         }
     };
     constexpr int kPerPhase = 40;
@@ -78,7 +79,7 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
     o.outbound_max_ops = 3;  // two store transactions a batch: many batches, prepared ahead
     o.outbound_max_records = 2;
     auto c = Connector::create(store, o);
-    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    ASSERT_OK(c);
     auto connector = std::move(c).value();
     auto caught_up = [&] {
         auto st = connector->status();
@@ -88,7 +89,7 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
     // Phase 1: the backlog, with commits that fail as write conflicts (the whole transaction again).
     mongo.fail_point(R"({"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]})",
                      R"({"times": 3})");
-    ASSERT_TRUE(connector->start(nullptr).is_ok());
+    ASSERT_OK(connector->start(nullptr));
     ASSERT_TRUE(wait_until(caught_up, std::chrono::seconds(30)));
     // Phase 2: connections dropped on writes.
     mongo.fail_point(R"({"failCommands": ["update"], "closeConnection": true})", R"({"times": 2})");

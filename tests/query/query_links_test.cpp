@@ -2,6 +2,7 @@
 // behave when targets are missing or removed.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "query/query_support.hpp"
 
 namespace outpost {
@@ -19,14 +20,14 @@ protected:
         DynamicBox items = box("Item");
         auto item = [&](int64_t i, bool done, uint64_t owner, std::vector<uint64_t> likes) {
             Object o = items.new_object();
-            EXPECT_TRUE(o.set("i", i).is_ok());
-            EXPECT_TRUE(o.set("b", done).is_ok());
+            EXPECT_OK(o.set("i", i));
+            EXPECT_OK(o.set("b", done));
             if (owner) {
-                EXPECT_TRUE(o.set("owner", static_cast<int64_t>(owner)).is_ok());
+                EXPECT_OK(o.set("owner", static_cast<int64_t>(owner)));
             }
-            EXPECT_TRUE(o.set_to_many("likes", std::move(likes)).is_ok());
+            EXPECT_OK(o.set_to_many("likes", std::move(likes)));
             auto id = items.put(o);
-            EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+            EXPECT_OK(id);
             return id.value();
         };
         item(1, true, ada_, {bea_});        // 1

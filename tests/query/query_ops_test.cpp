@@ -2,6 +2,7 @@
 // aggregates, parameters, explain, and the errors of building a query.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "outpost/box.hpp"
 #include "query/query_support.hpp"
 
@@ -175,9 +176,9 @@ TEST_F(QueryOps, AndOrNot) {
 TEST_F(QueryOps, OrderOffsetLimit) {
     auto run = [&](QueryBuilder b) {
         auto q = b.build();
-        EXPECT_TRUE(q.is_ok()) << q.status().to_string();
+        EXPECT_OK(q);
         auto r = q->find_ids();
-        EXPECT_TRUE(r.is_ok());
+        EXPECT_OK(r);
         return r.value();
     };
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("i")), (Ids{3, 1, 2, 5, 4}));
@@ -334,7 +335,7 @@ TEST_F(QueryOps, ParametersChangeWithoutRebuilding) {
 TEST_F(QueryOps, ExplainSaysIndexOrScan) {
     auto explain = [&](const std::string& where) {
         auto q = build("Item", where);
-        EXPECT_TRUE(q.is_ok()) << q.status().to_string();
+        EXPECT_OK(q);
         return q.is_ok() ? q->explain() : std::string();
     };
     EXPECT_NE(explain("i == 3").find("index Item.i (==)"), std::string::npos) << explain("i == 3");

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "common/status_macros.hpp"
 #include "query/query_support.hpp"
 
 namespace outpost {
@@ -11,7 +12,7 @@ namespace {
 
 std::string round_trip(const std::string& text) {
     auto c = parse_condition(text);
-    EXPECT_TRUE(c.is_ok()) << text << ": " << c.status().to_string();
+    EXPECT_OK(c) << text;
     return c.is_ok() ? c->to_string() : "<error>";
 }
 
@@ -60,7 +61,7 @@ TEST(QueryParse, PrecedenceAndNesting) {
 
 TEST(QueryParse, StringsAndEscapes) {
     auto c = parse_condition(R"(s == "a\"b\\c\n\t\u00e9'" OR s == 'it\'s')");
-    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    ASSERT_OK(c);
     EXPECT_EQ(c->to_string(), "s == \"a\\\"b\\\\c\\n\\t\xc3\xa9'\" OR s == \"it's\"");
     // to_string parses back to the same text.
     EXPECT_EQ(round_trip(c->to_string()), c->to_string());
@@ -147,7 +148,7 @@ TEST(QueryParse, MutatedInputIsAnErrorOrAValidCondition) {
         ++parsed;
         std::string text = c->to_string();
         auto again = parse_condition(text);
-        ASSERT_TRUE(again.is_ok()) << s << " -> " << text << ": " << again.status().to_string();
+        ASSERT_OK(again) << s << " -> " << text;
         EXPECT_EQ(again->to_string(), text) << s;
     }
     EXPECT_GT(parsed, 1000);

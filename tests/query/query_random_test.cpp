@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "common/status_macros.hpp"
 #include "query/query_support.hpp"
 
 namespace outpost {
@@ -216,7 +217,7 @@ public:
         Object o(e);
         auto maybe = [&](const char* name, Value v) {
             if (!chance(20)) {
-                EXPECT_TRUE(o.set(name, std::move(v)).is_ok());
+                EXPECT_OK(o.set(name, std::move(v)));
             }
         };
         maybe("i", small_int());
@@ -233,21 +234,21 @@ public:
         for (int k = uniform(0, 3); k > 0; --k) nums.push_back(small_int());
         maybe("nums", nums);
         if (!chance(25)) {
-            EXPECT_TRUE(o.set("owner", static_cast<int64_t>(uniform(1, static_cast<int>(people)))).is_ok());
+            EXPECT_OK(o.set("owner", static_cast<int64_t>(uniform(1, static_cast<int>(people)))));
         }
         std::vector<uint64_t> likes;
         for (int k = uniform(0, 2); k > 0; --k) likes.push_back(static_cast<uint64_t>(uniform(1, static_cast<int>(people))));
-        EXPECT_TRUE(o.set_to_many("likes", likes).is_ok());
+        EXPECT_OK(o.set_to_many("likes", likes));
         return o;
     }
 
     Object person(const Entity& e) {
         Object o(e);
         if (!chance(15)) {
-            EXPECT_TRUE(o.set("name", str()).is_ok());
+            EXPECT_OK(o.set("name", str()));
         }
         if (!chance(15)) {
-            EXPECT_TRUE(o.set("age", small_int()).is_ok());
+            EXPECT_OK(o.set("age", small_int()));
         }
         return o;
     }
@@ -373,19 +374,19 @@ protected:
             auto people = s->box("Person").value();
             auto items = s->box("Item").value();
             auto txn = s->begin_write();
-            EXPECT_TRUE(txn.is_ok());
+            EXPECT_OK(txn);
             for (int k = 0; k < n_people; ++k) {
                 Object o = same.person(people.entity());
-                EXPECT_TRUE(people.put(*txn, o).is_ok());
+                EXPECT_OK(people.put(*txn, o));
                 if (s == &a) w.people.emplace(o.id, o);
             }
             for (int k = 0; k < n_items; ++k) {
                 Object o = same.item(items.entity(), static_cast<uint64_t>(n_people));
                 auto id = items.put(*txn, o);
-                EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+                EXPECT_OK(id);
                 if (s == &a) w.items.emplace(o.id, o);
             }
-            EXPECT_TRUE(txn->commit().is_ok());
+            EXPECT_OK(txn->commit());
             if (s == &b) g = same;
         }
         return w;
@@ -396,7 +397,8 @@ protected:
 TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
     auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
     auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
-    ASSERT_TRUE(indexed.is_ok() && plain.is_ok());
+    ASSERT_OK(indexed);
+    ASSERT_OK(plain);
     Generator g(20261126);
     World w = fill(g, **indexed, **plain, 40, 300);
     auto ibox = (*indexed)->box("Item").value();
@@ -423,7 +425,7 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
         std::string text = cond.to_string();
         if (as_text) {
             auto parsed = parse_condition(text);
-            ASSERT_TRUE(parsed.is_ok()) << text << ": " << parsed.status().to_string();
+            ASSERT_OK(parsed) << text;
             cond = std::move(parsed).value();
             ASSERT_EQ(cond.to_string(), text);
         }
@@ -446,9 +448,9 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
             qb.where(cond).offset(offset).limit(limit);
             for (const auto& o : orders) qb.order(o.prop, o.flags);
             auto q = qb.build();
-            ASSERT_TRUE(q.is_ok()) << text << ": " << q.status().to_string();
+            ASSERT_OK(q) << text;
             auto got = q->find_ids();
-            ASSERT_TRUE(got.is_ok()) << text << ": " << got.status().to_string();
+            ASSERT_OK(got) << text;
             std::string plan = q->explain();
             ASSERT_EQ(got.value(), want) << "query " << qi << ": " << plan;
             if (b == &ibox) (plan.find(": scan") != std::string::npos ? scans : index_plans)++;
@@ -466,16 +468,17 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
 TEST_F(QueryRandom, AggregatesMatchTheReference) {
     auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
     auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
-    ASSERT_TRUE(indexed.is_ok() && plain.is_ok());
+    ASSERT_OK(indexed);
+    ASSERT_OK(plain);
     Generator g(7);
     World w = fill(g, **indexed, **plain, 10, 200);
     auto box = (*indexed)->box("Item").value();
     auto txn = (*indexed)->begin_read();
-    ASSERT_TRUE(txn.is_ok());
+    ASSERT_OK(txn);
     for (int qi = 0; qi < 300; ++qi) {
         RCond rc = g.cond(1);
         auto q = QueryBuilder(box).where(to_condition(rc)).build();
-        ASSERT_TRUE(q.is_ok()) << q.status().to_string();
+        ASSERT_OK(q);
         std::vector<const Object*> matched;
         for (const auto& [id, o] : w.items) {
             if (ref_eval(w, rc, o)) matched.push_back(&o);
@@ -490,7 +493,10 @@ TEST_F(QueryRandom, AggregatesMatchTheReference) {
             auto mx = q->max(*txn, p);
             auto avg = q->average(*txn, p);
             auto distinct = q->count_distinct(*txn, p);
-            ASSERT_TRUE(mn.is_ok() && mx.is_ok() && avg.is_ok() && distinct.is_ok());
+            ASSERT_OK(mn);
+            ASSERT_OK(mx);
+            ASSERT_OK(avg);
+            ASSERT_OK(distinct);
             if (vals.empty()) {
                 EXPECT_FALSE(mn->has_value());
                 EXPECT_FALSE(avg->has_value());
@@ -510,7 +516,7 @@ TEST_F(QueryRandom, AggregatesMatchTheReference) {
             EXPECT_NEAR(**avg, sum / static_cast<double>(vals.size()), 1e-9);
             EXPECT_EQ(*distinct, uniq.size());
             auto s = q->sum(*txn, p);
-            ASSERT_TRUE(s.is_ok());
+            ASSERT_OK(s);
             if (s->is<double>()) {
                 EXPECT_NEAR(s->as<double>(), sum, 1e-9);
             } else {
@@ -518,7 +524,7 @@ TEST_F(QueryRandom, AggregatesMatchTheReference) {
             }
         }
         auto count = q->count(*txn);
-        ASSERT_TRUE(count.is_ok());
+        ASSERT_OK(count);
         EXPECT_EQ(*count, matched.size());
     }
 }
@@ -532,7 +538,8 @@ namespace {
 TEST_F(QueryRandom, BacklinkQueriesMatchTheReference) {
     auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
     auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
-    ASSERT_TRUE(indexed.is_ok() && plain.is_ok());
+    ASSERT_OK(indexed);
+    ASSERT_OK(plain);
     Generator g(99);
     World w = fill(g, **indexed, **plain, 60, 150);
     g.people_ = true;
@@ -559,9 +566,9 @@ TEST_F(QueryRandom, BacklinkQueriesMatchTheReference) {
             qb.where(cond).limit(limit);
             for (const auto& o : orders) qb.order(o.prop, o.flags);
             auto q = qb.build();
-            ASSERT_TRUE(q.is_ok()) << cond.to_string() << ": " << q.status().to_string();
+            ASSERT_OK(q) << cond.to_string();
             auto got = q->find_ids();
-            ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+            ASSERT_OK(got);
             ASSERT_EQ(got.value(), want) << "query " << qi << ": " << q->explain();
             if (b == &ibox && q->explain().find(" via @Item") != std::string::npos) ++via;
         }

@@ -24,12 +24,12 @@ protected:
     void open(bool indexed) {
         store_.reset();
         auto s = Store::open(dir_.sub(indexed ? "indexed" : "plain"), query_model(indexed), StoreOptions{1ull << 30, false, true});
-        ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+        ASSERT_OK(s);
         store_ = std::move(s).value();
     }
     DynamicBox box(const std::string& name) {
         auto b = store_->box(name);
-        EXPECT_TRUE(b.is_ok());
+        EXPECT_OK(b);
         return std::move(b).value();
     }
     uint64_t put(const std::string& entity, const std::vector<std::pair<std::string, Value>>& values) {
@@ -37,19 +37,19 @@ protected:
         Object o = b.new_object();
         for (const auto& [k, v] : values) {
             Status st = o.set(k, v);
-            EXPECT_TRUE(st.is_ok()) << st.to_string();
+            EXPECT_OK(st);
         }
         auto id = b.put(o);
-        EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+        EXPECT_OK(id);
         return id.is_ok() ? id.value() : 0;
     }
     // Ids matching WHERE on ENTITY (fails the test on an error).
     std::vector<uint64_t> ids(const std::string& entity, const std::string& where) {
         auto q = QueryBuilder(box(entity)).where(where).build();
-        EXPECT_TRUE(q.is_ok()) << where << ": " << q.status().to_string();
+        EXPECT_OK(q) << where;
         if (!q.is_ok()) return {};
         auto r = q->find_ids();
-        EXPECT_TRUE(r.is_ok()) << where << ": " << r.status().to_string();
+        EXPECT_OK(r) << where;
         return r.is_ok() ? r.value() : std::vector<uint64_t>{};
     }
     Result<Query> build(const std::string& entity, const std::string& where) {

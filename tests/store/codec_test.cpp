@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -22,9 +23,9 @@ protected:
     // Puts OBJ in its own transaction and reads it back in another.
     Object round_trip(DynamicBox& b, Object obj) {
         auto id = b.put(obj);
-        EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+        EXPECT_OK(id);
         auto got = b.get(obj.id);
-        EXPECT_TRUE(got.is_ok()) << got.status().to_string();
+        EXPECT_OK(got);
         if (!got.is_ok() || !got->has_value()) {
             ADD_FAILURE() << "object " << obj.id << " not found after put";
             return Object(b.entity());
@@ -36,7 +37,7 @@ protected:
         DynamicBox b = box(entity);
         Object o = b.new_object();
         Status st = o.set(prop, std::move(v));
-        EXPECT_TRUE(st.is_ok()) << st.to_string();
+        EXPECT_OK(st);
         return round_trip(b, std::move(o)).get(prop);
     }
 };

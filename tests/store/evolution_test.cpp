@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -28,7 +29,7 @@ Model base_model() {
     b.property("id", T::kInt64, kFlagId);
     b.property("x", T::kInt64);
     auto m = b.build();
-    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+    EXPECT_OK(m);
     return std::move(m).value();
 }
 
@@ -93,7 +94,7 @@ protected:
     template <typename Fn>
     void with_store(const Model& m, Fn&& fn) {
         auto s = open(m);
-        ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+        ASSERT_OK(s);
         fn(*s);
     }
     // Puts Doc objects with the given titles, counts and tags.
@@ -118,7 +119,7 @@ protected:
     // Whether the store's file has a table NAME (white-box: what a removal should drop).
     bool has_table(Store& store, const std::string& name) {
         auto txn = store.begin_read();
-        EXPECT_TRUE(txn.is_ok());
+        EXPECT_OK(txn);
         MDB_dbi dbi;
         int rc = mdb_dbi_open(txn->state()->txn, name.c_str(), 0, &dbi);
         EXPECT_TRUE(rc == 0 || rc == MDB_NOTFOUND) << mdb_strerror(rc);
@@ -264,7 +265,7 @@ TEST_F(Evolution, AddedUniqueIndexAcceptsLongDistinctStringsWithACommonPrefix) {
     add_index(v2, property(v2, "Doc", "tag"), kFlagIndexed | kFlagUnique);
     ASSERT_OK(v2.validate());
     auto s = open(v2);
-    ASSERT_TRUE(s.is_ok()) << "distinct values refused: " << s.status().to_string();
+    ASSERT_OK(s) << "distinct values refused";
     ASSERT_OK_AND_ASSIGN(DynamicBox docs, (*s)->box("Doc"));
     ASSERT_OK_AND_ASSIGN(ReadTxn txn, (*s)->begin_read());
     EXPECT_EQ(test::check_indexes(docs, txn), "");
@@ -599,7 +600,7 @@ TEST_F(Evolution, StoreKeepsTheModelItWasLastOpenedWith) {
     with_store(v2, [&](std::shared_ptr<Store>& store) { EXPECT_EQ(store->model().to_json(), v2.to_json()); });
     {
         auto s = Store::open_existing(dir_.sub("db"), test::test_options());
-        ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+        ASSERT_OK(s);
         EXPECT_EQ((*s)->model().to_json(), v2.to_json());
         ASSERT_OK_AND_ASSIGN(DynamicBox docs, (*s)->box("Doc"));
         ASSERT_OK_AND_ASSIGN(auto d, docs.get(1));
@@ -619,7 +620,7 @@ TEST_F(Evolution, ReadOnlyOpenNeedsTheStoredModel) {
     ro.read_only = true;
     EXPECT_CODE(Store::open(dir_.sub("db"), v2, ro), ErrorCode::kReadOnly);
     auto s = Store::open(dir_.sub("db"), v1, ro);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    ASSERT_OK(s);
     ASSERT_OK_AND_ASSIGN(DynamicBox docs, (*s)->box("Doc"));
     ASSERT_OK_AND_ASSIGN(uint64_t n, docs.count());
     EXPECT_EQ(n, 1u);

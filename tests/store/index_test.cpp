@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -369,7 +370,7 @@ TEST_F(IndexTest, RandomOperationsMatchAReferenceModel) {
                 ++violations;
                 continue;
             }
-            ASSERT_TRUE(put.is_ok()) << "batch " << batch << " op " << op << ": " << put.status().to_string();
+            ASSERT_OK(put) << "batch " << batch << " op " << op;
             uint64_t got = *put;
             if (id != 0) {
                 ASSERT_EQ(got, id);

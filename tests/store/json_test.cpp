@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/status_macros.hpp"
 #include "model/json_nesting.hpp"
 #include "outpost/json.hpp"
 #include "store/test_model.hpp"
@@ -31,13 +32,13 @@ TEST(Base64, KnownVectors) {
     for (const auto& [plain, encoded] : vectors) {
         EXPECT_EQ(base64_encode(to_bytes(plain)), encoded) << plain;
         auto d = base64_decode(encoded);
-        ASSERT_TRUE(d.is_ok()) << encoded;
+        ASSERT_OK(d) << encoded;
         EXPECT_EQ(*d, to_bytes(plain)) << encoded;
     }
     Bytes all;
     for (int i = 0; i < 256; ++i) all.push_back(static_cast<uint8_t>(i));
     auto back = base64_decode(base64_encode(all));
-    ASSERT_TRUE(back.is_ok());
+    ASSERT_OK(back);
     EXPECT_EQ(*back, all);
 }
 

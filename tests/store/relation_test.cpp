@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -32,7 +33,7 @@ protected:
         Object a = authors_->new_object();
         EXPECT_OK(a.set("name", name));
         auto id = authors_->put(txn, a);
-        EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+        EXPECT_OK(id);
         return a.id;
     }
     uint64_t add_book(WriteTxn& txn, const std::string& title, uint64_t author, Ids readers) {
@@ -43,7 +44,7 @@ protected:
         }
         EXPECT_OK(b.set_to_many("readers", std::move(readers)));
         auto id = books_->put(txn, b);
-        EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+        EXPECT_OK(id);
         return b.id;
     }
     static Ids sorted(Ids v) {

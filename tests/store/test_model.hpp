@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "outpost/store.hpp"
 #include "store/test_support.hpp"
 
@@ -25,14 +26,14 @@ protected:
     void SetUp() override {
         model_ = store_model();
         auto s = Store::open(dir_.sub("db"), model_, test_options());
-        ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+        ASSERT_OK(s);
         store_ = std::move(s).value();
     }
     void TearDown() override { store_.reset(); }
 
     DynamicBox box(std::string_view entity) {
         auto b = store_->box(entity);
-        EXPECT_TRUE(b.is_ok()) << b.status().to_string();
+        EXPECT_OK(b);
         return std::move(b).value();
     }
 

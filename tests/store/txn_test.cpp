@@ -16,6 +16,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "common/status_macros.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -49,7 +50,7 @@ protected:
     }
     uint64_t count() {
         auto n = items_->count();
-        EXPECT_TRUE(n.is_ok()) << n.status().to_string();
+        EXPECT_OK(n);
         return n.is_ok() ? *n : 0;
     }
     std::optional<DynamicBox> items_;
@@ -564,8 +565,7 @@ TEST(StoreOpen, WritableOpenOfAStoreOpenReadOnlyCanWriteOrIsRefused) {
         return;
     }
     auto w = (*r)->begin_write();
-    EXPECT_TRUE(w.is_ok()) << "asked for a writable store, got one that refuses writes: "
-                           << w.status().to_string();
+    EXPECT_OK(w) << "asked for a writable store, got one that refuses writes";
 }
 
 TEST(StoreOpen, ReadOnlyOfAMissingStoreFails) {

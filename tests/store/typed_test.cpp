@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.hpp"
 #include "outpost/box.hpp"
 #include "store/test_model.hpp"
 
@@ -135,11 +136,11 @@ template <typename T>
 T typed_round_trip(Box<T>& box, T& object) {
     EXPECT_OK(box.status());
     auto id = box.put(object);
-    EXPECT_TRUE(id.is_ok()) << id.status().to_string();
+    EXPECT_OK(id);
     EXPECT_NE(object.id, 0u);
     EXPECT_EQ(id.is_ok() ? *id : 0, object.id);
     auto got = box.get(object.id);
-    EXPECT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_OK(got);
     if (!got.is_ok() || !got->has_value()) {
         ADD_FAILURE() << "object " << object.id << " not found";
         return T{};

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/status_macros.hpp"
 #include "outpost/sync_protocol.hpp"
 #include "sync/sync_harness.hpp"
 
@@ -58,7 +59,7 @@ TEST(SyncProtocol, EveryMessageRoundTrips) {
     for (const Message& m : every_message()) {
         std::string frame = encode_message(m);
         auto back = decode_message(bytes(frame));
-        ASSERT_TRUE(back.is_ok()) << message_name(m) << ": " << back.status().to_string();
+        ASSERT_OK(back) << message_name(m);
         EXPECT_EQ(*back, m) << message_name(m);
     }
 }
@@ -69,7 +70,7 @@ TEST(SyncProtocol, DecodesAFrameAtAnyAddress) {
         for (size_t shift = 1; shift < 8; ++shift) {
             std::string buf = std::string(shift, '\0') + frame;
             auto back = decode_message(bytes(buf).subspan(shift));
-            ASSERT_TRUE(back.is_ok()) << message_name(m) << " at +" << shift;
+            ASSERT_OK(back) << message_name(m) << " at +" << shift;
             EXPECT_EQ(*back, m);
         }
     }
@@ -134,7 +135,7 @@ TEST(SyncProtocol, RejectsOversized) {
     auto r = decode_message(bytes(frame), frame.size() - 1);
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), ErrorCode::kSyncMessageTooLarge);
-    EXPECT_TRUE(decode_message(bytes(frame), frame.size()).is_ok());
+    EXPECT_OK(decode_message(bytes(frame), frame.size()));
 }
 
 TEST(SyncProtocol, RejectsFieldsOutOfRange) {
@@ -148,7 +149,7 @@ TEST(SyncProtocol, RejectsFieldsOutOfRange) {
     EXPECT_FALSE(decode_message(bytes(encode_message(login))).is_ok());
     // No key at all decodes (a version 3 client's Login: the server answers with the version).
     login.client_key.clear();
-    EXPECT_TRUE(decode_message(bytes(encode_message(login))).is_ok());
+    EXPECT_OK(decode_message(bytes(encode_message(login))));
     // Transaction numbers start at 1.
     r = decode_message(bytes(encode_message(Push{0, sample_changes()})));
     ASSERT_FALSE(r.is_ok());

@@ -1,6 +1,7 @@
 // Bad input at the server: each gets its code and a close of that connection only.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -34,7 +35,7 @@ struct RawPeer {
                 continue;
             }
             auto m = decode_message(bytes(item->frame));
-            ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+            ASSERT_OK(m);
             received.push_back(*m);
         }
     }
@@ -84,7 +85,7 @@ TEST(ServerCore, RefusesToStartWithoutAuth) {
     EXPECT_EQ(core.status().code(), ErrorCode::kInvalidArgument);
     ServerOptions open;
     open.allow_unauthenticated = true;
-    EXPECT_TRUE(ServerCore::create(store, open).is_ok());
+    EXPECT_OK(ServerCore::create(store, open));
 }
 
 TEST(ServerCore, GarbageFrameGetsMalformedAndClose) {
@@ -473,9 +474,9 @@ TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
 
 std::string meta(Store& store, const std::string& key) {
     auto txn = store.begin_read();
-    EXPECT_TRUE(txn.is_ok());
+    EXPECT_OK(txn);
     auto v = get_meta(*txn, key);
-    EXPECT_TRUE(v.is_ok());
+    EXPECT_OK(v);
     return v.is_ok() && v->has_value() ? **v : std::string();
 }
 
@@ -546,10 +547,8 @@ TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
     Model m = testing::sync_model();
     Login l = good_login(m);
     const std::string hex = client_id_to_hex(l.client_id);
-    ASSERT_TRUE(
-        net.server_store()
-            .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); })
-            .is_ok());
+    ASSERT_OK(net.server_store()
+            .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); }));
     l.next_client_txn = 4;
     {
         RawPeer peer(net.server());
@@ -778,9 +777,9 @@ TEST(ClientCore, LoginCarriesTheKeyAndTheNextTransactionNumber) {
     EXPECT_NE(first.client_key, std::vector<uint8_t>(32, 0));
     for (int i = 0; i < 3; ++i) testing::put(*store, "Person", {{"name", std::to_string(i)}});
     EXPECT_EQ(login_of().next_client_txn, 1u);
-    ASSERT_TRUE(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 2); }).is_ok());
+    ASSERT_OK(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 2); }));
     EXPECT_EQ(login_of().next_client_txn, 3u);
-    ASSERT_TRUE(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 3); }).is_ok());
+    ASSERT_OK(store->write([](WriteTxn& txn) { return ChangeLog::acknowledge(txn, 3); }));
     EXPECT_EQ(login_of().next_client_txn, 4u);  // none waits: the next one's number
     // The same key after a restart.
     core.reset();
@@ -800,11 +799,10 @@ TEST(ClientCore, ServerThatCountsTransactionsTheStoreNeverWroteIsAnError) {
     const Gid g =
         *testing::gid(*v.store, "Person", testing::put(*v.store, "Person", {{"name", "mine"}}));
     const std::string key = "sync.client_txn." + client_id_to_hex(v.core->client_id());
-    ASSERT_TRUE(net.server_store()
+    ASSERT_OK(net.server_store()
                     .write([&](WriteTxn& txn) {
                         return put_meta(txn, key, std::to_string(UINT64_MAX - 1));
-                    })
-                    .is_ok());
+                    }));
     net.connect(v);
     net.pump_all();
     EXPECT_TRUE(v.closed);
@@ -819,8 +817,7 @@ TEST(ClientCore, StoreWithAnIdButNoKeyGetsAKey) {
     testing::TempDir dir;
     auto store = testing::open_store(dir.sub("c"), testing::sync_model());
     const std::string id(16, '\x2a');
-    ASSERT_TRUE(
-        store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); }).is_ok());
+    ASSERT_OK(store->write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_id", id); }));
     auto core = ClientCore::create(store, ClientOptions{}).value();
     EXPECT_EQ(std::string(core->client_id().begin(), core->client_id().end()), id);
     EXPECT_EQ(meta(*store, "sync.client_key").size(), 32u);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
@@ -30,7 +31,7 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m)
     StoreOptions o;
     o.no_sync = true;
     auto s = Store::open(dir, m, o);
-    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    EXPECT_OK(s);
     return s.value();
 }
 
@@ -60,7 +61,7 @@ class SyncNet {
         server_options_ = options;
         server_store_ = open_store(dir_.sub("server"), model);
         auto core = ServerCore::create(server_store_, std::move(options));
-        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        EXPECT_OK(core);
         server_ = std::move(core).value();
     }
 
@@ -81,7 +82,7 @@ class SyncNet {
                               std::filesystem::copy_options::recursive);
         server_store_ = open_store(dir_.sub("server"), model_);
         auto core = ServerCore::create(server_store_, server_options_);
-        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        EXPECT_OK(core);
         server_ = std::move(core).value();
     }
 
@@ -94,7 +95,7 @@ class SyncNet {
         server_store_.reset();
         server_store_ = open_store(dir_.sub("server"), model_);
         auto core = ServerCore::create(server_store_, server_options_);
-        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        EXPECT_OK(core);
         server_ = std::move(core).value();
     }
 
@@ -119,7 +120,7 @@ class SyncNet {
         if (client_max_message_size != 0) o.max_message_size = client_max_message_size;
         credentials_[c.get()] = std::move(credentials);
         auto core = ClientCore::create(c->store, std::move(o));
-        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        EXPECT_OK(core);
         c->core = std::move(core).value();
         clients_.push_back(std::move(c));
         return *clients_.back();
@@ -144,7 +145,7 @@ class SyncNet {
         ClientOptions o;
         o.credentials = credentials_[&c];
         auto core = ClientCore::create(c.store, std::move(o));
-        EXPECT_TRUE(core.is_ok()) << core.status().to_string();
+        EXPECT_OK(core);
         c.core = std::move(core).value();
     }
 
@@ -323,9 +324,9 @@ inline uint64_t put(Store& store, const char* entity, const std::map<std::string
         EXPECT_TRUE(existing.is_ok() && existing->has_value());
         o = **existing;
     }
-    for (const auto& [k, v] : values) EXPECT_TRUE(o.set(k, v).is_ok()) << k;
+    for (const auto& [k, v] : values) EXPECT_OK(o.set(k, v)) << k;
     auto r = box.put(o);
-    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_OK(r);
     return r.is_ok() ? *r : 0;
 }
 
@@ -333,7 +334,7 @@ inline std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
     auto box = store.box(entity).value();
     auto txn = store.begin_read();
     auto g = gid_of(*txn, box, id);
-    EXPECT_TRUE(g.is_ok());
+    EXPECT_OK(g);
     return g.is_ok() ? *g : std::nullopt;
 }
 
@@ -350,7 +351,7 @@ inline std::optional<Object> find(Store& store, const char* entity, const Gid& g
 
 inline uint64_t count(Store& store, const char* entity) {
     auto c = store.box(entity).value().count();
-    EXPECT_TRUE(c.is_ok());
+    EXPECT_OK(c);
     return c.is_ok() ? *c : 0;
 }
 

@@ -2,6 +2,7 @@
 // frame, restored servers, and the history's bounds.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -18,7 +19,7 @@ bool up(SyncNet& net) { return net.all_up_to_date(); }
 
 void fill_server(SyncNet& net, int n) {
     auto box = net.server_store().box("Person").value();
-    ASSERT_TRUE(net.server_store()
+    ASSERT_OK(net.server_store()
                     .write([&](WriteTxn& txn) {
                         for (int i = 0; i < n; ++i) {
                             Object o = box.new_object();
@@ -27,8 +28,7 @@ void fill_server(SyncNet& net, int n) {
                             OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
                         }
                         return Status::ok();
-                    })
-                    .is_ok());
+                    }));
 }
 
 // A transaction too big for one frame goes in parts and arrives whole, as one transaction.
@@ -48,7 +48,7 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*c.store, "Person") == 1; }));
     net.cut(c);  // catches up from history later
     std::vector<uint64_t> ids;
-    ASSERT_TRUE(a.store
+    ASSERT_OK(a.store
                     ->write([&](WriteTxn& txn) {
                         auto box = a.box("Person");
                         for (int i = 0; i < 3000; ++i) {
@@ -60,8 +60,7 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
                             ids.push_back(id);
                         }
                         return Status::ok();
-                    })
-                    .is_ok());
+                    }));
     {
         auto txn = a.store->begin_read().value();
         auto recs = ChangeLog::read(txn, 0, 10).value();
@@ -220,7 +219,7 @@ TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     // history).
     uint64_t offline = put(*b.store, "Person", {{"name", "made offline by b"}});
     Gid og = *gid(*b.store, "Person", offline);
-    ASSERT_TRUE(a.box("Person").remove(doomed).is_ok());
+    ASSERT_OK(a.box("Person").remove(doomed));
     for (int i = 0; i < 6; ++i) put(*a.store, "Person", {{"name", "m" + std::to_string(i)}});
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
     net.connect(b);

@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "common/status_macros.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -32,7 +33,7 @@ TEST(Sync, PutArrivesAndRemoveComesBack) {
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
     EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
 
-    ASSERT_TRUE(b.box("Person").remove(got->id).is_ok());
+    ASSERT_OK(b.box("Person").remove(got->id));
     ASSERT_TRUE(net.pump_until([&] { return !find(*a.store, "Person", g).has_value(); }));
     EXPECT_FALSE(find(net.server_store(), "Person", g).has_value());
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
@@ -75,11 +76,11 @@ TEST(Sync, RelationsAndEveryPropertyTypeArrive) {
     {
         auto box = a.box("Note");
         Object n = box.new_object();
-        ASSERT_TRUE(n.set("text", "hello").is_ok());
-        ASSERT_TRUE(n.set("author", static_cast<int64_t>(p1)).is_ok());
-        ASSERT_TRUE(n.set_to_many("readers", {p2, p1}).is_ok());
+        ASSERT_OK(n.set("text", "hello"));
+        ASSERT_OK(n.set("author", static_cast<int64_t>(p1)));
+        ASSERT_OK(n.set_to_many("readers", {p2, p1}));
         auto r = box.put(n);
-        ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+        ASSERT_OK(r);
         note_id = *r;
     }
     Gid kg = *gid(*a.store, "Kitchen", kid);
@@ -95,7 +96,8 @@ TEST(Sync, RelationsAndEveryPropertyTypeArrive) {
     EXPECT_EQ(n->get("text"), Value("hello"));
     // The to-one and the to-many resolve to B's local objects with the same GIDs.
     auto author = b.box("Person").get(static_cast<uint64_t>(n->get("author").as<int64_t>()));
-    ASSERT_TRUE(author.is_ok() && author->has_value());
+    ASSERT_OK(author);
+    ASSERT_TRUE(author->has_value());
     EXPECT_EQ((*author)->get("name"), Value("reader one"));
     const auto& readers = n->get_to_many("readers");
     ASSERT_EQ(readers.size(), 2u);
@@ -273,7 +275,7 @@ TEST(Sync, DeleteBeatsConcurrentUpdate) {
 
         net.cut(a);
         net.cut(b);
-        ASSERT_TRUE(a.box("Person").remove(ida).is_ok());
+        ASSERT_OK(a.box("Person").remove(ida));
         put(*b.store, "Person", {{"name", "updated"}, {"age", 5}}, idb);
         TestClient& first = delete_first ? a : b;
         TestClient& second = delete_first ? b : a;
@@ -312,11 +314,11 @@ TEST(Sync, DeleteClearsConcurrentReferencesToTheDeletedObject) {
             // A points the note at the target (to-one and to-many); B removes the target.
             auto box = a.box("Note");
             Object n = **box.get(note);
-            ASSERT_TRUE(n.set("author", static_cast<int64_t>(target)).is_ok());
-            ASSERT_TRUE(n.set_to_many("readers", {kept, target}).is_ok());
-            ASSERT_TRUE(box.put(n).is_ok());
+            ASSERT_OK(n.set("author", static_cast<int64_t>(target)));
+            ASSERT_OK(n.set_to_many("readers", {kept, target}));
+            ASSERT_OK(box.put(n));
         }
-        ASSERT_TRUE(b.box("Person").remove(find(*b.store, "Person", gt)->id).is_ok());
+        ASSERT_OK(b.box("Person").remove(find(*b.store, "Person", gt)->id));
         TestClient& first = delete_first ? b : a;
         TestClient& second = delete_first ? a : b;
         net.connect(first);
@@ -345,7 +347,7 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     // 1,000 objects in 100 transactions, written offline.
     auto box = a.box("Person");
     for (int t = 0; t < 100; ++t) {
-        ASSERT_TRUE(a.store
+        ASSERT_OK(a.store
                         ->write([&](WriteTxn& txn) {
                             for (int i = 0; i < 10; ++i) {
                                 Object o = box.new_object();
@@ -354,8 +356,7 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
                                 OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
                             }
                             return Status::ok();
-                        })
-                        .is_ok());
+                        }));
     }
     EXPECT_EQ(a.core->outgoing_queue_length(), 100u);
     bool fired = false;
@@ -374,7 +375,7 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     std::set<std::string> names;
     auto txn = b.store->begin_read();
     auto all = b.box("Person").get_all(*txn);
-    ASSERT_TRUE(all.is_ok());
+    ASSERT_OK(all);
     for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
     EXPECT_EQ(names.size(), 1000u);
 }
@@ -388,7 +389,7 @@ TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
     auto box = a.box("Person");
     for (int t = 0; t < 100; ++t) {
-        ASSERT_TRUE(a.store
+        ASSERT_OK(a.store
                         ->write([&](WriteTxn& txn) {
                             for (int i = 0; i < 10; ++i) {
                                 Object o = box.new_object();
@@ -397,8 +398,7 @@ TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
                                 OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
                             }
                             return Status::ok();
-                        })
-                        .is_ok());
+                        }));
     }
     net.connect(a);
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1000; }));
@@ -418,7 +418,7 @@ TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
     std::set<std::string> names;
     auto rtxn = b.store->begin_read();
     auto all = b.box("Person").get_all(*rtxn);
-    ASSERT_TRUE(all.is_ok());
+    ASSERT_OK(all);
     for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
     EXPECT_EQ(names.size(), 1000u);
 }
@@ -601,7 +601,7 @@ Snapshot snapshot(Store& store) {
     auto box = store.box("Person").value();
     auto txn = store.begin_read();
     auto all = box.get_all(*txn);
-    EXPECT_TRUE(all.is_ok());
+    EXPECT_OK(all);
     for (const auto& o : *all) {
         auto g = gid_of(*txn, box, o.id);
         EXPECT_TRUE(g.is_ok() && g->has_value());
@@ -642,7 +642,7 @@ void random_edits_converge(bool grouped) {
                                                   : Value(std::string(p) + std::to_string(step));
                 put(*c.store, "Person", {{p, v}}, id);
             } else if (op < 8) {
-                ASSERT_TRUE(box.remove(ids[rng() % ids.size()]).is_ok());
+                ASSERT_OK(box.remove(ids[rng() % ids.size()]));
             } else if (op < 9) {
                 if (c.pipe) {
                     net.cut(c);

@@ -4,6 +4,7 @@
 // no client's outgoing queue gets stuck.
 #include <gtest/gtest.h>
 
+#include "common/status_macros.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -122,7 +123,7 @@ TEST(SyncUnique, EditToATakenValueGoesBackToTheServersState) {
 // One transaction of A's that sets the emails of users STEPS in that order; then every replica
 // syncs.
 void set_emails(SyncNet& net, TestClient& a, const std::vector<std::pair<uint64_t, Value>>& steps) {
-    ASSERT_TRUE(a.store
+    ASSERT_OK(a.store
                     ->write([&](WriteTxn& txn) {
                         auto box = a.box("User");
                         for (const auto& [id, email] : steps) {
@@ -131,8 +132,7 @@ void set_emails(SyncNet& net, TestClient& a, const std::vector<std::pair<uint64_
                             OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
                         }
                         return Status::ok();
-                    })
-                    .is_ok());
+                    }));
     ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
     net.pump_all();
 }

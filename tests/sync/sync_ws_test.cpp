@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/status_macros.hpp"
 #include "net/net_test_util.hpp"
 #include "outpost/sync_client.hpp"
 #include "sync/sync_harness.hpp"
@@ -21,7 +22,7 @@ std::unique_ptr<SyncClient> make_client(std::shared_ptr<Store> store, const std:
     o.urls = {url};
     o.credentials = "s3cret";
     auto c = SyncClient::create(std::move(store), std::move(o));
-    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    EXPECT_OK(c);
     return std::move(c).value();
 }
 
@@ -35,8 +36,8 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     so.core.shared_secret = "s3cret";
     so.net.urls = {"ws://127.0.0.1:0"};
     auto server = SyncServer::create(server_store, so);
-    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
-    ASSERT_TRUE((*server)->start().is_ok());
+    ASSERT_OK(server);
+    ASSERT_OK((*server)->start());
     const std::string url = (*server)->bound_urls().front();
 
     auto a_store = testing::open_store(dir.sub("a"), m);
@@ -44,7 +45,7 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     constexpr int kTxns = 200, kPerTxn = 10;
     auto box = a_store->box("Person").value();
     for (int t = 0; t < kTxns; ++t) {
-        ASSERT_TRUE(a_store
+        ASSERT_OK(a_store
                         ->write([&](WriteTxn& txn) {
                             for (int i = 0; i < kPerTxn; ++i) {
                                 Object o = box.new_object();
@@ -52,8 +53,7 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
                                 OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
                             }
                             return Status::ok();
-                        })
-                        .is_ok());
+                        }));
     }
 
     auto b = make_client(b_store, url);
@@ -66,11 +66,11 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
         cv.notify_all();
     });
     b->start();
-    ASSERT_TRUE(b->wait_until_up_to_date(30s).is_ok());
+    ASSERT_OK(b->wait_until_up_to_date(30s));
 
     auto a = make_client(a_store, url);
     a->start();
-    ASSERT_TRUE(a->wait_until_up_to_date(60s).is_ok());
+    ASSERT_OK(a->wait_until_up_to_date(60s));
     EXPECT_EQ(a->outgoing_queue_length(), 0u);
     {
         std::unique_lock lock(mu);
@@ -85,7 +85,7 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     std::set<int64_t> ages;
     auto txn = b_store->begin_read();
     auto all = b_store->box("Person").value().get_all(*txn);
-    ASSERT_TRUE(all.is_ok());
+    ASSERT_OK(all);
     for (const auto& o : *all) ages.insert(o.get("age").as<int64_t>());
     EXPECT_EQ(ages.size(), static_cast<size_t>(kTxns * kPerTxn));
     a->stop();
@@ -103,8 +103,8 @@ TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
     so.core.login_timeout = 1s;
     so.net.urls = {"ws://127.0.0.1:0"};
     auto server = SyncServer::create(server_store, so);
-    ASSERT_TRUE(server.is_ok()) << server.status().to_string();
-    ASSERT_TRUE((*server)->start().is_ok());
+    ASSERT_OK(server);
+    ASSERT_OK((*server)->start());
     const std::string url = (*server)->bound_urls().front();
 
     auto a_store = testing::open_store(dir.sub("a"), m);
@@ -114,7 +114,7 @@ TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
         if (st == SyncState::kDisconnected) ++a_disconnects;
     });
     a->start();
-    ASSERT_TRUE(a->wait_until_up_to_date(30s).is_ok());
+    ASSERT_OK(a->wait_until_up_to_date(30s));
 
     net::WsClientOptions o;
     o.url = url;
@@ -134,14 +134,14 @@ TEST(SyncOverWebSocket, PeerThatNeverLogsInIsClosedAtTheLoginTimeout) {
         EXPECT_EQ(idle.close_code, close_code_for(ErrorCode::kSyncProtocolViolation));
         ASSERT_FALSE(idle.messages.empty());
         auto last = decode_message(idle.messages.back());
-        ASSERT_TRUE(last.is_ok());
+        ASSERT_OK(last);
         ASSERT_TRUE(std::holds_alternative<Error>(*last));
         EXPECT_NE(std::get<Error>(*last).reason.find("no Login within"), std::string::npos);
     }
     EXPECT_EQ((*server)->stats().login_timeouts, 1u);
     // The logged-in client was connected before the idle peer and is still there.
     testing::put(*a_store, "Person", {{"name", "after the timeout"}});
-    ASSERT_TRUE(a->wait_until_up_to_date(30s).is_ok());
+    ASSERT_OK(a->wait_until_up_to_date(30s));
     EXPECT_EQ(a_disconnects.load(), 0);
     EXPECT_EQ(testing::count(*server_store, "Person"), 1u);
     a->stop();
