@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/models.hpp"
+#include "common/objects.hpp"
 #include "common/process.hpp"
 #include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
@@ -42,7 +43,11 @@ inline constexpr auto kDeadline = 60s;
 inline constexpr const char* kSecret = "it-secret";
 
 using ::outpost::test::Clock;
+using ::outpost::test::count;
+using ::outpost::test::find;
+using ::outpost::test::gid;
 using ::outpost::test::Process;
+using ::outpost::test::put;
 using ::outpost::test::run_program;
 using ::outpost::test::RunResult;
 using ::outpost::test::TempDir;
@@ -250,30 +255,6 @@ inline size_t login_failures(Peer& p) {
 
 // --- Reading stores by GID -------------------------------------------------------------------
 
-inline std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
-    auto box = store.box(entity).value();
-    auto txn = store.begin_read();
-    auto g = gid_of(*txn, box, id);
-    EXPECT_OK(g);
-    return g.is_ok() ? *g : std::nullopt;
-}
-
-inline std::optional<Object> find(Store& store, const char* entity, const Gid& g) {
-    auto box = store.box(entity).value();
-    auto txn = store.begin_read();
-    auto id = local_id_of(*txn, box, g);
-    if (!id.is_ok() || !id->has_value()) return std::nullopt;
-    auto o = box.get(*txn, **id);
-    if (!o.is_ok()) return std::nullopt;
-    return *o;
-}
-
-inline uint64_t count(Store& store, const char* entity) {
-    auto c = store.box(entity).value().count();
-    EXPECT_OK(c);
-    return c.is_ok() ? *c : 0;
-}
-
 // The whole object in a replica-independent form: its JSON without local ids, relations and to-many
 // lists as GIDs. Equal on two replicas when they hold the same object. Empty when absent.
 inline std::string canonical(Store& store, const char* entity, const Gid& g) {
@@ -334,22 +315,6 @@ inline std::vector<int64_t> item_numbers(Store& store) {
     for (const auto& o : *all) out.push_back(o.get("n").as<int64_t>());
     std::sort(out.begin(), out.end());
     return out;
-}
-
-// Puts VALUES into ENTITY (updating object ID when not 0: only the named properties change).
-inline uint64_t put(Store& store, const char* entity, const std::map<std::string, Value>& values,
-                    uint64_t id = 0) {
-    auto box = store.box(entity).value();
-    Object o = box.new_object();
-    if (id != 0) {
-        auto existing = box.get(id);
-        EXPECT_TRUE(existing.is_ok() && existing->has_value());
-        if (existing.is_ok() && existing->has_value()) o = **existing;
-    }
-    for (const auto& [k, v] : values) EXPECT_OK(o.set(k, v)) << k;
-    auto r = box.put(o);
-    EXPECT_OK(r);
-    return r.is_ok() ? *r : 0;
 }
 
 // Writes COUNT Items numbered FIRST.. in transactions of PER_TXN objects.

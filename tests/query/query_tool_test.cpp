@@ -1,11 +1,10 @@
 // `outpost query`: JSON lines, --count, --order with flags, --offset/--limit, --explain, and errors.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
+#include <chrono>
 #include <string>
 
+#include "common/process.hpp"
 #include "query/query_support.hpp"
 
 namespace outpost {
@@ -18,16 +17,10 @@ struct ToolRun {
 
 // Runs the tool with ARGS (a shell-quoted string); stdout and stderr together.
 ToolRun run_tool(const std::string& args) {
-    ToolRun r;
-    std::string cmd = std::string(OUTPOST_TOOL_PATH) + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int status = ::pclose(p);
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+    auto r =
+        test::run_program({"/bin/sh", "-c", std::string(OUTPOST_TOOL_PATH) + " " + args + " 2>&1"},
+                          "", std::chrono::seconds(60));
+    return {r.exit_code.value_or(-1), r.out};
 }
 
 class QueryTool : public qtest::QueryStoreTest {

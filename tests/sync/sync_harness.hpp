@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/models.hpp"
+#include "common/objects.hpp"
 #include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
@@ -24,6 +25,10 @@
 
 namespace outpost::sync::testing {
 
+using ::outpost::test::count;
+using ::outpost::test::find;
+using ::outpost::test::gid;
+using ::outpost::test::put;
 using ::outpost::test::sync_model;
 using ::outpost::test::TempDir;
 
@@ -313,46 +318,5 @@ class SyncNet {
     std::map<const TestClient*, std::string> credentials_;
     bool grouped_ = false;
 };
-
-// Helpers over the dynamic API.
-inline uint64_t put(Store& store, const char* entity, const std::map<std::string, Value>& values,
-                    uint64_t id = 0) {
-    auto box = store.box(entity).value();
-    Object o = box.new_object();
-    if (id != 0) {
-        auto existing = box.get(id);
-        EXPECT_TRUE(existing.is_ok() && existing->has_value());
-        o = **existing;
-    }
-    for (const auto& [k, v] : values) EXPECT_OK(o.set(k, v)) << k;
-    auto r = box.put(o);
-    EXPECT_OK(r);
-    return r.is_ok() ? *r : 0;
-}
-
-inline std::optional<Gid> gid(Store& store, const char* entity, uint64_t id) {
-    auto box = store.box(entity).value();
-    auto txn = store.begin_read();
-    auto g = gid_of(*txn, box, id);
-    EXPECT_OK(g);
-    return g.is_ok() ? *g : std::nullopt;
-}
-
-// The object with GID in ENTITY on STORE, if any.
-inline std::optional<Object> find(Store& store, const char* entity, const Gid& g) {
-    auto box = store.box(entity).value();
-    auto txn = store.begin_read();
-    auto id = local_id_of(*txn, box, g);
-    if (!id.is_ok() || !id->has_value()) return std::nullopt;
-    auto o = box.get(*txn, **id);
-    if (!o.is_ok()) return std::nullopt;
-    return *o;
-}
-
-inline uint64_t count(Store& store, const char* entity) {
-    auto c = store.box(entity).value().count();
-    EXPECT_OK(c);
-    return c.is_ok() ? *c : 0;
-}
 
 }  // namespace outpost::sync::testing

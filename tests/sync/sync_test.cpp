@@ -1,7 +1,13 @@
 // One server, several clients, in memory: what reaches whom, exactly once, and who wins.
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <map>
+#include <optional>
 #include <random>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "common/status_macros.hpp"
 #include "sync/sync_harness.hpp"
@@ -18,34 +24,121 @@ using testing::TestClient;
 
 bool up(SyncNet& net) { return net.all_up_to_date(); }
 
+// Pumps until every connected client is up to date.
+bool settle(SyncNet& net) {
+    return net.pump_until([&] { return up(net); });
+}
+
+// Client NAME, connected.
+TestClient& join(SyncNet& net, const std::string& name) {
+    TestClient& c = net.add_client(name);
+    net.connect(c);
+    return c;
+}
+
+// The stores of CLIENTS and the server's: every replica that must agree.
+std::vector<Store*> replicas(SyncNet& net, std::initializer_list<TestClient*> clients) {
+    std::vector<Store*> out;
+    for (TestClient* c : clients) out.push_back(c->store.get());
+    out.push_back(&net.server_store());
+    return out;
+}
+
+// An object that A wrote and B received, by GID and by each one's local id.
+struct Shared {
+    Gid gid;
+    uint64_t on_a = 0;
+    uint64_t on_b = 0;
+};
+
+// A puts VALUES into ENTITY; the net runs until everyone is up to date and B has the object.
+// nullopt when that does not happen.
+std::optional<Shared> share(SyncNet& net, TestClient& a, TestClient& b, const char* entity,
+                            const std::map<std::string, Value>& values) {
+    Shared s;
+    s.on_a = put(*a.store, entity, values);
+    s.gid = *gid(*a.store, entity, s.on_a);
+    if (!net.pump_until([&] { return up(net) && find(*b.store, entity, s.gid).has_value(); })) {
+        return std::nullopt;
+    }
+    s.on_b = find(*b.store, entity, s.gid)->id;
+    return s;
+}
+
+// FIRST comes back online and gets up to date before SECOND does; then every frame is delivered.
+::testing::AssertionResult arrive_in_order(SyncNet& net, TestClient& first, TestClient& second) {
+    net.connect(first);
+    if (!settle(net)) return ::testing::AssertionFailure() << first.name << " did not settle";
+    net.connect(second);
+    if (!settle(net)) return ::testing::AssertionFailure() << second.name << " did not settle";
+    net.pump_all();
+    return ::testing::AssertionSuccess();
+}
+
+// Doc, whose "clock" property is a syncClock: the put with the higher clock wins.
+Model clock_model() {
+    ModelBuilder mb;
+    mb.entity("Doc")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("title", PropertyType::kString)
+        .property("body", PropertyType::kString)
+        .property("clock", PropertyType::kInt64, kFlagSyncClock);
+    return mb.build().value();
+}
+
+// TXNS transactions of PER_TXN Persons named p0, p1, ... on C.
+Status put_people(TestClient& c, int txns, int per_txn) {
+    auto box = c.box("Person");
+    for (int t = 0; t < txns; ++t) {
+        Status st = c.store->write([&](WriteTxn& txn) {
+            for (int i = 0; i < per_txn; ++i) {
+                Object o = box.new_object();
+                OUTPOST_RETURN_IF_ERROR(o.set("name", "p" + std::to_string(t * per_txn + i)));
+                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+            }
+            return Status::ok();
+        });
+        if (!st) return st;
+    }
+    return Status::ok();
+}
+
+// The distinct Person names on STORE.
+std::set<std::string> person_names(Store& store) {
+    std::set<std::string> names;
+    auto txn = store.begin_read();
+    auto all = store.box("Person").value().get_all(*txn);
+    EXPECT_OK(all);
+    if (!all.is_ok()) return names;
+    for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
+    return names;
+}
+
 TEST(Sync, PutArrivesAndRemoveComesBack) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
     uint64_t id = put(*a.store, "Person", {{"name", "Ada"}, {"age", 36}});
     Gid g = *gid(*a.store, "Person", id);
     ASSERT_TRUE(net.pump_until([&] { return find(*b.store, "Person", g).has_value(); }));
     auto got = find(*b.store, "Person", g);
     EXPECT_EQ(got->get("name"), Value("Ada"));
     EXPECT_EQ(got->get("age"), Value(36));
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
 
     ASSERT_OK(b.box("Person").remove(got->id));
     ASSERT_TRUE(net.pump_until([&] { return !find(*a.store, "Person", g).has_value(); }));
     EXPECT_FALSE(find(net.server_store(), "Person", g).has_value());
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
 }
 
 TEST(Sync, RelationsAndEveryPropertyTypeArrive) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    ASSERT_TRUE(settle(net));
 
     std::map<std::string, Value> all = {
         {"b", true},
@@ -107,25 +200,21 @@ TEST(Sync, RelationsAndEveryPropertyTypeArrive) {
 
 TEST(Sync, OfflineEditsOfDifferentPropertiesBothSurvive) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    uint64_t ida = put(*a.store, "Person", {{"name", "Ada"}, {"age", 1}, {"email", "old"}});
-    Gid g = *gid(*a.store, "Person", ida);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
-    uint64_t idb = find(*b.store, "Person", g)->id;
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto shared = share(net, a, b, "Person", {{"name", "Ada"}, {"age", 1}, {"email", "old"}});
+    ASSERT_TRUE(shared);
 
     net.cut(a);
     net.cut(b);
-    put(*a.store, "Person", {{"age", 2}}, ida);
-    put(*b.store, "Person", {{"email", "new@b"}}, idb);
+    put(*a.store, "Person", {{"age", 2}}, shared->on_a);
+    put(*b.store, "Person", {{"email", "new@b"}}, shared->on_b);
     net.connect(b);
     net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     net.pump_all();
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
-        auto o = find(*s, "Person", g);
+    for (Store* s : replicas(net, {&a, &b})) {
+        auto o = find(*s, "Person", shared->gid);
         ASSERT_TRUE(o.has_value());
         EXPECT_EQ(o->get("age"), Value(2));
         EXPECT_EQ(o->get("email"), Value("new@b"));
@@ -135,64 +224,42 @@ TEST(Sync, OfflineEditsOfDifferentPropertiesBothSurvive) {
 
 TEST(Sync, SamePropertyLaterArrivalWinsEverywhere) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    uint64_t ida = put(*a.store, "Person", {{"name", "start"}});
-    Gid g = *gid(*a.store, "Person", ida);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
-    uint64_t idb = find(*b.store, "Person", g)->id;
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto shared = share(net, a, b, "Person", {{"name", "start"}});
+    ASSERT_TRUE(shared);
 
     net.cut(a);
     net.cut(b);
-    put(*a.store, "Person", {{"name", "from a"}}, ida);
-    put(*b.store, "Person", {{"name", "from b"}}, idb);
+    put(*a.store, "Person", {{"name", "from a"}}, shared->on_a);
+    put(*b.store, "Person", {{"name", "from b"}}, shared->on_b);
     // A arrives first, B later: B's value wins, also on A and on B (which saw A's value come in
     // while its own edit was still pending).
-    net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    net.pump_all();
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
-        EXPECT_EQ(find(*s, "Person", g)->get("name"), Value("from b"));
+    ASSERT_TRUE(arrive_in_order(net, a, b));
+    for (Store* s : replicas(net, {&a, &b})) {
+        EXPECT_EQ(find(*s, "Person", shared->gid)->get("name"), Value("from b"));
     }
 }
 
 // An entity with a syncClock property: the higher clock wins, whatever the arrival order; without a
 // clock change arrival order still decides.
 TEST(Sync, HigherSyncClockWinsOverLaterArrival) {
-    ModelBuilder mb;
-    mb.entity("Doc")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("title", PropertyType::kString)
-        .property("body", PropertyType::kString)
-        .property("clock", PropertyType::kInt64, kFlagSyncClock);
-    Model model = mb.build().value();
-    SyncNet net(model);
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    uint64_t ida = put(*a.store, "Doc", {{"title", "t0"}, {"clock", int64_t{1}}});
-    Gid g = *gid(*a.store, "Doc", ida);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Doc", g).has_value(); }));
-    uint64_t idb = find(*b.store, "Doc", g)->id;
+    SyncNet net(clock_model());
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto shared = share(net, a, b, "Doc", {{"title", "t0"}, {"clock", int64_t{1}}});
+    ASSERT_TRUE(shared);
+    const Gid g = shared->gid;
 
     net.cut(a);
     net.cut(b);
     // A edits with the newer clock but arrives first; B's older edit arrives later and loses,
     // also its body (the whole put is older than the stored state).
-    put(*a.store, "Doc", {{"title", "from a"}, {"clock", int64_t{30}}}, ida);
-    put(*b.store, "Doc", {{"title", "from b"}, {"body", "b's body"}, {"clock", int64_t{20}}}, idb);
-    net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    net.pump_all();
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+    put(*a.store, "Doc", {{"title", "from a"}, {"clock", int64_t{30}}}, shared->on_a);
+    put(*b.store, "Doc", {{"title", "from b"}, {"body", "b's body"}, {"clock", int64_t{20}}},
+        shared->on_b);
+    ASSERT_TRUE(arrive_in_order(net, a, b));
+    for (Store* s : replicas(net, {&a, &b})) {
         auto doc = find(*s, "Doc", g);
         ASSERT_TRUE(doc.has_value());
         EXPECT_EQ(doc->get("title"), Value("from a"));
@@ -201,47 +268,37 @@ TEST(Sync, HigherSyncClockWinsOverLaterArrival) {
     }
 
     // A put that leaves the clock alone: arrival order decides.
-    put(*b.store, "Doc", {{"body", "later"}}, idb);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    put(*b.store, "Doc", {{"body", "later"}}, shared->on_b);
+    ASSERT_TRUE(settle(net));
     net.pump_all();
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+    for (Store* s : replicas(net, {&a, &b})) {
         EXPECT_EQ(find(*s, "Doc", g)->get("body"), Value("later"));
     }
 }
 
 TEST(Sync, CorrectionsOfAPushWhoseAckWasLostComeWithTheNextLogin) {
-    ModelBuilder mb;
-    mb.entity("Doc")
-        .sync()
-        .property("id", PropertyType::kInt64, kFlagId)
-        .property("title", PropertyType::kString)
-        .property("body", PropertyType::kString)
-        .property("clock", PropertyType::kInt64, kFlagSyncClock);
-    Model model = mb.build().value();
-    SyncNet net(model);
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    uint64_t ida = put(*a.store, "Doc", {{"title", "t0"}, {"clock", int64_t{1}}});
-    Gid g = *gid(*a.store, "Doc", ida);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Doc", g).has_value(); }));
-    uint64_t idb = find(*b.store, "Doc", g)->id;
+    SyncNet net(clock_model());
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto shared = share(net, a, b, "Doc", {{"title", "t0"}, {"clock", int64_t{1}}});
+    ASSERT_TRUE(shared);
+    const Gid g = shared->gid;
     net.cut(b);
-    put(*a.store, "Doc", {{"title", "from a"}, {"clock", int64_t{30}}}, ida);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    put(*a.store, "Doc", {{"title", "from a"}, {"clock", int64_t{30}}}, shared->on_a);
+    ASSERT_TRUE(settle(net));
     // B's older edit loses on the clock, and the Ack that carries the correction is lost.
-    put(*b.store, "Doc", {{"title", "from b"}, {"body", "b's body"}, {"clock", int64_t{20}}}, idb);
+    put(*b.store, "Doc", {{"title", "from b"}, {"body", "b's body"}, {"clock", int64_t{20}}},
+        shared->on_b);
     b.drop_acks = true;
     net.connect(b);
     net.pump_all();
     ASSERT_TRUE(b.closed);
     EXPECT_EQ(find(*b.store, "Doc", g)->get("title"), Value("from b"));  // still pending here
     net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     net.pump_all();
     EXPECT_EQ(b.core->outgoing_queue_length(), 0u);
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+    for (Store* s : replicas(net, {&a, &b})) {
         auto doc = find(*s, "Doc", g);
         ASSERT_TRUE(doc.has_value());
         EXPECT_EQ(doc->get("title"), Value("from a")) << s->dir();
@@ -251,113 +308,87 @@ TEST(Sync, CorrectionsOfAPushWhoseAckWasLostComeWithTheNextLogin) {
     // Once the client has logged in past it, the server no longer keeps the correction.
     net.cut(b);
     net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    put(*b.store, "Doc", {{"body", "later"}}, idb);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
+    put(*b.store, "Doc", {{"body", "later"}}, shared->on_b);
+    ASSERT_TRUE(settle(net));
     auto txn = net.server_store().begin_read();
-    EXPECT_FALSE(get_meta(*txn, "sync.corrections." + client_id_to_hex(b.core->client_id()))->has_value());
+    EXPECT_FALSE(
+        get_meta(*txn, "sync.corrections." + client_id_to_hex(b.core->client_id()))->has_value());
 }
 
-TEST(Sync, DeleteBeatsConcurrentUpdate) {
-    for (bool delete_first : {true, false}) {
-        SyncNet net;
-        auto& a = net.add_client("a");
-        auto& b = net.add_client("b");
-        auto& c = net.add_client("c");
-        net.connect(a);
-        net.connect(b);
-        net.connect(c);
-        uint64_t ida = put(*a.store, "Person", {{"name", "doomed"}});
-        Gid g = *gid(*a.store, "Person", ida);
-        ASSERT_TRUE(
-            net.pump_until([&] { return up(net) && find(*b.store, "Person", g).has_value(); }));
-        uint64_t idb = find(*b.store, "Person", g)->id;
+// Which of two concurrent, conflicting offline edits reaches the server first: the delete
+// (DeleteFirst) or the other client's edit (DeleteLast). The delete wins either way.
+class SyncDeleteRace : public ::testing::TestWithParam<bool> {
+  protected:
+    bool delete_first() const { return GetParam(); }
+};
 
-        net.cut(a);
-        net.cut(b);
-        ASSERT_OK(a.box("Person").remove(ida));
-        put(*b.store, "Person", {{"name", "updated"}, {"age", 5}}, idb);
-        TestClient& first = delete_first ? a : b;
-        TestClient& second = delete_first ? b : a;
-        net.connect(first);
-        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-        net.connect(second);
-        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-        net.pump_all();
-        for (Store* s : {a.store.get(), b.store.get(), c.store.get(), &net.server_store()}) {
-            EXPECT_FALSE(find(*s, "Person", g).has_value()) << "delete_first=" << delete_first;
-        }
+INSTANTIATE_TEST_SUITE_P(Sync, SyncDeleteRace, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                             return std::string(p.param ? "DeleteFirst" : "DeleteLast");
+                         });
+
+TEST_P(SyncDeleteRace, DeleteBeatsConcurrentUpdate) {
+    SyncNet net;
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto& c = join(net, "c");
+    auto shared = share(net, a, b, "Person", {{"name", "doomed"}});
+    ASSERT_TRUE(shared);
+
+    net.cut(a);
+    net.cut(b);
+    ASSERT_OK(a.box("Person").remove(shared->on_a));
+    put(*b.store, "Person", {{"name", "updated"}, {"age", 5}}, shared->on_b);
+    ASSERT_TRUE(delete_first() ? arrive_in_order(net, a, b) : arrive_in_order(net, b, a));
+    for (Store* s : replicas(net, {&a, &b, &c})) {
+        EXPECT_FALSE(find(*s, "Person", shared->gid).has_value()) << s->dir();
     }
 }
 
-TEST(Sync, DeleteClearsConcurrentReferencesToTheDeletedObject) {
-    for (bool delete_first : {true, false}) {
-        SCOPED_TRACE(delete_first ? "delete first" : "reference first");
-        SyncNet net;
-        auto& a = net.add_client("a");
-        auto& b = net.add_client("b");
-        auto& c = net.add_client("c");
-        net.connect(a);
-        net.connect(b);
-        net.connect(c);
-        uint64_t target = put(*a.store, "Person", {{"name", "target"}});
-        uint64_t kept = put(*a.store, "Person", {{"name", "kept"}});
-        uint64_t note = put(*a.store, "Note", {{"text", "n"}});
-        Gid gt = *gid(*a.store, "Person", target);
-        Gid gk = *gid(*a.store, "Person", kept);
-        Gid gn = *gid(*a.store, "Note", note);
-        ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", gt); }));
+TEST_P(SyncDeleteRace, DeleteClearsConcurrentReferencesToTheDeletedObject) {
+    SyncNet net;
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    auto& c = join(net, "c");
+    uint64_t target = put(*a.store, "Person", {{"name", "target"}});
+    uint64_t kept = put(*a.store, "Person", {{"name", "kept"}});
+    uint64_t note = put(*a.store, "Note", {{"text", "n"}});
+    Gid gt = *gid(*a.store, "Person", target);
+    Gid gk = *gid(*a.store, "Person", kept);
+    Gid gn = *gid(*a.store, "Note", note);
+    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", gt); }));
 
-        net.cut(a);
-        net.cut(b);
-        {
-            // A points the note at the target (to-one and to-many); B removes the target.
-            auto box = a.box("Note");
-            Object n = **box.get(note);
-            ASSERT_OK(n.set("author", static_cast<int64_t>(target)));
-            ASSERT_OK(n.set_to_many("readers", {kept, target}));
-            ASSERT_OK(box.put(n));
-        }
-        ASSERT_OK(b.box("Person").remove(find(*b.store, "Person", gt)->id));
-        TestClient& first = delete_first ? b : a;
-        TestClient& second = delete_first ? a : b;
-        net.connect(first);
-        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-        net.connect(second);
-        ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-        net.pump_all();
-        for (Store* s : {a.store.get(), b.store.get(), c.store.get(), &net.server_store()}) {
-            EXPECT_FALSE(find(*s, "Person", gt).has_value());
-            auto n = find(*s, "Note", gn);
-            ASSERT_TRUE(n.has_value());
-            EXPECT_TRUE(n->get("author").is_null()) << s->dir();
-            const auto& readers = n->get_to_many("readers");
-            ASSERT_EQ(readers.size(), 1u) << s->dir();
-            EXPECT_EQ(*gid(*s, "Person", readers[0]), gk);
-        }
+    net.cut(a);
+    net.cut(b);
+    {
+        // A points the note at the target (to-one and to-many); B removes the target.
+        auto box = a.box("Note");
+        Object n = **box.get(note);
+        ASSERT_OK(n.set("author", static_cast<int64_t>(target)));
+        ASSERT_OK(n.set_to_many("readers", {kept, target}));
+        ASSERT_OK(box.put(n));
+    }
+    ASSERT_OK(b.box("Person").remove(find(*b.store, "Person", gt)->id));
+    ASSERT_TRUE(delete_first() ? arrive_in_order(net, b, a) : arrive_in_order(net, a, b));
+    for (Store* s : replicas(net, {&a, &b, &c})) {
+        EXPECT_FALSE(find(*s, "Person", gt).has_value());
+        auto n = find(*s, "Note", gn);
+        ASSERT_TRUE(n.has_value());
+        EXPECT_TRUE(n->get("author").is_null()) << s->dir();
+        const auto& readers = n->get_to_many("readers");
+        ASSERT_EQ(readers.size(), 1u) << s->dir();
+        EXPECT_EQ(*gid(*s, "Person", readers[0]), gk);
     }
 }
 
 TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     SyncNet net;
     auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto& b = join(net, "b");
+    ASSERT_TRUE(settle(net));
     // 1,000 objects in 100 transactions, written offline.
-    auto box = a.box("Person");
-    for (int t = 0; t < 100; ++t) {
-        ASSERT_OK(a.store
-                        ->write([&](WriteTxn& txn) {
-                            for (int i = 0; i < 10; ++i) {
-                                Object o = box.new_object();
-                                OUTPOST_RETURN_IF_ERROR(
-                                    o.set("name", "p" + std::to_string(t * 10 + i)));
-                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-                            }
-                            return Status::ok();
-                        }));
-    }
+    ASSERT_OK(put_people(a, 100, 10));
     EXPECT_EQ(a.core->outgoing_queue_length(), 100u);
     bool fired = false;
     a.core->on_up_to_date([&] { fired = true; });
@@ -371,35 +402,16 @@ TEST(Sync, ThousandOfflineObjectsArriveOnce) {
     EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
     EXPECT_EQ(net.server().stats().pushes_applied, 100u);
     EXPECT_EQ(b.received["Apply"], 100);
-    // Every name exactly once on B.
-    std::set<std::string> names;
-    auto txn = b.store->begin_read();
-    auto all = b.box("Person").get_all(*txn);
-    ASSERT_OK(all);
-    for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
-    EXPECT_EQ(names.size(), 1000u);
+    EXPECT_EQ(person_names(*b.store).size(), 1000u);  // every name exactly once on B
 }
 
 TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
     SyncNet net;
     net.set_grouped(true);
     auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
-    auto box = a.box("Person");
-    for (int t = 0; t < 100; ++t) {
-        ASSERT_OK(a.store
-                        ->write([&](WriteTxn& txn) {
-                            for (int i = 0; i < 10; ++i) {
-                                Object o = box.new_object();
-                                OUTPOST_RETURN_IF_ERROR(
-                                    o.set("name", "p" + std::to_string(t * 10 + i)));
-                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-                            }
-                            return Status::ok();
-                        }));
-    }
+    auto& b = join(net, "b");
+    ASSERT_TRUE(settle(net));
+    ASSERT_OK(put_people(a, 100, 10));
     net.connect(a);
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1000; }));
     net.pump_all();
@@ -412,24 +424,17 @@ TEST(Sync, QueuedPushesShareCommitsAndArriveOnce) {
     EXPECT_LT(records, 100u);
     EXPECT_EQ(static_cast<uint64_t>(b.received["Apply"]), records);
     EXPECT_EQ(a.core->server_seq(), records);
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+    for (Store* s : replicas(net, {&a, &b})) {
         EXPECT_EQ(count(*s, "Person"), 1000u);
     }
-    std::set<std::string> names;
-    auto rtxn = b.store->begin_read();
-    auto all = b.box("Person").get_all(*rtxn);
-    ASSERT_OK(all);
-    for (const auto& o : *all) names.insert(o.get("name").as<std::string>());
-    EXPECT_EQ(names.size(), 1000u);
+    EXPECT_EQ(person_names(*b.store).size(), 1000u);
 }
 
 TEST(Sync, LostAckDoesNotApplyTwiceNorHideLaterChanges) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
+    ASSERT_TRUE(settle(net));
     a.drop_acks = true;  // the server applies both pushes; the connection dies before A hears
     uint64_t first = put(*a.store, "Person", {{"name", "once"}, {"age", 1}});
     put(*a.store, "Person", {{"name", "twice?"}, {"age", 2}});
@@ -441,13 +446,13 @@ TEST(Sync, LostAckDoesNotApplyTwiceNorHideLaterChanges) {
     Gid g = *gid(*a.store, "Person", first);
     ASSERT_TRUE(net.pump_until([&] { return count(*b.store, "Person") == 2; }));
     put(*b.store, "Person", {{"name", "changed by b"}}, find(*b.store, "Person", g)->id);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     net.pump_all();
     EXPECT_EQ(net.server().stats().pushes_applied, 3u);
     EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
-    for (Store* s : {a.store.get(), b.store.get(), &net.server_store()}) {
+    for (Store* s : replicas(net, {&a, &b})) {
         EXPECT_EQ(count(*s, "Person"), 2u);
         EXPECT_EQ(find(*s, "Person", g)->get("name"), Value("changed by b"));
     }
@@ -457,19 +462,17 @@ TEST(Sync, LostAckDoesNotApplyTwiceNorHideLaterChanges) {
 
 TEST(Sync, ClientResumesFromItsSequenceAfterReconnect) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
     put(*a.store, "Person", {{"name", "1"}});
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1; }));
     net.cut(b);
     put(*a.store, "Person", {{"name", "2"}});
     put(*a.store, "Person", {{"name", "3"}});
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     int applies = b.received["Apply"];
     net.connect(b);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     EXPECT_EQ(b.received["Apply"], applies + 2);
     EXPECT_EQ(net.server().stats().catch_ups, 1u);
     EXPECT_EQ(count(*b.store, "Person"), 3u);
@@ -478,10 +481,8 @@ TEST(Sync, ClientResumesFromItsSequenceAfterReconnect) {
 
 TEST(Sync, RestartedClientKeepsItsIdentityAndPosition) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    auto& b = net.add_client("b");
-    net.connect(a);
-    net.connect(b);
+    auto& a = join(net, "a");
+    auto& b = join(net, "b");
     put(*a.store, "Person", {{"name", "1"}});
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 1; }));
     ClientId id = b.core->client_id();
@@ -501,13 +502,12 @@ TEST(Sync, RestartedClientKeepsItsIdentityAndPosition) {
 
 TEST(Sync, NewerConnectionOfAClientReplacesTheOlder) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto& a = join(net, "a");
+    ASSERT_TRUE(settle(net));
     auto stale = a.pipe;
     auto stale_session = a.session;
     net.connect(a);  // the client gave up on the old socket; the server has not noticed yet
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    ASSERT_TRUE(settle(net));
     auto item = stale->next_for(MemoryPipe::kClient);
     ASSERT_TRUE(item.has_value());
     EXPECT_TRUE(item->is_close);
@@ -520,9 +520,8 @@ TEST(Sync, NewerConnectionOfAClientReplacesTheOlder) {
 
 TEST(Sync, ClientHeartbeatIsAnswered) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    net.connect(a);
-    ASSERT_TRUE(net.pump_until([&] { return up(net); }));
+    auto& a = join(net, "a");
+    ASSERT_TRUE(settle(net));
     a.core->send_heartbeat();
     ASSERT_TRUE(net.pump_until([&] { return a.received["Heartbeat"] == 1; }));
     EXPECT_EQ(a.core->state(), ClientState::kLoggedIn);
@@ -550,8 +549,7 @@ TEST(Sync, OlderModelGetsOnlyWhatItKnows) {
 
 TEST(Sync, LocalOnlyEntitiesStayLocal) {
     SyncNet net;
-    auto& a = net.add_client("a");
-    net.connect(a);
+    auto& a = join(net, "a");
     put(*a.store, "Draft", {{"text", "private"}});
     put(*a.store, "Person", {{"name", "public"}});
     ASSERT_TRUE(
