@@ -5,12 +5,13 @@
 #include <map>
 #include <mutex>
 
+#include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "mongo/connector_meta.hpp"
 #include "mongo/event_mapper.hpp"
 #include "mongo/inbound_stream.hpp"
 #include "mongo/mongo_env.hpp"
 #include "mongo/stream_reader.hpp"
-#include "mongo/test_model.hpp"
 
 namespace outpost::mongo {
 namespace {
@@ -129,11 +130,11 @@ Bson first_reply(int pbrt) { return reply({}, pbrt, 42, "firstBatch"); }
 class InboundReplay : public ::testing::Test {
   protected:
     void SetUp() override {
-        model_ = testing::mapping_model();
-        store_ = testing::open_store(dir_.str("store"), model_);
+        model_ = testing::mongo_mapping_model();
+        store_ = testing::open_store(dir_.sub("store"), model_);
         ASSERT_TRUE(store_);
         auto m = Mapping::create(model_);
-        ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+        ASSERT_OK(m);
         mapping_.emplace(std::move(m).value());
         options_.database = "db";
     }
@@ -185,7 +186,7 @@ class InboundReplay : public ::testing::Test {
 TEST_F(InboundReplay, ResumeTokenIsCommittedWithTheData) {
     ReplayedStream source(
         {first_reply(1), reply({insert(2, 1, "a")}, 3), reply({insert(4, 2, "b")}, 5, 0)});
-    ASSERT_TRUE(run(source, token(1)).is_ok());
+    ASSERT_OK(run(source, token(1)));
     EXPECT_EQ(source.opened_after, token(1).json());
     ASSERT_EQ(commits_.size(), 2u);
     EXPECT_EQ(commits_[0].items, 1u);
@@ -206,7 +207,7 @@ TEST_F(InboundReplay, TransactionSplitOverTwoRepliesIsNeverCommittedHalf) {
         {first_reply(1),
          reply({insert(2, 1, "alone", 0, pad), insert(3, 2, "t1", 7), insert(4, 3, "t2", 7)}, 5),
          reply({insert(6, 4, "t3", 7)}, 8, 0)});
-    ASSERT_TRUE(run(source, token(1)).is_ok());
+    ASSERT_OK(run(source, token(1)));
     ASSERT_EQ(commits_.size(), 2u);
     // The first commit stops before the transaction, at its event's token.
     EXPECT_EQ(commits_[0].items, 1u);
@@ -221,7 +222,7 @@ TEST_F(InboundReplay, OwnWritesAreSkipped) {
     ReplayedStream source(
         {first_reply(1),
          reply({marker(2, 9, 3), insert(3, 1, "echo", 3), insert(4, 2, "theirs", 4)}, 5, 0)});
-    ASSERT_TRUE(run(source, token(1)).is_ok());
+    ASSERT_OK(run(source, token(1)));
     ASSERT_EQ(commits_.size(), 1u);
     EXPECT_EQ(commits_[0].items, 1u);
     EXPECT_EQ(commits_[0].own_seen, "9");
@@ -235,7 +236,7 @@ TEST_F(InboundReplay, DropRemovesTheObjectsAndInvalidateEndsTheStream) {
     ReplayedStream source(
         {first_reply(1), reply({insert(2, 1, "a"), insert(3, 2, "b")}, 4),
          reply({event(5, "drop", "items", 0, ""), event(6, "invalidate", "items", 0, "")}, 7, 0)});
-    ASSERT_TRUE(run(source, token(1)).is_ok());
+    ASSERT_OK(run(source, token(1)));
     ASSERT_EQ(commits_.size(), 2u);
     EXPECT_EQ(commits_[0].items, 2u);
     EXPECT_EQ(commits_[1].items, 0u);
@@ -247,7 +248,7 @@ TEST_F(InboundReplay, DropRemovesTheObjectsAndInvalidateEndsTheStream) {
 TEST_F(InboundReplay, DropKeepsTheObjectsUnlessAskedToRemoveThem) {
     ReplayedStream source({first_reply(1), reply({insert(2, 1, "a")}, 3),
                            reply({event(4, "drop", "items", 0, "")}, 5, 0)});
-    ASSERT_TRUE(run(source, token(1)).is_ok());
+    ASSERT_OK(run(source, token(1)));
     EXPECT_EQ(snapshot().items, 1u);
     EXPECT_EQ(snapshot().token, token(5).json());
     EXPECT_NE(state_.snapshot().last_error.find("the server keeps its objects"), std::string::npos);
@@ -281,7 +282,7 @@ TEST_F(InboundReplay, UnmappableDocumentIsADeadLetterOrWithStrictConversionsAnEr
                          "\"}}, \"fullDocument\": {\"_id\": {\"$oid\": \"" + oid(1) +
                          "\"}, \"label\": 5}");
     ReplayedStream lenient({first_reply(1), reply({bad, insert(3, 2, "ok")}, 4, 0)});
-    ASSERT_TRUE(run(lenient, token(1)).is_ok());
+    ASSERT_OK(run(lenient, token(1)));
     EXPECT_EQ(snapshot().items, 1u);
     EXPECT_EQ(state_.snapshot().dead_letters_total, 1u);
 
@@ -311,9 +312,9 @@ class FakeMapperEnv final : public detail::MapperEnv {
 class EventMapperTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        model_ = testing::mapping_model();
+        model_ = testing::mongo_mapping_model();
         auto m = Mapping::create(model_);
-        ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+        ASSERT_OK(m);
         mapping_.emplace(std::move(m).value());
     }
     // Maps EVENTS (views into them) with own_seen starting at OWN_SEEN.
@@ -335,7 +336,7 @@ TEST_F(EventMapperTest, GroupsChangesByMongoDbTransaction) {
     auto r =
         map({insert(1, 1, "a", 5), insert(2, 2, "b", 5), insert(3, 3, "c"), insert(4, 4, "d", 6)},
             own_seen);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     ASSERT_EQ(r->groups.size(), 3u);
     EXPECT_EQ(r->groups[0].size(), 2u);
     EXPECT_EQ(r->groups[1].size(), 1u);
@@ -348,7 +349,7 @@ TEST_F(EventMapperTest, MarkerMovesOwnSeenAndItsTransactionIsAnEcho) {
     auto r = map(
         {insert(1, 1, "before"), marker(2, 9, 4), insert(3, 2, "echo", 4), insert(4, 3, "after")},
         own_seen);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     EXPECT_EQ(own_seen, 9u);
     EXPECT_EQ(r->echoes, 1u);
     size_t changes = 0;
@@ -370,7 +371,7 @@ TEST_F(EventMapperTest, UpdateOfPartOfAFieldReadsTheDocument) {
     env_.document = bson("{\"_id\": {\"$oid\": \"" + oid(1) + "\"}, \"tags\": [\"a\", \"x\"]}");
     uint64_t own_seen = 0;
     auto r = map({update}, own_seen);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     EXPECT_EQ(env_.lookups, std::vector<std::string>{"items"});
     ASSERT_EQ(r->groups.size(), 1u);
     ASSERT_EQ(r->groups[0].size(), 1u);
@@ -385,7 +386,7 @@ TEST_F(EventMapperTest, UnmappedCollectionsAndTheMetadataCollectionAreIgnored) {
                       "{\"updatedFields\": {\"position\": 4}}");
     uint64_t own_seen = 0;
     auto r = map({other, meta}, own_seen);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_OK(r);
     for (const auto& g : r->groups) EXPECT_TRUE(g.empty());
     EXPECT_EQ(r->applied_events, 0u);
     EXPECT_TRUE(r->dead.empty());
@@ -396,11 +397,11 @@ TEST_F(EventMapperTest, DropReportsAndRemovesOnlyWhenAsked) {
     env_.gids = {"g1", "g2"};
     uint64_t own_seen = 0;
     auto kept = map({event(1, "drop", "items", 0, "")}, own_seen);
-    ASSERT_TRUE(kept.is_ok());
+    ASSERT_OK(kept);
     EXPECT_TRUE(kept->groups[0].empty());
     options_.remove_objects_of_dropped_collections = true;
     auto removed = map({event(1, "drop", "items", 0, "")}, own_seen);
-    ASSERT_TRUE(removed.is_ok());
+    ASSERT_OK(removed);
     ASSERT_EQ(removed->groups[0].size(), 2u);
     EXPECT_EQ(removed->groups[0][0].change.kind, ObjectChange::kRemove);
     EXPECT_EQ(env_.reports.size(), 2u);
