@@ -118,18 +118,17 @@ TEST(Wire, InvalidBsonBodyGetsError22) {
 }
 
 TEST(Wire, DeepNestingIsInvalidBsonNotAStackOverflow) {
+    // {a: {a: ... {}}} DEPTH levels deep, written front to back (each level adds 8 bytes: its
+    // length, the type byte, the name "a" and the terminator).
     auto nested = [](int depth) {
-        std::string doc("\x05\x00\x00\x00\x00", 5);
-        for (int i = 0; i < depth; ++i) {
-            std::string body = std::string(
-                                   "\x03"
-                                   "a",
-                                   2) +
-                               '\0' + doc;
-            std::string outer;
-            put_i32(outer, static_cast<int32_t>(body.size() + 5));
-            doc = outer + body + '\0';
+        std::string doc;
+        doc.reserve(static_cast<size_t>(depth) * 8 + 5);
+        for (int i = depth; i > 0; --i) {
+            put_i32(doc, 5 + 8 * i);
+            doc += std::string("\x03" "a", 2) + '\0';
         }
+        doc += std::string("\x05\x00\x00\x00\x00", 5);
+        doc += std::string(static_cast<size_t>(depth), '\0');
         return doc;
     };
     std::string head = std::string(1, '\0') + doc_bytes(R"({"insert": "c", "$db": "t"})");

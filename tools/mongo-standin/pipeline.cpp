@@ -79,6 +79,7 @@ struct ParsedProj {
     bool id_explicit = false;
 };
 
+// The tree keeps iterators into SPEC (the expressions of computed fields): SPEC must outlive it.
 Result<ParsedProj> parse_projection(const bson_t* spec) {
     ParsedProj pp;
     bool any_include = false, any_exclude = false;
@@ -93,9 +94,12 @@ Result<ParsedProj> parse_projection(const bson_t* spec) {
         } else if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
             bson_iter_t c;
             if (bson_iter_recurse(&it, &c) && bson_iter_next(&c) && bson_iter_key(&c)[0] != '$') {
-                // Nested projection {a: {b: 1}} is the same as {"a.b": 1}.
-                Doc sub = iter_subdoc(&it);
-                auto nested = parse_projection(sub.get());
+                // Nested projection {a: {b: 1}} is the same as {"a.b": 1}. The nested spec is a
+                // view into SPEC (never a copy): its iterators are kept in the tree and must stay
+                // valid as long as SPEC does.
+                bson_t sub;
+                iter_view(&it, &sub);
+                auto nested = parse_projection(&sub);
                 if (!nested.ok()) return nested.error();
                 Proj* p = pp.root.child(key);
                 p->kind = Proj::kSub;

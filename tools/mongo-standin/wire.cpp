@@ -299,7 +299,7 @@ static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, siz
             return failure->error;
         }
     }
-    bson_copy_to(&view, r.body.get());
+    r.body = Doc::copy_of(&view);
     for (const auto& s : seqs) {
         bson_t arr;
         bson_append_array_begin(r.body.get(), s.name.c_str(), static_cast<int>(s.name.size()),
@@ -346,7 +346,7 @@ static Result<Request> parse_op_query(const MsgHeader& h, const uint8_t* body, s
     if (bson_iter_init_find(&it, &q, "$query") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
         r.body = iter_subdoc(&it);
     } else {
-        bson_copy_to(&q, r.body.get());
+        r.body = Doc::copy_of(&q);
     }
     return r;
 }
