@@ -46,5 +46,198 @@ TEST(Projection, NestedComputedFieldInChangeStream) {
     EXPECT_EQ(events[0].find("operationType"), std::string::npos) << events[0];
 }
 
+
+// ---- error labels and names ----
+
+const char* kLsid = R"("lsid": {"id": {"$binary": {"base64": "AAAAAAAAAAAAAAAAAAAAAQ==", "subType": "04"}}})";
+
+bool has_label(const bson_t* reply, const std::string& label) {
+    bson_iter_t it, a;
+    if (!bson_iter_init_find(&it, reply, "errorLabels") || !bson_iter_recurse(&it, &a)) return false;
+    while (bson_iter_next(&a))
+        if (BSON_ITER_HOLDS_UTF8(&a) && label == bson_iter_utf8(&a, nullptr)) return true;
+    return false;
+}
+
+TEST(ErrorLabels, FailCommandOnCommitGetsTransientTransactionError) {
+    for (int code : {251, 112, 24, 267, 246}) {
+        EngineHarness h;
+        h.ok(R"({"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": {"failCommands": ["commitTransaction"], "errorCode": )" +
+             std::to_string(code) + R"(}, "$db": "admin"})");
+        h.ok(R"({"insert": "c", "documents": [{"_id": 1}], "txnNumber": {"$numberLong": "1"}, "autocommit": false, "startTransaction": true, )" +
+             std::string(kLsid) + "}");
+        Doc r = h.fails(R"({"commitTransaction": 1, "txnNumber": {"$numberLong": "1"}, "autocommit": false, "$db": "admin", )" +
+                            std::string(kLsid) + "}",
+                        code);
+        EXPECT_TRUE(has_label(r.get(), "TransientTransactionError")) << code << ": " << relaxed(r.get());
+    }
+    // Not for an error that a retry of the transaction would not cure.
+    EngineHarness h;
+    h.ok(R"({"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": {"failCommands": ["commitTransaction"], "errorCode": 2}, "$db": "admin"})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}], "txnNumber": {"$numberLong": "1"}, "autocommit": false, "startTransaction": true, )" +
+         std::string(kLsid) + "}");
+    Doc r = h.fails(R"({"commitTransaction": 1, "txnNumber": {"$numberLong": "1"}, "autocommit": false, "$db": "admin", )" +
+                        std::string(kLsid) + "}",
+                    2);
+    EXPECT_FALSE(bson_has_field(r.get(), "errorLabels")) << relaxed(r.get());
+}
+
+TEST(ErrorLabels, ResumableChangeStreamErrorOnlyForErrorsInsideGetMore) {
+    EngineHarness h;
+    h.ok(R"({"create": "c"})");
+    Doc opened = h.ok(R"({"aggregate": "c", "pipeline": [{"$changeStream": {}}], "cursor": {}})");
+    int64_t id = EngineHarness::cursor_id(opened.get());
+    // failCommand on getMore: no label added by the server.
+    h.ok(R"({"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": {"failCommands": ["getMore"], "errorCode": 6}, "$db": "admin"})");
+    Doc r = h.get_more(id, "c");
+    EXPECT_EQ(get_int(r.get(), "code").value_or(0), 6);
+    EXPECT_FALSE(has_label(r.get(), "ResumableChangeStreamError")) << relaxed(r.get());
+    // An error raised inside the getMore of a change stream: labelled when resumable ...
+    h.ok(R"({"configureFailPoint": "failGetMoreAfterCursorCheckout", "mode": {"times": 1}, "data": {"errorCode": 6}, "$db": "admin"})");
+    r = h.get_more(id, "c");
+    EXPECT_EQ(get_int(r.get(), "code").value_or(0), 6);
+    EXPECT_TRUE(has_label(r.get(), "ResumableChangeStreamError")) << relaxed(r.get());
+    // ... never for 216 ElectionInProgress.
+    opened = h.ok(R"({"aggregate": "c", "pipeline": [{"$changeStream": {}}], "cursor": {}})");
+    id = EngineHarness::cursor_id(opened.get());
+    h.ok(R"({"configureFailPoint": "failGetMoreAfterCursorCheckout", "mode": {"times": 1}, "data": {"errorCode": 216}, "$db": "admin"})");
+    r = h.get_more(id, "c");
+    EXPECT_EQ(get_int(r.get(), "code").value_or(0), 216);
+    EXPECT_FALSE(has_label(r.get(), "ResumableChangeStreamError")) << relaxed(r.get());
+}
+
+TEST(ErrorLabels, ChangeStreamFatalErrorIsNonResumable) {
+    EngineHarness h;
+    h.ok(R"({"create": "c"})");
+    Doc opened = h.ok(
+        R"({"aggregate": "c", "pipeline": [{"$changeStream": {}}, {"$project": {"_id": 0}}], "cursor": {}})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}]})");
+    Doc r = h.get_more(EngineHarness::cursor_id(opened.get()), "c");
+    EXPECT_EQ(get_int(r.get(), "code").value_or(0), 280);
+    EXPECT_EQ(get_string(r.get(), "codeName").value_or(""), "ChangeStreamFatalError");
+    EXPECT_TRUE(has_label(r.get(), "NonResumableChangeStreamError")) << relaxed(r.get());
+}
+
+TEST(ErrorNames, CodeNamesAreTheServers) {
+    const std::pair<int, const char*> names[] = {
+        {6, "HostUnreachable"},        {7, "HostNotFound"},
+        {89, "NetworkTimeout"},        {189, "PrimarySteppedDown"},
+        {216, "ElectionInProgress"},   {262, "ExceededTimeLimit"},
+        {9001, "SocketException"},     {10107, "NotWritablePrimary"},
+        {11601, "Interrupted"},        {11602, "InterruptedDueToReplStateChange"},
+        {13435, "NotPrimaryNoSecondaryOk"}, {13436, "NotPrimaryOrSecondary"},
+        {40324, "Location40324"},      {123456, "Location123456"}};
+    EngineHarness h;
+    for (const auto& [code, name] : names) {
+        h.ok(R"({"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": {"failCommands": ["ping"], "errorCode": )" +
+             std::to_string(code) + R"(}, "$db": "admin"})");
+        Doc r = h.fails(R"({"ping": 1})", code);
+        EXPECT_EQ(get_string(r.get(), "codeName").value_or(""), name);
+    }
+}
+
+// ---- duplicate keys ----
+
+TEST(DuplicateKey, SecondaryUniqueIndexReportsKeyPatternAndValue) {
+    EngineHarness h;
+    h.ok(R"({"createIndexes": "c", "indexes": [{"key": {"a": 1, "b": -1}, "name": "ab", "unique": true}]})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "a": 1, "b": "x"}]})");
+    Doc r = h.ok(R"({"insert": "c", "documents": [{"_id": 2, "a": 1, "b": "x"}]})");
+    bson_iter_t it;
+    ASSERT_TRUE(bson_iter_init(&it, r.get()) && bson_iter_find_descendant(&it, "writeErrors.0", &it));
+    Doc we = iter_subdoc(&it);
+    EXPECT_EQ(get_int(we.get(), "code").value_or(0), 11000);
+    Doc kp = iter_subdoc((bson_iter_init_find(&it, we.get(), "keyPattern"), &it));
+    EXPECT_EQ(relaxed(kp.get()), normalized(R"({"a": 1, "b": -1})"));
+    Doc kv = iter_subdoc((bson_iter_init_find(&it, we.get(), "keyValue"), &it));
+    EXPECT_EQ(relaxed(kv.get()), normalized(R"({"a": 1, "b": "x"})"));
+
+    Doc fam = h.fails(R"({"findAndModify": "c", "query": {"_id": 3}, "update": {"$set": {"a": 1, "b": "x"}}, "upsert": true})",
+                      11000);
+    kv = iter_subdoc((bson_iter_init_find(&it, fam.get(), "keyValue"), &it));
+    EXPECT_EQ(relaxed(kv.get()), normalized(R"({"a": 1, "b": "x"})"));
+    kp = iter_subdoc((bson_iter_init_find(&it, fam.get(), "keyPattern"), &it));
+    EXPECT_EQ(relaxed(kp.get()), normalized(R"({"a": 1, "b": -1})"));
+}
+
+// ---- fail points ----
+
+TEST(FailPoints, WriteConcernErrorIsAddedToTheReply) {
+    EngineHarness h;
+    h.ok(R"({"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": {"failCommands": ["insert"], "writeConcernError": {"code": 91, "errmsg": "Replication is being shut down"}}, "$db": "admin"})");
+    Doc r = h.ok(R"({"insert": "c", "documents": [{"_id": 1}], "txnNumber": {"$numberLong": "1"}, )" +
+                 std::string(kLsid) + "}");
+    EXPECT_EQ(get_int(r.get(), "n").value_or(0), 1);
+    bson_iter_t it;
+    ASSERT_TRUE(bson_iter_init_find(&it, r.get(), "writeConcernError"));
+    Doc wce = iter_subdoc(&it);
+    EXPECT_EQ(get_int(wce.get(), "code").value_or(0), 91);
+    EXPECT_TRUE(has_label(r.get(), "RetryableWriteError")) << relaxed(r.get());
+    // The write happened (the error is about its replication only).
+    EXPECT_EQ(h.find("c").size(), 1u);
+}
+
+TEST(FailPoints, OnPrimaryTransactionalWriteDropsTheReplyAndTheRetryReplays) {
+    EngineHarness h;
+    h.ok(R"({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}, "$db": "admin"})");
+    std::string insert = R"({"insert": "c", "documents": [{"_id": 1}], "txnNumber": {"$numberLong": "7"}, )" +
+                         std::string(kLsid) + "}";
+    Outcome first = h.run_outcome(insert);
+    EXPECT_TRUE(first.close);
+    Doc retry = h.ok(insert);
+    EXPECT_EQ(get_int(retry.get(), "n").value_or(0), 1);
+    EXPECT_EQ(h.find("c").size(), 1u);
+    // failBeforeCommitExceptionCode: the write fails before it is applied.
+    h.ok(R"({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}, "data": {"failBeforeCommitExceptionCode": 91}, "$db": "admin"})");
+    Doc failed = h.fails(R"({"insert": "c", "documents": [{"_id": 2}], "txnNumber": {"$numberLong": "8"}, )" +
+                             std::string(kLsid) + "}",
+                         91);
+    EXPECT_TRUE(has_label(failed.get(), "RetryableWriteError")) << relaxed(failed.get());
+    EXPECT_EQ(h.find("c").size(), 1u);
+}
+
+// ---- updates ----
+
+TEST(PipelineUpdate, ResultWithoutIdKeepsTheOriginalId) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "a": 1, "b": 2}]})");
+    Doc r = h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": [{"$project": {"_id": 0, "a": 1}}]}]})");
+    EXPECT_EQ(get_int(r.get(), "nModified").value_or(0), 1) << relaxed(r.get());
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": 1, "a": 1})"}));
+    h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": [{"$replaceWith": {"z": 9}}]}]})");
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": 1, "z": 9})"}));
+    // A different _id is still refused.
+    r = h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": [{"$set": {"_id": 2}}]}]})");
+    EXPECT_NE(relaxed(r.get()).find("\"code\" : 66"), std::string::npos) << relaxed(r.get());
+}
+
+TEST(PipelineUpdate, ShrunkArrayIsReportedAsTruncated) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "arr": [1, 2, 3, 4], "d": {"x": 1, "y": 2}}]})");
+    Doc opened = h.ok(R"({"aggregate": "c", "pipeline": [{"$changeStream": {}}], "cursor": {}})");
+    h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": [{"$set": {"arr": [1, 9], "d": {"x": 1, "z": 3}}}]}]})");
+    Doc more = h.get_more(EngineHarness::cursor_id(opened.get()), "c");
+    auto events = EngineHarness::batch(more.get());
+    ASSERT_EQ(events.size(), 1u);
+    Doc ev = testing::json_doc(events[0]);
+    bson_iter_t it;
+    ASSERT_TRUE(bson_iter_init(&it, ev.get()) &&
+                bson_iter_find_descendant(&it, "updateDescription", &it));
+    Doc desc = iter_subdoc(&it);
+    EXPECT_EQ(relaxed(desc.get()),
+              normalized(R"({"updatedFields": {"arr.1": 9, "d.z": 3}, "removedFields": ["d.y"],
+                             "truncatedArrays": [{"field": "arr", "newSize": 2}]})"));
+}
+
+TEST(Insert, DollarPrefixedFieldInIdIsRefused) {
+    EngineHarness h;
+    Doc r = h.ok(R"({"insert": "c", "documents": [{"_id": {"$a": 1}}, {"_id": {"b": {"$c": 1}}}, {"_id": {"ok": 1}}], "ordered": false})");
+    EXPECT_EQ(get_int(r.get(), "n").value_or(-1), 1) << relaxed(r.get());
+    std::string json = relaxed(r.get());
+    EXPECT_NE(json.find("$a is not valid for storage"), std::string::npos) << json;
+    EXPECT_NE(json.find("$c is not valid for storage"), std::string::npos) << json;
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": {"ok": 1}})"}));
+}
+
 }  // namespace
 }  // namespace standin

@@ -36,8 +36,8 @@ class EngineHarness {
         engine_.set_advertised("127.0.0.1:1");
     }
 
-    // Runs one command; "$db" defaults to "t". Returns the reply (ok:1 or the error document).
-    Doc run(const std::string& json) {
+    // Runs one command; "$db" defaults to "t". Returns what the connection would do with it.
+    Outcome run_outcome(const std::string& json) {
         Doc cmd = json_doc(json);
         if (!bson_has_field(cmd.get(), "$db")) BSON_APPEND_UTF8(cmd.get(), "$db", "t");
         Request r;
@@ -48,8 +48,11 @@ class EngineHarness {
             // A command that would wait: run it again as if its deadline had passed.
             o = engine_.run(r, conn_, true, Clock::now());
         }
-        return std::move(o.reply);
+        return o;
     }
+
+    // Runs one command; returns the reply (ok:1 or the error document).
+    Doc run(const std::string& json) { return std::move(run_outcome(json).reply); }
 
     // Runs a command that must succeed.
     Doc ok(const std::string& json) {

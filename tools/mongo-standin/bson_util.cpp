@@ -5,24 +5,50 @@
 
 namespace standin {
 
-const char* code_name(int code) {
+// The server's name for CODE (error_codes.yml); a code without a name (an assertion id such as
+// 40324) is "Location<code>", as the server reports it.
+std::string code_name(int code) {
     switch (code) {
+        case 1:
+            return "InternalError";
         case 2:
             return "BadValue";
+        case 4:
+            return "NoSuchKey";
+        case 6:
+            return "HostUnreachable";
+        case 7:
+            return "HostNotFound";
         case 8:
             return "UnknownError";
         case 9:
             return "FailedToParse";
         case 11:
             return "UserNotFound";
+        case 13:
+            return "Unauthorized";
         case 14:
             return "TypeMismatch";
+        case 15:
+            return "Overflow";
+        case 17:
+            return "ProtocolError";
         case 20:
             return "IllegalOperation";
         case 22:
             return "InvalidBSON";
+        case 24:
+            return "LockTimeout";
         case 26:
             return "NamespaceNotFound";
+        case 27:
+            return "IndexNotFound";
+        case 28:
+            return "PathNotViable";
+        case 29:
+            return "NonExistentPath";
+        case 30:
+            return "InvalidPath";
         case 31:
             return "RoleNotFound";
         case 40:
@@ -33,73 +59,162 @@ const char* code_name(int code) {
             return "NamespaceExists";
         case 50:
             return "MaxTimeMSExpired";
+        case 51:
+            return "ManualInterventionRequired";
         case 52:
             return "DollarPrefixedFieldName";
         case 53:
             return "InvalidIdField";
+        case 54:
+            return "NotSingleValueField";
+        case 56:
+            return "EmptyFieldName";
+        case 57:
+            return "DottedFieldName";
         case 59:
             return "CommandNotFound";
+        case 63:
+            return "StaleShardVersion";
+        case 64:
+            return "WriteConcernFailed";
         case 66:
             return "ImmutableField";
+        case 67:
+            return "CannotCreateIndex";
+        case 68:
+            return "IndexAlreadyExists";
         case 72:
             return "InvalidOptions";
         case 73:
             return "InvalidNamespace";
+        case 76:
+            return "NoReplicationEnabled";
+        case 79:
+            return "UnknownReplWriteConcern";
         case 85:
             return "IndexOptionsConflict";
         case 86:
             return "IndexKeySpecsConflict";
+        case 89:
+            return "NetworkTimeout";
         case 91:
             return "ShutdownInProgress";
+        case 96:
+            return "OperationFailed";
+        case 100:
+            return "UnsatisfiableWriteConcern";
         case 112:
             return "WriteConflict";
         case 115:
             return "CommandNotSupported";
+        case 117:
+            return "ConflictingOperationInProgress";
+        case 121:
+            return "DocumentValidationFailure";
+        case 125:
+            return "CommandFailed";
+        case 133:
+            return "FailedToSatisfyReadPreference";
+        case 134:
+            return "ReadConcernMajorityNotAvailableYet";
         case 136:
             return "CappedPositionLost";
+        case 150:
+            return "StaleEpoch";
+        case 165:
+            return "ViewDepthLimitExceeded";
+        case 166:
+            return "CommandNotSupportedOnView";
+        case 167:
+            return "OptionNotSupportedOnView";
+        case 168:
+            return "InvalidPipelineOperator";
+        case 182:
+            return "InvalidViewDefinition";
+        case 189:
+            return "PrimarySteppedDown";
+        case 197:
+            return "InvalidIndexSpecificationOption";
+        case 206:
+            return "NoSuchSession";
+        case 216:
+            return "ElectionInProgress";
         case 223:
             return "IllegalOpMsgFlag";
         case 225:
             return "TransactionTooOld";
+        case 234:
+            return "RetryChangeStream";
+        case 237:
+            return "CursorKilled";
+        case 238:
+            return "NotImplemented";
+        case 239:
+            return "SnapshotTooOld";
+        case 241:
+            return "ConversionFailure";
+        case 246:
+            return "SnapshotUnavailable";
+        case 249:
+            return "StaleDbVersion";
         case 251:
             return "NoSuchTransaction";
         case 256:
             return "TransactionCommitted";
+        case 257:
+            return "TransactionTooLarge";
         case 260:
             return "InvalidResumeToken";
+        case 262:
+            return "ExceededTimeLimit";
         case 263:
             return "OperationNotSupportedInTransaction";
+        case 267:
+            return "PreparedTransactionInProgress";
         case 280:
             return "ChangeStreamFatalError";
         case 286:
             return "ChangeStreamHistoryLost";
+        case 290:
+            return "TransactionExceededLifetimeLimitSeconds";
         case 352:
             return "UnsupportedOpQueryCommand";
+        case 9001:
+            return "SocketException";
+        case 10107:
+            return "NotWritablePrimary";
         case 10334:
             return "BSONObjectTooLarge";
         case 11000:
             return "DuplicateKey";
         case 11600:
             return "InterruptedAtShutdown";
-        case 40324:
-            return "Location40324";
-        case 40571:
-            return "Location40571";
-        case 40573:
-            return "Location40573";
-        case 40602:
-            return "Location40602";
-        case 40647:
-            return "Location40647";
-        case 40674:
-            return "Location40674";
-        case 31253:
-            return "Location31253";
-        case 31254:
-            return "Location31254";
+        case 11601:
+            return "Interrupted";
+        case 11602:
+            return "InterruptedDueToReplStateChange";
+        case 13297:
+            return "DatabaseDifferCase";
+        case 13388:
+            return "StaleConfig";
+        case 13435:
+            return "NotPrimaryNoSecondaryOk";
+        case 13436:
+            return "NotPrimaryOrSecondary";
+        case 46841:
+            return "ClientMarkedKilled";
+        case 50768:
+            return "NotARetryableWriteCommand";
         default:
-            return "UnknownError";
+            return "Location" + std::to_string(code);
     }
+}
+
+void append_error_info(bson_t* b, const Error& err) {
+    if (err.info.empty()) return;
+    bson_t info;
+    if (bson_init_static(&info, reinterpret_cast<const uint8_t*>(err.info.data()), err.info.size()))
+        bson_concat(b, &info);
 }
 
 Doc Doc::from_bytes(const uint8_t* data, size_t len) {

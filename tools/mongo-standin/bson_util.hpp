@@ -17,10 +17,21 @@ namespace standin {
 
 // An error as the server reports it: numeric code, message, optional error labels.
 struct Error {
+    Error() = default;
+    Error(int c, std::string m, std::vector<std::string> l = {}, std::string i = {})
+        : code(c), msg(std::move(m)), labels(std::move(l)), info(std::move(i)) {}
+
     int code = 0;
     std::string msg;
     std::vector<std::string> labels;
+    // Further fields of the error as the server reports them (keyPattern and keyValue of a
+    // duplicate key, errInfo of a validation failure): the raw bytes of a BSON document whose
+    // fields are appended to the error; empty for none.
+    std::string info;
 };
+
+// Appends the fields of ERR.info to B.
+void append_error_info(bson_t* b, const Error& err);
 
 // Value or Error. Library code returns these instead of throwing.
 template <class T>
@@ -42,7 +53,8 @@ struct Unit {};
 using Status = Result<Unit>;
 inline Status ok_status() { return Unit{}; }
 
-const char* code_name(int code);
+// The server's codeName for an error code ("Location<code>" for codes without a name).
+std::string code_name(int code);
 
 // Owning, movable bson_t. Never null after construction.
 class Doc {

@@ -141,6 +141,15 @@ Outcome Commands::get_more(Engine& e, CommandCtx& c) {
         return reply_error(Error{43, "cursor id " + std::to_string(id) + " not found", {}});
     Cursor& cur = cit->second;
     cur.last_use = Clock::now();
+    if (!c.rerun_after_deadline && e.fail_get_more_.fire()) {
+        // failGetMoreAfterCursorCheckout: an error raised inside the getMore, which (unlike a
+        // failCommand error) gets the labels of an error of the stream itself; the cursor is gone.
+        int code = e.fail_get_more_.error_code;
+        bool stream = cur.is_stream;
+        e.cursors_.erase(cit);
+        return reply_error(Error{code, "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint",
+                                 e.automatic_labels(c, code, 0, stream)});
+    }
     if (cur.is_stream) return stream_get_more(e, c, cur, batch_size.value_or(0));
     size_t max = batch_size && *batch_size > 0 ? static_cast<size_t>(*batch_size) : SIZE_MAX;
     std::vector<DocPtr> batch;

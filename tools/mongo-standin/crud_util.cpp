@@ -34,6 +34,27 @@ Doc id_doc(const bson_t* doc) {
     return d;
 }
 
+namespace {
+
+// The first $-prefixed field name inside an _id document (at any depth), as the server's storage
+// validation finds it; DBRef fields ($ref, $id, $db) are allowed. Empty when there is none.
+std::string dollar_field_in(const bson_iter_t* container, int depth = 0) {
+    bson_iter_t c;
+    if (depth > 200 || !bson_iter_recurse(container, &c)) return std::string();
+    while (bson_iter_next(&c)) {
+        std::string_view k(bson_iter_key(&c), bson_iter_key_len(&c));
+        if (!k.empty() && k[0] == '$' && k != "$ref" && k != "$id" && k != "$db")
+            return std::string(k);
+        if (BSON_ITER_HOLDS_DOCUMENT(&c) || BSON_ITER_HOLDS_ARRAY(&c)) {
+            std::string inner = dollar_field_in(&c, depth + 1);
+            if (!inner.empty()) return inner;
+        }
+    }
+    return std::string();
+}
+
+}  // namespace
+
 // Puts _id first, generating an ObjectId when missing.
 Result<DocPtr> prepare_insert(const bson_t* doc) {
     if (doc->len > 16 * 1024 * 1024)
@@ -47,6 +68,16 @@ Result<DocPtr> prepare_insert(const bson_t* doc) {
         if (BSON_ITER_HOLDS_ARRAY(&it))
             return Error{53, "The '_id' value cannot be of type array", {}};
         if (BSON_ITER_HOLDS_REGEX(&it)) return Error{53, "can't use a regex for _id", {}};
+        if (bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
+            return Error{53, "can't use a undefined for _id", {}};
+        if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            std::string dollar = dollar_field_in(&it);
+            if (!dollar.empty())
+                return Error{52,
+                             "_id fields may not contain '$'-prefixed fields: " + dollar +
+                                 " is not valid for storage.",
+                             {}};
+        }
         bson_iter_t first;
         bson_iter_init(&first, doc);
         bson_iter_next(&first);
@@ -67,16 +98,14 @@ Result<DocPtr> prepare_insert(const bson_t* doc) {
     return std::make_shared<const std::string>(out.bytes());
 }
 
-void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err,
-                        const bson_t* key_pattern, const bson_t* key_value) {
+void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err) {
     bson_t we;
     std::string k = std::to_string(count++);
     bson_append_document_begin(arr, k.c_str(), static_cast<int>(k.size()), &we);
     BSON_APPEND_INT32(&we, "index", index);
     BSON_APPEND_INT32(&we, "code", err.code);
     append_str(&we, "errmsg", err.msg);
-    if (key_pattern) BSON_APPEND_DOCUMENT(&we, "keyPattern", key_pattern);
-    if (key_value) BSON_APPEND_DOCUMENT(&we, "keyValue", key_value);
+    append_error_info(&we, err);
     bson_append_document_end(arr, &we);
 }
 

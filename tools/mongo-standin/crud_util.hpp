@@ -20,9 +20,8 @@ bool has_field(const bson_t* b, const char* key);
 Doc id_doc(const bson_t* doc);
 // The document to store for an insert: _id first (generated when missing). Errors 53, 10334.
 Result<DocPtr> prepare_insert(const bson_t* doc);
-// Appends {index, code, errmsg, keyPattern?, keyValue?} to a writeErrors array.
-void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err,
-                        const bson_t* key_pattern, const bson_t* key_value);
+// Appends {index, code, errmsg, <the error's info fields>} to a writeErrors array.
+void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& err);
 // The documents of `c` (may be null) matching `filter` as `txn` sees them, in natural order;
 // at most `limit` when > 0.
 Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter,

@@ -1,4 +1,5 @@
 // Write commands: insert, update, delete, findAndModify.
+#include <algorithm>
 #include <cstring>
 
 #include "commands.hpp"
@@ -25,8 +26,77 @@ Doc update_description(const UpdateOutcome& u) {
     bson_append_array_end(d.get(), &arr);
     bson_t tr;
     BSON_APPEND_ARRAY_BEGIN(d.get(), "truncatedArrays", &tr);
+    for (size_t i = 0; i < u.truncated_arrays.size(); ++i) {
+        bson_t t;
+        std::string k = std::to_string(i);
+        bson_append_document_begin(&tr, k.c_str(), -1, &t);
+        append_str(&t, "field", u.truncated_arrays[i].first);
+        BSON_APPEND_INT32(&t, "newSize", u.truncated_arrays[i].second);
+        bson_append_document_end(&tr, &t);
+    }
     bson_append_array_end(d.get(), &tr);
     return d;
+}
+
+bool same_value(const Node& a, const Node& b) {
+    if (a.type != b.type) return false;
+    Doc x, y;
+    a.append_to(x.get(), "");
+    b.append_to(y.get(), "");
+    return x.get()->len == y.get()->len &&
+           std::memcmp(bson_get_data(x.get()), bson_get_data(y.get()), x.get()->len) == 0;
+}
+
+std::string join_path(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+}
+
+void diff_value(const Node& before, const Node& after, const std::string& path, UpdateOutcome& out);
+
+// The server's delta of a pipeline update (doc_diff): documents field by field (a field that
+// moved relative to the others counts as updated), arrays element by element (a shorter array is
+// truncated, a longer one gets its new elements), anything else replaced whole.
+void diff_document(const Node& before, const Node& after, const std::string& prefix,
+                   UpdateOutcome& out) {
+    for (const auto& [k, v] : before.kids)
+        if (!after.find(k)) out.removed_fields.push_back(join_path(prefix, k));
+    size_t last_position = 0;
+    for (const auto& [k, v] : after.kids) {
+        if (prefix.empty() && k == "_id") continue;
+        size_t position = 0;
+        const Node* b = nullptr;
+        for (size_t i = 0; i < before.kids.size(); ++i) {
+            if (before.kids[i].first == k) {
+                b = &before.kids[i].second;
+                position = i;
+                break;
+            }
+        }
+        if (!b || position < last_position) {
+            out.updated_fields.kids.emplace_back(join_path(prefix, k), v);
+            continue;
+        }
+        last_position = position;
+        diff_value(*b, v, join_path(prefix, k), out);
+    }
+}
+
+void diff_value(const Node& before, const Node& after, const std::string& path, UpdateOutcome& out) {
+    if (same_value(before, after)) return;
+    if (before.type == BSON_TYPE_DOCUMENT && after.type == BSON_TYPE_DOCUMENT) {
+        diff_document(before, after, path, out);
+    } else if (before.type == BSON_TYPE_ARRAY && after.type == BSON_TYPE_ARRAY) {
+        size_t common = std::min(before.kids.size(), after.kids.size());
+        for (size_t i = 0; i < common; ++i)
+            diff_value(before.kids[i].second, after.kids[i].second,
+                       path + "." + std::to_string(i), out);
+        if (after.kids.size() < before.kids.size())
+            out.truncated_arrays.emplace_back(path, static_cast<int32_t>(after.kids.size()));
+        for (size_t i = common; i < after.kids.size(); ++i)
+            out.updated_fields.kids.emplace_back(path + "." + std::to_string(i), after.kids[i].second);
+    } else {
+        out.updated_fields.kids.emplace_back(path, after);
+    }
 }
 
 // Pipeline-style update: runs the stages on the document, then diffs top-level fields.
@@ -42,21 +112,19 @@ Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t
     Node before = Node::from_bson(original), after = Node::from_bson(&nv);
     bson_iter_t id;
     if (bson_iter_init_find(&id, original, "_id")) {
-        const Node* nid = after.find("_id");
         Node oid = Node::from_iter(&id);
-        if (!nid || compare_nodes(*nid, oid) != 0)
+        const Node* nid = after.find("_id");
+        if (!nid) {
+            // A result without _id keeps the document's _id (first, as stored).
+            after.kids.insert(after.kids.begin(), {"_id", oid});
+        } else if (compare_nodes(*nid, oid) != 0) {
             return Error{
                 66,
                 "Performing an update on the path '_id' would modify the immutable field '_id'",
                 {}};
+        }
     }
-    for (const auto& [k, v] : after.kids) {
-        const Node* b = before.find(k);
-        if (k == "_id") continue;
-        if (!b || compare_nodes(*b, v) != 0 || b->type != v.type) out.updated_fields.set(k, v);
-    }
-    for (const auto& [k, v] : before.kids)
-        if (!after.find(k)) out.removed_fields.push_back(k);
+    diff_document(before, after, "", out);
     out.doc = after.to_doc();
     out.modified =
         out.doc.get()->len != original->len ||
@@ -126,7 +194,7 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
         ++index;
         if (!BSON_ITER_HOLDS_DOCUMENT(&d)) {
             append_write_error(errors.get(), nerr, index,
-                               Error{2, "document must be an object", {}}, nullptr, nullptr);
+                               Error{2, "document must be an object", {}});
             if (ordered) break;
             continue;
         }
@@ -135,14 +203,13 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
         bson_iter_document(&d, &raw_len, &raw_data);
         bson_t raw;
         if (!bson_init_static(&raw, raw_data, raw_len)) {
-            append_write_error(errors.get(), nerr, index, Error{22, "invalid document", {}},
-                               nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, Error{22, "invalid document", {}});
             if (ordered) break;
             continue;
         }
         auto prepared = prepare_insert(&raw);
         if (!prepared.ok()) {
-            append_write_error(errors.get(), nerr, index, prepared.error(), nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, prepared.error());
             if (ordered) break;
             continue;
         }
@@ -154,13 +221,13 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
             Doc kp, kv = id_doc(&view);
             BSON_APPEND_INT32(kp.get(), "_id", 1);
             Error dup = duplicate_key_error(coll, "_id_", kp.get(), kv.get());
-            append_write_error(errors.get(), nerr, index, dup, kp.get(), kv.get());
+            append_write_error(errors.get(), nerr, index, dup);
             if (ordered) break;
             continue;
         }
         auto uniq = check_unique(coll, &view, key, c.txn);
         if (!uniq.ok()) {
-            append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, uniq.error());
             if (ordered) break;
             continue;
         }
@@ -170,7 +237,7 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
         if (!st.ok()) {
             if (park_or_conflict(st.error(), writes)) return parked();
             if (c.in_txn) return reply_error(st.error());
-            append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, st.error());
             if (ordered) break;
             continue;
         }
@@ -247,15 +314,14 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
         if (multi && !is_pipeline && !is_operator_update(udoc) && !bson_empty(udoc)) {
             append_write_error(
                 errors.get(), nerr, index,
-                Error{9, "multi update is not supported for replacement-style update", {}}, nullptr,
-                nullptr);
+                Error{9, "multi update is not supported for replacement-style update", {}});
             if (ordered) break;
             continue;
         }
         Collection* coll = e.find_collection(c.db, name);
         auto found = matching(coll, c.txn, q, multi ? 0 : 1);
         if (!found.ok()) {
-            append_write_error(errors.get(), nerr, index, found.error(), nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, found.error());
             if (ordered) break;
             continue;
         }
@@ -266,7 +332,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             auto r = run_update(e, &view, udoc, is_pipeline,
                                 has_af ? array_filters : nullptr, q, false);
             if (!r.ok()) {
-                append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, r.error());
                 stop = true;
                 break;
             }
@@ -277,7 +343,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             auto uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
             if (!uniq.ok()) {
                 --n;
-                append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, uniq.error());
                 stop = true;
                 break;
             }
@@ -290,7 +356,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                 if (park_or_conflict(st.error(), writes)) return parked();
                 if (c.in_txn) return reply_error(st.error());
                 --n;
-                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, st.error());
                 stop = true;
                 break;
             }
@@ -318,13 +384,13 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                                has_af ? array_filters : nullptr, q, true);
             }
             if (!r.ok()) {
-                append_write_error(errors.get(), nerr, index, r.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, r.error());
                 if (ordered) break;
                 continue;
             }
             auto prepared = prepare_insert(r.value().doc.get());
             if (!prepared.ok()) {
-                append_write_error(errors.get(), nerr, index, prepared.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, prepared.error());
                 if (ordered) break;
                 continue;
             }
@@ -338,14 +404,13 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                 Doc kp, kv = id_doc(&view);
                 BSON_APPEND_INT32(kp.get(), "_id", 1);
                 append_write_error(errors.get(), nerr, index,
-                                   duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()),
-                                   kp.get(), kv.get());
+                                   duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()));
                 if (ordered) break;
                 continue;
             }
             auto uniq = check_unique(*coll_r.value(), &view, key, c.txn);
             if (!uniq.ok()) {
-                append_write_error(errors.get(), nerr, index, uniq.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, uniq.error());
                 if (ordered) break;
                 continue;
             }
@@ -355,7 +420,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             if (!st.ok()) {
                 if (st.error().code == kBlockedByTransaction && writes == 0) return parked();
                 if (c.in_txn) return reply_error(st.error());
-                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, st.error());
                 if (ordered) break;
                 continue;
             }
@@ -405,7 +470,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
         Collection* coll = e.find_collection(c.db, name);
         auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0);
         if (!found.ok()) {
-            append_write_error(errors.get(), nerr, index, found.error(), nullptr, nullptr);
+            append_write_error(errors.get(), nerr, index, found.error());
             if (ordered) break;
             continue;
         }
@@ -419,7 +484,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
             if (!st.ok()) {
                 if (park_or_conflict(st.error(), writes)) return parked();
                 if (c.in_txn) return reply_error(st.error());
-                append_write_error(errors.get(), nerr, index, st.error(), nullptr, nullptr);
+                append_write_error(errors.get(), nerr, index, st.error());
                 stop = true;
                 break;
             }

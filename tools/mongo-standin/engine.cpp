@@ -62,6 +62,7 @@ Doc error_doc(const Error& e) {
     append_str(d.get(), "errmsg", e.msg);
     BSON_APPEND_INT32(d.get(), "code", e.code);
     append_str(d.get(), "codeName", code_name(e.code));
+    append_error_info(d.get(), e);
     if (!e.labels.empty()) {
         bson_t arr;
         BSON_APPEND_ARRAY_BEGIN(d.get(), "errorLabels", &arr);
@@ -298,8 +299,8 @@ bool is_hello(const std::string& name) {
     return name == "hello" || name == "isMaster" || name == "ismaster";
 }
 
-// Codes after which a write may be retried and a change stream resumed (the drivers' lists).
-bool is_retryable_code(int code) {
+// Error categories of the server's error_codes.yml that decide the labels it adds.
+bool is_retriable_error(int code) {  // RetriableError (and the network errors)
     switch (code) {
         case 6:
         case 7:
@@ -319,47 +320,70 @@ bool is_retryable_code(int code) {
     }
 }
 
-bool is_resumable_code(int code) {
+bool is_snapshot_or_retargeting_error(int code) {
     switch (code) {
-        case 63:
-        case 150:
-        case 13388:
-        case 234:
-        case 133:
-        case 216:
-        case 43:
+        case 239:  // SnapshotTooOld
+        case 246:  // SnapshotUnavailable
+        case 250:  // StaleChunkHistory
+        case 272:  // MigrationConflict
+        case 63:   // StaleShardVersion
+        case 150:  // StaleEpoch
+        case 13388:  // StaleConfig
+        case 249:  // StaleDbVersion
             return true;
         default:
-            return is_retryable_code(code);
+            return false;
     }
 }
+
+bool is_transient_transaction_error(int code, bool has_wc_error, bool commit_or_abort) {
+    bool transient = code == 112 || code == 24 || code == 267 || is_snapshot_or_retargeting_error(code);
+    if (commit_or_abort) return transient || (code == 251 && !has_wc_error);
+    return transient || is_retriable_error(code) || code == 251;
+}
+
+bool is_non_resumable_change_stream_error(int code) { return code == 280 || code == 286; }
 
 }  // namespace
 
-// The labels mongod attaches to a failCommand error when the fail point names none: as it does
-// for real errors of the same code.
-std::vector<std::string> Engine::automatic_labels(const CommandCtx& ctx, int code) const {
+// The labels mongod attaches to an error reply (error_labels.cpp): TransientTransactionError for a
+// command of a transaction, RetryableWriteError for a retryable write or a commit/abort,
+// NonResumableChangeStreamError, and ResumableChangeStreamError for an error raised while a
+// change stream's getMore runs (IN_STREAM_GET_MORE; never for a failCommand error).
+std::vector<std::string> Engine::automatic_labels(const CommandCtx& ctx, int code, int wc_code,
+                                                  bool in_stream_get_more) const {
     std::vector<std::string> labels;
     bool has_txn_number = bson_has_field(ctx.cmd, "txnNumber");
-    bool in_txn = bson_has_field(ctx.cmd, "autocommit");
+    bool in_txn = has_txn_number && bson_has_field(ctx.cmd, "autocommit");
     bool terminal = ctx.name == "commitTransaction" || ctx.name == "abortTransaction";
-    if (in_txn && !terminal && (is_retryable_code(code) || code == 112 || code == 251))
+    if (code && in_txn && is_transient_transaction_error(code, wc_code != 0, terminal))
         labels.emplace_back("TransientTransactionError");
-    if (is_retryable_code(code) &&
-        ((has_txn_number && !in_txn && is_retryable_write(ctx.name)) || terminal))
+    if (((has_txn_number && !in_txn) || (in_txn && terminal)) &&
+        ((code && is_retriable_error(code)) || (wc_code && is_retriable_error(wc_code))))
         labels.emplace_back("RetryableWriteError");
-    if (ctx.name == "getMore" && is_resumable_code(code)) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, ctx.cmd, "getMore") && BSON_ITER_HOLDS_INT64(&it)) {
-            auto cur = cursors_.find(bson_iter_int64(&it));
-            if (cur != cursors_.end() && cur->second.is_stream)
-                labels.emplace_back("ResumableChangeStreamError");
-        }
-    }
+    if (in_stream_get_more && (is_retriable_error(code) || code == 63 || code == 150 ||
+                               code == 13388 || code == 234 || code == 133))
+        labels.emplace_back("ResumableChangeStreamError");
+    if (is_non_resumable_change_stream_error(code))
+        labels.emplace_back("NonResumableChangeStreamError");
     return labels;
 }
 
-namespace {}  // namespace
+namespace {
+
+// Adds LABELS to an error reply as errorLabels (nothing when empty).
+void add_labels(Doc& reply, const std::vector<std::string>& labels) {
+    if (labels.empty()) return;
+    Doc relabeled;
+    bson_copy_to_excluding_noinit(reply.get(), relabeled.get(), "errorLabels", NULL);
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(relabeled.get(), "errorLabels", &arr);
+    for (size_t i = 0; i < labels.size(); ++i) append_str(&arr, std::to_string(i), labels[i]);
+    bson_append_array_end(relabeled.get(), &arr);
+    reply = std::move(relabeled);
+}
+
+}  // namespace
 
 Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_point deadline) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -410,34 +434,65 @@ Outcome Engine::run(const Request& req, ConnInfo& conn, bool rerun, Clock::time_
     }
     if (auto mt = get_int(ctx.cmd, "maxTimeMS")) ctx.max_time_ms = *mt;
 
-    // Fail points (test commands only). Hello is never failed unless named.
-    if (fail_command_.active && fail_command_.commands.count(ctx.name) && !rerun) {
+    // failCommand (test commands only). Hello is never failed unless named.
+    if (fail_command_.active && fail_command_.commands.count(ctx.name) && !rerun &&
+        fail_command_.fire()) {
         FailPoint& fp = fail_command_;
-        if (fp.times > 0 && --fp.times == 0) fp.active = false;
         Outcome o;
         if (fp.close_connection) {
             o.close = true;
             return o;
         }
         if (fp.has_error_code) {
-            Error err{fp.error_code, "Failing command via 'failCommand' failpoint",
-                      fp.error_labels};
-            if (!fp.has_error_labels) err.labels = automatic_labels(ctx, fp.error_code);
+            Error err{fp.error_code, "Failing command via 'failCommand' failpoint", fp.error_labels};
+            if (!fp.has_error_labels) err.labels = automatic_labels(ctx, fp.error_code, 0, false);
             o = reply_error(err);
             append_cluster_time(o.reply.get(), 0);
             o.delay_ms = fp.block_ms;
             return o;
         }
-        o.delay_ms = fp.block_ms;
-        // blockConnection only: run the command normally, then delay the reply.
+        // blockConnection or writeConcernError only: run the command normally, then delay the
+        // reply or add the write concern error to it.
         Outcome r = dispatch(ctx);
         r.delay_ms = fp.block_ms;
+        if (!bson_empty(fp.write_concern_error.get()) && !r.park && !r.close)
+            add_write_concern_error(ctx, r, fp.write_concern_error.get(), fp.has_error_labels,
+                                    fp.error_labels);
         return r;
     }
     Outcome out = dispatch(ctx);
     // The write-ahead log is flushed by the caller (flush_log) before the reply goes out, so that
     // one sync covers every command handled in the same event-loop turn.
     return out;
+}
+
+// Adds WCE (a failCommand writeConcernError, or one the write concern itself causes) to a reply,
+// with the labels the server adds for it (RetryableWriteError for a retryable code on a retryable
+// write or a commit) unless the fail point names the labels.
+void Engine::add_write_concern_error(const CommandCtx& ctx, Outcome& out, const bson_t* wce,
+                                     bool explicit_labels, const std::vector<std::string>& labels) {
+    Doc reply;
+    bson_copy_to_excluding_noinit(out.reply.get(), reply.get(), "writeConcernError", "errorLabels",
+                                  NULL);
+    BSON_APPEND_DOCUMENT(reply.get(), "writeConcernError", wce);
+    out.reply = std::move(reply);
+    std::vector<std::string> all;
+    if (explicit_labels) {
+        all = labels;
+    } else {
+        bson_iter_t l;
+        if (bson_iter_init_find(&l, wce, "errorLabels") && BSON_ITER_HOLDS_ARRAY(&l)) {
+            bson_iter_t a;
+            bson_iter_recurse(&l, &a);
+            while (bson_iter_next(&a))
+                if (BSON_ITER_HOLDS_UTF8(&a)) all.emplace_back(bson_iter_utf8(&a, nullptr));
+        } else {
+            int code = static_cast<int>(get_int(out.reply.get(), "code").value_or(0));
+            int wc_code = static_cast<int>(get_int(wce, "code").value_or(0));
+            all = automatic_labels(ctx, is_error_reply(out.reply.get()) ? code : 0, wc_code, false);
+        }
+    }
+    add_labels(out.reply, all);
 }
 
 Outcome Engine::dispatch(CommandCtx& ctx) {
@@ -464,6 +519,19 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
             return o;
         }
     }
+    // onPrimaryTransactionalWrite (test commands only): fail a retryable write before it is
+    // applied, or apply it and then drop the connection before the reply (the retry replays it).
+    bool close_after_write = false;
+    if (retryable && on_primary_txn_write_.fire()) {
+        if (on_primary_txn_write_.fail_before_commit_code) {
+            int code = on_primary_txn_write_.fail_before_commit_code;
+            Outcome o = reply_error(Error{code, "Failing write via 'onPrimaryTransactionalWrite' failpoint",
+                                          automatic_labels(ctx, code, 0, false)});
+            append_cluster_time(o.reply.get(), 0);
+            return o;
+        }
+        close_after_write = on_primary_txn_write_.close_connection;
+    }
     Outcome out = hit->second(*this, ctx);
     if (out.park && ctx.rerun_after_deadline) {
         // Still blocked (by a transaction holding a document) when its time ran out.
@@ -482,26 +550,16 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
         return out;
     }
     bool failed = is_error_reply(out.reply.get());
+    if (failed && !bson_has_field(out.reply.get(), "errorLabels")) {
+        int code = static_cast<int>(get_int(out.reply.get(), "code").value_or(0));
+        add_labels(out.reply, automatic_labels(ctx, code, 0, false));
+    }
     if (ctx.in_txn && ctx.session && ctx.name != "commitTransaction" &&
         ctx.name != "abortTransaction") {
-        bson_iter_t we;
-        bool write_errors = bson_iter_init_find(&we, out.reply.get(), "writeErrors");
-        if (failed || write_errors) {
-            auto code = get_int(out.reply.get(), "code");
-            if (failed && code && (*code == 112 || *code == 251)) {
-                // Label transient errors so drivers retry the whole transaction.
-                Doc relabeled;
-                bson_copy_to_excluding_noinit(out.reply.get(), relabeled.get(), "errorLabels",
-                                              NULL);
-                bson_t arr;
-                BSON_APPEND_ARRAY_BEGIN(relabeled.get(), "errorLabels", &arr);
-                BSON_APPEND_UTF8(&arr, "0", "TransientTransactionError");
-                bson_append_array_end(relabeled.get(), &arr);
-                out.reply = std::move(relabeled);
-            }
-            if (ctx.session->state == TxnState::kInProgress)
-                Commands::abort_txn(*this, *ctx.session);
-        }
+        // A failed statement (or one with write errors) aborts the transaction.
+        if ((failed || bson_has_field(out.reply.get(), "writeErrors")) &&
+            ctx.session->state == TxnState::kInProgress)
+            Commands::abort_txn(*this, *ctx.session);
     }
     if (!failed) {
         bson_iter_t okit;
@@ -515,6 +573,7 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
         rr[*ctx.txn_number] = out.reply;
         while (rr.size() > 8) rr.erase(rr.begin());
     }
+    if (close_after_write) out.close = true;
     return out;
 }
 

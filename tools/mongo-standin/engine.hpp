@@ -168,17 +168,27 @@ struct Session {
 
 // ---- fail points ----
 
+// A fail point as configureFailPoint sets it (failCommand, failGetMoreAfterCursorCheckout,
+// onPrimaryTransactionalWrite); the fields each one reads are noted.
 struct FailPoint {
     bool active = false;
     int64_t times = -1;  // -1: always
-    std::set<std::string> commands;
-    int error_code = 0;
+    std::set<std::string> commands;  // failCommand
+    int error_code = 0;              // failCommand, failGetMoreAfterCursorCheckout
     bool has_error_code = false;
-    std::vector<std::string> error_labels;
+    std::vector<std::string> error_labels;  // failCommand
     bool has_error_labels = false;  // when absent, the labels a real server adds are computed
-    bool close_connection = false;
-    int64_t block_ms = 0;
-    Doc write_concern_error;
+    bool close_connection = false;  // failCommand, onPrimaryTransactionalWrite (default true there)
+    int64_t block_ms = 0;           // failCommand
+    Doc write_concern_error;        // failCommand: added to the reply of the command
+    int fail_before_commit_code = 0;  // onPrimaryTransactionalWrite: fail before the write
+
+    // Counts one use; true when the fail point fires for it.
+    bool fire() {
+        if (!active) return false;
+        if (times > 0 && --times == 0) active = false;
+        return true;
+    }
 };
 
 // ---- command plumbing ----
@@ -257,8 +267,18 @@ class Engine {
 
   private:
     Outcome dispatch(CommandCtx& ctx);
-    std::vector<std::string> automatic_labels(const CommandCtx& ctx, int code) const;
+    void add_write_concern_error(const CommandCtx& ctx, Outcome& out, const bson_t* wce,
+                                 bool explicit_labels, const std::vector<std::string>& labels);
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
+
+  public:
+    // The error labels the server adds to an error with CODE (0: none) and a write concern error
+    // with WC_CODE (0: none); IN_STREAM_GET_MORE for an error raised inside a change stream's
+    // getMore.
+    std::vector<std::string> automatic_labels(const CommandCtx& ctx, int code, int wc_code,
+                                              bool in_stream_get_more) const;
+
+  private:
 
     const Options options_;
     std::mutex mutex_;
@@ -280,6 +300,8 @@ class Engine {
     std::map<uint64_t, Txn*> active_txns_;
     uint64_t next_txn_id_ = 1;
     FailPoint fail_command_;
+    FailPoint fail_get_more_;          // failGetMoreAfterCursorCheckout
+    FailPoint on_primary_txn_write_;   // onPrimaryTransactionalWrite
     std::map<uint64_t, std::function<void()>> waiters_;
     uint64_t next_waiter_ = 1;
     std::unique_ptr<Persistence> persistence_;

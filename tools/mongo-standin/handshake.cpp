@@ -159,9 +159,17 @@ Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
         return reply_error(
             Error{13, "configureFailPoint may only be run against the admin database.", {}});
     auto name = get_string(c.cmd, "configureFailPoint");
-    if (!name || *name != "failCommand")
-        return reply_error(Error{2, "unknown fail point " + name.value_or(""), {}});
+    FailPoint* target = nullptr;
+    if (name == "failCommand")
+        target = &e.fail_command_;
+    else if (name == "failGetMoreAfterCursorCheckout")
+        target = &e.fail_get_more_;
+    else if (name == "onPrimaryTransactionalWrite")
+        target = &e.on_primary_txn_write_;
+    else
+        return reply_error(Error{2, "Cannot find failpoint " + name.value_or(""), {}});
     FailPoint fp;
+    fp.close_connection = target == &e.on_primary_txn_write_;
     bson_iter_t it;
     if (!bson_iter_init_find(&it, c.cmd, "mode")) return reply_error(Error{2, "missing mode", {}});
     if (BSON_ITER_HOLDS_UTF8(&it)) {
@@ -203,11 +211,18 @@ Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
                 if (BSON_ITER_HOLDS_UTF8(&a))
                     fp.error_labels.emplace_back(bson_iter_utf8(&a, nullptr));
         }
-        fp.close_connection = get_bool(data.get(), "closeConnection").value_or(false);
+        fp.close_connection = get_bool(data.get(), "closeConnection").value_or(fp.close_connection);
         if (get_bool(data.get(), "blockConnection").value_or(false))
             fp.block_ms = get_int(data.get(), "blockTimeMS").value_or(0);
+        if (bson_iter_init_find(&f, data.get(), "writeConcernError") &&
+            BSON_ITER_HOLDS_DOCUMENT(&f))
+            fp.write_concern_error = iter_subdoc(&f);
+        if (auto code = get_int(data.get(), "failBeforeCommitExceptionCode"))
+            fp.fail_before_commit_code = static_cast<int>(*code);
     }
-    e.fail_command_ = std::move(fp);
+    if (target == &e.fail_get_more_ && fp.active && !fp.has_error_code)
+        return reply_error(Error{2, "failGetMoreAfterCursorCheckout needs data.errorCode", {}});
+    *target = std::move(fp);
     return reply_ok(Doc());
 }
 

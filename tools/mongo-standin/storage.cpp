@@ -160,6 +160,10 @@ Error duplicate_key_error(const Collection& c, const std::string& index, const b
     }
     e.msg = "E11000 duplicate key error collection: " + c.db + "." + c.name + " index: " + index +
             " dup key: " + shell_format(shown.get());
+    Doc info;
+    BSON_APPEND_DOCUMENT(info.get(), "keyPattern", key_pattern);
+    BSON_APPEND_DOCUMENT(info.get(), "keyValue", shown.get());
+    e.info = info.bytes();
     return e;
 }
 

@@ -24,6 +24,7 @@ struct UpdateOutcome {
     bool replacement = false;
     Node updated_fields = Node::document();  // dotted path -> new value
     std::vector<std::string> removed_fields;
+    std::vector<std::pair<std::string, int32_t>> truncated_arrays;  // path, new size
 };
 
 // True when `update` is an operator document ($-prefixed keys); false for a replacement.

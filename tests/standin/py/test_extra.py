@@ -69,12 +69,26 @@ def x02_fail_points():
                          data={"failCommands": ["insert"], "errorCode": 91})
         c2.t.c.insert_one({"_id": 3})
         assert c2.t.c.count_documents({}) == 3
-        # ... and ResumableChangeStreamError on a change stream's getMore (the driver resumes).
+        # ... ResumableChangeStreamError on an error raised inside a change stream's getMore (the
+        # driver resumes) ...
         with c2.t.c.watch(max_await_time_ms=50) as stream:
-            c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
-                             data={"failCommands": ["getMore"], "errorCode": 11602})
+            c2.admin.command("configureFailPoint", "failGetMoreAfterCursorCheckout", mode={"times": 1},
+                             data={"errorCode": 11602})
             c2.t.c.insert_one({"_id": 4})
             assert stream.next()["documentKey"] == {"_id": 4}
+        # ... but not on a failCommand error of a getMore (as mongod: the driver does not resume;
+        # 234 RetryChangeStream is resumable but not a retryable read) ...
+        with c2.t.c.watch(max_await_time_ms=50) as stream:
+            c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                             data={"failCommands": ["getMore"], "errorCode": 234})
+            e = expect_code(lambda: stream.try_next(), 234)
+            assert not e.has_error_label("ResumableChangeStreamError"), e.details
+        # ... and NonResumableChangeStreamError on 280.
+        c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                         data={"failCommands": ["aggregate"], "errorCode": 280})
+        e = expect_code(lambda: c2.t.c.watch(), 280)
+        assert e.has_error_label("NonResumableChangeStreamError"), e.details
+        assert e.details["codeName"] == "ChangeStreamFatalError", e.details
         # An explicit empty list means no labels.
         c2.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
                          data={"failCommands": ["insert"], "errorCode": 91, "errorLabels": []})
