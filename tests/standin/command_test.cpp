@@ -239,5 +239,75 @@ TEST(Insert, DollarPrefixedFieldInIdIsRefused) {
     EXPECT_EQ(h.find("c"), docs({R"({"_id": {"ok": 1}})"}));
 }
 
+// ---- transactions ----
+
+std::string in_txn(const std::string& body, int txn, bool start = false) {
+    return "{" + body + R"(, "txnNumber": {"$numberLong": ")" + std::to_string(txn) +
+           R"("}, "autocommit": false, )" + (start ? R"("startTransaction": true, )" : "") + kLsid +
+           "}";
+}
+
+std::vector<std::string> collection_names(EngineHarness& h) {
+    Doc r = h.ok(R"({"listCollections": 1, "nameOnly": true})");
+    std::vector<std::string> names;
+    for (const auto& d : EngineHarness::batch(r.get())) names.push_back(d);
+    return names;
+}
+
+TEST(Transactions, CollectionsAndIndexesCreatedInsideAreInvisibleUntilCommit) {
+    EngineHarness h;
+    h.ok(in_txn(R"("insert": "implicit", "documents": [{"_id": 1}])", 1, true));
+    h.ok(in_txn(R"("create": "explicit")", 1));
+    h.ok(in_txn(R"("createIndexes": "indexed", "indexes": [{"key": {"a": 1}, "name": "a_1"}])", 1));
+    // The transaction sees its collections ...
+    Doc own = h.ok(in_txn(R"("find": "implicit")", 1));
+    EXPECT_EQ(EngineHarness::batch(own.get()), docs({R"({"_id": 1})"}));
+    // ... nobody else does.
+    EXPECT_TRUE(collection_names(h).empty());
+    h.fails(R"({"listIndexes": "indexed"})", 26);
+    h.ok(R"({"create": "explicit2"})");
+    h.ok(in_txn(R"("commitTransaction": 1, "$db": "admin")", 1));
+    EXPECT_EQ(collection_names(h).size(), 4u);
+    Doc idx = h.ok(R"({"listIndexes": "indexed"})");
+    EXPECT_EQ(EngineHarness::batch(idx.get()).size(), 2u);
+    EXPECT_EQ(h.find("implicit"), docs({R"({"_id": 1})"}));
+}
+
+TEST(Transactions, AbortedTransactionLeavesNoCollection) {
+    EngineHarness h;
+    h.ok(in_txn(R"("insert": "implicit", "documents": [{"_id": 1}])", 1, true));
+    h.ok(in_txn(R"("create": "explicit")", 1));
+    h.fails(in_txn(R"("create": "explicit")", 1), 48);  // aborts the transaction
+    h.fails(in_txn(R"("commitTransaction": 1, "$db": "admin")", 1), 251);
+    EXPECT_TRUE(collection_names(h).empty());
+}
+
+// ---- fields and options ----
+
+TEST(CommandFields, UnknownFieldsAreRefusedWith40415) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}]})");
+    Doc r = h.fails(R"({"find": "c", "bogus": 1})", 40415);
+    EXPECT_EQ(get_string(r.get(), "errmsg").value_or(""), "BSON field 'find.bogus' is an unknown field.");
+    r = h.fails(R"({"update": "c", "updates": [{"q": {}, "u": {"$set": {"a": 1}}, "sort": {"a": 1}}]})", 40415);
+    EXPECT_EQ(get_string(r.get(), "errmsg").value_or(""),
+              "BSON field 'update.updates.sort' is an unknown field.");
+    h.fails(R"({"delete": "c", "deletes": [{"q": {}, "limit": 1, "multi": true}]})", 40415);
+    h.fails(R"({"aggregate": "c", "pipeline": [], "cursor": {}, "bogus": true})", 40415);
+    // Nothing ran: the update's statement was refused as a whole.
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": 1})"}));
+    // Generic arguments are always accepted.
+    h.ok(R"({"find": "c", "comment": "x", "maxTimeMS": 1000, "readConcern": {"level": "local"}, "$readPreference": {"mode": "primary"}})");
+}
+
+TEST(CommandFields, CollationIsRefusedUnlessSimple) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "s": "A"}]})");
+    h.fails(R"({"find": "c", "filter": {"s": "a"}, "collation": {"locale": "en", "strength": 2}})", 115);
+    h.fails(R"({"aggregate": "c", "pipeline": [], "cursor": {}, "collation": {"locale": "fr"}})", 115);
+    h.fails(R"({"update": "c", "updates": [{"q": {}, "u": {"$set": {"a": 1}}, "collation": {"locale": "en"}}]})", 115);
+    EXPECT_EQ(h.find("c", R"("collation": {"locale": "simple"})").size(), 1u);
+}
+
 }  // namespace
 }  // namespace standin

@@ -118,7 +118,7 @@ Outcome Commands::list_collections(Engine& e, CommandCtx& c) {
 
 Outcome Commands::list_indexes(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
-    Collection* coll = e.find_collection(c.db, name);
+    Collection* coll = e.find_collection(c.db, name, c.txn);
     if (!coll) return reply_error(Error{26, "ns does not exist: " + c.db + "." + name, {}});
     std::vector<DocPtr> docs;
     for (const auto& idx : coll->indexes)
@@ -129,6 +129,16 @@ Outcome Commands::list_indexes(Engine& e, CommandCtx& c) {
 Outcome Commands::create(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (c.in_txn && c.txn) {
+        // Created by the transaction: nobody else sees it before the commit.
+        if (e.find_collection(c.db, name, c.txn))
+            return reply_error(
+                Error{48, "Collection " + ns_of(c.db, name) + " already exists.", {}});
+        auto made = Engine::new_collection(c.db, name, c.cmd);
+        if (!made.ok()) return reply_error(made.error());
+        c.txn->new_collections[ns_of(c.db, name)] = std::move(made.value());
+        return reply_ok(Doc());
+    }
     auto r = e.create_collection(c.db, name, c.cmd, true);
     if (!r.ok()) return reply_error(r.error());
     (void)e.next_ts();
@@ -212,18 +222,20 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
     if (!bson_iter_init_find(&it, c.cmd, "indexes") || !BSON_ITER_HOLDS_ARRAY(&it))
         return reply_error(
             Error{9, "BSON field 'createIndexes.indexes' is missing but a required field", {}});
-    Collection* coll = e.find_collection(c.db, name);
-    if (c.in_txn && coll && live_count(*coll) > 0)
+    Collection* coll = e.find_collection(c.db, name, c.txn);
+    bool created_by_txn = c.in_txn && c.txn && c.txn->new_collections.count(ns_of(c.db, name));
+    if (c.in_txn && coll && !created_by_txn && live_count(*coll) > 0)
         return reply_error(Error{263,
                                  "Cannot create new indexes on existing collection " +
                                      ns_of(c.db, name) + " in a multi-document transaction.",
                                  {}});
     bool created = false;
     if (!coll) {
-        auto r = e.create_collection(c.db, name, nullptr, true);
+        auto r = collection_for_write(e, c, name);
         if (!r.ok()) return reply_error(r.error());
         coll = r.value();
         created = true;
+        created_by_txn = c.in_txn;
     }
     int32_t before = static_cast<int32_t>(coll->indexes.size());
     bson_iter_t spec_it;
@@ -298,7 +310,8 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
                 return reply_error(st.error());
             }
         }
-        if (e.persistence_) e.persistence_->log_index(c.db, name, coll->indexes.back());
+        if (e.persistence_ && !created_by_txn)
+            e.persistence_->log_index(c.db, name, coll->indexes.back());
     }
     (void)e.next_ts();
     Doc reply;

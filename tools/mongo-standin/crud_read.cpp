@@ -98,7 +98,7 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
         auto v = validate_projection(projection.get());
         if (!v.ok()) return reply_error(v.error());
     }
-    Collection* coll = e.find_collection(c.db, name);
+    Collection* coll = e.find_collection(c.db, name, c.txn);
     bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
     size_t want = (!sorted && limit > 0) ? static_cast<size_t>(skip + limit) : 0;
     auto found = matching(coll, c.txn, filter.get(), want);
@@ -204,7 +204,7 @@ Outcome Commands::count(Engine& e, CommandCtx& c) {
     Doc q = subdoc(c.cmd, "query");
     int64_t skip = get_int(c.cmd, "skip").value_or(0), limit = get_int(c.cmd, "limit").value_or(0);
     if (skip < 0) return reply_error(Error{2, "skip value is negative in count query", {}});
-    Collection* coll = e.find_collection(c.db, name);
+    Collection* coll = e.find_collection(c.db, name, c.txn);
     int64_t n = 0;
     if (coll && bson_empty(q.get())) {
         scan(*coll, c.txn, [&](const DocPtr&) {
@@ -230,7 +230,7 @@ Outcome Commands::distinct(Engine& e, CommandCtx& c) {
         return reply_error(
             Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
     Doc q = subdoc(c.cmd, "query");
-    auto found = matching(e.find_collection(c.db, name), c.txn, q.get(), 0);
+    auto found = matching(e.find_collection(c.db, name, c.txn), c.txn, q.get(), 0);
     if (!found.ok()) return reply_error(found.error());
     std::vector<Node> values;
     std::set<std::string> seen;
@@ -293,7 +293,7 @@ Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
             "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream",
             {}});
     std::vector<DocPtr> docs;
-    if (Collection* coll = e.find_collection(c.db, name)) {
+    if (Collection* coll = e.find_collection(c.db, name, c.txn)) {
         scan(*coll, c.txn, [&](const DocPtr& d) {
             docs.push_back(d);
             return true;

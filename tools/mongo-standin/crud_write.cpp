@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "command_fields.hpp"
 #include "commands.hpp"
 #include "crud_util.hpp"
 #include "pipeline.hpp"
@@ -257,6 +258,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
     if (!bson_iter_init_find(&ups, c.cmd, "updates") || !BSON_ITER_HOLDS_ARRAY(&ups))
         return reply_error(
             Error{9, "BSON field 'update.updates' is missing but a required field", {}});
+    if (auto st = check_statement_fields("update", c.cmd); !st.ok()) return reply_error(st.error());
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     bool retryable = c.txn_number && !c.in_txn;
     int64_t n = 0, modified = 0;
@@ -318,7 +320,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             if (ordered) break;
             continue;
         }
-        Collection* coll = e.find_collection(c.db, name);
+        Collection* coll = e.find_collection(c.db, name, c.txn);
         auto found = matching(coll, c.txn, q, multi ? 0 : 1);
         if (!found.ok()) {
             append_write_error(errors.get(), nerr, index, found.error());
@@ -451,6 +453,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
     if (!bson_iter_init_find(&dels, c.cmd, "deletes") || !BSON_ITER_HOLDS_ARRAY(&dels))
         return reply_error(
             Error{9, "BSON field 'delete.deletes' is missing but a required field", {}});
+    if (auto st = check_statement_fields("delete", c.cmd); !st.ok()) return reply_error(st.error());
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     int64_t n = 0;
     int32_t index = -1;
@@ -467,7 +470,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
         if (limit == 0 && c.txn_number && !c.in_txn)
             return reply_error(
                 Error{72, "Cannot use (or request) retryable writes with limit=0", {}});
-        Collection* coll = e.find_collection(c.db, name);
+        Collection* coll = e.find_collection(c.db, name, c.txn);
         auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0);
         if (!found.ok()) {
             append_write_error(errors.get(), nerr, index, found.error());
@@ -519,7 +522,7 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     Doc udoc = has_update ? iter_subdoc(&uit) : Doc();
     Doc af = subdoc(c.cmd, "arrayFilters");
     bool has_af = has_field(c.cmd, "arrayFilters");
-    Collection* coll = e.find_collection(c.db, name);
+    Collection* coll = e.find_collection(c.db, name, c.txn);
     bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
     auto found = matching(coll, c.txn, q.get(), sorted ? 0 : 1);
     if (!found.ok()) return reply_error(found.error());

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <random>
 
+#include "command_fields.hpp"
 #include "commands.hpp"
 #include "log.hpp"
 #include "persistence.hpp"
@@ -142,13 +143,21 @@ Collection* Engine::find_collection(const std::string& db, const std::string& co
     return c == d->second.end() ? nullptr : c->second.get();
 }
 
-Result<Collection*> Engine::create_collection(const std::string& db, const std::string& coll,
-                                              const bson_t* opts, bool log_event) {
+Collection* Engine::find_collection(const std::string& db, const std::string& coll,
+                                    const Txn* txn) {
+    if (txn && !txn->new_collections.empty()) {
+        auto it = txn->new_collections.find(db + "." + coll);
+        if (it != txn->new_collections.end()) return it->second.get();
+    }
+    return find_collection(db, coll);
+}
+
+Result<std::unique_ptr<Collection>> Engine::new_collection(const std::string& db,
+                                                           const std::string& coll,
+                                                           const bson_t* opts) {
     if (db.empty() || coll.empty() || db.find_first_of("/\\. \"$") != std::string::npos ||
         coll.find('$') != std::string::npos || coll[0] == '.' || coll.size() + db.size() > 250)
         return Error{73, "Invalid namespace specified '" + db + "." + coll + "'", {}};
-    if (find_collection(db, coll))
-        return Error{48, "Collection " + db + "." + coll + " already exists.", {}};
     auto c = std::make_unique<Collection>();
     c->db = db;
     c->name = coll;
@@ -160,7 +169,8 @@ Result<Collection*> Engine::create_collection(const std::string& db, const std::
         bson_copy_to_excluding_noinit(opts, c->options.get(), "create", "$db", "lsid",
                                       "$clusterTime", "txnNumber", "autocommit", "startTransaction",
                                       "writeConcern", "$readPreference", "apiVersion", "apiStrict",
-                                      "comment", NULL);
+                                      "apiDeprecationErrors", "comment", "readConcern", "maxTimeMS",
+                                      NULL);
     IndexSpec id;
     id.name = "_id_";
     BSON_APPEND_INT32(id.key.get(), "_id", 1);
@@ -168,10 +178,28 @@ Result<Collection*> Engine::create_collection(const std::string& db, const std::
     BSON_APPEND_DOCUMENT(id.spec.get(), "key", id.key.get());
     BSON_APPEND_UTF8(id.spec.get(), "name", "_id_");
     c->indexes.push_back(std::move(id));
+    return c;
+}
+
+Collection* Engine::add_collection(std::unique_ptr<Collection> c, bool log_event) {
     Collection* raw = c.get();
-    dbs_[db][coll] = std::move(c);
-    if (log_event && persistence_) persistence_->log_create(*raw);
+    std::string db = c->db, name = c->name;
+    dbs_[db][name] = std::move(c);
+    if (log_event && persistence_) {
+        persistence_->log_create(*raw);
+        for (size_t i = 1; i < raw->indexes.size(); ++i)
+            persistence_->log_index(db, name, raw->indexes[i]);
+    }
     return raw;
+}
+
+Result<Collection*> Engine::create_collection(const std::string& db, const std::string& coll,
+                                              const bson_t* opts, bool log_event) {
+    auto c = new_collection(db, coll, opts);
+    if (!c.ok()) return c.error();
+    if (find_collection(db, coll))
+        return Error{48, "Collection " + db + "." + coll + " already exists.", {}};
+    return add_collection(std::move(c.value()), log_event);
 }
 
 bool Engine::log_pending() {
@@ -500,6 +528,13 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
     auto hit = handlers().find(ctx.name);
     if (hit == handlers().end()) {
         Outcome o = reply_error(Error{59, "no such command: '" + ctx.name + "'", {}});
+        append_cluster_time(o.reply.get(), 0);
+        return o;
+    }
+    // Fields the command does not know, options the stand-in does not implement.
+    auto fields = check_command_fields(ctx.name, ctx.cmd);
+    if (!fields.ok()) {
+        Outcome o = reply_error(fields.error());
         append_cluster_time(o.reply.get(), 0);
         return o;
     }

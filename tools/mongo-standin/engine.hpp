@@ -150,7 +150,9 @@ struct Txn {
     std::map<std::string, std::map<std::string, OverlayEntry>> overlay;
     uint64_t next_seq = 1;
     std::vector<Event> events;         // ts/seq assigned at commit
-    std::vector<std::string> created;  // namespaces created by the transaction
+    // Collections the transaction created (explicitly or by a write), by namespace: visible to
+    // the transaction only, added to the catalog at commit.
+    std::map<std::string, std::unique_ptr<Collection>> new_collections;
     bool failed = false;
 };
 
@@ -259,8 +261,16 @@ class Engine {
     int64_t now_ms() const;
     void append_cluster_time(bson_t* reply, uint64_t op_ts) const;
     Collection* find_collection(const std::string& db, const std::string& coll);
+    // As the transaction TXN (may be null) sees the catalog: with the collections it created.
+    Collection* find_collection(const std::string& db, const std::string& coll, const Txn* txn);
     Result<Collection*> create_collection(const std::string& db, const std::string& coll,
                                           const bson_t* options, bool log_event);
+    // A new collection that is not in the catalog yet (error 73 for an invalid name).
+    static Result<std::unique_ptr<Collection>> new_collection(const std::string& db,
+                                                              const std::string& coll,
+                                                              const bson_t* options);
+    // Adds a collection made by new_collection() to the catalog (REQUIRES: none of its name).
+    Collection* add_collection(std::unique_ptr<Collection> c, bool log_event);
     std::vector<Event> drop_collection_events(const std::string& db, const std::string& coll);
 
     void wake_waiters();  // REQUIRES: mutex_ held

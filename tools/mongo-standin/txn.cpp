@@ -188,9 +188,26 @@ Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
         abort_txn(e, s);
         return reply_error(transient(251, "Transaction has been aborted."));
     }
-    bool any_write = false;
+    bool any_write = !t.new_collections.empty();
     for (const auto& [ns, entries] : t.overlay) any_write = any_write || !entries.empty();
     if (any_write) {
+        // The collections the transaction created join the catalog (with their indexes).
+        for (auto& [ns, created] : t.new_collections) {
+            Collection* existing = e.find_collection(created->db, created->name);
+            if (!existing) {
+                e.add_collection(std::move(created), true);
+                continue;
+            }
+            for (auto& idx : created->indexes) {
+                bool known = false;
+                for (const auto& have : existing->indexes) known = known || have.name == idx.name;
+                if (known) continue;
+                if (e.persistence_) e.persistence_->log_index(existing->db, existing->name, idx);
+                existing->indexes.push_back(std::move(idx));
+            }
+            (void)rebuild_unique(*existing);
+        }
+        t.new_collections.clear();
         uint64_t ts = e.next_ts();
         bool others = e.active_txns_.size() > 1;
         for (auto& [ns, entries] : t.overlay) {
@@ -298,7 +315,15 @@ Outcome Commands::end_sessions(Engine& e, CommandCtx& c) {
 
 Result<Collection*> Commands::collection_for_write(Engine& e, CommandCtx& c,
                                                    const std::string& coll) {
-    if (Collection* col = e.find_collection(c.db, coll)) return col;
+    if (Collection* col = e.find_collection(c.db, coll, c.txn)) return col;
+    if (c.in_txn && c.txn) {
+        // Created by the transaction: nobody else sees it before the commit.
+        auto made = Engine::new_collection(c.db, coll, nullptr);
+        if (!made.ok()) return made.error();
+        Collection* raw = made.value().get();
+        c.txn->new_collections[ns_of(c.db, coll)] = std::move(made.value());
+        return raw;
+    }
     return e.create_collection(c.db, coll, nullptr, true);
 }
 
