@@ -309,5 +309,106 @@ TEST(CommandFields, CollationIsRefusedUnlessSimple) {
     EXPECT_EQ(h.find("c", R"("collation": {"locale": "simple"})").size(), 1u);
 }
 
+// ---- options that were accepted and ignored: now implemented or refused ----
+
+TEST(ExprAndLet, ExprFiltersWithLetVariables) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "a": 1, "b": 2}, {"_id": 2, "a": 3, "b": 2}]})");
+    EXPECT_EQ(h.find("c", R"("filter": {"$expr": {"$gt": ["$a", "$b"]}})"), docs({R"({"_id": 2, "a": 3, "b": 2})"}));
+    EXPECT_EQ(h.find("c", R"("filter": {"$expr": {"$eq": ["$a", "$$target"]}}, "let": {"target": 1})"),
+              docs({R"({"_id": 1, "a": 1, "b": 2})"}));
+    Doc r = h.ok(R"({"aggregate": "c", "pipeline": [{"$match": {"$expr": {"$eq": ["$_id", "$$id"]}}}, {"$project": {"_id": 0, "v": "$$v"}}], "cursor": {}, "let": {"id": 2, "v": {"$add": [40, 2]}}})");
+    EXPECT_EQ(EngineHarness::batch(r.get()), docs({R"({"v": 42})"}));
+    h.ok(R"({"update": "c", "updates": [{"q": {"$expr": {"$eq": ["$a", "$$x"]}}, "u": [{"$set": {"b": "$$y"}}]}], "let": {"x": 3, "y": "set"}})");
+    h.ok(R"({"delete": "c", "deletes": [{"q": {"$expr": {"$lt": ["$a", "$$x"]}}, "limit": 0}], "let": {"x": 2}})");
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": 2, "a": 3, "b": "set"})"}));
+    h.fails(R"({"find": "c", "filter": {"$expr": {"$eq": ["$a", "$$undefined"]}}})", 17276);
+}
+
+TEST(Views, ReadThroughThePipelineAndRefuseWrites) {
+    EngineHarness h;
+    h.ok(R"({"insert": "src", "documents": [{"_id": 1, "a": 1}, {"_id": 2, "a": 2}, {"_id": 3, "a": 3}]})");
+    h.ok(R"({"create": "v", "viewOn": "src", "pipeline": [{"$match": {"a": {"$gte": 2}}}, {"$project": {"a": 1, "twice": {"$multiply": ["$a", 2]}}}]})");
+    h.ok(R"({"create": "vv", "viewOn": "v", "pipeline": [{"$match": {"twice": 6}}]})");
+    EXPECT_EQ(h.find("v", R"("filter": {"a": 2})"), docs({R"({"_id": 2, "a": 2, "twice": 4})"}));
+    EXPECT_EQ(h.find("vv"), docs({R"({"_id": 3, "a": 3, "twice": 6})"}));
+    Doc n = h.ok(R"({"count": "v"})");
+    EXPECT_EQ(get_int(n.get(), "n").value_or(0), 2);
+    Doc agg = h.ok(R"({"aggregate": "v", "pipeline": [{"$group": {"_id": null, "s": {"$sum": "$twice"}}}], "cursor": {}})");
+    EXPECT_EQ(EngineHarness::batch(agg.get()), docs({R"({"_id": null, "s": 10})"}));
+    h.fails(R"({"insert": "v", "documents": [{"_id": 9}]})", 166);
+    h.fails(R"({"update": "v", "updates": [{"q": {}, "u": {"$set": {"x": 1}}}]})", 166);
+    h.fails(R"({"delete": "v", "deletes": [{"q": {}, "limit": 0}]})", 166);
+    h.fails(R"({"createIndexes": "v", "indexes": [{"key": {"a": 1}, "name": "a_1"}]})", 166);
+    h.fails(R"({"aggregate": "v", "pipeline": [{"$changeStream": {}}], "cursor": {}})", 166);
+    Doc list = h.ok(R"({"listCollections": 1, "filter": {"name": "v"}})");
+    auto entries = EngineHarness::batch(list.get());
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_NE(entries[0].find(R"("type" : "view")"), std::string::npos) << entries[0];
+    EXPECT_NE(entries[0].find(R"("viewOn" : "src")"), std::string::npos) << entries[0];
+    h.fails(R"({"create": "bad", "pipeline": []})", 2);
+    h.fails(R"({"create": "bad", "viewOn": "src", "pipeline": [{"$bogus": 1}]})", 40324);
+}
+
+TEST(Validators, CreateAndCollModValidatorsAreEnforced) {
+    EngineHarness h;
+    h.ok(R"({"create": "c", "validator": {"a": {"$type": "int"}}})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "a": 1}]})");
+    Doc r = h.ok(R"({"insert": "c", "documents": [{"_id": 2, "a": "no"}]})");
+    EXPECT_NE(relaxed(r.get()).find(R"("code" : 121)"), std::string::npos) << relaxed(r.get());
+    EXPECT_NE(relaxed(r.get()).find("errInfo"), std::string::npos) << relaxed(r.get());
+    h.ok(R"({"insert": "c", "documents": [{"_id": 3, "a": "bypassed"}], "bypassDocumentValidation": true})");
+    r = h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"a": "no"}}}]})");
+    EXPECT_NE(relaxed(r.get()).find(R"("code" : 121)"), std::string::npos) << relaxed(r.get());
+    h.fails(R"({"findAndModify": "c", "query": {"_id": 1}, "update": {"$set": {"a": "no"}}})", 121);
+    // moderate: documents that already fail may be updated; action warn: everything passes.
+    h.ok(R"({"collMod": "c", "validationLevel": "moderate"})");
+    r = h.ok(R"({"update": "c", "updates": [{"q": {"_id": 3}, "u": {"$set": {"b": 1}}}]})");
+    EXPECT_EQ(get_int(r.get(), "nModified").value_or(0), 1) << relaxed(r.get());
+    h.ok(R"({"collMod": "c", "validator": {"a": {"$exists": true}}, "validationAction": "warn"})");
+    r = h.ok(R"({"insert": "c", "documents": [{"_id": 4}]})");
+    EXPECT_EQ(get_int(r.get(), "n").value_or(0), 1) << relaxed(r.get());
+    h.fails(R"({"collMod": "c", "validationLevel": "sometimes"})", 2);
+    h.fails(R"({"collMod": "missing", "validator": {}})", 26);
+    h.fails(R"({"collMod": "c", "index": {"name": "x", "hidden": true}})", 115);
+}
+
+TEST(ReadConcern, SnapshotReadsReportTheirTimeAndRefuseHistory) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}]})");
+    Doc r = h.ok(R"({"find": "c", "readConcern": {"level": "snapshot"}})");
+    bson_iter_t it;
+    ASSERT_TRUE(bson_iter_init(&it, r.get()) && bson_iter_find_descendant(&it, "cursor.atClusterTime", &it));
+    ASSERT_TRUE(BSON_ITER_HOLDS_TIMESTAMP(&it));
+    uint32_t t, i;
+    bson_iter_timestamp(&it, &t, &i);
+    std::string at = R"({"$timestamp": {"t": )" + std::to_string(t) + R"(, "i": )" + std::to_string(i) + "}}";
+    // The same point in time again: served.
+    h.ok(R"({"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": )" + at + "}}");
+    Doc d = h.ok(R"({"distinct": "c", "key": "_id", "readConcern": {"level": "snapshot"}})");
+    EXPECT_TRUE(bson_has_field(d.get(), "atClusterTime"));
+    // After a write, that point is history: a clear error, not the newer data.
+    h.ok(R"({"insert": "c", "documents": [{"_id": 2}]})");
+    h.fails(R"({"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": )" + at + "}}", 239);
+    h.fails(R"({"count": "c", "readConcern": {"level": "snapshot"}})", 72);
+}
+
+TEST(ChangeStreams, ShowExpandedEventsIsRefusedNotIgnored) {
+    EngineHarness h;
+    h.ok(R"({"create": "c"})");
+    h.fails(R"({"aggregate": "c", "pipeline": [{"$changeStream": {"showExpandedEvents": true}}], "cursor": {}})", 40415);
+    h.ok(R"({"aggregate": "c", "pipeline": [{"$changeStream": {"showExpandedEvents": false}}], "cursor": {}})");
+}
+
+TEST(WriteConcern, MoreNodesThanTheSetHasIsAWriteConcernError) {
+    EngineHarness h;
+    Doc r = h.ok(R"({"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 2}})");
+    EXPECT_NE(relaxed(r.get()).find(R"("writeConcernError" : { "code" : 100)"), std::string::npos) << relaxed(r.get());
+    r = h.ok(R"({"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": "dc1"}})");
+    EXPECT_NE(relaxed(r.get()).find(R"("code" : 79)"), std::string::npos) << relaxed(r.get());
+    r = h.ok(R"({"insert": "c", "documents": [{"_id": 3}], "writeConcern": {"w": "majority", "j": true}})");
+    EXPECT_FALSE(bson_has_field(r.get(), "writeConcernError"));
+}
+
 }  // namespace
 }  // namespace standin

@@ -5,6 +5,7 @@
 #include <bson/bson.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -178,6 +179,9 @@ struct Node {
     Doc to_doc() const;  // requires document or array
     void append_to(bson_t* parent, std::string_view key) const;
 };
+
+// Variables of an aggregation expression ($$name): a command's `let`.
+using Vars = std::map<std::string, Node>;
 
 // Server sort order (MinKey < undefined < null < numbers < strings < object < array < binary <
 // ...).

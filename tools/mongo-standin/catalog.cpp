@@ -3,7 +3,9 @@
 #include <cstring>
 
 #include "commands.hpp"
+#include "crud_util.hpp"
 #include "persistence.hpp"
+#include "pipeline.hpp"
 #include "query_match.hpp"
 #include "storage.hpp"
 
@@ -30,8 +32,17 @@ void append_uuid(bson_t* b, const char* key, const std::array<uint8_t, 16>& u) {
 Doc collection_entry(const Collection& c, bool name_only) {
     Doc d;
     append_str(d.get(), "name", c.name);
-    BSON_APPEND_UTF8(d.get(), "type", "collection");
+    bool view = detail::is_view(c);
+    BSON_APPEND_UTF8(d.get(), "type", view ? "view" : "collection");
     if (name_only) return d;
+    if (view) {
+        BSON_APPEND_DOCUMENT(d.get(), "options", c.options.get());
+        bson_t info;
+        BSON_APPEND_DOCUMENT_BEGIN(d.get(), "info", &info);
+        BSON_APPEND_BOOL(&info, "readOnly", true);
+        bson_append_document_end(d.get(), &info);
+        return d;
+    }
     BSON_APPEND_DOCUMENT(d.get(), "options", c.options.get());
     bson_t info;
     BSON_APPEND_DOCUMENT_BEGIN(d.get(), "info", &info);
@@ -63,7 +74,78 @@ void drop_now(Engine& e, const std::string& db, const std::string& name, Persist
     Commands::append_event(e, std::move(ev));
 }
 
+// The options create and collMod share: a view (viewOn, pipeline) and a validator
+// (validator, validationLevel, validationAction). MODIFY: collMod (each may come alone).
+Status check_collection_options(const bson_t* cmd, bool modify) {
+    bson_iter_t it;
+    bool has_view = bson_iter_init_find(&it, cmd, "viewOn");
+    if (has_view && (!BSON_ITER_HOLDS_UTF8(&it) || bson_iter_utf8(&it, nullptr)[0] == '\0'))
+        return Error{2, "'viewOn' must be a non-empty string", {}};
+    if (bson_iter_init_find(&it, cmd, "pipeline")) {
+        if (!has_view && !modify) return Error{2, "'pipeline' requires 'viewOn' to also be specified", {}};
+        if (!BSON_ITER_HOLDS_ARRAY(&it)) return Error{14, "'pipeline' must be an array", {}};
+        bson_t stages;
+        iter_view(&it, &stages);
+        auto st = validate_stages(&stages, false);
+        if (!st.ok()) return st;
+    }
+    if (has_view && (bson_has_field(cmd, "validator") || bson_has_field(cmd, "idIndex")))
+        return Error{2, "a view cannot have a validator or an idIndex", {}};
+    if (bson_iter_init_find(&it, cmd, "validator")) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it)) return Error{14, "'validator' must be an object", {}};
+        bson_t v;
+        iter_view(&it, &v);
+        auto st = validate_filter(&v);
+        if (!st.ok()) return st;
+    }
+    if (bson_iter_init_find(&it, cmd, "validationLevel")) {
+        std::string level = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
+        if (level != "off" && level != "strict" && level != "moderate")
+            return Error{2, "Enumeration value '" + level + "' for field 'validationLevel' is not a valid value.", {}};
+    }
+    if (bson_iter_init_find(&it, cmd, "validationAction")) {
+        std::string action = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
+        if (action != "error" && action != "warn")
+            return Error{2, "Enumeration value '" + action + "' for field 'validationAction' is not a valid value.", {}};
+    }
+    return ok_status();
+}
+
 }  // namespace
+
+Outcome Commands::coll_mod(Engine& e, CommandCtx& c) {
+    if (c.in_txn) return not_in_txn(c);
+    std::string name = coll_arg(c);
+    Collection* coll = e.find_collection(c.db, name);
+    if (!coll) return reply_error(Error{26, "ns does not exist: " + ns_of(c.db, name), {}});
+    if (auto st = check_collection_options(c.cmd, true); !st.ok()) return reply_error(st.error());
+    bool view = detail::is_view(*coll);
+    bool view_fields = bson_has_field(c.cmd, "viewOn") || bson_has_field(c.cmd, "pipeline");
+    if (view_fields && !view)
+        return reply_error(Error{2, "ns " + ns_of(c.db, name) + " is a collection, not a view", {}});
+    if (view && (bson_has_field(c.cmd, "validator") || bson_has_field(c.cmd, "validationLevel") ||
+                 bson_has_field(c.cmd, "validationAction")))
+        return reply_error(Error{167, "option not supported on a view: validator", {}});
+    // The new options: the old ones with the given fields replaced.
+    const char* fields[] = {"viewOn", "pipeline", "validator", "validationLevel",
+                            "validationAction", "changeStreamPreAndPostImages"};
+    Doc options;
+    bson_iter_t it;
+    if (bson_iter_init(&it, coll->options.get())) {
+        while (bson_iter_next(&it)) {
+            bool replaced = false;
+            for (const char* f : fields)
+                replaced = replaced || (!std::strcmp(bson_iter_key(&it), f) && bson_has_field(c.cmd, f));
+            if (!replaced) bson_append_iter(options.get(), bson_iter_key(&it), -1, &it);
+        }
+    }
+    for (const char* f : fields)
+        if (bson_iter_init_find(&it, c.cmd, f)) bson_append_iter(options.get(), f, -1, &it);
+    coll->options = std::move(options);
+    if (e.persistence_) e.persistence_->log_options(*coll);
+    (void)e.next_ts();
+    return reply_ok(Doc());
+}
 
 Outcome Commands::list_databases(Engine& e, CommandCtx& c) {
     if (c.in_txn) return not_in_txn(c);
@@ -129,6 +211,9 @@ Outcome Commands::list_indexes(Engine& e, CommandCtx& c) {
 Outcome Commands::create(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (auto st = check_collection_options(c.cmd, false); !st.ok()) return reply_error(st.error());
+    if (c.in_txn && bson_has_field(c.cmd, "viewOn"))
+        return reply_error(Error{263, "Cannot create a view in a multi-document transaction.", {}});
     if (c.in_txn && c.txn) {
         // Created by the transaction: nobody else sees it before the commit.
         if (e.find_collection(c.db, name, c.txn))
@@ -223,6 +308,7 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
         return reply_error(
             Error{9, "BSON field 'createIndexes.indexes' is missing but a required field", {}});
     Collection* coll = e.find_collection(c.db, name, c.txn);
+    if (coll && detail::is_view(*coll)) return reply_error(detail::view_error(*coll));
     bool created_by_txn = c.in_txn && c.txn && c.txn->new_collections.count(ns_of(c.db, name));
     if (c.in_txn && coll && !created_by_txn && live_count(*coll) > 0)
         return reply_error(Error{263,

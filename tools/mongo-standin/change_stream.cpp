@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "commands.hpp"
+#include "crud_util.hpp"
 #include "log.hpp"
 #include "persistence.hpp"
 #include "pipeline.hpp"
@@ -176,6 +177,11 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
         s.scope = StreamSpec::kCollection;
         s.db = c.db;
         s.coll = bson_iter_utf8(&target, nullptr);
+        if (Collection* v = e.find_collection(c.db, s.coll); v && detail::is_view(*v))
+            return reply_error(Error{166,
+                                     "Namespace " + ns_of(c.db, s.coll) +
+                                         " is a view, not a collection",
+                                     {}});
         if (s.coll.rfind("system.", 0) == 0 || c.db == "admin" || c.db == "config" ||
             c.db == "local")
             return reply_error(Error{73,
@@ -219,6 +225,11 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
         return reply_error(
             Error{2, "unknown fullDocumentBeforeChange mode " + s.before_change, {}});
     s.show_expanded = get_bool(opts.get(), "showExpandedEvents").value_or(false);
+    if (s.show_expanded)
+        // The expanded events (create, createIndexes, ...) are not implemented: answered as a
+        // server without the option would, never with a stream that waits for them forever.
+        return reply_error(Error{
+            40415, "BSON field '$changeStream.showExpandedEvents' is an unknown field.", {}});
     // The remaining stages.
     {
         bson_iter_t st;

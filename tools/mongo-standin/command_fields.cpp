@@ -69,6 +69,12 @@ const std::map<std::string_view, Fields>& command_fields() {
         {"renameCollection", {{"to", "dropTarget", "stayTemp"}, {}}},
         {"createIndexes", {{"indexes", "commitQuorum", "ignoreUnknownIndexOptions"}, {}}},
         {"dropIndexes", {{"index"}, {}}},
+        {"collMod",
+         {{"validator", "validationLevel", "validationAction", "viewOn", "pipeline", "index",
+           "changeStreamPreAndPostImages", "expireAfterSeconds", "timeseries", "recordPreImages",
+           "dryRun", "cappedSize", "cappedMax", "clusteredIndex"},
+          {"index", "expireAfterSeconds", "timeseries", "recordPreImages", "dryRun", "cappedSize",
+           "cappedMax", "clusteredIndex"}}},
         {"commitTransaction", {{"recoveryToken", "commitTimestamp"}, {}}},
         {"abortTransaction", {{"recoveryToken"}, {}}},
     };

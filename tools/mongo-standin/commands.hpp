@@ -48,6 +48,7 @@ struct Commands {
     static Outcome rename_collection(Engine& e, CommandCtx& c);
     static Outcome create_indexes(Engine& e, CommandCtx& c);
     static Outcome drop_indexes(Engine& e, CommandCtx& c);
+    static Outcome coll_mod(Engine& e, CommandCtx& c);
 
     // change_stream.cpp
     static Outcome open_change_stream(Engine& e, CommandCtx& c, const bson_t* pipeline);

@@ -98,10 +98,11 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
         auto v = validate_projection(projection.get());
         if (!v.ok()) return reply_error(v.error());
     }
-    Collection* coll = e.find_collection(c.db, name, c.txn);
+    auto vars = command_vars(c.cmd);
+    if (!vars.ok()) return reply_error(vars.error());
     bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
     size_t want = (!sorted && limit > 0) ? static_cast<size_t>(skip + limit) : 0;
-    auto found = matching(coll, c.txn, filter.get(), want);
+    auto found = read_documents(e, c, c.db, name, filter.get(), want, &vars.value());
     if (!found.ok()) return reply_error(found.error());
     std::vector<DocPtr> docs = std::move(found.value());
     if (sorted) {
@@ -117,7 +118,7 @@ Outcome Commands::find(Engine& e, CommandCtx& c) {
         for (auto& d : docs) {
             bson_t v;
             view_of(*d, &v);
-            auto p = apply_projection(&v, projection.get());
+            auto p = apply_projection(&v, projection.get(), &vars.value());
             if (!p.ok()) return reply_error(p.error());
             d = std::make_shared<const std::string>(p.value().bytes());
         }
@@ -206,13 +207,13 @@ Outcome Commands::count(Engine& e, CommandCtx& c) {
     if (skip < 0) return reply_error(Error{2, "skip value is negative in count query", {}});
     Collection* coll = e.find_collection(c.db, name, c.txn);
     int64_t n = 0;
-    if (coll && bson_empty(q.get())) {
+    if (coll && !is_view(*coll) && bson_empty(q.get())) {
         scan(*coll, c.txn, [&](const DocPtr&) {
             ++n;
             return true;
         });
     } else {
-        auto found = matching(coll, c.txn, q.get(), 0);
+        auto found = read_documents(e, c, c.db, name, q.get(), 0, nullptr);
         if (!found.ok()) return reply_error(found.error());
         n = static_cast<int64_t>(found.value().size());
     }
@@ -230,7 +231,7 @@ Outcome Commands::distinct(Engine& e, CommandCtx& c) {
         return reply_error(
             Error{14, "BSON field 'distinct.key' is missing but a required field", {}});
     Doc q = subdoc(c.cmd, "query");
-    auto found = matching(e.find_collection(c.db, name, c.txn), c.txn, q.get(), 0);
+    auto found = read_documents(e, c, c.db, name, q.get(), 0, nullptr);
     if (!found.ok()) return reply_error(found.error());
     std::vector<Node> values;
     std::set<std::string> seen;
@@ -284,7 +285,9 @@ Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
                 {}});
     }
     Doc cursor_opts = subdoc(c.cmd, "cursor");
-    auto st = validate_stages(pipeline.get(), false);
+    auto vars = command_vars(c.cmd);
+    if (!vars.ok()) return reply_error(vars.error());
+    auto st = validate_stages(pipeline.get(), false, &vars.value());
     if (!st.ok()) return reply_error(st.error());
     std::string name = coll_arg(c);
     if (name.empty())
@@ -292,14 +295,9 @@ Outcome Commands::aggregate(Engine& e, CommandCtx& c) {
             73,
             "aggregate with {aggregate: 1} needs a collection-less stage such as $changeStream",
             {}});
-    std::vector<DocPtr> docs;
-    if (Collection* coll = e.find_collection(c.db, name, c.txn)) {
-        scan(*coll, c.txn, [&](const DocPtr& d) {
-            docs.push_back(d);
-            return true;
-        });
-    }
-    auto r = run_stages(std::move(docs), pipeline.get());
+    auto docs = read_documents(e, c, c.db, name, nullptr, 0, &vars.value());
+    if (!docs.ok()) return reply_error(docs.error());
+    auto r = run_stages(std::move(docs.value()), pipeline.get(), &vars.value());
     if (!r.ok()) return reply_error(r.error());
     int64_t batch = get_int(cursor_opts.get(), "batchSize").value_or(101);
     if (batch < 0)

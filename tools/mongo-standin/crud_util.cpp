@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "pipeline.hpp"
 #include "query_match.hpp"
 #include "storage.hpp"
 
@@ -110,11 +111,17 @@ void append_write_error(bson_t* arr, size_t& count, int32_t index, const Error& 
 }
 
 // The documents matching `filter`, in natural order (at most `limit` when > 0).
+Result<Vars> command_vars(const bson_t* cmd) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, cmd, "let")) return Vars{};
+    return parse_let(&it);
+}
+
 Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const bson_t* filter,
-                                     size_t limit) {
+                                     size_t limit, const Vars* vars) {
     std::vector<DocPtr> out;
     if (!c) {
-        auto v = validate_filter(filter);
+        auto v = validate_filter(filter, vars);
         if (!v.ok()) return v.error();
         return out;
     }
@@ -131,7 +138,7 @@ Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const 
     scan(*c, txn, [&](const DocPtr& d) {
         bson_t v;
         view_of(*d, &v);
-        auto m = matches(&v, filter);
+        auto m = matches(&v, filter, vars);
         if (!m.ok()) {
             err = m.error();
             failed = true;
@@ -142,7 +149,98 @@ Result<std::vector<DocPtr>> matching(const Collection* c, const Txn* txn, const 
     });
     if (failed) return err;
     if (out.empty()) {
-        auto v = validate_filter(filter);
+        auto v = validate_filter(filter, vars);
+        if (!v.ok()) return v.error();
+    }
+    return out;
+}
+
+Status check_validator(const Collection& c, const CommandCtx& ctx, const bson_t* doc,
+                       const bson_t* before) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, c.options.get(), "validator") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return ok_status();
+    std::string level = get_string(c.options.get(), "validationLevel").value_or("strict");
+    std::string action = get_string(c.options.get(), "validationAction").value_or("error");
+    if (level == "off" || action == "warn") return ok_status();
+    if (get_bool(ctx.cmd, "bypassDocumentValidation").value_or(false)) return ok_status();
+    bson_t validator;
+    iter_view(&it, &validator);
+    auto m = matches(doc, &validator);
+    if (!m.ok()) return m.error();
+    if (m.value()) return ok_status();
+    if (level == "moderate" && before) {
+        auto was = matches(before, &validator);
+        if (was.ok() && !was.value()) return ok_status();
+    }
+    Doc info, err_info;
+    bson_iter_t id;
+    if (bson_iter_init_find(&id, doc, "_id")) bson_append_iter(err_info.get(), "failingDocumentId", -1, &id);
+    bson_t details;
+    BSON_APPEND_DOCUMENT_BEGIN(err_info.get(), "details", &details);
+    BSON_APPEND_UTF8(&details, "reason", "the document does not match the collection's validator");
+    bson_append_document_end(err_info.get(), &details);
+    BSON_APPEND_DOCUMENT(info.get(), "errInfo", err_info.get());
+    return Error{121, "Document failed validation", {}, info.bytes()};
+}
+
+bool is_view(const Collection& c) { return bson_has_field(c.options.get(), "viewOn"); }
+
+Error view_error(const Collection& c) {
+    return Error{166, "Namespace " + c.db + "." + c.name + " is a view, not a collection", {}};
+}
+
+namespace {
+
+Result<std::vector<DocPtr>> view_documents(Engine& e, const CommandCtx& c, const Collection& view,
+                                           int depth) {
+    if (depth > 20)
+        return Error{165, "View depth too deep or view cycle detected; maximum depth is 20", {}};
+    std::string source = get_string(view.options.get(), "viewOn").value_or("");
+    Doc pipeline = subdoc(view.options.get(), "pipeline");
+    std::vector<DocPtr> docs;
+    if (Collection* src = e.find_collection(view.db, source, c.txn)) {
+        if (is_view(*src)) {
+            auto inner = view_documents(e, c, *src, depth + 1);
+            if (!inner.ok()) return inner;
+            docs = std::move(inner.value());
+        } else {
+            scan(*src, c.txn, [&](const DocPtr& d) {
+                docs.push_back(d);
+                return true;
+            });
+        }
+    }
+    return run_stages(std::move(docs), pipeline.get());
+}
+
+}  // namespace
+
+Result<std::vector<DocPtr>> read_documents(Engine& e, const CommandCtx& c, const std::string& db,
+                                           const std::string& name, const bson_t* filter,
+                                           size_t limit, const Vars* vars) {
+    bson_t empty;
+    empty_view(&empty);
+    if (!filter) filter = &empty;
+    Collection* coll = e.find_collection(db, name, c.txn);
+    if (!coll || !is_view(*coll)) return matching(coll, c.txn, filter, limit, vars);
+    auto docs = view_documents(e, c, *coll, 0);
+    if (!docs.ok()) return docs;
+    if (bson_empty(filter)) {
+        if (limit > 0 && docs.value().size() > limit) docs.value().resize(limit);
+        return docs;
+    }
+    std::vector<DocPtr> out;
+    for (const DocPtr& d : docs.value()) {
+        bson_t v;
+        view_of(*d, &v);
+        auto m = matches(&v, filter, vars);
+        if (!m.ok()) return m.error();
+        if (m.value()) out.push_back(d);
+        if (limit > 0 && out.size() >= limit) break;
+    }
+    if (out.empty()) {
+        auto v = validate_filter(filter, vars);
         if (!v.ok()) return v.error();
     }
     return out;

@@ -100,11 +100,12 @@ void diff_value(const Node& before, const Node& after, const std::string& path, 
     }
 }
 
-// Pipeline-style update: runs the stages on the document, then diffs top-level fields.
-Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t* stages) {
+// Pipeline-style update: runs the stages on the document, then computes the server's delta.
+Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t* stages,
+                                            const Vars* vars) {
     std::vector<DocPtr> one{std::make_shared<const std::string>(
         reinterpret_cast<const char*>(bson_get_data(original)), original->len)};
-    auto r = run_stages(std::move(one), stages);
+    auto r = run_stages(std::move(one), stages, vars);
     if (!r.ok()) return r.error();
     if (r.value().size() != 1) return Error{2, "pipeline update must produce one document", {}};
     bson_t nv;
@@ -135,8 +136,8 @@ Result<UpdateOutcome> apply_pipeline_update(const bson_t* original, const bson_t
 
 Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t* u,
                                  bool u_is_pipeline, const bson_t* array_filters, const bson_t* q,
-                                 bool upsert_insert) {
-    if (u_is_pipeline) return apply_pipeline_update(original, u);
+                                 bool upsert_insert, const Vars* vars) {
+    if (u_is_pipeline) return apply_pipeline_update(original, u, vars);
     UpdateSpec spec;
     spec.update = u;
     spec.array_filters = array_filters;
@@ -177,6 +178,8 @@ Event make_event(const std::string& op, const Collection& c, const bson_t* doc_f
 Outcome Commands::insert(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (Collection* v = e.find_collection(c.db, name, c.txn); v && is_view(*v))
+        return reply_error(view_error(*v));
     bson_iter_t docs_it;
     if (!bson_iter_init_find(&docs_it, c.cmd, "documents") || !BSON_ITER_HOLDS_ARRAY(&docs_it))
         return reply_error(
@@ -226,7 +229,8 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
             if (ordered) break;
             continue;
         }
-        auto uniq = check_unique(coll, &view, key, c.txn);
+        auto uniq = check_validator(coll, c, &view, nullptr);
+        if (uniq.ok()) uniq = check_unique(coll, &view, key, c.txn);
         if (!uniq.ok()) {
             append_write_error(errors.get(), nerr, index, uniq.error());
             if (ordered) break;
@@ -254,11 +258,15 @@ Outcome Commands::insert(Engine& e, CommandCtx& c) {
 Outcome Commands::update(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (Collection* v = e.find_collection(c.db, name, c.txn); v && is_view(*v))
+        return reply_error(view_error(*v));
     bson_iter_t ups;
     if (!bson_iter_init_find(&ups, c.cmd, "updates") || !BSON_ITER_HOLDS_ARRAY(&ups))
         return reply_error(
             Error{9, "BSON field 'update.updates' is missing but a required field", {}});
     if (auto st = check_statement_fields("update", c.cmd); !st.ok()) return reply_error(st.error());
+    auto vars = command_vars(c.cmd);
+    if (!vars.ok()) return reply_error(vars.error());
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     bool retryable = c.txn_number && !c.in_txn;
     int64_t n = 0, modified = 0;
@@ -321,7 +329,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             continue;
         }
         Collection* coll = e.find_collection(c.db, name, c.txn);
-        auto found = matching(coll, c.txn, q, multi ? 0 : 1);
+        auto found = matching(coll, c.txn, q, multi ? 0 : 1, &vars.value());
         if (!found.ok()) {
             append_write_error(errors.get(), nerr, index, found.error());
             if (ordered) break;
@@ -332,7 +340,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             bson_t view;
             view_of(*doc, &view);
             auto r = run_update(e, &view, udoc, is_pipeline,
-                                has_af ? array_filters : nullptr, q, false);
+                                has_af ? array_filters : nullptr, q, false, &vars.value());
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error());
                 stop = true;
@@ -342,7 +350,8 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
             if (!r.value().modified) continue;
             auto nd = std::make_shared<const std::string>(r.value().doc.bytes());
             std::string key = id_key_of(&view);
-            auto uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
+            auto uniq = check_validator(*coll, c, r.value().doc.get(), &view);
+            if (uniq.ok()) uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
             if (!uniq.ok()) {
                 --n;
                 append_write_error(errors.get(), nerr, index, uniq.error());
@@ -383,7 +392,7 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                 r.value().doc = std::move(nd);
             } else {
                 r = run_update(e, seed.get(), udoc, is_pipeline,
-                               has_af ? array_filters : nullptr, q, true);
+                               has_af ? array_filters : nullptr, q, true, &vars.value());
             }
             if (!r.ok()) {
                 append_write_error(errors.get(), nerr, index, r.error());
@@ -410,7 +419,8 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
                 if (ordered) break;
                 continue;
             }
-            auto uniq = check_unique(*coll_r.value(), &view, key, c.txn);
+            auto uniq = check_validator(*coll_r.value(), c, &view, nullptr);
+            if (uniq.ok()) uniq = check_unique(*coll_r.value(), &view, key, c.txn);
             if (!uniq.ok()) {
                 append_write_error(errors.get(), nerr, index, uniq.error());
                 if (ordered) break;
@@ -449,11 +459,15 @@ Outcome Commands::update(Engine& e, CommandCtx& c) {
 Outcome Commands::remove(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (Collection* v = e.find_collection(c.db, name, c.txn); v && is_view(*v))
+        return reply_error(view_error(*v));
     bson_iter_t dels;
     if (!bson_iter_init_find(&dels, c.cmd, "deletes") || !BSON_ITER_HOLDS_ARRAY(&dels))
         return reply_error(
             Error{9, "BSON field 'delete.deletes' is missing but a required field", {}});
     if (auto st = check_statement_fields("delete", c.cmd); !st.ok()) return reply_error(st.error());
+    auto vars = command_vars(c.cmd);
+    if (!vars.ok()) return reply_error(vars.error());
     bool ordered = get_bool(c.cmd, "ordered").value_or(true);
     int64_t n = 0;
     int32_t index = -1;
@@ -471,7 +485,7 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
             return reply_error(
                 Error{72, "Cannot use (or request) retryable writes with limit=0", {}});
         Collection* coll = e.find_collection(c.db, name, c.txn);
-        auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0);
+        auto found = matching(coll, c.txn, q.get(), limit == 1 ? 1 : 0, &vars.value());
         if (!found.ok()) {
             append_write_error(errors.get(), nerr, index, found.error());
             if (ordered) break;
@@ -505,6 +519,8 @@ Outcome Commands::remove(Engine& e, CommandCtx& c) {
 Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
+    if (Collection* v = e.find_collection(c.db, name, c.txn); v && is_view(*v))
+        return reply_error(view_error(*v));
     Doc q = subdoc(c.cmd, "query");
     Doc sort = subdoc(c.cmd, "sort");
     Doc fields = subdoc(c.cmd, "fields");
@@ -522,9 +538,11 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
     Doc udoc = has_update ? iter_subdoc(&uit) : Doc();
     Doc af = subdoc(c.cmd, "arrayFilters");
     bool has_af = has_field(c.cmd, "arrayFilters");
+    auto vars = command_vars(c.cmd);
+    if (!vars.ok()) return reply_error(vars.error());
     Collection* coll = e.find_collection(c.db, name, c.txn);
     bool sorted = has_field(c.cmd, "sort") && !bson_empty(sort.get());
-    auto found = matching(coll, c.txn, q.get(), sorted ? 0 : 1);
+    auto found = matching(coll, c.txn, q.get(), sorted ? 0 : 1, &vars.value());
     if (!found.ok()) return reply_error(found.error());
     if (sorted) {
         auto st = sort_docs(&found.value(), sort.get());
@@ -561,12 +579,13 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
             BSON_APPEND_INT32(leo.get(), "n", 1);
         } else {
             auto r = run_update(e, &view, udoc.get(), is_pipeline, has_af ? af.get() : nullptr,
-                                q.get(), false);
+                                q.get(), false, &vars.value());
             if (!r.ok()) return reply_error(r.error());
             DocPtr nd = doc;
             if (r.value().modified) {
                 nd = std::make_shared<const std::string>(r.value().doc.bytes());
-                auto uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
+                auto uniq = check_validator(*coll, c, r.value().doc.get(), &view);
+                if (uniq.ok()) uniq = check_unique(*coll, r.value().doc.get(), key, c.txn);
                 if (!uniq.ok()) return reply_error(uniq.error());
                 Event ev = make_event(r.value().replacement ? "replace" : "update", *coll, &view);
                 ev.full_document = nd;
@@ -594,7 +613,7 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
             r.value().doc = std::move(nd);
         } else {
             r = run_update(e, seed.get(), udoc.get(), is_pipeline, has_af ? af.get() : nullptr,
-                           q.get(), true);
+                           q.get(), true, &vars.value());
         }
         if (!r.ok()) return reply_error(r.error());
         auto prepared = prepare_insert(r.value().doc.get());
@@ -610,7 +629,8 @@ Outcome Commands::find_and_modify(Engine& e, CommandCtx& c) {
             BSON_APPEND_INT32(kp.get(), "_id", 1);
             return reply_error(duplicate_key_error(*coll_r.value(), "_id_", kp.get(), kv.get()));
         }
-        auto uniq = check_unique(*coll_r.value(), &view, key, c.txn);
+        auto uniq = check_validator(*coll_r.value(), c, &view, nullptr);
+        if (uniq.ok()) uniq = check_unique(*coll_r.value(), &view, key, c.txn);
         if (!uniq.ok()) return reply_error(uniq.error());
         Event ev = make_event("insert", *coll_r.value(), &view);
         ev.full_document = nd;

@@ -119,6 +119,7 @@ uint64_t Engine::next_ts() {
     uint64_t secs = static_cast<uint64_t>(now_ms() / 1000);
     uint64_t candidate = (secs << 32) | 1u;
     cluster_ts_ = candidate > cluster_ts_ ? candidate : cluster_ts_ + 1;
+    last_write_ts_ = cluster_ts_;
     return cluster_ts_;
 }
 
@@ -312,6 +313,7 @@ const std::map<std::string, Handler>& handlers() {
         {"renameCollection", &Commands::rename_collection},
         {"createIndexes", &Commands::create_indexes},
         {"dropIndexes", &Commands::drop_indexes},
+        {"collMod", &Commands::coll_mod},
         {"commitTransaction", &Commands::commit_transaction},
         {"abortTransaction", &Commands::abort_transaction},
     };
@@ -523,6 +525,93 @@ void Engine::add_write_concern_error(const CommandCtx& ctx, Outcome& out, const 
     add_labels(out.reply, all);
 }
 
+// readConcern {level: "snapshot"} outside a transaction (find, aggregate, distinct): the read
+// sees one point in time (a cursor holds its documents), reported as atClusterTime. An
+// atClusterTime older than the last write is history the stand-in does not keep: 239. The time
+// the read is at, or nothing for another read concern.
+Result<std::optional<uint64_t>> Engine::snapshot_read(const CommandCtx& ctx) const {
+    bson_iter_t rc;
+    if (ctx.in_txn || ctx.autocommit_false || !bson_iter_init_find(&rc, ctx.cmd, "readConcern") ||
+        !BSON_ITER_HOLDS_DOCUMENT(&rc))
+        return std::optional<uint64_t>();
+    bson_t rcd;
+    iter_view(&rc, &rcd);
+    bool snapshot = get_string(&rcd, "level").value_or("") == "snapshot";
+    bson_iter_t at;
+    bool has_at = bson_iter_init_find(&at, &rcd, "atClusterTime");
+    if (!snapshot) {
+        if (has_at)
+            return Error{72, "readConcern atClusterTime is only valid with level 'snapshot'", {}};
+        return std::optional<uint64_t>();
+    }
+    if (ctx.name != "find" && ctx.name != "aggregate" && ctx.name != "distinct")
+        return Error{72,
+                     "readConcern level 'snapshot' is only valid in a transaction or for find, "
+                     "aggregate and distinct",
+                     {}};
+    uint64_t ts = cluster_ts_;
+    if (has_at) {
+        if (!BSON_ITER_HOLDS_TIMESTAMP(&at))
+            return Error{14, "readConcern atClusterTime must be a Timestamp", {}};
+        uint32_t secs, inc;
+        bson_iter_timestamp(&at, &secs, &inc);
+        ts = (static_cast<uint64_t>(secs) << 32) | inc;
+        if (ts < last_write_ts_)
+            return Error{239,
+                         "Read timestamp " + std::to_string(secs) + "," + std::to_string(inc) +
+                             " is older than the oldest available timestamp: mongo-standin keeps "
+                             "no history for snapshot reads",
+                         {}};
+    }
+    return std::optional<uint64_t>(ts);
+}
+
+// atClusterTime in the cursor of a find/aggregate reply, or at the top of a distinct reply.
+void Engine::add_at_cluster_time(Doc& reply, uint64_t ts) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, reply.get(), "cursor")) {
+        append_ts(reply.get(), "atClusterTime", ts);
+        return;
+    }
+    Doc fixed;
+    bson_iter_t top;
+    bson_iter_init(&top, reply.get());
+    while (bson_iter_next(&top)) {
+        if (std::strcmp(bson_iter_key(&top), "cursor") != 0 || !BSON_ITER_HOLDS_DOCUMENT(&top)) {
+            bson_append_iter(fixed.get(), bson_iter_key(&top), -1, &top);
+            continue;
+        }
+        bson_t cur, inner;
+        iter_view(&top, &inner);
+        BSON_APPEND_DOCUMENT_BEGIN(fixed.get(), "cursor", &cur);
+        bson_concat(&cur, &inner);
+        append_ts(&cur, "atClusterTime", ts);
+        bson_append_document_end(fixed.get(), &cur);
+    }
+    reply = std::move(fixed);
+}
+
+// The write concern error a one-member replica set gives: w above 1 cannot be satisfied (100),
+// a tag other than "majority" is unknown (79). Empty when there is none.
+Doc Engine::write_concern_error(const CommandCtx& ctx) const {
+    Doc wce;
+    bson_iter_t wc, w;
+    if (!bson_iter_init_find(&wc, ctx.cmd, "writeConcern") || !BSON_ITER_HOLDS_DOCUMENT(&wc) ||
+        !bson_iter_recurse(&wc, &w) || !bson_iter_find(&w, "w"))
+        return wce;
+    if (iter_is_number(&w) && iter_as_int64(&w) > 1) {
+        BSON_APPEND_INT32(wce.get(), "code", 100);
+        BSON_APPEND_UTF8(wce.get(), "codeName", "UnsatisfiableWriteConcern");
+        BSON_APPEND_UTF8(wce.get(), "errmsg", "Not enough data-bearing nodes");
+    } else if (BSON_ITER_HOLDS_UTF8(&w) && std::strcmp(bson_iter_utf8(&w, nullptr), "majority")) {
+        BSON_APPEND_INT32(wce.get(), "code", 79);
+        BSON_APPEND_UTF8(wce.get(), "codeName", "UnknownReplWriteConcern");
+        append_str(wce.get(), "errmsg",
+                   std::string("unrecognized getLastError mode: ") + bson_iter_utf8(&w, nullptr));
+    }
+    return wce;
+}
+
 Outcome Engine::dispatch(CommandCtx& ctx) {
     uint64_t ts_before = cluster_ts_;
     auto hit = handlers().find(ctx.name);
@@ -556,6 +645,12 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
     }
     // onPrimaryTransactionalWrite (test commands only): fail a retryable write before it is
     // applied, or apply it and then drop the connection before the reply (the retry replays it).
+    auto snapshot = snapshot_read(ctx);
+    if (!snapshot.ok()) {
+        Outcome o = reply_error(snapshot.error());
+        append_cluster_time(o.reply.get(), 0);
+        return o;
+    }
     bool close_after_write = false;
     if (retryable && on_primary_txn_write_.fire()) {
         if (on_primary_txn_write_.fail_before_commit_code) {
@@ -600,6 +695,9 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
         bson_iter_t okit;
         if (!bson_iter_init_find(&okit, out.reply.get(), "ok"))
             BSON_APPEND_DOUBLE(out.reply.get(), "ok", 1.0);
+        if (snapshot.value()) add_at_cluster_time(out.reply, *snapshot.value());
+        Doc wce = write_concern_error(ctx);
+        if (!bson_empty(wce.get())) add_write_concern_error(ctx, out, wce.get(), false, {});
     }
     uint64_t op_ts = cluster_ts_ != ts_before ? cluster_ts_ : 0;
     append_cluster_time(out.reply.get(), op_ts);

@@ -280,6 +280,9 @@ class Engine {
     void add_write_concern_error(const CommandCtx& ctx, Outcome& out, const bson_t* wce,
                                  bool explicit_labels, const std::vector<std::string>& labels);
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
+    Result<std::optional<uint64_t>> snapshot_read(const CommandCtx& ctx) const;
+    static void add_at_cluster_time(Doc& reply, uint64_t ts);
+    Doc write_concern_error(const CommandCtx& ctx) const;
 
   public:
     // The error labels the server adds to an error with CODE (0: none) and a write concern error
@@ -298,6 +301,7 @@ class Engine {
     // All below guarded by mutex_.
     std::string advertised_;
     uint64_t cluster_ts_ = 0;
+    uint64_t last_write_ts_ = 0;  // the clusterTime of the last write (gossip does not move it)
     uint64_t epoch_ = 0;
     uint64_t term_ = 1;
     std::map<std::string, std::map<std::string, std::unique_ptr<Collection>>> dbs_;

@@ -204,6 +204,9 @@ Status Persistence::replay() {
                         if (n == 16) std::memcpy(r.value()->uuid.data(), d, 16);
                     }
                 }
+            } else if (o == "options") {
+                if (Collection* c = e.find_collection(db, coll))
+                    c->options = get_doc(op.get(), "options");
             } else if (o == "drop") {
                 auto d = e.dbs_.find(db);
                 if (d != e.dbs_.end()) {
@@ -353,6 +356,14 @@ void Persistence::log_create(const Collection& c) {
     append_str(s.child, "db", c.db);
     append_str(s.child, "c", c.name);
     bson_append_binary(s.child, "uuid", -1, BSON_SUBTYPE_UUID, c.uuid.data(), 16);
+    BSON_APPEND_DOCUMENT(s.child, "options", c.options.get());
+}
+
+void Persistence::log_options(const Collection& c) {
+    OpScope s{this, Doc()};
+    BSON_APPEND_UTF8(s.child, "o", "options");
+    append_str(s.child, "db", c.db);
+    append_str(s.child, "c", c.name);
     BSON_APPEND_DOCUMENT(s.child, "options", c.options.get());
 }
 

@@ -22,6 +22,8 @@ class Persistence {
 
     void log_create(const Collection& c);
     void log_drop(const std::string& db, const std::string& coll);
+    // The collection's options changed (collMod): validator, view definition.
+    void log_options(const Collection& c);
     void log_rename(const std::string& db, const std::string& coll, const std::string& to_db,
                     const std::string& to_coll);
     void log_index(const std::string& db, const std::string& coll, const IndexSpec& idx);

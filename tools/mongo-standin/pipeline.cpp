@@ -1,7 +1,9 @@
 #include "pipeline.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 #include "query_match.hpp"
@@ -142,14 +144,16 @@ Result<ParsedProj> parse_projection(const bson_t* spec) {
     return pp;
 }
 
-Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& p);
+Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& p,
+                             const Vars* vars);
 
-Result<Node> project_include_value(const Node& root_doc, const Node& v, const Proj& p) {
-    if (v.type == BSON_TYPE_DOCUMENT) return project_include(root_doc, v, p);
+Result<Node> project_include_value(const Node& root_doc, const Node& v, const Proj& p,
+                                   const Vars* vars) {
+    if (v.type == BSON_TYPE_DOCUMENT) return project_include(root_doc, v, p, vars);
     Node out = Node::array();
     for (const auto& kv : v.kids) {
         if (kv.second.type == BSON_TYPE_DOCUMENT || kv.second.type == BSON_TYPE_ARRAY) {
-            auto r = project_include_value(root_doc, kv.second, p);
+            auto r = project_include_value(root_doc, kv.second, p, vars);
             if (!r.ok()) return r;
             out.kids.emplace_back("", std::move(r.value()));
         }
@@ -158,7 +162,8 @@ Result<Node> project_include_value(const Node& root_doc, const Node& v, const Pr
     return out;
 }
 
-Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& p) {
+Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& p,
+                             const Vars* vars) {
     Node out = Node::document();
     for (const auto& [k, v] : src.kids) {
         const Proj* sub = p.find(k);
@@ -167,7 +172,7 @@ Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& 
             out.kids.emplace_back(k, v);
         } else if (sub->kind == Proj::kSub &&
                    (v.type == BSON_TYPE_DOCUMENT || v.type == BSON_TYPE_ARRAY)) {
-            auto r = project_include_value(root_doc, v, *sub);
+            auto r = project_include_value(root_doc, v, *sub, vars);
             if (!r.ok()) return r;
             out.kids.emplace_back(k, std::move(r.value()));
         }
@@ -175,14 +180,14 @@ Result<Node> project_include(const Node& root_doc, const Node& src, const Proj& 
     for (const auto& sub : p.kids) {
         const std::string& k = sub.name;
         if (sub.kind == Proj::kExpr) {
-            auto v = eval_expression(root_doc, &sub.expr);
+            auto v = eval_expression(root_doc, &sub.expr, vars);
             if (!v.ok()) return v.error();
             if (v.value()) out.set(k, std::move(*v.value()));
         } else if (sub.kind == Proj::kSub) {
             bool has_expr = false;
             for (const auto& kv : sub.kids) has_expr = has_expr || kv.kind == Proj::kExpr;
             if (has_expr && !src.find(k)) {
-                auto r = project_include(root_doc, Node::document(), sub);
+                auto r = project_include(root_doc, Node::document(), sub, vars);
                 if (!r.ok()) return r;
                 out.set(k, std::move(r.value()));
             }
@@ -214,9 +219,9 @@ Node project_exclude(const Node& src, const Proj& p) {
     return out;
 }
 
-Result<Node> project_node(const Node& doc, const ParsedProj& pp) {
+Result<Node> project_node(const Node& doc, const ParsedProj& pp, const Vars* vars) {
     if (pp.inclusion) {
-        auto r = project_include(doc, doc, pp.root);
+        auto r = project_include(doc, doc, pp.root, vars);
         if (!r.ok()) return r;
         Node out = std::move(r.value());
         if (!pp.id_excluded) {
@@ -234,18 +239,19 @@ Result<Node> project_node(const Node& doc, const ParsedProj& pp) {
 
 // ---- expressions ----
 
-Result<std::vector<std::optional<Node>>> eval_args(const Node& root, const bson_iter_t* arg) {
+Result<std::vector<std::optional<Node>>> eval_args(const Node& root, const bson_iter_t* arg,
+                                                   const Vars* vars) {
     std::vector<std::optional<Node>> out;
     if (BSON_ITER_HOLDS_ARRAY(arg)) {
         bson_iter_t e;
         bson_iter_recurse(arg, &e);
         while (bson_iter_next(&e)) {
-            auto v = eval_expression(root, &e);
+            auto v = eval_expression(root, &e, vars);
             if (!v.ok()) return v.error();
             out.push_back(std::move(v.value()));
         }
     } else {
-        auto v = eval_expression(root, arg);
+        auto v = eval_expression(root, arg, vars);
         if (!v.ok()) return v.error();
         out.push_back(std::move(v.value()));
     }
@@ -272,17 +278,36 @@ bool node_truthy(const std::optional<Node>& n) {
 
 }  // namespace
 
-Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t* expr) {
+Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t* expr,
+                                            const Vars* vars) {
     if (BSON_ITER_HOLDS_UTF8(expr)) {
         uint32_t n;
         const char* s = bson_iter_utf8(expr, &n);
         if (n > 0 && s[0] == '$') {
             std::string path(s + 1, n - 1);
-            if (path == "$ROOT" || path == "$CURRENT") return std::optional<Node>(root);
-            if (path.rfind("$ROOT.", 0) == 0) path = path.substr(6);
-            if (path.rfind("$CURRENT.", 0) == 0) path = path.substr(9);
-            if (path.rfind("$", 0) == 0)
-                return bad(17276, "Use of undefined variable: " + path.substr(1));
+            if (path.rfind("$", 0) == 0) {
+                // $$variable[.path]: ROOT and CURRENT (the document), NOW, REMOVE (missing),
+                // or one of the command's let variables.
+                auto parts = split(path.substr(1));
+                const std::string& name = parts[0];
+                std::optional<Node> value;
+                if (name == "ROOT" || name == "CURRENT") {
+                    value = root;
+                } else if (name == "REMOVE") {
+                    return std::optional<Node>();
+                } else if (name == "NOW") {
+                    Node now;
+                    now.type = now.scalar.value_type = BSON_TYPE_DATE_TIME;
+                    now.scalar.value.v_datetime = static_cast<int64_t>(std::time(nullptr)) * 1000;
+                    value = std::move(now);
+                } else if (vars) {
+                    auto v = vars->find(name);
+                    if (v != vars->end()) value = v->second;
+                }
+                if (!value) return bad(17276, "Use of undefined variable: " + name);
+                if (parts.size() == 1) return value;
+                return path_value(*value, parts, 1);
+            }
             return path_value(root, split(path), 0);
         }
         return std::optional<Node>(Node::from_iter(expr));
@@ -292,7 +317,7 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
         bson_iter_t e;
         bson_iter_recurse(expr, &e);
         while (bson_iter_next(&e)) {
-            auto v = eval_expression(root, &e);
+            auto v = eval_expression(root, &e, vars);
             if (!v.ok()) return v;
             out.kids.emplace_back("", v.value() ? std::move(*v.value()) : Node::null());
         }
@@ -308,14 +333,14 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
         Node out = Node::document();
         bson_iter_recurse(expr, &c);
         while (bson_iter_next(&c)) {
-            auto v = eval_expression(root, &c);
+            auto v = eval_expression(root, &c, vars);
             if (!v.ok()) return v;
             if (v.value()) out.kids.emplace_back(bson_iter_key(&c), std::move(*v.value()));
         }
         return std::optional<Node>(std::move(out));
     }
     if (op == "$literal") return std::optional<Node>(Node::from_iter(&c));
-    auto args_r = eval_args(root, &c);
+    auto args_r = eval_args(root, &c, vars);
     if (!args_r.ok()) return args_r.error();
     auto& args = args_r.value();
     auto arg = [&](size_t i) -> Node {
@@ -388,7 +413,7 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
             std::optional<Node> cond, then, els;
             bson_iter_recurse(&c, &f);
             while (bson_iter_next(&f)) {
-                auto v = eval_expression(root, &f);
+                auto v = eval_expression(root, &f, vars);
                 if (!v.ok()) return v;
                 std::string k = bson_iter_key(&f);
                 (k == "if" ? cond : k == "then" ? then : els) = v.value();
@@ -459,11 +484,34 @@ Result<std::optional<Node>> eval_expression(const Node& root, const bson_iter_t*
     return bad(168, "Unrecognized expression '" + op + "'");
 }
 
-Result<Doc> apply_projection(const bson_t* doc, const bson_t* projection) {
+Result<Vars> parse_let(const bson_iter_t* let) {
+    Vars vars;
+    if (!BSON_ITER_HOLDS_DOCUMENT(let))
+        return bad(14, "BSON field 'let' is the wrong type, expected type 'object'");
+    bson_iter_t it;
+    bson_iter_recurse(let, &it);
+    Node empty = Node::document();
+    while (bson_iter_next(&it)) {
+        std::string name = bson_iter_key(&it);
+        bool valid = !name.empty() && (std::islower(static_cast<unsigned char>(name[0])) ||
+                                       static_cast<unsigned char>(name[0]) >= 0x80);
+        for (char ch : name)
+            valid = valid && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                              static_cast<unsigned char>(ch) >= 0x80);
+        if (!valid)
+            return bad(16867, "'" + name + "' starts with an invalid character for a user variable name");
+        auto v = eval_expression(empty, &it, &vars);
+        if (!v.ok()) return v.error();
+        vars[name] = v.value() ? std::move(*v.value()) : Node::null();
+    }
+    return vars;
+}
+
+Result<Doc> apply_projection(const bson_t* doc, const bson_t* projection, const Vars* vars) {
     auto pp = parse_projection(projection);
     if (!pp.ok()) return pp.error();
     Node n = Node::from_bson(doc);
-    auto r = project_node(n, pp.value());
+    auto r = project_node(n, pp.value(), vars);
     if (!r.ok()) return r.error();
     return r.value().to_doc();
 }
@@ -484,7 +532,8 @@ struct Acc {
     bson_iter_t arg;
 };
 
-Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bson_iter_t* spec) {
+Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bson_iter_t* spec,
+                                      const Vars* vars) {
     bson_iter_t f;
     if (!BSON_ITER_HOLDS_DOCUMENT(spec) || !bson_iter_recurse(spec, &f))
         return bad(15947, "a group's fields must be specified in an object");
@@ -516,7 +565,7 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
         bson_t view;
         view_of(*d, &view);
         Node root = Node::from_bson(&view);
-        auto idv = eval_expression(root, &id_expr);
+        auto idv = eval_expression(root, &id_expr, vars);
         if (!idv.ok()) return idv.error();
         Node id = idv.value() ? std::move(*idv.value()) : Node::null();
         Doc kd;
@@ -537,7 +586,7 @@ Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bso
         GroupState& g = groups[pos->second];
         for (size_t i = 0; i < accs.size(); ++i) {
             const Acc& acc = accs[i].second;
-            auto v = eval_expression(root, &acc.arg);
+            auto v = eval_expression(root, &acc.arg, vars);
             if (!v.ok()) return v.error();
             std::optional<Node>& val = v.value();
             Node& slot = g.values[i];
@@ -620,7 +669,7 @@ const char* kChangeStreamStages[] = {"$match", "$project",     "$addFields",   "
 
 }  // namespace
 
-Status validate_stages(const bson_t* stages, bool change_stream) {
+Status validate_stages(const bson_t* stages, bool change_stream, const Vars* vars) {
     bson_iter_t it;
     if (!bson_iter_init(&it, stages))
         return bad(14, "'pipeline' option must be specified as an array");
@@ -659,7 +708,7 @@ Status validate_stages(const bson_t* stages, bool change_stream) {
             if (!BSON_ITER_HOLDS_DOCUMENT(&s))
                 return bad(15959, "the match filter must be an expression in an object");
             Doc f = iter_subdoc(&s);
-            auto v = validate_filter(f.get());
+            auto v = validate_filter(f.get(), vars);
             if (!v.ok()) return v;
         } else if (name == "$project") {
             if (!BSON_ITER_HOLDS_DOCUMENT(&s))
@@ -679,7 +728,8 @@ Status validate_stages(const bson_t* stages, bool change_stream) {
     return ok_status();
 }
 
-Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* stages) {
+Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* stages,
+                                       const Vars* vars) {
     bson_iter_t it;
     if (!bson_iter_init(&it, stages)) return docs;
     while (bson_iter_next(&it)) {
@@ -693,7 +743,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
             for (auto& d : docs) {
                 bson_t view;
                 view_of(*d, &view);
-                auto m = matches(&view, f.get());
+                auto m = matches(&view, f.get(), vars);
                 if (!m.ok()) return m.error();
                 if (m.value()) out.push_back(std::move(d));
             }
@@ -719,7 +769,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
             for (auto& d : docs) {
                 bson_t view;
                 view_of(*d, &view);
-                auto r = project_node(Node::from_bson(&view), pp.value());
+                auto r = project_node(Node::from_bson(&view), pp.value(), vars);
                 if (!r.ok()) return r.error();
                 out.push_back(to_ptr(r.value()));
             }
@@ -734,7 +784,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                 bson_iter_t f;
                 bson_iter_recurse(&s, &f);
                 while (bson_iter_next(&f)) {
-                    auto v = eval_expression(root, &f);
+                    auto v = eval_expression(root, &f, vars);
                     if (!v.ok()) return v.error();
                     if (!v.value()) continue;
                     auto parts = split(bson_iter_key(&f));
@@ -760,7 +810,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
             for (auto& d : docs) {
                 bson_t view;
                 view_of(*d, &view);
-                auto v = eval_expression(Node::from_bson(&view), &e);
+                auto v = eval_expression(Node::from_bson(&view), &e, vars);
                 if (!v.ok()) return v.error();
                 if (!v.value() || v.value()->type != BSON_TYPE_DOCUMENT)
                     return bad(40228, "'newRoot' expression must evaluate to an object");
@@ -786,7 +836,7 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
                 out.push_back(to_ptr(d));
             }
         } else if (name == "$group") {
-            auto g = run_group(docs, &s);
+            auto g = run_group(docs, &s, vars);
             if (!g.ok()) return g.error();
             out = std::move(g.value());
         } else if (name == "$redact") {

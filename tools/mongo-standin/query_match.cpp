@@ -1,5 +1,7 @@
 #include "query_match.hpp"
 
+#include "pipeline.hpp"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -208,7 +210,7 @@ bool type_matches(const bson_iter_t* v, const bson_iter_t* spec) {
     return false;
 }
 
-Result<bool> match_filter(const bson_t* doc, const bson_t* filter);
+Result<bool> match_filter(const bson_t* doc, const bson_t* filter, const Vars* vars);
 
 Result<bool> match_operators(const bson_t* doc, const char* path, const IterList& vals,
                              bool missing, const bson_iter_t* ops_it);
@@ -317,7 +319,7 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const IterList
                         r = m.value();
                     } else if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
                         Doc ed = iter_subdoc(&e);
-                        auto m = match_filter(ed.get(), sub.get());
+                        auto m = match_filter(ed.get(), sub.get(), nullptr);
                         if (!m.ok()) return m;
                         r = m.value();
                     }
@@ -398,7 +400,7 @@ bool is_operator_doc(const bson_iter_t* it) {
     return bson_iter_recurse(it, &c) && bson_iter_next(&c) && bson_iter_key(&c)[0] == '$';
 }
 
-Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
+Result<bool> match_filter(const bson_t* doc, const bson_t* filter, const Vars* vars) {
     bson_iter_t it;
     if (!bson_iter_init(&it, filter)) return bad("invalid filter");
     while (bson_iter_next(&it)) {
@@ -407,6 +409,17 @@ Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
             bool is_and = !std::strcmp(key, "$and"), is_or = !std::strcmp(key, "$or"),
                  is_nor = !std::strcmp(key, "$nor");
             if (!std::strcmp(key, "$comment")) continue;
+            if (!std::strcmp(key, "$expr")) {
+                // An aggregation expression over the whole document, with the let variables.
+                auto v = eval_expression(Node::from_bson(doc), &it, vars);
+                if (!v.ok()) return v.error();
+                const auto& n = v.value();
+                bool truthy = n && !(n->type == BSON_TYPE_NULL || n->type == BSON_TYPE_UNDEFINED ||
+                                     (n->type == BSON_TYPE_BOOL && !n->scalar.value.v_bool) ||
+                                     (n->is_number() && n->as_double() == 0));
+                if (!truthy) return false;
+                continue;
+            }
             if (!is_and && !is_or && !is_nor)
                 return bad(std::string("unknown top level operator: ") + key);
             if (!BSON_ITER_HOLDS_ARRAY(&it)) return bad(std::string(key) + " must be an array");
@@ -418,7 +431,7 @@ Result<bool> match_filter(const bson_t* doc, const bson_t* filter) {
                     if (!BSON_ITER_HOLDS_DOCUMENT(&e))
                         return bad("$and/$or/$nor entries need to be full objects");
                     Doc sub = iter_subdoc(&e);
-                    auto m = match_filter(doc, sub.get());
+                    auto m = match_filter(doc, sub.get(), vars);
                     if (!m.ok()) return m;
                     any = any || m.value();
                     all = all && m.value();
@@ -463,11 +476,13 @@ void values_at_path(const bson_t* doc, const char* path, IterList* out, bool* mi
     walk(&it, parts, 1, out, missing);
 }
 
-Result<bool> matches(const bson_t* doc, const bson_t* filter) { return match_filter(doc, filter); }
+Result<bool> matches(const bson_t* doc, const bson_t* filter, const Vars* vars) {
+    return match_filter(doc, filter, vars);
+}
 
-Status validate_filter(const bson_t* filter) {
+Status validate_filter(const bson_t* filter, const Vars* vars) {
     bson_t empty = BSON_INITIALIZER;
-    auto r = match_filter(&empty, filter);
+    auto r = match_filter(&empty, filter, vars);
     if (!r.ok()) return r.error();
     return ok_status();
 }

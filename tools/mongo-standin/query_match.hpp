@@ -9,10 +9,11 @@
 namespace standin {
 
 // Does `doc` match `filter`? Error 2 (BadValue) for an unknown or malformed operator.
-Result<bool> matches(const bson_t* doc, const bson_t* filter);
+// VARS (may be null) are the command's let variables, for $expr.
+Result<bool> matches(const bson_t* doc, const bson_t* filter, const Vars* vars = nullptr);
 
 // Checks a filter for unknown operators without a document (so empty collections still fail).
-Status validate_filter(const bson_t* filter);
+Status validate_filter(const bson_t* filter, const Vars* vars = nullptr);
 
 // The values at a dotted path, walking into arrays the way queries do. `missing` is set when some
 // branch of the walk did not find the path.
