@@ -410,5 +410,22 @@ TEST(WriteConcern, MoreNodesThanTheSetHasIsAWriteConcernError) {
     EXPECT_FALSE(bson_has_field(r.get(), "writeConcernError"));
 }
 
+// ---- field order ----
+
+TEST(UpdateFieldOrder, NewFieldsLandInLexicographicOrderWithNumbersByValue) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1, "m": 0}, {"_id": 2}, {"_id": 3}]})");
+    // Top-level $set (the direct path).
+    h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"b": 1, "a": 1, "10": 1, "9": 1, "m": 1}}}]})");
+    // Dotted paths and several operators (the general path).
+    h.ok(R"({"update": "c", "updates": [{"q": {"_id": 2}, "u": {"$set": {"z": 1, "x.b": 1, "x.a": 2}, "$inc": {"y": 1}}}]})");
+    // An upsert.
+    h.ok(R"({"update": "c", "updates": [{"q": {"_id": 4}, "u": {"$set": {"b": 1, "a": 2}}, "upsert": true}]})");
+    EXPECT_EQ(h.find("c", R"("filter": {"_id": {"$ne": 3}})"),
+              docs({R"({"_id": 1, "m": 1, "9": 1, "10": 1, "a": 1, "b": 1})",
+                    R"({"_id": 2, "x": {"a": 2, "b": 1}, "y": 1, "z": 1})",
+                    R"({"_id": 4, "a": 2, "b": 1})"}));
+}
+
 }  // namespace
 }  // namespace standin

@@ -569,6 +569,40 @@ const char* kKnownOps[] = {"$set",      "$unset",  "$inc",         "$mul",      
 
 }  // namespace
 
+namespace {
+
+bool all_digits(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+// Compares one path component: numerically when both are made of digits.
+int compare_component(std::string_view a, std::string_view b) {
+    if (all_digits(a) && all_digits(b)) {
+        while (a.size() > 1 && a[0] == '0') a.remove_prefix(1);
+        while (b.size() > 1 && b[0] == '0') b.remove_prefix(1);
+        if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+    }
+    int c = a.compare(b);
+    return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+}  // namespace
+
+bool update_path_less(std::string_view a, std::string_view b) {
+    while (true) {
+        size_t da = a.find('.'), db = b.find('.');
+        int c = compare_component(a.substr(0, da), b.substr(0, db));
+        if (c != 0) return c < 0;
+        if (da == std::string_view::npos || db == std::string_view::npos)
+            return da == std::string_view::npos && db != std::string_view::npos;
+        a.remove_prefix(da + 1);
+        b.remove_prefix(db + 1);
+    }
+}
+
 bool is_operator_update(const bson_t* update) {
     bson_iter_t it;
     return bson_iter_init(&it, update) && bson_iter_next(&it) && bson_iter_key(&it)[0] == '$';
@@ -651,6 +685,10 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
             }
         }
     }
+    // MongoDB 5.0+ applies the fields in path order (not in the update's order), which decides
+    // where new fields land.
+    std::stable_sort(items.begin(), items.end(),
+                     [](const Item& a, const Item& b) { return update_path_less(a.path, b.path); });
     Node root = Node::from_bson(original);
     Ctx ctx{&spec, &out, &root};
     for (auto& item : items) {

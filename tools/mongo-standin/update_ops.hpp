@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bson_util.hpp"
@@ -26,6 +27,11 @@ struct UpdateOutcome {
     std::vector<std::string> removed_fields;
     std::vector<std::pair<std::string, int32_t>> truncated_arrays;  // path, new size
 };
+
+// The order in which MongoDB 5.0 and later apply the fields of an update (so the order in which
+// new fields are added): field names compare lexicographically, names made of digits numerically,
+// dotted paths component by component. True when A comes before B.
+bool update_path_less(std::string_view a, std::string_view b);
 
 // True when `update` is an operator document ($-prefixed keys); false for a replacement.
 bool is_operator_update(const bson_t* update);

@@ -1,5 +1,6 @@
 #include "update_top_level.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,7 @@ std::optional<UpdateOutcome> apply_top_level(const bson_t* original, const bson_
     // The update's fields again, in the same order as FIELDS, for the updatedFields values.
     bson_iter_t op, f;
     size_t i = 0;
+    std::vector<const TopLevelField*> added;
     if (!bson_iter_init(&op, update)) return std::nullopt;
     while (bson_iter_next(&op)) {
         if (!bson_iter_recurse(&op, &f)) return std::nullopt;
@@ -94,10 +96,15 @@ std::optional<UpdateOutcome> apply_top_level(const bson_t* original, const bson_
                 if (field.existed) out.removed_fields.emplace_back(field.name);
                 continue;
             }
-            if (!field.existed) buf.append(field.element);
+            if (!field.existed) added.push_back(&field);
             if (!field.same) out.updated_fields.kids.emplace_back(std::string(field.name), Node::from_iter(&f));
         }
     }
+    // New fields are appended in the order MongoDB 5.0+ applies them: by name (numbers by value).
+    std::stable_sort(added.begin(), added.end(), [](const TopLevelField* a, const TopLevelField* b) {
+        return update_path_less(a->name, b->name);
+    });
+    for (const TopLevelField* field : added) buf.append(field->element);
     buf.push_back('\0');
     uint32_t len = static_cast<uint32_t>(buf.size());
     std::memcpy(buf.data(), &len, 4);  // little-endian
