@@ -187,13 +187,33 @@ TEST(FailPoints, OnPrimaryTransactionalWriteDropsTheReplyAndTheRetryReplays) {
     Doc retry = h.ok(insert);
     EXPECT_EQ(get_int(retry.get(), "n").value_or(0), 1);
     EXPECT_EQ(h.find("c").size(), 1u);
-    // failBeforeCommitExceptionCode: the write fails before it is applied.
-    h.ok(R"({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}, "data": {"failBeforeCommitExceptionCode": 91}, "$db": "admin"})");
+    // failBeforeCommitExceptionCode with closeConnection false: the write fails before it is applied.
+    h.ok(R"({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}, "data": {"failBeforeCommitExceptionCode": 91, "closeConnection": false}, "$db": "admin"})");
     Doc failed = h.fails(R"({"insert": "c", "documents": [{"_id": 2}], "txnNumber": {"$numberLong": "8"}, )" +
                              std::string(kLsid) + "}",
                          91);
     EXPECT_TRUE(has_label(failed.get(), "RetryableWriteError")) << relaxed(failed.get());
     EXPECT_EQ(h.find("c").size(), 1u);
+}
+
+TEST(FailPoints, OnPrimaryTransactionalWriteWithAnErrorCodeStillClosesTheConnectionByDefault) {
+    EngineHarness h;
+    h.ok(R"({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}, "data": {"failBeforeCommitExceptionCode": 91}, "$db": "admin"})");
+    Outcome first = h.run_outcome(R"({"insert": "c", "documents": [{"_id": 2}], "txnNumber": {"$numberLong": "8"}, )" +
+                                  std::string(kLsid) + "}");
+    EXPECT_TRUE(first.close);
+    EXPECT_TRUE(h.find("c").empty());  // closed before the write, not after it
+}
+
+TEST(FailPoints, SkipModeLetsTheFirstUsesPass) {
+    EngineHarness h;
+    h.ok(R"({"configureFailPoint": "failCommand", "mode": {"skip": 2}, "data": {"failCommands": ["insert"], "errorCode": 91}, "$db": "admin"})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}]})");
+    h.ok(R"({"insert": "c", "documents": [{"_id": 2}]})");
+    h.fails(R"({"insert": "c", "documents": [{"_id": 3}]})", 91);
+    h.fails(R"({"insert": "c", "documents": [{"_id": 4}]})", 91);  // then always
+    EXPECT_EQ(h.find("c").size(), 2u);
+    h.fails(R"({"configureFailPoint": "failCommand", "mode": {}, "$db": "admin"})", 2);
 }
 
 // ---- updates ----

@@ -654,6 +654,13 @@ Outcome Engine::dispatch(CommandCtx& ctx) {
     bool close_after_write = false;
     if (retryable && on_primary_txn_write_.fire()) {
         if (on_primary_txn_write_.fail_before_commit_code) {
+            // As mongod: the connection is dropped first (unless closeConnection is false), and
+            // the write is not applied either way.
+            if (on_primary_txn_write_.close_connection) {
+                Outcome o;
+                o.close = true;
+                return o;
+            }
             int code = on_primary_txn_write_.fail_before_commit_code;
             Outcome o = reply_error(Error{code, "Failing write via 'onPrimaryTransactionalWrite' failpoint",
                                           automatic_labels(ctx, code, 0, false)});

@@ -175,6 +175,7 @@ struct Session {
 struct FailPoint {
     bool active = false;
     int64_t times = -1;  // -1: always
+    int64_t skip = 0;    // mode {skip: n}: the first n uses pass, then always
     std::set<std::string> commands;  // failCommand
     int error_code = 0;              // failCommand, failGetMoreAfterCursorCheckout
     bool has_error_code = false;
@@ -188,6 +189,10 @@ struct FailPoint {
     // Counts one use; true when the fail point fires for it.
     bool fire() {
         if (!active) return false;
+        if (skip > 0) {
+            --skip;
+            return false;
+        }
         if (times > 0 && --times == 0) active = false;
         return true;
     }

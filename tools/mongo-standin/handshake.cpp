@@ -1,4 +1,5 @@
 // hello/isMaster and the server-level commands (ping, buildInfo, stubs, configureFailPoint).
+#include <algorithm>
 #include <cstring>
 
 #include "commands.hpp"
@@ -184,9 +185,16 @@ Outcome Commands::configure_fail_point(Engine& e, CommandCtx& c) {
     } else if (BSON_ITER_HOLDS_DOCUMENT(&it)) {
         Doc m = iter_subdoc(&it);
         auto times = get_int(m.get(), "times");
-        if (!times) return reply_error(Error{2, "mode needs times", {}});
-        fp.times = *times;
-        fp.active = *times > 0;
+        auto skip = get_int(m.get(), "skip");
+        if (times) {
+            fp.times = *times;
+            fp.active = *times > 0;
+        } else if (skip) {
+            fp.skip = std::max<int64_t>(0, *skip);
+            fp.active = true;
+        } else {
+            return reply_error(Error{2, "mode needs times or skip", {}});
+        }
     } else {
         return reply_error(Error{2, "bad mode", {}});
     }
