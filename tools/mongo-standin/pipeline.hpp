@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "bson_util.hpp"
@@ -14,6 +15,9 @@ namespace standin {
 Result<Doc> apply_projection(const bson_t* doc, const bson_t* projection,
                              const Vars* vars = nullptr);
 Status validate_projection(const bson_t* projection);
+
+// "a.b.c" as {"a", "b", "c"} (an empty string is one empty part).
+std::vector<std::string> split_path(const std::string& s);
 
 // Evaluates an aggregation expression against a document; nullopt when it yields "missing".
 // VARS (may be null) are the command's let variables ($$name).
