@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "update_ops.hpp"
 
 namespace standin::detail {
 
@@ -44,5 +45,35 @@ Status check_validator(const Collection& c, const CommandCtx& ctx, const bson_t*
                        const bson_t* before);
 // The command's `let` variables (none when it has no `let`); error for a malformed one.
 Result<Vars> command_vars(const bson_t* cmd);
+
+
+// ---- write helpers (crud_write_util.cpp) ----
+
+// The change-stream updateDescription of an update (updatedFields, removedFields, truncatedArrays).
+Doc update_description(const UpdateOutcome& u);
+// Applies U (an operator or replacement document, or a pipeline) to ORIGINAL.
+Result<UpdateOutcome> run_update(Engine& e, const bson_t* original, const bson_t* u,
+                                 bool u_is_pipeline, const bson_t* array_filters, const bson_t* q,
+                                 bool upsert_insert, const Vars* vars);
+// A batch write blocked by another session's open transaction: the batch's first write waits (the
+// command parks until that transaction ends and then runs again); a later one fails as a write
+// conflict, so writes already made are never applied twice. Returns true when the command parks.
+bool park_or_conflict(Error& err, int writes);
+// The outcome of a command that waits (for a transaction holding a document to end).
+Outcome parked();
+// A change event of operation OP on collection C (ts, seq and documents filled in later).
+Event make_event(const std::string& op, const Collection& c, const bson_t* doc_for_key);
+// The document an upsert inserts when nothing matched query Q: the replacement UDOC with Q's _id
+// when it has none, or the update applied to Q's equality fields.
+Result<UpdateOutcome> upsert_document(Engine& e, const bson_t* q, const bson_t* udoc,
+                                      bool is_pipeline, const bson_t* array_filters,
+                                      const Vars* vars);
+// Which step of insert_upserted failed: a check of the statement (a write error), creating the
+// collection (the command fails), or the write itself (kBlockedByTransaction, 112...).
+enum class UpsertFailure { kStatement, kCommand, kWrite };
+// Inserts DOC, built by an upsert, into collection NAME (created on first use): _id, unique index
+// and validator checks, then the write. Returns the stored document.
+Result<DocPtr> insert_upserted(Engine& e, CommandCtx& c, const std::string& name,
+                               const bson_t* doc, UpsertFailure* failure);
 
 }  // namespace standin::detail
