@@ -282,6 +282,15 @@ class Engine {
 
   private:
     Outcome dispatch(CommandCtx& ctx);
+    std::optional<Outcome> resolve_db(const Request& req, CommandCtx& ctx) const;
+    void gossip_cluster_time(const bson_t* cmd);
+    Outcome run_failed_command(CommandCtx& ctx);
+    // An error reply with the cluster time.
+    Outcome error_reply(const Error& e) const;
+    std::optional<Outcome> fire_on_primary_txn_write(CommandCtx& ctx, bool* close_after_write);
+    static void set_park_deadline(const CommandCtx& ctx, Outcome& out);
+    void finish_reply(CommandCtx& ctx, Outcome& out, std::optional<uint64_t> snapshot,
+                      uint64_t ts_before, bool retryable);
     void add_write_concern_error(const CommandCtx& ctx, Outcome& out, const bson_t* wce,
                                  bool explicit_labels, const std::vector<std::string>& labels);
     Outcome error_outcome(const Error& e, CommandCtx* ctx);
