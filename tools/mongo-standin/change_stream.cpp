@@ -147,6 +147,188 @@ void Commands::append_event(Engine& e, Event ev) {
     e.wake_waiters();
 }
 
+namespace {
+
+// The stream's scope from the aggregate's target (a collection name, or 1 for a database or, on
+// admin with allChangesForCluster, the cluster), and the cursor's namespace.
+Status set_stream_scope(Engine& e, const CommandCtx& c, bool all_cluster, Cursor& cur) {
+    StreamSpec& s = cur.stream;
+    bson_iter_t target;
+    bson_iter_init_find(&target, c.cmd, "aggregate");
+    s.db = c.db;
+    if (!BSON_ITER_HOLDS_UTF8(&target)) {
+        if (c.db == "admin") {
+            if (!all_cluster)
+                return Error{
+                    73, "$changeStream may not be opened on the internal admin database", {}};
+            s.scope = StreamSpec::kCluster;
+        } else {
+            if (all_cluster)
+                return Error{40415, "allChangesForCluster is only valid on the admin database", {}};
+            if (c.db == "config" || c.db == "local")
+                return Error{
+                    73,
+                    "$changeStream may not be opened on the internal " + c.db + " database",
+                    {}};
+            s.scope = StreamSpec::kDatabase;
+        }
+        cur.ns = c.db + ".$cmd.aggregate";
+        return ok_status();
+    }
+    s.scope = StreamSpec::kCollection;
+    s.coll = bson_iter_utf8(&target, nullptr);
+    if (Collection* v = e.find_collection(c.db, s.coll); v && detail::is_view(*v))
+        return Error{166, "Namespace " + ns_of(c.db, s.coll) + " is a view, not a collection", {}};
+    if (s.coll.rfind("system.", 0) == 0 || c.db == "admin" || c.db == "config" || c.db == "local")
+        return Error{73,
+                     "$changeStream may not be opened on the internal " + c.db + "." + s.coll +
+                         " collection",
+                     {}};
+    if (all_cluster)
+        return Error{40415,
+                     "allChangesForCluster is only valid on the admin database with aggregate: 1",
+                     {}};
+    cur.ns = ns_of(c.db, s.coll);
+    return ok_status();
+}
+
+// fullDocument, fullDocumentBeforeChange and showExpandedEvents of the $changeStream stage OPTS.
+Status set_stream_options(const bson_t* opts, StreamSpec& s) {
+    s.full_document = get_string(opts, "fullDocument").value_or("default");
+    if (s.full_document != "default" && s.full_document != "updateLookup" &&
+        s.full_document != "whenAvailable" && s.full_document != "required")
+        return Error{2, "unknown fullDocument mode " + s.full_document, {}};
+    s.before_change = get_string(opts, "fullDocumentBeforeChange").value_or("off");
+    if (s.before_change != "off" && s.before_change != "whenAvailable" &&
+        s.before_change != "required")
+        return Error{2, "unknown fullDocumentBeforeChange mode " + s.before_change, {}};
+    s.show_expanded = get_bool(opts, "showExpandedEvents").value_or(false);
+    if (s.show_expanded)
+        // The expanded events (create, createIndexes, ...) are not implemented: answered as a
+        // server without the option would, never with a stream that waits for them forever.
+        return Error{
+            40415, "BSON field '$changeStream.showExpandedEvents' is an unknown field.", {}};
+    return ok_status();
+}
+
+// The stages after $changeStream, applied to each event.
+void copy_later_stages(const bson_t* pipeline, StreamSpec& s) {
+    bson_iter_t st;
+    bson_iter_init(&st, pipeline);
+    bson_iter_next(&st);
+    size_t i = 0;
+    while (bson_iter_next(&st)) {
+        std::string k = std::to_string(i++);
+        bson_append_iter(s.stages.get(), k.c_str(), -1, &st);
+    }
+}
+
+// resumeAfter (RESUME_AFTER true) or startAfter with the token TOK_IT: the stream starts after it.
+Status resume_from_token(Engine& e, bson_iter_t* tok_it, bool resume_after, Cursor& cur) {
+    std::optional<ResumeToken> tok;
+    if (BSON_ITER_HOLDS_DOCUMENT(tok_it)) {
+        Doc td = iter_subdoc(tok_it);
+        if (auto data = get_string(td.get(), "_data")) tok = ResumeToken::decode(*data);
+    }
+    if (!tok) return Error{40647, "Bad resume token: _data of missing or of wrong type", {}};
+    if (tok->epoch != e.epoch_)
+        return non_resumable(
+            280,
+            "cannot resume stream; the resume token was not found (the data directory changed)");
+    if (tok->kind == ResumeToken::kInvalidate && resume_after)
+        return Error{260,
+                     "Attempting to resume a change stream using 'resumeAfter' is not allowed "
+                     "from an invalidate notification.",
+                     {}};
+    if (tok->seq >= e.next_event_seq_)
+        return non_resumable(280, "cannot resume stream; the resume token was not found.");
+    if (tok->seq + 1 < e.first_retained_seq_)
+        return non_resumable(286,
+                             "Resume of change stream was not possible, as the resume point may no "
+                             "longer be in the oplog.");
+    if (tok->kind != ResumeToken::kHighWater && tok->seq >= e.first_retained_seq_) {
+        const Event& ev = e.events_[tok->seq - e.first_retained_seq_];
+        if (ev.ts != tok->ts)
+            return non_resumable(280, "cannot resume stream; the resume token was not found.");
+    }
+    cur.next_seq = tok->seq + 1;
+    cur.pbrt = *tok;
+    return ok_status();
+}
+
+// startAtOperationTime SAT: the stream starts at the first event at or after it.
+Status start_at_time(Engine& e, const bson_iter_t* sat, Cursor& cur) {
+    if (!BSON_ITER_HOLDS_TIMESTAMP(sat))
+        return Error{14, "startAtOperationTime must be a timestamp", {}};
+    uint32_t secs, inc;
+    bson_iter_timestamp(sat, &secs, &inc);
+    uint64_t t = (static_cast<uint64_t>(secs) << 32) | inc;
+    if (e.first_retained_seq_ > 1 && (e.events_.empty() || e.events_.front().ts > t))
+        return non_resumable(286,
+                             "Resume of change stream was not possible, as the resume point may no "
+                             "longer be in the oplog.");
+    uint64_t seq = e.next_event_seq_;
+    for (const Event& ev : e.events_) {
+        if (ev.ts >= t) {
+            seq = ev.seq;
+            break;
+        }
+    }
+    cur.next_seq = seq;
+    cur.min_ts = t;
+    cur.pbrt.ts = t > 0 ? t - 1 : 0;
+    cur.pbrt.seq = seq - 1;
+    return ok_status();
+}
+
+// Where the stream starts: now, after a resume token, or at an operation time (OPTS).
+Status set_stream_start(Engine& e, const bson_t* opts, Cursor& cur) {
+    bson_iter_t ra, sa, sat;
+    bool has_ra = bson_iter_init_find(&ra, opts, "resumeAfter");
+    bool has_sa = bson_iter_init_find(&sa, opts, "startAfter");
+    bool has_sat = bson_iter_init_find(&sat, opts, "startAtOperationTime");
+    if ((has_ra || has_sa) && has_sat)
+        return Error{
+            40674, "Only one type of resume option is allowed, but multiple were found.", {}};
+    if (has_ra && has_sa)
+        return Error{50865,
+                     "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage.",
+                     {}};
+    cur.pbrt.epoch = e.epoch_;
+    cur.pbrt.kind = ResumeToken::kHighWater;
+    cur.pbrt.ts = e.cluster_ts_;
+    cur.pbrt.seq = e.next_event_seq_ - 1;
+    cur.next_seq = e.next_event_seq_;
+    if (has_ra || has_sa) return resume_from_token(e, has_ra ? &ra : &sa, has_ra, cur);
+    if (has_sat) return start_at_time(e, &sat, cur);
+    return ok_status();
+}
+
+// A getMore reply as the aggregate's: its cursor's nextBatch renamed to firstBatch.
+Doc as_first_batch(const bson_t* reply) {
+    Doc fixed;
+    bson_iter_t top;
+    bson_iter_init(&top, reply);
+    while (bson_iter_next(&top)) {
+        if (std::strcmp(bson_iter_key(&top), "cursor") != 0) {
+            bson_append_iter(fixed.get(), bson_iter_key(&top), -1, &top);
+            continue;
+        }
+        bson_t curdoc;
+        BSON_APPEND_DOCUMENT_BEGIN(fixed.get(), "cursor", &curdoc);
+        bson_iter_t f;
+        bson_iter_recurse(&top, &f);
+        while (bson_iter_next(&f)) {
+            const char* k = bson_iter_key(&f);
+            bson_append_iter(&curdoc, std::strcmp(k, "nextBatch") ? k : "firstBatch", -1, &f);
+        }
+        bson_append_document_end(fixed.get(), &curdoc);
+    }
+    return fixed;
+}
+
+}  // namespace
+
 Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pipeline) {
     if (e.options().replset.empty())
         return reply_error(
@@ -169,151 +351,13 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
                   {}});
     Cursor cur;
     cur.is_stream = true;
-    StreamSpec& s = cur.stream;
-    bson_iter_t target;
-    bson_iter_init_find(&target, c.cmd, "aggregate");
     bool all_cluster = get_bool(opts.get(), "allChangesForCluster").value_or(false);
-    if (BSON_ITER_HOLDS_UTF8(&target)) {
-        s.scope = StreamSpec::kCollection;
-        s.db = c.db;
-        s.coll = bson_iter_utf8(&target, nullptr);
-        if (Collection* v = e.find_collection(c.db, s.coll); v && detail::is_view(*v))
-            return reply_error(Error{166,
-                                     "Namespace " + ns_of(c.db, s.coll) +
-                                         " is a view, not a collection",
-                                     {}});
-        if (s.coll.rfind("system.", 0) == 0 || c.db == "admin" || c.db == "config" ||
-            c.db == "local")
-            return reply_error(Error{73,
-                                     "$changeStream may not be opened on the internal " + c.db +
-                                         "." + s.coll + " collection",
-                                     {}});
-        if (all_cluster)
-            return reply_error(
-                Error{40415,
-                      "allChangesForCluster is only valid on the admin database with aggregate: 1",
-                      {}});
-        cur.ns = ns_of(c.db, s.coll);
-    } else {
-        if (c.db == "admin") {
-            if (!all_cluster)
-                return reply_error(Error{
-                    73, "$changeStream may not be opened on the internal admin database", {}});
-            s.scope = StreamSpec::kCluster;
-        } else {
-            if (all_cluster)
-                return reply_error(
-                    Error{40415, "allChangesForCluster is only valid on the admin database", {}});
-            if (c.db == "config" || c.db == "local")
-                return reply_error(
-                    Error{73,
-                          "$changeStream may not be opened on the internal " + c.db + " database",
-                          {}});
-            s.scope = StreamSpec::kDatabase;
-        }
-        s.db = c.db;
-        cur.ns = c.db + ".$cmd.aggregate";
-    }
-    // Options.
-    s.full_document = get_string(opts.get(), "fullDocument").value_or("default");
-    if (s.full_document != "default" && s.full_document != "updateLookup" &&
-        s.full_document != "whenAvailable" && s.full_document != "required")
-        return reply_error(Error{2, "unknown fullDocument mode " + s.full_document, {}});
-    s.before_change = get_string(opts.get(), "fullDocumentBeforeChange").value_or("off");
-    if (s.before_change != "off" && s.before_change != "whenAvailable" &&
-        s.before_change != "required")
-        return reply_error(
-            Error{2, "unknown fullDocumentBeforeChange mode " + s.before_change, {}});
-    s.show_expanded = get_bool(opts.get(), "showExpandedEvents").value_or(false);
-    if (s.show_expanded)
-        // The expanded events (create, createIndexes, ...) are not implemented: answered as a
-        // server without the option would, never with a stream that waits for them forever.
-        return reply_error(Error{
-            40415, "BSON field '$changeStream.showExpandedEvents' is an unknown field.", {}});
-    // The remaining stages.
-    {
-        bson_iter_t st;
-        bson_iter_init(&st, pipeline);
-        bson_iter_next(&st);
-        size_t i = 0;
-        while (bson_iter_next(&st)) {
-            std::string k = std::to_string(i++);
-            bson_append_iter(s.stages.get(), k.c_str(), -1, &st);
-        }
-    }
-    bson_iter_t ra, sa, sat;
-    bool has_ra = bson_iter_init_find(&ra, opts.get(), "resumeAfter");
-    bool has_sa = bson_iter_init_find(&sa, opts.get(), "startAfter");
-    bool has_sat = bson_iter_init_find(&sat, opts.get(), "startAtOperationTime");
-    if ((has_ra || has_sa) && has_sat)
-        return reply_error(Error{
-            40674, "Only one type of resume option is allowed, but multiple were found.", {}});
-    if (has_ra && has_sa)
-        return reply_error(
-            Error{50865,
-                  "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage.",
-                  {}});
-    cur.pbrt.epoch = e.epoch_;
-    cur.pbrt.kind = ResumeToken::kHighWater;
-    cur.pbrt.ts = e.cluster_ts_;
-    cur.pbrt.seq = e.next_event_seq_ - 1;
-    cur.next_seq = e.next_event_seq_;
-    if (has_ra || has_sa) {
-        bson_iter_t& tok_it = has_ra ? ra : sa;
-        std::optional<ResumeToken> tok;
-        if (BSON_ITER_HOLDS_DOCUMENT(&tok_it)) {
-            Doc td = iter_subdoc(&tok_it);
-            if (auto data = get_string(td.get(), "_data")) tok = ResumeToken::decode(*data);
-        }
-        if (!tok)
-            return reply_error(
-                Error{40647, "Bad resume token: _data of missing or of wrong type", {}});
-        if (tok->epoch != e.epoch_)
-            return reply_error(non_resumable(280,
-                                             "cannot resume stream; the resume token was not found "
-                                             "(the data directory changed)"));
-        if (tok->kind == ResumeToken::kInvalidate && has_ra)
-            return reply_error(Error{260,
-                                     "Attempting to resume a change stream using 'resumeAfter' is "
-                                     "not allowed from an invalidate notification.",
-                                     {}});
-        if (tok->seq >= e.next_event_seq_)
-            return reply_error(
-                non_resumable(280, "cannot resume stream; the resume token was not found."));
-        if (tok->seq + 1 < e.first_retained_seq_)
-            return reply_error(non_resumable(286,
-                                             "Resume of change stream was not possible, as the "
-                                             "resume point may no longer be in the oplog."));
-        if (tok->kind != ResumeToken::kHighWater && tok->seq >= e.first_retained_seq_) {
-            const Event& ev = e.events_[tok->seq - e.first_retained_seq_];
-            if (ev.ts != tok->ts)
-                return reply_error(
-                    non_resumable(280, "cannot resume stream; the resume token was not found."));
-        }
-        cur.next_seq = tok->seq + 1;
-        cur.pbrt = *tok;
-    } else if (has_sat) {
-        if (!BSON_ITER_HOLDS_TIMESTAMP(&sat))
-            return reply_error(Error{14, "startAtOperationTime must be a timestamp", {}});
-        uint32_t secs, inc;
-        bson_iter_timestamp(&sat, &secs, &inc);
-        uint64_t t = (static_cast<uint64_t>(secs) << 32) | inc;
-        if (e.first_retained_seq_ > 1 && (e.events_.empty() || e.events_.front().ts > t))
-            return reply_error(non_resumable(286,
-                                             "Resume of change stream was not possible, as the "
-                                             "resume point may no longer be in the oplog."));
-        uint64_t seq = e.next_event_seq_;
-        for (const Event& ev : e.events_) {
-            if (ev.ts >= t) {
-                seq = ev.seq;
-                break;
-            }
-        }
-        cur.next_seq = seq;
-        cur.min_ts = t;
-        cur.pbrt.ts = t > 0 ? t - 1 : 0;
-        cur.pbrt.seq = seq - 1;
-    }
+    if (auto st = set_stream_scope(e, c, all_cluster, cur); !st.ok())
+        return reply_error(st.error());
+    if (auto st = set_stream_options(opts.get(), cur.stream); !st.ok())
+        return reply_error(st.error());
+    copy_later_stages(pipeline, cur.stream);
+    if (auto st = set_stream_start(e, opts.get(), cur); !st.ok()) return reply_error(st.error());
     cur.id = new_cursor_id(e);
     cur.last_use = Clock::now();
     if (c.session) cur.session_key = c.session->key;
@@ -333,26 +377,7 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
         e.cursors_.erase(id);
         return o;
     }
-    // Rename the batch to firstBatch.
-    Doc fixed;
-    bson_iter_t top;
-    bson_iter_init(&top, o.reply.get());
-    while (bson_iter_next(&top)) {
-        if (std::strcmp(bson_iter_key(&top), "cursor") != 0) {
-            bson_append_iter(fixed.get(), bson_iter_key(&top), -1, &top);
-            continue;
-        }
-        bson_t curdoc;
-        BSON_APPEND_DOCUMENT_BEGIN(fixed.get(), "cursor", &curdoc);
-        bson_iter_t f;
-        bson_iter_recurse(&top, &f);
-        while (bson_iter_next(&f)) {
-            const char* k = bson_iter_key(&f);
-            bson_append_iter(&curdoc, std::strcmp(k, "nextBatch") ? k : "firstBatch", -1, &f);
-        }
-        bson_append_document_end(fixed.get(), &curdoc);
-    }
-    o.reply = std::move(fixed);
+    o.reply = as_first_batch(o.reply.get());
     return o;
 }
 
