@@ -221,6 +221,158 @@ Result<bool> match_element_ops(const bson_iter_t* elem, const bson_iter_t* ops_i
     return match_operators(nullptr, "", vals, false, ops_it);
 }
 
+// $in and $nin (NAME)
+Result<bool> match_in(const IterList& vals, bool missing, const bson_iter_t* op, const char* name) {
+    if (!BSON_ITER_HOLDS_ARRAY(op)) return bad(std::string(name) + " needs an array");
+    bson_iter_t e;
+    bool any = false;
+    if (bson_iter_recurse(op, &e)) {
+        while (bson_iter_next(&e)) {
+            if (eq_match(vals, missing, &e)) {
+                any = true;
+                break;
+            }
+        }
+    }
+    return name[1] == 'i' ? any : !any;
+}
+
+// $type: a type (number or alias) or an array of them.
+bool match_type(const IterList& vals, const bson_iter_t* op) {
+    bool r = any_value_or_element(vals, [&](const bson_iter_t* v) {
+        if (BSON_ITER_HOLDS_ARRAY(op)) {
+            bson_iter_t e;
+            if (bson_iter_recurse(op, &e))
+                while (bson_iter_next(&e))
+                    if (type_matches(v, &e)) return true;
+            return false;
+        }
+        return type_matches(v, op);
+    });
+    if (!r && BSON_ITER_HOLDS_UTF8(op) && !std::strcmp(bson_iter_utf8(op, nullptr), "array")) {
+        for (const auto& v : vals) r = r || BSON_ITER_HOLDS_ARRAY(&v);
+    }
+    return r;
+}
+
+// $elemMatch: an element of an array value matches operators ({$gt: 1}) or a query on documents.
+Result<bool> match_elem_match(const IterList& vals, const bson_iter_t* op) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(op)) return bad("$elemMatch needs an Object");
+    Doc sub = iter_subdoc(op);
+    bson_iter_t first;
+    bool operator_form = false;
+    if (bson_iter_init(&first, sub.get()) && bson_iter_next(&first)) {
+        const char* k = bson_iter_key(&first);
+        operator_form = k[0] == '$' && std::strcmp(k, "$and") && std::strcmp(k, "$or") &&
+                        std::strcmp(k, "$nor");
+    }
+    for (const auto& v : vals) {
+        if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
+        bson_iter_t e;
+        if (!bson_iter_recurse(&v, &e)) continue;
+        while (bson_iter_next(&e)) {
+            Result<bool> m = false;
+            if (operator_form) {
+                m = match_element_ops(&e, op);
+            } else if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
+                Doc ed = iter_subdoc(&e);
+                m = match_filter(ed.get(), sub.get(), nullptr);
+            }
+            if (!m.ok() || m.value()) return m;
+        }
+    }
+    return false;
+}
+
+Result<bool> match_size(const IterList& vals, const bson_iter_t* op) {
+    if (!iter_is_number(op)) return bad("$size needs a number");
+    int64_t n = iter_as_int64(op);
+    bool r = false;
+    for (const auto& v : vals) {
+        if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
+        Doc a = iter_subdoc(&v);
+        if (static_cast<int64_t>(bson_count_keys(a.get())) == n) r = true;
+    }
+    return r;
+}
+
+// $all: every element (a value, or {$elemMatch: ...}) matches; an empty $all matches nothing.
+Result<bool> match_all(const bson_t* doc, const char* path, const IterList& vals, bool missing,
+                       const bson_iter_t* op) {
+    if (!BSON_ITER_HOLDS_ARRAY(op)) return bad("$all needs an array");
+    bson_iter_t e;
+    bool all = true, any_elem = false;
+    if (bson_iter_recurse(op, &e)) {
+        while (bson_iter_next(&e)) {
+            any_elem = true;
+            if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
+                bson_iter_t inner;
+                if (bson_iter_recurse(&e, &inner) && bson_iter_next(&inner) &&
+                    !std::strcmp(bson_iter_key(&inner), "$elemMatch")) {
+                    bson_t wrap = BSON_INITIALIZER;
+                    Doc em = iter_subdoc(&e);
+                    bson_append_document(&wrap, "x", 1, em.get());
+                    bson_iter_t w;
+                    bson_iter_init(&w, &wrap);
+                    bson_iter_next(&w);
+                    auto m = match_operators(doc, path, vals, missing, &w);
+                    bson_destroy(&wrap);
+                    if (!m.ok()) return m;
+                    if (!m.value()) all = false;
+                    continue;
+                }
+            }
+            if (!eq_match(vals, missing, &e)) all = false;
+        }
+    }
+    return all && any_elem;
+}
+
+Result<bool> match_mod(const IterList& vals, const bson_iter_t* op) {
+    int64_t d = 0, rem = 0;
+    bson_iter_t e;
+    int n = 0;
+    if (BSON_ITER_HOLDS_ARRAY(op) && bson_iter_recurse(op, &e)) {
+        while (bson_iter_next(&e)) {
+            if (!iter_is_number(&e)) return bad("malformed mod, not enough elements");
+            (n == 0 ? d : rem) = iter_as_int64(&e);
+            ++n;
+        }
+    }
+    if (n != 2) return bad("malformed mod, not enough elements");
+    if (d == 0) return bad("divisor cannot be 0");
+    return any_value_or_element(vals, [&](const bson_iter_t* v) {
+        return iter_is_number(v) && iter_as_int64(v) % d == rem;
+    });
+}
+
+// One operator (NAME, argument OP) of a field's operator document, other than $regex/$options.
+Result<bool> match_operator(const bson_t* doc, const char* path, const IterList& vals, bool missing,
+                            const bson_iter_t* op, const char* name) {
+    if (!std::strcmp(name, "$eq")) return eq_match(vals, missing, op);
+    if (!std::strcmp(name, "$ne")) return !eq_match(vals, missing, op);
+    if (!std::strcmp(name, "$gt") || !std::strcmp(name, "$gte") || !std::strcmp(name, "$lt") ||
+        !std::strcmp(name, "$lte"))
+        return cmp_match(vals, missing, op, name);
+    if (!std::strcmp(name, "$in") || !std::strcmp(name, "$nin"))
+        return match_in(vals, missing, op, name);
+    if (!std::strcmp(name, "$exists")) return (!vals.empty()) == iter_truthy(op);
+    if (!std::strcmp(name, "$type")) return match_type(vals, op);
+    if (!std::strcmp(name, "$not")) {
+        if (BSON_ITER_HOLDS_REGEX(op)) return !eq_match(vals, missing, op);
+        if (!BSON_ITER_HOLDS_DOCUMENT(op)) return bad("$not needs a regex or a document");
+        auto sub = match_operators(doc, path, vals, missing, op);
+        if (!sub.ok()) return sub;
+        return !sub.value();
+    }
+    if (!std::strcmp(name, "$elemMatch")) return match_elem_match(vals, op);
+    if (!std::strcmp(name, "$size")) return match_size(vals, op);
+    if (!std::strcmp(name, "$all")) return match_all(doc, path, vals, missing, op);
+    if (!std::strcmp(name, "$mod")) return match_mod(vals, op);
+    if (!std::strcmp(name, "$comment")) return true;
+    return bad(std::string("unknown operator: ") + name);
+}
+
 Result<bool> match_operators(const bson_t* doc, const char* path, const IterList& vals,
                              bool missing, const bson_iter_t* ops_it) {
     bson_iter_t op;
@@ -236,55 +388,8 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const IterList
     }
     while (bson_iter_next(&op)) {
         const char* name = bson_iter_key(&op);
-        bool r = false;
-        if (!std::strcmp(name, "$eq")) {
-            r = eq_match(vals, missing, &op);
-        } else if (!std::strcmp(name, "$ne")) {
-            r = !eq_match(vals, missing, &op);
-        } else if (!std::strcmp(name, "$gt") || !std::strcmp(name, "$gte") ||
-                   !std::strcmp(name, "$lt") || !std::strcmp(name, "$lte")) {
-            r = cmp_match(vals, missing, &op, name);
-        } else if (!std::strcmp(name, "$in") || !std::strcmp(name, "$nin")) {
-            if (!BSON_ITER_HOLDS_ARRAY(&op)) return bad(std::string(name) + " needs an array");
-            bson_iter_t e;
-            bool any = false;
-            if (bson_iter_recurse(&op, &e)) {
-                while (bson_iter_next(&e)) {
-                    if (eq_match(vals, missing, &e)) {
-                        any = true;
-                        break;
-                    }
-                }
-            }
-            r = name[1] == 'i' ? any : !any;
-        } else if (!std::strcmp(name, "$exists")) {
-            r = (!vals.empty()) == iter_truthy(&op);
-        } else if (!std::strcmp(name, "$type")) {
-            r = any_value_or_element(vals, [&](const bson_iter_t* v) {
-                if (BSON_ITER_HOLDS_ARRAY(&op)) {
-                    bson_iter_t e;
-                    if (bson_iter_recurse(&op, &e))
-                        while (bson_iter_next(&e))
-                            if (type_matches(v, &e)) return true;
-                    return false;
-                }
-                return type_matches(v, &op);
-            });
-            if (!r && BSON_ITER_HOLDS_UTF8(&op) &&
-                !std::strcmp(bson_iter_utf8(&op, nullptr), "array")) {
-                for (const auto& v : vals) r = r || BSON_ITER_HOLDS_ARRAY(&v);
-            }
-        } else if (!std::strcmp(name, "$not")) {
-            if (BSON_ITER_HOLDS_REGEX(&op)) {
-                r = !eq_match(vals, missing, &op);
-            } else if (BSON_ITER_HOLDS_DOCUMENT(&op)) {
-                auto sub = match_operators(doc, path, vals, missing, &op);
-                if (!sub.ok()) return sub;
-                r = !sub.value();
-            } else {
-                return bad("$not needs a regex or a document");
-            }
-        } else if (!std::strcmp(name, "$regex")) {
+        if (!std::strcmp(name, "$options")) continue;
+        if (!std::strcmp(name, "$regex")) {
             has_regex = true;
             if (BSON_ITER_HOLDS_REGEX(&op)) {
                 const char* o;
@@ -296,94 +401,9 @@ Result<bool> match_operators(const bson_t* doc, const char* path, const IterList
                 return bad("$regex has to be a string");
             }
             continue;
-        } else if (!std::strcmp(name, "$options")) {
-            continue;
-        } else if (!std::strcmp(name, "$elemMatch")) {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&op)) return bad("$elemMatch needs an Object");
-            Doc sub = iter_subdoc(&op);
-            bson_iter_t first;
-            bool operator_form = false;
-            if (bson_iter_init(&first, sub.get()) && bson_iter_next(&first)) {
-                const char* k = bson_iter_key(&first);
-                operator_form = k[0] == '$' && std::strcmp(k, "$and") && std::strcmp(k, "$or") &&
-                                std::strcmp(k, "$nor");
-            }
-            for (const auto& v : vals) {
-                if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
-                bson_iter_t e;
-                if (!bson_iter_recurse(&v, &e)) continue;
-                while (!r && bson_iter_next(&e)) {
-                    if (operator_form) {
-                        auto m = match_element_ops(&e, &op);
-                        if (!m.ok()) return m;
-                        r = m.value();
-                    } else if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
-                        Doc ed = iter_subdoc(&e);
-                        auto m = match_filter(ed.get(), sub.get(), nullptr);
-                        if (!m.ok()) return m;
-                        r = m.value();
-                    }
-                }
-                if (r) break;
-            }
-        } else if (!std::strcmp(name, "$size")) {
-            if (!iter_is_number(&op)) return bad("$size needs a number");
-            int64_t n = iter_as_int64(&op);
-            for (const auto& v : vals) {
-                if (!BSON_ITER_HOLDS_ARRAY(&v)) continue;
-                Doc a = iter_subdoc(&v);
-                if (static_cast<int64_t>(bson_count_keys(a.get())) == n) r = true;
-            }
-        } else if (!std::strcmp(name, "$all")) {
-            if (!BSON_ITER_HOLDS_ARRAY(&op)) return bad("$all needs an array");
-            bson_iter_t e;
-            bool all = true, any_elem = false;
-            if (bson_iter_recurse(&op, &e)) {
-                while (bson_iter_next(&e)) {
-                    any_elem = true;
-                    if (BSON_ITER_HOLDS_DOCUMENT(&e)) {
-                        bson_iter_t inner;
-                        if (bson_iter_recurse(&e, &inner) && bson_iter_next(&inner) &&
-                            !std::strcmp(bson_iter_key(&inner), "$elemMatch")) {
-                            bson_t wrap = BSON_INITIALIZER;
-                            Doc em = iter_subdoc(&e);
-                            bson_append_document(&wrap, "x", 1, em.get());
-                            bson_iter_t w;
-                            bson_iter_init(&w, &wrap);
-                            bson_iter_next(&w);
-                            auto m = match_operators(doc, path, vals, missing, &w);
-                            bson_destroy(&wrap);
-                            if (!m.ok()) return m;
-                            if (!m.value()) all = false;
-                            continue;
-                        }
-                    }
-                    if (!eq_match(vals, missing, &e)) all = false;
-                }
-            }
-            r = all && any_elem;
-        } else if (!std::strcmp(name, "$mod")) {
-            int64_t d = 0, rem = 0;
-            bson_iter_t e;
-            int n = 0;
-            if (BSON_ITER_HOLDS_ARRAY(&op) && bson_iter_recurse(&op, &e)) {
-                while (bson_iter_next(&e)) {
-                    if (!iter_is_number(&e)) return bad("malformed mod, not enough elements");
-                    (n == 0 ? d : rem) = iter_as_int64(&e);
-                    ++n;
-                }
-            }
-            if (n != 2) return bad("malformed mod, not enough elements");
-            if (d == 0) return bad("divisor cannot be 0");
-            r = any_value_or_element(vals, [&](const bson_iter_t* v) {
-                return iter_is_number(v) && iter_as_int64(v) % d == rem;
-            });
-        } else if (!std::strcmp(name, "$comment")) {
-            r = true;
-        } else {
-            return bad(std::string("unknown operator: ") + name);
         }
-        if (!r) return false;
+        auto r = match_operator(doc, path, vals, missing, &op, name);
+        if (!r.ok() || !r.value()) return r;
     }
     if (has_regex) {
         if (!any_value_or_element(vals, [&](const bson_iter_t* v) {
@@ -484,85 +504,6 @@ Status validate_filter(const bson_t* filter, const Vars* vars) {
     bson_t empty = BSON_INITIALIZER;
     auto r = match_filter(&empty, filter, vars);
     if (!r.ok()) return r.error();
-    return ok_status();
-}
-
-Status sort_docs(std::vector<DocPtr>* docs, const bson_t* sort_spec) {
-    std::vector<std::pair<std::string, int>> fields;
-    bson_iter_t it;
-    if (bson_iter_init(&it, sort_spec)) {
-        while (bson_iter_next(&it)) {
-            if (!std::strcmp(bson_iter_key(&it), "$natural")) continue;
-            if (BSON_ITER_HOLDS_DOCUMENT(&it)) continue;  // {$meta: ...}: ignored
-            if (!iter_is_number(&it)) return bad("sort direction must be 1 or -1");
-            int64_t d = iter_as_int64(&it);
-            if (d != 1 && d != -1) return bad("bad sort specification");
-            fields.emplace_back(bson_iter_key(&it), static_cast<int>(d));
-        }
-    }
-    if (fields.empty()) return ok_status();
-    // Sort keys: for each doc a small BSON document "0","1",... holding the key values.
-    struct Keyed {
-        Doc keys;
-        DocPtr doc;
-    };
-    std::vector<Keyed> items;
-    items.reserve(docs->size());
-    bson_t null_doc = BSON_INITIALIZER;
-    BSON_APPEND_NULL(&null_doc, "v");
-    bson_iter_t null_it;
-    bson_iter_init(&null_it, &null_doc);
-    bson_iter_next(&null_it);
-    for (auto& d : *docs) {
-        bson_t view;
-        view_of(*d, &view);
-        Doc keys;
-        for (size_t i = 0; i < fields.size(); ++i) {
-            IterList vals;
-            bool missing = false;
-            values_at_path(&view, fields[i].first.c_str(), &vals, &missing);
-            // Expand arrays into their elements; ascending takes the smallest, descending the
-            // largest.
-            IterList flat;
-            for (auto& v : vals) {
-                if (BSON_ITER_HOLDS_ARRAY(&v)) {
-                    bson_iter_t c;
-                    bool any = false;
-                    if (bson_iter_recurse(&v, &c))
-                        while (bson_iter_next(&c)) {
-                            flat.push_back(c);
-                            any = true;
-                        }
-                    if (!any) flat.push_back(v);  // empty array sorts as itself
-                } else {
-                    flat.push_back(v);
-                }
-            }
-            if (missing && flat.empty()) flat.push_back(null_it);
-            const bson_iter_t* best = flat.empty() ? &null_it : &flat[0];
-            for (auto& v : flat) {
-                int c = compare_values(&v, best);
-                if ((fields[i].second > 0 && c < 0) || (fields[i].second < 0 && c > 0)) best = &v;
-            }
-            std::string k = std::to_string(i);
-            bson_append_iter(keys.get(), k.c_str(), static_cast<int>(k.size()), best);
-        }
-        items.push_back(Keyed{std::move(keys), d});
-    }
-    bson_destroy(&null_doc);
-    std::stable_sort(items.begin(), items.end(), [&](const Keyed& a, const Keyed& b) {
-        bson_iter_t ia, ib;
-        bson_iter_init(&ia, a.keys.get());
-        bson_iter_init(&ib, b.keys.get());
-        for (size_t i = 0; i < fields.size(); ++i) {
-            bson_iter_next(&ia);
-            bson_iter_next(&ib);
-            int c = compare_values(&ia, &ib);
-            if (c) return fields[i].second > 0 ? c < 0 : c > 0;
-        }
-        return false;
-    });
-    for (size_t i = 0; i < items.size(); ++i) (*docs)[i] = items[i].doc;
     return ok_status();
 }
 
