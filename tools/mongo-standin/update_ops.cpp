@@ -70,47 +70,53 @@ bool is_operator_update(const bson_t* update) {
     return bson_iter_init(&it, update) && bson_iter_next(&it) && bson_iter_key(&it)[0] == '$';
 }
 
-Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spec) {
+namespace {
+
+// A replacement document: the original's _id first, then the replacement's fields.
+Result<UpdateOutcome> apply_replacement(const bson_t* original, const bson_t* replacement) {
     UpdateOutcome out;
+    out.replacement = true;
     bson_iter_t orig_id;
     bool has_id = bson_iter_init_find(&orig_id, original, "_id");
-    if (!is_operator_update(spec.update)) {
-        out.replacement = true;
-        Doc nd;
-        bson_iter_t it;
-        if (has_id) append_value(nd.get(), "_id", &orig_id);
-        if (bson_iter_init(&it, spec.update)) {
-            while (bson_iter_next(&it)) {
-                const char* k = bson_iter_key(&it);
-                if (k[0] == '$') return Error{9, std::string("Unknown modifier: ") + k, {}};
-                if (!std::strcmp(k, "_id")) {
-                    if (has_id && compare_values(&it, &orig_id) != 0)
-                        return Error{66,
-                                     "After applying the update, the (immutable) field '_id' was "
-                                     "found to have been altered to _id: ...",
-                                     {}};
-                    if (has_id) continue;
-                }
-                append_value(nd.get(), k, &it);
+    Doc nd;
+    bson_iter_t it;
+    if (has_id) append_value(nd.get(), "_id", &orig_id);
+    if (bson_iter_init(&it, replacement)) {
+        while (bson_iter_next(&it)) {
+            const char* k = bson_iter_key(&it);
+            if (k[0] == '$') return Error{9, std::string("Unknown modifier: ") + k, {}};
+            if (!std::strcmp(k, "_id")) {
+                if (has_id && compare_values(&it, &orig_id) != 0)
+                    return Error{66,
+                                 "After applying the update, the (immutable) field '_id' was "
+                                 "found to have been altered to _id: ...",
+                                 {}};
+                if (has_id) continue;
             }
+            append_value(nd.get(), k, &it);
         }
-        out.modified =
-            nd.get()->len != original->len ||
-            std::memcmp(bson_get_data(nd.get()), bson_get_data(original), original->len) != 0;
-        out.doc = std::move(nd);
-        return out;
     }
-    if (std::optional<Result<UpdateOutcome>> direct = apply_top_level_update(original, spec.update))
-        return std::move(*direct);
-    // Collect and check all (operator, path) pairs first.
-    struct Item {
-        std::string op, path;
-        bson_iter_t arg;
-    };
+    out.modified =
+        nd.get()->len != original->len ||
+        std::memcmp(bson_get_data(nd.get()), bson_get_data(original), original->len) != 0;
+    out.doc = std::move(nd);
+    return out;
+}
+
+// One (operator, field) pair of an operator update.
+struct Item {
+    std::string op, path;
+    bson_iter_t arg;
+};
+
+// The pairs of UPDATE, checked (known operators, no empty or conflicting paths) and in the order
+// MongoDB 5.0+ applies them: path order, not the update's order, which decides where new fields
+// land.
+Result<std::vector<Item>> collect_items(const bson_t* update) {
     std::vector<Item> items;
     std::vector<std::string> all_paths;
     bson_iter_t it;
-    if (bson_iter_init(&it, spec.update)) {
+    if (bson_iter_init(&it, update)) {
         while (bson_iter_next(&it)) {
             std::string op = bson_iter_key(&it);
             bool known = false;
@@ -147,17 +153,15 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
             }
         }
     }
-    // MongoDB 5.0+ applies the fields in path order (not in the update's order), which decides
-    // where new fields land.
     std::stable_sort(items.begin(), items.end(),
                      [](const Item& a, const Item& b) { return update_path_less(a.path, b.path); });
-    Node root = Node::from_bson(original);
-    Ctx ctx{&spec, &out, &root};
-    for (auto& item : items) {
-        auto s = apply_one(ctx, item.op, item.path, &item.arg);
-        if (!s.ok()) return s.error();
-    }
-    // _id must not change and stays first.
+    return items;
+}
+
+// _id must not change and stays first; the result must still be a valid document.
+Status finish_document(const bson_t* original, Node& root, UpdateOutcome& out) {
+    bson_iter_t orig_id;
+    bool has_id = bson_iter_init_find(&orig_id, original, "_id");
     Node* new_id = root.find("_id");
     if (has_id) {
         Node oid = Node::from_iter(&orig_id);
@@ -180,6 +184,25 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
         return Error{2, "the updated document would be nested deeper than 200 levels", {}};
     if (out.doc.get()->len > 16777216u)
         return Error{10334, "Resulting document after update is larger than 16777216", {}};
+    return ok_status();
+}
+
+}  // namespace
+
+Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spec) {
+    if (!is_operator_update(spec.update)) return apply_replacement(original, spec.update);
+    if (std::optional<Result<UpdateOutcome>> direct = apply_top_level_update(original, spec.update))
+        return std::move(*direct);
+    auto items = collect_items(spec.update);
+    if (!items.ok()) return items.error();
+    UpdateOutcome out;
+    Node root = Node::from_bson(original);
+    Ctx ctx{&spec, &out, &root};
+    for (auto& item : items.value()) {
+        auto s = apply_one(ctx, item.op, item.path, &item.arg);
+        if (!s.ok()) return s.error();
+    }
+    if (auto st = finish_document(original, root, out); !st.ok()) return st.error();
     out.modified =
         out.doc.get()->len != original->len ||
         std::memcmp(bson_get_data(out.doc.get()), bson_get_data(original), original->len) != 0;
@@ -193,10 +216,12 @@ Result<UpdateOutcome> apply_update(const bson_t* original, const UpdateSpec& spe
 Doc upsert_seed(const bson_t* query) {
     // {_id: <scalar>} (every upsert by key) seeds {_id: <scalar>}, as the general path below does.
     bson_iter_t it;
-    if (bson_iter_init(&it, query) && bson_iter_next(&it) && !std::strcmp(bson_iter_key(&it), "_id")) {
+    if (bson_iter_init(&it, query) && bson_iter_next(&it) &&
+        !std::strcmp(bson_iter_key(&it), "_id")) {
         bson_type_t t = bson_iter_type(&it);
         bson_iter_t rest = it;
-        if (!bson_iter_next(&rest) && t != BSON_TYPE_DOCUMENT && t != BSON_TYPE_ARRAY && t != BSON_TYPE_REGEX) {
+        if (!bson_iter_next(&rest) && t != BSON_TYPE_DOCUMENT && t != BSON_TYPE_ARRAY &&
+            t != BSON_TYPE_REGEX) {
             Doc seed;
             append_value(seed.get(), "_id", &it);
             return seed;
