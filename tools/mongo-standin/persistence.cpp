@@ -159,6 +159,130 @@ Status Persistence::write_meta() {
     return sync_dir(dir_);
 }
 
+namespace {
+
+// One operation of a log record (o: create, options, drop, rename, index, dropindex, put, del,
+// event, trim) applied to the engine's state; TS is the record's cluster time.
+void replay_create(Engine& e, const bson_t* op, const std::string& db, const std::string& coll) {
+    Doc opts = get_doc(op, "options");
+    auto r = e.create_collection(db, coll, opts.get(), false);
+    if (!r.ok()) return;
+    bson_iter_t u;
+    if (bson_iter_init_find(&u, op, "uuid") && BSON_ITER_HOLDS_BINARY(&u)) {
+        const uint8_t* d;
+        uint32_t n;
+        bson_subtype_t st;
+        bson_iter_binary(&u, &st, &n, &d);
+        if (n == 16) std::memcpy(r.value()->uuid.data(), d, 16);
+    }
+}
+
+void replay_drop(Engine& e, const std::string& db, const std::string& coll) {
+    auto d = e.dbs_.find(db);
+    if (d == e.dbs_.end()) return;
+    d->second.erase(coll);
+    if (d->second.empty()) e.dbs_.erase(d);
+}
+
+void replay_rename(Engine& e, const bson_t* op, const std::string& db, const std::string& coll) {
+    std::string tdb = get_string(op, "tdb").value_or(""), tc = get_string(op, "tc").value_or("");
+    auto d = e.dbs_.find(db);
+    if (d == e.dbs_.end() || !d->second.count(coll)) return;
+    auto node = std::move(d->second[coll]);
+    d->second.erase(coll);
+    if (d->second.empty()) e.dbs_.erase(d);
+    node->db = tdb;
+    node->name = tc;
+    e.dbs_[tdb][tc] = std::move(node);
+}
+
+void replay_index(Collection& c, const bson_t* op) {
+    Doc spec = get_doc(op, "spec");
+    IndexSpec idx;
+    idx.name = get_string(spec.get(), "name").value_or("");
+    idx.key = get_doc(spec.get(), "key");
+    idx.unique = get_bool(spec.get(), "unique").value_or(false);
+    idx.spec = std::move(spec);
+    bool dup = false;
+    for (auto& existing : c.indexes) dup = dup || existing.name == idx.name;
+    if (!dup) c.indexes.push_back(std::move(idx));
+    (void)rebuild_unique(c);
+}
+
+void replay_drop_index(Collection& c, const bson_t* op) {
+    std::string name = get_string(op, "name").value_or("");
+    std::erase_if(c.indexes, [&](const IndexSpec& s) { return s.name == name && name != "_id_"; });
+    (void)rebuild_unique(c);
+}
+
+// put (a document) or del (by _id) in DB.COLL, created when missing.
+void replay_write(Engine& e, const bson_t* op, const std::string& o, const std::string& db,
+                  const std::string& coll, uint64_t ts) {
+    Collection* c = e.find_collection(db, coll);
+    if (!c) {
+        auto r = e.create_collection(db, coll, nullptr, false);
+        if (!r.ok()) return;
+        c = r.value();
+    }
+    DocPtr doc = get_docptr(op, o == "put" ? "doc" : "id");
+    if (!doc) return;
+    std::string key = id_key_of(doc);
+    apply_committed(*c, key, o == "put" ? doc : nullptr, ts, false);
+}
+
+void replay_event(Engine& e, const bson_t* op, const std::string& db, const std::string& coll) {
+    Event ev;
+    ev.seq = static_cast<uint64_t>(get_int(op, "seq").value_or(0));
+    ev.ts = get_ts(op, "ts");
+    ev.wall_ms = get_int(op, "wall").value_or(0);
+    ev.txn_index = static_cast<uint32_t>(get_int(op, "idx").value_or(0));
+    ev.op = get_string(op, "op").value_or("");
+    ev.db = db;
+    ev.coll = coll;
+    ev.to_db = get_string(op, "tdb").value_or("");
+    ev.to_coll = get_string(op, "tc").value_or("");
+    ev.document_key = get_doc(op, "key");
+    ev.full_document = get_docptr(op, "full");
+    ev.before = get_docptr(op, "before");
+    ev.update_description = get_doc(op, "ud");
+    ev.lsid = get_doc(op, "lsid");
+    ev.txn_number = get_int(op, "txn").value_or(-1);
+    if (ev.ts > e.cluster_ts_) e.cluster_ts_ = ev.ts;
+    if (ev.seq < e.next_event_seq_) return;
+    e.next_event_seq_ = ev.seq + 1;
+    e.events_.push_back(std::move(ev));
+    while (e.events_.size() > std::max<size_t>(1, e.options().oplog_size)) e.events_.pop_front();
+    e.first_retained_seq_ = e.events_.front().seq;
+}
+
+void replay_op(Engine& e, const bson_t* op, uint64_t ts) {
+    std::string o = get_string(op, "o").value_or("");
+    std::string db = get_string(op, "db").value_or("");
+    std::string coll = get_string(op, "c").value_or("");
+    if (o == "create") {
+        replay_create(e, op, db, coll);
+    } else if (o == "options") {
+        if (Collection* c = e.find_collection(db, coll)) c->options = get_doc(op, "options");
+    } else if (o == "drop") {
+        replay_drop(e, db, coll);
+    } else if (o == "rename") {
+        replay_rename(e, op, db, coll);
+    } else if (o == "index") {
+        if (Collection* c = e.find_collection(db, coll)) replay_index(*c, op);
+    } else if (o == "dropindex") {
+        if (Collection* c = e.find_collection(db, coll)) replay_drop_index(*c, op);
+    } else if (o == "put" || o == "del") {
+        replay_write(e, op, o, db, coll, ts);
+    } else if (o == "event") {
+        replay_event(e, op, db, coll);
+    } else if (o == "trim") {
+        e.first_retained_seq_ = static_cast<uint64_t>(get_int(op, "first").value_or(1));
+        e.next_event_seq_ = std::max(e.next_event_seq_, e.first_retained_seq_);
+    }
+}
+
+}  // namespace
+
 Status Persistence::replay() {
     std::string path = dir_ + "/wal.log";
     std::ifstream in(path, std::ios::binary);
@@ -188,102 +312,7 @@ Status Persistence::replay() {
         bson_iter_recurse(&ops, &op_it);
         while (bson_iter_next(&op_it)) {
             Doc op = iter_subdoc(&op_it);
-            std::string o = get_string(op.get(), "o").value_or("");
-            std::string db = get_string(op.get(), "db").value_or("");
-            std::string coll = get_string(op.get(), "c").value_or("");
-            if (o == "create") {
-                Doc opts = get_doc(op.get(), "options");
-                auto r = e.create_collection(db, coll, opts.get(), false);
-                if (r.ok()) {
-                    bson_iter_t u;
-                    if (bson_iter_init_find(&u, op.get(), "uuid") && BSON_ITER_HOLDS_BINARY(&u)) {
-                        const uint8_t* d;
-                        uint32_t n;
-                        bson_subtype_t st;
-                        bson_iter_binary(&u, &st, &n, &d);
-                        if (n == 16) std::memcpy(r.value()->uuid.data(), d, 16);
-                    }
-                }
-            } else if (o == "options") {
-                if (Collection* c = e.find_collection(db, coll))
-                    c->options = get_doc(op.get(), "options");
-            } else if (o == "drop") {
-                auto d = e.dbs_.find(db);
-                if (d != e.dbs_.end()) {
-                    d->second.erase(coll);
-                    if (d->second.empty()) e.dbs_.erase(d);
-                }
-            } else if (o == "rename") {
-                std::string tdb = get_string(op.get(), "tdb").value_or(""),
-                            tc = get_string(op.get(), "tc").value_or("");
-                auto d = e.dbs_.find(db);
-                if (d == e.dbs_.end() || !d->second.count(coll)) continue;
-                auto node = std::move(d->second[coll]);
-                d->second.erase(coll);
-                if (d->second.empty()) e.dbs_.erase(d);
-                node->db = tdb;
-                node->name = tc;
-                e.dbs_[tdb][tc] = std::move(node);
-            } else if (o == "index") {
-                Collection* c = e.find_collection(db, coll);
-                if (!c) continue;
-                Doc spec = get_doc(op.get(), "spec");
-                IndexSpec idx;
-                idx.name = get_string(spec.get(), "name").value_or("");
-                idx.key = get_doc(spec.get(), "key");
-                idx.unique = get_bool(spec.get(), "unique").value_or(false);
-                idx.spec = std::move(spec);
-                bool dup = false;
-                for (auto& existing : c->indexes) dup = dup || existing.name == idx.name;
-                if (!dup) c->indexes.push_back(std::move(idx));
-                (void)rebuild_unique(*c);
-            } else if (o == "dropindex") {
-                Collection* c = e.find_collection(db, coll);
-                if (!c) continue;
-                std::string name = get_string(op.get(), "name").value_or("");
-                std::erase_if(c->indexes,
-                              [&](const IndexSpec& s) { return s.name == name && name != "_id_"; });
-                (void)rebuild_unique(*c);
-            } else if (o == "put" || o == "del") {
-                Collection* c = e.find_collection(db, coll);
-                if (!c) {
-                    auto r = e.create_collection(db, coll, nullptr, false);
-                    if (!r.ok()) continue;
-                    c = r.value();
-                }
-                DocPtr doc = get_docptr(op.get(), o == "put" ? "doc" : "id");
-                if (!doc) continue;
-                std::string key = id_key_of(doc);
-                apply_committed(*c, key, o == "put" ? doc : nullptr, ts, false);
-            } else if (o == "event") {
-                Event ev;
-                ev.seq = static_cast<uint64_t>(get_int(op.get(), "seq").value_or(0));
-                ev.ts = get_ts(op.get(), "ts");
-                ev.wall_ms = get_int(op.get(), "wall").value_or(0);
-                ev.txn_index = static_cast<uint32_t>(get_int(op.get(), "idx").value_or(0));
-                ev.op = get_string(op.get(), "op").value_or("");
-                ev.db = db;
-                ev.coll = coll;
-                ev.to_db = get_string(op.get(), "tdb").value_or("");
-                ev.to_coll = get_string(op.get(), "tc").value_or("");
-                ev.document_key = get_doc(op.get(), "key");
-                ev.full_document = get_docptr(op.get(), "full");
-                ev.before = get_docptr(op.get(), "before");
-                ev.update_description = get_doc(op.get(), "ud");
-                ev.lsid = get_doc(op.get(), "lsid");
-                ev.txn_number = get_int(op.get(), "txn").value_or(-1);
-                if (ev.ts > e.cluster_ts_) e.cluster_ts_ = ev.ts;
-                if (ev.seq < e.next_event_seq_) continue;
-                e.next_event_seq_ = ev.seq + 1;
-                e.events_.push_back(std::move(ev));
-                while (e.events_.size() > std::max<size_t>(1, e.options().oplog_size))
-                    e.events_.pop_front();
-                e.first_retained_seq_ = e.events_.front().seq;
-            } else if (o == "trim") {
-                e.first_retained_seq_ =
-                    static_cast<uint64_t>(get_int(op.get(), "first").value_or(1));
-                e.next_event_seq_ = std::max(e.next_event_seq_, e.first_retained_seq_);
-            }
+            replay_op(e, op.get(), ts);
         }
     }
     if (off < data.size())
