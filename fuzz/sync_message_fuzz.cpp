@@ -2,7 +2,7 @@
 // reject any frame cleanly; a frame it accepts must encode again and decode to the same message kind.
 #include <cstdlib>
 
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto m = outpost::sync::decode_message({data, size});

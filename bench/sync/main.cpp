@@ -53,7 +53,7 @@
 #include "net/ws_client.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 #include "sync/sync_server.hpp"
 
 extern char** environ;

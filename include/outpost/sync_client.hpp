@@ -93,9 +93,8 @@ class SyncClient {
     // Connection and protocol errors (the client reconnects after them).
     void on_error(std::function<void(ErrorCode, const std::string&)> fn);
 
-    struct Impl;
-
   private:
+    struct Impl;
     explicit SyncClient(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -17,7 +17,7 @@
 
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 #include "sync/transport.hpp"
 
 namespace outpost::sync {

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "outpost/sync_protocol.hpp"
 #include "protocol_generated.h"
+#include "sync/protocol.hpp"
 
 namespace outpost::sync {
 namespace w = outpost::sync::wire;

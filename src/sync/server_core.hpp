@@ -20,8 +20,8 @@
 #include <string>
 
 #include "outpost/store.hpp"
-#include "outpost/sync_protocol.hpp"
 #include "sync/known_model.hpp"
+#include "sync/protocol.hpp"
 #include "sync/transport.hpp"
 
 namespace outpost::sync {

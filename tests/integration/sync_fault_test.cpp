@@ -4,7 +4,7 @@
 
 #include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 
 namespace outpost::it {
 namespace {

@@ -33,7 +33,7 @@
 #include "outpost/model.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 
 namespace outpost::it {
 

@@ -18,8 +18,8 @@
 #include "common/temp_dir.hpp"
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
-#include "outpost/sync_protocol.hpp"
 #include "sync/client_core.hpp"
+#include "sync/protocol.hpp"
 #include "sync/server_core.hpp"
 #include "sync/transport.hpp"
 
