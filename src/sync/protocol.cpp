@@ -75,6 +75,17 @@ std::vector<ModelEntity> describe_model(const Model& model) {
     return out;
 }
 
+Status check_protocol_version(uint32_t version) {
+    if (version >= kOldestSupportedProtocolVersion && version <= kProtocolVersion) {
+        return Status::ok();
+    }
+    return Status(ErrorCode::kSyncBadVersion,
+                  "protocol version " + std::to_string(version) +
+                      " is not supported; this server accepts versions " +
+                      std::to_string(kOldestSupportedProtocolVersion) + " to " +
+                      std::to_string(kProtocolVersion));
+}
+
 const char* message_name(const Message& message) {
     static const char* kNames[] = {"Login",    "LoginResult",   "Push",      "Ack",  "Apply",
                                    "ApplyAck", "FullSyncChunk", "Heartbeat", "Error"};

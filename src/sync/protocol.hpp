@@ -2,13 +2,17 @@
 // The sync wire protocol: the messages a sync client and server exchange, one per binary frame, and
 // their codec. docs/sync-protocol.md describes every message, field and code.
 //
-// Protocol versions:
-//   1  Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error.
+// Protocol versions (the history in docs/sync-protocol.md has the details):
+//   1  Login, LoginResult (with last_client_txn), Push, Ack, Apply, ApplyAck, FullSyncChunk,
+//      Heartbeat, Error.
 //   2  Ack.corrections (sync-clock conflicts).
-//   3  Push.more, Apply.more (parts), record tags, unique-value corrections.
+//   3  Push.more, Apply.more (parts), record tags (Apply.tag, Ack.server_tag, FullSyncChunk.tag,
+//      Login.last_server_tag), unique-value corrections in Ack.corrections.
 //   4  Login.client_key (a client id is bound to its key), Login.next_client_txn (client_txn
 //      numbers follow each other without gaps), LoginResult.corrections (of pushes whose Acks were
-//      lost).
+//      lost); a catch-up carries the client's own records whole.
+// A server accepts the client versions kOldestSupportedProtocolVersion .. kProtocolVersion
+// (check_protocol_version) and speaks the client's version on that connection.
 //
 // Codes (LoginResult::code, Error::code) are outpost::ErrorCode values: 0 ok, 4xx sync protocol,
 // 5xx auth.
@@ -26,7 +30,12 @@
 
 namespace outpost::sync {
 
+// The version this code speaks, the newest.
 inline constexpr uint32_t kProtocolVersion = 4;
+// The oldest client version a server accepts. Version 3 clients send no client key: accepting them
+// would let any holder of the shared secret log in as another client again.
+inline constexpr uint32_t kOldestSupportedProtocolVersion = 4;
+static_assert(kOldestSupportedProtocolVersion <= kProtocolVersion);
 inline constexpr size_t kDefaultMaxMessageSize = 32u << 20;  // 32 MiB
 
 using ClientId = std::array<uint8_t, 16>;
@@ -119,6 +128,11 @@ struct Error {
 
 using Message =
     std::variant<Login, LoginResult, Push, Ack, Apply, ApplyAck, FullSyncChunk, Heartbeat, Error>;
+
+// Whether a server accepts a client that speaks VERSION (Login::protocol_version): ok within
+// kOldestSupportedProtocolVersion .. kProtocolVersion, else kSyncBadVersion with a message that
+// names the supported range.
+Status check_protocol_version(uint32_t version);
 
 // "Login", "Apply", ...
 const char* message_name(const Message& message);

@@ -557,10 +557,8 @@ void ServerCore::handle_login(Session& s, Login login) {
         s.closed = true;
         s.connection->close(code, why);
     };
-    if (login.protocol_version != kProtocolVersion) {
-        reject(ErrorCode::kSyncBadVersion,
-               "protocol version " + std::to_string(login.protocol_version) +
-                   " is not supported; this server speaks " + std::to_string(kProtocolVersion));
+    if (Status st = check_protocol_version(login.protocol_version); !st) {
+        reject(st.code(), st.message());
         return;
     }
     if (login_throttled(s)) {
@@ -625,6 +623,7 @@ void ServerCore::handle_login(Session& s, Login login) {
     known.knows_all = complete && known.entities.size() == server_synced;
     s.known = std::move(known);
     s.client = client;
+    s.protocol_version = login.protocol_version;
     // One connection per client: an older one (a half-open socket the client gave up on) goes.
     for (auto& [id, other] : sessions_) {
         if (other.get() != &s && other->logged_in && !other->closed && other->client == s.client) {

@@ -40,6 +40,9 @@ struct ServerCore::Session {
     bool closed = false;
     std::string remote;  // the peer's address (IP:PORT), empty when unknown
     std::string client;  // hex client id: the origin of its pushes in the history
+    // The client's protocol version (check_protocol_version accepted it): the version spoken on
+    // this connection.
+    uint32_t protocol_version = 0;
     // The client_txn the client's next new transaction must carry (set at login, moved on by each
     // applied push): numbers above the last applied one follow each other without gaps.
     uint64_t next_txn = 0;

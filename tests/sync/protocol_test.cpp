@@ -3,7 +3,7 @@
 #include <random>
 
 #include "common/status_macros.hpp"
-#include "outpost/sync_protocol.hpp"
+#include "sync/protocol.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {
@@ -161,6 +161,19 @@ TEST(SyncProtocol, ClientIdHex) {
     id[0] = 0xab;
     id[15] = 0x01;
     EXPECT_EQ(client_id_to_hex(id), "ab000000000000000000000000000001");
+}
+
+TEST(Protocol, SupportedVersionsAreTheRangeFromOldestToCurrent) {
+    EXPECT_TRUE(check_protocol_version(kOldestSupportedProtocolVersion).is_ok());
+    EXPECT_TRUE(check_protocol_version(kProtocolVersion).is_ok());
+    for (uint32_t version : {0u, kOldestSupportedProtocolVersion - 1, kProtocolVersion + 1}) {
+        Status st = check_protocol_version(version);
+        EXPECT_EQ(st.code(), ErrorCode::kSyncBadVersion) << version;
+        EXPECT_EQ(st.message(), "protocol version " + std::to_string(version) +
+                                    " is not supported; this server accepts versions " +
+                                    std::to_string(kOldestSupportedProtocolVersion) + " to " +
+                                    std::to_string(kProtocolVersion));
+    }
 }
 
 }  // namespace

@@ -168,16 +168,37 @@ TEST(ServerCore, WrongCredentialsAreRejected) {
     expect_others_unaffected(net);
 }
 
-TEST(ServerCore, BadProtocolVersionIsRejected) {
+// The server accepts kOldestSupportedProtocolVersion .. kProtocolVersion; a client outside the
+// range is refused with sync_bad_version and a message that names the range.
+TEST(ServerCore, ProtocolVersionOutsideTheSupportedRangeIsRefused) {
     SyncNet net;
-    RawPeer peer(net.server());
-    Login l = good_login(testing::sync_model());
-    l.protocol_version = 99;
-    peer.send(net.server(), encode_message(l));
-    peer.drain();
-    ASSERT_NE(peer.last<LoginResult>(), nullptr);
-    EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kSyncBadVersion);
-    EXPECT_TRUE(peer.closed);
+    const std::string range = "accepts versions " +
+                              std::to_string(kOldestSupportedProtocolVersion) + " to " +
+                              std::to_string(kProtocolVersion);
+    for (uint32_t version : {kOldestSupportedProtocolVersion - 1, kProtocolVersion + 1, 99u}) {
+        SCOPED_TRACE(version);
+        RawPeer peer(net.server());
+        Login l = good_login(testing::sync_model());
+        l.protocol_version = version;
+        peer.send(net.server(), encode_message(l));
+        peer.drain();
+        ASSERT_NE(peer.last<LoginResult>(), nullptr);
+        EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kSyncBadVersion);
+        EXPECT_NE(peer.last<LoginResult>()->message.find(range), std::string::npos)
+            << peer.last<LoginResult>()->message;
+        EXPECT_TRUE(peer.closed);
+    }
+    for (uint32_t version = kOldestSupportedProtocolVersion; version <= kProtocolVersion;
+         ++version) {
+        SCOPED_TRACE(version);
+        RawPeer peer(net.server());
+        Login l = good_login(testing::sync_model());
+        l.protocol_version = version;
+        peer.send(net.server(), encode_message(l));
+        peer.drain();
+        ASSERT_NE(peer.last<LoginResult>(), nullptr);
+        EXPECT_EQ(peer.last<LoginResult>()->code, ErrorCode::kOk);
+    }
 }
 
 TEST(ServerCore, IncompatibleModelIsRejected) {
