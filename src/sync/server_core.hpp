@@ -138,7 +138,24 @@ class ServerCore {
     ServerCore(std::shared_ptr<Store> store, ServerOptions options);
 
     void fail(Session& s, ErrorCode code, const std::string& reason);
+    // Logins (server_login.cpp): LOGIN checked, the client's filter set, where it resumes.
     void handle_login(Session& s, Login login);
+    // Whether LOGIN may log in on S as client CLIENT (hex id): version, failed-login limit, secret,
+    // fields, model and identity; false when S was refused (and closed).
+    bool admit_login(Session& s, const Login& login, const std::string& client);
+    // Answers S's login with CODE and WHY, and closes S.
+    void reject_login(Session& s, ErrorCode code, const std::string& why);
+    // The filter for what a client that announces LOGIN's model is sent.
+    detail::KnownModel known_model_of(const Login& login) const;
+    // Closes the other connections of S's client (one connection per client).
+    void replace_older_sessions(const Session& s);
+    struct LoginResume;
+    // Where S's client resumes after LOGIN: a catch-up or a full sync, and what was applied of it.
+    Result<LoginResume> resume_point(const Session& s, const Login& login);
+    // The corrections (of STORED, corrections_key's value) of the pushes from
+    // Login::next_client_txn to LAST_CLIENT_TXN, whose Acks were lost.
+    ChangeSet lost_ack_corrections(const Session& s, const Login& login, uint64_t last_client_txn,
+                                   const std::string& stored) const;
     void dispatch(Session& s, Message msg);
     void handle_pushes(Session& s, std::span<Push> pushes);
     // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
@@ -153,6 +170,13 @@ class ServerCore {
                             const std::vector<ChangeSet>& corrections);
     Result<std::vector<char>> apply_pushes(Session& s, std::span<Push> pushes, uint64_t& record,
                                            std::vector<ChangeSet>& corrections);
+    // The checks of one push's CHANGES (of S) before they are applied in TXN: removes leave a
+    // tombstone; a put for a removed object, or one that loses on its sync clock or a unique
+    // value, is dropped (the server's state goes to CORRECTIONS); the others lose their references
+    // to removed objects (edited in place). Returns whether any put was dropped; then ACCEPTED
+    // holds the changes that stay.
+    Result<bool> screen_push(WriteTxn& txn, const Session& s, ChangeSet& changes,
+                             ChangeSet& corrections, ChangeSet& accepted);
     Status send_catch_up(Session& s, uint64_t after, uint64_t until);
     // A full sync of the store as it is now: a cursor on a read transaction, continued by
     // continue_full_sync as the connection drains. Pushes that arrive meanwhile wait (they are

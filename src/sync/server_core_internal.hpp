@@ -1,11 +1,13 @@
-// ServerCore's parts shared by its source files: server_core.cpp (sessions, messages, pushes,
-// fan-out, history bounds), server_history_out.cpp (catch-up, full sync, Apply frames, record tags)
-// and server_conflicts.cpp (sync clocks, unique values). Not part of the interface.
+// ServerCore's parts shared by its source files: server_core.cpp (sessions, messages, fan-out,
+// history bounds), server_login.cpp (logins), server_pushes.cpp (pushes applied into the history),
+// server_history_out.cpp (catch-up, full sync, Apply frames, record tags) and server_conflicts.cpp
+// (sync clocks, unique values). Not part of the interface.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "outpost/box.hpp"
@@ -30,6 +32,20 @@ size_t approx_size(const ChangeSet& changes);
 // A history record's tag (Apply.tag): a 64-bit hash of its position, origin and ENCODED changes,
 // never 0.
 uint64_t record_tag(const ChangeLogRecord& rec, std::string_view encoded);
+
+// Meta key of the last client_txn applied for a client (hex id), written with the applied data.
+std::string client_txn_key(const std::string& client_hex);
+// The corrections of a client's pushes whose Acks it may not have seen (meta value: entries of an
+// 8-byte client_txn, a 4-byte length and that many bytes of an encoded change set, little-endian).
+// An entry goes once a Login's next_client_txn is past it: the client saw that Ack.
+std::string corrections_key(const std::string& client_hex);
+struct StoredCorrection {
+    uint64_t client_txn = 0;
+    std::string encoded;
+};
+// The entries of a stored value; a damaged tail is left out.
+std::vector<StoredCorrection> decode_corrections(std::string_view bytes);
+std::string encode_corrections(const std::vector<StoredCorrection>& entries);
 
 }  // namespace server_internal
 
