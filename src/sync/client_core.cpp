@@ -1,14 +1,12 @@
 #include "sync/client_core.hpp"
 
 #include <algorithm>
-#include <map>
 #include <optional>
 #include <random>
-#include <set>
 
 #include "outpost/box.hpp"
 #include "outpost/changelog.hpp"
-#include "sync/unique_values.hpp"
+#include "sync/client_rebase.hpp"
 
 namespace outpost::sync {
 
@@ -24,7 +22,6 @@ Status put_position(WriteTxn& txn, uint64_t seq, uint64_t tag) {
 }
 constexpr const char* kClientIdKey = "sync.client_id";
 constexpr const char* kClientKeyKey = "sync.client_key";  // the key made with the id (Login)
-constexpr const char* kRemoteOrigin = "sync";
 
 std::string_view as_chars(std::span<const uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -73,94 +70,11 @@ Result<uint64_t> next_client_txn(Store& store) {
     return last + 1;
 }
 
-using ObjectKey = std::pair<uint64_t, Gid>;
-
-// What the unacknowledged local change log touches. Those local changes reach the server after any
-// remote change the client applies now, so on the server they will win: applying the remote value
-// locally would leave this replica behind. Remote changes are rebased under them instead.
-struct Pending {
-    std::set<ObjectKey> removed;
-    std::set<ObjectKey> created;  // made here and not yet acknowledged
-    std::map<ObjectKey, std::pair<std::set<uint64_t>, std::set<uint64_t>>>
-        put;  // properties, to-many
-
-    // Only what the full-sync cleanup needs (`created`): enough when there is nothing to rebase.
-    void add_created(const ChangeSet& changes) {
-        for (const auto& c : changes.objects) {
-            if (c.kind == ObjectChange::kPut && c.is_new) created.emplace(c.entity_uid, c.gid);
-        }
-    }
-
-    void add(const ChangeSet& changes) {
-        for (const auto& c : changes.objects) {
-            ObjectKey key{c.entity_uid, c.gid};
-            if (c.kind == ObjectChange::kRemove) {
-                removed.insert(key);
-                continue;
-            }
-            if (c.is_new) created.insert(key);
-            auto& [props, rels] = put[key];
-            for (const auto& p : c.properties) props.insert(p.property_uid);
-            for (const auto& t : c.to_many) rels.insert(t.relation_uid);
-        }
-    }
-
-    ChangeSet rebase(const ChangeSet& remote, const Model& model) const {
-        ChangeSet out;
-        for (const auto& c : remote.objects) {
-            ObjectKey key{c.entity_uid, c.gid};
-            if (c.kind == ObjectChange::kRemove) {
-                out.objects.push_back(c);  // a delete beats a concurrent update
-                continue;
-            }
-            if (removed.count(key)) continue;  // removed here: the server drops the put too
-            ObjectChange f = c;
-            if (auto it = put.find(key); it != put.end()) {
-                std::erase_if(f.properties, [&](const PropertyChange& p) {
-                    return it->second.first.count(p.property_uid);
-                });
-                std::erase_if(f.to_many, [&](const ToManyChange& t) {
-                    return it->second.second.count(t.relation_uid);
-                });
-            }
-            drop_references_to_removed(model, f);
-            out.objects.push_back(std::move(f));
-        }
-        return out;
-    }
-
-    // References to objects removed here: the server will clear them when the remove reaches it
-    // (a delete beats a concurrent edit that points at the deleted object), so they go here too.
-    void drop_references_to_removed(const Model& model, ObjectChange& c) const {
-        if (removed.empty()) return;
-        const Entity* e = model.entity_by_uid(c.entity_uid);
-        if (!e) return;
-        auto gone = [&](const std::string& target, const Gid& g) {
-            const Entity* t = model.entity(target);
-            return t && removed.count({t->id.uid, g}) > 0;
-        };
-        for (auto& pc : c.properties) {
-            if (!pc.value.is<Bytes>()) continue;
-            auto p = std::find_if(e->properties.begin(), e->properties.end(),
-                                  [&](const Property& x) { return x.id.uid == pc.property_uid; });
-            if (p == e->properties.end() || p->type != PropertyType::kRelation) continue;
-            const Bytes& b = pc.value.as<Bytes>();
-            if (gone(p->target, Gid(b.begin(), b.end()))) pc.value = Value(nullptr);
-        }
-        for (auto& tc : c.to_many) {
-            auto r = std::find_if(e->relations.begin(), e->relations.end(),
-                                  [&](const Relation& x) { return x.id.uid == tc.relation_uid; });
-            if (r == e->relations.end()) continue;
-            std::erase_if(tc.targets, [&](const Gid& g) { return gone(r->target, g); });
-        }
-    }
-};
-
-// Applies remote CHANGES under the local changes not yet acknowledged (defined below).
-Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pending& pending,
-                     bool need_created);
-
 }  // namespace
+
+using client_internal::apply_rebased;
+using client_internal::kRemoteOrigin;
+using client_internal::Pending;
 
 Result<std::unique_ptr<ClientCore>> ClientCore::create(std::shared_ptr<Store> store,
                                                        ClientOptions options) {
@@ -325,53 +239,7 @@ void ClientCore::on_messages(std::span<const std::span<const uint8_t>> frames) {
 
 void ClientCore::dispatch(Message& msg) {
     if (auto* r = std::get_if<LoginResult>(&msg)) {
-        if (state_ != ClientState::kConnected) {
-            fail(ErrorCode::kSyncProtocolViolation, "unexpected LoginResult");
-            return;
-        }
-        if (r->code != ErrorCode::kOk) {
-            last_error_ = r->code;
-            if (error_fn_) error_fn_(r->code, r->message);
-            return;  // the server closes the connection
-        }
-        if (r->last_client_txn != 0) {
-            // A server that counts transactions of this client id that this store never wrote
-            // (the id used by another store, or this store restored from an older copy) would
-            // take the next ones for resends and drop them: an error, not "up to date".
-            auto last = last_written(*store_);
-            if (!last) {
-                fail(ErrorCode::kSyncServerError,
-                     "reading the change log: " + last.status().to_string());
-                return;
-            }
-            if (r->last_client_txn > *last) {
-                fail(ErrorCode::kSyncProtocolViolation,
-                     "the server has applied this client's transactions up to " +
-                         std::to_string(r->last_client_txn) + ", but this store wrote only up to " +
-                         std::to_string(*last) +
-                         " (is its client id used by another store, or was the store restored "
-                         "from an older copy?)");
-                return;
-            }
-            // Pushes the server applied whose Acks were lost with an earlier connection: done. They
-            // must go before any Apply is rebased under them (they no longer come later). The
-            // corrections those Acks carried come here, in the same transaction: once the pushes
-            // are dropped the server no longer sends them.
-            Status st = store_->write([&](WriteTxn& txn) {
-                OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, r->last_client_txn));
-                if (r->corrections.empty()) return Status::ok();
-                Pending pending;
-                return apply_rebased(txn, *store_, r->corrections, pending, false);
-            });
-            if (!st) {
-                fail(ErrorCode::kSyncServerError, "acknowledging: " + st.to_string());
-                return;
-            }
-        }
-        state_ = ClientState::kLoggedIn;
-        login_seq_ = r->server_seq;
-        push_pending();
-        update_up_to_date();
+        handle_login_result(*r);
         return;
     }
     if (auto* e = std::get_if<Error>(&msg)) {
@@ -388,120 +256,109 @@ void ClientCore::dispatch(Message& msg) {
     if (auto* ack = std::get_if<Ack>(&msg)) {
         handle_acks(std::span(ack, 1));
     } else if (auto* a = std::get_if<Apply>(&msg)) {
-        if (a->more || partial_apply_) {
-            // A record sent in parts: applied whole when the last part arrives.
-            if (partial_apply_ && partial_apply_->server_seq != a->server_seq) {
-                fail(ErrorCode::kSyncProtocolViolation,
-                     "Apply " + std::to_string(a->server_seq) + " before the last part of Apply " +
-                         std::to_string(partial_apply_->server_seq));
-                return;
-            }
-            if (!partial_apply_) {
-                partial_apply_ = std::move(*a);
-                return;
-            }
-            auto& into = partial_apply_->changes.objects;
-            into.insert(into.end(), std::make_move_iterator(a->changes.objects.begin()),
-                        std::make_move_iterator(a->changes.objects.end()));
-            if (a->more) return;
-            *a = std::move(*partial_apply_);
-            partial_apply_.reset();
-        }
-        if (a->server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
-        Status st = apply_remote(a->server_seq, a->tag, a->changes, true, false);
-        if (!st) {
-            fail(ErrorCode::kSyncMalformedMessage,
-                 "Apply " + std::to_string(a->server_seq) + ": " + st.to_string());
-            return;
-        }
-        send(ApplyAck{a->server_seq});
-        update_up_to_date();
+        handle_apply(*a);
     } else if (auto* c = std::get_if<FullSyncChunk>(&msg)) {
-        Status st = apply_remote(c->server_seq, c->tag, c->changes, c->last, true);
-        if (!st) {
-            fail(ErrorCode::kSyncMalformedMessage, "FullSyncChunk: " + st.to_string());
-            return;
-        }
-        if (c->last) {
-            send(ApplyAck{c->server_seq});
-            update_up_to_date();
-        }
+        handle_full_sync_chunk(*c);
     } else {
         fail(ErrorCode::kSyncProtocolViolation,
              std::string(message_name(msg)) + " is not a server message");
     }
 }
 
-namespace {
+void ClientCore::handle_login_result(const LoginResult& r) {
+    if (state_ != ClientState::kConnected) {
+        fail(ErrorCode::kSyncProtocolViolation, "unexpected LoginResult");
+        return;
+    }
+    if (r.code != ErrorCode::kOk) {
+        last_error_ = r.code;
+        if (error_fn_) error_fn_(r.code, r.message);
+        return;  // the server closes the connection
+    }
+    if (r.last_client_txn != 0 && !drop_applied_pushes(r)) return;
+    state_ = ClientState::kLoggedIn;
+    login_seq_ = r.server_seq;
+    push_pending();
+    update_up_to_date();
+}
 
-// Applies CHANGES from the server under the local changes not yet acknowledged (collected into
-// PENDING), in TXN.
-// With NEED_CREATED, PENDING also tells which objects were created here and not yet acknowledged
-// when there is nothing to rebase.
-// Remote puts that give a unique property a value which an object with a pending put of that
-// property holds here. The server decides when the pending put reaches it (the object that reached
-// it first keeps the value, sync/unique_values.hpp), so the remote value stays out until then: the
-// server's correction, or a later change, brings it.
-Status yield_unique_values(Txn& txn, Store& store, ChangeSet& changes, const Pending& pending) {
-    if (pending.put.empty()) return Status::ok();
-    const Model& model = store.model();
-    for (auto& c : changes.objects) {
-        if (c.kind != ObjectChange::kPut) continue;
-        const Entity* e = model.entity_by_uid(c.entity_uid);
-        if (!e) continue;
-        std::optional<DynamicBox> box;
-        for (auto pc = c.properties.begin(); pc != c.properties.end();) {
-            auto p = std::find_if(e->properties.begin(), e->properties.end(),
-                                  [&](const Property& x) { return x.id.uid == pc->property_uid; });
-            bool yield = false;
-            if (p != e->properties.end() && is_unique(*p) && !pc->value.is_null()) {
-                if (!box) {
-                    OUTPOST_ASSIGN_OR_RETURN(DynamicBox b, store.box(e->name));
-                    box.emplace(std::move(b));
-                }
-                OUTPOST_ASSIGN_OR_RETURN(auto holder, unique_holder(txn, *box, *p, pc->value));
-                if (holder) {
-                    OUTPOST_ASSIGN_OR_RETURN(auto holder_gid, gid_of(txn, *box, *holder));
-                    if (holder_gid && *holder_gid != c.gid) {
-                        auto it = pending.put.find({e->id.uid, *holder_gid});
-                        yield = it != pending.put.end() && it->second.first.count(p->id.uid) &&
-                                !frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc->value);
-                    }
-                }
-            }
-            pc = yield ? c.properties.erase(pc) : pc + 1;
+bool ClientCore::drop_applied_pushes(const LoginResult& r) {
+    // A server that counts transactions of this client id that this store never wrote (the id
+    // used by another store, or this store restored from an older copy) would take the next ones
+    // for resends and drop them: an error, not "up to date".
+    auto last = last_written(*store_);
+    if (!last) {
+        fail(ErrorCode::kSyncServerError, "reading the change log: " + last.status().to_string());
+        return false;
+    }
+    if (r.last_client_txn > *last) {
+        fail(ErrorCode::kSyncProtocolViolation,
+             "the server has applied this client's transactions up to " +
+                 std::to_string(r.last_client_txn) + ", but this store wrote only up to " +
+                 std::to_string(*last) +
+                 " (is its client id used by another store, or was the store restored "
+                 "from an older copy?)");
+        return false;
+    }
+    // Pushes the server applied whose Acks were lost with an earlier connection: done. They must go
+    // before any Apply is rebased under them (they no longer come later). The corrections those
+    // Acks carried come here, in the same transaction: once the pushes are dropped the server no
+    // longer sends them.
+    Status st = store_->write([&](WriteTxn& txn) {
+        OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, r.last_client_txn));
+        if (r.corrections.empty()) return Status::ok();
+        Pending pending;
+        return apply_rebased(txn, *store_, r.corrections, pending, false);
+    });
+    if (!st) {
+        fail(ErrorCode::kSyncServerError, "acknowledging: " + st.to_string());
+        return false;
+    }
+    return true;
+}
+
+void ClientCore::handle_apply(Apply& a) {
+    if (a.more || partial_apply_) {
+        // A record sent in parts: applied whole when the last part arrives.
+        if (partial_apply_ && partial_apply_->server_seq != a.server_seq) {
+            fail(ErrorCode::kSyncProtocolViolation, "Apply " + std::to_string(a.server_seq) +
+                                                        " before the last part of Apply " +
+                                                        std::to_string(partial_apply_->server_seq));
+            return;
         }
-    }
-    return Status::ok();
-}
-
-// Applies remote CHANGES, first freeing the unique values they move between their own objects.
-Status apply_freeing_unique_values(WriteTxn& txn, Store& store, const ChangeSet& changes) {
-    OUTPOST_ASSIGN_OR_RETURN(ChangeSet frees, unique_values_to_free(txn, store, changes));
-    if (!frees.empty()) {
-        OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, frees, kRemoteOrigin, ApplyMode::kRemote));
-    }
-    return ChangeLog::apply(txn, changes, kRemoteOrigin, ApplyMode::kRemote);
-}
-
-Status apply_rebased(WriteTxn& txn, Store& store, const ChangeSet& changes, Pending& pending,
-                     bool need_created) {
-    OUTPOST_ASSIGN_OR_RETURN(uint64_t pending_count, ChangeLog::size(txn));
-    if (pending_count == 0 || changes.empty()) {
-        if (pending_count != 0 && need_created) {
-            OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
-            for (const auto& rec : recs) pending.add_created(rec.changes);
+        if (!partial_apply_) {
+            partial_apply_ = std::move(a);
+            return;
         }
-        return apply_freeing_unique_values(txn, store, changes);
+        auto& into = partial_apply_->changes.objects;
+        into.insert(into.end(), std::make_move_iterator(a.changes.objects.begin()),
+                    std::make_move_iterator(a.changes.objects.end()));
+        if (a.more) return;
+        a = std::move(*partial_apply_);
+        partial_apply_.reset();
     }
-    OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, 0, pending_count));
-    for (const auto& rec : recs) pending.add(rec.changes);
-    ChangeSet rebased = pending.rebase(changes, store.model());
-    OUTPOST_RETURN_IF_ERROR(yield_unique_values(txn, store, rebased, pending));
-    return apply_freeing_unique_values(txn, store, rebased);
+    if (a.server_seq <= server_seq_) return;  // seen already (an Ack moved past it)
+    Status st = apply_remote(a.server_seq, a.tag, a.changes, true, false);
+    if (!st) {
+        fail(ErrorCode::kSyncMalformedMessage,
+             "Apply " + std::to_string(a.server_seq) + ": " + st.to_string());
+        return;
+    }
+    send(ApplyAck{a.server_seq});
+    update_up_to_date();
 }
 
-}  // namespace
+void ClientCore::handle_full_sync_chunk(const FullSyncChunk& c) {
+    Status st = apply_remote(c.server_seq, c.tag, c.changes, c.last, true);
+    if (!st) {
+        fail(ErrorCode::kSyncMalformedMessage, "FullSyncChunk: " + st.to_string());
+        return;
+    }
+    if (c.last) {
+        send(ApplyAck{c.server_seq});
+        update_up_to_date();
+    }
+}
 
 Status ClientCore::apply_remote(uint64_t server_seq, uint64_t tag, const ChangeSet& changes,
                                 bool store_seq, bool full_sync) {

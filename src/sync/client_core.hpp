@@ -86,6 +86,13 @@ class ClientCore {
     void fail(ErrorCode code, const std::string& reason);
     void push_pending();
     void dispatch(Message& msg);
+    void handle_login_result(const LoginResult& r);
+    // After LoginResult ok: drops the pushes R says the server applied (their Acks were lost) and
+    // applies their corrections. False when it failed the connection.
+    bool drop_applied_pushes(const LoginResult& r);
+    // Applies A (or keeps it while parts are missing) and answers with ApplyAck.
+    void handle_apply(Apply& a);
+    void handle_full_sync_chunk(const FullSyncChunk& c);
     void handle_acks(std::span<const Ack> acks);
     Status apply_remote(uint64_t server_seq, uint64_t tag, const ChangeSet& changes, bool store_seq,
                         bool full_sync);

@@ -196,91 +196,73 @@ std::string encode_message(const Message& message) {
     return std::visit(Visitor{b}, message);
 }
 
-Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) {
-    if (frame.size() > max_size) {
-        return Status(ErrorCode::kSyncMessageTooLarge,
-                      "message of " + std::to_string(frame.size()) +
-                          " bytes is above the limit of " + std::to_string(max_size));
+namespace {
+
+Result<ModelEntity> decode_entity_model(const w::EntityModel* e) {
+    ModelEntity me;
+    me.uid = e->uid();
+    // The verifier (2.0.x) checks a vector's length field, not the alignment of its 8-byte
+    // elements: a crafted frame could make them misaligned.
+    if (!aligned8(e->properties()) || !aligned8(e->relations())) {
+        return malformed("Login: misaligned model vector");
     }
-    // FlatBuffers aligns fields relative to the buffer's start; reading them needs the buffer
-    // itself 8-byte aligned (a frame may sit anywhere in a network buffer).
-    std::vector<uint64_t> aligned;
-    if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(uint64_t) != 0) {
-        aligned.resize((frame.size() + 7) / 8);
-        std::memcpy(aligned.data(), frame.data(), frame.size());
-        frame = {reinterpret_cast<const uint8_t*>(aligned.data()), frame.size()};
+    if (e->properties()) {
+        for (const w::PropertyModel* p : *e->properties()) {
+            if (!known_type(p->type())) {
+                return malformed("Login: unknown property type " + std::to_string(p->type()));
+            }
+            me.properties.emplace_back(p->uid(), static_cast<PropertyType>(p->type()));
+        }
     }
-    fb::Verifier::Options opts;
-    opts.max_depth = 16;
-    opts.max_tables = 1000000;
-    fb::Verifier verifier(frame.data(), frame.size(), opts);
-    if (frame.size() < 8 || !fb::BufferHasIdentifier(frame.data(), w::MessageIdentifier())) {
-        return malformed("not a sync message (bad size or file identifier)");
+    if (e->relations()) me.relations.assign(e->relations()->begin(), e->relations()->end());
+    return me;
+}
+
+Result<Message> decode_login(const w::Login* m) {
+    Login out;
+    out.protocol_version = m->protocol_version();
+    if (!m->client_id() || m->client_id()->size() != out.client_id.size()) {
+        return malformed("Login: client_id must be 16 bytes");
     }
-    if (!w::VerifyMessageBuffer(verifier))
-        return malformed("the FlatBuffers verifier rejected the message");
-    const w::Message* msg = w::GetMessage(frame.data());
-    // The verifier accepts a union type whose value is absent: every body_as_X() below needs one.
-    if (msg->body_type() != w::Body_NONE && msg->body() == nullptr) {
-        return malformed("message body missing");
+    std::copy(m->client_id()->begin(), m->client_id()->end(), out.client_id.begin());
+    if (m->credentials()) out.credentials = m->credentials()->str();
+    out.last_server_seq = m->last_server_seq();
+    out.last_server_tag = m->last_server_tag();
+    if (m->client_key() && m->client_key()->size() != 0) {
+        if (m->client_key()->size() != ClientKey().size()) {
+            return malformed("Login: client_key must be 32 bytes");
+        }
+        out.client_key.assign(m->client_key()->begin(), m->client_key()->end());
     }
+    out.next_client_txn = m->next_client_txn();
+    if (m->model()) {
+        for (const w::EntityModel* e : *m->model()) {
+            OUTPOST_ASSIGN_OR_RETURN(ModelEntity me, decode_entity_model(e));
+            out.model.push_back(std::move(me));
+        }
+    }
+    return Message(std::move(out));
+}
+
+Result<Message> decode_login_result(const w::LoginResult* m) {
+    LoginResult out;
+    out.code = code_of(m->code());
+    out.server_seq = m->server_seq();
+    if (m->message()) out.message = m->message()->str();
+    out.last_client_txn = m->last_client_txn();
+    if (m->corrections()) {
+        OUTPOST_ASSIGN_OR_RETURN(out.corrections, change_set_of(m->corrections(), "LoginResult"));
+    }
+    return Message(std::move(out));
+}
+
+// The body of MSG, whose buffer the verifier accepted.
+Result<Message> decode_body(const w::Message* msg) {
     switch (msg->body_type()) {
-        case w::Body_Login: {
-            const w::Login* m = msg->body_as_Login();
-            Login out;
-            out.protocol_version = m->protocol_version();
-            if (!m->client_id() || m->client_id()->size() != out.client_id.size()) {
-                return malformed("Login: client_id must be 16 bytes");
-            }
-            std::copy(m->client_id()->begin(), m->client_id()->end(), out.client_id.begin());
-            if (m->credentials()) out.credentials = m->credentials()->str();
-            out.last_server_seq = m->last_server_seq();
-            out.last_server_tag = m->last_server_tag();
-            if (m->client_key() && m->client_key()->size() != 0) {
-                if (m->client_key()->size() != ClientKey().size()) {
-                    return malformed("Login: client_key must be 32 bytes");
-                }
-                out.client_key.assign(m->client_key()->begin(), m->client_key()->end());
-            }
-            out.next_client_txn = m->next_client_txn();
-            if (m->model()) {
-                for (const w::EntityModel* e : *m->model()) {
-                    ModelEntity me;
-                    me.uid = e->uid();
-                    // The verifier (2.0.x) checks a vector's length field, not the alignment of
-                    // its 8-byte elements: a crafted frame could make them misaligned.
-                    if (!aligned8(e->properties()) || !aligned8(e->relations())) {
-                        return malformed("Login: misaligned model vector");
-                    }
-                    if (e->properties()) {
-                        for (const w::PropertyModel* p : *e->properties()) {
-                            if (!known_type(p->type())) {
-                                return malformed("Login: unknown property type " +
-                                                 std::to_string(p->type()));
-                            }
-                            me.properties.emplace_back(p->uid(),
-                                                       static_cast<PropertyType>(p->type()));
-                        }
-                    }
-                    if (e->relations())
-                        me.relations.assign(e->relations()->begin(), e->relations()->end());
-                    out.model.push_back(std::move(me));
-                }
-            }
-            return Message(std::move(out));
-        }
-        case w::Body_LoginResult: {
-            const w::LoginResult* m = msg->body_as_LoginResult();
-            LoginResult out;
-            out.code = code_of(m->code());
-            out.server_seq = m->server_seq();
-            if (m->message()) out.message = m->message()->str();
-            out.last_client_txn = m->last_client_txn();
-            if (m->corrections()) {
-                OUTPOST_ASSIGN_OR_RETURN(out.corrections, change_set_of(m->corrections(), "LoginResult"));
-            }
-            return Message(std::move(out));
-        }
+        case w::Body_Login:
+            return decode_login(msg->body_as_Login());
+        case w::Body_LoginResult:
+            return decode_login_result(msg->body_as_LoginResult());
         case w::Body_Push: {
             const w::Push* m = msg->body_as_Push();
             // Transaction numbers start at 1: a 0 would be taken for a resend of nothing.
@@ -323,6 +305,39 @@ Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) 
     }
     return malformed("message without a known body (type " + std::to_string(msg->body_type()) +
                      ")");
+}
+
+}  // namespace
+
+Result<Message> decode_message(std::span<const uint8_t> frame, size_t max_size) {
+    if (frame.size() > max_size) {
+        return Status(ErrorCode::kSyncMessageTooLarge,
+                      "message of " + std::to_string(frame.size()) +
+                          " bytes is above the limit of " + std::to_string(max_size));
+    }
+    // FlatBuffers aligns fields relative to the buffer's start; reading them needs the buffer
+    // itself 8-byte aligned (a frame may sit anywhere in a network buffer).
+    std::vector<uint64_t> aligned;
+    if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(uint64_t) != 0) {
+        aligned.resize((frame.size() + 7) / 8);
+        std::memcpy(aligned.data(), frame.data(), frame.size());
+        frame = {reinterpret_cast<const uint8_t*>(aligned.data()), frame.size()};
+    }
+    fb::Verifier::Options opts;
+    opts.max_depth = 16;
+    opts.max_tables = 1000000;
+    fb::Verifier verifier(frame.data(), frame.size(), opts);
+    if (frame.size() < 8 || !fb::BufferHasIdentifier(frame.data(), w::MessageIdentifier())) {
+        return malformed("not a sync message (bad size or file identifier)");
+    }
+    if (!w::VerifyMessageBuffer(verifier))
+        return malformed("the FlatBuffers verifier rejected the message");
+    const w::Message* msg = w::GetMessage(frame.data());
+    // The verifier accepts a union type whose value is absent: every body_as_X() below needs one.
+    if (msg->body_type() != w::Body_NONE && msg->body() == nullptr) {
+        return malformed("message body missing");
+    }
+    return decode_body(msg);
 }
 
 }  // namespace outpost::sync
