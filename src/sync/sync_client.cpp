@@ -1,12 +1,11 @@
 #include "outpost/sync_client.hpp"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.hpp"
 #include "net/url.hpp"
 #include "net/ws_client.hpp"
 #include "sync/client_core.hpp"
@@ -68,17 +67,20 @@ struct SyncClient::Impl {
     uint64_t login_credentials = 0;  // worker only: ... and of those the current Login carried
     uint64_t attempt = 0;  // worker only: ties timers to the connection they were set for
 
-    std::mutex inbox_mu;
-    std::vector<std::vector<uint8_t>> inbox;  // GUARDED_BY(inbox_mu): frames not yet handled
-    bool drain_posted = false;                // GUARDED_BY(inbox_mu)
+    Mutex inbox_mu;
+    // Frames not yet handled.
+    std::vector<std::vector<uint8_t>> inbox OUTPOST_GUARDED_BY(inbox_mu);
+    bool drain_posted OUTPOST_GUARDED_BY(inbox_mu) = false;
 
-    std::mutex mu;  // guards the fields below and the listener slots
-    std::condition_variable cv;
-    bool up_to_date = false;
-    uint64_t credentials_version = 0;  // bumped by set_credentials()
-    ErrorCode login_failure = ErrorCode::kOk;
-    std::string login_failure_reason;
+    // What public calls on other threads read or wait for.
+    Mutex mu;
+    CondVar cv;
+    bool up_to_date OUTPOST_GUARDED_BY(mu) = false;
+    uint64_t credentials_version OUTPOST_GUARDED_BY(mu) = 0;  // bumped by set_credentials()
+    ErrorCode login_failure OUTPOST_GUARDED_BY(mu) = ErrorCode::kOk;
+    std::string login_failure_reason OUTPOST_GUARDED_BY(mu);
 
+    // Listener slots: set before start(), then read on the worker only.
     std::function<void(SyncState)> state_fn;
     std::function<void(ErrorCode, const std::string&)> login_failure_fn;
     std::function<void()> up_to_date_fn;
@@ -100,12 +102,12 @@ struct SyncClient::Impl {
                          state.exchange(SyncState::kLoggedIn) != SyncState::kLoggedIn;
         if (logged_in) {
             policy.reset();
-            std::lock_guard lock(mu);
+            MutexLock lock(mu);
             login_failure = ErrorCode::kOk;
         }
         bool now = core->up_to_date();
         {
-            std::lock_guard lock(mu);
+            MutexLock lock(mu);
             up_to_date = now;
         }
         cv.notify_all();
@@ -146,7 +148,7 @@ struct SyncClient::Impl {
     void enqueue(std::span<const uint8_t> frame) {
         bool post = false;
         {
-            std::lock_guard lock(inbox_mu);
+            MutexLock lock(inbox_mu);
             inbox.emplace_back(frame.begin(), frame.end());
             post = !std::exchange(drain_posted, true);
         }
@@ -156,7 +158,7 @@ struct SyncClient::Impl {
     void drain_inbox() {
         std::vector<std::vector<uint8_t>> frames;
         {
-            std::lock_guard lock(inbox_mu);
+            MutexLock lock(inbox_mu);
             frames.swap(inbox);
             drain_posted = false;
         }
@@ -183,7 +185,7 @@ struct SyncClient::Impl {
         if (core->state() == sync::ClientState::kConnected) {  // before LoginResult ok
             {
                 // A refusal of credentials replaced since is not reported to waiters.
-                std::lock_guard lock(mu);
+                MutexLock lock(mu);
                 if (login_credentials == credentials_version) {
                     login_failure = code;
                     login_failure_reason = reason;
@@ -286,7 +288,7 @@ void SyncClient::set_credentials(std::string credentials) {
     {
         // A login refused with the old credentials says nothing about the new ones: waiters wait
         // for a login with the new ones instead of returning that failure.
-        std::lock_guard lock(p->mu);
+        MutexLock lock(p->mu);
         version = ++p->credentials_version;
         p->login_failure = ErrorCode::kOk;
         p->login_failure_reason.clear();
@@ -304,7 +306,7 @@ uint64_t SyncClient::outgoing_queue_length() {
 }
 
 bool SyncClient::up_to_date() const {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     return impl_->up_to_date;
 }
 
@@ -315,8 +317,9 @@ Status SyncClient::wait_until_up_to_date(std::chrono::milliseconds timeout) {
         p->core->poll();
         p->refresh();
     });
-    std::unique_lock lock(p->mu);
-    bool done = p->cv.wait_for(lock, timeout, [p] {
+    MutexLock lock(p->mu);
+    bool done = p->cv.wait_for(p->mu, timeout, [p] {
+        p->mu.assert_held();
         return p->up_to_date || p->login_failure != ErrorCode::kOk || p->stopped;
     });
     if (p->up_to_date) return Status::ok();

@@ -78,7 +78,7 @@ SyncServer::SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions op
 void SyncServer::enqueue(Event event) {
     bool post = false;
     {
-        std::lock_guard lock(inbox_mutex_);
+        MutexLock lock(inbox_mutex_);
         inbox_.push_back(std::move(event));
         post = !std::exchange(drain_posted_, true);
     }
@@ -88,7 +88,7 @@ void SyncServer::enqueue(Event event) {
 void SyncServer::drain() {
     std::vector<Event> events;
     {
-        std::lock_guard lock(inbox_mutex_);
+        MutexLock lock(inbox_mutex_);
         events.swap(inbox_);
         drain_posted_ = false;
     }
@@ -154,7 +154,7 @@ std::vector<std::string> SyncServer::bound_urls() const { return ws_.bound_urls(
 void SyncServer::stop() { ws_.stop(); }
 
 void SyncServer::wait() {
-    std::lock_guard lock(wait_mutex_);
+    MutexLock lock(wait_mutex_);
     ws_.run();
 }
 

@@ -6,11 +6,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/mutex.hpp"
 #include "net/ws_server.hpp"
 #include "sync/server_core.hpp"
 #include "sync/worker.hpp"
@@ -69,10 +69,10 @@ class SyncServer {
     Worker worker_;  // declared after ws_: destroyed first, after ws_ stopped posting to it
     std::map<net::ConnectionId, ServerCore::SessionId> sessions_;  // worker only
     size_t max_message_size_ = 0;
-    std::mutex inbox_mutex_;
-    std::vector<Event> inbox_;   // GUARDED_BY(inbox_mutex_)
-    bool drain_posted_ = false;  // GUARDED_BY(inbox_mutex_)
-    std::mutex wait_mutex_;
+    Mutex inbox_mutex_;
+    std::vector<Event> inbox_ OUTPOST_GUARDED_BY(inbox_mutex_);
+    bool drain_posted_ OUTPOST_GUARDED_BY(inbox_mutex_) = false;
+    Mutex wait_mutex_;  // one wait() runs the I/O threads at a time
     std::atomic<bool> poll_pending_{false};
     bool full_sync_tick_ = false;  // a continue_full_syncs is due (worker only)
 };

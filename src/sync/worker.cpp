@@ -8,22 +8,24 @@ Worker::Worker() : thread_([this] { loop(); }) {}
 
 Worker::~Worker() { stop(); }
 
-void Worker::post(Task task) {
+void Worker::queue(Task task, std::optional<Clock::time_point> due) {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (stopping_) return;
-        ready_.push_back(std::move(task));
+        if (due) {
+            delayed_.emplace(*due, std::move(task));
+        } else {
+            ready_.push_back(std::move(task));
+        }
+        ++changes_;
     }
     cv_.notify_one();
 }
 
+void Worker::post(Task task) { queue(std::move(task), std::nullopt); }
+
 void Worker::post_after(std::chrono::milliseconds delay, Task task) {
-    {
-        std::lock_guard lock(mu_);
-        if (stopping_) return;
-        delayed_.emplace(Clock::now() + delay, std::move(task));
-    }
-    cv_.notify_one();
+    queue(std::move(task), Clock::now() + delay);
 }
 
 void Worker::run_sync(const Task& task) {
@@ -34,12 +36,13 @@ void Worker::run_sync(const Task& task) {
     std::promise<void> done;
     auto finished = done.get_future();
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (stopping_) return;
         ready_.push_back([&] {
             task();
             done.set_value();
         });
+        ++changes_;
     }
     cv_.notify_one();
     finished.wait();
@@ -47,35 +50,50 @@ void Worker::run_sync(const Task& task) {
 
 void Worker::stop() {
     {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stopping_ = true;
+        ++changes_;
     }
     cv_.notify_one();
     if (thread_.joinable() && !on_worker_thread()) thread_.join();
 }
 
-void Worker::loop() {
-    std::unique_lock lock(mu_);
+bool Worker::next_task(Task& task) {
     for (;;) {
-        auto now = Clock::now();
+        const auto now = Clock::now();
         while (!delayed_.empty() && delayed_.begin()->first <= now) {
             ready_.push_back(std::move(delayed_.begin()->second));
             delayed_.erase(delayed_.begin());
         }
         if (!ready_.empty()) {
-            Task task = std::move(ready_.front());
+            task = std::move(ready_.front());
             ready_.pop_front();
-            lock.unlock();
-            task();
-            lock.lock();
-            continue;
+            return true;
         }
-        if (stopping_) return;
+        if (stopping_) return false;
+        // Until something changes (a task queued, possibly due earlier; stop()), or the first
+        // delayed task is due.
+        const uint64_t seen = changes_;
+        auto changed = [this, seen] {
+            mu_.assert_held();
+            return changes_ != seen;
+        };
         if (delayed_.empty()) {
-            cv_.wait(lock);
+            cv_.wait(mu_, changed);
         } else {
-            cv_.wait_until(lock, delayed_.begin()->first);
+            cv_.wait_for(mu_, delayed_.begin()->first - now, changed);
         }
+    }
+}
+
+void Worker::loop() {
+    for (;;) {
+        Task task;
+        {
+            MutexLock lock(mu_);
+            if (!next_task(task)) return;
+        }
+        task();
     }
 }
 

@@ -4,13 +4,14 @@
 // Worker, so network threads, committing threads and timers never touch an engine concurrently.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <thread>
+
+#include "common/mutex.hpp"
 
 namespace outpost::sync {
 
@@ -37,12 +38,19 @@ class Worker {
 
   private:
     void loop();
+    // Waits for the next task that is due and takes it into TASK; false when stopping and none is
+    // ready.
+    bool next_task(Task& task) OUTPOST_REQUIRES(mu_);
+    // Queues TASK (DUE: at once when unset) unless stopping, and wakes the thread.
+    void queue(Task task, std::optional<Clock::time_point> due) OUTPOST_EXCLUDES(mu_);
 
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<Task> ready_;
-    std::multimap<Clock::time_point, Task> delayed_;
-    bool stopping_ = false;
+    Mutex mu_;
+    CondVar cv_;
+    std::deque<Task> ready_ OUTPOST_GUARDED_BY(mu_);
+    std::multimap<Clock::time_point, Task> delayed_ OUTPOST_GUARDED_BY(mu_);
+    bool stopping_ OUTPOST_GUARDED_BY(mu_) = false;
+    // Bumped by every change the thread waits for (a task queued, stop()).
+    uint64_t changes_ OUTPOST_GUARDED_BY(mu_) = 0;
     std::thread thread_;
 };
 
