@@ -164,8 +164,8 @@ TEST(SyncProtocol, ClientIdHex) {
 }
 
 TEST(Protocol, SupportedVersionsAreTheRangeFromOldestToCurrent) {
-    EXPECT_TRUE(check_protocol_version(kOldestSupportedProtocolVersion).is_ok());
-    EXPECT_TRUE(check_protocol_version(kProtocolVersion).is_ok());
+    EXPECT_OK(check_protocol_version(kOldestSupportedProtocolVersion));
+    EXPECT_OK(check_protocol_version(kProtocolVersion));
     for (uint32_t version : {0u, kOldestSupportedProtocolVersion - 1, kProtocolVersion + 1}) {
         Status st = check_protocol_version(version);
         EXPECT_EQ(st.code(), ErrorCode::kSyncBadVersion) << version;
