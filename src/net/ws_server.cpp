@@ -573,14 +573,14 @@ public:
           retry_timer_(acceptor_.get_executor()),
           tls_(tls) {}
 
-    std::optional<std::string> bind(const tcp::endpoint& endpoint) {
+    Status bind(const tcp::endpoint& endpoint) {
         beast::error_code ec;
         acceptor_.open(endpoint.protocol(), ec);
         if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
         if (!ec) acceptor_.bind(endpoint, ec);
         if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return ec.message();
-        return std::nullopt;
+        if (ec) return Status(ErrorCode::kIo, ec.message(), ec.value());
+        return Status::ok();
     }
 
     tcp::endpoint local_endpoint() const {
@@ -710,19 +710,24 @@ void WsServer::set_on_open(OpenHandler handler) { impl_->on_open = std::move(han
 void WsServer::set_on_message(MessageHandler handler) { impl_->on_message = std::move(handler); }
 void WsServer::set_on_close(CloseHandler handler) { impl_->on_close = std::move(handler); }
 
-std::optional<std::string> WsServer::start() {
+Status WsServer::start() {
     Impl& s = *impl_;
     {
         std::lock_guard lock(s.mutex);
-        if (s.started) return "server already started";
+        if (s.started) return Status(ErrorCode::kIllegalState, "server already started");
         s.started = true;
     }
     std::vector<detail::WsUrl> urls;
     for (const auto& text : s.options.urls) {
         auto url = detail::parse_ws_url(text);
-        if (!url) return "bad URL '" + text + "' (expected ws://HOST:PORT or wss://HOST:PORT)";
+        if (!url) {
+            return Status(ErrorCode::kInvalidArgument,
+                          "bad URL '" + text + "' (expected ws://HOST:PORT or wss://HOST:PORT)");
+        }
         if (url->tls && !s.tls) {
-            if (s.options.cert_dir.empty()) return "wss:// needs a certificate directory";
+            if (s.options.cert_dir.empty()) {
+                return Status(ErrorCode::kInvalidArgument, "wss:// needs a certificate directory");
+            }
             s.tls.emplace(ssl::context::tls_server);
             beast::error_code ec;
             s.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -732,13 +737,19 @@ std::optional<std::string> WsServer::start() {
             const std::string cert = s.options.cert_dir + "/cert.pem";
             const std::string key = s.options.cert_dir + "/key.pem";
             if (!ec) s.tls->use_certificate_chain_file(cert, ec);
-            if (ec) return "cannot use certificate " + cert + ": " + ec.message();
+            if (ec) {
+                return Status(ErrorCode::kIo, "cannot use certificate " + cert + ": " + ec.message(),
+                              ec.value());
+            }
             s.tls->use_private_key_file(key, ssl::context::pem, ec);
-            if (ec) return "cannot use private key " + key + ": " + ec.message();
+            if (ec) {
+                return Status(ErrorCode::kIo, "cannot use private key " + key + ": " + ec.message(),
+                              ec.value());
+            }
         }
         urls.push_back(std::move(*url));
     }
-    if (urls.empty()) return "no URL to listen on";
+    if (urls.empty()) return Status(ErrorCode::kInvalidArgument, "no URL to listen on");
 
     tcp::resolver resolver(s.ioc);
     for (const auto& url : urls) {
@@ -746,13 +757,17 @@ std::optional<std::string> WsServer::start() {
         auto results = resolver.resolve(url.host, std::to_string(url.port),
                                         tcp::resolver::passive | tcp::resolver::numeric_service, ec);
         if (ec || results.empty()) {
-            return "cannot resolve " + url.host + ": " + (ec ? ec.message() : "no address");
+            return Status(ErrorCode::kIo,
+                          "cannot resolve " + url.host + ": " + (ec ? ec.message() : "no address"),
+                          ec.value());
         }
         auto listener = std::make_shared<Listener>(s, url.tls);
         const tcp::endpoint endpoint = results.begin()->endpoint();
-        if (auto error = listener->bind(endpoint)) {
-            return "cannot listen on " + detail::format_ws_url(url.tls, url.host, url.port) + ": " +
-                   *error;
+        if (Status st = listener->bind(endpoint); !st) {
+            return Status(ErrorCode::kIo,
+                          "cannot listen on " + detail::format_ws_url(url.tls, url.host, url.port) +
+                              ": " + st.message(),
+                          st.cause());
         }
         const tcp::endpoint local = listener->local_endpoint();
         s.bound.push_back(detail::format_ws_url(url.tls, local.address().to_string(), local.port()));
@@ -773,7 +788,7 @@ std::optional<std::string> WsServer::start() {
     for (unsigned i = 0; i < s.options.threads; ++i) {
         s.threads.emplace_back([&s] { s.run_loop(); });
     }
-    return std::nullopt;
+    return Status::ok();
 }
 
 std::vector<std::string> WsServer::bound_urls() const { return impl_->bound; }

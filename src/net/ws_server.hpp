@@ -23,12 +23,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "net/close_codes.hpp"
+#include "outpost/status.hpp"
 
 namespace outpost::net {
 
@@ -84,9 +84,10 @@ public:
     void set_on_message(MessageHandler handler);
     void set_on_close(CloseHandler handler);
 
-    // Binds every URL and starts accepting. Returns an error message (bad URL, bind failure,
-    // unreadable certificate) or std::nullopt on success. Call once.
-    [[nodiscard]] std::optional<std::string> start();
+    // Binds every URL and starts accepting. Errors: kInvalidArgument (a bad URL, no URL, wss://
+    // without a certificate directory), kIo (an unreadable certificate or key, a host that does not
+    // resolve, a port that cannot be bound), kIllegalState (called a second time).
+    [[nodiscard]] Status start();
 
     // The bound endpoints as URLs, e.g. `ws://127.0.0.1:40123`, in the order of options.urls.
     // REQUIRES: start() succeeded.

@@ -144,10 +144,7 @@ SyncServer::~SyncServer() {
     worker_.stop();
 }
 
-Status SyncServer::start() {
-    if (auto err = ws_.start()) return Status(ErrorCode::kIo, *err);
-    return Status::ok();
-}
+Status SyncServer::start() { return ws_.start(); }
 
 std::vector<std::string> SyncServer::bound_urls() const { return ws_.bound_urls(); }
 

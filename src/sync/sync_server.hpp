@@ -30,8 +30,8 @@ class SyncServer {
     // Stops and waits for every thread.
     ~SyncServer();
 
-    // Binds every URL and starts serving. Errors: kIo with the reason (port in use, bad URL,
-    // unreadable certificate).
+    // Binds every URL and starts serving. Errors: those of net::WsServer::start() (kInvalidArgument
+    // for a bad URL, kIo for a port in use or an unreadable certificate).
     Status start();
     // The bound endpoints, e.g. `ws://127.0.0.1:40123`. REQUIRES: start() succeeded.
     std::vector<std::string> bound_urls() const;

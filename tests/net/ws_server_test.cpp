@@ -35,8 +35,8 @@ struct EchoServer {
                 closed[id] = code;
             });
         });
-        const auto error = server.start();
-        EXPECT_FALSE(error.has_value()) << error.value_or("");
+        const Status st = server.start();
+        EXPECT_TRUE(st.is_ok()) << st.message();
         url = server.bound_urls().at(0);
     }
 
@@ -526,7 +526,7 @@ int accept_without_descriptors() {
     o.threads = 1;
     o.log = log.sink();
     WsServer server(o);
-    if (server.start()) return 4;
+    if (!server.start().is_ok()) return 4;
     const std::uint16_t port = port_of(server.bound_urls().at(0));
     std::vector<int> spare;  // every free descriptor
     for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) spare.push_back(fd);
@@ -601,21 +601,23 @@ TEST(WsServer, StartRejectsBadUrlsAndBusyPorts) {
         WsServerOptions options;
         options.urls = {"http://127.0.0.1:0"};
         WsServer server(options);
-        EXPECT_TRUE(server.start().has_value());
+        EXPECT_EQ(server.start().code(), ErrorCode::kInvalidArgument);
     }
     {
         WsServerOptions options;
         options.urls = {"wss://127.0.0.1:0"};
         WsServer server(options);  // no cert dir
-        EXPECT_TRUE(server.start().has_value());
+        EXPECT_EQ(server.start().code(), ErrorCode::kInvalidArgument);
     }
     EchoServer s;
     WsServerOptions options;
     options.urls = {s.url};
     WsServer busy(options);
-    const auto error = busy.start();
-    ASSERT_TRUE(error.has_value());
-    EXPECT_NE(error->find("cannot listen"), std::string::npos) << *error;
+    const Status st = busy.start();
+    ASSERT_FALSE(st.is_ok());
+    EXPECT_EQ(st.code(), ErrorCode::kIo);
+    EXPECT_NE(st.message().find("cannot listen"), std::string::npos) << st.message();
+    EXPECT_EQ(busy.start().code(), ErrorCode::kIllegalState);  // once only, even after a failure
 }
 
 TEST(WsServer, ListensOnSeveralUrls) {

@@ -44,9 +44,9 @@ struct TlsEchoServer {
         server.set_on_message([this](ConnectionId id, std::span<const std::uint8_t> bytes) {
             server.send(id, bytes);
         });
-        const auto error = server.start();
-        EXPECT_FALSE(error.has_value()) << error.value_or("");
-        if (!error) url = server.bound_urls().at(0);
+        const Status st = server.start();
+        EXPECT_TRUE(st.is_ok()) << st.message();
+        if (st.is_ok()) url = server.bound_urls().at(0);
     }
     static WsServerOptions options(const std::string& cert_dir) {
         WsServerOptions o;
@@ -145,9 +145,10 @@ TEST(WsTls, StartFailsWithoutTheCertificateFiles) {
     o.urls = {"wss://127.0.0.1:0"};
     o.cert_dir = "/nonexistent-outpost-certs";
     WsServer server(o);
-    const auto error = server.start();
-    ASSERT_TRUE(error.has_value());
-    EXPECT_NE(error->find("cert.pem"), std::string::npos) << *error;
+    const Status st = server.start();
+    ASSERT_FALSE(st.is_ok());
+    EXPECT_EQ(st.code(), ErrorCode::kIo);
+    EXPECT_NE(st.message().find("cert.pem"), std::string::npos) << st.message();
 }
 
 }  // namespace
