@@ -195,22 +195,20 @@ void WsServer::run() {
 
 void WsServer::stop() {
     Impl& s = *impl_;
-    std::vector<std::shared_ptr<detail::Connection>> open;
-    {
-        MutexLock lock(s.mutex);
-        if (s.stopping) return;
-        s.stopping = true;
-        for (auto& [id, weak] : s.sessions) {
-            if (auto c = weak.lock()) open.push_back(std::move(c));
+    // All under the mutex, also dropping the references to the connections: the connections may
+    // end meanwhile and let run() return, and the destructor's stop() then waits here, so that the
+    // last reference to a connection never goes after the I/O context.
+    MutexLock lock(s.mutex);
+    if (s.stopping) return;
+    s.stopping = true;
+    for (auto& listener : s.listeners) listener->stop();
+    // Once the connections are gone the loop runs out of work and the threads end.
+    s.work.reset();
+    for (const auto* table : {&s.sessions, &s.handshaking}) {
+        for (const auto& [id, weak] : *table) {
+            if (auto c = weak.lock()) c->post_close(kCloseGoingAway, "server stopping", false);
         }
-        for (auto& [id, weak] : s.handshaking) {
-            if (auto c = weak.lock()) open.push_back(std::move(c));
-        }
-        for (auto& listener : s.listeners) listener->stop();
-        // Once the connections are gone the loop runs out of work and the threads end.
-        s.work.reset();
     }
-    for (auto& c : open) c->post_close(kCloseGoingAway, "server stopping", false);
 }
 
 bool WsServer::send(ConnectionId id, std::span<const std::uint8_t> bytes) {

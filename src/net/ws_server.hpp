@@ -100,7 +100,7 @@ public:
     // Stops accepting, closes every connection with 1001 (going away) and lets the loop finish.
     // Thread-safe and idempotent; callable from a callback or from a signal-handling thread (one
     // that got the signal with sigwait, not an async signal handler). Does not wait; the
-    // destructor or run() waits.
+    // destructor or run() waits (the destructor also for a stop() under way on another thread).
     void stop();
 
     // Queues a binary message (a copy of `bytes`). Returns false when the connection is unknown or
