@@ -105,7 +105,7 @@ class ClientSession final : public detail::WsSession<ClientSession<Stream>, Stre
     using Base = detail::WsSession<ClientSession<Stream>, Stream>;
     friend Base;
 
-public:
+  public:
     ClientSession(asio::io_context& ioc, const std::shared_ptr<ssl::context>& tls,
                   const WsClientOptions& options, detail::WsUrl url,
                   std::shared_ptr<Callbacks> callbacks)
@@ -119,7 +119,7 @@ public:
         asio::dispatch(this->ws_.get_executor(), [self = this->self()] { self->do_resolve(); });
     }
 
-private:
+  private:
     static Stream make_stream(const asio::strand<asio::io_context::executor_type>& ex,
                               ssl::context* tls) {
         if constexpr (detail::kIsTls<Stream>) {
@@ -183,15 +183,15 @@ private:
     }
 
     void do_ws_handshake() {
-        this->ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-            req.set(http::field::user_agent, "outpost");
-        }));
+        this->ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::request_type& req) { req.set(http::field::user_agent, "outpost"); }));
         const bool default_port = url_.port == (url_.tls ? 443 : 80);
         std::string host =
             url_.host.find(':') != std::string::npos ? '[' + url_.host + ']' : url_.host;
         if (!default_port) host += ':' + std::to_string(url_.port);
         this->ws_.async_handshake(
-            host, url_.target, beast::bind_front_handler(&ClientSession::on_handshake, this->self()));
+            host, url_.target,
+            beast::bind_front_handler(&ClientSession::on_handshake, this->self()));
     }
 
     void on_handshake(beast::error_code ec) {

@@ -77,8 +77,7 @@ Status make_server_tls(const std::string& cert_dir, std::optional<ssl::context>&
     tls.emplace(ssl::context::tls_server);
     beast::error_code ec;
     tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                         ssl::context::no_tlsv1_1,
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
                      ec);
     const std::string cert = cert_dir + "/cert.pem";
     const std::string key = cert_dir + "/key.pem";
@@ -150,8 +149,9 @@ Status WsServer::start() {
     tcp::resolver resolver(s.ioc);
     for (const auto& url : urls) {
         beast::error_code ec;
-        auto results = resolver.resolve(url.host, std::to_string(url.port),
-                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+        auto results =
+            resolver.resolve(url.host, std::to_string(url.port),
+                             tcp::resolver::passive | tcp::resolver::numeric_service, ec);
         if (ec || results.empty()) {
             return Status(ErrorCode::kIo,
                           "cannot resolve " + url.host + ": " + (ec ? ec.message() : "no address"),
@@ -165,7 +165,8 @@ Status WsServer::start() {
                           st.cause());
         }
         const tcp::endpoint local = listener->local_endpoint();
-        s.bound.push_back(detail::format_ws_url(url.tls, local.address().to_string(), local.port()));
+        s.bound.push_back(
+            detail::format_ws_url(url.tls, local.address().to_string(), local.port()));
         listeners.push_back(std::move(listener));
     }
     warn_about_file_limit(s);

@@ -37,7 +37,7 @@ class ServerSession final : public detail::WsSession<ServerSession<Stream>, Stre
     using Base = detail::WsSession<ServerSession<Stream>, Stream>;
     friend Base;
 
-public:
+  public:
     ServerSession(Impl& server, Stream&& stream, std::string remote, ConnectionSlot slot)
         : Base(nullptr, std::move(stream), limits(server.options)),
           server_(server),
@@ -51,12 +51,11 @@ public:
         this->configure_stream();
         this->ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "outpost"); }));
-        this->ws_.async_accept(request_, [self = this->self()](beast::error_code ec) {
-            self->on_accept(ec);
-        });
+        this->ws_.async_accept(
+            request_, [self = this->self()](beast::error_code ec) { self->on_accept(ec); });
     }
 
-private:
+  private:
     static detail::SessionLimits limits(const WsServerOptions& o) {
         return {o.handshake_timeout, o.idle_timeout, o.max_message_size, o.max_send_queue_bytes};
     }
@@ -114,7 +113,7 @@ constexpr std::size_t kMaxHttpDrain = 4u << 20;
 template <class Stream>
 class HttpSession final : public detail::Connection,
                           public std::enable_shared_from_this<HttpSession<Stream>> {
-public:
+  public:
     HttpSession(Impl& server, Stream&& stream, std::string remote, ConnectionSlot slot)
         : server_(server),
           stream_(std::move(stream)),
@@ -143,7 +142,7 @@ public:
         });
     }
 
-private:
+  private:
     void start() {
         // The whole exchange (TLS handshake, request, answer, drain) gets handshake_timeout.
         beast::get_lowest_layer(stream_).expires_after(server_.options.handshake_timeout);
@@ -165,24 +164,25 @@ private:
         parser_.emplace();
         parser_->header_limit(16 * 1024);
         parser_->body_limit(kMaxHttpBody);
-        http::async_read(stream_, buffer_, *parser_,
-                         beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
+        http::async_read(
+            stream_, buffer_, *parser_,
+            beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
     }
 
     void on_read(beast::error_code ec, std::size_t) {
         if (ec == http::error::body_limit) {
             // The header was read: answer it, then drop the rest of the body.
             const auto& header = parser_->get();
-            return respond(header.version(), http::status::payload_too_large,
-                           "payload too large\n", true);
+            return respond(header.version(), http::status::payload_too_large, "payload too large\n",
+                           true);
         }
         if (ec) return fail(ec, "http read");
         http::request<http::string_body> request = parser_->release();
         if (websocket::is_upgrade(request)) {
             handed_over_ = true;
             server_.remove_handshaking(id_);
-            std::make_shared<ServerSession<Stream>>(server_, std::move(stream_),
-                                                    std::move(remote_), std::move(slot_))
+            std::make_shared<ServerSession<Stream>>(server_, std::move(stream_), std::move(remote_),
+                                                    std::move(slot_))
                 ->run(std::move(request));
             return;
         }
@@ -206,9 +206,9 @@ private:
         if (status == http::status::method_not_allowed) response_.set(http::field::allow, "GET");
         response_.body() = body;
         response_.prepare_payload();
-        http::async_write(stream_, response_,
-                          beast::bind_front_handler(&HttpSession::on_write,
-                                                    this->shared_from_this()));
+        http::async_write(
+            stream_, response_,
+            beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
     }
 
     void on_write(beast::error_code ec, std::size_t) {
@@ -374,10 +374,9 @@ void Listener::refuse(tcp::socket socket) {
     std::int64_t last = server_.limit_logged_ms.load();
     if ((last == 0 || now_ms - last >= kLimitLogInterval.count()) &&
         server_.limit_logged_ms.compare_exchange_strong(last, now_ms)) {
-        server_.log(true, "connection limit of " +
-                              std::to_string(server_.options.max_connections) +
-                              " reached: new connections are refused (" +
-                              std::to_string(refused) + " refused since start)");
+        server_.log(true, "connection limit of " + std::to_string(server_.options.max_connections) +
+                              " reached: new connections are refused (" + std::to_string(refused) +
+                              " refused since start)");
     }
 }
 

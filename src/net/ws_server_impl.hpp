@@ -27,7 +27,7 @@ namespace outpost::net {
 
 // Accepts on one endpoint and starts an HTTP session per connection (ws_server_accept.cpp).
 class Listener : public std::enable_shared_from_this<Listener> {
-public:
+  public:
     Listener(WsServer::Impl& server, bool tls);
 
     // Opens, binds and listens. Errors: kIo with the system error as cause.
@@ -38,7 +38,7 @@ public:
     // Closes the acceptor (on its strand). Thread-safe.
     void stop();
 
-private:
+  private:
     void do_accept();
     void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
     void on_accept_error(boost::beast::error_code ec);
@@ -109,7 +109,7 @@ struct WsServer::Impl {
 // One accepted socket, counted against max_connections from its accept until the session that holds
 // it ends (it moves from the HTTP session to the WebSocket session).
 class ConnectionSlot {
-public:
+  public:
     explicit ConnectionSlot(WsServer::Impl& server) : server_(&server) {}
     ConnectionSlot(ConnectionSlot&& other) noexcept
         : server_(std::exchange(other.server_, nullptr)) {}
@@ -118,7 +118,7 @@ public:
         if (server_) server_->open_connections.fetch_sub(1);
     }
 
-private:
+  private:
     WsServer::Impl* server_;
 };
 

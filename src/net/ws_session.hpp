@@ -2,9 +2,9 @@
 
 // The WebSocket session that WsServer and WsClient share (internal to outpost_net: Beast types).
 // One session is one connection on its own strand: it reads messages, writes a queue of messages
-// whose bytes it counts, runs the closing handshake under a timer, and ends exactly once. The server
-// and the client differ only in how a session starts (accept, or resolve, connect and handshake)
-// and in the hooks below.
+// whose bytes it counts, runs the closing handshake under a timer, and ends exactly once. The
+// server and the client differ only in how a session starts (accept, or resolve, connect and
+// handshake) and in the hooks below.
 
 #include <algorithm>
 #include <atomic>
@@ -68,7 +68,7 @@ bool call_guarded(Fn&& fn, std::string& error) {
 // What an owner holds of a session, whatever its stream type. Thread-safe: each call queues work
 // on the session's strand and never blocks on the network.
 class Connection {
-public:
+  public:
     virtual ~Connection() = default;
     // Queues a message; see WsSession::post_send.
     virtual void post_send(Message message) = 0;
@@ -113,7 +113,7 @@ struct SessionEnd {
 // that post_send(), post_close() and is_open() use on any thread).
 template <class Derived, class Stream>
 class WsSession : public Connection, public std::enable_shared_from_this<Derived> {
-public:
+  public:
     // Queues MESSAGE behind the others. When the bytes queued would exceed max_send_queue_bytes,
     // the message is dropped and the session closes with kCloseSendQueueFull (once).
     void post_send(Message message) override {
@@ -126,8 +126,9 @@ public:
             }
             return;
         }
-        asio::post(ws_.get_executor(),
-                   [self = self(), m = std::move(message)]() mutable { self->enqueue(std::move(m)); });
+        asio::post(ws_.get_executor(), [self = self(), m = std::move(message)]() mutable {
+            self->enqueue(std::move(m));
+        });
     }
 
     void post_close(std::uint16_t code, std::string reason, bool flush) override {
@@ -139,7 +140,7 @@ public:
     std::size_t queued_bytes() const override { return queued_bytes_.load(); }
     bool is_open() const override { return open_.load(); }
 
-protected:
+  protected:
     // TLS: the context STREAM was made with, kept alive as long as the stream (may be null when
     // its owner outlives the session).
     WsSession(std::shared_ptr<asio::ssl::context> tls, Stream&& stream, SessionLimits limits)
@@ -154,8 +155,8 @@ protected:
     // Binary messages up to max_message_size, the timeouts, and the peer's close frame noticed as
     // it comes.
     void configure_stream() {
-        ws_.set_option(websocket::stream_base::timeout{limits_.handshake_timeout,
-                                                       limits_.idle_timeout, true});
+        ws_.set_option(
+            websocket::stream_base::timeout{limits_.handshake_timeout, limits_.idle_timeout, true});
         ws_.read_message_max(limits_.max_message_size);
         ws_.binary(true);
         // After the peer's close frame Beast waits for the peer to end TCP, with no time limit: a
@@ -253,7 +254,7 @@ protected:
     std::uint16_t close_code_ = kCloseAbnormal;
     std::string close_reason_;
 
-private:
+  private:
     void on_read(beast::error_code ec) {
         reading_ = false;
         if (ec) return fail(ec, "read");
@@ -264,8 +265,8 @@ private:
         }
         if (!closing_) {
             const auto data = buffer_.data();
-            const std::span<const std::uint8_t> bytes(
-                static_cast<const std::uint8_t*>(data.data()), data.size());
+            const std::span<const std::uint8_t> bytes(static_cast<const std::uint8_t*>(data.data()),
+                                                      data.size());
             std::string error;
             if (!derived().deliver(bytes, error)) {
                 start_close(kCloseInternalError, "on_message: " + error, false);
