@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/process.hpp"
+#include "common/status_macros.hpp"
 #include "net_test_util.hpp"
 
 namespace outpost::net::test {
@@ -36,7 +37,7 @@ struct EchoServer {
             });
         });
         const Status st = server.start();
-        EXPECT_TRUE(st.is_ok()) << st.message();
+        EXPECT_OK(st) << st.message();
         url = server.bound_urls().at(0);
     }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/status_macros.hpp"
 #include "net_test_util.hpp"
 
 namespace outpost::net::test {
@@ -45,7 +46,7 @@ struct TlsEchoServer {
             server.send(id, bytes);
         });
         const Status st = server.start();
-        EXPECT_TRUE(st.is_ok()) << st.message();
+        EXPECT_OK(st) << st.message();
         if (st.is_ok()) url = server.bound_urls().at(0);
     }
     static WsServerOptions options(const std::string& cert_dir) {
