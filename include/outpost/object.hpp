@@ -18,6 +18,8 @@ namespace outpost {
 namespace detail {
 struct EntityInfo;
 struct WriterState;
+// The library's own way to its internals (src/store/access.hpp). Only the library defines it.
+struct Access;
 }  // namespace detail
 
 // An object of one entity with its values in memory, addressed by property name, id or position.
@@ -56,9 +58,6 @@ private:
 // Valid only while the transaction that produced it is open.
 class ObjectReader {
 public:
-    ObjectReader(const detail::EntityInfo* info, const uint8_t* data, size_t size)
-        : info_(info), data_(data), size_(size) {}
-
     // Property positions are indexes into Entity::properties.
     bool is_null(int pos) const;
     bool get_bool(int pos) const;
@@ -75,6 +74,10 @@ public:
     std::span<const uint8_t> raw() const { return {data_, size_}; }
 
 private:
+    friend struct detail::Access;
+    ObjectReader(const detail::EntityInfo* info, const uint8_t* data, size_t size)
+        : info_(info), data_(data), size_(size) {}
+
     const detail::EntityInfo* info_;
     const uint8_t* data_;
     size_t size_;
@@ -83,7 +86,6 @@ private:
 // Builds the stored form of one object. Obtained from a box; set each property at most once.
 class ObjectWriter {
 public:
-    explicit ObjectWriter(detail::WriterState* state) : s_(state) {}
     void set_bool(int pos, bool v);
     void set_int(int pos, int64_t v);  // range-checked for int8/16/32 when the object is finished
     void set_double(int pos, double v);
@@ -97,6 +99,9 @@ public:
     Status set_value(int pos, const Value& v);
 
 private:
+    friend struct detail::Access;
+    explicit ObjectWriter(detail::WriterState* state) : s_(state) {}
+
     detail::WriterState* s_;
 };
 

@@ -61,6 +61,7 @@ std::string_view query_op_name(QueryOp op);  // the text syntax's operator: "=="
 namespace detail {
 struct CondNode;
 struct QueryImpl;
+struct Access;  // the library's own way to its internals (src/store/access.hpp)
 }  // namespace detail
 
 // A condition tree, independent of any store: property paths are resolved when a query is built.
@@ -87,10 +88,11 @@ public:
     friend Condition operator||(const Condition& a, const Condition& b);
     friend Condition operator!(const Condition& a);
 
+private:
+    friend struct detail::Access;
     const std::shared_ptr<const detail::CondNode>& node() const { return node_; }
     explicit Condition(std::shared_ptr<const detail::CondNode> node) : node_(std::move(node)) {}
 
-private:
     std::shared_ptr<const detail::CondNode> node_;
 };
 
@@ -162,7 +164,6 @@ private:
 
 class Query {
 public:
-    explicit Query(std::unique_ptr<detail::QueryImpl> impl);
     Query(Query&&) noexcept;
     Query& operator=(Query&&) noexcept;
     ~Query();
@@ -216,6 +217,10 @@ public:
     const Entity& entity() const;
 
 private:
+    // Queries are made by QueryBuilder::build.
+    friend struct detail::Access;
+    explicit Query(std::unique_ptr<detail::QueryImpl> impl);
+
     std::unique_ptr<detail::QueryImpl> impl_;
 };
 

@@ -25,6 +25,7 @@ namespace outpost {
 namespace detail {
 class StoreImpl;
 struct TxnState;
+struct Access;  // the library's own way to its internals (src/store/access.hpp)
 }  // namespace detail
 
 struct StoreOptions {
@@ -61,31 +62,40 @@ public:
 
     bool is_write() const;
     bool is_open() const;
-    detail::TxnState* state() { return state_.get(); }
     // Ok when the calling thread may use this transaction.
     Status check_usable() const;
 
-protected:
+private:
+    // Transactions are made by Store::begin_read and Store::begin_write.
+    friend class ReadTxn;
+    friend class WriteTxn;
+    friend struct detail::Access;
     explicit Txn(std::unique_ptr<detail::TxnState> state);
     std::unique_ptr<detail::TxnState> state_;
 };
 
 class ReadTxn : public Txn {
 public:
-    explicit ReadTxn(std::unique_ptr<detail::TxnState> state);
     // Ends the transaction (also done by the destructor).
     void close();
+
+private:
+    friend struct detail::Access;
+    explicit ReadTxn(std::unique_ptr<detail::TxnState> state);
 };
 
 class WriteTxn : public Txn {
 public:
-    explicit WriteTxn(std::unique_ptr<detail::TxnState> state);
     // Makes every change durable (unless no_sync) and tells observers. The transaction ends either way.
     Status commit();
     // Drops every change (also done by the destructor when not committed).
     void abort();
     // Origin reported to observers for this transaction (e.g. "sync").
     void set_origin(std::string origin);
+
+private:
+    friend struct detail::Access;
+    explicit WriteTxn(std::unique_ptr<detail::TxnState> state);
 };
 
 struct EntityStats {
@@ -134,11 +144,11 @@ public:
 
     Result<StoreStats> stats();
 
-    detail::StoreImpl* impl() { return impl_.get(); }
-    // Internal: stores are made by open().
+private:
+    // Stores are made by open().
+    friend struct detail::Access;
     explicit Store(std::shared_ptr<detail::StoreImpl> impl);
 
-private:
     std::shared_ptr<detail::StoreImpl> impl_;
 };
 
@@ -147,8 +157,6 @@ enum class PutMode { kPut, kInsert, kUpdate };
 // The objects of one entity, through the dynamic object API. Cheap to copy; valid while the store is.
 class DynamicBox {
 public:
-    DynamicBox(std::shared_ptr<Store> store, const detail::EntityInfo* info);
-
     const Entity& entity() const;
     Object new_object() const { return Object(entity()); }
 
@@ -191,10 +199,13 @@ public:
                               const std::function<Status(ObjectWriter&)>& fill);
     Status set_to_many(WriteTxn& txn, int relation_pos, uint64_t id, std::span<const uint64_t> targets);
     Result<std::vector<uint64_t>> get_to_many(Txn& txn, int relation_pos, uint64_t id);
-    const detail::EntityInfo* info() const { return info_; }
     const std::shared_ptr<Store>& store() const { return store_; }
 
 private:
+    // Boxes are made by Store::box.
+    friend struct detail::Access;
+    DynamicBox(std::shared_ptr<Store> store, const detail::EntityInfo* info);
+
     std::shared_ptr<Store> store_;
     const detail::EntityInfo* info_;
     bool verify_ = false;

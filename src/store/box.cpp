@@ -3,9 +3,14 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "store/changelog_internal.hpp"
+#include "store/codec.hpp"
+#include "store/gid_map.hpp"
+#include "store/index.hpp"
 #include "store/index_key.hpp"
+#include "store/object_table.hpp"
 #include "store/object_verify.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 
@@ -35,7 +40,7 @@ Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64
 }
 
 ObjectReader reader_of(const EntityInfo& e, const MDB_val& v) {
-    return ObjectReader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+    return detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
 }
 
 Result<uint64_t> next_id(TxnState& s, const EntityInfo& e) {
@@ -176,7 +181,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         return Status(ErrorCode::kPutMode,
                       e.entity->name + " " + std::to_string(id) + " does not exist (update mode)");
     }
-    ObjectReader now(&e, bytes.data(), bytes.size());
+    ObjectReader now = detail::Access::reader(&e, bytes.data(), bytes.size());
 
     // Unique checks first: a failing put leaves the transaction untouched.
     std::vector<uint64_t> replaced;
@@ -207,7 +212,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         for (uint64_t other : replaced) OUTPOST_RETURN_IF_ERROR(remove_object(s, e, other).status());
         // The old version may have moved; its bytes are the ones read above.
         OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, false));
-        now = ObjectReader(&e, bytes.data(), bytes.size());
+        now = detail::Access::reader(&e, bytes.data(), bytes.size());
     }
 
     for (const auto& idx : e.indexes) {
@@ -250,7 +255,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
 
 Result<std::span<const uint8_t>> encode(const EntityInfo& e, const Object& obj) {
     auto* ws = detail::writer_begin(e);
-    ObjectWriter w(ws);
+    ObjectWriter w = detail::Access::writer(ws);
     OUTPOST_RETURN_IF_ERROR(detail::write_object(obj, w));
     return detail::writer_finish(ws);
 }
@@ -355,10 +360,10 @@ Result<uint64_t> DynamicBox::put(WriteTxn& txn, Object& object, PutMode mode) {
                                                        " put into box of " + info_->entity->name);
     }
     OUTPOST_ASSIGN_OR_RETURN(auto bytes, encode(*info_, object));
-    OUTPOST_ASSIGN_OR_RETURN(uint64_t id, put_bytes(*txn.state(), *info_, object.id, mode, bytes));
+    OUTPOST_ASSIGN_OR_RETURN(uint64_t id, put_bytes(*detail::Access::state(txn), *info_, object.id, mode, bytes));
     object.id = id;
     for (const auto& r : info_->relations) {
-        OUTPOST_RETURN_IF_ERROR(write_to_many(*txn.state(), r, id, object.to_many()[r.pos]));
+        OUTPOST_RETURN_IF_ERROR(write_to_many(*detail::Access::state(txn), r, id, object.to_many()[r.pos]));
     }
     return id;
 }
@@ -370,7 +375,7 @@ Status DynamicBox::put_many(WriteTxn& txn, std::vector<Object>& objects, PutMode
 
 Result<std::optional<ObjectReader>> DynamicBox::read(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn.state()->txn, *info_, id, verify_));
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(detail::Access::state(txn)->txn, *info_, id, verify_));
     if (!raw) return std::optional<ObjectReader>();
     return std::optional<ObjectReader>(reader_of(*info_, *raw));
 }
@@ -382,7 +387,7 @@ Result<std::optional<Object>> DynamicBox::get(Txn& txn, uint64_t id) {
     obj.id = id;
     detail::read_object(*r, obj);
     for (const auto& rel : info_->relations) {
-        OUTPOST_ASSIGN_OR_RETURN(obj.to_many()[rel.pos], read_to_many(txn.state()->txn, rel, id));
+        OUTPOST_ASSIGN_OR_RETURN(obj.to_many()[rel.pos], read_to_many(detail::Access::state(txn)->txn, rel, id));
     }
     return std::optional<Object>(std::move(obj));
 }
@@ -402,7 +407,7 @@ Result<std::vector<uint64_t>> DynamicBox::ids(Txn& txn) {
     std::vector<uint64_t> out;
     if (info_->objects == 0) return out;
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn.state()->txn, info_->objects, &cur), "scan"));
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(detail::Access::state(txn)->txn, info_->objects, &cur), "scan"));
     MDB_val k, v;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         out.push_back(detail::read_u64(k));
@@ -424,7 +429,7 @@ Result<std::vector<Object>> DynamicBox::get_all(Txn& txn) {
 
 Result<bool> DynamicBox::contains(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(txn.state()->txn, *info_, id, false));  // not read
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(detail::Access::state(txn)->txn, *info_, id, false));  // not read
     return raw.has_value();
 }
 
@@ -432,20 +437,20 @@ Result<uint64_t> DynamicBox::count(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (info_->objects == 0) return uint64_t{0};
     MDB_stat st;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_stat(txn.state()->txn, info_->objects, &st), "count"));
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_stat(detail::Access::state(txn)->txn, info_->objects, &st), "count"));
     return static_cast<uint64_t>(st.ms_entries);
 }
 
 Result<bool> DynamicBox::remove(WriteTxn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
-    return remove_object(*txn.state(), *info_, id);
+    return remove_object(*detail::Access::state(txn), *info_, id);
 }
 
 Result<uint64_t> DynamicBox::remove_many(WriteTxn& txn, std::span<const uint64_t> ids) {
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
     uint64_t n = 0;
     for (uint64_t id : ids) {
-        OUTPOST_ASSIGN_OR_RETURN(bool removed, remove_object(*txn.state(), *info_, id));
+        OUTPOST_ASSIGN_OR_RETURN(bool removed, remove_object(*detail::Access::state(txn), *info_, id));
         n += removed ? 1 : 0;
     }
     return n;
@@ -459,19 +464,19 @@ Result<uint64_t> DynamicBox::remove_all(WriteTxn& txn) {
 Result<std::vector<uint64_t>> DynamicBox::backlinks(Txn& txn, std::string_view source_entity,
                                                     std::string_view link, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    const EntityInfo* src = store_->impl()->entity(source_entity);
+    const EntityInfo* src = detail::Access::impl(*store_)->entity(source_entity);
     if (!src) {
         return Status(ErrorCode::kUnknownEntity, "the model has no entity "" + std::string(source_entity) + """);
     }
     for (const auto& in : info_->incoming) {
         if (in.source != src) continue;
         if (in.to_many && src->relations[in.pos].rel->name == link) {
-            return dup_ids(txn.state()->txn, src->relations[in.pos].backlink_dbi, id);
+            return dup_ids(detail::Access::state(txn)->txn, src->relations[in.pos].backlink_dbi, id);
         }
         if (!in.to_many && src->entity->properties[in.pos].name == link) {
             const IndexInfo& idx = src->indexes[src->index_of_prop[in.pos]];
             if (idx.dbi == 0) return std::vector<uint64_t>();
-            return index_ids(txn.state()->txn, idx.dbi,
+            return index_ids(detail::Access::state(txn)->txn, idx.dbi,
                              detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned)));
         }
     }
@@ -483,20 +488,20 @@ Result<uint64_t> DynamicBox::put_with(WriteTxn& txn, uint64_t id, PutMode mode,
                                       const std::function<Status(ObjectWriter&)>& fill) {
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
     auto* ws = detail::writer_begin(*info_);
-    ObjectWriter w(ws);
+    ObjectWriter w = detail::Access::writer(ws);
     OUTPOST_RETURN_IF_ERROR(fill(w));
     OUTPOST_ASSIGN_OR_RETURN(auto bytes, detail::writer_finish(ws));
-    return put_bytes(*txn.state(), *info_, id, mode, bytes);
+    return put_bytes(*detail::Access::state(txn), *info_, id, mode, bytes);
 }
 
 Status DynamicBox::set_to_many(WriteTxn& txn, int relation_pos, uint64_t id, std::span<const uint64_t> targets) {
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
-    return write_to_many(*txn.state(), info_->relations.at(relation_pos), id, targets);
+    return write_to_many(*detail::Access::state(txn), info_->relations.at(relation_pos), id, targets);
 }
 
 Result<std::vector<uint64_t>> DynamicBox::get_to_many(Txn& txn, int relation_pos, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    return read_to_many(txn.state()->txn, info_->relations.at(relation_pos), id);
+    return read_to_many(detail::Access::state(txn)->txn, info_->relations.at(relation_pos), id);
 }
 
 Result<uint64_t> DynamicBox::put(Object& object, PutMode mode) {

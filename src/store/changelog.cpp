@@ -5,8 +5,11 @@
 #include <cstring>
 
 #include "store/change_set_codec.hpp"
+#include "store/changelog_internal.hpp"
+#include "store/codec.hpp"
+#include "store/gid_map.hpp"
 #include "store/plain_entry.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 namespace detail {
@@ -306,7 +309,7 @@ Status log_stored_put_in_full(TxnState& s, const EntityInfo& e, uint64_t id, con
     if (!gid) return Status(ErrorCode::kInternal, e.entity->name + " " + std::to_string(id) + " has no global id");
     Gid g(*gid);  // before the object's entry is written: OLD stays valid (no LMDB write here)
     drop_stored_put(s, e, id);
-    return write_new_plain_entry(s, e, id, g, ObjectReader(&e, data, old.mv_size), false);
+    return write_new_plain_entry(s, e, id, g, detail::Access::reader(&e, data, old.mv_size), false);
 }
 
 namespace {
@@ -576,7 +579,7 @@ using detail::mdb_val;
 Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, size_t max,
                                                      std::string_view skip_origin) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     std::vector<ChangeLogRecord> out;
     if (s->store->changelog == 0 || max == 0) return out;
     MDB_cursor* cur;
@@ -615,12 +618,12 @@ Result<std::vector<ChangeLogRecord>> ChangeLog::read(Txn& txn, uint64_t after, s
 
 Result<uint64_t> ChangeLog::last_position(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    return detail::read_last(txn.state()->txn, txn.state()->store->meta);
+    return detail::read_last(detail::Access::state(txn)->txn, detail::Access::state(txn)->store->meta);
 }
 
 Result<uint64_t> ChangeLog::size(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     if (s->store->changelog == 0) return uint64_t{0};
     MDB_stat st;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_stat(s->txn, s->store->changelog, &st), "change log"));
@@ -629,7 +632,7 @@ Result<uint64_t> ChangeLog::size(Txn& txn) {
 
 Status ChangeLog::acknowledge(WriteTxn& txn, uint64_t position) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     MDB_cursor* cur;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s->txn, s->store->changelog, &cur), "change log"));
     MDB_val k, v;
@@ -664,7 +667,7 @@ Status put_meta(WriteTxn& txn, std::string_view key, std::string_view value) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "put_meta needs a write transaction"};
     if (key.empty() || key.size() > 400) return {ErrorCode::kInvalidArgument, "meta keys are 1 to 400 bytes"};
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     std::string k = meta_key(key);
     MDB_val mk = mdb_val(k.data(), k.size()), mv = mdb_val(value.data(), value.size());
     return lmdb_status(mdb_put(s->txn, s->store->meta, &mk, &mv, 0), "writing meta " + std::string(key));
@@ -673,7 +676,7 @@ Status put_meta(WriteTxn& txn, std::string_view key, std::string_view value) {
 Result<std::optional<std::string>> get_meta(Txn& txn, std::string_view key) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (key.empty() || key.size() > 400) return Status(ErrorCode::kInvalidArgument, "meta keys are 1 to 400 bytes");
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     std::string k = meta_key(key);
     MDB_val mk = mdb_val(k.data(), k.size()), mv;
     int rc = mdb_get(s->txn, s->store->meta, &mk, &mv);
@@ -685,7 +688,7 @@ Result<std::optional<std::string>> get_meta(Txn& txn, std::string_view key) {
 Status remove_meta(WriteTxn& txn, std::string_view key) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "remove_meta needs a write transaction"};
-    auto* s = txn.state();
+    auto* s = detail::Access::state(txn);
     std::string k = meta_key(key);
     MDB_val mk = mdb_val(k.data(), k.size());
     int rc = mdb_del(s->txn, s->store->meta, &mk, nullptr);

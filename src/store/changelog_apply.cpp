@@ -4,7 +4,10 @@
 #include <cstring>
 
 #include "store/change_set_codec.hpp"
-#include "store/store_impl.hpp"
+#include "store/codec.hpp"
+#include "store/gid_map.hpp"
+#include "store/object_table.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 
@@ -92,7 +95,7 @@ Result<std::optional<std::span<const uint8_t>>> encode_new(detail::TxnState& s, 
         seen |= bit;
     }
     auto* ws = detail::writer_begin(e);
-    ObjectWriter w(ws);
+    ObjectWriter w = detail::Access::writer(ws);
     for (const auto& pc : c.properties) {
         int pos = property_pos(e, pc.property_uid);
         if (pos < 0) continue;
@@ -125,7 +128,7 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
         Object obj(*e.entity);
         obj.id = id;
         if (raw) {
-            detail::read_object(ObjectReader(&e, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size), obj);
+            detail::read_object(detail::Access::reader(&e, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size), obj);
         }
         const auto& props = e.entity->properties;
         for (const auto& pc : c.properties) {
@@ -166,7 +169,7 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
 Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin, ApplyMode mode) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "applying changes needs a write transaction"};
-    auto& s = *txn.state();
+    auto& s = *detail::Access::state(txn);
     txn.set_origin(origin);
     s.applying_remote = mode == ApplyMode::kRemote;
     Status st;

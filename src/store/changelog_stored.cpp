@@ -11,8 +11,11 @@
 #include <algorithm>
 #include <map>
 
+#include "store/changelog_internal.hpp"
+#include "store/codec.hpp"
+#include "store/object_table.hpp"
 #include "store/object_verify.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 namespace {
@@ -255,7 +258,7 @@ Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity
         c.entity_uid = entity_uid;
         c.gid.assign(*gid);
         c.is_new = true;
-        ObjectReader r(e, data, bytes->mv_size);
+        ObjectReader r = detail::Access::reader(e, data, bytes->mv_size);
         for (size_t i = 0; i < props.size(); ++i) {
             const Property& p = props[i];
             int pos = static_cast<int>(i);

@@ -6,8 +6,12 @@
 #include <string>
 
 #include "store/change_set_codec.hpp"
+#include "store/changelog_internal.hpp"
+#include "store/gid_map.hpp"
+#include "store/index.hpp"
+#include "store/object_table.hpp"
 #include "store/object_verify.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 
@@ -131,7 +135,7 @@ class Checker {
                 found(StoreDamage::Area::kObject, name, id, object_damage_reason(e, d));
                 continue;
             }
-            ObjectReader r(&e, data, v.mv_size);
+            ObjectReader r = detail::Access::reader(&e, data, v.mv_size);
             for (size_t i = 0; i < e.indexes.size(); ++i) {
                 if (index_cursors[i] == nullptr) continue;
                 auto key = index_key(e.indexes[i], r);
@@ -185,7 +189,7 @@ class Checker {
             const auto* data = static_cast<const uint8_t*>(raw->mv_data);
             // A damaged object: reported with the objects.
             if (!find_object_damage(e, data, raw->mv_size).ok()) continue;
-            auto now = index_key(idx, ObjectReader(&e, data, raw->mv_size));
+            auto now = index_key(idx, detail::Access::reader(&e, data, raw->mv_size));
             if (!now || *now != key) {
                 ++report_.index_problems;
                 found(StoreDamage::Area::kIndex, name, id,
@@ -264,7 +268,7 @@ class Checker {
 
 Result<CheckReport> check_store(Store& store, const CheckOptions& options) {
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store.begin_read());
-    detail::Checker checker(*store.impl(), txn.state()->txn, options);
+    detail::Checker checker(*detail::Access::impl(store), detail::Access::state(txn)->txn, options);
     OUTPOST_RETURN_IF_ERROR(checker.run());
     return checker.take_report();
 }

@@ -9,7 +9,8 @@
 #include <limits>
 #include <set>
 
-#include "store/store_impl.hpp"
+#include "store/codec.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 namespace detail {

@@ -9,7 +9,9 @@
 #include <random>
 
 #include "outpost/json.hpp"
-#include "store/store_impl.hpp"
+#include "store/codec.hpp"
+#include "store/gid_map.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 namespace {
@@ -262,12 +264,12 @@ Result<std::optional<Gid>> lookup_gid(MDB_txn* txn, const EntityInfo& e, uint64_
 
 Result<std::optional<Gid>> gid_of(Txn& txn, const DynamicBox& box, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    return detail::lookup_gid(txn.state()->txn, *box.info(), id);
+    return detail::lookup_gid(detail::Access::state(txn)->txn, *detail::Access::info(box), id);
 }
 
 Result<std::optional<uint64_t>> local_id_of(Txn& txn, const DynamicBox& box, const Gid& gid) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    return detail::lookup_local(txn.state()->txn, *box.info(), gid);
+    return detail::lookup_local(detail::Access::state(txn)->txn, *detail::Access::info(box), gid);
 }
 
 }  // namespace outpost

@@ -7,7 +7,8 @@
 // first + i. Every read of g: goes through find_mapping, which knows both kinds.
 #include <cstring>
 
-#include "store/store_impl.hpp"
+#include "store/gid_map.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 namespace {

@@ -10,8 +10,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "store/store_impl.hpp"
+#include "store/index.hpp"
 #include "store/index_key.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 

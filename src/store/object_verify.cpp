@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 namespace {

@@ -9,7 +9,7 @@
 #include <span>
 
 #include "store/change_set_codec.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 

@@ -310,10 +310,10 @@ Result<Query> QueryBuilder::build() const {
     OUTPOST_RETURN_IF_ERROR(parse_error_);
     auto q = std::make_unique<QueryImpl>();
     q->box.emplace(box_);
-    q->info = box_.info();
-    const detail::StoreImpl& store = *box_.store()->impl();
+    q->info = detail::Access::info(box_);
+    const detail::StoreImpl& store = *detail::Access::impl(*box_.store());
     Condition all = Condition::all_of(conditions_);
-    OUTPOST_ASSIGN_OR_RETURN(q->root, detail::resolve_node(store, *q, *all.node()));
+    OUTPOST_ASSIGN_OR_RETURN(q->root, detail::resolve_node(store, *q, *detail::Access::node(all)));
     for (const auto& o : orders_) {
         auto it = q->info->prop_by_name.find(o.property);
         if (it == q->info->prop_by_name.end()) {
@@ -336,12 +336,13 @@ Result<Query> QueryBuilder::build() const {
     }
     q->offset = offset_;
     q->limit = limit_;
-    return Query(std::move(q));
+    return detail::Access::make_query(std::move(q));
 }
 
 // ---- Query: construction, parameters, plan ----
 
 Query::Query(std::unique_ptr<detail::QueryImpl> impl) : impl_(std::move(impl)) {}
+Query detail::Access::make_query(std::unique_ptr<QueryImpl> impl) { return Query(std::move(impl)); }
 Query::Query(Query&&) noexcept = default;
 Query& Query::operator=(Query&&) noexcept = default;
 Query::~Query() = default;

@@ -52,13 +52,13 @@ Condition group(CondNode::Kind kind, std::vector<Condition> conditions) {
     n->kind = kind;
     for (auto& c : conditions) {
         // Flatten nested groups of the same kind: (a AND b) AND c is a AND b AND c.
-        if (c.node()->kind == kind) {
-            for (const auto& ch : c.node()->children) n->children.push_back(ch);
+        if (detail::Access::node(c)->kind == kind) {
+            for (const auto& ch : detail::Access::node(c)->children) n->children.push_back(ch);
         } else {
-            n->children.push_back(c.node());
+            n->children.push_back(detail::Access::node(c));
         }
     }
-    return Condition(std::move(n));
+    return detail::Access::condition(std::move(n));
 }
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <set>
 
+#include "store/codec.hpp"
 #include "store/index_key.hpp"
 #include "store/query_impl.hpp"
 
@@ -143,7 +144,7 @@ bool match_leaf(const Leaf& l, uint64_t id, const ObjectReader& r) {
 }
 
 ObjectReader reader_of(const EntityInfo& e, const MDB_val& v) {
-    return ObjectReader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+    return detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
 }
 
 Result<std::vector<uint64_t>> dup_values(MDB_txn* txn, MDB_dbi dbi, const MDB_val& key) {
@@ -436,7 +437,7 @@ Status run_matches(const QueryImpl& q, MDB_txn* txn, Emit&& emit) {
         std::sort(rows.begin(), rows.end(), less);
     }
     for (size_t i = q.offset; i < rows.size(); ++i) {
-        OUTPOST_RETURN_IF_ERROR(emit(rows[i].id, ObjectReader(q.info, rows[i].raw.data(), rows[i].raw.size())));
+        OUTPOST_RETURN_IF_ERROR(emit(rows[i].id, detail::Access::reader(q.info, rows[i].raw.data(), rows[i].raw.size())));
     }
     return Status::ok();
 }

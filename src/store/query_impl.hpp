@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "outpost/query.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost::detail {
 

@@ -326,7 +326,7 @@ private:
             if (param.empty() && v.is_null()) {
                 if (o != "==" && o != "!=") return syntax_error(op_col, "null compares only with == and !=");
                 n->op = o == "==" ? QueryOp::kIsNull : QueryOp::kIsNotNull;
-                return Condition(std::move(n));
+                return detail::Access::condition(std::move(n));
             }
             if (o == "==") n->op = QueryOp::kEqual;
             if (o == "!=") n->op = QueryOp::kNotEqual;
@@ -376,7 +376,7 @@ private:
             bool negated = accept_kw("NOT");
             if (!accept_kw("NULL")) return expected(negated ? "NULL after IS NOT" : "NULL or NOT NULL after IS");
             n->op = negated ? QueryOp::kIsNotNull : QueryOp::kIsNull;
-            return Condition(std::move(n));
+            return detail::Access::condition(std::move(n));
         } else if (accept_kw("CONTAINS")) {
             n->op = QueryOp::kVectorContains;
             Value v;
@@ -392,7 +392,7 @@ private:
                                             describe(peek()));
         }
         if (accept_kw("CI")) n->case_sensitive = false;
-        return Condition(std::move(n));
+        return detail::Access::condition(std::move(n));
     }
 
     std::vector<Token> t_;

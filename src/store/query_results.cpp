@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "store/codec.hpp"
 #include "store/index_key.hpp"
 #include "store/query_impl.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 
 Result<MDB_txn*> usable(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    return txn.state()->txn;
+    return detail::Access::state(txn)->txn;
 }
 
 template <typename Fn>
@@ -160,7 +161,7 @@ Result<bool> Query::matches(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(detail::check_bound(*impl_));
     OUTPOST_ASSIGN_OR_RETURN(auto raw, detail::query_get_raw(t, *impl_->info, id));
     if (!raw) return false;
-    ObjectReader r(impl_->info, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size);
+    ObjectReader r = detail::Access::reader(impl_->info, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size);
     return detail::eval_node(*impl_, t, impl_->root, id, r);
 }
 
@@ -173,10 +174,10 @@ Result<bool> Query::matches(Txn& txn, const Object& object) {
     }
     // Encoded like a put, so that matching reads it exactly as it would read the stored object.
     auto* ws = detail::writer_begin(*impl_->info);
-    ObjectWriter w(ws);
+    ObjectWriter w = detail::Access::writer(ws);
     OUTPOST_RETURN_IF_ERROR(detail::write_object(object, w));
     OUTPOST_ASSIGN_OR_RETURN(auto bytes, detail::writer_finish(ws));
-    ObjectReader r(impl_->info, bytes.data(), bytes.size());
+    ObjectReader r = detail::Access::reader(impl_->info, bytes.data(), bytes.size());
     return detail::eval_node(*impl_, t, impl_->root, object.id, r);
 }
 

@@ -13,7 +13,7 @@
 #include "common/status_macros.hpp"
 #include "integration/sync_it_support.hpp"
 #include "outpost/store.hpp"
-#include "store/store_impl.hpp"
+#include "store/store_core.hpp"
 
 namespace outpost {
 namespace {
@@ -28,9 +28,9 @@ const std::string kModel = std::string(OUTPOST_SOURCE_DIR) + "/examples/tasks/ta
 void damage_string(Store& store, const char* entity, uint64_t id, const char* property) {
     ASSERT_OK_AND_ASSIGN(DynamicBox box, store.box(entity));
     ASSERT_OK_AND_ASSIGN(WriteTxn txn, store.begin_write());
-    const detail::EntityInfo& e = *box.info();
+    const detail::EntityInfo& e = *detail::Access::info(box);
     MDB_val k{8, &id}, v;
-    ASSERT_EQ(mdb_get(txn.state()->txn, e.objects, &k, &v), 0);
+    ASSERT_EQ(mdb_get(detail::Access::state(txn)->txn, e.objects, &k, &v), 0);
     std::string bytes(static_cast<const char*>(v.mv_data), v.mv_size);
     auto u32 = [&](size_t at) {
         uint32_t x;
@@ -47,7 +47,7 @@ void damage_string(Store& store, const char* entity, uint64_t id, const char* pr
     uint32_t far = 0x7ffffff0u;
     std::memcpy(bytes.data() + table + off, &far, 4);
     MDB_val nv{bytes.size(), bytes.data()};
-    ASSERT_EQ(mdb_put(txn.state()->txn, e.objects, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_put(detail::Access::state(txn)->txn, e.objects, &k, &nv, 0), 0);
     ASSERT_OK(txn.commit());
 }
 

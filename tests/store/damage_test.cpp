@@ -16,6 +16,8 @@
 #include "outpost/changelog.hpp"
 #include "outpost/check.hpp"
 #include "outpost/query.hpp"
+#include "store/codec.hpp"
+#include "store/object_table.hpp"
 #include "store/object_verify.hpp"
 #include "store/test_model.hpp"
 
@@ -51,7 +53,7 @@ size_t field_at(const detail::EntityInfo& e, const std::string& bytes, int pos) 
 }
 
 int pos_of(const DynamicBox& box, const std::string& property) {
-    return box.info()->prop_by_name.at(property);
+    return detail::Access::info(box)->prop_by_name.at(property);
 }
 
 // Rewrites the stored record of object ID of BOX's entity through DAMAGE, straight into LMDB.
@@ -59,13 +61,13 @@ void damage_record(Store& store, const DynamicBox& box, uint64_t id,
                    const std::function<void(std::string&)>& damage) {
     auto txn = store.begin_write();
     ASSERT_OK(txn);
-    MDB_txn* t = txn->state()->txn;
+    MDB_txn* t = detail::Access::state(*txn)->txn;
     MDB_val k{8, &id}, v;
-    ASSERT_EQ(mdb_get(t, box.info()->objects, &k, &v), 0) << "no object " << id;
+    ASSERT_EQ(mdb_get(t, detail::Access::info(box)->objects, &k, &v), 0) << "no object " << id;
     std::string bytes(static_cast<const char*>(v.mv_data), v.mv_size);
     damage(bytes);
     MDB_val nv{bytes.size(), bytes.data()};
-    ASSERT_EQ(mdb_put(t, box.info()->objects, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_put(t, detail::Access::info(box)->objects, &k, &nv, 0), 0);
     ASSERT_OK(txn->commit());
 }
 
@@ -74,7 +76,7 @@ void damage_record(Store& store, const DynamicBox& box, uint64_t id,
 void point_string_away(Store& store, const DynamicBox& box, uint64_t id,
                        const std::string& property) {
     damage_record(store, box, id, [&](std::string& bytes) {
-        size_t at = field_at(*box.info(), bytes, pos_of(box, property));
+        size_t at = field_at(*detail::Access::info(box), bytes, pos_of(box, property));
         ASSERT_NE(at, 0u) << property << " is not set";
         uint32_t far = 0x7ffffff0u;
         std::memcpy(bytes.data() + at, &far, 4);
@@ -287,7 +289,7 @@ class GuardedBytes {
 // Reads every property of a record that the verifier accepted (a fault ends the test).
 void read_everything(const detail::EntityInfo& e, const uint8_t* data, size_t size) {
     Object obj(*e.entity);
-    detail::read_object(ObjectReader(&e, data, size), obj);
+    detail::read_object(detail::Access::reader(&e, data, size), obj);
     (void)detail::record_gid(e, data, size);
 }
 
@@ -368,7 +370,7 @@ class Verifier : public StoreTest {
     std::string stored(const DynamicBox& b, uint64_t id) {
         auto txn = store_->begin_read();
         EXPECT_OK(txn);
-        auto raw = detail::get_raw(txn->state()->txn, *b.info(), id, false);
+        auto raw = detail::get_raw(detail::Access::state(*txn)->txn, *detail::Access::info(b), id, false);
         EXPECT_TRUE(raw.is_ok() && raw->has_value());
         if (!raw.is_ok() || !raw->has_value()) return {};
         return std::string(static_cast<const char*>((*raw)->mv_data), (*raw)->mv_size);
@@ -379,7 +381,7 @@ TEST_F(Verifier, AcceptsEveryTypeAsWritten) {
     DynamicBox b = box("AllTypes");
     std::string rec = all_types_record();
     ASSERT_FALSE(rec.empty());
-    EXPECT_TRUE(accepted_and_read(*b.info(), rec));
+    EXPECT_TRUE(accepted_and_read(*detail::Access::info(b), rec));
 }
 
 TEST_F(Verifier, EveryCutIsRefusedOrReadInBounds) {
@@ -387,7 +389,7 @@ TEST_F(Verifier, EveryCutIsRefusedOrReadInBounds) {
     std::string rec = all_types_record();
     size_t refused = 0;
     for (size_t n = 0; n < rec.size(); ++n) {
-        if (!accepted_and_read(*b.info(), rec.substr(0, n))) ++refused;
+        if (!accepted_and_read(*detail::Access::info(b), rec.substr(0, n))) ++refused;
     }
     // Only the padding at the end can go unnoticed; the table's data cannot.
     EXPECT_GT(refused, rec.size() * 9 / 10);
@@ -397,7 +399,7 @@ TEST_F(Verifier, EveryFlippedByteIsRefusedOrReadInBounds) {
     DynamicBox b = box("AllTypes");
     std::string rec = all_types_record();
     size_t tried = 0;
-    size_t refused = refused_mutations(*b.info(), rec, &tried);
+    size_t refused = refused_mutations(*detail::Access::info(b), rec, &tried);
     EXPECT_GT(refused, 0u);
     EXPECT_LT(refused, tried);  // flips inside values are not damage it can see
 }
@@ -406,7 +408,7 @@ TEST_F(Verifier, RefusesARecordTooShortForATable) {
     DynamicBox b = box("Item");
     for (std::string bytes : {std::string(), std::string(3, '\0'), std::string(7, '\x01')}) {
         auto d = detail::find_object_damage(
-            *b.info(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+            *detail::Access::info(b), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
         EXPECT_FALSE(d.ok()) << bytes.size() << " bytes";
     }
 }
@@ -529,10 +531,10 @@ TEST_F(DamagedSyncedStore, ApplyingAChangeToADamagedObjectIsCorrupt) {
 
 // A synced record holds its GID after the table (docs/storage.md, "Objects").
 TEST_F(DamagedSyncedStore, EveryDamageOfASyncedRecordIsRefusedOrReadInBounds) {
-    const detail::EntityInfo& e = *notes_->info();
+    const detail::EntityInfo& e = *detail::Access::info(*notes_);
     ASSERT_TRUE(e.gid_in_record);
     ASSERT_OK_AND_ASSIGN(ReadTxn txn, store_->begin_read());
-    ASSERT_OK_AND_ASSIGN(auto raw, detail::get_raw(txn.state()->txn, e, 1, false));
+    ASSERT_OK_AND_ASSIGN(auto raw, detail::get_raw(detail::Access::state(txn)->txn, e, 1, false));
     ASSERT_TRUE(raw.has_value());
     const std::string rec(static_cast<const char*>(raw->mv_data), raw->mv_size);
     txn.close();
@@ -572,7 +574,7 @@ TEST_F(DamagedSyncedStore, CheckReportsEveryDamagedObject) {
         bytes.resize(bytes.size() / 2);  // cut: the flex and the strings lie past the end
     });
     damage_record(*store_, *docs_, 4, [&](std::string& bytes) {
-        size_t at = field_at(*docs_->info(), bytes, pos_of(*docs_, "body"));
+        size_t at = field_at(*detail::Access::info(*docs_), bytes, pos_of(*docs_, "body"));
         ASSERT_NE(at, 0u);
         size_t vec = at + load_u32(reinterpret_cast<const uint8_t*>(bytes.data()) + at);
         uint32_t len = load_u32(reinterpret_cast<const uint8_t*>(bytes.data()) + vec);
@@ -615,8 +617,8 @@ TEST_F(DamagedSyncedStore, CheckReportsEveryDamagedObject) {
 TEST_F(DamagedSyncedStore, CheckReportsMissingAndStaleIndexEntries) {
     {
         ASSERT_OK_AND_ASSIGN(WriteTxn txn, store_->begin_write());
-        MDB_txn* t = txn.state()->txn;
-        const auto& idx = docs_->info()->indexes.at(0);  // Doc.title
+        MDB_txn* t = detail::Access::state(txn)->txn;
+        const auto& idx = detail::Access::info(*docs_)->indexes.at(0);  // Doc.title
         // Drop the entry of Doc 1, add one for Doc 9 (no such object) and one for a value Doc 5
         // lacks.
         std::string key1 = "\x01" + std::string("doc 1");
@@ -649,7 +651,7 @@ TEST_F(DamagedSyncedStore, CheckReportsMissingAndStaleIndexEntries) {
 TEST_F(DamagedSyncedStore, CheckReportsObjectsMissingFromTheGidMap) {
     {
         ASSERT_OK_AND_ASSIGN(WriteTxn txn, store_->begin_write());
-        ASSERT_EQ(mdb_drop(txn.state()->txn, notes_->info()->gid_to_local, 0), 0);
+        ASSERT_EQ(mdb_drop(detail::Access::state(txn)->txn, detail::Access::info(*notes_)->gid_to_local, 0), 0);
         ASSERT_OK(txn.commit());
     }
     ASSERT_OK_AND_ASSIGN(CheckReport r, check());
@@ -667,7 +669,7 @@ TEST_F(DamagedSyncedStore, CheckReportsAnUndecodableChangeLogRecord) {
         uint64_t pos = 1;
         std::string garbage = "\xff\xfe garbage";
         MDB_val k{8, &pos}, v{garbage.size(), garbage.data()};
-        ASSERT_EQ(mdb_put(txn.state()->txn, store_->impl()->changelog, &k, &v, 0), 0);
+        ASSERT_EQ(mdb_put(detail::Access::state(txn)->txn, detail::Access::impl(*store_)->changelog, &k, &v, 0), 0);
         ASSERT_OK(txn.commit());
     }
     ASSERT_OK_AND_ASSIGN(CheckReport r, check());

@@ -121,7 +121,7 @@ protected:
         auto txn = store.begin_read();
         EXPECT_OK(txn);
         MDB_dbi dbi;
-        int rc = mdb_dbi_open(txn->state()->txn, name.c_str(), 0, &dbi);
+        int rc = mdb_dbi_open(detail::Access::state(*txn)->txn, name.c_str(), 0, &dbi);
         EXPECT_TRUE(rc == 0 || rc == MDB_NOTFOUND) << mdb_strerror(rc);
         return rc == 0;
     }

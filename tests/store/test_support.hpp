@@ -14,7 +14,7 @@
 #include "common/status_macros.hpp"
 #include "common/temp_dir.hpp"
 #include "outpost/store.hpp"
-#include "store/store_impl.hpp"
+#include "store/index.hpp"
 #include "store/value_printer.hpp"
 
 namespace outpost::test {
@@ -22,8 +22,8 @@ namespace outpost::test {
 // Compares every index and to-many backlink table of the box's entity with what its objects say.
 // Returns an empty string when they agree, else a description of the first differences.
 inline std::string check_indexes(const DynamicBox& box, Txn& txn) {
-    const detail::EntityInfo& e = *box.info();
-    MDB_txn* t = txn.state()->txn;
+    const detail::EntityInfo& e = *detail::Access::info(box);
+    MDB_txn* t = detail::Access::state(txn)->txn;
     std::string problems;
     using Entries = std::set<std::pair<std::string, uint64_t>>;
     auto scan = [&](MDB_dbi dbi, auto&& fn) {
@@ -54,7 +54,7 @@ inline std::string check_indexes(const DynamicBox& box, Txn& txn) {
     for (const auto& idx : e.indexes) {
         Entries want, have;
         scan(e.objects, [&](const MDB_val& k, const MDB_val& v) {
-            ObjectReader r(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+            ObjectReader r = detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
             if (auto key = detail::index_key(idx, r)) want.emplace(*key, detail::read_u64(k));
         });
         scan(idx.dbi, [&](const MDB_val& k, const MDB_val& v) {

@@ -457,14 +457,14 @@ TEST(StoreOpen, OpenTransactionKeepsTheEnvironmentShared) {
     Model m = test::store_model();
     ASSERT_OK_AND_ASSIGN(auto first, Store::open(dir.sub("db"), m, test::test_options()));
     ASSERT_OK_AND_ASSIGN(ReadTxn txn, first->begin_read());
-    detail::StoreImpl* env_of_txn = txn.state()->store.get();
+    detail::StoreImpl* env_of_txn = detail::Access::state(txn)->store.get();
     first.reset();
     auto again = Store::open(dir.sub("db"), m, test::test_options());
     if (!again.is_ok()) {
         EXPECT_EQ(again.status().code(), ErrorCode::kStoreInUse) << again.status().to_string();
         return;
     }
-    EXPECT_EQ((*again)->impl(), env_of_txn) << "a second LMDB environment was opened on the same directory";
+    EXPECT_EQ(detail::Access::impl(**again), env_of_txn) << "a second LMDB environment was opened on the same directory";
 }
 
 TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {
