@@ -52,8 +52,10 @@ bool is_numeric(ValKind k) { return k == ValKind::kInt || k == ValKind::kBool ||
 
 }  // namespace
 
-Status prepare_leaf(Leaf& l) {
-    l.kind = l.is_id ? ValKind::kInt : val_kind_of(*l.prop);
+namespace {
+
+// Whether L's operator takes its number of operands and applies to its property's kind.
+Status check_operator(const Leaf& l) {
     const ValKind k = l.kind;
     const QueryOp op = l.op;
     size_t want = 1;
@@ -84,6 +86,63 @@ Status prepare_leaf(Leaf& l) {
             break;
     }
     if (!ok) return type_error(l, "operator " + std::string(query_op_name(op)) + " does not apply");
+    return Status::ok();
+}
+
+// L's operands as numbers: doubles when one of them or the property is floating-point, else ints.
+Status prepare_numbers(Leaf& l, ValKind ek) {
+    l.double_mode = ek == ValKind::kDouble;
+    for (const auto& v : l.operands) {
+        if (v.is<double>()) {
+            l.double_mode = true;
+        } else if (!v.is<int64_t>() && !v.is<bool>()) {
+            return type_error(l, "expected a number, got " + literal_text(v));
+        }
+    }
+    for (const auto& v : l.operands) {
+        int64_t i = v.is<bool>() ? (v.as<bool>() ? 1 : 0) : v.is<int64_t>() ? v.as<int64_t>() : 0;
+        if (l.double_mode) {
+            l.doubles.push_back(v.is<double>() ? v.as<double>() : static_cast<double>(i));
+            if (std::isnan(l.doubles.back())) return type_error(l, "NaN is not a comparable value");
+        } else {
+            l.ints.push_back(i);
+        }
+    }
+    if (l.op == QueryOp::kIn) {
+        std::sort(l.ints.begin(), l.ints.end());
+        std::sort(l.doubles.begin(), l.doubles.end());
+    }
+    return Status::ok();
+}
+
+// L's operands as strings (folded when the comparison ignores case).
+Status prepare_strings(Leaf& l) {
+    for (const auto& v : l.operands) {
+        if (!v.is<std::string>()) return type_error(l, "expected a string, got " + literal_text(v));
+        l.strings.push_back(l.case_sensitive ? v.as<std::string>() : fold(v.as<std::string>()));
+    }
+    if (l.op == QueryOp::kIn) std::sort(l.strings.begin(), l.strings.end());
+    return Status::ok();
+}
+
+// L's operand as bytes (a string stands for its bytes).
+Status prepare_bytes(Leaf& l) {
+    const Value& v = l.operands[0];
+    if (v.is<Bytes>()) {
+        l.bytes = v.as<Bytes>();
+    } else if (v.is<std::string>()) {
+        l.bytes.assign(v.as<std::string>().begin(), v.as<std::string>().end());
+    } else {
+        return type_error(l, "expected bytes, got " + literal_text(v));
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Status prepare_leaf(Leaf& l) {
+    l.kind = l.is_id ? ValKind::kInt : val_kind_of(*l.prop);
+    OUTPOST_RETURN_IF_ERROR(check_operator(l));
     l.ints.clear();
     l.doubles.clear();
     l.strings.clear();
@@ -93,48 +152,14 @@ Status prepare_leaf(Leaf& l) {
         return Status::ok();  // prepared when the parameters get values
     }
     // The element kind that operands are compared with.
+    const ValKind k = l.kind;
     ValKind ek = k;
     if (k == ValKind::kIntVector) ek = ValKind::kInt;
     if (k == ValKind::kDoubleVector) ek = ValKind::kDouble;
     if (k == ValKind::kStringVector) ek = ValKind::kString;
-    if (is_numeric(ek)) {
-        l.double_mode = ek == ValKind::kDouble;
-        for (const auto& v : l.operands) {
-            if (v.is<double>()) {
-                l.double_mode = true;
-            } else if (!v.is<int64_t>() && !v.is<bool>()) {
-                return type_error(l, "expected a number, got " + literal_text(v));
-            }
-        }
-        for (const auto& v : l.operands) {
-            int64_t i = v.is<bool>() ? (v.as<bool>() ? 1 : 0) : v.is<int64_t>() ? v.as<int64_t>() : 0;
-            if (l.double_mode) {
-                l.doubles.push_back(v.is<double>() ? v.as<double>() : static_cast<double>(i));
-                if (std::isnan(l.doubles.back())) return type_error(l, "NaN is not a comparable value");
-            } else {
-                l.ints.push_back(i);
-            }
-        }
-        if (op == QueryOp::kIn) {
-            std::sort(l.ints.begin(), l.ints.end());
-            std::sort(l.doubles.begin(), l.doubles.end());
-        }
-    } else if (ek == ValKind::kString) {
-        for (const auto& v : l.operands) {
-            if (!v.is<std::string>()) return type_error(l, "expected a string, got " + literal_text(v));
-            l.strings.push_back(l.case_sensitive ? v.as<std::string>() : fold(v.as<std::string>()));
-        }
-        if (op == QueryOp::kIn) std::sort(l.strings.begin(), l.strings.end());
-    } else if (ek == ValKind::kBytes) {
-        const Value& v = l.operands[0];
-        if (v.is<Bytes>()) {
-            l.bytes = v.as<Bytes>();
-        } else if (v.is<std::string>()) {
-            l.bytes.assign(v.as<std::string>().begin(), v.as<std::string>().end());
-        } else {
-            return type_error(l, "expected bytes, got " + literal_text(v));
-        }
-    }
+    if (is_numeric(ek)) return prepare_numbers(l, ek);
+    if (ek == ValKind::kString) return prepare_strings(l);
+    if (ek == ValKind::kBytes) return prepare_bytes(l);
     return Status::ok();
 }
 
@@ -156,7 +181,8 @@ Status unknown(const std::string& path, const std::string& what) {
     return Status(ErrorCode::kUnknownProperty, "query: " + path + ": " + what);
 }
 
-Result<Leaf> resolve_leaf(const StoreImpl& store, const EntityInfo* root, const CondNode& n) {
+// A leaf with N's comparison, its path not yet resolved.
+Result<Leaf> leaf_of(const CondNode& n) {
     Leaf l;
     l.path = n.path;
     l.op = n.op;
@@ -175,71 +201,109 @@ Result<Leaf> resolve_leaf(const StoreImpl& store, const EntityInfo* root, const 
                           "query: " + n.path + ": null is not a comparable value (use IS NULL / IS NOT NULL)");
         }
     }
+    return l;
+}
+
+// The hop from CUR back to the objects of entity @SOURCE (SEG, "@Source") that point to it through
+// their relation LINK.
+Result<Hop> backlink_hop(const StoreImpl& store, const std::string& path, const EntityInfo* cur,
+                         const std::string& seg, const std::string& link) {
+    const EntityInfo* src = store.entity(seg.substr(1));
+    if (!src)
+        return Status(ErrorCode::kUnknownEntity, "query: " + path + ": no entity " + seg.substr(1));
+    const IncomingLink* found = nullptr;
+    for (const auto& in : cur->incoming) {
+        if (in.source != src) continue;
+        const std::string& name =
+            in.to_many ? src->relations[in.pos].rel->name : src->entity->properties[in.pos].name;
+        if (name == link) found = &in;
+    }
+    if (!found)
+        return unknown(path,
+                       seg.substr(1) + "." + link + " is not a relation to " + cur->entity->name);
+    Hop h;
+    h.kind = found->to_many ? Hop::Kind::kBacklinkToMany : Hop::Kind::kBacklinkToOne;
+    h.from = cur;
+    h.to = src;
+    h.pos = found->pos;
+    return h;
+}
+
+// The hop from CUR along its to-one property or to-many relation SEG.
+Result<Hop> relation_hop(const StoreImpl& store, const std::string& path, const EntityInfo* cur,
+                         const std::string& seg) {
+    Hop h;
+    h.from = cur;
+    auto it = cur->prop_by_name.find(seg);
+    if (it != cur->prop_by_name.end() &&
+        cur->entity->properties[it->second].type == PropertyType::kRelation) {
+        h.kind = Hop::Kind::kToOne;
+        h.pos = it->second;
+        h.to = store.entity(cur->entity->properties[it->second].target);
+    } else {
+        const RelationInfo* rel = nullptr;
+        for (const auto& r : cur->relations) {
+            if (r.rel->name == seg) rel = &r;
+        }
+        if (!rel) return unknown(path, seg + " is not a relation of " + cur->entity->name);
+        h.kind = Hop::Kind::kToMany;
+        h.pos = rel->pos;
+        h.to = rel->target;
+    }
+    if (!h.to) return unknown(path, "relation " + seg + " has no target entity");
+    return h;
+}
+
+// Points L at property SEG of CUR, the end of its path.
+Status set_leaf_property(Leaf& l, const EntityInfo* cur, const std::string& seg) {
+    auto it = cur->prop_by_name.find(seg);
+    if (it == cur->prop_by_name.end()) {
+        if (cur->entity->relation(seg)) {
+            return unknown(
+                l.path, seg + " is a to-many relation; compare a property of its target (" + seg +
+                            ".name)");
+        }
+        return unknown(l.path, cur->entity->name + " has no property " + seg);
+    }
+    l.entity = cur;
+    l.pos = it->second;
+    l.prop = &cur->entity->properties[l.pos];
+    l.is_id = l.prop->has(kFlagId);
+    l.is_unsigned = l.is_id || l.prop->has(kFlagUnsigned);
+    return Status::ok();
+}
+
+Result<Leaf> resolve_leaf(const StoreImpl& store, const EntityInfo* root, const CondNode& n) {
+    OUTPOST_ASSIGN_OR_RETURN(Leaf l, leaf_of(n));
     auto segs = split_path(n.path);
     const EntityInfo* cur = root;
     for (size_t i = 0; i < segs.size();) {
         const std::string& s = segs[i];
         if (s.empty()) return unknown(n.path, "empty name in path");
         if (s[0] == '@') {
-            const EntityInfo* src = store.entity(s.substr(1));
-            if (!src) return Status(ErrorCode::kUnknownEntity, "query: " + n.path + ": no entity " + s.substr(1));
-            if (i + 1 >= segs.size()) return unknown(n.path, "a backlink needs the link's name: " + s + ".link");
-            const std::string& link = segs[i + 1];
-            const IncomingLink* found = nullptr;
-            for (const auto& in : cur->incoming) {
-                if (in.source != src) continue;
-                const std::string& name = in.to_many ? src->relations[in.pos].rel->name
-                                                     : src->entity->properties[in.pos].name;
-                if (name == link) found = &in;
+            if (i + 1 >= segs.size()) {
+                // An unknown entity is reported first, as the path names it before the link.
+                if (!store.entity(s.substr(1))) {
+                    return Status(ErrorCode::kUnknownEntity,
+                                  "query: " + n.path + ": no entity " + s.substr(1));
+                }
+                return unknown(n.path, "a backlink needs the link's name: " + s + ".link");
             }
-            if (!found) return unknown(n.path, s.substr(1) + "." + link + " is not a relation to " + cur->entity->name);
-            Hop h;
-            h.kind = found->to_many ? Hop::Kind::kBacklinkToMany : Hop::Kind::kBacklinkToOne;
-            h.from = cur;
-            h.to = src;
-            h.pos = found->pos;
+            OUTPOST_ASSIGN_OR_RETURN(Hop h, backlink_hop(store, n.path, cur, s, segs[i + 1]));
             l.hops.push_back(h);
-            cur = src;
+            cur = h.to;
             i += 2;
             if (i >= segs.size()) {
-                return unknown(n.path, "the path ends at a backlink; name a property of " + src->entity->name);
+                return unknown(
+                    n.path, "the path ends at a backlink; name a property of " + cur->entity->name);
             }
             continue;
         }
-        bool last = i + 1 == segs.size();
-        auto it = cur->prop_by_name.find(s);
-        if (last) {
-            if (it == cur->prop_by_name.end()) {
-                if (cur->entity->relation(s)) {
-                    return unknown(n.path, s + " is a to-many relation; compare a property of its target (" + s +
-                                               ".name)");
-                }
-                return unknown(n.path, cur->entity->name + " has no property " + s);
-            }
-            l.entity = cur;
-            l.pos = it->second;
-            l.prop = &cur->entity->properties[l.pos];
-            l.is_id = l.prop->has(kFlagId);
-            l.is_unsigned = l.is_id || l.prop->has(kFlagUnsigned);
+        if (i + 1 == segs.size()) {
+            OUTPOST_RETURN_IF_ERROR(set_leaf_property(l, cur, s));
             break;
         }
-        Hop h;
-        h.from = cur;
-        if (it != cur->prop_by_name.end() && cur->entity->properties[it->second].type == PropertyType::kRelation) {
-            h.kind = Hop::Kind::kToOne;
-            h.pos = it->second;
-            h.to = store.entity(cur->entity->properties[it->second].target);
-        } else {
-            const RelationInfo* rel = nullptr;
-            for (const auto& r : cur->relations) {
-                if (r.rel->name == s) rel = &r;
-            }
-            if (!rel) return unknown(n.path, s + " is not a relation of " + cur->entity->name);
-            h.kind = Hop::Kind::kToMany;
-            h.pos = rel->pos;
-            h.to = rel->target;
-        }
-        if (!h.to) return unknown(n.path, "relation " + s + " has no target entity");
+        OUTPOST_ASSIGN_OR_RETURN(Hop h, relation_hop(store, n.path, cur, s));
         l.hops.push_back(h);
         cur = h.to;
         ++i;
