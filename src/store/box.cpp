@@ -153,13 +153,12 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
     return Status::ok();
 }
 
-// Writes BYTES as object ID of entity E, keeping indexes right. Checks everything that can fail on
-// the caller's input (mode, unique values) before it changes anything.
-Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
-                           std::span<const uint8_t> bytes, bool absent) {
-    MDB_txn* txn = s.txn;
-    std::optional<MDB_val> old;
-    bool fresh = id == 0;
+namespace {
+
+// The id that a put of ID in MODE writes (a new one for 0), and OLD, the stored version it
+// replaces. ABSENT: the caller knows ID is new.
+Status resolve_put(TxnState& s, const EntityInfo& e, uint64_t& id, PutMode mode, bool absent,
+                   std::optional<MDB_val>& old) {
     if (id == 0) {
         if (mode == PutMode::kUpdate) {
             return Status(ErrorCode::kPutMode, e.entity->name + ": update needs an existing id, not 0");
@@ -171,7 +170,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
             return Status(ErrorCode::kOutOfRange, e.entity->name + ": ids go up to 2^64-2");
         }
         OUTPOST_RETURN_IF_ERROR(bump_sequence(s, e, id));
-        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, e.verify_reads));
+        OUTPOST_ASSIGN_OR_RETURN(old, get_raw(s.txn, e, id, e.verify_reads));
     }
     if (old && mode == PutMode::kInsert) {
         return Status(ErrorCode::kPutMode,
@@ -181,10 +180,13 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         return Status(ErrorCode::kPutMode,
                       e.entity->name + " " + std::to_string(id) + " does not exist (update mode)");
     }
-    ObjectReader now = detail::Access::reader(&e, bytes.data(), bytes.size());
+    return Status::ok();
+}
 
-    // Unique checks first: a failing put leaves the transaction untouched.
-    std::vector<uint64_t> replaced;
+// The unique checks of a put of NOW as object ID: kUniqueViolation when another object holds one of
+// its unique values, else the other objects that a replacing unique index removes, into REPLACED.
+Status check_unique(MDB_txn* txn, const EntityInfo& e, uint64_t id, const ObjectReader& now,
+                    std::vector<uint64_t>& replaced) {
     for (const auto& idx : e.indexes) {
         if (!idx.unique) continue;
         auto key = detail::index_key(idx, now);
@@ -203,6 +205,38 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
             replaced.push_back(other);
         }
     }
+    return Status::ok();
+}
+
+// Moves object ID's index entries from its OLD version (if any) to NOW.
+Status update_indexes(MDB_txn* txn, const EntityInfo& e, uint64_t id,
+                      const std::optional<MDB_val>& old, const ObjectReader& now) {
+    for (const auto& idx : e.indexes) {
+        std::optional<std::string> old_key;
+        if (old) old_key = detail::index_key(idx, reader_of(e, *old));
+        auto new_key = detail::index_key(idx, now);
+        if (old_key == new_key) continue;
+        if (old_key) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *old_key, id));
+        if (new_key) OUTPOST_RETURN_IF_ERROR(index_put(txn, idx, *new_key, id));
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+// Writes BYTES as object ID of entity E, keeping indexes right. Checks everything that can fail on
+// the caller's input (mode, unique values) before it changes anything.
+Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMode mode,
+                           std::span<const uint8_t> bytes, bool absent) {
+    MDB_txn* txn = s.txn;
+    std::optional<MDB_val> old;
+    bool fresh = id == 0;
+    OUTPOST_RETURN_IF_ERROR(resolve_put(s, e, id, mode, absent, old));
+    ObjectReader now = detail::Access::reader(&e, bytes.data(), bytes.size());
+
+    // Unique checks first: a failing put leaves the transaction untouched.
+    std::vector<uint64_t> replaced;
+    OUTPOST_RETURN_IF_ERROR(check_unique(txn, e, id, now, replaced));
     // The stored bytes may live in the thread's writer buffer, which removing other objects can
     // reuse: keep a copy when replacing.
     std::vector<uint8_t> keep;
@@ -215,14 +249,7 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
         now = detail::Access::reader(&e, bytes.data(), bytes.size());
     }
 
-    for (const auto& idx : e.indexes) {
-        std::optional<std::string> old_key;
-        if (old) old_key = detail::index_key(idx, reader_of(e, *old));
-        auto new_key = detail::index_key(idx, now);
-        if (old_key == new_key) continue;
-        if (old_key) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *old_key, id));
-        if (new_key) OUTPOST_RETURN_IF_ERROR(index_put(txn, idx, *new_key, id));
-    }
+    OUTPOST_RETURN_IF_ERROR(update_indexes(txn, e, id, old, now));
     MDB_val k = mdb_val(&id, 8), v = mdb_val(bytes.data(), bytes.size());
     unsigned flags = absent ? MDB_APPEND : 0;
     Gid gid;
