@@ -1,8 +1,8 @@
 #pragma once
-// The library's way to the internals behind the public handles (Store, Txn, DynamicBox, ObjectReader,
-// ObjectWriter, Condition, Query). The public headers only declare detail::Access and make it a
-// friend; it is defined here, in no public header, so an app cannot reach a StoreImpl or a TxnState
-// through them.
+// The library's way to the internals behind the public handles (Store, Txn, DynamicBox,
+// ObjectReader, ObjectWriter, Condition, Query). The public headers only declare detail::Access and
+// make it a friend; it is defined here, in no public header, so an app cannot reach a StoreImpl or
+// a TxnState through them.
 
 #include <memory>
 #include <utility>
@@ -22,7 +22,9 @@ struct Access {
     // The transaction's state, or null when it is closed.
     static TxnState* state(Txn& txn) { return txn.state_.get(); }
     static ReadTxn make_read(std::unique_ptr<TxnState> state) { return ReadTxn(std::move(state)); }
-    static WriteTxn make_write(std::unique_ptr<TxnState> state) { return WriteTxn(std::move(state)); }
+    static WriteTxn make_write(std::unique_ptr<TxnState> state) {
+        return WriteTxn(std::move(state));
+    }
 
     // ---- boxes and objects ----
     static DynamicBox make_box(std::shared_ptr<Store> store, const EntityInfo* info) {
@@ -35,9 +37,12 @@ struct Access {
     static ObjectWriter writer(WriterState* state) { return ObjectWriter(state); }
 
     // ---- queries ----
-    static Condition condition(std::shared_ptr<const CondNode> node) { return Condition(std::move(node)); }
+    static Condition condition(std::shared_ptr<const CondNode> node) {
+        return Condition(std::move(node));
+    }
     static const std::shared_ptr<const CondNode>& node(const Condition& c) { return c.node(); }
-    static Query make_query(std::unique_ptr<QueryImpl> impl);  // query_builder.cpp: QueryImpl is known there
+    static Query make_query(
+        std::unique_ptr<QueryImpl> impl);  // query_builder.cpp: QueryImpl is known there
 };
 
 }  // namespace outpost::detail

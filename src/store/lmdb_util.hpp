@@ -15,9 +15,9 @@ namespace outpost::detail {
 Status lmdb_status(int rc, const std::string& context);
 
 // Returns the LMDB error of CALL with CONTEXT; CONTEXT is only evaluated on error (hot paths).
-#define OUTPOST_RETURN_IF_LMDB_ERROR(call, context)                                 \
-    do {                                                                            \
-        int outpost_rc_ = (call);                                                   \
+#define OUTPOST_RETURN_IF_LMDB_ERROR(call, context)                                        \
+    do {                                                                                   \
+        int outpost_rc_ = (call);                                                          \
         if (outpost_rc_ != 0) return ::outpost::detail::lmdb_status(outpost_rc_, context); \
     } while (0)
 

@@ -1,9 +1,12 @@
 #pragma once
-// The on-disk format of a store and the moves between its versions (migrations.cpp, docs/storage.md).
+// The on-disk format of a store and the moves between its versions (migrations.cpp,
+// docs/storage.md).
 //   1: the first format.
-//   2: synced objects' records hold their GID. A store of format 1 moves to format 2 when it is first
+//   2: synced objects' records hold their GID. A store of format 1 moves to format 2 when it is
+//   first
 //      opened for writing (migrate_to_format_2); opened read-only, it is read as format 1.
-//   3: the change log may hold stored entries (docs/change-log.md), which older versions cannot read;
+//   3: the change log may hold stored entries (docs/change-log.md), which older versions cannot
+//   read;
 //      a store of format 2 becomes format 3 when it is opened for writing.
 
 #include <lmdb.h>

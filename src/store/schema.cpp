@@ -1,4 +1,5 @@
-// The schema of an open store: its tables, and the evolution from the model it was last opened with.
+// The schema of an open store: its tables, and the evolution from the model it was last opened
+// with.
 #include "store/schema.hpp"
 
 #include <map>
@@ -14,7 +15,9 @@
 
 namespace outpost::detail {
 
-std::string uid_name(char kind, uint64_t uid) { return std::string(1, kind) + ":" + std::to_string(uid); }
+std::string uid_name(char kind, uint64_t uid) {
+    return std::string(1, kind) + ":" + std::to_string(uid);
+}
 
 Status open_dbi(MDB_txn* txn, const std::string& name, unsigned flags, bool create, MDB_dbi* out) {
     int rc = mdb_dbi_open(txn, name.c_str(), flags | (create ? MDB_CREATE : 0), out);
@@ -47,7 +50,8 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
         uint64_t id = read_u64(k);
         st = verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
         if (!st) break;
-        ObjectReader r = detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+        ObjectReader r =
+            detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
         auto key = index_key(idx, r);
         if (!key) continue;
         if (idx.unique) {
@@ -57,7 +61,8 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
             for (uint64_t other_id : holders) {
                 MDB_val ok = mdb_val(&other_id, 8), ov;
                 if (mdb_get(txn, e.objects, &ok, &ov) != 0) continue;  // verified when it was seen
-                ObjectReader other = detail::Access::reader(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
+                ObjectReader other =
+                    detail::Access::reader(&e, static_cast<const uint8_t*>(ov.mv_data), ov.mv_size);
                 if (same_indexed_value(idx, other, r)) same_as = other_id;
             }
             holders.push_back(id);
@@ -86,12 +91,15 @@ Status build_index(MDB_txn* txn, const EntityInfo& e, const IndexInfo& idx) {
 // the entity was local-only), else a new one.
 Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
     std::unordered_map<uint64_t, Gid> mapped;  // g: read backwards
-    OUTPOST_RETURN_IF_ERROR(for_each_mapping(txn, e, [&](const Gid& gid, uint64_t id) { mapped.emplace(id, gid); }));
+    OUTPOST_RETURN_IF_ERROR(
+        for_each_mapping(txn, e, [&](const Gid& gid, uint64_t id) { mapped.emplace(id, gid); }));
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "assigning global ids"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_cursor_open(txn, e.objects, &cur), "assigning global ids"));
     std::vector<uint64_t> ids;
     MDB_val k, v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ids.push_back(read_u64(k));
     }
     mdb_cursor_close(cur);
@@ -109,12 +117,20 @@ Status assign_gids(MDB_txn* txn, const EntityInfo& e) {
 
 bool plain_type(PropertyType t) {
     switch (t) {
-        case PropertyType::kBool: case PropertyType::kInt8: case PropertyType::kInt16:
-        case PropertyType::kInt32: case PropertyType::kInt64: case PropertyType::kFloat:
-        case PropertyType::kDouble: case PropertyType::kString: case PropertyType::kDate:
-        case PropertyType::kDateNano: case PropertyType::kBytes:
+        case PropertyType::kBool:
+        case PropertyType::kInt8:
+        case PropertyType::kInt16:
+        case PropertyType::kInt32:
+        case PropertyType::kInt64:
+        case PropertyType::kFloat:
+        case PropertyType::kDouble:
+        case PropertyType::kString:
+        case PropertyType::kDate:
+        case PropertyType::kDateNano:
+        case PropertyType::kBytes:
             return true;
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -158,7 +174,8 @@ Status open_relation(MDB_txn* txn, size_t i, bool create, EntityInfo& info) {
     return Status::ok();
 }
 
-// What S knows of entity ENT: its tables, properties, indexes and relations (targets are linked later).
+// What S knows of entity ENT: its tables, properties, indexes and relations (targets are linked
+// later).
 Result<std::unique_ptr<EntityInfo>> open_entity(const StoreImpl& s, MDB_txn* txn, const Entity& ent,
                                                 bool create) {
     auto info = std::make_unique<EntityInfo>();
@@ -168,7 +185,8 @@ Result<std::unique_ptr<EntityInfo>> open_entity(const StoreImpl& s, MDB_txn* txn
     OUTPOST_RETURN_IF_ERROR(
         open_dbi(txn, uid_name('o', ent.id.uid), MDB_INTEGERKEY, create, &info->objects));
     if (ent.sync) {
-        OUTPOST_RETURN_IF_ERROR(open_dbi(txn, uid_name('g', ent.id.uid), 0, create, &info->gid_to_local));
+        OUTPOST_RETURN_IF_ERROR(
+            open_dbi(txn, uid_name('g', ent.id.uid), 0, create, &info->gid_to_local));
         OUTPOST_RETURN_IF_ERROR(
             open_dbi(txn, uid_name('l', ent.id.uid), MDB_INTEGERKEY, create, &info->local_to_gid));
         std::string runs = gid_runs_key(*info);
@@ -218,7 +236,8 @@ Status drop_removed(MDB_txn* txn, const Model& stored, const Model& model) {
     for (const auto& oe : stored.entities) {
         const Entity* ne = model.entity_by_uid(oe.id.uid);
         if (!ne) {
-            for (char kind : {'o', 'g', 'l'}) OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name(kind, oe.id.uid)));
+            for (char kind : {'o', 'g', 'l'})
+                OUTPOST_RETURN_IF_ERROR(drop_dbi(txn, uid_name(kind, oe.id.uid)));
         }
         for (const auto& orl : oe.relations) {
             bool kept = false;

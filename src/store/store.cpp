@@ -44,7 +44,7 @@ void thread_set_writing(const StoreImpl* store, bool on) {
 
 TxnState::~TxnState() {
     if (write && txn && owner != std::this_thread::get_id()) {
-        std::lock_guard<std::mutex> lock(store->parked_mu);
+        MutexLock lock(store->parked_mu);
         store->parked_txn = txn;
         store->parked_owner = owner;
         txn = nullptr;
@@ -97,7 +97,7 @@ const EntityInfo* StoreImpl::entity_by_id(uint32_t id) const {
 void StoreImpl::notify(const Changes& changes) {
     std::vector<Store::Observer> copy;
     {
-        std::lock_guard<std::mutex> lock(observers_mu);
+        MutexLock lock(observers_mu);
         for (const auto& [h, o] : observers) copy.push_back(o);
     }
     for (const auto& o : copy) o(changes);
@@ -126,7 +126,7 @@ Result<ReadTxn> Store::begin_read() {
 Result<WriteTxn> Store::begin_write() {
     if (impl_->options.read_only) return Status(ErrorCode::kReadOnly, "store " + impl_->dir + " is read-only");
     {
-        std::lock_guard<std::mutex> lock(impl_->parked_mu);
+        MutexLock lock(impl_->parked_mu);
         if (impl_->parked_txn) {
             if (impl_->parked_owner != std::this_thread::get_id()) {
                 return Status(ErrorCode::kTxnMisuse,
@@ -173,14 +173,14 @@ Result<DynamicBox> Store::box(std::string_view entity) {
 }
 
 uint64_t Store::add_observer(Observer observer) {
-    std::lock_guard<std::mutex> lock(impl_->observers_mu);
+    MutexLock lock(impl_->observers_mu);
     uint64_t h = impl_->next_observer++;
     impl_->observers.emplace(h, std::move(observer));
     return h;
 }
 
 void Store::remove_observer(uint64_t handle) {
-    std::lock_guard<std::mutex> lock(impl_->observers_mu);
+    MutexLock lock(impl_->observers_mu);
     impl_->observers.erase(handle);
 }
 

@@ -1,20 +1,20 @@
 #pragma once
 // The store's core: what an open store knows of each entity (tables, indexes, relations), the open
-// environment (StoreImpl) and a transaction's state (TxnState). The LMDB key layout is documented in
-// docs/storage.md.
+// environment (StoreImpl) and a transaction's state (TxnState). The LMDB key layout is documented
+// in docs/storage.md.
 
 #include <lmdb.h>
 
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.hpp"
 #include "outpost/changelog.hpp"
 #include "outpost/store.hpp"
 #include "store/access.hpp"
@@ -53,7 +53,7 @@ struct IncomingLink {
 
 struct EntityInfo {
     const Entity* entity = nullptr;
-    size_t pos = 0;  // in StoreImpl::entities
+    size_t pos = 0;       // in StoreImpl::entities
     MDB_dbi objects = 0;  // local id (native u64) -> FlatBuffers table
     int id_pos = 0;
     std::vector<IndexInfo> indexes;
@@ -69,12 +69,13 @@ struct EntityInfo {
     // docs/storage.md), and l: only has the GIDs of ids reserved before their object arrived and of
     // objects written before format 2.
     bool gid_in_record = false;
-    // g: may hold runs of ObjectIds (gid_map.cpp); set from meta at open and by the first run written.
+    // g: may hold runs of ObjectIds (gid_map.cpp); set from meta at open and by the first run
+    // written.
     mutable std::atomic<bool> gid_runs{false};
-    uint16_t id_field = 0;    // the id property's vtable offset
+    uint16_t id_field = 0;                 // the id property's vtable offset
     std::vector<FieldCheck> field_checks;  // how records are verified (object_verify.cpp)
     bool verify_reads = false;             // StoreOptions::verify_objects
-    bool plain_log = false;   // every other property is a scalar, string or bytes (changelog.cpp)
+    bool plain_log = false;  // every other property is a scalar, string or bytes (changelog.cpp)
     // A new object's log entry names its stored record instead of copying its values: synced,
     // plain_log, no to-many relations, GID in the record (changelog_stored.cpp).
     bool stored_log = false;
@@ -87,7 +88,8 @@ struct TxnState {
     std::thread::id owner;
     std::map<uint32_t, EntityChanges> changes;
     std::string origin;
-    std::unordered_map<const EntityInfo*, uint64_t> next_ids;  // cached sequences, flushed at commit
+    std::unordered_map<const EntityInfo*, uint64_t>
+        next_ids;  // cached sequences, flushed at commit
     PendingLog log;
     // Cursors on the GID tables (g:, l:) of each synced entity, by 2 * EntityInfo::pos (+1 for l:),
     // opened on first use to append the GIDs of new objects. LMDB closes them when the transaction
@@ -100,8 +102,9 @@ struct TxnState {
         uint64_t first = 0, count = 0;
     };
     std::vector<GidTail> gid_tails;
-    MDB_cursor* kept_cursor = nullptr;  // on changelog_kept_versions, opened on first use (the same)
-    std::string kept_copy;              // the version keep_stored_version is writing
+    MDB_cursor* kept_cursor =
+        nullptr;                   // on changelog_kept_versions, opened on first use (the same)
+    std::string kept_copy;         // the version keep_stored_version is writing
     bool applying_remote = false;  // ChangeLog::apply: write GID maps but log nothing
     // ChangeLog::apply: the GID of the object it is putting (known_gid_id of known_gid_entity), so
     // logging the put need not read it back from l:. Null outside that put.
@@ -115,7 +118,7 @@ struct TxnState {
 };
 
 class StoreImpl {
-public:
+  public:
     ~StoreImpl();
 
     MDB_env* env = nullptr;
@@ -131,22 +134,25 @@ public:
     MDB_dbi changelog = 0;         // position (native u64) -> encoded change set
     MDB_dbi changelog_origin = 0;  // position (native u64) -> origin, for records that have one
     // Records that name new objects by their stored version (docs/change-log.md, "Stored entries"):
-    // (entity uid, first such id), big-endian -> position; and the versions kept for them when such an
-    // object changes before its record is acknowledged: (entity uid, id), big-endian -> record bytes.
+    // (entity uid, first such id), big-endian -> position; and the versions kept for them when such
+    // an object changes before its record is acknowledged: (entity uid, id), big-endian -> record
+    // bytes.
     MDB_dbi stored_runs = 0;
     MDB_dbi kept_versions = 0;
 
-    // A write transaction ended on a thread other than its own cannot release LMDB's write lock (only
-    // the owning thread can). It is parked here; its thread aborts it on its next begin_write, and other
-    // threads get kTxnMisuse instead of blocking forever.
-    std::mutex parked_mu;
-    MDB_txn* parked_txn = nullptr;  // GUARDED_BY(parked_mu)
-    std::thread::id parked_owner;   // GUARDED_BY(parked_mu)
+    // A write transaction ended on a thread other than its own cannot release LMDB's write lock
+    // (only the owning thread can). It is parked here; its thread aborts it on its next
+    // begin_write, and other threads get kTxnMisuse instead of blocking forever.
+    Mutex parked_mu;
+    MDB_txn* parked_txn OUTPOST_GUARDED_BY(parked_mu) = nullptr;
+    std::thread::id parked_owner OUTPOST_GUARDED_BY(parked_mu);
 
-    std::mutex observers_mu;
-    std::map<uint64_t, Store::Observer> observers;  // GUARDED_BY(observers_mu)
-    uint64_t next_observer = 1;                     // GUARDED_BY(observers_mu)
-    void notify(const Changes& changes);
+    Mutex observers_mu;
+    std::map<uint64_t, Store::Observer> observers OUTPOST_GUARDED_BY(observers_mu);
+    uint64_t next_observer OUTPOST_GUARDED_BY(observers_mu) = 1;
+    // Calls every observer with CHANGES, on the calling thread, without holding observers_mu (an
+    // observer may add or remove observers).
+    void notify(const Changes& changes) OUTPOST_EXCLUDES(observers_mu);
 };
 
 // Per-thread record of the stores this thread holds a write transaction on.

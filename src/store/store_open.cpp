@@ -1,5 +1,5 @@
-// Opening a store: the registry of stores open in this process, the LMDB environment, and the stored
-// model and format that the schema is prepared from.
+// Opening a store: the registry of stores open in this process, the LMDB environment, and the
+// stored model and format that the schema is prepared from.
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -33,8 +33,9 @@ std::map<std::string, Registered>& registry() OUTPOST_REQUIRES(g_registry_mu) {
 
 // The store already open in this process on directory KEY, or null; an error when it is open with
 // another model (GIVEN) or another mode.
-Result<std::shared_ptr<Store>> find_open(const std::string& key, const std::string& dir, const Model* given,
-                                         const StoreOptions& options) OUTPOST_REQUIRES(g_registry_mu) {
+Result<std::shared_ptr<Store>> find_open(const std::string& key, const std::string& dir,
+                                         const Model* given, const StoreOptions& options)
+    OUTPOST_REQUIRES(g_registry_mu) {
     auto it = registry().find(key);
     if (it == registry().end()) return std::shared_ptr<Store>();
     auto existing = it->second.store.lock();
@@ -42,11 +43,13 @@ Result<std::shared_ptr<Store>> find_open(const std::string& key, const std::stri
     if (!existing && !impl) return std::shared_ptr<Store>();
     const StoreImpl& open = existing ? *Access::impl(*existing) : *impl;
     if (given && open.model->to_json() != given->to_json()) {
-        return Status(ErrorCode::kStoreInUse, "store " + dir + " is already open in this process with another model");
+        return Status(ErrorCode::kStoreInUse,
+                      "store " + dir + " is already open in this process with another model");
     }
     if (open.options.read_only != options.read_only) {
-        return Status(ErrorCode::kStoreInUse, "store " + dir + " is already open in this process " +
-                                                  (open.options.read_only ? "read-only" : "for writing"));
+        return Status(ErrorCode::kStoreInUse,
+                      "store " + dir + " is already open in this process " +
+                          (open.options.read_only ? "read-only" : "for writing"));
     }
     if (existing) return existing;
     auto store = Access::make_store(impl);
@@ -67,8 +70,9 @@ Status check_file_size(MDB_env* env, const std::string& dir) {
     const std::string path = dir + "/data.mdb";
     struct stat fst;
     if (::stat(path.c_str(), &fst) != 0) {
-        return Status(ErrorCode::kIo, "opening store " + dir + ": cannot stat " + path + ": " +
-                                          std::strerror(errno), errno);
+        return Status(
+            ErrorCode::kIo,
+            "opening store " + dir + ": cannot stat " + path + ": " + std::strerror(errno), errno);
     }
     const uint64_t expected = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
     const auto actual = static_cast<uint64_t>(fst.st_size);
@@ -102,7 +106,8 @@ Status open_environment(StoreImpl& impl) {
 Status open_store_tables(StoreImpl& impl, MDB_txn* txn, bool create) {
     OUTPOST_RETURN_IF_ERROR(open_dbi(txn, "meta", 0, create, &impl.meta));
     OUTPOST_RETURN_IF_ERROR(open_dbi(txn, "changelog", MDB_INTEGERKEY, create, &impl.changelog));
-    OUTPOST_RETURN_IF_ERROR(open_dbi(txn, "changelog_origin", MDB_INTEGERKEY, create, &impl.changelog_origin));
+    OUTPOST_RETURN_IF_ERROR(
+        open_dbi(txn, "changelog_origin", MDB_INTEGERKEY, create, &impl.changelog_origin));
     OUTPOST_RETURN_IF_ERROR(open_dbi(txn, "changelog_stored_runs", 0, create, &impl.stored_runs));
     return open_dbi(txn, "changelog_kept_versions", 0, create, &impl.kept_versions);
 }
@@ -120,14 +125,16 @@ Result<std::optional<Model>> read_stored_model(const StoreImpl& impl, MDB_txn* t
 }
 
 // Checks that GIVEN is valid and may replace STORED (the model the store was last opened with).
-Status check_given_model(const StoreImpl& impl, const Model& given, const std::optional<Model>& stored) {
+Status check_given_model(const StoreImpl& impl, const Model& given,
+                         const std::optional<Model>& stored) {
     OUTPOST_RETURN_IF_ERROR(given.validate());
     if (!stored) return Status::ok();
     OUTPOST_RETURN_IF_ERROR(check_evolution(*stored, given));
     if (impl.options.read_only && stored->to_json() != given.to_json()) {
-        return Status(ErrorCode::kReadOnly, "store " + impl.dir +
-                                                " was last opened with another model; open it writable once to "
-                                                "evolve it");
+        return Status(ErrorCode::kReadOnly,
+                      "store " + impl.dir +
+                          " was last opened with another model; open it writable once to "
+                          "evolve it");
     }
     return Status::ok();
 }
@@ -139,7 +146,8 @@ Status set_up_store(StoreImpl& impl, MDB_txn* txn, const Model* given) {
     OUTPOST_RETURN_IF_ERROR(open_store_tables(impl, txn, create));
     OUTPOST_ASSIGN_OR_RETURN(std::optional<Model> stored, read_stored_model(impl, txn));
     if (!given && !stored) {
-        return Status(ErrorCode::kNotFound, "no store in " + impl.dir + " (give a model to create one)");
+        return Status(ErrorCode::kNotFound,
+                      "no store in " + impl.dir + " (give a model to create one)");
     }
     int format = 0;  // a new store
     if (stored) {
@@ -155,12 +163,14 @@ Status set_up_store(StoreImpl& impl, MDB_txn* txn, const Model* given) {
     return write_store_format(txn, impl.meta);
 }
 
-Result<std::shared_ptr<Store>> open_store(const std::string& dir, const Model* given, const StoreOptions& options) {
+Result<std::shared_ptr<Store>> open_store(const std::string& dir, const Model* given,
+                                          const StoreOptions& options) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!options.read_only) fs::create_directories(dir, ec);
     if (!fs::is_directory(dir, ec)) {
-        return Status(ErrorCode::kIo, "store directory " + dir + " does not exist and could not be created");
+        return Status(ErrorCode::kIo,
+                      "store directory " + dir + " does not exist and could not be created");
     }
     std::string key = fs::canonical(dir, ec).string();
 
@@ -173,8 +183,9 @@ Result<std::shared_ptr<Store>> open_store(const std::string& dir, const Model* g
     impl->options = options;
     OUTPOST_RETURN_IF_ERROR(open_environment(*impl));
     MDB_txn* txn = nullptr;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(
-        mdb_txn_begin(impl->env, nullptr, options.read_only ? MDB_RDONLY : 0, &txn), "opening store"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_txn_begin(impl->env, nullptr, options.read_only ? MDB_RDONLY : 0, &txn),
+                    "opening store"));
     Status st = set_up_store(*impl, txn, given);
     if (!st) {
         mdb_txn_abort(txn);
@@ -195,7 +206,8 @@ Result<std::shared_ptr<Store>> Store::open(const std::string& dir, const Model& 
     return detail::open_store(dir, &model, options);
 }
 
-Result<std::shared_ptr<Store>> Store::open_existing(const std::string& dir, const StoreOptions& options) {
+Result<std::shared_ptr<Store>> Store::open_existing(const std::string& dir,
+                                                    const StoreOptions& options) {
     return detail::open_store(dir, nullptr, options);
 }
 
