@@ -302,6 +302,29 @@ TEST(Transactions, AbortedTransactionLeavesNoCollection) {
     EXPECT_TRUE(collection_names(h).empty());
 }
 
+// An upsert that meets a document held by another session's transaction, after earlier writes
+// of the same batch, is a write conflict (112) like a matched update, not the internal code -1.
+TEST(Transactions, UpsertBlockedAfterEarlierWritesIsAWriteConflict) {
+    EngineHarness h;
+    h.ok(R"({"insert": "c", "documents": [{"_id": 1}]})");
+    h.ok(in_txn(R"("insert": "c", "documents": [{"_id": 2}])", 1, true));
+    Doc r = h.ok(R"({"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"a": 1}}},)"
+                 R"( {"q": {"_id": 2}, "u": {"$set": {"a": 2}}, "upsert": true}]})");
+    EXPECT_EQ(get_int(r.get(), "n").value_or(-1), 1) << relaxed(r.get());
+    bson_iter_t it, errs;
+    ASSERT_TRUE(bson_iter_init_find(&it, r.get(), "writeErrors")) << relaxed(r.get());
+    ASSERT_TRUE(bson_iter_recurse(&it, &errs) && bson_iter_next(&errs) &&
+                BSON_ITER_HOLDS_DOCUMENT(&errs));
+    bson_t err;
+    uint32_t len = 0;
+    const uint8_t* data = nullptr;
+    bson_iter_document(&errs, &len, &data);
+    ASSERT_TRUE(bson_init_static(&err, data, len));
+    EXPECT_EQ(get_int(&err, "index").value_or(-1), 1) << relaxed(r.get());
+    EXPECT_EQ(get_int(&err, "code").value_or(0), 112) << relaxed(r.get());
+    EXPECT_EQ(h.find("c"), docs({R"({"_id": 1, "a": 1})"}));
+}
+
 // ---- fields and options ----
 
 TEST(CommandFields, UnknownFieldsAreRefusedWith40415) {

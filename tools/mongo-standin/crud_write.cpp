@@ -211,8 +211,7 @@ StatementEnd upsert_statement(Engine& e, CommandCtx& c, const std::string& name,
     if (!ins.ok()) {
         if (failure == UpsertFailure::kCommand) return command_ends(reply_error(ins.error()));
         if (failure == UpsertFailure::kWrite) {
-            if (ins.error().code == kBlockedByTransaction && b.writes == 0)
-                return command_ends(parked());
+            if (park_or_conflict(ins.error(), b.writes)) return command_ends(parked());
             if (c.in_txn) return command_ends(reply_error(ins.error()));
         }
         b.fail(ins.error());
