@@ -223,140 +223,6 @@ namespace {
 DocPtr to_ptr(const Node& n) { return std::make_shared<const std::string>(n.to_doc().bytes()); }
 DocPtr to_ptr(const Doc& d) { return std::make_shared<const std::string>(d.bytes()); }
 
-struct Acc {
-    std::string op;
-    bson_iter_t arg;
-};
-
-Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bson_iter_t* spec,
-                                      const Vars* vars) {
-    bson_iter_t f;
-    if (!BSON_ITER_HOLDS_DOCUMENT(spec) || !bson_iter_recurse(spec, &f))
-        return bad(15947, "a group's fields must be specified in an object");
-    bson_iter_t id_expr{};
-    bool has_id = false;
-    std::vector<std::pair<std::string, Acc>> accs;
-    while (bson_iter_next(&f)) {
-        std::string k = bson_iter_key(&f);
-        if (k == "_id") {
-            id_expr = f;
-            has_id = true;
-            continue;
-        }
-        bson_iter_t a;
-        if (!BSON_ITER_HOLDS_DOCUMENT(&f) || !bson_iter_recurse(&f, &a) || !bson_iter_next(&a))
-            return bad(40234, "The field '" + k + "' must be an accumulator object");
-        accs.emplace_back(k, Acc{bson_iter_key(&a), a});
-    }
-    if (!has_id) return bad(15955, "a group specification must include an _id");
-    struct GroupState {
-        Node id;
-        std::vector<Node> values;
-        std::vector<long long> counts;
-        std::vector<bool> set;
-    };
-    std::vector<GroupState> groups;
-    std::map<std::string, size_t> index;
-    for (const auto& d : docs) {
-        bson_t view;
-        view_of(*d, &view);
-        Node root = Node::from_bson(&view);
-        auto idv = eval_expression(root, &id_expr, vars);
-        if (!idv.ok()) return idv.error();
-        Node id = idv.value() ? std::move(*idv.value()) : Node::null();
-        Doc kd;
-        id.append_to(kd.get(), "k");
-        bson_iter_t ki;
-        bson_iter_init(&ki, kd.get());
-        bson_iter_next(&ki);
-        std::string key = canonical_key(&ki);
-        auto [pos, inserted] = index.emplace(key, groups.size());
-        if (inserted) {
-            GroupState g;
-            g.id = id;
-            g.values.resize(accs.size());
-            g.counts.assign(accs.size(), 0);
-            g.set.assign(accs.size(), false);
-            groups.push_back(std::move(g));
-        }
-        GroupState& g = groups[pos->second];
-        for (size_t i = 0; i < accs.size(); ++i) {
-            const Acc& acc = accs[i].second;
-            auto v = eval_expression(root, &acc.arg, vars);
-            if (!v.ok()) return v.error();
-            std::optional<Node>& val = v.value();
-            Node& slot = g.values[i];
-            if (acc.op == "$sum" || acc.op == "$avg") {
-                if (!val || !val->is_number()) continue;
-                if (!g.set[i]) {
-                    slot = acc.op == "$avg" ? Node::dbl(val->as_double()) : *val;
-                    g.set[i] = true;
-                } else if (acc.op == "$avg" || slot.type == BSON_TYPE_DOUBLE ||
-                           val->type == BSON_TYPE_DOUBLE) {
-                    slot = Node::dbl(slot.as_double() + val->as_double());
-                } else {
-                    long long s = static_cast<long long>(slot.as_double()) +
-                                  static_cast<long long>(val->as_double());
-                    bool fits = s >= INT32_MIN && s <= INT32_MAX && slot.type == BSON_TYPE_INT32 &&
-                                val->type == BSON_TYPE_INT32;
-                    slot = fits ? Node::int32(static_cast<int32_t>(s)) : Node::int64(s);
-                }
-                g.counts[i]++;
-            } else if (acc.op == "$min" || acc.op == "$max") {
-                if (!val || val->type == BSON_TYPE_NULL) continue;
-                if (!g.set[i] || (acc.op == "$min" ? compare_nodes(*val, slot) < 0
-                                                   : compare_nodes(*val, slot) > 0)) {
-                    slot = *val;
-                    g.set[i] = true;
-                }
-            } else if (acc.op == "$first") {
-                if (!g.set[i]) {
-                    slot = val ? *val : Node::null();
-                    g.set[i] = true;
-                }
-            } else if (acc.op == "$last") {
-                slot = val ? *val : Node::null();
-                g.set[i] = true;
-            } else if (acc.op == "$push" || acc.op == "$addToSet") {
-                if (!g.set[i]) {
-                    slot = Node::array();
-                    g.set[i] = true;
-                }
-                if (!val) continue;
-                bool present = false;
-                if (acc.op == "$addToSet")
-                    for (auto& kv : slot.kids)
-                        present = present || compare_nodes(kv.second, *val) == 0;
-                if (!present) slot.kids.emplace_back(std::to_string(slot.kids.size()), *val);
-            } else {
-                return bad(15952, "unknown group operator '" + acc.op + "'");
-            }
-        }
-    }
-    std::vector<DocPtr> out;
-    for (auto& g : groups) {
-        Node d = Node::document();
-        d.kids.emplace_back("_id", g.id);
-        for (size_t i = 0; i < accs.size(); ++i) {
-            const std::string& op = accs[i].second.op;
-            Node v = g.values[i];
-            if (!g.set[i]) {
-                if (op == "$sum")
-                    v = Node::int32(0);
-                else if (op == "$push" || op == "$addToSet")
-                    v = Node::array();
-                else
-                    v = Node::null();
-            } else if (op == "$avg") {
-                v = Node::dbl(v.as_double() / static_cast<double>(g.counts[i]));
-            }
-            d.kids.emplace_back(accs[i].first, std::move(v));
-        }
-        out.push_back(to_ptr(d));
-    }
-    return out;
-}
-
 const char* kStages[] = {"$match", "$project", "$addFields",   "$set",
                          "$unset", "$sort",    "$skip",        "$limit",
                          "$count", "$group",   "$replaceRoot", "$replaceWith"};
@@ -424,6 +290,164 @@ Status validate_stages(const bson_t* stages, bool change_stream, const Vars* var
     return ok_status();
 }
 
+namespace {
+
+using Docs = std::vector<DocPtr>;
+
+Result<Docs> run_match(Docs& docs, const bson_iter_t* s, const Vars* vars) {
+    Doc f = iter_subdoc(s);
+    Docs out;
+    for (auto& d : docs) {
+        bson_t view;
+        view_of(*d, &view);
+        auto m = matches(&view, f.get(), vars);
+        if (!m.ok()) return m.error();
+        if (m.value()) out.push_back(std::move(d));
+    }
+    return out;
+}
+
+// The projection that $unset's field name or array of names stands for.
+Result<Doc> unset_projection(const bson_iter_t* s) {
+    Doc spec;
+    if (BSON_ITER_HOLDS_UTF8(s)) {
+        BSON_APPEND_INT32(spec.get(), bson_iter_utf8(s, nullptr), 0);
+    } else if (BSON_ITER_HOLDS_ARRAY(s)) {
+        bson_iter_t e;
+        bson_iter_recurse(s, &e);
+        while (bson_iter_next(&e))
+            if (BSON_ITER_HOLDS_UTF8(&e))
+                BSON_APPEND_INT32(spec.get(), bson_iter_utf8(&e, nullptr), 0);
+    } else {
+        return bad(31002, "$unset specification must be a string or an array");
+    }
+    return spec;
+}
+
+// $project, and $unset as the projection that excludes its fields.
+Result<Docs> run_project(const std::string& name, const Docs& docs, const bson_iter_t* s,
+                         const Vars* vars) {
+    Doc spec;
+    if (name == "$unset") {
+        auto u = unset_projection(s);
+        if (!u.ok()) return u.error();
+        spec = std::move(u.value());
+    } else {
+        spec = iter_subdoc(s);
+    }
+    auto pp = parse_projection(spec.get());
+    if (!pp.ok()) return pp.error();
+    Docs out;
+    for (const auto& d : docs) {
+        bson_t view;
+        view_of(*d, &view);
+        auto r = project_node(Node::from_bson(&view), pp.value(), vars);
+        if (!r.ok()) return r.error();
+        out.push_back(to_ptr(r.value()));
+    }
+    return out;
+}
+
+// Sets each field of $addFields' specification S (a dotted path) in ROOT to its value.
+Result<Node> add_fields(const Node& root, const bson_iter_t* s, const Vars* vars) {
+    Node result = root;
+    bson_iter_t f;
+    bson_iter_recurse(s, &f);
+    while (bson_iter_next(&f)) {
+        auto v = eval_expression(root, &f, vars);
+        if (!v.ok()) return v.error();
+        if (!v.value()) continue;
+        auto parts = split_path(bson_iter_key(&f));
+        if (parts.size() > 200) return bad(2, "field path is nested too deeply");
+        Node* cur = &result;
+        for (size_t i = 0; i + 1 < parts.size(); ++i) {
+            Node* nx = cur->find(parts[i]);
+            if (!nx || nx->type != BSON_TYPE_DOCUMENT) nx = &cur->set(parts[i], Node::document());
+            cur = nx;
+        }
+        cur->set(parts.back(), std::move(*v.value()));
+    }
+    return result;
+}
+
+// $addFields and its alias $set.
+Result<Docs> run_add_fields(const std::string& name, const Docs& docs, const bson_iter_t* s,
+                            const Vars* vars) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(s))
+        return bad(40272, name + " specification stage must be an object");
+    Docs out;
+    for (const auto& d : docs) {
+        bson_t view;
+        view_of(*d, &view);
+        auto r = add_fields(Node::from_bson(&view), s, vars);
+        if (!r.ok()) return r.error();
+        out.push_back(to_ptr(r.value()));
+    }
+    return out;
+}
+
+// $replaceRoot (its newRoot) and $replaceWith.
+Result<Docs> run_replace_root(const std::string& name, const Docs& docs, const bson_iter_t* s,
+                              const Vars* vars) {
+    bson_iter_t e = *s;
+    if (name == "$replaceRoot") {
+        if (!BSON_ITER_HOLDS_DOCUMENT(s) || !bson_iter_recurse(s, &e) ||
+            !bson_iter_find(&e, "newRoot"))
+            return bad(40231, "no newRoot specified for the $replaceRoot stage");
+    }
+    Docs out;
+    for (const auto& d : docs) {
+        bson_t view;
+        view_of(*d, &view);
+        auto v = eval_expression(Node::from_bson(&view), &e, vars);
+        if (!v.ok()) return v.error();
+        if (!v.value() || v.value()->type != BSON_TYPE_DOCUMENT)
+            return bad(40228, "'newRoot' expression must evaluate to an object");
+        out.push_back(to_ptr(*v.value()));
+    }
+    return out;
+}
+
+// $sort, $skip, $limit and $count: stages that keep, reorder or count the documents.
+Result<Docs> run_arrange(const std::string& name, Docs& docs, const bson_iter_t* s) {
+    Docs out;
+    if (name == "$sort") {
+        Doc spec = iter_subdoc(s);
+        auto st = sort_docs(&docs, spec.get());
+        if (!st.ok()) return st.error();
+        out = std::move(docs);
+    } else if (name == "$skip") {
+        size_t n = static_cast<size_t>(std::max<int64_t>(0, iter_as_int64(s)));
+        if (n < docs.size()) out.assign(docs.begin() + static_cast<long>(n), docs.end());
+    } else if (name == "$limit") {
+        size_t n = static_cast<size_t>(std::max<int64_t>(0, iter_as_int64(s)));
+        if (n < docs.size()) docs.resize(n);
+        out = std::move(docs);
+    } else if (name == "$count" && !docs.empty()) {
+        Doc d;
+        BSON_APPEND_INT32(d.get(), bson_iter_utf8(s, nullptr), static_cast<int32_t>(docs.size()));
+        out.push_back(to_ptr(d));
+    }
+    return out;
+}
+
+// Runs the stage NAME (its specification at S) over DOCS.
+Result<Docs> run_stage(const std::string& name, Docs& docs, const bson_iter_t* s,
+                       const Vars* vars) {
+    if (name == "$match") return run_match(docs, s, vars);
+    if (name == "$project" || name == "$unset") return run_project(name, docs, s, vars);
+    if (name == "$addFields" || name == "$set") return run_add_fields(name, docs, s, vars);
+    if (name == "$replaceRoot" || name == "$replaceWith")
+        return run_replace_root(name, docs, s, vars);
+    if (name == "$sort" || name == "$skip" || name == "$limit" || name == "$count")
+        return run_arrange(name, docs, s);
+    if (name == "$group") return run_group(docs, s, vars);
+    if (name == "$redact") return std::move(docs);
+    return bad(40324, "Unrecognized pipeline stage name: '" + name + "'");
+}
+
+}  // namespace
+
 Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* stages,
                                        const Vars* vars) {
     bson_iter_t it;
@@ -433,114 +457,9 @@ Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* s
         if (!bson_iter_recurse(&it, &s) || !bson_iter_next(&s)) continue;
         std::string name = bson_iter_key(&s);
         if (name == "$changeStream") continue;
-        std::vector<DocPtr> out;
-        if (name == "$match") {
-            Doc f = iter_subdoc(&s);
-            for (auto& d : docs) {
-                bson_t view;
-                view_of(*d, &view);
-                auto m = matches(&view, f.get(), vars);
-                if (!m.ok()) return m.error();
-                if (m.value()) out.push_back(std::move(d));
-            }
-        } else if (name == "$project" || name == "$unset") {
-            Doc spec;
-            if (name == "$unset") {
-                if (BSON_ITER_HOLDS_UTF8(&s)) {
-                    BSON_APPEND_INT32(spec.get(), bson_iter_utf8(&s, nullptr), 0);
-                } else if (BSON_ITER_HOLDS_ARRAY(&s)) {
-                    bson_iter_t e;
-                    bson_iter_recurse(&s, &e);
-                    while (bson_iter_next(&e))
-                        if (BSON_ITER_HOLDS_UTF8(&e))
-                            BSON_APPEND_INT32(spec.get(), bson_iter_utf8(&e, nullptr), 0);
-                } else {
-                    return bad(31002, "$unset specification must be a string or an array");
-                }
-            } else {
-                spec = iter_subdoc(&s);
-            }
-            auto pp = parse_projection(spec.get());
-            if (!pp.ok()) return pp.error();
-            for (auto& d : docs) {
-                bson_t view;
-                view_of(*d, &view);
-                auto r = project_node(Node::from_bson(&view), pp.value(), vars);
-                if (!r.ok()) return r.error();
-                out.push_back(to_ptr(r.value()));
-            }
-        } else if (name == "$addFields" || name == "$set") {
-            if (!BSON_ITER_HOLDS_DOCUMENT(&s))
-                return bad(40272, name + " specification stage must be an object");
-            for (auto& d : docs) {
-                bson_t view;
-                view_of(*d, &view);
-                Node root = Node::from_bson(&view);
-                Node result = root;
-                bson_iter_t f;
-                bson_iter_recurse(&s, &f);
-                while (bson_iter_next(&f)) {
-                    auto v = eval_expression(root, &f, vars);
-                    if (!v.ok()) return v.error();
-                    if (!v.value()) continue;
-                    auto parts = split_path(bson_iter_key(&f));
-                    if (parts.size() > 200) return bad(2, "field path is nested too deeply");
-                    Node* cur = &result;
-                    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-                        Node* nx = cur->find(parts[i]);
-                        if (!nx || nx->type != BSON_TYPE_DOCUMENT)
-                            nx = &cur->set(parts[i], Node::document());
-                        cur = nx;
-                    }
-                    cur->set(parts.back(), std::move(*v.value()));
-                }
-                out.push_back(to_ptr(result));
-            }
-        } else if (name == "$replaceRoot" || name == "$replaceWith") {
-            bson_iter_t e = s;
-            if (name == "$replaceRoot") {
-                if (!BSON_ITER_HOLDS_DOCUMENT(&s) || !bson_iter_recurse(&s, &e) ||
-                    !bson_iter_find(&e, "newRoot"))
-                    return bad(40231, "no newRoot specified for the $replaceRoot stage");
-            }
-            for (auto& d : docs) {
-                bson_t view;
-                view_of(*d, &view);
-                auto v = eval_expression(Node::from_bson(&view), &e, vars);
-                if (!v.ok()) return v.error();
-                if (!v.value() || v.value()->type != BSON_TYPE_DOCUMENT)
-                    return bad(40228, "'newRoot' expression must evaluate to an object");
-                out.push_back(to_ptr(*v.value()));
-            }
-        } else if (name == "$sort") {
-            Doc spec = iter_subdoc(&s);
-            auto st = sort_docs(&docs, spec.get());
-            if (!st.ok()) return st.error();
-            out = std::move(docs);
-        } else if (name == "$skip") {
-            size_t n = static_cast<size_t>(std::max<int64_t>(0, iter_as_int64(&s)));
-            if (n < docs.size()) out.assign(docs.begin() + static_cast<long>(n), docs.end());
-        } else if (name == "$limit") {
-            size_t n = static_cast<size_t>(std::max<int64_t>(0, iter_as_int64(&s)));
-            if (n < docs.size()) docs.resize(n);
-            out = std::move(docs);
-        } else if (name == "$count") {
-            if (!docs.empty()) {
-                Doc d;
-                BSON_APPEND_INT32(d.get(), bson_iter_utf8(&s, nullptr),
-                                  static_cast<int32_t>(docs.size()));
-                out.push_back(to_ptr(d));
-            }
-        } else if (name == "$group") {
-            auto g = run_group(docs, &s, vars);
-            if (!g.ok()) return g.error();
-            out = std::move(g.value());
-        } else if (name == "$redact") {
-            out = std::move(docs);
-        } else {
-            return bad(40324, "Unrecognized pipeline stage name: '" + name + "'");
-        }
-        docs = std::move(out);
+        auto out = run_stage(name, docs, &s, vars);
+        if (!out.ok()) return out.error();
+        docs = std::move(out.value());
     }
     return docs;
 }

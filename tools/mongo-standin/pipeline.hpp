@@ -33,6 +33,11 @@ Result<Vars> parse_let(const bson_iter_t* let);
 Result<std::vector<DocPtr>> run_stages(std::vector<DocPtr> docs, const bson_t* stages,
                                        const Vars* vars = nullptr);
 
+// The $group stage (its specification at SPEC) over DOCS.
+// Errors: 15947/15955/40234 malformed specification, 15952 unknown accumulator.
+Result<std::vector<DocPtr>> run_group(const std::vector<DocPtr>& docs, const bson_iter_t* spec,
+                                      const Vars* vars = nullptr);
+
 // Checks stage names and shapes without data (so errors surface on aggregate, not later).
 Status validate_stages(const bson_t* stages, bool change_stream, const Vars* vars = nullptr);
 
