@@ -55,28 +55,33 @@ Doc id_doc_of(const DocPtr& d) {
     return out;
 }
 
-}  // namespace
-
-Status Commands::begin_command(Engine& e, CommandCtx& c) {
+// The session the command's lsid names (created on first use) becomes the command's session.
+Status attach_session(Engine& e, CommandCtx& c) {
     bson_iter_t it;
-    if (bson_iter_init_find(&it, c.cmd, "lsid") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        Doc lsid = iter_subdoc(&it);
-        bson_iter_t id;
-        if (!bson_iter_init_find(&id, lsid.get(), "id") || !BSON_ITER_HOLDS_BINARY(&id))
-            return Error{40415, "BSON field 'lsid.id' is missing but a required field", {}};
-        const uint8_t* data;
-        uint32_t len;
-        bson_subtype_t st;
-        bson_iter_binary(&id, &st, &len, &data);
-        std::string key = hex_upper(data, len);
-        Session& s = e.sessions_[key];
-        if (s.key.empty()) {
-            s.key = key;
-            s.lsid = std::move(lsid);
-        }
-        s.last_use = Clock::now();
-        c.session = &s;
+    if (!bson_iter_init_find(&it, c.cmd, "lsid") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return ok_status();
+    Doc lsid = iter_subdoc(&it);
+    bson_iter_t id;
+    if (!bson_iter_init_find(&id, lsid.get(), "id") || !BSON_ITER_HOLDS_BINARY(&id))
+        return Error{40415, "BSON field 'lsid.id' is missing but a required field", {}};
+    const uint8_t* data;
+    uint32_t len;
+    bson_subtype_t st;
+    bson_iter_binary(&id, &st, &len, &data);
+    std::string key = hex_upper(data, len);
+    Session& s = e.sessions_[key];
+    if (s.key.empty()) {
+        s.key = key;
+        s.lsid = std::move(lsid);
     }
+    s.last_use = Clock::now();
+    c.session = &s;
+    return ok_status();
+}
+
+// The command's txnNumber, autocommit and startTransaction, checked against each other.
+Status read_txn_fields(Engine& e, CommandCtx& c) {
+    bson_iter_t it;
     if (bson_iter_init_find(&it, c.cmd, "txnNumber")) {
         if (!iter_is_number(&it)) return Error{14, "txnNumber must be a number", {}};
         if (e.options().replset.empty())
@@ -94,11 +99,135 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
                      "txnNumber may only be provided for multi-document transactions and retryable "
                      "write commands; lsid is missing",
                      {}};
-    if (!c.txn_number) {
-        if (c.autocommit_false || c.start_transaction)
-            return Error{50768, "txnNumber is required with autocommit and startTransaction", {}};
-        return ok_status();
+    if (!c.txn_number && (c.autocommit_false || c.start_transaction))
+        return Error{50768, "txnNumber is required with autocommit and startTransaction", {}};
+    return ok_status();
+}
+
+// A retryable write (or a command carrying txnNumber outside a transaction) with number N: a
+// newer number ends the session's transaction.
+Status retryable_write_number(Engine& e, const CommandCtx& c, Session& s, int64_t n) {
+    if (c.start_transaction) return Error{50768, "startTransaction requires autocommit:false", {}};
+    if (n > s.txn_number) {
+        if (s.state == TxnState::kInProgress) Commands::abort_txn(e, s);
+        s.txn_number = n;
+        s.state = TxnState::kNone;
     }
+    return ok_status();
+}
+
+// startTransaction with number N; READ_CONCERN (null when absent) is the command's readConcern.
+Status start_txn(Engine& e, Session& s, int64_t n, const bson_iter_t* read_concern) {
+    if (n == s.txn_number && s.state != TxnState::kNone)
+        return transient(251, "Given transaction number " + std::to_string(n) +
+                                  " does not match any in-progress transactions.");
+    if (read_concern && BSON_ITER_HOLDS_DOCUMENT(read_concern)) {
+        Doc rc = iter_subdoc(read_concern);
+        auto level = get_string(rc.get(), "level").value_or("snapshot");
+        if (level != "snapshot" && level != "majority" && level != "local")
+            return Error{
+                72, "The readConcern level must be either 'snapshot', 'majority' or 'local'", {}};
+    }
+    if (s.state == TxnState::kInProgress) Commands::abort_txn(e, s);
+    s.txn_number = n;
+    s.state = TxnState::kInProgress;
+    s.txn = std::make_unique<Txn>();
+    s.txn->id = e.next_txn_id_++;
+    s.txn->snapshot_ts = e.cluster_ts_;
+    s.txn->started = Clock::now();
+    e.active_txns_[s.txn->id] = s.txn.get();
+    return ok_status();
+}
+
+// A later command of transaction N (TERMINAL: commitTransaction or abortTransaction, which
+// answer for a committed or aborted transaction themselves).
+Status continue_txn(const Session& s, int64_t n, bool has_read_concern, bool terminal) {
+    if (has_read_concern && !terminal)
+        return Error{72, "Only the first command in a transaction may specify a readConcern", {}};
+    if (n != s.txn_number)
+        return transient(251, "Given transaction number " + std::to_string(n) +
+                                  " does not match any in-progress transactions.");
+    if (terminal || s.state == TxnState::kInProgress) return ok_status();
+    if (s.state == TxnState::kCommitted)
+        return Error{256, "Transaction " + std::to_string(n) + " has been committed.", {}};
+    return transient(251, "Transaction " + std::to_string(n) + " has been aborted.");
+}
+
+// The collections transaction T created join the catalog; for one that another client created
+// meanwhile, T's indexes are added to it.
+void add_created_collections(Engine& e, Txn& t) {
+    for (auto& [ns, created] : t.new_collections) {
+        Collection* existing = e.find_collection(created->db, created->name);
+        if (!existing) {
+            e.add_collection(std::move(created), true);
+            continue;
+        }
+        for (auto& idx : created->indexes) {
+            bool known = false;
+            for (const auto& have : existing->indexes) known = known || have.name == idx.name;
+            if (known) continue;
+            if (e.persistence_) e.persistence_->log_index(existing->db, existing->name, idx);
+            existing->indexes.push_back(std::move(idx));
+        }
+        (void)rebuild_unique(*existing);
+    }
+    t.new_collections.clear();
+}
+
+// Commits a transaction's writes ENTRIES to namespace NS at TS, in the order they were made;
+// OTHERS: other transactions are open and keep the history.
+void apply_overlay(Engine& e, const std::string& ns,
+                   const std::map<std::string, OverlayEntry>& entries, uint64_t ts, bool others) {
+    std::vector<std::pair<uint64_t, std::pair<const std::string*, const OverlayEntry*>>> ordered;
+    for (const auto& [k, en] : entries) ordered.push_back({en.seq, {&k, &en}});
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto dot = ns.find('.');
+    std::string db = ns.substr(0, dot), coll = ns.substr(dot + 1);
+    Collection* col = e.find_collection(db, coll);
+    if (!col) {
+        auto r = e.create_collection(db, coll, nullptr, true);
+        if (!r.ok()) return;
+        col = r.value();
+    }
+    for (const auto& [seq, kv] : ordered) {
+        const std::string& key = *kv.first;
+        const OverlayEntry& en = *kv.second;
+        DocPtr before = col->current(key);
+        if (!before && !en.doc) continue;
+        apply_committed(*col, key, en.doc, ts, others);
+        if (others) e.gc_candidates_.emplace_back(ns, 0);
+        if (!e.persistence_) continue;
+        if (en.doc) {
+            e.persistence_->log_put(db, coll, en.doc);
+        } else {
+            Doc idd = id_doc_of(before);
+            e.persistence_->log_delete(db, coll, idd.get());
+        }
+    }
+}
+
+// The change events of transaction T (number TXN_NUMBER of session S), all at clusterTime TS.
+void publish_events(Engine& e, const Session& s, Txn& t, uint64_t ts, int64_t txn_number) {
+    int64_t wall = e.now_ms();
+    uint32_t idx = 0;
+    LazyDoc lsid(s.lsid);
+    for (Event& ev : t.events) {
+        ev.ts = ts;
+        ev.wall_ms = wall;
+        ev.txn_index = idx++;
+        ev.lsid = lsid;
+        ev.txn_number = txn_number;
+        Commands::append_event(e, std::move(ev));
+    }
+}
+
+}  // namespace
+
+Status Commands::begin_command(Engine& e, CommandCtx& c) {
+    auto st = attach_session(e, c);
+    if (st.ok()) st = read_txn_fields(e, c);
+    if (!st.ok() || !c.txn_number) return st;
     Session& s = *c.session;
     int64_t n = *c.txn_number;
     if (n < s.txn_number)
@@ -107,54 +236,13 @@ Status Commands::begin_command(Engine& e, CommandCtx& c) {
                          " on session because a newer transaction " + std::to_string(s.txn_number) +
                          " has already started.",
                      {}};
-    bool has_read_concern = bson_iter_init_find(&it, c.cmd, "readConcern");
-    if (!c.autocommit_false) {
-        if (c.start_transaction)
-            return Error{50768, "startTransaction requires autocommit:false", {}};
-        // Retryable write (or a command carrying txnNumber outside a transaction).
-        if (n > s.txn_number) {
-            if (s.state == TxnState::kInProgress) abort_txn(e, s);
-            s.txn_number = n;
-            s.state = TxnState::kNone;
-        }
-        return ok_status();
-    }
+    bson_iter_t rc;
+    bool has_read_concern = bson_iter_init_find(&rc, c.cmd, "readConcern");
+    if (!c.autocommit_false) return retryable_write_number(e, c, s, n);
     bool terminal = c.name == "commitTransaction" || c.name == "abortTransaction";
-    if (c.start_transaction) {
-        if (n == s.txn_number && s.state != TxnState::kNone)
-            return transient(251, "Given transaction number " + std::to_string(n) +
-                                      " does not match any in-progress transactions.");
-        if (has_read_concern && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            Doc rc = iter_subdoc(&it);
-            auto level = get_string(rc.get(), "level").value_or("snapshot");
-            if (level != "snapshot" && level != "majority" && level != "local")
-                return Error{
-                    72,
-                    "The readConcern level must be either 'snapshot', 'majority' or 'local'",
-                    {}};
-        }
-        if (s.state == TxnState::kInProgress) abort_txn(e, s);
-        s.txn_number = n;
-        s.state = TxnState::kInProgress;
-        s.txn = std::make_unique<Txn>();
-        s.txn->id = e.next_txn_id_++;
-        s.txn->snapshot_ts = e.cluster_ts_;
-        s.txn->started = Clock::now();
-        e.active_txns_[s.txn->id] = s.txn.get();
-    } else {
-        if (has_read_concern && !terminal)
-            return Error{
-                72, "Only the first command in a transaction may specify a readConcern", {}};
-        if (n != s.txn_number)
-            return transient(251, "Given transaction number " + std::to_string(n) +
-                                      " does not match any in-progress transactions.");
-        if (terminal) return ok_status();
-        if (s.state != TxnState::kInProgress) {
-            if (s.state == TxnState::kCommitted)
-                return Error{256, "Transaction " + std::to_string(n) + " has been committed.", {}};
-            return transient(251, "Transaction " + std::to_string(n) + " has been aborted.");
-        }
-    }
+    st = c.start_transaction ? start_txn(e, s, n, has_read_concern ? &rc : nullptr)
+                             : continue_txn(s, n, has_read_concern, terminal);
+    if (!st.ok()) return st;
     if (!terminal) {
         c.in_txn = true;
         c.txn = s.txn.get();
@@ -191,67 +279,11 @@ Outcome Commands::commit_transaction(Engine& e, CommandCtx& c) {
     bool any_write = !t.new_collections.empty();
     for (const auto& [ns, entries] : t.overlay) any_write = any_write || !entries.empty();
     if (any_write) {
-        // The collections the transaction created join the catalog (with their indexes).
-        for (auto& [ns, created] : t.new_collections) {
-            Collection* existing = e.find_collection(created->db, created->name);
-            if (!existing) {
-                e.add_collection(std::move(created), true);
-                continue;
-            }
-            for (auto& idx : created->indexes) {
-                bool known = false;
-                for (const auto& have : existing->indexes) known = known || have.name == idx.name;
-                if (known) continue;
-                if (e.persistence_) e.persistence_->log_index(existing->db, existing->name, idx);
-                existing->indexes.push_back(std::move(idx));
-            }
-            (void)rebuild_unique(*existing);
-        }
-        t.new_collections.clear();
+        add_created_collections(e, t);
         uint64_t ts = e.next_ts();
         bool others = e.active_txns_.size() > 1;
-        for (auto& [ns, entries] : t.overlay) {
-            std::vector<std::pair<uint64_t, std::pair<const std::string*, const OverlayEntry*>>>
-                ordered;
-            for (const auto& [k, en] : entries) ordered.push_back({en.seq, {&k, &en}});
-            std::sort(ordered.begin(), ordered.end(),
-                      [](const auto& a, const auto& b) { return a.first < b.first; });
-            auto dot = ns.find('.');
-            std::string db = ns.substr(0, dot), coll = ns.substr(dot + 1);
-            Collection* col = e.find_collection(db, coll);
-            if (!col) {
-                auto r = e.create_collection(db, coll, nullptr, true);
-                if (!r.ok()) continue;
-                col = r.value();
-            }
-            for (const auto& [seq, kv] : ordered) {
-                const std::string& key = *kv.first;
-                const OverlayEntry& en = *kv.second;
-                DocPtr before = col->current(key);
-                if (!before && !en.doc) continue;
-                apply_committed(*col, key, en.doc, ts, others);
-                if (others) e.gc_candidates_.emplace_back(ns, 0);
-                if (e.persistence_) {
-                    if (en.doc)
-                        e.persistence_->log_put(db, coll, en.doc);
-                    else {
-                        Doc idd = id_doc_of(before);
-                        e.persistence_->log_delete(db, coll, idd.get());
-                    }
-                }
-            }
-        }
-        int64_t wall = e.now_ms();
-        uint32_t idx = 0;
-        LazyDoc lsid(s.lsid);
-        for (Event& ev : t.events) {
-            ev.ts = ts;
-            ev.wall_ms = wall;
-            ev.txn_index = idx++;
-            ev.lsid = lsid;
-            ev.txn_number = *c.txn_number;
-            append_event(e, std::move(ev));
-        }
+        for (const auto& [ns, entries] : t.overlay) apply_overlay(e, ns, entries, ts, others);
+        publish_events(e, s, t, ts, *c.txn_number);
     }
     release(e, t);
     s.txn.reset();
