@@ -19,9 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();
         }
     }
-    // A stored entry names COUNT objects; the stand-in makes at most 4 of each run, like a store that
-    // finds the first ones and then reports the next one missing.
-    outpost::detail::StoredObjectReader stored = [](uint64_t entity_uid, uint64_t first, uint64_t count,
+    // A stored entry names COUNT objects; the stand-in makes at most 4 of each run, like a store
+    // that finds the first ones and then reports the next one missing.
+    outpost::detail::StoredObjectReader stored = [](uint64_t entity_uid, uint64_t first,
+                                                    uint64_t count,
                                                     std::vector<outpost::ObjectChange>& out) {
         if (first == 0 || count > UINT64_MAX - first) std::abort();  // the decoder checks the range
         for (uint64_t i = 0; i < std::min<uint64_t>(count, 4); ++i) {

@@ -1,7 +1,8 @@
 // libFuzzer target: the MongoDB mapping both ways (docs/mongo-mapping.md), over a model with a
 // property of every type and externalType. The input is read three ways, each of which must end
 // in a value or a clean error, never a crash:
-//   - as a BSON document from MongoDB: a full document and an updateDescription for each collection;
+//   - as a BSON document from MongoDB: a full document and an updateDescription for each
+//   collection;
 //     what maps is written back to BSON as the outbound writer would;
 //   - as a change set from a device (its objects and properties folded onto the model), written to
 //     BSON as the outbound writer would;
@@ -41,7 +42,10 @@ void from_mongo(const uint8_t* data, size_t size) {
         auto change = mapping().change_from_document(c, &doc);
         if (change.is_ok()) write_back(c, change.value());
         std::vector<std::string> lookups;
-        auto update = mapping().change_from_update(c, outpost::Gid("\x02" "k"), &doc, &lookups);
+        auto update = mapping().change_from_update(c,
+                                                   outpost::Gid("\x02"
+                                                                "k"),
+                                                   &doc, &lookups);
         if (update.is_ok()) {
             outpost::ObjectChange ch = std::move(update).value();
             (void)mapping().add_fields_from_document(c, &doc, lookups, ch);
@@ -57,7 +61,8 @@ void from_device(const uint8_t* data, size_t size) {
     const auto& props = c.entity->properties;
     for (auto& change : cs.value().objects) {
         change.entity_uid = c.entity->id.uid;
-        for (auto& pc : change.properties) pc.property_uid = props[pc.property_uid % props.size()].id.uid;
+        for (auto& pc : change.properties)
+            pc.property_uid = props[pc.property_uid % props.size()].id.uid;
         if (change.kind == outpost::ObjectChange::kPut) write_back(c, change);
     }
 }
@@ -66,8 +71,8 @@ void json_to_native(const uint8_t* data, size_t size) {
     const auto& c = mapping().collections().front();
     const outpost::Property* doc = c.entity->property("doc");
     bson_t out = BSON_INITIALIZER;
-    (void)mapping().append_value(&out, "v", *doc,
-                                 outpost::Value(std::string(reinterpret_cast<const char*>(data), size)));
+    (void)mapping().append_value(
+        &out, "v", *doc, outpost::Value(std::string(reinterpret_cast<const char*>(data), size)));
     bson_destroy(&out);
 }
 

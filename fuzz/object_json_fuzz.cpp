@@ -2,11 +2,12 @@
 // through the store's object codec. Any input is rejected with an error or accepted; an accepted
 // object is put (inside a transaction that is never committed) and read back equal, unless the put
 // refused a value. Deep nesting, huge numbers and bad base64 are all in reach of the input.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unistd.h>
 
 #include "outpost/json.hpp"
 #include "outpost/store.hpp"
@@ -26,8 +27,12 @@ outpost::Model fuzz_model() {
     b.property("dn", T::kDateNano).property("by", T::kBytes).property("fx", T::kFlex);
     b.property("u32", T::kInt32, outpost::kFlagUnsigned);
     b.relation_property("rel", "AllTypes");
-    b.property("vi8", T::kInt8Vector).property("vi32", T::kInt32Vector).property("vi64", T::kInt64Vector);
-    b.property("vf", T::kFloatVector).property("vd", T::kDoubleVector).property("vs", T::kStringVector);
+    b.property("vi8", T::kInt8Vector)
+        .property("vi32", T::kInt32Vector)
+        .property("vi64", T::kInt64Vector);
+    b.property("vf", T::kFloatVector)
+        .property("vd", T::kDoubleVector)
+        .property("vs", T::kStringVector);
     b.to_many("many", "AllTypes");
     return b.build().value();
 }
@@ -67,7 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         outpost::Object again = *back.value();
         // What was put reads back as JSON that parses into an equal object.
         outpost::Object reparsed = box.new_object();
-        if (!outpost::object_update_from_json(reparsed, outpost::object_to_json(again))) std::abort();
+        if (!outpost::object_update_from_json(reparsed, outpost::object_to_json(again)))
+            std::abort();
     }
     txn.abort();
     return 0;

@@ -1,5 +1,6 @@
-// libFuzzer target: the sync protocol decoder (FlatBuffers verifier, then the change-set decoder) must
-// reject any frame cleanly; a frame it accepts must encode again and decode to the same message kind.
+// libFuzzer target: the sync protocol decoder (FlatBuffers verifier, then the change-set decoder)
+// must reject any frame cleanly; a frame it accepts must encode again and decode to the same
+// message kind.
 #include <cstdlib>
 
 #include "sync/protocol.hpp"

@@ -44,17 +44,28 @@ Status apply_mongo(const json& m, MongoSettings& s) {
     for (const auto& [key, v] : m.items()) {
         const std::string k = "mongoDb." + key;
         Status st;
-        if (key == "url") st = read_string(v, k, s.url);
-        else if (key == "database") st = read_string(v, k, s.database);
-        else if (key == "automaticInitialImport") st = read_bool(v, k, s.automatic_initial_import);
-        else if (key == "maxPropertySizeToMongoDb") st = read_uint(v, k, s.max_property_size);
-        else if (key == "strictConversionsFromMongoDb") st = read_bool(v, k, s.strict_from_mongo);
-        else if (key == "strictConversionsToMongoDb") st = read_bool(v, k, s.strict_to_mongo);
-        else if (key == "omitNullValuesToMongoDb") st = read_bool(v, k, s.omit_null_to_mongo);
-        else if (key == "emptyListForAbsentValuesFromMongoDb") st = read_bool(v, k, s.empty_list_for_absent);
-        else if (key == "removeObjectsOfDroppedCollections") st = read_bool(v, k, s.remove_objects_of_dropped_collections);
-        else if (key == "serverId") st = read_string(v, k, s.server_id);
-        else return bad(k, "unknown key");
+        if (key == "url")
+            st = read_string(v, k, s.url);
+        else if (key == "database")
+            st = read_string(v, k, s.database);
+        else if (key == "automaticInitialImport")
+            st = read_bool(v, k, s.automatic_initial_import);
+        else if (key == "maxPropertySizeToMongoDb")
+            st = read_uint(v, k, s.max_property_size);
+        else if (key == "strictConversionsFromMongoDb")
+            st = read_bool(v, k, s.strict_from_mongo);
+        else if (key == "strictConversionsToMongoDb")
+            st = read_bool(v, k, s.strict_to_mongo);
+        else if (key == "omitNullValuesToMongoDb")
+            st = read_bool(v, k, s.omit_null_to_mongo);
+        else if (key == "emptyListForAbsentValuesFromMongoDb")
+            st = read_bool(v, k, s.empty_list_for_absent);
+        else if (key == "removeObjectsOfDroppedCollections")
+            st = read_bool(v, k, s.remove_objects_of_dropped_collections);
+        else if (key == "serverId")
+            st = read_string(v, k, s.server_id);
+        else
+            return bad(k, "unknown key");
         if (!st) return st;
     }
     return Status::ok();
@@ -67,41 +78,57 @@ Status apply_config_json(const std::string& text, Settings& s) {
     try {
         root = json::parse(text);
     } catch (const json::parse_error& e) {
-        return Status(ErrorCode::kInvalidArgument, std::string("config is not valid JSON: ") + e.what());
+        return Status(ErrorCode::kInvalidArgument,
+                      std::string("config is not valid JSON: ") + e.what());
     }
-    if (!root.is_object()) return Status(ErrorCode::kInvalidArgument, "config must be a JSON object");
+    if (!root.is_object())
+        return Status(ErrorCode::kInvalidArgument, "config must be a JSON object");
     for (const auto& [key, v] : root.items()) {
         Status st;
-        if (key == "modelFile") st = read_string(v, key, s.model_file);
+        if (key == "modelFile")
+            st = read_string(v, key, s.model_file);
         else if (key == "bind") {
             s.binds.clear();
             if (v.is_string()) {
                 s.binds.push_back(v.get<std::string>());
             } else if (v.is_array()) {
                 for (const auto& b : v) {
-                    if (!b.is_string()) return bad(key, "expected a URL string or an array of them");
+                    if (!b.is_string())
+                        return bad(key, "expected a URL string or an array of them");
                     s.binds.push_back(b.get<std::string>());
                 }
             } else {
                 return bad(key, "expected a URL string or an array of them");
             }
-        } else if (key == "certificatePath") st = read_string(v, key, s.cert_dir);
-        else if (key == "dbDirectory") st = read_string(v, key, s.db_directory);
-        else if (key == "unsecuredNoAuthentication") st = read_bool(v, key, s.unsecured_no_authentication);
-        else if (key == "unsecuredAllowRemote") st = read_bool(v, key, s.unsecured_allow_remote);
+        } else if (key == "certificatePath")
+            st = read_string(v, key, s.cert_dir);
+        else if (key == "dbDirectory")
+            st = read_string(v, key, s.db_directory);
+        else if (key == "unsecuredNoAuthentication")
+            st = read_bool(v, key, s.unsecured_no_authentication);
+        else if (key == "unsecuredAllowRemote")
+            st = read_bool(v, key, s.unsecured_allow_remote);
         else if (key == "auth") {
             if (!v.is_object()) return bad(key, "expected an object");
             for (const auto& [akey, av] : v.items()) {
-                if (akey == "sharedSecret") st = read_string(av, "auth.sharedSecret", s.shared_secret);
-                else return bad("auth." + akey, "unknown key");
+                if (akey == "sharedSecret")
+                    st = read_string(av, "auth.sharedSecret", s.shared_secret);
+                else
+                    return bad("auth." + akey, "unknown key");
                 if (!st) return st;
             }
-        } else if (key == "historySizeMaxMb") st = read_uint(v, key, s.history_size_max_mb);
-        else if (key == "loginTimeoutSeconds") st = read_uint(v, key, s.login_timeout_seconds);
-        else if (key == "maxConnections") st = read_uint(v, key, s.max_connections);
-        else if (key == "logLevel") st = read_string(v, key, s.log_level);
-        else if (key == "mongoDb") st = apply_mongo(v, s.mongo);
-        else return bad(key, "unknown key");
+        } else if (key == "historySizeMaxMb")
+            st = read_uint(v, key, s.history_size_max_mb);
+        else if (key == "loginTimeoutSeconds")
+            st = read_uint(v, key, s.login_timeout_seconds);
+        else if (key == "maxConnections")
+            st = read_uint(v, key, s.max_connections);
+        else if (key == "logLevel")
+            st = read_string(v, key, s.log_level);
+        else if (key == "mongoDb")
+            st = apply_mongo(v, s.mongo);
+        else
+            return bad(key, "unknown key");
         if (!st) return st;
     }
     return Status::ok();
@@ -180,13 +207,16 @@ Status validate(const Settings& s) {
     for (const char* l : kLevels) known = known || s.log_level == l;
     if (!known) {
         return Status(ErrorCode::kInvalidArgument,
-                      "--log-level " + s.log_level + ": expected trace, debug, info, warn, error, critical or off");
+                      "--log-level " + s.log_level +
+                          ": expected trace, debug, info, warn, error, critical or off");
     }
     if (s.login_timeout_seconds > 86'400) {
-        return Status(ErrorCode::kInvalidArgument, "--login-timeout-seconds: at most 86400 (a day)");
+        return Status(ErrorCode::kInvalidArgument,
+                      "--login-timeout-seconds: at most 86400 (a day)");
     }
     if (s.mongo.enabled() && s.mongo.database.empty()) {
-        return Status(ErrorCode::kInvalidArgument, "--mongo-url needs --mongo-db (config mongoDb.database)");
+        return Status(ErrorCode::kInvalidArgument,
+                      "--mongo-url needs --mongo-db (config mongoDb.database)");
     }
     return Status::ok();
 }

@@ -3,20 +3,21 @@
 // Prints `listening on URL` per bound endpoint when ready; SIGTERM or SIGINT shuts down cleanly.
 //   outpost-server mongo-import [same flags]   imports every mapped MongoDB collection, then exits
 // Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config.
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
-#include <pthread.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -68,28 +69,28 @@ outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     return o;
 }
 
-// libmongoc's lines at their own level: its debug lines (server monitoring, every 0.5 s while MongoDB
-// is unreachable) stay out of a log at info.
+// libmongoc's lines at their own level: its debug lines (server monitoring, every 0.5 s while
+// MongoDB is unreachable) stay out of a log at info.
 void route_driver_log() {
-    outpost::mongo::set_driver_log(
-        [](outpost::mongo::DriverLogLevel level, std::string_view domain, std::string_view message) {
-            using L = outpost::mongo::DriverLogLevel;
-            spdlog::log(level == L::kTrace   ? spdlog::level::trace
-                        : level == L::kDebug ? spdlog::level::debug
-                        : level == L::kInfo  ? spdlog::level::info
-                        : level == L::kWarn  ? spdlog::level::warn
-                                             : spdlog::level::err,
-                        "libmongoc {}: {}", domain, message);
-        });
+    outpost::mongo::set_driver_log([](outpost::mongo::DriverLogLevel level, std::string_view domain,
+                                      std::string_view message) {
+        using L = outpost::mongo::DriverLogLevel;
+        spdlog::log(level == L::kTrace   ? spdlog::level::trace
+                    : level == L::kDebug ? spdlog::level::debug
+                    : level == L::kInfo  ? spdlog::level::info
+                    : level == L::kWarn  ? spdlog::level::warn
+                                         : spdlog::level::err,
+                    "libmongoc {}: {}", domain, message);
+    });
 }
 
-// SIGTERM and SIGINT at any time, also while starting (waiting for MongoDB, importing): the first one
-// runs the stop hooks registered so far (hooks registered later run at once; they must not block).
-// With a FORCED_EXIT_CODE (when the MongoDB connector runs), the shutdown then has kShutdownDeadline
-// to finish: a MongoDB that stopped answering holds a call up to its socketTimeoutMS (libmongoc
-// cannot cancel a call), so past the deadline the process exits at once with that code, as after a
-// crash, which the store and the connector's stored positions are made for. Signals are blocked in
-// every other thread (see main). Declare it after what the hooks stop.
+// SIGTERM and SIGINT at any time, also while starting (waiting for MongoDB, importing): the first
+// one runs the stop hooks registered so far (hooks registered later run at once; they must not
+// block). With a FORCED_EXIT_CODE (when the MongoDB connector runs), the shutdown then has
+// kShutdownDeadline to finish: a MongoDB that stopped answering holds a call up to its
+// socketTimeoutMS (libmongoc cannot cancel a call), so past the deadline the process exits at once
+// with that code, as after a crash, which the store and the connector's stored positions are made
+// for. Signals are blocked in every other thread (see main). Declare it after what the hooks stop.
 constexpr auto kShutdownDeadline = std::chrono::seconds(3);
 
 class SignalWatch {
@@ -150,9 +151,10 @@ class SignalWatch {
         if (!forced_exit_code_) return;
         std::unique_lock<std::mutex> lock(mutex_);
         if (finished_.wait_until(lock, deadline, [&] { return done_; })) return;
-        spdlog::warn("shutdown not finished after {} s (MongoDB does not answer): exiting now; the "
-                     "connector resumes from its stored positions at the next start",
-                     kShutdownDeadline.count());
+        spdlog::warn(
+            "shutdown not finished after {} s (MongoDB does not answer): exiting now; the "
+            "connector resumes from its stored positions at the next start",
+            kShutdownDeadline.count());
         spdlog::default_logger()->flush();
         std::fflush(stdout);
         std::_Exit(*forced_exit_code_);
@@ -161,22 +163,25 @@ class SignalWatch {
     const std::optional<int> forced_exit_code_;
     mutable std::mutex mutex_;
     std::condition_variable finished_;
-    bool received_ = false;                    // GUARDED_BY(mutex_)
-    bool done_ = false;                        // GUARDED_BY(mutex_)
+    bool received_ = false;                     // GUARDED_BY(mutex_)
+    bool done_ = false;                         // GUARDED_BY(mutex_)
     std::vector<std::function<void()>> hooks_;  // GUARDED_BY(mutex_)
     std::thread thread_;
 };
 
 // Runs an import; the connector logs its start, progress, end and counts (or why it failed). False
 // when it failed.
-bool run_import(outpost::mongo::Connector& connector) { return connector.run_import(nullptr).is_ok(); }
+bool run_import(outpost::mongo::Connector& connector) {
+    return connector.run_import(nullptr).is_ok();
+}
 
 // outpost-server mongo-import: one import into the server store, then exit (1 when stopped by a
 // signal before it finished).
 int import_only(const Settings& s) {
     auto store = open_store(s);
     if (!store) {
-        spdlog::error("cannot open the store in {}: {}", s.db_directory, store.status().to_string());
+        spdlog::error("cannot open the store in {}: {}", s.db_directory,
+                      store.status().to_string());
         return 1;
     }
     auto connector = outpost::mongo::Connector::create(*store, connector_options(s));
@@ -201,7 +206,8 @@ int import_only(const Settings& s) {
 int serve(const Settings& s) {
     auto store = open_store(s);
     if (!store) {
-        spdlog::error("cannot open the store in {}: {}", s.db_directory, store.status().to_string());
+        spdlog::error("cannot open the store in {}: {}", s.db_directory,
+                      store.status().to_string());
         return 1;
     }
     std::unique_ptr<outpost::mongo::Connector> connector;
@@ -273,7 +279,8 @@ int serve(const Settings& s) {
     outpost::sync::SyncServer* srv = server.get();
     signals.on_signal([srv] { srv->stop(); });
     if (s.unsecured_no_authentication && s.shared_secret.empty()) {
-        spdlog::warn("UNSECURED: any client that can reach this server may sync (no authentication)");
+        spdlog::warn(
+            "UNSECURED: any client that can reach this server may sync (no authentication)");
     }
     if (connector) {
         if (stopped_while_starting()) return 0;
@@ -286,7 +293,8 @@ int serve(const Settings& s) {
     }
     for (const auto& url : server->bound_urls()) std::printf("listening on %s\n", url.c_str());
     std::fflush(stdout);
-    spdlog::info("serving store {} ({} entities)", s.db_directory, (*store)->model().entities.size());
+    spdlog::info("serving store {} ({} entities)", s.db_directory,
+                 (*store)->model().entities.size());
 
     server->wait();
     // The connector stops and its MongoDB client pool goes before the last line.
@@ -311,34 +319,46 @@ int main(int argc, char** argv) {
     CLI::App app{"outpost-server: the Outpost sync server"};
     Settings flags;
     std::string conf;
-    app.add_option("--conf", conf, "JSON config file; flags override its keys")->check(CLI::ExistingFile);
+    app.add_option("--conf", conf, "JSON config file; flags override its keys")
+        ->check(CLI::ExistingFile);
     auto* model = app.add_option("--model", flags.model_file, "model file (JSON)");
-    auto* bind = app.add_option("--bind", flags.binds,
-                                "ws://HOST:PORT or wss://HOST:PORT to listen on (repeatable; port 0 picks one)");
-    auto* cert = app.add_option("--cert", flags.cert_dir, "directory with cert.pem and key.pem (for wss://)");
-    auto* db = app.add_option("--db-directory", flags.db_directory, "store directory (default outpost-data)");
-    auto* unsecured = app.add_flag("--unsecured-no-authentication", flags.unsecured_no_authentication,
-                                   "accept every client without credentials (local development only)");
-    auto* allow_remote = app.add_flag("--unsecured-allow-remote", flags.unsecured_allow_remote,
-                                      "confirms --unsecured-no-authentication on a non-loopback --bind");
+    auto* bind = app.add_option(
+        "--bind", flags.binds,
+        "ws://HOST:PORT or wss://HOST:PORT to listen on (repeatable; port 0 picks one)");
+    auto* cert = app.add_option("--cert", flags.cert_dir,
+                                "directory with cert.pem and key.pem (for wss://)");
+    auto* db = app.add_option("--db-directory", flags.db_directory,
+                              "store directory (default outpost-data)");
+    auto* unsecured =
+        app.add_flag("--unsecured-no-authentication", flags.unsecured_no_authentication,
+                     "accept every client without credentials (local development only)");
+    auto* allow_remote =
+        app.add_flag("--unsecured-allow-remote", flags.unsecured_allow_remote,
+                     "confirms --unsecured-no-authentication on a non-loopback --bind");
     auto* secret = app.add_option("--auth-shared-secret", flags.shared_secret,
                                   "clients must log in with this secret");
     auto* history = app.add_option("--history-size-max-mb", flags.history_size_max_mb,
                                    "history kept for catching up clients, in MiB (default 1024)");
-    auto* login_timeout = app.add_option("--login-timeout-seconds", flags.login_timeout_seconds,
-                                         "close connections not logged in by then (default 10; 0: never)");
-    auto* max_connections = app.add_option("--max-connections", flags.max_connections,
-                                           "refuse new connections beyond this many (default 10000; 0: no limit)");
+    auto* login_timeout =
+        app.add_option("--login-timeout-seconds", flags.login_timeout_seconds,
+                       "close connections not logged in by then (default 10; 0: never)");
+    auto* max_connections =
+        app.add_option("--max-connections", flags.max_connections,
+                       "refuse new connections beyond this many (default 10000; 0: no limit)");
     auto* level = app.add_option("--log-level", flags.log_level,
                                  "trace, debug, info, warn, error, critical or off (default info)");
-    auto* mongo_url = app.add_option("--mongo-url", flags.mongo.url,
-                                     "MongoDB connection string (a replica set): enables the connector");
-    auto* mongo_db = app.add_option("--mongo-db", flags.mongo.database, "MongoDB database to sync with");
-    auto* mongo_id = app.add_option("--mongo-server-id", flags.mongo.server_id,
-                                    "id of this server's writes in MongoDB (default: made once, kept)");
+    auto* mongo_url =
+        app.add_option("--mongo-url", flags.mongo.url,
+                       "MongoDB connection string (a replica set): enables the connector");
+    auto* mongo_db =
+        app.add_option("--mongo-db", flags.mongo.database, "MongoDB database to sync with");
+    auto* mongo_id =
+        app.add_option("--mongo-server-id", flags.mongo.server_id,
+                       "id of this server's writes in MongoDB (default: made once, kept)");
     app.add_flag("--mongo-initial-import", flags.mongo_initial_import,
                  "import every mapped collection before serving");
-    auto* import_cmd = app.add_subcommand("mongo-import", "import every mapped MongoDB collection, then exit");
+    auto* import_cmd =
+        app.add_subcommand("mongo-import", "import every mapped MongoDB collection, then exit");
     app.fallthrough();
     try {
         app.parse(argc, argv);
@@ -370,7 +390,9 @@ int main(int argc, char** argv) {
     if (*mongo_id) s.mongo.server_id = flags.mongo.server_id;
     s.mongo_initial_import = flags.mongo_initial_import;
     if (*import_cmd && !s.mongo.enabled()) {
-        std::fprintf(stderr, "outpost-server: mongo-import needs --mongo-url and --mongo-db (or mongoDb in --conf)\n");
+        std::fprintf(stderr,
+                     "outpost-server: mongo-import needs --mongo-url and --mongo-db (or mongoDb in "
+                     "--conf)\n");
         return 2;
     }
     if (s.binds.empty()) s.binds.push_back("ws://127.0.0.1:9999");

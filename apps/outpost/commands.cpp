@@ -18,7 +18,8 @@ Result<std::shared_ptr<Store>> open_store(const Options& o) {
         return Store::open(o.db, m, options);
     }
     if (!std::filesystem::exists(std::filesystem::path(o.db) / "data.mdb")) {
-        return Status(ErrorCode::kNotFound, "no store in " + o.db + "; pass --model FILE to create one");
+        return Status(ErrorCode::kNotFound,
+                      "no store in " + o.db + "; pass --model FILE to create one");
     }
     return Store::open_existing(o.db, options);
 }
@@ -48,7 +49,8 @@ Status get(const Options& o) {
     OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store->box(o.entity));
     OUTPOST_ASSIGN_OR_RETURN(auto obj, box.get(o.id));
     if (!obj) {
-        return Status(ErrorCode::kNotFound, o.entity + " " + std::to_string(o.id) + " does not exist");
+        return Status(ErrorCode::kNotFound,
+                      o.entity + " " + std::to_string(o.id) + " does not exist");
     }
     std::printf("%s\n", object_to_json(*obj).c_str());
     return Status::ok();
@@ -59,7 +61,8 @@ Status remove(const Options& o) {
     OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store->box(o.entity));
     OUTPOST_ASSIGN_OR_RETURN(bool removed, box.remove(o.id));
     if (!removed) {
-        return Status(ErrorCode::kNotFound, o.entity + " " + std::to_string(o.id) + " does not exist");
+        return Status(ErrorCode::kNotFound,
+                      o.entity + " " + std::to_string(o.id) + " does not exist");
     }
     std::printf("removed %s %llu\n", o.entity.c_str(), static_cast<unsigned long long>(o.id));
     return Status::ok();
@@ -84,10 +87,12 @@ Status stats(const Options& o) {
     OUTPOST_ASSIGN_OR_RETURN(StoreStats s, store->stats());
     std::printf("%-24s %12s %14s\n", "entity", "objects", "bytes");
     for (const auto& e : s.entities) {
-        std::printf("%-24s %12llu %14llu\n", e.name.c_str(), static_cast<unsigned long long>(e.count),
+        std::printf("%-24s %12llu %14llu\n", e.name.c_str(),
+                    static_cast<unsigned long long>(e.count),
                     static_cast<unsigned long long>(e.bytes));
     }
-    std::printf("store file: %llu bytes, %llu used\n", static_cast<unsigned long long>(s.file_bytes),
+    std::printf("store file: %llu bytes, %llu used\n",
+                static_cast<unsigned long long>(s.file_bytes),
                 static_cast<unsigned long long>(s.used_bytes));
     return Status::ok();
 }
@@ -110,7 +115,8 @@ Status query(const Options& o) {
         size_t start = 0;
         for (bool first = true; start <= spec.size(); first = false) {
             size_t comma = spec.find(',', start);
-            std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            std::string part =
+                spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
             start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
             if (first) {
                 prop = part;
@@ -121,8 +127,9 @@ Status query(const Options& o) {
             } else if (part == "nullsfirst") {
                 flags |= kOrderNullsFirst;
             } else if (part != "asc") {
-                return Status(ErrorCode::kInvalidArgument,
-                              "--order " + spec + ": unknown flag \"" + part + "\" (desc, asc, ci, nullsfirst)");
+                return Status(ErrorCode::kInvalidArgument, "--order " + spec + ": unknown flag \"" +
+                                                               part +
+                                                               "\" (desc, asc, ci, nullsfirst)");
             }
         }
         b.order(prop, flags);
@@ -182,12 +189,13 @@ Result<int> check(const Options& o) {
                      with_commas(p.total).c_str());
     };
     OUTPOST_ASSIGN_OR_RETURN(CheckReport r, check_store(**store, co));
-    std::printf("check: %s objects in %s entities, %s damaged; %s change-log records, %s damaged; "
-                "%s index problems; %s global id problems\n",
-                with_commas(r.objects).c_str(), with_commas(r.entities).c_str(),
-                with_commas(r.damaged_objects).c_str(), with_commas(r.changelog_records).c_str(),
-                with_commas(r.damaged_records).c_str(), with_commas(r.index_problems).c_str(),
-                with_commas(r.global_id_problems).c_str());
+    std::printf(
+        "check: %s objects in %s entities, %s damaged; %s change-log records, %s damaged; "
+        "%s index problems; %s global id problems\n",
+        with_commas(r.objects).c_str(), with_commas(r.entities).c_str(),
+        with_commas(r.damaged_objects).c_str(), with_commas(r.changelog_records).c_str(),
+        with_commas(r.damaged_records).c_str(), with_commas(r.index_problems).c_str(),
+        with_commas(r.global_id_problems).c_str());
     return r.clean() ? kCheckClean : kCheckDamaged;
 }
 

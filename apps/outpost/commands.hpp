@@ -39,9 +39,9 @@ Status query(const Options& o);
 // Exit codes of `outpost check` (docs/storage.md, "Checking a store").
 constexpr int kCheckClean = 0;
 constexpr int kCheckDamaged = 3;
-// Checks the store in o.db (opened read-only): prints each damage found and a summary line to stdout,
-// progress to stderr. Returns kCheckClean or kCheckDamaged (also when the store does not open because
-// it is damaged), or the error that kept the check from running.
+// Checks the store in o.db (opened read-only): prints each damage found and a summary line to
+// stdout, progress to stderr. Returns kCheckClean or kCheckDamaged (also when the store does not
+// open because it is damaged), or the error that kept the check from running.
 Result<int> check(const Options& o);
 
 struct SyncOptions {

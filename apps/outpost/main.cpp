@@ -7,12 +7,12 @@
 //   outpost model  --db DIR                              the stored model as JSON
 //   outpost query  --db DIR ENTITY [--where EXPR] [--order PROP[,desc][,ci][,nullsfirst]]...
 //                  [--offset N] [--limit N] [--count] [--explain]   JSON lines (docs/queries.md)
-//   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S] (--until-synced [--timeout S] | --watch)
-//   outpost check  --db DIR                              verifies every object, index, GID and change-log
+//   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S] (--until-synced [--timeout
+//   S] | --watch) outpost check  --db DIR                              verifies every object,
+//   index, GID and change-log
 //                                                         record; exit 0 clean, 3 damage found
 // Errors go to stderr with exit code 1 (2 for bad usage).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
     auto* model = app.add_subcommand("model", "print the store's model as JSON");
     add_db(model);
 
-    auto* query = app.add_subcommand("query", "print the objects matching a condition (docs/queries.md)");
+    auto* query =
+        app.add_subcommand("query", "print the objects matching a condition (docs/queries.md)");
     add_db(query);
     query->add_option("entity", o.entity)->required();
     query->add_option("--where", o.where, "condition in the query syntax, e.g. 'age >= 18'");
@@ -63,25 +64,31 @@ int main(int argc, char** argv) {
     query->add_flag("--explain", o.explain, "print the query plan instead of results");
 
     auto* check = app.add_subcommand(
-        "check", "verify a store: every object, index, global id and change-log record (exit 0: clean, "
-                 "3: damage found)");
+        "check",
+        "verify a store: every object, index, global id and change-log record (exit 0: clean, "
+        "3: damage found)");
     check->add_option("--db", o.db, "store directory")->required();
 
     outpost::cli::SyncOptions so;
     auto* sync = app.add_subcommand("sync", "sync the store with an Outpost sync server");
     sync->add_option("--db", so.store.db, "store directory")->required();
     sync->add_option("--model", so.store.model, "model file (needed when DIR holds no store yet)");
-    sync->add_option("--url", so.urls, "ws://HOST:PORT or wss://... (repeatable: one picked per attempt)")
+    sync->add_option("--url", so.urls,
+                     "ws://HOST:PORT or wss://... (repeatable: one picked per attempt)")
         ->required();
     sync->add_option("--secret", so.secret, "the server's shared secret");
     sync->add_option("--ca-file", so.ca_file, "wss://: PEM file of CA certificates to trust");
-    auto* until = sync->add_flag("--until-synced", so.until_synced,
-                                 "push and pull until up to date, then exit (non-zero with the reason)");
-    sync->add_option("--timeout", so.timeout_s, "seconds --until-synced waits (default 60)")->needs(until);
-    auto* watch = sync->add_flag("--watch", so.watch, "keep syncing; print each incoming change as JSON");
+    auto* until =
+        sync->add_flag("--until-synced", so.until_synced,
+                       "push and pull until up to date, then exit (non-zero with the reason)");
+    sync->add_option("--timeout", so.timeout_s, "seconds --until-synced waits (default 60)")
+        ->needs(until);
+    auto* watch =
+        sync->add_flag("--watch", so.watch, "keep syncing; print each incoming change as JSON");
     until->excludes(watch);
     sync->callback([&] {
-        if (!so.until_synced && !so.watch) throw CLI::ValidationError("sync", "needs --until-synced or --watch");
+        if (!so.until_synced && !so.watch)
+            throw CLI::ValidationError("sync", "needs --until-synced or --watch");
     });
 
     try {

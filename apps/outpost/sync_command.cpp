@@ -1,7 +1,8 @@
 // outpost sync: syncs a store with an Outpost sync server.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
-#include <pthread.h>
 
 #include "commands.hpp"
 #include "outpost/json.hpp"
@@ -47,7 +48,8 @@ void print_incoming(Store& store, const std::vector<IncomingChange>& changes) {
 }  // namespace
 
 Status sync(const SyncOptions& o) {
-    // SIGINT/SIGTERM end --watch cleanly: blocked before the client's threads start, taken by sigwait.
+    // SIGINT/SIGTERM end --watch cleanly: blocked before the client's threads start, taken by
+    // sigwait.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
@@ -60,9 +62,11 @@ Status sync(const SyncOptions& o) {
     options.credentials = o.secret;
     options.ca_file = o.ca_file;
     OUTPOST_ASSIGN_OR_RETURN(auto client, SyncClient::create(store, options));
-    client->on_state_change([](SyncState s) { std::fprintf(stderr, "sync: %s\n", sync_state_name(s)); });
+    client->on_state_change(
+        [](SyncState s) { std::fprintf(stderr, "sync: %s\n", sync_state_name(s)); });
     client->on_login_failure([](ErrorCode code, const std::string& reason) {
-        std::fprintf(stderr, "sync: login failed (%d): %s\n", static_cast<int>(code), reason.c_str());
+        std::fprintf(stderr, "sync: login failed (%d): %s\n", static_cast<int>(code),
+                     reason.c_str());
     });
     client->on_error([](ErrorCode code, const std::string& reason) {
         std::fprintf(stderr, "sync: error (%d): %s\n", static_cast<int>(code), reason.c_str());
@@ -79,12 +83,13 @@ Status sync(const SyncOptions& o) {
         client->stop();
         return Status::ok();
     }
-    Status st = client->wait_until_up_to_date(std::chrono::milliseconds(
-        static_cast<int64_t>(o.timeout_s * 1000)));
+    Status st = client->wait_until_up_to_date(
+        std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000)));
     uint64_t queued = client->outgoing_queue_length();
     client->stop();
     if (!st) return st;
-    std::printf("up to date (%llu local transactions waiting)\n", static_cast<unsigned long long>(queued));
+    std::printf("up to date (%llu local transactions waiting)\n",
+                static_cast<unsigned long long>(queued));
     return Status::ok();
 }
 

@@ -1,14 +1,18 @@
-// bench-mongo: the MongoDB connector against mongo-standin (in memory), with baselines measured in the
-// same run through raw libmongoc:
-//   outbound_docs_per_s    a backlog of device changes (server store transactions of --txn objects),
-//                          from the connector's start until MongoDB holds them all; baseline: raw bulk upserts ($set, batches of 1,000) of the
-//                          same documents from one client
-//   inbound_events_per_s   MongoDB inserts (insert_many, batches of 1,000) until the connector applied
-//                          them all to the server store; baseline: a raw libmongoc change-stream reader
-//                          receiving the same number of events
+// bench-mongo: the MongoDB connector against mongo-standin (in memory), with baselines measured in
+// the same run through raw libmongoc:
+//   outbound_docs_per_s    a backlog of device changes (server store transactions of --txn
+//   objects),
+//                          from the connector's start until MongoDB holds them all; baseline: raw
+//                          bulk upserts ($set, batches of 1,000) of the same documents from one
+//                          client
+//   inbound_events_per_s   MongoDB inserts (insert_many, batches of 1,000) until the connector
+//   applied
+//                          them all to the server store; baseline: a raw libmongoc change-stream
+//                          reader receiving the same number of events
 //   import_docs_per_s      run_import of the inbound documents into an empty store
 //   device_to_mongo_ms     one store put until a change-stream watcher sees the document (p50, p99)
-//   mongo_to_device_ms     one MongoDB insert until the connector committed it to the store (p50, p99)
+//   mongo_to_device_ms     one MongoDB insert until the connector committed it to the store (p50,
+//   p99)
 // Output: "NAME: VALUE unit" lines.
 #include <mongoc/mongoc.h>
 #include <signal.h>
@@ -40,7 +44,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace outpost;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct StandIn {
     pid_t pid = -1;
@@ -52,7 +58,8 @@ struct StandIn {
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
         posix_spawn_file_actions_addclose(&fa, fds[0]);
-        std::vector<std::string> args = {binary, "--port", "0", "--log-level", "quiet", "--oplog-size", "3000000"};
+        std::vector<std::string> args = {binary,  "--port",       "0",      "--log-level",
+                                         "quiet", "--oplog-size", "3000000"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -78,7 +85,8 @@ struct StandIn {
 
 Model bench_model() {
     ModelBuilder b;
-    b.entity("Doc").sync()
+    b.entity("Doc")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("name", PropertyType::kString)
         .property("n", PropertyType::kInt32)
@@ -103,10 +111,11 @@ void fill(Object& o, int64_t i) {
 }
 
 bson_t* make_fields(int64_t i) {
-    return BCON_NEW("name", BCON_UTF8("document-name-for-benchmarks"), "n", BCON_INT32(static_cast<int32_t>(i % 1000)),
-                    "price", BCON_DOUBLE(static_cast<double>(i) * 0.25), "active", BCON_BOOL(i % 2 == 0), "created",
-                    BCON_DATE_TIME(1700000000000 + i), "tags", "[", BCON_UTF8("a"), BCON_UTF8("b"), "]", "payload",
-                    BCON_UTF8(kPad.c_str()));
+    return BCON_NEW("name", BCON_UTF8("document-name-for-benchmarks"), "n",
+                    BCON_INT32(static_cast<int32_t>(i % 1000)), "price",
+                    BCON_DOUBLE(static_cast<double>(i) * 0.25), "active", BCON_BOOL(i % 2 == 0),
+                    "created", BCON_DATE_TIME(1700000000000 + i), "tags", "[", BCON_UTF8("a"),
+                    BCON_UTF8("b"), "]", "payload", BCON_UTF8(kPad.c_str()));
 }
 
 bson_t* make_doc(int64_t i) {
@@ -124,8 +133,8 @@ bool insert_batches(mongoc_collection_t* coll, int64_t first, int64_t count) {
         int64_t n = std::min<int64_t>(1000, count - done);
         for (int64_t i = 0; i < n; ++i) docs[i] = make_doc(first + done + i);
         bson_error_t err;
-        ok = mongoc_collection_insert_many(coll, const_cast<const bson_t**>(docs), static_cast<size_t>(n), nullptr,
-                                           nullptr, &err);
+        ok = mongoc_collection_insert_many(coll, const_cast<const bson_t**>(docs),
+                                           static_cast<size_t>(n), nullptr, nullptr, &err);
         for (int64_t i = 0; i < n; ++i) bson_destroy(docs[i]);
         if (!ok) std::fprintf(stderr, "insert_many: %s\n", err.message);
     }
@@ -151,8 +160,9 @@ std::shared_ptr<Store> open_store(const std::string& dir, bool no_sync) {
     return *s;
 }
 
-std::unique_ptr<mongo::Connector> connector(std::shared_ptr<Store> store, const std::string& uri, const std::string& db,
-                                            std::function<void()> on_commit, bool start = true) {
+std::unique_ptr<mongo::Connector> connector(std::shared_ptr<Store> store, const std::string& uri,
+                                            const std::string& db, std::function<void()> on_commit,
+                                            bool start = true) {
     mongo::ConnectorOptions o;
     o.url = uri;
     o.database = db;
@@ -183,15 +193,20 @@ int main(int argc, char** argv) {
     CLI::App app{"MongoDB connector throughput and latency against mongo-standin"};
     app.add_option("--standin", binary, "path of the mongo-standin binary");
     app.add_option("--docs", docs, "documents each way")->capture_default_str();
-    app.add_option("--txn", txn, "objects per server store transaction (outbound)")->capture_default_str();
+    app.add_option("--txn", txn, "objects per server store transaction (outbound)")
+        ->capture_default_str();
     app.add_option("--samples", samples, "latency samples each way")->capture_default_str();
     app.add_flag("--no-sync", no_sync, "server store without fsync on commit");
-    app.add_option("--only", only, "run only these parts, each with its baseline: outbound, inbound (with the import of its documents), latency")
+    app.add_option("--only", only,
+                   "run only these parts, each with its baseline: outbound, inbound (with the "
+                   "import of its documents), latency")
         ->delimiter(',')
         ->check(CLI::IsMember({"outbound", "inbound", "latency"}));
     CLI11_PARSE(app, argc, argv);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    auto runs = [&](const char* part) { return only.empty() || std::find(only.begin(), only.end(), part) != only.end(); };
+    auto runs = [&](const char* part) {
+        return only.empty() || std::find(only.begin(), only.end(), part) != only.end();
+    };
 
     StandIn server(binary);
     if (server.port == 0) {
@@ -203,9 +218,11 @@ int main(int argc, char** argv) {
     mongoc_client_t* client = mongoc_client_new(uri.c_str());
     auto tmp = std::filesystem::temp_directory_path() / ("bench-mongo-" + std::to_string(getpid()));
     std::filesystem::create_directories(tmp);
-    std::printf("# bench-mongo: %lld documents each way (~220 bytes), outbound in store transactions of %d, "
-                "%d latency samples; stand-in in memory; server store %s\n",
-                static_cast<long long>(docs), txn, samples, no_sync ? "without fsync" : "with fsync");
+    std::printf(
+        "# bench-mongo: %lld documents each way (~220 bytes), outbound in store transactions of "
+        "%d, "
+        "%d latency samples; stand-in in memory; server store %s\n",
+        static_cast<long long>(docs), txn, samples, no_sync ? "without fsync" : "with fsync");
 
     // ---- raw bulk upsert baseline
     double raw_bulk = 0;
@@ -213,7 +230,8 @@ int main(int argc, char** argv) {
         mongoc_collection_t* coll = mongoc_client_get_collection(client, "raw", "bulk");
         auto t = Clock::now();
         for (int64_t done = 0; done < docs; done += 1000) {
-            mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(coll, nullptr);
+            mongoc_bulk_operation_t* bulk =
+                mongoc_collection_create_bulk_operation_with_opts(coll, nullptr);
             bson_t* upsert = BCON_NEW("upsert", BCON_BOOL(true));
             for (int64_t i = done; i < std::min(docs, done + 1000); ++i) {
                 bson_t* sel = BCON_NEW("_id", BCON_INT64(i));
@@ -227,7 +245,8 @@ int main(int argc, char** argv) {
             }
             bson_error_t err;
             bson_t reply;
-            if (!mongoc_bulk_operation_execute(bulk, &reply, &err)) std::fprintf(stderr, "bulk: %s\n", err.message);
+            if (!mongoc_bulk_operation_execute(bulk, &reply, &err))
+                std::fprintf(stderr, "bulk: %s\n", err.message);
             bson_destroy(&reply);
             bson_destroy(upsert);
             mongoc_bulk_operation_destroy(bulk);
@@ -263,7 +282,8 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         outbound = static_cast<double>(docs) / seconds_since(t);
-        std::printf("outbound_mongo_txns: %llu\n", static_cast<unsigned long long>(c->status().outbound_txns));
+        std::printf("outbound_mongo_txns: %llu\n",
+                    static_cast<unsigned long long>(c->status().outbound_txns));
         c->stop();
         // The timed writes are all there (after the clock stopped).
         mongoc_collection_t* coll = mongoc_client_get_collection(client, "outbound", "Doc");
@@ -273,8 +293,8 @@ int main(int argc, char** argv) {
         bson_destroy(all);
         mongoc_collection_destroy(coll);
         if (n != docs) {
-            std::fprintf(stderr, "outbound: MongoDB holds %lld documents, expected %lld\n", static_cast<long long>(n),
-                         static_cast<long long>(docs));
+            std::fprintf(stderr, "outbound: MongoDB holds %lld documents, expected %lld\n",
+                         static_cast<long long>(n), static_cast<long long>(docs));
             return 1;
         }
     }
@@ -316,10 +336,12 @@ int main(int argc, char** argv) {
         mongoc_collection_t* coll = mongoc_client_get_collection(client, "inbound", "Doc");
         auto t = Clock::now();
         std::thread writer([&] { insert_batches(coll, 0, docs); });
-        while (c->status().inbound_events < static_cast<uint64_t>(docs)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (c->status().inbound_events < static_cast<uint64_t>(docs))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         inbound = static_cast<double>(docs) / seconds_since(t);
         writer.join();
-        std::printf("inbound_store_txns: %llu\n", static_cast<unsigned long long>(c->status().inbound_txns));
+        std::printf("inbound_store_txns: %llu\n",
+                    static_cast<unsigned long long>(c->status().inbound_txns));
         c->stop();
         mongoc_collection_destroy(coll);
     }
@@ -351,7 +373,8 @@ int main(int argc, char** argv) {
         });
         mongoc_client_t* watcher = mongoc_client_new(uri.c_str());
         mongoc_database_t* wdb = mongoc_client_get_database(watcher, "latency");
-        bson_t* pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "ns.coll", BCON_UTF8("Doc"), "}", "}", "]");
+        bson_t* pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "ns.coll",
+                                    BCON_UTF8("Doc"), "}", "}", "]");
         bson_t* opts = BCON_NEW("maxAwaitTimeMS", BCON_INT64(1000));
         mongoc_change_stream_t* stream = mongoc_database_watch(wdb, pipeline, opts);
         const bson_t* ev;

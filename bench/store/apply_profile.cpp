@@ -1,8 +1,8 @@
-// The store's share of the sync server's ingest, for callgrind: a synced store makes N new objects (the
-// shape bench-sync pushes: two int64s, a date, a string) in transactions of 1,000, and a second store
-// applies their change-log records with ApplyMode::kRecord, one transaction per record, as the server
-// does. Also N local and N synced puts in one transaction each.
-// Usage: bench-apply [N] [DIR]   (defaults: 20000, /dev/shm/outpost-bench-apply; DIR is deleted)
+// The store's share of the sync server's ingest, for callgrind: a synced store makes N new objects
+// (the shape bench-sync pushes: two int64s, a date, a string) in transactions of 1,000, and a
+// second store applies their change-log records with ApplyMode::kRecord, one transaction per
+// record, as the server does. Also N local and N synced puts in one transaction each. Usage:
+// bench-apply [N] [DIR]   (defaults: 20000, /dev/shm/outpost-bench-apply; DIR is deleted)
 // Instructions per object: valgrind --tool=callgrind --toggle-collect=outpost_bench_apply_all
 //   build/release/bin/bench-apply 20000   (or outpost_bench_put_local, outpost_bench_put_synced)
 #include <algorithm>
@@ -22,7 +22,8 @@ namespace {
 
 Model bench_model(bool synced) {
     ModelBuilder b;
-    b.entity("Obj").sync(synced)
+    b.entity("Obj")
+        .sync(synced)
         .property("id", PropertyType::kInt64, kFlagId)
         .property("a", PropertyType::kInt64)
         .property("b", PropertyType::kInt64)
@@ -54,7 +55,8 @@ void put_objects(Store& store, int n) {
 
 }  // namespace
 
-extern "C" __attribute__((noinline)) void outpost_bench_apply_all(Store& server, const std::vector<ChangeSet>& sets) {
+extern "C" __attribute__((noinline)) void outpost_bench_apply_all(
+    Store& server, const std::vector<ChangeSet>& sets) {
     for (const auto& cs : sets) {
         auto txn = server.begin_write();
         check(txn.status());
@@ -62,8 +64,12 @@ extern "C" __attribute__((noinline)) void outpost_bench_apply_all(Store& server,
         check(txn->commit());
     }
 }
-extern "C" __attribute__((noinline)) void outpost_bench_put_local(Store& store, int n) { put_objects(store, n); }
-extern "C" __attribute__((noinline)) void outpost_bench_put_synced(Store& store, int n) { put_objects(store, n); }
+extern "C" __attribute__((noinline)) void outpost_bench_put_local(Store& store, int n) {
+    put_objects(store, n);
+}
+extern "C" __attribute__((noinline)) void outpost_bench_put_synced(Store& store, int n) {
+    put_objects(store, n);
+}
 
 int main(int argc, char** argv) {
     int n = argc > 1 ? std::atoi(argv[1]) : 20000;

@@ -1,11 +1,11 @@
 // bench-store: Outpost's typed API against raw LMDB and SQLite on the same data and batching.
 // Usage: bench-store [--n N] [--engines outpost,outpost_synced,lmdb,sqlite] [--dir DIR] [--keep]
 //                    [--verify-objects]
-// outpost_synced is the same entity marked sync: every put also writes a GID and a change-log record.
-// Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every engine in
-// turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr.
-// query_indexed runs on the put_1txn store after an index on category is added to it (Outpost:
-// reopened with the indexed model; SQLite: CREATE INDEX), so no other row maintains that index.
+// outpost_synced is the same entity marked sync: every put also writes a GID and a change-log
+// record. Figures go to stdout as "NAME: VALUE unit" (grouped by row: each row runs for every
+// engine in turn), then "ratio NAME: VALUE (target ...)"; progress goes to stderr. query_indexed
+// runs on the put_1txn store after an index on category is added to it (Outpost: reopened with the
+// indexed model; SQLite: CREATE INDEX), so no other row maintains that index.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -27,8 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kBatch = 1000;
-constexpr size_t kQueries = 1000;     // equality queries per round of the query row
-constexpr size_t kQueryRounds = 5;    // rounds, engines alternating; the median round is reported
+constexpr size_t kQueries = 1000;   // equality queries per round of the query row
+constexpr size_t kQueryRounds = 5;  // rounds, engines alternating; the median round is reported
 
 std::string g_run_dir;  // removed at exit unless --keep
 bool g_keep = false;
@@ -115,7 +115,8 @@ struct Expected {
 };
 
 // The query row on the put_1txn stores: adds the index (timed, as ENGINE_index_build), then runs
-// the CATEGORIES queries kQueryRounds times, the engines taking turns, and reports the median round.
+// the CATEGORIES queries kQueryRounds times, the engines taking turns, and reports the median
+// round.
 void run_query_row(std::vector<std::unique_ptr<Engine>>& engines,
                    std::span<const int64_t> categories, size_t objects, const Checksum& want,
                    Report& report) {
@@ -288,8 +289,9 @@ int run(int argc, char** argv) {
         kQueries, static_cast<double>(want.queried.objects) / static_cast<double>(kQueries),
         kQueryRounds);
     if (verify_objects) {
-        std::printf("# --verify-objects: the Outpost stores verify every object they read "
-                    "(StoreOptions::verify_objects)\n");
+        std::printf(
+            "# --verify-objects: the Outpost stores verify every object they read "
+            "(StoreOptions::verify_objects)\n");
     }
     Report report;
     report.print("payload_bytes", static_cast<double>(payload), "bytes");
@@ -313,7 +315,8 @@ int run(int argc, char** argv) {
     print_ratio(report, "get_vs_lmdb", "outpost_get_random", "lmdb_get_random", true, 0.5);
     print_ratio(report, "put_vs_sqlite", "outpost_put_1txn", "sqlite_put_1txn", true, 1.5);
     print_ratio(report, "get_vs_sqlite", "outpost_get_random", "sqlite_get_random", true, 1.5);
-    print_ratio(report, "put_synced_vs_local", "outpost_synced_put_1txn", "outpost_put_1txn", true, 0.7);
+    print_ratio(report, "put_synced_vs_local", "outpost_synced_put_1txn", "outpost_put_1txn", true,
+                0.7);
     print_ratio(report, "query_indexed_vs_sqlite", "outpost_query_indexed", "sqlite_query_indexed",
                 true, 1.5);
     if (report.values.count("outpost_used_bytes")) {

@@ -8,7 +8,8 @@ namespace outpost::bench {
 
 Model bench_model(bool synced, bool indexed) {
     ModelBuilder b;
-    b.entity("BenchObject").sync(synced)
+    b.entity("BenchObject")
+        .sync(synced)
         .property("id", PropertyType::kInt64, kFlagId)
         .property("counter", PropertyType::kInt64)
         .property("score", PropertyType::kDouble)
@@ -34,7 +35,8 @@ T take(Result<T> r, std::string_view what) {
 
 class OutpostEngine : public Engine {
   public:
-    OutpostEngine(bool synced, bool verify_objects) : synced_(synced), verify_objects_(verify_objects) {}
+    OutpostEngine(bool synced, bool verify_objects)
+        : synced_(synced), verify_objects_(verify_objects) {}
     std::string_view name() const override { return synced_ ? "outpost_synced" : "outpost"; }
 
     void open(const std::string& dir) override { open_store(dir, false); }
@@ -114,8 +116,7 @@ class OutpostEngine : public Engine {
         query_.emplace(*box_, std::move(q));
     }
 
-    void query_category(std::span<const int64_t> categories, size_t batch,
-                        Checksum& sum) override {
+    void query_category(std::span<const int64_t> categories, size_t batch, Checksum& sum) override {
         for (size_t i = 0; i < categories.size(); i += batch) {
             ReadTxn txn = take(store_->begin_read(), "begin read");
             for (size_t j = i; j < std::min(categories.size(), i + batch); ++j) {

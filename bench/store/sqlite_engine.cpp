@@ -1,6 +1,7 @@
 // Baseline: SQLite with prepared statements, WAL, an INTEGER PRIMARY KEY and synchronous=OFF (the
 // benchmark's no-fsync setting); other settings (page cache, page size) are SQLite's defaults. The
-// query row adds an index on category (CREATE INDEX) and runs a prepared SELECT ... WHERE category = ?.
+// query row adds an index on category (CREATE INDEX) and runs a prepared SELECT ... WHERE category
+// = ?.
 #include <sqlite3.h>
 
 #include "store/engine.hpp"
@@ -30,16 +31,15 @@ class SqliteEngine : public Engine {
         select_ =
             prepare("SELECT counter, score, text, created, category FROM objects WHERE id = ?");
         update_ = prepare("UPDATE objects SET counter = ? WHERE id = ?");
-        scan_ = prepare(
-            "SELECT id, counter, score, text, created, category FROM objects ORDER BY id");
+        scan_ =
+            prepare("SELECT id, counter, score, text, created, category FROM objects ORDER BY id");
         delete_ = prepare("DELETE FROM objects WHERE id = ?");
         count_ = prepare("SELECT count(*) FROM objects");
     }
 
     void close() override {
-        for (sqlite3_stmt** s :
-             {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_, &count_,
-              &query_}) {
+        for (sqlite3_stmt** s : {&begin_, &commit_, &insert_, &select_, &update_, &scan_, &delete_,
+                                 &count_, &query_}) {
             sqlite3_finalize(*s);
             *s = nullptr;
         }
@@ -137,8 +137,7 @@ class SqliteEngine : public Engine {
             "SELECT id, counter, score, text, created, category FROM objects WHERE category = ?");
     }
 
-    void query_category(std::span<const int64_t> categories, size_t batch,
-                        Checksum& sum) override {
+    void query_category(std::span<const int64_t> categories, size_t batch, Checksum& sum) override {
         for (size_t i = 0; i < categories.size(); i += batch) {
             step_done(begin_, "BEGIN");
             for (size_t j = i; j < std::min(categories.size(), i + batch); ++j) {

@@ -1,5 +1,6 @@
 // bench-sync: Outpost sync over real WebSocket connections on 127.0.0.1.
-// Usage: bench-sync [--phases disk,latency,ingest,fanout,connections] [--latency-n N] [--ingest-n N]
+// Usage: bench-sync [--phases disk,latency,ingest,fanout,connections] [--latency-n N] [--ingest-n
+// N]
 //                   [--ingest-batch N] [--fanout-n N] [--fanout-batch N] [--readers N]
 //                   [--connections N] [--server PATH] [--dir DIR] [--keep]
 //
@@ -134,7 +135,8 @@ constexpr const char* kEntity = "Item";
 
 Model bench_model() {
     ModelBuilder b;
-    b.entity(kEntity).sync(true)
+    b.entity(kEntity)
+        .sync(true)
         .property("id", PropertyType::kInt64, kFlagId)
         .property("counter", PropertyType::kInt64)
         .property("text", PropertyType::kString)
@@ -345,7 +347,8 @@ void run_latency(const Model& model, size_t n, Report& report) {
         std::unique_lock lock(mu);
         if (!cv.wait_for(lock, 10s, [&] { return received > i; }))
             fail("latency", "B did not receive object " + std::to_string(i) + " within 10 s");
-        if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(last_at - t0).count());
+        if (i >= warmup)
+            ms.push_back(std::chrono::duration<double, std::milli>(last_at - t0).count());
     }
     double secs = seconds_since(started);
     std::sort(ms.begin(), ms.end());
@@ -495,11 +498,10 @@ struct ServerProcess {
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, out[1], 1);
         posix_spawn_file_actions_addclose(&actions, out[0]);
-        std::vector<std::string> args = {binary,         "--model",
-                                         model_file,     "--db-directory",
-                                         dir + "/data",  "--bind",
-                                         "ws://127.0.0.1:0", "--unsecured-no-authentication",
-                                         "--log-level",  "warn"};
+        std::vector<std::string> args = {
+            binary,        "--model", model_file,         "--db-directory",
+            dir + "/data", "--bind",  "ws://127.0.0.1:0", "--unsecured-no-authentication",
+            "--log-level", "warn"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -597,7 +599,8 @@ int main(int argc, char** argv) {
     app.add_option("--latency-n", latency_n, "single-object transactions timed (default 10000)");
     app.add_option("--ingest-n", ingest_n, "objects pushed (default 1000000)");
     app.add_option("--ingest-batch", ingest_batch, "objects per transaction (default 1000)");
-    app.add_option("--fanout-n", fanout_n, "objects written by the fan-out writer (default 100000)");
+    app.add_option("--fanout-n", fanout_n,
+                   "objects written by the fan-out writer (default 100000)");
     app.add_option("--fanout-batch", fanout_batch, "objects per writer transaction (default 100)");
     app.add_option("--readers", readers, "fan-out readers (default 100)");
     app.add_option("--connections", connections, "idle clients (default 10000)");

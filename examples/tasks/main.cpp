@@ -24,8 +24,9 @@ static int fail(const outpost::Status& st) {
 }
 
 int main(int argc, char** argv) {
-    std::string dir = argc > 1 ? argv[1]
-                               : (std::filesystem::temp_directory_path() / "outpost-tasks-example").string();
+    std::string dir =
+        argc > 1 ? argv[1]
+                 : (std::filesystem::temp_directory_path() / "outpost-tasks-example").string();
     auto model = outpost::Model::load(OUTPOST_TASKS_MODEL);
     if (!model) return fail(model.status());
     auto store = outpost::Store::open(dir, *model);
@@ -64,12 +65,13 @@ int main(int argc, char** argv) {
     for (const auto& t : *all) {
         std::string tags;
         for (const auto& tag : t.tags) tags += (tags.empty() ? "" : ",") + tag;
-        std::printf("task %llu: [%c] %s (owner %llu, tags %s)\n", static_cast<unsigned long long>(t.id),
-                    t.done ? 'x' : ' ', t.text.c_str(), static_cast<unsigned long long>(t.owner.id),
-                    tags.empty() ? "-" : tags.c_str());
+        std::printf("task %llu: [%c] %s (owner %llu, tags %s)\n",
+                    static_cast<unsigned long long>(t.id), t.done ? 'x' : ' ', t.text.c_str(),
+                    static_cast<unsigned long long>(t.owner.id), tags.empty() ? "-" : tags.c_str());
     }
     auto p = projects.get(launch.id);
-    if (!p || !*p) return fail(p ? outpost::Status(outpost::ErrorCode::kNotFound, "project") : p.status());
+    if (!p || !*p)
+        return fail(p ? outpost::Status(outpost::ErrorCode::kNotFound, "project") : p.status());
     std::printf("project %llu: %s, %zu tasks\n", static_cast<unsigned long long>((*p)->id),
                 (*p)->name.c_str(), (*p)->tasks.ids.size());
 
@@ -78,7 +80,8 @@ int main(int argc, char** argv) {
     auto first = tasks.get(todo[0].id);
     if (!first || !*first) return fail(first.status());
     std::printf("after removing user %llu, task %llu has owner %llu\n",
-                static_cast<unsigned long long>(ada.id), static_cast<unsigned long long>(todo[0].id),
+                static_cast<unsigned long long>(ada.id),
+                static_cast<unsigned long long>(todo[0].id),
                 static_cast<unsigned long long>((*first)->owner.id));
     auto count = tasks.count();
     if (!count) return fail(count.status());

@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
     if (!client) return fail(client.status());
     (*client)->on_incoming([](const std::vector<outpost::IncomingChange>& changes) {
         for (const auto& c : changes) {
-            std::printf("received: %zu put, %zu removed %s\n", c.put_ids.size(), c.removed_ids.size(),
-                        c.entity.c_str());
+            std::printf("received: %zu put, %zu removed %s\n", c.put_ids.size(),
+                        c.removed_ids.size(), c.entity.c_str());
         }
     });
     (*client)->on_login_failure([](outpost::ErrorCode, const std::string& why) {

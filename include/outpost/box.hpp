@@ -9,10 +9,10 @@
 //   users.put(u);                              // u.id is now set
 //
 // Member types: bool; integers (int8..int64, also for date, dateNano); float, double; std::string;
-// std::vector<uint8_t> (bytes); std::vector of integers, float/double or std::string; outpost::Flex;
-// std::optional<X> of those (null when empty); ToOne<U> (to-one relation); ToMany<U> (to-many).
-// A member whose C++ type does not fit its property's type makes the box unusable with a clear error
-// (Box::status()).
+// std::vector<uint8_t> (bytes); std::vector of integers, float/double or std::string;
+// outpost::Flex; std::optional<X> of those (null when empty); ToOne<U> (to-one relation); ToMany<U>
+// (to-many). A member whose C++ type does not fit its property's type makes the box unusable with a
+// clear error (Box::status()).
 
 #include <optional>
 #include <string>
@@ -184,7 +184,7 @@ struct FieldCodec {
 
 template <typename T>
 class Box {
-public:
+  public:
     // Binds T to its entity in STORE's model; check status() before use or let each call report it.
     explicit Box(std::shared_ptr<Store> store) : store_(std::move(store)) { bind(); }
 
@@ -317,7 +317,7 @@ public:
         return dyn_->count();
     }
 
-private:
+  private:
     struct Slot {
         enum Kind { kProperty, kToMany, kId } kind = kProperty;
         int pos = 0;
@@ -408,11 +408,15 @@ private:
 
 // OUTPOST_ENTITY(Type, member...): binds struct Type to the entity named "Type", each member to the
 // property (or to-many relation) of the same name. OUTPOST_ENTITY_AS(Type, "Entity", field(...)...)
-// binds with explicit names: OUTPOST_ENTITY_AS(Task, "Task", outpost::field("dateCreated", &Task::created)).
+// binds with explicit names: OUTPOST_ENTITY_AS(Task, "Task", outpost::field("dateCreated",
+// &Task::created)).
 #define OUTPOST_PARENS ()
-#define OUTPOST_EXPAND(...) OUTPOST_EXPAND3(OUTPOST_EXPAND3(OUTPOST_EXPAND3(OUTPOST_EXPAND3(__VA_ARGS__))))
-#define OUTPOST_EXPAND3(...) OUTPOST_EXPAND2(OUTPOST_EXPAND2(OUTPOST_EXPAND2(OUTPOST_EXPAND2(__VA_ARGS__))))
-#define OUTPOST_EXPAND2(...) OUTPOST_EXPAND1(OUTPOST_EXPAND1(OUTPOST_EXPAND1(OUTPOST_EXPAND1(__VA_ARGS__))))
+#define OUTPOST_EXPAND(...) \
+    OUTPOST_EXPAND3(OUTPOST_EXPAND3(OUTPOST_EXPAND3(OUTPOST_EXPAND3(__VA_ARGS__))))
+#define OUTPOST_EXPAND3(...) \
+    OUTPOST_EXPAND2(OUTPOST_EXPAND2(OUTPOST_EXPAND2(OUTPOST_EXPAND2(__VA_ARGS__))))
+#define OUTPOST_EXPAND2(...) \
+    OUTPOST_EXPAND1(OUTPOST_EXPAND1(OUTPOST_EXPAND1(OUTPOST_EXPAND1(__VA_ARGS__))))
 #define OUTPOST_EXPAND1(...) __VA_ARGS__
 #define OUTPOST_FOR_EACH(macro, type, ...) \
     __VA_OPT__(OUTPOST_EXPAND(OUTPOST_FOR_EACH_HELPER(macro, type, __VA_ARGS__)))
@@ -421,11 +425,11 @@ private:
 #define OUTPOST_FOR_EACH_AGAIN() OUTPOST_FOR_EACH_HELPER
 #define OUTPOST_FIELD_OF(type, member) ::outpost::field(#member, &type::member)
 
-#define OUTPOST_ENTITY_AS(Type, name, ...)                                         \
-    template <>                                                                    \
-    struct outpost::Binding<Type> {                                                \
-        static constexpr std::string_view kEntityName = name;                      \
-        static constexpr auto fields() { return std::make_tuple(__VA_ARGS__); }    \
+#define OUTPOST_ENTITY_AS(Type, name, ...)                                      \
+    template <>                                                                 \
+    struct outpost::Binding<Type> {                                             \
+        static constexpr std::string_view kEntityName = name;                   \
+        static constexpr auto fields() { return std::make_tuple(__VA_ARGS__); } \
     };
 #define OUTPOST_ENTITY(Type, ...) \
     OUTPOST_ENTITY_AS(Type, #Type, OUTPOST_FOR_EACH(OUTPOST_FIELD_OF, Type, __VA_ARGS__))

@@ -1,14 +1,14 @@
 #pragma once
 // Global ids and the change log: the input of sync.
 //
-// Every object of a synced entity has a GID, the canonical bytes of its MongoDB `_id`: one BSON type byte
-// then the value (docs/change-log.md). Devices make GIDs themselves (ObjectId by default; UUID v7, v4 or
-// a UUID string where the id property's externalType says so), so objects created offline need no round
-// trip. Each store maps GID <-> local id both ways.
+// Every object of a synced entity has a GID, the canonical bytes of its MongoDB `_id`: one BSON
+// type byte then the value (docs/change-log.md). Devices make GIDs themselves (ObjectId by default;
+// UUID v7, v4 or a UUID string where the id property's externalType says so), so objects created
+// offline need no round trip. Each store maps GID <-> local id both ways.
 //
-// Every write transaction that touches a synced entity appends one change-log record in the same LMDB
-// transaction: per object put its GID, whether it is new, and only the properties that changed; per
-// remove its GID. Writes to local-only entities log nothing.
+// Every write transaction that touches a synced entity appends one change-log record in the same
+// LMDB transaction: per object put its GID, whether it is new, and only the properties that
+// changed; per remove its GID. Writes to local-only entities log nothing.
 
 #include <cstdint>
 #include <optional>
@@ -23,7 +23,8 @@
 namespace outpost {
 
 // A global id: BSON type byte + value bytes (ObjectId: 0x07 + 12 bytes; UUID: 0x05 0x04 + 16 bytes;
-// string: 0x02 + UTF-8; int32: 0x10 + 4 bytes LE; int64: 0x12 + 8 bytes LE; binary: 0x05 subtype + bytes).
+// string: 0x02 + UTF-8; int32: 0x10 + 4 bytes LE; int64: 0x12 + 8 bytes LE; binary: 0x05 subtype +
+// bytes).
 using Gid = std::string;
 
 Gid new_object_id_gid();           // ObjectId: 4-byte seconds, 5 random bytes, 3-byte counter
@@ -53,9 +54,9 @@ struct ObjectChange {
     Kind kind = kPut;
     uint64_t entity_uid = 0;
     Gid gid;
-    bool is_new = false;                      // put: the object did not exist before
-    std::vector<PropertyChange> properties;   // put: changed properties only
-    std::vector<ToManyChange> to_many;        // put: changed to-many lists
+    bool is_new = false;                     // put: the object did not exist before
+    std::vector<PropertyChange> properties;  // put: changed properties only
+    std::vector<ToManyChange> to_many;       // put: changed to-many lists
     friend bool operator==(const ObjectChange&, const ObjectChange&) = default;
 };
 
@@ -65,16 +66,17 @@ struct ChangeSet {
     friend bool operator==(const ChangeSet&, const ChangeSet&) = default;
 };
 
-// The binary form of a change set (docs/change-log.md). Decoding checks every length and type: corrupt
-// input is a kCorrupt error, never a crash.
+// The binary form of a change set (docs/change-log.md). Decoding checks every length and type:
+// corrupt input is a kCorrupt error, never a crash.
 std::string encode_change_set(const ChangeSet& changes);
 Result<ChangeSet> decode_change_set(std::span<const uint8_t> data);
 
 struct ChangeLogRecord {
     uint64_t position = 0;
     ChangeSet changes;
-    std::string origin;  // the writing transaction's origin (WriteTxn::set_origin); empty for local writes
-    size_t bytes = 0;    // the record's stored size
+    std::string
+        origin;  // the writing transaction's origin (WriteTxn::set_origin); empty for local writes
+    size_t bytes = 0;  // the record's stored size
 };
 
 enum class ApplyMode {
@@ -85,9 +87,10 @@ enum class ApplyMode {
 
 // The change log of a store (only synced entities write to it).
 class ChangeLog {
-public:
-    // Records after POSITION, oldest first, at most MAX. Records whose origin is SKIP_ORIGIN (when not
-    // empty) come with empty changes, not decoded: for readers that pass over that origin's records.
+  public:
+    // Records after POSITION, oldest first, at most MAX. Records whose origin is SKIP_ORIGIN (when
+    // not empty) come with empty changes, not decoded: for readers that pass over that origin's
+    // records.
     static Result<std::vector<ChangeLogRecord>> read(Txn& txn, uint64_t after, size_t max,
                                                      std::string_view skip_origin = {});
     // Position of the newest record (0 when none was ever written).
@@ -96,16 +99,17 @@ public:
     static Result<uint64_t> size(Txn& txn);
     // Deletes the records up to and including POSITION.
     static Status acknowledge(WriteTxn& txn, uint64_t position);
-    // Applies a change set made elsewhere: puts by GID (merging the given properties into the object,
-    // creating it when new; relation targets by GID, local ids made as needed), removes by GID. Logs
-    // nothing; observers see ORIGIN. Unknown entities and properties (a newer model) are skipped.
+    // Applies a change set made elsewhere: puts by GID (merging the given properties into the
+    // object, creating it when new; relation targets by GID, local ids made as needed), removes by
+    // GID. Logs nothing; observers see ORIGIN. Unknown entities and properties (a newer model) are
+    // skipped.
     static Status apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin,
                         ApplyMode mode = ApplyMode::kRemote);
 };
 
 // Small named values kept with the data and written in the caller's transaction, so that sync state
-// (the last applied server sequence, per-client transaction numbers, resume tokens) commits atomically
-// with the changes it describes.
+// (the last applied server sequence, per-client transaction numbers, resume tokens) commits
+// atomically with the changes it describes.
 Status put_meta(WriteTxn& txn, std::string_view key, std::string_view value);
 Result<std::optional<std::string>> get_meta(Txn& txn, std::string_view key);
 Status remove_meta(WriteTxn& txn, std::string_view key);

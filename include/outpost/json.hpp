@@ -1,10 +1,11 @@
 #pragma once
-// Objects as JSON (docs/object-json.md): the format of the outpost tool and of `outpost sync --watch`.
+// Objects as JSON (docs/object-json.md): the format of the outpost tool and of `outpost sync
+// --watch`.
 //   {"id": 3, "text": "Buy milk", "done": false, "dateCreated": 1700000000000, "owner": 1,
 //    "tags": ["home"], "photo": "iVBORw0KGgo=", "extra": {"any": ["json"]}, "tasks": [4, 5]}
 // Integers, dates and relations are numbers; bytes are base64; flex is any JSON; float and double
-// NaN and infinities are the strings "NaN", "Infinity", "-Infinity"; to-many relations are arrays of
-// ids under the relation's name; null or a missing key is null.
+// NaN and infinities are the strings "NaN", "Infinity", "-Infinity"; to-many relations are arrays
+// of ids under the relation's name; null or a missing key is null.
 
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #pragma once
-// Objects: the dynamic Object (values by property), and the zero-copy ObjectReader and the ObjectWriter
-// that the typed API uses to read and write objects without going through Value.
+// Objects: the dynamic Object (values by property), and the zero-copy ObjectReader and the
+// ObjectWriter that the typed API uses to read and write objects without going through Value.
 
 #include <cstdint>
 #include <optional>
@@ -25,7 +25,7 @@ struct Access;
 // An object of one entity with its values in memory, addressed by property name, id or position.
 // REQUIRES: the entity outlives the object (it belongs to the store's model; keep the store open).
 class Object {
-public:
+  public:
     explicit Object(const Entity& entity);
 
     const Entity& entity() const { return *entity_; }
@@ -48,7 +48,7 @@ public:
 
     friend bool operator==(const Object& a, const Object& b);
 
-private:
+  private:
     const Entity* entity_;
     std::vector<Value> values_;
     std::vector<std::vector<uint64_t>> to_many_;
@@ -57,7 +57,7 @@ private:
 // Reads a stored object in place (zero-copy views into the store's memory map).
 // Valid only while the transaction that produced it is open.
 class ObjectReader {
-public:
+  public:
     // Property positions are indexes into Entity::properties.
     bool is_null(int pos) const;
     bool get_bool(int pos) const;
@@ -73,7 +73,7 @@ public:
     Value get_value(int pos) const;
     std::span<const uint8_t> raw() const { return {data_, size_}; }
 
-private:
+  private:
     friend struct detail::Access;
     ObjectReader(const detail::EntityInfo* info, const uint8_t* data, size_t size)
         : info_(info), data_(data), size_(size) {}
@@ -85,7 +85,7 @@ private:
 
 // Builds the stored form of one object. Obtained from a box; set each property at most once.
 class ObjectWriter {
-public:
+  public:
     void set_bool(int pos, bool v);
     void set_int(int pos, int64_t v);  // range-checked for int8/16/32 when the object is finished
     void set_double(int pos, double v);
@@ -98,7 +98,7 @@ public:
     // Sets any value, checking that it fits the property's type.
     Status set_value(int pos, const Value& v);
 
-private:
+  private:
     friend struct detail::Access;
     explicit ObjectWriter(detail::WriterState* state) : s_(state) {}
 

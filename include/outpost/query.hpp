@@ -17,13 +17,16 @@
 // Semantics (also in docs/queries.md):
 // - A comparison with a null property value is false, for every operator but IS NULL (so `x != 3`
 //   does not match objects whose x is null). `== null` is IS NULL, `!= null` is IS NOT NULL.
-// - A path through relations (`owner.name`, `tasks.done`, `@Task.owner.done`) matches when at least one
+// - A path through relations (`owner.name`, `tasks.done`, `@Task.owner.done`) matches when at least
+// one
 //   related object matches; an object without related objects does not match.
-// - Results come in id order unless ordered; nulls sort last unless kOrderNullsFirst; ties keep id order.
-// - count() and the aggregates work on the same objects that find() returns (offset and limit apply).
+// - Results come in id order unless ordered; nulls sort last unless kOrderNullsFirst; ties keep id
+// order.
+// - count() and the aggregates work on the same objects that find() returns (offset and limit
+// apply).
 //
-// Thread-safety: a Query is not safe to use from several threads at once (parameters are state); run it
-// in any transaction of the calling thread.
+// Thread-safety: a Query is not safe to use from several threads at once (parameters are state);
+// run it in any transaction of the calling thread.
 
 #include <cstdint>
 #include <functional>
@@ -47,8 +50,8 @@ enum class QueryOp : uint8_t {
     kLessOrEqual,
     kGreater,
     kGreaterOrEqual,
-    kBetween,         // two operands, both inclusive
-    kIn,              // any number of operands (integers or strings)
+    kBetween,  // two operands, both inclusive
+    kIn,       // any number of operands (integers or strings)
     kIsNull,
     kIsNotNull,
     kStartsWith,      // strings
@@ -67,18 +70,18 @@ struct Access;  // the library's own way to its internals (src/store/access.hpp)
 // A condition tree, independent of any store: property paths are resolved when a query is built.
 // Cheap to copy (shared, immutable).
 class Condition {
-public:
+  public:
     // A comparison of the property at PATH (a name, or a path through relations: "owner.name",
-    // "@Task.owner.done") with OPERANDS (one for most operators, two for kBetween, any number for kIn,
-    // none for kIsNull/kIsNotNull). CASE_SENSITIVE applies to string comparisons.
+    // "@Task.owner.done") with OPERANDS (one for most operators, two for kBetween, any number for
+    // kIn, none for kIsNull/kIsNotNull). CASE_SENSITIVE applies to string comparisons.
     static Condition compare(std::string path, QueryOp op, std::vector<Value> operands = {},
                              bool case_sensitive = true);
     static Condition all_of(std::vector<Condition> conditions);  // AND; empty means "every object"
     static Condition any_of(std::vector<Condition> conditions);  // OR; empty means "no object"
     static Condition negate(Condition condition);
 
-    // The same comparison with a parameter name, so that Query::set_parameter(NAME, ...) can replace
-    // its operands. REQUIRES: a comparison (not AND/OR/NOT); otherwise the name is ignored.
+    // The same comparison with a parameter name, so that Query::set_parameter(NAME, ...) can
+    // replace its operands. REQUIRES: a comparison (not AND/OR/NOT); otherwise the name is ignored.
     Condition alias(std::string name) const;
 
     // The condition in the text syntax (parses back to an equal condition).
@@ -88,7 +91,7 @@ public:
     friend Condition operator||(const Condition& a, const Condition& b);
     friend Condition operator!(const Condition& a);
 
-private:
+  private:
     friend struct detail::Access;
     const std::shared_ptr<const detail::CondNode>& node() const { return node_; }
     explicit Condition(std::shared_ptr<const detail::CondNode> node) : node_(std::move(node)) {}
@@ -100,9 +103,10 @@ private:
 // "query syntax: column 9: expected a value after '>='".
 Result<Condition> parse_condition(std::string_view text);
 
-// Builds comparisons on one property path: prop("age").greater(17), prop("owner.name").equal("Ada").
+// Builds comparisons on one property path: prop("age").greater(17),
+// prop("owner.name").equal("Ada").
 class PropertyRef {
-public:
+  public:
     explicit PropertyRef(std::string path) : path_(std::move(path)) {}
     Condition equal(Value v, bool case_sensitive = true) const;
     Condition not_equal(Value v, bool case_sensitive = true) const;
@@ -119,7 +123,7 @@ public:
     Condition contains(std::string s, bool case_sensitive = true) const;
     Condition vector_contains(Value element, bool case_sensitive = true) const;
 
-private:
+  private:
     std::string path_;
 };
 inline PropertyRef prop(std::string path) { return PropertyRef(std::move(path)); }
@@ -132,24 +136,25 @@ enum OrderFlag : uint32_t {
 
 class Query;
 
-// Collects a condition, an order, offset and limit for one box, then build() checks them against the
-// entity (unknown properties, operators that do not fit a property's type) and plans the query.
+// Collects a condition, an order, offset and limit for one box, then build() checks them against
+// the entity (unknown properties, operators that do not fit a property's type) and plans the query.
 class QueryBuilder {
-public:
+  public:
     explicit QueryBuilder(DynamicBox box);
 
     // ANDs CONDITION with what is there.
     QueryBuilder& where(Condition condition);
     // Parses TEXT and ANDs it; a syntax error is reported by build().
     QueryBuilder& where(std::string_view text);
-    // Orders by PROPERTY (a property of this entity, not a path), then by earlier order() calls' ties.
+    // Orders by PROPERTY (a property of this entity, not a path), then by earlier order() calls'
+    // ties.
     QueryBuilder& order(std::string property, uint32_t flags = 0);
     QueryBuilder& offset(uint64_t n);
     QueryBuilder& limit(uint64_t n);
 
     Result<Query> build() const;
 
-private:
+  private:
     DynamicBox box_;
     std::vector<Condition> conditions_;
     Status parse_error_;
@@ -163,7 +168,7 @@ private:
 };
 
 class Query {
-public:
+  public:
     Query(Query&&) noexcept;
     Query& operator=(Query&&) noexcept;
     ~Query();
@@ -185,9 +190,9 @@ public:
     Result<std::optional<Object>> find_unique();
     // Whether object ID matches the condition (ignores order, offset and limit).
     Result<bool> matches(Txn& txn, uint64_t id);
-    // Whether OBJECT (of this query's entity, stored or not, e.g. an incoming change) matches; paths
-    // through relations are followed in TXN (to-many lists of OBJECT itself are read from the store by
-    // its id). kInvalidArgument for an object of another entity.
+    // Whether OBJECT (of this query's entity, stored or not, e.g. an incoming change) matches;
+    // paths through relations are followed in TXN (to-many lists of OBJECT itself are read from the
+    // store by its id). kInvalidArgument for an object of another entity.
     Result<bool> matches(Txn& txn, const Object& object);
 
     // Aggregates over the non-null values of PROPERTY (a property of this entity) in the results.
@@ -199,10 +204,11 @@ public:
     Result<std::optional<double>> average(Txn& txn, std::string_view property);
     Result<uint64_t> count_distinct(Txn& txn, std::string_view property);
 
-    // Parameters: NAME is a comparison's alias or a `$name` in the text. One value replaces the operand
-    // of a one-operand comparison (and every `$name` slot); two values the bounds of a BETWEEN; a list
-    // the operands of an IN. Values are checked against the property (kTypeMismatch); an unknown name
-    // is kNotFound. Running a query with a parameter that has no value yet is kIllegalState.
+    // Parameters: NAME is a comparison's alias or a `$name` in the text. One value replaces the
+    // operand of a one-operand comparison (and every `$name` slot); two values the bounds of a
+    // BETWEEN; a list the operands of an IN. Values are checked against the property
+    // (kTypeMismatch); an unknown name is kNotFound. Running a query with a parameter that has no
+    // value yet is kIllegalState.
     Status set_parameter(std::string_view name, Value value);
     Status set_parameter(std::string_view name, Value lo, Value hi);
     Status set_parameter(std::string_view name, std::vector<Value> values);
@@ -210,13 +216,14 @@ public:
     void set_offset(uint64_t n);
     void set_limit(uint64_t n);
 
-    // The plan, e.g. "Task: index Task.owner (==) then filter: owner == 3 AND done == false; limit 5",
-    // "Task: index User.name (==) via owner then filter: ..." or "Task: scan, filter: ...". Names the
-    // index as "index <Entity>.<property>", or says "id lookup", "union of [...]" or "scan".
+    // The plan, e.g. "Task: index Task.owner (==) then filter: owner == 3 AND done == false; limit
+    // 5", "Task: index User.name (==) via owner then filter: ..." or "Task: scan, filter: ...".
+    // Names the index as "index <Entity>.<property>", or says "id lookup", "union of [...]" or
+    // "scan".
     std::string explain() const;
     const Entity& entity() const;
 
-private:
+  private:
     // Queries are made by QueryBuilder::build.
     friend struct detail::Access;
     explicit Query(std::unique_ptr<detail::QueryImpl> impl);
@@ -230,7 +237,7 @@ private:
 //   auto adults = q->find();   // Result<std::vector<User>>
 template <typename T>
 class TypedQuery {
-public:
+  public:
     TypedQuery(Box<T>& box, Query query) : box_(&box), query_(std::move(query)) {}
 
     // Builds a query with WHERE (text syntax; empty: every object) on BOX's entity.
@@ -247,11 +254,12 @@ public:
     Result<std::vector<T>> find(Txn& txn) {
         std::vector<T> out;
         // Each match is read once: the reader the query matched is the one the object is made from.
-        OUTPOST_RETURN_IF_ERROR(query_.for_each(txn, [&](uint64_t id, const ObjectReader& r) -> Status {
-            OUTPOST_ASSIGN_OR_RETURN(T o, box_->from_reader(txn, id, r));
-            out.push_back(std::move(o));
-            return Status::ok();
-        }));
+        OUTPOST_RETURN_IF_ERROR(
+            query_.for_each(txn, [&](uint64_t id, const ObjectReader& r) -> Status {
+                OUTPOST_ASSIGN_OR_RETURN(T o, box_->from_reader(txn, id, r));
+                out.push_back(std::move(o));
+                return Status::ok();
+            }));
         return out;
     }
     Result<std::vector<T>> find() {
@@ -270,7 +278,7 @@ public:
     }
     Result<uint64_t> count(Txn& txn) { return query_.count(txn); }
 
-private:
+  private:
     Box<T>* box_;
     Query query_;
 };

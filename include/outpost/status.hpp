@@ -1,6 +1,6 @@
 #pragma once
-// Errors as values. Every fallible library call returns Status or Result<T>; nothing throws across the
-// public API. Codes come from one registry, numbered in bands by domain.
+// Errors as values. Every fallible library call returns Status or Result<T>; nothing throws across
+// the public API. Codes come from one registry, numbered in bands by domain.
 
 #include <string>
 #include <string_view>
@@ -49,20 +49,20 @@ enum class ErrorCode : int {
     // 5xx auth
     kAuthCredentialsRejected = 500,
     // 6xx MongoDB connector (docs/mongo-mapping.md); cause() holds the server's or libmongoc's code
-    kMongoConnection = 600,    // no server reachable, network error, server selection timeout
-    kMongoDeployment = 601,    // not a replica set, wire version too old, privileges missing
-    kMongoCommand = 602,       // a command failed on the server
-    kMongoMapping = 603,       // a value or _id that does not fit the model (dead letter)
-    kMongoHistoryLost = 604,   // the change stream's resume point left the oplog (286)
-    kMongoTransaction = 605,   // a transaction did not commit after its retries
-    kMongoTooLarge = 606,      // a document over 16 MiB or a value over maxPropertySizeToMongoDb
+    kMongoConnection = 600,   // no server reachable, network error, server selection timeout
+    kMongoDeployment = 601,   // not a replica set, wire version too old, privileges missing
+    kMongoCommand = 602,      // a command failed on the server
+    kMongoMapping = 603,      // a value or _id that does not fit the model (dead letter)
+    kMongoHistoryLost = 604,  // the change stream's resume point left the oplog (286)
+    kMongoTransaction = 605,  // a transaction did not commit after its retries
+    kMongoTooLarge = 606,     // a document over 16 MiB or a value over maxPropertySizeToMongoDb
 };
 
 // Short stable name of a code, e.g. "unique_violation".
 std::string_view error_code_name(ErrorCode code);
 
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;
     Status(ErrorCode code, std::string message, int cause = 0)
         : code_(code), message_(std::move(message)), cause_(cause) {}
@@ -78,7 +78,7 @@ public:
     // "unique_violation (303): Task.text: value "x" is already used by object 3"
     std::string to_string() const;
 
-private:
+  private:
     ErrorCode code_ = ErrorCode::kOk;
     std::string message_;
     int cause_ = 0;
@@ -87,8 +87,8 @@ private:
 // A value or the Status that explains why there is none.
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  public:
+    Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
     Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
     bool is_ok() const { return v_.index() == 0; }
@@ -104,16 +104,16 @@ public:
     // Ok when there is a value.
     Status status() const { return is_ok() ? Status() : std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 
 }  // namespace outpost
 
 // Returns the Status of EXPR from the enclosing function when it is an error.
-#define OUTPOST_RETURN_IF_ERROR(expr)                \
-    do {                                             \
-        ::outpost::Status outpost_status_ = (expr);  \
+#define OUTPOST_RETURN_IF_ERROR(expr)                         \
+    do {                                                      \
+        ::outpost::Status outpost_status_ = (expr);           \
         if (!outpost_status_.is_ok()) return outpost_status_; \
     } while (0)
 

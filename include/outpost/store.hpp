@@ -1,10 +1,10 @@
 #pragma once
 // The store: one LMDB environment holding the objects of a model's entities.
 //
-// Operating rules (as LMDB's): one write transaction at a time per store (others wait), any number of
-// readers; a transaction belongs to the thread that began it; keep read transactions short. Misuse
-// (beginning a write while this thread already has one open on the store, using a transaction from
-// another thread) is an error (kTxnMisuse), never a deadlock.
+// Operating rules (as LMDB's): one write transaction at a time per store (others wait), any number
+// of readers; a transaction belongs to the thread that began it; keep read transactions short.
+// Misuse (beginning a write while this thread already has one open on the store, using a
+// transaction from another thread) is an error (kTxnMisuse), never a deadlock.
 
 #include <cstdint>
 #include <functional>
@@ -31,13 +31,15 @@ struct Access;  // the library's own way to its internals (src/store/access.hpp)
 struct StoreOptions {
     uint64_t max_size_bytes = 1ull << 32;  // the memory map's size: the store cannot grow past it
     bool read_only = false;
-    bool no_sync = false;  // skip fsync on commit (tests, benchmarks): a crash may lose recent commits
+    bool no_sync =
+        false;  // skip fsync on commit (tests, benchmarks): a crash may lose recent commits
     unsigned max_readers = 126;
-    // Verify every stored object before it is read: reads through boxes, queries and the change log,
-    // and the old version an update or remove reads. A damaged object is then kCorrupt naming the
-    // entity, the id and what is wrong, instead of a crash; every other object stays usable. Off by
-    // default: it adds about a seventh to the cost of a get (docs/storage.md, "Verification"). Turn it
-    // on for stores that may be damaged or come from elsewhere (the outpost tool does).
+    // Verify every stored object before it is read: reads through boxes, queries and the change
+    // log, and the old version an update or remove reads. A damaged object is then kCorrupt naming
+    // the entity, the id and what is wrong, instead of a crash; every other object stays usable.
+    // Off by default: it adds about a seventh to the cost of a get (docs/storage.md,
+    // "Verification"). Turn it on for stores that may be damaged or come from elsewhere (the
+    // outpost tool does).
     bool verify_objects = false;
 };
 
@@ -53,7 +55,7 @@ struct Changes {
 };
 
 class Txn {
-public:
+  public:
     Txn(Txn&&) noexcept;
     Txn& operator=(Txn&&) noexcept;
     Txn(const Txn&) = delete;
@@ -65,7 +67,7 @@ public:
     // Ok when the calling thread may use this transaction.
     Status check_usable() const;
 
-private:
+  private:
     // Transactions are made by Store::begin_read and Store::begin_write.
     friend class ReadTxn;
     friend class WriteTxn;
@@ -75,25 +77,26 @@ private:
 };
 
 class ReadTxn : public Txn {
-public:
+  public:
     // Ends the transaction (also done by the destructor).
     void close();
 
-private:
+  private:
     friend struct detail::Access;
     explicit ReadTxn(std::unique_ptr<detail::TxnState> state);
 };
 
 class WriteTxn : public Txn {
-public:
-    // Makes every change durable (unless no_sync) and tells observers. The transaction ends either way.
+  public:
+    // Makes every change durable (unless no_sync) and tells observers. The transaction ends either
+    // way.
     Status commit();
     // Drops every change (also done by the destructor when not committed).
     void abort();
     // Origin reported to observers for this transaction (e.g. "sync").
     void set_origin(std::string origin);
 
-private:
+  private:
     friend struct detail::Access;
     explicit WriteTxn(std::unique_ptr<detail::TxnState> state);
 };
@@ -112,11 +115,12 @@ struct StoreStats {
 class DynamicBox;
 
 class Store : public std::enable_shared_from_this<Store> {
-public:
-    // Opens (creating when needed) the store in directory DIR for MODEL. A store that was opened before
-    // with an older model is evolved: added entities, properties, indexes, relations, renames and
-    // removals of retired uids; a type change is kSchemaIncompatible. Opening a directory that this
-    // process already has open returns the same store when the model is the same, else kStoreInUse.
+  public:
+    // Opens (creating when needed) the store in directory DIR for MODEL. A store that was opened
+    // before with an older model is evolved: added entities, properties, indexes, relations,
+    // renames and removals of retired uids; a type change is kSchemaIncompatible. Opening a
+    // directory that this process already has open returns the same store when the model is the
+    // same, else kStoreInUse.
     static Result<std::shared_ptr<Store>> open(const std::string& dir, const Model& model,
                                                const StoreOptions& options = {});
     // Opens an existing store with the model it was last opened with.
@@ -144,7 +148,7 @@ public:
 
     Result<StoreStats> stats();
 
-private:
+  private:
     // Stores are made by open().
     friend struct detail::Access;
     explicit Store(std::shared_ptr<detail::StoreImpl> impl);
@@ -154,14 +158,16 @@ private:
 
 enum class PutMode { kPut, kInsert, kUpdate };
 
-// The objects of one entity, through the dynamic object API. Cheap to copy; valid while the store is.
+// The objects of one entity, through the dynamic object API. Cheap to copy; valid while the store
+// is.
 class DynamicBox {
-public:
+  public:
     const Entity& entity() const;
     Object new_object() const { return Object(entity()); }
 
-    // Writes OBJECT (all its properties; null where unset) and its to-many lists. An id of 0 gets the
-    // next id, written back into OBJECT. kInsert fails on an existing id, kUpdate on a missing one.
+    // Writes OBJECT (all its properties; null where unset) and its to-many lists. An id of 0 gets
+    // the next id, written back into OBJECT. kInsert fails on an existing id, kUpdate on a missing
+    // one.
     Result<uint64_t> put(WriteTxn& txn, Object& object, PutMode mode = PutMode::kPut);
     Status put_many(WriteTxn& txn, std::vector<Object>& objects, PutMode mode = PutMode::kPut);
     Result<std::optional<Object>> get(Txn& txn, uint64_t id);
@@ -197,11 +203,12 @@ public:
     Result<std::optional<ObjectReader>> read(Txn& txn, uint64_t id);
     Result<uint64_t> put_with(WriteTxn& txn, uint64_t id, PutMode mode,
                               const std::function<Status(ObjectWriter&)>& fill);
-    Status set_to_many(WriteTxn& txn, int relation_pos, uint64_t id, std::span<const uint64_t> targets);
+    Status set_to_many(WriteTxn& txn, int relation_pos, uint64_t id,
+                       std::span<const uint64_t> targets);
     Result<std::vector<uint64_t>> get_to_many(Txn& txn, int relation_pos, uint64_t id);
     const std::shared_ptr<Store>& store() const { return store_; }
 
-private:
+  private:
     // Boxes are made by Store::box.
     friend struct detail::Access;
     DynamicBox(std::shared_ptr<Store> store, const detail::EntityInfo* info);

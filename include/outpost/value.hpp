@@ -18,15 +18,17 @@ using Bytes = std::vector<uint8_t>;
 struct Flex {
     using Array = std::vector<Flex>;
     using Map = std::vector<std::pair<std::string, Flex>>;
-    using Variant = std::variant<std::monostate, bool, int64_t, double, std::string, Bytes, Array, Map>;
+    using Variant =
+        std::variant<std::monostate, bool, int64_t, double, std::string, Bytes, Array, Map>;
     Variant v;
 
     Flex() = default;
     Flex(std::nullptr_t) {}  // NOLINT
     Flex(bool b) : v(b) {}   // NOLINT
-    template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
-    Flex(I i) : v(static_cast<int64_t>(i)) {}  // NOLINT
-    Flex(double d) : v(d) {}                   // NOLINT
+    template <typename I,
+              std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+    Flex(I i) : v(static_cast<int64_t>(i)) {}   // NOLINT
+    Flex(double d) : v(d) {}                    // NOLINT
     Flex(const char* s) : v(std::string(s)) {}  // NOLINT
     Flex(std::string s) : v(std::move(s)) {}    // NOLINT
     Flex(Bytes b) : v(std::move(b)) {}          // NOLINT
@@ -59,37 +61,42 @@ inline bool flex_nesting_within(const Flex& f, int max = kMaxNestingDepth) {
     return true;
 }
 
-// One property value. Integers of every width (and dates, relations) are int64; float and double are
-// double; vectors of integer types are vector<int64_t>, of float/double vector<double>.
+// One property value. Integers of every width (and dates, relations) are int64; float and double
+// are double; vectors of integer types are vector<int64_t>, of float/double vector<double>.
 struct Value {
     using IntVector = std::vector<int64_t>;
     using DoubleVector = std::vector<double>;
     using StringVector = std::vector<std::string>;
-    using Variant = std::variant<std::monostate, bool, int64_t, double, std::string, Bytes, IntVector,
-                                 DoubleVector, StringVector, Flex>;
+    using Variant = std::variant<std::monostate, bool, int64_t, double, std::string, Bytes,
+                                 IntVector, DoubleVector, StringVector, Flex>;
     Variant v;
 
     Value() = default;
     Value(std::nullptr_t) {}  // NOLINT
     Value(bool b) : v(b) {}   // NOLINT
-    template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
-    Value(I i) : v(static_cast<int64_t>(i)) {}  // NOLINT
-    Value(double d) : v(d) {}                   // NOLINT
-    Value(float f) : v(static_cast<double>(f)) {}  // NOLINT
-    Value(const char* s) : v(std::string(s)) {}    // NOLINT
-    Value(std::string s) : v(std::move(s)) {}      // NOLINT
+    template <typename I,
+              std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+    Value(I i) : v(static_cast<int64_t>(i)) {}        // NOLINT
+    Value(double d) : v(d) {}                         // NOLINT
+    Value(float f) : v(static_cast<double>(f)) {}     // NOLINT
+    Value(const char* s) : v(std::string(s)) {}       // NOLINT
+    Value(std::string s) : v(std::move(s)) {}         // NOLINT
     Value(std::string_view s) : v(std::string(s)) {}  // NOLINT
-    Value(Bytes b) : v(std::move(b)) {}            // NOLINT
-    Value(IntVector x) : v(std::move(x)) {}        // NOLINT
-    Value(DoubleVector x) : v(std::move(x)) {}     // NOLINT
-    Value(StringVector x) : v(std::move(x)) {}     // NOLINT
-    Value(Flex f) : v(std::move(f)) {}             // NOLINT
+    Value(Bytes b) : v(std::move(b)) {}               // NOLINT
+    Value(IntVector x) : v(std::move(x)) {}           // NOLINT
+    Value(DoubleVector x) : v(std::move(x)) {}        // NOLINT
+    Value(StringVector x) : v(std::move(x)) {}        // NOLINT
+    Value(Flex f) : v(std::move(f)) {}                // NOLINT
 
     bool is_null() const { return v.index() == 0; }
     template <typename T>
-    bool is() const { return std::holds_alternative<T>(v); }
+    bool is() const {
+        return std::holds_alternative<T>(v);
+    }
     template <typename T>
-    const T& as() const { return std::get<T>(v); }
+    const T& as() const {
+        return std::get<T>(v);
+    }
     friend bool operator==(const Value& a, const Value& b) = default;
 };
 

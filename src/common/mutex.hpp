@@ -41,7 +41,8 @@ class OUTPOST_SCOPED_CAPABILITY MutexLock {
 };
 
 // A condition variable for Mutex: wait(lock, pred) with the mutex held, as with std::mutex.
-// Waiting releases and re-acquires the mutex inside; to the analysis the caller holds it throughout.
+// Waiting releases and re-acquires the mutex inside; to the analysis the caller holds it
+// throughout.
 class CondVar {
   public:
     template <typename Pred>

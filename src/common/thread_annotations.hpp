@@ -1,7 +1,7 @@
 #pragma once
-// Clang's thread-safety annotations (https://clang.llvm.org/docs/ThreadSafetyAnalysis.html), checked
-// by the `clang -Wthread-safety` pass of scripts/test and empty for other compilers. Shared state
-// names the mutex that guards it; functions name the locks they need or must not hold:
+// Clang's thread-safety annotations (https://clang.llvm.org/docs/ThreadSafetyAnalysis.html),
+// checked by the `clang -Wthread-safety` pass of scripts/test and empty for other compilers. Shared
+// state names the mutex that guards it; functions name the locks they need or must not hold:
 //   Mutex mutex_;
 //   int count_ OUTPOST_GUARDED_BY(mutex_);
 //   void bump() OUTPOST_EXCLUDES(mutex_);

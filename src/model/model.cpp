@@ -15,16 +15,26 @@ struct TypeName {
     std::string_view name;
 };
 constexpr TypeName kTypeNames[] = {
-    {PropertyType::kBool, "bool"},           {PropertyType::kInt8, "int8"},
-    {PropertyType::kInt16, "int16"},         {PropertyType::kInt32, "int32"},
-    {PropertyType::kInt64, "int64"},         {PropertyType::kFloat, "float"},
-    {PropertyType::kDouble, "double"},       {PropertyType::kString, "string"},
-    {PropertyType::kDate, "date"},           {PropertyType::kDateNano, "dateNano"},
-    {PropertyType::kBytes, "bytes"},         {PropertyType::kFlex, "flex"},
-    {PropertyType::kRelation, "relation"},   {PropertyType::kInt8Vector, "int8Vector"},
-    {PropertyType::kInt16Vector, "int16Vector"}, {PropertyType::kInt32Vector, "int32Vector"},
-    {PropertyType::kInt64Vector, "int64Vector"}, {PropertyType::kFloatVector, "floatVector"},
-    {PropertyType::kDoubleVector, "doubleVector"}, {PropertyType::kStringVector, "stringVector"},
+    {PropertyType::kBool, "bool"},
+    {PropertyType::kInt8, "int8"},
+    {PropertyType::kInt16, "int16"},
+    {PropertyType::kInt32, "int32"},
+    {PropertyType::kInt64, "int64"},
+    {PropertyType::kFloat, "float"},
+    {PropertyType::kDouble, "double"},
+    {PropertyType::kString, "string"},
+    {PropertyType::kDate, "date"},
+    {PropertyType::kDateNano, "dateNano"},
+    {PropertyType::kBytes, "bytes"},
+    {PropertyType::kFlex, "flex"},
+    {PropertyType::kRelation, "relation"},
+    {PropertyType::kInt8Vector, "int8Vector"},
+    {PropertyType::kInt16Vector, "int16Vector"},
+    {PropertyType::kInt32Vector, "int32Vector"},
+    {PropertyType::kInt64Vector, "int64Vector"},
+    {PropertyType::kFloatVector, "floatVector"},
+    {PropertyType::kDoubleVector, "doubleVector"},
+    {PropertyType::kStringVector, "stringVector"},
     {PropertyType::kDateVector, "dateVector"},
 };
 
@@ -33,12 +43,18 @@ struct ExternalName {
     std::string_view name;
 };
 constexpr ExternalName kExternalNames[] = {
-    {ExternalType::kObjectId, "objectId"},   {ExternalType::kUuid, "uuid"},
-    {ExternalType::kUuidString, "uuidString"}, {ExternalType::kUuidV4, "uuidV4"},
-    {ExternalType::kUuidV4String, "uuidV4String"}, {ExternalType::kDecimal128, "decimal128"},
-    {ExternalType::kBinary, "binary"},       {ExternalType::kTimestamp, "timestamp"},
-    {ExternalType::kRegex, "regex"},         {ExternalType::kJavaScript, "javascript"},
-    {ExternalType::kJsonToNative, "jsonToNative"}, {ExternalType::kFlexMap, "flexMap"},
+    {ExternalType::kObjectId, "objectId"},
+    {ExternalType::kUuid, "uuid"},
+    {ExternalType::kUuidString, "uuidString"},
+    {ExternalType::kUuidV4, "uuidV4"},
+    {ExternalType::kUuidV4String, "uuidV4String"},
+    {ExternalType::kDecimal128, "decimal128"},
+    {ExternalType::kBinary, "binary"},
+    {ExternalType::kTimestamp, "timestamp"},
+    {ExternalType::kRegex, "regex"},
+    {ExternalType::kJavaScript, "javascript"},
+    {ExternalType::kJsonToNative, "jsonToNative"},
+    {ExternalType::kFlexMap, "flexMap"},
     {ExternalType::kFlexVector, "flexVector"},
 };
 
@@ -79,25 +95,39 @@ bool is_vector_type(PropertyType t) { return t >= PropertyType::kInt8Vector; }
 
 bool is_integer_type(PropertyType t) {
     switch (t) {
-        case PropertyType::kInt8: case PropertyType::kInt16: case PropertyType::kInt32:
-        case PropertyType::kInt64: case PropertyType::kDate: case PropertyType::kDateNano:
+        case PropertyType::kInt8:
+        case PropertyType::kInt16:
+        case PropertyType::kInt32:
+        case PropertyType::kInt64:
+        case PropertyType::kDate:
+        case PropertyType::kDateNano:
         case PropertyType::kRelation:
             return true;
-        default: return false;
+        default:
+            return false;
     }
 }
 
 PropertyType element_type(PropertyType t) {
     switch (t) {
-        case PropertyType::kInt8Vector: return PropertyType::kInt8;
-        case PropertyType::kInt16Vector: return PropertyType::kInt16;
-        case PropertyType::kInt32Vector: return PropertyType::kInt32;
-        case PropertyType::kInt64Vector: return PropertyType::kInt64;
-        case PropertyType::kFloatVector: return PropertyType::kFloat;
-        case PropertyType::kDoubleVector: return PropertyType::kDouble;
-        case PropertyType::kStringVector: return PropertyType::kString;
-        case PropertyType::kDateVector: return PropertyType::kDate;
-        default: return t;
+        case PropertyType::kInt8Vector:
+            return PropertyType::kInt8;
+        case PropertyType::kInt16Vector:
+            return PropertyType::kInt16;
+        case PropertyType::kInt32Vector:
+            return PropertyType::kInt32;
+        case PropertyType::kInt64Vector:
+            return PropertyType::kInt64;
+        case PropertyType::kFloatVector:
+            return PropertyType::kFloat;
+        case PropertyType::kDoubleVector:
+            return PropertyType::kDouble;
+        case PropertyType::kStringVector:
+            return PropertyType::kString;
+        case PropertyType::kDateVector:
+            return PropertyType::kDate;
+        default:
+            return t;
     }
 }
 
@@ -203,7 +233,8 @@ ModelBuilder& ModelBuilder::external_name(std::string name) {
     return *this;
 }
 
-ModelBuilder& ModelBuilder::property(std::string name, PropertyType type, uint32_t flags, uint64_t uid) {
+ModelBuilder& ModelBuilder::property(std::string name, PropertyType type, uint32_t flags,
+                                     uint64_t uid) {
     Entity& e = model_.entities.back();
     Property p;
     p.id = {e.last_property_id.id + 1, next_uid("property:" + e.name + "." + name, uid)};

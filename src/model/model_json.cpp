@@ -1,8 +1,7 @@
 // The model file: JSON <-> Model. The format is documented in docs/model.md.
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "model/json_nesting.hpp"
 #include "outpost/model.hpp"
@@ -17,9 +16,12 @@ struct FlagName {
     std::string_view name;
 };
 constexpr FlagName kFlagNames[] = {
-    {kFlagId, "id"},           {kFlagIndexed, "indexed"},
-    {kFlagIndexHash, "indexHash"}, {kFlagUnique, "unique"},
-    {kFlagUniqueReplace, "uniqueOnConflictReplace"}, {kFlagUnsigned, "unsigned"},
+    {kFlagId, "id"},
+    {kFlagIndexed, "indexed"},
+    {kFlagIndexHash, "indexHash"},
+    {kFlagUnique, "unique"},
+    {kFlagUniqueReplace, "uniqueOnConflictReplace"},
+    {kFlagUnsigned, "unsigned"},
     {kFlagSyncClock, "syncClock"},
 };
 
@@ -35,21 +37,23 @@ Status read_id_uid(const ordered_json& j, const char* key, const std::string& wh
         if (required) return parse_error(where, std::string("missing \"") + key + "\"");
         return Status::ok();
     }
-    if (!it->is_string()) return parse_error(where, std::string("\"") + key + "\" must be a string \"id:uid\"");
+    if (!it->is_string())
+        return parse_error(where, std::string("\"") + key + "\" must be a string \"id:uid\"");
     auto r = IdUid::parse(it->get<std::string>());
     if (!r) return parse_error(where, std::string("\"") + key + "\": " + r.status().message());
     *out = *r;
     return Status::ok();
 }
 
-Status read_string(const ordered_json& j, const char* key, const std::string& where, std::string* out,
-                   bool required) {
+Status read_string(const ordered_json& j, const char* key, const std::string& where,
+                   std::string* out, bool required) {
     auto it = j.find(key);
     if (it == j.end()) {
         if (required) return parse_error(where, std::string("missing \"") + key + "\"");
         return Status::ok();
     }
-    if (!it->is_string()) return parse_error(where, std::string("\"") + key + "\" must be a string");
+    if (!it->is_string())
+        return parse_error(where, std::string("\"") + key + "\" must be a string");
     *out = it->get<std::string>();
     return Status::ok();
 }
@@ -57,7 +61,8 @@ Status read_string(const ordered_json& j, const char* key, const std::string& wh
 Status read_uids(const ordered_json& j, const char* key, std::vector<uint64_t>* out) {
     auto it = j.find(key);
     if (it == j.end()) return Status::ok();
-    if (!it->is_array()) return parse_error("model", std::string("\"") + key + "\" must be an array");
+    if (!it->is_array())
+        return parse_error("model", std::string("\"") + key + "\" must be an array");
     for (const auto& v : *it) {
         if (!v.is_number_unsigned()) {
             return parse_error("model", std::string("\"") + key + "\" must hold unsigned integers");
@@ -83,7 +88,8 @@ Status read_property(const ordered_json& j, const std::string& entity, Property*
     OUTPOST_RETURN_IF_ERROR(read_string(j, "name", where, &p->name, true));
     where = "property " + entity + "." + p->name;
     OUTPOST_RETURN_IF_ERROR(check_keys(
-        j, where, {"id", "name", "type", "flags", "indexId", "target", "externalName", "externalType"}));
+        j, where,
+        {"id", "name", "type", "flags", "indexId", "target", "externalName", "externalType"}));
     OUTPOST_RETURN_IF_ERROR(read_id_uid(j, "id", where, &p->id, true));
     std::string type;
     OUTPOST_RETURN_IF_ERROR(read_string(j, "type", where, &type, true));
@@ -120,9 +126,9 @@ Status read_entity(const ordered_json& j, Entity* e) {
     if (!j.is_object()) return parse_error("entities", "each entity must be an object");
     OUTPOST_RETURN_IF_ERROR(read_string(j, "name", "entity", &e->name, true));
     std::string where = "entity " + e->name;
-    OUTPOST_RETURN_IF_ERROR(check_keys(j, where,
-                                       {"id", "name", "sync", "externalName", "lastPropertyId",
-                                        "properties", "relations"}));
+    OUTPOST_RETURN_IF_ERROR(check_keys(
+        j, where,
+        {"id", "name", "sync", "externalName", "lastPropertyId", "properties", "relations"}));
     OUTPOST_RETURN_IF_ERROR(read_id_uid(j, "id", where, &e->id, true));
     OUTPOST_RETURN_IF_ERROR(read_id_uid(j, "lastPropertyId", where, &e->last_property_id, true));
     OUTPOST_RETURN_IF_ERROR(read_string(j, "externalName", where, &e->external_name, false));
@@ -131,7 +137,8 @@ Status read_entity(const ordered_json& j, Entity* e) {
         e->sync = it->get<bool>();
     }
     auto props = j.find("properties");
-    if (props == j.end() || !props->is_array()) return parse_error(where, "\"properties\" must be an array");
+    if (props == j.end() || !props->is_array())
+        return parse_error(where, "\"properties\" must be an array");
     for (const auto& pj : *props) {
         Property p;
         OUTPOST_RETURN_IF_ERROR(read_property(pj, e->name, &p));
@@ -167,16 +174,20 @@ Result<Model> Model::from_json(std::string_view text) {
     }
     ordered_json j = ordered_json::parse(text, nullptr, false);
     if (j.is_discarded()) return Status(ErrorCode::kModelParse, "model: not valid JSON");
-    if (!j.is_object()) return Status(ErrorCode::kModelParse, "model: the top level must be an object");
-    OUTPOST_RETURN_IF_ERROR(check_keys(
-        j, "model",
-        {"$schema", "_note", "modelVersion", "entities", "lastEntityId", "lastIndexId", "lastRelationId",
-         "retiredEntityUids", "retiredPropertyUids", "retiredIndexUids", "retiredRelationUids"}));
+    if (!j.is_object())
+        return Status(ErrorCode::kModelParse, "model: the top level must be an object");
+    OUTPOST_RETURN_IF_ERROR(
+        check_keys(j, "model",
+                   {"$schema", "_note", "modelVersion", "entities", "lastEntityId", "lastIndexId",
+                    "lastRelationId", "retiredEntityUids", "retiredPropertyUids",
+                    "retiredIndexUids", "retiredRelationUids"}));
     if (auto v = j.find("modelVersion"); v != j.end()) {
         if (!v->is_number_unsigned() || v->get<uint64_t>() != kModelFileVersion) {
             return Status(ErrorCode::kModelParse,
-                          "model: modelVersion " + v->dump() + " is not supported; this version of Outpost reads "
-                          "modelVersion " + std::to_string(kModelFileVersion));
+                          "model: modelVersion " + v->dump() +
+                              " is not supported; this version of Outpost reads "
+                              "modelVersion " +
+                              std::to_string(kModelFileVersion));
         }
     }
     Model m;

@@ -13,7 +13,8 @@ namespace outpost::mongo {
 using detail::Bson;
 
 int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -56,7 +57,8 @@ Status Connector::Impl::wait_for_primary(mongoc_client_t* c) {
         }
         if (wakeup.stopping()) return stopping_status();
         auto now = std::chrono::steady_clock::now();
-        if (now >= deadline) return detail::status_from(err, "cannot reach MongoDB at " + options.url);
+        if (now >= deadline)
+            return detail::status_from(err, "cannot reach MongoDB at " + options.url);
         // A selection that failed at once (not after waiting its slice) is not repeated in a spin.
         if (now - started < std::chrono::milliseconds(detail::kSelectionSliceMs / 2) &&
             wakeup.sleep_for(detail::kSelectionSliceMs / 2)) {
@@ -79,19 +81,20 @@ Status Connector::Impl::check_deployment(mongoc_client_t* c) {
     bool sharded = bson_iter_init_find(&it, reply.get(), "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
                    std::string(bson_iter_utf8(&it, nullptr)) == "isdbgrid";
     if (!replica && !sharded) {
-        return Status(ErrorCode::kMongoDeployment,
-                      "MongoDB at " + options.url +
-                          " is a standalone server: change streams and transactions need a replica set "
-                          "(start mongod with --replSet NAME and run rs.initiate(); one member is enough)");
+        return Status(
+            ErrorCode::kMongoDeployment,
+            "MongoDB at " + options.url +
+                " is a standalone server: change streams and transactions need a replica set "
+                "(start mongod with --replSet NAME and run rs.initiate(); one member is enough)");
     }
     int32_t wire = 0;
     if (bson_iter_init_find(&it, reply.get(), "maxWireVersion") && BSON_ITER_HOLDS_INT32(&it)) {
         wire = bson_iter_int32(&it);
     }
     if (wire < 8) {
-        return Status(ErrorCode::kMongoDeployment, "MongoDB at " + options.url + " speaks wire version " +
-                                                       std::to_string(wire) +
-                                                       "; the connector needs MongoDB 4.2 or newer (wire version 8)");
+        return Status(ErrorCode::kMongoDeployment,
+                      "MongoDB at " + options.url + " speaks wire version " + std::to_string(wire) +
+                          "; the connector needs MongoDB 4.2 or newer (wire version 8)");
     }
     return check_privileges(c);
 }
@@ -138,18 +141,23 @@ Status Connector::Impl::check_privileges(mongoc_client_t* c) {
     BSON_APPEND_BOOL(cs.get(), "showPrivileges", true);
     bson_destroy(csr.get());
     bson_error_t err;
-    if (!mongoc_client_command_simple(c, options.database.c_str(), cs.get(), nullptr, csr.get(), &err)) {
-        return Status::ok();  // old servers or proxies without connectionStatus: the first write will tell
+    if (!mongoc_client_command_simple(c, options.database.c_str(), cs.get(), nullptr, csr.get(),
+                                      &err)) {
+        return Status::ok();  // old servers or proxies without connectionStatus: the first write
+                              // will tell
     }
     bson_iter_t it, users, u;
-    if (!bson_iter_init(&it, csr.get()) || !bson_iter_find_descendant(&it, "authInfo.authenticatedUsers", &users) ||
+    if (!bson_iter_init(&it, csr.get()) ||
+        !bson_iter_find_descendant(&it, "authInfo.authenticatedUsers", &users) ||
         !BSON_ITER_HOLDS_ARRAY(&users) || !bson_iter_recurse(&users, &u) || !bson_iter_next(&u)) {
         return Status::ok();  // not authenticated: no access control
     }
-    std::vector<std::string> needed = {"find", "insert", "update", "remove", "changeStream", "createCollection"};
+    std::vector<std::string> needed = {"find",   "insert",       "update",
+                                       "remove", "changeStream", "createCollection"};
     std::vector<bool> have(needed.size(), false);
     bson_iter_t privs, p;
-    if (bson_iter_init(&it, csr.get()) && bson_iter_find_descendant(&it, "authInfo.authenticatedUserPrivileges", &privs) &&
+    if (bson_iter_init(&it, csr.get()) &&
+        bson_iter_find_descendant(&it, "authInfo.authenticatedUserPrivileges", &privs) &&
         BSON_ITER_HOLDS_ARRAY(&privs) && bson_iter_recurse(&privs, &p)) {
         while (bson_iter_next(&p)) mark_granted(p, options.database, needed, have);
     }
@@ -158,9 +166,9 @@ Status Connector::Impl::check_privileges(mongoc_client_t* c) {
         if (!have[i]) missing += (missing.empty() ? "" : ", ") + needed[i];
     }
     if (!missing.empty()) {
-        return Status(ErrorCode::kMongoDeployment, "the MongoDB user lacks privileges on database " +
-                                                       options.database + ": " + missing +
-                                                       " (the readWrite role grants them)");
+        return Status(ErrorCode::kMongoDeployment,
+                      "the MongoDB user lacks privileges on database " + options.database + ": " +
+                          missing + " (the readWrite role grants them)");
     }
     return Status::ok();
 }
@@ -177,7 +185,8 @@ Status Connector::Impl::create_collections(mongoc_client_t* c) {
     for (const auto& cm : mapping.collections()) want.push_back(cm.collection);
     for (const auto& w : want) {
         if (std::find(have.begin(), have.end(), w) != have.end()) continue;
-        mongoc_collection_t* coll = mongoc_database_create_collection(db.get(), w.c_str(), nullptr, &err);
+        mongoc_collection_t* coll =
+            mongoc_database_create_collection(db.get(), w.c_str(), nullptr, &err);
         if (coll) {
             mongoc_collection_destroy(coll);
         } else if (err.code != 48) {  // NamespaceExists: made by someone else meanwhile
@@ -202,7 +211,8 @@ Status Connector::Impl::ensure_start_point(mongoc_client_t* c) {
     return store->write([&](WriteTxn& txn) {
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(marker)));
         return put_meta(txn, kMetaResumeToken,
-                        std::string_view(reinterpret_cast<const char*>(bson_get_data(point.get())), point.get()->len));
+                        std::string_view(reinterpret_cast<const char*>(bson_get_data(point.get())),
+                                         point.get()->len));
     });
 }
 
@@ -212,19 +222,24 @@ Connector::Connector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Connector::~Connector() { stop(); }
 
-Result<std::unique_ptr<Connector>> Connector::create(std::shared_ptr<Store> store, ConnectorOptions options) {
+Result<std::unique_ptr<Connector>> Connector::create(std::shared_ptr<Store> store,
+                                                     ConnectorOptions options) {
     if (!store) return Status(ErrorCode::kInvalidArgument, "the connector needs the server store");
-    if (options.url.empty()) return Status(ErrorCode::kInvalidArgument, "mongoDb.url (--mongo-url) is empty");
-    if (options.database.empty() || options.database.find_first_of("/\\. \"$") != std::string::npos ||
+    if (options.url.empty())
+        return Status(ErrorCode::kInvalidArgument, "mongoDb.url (--mongo-url) is empty");
+    if (options.database.empty() ||
+        options.database.find_first_of("/\\. \"$") != std::string::npos ||
         options.database.size() > 63) {
-        return Status(ErrorCode::kInvalidArgument,
-                      "mongoDb.database (--mongo-db) \"" + options.database + "\" is not a MongoDB database name");
+        return Status(ErrorCode::kInvalidArgument, "mongoDb.database (--mongo-db) \"" +
+                                                       options.database +
+                                                       "\" is not a MongoDB database name");
     }
     {
         detail::ensure_mongoc_init();
         bson_error_t err;
         detail::UriPtr uri(mongoc_uri_new_with_error(options.url.c_str(), &err));
-        if (!uri) return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
+        if (!uri)
+            return Status(ErrorCode::kInvalidArgument, "mongoDb.url: " + std::string(err.message));
     }
     MappingOptions mo;
     mo.max_property_size = options.max_property_size;
@@ -262,7 +277,8 @@ Status Connector::check_deployment() {
 
 Status Connector::start(std::function<void()> on_inbound_commit) {
     Impl& m = *impl_;
-    if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
+    if (m.running.load())
+        return Status(ErrorCode::kIllegalState, "the connector is already started");
     m.wakeup.clear_stop();
     {
         OUTPOST_ASSIGN_OR_RETURN(auto c, m.client());
@@ -273,7 +289,8 @@ Status Connector::start(std::function<void()> on_inbound_commit) {
     }
     MutexLock life(m.lifecycle_mutex);
     if (m.wakeup.stopping()) return m.stopping_status();  // stop() came while the checks ran
-    if (m.running.load()) return Status(ErrorCode::kIllegalState, "the connector is already started");
+    if (m.running.load())
+        return Status(ErrorCode::kIllegalState, "the connector is already started");
     m.on_inbound_commit = std::move(on_inbound_commit);
     m.observer = m.store->add_observer([&m](const Changes&) { m.wakeup.wake(); });
     m.observing = true;
@@ -338,17 +355,18 @@ std::string format_progress(const ImportProgress& p) {
         return pct > 100 ? 100.0 : pct;
     };
     char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "import %s (%llu/%llu): docs %llu/%llu (%.0f%%)%s; all collections %llu/%llu (%.0f%%), "
-                  "%.0f docs/s, %.1f s left%s",
-                  p.collection.c_str(), static_cast<unsigned long long>(p.collection_index),
-                  static_cast<unsigned long long>(p.collections),
-                  static_cast<unsigned long long>(p.collection_docs_done),
-                  static_cast<unsigned long long>(p.collection_docs_total),
-                  percent(p.collection_docs_done, p.collection_docs_total),
-                  p.collection_finished ? ", read" : "", static_cast<unsigned long long>(p.docs_done),
-                  static_cast<unsigned long long>(p.docs_total), percent(p.docs_done, p.docs_total),
-                  p.docs_per_s, p.eta_seconds, p.finished ? ", done" : "");
+    std::snprintf(
+        buf, sizeof buf,
+        "import %s (%llu/%llu): docs %llu/%llu (%.0f%%)%s; all collections %llu/%llu (%.0f%%), "
+        "%.0f docs/s, %.1f s left%s",
+        p.collection.c_str(), static_cast<unsigned long long>(p.collection_index),
+        static_cast<unsigned long long>(p.collections),
+        static_cast<unsigned long long>(p.collection_docs_done),
+        static_cast<unsigned long long>(p.collection_docs_total),
+        percent(p.collection_docs_done, p.collection_docs_total),
+        p.collection_finished ? ", read" : "", static_cast<unsigned long long>(p.docs_done),
+        static_cast<unsigned long long>(p.docs_total), percent(p.docs_done, p.docs_total),
+        p.docs_per_s, p.eta_seconds, p.finished ? ", done" : "");
     return buf;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The MongoDB connector of the sync server: keeps one MongoDB database and the server store in step,
-// both ways (docs/mongo-mapping.md).
+// The MongoDB connector of the sync server: keeps one MongoDB database and the server store in
+// step, both ways (docs/mongo-mapping.md).
 //
 // - Outbound (server -> MongoDB): follows the server store's change log (the server history) after
 //   the connector's position and writes each history transaction as one MongoDB transaction
@@ -8,19 +8,21 @@
 //   {_id: "server:<server_id>", position} in `__outpost_meta`; then `$set`/`$unset` with upsert per
 //   changed object and deletes by _id. Records whose origin is kOrigin came from MongoDB and are
 //   skipped. The position is read back from `__outpost_meta` at start, so a crash neither loses nor
-//   repeats a write. TransientTransactionError, UnknownTransactionCommitResult and network errors are
-//   retried with backoff, in order.
-// - Inbound (MongoDB -> server): one database-level change stream. Each batch of events is applied in
+//   repeats a write. TransientTransactionError, UnknownTransactionCommitResult and network errors
+//   are retried with backoff, in order.
+// - Inbound (MongoDB -> server): one database-level change stream. Each batch of events is applied
+// in
 //   one server write transaction (never splitting a MongoDB transaction) with
 //   ChangeLog::apply(..., kOrigin, ApplyMode::kRecord), so the changes become server history; the
-//   resume token (also the post-batch token of empty batches) is stored in the same transaction. The
-//   events of a transaction that wrote this server's marker are its own writes: skipped and counted.
+//   resume token (also the post-batch token of empty batches) is stored in the same transaction.
+//   The events of a transaction that wrote this server's marker are its own writes: skipped and
+//   counted.
 // - Import: reads every mapped collection, applies the differences (adds, updates, removes), then
-//   streams from the point taken before the read. Runs at first start when configured, on demand, and
-//   by itself when the change stream's history is lost (286).
+//   streams from the point taken before the read. Runs at first start when configured, on demand,
+//   and by itself when the change stream's history is lost (286).
 //
-// Threading: start() runs two threads (outbound, inbound); all public methods may be called from any
-// thread. The store must stay open while the connector lives.
+// Threading: start() runs two threads (outbound, inbound); all public methods may be called from
+// any thread. The store must stay open while the connector lives.
 
 #include <atomic>
 #include <cstdint>
@@ -43,21 +45,22 @@ inline constexpr const char* kMetaCollection = "__outpost_meta";
 struct ConnectorOptions {
     std::string url;       // --mongo-url / mongoDb.url: a MongoDB connection string
     std::string database;  // --mongo-db / mongoDb.database
-    // Stable id of this server: keys its marker in __outpost_meta. Empty: one is made once and kept in
-    // the store's meta ("mongo:server_id"). Two servers on one database need different ids.
+    // Stable id of this server: keys its marker in __outpost_meta. Empty: one is made once and kept
+    // in the store's meta ("mongo:server_id"). Two servers on one database need different ids.
     std::string server_id;
-    bool automatic_initial_import = false;       // mongoDb.automaticInitialImport / --mongo-initial-import
-    size_t max_property_size = 0;                // mongoDb.maxPropertySizeToMongoDb; 0: no limit
-    bool strict_from_mongo = false;              // mongoDb.strictConversionsFromMongoDb
-    bool strict_to_mongo = false;                // mongoDb.strictConversionsToMongoDb
-    bool omit_null_to_mongo = false;             // mongoDb.omitNullValuesToMongoDb
-    bool empty_list_for_absent = false;          // mongoDb.emptyListForAbsentValuesFromMongoDb
+    bool automatic_initial_import =
+        false;                           // mongoDb.automaticInitialImport / --mongo-initial-import
+    size_t max_property_size = 0;        // mongoDb.maxPropertySizeToMongoDb; 0: no limit
+    bool strict_from_mongo = false;      // mongoDb.strictConversionsFromMongoDb
+    bool strict_to_mongo = false;        // mongoDb.strictConversionsToMongoDb
+    bool omit_null_to_mongo = false;     // mongoDb.omitNullValuesToMongoDb
+    bool empty_list_for_absent = false;  // mongoDb.emptyListForAbsentValuesFromMongoDb
     bool remove_objects_of_dropped_collections = false;
     // Tuning (tests use small values).
-    int max_await_ms = 500;                      // change-stream getMore wait
-    size_t outbound_max_records = 500;           // history records per MongoDB transaction at most
-    size_t outbound_max_ops = 2000;              // document writes per MongoDB transaction at most
-    size_t import_batch = 1000;                  // documents per server transaction during an import
+    int max_await_ms = 500;             // change-stream getMore wait
+    size_t outbound_max_records = 500;  // history records per MongoDB transaction at most
+    size_t outbound_max_ops = 2000;     // document writes per MongoDB transaction at most
+    size_t import_batch = 1000;         // documents per server transaction during an import
     // Where errors and dead letters (warn = true) and imports (warn = false, see run_import) are
     // reported as they happen; unset: stderr. Called on the connector's threads and on
     // run_import's caller.
@@ -65,30 +68,30 @@ struct ConnectorOptions {
 };
 
 struct DeadLetter {
-    std::string direction;     // "inbound" or "outbound"
+    std::string direction;  // "inbound" or "outbound"
     std::string collection;
     std::string document_key;  // the _id as relaxed extended JSON
     std::string reason;
-    std::string raw;           // the change event (inbound) or the update (outbound), as JSON
-    int64_t time_ms = 0;       // wall clock
+    std::string raw;      // the change event (inbound) or the update (outbound), as JSON
+    int64_t time_ms = 0;  // wall clock
 };
 
 // What an import did to one collection's objects.
 struct CollectionImportStats {
     std::string collection;
     uint64_t docs_read = 0;
-    uint64_t added = 0;      // objects the server did not have
-    uint64_t updated = 0;    // objects whose properties differed
-    uint64_t removed = 0;    // objects no longer in MongoDB
+    uint64_t added = 0;    // objects the server did not have
+    uint64_t updated = 0;  // objects whose properties differed
+    uint64_t removed = 0;  // objects no longer in MongoDB
     uint64_t dead_letters = 0;
 };
 
 struct ImportStats {
     uint64_t collections = 0;  // collections read
     uint64_t docs_read = 0;
-    uint64_t added = 0;      // objects the server did not have
-    uint64_t updated = 0;    // objects whose properties differed
-    uint64_t removed = 0;    // objects no longer in MongoDB
+    uint64_t added = 0;    // objects the server did not have
+    uint64_t updated = 0;  // objects whose properties differed
+    uint64_t removed = 0;  // objects no longer in MongoDB
     uint64_t dead_letters = 0;
     double seconds = 0;
     double docs_per_s = 0;
@@ -102,20 +105,21 @@ struct ImportProgress {
     uint64_t collection_docs_done = 0;   // read from this collection so far
     uint64_t collection_docs_total = 0;  // its estimate (estimatedDocumentCount at the start)
     bool collection_finished = false;    // this collection is read and its differences applied
-    uint64_t docs_done = 0;     // over every collection so far
-    uint64_t docs_total = 0;    // estimate (estimatedDocumentCount of each at the start)
+    uint64_t docs_done = 0;              // over every collection so far
+    uint64_t docs_total = 0;             // estimate (estimatedDocumentCount of each at the start)
     double docs_per_s = 0;
     double eta_seconds = 0;
-    bool finished = false;      // the whole import
+    bool finished = false;  // the whole import
 };
 
 struct ImportRun {
     int64_t started_ms = 0;
     int64_t finished_ms = 0;
-    bool automatic = false;  // started by history loss, an unfinished import or automaticInitialImport
-    std::string reason;      // why it ran, as its log lines say
+    bool automatic =
+        false;           // started by history loss, an unfinished import or automaticInitialImport
+    std::string reason;  // why it ran, as its log lines say
     ImportStats stats;
-    std::string error;       // empty when it succeeded
+    std::string error;  // empty when it succeeded
 };
 
 struct ConnectorStatus {
@@ -130,14 +134,14 @@ struct ConnectorStatus {
     uint64_t outbound_records = 0;  // server history records written
     uint64_t outbound_docs = 0;     // document writes (upserts and deletes)
     // Inbound.
-    uint64_t inbound_txns = 0;      // server transactions committed
-    uint64_t inbound_events = 0;    // change events applied
-    uint64_t echoes_skipped = 0;    // events of this server's own transactions
-    uint64_t lookups = 0;           // documents read for updates that could not be mapped alone
-    uint64_t retries = 0;           // retried transactions, commits and stream restarts
-    std::string resume_token;       // relaxed extended JSON of the stored token
-    std::string last_error;         // the newest error (empty when none)
-    std::string inbound_stopped;    // why the inbound stream stopped (strict conversions), else empty
+    uint64_t inbound_txns = 0;    // server transactions committed
+    uint64_t inbound_events = 0;  // change events applied
+    uint64_t echoes_skipped = 0;  // events of this server's own transactions
+    uint64_t lookups = 0;         // documents read for updates that could not be mapped alone
+    uint64_t retries = 0;         // retried transactions, commits and stream restarts
+    std::string resume_token;     // relaxed extended JSON of the stored token
+    std::string last_error;       // the newest error (empty when none)
+    std::string inbound_stopped;  // why the inbound stream stopped (strict conversions), else empty
     uint64_t dead_letters_total = 0;
     std::vector<DeadLetter> dead_letters;  // the newest 1000
     std::vector<ImportRun> import_runs;    // the newest 20, oldest first
@@ -145,9 +149,10 @@ struct ConnectorStatus {
 
 class Connector {
   public:
-    // STORE is the sync server's store; its change log is the server history. Checks the options and
-    // the model's mapping (kInvalidArgument, kModelInvalid); does not connect yet.
-    static Result<std::unique_ptr<Connector>> create(std::shared_ptr<Store> store, ConnectorOptions options);
+    // STORE is the sync server's store; its change log is the server history. Checks the options
+    // and the model's mapping (kInvalidArgument, kModelInvalid); does not connect yet.
+    static Result<std::unique_ptr<Connector>> create(std::shared_ptr<Store> store,
+                                                     ConnectorOptions options);
     ~Connector();  // stops
     Connector(const Connector&) = delete;
     Connector& operator=(const Connector&) = delete;
@@ -162,11 +167,11 @@ class Connector {
     // Checks the deployment, creates missing collections, then starts the outbound and inbound
     // threads. Runs the initial import first (on the inbound thread, before streaming) when
     // automatic_initial_import is set and no change-stream position is stored yet.
-    // ON_INBOUND_COMMIT (may be empty) is called after each server transaction the connector committed
-    // (change-stream batches and import batches), on the connector's inbound thread or, for an import
-    // run while stopped, on run_import's caller: post the fan-out (ServerCore::poll) to the thread
-    // that owns the server core; do not block in it. Errors: the deployment check's; kIllegalState
-    // when already started.
+    // ON_INBOUND_COMMIT (may be empty) is called after each server transaction the connector
+    // committed (change-stream batches and import batches), on the connector's inbound thread or,
+    // for an import run while stopped, on run_import's caller: post the fan-out (ServerCore::poll)
+    // to the thread that owns the server core; do not block in it. Errors: the deployment check's;
+    // kIllegalState when already started.
     //
     // The server must not trim history records the outbound writer has not passed yet
     // (status().outbound_position): trimmed records never reach MongoDB (reported in last_error).
@@ -178,8 +183,8 @@ class Connector {
     // socketTimeoutMS (300 s by default): libmongoc cannot cancel it.
     void stop();
     // Tells the threads, and a check_deployment, start or run_import in progress on another thread,
-    // to end, without waiting for them (for a signal handler's thread); stop() waits. Until the next
-    // start(), those calls fail with kIllegalState.
+    // to end, without waiting for them (for a signal handler's thread); stop() waits. Until the
+    // next start(), those calls fail with kIllegalState.
     void request_stop();
 
     // Reads every mapped collection and applies the differences to the server store, then makes the
@@ -187,9 +192,9 @@ class Connector {
     // about twice a second, at the end of each collection and at the end. While started, the import
     // runs on the inbound thread and this call waits for it. Used by `outpost-server mongo-import`.
     // Every import (this one, and those the connector starts by itself) also reports through
-    // options.log (warn = false): a start line with its reason, progress (at most every 5 s), a line
-    // per collection with its counts, and an end line with the counts and the duration (warn = true
-    // when it failed).
+    // options.log (warn = false): a start line with its reason, progress (at most every 5 s), a
+    // line per collection with its counts, and an end line with the counts and the duration (warn =
+    // true when it failed).
     Result<ImportStats> run_import(std::function<void(const ImportProgress&)> progress);
 
     ConnectorStatus status() const;
@@ -210,13 +215,14 @@ std::string format_progress(const ImportProgress& p);
 
 // libmongoc's own log lines, by level.
 enum class DriverLogLevel { kTrace, kDebug, kInfo, kWarn, kError };
-using DriverLogSink = std::function<void(DriverLogLevel, std::string_view domain, std::string_view message)>;
+using DriverLogSink =
+    std::function<void(DriverLogLevel, std::string_view domain, std::string_view message)>;
 
 // Routes libmongoc's own log lines (process-wide, every client) to SINK, from any thread. libmongoc
 // reports server monitoring and connection attempts at debug level (every 0.5 s while a call waits
-// for an unreachable server): they arrive as kDebug or kTrace, so a log at info level leaves them out.
-// Without a sink (the default, or an empty SINK) warnings and errors go to stderr and the rest is
-// dropped; libmongoc's own handler would print every level, debug lines on stdout.
+// for an unreachable server): they arrive as kDebug or kTrace, so a log at info level leaves them
+// out. Without a sink (the default, or an empty SINK) warnings and errors go to stderr and the rest
+// is dropped; libmongoc's own handler would print every level, debug lines on stdout.
 void set_driver_log(DriverLogSink sink);
 
 }  // namespace outpost::mongo

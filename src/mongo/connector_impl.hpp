@@ -74,7 +74,7 @@ struct Connector::Impl {
         bool remove = false;
         bool upsert = false;  // the object is new on the server (outbound_rules.hpp)
         Gid gid;
-        detail::Bson update;  // {$set, $unset}
+        detail::Bson update;    // {$set, $unset}
         bool excluded = false;  // dead-lettered after a write error
     };
     // A batch's writes to one collection: one ordered bulk write, made without a client so that it
@@ -90,7 +90,8 @@ struct Connector::Impl {
     // One MongoDB transaction's worth of history, prepared while the previous one is written.
     struct Batch {
         std::vector<Op> ops;
-        std::vector<CollectionWrites> writes;  // the ops' bulk writes for the first attempt, or empty
+        std::vector<CollectionWrites>
+            writes;             // the ops' bulk writes for the first attempt, or empty
         uint64_t last = 0;      // the marker's position: the newest history record the batch covers
         uint64_t nrecords = 0;  // records it covers that did not come from MongoDB
     };
@@ -116,13 +117,14 @@ struct Connector::Impl {
     // POS, or 0 (reported) when the server history ends before it (a new store, an old id).
     uint64_t checked_start(uint64_t pos);
     // SESSION is the outbound thread's session, made when empty. One session (one lsid) for every
-    // transaction, also after network errors: the next transaction number ends any transaction that a
-    // failed statement or commit left open on the server, with its locks.
-    // WRITES (may be empty) are the ops' bulk writes made ahead; they are used by the first attempt.
+    // transaction, also after network errors: the next transaction number ends any transaction that
+    // a failed statement or commit left open on the server, with its locks. WRITES (may be empty)
+    // are the ops' bulk writes made ahead; they are used by the first attempt.
     Status write_batch(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
                        std::vector<CollectionWrites>& writes, uint64_t position);
-    Status run_transaction(mongoc_client_t* client, detail::SessionPtr& session, std::vector<Op>& ops,
-                           std::vector<CollectionWrites>& writes, uint64_t position, bool& transient);
+    Status run_transaction(mongoc_client_t* client, detail::SessionPtr& session,
+                           std::vector<Op>& ops, std::vector<CollectionWrites>& writes,
+                           uint64_t position, bool& transient);
 
     // Inbound (inbound.cpp).
     void inbound_loop();
@@ -137,7 +139,8 @@ struct Connector::Impl {
         OUTPOST_REQUIRES(import_run_mutex);
     void serve_import_request(mongoc_client_t* client) OUTPOST_EXCLUDES(import_run_mutex);
 
-    // The change stream's current point (a post-batch token), taken with a stream opened and closed.
+    // The change stream's current point (a post-batch token), taken with a stream opened and
+    // closed.
     Result<detail::Bson> current_point(mongoc_client_t* client);
     // Stores the current point as the resume token when none is stored and no import will run, so
     // that every change after start() returns is streamed.

@@ -10,8 +10,11 @@ namespace outpost::mongo::detail {
 
 Result<Bson> Bson::from_json(std::string_view json) {
     bson_error_t err;
-    bson_t* b = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.data()), static_cast<ssize_t>(json.size()), &err);
-    if (!b) return Status(ErrorCode::kInvalidArgument, std::string("invalid extended JSON: ") + err.message);
+    bson_t* b = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.data()),
+                                   static_cast<ssize_t>(json.size()), &err);
+    if (!b)
+        return Status(ErrorCode::kInvalidArgument,
+                      std::string("invalid extended JSON: ") + err.message);
     return adopt(b);
 }
 
@@ -114,7 +117,8 @@ Status status_from(const bson_error_t& error, std::string_view context, const bs
             if (!labels.empty()) msg += " [" + labels + "]";
         }
     }
-    ErrorCode code = is_network_error(error) ? ErrorCode::kMongoConnection : ErrorCode::kMongoCommand;
+    ErrorCode code =
+        is_network_error(error) ? ErrorCode::kMongoConnection : ErrorCode::kMongoCommand;
     return {code, std::move(msg), static_cast<int>(error.code)};
 }
 

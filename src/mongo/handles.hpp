@@ -1,6 +1,6 @@
 #pragma once
-// RAII owners of libbson and libmongoc handles, and helpers to turn their errors into Status values.
-// Internal to src/mongo: no libmongoc type leaves this module.
+// RAII owners of libbson and libmongoc handles, and helpers to turn their errors into Status
+// values. Internal to src/mongo: no libmongoc type leaves this module.
 
 #include <bson/bson.h>
 #include <mongoc/mongoc.h>
@@ -70,7 +70,8 @@ class Bson {
     bson_t b_;
 };
 
-// A bson_t view over a document that someone else owns (a change-stream event, a cursor's document).
+// A bson_t view over a document that someone else owns (a change-stream event, a cursor's
+// document).
 std::string to_json(const bson_t* doc);
 
 struct ClientPoolDeleter {
@@ -117,8 +118,11 @@ using TxnOptPtr = std::unique_ptr<mongoc_transaction_opt_t, TxnOptDeleter>;
 // A client popped from a pool, pushed back when this goes away. Not shared between threads.
 class PooledClient {
   public:
-    PooledClient(mongoc_client_pool_t* pool, mongoc_client_t* client) : pool_(pool), client_(client) {}
-    PooledClient(PooledClient&& o) noexcept : pool_(o.pool_), client_(o.client_) { o.client_ = nullptr; }
+    PooledClient(mongoc_client_pool_t* pool, mongoc_client_t* client)
+        : pool_(pool), client_(client) {}
+    PooledClient(PooledClient&& o) noexcept : pool_(o.pool_), client_(o.client_) {
+        o.client_ = nullptr;
+    }
     PooledClient(const PooledClient&) = delete;
     PooledClient& operator=(const PooledClient&) = delete;
     PooledClient& operator=(PooledClient&&) = delete;
@@ -142,14 +146,15 @@ mongo::DriverLogLevel driver_log_level(mongoc_log_level_t level);
 
 // Status for a libmongoc error: network and server-selection errors are kMongoConnection, server
 // errors kMongoCommand; cause() is bson_error_t::code. REPLY (may be null) adds the error labels.
-Status status_from(const bson_error_t& error, std::string_view context, const bson_t* reply = nullptr);
+Status status_from(const bson_error_t& error, std::string_view context,
+                   const bson_t* reply = nullptr);
 // True when ERROR/REPLY describe a network error or a server-selection failure.
 bool is_network_error(const bson_error_t& error);
 // True when REPLY carries the error label LABEL.
 bool has_label(const bson_t* reply, const char* label);
 
-// Kills the cursor ID of a database-level aggregate (a change stream) on DB; OPTS (may be null) carries
-// the session. Errors are ignored: the server times an abandoned cursor out anyway.
+// Kills the cursor ID of a database-level aggregate (a change stream) on DB; OPTS (may be null)
+// carries the session. Errors are ignored: the server times an abandoned cursor out anyway.
 void kill_aggregate_cursor(mongoc_database_t* db, int64_t id, const bson_t* opts);
 
 }  // namespace outpost::mongo::detail

@@ -2,10 +2,11 @@
 // point taken before reading.
 //
 // The start point is the post-batch token of a change stream opened (and closed) before the first
-// read. Documents changed while the import reads are read in a state at or after that point, and their
-// events are replayed from it afterwards: inserts and replaces carry whole documents and updates the
-// fields they set, so replaying them converges on MongoDB's state. While the import runs,
-// `mongo:import_pending` holds the start point, so an interrupted import runs again at the next start.
+// read. Documents changed while the import reads are read in a state at or after that point, and
+// their events are replayed from it afterwards: inserts and replaces carry whole documents and
+// updates the fields they set, so replaying them converges on MongoDB's state. While the import
+// runs, `mongo:import_pending` holds the start point, so an interrupted import runs again at the
+// next start.
 #include <chrono>
 #include <cstdio>
 #include <unordered_map>
@@ -118,12 +119,15 @@ Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
     Bson cmd = detail::change_stream_command({});
     Bson reply, start;
     bson_destroy(reply.get());
-    if (!mongoc_database_read_command_with_opts(db.get(), cmd.get(), nullptr, nullptr, reply.get(), &err)) {
-        return detail::status_from(err, "opening a change stream to take the current point", reply.get());
+    if (!mongoc_database_read_command_with_opts(db.get(), cmd.get(), nullptr, nullptr, reply.get(),
+                                                &err)) {
+        return detail::status_from(err, "opening a change stream to take the current point",
+                                   reply.get());
     }
     bson_iter_t it, tok;
     int64_t cursor_id = 0;
-    if (bson_iter_init(&it, reply.get()) && bson_iter_find_descendant(&it, "cursor.postBatchResumeToken", &tok) &&
+    if (bson_iter_init(&it, reply.get()) &&
+        bson_iter_find_descendant(&it, "cursor.postBatchResumeToken", &tok) &&
         BSON_ITER_HOLDS_DOCUMENT(&tok)) {
         uint32_t len;
         const uint8_t* data;
@@ -137,7 +141,8 @@ Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
     }
     if (cursor_id != 0) detail::kill_aggregate_cursor(db.get(), cursor_id, nullptr);
     if (start.empty()) {
-        return Status(ErrorCode::kMongoDeployment, "the server gave no postBatchResumeToken (MongoDB 4.0.7 or newer needed)");
+        return Status(ErrorCode::kMongoDeployment,
+                      "the server gave no postBatchResumeToken (MongoDB 4.0.7 or newer needed)");
     }
     return start;
 }
@@ -153,8 +158,9 @@ void Connector::Impl::serve_import_request(mongoc_client_t* c) {
     import_requests.complete(std::move(r));
 }
 
-Result<ImportStats> Connector::Impl::import_now(mongoc_client_t* c, bool automatic, const std::string& reason,
-                                                const std::function<void(const ImportProgress&)>& progress) {
+Result<ImportStats> Connector::Impl::import_now(
+    mongoc_client_t* c, bool automatic, const std::string& reason,
+    const std::function<void(const ImportProgress&)>& progress) {
     return Importer(*this, c, automatic, reason, progress).run();
 }
 
@@ -207,7 +213,8 @@ void Connector::Impl::Importer::estimate_totals() {
         detail::CollectionPtr coll(
             mongoc_client_get_collection(c_, m_.options.database.c_str(), cm.collection.c_str()));
         bson_error_t err;
-        int64_t n = mongoc_collection_estimated_document_count(coll.get(), nullptr, nullptr, nullptr, &err);
+        int64_t n =
+            mongoc_collection_estimated_document_count(coll.get(), nullptr, nullptr, nullptr, &err);
         estimates_.push_back(n > 0 ? static_cast<uint64_t>(n) : 0);
     }
 }

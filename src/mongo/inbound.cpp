@@ -9,8 +9,8 @@ namespace outpost::mongo {
 
 using detail::Bson;
 
-// One change stream from the stored token until an error, the end of the cursor, stop() or an import
-// request. kMongoHistoryLost when the stored point cannot be resumed (286, 280, 260).
+// One change stream from the stored token until an error, the end of the cursor, stop() or an
+// import request. kMongoHistoryLost when the stored point cannot be resumed (286, 280, 260).
 Status Connector::Impl::stream_once(mongoc_client_t* c) {
     std::optional<Bson> token;
     uint64_t own_seen = 0;
@@ -26,7 +26,8 @@ Status Connector::Impl::stream_once(mongoc_client_t* c) {
         OUTPOST_ASSIGN_OR_RETURN(auto raw, get_meta(*txn, kMetaResumeToken));
         if (raw) {
             bson_t view;
-            if (bson_init_static(&view, reinterpret_cast<const uint8_t*>(raw->data()), raw->size())) {
+            if (bson_init_static(&view, reinterpret_cast<const uint8_t*>(raw->data()),
+                                 raw->size())) {
                 token = Bson::copy_of(&view);
                 state.set_resume_token(token->get());
             }
@@ -102,7 +103,9 @@ void Connector::Impl::inbound_loop() {
         if (s.code() == ErrorCode::kMongoHistoryLost) {
             state.set_error(s);
             MutexLock run(import_run_mutex);
-            auto r = import_now(c->get(), true, "change-stream history lost, error " + std::to_string(s.cause()), nullptr);
+            auto r = import_now(c->get(), true,
+                                "change-stream history lost, error " + std::to_string(s.cause()),
+                                nullptr);
             if (!r && wakeup.sleep_for(backoff.delay_ms())) return;
             continue;
         }

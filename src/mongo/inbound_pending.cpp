@@ -36,7 +36,8 @@ Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable
 }
 
 // Drops from CHANGES what PENDING supersedes.
-void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped) {
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes,
+                     uint64_t* dropped) {
     std::vector<Mapped> kept;
     kept.reserve(changes.size());
     for (auto& m : changes) {
@@ -105,7 +106,8 @@ Status apply_stream_batch(WriteTxn& txn, std::vector<Mapped>& changes, uint64_t 
     Status st = cs.empty() ? Status::ok() : sync::apply_from_database(txn, cs, kOrigin);
     if (!st) {
         if (kept == &changes) {
-            for (size_t i = 0; i < changes.size(); ++i) changes[i].change = std::move(cs.objects[i]);
+            for (size_t i = 0; i < changes.size(); ++i)
+                changes[i].change = std::move(cs.objects[i]);
         }
         return st;
     }

@@ -35,7 +35,8 @@ using PendingObjects = std::unordered_map<std::string, PendingObject>;
 // The server records after FROM that did not come from MongoDB, per object (SKIPPABLE as above).
 Result<PendingObjects> read_pending(Txn& txn, uint64_t from, uint64_t* skippable);
 // Drops from CHANGES what PENDING supersedes; DROPPED counts them.
-void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes, uint64_t* dropped);
+void drop_superseded(const PendingObjects& pending, std::vector<Mapped>& changes,
+                     uint64_t* dropped);
 
 // Applies the MongoDB changes of one batch of the change stream (in stream order, each with the
 // own_seen the stream had at its event) to the server history in TXN, as one history record: what

@@ -20,9 +20,12 @@ Value absent_value(const Property& p, bool empty_list) {
     if (!empty_list || !is_vector_type(p.type)) return Value();
     switch (element_type(p.type)) {
         case PropertyType::kFloat:
-        case PropertyType::kDouble: return Value(Value::DoubleVector{});
-        case PropertyType::kString: return Value(Value::StringVector{});
-        default: return Value(Value::IntVector{});
+        case PropertyType::kDouble:
+            return Value(Value::DoubleVector{});
+        case PropertyType::kString:
+            return Value(Value::StringVector{});
+        default:
+            return Value(Value::IntVector{});
     }
 }
 
@@ -104,25 +107,30 @@ Result<Mapping> Mapping::create(const Model& model, MappingOptions options) {
         CollectionMap c;
         c.entity = &e;
         c.collection = e.external_name.empty() ? e.name : e.external_name;
-        if (c.collection.empty() || c.collection[0] == '$' || c.collection.find('\0') != std::string::npos ||
-            c.collection.rfind("system.", 0) == 0 || c.collection == "__outpost_meta") {
-            return Status(ErrorCode::kModelInvalid,
-                          "entity " + e.name + ": \"" + c.collection + "\" cannot be a MongoDB collection name");
+        if (c.collection.empty() || c.collection[0] == '$' ||
+            c.collection.find('\0') != std::string::npos || c.collection.rfind("system.", 0) == 0 ||
+            c.collection == "__outpost_meta") {
+            return Status(ErrorCode::kModelInvalid, "entity " + e.name + ": \"" + c.collection +
+                                                        "\" cannot be a MongoDB collection name");
         }
         for (const auto& other : m.collections_) {
             if (other.collection == c.collection) {
-                return Status(ErrorCode::kModelInvalid, "entities " + other.entity->name + " and " + e.name +
-                                                            " both map to collection \"" + c.collection + "\"");
+                return Status(ErrorCode::kModelInvalid, "entities " + other.entity->name + " and " +
+                                                            e.name + " both map to collection \"" +
+                                                            c.collection + "\"");
             }
         }
-        auto taken = [&](const std::string& f) { return c.field(f) != nullptr || c.to_many_field(f) != nullptr; };
+        auto taken = [&](const std::string& f) {
+            return c.field(f) != nullptr || c.to_many_field(f) != nullptr;
+        };
         for (size_t i = 0; i < e.properties.size(); ++i) {
             const Property& p = e.properties[i];
             if (p.has(kFlagId)) continue;
             std::string f = p.external_name.empty() ? p.name : p.external_name;
             if (!valid_field_name(f)) {
-                return Status(ErrorCode::kModelInvalid, "property " + e.name + "." + p.name + ": \"" + f +
-                                                            "\" cannot be a MongoDB field name here");
+                return Status(ErrorCode::kModelInvalid,
+                              "property " + e.name + "." + p.name + ": \"" + f +
+                                  "\" cannot be a MongoDB field name here");
             }
             if (taken(f)) {
                 return Status(ErrorCode::kModelInvalid,
@@ -133,8 +141,9 @@ Result<Mapping> Mapping::create(const Model& model, MappingOptions options) {
         for (const auto& r : e.relations) {
             std::string f = r.external_name.empty() ? r.name : r.external_name;
             if (!valid_field_name(f)) {
-                return Status(ErrorCode::kModelInvalid, "relation " + e.name + "." + r.name + ": \"" + f +
-                                                            "\" cannot be a MongoDB field name here");
+                return Status(ErrorCode::kModelInvalid,
+                              "relation " + e.name + "." + r.name + ": \"" + f +
+                                  "\" cannot be a MongoDB field name here");
             }
             if (taken(f)) {
                 return Status(ErrorCode::kModelInvalid,
@@ -160,7 +169,6 @@ const CollectionMap* Mapping::by_entity_uid(uint64_t uid) const {
     }
     return nullptr;
 }
-
 
 Status Mapping::build_update(const CollectionMap& c, const ObjectChange& change, UpdateSpec& spec,
                              std::vector<std::string>* skipped) const {
@@ -212,19 +220,20 @@ Status Mapping::build_update(const CollectionMap& c, const ObjectChange& change,
         for (size_t i = 0; i < c.to_many.size(); ++i) {
             if (listed_rel[i]) continue;
             bson_t arr;
-            bson_append_array_begin(&spec.set, c.to_many[i].field.data(), key_len(c.to_many[i].field), &arr);
+            bson_append_array_begin(&spec.set, c.to_many[i].field.data(),
+                                    key_len(c.to_many[i].field), &arr);
             bson_append_array_end(&spec.set, &arr);
         }
     }
     return Status::ok();
 }
 
-
-Status Mapping::set_from_field(const CollectionMap& c, std::string_view field, const bson_iter_t* it,
-                               ObjectChange& change) const {
+Status Mapping::set_from_field(const CollectionMap& c, std::string_view field,
+                               const bson_iter_t* it, ObjectChange& change) const {
     if (const FieldMap* fm = c.field(field)) {
         if (!it) {
-            put_property(change, fm->property->id.uid, absent_value(*fm->property, options_.empty_list_for_absent));
+            put_property(change, fm->property->id.uid,
+                         absent_value(*fm->property, options_.empty_list_for_absent));
             return Status::ok();
         }
         OUTPOST_ASSIGN_OR_RETURN(Value v, value_from_bson(*fm->property, *it));
@@ -235,14 +244,17 @@ Status Mapping::set_from_field(const CollectionMap& c, std::string_view field, c
         std::vector<Gid> targets;
         if (it && bson_iter_type(it) != BSON_TYPE_NULL) {
             if (bson_iter_type(it) != BSON_TYPE_ARRAY) {
-                return mapping_error("field " + std::string(field) + ": a to-many relation must be an array of _ids, not " +
+                return mapping_error("field " + std::string(field) +
+                                     ": a to-many relation must be an array of _ids, not " +
                                      bson_type_name(bson_iter_type(it)));
             }
             bson_iter_t child;
             bson_iter_recurse(it, &child);
             while (bson_iter_next(&child)) {
                 auto g = gid_from_bson(child);
-                if (!g) return mapping_error("field " + std::string(field) + ": relation target " + g.status().message());
+                if (!g)
+                    return mapping_error("field " + std::string(field) + ": relation target " +
+                                         g.status().message());
                 targets.push_back(std::move(*g));
             }
         }
@@ -251,7 +263,8 @@ Status Mapping::set_from_field(const CollectionMap& c, std::string_view field, c
     return Status::ok();
 }
 
-Result<ObjectChange> Mapping::change_from_document(const CollectionMap& c, const bson_t* doc) const {
+Result<ObjectChange> Mapping::change_from_document(const CollectionMap& c,
+                                                   const bson_t* doc) const {
     ObjectChange change;
     change.kind = ObjectChange::kPut;
     change.entity_uid = c.entity->id.uid;
@@ -279,15 +292,18 @@ Result<ObjectChange> Mapping::change_from_document(const CollectionMap& c, const
     }
     if (!have_id) return mapping_error("document without _id");
     for (size_t i = 0; i < c.fields.size(); ++i) {
-        if (!seen[i]) OUTPOST_RETURN_IF_ERROR(set_from_field(c, c.fields[i].field, nullptr, change));
+        if (!seen[i])
+            OUTPOST_RETURN_IF_ERROR(set_from_field(c, c.fields[i].field, nullptr, change));
     }
     for (size_t i = 0; i < c.to_many.size(); ++i) {
-        if (!seen[c.fields.size() + i]) OUTPOST_RETURN_IF_ERROR(set_from_field(c, c.to_many[i].field, nullptr, change));
+        if (!seen[c.fields.size() + i])
+            OUTPOST_RETURN_IF_ERROR(set_from_field(c, c.to_many[i].field, nullptr, change));
     }
     return change;
 }
 
-Result<ObjectChange> Mapping::change_from_update(const CollectionMap& c, const Gid& gid, const bson_t* desc,
+Result<ObjectChange> Mapping::change_from_update(const CollectionMap& c, const Gid& gid,
+                                                 const bson_t* desc,
                                                  std::vector<std::string>* needs_lookup) const {
     ObjectChange change;
     change.kind = ObjectChange::kPut;
@@ -331,8 +347,8 @@ Result<ObjectChange> Mapping::change_from_update(const CollectionMap& c, const G
         bson_iter_recurse(&it, &child)) {
         while (bson_iter_next(&child)) {
             bson_iter_t f;
-            if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &f) && bson_iter_find(&f, "field") &&
-                BSON_ITER_HOLDS_UTF8(&f)) {
+            if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &f) &&
+                bson_iter_find(&f, "field") && BSON_ITER_HOLDS_UTF8(&f)) {
                 uint32_t len;
                 const char* s = bson_iter_utf8(&f, &len);
                 lookup(std::string_view(s, len));
@@ -343,8 +359,9 @@ Result<ObjectChange> Mapping::change_from_update(const CollectionMap& c, const G
         // A field read from the looked-up document replaces any direct value of it.
         for (const auto& f : *needs_lookup) {
             if (const FieldMap* fm = c.field(f)) {
-                std::erase_if(change.properties,
-                              [&](const PropertyChange& pc) { return pc.property_uid == fm->property->id.uid; });
+                std::erase_if(change.properties, [&](const PropertyChange& pc) {
+                    return pc.property_uid == fm->property->id.uid;
+                });
             }
         }
     }
@@ -352,7 +369,8 @@ Result<ObjectChange> Mapping::change_from_update(const CollectionMap& c, const G
 }
 
 Status Mapping::add_fields_from_document(const CollectionMap& c, const bson_t* doc,
-                                         const std::vector<std::string>& fields, ObjectChange& change) const {
+                                         const std::vector<std::string>& fields,
+                                         ObjectChange& change) const {
     for (const auto& f : fields) {
         bson_iter_t it;
         if (bson_iter_init_find(&it, doc, f.c_str())) {

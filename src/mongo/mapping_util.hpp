@@ -1,5 +1,6 @@
 #pragma once
-// Small helpers shared by mapping.cpp (documents and updates) and mapping_values.cpp (values, _ids).
+// Small helpers shared by mapping.cpp (documents and updates) and mapping_values.cpp (values,
+// _ids).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,28 +13,50 @@ inline Status mapping_error(std::string msg) { return {ErrorCode::kMongoMapping,
 
 inline const char* bson_type_name(bson_type_t t) {
     switch (t) {
-        case BSON_TYPE_DOUBLE: return "double";
-        case BSON_TYPE_UTF8: return "string";
-        case BSON_TYPE_DOCUMENT: return "document";
-        case BSON_TYPE_ARRAY: return "array";
-        case BSON_TYPE_BINARY: return "binary";
-        case BSON_TYPE_UNDEFINED: return "undefined";
-        case BSON_TYPE_OID: return "objectId";
-        case BSON_TYPE_BOOL: return "bool";
-        case BSON_TYPE_DATE_TIME: return "date";
-        case BSON_TYPE_NULL: return "null";
-        case BSON_TYPE_REGEX: return "regex";
-        case BSON_TYPE_DBPOINTER: return "dbPointer";
-        case BSON_TYPE_CODE: return "javascript";
-        case BSON_TYPE_SYMBOL: return "symbol";
-        case BSON_TYPE_CODEWSCOPE: return "javascriptWithScope";
-        case BSON_TYPE_INT32: return "int";
-        case BSON_TYPE_TIMESTAMP: return "timestamp";
-        case BSON_TYPE_INT64: return "long";
-        case BSON_TYPE_DECIMAL128: return "decimal";
-        case BSON_TYPE_MAXKEY: return "maxKey";
-        case BSON_TYPE_MINKEY: return "minKey";
-        default: return "eod";
+        case BSON_TYPE_DOUBLE:
+            return "double";
+        case BSON_TYPE_UTF8:
+            return "string";
+        case BSON_TYPE_DOCUMENT:
+            return "document";
+        case BSON_TYPE_ARRAY:
+            return "array";
+        case BSON_TYPE_BINARY:
+            return "binary";
+        case BSON_TYPE_UNDEFINED:
+            return "undefined";
+        case BSON_TYPE_OID:
+            return "objectId";
+        case BSON_TYPE_BOOL:
+            return "bool";
+        case BSON_TYPE_DATE_TIME:
+            return "date";
+        case BSON_TYPE_NULL:
+            return "null";
+        case BSON_TYPE_REGEX:
+            return "regex";
+        case BSON_TYPE_DBPOINTER:
+            return "dbPointer";
+        case BSON_TYPE_CODE:
+            return "javascript";
+        case BSON_TYPE_SYMBOL:
+            return "symbol";
+        case BSON_TYPE_CODEWSCOPE:
+            return "javascriptWithScope";
+        case BSON_TYPE_INT32:
+            return "int";
+        case BSON_TYPE_TIMESTAMP:
+            return "timestamp";
+        case BSON_TYPE_INT64:
+            return "long";
+        case BSON_TYPE_DECIMAL128:
+            return "decimal";
+        case BSON_TYPE_MAXKEY:
+            return "maxKey";
+        case BSON_TYPE_MINKEY:
+            return "minKey";
+        default:
+            return "eod";
     }
 }
 
@@ -52,8 +75,8 @@ inline std::string hex(const uint8_t* p, size_t n) {
 
 inline std::string uuid_text(const uint8_t* u) {
     std::string h = hex(u, 16);
-    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-           h.substr(20);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+           "-" + h.substr(20);
 }
 
 inline bool parse_uuid(std::string_view s, uint8_t out[16]) {
@@ -65,17 +88,22 @@ inline bool parse_uuid(std::string_view s, uint8_t out[16]) {
             continue;
         }
         int v;
-        if (ch >= '0' && ch <= '9') v = ch - '0';
-        else if (ch >= 'a' && ch <= 'f') v = ch - 'a' + 10;
-        else if (ch >= 'A' && ch <= 'F') v = ch - 'A' + 10;
-        else return false;
+        if (ch >= '0' && ch <= '9')
+            v = ch - '0';
+        else if (ch >= 'a' && ch <= 'f')
+            v = ch - 'a' + 10;
+        else if (ch >= 'A' && ch <= 'F')
+            v = ch - 'A' + 10;
+        else
+            return false;
         if (n >= 32) return false;
-        if (n % 2 == 0) out[n / 2] = static_cast<uint8_t>(v << 4);
-        else out[n / 2] = static_cast<uint8_t>(out[n / 2] | v);
+        if (n % 2 == 0)
+            out[n / 2] = static_cast<uint8_t>(v << 4);
+        else
+            out[n / 2] = static_cast<uint8_t>(out[n / 2] | v);
         ++n;
     }
     return n == 32 && (s.size() == 32 || s.size() == 36);
 }
-
 
 }  // namespace outpost::mongo::mapping_detail

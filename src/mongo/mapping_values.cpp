@@ -56,7 +56,8 @@ void append_flex(bson_t* out, const char* key, int klen, const Flex& f) {
             } else if constexpr (std::is_same_v<T, std::string>) {
                 bson_append_utf8(out, key, klen, x.data(), static_cast<int>(x.size()));
             } else if constexpr (std::is_same_v<T, Bytes>) {
-                bson_append_binary(out, key, klen, BSON_SUBTYPE_BINARY, x.data(), static_cast<uint32_t>(x.size()));
+                bson_append_binary(out, key, klen, BSON_SUBTYPE_BINARY, x.data(),
+                                   static_cast<uint32_t>(x.size()));
             } else if constexpr (std::is_same_v<T, Flex::Array>) {
                 bson_t child;
                 bson_append_array_begin(out, key, klen, &child);
@@ -74,9 +75,15 @@ void append_flex(bson_t* out, const char* key, int klen, const Flex& f) {
 
 void append_json(bson_t* out, const char* key, int klen, const ordered_json& j) {
     switch (j.type()) {
-        case ordered_json::value_t::null: bson_append_null(out, key, klen); break;
-        case ordered_json::value_t::boolean: bson_append_bool(out, key, klen, j.get<bool>()); break;
-        case ordered_json::value_t::number_integer: append_int(out, key, klen, j.get<int64_t>()); break;
+        case ordered_json::value_t::null:
+            bson_append_null(out, key, klen);
+            break;
+        case ordered_json::value_t::boolean:
+            bson_append_bool(out, key, klen, j.get<bool>());
+            break;
+        case ordered_json::value_t::number_integer:
+            append_int(out, key, klen, j.get<int64_t>());
+            break;
         case ordered_json::value_t::number_unsigned: {
             uint64_t u = j.get<uint64_t>();
             if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -86,7 +93,9 @@ void append_json(bson_t* out, const char* key, int klen, const ordered_json& j) 
             }
             break;
         }
-        case ordered_json::value_t::number_float: bson_append_double(out, key, klen, j.get<double>()); break;
+        case ordered_json::value_t::number_float:
+            bson_append_double(out, key, klen, j.get<double>());
+            break;
         case ordered_json::value_t::string: {
             const auto& s = j.get_ref<const std::string&>();
             bson_append_utf8(out, key, klen, s.data(), static_cast<int>(s.size()));
@@ -112,7 +121,9 @@ void append_json(bson_t* out, const char* key, int klen, const ordered_json& j) 
             bson_append_document_end(out, &child);
             break;
         }
-        default: bson_append_null(out, key, klen); break;
+        default:
+            bson_append_null(out, key, klen);
+            break;
     }
 }
 
@@ -382,7 +393,9 @@ Status append_gid(bson_t* out, std::string_view key, const Gid& gid) {
             bson_append_oid(out, k, kl, &oid);
             break;
         }
-        case 0x02: bson_append_utf8(out, k, kl, reinterpret_cast<const char*>(p), static_cast<int>(n)); break;
+        case 0x02:
+            bson_append_utf8(out, k, kl, reinterpret_cast<const char*>(p), static_cast<int>(n));
+            break;
         case 0x10: {
             int32_t v;
             std::memcpy(&v, p, 4);
@@ -396,7 +409,8 @@ Status append_gid(bson_t* out, std::string_view key, const Gid& gid) {
             break;
         }
         default:
-            bson_append_binary(out, k, kl, static_cast<bson_subtype_t>(p[0]), p + 1, static_cast<uint32_t>(n - 1));
+            bson_append_binary(out, k, kl, static_cast<bson_subtype_t>(p[0]), p + 1,
+                               static_cast<uint32_t>(n - 1));
             break;
     }
     return Status::ok();
@@ -433,21 +447,24 @@ Result<Gid> gid_from_bson(const bson_iter_t& it) {
             uint32_t len;
             const uint8_t* data;
             bson_iter_binary(&it, &st, &len, &data);
-            if (st == BSON_SUBTYPE_UUID && len != 16) return mapping_error("_id: a UUID must have 16 bytes");
+            if (st == BSON_SUBTYPE_UUID && len != 16)
+                return mapping_error("_id: a UUID must have 16 bytes");
             g.push_back(0x05);
             g.push_back(static_cast<char>(st));
             g.append(reinterpret_cast<const char*>(data), len);
             break;
         }
         default:
-            return mapping_error(std::string("_id of type ") + bson_type_name(bson_iter_type(&it)) +
-                                 " cannot be a global id (objectId, UUID, string, int, long or binary only)");
+            return mapping_error(
+                std::string("_id of type ") + bson_type_name(bson_iter_type(&it)) +
+                " cannot be a global id (objectId, UUID, string, int, long or binary only)");
     }
     if (g.size() > 500) return mapping_error("_id longer than 499 bytes cannot be a global id");
     return g;
 }
 
-Status Mapping::append_value(bson_t* out, std::string_view key, const Property& p, const Value& v) const {
+Status Mapping::append_value(bson_t* out, std::string_view key, const Property& p,
+                             const Value& v) const {
     if (options_.max_property_size == 0) return append_value_impl(out, key, p, v);
     bson_t tmp = BSON_INITIALIZER;
     Status st = append_value_impl(&tmp, key, p, v);
@@ -455,9 +472,10 @@ Status Mapping::append_value(bson_t* out, std::string_view key, const Property& 
         // An empty document plus one element: 4 (length) + 1 (type) + key + NUL + value + 1 (EOO).
         size_t size = tmp.len - 7 - key.size();
         if (size > options_.max_property_size) {
-            st = Status(ErrorCode::kMongoTooLarge, "property " + p.name + ": value of " + std::to_string(size) +
-                                                       " bytes is over maxPropertySizeToMongoDb (" +
-                                                       std::to_string(options_.max_property_size) + ")");
+            st = Status(ErrorCode::kMongoTooLarge,
+                        "property " + p.name + ": value of " + std::to_string(size) +
+                            " bytes is over maxPropertySizeToMongoDb (" +
+                            std::to_string(options_.max_property_size) + ")");
         } else {
             bson_concat(out, &tmp);
         }

@@ -2,8 +2,8 @@
 //
 // Invariant: the marker {_id: "server:<id>", position} in __outpost_meta is written by the first
 // statement of every outbound transaction, so MongoDB holds exactly the writes of the records up to
-// `position` (those not from MongoDB itself), and the inbound side recognises the transaction's events
-// as this server's own by that marker.
+// `position` (those not from MongoDB itself), and the inbound side recognises the transaction's
+// events as this server's own by that marker.
 #include <algorithm>
 #include <deque>
 #include <functional>
@@ -77,7 +77,8 @@ std::string gid_json(const Gid& gid) {
 
 Status append_session(mongoc_client_session_t* session, bson_t* opts) {
     bson_error_t err;
-    if (!mongoc_client_session_append(session, opts, &err)) return detail::status_from(err, "session");
+    if (!mongoc_client_session_append(session, opts, &err))
+        return detail::status_from(err, "session");
     return Status::ok();
 }
 
@@ -175,11 +176,13 @@ Status write_marker(mongoc_client_t* c, mongoc_client_session_t* session,
 }  // namespace
 
 Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
-    detail::CollectionPtr coll(mongoc_client_get_collection(c, options.database.c_str(), kMetaCollection));
+    detail::CollectionPtr coll(
+        mongoc_client_get_collection(c, options.database.c_str(), kMetaCollection));
     Bson filter, opts;
     BSON_APPEND_UTF8(filter.get(), "_id", marker_id.c_str());
     BSON_APPEND_INT64(opts.get(), "limit", 1);
-    detail::CursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    detail::CursorPtr cursor(
+        mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
     const bson_t* doc;
     uint64_t position = 0;
     while (mongoc_cursor_next(cursor.get(), &doc)) {
@@ -191,7 +194,8 @@ Result<uint64_t> Connector::Impl::read_marker(mongoc_client_t* c) {
     bson_error_t err;
     const bson_t* reply;
     if (mongoc_cursor_error_document(cursor.get(), &err, &reply)) {
-        return detail::status_from(err, "reading this server's position in " + std::string(kMetaCollection), reply);
+        return detail::status_from(
+            err, "reading this server's position in " + std::string(kMetaCollection), reply);
     }
     return position;
 }
@@ -215,9 +219,11 @@ Status Connector::Impl::group_writes(std::vector<Op>& ops, std::vector<Collectio
         CollectionWrites& w = out[it->second];
         Bson sel;
         (void)append_gid(sel.get(), "_id", op.gid);
-        bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(w.bulk.get(), sel.get(), nullptr, &err)
-                            : mongoc_bulk_operation_update_one_with_opts(w.bulk.get(), sel.get(), op.update.get(),
-                                                                         op.upsert ? upsert.get() : nullptr, &err);
+        bool ok = op.remove ? mongoc_bulk_operation_remove_one_with_opts(w.bulk.get(), sel.get(),
+                                                                         nullptr, &err)
+                            : mongoc_bulk_operation_update_one_with_opts(
+                                  w.bulk.get(), sel.get(), op.update.get(),
+                                  op.upsert ? upsert.get() : nullptr, &err);
         if (!ok) {
             out.clear();
             return detail::status_from(err, "adding a write to " + op.coll->collection);
@@ -227,8 +233,9 @@ Status Connector::Impl::group_writes(std::vector<Op>& ops, std::vector<Collectio
     return Status::ok();
 }
 
-Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                        std::vector<CollectionWrites>& made, uint64_t position, bool& transient) {
+Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& session,
+                                        std::vector<Op>& ops, std::vector<CollectionWrites>& made,
+                                        uint64_t position, bool& transient) {
     transient = false;
     // A bulk write runs once: this attempt takes the writes made ahead, a retry makes them again.
     std::vector<CollectionWrites> writes = std::move(made);
@@ -261,7 +268,8 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
                                         "writing to " + w.coll->collection, transient);
             if (!transient && index >= 0 && static_cast<size_t>(index) < w.ops.size()) {
                 // Name the failed write so the caller can dead-letter it.
-                return Status(ErrorCode::kMongoCommand, s.message(), static_cast<int>(w.ops[static_cast<size_t>(index)]) + 1);
+                return Status(ErrorCode::kMongoCommand, s.message(),
+                              static_cast<int>(w.ops[static_cast<size_t>(index)]) + 1);
             }
             return s;
         }
@@ -269,19 +277,22 @@ Status Connector::Impl::run_transaction(mongoc_client_t* c, detail::SessionPtr& 
     for (int attempt = 0;; ++attempt) {
         Bson reply;
         bson_destroy(reply.get());
-        if (mongoc_client_session_commit_transaction(session.get(), reply.get(), &err)) return Status::ok();
+        if (mongoc_client_session_commit_transaction(session.get(), reply.get(), &err))
+            return Status::ok();
         if (detail::has_label(reply.get(), "UnknownTransactionCommitResult") && attempt < 5 &&
             !wakeup.stopping()) {
             state.count(&ConnectorStatus::retries);
             continue;  // committing again is safe: the server answers for the same transaction
         }
-        transient = detail::is_network_error(err) || detail::has_label(reply.get(), "TransientTransactionError");
+        transient = detail::is_network_error(err) ||
+                    detail::has_label(reply.get(), "TransientTransactionError");
         return detail::status_from(err, "committing", reply.get());
     }
 }
 
-Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session, std::vector<Op>& ops,
-                                   std::vector<CollectionWrites>& writes, uint64_t position) {
+Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& session,
+                                    std::vector<Op>& ops, std::vector<CollectionWrites>& writes,
+                                    uint64_t position) {
     detail::RetryBackoff backoff(20);
     for (;;) {
         if (wakeup.stopping()) return stopping_status();
@@ -290,8 +301,8 @@ Status Connector::Impl::write_batch(mongoc_client_t* c, detail::SessionPtr& sess
         if (s) return s;
         if (!transient && s.code() == ErrorCode::kMongoCommand && s.cause() > 0 &&
             static_cast<size_t>(s.cause()) <= ops.size() && !options.strict_to_mongo) {
-            // A write that MongoDB refuses (document too large, validation, duplicate key on a unique
-            // index): report it and write the rest.
+            // A write that MongoDB refuses (document too large, validation, duplicate key on a
+            // unique index): report it and write the rest.
             Op& op = ops[static_cast<size_t>(s.cause() - 1)];
             state.add_dead_letter({"outbound", op.coll->collection, gid_json(op.gid), s.message(),
                                    op.remove ? "{\"delete\": true}" : op.update.json(), 0});
@@ -389,17 +400,18 @@ void Connector::Impl::outbound_loop() {
     uint64_t pos = *start;
     outbound_position = pos;
 
-    // The next batches are read and mapped on a second thread while this one writes: the queue keeps
-    // them in history order, and only this thread writes, one MongoDB transaction at a time, each
-    // retried until it commits, so order and exactly-once are as without the queue.
+    // The next batches are read and mapped on a second thread while this one writes: the queue
+    // keeps them in history order, and only this thread writes, one MongoDB transaction at a time,
+    // each retried until it commits, so order and exactly-once are as without the queue.
     BatchQueue<Batch> queue(wakeup);
-    std::thread preparer([&] { prepare_outbound(pos, [&](Batch&& b) { return queue.push(std::move(b)); }); });
+    std::thread preparer(
+        [&] { prepare_outbound(pos, [&](Batch&& b) { return queue.push(std::move(b)); }); });
     while (auto batch = queue.pop()) {
         if (!batch->ops.empty() || (batch->last > pos && batch->nrecords > 0)) {
             Status s = write_batch(c->get(), session, batch->ops, batch->writes, batch->last);
             if (!s) break;  // stopping
-            size_t written = static_cast<size_t>(
-                std::count_if(batch->ops.begin(), batch->ops.end(), [](const Op& o) { return !o.excluded; }));
+            size_t written = static_cast<size_t>(std::count_if(
+                batch->ops.begin(), batch->ops.end(), [](const Op& o) { return !o.excluded; }));
             state.count_outbound_txn(batch->nrecords, written);
         }
         pos = batch->last;

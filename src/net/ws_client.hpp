@@ -26,7 +26,7 @@ namespace outpost::net {
 
 // I/O threads that several clients can share (one client alone makes its own with one thread).
 class EventLoop {
-public:
+  public:
     explicit EventLoop(unsigned threads = 1);
     // Joins the threads; REQUIRES: every client using the loop is destroyed first.
     ~EventLoop();
@@ -36,7 +36,7 @@ public:
     struct Impl;
     Impl& impl() { return *impl_; }
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 
@@ -54,7 +54,7 @@ struct WsClientOptions {
 };
 
 class WsClient {
-public:
+  public:
     using OpenHandler = std::function<void()>;
     using MessageHandler = std::function<void(std::span<const std::uint8_t>)>;
     using CloseHandler = std::function<void(std::uint16_t code, const std::string& reason)>;
@@ -70,8 +70,8 @@ public:
     void set_on_message(MessageHandler handler);
     void set_on_close(CloseHandler handler);
 
-    // Starts connecting to options.url (or `url` when not empty). Returns at once; the outcome comes
-    // as on_open or on_close. REQUIRES: no attempt in progress.
+    // Starts connecting to options.url (or `url` when not empty). Returns at once; the outcome
+    // comes as on_open or on_close. REQUIRES: no attempt in progress.
     void connect(std::string url = {});
 
     // Queues a binary message; false when not connected.
@@ -83,7 +83,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 
@@ -91,7 +91,7 @@ private:
 // successful connection starts over. next_url() picks one of the URLs at random for each attempt.
 // Not thread-safe.
 class ReconnectPolicy {
-public:
+  public:
     explicit ReconnectPolicy(std::vector<std::string> urls = {},
                              std::uint64_t seed = std::random_device{}());
 
@@ -100,7 +100,7 @@ public:
     // REQUIRES: at least one URL.
     const std::string& next_url();
 
-private:
+  private:
     std::vector<std::string> urls_;
     std::size_t attempt_ = 0;
     std::mt19937_64 rng_;

@@ -3,10 +3,12 @@
 // WebSocket server over Boost.Beast (pimpl: no Asio/Beast types here).
 //
 // Operating rules:
-// - Set the callbacks, then start(). Callbacks run on the server's I/O threads (or on the thread that
+// - Set the callbacks, then start(). Callbacks run on the server's I/O threads (or on the thread
+// that
 //   calls run() when threads == 0), one connection's callbacks never concurrently and in order:
 //   on_open, then on_message*, then exactly one on_close.
-// - send() and close() are thread-safe, may be called from callbacks, and never block on the network:
+// - send() and close() are thread-safe, may be called from callbacks, and never block on the
+// network:
 //   they queue work on the connection's strand.
 // - Binary frames only. A text frame closes the connection with 1003, a message above
 //   max_message_size with 1009, a send queue above max_send_queue_bytes with 1013 (the client
@@ -66,7 +68,7 @@ struct WsServerStats {
 };
 
 class WsServer {
-public:
+  public:
     // remote_address: `IP:PORT` (IPv6 in brackets).
     using OpenHandler = std::function<void(ConnectionId, const std::string& remote_address)>;
     using MessageHandler = std::function<void(ConnectionId, std::span<const std::uint8_t>)>;
@@ -123,7 +125,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 

@@ -29,13 +29,16 @@ Status require_write(Txn& txn) {
     return Status::ok();
 }
 
-Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id, bool verify) {
+Result<std::optional<MDB_val>> get_raw(MDB_txn* txn, const EntityInfo& e, uint64_t id,
+                                       bool verify) {
     if (e.objects == 0 || id == 0) return std::optional<MDB_val>();
     MDB_val k = mdb_val(&id, 8), v;
     int rc = mdb_get(txn, e.objects, &k, &v);
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
-    if (verify) OUTPOST_RETURN_IF_ERROR(verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
+    if (verify)
+        OUTPOST_RETURN_IF_ERROR(
+            verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
     return std::optional<MDB_val>(v);
 }
 
@@ -115,8 +118,8 @@ std::vector<uint64_t> unpack_ids(const MDB_val& v) {
     return out;
 }
 
-
-Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets) {
+Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src,
+                     std::span<const uint64_t> targets) {
     MDB_val k = mdb_val(&src, 8), v;
     std::vector<uint64_t> old;
     int rc = mdb_get(s.txn, r.list_dbi, &k, &v);
@@ -135,21 +138,25 @@ Status write_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span
         if (now.count(t)) continue;
         MDB_val bk = mdb_val(&t, 8), bv = mdb_val(&src, 8);
         int drc = mdb_del(s.txn, r.backlink_dbi, &bk, &bv);
-        if (drc != 0 && drc != MDB_NOTFOUND) return lmdb_status(drc, "updating relation " + r.rel->name);
+        if (drc != 0 && drc != MDB_NOTFOUND)
+            return lmdb_status(drc, "updating relation " + r.rel->name);
     }
     for (uint64_t t : now) {
         if (before.count(t) || t == 0) continue;
         MDB_val bk = mdb_val(&t, 8), bv = mdb_val(&src, 8);
         int prc = mdb_put(s.txn, r.backlink_dbi, &bk, &bv, MDB_NODUPDATA);
-        if (prc != 0 && prc != MDB_KEYEXIST) return lmdb_status(prc, "updating relation " + r.rel->name);
+        if (prc != 0 && prc != MDB_KEYEXIST)
+            return lmdb_status(prc, "updating relation " + r.rel->name);
     }
     if (targets.empty()) {
         int drc = mdb_del(s.txn, r.list_dbi, &k, nullptr);
-        if (drc != 0 && drc != MDB_NOTFOUND) return lmdb_status(drc, "updating relation " + r.rel->name);
+        if (drc != 0 && drc != MDB_NOTFOUND)
+            return lmdb_status(drc, "updating relation " + r.rel->name);
         return Status::ok();
     }
     MDB_val nv = mdb_val(targets.data(), targets.size() * 8);
-    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(s.txn, r.list_dbi, &k, &nv, 0), "updating relation " + r.rel->name);
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_put(s.txn, r.list_dbi, &k, &nv, 0),
+                                 "updating relation " + r.rel->name);
     return Status::ok();
 }
 
@@ -161,7 +168,8 @@ Status resolve_put(TxnState& s, const EntityInfo& e, uint64_t& id, PutMode mode,
                    std::optional<MDB_val>& old) {
     if (id == 0) {
         if (mode == PutMode::kUpdate) {
-            return Status(ErrorCode::kPutMode, e.entity->name + ": update needs an existing id, not 0");
+            return Status(ErrorCode::kPutMode,
+                          e.entity->name + ": update needs an existing id, not 0");
         }
         // A fresh id is above every id ever used: there is no old version to look up.
         OUTPOST_ASSIGN_OR_RETURN(id, next_id(s, e));
@@ -243,7 +251,8 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     if (!replaced.empty()) {
         keep.assign(bytes.begin(), bytes.end());
         bytes = keep;
-        for (uint64_t other : replaced) OUTPOST_RETURN_IF_ERROR(remove_object(s, e, other).status());
+        for (uint64_t other : replaced)
+            OUTPOST_RETURN_IF_ERROR(remove_object(s, e, other).status());
         // The old version may have moved; its bytes are the ones read above.
         OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, false));
         now = detail::Access::reader(&e, bytes.data(), bytes.size());
@@ -257,13 +266,15 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     if (old) {
         OUTPOST_ASSIGN_OR_RETURN(bool wrote, keep_stored_version(s, e, id, *old));
         if (wrote) {
-            OUTPOST_ASSIGN_OR_RETURN(old, get_raw(txn, e, id, false));  // moved; the bytes read above
+            OUTPOST_ASSIGN_OR_RETURN(old,
+                                     get_raw(txn, e, id, false));  // moved; the bytes read above
         }
     }
     if (e.entity->sync) {
         // Before the write: OLD points into a page that the write may reuse (GID is a copy).
         gid_field = e.gid_in_record ? record_gid_field(e, bytes.data(), bytes.size()) : 0;
-        OUTPOST_RETURN_IF_ERROR(gid_for_put(s, e, id, old ? &*old : nullptr, fresh, gid_field != 0, gid));
+        OUTPOST_RETURN_IF_ERROR(
+            gid_for_put(s, e, id, old ? &*old : nullptr, fresh, gid_field != 0, gid));
         ObjectReader old_reader = old ? reader_of(e, *old) : now;
         OUTPOST_RETURN_IF_ERROR(log_put(s, e, id, old ? &old_reader : nullptr, now, fresh, gid));
         if (gid_field != 0) {
@@ -273,9 +284,11 @@ Result<uint64_t> put_bytes(TxnState& s, const EntityInfo& e, uint64_t id, PutMod
     }
     // An id just taken from the sequence is above every stored id: appending skips the search.
     int rc = mdb_put(txn, e.objects, &k, &v, flags);
-    if (rc == MDB_KEYEXIST && absent) rc = mdb_put(txn, e.objects, &k, &v, flags & ~unsigned{MDB_APPEND});
+    if (rc == MDB_KEYEXIST && absent)
+        rc = mdb_put(txn, e.objects, &k, &v, flags & ~unsigned{MDB_APPEND});
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "writing " + e.entity->name + " " + std::to_string(id));
-    if (gid_field != 0) write_record_with_gid(static_cast<uint8_t*>(v.mv_data), bytes, gid_field, gid);
+    if (gid_field != 0)
+        write_record_with_gid(static_cast<uint8_t*>(v.mv_data), bytes, gid_field, gid);
     s.record_put(e, id);
     return id;
 }
@@ -333,13 +346,15 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
     {
         ObjectReader old = reader_of(e, *raw);
         for (const auto& idx : e.indexes) {
-            if (auto key = detail::index_key(idx, old)) OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *key, id));
+            if (auto key = detail::index_key(idx, old))
+                OUTPOST_RETURN_IF_ERROR(index_del(txn, idx, *key, id));
         }
     }
     if (e.entity->sync) OUTPOST_RETURN_IF_ERROR(log_remove(s, e, id));
     for (const auto& r : e.relations) OUTPOST_RETURN_IF_ERROR(write_to_many(s, r, id, {}));
     MDB_val k = mdb_val(&id, 8);
-    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_del(txn, e.objects, &k, nullptr), "removing " + e.entity->name + " " + std::to_string(id));
+    OUTPOST_RETURN_IF_LMDB_ERROR(mdb_del(txn, e.objects, &k, nullptr),
+                                 "removing " + e.entity->name + " " + std::to_string(id));
     s.record_remove(e, id);
     // Links into the removed object: clear to-one pointers, drop it from to-many lists.
     for (const auto& link : e.incoming) {
@@ -355,9 +370,11 @@ Result<bool> remove_object(TxnState& s, const EntityInfo& e, uint64_t id) {
             }
         } else {
             const IndexInfo& idx = src.indexes[src.index_of_prop[link.pos]];
-            std::string key = detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned));
+            std::string key =
+                detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned));
             OUTPOST_ASSIGN_OR_RETURN(auto sources, index_ids(txn, idx.dbi, key));
-            for (uint64_t src_id : sources) OUTPOST_RETURN_IF_ERROR(clear_to_one(s, src, src_id, link.pos));
+            for (uint64_t src_id : sources)
+                OUTPOST_RETURN_IF_ERROR(clear_to_one(s, src, src_id, link.pos));
         }
     }
     return true;
@@ -387,10 +404,12 @@ Result<uint64_t> DynamicBox::put(WriteTxn& txn, Object& object, PutMode mode) {
                                                        " put into box of " + info_->entity->name);
     }
     OUTPOST_ASSIGN_OR_RETURN(auto bytes, encode(*info_, object));
-    OUTPOST_ASSIGN_OR_RETURN(uint64_t id, put_bytes(*detail::Access::state(txn), *info_, object.id, mode, bytes));
+    OUTPOST_ASSIGN_OR_RETURN(
+        uint64_t id, put_bytes(*detail::Access::state(txn), *info_, object.id, mode, bytes));
     object.id = id;
     for (const auto& r : info_->relations) {
-        OUTPOST_RETURN_IF_ERROR(write_to_many(*detail::Access::state(txn), r, id, object.to_many()[r.pos]));
+        OUTPOST_RETURN_IF_ERROR(
+            write_to_many(*detail::Access::state(txn), r, id, object.to_many()[r.pos]));
     }
     return id;
 }
@@ -402,7 +421,8 @@ Status DynamicBox::put_many(WriteTxn& txn, std::vector<Object>& objects, PutMode
 
 Result<std::optional<ObjectReader>> DynamicBox::read(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(detail::Access::state(txn)->txn, *info_, id, verify_));
+    OUTPOST_ASSIGN_OR_RETURN(auto raw,
+                             get_raw(detail::Access::state(txn)->txn, *info_, id, verify_));
     if (!raw) return std::optional<ObjectReader>();
     return std::optional<ObjectReader>(reader_of(*info_, *raw));
 }
@@ -414,12 +434,14 @@ Result<std::optional<Object>> DynamicBox::get(Txn& txn, uint64_t id) {
     obj.id = id;
     detail::read_object(*r, obj);
     for (const auto& rel : info_->relations) {
-        OUTPOST_ASSIGN_OR_RETURN(obj.to_many()[rel.pos], read_to_many(detail::Access::state(txn)->txn, rel, id));
+        OUTPOST_ASSIGN_OR_RETURN(obj.to_many()[rel.pos],
+                                 read_to_many(detail::Access::state(txn)->txn, rel, id));
     }
     return std::optional<Object>(std::move(obj));
 }
 
-Result<std::vector<std::optional<Object>>> DynamicBox::get_many(Txn& txn, std::span<const uint64_t> ids) {
+Result<std::vector<std::optional<Object>>> DynamicBox::get_many(Txn& txn,
+                                                                std::span<const uint64_t> ids) {
     std::vector<std::optional<Object>> out;
     out.reserve(ids.size());
     for (uint64_t id : ids) {
@@ -434,9 +456,11 @@ Result<std::vector<uint64_t>> DynamicBox::ids(Txn& txn) {
     std::vector<uint64_t> out;
     if (info_->objects == 0) return out;
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(detail::Access::state(txn)->txn, info_->objects, &cur), "scan"));
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(
+        mdb_cursor_open(detail::Access::state(txn)->txn, info_->objects, &cur), "scan"));
     MDB_val k, v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         out.push_back(detail::read_u64(k));
     }
     mdb_cursor_close(cur);
@@ -456,7 +480,8 @@ Result<std::vector<Object>> DynamicBox::get_all(Txn& txn) {
 
 Result<bool> DynamicBox::contains(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_raw(detail::Access::state(txn)->txn, *info_, id, false));  // not read
+    OUTPOST_ASSIGN_OR_RETURN(
+        auto raw, get_raw(detail::Access::state(txn)->txn, *info_, id, false));  // not read
     return raw.has_value();
 }
 
@@ -464,7 +489,8 @@ Result<uint64_t> DynamicBox::count(Txn& txn) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     if (info_->objects == 0) return uint64_t{0};
     MDB_stat st;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_stat(detail::Access::state(txn)->txn, info_->objects, &st), "count"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_stat(detail::Access::state(txn)->txn, info_->objects, &st), "count"));
     return static_cast<uint64_t>(st.ms_entries);
 }
 
@@ -477,7 +503,8 @@ Result<uint64_t> DynamicBox::remove_many(WriteTxn& txn, std::span<const uint64_t
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
     uint64_t n = 0;
     for (uint64_t id : ids) {
-        OUTPOST_ASSIGN_OR_RETURN(bool removed, remove_object(*detail::Access::state(txn), *info_, id));
+        OUTPOST_ASSIGN_OR_RETURN(bool removed,
+                                 remove_object(*detail::Access::state(txn), *info_, id));
         n += removed ? 1 : 0;
     }
     return n;
@@ -493,22 +520,28 @@ Result<std::vector<uint64_t>> DynamicBox::backlinks(Txn& txn, std::string_view s
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
     const EntityInfo* src = detail::Access::impl(*store_)->entity(source_entity);
     if (!src) {
-        return Status(ErrorCode::kUnknownEntity, "the model has no entity "" + std::string(source_entity) + """);
+        return Status(ErrorCode::kUnknownEntity,
+                      "the model has no entity "
+                      " + std::string(source_entity) + "
+                      "");
     }
     for (const auto& in : info_->incoming) {
         if (in.source != src) continue;
         if (in.to_many && src->relations[in.pos].rel->name == link) {
-            return dup_ids(detail::Access::state(txn)->txn, src->relations[in.pos].backlink_dbi, id);
+            return dup_ids(detail::Access::state(txn)->txn, src->relations[in.pos].backlink_dbi,
+                           id);
         }
         if (!in.to_many && src->entity->properties[in.pos].name == link) {
             const IndexInfo& idx = src->indexes[src->index_of_prop[in.pos]];
             if (idx.dbi == 0) return std::vector<uint64_t>();
-            return index_ids(detail::Access::state(txn)->txn, idx.dbi,
-                             detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned)));
+            return index_ids(
+                detail::Access::state(txn)->txn, idx.dbi,
+                detail::int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned)));
         }
     }
-    return Status(ErrorCode::kUnknownProperty, std::string(source_entity) + "." + std::string(link) +
-                                                   " is not a relation to " + info_->entity->name);
+    return Status(ErrorCode::kUnknownProperty, std::string(source_entity) + "." +
+                                                   std::string(link) + " is not a relation to " +
+                                                   info_->entity->name);
 }
 
 Result<uint64_t> DynamicBox::put_with(WriteTxn& txn, uint64_t id, PutMode mode,
@@ -521,9 +554,11 @@ Result<uint64_t> DynamicBox::put_with(WriteTxn& txn, uint64_t id, PutMode mode,
     return put_bytes(*detail::Access::state(txn), *info_, id, mode, bytes);
 }
 
-Status DynamicBox::set_to_many(WriteTxn& txn, int relation_pos, uint64_t id, std::span<const uint64_t> targets) {
+Status DynamicBox::set_to_many(WriteTxn& txn, int relation_pos, uint64_t id,
+                               std::span<const uint64_t> targets) {
     OUTPOST_RETURN_IF_ERROR(require_write(txn));
-    return write_to_many(*detail::Access::state(txn), info_->relations.at(relation_pos), id, targets);
+    return write_to_many(*detail::Access::state(txn), info_->relations.at(relation_pos), id,
+                         targets);
 }
 
 Result<std::vector<uint64_t>> DynamicBox::get_to_many(Txn& txn, int relation_pos, uint64_t id) {

@@ -12,10 +12,18 @@ constexpr uint8_t kMagic = detail::kChangeSetMagic;
 constexpr uint8_t kVersion = detail::kChangeSetVersion;
 
 enum Tag : uint8_t {
-    kNull = detail::kTagNull, kFalse = detail::kTagFalse, kTrue = detail::kTagTrue, kInt = detail::kTagInt,
-    kDouble = detail::kTagDouble, kString = detail::kTagString, kBytes = detail::kTagBytes,
-    kIntVector = detail::kTagIntVector, kDoubleVector = detail::kTagDoubleVector,
-    kStringVector = detail::kTagStringVector, kFlex = detail::kTagFlex, kArray = detail::kTagArray,
+    kNull = detail::kTagNull,
+    kFalse = detail::kTagFalse,
+    kTrue = detail::kTagTrue,
+    kInt = detail::kTagInt,
+    kDouble = detail::kTagDouble,
+    kString = detail::kTagString,
+    kBytes = detail::kTagBytes,
+    kIntVector = detail::kTagIntVector,
+    kDoubleVector = detail::kTagDoubleVector,
+    kStringVector = detail::kTagStringVector,
+    kFlex = detail::kTagFlex,
+    kArray = detail::kTagArray,
     kMap = detail::kTagMap,
 };
 
@@ -45,7 +53,7 @@ bool write_scalar(detail::ChangeSetWriter& w, const T& x) {
 }
 
 class Reader {
-public:
+  public:
     Reader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
     bool ok() const { return ok_; }
     bool at_end() const { return p_ == end_; }
@@ -101,18 +109,31 @@ public:
     template <typename Out>
     bool scalar(uint8_t tag, Out& out) {
         switch (tag) {
-            case kNull: out = Out(); return true;
-            case kFalse: out = Out(false); return true;
-            case kTrue: out = Out(true); return true;
-            case kInt: out = Out(zigzag()); return true;
-            case kDouble: out = Out(f64()); return true;
-            case kString: out = Out(str()); return true;
+            case kNull:
+                out = Out();
+                return true;
+            case kFalse:
+                out = Out(false);
+                return true;
+            case kTrue:
+                out = Out(true);
+                return true;
+            case kInt:
+                out = Out(zigzag());
+                return true;
+            case kDouble:
+                out = Out(f64());
+                return true;
+            case kString:
+                out = Out(str());
+                return true;
             case kBytes: {
                 std::string s = str();
                 out = Out(Bytes(s.begin(), s.end()));
                 return true;
             }
-            default: return false;
+            default:
+                return false;
         }
     }
 
@@ -168,12 +189,14 @@ public:
                 for (uint64_t i = 0; i < n && ok_; ++i) sv.push_back(str());
                 return Value(std::move(sv));
             }
-            case kFlex: return Value(flex(0));
-            default: return fail("unknown value tag"), Value();
+            case kFlex:
+                return Value(flex(0));
+            default:
+                return fail("unknown value tag"), Value();
         }
     }
 
-private:
+  private:
     const uint8_t* p_;
     const uint8_t* end_;
     bool ok_ = true;
@@ -266,7 +289,9 @@ std::string encode_change_set(const ChangeSet& changes) {
 
 namespace {
 
-Status corrupt(const std::string& what) { return Status(ErrorCode::kCorrupt, "change set: " + what); }
+Status corrupt(const std::string& what) {
+    return Status(ErrorCode::kCorrupt, "change set: " + what);
+}
 
 // Reads a uid: inline (version 1) or as an index into UIDS (version 2).
 uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
@@ -276,9 +301,9 @@ uint64_t read_uid(Reader& r, const std::vector<uint64_t>* uids) {
     return (*uids)[v];
 }
 
-// Reads one object of KIND (its first byte, read) into O. A failure of R (truncation, bad tags, a uid
-// index out of range) is left in R; a bad kind or GID is returned. UIDS: the uid table (version 2), or
-// null (version 1).
+// Reads one object of KIND (its first byte, read) into O. A failure of R (truncation, bad tags, a
+// uid index out of range) is left in R; a bad kind or GID is returned. UIDS: the uid table (version
+// 2), or null (version 1).
 Status read_object(Reader& r, ObjectChange& o, const std::vector<uint64_t>* uids, uint8_t kind) {
     if (kind != ObjectChange::kPut && kind != ObjectChange::kRemove) {
         if (r.ok()) return corrupt("unknown change kind " + std::to_string(kind));
@@ -332,7 +357,8 @@ Result<ChangeSet> decode(std::span<const uint8_t> data, const detail::StoredObje
         uids.reserve(nu);
         for (uint64_t i = 0; i < nu && r.ok(); ++i) uids.push_back(r.varint());
     }
-    const std::vector<uint64_t>* table = version == detail::kChangeSetVersionUidTable ? &uids : nullptr;
+    const std::vector<uint64_t>* table =
+        version == detail::kChangeSetVersionUidTable ? &uids : nullptr;
     ChangeSet cs;
     uint64_t n = r.count();
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
@@ -341,7 +367,8 @@ Result<ChangeSet> decode(std::span<const uint8_t> data, const detail::StoredObje
             uint64_t entity_uid = read_uid(r, table);
             uint64_t first = r.varint(), count = r.varint();
             if (!r.ok()) break;
-            if (first == 0 || count > UINT64_MAX - first) return corrupt("stored entry ids out of range");
+            if (first == 0 || count > UINT64_MAX - first)
+                return corrupt("stored entry ids out of range");
             OUTPOST_RETURN_IF_ERROR((*stored)(entity_uid, first, count, cs.objects));
             continue;
         }
@@ -367,7 +394,8 @@ Result<ChangeSet> decode_record(std::span<const uint8_t> data, const StoredObjec
 
 namespace detail {
 
-Result<ObjectChange> decode_object_change(std::span<const uint8_t> data, const std::vector<uint64_t>* uids) {
+Result<ObjectChange> decode_object_change(std::span<const uint8_t> data,
+                                          const std::vector<uint64_t>* uids) {
     Reader r(data.data(), data.size());
     ObjectChange o;
     OUTPOST_RETURN_IF_ERROR(read_object(r, o, uids, r.u8()));

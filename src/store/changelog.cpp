@@ -1,5 +1,6 @@
 // The change log: the entries a write transaction logs as it puts and removes objects (the record
-// they make is appended at commit by changelog_record.cpp; stored entries are in changelog_stored.cpp).
+// they make is appended at commit by changelog_record.cpp; stored entries are in
+// changelog_stored.cpp).
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -29,7 +30,8 @@ void PendingLog::EntitySlots::set(uint64_t id, uint32_t slot, bool fresh) {
     } else if (fresh) {
         // A fresh id lies above every id of the run and the map: start a new run there. Each slot
         // moves to the map at most once.
-        // The run's slot of an id is newer than one the map may still hold for it (a dropped entry).
+        // The run's slot of an id is newer than one the map may still hold for it (a dropped
+        // entry).
         for (size_t i = 0; i < run.size(); ++i) other.insert_or_assign(run_first + i, run[i]);
         run.assign(1, slot);
         run_first = id;
@@ -79,7 +81,8 @@ Status add_encoded_slot(TxnState& s, const EntityInfo& e, uint64_t id, size_t st
     size_t size = log.chunks.back().size() - start;
     if (size > UINT32_MAX || log.slots.size() >= UINT32_MAX) {
         log.chunks.back().resize(start);
-        return Status(ErrorCode::kInvalidArgument, "change-log entry of " + e.entity->name + " too large");
+        return Status(ErrorCode::kInvalidArgument,
+                      "change-log entry of " + e.entity->name + " too large");
     }
     PendingLog::Slot sl;
     sl.chunk = static_cast<uint32_t>(log.chunks.size() - 1);
@@ -106,10 +109,12 @@ ObjectChange& add_edited_slot(TxnState& s, const EntityInfo& e, uint64_t id, Obj
 // The entry of SLOT as an ObjectChange that can be edited.
 Result<ObjectChange*> edit(PendingLog& log, PendingLog::Slot& slot) {
     if (slot.edited == PendingLog::kEncoded) {
-        const auto* p = reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
+        const auto* p =
+            reinterpret_cast<const uint8_t*>(log.chunks[slot.chunk].data()) + slot.offset;
         auto c = decode_object_change({p, slot.size}, &log.uids.uids());
         if (!c) return Status(ErrorCode::kInternal, "change-log entry: " + c.status().message());
-        if (log.edited.size() >= INT32_MAX) return Status(ErrorCode::kInternal, "too many edited change-log entries");
+        if (log.edited.size() >= INT32_MAX)
+            return Status(ErrorCode::kInternal, "too many edited change-log entries");
         slot.edited = static_cast<int32_t>(log.edited.size());
         log.edited.push_back(std::move(c).value());
     }
@@ -124,13 +129,20 @@ void write_property(ChangeSetWriter& w, const Property& p, const ObjectReader& r
         return;
     }
     switch (p.type) {
-        case PropertyType::kBool: w.u8(r.get_bool(pos) ? kTagTrue : kTagFalse); return;
-        case PropertyType::kInt8: case PropertyType::kInt16: case PropertyType::kInt32:
-        case PropertyType::kInt64: case PropertyType::kDate: case PropertyType::kDateNano:
+        case PropertyType::kBool:
+            w.u8(r.get_bool(pos) ? kTagTrue : kTagFalse);
+            return;
+        case PropertyType::kInt8:
+        case PropertyType::kInt16:
+        case PropertyType::kInt32:
+        case PropertyType::kInt64:
+        case PropertyType::kDate:
+        case PropertyType::kDateNano:
             w.u8(kTagInt);
             w.zigzag(r.get_int(pos));
             return;
-        case PropertyType::kFloat: case PropertyType::kDouble:
+        case PropertyType::kFloat:
+        case PropertyType::kDouble:
             w.u8(kTagDouble);
             w.f64(r.get_double(pos));
             return;
@@ -146,7 +158,9 @@ void write_property(ChangeSetWriter& w, const Property& p, const ObjectReader& r
             w.bytes(v.data(), v.size());
             return;
         }
-        default: w.value(r.get_value(pos)); return;
+        default:
+            w.value(r.get_value(pos));
+            return;
     }
 }
 
@@ -154,13 +168,22 @@ void write_property(ChangeSetWriter& w, const Property& p, const ObjectReader& r
 // flex, relations: the general path).
 size_t plain_value_bound(const Property& p, const ObjectReader& r, int pos) {
     switch (p.type) {
-        case PropertyType::kBool: case PropertyType::kInt8: case PropertyType::kInt16:
-        case PropertyType::kInt32: case PropertyType::kInt64: case PropertyType::kDate:
-        case PropertyType::kDateNano: case PropertyType::kFloat: case PropertyType::kDouble:
+        case PropertyType::kBool:
+        case PropertyType::kInt8:
+        case PropertyType::kInt16:
+        case PropertyType::kInt32:
+        case PropertyType::kInt64:
+        case PropertyType::kDate:
+        case PropertyType::kDateNano:
+        case PropertyType::kFloat:
+        case PropertyType::kDouble:
             return 11;
-        case PropertyType::kString: return 11 + r.get_string(pos).size();
-        case PropertyType::kBytes: return 11 + r.get_bytes(pos).size();
-        default: return 0;
+        case PropertyType::kString:
+            return 11 + r.get_string(pos).size();
+        case PropertyType::kBytes:
+            return 11 + r.get_bytes(pos).size();
+        default:
+            return 0;
     }
 }
 
@@ -171,8 +194,11 @@ char* put_plain_value(char* p, const Property& prop, const ObjectReader& r, int 
         return p;
     }
     switch (prop.type) {
-        case PropertyType::kBool: *p++ = static_cast<char>(r.get_bool(pos) ? kTagTrue : kTagFalse); return p;
-        case PropertyType::kFloat: case PropertyType::kDouble: {
+        case PropertyType::kBool:
+            *p++ = static_cast<char>(r.get_bool(pos) ? kTagTrue : kTagFalse);
+            return p;
+        case PropertyType::kFloat:
+        case PropertyType::kDouble: {
             *p++ = static_cast<char>(kTagDouble);
             uint64_t b = std::bit_cast<uint64_t>(r.get_double(pos));
             for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((b >> (8 * i)) & 0xff);
@@ -274,9 +300,9 @@ Status write_put_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid&
     return add_encoded_slot(s, e, id, start, fresh);
 }
 
-// The put entry of a new object of an entity whose properties are all plain (EntityInfo::plain_log),
-// read straight from the object's table NOW: the bytes write_put_entry writes for its non-null
-// properties, without a pass to list them and a call per value.
+// The put entry of a new object of an entity whose properties are all plain
+// (EntityInfo::plain_log), read straight from the object's table NOW: the bytes write_put_entry
+// writes for its non-null properties, without a pass to list them and a call per value.
 Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid,
                              const ObjectReader& now, bool fresh) {
     PendingLog::EntitySlots& es = entity_slots(s, e);
@@ -305,7 +331,9 @@ Status write_new_plain_entry(TxnState& s, const EntityInfo& e, uint64_t id, cons
 Status log_stored_put_in_full(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
     const auto* data = static_cast<const uint8_t*>(old.mv_data);
     auto gid = record_gid(e, data, old.mv_size);
-    if (!gid) return Status(ErrorCode::kInternal, e.entity->name + " " + std::to_string(id) + " has no global id");
+    if (!gid)
+        return Status(ErrorCode::kInternal,
+                      e.entity->name + " " + std::to_string(id) + " has no global id");
     Gid g(*gid);  // before the object's entry is written: OLD stays valid (no LMDB write here)
     drop_stored_put(s, e, id);
     return write_new_plain_entry(s, e, id, g, detail::Access::reader(&e, data, old.mv_size), false);
@@ -351,7 +379,8 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
             log_stored_put(s, e, id);
             return Status::ok();
         }
-        // A stored entry reads the object as the transaction leaves it: later puts change nothing in it.
+        // A stored entry reads the object as the transaction leaves it: later puts change nothing
+        // in it.
         if (!fresh && slots_of(s, e).stored_run_of(id)) return Status::ok();
     }
     PendingLog::Slot* slot = fresh ? nullptr : live_slot(s, e, id);
@@ -370,7 +399,8 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
                 // Same stored value: unchanged (compares the encoded field, so NaN equals NaN).
                 Value a = old->get_value(pos), b = now.get_value(pos);
                 if (a == b) continue;
-                if (a.is<double>() && b.is<double>() && std::memcmp(&a.as<double>(), &b.as<double>(), 8) == 0) {
+                if (a.is<double>() && b.is<double>() &&
+                    std::memcmp(&a.as<double>(), &b.as<double>(), 8) == 0) {
                     continue;
                 }
             }
@@ -389,7 +419,8 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
         PropertyChange pc;
         pc.property_uid = p.id.uid;
         if (p.type == PropertyType::kRelation) {
-            OUTPOST_ASSIGN_OR_RETURN(pc.value, relation_value(s.txn, *s.store, p, now.get_int(pos)));
+            OUTPOST_ASSIGN_OR_RETURN(pc.value,
+                                     relation_value(s.txn, *s.store, p, now.get_int(pos)));
         } else {
             pc.value = now.get_value(pos);
         }
@@ -397,8 +428,9 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
     }
     OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
     for (auto& pc : values) {
-        auto it = std::find_if(c->properties.begin(), c->properties.end(),
-                               [&](const PropertyChange& x) { return x.property_uid == pc.property_uid; });
+        auto it = std::find_if(
+            c->properties.begin(), c->properties.end(),
+            [&](const PropertyChange& x) { return x.property_uid == pc.property_uid; });
         if (it != c->properties.end()) {
             it->value = std::move(pc.value);
         } else {
@@ -408,7 +440,8 @@ Status log_put(TxnState& s, const EntityInfo& e, uint64_t id, const ObjectReader
     return Status::ok();
 }
 
-Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<const uint64_t> targets) {
+Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src,
+                   std::span<const uint64_t> targets) {
     if (s.applying_remote) return Status::ok();
     OUTPOST_ASSIGN_OR_RETURN(auto gid, lookup_gid(s.txn, *r.source, src));
     if (!gid) return Status::ok();  // the source is being removed
@@ -428,8 +461,9 @@ Status log_to_many(TxnState& s, const RelationInfo& r, uint64_t src, std::span<c
         put.gid = std::move(*gid);
         c = &add_edited_slot(s, *r.source, src, std::move(put));
     }
-    auto it = std::find_if(c->to_many.begin(), c->to_many.end(),
-                           [&](const ToManyChange& x) { return x.relation_uid == tc.relation_uid; });
+    auto it = std::find_if(c->to_many.begin(), c->to_many.end(), [&](const ToManyChange& x) {
+        return x.relation_uid == tc.relation_uid;
+    });
     if (it != c->to_many.end()) {
         *it = std::move(tc);
     } else {
@@ -447,7 +481,8 @@ Status log_remove(TxnState& s, const EntityInfo& e, uint64_t id) {
     if (PendingLog::Slot* slot = live_slot(s, e, id)) {
         OUTPOST_ASSIGN_OR_RETURN(ObjectChange * c, edit(s.log, *slot));
         if (c->kind == ObjectChange::kPut && c->is_new) {
-            slot->edited = PendingLog::kDropped;  // made and removed in one transaction: nothing to tell
+            slot->edited =
+                PendingLog::kDropped;  // made and removed in one transaction: nothing to tell
             --s.log.live;
             return Status::ok();
         }

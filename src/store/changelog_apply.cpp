@@ -1,5 +1,5 @@
-// ChangeLog::apply: change sets made elsewhere (a server's Apply, a client's Push, MongoDB changes) applied
-// in one write transaction, by GID, logged as a record or not (docs/change-log.md).
+// ChangeLog::apply: change sets made elsewhere (a server's Apply, a client's Push, MongoDB changes)
+// applied in one write transaction, by GID, logged as a record or not (docs/change-log.md).
 #include <algorithm>
 #include <cstring>
 
@@ -13,14 +13,14 @@ namespace outpost {
 
 namespace {
 
-// The local id for GID in E, reserving one (with its GID mapping, before the object exists) when new.
-// RESERVED (optional): set to whether the id was reserved here, i.e. no object has it yet.
-Result<uint64_t> resolve_or_reserve(detail::TxnState& s, const detail::EntityInfo& e, const Gid& gid,
-                                    bool* reserved = nullptr) {
+// The local id for GID in E, reserving one (with its GID mapping, before the object exists) when
+// new. RESERVED (optional): set to whether the id was reserved here, i.e. no object has it yet.
+Result<uint64_t> resolve_or_reserve(detail::TxnState& s, const detail::EntityInfo& e,
+                                    const Gid& gid, bool* reserved = nullptr) {
     if (e.gid_to_local != 0 && validate_gid(gid).is_ok() && gid.size() <= 500) {
         // The candidate id goes back to the sequence when GID turns out to be mapped already. A
-        // sequence id is above every local id of E, so it is appended to l:, and the GID usually to g:
-        // (ObjectIds from one device grow).
+        // sequence id is above every local id of E, so it is appended to l:, and the GID usually to
+        // g: (ObjectIds from one device grow).
         auto fresh = detail::next_id(s, e);
         if (fresh.is_ok()) {
             OUTPOST_ASSIGN_OR_RETURN(uint64_t id, detail::map_gid_unless_mapped(s, e, *fresh, gid));
@@ -42,8 +42,9 @@ Result<uint64_t> resolve_or_reserve(detail::TxnState& s, const detail::EntityInf
 
 // Makes TxnState::known_gid name one object's GID for the scope of a put.
 class KnownGid {
-public:
-    KnownGid(detail::TxnState& s, const detail::EntityInfo& e, uint64_t id, const Gid& gid) : s_(s) {
+  public:
+    KnownGid(detail::TxnState& s, const detail::EntityInfo& e, uint64_t id, const Gid& gid)
+        : s_(s) {
         s.known_gid = &gid;
         s.known_gid_entity = &e;
         s.known_gid_id = id;
@@ -52,15 +53,17 @@ public:
     KnownGid(const KnownGid&) = delete;
     KnownGid& operator=(const KnownGid&) = delete;
 
-private:
+  private:
     detail::TxnState& s_;
 };
 
-// The position in E of the property PROPERTY_UID names, or -1 when this model lacks it (or it is the id).
+// The position in E of the property PROPERTY_UID names, or -1 when this model lacks it (or it is
+// the id).
 int property_pos(const detail::EntityInfo& e, uint64_t property_uid) {
     const auto& props = e.entity->properties;
     for (size_t i = 0; i < props.size(); ++i) {
-        if (props[i].id.uid == property_uid) return props[i].has(kFlagId) ? -1 : static_cast<int>(i);
+        if (props[i].id.uid == property_uid)
+            return props[i].has(kFlagId) ? -1 : static_cast<int>(i);
     }
     return -1;
 }
@@ -81,7 +84,8 @@ Result<int64_t> relation_target(detail::TxnState& s, const detail::EntityInfo& e
 
 // The stored bytes of a new object with C's properties, written straight into the thread's writer;
 // nullopt when C names a property twice (the general path then lets the last one win).
-Result<std::optional<std::span<const uint8_t>>> encode_new(detail::TxnState& s, const detail::EntityInfo& e,
+Result<std::optional<std::span<const uint8_t>>> encode_new(detail::TxnState& s,
+                                                           const detail::EntityInfo& e,
                                                            const ObjectChange& c) {
     using Out = std::optional<std::span<const uint8_t>>;
     const auto& props = e.entity->properties;
@@ -128,7 +132,9 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
         Object obj(*e.entity);
         obj.id = id;
         if (raw) {
-            detail::read_object(detail::Access::reader(&e, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size), obj);
+            detail::read_object(
+                detail::Access::reader(&e, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size),
+                obj);
         }
         const auto& props = e.entity->properties;
         for (const auto& pc : c.properties) {
@@ -146,11 +152,13 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
     }
     {
         KnownGid known(s, e, id, c.gid);
-        OUTPOST_RETURN_IF_ERROR(detail::put_bytes(s, e, id, PutMode::kPut, *bytes, reserved).status());
+        OUTPOST_RETURN_IF_ERROR(
+            detail::put_bytes(s, e, id, PutMode::kPut, *bytes, reserved).status());
     }
     for (const auto& tc : c.to_many) {
-        auto it = std::find_if(e.relations.begin(), e.relations.end(),
-                               [&](const detail::RelationInfo& r) { return r.rel->id.uid == tc.relation_uid; });
+        auto it = std::find_if(
+            e.relations.begin(), e.relations.end(),
+            [&](const detail::RelationInfo& r) { return r.rel->id.uid == tc.relation_uid; });
         if (it == e.relations.end()) continue;
         std::vector<uint64_t> ids;
         ids.reserve(tc.targets.size());
@@ -166,9 +174,11 @@ Status apply_put(detail::TxnState& s, const detail::EntityInfo& e, const ObjectC
 
 }  // namespace
 
-Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin, ApplyMode mode) {
+Status ChangeLog::apply(WriteTxn& txn, const ChangeSet& changes, const std::string& origin,
+                        ApplyMode mode) {
     OUTPOST_RETURN_IF_ERROR(txn.check_usable());
-    if (!txn.is_write()) return {ErrorCode::kTxnMisuse, "applying changes needs a write transaction"};
+    if (!txn.is_write())
+        return {ErrorCode::kTxnMisuse, "applying changes needs a write transaction"};
     auto& s = *detail::Access::state(txn);
     txn.set_origin(origin);
     s.applying_remote = mode == ApplyMode::kRemote;

@@ -1,13 +1,14 @@
 // Stored entries of the change log (docs/change-log.md, "Stored entries"): new objects of a
 // stored_log entity are logged as their entity and a run of local ids, and reading the record takes
-// their values from the objects' records. That record must stay as it was when the log entry was written until the log
-// is acknowledged past it, so the first overwrite or removal before then keeps the old version aside.
+// their values from the objects' records. That record must stay as it was when the log entry was
+// written until the log is acknowledged past it, so the first overwrite or removal before then
+// keeps the old version aside.
 //
 // Which objects a record names this way is known from two facts: each record notes, per entity, the
 // lowest id it names so (stored_runs), and ids from the sequence grow with every transaction, so an
 // object that some unacknowledged record names has an id at or above the lowest id noted for its
-// entity (the floor). Objects above the floor that no record names are kept too; acknowledging drops
-// what falls below the new floor.
+// entity (the floor). Objects above the floor that no record names are kept too; acknowledging
+// drops what falls below the new floor.
 #include <algorithm>
 #include <map>
 
@@ -44,7 +45,8 @@ struct Key {
 };
 
 Status bad_key(const char* table) {
-    return Status(ErrorCode::kCorrupt, std::string("change log: a key of ") + table + " is not 16 bytes");
+    return Status(ErrorCode::kCorrupt,
+                  std::string("change log: a key of ") + table + " is not 16 bytes");
 }
 
 // The lowest id that a record still in the log names as a stored object of entity UID, or kNoFloor.
@@ -63,14 +65,15 @@ Result<uint64_t> read_floor(MDB_txn* txn, MDB_dbi runs, uint64_t uid) {
     return get_be(p) == uid ? get_be(p + 8) : kNoFloor;
 }
 
-// Deletes the keys of DBI for which DROP(uid, id, value) is true, visiting each entity's keys in order:
-// the first key DROP keeps ends that entity's visit (its later keys stay).
+// Deletes the keys of DBI for which DROP(uid, id, value) is true, visiting each entity's keys in
+// order: the first key DROP keeps ends that entity's visit (its later keys stay).
 template <typename Drop>
 Status trim_table(MDB_txn* txn, MDB_dbi dbi, const char* name, Drop&& drop) {
     if (dbi == 0) return Status::ok();
     std::vector<Key> doomed;
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, dbi, &cur), "trimming the change log"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_cursor_open(txn, dbi, &cur), "trimming the change log"));
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     Status st;
@@ -119,7 +122,8 @@ PendingLog::EntitySlots::StoredRun* PendingLog::EntitySlots::stored_run_of(uint6
                                [](uint64_t x, const StoredRun& r) { return x < r.first; });
     if (it == stored.begin()) return nullptr;
     --it;
-    bool live = id - it->first < it->count && !std::binary_search(it->dropped.begin(), it->dropped.end(), id);
+    bool live = id - it->first < it->count &&
+                !std::binary_search(it->dropped.begin(), it->dropped.end(), id);
     return live ? &*it : nullptr;
 }
 
@@ -163,24 +167,28 @@ size_t encode_stored_runs(TxnState& s, std::string& out) {
     return n;
 }
 
-Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, const MDB_val& old) {
+Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id,
+                                 const MDB_val& old) {
     MDB_dbi kept = s.store->kept_versions;
     if (kept == 0) return false;
     PendingLog::EntitySlots& es = slots_of(s, e);
     if (!es.stored_floor) {
-        OUTPOST_ASSIGN_OR_RETURN(es.stored_floor, read_floor(s.txn, s.store->stored_runs, e.entity->id.uid));
+        OUTPOST_ASSIGN_OR_RETURN(es.stored_floor,
+                                 read_floor(s.txn, s.store->stored_runs, e.entity->id.uid));
     }
     if (es.stored_run_of(id)) {
         // Made here: its entry reads what the transaction leaves, unless a change from elsewhere
-        // (ChangeLog::apply, which logs nothing) is about to overwrite the local put: log that in full.
+        // (ChangeLog::apply, which logs nothing) is about to overwrite the local put: log that in
+        // full.
         if (s.applying_remote) OUTPOST_RETURN_IF_ERROR(log_stored_put_in_full(s, e, id, old));
         return false;
     }
     if (id < *es.stored_floor) return false;
-    // Through a cursor kept for the transaction: changes tend to come in id order, and a cursor finds
-    // the next key from where it stands.
+    // Through a cursor kept for the transaction: changes tend to come in id order, and a cursor
+    // finds the next key from where it stands.
     if (!s.kept_cursor) {
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(s.txn, kept, &s.kept_cursor), "keeping a version"));
+        OUTPOST_RETURN_IF_ERROR(
+            lmdb_status(mdb_cursor_open(s.txn, kept, &s.kept_cursor), "keeping a version"));
     }
     // A copy: the put may spill the page OLD points into.
     s.kept_copy.assign(static_cast<const char*>(old.mv_data), old.mv_size);
@@ -188,8 +196,8 @@ Result<bool> keep_stored_version(TxnState& s, const EntityInfo& e, uint64_t id, 
     MDB_val k = key.val(), v = mdb_val(s.kept_copy.data(), s.kept_copy.size());
     int rc = mdb_cursor_put(s.kept_cursor, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) return false;  // kept at an earlier change
-    OUTPOST_RETURN_IF_ERROR(
-        lmdb_status(rc, "keeping " + e.entity->name + " " + std::to_string(id) + " for the change log"));
+    OUTPOST_RETURN_IF_ERROR(lmdb_status(
+        rc, "keeping " + e.entity->name + " " + std::to_string(id) + " for the change log"));
     return true;
 }
 
@@ -201,10 +209,12 @@ Status write_stored_runs(TxnState& s, uint64_t pos) {
             if (first != 0) break;
         }
         if (first == 0) continue;
-        if (s.store->stored_runs == 0) return Status(ErrorCode::kInternal, "stored change-log entries without their table");
+        if (s.store->stored_runs == 0)
+            return Status(ErrorCode::kInternal, "stored change-log entries without their table");
         Key key(s.store->entities[i]->entity->id.uid, first);
         MDB_val k = key.val(), v = mdb_val(&pos, 8);
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->stored_runs, &k, &v, 0), "appending to the change log"));
+        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(s.txn, s.store->stored_runs, &k, &v, 0),
+                                            "appending to the change log"));
     }
     return Status::ok();
 }
@@ -215,20 +225,24 @@ Status trim_stored(TxnState& s, uint64_t position) {
     std::map<uint64_t, uint64_t> floors;
     OUTPOST_RETURN_IF_ERROR(trim_table(s.txn, s.store->stored_runs, "stored_runs",
                                        [&](uint64_t uid, uint64_t id, const MDB_val& v) {
-                                           if (v.mv_size == 8 && read_u64(v) <= position) return true;
+                                           if (v.mv_size == 8 && read_u64(v) <= position)
+                                               return true;
                                            floors.emplace(uid, id);
                                            return false;
                                        }));
-    return trim_table(s.txn, s.store->kept_versions, "kept_versions", [&](uint64_t uid, uint64_t id, const MDB_val&) {
-        auto it = floors.find(uid);
-        return it == floors.end() || id < it->second;
-    });
+    return trim_table(s.txn, s.store->kept_versions, "kept_versions",
+                      [&](uint64_t uid, uint64_t id, const MDB_val&) {
+                          auto it = floors.find(uid);
+                          return it == floors.end() || id < it->second;
+                      });
 }
 
-Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid, uint64_t first,
-                           uint64_t count, std::vector<ObjectChange>& out) {
+Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity_uid,
+                           uint64_t first, uint64_t count, std::vector<ObjectChange>& out) {
     const EntityInfo* e = store.entity_by_uid(entity_uid);
-    if (!e) return Status::ok();  // the model retired the entity, and its objects with it: nothing to tell
+    if (!e)
+        return Status::ok();  // the model retired the entity, and its objects with it: nothing to
+                              // tell
     const auto& props = e->entity->properties;
     for (uint64_t id = first; id - first < count; ++id) {
         std::optional<MDB_val> bytes;
@@ -236,21 +250,25 @@ Status read_stored_objects(MDB_txn* txn, const StoreImpl& store, uint64_t entity
             Key key(entity_uid, id);
             MDB_val k = key.val(), v;
             int rc = mdb_get(txn, store.kept_versions, &k, &v);
-            if (rc == 0) bytes = v;
-            else if (rc != MDB_NOTFOUND) return lmdb_status(rc, "reading the change log");
+            if (rc == 0)
+                bytes = v;
+            else if (rc != MDB_NOTFOUND)
+                return lmdb_status(rc, "reading the change log");
         }
         if (!bytes) {
             OUTPOST_ASSIGN_OR_RETURN(bytes, get_raw(txn, *e, id, false));  // verified below
         }
         if (!bytes) {
-            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
-                                                   ", which is not stored");
+            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " +
+                                                   std::to_string(id) + ", which is not stored");
         }
         const auto* data = static_cast<const uint8_t*>(bytes->mv_data);
         if (e->verify_reads) OUTPOST_RETURN_IF_ERROR(verify_object(*e, id, data, bytes->mv_size));
-        auto gid = record_gid_at(*e, data, bytes->mv_size);  // also after the entity stopped being synced
+        auto gid =
+            record_gid_at(*e, data, bytes->mv_size);  // also after the entity stopped being synced
         if (!gid) {
-            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " + std::to_string(id) +
+            return Status(ErrorCode::kCorrupt, "change log names " + e->entity->name + " " +
+                                                   std::to_string(id) +
                                                    ", whose record has no global id");
         }
         ObjectChange& c = out.emplace_back();

@@ -1,6 +1,8 @@
-// The object codec: objects are FlatBuffers tables with one field per property, the field's vtable slot
-// being the property id - 1 (so renames and removals never move data). An absent field is null.
-// Flex values are FlexBuffers stored as a byte vector.
+// The object codec: objects are FlatBuffers tables with one field per property, the field's vtable
+// slot being the property id - 1 (so renames and removals never move data). An absent field is
+// null. Flex values are FlexBuffers stored as a byte vector.
+#include "store/codec.hpp"
+
 #include <flatbuffers/flatbuffers.h>
 #include <flatbuffers/flexbuffers.h>
 
@@ -9,7 +11,6 @@
 #include <limits>
 #include <set>
 
-#include "store/codec.hpp"
 #include "store/store_core.hpp"
 
 namespace outpost {
@@ -59,16 +60,22 @@ void write_flex(flexbuffers::Builder& fb, const Flex& f) {
 // set_flex); a deeper container can only come from damaged bytes and reads as null.
 Flex read_flex(const flexbuffers::Reference& r, int depth = 0) {
     switch (r.GetType()) {
-        case flexbuffers::FBT_NULL: return Flex();
-        case flexbuffers::FBT_BOOL: return Flex(r.AsBool());
+        case flexbuffers::FBT_NULL:
+            return Flex();
+        case flexbuffers::FBT_BOOL:
+            return Flex(r.AsBool());
         case flexbuffers::FBT_INT:
-        case flexbuffers::FBT_INDIRECT_INT: return Flex(r.AsInt64());
+        case flexbuffers::FBT_INDIRECT_INT:
+            return Flex(r.AsInt64());
         case flexbuffers::FBT_UINT:
-        case flexbuffers::FBT_INDIRECT_UINT: return Flex(static_cast<int64_t>(r.AsUInt64()));
+        case flexbuffers::FBT_INDIRECT_UINT:
+            return Flex(static_cast<int64_t>(r.AsUInt64()));
         case flexbuffers::FBT_FLOAT:
-        case flexbuffers::FBT_INDIRECT_FLOAT: return Flex(r.AsDouble());
+        case flexbuffers::FBT_INDIRECT_FLOAT:
+            return Flex(r.AsDouble());
         case flexbuffers::FBT_STRING:
-        case flexbuffers::FBT_KEY: return Flex(r.AsString().str());
+        case flexbuffers::FBT_KEY:
+            return Flex(r.AsString().str());
         case flexbuffers::FBT_BLOB: {
             auto b = r.AsBlob();
             return Flex(Bytes(b.data(), b.data() + b.size()));
@@ -150,7 +157,8 @@ bool fits(PropertyType t, int64_t v, bool is_unsigned) {
             return is_unsigned ? (v >= 0 && v <= 4294967295LL)
                                : (v >= std::numeric_limits<int32_t>::min() &&
                                   v <= std::numeric_limits<int32_t>::max());
-        default: return true;
+        default:
+            return true;
     }
 }
 
@@ -178,19 +186,34 @@ Result<std::span<const uint8_t>> writer_finish(WriterState* s) {
     const uint16_t id_field = s->info->id_field;
     // Larger scalars first keeps alignment padding small.
     for (const auto& p : s->pending) {
-        if (p.vt == id_field) continue;  // the id is the key; in synced records this field is the GID's
+        if (p.vt == id_field)
+            continue;  // the id is the key; in synced records this field is the GID's
         if (p.is_offset) {
             b.AddOffset(p.vt, flatbuffers::Offset<void>(p.off));
             continue;
         }
         switch (p.type) {
-            case PropertyType::kBool: b.AddElement<uint8_t>(p.vt, p.i ? 1 : 0); break;
-            case PropertyType::kInt8: b.AddElement<int8_t>(p.vt, static_cast<int8_t>(p.i)); break;
-            case PropertyType::kInt16: b.AddElement<int16_t>(p.vt, static_cast<int16_t>(p.i)); break;
-            case PropertyType::kInt32: b.AddElement<int32_t>(p.vt, static_cast<int32_t>(p.i)); break;
-            case PropertyType::kFloat: b.AddElement<float>(p.vt, static_cast<float>(p.d)); break;
-            case PropertyType::kDouble: b.AddElement<double>(p.vt, p.d); break;
-            default: b.AddElement<int64_t>(p.vt, p.i); break;
+            case PropertyType::kBool:
+                b.AddElement<uint8_t>(p.vt, p.i ? 1 : 0);
+                break;
+            case PropertyType::kInt8:
+                b.AddElement<int8_t>(p.vt, static_cast<int8_t>(p.i));
+                break;
+            case PropertyType::kInt16:
+                b.AddElement<int16_t>(p.vt, static_cast<int16_t>(p.i));
+                break;
+            case PropertyType::kInt32:
+                b.AddElement<int32_t>(p.vt, static_cast<int32_t>(p.i));
+                break;
+            case PropertyType::kFloat:
+                b.AddElement<float>(p.vt, static_cast<float>(p.d));
+                break;
+            case PropertyType::kDouble:
+                b.AddElement<double>(p.vt, p.d);
+                break;
+            default:
+                b.AddElement<int64_t>(p.vt, p.i);
+                break;
         }
     }
     // The GID's field: put_bytes points it at the GID it appends to the record.
@@ -222,8 +245,9 @@ void ObjectWriter::set_double(int pos, double v) {
     const Property& p = s_->prop(pos);
     if (p.type == PropertyType::kFloat && std::isfinite(v) &&
         std::abs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
-        s_->fail(Status(ErrorCode::kValueOutOfRange, s_->info->entity->name + "." + p.name + ": value " +
-                                                         std::to_string(v) + " does not fit type float"));
+        s_->fail(Status(ErrorCode::kValueOutOfRange, s_->info->entity->name + "." + p.name +
+                                                         ": value " + std::to_string(v) +
+                                                         " does not fit type float"));
         return;
     }
     s_->add_double(pos, v);
@@ -254,10 +278,18 @@ void ObjectWriter::set_int_vector(int pos, std::span<const int64_t> v) {
     };
     uint32_t off = 0;
     switch (et) {
-        case PropertyType::kInt8: off = narrow(int8_t{}); break;
-        case PropertyType::kInt16: off = narrow(int16_t{}); break;
-        case PropertyType::kInt32: off = narrow(int32_t{}); break;
-        default: off = b.CreateVector(v.data(), v.size()).o; break;
+        case PropertyType::kInt8:
+            off = narrow(int8_t{});
+            break;
+        case PropertyType::kInt16:
+            off = narrow(int16_t{});
+            break;
+        case PropertyType::kInt32:
+            off = narrow(int32_t{});
+            break;
+        default:
+            off = b.CreateVector(v.data(), v.size()).o;
+            break;
     }
     s_->add_offset(pos, off);
 }
@@ -266,7 +298,8 @@ void ObjectWriter::set_double_vector(int pos, std::span<const double> v) {
     const Property& p = s_->prop(pos);
     if (p.type == PropertyType::kFloatVector) {
         for (double d : v) {
-            if (std::isfinite(d) && std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+            if (std::isfinite(d) &&
+                std::abs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
                 s_->fail(Status(ErrorCode::kValueOutOfRange, s_->info->entity->name + "." + p.name +
                                                                  ": value " + std::to_string(d) +
                                                                  " does not fit type float"));
@@ -318,9 +351,9 @@ void ObjectWriter::set_flex(int pos, const Flex& v) {
     }
     if (!detail::flex_keys_storable(v)) {
         const Property& p = s_->prop(pos);
-        s_->fail(Status(ErrorCode::kInvalidArgument,
-                        s_->info->entity->name + "." + p.name +
-                            ": flex map keys may not contain NUL bytes"));
+        s_->fail(Status(
+            ErrorCode::kInvalidArgument,
+            s_->info->entity->name + "." + p.name + ": flex map keys may not contain NUL bytes"));
         return;
     }
     auto& fb = s_->flex;
@@ -335,22 +368,27 @@ Status ObjectWriter::set_value(int pos, const Value& v) {
     const Property& p = s_->prop(pos);
     if (v.is_null()) return Status::ok();
     auto mismatch = [&](const char* got) {
-        return Status(ErrorCode::kTypeMismatch, s_->info->entity->name + "." + p.name + ": expected " +
-                                                    std::string(property_type_name(p.type)) +
-                                                    ", got " + got);
+        return Status(ErrorCode::kTypeMismatch,
+                      s_->info->entity->name + "." + p.name + ": expected " +
+                          std::string(property_type_name(p.type)) + ", got " + got);
     };
     switch (p.type) {
         case PropertyType::kBool:
             if (!v.is<bool>()) return mismatch("another type");
             set_bool(pos, v.as<bool>());
             break;
-        case PropertyType::kInt8: case PropertyType::kInt16: case PropertyType::kInt32:
-        case PropertyType::kInt64: case PropertyType::kDate: case PropertyType::kDateNano:
+        case PropertyType::kInt8:
+        case PropertyType::kInt16:
+        case PropertyType::kInt32:
+        case PropertyType::kInt64:
+        case PropertyType::kDate:
+        case PropertyType::kDateNano:
         case PropertyType::kRelation:
             if (!v.is<int64_t>()) return mismatch("a non-integer");
             set_int(pos, v.as<int64_t>());
             break;
-        case PropertyType::kFloat: case PropertyType::kDouble:
+        case PropertyType::kFloat:
+        case PropertyType::kDouble:
             if (v.is<double>()) {
                 set_double(pos, v.as<double>());
             } else if (v.is<int64_t>()) {
@@ -382,12 +420,16 @@ Status ObjectWriter::set_value(int pos, const Value& v) {
                 return mismatch("a value that is not flex");
             }
             break;
-        case PropertyType::kInt8Vector: case PropertyType::kInt16Vector: case PropertyType::kInt32Vector:
-        case PropertyType::kInt64Vector: case PropertyType::kDateVector:
+        case PropertyType::kInt8Vector:
+        case PropertyType::kInt16Vector:
+        case PropertyType::kInt32Vector:
+        case PropertyType::kInt64Vector:
+        case PropertyType::kDateVector:
             if (!v.is<Value::IntVector>()) return mismatch("a non-integer vector");
             set_int_vector(pos, v.as<Value::IntVector>());
             break;
-        case PropertyType::kFloatVector: case PropertyType::kDoubleVector:
+        case PropertyType::kFloatVector:
+        case PropertyType::kDoubleVector:
             if (v.is<Value::DoubleVector>()) {
                 set_double_vector(pos, v.as<Value::DoubleVector>());
             } else if (v.is<Value::IntVector>()) {
@@ -419,7 +461,8 @@ bool ObjectReader::is_null(int pos) const {
 }
 
 bool ObjectReader::get_bool(int pos) const {
-    return detail::table_of(data_)->GetField<uint8_t>(detail::vt_offset(reader_prop(info_, pos)), 0) != 0;
+    return detail::table_of(data_)->GetField<uint8_t>(detail::vt_offset(reader_prop(info_, pos)),
+                                                      0) != 0;
 }
 
 int64_t ObjectReader::get_int(int pos) const {
@@ -428,7 +471,8 @@ int64_t ObjectReader::get_int(int pos) const {
     auto vt = detail::vt_offset(p);
     bool u = p.has(kFlagUnsigned);
     switch (p.type) {
-        case PropertyType::kBool: return t->GetField<uint8_t>(vt, 0);
+        case PropertyType::kBool:
+            return t->GetField<uint8_t>(vt, 0);
         case PropertyType::kInt8:
             return u ? static_cast<int64_t>(static_cast<uint8_t>(t->GetField<int8_t>(vt, 0)))
                      : t->GetField<int8_t>(vt, 0);
@@ -438,9 +482,12 @@ int64_t ObjectReader::get_int(int pos) const {
         case PropertyType::kInt32:
             return u ? static_cast<int64_t>(static_cast<uint32_t>(t->GetField<int32_t>(vt, 0)))
                      : t->GetField<int32_t>(vt, 0);
-        case PropertyType::kFloat: return static_cast<int64_t>(t->GetField<float>(vt, 0));
-        case PropertyType::kDouble: return static_cast<int64_t>(t->GetField<double>(vt, 0));
-        default: return t->GetField<int64_t>(vt, 0);
+        case PropertyType::kFloat:
+            return static_cast<int64_t>(t->GetField<float>(vt, 0));
+        case PropertyType::kDouble:
+            return static_cast<int64_t>(t->GetField<double>(vt, 0));
+        default:
+            return t->GetField<int64_t>(vt, 0);
     }
 }
 
@@ -485,10 +532,18 @@ std::vector<int64_t> ObjectReader::get_int_vector(int pos) const {
         }
     };
     switch (element_type(p.type)) {
-        case PropertyType::kInt8: copy(int8_t{}); break;
-        case PropertyType::kInt16: copy(int16_t{}); break;
-        case PropertyType::kInt32: copy(int32_t{}); break;
-        default: copy(int64_t{}); break;
+        case PropertyType::kInt8:
+            copy(int8_t{});
+            break;
+        case PropertyType::kInt16:
+            copy(int16_t{});
+            break;
+        case PropertyType::kInt32:
+            copy(int32_t{});
+            break;
+        default:
+            copy(int64_t{});
+            break;
     }
     return out;
 }
@@ -531,21 +586,32 @@ Value ObjectReader::get_value(int pos) const {
     const Property& p = reader_prop(info_, pos);
     if (is_null(pos)) return Value();
     switch (p.type) {
-        case PropertyType::kBool: return Value(get_bool(pos));
-        case PropertyType::kFloat: case PropertyType::kDouble: return Value(get_double(pos));
-        case PropertyType::kString: return Value(std::string(get_string(pos)));
+        case PropertyType::kBool:
+            return Value(get_bool(pos));
+        case PropertyType::kFloat:
+        case PropertyType::kDouble:
+            return Value(get_double(pos));
+        case PropertyType::kString:
+            return Value(std::string(get_string(pos)));
         case PropertyType::kBytes: {
             auto b = get_bytes(pos);
             return Value(Bytes(b.begin(), b.end()));
         }
-        case PropertyType::kFlex: return Value(get_flex(pos));
-        case PropertyType::kInt8Vector: case PropertyType::kInt16Vector: case PropertyType::kInt32Vector:
-        case PropertyType::kInt64Vector: case PropertyType::kDateVector:
+        case PropertyType::kFlex:
+            return Value(get_flex(pos));
+        case PropertyType::kInt8Vector:
+        case PropertyType::kInt16Vector:
+        case PropertyType::kInt32Vector:
+        case PropertyType::kInt64Vector:
+        case PropertyType::kDateVector:
             return Value(get_int_vector(pos));
-        case PropertyType::kFloatVector: case PropertyType::kDoubleVector:
+        case PropertyType::kFloatVector:
+        case PropertyType::kDoubleVector:
             return Value(get_double_vector(pos));
-        case PropertyType::kStringVector: return Value(get_string_vector(pos));
-        default: return Value(get_int(pos));
+        case PropertyType::kStringVector:
+            return Value(get_string_vector(pos));
+        default:
+            return Value(get_int(pos));
     }
 }
 

@@ -76,8 +76,8 @@ std::string hex(const uint8_t* p, size_t n) {
 
 std::string uuid_text(const uint8_t* u) {
     std::string h = hex(u, 16);
-    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-           h.substr(20);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+           "-" + h.substr(20);
 }
 
 }  // namespace
@@ -126,11 +126,16 @@ Gid new_uuid_string_gid(bool v7) {
 
 Gid new_gid_for(const Entity& entity) {
     switch (entity.id_property().external_type) {
-        case ExternalType::kUuid: return new_uuid_gid(true);
-        case ExternalType::kUuidV4: return new_uuid_gid(false);
-        case ExternalType::kUuidString: return new_uuid_string_gid(true);
-        case ExternalType::kUuidV4String: return new_uuid_string_gid(false);
-        default: return new_object_id_gid();
+        case ExternalType::kUuid:
+            return new_uuid_gid(true);
+        case ExternalType::kUuidV4:
+            return new_uuid_gid(false);
+        case ExternalType::kUuidString:
+            return new_uuid_string_gid(true);
+        case ExternalType::kUuidV4String:
+            return new_uuid_string_gid(false);
+        default:
+            return new_object_id_gid();
     }
 }
 
@@ -142,7 +147,8 @@ Status validate_gid(const Gid& gid) {
         case kObjectIdType:
             if (n == 12) return Status::ok();
             break;
-        case kStringType: return Status::ok();
+        case kStringType:
+            return Status::ok();
         case kInt32Type:
             if (n == 4) return Status::ok();
             break;
@@ -153,9 +159,11 @@ Status validate_gid(const Gid& gid) {
             if (n >= 1 && (static_cast<uint8_t>(gid[1]) != 4 || n == 17)) return Status::ok();
             break;
         default:
-            return {ErrorCode::kInvalidArgument, "global id of unsupported type " + std::to_string(type)};
+            return {ErrorCode::kInvalidArgument,
+                    "global id of unsupported type " + std::to_string(type)};
     }
-    return {ErrorCode::kInvalidArgument, "global id of type " + std::to_string(type) + " has a bad length"};
+    return {ErrorCode::kInvalidArgument,
+            "global id of type " + std::to_string(type) + " has a bad length"};
 }
 
 std::string gid_to_string(const Gid& gid) {
@@ -163,8 +171,10 @@ std::string gid_to_string(const Gid& gid) {
     const auto* p = reinterpret_cast<const uint8_t*>(gid.data()) + 1;
     size_t n = gid.size() - 1;
     switch (static_cast<uint8_t>(gid[0])) {
-        case kObjectIdType: return "ObjectId(\"" + hex(p, 12) + "\")";
-        case kStringType: return "\"" + gid.substr(1) + "\"";
+        case kObjectIdType:
+            return "ObjectId(\"" + hex(p, 12) + "\")";
+        case kStringType:
+            return "\"" + gid.substr(1) + "\"";
         case kInt32Type: {
             int32_t v;
             std::memcpy(&v, p, 4);
@@ -177,7 +187,8 @@ std::string gid_to_string(const Gid& gid) {
         }
         default:
             if (p[0] == 4 && n == 17) return "UUID(\"" + uuid_text(p + 1) + "\")";
-            return "Binary(" + std::to_string(p[0]) + ", \"" + base64_encode({p + 1, n - 1}) + "\")";
+            return "Binary(" + std::to_string(p[0]) + ", \"" + base64_encode({p + 1, n - 1}) +
+                   "\")";
     }
 }
 
@@ -217,7 +228,8 @@ std::optional<std::string_view> record_gid(const EntityInfo& e, const uint8_t* b
     return record_gid_at(e, bytes, size);
 }
 
-std::optional<std::string_view> record_gid_at(const EntityInfo& e, const uint8_t* bytes, size_t size) {
+std::optional<std::string_view> record_gid_at(const EntityInfo& e, const uint8_t* bytes,
+                                              size_t size) {
     size_t field = record_gid_field(e, bytes, size);
     if (field == 0) return std::nullopt;
     size_t vec = field + load_u32(bytes + field);
@@ -227,9 +239,12 @@ std::optional<std::string_view> record_gid_at(const EntityInfo& e, const uint8_t
     return std::string_view(reinterpret_cast<const char*>(bytes + vec + 4), n);
 }
 
-size_t record_size_with_gid(size_t size, size_t gid_size) { return ((size + 3) & ~size_t{3}) + 4 + gid_size; }
+size_t record_size_with_gid(size_t size, size_t gid_size) {
+    return ((size + 3) & ~size_t{3}) + 4 + gid_size;
+}
 
-void write_record_with_gid(uint8_t* dst, std::span<const uint8_t> bytes, size_t field, std::string_view gid) {
+void write_record_with_gid(uint8_t* dst, std::span<const uint8_t> bytes, size_t field,
+                           std::string_view gid) {
     size_t vec = (bytes.size() + 3) & ~size_t{3};  // a vector's length is 4-aligned
     std::memcpy(dst, bytes.data(), bytes.size());
     std::memset(dst + bytes.size(), 0, vec - bytes.size());

@@ -1,27 +1,31 @@
 // The GID -> local id map of a synced entity (g:<entity uid>, docs/change-log.md "Global ids").
 //
-// An entry maps its key GID to a local id (an 8-byte value), or starts a run (a 16-byte value: first
-// local id, count): ObjectIds this process makes one after another differ only in their counter (the
-// last 3 bytes) and get consecutive local ids, so a transaction that makes a million objects in one
-// second maps them all with one entry. The key's GID with its counter raised by i (i < count) maps to
-// first + i. Every read of g: goes through find_mapping, which knows both kinds.
+// An entry maps its key GID to a local id (an 8-byte value), or starts a run (a 16-byte value:
+// first local id, count): ObjectIds this process makes one after another differ only in their
+// counter (the last 3 bytes) and get consecutive local ids, so a transaction that makes a million
+// objects in one second maps them all with one entry. The key's GID with its counter raised by i (i
+// < count) maps to first + i. Every read of g: goes through find_mapping, which knows both kinds.
+#include "store/gid_map.hpp"
+
 #include <cstring>
 
-#include "store/gid_map.hpp"
 #include "store/store_core.hpp"
 
 namespace outpost::detail {
 namespace {
 
 constexpr uint8_t kObjectIdType = 0x07;
-constexpr size_t kRunShared = 10;  // type byte, seconds, process bytes: what the GIDs of a run share
+constexpr size_t kRunShared =
+    10;  // type byte, seconds, process bytes: what the GIDs of a run share
 constexpr char kRunsKeyPrefix[] = "gidruns:";
 
-bool is_object_id(std::string_view g) { return g.size() == 13 && static_cast<uint8_t>(g[0]) == kObjectIdType; }
+bool is_object_id(std::string_view g) {
+    return g.size() == 13 && static_cast<uint8_t>(g[0]) == kObjectIdType;
+}
 
 uint32_t counter_of(std::string_view g) {
-    return (uint32_t{static_cast<uint8_t>(g[10])} << 16) | (uint32_t{static_cast<uint8_t>(g[11])} << 8) |
-           uint32_t{static_cast<uint8_t>(g[12])};
+    return (uint32_t{static_cast<uint8_t>(g[10])} << 16) |
+           (uint32_t{static_cast<uint8_t>(g[11])} << 8) | uint32_t{static_cast<uint8_t>(g[12])};
 }
 
 Gid with_counter(std::string_view g, uint32_t c) {
@@ -60,7 +64,8 @@ Result<Mapping> mapping_of(std::string_view key, const MDB_val& v) {
 }
 
 // The entry of g: that maps GID, if any: its own key, or a run that holds it.
-Result<std::optional<Mapping>> find_mapping(MDB_txn* txn, const EntityInfo& e, std::string_view gid) {
+Result<std::optional<Mapping>> find_mapping(MDB_txn* txn, const EntityInfo& e,
+                                            std::string_view gid) {
     MDB_val k = mdb_val(gid.data(), gid.size()), v;
     int rc = mdb_get(txn, e.gid_to_local, &k, &v);
     if (rc == 0) {
@@ -71,14 +76,16 @@ Result<std::optional<Mapping>> find_mapping(MDB_txn* txn, const EntityInfo& e, s
     if (!is_object_id(gid) || !e.gid_runs.load()) return std::optional<Mapping>();
     // The greatest key below GID: a run that starts there may reach it.
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "reading global id"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "reading global id"));
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
     mdb_cursor_close(cur);
     if (rc == MDB_NOTFOUND) return std::optional<Mapping>();
     OUTPOST_RETURN_IF_ERROR(lmdb_status(rc, "reading global id"));
     std::string_view key = as_view(k);
-    if (v.mv_size != 16 || !is_object_id(key) || std::memcmp(key.data(), gid.data(), kRunShared) != 0) {
+    if (v.mv_size != 16 || !is_object_id(key) ||
+        std::memcmp(key.data(), gid.data(), kRunShared) != 0) {
         return std::optional<Mapping>();
     }
     OUTPOST_ASSIGN_OR_RETURN(Mapping m, mapping_of(key, v));
@@ -103,25 +110,31 @@ Status remove_mapping(MDB_txn* txn, const EntityInfo& e, const Mapping& m, std::
     if (!m.run) return Status::ok();
     uint64_t before = m.id - m.first, after = m.count - before - 1;
     if (before > 0) OUTPOST_RETURN_IF_ERROR(put_run(txn, e, m.key, m.first, before));
-    if (after > 0) OUTPOST_RETURN_IF_ERROR(put_run(txn, e, with_counter(gid, counter_of(gid) + 1), m.id + 1, after));
+    if (after > 0)
+        OUTPOST_RETURN_IF_ERROR(
+            put_run(txn, e, with_counter(gid, counter_of(gid) + 1), m.id + 1, after));
     return Status::ok();
 }
 
-// Notes in meta that E's g: may hold runs (read at open into EntityInfo::gid_runs); until then lookups
-// skip the search for a run.
+// Notes in meta that E's g: may hold runs (read at open into EntityInfo::gid_runs); until then
+// lookups skip the search for a run.
 Status note_runs(MDB_txn* txn, const StoreImpl& store, const EntityInfo& e) {
     if (e.gid_runs.load()) return Status::ok();
     std::string key = gid_runs_key(e);
     MDB_val k = mdb_val(key.data(), key.size()), v = mdb_val("1", 1);
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_put(txn, store.meta, &k, &v, 0), "writing global id"));
-    e.gid_runs.store(true);  // at once: a transaction that aborts leaves it set, which only costs searches
+    e.gid_runs.store(
+        true);  // at once: a transaction that aborts leaves it set, which only costs searches
     return Status::ok();
 }
 
 MDB_cursor* cursor_of(TxnState& s, const EntityInfo& e, bool local, Status& st) {
-    if (s.gid_cursors.size() < 2 * s.store->entities.size()) s.gid_cursors.resize(2 * s.store->entities.size());
+    if (s.gid_cursors.size() < 2 * s.store->entities.size())
+        s.gid_cursors.resize(2 * s.store->entities.size());
     MDB_cursor*& c = s.gid_cursors[2 * e.pos + (local ? 1 : 0)];
-    if (!c) st = lmdb_status(mdb_cursor_open(s.txn, local ? e.local_to_gid : e.gid_to_local, &c), "writing global id");
+    if (!c)
+        st = lmdb_status(mdb_cursor_open(s.txn, local ? e.local_to_gid : e.gid_to_local, &c),
+                         "writing global id");
     return c;
 }
 
@@ -138,7 +151,8 @@ Status append_local(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gi
 
 // When the run this transaction last wrote for E ends just before GID and ID, makes it one longer
 // and returns true.
-Result<bool> extend_run(TxnState& s, const EntityInfo& e, MDB_cursor* g, uint64_t id, const Gid& gid) {
+Result<bool> extend_run(TxnState& s, const EntityInfo& e, MDB_cursor* g, uint64_t id,
+                        const Gid& gid) {
     if (s.gid_tails.size() <= e.pos) return false;
     TxnState::GidTail& tail = s.gid_tails[e.pos];
     if (tail.count == 0 || tail.first + tail.count != id ||
@@ -146,7 +160,8 @@ Result<bool> extend_run(TxnState& s, const EntityInfo& e, MDB_cursor* g, uint64_
         counter_of(tail.key) + tail.count != counter_of(gid)) {
         return false;
     }
-    // The cursor stays on the run unless other writes to g: moved it; the entry must still be the run.
+    // The cursor stays on the run unless other writes to g: moved it; the entry must still be the
+    // run.
     MDB_val k, v;
     int rc = mdb_cursor_get(g, &k, &v, MDB_GET_CURRENT);
     if (rc != 0 || as_view(k) != tail.key) {
@@ -167,7 +182,9 @@ Result<bool> extend_run(TxnState& s, const EntityInfo& e, MDB_cursor* g, uint64_
 
 }  // namespace
 
-std::string gid_runs_key(const EntityInfo& e) { return kRunsKeyPrefix + std::to_string(e.entity->id.uid); }
+std::string gid_runs_key(const EntityInfo& e) {
+    return kRunsKeyPrefix + std::to_string(e.entity->id.uid);
+}
 
 Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, const Gid& gid) {
     if (e.gid_to_local == 0 || gid.empty() || gid.size() > 500) return std::optional<uint64_t>();
@@ -176,13 +193,14 @@ Result<std::optional<uint64_t>> lookup_local(MDB_txn* txn, const EntityInfo& e, 
     return std::optional<uint64_t>(m->id);
 }
 
-Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh, bool local_too) {
+Status map_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id, const Gid& gid, bool fresh,
+               bool local_too) {
     if (gid.size() > 500) return {ErrorCode::kInvalidArgument, "global id longer than 500 bytes"};
     // Mapped by a run: take it out, so that it maps to ID alone.
     OUTPOST_ASSIGN_OR_RETURN(auto m, find_mapping(txn, e, gid));
     if (m && m->run) OUTPOST_RETURN_IF_ERROR(remove_mapping(txn, e, *m, gid));
-    // ObjectIds made here grow (time, then counter), so a new one usually sorts last: try appending,
-    // which skips the search, and fall back to a normal put when it does not.
+    // ObjectIds made here grow (time, then counter), so a new one usually sorts last: try
+    // appending, which skips the search, and fall back to a normal put when it does not.
     MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
     int grc = fresh ? mdb_put(txn, e.gid_to_local, &k, &v, MDB_APPEND) : MDB_KEYEXIST;
     if (grc == MDB_KEYEXIST) grc = mdb_put(txn, e.gid_to_local, &k, &v, 0);
@@ -225,8 +243,10 @@ Status map_new_gid(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid
     return append_local(s, e, id, gid);
 }
 
-Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id, const Gid& gid) {
-    if (gid.size() > 500) return Status(ErrorCode::kInvalidArgument, "global id longer than 500 bytes");
+Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_t id,
+                                       const Gid& gid) {
+    if (gid.size() > 500)
+        return Status(ErrorCode::kInvalidArgument, "global id longer than 500 bytes");
     if (e.gid_runs.load() && is_object_id(gid)) {
         OUTPOST_ASSIGN_OR_RETURN(auto m, find_mapping(s.txn, e, gid));
         if (m) return m->id;
@@ -234,8 +254,8 @@ Result<uint64_t> map_gid_unless_mapped(TxnState& s, const EntityInfo& e, uint64_
     Status st;
     MDB_cursor* g = cursor_of(s, e, false, st);
     OUTPOST_RETURN_IF_ERROR(st);
-    // A GID that sorts after every mapped one cannot be mapped: append it. Otherwise one search both
-    // finds an existing mapping (LMDB hands back its value) and places a new one.
+    // A GID that sorts after every mapped one cannot be mapped: append it. Otherwise one search
+    // both finds an existing mapping (LMDB hands back its value) and places a new one.
     MDB_val k = mdb_val(gid.data(), gid.size()), v = mdb_val(&id, 8);
     int rc = mdb_cursor_put(g, &k, &v, MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
@@ -262,19 +282,24 @@ Status unmap_gid(MDB_txn* txn, const EntityInfo& e, uint64_t id) {
     return Status::ok();
 }
 
-Status for_each_mapping(MDB_txn* txn, const EntityInfo& e, const std::function<void(const Gid&, uint64_t)>& fn) {
+Status for_each_mapping(MDB_txn* txn, const EntityInfo& e,
+                        const std::function<void(const Gid&, uint64_t)>& fn) {
     MDB_cursor* cur;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "reading global ids"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_cursor_open(txn, e.gid_to_local, &cur), "reading global ids"));
     MDB_val k, v;
     Status st;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         auto m = mapping_of(as_view(k), v);
         if (!m) {
             st = m.status();
             break;
         }
         for (uint64_t i = 0; i < m->count; ++i) {
-            fn(m->run ? with_counter(m->key, counter_of(m->key) + static_cast<uint32_t>(i)) : m->key, m->first + i);
+            fn(m->run ? with_counter(m->key, counter_of(m->key) + static_cast<uint32_t>(i))
+                      : m->key,
+               m->first + i);
         }
     }
     mdb_cursor_close(cur);

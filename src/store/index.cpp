@@ -6,11 +6,12 @@
 //   string, value index: 0x01 + the UTF-8 bytes, cut at kMaxStringKey bytes (then verified on use)
 //   string, hash index: 0x01 + 8-byte FNV-1a hash (verified on use)
 // The leading byte keeps empty strings a valid (non-empty) LMDB key.
+#include "store/index.hpp"
+
 #include <bit>
 #include <cmath>
 #include <cstring>
 
-#include "store/index.hpp"
 #include "store/index_key.hpp"
 #include "store/store_core.hpp"
 
@@ -39,7 +40,8 @@ uint64_t ordered_double_bits(double d) {
 
 std::string int_key(int64_t v, bool is_unsigned) {
     std::string k(1, '\x01');
-    append_be64(k, is_unsigned ? static_cast<uint64_t>(v) : static_cast<uint64_t>(v) ^ (1ULL << 63));
+    append_be64(k,
+                is_unsigned ? static_cast<uint64_t>(v) : static_cast<uint64_t>(v) ^ (1ULL << 63));
     return k;
 }
 
@@ -59,17 +61,23 @@ std::string string_key(std::string_view v, bool hash) {
     return k;
 }
 
-bool string_key_is_exact(std::string_view v, bool hash) { return !hash && v.size() < kMaxStringKey; }
+bool string_key_is_exact(std::string_view v, bool hash) {
+    return !hash && v.size() < kMaxStringKey;
+}
 
 std::optional<std::string> index_key(const IndexInfo& idx, const ObjectReader& reader) {
     if (reader.is_null(idx.prop_pos)) return std::nullopt;
     const Property& p = *idx.prop;
     switch (p.type) {
-        case PropertyType::kString: return string_key(reader.get_string(idx.prop_pos), idx.hash);
+        case PropertyType::kString:
+            return string_key(reader.get_string(idx.prop_pos), idx.hash);
         case PropertyType::kFloat:
-        case PropertyType::kDouble: return double_key(reader.get_double(idx.prop_pos));
-        case PropertyType::kBool: return int_key(reader.get_bool(idx.prop_pos) ? 1 : 0, true);
-        default: return int_key(reader.get_int(idx.prop_pos), p.has(kFlagUnsigned));
+        case PropertyType::kDouble:
+            return double_key(reader.get_double(idx.prop_pos));
+        case PropertyType::kBool:
+            return int_key(reader.get_bool(idx.prop_pos) ? 1 : 0, true);
+        default:
+            return int_key(reader.get_int(idx.prop_pos), p.has(kFlagUnsigned));
     }
 }
 

@@ -1,7 +1,6 @@
 // Object <-> JSON, the format documented in docs/object-json.md.
 #include <cmath>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "model/json_nesting.hpp"
@@ -49,9 +48,12 @@ ordered_json flex_to_json(const Flex& f) {
 // before they are built, so no walk over a Flex recurses without bound.
 Result<Flex> flex_from_json(const ordered_json& j, int depth, const std::string& where) {
     switch (j.type()) {
-        case ordered_json::value_t::null: return Flex();
-        case ordered_json::value_t::boolean: return Flex(j.get<bool>());
-        case ordered_json::value_t::number_integer: return Flex(j.get<int64_t>());
+        case ordered_json::value_t::null:
+            return Flex();
+        case ordered_json::value_t::boolean:
+            return Flex(j.get<bool>());
+        case ordered_json::value_t::number_integer:
+            return Flex(j.get<int64_t>());
         case ordered_json::value_t::number_unsigned: {
             uint64_t u = j.get<uint64_t>();
             if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -59,15 +61,20 @@ Result<Flex> flex_from_json(const ordered_json& j, int depth, const std::string&
             }
             return Flex(static_cast<int64_t>(u));
         }
-        case ordered_json::value_t::number_float: return Flex(j.get<double>());
-        case ordered_json::value_t::string: return Flex(j.get<std::string>());
+        case ordered_json::value_t::number_float:
+            return Flex(j.get<double>());
+        case ordered_json::value_t::string:
+            return Flex(j.get<std::string>());
         case ordered_json::value_t::array:
-        case ordered_json::value_t::object: break;
-        default: return Flex();
+        case ordered_json::value_t::object:
+            break;
+        default:
+            return Flex();
     }
     if (depth >= kMaxNestingDepth) {
-        return Status(ErrorCode::kInvalidArgument, where + ": flex values nest at most " +
-                                                       std::to_string(kMaxNestingDepth) + " levels");
+        return Status(
+            ErrorCode::kInvalidArgument,
+            where + ": flex values nest at most " + std::to_string(kMaxNestingDepth) + " levels");
     }
     if (j.is_array()) {
         Flex::Array a;
@@ -91,7 +98,8 @@ ordered_json value_to_json(const Property& p, const Value& v) {
     if (v.is_null()) return nullptr;
     if (v.is<bool>()) return v.as<bool>();
     if (v.is<int64_t>()) {
-        if (p.has(kFlagUnsigned) && p.type == PropertyType::kInt64) return static_cast<uint64_t>(v.as<int64_t>());
+        if (p.has(kFlagUnsigned) && p.type == PropertyType::kInt64)
+            return static_cast<uint64_t>(v.as<int64_t>());
         return v.as<int64_t>();
     }
     if (v.is<double>()) return double_to_json(v.as<double>());
@@ -264,10 +272,9 @@ Status object_update_from_json(Object& target, std::string_view json) {
     const Entity& e = object.entity();
     // The object itself is one level; a flex property holds at most kMaxNestingDepth more.
     if (!detail::json_nesting_within(json, kMaxNestingDepth + 1)) {
-        return {ErrorCode::kInvalidArgument, e.name + ": the JSON nests deeper than " +
-                                                 std::to_string(kMaxNestingDepth + 1) +
-                                                 " levels (flex values nest at most " +
-                                                 std::to_string(kMaxNestingDepth) + ")"};
+        return {ErrorCode::kInvalidArgument,
+                e.name + ": the JSON nests deeper than " + std::to_string(kMaxNestingDepth + 1) +
+                    " levels (flex values nest at most " + std::to_string(kMaxNestingDepth) + ")"};
     }
     ordered_json j = ordered_json::parse(json, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
@@ -292,7 +299,8 @@ Status object_update_from_json(Object& target, std::string_view json) {
         } else if (const Relation* r = e.relation(key)) {
             std::vector<uint64_t> ids;
             if (!it->is_null()) {
-                if (!it->is_array()) return {ErrorCode::kTypeMismatch, where + ": expected an array of ids"};
+                if (!it->is_array())
+                    return {ErrorCode::kTypeMismatch, where + ": expected an array of ids"};
                 for (const auto& x : *it) {
                     OUTPOST_ASSIGN_OR_RETURN(int64_t id, int_from_json(x, where));
                     ids.push_back(static_cast<uint64_t>(id));
@@ -300,7 +308,8 @@ Status object_update_from_json(Object& target, std::string_view json) {
             }
             object.to_many()[static_cast<size_t>(r - e.relations.data())] = std::move(ids);
         } else {
-            return {ErrorCode::kUnknownProperty, "entity " + e.name + " has no property \"" + key + "\""};
+            return {ErrorCode::kUnknownProperty,
+                    "entity " + e.name + " has no property \"" + key + "\""};
         }
     }
     target = std::move(object);

@@ -16,7 +16,8 @@ namespace outpost::detail {
 template <typename T>
 T load_le(const uint8_t* p) {
     T v;
-    std::memcpy(&v, p, sizeof v);  // FlatBuffers is little-endian, like every platform Outpost builds on
+    std::memcpy(&v, p,
+                sizeof v);  // FlatBuffers is little-endian, like every platform Outpost builds on
     return v;
 }
 
@@ -28,8 +29,8 @@ inline size_t plain_values_bound(const EntityInfo& e, std::span<const uint8_t> r
 
 // Writes at P the property count, then (uid or uid index, value) for each non-null property of the
 // table RAW of E but the id, then an empty to-many list count: the `object` production's tail after
-// its put flags (docs/change-log.md). UID_OF(i) writes the uid (or its index) of property i at P and
-// returns the end. Returns the end. REQUIRES: room for plain_values_bound bytes.
+// its put flags (docs/change-log.md). UID_OF(i) writes the uid (or its index) of property i at P
+// and returns the end. Returns the end. REQUIRES: room for plain_values_bound bytes.
 template <typename UidOf>
 char* put_plain_values(char* p, const EntityInfo& e, std::span<const uint8_t> raw, UidOf&& uid_of) {
     const auto& props = e.entity->properties;
@@ -52,27 +53,39 @@ char* put_plain_values(char* p, const EntityInfo& e, std::span<const uint8_t> ra
             case PropertyType::kBool:
                 *p++ = static_cast<char>(load_le<uint8_t>(f) != 0 ? kTagTrue : kTagFalse);
                 continue;
-            case PropertyType::kFloat: case PropertyType::kDouble: {
-                double d = prop.type == PropertyType::kFloat ? double{load_le<float>(f)} : load_le<double>(f);
+            case PropertyType::kFloat:
+            case PropertyType::kDouble: {
+                double d = prop.type == PropertyType::kFloat ? double{load_le<float>(f)}
+                                                             : load_le<double>(f);
                 uint64_t b = std::bit_cast<uint64_t>(d);
                 *p++ = static_cast<char>(kTagDouble);
                 for (int k = 0; k < 8; ++k) *p++ = static_cast<char>((b >> (8 * k)) & 0xff);
                 continue;
             }
-            case PropertyType::kString: case PropertyType::kBytes: {
+            case PropertyType::kString:
+            case PropertyType::kBytes: {
                 const uint8_t* v = f + load_le<uint32_t>(f);
                 uint32_t len = load_le<uint32_t>(v);
-                *p++ = static_cast<char>(prop.type == PropertyType::kString ? kTagString : kTagBytes);
+                *p++ =
+                    static_cast<char>(prop.type == PropertyType::kString ? kTagString : kTagBytes);
                 p = put_varint(p, len);
                 if (len != 0) std::memcpy(p, v + 4, len);
                 p += len;
                 continue;
             }
             // The integer as ObjectReader::get_int reads it.
-            case PropertyType::kInt8: iv = u ? int64_t{load_le<uint8_t>(f)} : int64_t{load_le<int8_t>(f)}; break;
-            case PropertyType::kInt16: iv = u ? int64_t{load_le<uint16_t>(f)} : int64_t{load_le<int16_t>(f)}; break;
-            case PropertyType::kInt32: iv = u ? int64_t{load_le<uint32_t>(f)} : int64_t{load_le<int32_t>(f)}; break;
-            default: iv = load_le<int64_t>(f); break;
+            case PropertyType::kInt8:
+                iv = u ? int64_t{load_le<uint8_t>(f)} : int64_t{load_le<int8_t>(f)};
+                break;
+            case PropertyType::kInt16:
+                iv = u ? int64_t{load_le<uint16_t>(f)} : int64_t{load_le<int16_t>(f)};
+                break;
+            case PropertyType::kInt32:
+                iv = u ? int64_t{load_le<uint32_t>(f)} : int64_t{load_le<int32_t>(f)};
+                break;
+            default:
+                iv = load_le<int64_t>(f);
+                break;
         }
         *p++ = static_cast<char>(kTagInt);
         p = put_varint(p, (static_cast<uint64_t>(iv) << 1) ^ static_cast<uint64_t>(iv >> 63));

@@ -20,16 +20,24 @@ namespace detail {
 
 ValKind val_kind_of(const Property& p) {
     switch (p.type) {
-        case PropertyType::kBool: return ValKind::kBool;
+        case PropertyType::kBool:
+            return ValKind::kBool;
         case PropertyType::kFloat:
-        case PropertyType::kDouble: return ValKind::kDouble;
-        case PropertyType::kString: return ValKind::kString;
-        case PropertyType::kBytes: return ValKind::kBytes;
-        case PropertyType::kFlex: return ValKind::kFlex;
+        case PropertyType::kDouble:
+            return ValKind::kDouble;
+        case PropertyType::kString:
+            return ValKind::kString;
+        case PropertyType::kBytes:
+            return ValKind::kBytes;
+        case PropertyType::kFlex:
+            return ValKind::kFlex;
         case PropertyType::kFloatVector:
-        case PropertyType::kDoubleVector: return ValKind::kDoubleVector;
-        case PropertyType::kStringVector: return ValKind::kStringVector;
-        default: return is_vector_type(p.type) ? ValKind::kIntVector : ValKind::kInt;
+        case PropertyType::kDoubleVector:
+            return ValKind::kDoubleVector;
+        case PropertyType::kStringVector:
+            return ValKind::kStringVector;
+        default:
+            return is_vector_type(p.type) ? ValKind::kIntVector : ValKind::kInt;
     }
 }
 
@@ -44,11 +52,14 @@ std::string fold(std::string_view s) {
 }
 
 Status type_error(const Leaf& l, const std::string& what) {
-    return Status(ErrorCode::kTypeMismatch, "query: " + l.path + " (" +
-                                                std::string(property_type_name(l.prop->type)) + "): " + what);
+    return Status(
+        ErrorCode::kTypeMismatch,
+        "query: " + l.path + " (" + std::string(property_type_name(l.prop->type)) + "): " + what);
 }
 
-bool is_numeric(ValKind k) { return k == ValKind::kInt || k == ValKind::kBool || k == ValKind::kDouble; }
+bool is_numeric(ValKind k) {
+    return k == ValKind::kInt || k == ValKind::kBool || k == ValKind::kDouble;
+}
 
 }  // namespace
 
@@ -62,27 +73,36 @@ Status check_operator(const Leaf& l) {
     if (op == QueryOp::kIsNull || op == QueryOp::kIsNotNull) want = 0;
     if (op == QueryOp::kBetween) want = 2;
     if (op != QueryOp::kIn && l.operands.size() != want) {
-        return Status(ErrorCode::kInvalidArgument, "query: " + l.path + " " + std::string(query_op_name(op)) +
-                                                       " takes " + std::to_string(want) + " operand(s), not " +
+        return Status(ErrorCode::kInvalidArgument, "query: " + l.path + " " +
+                                                       std::string(query_op_name(op)) + " takes " +
+                                                       std::to_string(want) + " operand(s), not " +
                                                        std::to_string(l.operands.size()));
     }
     bool ok = true;
     switch (op) {
         case QueryOp::kIsNull:
-        case QueryOp::kIsNotNull: break;
+        case QueryOp::kIsNotNull:
+            break;
         case QueryOp::kEqual:
-        case QueryOp::kNotEqual: ok = is_numeric(k) || k == ValKind::kString || k == ValKind::kBytes; break;
+        case QueryOp::kNotEqual:
+            ok = is_numeric(k) || k == ValKind::kString || k == ValKind::kBytes;
+            break;
         case QueryOp::kLess:
         case QueryOp::kLessOrEqual:
         case QueryOp::kGreater:
         case QueryOp::kGreaterOrEqual:
         case QueryOp::kBetween:
-        case QueryOp::kIn: ok = is_numeric(k) || k == ValKind::kString; break;
+        case QueryOp::kIn:
+            ok = is_numeric(k) || k == ValKind::kString;
+            break;
         case QueryOp::kStartsWith:
         case QueryOp::kEndsWith:
-        case QueryOp::kContains: ok = k == ValKind::kString; break;
+        case QueryOp::kContains:
+            ok = k == ValKind::kString;
+            break;
         case QueryOp::kVectorContains:
-            ok = k == ValKind::kIntVector || k == ValKind::kDoubleVector || k == ValKind::kStringVector;
+            ok = k == ValKind::kIntVector || k == ValKind::kDoubleVector ||
+                 k == ValKind::kStringVector;
             break;
     }
     if (!ok) return type_error(l, "operator " + std::string(query_op_name(op)) + " does not apply");
@@ -170,7 +190,8 @@ std::vector<std::string> split_path(const std::string& path) {
     size_t start = 0;
     while (true) {
         size_t dot = path.find('.', start);
-        out.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        out.push_back(
+            path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
         if (dot == std::string::npos) break;
         start = dot + 1;
     }
@@ -198,7 +219,8 @@ Result<Leaf> leaf_of(const CondNode& n) {
     for (size_t i = 0; i < l.operands.size(); ++i) {
         if (l.bound[i] && l.operands[i].is_null()) {
             return Status(ErrorCode::kInvalidArgument,
-                          "query: " + n.path + ": null is not a comparable value (use IS NULL / IS NOT NULL)");
+                          "query: " + n.path +
+                              ": null is not a comparable value (use IS NULL / IS NOT NULL)");
         }
     }
     return l;
@@ -322,9 +344,15 @@ Result<QNode> resolve_node(const StoreImpl& store, QueryImpl& q, const CondNode&
             q.leaves.push_back(std::move(leaf));
             return out;
         }
-        case CondNode::Kind::kAnd: out.kind = QNode::Kind::kAnd; break;
-        case CondNode::Kind::kOr: out.kind = QNode::Kind::kOr; break;
-        case CondNode::Kind::kNot: out.kind = QNode::Kind::kNot; break;
+        case CondNode::Kind::kAnd:
+            out.kind = QNode::Kind::kAnd;
+            break;
+        case CondNode::Kind::kOr:
+            out.kind = QNode::Kind::kOr;
+            break;
+        case CondNode::Kind::kNot:
+            out.kind = QNode::Kind::kNot;
+            break;
     }
     for (const auto& c : n.children) {
         OUTPOST_ASSIGN_OR_RETURN(QNode child, resolve_node(store, q, *c));
@@ -392,9 +420,9 @@ Result<Query> QueryBuilder::build() const {
         ValKind vk = detail::val_kind_of(*k.prop);
         if (!k.is_id && vk != ValKind::kInt && vk != ValKind::kBool && vk != ValKind::kDouble &&
             vk != ValKind::kString && vk != ValKind::kBytes) {
-            return Status(ErrorCode::kTypeMismatch, "query: order: " + o.property + " (" +
-                                                        std::string(property_type_name(k.prop->type)) +
-                                                        ") has no order");
+            return Status(ErrorCode::kTypeMismatch,
+                          "query: order: " + o.property + " (" +
+                              std::string(property_type_name(k.prop->type)) + ") has no order");
         }
         q->orders.push_back(k);
     }
@@ -419,12 +447,14 @@ namespace {
 
 enum class ParamShape { kOne, kTwo, kList };
 
-Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const std::vector<Value>& values) {
+Status set_param(QueryImpl& q, std::string_view name, ParamShape shape,
+                 const std::vector<Value>& values) {
     if (name.empty()) return Status(ErrorCode::kInvalidArgument, "query: a parameter needs a name");
     bool found = false;
     for (auto& leaf : q.leaves) {
         bool named = leaf.alias == name || leaf.list_param == name ||
-                     std::find(leaf.slot_params.begin(), leaf.slot_params.end(), name) != leaf.slot_params.end();
+                     std::find(leaf.slot_params.begin(), leaf.slot_params.end(), name) !=
+                         leaf.slot_params.end();
         if (!named) continue;
         Leaf next = leaf;
         bool touched = false;
@@ -433,10 +463,10 @@ Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const st
                         (shape == ParamShape::kTwo) == (next.op == QueryOp::kBetween) &&
                         next.op != QueryOp::kIsNull && next.op != QueryOp::kIsNotNull;
             if (!fits) {
-                return Status(ErrorCode::kInvalidArgument, "query: parameter " + std::string(name) + " of " +
-                                                               next.path + " " +
-                                                               std::string(query_op_name(next.op)) +
-                                                               " does not take that number of values");
+                return Status(ErrorCode::kInvalidArgument,
+                              "query: parameter " + std::string(name) + " of " + next.path + " " +
+                                  std::string(query_op_name(next.op)) +
+                                  " does not take that number of values");
             }
             next.operands = values;
             next.slot_params.assign(values.size(), std::string());
@@ -457,8 +487,9 @@ Status set_param(QueryImpl& q, std::string_view name, ParamShape shape, const st
         }
         if (next.list_param == name) {
             if (shape != ParamShape::kList) {
-                return Status(ErrorCode::kInvalidArgument,
-                              "query: parameter $" + std::string(name) + " of IN takes a list of values");
+                return Status(
+                    ErrorCode::kInvalidArgument,
+                    "query: parameter $" + std::string(name) + " of IN takes a list of values");
             }
             next.operands = values;
             next.slot_params.assign(values.size(), std::string());

@@ -15,27 +15,42 @@ using detail::ValKind;
 
 std::string_view query_op_name(QueryOp op) {
     switch (op) {
-        case QueryOp::kEqual: return "==";
-        case QueryOp::kNotEqual: return "!=";
-        case QueryOp::kLess: return "<";
-        case QueryOp::kLessOrEqual: return "<=";
-        case QueryOp::kGreater: return ">";
-        case QueryOp::kGreaterOrEqual: return ">=";
-        case QueryOp::kBetween: return "BETWEEN";
-        case QueryOp::kIn: return "IN";
-        case QueryOp::kIsNull: return "IS NULL";
-        case QueryOp::kIsNotNull: return "IS NOT NULL";
-        case QueryOp::kStartsWith: return "^=";
-        case QueryOp::kEndsWith: return "$=";
-        case QueryOp::kContains: return "*=";
-        case QueryOp::kVectorContains: return "CONTAINS";
+        case QueryOp::kEqual:
+            return "==";
+        case QueryOp::kNotEqual:
+            return "!=";
+        case QueryOp::kLess:
+            return "<";
+        case QueryOp::kLessOrEqual:
+            return "<=";
+        case QueryOp::kGreater:
+            return ">";
+        case QueryOp::kGreaterOrEqual:
+            return ">=";
+        case QueryOp::kBetween:
+            return "BETWEEN";
+        case QueryOp::kIn:
+            return "IN";
+        case QueryOp::kIsNull:
+            return "IS NULL";
+        case QueryOp::kIsNotNull:
+            return "IS NOT NULL";
+        case QueryOp::kStartsWith:
+            return "^=";
+        case QueryOp::kEndsWith:
+            return "$=";
+        case QueryOp::kContains:
+            return "*=";
+        case QueryOp::kVectorContains:
+            return "CONTAINS";
     }
     return "?";
 }
 
 // ---- Condition ----
 
-Condition Condition::compare(std::string path, QueryOp op, std::vector<Value> operands, bool case_sensitive) {
+Condition Condition::compare(std::string path, QueryOp op, std::vector<Value> operands,
+                             bool case_sensitive) {
     auto n = std::make_shared<CondNode>();
     n->kind = CondNode::Kind::kCompare;
     n->path = std::move(path);
@@ -96,7 +111,9 @@ Condition PropertyRef::equal(Value v, bool cs) const {
 Condition PropertyRef::not_equal(Value v, bool cs) const {
     return Condition::compare(path_, QueryOp::kNotEqual, {std::move(v)}, cs);
 }
-Condition PropertyRef::less(Value v) const { return Condition::compare(path_, QueryOp::kLess, {std::move(v)}); }
+Condition PropertyRef::less(Value v) const {
+    return Condition::compare(path_, QueryOp::kLess, {std::move(v)});
+}
 Condition PropertyRef::less_or_equal(Value v) const {
     return Condition::compare(path_, QueryOp::kLessOrEqual, {std::move(v)});
 }
@@ -113,7 +130,9 @@ Condition PropertyRef::in(std::vector<Value> values, bool cs) const {
     return Condition::compare(path_, QueryOp::kIn, std::move(values), cs);
 }
 Condition PropertyRef::is_null() const { return Condition::compare(path_, QueryOp::kIsNull); }
-Condition PropertyRef::is_not_null() const { return Condition::compare(path_, QueryOp::kIsNotNull); }
+Condition PropertyRef::is_not_null() const {
+    return Condition::compare(path_, QueryOp::kIsNotNull);
+}
 Condition PropertyRef::starts_with(std::string s, bool cs) const {
     return Condition::compare(path_, QueryOp::kStartsWith, {Value(std::move(s))}, cs);
 }
@@ -136,11 +155,21 @@ std::string quote(std::string_view s) {
     std::string out = "\"";
     for (char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
@@ -174,28 +203,35 @@ std::string literal_text(const Value& v) {
 
 namespace {
 
-std::string operand(const std::vector<Value>& ops, const std::vector<std::string>& params, size_t i) {
+std::string operand(const std::vector<Value>& ops, const std::vector<std::string>& params,
+                    size_t i) {
     if (i < params.size() && !params[i].empty()) return "$" + params[i];
     return i < ops.size() ? literal_text(ops[i]) : "?";
 }
 
 std::string compare_text(const std::string& path, QueryOp op, const std::vector<Value>& ops,
-                         const std::vector<std::string>& params, const std::string& list_param, bool cs) {
+                         const std::vector<std::string>& params, const std::string& list_param,
+                         bool cs) {
     std::string s = path + " " + std::string(query_op_name(op));
     switch (op) {
         case QueryOp::kIsNull:
-        case QueryOp::kIsNotNull: return s;
-        case QueryOp::kBetween: s += " " + operand(ops, params, 0) + " AND " + operand(ops, params, 1); break;
+        case QueryOp::kIsNotNull:
+            return s;
+        case QueryOp::kBetween:
+            s += " " + operand(ops, params, 0) + " AND " + operand(ops, params, 1);
+            break;
         case QueryOp::kIn:
             if (!list_param.empty()) {
                 s += " $" + list_param;
             } else {
                 s += " (";
-                for (size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + operand(ops, params, i);
+                for (size_t i = 0; i < ops.size(); ++i)
+                    s += (i ? ", " : "") + operand(ops, params, i);
                 s += ")";
             }
             break;
-        default: s += " " + operand(ops, params, 0);
+        default:
+            s += " " + operand(ops, params, 0);
     }
     if (!cs) s += " CI";
     return s;
@@ -205,8 +241,10 @@ std::string compare_text(const std::string& path, QueryOp op, const std::vector<
 std::string cond_to_string(const CondNode& n) {
     switch (n.kind) {
         case CondNode::Kind::kCompare:
-            return compare_text(n.path, n.op, n.operands, n.slot_params, n.list_param, n.case_sensitive);
-        case CondNode::Kind::kNot: return "NOT (" + cond_to_string(*n.children[0]) + ")";
+            return compare_text(n.path, n.op, n.operands, n.slot_params, n.list_param,
+                                n.case_sensitive);
+        case CondNode::Kind::kNot:
+            return "NOT (" + cond_to_string(*n.children[0]) + ")";
         case CondNode::Kind::kAnd:
         case CondNode::Kind::kOr: {
             if (n.children.empty()) return n.kind == CondNode::Kind::kAnd ? "TRUE" : "FALSE";
@@ -215,7 +253,8 @@ std::string cond_to_string(const CondNode& n) {
             const char* sep = n.kind == CondNode::Kind::kAnd ? " AND " : " OR ";
             for (size_t i = 0; i < n.children.size(); ++i) {
                 const auto& c = *n.children[i];
-                bool paren = (c.kind == CondNode::Kind::kAnd || c.kind == CondNode::Kind::kOr) && c.children.size() > 1;
+                bool paren = (c.kind == CondNode::Kind::kAnd || c.kind == CondNode::Kind::kOr) &&
+                             c.children.size() > 1;
                 if (i) s += sep;
                 s += paren ? "(" + cond_to_string(c) + ")" : cond_to_string(c);
             }

@@ -34,14 +34,18 @@ int cmp_int(int64_t stored, bool is_unsigned, int64_t lit) {
 template <typename Cmp>
 bool apply(QueryOp op, size_t n, const Cmp& cmp) {
     switch (op) {
-        case QueryOp::kEqual: return cmp(0) == 0;
-        case QueryOp::kNotEqual: return cmp(0) != 0;
-        case QueryOp::kLess: return cmp(0) == -1;
+        case QueryOp::kEqual:
+            return cmp(0) == 0;
+        case QueryOp::kNotEqual:
+            return cmp(0) != 0;
+        case QueryOp::kLess:
+            return cmp(0) == -1;
         case QueryOp::kLessOrEqual: {
             int c = cmp(0);
             return c == -1 || c == 0;
         }
-        case QueryOp::kGreater: return cmp(0) == 1;
+        case QueryOp::kGreater:
+            return cmp(0) == 1;
         case QueryOp::kGreaterOrEqual: {
             int c = cmp(0);
             return c == 1 || c == 0;
@@ -55,7 +59,8 @@ bool apply(QueryOp op, size_t n, const Cmp& cmp) {
                 if (cmp(i) == 0) return true;
             }
             return false;
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -74,12 +79,17 @@ bool match_string(const Leaf& l, std::string_view s) {
     }
     const auto& lits = l.strings;
     switch (l.op) {
-        case QueryOp::kStartsWith: return s.substr(0, lits[0].size()) == lits[0];
+        case QueryOp::kStartsWith:
+            return s.substr(0, lits[0].size()) == lits[0];
         case QueryOp::kEndsWith:
             return s.size() >= lits[0].size() && s.substr(s.size() - lits[0].size()) == lits[0];
-        case QueryOp::kContains: return s.find(lits[0]) != std::string_view::npos;
-        case QueryOp::kIn: return std::binary_search(lits.begin(), lits.end(), s);
-        default: return apply(l.op, lits.size(), [&](size_t i) { return three_way(s, std::string_view(lits[i])); });
+        case QueryOp::kContains:
+            return s.find(lits[0]) != std::string_view::npos;
+        case QueryOp::kIn:
+            return std::binary_search(lits.begin(), lits.end(), s);
+        default:
+            return apply(l.op, lits.size(),
+                         [&](size_t i) { return three_way(s, std::string_view(lits[i])); });
     }
 }
 
@@ -89,11 +99,14 @@ bool match_double(const Leaf& l, double x) {
 
 bool match_int(const Leaf& l, int64_t raw) {
     if (l.double_mode) {
-        double x = l.is_unsigned ? static_cast<double>(static_cast<uint64_t>(raw)) : static_cast<double>(raw);
+        double x = l.is_unsigned ? static_cast<double>(static_cast<uint64_t>(raw))
+                                 : static_cast<double>(raw);
         return match_double(l, x);
     }
-    if (l.op == QueryOp::kIn && !l.is_unsigned) return std::binary_search(l.ints.begin(), l.ints.end(), raw);
-    return apply(l.op, l.ints.size(), [&](size_t i) { return cmp_int(raw, l.is_unsigned, l.ints[i]); });
+    if (l.op == QueryOp::kIn && !l.is_unsigned)
+        return std::binary_search(l.ints.begin(), l.ints.end(), raw);
+    return apply(l.op, l.ints.size(),
+                 [&](size_t i) { return cmp_int(raw, l.is_unsigned, l.ints[i]); });
 }
 
 // Compares the leaf's property of object ID (stored as R) with the leaf's operands.
@@ -104,9 +117,12 @@ bool match_leaf(const Leaf& l, uint64_t id, const ObjectReader& r) {
     if (null) return false;
     switch (l.kind) {
         case ValKind::kInt:
-        case ValKind::kBool: return match_int(l, l.is_id ? static_cast<int64_t>(id) : r.get_int(l.pos));
-        case ValKind::kDouble: return match_double(l, r.get_double(l.pos));
-        case ValKind::kString: return match_string(l, r.get_string(l.pos));
+        case ValKind::kBool:
+            return match_int(l, l.is_id ? static_cast<int64_t>(id) : r.get_int(l.pos));
+        case ValKind::kDouble:
+            return match_double(l, r.get_double(l.pos));
+        case ValKind::kString:
+            return match_string(l, r.get_string(l.pos));
         case ValKind::kBytes: {
             auto b = r.get_bytes(l.pos);
             bool eq = b.size() == l.bytes.size() && std::equal(b.begin(), b.end(), l.bytes.begin());
@@ -116,8 +132,8 @@ bool match_leaf(const Leaf& l, uint64_t id, const ObjectReader& r) {
             auto v = r.get_int_vector(l.pos);
             if (l.double_mode) {
                 return std::any_of(v.begin(), v.end(), [&](int64_t x) {
-                    return (l.is_unsigned ? static_cast<double>(static_cast<uint64_t>(x)) : static_cast<double>(x)) ==
-                           l.doubles[0];
+                    return (l.is_unsigned ? static_cast<double>(static_cast<uint64_t>(x))
+                                          : static_cast<double>(x)) == l.doubles[0];
                 });
             }
             return std::find(v.begin(), v.end(), l.ints[0]) != v.end();
@@ -138,7 +154,8 @@ bool match_leaf(const Leaf& l, uint64_t id, const ObjectReader& r) {
             }
             return false;
         }
-        case ValKind::kFlex: return false;
+        case ValKind::kFlex:
+            return false;
     }
     return false;
 }
@@ -161,11 +178,13 @@ Result<std::vector<uint64_t>> dup_values(MDB_txn* txn, MDB_dbi dbi, const MDB_va
 }
 
 // The ids that hop H leads to from object ID (stored as R).
-Result<std::vector<uint64_t>> hop_targets(MDB_txn* txn, const Hop& h, uint64_t id, const ObjectReader& r) {
+Result<std::vector<uint64_t>> hop_targets(MDB_txn* txn, const Hop& h, uint64_t id,
+                                          const ObjectReader& r) {
     std::vector<uint64_t> out;
     switch (h.kind) {
         case Hop::Kind::kToOne:
-            if (!r.is_null(h.pos) && r.get_int(h.pos) != 0) out.push_back(static_cast<uint64_t>(r.get_int(h.pos)));
+            if (!r.is_null(h.pos) && r.get_int(h.pos) != 0)
+                out.push_back(static_cast<uint64_t>(r.get_int(h.pos)));
             return out;
         case Hop::Kind::kToMany: {
             const RelationInfo& rel = h.from->relations[h.pos];
@@ -189,7 +208,8 @@ Result<std::vector<uint64_t>> hop_targets(MDB_txn* txn, const Hop& h, uint64_t i
     return out;
 }
 
-Result<bool> match_path(MDB_txn* txn, const Leaf& l, size_t hop, uint64_t id, const ObjectReader& r) {
+Result<bool> match_path(MDB_txn* txn, const Leaf& l, size_t hop, uint64_t id,
+                        const ObjectReader& r) {
     if (hop == l.hops.size()) return match_leaf(l, id, r);
     const Hop& h = l.hops[hop];
     OUTPOST_ASSIGN_OR_RETURN(auto targets, hop_targets(txn, h, id, r));
@@ -226,7 +246,9 @@ SortValue sort_value(const OrderKey& o, uint64_t id, const ObjectReader& r) {
     if (r.is_null(o.pos)) return v;
     v.null = false;
     switch (val_kind_of(*o.prop)) {
-        case ValKind::kDouble: v.u = ordered_double_bits(r.get_double(o.pos)); break;
+        case ValKind::kDouble:
+            v.u = ordered_double_bits(r.get_double(o.pos));
+            break;
         case ValKind::kString:
             if (o.flags & kOrderCaseInsensitive) {
                 fold_into(r.get_string(o.pos), v.s);
@@ -256,7 +278,9 @@ bool row_less(const std::vector<OrderKey>& orders, const Row& a, const Row& b) {
         bool nulls_first = orders[k].flags & kOrderNullsFirst;
         if (x.null != y.null) return x.null == nulls_first;
         if (x.null) continue;
-        int c = x.i != y.i ? (x.i < y.i ? -1 : 1) : x.u != y.u ? (x.u < y.u ? -1 : 1) : x.s.compare(y.s);
+        int c = x.i != y.i   ? (x.i < y.i ? -1 : 1)
+                : x.u != y.u ? (x.u < y.u ? -1 : 1)
+                             : x.s.compare(y.s);
         if (c == 0) continue;
         return (orders[k].flags & kOrderDescending) ? c > 0 : c < 0;
     }
@@ -271,7 +295,8 @@ Status for_each_match(const QueryImpl& q, MDB_txn* txn, Fn&& fn) {
     if (plan.kind == Plan::Kind::kScan) {
         if (q.info->objects == 0) return Status::ok();
         MDB_cursor* cur;
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, q.info->objects, &cur), "query scan"));
+        OUTPOST_RETURN_IF_ERROR(
+            lmdb_status(mdb_cursor_open(txn, q.info->objects, &cur), "query scan"));
         MDB_val k, v;
         int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         Status st;
@@ -314,12 +339,14 @@ Result<std::optional<MDB_val>> query_get_raw(MDB_txn* txn, const EntityInfo& e, 
     if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
     OUTPOST_RETURN_IF_LMDB_ERROR(rc, "reading " + e.entity->name + " " + std::to_string(id));
     if (e.verify_reads) {
-        OUTPOST_RETURN_IF_ERROR(verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
+        OUTPOST_RETURN_IF_ERROR(
+            verify_object(e, id, static_cast<const uint8_t*>(v.mv_data), v.mv_size));
     }
     return std::optional<MDB_val>(v);
 }
 
-Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& n, uint64_t id, const ObjectReader& r) {
+Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& n, uint64_t id,
+                       const ObjectReader& r) {
     switch (n.kind) {
         case QNode::Kind::kLeaf: {
             const Leaf& l = q.leaves[n.leaf];
@@ -353,25 +380,32 @@ Result<std::vector<uint64_t>> reverse_hops(const Leaf& l, MDB_txn* txn, std::vec
                 case Hop::Kind::kToOne: {
                     // Sources whose to-one property points to ID: the relation property's index.
                     int ii = h.from->index_of_prop[h.pos];
-                    if (ii < 0) return Status(ErrorCode::kInternal, "query: relation property without index");
+                    if (ii < 0)
+                        return Status(ErrorCode::kInternal,
+                                      "query: relation property without index");
                     const IndexInfo& idx = h.from->indexes[ii];
-                    std::string key = int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned));
-                    OUTPOST_ASSIGN_OR_RETURN(found, dup_values(txn, idx.dbi, mdb_val(key.data(), key.size())));
+                    std::string key =
+                        int_key(static_cast<int64_t>(id), idx.prop->has(kFlagUnsigned));
+                    OUTPOST_ASSIGN_OR_RETURN(
+                        found, dup_values(txn, idx.dbi, mdb_val(key.data(), key.size())));
                     break;
                 }
                 case Hop::Kind::kToMany: {
-                    OUTPOST_ASSIGN_OR_RETURN(found, dup_values(txn, h.from->relations[h.pos].backlink_dbi,
-                                                               mdb_val(&id, 8)));
+                    OUTPOST_ASSIGN_OR_RETURN(
+                        found,
+                        dup_values(txn, h.from->relations[h.pos].backlink_dbi, mdb_val(&id, 8)));
                     break;
                 }
                 case Hop::Kind::kBacklinkToOne:
                 case Hop::Kind::kBacklinkToMany: {
-                    // ID is a source object (of h.to); the object it points to is what we are after.
+                    // ID is a source object (of h.to); the object it points to is what we are
+                    // after.
                     OUTPOST_ASSIGN_OR_RETURN(auto raw, query_get_raw(txn, *h.to, id));
                     if (!raw) break;
                     ObjectReader r = reader_of(*h.to, *raw);
                     Hop forward;
-                    forward.kind = h.kind == Hop::Kind::kBacklinkToOne ? Hop::Kind::kToOne : Hop::Kind::kToMany;
+                    forward.kind = h.kind == Hop::Kind::kBacklinkToOne ? Hop::Kind::kToOne
+                                                                       : Hop::Kind::kToMany;
                     forward.from = h.to;
                     forward.to = h.from;
                     forward.pos = h.pos;
@@ -391,11 +425,13 @@ Result<std::vector<uint64_t>> reverse_hops(const Leaf& l, MDB_txn* txn, std::vec
 Status check_bound(const QueryImpl& q) {
     for (const auto& l : q.leaves) {
         if (!l.list_bound) {
-            return Status(ErrorCode::kIllegalState, "query: parameter $" + l.list_param + " has no value");
+            return Status(ErrorCode::kIllegalState,
+                          "query: parameter $" + l.list_param + " has no value");
         }
         for (size_t i = 0; i < l.bound.size(); ++i) {
             if (!l.bound[i]) {
-                return Status(ErrorCode::kIllegalState, "query: parameter $" + l.slot_params[i] + " has no value");
+                return Status(ErrorCode::kIllegalState,
+                              "query: parameter $" + l.slot_params[i] + " has no value");
             }
         }
     }
@@ -431,13 +467,15 @@ Status run_matches(const QueryImpl& q, MDB_txn* txn, Emit&& emit) {
     }));
     auto less = [&](const Row& a, const Row& b) { return row_less(q.orders, a, b); };
     if (end < rows.size()) {
-        std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(end), rows.end(), less);
+        std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(end), rows.end(),
+                          less);
         rows.resize(end);
     } else {
         std::sort(rows.begin(), rows.end(), less);
     }
     for (size_t i = q.offset; i < rows.size(); ++i) {
-        OUTPOST_RETURN_IF_ERROR(emit(rows[i].id, detail::Access::reader(q.info, rows[i].raw.data(), rows[i].raw.size())));
+        OUTPOST_RETURN_IF_ERROR(emit(
+            rows[i].id, detail::Access::reader(q.info, rows[i].raw.data(), rows[i].raw.size())));
     }
     return Status::ok();
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Query internals shared by query_builder.cpp (conditions, resolution, parameters), query_parse.cpp
-// (the text syntax), query_plan.cpp (index or scan) and query_eval.cpp (matching, order, aggregates).
+// (the text syntax), query_plan.cpp (index or scan) and query_eval.cpp (matching, order,
+// aggregates).
 #include <lmdb.h>
 
 #include <functional>
@@ -35,12 +36,23 @@ struct Hop {
     const EntityInfo* from = nullptr;
     const EntityInfo* to = nullptr;
     // kToOne: property position in `from`; kToMany: relation position in `from`;
-    // kBacklinkToOne: property position in `to` (the source); kBacklinkToMany: relation position in `to`.
+    // kBacklinkToOne: property position in `to` (the source); kBacklinkToMany: relation position in
+    // `to`.
     int pos = 0;
 };
 
 // How a property's values are compared.
-enum class ValKind { kInt, kDouble, kBool, kString, kBytes, kIntVector, kDoubleVector, kStringVector, kFlex };
+enum class ValKind {
+    kInt,
+    kDouble,
+    kBool,
+    kString,
+    kBytes,
+    kIntVector,
+    kDoubleVector,
+    kStringVector,
+    kFlex
+};
 
 // A resolved comparison.
 struct Leaf {
@@ -61,8 +73,8 @@ struct Leaf {
     bool list_bound = true;
     std::string alias;
 
-    // Prepared operands (prepare_leaf): numbers as ints (int mode) or doubles (double mode), strings
-    // folded to lower case when not case-sensitive, IN lists sorted.
+    // Prepared operands (prepare_leaf): numbers as ints (int mode) or doubles (double mode),
+    // strings folded to lower case when not case-sensitive, IN lists sorted.
     bool double_mode = false;
     std::vector<int64_t> ints;
     std::vector<double> doubles;
@@ -127,9 +139,10 @@ Status for_each_result(const QueryImpl& q, MDB_txn* txn,
 // The same results as objects (with their to-many lists), each read once.
 Result<std::vector<Object>> run_query_objects(const QueryImpl& q, MDB_txn* txn);
 Status check_bound(const QueryImpl& q);
-// Follows LEAF's path backwards: from IDS of the path's last entity to the ids of the query's entity
-// that reach them (sorted, unique).
-Result<std::vector<uint64_t>> reverse_hops(const Leaf& leaf, MDB_txn* txn, std::vector<uint64_t> ids);
+// Follows LEAF's path backwards: from IDS of the path's last entity to the ids of the query's
+// entity that reach them (sorted, unique).
+Result<std::vector<uint64_t>> reverse_hops(const Leaf& leaf, MDB_txn* txn,
+                                           std::vector<uint64_t> ids);
 
 // ---- query_plan.cpp ----
 Plan make_plan(const QueryImpl& q);

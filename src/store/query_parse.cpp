@@ -1,5 +1,6 @@
-// The query text syntax (docs/queries.md has the grammar): a hand-written lexer and a recursive-descent
-// parser producing a Condition. Paths are not checked here; QueryBuilder::build resolves them.
+// The query text syntax (docs/queries.md has the grammar): a hand-written lexer and a
+// recursive-descent parser producing a Condition. Paths are not checked here; QueryBuilder::build
+// resolves them.
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
@@ -22,12 +23,15 @@ struct Token {
     size_t col = 0;  // 1-based
 };
 
-bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '@'; }
+bool ident_start(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '@';
+}
 bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9'); }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
 Status syntax_error(size_t col, const std::string& what) {
-    return Status(ErrorCode::kInvalidArgument, "query syntax: column " + std::to_string(col) + ": " + what);
+    return Status(ErrorCode::kInvalidArgument,
+                  "query syntax: column " + std::to_string(col) + ": " + what);
 }
 
 void append_utf8(std::string& out, uint32_t cp) {
@@ -256,7 +260,8 @@ bool keyword_eq(std::string_view a, std::string_view kw) {
 }
 
 bool is_reserved(std::string_view w) {
-    for (const char* kw : {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "NULL", "CONTAINS", "CI", "TRUE", "FALSE"}) {
+    for (const char* kw :
+         {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "NULL", "CONTAINS", "CI", "TRUE", "FALSE"}) {
         if (keyword_eq(w, kw)) return true;
     }
     return false;
@@ -264,17 +269,22 @@ bool is_reserved(std::string_view w) {
 
 std::string describe(const Token& t) {
     switch (t.kind) {
-        case Tok::kEnd: return "the end";
-        case Tok::kString: return "a string";
+        case Tok::kEnd:
+            return "the end";
+        case Tok::kString:
+            return "a string";
         case Tok::kInt:
-        case Tok::kFloat: return "a number";
-        case Tok::kParam: return "$" + t.text;
-        default: return "'" + t.text + "'";
+        case Tok::kFloat:
+            return "a number";
+        case Tok::kParam:
+            return "$" + t.text;
+        default:
+            return "'" + t.text + "'";
     }
 }
 
 class Parser {
-public:
+  public:
     explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
 
     Result<Condition> parse() {
@@ -283,10 +293,12 @@ public:
         return c;
     }
 
-private:
+  private:
     const Token& peek() const { return t_[pos_]; }
     const Token& next() { return t_[pos_ < t_.size() - 1 ? pos_++ : pos_]; }
-    bool is_kw(const char* kw) const { return peek().kind == Tok::kIdent && keyword_eq(peek().text, kw); }
+    bool is_kw(const char* kw) const {
+        return peek().kind == Tok::kIdent && keyword_eq(peek().text, kw);
+    }
     bool accept_kw(const char* kw) {
         if (!is_kw(kw)) return false;
         next();
@@ -346,10 +358,18 @@ private:
     Status value(Value* v, std::string* param, const std::string& after) {
         const Token& t = peek();
         switch (t.kind) {
-            case Tok::kString: *v = Value(t.text); break;
-            case Tok::kInt: *v = Value(t.i); break;
-            case Tok::kFloat: *v = Value(t.d); break;
-            case Tok::kParam: *param = t.text; break;
+            case Tok::kString:
+                *v = Value(t.text);
+                break;
+            case Tok::kInt:
+                *v = Value(t.i);
+                break;
+            case Tok::kFloat:
+                *v = Value(t.d);
+                break;
+            case Tok::kParam:
+                *param = t.text;
+                break;
             case Tok::kIdent:
                 if (keyword_eq(t.text, "TRUE")) {
                     *v = Value(true);
@@ -361,7 +381,8 @@ private:
                     return expected("a value after " + after);
                 }
                 break;
-            default: return expected("a value after " + after);
+            default:
+                return expected("a value after " + after);
         }
         next();
         return Status::ok();
@@ -448,7 +469,8 @@ private:
 
     Result<Condition> comparison() {
         const Token& pt = peek();
-        if (pt.kind != Tok::kIdent || is_reserved(pt.text)) return expected("a property name, NOT or '('");
+        if (pt.kind != Tok::kIdent || is_reserved(pt.text))
+            return expected("a property name, NOT or '('");
         auto n = std::make_shared<CondNode>();
         n->path = pt.text;
         size_t path_col = pt.col;

@@ -1,7 +1,7 @@
 // The query planner: under an AND one indexed comparison drives and the whole condition filters its
-// candidates; under an OR indexes serve only when every branch has one; otherwise a scan. Candidates
-// are always checked against the full condition (string keys are cut at kMaxStringKey bytes, hash
-// keys collide, and double/int conversions round).
+// candidates; under an OR indexes serve only when every branch has one; otherwise a scan.
+// Candidates are always checked against the full condition (string keys are cut at kMaxStringKey
+// bytes, hash keys collide, and double/int conversions round).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -23,32 +23,43 @@ bool is_range(QueryOp op) {
 
 int op_score(QueryOp op) {
     switch (op) {
-        case QueryOp::kEqual: return 1;
-        case QueryOp::kIn: return 2;
-        case QueryOp::kStartsWith: return 3;
-        case QueryOp::kBetween: return 4;
-        default: return is_range(op) ? 5 : kNoIndex;
+        case QueryOp::kEqual:
+            return 1;
+        case QueryOp::kIn:
+            return 2;
+        case QueryOp::kStartsWith:
+            return 3;
+        case QueryOp::kBetween:
+            return 4;
+        default:
+            return is_range(op) ? 5 : kNoIndex;
     }
 }
 
 // The cost of driving the query by LEAF's own comparison, kNoIndex when it cannot drive.
 int direct_score(const Leaf& l) {
-    // An integer property compared with a fraction: only ranges (with rounded bounds) use the index.
+    // An integer property compared with a fraction: only ranges (with rounded bounds) use the
+    // index.
     bool int_with_fraction = l.double_mode && l.kind != ValKind::kDouble;
     if (int_with_fraction && (!is_range(l.op) || l.is_id)) return kNoIndex;
-    if (l.is_id) return l.op == QueryOp::kEqual || l.op == QueryOp::kIn || is_range(l.op) ? op_score(l.op) : kNoIndex;
+    if (l.is_id)
+        return l.op == QueryOp::kEqual || l.op == QueryOp::kIn || is_range(l.op) ? op_score(l.op)
+                                                                                 : kNoIndex;
     int ii = l.entity->index_of_prop[l.pos];
     if (ii < 0) return kNoIndex;
     const IndexInfo& idx = l.entity->indexes[ii];
     bool is_string = l.kind == ValKind::kString;
     if (is_string && !l.case_sensitive) return kNoIndex;
-    if (idx.hash) return l.op == QueryOp::kEqual || l.op == QueryOp::kIn ? op_score(l.op) : kNoIndex;
+    if (idx.hash)
+        return l.op == QueryOp::kEqual || l.op == QueryOp::kIn ? op_score(l.op) : kNoIndex;
     if (l.op == QueryOp::kStartsWith) return is_string ? op_score(l.op) : kNoIndex;
-    if (l.kind != ValKind::kInt && l.kind != ValKind::kBool && l.kind != ValKind::kDouble && !is_string) {
+    if (l.kind != ValKind::kInt && l.kind != ValKind::kBool && l.kind != ValKind::kDouble &&
+        !is_string) {
         return kNoIndex;
     }
     // Unsigned and bool keys are plain big-endian: equality works, signed range bounds would not.
-    if (is_range(l.op) && (idx.prop->has(kFlagUnsigned) || l.kind == ValKind::kBool)) return kNoIndex;
+    if (is_range(l.op) && (idx.prop->has(kFlagUnsigned) || l.kind == ValKind::kBool))
+        return kNoIndex;
     return op_score(l.op);
 }
 
@@ -93,7 +104,8 @@ std::pair<int, Plan> plan_node(const QueryImpl& q, const QNode& n) {
             }
             return {std::min(total, kNoIndex - 1), p};
         }
-        case QNode::Kind::kNot: return {kNoIndex, p};
+        case QNode::Kind::kNot:
+            return {kNoIndex, p};
     }
     return {kNoIndex, p};
 }
@@ -122,7 +134,8 @@ std::vector<std::string> point_keys(const Leaf& l, const IndexInfo& idx) {
 }
 
 // Inclusive key bounds [lo, hi] covering LEAF's range; nullopt for an open side.
-std::pair<std::optional<std::string>, std::optional<std::string>> range_keys(const Leaf& l, const IndexInfo& idx) {
+std::pair<std::optional<std::string>, std::optional<std::string>> range_keys(const Leaf& l,
+                                                                             const IndexInfo& idx) {
     auto key_at = [&](size_t i, bool lower) -> std::string {
         if (l.kind == ValKind::kString) return string_key(l.strings[i], false);
         if (l.kind == ValKind::kDouble) return double_key(l.doubles[i]);
@@ -134,10 +147,13 @@ std::pair<std::optional<std::string>, std::optional<std::string>> range_keys(con
     };
     switch (l.op) {
         case QueryOp::kLess:
-        case QueryOp::kLessOrEqual: return {std::nullopt, key_at(0, false)};
+        case QueryOp::kLessOrEqual:
+            return {std::nullopt, key_at(0, false)};
         case QueryOp::kGreater:
-        case QueryOp::kGreaterOrEqual: return {key_at(0, true), std::nullopt};
-        default: return {key_at(0, true), key_at(1, false)};
+        case QueryOp::kGreaterOrEqual:
+            return {key_at(0, true), std::nullopt};
+        default:
+            return {key_at(0, true), key_at(1, false)};
     }
 }
 
@@ -208,7 +224,8 @@ Result<std::vector<uint64_t>> id_candidates(const Leaf& l, MDB_txn* txn) {
             hi = bound(l.ints[1]);
         }
         MDB_cursor* cur;
-        OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, l.entity->objects, &cur), "query ids"));
+        OUTPOST_RETURN_IF_ERROR(
+            lmdb_status(mdb_cursor_open(txn, l.entity->objects, &cur), "query ids"));
         MDB_val k = mdb_val(&lo, 8), v;
         int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -226,8 +243,10 @@ Result<std::vector<uint64_t>> id_candidates(const Leaf& l, MDB_txn* txn) {
 
 std::string node_text(const QueryImpl& q, const QNode& n) {
     switch (n.kind) {
-        case QNode::Kind::kLeaf: return leaf_to_string(q.leaves[n.leaf]);
-        case QNode::Kind::kNot: return "NOT (" + node_text(q, n.children[0]) + ")";
+        case QNode::Kind::kLeaf:
+            return leaf_to_string(q.leaves[n.leaf]);
+        case QNode::Kind::kNot:
+            return "NOT (" + node_text(q, n.children[0]) + ")";
         default: {
             if (n.children.empty()) return n.kind == QNode::Kind::kAnd ? "TRUE" : "FALSE";
             if (n.children.size() == 1) return node_text(q, n.children[0]);
@@ -235,7 +254,8 @@ std::string node_text(const QueryImpl& q, const QNode& n) {
             for (size_t i = 0; i < n.children.size(); ++i) {
                 const QNode& c = n.children[i];
                 if (i) s += n.kind == QNode::Kind::kAnd ? " AND " : " OR ";
-                bool paren = (c.kind == QNode::Kind::kAnd || c.kind == QNode::Kind::kOr) && c.children.size() > 1;
+                bool paren = (c.kind == QNode::Kind::kAnd || c.kind == QNode::Kind::kOr) &&
+                             c.children.size() > 1;
                 s += paren ? "(" + node_text(q, c) + ")" : node_text(q, c);
             }
             return s;
@@ -245,7 +265,8 @@ std::string node_text(const QueryImpl& q, const QNode& n) {
 
 std::string plan_text(const QueryImpl& q, const Plan& p) {
     switch (p.kind) {
-        case Plan::Kind::kScan: return "scan";
+        case Plan::Kind::kScan:
+            return "scan";
         case Plan::Kind::kIdLookup:
         case Plan::Kind::kIndex: {
             const Leaf& l = q.leaves[p.leaf];
@@ -255,7 +276,8 @@ std::string plan_text(const QueryImpl& q, const Plan& p) {
                 if (!l.hops.empty()) s += " of " + l.entity->entity->name;
             } else {
                 const IndexInfo& idx = l.entity->indexes[l.entity->index_of_prop[l.pos]];
-                s = "index " + l.entity->entity->name + "." + l.prop->name + (idx.hash ? " [hash]" : "");
+                s = "index " + l.entity->entity->name + "." + l.prop->name +
+                    (idx.hash ? " [hash]" : "");
             }
             s += " (" + std::string(query_op_name(l.op)) + ")";
             if (!l.hops.empty()) s += " via " + l.path.substr(0, l.path.rfind('.'));
@@ -263,7 +285,8 @@ std::string plan_text(const QueryImpl& q, const Plan& p) {
         }
         case Plan::Kind::kUnion: {
             std::string s = "union of [";
-            for (size_t i = 0; i < p.branches.size(); ++i) s += (i ? "; " : "") + plan_text(q, p.branches[i]);
+            for (size_t i = 0; i < p.branches.size(); ++i)
+                s += (i ? "; " : "") + plan_text(q, p.branches[i]);
             return s + "]";
         }
     }
@@ -285,12 +308,14 @@ const Plan& plan_of(const QueryImpl& q) {
 
 Result<std::vector<uint64_t>> plan_candidates(const QueryImpl& q, const Plan& plan, MDB_txn* txn) {
     switch (plan.kind) {
-        case Plan::Kind::kScan: return Status(ErrorCode::kInternal, "query: a scan has no candidate list");
+        case Plan::Kind::kScan:
+            return Status(ErrorCode::kInternal, "query: a scan has no candidate list");
         case Plan::Kind::kIndex:
         case Plan::Kind::kIdLookup: {
             const Leaf& l = q.leaves[plan.leaf];
-            OUTPOST_ASSIGN_OR_RETURN(auto ids, plan.kind == Plan::Kind::kIndex ? index_candidates(l, txn)
-                                                                                : id_candidates(l, txn));
+            OUTPOST_ASSIGN_OR_RETURN(auto ids, plan.kind == Plan::Kind::kIndex
+                                                   ? index_candidates(l, txn)
+                                                   : id_candidates(l, txn));
             if (l.hops.empty()) return ids;
             return reverse_hops(l, txn, std::move(ids));
         }
@@ -311,7 +336,9 @@ Result<std::vector<uint64_t>> plan_candidates(const QueryImpl& q, const Plan& pl
 std::string explain_plan(const QueryImpl& q, const Plan& plan) {
     std::string s = q.info->entity->name + ": " + plan_text(q, plan);
     bool all = q.root.kind == QNode::Kind::kAnd && q.root.children.empty();
-    if (!all) s += (plan.kind == Plan::Kind::kScan ? ", filter: " : " then filter: ") + node_text(q, q.root);
+    if (!all)
+        s += (plan.kind == Plan::Kind::kScan ? ", filter: " : " then filter: ") +
+             node_text(q, q.root);
     if (!q.orders.empty()) {
         s += "; order by ";
         for (size_t i = 0; i < q.orders.size(); ++i) {

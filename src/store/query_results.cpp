@@ -43,8 +43,8 @@ struct AggTarget {
 Result<AggTarget> agg_target(const QueryImpl& q, std::string_view property, bool numeric_only) {
     auto it = q.info->prop_by_name.find(std::string(property));
     if (it == q.info->prop_by_name.end()) {
-        return Status(ErrorCode::kUnknownProperty,
-                      "query: " + q.info->entity->name + " has no property " + std::string(property));
+        return Status(ErrorCode::kUnknownProperty, "query: " + q.info->entity->name +
+                                                       " has no property " + std::string(property));
     }
     const Property& p = q.info->entity->properties[it->second];
     AggTarget t;
@@ -70,10 +70,18 @@ Status for_each_value(QueryImpl& q, Txn& txn, const AggTarget& t, Fn&& fn) {
             fn(Value(static_cast<int64_t>(id)));
         } else if (!r.is_null(t.pos)) {
             switch (t.kind) {
-                case ValKind::kDouble: fn(Value(r.get_double(t.pos))); break;
-                case ValKind::kString: fn(Value(std::string(r.get_string(t.pos)))); break;
-                case ValKind::kBool: fn(Value(r.get_bool(t.pos))); break;
-                default: fn(Value(r.get_int(t.pos))); break;
+                case ValKind::kDouble:
+                    fn(Value(r.get_double(t.pos)));
+                    break;
+                case ValKind::kString:
+                    fn(Value(std::string(r.get_string(t.pos))));
+                    break;
+                case ValKind::kBool:
+                    fn(Value(r.get_bool(t.pos)));
+                    break;
+                default:
+                    fn(Value(r.get_int(t.pos)));
+                    break;
             }
         }
         return Status::ok();
@@ -83,19 +91,24 @@ Status for_each_value(QueryImpl& q, Txn& txn, const AggTarget& t, Fn&& fn) {
 // Whether A orders before B (same kind; unsigned integers as unsigned).
 bool value_less(const Value& a, const Value& b, bool is_unsigned) {
     if (a.is<int64_t>()) {
-        return is_unsigned ? static_cast<uint64_t>(a.as<int64_t>()) < static_cast<uint64_t>(b.as<int64_t>())
-                           : a.as<int64_t>() < b.as<int64_t>();
+        return is_unsigned
+                   ? static_cast<uint64_t>(a.as<int64_t>()) < static_cast<uint64_t>(b.as<int64_t>())
+                   : a.as<int64_t>() < b.as<int64_t>();
     }
-    if (a.is<double>()) return detail::ordered_double_bits(a.as<double>()) < detail::ordered_double_bits(b.as<double>());
+    if (a.is<double>())
+        return detail::ordered_double_bits(a.as<double>()) <
+               detail::ordered_double_bits(b.as<double>());
     if (a.is<bool>()) return !a.as<bool>() && b.as<bool>();
     return a.as<std::string>() < b.as<std::string>();
 }
 
-Result<std::optional<Value>> min_max(QueryImpl& q, Txn& txn, std::string_view property, bool want_max) {
+Result<std::optional<Value>> min_max(QueryImpl& q, Txn& txn, std::string_view property,
+                                     bool want_max) {
     OUTPOST_ASSIGN_OR_RETURN(AggTarget t, agg_target(q, property, false));
     std::optional<Value> best;
     OUTPOST_RETURN_IF_ERROR(for_each_value(q, txn, t, [&](Value v) {
-        if (!best || (want_max ? value_less(*best, v, t.is_unsigned) : value_less(v, *best, t.is_unsigned))) {
+        if (!best || (want_max ? value_less(*best, v, t.is_unsigned)
+                               : value_less(v, *best, t.is_unsigned))) {
             best = std::move(v);
         }
     }));
@@ -127,7 +140,8 @@ Result<uint64_t> Query::count(Txn& txn) {
         uint64_t n = 0;
         if (q.info->objects != 0) {
             MDB_stat st;
-            OUTPOST_RETURN_IF_ERROR(detail::lmdb_status(mdb_stat(t, q.info->objects, &st), "query count"));
+            OUTPOST_RETURN_IF_ERROR(
+                detail::lmdb_status(mdb_stat(t, q.info->objects, &st), "query count"));
             n = st.ms_entries;
         }
         n = n > q.offset ? n - q.offset : 0;
@@ -149,9 +163,9 @@ Result<std::optional<Object>> Query::find_unique(Txn& txn) {
     OUTPOST_ASSIGN_OR_RETURN(auto ids, run_window(*impl_, t, 2));
     if (ids.empty()) return std::optional<Object>();
     if (ids.size() > 1) {
-        return Status(ErrorCode::kIllegalState, "query: more than one " + impl_->info->entity->name +
-                                                    " matches (" + std::to_string(ids[0]) + ", " +
-                                                    std::to_string(ids[1]) + ", ...)");
+        return Status(ErrorCode::kIllegalState,
+                      "query: more than one " + impl_->info->entity->name + " matches (" +
+                          std::to_string(ids[0]) + ", " + std::to_string(ids[1]) + ", ...)");
     }
     return impl_->box->get(txn, ids[0]);
 }
@@ -161,16 +175,19 @@ Result<bool> Query::matches(Txn& txn, uint64_t id) {
     OUTPOST_RETURN_IF_ERROR(detail::check_bound(*impl_));
     OUTPOST_ASSIGN_OR_RETURN(auto raw, detail::query_get_raw(t, *impl_->info, id));
     if (!raw) return false;
-    ObjectReader r = detail::Access::reader(impl_->info, static_cast<const uint8_t*>(raw->mv_data), raw->mv_size);
+    ObjectReader r = detail::Access::reader(impl_->info, static_cast<const uint8_t*>(raw->mv_data),
+                                            raw->mv_size);
     return detail::eval_node(*impl_, t, impl_->root, id, r);
 }
 
 Result<bool> Query::matches(Txn& txn, const Object& object) {
     OUTPOST_ASSIGN_OR_RETURN(MDB_txn * t, usable(txn));
     OUTPOST_RETURN_IF_ERROR(detail::check_bound(*impl_));
-    if (&object.entity() != impl_->info->entity && object.entity().name != impl_->info->entity->name) {
+    if (&object.entity() != impl_->info->entity &&
+        object.entity().name != impl_->info->entity->name) {
         return Status(ErrorCode::kInvalidArgument, "query on " + impl_->info->entity->name +
-                                                       " cannot match an object of " + object.entity().name);
+                                                       " cannot match an object of " +
+                                                       object.entity().name);
     }
     // Encoded like a put, so that matching reads it exactly as it would read the stored object.
     auto* ws = detail::writer_begin(*impl_->info);
@@ -209,7 +226,8 @@ Result<Value> Query::sum(Txn& txn, std::string_view property) {
     OUTPOST_ASSIGN_OR_RETURN(AggTarget t, agg_target(*impl_, property, true));
     if (t.kind == ValKind::kDouble) {
         double s = 0;
-        OUTPOST_RETURN_IF_ERROR(for_each_value(*impl_, txn, t, [&](const Value& v) { s += v.as<double>(); }));
+        OUTPOST_RETURN_IF_ERROR(
+            for_each_value(*impl_, txn, t, [&](const Value& v) { s += v.as<double>(); }));
         return Value(s);
     }
     int64_t s = 0;
@@ -225,8 +243,8 @@ Result<Value> Query::sum(Txn& txn, std::string_view property) {
     }));
     if (t.is_unsigned && us > static_cast<uint64_t>(INT64_MAX)) overflow = true;
     if (overflow) {
-        return Status(ErrorCode::kValueOutOfRange, "query: the sum of " + std::string(property) +
-                                                       " does not fit in int64");
+        return Status(ErrorCode::kValueOutOfRange,
+                      "query: the sum of " + std::string(property) + " does not fit in int64");
     }
     return Value(t.is_unsigned ? static_cast<int64_t>(us) : s);
 }
@@ -260,7 +278,8 @@ Result<uint64_t> Query::count_distinct(Txn& txn, std::string_view property) {
         } else if (v.is<double>()) {
             seen.insert("d" + detail::double_key(v.as<double>()));
         } else {
-            seen.insert("i" + detail::int_key(v.is<bool>() ? v.as<bool>() : v.as<int64_t>(), false));
+            seen.insert("i" +
+                        detail::int_key(v.is<bool>() ? v.as<bool>() : v.as<int64_t>(), false));
         }
     }));
     return static_cast<uint64_t>(seen.size());

@@ -1,4 +1,5 @@
-// Store: transactions, observers, statistics (opening is in store_open.cpp, the schema in schema.cpp).
+// Store: transactions, observers, statistics (opening is in store_open.cpp, the schema in
+// schema.cpp).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -19,7 +20,8 @@ Status lmdb_status(int rc, const std::string& context) {
     if (rc == MDB_SUCCESS) return Status::ok();
     ErrorCode code = ErrorCode::kStorage;
     if (rc == MDB_MAP_FULL) code = ErrorCode::kStorageFull;
-    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) code = ErrorCode::kCorrupt;
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID)
+        code = ErrorCode::kCorrupt;
     if (rc == EACCES) code = ErrorCode::kReadOnly;
     std::string msg = context + ": " + mdb_strerror(rc);
     if (rc == MDB_MAP_FULL) msg += " (raise StoreOptions::max_size_bytes)";
@@ -124,14 +126,16 @@ Result<ReadTxn> Store::begin_read() {
 }
 
 Result<WriteTxn> Store::begin_write() {
-    if (impl_->options.read_only) return Status(ErrorCode::kReadOnly, "store " + impl_->dir + " is read-only");
+    if (impl_->options.read_only)
+        return Status(ErrorCode::kReadOnly, "store " + impl_->dir + " is read-only");
     {
         MutexLock lock(impl_->parked_mu);
         if (impl_->parked_txn) {
             if (impl_->parked_owner != std::this_thread::get_id()) {
-                return Status(ErrorCode::kTxnMisuse,
-                              "a write transaction of this store was ended on another thread than the one "
-                              "that began it; it holds the write lock until its own thread begins a write");
+                return Status(
+                    ErrorCode::kTxnMisuse,
+                    "a write transaction of this store was ended on another thread than the one "
+                    "that began it; it holds the write lock until its own thread begins a write");
             }
             mdb_txn_abort(impl_->parked_txn);
             impl_->parked_txn = nullptr;
@@ -147,7 +151,8 @@ Result<WriteTxn> Store::begin_write() {
     st->store = impl_;
     st->owner = std::this_thread::get_id();
     st->write = true;
-    OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_txn_begin(impl_->env, nullptr, 0, &st->txn), "beginning write"));
+    OUTPOST_RETURN_IF_ERROR(
+        lmdb_status(mdb_txn_begin(impl_->env, nullptr, 0, &st->txn), "beginning write"));
     detail::thread_set_writing(impl_.get(), true);
     return detail::Access::make_write(std::move(st));
 }
@@ -167,7 +172,8 @@ Status Store::read(const std::function<Status(ReadTxn&)>& fn) {
 Result<DynamicBox> Store::box(std::string_view entity) {
     const detail::EntityInfo* info = impl_->entity(entity);
     if (!info) {
-        return Status(ErrorCode::kUnknownEntity, "the model has no entity \"" + std::string(entity) + "\"");
+        return Status(ErrorCode::kUnknownEntity,
+                      "the model has no entity \"" + std::string(entity) + "\"");
     }
     return detail::Access::make_box(shared_from_this(), info);
 }
@@ -200,7 +206,8 @@ Result<StoreStats> Store::stats() {
         es.name = e->entity->name;
         es.bytes = pages(e->objects, &es.count);
         for (const auto& i : e->indexes) es.bytes += pages(i.dbi, nullptr);
-        for (const auto& r : e->relations) es.bytes += pages(r.list_dbi, nullptr) + pages(r.backlink_dbi, nullptr);
+        for (const auto& r : e->relations)
+            es.bytes += pages(r.list_dbi, nullptr) + pages(r.backlink_dbi, nullptr);
         out.entities.push_back(es);
     }
     MDB_envinfo info;
@@ -226,7 +233,8 @@ bool Txn::is_open() const { return state_ && state_->txn; }
 Status Txn::check_usable() const {
     if (!state_ || !state_->txn) return {ErrorCode::kTxnMisuse, "the transaction is closed"};
     if (state_->owner != std::this_thread::get_id()) {
-        return {ErrorCode::kTxnMisuse, "a transaction may only be used by the thread that began it"};
+        return {ErrorCode::kTxnMisuse,
+                "a transaction may only be used by the thread that began it"};
     }
     return Status::ok();
 }
@@ -266,7 +274,8 @@ Status WriteTxn::commit() {
             std::sort(c.put_ids.begin(), c.put_ids.end());
             c.put_ids.erase(std::unique(c.put_ids.begin(), c.put_ids.end()), c.put_ids.end());
             std::sort(c.removed_ids.begin(), c.removed_ids.end());
-            c.removed_ids.erase(std::unique(c.removed_ids.begin(), c.removed_ids.end()), c.removed_ids.end());
+            c.removed_ids.erase(std::unique(c.removed_ids.begin(), c.removed_ids.end()),
+                                c.removed_ids.end());
             changes.entities.push_back(std::move(c));
         }
         auto store = s.store;

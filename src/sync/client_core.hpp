@@ -104,14 +104,14 @@ class ClientCore {
     ClientKey client_key_{};
     std::shared_ptr<Connection> connection_;
     ClientState state_ = ClientState::kDisconnected;
-    uint64_t server_seq_ = 0;   // persisted in meta "sync.server_seq"
-    uint64_t server_tag_ = 0;   // the tag of record server_seq_ (meta "sync.server_tag"); 0: unknown
-    uint64_t login_seq_ = 0;    // the server's head at login
+    uint64_t server_seq_ = 0;  // persisted in meta "sync.server_seq"
+    uint64_t server_tag_ = 0;  // the tag of record server_seq_ (meta "sync.server_tag"); 0: unknown
+    uint64_t login_seq_ = 0;   // the server's head at login
     uint64_t last_pushed_ = 0;  // newest change-log position sent on this connection
     std::deque<uint64_t> in_flight_;
     using ObjectKey = std::pair<uint64_t, Gid>;  // entity uid, GID
     std::set<ObjectKey> full_sync_seen_;         // objects of the full sync in progress
-    std::optional<Apply> partial_apply_;          // the parts so far of an Apply sent in parts
+    std::optional<Apply> partial_apply_;         // the parts so far of an Apply sent in parts
     bool up_to_date_ = false;
     ErrorCode last_error_ = ErrorCode::kOk;
     uint64_t observer_ = 0;

@@ -1,10 +1,11 @@
+#include "sync/protocol.hpp"
+
 #include <flatbuffers/flatbuffers.h>
 
 #include <cstdint>
 #include <cstring>
 
 #include "protocol_generated.h"
-#include "sync/protocol.hpp"
 
 namespace outpost::sync {
 namespace w = outpost::sync::wire;

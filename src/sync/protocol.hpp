@@ -59,7 +59,8 @@ struct Login {
     std::string credentials;
     std::vector<ModelEntity> model;
     uint64_t last_server_seq = 0;
-    uint64_t last_server_tag = 0;  // the tag of record last_server_seq (0: unknown; since version 3)
+    uint64_t last_server_tag =
+        0;  // the tag of record last_server_seq (0: unknown; since version 3)
     // Since version 4: the client's key (empty when the frame had none, e.g. from a version 3
     // client; the server refuses such a login). The decoder accepts only 0 or 32 bytes.
     std::vector<uint8_t> client_key;
@@ -141,8 +142,8 @@ const char* message_name(const Message& message);
 std::string encode_message(const Message& message);
 // Same, for an Apply/FullSyncChunk/Push whose change set is already encoded (encode_change_set
 // output): saves re-encoding when fanning one record out to many clients.
-std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set, bool more = false,
-                         uint64_t tag = 0);
+std::string encode_apply(uint64_t server_seq, std::string_view encoded_change_set,
+                         bool more = false, uint64_t tag = 0);
 
 // CHANGES cut, in order, into change sets whose encoding takes at most BUDGET bytes each (an object
 // above it makes a part of its own): the parts of a Push or Apply too big for one frame (`more`).

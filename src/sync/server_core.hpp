@@ -243,7 +243,7 @@ class ServerCore {
     ServerOptions options_;
     SessionId next_session_ = 1;
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
-    std::set<uint64_t> entities_with_unique_;  // uids of entities with a unique property
+    std::set<uint64_t> entities_with_unique_;      // uids of entities with a unique property
     std::multiset<uint64_t> full_sync_snapshots_;  // of the full syncs in progress: kept history
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session
     ServerStats stats_;

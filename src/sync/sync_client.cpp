@@ -20,12 +20,18 @@ constexpr const char* kIncomingOrigin = "sync";  // ClientCore applies server ch
 
 const char* sync_state_name(SyncState state) {
     switch (state) {
-        case SyncState::kCreated: return "created";
-        case SyncState::kStarted: return "started";
-        case SyncState::kConnected: return "connected";
-        case SyncState::kLoggedIn: return "logged in";
-        case SyncState::kDisconnected: return "disconnected";
-        case SyncState::kStopped: return "stopped";
+        case SyncState::kCreated:
+            return "created";
+        case SyncState::kStarted:
+            return "started";
+        case SyncState::kConnected:
+            return "connected";
+        case SyncState::kLoggedIn:
+            return "logged in";
+        case SyncState::kDisconnected:
+            return "disconnected";
+        case SyncState::kStopped:
+            return "stopped";
     }
     return "unknown";
 }
@@ -65,7 +71,7 @@ struct SyncClient::Impl {
     bool became_up_to_date = false;  // worker only: the core reported it; refresh() tells
     uint64_t core_credentials = 0;   // worker only: version of the credentials the core holds
     uint64_t login_credentials = 0;  // worker only: ... and of those the current Login carried
-    uint64_t attempt = 0;  // worker only: ties timers to the connection they were set for
+    uint64_t attempt = 0;            // worker only: ties timers to the connection they were set for
 
     Mutex inbox_mu;
     // Frames not yet handled.
@@ -235,7 +241,8 @@ Result<std::unique_ptr<SyncClient>> SyncClient::create(std::shared_ptr<Store> st
         });
     };
     OUTPOST_ASSIGN_OR_RETURN(p->core, sync::ClientCore::create(p->store, std::move(core_options)));
-    p->core->on_error([p](ErrorCode code, const std::string& reason) { p->on_core_error(code, reason); });
+    p->core->on_error(
+        [p](ErrorCode code, const std::string& reason) { p->on_core_error(code, reason); });
     p->core->on_up_to_date([p] { p->became_up_to_date = true; });
 
     net::WsClientOptions ws_options;
@@ -328,11 +335,13 @@ Status SyncClient::wait_until_up_to_date(std::chrono::milliseconds timeout) {
     }
     (void)done;
     return Status(ErrorCode::kIo, std::string("not up to date after ") +
-                                      std::to_string(timeout.count()) + " ms (state: " +
-                                      sync_state_name(p->state) + ")");
+                                      std::to_string(timeout.count()) +
+                                      " ms (state: " + sync_state_name(p->state) + ")");
 }
 
-void SyncClient::on_state_change(std::function<void(SyncState)> fn) { impl_->state_fn = std::move(fn); }
+void SyncClient::on_state_change(std::function<void(SyncState)> fn) {
+    impl_->state_fn = std::move(fn);
+}
 void SyncClient::on_login_failure(std::function<void(ErrorCode, const std::string&)> fn) {
     impl_->login_failure_fn = std::move(fn);
 }

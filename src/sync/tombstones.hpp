@@ -4,7 +4,8 @@
 // conflict rules (docs/sync-protocol.md, "Conflicts"):
 // - a delete beats a concurrent update: a device's put for a removed object is dropped, so a late
 //   update never brings the object back;
-// - a delete beats a concurrent reference: a device's to-one or to-many entry naming a removed object
+// - a delete beats a concurrent reference: a device's to-one or to-many entry naming a removed
+// object
 //   is dropped, as every replica cleared its own references when it applied the remove.
 // A change from MongoDB is the database's own state and applies as it is: its removals leave
 // tombstones, and an insert of a removed _id brings the object back (its tombstone goes).

@@ -47,11 +47,12 @@ inline bool frees_value(const ChangeSet& changes, uint64_t entity_uid, const Gid
     return false;
 }
 
-// Puts that set to null the unique values CHANGES moves between its own objects (a value another put of
-// CHANGES takes from an object whose put gives it another value), to apply before CHANGES: applied in
-// order, a put would meet the value still held by an object that CHANGES changes later (also when two
-// objects swap values). Several puts of one object in one transaction log one entry, so the record
-// holds the final values only. Entities without unique properties cost one look at each property.
+// Puts that set to null the unique values CHANGES moves between its own objects (a value another
+// put of CHANGES takes from an object whose put gives it another value), to apply before CHANGES:
+// applied in order, a put would meet the value still held by an object that CHANGES changes later
+// (also when two objects swap values). Several puts of one object in one transaction log one entry,
+// so the record holds the final values only. Entities without unique properties cost one look at
+// each property.
 inline Result<ChangeSet> unique_values_to_free(Txn& txn, Store& store, const ChangeSet& changes) {
     ChangeSet out;
     const Model& model = store.model();
@@ -72,7 +73,8 @@ inline Result<ChangeSet> unique_values_to_free(Txn& txn, Store& store, const Cha
             if (!frees_value(changes, e->id.uid, *holder_gid, p->id.uid, pc.value)) continue;
             bool removed = false;
             for (const auto& o : changes.objects) {
-                removed |= o.kind == ObjectChange::kRemove && o.entity_uid == e->id.uid && o.gid == *holder_gid;
+                removed |= o.kind == ObjectChange::kRemove && o.entity_uid == e->id.uid &&
+                           o.gid == *holder_gid;
             }
             if (removed) continue;  // its remove frees the value, wherever it comes
             ObjectChange clear;

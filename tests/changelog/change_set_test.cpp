@@ -18,10 +18,17 @@ ChangeSet sample() {
     put.gid = new_object_id_gid();
     put.is_new = true;
     put.properties = {
-        {1, Value()}, {2, Value(true)}, {3, Value(int64_t{-5})}, {4, Value(3.25)}, {5, Value("text")},
-        {6, Value(Bytes{0, 255, 7})}, {7, Value(Value::IntVector{1, -2, INT64_MAX, INT64_MIN})},
-        {8, Value(Value::DoubleVector{0.5, -1e300})}, {9, Value(Value::StringVector{"", "a"})},
-        {10, Value(Flex(Flex::Map{{"a", Flex(Flex::Array{Flex(), true, 1, 2.5, "s", Flex(Bytes{9})})}}))},
+        {1, Value()},
+        {2, Value(true)},
+        {3, Value(int64_t{-5})},
+        {4, Value(3.25)},
+        {5, Value("text")},
+        {6, Value(Bytes{0, 255, 7})},
+        {7, Value(Value::IntVector{1, -2, INT64_MAX, INT64_MIN})},
+        {8, Value(Value::DoubleVector{0.5, -1e300})},
+        {9, Value(Value::StringVector{"", "a"})},
+        {10, Value(Flex(
+                 Flex::Map{{"a", Flex(Flex::Array{Flex(), true, 1, 2.5, "s", Flex(Bytes{9})})}}))},
     };
     put.to_many = {{77, {new_object_id_gid(), new_uuid_gid()}}};
     ObjectChange rm;
@@ -168,7 +175,8 @@ TEST(ChangeSet, FlexDeeperThanTheLimitIsRejected) {
     auto deep = decode_change_set(bytes_of(with_flex(kMaxNestingDepth + 1)));
     ASSERT_FALSE(deep.is_ok());
     EXPECT_EQ(deep.status().code(), ErrorCode::kCorrupt);
-    EXPECT_NE(deep.status().message().find("nested too deeply"), std::string::npos) << deep.status().message();
+    EXPECT_NE(deep.status().message().find("nested too deeply"), std::string::npos)
+        << deep.status().message();
 }
 
 TEST(ChangeSet, HugeCountsAreRejectedWithoutAllocating) {

@@ -1,5 +1,5 @@
-// The change log's receiving side: remote change sets applied by GID (kRemote for clients, kRecord for a
-// server's history), origins, and the meta values that commit with them.
+// The change log's receiving side: remote change sets applied by GID (kRemote for clients, kRecord
+// for a server's history), origins, and the meta values that commit with them.
 #include <cmath>
 #include <set>
 
@@ -40,8 +40,8 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
         ASSERT_OK(na.put(*txn, note));
         ASSERT_OK(txn->commit());
     }
-    // The note is listed before nothing else: apply everything a logged, in a fresh store, as one set
-    // with the note first, so its relation targets are reserved before they arrive.
+    // The note is listed before nothing else: apply everything a logged, in a fresh store, as one
+    // set with the note first, so its relation targets are reserved before they arrive.
     auto recs = read_all(*a);
     ASSERT_EQ(recs.size(), 1u);
     ChangeSet cs = recs[0].changes;
@@ -78,7 +78,8 @@ TEST(ChangeLog, RemoteChangeSetRoundTripsAndLogsNothing) {
     EXPECT_EQ(author->get("name"), Value("Ada"));
     EXPECT_EQ(author->get("photo"), Value(Bytes{0, 1, 2, 255}));
     EXPECT_EQ(author->get("tags"), Value(Value::StringVector{"x", "y"}));
-    EXPECT_EQ(author->get("extra"), Value(Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})));
+    EXPECT_EQ(author->get("extra"),
+              Value(Flex(Flex::Map{{"k", Flex(Flex::Array{1, "two", 3.5, nullptr})}})));
     const auto& readers = got->get_to_many("readers");
     ASSERT_EQ(readers.size(), 2u);
     EXPECT_EQ(pb.get(*txn, readers[0]).value()->get("name"), Value("Bob"));
@@ -127,9 +128,15 @@ TEST(ChangeLog, RemoteUpdateMergesPropertiesAndRemoteRemoveDeletes) {
 
 TEST(ChangeLog, UuidGidsFollowExternalType) {
     ModelBuilder bld;
-    bld.entity("U").sync().property("id", PropertyType::kInt64, kFlagId).external_type(ExternalType::kUuid)
+    bld.entity("U")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .external_type(ExternalType::kUuid)
         .property("x", PropertyType::kInt32);
-    bld.entity("S").sync().property("id", PropertyType::kInt64, kFlagId).external_type(ExternalType::kUuidV4String)
+    bld.entity("S")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .external_type(ExternalType::kUuidV4String)
         .property("x", PropertyType::kInt32);
     Model m = bld.build().value();
     TempDir dir;
@@ -152,7 +159,6 @@ TEST(ChangeLog, UuidGidsFollowExternalType) {
     EXPECT_EQ(s[1 + 14], '4');  // version nibble of a v4 UUID string
     EXPECT_TRUE(gid_to_string(u).starts_with("UUID(\""));
 }
-
 
 TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     testing::TempDir dir;
@@ -183,7 +189,8 @@ TEST(ChangeLog, RecordModeLogsAppliedChangesWithOrigin) {
     ASSERT_EQ(recs.size(), 1u);
     EXPECT_EQ(recs[0].origin, "client-7");
     ASSERT_EQ(recs[0].changes.objects.size(), 1u);
-    EXPECT_EQ(recs[0].changes.objects[0].gid, cs.objects[0].gid);  // the device's GID, not a new one
+    EXPECT_EQ(recs[0].changes.objects[0].gid,
+              cs.objects[0].gid);  // the device's GID, not a new one
     EXPECT_TRUE(recs[0].changes.objects[0].is_new);
     EXPECT_EQ(recs[0].changes.objects[0].properties.size(), 2u);
 }
@@ -231,8 +238,8 @@ TEST(ChangeLog, ReadLeavesOutTheChangesOfASkippedOrigin) {
     EXPECT_EQ(one[0].changes, all[1].changes);
 }
 
-// The server's apply: new GIDs in any order, relation targets that arrive later in the same set or in a
-// later one, each logged once with the sender's GID and mapped both ways.
+// The server's apply: new GIDs in any order, relation targets that arrive later in the same set or
+// in a later one, each logged once with the sender's GID and mapped both ways.
 TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
     testing::TempDir dir;
     auto server = testing::open_store(dir.path(), testing::changelog_model());
@@ -306,7 +313,8 @@ TEST(ChangeLog, RecordModeMapsNewGidsInAnyOrderAndLogsReservedTargets) {
         ASSERT_TRUE(id.has_value());
         auto obj = notes.get(*t, *id).value();
         ASSERT_TRUE(obj.has_value());
-        EXPECT_EQ(obj->get("author"), Value(static_cast<int64_t>(*local_id_of(*t, people, oid(a)).value())));
+        EXPECT_EQ(obj->get("author"),
+                  Value(static_cast<int64_t>(*local_id_of(*t, people, oid(a)).value())));
     }
 }
 
@@ -342,7 +350,8 @@ TEST(ChangeLog, ApplyNewObjectWithRepeatedPropertyKeepsTheLastValue) {
     ASSERT_EQ(recs.size(), 1u);
     ASSERT_EQ(recs[0].changes.objects.size(), 1u);
     EXPECT_EQ(recs[0].changes.objects[0].gid, c.gid);
-    const PropertyChange* name = find_prop(recs[0].changes.objects[0], uid_of(*server, "Person", "name"));
+    const PropertyChange* name =
+        find_prop(recs[0].changes.objects[0], uid_of(*server, "Person", "name"));
     ASSERT_NE(name, nullptr);
     EXPECT_EQ(name->value, Value("second"));
 }
@@ -364,8 +373,8 @@ TEST(ChangeLog, ApplyNewObjectRejectsMistypedValue) {
     EXPECT_EQ(st.code(), ErrorCode::kTypeMismatch) << st.to_string();
 }
 
-// Applying changes to objects the store has (found by GID) uses no ids: the next new object gets the
-// id after the last one made.
+// Applying changes to objects the store has (found by GID) uses no ids: the next new object gets
+// the id after the last one made.
 TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
     testing::TempDir dir;
     auto server = testing::open_store(dir.path(), testing::changelog_model());
@@ -379,12 +388,27 @@ TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
         return c;
     };
     ChangeSet first;
-    first.objects.push_back(change("\x02" "a", 1));
-    first.objects.push_back(change("\x02" "b", 2));
+    first.objects.push_back(
+        change("\x02"
+               "a",
+               1));
+    first.objects.push_back(
+        change("\x02"
+               "b",
+               2));
     ChangeSet again;  // both known, in and out of g:'s order
-    again.objects.push_back(change("\x02" "b", 3));
-    again.objects.push_back(change("\x02" "a", 4));
-    again.objects.push_back(change("\x02" "c", 5));  // new: takes the next id
+    again.objects.push_back(
+        change("\x02"
+               "b",
+               3));
+    again.objects.push_back(
+        change("\x02"
+               "a",
+               4));
+    again.objects.push_back(
+        change("\x02"
+               "c",
+               5));  // new: takes the next id
     for (const ChangeSet* cs : {&first, &again}) {
         auto txn = server->begin_write();
         ASSERT_OK(ChangeLog::apply(*txn, *cs, "c", ApplyMode::kRecord));
@@ -392,9 +416,24 @@ TEST(ChangeLog, ApplyToKnownGidsUsesNoIds) {
     }
     auto people = server->box("Person").value();
     auto t = server->begin_read();
-    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "a")).value().value_or(0), 1u);
-    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "b")).value().value_or(0), 2u);
-    EXPECT_EQ(local_id_of(*t, people, Gid("\x02" "c")).value().value_or(0), 3u);
+    EXPECT_EQ(local_id_of(*t, people,
+                          Gid("\x02"
+                              "a"))
+                  .value()
+                  .value_or(0),
+              1u);
+    EXPECT_EQ(local_id_of(*t, people,
+                          Gid("\x02"
+                              "b"))
+                  .value()
+                  .value_or(0),
+              2u);
+    EXPECT_EQ(local_id_of(*t, people,
+                          Gid("\x02"
+                              "c"))
+                  .value()
+                  .value_or(0),
+              3u);
     EXPECT_EQ(people.get(*t, 1).value()->get("age"), Value(int64_t{4}));
     EXPECT_EQ(people.get(*t, 2).value()->get("age"), Value(int64_t{3}));
     EXPECT_EQ(people.count(*t).value(), 3u);
@@ -465,4 +504,3 @@ TEST(SyncMeta, ValuesCommitAndAbortWithTheTransaction) {
 
 }  // namespace
 }  // namespace outpost
-

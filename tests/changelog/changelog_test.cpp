@@ -122,13 +122,15 @@ TEST(ChangeLog, RemoveLogsGidAndNewThenRemovedLogsNothing) {
 }
 
 // A transaction big enough to fill several of the log's 1 MiB chunks, with objects touched again
-// (merged), made and removed (dropped), explicit ids above the sequence, and older objects updated and
-// removed in between: one record, one entry per object in first-touch order, GIDs mapped both ways.
+// (merged), made and removed (dropped), explicit ids above the sequence, and older objects updated
+// and removed in between: one record, one entry per object in first-touch order, GIDs mapped both
+// ways.
 TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
     TempDir dir;
     auto store = open_store(dir.path(), changelog_model());
     auto box = store->box("Person").value();
-    const uint64_t name_uid = uid_of(*store, "Person", "name"), age_uid = uid_of(*store, "Person", "age");
+    const uint64_t name_uid = uid_of(*store, "Person", "name"),
+                   age_uid = uid_of(*store, "Person", "age");
     std::vector<uint64_t> old_ids;
     {
         auto txn = store->begin_write();
@@ -232,8 +234,8 @@ TEST(ChangeLog, BigTransactionIsOneRecordInFirstTouchOrder) {
     }
 }
 
-// Explicit ids around the ids the sequence hands out, an id made, removed and made again, then a gap:
-// every object keeps exactly one entry, and a later put of it merges into that entry.
+// Explicit ids around the ids the sequence hands out, an id made, removed and made again, then a
+// gap: every object keeps exactly one entry, and a later put of it merges into that entry.
 TEST(ChangeLog, ObjectMadeRemovedAndMadeAgainKeepsOneEntry) {
     TempDir dir;
     auto store = open_store(dir.path(), changelog_model());
@@ -387,11 +389,12 @@ TEST(ChangeLog, LogSurvivesReopenAndPositionsKeepGrowing) {
     EXPECT_EQ(recs[0].position, 2u);
 }
 
-
 TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
     testing::TempDir dir;
     ModelBuilder local;
-    local.entity("Item").property("id", PropertyType::kInt64, kFlagId, 11).property("n", PropertyType::kInt32, 0, 12);
+    local.entity("Item")
+        .property("id", PropertyType::kInt64, kFlagId, 11)
+        .property("n", PropertyType::kInt32, 0, 12);
     Model m1 = local.build().value();
     Model m2 = m1;
     m2.entities[0].sync = true;
@@ -420,4 +423,3 @@ TEST(ChangeLog, EntityThatBecomesSyncedGetsGidsForExistingObjects) {
 
 }  // namespace
 }  // namespace outpost
-

@@ -1,6 +1,6 @@
-// GID <-> local id maps after every kind of write, in stores of format 2 (GIDs in object records) and
-// in a store written in format 1 (GIDs in the l: table), and the change-log entry of a new object that
-// is encoded straight from its record.
+// GID <-> local id maps after every kind of write, in stores of format 2 (GIDs in object records)
+// and in a store written in format 1 (GIDs in the l: table), and the change-log entry of a new
+// object that is encoded straight from its record.
 #include <lmdb.h>
 
 #include <cmath>
@@ -101,11 +101,14 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     uint64_t cy = 0;
     {
         auto txn = store->begin_write();
-        cy = people.put_with(*txn, 0, PutMode::kPut, [](ObjectWriter& w) {
-                       w.set_int(0, 777);  // the id property's field: ignored
-                       w.set_string(1, "Cy");
-                       return Status::ok();
-                   }).value();
+        cy = people
+                 .put_with(*txn, 0, PutMode::kPut,
+                           [](ObjectWriter& w) {
+                               w.set_int(0, 777);  // the id property's field: ignored
+                               w.set_string(1, "Cy");
+                               return Status::ok();
+                           })
+                 .value();
         ASSERT_OK(txn->commit());
     }
     Object n = notes.new_object();
@@ -134,7 +137,8 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     EXPECT_EQ(after.at(ada), before.at(ada));
     EXPECT_EQ(after.size(), 4u);
 
-    // Removing Ada clears the note's author (the note is rewritten) and takes her GID out of both maps.
+    // Removing Ada clears the note's author (the note is rewritten) and takes her GID out of both
+    // maps.
     Gid ada_gid = after.at(ada);
     Gid note_gid = check_maps(*store, "Note").at(note);
     ASSERT_TRUE(people.remove(ada).value());
@@ -179,7 +183,8 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     ASSERT_TRUE(reserved.has_value());
     EXPECT_FALSE(people.get(*reserved).value().has_value());  // no object yet
     EXPECT_EQ(gid(*store, "Person", *reserved), kRemoteAuthor);
-    ASSERT_OK(apply_changes(*store, remote_person(*store, kRemoteAuthor, "Late"), ApplyMode::kRecord));
+    ASSERT_OK(
+        apply_changes(*store, remote_person(*store, kRemoteAuthor, "Late"), ApplyMode::kRecord));
     EXPECT_EQ(local(*store, "Person", kRemoteAuthor), reserved);
     EXPECT_EQ(people.get(*reserved).value()->get("name"), Value("Late"));
     ASSERT_OK(apply_changes(*store, remote_person(*store, after.at(40), "Robert")));
@@ -203,7 +208,9 @@ TEST(GidMap, BothWaysAfterEveryKindOfWrite) {
     // The change log names the same GIDs.
     for (const auto& rec : read_all(*store)) {
         for (const auto& c : rec.changes.objects) {
-            if (c.kind != ObjectChange::kPut || c.entity_uid != store->model().entity("Person")->id.uid) continue;
+            if (c.kind != ObjectChange::kPut ||
+                c.entity_uid != store->model().entity("Person")->id.uid)
+                continue;
             auto id = local(*store, "Person", c.gid);
             if (id) {
                 EXPECT_EQ(final_people.at(*id), c.gid);
@@ -252,8 +259,9 @@ TEST(GidMap, EntitySyncedAgainKeepsItsGids) {
     for (const auto& [id, g] : first) EXPECT_EQ(again.at(id), g) << "Person " << id;
 }
 
-// ObjectIds made one after another in a transaction share one g: entry (a run); each still maps both
-// ways, removing one splits its run, and a change from elsewhere that names one finds its object.
+// ObjectIds made one after another in a transaction share one g: entry (a run); each still maps
+// both ways, removing one splits its run, and a change from elsewhere that names one finds its
+// object.
 TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
     TempDir dir;
     Model m = changelog_model();
@@ -280,7 +288,8 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
     auto people = store->box("Person").value();
     // Remove the first, one in the middle and the last: their GIDs map to nothing, the others still
     // map to their objects.
-    for (uint64_t id : {uint64_t{1}, uint64_t{500}, uint64_t{1000}}) ASSERT_TRUE(people.remove(id).value());
+    for (uint64_t id : {uint64_t{1}, uint64_t{500}, uint64_t{1000}})
+        ASSERT_TRUE(people.remove(id).value());
     for (uint64_t id : {uint64_t{1}, uint64_t{500}, uint64_t{1000}}) {
         EXPECT_FALSE(local(*store, "Person", made.at(id)).has_value()) << id;
     }
@@ -302,7 +311,8 @@ TEST(GidMap, NewObjectIdsOfATransactionShareOneEntry) {
 
 // Copies the store that tests/changelog/data/make_store_format1.cpp wrote with format 1 into DIR.
 void copy_format1_store(const std::string& dir) {
-    std::filesystem::copy_file(std::string(OUTPOST_TEST_DATA_DIR) + "/store-format1/data.mdb", dir + "/data.mdb");
+    std::filesystem::copy_file(std::string(OUTPOST_TEST_DATA_DIR) + "/store-format1/data.mdb",
+                               dir + "/data.mdb");
 }
 
 // Checks the objects of the format-1 store, as written and after the writes of the test below.
@@ -408,12 +418,14 @@ TEST(StoreFormat, RejectsAFormatItDoesNotKnow) {
     StoreOptions o;
     auto store = Store::open(dir.path(), changelog_model(), o);
     ASSERT_FALSE(store.is_ok());
-    EXPECT_NE(store.status().message().find("outpost-store 9"), std::string::npos) << store.status().to_string();
+    EXPECT_NE(store.status().message().find("outpost-store 9"), std::string::npos)
+        << store.status().to_string();
 }
 
 Model plain_model() {
     ModelBuilder b;
-    b.entity("Reading").sync()
+    b.entity("Reading")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("ok", PropertyType::kBool)
         .property("i8", PropertyType::kInt8)
@@ -444,12 +456,24 @@ TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
         for (auto& [name, v] : values) EXPECT_OK(o.set(name, v)) << name;
         objects.push_back(o);
     };
-    add({{"ok", Value(true)}, {"i8", Value(-128)}, {"u8", Value(255)}, {"i16", Value(-32768)},
-         {"u16", Value(65535)}, {"i32", Value(std::numeric_limits<int32_t>::min())},
-         {"u32", Value(int64_t{4294967295})}, {"i64", Value(std::numeric_limits<int64_t>::min())},
-         {"f", Value(1.5)}, {"d", Value(-0.0)}, {"s", Value("héllo")}, {"b", Value(Bytes{0, 1, 255})},
-         {"at", Value(int64_t{1700000000000})}, {"ns", Value(std::numeric_limits<int64_t>::max())}});
-    add({{"ok", Value(false)}, {"i8", Value(0)}, {"s", Value("")}, {"b", Value(Bytes{})},
+    add({{"ok", Value(true)},
+         {"i8", Value(-128)},
+         {"u8", Value(255)},
+         {"i16", Value(-32768)},
+         {"u16", Value(65535)},
+         {"i32", Value(std::numeric_limits<int32_t>::min())},
+         {"u32", Value(int64_t{4294967295})},
+         {"i64", Value(std::numeric_limits<int64_t>::min())},
+         {"f", Value(1.5)},
+         {"d", Value(-0.0)},
+         {"s", Value("héllo")},
+         {"b", Value(Bytes{0, 1, 255})},
+         {"at", Value(int64_t{1700000000000})},
+         {"ns", Value(std::numeric_limits<int64_t>::max())}});
+    add({{"ok", Value(false)},
+         {"i8", Value(0)},
+         {"s", Value("")},
+         {"b", Value(Bytes{})},
          {"d", Value(std::nan(""))}});
     add({});
     {
@@ -478,7 +502,8 @@ TEST(ChangeLog, NewPlainObjectEntryHoldsItsStoredValues) {
             ++non_null;
             ASSERT_NE(got, nullptr) << p.name;
             if (want.is<double>() && std::isnan(want.as<double>())) {
-                EXPECT_TRUE(got->value.is<double>() && std::isnan(got->value.as<double>())) << p.name;
+                EXPECT_TRUE(got->value.is<double>() && std::isnan(got->value.as<double>()))
+                    << p.name;
             } else {
                 EXPECT_EQ(got->value, want) << p.name;
             }

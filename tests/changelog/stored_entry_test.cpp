@@ -1,6 +1,7 @@
-// Stored entries (docs/change-log.md): a new object of a synced entity with only plain properties is
-// logged by its local id, and reading the record gives the values it had when the record was written,
-// however the object changes (locally or by a remote change) before the log is acknowledged.
+// Stored entries (docs/change-log.md): a new object of a synced entity with only plain properties
+// is logged by its local id, and reading the record gives the values it had when the record was
+// written, however the object changes (locally or by a remote change) before the log is
+// acknowledged.
 #include <set>
 
 #include "changelog/test_store.hpp"
@@ -19,7 +20,8 @@ using testing::TempDir;
 Model plain_model() {
     ModelBuilder b;
     for (const char* name : {"Reading", "Logged"}) {
-        b.entity(name).sync()
+        b.entity(name)
+            .sync()
             .property("id", PropertyType::kInt64, kFlagId)
             .property("sensor", PropertyType::kString)
             .property("value", PropertyType::kDouble)
@@ -47,7 +49,8 @@ Object reading(DynamicBox& box, const std::string& sensor, double value) {
     return o;
 }
 
-// A change from elsewhere to the Reading with GID: its value set to VALUE, or (without one) a remove.
+// A change from elsewhere to the Reading with GID: its value set to VALUE, or (without one) a
+// remove.
 ObjectChange remote_reading(const Store& store, const Gid& gid, std::optional<double> value) {
     const Entity& e = *store.model().entity("Reading");
     ObjectChange c;
@@ -196,7 +199,8 @@ TEST(StoredEntry, ChangesInTheSameTransactionAreInTheEntry) {
     const ObjectChange& c = recs[0].changes.objects[0];
     EXPECT_TRUE(c.is_new);
     ASSERT_EQ(c.properties.size(), 7u);  // sensor cleared
-    EXPECT_EQ(c.properties[0].property_uid, store->model().entity("Reading")->property("value")->id.uid);
+    EXPECT_EQ(c.properties[0].property_uid,
+              store->model().entity("Reading")->property("value")->id.uid);
     EXPECT_EQ(c.properties[0].value, Value(3.0));
 }
 
@@ -279,12 +283,13 @@ TEST(StoredEntry, AnEntityTheModelDropsLeavesItsEntriesOut) {
     EXPECT_EQ(recs[0].changes.objects[0].entity_uid, store->model().entity("Logged")->id.uid);
 }
 
-// A record is applied in order (the sync server replays it with kRecord): a unique value that another
-// entry frees must be free before a stored entry takes it.
+// A record is applied in order (the sync server replays it with kRecord): a unique value that
+// another entry frees must be free before a stored entry takes it.
 TEST(StoredEntry, ComesAfterTheEntriesThatFreeItsUniqueValues) {
     TempDir dir;
     ModelBuilder b;
-    b.entity("Tag").sync()
+    b.entity("Tag")
+        .sync()
         .property("id", PropertyType::kInt64, kFlagId)
         .property("name", PropertyType::kString, kFlagUnique)
         .property("n", PropertyType::kInt64);
@@ -353,8 +358,10 @@ TEST(StoredEntry, ARemoteChangeInTheSameTransactionLeavesTheLocalPut) {
         auto txn = store->begin_write();
         ASSERT_OK(box.put(*txn, a));
         ASSERT_OK(box.put(*txn, b));
-        Gid ga = gid_of(*txn, box, a.id).value().value(), gb = gid_of(*txn, box, b.id).value().value();
-        ChangeSet remote{{remote_reading(*store, ga, 99.0), remote_reading(*store, gb, std::nullopt)}};
+        Gid ga = gid_of(*txn, box, a.id).value().value(),
+            gb = gid_of(*txn, box, b.id).value().value();
+        ChangeSet remote{
+            {remote_reading(*store, ga, 99.0), remote_reading(*store, gb, std::nullopt)}};
         ASSERT_OK(ChangeLog::apply(*txn, remote, "server"));
         ASSERT_OK(txn->commit());
     }

@@ -33,7 +33,8 @@ constexpr int kObjectsPerTxn = 60;
 constexpr int64_t kChildFailed = -1;
 constexpr int64_t kUpdateLag = 3;
 constexpr int64_t kRemoveLag = 7;
-constexpr int64_t kLogLag = 8;  // transaction T acknowledges the change log up to record T - kLogLag
+constexpr int64_t kLogLag =
+    8;  // transaction T acknowledges the change log up to record T - kLogLag
 
 std::string payload_of(int64_t txn, int64_t seq, int64_t version) {
     size_t len = 40 + static_cast<size_t>((version * 131 + seq * 17) % 700);
@@ -45,10 +46,10 @@ uint64_t first_id_of(int64_t txn) { return static_cast<uint64_t>(txn - 1) * kObj
 
 // Entry: the objects of each transaction, tagged with its number. Counter (object 1): the number of
 // the last committed transaction, updated in that same transaction.
-// Transaction T puts kObjectsPerTxn entries (ids (T-1)*N+1 .. T*N, version T), rewrites the entries of
-// transaction T-kUpdateLag (version T, new payload) and removes those of T-kRemoveLag, so a crash can
-// hit inserts, updates, index moves and removes. Entry is synced: transaction T writes change-log
-// record T and trims the log up to T-kLogLag.
+// Transaction T puts kObjectsPerTxn entries (ids (T-1)*N+1 .. T*N, version T), rewrites the entries
+// of transaction T-kUpdateLag (version T, new payload) and removes those of T-kRemoveLag, so a
+// crash can hit inserts, updates, index moves and removes. Entry is synced: transaction T writes
+// change-log record T and trims the log up to T-kLogLag.
 Model crash_model() {
     ModelBuilder b;
     b.entity("Entry").sync();
@@ -104,7 +105,8 @@ void write_all(int fd, const void* data, size_t n) {
             Object e = entries->new_object();
             e.id = id;
             if (!e.set("txn", of_txn).is_ok() || !e.set("seq", seq).is_ok() ||
-                !e.set("version", version).is_ok() || !e.set("payload", payload_of(of_txn, seq, version)).is_ok()) {
+                !e.set("version", version).is_ok() ||
+                !e.set("payload", payload_of(of_txn, seq, version)).is_ok()) {
                 fail();
             }
             auto r = entries->put(*txn, e, id == 0 ? PutMode::kInsert : PutMode::kUpdate);
@@ -115,7 +117,8 @@ void write_all(int fd, const void* data, size_t n) {
             if (put_entry(0, t, i, t) != first_id_of(t) + static_cast<uint64_t>(i)) fail();
         }
         if (t > kUpdateLag) {
-            for (int i = 0; i < kObjectsPerTxn; ++i) put_entry(first_id_of(t - kUpdateLag) + i, t - kUpdateLag, i, t);
+            for (int i = 0; i < kObjectsPerTxn; ++i)
+                put_entry(first_id_of(t - kUpdateLag) + i, t - kUpdateLag, i, t);
         }
         int64_t removed_below = 0;
         if (t > kRemoveLag) {
@@ -131,22 +134,26 @@ void write_all(int fd, const void* data, size_t n) {
             !counters->put(*txn, c).is_ok()) {
             fail();
         }
-        if (t > kLogLag && !ChangeLog::acknowledge(*txn, static_cast<uint64_t>(t - kLogLag)).is_ok()) fail();
+        if (t > kLogLag &&
+            !ChangeLog::acknowledge(*txn, static_cast<uint64_t>(t - kLogLag)).is_ok())
+            fail();
         if (!txn->commit().is_ok()) fail();
         write_all(fd, &t, sizeof t);
     }
 }
 
-// Reads acknowledgements from FD. Returns false on timeout or end of stream before WANT more arrive.
+// Reads acknowledgements from FD. Returns false on timeout or end of stream before WANT more
+// arrive.
 class AckReader {
-public:
+  public:
     explicit AckReader(int fd) : fd_(fd) {}
     // Waits (with a deadline) until WANT more acknowledgements arrived.
     bool wait_for(int want, std::chrono::milliseconds deadline) {
         auto until = std::chrono::steady_clock::now() + deadline;
         int target = received_ + want;
         while (received_ < target) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             pollfd p{fd_, POLLIN, 0};
             int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -164,7 +171,7 @@ public:
     int64_t last() const { return last_; }
     bool child_failed() const { return failed_; }
 
-private:
+  private:
     bool read_some() {
         char buf[512];
         ssize_t n = ::read(fd_, buf, sizeof buf);
@@ -191,9 +198,9 @@ private:
     bool failed_ = false;
 };
 
-// The change log after a crash: records COUNTER-kLogLag+1 .. COUNTER (the older ones trimmed), and each
-// record T lists the kObjectsPerTxn objects T made with the values T gave them, though T+kUpdateLag
-// rewrote them and T+kRemoveLag removed them since.
+// The change log after a crash: records COUNTER-kLogLag+1 .. COUNTER (the older ones trimmed), and
+// each record T lists the kObjectsPerTxn objects T made with the values T gave them, though
+// T+kUpdateLag rewrote them and T+kRemoveLag removed them since.
 void verify_log(Txn& txn, const Entity& entry, int64_t counter) {
     auto recs = ChangeLog::read(txn, 0, 1000);
     ASSERT_OK(recs);
@@ -213,7 +220,8 @@ void verify_log(Txn& txn, const Entity& entry, int64_t counter) {
             int64_t seq = values[uid("seq")].as<int64_t>();
             bool ok = values[uid("txn")] == Value(t) && values[uid("version")] == Value(t) &&
                       values[uid("payload")] == Value(payload_of(t, seq, t));
-            if (!ok && ++bad <= 5) ADD_FAILURE() << "record " << t << ": new object seq " << seq << " reads wrong";
+            if (!ok && ++bad <= 5)
+                ADD_FAILURE() << "record " << t << ": new object seq " << seq << " reads wrong";
         }
         EXPECT_EQ(made, kObjectsPerTxn) << "record " << t;
     }
@@ -268,11 +276,12 @@ int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowl
         // Each entry sits at its id, carries the version of the last transaction that wrote it, and
         // the payload that transaction wrote.
         int64_t want_version = t + kUpdateLag <= counter ? t + kUpdateLag : t;
-        bool ok = seq >= 0 && seq < kObjectsPerTxn && id == first_id_of(t) + static_cast<uint64_t>(seq) &&
-                  version == want_version && o.get_string(payload_pos) == payload_of(t, seq, version);
+        bool ok = seq >= 0 && seq < kObjectsPerTxn &&
+                  id == first_id_of(t) + static_cast<uint64_t>(seq) && version == want_version &&
+                  o.get_string(payload_pos) == payload_of(t, seq, version);
         if (!ok && ++bad <= 5) {
-            ADD_FAILURE() << "entry " << id << ": txn " << t << " seq " << seq << " version " << version
-                          << " (want " << want_version << ")";
+            ADD_FAILURE() << "entry " << id << ": txn " << t << " seq " << seq << " version "
+                          << version << " (want " << want_version << ")";
         }
     }
     for (const auto& [t, n] : per_txn) {
@@ -281,7 +290,8 @@ int64_t verify_store(const std::string& dir, const Model& model, int64_t acknowl
         EXPECT_GT(t, removed_below) << "transaction " << t << " should have been removed";
     }
     for (int64_t t = removed_below + 1; t <= counter; ++t) {
-        EXPECT_TRUE(per_txn.count(t)) << "transaction " << t << " (at or below the counter) is missing";
+        EXPECT_TRUE(per_txn.count(t))
+            << "transaction " << t << " (at or below the counter) is missing";
     }
     EXPECT_EQ(ids->size(), static_cast<size_t>(counter - removed_below) * kObjectsPerTxn);
     EXPECT_EQ(test::check_indexes(*entries, *txn), "");
@@ -320,7 +330,8 @@ TEST(Crash, CommittedTransactionsSurviveSigkill) {
         acks.drain();
         ::close(fds[0]);
         ASSERT_FALSE(acks.child_failed()) << "the child reported an error in round " << round;
-        ASSERT_TRUE(got) << "the child did not commit " << want << " transactions in time (round " << round << ")";
+        ASSERT_TRUE(got) << "the child did not commit " << want << " transactions in time (round "
+                         << round << ")";
         ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
             << "the child ended on its own in round " << round << " (status " << wstatus << ")";
         ++killed_mid_run;

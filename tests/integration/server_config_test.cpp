@@ -177,26 +177,25 @@ TEST(ServerConfig, LoopbackHosts) {
 TEST(ServerConfig, UnsecuredOnANonLoopbackBindNeedsConfirmation) {
     Settings s;
     s.unsecured_no_authentication = true;
-    for (const auto& binds : std::vector<std::vector<std::string>>{
-             {"ws://0.0.0.0:9999"},
-             {"ws://[::]:9999"},
-             {"ws://10.0.0.5:9999"},
-             {"ws://example.com:9999"},
-             {"ws://127.0.0.1:1", "ws://0.0.0.0:2"}}) {
+    for (const auto& binds :
+         std::vector<std::vector<std::string>>{{"ws://0.0.0.0:9999"},
+                                               {"ws://[::]:9999"},
+                                               {"ws://10.0.0.5:9999"},
+                                               {"ws://example.com:9999"},
+                                               {"ws://127.0.0.1:1", "ws://0.0.0.0:2"}}) {
         s.binds = binds;
         s.unsecured_allow_remote = false;
         Status st = validate(s);
         ASSERT_FALSE(st) << binds.back();
         EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
         EXPECT_NE(st.message().find(binds.back()), std::string::npos) << st.message();
-        EXPECT_NE(st.message().find("--unsecured-allow-remote"), std::string::npos)
-            << st.message();
+        EXPECT_NE(st.message().find("--unsecured-allow-remote"), std::string::npos) << st.message();
         s.unsecured_allow_remote = true;
         EXPECT_TRUE(validate(s)) << binds.back() << ": " << validate(s).to_string();
     }
     s.unsecured_allow_remote = false;
-    for (const char* bind : {"ws://127.0.0.1:9999", "ws://127.0.0.2:0", "ws://[::1]:9999",
-                             "ws://localhost:9999"}) {
+    for (const char* bind :
+         {"ws://127.0.0.1:9999", "ws://127.0.0.2:0", "ws://[::1]:9999", "ws://localhost:9999"}) {
         s.binds = {bind};
         EXPECT_TRUE(validate(s)) << bind << ": " << validate(s).to_string();
     }

@@ -1,6 +1,6 @@
 // outpost-server with the MongoDB connector when MongoDB goes away: SIGTERM still ends the process
-// promptly (MongoDB killed, frozen with SIGSTOP, or never there), and libmongoc's debug lines (server
-// monitoring) stay out of a log at the default level.
+// promptly (MongoDB killed, frozen with SIGSTOP, or never there), and libmongoc's debug lines
+// (server monitoring) stay out of a log at the default level.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -46,7 +46,8 @@ class ServerWithMongo : public ::testing::Test {
             out_ += *line + "\n";
             if (line->rfind("listening on ", 0) == 0) return ::testing::AssertionSuccess();
         }
-        return ::testing::AssertionFailure() << "no listening line; log:\n" << server_.stderr_text();
+        return ::testing::AssertionFailure() << "no listening line; log:\n"
+                                             << server_.stderr_text();
     }
     // SIGTERM; the exit code when the process ended within kExitBound (else it is killed).
     std::optional<int> terminate() {
@@ -62,8 +63,9 @@ class ServerWithMongo : public ::testing::Test {
         for (const std::string* text : {&out_, &log}) {
             for (const char* needle : {"DEBUG", "[debug]", "monitor"}) {
                 if (text->find(needle) != std::string::npos) {
-                    return ::testing::AssertionFailure()
-                           << "'" << needle << "' in the output:\n" << out_ << "log:\n" << log;
+                    return ::testing::AssertionFailure() << "'" << needle << "' in the output:\n"
+                                                         << out_ << "log:\n"
+                                                         << log;
                 }
             }
         }
@@ -89,7 +91,8 @@ TEST_F(ServerWithMongo, SigtermAfterMongoDbWasKilledExitsPromptly) {
     ASSERT_TRUE(wait_until([&] { return log_has("MongoDB connector: mongo_connection"); }))
         << server_.stderr_text();
     auto code = terminate();
-    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count() << " s after SIGTERM; log:\n"
+    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count()
+                                  << " s after SIGTERM; log:\n"
                                   << server_.stderr_text();
     EXPECT_EQ(*code, 0) << server_.stderr_text();
     EXPECT_TRUE(log_has("stopped (")) << server_.stderr_text();
@@ -105,7 +108,8 @@ TEST_F(ServerWithMongo, SigtermWhileMongoDbDoesNotAnswerExitsPromptly) {
     mongo_.signal(SIGSTOP);
     auto code = terminate();
     mongo_.signal(SIGCONT);
-    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count() << " s after SIGTERM; log:\n"
+    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count()
+                                  << " s after SIGTERM; log:\n"
                                   << server_.stderr_text();
     EXPECT_EQ(*code, 0) << server_.stderr_text();
     EXPECT_TRUE(no_driver_debug_lines());
@@ -118,7 +122,8 @@ TEST_F(ServerWithMongo, SigtermWhileWaitingForAnUnreachableMongoDbAtStartExitsPr
     ASSERT_TRUE(
         wait_until([&] { return std::filesystem::exists(dir_.sub("data") + "/data.mdb"); }));
     auto code = terminate();
-    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count() << " s after SIGTERM; log:\n"
+    ASSERT_TRUE(code.has_value()) << "still running " << kExitBound.count()
+                                  << " s after SIGTERM; log:\n"
                                   << server_.stderr_text();
     EXPECT_EQ(*code, 0) << server_.stderr_text();
     EXPECT_EQ(out_.find("listening"), std::string::npos);
@@ -132,7 +137,8 @@ TEST_F(ServerWithMongo, DriverDebugLinesAreLoggedAtDebugLevel) {
          "mongodb://127.0.0.1:1/?replicaSet=rs0", "--mongo-db", "app", "--log-level", "debug"},
         dir_.sub("server.log")));
     // While the start waits for a server, libmongoc's monitor reports each failed check.
-    EXPECT_TRUE(wait_until([&] { return log_has("[debug] libmongoc monitor:"); })) << server_.stderr_text();
+    EXPECT_TRUE(wait_until([&] { return log_has("[debug] libmongoc monitor:"); }))
+        << server_.stderr_text();
     auto code = terminate();
     ASSERT_TRUE(code.has_value()) << server_.stderr_text();
     EXPECT_EQ(out_.find("monitor"), std::string::npos) << "libmongoc lines on stdout:\n" << out_;

@@ -1,6 +1,6 @@
-// Sync end to end, bad input: garbage and truncated frames, oversized and text frames, messages out of
-// order, wrong credentials, a mismatched model, a push the server cannot apply. Each gets its code and
-// a disconnect while the server and the other clients carry on.
+// Sync end to end, bad input: garbage and truncated frames, oversized and text frames, messages out
+// of order, wrong credentials, a mismatched model, a push the server cannot apply. Each gets its
+// code and a disconnect while the server and the other clients carry on.
 
 #include <gtest/gtest.h>
 
@@ -211,7 +211,8 @@ TEST_F(SyncItBadInput, PushThatCannotBeAppliedIsRefusedWhole) {
     ASSERT_EQ(server->stop(), 0);
     auto s = open_server_store(*server);
     EXPECT_FALSE(find(*s, "Person", good.gid).has_value());
-    EXPECT_EQ(history_entries_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)), 0u);
+    EXPECT_EQ(history_entries_by_origin(*s).count(sync::client_id_to_hex(login(model_).client_id)),
+              0u);
 }
 
 TEST_F(SyncItBadInput, SecondLoginIsAProtocolViolation) {

@@ -324,9 +324,9 @@ TEST_F(SyncIt, TenThousandOfflineObjectsArriveExactlyOnce) {
         << "each of A's objects once in the history";
 }
 
-// One client transaction above the maximum message size (32 MiB): it goes to the server in parts, is
-// applied as one transaction, reaches the other client in parts, and a client that joins later gets it
-// in a streamed full sync.
+// One client transaction above the maximum message size (32 MiB): it goes to the server in parts,
+// is applied as one transaction, reaches the other client in parts, and a client that joins later
+// gets it in a streamed full sync.
 TEST_F(SyncIt, TransactionAboveTheMaximumMessageSizeArrivesWhole) {
     constexpr int64_t kObjects = 30'000;
     constexpr size_t kPayload = 1'200;  // about 36 MB in all
@@ -340,7 +340,8 @@ TEST_F(SyncIt, TransactionAboveTheMaximumMessageSizeArrivesWhole) {
 
     a->client->start();
     ASSERT_TRUE(a->wait_synced(120s));
-    ASSERT_TRUE(eventually([&] { return count(*b->store, "Item") >= kObjects; }, "B has them all", 120s));
+    ASSERT_TRUE(
+        eventually([&] { return count(*b->store, "Item") >= kObjects; }, "B has them all", 120s));
     EXPECT_EQ(item_numbers(*b->store), iota(0, kObjects));
     {
         std::lock_guard lock(b->mu);
@@ -643,7 +644,6 @@ TEST_F(SyncIt, FullSyncOfLargeFlexValuesFitsInMessages) {
         EXPECT_TRUE(c->errors.empty()) << c->errors.front().why;
     }
 }
-
 
 TEST_F(SyncIt, TwoHundredConcurrentClientsConverge) {
     constexpr int kClients = 200;

@@ -146,9 +146,8 @@ TEST_F(SyncItLimits, OutpostSyncFailsWhenTheServerWouldDropItsTransactions) {
     {
         auto s = open_server_store(*server);
         ASSERT_OK(s->write([&](WriteTxn& txn) {
-                         return put_meta(txn, "sync.client_txn." + victim,
-                                         std::to_string(UINT64_MAX - 1));
-                     }));
+            return put_meta(txn, "sync.client_txn." + victim, std::to_string(UINT64_MAX - 1));
+        }));
     }
     ASSERT_TRUE(server->start());
     auto r = run_program({OUTPOST_CLI_BIN, "sync", "--db", db, "--model", model_file_, "--url",

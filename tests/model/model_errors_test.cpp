@@ -19,7 +19,9 @@ namespace {
 using nlohmann::ordered_json;
 
 // The tasks example as JSON; entities[0] = Task, [1] = User, [2] = Project.
-ordered_json tasks_json() { return ordered_json::parse(test::read_text_file(test::tasks_model_path())); }
+ordered_json tasks_json() {
+    return ordered_json::parse(test::read_text_file(test::tasks_model_path()));
+}
 
 ordered_json& prop(ordered_json& j, int entity, const std::string& name) {
     for (auto& p : j["entities"][entity]["properties"]) {
@@ -30,10 +32,12 @@ ordered_json& prop(ordered_json& j, int entity, const std::string& name) {
 }
 
 // Parses the mutated model and expects CODE with every piece of NEEDLES in the message.
-void expect_error(const ordered_json& j, ErrorCode code, std::initializer_list<std::string> needles) {
+void expect_error(const ordered_json& j, ErrorCode code,
+                  std::initializer_list<std::string> needles) {
     auto r = Model::from_json(j.dump());
     ASSERT_FALSE(r.is_ok()) << "the model was accepted";
-    EXPECT_EQ(static_cast<int>(r.status().code()), static_cast<int>(code)) << r.status().to_string();
+    EXPECT_EQ(static_cast<int>(r.status().code()), static_cast<int>(code))
+        << r.status().to_string();
     for (const auto& n : needles) {
         EXPECT_NE(r.status().message().find(n), std::string::npos)
             << "\"" << n << "\" is not in: " << r.status().message();
@@ -80,7 +84,8 @@ TEST(ModelErrors, UnknownToOneRelationTarget) {
 TEST(ModelErrors, UnknownToManyRelationTarget) {
     auto j = tasks_json();
     j["entities"][2]["relations"][0]["target"] = "Nobody";
-    expect_error(j, ErrorCode::kModelInvalid, {"Project.tasks", "unknown relation target", "Nobody"});
+    expect_error(j, ErrorCode::kModelInvalid,
+                 {"Project.tasks", "unknown relation target", "Nobody"});
 }
 
 TEST(ModelErrors, DeeplyNestedJsonIsRefusedBeforeItIsRead) {
@@ -94,7 +99,8 @@ TEST(ModelErrors, DeeplyNestedJsonIsRefusedBeforeItIsRead) {
     auto r = Model::from_json(text);
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), ErrorCode::kModelParse);
-    EXPECT_NE(r.status().message().find("nests deeper than"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("nests deeper than"), std::string::npos)
+        << r.status().message();
 }
 
 TEST(ModelErrors, IdPropertyMissing) {
@@ -119,7 +125,8 @@ TEST(ModelErrors, TwoIdProperties) {
 TEST(ModelErrors, SyncedEntityWithToOneToLocalOnly) {
     auto j = tasks_json();
     j["entities"][1]["sync"] = false;  // User local-only, Task.owner (synced) points to it
-    expect_error(j, ErrorCode::kModelInvalid, {"Task.owner", "synced entity Task", "local-only entity User"});
+    expect_error(j, ErrorCode::kModelInvalid,
+                 {"Task.owner", "synced entity Task", "local-only entity User"});
 }
 
 TEST(ModelErrors, SyncedEntityWithToManyToLocalOnly) {
@@ -228,7 +235,8 @@ TEST(ModelErrors, UnknownTopLevelKey) {
 }
 
 TEST(ModelErrors, InvalidJson) {
-    for (const char* text : {"", "{", "{\"entities\": [}", "not json", "{\"entities\": []} trailing"}) {
+    for (const char* text :
+         {"", "{", "{\"entities\": [}", "not json", "{\"entities\": []} trailing"}) {
         auto r = Model::from_json(text);
         ASSERT_FALSE(r.is_ok()) << text;
         EXPECT_EQ(r.status().code(), ErrorCode::kModelParse) << text;
@@ -238,7 +246,8 @@ TEST(ModelErrors, InvalidJson) {
 
 TEST(ModelErrors, WrongShapes) {
     EXPECT_CODE(Model::from_json("[]"), ErrorCode::kModelParse);
-    EXPECT_CODE(Model::from_json("{\"entities\": 3, \"lastEntityId\": \"1:1\"}"), ErrorCode::kModelParse);
+    EXPECT_CODE(Model::from_json("{\"entities\": 3, \"lastEntityId\": \"1:1\"}"),
+                ErrorCode::kModelParse);
     auto j = tasks_json();
     prop(j, 1, "email")["id"] = 5;
     expect_error(j, ErrorCode::kModelParse, {"User.email", "\"id\""});
@@ -258,8 +267,8 @@ TEST(ModelErrors, ExternalTypeThatDoesNotFit) {
         const char* property;
         const char* external;
     };
-    for (const Case& c : {Case{"email", "binary"}, Case{"email", "timestamp"}, Case{"email", "flexMap"},
-                          Case{"email", "regex"}}) {
+    for (const Case& c : {Case{"email", "binary"}, Case{"email", "timestamp"},
+                          Case{"email", "flexMap"}, Case{"email", "regex"}}) {
         auto j = tasks_json();
         prop(j, 1, c.property)["externalType"] = c.external;
         SCOPED_TRACE(c.external);
@@ -314,11 +323,12 @@ TEST(ModelErrors, RetiredUidStillInUse) {
 }
 
 TEST(ModelErrors, UnsupportedModelVersion) {
-    for (auto version : {ordered_json(99), ordered_json(0), ordered_json(2), ordered_json(-1), ordered_json(1.5),
-                         ordered_json("1")}) {
+    for (auto version : {ordered_json(99), ordered_json(0), ordered_json(2), ordered_json(-1),
+                         ordered_json(1.5), ordered_json("1")}) {
         auto j = tasks_json();
         j["modelVersion"] = version;
-        expect_error(j, ErrorCode::kModelParse, {"modelVersion " + version.dump(), "not supported", "reads modelVersion 1"});
+        expect_error(j, ErrorCode::kModelParse,
+                     {"modelVersion " + version.dump(), "not supported", "reads modelVersion 1"});
     }
 }
 

@@ -151,7 +151,8 @@ TEST(IdUid, ParsesAndPrints) {
 }
 
 TEST(IdUid, RejectsMalformedText) {
-    for (const char* bad : {"", "3", "3:", ":5", "a:5", "3:5x", "3:5:6", "-1:5", "3: 5", "99999999999:1"}) {
+    for (const char* bad :
+         {"", "3", "3:", ":5", "a:5", "3:5x", "3:5:6", "-1:5", "3: 5", "99999999999:1"}) {
         auto v = IdUid::parse(bad);
         EXPECT_FALSE(v.is_ok()) << "accepted \"" << bad << "\"";
         if (!v.is_ok()) {
@@ -162,8 +163,8 @@ TEST(IdUid, RejectsMalformedText) {
 
 TEST(PropertyTypes, NamesRoundTripForEveryType) {
     int count = 0;
-    for (int t = static_cast<int>(PropertyType::kBool); t <= static_cast<int>(PropertyType::kDateVector);
-         ++t) {
+    for (int t = static_cast<int>(PropertyType::kBool);
+         t <= static_cast<int>(PropertyType::kDateVector); ++t) {
         auto type = static_cast<PropertyType>(t);
         std::string_view name = property_type_name(type);
         EXPECT_NE(name, "unknown");
@@ -186,8 +187,8 @@ TEST(PropertyTypes, NamesRoundTripForEveryType) {
 }
 
 TEST(ExternalTypes, NamesRoundTrip) {
-    for (int t = static_cast<int>(ExternalType::kObjectId); t <= static_cast<int>(ExternalType::kFlexVector);
-         ++t) {
+    for (int t = static_cast<int>(ExternalType::kObjectId);
+         t <= static_cast<int>(ExternalType::kFlexVector); ++t) {
         auto type = static_cast<ExternalType>(t);
         auto back = external_type_from_name(external_type_name(type));
         ASSERT_TRUE(back.has_value()) << t;

@@ -22,7 +22,9 @@ using namespace outpost;
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s STORE_DIR URL DB write COUNT | drain | inbound | wait COUNT\n", argv[0]);
+        std::fprintf(stderr,
+                     "usage: %s STORE_DIR URL DB write COUNT | drain | inbound | wait COUNT\n",
+                     argv[0]);
         return 2;
     }
     std::string mode = argv[4];
@@ -51,7 +53,8 @@ int main(int argc, char** argv) {
         std::printf("started\n");
         std::fflush(stdout);
         for (;;) {
-            std::printf("applied %llu\n", static_cast<unsigned long long>((*c)->status().inbound_events));
+            std::printf("applied %llu\n",
+                        static_cast<unsigned long long>((*c)->status().inbound_events));
             std::fflush(stdout);
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }

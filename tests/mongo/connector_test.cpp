@@ -1,6 +1,5 @@
-// The connector against a MongoDB (a stand-in, or OUTPOST_TEST_MONGO_URI): outbound, inbound, echoes,
-// positions, dead letters, import, faults.
-#include "common/status_macros.hpp"
+// The connector against a MongoDB (a stand-in, or OUTPOST_TEST_MONGO_URI): outbound, inbound,
+// echoes, positions, dead letters, import, faults.
 #include "mongo/connector.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +10,7 @@
 #include <utility>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
 
@@ -62,7 +62,8 @@ class ConnectorTest : public ::testing::Test {
         return out;
     }
     // True when one of LINES contains each of PARTS.
-    static bool has_line(const std::vector<std::string>& lines, std::initializer_list<std::string> parts) {
+    static bool has_line(const std::vector<std::string>& lines,
+                         std::initializer_list<std::string> parts) {
         for (const auto& l : lines) {
             bool all = true;
             for (const auto& p : parts) all = all && l.find(p) != std::string::npos;
@@ -202,7 +203,8 @@ TEST_F(ConnectorTest, RequestStopEndsAWaitForAnUnreachableServer) {
             return call == 0 ? c->check_deployment() : c->run_import(nullptr).status();
         });
         c->request_stop();
-        ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "call " << call;
+        ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+            << "call " << call;
         Status s = done.get();
         EXPECT_EQ(s.code(), ErrorCode::kIllegalState) << s.to_string();
     }
@@ -220,7 +222,8 @@ TEST_F(ConnectorTest, StopIsPromptAfterMongoDbWentAway) {
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(a)) == 1 && caught_up(); }));
     mongo().standin()->kill_now();
     ASSERT_TRUE(wait_until([&] { return !connector_->status().last_error.empty(); }));
-    put_item([](Object& obj) { (void)obj.set("name", Value("b")); });  // the writer has work to retry
+    put_item(
+        [](Object& obj) { (void)obj.set("name", Value("b")); });  // the writer has work to retry
     auto stopped = std::async(std::launch::async, [&] { connector_->stop(); });
     ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready)
         << "stop() still waiting 10 s later";
@@ -257,12 +260,15 @@ TEST_F(ConnectorTest, DevicePutBecomesADocumentWithMarkerFirst) {
     EXPECT_EQ(field_json(doc, "label"), R"({ "v" : "milk" })");
     EXPECT_EQ(field_json(doc, "i32"), R"({ "v" : 3 })");
     EXPECT_EQ(field_json(doc, "tags"), R"({ "v" : [ "a", "b" ] })");
-    EXPECT_EQ(field_json(doc, "owner"), "{ \"v\" : " + id_json(owner).substr(10, id_json(owner).size() - 12) + " }");
-    EXPECT_EQ(field_json(doc, "flag"), R"({ "v" : null })");  // a new object writes every mapped field
+    EXPECT_EQ(field_json(doc, "owner"),
+              "{ \"v\" : " + id_json(owner).substr(10, id_json(owner).size() - 12) + " }");
+    EXPECT_EQ(field_json(doc, "flag"),
+              R"({ "v" : null })");  // a new object writes every mapped field
     EXPECT_EQ(field_json(doc, "children"), R"({ "v" : [  ] })");
     EXPECT_EQ(field_json(doc, "id"), "missing");  // the local id never reaches MongoDB
     ASSERT_TRUE(wait_until([&] { return caught_up(); }));
-    auto marker = mongo().find_one(kMetaCollection, R"({"_id": "server:)" + connector_->status().server_id + "\"}");
+    auto marker = mongo().find_one(kMetaCollection,
+                                   R"({"_id": "server:)" + connector_->status().server_id + "\"}");
     ASSERT_TRUE(marker.has_value());
     EXPECT_EQ(field_json(*marker, "position"), "{ \"v\" : " + std::to_string(head()) + " }");
     auto st = connector_->status();
@@ -274,9 +280,15 @@ TEST_F(ConnectorTest, DevicePutBecomesADocumentWithMarkerFirst) {
 TEST_F(ConnectorTest, UpdatesTouchOnlyChangedFieldsAndUnmappedFieldsSurvive) {
     start();
     uint64_t id = 0;
-    Gid g = put_item([](Object& o) { (void)o.set("name", Value("a")); (void)o.set("i64", Value(int64_t{1})); }, &id);
+    Gid g = put_item(
+        [](Object& o) {
+            (void)o.set("name", Value("a"));
+            (void)o.set("i64", Value(int64_t{1}));
+        },
+        &id);
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(g)) == 1; }));
-    mongo().update("items", id_json(g), R"({"$set": {"notInModel": {"keep": [1, 2]}, "alsoKept": "x"}})");
+    mongo().update("items", id_json(g),
+                   R"({"$set": {"notInModel": {"keep": [1, 2]}, "alsoKept": "x"}})");
     ASSERT_TRUE(wait_until([&] { return connector_->status().inbound_events >= 1; }));
     auto box = store_->box("Item").value();
     auto o = box.get(id).value().value();
@@ -297,9 +309,11 @@ TEST_F(ConnectorTest, UpdatesTouchOnlyChangedFieldsAndUnmappedFieldsSurvive) {
 
 TEST_F(ConnectorTest, MongoInsertUpdateReplaceDeleteReachTheServer) {
     start();
-    mongo().insert("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "label": "from mongo", "i32": 5,
+    mongo().insert("items",
+                   R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "label": "from mongo", "i32": 5,
                                "extra": {"a": {"b": 1}}, "unmapped": true})");
-    Gid g = std::string("\x07", 1) + std::string("\x65\xa1\xb2\xc3\xd4\xe5\xf6\x07\x18\x29\x3a\x4b", 12);
+    Gid g = std::string("\x07", 1) +
+            std::string("\x65\xa1\xb2\xc3\xd4\xe5\xf6\x07\x18\x29\x3a\x4b", 12);
     ASSERT_TRUE(wait_until([&] { return get("Item", g).has_value(); }));
     auto o = get("Item", g).value();
     EXPECT_EQ(o.get("name"), Value("from mongo"));
@@ -311,19 +325,23 @@ TEST_F(ConnectorTest, MongoInsertUpdateReplaceDeleteReachTheServer) {
     EXPECT_EQ(recs.back().origin, kOrigin);
     EXPECT_TRUE(wait_until([&] { return commits_.load() >= 1; }));
 
-    mongo().update("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})", R"({"$set": {"i32": 6}, "$unset": {"label": ""}})");
+    mongo().update("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})",
+                   R"({"$set": {"i32": 6}, "$unset": {"label": ""}})");
     ASSERT_TRUE(wait_until([&] { return get("Item", g)->get("i32") == Value(int64_t{6}); }));
     EXPECT_TRUE(get("Item", g)->get("name").is_null());
 
     // A dotted path into a flex field reads the document.
-    mongo().update("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})", R"({"$set": {"extra.a.c": "x"}})");
+    mongo().update("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})",
+                   R"({"$set": {"extra.a.c": "x"}})");
     ASSERT_TRUE(wait_until([&] {
         return get("Item", g)->get("extra") ==
-               Value(Flex(Flex::Map{{"a", Flex(Flex::Map{{"b", Flex(int64_t{1})}, {"c", Flex("x")}})}}));
+               Value(Flex(
+                   Flex::Map{{"a", Flex(Flex::Map{{"b", Flex(int64_t{1})}, {"c", Flex("x")}})}}));
     }));
     EXPECT_GE(connector_->status().lookups, 1u);
 
-    mongo().replace("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})", R"({"label": "replaced"})");
+    mongo().replace("items", R"({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}})",
+                    R"({"label": "replaced"})");
     ASSERT_TRUE(wait_until([&] { return get("Item", g)->get("name") == Value("replaced"); }));
     EXPECT_TRUE(get("Item", g)->get("i32").is_null());
 
@@ -336,10 +354,12 @@ TEST_F(ConnectorTest, MongoInsertUpdateReplaceDeleteReachTheServer) {
 
 TEST_F(ConnectorTest, EveryIdTypeArrives) {
     start();
-    const char* ids[] = {R"({"$binary": {"base64": "AZChssPUfl+Ka3yNng8aKw==", "subType": "04"}})", R"("a string")",
-                         R"({"$numberInt": "42"})", R"({"$numberLong": "4200000000000"})",
+    const char* ids[] = {R"({"$binary": {"base64": "AZChssPUfl+Ka3yNng8aKw==", "subType": "04"}})",
+                         R"("a string")", R"({"$numberInt": "42"})",
+                         R"({"$numberLong": "4200000000000"})",
                          R"({"$binary": {"base64": "AQID", "subType": "80"}})"};
-    for (const char* id : ids) mongo().insert("Tag", std::string(R"({"_id": )") + id + R"(, "title": "t"})");
+    for (const char* id : ids)
+        mongo().insert("Tag", std::string(R"({"_id": )") + id + R"(, "title": "t"})");
     ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 5; }));
     // And they go back out under the same _id.
     auto box = store_->box("Tag").value();
@@ -361,11 +381,13 @@ TEST_F(ConnectorTest, MongoTransactionArrivesAsOneServerTransaction) {
         bson_error_t err;
         for (int i = 0; i < 2; ++i) {
             Bson d = bson(R"({"_id": "t)" + std::to_string(i) + R"(", "label": "in txn"})");
-            ASSERT_TRUE(mongoc_collection_insert_one(mongo().collection("items").get(), d.get(), opts.get(), nullptr, &err))
+            ASSERT_TRUE(mongoc_collection_insert_one(mongo().collection("items").get(), d.get(),
+                                                     opts.get(), nullptr, &err))
                 << err.message;
         }
         Bson tag = bson(R"({"_id": "tag", "title": "x", "items": ["t0", "t1", "t0"]})");
-        ASSERT_TRUE(mongoc_collection_insert_one(mongo().collection("Tag").get(), tag.get(), opts.get(), nullptr, &err))
+        ASSERT_TRUE(mongoc_collection_insert_one(mongo().collection("Tag").get(), tag.get(),
+                                                 opts.get(), nullptr, &err))
             << err.message;
     });
     ASSERT_TRUE(wait_until([&] { return get("Tag", std::string("\x02tag")).has_value(); }));
@@ -385,7 +407,8 @@ TEST_F(ConnectorTest, MongoTransactionArrivesAsOneServerTransaction) {
 
 TEST_F(ConnectorTest, UnknownRelationTargetsResolveWhenTheyArrive) {
     start();
-    mongo().insert("items", R"({"_id": "parent", "owner": "later", "children": ["later", "later2"]})");
+    mongo().insert("items",
+                   R"({"_id": "parent", "owner": "later", "children": ["later", "later2"]})");
     ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02parent")).has_value(); }));
     auto parent = get("Item", std::string("\x02parent")).value();
     ASSERT_NE(parent.get("owner"), Value());
@@ -402,20 +425,24 @@ TEST_F(ConnectorTest, OwnWritesAreNotAppliedAgain) {
     for (int i = 0; i < 5; ++i) put_item([&](Object& o) { (void)o.set("i32", Value(int64_t{i})); });
     ASSERT_TRUE(wait_until([&] { return connector_->status().echoes_skipped >= 5; }));
     ASSERT_TRUE(wait_until([&] { return caught_up(); }));
-    for (const auto& r : records()) EXPECT_NE(r.origin, kOrigin) << "record " << r.position << " echoed back";
+    for (const auto& r : records())
+        EXPECT_NE(r.origin, kOrigin) << "record " << r.position << " echoed back";
     EXPECT_EQ(connector_->status().inbound_events, 0u);
 }
 
 TEST_F(ConnectorTest, PositionsSurviveARestartWithoutLossOrRepeats) {
     start();
-    for (int i = 0; i < 10; ++i) put_item([&](Object& o) { (void)o.set("i32", Value(int64_t{i})); });
+    for (int i = 0; i < 10; ++i)
+        put_item([&](Object& o) { (void)o.set("i32", Value(int64_t{i})); });
     ASSERT_TRUE(wait_until([&] { return caught_up() && mongo().count("items") == 10; }));
     connector_->stop();
     // While stopped: device writes and MongoDB writes.
-    for (int i = 0; i < 3; ++i) put_item([&](Object& o) { (void)o.set("i32", Value(int64_t{100 + i})); });
+    for (int i = 0; i < 3; ++i)
+        put_item([&](Object& o) { (void)o.set("i32", Value(int64_t{100 + i})); });
     mongo().insert("items", R"({"_id": "while-stopped", "label": "m"})");
     restart_connector(options());
-    ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02while-stopped")).has_value(); }));
+    ASSERT_TRUE(
+        wait_until([&] { return get("Item", std::string("\x02while-stopped")).has_value(); }));
     ASSERT_TRUE(wait_until([&] { return caught_up() && mongo().count("items") == 14; }));
     // The counters follow the store transaction that applied the event.
     EXPECT_TRUE(wait_until([&] { return connector_->status().inbound_events >= 1; }));
@@ -428,7 +455,12 @@ TEST_F(ConnectorTest, PositionsSurviveARestartWithoutLossOrRepeats) {
 TEST_F(ConnectorTest, ConcurrentEditsConvergeInMongoOrder) {
     start();
     uint64_t id = 0;
-    Gid g = put_item([](Object& o) { (void)o.set("name", Value("v0")); (void)o.set("i32", Value(int64_t{0})); }, &id);
+    Gid g = put_item(
+        [](Object& o) {
+            (void)o.set("name", Value("v0"));
+            (void)o.set("i32", Value(int64_t{0}));
+        },
+        &id);
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(g)) == 1 && caught_up(); }));
     connector_->stop();
     // The same field edited on both sides while the connector is down, and one field on each side.
@@ -439,7 +471,8 @@ TEST_F(ConnectorTest, ConcurrentEditsConvergeInMongoOrder) {
     ASSERT_OK(box.put(o));
     mongo().update("items", id_json(g), R"({"$set": {"label": "mongo", "i32": 32}})");
     restart_connector(options());
-    // The device's write reaches MongoDB after the MongoDB user's: it wins there, so it stays on the server.
+    // The device's write reaches MongoDB after the MongoDB user's: it wins there, so it stays on
+    // the server.
     ASSERT_TRUE(wait_until([&] {
         auto d = mongo().find_one("items", id_json(g));
         return caught_up() && d && field_json(*d, "label") == R"({ "v" : "device" })" &&
@@ -471,9 +504,11 @@ TEST_F(ConnectorTest, DeletesBeatConcurrentUpdatesOnBothSides) {
     mongo().update("items", id_json(b), R"({"$set": {"i32": 2}})");
     restart_connector(options());
     ASSERT_TRUE(wait_until([&] {
-        return caught_up() && connector_->status().inbound_events >= 2 && mongo().count("items") == 0 &&
-               !get("Item", a).has_value() && !get("Item", b).has_value();
-    })) << "mongo has " << mongo().count("items") << ", server has a: " << get("Item", a).has_value()
+        return caught_up() && connector_->status().inbound_events >= 2 &&
+               mongo().count("items") == 0 && !get("Item", a).has_value() &&
+               !get("Item", b).has_value();
+    })) << "mongo has "
+        << mongo().count("items") << ", server has a: " << get("Item", a).has_value()
         << ", b: " << get("Item", b).has_value();
 }
 
@@ -490,11 +525,16 @@ TEST_F(ConnectorTest, BadInboundChangesBecomeDeadLettersAndTheStreamGoesOn) {
     mongo().insert("items", R"({"_id": "wrong-type", "i32": "not a number"})");
     mongo().insert("items", R"({"_id": "too-big", "i8": 1000})");
     mongo().insert("items", R"({"_id": "fine", "label": "ok"})");
-    ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02" "fine")).has_value(); }));
+    ASSERT_TRUE(wait_until([&] {
+        return get("Item", std::string("\x02"
+                                       "fine"))
+            .has_value();
+    }));
     auto st = connector_->status();
     ASSERT_EQ(st.dead_letters.size(), 3u);
     EXPECT_NE(st.dead_letters[0].reason.find("double cannot be a global id"), std::string::npos);
-    EXPECT_NE(st.dead_letters[1].reason.find("string does not fit int32"), std::string::npos) << st.dead_letters[1].reason;
+    EXPECT_NE(st.dead_letters[1].reason.find("string does not fit int32"), std::string::npos)
+        << st.dead_letters[1].reason;
     EXPECT_EQ(st.dead_letters[1].document_key, R"({ "_id" : "wrong-type" })");
     EXPECT_NE(st.dead_letters[1].raw.find("\"operationType\" : \"insert\""), std::string::npos);
     EXPECT_NE(st.dead_letters[2].reason.find("out of range for int8"), std::string::npos);
@@ -509,7 +549,9 @@ TEST_F(ConnectorTest, StrictConversionsStopTheStream) {
     mongo().insert("items", R"({"_id": "after", "label": "ok"})");
     ASSERT_TRUE(wait_until([&] { return !connector_->status().inbound_stopped.empty(); }));
     EXPECT_NE(connector_->status().inbound_stopped.find("does not fit int32"), std::string::npos);
-    EXPECT_FALSE(get("Item", std::string("\x02" "after")).has_value());
+    EXPECT_FALSE(get("Item", std::string("\x02"
+                                         "after"))
+                     .has_value());
     EXPECT_TRUE(connector_->status().dead_letters.empty());
 }
 
@@ -541,7 +583,8 @@ TEST_F(ConnectorTest, DeeplyNestedJsonFromADeviceIsADeadLetterNotACrash) {
         (void)x.set("i32", Value(int64_t{7}));
     });
     Gid after = put_item([](Object& x) { (void)x.set("name", Value("after")); });
-    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(after)) == 1 && caught_up(); }));
+    ASSERT_TRUE(
+        wait_until([&] { return mongo().count("items", id_json(after)) == 1 && caught_up(); }));
     auto doc = mongo().find_one("items", id_json(g)).value();
     EXPECT_EQ(field_json(doc, "i32"), R"({ "v" : 7 })");
     EXPECT_EQ(field_json(doc, "doc"), "missing");
@@ -558,13 +601,17 @@ TEST_F(ConnectorTest, StrictConversionsToMongoBlockOutbound) {
     o.strict_to_mongo = true;
     start(o);
     Gid ok = put_item([](Object& x) { (void)x.set("name", Value("small")); });
-    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(ok)) == 1 && caught_up(); }));
+    ASSERT_TRUE(
+        wait_until([&] { return mongo().count("items", id_json(ok)) == 1 && caught_up(); }));
     uint64_t before = connector_->status().outbound_position;
     Gid big = put_item([](Object& x) { (void)x.set("name", Value(std::string(1000, 'x'))); });
     Gid after = put_item([](Object& x) { (void)x.set("name", Value("after")); });
-    ASSERT_TRUE(wait_until([&] { return connector_->status().last_error.find("outbound blocked") != std::string::npos; }));
+    ASSERT_TRUE(wait_until([&] {
+        return connector_->status().last_error.find("outbound blocked") != std::string::npos;
+    }));
     EXPECT_NE(connector_->status().last_error.find("maxPropertySizeToMongoDb"), std::string::npos);
-    EXPECT_EQ(connector_->status().outbound_position, before);  // nothing after the value is written
+    EXPECT_EQ(connector_->status().outbound_position,
+              before);  // nothing after the value is written
     EXPECT_EQ(mongo().count("items", id_json(big)), 0);
     EXPECT_EQ(mongo().count("items", id_json(after)), 0);
     EXPECT_TRUE(connector_->status().dead_letters.empty());
@@ -572,12 +619,13 @@ TEST_F(ConnectorTest, StrictConversionsToMongoBlockOutbound) {
 
 TEST_F(ConnectorTest, WritesMongoRefusesBecomeOutboundDeadLetters) {
     start();
-    Bson cmd = bson(R"({"createIndexes": "items", "indexes": [{"key": {"label": 1}, "name": "label_1", "unique": true}]})");
+    Bson cmd = bson(
+        R"({"createIndexes": "items", "indexes": [{"key": {"label": 1}, "name": "label_1", "unique": true}]})");
     Bson reply;
     bson_destroy(reply.get());
     bson_error_t err;
-    ASSERT_TRUE(mongoc_client_command_simple(mongo().client(), mongo().database().c_str(), cmd.get(), nullptr,
-                                             reply.get(), &err))
+    ASSERT_TRUE(mongoc_client_command_simple(mongo().client(), mongo().database().c_str(),
+                                             cmd.get(), nullptr, reply.get(), &err))
         << err.message;
     Gid a = put_item([](Object& x) { (void)x.set("name", Value("same")); });
     Gid b = put_item([](Object& x) { (void)x.set("name", Value("same")); });
@@ -589,7 +637,8 @@ TEST_F(ConnectorTest, WritesMongoRefusesBecomeOutboundDeadLetters) {
     ASSERT_EQ(st.dead_letters.size(), 1u);
     EXPECT_EQ(st.dead_letters[0].direction, "outbound");
     EXPECT_EQ(st.dead_letters[0].document_key, id_json(b));
-    EXPECT_NE(st.dead_letters[0].reason.find("11000"), std::string::npos) << st.dead_letters[0].reason;
+    EXPECT_NE(st.dead_letters[0].reason.find("11000"), std::string::npos)
+        << st.dead_letters[0].reason;
 }
 
 TEST_F(ConnectorTest, DroppedCollectionsAreReportedAndRemovedOnlyWhenConfigured) {
@@ -598,17 +647,22 @@ TEST_F(ConnectorTest, DroppedCollectionsAreReportedAndRemovedOnlyWhenConfigured)
     start(o);
     mongo().insert("Tag", R"({"_id": "t1", "title": "x"})");
     mongo().insert("items", R"({"_id": "i1"})");
-    ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 1 &&
-                                        store_->box("Item").value().count().value() == 1; }));
+    ASSERT_TRUE(wait_until([&] {
+        return store_->box("Tag").value().count().value() == 1 &&
+               store_->box("Item").value().count().value() == 1;
+    }));
     bson_error_t err;
     ASSERT_TRUE(mongoc_collection_drop(mongo().collection("Tag").get(), &err)) << err.message;
     ASSERT_TRUE(wait_until([&] { return store_->box("Tag").value().count().value() == 0; }));
     EXPECT_EQ(store_->box("Item").value().count().value(), 1u);
-    EXPECT_NE(connector_->status().last_error.find("drop of Tag"), std::string::npos) << connector_->status().last_error;
+    EXPECT_NE(connector_->status().last_error.find("drop of Tag"), std::string::npos)
+        << connector_->status().last_error;
 
     restart_connector(options());  // without the option: reported, objects kept
     ASSERT_TRUE(mongoc_collection_drop(mongo().collection("items").get(), &err)) << err.message;
-    ASSERT_TRUE(wait_until([&] { return connector_->status().last_error.find("drop of items") != std::string::npos; }));
+    ASSERT_TRUE(wait_until([&] {
+        return connector_->status().last_error.find("drop of items") != std::string::npos;
+    }));
     EXPECT_EQ(store_->box("Item").value().count().value(), 1u);
 }
 
@@ -645,13 +699,16 @@ TEST_F(ConnectorTest, TwoServersOnOneDatabaseConverge) {
 
 TEST_F(ConnectorTest, TransientErrorsAndDroppedConnectionsAreRetried) {
     start();
-    mongo().fail_point(R"({"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]})");
+    mongo().fail_point(
+        R"({"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]})");
     Gid a = put_item([](Object& o) { (void)o.set("name", Value("a")); });
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(a)) == 1; }));
-    mongo().fail_point(R"({"failCommands": ["update"], "closeConnection": true})", R"({"times": 2})");
+    mongo().fail_point(R"({"failCommands": ["update"], "closeConnection": true})",
+                       R"({"times": 2})");
     Gid b = put_item([](Object& o) { (void)o.set("name", Value("b")); });
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(b)) == 1; }));
-    mongo().fail_point(R"({"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]})");
+    mongo().fail_point(
+        R"({"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]})");
     Gid c = put_item([](Object& o) { (void)o.set("name", Value("c")); });
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(c)) == 1 && caught_up(); }));
     EXPECT_GE(connector_->status().retries, 2u);
@@ -659,12 +716,17 @@ TEST_F(ConnectorTest, TransientErrorsAndDroppedConnectionsAreRetried) {
     // The change stream survives a closed connection on getMore too.
     mongo().fail_point(R"({"failCommands": ["getMore"], "closeConnection": true})");
     mongo().insert("items", R"({"_id": "after-getmore-failure"})");
-    ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02" "after-getmore-failure")).has_value(); }));
+    ASSERT_TRUE(wait_until([&] {
+        return get("Item", std::string("\x02"
+                                       "after-getmore-failure"))
+            .has_value();
+    }));
 }
 
 TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     for (int i = 0; i < 250; ++i) {
-        mongo().insert("items", R"({"_id": {"$numberInt": ")" + std::to_string(i) + R"("}, "i32": )" + std::to_string(i) + "}");
+        mongo().insert("items", R"({"_id": {"$numberInt": ")" + std::to_string(i) +
+                                    R"("}, "i32": )" + std::to_string(i) + "}");
     }
     open();
     // A server object that MongoDB does not have goes; one that MongoDB has differently is updated.
@@ -686,8 +748,8 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     EXPECT_EQ(progress.back().docs_done, 250u);
     EXPECT_NE(format_progress(progress.back()).find("all collections 250/250"), std::string::npos)
         << format_progress(progress.back());
-    // The stale object was never written to MongoDB (the connector was not running), so it is pending
-    // outbound and kept; MongoDB gets it once the connector runs.
+    // The stale object was never written to MongoDB (the connector was not running), so it is
+    // pending outbound and kept; MongoDB gets it once the connector runs.
     EXPECT_EQ(stats->removed, 0u);
     auto status = c->status();
     ASSERT_EQ(status.import_runs.size(), 1u);
@@ -696,13 +758,18 @@ TEST_F(ConnectorTest, ImportReadsEverythingThenStreams) {
     mongo().update("items", R"({"_id": 7})", R"({"$set": {"i32": 700}})");
     connector_ = std::move(c);
     ASSERT_OK(connector_->start(nullptr));
-    ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x10\x07\x00\x00\x00", 5))->get("i32") == Value(int64_t{700}); }));
+    ASSERT_TRUE(wait_until([&] {
+        return get("Item", std::string("\x10\x07\x00\x00\x00", 5))->get("i32") ==
+               Value(int64_t{700});
+    }));
     ASSERT_TRUE(wait_until([&] { return mongo().count("items") == 251; }));
-    // A second import while running: documents deleted in MongoDB behind the stream's back are removed.
+    // A second import while running: documents deleted in MongoDB behind the stream's back are
+    // removed.
     connector_->stop();
     bson_error_t err;
     Bson all = bson(R"({"_id": {"$lt": 10}})");
-    ASSERT_TRUE(mongoc_collection_delete_many(mongo().collection("items").get(), all.get(), nullptr, nullptr, &err));
+    ASSERT_TRUE(mongoc_collection_delete_many(mongo().collection("items").get(), all.get(), nullptr,
+                                              nullptr, &err));
     {
         // Forget the stream position, as if the oplog had moved on.
         ASSERT_OK(store_->write([](WriteTxn& t) { return remove_meta(t, "mongo:resume_token"); }));
@@ -721,11 +788,13 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
     auto** docs = static_cast<bson_t**>(bson_malloc(sizeof(bson_t*) * 1000));
     for (int done = 0; done < kDocs; done += 1000) {
         for (int i = 0; i < 1000; ++i) {
-            docs[i] = BCON_NEW("_id", BCON_INT32(done + i), "label", BCON_UTF8("imported"), "i32", BCON_INT32(i),
-                               "tags", "[", BCON_UTF8("a"), "]", "unmapped", BCON_BOOL(true));
+            docs[i] = BCON_NEW("_id", BCON_INT32(done + i), "label", BCON_UTF8("imported"), "i32",
+                               BCON_INT32(i), "tags", "[", BCON_UTF8("a"), "]", "unmapped",
+                               BCON_BOOL(true));
         }
         bson_error_t err;
-        bool ok = mongoc_collection_insert_many(coll.get(), const_cast<const bson_t**>(docs), 1000, nullptr, nullptr, &err);
+        bool ok = mongoc_collection_insert_many(coll.get(), const_cast<const bson_t**>(docs), 1000,
+                                                nullptr, nullptr, &err);
         for (int i = 0; i < 1000; ++i) bson_destroy(docs[i]);
         ASSERT_TRUE(ok) << err.message;
     }
@@ -738,15 +807,17 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
         progress.push_back(p);
     });
     ASSERT_OK(stats);
-    std::printf("imported %llu documents in %.2f s (%.0f docs/s)\n", static_cast<unsigned long long>(stats->docs_read),
-                stats->seconds, stats->docs_per_s);
+    std::printf("imported %llu documents in %.2f s (%.0f docs/s)\n",
+                static_cast<unsigned long long>(stats->docs_read), stats->seconds,
+                stats->docs_per_s);
     EXPECT_EQ(stats->docs_read, static_cast<uint64_t>(kDocs));
     EXPECT_EQ(stats->added, static_cast<uint64_t>(kDocs));
     EXPECT_EQ(store_->box("Item").value().count().value(), static_cast<uint64_t>(kDocs));
     ASSERT_FALSE(progress.empty());
     EXPECT_TRUE(progress.back().finished);
     EXPECT_EQ(progress.back().docs_total, static_cast<uint64_t>(kDocs));
-    for (size_t i = 1; i < progress.size(); ++i) EXPECT_LE(progress[i - 1].docs_done, progress[i].docs_done);
+    for (size_t i = 1; i < progress.size(); ++i)
+        EXPECT_LE(progress[i - 1].docs_done, progress[i].docs_done);
     // A second import finds nothing to change.
     auto again = c->run_import(nullptr);
     ASSERT_OK(again);
@@ -754,7 +825,8 @@ TEST_F(ConnectorTest, ImportOf100kDocumentsWithProgress) {
 }
 
 TEST_F(ConnectorTest, AutomaticInitialImportOnFirstStart) {
-    for (int i = 0; i < 20; ++i) mongo().insert("Tag", R"({"_id": "t)" + std::to_string(i) + R"(", "title": "x"})");
+    for (int i = 0; i < 20; ++i)
+        mongo().insert("Tag", R"({"_id": "t)" + std::to_string(i) + R"(", "title": "x"})");
     auto o = logged(options());
     o.automatic_initial_import = true;
     start(o);
@@ -766,11 +838,14 @@ TEST_F(ConnectorTest, AutomaticInitialImportOnFirstStart) {
     // The operator can tell from the log that it ran, why, and what it recovered.
     auto lines = info_lines("MongoDB import");
     EXPECT_TRUE(has_line(lines, {"MongoDB import started (automaticInitialImport"})) << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import: Tag (2/2) read: 20 documents read; objects 20 added, 0 updated, "
-                                 "0 removed; 0 dead letters"}))
+    EXPECT_TRUE(has_line(
+        lines, {"MongoDB import: Tag (2/2) read: 20 documents read; objects 20 added, 0 updated, "
+                "0 removed; 0 dead letters"}))
         << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: 0 documents read"})) << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (automaticInitialImport", "2 collections, 20 documents read; "
+    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: 0 documents read"}))
+        << all_log();
+    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (automaticInitialImport",
+                                 "2 collections, 20 documents read; "
                                  "objects 20 added, 0 updated, 0 removed; 0 dead letters"}))
         << all_log();
 }
@@ -778,7 +853,8 @@ TEST_F(ConnectorTest, AutomaticInitialImportOnFirstStart) {
 // The progress of each collection counts that collection's documents: after 300 items, the line of
 // the empty Tag collection reads 0/0, not 300/300.
 TEST_F(ConnectorTest, ImportProgressCountsEachCollectionByItself) {
-    for (int i = 0; i < 300; ++i) mongo().insert("items", R"({"_id": "i)" + std::to_string(i) + R"("})");
+    for (int i = 0; i < 300; ++i)
+        mongo().insert("items", R"({"_id": "i)" + std::to_string(i) + R"("})");
     open();
     auto o = logged(options());
     o.import_batch = 100;
@@ -824,9 +900,11 @@ TEST_F(ConnectorTest, ImportProgressCountsEachCollectionByItself) {
     // An import someone asked for logs the same lines as the automatic ones.
     auto lines = info_lines("MongoDB import");
     EXPECT_TRUE(has_line(lines, {"MongoDB import started (requested)"})) << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: 300 documents read; objects 300 added"}))
+    EXPECT_TRUE(has_line(
+        lines, {"MongoDB import: items (1/2) read: 300 documents read; objects 300 added"}))
         << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import finished (requested)", "300 documents read; objects 300 added"}))
+    EXPECT_TRUE(has_line(
+        lines, {"MongoDB import finished (requested)", "300 documents read; objects 300 added"}))
         << all_log();
     EXPECT_EQ(c->status().import_runs.back().reason, "requested");
 }
@@ -837,17 +915,19 @@ TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
     Gid a = put_item([](Object& o) { (void)o.set("name", Value("before")); });
     ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(a)) == 1 && caught_up(); }));
     connector_->stop();
-    for (int i = 0; i < 30; ++i) mongo().insert("items", R"({"_id": "lost)" + std::to_string(i) + R"(", "i32": 1})");
+    for (int i = 0; i < 30; ++i)
+        mongo().insert("items", R"({"_id": "lost)" + std::to_string(i) + R"(", "i32": 1})");
     mongo().remove("items", id_json(a));
     Gid b = put_item([](Object& o) { (void)o.set("name", Value("device while stopped")); });
     if (mongo().external()) {
         // A real oplog does not shrink on demand: store a point that cannot be resumed instead.
         ASSERT_OK(store_->write([](WriteTxn& t) -> Status {
-                              Bson tok = bson(R"({"_data": "00"})");
-                              return put_meta(t, "mongo:resume_token",
-                                              std::string_view(reinterpret_cast<const char*>(bson_get_data(tok.get())),
-                                                               tok.get()->len));
-                          }));
+            Bson tok = bson(R"({"_data": "00"})");
+            return put_meta(
+                t, "mongo:resume_token",
+                std::string_view(reinterpret_cast<const char*>(bson_get_data(tok.get())),
+                                 tok.get()->len));
+        }));
     }
     restart_connector(logged(options()));
     ASSERT_TRUE(wait_until([&] { return connector_->status().import_runs.size() == 1; }));
@@ -855,12 +935,14 @@ TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
     EXPECT_TRUE(run.automatic);
     EXPECT_TRUE(run.error.empty()) << run.error;
     // The log says that the import ran because the history was lost, and what it recovered: 30
-    // documents added, the one deleted meanwhile removed. (The device's write may reach MongoDB before
-    // the import reads: 30 or 31 documents read.)
+    // documents added, the one deleted meanwhile removed. (The device's write may reach MongoDB
+    // before the import reads: 30 or 31 documents read.)
     auto lines = info_lines("MongoDB import");
-    EXPECT_TRUE(has_line(lines, {"MongoDB import started (change-stream history lost"})) << all_log();
-    EXPECT_TRUE(has_line(lines, {"MongoDB import: items (1/2) read: ",
-                                 " documents read; objects 30 added, 0 updated, 1 removed; 0 dead letters"}))
+    EXPECT_TRUE(has_line(lines, {"MongoDB import started (change-stream history lost"}))
+        << all_log();
+    EXPECT_TRUE(has_line(
+        lines, {"MongoDB import: items (1/2) read: ",
+                " documents read; objects 30 added, 0 updated, 1 removed; 0 dead letters"}))
         << all_log();
     EXPECT_TRUE(has_line(lines, {"MongoDB import finished (change-stream history lost",
                                  "objects 30 added, 0 updated, 1 removed; 0 dead letters"}))
@@ -868,10 +950,15 @@ TEST_F(ConnectorTest, HistoryLostTriggersAnImportAndConverges) {
     ASSERT_TRUE(wait_until([&] { return store_->box("Item").value().count().value() == 31; }));
     EXPECT_FALSE(get("Item", a).has_value());  // deleted in MongoDB while the history was lost
     ASSERT_TRUE(get("Item", b).has_value());   // the device's write was pending, so it stays ...
-    ASSERT_TRUE(wait_until([&] { return mongo().count("items", id_json(b)) == 1; }));  // ... and reaches MongoDB
+    ASSERT_TRUE(wait_until(
+        [&] { return mongo().count("items", id_json(b)) == 1; }));  // ... and reaches MongoDB
     // The stream continues after the import.
     mongo().insert("items", R"({"_id": "after-import"})");
-    ASSERT_TRUE(wait_until([&] { return get("Item", std::string("\x02" "after-import")).has_value(); }));
+    ASSERT_TRUE(wait_until([&] {
+        return get("Item", std::string("\x02"
+                                       "after-import"))
+            .has_value();
+    }));
 }
 
 }  // namespace

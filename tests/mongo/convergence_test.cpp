@@ -1,15 +1,17 @@
 // A property test of the conflict rules (docs/sync-protocol.md, "Conflicts"; docs/mongo-mapping.md,
 // "Concurrent edits"): devices, the sync server and a simulated MongoDB with the connector's rules,
-// over the in-memory transport, under random interleavings of device writes, MongoDB writes, removals,
-// references, lost Acks, dropped connections and server restarts. After each run every replica must
-// hold the same objects.
+// over the in-memory transport, under random interleavings of device writes, MongoDB writes,
+// removals, references, lost Acks, dropped connections and server restarts. After each run every
+// replica must hold the same objects.
 //
-// The MongoDB side is a model: documents keyed by entity and global id, and an oplog of transactions.
-// What reaches it and what comes back goes through the connector's own rules: outbound_action() says
-// what the outbound writer does with each server change, apply_stream_batch() applies MongoDB's
-// changes to the server history as the change stream's committer does.
+// The MongoDB side is a model: documents keyed by entity and global id, and an oplog of
+// transactions. What reaches it and what comes back goes through the connector's own rules:
+// outbound_action() says what the outbound writer does with each server change,
+// apply_stream_batch() applies MongoDB's changes to the server history as the change stream's
+// committer does.
 //
-// OUTPOST_CONVERGENCE_SEEDS=N runs N seeds (default 2000); OUTPOST_CONVERGENCE_SEED=S runs seed S only.
+// OUTPOST_CONVERGENCE_SEEDS=N runs N seeds (default 2000); OUTPOST_CONVERGENCE_SEED=S runs seed S
+// only.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -67,7 +69,8 @@ class SimMongo {
     void client_txn(std::vector<ObjectChange> changes) {
         for (auto& c : changes) {
             apply(c);
-            if (c.kind == ObjectChange::kPut && c.is_new) c = whole(c.entity_uid, c.gid);  // fullDocument
+            if (c.kind == ObjectChange::kPut && c.is_new)
+                c = whole(c.entity_uid, c.gid);  // fullDocument
         }
         oplog_.push_back({false, 0, std::move(changes)});
     }
@@ -194,7 +197,8 @@ class SimMongo {
             if (p.has(kFlagId)) continue;
             Value v;
             if (it != docs.end()) {
-                if (auto f = it->second.props.find(p.id.uid); f != it->second.props.end()) v = f->second;
+                if (auto f = it->second.props.find(p.id.uid); f != it->second.props.end())
+                    v = f->second;
             }
             c.properties.push_back({p.id.uid, v});
         }
@@ -252,7 +256,9 @@ Replica of_store(Store& store) {
                 if (p.has(kFlagId)) continue;
                 const Value& v = o.get(p.name);
                 if (p.type == PropertyType::kRelation) {
-                    auto g = v.is_null() ? std::nullopt : target_gid(p.target, static_cast<uint64_t>(v.as<int64_t>()));
+                    auto g = v.is_null()
+                                 ? std::nullopt
+                                 : target_gid(p.target, static_cast<uint64_t>(v.as<int64_t>()));
                     text += p.name + "=" + (g ? hex(*g) : "null") + " ";
                 } else {
                     text += p.name + "=" + value_text(v) + " ";
@@ -331,7 +337,8 @@ std::string diff(const Replica& a, const Replica& b) {
 
 class Scenario {
   public:
-    explicit Scenario(uint32_t seed) : seed_(seed), rng_(seed), model_(convergence_model()), net_(model_), mongo_(model_) {
+    explicit Scenario(uint32_t seed)
+        : seed_(seed), rng_(seed), model_(convergence_model()), net_(model_), mongo_(model_) {
         person_ = model_.entity("Person");
         note_ = model_.entity("Note");
         for (int i = 0; i < 3; ++i) {
@@ -344,15 +351,33 @@ class Scenario {
     std::string go(int steps) {
         for (int step = 0; step < steps; ++step) {
             switch (rng_() % 16) {
-                case 0: case 1: case 2: case 3: case 4: device_write(pick_device(), step); break;
-                case 5: case 6: mongo_write(step); break;
-                case 7: case 8: outbound(); break;
-                case 9: case 10: inbound(); break;
-                case 11: link_fault(pick_device()); break;
+                case 0:
+                case 1:
+                case 2:
+                case 3:
+                case 4:
+                    device_write(pick_device(), step);
+                    break;
+                case 5:
+                case 6:
+                    mongo_write(step);
+                    break;
+                case 7:
+                case 8:
+                    outbound();
+                    break;
+                case 9:
+                case 10:
+                    inbound();
+                    break;
+                case 11:
+                    link_fault(pick_device());
+                    break;
                 case 12:
                     if (rng_() % 8 == 0) net_.restart_server();
                     break;
-                default: break;
+                default:
+                    break;
             }
             for (int k = static_cast<int>(rng_() % 3); k > 0; --k) net_.pump_once();
         }
@@ -362,14 +387,17 @@ class Scenario {
   private:
     TestClient& pick_device() { return *devices_[rng_() % devices_.size()]; }
 
-    Value text_value(const char* what, int step) { return Value(std::string(what) + std::to_string(step)); }
+    Value text_value(const char* what, int step) {
+        return Value(std::string(what) + std::to_string(step));
+    }
 
     // Global ids of ENTITY on STORE (objects it holds), and on MongoDB.
     std::vector<std::pair<uint64_t, Gid>> objects(Store& store, const Entity& e) {
         std::vector<std::pair<uint64_t, Gid>> out;
         auto txn = store.begin_read().value();
         auto box = store.box(e.name).value();
-        for (uint64_t id : box.ids(txn).value()) out.emplace_back(id, gid_of(txn, box, id).value().value());
+        for (uint64_t id : box.ids(txn).value())
+            out.emplace_back(id, gid_of(txn, box, id).value().value());
         return out;
     }
 
@@ -394,8 +422,10 @@ class Scenario {
             write([&](WriteTxn& txn) -> Status {
                 Object o = nbox.new_object();
                 OUTPOST_RETURN_IF_ERROR(o.set("text", text_value("n", step)));
-                OUTPOST_RETURN_IF_ERROR(o.set("author", Value(static_cast<int64_t>(people[rng_() % people.size()].first))));
-                OUTPOST_RETURN_IF_ERROR(o.set_to_many("readers", {people[rng_() % people.size()].first}));
+                OUTPOST_RETURN_IF_ERROR(o.set(
+                    "author", Value(static_cast<int64_t>(people[rng_() % people.size()].first))));
+                OUTPOST_RETURN_IF_ERROR(
+                    o.set_to_many("readers", {people[rng_() % people.size()].first}));
                 return nbox.put(txn, o).status();
             });
         } else if (op < 7) {
@@ -416,15 +446,18 @@ class Scenario {
                     }
                 } else {
                     switch (rng_() % 3) {
-                        case 0: OUTPOST_RETURN_IF_ERROR(obj.set("text", text_value("n", step))); break;
+                        case 0:
+                            OUTPOST_RETURN_IF_ERROR(obj.set("text", text_value("n", step)));
+                            break;
                         case 1:
                             OUTPOST_RETURN_IF_ERROR(obj.set(
-                                "author", Value(static_cast<int64_t>(people[rng_() % people.size()].first))));
+                                "author",
+                                Value(static_cast<int64_t>(people[rng_() % people.size()].first))));
                             break;
                         default:
-                            OUTPOST_RETURN_IF_ERROR(obj.set_to_many(
-                                "readers", {people[rng_() % people.size()].first,
-                                            people[rng_() % people.size()].first}));
+                            OUTPOST_RETURN_IF_ERROR(
+                                obj.set_to_many("readers", {people[rng_() % people.size()].first,
+                                                            people[rng_() % people.size()].first}));
                     }
                 }
                 return box.put(txn, obj).status();
@@ -452,7 +485,9 @@ class Scenario {
             const bool person = notes.empty() || rng_() % 2;
             const Entity& e = person ? *person_ : *note_;
             auto& list = person ? people : notes;
-            auto uid = [&](const Entity& ent, const char* name) { return ent.property(name)->id.uid; };
+            auto uid = [&](const Entity& ent, const char* name) {
+                return ent.property(name)->id.uid;
+            };
             auto some_person = [&]() -> Value {
                 if (people.empty()) return Value();
                 const Gid& g = people[rng_() % people.size()];
@@ -464,16 +499,19 @@ class Scenario {
                 c.gid = new_object_id_gid();
                 c.is_new = true;
                 if (person) {
-                    c.properties = {{uid(e, "name"), text_value("mp", step)}, {uid(e, "age"), Value(int64_t{step % 90})}};
+                    c.properties = {{uid(e, "name"), text_value("mp", step)},
+                                    {uid(e, "age"), Value(int64_t{step % 90})}};
                 } else {
-                    c.properties = {{uid(e, "text"), text_value("mn", step)}, {uid(e, "author"), some_person()}};
+                    c.properties = {{uid(e, "text"), text_value("mn", step)},
+                                    {uid(e, "author"), some_person()}};
                 }
                 list.push_back(c.gid);
             } else if (op < 7) {  // update
                 c.gid = list[rng_() % list.size()];
                 if (person) {
-                    c.properties = {rng_() % 2 ? PropertyChange{uid(e, "name"), text_value("mp", step)}
-                                               : PropertyChange{uid(e, "age"), Value(int64_t{step % 90})}};
+                    c.properties = {rng_() % 2
+                                        ? PropertyChange{uid(e, "name"), text_value("mp", step)}
+                                        : PropertyChange{uid(e, "age"), Value(int64_t{step % 90})}};
                 } else if (rng_() % 2) {
                     c.properties = {{uid(e, "text"), text_value("mn", step)}};
                 } else {
@@ -571,7 +609,8 @@ uint32_t env_number(const char* name, uint32_t fallback) {
 
 TEST(Convergence, RandomInterleavingsOfDevicesMongoDbAndFaultsConverge) {
     // Each seed makes four stores: on a memory file system where there is one, unless TMPDIR says.
-    if (!std::getenv("TMPDIR") && std::filesystem::is_directory("/dev/shm")) setenv("TMPDIR", "/dev/shm", 0);
+    if (!std::getenv("TMPDIR") && std::filesystem::is_directory("/dev/shm"))
+        setenv("TMPDIR", "/dev/shm", 0);
     uint32_t first = 1, count = env_number("OUTPOST_CONVERGENCE_SEEDS", 2000);
     if (std::getenv("OUTPOST_CONVERGENCE_SEED")) {
         first = env_number("OUTPOST_CONVERGENCE_SEED", 1);
@@ -583,7 +622,8 @@ TEST(Convergence, RandomInterleavingsOfDevicesMongoDbAndFaultsConverge) {
         const std::string failure = run.go(60);
         if (!failure.empty()) {
             ++failures;
-            ADD_FAILURE() << "seed " << seed << " (OUTPOST_CONVERGENCE_SEED=" << seed << "):" << failure;
+            ADD_FAILURE() << "seed " << seed << " (OUTPOST_CONVERGENCE_SEED=" << seed
+                          << "):" << failure;
         }
     }
 }

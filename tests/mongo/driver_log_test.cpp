@@ -1,5 +1,5 @@
-// libmongoc's own log lines reach the sink of set_driver_log at their level: its debug lines (server
-// monitoring, every 0.5 s while no server answers) must stay out of a log at info.
+// libmongoc's own log lines reach the sink of set_driver_log at their level: its debug lines
+// (server monitoring, every 0.5 s while no server answers) must stay out of a log at info.
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -22,10 +22,11 @@ class DriverLog : public ::testing::Test {
   protected:
     void SetUp() override {
         detail::ensure_mongoc_init();
-        set_driver_log([this](DriverLogLevel level, std::string_view domain, std::string_view message) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            lines_.push_back({level, std::string(domain), std::string(message)});
-        });
+        set_driver_log(
+            [this](DriverLogLevel level, std::string_view domain, std::string_view message) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                lines_.push_back({level, std::string(domain), std::string(message)});
+            });
     }
     void TearDown() override { set_driver_log({}); }
 
@@ -66,7 +67,8 @@ TEST_F(DriverLog, MonitorLinesOfAnUnreachableServerAreDebugLines) {
     // A pool whose server selection waits: its monitor checks the server every 0.5 s and reports
     // each failure at debug level.
     bson_error_t err;
-    detail::UriPtr uri(mongoc_uri_new_with_error("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1500", &err));
+    detail::UriPtr uri(
+        mongoc_uri_new_with_error("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1500", &err));
     ASSERT_TRUE(uri) << err.message;
     detail::ClientPoolPtr pool(mongoc_client_pool_new(uri.get()));
     mongoc_client_t* client = mongoc_client_pool_pop(pool.get());
@@ -79,7 +81,8 @@ TEST_F(DriverLog, MonitorLinesOfAnUnreachableServerAreDebugLines) {
     for (const auto& l : lines_) {
         if (l.domain != "monitor") continue;
         monitor_seen = true;
-        EXPECT_TRUE(l.level == DriverLogLevel::kDebug || l.level == DriverLogLevel::kTrace) << l.message;
+        EXPECT_TRUE(l.level == DriverLogLevel::kDebug || l.level == DriverLogLevel::kTrace)
+            << l.message;
     }
     EXPECT_TRUE(monitor_seen) << "no monitor line from libmongoc";
 }

@@ -27,7 +27,8 @@ using testing::wait_until;
 // Runs the child program; calls ON_LINE for each line of its stdout until it returns false, then
 // kills it with SIGKILL. Returns the exit status (or -SIGKILL; -1 when it died of a signal or did
 // not finish within the deadline).
-int run_child(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& on_line) {
+int run_child(const std::vector<std::string>& args,
+              const std::function<bool(const std::string&)>& on_line) {
     constexpr auto kChildDeadline = std::chrono::seconds(120);
     outpost::test::Process child;
     std::vector<std::string> all = {CONNECTOR_CHILD_BINARY};
@@ -61,7 +62,8 @@ std::vector<int64_t> marker_positions(mongoc_change_stream_t* stream) {
         }
         bson_iter_init(&it, ev);
         if (bson_iter_find_descendant(&it, "fullDocument.position", &d) ||
-            (bson_iter_init(&it, ev) && bson_iter_find_descendant(&it, "updateDescription.updatedFields.position", &d))) {
+            (bson_iter_init(&it, ev) &&
+             bson_iter_find_descendant(&it, "updateDescription.updatedFields.position", &d))) {
             out.push_back(bson_iter_as_int64(&d));
         }
     }
@@ -110,7 +112,8 @@ TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
         ASSERT_OK(append_gid(key.get(), "_id", g));
         auto doc = mongo.find_one("items", key.json());
         ASSERT_TRUE(doc.has_value());
-        EXPECT_EQ(field_json(*doc, "i32"), "{ \"v\" : " + std::to_string(o.get("i32").as<int64_t>()) + " }");
+        EXPECT_EQ(field_json(*doc, "i32"),
+                  "{ \"v\" : " + std::to_string(o.get("i32").as<int64_t>()) + " }");
         values.insert(o.get("i32").as<int64_t>());
     }
     EXPECT_EQ(values.size(), all.size());
@@ -118,20 +121,22 @@ TEST(ConnectorFaults, KillNineDuringOutboundNeitherLosesNorRepeats) {
     auto positions = marker_positions(stream.get());
     ASSERT_FALSE(positions.empty());
     for (size_t i = 1; i < positions.size(); ++i) {
-        EXPECT_LT(positions[i - 1], positions[i]) << "position " << positions[i] << " written again at " << i;
+        EXPECT_LT(positions[i - 1], positions[i])
+            << "position " << positions[i] << " written again at " << i;
     }
     EXPECT_EQ(positions.back(), static_cast<int64_t>(ChangeLog::last_position(txn).value()));
 }
 
 // The inbound side reads and maps batches ahead of their commits: a kill -9 while batches are read,
-// mapped and committed loses no event and applies none twice, each MongoDB transaction lands whole in
-// one server transaction, and the server's records follow MongoDB's order. (An insert applied again
-// after the update that follows it in a later batch would change the object back and forth, which the
-// records show; an insert and its update in one batch make one record.)
+// mapped and committed loses no event and applies none twice, each MongoDB transaction lands whole
+// in one server transaction, and the server's records follow MongoDB's order. (An insert applied
+// again after the update that follows it in a later batch would change the object back and forth,
+// which the records show; an insert and its update in one batch make one record.)
 TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
     testing::MongoServer mongo;
     testing::TempDir dir;
-    constexpr int kGroups = 300;  // each: a transaction of three inserts, then an update of the first
+    constexpr int kGroups =
+        300;  // each: a transaction of three inserts, then an update of the first
     auto doc_id = [](int g, int j) { return "t" + std::to_string(g) + "-" + std::to_string(j); };
     int written = 0;
     auto write_group = [&] {
@@ -139,9 +144,10 @@ TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
         mongo.transaction([&](Bson& opts) {
             bson_error_t err;
             for (int j = 0; j < 3; ++j) {
-                Bson d = bson(R"({"_id": ")" + doc_id(g, j) + R"(", "i32": )" + std::to_string(g * 3 + j) + "}");
-                ASSERT_TRUE(mongoc_collection_insert_one(mongo.collection("items").get(), d.get(), opts.get(), nullptr,
-                                                         &err))
+                Bson d = bson(R"({"_id": ")" + doc_id(g, j) + R"(", "i32": )" +
+                              std::to_string(g * 3 + j) + "}");
+                ASSERT_TRUE(mongoc_collection_insert_one(mongo.collection("items").get(), d.get(),
+                                                         opts.get(), nullptr, &err))
                     << err.message;
             }
         });
@@ -169,7 +175,8 @@ TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
     auto box = store->box("Item").value();
     auto txn = store->begin_read().value();
     EXPECT_EQ(box.count().value(), static_cast<uint64_t>(kGroups * 3));
-    std::map<std::string, std::vector<uint64_t>> records_of;  // GID -> positions of the records naming it
+    std::map<std::string, std::vector<uint64_t>>
+        records_of;  // GID -> positions of the records naming it
     for (uint64_t after = 0;;) {
         auto recs = ChangeLog::read(txn, after, 1000).value();
         if (recs.empty()) break;
@@ -184,7 +191,8 @@ TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
     for (int g = 0; g < kGroups; ++g) {
         auto& first = records_of["\x02" + doc_id(g, 0)];
         // The insert and the update: one record when both were in one batch, else two.
-        ASSERT_TRUE(first.size() == 1 || first.size() == 2) << doc_id(g, 0) << " in " << first.size() << " records";
+        ASSERT_TRUE(first.size() == 1 || first.size() == 2)
+            << doc_id(g, 0) << " in " << first.size() << " records";
         EXPECT_GE(first[0], previous) << "group " << g << " applied before an earlier event";
         if (first.size() == 2) {
             EXPECT_GT(first[1], first[0]);
@@ -204,8 +212,8 @@ TEST(ConnectorFaults, KillNineDuringInboundNeitherLosesNorRepeats) {
 
 TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
     testing::TempDir dir;
-    // Against a real deployment (OUTPOST_TEST_MONGO_URI) the test cannot restart the server; it drops
-    // the connections of the connector's commands with a fail point instead.
+    // Against a real deployment (OUTPOST_TEST_MONGO_URI) the test cannot restart the server; it
+    // drops the connections of the connector's commands with a fail point instead.
     testing::MongoServer mongo(
         {}, std::getenv("OUTPOST_TEST_MONGO_URI") ? "" : dir.sub("standin-data"));
     auto store = testing::open_store(dir.sub("store"), testing::mongo_mapping_model());
@@ -223,19 +231,23 @@ TEST(ConnectorFaults, StandInRestartUnderARunningConnector) {
     };
     for (int i = 0; i < 20; ++i) put(i);
     mongo.insert("Tag", R"({"_id": "before"})");
-    ASSERT_TRUE(wait_until([&] { return mongo.count("items") == 20 && store->box("Tag").value().count().value() == 1; }));
+    ASSERT_TRUE(wait_until([&] {
+        return mongo.count("items") == 20 && store->box("Tag").value().count().value() == 1;
+    }));
     if (auto* s = mongo.standin()) {
         s->kill_now();
         for (int i = 20; i < 40; ++i) put(i);  // written while MongoDB is down
         ASSERT_TRUE(s->start());
     } else {
-        mongo.fail_point(R"({"failCommands": ["update", "getMore", "commitTransaction"], "closeConnection": true})",
-                         R"({"times": 6})");
+        mongo.fail_point(
+            R"({"failCommands": ["update", "getMore", "commitTransaction"], "closeConnection": true})",
+            R"({"times": 6})");
         for (int i = 20; i < 40; ++i) put(i);
     }
     mongo.insert("Tag", R"({"_id": "after"})");
     ASSERT_TRUE(wait_until([&] { return mongo.count("items") == 40; }, std::chrono::seconds(30)));
-    ASSERT_TRUE(wait_until([&] { return store->box("Tag").value().count().value() == 2; }, std::chrono::seconds(30)));
+    ASSERT_TRUE(wait_until([&] { return store->box("Tag").value().count().value() == 2; },
+                           std::chrono::seconds(30)));
     // The outbound side passes the record the inbound side made too (it came from MongoDB).
     EXPECT_TRUE(wait_until([&] {
         auto st = c->status();

@@ -1,5 +1,4 @@
 // The model <-> BSON mapping, row by row (docs/mongo-mapping.md), without a server.
-#include "common/status_macros.hpp"
 #include "mongo/mapping.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +7,7 @@
 #include <cstring>
 
 #include "common/models.hpp"
+#include "common/status_macros.hpp"
 #include "mongo/handles.hpp"
 
 namespace outpost::mongo {
@@ -42,7 +42,8 @@ class MappingTest : public ::testing::Test {
         bson_free(j);
         return r;
     }
-    Result<Value> in(const char* property, const std::string& doc_json, const Mapping* m = nullptr) {
+    Result<Value> in(const char* property, const std::string& doc_json,
+                     const Mapping* m = nullptr) {
         Bson b = json(doc_json);
         bson_iter_t it;
         EXPECT_TRUE(bson_iter_init_find(&it, b.get(), "v"));
@@ -66,14 +67,14 @@ class MappingTest : public ::testing::Test {
 };
 
 TEST_F(MappingTest, EntityAndPropertyNames) {
-    EXPECT_NE(mapping_->by_collection("Tag"), nullptr);      // default: the entity name
-    EXPECT_EQ(mapping_->by_collection("Item"), nullptr);     // externalName "items"
-    EXPECT_EQ(mapping_->by_collection("Local"), nullptr);    // not synced
-    ASSERT_NE(item_->field("label"), nullptr);               // externalName of "name"
+    EXPECT_NE(mapping_->by_collection("Tag"), nullptr);    // default: the entity name
+    EXPECT_EQ(mapping_->by_collection("Item"), nullptr);   // externalName "items"
+    EXPECT_EQ(mapping_->by_collection("Local"), nullptr);  // not synced
+    ASSERT_NE(item_->field("label"), nullptr);             // externalName of "name"
     EXPECT_EQ(item_->field("label")->property->name, "name");
     EXPECT_EQ(item_->field("name"), nullptr);
     EXPECT_NE(item_->to_many_field("children"), nullptr);
-    EXPECT_EQ(item_->field("id"), nullptr);                  // the id is _id
+    EXPECT_EQ(item_->field("id"), nullptr);  // the id is _id
     EXPECT_EQ(mapping_->by_entity_uid(model_.entity("Item")->id.uid), item_);
 }
 
@@ -86,9 +87,12 @@ TEST_F(MappingTest, ScalarsWriteTheirBsonTypes) {
     EXPECT_EQ(out("f", 1.5), R"({ "v" : { "$numberDouble" : "1.5" } })");
     EXPECT_EQ(out("d", -0.25), R"({ "v" : { "$numberDouble" : "-0.25" } })");
     EXPECT_EQ(out("name", "héllo"), R"({ "v" : "héllo" })");
-    EXPECT_EQ(out("when", int64_t{1700000000123}), R"({ "v" : { "$date" : { "$numberLong" : "1700000000123" } } })");
-    EXPECT_EQ(out("nanos", int64_t{1700000000123456789}), R"({ "v" : { "$numberLong" : "1700000000123456789" } })");
-    EXPECT_EQ(out("blob", Bytes{1, 2, 255}), R"({ "v" : { "$binary" : { "base64" : "AQL/", "subType" : "00" } } })");
+    EXPECT_EQ(out("when", int64_t{1700000000123}),
+              R"({ "v" : { "$date" : { "$numberLong" : "1700000000123" } } })");
+    EXPECT_EQ(out("nanos", int64_t{1700000000123456789}),
+              R"({ "v" : { "$numberLong" : "1700000000123456789" } })");
+    EXPECT_EQ(out("blob", Bytes{1, 2, 255}),
+              R"({ "v" : { "$binary" : { "base64" : "AQL/", "subType" : "00" } } })");
     EXPECT_EQ(out("name", Value()), R"({ "v" : null })");
 }
 
@@ -115,7 +119,8 @@ TEST_F(MappingTest, LosslessWidthMismatchesAreAccepted) {
     EXPECT_EQ(in("i32", R"({"v": {"$numberLong": "7"}})").value(), Value(int64_t{7}));
     EXPECT_EQ(in("i32", R"({"v": {"$numberDouble": "7.0"}})").value(), Value(int64_t{7}));
     EXPECT_EQ(in("d", R"({"v": {"$numberInt": "3"}})").value(), Value(3.0));
-    EXPECT_EQ(in("d", R"({"v": {"$numberLong": "9007199254740992"}})").value(), Value(9007199254740992.0));
+    EXPECT_EQ(in("d", R"({"v": {"$numberLong": "9007199254740992"}})").value(),
+              Value(9007199254740992.0));
     EXPECT_EQ(in("nanos", R"({"v": {"$numberInt": "1"}})").value(), Value(int64_t{1}));
 }
 
@@ -135,10 +140,12 @@ TEST_F(MappingTest, LossyOrWrongTypesAreMappingErrors) {
     expect_error("flag", R"({"v": 1})", "int does not fit bool");
     expect_error("name", R"({"v": 5})", "int does not fit string");
     expect_error("when", R"({"v": {"$numberLong": "5"}})", "long does not fit date");
-    expect_error("blob", R"({"v": {"$binary": {"base64": "AA==", "subType": "80"}}})", "needs externalType binary");
+    expect_error("blob", R"({"v": {"$binary": {"base64": "AA==", "subType": "80"}}})",
+                 "needs externalType binary");
     expect_error("tags", R"({"v": ["a", 1]})", "in a string vector");
     expect_error("i32v", R"({"v": [1, "x"]})", "string does not fit");
-    expect_error("oid", R"({"v": "not an oid"})", "string does not fit string (externalType objectId)");
+    expect_error("oid", R"({"v": "not an oid"})",
+                 "string does not fit string (externalType objectId)");
 }
 
 TEST_F(MappingTest, NullsReadAsNull) {
@@ -149,15 +156,18 @@ TEST_F(MappingTest, NullsReadAsNull) {
 
 TEST_F(MappingTest, ExternalTypes) {
     // ObjectId <-> string / bytes
-    EXPECT_EQ(out("oid", "65a1b2c3d4e5f60718293a4b"), R"({ "v" : { "$oid" : "65a1b2c3d4e5f60718293a4b" } })");
+    EXPECT_EQ(out("oid", "65a1b2c3d4e5f60718293a4b"),
+              R"({ "v" : { "$oid" : "65a1b2c3d4e5f60718293a4b" } })");
     EXPECT_EQ(round_trip("oid", "65a1b2c3d4e5f60718293a4b"), Value("65a1b2c3d4e5f60718293a4b"));
     Bytes oid_bytes = {0x65, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18, 0x29, 0x3a, 0x4b};
     EXPECT_EQ(out("oid_bytes", oid_bytes), R"({ "v" : { "$oid" : "65a1b2c3d4e5f60718293a4b" } })");
     EXPECT_EQ(round_trip("oid_bytes", oid_bytes), Value(oid_bytes));
     // UUID <-> string / bytes
-    EXPECT_EQ(out("uuid", "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"),
-              R"({ "v" : { "$binary" : { "base64" : "AZChssPUfl+Ka3yNng8aKw==", "subType" : "04" } } })");
-    EXPECT_EQ(round_trip("uuid", "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"), Value("0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"));
+    EXPECT_EQ(
+        out("uuid", "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"),
+        R"({ "v" : { "$binary" : { "base64" : "AZChssPUfl+Ka3yNng8aKw==", "subType" : "04" } } })");
+    EXPECT_EQ(round_trip("uuid", "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"),
+              Value("0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"));
     Bytes u(16, 0xab);
     EXPECT_EQ(round_trip("uuid_bytes", u), Value(u));
     // Decimal128 <-> string / bytes
@@ -170,13 +180,15 @@ TEST_F(MappingTest, ExternalTypes) {
     // Timestamp <-> int64
     EXPECT_EQ(out("ts", int64_t{(int64_t{1700000000} << 32) | 7}),
               R"({ "v" : { "$timestamp" : { "t" : 1700000000, "i" : 7 } } })");
-    EXPECT_EQ(round_trip("ts", int64_t{(int64_t{5} << 32) | 9}), Value(int64_t{(int64_t{5} << 32) | 9}));
+    EXPECT_EQ(round_trip("ts", int64_t{(int64_t{5} << 32) | 9}),
+              Value(int64_t{(int64_t{5} << 32) | 9}));
     // Regex <-> [pattern, options]
     EXPECT_EQ(out("rx", Value::StringVector{"^a.*z$", "im"}),
               R"({ "v" : { "$regularExpression" : { "pattern" : "^a.*z$", "options" : "im" } } })");
     EXPECT_EQ(round_trip("rx", Value::StringVector{"x", ""}), Value(Value::StringVector{"x", ""}));
     // JavaScript <-> string
-    EXPECT_EQ(out("js", "function() { return 1; }"), R"({ "v" : { "$code" : "function() { return 1; }" } })");
+    EXPECT_EQ(out("js", "function() { return 1; }"),
+              R"({ "v" : { "$code" : "function() { return 1; }" } })");
     EXPECT_EQ(round_trip("js", "x => x"), Value("x => x"));
     // Binary with any subtype
     auto bin = in("bin", R"({"v": {"$binary": {"base64": "AQI=", "subType": "80"}}})");
@@ -186,42 +198,58 @@ TEST_F(MappingTest, ExternalTypes) {
 
 TEST_F(MappingTest, ExternalTypeValuesThatDoNotFitAreErrors) {
     Bson b;
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("oid"), "xyz").code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("uuid"), "not-a-uuid").code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("dec"), "12x").code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("rx"), Value::StringVector{"a"}).code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("doc"), "[1,").code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("doc"), "42").code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("oid_bytes"), Bytes{1}).code(), ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("oid"), "xyz").code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("uuid"), "not-a-uuid").code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("dec"), "12x").code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("rx"), Value::StringVector{"a"}).code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("doc"), "[1,").code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("doc"), "42").code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("oid_bytes"), Bytes{1}).code(),
+              ErrorCode::kMongoMapping);
     EXPECT_TRUE(b.empty()) << "a failed append leaves nothing behind: " << b.json();
 }
 
 TEST_F(MappingTest, JsonToNativeKeepsKeyOrderBothWays) {
     const char* text = R"({"z":1,"a":[true,null,2.5,"s",{"k":-3}],"m":{"y":1,"b":2}})";
-    EXPECT_EQ(out("doc", text),
-              R"({ "v" : { "z" : { "$numberInt" : "1" }, "a" : [ true, null, { "$numberDouble" : "2.5" }, "s", )"
-              R"({ "k" : { "$numberInt" : "-3" } } ], "m" : { "y" : { "$numberInt" : "1" }, "b" : { "$numberInt" : "2" } } } })");
+    EXPECT_EQ(
+        out("doc", text),
+        R"({ "v" : { "z" : { "$numberInt" : "1" }, "a" : [ true, null, { "$numberDouble" : "2.5" }, "s", )"
+        R"({ "k" : { "$numberInt" : "-3" } } ], "m" : { "y" : { "$numberInt" : "1" }, "b" : { "$numberInt" : "2" } } } })");
     EXPECT_EQ(round_trip("doc", text), Value(text));
     EXPECT_EQ(round_trip("doc", "[1,2,[3]]"), Value("[1,2,[3]]"));
 }
 
 TEST_F(MappingTest, FlexAtAnyDepth) {
-    Flex f(Flex::Map{{"a", Flex(Flex::Array{Flex(), true, Flex(int64_t{1}), 2.5, "s", Flex(Bytes{9})})},
-                     {"b", Flex(Flex::Map{{"c", Flex(Flex::Map{{"d", Flex(int64_t{1} << 40)}})}})}});
+    Flex f(Flex::Map{
+        {"a", Flex(Flex::Array{Flex(), true, Flex(int64_t{1}), 2.5, "s", Flex(Bytes{9})})},
+        {"b", Flex(Flex::Map{{"c", Flex(Flex::Map{{"d", Flex(int64_t{1} << 40)}})}})}});
     EXPECT_EQ(round_trip("extra", f), Value(f));
     EXPECT_EQ(out("extra", Flex(int64_t{3})), R"({ "v" : { "$numberInt" : "3" } })");
-    EXPECT_EQ(out("extra", Flex(int64_t{1} << 40)), R"({ "v" : { "$numberLong" : "1099511627776" } })");
-    EXPECT_EQ(round_trip("fmap", Flex(Flex::Map{{"k", Flex("v")}})), Value(Flex(Flex::Map{{"k", Flex("v")}})));
-    EXPECT_EQ(round_trip("fvec", Flex(Flex::Array{Flex(1), Flex(2)})), Value(Flex(Flex::Array{Flex(1), Flex(2)})));
+    EXPECT_EQ(out("extra", Flex(int64_t{1} << 40)),
+              R"({ "v" : { "$numberLong" : "1099511627776" } })");
+    EXPECT_EQ(round_trip("fmap", Flex(Flex::Map{{"k", Flex("v")}})),
+              Value(Flex(Flex::Map{{"k", Flex("v")}})));
+    EXPECT_EQ(round_trip("fvec", Flex(Flex::Array{Flex(1), Flex(2)})),
+              Value(Flex(Flex::Array{Flex(1), Flex(2)})));
     Bson b;
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("fmap"), Flex(Flex::Array{})).code(), ErrorCode::kMongoMapping);
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("fvec"), Flex(Flex::Map{})).code(), ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("fmap"), Flex(Flex::Array{})).code(),
+              ErrorCode::kMongoMapping);
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("fvec"), Flex(Flex::Map{})).code(),
+              ErrorCode::kMongoMapping);
     EXPECT_FALSE(in("fmap", R"({"v": [1]})").is_ok());
     EXPECT_FALSE(in("fvec", R"({"v": {"a": 1}})").is_ok());
 }
 
 // N arrays around a 1, as JSON text ("[[1]]" for 2).
-std::string nested_json(int levels) { return std::string(levels, '[') + "1" + std::string(levels, ']'); }
+std::string nested_json(int levels) {
+    return std::string(levels, '[') + "1" + std::string(levels, ']');
+}
 Flex nested_flex(int levels) {
     Flex f(int64_t{1});
     for (int i = 0; i < levels; ++i) f = Flex(Flex::Array{std::move(f)});
@@ -235,13 +263,17 @@ TEST_F(MappingTest, NestingIsBoundedBothWays) {
     for (int levels : {kMaxNestingDepth + 1, 12'000}) {
         Status st = mapping_->append_value(b.get(), "v", prop("doc"), nested_json(levels));
         EXPECT_EQ(st.code(), ErrorCode::kMongoMapping) << levels;
-        EXPECT_NE(st.message().find("nests deeper than 64 levels"), std::string::npos) << st.message();
+        EXPECT_NE(st.message().find("nests deeper than 64 levels"), std::string::npos)
+            << st.message();
     }
-    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("extra"), nested_flex(kMaxNestingDepth + 1)).code(),
+    EXPECT_EQ(mapping_->append_value(b.get(), "v", prop("extra"), nested_flex(kMaxNestingDepth + 1))
+                  .code(),
               ErrorCode::kMongoMapping);
     EXPECT_TRUE(b.empty()) << b.json();
-    EXPECT_EQ(round_trip("doc", nested_json(kMaxNestingDepth)), Value(nested_json(kMaxNestingDepth)));
-    EXPECT_EQ(round_trip("extra", nested_flex(kMaxNestingDepth)), Value(nested_flex(kMaxNestingDepth)));
+    EXPECT_EQ(round_trip("doc", nested_json(kMaxNestingDepth)),
+              Value(nested_json(kMaxNestingDepth)));
+    EXPECT_EQ(round_trip("extra", nested_flex(kMaxNestingDepth)),
+              Value(nested_flex(kMaxNestingDepth)));
 
     // Inbound: documents nested deeper than the limit are mapping errors for flex and jsonToNative.
     const std::string deeper = R"({"v": )" + nested_json(kMaxNestingDepth + 1) + "}";
@@ -272,16 +304,19 @@ TEST_F(MappingTest, JsonToNativeRefusesStringsThatAreNotUtf8) {
         auto r = mapping_->value_from_bson(prop("doc"), it);
         ASSERT_FALSE(r.is_ok()) << in_key;
         EXPECT_EQ(r.status().code(), ErrorCode::kMongoMapping);
-        EXPECT_NE(r.status().message().find("not valid UTF-8"), std::string::npos) << r.status().message();
+        EXPECT_NE(r.status().message().find("not valid UTF-8"), std::string::npos)
+            << r.status().message();
     }
 }
 
 TEST_F(MappingTest, FlexLossyTypesConvertUnlessStrict) {
-    const char* doc = R"({"v": {"o": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "t": {"$date": {"$numberLong": "5"}},
+    const char* doc =
+        R"({"v": {"o": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "t": {"$date": {"$numberLong": "5"}},
                               "n": {"$numberDecimal": "1.25"}}})";
     auto r = in("extra", doc);
     ASSERT_OK(r);
-    EXPECT_EQ(r.value(), Value(Flex(Flex::Map{{"o", Flex("65a1b2c3d4e5f60718293a4b")}, {"t", Flex(int64_t{5})},
+    EXPECT_EQ(r.value(), Value(Flex(Flex::Map{{"o", Flex("65a1b2c3d4e5f60718293a4b")},
+                                              {"t", Flex(int64_t{5})},
                                               {"n", Flex("1.25")}})));
     MappingOptions strict;
     strict.strict_from_mongo = true;
@@ -293,9 +328,11 @@ TEST_F(MappingTest, FlexLossyTypesConvertUnlessStrict) {
 }
 
 TEST_F(MappingTest, Vectors) {
-    EXPECT_EQ(out("i32v", Value::IntVector{1, -2}), R"({ "v" : [ { "$numberInt" : "1" }, { "$numberInt" : "-2" } ] })");
+    EXPECT_EQ(out("i32v", Value::IntVector{1, -2}),
+              R"({ "v" : [ { "$numberInt" : "1" }, { "$numberInt" : "-2" } ] })");
     EXPECT_EQ(out("i64v", Value::IntVector{1}), R"({ "v" : [ { "$numberLong" : "1" } ] })");
-    EXPECT_EQ(out("dtv", Value::IntVector{7}), R"({ "v" : [ { "$date" : { "$numberLong" : "7" } } ] })");
+    EXPECT_EQ(out("dtv", Value::IntVector{7}),
+              R"({ "v" : [ { "$date" : { "$numberLong" : "7" } } ] })");
     EXPECT_EQ(out("tags", Value::StringVector{"a", "b"}), R"({ "v" : [ "a", "b" ] })");
     EXPECT_EQ(out("dv", Value::DoubleVector{0.5}), R"({ "v" : [ { "$numberDouble" : "0.5" } ] })");
     EXPECT_EQ(round_trip("i8v", Value::IntVector{-128, 127}), Value(Value::IntVector{-128, 127}));
@@ -339,8 +376,8 @@ TEST_F(MappingTest, EveryIdTypeIsAGid) {
 }
 
 TEST_F(MappingTest, UnmappableIdsAreErrors) {
-    for (const char* doc : {R"({"_id": 1.5})", R"({"_id": {"a": 1}})", R"({"_id": true})", R"({"_id": null})",
-                            R"({"_id": {"$date": {"$numberLong": "1"}}})",
+    for (const char* doc : {R"({"_id": 1.5})", R"({"_id": {"a": 1}})", R"({"_id": true})",
+                            R"({"_id": null})", R"({"_id": {"$date": {"$numberLong": "1"}}})",
                             R"({"_id": {"$binary": {"base64": "AQID", "subType": "04"}}})"}) {
         Bson d = json(doc);
         bson_iter_t it;
@@ -368,7 +405,8 @@ TEST_F(MappingTest, RelationsAreTargetIds) {
     ASSERT_OK(mapping_->build_update(*item_, put, spec, nullptr));
     Bson upd;
     spec.build(upd.get());
-    // Read back as a document: the to-one is the target's _id, the to-many an array of _ids, in order, duplicates kept.
+    // Read back as a document: the to-one is the target's _id, the to-many an array of _ids, in
+    // order, duplicates kept.
     Bson doc;
     ASSERT_OK(append_gid(doc.get(), "_id", put.gid));
     bson_concat(doc.get(), &spec.set);
@@ -457,19 +495,27 @@ TEST_F(MappingTest, OversizedValuesAreSkippedOrBlock) {
 }
 
 TEST_F(MappingTest, DocumentsMapEveryPropertyAndIgnoreUnmappedFields) {
-    Bson d = json(R"({"_id": "k", "label": "x", "unmapped": {"deep": 1}, "i32": 5, "children": ["a", "b"]})");
+    Bson d = json(
+        R"({"_id": "k", "label": "x", "unmapped": {"deep": 1}, "i32": 5, "children": ["a", "b"]})");
     auto ch = mapping_->change_from_document(*item_, d.get());
     ASSERT_OK(ch);
     EXPECT_EQ(ch->gid, std::string("\x02k"));
     // Every mapped property is set: present ones to their values, absent ones to null.
     EXPECT_EQ(ch->properties.size(), item_->fields.size());
     for (const auto& pc : ch->properties) {
-        if (pc.property_uid == uid("name")) { EXPECT_EQ(pc.value, Value("x")); }
-        else if (pc.property_uid == uid("i32")) { EXPECT_EQ(pc.value, Value(int64_t{5})); }
-        else { EXPECT_TRUE(pc.value.is_null()); }
+        if (pc.property_uid == uid("name")) {
+            EXPECT_EQ(pc.value, Value("x"));
+        } else if (pc.property_uid == uid("i32")) {
+            EXPECT_EQ(pc.value, Value(int64_t{5}));
+        } else {
+            EXPECT_TRUE(pc.value.is_null());
+        }
     }
     ASSERT_EQ(ch->to_many.size(), 1u);
-    EXPECT_EQ(ch->to_many[0].targets, (std::vector<Gid>{"\x02" "a", "\x02" "b"}));
+    EXPECT_EQ(ch->to_many[0].targets, (std::vector<Gid>{"\x02"
+                                                        "a",
+                                                        "\x02"
+                                                        "b"}));
 }
 
 TEST_F(MappingTest, AbsentVectorsReadAsEmptyWithTheOption) {
@@ -480,15 +526,24 @@ TEST_F(MappingTest, AbsentVectorsReadAsEmptyWithTheOption) {
     auto ch = m.change_from_document(*m.by_collection("items"), d.get());
     ASSERT_OK(ch);
     for (const auto& pc : ch->properties) {
-        if (pc.property_uid == uid("tags")) { EXPECT_EQ(pc.value, Value(Value::StringVector{})); }
-        if (pc.property_uid == uid("i32v")) { EXPECT_EQ(pc.value, Value(Value::IntVector{})); }
-        if (pc.property_uid == uid("dv")) { EXPECT_EQ(pc.value, Value(Value::DoubleVector{})); }
-        if (pc.property_uid == uid("name")) { EXPECT_TRUE(pc.value.is_null()); }
+        if (pc.property_uid == uid("tags")) {
+            EXPECT_EQ(pc.value, Value(Value::StringVector{}));
+        }
+        if (pc.property_uid == uid("i32v")) {
+            EXPECT_EQ(pc.value, Value(Value::IntVector{}));
+        }
+        if (pc.property_uid == uid("dv")) {
+            EXPECT_EQ(pc.value, Value(Value::DoubleVector{}));
+        }
+        if (pc.property_uid == uid("name")) {
+            EXPECT_TRUE(pc.value.is_null());
+        }
     }
 }
 
 TEST_F(MappingTest, UpdateDescriptionsMapTopLevelFieldsAndAskForLookups) {
-    Bson desc = json(R"({"updatedFields": {"label": "new", "extra.a.b": 1, "tags.2": "t", "unmapped.x": 1, "other": 2},
+    Bson desc = json(
+        R"({"updatedFields": {"label": "new", "extra.a.b": 1, "tags.2": "t", "unmapped.x": 1, "other": 2},
                         "removedFields": ["i32", "doc.k", "zzz"],
                         "truncatedArrays": [{"field": "i64v", "newSize": 1}]})");
     std::vector<std::string> lookup;
@@ -498,13 +553,20 @@ TEST_F(MappingTest, UpdateDescriptionsMapTopLevelFieldsAndAskForLookups) {
     EXPECT_EQ(ch->properties[0], (PropertyChange{uid("name"), Value("new")}));
     EXPECT_EQ(ch->properties[1], (PropertyChange{uid("i32"), Value()}));
     EXPECT_EQ(lookup, (std::vector<std::string>{"extra", "tags", "doc", "i64v"}));
-    Bson full = json(R"({"_id": 1, "extra": {"a": {"b": 1}}, "tags": ["x", "y", "t"], "i64v": [4]})");
+    Bson full =
+        json(R"({"_id": 1, "extra": {"a": {"b": 1}}, "tags": ["x", "y", "t"], "i64v": [4]})");
     ASSERT_OK(mapping_->add_fields_from_document(*item_, full.get(), lookup, ch.value()));
     EXPECT_EQ(ch->properties.size(), 6u);
     for (const auto& pc : ch->properties) {
-        if (pc.property_uid == uid("tags")) { EXPECT_EQ(pc.value, Value(Value::StringVector{"x", "y", "t"})); }
-        if (pc.property_uid == uid("doc")) { EXPECT_TRUE(pc.value.is_null()); }
-        if (pc.property_uid == uid("i64v")) { EXPECT_EQ(pc.value, Value(Value::IntVector{4})); }
+        if (pc.property_uid == uid("tags")) {
+            EXPECT_EQ(pc.value, Value(Value::StringVector{"x", "y", "t"}));
+        }
+        if (pc.property_uid == uid("doc")) {
+            EXPECT_TRUE(pc.value.is_null());
+        }
+        if (pc.property_uid == uid("i64v")) {
+            EXPECT_EQ(pc.value, Value(Value::IntVector{4}));
+        }
     }
 }
 
@@ -517,12 +579,18 @@ TEST_F(MappingTest, ModelsThatCannotMapAreRejected) {
     EXPECT_NE(r.status().message().find("both map to collection \"same\""), std::string::npos);
 
     ModelBuilder c;
-    c.entity("A").sync().property("id", PropertyType::kInt64, kFlagId)
-        .property("x", PropertyType::kString).external_name("a.b");
+    c.entity("A")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("x", PropertyType::kString)
+        .external_name("a.b");
     EXPECT_FALSE(Mapping::create(c.build().value()).is_ok());
     ModelBuilder d;
-    d.entity("A").sync().property("id", PropertyType::kInt64, kFlagId)
-        .property("x", PropertyType::kString).external_name("y")
+    d.entity("A")
+        .sync()
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("x", PropertyType::kString)
+        .external_name("y")
         .property("y", PropertyType::kString);
     EXPECT_FALSE(Mapping::create(d.build().value()).is_ok());
 }

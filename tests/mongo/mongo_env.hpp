@@ -57,7 +57,8 @@ class MongoServer {
             o.extra = std::move(extra);
             o.extra.emplace_back("--enable-test-commands");
             proc_.emplace(o);
-            uri_ = "mongodb://" + proc_->host_port() + "/?replicaSet=rs0&serverSelectionTimeoutMS=3000";
+            uri_ = "mongodb://" + proc_->host_port() +
+                   "/?replicaSet=rs0&serverSelectionTimeoutMS=3000";
         }
         detail::ensure_mongoc_init();
         bson_error_t err;
@@ -85,35 +86,42 @@ class MongoServer {
     outpost::testing::StandInProcess* standin() { return proc_ ? &*proc_ : nullptr; }
 
     detail::CollectionPtr collection(const std::string& name) {
-        return detail::CollectionPtr(mongoc_client_get_collection(client_, database_.c_str(), name.c_str()));
+        return detail::CollectionPtr(
+            mongoc_client_get_collection(client_, database_.c_str(), name.c_str()));
     }
     void insert(const std::string& coll, const std::string& doc_json) {
         Bson d = bson(doc_json);
         bson_error_t err;
-        EXPECT_TRUE(mongoc_collection_insert_one(collection(coll).get(), d.get(), nullptr, nullptr, &err))
+        EXPECT_TRUE(
+            mongoc_collection_insert_one(collection(coll).get(), d.get(), nullptr, nullptr, &err))
             << err.message << " inserting " << doc_json;
     }
     void update(const std::string& coll, const std::string& filter, const std::string& update) {
         Bson f = bson(filter), u = bson(update);
         bson_error_t err;
-        EXPECT_TRUE(mongoc_collection_update_one(collection(coll).get(), f.get(), u.get(), nullptr, nullptr, &err))
+        EXPECT_TRUE(mongoc_collection_update_one(collection(coll).get(), f.get(), u.get(), nullptr,
+                                                 nullptr, &err))
             << err.message;
     }
     void replace(const std::string& coll, const std::string& filter, const std::string& doc) {
         Bson f = bson(filter), d = bson(doc);
         bson_error_t err;
-        EXPECT_TRUE(mongoc_collection_replace_one(collection(coll).get(), f.get(), d.get(), nullptr, nullptr, &err))
+        EXPECT_TRUE(mongoc_collection_replace_one(collection(coll).get(), f.get(), d.get(), nullptr,
+                                                  nullptr, &err))
             << err.message;
     }
     void remove(const std::string& coll, const std::string& filter) {
         Bson f = bson(filter);
         bson_error_t err;
-        EXPECT_TRUE(mongoc_collection_delete_one(collection(coll).get(), f.get(), nullptr, nullptr, &err)) << err.message;
+        EXPECT_TRUE(
+            mongoc_collection_delete_one(collection(coll).get(), f.get(), nullptr, nullptr, &err))
+            << err.message;
     }
     // Documents matching FILTER, as parsed copies.
     std::vector<Bson> find(const std::string& coll, const std::string& filter = "{}") {
         Bson f = bson(filter);
-        detail::CursorPtr cur(mongoc_collection_find_with_opts(collection(coll).get(), f.get(), nullptr, nullptr));
+        detail::CursorPtr cur(
+            mongoc_collection_find_with_opts(collection(coll).get(), f.get(), nullptr, nullptr));
         std::vector<Bson> out;
         const bson_t* doc;
         while (mongoc_cursor_next(cur.get(), &doc)) out.push_back(Bson::copy_of(doc));
@@ -129,7 +137,8 @@ class MongoServer {
     int64_t count(const std::string& coll, const std::string& filter = "{}") {
         Bson f = bson(filter);
         bson_error_t err;
-        int64_t n = mongoc_collection_count_documents(collection(coll).get(), f.get(), nullptr, nullptr, nullptr, &err);
+        int64_t n = mongoc_collection_count_documents(collection(coll).get(), f.get(), nullptr,
+                                                      nullptr, nullptr, &err);
         EXPECT_GE(n, 0) << err.message;
         return n;
     }
@@ -145,17 +154,20 @@ class MongoServer {
         fn(opts);
         Bson reply;
         bson_destroy(reply.get());
-        ASSERT_TRUE(mongoc_client_session_commit_transaction(s.get(), reply.get(), &err)) << err.message;
+        ASSERT_TRUE(mongoc_client_session_commit_transaction(s.get(), reply.get(), &err))
+            << err.message;
     }
     // configureFailPoint failCommand (stand-in with --enable-test-commands, or a server with
     // enableTestCommands=1).
-    void fail_point(const std::string& data_json, const std::string& mode_json = R"({"times": 1})") {
-        Bson cmd = bson(R"({"configureFailPoint": "failCommand", "mode": )" + mode_json + R"(, "data": )" +
-                        data_json + "}");
+    void fail_point(const std::string& data_json,
+                    const std::string& mode_json = R"({"times": 1})") {
+        Bson cmd = bson(R"({"configureFailPoint": "failCommand", "mode": )" + mode_json +
+                        R"(, "data": )" + data_json + "}");
         Bson reply;
         bson_destroy(reply.get());
         bson_error_t err;
-        EXPECT_TRUE(mongoc_client_command_simple(client_, "admin", cmd.get(), nullptr, reply.get(), &err))
+        EXPECT_TRUE(
+            mongoc_client_command_simple(client_, "admin", cmd.get(), nullptr, reply.get(), &err))
             << err.message;
     }
 
@@ -178,7 +190,8 @@ inline std::shared_ptr<Store> open_store(const std::string& dir, const Model& m)
 // The value at PATH (dotted) of DOC as relaxed extended JSON of {v: value}, or "missing".
 inline std::string field_json(const Bson& doc, const char* path) {
     bson_iter_t it, d;
-    if (!bson_iter_init(&it, doc.get()) || !bson_iter_find_descendant(&it, path, &d)) return "missing";
+    if (!bson_iter_init(&it, doc.get()) || !bson_iter_find_descendant(&it, path, &d))
+        return "missing";
     Bson one;
     bson_append_iter(one.get(), "v", 1, &d);
     return one.json();

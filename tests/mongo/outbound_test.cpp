@@ -18,7 +18,8 @@ using testing::wait_until;
 
 std::string id_key(const bson_t* ev) {
     bson_iter_t it, d;
-    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, "documentKey._id", &d)) return "";
+    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, "documentKey._id", &d))
+        return "";
     Bson one;
     bson_append_iter(one.get(), "_id", 3, &d);
     return one.json();
@@ -26,7 +27,8 @@ std::string id_key(const bson_t* ev) {
 
 std::optional<int64_t> int_at(const bson_t* ev, const char* path) {
     bson_iter_t it, d;
-    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, path, &d) || !BSON_ITER_HOLDS_NUMBER(&d)) {
+    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, path, &d) ||
+        !BSON_ITER_HOLDS_NUMBER(&d)) {
         return std::nullopt;
     }
     return bson_iter_as_int64(&d);
@@ -34,7 +36,9 @@ std::optional<int64_t> int_at(const bson_t* ev, const char* path) {
 
 std::string string_at(const bson_t* ev, const char* path) {
     bson_iter_t it, d;
-    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, path, &d) || !BSON_ITER_HOLDS_UTF8(&d)) return "";
+    if (!bson_iter_init(&it, ev) || !bson_iter_find_descendant(&it, path, &d) ||
+        !BSON_ITER_HOLDS_UTF8(&d))
+        return "";
     return bson_iter_utf8(&d, nullptr);
 }
 
@@ -86,9 +90,11 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
         return st.outbound_position == st.server_head;
     };
 
-    // Phase 1: the backlog, with commits that fail as write conflicts (the whole transaction again).
-    mongo.fail_point(R"({"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]})",
-                     R"({"times": 3})");
+    // Phase 1: the backlog, with commits that fail as write conflicts (the whole transaction
+    // again).
+    mongo.fail_point(
+        R"({"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]})",
+        R"({"times": 3})");
     ASSERT_OK(connector->start(nullptr));
     ASSERT_TRUE(wait_until(caught_up, std::chrono::seconds(30)));
     // Phase 2: connections dropped on writes.
@@ -96,8 +102,9 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
     write(kPerPhase + 1, 2 * kPerPhase);
     ASSERT_TRUE(wait_until(caught_up, std::chrono::seconds(30)));
     // Phase 3: commits whose outcome is unknown (committed again).
-    mongo.fail_point(R"({"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]})",
-                     R"({"times": 2})");
+    mongo.fail_point(
+        R"({"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]})",
+        R"({"times": 2})");
     write(2 * kPerPhase + 1, 3 * kPerPhase);
     ASSERT_TRUE(wait_until(caught_up, std::chrono::seconds(30)));
     auto st = connector->status();
@@ -105,11 +112,12 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
 
     constexpr int kTotal = 3 * kPerPhase;
     EXPECT_EQ(mongo.count("items"), kTotal + 1);
-    EXPECT_EQ(st.outbound_docs, 2u * kTotal);  // each write counted once, when its transaction committed
+    EXPECT_EQ(st.outbound_docs,
+              2u * kTotal);  // each write counted once, when its transaction committed
     EXPECT_GE(st.retries, 7u);
 
-    // In stream order: X took the values 1..kTotal once each, every Y arrived once, and the marker's
-    // position only grew.
+    // In stream order: X took the values 1..kTotal once each, every Y arrived once, and the
+    // marker's position only grew.
     std::map<std::string, std::vector<int64_t>> values;  // document key -> i32 values in order
     std::vector<int64_t> positions;
     int empty = 0;
@@ -129,7 +137,8 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
         }
         ASSERT_EQ(coll, "items");
         EXPECT_TRUE(op == "insert" || op == "update") << op;
-        auto v = op == "insert" ? int_at(ev, "fullDocument.i32") : int_at(ev, "updateDescription.updatedFields.i32");
+        auto v = op == "insert" ? int_at(ev, "fullDocument.i32")
+                                : int_at(ev, "updateDescription.updatedFields.i32");
         ASSERT_TRUE(v.has_value());
         values[id_key(ev)].push_back(*v);
     }
@@ -152,7 +161,8 @@ TEST(OutboundPipeline, OrderAndExactlyOnceHoldAcrossRetries) {
     EXPECT_TRUE(saw_x);
     EXPECT_EQ(singles, static_cast<size_t>(kTotal));
     ASSERT_FALSE(positions.empty());
-    for (size_t i = 1; i < positions.size(); ++i) EXPECT_LT(positions[i - 1], positions[i]) << "at " << i;
+    for (size_t i = 1; i < positions.size(); ++i)
+        EXPECT_LT(positions[i - 1], positions[i]) << "at " << i;
     EXPECT_EQ(static_cast<uint64_t>(positions.back()), st.server_head);
 }
 

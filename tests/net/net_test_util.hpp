@@ -31,7 +31,7 @@ inline constexpr auto kDeadline = 20s;
 // A mutex and condition variable: change state under lock(), then notify; wait_for() returns
 // whether the predicate held before the deadline.
 class Waiter {
-public:
+  public:
     template <class Fn>
     void update(Fn&& fn) {
         {
@@ -47,7 +47,7 @@ public:
     }
     std::mutex& mutex() { return mutex_; }
 
-private:
+  private:
     std::mutex mutex_;
     std::condition_variable cv_;
 };
@@ -90,7 +90,7 @@ struct RecordingClient {
 
 // A blocking TCP socket to 127.0.0.1:port with a receive timeout.
 class RawSocket {
-public:
+  public:
     explicit RawSocket(std::uint16_t port, int rcvbuf = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -169,7 +169,8 @@ public:
         frame += static_cast<char>(0x80 | payload.size());
         const char mask[4] = {1, 2, 3, 4};
         frame.append(mask, 4);
-        for (std::size_t i = 0; i < payload.size(); ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            frame += static_cast<char>(payload[i] ^ mask[i % 4]);
         return write_all(frame);
     }
 
@@ -182,7 +183,7 @@ public:
         return std::make_pair(static_cast<std::uint8_t>(head[0]) & 0x0f, read_some_bytes(len));
     }
 
-private:
+  private:
     int fd_ = -1;
     bool connected_ = false;
 };

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "net/url.hpp"
+
+#include <gtest/gtest.h>
 
 namespace outpost::net::detail {
 namespace {

@@ -282,7 +282,8 @@ TEST(WsServer, SlowReaderIsClosedWhenItsQueueOverflowsWhileOthersGetEverything) 
     // Never blocks: the slow connection's queue passes 1 MiB and it is closed.
     for (int i = 0; i < 100'000 && s.server.send(slow_id, chunk); ++i) {
         if (sent_fast < kFastMessages && i % 10 == 0) {
-            ASSERT_TRUE(s.server.send(fast_id, pattern(1000, static_cast<std::uint8_t>(sent_fast))));
+            ASSERT_TRUE(
+                s.server.send(fast_id, pattern(1000, static_cast<std::uint8_t>(sent_fast))));
             ++sent_fast;
         }
     }

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 // A temporary directory holding a self-signed certificate for 127.0.0.1 and localhost.
 class CertDir {
-public:
+  public:
     CertDir() {
         dir_ = fs::temp_directory_path() /
                ("outpost-net-test-" + std::to_string(std::random_device{}()));
@@ -23,8 +23,9 @@ public:
         const std::string cmd =
             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
             " -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
-            " -keyout '" + (dir_ / "key.pem").string() + "' -out '" +
-            (dir_ / "cert.pem").string() + "' >/dev/null 2>&1";
+            " -keyout '" +
+            (dir_ / "key.pem").string() + "' -out '" + (dir_ / "cert.pem").string() +
+            "' >/dev/null 2>&1";
         ok_ = std::system(cmd.c_str()) == 0 && fs::exists(dir_ / "cert.pem");
     }
     ~CertDir() {
@@ -35,7 +36,7 @@ public:
     std::string path() const { return dir_.string(); }
     std::string cert() const { return (dir_ / "cert.pem").string(); }
 
-private:
+  private:
     fs::path dir_;
     bool ok_ = false;
 };
@@ -135,8 +136,9 @@ TEST(WsTls, AnswersHealthOverTls) {
     CertDir certs;
     ASSERT_TRUE(certs.ok());
     TlsEchoServer s(certs.path());
-    const std::string cmd = "curl -sf --cacert '" + certs.cert() + "' https://127.0.0.1:" +
-                            std::to_string(port_of(s.url)) + "/health >/dev/null 2>&1";
+    const std::string cmd = "curl -sf --cacert '" + certs.cert() +
+                            "' https://127.0.0.1:" + std::to_string(port_of(s.url)) +
+                            "/health >/dev/null 2>&1";
     if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no curl";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
 }

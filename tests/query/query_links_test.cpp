@@ -11,7 +11,7 @@ namespace {
 using qtest::Ids;
 
 class QueryLinks : public qtest::QueryStoreTest {
-protected:
+  protected:
     void SetUp() override {
         QueryStoreTest::SetUp();
         ada_ = put("Person", {{"name", "Ada"}, {"age", 36}});
@@ -30,18 +30,19 @@ protected:
             EXPECT_OK(id);
             return id.value();
         };
-        item(1, true, ada_, {bea_});        // 1
-        item(2, false, ada_, {});           // 2
-        item(3, true, bea_, {ada_, cy_});   // 3
-        item(4, true, 0, {bea_, bea_});     // 4
-        item(5, false, cy_, {});            // 5
+        item(1, true, ada_, {bea_});       // 1
+        item(2, false, ada_, {});          // 2
+        item(3, true, bea_, {ada_, cy_});  // 3
+        item(4, true, 0, {bea_, bea_});    // 4
+        item(5, false, cy_, {});           // 5
     }
     uint64_t ada_ = 0, bea_ = 0, cy_ = 0;
 };
 
 TEST_F(QueryLinks, ToOne) {
     EXPECT_EQ(ids("Item", "owner.name == \"Ada\""), (Ids{1, 2}));
-    EXPECT_EQ(ids("Item", "owner.name != \"Ada\""), (Ids{3}));  // Cy's name is null; item 4 has no owner
+    EXPECT_EQ(ids("Item", "owner.name != \"Ada\""),
+              (Ids{3}));  // Cy's name is null; item 4 has no owner
     EXPECT_EQ(ids("Item", "owner.name IS NULL"), (Ids{5}));
     EXPECT_EQ(ids("Item", "owner.age < 40 AND b == true"), (Ids{1, 3}));
     EXPECT_EQ(ids("Item", "owner IS NULL"), (Ids{4}));
@@ -86,16 +87,19 @@ TEST_F(QueryLinks, PathsDrivenByTheTargetsIndex) {
     EXPECT_NE(plan("Item", "owner.name == \"Ada\"").find("index Person.name"), std::string::npos);
     EXPECT_EQ(ids("Item", "owner.name IN (\"Ada\", \"Bea\")"), (Ids{1, 2, 3}));
     EXPECT_EQ(ids("Item", "likes.name ^= \"B\""), (Ids{1, 4}));
-    EXPECT_NE(plan("Person", "@Item.owner.i == 3").find("index Item.i (==) via @Item.owner"), std::string::npos);
+    EXPECT_NE(plan("Person", "@Item.owner.i == 3").find("index Item.i (==) via @Item.owner"),
+              std::string::npos);
     EXPECT_EQ(ids("Person", "@Item.owner.i == 3"), (Ids{bea_}));
     EXPECT_EQ(ids("Person", "@Item.likes.i IN (1, 4)"), (Ids{bea_}));
     EXPECT_EQ(ids("Person", "@Item.likes.owner.name == \"Ada\""), (Ids{bea_}));
-    EXPECT_NE(plan("Person", "@Item.likes.owner.name == \"Ada\"").find("index Person.name (==) via @Item.likes.owner"),
+    EXPECT_NE(plan("Person", "@Item.likes.owner.name == \"Ada\"")
+                  .find("index Person.name (==) via @Item.likes.owner"),
               std::string::npos)
         << plan("Person", "@Item.likes.owner.name == \"Ada\"");
     EXPECT_EQ(ids("Item", "owner.@Item.owner.i == 1"), (Ids{1, 2}));
-    EXPECT_NE(plan("Item", "owner.@Item.owner.i == 1").find("index Item.i (==) via owner.@Item.owner"),
-              std::string::npos)
+    EXPECT_NE(
+        plan("Item", "owner.@Item.owner.i == 1").find("index Item.i (==) via owner.@Item.owner"),
+        std::string::npos)
         << plan("Item", "owner.@Item.owner.i == 1");
 }
 

@@ -14,8 +14,9 @@ struct Thing {
     std::string email;
 };
 }  // namespace
-OUTPOST_ENTITY_AS(Thing, "Person", outpost::field("id", &Thing::id), outpost::field("name", &Thing::name),
-                  outpost::field("age", &Thing::age), outpost::field("email", &Thing::email))
+OUTPOST_ENTITY_AS(Thing, "Person", outpost::field("id", &Thing::id),
+                  outpost::field("name", &Thing::name), outpost::field("age", &Thing::age),
+                  outpost::field("email", &Thing::email))
 
 namespace outpost {
 namespace {
@@ -23,20 +24,43 @@ namespace {
 using qtest::Ids;
 
 class QueryOps : public qtest::QueryStoreTest {
-protected:
+  protected:
     void SetUp() override {
         QueryStoreTest::SetUp();
         fill();
     }
     void fill() {
         // ids 1..5
-        put("Item", {{"i", 10}, {"d", 1.5}, {"s", "Apple"}, {"h", "red"}, {"b", true}, {"t", 1}, {"f", 0.5f},
-                     {"u", int64_t(-1)}, {"date", 1000}, {"raw", Bytes{1, 2}},
-                     {"tags", Value::StringVector{"Fruit", "red"}}, {"nums", Value::IntVector{1, 2, 3}},
-                     {"ds", Value::DoubleVector{0.5}}, {"extra", Flex(Flex::Map{{"k", 1}})}});
-        put("Item", {{"i", 20}, {"d", -2.0}, {"s", "apricot"}, {"h", "green"}, {"b", false}, {"t", 2},
-                     {"u", 5}, {"tags", Value::StringVector{"fruit"}}, {"nums", Value::IntVector{4}}});
-        put("Item", {{"i", -5}, {"d", 3.25}, {"s", "Banana"}, {"h", "yellow"}, {"b", true}, {"t", 3}, {"u", 7}});
+        put("Item", {{"i", 10},
+                     {"d", 1.5},
+                     {"s", "Apple"},
+                     {"h", "red"},
+                     {"b", true},
+                     {"t", 1},
+                     {"f", 0.5f},
+                     {"u", int64_t(-1)},
+                     {"date", 1000},
+                     {"raw", Bytes{1, 2}},
+                     {"tags", Value::StringVector{"Fruit", "red"}},
+                     {"nums", Value::IntVector{1, 2, 3}},
+                     {"ds", Value::DoubleVector{0.5}},
+                     {"extra", Flex(Flex::Map{{"k", 1}})}});
+        put("Item", {{"i", 20},
+                     {"d", -2.0},
+                     {"s", "apricot"},
+                     {"h", "green"},
+                     {"b", false},
+                     {"t", 2},
+                     {"u", 5},
+                     {"tags", Value::StringVector{"fruit"}},
+                     {"nums", Value::IntVector{4}}});
+        put("Item", {{"i", -5},
+                     {"d", 3.25},
+                     {"s", "Banana"},
+                     {"h", "yellow"},
+                     {"b", true},
+                     {"t", 3},
+                     {"u", 7}});
         put("Item", {{"s", "cherry pie"}, {"h", "red"}});  // i, d, b, t null
         put("Item", {{"i", 20}, {"d", 0.0}, {"s", ""}, {"b", false}, {"t", 5}, {"u", 0}});
     }
@@ -184,10 +208,12 @@ TEST_F(QueryOps, OrderOffsetLimit) {
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("i")), (Ids{3, 1, 2, 5, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("i", kOrderDescending)), (Ids{2, 5, 1, 3, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("i", kOrderNullsFirst)), (Ids{4, 3, 1, 2, 5}));
-    EXPECT_EQ(run(QueryBuilder(box("Item")).order("i", kOrderDescending).order("t", kOrderDescending)),
-              (Ids{5, 2, 1, 3, 4}));
+    EXPECT_EQ(
+        run(QueryBuilder(box("Item")).order("i", kOrderDescending).order("t", kOrderDescending)),
+        (Ids{5, 2, 1, 3, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("s")), (Ids{5, 1, 3, 2, 4}));
-    EXPECT_EQ(run(QueryBuilder(box("Item")).order("s", kOrderCaseInsensitive)), (Ids{5, 1, 2, 3, 4}));
+    EXPECT_EQ(run(QueryBuilder(box("Item")).order("s", kOrderCaseInsensitive)),
+              (Ids{5, 1, 2, 3, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("d")), (Ids{2, 5, 1, 3, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("u")), (Ids{5, 2, 3, 1, 4}));
     EXPECT_EQ(run(QueryBuilder(box("Item")).order("id", kOrderDescending)), (Ids{5, 4, 3, 2, 1}));
@@ -350,16 +376,20 @@ TEST_F(QueryOps, ExplainSaysIndexOrScan) {
     EXPECT_NE(explain("u > 3").find("scan"), std::string::npos);
     EXPECT_NE(explain("u == 3").find("index Item.u"), std::string::npos);
     // AND: the cheapest indexed comparison drives.
-    EXPECT_NE(explain("i > 3 AND s == \"x\" AND f == 1").find("index Item.s (==)"), std::string::npos);
+    EXPECT_NE(explain("i > 3 AND s == \"x\" AND f == 1").find("index Item.s (==)"),
+              std::string::npos);
     // OR: indexes only when every branch has one.
-    EXPECT_NE(explain("i == 3 OR s == \"x\"").find("union of [index Item.i (==); index Item.s (==)]"),
-              std::string::npos)
+    EXPECT_NE(
+        explain("i == 3 OR s == \"x\"").find("union of [index Item.i (==); index Item.s (==)]"),
+        std::string::npos)
         << explain("i == 3 OR s == \"x\"");
     EXPECT_NE(explain("i == 3 OR f == 1").find("scan"), std::string::npos);
     // Paths through relations: the target's index, then the relation backwards.
-    EXPECT_NE(explain("owner.name == \"x\"").find("index Person.name (==) via owner"), std::string::npos)
+    EXPECT_NE(explain("owner.name == \"x\"").find("index Person.name (==) via owner"),
+              std::string::npos)
         << explain("owner.name == \"x\"");
-    EXPECT_NE(explain("likes.id == 3").find("id lookup of Person (==) via likes"), std::string::npos)
+    EXPECT_NE(explain("likes.id == 3").find("id lookup of Person (==) via likes"),
+              std::string::npos)
         << explain("likes.id == 3");
     EXPECT_NE(explain("owner.age == 3").find("scan"), std::string::npos);
     // A local index is preferred over a path.
@@ -383,14 +413,20 @@ TEST_F(QueryOps, BuildErrors) {
     EXPECT_EQ(code("likes == 1"), ErrorCode::kUnknownProperty);
     EXPECT_EQ(code("i.name == 1"), ErrorCode::kUnknownProperty);
     EXPECT_EQ(code("@Nope.owner.name == 1"), ErrorCode::kUnknownEntity);
-    EXPECT_EQ(code("@Item.owner.i == 1"), ErrorCode::kUnknownProperty);  // Item.owner points to Person
+    EXPECT_EQ(code("@Item.owner.i == 1"),
+              ErrorCode::kUnknownProperty);  // Item.owner points to Person
     EXPECT_EQ(code("i >"), ErrorCode::kInvalidArgument);
-    EXPECT_EQ(QueryBuilder(box("Item")).order("nope").build().status().code(), ErrorCode::kUnknownProperty);
-    EXPECT_EQ(QueryBuilder(box("Item")).order("tags").build().status().code(), ErrorCode::kTypeMismatch);
+    EXPECT_EQ(QueryBuilder(box("Item")).order("nope").build().status().code(),
+              ErrorCode::kUnknownProperty);
+    EXPECT_EQ(QueryBuilder(box("Item")).order("tags").build().status().code(),
+              ErrorCode::kTypeMismatch);
     EXPECT_EQ(QueryBuilder(box("Item")).where(prop("i").equal(Value())).build().status().code(),
               ErrorCode::kInvalidArgument);
-    EXPECT_EQ(QueryBuilder(box("Item")).where(Condition::compare("i", QueryOp::kBetween, {Value(1)})).build()
-                  .status().code(),
+    EXPECT_EQ(QueryBuilder(box("Item"))
+                  .where(Condition::compare("i", QueryOp::kBetween, {Value(1)}))
+                  .build()
+                  .status()
+                  .code(),
               ErrorCode::kInvalidArgument);
     auto msg = build("Item", "i == \"x\"").status().message();
     EXPECT_NE(msg.find("i (int64)"), std::string::npos) << msg;
@@ -410,7 +446,8 @@ TEST_F(QueryOps, LongStringsBeyondTheIndexKeyAreCheckedInFull) {
 TEST_F(QueryOps, TypedQuery) {
     Box<Thing> people(store_);
     ASSERT_OK(people.status());
-    std::vector<Thing> all{{0, "Ada", 36, "ada@x.org"}, {0, "Bea", 17, "bea@y.org"}, {0, "Cy", 51, "cy@x.org"}};
+    std::vector<Thing> all{
+        {0, "Ada", 36, "ada@x.org"}, {0, "Bea", 17, "bea@y.org"}, {0, "Cy", 51, "cy@x.org"}};
     ASSERT_OK(people.put_many(all));
     ASSERT_OK_AND_ASSIGN(auto q,
                          TypedQuery<Thing>::make(people, "age >= 18 AND email $= \"@x.org\""));

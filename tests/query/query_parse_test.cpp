@@ -78,7 +78,8 @@ TEST(QueryParse, ParametersAndPaths) {
 }
 
 TEST(QueryParse, ErrorsNameTheColumn) {
-    EXPECT_EQ(error_of("age >= "), "query syntax: column 8: expected a value after '>=', found the end");
+    EXPECT_EQ(error_of("age >= "),
+              "query syntax: column 8: expected a value after '>=', found the end");
     EXPECT_EQ(error_of("age = 3"), "query syntax: column 5: unexpected '=' (equality is ==)");
     EXPECT_NE(error_of("age == 3 AND").find("column 13"), std::string::npos);
     EXPECT_NE(error_of("(age == 3").find("column 10: expected ')'"), std::string::npos);
@@ -99,7 +100,8 @@ TEST(QueryParse, ErrorsNameTheColumn) {
 
 TEST(QueryParse, DeepNestingIsAnErrorNotACrash) {
     std::string deep(1000, '(');
-    EXPECT_NE(error_of(deep + "a == 1" + std::string(1000, ')')).find("nested too deeply"), std::string::npos);
+    EXPECT_NE(error_of(deep + "a == 1" + std::string(1000, ')')).find("nested too deeply"),
+              std::string::npos);
 }
 
 TEST(QueryParse, BuilderConditionsPrintInTheSyntax) {
@@ -133,10 +135,18 @@ TEST(QueryParse, MutatedInputIsAnErrorOrAValidCondition) {
         for (int k = static_cast<int>(rng() % 4); k >= 0; --k) {
             size_t at = s.empty() ? 0 : rng() % s.size();
             switch (rng() % 4) {
-                case 0: s.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
-                case 1: if (!s.empty()) s.erase(at, 1); break;
-                case 2: if (!s.empty()) s[at] = static_cast<char>(rng() % 256); break;
-                default: s.resize(at); break;
+                case 0:
+                    s.insert(at, 1, alphabet[rng() % alphabet.size()]);
+                    break;
+                case 1:
+                    if (!s.empty()) s.erase(at, 1);
+                    break;
+                case 2:
+                    if (!s.empty()) s[at] = static_cast<char>(rng() % 256);
+                    break;
+                default:
+                    s.resize(at);
+                    break;
             }
         }
         auto c = parse_condition(s);

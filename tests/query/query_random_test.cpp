@@ -76,14 +76,18 @@ bool ref_leaf_value(const RCond& c, const Value& v) {
     if (c.op == QueryOp::kIsNotNull) return !v.is_null();
     if (v.is_null()) return false;
     switch (c.op) {
-        case QueryOp::kEqual: return ref_cmp(v, c.vals[0], c.cs) == 0;
-        case QueryOp::kNotEqual: return ref_cmp(v, c.vals[0], c.cs) != 0;
-        case QueryOp::kLess: return ref_cmp(v, c.vals[0], c.cs) == -1;
+        case QueryOp::kEqual:
+            return ref_cmp(v, c.vals[0], c.cs) == 0;
+        case QueryOp::kNotEqual:
+            return ref_cmp(v, c.vals[0], c.cs) != 0;
+        case QueryOp::kLess:
+            return ref_cmp(v, c.vals[0], c.cs) == -1;
         case QueryOp::kLessOrEqual: {
             int r = ref_cmp(v, c.vals[0], c.cs);
             return r == -1 || r == 0;
         }
-        case QueryOp::kGreater: return ref_cmp(v, c.vals[0], c.cs) == 1;
+        case QueryOp::kGreater:
+            return ref_cmp(v, c.vals[0], c.cs) == 1;
         case QueryOp::kGreaterOrEqual: {
             int r = ref_cmp(v, c.vals[0], c.cs);
             return r == 1 || r == 0;
@@ -106,7 +110,8 @@ bool ref_leaf_value(const RCond& c, const Value& v) {
                 p = fold(p);
             }
             if (c.op == QueryOp::kStartsWith) return s.rfind(p, 0) == 0;
-            if (c.op == QueryOp::kEndsWith) return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+            if (c.op == QueryOp::kEndsWith)
+                return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
             return s.find(p) != std::string::npos;
         }
         case QueryOp::kVectorContains:
@@ -120,7 +125,8 @@ bool ref_leaf_value(const RCond& c, const Value& v) {
                 }
             }
             return false;
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -146,8 +152,10 @@ bool ref_eval(const World& w, const RCond& c, const Object& o) {
                 if (ref_eval(w, ch, o)) return true;
             }
             return false;
-        case RCond::kNot: return !ref_eval(w, c.children[0], o);
-        case RCond::kLeaf: break;
+        case RCond::kNot:
+            return !ref_eval(w, c.children[0], o);
+        case RCond::kLeaf:
+            break;
     }
     if (c.path.rfind("@Item.", 0) == 0) {
         // O is a Person: some item points to it through owner or likes and matches the rest.
@@ -176,7 +184,8 @@ bool ref_eval(const World& w, const RCond& c, const Object& o) {
     if (c.path.rfind("likes.", 0) == 0) {
         for (uint64_t t : o.get_to_many("likes")) {
             auto it = w.people.find(t);
-            if (it != w.people.end() && ref_leaf_value(c, value_at(it->second, c.path.substr(6)))) return true;
+            if (it != w.people.end() && ref_leaf_value(c, value_at(it->second, c.path.substr(6))))
+                return true;
         }
         return false;
     }
@@ -187,16 +196,20 @@ Condition to_condition(const RCond& c) {
     std::vector<Condition> parts;
     for (const auto& ch : c.children) parts.push_back(to_condition(ch));
     switch (c.kind) {
-        case RCond::kAnd: return Condition::all_of(parts);
-        case RCond::kOr: return Condition::any_of(parts);
-        case RCond::kNot: return Condition::negate(parts[0]);
-        case RCond::kLeaf: break;
+        case RCond::kAnd:
+            return Condition::all_of(parts);
+        case RCond::kOr:
+            return Condition::any_of(parts);
+        case RCond::kNot:
+            return Condition::negate(parts[0]);
+        case RCond::kLeaf:
+            break;
     }
     return Condition::compare(c.path, c.op, c.vals, c.cs);
 }
 
 class Generator {
-public:
+  public:
     explicit Generator(uint32_t seed) : rng_(seed) {}
 
     int uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
@@ -237,7 +250,8 @@ public:
             EXPECT_OK(o.set("owner", static_cast<int64_t>(uniform(1, static_cast<int>(people)))));
         }
         std::vector<uint64_t> likes;
-        for (int k = uniform(0, 2); k > 0; --k) likes.push_back(static_cast<uint64_t>(uniform(1, static_cast<int>(people))));
+        for (int k = uniform(0, 2); k > 0; --k)
+            likes.push_back(static_cast<uint64_t>(uniform(1, static_cast<int>(people))));
         EXPECT_OK(o.set_to_many("likes", likes));
         return o;
     }
@@ -261,17 +275,20 @@ public:
         if (prop == "u") return Value(static_cast<int64_t>(uniform(-1, 7)));
         if (prop == "id") return Value(static_cast<int64_t>(uniform(-1, 300)));
         if (prop == "d") return chance(30) ? Value(small_int()) : Value(small_double());
-        if (prop == "b") return chance(70) ? Value(chance(50)) : Value(static_cast<int64_t>(uniform(-1, 2)));
+        if (prop == "b")
+            return chance(70) ? Value(chance(50)) : Value(static_cast<int64_t>(uniform(-1, 2)));
         return Value(str());
     }
 
     // Paths of Item (or, with PEOPLE, of Person) that leaves compare.
     RCond leaf() {
-        static const std::vector<std::string> kItem = {"i", "d", "s", "h", "b", "t", "u", "id", "tags", "nums",
-                                                       "owner.name", "owner.age", "likes.name", "likes.age"};
-        static const std::vector<std::string> kPerson = {"name", "age", "id", "@Item.owner.i", "@Item.owner.s",
-                                                         "@Item.owner.b", "@Item.likes.i", "@Item.likes.s",
-                                                         "@Item.likes.owner.name"};
+        static const std::vector<std::string> kItem = {
+            "i",  "d",    "s",    "h",          "b",         "t",          "u",
+            "id", "tags", "nums", "owner.name", "owner.age", "likes.name", "likes.age"};
+        static const std::vector<std::string> kPerson = {
+            "name",          "age",           "id",
+            "@Item.owner.i", "@Item.owner.s", "@Item.owner.b",
+            "@Item.likes.i", "@Item.likes.s", "@Item.likes.owner.name"};
         const auto& props = people_ ? kPerson : kItem;
         RCond c;
         c.path = props[static_cast<size_t>(uniform(0, static_cast<int>(props.size()) - 1))];
@@ -287,10 +304,10 @@ public:
             c.cs = c.path == "nums" || chance(60);
             return c;
         }
-        std::vector<QueryOp> ops = {QueryOp::kEqual,   QueryOp::kNotEqual,       QueryOp::kLess,
-                                    QueryOp::kLessOrEqual, QueryOp::kGreater, QueryOp::kGreaterOrEqual,
-                                    QueryOp::kBetween, QueryOp::kIn,             QueryOp::kIsNull,
-                                    QueryOp::kIsNotNull};
+        std::vector<QueryOp> ops = {
+            QueryOp::kEqual,   QueryOp::kNotEqual,       QueryOp::kLess,    QueryOp::kLessOrEqual,
+            QueryOp::kGreater, QueryOp::kGreaterOrEqual, QueryOp::kBetween, QueryOp::kIn,
+            QueryOp::kIsNull,  QueryOp::kIsNotNull};
         if (is_string) {
             for (int k = 0; k < 3; ++k) {
                 ops.push_back(QueryOp::kStartsWith);
@@ -303,16 +320,19 @@ public:
         if (is_string) c.cs = chance(70);
         switch (c.op) {
             case QueryOp::kIsNull:
-            case QueryOp::kIsNotNull: break;
+            case QueryOp::kIsNotNull:
+                break;
             case QueryOp::kBetween:
                 c.vals.push_back(operand_for(c.path));
                 c.vals.push_back(operand_for(c.path));
-                if (chance(70) && ref_cmp(c.vals[0], c.vals[1], c.cs) == 1) std::swap(c.vals[0], c.vals[1]);
+                if (chance(70) && ref_cmp(c.vals[0], c.vals[1], c.cs) == 1)
+                    std::swap(c.vals[0], c.vals[1]);
                 break;
             case QueryOp::kIn:
                 for (int k = uniform(0, 4); k > 0; --k) c.vals.push_back(operand_for(c.path));
                 break;
-            default: c.vals.push_back(operand_for(c.path));
+            default:
+                c.vals.push_back(operand_for(c.path));
         }
         if (c.path == "id" && c.op != QueryOp::kIsNotNull) {
             // The id property has no null; keep its IN lists integral.
@@ -365,7 +385,7 @@ void ref_sort(const std::map<uint64_t, Object>& objects, std::vector<uint64_t>& 
 }
 
 class QueryRandom : public ::testing::Test {
-protected:
+  protected:
     // Fills both stores with the same random data; returns the world as the reference sees it.
     World fill(Generator& g, Store& a, Store& b, int n_people, int n_items) {
         World w;
@@ -395,8 +415,10 @@ protected:
 };
 
 TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
-    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
-    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
+    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true),
+                               StoreOptions{1ull << 30, false, true});
+    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false),
+                             StoreOptions{1ull << 30, false, true});
     ASSERT_OK(indexed);
     ASSERT_OK(plain);
     Generator g(20261126);
@@ -466,8 +488,10 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
 }
 
 TEST_F(QueryRandom, AggregatesMatchTheReference) {
-    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
-    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
+    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true),
+                               StoreOptions{1ull << 30, false, true});
+    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false),
+                             StoreOptions{1ull << 30, false, true});
     ASSERT_OK(indexed);
     ASSERT_OK(plain);
     Generator g(7);
@@ -536,8 +560,10 @@ namespace outpost {
 namespace {
 
 TEST_F(QueryRandom, BacklinkQueriesMatchTheReference) {
-    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true), StoreOptions{1ull << 30, false, true});
-    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false), StoreOptions{1ull << 30, false, true});
+    auto indexed = Store::open(dir_.sub("indexed"), qtest::query_model(true),
+                               StoreOptions{1ull << 30, false, true});
+    auto plain = Store::open(dir_.sub("plain"), qtest::query_model(false),
+                             StoreOptions{1ull << 30, false, true});
     ASSERT_OK(indexed);
     ASSERT_OK(plain);
     Generator g(99);
@@ -551,7 +577,8 @@ TEST_F(QueryRandom, BacklinkQueriesMatchTheReference) {
         std::vector<ROrder> orders;
         static const char* kOrderProps[] = {"name", "age", "id"};
         for (int k = g.uniform(0, 2); k > 0; --k) {
-            orders.push_back({kOrderProps[g.uniform(0, 2)], g.chance(50) ? uint32_t{kOrderDescending} : 0u});
+            orders.push_back(
+                {kOrderProps[g.uniform(0, 2)], g.chance(50) ? uint32_t{kOrderDescending} : 0u});
         }
         uint64_t limit = g.chance(30) ? static_cast<uint64_t>(g.uniform(0, 10)) : UINT64_MAX;
         std::vector<uint64_t> want;

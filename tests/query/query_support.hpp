@@ -19,11 +19,12 @@ using ::outpost::test::query_model;
 using ::outpost::test::TempDir;
 
 class QueryStoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { open(true); }
     void open(bool indexed) {
         store_.reset();
-        auto s = Store::open(dir_.sub(indexed ? "indexed" : "plain"), query_model(indexed), StoreOptions{1ull << 30, false, true});
+        auto s = Store::open(dir_.sub(indexed ? "indexed" : "plain"), query_model(indexed),
+                             StoreOptions{1ull << 30, false, true});
         ASSERT_OK(s);
         store_ = std::move(s).value();
     }
@@ -32,7 +33,8 @@ protected:
         EXPECT_OK(b);
         return std::move(b).value();
     }
-    uint64_t put(const std::string& entity, const std::vector<std::pair<std::string, Value>>& values) {
+    uint64_t put(const std::string& entity,
+                 const std::vector<std::pair<std::string, Value>>& values) {
         DynamicBox b = box(entity);
         Object o = b.new_object();
         for (const auto& [k, v] : values) {

@@ -1,4 +1,5 @@
-// `outpost query`: JSON lines, --count, --order with flags, --offset/--limit, --explain, and errors.
+// `outpost query`: JSON lines, --count, --order with flags, --offset/--limit, --explain, and
+// errors.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -24,7 +25,7 @@ ToolRun run_tool(const std::string& args) {
 }
 
 class QueryTool : public qtest::QueryStoreTest {
-protected:
+  protected:
     void SetUp() override {
         QueryStoreTest::SetUp();
         put("Person", {{"name", "Ada"}, {"age", 36}});
@@ -42,8 +43,9 @@ TEST_F(QueryTool, CountsPrintsAndOrders) {
     EXPECT_EQ(r.out, "1\n");
     r = run_tool("query --db " + db_ + " Person --where 'age >= 18' --order age,desc");
     EXPECT_EQ(r.rc, 0) << r.out;
-    EXPECT_EQ(r.out, "{\"id\":3,\"name\":\"Cy\",\"age\":51,\"email\":null}\n"
-                     "{\"id\":1,\"name\":\"Ada\",\"age\":36,\"email\":null}\n");
+    EXPECT_EQ(r.out,
+              "{\"id\":3,\"name\":\"Cy\",\"age\":51,\"email\":null}\n"
+              "{\"id\":1,\"name\":\"Ada\",\"age\":36,\"email\":null}\n");
     r = run_tool("query --db " + db_ + " Person --order name,desc --offset 1 --limit 1");
     EXPECT_EQ(r.out, "{\"id\":2,\"name\":\"Bea\",\"age\":17,\"email\":null}\n");
     r = run_tool("query --db " + db_ + " Person --count");

@@ -125,11 +125,12 @@ TEST(StandinLibmongoc, SeesWritablePrimary) {
     mongoc_server_description_destroy(sd);
 }
 
-// --standalone answers as a standalone mongod: libmongoc sees a Standalone server, plain writes work,
-// and change streams and transactions fail with mongod's errors.
+// --standalone answers as a standalone mongod: libmongoc sees a Standalone server, plain writes
+// work, and change streams and transactions fail with mongod's errors.
 TEST(StandinLibmongoc, StandaloneHasNoChangeStreamsOrTransactions) {
     StandIn s({"--standalone"});
-    std::string uri = "mongodb://127.0.0.1:" + std::to_string(s.port()) + "/?serverSelectionTimeoutMS=3000";
+    std::string uri =
+        "mongodb://127.0.0.1:" + std::to_string(s.port()) + "/?serverSelectionTimeoutMS=3000";
     ClientPtr c(mongoc_client_new(uri.c_str()));
     ASSERT_TRUE(c);
     bson_error_t err;
@@ -140,7 +141,8 @@ TEST(StandinLibmongoc, StandaloneHasNoChangeStreamsOrTransactions) {
 
     CollPtr coll(mongoc_client_get_collection(c.get(), "test", "sa"));
     auto doc = json(R"({"_id": 1, "a": 1})");
-    ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err)) << err.message;
+    ASSERT_TRUE(mongoc_collection_insert_one(coll.get(), doc.get(), nullptr, nullptr, &err))
+        << err.message;
 
     auto pipeline = json("{}");
     StreamPtr stream(mongoc_collection_watch(coll.get(), pipeline.get(), nullptr));
@@ -150,7 +152,8 @@ TEST(StandinLibmongoc, StandaloneHasNoChangeStreamsOrTransactions) {
     ASSERT_TRUE(mongoc_change_stream_error_document(stream.get(), &err, &reply));
     EXPECT_EQ(err.code, 40573u) << err.message;
 
-    // A transaction's first write carries a txnNumber, which a standalone refuses (IllegalOperation).
+    // A transaction's first write carries a txnNumber, which a standalone refuses
+    // (IllegalOperation).
     mongoc_client_session_t* session = mongoc_client_start_session(c.get(), nullptr, &err);
     ASSERT_NE(session, nullptr) << err.message;
     ASSERT_TRUE(mongoc_client_session_start_transaction(session, nullptr, &err)) << err.message;
@@ -162,7 +165,9 @@ TEST(StandinLibmongoc, StandaloneHasNoChangeStreamsOrTransactions) {
     mongoc_client_session_destroy(session);
     // Nothing of the refused transaction was written.
     auto filter = json(R"({"_id": 2})");
-    EXPECT_EQ(mongoc_collection_count_documents(coll.get(), filter.get(), nullptr, nullptr, nullptr, &err), 0);
+    EXPECT_EQ(mongoc_collection_count_documents(coll.get(), filter.get(), nullptr, nullptr, nullptr,
+                                                &err),
+              0);
 }
 
 TEST(StandinLibmongoc, CollectionWatchDeliversEvents) {

@@ -54,21 +54,24 @@ void append_random_value(bson_t* b, const char* key, std::mt19937& r, int depth 
         }
         case 8: {
             bson_oid_t oid;
-            bson_oid_init_from_string(&oid, (r() % 2) ? "65a1b2c3d4e5f60718293a4b" : "65a1b2c3d4e5f60718293a4c");
+            bson_oid_init_from_string(
+                &oid, (r() % 2) ? "65a1b2c3d4e5f60718293a4b" : "65a1b2c3d4e5f60718293a4c");
             BSON_APPEND_OID(b, key, &oid);
             break;
         }
         case 9: {
             bson_t child;
             BSON_APPEND_DOCUMENT_BEGIN(b, key, &child);
-            for (uint32_t i = 0, n = r() % 3; i < n; ++i) append_random_value(&child, i ? "q" : "p", r, depth + 1);
+            for (uint32_t i = 0, n = r() % 3; i < n; ++i)
+                append_random_value(&child, i ? "q" : "p", r, depth + 1);
             bson_append_document_end(b, &child);
             break;
         }
         default: {
             bson_t child;
             BSON_APPEND_ARRAY_BEGIN(b, key, &child);
-            for (uint32_t i = 0, n = r() % 3; i < n; ++i) append_random_value(&child, std::to_string(i).c_str(), r, depth + 1);
+            for (uint32_t i = 0, n = r() % 3; i < n; ++i)
+                append_random_value(&child, std::to_string(i).c_str(), r, depth + 1);
             bson_append_array_end(b, &child);
             break;
         }
@@ -103,8 +106,10 @@ TEST(UpdateOps, TopLevelSetUnsetMatchesTheGeneralPath) {
         bool set_first = r() % 2;
         for (int i = 0; i < 2; ++i) {
             bool is_set = (i == 0) == set_first;
-            if (is_set && (r() % 5 || bson_empty(unset.get()))) BSON_APPEND_DOCUMENT(update.get(), "$set", set.get());
-            if (!is_set && !bson_empty(unset.get())) BSON_APPEND_DOCUMENT(update.get(), "$unset", unset.get());
+            if (is_set && (r() % 5 || bson_empty(unset.get())))
+                BSON_APPEND_DOCUMENT(update.get(), "$set", set.get());
+            if (!is_set && !bson_empty(unset.get()))
+                BSON_APPEND_DOCUMENT(update.get(), "$unset", unset.get());
         }
         if (bson_empty(update.get())) BSON_APPEND_DOCUMENT(update.get(), "$set", set.get());
         // An empty $min changes nothing but is not the direct path's shape: the general path runs.
@@ -125,11 +130,13 @@ TEST(UpdateOps, TopLevelSetUnsetMatchesTheGeneralPath) {
         ++compared;
         const UpdateOutcome& f = fast.value();
         const UpdateOutcome& s = slow.value();
-        ASSERT_EQ(bytes_of(f.doc.get()), bytes_of(s.doc.get())) << original.json() << " " << update.json();
+        ASSERT_EQ(bytes_of(f.doc.get()), bytes_of(s.doc.get()))
+            << original.json() << " " << update.json();
         EXPECT_EQ(f.modified, s.modified) << original.json() << " " << update.json();
         if (f.modified) ++changed;
         EXPECT_EQ(f.replacement, s.replacement);
-        EXPECT_EQ(bytes_of(f.updated_fields.to_doc().get()), bytes_of(s.updated_fields.to_doc().get()))
+        EXPECT_EQ(bytes_of(f.updated_fields.to_doc().get()),
+                  bytes_of(s.updated_fields.to_doc().get()))
             << original.json() << " " << update.json();
         EXPECT_EQ(f.removed_fields, s.removed_fields) << original.json() << " " << update.json();
     }
@@ -148,8 +155,10 @@ TEST(UpdateOps, OtherShapesKeepTheirErrorsAndResults) {
         {R"({"_id": 1, "a": 1})", R"({"$set": {"a": 2}, "$unset": {"a": ""}})", 40, nullptr},
         {R"({"_id": 1, "a": 1})", R"({"$set": {"": 2}})", 56, nullptr},
         {R"({"_id": 1, "a": 1})", R"({"$set": {"_id": 2}})", 66, nullptr},
-        {R"({"_id": 1, "a": 1})", R"({"$set": {"_id": 1, "b": 2}})", 0, R"({"_id": 1, "a": 1, "b": 2})"},
-        {R"({"_id": 1, "a": {"b": 1}})", R"({"$set": {"a.b": 2, "c": 3}})", 0, R"({"_id": 1, "a": {"b": 2}, "c": 3})"},
+        {R"({"_id": 1, "a": 1})", R"({"$set": {"_id": 1, "b": 2}})", 0,
+         R"({"_id": 1, "a": 1, "b": 2})"},
+        {R"({"_id": 1, "a": {"b": 1}})", R"({"$set": {"a.b": 2, "c": 3}})", 0,
+         R"({"_id": 1, "a": {"b": 2}, "c": 3})"},
         {R"({"a": 1, "_id": 1})", R"({"$set": {"b": 2}})", 0, R"({"_id": 1, "a": 1, "b": 2})"},
         {R"({"_id": 1, "a": 1})", R"({"$set": 5})", 9, nullptr},
         {R"({"_id": 1, "a": 1, "b": 2})", R"({"$unset": {"a": "", "z": ""}, "$set": {"c": 1}})", 0,
@@ -178,7 +187,8 @@ TEST(UpdateOps, UntouchedFieldsKeepTheirBytes) {
     Doc original;
     BSON_APPEND_INT32(original.get(), "_id", 1);
     std::string raw = bytes_of(original.get());
-    std::string regex_elem = std::string("\x0br\0", 3) + std::string("ab\0", 3) + std::string("mi\0", 3);
+    std::string regex_elem =
+        std::string("\x0br\0", 3) + std::string("ab\0", 3) + std::string("mi\0", 3);
     raw.insert(raw.size() - 1, regex_elem);
     int32_t len = static_cast<int32_t>(raw.size());
     std::memcpy(raw.data(), &len, 4);

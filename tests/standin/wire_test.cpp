@@ -125,7 +125,11 @@ TEST(Wire, DeepNestingIsInvalidBsonNotAStackOverflow) {
         doc.reserve(static_cast<size_t>(depth) * 8 + 5);
         for (int i = depth; i > 0; --i) {
             put_i32(doc, 5 + 8 * i);
-            doc += std::string("\x03" "a", 2) + '\0';
+            doc += std::string(
+                       "\x03"
+                       "a",
+                       2) +
+                   '\0';
         }
         doc += std::string("\x05\x00\x00\x00\x00", 5);
         doc += std::string(static_cast<size_t>(depth), '\0');

@@ -1,4 +1,5 @@
-// Box operations: ids, put modes, get/get_many/get_all, contains, count, removes, convenience forms.
+// Box operations: ids, put modes, get/get_many/get_all, contains, count, removes, convenience
+// forms.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -13,7 +14,7 @@ namespace {
 using test::StoreTest;
 
 class BoxTest : public StoreTest {
-protected:
+  protected:
     Object item(const std::string& name, int64_t n = 0) {
         DynamicBox b = box("Item");
         Object o = b.new_object();

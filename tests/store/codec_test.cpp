@@ -19,7 +19,7 @@ using Dbl = std::numeric_limits<double>;
 using Flt = std::numeric_limits<float>;
 
 class Codec : public StoreTest {
-protected:
+  protected:
     // Puts OBJ in its own transaction and reads it back in another.
     Object round_trip(DynamicBox& b, Object obj) {
         auto id = b.put(obj);
@@ -60,7 +60,8 @@ TEST_F(Codec, SignedIntegersRoundTripAtTheirLimits) {
     for (int64_t v : {int64_t{-32768}, int64_t{32767}, int64_t{0}}) {
         EXPECT_EQ(one("AllTypes", "i16", v), Value(v)) << v;
     }
-    for (int64_t v : {int64_t{std::numeric_limits<int32_t>::min()}, int64_t{std::numeric_limits<int32_t>::max()}}) {
+    for (int64_t v : {int64_t{std::numeric_limits<int32_t>::min()},
+                      int64_t{std::numeric_limits<int32_t>::max()}}) {
         EXPECT_EQ(one("AllTypes", "i32", v), Value(v)) << v;
     }
     for (int64_t v : {I64::min(), I64::max(), int64_t{0}}) {
@@ -78,8 +79,10 @@ TEST_F(Codec, UnsignedIntegersRoundTripAtTheirLimits) {
     // An unsigned int64 keeps all 64 bits: UINT64_MAX travels as int64 -1.
     EXPECT_EQ(one("Unsigned", "u64", static_cast<int64_t>(std::numeric_limits<uint64_t>::max())),
               Value(static_cast<int64_t>(std::numeric_limits<uint64_t>::max())));
-    EXPECT_EQ(one("Unsigned", "vu8", Value::IntVector{0, 128, 255}), Value(Value::IntVector{0, 128, 255}));
-    EXPECT_EQ(one("Unsigned", "vu16", Value::IntVector{0, 65535}), Value(Value::IntVector{0, 65535}));
+    EXPECT_EQ(one("Unsigned", "vu8", Value::IntVector{0, 128, 255}),
+              Value(Value::IntVector{0, 128, 255}));
+    EXPECT_EQ(one("Unsigned", "vu16", Value::IntVector{0, 65535}),
+              Value(Value::IntVector{0, 65535}));
     EXPECT_EQ(one("Unsigned", "vu32", Value::IntVector{0, 4294967295}),
               Value(Value::IntVector{0, 4294967295}));
 }
@@ -101,8 +104,8 @@ TEST_F(Codec, DoubleRoundTripsSpecialValues) {
 }
 
 TEST_F(Codec, FloatRoundTripsSpecialValues) {
-    for (float v : {0.0f, 1.5f, Flt::max(), Flt::lowest(), Flt::min(), Flt::denorm_min(), Flt::infinity(),
-                    -Flt::infinity()}) {
+    for (float v : {0.0f, 1.5f, Flt::max(), Flt::lowest(), Flt::min(), Flt::denorm_min(),
+                    Flt::infinity(), -Flt::infinity()}) {
         Value got = one("AllTypes", "f", v);
         ASSERT_TRUE(got.is<double>());
         EXPECT_EQ(got.as<double>(), static_cast<double>(v));
@@ -118,7 +121,8 @@ TEST_F(Codec, FloatRoundTripsSpecialValues) {
 
 TEST_F(Codec, StringsRoundTrip) {
     EXPECT_EQ(one("AllTypes", "s", ""), Value(""));
-    std::string unicode = "h\xC3\xA9llo w\xC3\xB6rld \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x8E\x89";
+    std::string unicode =
+        "h\xC3\xA9llo w\xC3\xB6rld \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x8E\x89";
     EXPECT_EQ(one("AllTypes", "s", unicode), Value(unicode));
     std::string with_nul("a\0b\0", 4);
     EXPECT_EQ(one("AllTypes", "s", with_nul), Value(with_nul));
@@ -152,18 +156,20 @@ TEST_F(Codec, BytesRoundTrip) {
 
 TEST_F(Codec, FlexNestedValuesRoundTrip) {
     Flex::Map inner = {{"a", Flex(nullptr)}, {"b", Flex(true)}, {"c", Flex(false)}};
-    Flex::Array arr = {Flex(nullptr), Flex(true), Flex(int64_t{0}), Flex(I64::min()), Flex(I64::max()),
-                       Flex(-1.5), Flex(Dbl::max()), Flex(""), Flex("text \xE2\x9C\x93"),
-                       Flex(Bytes{0, 1, 255}), Flex(Bytes{}), Flex(Flex::Array{}), Flex(Flex::Map{}),
-                       Flex(inner)};
+    Flex::Array arr = {Flex(nullptr),          Flex(true),       Flex(int64_t{0}),
+                       Flex(I64::min()),       Flex(I64::max()), Flex(-1.5),
+                       Flex(Dbl::max()),       Flex(""),         Flex("text \xE2\x9C\x93"),
+                       Flex(Bytes{0, 1, 255}), Flex(Bytes{}),    Flex(Flex::Array{}),
+                       Flex(Flex::Map{}),      Flex(inner)};
     // Keys in sorted order: maps come back sorted.
-    Flex::Map top = {{"array", Flex(arr)},
-                     {"bytes", Flex(Bytes{9, 8, 7})},
-                     {"double", Flex(3.25)},
-                     {"int", Flex(int64_t{-7})},
-                     {"nested", Flex(Flex::Map{{"deeper", Flex(Flex::Array{Flex(Flex::Map{{"x", Flex(1)}})})}})},
-                     {"null", Flex(nullptr)},
-                     {"string", Flex("s")}};
+    Flex::Map top = {
+        {"array", Flex(arr)},
+        {"bytes", Flex(Bytes{9, 8, 7})},
+        {"double", Flex(3.25)},
+        {"int", Flex(int64_t{-7})},
+        {"nested", Flex(Flex::Map{{"deeper", Flex(Flex::Array{Flex(Flex::Map{{"x", Flex(1)}})})}})},
+        {"null", Flex(nullptr)},
+        {"string", Flex("s")}};
     Value got = one("AllTypes", "fx", Flex(top));
     ASSERT_TRUE(got.is<Flex>());
     EXPECT_TRUE(got.as<Flex>() == Flex(top));
@@ -178,14 +184,16 @@ TEST_F(Codec, FlexNestsAtMostTheLimit) {
         return f;
     };
     for (bool maps : {false, true}) {
-        EXPECT_EQ(one("AllTypes", "fx", nested(kMaxNestingDepth, maps)), Value(nested(kMaxNestingDepth, maps)));
+        EXPECT_EQ(one("AllTypes", "fx", nested(kMaxNestingDepth, maps)),
+                  Value(nested(kMaxNestingDepth, maps)));
         DynamicBox b = box("AllTypes");
         Object o = b.new_object();
         ASSERT_OK(o.set("fx", nested(kMaxNestingDepth + 1, maps)));
         auto r = b.put(o);
         ASSERT_FALSE(r.is_ok());
         EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
-        EXPECT_NE(r.status().message().find("nest at most 64 levels"), std::string::npos) << r.status().message();
+        EXPECT_NE(r.status().message().find("nest at most 64 levels"), std::string::npos)
+            << r.status().message();
     }
 }
 
@@ -239,9 +247,12 @@ TEST_F(Codec, VectorsRoundTrip) {
     ASSERT_OK(o.set("vi32", Value::IntVector{std::numeric_limits<int32_t>::min(), 1,
                                              std::numeric_limits<int32_t>::max()}));
     ASSERT_OK(o.set("vi64", Value::IntVector{I64::min(), 0, I64::max(), 0}));
-    ASSERT_OK(o.set("vf", Value::DoubleVector{1.5, -0.25, static_cast<double>(Flt::max()), Dbl::infinity()}));
-    ASSERT_OK(o.set("vd", Value::DoubleVector{Dbl::lowest(), Dbl::max(), Dbl::denorm_min(), -Dbl::infinity()}));
-    ASSERT_OK(o.set("vs", Value::StringVector{"", "one", "\xE2\x9C\x93", std::string(70'000, 'q'), "one"}));
+    ASSERT_OK(o.set(
+        "vf", Value::DoubleVector{1.5, -0.25, static_cast<double>(Flt::max()), Dbl::infinity()}));
+    ASSERT_OK(o.set(
+        "vd", Value::DoubleVector{Dbl::lowest(), Dbl::max(), Dbl::denorm_min(), -Dbl::infinity()}));
+    ASSERT_OK(o.set(
+        "vs", Value::StringVector{"", "one", "\xE2\x9C\x93", std::string(70'000, 'q'), "one"}));
     ASSERT_OK(o.set("vdt", Value::IntVector{0, -1, I64::max()}));
     Object got = round_trip(b, o);
     for (const char* p : {"vi8", "vi16", "vi32", "vi64", "vf", "vd", "vs", "vdt"}) {
@@ -261,7 +272,8 @@ TEST_F(Codec, VectorsRoundTrip) {
 TEST_F(Codec, EmptyVectorsRoundTripAndAreNotNull) {
     DynamicBox b = box("AllTypes");
     Object o = b.new_object();
-    for (const char* p : {"vi8", "vi16", "vi32", "vi64", "vdt"}) ASSERT_OK(o.set(p, Value::IntVector{}));
+    for (const char* p : {"vi8", "vi16", "vi32", "vi64", "vdt"})
+        ASSERT_OK(o.set(p, Value::IntVector{}));
     for (const char* p : {"vf", "vd"}) ASSERT_OK(o.set(p, Value::DoubleVector{}));
     ASSERT_OK(o.set("vs", Value::StringVector{}));
     Object got = round_trip(b, o);
@@ -357,10 +369,12 @@ TEST_F(Codec, SetByIdAndUnknownProperties) {
 // ---- refused values ----
 
 class CodecRefuses : public Codec {
-protected:
+  protected:
     // Stores a known object, then tries to overwrite it with PROP = V in the same transaction and
-    // expects CODE; the stored object, the count and a later put in that transaction are unaffected.
-    void expect_refused(const std::string& entity, const std::string& prop, Value v, ErrorCode code) {
+    // expects CODE; the stored object, the count and a later put in that transaction are
+    // unaffected.
+    void expect_refused(const std::string& entity, const std::string& prop, Value v,
+                        ErrorCode code) {
         SCOPED_TRACE(entity + "." + prop);
         DynamicBox b = box(entity);
         Object keep = b.new_object();
@@ -372,8 +386,10 @@ protected:
         ASSERT_OK(fresh.set(prop, v));
         auto r = b.put(txn, fresh);
         ASSERT_FALSE(r.is_ok()) << "accepted " << prop;
-        EXPECT_EQ(static_cast<int>(r.status().code()), static_cast<int>(code)) << r.status().to_string();
-        EXPECT_NE(r.status().message().find(entity + "." + prop), std::string::npos) << r.status().message();
+        EXPECT_EQ(static_cast<int>(r.status().code()), static_cast<int>(code))
+            << r.status().to_string();
+        EXPECT_NE(r.status().message().find(entity + "." + prop), std::string::npos)
+            << r.status().message();
 
         Object update = keep;
         ASSERT_OK(update.set(prop, v));
@@ -412,7 +428,8 @@ TEST_F(CodecRefuses, OutOfRangeUnsignedIntegers) {
 TEST_F(CodecRefuses, OutOfRangeVectorElements) {
     expect_refused("AllTypes", "vi8", Value::IntVector{1, 128}, ErrorCode::kValueOutOfRange);
     expect_refused("AllTypes", "vi16", Value::IntVector{-32769}, ErrorCode::kValueOutOfRange);
-    expect_refused("AllTypes", "vi32", Value::IntVector{0, int64_t{1} << 31}, ErrorCode::kValueOutOfRange);
+    expect_refused("AllTypes", "vi32", Value::IntVector{0, int64_t{1} << 31},
+                   ErrorCode::kValueOutOfRange);
     expect_refused("Unsigned", "vu8", Value::IntVector{-1}, ErrorCode::kValueOutOfRange);
 }
 

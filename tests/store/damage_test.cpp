@@ -370,7 +370,8 @@ class Verifier : public StoreTest {
     std::string stored(const DynamicBox& b, uint64_t id) {
         auto txn = store_->begin_read();
         EXPECT_OK(txn);
-        auto raw = detail::get_raw(detail::Access::state(*txn)->txn, *detail::Access::info(b), id, false);
+        auto raw =
+            detail::get_raw(detail::Access::state(*txn)->txn, *detail::Access::info(b), id, false);
         EXPECT_TRUE(raw.is_ok() && raw->has_value());
         if (!raw.is_ok() || !raw->has_value()) return {};
         return std::string(static_cast<const char*>((*raw)->mv_data), (*raw)->mv_size);
@@ -651,7 +652,9 @@ TEST_F(DamagedSyncedStore, CheckReportsMissingAndStaleIndexEntries) {
 TEST_F(DamagedSyncedStore, CheckReportsObjectsMissingFromTheGidMap) {
     {
         ASSERT_OK_AND_ASSIGN(WriteTxn txn, store_->begin_write());
-        ASSERT_EQ(mdb_drop(detail::Access::state(txn)->txn, detail::Access::info(*notes_)->gid_to_local, 0), 0);
+        ASSERT_EQ(mdb_drop(detail::Access::state(txn)->txn,
+                           detail::Access::info(*notes_)->gid_to_local, 0),
+                  0);
         ASSERT_OK(txn.commit());
     }
     ASSERT_OK_AND_ASSIGN(CheckReport r, check());
@@ -669,7 +672,9 @@ TEST_F(DamagedSyncedStore, CheckReportsAnUndecodableChangeLogRecord) {
         uint64_t pos = 1;
         std::string garbage = "\xff\xfe garbage";
         MDB_val k{8, &pos}, v{garbage.size(), garbage.data()};
-        ASSERT_EQ(mdb_put(detail::Access::state(txn)->txn, detail::Access::impl(*store_)->changelog, &k, &v, 0), 0);
+        ASSERT_EQ(mdb_put(detail::Access::state(txn)->txn, detail::Access::impl(*store_)->changelog,
+                          &k, &v, 0),
+                  0);
         ASSERT_OK(txn.commit());
     }
     ASSERT_OK_AND_ASSIGN(CheckReport r, check());

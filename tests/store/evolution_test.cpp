@@ -86,7 +86,7 @@ void retire_property(Model& m, const std::string& ent, const std::string& name) 
 }
 
 class Evolution : public ::testing::Test {
-protected:
+  protected:
     Result<std::shared_ptr<Store>> open(const Model& m) {
         return Store::open(dir_.sub("db"), m, test::test_options());
     }
@@ -405,7 +405,8 @@ TEST_F(Evolution, ToManyTargetChangeUnderTheSameUidIsIncompatible) {
         ASSERT_OK(d->set_to_many("refs", {2}));
         ASSERT_OK(docs.put(*d));
     });
-    // The stored lists hold Doc ids; under the same relation uid they would now be read as Gone ids.
+    // The stored lists hold Doc ids; under the same relation uid they would now be read as Gone
+    // ids.
     Model v2 = v1;
     entity(v2, "Doc").relations[0].target = "Gone";
     ASSERT_OK(v2.validate());
@@ -494,14 +495,16 @@ TEST_F(Evolution, NewPropertyReusingARetiredPropertyIdDoesNotSeeItsData) {
     auto s = open(v2);
     if (!s.is_ok()) {
         EXPECT_EQ(s.status().code(), ErrorCode::kSchemaIncompatible) << s.status().to_string();
-        EXPECT_NE(s.status().message().find("Doc.fresh"), std::string::npos) << s.status().message();
+        EXPECT_NE(s.status().message().find("Doc.fresh"), std::string::npos)
+            << s.status().message();
         return;
     }
     ASSERT_OK_AND_ASSIGN(DynamicBox docs, (*s)->box("Doc"));
     ASSERT_OK_AND_ASSIGN(auto d, docs.get(1));
     ASSERT_TRUE(d.has_value());
     EXPECT_TRUE(d->get("fresh").is_null())
-        << "Doc.fresh reads the retired Doc.old's stored bytes as " << ::testing::PrintToString(d->get("fresh"));
+        << "Doc.fresh reads the retired Doc.old's stored bytes as "
+        << ::testing::PrintToString(d->get("fresh"));
 }
 
 TEST_F(Evolution, RetiredEntityAndRelationAreDropped) {
@@ -524,7 +527,8 @@ TEST_F(Evolution, RetiredEntityAndRelationAreDropped) {
     Model v2 = v1;
     v2.entities.erase(v2.entities.begin() + 1);
     v2.retired_entity_uids.push_back(gone_uid);
-    for (const auto& p : entity(v1, "Gone").properties) v2.retired_property_uids.push_back(p.id.uid);
+    for (const auto& p : entity(v1, "Gone").properties)
+        v2.retired_property_uids.push_back(p.id.uid);
     entity(v2, "Doc").relations.clear();
     v2.retired_relation_uids.push_back(refs_uid);
     ASSERT_OK(v2.validate());
@@ -597,7 +601,9 @@ TEST_F(Evolution, StoreKeepsTheModelItWasLastOpenedWith) {
     put_docs(v1, {"a"});
     Model v2 = v1;
     add_property(v2, "Doc", "note", PropertyType::kString);
-    with_store(v2, [&](std::shared_ptr<Store>& store) { EXPECT_EQ(store->model().to_json(), v2.to_json()); });
+    with_store(v2, [&](std::shared_ptr<Store>& store) {
+        EXPECT_EQ(store->model().to_json(), v2.to_json());
+    });
     {
         auto s = Store::open_existing(dir_.sub("db"), test::test_options());
         ASSERT_OK(s);

@@ -18,7 +18,7 @@ namespace {
 using test::StoreTest;
 
 class IndexTest : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         people_.emplace(box("Person"));
@@ -296,7 +296,8 @@ struct Ref {
 using RefMap = std::map<uint64_t, Ref>;
 
 template <typename T>
-bool held_by_other(const RefMap& m, uint64_t self, std::optional<T> Ref::*field, const std::optional<T>& v) {
+bool held_by_other(const RefMap& m, uint64_t self, std::optional<T> Ref::*field,
+                   const std::optional<T>& v) {
     if (!v) return false;
     for (const auto& [id, r] : m) {
         if (id != self && r.*field == v) return true;
@@ -366,7 +367,8 @@ TEST_F(IndexTest, RandomOperationsMatchAReferenceModel) {
             auto put = people_->put(txn, o);
             if (conflict) {
                 ASSERT_FALSE(put.is_ok()) << "batch " << batch << " op " << op;
-                ASSERT_EQ(put.status().code(), ErrorCode::kUniqueViolation) << put.status().to_string();
+                ASSERT_EQ(put.status().code(), ErrorCode::kUniqueViolation)
+                    << put.status().to_string();
                 ++violations;
                 continue;
             }
@@ -403,7 +405,8 @@ TEST_F(IndexTest, RandomOperationsMatchAReferenceModel) {
             Ref r;
             if (o.get("name").is<std::string>()) r.name = o.get("name").as<std::string>();
             if (o.get("email").is<std::string>()) r.email = o.get("email").as<std::string>();
-            if (o.get("code").is<int64_t>()) r.code = static_cast<int32_t>(o.get("code").as<int64_t>());
+            if (o.get("code").is<int64_t>())
+                r.code = static_cast<int32_t>(o.get("code").as<int64_t>());
             stored[o.id] = r;
         }
         ASSERT_EQ(stored.size(), ref.size()) << "after batch " << batch;
@@ -415,8 +418,9 @@ TEST_F(IndexTest, RandomOperationsMatchAReferenceModel) {
     EXPECT_GT(replacements, 50);
     EXPECT_GT(aborted, 3);
     EXPECT_GT(ref.size(), 10u);
-    std::printf("random run: %d violations, %d replacements, %d aborted batches, %zu objects left\n",
-                violations, replacements, aborted, ref.size());
+    std::printf(
+        "random run: %d violations, %d replacements, %d aborted batches, %zu objects left\n",
+        violations, replacements, aborted, ref.size());
 }
 
 }  // namespace

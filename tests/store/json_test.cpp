@@ -1,16 +1,17 @@
 // The object JSON format (outpost/json.hpp): every property type survives object -> JSON -> object,
-// special doubles and bytes use their documented forms, and bad input is an error naming the property.
+// special doubles and bytes use their documented forms, and bad input is an error naming the
+// property.
+#include "outpost/json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/status_macros.hpp"
 #include "model/json_nesting.hpp"
-#include "outpost/json.hpp"
 #include "store/test_model.hpp"
 
 namespace outpost {
@@ -26,8 +27,13 @@ Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 TEST(Base64, KnownVectors) {
     // RFC 4648, section 10.
     const std::pair<const char*, const char*> vectors[] = {
-        {"", ""},         {"f", "Zg=="},        {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (const auto& [plain, encoded] : vectors) {
         EXPECT_EQ(base64_encode(to_bytes(plain)), encoded) << plain;
@@ -67,8 +73,10 @@ TEST_F(Json, EveryTypeSurvivesARoundTrip) {
     ASSERT_OK(o.set("dt", int64_t{1700000000123}));
     ASSERT_OK(o.set("dn", I64::max()));
     ASSERT_OK(o.set("by", Bytes{0, 1, 2, 250, 255}));
-    ASSERT_OK(o.set("fx", Flex(Flex::Map{{"a", Flex(Flex::Array{Flex(1), Flex("x"), Flex(nullptr), Flex(true)})},
-                                          {"n", Flex(2.5)}})));
+    ASSERT_OK(o.set(
+        "fx",
+        Flex(Flex::Map{{"a", Flex(Flex::Array{Flex(1), Flex("x"), Flex(nullptr), Flex(true)})},
+                       {"n", Flex(2.5)}})));
     ASSERT_OK(o.set("rel", 3));
     ASSERT_OK(o.set("vi8", Value::IntVector{-1, 2}));
     ASSERT_OK(o.set("vi16", Value::IntVector{}));
@@ -201,7 +209,9 @@ TEST(JsonNesting, CountsArraysAndObjectsOutsideStrings) {
 }
 
 // N arrays around a 1, as JSON text.
-std::string nested_json(int levels) { return std::string(levels, '[') + "1" + std::string(levels, ']'); }
+std::string nested_json(int levels) {
+    return std::string(levels, '[') + "1" + std::string(levels, ']');
+}
 
 TEST_F(Json, DeeplyNestedValuesAreRefusedNotACrash) {
     DynamicBox b = box("AllTypes");

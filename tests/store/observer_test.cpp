@@ -14,7 +14,7 @@ using test::StoreTest;
 using Ids = std::vector<uint64_t>;
 
 class ObserverTest : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         items_.emplace(box("Item"));

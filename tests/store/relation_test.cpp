@@ -1,4 +1,5 @@
-// Relations: to-one and to-many with backlinks, order and duplicates, and integrity when targets go.
+// Relations: to-one and to-many with backlinks, order and duplicates, and integrity when targets
+// go.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,7 +17,7 @@ using test::StoreTest;
 using Ids = std::vector<uint64_t>;
 
 class RelationTest : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         authors_.emplace(box("Author"));
@@ -156,7 +157,8 @@ TEST_F(RelationTest, BacklinkErrorNamesExactlyTheGivenLink) {
     auto res = authors_->backlinks(r, book, "title", 1);
     ASSERT_FALSE(res.is_ok());
     EXPECT_EQ(res.status().code(), ErrorCode::kUnknownProperty);
-    EXPECT_NE(res.status().message().find("Book.title"), std::string::npos) << res.status().message();
+    EXPECT_NE(res.status().message().find("Book.title"), std::string::npos)
+        << res.status().message();
     EXPECT_EQ(res.status().message().find("BookXYZ"), std::string::npos) << res.status().message();
 }
 

@@ -22,7 +22,7 @@ inline StoreOptions test_options() {
 
 // Opens store_model() in a fresh directory; the store closes before the directory goes.
 class StoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         model_ = store_model();
         auto s = Store::open(dir_.sub("db"), model_, test_options());

@@ -45,8 +45,8 @@ inline std::string check_indexes(const DynamicBox& box, Txn& txn) {
         int shown = 0;
         for (const auto& x : a) {
             if (b.count(x) || shown >= 5) continue;
-            out += " id " + std::to_string(x.second) + " (key of " + std::to_string(x.first.size()) +
-                   " bytes)";
+            out += " id " + std::to_string(x.second) + " (key of " +
+                   std::to_string(x.first.size()) + " bytes)";
             ++shown;
         }
         return out;
@@ -54,15 +54,17 @@ inline std::string check_indexes(const DynamicBox& box, Txn& txn) {
     for (const auto& idx : e.indexes) {
         Entries want, have;
         scan(e.objects, [&](const MDB_val& k, const MDB_val& v) {
-            ObjectReader r = detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+            ObjectReader r =
+                detail::Access::reader(&e, static_cast<const uint8_t*>(v.mv_data), v.mv_size);
             if (auto key = detail::index_key(idx, r)) want.emplace(*key, detail::read_u64(k));
         });
         scan(idx.dbi, [&](const MDB_val& k, const MDB_val& v) {
             have.emplace(std::string(detail::as_view(k)), detail::read_u64(v));
         });
         if (want != have) {
-            problems += e.entity->name + "." + idx.prop->name + ": missing from the index:" +
-                        describe(want, have) + "; stale in the index:" + describe(have, want) + ". ";
+            problems += e.entity->name + "." + idx.prop->name +
+                        ": missing from the index:" + describe(want, have) +
+                        "; stale in the index:" + describe(have, want) + ". ";
         }
     }
     for (const auto& r : e.relations) {

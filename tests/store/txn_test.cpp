@@ -8,10 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -34,7 +34,7 @@ static_assert(std::is_nothrow_move_assignable_v<WriteTxn>);
 static_assert(std::is_nothrow_move_constructible_v<ReadTxn>);
 
 class TxnTest : public StoreTest {
-protected:
+  protected:
     void SetUp() override {
         StoreTest::SetUp();
         items_.emplace(box("Item"));
@@ -105,9 +105,7 @@ TEST_F(TxnTest, NestedWriteOnOneThreadIsMisuseNotADeadlock) {
     ASSERT_OK(outer.commit());
     ASSERT_OK_AND_ASSIGN(WriteTxn next, store_->begin_write());
     next.abort();
-    {
-        ASSERT_OK_AND_ASSIGN(WriteTxn dropped, store_->begin_write());
-    }
+    { ASSERT_OK_AND_ASSIGN(WriteTxn dropped, store_->begin_write()); }
     ASSERT_OK_AND_ASSIGN(WriteTxn after_destructor, store_->begin_write());
     ASSERT_OK(after_destructor.commit());
     EXPECT_EQ(count(), 1u);
@@ -125,7 +123,8 @@ TEST_F(TxnTest, ReadInsideAWriteOnOneThreadWorks) {
 
 TEST_F(TxnTest, WritesOnTwoStoresOnOneThreadAreIndependent) {
     TempDir other_dir;
-    ASSERT_OK_AND_ASSIGN(auto other, Store::open(other_dir.sub("db"), model_, test::test_options()));
+    ASSERT_OK_AND_ASSIGN(auto other,
+                         Store::open(other_dir.sub("db"), model_, test::test_options()));
     ASSERT_OK_AND_ASSIGN(WriteTxn a, store_->begin_write());
     ASSERT_OK_AND_ASSIGN(WriteTxn b, other->begin_write());
     ASSERT_OK(b.commit());
@@ -158,7 +157,8 @@ TEST_F(TxnTest, TransactionUsedFromAnotherThreadIsMisuse) {
 
 // Runs SCENARIO in a forked child with its own store and reports what it wrote to the pipe, or
 // "timeout" when the child does not finish in time (a deadlock). The child never returns.
-std::string run_in_child(const std::function<std::string(const std::shared_ptr<Store>&)>& scenario) {
+std::string run_in_child(
+    const std::function<std::string(const std::shared_ptr<Store>&)>& scenario) {
     TempDir dir;
     int fds[2];
     if (::pipe(fds) != 0) return "pipe failed";
@@ -178,7 +178,8 @@ std::string run_in_child(const std::function<std::string(const std::shared_ptr<S
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     bool timed_out = false;
     for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             timed_out = true;
             break;
@@ -216,7 +217,8 @@ TEST(TxnThreads, WriteTxnEndedOnAnotherThreadDoesNotDeadlockTheStore) {
         t2.join();
         return "other thread: " + other;
     });
-    ASSERT_NE(result, "timeout") << "a write transaction ended on a foreign thread left the write lock held";
+    ASSERT_NE(result, "timeout")
+        << "a write transaction ended on a foreign thread left the write lock held";
     EXPECT_EQ(result.rfind("other thread: ", 0), 0u) << result;
 }
 
@@ -267,7 +269,8 @@ TEST_F(TxnTest, ManyThreadsWriteInTurn) {
     for (int i = 0; i < kThreads; ++i) {
         threads.emplace_back([&, i] {
             for (int j = 0; j < kPuts; ++j) {
-                Status st = store_->write([&](WriteTxn& txn) { return put_item(txn, "t" + std::to_string(i)); });
+                Status st = store_->write(
+                    [&](WriteTxn& txn) { return put_item(txn, "t" + std::to_string(i)); });
                 if (!st.is_ok()) {
                     results[i] = st;
                     return;
@@ -360,7 +363,8 @@ TEST_F(TxnTest, ConcurrentReadersNeverSeeAPartialTransaction) {
                 int64_t c = 0;
                 if (counter->has_value()) c = std::stoll((*counter)->get("name").as<std::string>());
                 if (*n != static_cast<uint64_t>(c * kPerTxn)) {
-                    problems[r] = "saw " + std::to_string(*n) + " items with counter " + std::to_string(c);
+                    problems[r] =
+                        "saw " + std::to_string(*n) + " items with counter " + std::to_string(c);
                     return;
                 }
                 ++snapshots[r];
@@ -464,7 +468,8 @@ TEST(StoreOpen, OpenTransactionKeepsTheEnvironmentShared) {
         EXPECT_EQ(again.status().code(), ErrorCode::kStoreInUse) << again.status().to_string();
         return;
     }
-    EXPECT_EQ(detail::Access::impl(**again), env_of_txn) << "a second LMDB environment was opened on the same directory";
+    EXPECT_EQ(detail::Access::impl(**again), env_of_txn)
+        << "a second LMDB environment was opened on the same directory";
 }
 
 TEST(StoreOpen, SameDirectoryWithAnotherModelIsInUse) {

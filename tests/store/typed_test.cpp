@@ -12,8 +12,8 @@
 #include "outpost/box.hpp"
 #include "store/test_model.hpp"
 
-// Bound structs live at global scope because OUTPOST_ENTITY names the entity after the type; only this
-// file of the test binary defines them.
+// Bound structs live at global scope because OUTPOST_ENTITY names the entity after the type; only
+// this file of the test binary defines them.
 struct AllTypes {
     uint64_t id = 0;
     bool b = false;
@@ -38,8 +38,8 @@ struct AllTypes {
     std::vector<std::string> vs;
     std::vector<int64_t> vdt;
 };
-OUTPOST_ENTITY(AllTypes, id, b, i8, i16, i32, i64, f, d, s, dt, dn, by, fx, rel, vi8, vi16, vi32, vi64, vf,
-               vd, vs, vdt)
+OUTPOST_ENTITY(AllTypes, id, b, i8, i16, i32, i64, f, d, s, dt, dn, by, fx, rel, vi8, vi16, vi32,
+               vi64, vf, vd, vs, vdt)
 
 struct Unsigned {
     uint64_t id = 0;
@@ -91,8 +91,8 @@ struct OptionalTypes {
     std::optional<std::vector<int64_t>> vdt;
 };
 OUTPOST_ENTITY_AS(OptionalTypes, "AllTypes",
-                  OUTPOST_FOR_EACH(OUTPOST_FIELD_OF, OptionalTypes, id, b, i8, i16, i32, i64, f, d, s, dt, dn,
-                                   by, fx, vi8, vi16, vi32, vi64, vf, vd, vs, vdt))
+                  OUTPOST_FOR_EACH(OUTPOST_FIELD_OF, OptionalTypes, id, b, i8, i16, i32, i64, f, d,
+                                   s, dt, dn, by, fx, vi8, vi16, vi32, vi64, vf, vd, vs, vdt))
 
 // A wider C++ member than the property: values are range-checked at put.
 struct WideInts {
@@ -101,9 +101,9 @@ struct WideInts {
     int64_t i16 = 0;
     int64_t i32 = 0;
 };
-OUTPOST_ENTITY_AS(WideInts, "AllTypes",
-                  outpost::field("id", &WideInts::id), outpost::field("i8", &WideInts::i8),
-                  outpost::field("i16", &WideInts::i16), outpost::field("i32", &WideInts::i32))
+OUTPOST_ENTITY_AS(WideInts, "AllTypes", outpost::field("id", &WideInts::id),
+                  outpost::field("i8", &WideInts::i8), outpost::field("i16", &WideInts::i16),
+                  outpost::field("i32", &WideInts::i32))
 
 struct WrongMemberType {
     uint64_t id = 0;
@@ -202,8 +202,8 @@ TEST_F(Typed, EveryTypeRoundTripsAtItsMaximum) {
     Box<AllTypes> box(store_);
     ASSERT_OK(box.status());
     AllTypes a = limits(true);
-    a.fx = Flex(Flex::Map{{"k", Flex(Flex::Array{Flex(1), Flex("two"), Flex(3.5), Flex(true), Flex(nullptr),
-                                                 Flex(Bytes{0, 255})})}});
+    a.fx = Flex(Flex::Map{{"k", Flex(Flex::Array{Flex(1), Flex("two"), Flex(3.5), Flex(true),
+                                                 Flex(nullptr), Flex(Bytes{0, 255})})}});
     AllTypes got = typed_round_trip(box, a);
     EXPECT_EQ(got.id, a.id);
     expect_same(a, got);
@@ -221,7 +221,8 @@ TEST_F(Typed, FloatingSpecialValues) {
     AllTypes a;
     a.f = std::numeric_limits<float>::quiet_NaN();
     a.d = -std::numeric_limits<double>::infinity();
-    a.vf = {-0.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min()};
+    a.vf = {-0.0f, std::numeric_limits<float>::infinity(),
+            std::numeric_limits<float>::denorm_min()};
     a.vd = {std::numeric_limits<double>::quiet_NaN(), -0.0};
     AllTypes got = typed_round_trip(box, a);
     EXPECT_TRUE(std::isnan(got.f));
@@ -427,7 +428,8 @@ TEST_F(Typed, OutOfRangeMemberValuesAreRefused) {
         auto r = box.put(bad);
         ASSERT_FALSE(r.is_ok()) << which;
         EXPECT_EQ(r.status().code(), ErrorCode::kValueOutOfRange) << r.status().to_string();
-        EXPECT_NE(r.status().message().find("AllTypes.i"), std::string::npos) << r.status().message();
+        EXPECT_NE(r.status().message().find("AllTypes.i"), std::string::npos)
+            << r.status().message();
         WideInts upd = ok;
         upd.i8 = bad.i8;
         upd.i16 = bad.i16;
@@ -445,7 +447,8 @@ TEST_F(Typed, OutOfRangeMemberValuesAreRefused) {
 
 TEST_F(Typed, PutManyConvenienceIsAllOrNothing) {
     Box<WideInts> box(store_);
-    std::vector<WideInts> batch = {{0, 1, 1, 1}, {0, 2, 2, 2}, {0, 300, 3, 3}};  // the third does not fit
+    std::vector<WideInts> batch = {
+        {0, 1, 1, 1}, {0, 2, 2, 2}, {0, 300, 3, 3}};  // the third does not fit
     EXPECT_CODE(box.put_many(batch), ErrorCode::kValueOutOfRange);
     ASSERT_OK_AND_ASSIGN(uint64_t n, box.count());
     EXPECT_EQ(n, 0u);
@@ -459,7 +462,8 @@ TEST_F(Typed, PutManyConvenienceIsAllOrNothing) {
 TEST_F(Typed, MemberOfTheWrongTypeMakesTheBoxUnusable) {
     Box<WrongMemberType> box(store_);
     EXPECT_EQ(box.status().code(), ErrorCode::kTypeMismatch) << box.status().to_string();
-    EXPECT_NE(box.status().message().find("AllTypes.i32"), std::string::npos) << box.status().message();
+    EXPECT_NE(box.status().message().find("AllTypes.i32"), std::string::npos)
+        << box.status().message();
     WrongMemberType w{0, "12"};
     EXPECT_CODE(box.put(w), ErrorCode::kTypeMismatch);
     EXPECT_CODE(box.get(1), ErrorCode::kTypeMismatch);

@@ -19,7 +19,8 @@ inline void print_text(const std::string& s, std::ostream* os) {
             break;
         }
         if (c < 0x20 || c == 0x7f) {
-            *os << "\\x" << "0123456789abcdef"[c >> 4] << "0123456789abcdef"[c & 15];
+            *os << "\\x"
+                << "0123456789abcdef"[c >> 4] << "0123456789abcdef"[c & 15];
         } else {
             *os << c;
         }

@@ -1,9 +1,10 @@
+#include "sync/protocol.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "common/status_macros.hpp"
-#include "sync/protocol.hpp"
 #include "sync/sync_harness.hpp"
 
 namespace outpost::sync {

@@ -356,7 +356,8 @@ TEST(ServerCore, QueuedPushesOfOneClientShareOneCommit) {
     EXPECT_EQ(untagged(std::get<Ack>(peer.received[3])), (Ack{2, 1, {}}));
     EXPECT_EQ(untagged(std::get<Ack>(peer.received[4])), (Ack{2, 0, {}}));
     EXPECT_EQ(untagged(std::get<Ack>(peer.received[5])), (Ack{3, 1, {}}));
-    EXPECT_EQ(std::get<Ack>(peer.received[2]).server_tag, std::get<Ack>(peer.received[5]).server_tag);
+    EXPECT_EQ(std::get<Ack>(peer.received[2]).server_tag,
+              std::get<Ack>(peer.received[5]).server_tag);
     EXPECT_TRUE(std::holds_alternative<Heartbeat>(peer.received[6]));
     EXPECT_EQ(net.server().stats().pushes_applied, 3u);
     EXPECT_EQ(net.server().stats().pushes_skipped, 1u);
@@ -479,7 +480,8 @@ TEST(ServerCore, PartsAboveTheTransactionBoundAreRefused) {
     peer.send(net.server(), encode_message(good_login(m)));
     for (int i = 0; i < 100 && !peer.closed; ++i) {
         Push p = person_push(m, 1, new_object_id_gid(), Value(std::string(500, 'x')), true);
-        p.changes.objects[0].properties[0].property_uid = m.entity("Person")->property("name")->id.uid;
+        p.changes.objects[0].properties[0].property_uid =
+            m.entity("Person")->property("name")->id.uid;
         p.more = true;
         peer.send(net.server(), encode_message(p));
         peer.drain();
@@ -568,8 +570,8 @@ TEST(ServerCore, ClientKnownWithoutAKeyIsBoundAtItsNextLogin) {
     Model m = testing::sync_model();
     Login l = good_login(m);
     const std::string hex = client_id_to_hex(l.client_id);
-    ASSERT_OK(net.server_store()
-            .write([&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); }));
+    ASSERT_OK(net.server_store().write(
+        [&](WriteTxn& txn) { return put_meta(txn, "sync.client_txn." + hex, "3"); }));
     l.next_client_txn = 4;
     {
         RawPeer peer(net.server());
@@ -820,10 +822,8 @@ TEST(ClientCore, ServerThatCountsTransactionsTheStoreNeverWroteIsAnError) {
     const Gid g =
         *testing::gid(*v.store, "Person", testing::put(*v.store, "Person", {{"name", "mine"}}));
     const std::string key = "sync.client_txn." + client_id_to_hex(v.core->client_id());
-    ASSERT_OK(net.server_store()
-                    .write([&](WriteTxn& txn) {
-                        return put_meta(txn, key, std::to_string(UINT64_MAX - 1));
-                    }));
+    ASSERT_OK(net.server_store().write(
+        [&](WriteTxn& txn) { return put_meta(txn, key, std::to_string(UINT64_MAX - 1)); }));
     net.connect(v);
     net.pump_all();
     EXPECT_TRUE(v.closed);

@@ -1,5 +1,5 @@
-// History on the wire: full syncs (streamed, chunked), catch-up, transactions and records too big for one
-// frame, restored servers, and the history's bounds.
+// History on the wire: full syncs (streamed, chunked), catch-up, transactions and records too big
+// for one frame, restored servers, and the history's bounds.
 #include <gtest/gtest.h>
 
 #include "common/status_macros.hpp"
@@ -19,16 +19,15 @@ bool up(SyncNet& net) { return net.all_up_to_date(); }
 
 void fill_server(SyncNet& net, int n) {
     auto box = net.server_store().box("Person").value();
-    ASSERT_OK(net.server_store()
-                    .write([&](WriteTxn& txn) {
-                        for (int i = 0; i < n; ++i) {
-                            Object o = box.new_object();
-                            OUTPOST_RETURN_IF_ERROR(o.set("name", "s" + std::to_string(i)));
-                            OUTPOST_RETURN_IF_ERROR(o.set("age", i));
-                            OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-                        }
-                        return Status::ok();
-                    }));
+    ASSERT_OK(net.server_store().write([&](WriteTxn& txn) {
+        for (int i = 0; i < n; ++i) {
+            Object o = box.new_object();
+            OUTPOST_RETURN_IF_ERROR(o.set("name", "s" + std::to_string(i)));
+            OUTPOST_RETURN_IF_ERROR(o.set("age", i));
+            OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+        }
+        return Status::ok();
+    }));
 }
 
 // A transaction too big for one frame goes in parts and arrives whole, as one transaction.
@@ -48,19 +47,18 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*c.store, "Person") == 1; }));
     net.cut(c);  // catches up from history later
     std::vector<uint64_t> ids;
-    ASSERT_OK(a.store
-                    ->write([&](WriteTxn& txn) {
-                        auto box = a.box("Person");
-                        for (int i = 0; i < 3000; ++i) {
-                            Object o = box.new_object();
-                            OUTPOST_RETURN_IF_ERROR(o.set("name", Value("person " + std::to_string(i) +
-                                                                        std::string(80, '.'))));
-                            OUTPOST_RETURN_IF_ERROR(o.set("age", Value(i)));
-                            OUTPOST_ASSIGN_OR_RETURN(uint64_t id, box.put(txn, o));
-                            ids.push_back(id);
-                        }
-                        return Status::ok();
-                    }));
+    ASSERT_OK(a.store->write([&](WriteTxn& txn) {
+        auto box = a.box("Person");
+        for (int i = 0; i < 3000; ++i) {
+            Object o = box.new_object();
+            OUTPOST_RETURN_IF_ERROR(
+                o.set("name", Value("person " + std::to_string(i) + std::string(80, '.'))));
+            OUTPOST_RETURN_IF_ERROR(o.set("age", Value(i)));
+            OUTPOST_ASSIGN_OR_RETURN(uint64_t id, box.put(txn, o));
+            ids.push_back(id);
+        }
+        return Status::ok();
+    }));
     {
         auto txn = a.store->begin_read().value();
         auto recs = ChangeLog::read(txn, 0, 10).value();
@@ -69,8 +67,8 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
         EXPECT_EQ(recs[0].changes.objects.size(), 3000u);
     }
     ASSERT_TRUE(net.pump_until([&] { return up(net) && count(*b.store, "Person") == 3001; }))
-        << "a closed: " << a.closed << " " << static_cast<int>(a.close_code) << ", b closed: " << b.closed
-        << " " << static_cast<int>(b.close_code);
+        << "a closed: " << a.closed << " " << static_cast<int>(a.close_code)
+        << ", b closed: " << b.closed << " " << static_cast<int>(b.close_code);
     EXPECT_EQ(a.core->outgoing_queue_length(), 0u);
     EXPECT_EQ(count(net.server_store(), "Person"), 3001u);
     Gid last = *gid(*a.store, "Person", ids.back());
@@ -86,9 +84,9 @@ TEST(Sync, TransactionAboveTheMessageSizeArrivesWhole) {
     EXPECT_EQ(find(*c.store, "Person", last)->get("age"), Value(2999));
 }
 
-// A server restored from an older copy of its data, whose history then grew past a client's position:
-// the record at that position is another one now, which the client's tag tells, so it gets a full sync
-// instead of resuming from a position that no longer means what it applied.
+// A server restored from an older copy of its data, whose history then grew past a client's
+// position: the record at that position is another one now, which the client's tag tells, so it
+// gets a full sync instead of resuming from a position that no longer means what it applied.
 TEST(Sync, ClientOfARestoredServerGetsAFullSync) {
     SyncNet net;
     auto& a = net.add_client("a");
@@ -96,17 +94,20 @@ TEST(Sync, ClientOfARestoredServerGetsAFullSync) {
     net.connect(a);
     net.connect(b);
     Gid one = *gid(*a.store, "Person", put(*a.store, "Person", {{"name", "one"}}));
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", one).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*b.store, "Person", one).has_value(); }));
     net.backup_server("backup");
     Gid two = *gid(*a.store, "Person", put(*a.store, "Person", {{"name", "two"}}));
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*b.store, "Person", two).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*b.store, "Person", two).has_value(); }));
     const uint64_t b_position = b.core->server_seq();
 
     net.restore_server("backup");  // "two" is gone with the newer data
     auto& c = net.add_client("c");
     net.connect(c);
     Gid three = *gid(*c.store, "Person", put(*c.store, "Person", {{"name", "three"}}));
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(net.server_store(), "Person", three).has_value(); }));
+    ASSERT_TRUE(net.pump_until(
+        [&] { return up(net) && find(net.server_store(), "Person", three).has_value(); }));
     {
         auto txn = net.server_store().begin_read().value();
         ASSERT_GE(*ChangeLog::last_position(txn), b_position);  // b's position exists again
@@ -122,9 +123,11 @@ TEST(Sync, ClientOfARestoredServerGetsAFullSync) {
     // A client whose position still names the same record resumes as usual.
     net.cut(c);
     Gid four = *gid(*b.store, "Person", put(*b.store, "Person", {{"name", "four"}}));
-    ASSERT_TRUE(net.pump_until([&] { return find(net.server_store(), "Person", four).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return find(net.server_store(), "Person", four).has_value(); }));
     net.connect(c);
-    ASSERT_TRUE(net.pump_until([&] { return up(net) && find(*c.store, "Person", four).has_value(); }));
+    ASSERT_TRUE(
+        net.pump_until([&] { return up(net) && find(*c.store, "Person", four).has_value(); }));
     EXPECT_EQ(net.server().stats().full_syncs, full_syncs + 1);
 }
 
@@ -168,15 +171,18 @@ TEST(Sync, StreamedFullSyncMissesNothingWrittenMeanwhile) {
     net.connect(c);
     for (int i = 0; i < 4; ++i) net.pump_once();
     ASSERT_GT(c.received["FullSyncChunk"], 0);
-    ASSERT_LT(c.received["FullSyncChunk"], 30);  // still in progress
+    ASSERT_LT(c.received["FullSyncChunk"], 30);                          // still in progress
     EXPECT_FALSE(find(net.server_store(), "Person", mine).has_value());  // its push waits
-    // Others write meanwhile (to objects sent already and not yet): more records than the history keeps.
+    // Others write meanwhile (to objects sent already and not yet): more records than the history
+    // keeps.
     put(*a.store, "Person", {{"name", "changed meanwhile"}}, 1);
     put(*a.store, "Person", {{"name", "last, changed meanwhile"}}, 3000);
     Gid last = *gid(*a.store, "Person", 3000);
     std::vector<Gid> added;
     for (int i = 0; i < 10; ++i) {
-        added.push_back(*gid(*a.store, "Person", put(*a.store, "Person", {{"name", "meanwhile " + std::to_string(i)}})));
+        added.push_back(
+            *gid(*a.store, "Person",
+                 put(*a.store, "Person", {{"name", "meanwhile " + std::to_string(i)}})));
         net.pump_once();
     }
     ASSERT_TRUE(net.pump_until([&] { return up(net); }));
@@ -242,7 +248,6 @@ TEST(Sync, ClientBehindTrimmedHistoryGetsFullSync) {
     EXPECT_EQ(count(*b.store, "Person"), 28u);
 }
 
-
 TEST(Sync, ServerSideWritesFanOutOnPoll) {
     SyncNet net;
     auto& a = net.add_client("a");
@@ -252,8 +257,8 @@ TEST(Sync, ServerSideWritesFanOutOnPoll) {
     ASSERT_TRUE(net.pump_until([&] { return count(*a.store, "Person") == 3; }));
 }
 
-// Records that others wrote and that no poll has fanned out yet are never trimmed, however small the
-// history bound: a push that trims history first fans them out.
+// Records that others wrote and that no poll has fanned out yet are never trimmed, however small
+// the history bound: a push that trims history first fans them out.
 TEST(Sync, UnsentRecordsOfOthersAreNotTrimmed) {
     ServerOptions o = SyncNet::default_options();
     o.history_max_records = 2;
@@ -269,7 +274,6 @@ TEST(Sync, UnsentRecordsOfOthersAreNotTrimmed) {
     EXPECT_TRUE(find(*b.store, "Person", *gid(*a.store, "Person", id)).has_value());
     EXPECT_EQ(count(*a.store, "Person"), 6u);
 }
-
 
 TEST(Sync, HistoryTrimStopsAtTheTrimLimit) {
     using namespace outpost::sync::testing;

@@ -123,16 +123,15 @@ TEST(SyncUnique, EditToATakenValueGoesBackToTheServersState) {
 // One transaction of A's that sets the emails of users STEPS in that order; then every replica
 // syncs.
 void set_emails(SyncNet& net, TestClient& a, const std::vector<std::pair<uint64_t, Value>>& steps) {
-    ASSERT_OK(a.store
-                    ->write([&](WriteTxn& txn) {
-                        auto box = a.box("User");
-                        for (const auto& [id, email] : steps) {
-                            Object u = box.get(txn, id).value().value();
-                            OUTPOST_RETURN_IF_ERROR(u.set("email", email));
-                            OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
-                        }
-                        return Status::ok();
-                    }));
+    ASSERT_OK(a.store->write([&](WriteTxn& txn) {
+        auto box = a.box("User");
+        for (const auto& [id, email] : steps) {
+            Object u = box.get(txn, id).value().value();
+            OUTPOST_RETURN_IF_ERROR(u.set("email", email));
+            OUTPOST_RETURN_IF_ERROR(box.put(txn, u).status());
+        }
+        return Status::ok();
+    }));
     ASSERT_TRUE(net.pump_until([&] { return net.all_up_to_date(); }));
     net.pump_all();
 }

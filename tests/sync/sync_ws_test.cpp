@@ -45,15 +45,14 @@ TEST(SyncOverWebSocket, PipelinedPushesArriveOnceAtServerAndReader) {
     constexpr int kTxns = 200, kPerTxn = 10;
     auto box = a_store->box("Person").value();
     for (int t = 0; t < kTxns; ++t) {
-        ASSERT_OK(a_store
-                        ->write([&](WriteTxn& txn) {
-                            for (int i = 0; i < kPerTxn; ++i) {
-                                Object o = box.new_object();
-                                OUTPOST_RETURN_IF_ERROR(o.set("age", t * kPerTxn + i));
-                                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
-                            }
-                            return Status::ok();
-                        }));
+        ASSERT_OK(a_store->write([&](WriteTxn& txn) {
+            for (int i = 0; i < kPerTxn; ++i) {
+                Object o = box.new_object();
+                OUTPOST_RETURN_IF_ERROR(o.set("age", t * kPerTxn + i));
+                OUTPOST_RETURN_IF_ERROR(box.put(txn, o).status());
+            }
+            return Status::ok();
+        }));
     }
 
     auto b = make_client(b_store, url);

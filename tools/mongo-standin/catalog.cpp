@@ -82,7 +82,8 @@ Status check_collection_options(const bson_t* cmd, bool modify) {
     if (has_view && (!BSON_ITER_HOLDS_UTF8(&it) || bson_iter_utf8(&it, nullptr)[0] == '\0'))
         return Error{2, "'viewOn' must be a non-empty string", {}};
     if (bson_iter_init_find(&it, cmd, "pipeline")) {
-        if (!has_view && !modify) return Error{2, "'pipeline' requires 'viewOn' to also be specified", {}};
+        if (!has_view && !modify)
+            return Error{2, "'pipeline' requires 'viewOn' to also be specified", {}};
         if (!BSON_ITER_HOLDS_ARRAY(&it)) return Error{14, "'pipeline' must be an array", {}};
         bson_t stages;
         iter_view(&it, &stages);
@@ -101,12 +102,18 @@ Status check_collection_options(const bson_t* cmd, bool modify) {
     if (bson_iter_init_find(&it, cmd, "validationLevel")) {
         std::string level = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
         if (level != "off" && level != "strict" && level != "moderate")
-            return Error{2, "Enumeration value '" + level + "' for field 'validationLevel' is not a valid value.", {}};
+            return Error{2,
+                         "Enumeration value '" + level +
+                             "' for field 'validationLevel' is not a valid value.",
+                         {}};
     }
     if (bson_iter_init_find(&it, cmd, "validationAction")) {
         std::string action = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, nullptr) : "";
         if (action != "error" && action != "warn")
-            return Error{2, "Enumeration value '" + action + "' for field 'validationAction' is not a valid value.", {}};
+            return Error{2,
+                         "Enumeration value '" + action +
+                             "' for field 'validationAction' is not a valid value.",
+                         {}};
     }
     return ok_status();
 }
@@ -122,20 +129,22 @@ Outcome Commands::coll_mod(Engine& e, CommandCtx& c) {
     bool view = detail::is_view(*coll);
     bool view_fields = bson_has_field(c.cmd, "viewOn") || bson_has_field(c.cmd, "pipeline");
     if (view_fields && !view)
-        return reply_error(Error{2, "ns " + ns_of(c.db, name) + " is a collection, not a view", {}});
+        return reply_error(
+            Error{2, "ns " + ns_of(c.db, name) + " is a collection, not a view", {}});
     if (view && (bson_has_field(c.cmd, "validator") || bson_has_field(c.cmd, "validationLevel") ||
                  bson_has_field(c.cmd, "validationAction")))
         return reply_error(Error{167, "option not supported on a view: validator", {}});
     // The new options: the old ones with the given fields replaced.
-    const char* fields[] = {"viewOn", "pipeline", "validator", "validationLevel",
-                            "validationAction", "changeStreamPreAndPostImages"};
+    const char* fields[] = {"viewOn",          "pipeline",         "validator",
+                            "validationLevel", "validationAction", "changeStreamPreAndPostImages"};
     Doc options;
     bson_iter_t it;
     if (bson_iter_init(&it, coll->options.get())) {
         while (bson_iter_next(&it)) {
             bool replaced = false;
             for (const char* f : fields)
-                replaced = replaced || (!std::strcmp(bson_iter_key(&it), f) && bson_has_field(c.cmd, f));
+                replaced =
+                    replaced || (!std::strcmp(bson_iter_key(&it), f) && bson_has_field(c.cmd, f));
             if (!replaced) bson_append_iter(options.get(), bson_iter_key(&it), -1, &it);
         }
     }

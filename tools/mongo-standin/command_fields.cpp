@@ -12,14 +12,39 @@ namespace {
 
 // Arguments every command takes (the server's generic_argument.idl).
 const std::set<std::string_view>& generic_arguments() {
-    static const std::set<std::string_view> k = {
-        "$db",          "$readPreference", "$clusterTime", "$audit",   "$client",
-        "$configServerState", "$oplogQueryData", "$queryOptions", "$replData", "$configTime",
-        "$topologyTime", "apiVersion",     "apiStrict",    "apiDeprecationErrors",
-        "maxTimeMS",    "readConcern",     "writeConcern", "lsid",     "clientOperationKey",
-        "txnNumber",    "autocommit",      "startTransaction", "stmtId", "comment",
-        "allowImplicitCollectionCreation", "databaseVersion", "shardVersion", "tracking_info",
-        "coordinator",  "maxTimeMSOpOnly", "txnRetryCounter", "mayBypassWriteBlocking", "help"};
+    static const std::set<std::string_view> k = {"$db",
+                                                 "$readPreference",
+                                                 "$clusterTime",
+                                                 "$audit",
+                                                 "$client",
+                                                 "$configServerState",
+                                                 "$oplogQueryData",
+                                                 "$queryOptions",
+                                                 "$replData",
+                                                 "$configTime",
+                                                 "$topologyTime",
+                                                 "apiVersion",
+                                                 "apiStrict",
+                                                 "apiDeprecationErrors",
+                                                 "maxTimeMS",
+                                                 "readConcern",
+                                                 "writeConcern",
+                                                 "lsid",
+                                                 "clientOperationKey",
+                                                 "txnNumber",
+                                                 "autocommit",
+                                                 "startTransaction",
+                                                 "stmtId",
+                                                 "comment",
+                                                 "allowImplicitCollectionCreation",
+                                                 "databaseVersion",
+                                                 "shardVersion",
+                                                 "tracking_info",
+                                                 "coordinator",
+                                                 "maxTimeMSOpOnly",
+                                                 "txnRetryCounter",
+                                                 "mayBypassWriteBlocking",
+                                                 "help"};
     return k;
 }
 
@@ -32,10 +57,30 @@ struct Fields {
 const std::map<std::string_view, Fields>& command_fields() {
     static const std::map<std::string_view, Fields> k = {
         {"find",
-         {{"filter", "projection", "sort", "hint", "skip", "limit", "batchSize", "singleBatch",
-           "max", "min", "returnKey", "showRecordId", "tailable", "oplogReplay",
-           "noCursorTimeout", "awaitData", "allowPartialResults", "collation", "allowDiskUse",
-           "let", "readOnce", "allowSpeculativeMajorityRead", "term", "$_requestResumeToken",
+         {{"filter",
+           "projection",
+           "sort",
+           "hint",
+           "skip",
+           "limit",
+           "batchSize",
+           "singleBatch",
+           "max",
+           "min",
+           "returnKey",
+           "showRecordId",
+           "tailable",
+           "oplogReplay",
+           "noCursorTimeout",
+           "awaitData",
+           "allowPartialResults",
+           "collation",
+           "allowDiskUse",
+           "let",
+           "readOnce",
+           "allowSpeculativeMajorityRead",
+           "term",
+           "$_requestResumeToken",
            "$_resumeAfter"},
           {"max", "min", "returnKey", "showRecordId", "$_requestResumeToken", "$_resumeAfter"}}},
         {"getMore", {{"collection", "batchSize", "term", "lastKnownCommittedOpTime"}, {}}},
@@ -50,18 +95,34 @@ const std::map<std::string_view, Fields>& command_fields() {
         {"count", {{"query", "limit", "skip", "hint", "collation", "fields"}, {}}},
         {"distinct", {{"key", "query", "collation", "hint"}, {}}},
         {"aggregate",
-         {{"pipeline", "explain", "allowDiskUse", "cursor", "bypassDocumentValidation",
-           "collation", "hint", "let", "needsMerge", "fromMongos", "collectionUUID",
-           "isMapReduceCommand", "exchange", "$_requestReshardingResumeToken"},
+         {{"pipeline", "explain", "allowDiskUse", "cursor", "bypassDocumentValidation", "collation",
+           "hint", "let", "needsMerge", "fromMongos", "collectionUUID", "isMapReduceCommand",
+           "exchange", "$_requestReshardingResumeToken"},
           {"explain", "exchange", "needsMerge", "fromMongos", "$_requestReshardingResumeToken"}}},
         {"listCollections", {{"filter", "nameOnly", "authorizedCollections", "cursor"}, {}}},
         {"listIndexes", {{"cursor", "includeBuildUUIDs", "includeIndexBuildInfo"}, {}}},
         {"listDatabases", {{"filter", "nameOnly", "authorizedDatabases"}, {}}},
         {"create",
-         {{"capped", "autoIndexId", "idIndex", "size", "max", "storageEngine", "validator",
-           "validationLevel", "validationAction", "indexOptionDefaults", "viewOn", "pipeline",
-           "collation", "timeseries", "clusteredIndex", "changeStreamPreAndPostImages",
-           "expireAfterSeconds", "encryptedFields", "temp", "flags"},
+         {{"capped",
+           "autoIndexId",
+           "idIndex",
+           "size",
+           "max",
+           "storageEngine",
+           "validator",
+           "validationLevel",
+           "validationAction",
+           "indexOptionDefaults",
+           "viewOn",
+           "pipeline",
+           "collation",
+           "timeseries",
+           "clusteredIndex",
+           "changeStreamPreAndPostImages",
+           "expireAfterSeconds",
+           "encryptedFields",
+           "temp",
+           "flags"},
           {"capped", "size", "max", "timeseries", "clusteredIndex", "expireAfterSeconds",
            "encryptedFields", "storageEngine", "indexOptionDefaults"}}},
         {"drop", {{}, {}}},
@@ -82,17 +143,17 @@ const std::map<std::string_view, Fields>& command_fields() {
 }
 
 Error unknown_field(std::string_view where, std::string_view field) {
-    return Error{40415,
-                 "BSON field '" + std::string(where) + "." + std::string(field) +
-                     "' is an unknown field.",
-                 {}};
+    return Error{
+        40415,
+        "BSON field '" + std::string(where) + "." + std::string(field) + "' is an unknown field.",
+        {}};
 }
 
 Error unsupported(std::string_view where, std::string_view field) {
-    return Error{115,
-                 "mongo-standin does not implement '" + std::string(where) + "." +
-                     std::string(field) + "'",
-                 {}};
+    return Error{
+        115,
+        "mongo-standin does not implement '" + std::string(where) + "." + std::string(field) + "'",
+        {}};
 }
 
 bool truthy_option(const bson_iter_t* it) { return iter_truthy(it); }
@@ -100,8 +161,7 @@ bool truthy_option(const bson_iter_t* it) { return iter_truthy(it); }
 }  // namespace
 
 Status check_collation(const bson_iter_t* collation) {
-    if (!BSON_ITER_HOLDS_DOCUMENT(collation))
-        return Error{14, "collation must be an object", {}};
+    if (!BSON_ITER_HOLDS_DOCUMENT(collation)) return Error{14, "collation must be an object", {}};
     bson_t c;
     iter_view(collation, &c);
     auto locale = get_string(&c, "locale");
@@ -149,9 +209,8 @@ Status check_command_fields(const std::string& name, const bson_t* cmd) {
 Status check_statement_fields(const std::string& name, const bson_t* cmd) {
     bool is_update = name == "update";
     const char* array = is_update ? "updates" : "deletes";
-    static const std::set<std::string_view> update_fields = {"q",     "u",    "multi",
-                                                             "upsert", "arrayFilters",
-                                                             "hint",  "collation", "c"};
+    static const std::set<std::string_view> update_fields = {
+        "q", "u", "multi", "upsert", "arrayFilters", "hint", "collation", "c"};
     static const std::set<std::string_view> delete_fields = {"q", "limit", "hint", "collation"};
     const auto& known = is_update ? update_fields : delete_fields;
     std::string where = name + "." + array;

@@ -148,7 +148,8 @@ Outcome Commands::get_more(Engine& e, CommandCtx& c) {
         int code = e.fail_get_more_.error_code;
         bool stream = cur.is_stream;
         e.cursors_.erase(cit);
-        return reply_error(Error{code, "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint",
+        return reply_error(Error{code,
+                                 "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint",
                                  e.automatic_labels(c, code, 0, stream)});
     }
     if (cur.is_stream) return stream_get_more(e, c, cur, batch_size.value_or(0));

@@ -175,7 +175,8 @@ Status check_validator(const Collection& c, const CommandCtx& ctx, const bson_t*
     }
     Doc info, err_info;
     bson_iter_t id;
-    if (bson_iter_init_find(&id, doc, "_id")) bson_append_iter(err_info.get(), "failingDocumentId", -1, &id);
+    if (bson_iter_init_find(&id, doc, "_id"))
+        bson_append_iter(err_info.get(), "failingDocumentId", -1, &id);
     bson_t details;
     BSON_APPEND_DOCUMENT_BEGIN(err_info.get(), "details", &details);
     BSON_APPEND_UTF8(&details, "reason", "the document does not match the collection's validator");

@@ -46,7 +46,6 @@ Status check_validator(const Collection& c, const CommandCtx& ctx, const bson_t*
 // The command's `let` variables (none when it has no `let`); error for a malformed one.
 Result<Vars> command_vars(const bson_t* cmd);
 
-
 // ---- write helpers (crud_write_util.cpp) ----
 
 // The change-stream updateDescription of an update (updatedFields, removedFields, truncatedArrays).
@@ -73,7 +72,7 @@ Result<UpdateOutcome> upsert_document(Engine& e, const bson_t* q, const bson_t* 
 enum class UpsertFailure { kStatement, kCommand, kWrite };
 // Inserts DOC, built by an upsert, into collection NAME (created on first use): _id, unique index
 // and validator checks, then the write. Returns the stored document.
-Result<DocPtr> insert_upserted(Engine& e, CommandCtx& c, const std::string& name,
-                               const bson_t* doc, UpsertFailure* failure);
+Result<DocPtr> insert_upserted(Engine& e, CommandCtx& c, const std::string& name, const bson_t* doc,
+                               UpsertFailure* failure);
 
 }  // namespace standin::detail

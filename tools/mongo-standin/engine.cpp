@@ -167,11 +167,10 @@ Result<std::unique_ptr<Collection>> Engine::new_collection(const std::string& db
     c->uuid[6] = static_cast<uint8_t>((c->uuid[6] & 0x0f) | 0x40);
     c->uuid[8] = static_cast<uint8_t>((c->uuid[8] & 0x3f) | 0x80);
     if (opts)
-        bson_copy_to_excluding_noinit(opts, c->options.get(), "create", "$db", "lsid",
-                                      "$clusterTime", "txnNumber", "autocommit", "startTransaction",
-                                      "writeConcern", "$readPreference", "apiVersion", "apiStrict",
-                                      "apiDeprecationErrors", "comment", "readConcern", "maxTimeMS",
-                                      NULL);
+        bson_copy_to_excluding_noinit(
+            opts, c->options.get(), "create", "$db", "lsid", "$clusterTime", "txnNumber",
+            "autocommit", "startTransaction", "writeConcern", "$readPreference", "apiVersion",
+            "apiStrict", "apiDeprecationErrors", "comment", "readConcern", "maxTimeMS", NULL);
     IndexSpec id;
     id.name = "_id_";
     BSON_APPEND_INT32(id.key.get(), "_id", 1);
@@ -248,7 +247,8 @@ void Engine::tick() {
         Session& s = it->second;
         if (s.state == TxnState::kInProgress && s.txn &&
             now - s.txn->started > std::chrono::seconds(60)) {
-            log_info("aborting a transaction open for more than 60 s (transactionLifetimeLimitSeconds)");
+            log_info(
+                "aborting a transaction open for more than 60 s (transactionLifetimeLimitSeconds)");
             Commands::abort_txn(*this, s);
         }
         if (s.state != TxnState::kInProgress && now - s.last_use > std::chrono::minutes(30))

@@ -31,8 +31,8 @@ struct Options {
     std::string bind = "127.0.0.1";
     uint16_t port = 27017;
     std::string replset = "rs0";  // empty: a standalone server (no change streams, no transactions)
-    std::string advertised;  // host:port; default bind:actual port
-    std::string dbpath;      // empty: in memory
+    std::string advertised;       // host:port; default bind:actual port
+    std::string dbpath;           // empty: in memory
     size_t oplog_size = 1000000;
     bool test_commands = false;
     int log_level = 1;  // 0 quiet, 1 info, 2 debug
@@ -149,7 +149,7 @@ struct Txn {
     // ns -> _id key -> the transaction's version of the document
     std::map<std::string, std::map<std::string, OverlayEntry>> overlay;
     uint64_t next_seq = 1;
-    std::vector<Event> events;         // ts/seq assigned at commit
+    std::vector<Event> events;  // ts/seq assigned at commit
     // Collections the transaction created (explicitly or by a write), by namespace: visible to
     // the transaction only, added to the catalog at commit.
     std::map<std::string, std::unique_ptr<Collection>> new_collections;
@@ -174,8 +174,8 @@ struct Session {
 // onPrimaryTransactionalWrite); the fields each one reads are noted.
 struct FailPoint {
     bool active = false;
-    int64_t times = -1;  // -1: always
-    int64_t skip = 0;    // mode {skip: n}: the first n uses pass, then always
+    int64_t times = -1;              // -1: always
+    int64_t skip = 0;                // mode {skip: n}: the first n uses pass, then always
     std::set<std::string> commands;  // failCommand
     int error_code = 0;              // failCommand, failGetMoreAfterCursorCheckout
     bool has_error_code = false;
@@ -306,7 +306,6 @@ class Engine {
                                               bool in_stream_get_more) const;
 
   private:
-
     const Options options_;
     std::mutex mutex_;
 
@@ -328,8 +327,8 @@ class Engine {
     std::map<uint64_t, Txn*> active_txns_;
     uint64_t next_txn_id_ = 1;
     FailPoint fail_command_;
-    FailPoint fail_get_more_;          // failGetMoreAfterCursorCheckout
-    FailPoint on_primary_txn_write_;   // onPrimaryTransactionalWrite
+    FailPoint fail_get_more_;         // failGetMoreAfterCursorCheckout
+    FailPoint on_primary_txn_write_;  // onPrimaryTransactionalWrite
     std::map<uint64_t, std::function<void()>> waiters_;
     uint64_t next_waiter_ = 1;
     std::unique_ptr<Persistence> persistence_;

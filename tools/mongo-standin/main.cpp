@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
     app.add_option("--bind", opts.bind, "address to listen on")->capture_default_str();
     app.add_option("--replset", opts.replset, "replica set name")->capture_default_str();
     bool standalone = false;
-    app.add_flag("--standalone", standalone,
-                 "answer as a standalone mongod: no replica set, so no change streams or transactions");
+    app.add_flag(
+        "--standalone", standalone,
+        "answer as a standalone mongod: no replica set, so no change streams or transactions");
     app.add_option("--advertise", opts.advertised,
                    "host:port reported in hello (default: the bound address)");
     app.add_option("--dbpath", opts.dbpath, "data directory (default: in memory)");

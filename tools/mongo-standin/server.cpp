@@ -23,7 +23,7 @@ std::atomic<int32_t> g_next_connection_id{1};
 // Group commit: replies to commands whose log records are not yet on disk wait here; one
 // write + fdatasync per event-loop turn releases all of them.
 class Committer {
-public:
+  public:
     Committer(asio::io_context& io, Engine& engine) : io_(io), engine_(engine) {}
 
     // Runs `done(true)` once everything logged so far is durable (at once without a log), or
@@ -42,7 +42,7 @@ public:
         });
     }
 
-private:
+  private:
     asio::io_context& io_;
     Engine& engine_;
     std::vector<std::function<void(bool)>> waiting_;

@@ -84,8 +84,9 @@ DocPtr lookup(const Collection& c, const Txn* txn, const std::string& id_key) {
             if (d || snap == kLatest) return d;
         }
     }
-    // Every record's key has a by_id entry (pointing at its newest record), so a key without one has
-    // no older record either: skip the scan (a transaction's upserts of new _ids would be O(n) each).
+    // Every record's key has a by_id entry (pointing at its newest record), so a key without one
+    // has no older record either: skip the scan (a transaction's upserts of new _ids would be O(n)
+    // each).
     if (snap == kLatest || it == c.by_id.end()) return nullptr;
     // An older record with this _id may be the one the snapshot sees (deleted and re-inserted
     // since).

@@ -85,7 +85,8 @@ Status read_txn_fields(Engine& e, CommandCtx& c) {
     if (bson_iter_init_find(&it, c.cmd, "txnNumber")) {
         if (!iter_is_number(&it)) return Error{14, "txnNumber must be a number", {}};
         if (e.options().replset.empty())
-            return Error{20, "Transaction numbers are only allowed on a replica set member or mongos", {}};
+            return Error{
+                20, "Transaction numbers are only allowed on a replica set member or mongos", {}};
         c.txn_number = iter_as_int64(&it);
     }
     if (bson_iter_init_find(&it, c.cmd, "autocommit")) {

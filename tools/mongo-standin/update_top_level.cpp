@@ -13,7 +13,8 @@ namespace {
 
 // The bytes of the element an iterator is on: type, key and value, exactly as stored.
 std::string_view element_bytes(const bson_iter_t* it) {
-    return std::string_view(reinterpret_cast<const char*>(it->raw) + it->off, it->next_off - it->off);
+    return std::string_view(reinterpret_cast<const char*>(it->raw) + it->off,
+                            it->next_off - it->off);
 }
 
 // Fields of an update made only of $set and $unset of top-level names (the shape drivers and
@@ -97,34 +98,40 @@ std::optional<UpdateOutcome> apply_top_level(const bson_t* original, const bson_
                 continue;
             }
             if (!field.existed) added.push_back(&field);
-            if (!field.same) out.updated_fields.kids.emplace_back(std::string(field.name), Node::from_iter(&f));
+            if (!field.same)
+                out.updated_fields.kids.emplace_back(std::string(field.name), Node::from_iter(&f));
         }
     }
     // New fields are appended in the order MongoDB 5.0+ applies them: by name (numbers by value).
-    std::stable_sort(added.begin(), added.end(), [](const TopLevelField* a, const TopLevelField* b) {
-        return update_path_less(a->name, b->name);
-    });
+    std::stable_sort(added.begin(), added.end(),
+                     [](const TopLevelField* a, const TopLevelField* b) {
+                         return update_path_less(a->name, b->name);
+                     });
     for (const TopLevelField* field : added) buf.append(field->element);
     buf.push_back('\0');
     uint32_t len = static_cast<uint32_t>(buf.size());
     std::memcpy(buf.data(), &len, 4);  // little-endian
     out.doc = Doc::from_bytes(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
-    out.modified = buf.size() != original->len || std::memcmp(buf.data(), bson_get_data(original), buf.size()) != 0;
+    out.modified = buf.size() != original->len ||
+                   std::memcmp(buf.data(), bson_get_data(original), buf.size()) != 0;
     return out;
 }
 
 }  // namespace
 
-std::optional<Result<UpdateOutcome>> apply_top_level_update(const bson_t* original, const bson_t* update) {
+std::optional<Result<UpdateOutcome>> apply_top_level_update(const bson_t* original,
+                                                            const bson_t* update) {
     std::vector<TopLevelField> fields;
     fields.reserve(16);
     if (!top_level_set_unset(update, &fields)) return std::nullopt;
     std::optional<UpdateOutcome> out = apply_top_level(original, update, fields);
     if (!out) return std::nullopt;
     if (!bson_structure_ok(bson_get_data(out->doc.get()), out->doc.get()->len))
-        return Result<UpdateOutcome>(Error{2, "the updated document would be nested deeper than 200 levels", {}});
+        return Result<UpdateOutcome>(
+            Error{2, "the updated document would be nested deeper than 200 levels", {}});
     if (out->doc.get()->len > 16777216u)
-        return Result<UpdateOutcome>(Error{10334, "Resulting document after update is larger than 16777216", {}});
+        return Result<UpdateOutcome>(
+            Error{10334, "Resulting document after update is larger than 16777216", {}});
     if (!out->modified) {
         out->updated_fields = Node::document();
         out->removed_fields.clear();

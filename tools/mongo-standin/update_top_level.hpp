@@ -10,8 +10,9 @@ namespace standin {
 
 // The outcome of UPDATE on ORIGINAL when UPDATE is top-level $set/$unset only and ORIGINAL has the
 // plain shape (_id first, no touched field name twice): exactly what the general path gives
-// (document, modified flag, updatedFields, removedFields, errors 2 and 10334), with untouched fields
-// copied byte for byte. Nothing for any other shape: the general path applies it.
-std::optional<Result<UpdateOutcome>> apply_top_level_update(const bson_t* original, const bson_t* update);
+// (document, modified flag, updatedFields, removedFields, errors 2 and 10334), with untouched
+// fields copied byte for byte. Nothing for any other shape: the general path applies it.
+std::optional<Result<UpdateOutcome>> apply_top_level_update(const bson_t* original,
+                                                            const bson_t* update);
 
 }  // namespace standin

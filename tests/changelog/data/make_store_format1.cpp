@@ -13,13 +13,13 @@
 
 using namespace outpost;
 
-#define CHECK(x)                                                     \
-    do {                                                             \
-        auto st_ = (x);                                              \
-        if (!st_.is_ok()) {                                          \
+#define CHECK(x)                                                           \
+    do {                                                                   \
+        auto st_ = (x);                                                    \
+        if (!st_.is_ok()) {                                                \
             std::fprintf(stderr, "%s: %s\n", #x, st_.to_string().c_str()); \
-            return 1;                                                \
-        }                                                            \
+            return 1;                                                      \
+        }                                                                  \
     } while (0)
 
 int main(int argc, char** argv) {
@@ -38,11 +38,14 @@ int main(int argc, char** argv) {
             CHECK(people.put(txn, p).status());
         }
         // Person 4: a caller that wrote the id property's field (put_with): the field is junk.
-        CHECK(people.put_with(txn, 0, PutMode::kPut, [&](ObjectWriter& w) {
-            w.set_int(0, 4444);
-            w.set_string(1, "Dee");
-            return Status::ok();
-        }).status());
+        CHECK(people
+                  .put_with(txn, 0, PutMode::kPut,
+                            [&](ObjectWriter& w) {
+                                w.set_int(0, 4444);
+                                w.set_string(1, "Dee");
+                                return Status::ok();
+                            })
+                  .status());
         Object n = notes.new_object();
         CHECK(n.set("text", "hello"));
         CHECK(n.set("author", int64_t{1}));
@@ -60,13 +63,17 @@ int main(int argc, char** argv) {
         ObjectChange c;
         c.kind = ObjectChange::kPut;
         c.entity_uid = store->model().entity("Note")->id.uid;
-        c.gid = Gid("\x07" "remote-note1", 13);
+        c.gid =
+            Gid("\x07"
+                "remote-note1",
+                13);
         c.is_new = true;
         PropertyChange text, author;
         text.property_uid = store->model().entity("Note")->property("text")->id.uid;
         text.value = Value("from afar");
         author.property_uid = store->model().entity("Note")->property("author")->id.uid;
-        author.value = Value(Bytes{0x07, 'r', 'e', 'm', 'o', 't', 'e', '-', 'a', 'u', 't', 'h', 'r'});
+        author.value =
+            Value(Bytes{0x07, 'r', 'e', 'm', 'o', 't', 'e', '-', 'a', 'u', 't', 'h', 'r'});
         c.properties.push_back(text);
         c.properties.push_back(author);
         cs.objects.push_back(c);
