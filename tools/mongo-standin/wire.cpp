@@ -194,125 +194,161 @@ Result<MsgHeader> parse_header(const uint8_t* p) {
     return h;
 }
 
-static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, size_t len,
-                                    ParseFailure* failure) {
-    if (len < 4) return close_error("OP_MSG too short");
-    uint32_t flags = static_cast<uint32_t>(read_i32(body));
+namespace {
+
+// One kind-1 section: a named sequence of documents (views into the message).
+struct DocSequence {
+    std::string name;
+    std::vector<std::pair<const uint8_t*, size_t>> docs;
+};
+
+// The sections of an OP_MSG as read from the wire.
+struct MsgSections {
+    bool body_seen = false;             // a kind-0 section was read (valid or not)
+    const uint8_t* main_doc = nullptr;  // the kind-0 document when it is valid BSON
+    size_t main_len = 0;
+    std::vector<DocSequence> seqs;
+    std::set<std::string> names;
+    bool bad_bson = false;  // a section holds invalid BSON in a sane frame: reply 22
+};
+
+// Checks the flag bits and the optional CRC-32C trailer; returns where the sections end.
+Result<size_t> check_op_msg_frame(const MsgHeader& h, const uint8_t* body, size_t len,
+                                  uint32_t flags) {
     if (flags & 0xffffu & ~(kFlagChecksumPresent | kFlagMoreToCome)) {
         return close_error("illegal OP_MSG flag bits");  // 223 IllegalOpMsgFlag: connection closes
     }
-    size_t end = len;
-    if (flags & kFlagChecksumPresent) {
-        if (len < 8) return close_error("OP_MSG too short for checksum");
-        end = len - 4;
-        uint32_t want = static_cast<uint32_t>(read_i32(body + end));
-        uint8_t hdr[kHeaderSize];
-        std::memcpy(hdr, &h.length, 4);  // the header bytes are little-endian on this platform
-        std::memcpy(hdr + 4, &h.request_id, 4);
-        std::memcpy(hdr + 8, &h.response_to, 4);
-        std::memcpy(hdr + 12, &h.opcode, 4);
-        uint32_t got = crc32c(body, end, crc32c(hdr, kHeaderSize));
-        if (got != want) return close_error("OP_MSG checksum mismatch");
+    if (!(flags & kFlagChecksumPresent)) return len;
+    if (len < 8) return close_error("OP_MSG too short for checksum");
+    size_t end = len - 4;
+    uint32_t want = static_cast<uint32_t>(read_i32(body + end));
+    uint8_t hdr[kHeaderSize];
+    std::memcpy(hdr, &h.length, 4);  // the header bytes are little-endian on this platform
+    std::memcpy(hdr + 4, &h.request_id, 4);
+    std::memcpy(hdr + 8, &h.response_to, 4);
+    std::memcpy(hdr + 12, &h.opcode, 4);
+    uint32_t got = crc32c(body, end, crc32c(hdr, kHeaderSize));
+    if (got != want) return close_error("OP_MSG checksum mismatch");
+    return end;
+}
+
+// Reads the kind-0 section that starts at OFF; returns the offset after it.
+Result<size_t> read_body_section(const uint8_t* body, size_t off, size_t end, MsgSections& s) {
+    if (s.body_seen) return close_error("two kind-0 sections");
+    s.body_seen = true;
+    size_t n = valid_doc_at(body + off, end - off);
+    if (n) {
+        s.main_doc = body + off;
+        s.main_len = n;
+        return off + n;
     }
-    size_t off = 4;
-    const uint8_t* main_doc = nullptr;
-    size_t main_len = 0;
-    struct Seq {
-        std::string name;
-        std::vector<std::pair<const uint8_t*, size_t>> docs;
-    };
-    std::vector<Seq> seqs;
-    std::set<std::string> names;
-    bool bad_bson = false;
-    while (off < end) {
-        uint8_t kind = body[off++];
-        if (kind == 0) {
-            if (main_doc) return close_error("two kind-0 sections");
-            size_t n = valid_doc_at(body + off, end - off);
-            if (!n) {
-                // Size field still tells where the section ends when it is sane; reply 22 then.
-                if (end - off >= 4) {
-                    int32_t claimed = read_i32(body + off);
-                    if (claimed >= 5 && static_cast<size_t>(claimed) <= end - off) {
-                        bad_bson = true;
-                        off += static_cast<size_t>(claimed);
-                        main_doc = body;  // placeholder: marks the section as seen
-                        continue;
-                    }
-                }
-                return close_error("malformed kind-0 section");
-            }
-            main_doc = body + off;
-            main_len = n;
-            off += n;
-        } else if (kind == 1) {
-            if (end - off < 4) return close_error("truncated kind-1 section");
-            int32_t size = read_i32(body + off);
-            if (size < 5 || static_cast<size_t>(size) > end - off)
-                return close_error("bad kind-1 size");
-            size_t sec_end = off + static_cast<size_t>(size);
-            size_t p = off + 4;
-            const void* nul = std::memchr(body + p, 0, sec_end - p);
-            if (!nul) return close_error("kind-1 identifier not terminated");
-            Seq seq;
-            seq.name.assign(reinterpret_cast<const char*>(body + p),
-                            static_cast<const uint8_t*>(nul) - (body + p));
-            p = static_cast<size_t>(static_cast<const uint8_t*>(nul) - body) + 1;
-            while (p < sec_end) {
-                size_t n = valid_doc_at(body + p, sec_end - p);
-                if (!n) {
-                    bad_bson = true;
-                    break;
-                }
-                seq.docs.emplace_back(body + p, n);
-                p += n;
-            }
-            if (!names.insert(seq.name).second) return close_error("duplicate document sequence");
-            seqs.push_back(std::move(seq));
-            off = sec_end;
-        } else {
-            return close_error("unknown OP_MSG section kind");
+    // Size field still tells where the section ends when it is sane; reply 22 then.
+    if (end - off >= 4) {
+        int32_t claimed = read_i32(body + off);
+        if (claimed >= 5 && static_cast<size_t>(claimed) <= end - off) {
+            s.bad_bson = true;
+            return off + static_cast<size_t>(claimed);
         }
     }
-    if (!main_doc) return close_error("OP_MSG without a body section");
-    Request r;
-    r.opcode = kOpMsg;
-    r.request_id = h.request_id;
-    r.more_to_come = (flags & kFlagMoreToCome) != 0;
-    if (bad_bson) {
-        failure->reply = true;
-        failure->error = Error{22, "invalid BSON in OP_MSG", {}};
-        return failure->error;
+    return close_error("malformed kind-0 section");
+}
+
+// Reads the kind-1 section that starts at OFF; returns the offset after it.
+Result<size_t> read_sequence_section(const uint8_t* body, size_t off, size_t end, MsgSections& s) {
+    if (end - off < 4) return close_error("truncated kind-1 section");
+    int32_t size = read_i32(body + off);
+    if (size < 5 || static_cast<size_t>(size) > end - off) return close_error("bad kind-1 size");
+    size_t sec_end = off + static_cast<size_t>(size);
+    size_t p = off + 4;
+    const void* nul = std::memchr(body + p, 0, sec_end - p);
+    if (!nul) return close_error("kind-1 identifier not terminated");
+    DocSequence seq;
+    seq.name.assign(reinterpret_cast<const char*>(body + p),
+                    static_cast<const uint8_t*>(nul) - (body + p));
+    p = static_cast<size_t>(static_cast<const uint8_t*>(nul) - body) + 1;
+    while (p < sec_end) {
+        size_t n = valid_doc_at(body + p, sec_end - p);
+        if (!n) {
+            s.bad_bson = true;
+            break;
+        }
+        seq.docs.emplace_back(body + p, n);
+        p += n;
     }
-    if (seqs.empty()) {
-        r.body = Doc::from_bytes(main_doc, main_len);
-        return r;
+    if (!s.names.insert(seq.name).second) return close_error("duplicate document sequence");
+    s.seqs.push_back(std::move(seq));
+    return sec_end;
+}
+
+// Reads the sections in [4, END) of the message body.
+Result<MsgSections> read_sections(const uint8_t* body, size_t end) {
+    MsgSections s;
+    size_t off = 4;
+    while (off < end) {
+        uint8_t kind = body[off++];
+        if (kind != 0 && kind != 1) return close_error("unknown OP_MSG section kind");
+        Result<size_t> next = kind == 0 ? read_body_section(body, off, end, s)
+                                        : read_sequence_section(body, off, end, s);
+        if (!next.ok()) return next.error();
+        off = next.value();
     }
+    if (!s.body_seen) return close_error("OP_MSG without a body section");
+    return s;
+}
+
+// The command document: the kind-0 document with each sequence appended as an array field.
+Result<Doc> assemble_body(const MsgSections& s, ParseFailure* failure) {
+    if (s.seqs.empty()) return Doc::from_bytes(s.main_doc, s.main_len);
     bson_t view;
-    bson_init_static(&view, main_doc, main_len);
-    for (const auto& s : seqs) {
+    bson_init_static(&view, s.main_doc, s.main_len);
+    for (const auto& seq : s.seqs) {
         bson_iter_t it;
-        if (bson_iter_init_find(&it, &view, s.name.c_str())) {
+        if (bson_iter_init_find(&it, &view, seq.name.c_str())) {
             failure->reply = true;
             failure->error =
-                Error{40, "duplicate field " + s.name + " in body and document sequence", {}};
+                Error{40, "duplicate field " + seq.name + " in body and document sequence", {}};
             return failure->error;
         }
     }
-    r.body = Doc::copy_of(&view);
-    for (const auto& s : seqs) {
+    Doc doc = Doc::copy_of(&view);
+    for (const auto& seq : s.seqs) {
         bson_t arr;
-        bson_append_array_begin(r.body.get(), s.name.c_str(), static_cast<int>(s.name.size()),
+        bson_append_array_begin(doc.get(), seq.name.c_str(), static_cast<int>(seq.name.size()),
                                 &arr);
         size_t i = 0;
-        for (const auto& [p, n] : s.docs) {
+        for (const auto& [p, n] : seq.docs) {
             bson_t d;
             bson_init_static(&d, p, n);
             std::string key = std::to_string(i++);
             bson_append_document(&arr, key.c_str(), static_cast<int>(key.size()), &d);
         }
-        bson_append_array_end(r.body.get(), &arr);
+        bson_append_array_end(doc.get(), &arr);
     }
+    return doc;
+}
+
+}  // namespace
+
+static Result<Request> parse_op_msg(const MsgHeader& h, const uint8_t* body, size_t len,
+                                    ParseFailure* failure) {
+    if (len < 4) return close_error("OP_MSG too short");
+    uint32_t flags = static_cast<uint32_t>(read_i32(body));
+    Result<size_t> end = check_op_msg_frame(h, body, len, flags);
+    if (!end.ok()) return end.error();
+    Result<MsgSections> sections = read_sections(body, end.value());
+    if (!sections.ok()) return sections.error();
+    if (sections.value().bad_bson) {
+        failure->reply = true;
+        failure->error = Error{22, "invalid BSON in OP_MSG", {}};
+        return failure->error;
+    }
+    Result<Doc> doc = assemble_body(sections.value(), failure);
+    if (!doc.ok()) return doc.error();
+    Request r;
+    r.opcode = kOpMsg;
+    r.request_id = h.request_id;
+    r.more_to_come = (flags & kFlagMoreToCome) != 0;
+    r.body = std::move(doc.value());
     return r;
 }
 
