@@ -43,16 +43,106 @@ constexpr int kMaxDepth = 200;
 
 }  // namespace
 
+namespace {
+
+// Offset after the NUL of the C string at AT, searching before LIMIT; 0 if there is none.
+size_t cstring_end(const uint8_t* p, size_t at, size_t limit) {
+    const void* z = std::memchr(p + at, 0, limit - at);
+    return z ? static_cast<size_t>(static_cast<const uint8_t*>(z) - p) + 1 : 0;
+}
+
+// Offset after the BSON string (int32 size, bytes, NUL) at AT, within LIMIT; 0 if malformed.
+size_t string_end(const uint8_t* p, size_t at, size_t limit) {
+    if (at + 4 > limit) return 0;
+    int64_t n = read_i32(p + at);
+    if (n < 1 || static_cast<size_t>(n) > limit - at - 4 || p[at + 4 + n - 1] != 0) return 0;
+    return at + 4 + static_cast<size_t>(n);
+}
+
+// Offset after a value that holds no document, of TYPE at V, in an element list whose
+// terminator is at LIMIT; 0 if malformed or of an unknown type.
+size_t flat_value_end(const uint8_t* p, uint8_t type, size_t v, size_t limit) {
+    size_t room = limit - v;  // bytes available for the value before the terminator
+    auto fixed = [&](size_t n) { return n <= room ? v + n : 0; };
+    switch (type) {
+        case 0x01:
+        case 0x09:
+        case 0x11:
+        case 0x12:
+            return fixed(8);
+        case 0x02:
+        case 0x0D:
+        case 0x0E:
+            return string_end(p, v, limit);
+        case 0x05: {
+            if (room < 5) return 0;
+            int64_t n = read_i32(p + v);
+            if (n < 0 || static_cast<size_t>(n) > room - 5) return 0;
+            return v + 5 + static_cast<size_t>(n);
+        }
+        case 0x06:
+        case 0x0A:
+        case 0x7F:
+        case 0xFF:
+            return v;
+        case 0x07:
+            return fixed(12);
+        case 0x08:
+            return fixed(1);
+        case 0x0B: {
+            size_t a = cstring_end(p, v, limit);
+            return a ? cstring_end(p, a, limit) : 0;
+        }
+        case 0x0C: {
+            size_t a = string_end(p, v, limit);
+            return a && a + 12 <= limit ? a + 12 : 0;
+        }
+        case 0x10:
+            return fixed(4);
+        case 0x13:
+            return fixed(16);
+        default:
+            return 0;
+    }
+}
+
+// A document that opens inside a value: where its first element starts and where it ends
+// (exclusive, after its terminating 0). first == 0 when malformed.
+struct Opened {
+    size_t first = 0;
+    size_t end = 0;
+};
+
+// An embedded document or array at V, in an element list whose terminator is at LIMIT.
+Opened open_document(const uint8_t* p, size_t v, size_t limit) {
+    size_t room = limit - v;
+    if (room < 5) return {};
+    int64_t n = read_i32(p + v);
+    if (n < 5 || static_cast<size_t>(n) > room || p[v + n - 1] != 0) return {};
+    return {v + 4, v + static_cast<size_t>(n)};
+}
+
+// A code-with-scope value at V (int32 total, string, scope document): the scope document,
+// checked like any document; it ends where the whole value ends.
+Opened open_code_scope(const uint8_t* p, size_t v, size_t limit) {
+    size_t room = limit - v;
+    if (room < 4 + 5 + 5) return {};
+    int64_t total = read_i32(p + v);
+    if (total < 14 || static_cast<size_t>(total) > room) return {};
+    size_t a = string_end(p, v + 4, v + static_cast<size_t>(total));
+    if (!a) return {};
+    int64_t n = read_i32(p + a);
+    if (n < 5 || a + static_cast<size_t>(n) != v + static_cast<size_t>(total)) return {};
+    return {a + 4, a + static_cast<size_t>(n)};
+}
+
+}  // namespace
+
 // Walks the element structure iteratively; false when malformed or nested deeper than kMaxDepth.
 bool bson_structure_ok(const uint8_t* p, size_t len) {
-    std::vector<size_t> ends;  // end offset (exclusive, after the terminating 0) of open documents
-    auto i32 = [&](size_t at) -> int64_t { return read_i32(p + at); };
-    auto cstring_end = [&](size_t at, size_t limit) -> size_t {  // offset after the NUL, 0 if none
-        const void* z = std::memchr(p + at, 0, limit - at);
-        return z ? static_cast<size_t>(static_cast<const uint8_t*>(z) - p) + 1 : 0;
-    };
-    if (len < 5 || i32(0) != static_cast<int64_t>(len) || p[len - 1] != 0) return false;
-    ends.push_back(len);
+    if (len < 5 || read_i32(p) != static_cast<int64_t>(len) || p[len - 1] != 0) return false;
+    // End offsets (exclusive, after the terminating 0) of the documents open at OFF.
+    std::vector<size_t> ends{len};
     size_t off = 4;
     while (!ends.empty()) {
         size_t end = ends.back();
@@ -64,94 +154,17 @@ bool bson_structure_ok(const uint8_t* p, size_t len) {
             off = end;
             continue;
         }
-        size_t v = cstring_end(off + 1, end - 1);
+        size_t v = cstring_end(p, off + 1, end - 1);
         if (v == 0) return false;
-        size_t room = end - 1 - v;  // bytes available for the value before the terminator
-        auto fixed = [&](size_t n) { return n <= room ? v + n : 0; };
-        auto string_at = [&](size_t at, size_t limit) -> size_t {
-            if (at + 4 > limit) return 0;
-            int64_t n = i32(at);
-            if (n < 1 || static_cast<size_t>(n) > limit - at - 4 || p[at + 4 + n - 1] != 0)
-                return 0;
-            return at + 4 + static_cast<size_t>(n);
-        };
-        size_t next = 0;
-        switch (type) {
-            case 0x01:
-            case 0x09:
-            case 0x11:
-            case 0x12:
-                next = fixed(8);
-                break;
-            case 0x02:
-            case 0x0D:
-            case 0x0E:
-                next = string_at(v, end - 1);
-                break;
-            case 0x03:
-            case 0x04: {
-                if (room < 5) return false;
-                int64_t n = i32(v);
-                if (n < 5 || static_cast<size_t>(n) > room || p[v + n - 1] != 0) return false;
-                if (static_cast<int>(ends.size()) >= kMaxDepth) return false;
-                ends.push_back(v + static_cast<size_t>(n));
-                off = v + 4;
-                continue;
-            }
-            case 0x05: {
-                if (room < 5) return false;
-                int64_t n = i32(v);
-                if (n < 0 || static_cast<size_t>(n) > room - 5) return false;
-                next = v + 5 + static_cast<size_t>(n);
-                break;
-            }
-            case 0x06:
-            case 0x0A:
-            case 0x7F:
-            case 0xFF:
-                next = v;
-                break;
-            case 0x07:
-                next = fixed(12);
-                break;
-            case 0x08:
-                next = fixed(1);
-                break;
-            case 0x0B: {
-                size_t a = cstring_end(v, end - 1);
-                next = a ? cstring_end(a, end - 1) : 0;
-                break;
-            }
-            case 0x0C: {
-                size_t a = string_at(v, end - 1);
-                next = a && a + 12 <= end - 1 ? a + 12 : 0;
-                break;
-            }
-            case 0x0F: {
-                // int32 total, string, scope document: check the scope like any document.
-                if (room < 4 + 5 + 5) return false;
-                int64_t total = i32(v);
-                if (total < 14 || static_cast<size_t>(total) > room) return false;
-                size_t a = string_at(v + 4, v + static_cast<size_t>(total));
-                if (!a) return false;
-                int64_t n = i32(a);
-                if (n < 5 || a + static_cast<size_t>(n) != v + static_cast<size_t>(total))
-                    return false;
-                if (static_cast<int>(ends.size()) >= kMaxDepth) return false;
-                // Continue after the code-with-scope element once the scope document closes.
-                ends.push_back(a + static_cast<size_t>(n));
-                off = a + 4;
-                continue;
-            }
-            case 0x10:
-                next = fixed(4);
-                break;
-            case 0x13:
-                next = fixed(16);
-                break;
-            default:
-                return false;
+        if (type == 0x03 || type == 0x04 || type == 0x0F) {
+            Opened d = type == 0x0F ? open_code_scope(p, v, end - 1) : open_document(p, v, end - 1);
+            if (d.first == 0 || static_cast<int>(ends.size()) >= kMaxDepth) return false;
+            // A code-with-scope element continues after its scope document closes.
+            ends.push_back(d.end);
+            off = d.first;
+            continue;
         }
+        size_t next = flat_value_end(p, type, v, end - 1);
         if (next == 0 || next > end - 1) return false;
         off = next;
     }
