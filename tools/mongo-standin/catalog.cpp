@@ -309,6 +309,100 @@ Outcome Commands::rename_collection(Engine& e, CommandCtx& c) {
     return reply_ok(Doc());
 }
 
+namespace {
+
+// One entry of createIndexes' "indexes", read from its specification document.
+struct IndexRequest {
+    Doc spec;
+    Doc key;
+    std::string name;
+    bool unique = false;
+};
+
+Result<IndexRequest> read_index_request(const bson_iter_t* spec_it) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(spec_it))
+        return Error{14, "index specification must be an object", {}};
+    IndexRequest req;
+    req.spec = iter_subdoc(spec_it);
+    bson_iter_t k;
+    if (!bson_iter_init_find(&k, req.spec.get(), "key") || !BSON_ITER_HOLDS_DOCUMENT(&k))
+        return Error{9, "The 'key' field is a required property of an index specification", {}};
+    req.key = iter_subdoc(&k);
+    if (bson_empty(req.key.get())) return Error{67, "Index keys cannot be empty.", {}};
+    auto iname = get_string(req.spec.get(), "name");
+    if (!iname)
+        return Error{9, "The 'name' field is a required property of an index specification", {}};
+    req.name = *iname;
+    req.unique = get_bool(req.spec.get(), "unique").value_or(false);
+    return req;
+}
+
+// True when COLL already has the requested index (same name, key and options); an error when
+// an existing index clashes with it by name or by key.
+Result<bool> index_exists(const Collection& coll, const IndexRequest& req) {
+    bool exists = false;
+    for (const auto& idx : coll.indexes) {
+        bool same_key = compare_docs(idx.key.get(), req.key.get()) == 0 &&
+                        idx.key.get()->len == req.key.get()->len;
+        if (idx.name == req.name) {
+            if (!same_key)
+                return Error{86,
+                             "An existing index has the same name as the requested index. "
+                             "Requested index: " +
+                                 req.spec.json() + ", existing index: " + idx.spec.json(),
+                             {}};
+            if (idx.unique != req.unique && idx.name != "_id_")
+                return Error{85,
+                             "An existing index has the same name as the requested index but "
+                             "different options.",
+                             {}};
+            exists = true;
+        } else if (same_key) {
+            if (idx.unique == req.unique || idx.name == "_id_")
+                return Error{85, "Index already exists with a different name: " + idx.name, {}};
+            return Error{
+                85, "An equivalent index already exists with a different name and options.", {}};
+        }
+    }
+    return exists;
+}
+
+// The index as listIndexes shows it: v, key, name, then the request's other options.
+IndexSpec make_index(IndexRequest req) {
+    IndexSpec idx;
+    idx.name = req.name;
+    idx.key = std::move(req.key);
+    idx.unique = req.unique;
+    BSON_APPEND_INT32(idx.spec.get(), "v", 2);
+    BSON_APPEND_DOCUMENT(idx.spec.get(), "key", idx.key.get());
+    append_str(idx.spec.get(), "name", idx.name);
+    bson_iter_t f;
+    bson_iter_init(&f, req.spec.get());
+    while (bson_iter_next(&f)) {
+        const char* fk = bson_iter_key(&f);
+        if (!std::strcmp(fk, "key") || !std::strcmp(fk, "name") || !std::strcmp(fk, "v") ||
+            !std::strcmp(fk, "ns"))
+            continue;
+        bson_append_iter(idx.spec.get(), fk, -1, &f);
+    }
+    return idx;
+}
+
+// Adds IDX to COLL; a unique index that the existing documents violate is taken back out.
+Status add_index(Collection& coll, IndexSpec idx) {
+    bool unique = idx.unique;
+    coll.indexes.push_back(std::move(idx));
+    if (!unique) return ok_status();
+    auto st = rebuild_unique(coll);
+    if (!st.ok()) {
+        coll.indexes.pop_back();
+        (void)rebuild_unique(coll);
+    }
+    return st;
+}
+
+}  // namespace
+
 Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
     std::string name = coll_arg(c);
     if (name.empty()) return reply_error(Error{2, "collection name has invalid type", {}});
@@ -336,75 +430,13 @@ Outcome Commands::create_indexes(Engine& e, CommandCtx& c) {
     bson_iter_t spec_it;
     bson_iter_recurse(&it, &spec_it);
     while (bson_iter_next(&spec_it)) {
-        if (!BSON_ITER_HOLDS_DOCUMENT(&spec_it))
-            return reply_error(Error{14, "index specification must be an object", {}});
-        Doc spec = iter_subdoc(&spec_it);
-        bson_iter_t k;
-        if (!bson_iter_init_find(&k, spec.get(), "key") || !BSON_ITER_HOLDS_DOCUMENT(&k))
-            return reply_error(
-                Error{9, "The 'key' field is a required property of an index specification", {}});
-        Doc key = iter_subdoc(&k);
-        if (bson_empty(key.get())) return reply_error(Error{67, "Index keys cannot be empty.", {}});
-        auto iname = get_string(spec.get(), "name");
-        if (!iname)
-            return reply_error(
-                Error{9, "The 'name' field is a required property of an index specification", {}});
-        bool unique = get_bool(spec.get(), "unique").value_or(false);
-        bool exists = false;
-        for (const auto& idx : coll->indexes) {
-            bool same_key =
-                compare_docs(idx.key.get(), key.get()) == 0 && idx.key.get()->len == key.get()->len;
-            if (idx.name == *iname) {
-                if (!same_key)
-                    return reply_error(Error{86,
-                                             "An existing index has the same name as the requested "
-                                             "index. Requested index: " +
-                                                 spec.json() +
-                                                 ", existing index: " + idx.spec.json(),
-                                             {}});
-                if (idx.unique != unique && idx.name != "_id_")
-                    return reply_error(Error{85,
-                                             "An existing index has the same name as the requested "
-                                             "index but different options.",
-                                             {}});
-                exists = true;
-            } else if (same_key) {
-                if (idx.unique == unique || idx.name == "_id_") {
-                    return reply_error(
-                        Error{85, "Index already exists with a different name: " + idx.name, {}});
-                }
-                return reply_error(
-                    Error{85,
-                          "An equivalent index already exists with a different name and options.",
-                          {}});
-            }
-        }
-        if (exists) continue;
-        IndexSpec idx;
-        idx.name = *iname;
-        idx.key = std::move(key);
-        idx.unique = unique;
-        BSON_APPEND_INT32(idx.spec.get(), "v", 2);
-        BSON_APPEND_DOCUMENT(idx.spec.get(), "key", idx.key.get());
-        append_str(idx.spec.get(), "name", idx.name);
-        bson_iter_t f;
-        bson_iter_init(&f, spec.get());
-        while (bson_iter_next(&f)) {
-            const char* fk = bson_iter_key(&f);
-            if (!std::strcmp(fk, "key") || !std::strcmp(fk, "name") || !std::strcmp(fk, "v") ||
-                !std::strcmp(fk, "ns"))
-                continue;
-            bson_append_iter(idx.spec.get(), fk, -1, &f);
-        }
-        coll->indexes.push_back(std::move(idx));
-        if (unique) {
-            auto st = rebuild_unique(*coll);
-            if (!st.ok()) {
-                coll->indexes.pop_back();
-                (void)rebuild_unique(*coll);
-                return reply_error(st.error());
-            }
-        }
+        auto req = read_index_request(&spec_it);
+        if (!req.ok()) return reply_error(req.error());
+        auto exists = index_exists(*coll, req.value());
+        if (!exists.ok()) return reply_error(exists.error());
+        if (exists.value()) continue;
+        auto st = add_index(*coll, make_index(std::move(req.value())));
+        if (!st.ok()) return reply_error(st.error());
         if (e.persistence_ && !created_by_txn)
             e.persistence_->log_index(c.db, name, coll->indexes.back());
     }
