@@ -2,6 +2,7 @@
 #include "update_paths.hpp"
 
 #include <cstring>
+#include <optional>
 
 #include "query_match.hpp"
 
@@ -171,104 +172,121 @@ Doc wrap_at(const std::string& name, const Node& elem) {
     return d;
 }
 
+namespace {
+
+bool is_positional(const std::string& part) {
+    return part == "$" || (part.size() >= 3 && part[0] == '$' && part[1] == '[');
+}
+
+Error no_positional_match() {
+    return Error{2, "The positional operator did not find the match needed from the query.", {}};
+}
+
+Path with_index(const Path& d, size_t j) {
+    Path np = d;
+    np.push_back(std::to_string(j));
+    return np;
+}
+
+// The query predicates under the array at PREFIX, renamed to start with "e" instead.
+Doc positional_subfilter(const bson_t* query, const std::string& prefix) {
+    Doc sub;
+    bson_iter_t it;
+    if (bson_iter_init(&it, query)) {
+        while (bson_iter_next(&it)) {
+            std::string k = bson_iter_key(&it);
+            if (k == prefix || k.rfind(prefix + ".", 0) == 0) {
+                std::string renamed = "e";
+                renamed.append(k, prefix.size(), std::string::npos);
+                append_value(sub.get(), renamed, &it);
+            }
+        }
+    }
+    return sub;
+}
+
+// "$": the first element of the array ARR at D that the query's predicates on it match.
+Status expand_first_match(const bson_t* query, const Path& d, const Node& arr,
+                          std::vector<Path>& next) {
+    if (!query) return no_positional_match();
+    Doc sub = positional_subfilter(query, join(d, d.size()));
+    for (size_t j = 0; j < arr.kids.size(); ++j) {
+        Node one = Node::array();
+        one.kids.emplace_back("0", arr.kids[j].second);
+        Doc probe = wrap_at("e", one);
+        auto m = matches(probe.get(), sub.get());
+        if (m.ok() && m.value()) {
+            next.push_back(with_index(d, j));
+            return ok_status();
+        }
+    }
+    return no_positional_match();
+}
+
+// The first of ARRAY_FILTERS (may be null) whose first field is ID or a path under it.
+std::optional<Doc> array_filter_for(const bson_t* array_filters, const std::string& id) {
+    bson_iter_t af;
+    if (!array_filters || !bson_iter_init(&af, array_filters)) return std::nullopt;
+    while (bson_iter_next(&af)) {
+        Doc f = iter_subdoc(&af);
+        bson_iter_t k;
+        if (bson_iter_init(&k, f.get()) && bson_iter_next(&k)) {
+            std::string key = bson_iter_key(&k);
+            if (key == id || key.rfind(id + ".", 0) == 0) return f;
+        }
+    }
+    return std::nullopt;
+}
+
+// "$[id]" (the I-th part of P): every element of the array ARR at D that id's filter matches.
+Status expand_filtered(const Ctx& ctx, const Path& p, size_t i, const Path& d, const Node& arr,
+                       std::vector<Path>& next) {
+    std::string id = p[i].substr(2, p[i].size() - 3);
+    auto filter = array_filter_for(ctx.spec->array_filters, id);
+    if (!filter)
+        return Error{
+            2,
+            "No array filter found for identifier '" + id + "' in path '" + join(p, p.size()) + "'",
+            {}};
+    for (size_t j = 0; j < arr.kids.size(); ++j) {
+        Doc probe = wrap_at(id, arr.kids[j].second);
+        auto m = matches(probe.get(), filter->get());
+        if (!m.ok()) return m.error();
+        if (m.value()) next.push_back(with_index(d, j));
+    }
+    return ok_status();
+}
+
+// Appends to NEXT the concrete paths that the positional I-th part of P stands for under D.
+Status expand_positional(const Ctx& ctx, const Path& p, size_t i, const Path& d,
+                         std::vector<Path>& next) {
+    const Node* arr = get_node(*ctx.root, d);
+    if (!arr || arr->type != BSON_TYPE_ARRAY)
+        return Error{2,
+                     "The path '" + join(p, i) +
+                         "' must exist in the document in order to apply array updates.",
+                     {}};
+    if (p[i] == "$") return expand_first_match(ctx.spec->query, d, *arr, next);
+    if (p[i] == "$[]") {
+        for (size_t j = 0; j < arr->kids.size(); ++j) next.push_back(with_index(d, j));
+        return ok_status();
+    }
+    return expand_filtered(ctx, p, i, d, *arr, next);
+}
+
+}  // namespace
+
 Result<std::vector<Path>> expand(Ctx& ctx, const Path& p) {
     std::vector<Path> done{Path{}};
     for (size_t i = 0; i < p.size(); ++i) {
-        const std::string& part = p[i];
-        bool positional = part == "$" || (part.size() >= 3 && part[0] == '$' && part[1] == '[');
-        if (!positional) {
-            for (auto& d : done) d.push_back(part);
+        if (!is_positional(p[i])) {
+            for (auto& d : done) d.push_back(p[i]);
             continue;
         }
         std::vector<Path> next;
-        for (auto& d : done) {
-            Node* arr = get_node(*ctx.root, d);
-            if (!arr || arr->type != BSON_TYPE_ARRAY)
-                return Error{2,
-                             "The path '" + join(p, i) +
-                                 "' must exist in the document in order to apply array updates.",
-                             {}};
-            if (part == "$") {
-                if (!ctx.spec->query)
-                    return Error{
-                        2,
-                        "The positional operator did not find the match needed from the query.",
-                        {}};
-                // Sub-filter: the query predicates under this array's path.
-                std::string prefix = join(d, d.size());
-                Doc sub;
-                bson_iter_t it;
-                if (bson_iter_init(&it, ctx.spec->query)) {
-                    while (bson_iter_next(&it)) {
-                        std::string k = bson_iter_key(&it);
-                        if (k == prefix || k.rfind(prefix + ".", 0) == 0) {
-                            std::string renamed = "e";
-                            renamed.append(k, prefix.size(), std::string::npos);
-                            append_value(sub.get(), renamed, &it);
-                        }
-                    }
-                }
-                bool found = false;
-                for (size_t j = 0; j < arr->kids.size() && !found; ++j) {
-                    Node one = Node::array();
-                    one.kids.emplace_back("0", arr->kids[j].second);
-                    Doc probe = wrap_at("e", one);
-                    auto m = matches(probe.get(), sub.get());
-                    if (m.ok() && m.value()) {
-                        Path np = d;
-                        np.push_back(std::to_string(j));
-                        next.push_back(np);
-                        found = true;
-                    }
-                }
-                if (!found)
-                    return Error{
-                        2,
-                        "The positional operator did not find the match needed from the query.",
-                        {}};
-            } else if (part == "$[]") {
-                for (size_t j = 0; j < arr->kids.size(); ++j) {
-                    Path np = d;
-                    np.push_back(std::to_string(j));
-                    next.push_back(np);
-                }
-            } else {
-                std::string id = part.substr(2, part.size() - 3);
-                Doc filter;
-                bool have = false;
-                if (ctx.spec->array_filters) {
-                    bson_iter_t af;
-                    if (bson_iter_init(&af, ctx.spec->array_filters)) {
-                        while (bson_iter_next(&af)) {
-                            Doc f = iter_subdoc(&af);
-                            bson_iter_t k;
-                            if (bson_iter_init(&k, f.get()) && bson_iter_next(&k)) {
-                                std::string key = bson_iter_key(&k);
-                                if (key == id || key.rfind(id + ".", 0) == 0) {
-                                    filter = std::move(f);
-                                    have = true;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                if (!have)
-                    return Error{2,
-                                 "No array filter found for identifier '" + id + "' in path '" +
-                                     join(p, p.size()) + "'",
-                                 {}};
-                for (size_t j = 0; j < arr->kids.size(); ++j) {
-                    Doc probe = wrap_at(id, arr->kids[j].second);
-                    auto m = matches(probe.get(), filter.get());
-                    if (!m.ok()) return m.error();
-                    if (m.value()) {
-                        Path np = d;
-                        np.push_back(std::to_string(j));
-                        next.push_back(np);
-                    }
-                }
-            }
+        for (const auto& d : done) {
+            Status st = expand_positional(ctx, p, i, d, next);
+            if (!st.ok()) return st.error();
         }
         done = std::move(next);
     }
