@@ -381,102 +381,137 @@ Outcome Commands::open_change_stream(Engine& e, CommandCtx& c, const bson_t* pip
     return o;
 }
 
-Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t batch_size) {
-    size_t max = batch_size > 0 ? static_cast<size_t>(batch_size) : SIZE_MAX;
-    std::vector<DocPtr> batch;
+namespace {
+
+// What one getMore on a change stream has read.
+struct StreamBatch {
+    std::vector<DocPtr> docs;
     size_t bytes = 0;
-    bool invalidated = false;
-    bool cut = false;
+    bool invalidated = false;  // the batch ends with an invalidate event
+    bool cut = false;          // stopped at the batch size or the reply size limit
+};
+
+// Ends the batch with the invalidate event that follows EV.
+void add_invalidate(const Engine& e, const Event& ev, Cursor& cur, StreamBatch& b) {
+    ResumeToken inv = token_of(e, ev, ResumeToken::kInvalidate, e.epoch_);
+    b.docs.push_back(invalidate_event(inv, ev));
+    cur.pbrt = inv;
+    b.invalidated = true;
+}
+
+// True when OUT's _id is still exactly the event's resume token TOK.
+bool keeps_resume_token(const DocPtr& out, const ResumeToken& tok) {
+    bson_t v;
+    view_of(*out, &v);
+    bson_iter_t id;
+    if (!bson_iter_init_find(&id, &v, "_id") || !BSON_ITER_HOLDS_DOCUMENT(&id)) return false;
+    Doc idd = iter_subdoc(&id);
+    auto data = get_string(idd.get(), "_data");
+    return data && *data == tok.encode() && bson_count_keys(idd.get()) == 1;
+}
+
+// Runs the change document ONE through the stream's later stages and adds what comes out. A
+// stage that modifies the resume token (_id) ends the stream: the cursor is closed.
+Status add_stage_output(Engine& e, Cursor& cur, DocPtr one, const ResumeToken& tok,
+                        StreamBatch& b) {
+    auto r = run_stages(std::vector<DocPtr>{std::move(one)}, cur.stream.stages.get());
+    if (!r.ok()) return r.error();
+    for (const DocPtr& out : r.value()) {
+        if (!keeps_resume_token(out, tok)) {
+            e.cursors_.erase(cur.id);
+            return Error{280,
+                         "Encountered an event whose _id field, which contains the resume token, "
+                         "was modified by the pipeline. Modifying the _id field of an event makes "
+                         "it impossible to resume the stream from that point. Only "
+                         "transformations that retain the unmodified _id field are allowed.",
+                         {}};
+        }
+        b.bytes += out->size();
+        b.docs.push_back(out);
+    }
+    return ok_status();
+}
+
+// Adds EV's change document (through the stream's later stages, if any) to the batch, then the
+// invalidate event when EV ends the stream.
+Status add_event(Engine& e, const Event& ev, Cursor& cur, StreamBatch& b) {
+    ResumeToken tok = token_of(e, ev, ResumeToken::kEvent, e.epoch_);
+    Doc doc = event_document(e, ev, cur.stream, tok);
+    auto one = std::make_shared<const std::string>(doc.bytes());
+    if (bson_empty(cur.stream.stages.get())) {
+        b.bytes += one->size();
+        b.docs.push_back(std::move(one));
+    } else if (Status st = add_stage_output(e, cur, std::move(one), tok, b); !st.ok()) {
+        return st;
+    }
+    cur.pbrt = tok;
+    if (invalidates(ev, cur.stream)) add_invalidate(e, ev, cur, b);
+    return ok_status();
+}
+
+// Reads the cursor's next events in scope into B, up to MAX documents or the reply size limit,
+// or an invalidate event. An error closes the cursor when the stream cannot go on.
+Status read_stream_events(Engine& e, Cursor& cur, size_t max, StreamBatch& b) {
     while (cur.next_seq < e.next_event_seq_) {
-        if (batch.size() >= max || bytes >= 16 * 1024 * 1024 - 64 * 1024) {
-            cut = true;
-            break;
+        if (b.docs.size() >= max || b.bytes >= 16 * 1024 * 1024 - 64 * 1024) {
+            b.cut = true;
+            return ok_status();
         }
         uint64_t seq = cur.next_seq;
         if (seq < e.first_retained_seq_) {
             int64_t id = cur.id;
             e.cursors_.erase(id);
-            return reply_error(non_resumable(286,
-                                             "Resume of change stream was not possible, as the "
-                                             "resume point may no longer be in the oplog."));
+            return non_resumable(286,
+                                 "Resume of change stream was not possible, as the resume point "
+                                 "may no longer be in the oplog.");
         }
         const Event& ev = e.events_[seq - e.first_retained_seq_];
         cur.next_seq = seq + 1;
         if (cur.min_ts && ev.ts < *cur.min_ts) continue;
         if (!in_scope(ev, cur.stream)) continue;
-        ResumeToken tok = token_of(e, ev, ResumeToken::kEvent, e.epoch_);
-        Doc doc = event_document(e, ev, cur.stream, tok);
-        std::vector<DocPtr> one{std::make_shared<const std::string>(doc.bytes())};
-        if (bson_empty(cur.stream.stages.get())) {
-            bytes += one[0]->size();
-            batch.push_back(std::move(one[0]));
-            cur.pbrt = tok;
-            if (!invalidates(ev, cur.stream)) continue;
-            ResumeToken inv = token_of(e, ev, ResumeToken::kInvalidate, e.epoch_);
-            batch.push_back(invalidate_event(inv, ev));
-            cur.pbrt = inv;
-            invalidated = true;
-            break;
-        }
-        auto r = run_stages(std::move(one), cur.stream.stages.get());
-        if (!r.ok()) return reply_error(r.error());
-        for (const DocPtr& out : r.value()) {
-            bson_t v;
-            view_of(*out, &v);
-            bson_iter_t id;
-            bool same = false;
-            if (bson_iter_init_find(&id, &v, "_id") && BSON_ITER_HOLDS_DOCUMENT(&id)) {
-                Doc idd = iter_subdoc(&id);
-                auto data = get_string(idd.get(), "_data");
-                same = data && *data == tok.encode() && bson_count_keys(idd.get()) == 1;
-            }
-            if (!same) {
-                e.cursors_.erase(cur.id);
-                return reply_error(
-                    Error{280,
-                          "Encountered an event whose _id field, which contains the resume token, "
-                          "was modified by the pipeline. Modifying the _id field of an event makes "
-                          "it impossible to resume the stream from that point. Only "
-                          "transformations that retain the unmodified _id field are allowed.",
-                          {}});
-            }
-            bytes += out->size();
-            batch.push_back(out);
-        }
-        cur.pbrt = tok;
-        if (invalidates(ev, cur.stream)) {
-            ResumeToken inv = token_of(e, ev, ResumeToken::kInvalidate, e.epoch_);
-            batch.push_back(invalidate_event(inv, ev));
-            cur.pbrt = inv;
-            invalidated = true;
-            break;
-        }
+        if (Status st = add_event(e, ev, cur, b); !st.ok()) return st;
+        if (b.invalidated) return ok_status();
     }
-    if (!cut && !invalidated) {
-        ResumeToken hwm;
-        hwm.ts = e.cluster_ts_;
-        hwm.seq = e.next_event_seq_ - 1;
-        hwm.epoch = e.epoch_;
-        hwm.kind = ResumeToken::kHighWater;
-        if (hwm.encode() > cur.pbrt.encode()) cur.pbrt = hwm;
-    }
-    if (batch.empty() && !invalidated && !c.rerun_after_deadline) {
-        Outcome o;
-        o.park = true;
-        int64_t wait = c.max_time_ms > 0 ? c.max_time_ms : 1000;
-        o.park_until = c.deadline != Clock::time_point{}
-                           ? c.deadline
-                           : Clock::now() + std::chrono::milliseconds(wait);
-        return o;
-    }
+    return ok_status();
+}
+
+// Moves the cursor's postBatchResumeToken up to the high-water mark of the event log.
+void advance_to_high_water(const Engine& e, Cursor& cur) {
+    ResumeToken hwm;
+    hwm.ts = e.cluster_ts_;
+    hwm.seq = e.next_event_seq_ - 1;
+    hwm.epoch = e.epoch_;
+    hwm.kind = ResumeToken::kHighWater;
+    if (hwm.encode() > cur.pbrt.encode()) cur.pbrt = hwm;
+}
+
+// An empty getMore waits for events until its deadline (maxTimeMS, 1 s by default).
+Outcome park_until_deadline(const CommandCtx& c) {
+    Outcome o;
+    o.park = true;
+    int64_t wait = c.max_time_ms > 0 ? c.max_time_ms : 1000;
+    o.park_until = c.deadline != Clock::time_point{}
+                       ? c.deadline
+                       : Clock::now() + std::chrono::milliseconds(wait);
+    return o;
+}
+
+}  // namespace
+
+Outcome Commands::stream_get_more(Engine& e, CommandCtx& c, Cursor& cur, int64_t batch_size) {
+    size_t max = batch_size > 0 ? static_cast<size_t>(batch_size) : SIZE_MAX;
+    StreamBatch b;
+    if (Status st = read_stream_events(e, cur, max, b); !st.ok()) return reply_error(st.error());
+    if (!b.cut && !b.invalidated) advance_to_high_water(e, cur);
+    if (b.docs.empty() && !b.invalidated && !c.rerun_after_deadline) return park_until_deadline(c);
     ResumeToken pbrt = cur.pbrt;
     std::string ns = cur.ns;
     int64_t id = cur.id;
-    if (invalidated) {
+    if (b.invalidated) {
         e.cursors_.erase(id);
         id = 0;
     }
-    return reply_ok(cursor_reply(ns, id, "nextBatch", batch, &pbrt));
+    return reply_ok(cursor_reply(ns, id, "nextBatch", b.docs, &pbrt));
 }
 
 }  // namespace standin
