@@ -101,17 +101,36 @@ class EngineRunner {
         return std::move(o.reply);
     }
 
+    // Every command the input can feed, in an order that lets later ones see earlier writes.
     void run_all(const bson_t* in) {
+        insert_docs(in);
+        // A change stream opened before the writes, with the input's pipeline after $changeStream.
+        Doc stream = change_stream(in);
+        int64_t stream_id = cursor_id(stream.get());
+        find_docs(in);
+        update_docs(in);
+        find_and_modify(in);
+        aggregate_docs(in);
+        distinct_and_count(in);
+        if (stream_id) get_more(stream_id);
+        delete_matching(in);
+        if (stream_id) get_more(stream_id);
+        Doc drop;
+        BSON_APPEND_INT32(drop.get(), "dropDatabase", 1);
+        run(std::move(drop));
+        if (stream_id) kill(stream_id);
+    }
+
+  private:
+    void insert_docs(const bson_t* in) {
         Doc insert;
         BSON_APPEND_UTF8(insert.get(), "insert", "c");
         copy_field(in, "docs", insert.get(), "documents");
         BSON_APPEND_BOOL(insert.get(), "ordered", false);
         run(std::move(insert));
+    }
 
-        // A change stream opened before the writes, with the input's pipeline after $changeStream.
-        Doc stream = change_stream(in);
-        int64_t stream_id = cursor_id(stream.get());
-
+    void find_docs(const bson_t* in) {
         Doc find;
         BSON_APPEND_UTF8(find.get(), "find", "c");
         copy_field(in, "filter", find.get());
@@ -120,7 +139,10 @@ class EngineRunner {
         BSON_APPEND_INT32(find.get(), "batchSize", 2);
         Doc found = run(std::move(find));
         if (int64_t id = cursor_id(found.get())) get_more(id);
+    }
 
+    // The input's update as a single and as a multi update statement.
+    void update_docs(const bson_t* in) {
         Doc update;
         BSON_APPEND_UTF8(update.get(), "update", "c");
         bson_t ups, u;
@@ -136,7 +158,9 @@ class EngineRunner {
         }
         bson_append_array_end(update.get(), &ups);
         run(std::move(update));
+    }
 
+    void find_and_modify(const bson_t* in) {
         Doc fam;
         BSON_APPEND_UTF8(fam.get(), "findAndModify", "c");
         copy_field(in, "filter", fam.get(), "query");
@@ -147,7 +171,9 @@ class EngineRunner {
         copy_field(in, "upsert", fam.get());
         BSON_APPEND_BOOL(fam.get(), "new", true);
         run(std::move(fam));
+    }
 
+    void aggregate_docs(const bson_t* in) {
         Doc agg;
         BSON_APPEND_UTF8(agg.get(), "aggregate", "c");
         copy_field(in, "pipeline", agg.get());
@@ -157,7 +183,9 @@ class EngineRunner {
         bson_append_document_end(agg.get(), &cursor);
         Doc aggregated = run(std::move(agg));
         if (int64_t id = cursor_id(aggregated.get())) get_more(id);
+    }
 
+    void distinct_and_count(const bson_t* in) {
         Doc distinct;
         BSON_APPEND_UTF8(distinct.get(), "distinct", "c");
         copy_field(in, "key", distinct.get());
@@ -168,9 +196,9 @@ class EngineRunner {
         BSON_APPEND_UTF8(count.get(), "count", "c");
         copy_field(in, "filter", count.get(), "query");
         run(std::move(count));
+    }
 
-        if (stream_id) get_more(stream_id);
-
+    void delete_matching(const bson_t* in) {
         Doc remove;
         BSON_APPEND_UTF8(remove.get(), "delete", "c");
         bson_t dels, d;
@@ -181,16 +209,8 @@ class EngineRunner {
         bson_append_document_end(&dels, &d);
         bson_append_array_end(remove.get(), &dels);
         run(std::move(remove));
-
-        if (stream_id) get_more(stream_id);
-
-        Doc drop;
-        BSON_APPEND_INT32(drop.get(), "dropDatabase", 1);
-        run(std::move(drop));
-        if (stream_id) kill(stream_id);
     }
 
-  private:
     static Options options() {
         Options o;
         o.oplog_size = 64;
