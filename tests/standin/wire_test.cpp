@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "query_match.hpp"
 #include "update_ops.hpp"
@@ -58,6 +59,26 @@ Result<Request> parse(const std::string& m, ParseFailure* f) {
     if (static_cast<size_t>(h.value().length) != m.size()) return Error{0, "length mismatch", {}};
     return parse_message(h.value(), reinterpret_cast<const uint8_t*>(m.data()) + kHeaderSize,
                          m.size() - kHeaderSize, f);
+}
+
+// A code-with-scope value whose string fills the whole value leaves no room for the scope
+// document: refused without reading its size past the buffer (ASan saw a 3-byte overread when
+// the element was the last one).
+TEST(Wire, CodeWithScopeWithoutRoomForTheScopeIsRefused) {
+    std::string body;
+    body.push_back(0x0F);
+    body.append("c", 2);
+    const int32_t string_len = 10;  // 9 characters and the terminating 0
+    put_i32(body, 4 + 4 + string_len);  // the value's total: only its string, no scope
+    put_i32(body, string_len);
+    body.append("123456789", 10);
+    std::string doc;
+    put_i32(doc, static_cast<int32_t>(4 + body.size() + 1));
+    doc += body;
+    doc.push_back(0);
+    // Exactly the document's bytes on the heap, so that a read past the end is one.
+    std::vector<uint8_t> bytes(doc.begin(), doc.end());
+    EXPECT_FALSE(bson_structure_ok(bytes.data(), bytes.size()));
 }
 
 TEST(Wire, ParsesKind0Body) {

@@ -130,7 +130,7 @@ Opened open_code_scope(const uint8_t* p, size_t v, size_t limit) {
     int64_t total = read_i32(p + v);
     if (total < 14 || static_cast<size_t>(total) > room) return {};
     size_t a = string_end(p, v + 4, v + static_cast<size_t>(total));
-    if (!a) return {};
+    if (!a || a + 4 > v + static_cast<size_t>(total)) return {};  // no room for the scope's size
     int64_t n = read_i32(p + a);
     if (n < 5 || a + static_cast<size_t>(n) != v + static_cast<size_t>(total)) return {};
     return {a + 4, a + static_cast<size_t>(n)};
