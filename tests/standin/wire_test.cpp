@@ -68,7 +68,7 @@ TEST(Wire, CodeWithScopeWithoutRoomForTheScopeIsRefused) {
     std::string body;
     body.push_back(0x0F);
     body.append("c", 2);
-    const int32_t string_len = 10;  // 9 characters and the terminating 0
+    const int32_t string_len = 10;      // 9 characters and the terminating 0
     put_i32(body, 4 + 4 + string_len);  // the value's total: only its string, no scope
     put_i32(body, string_len);
     body.append("123456789", 10);
