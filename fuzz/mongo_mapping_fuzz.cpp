@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/models.hpp"
 #include "mongo/mapping.hpp"
-#include "mongo/test_model.hpp"
 #include "outpost/changelog.hpp"
 
 namespace {
@@ -21,7 +21,7 @@ namespace {
 using outpost::mongo::Mapping;
 
 const Mapping& mapping() {
-    static const outpost::Model model = outpost::mongo::testing::mapping_model();
+    static const outpost::Model model = outpost::test::mongo_mapping_model();
     static const Mapping m = Mapping::create(model).value();
     return m;
 }
