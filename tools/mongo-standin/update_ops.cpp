@@ -153,9 +153,17 @@ Result<std::vector<Item>> collect_items(const bson_t* update) {
             }
         }
     }
-    std::stable_sort(items.begin(), items.end(),
-                     [](const Item& a, const Item& b) { return update_path_less(a.path, b.path); });
-    return items;
+    // Sorted through indices: Item holds a bson_iter_t (128-byte aligned), which std::stable_sort's
+    // temporary buffer does not allocate aligned.
+    std::vector<size_t> order(items.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return update_path_less(items[a].path, items[b].path);
+    });
+    std::vector<Item> sorted;
+    sorted.reserve(items.size());
+    for (size_t i : order) sorted.push_back(std::move(items[i]));
+    return sorted;
 }
 
 // _id must not change and stays first; the result must still be a valid document.
