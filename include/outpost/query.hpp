@@ -87,6 +87,27 @@ class Condition {
     // The condition in the text syntax (parses back to an equal condition).
     std::string to_string() const;
 
+    // The property paths the comparisons name, each once, in the order they first appear.
+    std::vector<std::string> paths() const;
+    // The parameter names (`$name` in the text, alias()), each once, in the order they first
+    // appear. Names may hold dots: `$auth.sub` is the parameter "auth.sub".
+    std::vector<std::string> parameters() const;
+
+    // What bind() puts in place of a parameter.
+    struct Binding {
+        enum class Kind {
+            kKeep,     // it stays a parameter (set later with Query::set_parameter)
+            kValues,   // VALUES become the operands: one for a one-operand comparison, any for IN
+            kMissing,  // no value: the comparison is false (as a comparison with null is)
+        };
+        Kind kind = Kind::kKeep;
+        std::vector<Value> values;
+    };
+    // The condition with the parameters FN names replaced: a comparison with kMissing, or with a
+    // number of values its operator cannot take, becomes one that matches nothing (under NOT it
+    // then matches everything).
+    Condition bind(const std::function<Binding(std::string_view name)>& fn) const;
+
     friend Condition operator&&(const Condition& a, const Condition& b);
     friend Condition operator||(const Condition& a, const Condition& b);
     friend Condition operator!(const Condition& a);

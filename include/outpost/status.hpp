@@ -47,7 +47,9 @@ enum class ErrorCode : int {
     kSyncServerError = 405,        // the server failed on a valid message (storage, internal)
     kSyncProtocolViolation = 406,  // a message out of order (before login, a second login, ...)
     // 5xx auth
-    kAuthCredentialsRejected = 500,
+    kAuthCredentialsRejected = 500,  // wrong secret, or a token that fails a check (docs/auth.md)
+    kAuthTokenExpired = 501,         // a token past its exp (plus leeway), at login or in a session
+    kAuthUnknownKey = 502,           // a token signed with a key (kid) the server does not know
     // 6xx MongoDB connector (docs/mongo-mapping.md); cause() holds the server's or libmongoc's code
     kMongoConnection = 600,   // no server reachable, network error, server selection timeout
     kMongoDeployment = 601,   // not a replica set, wire version too old, privileges missing

@@ -22,6 +22,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "outpost/status.hpp"
@@ -41,8 +43,16 @@ const char* sync_state_name(SyncState state);
 
 struct SyncClientOptions {
     std::vector<std::string> urls;  // ws:// or wss://, at least one
-    std::string credentials;        // the shared secret (or a token) sent at login
-    std::string ca_file;            // wss://: CA certificates to trust instead of the system's
+    std::string credentials;        // the shared secret sent at login (when no token is set)
+    // A JSON Web Token sent at login instead of the shared secret (docs/auth.md).
+    std::string token;
+    // Supplies a fresh token: called on the client's thread before each reconnect and at once when
+    // the server says the token expired (auth_token_expired); it may block. An empty result keeps
+    // the token there is. Unset: the token is used until set_token() replaces it.
+    std::function<std::string()> token_provider;
+    // Filter variables sent at login: $client.<name> in the server's sync rules.
+    std::vector<std::pair<std::string, std::string>> filter_variables;
+    std::string ca_file;  // wss://: CA certificates to trust instead of the system's
     size_t max_message_size = 32u << 20;
     std::chrono::milliseconds connect_timeout{10'000};
     // A heartbeat goes out this often while logged in (and WebSocket pings keep idle links alive).
@@ -76,6 +86,14 @@ class SyncClient {
     // Replaces the credentials; used from the next login on (no restart needed). Forgets a login
     // failure of the old credentials: wait_until_up_to_date() then waits for the next attempt.
     void set_credentials(std::string credentials);
+    // Replaces the token (SyncClientOptions::token); used from the next login on.
+    void set_token(std::string token);
+    // Sets (or, with remove_filter_variable, drops) a filter variable sent at login ($client.NAME
+    // in the server's sync rules). A change while logged in logs in again at once, so the server
+    // sends the difference. Errors: kInvalidArgument for a NAME that is not
+    // [A-Za-z_][A-Za-z0-9_]{0,63} or a VALUE above 1 KiB, or more than 32 variables.
+    Status set_filter_variable(std::string name, std::string value);
+    void remove_filter_variable(std::string_view name);
     // Local transactions not yet acknowledged by the server.
     uint64_t outgoing_queue_length();
     // Everything local pushed and acknowledged, and everything the server had at login applied.

@@ -68,6 +68,10 @@ std::string_view error_code_name(ErrorCode code) {
             return "sync_protocol_violation";
         case ErrorCode::kAuthCredentialsRejected:
             return "auth_credentials_rejected";
+        case ErrorCode::kAuthTokenExpired:
+            return "auth_token_expired";
+        case ErrorCode::kAuthUnknownKey:
+            return "auth_unknown_key";
         case ErrorCode::kMongoConnection:
             return "mongo_connection";
         case ErrorCode::kMongoDeployment:

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -67,6 +68,14 @@ struct Login {
     // Since version 4: the client's oldest transaction not yet acknowledged, or the number of its
     // next transaction when none waits (0 only from a peer that did not send it).
     uint64_t next_client_txn = 0;
+    // Since version 5: what CREDENTIALS holds (auth::CredentialKind: 1 the shared secret, 2 a JWT;
+    // 0 from a version 4 client, which sends the shared secret).
+    uint8_t credential_kind = 0;
+    // Since version 5: filter variables, $client.<name> in the sync rules (name, value).
+    std::vector<std::pair<std::string, std::string>> variables;
+    // Since version 5: the tag of the scope whose data the client holds (LoginResult::scope_tag of
+    // its last login; 0: unknown).
+    uint64_t scope_tag = 0;
     friend bool operator==(const Login&, const Login&) = default;
 };
 struct LoginResult {
@@ -79,6 +88,12 @@ struct LoginResult {
     // The corrections the client's pushes from Login::next_client_txn to last_client_txn got (their
     // Acks were lost): applied with the drop, under the client's pending changes (since 4).
     ChangeSet corrections;
+    // Since version 5: when the client's scope changed since its last login (Login::scope_tag), the
+    // difference: removals of objects that left it and whole puts of objects that entered it,
+    // applied with the drop, under the client's pending changes.
+    ChangeSet scope_changes;
+    // Since version 5: the tag of the client's scope from now on (it sends it with its next Login).
+    uint64_t scope_tag = 0;
     friend bool operator==(const LoginResult&, const LoginResult&) = default;
 };
 struct Push {

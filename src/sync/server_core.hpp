@@ -20,8 +20,10 @@
 #include <string>
 
 #include "outpost/store.hpp"
+#include "sync/auth/identity.hpp"
 #include "sync/known_model.hpp"
 #include "sync/protocol.hpp"
+#include "sync/rules/sync_rules.hpp"
 #include "sync/transport.hpp"
 
 namespace outpost::sync {
@@ -34,6 +36,16 @@ struct ServerOptions {
     // Auth: a shared secret that Login::credentials must equal, or none when allow_unauthenticated.
     std::string shared_secret;
     bool allow_unauthenticated = false;
+    // JWT logins (Login::credential_kind 2): verifies a token at a time in seconds since the epoch
+    // (auth::TokenVerifier::verify; unset: JWT logins are refused). May run on another thread
+    // (SyncServer verifies on its network threads).
+    std::function<Result<auth::Identity>(std::string_view token, int64_t now_s)> verify_token;
+    // The sync rules that JWT sessions are held to (unset: they see and write everything, as
+    // shared-secret sessions always do).
+    std::shared_ptr<const rules::SyncRules> rules;
+    // Wall-clock time in milliseconds since the epoch: token expiry, $now (unset: the system
+    // clock).
+    std::function<int64_t()> wall_clock_ms;
     // A connection that has not logged in this long after it opened is closed with
     // kSyncProtocolViolation; heartbeats do not keep it open. The owner of the connections calls
     // on_login_deadline when it passes (SyncServer does). 0: no limit.

@@ -170,7 +170,10 @@ void ServerCore::reject_login(Session& s, ErrorCode code, const std::string& why
     ++stats_.protocol_errors;
     log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": login rejected (" +
                              std::to_string(static_cast<int>(code)) + "): " + why);
-    s.connection->send(encode_message(LoginResult{code, 0, why, 0, {}}));
+    LoginResult refusal;
+    refusal.code = code;
+    refusal.message = why;
+    s.connection->send(encode_message(refusal));
     s.closed = true;
     s.connection->close(code, why);
 }
@@ -184,8 +187,10 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         // Refused without a check (and without a log line each: the limit logged when it began).
         ++stats_.logins_throttled;
         const std::string why = "too many failed logins from this address; try again later";
-        s.connection->send(
-            encode_message(LoginResult{ErrorCode::kAuthCredentialsRejected, 0, why, 0, {}}));
+        LoginResult refusal;
+        refusal.code = ErrorCode::kAuthCredentialsRejected;
+        refusal.message = why;
+        s.connection->send(encode_message(refusal));
         s.closed = true;
         s.connection->close(ErrorCode::kAuthCredentialsRejected, why);
         return false;
@@ -340,7 +345,9 @@ void ServerCore::handle_login(Session& s, Login login) {
     }
 
     // The corrections of pushes whose Acks were lost go with the LoginResult that reports them.
-    LoginResult result{ErrorCode::kOk, head, "", last_client_txn, {}};
+    LoginResult result;
+    result.server_seq = head;
+    result.last_client_txn = last_client_txn;
     if (resume->stored_corrections) {
         result.corrections =
             lost_ack_corrections(s, login, last_client_txn, *resume->stored_corrections);

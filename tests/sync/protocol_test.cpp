@@ -44,8 +44,8 @@ std::vector<Message> every_message() {
     login.client_key.assign(32, 0xa5);
     login.next_client_txn = 9;
     return {login,
-            LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no", 3, {}},
-            LoginResult{ErrorCode::kOk, 12, "", 3, sample_changes()},
+            LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no", 3, {}, {}, 0},
+            LoginResult{ErrorCode::kOk, 12, "", 3, sample_changes(), {}, 0},
             Push{5, sample_changes()},
             Ack{5, 13, {}},
             Ack{6, 14, sample_changes()},
