@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kServerSeqKey = "sync.server_seq";
 constexpr const char* kServerTagKey = "sync.server_tag";  // the tag of record server_seq
+constexpr const char* kScopeTagKey = "sync.scope_tag";  // LoginResult::scope_tag of the last login
 
 // Stores the resume position and its record's tag (Apply.tag) in TXN.
 Status put_position(WriteTxn& txn, uint64_t seq, uint64_t tag) {
@@ -87,6 +88,8 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(std::shared_ptr<Store> st
     if (seq) core->server_seq_ = std::stoull(*seq);
     OUTPOST_ASSIGN_OR_RETURN(auto tag, get_meta(txn, kServerTagKey));
     if (tag) core->server_tag_ = std::stoull(*tag);
+    OUTPOST_ASSIGN_OR_RETURN(auto scope, get_meta(txn, kScopeTagKey));
+    if (scope) core->scope_tag_ = std::stoull(*scope);
     txn.close();
     auto dirty = core->dirty_;
     auto wake = core->options_.wake;
@@ -158,6 +161,9 @@ void ClientCore::connect(std::shared_ptr<Connection> connection) {
     Login login;
     login.client_id = client_id_;
     login.credentials = options_.credentials;
+    login.credential_kind = options_.credential_kind;
+    login.variables = options_.variables;
+    login.scope_tag = scope_tag_;
     login.model = describe_model(store_->model());
     login.last_server_seq = server_seq_;
     login.last_server_tag = server_tag_;
@@ -275,14 +281,17 @@ void ClientCore::handle_login_result(const LoginResult& r) {
         if (error_fn_) error_fn_(r.code, r.message);
         return;  // the server closes the connection
     }
-    if (r.last_client_txn != 0 && !drop_applied_pushes(r)) return;
+    if ((r.last_client_txn != 0 || !r.scope_changes.empty() || r.scope_tag != scope_tag_) &&
+        !settle_login(r)) {
+        return;
+    }
     state_ = ClientState::kLoggedIn;
     login_seq_ = r.server_seq;
     push_pending();
     update_up_to_date();
 }
 
-bool ClientCore::drop_applied_pushes(const LoginResult& r) {
+bool ClientCore::settle_login(const LoginResult& r) {
     // A server that counts transactions of this client id that this store never wrote (the id
     // used by another store, or this store restored from an older copy) would take the next ones
     // for resends and drop them: an error, not "up to date".
@@ -304,16 +313,28 @@ bool ClientCore::drop_applied_pushes(const LoginResult& r) {
     // before any Apply is rebased under them (they no longer come later). The corrections those
     // Acks carried come here, in the same transaction: once the pushes are dropped the server no
     // longer sends them.
+    // A scope that changed since the last login (sync rules) comes as its difference, applied in
+    // the same transaction with the scope's new tag, so a lost LoginResult repeats it.
     Status st = store_->write([&](WriteTxn& txn) {
-        OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, r.last_client_txn));
-        if (r.corrections.empty()) return Status::ok();
-        Pending pending;
-        return apply_rebased(txn, *store_, r.corrections, pending, false);
+        if (r.last_client_txn != 0) {
+            OUTPOST_RETURN_IF_ERROR(ChangeLog::acknowledge(txn, r.last_client_txn));
+        }
+        if (!r.corrections.empty()) {
+            Pending pending;
+            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, *store_, r.corrections, pending, false));
+        }
+        if (!r.scope_changes.empty()) {
+            Pending pending;
+            OUTPOST_RETURN_IF_ERROR(apply_rebased(txn, *store_, r.scope_changes, pending, false));
+        }
+        if (r.scope_tag == scope_tag_) return Status::ok();
+        return put_meta(txn, kScopeTagKey, std::to_string(r.scope_tag));
     });
     if (!st) {
         fail(ErrorCode::kSyncServerError, "acknowledging: " + st.to_string());
         return false;
     }
+    scope_tag_ = r.scope_tag;
     return true;
 }
 

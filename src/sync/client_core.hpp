@@ -24,6 +24,10 @@ namespace outpost::sync {
 
 struct ClientOptions {
     std::string credentials;
+    // What CREDENTIALS holds: auth::CredentialKind (1 the shared secret, 2 a JWT).
+    uint8_t credential_kind = 1;
+    // Filter variables sent with each Login ($client.<name> in the server's sync rules).
+    FilterVariables variables;
     // Pushes sent and not yet acknowledged, at most.
     size_t max_in_flight = 16;
     size_t max_message_size = kDefaultMaxMessageSize;
@@ -76,6 +80,9 @@ class ClientCore {
 
     // Replaces the credentials for the next Login (a refreshed token).
     void set_credentials(std::string credentials) { options_.credentials = std::move(credentials); }
+    void set_credential_kind(uint8_t kind) { options_.credential_kind = kind; }
+    // Replaces the filter variables for the next Login.
+    void set_variables(FilterVariables variables) { options_.variables = std::move(variables); }
 
   private:
     ClientCore(std::shared_ptr<Store> store, ClientOptions options);
@@ -87,9 +94,10 @@ class ClientCore {
     void push_pending();
     void dispatch(Message& msg);
     void handle_login_result(const LoginResult& r);
-    // After LoginResult ok: drops the pushes R says the server applied (their Acks were lost) and
-    // applies their corrections. False when it failed the connection.
-    bool drop_applied_pushes(const LoginResult& r);
+    // After LoginResult ok: drops the pushes R says the server applied (their Acks were lost),
+    // applies their corrections and R's scope changes, and keeps R's scope tag, in one
+    // transaction. False when it failed the connection.
+    bool settle_login(const LoginResult& r);
     // Applies A (or keeps it while parts are missing) and answers with ApplyAck.
     void handle_apply(Apply& a);
     void handle_full_sync_chunk(const FullSyncChunk& c);
@@ -107,6 +115,7 @@ class ClientCore {
     uint64_t server_seq_ = 0;  // persisted in meta "sync.server_seq"
     uint64_t server_tag_ = 0;  // the tag of record server_seq_ (meta "sync.server_tag"); 0: unknown
     uint64_t login_seq_ = 0;   // the server's head at login
+    uint64_t scope_tag_ = 0;   // LoginResult::scope_tag of the last login (meta "sync.scope_tag")
     uint64_t last_pushed_ = 0;  // newest change-log position sent on this connection
     std::deque<uint64_t> in_flight_;
     using ObjectKey = std::pair<uint64_t, Gid>;  // entity uid, GID

@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -74,6 +75,37 @@ std::vector<ModelEntity> describe_model(const Model& model) {
         out.push_back(std::move(me));
     }
     return out;
+}
+
+Status check_filter_variable(std::string_view name, std::string_view value,
+                             const FilterVariables& variables) {
+    auto letter = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    };
+    const bool name_ok = !name.empty() && name.size() <= kMaxVariableName && letter(name[0]) &&
+                         std::all_of(name.begin(), name.end(),
+                                     [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+    if (!name_ok) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "filter variable name '" + std::string(name.substr(0, kMaxVariableName)) +
+                          "' is not [A-Za-z_][A-Za-z0-9_]{0,63}");
+    }
+    if (value.size() > kMaxVariableValue) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "filter variable " + std::string(name) + ": value above " +
+                          std::to_string(kMaxVariableValue) + " bytes");
+    }
+    if (variables.size() >= kMaxFilterVariables) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "more than " + std::to_string(kMaxFilterVariables) + " filter variables");
+    }
+    for (const auto& [n, v] : variables) {
+        if (n == name) {
+            return Status(ErrorCode::kInvalidArgument,
+                          "filter variable " + std::string(name) + " given twice");
+        }
+    }
+    return Status::ok();
 }
 
 Status check_protocol_version(uint32_t version) {
@@ -153,17 +185,32 @@ std::string encode_message(const Message& message) {
             auto cred = b.CreateString(m.credentials);
             fb::Offset<fb::Vector<uint8_t>> key;
             if (!m.client_key.empty()) key = b.CreateVector(m.client_key);
+            fb::Offset<fb::Vector<fb::Offset<w::Variable>>> variables;
+            if (!m.variables.empty()) {
+                std::vector<fb::Offset<w::Variable>> vars;
+                for (const auto& [name, value] : m.variables) {
+                    vars.push_back(
+                        w::CreateVariable(b, b.CreateString(name), b.CreateString(value)));
+                }
+                variables = b.CreateVector(vars);
+            }
             return finish(b, w::Body_Login,
                           w::CreateLogin(b, m.protocol_version, id, cred, model, m.last_server_seq,
-                                         m.last_server_tag, key, m.next_client_txn));
+                                         m.last_server_tag, key, m.next_client_txn,
+                                         m.credential_kind, variables, m.scope_tag));
         }
         std::string operator()(const LoginResult& m) {
             auto text = b.CreateString(m.message);
             fb::Offset<fb::Vector<uint8_t>> corrections;
             if (!m.corrections.empty()) corrections = bytes_of(b, encode_change_set(m.corrections));
-            return finish(b, w::Body_LoginResult,
-                          w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text,
-                                               m.last_client_txn, corrections));
+            fb::Offset<fb::Vector<uint8_t>> scope_changes;
+            if (!m.scope_changes.empty()) {
+                scope_changes = bytes_of(b, encode_change_set(m.scope_changes));
+            }
+            return finish(
+                b, w::Body_LoginResult,
+                w::CreateLoginResult(b, static_cast<int32_t>(m.code), m.server_seq, text,
+                                     m.last_client_txn, corrections, scope_changes, m.scope_tag));
         }
         std::string operator()(const Push& m) {
             auto cs = bytes_of(b, encode_change_set(m.changes));
@@ -219,6 +266,29 @@ Result<ModelEntity> decode_entity_model(const w::EntityModel* e) {
     return me;
 }
 
+// The fields since version 5: credential kind, filter variables, scope tag.
+Status decode_login_v5(const w::Login* m, Login& out) {
+    if (out.credentials.size() > kMaxCredentialBytes) {
+        return malformed("Login: credentials above " + std::to_string(kMaxCredentialBytes) +
+                         " bytes");
+    }
+    out.credential_kind = m->credential_kind();
+    if (out.credential_kind > 2) {
+        return malformed("Login: unknown credential kind " + std::to_string(out.credential_kind));
+    }
+    out.scope_tag = m->scope_tag();
+    if (!m->variables()) return Status::ok();
+    for (const w::Variable* v : *m->variables()) {
+        std::string name = v->name() ? v->name()->str() : std::string();
+        std::string value = v->value() ? v->value()->str() : std::string();
+        if (Status st = check_filter_variable(name, value, out.variables); !st) {
+            return malformed("Login: " + st.message());
+        }
+        out.variables.emplace_back(std::move(name), std::move(value));
+    }
+    return Status::ok();
+}
+
 Result<Message> decode_login(const w::Login* m) {
     Login out;
     out.protocol_version = m->protocol_version();
@@ -236,6 +306,7 @@ Result<Message> decode_login(const w::Login* m) {
         out.client_key.assign(m->client_key()->begin(), m->client_key()->end());
     }
     out.next_client_txn = m->next_client_txn();
+    OUTPOST_RETURN_IF_ERROR(decode_login_v5(m, out));
     if (m->model()) {
         for (const w::EntityModel* e : *m->model()) {
             OUTPOST_ASSIGN_OR_RETURN(ModelEntity me, decode_entity_model(e));
@@ -254,6 +325,11 @@ Result<Message> decode_login_result(const w::LoginResult* m) {
     if (m->corrections()) {
         OUTPOST_ASSIGN_OR_RETURN(out.corrections, change_set_of(m->corrections(), "LoginResult"));
     }
+    if (m->scope_changes()) {
+        OUTPOST_ASSIGN_OR_RETURN(out.scope_changes,
+                                 change_set_of(m->scope_changes(), "LoginResult"));
+    }
+    out.scope_tag = m->scope_tag();
     return Message(std::move(out));
 }
 

@@ -11,6 +11,10 @@
 //   4  Login.client_key (a client id is bound to its key), Login.next_client_txn (client_txn
 //      numbers follow each other without gaps), LoginResult.corrections (of pushes whose Acks were
 //      lost); a catch-up carries the client's own records whole.
+//   5  Login.credential_kind (the shared secret or a JWT), Login.variables (filter variables),
+//      Login.scope_tag and LoginResult.scope_tag/scope_changes (sync rules: the difference when a
+//      client's scope changed); codes 501 (token expired, also ending a session) and 502 (unknown
+//      key).
 // A server accepts the client versions kOldestSupportedProtocolVersion .. kProtocolVersion
 // (check_protocol_version) and speaks the client's version on that connection.
 //
@@ -21,6 +25,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -32,7 +37,7 @@
 namespace outpost::sync {
 
 // The version this code speaks, the newest.
-inline constexpr uint32_t kProtocolVersion = 4;
+inline constexpr uint32_t kProtocolVersion = 5;
 // The oldest client version a server accepts. Version 3 clients send no client key: accepting them
 // would let any holder of the shared secret log in as another client again.
 inline constexpr uint32_t kOldestSupportedProtocolVersion = 4;
@@ -54,6 +59,18 @@ struct ModelEntity {
 // The synced entities of MODEL as a client announces them at login.
 std::vector<ModelEntity> describe_model(const Model& model);
 
+// Login limits (since version 5): the credentials' size, and the filter variables (at most
+// kMaxFilterVariables, names [A-Za-z_][A-Za-z0-9_]{0,63} each once, values up to 1 KiB).
+inline constexpr size_t kMaxCredentialBytes = 16 * 1024;
+inline constexpr size_t kMaxFilterVariables = 32;
+inline constexpr size_t kMaxVariableName = 64;
+inline constexpr size_t kMaxVariableValue = 1024;
+using FilterVariables = std::vector<std::pair<std::string, std::string>>;
+// Whether NAME = VALUE may join VARIABLES (which must not hold NAME yet) within those limits.
+// Errors: kInvalidArgument saying which limit.
+Status check_filter_variable(std::string_view name, std::string_view value,
+                             const FilterVariables& variables);
+
 struct Login {
     uint32_t protocol_version = kProtocolVersion;
     ClientId client_id{};
@@ -72,7 +89,7 @@ struct Login {
     // 0 from a version 4 client, which sends the shared secret).
     uint8_t credential_kind = 0;
     // Since version 5: filter variables, $client.<name> in the sync rules (name, value).
-    std::vector<std::pair<std::string, std::string>> variables;
+    FilterVariables variables;
     // Since version 5: the tag of the scope whose data the client holds (LoginResult::scope_tag of
     // its last login; 0: unknown).
     uint64_t scope_tag = 0;

@@ -126,10 +126,10 @@ using namespace server_internal;
 Result<std::unique_ptr<ServerCore>> ServerCore::create(std::shared_ptr<Store> store,
                                                        ServerOptions options) {
     if (!store) return Status(ErrorCode::kInvalidArgument, "sync server: no store");
-    if (options.shared_secret.empty() && !options.allow_unauthenticated) {
+    if (options.shared_secret.empty() && !options.verify_token && !options.allow_unauthenticated) {
         return Status(ErrorCode::kInvalidArgument,
-                      "sync server: no auth method; set a shared secret, or allow unauthenticated "
-                      "clients explicitly");
+                      "sync server: no auth method; set a shared secret or a token verifier, or "
+                      "allow unauthenticated clients explicitly");
     }
     std::unique_ptr<ServerCore> core(new ServerCore(std::move(store), std::move(options)));
     auto txn = core->store_->begin_read();
@@ -179,6 +179,15 @@ void ServerCore::on_disconnect(SessionId session) {
     auto it = sessions_.find(session);
     if (it == sessions_.end()) return;
     if (it->second->logged_in) --stats_.logged_in;
+    if (const int64_t exp = it->second->identity.expires_at_s; exp != 0) {
+        auto [first, last] = expiries_.equal_range(exp + options_.token_leeway.count());
+        for (auto e = first; e != last; ++e) {
+            if (e->second == session) {
+                expiries_.erase(e);
+                break;
+            }
+        }
+    }
     if (it->second->full_sync)
         full_sync_snapshots_.erase(full_sync_snapshots_.find(it->second->full_sync->snapshot));
     sessions_.erase(it);

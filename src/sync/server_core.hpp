@@ -46,6 +46,9 @@ struct ServerOptions {
     // Wall-clock time in milliseconds since the epoch: token expiry, $now (unset: the system
     // clock).
     std::function<int64_t()> wall_clock_ms;
+    // A JWT session ends (kAuthTokenExpired, close 4501) this long after its token's exp: the
+    // verifier's leeway.
+    std::chrono::seconds token_leeway{60};
     // A connection that has not logged in this long after it opened is closed with
     // kSyncProtocolViolation; heartbeats do not keep it open. The owner of the connections calls
     // on_login_deadline when it passes (SyncServer does). 0: no limit.
@@ -93,6 +96,10 @@ struct ServerStats {
     uint64_t protocol_errors = 0;
     uint64_t login_timeouts = 0;    // connections closed for not logging in in time
     uint64_t logins_throttled = 0;  // logins refused unchecked after too many failures
+    uint64_t jwt_logins = 0;        // logins with a verified token
+    uint64_t auth_expired = 0;      // logins refused for an expired token
+    uint64_t auth_unknown_key = 0;  // logins refused for a token signed with an unknown key
+    uint64_t sessions_expired = 0;  // sessions ended when their token expired
     // SyncServer fills these from the network layer (always 0 from ServerCore itself).
     uint64_t connections_refused = 0;  // new connections refused at the connection limit
     uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
@@ -134,6 +141,10 @@ class ServerCore {
     // Fans out history records that others wrote to the server store since the last call, and
     // continues the full syncs in progress.
     void poll();
+    // Ends the JWT sessions whose tokens expired (plus the leeway) with kAuthTokenExpired (close
+    // 4501): the client gets a fresh token and logs in again. The owner calls it about once a
+    // second (SyncServer does).
+    void expire_sessions();
     // Continues the full syncs in progress whose connections have drained; true while any is left
     // (the caller calls again later).
     bool continue_full_syncs();
@@ -241,6 +252,15 @@ class ServerCore {
     // Keeps P until S's full sync ends (a bounded number; more fail S).
     void hold(Session& s, Push p);
     ErrorCode check_model(const Login& login, std::string& why) const;
+    // The auth check of LOGIN (server_auth.cpp): who it is, by its credential kind. Errors:
+    // kAuthCredentialsRejected, kAuthTokenExpired, kAuthUnknownKey with the reason (never the
+    // credentials).
+    Result<auth::Identity> authenticate(const Login& login);
+    // A client id used with a JWT is bound to the user (issuer and user claim) of its first JWT
+    // login; kAuthCredentialsRejected when IDENTITY is another user (shared-secret logins of the id
+    // stay allowed). kSyncServerError when the store fails.
+    Status check_user(const auth::Identity& identity, const std::string& client);
+    int64_t wall_now_ms() const;
     // Whether LOGIN may act as client CLIENT (hex id): the identity check of a login that passed
     // the auth check. Errors: kAuthCredentialsRejected when the id is bound to another identity;
     // kSyncServerError when the store fails.
@@ -268,6 +288,8 @@ class ServerCore {
         std::chrono::steady_clock::time_point blocked_until;
     };
     std::map<std::string, LoginFailures> login_failures_;
+    // JWT sessions by the time (seconds since the epoch) their tokens expire, plus the leeway.
+    std::multimap<int64_t, SessionId> expiries_;
 };
 
 }  // namespace outpost::sync

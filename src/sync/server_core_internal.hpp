@@ -4,6 +4,7 @@
 // (sync clocks, unique values). Not part of the interface.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,11 @@ struct StoredCorrection {
 std::vector<StoredCorrection> decode_corrections(std::string_view bytes);
 std::string encode_corrections(const std::vector<StoredCorrection>& entries);
 
+using Digest = std::array<unsigned char, 32>;
+Digest sha256(std::string_view bytes);
+// Compares secrets without telling their contents or lengths through the time it takes.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
 }  // namespace server_internal
 
 struct ServerCore::Session {
@@ -56,6 +62,10 @@ struct ServerCore::Session {
     bool closed = false;
     std::string remote;  // the peer's address (IP:PORT), empty when unknown
     std::string client;  // hex client id: the origin of its pushes in the history
+    // Who logged in (set by a login that passed the auth check), and, for a JWT session under sync
+    // rules, its scope (null: it sees and writes everything).
+    auth::Identity identity;
+    std::shared_ptr<rules::SessionScope> scope;
     // The client's protocol version (check_protocol_version accepted it): the version spoken on
     // this connection.
     uint32_t protocol_version = 0;

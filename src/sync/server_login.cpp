@@ -19,24 +19,6 @@ std::string client_key_key(const std::string& client_hex) {
     return "sync.client_key." + client_hex;
 }
 
-using Digest = std::array<unsigned char, 32>;
-
-Digest sha256(std::string_view bytes) {
-    Digest out{};
-    unsigned int size = 0;
-    // Cannot fail for SHA-256 on memory (a failure would leave the digest zero: then every
-    // comparison below fails rather than passes).
-    (void)EVP_Digest(bytes.data(), bytes.size(), out.data(), &size, EVP_sha256(), nullptr);
-    return out;
-}
-
-// Compares secrets without telling their contents or lengths through the time it takes: both sides
-// are hashed to the same size first, then compared in constant time.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-    const Digest da = sha256(a), db = sha256(b);
-    return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
-}
-
 std::string_view as_chars(std::span<const unsigned char> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
@@ -55,6 +37,26 @@ std::string remote_host(const std::string& address) {
 }
 
 }  // namespace
+
+namespace server_internal {
+
+Digest sha256(std::string_view bytes) {
+    Digest out{};
+    unsigned int size = 0;
+    // Cannot fail for SHA-256 on memory (a failure would leave the digest zero: then every
+    // comparison fails rather than passes).
+    (void)EVP_Digest(bytes.data(), bytes.size(), out.data(), &size, EVP_sha256(), nullptr);
+    return out;
+}
+
+// Compares secrets without telling their contents or lengths through the time it takes: both sides
+// are hashed to the same size first, then compared in constant time.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    const Digest da = sha256(a), db = sha256(b);
+    return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
+}
+
+}  // namespace server_internal
 
 void ServerCore::on_login_deadline(SessionId session) {
     auto it = sessions_.find(session);
@@ -195,12 +197,17 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         s.connection->close(ErrorCode::kAuthCredentialsRejected, why);
         return false;
     }
-    if (!options_.shared_secret.empty() &&
-        !constant_time_equal(login.credentials, options_.shared_secret)) {
-        note_failed_login(s);
-        reject_login(s, ErrorCode::kAuthCredentialsRejected, "credentials rejected");
+    auto identity = authenticate(login);
+    if (!identity) {
+        // Only wrong credentials count toward the address's limit: tokens that expired together
+        // (users behind one NAT) or an unknown key (a rotation) must not block an address.
+        if (identity.status().code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
+        if (identity.status().code() == ErrorCode::kAuthTokenExpired) ++stats_.auth_expired;
+        if (identity.status().code() == ErrorCode::kAuthUnknownKey) ++stats_.auth_unknown_key;
+        reject_login(s, identity.status().code(), identity.status().message());
         return false;
     }
+    s.identity = std::move(*identity);
     if (login.client_key.size() != ClientKey().size()) {
         fail(s, ErrorCode::kSyncMalformedMessage, "Login: client_key must be 32 bytes");
         return false;
@@ -216,7 +223,9 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
     }
     // Before anything is done for the client id (the caller drops its older connection), the login
     // must show that it is that client's.
-    if (Status st = check_identity(login, client); !st) {
+    Status st = check_identity(login, client);
+    if (st && s.identity.kind == auth::CredentialKind::kJwt) st = check_user(s.identity, client);
+    if (!st) {
         if (st.code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
         reject_login(s, st.code(), st.message());
         return false;
@@ -355,6 +364,9 @@ void ServerCore::handle_login(Session& s, Login login) {
     s.connection->send(encode_message(result));
     s.logged_in = true;
     ++stats_.logged_in;
+    if (s.identity.kind == auth::CredentialKind::kJwt && s.identity.expires_at_s != 0) {
+        expiries_.emplace(s.identity.expires_at_s + options_.token_leeway.count(), s.id);
+    }
     log(LogLevel::kInfo, "session " + std::to_string(s.id) + ": client " + s.client +
                              " logged in (" +
                              (full ? "full sync"

@@ -144,7 +144,19 @@ SyncServer::~SyncServer() {
     worker_.stop();
 }
 
-Status SyncServer::start() { return ws_.start(); }
+Status SyncServer::start() {
+    OUTPOST_RETURN_IF_ERROR(ws_.start());
+    schedule_expiry_tick();
+    return Status::ok();
+}
+
+void SyncServer::schedule_expiry_tick() {
+    // Runs on the worker (or before it has work): JWT sessions end when their tokens expire.
+    worker_.post_after(std::chrono::seconds(1), [this] {
+        core_->expire_sessions();
+        schedule_expiry_tick();
+    });
+}
 
 std::vector<std::string> SyncServer::bound_urls() const { return ws_.bound_urls(); }
 

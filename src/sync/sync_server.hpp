@@ -63,6 +63,8 @@ class SyncServer {
     void drain();
     // Continues the full syncs in progress, and again after a short wait while any is left.
     void schedule_full_syncs();
+    // Every second: ServerCore::expire_sessions.
+    void schedule_expiry_tick();
 
     std::unique_ptr<ServerCore> core_;
     net::WsServer ws_;

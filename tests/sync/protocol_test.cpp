@@ -43,9 +43,16 @@ std::vector<Message> every_message() {
     login.last_server_tag = 0x1234;
     login.client_key.assign(32, 0xa5);
     login.next_client_txn = 9;
+    Login jwt = login;  // version 5: a token, filter variables, the scope held
+    jwt.credential_kind = 2;
+    jwt.credentials = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln";
+    jwt.variables = {{"team", "red"}, {"region_2", ""}};
+    jwt.scope_tag = 0xfeedbeef;
     return {login,
+            jwt,
             LoginResult{ErrorCode::kSyncUnsupportedModel, 12, "no", 3, {}, {}, 0},
             LoginResult{ErrorCode::kOk, 12, "", 3, sample_changes(), {}, 0},
+            LoginResult{ErrorCode::kOk, 12, "", 3, {}, sample_changes(), 0xabcdef},
             Push{5, sample_changes()},
             Ack{5, 13, {}},
             Ack{6, 14, sample_changes()},
@@ -175,6 +182,47 @@ TEST(Protocol, SupportedVersionsAreTheRangeFromOldestToCurrent) {
                                     std::to_string(kOldestSupportedProtocolVersion) + " to " +
                                     std::to_string(kProtocolVersion));
     }
+}
+
+TEST(SyncProtocol, FilterVariablesAreBounded) {
+    FilterVariables vars;
+    EXPECT_OK(check_filter_variable("team", "red", vars));
+    EXPECT_OK(check_filter_variable("_a9", std::string(kMaxVariableValue, 'x'), vars));
+    EXPECT_OK(check_filter_variable(std::string(kMaxVariableName, 'n'), "", vars));
+    for (const char* bad : {"", "9lives", "a-b", "a.b", "caf\xc3\xa9"}) {
+        EXPECT_CODE(check_filter_variable(bad, "v", vars), ErrorCode::kInvalidArgument);
+    }
+    EXPECT_CODE(check_filter_variable(std::string(kMaxVariableName + 1, 'n'), "", vars),
+                ErrorCode::kInvalidArgument);
+    EXPECT_CODE(check_filter_variable("v", std::string(kMaxVariableValue + 1, 'x'), vars),
+                ErrorCode::kInvalidArgument);
+    vars.emplace_back("team", "red");
+    EXPECT_CODE(check_filter_variable("team", "blue", vars), ErrorCode::kInvalidArgument);
+    vars.clear();
+    for (size_t i = 0; i < kMaxFilterVariables; ++i) vars.emplace_back("v" + std::to_string(i), "");
+    EXPECT_CODE(check_filter_variable("more", "", vars), ErrorCode::kInvalidArgument);
+}
+
+TEST(SyncProtocol, ALoginBeyondTheLimitsIsMalformed) {
+    auto decode_login = [](const Login& l) { return decode_message(bytes(encode_message(l))); };
+    Login l;
+    l.client_id[0] = 1;
+    l.credential_kind = 2;
+    l.credentials = std::string(kMaxCredentialBytes, 'a');
+    EXPECT_OK(decode_login(l));
+    l.credentials += 'a';
+    EXPECT_CODE(decode_login(l), ErrorCode::kSyncMalformedMessage);
+    l.credentials = "t";
+    l.credential_kind = 3;
+    EXPECT_CODE(decode_login(l), ErrorCode::kSyncMalformedMessage);
+    l.credential_kind = 2;
+    l.variables = {{"a", "1"}, {"a", "2"}};
+    EXPECT_CODE(decode_login(l), ErrorCode::kSyncMalformedMessage);
+    l.variables = {{"not a name", "1"}};
+    EXPECT_CODE(decode_login(l), ErrorCode::kSyncMalformedMessage);
+    l.variables.assign(kMaxFilterVariables + 1, {"x", ""});
+    for (size_t i = 0; i < l.variables.size(); ++i) l.variables[i].first += std::to_string(i);
+    EXPECT_CODE(decode_login(l), ErrorCode::kSyncMalformedMessage);
 }
 
 }  // namespace
