@@ -56,7 +56,8 @@ struct RulesNet {
     Model model = rules_model();
     std::unique_ptr<SyncNet> net;
 
-    explicit RulesNet(const char* rules = kRules, uint64_t history_max_records = 1'000'000) {
+    explicit RulesNet(const char* rules = kRules, uint64_t history_max_records = 1'000'000,
+                      size_t full_sync_chunk_objects = 1000) {
         (*claims)["alice"] = {{"team", {"red"}}};
         (*claims)["bob"] = {{"team", {"blue"}}};
         (*claims)["carol"] = {{"team", {"red"}}};
@@ -81,6 +82,7 @@ struct RulesNet {
         o.rules = loaded.value();
         o.wall_clock_ms = [] { return kNowMs; };
         o.history_max_records = history_max_records;
+        o.full_sync_chunk_objects = full_sync_chunk_objects;
         net = std::make_unique<SyncNet>(model, o);
     }
 
@@ -368,6 +370,19 @@ TEST(ServerRules, AChangedClaimSendsTheDifferenceAtTheNextLogin) {
     EXPECT_EQ(f.stats().full_syncs, full_syncs);
 }
 
+// The server forgets the definition of the scope C holds (as after a restore of older data).
+void forget_scope(RulesNet& f, TestClient& c) {
+    ASSERT_OK(f.net->server_store().write([&](WriteTxn& txn) {
+        auto ctxn = c.store->begin_read();
+        auto held = get_meta(*ctxn, "sync.scope_tag").value();
+        EXPECT_TRUE(held.has_value());
+        char key[64];
+        std::snprintf(key, sizeof key, "sync.scope_def.%016llx",
+                      static_cast<unsigned long long>(std::stoull(held.value_or("0"))));
+        return remove_meta(txn, key);
+    }));
+}
+
 TEST(ServerRules, AnUnknownScopeTagGivesAFullSyncOfTheNewScope) {
     RulesNet f;
     TestClient& admin = f.admin();
@@ -377,18 +392,7 @@ TEST(ServerRules, AnUnknownScopeTagGivesAFullSyncOfTheNewScope) {
     TestClient& carol = f.user("carol");
     f.settle();
     f.net->cut(carol);
-    // The definitions kept for earlier logins are gone (as after a restore of older data).
-    ASSERT_OK(f.net->server_store().write([&](WriteTxn& txn) {
-        auto tag = get_meta(txn, "sync.scope_tag");  // not in the server's store
-        EXPECT_FALSE(tag.value().has_value());
-        auto ctxn = carol.store->begin_read();
-        auto held = get_meta(*ctxn, "sync.scope_tag").value();
-        EXPECT_TRUE(held.has_value());
-        char key[64];
-        std::snprintf(key, sizeof key, "sync.scope_def.%016llx",
-                      static_cast<unsigned long long>(std::stoull(*held)));
-        return remove_meta(txn, key);
-    }));
+    forget_scope(f, carol);
     (*f.claims)["carol"]["team"] = {"blue"};
     const uint64_t full_syncs = f.stats().full_syncs;
     f.net->connect(carol);
@@ -396,6 +400,30 @@ TEST(ServerRules, AnUnknownScopeTagGivesAFullSyncOfTheNewScope) {
     EXPECT_EQ(f.stats().full_syncs, full_syncs + 1);
     EXPECT_EQ(f.stats().scope_diffs, 0u);
     EXPECT_EQ(texts(*carol.store, "Project", "name"), (std::set<std::string>{"b"}));
+}
+
+TEST(ServerRules, AFullSyncOfANewScopeCutShortStartsAgain) {
+    RulesNet f(kRules, 1'000'000, /*full_sync_chunk_objects=*/1);
+    TestClient& admin = f.admin();
+    for (int i = 0; i < 3; ++i) {
+        put_project(*admin.store, "red" + std::to_string(i), "red");
+        put_project(*admin.store, "blue" + std::to_string(i), "blue");
+    }
+    f.settle();
+    TestClient& carol = f.user("carol");
+    f.settle();
+    f.net->cut(carol);
+    forget_scope(f, carol);
+    (*f.claims)["carol"]["team"] = {"blue"};
+    const uint64_t full_syncs = f.stats().full_syncs;
+    carol.cut_after_frames = 2;  // the LoginResult (with the new tag) and one chunk
+    f.net->connect(carol);
+    ASSERT_TRUE(f.net->pump_until([&] { return carol.closed; }));
+    f.net->connect(carol);
+    f.settle();
+    EXPECT_EQ(f.stats().full_syncs, full_syncs + 2);
+    EXPECT_EQ(texts(*carol.store, "Project", "name"),
+              (std::set<std::string>{"blue0", "blue1", "blue2"}));
 }
 
 TEST(ServerRules, ASharedSecretClientSeesEverything) {
