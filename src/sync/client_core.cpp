@@ -423,8 +423,10 @@ Status ClientCore::apply_remote(uint64_t server_seq, uint64_t tag, const ChangeS
             OUTPOST_RETURN_IF_ERROR(put_position(txn, server_seq, tag));
         } else if (full_sync && !full_sync_started_) {
             // A full sync cut short leaves a mix of old and new data (the scope it is for may have
-            // changed, and the scope tag was kept at login): the next login starts it again.
-            OUTPOST_RETURN_IF_ERROR(put_position(txn, 0, 0));
+            // changed, and the scope tag was kept at login): without a position, the next login
+            // starts it again.
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, kServerSeqKey));
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, kServerTagKey));
         }
         return Status::ok();
     });
