@@ -2,7 +2,9 @@
 // The outpost tool's commands; each prints its result to stdout.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "outpost/store.hpp"
@@ -56,5 +58,25 @@ struct SyncOptions {
 // --until-synced: connects, pushes and pulls until up to date (ok) or the timeout / a login failure
 // (the error says why). --watch: syncs until SIGINT/SIGTERM, one JSON line per incoming change.
 Status sync(const SyncOptions& o);
+
+struct TokenOptions {
+    std::string key_file;         // PEM private key (RSA or EC)
+    std::string shared_key;       // HS256 key
+    std::string shared_key_file;  // HS256 key: the bytes of a file
+    std::string sub;
+    std::vector<std::string> claims;  // NAME=VALUE; a VALUE that is JSON goes in as that
+    std::string ttl = "1h";
+    std::string nbf_in;  // nbf = now + this
+    std::string kid;
+    std::string iss;
+    std::vector<std::string> aud;
+    std::string alg;  // empty: from the key
+    bool print_jwks = false;
+};
+// Prints a signed token (one line), or with print_jwks the JWKS of key_file's public half
+// (docs/auth.md, "outpost token"). A shared key under 32 bytes works, with a warning on stderr.
+Status token(const TokenOptions& o);
+// Seconds of "90s", "30m", "1h", "2d" or "3600" (a leading '-' for the past); nullopt otherwise.
+std::optional<int64_t> parse_duration_s(std::string_view text);
 
 }  // namespace outpost::cli

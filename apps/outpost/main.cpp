@@ -11,6 +11,9 @@
 //   S] | --watch) outpost check  --db DIR                              verifies every object,
 //   index, GID and change-log
 //                                                         record; exit 0 clean, 3 damage found
+//   outpost token  (--key FILE | --shared-key S) --sub NAME [--claim K=V]... [--ttl 1h]
+//                  [--nbf-in D] [--kid K] [--iss I] [--aud A]... [--alg A]     prints a JWT
+//   outpost token  --key FILE --kid K --print-jwks       the JWKS of the key's public half
 // Errors go to stderr with exit code 1 (2 for bad usage).
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -91,6 +94,40 @@ int main(int argc, char** argv) {
             throw CLI::ValidationError("sync", "needs --until-synced or --watch");
     });
 
+    outpost::cli::TokenOptions to;
+    auto* token = app.add_subcommand(
+        "token", "print a signed JWT for development and tests, or a key's JWKS (docs/auth.md)");
+    auto* key = token->add_option("--key", to.key_file, "PEM private key file (RSA or EC)");
+    auto* shared = token->add_option("--shared-key", to.shared_key, "HS256 key (development)");
+    auto* shared_file =
+        token->add_option("--shared-key-file", to.shared_key_file, "HS256 key: a file's bytes");
+    key->excludes(shared)->excludes(shared_file);
+    shared->excludes(shared_file);
+    auto duration = CLI::Validator(
+        [](std::string& s) {
+            return outpost::cli::parse_duration_s(s) ? std::string()
+                                                     : "not a duration (90s, 30m, 1h, 2d, 3600)";
+        },
+        "DURATION");
+    token->add_option("--sub", to.sub, "the sub claim (the user)");
+    token->add_option("--claim", to.claims, "NAME=VALUE, repeatable; a JSON VALUE goes in as JSON");
+    token->add_option("--ttl", to.ttl, "lifetime (default 1h; negative: already expired)")
+        ->check(duration);
+    token->add_option("--nbf-in", to.nbf_in, "nbf this far from now")->check(duration);
+    token->add_option("--kid", to.kid, "the header's kid");
+    token->add_option("--iss", to.iss, "the iss claim");
+    token->add_option("--aud", to.aud, "an aud value, repeatable");
+    token->add_option("--alg", to.alg, "RS256, ES256, HS256, ... (default: from the key)");
+    auto* print_jwks =
+        token->add_flag("--print-jwks", to.print_jwks, "print the JWKS of --key's public half");
+    print_jwks->needs(key);
+    token->callback([&] {
+        if (!to.print_jwks && to.sub.empty())
+            throw CLI::ValidationError("token", "needs --sub (or --print-jwks)");
+        if (!to.print_jwks && !*key && !*shared && !*shared_file && to.alg != "none")
+            throw CLI::ValidationError("token", "needs --key, --shared-key or --shared-key-file");
+    });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -107,6 +144,7 @@ int main(int argc, char** argv) {
     if (*model) st = outpost::cli::model(o);
     if (*query) st = outpost::cli::query(o);
     if (*sync) st = outpost::cli::sync(so);
+    if (*token) st = outpost::cli::token(to);
     if (*check) {
         auto r = outpost::cli::check(o);
         if (r) return *r;

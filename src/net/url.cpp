@@ -1,19 +1,25 @@
 #include "net/url.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstring>
 
 namespace outpost::net::detail {
 
-std::optional<WsUrl> parse_ws_url(std::string_view url) {
-    WsUrl out;
-    if (url.starts_with("ws://")) {
-        url.remove_prefix(5);
-    } else if (url.starts_with("wss://")) {
-        out.tls = true;
-        url.remove_prefix(6);
-    } else {
-        return std::nullopt;
-    }
+namespace {
+
+struct Parts {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string target = "/";
+};
+
+// HOST[:PORT][/PATH] after the scheme; IPv6 hosts in brackets. A missing port is DEFAULT_PORT.
+std::optional<Parts> parse_after_scheme(std::string_view url, std::uint16_t default_port) {
+    Parts out;
     const auto slash = url.find('/');
     std::string_view authority = url.substr(0, slash);
     if (slash != std::string_view::npos) out.target = std::string(url.substr(slash));
@@ -36,7 +42,7 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
     }
     if (out.host.empty()) return std::nullopt;
     if (port_text.empty()) {
-        out.port = out.tls ? 443 : 80;
+        out.port = default_port;
     } else {
         unsigned value = 0;
         const auto [ptr, ec] =
@@ -49,6 +55,23 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
     return out;
 }
 
+}  // namespace
+
+std::optional<WsUrl> parse_ws_url(std::string_view url) {
+    bool tls = false;
+    if (url.starts_with("ws://")) {
+        url.remove_prefix(5);
+    } else if (url.starts_with("wss://")) {
+        tls = true;
+        url.remove_prefix(6);
+    } else {
+        return std::nullopt;
+    }
+    auto parts = parse_after_scheme(url, tls ? 443 : 80);
+    if (!parts) return std::nullopt;
+    return WsUrl{tls, std::move(parts->host), parts->port, std::move(parts->target)};
+}
+
 std::string format_ws_url(bool tls, const std::string& host, std::uint16_t port) {
     std::string out = tls ? "wss://" : "ws://";
     if (host.find(':') != std::string::npos) {
@@ -58,6 +81,51 @@ std::string format_ws_url(bool tls, const std::string& host, std::uint16_t port)
     }
     out += ':' + std::to_string(port);
     return out;
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view url) {
+    // The target goes into the request line as it is: no byte may end or split it.
+    if (std::any_of(url.begin(), url.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return std::nullopt;
+    }
+    bool tls = false;
+    if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else if (url.starts_with("https://")) {
+        tls = true;
+        url.remove_prefix(8);
+    } else {
+        return std::nullopt;
+    }
+    url = url.substr(0, url.find('#'));
+    // The authority ends at the first '/' or '?'; a query right after it gets the path "/".
+    const auto end = url.find_first_of("/?");
+    const std::string_view authority = url.substr(0, end);
+    if (authority.find('@') != std::string_view::npos) return std::nullopt;
+    auto parts = parse_after_scheme(authority, tls ? 443 : 80);
+    if (!parts || parts->port == 0) return std::nullopt;
+    HttpUrl out{tls, std::move(parts->host), parts->port, "/"};
+    if (end != std::string_view::npos) {
+        out.target = url[end] == '?' ? "/" : "";
+        out.target += url.substr(end);
+    }
+    return out;
+}
+
+bool is_loopback_host(std::string_view host) {
+    std::string lower(host);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower == "localhost" || lower == "localhost.") return true;
+    unsigned char v4[4];
+    if (::inet_pton(AF_INET, lower.c_str(), v4) == 1) return v4[0] == 127;
+    unsigned char v6[16];
+    if (::inet_pton(AF_INET6, lower.c_str(), v6) != 1) return false;
+    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(v6, kLoopback, 16) == 0) return true;
+    return std::memcmp(v6, kMappedPrefix, 12) == 0 && v6[12] == 127;
 }
 
 }  // namespace outpost::net::detail

@@ -22,4 +22,21 @@ std::optional<WsUrl> parse_ws_url(std::string_view url);
 // `ws://HOST:PORT` with IPv6 hosts in brackets.
 std::string format_ws_url(bool tls, const std::string& host, std::uint16_t port);
 
+// A parsed `http://HOST[:PORT][/path[?query]]` or `https://...` URL: as WsUrl, with the default
+// ports 80 (http) and 443 (https). A fragment (`#...`) is dropped.
+struct HttpUrl {
+    bool tls = false;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string target = "/";
+};
+
+// Returns std::nullopt for anything else: another scheme, a bad or zero port, an empty host, user
+// information (`user@host`), or a space or control character anywhere.
+std::optional<HttpUrl> parse_http_url(std::string_view url);
+
+// True for `localhost`, an IPv4 address in 127.0.0.0/8 and `::1` (also as ::ffff:127.x.y.z): hosts
+// that traffic to never leaves the machine. Names other than `localhost` are not resolved.
+bool is_loopback_host(std::string_view host);
+
 }  // namespace outpost::net::detail

@@ -11,9 +11,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -186,6 +189,38 @@ class RawSocket {
   private:
     int fd_ = -1;
     bool connected_ = false;
+};
+
+// A temporary directory holding a self-signed certificate (cert.pem, key.pem) made by `openssl
+// req`, by default for 127.0.0.1 and localhost.
+class CertDir {
+  public:
+    explicit CertDir(const std::string& subject_alt_name = "IP:127.0.0.1,DNS:localhost") {
+        namespace fs = std::filesystem;
+        dir_ = fs::temp_directory_path() /
+               ("outpost-net-test-" + std::to_string(std::random_device{}()));
+        fs::create_directories(dir_);
+        const std::string cmd =
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
+            " -addext subjectAltName=" +
+            subject_alt_name + " -keyout '" + (dir_ / "key.pem").string() + "' -out '" +
+            (dir_ / "cert.pem").string() + "' >/dev/null 2>&1";
+        ok_ = std::system(cmd.c_str()) == 0 && fs::exists(dir_ / "cert.pem");
+    }
+    ~CertDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+    CertDir(const CertDir&) = delete;
+    CertDir& operator=(const CertDir&) = delete;
+
+    bool ok() const { return ok_; }
+    std::string path() const { return dir_.string(); }
+    std::string cert() const { return (dir_ / "cert.pem").string(); }
+
+  private:
+    std::filesystem::path dir_;
+    bool ok_ = false;
 };
 
 inline std::uint16_t port_of(const std::string& url) {

@@ -13,34 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temporary directory holding a self-signed certificate for 127.0.0.1 and localhost.
-class CertDir {
-  public:
-    CertDir() {
-        dir_ = fs::temp_directory_path() /
-               ("outpost-net-test-" + std::to_string(std::random_device{}()));
-        fs::create_directories(dir_);
-        const std::string cmd =
-            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
-            " -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
-            " -keyout '" +
-            (dir_ / "key.pem").string() + "' -out '" + (dir_ / "cert.pem").string() +
-            "' >/dev/null 2>&1";
-        ok_ = std::system(cmd.c_str()) == 0 && fs::exists(dir_ / "cert.pem");
-    }
-    ~CertDir() {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-    bool ok() const { return ok_; }
-    std::string path() const { return dir_.string(); }
-    std::string cert() const { return (dir_ / "cert.pem").string(); }
-
-  private:
-    fs::path dir_;
-    bool ok_ = false;
-};
-
 struct TlsEchoServer {
     explicit TlsEchoServer(const std::string& cert_dir) : server(options(cert_dir)) {
         server.set_on_message([this](ConnectionId id, std::span<const std::uint8_t> bytes) {

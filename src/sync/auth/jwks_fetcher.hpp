@@ -22,7 +22,8 @@ struct JwksFetcherOptions {
     std::chrono::milliseconds timeout{5'000};
     // Log lines ("JWKS https://...: 2 keys (kid a, b)", failures and their retries).
     std::function<void(bool error, const std::string&)> log;
-    // Called after each load that changed the key set (on the fetcher's thread).
+    // Called on the fetcher's thread after each load that changed the key set (not for the load
+    // in start(), which is done before start() returns).
     std::function<void()> on_keys_updated;
 };
 
@@ -37,7 +38,7 @@ class JwksFetcher {
                                                       JwksFetcherOptions options);
     ~JwksFetcher();  // stops the thread
 
-    // Loads since start, successful or not (for tests and logs).
+    // Loads so far, successful or not, the one in start() included (for tests and logs).
     uint64_t loads() const;
 
   private:

@@ -1,7 +1,7 @@
 #pragma once
-// Verifies the JSON Web Tokens that clients log in with (docs/auth.md): the signature (libjwt over
-// OpenSSL), the algorithm against an allow-list and against the key's type, then exp, nbf, iat
-// (with a leeway), aud, iss and the user claim.
+// Verifies the JSON Web Tokens that clients log in with (docs/auth.md): the algorithm against an
+// allow-list and against the key's type, the signature (OpenSSL, with keys parsed once when they
+// load), then iss, aud, the user claim, nbf, iat and exp (with a leeway).
 //
 // Keys: one PEM public key (RSA or EC), a JWKS document (RSA and EC keys chosen by `kid`; its text
 // comes from a file or a URL, see jwks_fetcher.hpp), and an HS256 shared key (development). Several
@@ -31,7 +31,9 @@ struct JwtOptions {
     // PEM text of a public key (SubjectPublicKeyInfo, "BEGIN PUBLIC KEY"), RSA (>= 2048 bits) or EC
     // (P-256, P-384, P-521). Empty: none.
     std::string public_key_pem;
-    // The text of a JWKS document ({"keys": [...]}) to start with. Empty: none (set_jwks later).
+    // The text of a JWKS document ({"keys": [...]}) to start with. Empty: no JWKS. A document
+    // without keys ({"keys": []}) configures a JWKS whose keys come later (set_jwks, JwksFetcher):
+    // until then RS/ES tokens get kAuthUnknownKey.
     std::string jwks;
     // HS256/384/512 key (development). Empty: none. At least 32 bytes.
     std::string shared_key;
