@@ -21,12 +21,15 @@ struct Task {
     bool done = false;
     outpost::ToOne<User> owner;
     std::vector<std::string> tags;
+    std::string ownerId;                  // the owning user's id (the token's sub)
+    std::vector<std::string> sharedWith;  // the users it is shared with
 };
-OUTPOST_ENTITY(Task, id, text, dateCreated, dateFinished, done, owner, tags)
+OUTPOST_ENTITY(Task, id, text, dateCreated, dateFinished, done, owner, tags, ownerId, sharedWith)
 
 struct Project {
     uint64_t id = 0;
     std::string name;
     outpost::ToMany<Task> tasks;
+    std::string team;  // the team that sees it
 };
-OUTPOST_ENTITY(Project, id, name, tasks)
+OUTPOST_ENTITY(Project, id, name, tasks, team)

@@ -92,6 +92,9 @@ class Condition {
     // The parameter names (`$name` in the text, alias()), each once, in the order they first
     // appear. Names may hold dots: `$auth.sub` is the parameter "auth.sub".
     std::vector<std::string> parameters() const;
+    // The comparisons in the tree, each as a condition of its own, in the order they appear (in
+    // the text's order for a parsed condition). Empty for TRUE and FALSE.
+    std::vector<Condition> comparisons() const;
 
     // What bind() puts in place of a parameter.
     struct Binding {
@@ -104,8 +107,10 @@ class Condition {
         std::vector<Value> values;
     };
     // The condition with the parameters FN names replaced: a comparison with kMissing, or with a
-    // number of values its operator cannot take, becomes one that matches nothing (under NOT it
-    // then matches everything).
+    // number of values its operator cannot take (or a null value), becomes one that matches
+    // nothing (under NOT it then matches everything). FN is called once per name. Where a
+    // comparison became TRUE or FALSE, the groups above it are simplified (`FALSE OR x` is `x`);
+    // parts that bind did not change stay as they are.
     Condition bind(const std::function<Binding(std::string_view name)>& fn) const;
 
     friend Condition operator&&(const Condition& a, const Condition& b);

@@ -148,8 +148,8 @@ TEST(ModelErrors, IndexedBytesProperty) {
     auto& p = prop(j, 1, "email");
     p["type"] = "bytes";
     p["flags"] = {"indexed"};
-    p["indexId"] = "4:7210432819372541304";
-    j["lastIndexId"] = "4:7210432819372541304";
+    p["indexId"] = "6:7210432819372541304";
+    j["lastIndexId"] = "6:7210432819372541304";
     expect_error(j, ErrorCode::kModelInvalid, {"User.email", "bytes", "cannot be indexed"});
 }
 
@@ -159,8 +159,8 @@ TEST(ModelErrors, IndexedVectorAndFlexProperties) {
         auto& p = prop(j, 1, "email");
         p["type"] = type;
         p["flags"] = {"unique"};
-        p["indexId"] = "4:7210432819372541304";
-        j["lastIndexId"] = "4:7210432819372541304";
+        p["indexId"] = "6:7210432819372541304";
+        j["lastIndexId"] = "6:7210432819372541304";
         SCOPED_TRACE(type);
         expect_error(j, ErrorCode::kModelInvalid, {"User.email", type, "cannot be indexed"});
     }

@@ -27,8 +27,8 @@ TEST(ModelFile, ParsesTheTasksExample) {
     ASSERT_NE(task, nullptr);
     EXPECT_EQ(task->id, (IdUid{1, 7210432819372541001ull}));
     EXPECT_TRUE(task->sync);
-    EXPECT_EQ(task->last_property_id, (IdUid{7, 7210432819372541108ull}));
-    ASSERT_EQ(task->properties.size(), 7u);
+    EXPECT_EQ(task->last_property_id, (IdUid{9, 4527916838771490466ull}));
+    ASSERT_EQ(task->properties.size(), 9u);
     EXPECT_EQ(task->id_property().name, "id");
     EXPECT_TRUE(task->id_property().has(kFlagId));
     EXPECT_EQ(task->id_property().type, PropertyType::kInt64);
@@ -47,6 +47,11 @@ TEST(ModelFile, ParsesTheTasksExample) {
     EXPECT_EQ(owner->index_id, (IdUid{2, 7210432819372541302ull}));
     EXPECT_EQ(task->property("tags")->type, PropertyType::kStringVector);
     EXPECT_EQ(task->property("done")->type, PropertyType::kBool);
+    const Property* owner_id = task->property("ownerId");
+    ASSERT_NE(owner_id, nullptr);
+    EXPECT_EQ(owner_id->type, PropertyType::kString);
+    EXPECT_EQ(owner_id->index_id, (IdUid{4, 2944749620539159155ull}));
+    EXPECT_EQ(task->property("sharedWith")->type, PropertyType::kStringVector);
     EXPECT_EQ(task->property_by_id(4)->name, "dateFinished");
     EXPECT_EQ(task->property("nothing"), nullptr);
 
@@ -62,7 +67,7 @@ TEST(ModelFile, ParsesTheTasksExample) {
     EXPECT_EQ(m.entity_by_uid(7210432819372541002ull), m.entity("User"));
     EXPECT_EQ(m.entity("Nobody"), nullptr);
     EXPECT_EQ(m.last_entity_id, (IdUid{3, 7210432819372541003ull}));
-    EXPECT_EQ(m.last_index_id, (IdUid{3, 7210432819372541303ull}));
+    EXPECT_EQ(m.last_index_id, (IdUid{5, 3175201233031142017ull}));
     EXPECT_EQ(m.last_relation_id, (IdUid{1, 7210432819372541401ull}));
     EXPECT_TRUE(m.retired_entity_uids.empty());
     EXPECT_OK(m.validate());

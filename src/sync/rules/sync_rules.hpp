@@ -59,8 +59,9 @@ class SyncRules {
                                                     const Variables& variables,
                                                     const std::shared_ptr<Store>& store) const;
     // The read scope that SessionScope::definition() described (an earlier login's scope), for the
-    // difference between two scopes. Errors: kInvalidArgument when DEFINITION does not parse or
-    // does not fit the model any more.
+    // difference between two scopes; its write scope is empty (it is not a session's). Errors:
+    // kInvalidArgument when DEFINITION does not parse or does not fit STORE's model any more (an
+    // entity or property gone, an entity added).
     Result<std::unique_ptr<SessionScope>> scope_from_definition(
         std::string_view definition, const std::shared_ptr<Store>& store) const;
 
@@ -102,6 +103,10 @@ class SessionScope {
     // The property uids that entity ENTITY_UID's read rule compares: a change to one of them may
     // move an object into or out of the scope. Empty without a restriction.
     const std::vector<uint64_t>& read_rule_properties(uint64_t entity_uid) const;
+    // How readable_ids() finds entity ENTITY_UID's objects, for a debug log: the query's plan
+    // (Query::explain: "Task: index Task.ownerId (==) then filter: ..."), "every object" without a
+    // restriction, "no object" when the scope holds none of them.
+    std::string read_plan(uint64_t entity_uid) const;
 
   private:
     friend class SyncRules;
