@@ -260,6 +260,12 @@ TEST(SyncRulesLoad, BoundsTheInput) {
               "sync rules: Task.read: column 201: nested too deeply");
 }
 
+TEST(SyncRulesLoad, RejectsStringsThatAreNotUtf8) {
+    // A lone surrogate escaped in the rule's own syntax decodes to bytes that are not UTF-8.
+    EXPECT_EQ(task_read_error("text == '\\\\uD800'"),
+              "sync rules: Task.read: a string in the rule is not valid UTF-8");
+}
+
 TEST(SyncRulesLoad, RejectsNowOnBothKindsOfTime) {
     ModelBuilder b;
     b.entity("Event")
@@ -347,6 +353,21 @@ TEST_F(SyncRulesScope, BindsClientVariables) {
     EXPECT_EQ(readable(*red, project_uid_).size(), 2u);
     auto none = scope(*r, user("alice"), {{"region", "eu"}});
     EXPECT_EQ(readable(*none, project_uid_).size(), 0u);
+}
+
+TEST_F(SyncRulesScope, AVariableThatIsNotUtf8IsAnError) {
+    auto r = rules(rules_json(R"("Project": {"read": "team == $client.team"})"));
+    auto s = r->scope_for(user("alice"), {{"team", "\xff"}}, store_);
+    EXPECT_CODE(s, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(s.status().message(), "sync rules: the value of $client.team is not valid UTF-8");
+}
+
+TEST_F(SyncRulesScope, ARuleOfTrueOpensAnEntityUnderDeny) {
+    auto r = rules(rules_json(R"("Project": {"read": "TRUE", "write": "TRUE"})", "deny"));
+    auto s = scope(*r, user("alice"));
+    EXPECT_FALSE(s->restricts_read(project_uid_));
+    EXPECT_FALSE(s->restricts_write(project_uid_));
+    EXPECT_EQ(readable(*s, project_uid_).size(), 4u);
 }
 
 TEST_F(SyncRulesScope, NowIsSetPerUseOnADateProperty) {

@@ -50,6 +50,10 @@ Result<int64_t> now_factor(std::string_view where, const Condition& condition,
 // "sync rules: WHERE: column COL: WHAT" (no column when COL is 0).
 Status rules_error(std::string_view where, size_t col, const std::string& what);
 
+// Whether TEXT is well-formed UTF-8 (no overlong forms, surrogates or code points above
+// U+10FFFF). A scope's definition is JSON, which holds UTF-8 only.
+bool valid_utf8(std::string_view text);
+
 // A stable 64-bit hash of TEXT (FNV-1a with a final mix), never 0 or kUnrestrictedScopeTag.
 uint64_t scope_hash(std::string_view text);
 

@@ -117,6 +117,7 @@ Result<bool> side_matches(Side& s, Txn& txn, const Object& object) {
 Result<std::unique_ptr<SessionScope>> SyncRules::scope_for(
     const auth::Identity& identity, const Variables& variables,
     const std::shared_ptr<Store>& store) const {
+    std::string not_utf8;  // a variable whose value a definition (JSON) could not hold
     auto bind = [&](std::string_view name) {
         Binding b;
         if (name == "now") return b;  // kKeep: set_now sets it
@@ -135,7 +136,10 @@ Result<std::unique_ptr<SessionScope>> SyncRules::scope_for(
             return b;
         }
         b.kind = Binding::Kind::kValues;
-        for (auto& v : values) b.values.emplace_back(std::move(v));
+        for (auto& v : values) {
+            if (!detail::valid_utf8(v)) not_utf8 = name;
+            b.values.emplace_back(std::move(v));
+        }
         return b;
     };
     auto impl = std::make_unique<SessionScope::Impl>();
@@ -150,6 +154,10 @@ Result<std::unique_ptr<SessionScope>> SyncRules::scope_for(
             impl_->default_allow ? Condition::all_of({}) : Condition::any_of({});
         for (const auto* rule : {&er.read, &er.write}) {
             Condition bound = rule->condition ? rule->condition->bind(bind) : fallback;
+            if (!not_utf8.empty()) {
+                return Status(ErrorCode::kInvalidArgument,
+                              "sync rules: the value of $" + not_utf8 + " is not valid UTF-8");
+            }
             const std::string text = bound.to_string();
             int64_t factor = 0;
             if (rule->condition) {

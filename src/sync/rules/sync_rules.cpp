@@ -38,6 +38,43 @@ uint64_t scope_hash(std::string_view text) {
     return h <= kUnrestrictedScopeTag ? h + 2 : h;
 }
 
+bool valid_utf8(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t n = 0;
+        uint32_t cp = 0, min = 0;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (text.size() - i <= n) return false;  // truncated
+        for (size_t k = 1; k <= n; ++k) {
+            const auto x = static_cast<unsigned char>(text[i + k]);
+            if ((x & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (x & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 namespace {
 
 bool ident_start(char c) {
@@ -265,6 +302,9 @@ Status load_rule(const std::string& where, const std::string& text, const Entity
         std::string m = parsed.status().message();
         if (m.starts_with("query syntax: ")) m.erase(0, 14);
         return Status(ErrorCode::kInvalidArgument, "sync rules: " + where + ": " + m);
+    }
+    if (!detail::valid_utf8(parsed->to_string())) {
+        return detail::rules_error(where, 0, "a string in the rule is not valid UTF-8");
     }
     OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store.box(entity.name));
     OUTPOST_ASSIGN_OR_RETURN(rule->property_uids,
