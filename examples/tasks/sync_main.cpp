@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     if (argc > 4) {
         using namespace std::chrono;
         int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-        Task t{0, argv[4], now, 0, false, {}, {}};
+        Task t{0, argv[4], now, 0, false, {}, {}, "", {}};
         if (auto r = tasks.put(t); !r) return fail(r.status());
         std::printf("added task %llu: %s\n", static_cast<unsigned long long>(t.id), t.text.c_str());
     }
