@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "net/url.hpp"
@@ -71,6 +72,119 @@ Status apply_mongo(const json& m, MongoSettings& s) {
     return Status::ok();
 }
 
+Status read_strings(const json& v, const std::string& key, std::vector<std::string>& out) {
+    out.clear();
+    if (v.is_string()) {
+        out.push_back(v.get<std::string>());
+        return Status::ok();
+    }
+    if (!v.is_array()) return bad(key, "expected a string or an array of strings");
+    for (const auto& e : v) {
+        if (!e.is_string()) return bad(key, "expected a string or an array of strings");
+        out.push_back(e.get<std::string>());
+    }
+    return Status::ok();
+}
+
+Status apply_jwt(const json& j, JwtSettings& s) {
+    if (!j.is_object()) return bad("auth.jwt", "expected an object");
+    for (const auto& [key, v] : j.items()) {
+        const std::string k = "auth.jwt." + key;
+        Status st;
+        if (key == "publicKeyFile")
+            st = read_string(v, k, s.public_key_file);
+        else if (key == "jwks")
+            st = read_string(v, k, s.jwks);
+        else if (key == "sharedKey")
+            st = read_string(v, k, s.shared_key);
+        else if (key == "algorithms") {
+            if (!v.is_array()) return bad(k, "expected an array of strings");
+            st = read_strings(v, k, s.algorithms);
+        } else if (key == "audience")
+            st = read_strings(v, k, s.audiences);
+        else if (key == "issuer")
+            st = read_string(v, k, s.issuer);
+        else if (key == "leewaySeconds")
+            st = read_uint(v, k, s.leeway_seconds);
+        else if (key == "userClaim")
+            st = read_string(v, k, s.user_claim);
+        else
+            return bad(k, "unknown key");
+        if (!st) return st;
+    }
+    return Status::ok();
+}
+
+Status apply_auth(const json& a, Settings& s) {
+    if (!a.is_object()) return bad("auth", "expected an object");
+    for (const auto& [key, v] : a.items()) {
+        Status st;
+        if (key == "sharedSecret")
+            st = read_string(v, "auth.sharedSecret", s.shared_secret);
+        else if (key == "jwt")
+            st = apply_jwt(v, s.jwt);
+        else
+            return bad("auth." + key, "unknown key");
+        if (!st) return st;
+    }
+    return Status::ok();
+}
+
+Status invalid(std::string what) { return Status(ErrorCode::kInvalidArgument, std::move(what)); }
+
+// The JWT part of validate().
+Status validate_jwt(const Settings& s) {
+    const JwtSettings& j = s.jwt;
+    if (!j.enabled()) {
+        if (!j.algorithms.empty() || !j.audiences.empty() || !j.issuer.empty()) {
+            return invalid(
+                "JWT settings (algorithms, --jwt-audience, --jwt-issuer) without a key: add "
+                "--jwt-public-key FILE, --jwt-jwks FILE|URL or auth.jwt.sharedKey");
+        }
+        return Status::ok();
+    }
+    if (s.unsecured_no_authentication) {
+        return invalid(
+            "--unsecured-no-authentication (config unsecuredNoAuthentication) with JWT logins "
+            "(auth.jwt): choose one");
+    }
+    static const std::set<std::string> kKnown = {"HS256", "HS384", "HS512", "RS256", "RS384",
+                                                 "RS512", "ES256", "ES384", "ES512"};
+    for (const auto& alg : j.algorithms) {
+        if (alg == "none" || alg == "None" || alg == "NONE") {
+            return invalid("auth.jwt.algorithms: none is never accepted (unsigned tokens)");
+        }
+        if (kKnown.count(alg) == 0) {
+            return invalid("auth.jwt.algorithms: unknown algorithm '" + alg +
+                           "' (known: HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512)");
+        }
+        if (alg.starts_with("HS") && j.shared_key.empty()) {
+            return invalid("auth.jwt.algorithms: " + alg + " needs auth.jwt.sharedKey");
+        }
+        if (!alg.starts_with("HS") && j.public_key_file.empty() && j.jwks.empty()) {
+            return invalid("auth.jwt.algorithms: " + alg +
+                           " needs a public key: --jwt-public-key FILE or --jwt-jwks FILE|URL");
+        }
+    }
+    if (!j.shared_key.empty() && j.shared_key.size() < 32) {
+        return invalid("auth.jwt.sharedKey has " + std::to_string(j.shared_key.size()) +
+                       " bytes: at least 32 (RFC 7518)");
+    }
+    if (j.leeway_seconds > 600) {
+        return invalid("auth.jwt.leewaySeconds: at most 600 (10 minutes)");
+    }
+    if (j.user_claim.empty()) return invalid("auth.jwt.userClaim is empty");
+    if (j.jwks.starts_with("http://")) {
+        auto url = net::detail::parse_http_url(j.jwks);
+        if (!url || !is_loopback_host(url->host)) {
+            return invalid("--jwt-jwks " + j.jwks +
+                           ": http:// only for loopback hosts (127.0.0.1, ::1, localhost); use "
+                           "https://");
+        }
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Status apply_config_json(const std::string& text, Settings& s) {
@@ -108,16 +222,11 @@ Status apply_config_json(const std::string& text, Settings& s) {
             st = read_bool(v, key, s.unsecured_no_authentication);
         else if (key == "unsecuredAllowRemote")
             st = read_bool(v, key, s.unsecured_allow_remote);
-        else if (key == "auth") {
-            if (!v.is_object()) return bad(key, "expected an object");
-            for (const auto& [akey, av] : v.items()) {
-                if (akey == "sharedSecret")
-                    st = read_string(av, "auth.sharedSecret", s.shared_secret);
-                else
-                    return bad("auth." + akey, "unknown key");
-                if (!st) return st;
-            }
-        } else if (key == "historySizeMaxMb")
+        else if (key == "auth")
+            st = apply_auth(v, s);
+        else if (key == "syncRules")
+            st = read_string(v, key, s.sync_rules_file);
+        else if (key == "historySizeMaxMb")
             st = read_uint(v, key, s.history_size_max_mb);
         else if (key == "loginTimeoutSeconds")
             st = read_uint(v, key, s.login_timeout_seconds);
@@ -164,12 +273,14 @@ bool is_loopback_host(const std::string& host) {
 }
 
 Status validate(const Settings& s) {
-    if (s.shared_secret.empty() && !s.unsecured_no_authentication) {
+    if (s.shared_secret.empty() && !s.jwt.enabled() && !s.unsecured_no_authentication) {
         return Status(ErrorCode::kInvalidArgument,
                       "no authentication method: pass --auth-shared-secret SECRET (config "
-                      "auth.sharedSecret), or --unsecured-no-authentication to let anyone who can "
-                      "reach the server sync (only for local development)");
+                      "auth.sharedSecret), a JWT key (--jwt-public-key FILE, --jwt-jwks FILE|URL "
+                      "or auth.jwt.sharedKey), or --unsecured-no-authentication to let anyone who "
+                      "can reach the server sync (only for local development)");
     }
+    OUTPOST_RETURN_IF_ERROR(validate_jwt(s));
     if (!s.shared_secret.empty() && s.unsecured_no_authentication) {
         return Status(ErrorCode::kInvalidArgument,
                       "both --auth-shared-secret (config auth.sharedSecret) and "
@@ -219,6 +330,22 @@ Status validate(const Settings& s) {
                       "--mongo-url needs --mongo-db (config mongoDb.database)");
     }
     return Status::ok();
+}
+
+std::vector<std::string> warnings(const Settings& s) {
+    std::vector<std::string> out;
+    if (!s.sync_rules_file.empty() && !s.jwt.enabled()) {
+        out.push_back("sync rules (" + s.sync_rules_file +
+                      ") without JWT logins: every session bypasses them (sessions that log in "
+                      "with the shared secret see and write everything); add a JWT key source "
+                      "(--jwt-public-key, --jwt-jwks or auth.jwt.sharedKey)");
+    }
+    if (s.jwt.enabled() && s.jwt.audiences.empty()) {
+        out.push_back(
+            "JWT: no --jwt-audience (auth.jwt.audience): a token minted for any other service "
+            "of the same issuer is accepted too");
+    }
+    return out;
 }
 
 }  // namespace outpost::server

@@ -2,7 +2,10 @@
 //   outpost-server --model FILE --bind ws://127.0.0.1:9999 --auth-shared-secret S
 // Prints `listening on URL` per bound endpoint when ready; SIGTERM or SIGINT shuts down cleanly.
 //   outpost-server mongo-import [same flags]   imports every mapped MongoDB collection, then exits
-// Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config.
+//   JWT logins: --jwt-jwks FILE|URL or --jwt-public-key FILE [--jwt-audience A]... [--jwt-issuer
+//   I]; per-user sync rules: --sync-rules FILE
+// Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config
+// (also a key, JWKS file or sync rules file that does not load).
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth_setup.hpp"
 #include "config.hpp"
 #include "mongo/connector.hpp"
 #include "outpost/model.hpp"
@@ -51,6 +55,11 @@ outpost::Result<std::shared_ptr<outpost::Store>> open_store(const Settings& s) {
     return outpost::Store::open_existing(s.db_directory, options);
 }
 
+// A line of a part that tells warnings (or errors) from notices.
+void log_line(bool warn, const std::string& text) {
+    spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "{}", text);
+}
+
 outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     outpost::mongo::ConnectorOptions o;
     o.url = s.mongo.url;
@@ -63,9 +72,7 @@ outpost::mongo::ConnectorOptions connector_options(const Settings& s) {
     o.empty_list_for_absent = s.mongo.empty_list_for_absent;
     o.remove_objects_of_dropped_collections = s.mongo.remove_objects_of_dropped_collections;
     o.server_id = s.mongo.server_id;
-    o.log = [](bool warn, const std::string& text) {
-        spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "{}", text);
-    };
+    o.log = log_line;
     return o;
 }
 
@@ -210,6 +217,14 @@ int serve(const Settings& s) {
                       store.status().to_string());
         return 1;
     }
+    // Keys, JWKS and sync rules: a file that does not load is a configuration error. Declared
+    // before the server, which calls the verifier, so that it goes after it.
+    auto auth = outpost::server::set_up_auth(s, (*store)->model(), log_line);
+    if (!auth) {
+        spdlog::error("{}", auth.status().message());
+        return 2;
+    }
+    for (const auto& w : outpost::server::warnings(s)) spdlog::warn("{}", w);
     std::unique_ptr<outpost::mongo::Connector> connector;
     std::unique_ptr<outpost::sync::SyncServer> server;
     // After what its hooks stop; a shutdown deadline only with MongoDB (see SignalWatch).
@@ -243,14 +258,11 @@ int serve(const Settings& s) {
         }
     }
     outpost::sync::SyncServerOptions options;
-    options.core.shared_secret = s.shared_secret;
-    options.core.allow_unauthenticated = s.unsecured_no_authentication && s.shared_secret.empty();
+    outpost::server::apply_auth(s, *auth, options.core);
     options.core.history_max_bytes = s.history_size_max_mb << 20;
     options.core.login_timeout = std::chrono::seconds(s.login_timeout_seconds);
     options.net.max_connections = s.max_connections;
-    options.net.log = [](bool warn, const std::string& text) {
-        spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "{}", text);
-    };
+    options.net.log = log_line;
     options.core.log = [](outpost::sync::LogLevel level, const std::string& text) {
         using L = outpost::sync::LogLevel;
         spdlog::log(level == L::kDebug  ? spdlog::level::debug
@@ -295,6 +307,8 @@ int serve(const Settings& s) {
     std::fflush(stdout);
     spdlog::info("serving store {} ({} entities)", s.db_directory,
                  (*store)->model().entities.size());
+    spdlog::info("{}", auth->summary);
+    if (auth->rules) spdlog::info("sync rules: {} (for JWT sessions)", s.sync_rules_file);
 
     server->wait();
     // The connector stops and its MongoDB client pool goes before the last line.
@@ -337,6 +351,16 @@ int main(int argc, char** argv) {
                      "confirms --unsecured-no-authentication on a non-loopback --bind");
     auto* secret = app.add_option("--auth-shared-secret", flags.shared_secret,
                                   "clients must log in with this secret");
+    auto* jwt_key = app.add_option("--jwt-public-key", flags.jwt.public_key_file,
+                                   "JWT logins: PEM public key file (RSA or EC)");
+    auto* jwt_jwks = app.add_option("--jwt-jwks", flags.jwt.jwks,
+                                    "JWT logins: JWKS file, or https:// URL (http:// on loopback)");
+    auto* jwt_audience = app.add_option("--jwt-audience", flags.jwt.audiences,
+                                        "JWT: an accepted aud (repeatable; default: not checked)");
+    auto* jwt_issuer =
+        app.add_option("--jwt-issuer", flags.jwt.issuer, "JWT: the iss (default: not checked)");
+    auto* rules = app.add_option("--sync-rules", flags.sync_rules_file,
+                                 "sync rules file (JSON, docs/sync-rules.md) for JWT sessions");
     auto* history = app.add_option("--history-size-max-mb", flags.history_size_max_mb,
                                    "history kept for catching up clients, in MiB (default 1024)");
     auto* login_timeout =
@@ -381,6 +405,11 @@ int main(int argc, char** argv) {
     if (*unsecured) s.unsecured_no_authentication = flags.unsecured_no_authentication;
     if (*allow_remote) s.unsecured_allow_remote = flags.unsecured_allow_remote;
     if (*secret) s.shared_secret = flags.shared_secret;
+    if (*jwt_key) s.jwt.public_key_file = flags.jwt.public_key_file;
+    if (*jwt_jwks) s.jwt.jwks = flags.jwt.jwks;
+    if (*jwt_audience) s.jwt.audiences = flags.jwt.audiences;
+    if (*jwt_issuer) s.jwt.issuer = flags.jwt.issuer;
+    if (*rules) s.sync_rules_file = flags.sync_rules_file;
     if (*history) s.history_size_max_mb = flags.history_size_max_mb;
     if (*login_timeout) s.login_timeout_seconds = flags.login_timeout_seconds;
     if (*max_connections) s.max_connections = flags.max_connections;

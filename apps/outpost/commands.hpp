@@ -50,13 +50,18 @@ struct SyncOptions {
     Options store;  // db, model
     std::vector<std::string> urls;
     std::string secret;
+    std::string token;                   // a JWT, sent instead of the secret
+    std::string token_file;              // a file holding the JWT, read again before each reconnect
+    std::vector<std::string> variables;  // NAME=VALUE filter variables
     std::string ca_file;
     bool until_synced = false;
     double timeout_s = 60;
     bool watch = false;
 };
 // --until-synced: connects, pushes and pulls until up to date (ok) or the timeout / a login failure
-// (the error says why). --watch: syncs until SIGINT/SIGTERM, one JSON line per incoming change.
+// (the error says why). --token-file: the file is read at start (an unreadable or empty file is an
+// error) and again before each reconnect, so whoever renews the token only rewrites the file.
+// --watch: syncs until SIGINT/SIGTERM, one JSON line per incoming change.
 Status sync(const SyncOptions& o);
 
 struct TokenOptions {

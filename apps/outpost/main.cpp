@@ -7,10 +7,10 @@
 //   outpost model  --db DIR                              the stored model as JSON
 //   outpost query  --db DIR ENTITY [--where EXPR] [--order PROP[,desc][,ci][,nullsfirst]]...
 //                  [--offset N] [--limit N] [--count] [--explain]   JSON lines (docs/queries.md)
-//   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S] (--until-synced [--timeout
-//   S] | --watch) outpost check  --db DIR                              verifies every object,
-//   index, GID and change-log
-//                                                         record; exit 0 clean, 3 damage found
+//   outpost sync   --db DIR [--model FILE] --url ws://... [--secret S | --token T |
+//                  --token-file F] [--var K=V]... (--until-synced [--timeout S] | --watch)
+//   outpost check  --db DIR          verifies every object, index, GID and change-log record;
+//                                    exit 0 clean, 3 damage found
 //   outpost token  (--key FILE | --shared-key S) --sub NAME [--claim K=V]... [--ttl 1h]
 //                  [--nbf-in D] [--kid K] [--iss I] [--aud A]... [--alg A]     prints a JWT
 //   outpost token  --key FILE --kid K --print-jwks       the JWKS of the key's public half
@@ -79,7 +79,15 @@ int main(int argc, char** argv) {
     sync->add_option("--url", so.urls,
                      "ws://HOST:PORT or wss://... (repeatable: one picked per attempt)")
         ->required();
-    sync->add_option("--secret", so.secret, "the server's shared secret");
+    auto* secret = sync->add_option("--secret", so.secret, "the server's shared secret");
+    auto* sync_token = sync->add_option("--token", so.token, "a JWT to log in with (docs/auth.md)");
+    auto* token_file = sync->add_option(
+        "--token-file", so.token_file,
+        "a file holding the JWT; read again before each reconnect and when the token expires");
+    secret->excludes(sync_token)->excludes(token_file);
+    sync_token->excludes(token_file);
+    sync->add_option("--var", so.variables,
+                     "NAME=VALUE, repeatable: a filter variable ($client.NAME in the sync rules)");
     sync->add_option("--ca-file", so.ca_file, "wss://: PEM file of CA certificates to trust");
     auto* until =
         sync->add_flag("--until-synced", so.until_synced,

@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 
 #include "commands.hpp"
 #include "outpost/json.hpp"
@@ -45,6 +46,55 @@ void print_incoming(Store& store, const std::vector<IncomingChange>& changes) {
     std::fflush(stdout);
 }
 
+// The token in PATH: the file's text without surrounding white space. Errors: kIo when it cannot
+// be read, kInvalidArgument when it is empty or too large to be a token.
+Result<std::string> read_token_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status(ErrorCode::kIo, "cannot read the token file " + path);
+    std::string text;
+    constexpr size_t kLimit = 64 * 1024;
+    text.resize(kLimit + 1);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (in.bad()) return Status(ErrorCode::kIo, "cannot read the token file " + path);
+    if (text.size() > kLimit) {
+        return Status(ErrorCode::kInvalidArgument, "the token file " + path + " is too large");
+    }
+    const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (!text.empty() && blank(text.back())) text.pop_back();
+    size_t first = 0;
+    while (first < text.size() && blank(text[first])) ++first;
+    text.erase(0, first);
+    if (text.empty())
+        return Status(ErrorCode::kInvalidArgument, "the token file " + path + " is empty");
+    return text;
+}
+
+// The credentials and filter variables of O into OPTIONS.
+Status set_login(const SyncOptions& o, SyncClientOptions& options) {
+    options.credentials = o.secret;
+    options.token = o.token;
+    if (!o.token_file.empty()) {
+        OUTPOST_ASSIGN_OR_RETURN(options.token, read_token_file(o.token_file));
+        // Before each reconnect and when the token expired: whatever the file holds by then.
+        options.token_provider = [path = o.token_file]() -> std::string {
+            auto token = read_token_file(path);
+            if (token) return *token;
+            std::fprintf(stderr, "sync: keeping the token: %s\n",
+                         token.status().to_string().c_str());
+            return {};
+        };
+    }
+    for (const auto& v : o.variables) {
+        const size_t eq = v.find('=');
+        if (eq == std::string::npos) {
+            return Status(ErrorCode::kInvalidArgument, "--var " + v + ": not NAME=VALUE");
+        }
+        options.filter_variables.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Status sync(const SyncOptions& o) {
@@ -59,7 +109,7 @@ Status sync(const SyncOptions& o) {
     OUTPOST_ASSIGN_OR_RETURN(auto store, open_store(o.store));
     SyncClientOptions options;
     options.urls = o.urls;
-    options.credentials = o.secret;
+    OUTPOST_RETURN_IF_ERROR(set_login(o, options));
     options.ca_file = o.ca_file;
     OUTPOST_ASSIGN_OR_RETURN(auto client, SyncClient::create(store, options));
     client->on_state_change(

@@ -14,6 +14,14 @@
 // (observers see them with origin "sync"). The client reconnects by itself with backoff 0.5, 1, 2,
 // 4, 8, 15, 30, 60 s (capped), picking one of the URLs at random for each attempt.
 //
+// Tokens (docs/auth.md): with SyncClientOptions::token or a token_provider the client logs in with
+// a JWT instead of the shared secret. When the server says the token expired (a LoginResult or an
+// Error with auth_token_expired, or a close with 4501) the client asks the provider for a fresh
+// one and logs in again at once, without backoff; the change log keeps what was not acknowledged,
+// so nothing is lost. If that token is refused as expired too, the next attempt waits for the
+// backoff (and it is a login failure). auth_unknown_key (the server does not have the token's key
+// yet) is retried with backoff and reported to on_error, not as a login failure.
+//
 // Threading: the methods are thread-safe. Listeners run on the client's own thread, one at a time;
 // a listener must not call stop() or destroy the client (it may call the others).
 
@@ -99,7 +107,8 @@ class SyncClient {
     // Everything local pushed and acknowledged, and everything the server had at login applied.
     bool up_to_date() const;
     // Waits until up_to_date(), the timeout, or a login failure. Returns ok (the state is then
-    // kLoggedIn), kIo (timed out: the message tells the state) or the login failure's code.
+    // kLoggedIn), kIo (timed out: the message tells the state) or the login failure's code
+    // (auth_credentials_rejected; auth_token_expired when no fresh token got in).
     // Listeners for the event it returns on may still be running.
     Status wait_until_up_to_date(std::chrono::milliseconds timeout);
 

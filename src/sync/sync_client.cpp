@@ -1,5 +1,6 @@
 #include "outpost/sync_client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <span>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "common/mutex.hpp"
 #include "net/url.hpp"
 #include "net/ws_client.hpp"
+#include "sync/auth/identity.hpp"
 #include "sync/client_core.hpp"
 #include "sync/sync_server.hpp"  // close_code_for, error_code_for_close
 #include "sync/worker.hpp"
@@ -72,6 +74,14 @@ struct SyncClient::Impl {
     uint64_t core_credentials = 0;   // worker only: version of the credentials the core holds
     uint64_t login_credentials = 0;  // worker only: ... and of those the current Login carried
     uint64_t attempt = 0;            // worker only: ties timers to the connection they were set for
+    // Worker only: what the core sends at login is the token when there is one (or a provider),
+    // else the shared secret.
+    std::string secret;
+    std::string token;
+    bool token_fresh = false;        // the token was set or provided since the last attempt began
+    bool expiry_handled = false;     // this attempt's token expiry was acted on
+    bool retried_expiry = false;     // reconnected at once after an expiry, no login since
+    bool reconnect_at_once = false;  // the next reconnect skips the backoff
 
     Mutex inbox_mu;
     // Frames not yet handled.
@@ -82,7 +92,9 @@ struct SyncClient::Impl {
     Mutex mu;
     CondVar cv;
     bool up_to_date OUTPOST_GUARDED_BY(mu) = false;
-    uint64_t credentials_version OUTPOST_GUARDED_BY(mu) = 0;  // bumped by set_credentials()
+    // Bumped by set_credentials(), set_token() and a token from the provider.
+    uint64_t credentials_version OUTPOST_GUARDED_BY(mu) = 0;
+    sync::FilterVariables variables OUTPOST_GUARDED_BY(mu);  // the core takes a copy
     ErrorCode login_failure OUTPOST_GUARDED_BY(mu) = ErrorCode::kOk;
     std::string login_failure_reason OUTPOST_GUARDED_BY(mu);
 
@@ -108,6 +120,7 @@ struct SyncClient::Impl {
                          state.exchange(SyncState::kLoggedIn) != SyncState::kLoggedIn;
         if (logged_in) {
             policy.reset();
+            retried_expiry = false;
             MutexLock lock(mu);
             login_failure = ErrorCode::kOk;
         }
@@ -129,8 +142,65 @@ struct SyncClient::Impl {
 
     void connect_now() {
         if (stopped) return;
+        if (options.token_provider && !token_fresh) ask_provider();
+        if (stopped) return;  // the provider may have blocked for a while
+        token_fresh = false;
+        expiry_handled = false;
         ++attempt;
         ws->connect(policy.next_url());
+    }
+
+    // Gives the core the token when there is one (or a provider for one), else the secret.
+    void apply_credentials() {
+        const bool jwt = !token.empty() || options.token_provider;
+        core->set_credential_kind(static_cast<uint8_t>(
+            jwt ? sync::auth::CredentialKind::kJwt : sync::auth::CredentialKind::kSharedSecret));
+        core->set_credentials(jwt ? token : secret);
+    }
+
+    // New credentials from the worker itself: a refusal of the old ones no longer counts.
+    void new_credentials_version() {
+        MutexLock lock(mu);
+        core_credentials = ++credentials_version;
+        login_failure = ErrorCode::kOk;
+        login_failure_reason.clear();
+    }
+
+    // Asks the token provider for a fresh token; an empty answer keeps the token there is.
+    void ask_provider() {
+        std::string fresh = options.token_provider();
+        token_fresh = true;
+        if (fresh.empty() || fresh == token) return;
+        token = std::move(fresh);
+        apply_credentials();
+        new_credentials_version();
+    }
+
+    // The server said this attempt's token expired (LoginResult or Error 501, close 4501): a fresh
+    // token from the provider, and once after each login a reconnect without backoff (the change
+    // log holds what is not acknowledged: nothing is lost). True when that reconnect is due.
+    bool on_token_expired() {
+        if (expiry_handled) return reconnect_at_once;
+        expiry_handled = true;
+        if (!options.token_provider) return false;
+        ask_provider();
+        reconnect_at_once = !retried_expiry;
+        retried_expiry = true;
+        return reconnect_at_once;
+    }
+
+    // The filter variables changed: the core sends them with the next Login, and a session that
+    // has one (or is logging in) logs in again at once so the server sends the difference.
+    void on_variables_changed() {
+        sync::FilterVariables now;
+        {
+            MutexLock lock(mu);
+            now = variables;
+        }
+        core->set_variables(std::move(now));
+        if (stopped || core->state() == sync::ClientState::kDisconnected) return;
+        reconnect_at_once = true;
+        ws->close(net::kCloseNormal, "filter variables changed");
     }
 
     void schedule_heartbeat(uint64_t for_attempt) {
@@ -180,15 +250,22 @@ struct SyncClient::Impl {
         if (stopped) return;
         set_state(SyncState::kDisconnected);
         ErrorCode why = sync::error_code_for_close(code);
+        if (why == ErrorCode::kAuthTokenExpired) on_token_expired();
         if (why != ErrorCode::kOk && error_fn) {
             error_fn(why, "connection closed (" + std::to_string(code) + ")" +
                               (reason.empty() ? "" : ": " + reason));
         }
-        worker.post_after(policy.next_delay(), [this] { connect_now(); });
+        const auto delay = std::exchange(reconnect_at_once, false) ? std::chrono::milliseconds(0)
+                                                                   : policy.next_delay();
+        worker.post_after(delay, [this] { connect_now(); });
     }
 
     void on_core_error(ErrorCode code, const std::string& reason) {
-        if (core->state() == sync::ClientState::kConnected) {  // before LoginResult ok
+        // An expired token that a fresh one replaces at once, and a key the server does not know
+        // yet (it fetches its keys again; the client retries with backoff), are not login failures.
+        const bool retry = (code == ErrorCode::kAuthTokenExpired && on_token_expired()) ||
+                           code == ErrorCode::kAuthUnknownKey;
+        if (core->state() == sync::ClientState::kConnected && !retry) {  // before LoginResult ok
             {
                 // A refusal of credentials replaced since is not reported to waiters.
                 MutexLock lock(mu);
@@ -229,8 +306,21 @@ Result<std::unique_ptr<SyncClient>> SyncClient::create(std::shared_ptr<Store> st
     auto impl = std::make_unique<Impl>(std::move(store), std::move(options));
     Impl* p = impl.get();
 
+    sync::FilterVariables variables;
+    for (const auto& [name, value] : p->options.filter_variables) {
+        OUTPOST_RETURN_IF_ERROR(sync::check_filter_variable(name, value, variables));
+        variables.emplace_back(name, value);
+    }
+    {
+        MutexLock lock(p->mu);
+        p->variables = variables;
+    }
+    p->secret = p->options.credentials;
+    p->token = p->options.token;
+    p->token_fresh = !p->token.empty();  // the first attempt uses it as given
+
     sync::ClientOptions core_options;
-    core_options.credentials = p->options.credentials;
+    core_options.variables = std::move(variables);
     core_options.max_message_size = p->options.max_message_size;
     core_options.wake = [p] {
         if (p->poll_pending.exchange(true)) return;
@@ -241,6 +331,7 @@ Result<std::unique_ptr<SyncClient>> SyncClient::create(std::shared_ptr<Store> st
         });
     };
     OUTPOST_ASSIGN_OR_RETURN(p->core, sync::ClientCore::create(p->store, std::move(core_options)));
+    p->apply_credentials();
     p->core->on_error(
         [p](ErrorCode code, const std::string& reason) { p->on_core_error(code, reason); });
     p->core->on_up_to_date([p] { p->became_up_to_date = true; });
@@ -301,9 +392,59 @@ void SyncClient::set_credentials(std::string credentials) {
         p->login_failure_reason.clear();
     }
     p->worker.post([p, version, c = std::move(credentials)]() mutable {
-        p->core->set_credentials(std::move(c));
-        p->core_credentials = version;
+        p->secret = std::move(c);
+        p->apply_credentials();
+        p->core_credentials = std::max(p->core_credentials, version);
     });
+}
+
+void SyncClient::set_token(std::string token) {
+    Impl* p = impl_.get();
+    uint64_t version = 0;
+    {
+        MutexLock lock(p->mu);
+        version = ++p->credentials_version;
+        p->login_failure = ErrorCode::kOk;
+        p->login_failure_reason.clear();
+    }
+    p->worker.post([p, version, t = std::move(token)]() mutable {
+        p->token = std::move(t);
+        p->token_fresh = true;  // the next attempt uses it, not the provider's
+        p->apply_credentials();
+        p->core_credentials = std::max(p->core_credentials, version);
+    });
+}
+
+Status SyncClient::set_filter_variable(std::string name, std::string value) {
+    Impl* p = impl_.get();
+    {
+        MutexLock lock(p->mu);
+        auto it = std::find_if(p->variables.begin(), p->variables.end(),
+                               [&](const auto& v) { return v.first == name; });
+        if (it != p->variables.end() && it->second == value) return Status::ok();
+        sync::FilterVariables others = p->variables;
+        if (it != p->variables.end()) others.erase(others.begin() + (it - p->variables.begin()));
+        OUTPOST_RETURN_IF_ERROR(sync::check_filter_variable(name, value, others));
+        if (it != p->variables.end()) {
+            it->second = std::move(value);
+        } else {
+            p->variables.emplace_back(std::move(name), std::move(value));
+        }
+    }
+    p->worker.post([p] { p->on_variables_changed(); });
+    return Status::ok();
+}
+
+void SyncClient::remove_filter_variable(std::string_view name) {
+    Impl* p = impl_.get();
+    {
+        MutexLock lock(p->mu);
+        auto it = std::find_if(p->variables.begin(), p->variables.end(),
+                               [&](const auto& v) { return v.first == name; });
+        if (it == p->variables.end()) return;
+        p->variables.erase(it);
+    }
+    p->worker.post([p] { p->on_variables_changed(); });
 }
 
 uint64_t SyncClient::outgoing_queue_length() {
