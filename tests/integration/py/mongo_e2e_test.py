@@ -264,6 +264,66 @@ def case_standalone_mongodb_refused(env):
     assert "listening on" not in r.stdout, r.stdout
 
 
+def case_sync_rules_refused_write_never_reaches_mongo(env):
+    """Sync rules (examples/tasks/rules.json) with JWT devices: alice's tasks reach MongoDB, a task she
+    shares reaches bob's device, and bob's writes outside his write scope never reach MongoDB."""
+    key = os.path.join(env.dir, "key.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", key], check=True, capture_output=True, timeout=DEADLINE)
+    jwks = os.path.join(env.dir, "jwks.json")
+    with open(jwks, "w") as f:
+        f.write(env.cli("token", "--key", key, "--kid", "k1", "--print-jwks").stdout)
+    tokens = {}
+    for user in ("alice", "bob"):
+        tokens[user] = os.path.join(env.dir, user + ".token")
+        with open(tokens[user], "w") as f:
+            f.write(env.cli("token", "--key", key, "--kid", "k1", "--sub", user).stdout)
+    env.start_server("--jwt-jwks", jwks, "--sync-rules", os.path.join(os.path.dirname(MODEL), "rules.json"))
+
+    def sync(user):
+        env.cli("sync", "--db", env.device(user), "--model", MODEL, "--url", env.url, "--token-file",
+                tokens[user], "--until-synced", "--timeout", str(int(DEADLINE)))
+
+    env.put("alice", "Task", {"text": "alice private", "ownerId": "alice"})
+    shared = env.put("alice", "Task", {"text": "alice shared", "ownerId": "alice", "sharedWith": ["bob"]})
+    sync("alice")
+    sync("bob")
+    assert [o["text"] for o in env.objects("bob", "Task")] == ["alice shared"], env.objects("bob", "Task")
+    doc = wait_for(lambda: env.db.Task.find_one({"text": "alice shared"}), "alice's shared task in MongoDB")
+    assert doc["ownerId"] == "alice" and doc["sharedWith"] == ["bob"], doc
+    wait_for(lambda: env.db.Task.find_one({"text": "alice private"}), "alice's private task in MongoDB")
+
+    # Refused: bob takes himself out of sharedWith while rewriting the text, and forges a task of alice's.
+    bob_copy = by_text(env.objects("bob", "Task"), "alice shared")["id"]
+    env.put("bob", "Task", {"id": bob_copy, "text": "rewritten by bob", "sharedWith": []})
+    env.put("bob", "Task", {"text": "forged by bob", "ownerId": "alice"})
+    # Allowed, and pushed after the refused ones: once it is in MongoDB, the refused ones would be too.
+    env.put("bob", "Task", {"text": "bob's own", "ownerId": "bob"})
+    sync("bob")
+    wait_for(lambda: env.db.Task.find_one({"text": "bob's own"}), "bob's own task in MongoDB")
+    assert env.db.Task.find_one({"text": {"$in": ["rewritten by bob", "forged by bob"]}}) is None, \
+        list(env.db.Task.find())
+    doc = env.db.Task.find_one({"text": "alice shared"})
+    assert doc is not None and doc["sharedWith"] == ["bob"], doc
+    assert env.db.Task.count_documents({}) == 3, list(env.db.Task.find())
+    # Bob's device has the server's state back: the shared task as alice left it, no forged task.
+    bob = env.objects("bob", "Task")
+    assert sorted(o["text"] for o in bob) == ["alice shared", "bob's own"], bob
+    assert by_text(bob, "alice shared")["sharedWith"] == ["bob"], bob
+
+    # Alice unshares it: it leaves bob's device; MongoDB and alice keep it.
+    env.put("alice", "Task", {"id": shared, "sharedWith": []})
+    sync("alice")
+    def unshared():
+        doc = env.db.Task.find_one({"text": "alice shared"})
+        return doc is not None and "bob" not in (doc.get("sharedWith") or [])
+    wait_for(unshared, "the unshared task in MongoDB")
+    sync("bob")
+    assert [o["text"] for o in env.objects("bob", "Task")] == ["bob's own"], env.objects("bob", "Task")
+    assert sorted(o["text"] for o in env.objects("alice", "Task")) == ["alice private", "alice shared"]
+    assert env.db.Task.count_documents({}) == 3, list(env.db.Task.find())
+
+
 CASES = {
     "two_servers_share_one_database": case_two_servers_share_one_database,
     "device_put_becomes_document": case_device_put_becomes_document,
@@ -271,6 +331,7 @@ CASES = {
     "mongo_transaction_arrives_as_one": case_mongo_transaction_arrives_as_one,
     "initial_import_and_restart": case_initial_import_and_restart,
     "standalone_mongodb_refused": case_standalone_mongodb_refused,
+    "sync_rules_refused_write_never_reaches_mongo": case_sync_rules_refused_write_never_reaches_mongo,
 }
 
 if __name__ == "__main__":
