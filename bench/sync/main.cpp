@@ -1,7 +1,7 @@
 // bench-sync: Outpost sync over real WebSocket connections on 127.0.0.1.
-// Usage: bench-sync [--phases disk,latency,ingest,fanout,fanout_rules,connections]
+// Usage: bench-sync [--phases disk,latency,ingest,fanout,fanout_rules,jwt_logins,connections]
 //                   [--latency-n N] [--ingest-n N] [--ingest-batch N] [--fanout-n N]
-//                   [--fanout-batch N] [--readers N]
+//                   [--fanout-batch N] [--readers N] [--logins N] [--login-clients P]
 //                   [--connections N] [--server PATH] [--dir DIR] [--keep]
 //
 // Phases (each on a fresh server store; every store, the server's and the clients', commits with
@@ -24,13 +24,22 @@
 //                tokens of u<r % 10>, once without rules and once with the rule ownerId ==
 //                $auth.sub (each reader then gets a tenth). Figure: the writer's changes per second
 //                until every reader has all it should; ratio fanout_rules_vs_plain.
+//   jwt_logins   RS256 logins against the in-process server verifying tokens with a JWKS (a
+//                2048-bit key made at start): P raw clients at a time each connect, log in with a
+//                fresh client id and one of 1,000 users' tokens (minted before, not timed), and
+//                close once the LoginResult came; a finished one is replaced until N logged in.
+//                Figure: logins per second (each fresh client id costs the server two commits:
+//                the id's key binding and its user binding).
 //   connections  an outpost-server process (--server) and N idle raw clients that log in; the
 //                figure is the growth of the server's VmRSS divided by N.
-// The server of the first three phases runs in this process (SyncServer with its default two I/O
-// threads and one worker thread), so its CPU competes with the clients' on the same machine.
+// The server of the phases before connections runs in this process (SyncServer with its default two
+// I/O threads and one worker thread), so its CPU competes with the clients' on the same machine.
 // Figures go to stdout as "NAME: VALUE unit", then "ratio NAME: VALUE (target ...)" and
 // "target NAME: ... met|MISSED"; progress goes to stderr.
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -46,6 +55,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -60,6 +70,8 @@
 #include "net/ws_client.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
+#include "sync/auth/token_mint.hpp"
+#include "sync/auth/token_verifier.hpp"
 #include "sync/protocol.hpp"
 #include "sync/rules/sync_rules.hpp"
 #include "sync/sync_server.hpp"
@@ -563,6 +575,147 @@ void run_fanout_rules(size_t n, size_t batch, size_t readers, Report& report) {
     std::fflush(stdout);
 }
 
+// ---- JWT logins --------------------------------------------------------------------------------
+
+// A new 2048-bit RSA private key, PEM.
+std::string new_rsa_key_pem() {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    if (!key || !bio ||
+        PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+            1) {
+        fail("jwt_logins", "making an RSA key failed");
+    }
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
+}
+
+// Login slots that finished (the connection closed), for the driving thread to refill.
+struct LoginTally {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<size_t> finished;
+    size_t logged_in = 0;
+    std::string failure;  // the first login that did not succeed
+};
+
+// One login: connects, sends LOGIN, closes at the LoginResult; tells TALLY when closed.
+class LoginClient {
+  public:
+    LoginClient(const std::string& url, std::shared_ptr<net::EventLoop> loop, LoginTally& tally,
+                size_t slot, const std::string* login)
+        : tally_(tally), slot_(slot), login_(login) {
+        net::WsClientOptions options;
+        options.url = url;
+        options.connect_timeout = 60s;
+        ws_ = std::make_unique<net::WsClient>(std::move(options), std::move(loop));
+        ws_->set_on_open([this] {
+            ws_->send(std::span(reinterpret_cast<const uint8_t*>(login_->data()), login_->size()));
+        });
+        ws_->set_on_message([this](std::span<const uint8_t> frame) { on_message(frame); });
+        // Notified under the lock: the driving thread destroys this client once it sees the slot,
+        // so nothing here may touch the client after the lock is released.
+        ws_->set_on_close([this](uint16_t code, const std::string& reason) {
+            std::lock_guard lock(tally_.mu);
+            if (!ok_ && tally_.failure.empty()) {
+                tally_.failure =
+                    "closed before the LoginResult: " + std::to_string(code) + " " + reason;
+            }
+            tally_.finished.push_back(slot_);
+            tally_.cv.notify_all();
+        });
+        ws_->connect();
+    }
+
+  private:
+    void on_message(std::span<const uint8_t> frame) {
+        auto msg = sync::decode_message(frame);
+        auto* r = msg ? std::get_if<sync::LoginResult>(&*msg) : nullptr;
+        if (r == nullptr) return;  // the full sync that follows
+        {
+            std::lock_guard lock(tally_.mu);
+            if (r->code == ErrorCode::kOk) {
+                ok_ = true;
+                ++tally_.logged_in;
+            } else if (tally_.failure.empty()) {
+                tally_.failure = "login refused: " + r->message;
+            }
+        }
+        ws_->close();
+    }
+
+    LoginTally& tally_;
+    const size_t slot_;
+    const std::string* login_;
+    bool ok_ = false;  // on the loop's thread, and read there (on_close)
+    std::unique_ptr<net::WsClient> ws_;
+};
+
+void run_jwt_logins(const Model& model, size_t n, size_t parallel, Report& report) {
+    constexpr size_t kUsers = 1000;
+    progress("jwt_logins: %zu RS256 logins, %zu at a time, each a fresh client id (%zu users)", n,
+             parallel, kUsers);
+    const std::string key = new_rsa_key_pem();
+    sync::auth::JwtOptions jwt;
+    jwt.jwks = take(sync::auth::public_jwks(key, "bench"), "the JWKS");
+    jwt.audiences = {"outpost"};
+    jwt.issuer = "https://id.bench.test/";
+    auto verifier = take(sync::auth::TokenVerifier::create(jwt), "the token verifier");
+    std::vector<std::string> logins;  // minted and encoded before the clock starts
+    {
+        std::vector<std::string> tokens;
+        for (size_t u = 0; u < std::min(n, kUsers); ++u) {
+            sync::auth::MintOptions m;
+            m.private_key_pem = key;
+            m.kid = "bench";
+            m.subject = "user" + std::to_string(u);
+            m.issuer = jwt.issuer;
+            m.audiences = jwt.audiences;
+            tokens.push_back(take(sync::auth::mint_token(m), "minting a token"));
+        }
+        std::mt19937_64 rng(11);
+        for (size_t i = 0; i < n; ++i)
+            logins.push_back(login_frame(model, rng, tokens[i % kUsers]));
+    }
+    Server server(fresh_dir("jwt-logins-server"), model, [&](sync::ServerOptions& o) {
+        o.allow_unauthenticated = false;
+        o.verify_token = [verifier](std::string_view token, int64_t now_s) {
+            return verifier->verify(token, now_s);
+        };
+    });
+
+    LoginTally tally;
+    auto loop = std::make_shared<net::EventLoop>(1);
+    std::vector<std::unique_ptr<LoginClient>> slots(std::min(parallel, n));
+    size_t started = 0;
+    auto t = Clock::now();
+    for (size_t i = 0; i < slots.size(); ++i, ++started) {
+        slots[i] = std::make_unique<LoginClient>(server.url, loop, tally, i, &logins[started]);
+    }
+    for (size_t closed = 0; closed < n; ++closed) {
+        size_t slot = 0;
+        {
+            std::unique_lock lock(tally.mu);
+            if (!tally.cv.wait_for(lock, 120s, [&] { return !tally.finished.empty(); }))
+                fail("jwt_logins", "no login finished within 120 s");
+            if (!tally.failure.empty()) fail("jwt_logins", tally.failure);
+            slot = tally.finished.front();
+            tally.finished.pop_front();
+        }
+        slots[slot].reset();
+        if (started < n) {
+            slots[slot] =
+                std::make_unique<LoginClient>(server.url, loop, tally, slot, &logins[started++]);
+        }
+    }
+    const double secs = seconds_since(t);
+    progress("jwt_logins: %zu logins in %.2f s", tally.logged_in, secs);
+    report.print("jwt_logins_per_s", static_cast<double>(tally.logged_in) / secs, "logins/s");
+    slots.clear();
+    loop.reset();
+}
+
 // The disk's share of every durable commit (LMDB syncs twice per commit: data, then meta page):
 // the median time of one 4 KiB write + fdatasync in the run directory.
 void run_disk(Report& report) {
@@ -711,13 +864,14 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
     using namespace outpost::bench;
     CLI::App app{"bench-sync: Outpost sync over WebSocket on 127.0.0.1"};
-    std::string phases = "disk,latency,ingest,fanout,fanout_rules,connections";
+    std::string phases = "disk,latency,ingest,fanout,fanout_rules,jwt_logins,connections";
     size_t latency_n = 10'000, ingest_n = 1'000'000, ingest_batch = 1000, fanout_n = 100'000,
-           fanout_batch = 100, readers = 100, connections = 10'000;
+           fanout_batch = 100, readers = 100, connections = 10'000, logins = 20'000,
+           login_clients = 50;
     std::string server_binary, base = fs::temp_directory_path().string();
     app.add_option("--phases", phases,
-                   "comma-separated: disk, latency, ingest, fanout, fanout_rules, connections "
-                   "(default all)");
+                   "comma-separated: disk, latency, ingest, fanout, fanout_rules, jwt_logins, "
+                   "connections (default all)");
     app.add_option("--latency-n", latency_n, "single-object transactions timed (default 10000)");
     app.add_option("--ingest-n", ingest_n, "objects pushed (default 1000000)");
     app.add_option("--ingest-batch", ingest_batch, "objects per transaction (default 1000)");
@@ -725,13 +879,16 @@ int main(int argc, char** argv) {
                    "objects written by the fan-out writer (default 100000)");
     app.add_option("--fanout-batch", fanout_batch, "objects per writer transaction (default 100)");
     app.add_option("--readers", readers, "fan-out readers (default 100)");
+    app.add_option("--logins", logins, "JWT logins timed (default 20000)");
+    app.add_option("--login-clients", login_clients, "JWT logins at a time (default 50)");
     app.add_option("--connections", connections, "idle clients (default 10000)");
     app.add_option("--server", server_binary, "outpost-server binary (the connections phase)");
     app.add_option("--dir", base, "where the temporary stores go (default the temp dir)");
     app.add_flag("--keep", g_keep, "keep the stores");
     CLI11_PARSE(app, argc, argv);
     if (latency_n == 0 || ingest_n == 0 || ingest_batch == 0 || fanout_n == 0 ||
-        fanout_batch == 0 || readers == 0 || connections == 0) {
+        fanout_batch == 0 || readers == 0 || connections == 0 || logins == 0 ||
+        login_clients == 0) {
         fail("arguments", "counts must be positive");
     }
     signal(SIGPIPE, SIG_IGN);
@@ -756,6 +913,8 @@ int main(int argc, char** argv) {
             run_fanout(model, fanout_n, fanout_batch, readers, report);
         } else if (phase == "fanout_rules") {
             run_fanout_rules(fanout_n, fanout_batch, readers, report);
+        } else if (phase == "jwt_logins") {
+            run_jwt_logins(model, logins, login_clients, report);
         } else if (phase == "connections") {
             if (server_binary.empty()) fail("connections", "needs --server PATH/outpost-server");
             run_connections(model, server_binary, connections, report);
@@ -773,6 +932,7 @@ int main(int argc, char** argv) {
     report.target("latency_p50_ms", true, 2, "ms");
     report.target("latency_p99_ms", true, 10, "ms");
     report.target("ingest_changes_per_s", false, 200'000, "changes/s");
+    report.target("jwt_logins_per_s", false, 5'000, "logins/s");
     report.target("connections", false, 10'000, "connections");
     report.target("bytes_per_connection", true, 20 * 1024, "bytes");
     return 0;
