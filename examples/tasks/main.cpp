@@ -43,13 +43,13 @@ int main(int argc, char** argv) {
     if (auto r = users.put(ada); !r) return fail(r.status());
 
     std::vector<Task> todo = {
-        {0, "Write the model", now_ms(), 0, false, {ada.id}, {"design"}, "", {}},
-        {0, "Build the store", now_ms(), 0, false, {ada.id}, {"code", "lmdb"}, "", {}},
+        {0, "Write the model", now_ms(), 0, false, {ada.id}, {"design"}, "ada", {}},
+        {0, "Build the store", now_ms(), 0, false, {ada.id}, {"code", "lmdb"}, "ada", {"bea"}},
         {0, "Ship it", now_ms(), 0, false, {}, {}, "", {}},
     };
     if (auto st = tasks.put_many(todo); !st) return fail(st);
 
-    Project launch{0, "Launch", {}, ""};
+    Project launch{0, "Launch", {}, "core"};
     for (const auto& t : todo) launch.tasks.ids.push_back(t.id);
     if (auto r = projects.put(launch); !r) return fail(r.status());
 
