@@ -1,14 +1,20 @@
 #include "sync/auth/jwks_fetcher.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -291,6 +297,63 @@ TEST(JwksFetcher, RetriesAUrlThatIsDownAtStart) {
     EXPECT_OK(verifier->verify(token_with_kid("a"), now_s()));
     EXPECT_TRUE(wait_until([&] { return rec.updates.load() == 1; }, kDeadline));
     EXPECT_GE(fetcher->loads(), 2u);
+}
+
+// A socket bound to 127.0.0.1:PORT that accepts connections and never writes.
+class SilentServer {
+  public:
+    explicit SilentServer(uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+              ::listen(fd_, 4) == 0;
+    }
+    ~SilentServer() {
+        if (peer_ >= 0) ::close(peer_);
+        if (fd_ >= 0) ::close(fd_);
+    }
+    SilentServer(const SilentServer&) = delete;
+    SilentServer& operator=(const SilentServer&) = delete;
+
+    bool ok() const { return ok_; }
+    // Waits (up to TIMEOUT) for a peer to connect; true when one did.
+    bool accept(std::chrono::milliseconds timeout) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+        peer_ = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        return peer_ >= 0;
+    }
+
+  private:
+    int fd_ = -1;
+    int peer_ = -1;
+    bool ok_ = false;
+};
+
+TEST(JwksFetcher, StopsWhileARequestWaitsOnASilentServer) {
+    uint16_t port = 0;
+    {
+        LoopbackListener free_port;
+        port = free_port.port();
+    }
+    ASSERT_NE(port, 0);
+    auto verifier = verifier_without_keys();
+    ASSERT_TRUE(verifier);
+    JwksFetcherOptions o;
+    o.source = "http://127.0.0.1:" + std::to_string(port) + "/jwks.json";
+    o.timeout = std::chrono::hours(1);
+    // Refused at start (nothing listens yet); the retry a second later meets the silent server.
+    ASSERT_OK_AND_ASSIGN(auto fetcher, JwksFetcher::start(verifier, o));
+    SilentServer silent(port);
+    ASSERT_TRUE(silent.ok());
+    ASSERT_TRUE(silent.accept(kDeadline));
+    auto stopped = std::async(std::launch::async, [&] { fetcher.reset(); });
+    EXPECT_EQ(stopped.wait_for(kDeadline), std::future_status::ready);
 }
 
 TEST(JwksFetcher, RefusesBadSources) {
