@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <memory>
 #include <string>
@@ -46,6 +47,24 @@ inline KeyPair key_pair_of(EVP_PKEY* raw) {
 inline KeyPair rsa_key(unsigned bits = 2048) { return key_pair_of(EVP_RSA_gen(bits)); }
 // CURVE: "P-256", "P-384", "P-521".
 inline KeyPair ec_key(const char* curve = "P-256") { return key_pair_of(EVP_EC_gen(curve)); }
+
+// A self-signed X.509 certificate for KEY, as PEM.
+inline std::string certificate_pem(EVP_PKEY* key) {
+    X509* cert = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("outpost test"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509_sign(cert, key, EVP_sha256());
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, cert);
+    X509_free(cert);
+    return bio_text(bio);
+}
 
 // A compact JWS of HEADER and PAYLOAD (JSON text, taken as they are) signed with DIGEST ("SHA256",
 // ...): with KEY (RSA: PKCS #1 v1.5; EC: r || s), or HMAC with SECRET when KEY is null.

@@ -80,6 +80,15 @@ TEST_F(KeySetTest, LoadsRsaAndEcPublicKeysFromPem) {
     EXPECT_FALSE(ec.fits("RS256"));
 }
 
+TEST_F(KeySetTest, LoadsThePublicKeyOfACertificate) {
+    ASSERT_OK_AND_ASSIGN(VerifyKey ec, load_public_key_pem(test::certificate_pem(ec_->pkey.get())));
+    EXPECT_EQ(ec.kind, VerifyKey::Kind::kEc);
+    EXPECT_EQ(ec.curve, "P-256");
+    ASSERT_OK_AND_ASSIGN(VerifyKey rsa,
+                         load_public_key_pem(test::certificate_pem(rsa_->pkey.get())));
+    EXPECT_EQ(rsa.kind, VerifyKey::Kind::kRsa);
+}
+
 TEST_F(KeySetTest, RefusesPrivateSmallAndGarbagePem) {
     auto priv = load_public_key_pem(rsa_->private_pem);
     EXPECT_CODE(priv, ErrorCode::kInvalidArgument);
