@@ -1,7 +1,7 @@
 // bench-sync: Outpost sync over real WebSocket connections on 127.0.0.1.
-// Usage: bench-sync [--phases disk,latency,ingest,fanout,connections] [--latency-n N] [--ingest-n
-// N]
-//                   [--ingest-batch N] [--fanout-n N] [--fanout-batch N] [--readers N]
+// Usage: bench-sync [--phases disk,latency,ingest,fanout,fanout_rules,connections]
+//                   [--latency-n N] [--ingest-n N] [--ingest-batch N] [--fanout-n N]
+//                   [--fanout-batch N] [--readers N]
 //                   [--connections N] [--server PATH] [--dir DIR] [--keep]
 //
 // Phases (each on a fresh server store; every store, the server's and the clients', commits with
@@ -19,6 +19,11 @@
 //                are logged in; readers are raw protocol clients (Login, then decode every Apply
 //                and answer ApplyAck) sharing one I/O thread pool. Figure: objects delivered per
 //                second summed over readers, until every reader has all of them.
+//   fanout_rules one SyncClient (the shared secret) changes the text of N objects (owned by users
+//                u0..u9 in turn; made before, not timed) while R raw readers are logged in with
+//                tokens of u<r % 10>, once without rules and once with the rule ownerId ==
+//                $auth.sub (each reader then gets a tenth). Figure: the writer's changes per second
+//                until every reader has all it should; ratio fanout_rules_vs_plain.
 //   connections  an outpost-server process (--server) and N idle raw clients that log in; the
 //                figure is the growth of the server's VmRSS divided by N.
 // The server of the first three phases runs in this process (SyncServer with its default two I/O
@@ -43,6 +48,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -55,6 +61,7 @@
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
 #include "sync/protocol.hpp"
+#include "sync/rules/sync_rules.hpp"
 #include "sync/sync_server.hpp"
 
 extern char** environ;
@@ -183,11 +190,14 @@ struct Server {
     std::unique_ptr<sync::SyncServer> server;
     std::string url;
 
-    Server(const std::string& dir, const Model& model) {
+    // CORE, when set, changes the core's options before the server starts.
+    Server(const std::string& dir, const Model& model,
+           const std::function<void(sync::ServerOptions&)>& core = {}) {
         store = open_store(dir, model);
         sync::SyncServerOptions options;
         options.core.allow_unauthenticated = true;
         options.core.history_max_records = 0;
+        if (core) core(options.core);
         options.net.urls = {"ws://127.0.0.1:0"};
         server = take(sync::SyncServer::create(store, std::move(options)), "sync server");
         check(server->start(), "starting the sync server");
@@ -203,10 +213,12 @@ struct Client {
     std::shared_ptr<Store> store;
     std::unique_ptr<SyncClient> client;
 
-    Client(const std::string& dir, const Model& model, const std::string& url) {
+    Client(const std::string& dir, const Model& model, const std::string& url,
+           std::string credentials = {}) {
         store = open_store(dir, model);
         SyncClientOptions options;
         options.urls = {url};
+        options.credentials = std::move(credentials);
         client = take(SyncClient::create(store, std::move(options)), "sync client");
     }
     void start_and_sync(std::string_view who) {
@@ -298,8 +310,13 @@ class RawClient {
     std::unique_ptr<net::WsClient> ws_;
 };
 
-std::string login_frame(const Model& model, std::mt19937_64& rng) {
+// TOKEN, when set, goes as a JWT (credential kind 2).
+std::string login_frame(const Model& model, std::mt19937_64& rng, const std::string& token = {}) {
     sync::Login login;
+    if (!token.empty()) {
+        login.credentials = token;
+        login.credential_kind = static_cast<uint8_t>(sync::auth::CredentialKind::kJwt);
+    }
     for (auto& b : login.client_id) b = static_cast<uint8_t>(rng());
     login.client_key.resize(32);
     for (auto& b : login.client_key) b = static_cast<uint8_t>(rng());
@@ -440,6 +457,110 @@ void run_fanout(const Model& model, size_t n, size_t batch, size_t readers, Repo
                  static_cast<double>(n) * static_cast<double>(readers) / secs, "changes/s");
     clients.clear();
     loop.reset();
+}
+
+// ---- fan-out under sync rules ----------------------------------------------------------------
+
+constexpr size_t kRuleUsers = 10;  // readers' users u0..u9; object i belongs to u<i % 10>
+constexpr const char* kOwnerRule =
+    R"({"entities": {"Item": {"read": "ownerId == $auth.sub", "write": "ownerId == $auth.sub"}}})";
+
+Model bench_rules_model() {
+    ModelBuilder b;
+    b.entity(kEntity)
+        .sync(true)
+        .property("id", PropertyType::kInt64, kFlagId)
+        .property("counter", PropertyType::kInt64)
+        .property("text", PropertyType::kString)
+        .property("ownerId", PropertyType::kString, kFlagIndexed);
+    return take(b.build(), "rules model");
+}
+
+// Objects 0..N-1 owned by u<i % 10>, or (TOUCH) a new text for each, in transactions of BATCH.
+void put_owned_items(Store& store, size_t n, size_t batch, bool touch) {
+    DynamicBox box = take(store.box(kEntity), "box");
+    for (size_t i = 0; i < n; i += batch) {
+        WriteTxn txn = take(store.begin_write(), "begin write");
+        for (size_t j = i; j < std::min(n, i + batch); ++j) {
+            Object o = box.new_object();
+            if (touch) o = *take(box.get(txn, j + 1), "get");
+            check(o.set("counter", static_cast<int64_t>(j)), "set counter");
+            check(o.set("text", std::string(touch ? "changed " : "item ") + std::to_string(j)),
+                  "set text");
+            check(o.set("ownerId", "u" + std::to_string(j % kRuleUsers)), "set ownerId");
+            take(box.put(txn, o), "put");
+        }
+        check(txn.commit(), "commit");
+    }
+}
+
+// One writer (the shared secret) changes the text of N objects (made before, with the readers
+// logged in) while R readers log in with tokens of users u<r % 10>; under RULES each reader gets
+// only its user's objects (ownerId == $auth.sub), else every change. Returns the writer's changes
+// per second until every reader got all it should.
+double fanout_rules_round(const Model& model, size_t n, size_t batch, size_t readers, bool rules) {
+    const char* name = rules ? "fanout-rules" : "fanout-plain";
+    std::shared_ptr<const sync::rules::SyncRules> loaded;
+    if (rules) loaded = take(sync::rules::SyncRules::load(kOwnerRule, model), "sync rules");
+    Server server(fresh_dir(std::string(name) + "-server"), model, [&](sync::ServerOptions& o) {
+        o.allow_unauthenticated = false;
+        o.shared_secret = "bench secret";
+        o.rules = loaded;
+        // Token verification is not what this measures: the token is the user's name.
+        o.verify_token = [](std::string_view token, int64_t) -> Result<sync::auth::Identity> {
+            sync::auth::Identity id;
+            id.kind = sync::auth::CredentialKind::kJwt;
+            id.user = std::string(token);
+            id.claims["sub"] = {id.user};
+            return id;
+        };
+    });
+    Client w(fresh_dir(std::string(name) + "-writer"), model, server.url, "bench secret");
+    put_owned_items(*w.store, n, batch, false);
+    w.start_and_sync("the writer");
+
+    Tally tally;
+    std::mt19937_64 rng(42);
+    auto loop = std::make_shared<net::EventLoop>(1);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (size_t r = 0; r < readers; ++r) {
+        const size_t user = r % kRuleUsers;
+        size_t expect = n;
+        if (rules) expect = n / kRuleUsers + (user < n % kRuleUsers ? 1 : 0);
+        clients.push_back(std::make_unique<RawClient>(
+            server.url, loop, tally, login_frame(model, rng, "u" + std::to_string(user)), expect));
+        clients.back()->connect();
+    }
+    if (!tally.wait(120s, [&](Tally& t) { return t.logged_in == readers; }))
+        fail(name, "readers did not all log in");
+
+    auto t = Clock::now();
+    put_owned_items(*w.store, n, batch, true);
+    bool all = tally.wait(600s, [&](Tally& x) { return x.done == readers || x.closed > 0; });
+    double secs = seconds_since(t);
+    if (!all || tally.done != readers)
+        fail(name, std::to_string(tally.done) + " of " + std::to_string(readers) +
+                       " readers got everything; last close: " + tally.last_close);
+    progress("%s: %.2f s", name, secs);
+    clients.clear();
+    loop.reset();
+    return static_cast<double>(n) / secs;
+}
+
+void run_fanout_rules(size_t n, size_t batch, size_t readers, Report& report) {
+    progress(
+        "fanout_rules: 1 writer changing %zu objects in transactions of %zu, %zu readers of "
+        "%zu users, with and without the rule ownerId == $auth.sub",
+        n, batch, readers, kRuleUsers);
+    const Model model = bench_rules_model();
+    const double plain = fanout_rules_round(model, n, batch, readers, false);
+    const double ruled = fanout_rules_round(model, n, batch, readers, true);
+    report.print("fanout_plain_changes_per_s", plain, "changes/s");
+    report.print("fanout_rules_changes_per_s", ruled, "changes/s");
+    const double r = ruled / plain;
+    std::printf("ratio fanout_rules_vs_plain: %.2f (target >= 0.5: %s)\n", r,
+                r >= 0.5 ? "met" : "MISSED");
+    std::fflush(stdout);
 }
 
 // The disk's share of every durable commit (LMDB syncs twice per commit: data, then meta page):
@@ -590,12 +711,13 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
     using namespace outpost::bench;
     CLI::App app{"bench-sync: Outpost sync over WebSocket on 127.0.0.1"};
-    std::string phases = "disk,latency,ingest,fanout,connections";
+    std::string phases = "disk,latency,ingest,fanout,fanout_rules,connections";
     size_t latency_n = 10'000, ingest_n = 1'000'000, ingest_batch = 1000, fanout_n = 100'000,
            fanout_batch = 100, readers = 100, connections = 10'000;
     std::string server_binary, base = fs::temp_directory_path().string();
     app.add_option("--phases", phases,
-                   "comma-separated: disk, latency, ingest, fanout, connections (default all)");
+                   "comma-separated: disk, latency, ingest, fanout, fanout_rules, connections "
+                   "(default all)");
     app.add_option("--latency-n", latency_n, "single-object transactions timed (default 10000)");
     app.add_option("--ingest-n", ingest_n, "objects pushed (default 1000000)");
     app.add_option("--ingest-batch", ingest_batch, "objects per transaction (default 1000)");
@@ -632,6 +754,8 @@ int main(int argc, char** argv) {
             run_ingest(model, ingest_n, ingest_batch, report);
         } else if (phase == "fanout") {
             run_fanout(model, fanout_n, fanout_batch, readers, report);
+        } else if (phase == "fanout_rules") {
+            run_fanout_rules(fanout_n, fanout_batch, readers, report);
         } else if (phase == "connections") {
             if (server_binary.empty()) fail("connections", "needs --server PATH/outpost-server");
             run_connections(model, server_binary, connections, report);

@@ -153,6 +153,7 @@ void ClientCore::fail(ErrorCode code, const std::string& reason) {
 void ClientCore::connect(std::shared_ptr<Connection> connection) {
     connection_ = std::move(connection);
     full_sync_seen_.clear();
+    full_sync_started_ = false;
     partial_apply_.reset();
     state_ = ClientState::kConnected;
     in_flight_.clear();
@@ -418,10 +419,26 @@ Status ClientCore::apply_remote(uint64_t server_seq, uint64_t tag, const ChangeS
                     ChangeLog::apply(txn, stale, kRemoteOrigin, ApplyMode::kRemote));
             }
         }
-        if (store_seq) OUTPOST_RETURN_IF_ERROR(put_position(txn, server_seq, tag));
+        if (store_seq) {
+            OUTPOST_RETURN_IF_ERROR(put_position(txn, server_seq, tag));
+        } else if (full_sync && !full_sync_started_) {
+            // A full sync cut short leaves a mix of old and new data (the scope it is for may have
+            // changed, and the scope tag was kept at login): without a position, the next login
+            // starts it again.
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, kServerSeqKey));
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, kServerTagKey));
+        }
         return Status::ok();
     });
-    if (full_sync && store_seq) full_sync_seen_.clear();
+    if (st && full_sync && !store_seq && !full_sync_started_) {
+        full_sync_started_ = true;
+        server_seq_ = 0;
+        server_tag_ = 0;
+    }
+    if (full_sync && store_seq) {
+        full_sync_seen_.clear();
+        full_sync_started_ = false;
+    }
     if (st && store_seq) {
         server_seq_ = server_seq;
         server_tag_ = tag;

@@ -120,6 +120,7 @@ class ClientCore {
     std::deque<uint64_t> in_flight_;
     using ObjectKey = std::pair<uint64_t, Gid>;  // entity uid, GID
     std::set<ObjectKey> full_sync_seen_;         // objects of the full sync in progress
+    bool full_sync_started_ = false;             // a chunk of it was applied on this connection
     std::optional<Apply> partial_apply_;         // the parts so far of an Apply sent in parts
     bool up_to_date_ = false;
     ErrorCode last_error_ = ErrorCode::kOk;

@@ -345,8 +345,10 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 tagged();
                 watch->tag = tag;
             }
-            // One encoding for every client that knows the whole model, made when one needs it.
+            // One encoding for every client that knows the whole model and gets the record as it
+            // is, made when one needs it.
             std::vector<std::string> full;
+            std::optional<ScopeCache> cache;  // for the sessions with a scope
             for (auto& [id, sp] : sessions_) {
                 Session& s = *sp;
                 // A session in a full sync gets these records when it ends (finish_full_sync).
@@ -354,11 +356,21 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 s.sent_seq = rec.position;
                 if (rec.origin == s.client) continue;
                 tagged();
-                if (s.known.knows_all) {
+                std::optional<ChangeSet> in_scope;
+                if (s.scope) {
+                    if (!cache) cache.emplace(rec.changes);
+                    auto r = scoped(s, *txn, rec.changes, *cache);
+                    if (!r) {
+                        fail(s, ErrorCode::kSyncServerError, r.status().to_string());
+                        continue;
+                    }
+                    in_scope = std::move(r).value();
+                }
+                if (!in_scope && s.known.knows_all) {
                     if (full.empty()) full = apply_frames(rec.position, rec.changes, encoded, tag);
                     for (const auto& f : full) send(s, f);
                 } else {
-                    ChangeSet mine = s.known.filter(rec.changes);
+                    ChangeSet mine = s.known.filter(in_scope ? *in_scope : rec.changes);
                     if (mine.empty()) continue;
                     for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                         send(s, std::move(f));

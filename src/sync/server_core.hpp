@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -100,6 +101,11 @@ struct ServerStats {
     uint64_t auth_expired = 0;      // logins refused for an expired token
     uint64_t auth_unknown_key = 0;  // logins refused for a token signed with an unknown key
     uint64_t sessions_expired = 0;  // sessions ended when their token expired
+    // Sync rules: push changes not applied for being outside the pusher's write scope, and logins
+    // whose changed scope went as its difference (LoginResult.scope_changes) rather than a full
+    // sync.
+    uint64_t writes_refused = 0;
+    uint64_t scope_diffs = 0;
     // SyncServer fills these from the network layer (always 0 from ServerCore itself).
     uint64_t connections_refused = 0;  // new connections refused at the connection limit
     uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
@@ -200,7 +206,10 @@ class ServerCore {
     // holds the changes that stay.
     Result<bool> screen_push(WriteTxn& txn, const Session& s, ChangeSet& changes,
                              ChangeSet& corrections, ChangeSet& accepted);
-    Status send_catch_up(Session& s, uint64_t after, uint64_t until);
+    // Sends history records AFTER..UNTIL to S. OLD_SCOPE, when set, is the scope S held before
+    // this login: a change to its rule properties counts as one that may move an object in or out.
+    Status send_catch_up(Session& s, uint64_t after, uint64_t until,
+                         rules::SessionScope* old_scope = nullptr);
     // A full sync of the store as it is now: a cursor on a read transaction, continued by
     // continue_full_sync as the connection drains. Pushes that arrive meanwhile wait (they are
     // applied after it, as if sent after it), and records written meanwhile follow it as a
@@ -252,6 +261,28 @@ class ServerCore {
     // Keeps P until S's full sync ends (a bounded number; more fail S).
     void hold(Session& s, Push p);
     ErrorCode check_model(const Login& login, std::string& why) const;
+    // Sync rules (server_scope.cpp, docs/sync-rules.md). S's scope for LOGIN: a JWT session under
+    // ServerOptions::rules gets one (its definition kept in the meta, for later logins); others
+    // none. Errors: kSyncServerError with the reason.
+    Status bind_scope(Session& s, const Login& login);
+    // How S's login moves its client from the scope it holds (Login::scope_tag) to S's: the
+    // difference at R's head (read in TXN) into R.scope_changes, or a full sync (R.full).
+    Status change_scope(const Session& s, const Login& login, Txn& txn, LoginResume& r);
+    // What scoped session S gets of history record CHANGES, read at fan-out time in TXN (the table
+    // in docs/sync-rules.md); nullopt when it gets CHANGES as they are. CACHE holds what every
+    // session shares of the record (lookups, whole states); OLD_SCOPE as for send_catch_up.
+    struct ScopeCache;
+    Result<std::optional<ChangeSet>> scoped(Session& s, Txn& txn, const ChangeSet& changes,
+                                            ScopeCache& cache,
+                                            rules::SessionScope* old_scope = nullptr);
+    // Whether push change C of S lies outside its write scope before or after the change; then it
+    // is not applied and the server's state (or the object's removal) goes to CORRECTIONS.
+    Result<bool> write_refused(WriteTxn& txn, const Session& s, const ObjectChange& c,
+                               ChangeSet& corrections);
+    // After S's push APPLIED was applied in TXN: CORRECTIONS seen through S's read scope (a put of
+    // an object outside it becomes its removal), plus removals of objects APPLIED moved out of it.
+    Status scope_corrections(Txn& txn, const Session& s, const ChangeSet& applied,
+                             ChangeSet& corrections);
     // The auth check of LOGIN (server_auth.cpp): who it is, by its credential kind. Errors:
     // kAuthCredentialsRejected, kAuthTokenExpired, kAuthUnknownKey with the reason (never the
     // credentials).

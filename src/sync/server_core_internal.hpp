@@ -55,6 +55,32 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace server_internal
 
+// Where a client resumes after its login (ServerCore::resume_point, change_scope).
+struct ServerCore::LoginResume {
+    uint64_t head = 0;             // the newest history record
+    bool full = false;             // a full sync rather than a catch-up from Login::last_server_seq
+    uint64_t last_client_txn = 0;  // the client's newest transaction applied here
+    std::optional<std::string> stored_corrections;  // corrections_key's value
+    // Sync rules: the tag of the session's scope, the difference from the scope the client held
+    // (when it changed and no full sync follows), and that older scope (its rule properties count
+    // as touched in the catch-up that follows; null when it was unrestricted or did not change).
+    uint64_t scope_tag = rules::kUnrestrictedScopeTag;
+    ChangeSet scope_changes;
+    std::unique_ptr<rules::SessionScope> old_scope;
+};
+
+// What the scoped sessions share of one history record while it is fanned out: the local ids of
+// its objects and their whole states, each looked up once.
+struct ServerCore::ScopeCache {
+    explicit ScopeCache(const ChangeSet& changes)
+        : looked(changes.objects.size(), 0),
+          ids(changes.objects.size()),
+          whole(changes.objects.size()) {}
+    std::vector<char> looked;  // ids[k] is known
+    std::vector<std::optional<uint64_t>> ids;
+    std::vector<std::optional<ObjectChange>> whole;
+};
+
 struct ServerCore::Session {
     SessionId id = 0;
     std::shared_ptr<Connection> connection;

@@ -1,6 +1,7 @@
 // ServerCore, history going out to one client: catch-up from a position, the streamed full sync,
 // the Apply frames of a record (in parts when too big), and record tags.
 #include <algorithm>
+#include <optional>
 
 #include "sync/server_core_internal.hpp"
 
@@ -8,7 +9,8 @@ namespace outpost::sync {
 
 using namespace server_internal;
 
-Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
+Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until,
+                                 rules::SessionScope* old_scope) {
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
     while (after < until && !s.closed) {
         OUTPOST_ASSIGN_OR_RETURN(auto recs, ChangeLog::read(txn, after, kCatchUpBatch));
@@ -22,11 +24,16 @@ Status ServerCore::send_catch_up(Session& s, uint64_t after, uint64_t until) {
             // of others that it applies first.
             std::string encoded = encode_change_set(rec.changes);
             const uint64_t tag = record_tag(rec, encoded);
-            if (s.known.knows_all) {
+            std::optional<ChangeSet> in_scope;
+            if (s.scope) {
+                ScopeCache cache(rec.changes);
+                OUTPOST_ASSIGN_OR_RETURN(in_scope, scoped(s, txn, rec.changes, cache, old_scope));
+            }
+            if (!in_scope && s.known.knows_all) {
                 for (auto& f : apply_frames(rec.position, rec.changes, std::move(encoded), tag))
                     send(s, std::move(f));
             } else {
-                ChangeSet mine = s.known.filter(rec.changes);
+                ChangeSet mine = s.known.filter(in_scope ? *in_scope : rec.changes);
                 for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                     send(s, std::move(f));
             }
@@ -59,7 +66,16 @@ Status ServerCore::continue_full_sync(Session& s) {
             }
             if (!fs.box) {
                 OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store_->box(e.name));
-                OUTPOST_ASSIGN_OR_RETURN(fs.ids, box.ids(fs.txn));
+                if (s.scope) {
+                    // Only the objects in the client's read scope (an index finds them where the
+                    // rule allows).
+                    s.scope->set_now(wall_now_ms());
+                    OUTPOST_ASSIGN_OR_RETURN(fs.ids, s.scope->readable_ids(fs.txn, e.id.uid));
+                    log(LogLevel::kDebug, "session " + std::to_string(s.id) + ": full sync of " +
+                                              e.name + ": " + s.scope->read_plan(e.id.uid));
+                } else {
+                    OUTPOST_ASSIGN_OR_RETURN(fs.ids, box.ids(fs.txn));
+                }
                 fs.box.emplace(box.verified());  // damaged objects: an error, not a crash
                 fs.next = 0;
             }

@@ -270,13 +270,6 @@ void ServerCore::replace_older_sessions(const Session& s) {
     }
 }
 
-struct ServerCore::LoginResume {
-    uint64_t head = 0;             // the newest history record
-    bool full = false;             // a full sync rather than a catch-up from Login::last_server_seq
-    uint64_t last_client_txn = 0;  // the client's newest transaction applied here
-    std::optional<std::string> stored_corrections;  // corrections_key's value
-};
-
 Result<ServerCore::LoginResume> ServerCore::resume_point(const Session& s, const Login& login) {
     LoginResume r;
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
@@ -301,6 +294,7 @@ Result<ServerCore::LoginResume> ServerCore::resume_point(const Session& s, const
     OUTPOST_ASSIGN_OR_RETURN(auto applied, get_meta(txn, client_txn_key(s.client)));
     r.last_client_txn = applied ? std::stoull(*applied) : 0;
     OUTPOST_ASSIGN_OR_RETURN(r.stored_corrections, get_meta(txn, corrections_key(s.client)));
+    OUTPOST_RETURN_IF_ERROR(change_scope(s, login, txn, r));
     return r;
 }
 
@@ -330,6 +324,10 @@ void ServerCore::handle_login(Session& s, Login login) {
     s.known = known_model_of(login);
     s.client = client;
     s.protocol_version = login.protocol_version;
+    if (Status st = bind_scope(s, login); !st) {
+        reject_login(s, ErrorCode::kSyncServerError, st.message());
+        return;
+    }
     replace_older_sessions(s);
 
     auto resume = resume_point(s, login);
@@ -357,6 +355,8 @@ void ServerCore::handle_login(Session& s, Login login) {
     LoginResult result;
     result.server_seq = head;
     result.last_client_txn = last_client_txn;
+    result.scope_tag = resume->scope_tag;
+    result.scope_changes = std::move(resume->scope_changes);
     if (resume->stored_corrections) {
         result.corrections =
             lost_ack_corrections(s, login, last_client_txn, *resume->stored_corrections);
@@ -380,7 +380,7 @@ void ServerCore::handle_login(Session& s, Login login) {
         st = start_full_sync(s);
     } else if (login.last_server_seq < head) {
         ++stats_.catch_ups;
-        st = send_catch_up(s, login.last_server_seq, head);
+        st = send_catch_up(s, login.last_server_seq, head, resume->old_scope.get());
     }
     if (!st) {
         fail(s, ErrorCode::kSyncServerError, st.to_string());

@@ -126,6 +126,14 @@ Result<bool> ServerCore::screen_push(WriteTxn& txn, const Session& s, ChangeSet&
     bool dropped = false;
     for (size_t k = 0; k < objects.size(); ++k) {
         ObjectChange& c = objects[k];
+        if (s.scope && s.scope->restricts_write(c.entity_uid)) {
+            OUTPOST_ASSIGN_OR_RETURN(bool refused, write_refused(txn, s, c, corrections));
+            if (refused) {
+                keep[k] = 0;
+                dropped = true;
+                continue;
+            }
+        }
         std::string tomb = tombstone_key(c.entity_uid, c.gid);
         if (c.kind == ObjectChange::kRemove) {
             OUTPOST_RETURN_IF_ERROR(put_meta(txn, tomb, ""));
@@ -190,6 +198,7 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
             }
         }
         OUTPOST_RETURN_IF_ERROR(ChangeLog::apply(txn, apply, s.client, ApplyMode::kRecord));
+        if (s.scope) OUTPOST_RETURN_IF_ERROR(scope_corrections(txn, s, apply, corrections[i]));
         last_applied = push.client_txn;
         ++next_txn;
         applied[i] = 1;

@@ -117,13 +117,25 @@ class SyncNet {
 
     TestClient& add_client(const std::string& name, const Model* model = nullptr,
                            std::string credentials = "s3cret") {
+        ClientOptions o;
+        o.credentials = std::move(credentials);
+        return add_client(name, std::move(o), model);
+    }
+    // A client that logs in with TOKEN (credential kind 2, a JWT) and VARIABLES.
+    TestClient& add_jwt_client(const std::string& name, std::string token,
+                               FilterVariables variables = {}) {
+        ClientOptions o;
+        o.credentials = std::move(token);
+        o.credential_kind = 2;
+        o.variables = std::move(variables);
+        return add_client(name, std::move(o));
+    }
+    TestClient& add_client(const std::string& name, ClientOptions o, const Model* model = nullptr) {
         auto c = std::make_unique<TestClient>();
         c->name = name;
         c->store = open_store(dir_.sub(name), model ? *model : model_);
-        ClientOptions o;
-        o.credentials = credentials;
         if (client_max_message_size != 0) o.max_message_size = client_max_message_size;
-        credentials_[c.get()] = std::move(credentials);
+        credentials_[c.get()] = o;
         auto core = ClientCore::create(c->store, std::move(o));
         EXPECT_OK(core);
         c->core = std::move(core).value();
@@ -147,9 +159,7 @@ class SyncNet {
         Model model = c.store->model();
         c.store.reset();
         c.store = open_store(dir, model);
-        ClientOptions o;
-        o.credentials = credentials_[&c];
-        auto core = ClientCore::create(c.store, std::move(o));
+        auto core = ClientCore::create(c.store, credentials_[&c]);
         EXPECT_OK(core);
         c.core = std::move(core).value();
     }
@@ -315,7 +325,7 @@ class SyncNet {
     std::shared_ptr<Store> server_store_;
     std::unique_ptr<ServerCore> server_;
     std::vector<std::unique_ptr<TestClient>> clients_;
-    std::map<const TestClient*, std::string> credentials_;
+    std::map<const TestClient*, ClientOptions> credentials_;  // each client's options
     bool grouped_ = false;
 };
 
