@@ -1,8 +1,9 @@
 // Sync rules end to end, every part a real process: outpost-server with --jwt-jwks FILE and
-// --sync-rules examples/tasks/rules.json on the tasks model; an RSA key made with openssl at test
-// time, the JWKS and the users' RS256 tokens from `outpost token`; the devices of alice and bob are
-// store directories that `outpost put` writes, `outpost sync --token-file F --until-synced` syncs
-// and `outpost list` reads. After the server stopped, `outpost list --db` reads its store.
+// --sync-rules examples/tasks/tasks-sync-rules.json on the tasks model; an RSA key made with
+// openssl at test time, the JWKS and the users' RS256 tokens from `outpost token`; the devices of
+// alice and bob are store directories that `outpost put` writes, `outpost sync --token-file F
+// --until-synced` syncs and `outpost list` reads. After the server stopped, `outpost list --db`
+// reads its store.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -18,10 +19,11 @@
 namespace outpost::it {
 namespace {
 
-// examples/tasks/rules.json, beside the tasks model: a task is read and written by its owner
-// (ownerId) and the users it is shared with (sharedWith).
+// examples/tasks/tasks-sync-rules.json, beside the tasks model: a task is read and written by its
+// owner (ownerId) and the users it is shared with (sharedWith).
 std::string tasks_rules_file() {
-    return (std::filesystem::path(OUTPOST_TASKS_MODEL).parent_path() / "rules.json").string();
+    return (std::filesystem::path(OUTPOST_TASKS_MODEL).parent_path() / "tasks-sync-rules.json")
+        .string();
 }
 
 // Tasks by their text: the objects as `outpost list` prints them.

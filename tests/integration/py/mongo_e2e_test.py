@@ -265,7 +265,7 @@ def case_standalone_mongodb_refused(env):
 
 
 def case_sync_rules_refused_write_never_reaches_mongo(env):
-    """Sync rules (examples/tasks/rules.json) with JWT devices: alice's tasks reach MongoDB, a task she
+    """Sync rules (examples/tasks/tasks-sync-rules.json) with JWT devices: alice's tasks reach MongoDB, a task she
     shares reaches bob's device, and bob's writes outside his write scope never reach MongoDB."""
     key = os.path.join(env.dir, "key.pem")
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
@@ -278,7 +278,7 @@ def case_sync_rules_refused_write_never_reaches_mongo(env):
         tokens[user] = os.path.join(env.dir, user + ".token")
         with open(tokens[user], "w") as f:
             f.write(env.cli("token", "--key", key, "--kid", "k1", "--sub", user).stdout)
-    env.start_server("--jwt-jwks", jwks, "--sync-rules", os.path.join(os.path.dirname(MODEL), "rules.json"))
+    env.start_server("--jwt-jwks", jwks, "--sync-rules", os.path.join(os.path.dirname(MODEL), "tasks-sync-rules.json"))
 
     def sync(user):
         env.cli("sync", "--db", env.device(user), "--model", MODEL, "--url", env.url, "--token-file",
