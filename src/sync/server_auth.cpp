@@ -53,7 +53,8 @@ Result<auth::Identity> ServerCore::authenticate(const Login& login) {
     return rejected("this server does not accept shared-secret logins (log in with a JWT)");
 }
 
-Status ServerCore::check_user(const auth::Identity& identity, const std::string& client) {
+Status ServerCore::check_user(const auth::Identity& identity, const std::string& client,
+                              MetaWrites& to_bind) {
     const std::string key = client_user_key(client);
     const Digest digest = sha256(identity.issuer + '\0' + identity.user);
     const std::string_view value(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -61,9 +62,9 @@ Status ServerCore::check_user(const auth::Identity& identity, const std::string&
     OUTPOST_ASSIGN_OR_RETURN(auto bound, get_meta(txn, key));
     txn.close();
     if (!bound) {
-        // Only this thread writes the bindings: nothing can bind the id between the read and this.
-        Status st = store_->write([&](WriteTxn& w) { return put_meta(w, key, value); });
-        if (!st) return Status(ErrorCode::kSyncServerError, st.to_string());
+        // Only this thread writes the bindings (admit_login, with the key's): nothing can bind
+        // the id between the read and that write.
+        to_bind.emplace_back(key, std::string(value));
         return Status::ok();
     }
     if (!constant_time_equal(*bound, value)) {

@@ -290,12 +290,15 @@ class ServerCore {
     // A client id used with a JWT is bound to the user (issuer and user claim) of its first JWT
     // login; kAuthCredentialsRejected when IDENTITY is another user (shared-secret logins of the id
     // stay allowed). kSyncServerError when the store fails.
-    Status check_user(const auth::Identity& identity, const std::string& client);
+    // A binding it needs (a new id) goes to TO_BIND (meta key, value) for the caller to write.
+    using MetaWrites = std::vector<std::pair<std::string, std::string>>;
+    Status check_user(const auth::Identity& identity, const std::string& client,
+                      MetaWrites& to_bind);
     int64_t wall_now_ms() const;
     // Whether LOGIN may act as client CLIENT (hex id): the identity check of a login that passed
     // the auth check. Errors: kAuthCredentialsRejected when the id is bound to another identity;
     // kSyncServerError when the store fails.
-    Status check_identity(const Login& login, const std::string& client);
+    Status check_identity(const Login& login, const std::string& client, MetaWrites& to_bind);
     // The failed-login limit of S's remote address: whether its logins are refused now, and
     // counting a failure.
     bool login_throttled(const Session& s);

@@ -142,7 +142,8 @@ ErrorCode ServerCore::check_model(const Login& login, std::string& why) const {
     return ErrorCode::kOk;
 }
 
-Status ServerCore::check_identity(const Login& login, const std::string& client) {
+Status ServerCore::check_identity(const Login& login, const std::string& client,
+                                  MetaWrites& to_bind) {
     // With a shared secret (or none) every holder of the secret looks alike, so a client id is
     // bound to the key the client made with it: the key's SHA-256 is kept at the first login that
     // brings one (a new client, or one this server knew before keys existed: trust on first use),
@@ -154,9 +155,9 @@ Status ServerCore::check_identity(const Login& login, const std::string& client)
     OUTPOST_ASSIGN_OR_RETURN(auto bound, get_meta(txn, key));
     txn.close();
     if (!bound) {
-        // Only this thread writes the keys: nothing can bind the id between the read and this.
-        Status st = store_->write([&](WriteTxn& w) { return put_meta(w, key, as_chars(digest)); });
-        if (!st) return Status(ErrorCode::kSyncServerError, st.to_string());
+        // Only this thread writes the keys: nothing can bind the id between the read and the
+        // write that admit_login makes once every check passed.
+        to_bind.emplace_back(key, std::string(as_chars(digest)));
         log(LogLevel::kDebug, "client " + client + ": bound to the key of its first login");
         return Status::ok();
     }
@@ -223,8 +224,21 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
     }
     // Before anything is done for the client id (the caller drops its older connection), the login
     // must show that it is that client's.
-    Status st = check_identity(login, client);
-    if (st && s.identity.kind == auth::CredentialKind::kJwt) st = check_user(s.identity, client);
+    // The bindings of a new client id (its key, its JWT user) are written together, in one
+    // transaction, once every check passed: a refused login writes nothing.
+    MetaWrites to_bind;
+    Status st = check_identity(login, client, to_bind);
+    if (st && s.identity.kind == auth::CredentialKind::kJwt) {
+        st = check_user(s.identity, client, to_bind);
+    }
+    if (st && !to_bind.empty()) {
+        st = store_->write([&](WriteTxn& w) {
+            for (const auto& [key, value] : to_bind)
+                OUTPOST_RETURN_IF_ERROR(put_meta(w, key, value));
+            return Status::ok();
+        });
+        if (!st) st = Status(ErrorCode::kSyncServerError, st.to_string());
+    }
     if (!st) {
         if (st.code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
         reject_login(s, st.code(), st.message());
