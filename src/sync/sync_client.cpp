@@ -151,6 +151,25 @@ struct SyncClient::Impl {
     }
 
     // Gives the core the token when there is one (or a provider for one), else the secret.
+    // Replaces the credentials (SET runs on the client's thread with them): a login refused with
+    // the old ones says nothing about the new ones, so waiters wait for a login with the new ones
+    // instead of returning that failure.
+    template <typename Set>
+    void replace_credentials(Set set) {
+        uint64_t version = 0;
+        {
+            MutexLock lock(mu);
+            version = ++credentials_version;
+            login_failure = ErrorCode::kOk;
+            login_failure_reason.clear();
+        }
+        worker.post([this, version, set = std::move(set)]() mutable {
+            set();
+            apply_credentials();
+            core_credentials = std::max(core_credentials, version);
+        });
+    }
+
     void apply_credentials() {
         const bool jwt = !token.empty() || options.token_provider;
         core->set_credential_kind(static_cast<uint8_t>(
@@ -382,36 +401,14 @@ SyncState SyncClient::state() const { return impl_->state; }
 
 void SyncClient::set_credentials(std::string credentials) {
     Impl* p = impl_.get();
-    uint64_t version = 0;
-    {
-        // A login refused with the old credentials says nothing about the new ones: waiters wait
-        // for a login with the new ones instead of returning that failure.
-        MutexLock lock(p->mu);
-        version = ++p->credentials_version;
-        p->login_failure = ErrorCode::kOk;
-        p->login_failure_reason.clear();
-    }
-    p->worker.post([p, version, c = std::move(credentials)]() mutable {
-        p->secret = std::move(c);
-        p->apply_credentials();
-        p->core_credentials = std::max(p->core_credentials, version);
-    });
+    p->replace_credentials([p, c = std::move(credentials)]() mutable { p->secret = std::move(c); });
 }
 
 void SyncClient::set_token(std::string token) {
     Impl* p = impl_.get();
-    uint64_t version = 0;
-    {
-        MutexLock lock(p->mu);
-        version = ++p->credentials_version;
-        p->login_failure = ErrorCode::kOk;
-        p->login_failure_reason.clear();
-    }
-    p->worker.post([p, version, t = std::move(token)]() mutable {
+    p->replace_credentials([p, t = std::move(token)]() mutable {
         p->token = std::move(t);
         p->token_fresh = true;  // the next attempt uses it, not the provider's
-        p->apply_credentials();
-        p->core_credentials = std::max(p->core_credentials, version);
     });
 }
 
