@@ -163,16 +163,24 @@ class StaticServer {
     uint16_t port_ = 0;
 };
 
-TEST(JwksFetcher, LoadsKeysFromAFile) {
-    TempDir dir("jwks");
+// A JWKS file holding key "a", a verifier without keys, and fetcher options on the file with a
+// recorder installed.
+class JwksFile : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        write_file(file, jwks_with_kid("a"));
+        ASSERT_TRUE(verifier);
+        o.source = file;
+        rec.install(o);
+    }
+    TempDir dir{"jwks"};
     const std::string file = dir.sub("jwks.json");
-    write_file(file, jwks_with_kid("a"));
-    auto verifier = verifier_without_keys();
-    ASSERT_TRUE(verifier);
+    std::shared_ptr<TokenVerifier> verifier = verifier_without_keys();
     JwksFetcherOptions o;
-    o.source = file;
     Recorder rec;
-    rec.install(o);
+};
+
+TEST_F(JwksFile, LoadsKeysFromAFile) {
     ASSERT_OK_AND_ASSIGN(auto fetcher, JwksFetcher::start(verifier, o));
     EXPECT_EQ(verifier->jwks_kids(), std::vector<std::string>{"a"});
     EXPECT_EQ(fetcher->loads(), 1u);
@@ -181,16 +189,7 @@ TEST(JwksFetcher, LoadsKeysFromAFile) {
     EXPECT_EQ(id.user, "alice");
 }
 
-TEST(JwksFetcher, PicksUpARewrittenFileOnAnUnknownKid) {
-    TempDir dir("jwks");
-    const std::string file = dir.sub("jwks.json");
-    write_file(file, jwks_with_kid("a"));
-    auto verifier = verifier_without_keys();
-    ASSERT_TRUE(verifier);
-    JwksFetcherOptions o;
-    o.source = file;
-    Recorder rec;
-    rec.install(o);
+TEST_F(JwksFile, PicksUpARewrittenFileOnAnUnknownKid) {
     ASSERT_OK_AND_ASSIGN(auto fetcher, JwksFetcher::start(verifier, o));
 
     write_file(file, jwks_with_kid("b"));
@@ -203,30 +202,14 @@ TEST(JwksFetcher, PicksUpARewrittenFileOnAnUnknownKid) {
     EXPECT_EQ(rec.count("kid 'b', which is not in the key set"), 1u) << rec.all();
 }
 
-TEST(JwksFetcher, RefreshesOnItsInterval) {
-    TempDir dir("jwks");
-    const std::string file = dir.sub("jwks.json");
-    write_file(file, jwks_with_kid("a"));
-    auto verifier = verifier_without_keys();
-    ASSERT_TRUE(verifier);
-    JwksFetcherOptions o;
-    o.source = file;
+TEST_F(JwksFile, RefreshesOnItsInterval) {
     o.refresh_interval = 1s;
     ASSERT_OK_AND_ASSIGN(auto fetcher, JwksFetcher::start(verifier, o));
     write_file(file, jwks_with_kid("b"));
     EXPECT_TRUE(wait_until([&] { return has_kid(*verifier, "b"); }, kDeadline));
 }
 
-TEST(JwksFetcher, AFailedLoadKeepsTheKeys) {
-    TempDir dir("jwks");
-    const std::string file = dir.sub("jwks.json");
-    write_file(file, jwks_with_kid("a"));
-    auto verifier = verifier_without_keys();
-    ASSERT_TRUE(verifier);
-    JwksFetcherOptions o;
-    o.source = file;
-    Recorder rec;
-    rec.install(o);
+TEST_F(JwksFile, AFailedLoadKeepsTheKeys) {
     ASSERT_OK_AND_ASSIGN(auto fetcher, JwksFetcher::start(verifier, o));
 
     write_file(file, "{not json");
