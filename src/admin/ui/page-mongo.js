@@ -1,0 +1,199 @@
+// MongoDB: the connector's state and lag, dead letters (retry, discard) and imports (progress, start a
+// full import). Refreshed every second while open.
+
+import {api, withQuery, enc} from './api.js';
+import {h, errorBox, showError, kvTable, scrollTable, fmtNum, fmtTime, prettyJson} from './dom.js';
+
+const DL_LIMIT = 50;
+
+export function mount(container, {params}) {
+  const err = errorBox('mongo-error');
+  const state = h('div', {id: 'mongo-state-card', class: 'grid'});
+  const dead = h('div', {id: 'dead-letters', 'data-test': 'dead-letters'});
+  const dlSummary = h('span', {id: 'dead-letters-summary', 'data-test': 'dead-letters-summary'});
+  const dlMsg = h('p', {id: 'dead-letters-message', class: 'ok', 'data-test': 'dead-letters-message', hidden: true});
+  const running = h('div', {id: 'import-running', 'data-test': 'import-running'});
+  const imports = h('div', {id: 'imports', 'data-test': 'imports'});
+  const start = h('button', {type: 'button', class: 'primary', id: 'import-start', 'data-test': 'import-start'},
+    'Start full import');
+  const importErr = errorBox('import-error');
+  const importMsg = h('p', {id: 'import-message', class: 'ok', 'data-test': 'import-message', hidden: true});
+  container.append(h('section', {'data-test': 'page-mongo'}, h('h1', {}, 'MongoDB'), err, state,
+    h('div', {class: 'card'}, h('h2', {}, 'Dead letters ', dlSummary), dlMsg, dead),
+    h('div', {class: 'card'}, h('h2', {}, 'Imports'), h('div', {class: 'actions'}, start), importErr, importMsg,
+      running, imports)));
+
+  const offset = Math.max(0, parseInt(params.get('offset') || '0', 10) || 0);
+  const rowErrors = new Map();  // dead letter id -> message, kept across refreshes
+  const open = new Set();       // dead letter ids whose raw document is shown
+  let stopped = false;
+  let timer = null;
+  const last = {state: '', dead: '', imports: ''};
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const [m, dl, im] = await Promise.all([api.get('/api/mongo'),
+        api.get(withQuery('/api/mongo/dead-letters', {offset, limit: DL_LIMIT})), api.get('/api/mongo/imports')]);
+      if (stopped) return;
+      showError(err, null);
+      changed('state', m, () => renderState(state, m));
+      changed('dead', [dl, [...rowErrors], [...open]], () => renderDead(dl));
+      changed('imports', im, () => renderImports(im));
+    } catch (e) {
+      if (stopped) return;
+      if (e.status === 404) {
+        state.replaceChildren(h('p', {class: 'muted', 'data-test': 'mongo-none'},
+          'This server runs without a MongoDB connector.'));
+        showError(err, null);
+        return;
+      }
+      showError(err, e, 'Cannot load the connector');
+    }
+    if (!stopped) timer = setTimeout(refresh, 1000);
+  }
+
+  function changed(key, value, render) {
+    const s = JSON.stringify(value);
+    if (s !== last[key]) { last[key] = s; render(); }
+  }
+
+  function renderDead(dl) {
+    const items = dl.items || [];
+    dlSummary.textContent = '(' + dl.total + ')';
+    const pager = h('div', {class: 'pager'},
+      offset > 0 ? h('a', {class: 'button', href: withQuery('#/mongo', {offset: Math.max(0, offset - DL_LIMIT)})},
+        '← Previous') : null,
+      offset + items.length < dl.total ? h('a', {class: 'button', href: withQuery('#/mongo', {offset: offset + DL_LIMIT})},
+        'Next →') : null);
+    if (!items.length) {
+      dead.replaceChildren(h('p', {class: 'muted', 'data-test': 'dead-letters-empty'}, 'No dead letters.'), pager);
+      return;
+    }
+    dead.replaceChildren(scrollTable(h('table', {class: 'grid-table', id: 'dead-letters-table',
+      'data-test': 'dead-letters-table'},
+    h('thead', {}, h('tr', {}, ['Id', 'Direction', 'Collection', 'Document key', 'Reason', 'Time', ''].map((c) => h('th', {}, c)))),
+    h('tbody', {}, items.map(deadRow)))), pager);
+  }
+
+  function deadRow(d) {
+    const id = String(d.id);
+    const retry = h('button', {type: 'button', class: 'small', 'data-test': 'dl-retry'}, 'Retry');
+    const discard = h('button', {type: 'button', class: 'small danger', 'data-test': 'dl-discard'}, 'Discard');
+    const toggle = h('button', {type: 'button', class: 'small link', 'data-test': 'dl-raw-toggle'},
+      open.has(id) ? 'Hide document' : 'Show document');
+    retry.addEventListener('click', () => act(id, 'retry', retry));
+    discard.addEventListener('click', () => act(id, 'discard', discard));
+    toggle.addEventListener('click', () => { if (open.has(id)) open.delete(id); else open.add(id); refresh(); });
+    const rowErr = rowErrors.get(id);
+    const raw = typeof d.raw === 'string' ? prettyJson(d.raw) : JSON.stringify(d.raw, null, 2);
+    return [
+      h('tr', {'data-id': id, 'data-test': 'dead-letter-row'},
+        h('td', {}, id), h('td', {}, d.direction), h('td', {}, d.collection),
+        h('td', {class: 'mono'}, typeof d.document_key === 'string' ? d.document_key : JSON.stringify(d.document_key)),
+        h('td', {class: 'reason', 'data-test': 'dl-reason'}, d.reason), h('td', {}, fmtTime(d.time_ms)),
+        h('td', {class: 'nowrap'}, retry, discard, toggle)),
+      rowErr ? h('tr', {class: 'row-error'}, h('td', {colspan: 7, class: 'error', 'data-test': 'dl-error',
+        'data-id': id}, rowErr)) : null,
+      open.has(id) ? h('tr', {class: 'raw'}, h('td', {colspan: 7}, h('pre', {class: 'json', 'data-test': 'dl-raw'}, raw))) : null,
+    ];
+  }
+
+  async function act(id, what, button) {
+    button.disabled = true;
+    try {
+      if (what === 'retry') {
+        const r = await api.post('/api/mongo/dead-letters/' + enc(id) + '/retry');
+        dlMsg.textContent = 'Dead letter ' + id + ': ' + (r && r.result ? r.result : 'applied') + '.';
+      } else {
+        await api.del('/api/mongo/dead-letters/' + enc(id));
+        dlMsg.textContent = 'Dead letter ' + id + ' discarded.';
+      }
+      dlMsg.hidden = false;
+      rowErrors.delete(id);
+      open.delete(id);
+    } catch (e) {
+      dlMsg.hidden = true;
+      rowErrors.set(id, (what === 'retry' ? 'Still fails: ' : 'Discard failed: ') + e.message + ' (' + e.status + ')');
+    }
+    refresh();
+  }
+
+  function renderImports(im) {
+    const r = im.running;
+    start.disabled = Boolean(r);
+    if (r) {
+      const cols = r.collections || [];
+      running.replaceChildren(h('div', {class: 'progress-block'},
+        h('p', {}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason, '): ',
+          h('b', {'data-test': 'import-collection'}, r.collection || '–'),
+          ', collection ', Math.min(r.collections_done + 1, cols.length || 1), ' of ', cols.length || '?'),
+        h('progress', {id: 'import-progress', 'data-test': 'import-progress', max: r.docs_total || 1,
+          value: r.docs_total ? r.docs_done : 0}),
+        h('p', {class: 'muted', 'data-test': 'import-docs'}, fmtNum(r.docs_done), ' of ', fmtNum(r.docs_total),
+          ' documents')));
+    } else {
+      running.replaceChildren(h('p', {class: 'muted', 'data-test': 'import-idle'}, 'No import is running.'));
+    }
+    const items = im.items || [];
+    imports.replaceChildren(items.length ? scrollTable(h('table', {class: 'grid-table', id: 'imports-table',
+      'data-test': 'imports-table'},
+    h('thead', {}, h('tr', {}, ['Started', 'Finished', 'Reason', 'Collections', 'Read', 'Added', 'Updated', 'Removed',
+      'Dead letters', 'Error'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, items.map((i) => h('tr', {'data-test': 'import-row'},
+      h('td', {}, fmtTime(i.started_ms)), h('td', {}, fmtTime(i.finished_ms)),
+      h('td', {}, i.reason, i.automatic ? ' (automatic)' : ''),
+      h('td', {}, Array.isArray(i.collections) ? i.collections.join(', ') : fmtNum(i.collections)),
+      h('td', {}, fmtNum(i.docs_read)), h('td', {}, fmtNum(i.added)), h('td', {}, fmtNum(i.updated)),
+      h('td', {}, fmtNum(i.removed)), h('td', {}, fmtNum(i.dead_letters)),
+      h('td', {class: i.error ? 'error' : ''}, i.error || '')))))) : h('p', {class: 'muted'}, 'No imports yet.'));
+  }
+
+  start.addEventListener('click', async () => {
+    start.disabled = true;
+    showError(importErr, null);
+    importMsg.hidden = true;
+    try {
+      await api.post('/api/mongo/imports');
+      importMsg.textContent = 'Full import started.';
+      importMsg.hidden = false;
+    } catch (e) {
+      showError(importErr, e, 'Cannot start an import');
+    }
+    last.imports = '';
+    refresh();
+  });
+
+  refresh();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+function renderState(node, m) {
+  const inb = m.inbound || {};
+  const out = m.outbound || {};
+  node.replaceChildren(
+    h('div', {class: 'card'}, h('h2', {}, 'Connector'), kvTable([
+      ['State', h('span', {class: 'badge state-' + m.state, id: 'mongo-state'}, m.state), 'mongo-state-value'],
+      ['Last error', m.last_error ? h('span', {class: 'error'}, m.last_error) : '–', 'mongo-last-error'],
+      ['URL', h('span', {class: 'mono'}, m.url)],
+      ['Database', m.database],
+      ['Server id', m.server_id],
+      ['Dead letters', fmtNum(m.dead_letters), 'mongo-dead-letters'],
+      ['Retries', fmtNum(m.retries)],
+    ])),
+    h('div', {class: 'card'}, h('h2', {}, 'Inbound (MongoDB → server)'), kvTable([
+      ['Lag', inb.lag_s === undefined || inb.lag_s === null ? '–' : fmtNum(inb.lag_s) + ' s', 'mongo-inbound-lag'],
+      ['Events', fmtNum(inb.events_total)],
+      ['Transactions', fmtNum(inb.txns_total)],
+      ['Echoes skipped', fmtNum(inb.echoes_skipped)],
+      ['Resume token', h('span', {class: 'mono wrap'}, typeof inb.resume_token === 'string' ? inb.resume_token
+        : JSON.stringify(inb.resume_token ?? null))],
+    ])),
+    h('div', {class: 'card'}, h('h2', {}, 'Outbound (server → MongoDB)'), kvTable([
+      ['Position', fmtNum(out.position)],
+      ['History head', fmtNum(out.server_head)],
+      ['Lag', fmtNum(out.lag_records) + ' records', 'mongo-outbound-lag'],
+      ['Documents written', fmtNum(out.docs_total)],
+      ['Transactions', fmtNum(out.txns_total)],
+    ])));
+}
