@@ -53,7 +53,7 @@ export function mount(container) {
         const button = h('button', {type: 'button', class: 'danger small', 'data-test': 'client-disconnect'}, 'Disconnect');
         button.addEventListener('click', () => disconnect(c.client_id, button));
         const rowErr = rowErrors.get(String(c.client_id));
-        return h('tr', {'data-client-id': c.client_id, 'data-test': 'client-row'},
+        return h('tr', {'data-client-id': c.client_id, 'data-session': c.session, 'data-test': 'client-row'},
           h('td', {class: 'mono'}, c.client_id), h('td', {}, c.user || '–'), h('td', {class: 'mono'}, c.address),
           h('td', {}, fmtTime(c.connected_ms)), h('td', {}, c.protocol_version), h('td', {}, fmtNum(c.last_acked_seq)),
           h('td', {}, fmtNum(c.lag_records)), h('td', {}, fmtBytes(c.queued_bytes)), h('td', {}, fmtBytes(c.bytes_in)),

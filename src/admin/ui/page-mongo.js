@@ -119,23 +119,34 @@ export function mount(container, {params}) {
     refresh();
   }
 
+  // Once an import ran while the page was open (or was started here), its bar stays, full, when it
+  // ends. WATCH_AFTER: the start of the newest import that had ended then (undefined: none watched).
+  let watchAfter;
+  let newestEnded = null;
+
   function renderImports(im) {
     const r = im.running;
+    const items = (im.items || []).slice().sort((a, b) => b.started_ms - a.started_ms);  // newest first
     start.disabled = Boolean(r);
+    newestEnded = items.length ? items[0].started_ms : null;
     if (r) {
+      if (watchAfter === undefined) watchAfter = newestEnded;
       const cols = r.collections || [];
-      running.replaceChildren(h('div', {class: 'progress-block'},
-        h('p', {}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason, '): ',
+      running.replaceChildren(progressBlock(
+        h('p', {'data-test': 'import-status'}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason, '): ',
           h('b', {'data-test': 'import-collection'}, r.collection || '–'),
           ', collection ', Math.min(r.collections_done + 1, cols.length || 1), ' of ', cols.length || '?'),
-        h('progress', {id: 'import-progress', 'data-test': 'import-progress', max: r.docs_total || 1,
-          value: r.docs_total ? r.docs_done : 0}),
-        h('p', {class: 'muted', 'data-test': 'import-docs'}, fmtNum(r.docs_done), ' of ', fmtNum(r.docs_total),
-          ' documents')));
+        r.docs_done, r.docs_total));
+    } else if (watchAfter !== undefined && items.length && items[0].started_ms !== watchAfter) {
+      const last = items[0];
+      running.replaceChildren(progressBlock(
+        h('p', {'data-test': 'import-finished', class: last.error ? 'error' : 'ok'},
+          last.error ? 'Import failed at ' + fmtTime(last.finished_ms) + ': ' + last.error
+            : 'Import finished at ' + fmtTime(last.finished_ms) + '.'),
+        last.docs_read, last.error ? undefined : last.docs_read));
     } else {
       running.replaceChildren(h('p', {class: 'muted', 'data-test': 'import-idle'}, 'No import is running.'));
     }
-    const items = im.items || [];
     imports.replaceChildren(items.length ? scrollTable(h('table', {class: 'grid-table', id: 'imports-table',
       'data-test': 'imports-table'},
     h('thead', {}, h('tr', {}, ['Started', 'Finished', 'Reason', 'Collections', 'Read', 'Added', 'Updated', 'Removed',
@@ -151,6 +162,7 @@ export function mount(container, {params}) {
 
   start.addEventListener('click', async () => {
     start.disabled = true;
+    if (watchAfter === undefined) watchAfter = newestEnded;
     showError(importErr, null);
     importMsg.hidden = true;
     try {
@@ -166,6 +178,13 @@ export function mount(container, {params}) {
 
   refresh();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+// A progress bar of DONE of TOTAL documents under LABEL (an empty bar while TOTAL is unknown).
+function progressBlock(label, done, total) {
+  return h('div', {class: 'progress-block'}, label,
+    h('progress', {id: 'import-progress', 'data-test': 'import-progress', max: total || 1, value: total ? done : 0}),
+    h('p', {class: 'muted', 'data-test': 'import-docs'}, fmtNum(done), ' of ', fmtNum(total), ' documents'));
 }
 
 function renderState(node, m) {
