@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""The admin web UI in a real browser (headless Chromium) against real processes: the MongoDB
+stand-in, outpost-server with the connector and the admin server, and devices (`outpost`).
+
+In the browser: log in, open every page, find the task a device wrote, edit it and see the change on
+the devices and in MongoDB; create and delete an object; see a bad query's error; disconnect a
+client; see a dead letter for a document MongoDB holds that the model cannot take, fix the document
+with pymongo and retry it; start a full import and watch its progress bar reach the end. Then every
+page again at a phone's size. A screenshot of each page goes to OUTPOST_SCREENSHOTS.
+
+Usage: admin_ui_test.py   (run by ctest)
+Environment: OUTPOST_SERVER, OUTPOST_CLI, MONGO_STANDIN (binaries), OUTPOST_MODEL (examples/tasks
+model), OUTPOST_SCREENSHOTS (a directory for the screenshots).
+"""
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "integration", "py"))
+
+from mongo_e2e_test import CLI, DEADLINE, MODEL, SECRET, SERVER, Env, by_text, wait_for  # noqa: E402
+from ui_driver import PHONE, Browser  # noqa: E402
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "correct horse battery staple"
+USERS_ONLY_IN_MONGO = 2000
+PAGES = ["status", "data", "schema", "clients", "history", "mongo"]
+
+
+class AdminEnv(Env):
+    """Env (tests/integration/py) with the server's admin address and a watching device."""
+
+    def start_server(self, *extra, db="server"):
+        password_file = os.path.join(self.dir, "admin-password")
+        with open(password_file, "w") as f:
+            f.write(ADMIN_PASSWORD)
+        out_path = os.path.join(self.dir, db + ".out")
+        err_path = os.path.join(self.dir, "server.log")
+        self.server = subprocess.Popen(
+            [SERVER, "--model", MODEL, "--bind", "ws://127.0.0.1:0", "--db-directory", os.path.join(self.dir, db),
+             "--auth-shared-secret", SECRET, "--mongo-url", self.mongo_url, "--mongo-db", self.db_name,
+             "--admin-bind", "http://127.0.0.1:0", "--admin-user", ADMIN_USER, "--admin-password-file",
+             password_file, *extra],
+            stdout=open(out_path, "w"), stderr=open(err_path, "a"))
+        self.procs.append(self.server)
+
+        def ports():
+            if self.server.poll() is not None:
+                raise AssertionError("outpost-server exited: " + open(err_path).read())
+            text = open(out_path).read() + open(err_path).read()
+            ws = re.search(r"(?<!admin )listening on ws://\S*:(\d+)", text)
+            admin = re.search(r"admin listening on (http://\S*:\d+)", text)
+            return ws and admin and (int(ws.group(1)), admin.group(1))
+        ws_port, self.admin_url = wait_for(ports, "the server's addresses")
+        self.url = "ws://127.0.0.1:%d" % ws_port
+
+    def watch(self, name):
+        """A device that stays connected (`outpost sync --watch`); returns (stdout path, stderr path)."""
+        out, err = os.path.join(self.dir, name + ".watch.out"), os.path.join(self.dir, name + ".watch.err")
+        p = subprocess.Popen([CLI, "sync", "--db", self.device(name), "--model", MODEL, "--url", self.url,
+                              "--secret", SECRET, "--watch"], stdout=open(out, "w"), stderr=open(err, "w"))
+        self.procs.append(p)
+        wait_for(lambda: "sync: up to date" in open(err).read(), "the watching device to be up to date")
+        return out, err
+
+
+def count(text):
+    return int(text.replace(",", ""))
+
+
+def log_in(b):
+    b.open()
+    b.visible("#login-user")
+    b.screenshot("login")
+    b.type_into("#login-user", ADMIN_USER)
+    b.type_into("#login-password", "wrong password")
+    b.click("#login-submit")
+    assert "Wrong user or password" in b.visible("#login-error").text
+    b.type_into("#login-password", ADMIN_PASSWORD)
+    b.click("#login-submit")
+    b.visible("[data-test=page-status]")
+    assert b.text("[data-test=session-user]") == ADMIN_USER
+    assert not b.find("#login-error").is_displayed()
+
+
+def status_page(b):
+    b.wait_text("[data-test=status-clients]", lambda t: t not in ("", "–") and count(t) >= 1,
+                "the watching device among the clients")
+    b.wait_text("[data-test=status-mongo-state]", lambda t: t == "streaming", "the connector streaming")
+    # Live: the uptime moves on without a reload.
+    first = b.text("[data-test=status-uptime]")
+    b.wait_text("[data-test=status-uptime]", lambda t: t != first, "the status to refresh")
+    b.screenshot("status")
+
+
+def run_query(b, where):
+    b.type_into("#query-where", where)
+    b.click("#query-run")
+
+
+def data_page(env, b, watch_out):
+    b.nav("data")
+    b.visible("[data-test=entity-Task].active")  # the first entity opens by itself
+    run_query(b, 'text == ')
+    err = b.visible("#query-error")
+    column = int(err.get_attribute("data-column") or 0)
+    assert column > 0 and "column" in err.text, err.text
+    b.screenshot("data-query-error")
+
+    run_query(b, 'text == "Buy milk"')
+    b.wait_text("#objects-summary", lambda t: t == "1–1 of 1", "the device's task alone")
+    assert not b.find("#query-error").is_displayed()
+    b.click("[data-test=object-row]")
+    b.wait_text("#object-json", lambda t: '"Buy milk"' in t, "the task's JSON")
+
+    # A value of the wrong type: the server's error shows in the editor, nothing changes.
+    b.click("#object-edit")
+    b.set_value("#object-editor", '{"done": "yes"}')
+    b.click("#object-save")
+    assert "done" in b.visible("#object-error").text
+    b.set_value("#object-editor", '{"text": "Buy oat milk", "done": true}')
+    b.click("#object-save")
+    b.wait_text("#object-json", lambda t: '"Buy oat milk"' in t and '"done": true' in t, "the stored edit")
+    b.screenshot("data")
+
+    wait_for(lambda: env.db.Task.find_one({"text": "Buy oat milk", "done": True}), "the edit in MongoDB")
+    wait_for(lambda: "Buy oat milk" in open(watch_out).read(), "the edit on the watching device")
+    env.sync("a")
+    task = by_text(env.objects("a", "Task"), "Buy oat milk")
+    assert task is not None and task["done"] is True and task["tags"] == ["home"], env.objects("a", "Task")
+
+    # Create an object, then delete it (with the confirmation).
+    b.click("#object-new")
+    b.set_value("#object-editor", '{"text": "Short-lived", "done": false}')
+    b.click("#object-save")
+    b.wait_text("#object-json", lambda t: '"Short-lived"' in t, "the created object")
+    wait_for(lambda: env.db.Task.find_one({"text": "Short-lived"}), "the created object in MongoDB")
+    b.click("#object-delete")
+    b.click("#object-delete-confirm")
+    b.wait(lambda: not b.find("#object-detail").is_displayed(), "the deleted object's panel to close")
+    wait_for(lambda: env.db.Task.count_documents({"text": "Short-lived"}) == 0, "the delete in MongoDB")
+    env.sync("a")
+    assert by_text(env.objects("a", "Task"), "Short-lived") is None
+
+
+def schema_page(b):
+    b.nav("schema")
+    b.wait(lambda: len(b.find_all("[data-test=schema-entity]")) == 3, "the model's three entities")
+    task = b.find("[data-test=schema-entity][data-entity=Task]").text
+    assert "dateCreated" in task and "indexed" in task and "7210432819372541001" in task, task
+    b.screenshot("schema")
+
+
+def clients_page(b, watch_err):
+    b.nav("clients")
+    row = b.visible("[data-test=client-row]")
+    session = row.get_attribute("data-session")
+    b.screenshot("clients")
+    before = open(watch_err).read().count("sync: ")
+    row.find_element("css selector", "[data-test=client-disconnect]").click()
+    b.wait(lambda: not b.find_all("[data-test=client-row][data-session='%s']" % session),
+           "the disconnected session to leave the list")
+    wait_for(lambda: open(watch_err).read().count("sync: ") > before, "the device to see the disconnect")
+
+
+def history_page(b):
+    b.nav("history")
+    b.visible("[data-test=history-row]")
+    origins = [e.text for e in b.find_all("[data-test=history-row] .badge")]
+    assert "admin" in origins, origins
+    b.screenshot("history")
+
+
+def dead_letter(env, b):
+    b.nav("mongo")
+    b.wait_text("[data-test=mongo-state-value]", lambda t: t == "streaming", "the connector streaming")
+    bad = env.db.Task.insert_one({"text": "Typed wrong", "done": "yes"}).inserted_id
+    row_css = "[data-test=dead-letter-row]"
+
+    def the_row():
+        return next((r for r in b.find_all(row_css) if str(bad) in r.text), None)
+    row = b.wait(the_row, "the dead letter of the document with the wrong type")
+    dl_id = row.get_attribute("data-id")
+    assert "done" in row.find_element("css selector", "[data-test=dl-reason]").text, row.text
+    b.screenshot("mongo")
+
+    # Still wrong: the retry fails and says why; the dead letter stays.
+    row.find_element("css selector", "[data-test=dl-retry]").click()
+    b.visible("[data-test=dl-error][data-id='%s']" % dl_id)
+    assert b.find("%s[data-id='%s']" % (row_css, dl_id)) is not None
+
+    env.db.Task.update_one({"_id": bad}, {"$set": {"done": False}})
+    b.find("%s[data-id='%s'] [data-test=dl-retry]" % (row_css, dl_id)).click()
+    b.wait_text("#dead-letters-message", lambda t: ("Dead letter %s" % dl_id) in t and "applied" in t,
+                "the retry applied")
+    b.wait(lambda: b.find("%s[data-id='%s']" % (row_css, dl_id)) is None, "the dead letter to go")
+    env.eventually_on_device("a", "Task", lambda o: (by_text(o, "Typed wrong") or {}).get("done") is False,
+                             "the fixed document on the device")
+
+
+def full_import(env, b):
+    rows_before = len(b.find_all("[data-test=import-row]"))
+    b.click("#import-start")
+    seen = []
+
+    def finished():
+        bar = b.find("#import-progress")
+        if bar is not None:
+            seen.append((float(bar.get_attribute("value")), float(bar.get_attribute("max"))))
+        done = b.find("[data-test=import-finished]")
+        return done if done is not None and done.is_displayed() else None
+    done = b.wait(finished, "the import to finish")
+    assert "failed" not in done.text, done.text
+    value, top = (float(b.find("#import-progress").get_attribute(a)) for a in ("value", "max"))
+    assert value == top and top >= USERS_ONLY_IN_MONGO, (value, top)
+    assert all(v <= m for v, m in seen), seen  # the bar never ran past its end
+    b.wait(lambda: len(b.find_all("[data-test=import-row]")) == rows_before + 1, "the import in the list")
+    b.screenshot("mongo-import")
+    assert not b.find("#import-error").is_displayed()
+
+    b.nav("data")
+    b.wait_text("[data-test=entity-count-User]", lambda t: count(t) == USERS_ONLY_IN_MONGO,
+                "the imported users counted")
+    assert env.db.User.count_documents({}) == USERS_ONLY_IN_MONGO
+
+
+def phone_pages(b):
+    b.set_size(*PHONE)
+    for page in PAGES:
+        b.open("#/" + page)
+        b.visible("[data-test=page-%s]" % page)
+        if page == "data":
+            b.visible("[data-test=object-row]")
+        b.wait(lambda: b.find("[data-test=nav-%s].active" % page), "the %s tab marked" % page)
+        assert not b.overflows_sideways(), "the %s page is wider than a phone" % page
+        b.screenshot(page)
+
+
+def main():
+    env = AdminEnv()
+    browser = None
+    try:
+        # Documents only MongoDB has: the connector follows changes from its start, the full import
+        # brings these in.
+        env.db.User.insert_many([{"name": "u%05d" % i, "email": "u%d@example.org" % i}
+                                 for i in range(USERS_ONLY_IN_MONGO)])
+        env.start_server()
+        env.put("a", "Task", {"text": "Buy milk", "done": False, "tags": ["home"]})
+        env.sync("a")
+        wait_for(lambda: env.db.Task.find_one({"text": "Buy milk"}), "the device's task in MongoDB")
+        watch_out, watch_err = env.watch("w")
+
+        browser = Browser(env.admin_url, os.environ["OUTPOST_SCREENSHOTS"], DEADLINE)
+        log_in(browser)
+        status_page(browser)
+        data_page(env, browser, watch_out)
+        schema_page(browser)
+        clients_page(browser, watch_err)
+        history_page(browser)
+        dead_letter(env, browser)
+        full_import(env, browser)
+        phone_pages(browser)
+        errors = [m for m in browser.console() if "Uncaught" in m or "TypeError" in m]
+        assert not errors, errors
+        print("PASS admin_ui_browser; screenshots in", os.environ["OUTPOST_SCREENSHOTS"])
+    finally:
+        if browser is not None:
+            browser.quit()
+        env.close()
+
+
+if __name__ == "__main__":
+    main()
