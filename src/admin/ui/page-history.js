@@ -37,11 +37,17 @@ export function mount(container, {params}) {
     older.href = withQuery('#/history', {from: olderFrom, limit: lo - olderFrom});
     if (!items.length) { list.replaceChildren(h('p', {class: 'muted'}, 'The history is empty.')); return; }
     list.replaceChildren(scrollTable(h('table', {class: 'grid-table', id: 'history-table', 'data-test': 'history-table'},
-      h('thead', {}, h('tr', {}, ['Seq', 'Origin', 'Time', 'Size', 'Entities'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['Seq', 'Origin', 'Time', 'Size', 'Changes', 'Entities'].map((c) => h('th', {}, c)))),
       h('tbody', {}, items.map((r) => h('tr', {'data-seq': r.seq, 'data-test': 'history-row'},
-        h('td', {}, fmtNum(r.seq)), h('td', {}, h('span', {class: 'badge origin-' + r.origin}, r.origin)),
-        h('td', {}, fmtTime(r.time_ms)), h('td', {}, fmtBytes(r.bytes)),
+        h('td', {}, fmtNum(r.seq)), h('td', {}, originBadge(r.origin)),
+        h('td', {}, fmtTime(r.time_ms)), h('td', {}, fmtBytes(r.bytes)), h('td', {}, fmtNum(r.changes)),
         h('td', {}, Object.entries(r.entities || {}).map(([e, n]) => e + ' ' + n).join(', '))))))));
   }
   return () => { alive = false; };
+}
+
+// ORIGIN: a pushing client's id, 'admin', 'mongo', or empty for the server's other local writes.
+function originBadge(origin) {
+  const kind = origin === 'admin' || origin === 'mongo' ? origin : (origin ? 'device' : 'local');
+  return h('span', {class: 'badge origin-' + kind, title: kind}, origin || 'local');
 }

@@ -132,10 +132,13 @@ export function mount(container, {params}) {
     if (r) {
       if (watchAfter === undefined) watchAfter = newestEnded;
       const cols = r.collections || [];
+      const inCollection = r.collection_docs_total !== undefined
+        ? [' (', fmtNum(r.collection_docs_done), ' of ', fmtNum(r.collection_docs_total), ')'] : [];
       running.replaceChildren(progressBlock(
         h('p', {'data-test': 'import-status'}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason, '): ',
-          h('b', {'data-test': 'import-collection'}, r.collection || '–'),
-          ', collection ', Math.min(r.collections_done + 1, cols.length || 1), ' of ', cols.length || '?'),
+          h('b', {'data-test': 'import-collection'}, r.collection || '–'), inCollection,
+          ', collection ', Math.min(r.collections_done + 1, cols.length || 1), ' of ', cols.length || '?',
+          r.docs_per_s ? [', ', fmtNum(Math.round(r.docs_per_s)), ' documents/s'] : null),
         r.docs_done, r.docs_total));
     } else if (watchAfter !== undefined && items.length && items[0].started_ms !== watchAfter) {
       const last = items[0];
@@ -180,10 +183,12 @@ export function mount(container, {params}) {
   return () => { stopped = true; clearTimeout(timer); };
 }
 
-// A progress bar of DONE of TOTAL documents under LABEL (an empty bar while TOTAL is unknown).
+// A progress bar of DONE of TOTAL documents under LABEL (an empty bar while TOTAL is unknown; TOTAL
+// is an estimate until every collection is read, so DONE may pass it: the bar is full then).
 function progressBlock(label, done, total) {
   return h('div', {class: 'progress-block'}, label,
-    h('progress', {id: 'import-progress', 'data-test': 'import-progress', max: total || 1, value: total ? done : 0}),
+    h('progress', {id: 'import-progress', 'data-test': 'import-progress', max: Math.max(total || 0, done || 0, 1),
+      value: total ? done : 0}),
     h('p', {class: 'muted', 'data-test': 'import-docs'}, fmtNum(done), ' of ', fmtNum(total), ' documents'));
 }
 

@@ -88,6 +88,16 @@ class Browser:
         e.click()
         return e
 
+    def click_when(self, css, what):
+        """Clicks CSS once it shows, looking it up again when the page re-rendered it meanwhile."""
+        def attempt():
+            e = self.find(css)
+            if e is None or not e.is_displayed() or not e.is_enabled():
+                return None
+            e.click()
+            return True
+        self.wait(attempt, what)
+
     def type_into(self, css, text):
         e = self.visible(css)
         e.clear()
