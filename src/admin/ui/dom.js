@@ -76,10 +76,10 @@ export function fmtDuration(s) {
   return ss + 's';
 }
 
-// A two-column table of [label, value, testId?] rows.
+// A two-column table of [label, value, testId?] rows (null rows are left out).
 export function kvTable(rows, testId) {
   return h('table', {class: 'kv', 'data-test': testId},
-    h('tbody', {}, rows.map(([k, v, t]) => h('tr', {}, h('th', {}, k), h('td', {'data-test': t}, v)))));
+    h('tbody', {}, rows.filter(Boolean).map(([k, v, t]) => h('tr', {}, h('th', {}, k), h('td', {'data-test': t}, v)))));
 }
 
 // A table wrapped so it scrolls sideways on a narrow screen.

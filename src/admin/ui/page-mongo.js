@@ -199,14 +199,19 @@ function renderState(node, m) {
     h('div', {class: 'card'}, h('h2', {}, 'Connector'), kvTable([
       ['State', h('span', {class: 'badge state-' + m.state, id: 'mongo-state'}, m.state), 'mongo-state-value'],
       ['Last error', m.last_error ? h('span', {class: 'error'}, m.last_error) : '–', 'mongo-last-error'],
+      m.inbound_stopped ? ['Inbound', h('span', {class: 'error'}, 'stopped (strict conversions)'), 'mongo-inbound-stopped']
+        : null,
       ['URL', h('span', {class: 'mono'}, m.url)],
       ['Database', m.database],
       ['Server id', m.server_id],
-      ['Dead letters', fmtNum(m.dead_letters), 'mongo-dead-letters'],
+      ['Dead letters', [fmtNum(m.dead_letters), m.dead_letters_total !== undefined
+        ? ' kept (' + fmtNum(m.dead_letters_total) + ' since start)' : ''], 'mongo-dead-letters'],
       ['Retries', fmtNum(m.retries)],
     ])),
     h('div', {class: 'card'}, h('h2', {}, 'Inbound (MongoDB → server)'), kvTable([
       ['Lag', inb.lag_s === undefined || inb.lag_s === null ? '–' : fmtNum(inb.lag_s) + ' s', 'mongo-inbound-lag'],
+      ['Pending events', fmtNum(inb.pending_events)],
+      ['Last event', fmtTime(inb.last_event_ms)],
       ['Events', fmtNum(inb.events_total)],
       ['Transactions', fmtNum(inb.txns_total)],
       ['Echoes skipped', fmtNum(inb.echoes_skipped)],
