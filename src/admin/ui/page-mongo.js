@@ -50,7 +50,7 @@ export function mount(container, {params}) {
       }
       showError(err, e, 'Cannot load the connector');
     }
-    if (!stopped) timer = setTimeout(refresh, 1000);
+    if (!stopped) timer = setTimeout(refresh, busy ? 250 : 1000);
   }
 
   function changed(key, value, render) {
@@ -121,31 +121,34 @@ export function mount(container, {params}) {
 
   // Once an import ran while the page was open (or was started here), its bar stays, full, when it
   // ends. WATCH_AFTER: the start of the newest import that had ended then (undefined: none watched).
+  // REQUESTED: started here, not yet seen running or ended (the connector begins it a little later).
   let watchAfter;
   let newestEnded = null;
+  let requested = false;
+  let busy = false;  // an import requested or running: the page refreshes 4 times a second
 
   function renderImports(im) {
     const r = im.running;
     const items = (im.items || []).slice().sort((a, b) => b.started_ms - a.started_ms);  // newest first
-    start.disabled = Boolean(r);
+    const ended = watchAfter !== undefined && items.length && items[0].started_ms !== watchAfter;
+    if (r || ended) requested = false;
+    busy = Boolean(r) || requested;
+    start.disabled = busy;
     newestEnded = items.length ? items[0].started_ms : null;
     if (r) {
       if (watchAfter === undefined) watchAfter = newestEnded;
-      const cols = r.collections || [];
-      const inCollection = r.collection_docs_total !== undefined
-        ? [' (', fmtNum(r.collection_docs_done), ' of ', fmtNum(r.collection_docs_total), ')'] : [];
+      running.replaceChildren(progressBlock(runningLabel(r), r.docs_done, r.docs_total));
+    } else if (requested) {
       running.replaceChildren(progressBlock(
-        h('p', {'data-test': 'import-status'}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason, '): ',
-          h('b', {'data-test': 'import-collection'}, r.collection || '–'), inCollection,
-          ', collection ', Math.min(r.collections_done + 1, cols.length || 1), ' of ', cols.length || '?',
-          r.docs_per_s ? [', ', fmtNum(Math.round(r.docs_per_s)), ' documents/s'] : null),
-        r.docs_done, r.docs_total));
-    } else if (watchAfter !== undefined && items.length && items[0].started_ms !== watchAfter) {
+        h('p', {'data-test': 'import-requested'}, 'Import requested: waiting for the connector to begin it.'), 0, 0));
+    } else if (ended) {
       const last = items[0];
       running.replaceChildren(progressBlock(
         h('p', {'data-test': 'import-finished', class: last.error ? 'error' : 'ok'},
           last.error ? 'Import failed at ' + fmtTime(last.finished_ms) + ': ' + last.error
-            : 'Import finished at ' + fmtTime(last.finished_ms) + '.'),
+            : 'Import finished at ' + fmtTime(last.finished_ms) + ': ' + fmtNum(last.docs_read) +
+              ' documents read, ' + fmtNum(last.added) + ' objects added, ' + fmtNum(last.updated) + ' updated, ' +
+              fmtNum(last.removed) + ' removed.'),
         last.docs_read, last.error ? undefined : last.docs_read));
     } else {
       running.replaceChildren(h('p', {class: 'muted', 'data-test': 'import-idle'}, 'No import is running.'));
@@ -170,6 +173,7 @@ export function mount(container, {params}) {
     importMsg.hidden = true;
     try {
       await api.post('/api/mongo/imports');
+      requested = true;
       importMsg.textContent = 'Full import started.';
       importMsg.hidden = false;
     } catch (e) {
@@ -181,6 +185,17 @@ export function mount(container, {params}) {
 
   refresh();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+// What the import R is doing. Its `collections` is a count (an array of names is taken too).
+function runningLabel(r) {
+  const cols = Array.isArray(r.collections) ? r.collections.length : r.collections;
+  const inCollection = r.collection_docs_total !== undefined
+    ? [' (', fmtNum(r.collection_docs_done), ' of ', fmtNum(r.collection_docs_total), ')'] : [];
+  return h('p', {'data-test': 'import-status'}, 'Running since ', fmtTime(r.started_ms), ' (', r.reason || 'requested',
+    '): ', h('b', {'data-test': 'import-collection'}, r.collection || '–'), inCollection,
+    cols ? [', collection ', Math.min(r.collections_done + 1, cols), ' of ', cols] : null,
+    r.docs_per_s ? [', ', fmtNum(Math.round(r.docs_per_s)), ' documents/s'] : null);
 }
 
 // A progress bar of DONE of TOTAL documents under LABEL (an empty bar while TOTAL is unknown; TOTAL
