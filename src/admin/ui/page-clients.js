@@ -45,20 +45,23 @@ export function mount(container) {
       list.replaceChildren(h('p', {class: 'muted', 'data-test': 'clients-empty'}, 'No client is connected.'));
       return;
     }
-    const cols = ['Client id', 'User', 'Address', 'Connected since', 'Protocol', 'Last acked seq', 'Lag (records)',
-      'Queued', 'In', 'Out', 'Full sync', ''];
+    const cols = ['', 'Client id', 'User', 'Address', 'Connected since', 'Protocol', 'Last acked seq', 'Lag (records)',
+      'Queued', 'In', 'Out', 'Full sync'];
     list.replaceChildren(scrollTable(h('table', {class: 'grid-table', id: 'clients-table', 'data-test': 'clients-table'},
       h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
       h('tbody', {}, items.map((c) => {
         const button = h('button', {type: 'button', class: 'danger small', 'data-test': 'client-disconnect'}, 'Disconnect');
         button.addEventListener('click', () => disconnect(c.client_id, button));
         const rowErr = rowErrors.get(String(c.client_id));
+        const id = String(c.client_id);
         return h('tr', {'data-client-id': c.client_id, 'data-session': c.session, 'data-test': 'client-row'},
-          h('td', {class: 'mono'}, c.client_id), h('td', {}, c.user || '–'), h('td', {class: 'mono'}, c.address),
+          h('td', {}, button, rowErr ? h('div', {class: 'error', 'data-test': 'client-error'}, rowErr) : null),
+          h('td', {class: 'mono', title: id}, id.length > 16 ? id.slice(0, 16) + '…' : id),
+          h('td', {}, c.user || '–'), h('td', {class: 'mono'}, c.address),
           h('td', {}, fmtTime(c.connected_ms)), h('td', {}, c.protocol_version), h('td', {}, fmtNum(c.last_acked_seq)),
-          h('td', {}, fmtNum(c.lag_records)), h('td', {}, fmtBytes(c.queued_bytes)), h('td', {}, fmtBytes(c.bytes_in)),
-          h('td', {}, fmtBytes(c.bytes_out)), h('td', {}, c.full_sync ? 'yes' : 'no'),
-          h('td', {}, button, rowErr ? h('div', {class: 'error', 'data-test': 'client-error'}, rowErr) : null));
+          h('td', {}, fmtNum(c.lag_records)), h('td', {class: 'nowrap'}, fmtBytes(c.queued_bytes)),
+          h('td', {class: 'nowrap'}, fmtBytes(c.bytes_in)), h('td', {class: 'nowrap'}, fmtBytes(c.bytes_out)),
+          h('td', {}, c.full_sync ? 'yes' : 'no'));
       })))));
   }
 
