@@ -92,7 +92,18 @@ async function login(event) {
 
 async function logout() {
   try { await api.post('/api/logout'); } catch (e) { /* the session is gone either way */ }
-  showLogin();
+  await openSession();
+}
+
+// Enters with the current session, or shows the login form. Without admin accounts (a loopback
+// address) GET /api/session makes a session for the user `local`.
+async function openSession() {
+  try {
+    enter(await api.get('/api/session'));
+  } catch (e) {
+    if (e.status === 401) showLogin();
+    else showError(byId('boot-error'), e, 'Cannot load the session');
+  }
 }
 
 async function start() {
@@ -100,12 +111,7 @@ async function start() {
   byId('logout').addEventListener('click', logout);
   window.addEventListener('hashchange', route);
   setUnauthorizedHandler(() => showLogin('Your session ended: log in again'));
-  try {
-    enter(await api.get('/api/session'));
-  } catch (e) {
-    if (e.status === 401) showLogin();
-    else showError(byId('boot-error'), e, 'Cannot load the session');
-  }
+  await openSession();
 }
 
 start();

@@ -2,11 +2,11 @@
 """The admin web UI in a real browser (headless Chromium) against real processes: the MongoDB
 stand-in, outpost-server with the connector and the admin server, and devices (`outpost`).
 
-In the browser: log in, open every page, find the task a device wrote, edit it and see the change on
-the devices and in MongoDB; create and delete an object; see a bad query's error; disconnect a
-client; see a dead letter for a document MongoDB holds that the model cannot take, fix the document
-with pymongo and retry it; start a full import and watch its progress bar reach the end. Then every
-page again at a phone's size. A screenshot of each page goes to OUTPOST_SCREENSHOTS.
+In the browser: log in (after a wrong password), open every page, find the task a device wrote, edit
+it and see the change on the devices and in MongoDB; create and delete an object; see a bad query's
+error; disconnect a client; see a dead letter for a document MongoDB holds that the model cannot
+take, fix the document with pymongo and retry it; start a full import and watch its progress bar
+reach the end. Then every page again at a phone's size, and log out. A screenshot of each page goes to OUTPOST_SCREENSHOTS.
 
 Usage: admin_ui_test.py   (run by ctest)
 Environment: OUTPOST_SERVER, OUTPOST_CLI, MONGO_STANDIN (binaries), OUTPOST_MODEL (examples/tasks
@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration", "py"))
 
 from mongo_e2e_test import CLI, DEADLINE, MODEL, SECRET, SERVER, Env, by_text, wait_for  # noqa: E402
-from ui_driver import PHONE, Browser  # noqa: E402
+from ui_driver import DESKTOP, PHONE, Browser  # noqa: E402
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -247,6 +247,15 @@ def phone_pages(b):
         b.screenshot(page)
 
 
+def log_out(b):
+    b.set_size(*DESKTOP)
+    b.click("[data-test=logout]")
+    b.visible("#login-user")
+    b.open("#/data")  # the session is gone on the server too: a reload asks to log in again
+    b.visible("#login-user")
+    assert not b.find("#nav").is_displayed()
+
+
 def main():
     env = AdminEnv()
     browser = None
@@ -271,6 +280,7 @@ def main():
         dead_letter(env, browser)
         full_import(env, browser)
         phone_pages(browser)
+        log_out(browser)
         errors = [m for m in browser.console() if "Uncaught" in m or "TypeError" in m]
         assert not errors, errors
         print("PASS admin_ui_browser; screenshots in", os.environ["OUTPOST_SCREENSHOTS"])
