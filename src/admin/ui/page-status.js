@@ -97,7 +97,7 @@ function render(node, s) {
       ['Dead letters', fmtNum(m.dead_letters), 'status-dead-letters'],
     ])));
   } else {
-    cards.push(h('div', {class: 'card'}, h('h2', {}, 'MongoDB'), h('p', {class: 'muted'}, 'No connector configured.')));
+    cards.push(h('div', {class: 'card'}, h('h2', {}, 'MongoDB'), h('p', {class: 'muted', 'data-test': 'status-mongo-none'}, 'No connector configured.')));
   }
   node.replaceChildren(...cards);
 }

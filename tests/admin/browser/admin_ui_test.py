@@ -8,7 +8,7 @@ error; disconnect a client; see a dead letter for a document MongoDB holds that 
 take, fix the document with pymongo and retry it; start a full import and watch its progress bar
 reach the end. Then every page again at a phone's size, and log out. A screenshot of each page goes to OUTPOST_SCREENSHOTS.
 
-Usage: admin_ui_test.py   (run by ctest)
+Usage: admin_ui_test.py CASE   (run by ctest, one case each; see CASES at the bottom)
 Environment: OUTPOST_SERVER, OUTPOST_CLI, MONGO_STANDIN (binaries), OUTPOST_MODEL (examples/tasks
 model), OUTPOST_SCREENSHOTS (a directory for the screenshots).
 """
@@ -32,18 +32,20 @@ PAGES = ["status", "data", "schema", "clients", "history", "mongo"]
 class AdminEnv(Env):
     """Env (tests/integration/py) with the server's admin address and a watching device."""
 
-    def start_server(self, *extra, db="server"):
-        password_file = os.path.join(self.dir, "admin-password")
-        with open(password_file, "w") as f:
-            f.write(ADMIN_PASSWORD)
+    def start_server(self, *extra, db="server", account=True, mongo=True):
+        """The server with an admin account (ACCOUNT) and the connector (MONGO), or without them."""
+        args = [SERVER, "--model", MODEL, "--bind", "ws://127.0.0.1:0", "--db-directory", os.path.join(self.dir, db),
+                "--auth-shared-secret", SECRET, "--admin-bind", "http://127.0.0.1:0"]
+        if mongo:
+            args += ["--mongo-url", self.mongo_url, "--mongo-db", self.db_name]
+        if account:
+            password_file = os.path.join(self.dir, "admin-password")
+            with open(password_file, "w") as f:
+                f.write(ADMIN_PASSWORD)
+            args += ["--admin-user", ADMIN_USER, "--admin-password-file", password_file]
         out_path = os.path.join(self.dir, db + ".out")
         err_path = os.path.join(self.dir, "server.log")
-        self.server = subprocess.Popen(
-            [SERVER, "--model", MODEL, "--bind", "ws://127.0.0.1:0", "--db-directory", os.path.join(self.dir, db),
-             "--auth-shared-secret", SECRET, "--mongo-url", self.mongo_url, "--mongo-db", self.db_name,
-             "--admin-bind", "http://127.0.0.1:0", "--admin-user", ADMIN_USER, "--admin-password-file",
-             password_file, *extra],
-            stdout=open(out_path, "w"), stderr=open(err_path, "a"))
+        self.server = subprocess.Popen([*args, *extra], stdout=open(out_path, "w"), stderr=open(err_path, "a"))
         self.procs.append(self.server)
 
         def ports():
@@ -256,37 +258,81 @@ def log_out(b):
     assert not b.find("#nav").is_displayed()
 
 
+def no_console_errors(b):
+    errors = [m for m in b.console() if "Uncaught" in m or "TypeError" in m]
+    assert not errors, errors
+
+
+def case_scenario(env, browser_for):
+    # Documents only MongoDB has: the connector follows changes from its start, the full import
+    # brings these in.
+    env.db.User.insert_many([{"name": "u%05d" % i, "email": "u%d@example.org" % i}
+                             for i in range(USERS_ONLY_IN_MONGO)])
+    env.start_server()
+    env.put("a", "Task", {"text": "Buy milk", "done": False, "tags": ["home"]})
+    env.sync("a")
+    wait_for(lambda: env.db.Task.find_one({"text": "Buy milk"}), "the device's task in MongoDB")
+    watch_out, watch_err = env.watch("w")
+
+    b = browser_for(os.environ["OUTPOST_SCREENSHOTS"])
+    log_in(b)
+    status_page(b)
+    data_page(env, b, watch_out)
+    schema_page(b)
+    clients_page(b, watch_err)
+    history_page(b)
+    dead_letter(env, b)
+    full_import(env, b)
+    phone_pages(b)
+    log_out(b)
+    no_console_errors(b)
+
+
+def case_no_account_no_connector(env, browser_for):
+    """On loopback without an admin account there is no login: the user is `local`, and its changes
+    carry the session's CSRF token like any other. Without a connector the MongoDB page says so."""
+    env.start_server(account=False, mongo=False)
+    env.put("a", "Task", {"text": "Local task", "done": False})
+    env.sync("a")
+    b = browser_for(os.path.join(env.dir, "screenshots"))
+    b.open()
+    b.visible("[data-test=page-status]")
+    assert b.text("[data-test=session-user]") == "local"
+    assert not b.find("#login").is_displayed()
+    b.visible("[data-test=status-mongo-none]")
+    assert b.find("[data-test=chart-mongo]").is_displayed() is False
+    b.nav("data")
+    run_query(b, 'text == "Local task"')
+    b.wait_text("#objects-summary", lambda t: t == "1–1 of 1", "the device's task")
+    b.click("[data-test=object-row]")
+    b.click("#object-edit")
+    b.set_value("#object-editor", '{"done": true}')
+    b.click("#object-save")
+    b.wait_text("#object-json", lambda t: '"done": true' in t, "the stored edit")
+    env.sync("a")
+    assert by_text(env.objects("a", "Task"), "Local task")["done"] is True
+    b.nav("mongo")
+    b.visible("[data-test=mongo-none]")
+    assert not b.find("#mongo-error").is_displayed()
+    no_console_errors(b)
+
+
+CASES = {"scenario": case_scenario, "no_account_no_connector": case_no_account_no_connector}
+
+
 def main():
     env = AdminEnv()
-    browser = None
-    try:
-        # Documents only MongoDB has: the connector follows changes from its start, the full import
-        # brings these in.
-        env.db.User.insert_many([{"name": "u%05d" % i, "email": "u%d@example.org" % i}
-                                 for i in range(USERS_ONLY_IN_MONGO)])
-        env.start_server()
-        env.put("a", "Task", {"text": "Buy milk", "done": False, "tags": ["home"]})
-        env.sync("a")
-        wait_for(lambda: env.db.Task.find_one({"text": "Buy milk"}), "the device's task in MongoDB")
-        watch_out, watch_err = env.watch("w")
+    browsers = []
 
-        browser = Browser(env.admin_url, os.environ["OUTPOST_SCREENSHOTS"], DEADLINE)
-        log_in(browser)
-        status_page(browser)
-        data_page(env, browser, watch_out)
-        schema_page(browser)
-        clients_page(browser, watch_err)
-        history_page(browser)
-        dead_letter(env, browser)
-        full_import(env, browser)
-        phone_pages(browser)
-        log_out(browser)
-        errors = [m for m in browser.console() if "Uncaught" in m or "TypeError" in m]
-        assert not errors, errors
-        print("PASS admin_ui_browser; screenshots in", os.environ["OUTPOST_SCREENSHOTS"])
+    def browser_for(screenshots):
+        browsers.append(Browser(env.admin_url, screenshots, DEADLINE))
+        return browsers[-1]
+    try:
+        CASES[sys.argv[1]](env, browser_for)
+        print("PASS", sys.argv[1])
     finally:
-        if browser is not None:
-            browser.quit()
+        for b in browsers:
+            b.quit()
         env.close()
 
 
