@@ -230,6 +230,13 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         if (in.decoded) return std::move(*in.decoded);
         return decode_message(in.frame, options_.max_message_size);
     };
+    // Consecutive Logins of different sessions and client ids form a group (commit_logins); any
+    // other frame answers the group first.
+    std::vector<PendingLogin> logins;
+    MetaWrites to_bind;
+    auto answer_logins = [&] {
+        if (!logins.empty()) commit_logins(logins, to_bind);
+    };
     size_t i = 0;
     while (i < frames.size()) {
         const SessionId id = frames[i].session;
@@ -238,6 +245,26 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         auto it = sessions_.find(id);
         if (it == sessions_.end() || it->second->closed) continue;
         Session& s = *it->second;
+        if (decoded && !s.logged_in && std::holds_alternative<Login>(*decoded)) {
+            Login& login = std::get<Login>(*decoded);
+            std::string client = client_id_to_hex(login.client_id);
+            if (std::any_of(logins.begin(), logins.end(), [&](const PendingLogin& p) {
+                    return p.session == id || p.client == client;
+                })) {
+                answer_logins();  // a second Login of S, or its client's other connection
+                if (s.closed) continue;
+                if (s.logged_in) {
+                    dispatch(s, std::move(decoded).value());
+                    continue;
+                }
+            }
+            if (prepare_login(s, login, client, to_bind)) {
+                logins.push_back({id, std::move(login), std::move(client)});
+            }
+            continue;
+        }
+        answer_logins();
+        if (s.closed) continue;
         if (!decoded) {
             fail(s, decoded.status().code(), decoded.status().message());
             continue;
@@ -279,6 +306,7 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
             }
         }
     }
+    answer_logins();
 }
 
 void ServerCore::dispatch(Session& s, Message msg) {

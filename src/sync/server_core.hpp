@@ -101,6 +101,9 @@ struct ServerStats {
     uint64_t auth_expired = 0;      // logins refused for an expired token
     uint64_t auth_unknown_key = 0;  // logins refused for a token signed with an unknown key
     uint64_t sessions_expired = 0;  // sessions ended when their token expired
+    // Transactions that bound new client ids (to a key, a JWT user, a scope): one per group of
+    // logins that arrived together.
+    uint64_t login_commits = 0;
     // Sync rules: push changes not applied for being outside the pusher's write scope, and logins
     // whose changed scope went as its difference (LoginResult.scope_changes) rather than a full
     // sync.
@@ -167,11 +170,31 @@ class ServerCore {
     ServerCore(std::shared_ptr<Store> store, ServerOptions options);
 
     void fail(Session& s, ErrorCode code, const std::string& reason);
-    // Logins (server_login.cpp): LOGIN checked, the client's filter set, where it resumes.
+    // Logins (server_login.cpp). The logins that arrive together (consecutive in on_messages) are
+    // checked one by one, then the bindings of the new client ids among them are committed in one
+    // transaction, then each is answered: one durable commit per group, not per login.
+    using MetaWrites = std::vector<std::pair<std::string, std::string>>;
+    struct PendingLogin {
+        SessionId session = 0;
+        Login login;
+        std::string client;  // hex id
+    };
+    // LOGIN on S checked (admit_login) and S's scope bound; what must be written first is added to
+    // TO_BIND. False when S was refused (and closed).
+    bool prepare_login(Session& s, const Login& login, const std::string& client,
+                       MetaWrites& to_bind);
+    // Commits TO_BIND, then answers each login of GROUP that is still open (finish_login, or a
+    // server error when the commit failed). Empties both.
+    void commit_logins(std::vector<PendingLogin>& group, MetaWrites& to_bind);
+    // S's prepared login answered: where it resumes, the LoginResult, then catch-up or full sync.
+    void finish_login(Session& s, const Login& login);
+    // LOGIN on S as a group of one.
     void handle_login(Session& s, Login login);
     // Whether LOGIN may log in on S as client CLIENT (hex id): version, failed-login limit, secret,
-    // fields, model and identity; false when S was refused (and closed).
-    bool admit_login(Session& s, const Login& login, const std::string& client);
+    // fields, model and identity; false when S was refused (and closed). The bindings a new client
+    // id needs are added to TO_BIND.
+    bool admit_login(Session& s, const Login& login, const std::string& client,
+                     MetaWrites& to_bind);
     // Answers S's login with CODE and WHY, and closes S.
     void reject_login(Session& s, ErrorCode code, const std::string& why);
     // The filter for what a client that announces LOGIN's model is sent.
@@ -263,8 +286,8 @@ class ServerCore {
     ErrorCode check_model(const Login& login, std::string& why) const;
     // Sync rules (server_scope.cpp, docs/sync-rules.md). S's scope for LOGIN: a JWT session under
     // ServerOptions::rules gets one (its definition kept in the meta, for later logins); others
-    // none. Errors: kSyncServerError with the reason.
-    Status bind_scope(Session& s, const Login& login);
+    // none; a definition not kept yet is added to TO_BIND. Errors: kSyncServerError with the reason.
+    Status bind_scope(Session& s, const Login& login, MetaWrites& to_bind);
     // How S's login moves its client from the scope it holds (Login::scope_tag) to S's: the
     // difference at R's head (read in TXN) into R.scope_changes, or a full sync (R.full).
     Status change_scope(const Session& s, const Login& login, Txn& txn, LoginResume& r);
@@ -291,7 +314,6 @@ class ServerCore {
     // login; kAuthCredentialsRejected when IDENTITY is another user (shared-secret logins of the id
     // stay allowed). kSyncServerError when the store fails.
     // A binding it needs (a new id) goes to TO_BIND (meta key, value) for the caller to write.
-    using MetaWrites = std::vector<std::pair<std::string, std::string>>;
     Status check_user(const auth::Identity& identity, const std::string& client,
                       MetaWrites& to_bind);
     int64_t wall_now_ms() const;

@@ -181,7 +181,8 @@ void ServerCore::reject_login(Session& s, ErrorCode code, const std::string& why
     s.connection->close(code, why);
 }
 
-bool ServerCore::admit_login(Session& s, const Login& login, const std::string& client) {
+bool ServerCore::admit_login(Session& s, const Login& login, const std::string& client,
+                             MetaWrites& to_bind) {
     if (Status st = check_protocol_version(login.protocol_version); !st) {
         reject_login(s, st.code(), st.message());
         return false;
@@ -223,27 +224,21 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         return false;
     }
     // Before anything is done for the client id (the caller drops its older connection), the login
-    // must show that it is that client's.
-    // The bindings of a new client id (its key, its JWT user) are written together, in one
-    // transaction, once every check passed: a refused login writes nothing.
-    MetaWrites to_bind;
-    Status st = check_identity(login, client, to_bind);
+    // must show that it is that client's. The bindings of a new client id (its key, its JWT user)
+    // are written with those of the logins beside it once every check passed (commit_logins): a
+    // refused login writes nothing.
+    MetaWrites mine;
+    Status st = check_identity(login, client, mine);
     if (st && s.identity.kind == auth::CredentialKind::kJwt) {
-        st = check_user(s.identity, client, to_bind);
-    }
-    if (st && !to_bind.empty()) {
-        st = store_->write([&](WriteTxn& w) {
-            for (const auto& [key, value] : to_bind)
-                OUTPOST_RETURN_IF_ERROR(put_meta(w, key, value));
-            return Status::ok();
-        });
-        if (!st) st = Status(ErrorCode::kSyncServerError, st.to_string());
+        st = check_user(s.identity, client, mine);
     }
     if (!st) {
         if (st.code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
         reject_login(s, st.code(), st.message());
         return false;
     }
+    to_bind.insert(to_bind.end(), std::make_move_iterator(mine.begin()),
+                   std::make_move_iterator(mine.end()));
     return true;
 }
 
@@ -332,16 +327,54 @@ ChangeSet ServerCore::lost_ack_corrections(const Session& s, const Login& login,
     return out;
 }
 
-void ServerCore::handle_login(Session& s, Login login) {
-    const std::string client = client_id_to_hex(login.client_id);
-    if (!admit_login(s, login, client)) return;
+bool ServerCore::prepare_login(Session& s, const Login& login, const std::string& client,
+                               MetaWrites& to_bind) {
+    const size_t before = to_bind.size();
+    if (!admit_login(s, login, client, to_bind)) return false;
     s.known = known_model_of(login);
     s.client = client;
     s.protocol_version = login.protocol_version;
-    if (Status st = bind_scope(s, login); !st) {
+    if (Status st = bind_scope(s, login, to_bind); !st) {
+        to_bind.resize(before);  // nothing of a refused login is written
         reject_login(s, ErrorCode::kSyncServerError, st.message());
-        return;
+        return false;
     }
+    return true;
+}
+
+void ServerCore::commit_logins(std::vector<PendingLogin>& group, MetaWrites& to_bind) {
+    Status st;
+    if (!to_bind.empty()) {
+        st = store_->write([&](WriteTxn& w) {
+            for (const auto& [key, value] : to_bind)
+                OUTPOST_RETURN_IF_ERROR(put_meta(w, key, value));
+            return Status::ok();
+        });
+        if (st) ++stats_.login_commits;
+    }
+    for (PendingLogin& p : group) {
+        auto it = sessions_.find(p.session);
+        if (it == sessions_.end() || it->second->closed) continue;
+        if (!st) {
+            reject_login(*it->second, ErrorCode::kSyncServerError, st.to_string());
+        } else {
+            finish_login(*it->second, p.login);
+        }
+    }
+    group.clear();
+    to_bind.clear();
+}
+
+void ServerCore::handle_login(Session& s, Login login) {
+    std::vector<PendingLogin> group;
+    MetaWrites to_bind;
+    std::string client = client_id_to_hex(login.client_id);
+    if (!prepare_login(s, login, client, to_bind)) return;
+    group.push_back({s.id, std::move(login), std::move(client)});
+    commit_logins(group, to_bind);
+}
+
+void ServerCore::finish_login(Session& s, const Login& login) {
     replace_older_sessions(s);
 
     auto resume = resume_point(s, login);

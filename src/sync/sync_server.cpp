@@ -1,5 +1,6 @@
 #include "sync/sync_server.hpp"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -101,7 +102,8 @@ void SyncServer::drain() {
     for (Event& e : events) {
         switch (e.kind) {
             case Event::kOpen: {
-                flush();
+                // No flush: the frames waiting are other sessions' (logins queued while a commit
+                // ran stay together, one group commit).
                 const ServerCore::SessionId session = core_->on_connect(
                     std::make_shared<WsConnection>(ws_, e.id), std::move(e.remote));
                 sessions_[e.id] = session;
@@ -116,8 +118,13 @@ void SyncServer::drain() {
                     frames.push_back({it->second, {}, &*e.message});
                 break;
             case Event::kClose:
-                flush();
                 if (auto it = sessions_.find(e.id); it != sessions_.end()) {
+                    // The session's own frames go first; other sessions' may wait.
+                    const ServerCore::SessionId closing = it->second;
+                    if (std::any_of(frames.begin(), frames.end(),
+                                    [&](const auto& f) { return f.session == closing; })) {
+                        flush();
+                    }
                     core_->on_disconnect(it->second);
                     sessions_.erase(it);
                 }
