@@ -653,8 +653,8 @@ class LoginClient {
     std::unique_ptr<net::WsClient> ws_;
 };
 
-// Logs every frame of LOGINS in, PARALLEL connections at a time (a finished one is replaced); logins
-// per second.
+// Logs every frame of LOGINS in, PARALLEL connections at a time (a finished one is replaced);
+// logins per second.
 double login_round(const std::string& url, const std::vector<std::string>& logins,
                    size_t parallel) {
     const size_t n = logins.size();

@@ -286,7 +286,8 @@ class ServerCore {
     ErrorCode check_model(const Login& login, std::string& why) const;
     // Sync rules (server_scope.cpp, docs/sync-rules.md). S's scope for LOGIN: a JWT session under
     // ServerOptions::rules gets one (its definition kept in the meta, for later logins); others
-    // none; a definition not kept yet is added to TO_BIND. Errors: kSyncServerError with the reason.
+    // none; a definition not kept yet is added to TO_BIND. Errors: kSyncServerError with the
+    // reason.
     Status bind_scope(Session& s, const Login& login, MetaWrites& to_bind);
     // How S's login moves its client from the scope it holds (Login::scope_tag) to S's: the
     // difference at R's head (read in TXN) into R.scope_changes, or a full sync (R.full).
