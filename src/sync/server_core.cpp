@@ -190,6 +190,10 @@ void ServerCore::on_disconnect(SessionId session) {
     }
     if (it->second->full_sync)
         full_sync_snapshots_.erase(full_sync_snapshots_.find(it->second->full_sync->snapshot));
+    if (auto c = session_of_client_.find(it->second->client);
+        c != session_of_client_.end() && c->second == session) {
+        session_of_client_.erase(c);
+    }
     sessions_.erase(it);
 }
 

@@ -19,6 +19,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 
 #include "outpost/store.hpp"
 #include "sync/auth/identity.hpp"
@@ -199,7 +200,8 @@ class ServerCore {
     void reject_login(Session& s, ErrorCode code, const std::string& why);
     // The filter for what a client that announces LOGIN's model is sent.
     detail::KnownModel known_model_of(const Login& login) const;
-    // Closes the other connections of S's client (one connection per client).
+    // Closes the older connection of S's client, if any (one connection per client), and makes S
+    // the one a newer login replaces.
     void replace_older_sessions(const Session& s);
     struct LoginResume;
     // Where S's client resumes after LOGIN: a catch-up or a full sync, and what was applied of it.
@@ -332,6 +334,8 @@ class ServerCore {
     ServerOptions options_;
     SessionId next_session_ = 1;
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
+    // The logged-in session of each client (hex id): the one a newer login of the client replaces.
+    std::unordered_map<std::string, SessionId> session_of_client_;
     std::set<uint64_t> entities_with_unique_;      // uids of entities with a unique property
     std::multiset<uint64_t> full_sync_snapshots_;  // of the full syncs in progress: kept history
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session

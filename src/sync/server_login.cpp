@@ -270,12 +270,14 @@ detail::KnownModel ServerCore::known_model_of(const Login& login) const {
 
 void ServerCore::replace_older_sessions(const Session& s) {
     // One connection per client: an older one (a half-open socket the client gave up on) goes.
-    for (auto& [id, other] : sessions_) {
-        if (other.get() != &s && other->logged_in && !other->closed && other->client == s.client) {
-            other->closed = true;
-            other->connection->close(ErrorCode::kOk,
-                                     "replaced by a newer connection of this client");
-        }
+    auto [c, added] = session_of_client_.try_emplace(s.client, s.id);
+    if (added || c->second == s.id) return;
+    auto it = sessions_.find(std::exchange(c->second, s.id));
+    if (it == sessions_.end()) return;
+    Session& other = *it->second;
+    if (other.logged_in && !other.closed) {
+        other.closed = true;
+        other.connection->close(ErrorCode::kOk, "replaced by a newer connection of this client");
     }
 }
 
