@@ -362,6 +362,10 @@ int serve(const Settings& s) {
     for (const auto& url : server->bound_urls()) std::printf("listening on %s\n", url.c_str());
     if (*admin) std::printf("admin listening on %s\n", (*admin)->bound_url().c_str());
     std::fflush(stdout);
+    if (*admin) {
+        spdlog::info("admin: UI, API and /metrics on {} ({})", (*admin)->bound_url(),
+                     s.admin.has_account() ? "admin accounts" : "no account: loopback, user local");
+    }
     spdlog::info("serving store {} ({} entities)", s.db_directory,
                  (*store)->model().entities.size());
     spdlog::info("{}", auth->summary);

@@ -57,16 +57,20 @@ bool loopback_host_header(const std::string* host) {
     return net::detail::is_loopback_host(h);
 }
 
-// The security headers of every answer.
+// The security headers of every answer (also of those HttpServer makes itself).
+std::vector<std::pair<std::string, std::string>> security_headers() {
+    return {{"X-Content-Type-Options", "nosniff"},
+            {"X-Frame-Options", "DENY"},
+            {"Content-Security-Policy", "default-src 'self'"},
+            {"Referrer-Policy", "no-referrer"}};
+}
+
 net::HttpServerResponse to_http(Response r, bool no_store) {
     net::HttpServerResponse out;
     out.status = r.status;
     out.headers = std::move(r.headers);
     out.headers.emplace_back("Content-Type", r.content_type);
-    out.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    out.headers.emplace_back("X-Frame-Options", "DENY");
-    out.headers.emplace_back("Content-Security-Policy", "default-src 'self'");
-    out.headers.emplace_back("Referrer-Policy", "no-referrer");
+    for (auto& h : security_headers()) out.headers.push_back(std::move(h));
     out.headers.emplace_back("Cache-Control", no_store ? "no-store" : "no-cache");
     out.body = std::move(r.body);
     return out;
@@ -241,6 +245,8 @@ Status AdminServer::start() {
     net::HttpServerOptions o;
     o.url = s.options.bind_url;
     o.cert_dir = s.options.cert_dir;
+    o.own_answer_headers = security_headers();
+    o.own_answer_headers.emplace_back("Cache-Control", "no-store");
     auto http = std::make_unique<net::HttpServer>(
         o, [this](const net::HttpServerRequest& r) { return handle(r); });
     OUTPOST_RETURN_IF_ERROR(http->start());

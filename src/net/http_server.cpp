@@ -95,9 +95,10 @@ std::string lower(beast::string_view s) {
     return out;
 }
 
-HttpServerResponse plain_answer(int status, std::string body) {
+HttpServerResponse plain_answer(const HttpServerOptions& options, int status, std::string body) {
     HttpServerResponse r;
     r.status = status;
+    r.headers = options.own_answer_headers;
     r.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
     r.body = std::move(body);
     return r;
@@ -147,21 +148,21 @@ class Session final : public std::enable_shared_from_this<Session<Stream>> {
 
     void on_read(beast::error_code ec, std::size_t) {
         if (ec == http::error::body_limit) {
-            return respond(plain_answer(413, "request body too large\n"), true);
+            return respond(plain_answer(server_.options, 413, "request body too large\n"), true);
         }
         if (ec == http::error::header_limit) {
-            return respond(plain_answer(431, "request header too large\n"), true);
+            return respond(plain_answer(server_.options, 431, "request header too large\n"), true);
         }
         if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
             return close();
         }
         if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
-            return respond(plain_answer(400, "malformed request\n"), true);
+            return respond(plain_answer(server_.options, 400, "malformed request\n"), true);
         }
         if (ec) return close();  // a timeout, a reset, a TLS error
         const http::request<http::string_body>& req = parser_->get();
         if (req.target().empty() || req.target().front() != '/') {
-            return respond(plain_answer(400, "the target must be a path\n"), true);
+            return respond(plain_answer(server_.options, 400, "the target must be a path\n"), true);
         }
         respond(call_handler(req), !req.keep_alive());
     }
@@ -183,9 +184,9 @@ class Session final : public std::enable_shared_from_this<Session<Stream>> {
         r.tls = kIsTls<Stream>;
         try {
             if (server_.handler) return server_.handler(r);
-            return plain_answer(404, "not found\n");
+            return plain_answer(server_.options, 404, "not found\n");
         } catch (const std::exception&) {
-            return plain_answer(500, "internal server error\n");
+            return plain_answer(server_.options, 500, "internal server error\n");
         }
     }
 

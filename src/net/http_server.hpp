@@ -65,6 +65,8 @@ struct HttpServerOptions {
     // Writing an answer must finish within this time.
     std::chrono::milliseconds write_timeout{30'000};
     std::size_t max_connections = 256;  // 0: no limit
+    // Headers of the answers the server makes itself (400, 413, 431, 500), e.g. security headers.
+    std::vector<std::pair<std::string, std::string>> own_answer_headers;
 };
 
 class HttpServer {

@@ -436,10 +436,10 @@ TEST(AdminServer, ServesOverHttp) {
     ASSERT_EQ(status.status, 200) << status.body;
     EXPECT_EQ(json::parse(status.body)["version"], "");
     EXPECT_EQ(status.header("cache-control"), "no-store");
-    // A body above 1 MiB: 413 before any handler.
-    EXPECT_EQ(
-        test::http_request(port, "POST", "/api/login", {}, std::string((1u << 20) + 1, 'x')).status,
-        413);
+    // A body above 1 MiB: 413 before any handler, with the security headers too.
+    auto big = test::http_request(port, "POST", "/api/login", {}, std::string((1u << 20) + 1, 'x'));
+    EXPECT_EQ(big.status, 413);
+    EXPECT_EQ(big.header("x-frame-options"), "DENY");
 }
 
 }  // namespace
