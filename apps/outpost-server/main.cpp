@@ -350,20 +350,24 @@ int serve(const Settings& s) {
         }
         spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
     }
-    // The admin API's parts: the sync server's (SyncApi) and the connector's (MongoApi) are
-    // created here from srv and connector, then passed on.
+    // The admin API's parts, asked in this order: the sync server's, SyncApi(*store, srv), and with
+    // a connector the connector's, MongoApi(*connector) (src/admin/sync_api.hpp, mongo_api.hpp;
+    // outpost-server then also links outpost_admin_sync and outpost_admin_mongo). The admin server
+    // is stopped and destroyed before what its parts refer to.
     std::vector<std::shared_ptr<outpost::admin::ApiPart>> admin_parts;
-    auto admin = outpost::admin::start_admin_server(std::move(*admin_settings), admin_parts);
-    if (!admin) {
-        spdlog::error("admin: {}", admin.status().message());
+    auto admin_started =
+        outpost::admin::start_admin_server(std::move(*admin_settings), admin_parts);
+    if (!admin_started) {
+        spdlog::error("admin: {}", admin_started.status().message());
         return 1;
     }
+    std::unique_ptr<outpost::admin::AdminServer> admin = std::move(*admin_started);
     // One write (stdout is a pipe in tests): whoever reads the first line gets the rest too.
     for (const auto& url : server->bound_urls()) std::printf("listening on %s\n", url.c_str());
-    if (*admin) std::printf("admin listening on %s\n", (*admin)->bound_url().c_str());
+    if (admin) std::printf("admin listening on %s\n", admin->bound_url().c_str());
     std::fflush(stdout);
-    if (*admin) {
-        spdlog::info("admin: UI, API and /metrics on {} ({})", (*admin)->bound_url(),
+    if (admin) {
+        spdlog::info("admin: UI, API and /metrics on {} ({})", admin->bound_url(),
                      s.admin.has_account() ? "admin accounts" : "no account: loopback, user local");
     }
     spdlog::info("serving store {} ({} entities)", s.db_directory,
@@ -372,7 +376,7 @@ int serve(const Settings& s) {
     if (auth->rules) spdlog::info("sync rules: {} (for JWT sessions)", s.sync_rules_file);
 
     server->wait();
-    if (*admin) (*admin)->stop();
+    admin.reset();
     // The connector stops and its MongoDB client pool goes before the last line.
     if (connector) connector->stop();
     auto stats = server->stats();
