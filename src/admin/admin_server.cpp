@@ -13,9 +13,9 @@ namespace outpost::admin {
 
 namespace {
 
-bool is_change(const std::string& method) {
-    return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
-}
+// Every method but the safe ones may change something, also one no part knows (a part could
+// treat it as a write).
+bool is_change(const std::string& method) { return method != "GET" && method != "HEAD"; }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -45,14 +45,22 @@ std::string cookie_value(const std::string* header, std::string_view name) {
 bool loopback_host_header(const std::string* host) {
     if (!host || host->empty()) return false;
     std::string_view h = *host;
+    std::string_view port;
     if (h.starts_with('[')) {
         const auto end = h.find(']');
         if (end == std::string_view::npos) return false;
-        const std::string_view after = h.substr(end + 1);
-        if (!after.empty() && !after.starts_with(':')) return false;
+        port = h.substr(end + 1);
         h = h.substr(1, end - 1);
     } else if (const auto colon = h.find(':'); colon != std::string_view::npos) {
+        port = h.substr(colon);
         h = h.substr(0, colon);
+    }
+    // Nothing after the name but an optional ":PORT" of digits.
+    if (!port.empty()) {
+        if (port.size() < 2 || port.size() > 6 || port.front() != ':') return false;
+        for (char c : port.substr(1)) {
+            if (c < '0' || c > '9') return false;
+        }
     }
     return net::detail::is_loopback_host(h);
 }

@@ -202,6 +202,8 @@ TEST(AdminServer, ChangesNeedTheSessionsCsrfToken) {
     EXPECT_EQ(
         f.call("DELETE", "/api/fake/items", {{"cookie", cookie}, {"x-csrf-token", other}}).status,
         403);
+    // Any method but GET and HEAD needs it, also one no part knows.
+    EXPECT_EQ(f.call("FROB", "/api/fake/items", {{"cookie", cookie}}).status, 403);
     EXPECT_EQ(f.part->items, 0);
     auto ok = f.call("POST", "/api/fake/items", {{"cookie", cookie}, {"x-csrf-token", csrf}});
     EXPECT_EQ(ok.status, 201) << ok.body;
@@ -337,8 +339,9 @@ TEST(AdminServer, MetricsNeedASessionOrBasicAuth) {
 
 TEST(AdminServer, WithoutAccountsEveryRequestIsLocalButTheHostMustBeLoopback) {
     Fixture f(false);
-    for (const char* host : {"evil.example", "evil.example:9980", "127.0.0.1.evil.example:9980",
-                             "10.0.0.1:9980", ""}) {
+    for (const char* host :
+         {"evil.example", "evil.example:9980", "127.0.0.1.evil.example:9980", "10.0.0.1:9980", "",
+          "127.0.0.1:9x80", "127.0.0.1:", "[::1]x", "[::1]:", "localhost:1234567", "[::1"}) {
         auto r = f.call("GET", "/api/status", {{"host", host}});
         EXPECT_EQ(r.status, 403) << host;
         EXPECT_EQ(f.call("GET", "/", {{"host", host}}).status, 403) << host;
