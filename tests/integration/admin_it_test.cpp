@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http_client.hpp"
+#include "net/http_get.hpp"
 #include "net/url.hpp"
 #include "sync_it_support.hpp"
 
@@ -32,7 +33,7 @@ class AdminIt : public it::SyncIt {
     }
 
     // Starts the server and reads the admin port from its `admin listening on` line.
-    ::testing::AssertionResult start(std::vector<std::string> extra) {
+    ::testing::AssertionResult start(std::vector<std::string> extra, bool tls = false) {
         if (!server_.spawn(server_args(std::move(extra)), dir_.sub("server.log"))) {
             return ::testing::AssertionFailure() << "fork failed";
         }
@@ -40,7 +41,7 @@ class AdminIt : public it::SyncIt {
             if (line->rfind(kAdminPrefix, 0) != 0) continue;
             admin_url_ = line->substr(std::string(kAdminPrefix).size());
             auto url = net::detail::parse_http_listen_url(admin_url_);
-            if (!url || url->host != "127.0.0.1" || url->port == 0) {
+            if (!url || url->host != "127.0.0.1" || url->port == 0 || url->tls != tls) {
                 return ::testing::AssertionFailure() << "bad line: " << *line;
             }
             port_ = url->port;
@@ -147,6 +148,29 @@ TEST_F(AdminIt, WithoutAccountsOnLoopbackEveryoneIsLocal) {
     ASSERT_EQ(metrics.status, 200);
     it::RunResult check = promtool(metrics.body);
     EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST_F(AdminIt, ServesHttpsWithTheCertificateOfCert) {
+    const std::string certs = dir_.sub("certs");
+    std::filesystem::create_directories(certs);
+    it::RunResult made = it::run_program(
+        {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", certs + "/key.pem",
+         "-out", certs + "/cert.pem"},
+        dir_.sub("openssl.log"), it::kDeadline);
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    ASSERT_TRUE(start({"--cert", certs, "--admin-bind", "https://127.0.0.1:0", "--admin-user",
+                       "alice", "--admin-password-file", dir_.sub("password")},
+                      true));
+    EXPECT_TRUE(admin_url_.starts_with("https://127.0.0.1:")) << admin_url_;
+    net::HttpGetOptions get;
+    get.url = admin_url_ + "/health";
+    get.ca_file = certs + "/cert.pem";
+    auto health = net::http_get(get);
+    ASSERT_TRUE(health.is_ok()) << health.status().to_string();
+    EXPECT_EQ(health->body, "outpost\n");
+    // Plain HTTP on the TLS port gets no answer.
+    EXPECT_EQ(http_request(port_, "GET", "/health").status, 0);
 }
 
 TEST_F(AdminIt, AnExplicitPortThatIsTakenStopsTheStart) {
