@@ -90,8 +90,8 @@ Response method_not_allowed(const char* allowed) {
     return r;
 }
 
-// True when the Basic credentials of the Authorization header match an account. Failures count
-// against the address as failed logins do.
+// What the Basic credentials of the Authorization header are: none, an account's, wrong, or from an
+// address that is blocked. Failures count against the address as failed logins do.
 enum class BasicAuth { kNone, kOk, kWrong, kBlocked };
 
 BasicAuth check_basic(AdminServer::Impl& s, const Call& call) {
