@@ -68,13 +68,50 @@ std::optional<Object> person_named(Store& store, const std::string& name) {
     return std::move(found).value();
 }
 
+int64_t now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A stand-in for the JWT verifier: "alice:1000123" is alice's token expiring at 1000123 (seconds);
+// a suffix ":stale" names a key the server does not know; anything else is rejected.
+Result<sync::auth::Identity> fake_verify(std::string_view token, int64_t now) {
+    const size_t colon = token.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return Status(ErrorCode::kAuthCredentialsRejected, "not a token");
+    }
+    std::string_view rest = token.substr(colon + 1);
+    const size_t suffix = rest.find(':');
+    if (suffix != std::string_view::npos && rest.substr(suffix + 1) == "stale") {
+        return Status(ErrorCode::kAuthUnknownKey, "no key 'stale'");
+    }
+    sync::auth::Identity id;
+    id.kind = sync::auth::CredentialKind::kJwt;
+    id.user = std::string(token.substr(0, colon));
+    id.expires_at_s = std::stoll(std::string(rest.substr(0, suffix)));
+    id.claims["sub"] = {id.user};
+    if (now > id.expires_at_s) return Status(ErrorCode::kAuthTokenExpired, "token expired");
+    return id;
+}
+
+// The value of the sample that starts LINE_START in metrics TEXT, -1 when there is none.
+double sample_value(const std::string& text, const std::string& line_start) {
+    const size_t at = text.find("\n" + line_start + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + line_start.size() + 2));
+}
+
 class SyncApiTest : public ::testing::Test {
   protected:
+    virtual void configure(sync::SyncServerOptions&) {}
+
     void SetUp() override {
         store_ = open_store(dir_.sub("server"));
         sync::SyncServerOptions so;
         so.core.shared_secret = "s3cret";
         so.net.urls = {"ws://127.0.0.1:0"};
+        configure(so);
         auto server = sync::SyncServer::create(store_, so);
         ASSERT_OK(server);
         server_ = std::move(server).value();
@@ -100,11 +137,12 @@ class SyncApiTest : public ::testing::Test {
 
     // A device on its own store, started; waits until it is up to date.
     SyncClient& device(const std::string& name, const std::string& secret = "s3cret",
-                       bool wait = true) {
+                       bool wait = true, const std::string& token = "") {
         stores_.push_back(open_store(dir_.sub(name)));
         SyncClientOptions o;
         o.urls = {url_};
         o.credentials = secret;
+        o.token = token;
         auto c = SyncClient::create(stores_.back(), o);
         EXPECT_OK(c);
         clients_.push_back(std::move(c).value());
@@ -211,6 +249,9 @@ TEST_F(SyncApiTest, BadQueryIs400WithTheParsersMessageAndColumn) {
     // A property the entity lacks is refused too (no column: it is not a syntax error).
     Response unknown = get("/api/entities/Person/objects", {{"where", "height > 3"}});
     EXPECT_EQ(unknown.status, 400) << unknown.body;
+    // A parameter has no value here.
+    Response param = get("/api/entities/Person/objects", {{"where", "age == $x"}});
+    EXPECT_EQ(param.status, 400) << param.body;
 }
 
 TEST_F(SyncApiTest, UnknownEntityOrIdIs404) {
@@ -493,6 +534,32 @@ TEST_F(SyncApiTest, MetricsHaveEveryFamilyCountLoginsAndPassPromtool) {
     const int rc = ::pclose(promtool);
     ASSERT_TRUE(WIFEXITED(rc)) << rc;
     EXPECT_EQ(WEXITSTATUS(rc), 0) << text;
+}
+
+class SyncApiTokenTest : public SyncApiTest {
+  protected:
+    void configure(sync::SyncServerOptions& o) override { o.core.verify_token = fake_verify; }
+};
+
+TEST_F(SyncApiTokenTest, ClientsShowTheTokensUserAndLoginsCountByResult) {
+    device("alice", "", true, "alice:" + std::to_string(now_s() + 3600));
+    device("stale", "", false, "bob:" + std::to_string(now_s() + 3600) + ":stale");
+    device("late", "", false, "carol:" + std::to_string(now_s() - 100));
+    std::string text;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            text = metrics();
+            return sample_value(text, "outpost_logins_total{result=\"unknown_key\"}") >= 1 &&
+                   sample_value(text, "outpost_logins_total{result=\"expired\"}") >= 1;
+        },
+        30s))
+        << text;
+    EXPECT_EQ(sample_value(text, "outpost_logins_total{result=\"ok\"}"), 1);
+    EXPECT_EQ(sample_value(text, "outpost_logins_total{result=\"rejected\"}"), 0);
+    EXPECT_EQ(sample_value(text, "outpost_clients_connected"), 1);
+    json items = body_of(get("/api/clients"))["items"];
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0]["user"], "alice");
 }
 
 // With no server (a store only) the data paths work; there are no clients.
