@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "common/models.hpp"
 #include "common/objects.hpp"
@@ -534,6 +535,50 @@ TEST_F(SyncApiTest, MetricsHaveEveryFamilyCountLoginsAndPassPromtool) {
     const int rc = ::pclose(promtool);
     ASSERT_TRUE(WIFEXITED(rc)) << rc;
     EXPECT_EQ(WEXITSTATUS(rc), 0) << text;
+}
+
+// Requests from several admin threads at once, while a device pushes: every answer is right, and
+// every write arrives once.
+TEST_F(SyncApiTest, ServesRequestsFromSeveralThreadsWhileADevicePushes) {
+    SyncClient& phone = device("phone");
+    Store& phone_store = *stores_.back();
+    constexpr int kThreads = 4, kRounds = 25, kPushes = 50;
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kRounds; ++i) {
+                const std::string name = "admin-" + std::to_string(t) + "-" + std::to_string(i);
+                const std::string body = json({{"name", name}}).dump();
+                auto answers = {
+                    api_->handle(request("POST", "/api/entities/Person/objects", {}, body)),
+                    api_->handle(request("GET", "/api/entities/Person/objects",
+                                         {{"where", "name ^= \"admin\""}, {"limit", "5"}})),
+                    api_->handle(request("GET", "/api/clients")),
+                    api_->handle(request("GET", "/api/history")),
+                    api_->handle(request("GET", "/api/model")),
+                };
+                for (const auto& a : answers) {
+                    if (!a || (a->status != 200 && a->status != 201)) ++bad;
+                }
+                MetricsWriter w;
+                api_->write_metrics(w);
+                json status;
+                api_->add_status(status);
+                if (w.text().find("outpost_push_txns_total") == std::string::npos) ++bad;
+            }
+        });
+    }
+    for (int i = 0; i < kPushes; ++i) {
+        test::put(phone_store, "Item", {{"n", Value(int64_t{i})}});
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(bad, 0);
+    ASSERT_OK(phone.wait_until_up_to_date(30s));
+    EXPECT_EQ(test::count(*store_, "Item"), static_cast<uint64_t>(kPushes));
+    EXPECT_EQ(test::count(*store_, "Person"), static_cast<uint64_t>(kThreads * kRounds));
+    ASSERT_TRUE(wait_until(
+        [&] { return test::count(phone_store, "Person") == uint64_t{kThreads * kRounds}; }, 30s));
 }
 
 class SyncApiTokenTest : public SyncApiTest {
