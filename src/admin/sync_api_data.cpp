@@ -70,10 +70,13 @@ Response SyncApi::list_objects(const Request& request, const std::string& entity
     if (!desc) return bad;
     auto box = store_->box(entity);
     if (!box) return store_error(box.status());
+    // The page, and the count of every match (without the order: it does not change the count).
     QueryBuilder b(*box);
     if (auto w = request.query.find("where"); w != request.query.end() && !w->second.empty()) {
         b.where(w->second);
     }
+    auto counting = b.build();
+    if (!counting) return store_error(counting.status());
     if (auto o = request.query.find("order"); o != request.query.end() && !o->second.empty()) {
         b.order(o->second, *desc ? uint32_t{kOrderDescending} : 0u);
     }
@@ -84,9 +87,7 @@ Response SyncApi::list_objects(const Request& request, const std::string& entity
     if (!txn) return store_error(txn.status());
     auto found = query->find(*txn);
     if (!found) return store_error(found.status());
-    query->set_offset(0);
-    query->set_limit(UINT64_MAX);
-    auto total = query->count(*txn);
+    auto total = counting->count(*txn);
     if (!total) return store_error(total.status());
     txn->close();
     // The items are object JSON as the store writes it, spliced in as they are.

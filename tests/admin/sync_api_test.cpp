@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -136,9 +138,11 @@ class SyncApiTest : public ::testing::Test {
         return call(request("GET", path, std::move(query)));
     }
 
-    // A device on its own store, started; waits until it is up to date.
+    // A device on its own store, started (after BEFORE_START, which may set listeners); waits
+    // until it is up to date.
     SyncClient& device(const std::string& name, const std::string& secret = "s3cret",
-                       bool wait = true, const std::string& token = "") {
+                       bool wait = true, const std::string& token = "",
+                       const std::function<void(SyncClient&)>& before_start = {}) {
         stores_.push_back(open_store(dir_.sub(name)));
         SyncClientOptions o;
         o.urls = {url_};
@@ -147,6 +151,7 @@ class SyncApiTest : public ::testing::Test {
         auto c = SyncClient::create(stores_.back(), o);
         EXPECT_OK(c);
         clients_.push_back(std::move(c).value());
+        if (before_start) before_start(*clients_.back());
         clients_.back()->start();
         if (wait) {
             EXPECT_OK(clients_.back()->wait_until_up_to_date(30s));
@@ -385,10 +390,12 @@ TEST_F(SyncApiTest, AdminWritesAndDeletesReachAConnectedDevice) {
 
 TEST_F(SyncApiTest, ClientsListShowsAConnectedDeviceAndDisconnectDropsIt) {
     EXPECT_EQ(body_of(get("/api/clients"))["items"].size(), 0u);
-    SyncClient& phone = device("phone");
-    std::atomic<int> disconnects{0};
-    phone.on_state_change([&](SyncState s) {
-        if (s == SyncState::kDisconnected) ++disconnects;
+    // Shared with the listener: the client outlives this body (TearDown stops it).
+    auto disconnects = std::make_shared<std::atomic<int>>(0);
+    SyncClient& phone = device("phone", "s3cret", true, "", [disconnects](SyncClient& c) {
+        c.on_state_change([disconnects](SyncState s) {
+            if (s == SyncState::kDisconnected) ++*disconnects;
+        });
     });
     test::put(*stores_.back(), "Person", {{"name", Value("Ann")}});
     ASSERT_OK(phone.wait_until_up_to_date(30s));
@@ -429,13 +436,14 @@ TEST_F(SyncApiTest, ClientsListShowsAConnectedDeviceAndDisconnectDropsIt) {
     // Gone: the client is dropped (it comes back later as a new session, after its backoff).
     ASSERT_TRUE(wait_until(
         [&] {
-            for (const auto& c : body_of(get("/api/clients"))["items"]) {
+            const json list = body_of(get("/api/clients"));
+            for (const auto& c : list["items"]) {
                 if (c["session"] == client["session"]) return false;
             }
             return true;
         },
         10s));
-    ASSERT_TRUE(wait_until([&] { return disconnects > 0; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return *disconnects > 0; }, 10s));
 }
 
 TEST_F(SyncApiTest, HistoryListsRecordsNewestFirstOrForwardFromASeq) {
