@@ -169,6 +169,7 @@ ServerCore::SessionId ServerCore::on_connect(std::shared_ptr<Connection> connect
     s->id = next_session_++;
     s->connection = std::move(connection);
     s->remote = std::move(remote_address);
+    s->connected_ms = wall_now_ms();
     SessionId id = s->id;
     sessions_.emplace(id, std::move(s));
     ++stats_.sessions;
@@ -195,6 +196,33 @@ void ServerCore::on_disconnect(SessionId session) {
         session_of_client_.erase(c);
     }
     sessions_.erase(it);
+}
+
+std::vector<SessionInfo> ServerCore::sessions() const {
+    std::vector<SessionInfo> out;
+    out.reserve(stats_.logged_in);
+    for (const auto& [id, sp] : sessions_) {
+        const Session& s = *sp;
+        if (!s.logged_in || s.closed) continue;
+        out.push_back(
+            {s.id, s.client, s.identity.kind == auth::CredentialKind::kJwt ? s.identity.user : "",
+             s.remote, s.connected_ms, s.protocol_version, s.acked_seq, s.full_sync != nullptr});
+    }
+    return out;
+}
+
+size_t ServerCore::disconnect_client(const std::string& client, const std::string& reason) {
+    size_t n = 0;
+    for (auto& [id, sp] : sessions_) {
+        Session& s = *sp;
+        if (!s.logged_in || s.closed || s.client != client) continue;
+        log(LogLevel::kInfo,
+            "session " + std::to_string(s.id) + ": client " + s.client + ": " + reason);
+        s.closed = true;
+        s.connection->close(ErrorCode::kOk, reason);
+        ++n;
+    }
+    return n;
 }
 
 void ServerCore::send(Session& s, std::string frame) {
@@ -363,6 +391,7 @@ void ServerCore::fan_out(FanOutWatch* watch) {
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
             note_history(rec.position, rec.bytes);
+            if (options_.on_history_record) options_.on_history_record(rec.position);
             // The record encoded whole and its tag, once, and only when someone needs them.
             std::string encoded;
             uint64_t tag = 0;
@@ -401,11 +430,13 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 if (!in_scope && s.known.knows_all) {
                     if (full.empty()) full = apply_frames(rec.position, rec.changes, encoded, tag);
                     for (const auto& f : full) send(s, f);
+                    stats_.fanout_changes += rec.changes.objects.size();
                 } else {
                     ChangeSet mine = s.known.filter(in_scope ? *in_scope : rec.changes);
                     if (mine.empty()) continue;
                     for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                         send(s, std::move(f));
+                    stats_.fanout_changes += mine.objects.size();
                 }
             }
             fanned_seq_ = rec.position;

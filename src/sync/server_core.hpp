@@ -9,6 +9,7 @@
 // one thread or strand, the one that owns the connections. Writes to the server store by others
 // (the MongoDB connector) are fanned out by poll().
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -20,6 +21,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "outpost/store.hpp"
 #include "sync/auth/identity.hpp"
@@ -86,6 +88,9 @@ struct ServerOptions {
     // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 =
     // off).
     size_t max_send_queue_bytes = 256u << 20;
+    // Called on the core's thread when fan-out first reads history record POSITION, i.e. soon
+    // after it was committed (unset: nothing).
+    std::function<void(uint64_t position)> on_history_record;
 };
 
 struct ServerStats {
@@ -110,9 +115,41 @@ struct ServerStats {
     // sync.
     uint64_t writes_refused = 0;
     uint64_t scope_diffs = 0;
+    // Logins by result, besides auth_expired, auth_unknown_key and logins_throttled above:
+    // accepted; refused for their credentials (a wrong secret or token, a client id bound to
+    // another key or user); refused for anything else (protocol version, model, a malformed Login,
+    // a server error).
+    uint64_t logins_ok = 0;
+    uint64_t logins_rejected = 0;
+    uint64_t logins_failed = 0;
+    uint64_t changes_applied = 0;  // object changes of the pushes applied
+    uint64_t fanout_changes = 0;   // object changes sent live to other clients (Apply frames)
+    // The time to apply and commit one group of pushes (one store transaction, one history
+    // record): counts per bucket of kApplySecondsBounds (not cumulative; the last one is above
+    // every bound), and the sum of the times in seconds.
+    std::array<uint64_t, 13> apply_seconds_counts{};
+    double apply_seconds_sum = 0;
     // SyncServer fills these from the network layer (always 0 from ServerCore itself).
     uint64_t connections_refused = 0;  // new connections refused at the connection limit
     uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
+};
+
+// The upper bounds (seconds) of the buckets of ServerStats::apply_seconds_counts.
+inline constexpr std::array<double, 12> kApplySecondsBounds{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+
+// One logged-in session as the admin sees it (ServerCore::sessions).
+struct SessionInfo {
+    uint64_t session = 0;
+    std::string client;        // hex client id
+    std::string user;          // a JWT session's user claim; empty otherwise
+    std::string remote;        // IP:PORT, empty when unknown
+    int64_t connected_ms = 0;  // wall clock, ms since the epoch
+    uint32_t protocol_version = 0;
+    // The newest server sequence the client has: its ApplyAcks, the position it logged in at (up
+    // to date or catching up from), and the records of its own pushes acknowledged to it.
+    uint64_t acked_seq = 0;
+    bool full_sync = false;  // a full sync is in progress
 };
 
 class ServerCore {
@@ -160,6 +197,13 @@ class ServerCore {
     bool continue_full_syncs();
 
     const ServerStats& stats() const { return stats_; }
+    // The logged-in sessions that are open, in session order.
+    std::vector<SessionInfo> sessions() const;
+    // The newest history record offered to the sessions (fan-out's position).
+    uint64_t history_head() const { return fanned_seq_; }
+    // Closes every open session of client CLIENT (hex id) with kOk and REASON; the client
+    // reconnects after its backoff. Returns how many were closed.
+    size_t disconnect_client(const std::string& client, const std::string& reason);
     // The options' frame size limit (fixed at create(): safe to read from any thread).
     size_t max_message_size() const { return options_.max_message_size; }
     // The options' login timeout (fixed at create(): safe to read from any thread).
@@ -212,6 +256,8 @@ class ServerCore {
                                    const std::string& stored) const;
     void dispatch(Session& s, Message msg);
     void handle_pushes(Session& s, std::span<Push> pushes);
+    // Counts a group commit of pushes that took SECONDS in the apply-time histogram.
+    void note_apply_time(double seconds);
     // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
     // whether it was applied (not a resend) and sets RECORD to the position of the history record
     // they become if they changed anything (fan_out confirms it); CORRECTIONS gets, per push, the

@@ -171,6 +171,20 @@ Status ServerCore::check_identity(const Login& login, const std::string& client,
 
 void ServerCore::reject_login(Session& s, ErrorCode code, const std::string& why) {
     ++stats_.protocol_errors;
+    switch (code) {
+        case ErrorCode::kAuthCredentialsRejected:
+            ++stats_.logins_rejected;
+            break;
+        case ErrorCode::kAuthTokenExpired:
+            ++stats_.auth_expired;
+            break;
+        case ErrorCode::kAuthUnknownKey:
+            ++stats_.auth_unknown_key;
+            break;
+        default:
+            ++stats_.logins_failed;
+            break;
+    }
     log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": login rejected (" +
                              std::to_string(static_cast<int>(code)) + "): " + why);
     LoginResult refusal;
@@ -204,17 +218,17 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         // Only wrong credentials count toward the address's limit: tokens that expired together
         // (users behind one NAT) or an unknown key (a rotation) must not block an address.
         if (identity.status().code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
-        if (identity.status().code() == ErrorCode::kAuthTokenExpired) ++stats_.auth_expired;
-        if (identity.status().code() == ErrorCode::kAuthUnknownKey) ++stats_.auth_unknown_key;
         reject_login(s, identity.status().code(), identity.status().message());
         return false;
     }
     s.identity = std::move(*identity);
     if (login.client_key.size() != ClientKey().size()) {
+        ++stats_.logins_failed;
         fail(s, ErrorCode::kSyncMalformedMessage, "Login: client_key must be 32 bytes");
         return false;
     }
     if (login.next_client_txn == 0) {
+        ++stats_.logins_failed;
         fail(s, ErrorCode::kSyncMalformedMessage, "Login: next_client_txn 0");
         return false;
     }
@@ -413,6 +427,7 @@ void ServerCore::finish_login(Session& s, const Login& login) {
     s.connection->send(encode_message(result));
     s.logged_in = true;
     ++stats_.logged_in;
+    ++stats_.logins_ok;
     if (s.identity.kind == auth::CredentialKind::kJwt && s.identity.expires_at_s != 0) {
         expiries_.emplace(s.identity.expires_at_s + options_.token_leeway.count(), s.id);
     }
@@ -435,7 +450,10 @@ void ServerCore::finish_login(Session& s, const Login& login) {
         fail(s, ErrorCode::kSyncServerError, st.to_string());
         return;
     }
-    if (!full) s.sent_seq = head;
+    if (!full) {
+        s.sent_seq = head;
+        s.acked_seq = login.last_server_seq;
+    }
 }
 
 }  // namespace outpost::sync
