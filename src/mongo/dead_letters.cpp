@@ -1,0 +1,140 @@
+#include "mongo/dead_letters.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "mongo/connector_state.hpp"
+#include "outpost/changelog.hpp"
+
+namespace outpost::mongo::detail {
+
+namespace {
+
+constexpr const char* kIndexKey = "mongo:dead_letters";
+
+std::string letter_key(uint64_t id) { return "mongo:dead_letter:" + std::to_string(id); }
+
+// The index: the next id to give, then the ids kept, oldest first.
+struct Index {
+    uint64_t next = 1;
+    std::vector<uint64_t> ids;
+};
+
+void put_u64(std::string& out, uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t get_u64(std::string_view in, size_t at) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v |= static_cast<uint64_t>(static_cast<uint8_t>(in[at + static_cast<size_t>(i)])) << (8 * i);
+    return v;
+}
+
+Result<Index> read_index(Txn& txn) {
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_meta(txn, kIndexKey));
+    Index index;
+    if (!raw) return index;
+    if (raw->size() < 8 || raw->size() % 8 != 0)
+        return Status(ErrorCode::kCorrupt, "the dead-letter index has a bad length");
+    index.next = get_u64(*raw, 0);
+    for (size_t at = 8; at < raw->size(); at += 8) index.ids.push_back(get_u64(*raw, at));
+    return index;
+}
+
+Status write_index(WriteTxn& txn, const Index& index) {
+    std::string raw;
+    raw.reserve(8 * (index.ids.size() + 1));
+    put_u64(raw, index.next);
+    for (uint64_t id : index.ids) put_u64(raw, id);
+    return put_meta(txn, kIndexKey, raw);
+}
+
+std::string cut(const std::string& s, size_t max) {
+    if (s.size() <= max) return s;
+    // Cut at a UTF-8 character boundary, so that the JSON stays valid.
+    size_t end = max;
+    while (end > 0 && (static_cast<uint8_t>(s[end]) & 0xc0) == 0x80) --end;
+    return s.substr(0, end) + "... (" + std::to_string(s.size()) + " bytes, cut)";
+}
+
+std::string encode(const DeadLetter& d) {
+    nlohmann::json j = {{"direction", d.direction},
+                        {"collection", d.collection},
+                        {"document_key", d.document_key},
+                        {"reason", cut(d.reason, DeadLetters::kMaxReasonBytes)},
+                        {"raw", cut(d.raw, DeadLetters::kMaxRawBytes)},
+                        {"time_ms", d.time_ms}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<DeadLetter> decode(uint64_t id, const std::string& raw) {
+    auto j = nlohmann::json::parse(raw, nullptr, false);
+    if (!j.is_object()) return Status(ErrorCode::kCorrupt, "dead letter " + std::to_string(id));
+    DeadLetter d;
+    d.id = id;
+    d.direction = j.value("direction", "");
+    d.collection = j.value("collection", "");
+    d.document_key = j.value("document_key", "");
+    d.reason = j.value("reason", "");
+    d.raw = j.value("raw", "");
+    d.time_ms = j.value("time_ms", int64_t{0});
+    return d;
+}
+
+}  // namespace
+
+Result<uint64_t> DeadLetters::add(WriteTxn& txn, std::vector<DeadLetter>& letters) {
+    OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
+    if (letters.empty()) return index.ids.size();
+    for (DeadLetter& d : letters) {
+        d.id = index.next++;
+        if (d.time_ms == 0) d.time_ms = now_ms();
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, letter_key(d.id), encode(d)));
+        index.ids.push_back(d.id);
+    }
+    if (index.ids.size() > kMaxKept) {
+        size_t drop = index.ids.size() - kMaxKept;
+        for (size_t i = 0; i < drop; ++i)
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, letter_key(index.ids[i])));
+        index.ids.erase(index.ids.begin(), index.ids.begin() + static_cast<std::ptrdiff_t>(drop));
+    }
+    OUTPOST_RETURN_IF_ERROR(write_index(txn, index));
+    return index.ids.size();
+}
+
+Result<std::optional<DeadLetter>> DeadLetters::get(Txn& txn, uint64_t id) {
+    OUTPOST_ASSIGN_OR_RETURN(auto raw, get_meta(txn, letter_key(id)));
+    if (!raw) return std::optional<DeadLetter>();
+    OUTPOST_ASSIGN_OR_RETURN(DeadLetter d, decode(id, *raw));
+    return std::optional<DeadLetter>(std::move(d));
+}
+
+Result<bool> DeadLetters::remove(WriteTxn& txn, uint64_t id) {
+    OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
+    auto it = std::find(index.ids.begin(), index.ids.end(), id);
+    if (it == index.ids.end()) return false;
+    index.ids.erase(it);
+    OUTPOST_RETURN_IF_ERROR(remove_meta(txn, letter_key(id)));
+    OUTPOST_RETURN_IF_ERROR(write_index(txn, index));
+    return true;
+}
+
+Result<uint64_t> DeadLetters::count(Txn& txn) {
+    OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
+    return index.ids.size();
+}
+
+Result<DeadLetterPage> DeadLetters::list(Txn& txn, size_t offset, size_t limit) {
+    OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
+    DeadLetterPage page;
+    page.total = index.ids.size();
+    for (size_t i = offset; i < index.ids.size() && page.items.size() < limit; ++i) {
+        uint64_t id = index.ids[index.ids.size() - 1 - i];
+        OUTPOST_ASSIGN_OR_RETURN(auto d, get(txn, id));
+        if (d) page.items.push_back(std::move(*d));
+    }
+    return page;
+}
+
+}  // namespace outpost::mongo::detail
