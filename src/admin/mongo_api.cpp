@@ -7,8 +7,8 @@ namespace outpost::admin {
 
 namespace {
 
-using nlohmann::json;
 using mongo::ConnectorStatus;
+using nlohmann::json;
 
 // A decimal number of TEXT (digits only, no sign), or nullopt.
 std::optional<uint64_t> parse_number(const std::string& text) {
@@ -27,8 +27,8 @@ Response method_not_allowed(const char* allow) {
 
 json running_json(const mongo::RunningImport& run) {
     const mongo::ImportProgress& p = run.progress;
-    uint64_t done = p.collection_index == 0 ? 0
-                                            : p.collection_index - (p.collection_finished ? 0 : 1);
+    uint64_t done =
+        p.collection_index == 0 ? 0 : p.collection_index - (p.collection_finished ? 0 : 1);
     return {{"started_ms", run.started_ms},
             {"automatic", run.automatic},
             {"reason", run.reason},
@@ -44,12 +44,18 @@ json running_json(const mongo::RunningImport& run) {
 
 json run_json(const mongo::ImportRun& run) {
     const mongo::ImportStats& s = run.stats;
-    return {{"started_ms", run.started_ms}, {"finished_ms", run.finished_ms},
-            {"automatic", run.automatic},   {"reason", run.reason},
-            {"collections", s.collections}, {"docs_read", s.docs_read},
-            {"added", s.added},             {"updated", s.updated},
-            {"removed", s.removed},         {"dead_letters", s.dead_letters},
-            {"seconds", s.seconds},         {"error", run.error}};
+    return {{"started_ms", run.started_ms},
+            {"finished_ms", run.finished_ms},
+            {"automatic", run.automatic},
+            {"reason", run.reason},
+            {"collections", s.collections},
+            {"docs_read", s.docs_read},
+            {"added", s.added},
+            {"updated", s.updated},
+            {"removed", s.removed},
+            {"dead_letters", s.dead_letters},
+            {"seconds", s.seconds},
+            {"error", run.error}};
 }
 
 json letter_json(const mongo::DeadLetter& d) {

@@ -151,7 +151,8 @@ Status Connector::Impl::retry_outbound(const DeadLetter& d) {
         OUTPOST_ASSIGN_OR_RETURN(DynamicBox box, store->box(cm->entity->name));
         OUTPOST_ASSIGN_OR_RETURN(auto id, local_id_of(txn, box, gid));
         if (id) {
-            OUTPOST_ASSIGN_OR_RETURN(current, object_state(*store, txn, *cm->entity, box, *id, gid));
+            OUTPOST_ASSIGN_OR_RETURN(current,
+                                     object_state(*store, txn, *cm->entity, box, *id, gid));
         }
     }
     Bson filter, update, reply;

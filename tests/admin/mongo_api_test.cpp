@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status_macros.hpp"
+#include "mongo/mapping.hpp"
 #include "mongo/mongo_env.hpp"
 
 namespace outpost::admin {
@@ -60,11 +61,12 @@ class MongoApiTest : public ::testing::Test {
         o.log = [](bool, const std::string&) {};
         return o;
     }
-    // Opens the store (again) and starts a connector and its API part over it.
-    void open() {
+    // Opens the store (again) and starts a connector with O and its API part over it.
+    void open() { open(options()); }
+    void open(mongo::ConnectorOptions o) {
         store_ = mongo::testing::open_store(dir_.sub("store"), model_);
         ASSERT_TRUE(store_);
-        auto c = mongo::Connector::create(store_, options());
+        auto c = mongo::Connector::create(store_, std::move(o));
         ASSERT_OK(c);
         connector_ = std::move(c).value();
         ASSERT_OK(connector_->start(nullptr));
@@ -116,8 +118,9 @@ class MongoApiTest : public ::testing::Test {
 };
 
 TEST(MongoApiUrl, PasswordIsRemoved) {
-    EXPECT_EQ(mongo::url_without_password("mongodb://alice:s3cret@db1:27017,db2/app?replicaSet=rs0"),
-              "mongodb://alice:***@db1:27017,db2/app?replicaSet=rs0");
+    EXPECT_EQ(
+        mongo::url_without_password("mongodb://alice:s3cret@db1:27017,db2/app?replicaSet=rs0"),
+        "mongodb://alice:***@db1:27017,db2/app?replicaSet=rs0");
     EXPECT_EQ(mongo::url_without_password("mongodb+srv://bob:p%40ss@cluster.example.net/"),
               "mongodb+srv://bob:***@cluster.example.net/");
     // A raw '/' or '@' in the password (the format wants them encoded) is still cut whole.
@@ -268,13 +271,13 @@ TEST_F(MongoApiTest, RetryThatStillFailsIsAConflictAndKeepsTheLetter) {
         EXPECT_FALSE(err["message"].get<std::string>().empty());
         EXPECT_FALSE(letter_for(key).is_null()) << key;
     }
-    EXPECT_NE(json::parse(call("POST", "/api/mongo/dead-letters/" +
-                                           letter_for(R"({ "_id" : "big" })")["id"].dump() +
-                                           "/retry")
-                              .body)["error"]["message"]
-                  .get<std::string>()
-                  .find("out of range for int8"),
-              std::string::npos);
+    EXPECT_NE(
+        json::parse(call("POST", "/api/mongo/dead-letters/" +
+                                     letter_for(R"({ "_id" : "big" })")["id"].dump() + "/retry")
+                        .body)["error"]["message"]
+            .get<std::string>()
+            .find("out of range for int8"),
+        std::string::npos);
     EXPECT_FALSE(object(string_gid("big")).has_value());
     EXPECT_EQ(get("/api/mongo")["dead_letters"], 2);
 }
@@ -339,6 +342,50 @@ TEST_F(MongoApiTest, ImportStartedFromTheApiShowsProgressAndIsListed) {
     // Sync kept running: a change after the import still arrives.
     mongo_.insert("items", R"({"_id": "after", "i32": 2})");
     ASSERT_TRUE(wait_until([&] { return object(string_gid("after")).has_value(); }));
+}
+
+TEST_F(MongoApiTest, OutboundLetterIsWrittenAgainOnRetry) {
+    auto small = options();
+    small.max_property_size = 64;
+    open(small);
+    // A device's put arriving at the server, with a label too large for MongoDB here.
+    auto box = store_->box("Item").value();
+    Object o = box.new_object();
+    ASSERT_OK(o.set("name", Value(std::string(1000, 'x'))));
+    ASSERT_OK(o.set("i32", Value(int64_t{7})));
+    auto id = box.put(o);
+    ASSERT_OK(id);
+    Gid g;
+    {
+        auto txn = store_->begin_read().value();
+        g = gid_of(txn, box, *id).value().value();
+    }
+    mongo::detail::Bson key;
+    ASSERT_OK(mongo::append_gid(key.get(), "_id", g));
+    ASSERT_TRUE(wait_until([&] { return !letter_for(key.json()).is_null(); })) << letters().dump();
+    json l = letter_for(key.json());
+    EXPECT_EQ(l["direction"], "outbound");
+    ASSERT_TRUE(wait_until([&] { return mongo_.count("items", key.json()) == 1; }));
+    EXPECT_EQ(mongo::testing::field_json(*mongo_.find_one("items", key.json()), "label"),
+              "missing");
+    const std::string retry = "/api/mongo/dead-letters/" + l["id"].dump() + "/retry";
+    // Still too large: 409, kept.
+    Response r = call("POST", retry);
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_NE(r.body.find("maxPropertySizeToMongoDb"), std::string::npos) << r.body;
+    EXPECT_FALSE(letter_for(key.json()).is_null());
+
+    // With the limit lifted (a restart with other options), the retry writes the object's state.
+    close();
+    open();
+    r = call("POST", retry);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(letter_for(key.json()).is_null());
+    auto doc = mongo_.find_one("items", key.json());
+    ASSERT_TRUE(doc.has_value());
+    EXPECT_EQ(mongo::testing::field_json(*doc, "label"),
+              R"({ "v" : ")" + std::string(1000, 'x') + R"(" })");
+    EXPECT_EQ(mongo::testing::field_json(*doc, "i32"), R"({ "v" : 7 })");
 }
 
 // The metrics text, checked by Prometheus' own checker.
