@@ -69,17 +69,25 @@ std::string encode(const DeadLetter& d) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The string KEY of J, or empty (a damaged letter shows what is left of it).
+std::string text(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Result<DeadLetter> decode(uint64_t id, const std::string& raw) {
     auto j = nlohmann::json::parse(raw, nullptr, false);
-    if (!j.is_object()) return Status(ErrorCode::kCorrupt, "dead letter " + std::to_string(id));
+    if (!j.is_object())
+        return Status(ErrorCode::kCorrupt, "dead letter " + std::to_string(id) + " is damaged");
     DeadLetter d;
     d.id = id;
-    d.direction = j.value("direction", "");
-    d.collection = j.value("collection", "");
-    d.document_key = j.value("document_key", "");
-    d.reason = j.value("reason", "");
-    d.raw = j.value("raw", "");
-    d.time_ms = j.value("time_ms", int64_t{0});
+    d.direction = text(j, "direction");
+    d.collection = text(j, "collection");
+    d.document_key = text(j, "document_key");
+    d.reason = text(j, "reason");
+    d.raw = text(j, "raw");
+    auto t = j.find("time_ms");
+    if (t != j.end() && t->is_number_integer()) d.time_ms = t->get<int64_t>();
     return d;
 }
 

@@ -107,11 +107,18 @@ TEST_F(DeadLettersTest, LongTextIsCut) {
 TEST_F(DeadLettersTest, DamagedDataIsAnErrorNotACrash) {
     ASSERT_OK(store_->write([&](WriteTxn& txn) -> Status {
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, "mongo:dead_letter:7", "{not json"));
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, "mongo:dead_letter:8",
+                                         R"({"direction": 5, "reason": "r", "time_ms": "x"})"));
         return put_meta(txn, "mongo:dead_letters", "short");
     }));
     auto txn = store_->begin_read().value();
     EXPECT_EQ(DeadLetters::count(txn).status().code(), ErrorCode::kCorrupt);
     EXPECT_EQ(DeadLetters::get(txn, 7).status().code(), ErrorCode::kCorrupt);
+    auto wrong_types = DeadLetters::get(txn, 8);  // what is left of it
+    ASSERT_OK(wrong_types);
+    EXPECT_EQ(wrong_types.value()->direction, "");
+    EXPECT_EQ(wrong_types.value()->reason, "r");
+    EXPECT_EQ(wrong_types.value()->time_ms, 0);
 }
 
 }  // namespace
