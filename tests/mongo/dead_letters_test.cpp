@@ -82,7 +82,8 @@ TEST_F(DeadLettersTest, RemovedIdsAreNotReused) {
 
 TEST_F(DeadLettersTest, KeepsTheNewestUpToTheBound) {
     std::vector<DeadLetter> many;
-    for (size_t i = 0; i < DeadLetters::kMaxKept + 5; ++i) many.push_back(letter(std::to_string(i)));
+    for (size_t i = 0; i < DeadLetters::kMaxKept + 5; ++i)
+        many.push_back(letter(std::to_string(i)));
     EXPECT_EQ(add(many), DeadLetters::kMaxKept);
     auto txn = store_->begin_read().value();
     EXPECT_EQ(DeadLetters::count(txn).value(), DeadLetters::kMaxKept);
