@@ -180,6 +180,20 @@ TEST_F(MongoApiTest, StatusHasItsShape) {
     EXPECT_EQ(status["mongo"]["database"], mongo_.database());
 }
 
+TEST_F(MongoApiTest, StateIsFailingWhileMongoDbIsGoneAndStreamingWhenItIsBack) {
+    if (!mongo_.standin()) GTEST_SKIP() << "stops and starts the stand-in";
+    open();
+    ASSERT_TRUE(mongo_.standin()->stop());
+    ASSERT_TRUE(wait_until([&] { return get("/api/mongo")["state"] == "failing"; }))
+        << get("/api/mongo").dump();
+    EXPECT_NE(get("/api/mongo")["last_error"], "");
+    ASSERT_TRUE(mongo_.standin()->start());  // same port, empty: the stream's point is gone
+    ASSERT_TRUE(wait_until([&] { return get("/api/mongo")["state"] == "streaming"; }))
+        << get("/api/mongo").dump();
+    mongo_.insert("items", R"({"_id": "back", "i32": 1})");
+    ASSERT_TRUE(wait_until([&] { return object(string_gid("back")).has_value(); }));
+}
+
 TEST_F(MongoApiTest, UnknownPathsAndMethods) {
     open();
     EXPECT_FALSE(api_->handle(request("GET", "/api/status")).has_value());
