@@ -1,6 +1,8 @@
 #include "mongo/dead_letters.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "mongo/connector_state.hpp"
@@ -13,6 +15,31 @@ namespace {
 constexpr const char* kIndexKey = "mongo:dead_letters";
 
 std::string letter_key(uint64_t id) { return "mongo:dead_letter:" + std::to_string(id); }
+
+// The meta key that names the letter kept for D's document and direction: FNV-1a of the three
+// (a document key may be longer than a meta key can be). A clash is told apart by comparing them.
+std::string document_key_of(const DeadLetter& d) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](std::string_view s) {
+        for (char c : s) {
+            h ^= static_cast<uint8_t>(c);
+            h *= 1099511628211ull;
+        }
+        h ^= 0xff;  // a separator no UTF-8 text holds
+        h *= 1099511628211ull;
+    };
+    mix(d.direction);
+    mix(d.collection);
+    mix(d.document_key);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return std::string("mongo:dead_letter_of:") + hex;
+}
+
+bool same_document(const DeadLetter& a, const DeadLetter& b) {
+    return a.direction == b.direction && a.collection == b.collection &&
+           a.document_key == b.document_key;
+}
 
 // The index: the next id to give, then the ids kept, oldest first.
 struct Index {
@@ -93,21 +120,49 @@ Result<DeadLetter> decode(uint64_t id, const std::string& raw) {
 
 }  // namespace
 
+namespace {
+
+// Removes letter ID (kept, in INDEX's list at IT) with its document entry.
+Status drop_letter(WriteTxn& txn, Index& index, std::vector<uint64_t>::iterator it) {
+    uint64_t id = *it;
+    index.ids.erase(it);
+    OUTPOST_ASSIGN_OR_RETURN(auto old, DeadLetters::get(txn, id));
+    if (old) {
+        std::string by_doc = document_key_of(*old);
+        OUTPOST_ASSIGN_OR_RETURN(auto named, get_meta(txn, by_doc));
+        if (named && *named == std::to_string(id))
+            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, by_doc));
+    }
+    return remove_meta(txn, letter_key(id));
+}
+
+// The kept letter of D's document and direction, if any, leaves INDEX.
+Status drop_older_of_same_document(WriteTxn& txn, Index& index, const DeadLetter& d) {
+    OUTPOST_ASSIGN_OR_RETURN(auto named, get_meta(txn, document_key_of(d)));
+    if (!named) return Status::ok();
+    uint64_t old_id = std::strtoull(named->c_str(), nullptr, 10);
+    auto it = std::find(index.ids.begin(), index.ids.end(), old_id);
+    if (it == index.ids.end()) return Status::ok();
+    OUTPOST_ASSIGN_OR_RETURN(auto old, DeadLetters::get(txn, old_id));
+    if (!old || !same_document(*old, d)) return Status::ok();  // a hash clash: both stay
+    return drop_letter(txn, index, it);
+}
+
+}  // namespace
+
 Result<uint64_t> DeadLetters::add(WriteTxn& txn, std::vector<DeadLetter>& letters) {
     OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
     if (letters.empty()) return index.ids.size();
     for (DeadLetter& d : letters) {
+        OUTPOST_RETURN_IF_ERROR(drop_older_of_same_document(txn, index, d));
         d.id = index.next++;
         if (d.time_ms == 0) d.time_ms = now_ms();
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, letter_key(d.id), encode(d)));
+        OUTPOST_RETURN_IF_ERROR(put_meta(txn, document_key_of(d), std::to_string(d.id)));
         index.ids.push_back(d.id);
     }
-    if (index.ids.size() > kMaxKept) {
-        size_t drop = index.ids.size() - kMaxKept;
-        for (size_t i = 0; i < drop; ++i)
-            OUTPOST_RETURN_IF_ERROR(remove_meta(txn, letter_key(index.ids[i])));
-        index.ids.erase(index.ids.begin(), index.ids.begin() + static_cast<std::ptrdiff_t>(drop));
-    }
+    while (index.ids.size() > kMaxKept)
+        OUTPOST_RETURN_IF_ERROR(drop_letter(txn, index, index.ids.begin()));
     OUTPOST_RETURN_IF_ERROR(write_index(txn, index));
     return index.ids.size();
 }
@@ -123,8 +178,7 @@ Result<bool> DeadLetters::remove(WriteTxn& txn, uint64_t id) {
     OUTPOST_ASSIGN_OR_RETURN(Index index, read_index(txn));
     auto it = std::find(index.ids.begin(), index.ids.end(), id);
     if (it == index.ids.end()) return false;
-    index.ids.erase(it);
-    OUTPOST_RETURN_IF_ERROR(remove_meta(txn, letter_key(id)));
+    OUTPOST_RETURN_IF_ERROR(drop_letter(txn, index, it));
     OUTPOST_RETURN_IF_ERROR(write_index(txn, index));
     return true;
 }

@@ -80,6 +80,29 @@ TEST_F(DeadLettersTest, RemovedIdsAreNotReused) {
     EXPECT_EQ(DeadLetters::get(txn, 3).value()->document_key, "c");
 }
 
+TEST_F(DeadLettersTest, ANewerLetterOfTheSameDocumentReplacesTheOlder) {
+    std::vector<DeadLetter> a = {letter("a"), letter("b")};
+    add(a);
+    std::vector<DeadLetter> again = {letter("a")};
+    again[0].reason = "newer";
+    EXPECT_EQ(add(again), 2u);
+    EXPECT_EQ(again[0].id, 3u);
+    auto page = list(0, 10);
+    ASSERT_EQ(page.items.size(), 2u);
+    EXPECT_EQ(page.items[0].id, 3u);
+    EXPECT_EQ(page.items[0].reason, "newer");
+    EXPECT_EQ(page.items[1].document_key, "b");
+    // Another direction or collection is another letter.
+    std::vector<DeadLetter> other = {letter("a"), letter("a")};
+    other[0].direction = "outbound";
+    other[1].collection = "tags";
+    EXPECT_EQ(add(other), 4u);
+    // Removing the newer one and adding the document again makes one letter, not two.
+    ASSERT_OK(store_->write([&](WriteTxn& txn) { return DeadLetters::remove(txn, 3).status(); }));
+    std::vector<DeadLetter> third = {letter("a")};
+    EXPECT_EQ(add(third), 4u);
+}
+
 TEST_F(DeadLettersTest, KeepsTheNewestUpToTheBound) {
     std::vector<DeadLetter> many;
     for (size_t i = 0; i < DeadLetters::kMaxKept + 5; ++i)
