@@ -1,7 +1,5 @@
 #include "mongo/inbound_committer.hpp"
 
-#include <algorithm>
-
 #include "mongo/connector_meta.hpp"
 
 namespace outpost::mongo::detail {
@@ -62,23 +60,21 @@ Status CommitQueue::status() const {
 
 namespace {
 
-// MongoDB's time of the newest of EVENTS: its wallTime (ms), else its clusterTime (s); 0 when none
-// has either.
+// MongoDB's time of the newest of EVENTS (the stream gives them in commit order: the last one with
+// a time): its wallTime (ms), else its clusterTime (s); 0 when none has either.
 int64_t newest_event_ms(const std::vector<Event>& events) {
-    int64_t newest = 0;
-    for (const Event& e : events) {
-        View v(e);
+    for (auto e = events.rbegin(); e != events.rend(); ++e) {
+        View v(*e);
         bson_iter_t it;
-        if (bson_iter_init_find(&it, v.get(), "wallTime") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
-            newest = std::max(newest, bson_iter_date_time(&it));
-        } else if (bson_iter_init_find(&it, v.get(), "clusterTime") &&
-                   BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+        if (bson_iter_init_find(&it, v.get(), "wallTime") && BSON_ITER_HOLDS_DATE_TIME(&it))
+            return bson_iter_date_time(&it);
+        if (bson_iter_init_find(&it, v.get(), "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
             uint32_t t = 0, i = 0;
             bson_iter_timestamp(&it, &t, &i);
-            newest = std::max(newest, static_cast<int64_t>(t) * 1000);
+            return static_cast<int64_t>(t) * 1000;
         }
     }
-    return newest;
+    return 0;
 }
 
 }  // namespace
