@@ -4,8 +4,8 @@
 // status["mongo"] object and the outpost_mongodb_* metrics.
 //
 // GETs and the metrics read the connector's in-memory status and the store (no MongoDB round
-// trip). A retry reads or writes one document in MongoDB on the calling thread (bounded by the
-// connector's server-selection slice). Thread-safe, as ApiPart requires.
+// trip). A retry reads or writes one document in MongoDB on the calling thread (about a second at
+// most to find a server; see Connector::retry_dead_letter). Thread-safe, as ApiPart requires.
 #include <optional>
 
 #include "admin/api_part.hpp"

@@ -250,8 +250,9 @@ class Connector {
     // MongoDB again ($set of every mapped field with upsert; a delete when the object is gone).
     // Either way the letter is removed when it succeeds and kept when not. Errors: kNotFound (no
     // such letter), kMongoMapping (still cannot be mapped or written), kMongoConnection or
-    // kMongoCommand (MongoDB refused or cannot be reached; waits up to the URL's
-    // serverSelectionTimeoutMS), storage errors.
+    // kMongoCommand (MongoDB refused or cannot be reached: a server is waited for about a second,
+    // kSelectionSliceMs, its reply up to the URL's socketTimeoutMS), storage errors. Retries run
+    // one at a time, on the caller's thread, beside the connector's threads (started or not).
     Status retry_dead_letter(uint64_t id);
     // Removes letter ID. kNotFound when it is not kept.
     Status discard_dead_letter(uint64_t id);
