@@ -359,6 +359,9 @@ ConnectorStatus Connector::status() const {
     if (txn) {
         auto head = ChangeLog::last_position(*txn);
         if (head) s.server_head = *head;
+        // As the store has it: the memory's count follows each commit a moment later.
+        auto kept = detail::DeadLetters::count(*txn);
+        if (kept) s.dead_letters_kept = *kept;
     }
     s.outbound_lag = s.server_head > s.outbound_position ? s.server_head - s.outbound_position : 0;
     return s;
