@@ -130,7 +130,66 @@ Status apply_auth(const json& a, Settings& s) {
     return Status::ok();
 }
 
+Status apply_admin(const json& a, AdminSettings& s) {
+    if (!a.is_object()) return bad("admin", "expected an object");
+    for (const auto& [key, v] : a.items()) {
+        if (key != "users") return bad("admin." + key, "unknown key");
+        if (!v.is_array()) return bad("admin.users", "expected an array of {name, passwordHash}");
+        s.users.clear();
+        for (const auto& u : v) {
+            if (!u.is_object()) return bad("admin.users", "expected {name, passwordHash} objects");
+            AdminUserSettings user;
+            for (const auto& [field, value] : u.items()) {
+                Status st;
+                if (field == "name")
+                    st = read_string(value, "admin.users[].name", user.name);
+                else if (field == "passwordHash")
+                    st = read_string(value, "admin.users[].passwordHash", user.password_hash);
+                else
+                    return bad("admin.users[]." + field, "unknown key");
+                if (!st) return st;
+            }
+            s.users.push_back(std::move(user));
+        }
+    }
+    return Status::ok();
+}
+
 Status invalid(std::string what) { return Status(ErrorCode::kInvalidArgument, std::move(what)); }
+
+// The admin part of validate().
+Status validate_admin(const Settings& s) {
+    const AdminSettings& a = s.admin;
+    if (a.user.empty() != a.password_file.empty()) {
+        return invalid(
+            "--admin-user and --admin-password-file go together (the file holds the "
+            "password on its first line)");
+    }
+    for (const auto& u : a.users) {
+        if (u.name.empty()) return invalid("admin.users: an account without name");
+        if (!u.password_hash.starts_with("$argon2id$")) {
+            return invalid("admin.users: the passwordHash of '" + u.name +
+                           "' is not an argon2id hash: make one with `outpost-server "
+                           "admin-password-hash` (it reads the password on stdin)");
+        }
+    }
+    if (a.bind == "off") return Status::ok();
+    auto url = net::detail::parse_http_listen_url(a.bind);
+    if (!url) {
+        return invalid("--admin-bind " + a.bind +
+                       ": expected http://HOST:PORT, https://HOST:PORT or off");
+    }
+    if (url->tls && s.cert_dir.empty()) {
+        return invalid("--admin-bind " + a.bind + " needs --cert DIR holding cert.pem and key.pem");
+    }
+    if (!a.has_account() && !is_loopback_host(url->host)) {
+        return invalid("--admin-bind " + a.bind +
+                       " is not a loopback address and there is no admin account: add one "
+                       "(--admin-user NAME --admin-password-file FILE, or admin.users in the "
+                       "config) or bind the admin server to 127.0.0.1");
+    }
+    return Status::ok();
+}
 
 // The JWT part of validate().
 Status validate_jwt(const Settings& s) {
@@ -236,6 +295,11 @@ Status apply_config_json(const std::string& text, Settings& s) {
             st = read_string(v, key, s.log_level);
         else if (key == "mongoDb")
             st = apply_mongo(v, s.mongo);
+        else if (key == "adminBind") {
+            st = read_string(v, key, s.admin.bind);
+            s.admin.bind_given = true;
+        } else if (key == "admin")
+            st = apply_admin(v, s.admin);
         else
             return bad(key, "unknown key");
         if (!st) return st;
@@ -329,7 +393,7 @@ Status validate(const Settings& s) {
         return Status(ErrorCode::kInvalidArgument,
                       "--mongo-url needs --mongo-db (config mongoDb.database)");
     }
-    return Status::ok();
+    return validate_admin(s);
 }
 
 std::vector<std::string> warnings(const Settings& s) {

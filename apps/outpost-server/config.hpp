@@ -41,6 +41,21 @@ struct JwtSettings {
     }
 };
 
+// The admin server (docs/server.md, docs/admin-api.md).
+struct AdminUserSettings {
+    std::string name;
+    std::string password_hash;  // $argon2id$... (outpost-server admin-password-hash)
+};
+
+struct AdminSettings {
+    std::string bind = "http://127.0.0.1:9980";  // http(s)://HOST:PORT, or "off"
+    bool bind_given = false;                     // by --admin-bind or adminBind
+    std::vector<AdminUserSettings> users;        // config admin.users
+    std::string user;                            // --admin-user
+    std::string password_file;                   // --admin-password-file
+    bool has_account() const { return !users.empty() || !user.empty(); }
+};
+
 struct Settings {
     std::string model_file;
     std::vector<std::string> binds;  // default ws://127.0.0.1:9999
@@ -56,6 +71,7 @@ struct Settings {
     uint64_t max_connections = 10'000;    // 0: no limit
     std::string log_level = "info";
     MongoSettings mongo;
+    AdminSettings admin;
     bool mongo_initial_import = false;  // --mongo-initial-import (flag only)
 };
 
@@ -69,7 +85,9 @@ Status load_config_file(const std::string& path, Settings& settings);
 // unsecured_allow_remote confirms it, a certificate directory for wss://, a known log level, JWT
 // settings that can work (known algorithms and never "none", HS* only with a shared key of at least
 // 32 bytes, a leeway of at most 600 s, JWT options only with a key source, a JWKS URL over https or
-// to a loopback host). The message says what to do.
+// to a loopback host), an admin address (http(s)://HOST:PORT or off; https with a certificate
+// directory; not loopback only with an admin account), --admin-user and --admin-password-file
+// together, argon2id hashes in admin.users. The message says what to do.
 Status validate(const Settings& settings);
 // What a valid SETTINGS should still warn about at start (sync rules without JWT logins, JWT
 // without an audience to check).

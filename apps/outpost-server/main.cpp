@@ -2,6 +2,9 @@
 //   outpost-server --model FILE --bind ws://127.0.0.1:9999 --auth-shared-secret S
 // Prints `listening on URL` per bound endpoint when ready; SIGTERM or SIGINT shuts down cleanly.
 //   outpost-server mongo-import [same flags]   imports every mapped MongoDB collection, then exits
+//   outpost-server admin-password-hash   reads a password on stdin, prints its hash for admin.users
+//   Admin UI, API and /metrics: --admin-bind http://127.0.0.1:9980 (default; off: none), accounts
+//   by --admin-user NAME --admin-password-file F or admin.users; prints `admin listening on URL`
 //   JWT logins: --jwt-jwks FILE|URL or --jwt-public-key FILE [--jwt-audience A]... [--jwt-issuer
 //   I]; per-user sync rules: --sync-rules FILE
 // Exit codes: 0 after a clean shutdown, 1 when the server cannot start, 2 for bad usage or config
@@ -25,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_setup.hpp"
 #include "auth_setup.hpp"
 #include "config.hpp"
 #include "mongo/connector.hpp"
@@ -89,6 +93,43 @@ void route_driver_log() {
                                          : spdlog::level::err,
                     "libmongoc {}: {}", domain, message);
     });
+}
+
+#ifndef OUTPOST_VERSION
+#define OUTPOST_VERSION "0.0.0"
+#endif
+
+// The admin server's settings: the accounts of the config, and the one of --admin-user, whose
+// password file is read and hashed here (the clear password is not kept).
+outpost::Result<outpost::admin::AdminSetup> admin_setup(const Settings& s) {
+    outpost::admin::AdminSetup setup;
+    setup.bind = s.admin.bind;
+    setup.bind_given = s.admin.bind_given;
+    setup.cert_dir = s.cert_dir;
+    setup.version = OUTPOST_VERSION;
+    setup.log = log_line;
+    for (const auto& u : s.admin.users) setup.accounts.push_back({u.name, u.password_hash});
+    if (!s.admin.user.empty()) {
+        OUTPOST_ASSIGN_OR_RETURN(std::string password,
+                                 outpost::admin::read_password_file(s.admin.password_file));
+        OUTPOST_ASSIGN_OR_RETURN(std::string hash, outpost::admin::hash_password(password));
+        setup.accounts.push_back({s.admin.user, std::move(hash)});
+    }
+    return setup;
+}
+
+// outpost-server admin-password-hash: the hash of the password on stdin's first line.
+int print_password_hash() {
+    std::string password;
+    std::getline(std::cin, password);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    auto hash = outpost::admin::hash_password(password);
+    if (!hash) {
+        std::fprintf(stderr, "outpost-server: %s\n", hash.status().message().c_str());
+        return 2;
+    }
+    std::printf("%s\n", hash->c_str());
+    return 0;
 }
 
 // SIGTERM and SIGINT at any time, also while starting (waiting for MongoDB, importing): the first
@@ -211,6 +252,12 @@ int import_only(const Settings& s) {
 }
 
 int serve(const Settings& s) {
+    // An unreadable admin password file is a configuration error: found before anything starts.
+    auto admin_settings = admin_setup(s);
+    if (!admin_settings) {
+        spdlog::error("admin: {}", admin_settings.status().message());
+        return 2;
+    }
     auto store = open_store(s);
     if (!store) {
         spdlog::error("cannot open the store in {}: {}", s.db_directory,
@@ -303,14 +350,33 @@ int serve(const Settings& s) {
         }
         spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
     }
+    // The admin API's parts, asked in this order: the sync server's, SyncApi(*store, srv), and with
+    // a connector the connector's, MongoApi(*connector) (src/admin/sync_api.hpp, mongo_api.hpp;
+    // outpost-server then also links outpost_admin_sync and outpost_admin_mongo). The admin server
+    // is stopped and destroyed before what its parts refer to.
+    std::vector<std::shared_ptr<outpost::admin::ApiPart>> admin_parts;
+    auto admin_started =
+        outpost::admin::start_admin_server(std::move(*admin_settings), admin_parts);
+    if (!admin_started) {
+        spdlog::error("admin: {}", admin_started.status().message());
+        return 1;
+    }
+    std::unique_ptr<outpost::admin::AdminServer> admin = std::move(*admin_started);
+    // One write (stdout is a pipe in tests): whoever reads the first line gets the rest too.
     for (const auto& url : server->bound_urls()) std::printf("listening on %s\n", url.c_str());
+    if (admin) std::printf("admin listening on %s\n", admin->bound_url().c_str());
     std::fflush(stdout);
+    if (admin) {
+        spdlog::info("admin: UI, API and /metrics on {} ({})", admin->bound_url(),
+                     s.admin.has_account() ? "admin accounts" : "no account: loopback, user local");
+    }
     spdlog::info("serving store {} ({} entities)", s.db_directory,
                  (*store)->model().entities.size());
     spdlog::info("{}", auth->summary);
     if (auth->rules) spdlog::info("sync rules: {} (for JWT sessions)", s.sync_rules_file);
 
     server->wait();
+    admin.reset();
     // The connector stops and its MongoDB client pool goes before the last line.
     if (connector) connector->stop();
     auto stats = server->stats();
@@ -381,8 +447,17 @@ int main(int argc, char** argv) {
                        "id of this server's writes in MongoDB (default: made once, kept)");
     app.add_flag("--mongo-initial-import", flags.mongo_initial_import,
                  "import every mapped collection before serving");
+    auto* admin_bind = app.add_option(
+        "--admin-bind", flags.admin.bind,
+        "admin UI, API and /metrics: http://HOST:PORT or https://HOST:PORT (with --cert), or off "
+        "(default http://127.0.0.1:9980; port 0 picks one)");
+    auto* admin_user = app.add_option("--admin-user", flags.admin.user, "an admin account's name");
+    auto* admin_password = app.add_option("--admin-password-file", flags.admin.password_file,
+                                          "file holding --admin-user's password (first line)");
     auto* import_cmd =
         app.add_subcommand("mongo-import", "import every mapped MongoDB collection, then exit");
+    auto* hash_cmd = app.add_subcommand("admin-password-hash",
+                                        "read a password on stdin, print its hash for admin.users");
     app.fallthrough();
     try {
         app.parse(argc, argv);
@@ -390,6 +465,7 @@ int main(int argc, char** argv) {
         int rc = app.exit(e);
         return rc == 0 ? 0 : 2;
     }
+    if (*hash_cmd) return print_password_hash();
 
     Settings s;
     if (!conf.empty()) {
@@ -417,6 +493,12 @@ int main(int argc, char** argv) {
     if (*mongo_url) s.mongo.url = flags.mongo.url;
     if (*mongo_db) s.mongo.database = flags.mongo.database;
     if (*mongo_id) s.mongo.server_id = flags.mongo.server_id;
+    if (*admin_bind) {
+        s.admin.bind = flags.admin.bind;
+        s.admin.bind_given = true;
+    }
+    if (*admin_user) s.admin.user = flags.admin.user;
+    if (*admin_password) s.admin.password_file = flags.admin.password_file;
     s.mongo_initial_import = flags.mongo_initial_import;
     if (*import_cmd && !s.mongo.enabled()) {
         std::fprintf(stderr,

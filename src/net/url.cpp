@@ -113,6 +113,44 @@ std::optional<HttpUrl> parse_http_url(std::string_view url) {
     return out;
 }
 
+std::optional<HttpUrl> parse_http_listen_url(std::string_view url) {
+    if (std::any_of(url.begin(), url.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return std::nullopt;
+    }
+    bool tls = false;
+    if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else if (url.starts_with("https://")) {
+        tls = true;
+        url.remove_prefix(8);
+    } else {
+        return std::nullopt;
+    }
+    if (url.ends_with('/')) url.remove_suffix(1);
+    if (url.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
+    // The port is required: a listening address without one is a mistake, not port 80.
+    const bool bracketed = url.starts_with('[');
+    const auto colon = url.rfind(':');
+    if (colon == std::string_view::npos || (bracketed && colon < url.find(']'))) {
+        return std::nullopt;
+    }
+    auto parts = parse_after_scheme(url, 0);
+    if (!parts) return std::nullopt;
+    return HttpUrl{tls, std::move(parts->host), parts->port, "/"};
+}
+
+std::string format_http_url(bool tls, const std::string& host, std::uint16_t port) {
+    std::string out = tls ? "https://" : "http://";
+    if (host.find(':') != std::string::npos) {
+        out += '[' + host + ']';
+    } else {
+        out += host;
+    }
+    out += ':' + std::to_string(port);
+    return out;
+}
+
 bool is_loopback_host(std::string_view host) {
     std::string lower(host);
     std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -35,6 +35,14 @@ struct HttpUrl {
 // information (`user@host`), or a space or control character anywhere.
 std::optional<HttpUrl> parse_http_url(std::string_view url);
 
+// A URL a server listens on: `http://HOST:PORT` or `https://HOST:PORT` (a trailing `/` allowed;
+// IPv6 in brackets), port 0 allowed (the system picks one). nullopt for anything else: no port, a
+// path, a query, user information.
+std::optional<HttpUrl> parse_http_listen_url(std::string_view url);
+
+// `http://HOST:PORT` (https with TLS), IPv6 hosts in brackets.
+std::string format_http_url(bool tls, const std::string& host, std::uint16_t port);
+
 // True for `localhost`, an IPv4 address in 127.0.0.0/8 and `::1` (also as ::ffff:127.x.y.z): hosts
 // that traffic to never leaves the machine. Names other than `localhost` are not resolved.
 bool is_loopback_host(std::string_view host);

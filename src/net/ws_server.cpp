@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "net/server_tls.hpp"
 #include "net/url.hpp"
 #include "net/ws_server_impl.hpp"
 
@@ -13,7 +14,6 @@ namespace outpost::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 void WsServer::Impl::run_loop() {
@@ -69,31 +69,6 @@ void WsServer::Impl::log(bool warn, const std::string& text) const {
 
 namespace {
 
-// The TLS context of wss:// listeners: cert.pem and key.pem of CERT_DIR.
-Status make_server_tls(const std::string& cert_dir, std::optional<ssl::context>& tls) {
-    if (cert_dir.empty()) {
-        return Status(ErrorCode::kInvalidArgument, "wss:// needs a certificate directory");
-    }
-    tls.emplace(ssl::context::tls_server);
-    beast::error_code ec;
-    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                     ec);
-    const std::string cert = cert_dir + "/cert.pem";
-    const std::string key = cert_dir + "/key.pem";
-    if (!ec) tls->use_certificate_chain_file(cert, ec);
-    if (ec) {
-        return Status(ErrorCode::kIo, "cannot use certificate " + cert + ": " + ec.message(),
-                      ec.value());
-    }
-    tls->use_private_key_file(key, ssl::context::pem, ec);
-    if (ec) {
-        return Status(ErrorCode::kIo, "cannot use private key " + key + ": " + ec.message(),
-                      ec.value());
-    }
-    return Status::ok();
-}
-
 // Descriptors run out before the connection limit is reached: say so now, not under load.
 void warn_about_file_limit(const WsServer::Impl& s) {
     rlimit files{};
@@ -140,7 +115,12 @@ Status WsServer::start() {
             return Status(ErrorCode::kInvalidArgument,
                           "bad URL '" + text + "' (expected ws://HOST:PORT or wss://HOST:PORT)");
         }
-        if (url->tls && !s.tls) OUTPOST_RETURN_IF_ERROR(make_server_tls(s.options.cert_dir, s.tls));
+        if (url->tls && s.options.cert_dir.empty()) {
+            return Status(ErrorCode::kInvalidArgument, "wss:// needs a certificate directory");
+        }
+        if (url->tls && !s.tls) {
+            OUTPOST_RETURN_IF_ERROR(detail::make_server_tls(s.options.cert_dir, s.tls));
+        }
         urls.push_back(std::move(*url));
     }
     if (urls.empty()) return Status(ErrorCode::kInvalidArgument, "no URL to listen on");

@@ -219,7 +219,8 @@ TEST(ServerConfig, AllowRemoteWithoutUnsecuredIsAnError) {
 class ServerProgram : public it::SyncIt {
   protected:
     it::RunResult run(std::vector<std::string> args) {
-        args.insert(args.begin(), OUTPOST_SERVER_BIN);
+        // Tests run in parallel: none takes the default admin port.
+        args.insert(args.begin(), {OUTPOST_SERVER_BIN, "--admin-bind", "off"});
         return it::run_program(args, dir_.sub("run-" + std::to_string(++runs_) + ".log"),
                                kDeadline);
     }
@@ -333,7 +334,8 @@ TEST_F(ServerProgram, ConfigFileAloneIsEnough) {
         "{\"modelFile\": \"" + model_file_ + "\", \"dbDirectory\": \"" + dir_.sub("data") +
             "\", \"bind\": [\"ws://127.0.0.1:0\"], \"auth\": {\"sharedSecret\": \"from-file\"}}");
     it::Process p;
-    ASSERT_TRUE(p.spawn({OUTPOST_SERVER_BIN, "--conf", conf}, dir_.sub("server.log")));
+    ASSERT_TRUE(p.spawn({OUTPOST_SERVER_BIN, "--conf", conf, "--admin-bind", "off"},
+                        dir_.sub("server.log")));
     auto line = p.read_line(kDeadline);
     ASSERT_TRUE(line.has_value()) << p.stderr_text();
     ASSERT_EQ(line->rfind("listening on ws://127.0.0.1:", 0), 0u) << *line;

@@ -182,7 +182,7 @@ class ServerJwtProgram : public it::SyncIt {
   protected:
     it::RunResult run(std::vector<std::string> args) {
         args.insert(args.begin(), {OUTPOST_SERVER_BIN, "--db-directory", dir_.sub("data"), "--bind",
-                                   "ws://127.0.0.1:0"});
+                                   "ws://127.0.0.1:0", "--admin-bind", "off"});
         return it::run_program(args, dir_.sub("run-" + std::to_string(++runs_) + ".log"),
                                kDeadline);
     }
@@ -228,11 +228,11 @@ TEST_F(ServerJwtProgram, LogsTheAuthMethodsAtStart) {
         dir_.sub("jwks.json"),
         it::outpost_token({"--key", key, "--kid", "k1", "--print-jwks"}, dir_.sub("jwks.log")));
     it::Process p;
-    ASSERT_TRUE(
-        p.spawn({OUTPOST_SERVER_BIN, "--model", model_file_, "--db-directory", dir_.sub("data"),
-                 "--bind", "ws://127.0.0.1:0", "--auth-shared-secret", "s", "--jwt-jwks", jwks,
-                 "--jwt-audience", "outpost", "--jwt-issuer", "https://id.test/"},
-                dir_.sub("server.log")));
+    ASSERT_TRUE(p.spawn(
+        {OUTPOST_SERVER_BIN, "--model", model_file_, "--db-directory", dir_.sub("data"), "--bind",
+         "ws://127.0.0.1:0", "--auth-shared-secret", "s", "--jwt-jwks", jwks, "--jwt-audience",
+         "outpost", "--jwt-issuer", "https://id.test/", "--admin-bind", "off"},
+        dir_.sub("server.log")));
     auto line = p.read_line(kDeadline);
     ASSERT_TRUE(line.has_value()) << p.stderr_text();
     EXPECT_EQ(line->rfind("listening on ", 0), 0u) << *line;
@@ -252,10 +252,10 @@ TEST_F(ServerJwtProgram, RulesWithoutJwtStartWithAWarning) {
     const std::string rules = it::write_file(
         dir_.sub("rules.json"), R"({"entities": {"Task": {"read": "ownerId == $auth.sub"}}})");
     it::Process p;
-    ASSERT_TRUE(p.spawn(
-        {OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory", dir_.sub("data"),
-         "--bind", "ws://127.0.0.1:0", "--auth-shared-secret", "s", "--sync-rules", rules},
-        dir_.sub("server.log")));
+    ASSERT_TRUE(p.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
+                         dir_.sub("data"), "--bind", "ws://127.0.0.1:0", "--auth-shared-secret",
+                         "s", "--sync-rules", rules, "--admin-bind", "off"},
+                        dir_.sub("server.log")));
     auto line = p.read_line(kDeadline);
     ASSERT_TRUE(line.has_value()) << p.stderr_text();
     EXPECT_EQ(line->rfind("listening on ", 0), 0u) << *line;

@@ -34,11 +34,11 @@ class ServerWithMongo : public ::testing::Test {
     }
     // Starts outpost-server on MONGO_URL at the default log level.
     void spawn(const std::string& mongo_url) {
-        ASSERT_TRUE(
-            server_.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
-                           dir_.sub("data"), "--bind", "ws://127.0.0.1:0", "--auth-shared-secret",
-                           kSecret, "--mongo-url", mongo_url, "--mongo-db", "app"},
-                          dir_.sub("server.log")));
+        ASSERT_TRUE(server_.spawn(
+            {OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory", dir_.sub("data"),
+             "--bind", "ws://127.0.0.1:0", "--auth-shared-secret", kSecret, "--mongo-url",
+             mongo_url, "--mongo-db", "app", "--admin-bind", "off"},
+            dir_.sub("server.log")));
     }
     // Waits for the `listening on` line.
     ::testing::AssertionResult listening() {
@@ -131,11 +131,12 @@ TEST_F(ServerWithMongo, SigtermWhileWaitingForAnUnreachableMongoDbAtStartExitsPr
 }
 
 TEST_F(ServerWithMongo, DriverDebugLinesAreLoggedAtDebugLevel) {
-    ASSERT_TRUE(server_.spawn(
-        {OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory", dir_.sub("data"),
-         "--bind", "ws://127.0.0.1:0", "--auth-shared-secret", kSecret, "--mongo-url",
-         "mongodb://127.0.0.1:1/?replicaSet=rs0", "--mongo-db", "app", "--log-level", "debug"},
-        dir_.sub("server.log")));
+    ASSERT_TRUE(
+        server_.spawn({OUTPOST_SERVER_BIN, "--model", OUTPOST_TASKS_MODEL, "--db-directory",
+                       dir_.sub("data"), "--bind", "ws://127.0.0.1:0", "--auth-shared-secret",
+                       kSecret, "--mongo-url", "mongodb://127.0.0.1:1/?replicaSet=rs0",
+                       "--mongo-db", "app", "--log-level", "debug", "--admin-bind", "off"},
+                      dir_.sub("server.log")));
     // While the start waits for a server, libmongoc's monitor reports each failed check.
     EXPECT_TRUE(wait_until([&] { return log_has("[debug] libmongoc monitor:"); }))
         << server_.stderr_text();

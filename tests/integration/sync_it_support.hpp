@@ -113,7 +113,9 @@ class ServerProcess {
                                          "--bind",
                                          "ws://127.0.0.1:" + std::to_string(port_),
                                          "--log-level",
-                                         "warn"};
+                                         "warn",
+                                         "--admin-bind",
+                                         "off"};
         if (config_.secret.empty()) {
             argv.push_back("--unsecured-no-authentication");
         } else {

@@ -399,6 +399,30 @@ TEST_F(QueryOps, ExplainSaysIndexOrScan) {
         Query q,
         QueryBuilder(box("Item")).where("i == 1").order("s", kOrderDescending).limit(3).build());
     EXPECT_EQ(q.explain(), "Item: index Item.i (==) then filter: i == 1; order by s desc; limit 3");
+
+    // One order key on an indexed integer, date or float property walks that index, when no other
+    // index drives; other orders sort the matches.
+    auto ordered = [&](const QueryBuilder& b) {
+        auto built = b.build();
+        EXPECT_OK(built);
+        return built.is_ok() ? built->explain() : std::string();
+    };
+    EXPECT_EQ(ordered(QueryBuilder(box("Item")).order("i", kOrderDescending).limit(2)),
+              "Item: scan; order by i desc (walks index Item.i); limit 2");
+    EXPECT_NE(
+        ordered(QueryBuilder(box("Item")).where("i > 3").order("i")).find("(walks index Item.i)"),
+        std::string::npos);
+    EXPECT_NE(
+        ordered(QueryBuilder(box("Item")).where("f > 0").order("d")).find("(walks index Item.d)"),
+        std::string::npos);
+    for (const QueryBuilder& b :
+         {QueryBuilder(box("Item")).order("s"), QueryBuilder(box("Item")).order("i").order("t"),
+          QueryBuilder(box("Item")).order("i", kOrderCaseInsensitive),
+          QueryBuilder(box("Item")).where("s == \"x\"").order("i"),
+          QueryBuilder(box("Item")).order("f"), QueryBuilder(box("Item")).order("b"),
+          QueryBuilder(box("Item")).where("i > 3").order("d")}) {
+        EXPECT_EQ(ordered(b).find("walks"), std::string::npos) << ordered(b);
+    }
 }
 
 TEST_F(QueryOps, BuildErrors) {

@@ -71,7 +71,8 @@ class Env:
         bind = self.url or "ws://127.0.0.1:0"
         self.server = subprocess.Popen(
             [SERVER, "--model", MODEL, "--bind", bind, "--db-directory", os.path.join(self.dir, db),
-             "--auth-shared-secret", SECRET, "--mongo-url", self.mongo_url, "--mongo-db", self.db_name, *extra],
+             "--auth-shared-secret", SECRET, "--mongo-url", self.mongo_url, "--mongo-db", self.db_name,
+             "--admin-bind", "off", *extra],
             stdout=open(out, "w"), stderr=err)
         self.procs.append(self.server)
         self.url = "ws://127.0.0.1:%d" % listening_port(self.server, out)
@@ -258,7 +259,8 @@ def case_standalone_mongodb_refused(env):
     url = "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=3000" % listening_port(p, log)
     r = subprocess.run([SERVER, "--model", MODEL, "--bind", "ws://127.0.0.1:0", "--db-directory",
                         os.path.join(env.dir, "server"), "--auth-shared-secret", SECRET, "--mongo-url", url,
-                        "--mongo-db", env.db_name], capture_output=True, text=True, timeout=DEADLINE)
+                        "--mongo-db", env.db_name, "--admin-bind", "off"], capture_output=True, text=True,
+                       timeout=DEADLINE)
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     assert "is a standalone server" in r.stderr and "--replSet" in r.stderr, r.stderr
     assert "listening on" not in r.stdout, r.stdout
