@@ -133,9 +133,9 @@ def data_page(env, b, watch_out):
 
     wait_for(lambda: env.db.Task.find_one({"text": "Buy oat milk", "done": True}), "the edit in MongoDB")
     wait_for(lambda: "Buy oat milk" in open(watch_out).read(), "the edit on the watching device")
-    env.sync("a")
-    task = by_text(env.objects("a", "Task"), "Buy oat milk")
-    assert task is not None and task["done"] is True and task["tags"] == ["home"], env.objects("a", "Task")
+    objs = env.eventually_on_device("a", "Task", lambda o: by_text(o, "Buy oat milk"), "the edit on device a")
+    task = by_text(objs, "Buy oat milk")
+    assert task["done"] is True and task["tags"] == ["home"], objs
 
     # Create an object, then delete it (with the confirmation).
     b.click("#object-new")
@@ -143,12 +143,12 @@ def data_page(env, b, watch_out):
     b.click("#object-save")
     b.wait_text("#object-json", lambda t: '"Short-lived"' in t, "the created object")
     wait_for(lambda: env.db.Task.find_one({"text": "Short-lived"}), "the created object in MongoDB")
+    env.eventually_on_device("a", "Task", lambda o: by_text(o, "Short-lived"), "the created object on device a")
     b.click("#object-delete")
     b.click("#object-delete-confirm")
     b.wait(lambda: not b.find("#object-detail").is_displayed(), "the deleted object's panel to close")
     wait_for(lambda: env.db.Task.count_documents({"text": "Short-lived"}) == 0, "the delete in MongoDB")
-    env.sync("a")
-    assert by_text(env.objects("a", "Task"), "Short-lived") is None
+    env.eventually_on_device("a", "Task", lambda o: not by_text(o, "Short-lived"), "the delete on device a")
 
 
 def schema_page(b):
@@ -309,8 +309,7 @@ def case_no_account_no_connector(env, browser_for):
     b.set_value("#object-editor", '{"done": true}')
     b.click("#object-save")
     b.wait_text("#object-json", lambda t: '"done": true' in t, "the stored edit")
-    env.sync("a")
-    assert by_text(env.objects("a", "Task"), "Local task")["done"] is True
+    env.eventually_on_device("a", "Task", lambda o: by_text(o, "Local task")["done"] is True, "the edit on the device")
     b.nav("mongo")
     b.visible("[data-test=mongo-none]")
     assert not b.find("#mongo-error").is_displayed()
