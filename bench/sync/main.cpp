@@ -2,7 +2,7 @@
 // Usage: bench-sync [--phases disk,latency,ingest,fanout,fanout_rules,jwt_logins,connections]
 //                   [--latency-n N] [--ingest-n N] [--ingest-batch N] [--fanout-n N]
 //                   [--fanout-batch N] [--readers N] [--logins N] [--login-clients P]
-//                   [--connections N] [--server PATH] [--dir DIR] [--keep]
+//                   [--connections N] [--server PATH] [--dir DIR] [--keep] [--admin-pollers N]
 //
 // Phases (each on a fresh server store; every store, the server's and the clients', commits with
 // fsync, as in production):
@@ -68,6 +68,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin_load.hpp"
 #include "net/ws_client.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
@@ -88,6 +89,7 @@ using namespace std::chrono_literals;
 
 std::string g_run_dir;
 bool g_keep = false;
+size_t g_admin_pollers = 0;  // --admin-pollers
 
 [[noreturn]] void fail(std::string_view what, std::string_view detail) {
     std::fprintf(stderr, "bench-sync: %.*s: %.*s\n", static_cast<int>(what.size()), what.data(),
@@ -202,6 +204,7 @@ struct Server {
     std::shared_ptr<Store> store;
     std::unique_ptr<sync::SyncServer> server;
     std::string url;
+    std::unique_ptr<AdminLoad> admin;  // with --admin-pollers
 
     // CORE, when set, changes the core's options before the server starts.
     Server(const std::string& dir, const Model& model,
@@ -215,8 +218,11 @@ struct Server {
         server = take(sync::SyncServer::create(store, std::move(options)), "sync server");
         check(server->start(), "starting the sync server");
         url = server->bound_urls().front();
+        if (g_admin_pollers > 0)
+            admin = std::make_unique<AdminLoad>(store, server.get(), g_admin_pollers);
     }
     ~Server() {
+        admin.reset();
         server->stop();
         server.reset();
     }
@@ -900,6 +906,9 @@ int main(int argc, char** argv) {
     app.add_option("--server", server_binary, "outpost-server binary (the connections phase)");
     app.add_option("--dir", base, "where the temporary stores go (default the temp dir)");
     app.add_flag("--keep", g_keep, "keep the stores");
+    app.add_option("--admin-pollers", g_admin_pollers,
+                   "admin pollers on every in-process server, each fetching /api/status, "
+                   "/api/clients and /metrics once a second (default 0)");
     CLI11_PARSE(app, argc, argv);
     if (latency_n == 0 || ingest_n == 0 || ingest_batch == 0 || fanout_n == 0 ||
         fanout_batch == 0 || readers == 0 || connections == 0 || logins == 0 ||

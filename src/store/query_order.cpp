@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "store/index_key.hpp"
 #include "store/lmdb_util.hpp"
 #include "store/query_impl.hpp"
 
@@ -16,10 +17,12 @@ ObjectReader reader_at(const EntityInfo& e, const MDB_val& v) {
 }
 
 // Whether the keys of a value index of P sort as the query orders P (query_eval.cpp's sort_value):
-// integers (signed or unsigned, as the index keys them), dates, floats. Not strings (keys hold a
-// prefix), bools or relations.
+// integers (signed or unsigned, as the index keys them), dates, floats, and strings by their bytes
+// (a key cut at kMaxStringKey bytes is sorted out by the whole values, order_cut_group). Not bools
+// or relations.
 bool index_sorts_like_order(const Property& p) {
     switch (p.type) {
+        case PropertyType::kString:
         case PropertyType::kInt8:
         case PropertyType::kInt16:
         case PropertyType::kInt32:
@@ -86,9 +89,28 @@ Result<bool> visit_nulls(const QueryImpl& q, MDB_txn* txn, const IndexInfo& idx,
     return true;
 }
 
-// Calls VISIT for the objects in index IDX, by key (descending when DESC), the ids of one key in
-// ascending order, until VISIT returns false (then returns false).
-Result<bool> visit_index(MDB_txn* txn, const IndexInfo& idx, bool desc,
+// IDS share a string key cut at kMaxStringKey bytes, which may stand for several values: orders
+// them by their whole values (descending when DESC), ties by id.
+Status order_cut_group(const QueryImpl& q, MDB_txn* txn, const IndexInfo& idx, bool desc,
+                       std::vector<uint64_t>& ids) {
+    std::vector<std::pair<std::string_view, uint64_t>> values;
+    for (uint64_t id : ids) {
+        OUTPOST_ASSIGN_OR_RETURN(auto raw, query_get_raw(txn, *q.info, id));
+        if (raw) values.emplace_back(reader_at(*q.info, *raw).get_string(idx.prop_pos), id);
+    }
+    std::sort(values.begin(), values.end(), [desc](const auto& a, const auto& b) {
+        const int c = a.first.compare(b.first);
+        if (c != 0) return desc ? c > 0 : c < 0;
+        return a.second < b.second;
+    });
+    ids.clear();
+    for (const auto& [value, id] : values) ids.push_back(id);
+    return Status::ok();
+}
+
+// Calls VISIT for the objects in index IDX of Q's entity, by key (descending when DESC), the ids
+// of one key in ascending order, until VISIT returns false (then returns false).
+Result<bool> visit_index(const QueryImpl& q, MDB_txn* txn, const IndexInfo& idx, bool desc,
                          const std::function<Result<bool>(uint64_t)>& visit) {
     MDB_cursor* cur;
     OUTPOST_RETURN_IF_ERROR(lmdb_status(mdb_cursor_open(txn, idx.dbi, &cur), "query order"));
@@ -104,6 +126,9 @@ Result<bool> visit_index(MDB_txn* txn, const IndexInfo& idx, bool desc,
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) ids.push_back(read_u64(v));
         if (rc != MDB_NOTFOUND) break;
         std::sort(ids.begin(), ids.end());
+        if (idx.prop->type == PropertyType::kString && k.mv_size > kMaxStringKey) {
+            OUTPOST_RETURN_IF_ERROR(order_cut_group(q, txn, idx, desc, ids));
+        }
         for (uint64_t id : ids) {
             OUTPOST_ASSIGN_OR_RETURN(bool more, visit(id));
             if (!more) return false;
@@ -132,7 +157,7 @@ Status for_each_match_in_index_order(const QueryImpl& q, MDB_txn* txn, const Ind
     }
     OUTPOST_ASSIGN_OR_RETURN(
         bool more,
-        visit_index(txn, idx, flags & kOrderDescending, [&](uint64_t id) -> Result<bool> {
+        visit_index(q, txn, idx, flags & kOrderDescending, [&](uint64_t id) -> Result<bool> {
             OUTPOST_ASSIGN_OR_RETURN(auto raw, query_get_raw(txn, *q.info, id));
             if (!raw) return true;
             return match(id, *raw);
