@@ -90,6 +90,11 @@ class Connector::Impl::Importer {
     // each collection and at the end.
     void report_progress(bool collection_finished, bool finished);
     Result<ImportStats> finish(Status s);
+    // Adds the documents read since the last call to the status's import_docs.
+    void count_docs() {
+        m_.state.count(&ConnectorStatus::import_docs, uncounted_docs_);
+        uncounted_docs_ = 0;
+    }
     Status stopped() const { return Status(ErrorCode::kIllegalState, "stopped during the import"); }
 
     Impl& m_;
@@ -111,6 +116,7 @@ class Connector::Impl::Importer {
     // counts.
     size_t current_ = 0;
     CollectionImportStats* coll_stats_ = nullptr;
+    uint64_t uncounted_docs_ = 0;
 };
 
 Result<Bson> Connector::Impl::current_point(mongoc_client_t* c) {
@@ -252,7 +258,7 @@ Status Connector::Impl::Importer::read_documents(const CollectionMap& cm,
     while (mongoc_cursor_next(cursor.get(), &doc)) {
         stats_.docs_read++;
         coll_stats_->docs_read++;
-        m_.state.count(&ConnectorStatus::import_docs);
+        ++uncounted_docs_;
         auto ch = m_.mapping.change_from_document(cm, doc);
         if (!ch) {
             std::string key = id_json(doc);
@@ -414,6 +420,7 @@ ImportProgress Connector::Impl::Importer::progress_of(bool collection_finished,
 
 void Connector::Impl::Importer::report_progress(bool collection_finished, bool finished) {
     bool always = collection_finished || finished;
+    count_docs();
     m_.state.import_progress(progress_of(collection_finished, finished));
     if (progress_ && (always || seconds_since(last_callback_) >= 0.5)) {
         last_callback_ = SteadyClock::now();
@@ -426,6 +433,7 @@ void Connector::Impl::Importer::report_progress(bool collection_finished, bool f
 }
 
 Result<ImportStats> Connector::Impl::Importer::finish(Status s) {
+    count_docs();
     run_.finished_ms = now_ms();
     stats_.seconds = seconds_since(started_);
     stats_.docs_per_s =

@@ -350,6 +350,7 @@ TEST_F(MongoApiTest, ImportStartedFromTheApiShowsProgressAndIsListed) {
     EXPECT_EQ(done["error"], "");
     EXPECT_EQ(done["automatic"], false);
     EXPECT_EQ(done["docs_read"], 120);
+    EXPECT_EQ(get("/api/mongo")["import_docs_total"], 120);
     EXPECT_EQ(done["collections"], 2);
     EXPECT_GE(done["finished_ms"].get<int64_t>(), done["started_ms"].get<int64_t>());
     ASSERT_TRUE(wait_until([&] { return get("/api/mongo")["state"] == "streaming"; }));
