@@ -350,7 +350,8 @@ int serve(const Settings& s) {
             spdlog::error("MongoDB connector: {}", st.to_string());
             return 1;
         }
-        spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
+        spdlog::info("MongoDB connector: database {} at {}", s.mongo.database,
+                     outpost::mongo::url_without_password(s.mongo.url));
     }
     // The admin API's parts, asked in this order: the sync server's, then with a connector the
     // connector's. The admin server is stopped and destroyed before what its parts refer to.
