@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "admin/admin_setup.hpp"
+#include "admin/mongo_api.hpp"
+#include "admin/sync_api.hpp"
 #include "auth_setup.hpp"
 #include "config.hpp"
 #include "mongo/connector.hpp"
@@ -350,11 +352,11 @@ int serve(const Settings& s) {
         }
         spdlog::info("MongoDB connector: database {} at {}", s.mongo.database, s.mongo.url);
     }
-    // The admin API's parts, asked in this order: the sync server's, SyncApi(*store, srv), and with
-    // a connector the connector's, MongoApi(*connector) (src/admin/sync_api.hpp, mongo_api.hpp;
-    // outpost-server then also links outpost_admin_sync and outpost_admin_mongo). The admin server
-    // is stopped and destroyed before what its parts refer to.
+    // The admin API's parts, asked in this order: the sync server's, then with a connector the
+    // connector's. The admin server is stopped and destroyed before what its parts refer to.
     std::vector<std::shared_ptr<outpost::admin::ApiPart>> admin_parts;
+    admin_parts.push_back(std::make_shared<outpost::admin::SyncApi>(*store, srv));
+    if (connector) admin_parts.push_back(std::make_shared<outpost::admin::MongoApi>(*connector));
     auto admin_started =
         outpost::admin::start_admin_server(std::move(*admin_settings), admin_parts);
     if (!admin_started) {

@@ -2,7 +2,7 @@
 // Usage: bench-sync [--phases disk,latency,ingest,fanout,fanout_rules,jwt_logins,connections]
 //                   [--latency-n N] [--ingest-n N] [--ingest-batch N] [--fanout-n N]
 //                   [--fanout-batch N] [--readers N] [--logins N] [--login-clients P]
-//                   [--connections N] [--server PATH] [--dir DIR] [--keep]
+//                   [--connections N] [--server PATH] [--dir DIR] [--keep] [--admin-pollers N]
 //
 // Phases (each on a fresh server store; every store, the server's and the clients', commits with
 // fsync, as in production):
@@ -28,8 +28,9 @@
 //                2048-bit key made at start): P raw clients at a time each connect, log in with a
 //                fresh client id and one of 1,000 users' tokens (minted before, not timed), and
 //                close once the LoginResult came; a finished one is replaced until N logged in.
-//                Figure: logins per second (each fresh client id costs the server two commits:
-//                the id's key binding and its user binding).
+//                Figures: logins per second with fresh client ids (their key and user bindings are
+//                written: one commit per group of logins that arrived together), then the same
+//                ids again (returning clients: nothing written).
 //   connections  an outpost-server process (--server) and N idle raw clients that log in; the
 //                figure is the growth of the server's VmRSS divided by N.
 // The server of the phases before connections runs in this process (SyncServer with its default two
@@ -67,6 +68,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin_load.hpp"
 #include "net/ws_client.hpp"
 #include "outpost/store.hpp"
 #include "outpost/sync_client.hpp"
@@ -87,6 +89,7 @@ using namespace std::chrono_literals;
 
 std::string g_run_dir;
 bool g_keep = false;
+size_t g_admin_pollers = 0;  // --admin-pollers
 
 [[noreturn]] void fail(std::string_view what, std::string_view detail) {
     std::fprintf(stderr, "bench-sync: %.*s: %.*s\n", static_cast<int>(what.size()), what.data(),
@@ -201,6 +204,7 @@ struct Server {
     std::shared_ptr<Store> store;
     std::unique_ptr<sync::SyncServer> server;
     std::string url;
+    std::unique_ptr<AdminLoad> admin;  // with --admin-pollers
 
     // CORE, when set, changes the core's options before the server starts.
     Server(const std::string& dir, const Model& model,
@@ -214,8 +218,11 @@ struct Server {
         server = take(sync::SyncServer::create(store, std::move(options)), "sync server");
         check(server->start(), "starting the sync server");
         url = server->bound_urls().front();
+        if (g_admin_pollers > 0)
+            admin = std::make_unique<AdminLoad>(store, server.get(), g_admin_pollers);
     }
     ~Server() {
+        admin.reset();
         server->stop();
         server.reset();
     }
@@ -652,6 +659,41 @@ class LoginClient {
     std::unique_ptr<net::WsClient> ws_;
 };
 
+// Logs every frame of LOGINS in, PARALLEL connections at a time (a finished one is replaced);
+// logins per second.
+double login_round(const std::string& url, const std::vector<std::string>& logins,
+                   size_t parallel) {
+    const size_t n = logins.size();
+    LoginTally tally;
+    auto loop = std::make_shared<net::EventLoop>(1);
+    std::vector<std::unique_ptr<LoginClient>> slots(std::min(parallel, n));
+    size_t started = 0;
+    auto t = Clock::now();
+    for (size_t i = 0; i < slots.size(); ++i, ++started) {
+        slots[i] = std::make_unique<LoginClient>(url, loop, tally, i, &logins[started]);
+    }
+    for (size_t closed = 0; closed < n; ++closed) {
+        size_t slot = 0;
+        {
+            std::unique_lock lock(tally.mu);
+            if (!tally.cv.wait_for(lock, 120s, [&] { return !tally.finished.empty(); }))
+                fail("jwt_logins", "no login finished within 120 s");
+            if (!tally.failure.empty()) fail("jwt_logins", tally.failure);
+            slot = tally.finished.front();
+            tally.finished.pop_front();
+        }
+        slots[slot].reset();
+        if (started < n) {
+            slots[slot] = std::make_unique<LoginClient>(url, loop, tally, slot, &logins[started++]);
+        }
+    }
+    const double secs = seconds_since(t);
+    progress("jwt_logins: %zu logins in %.2f s", tally.logged_in, secs);
+    slots.clear();
+    loop.reset();
+    return static_cast<double>(tally.logged_in) / secs;
+}
+
 void run_jwt_logins(const Model& model, size_t n, size_t parallel, Report& report) {
     constexpr size_t kUsers = 1000;
     progress("jwt_logins: %zu RS256 logins, %zu at a time, each a fresh client id (%zu users)", n,
@@ -685,35 +727,14 @@ void run_jwt_logins(const Model& model, size_t n, size_t parallel, Report& repor
         };
     });
 
-    LoginTally tally;
-    auto loop = std::make_shared<net::EventLoop>(1);
-    std::vector<std::unique_ptr<LoginClient>> slots(std::min(parallel, n));
-    size_t started = 0;
-    auto t = Clock::now();
-    for (size_t i = 0; i < slots.size(); ++i, ++started) {
-        slots[i] = std::make_unique<LoginClient>(server.url, loop, tally, i, &logins[started]);
-    }
-    for (size_t closed = 0; closed < n; ++closed) {
-        size_t slot = 0;
-        {
-            std::unique_lock lock(tally.mu);
-            if (!tally.cv.wait_for(lock, 120s, [&] { return !tally.finished.empty(); }))
-                fail("jwt_logins", "no login finished within 120 s");
-            if (!tally.failure.empty()) fail("jwt_logins", tally.failure);
-            slot = tally.finished.front();
-            tally.finished.pop_front();
-        }
-        slots[slot].reset();
-        if (started < n) {
-            slots[slot] =
-                std::make_unique<LoginClient>(server.url, loop, tally, slot, &logins[started++]);
-        }
-    }
-    const double secs = seconds_since(t);
-    progress("jwt_logins: %zu logins in %.2f s", tally.logged_in, secs);
-    report.print("jwt_logins_per_s", static_cast<double>(tally.logged_in) / secs, "logins/s");
-    slots.clear();
-    loop.reset();
+    // Round 1: every login a client id the server has not seen (its bindings are written); round
+    // 2: the same ids again (returning clients: nothing to write).
+    const double fresh = login_round(server.url, logins, parallel);
+    report.print("jwt_logins_per_s", fresh, "logins/s");
+    const double returning = login_round(server.url, logins, parallel);
+    report.print("jwt_returning_logins_per_s", returning, "logins/s");
+    progress("jwt_logins: %zu durable commits of bindings for %zu new client ids",
+             static_cast<size_t>(server.server->stats().login_commits), n);
 }
 
 // The disk's share of every durable commit (LMDB syncs twice per commit: data, then meta page):
@@ -885,6 +906,9 @@ int main(int argc, char** argv) {
     app.add_option("--server", server_binary, "outpost-server binary (the connections phase)");
     app.add_option("--dir", base, "where the temporary stores go (default the temp dir)");
     app.add_flag("--keep", g_keep, "keep the stores");
+    app.add_option("--admin-pollers", g_admin_pollers,
+                   "admin pollers on every in-process server, each fetching /api/status, "
+                   "/api/clients and /metrics once a second (default 0)");
     CLI11_PARSE(app, argc, argv);
     if (latency_n == 0 || ingest_n == 0 || ingest_batch == 0 || fanout_n == 0 ||
         fanout_batch == 0 || readers == 0 || connections == 0 || logins == 0 ||

@@ -110,6 +110,8 @@ struct StoreStats {
     std::vector<EntityStats> entities;
     uint64_t file_bytes = 0;
     uint64_t used_bytes = 0;
+    uint64_t map_bytes = 0;      // the memory map's size (StoreOptions::max_size_bytes)
+    uint64_t history_bytes = 0;  // pages used by the change log's records and their origins
 };
 
 class DynamicBox;

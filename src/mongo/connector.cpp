@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "mongo/connector_impl.hpp"
+#include "mongo/dead_letters.hpp"
 
 namespace outpost::mongo {
 
@@ -264,6 +265,11 @@ Result<std::unique_ptr<Connector>> Connector::create(std::shared_ptr<Store> stor
         OUTPOST_RETURN_IF_ERROR(s);
         impl->server_id = id;
     }
+    {
+        OUTPOST_ASSIGN_OR_RETURN(auto txn, store->begin_read());
+        OUTPOST_ASSIGN_OR_RETURN(uint64_t kept, detail::DeadLetters::count(txn));
+        impl->state.set_dead_letters_kept(kept);
+    }
     impl->marker_id = "server:" + impl->server_id;
     impl->state.set_server_id(impl->server_id);
     return std::unique_ptr<Connector>(new Connector(std::move(impl)));
@@ -334,6 +340,17 @@ Result<ImportStats> Connector::run_import(std::function<void(const ImportProgres
     return m.import_requests.request_and_wait(std::move(progress), m.wakeup);
 }
 
+const ConnectorOptions& Connector::options() const { return impl_->options; }
+
+Status Connector::request_import() {
+    Impl& m = *impl_;
+    if (!m.running.load())
+        return Status(ErrorCode::kIllegalState, "the MongoDB connector is not running");
+    if (m.state.import_running() || m.import_requests.waiting())
+        return Status(ErrorCode::kAlreadyExists, "an import is already running");
+    return m.import_requests.request(m.wakeup);
+}
+
 ConnectorStatus Connector::status() const {
     Impl& m = *impl_;
     ConnectorStatus s = m.state.snapshot();
@@ -342,12 +359,45 @@ ConnectorStatus Connector::status() const {
     if (txn) {
         auto head = ChangeLog::last_position(*txn);
         if (head) s.server_head = *head;
+        // As the store has it: the memory's count follows each commit a moment later.
+        auto kept = detail::DeadLetters::count(*txn);
+        if (kept) s.dead_letters_kept = *kept;
     }
     s.outbound_lag = s.server_head > s.outbound_position ? s.server_head - s.outbound_position : 0;
     return s;
 }
 
 uint64_t Connector::outbound_position() const { return impl_->outbound_position.load(); }
+
+const char* state_name(ConnectorStatus::State state) {
+    switch (state) {
+        case ConnectorStatus::State::kConnecting:
+            return "connecting";
+        case ConnectorStatus::State::kImporting:
+            return "importing";
+        case ConnectorStatus::State::kStreaming:
+            return "streaming";
+        case ConnectorStatus::State::kFailing:
+            return "failing";
+        case ConnectorStatus::State::kStopped:
+            return "stopped";
+    }
+    return "stopped";
+}
+
+std::string url_without_password(const std::string& url) {
+    // The user info ends at the last '@' before the options ('?'): a password with a raw '/' or
+    // '@' (the URL format wants them percent-encoded) is still cut whole; an '@' in the database
+    // name cuts too much, never too little.
+    size_t scheme = url.find("://");
+    size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+    size_t options = url.find('?', start);
+    size_t at = url.rfind('@', options == std::string::npos ? std::string::npos : options);
+    if (at == std::string::npos || at < start) return url;
+    size_t colon = url.find(':', start);
+    if (colon == std::string::npos || colon > at) return url;  // a user without a password
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
 
 std::string format_progress(const ImportProgress& p) {
     auto percent = [](uint64_t done, uint64_t total) {

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,13 @@ struct DeadLetter {
     std::string reason;
     std::string raw;      // the change event (inbound) or the update (outbound), as JSON
     int64_t time_ms = 0;  // wall clock
+    uint64_t id = 0;      // its id among the kept letters (0 until kept)
+};
+
+// A page of the kept dead letters, newest first.
+struct DeadLetterPage {
+    uint64_t total = 0;  // kept now
+    std::vector<DeadLetter> items;
 };
 
 // What an import did to one collection's objects.
@@ -122,7 +130,20 @@ struct ImportRun {
     std::string error;  // empty when it succeeded
 };
 
+// The import that runs now.
+struct RunningImport {
+    int64_t started_ms = 0;
+    bool automatic = false;
+    std::string reason;
+    ImportProgress progress;  // as of its last batch (zero until the first collection is read)
+};
+
 struct ConnectorStatus {
+    // What the connector does now: stopped (not started), connecting (no change stream open yet,
+    // or reconnecting), importing (an import runs), streaming, failing (an error since the last
+    // success, or the inbound stream stopped for good: see last_error and inbound_stopped).
+    enum class State { kConnecting, kImporting, kStreaming, kFailing, kStopped };
+    State state = State::kStopped;
     bool running = false;
     std::string server_id;
     // Outbound: the last server history position written to MongoDB (or skipped as MongoDB's own),
@@ -142,10 +163,28 @@ struct ConnectorStatus {
     std::string resume_token;     // relaxed extended JSON of the stored token
     std::string last_error;       // the newest error (empty when none)
     std::string inbound_stopped;  // why the inbound stream stopped (strict conversions), else empty
-    uint64_t dead_letters_total = 0;
-    std::vector<DeadLetter> dead_letters;  // the newest 1000
-    std::vector<ImportRun> import_runs;    // the newest 20, oldest first
+    // Inbound lag. last_event_ms: MongoDB's time of the newest change event committed (its
+    // wallTime, else its clusterTime's seconds), last_applied_ms: when it was committed (wall
+    // clock), 0 when none yet. pending_events: events read from the stream and not committed yet.
+    // lag_s: while events are pending, now - last_event_ms; when none are, last_applied_ms -
+    // last_event_ms (how late the newest event was applied); 0 before the first event.
+    int64_t last_event_ms = 0;
+    int64_t last_applied_ms = 0;
+    uint64_t pending_events = 0;
+    double lag_s = 0;
+    uint64_t import_docs = 0;            // documents read by imports since start
+    uint64_t dead_letters_total = 0;     // made since start (kept or not)
+    uint64_t dead_letters_kept = 0;      // kept in the store now (dead_letters())
+    std::vector<ImportRun> import_runs;  // the newest 20, oldest first
+    std::optional<RunningImport> running_import;
 };
+
+// "connecting", "importing", "streaming", "failing", "stopped".
+const char* state_name(ConnectorStatus::State state);
+
+// URL with the password of its user info replaced by "***" (mongodb://user:***@host/...); URL as
+// it is when it has none.
+std::string url_without_password(const std::string& url);
 
 class Connector {
   public:
@@ -197,7 +236,31 @@ class Connector {
     // true when it failed).
     Result<ImportStats> run_import(std::function<void(const ImportProgress&)> progress);
 
+    // The options it was made with.
+    const ConnectorOptions& options() const;
+    // The status, from memory and one short read transaction of the store (no MongoDB round trip).
     ConnectorStatus status() const;
+
+    // ---- Dead letters (kept in the store; see dead_letters.hpp). Any thread.
+    // The kept letters, newest first.
+    Result<DeadLetterPage> dead_letters(size_t offset, size_t limit) const;
+    // Tries letter ID again. Inbound: reads the document by its key from MongoDB now and applies
+    // it through the inbound mapping (a document that is gone removes the object), as a server
+    // history record of origin kOrigin. Outbound: writes the object's current server state to
+    // MongoDB again ($set of every mapped field with upsert; a delete when the object is gone).
+    // Either way the letter is removed when it succeeds and kept when not. Errors: kNotFound (no
+    // such letter), kMongoMapping (still cannot be mapped or written), kMongoConnection or
+    // kMongoCommand (MongoDB refused or cannot be reached: a server is waited for about a second,
+    // kSelectionSliceMs, its reply up to the URL's socketTimeoutMS), storage errors. Retries run
+    // one at a time, on the caller's thread, beside the connector's threads (started or not).
+    Status retry_dead_letter(uint64_t id);
+    // Removes letter ID. kNotFound when it is not kept.
+    Status discard_dead_letter(uint64_t id);
+
+    // Asks the started connector for an import and returns at once; its progress is
+    // status().running_import, its result the newest of status().import_runs. kIllegalState when
+    // not started, kAlreadyExists when an import runs or is asked for already.
+    Status request_import();
     // The newest server history position written to MongoDB (or skipped as MongoDB's own): the
     // server may trim history up to here, not beyond. Cheap; any thread.
     uint64_t outbound_position() const;

@@ -63,7 +63,7 @@ struct Connector::Impl {
     Mutex import_run_mutex;
 
     // Status: every part reports here; Connector::status() reads a snapshot.
-    detail::ConnectorState state{options.log};
+    detail::ConnectorState state{options.log, store.get()};
     std::atomic<uint64_t> outbound_position{0};
 
     // Outbound (outbound.cpp).
@@ -145,6 +145,14 @@ struct Connector::Impl {
     // Stores the current point as the resume token when none is stored and no import will run, so
     // that every change after start() returns is streamed.
     Status ensure_start_point(mongoc_client_t* client);
+
+    // Dead letters (dead_letter_retry.cpp): one retry at a time.
+    Mutex retry_mutex;
+    // The document with _id GID of COLLECTION as MongoDB has it now; nullopt when it is gone.
+    Result<std::optional<detail::Bson>> find_document(const std::string& collection,
+                                                      const Gid& gid);
+    Status retry_inbound(const DeadLetter& d);
+    Status retry_outbound(const DeadLetter& d);
 
     // Deployment (connector.cpp).
     Status check_deployment(mongoc_client_t* client);

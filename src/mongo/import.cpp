@@ -168,9 +168,11 @@ Result<ImportStats> Connector::Impl::Importer::run() {
     m_.state.info("MongoDB import started (" + reason_ + "): reading " +
                   std::to_string(ncollections_) + " mapped collection" +
                   (ncollections_ == 1 ? "" : "s"));
+    m_.state.import_started({run_.started_ms, run_.automatic, reason_, ImportProgress{}});
     if (Status s = take_start_point(); !s) return finish(s);
     if (Status s = read_pending_gids(); !s) return finish(s);
     estimate_totals();
+    m_.state.import_progress(progress_of(false, false));
     stats_.by_collection.reserve(ncollections_);
     for (current_ = 0; current_ < ncollections_; ++current_) {
         if (m_.wakeup.stopping()) return finish(stopped());
@@ -223,6 +225,7 @@ Status Connector::Impl::Importer::import_collection(const CollectionMap& cm) {
     stats_.collections++;
     stats_.by_collection.push_back({cm.collection, 0, 0, 0, 0, 0});
     coll_stats_ = &stats_.by_collection.back();
+    m_.state.import_progress(progress_of(false, false));
     std::unordered_set<std::string> seen;
     OUTPOST_RETURN_IF_ERROR(read_documents(cm, seen));
     OUTPOST_RETURN_IF_ERROR(remove_missing(cm, seen));
@@ -249,6 +252,7 @@ Status Connector::Impl::Importer::read_documents(const CollectionMap& cm,
     while (mongoc_cursor_next(cursor.get(), &doc)) {
         stats_.docs_read++;
         coll_stats_->docs_read++;
+        m_.state.count(&ConnectorStatus::import_docs);
         auto ch = m_.mapping.change_from_document(cm, doc);
         if (!ch) {
             std::string key = id_json(doc);
@@ -410,6 +414,7 @@ ImportProgress Connector::Impl::Importer::progress_of(bool collection_finished,
 
 void Connector::Impl::Importer::report_progress(bool collection_finished, bool finished) {
     bool always = collection_finished || finished;
+    m_.state.import_progress(progress_of(collection_finished, finished));
     if (progress_ && (always || seconds_since(last_callback_) >= 0.5)) {
         last_callback_ = SteadyClock::now();
         progress_(progress_of(collection_finished, finished));

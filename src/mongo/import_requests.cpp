@@ -2,6 +2,17 @@
 
 namespace outpost::mongo::detail {
 
+Status ImportRequests::request(Wakeup& wakeup) {
+    MutexLock lock(mutex_);
+    if (requested_) return Status(ErrorCode::kAlreadyExists, "an import is already requested");
+    requested_ = true;
+    detached_ = true;
+    progress_ = nullptr;
+    result_.reset();
+    wakeup.wake();
+    return Status::ok();
+}
+
 Result<ImportStats> ImportRequests::request_and_wait(Progress progress, Wakeup& wakeup) {
     MutexLock lock(mutex_);
     if (requested_) return Status(ErrorCode::kIllegalState, "an import is already running");
@@ -33,6 +44,11 @@ std::optional<ImportRequests::Progress> ImportRequests::take() const {
 void ImportRequests::complete(Result<ImportStats> result) {
     {
         MutexLock lock(mutex_);
+        if (detached_) {
+            requested_ = false;
+            detached_ = false;
+            return;
+        }
         result_ = std::move(result);
     }
     done_.notify_all();

@@ -1,5 +1,6 @@
 // Imports asked for while the connector runs: run_import() posts a request and waits; the inbound
-// thread, which owns the stream, serves it between two streams. One request at a time. Thread-safe.
+// thread, which owns the stream, serves it between two streams; request() posts one without
+// waiting (the admin's "start a full import"). One request at a time. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -20,6 +21,9 @@ class ImportRequests {
     // serving it.
     Result<ImportStats> request_and_wait(Progress progress, Wakeup& wakeup)
         OUTPOST_EXCLUDES(mutex_);
+    // Posts a request that nobody waits for (its result is only reported: ImportRun) and wakes
+    // the connector's threads. kAlreadyExists when a request is already waiting.
+    Status request(Wakeup& wakeup) OUTPOST_EXCLUDES(mutex_);
     // True while a request waits to be served (the stream ends for it).
     bool waiting() const OUTPOST_EXCLUDES(mutex_);
     // The waiting request's PROGRESS callback, or nullopt when none waits. The caller serves it and
@@ -33,6 +37,7 @@ class ImportRequests {
     mutable Mutex mutex_;
     CondVar done_;
     bool requested_ OUTPOST_GUARDED_BY(mutex_) = false;
+    bool detached_ OUTPOST_GUARDED_BY(mutex_) = false;  // posted by request(): nobody waits
     Progress progress_ OUTPOST_GUARDED_BY(mutex_);
     std::optional<Result<ImportStats>> result_ OUTPOST_GUARDED_BY(mutex_);
 };

@@ -58,6 +58,27 @@ Status CommitQueue::status() const {
 
 // ---- InboundCommitter
 
+namespace {
+
+// MongoDB's time of the newest of EVENTS (the stream gives them in commit order: the last one with
+// a time): its wallTime (ms), else its clusterTime (s); 0 when none has either.
+int64_t newest_event_ms(const std::vector<Event>& events) {
+    for (auto e = events.rbegin(); e != events.rend(); ++e) {
+        View v(*e);
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, v.get(), "wallTime") && BSON_ITER_HOLDS_DATE_TIME(&it))
+            return bson_iter_date_time(&it);
+        if (bson_iter_init_find(&it, v.get(), "clusterTime") && BSON_ITER_HOLDS_TIMESTAMP(&it)) {
+            uint32_t t = 0, i = 0;
+            bson_iter_timestamp(&it, &t, &i);
+            return static_cast<int64_t>(t) * 1000;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
 InboundCommitter::InboundCommitter(CommitterContext ctx, uint64_t seen)
     : ctx_(std::move(ctx)), committed_seen_(seen), thread_([this] { run(); }) {}
 
@@ -80,7 +101,9 @@ void InboundCommitter::run() {
 }
 
 Status InboundCommitter::commit(InboundBatch& b, uint64_t& seen) {
-    for (auto& d : b.mapped.dead) ctx_.state.add_dead_letter(std::move(d));
+    // The mapper's dead letters are kept in the transaction of the batch that read them.
+    std::vector<DeadLetter> dead = std::move(b.mapped.dead);
+    uint64_t kept = 0;
     // The batch's groups (whole MongoDB transactions) commit together.
     std::vector<Mapped> all;
     for (auto& g : b.mapped.groups) {
@@ -88,7 +111,7 @@ Status InboundCommitter::commit(InboundBatch& b, uint64_t& seen) {
     }
     b.mapped.groups.clear();
     bool changed = false;
-    Status s = apply_with_token(b, all, seen, changed);
+    Status s = apply_with_token(b, all, seen, changed, dead, kept);
     if (!s && s.code() != ErrorCode::kStorage && s.code() != ErrorCode::kStorageFull) {
         // A change the store refuses (a unique value taken, ...): apply the others one by one.
         if (ctx_.strict_from_mongo) {
@@ -96,19 +119,22 @@ Status InboundCommitter::commit(InboundBatch& b, uint64_t& seen) {
                           "strict conversions from MongoDB: " + s.message());
         }
         changed = false;
-        apply_one_by_one(b, all, seen, changed);
+        apply_one_by_one(b, all, seen, changed, dead);
         std::vector<Mapped> none;
-        s = apply_with_token(b, none, seen, changed);
+        s = apply_with_token(b, none, seen, changed, dead, kept);
     }
     if (!s) return s;
+    ctx_.state.note_dead_letters(dead, kept);
     ctx_.state.set_resume_token(b.read.commit_token.get());
+    ctx_.state.note_committed(b.read.events.size(), newest_event_ms(b.read.events));
     ctx_.state.count_inbound_batch(changed, b.mapped.applied_events, b.mapped.echoes);
     if (changed && ctx_.on_commit) ctx_.on_commit();
     return Status::ok();
 }
 
 Status InboundCommitter::apply_with_token(InboundBatch& b, std::vector<Mapped>& changes,
-                                          uint64_t& seen, bool& changed) {
+                                          uint64_t& seen, bool& changed,
+                                          std::vector<DeadLetter>& dead, uint64_t& kept) {
     const Bson& token = b.read.commit_token;
     uint64_t next_seen = seen;
     Status s = ctx_.store.write([&](WriteTxn& txn) -> Status {
@@ -117,6 +143,7 @@ Status InboundCommitter::apply_with_token(InboundBatch& b, std::vector<Mapped>& 
         OUTPOST_RETURN_IF_ERROR(
             apply_stream_batch(txn, changes, b.own_seen, next_seen, &superseded_, &applied));
         changed |= applied;
+        OUTPOST_RETURN_IF_ERROR(ctx_.state.keep_dead_letters(txn, dead, &kept));
         OUTPOST_RETURN_IF_ERROR(put_meta(txn, kMetaOwnSeen, std::to_string(next_seen)));
         return put_meta(txn, kMetaResumeToken,
                         std::string_view(reinterpret_cast<const char*>(bson_get_data(token.get())),
@@ -127,7 +154,8 @@ Status InboundCommitter::apply_with_token(InboundBatch& b, std::vector<Mapped>& 
 }
 
 void InboundCommitter::apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all,
-                                        uint64_t& seen, bool& changed) {
+                                        uint64_t& seen, bool& changed,
+                                        std::vector<DeadLetter>& dead) {
     for (const Mapped& m : all) {
         std::vector<Mapped> single = {m};
         uint64_t next_seen = seen;
@@ -140,9 +168,8 @@ void InboundCommitter::apply_one_by_one(const InboundBatch& b, const std::vector
             changed = true;
         } else {
             View v(b.read.events[m.event]);
-            ctx_.state.add_dead_letter({"inbound", b.read.events[m.event].coll,
-                                        sub_json(v.get(), "documentKey"), one.message(),
-                                        to_json(v.get()), 0});
+            dead.push_back({"inbound", b.read.events[m.event].coll,
+                            sub_json(v.get(), "documentKey"), one.message(), to_json(v.get()), 0});
         }
     }
 }

@@ -92,14 +92,15 @@ class InboundCommitter {
     // One batch: its changes, its resume token and own_seen in one store transaction. SEEN is the
     // committing thread's own_seen.
     Status commit(InboundBatch& b, uint64_t& seen);
-    // Applies CHANGES and stores the stream's position with them; SEEN moves on only when the
-    // transaction commits. CHANGED tells whether anything was applied.
+    // Applies CHANGES and stores the stream's position and DEAD (the batch's dead letters; KEPT
+    // gets the count kept) with them; SEEN moves on only when the transaction commits. CHANGED
+    // tells whether anything was applied.
     Status apply_with_token(InboundBatch& b, std::vector<Mapped>& changes, uint64_t& seen,
-                            bool& changed);
-    // After the store refused the batch as a whole: each change by itself, the refused ones as dead
-    // letters. CHANGED tells whether any applied.
+                            bool& changed, std::vector<DeadLetter>& dead, uint64_t& kept);
+    // After the store refused the batch as a whole: each change by itself, the refused ones added
+    // to DEAD. CHANGED tells whether any applied.
     void apply_one_by_one(const InboundBatch& b, const std::vector<Mapped>& all, uint64_t& seen,
-                          bool& changed);
+                          bool& changed, std::vector<DeadLetter>& dead);
 
     CommitterContext ctx_;
     CommitQueue queue_;

@@ -59,11 +59,13 @@ Status run_change_stream(const InboundContext& ctx, ChangeStreamSource& source,
         if (EventMapper::has_drop(read->events)) committer.wait_idle();
         own_seen = std::max(own_seen, committer.committed_seen());
         OUTPOST_ASSIGN_OR_RETURN(auto mapped, mapper.map(read->events, own_seen, env));
+        ctx.state.note_read(read->events.size());
         // False when the committer failed: its status ends the stream.
         (void)committer.push({std::move(*read), std::move(mapped), own_seen});
         return Status::ok();
     };
 
+    ctx.state.set_streaming(true);
     Status result = process(std::move(first));
     while (result && source.has_more() && !ctx.stopping() && !committer.failed() &&
            !ctx.import_waiting()) {
@@ -71,6 +73,8 @@ Status run_change_stream(const InboundContext& ctx, ChangeStreamSource& source,
         result = next ? process(std::move(next).value()) : next.status();
     }
     if (Status committed = committer.finish(); !committed) result = committed;
+    ctx.state.clear_pending();
+    ctx.state.set_streaming(false);
     source.close();
     return result;
 }

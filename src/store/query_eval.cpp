@@ -457,6 +457,16 @@ Status run_matches(const QueryImpl& q, MDB_txn* txn, Emit&& emit) {
         }));
         return st;
     }
+    if (const IndexInfo* idx = order_index(q, plan_of(q))) {
+        uint64_t seen = 0;
+        Status st;
+        OUTPOST_RETURN_IF_ERROR(
+            for_each_match_in_index_order(q, txn, *idx, [&](uint64_t id, const ObjectReader& r) {
+                if (seen++ >= q.offset) st = emit(id, r);
+                return st.is_ok() && seen < end;
+            }));
+        return st;
+    }
     std::vector<Row> rows;
     OUTPOST_RETURN_IF_ERROR(for_each_match(q, txn, [&](uint64_t id, const ObjectReader& r) {
         Row row{id, {}, r.raw()};

@@ -131,6 +131,16 @@ Result<std::optional<MDB_val>> query_get_raw(MDB_txn* txn, const EntityInfo& e, 
 // Whether object ID (stored as READER) matches NODE.
 Result<bool> eval_node(const QueryImpl& q, MDB_txn* txn, const QNode& node, uint64_t id,
                        const ObjectReader& reader);
+// ---- query_order.cpp ----
+// The value index whose key order is Q's order, when a walk of it should produce Q's results: one
+// order key on an integer, date or float property with a value index, and PLAN reads no other
+// index. Null otherwise (the matches are sorted in memory).
+const IndexInfo* order_index(const QueryImpl& q, const Plan& plan);
+// Calls FN(id, reader) for each match of Q in the order of its order key, read from IDX
+// (order_index): ties in id order, nulls last (first with kOrderNullsFirst), until FN returns
+// false.
+Status for_each_match_in_index_order(const QueryImpl& q, MDB_txn* txn, const IndexInfo& idx,
+                                     const std::function<bool(uint64_t, const ObjectReader&)>& fn);
 // The ids of the results: matched, ordered, offset and limit applied.
 Result<std::vector<uint64_t>> run_query(const QueryImpl& q, MDB_txn* txn);
 // Calls FN(id, reader) for each result, in result order (READER valid while TXN is open).

@@ -348,6 +348,9 @@ std::string explain_plan(const QueryImpl& q, const Plan& plan) {
             if (o.flags & kOrderCaseInsensitive) s += " ci";
             if (o.flags & kOrderNullsFirst) s += " nulls first";
         }
+        if (const IndexInfo* idx = order_index(q, plan)) {
+            s += " (walks index " + q.info->entity->name + "." + idx->prop->name + ")";
+        }
     }
     if (q.offset) s += "; offset " + std::to_string(q.offset);
     if (q.limit != UINT64_MAX) s += "; limit " + std::to_string(q.limit);

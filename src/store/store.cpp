@@ -215,6 +215,8 @@ Result<StoreStats> Store::stats() {
     mdb_env_info(impl_->env, &info);
     mdb_env_stat(impl_->env, &env_stat);
     out.used_bytes = (info.me_last_pgno + 1) * env_stat.ms_psize;
+    out.map_bytes = info.me_mapsize;
+    out.history_bytes = pages(impl_->changelog, nullptr) + pages(impl_->changelog_origin, nullptr);
     struct stat fst;
     if (::stat((impl_->dir + "/data.mdb").c_str(), &fst) == 0) out.file_bytes = fst.st_size;
     return out;

@@ -169,6 +169,7 @@ ServerCore::SessionId ServerCore::on_connect(std::shared_ptr<Connection> connect
     s->id = next_session_++;
     s->connection = std::move(connection);
     s->remote = std::move(remote_address);
+    s->connected_ms = wall_now_ms();
     SessionId id = s->id;
     sessions_.emplace(id, std::move(s));
     ++stats_.sessions;
@@ -190,7 +191,38 @@ void ServerCore::on_disconnect(SessionId session) {
     }
     if (it->second->full_sync)
         full_sync_snapshots_.erase(full_sync_snapshots_.find(it->second->full_sync->snapshot));
+    if (auto c = session_of_client_.find(it->second->client);
+        c != session_of_client_.end() && c->second == session) {
+        session_of_client_.erase(c);
+    }
     sessions_.erase(it);
+}
+
+std::vector<SessionInfo> ServerCore::sessions() const {
+    std::vector<SessionInfo> out;
+    out.reserve(stats_.logged_in);
+    for (const auto& [id, sp] : sessions_) {
+        const Session& s = *sp;
+        if (!s.logged_in || s.closed) continue;
+        out.push_back(
+            {s.id, s.client, s.identity.kind == auth::CredentialKind::kJwt ? s.identity.user : "",
+             s.remote, s.connected_ms, s.protocol_version, s.acked_seq, s.full_sync != nullptr});
+    }
+    return out;
+}
+
+size_t ServerCore::disconnect_client(const std::string& client, const std::string& reason) {
+    size_t n = 0;
+    for (auto& [id, sp] : sessions_) {
+        Session& s = *sp;
+        if (!s.logged_in || s.closed || s.client != client) continue;
+        log(LogLevel::kInfo,
+            "session " + std::to_string(s.id) + ": client " + s.client + ": " + reason);
+        s.closed = true;
+        s.connection->close(ErrorCode::kOk, reason);
+        ++n;
+    }
+    return n;
 }
 
 void ServerCore::send(Session& s, std::string frame) {
@@ -230,6 +262,13 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         if (in.decoded) return std::move(*in.decoded);
         return decode_message(in.frame, options_.max_message_size);
     };
+    // Consecutive Logins of different sessions and client ids form a group (commit_logins); any
+    // other frame answers the group first.
+    std::vector<PendingLogin> logins;
+    MetaWrites to_bind;
+    auto answer_logins = [&] {
+        if (!logins.empty()) commit_logins(logins, to_bind);
+    };
     size_t i = 0;
     while (i < frames.size()) {
         const SessionId id = frames[i].session;
@@ -238,6 +277,26 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
         auto it = sessions_.find(id);
         if (it == sessions_.end() || it->second->closed) continue;
         Session& s = *it->second;
+        if (decoded && !s.logged_in && std::holds_alternative<Login>(*decoded)) {
+            Login& login = std::get<Login>(*decoded);
+            std::string client = client_id_to_hex(login.client_id);
+            if (std::any_of(logins.begin(), logins.end(), [&](const PendingLogin& p) {
+                    return p.session == id || p.client == client;
+                })) {
+                answer_logins();  // a second Login of S, or its client's other connection
+                if (s.closed) continue;
+                if (s.logged_in) {
+                    dispatch(s, std::move(decoded).value());
+                    continue;
+                }
+            }
+            if (prepare_login(s, login, client, to_bind)) {
+                logins.push_back({id, std::move(login), std::move(client)});
+            }
+            continue;
+        }
+        answer_logins();
+        if (s.closed) continue;
         if (!decoded) {
             fail(s, decoded.status().code(), decoded.status().message());
             continue;
@@ -279,6 +338,7 @@ void ServerCore::on_messages(std::span<const Incoming> frames) {
             }
         }
     }
+    answer_logins();
 }
 
 void ServerCore::dispatch(Session& s, Message msg) {
@@ -331,6 +391,7 @@ void ServerCore::fan_out(FanOutWatch* watch) {
         if (!recs || recs->empty()) break;
         for (const auto& rec : *recs) {
             note_history(rec.position, rec.bytes);
+            if (options_.on_history_record) options_.on_history_record(rec.position);
             // The record encoded whole and its tag, once, and only when someone needs them.
             std::string encoded;
             uint64_t tag = 0;
@@ -369,11 +430,13 @@ void ServerCore::fan_out(FanOutWatch* watch) {
                 if (!in_scope && s.known.knows_all) {
                     if (full.empty()) full = apply_frames(rec.position, rec.changes, encoded, tag);
                     for (const auto& f : full) send(s, f);
+                    stats_.fanout_changes += rec.changes.objects.size();
                 } else {
                     ChangeSet mine = s.known.filter(in_scope ? *in_scope : rec.changes);
                     if (mine.empty()) continue;
                     for (auto& f : apply_frames(rec.position, mine, encode_change_set(mine), tag))
                         send(s, std::move(f));
+                    stats_.fanout_changes += mine.objects.size();
                 }
             }
             fanned_seq_ = rec.position;

@@ -9,6 +9,7 @@
 // one thread or strand, the one that owns the connections. Writes to the server store by others
 // (the MongoDB connector) are fanned out by poll().
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -19,6 +20,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "outpost/store.hpp"
 #include "sync/auth/identity.hpp"
@@ -85,6 +88,9 @@ struct ServerOptions {
     // A client whose connection queues more than this is disconnected with kSyncTooFarBehind (0 =
     // off).
     size_t max_send_queue_bytes = 256u << 20;
+    // Called on the core's thread when fan-out first reads history record POSITION, i.e. soon
+    // after it was committed (unset: nothing).
+    std::function<void(uint64_t position)> on_history_record;
 };
 
 struct ServerStats {
@@ -101,14 +107,49 @@ struct ServerStats {
     uint64_t auth_expired = 0;      // logins refused for an expired token
     uint64_t auth_unknown_key = 0;  // logins refused for a token signed with an unknown key
     uint64_t sessions_expired = 0;  // sessions ended when their token expired
+    // Transactions that bound new client ids (to a key, a JWT user, a scope): one per group of
+    // logins that arrived together.
+    uint64_t login_commits = 0;
     // Sync rules: push changes not applied for being outside the pusher's write scope, and logins
     // whose changed scope went as its difference (LoginResult.scope_changes) rather than a full
     // sync.
     uint64_t writes_refused = 0;
     uint64_t scope_diffs = 0;
+    // Logins by result, besides auth_expired, auth_unknown_key and logins_throttled above:
+    // accepted; refused for their credentials (a wrong secret or token, a client id bound to
+    // another key or user); refused for anything else (protocol version, model, a malformed Login,
+    // a server error).
+    uint64_t logins_ok = 0;
+    uint64_t logins_rejected = 0;
+    uint64_t logins_failed = 0;
+    uint64_t changes_applied = 0;  // object changes of the pushes applied
+    uint64_t fanout_changes = 0;   // object changes sent live to other clients (Apply frames)
+    // The time to apply and commit one group of pushes (one store transaction, one history
+    // record): counts per bucket of kApplySecondsBounds (not cumulative; the last one is above
+    // every bound), and the sum of the times in seconds.
+    std::array<uint64_t, 13> apply_seconds_counts{};
+    double apply_seconds_sum = 0;
     // SyncServer fills these from the network layer (always 0 from ServerCore itself).
     uint64_t connections_refused = 0;  // new connections refused at the connection limit
     uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
+};
+
+// The upper bounds (seconds) of the buckets of ServerStats::apply_seconds_counts.
+inline constexpr std::array<double, 12> kApplySecondsBounds{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+
+// One logged-in session as the admin sees it (ServerCore::sessions).
+struct SessionInfo {
+    uint64_t session = 0;
+    std::string client;        // hex client id
+    std::string user;          // a JWT session's user claim; empty otherwise
+    std::string remote;        // IP:PORT, empty when unknown
+    int64_t connected_ms = 0;  // wall clock, ms since the epoch
+    uint32_t protocol_version = 0;
+    // The newest server sequence the client has: its ApplyAcks, the position it logged in at (up
+    // to date or catching up from), and the records of its own pushes acknowledged to it.
+    uint64_t acked_seq = 0;
+    bool full_sync = false;  // a full sync is in progress
 };
 
 class ServerCore {
@@ -156,6 +197,13 @@ class ServerCore {
     bool continue_full_syncs();
 
     const ServerStats& stats() const { return stats_; }
+    // The logged-in sessions that are open, in session order.
+    std::vector<SessionInfo> sessions() const;
+    // The newest history record offered to the sessions (fan-out's position).
+    uint64_t history_head() const { return fanned_seq_; }
+    // Closes every open session of client CLIENT (hex id) with kOk and REASON; the client
+    // reconnects after its backoff. Returns how many were closed.
+    size_t disconnect_client(const std::string& client, const std::string& reason);
     // The options' frame size limit (fixed at create(): safe to read from any thread).
     size_t max_message_size() const { return options_.max_message_size; }
     // The options' login timeout (fixed at create(): safe to read from any thread).
@@ -167,16 +215,37 @@ class ServerCore {
     ServerCore(std::shared_ptr<Store> store, ServerOptions options);
 
     void fail(Session& s, ErrorCode code, const std::string& reason);
-    // Logins (server_login.cpp): LOGIN checked, the client's filter set, where it resumes.
+    // Logins (server_login.cpp). The logins that arrive together (consecutive in on_messages) are
+    // checked one by one, then the bindings of the new client ids among them are committed in one
+    // transaction, then each is answered: one durable commit per group, not per login.
+    using MetaWrites = std::vector<std::pair<std::string, std::string>>;
+    struct PendingLogin {
+        SessionId session = 0;
+        Login login;
+        std::string client;  // hex id
+    };
+    // LOGIN on S checked (admit_login) and S's scope bound; what must be written first is added to
+    // TO_BIND. False when S was refused (and closed).
+    bool prepare_login(Session& s, const Login& login, const std::string& client,
+                       MetaWrites& to_bind);
+    // Commits TO_BIND, then answers each login of GROUP that is still open (finish_login, or a
+    // server error when the commit failed). Empties both.
+    void commit_logins(std::vector<PendingLogin>& group, MetaWrites& to_bind);
+    // S's prepared login answered: where it resumes, the LoginResult, then catch-up or full sync.
+    void finish_login(Session& s, const Login& login);
+    // LOGIN on S as a group of one.
     void handle_login(Session& s, Login login);
     // Whether LOGIN may log in on S as client CLIENT (hex id): version, failed-login limit, secret,
-    // fields, model and identity; false when S was refused (and closed).
-    bool admit_login(Session& s, const Login& login, const std::string& client);
+    // fields, model and identity; false when S was refused (and closed). The bindings a new client
+    // id needs are added to TO_BIND.
+    bool admit_login(Session& s, const Login& login, const std::string& client,
+                     MetaWrites& to_bind);
     // Answers S's login with CODE and WHY, and closes S.
     void reject_login(Session& s, ErrorCode code, const std::string& why);
     // The filter for what a client that announces LOGIN's model is sent.
     detail::KnownModel known_model_of(const Login& login) const;
-    // Closes the other connections of S's client (one connection per client).
+    // Closes the older connection of S's client, if any (one connection per client), and makes S
+    // the one a newer login replaces.
     void replace_older_sessions(const Session& s);
     struct LoginResume;
     // Where S's client resumes after LOGIN: a catch-up or a full sync, and what was applied of it.
@@ -187,6 +256,8 @@ class ServerCore {
                                    const std::string& stored) const;
     void dispatch(Session& s, Message msg);
     void handle_pushes(Session& s, std::span<Push> pushes);
+    // Counts a group commit of pushes that took SECONDS in the apply-time histogram.
+    void note_apply_time(double seconds);
     // Applies PUSHES (of S, in order) in one write transaction and commits. Returns, per push,
     // whether it was applied (not a resend) and sets RECORD to the position of the history record
     // they become if they changed anything (fan_out confirms it); CORRECTIONS gets, per push, the
@@ -263,8 +334,9 @@ class ServerCore {
     ErrorCode check_model(const Login& login, std::string& why) const;
     // Sync rules (server_scope.cpp, docs/sync-rules.md). S's scope for LOGIN: a JWT session under
     // ServerOptions::rules gets one (its definition kept in the meta, for later logins); others
-    // none. Errors: kSyncServerError with the reason.
-    Status bind_scope(Session& s, const Login& login);
+    // none; a definition not kept yet is added to TO_BIND. Errors: kSyncServerError with the
+    // reason.
+    Status bind_scope(Session& s, const Login& login, MetaWrites& to_bind);
     // How S's login moves its client from the scope it holds (Login::scope_tag) to S's: the
     // difference at R's head (read in TXN) into R.scope_changes, or a full sync (R.full).
     Status change_scope(const Session& s, const Login& login, Txn& txn, LoginResume& r);
@@ -291,7 +363,6 @@ class ServerCore {
     // login; kAuthCredentialsRejected when IDENTITY is another user (shared-secret logins of the id
     // stay allowed). kSyncServerError when the store fails.
     // A binding it needs (a new id) goes to TO_BIND (meta key, value) for the caller to write.
-    using MetaWrites = std::vector<std::pair<std::string, std::string>>;
     Status check_user(const auth::Identity& identity, const std::string& client,
                       MetaWrites& to_bind);
     int64_t wall_now_ms() const;
@@ -309,6 +380,8 @@ class ServerCore {
     ServerOptions options_;
     SessionId next_session_ = 1;
     std::map<SessionId, std::unique_ptr<Session>> sessions_;
+    // The logged-in session of each client (hex id): the one a newer login of the client replaces.
+    std::unordered_map<std::string, SessionId> session_of_client_;
     std::set<uint64_t> entities_with_unique_;      // uids of entities with a unique property
     std::multiset<uint64_t> full_sync_snapshots_;  // of the full syncs in progress: kept history
     uint64_t fanned_seq_ = 0;  // every record up to here was offered to every logged-in session

@@ -86,8 +86,9 @@ struct ServerCore::Session {
     std::shared_ptr<Connection> connection;
     bool logged_in = false;
     bool closed = false;
-    std::string remote;  // the peer's address (IP:PORT), empty when unknown
-    std::string client;  // hex client id: the origin of its pushes in the history
+    std::string remote;        // the peer's address (IP:PORT), empty when unknown
+    int64_t connected_ms = 0;  // wall clock at on_connect
+    std::string client;        // hex client id: the origin of its pushes in the history
     // Who logged in (set by a login that passed the auth check), and, for a JWT session under sync
     // rules, its scope (null: it sees and writes everything).
     auth::Identity identity;
@@ -102,7 +103,8 @@ struct ServerCore::Session {
     uint64_t login_next_txn = 0;
     detail::KnownModel known;
     uint64_t sent_seq = 0;  // every record up to here was sent (or deliberately not) to this client
-    uint64_t acked_seq = 0;  // the newest ApplyAck
+    // The newest server sequence the client has (SessionInfo::acked_seq).
+    uint64_t acked_seq = 0;
     // The parts received so far of a transaction sent in parts (Push.more), and their size.
     std::optional<Push> partial;
     size_t partial_bytes = 0;

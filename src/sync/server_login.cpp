@@ -171,6 +171,20 @@ Status ServerCore::check_identity(const Login& login, const std::string& client,
 
 void ServerCore::reject_login(Session& s, ErrorCode code, const std::string& why) {
     ++stats_.protocol_errors;
+    switch (code) {
+        case ErrorCode::kAuthCredentialsRejected:
+            ++stats_.logins_rejected;
+            break;
+        case ErrorCode::kAuthTokenExpired:
+            ++stats_.auth_expired;
+            break;
+        case ErrorCode::kAuthUnknownKey:
+            ++stats_.auth_unknown_key;
+            break;
+        default:
+            ++stats_.logins_failed;
+            break;
+    }
     log(LogLevel::kWarn, "session " + std::to_string(s.id) + ": login rejected (" +
                              std::to_string(static_cast<int>(code)) + "): " + why);
     LoginResult refusal;
@@ -181,7 +195,8 @@ void ServerCore::reject_login(Session& s, ErrorCode code, const std::string& why
     s.connection->close(code, why);
 }
 
-bool ServerCore::admit_login(Session& s, const Login& login, const std::string& client) {
+bool ServerCore::admit_login(Session& s, const Login& login, const std::string& client,
+                             MetaWrites& to_bind) {
     if (Status st = check_protocol_version(login.protocol_version); !st) {
         reject_login(s, st.code(), st.message());
         return false;
@@ -203,17 +218,17 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         // Only wrong credentials count toward the address's limit: tokens that expired together
         // (users behind one NAT) or an unknown key (a rotation) must not block an address.
         if (identity.status().code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
-        if (identity.status().code() == ErrorCode::kAuthTokenExpired) ++stats_.auth_expired;
-        if (identity.status().code() == ErrorCode::kAuthUnknownKey) ++stats_.auth_unknown_key;
         reject_login(s, identity.status().code(), identity.status().message());
         return false;
     }
     s.identity = std::move(*identity);
     if (login.client_key.size() != ClientKey().size()) {
+        ++stats_.logins_failed;
         fail(s, ErrorCode::kSyncMalformedMessage, "Login: client_key must be 32 bytes");
         return false;
     }
     if (login.next_client_txn == 0) {
+        ++stats_.logins_failed;
         fail(s, ErrorCode::kSyncMalformedMessage, "Login: next_client_txn 0");
         return false;
     }
@@ -223,27 +238,21 @@ bool ServerCore::admit_login(Session& s, const Login& login, const std::string& 
         return false;
     }
     // Before anything is done for the client id (the caller drops its older connection), the login
-    // must show that it is that client's.
-    // The bindings of a new client id (its key, its JWT user) are written together, in one
-    // transaction, once every check passed: a refused login writes nothing.
-    MetaWrites to_bind;
-    Status st = check_identity(login, client, to_bind);
+    // must show that it is that client's. The bindings of a new client id (its key, its JWT user)
+    // are written with those of the logins beside it once every check passed (commit_logins): a
+    // refused login writes nothing.
+    MetaWrites mine;
+    Status st = check_identity(login, client, mine);
     if (st && s.identity.kind == auth::CredentialKind::kJwt) {
-        st = check_user(s.identity, client, to_bind);
-    }
-    if (st && !to_bind.empty()) {
-        st = store_->write([&](WriteTxn& w) {
-            for (const auto& [key, value] : to_bind)
-                OUTPOST_RETURN_IF_ERROR(put_meta(w, key, value));
-            return Status::ok();
-        });
-        if (!st) st = Status(ErrorCode::kSyncServerError, st.to_string());
+        st = check_user(s.identity, client, mine);
     }
     if (!st) {
         if (st.code() == ErrorCode::kAuthCredentialsRejected) note_failed_login(s);
         reject_login(s, st.code(), st.message());
         return false;
     }
+    to_bind.insert(to_bind.end(), std::make_move_iterator(mine.begin()),
+                   std::make_move_iterator(mine.end()));
     return true;
 }
 
@@ -275,12 +284,14 @@ detail::KnownModel ServerCore::known_model_of(const Login& login) const {
 
 void ServerCore::replace_older_sessions(const Session& s) {
     // One connection per client: an older one (a half-open socket the client gave up on) goes.
-    for (auto& [id, other] : sessions_) {
-        if (other.get() != &s && other->logged_in && !other->closed && other->client == s.client) {
-            other->closed = true;
-            other->connection->close(ErrorCode::kOk,
-                                     "replaced by a newer connection of this client");
-        }
+    auto [c, added] = session_of_client_.try_emplace(s.client, s.id);
+    if (added || c->second == s.id) return;
+    auto it = sessions_.find(std::exchange(c->second, s.id));
+    if (it == sessions_.end()) return;
+    Session& other = *it->second;
+    if (other.logged_in && !other.closed) {
+        other.closed = true;
+        other.connection->close(ErrorCode::kOk, "replaced by a newer connection of this client");
     }
 }
 
@@ -332,16 +343,54 @@ ChangeSet ServerCore::lost_ack_corrections(const Session& s, const Login& login,
     return out;
 }
 
-void ServerCore::handle_login(Session& s, Login login) {
-    const std::string client = client_id_to_hex(login.client_id);
-    if (!admit_login(s, login, client)) return;
+bool ServerCore::prepare_login(Session& s, const Login& login, const std::string& client,
+                               MetaWrites& to_bind) {
+    const size_t before = to_bind.size();
+    if (!admit_login(s, login, client, to_bind)) return false;
     s.known = known_model_of(login);
     s.client = client;
     s.protocol_version = login.protocol_version;
-    if (Status st = bind_scope(s, login); !st) {
+    if (Status st = bind_scope(s, login, to_bind); !st) {
+        to_bind.resize(before);  // nothing of a refused login is written
         reject_login(s, ErrorCode::kSyncServerError, st.message());
-        return;
+        return false;
     }
+    return true;
+}
+
+void ServerCore::commit_logins(std::vector<PendingLogin>& group, MetaWrites& to_bind) {
+    Status st;
+    if (!to_bind.empty()) {
+        st = store_->write([&](WriteTxn& w) {
+            for (const auto& [key, value] : to_bind)
+                OUTPOST_RETURN_IF_ERROR(put_meta(w, key, value));
+            return Status::ok();
+        });
+        if (st) ++stats_.login_commits;
+    }
+    for (PendingLogin& p : group) {
+        auto it = sessions_.find(p.session);
+        if (it == sessions_.end() || it->second->closed) continue;
+        if (!st) {
+            reject_login(*it->second, ErrorCode::kSyncServerError, st.to_string());
+        } else {
+            finish_login(*it->second, p.login);
+        }
+    }
+    group.clear();
+    to_bind.clear();
+}
+
+void ServerCore::handle_login(Session& s, Login login) {
+    std::vector<PendingLogin> group;
+    MetaWrites to_bind;
+    std::string client = client_id_to_hex(login.client_id);
+    if (!prepare_login(s, login, client, to_bind)) return;
+    group.push_back({s.id, std::move(login), std::move(client)});
+    commit_logins(group, to_bind);
+}
+
+void ServerCore::finish_login(Session& s, const Login& login) {
     replace_older_sessions(s);
 
     auto resume = resume_point(s, login);
@@ -378,6 +427,7 @@ void ServerCore::handle_login(Session& s, Login login) {
     s.connection->send(encode_message(result));
     s.logged_in = true;
     ++stats_.logged_in;
+    ++stats_.logins_ok;
     if (s.identity.kind == auth::CredentialKind::kJwt && s.identity.expires_at_s != 0) {
         expiries_.emplace(s.identity.expires_at_s + options_.token_leeway.count(), s.id);
     }
@@ -400,7 +450,10 @@ void ServerCore::handle_login(Session& s, Login login) {
         fail(s, ErrorCode::kSyncServerError, st.to_string());
         return;
     }
-    if (!full) s.sent_seq = head;
+    if (!full) {
+        s.sent_seq = head;
+        s.acked_seq = login.last_server_seq;
+    }
 }
 
 }  // namespace outpost::sync

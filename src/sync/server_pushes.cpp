@@ -2,6 +2,7 @@
 // sync, and pushes applied exactly once into the history (a group in one transaction), with the
 // corrections kept for Acks that may be lost.
 #include <algorithm>
+#include <chrono>
 
 #include "sync/server_core_internal.hpp"
 #include "sync/unique_values.hpp"
@@ -226,10 +227,22 @@ Result<std::vector<char>> ServerCore::apply_pushes(Session& s, std::span<Push> p
     return applied;
 }
 
+void ServerCore::note_apply_time(double seconds) {
+    size_t bucket = 0;
+    while (bucket < kApplySecondsBounds.size() && seconds > kApplySecondsBounds[bucket]) ++bucket;
+    ++stats_.apply_seconds_counts[bucket];
+    stats_.apply_seconds_sum += seconds;
+}
+
 void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     uint64_t record = 0;
     std::vector<ChangeSet> corrections;
+    const auto started = std::chrono::steady_clock::now();
     auto applied = apply_pushes(s, pushes, record, corrections);
+    if (applied) {
+        note_apply_time(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     if (!applied && pushes.size() > 1) {
         // Something in the group failed and nothing was committed: one push at a time, as without
         // grouping, so that the pushes before the bad one are applied and acknowledged.
@@ -253,6 +266,9 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
     const auto n_applied = static_cast<uint64_t>(std::count(applied->begin(), applied->end(), 1));
     stats_.pushes_applied += n_applied;
     stats_.pushes_skipped += pushes.size() - n_applied;
+    for (size_t i = 0; i < pushes.size(); ++i) {
+        if ((*applied)[i]) stats_.changes_applied += pushes[i].changes.objects.size();
+    }
     // Everything before this record goes out first (also to this client), so that when the Ack
     // moves the client's resume position to RECORD it has received all that comes before.
     uint64_t tag = 0;
@@ -267,6 +283,8 @@ void ServerCore::handle_pushes(Session& s, std::span<Push> pushes) {
         send(s, encode_message(Ack{pushes[i].client_txn, made ? record : 0,
                                    std::move(corrections[i]), made ? tag : 0}));
     }
+    // The client moves its position to the record of its pushes with their Acks.
+    if (record != 0) s.acked_seq = std::max(s.acked_seq, record);
 }
 
 }  // namespace outpost::sync

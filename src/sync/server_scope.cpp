@@ -50,7 +50,7 @@ std::vector<uint64_t> minus(const std::vector<uint64_t>& a, const std::vector<ui
 
 }  // namespace
 
-Status ServerCore::bind_scope(Session& s, const Login& login) {
+Status ServerCore::bind_scope(Session& s, const Login& login, MetaWrites& to_bind) {
     s.scope.reset();
     if (!options_.rules || s.identity.kind != auth::CredentialKind::kJwt) return Status::ok();
     auto scope = options_.rules->scope_for(s.identity, login.variables, store_);
@@ -64,10 +64,9 @@ Status ServerCore::bind_scope(Session& s, const Login& login) {
     OUTPOST_ASSIGN_OR_RETURN(ReadTxn txn, store_->begin_read());
     OUTPOST_ASSIGN_OR_RETURN(auto kept, get_meta(txn, key));
     txn.close();
-    if (kept) return Status::ok();
-    // Only this thread writes definitions; one per scope, shared by the clients that hold it.
-    Status st = store_->write([&](WriteTxn& w) { return put_meta(w, key, s.scope->definition()); });
-    if (!st) return Status(ErrorCode::kSyncServerError, st.to_string());
+    // Only this thread writes definitions; one per scope, shared by the clients that hold it
+    // (two logins of one group may both add it: the same value).
+    if (!kept) to_bind.emplace_back(key, s.scope->definition());
     return Status::ok();
 }
 

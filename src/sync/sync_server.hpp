@@ -3,6 +3,7 @@
 // and connection events to one Worker that owns the core, so the core stays single-threaded.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,28 @@ namespace outpost::sync {
 struct SyncServerOptions {
     ServerOptions core;
     net::WsServerOptions net;  // urls, cert_dir, threads, limits
+};
+
+// A logged-in client as the admin sees it: the core's session with its connection's figures.
+struct ClientInfo {
+    SessionInfo session;
+    uint64_t lag_records = 0;   // history head - session.acked_seq
+    uint64_t queued_bytes = 0;  // queued on its connection, not yet written to the socket
+    uint64_t bytes_in = 0;      // WebSocket message payloads received from it
+    uint64_t bytes_out = 0;     // ... and sent to it
+};
+
+// What the server looked like a moment ago (SyncServer::snapshot): its counters, history head and
+// clients, published by the worker so that readers never wait for it.
+struct ServerSnapshot {
+    int64_t taken_ms = 0;  // wall clock
+    ServerStats stats;
+    uint64_t history_head = 0;
+    std::vector<ClientInfo> clients;  // in session order
+    // Over the last ~10 s (0 until a second has passed since start()).
+    double push_txns_per_s = 0;
+    double applied_changes_per_s = 0;
+    double fanout_changes_per_s = 0;
 };
 
 class SyncServer {
@@ -47,6 +70,19 @@ class SyncServer {
     ServerStats stats();
     size_t connection_count() const { return ws_.connection_count(); }
 
+    // The newest published snapshot. The worker publishes one after handling events, at most every
+    // 100 ms while busy (one is always due within 100 ms of a change), and every second.
+    // Thread-safe; never waits for the worker. Never null.
+    std::shared_ptr<const ServerSnapshot> snapshot() const;
+    // Closes the connections of client CLIENT (hex id) on the worker, later (kOk, REASON); the
+    // client reconnects after its backoff. Thread-safe, does not wait.
+    void disconnect_client(std::string client, std::string reason);
+    // The wall-clock time (ms) at which history record SEQ was first fanned out, i.e. about when it
+    // was committed; nullopt for records older than this process or than the last
+    // kRecordTimesKept records. Thread-safe.
+    std::optional<int64_t> record_time_ms(uint64_t seq) const;
+    static constexpr size_t kRecordTimesKept = 100'000;
+
   private:
     class WsConnection;
     // What the network threads hand to the worker, in arrival order.
@@ -55,8 +91,15 @@ class SyncServer {
         net::ConnectionId id;
         std::optional<Result<Message>> message;  // kMessage: decoded on the network thread
         std::string remote;                      // kOpen: the peer's address
+        size_t bytes = 0;                        // kMessage: the message's size
     };
-    SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options);
+    struct RecordTimes;
+    struct Rates;
+    SyncServer(std::unique_ptr<ServerCore> core, net::WsServerOptions options,
+               std::shared_ptr<RecordTimes> record_times);
+    // On the worker: publishes a snapshot now when the last one is 100 ms old, else once it is.
+    void publish_soon();
+    void publish();
     void enqueue(Event event);
     // On the worker: handles every queued event; consecutive frames go to the core together
     // (ServerCore::on_messages), so pushes that queued up while a commit ran share the next one.
@@ -69,7 +112,12 @@ class SyncServer {
     std::unique_ptr<ServerCore> core_;
     net::WsServer ws_;
     Worker worker_;  // declared after ws_: destroyed first, after ws_ stopped posting to it
-    std::map<net::ConnectionId, ServerCore::SessionId> sessions_;  // worker only
+    struct Conn {
+        ServerCore::SessionId session = 0;
+        std::shared_ptr<WsConnection> connection;
+        uint64_t bytes_in = 0;
+    };
+    std::map<net::ConnectionId, Conn> sessions_;  // worker only
     size_t max_message_size_ = 0;
     Mutex inbox_mutex_;
     std::vector<Event> inbox_ OUTPOST_GUARDED_BY(inbox_mutex_);
@@ -77,6 +125,14 @@ class SyncServer {
     Mutex wait_mutex_;  // one wait() runs the I/O threads at a time
     std::atomic<bool> poll_pending_{false};
     bool full_sync_tick_ = false;  // a continue_full_syncs is due (worker only)
+    // Snapshots: the last published one; when it was made and whether a later one is scheduled, and
+    // the counters of the last seconds for the rates (worker only).
+    mutable Mutex snapshot_mutex_;
+    std::shared_ptr<const ServerSnapshot> snapshot_ OUTPOST_GUARDED_BY(snapshot_mutex_);
+    std::chrono::steady_clock::time_point published_at_{};
+    bool publish_scheduled_ = false;
+    std::unique_ptr<Rates> rates_;
+    std::shared_ptr<RecordTimes> record_times_;
 };
 
 // WebSocket close code for an engine's close: 1000 for kOk, 4000 + the code otherwise, and back.

@@ -399,6 +399,32 @@ TEST_F(QueryOps, ExplainSaysIndexOrScan) {
         Query q,
         QueryBuilder(box("Item")).where("i == 1").order("s", kOrderDescending).limit(3).build());
     EXPECT_EQ(q.explain(), "Item: index Item.i (==) then filter: i == 1; order by s desc; limit 3");
+
+    // One order key on an indexed integer, date or float property walks that index, when no other
+    // index drives; other orders sort the matches.
+    auto ordered = [&](const QueryBuilder& b) {
+        auto built = b.build();
+        EXPECT_OK(built);
+        return built.is_ok() ? built->explain() : std::string();
+    };
+    EXPECT_EQ(ordered(QueryBuilder(box("Item")).order("i", kOrderDescending).limit(2)),
+              "Item: scan; order by i desc (walks index Item.i); limit 2");
+    EXPECT_NE(
+        ordered(QueryBuilder(box("Item")).where("i > 3").order("i")).find("(walks index Item.i)"),
+        std::string::npos);
+    EXPECT_NE(
+        ordered(QueryBuilder(box("Item")).where("f > 0").order("d")).find("(walks index Item.d)"),
+        std::string::npos);
+    EXPECT_NE(ordered(QueryBuilder(box("Item")).order("s")).find("(walks index Item.s)"),
+              std::string::npos);
+    for (const QueryBuilder& b :
+         {QueryBuilder(box("Item")).order("h"), QueryBuilder(box("Item")).order("i").order("t"),
+          QueryBuilder(box("Item")).order("i", kOrderCaseInsensitive),
+          QueryBuilder(box("Item")).where("s == \"x\"").order("i"),
+          QueryBuilder(box("Item")).order("f"), QueryBuilder(box("Item")).order("b"),
+          QueryBuilder(box("Item")).where("i > 3").order("d")}) {
+        EXPECT_EQ(ordered(b).find("walks"), std::string::npos) << ordered(b);
+    }
 }
 
 TEST_F(QueryOps, BuildErrors) {
@@ -441,6 +467,30 @@ TEST_F(QueryOps, LongStringsBeyondTheIndexKeyAreCheckedInFull) {
     EXPECT_EQ(ids("Item", "s > \"" + base + "a\""), (Ids{b}));
     EXPECT_EQ(ids("Item", "s <= \"" + base + "a\" AND s >= \"x\""), (Ids{a}));
     EXPECT_EQ(ids("Item", "s IN (\"" + base + "a\", \"Banana\")"), (Ids{3, a}));
+}
+
+// A string index keeps the first 400 bytes: values that share them share a key, and the walk of
+// the index in an order sorts such a key's objects by their whole values.
+TEST_F(QueryOps, OrderByALongStringWalksTheIndexAndSortsCutKeysInFull) {
+    const std::string base(450, 'x');
+    const uint64_t b = put("Item", {{"s", base + "b"}});
+    const uint64_t a = put("Item", {{"s", base + "a"}});
+    const uint64_t a2 = put("Item", {{"s", base + "a"}});
+    const uint64_t shorter = put("Item", {{"s", std::string(399, 'x')}});
+    const uint64_t y = put("Item", {{"s", "y"}});
+    auto run = [&](uint32_t flags, uint64_t offset, uint64_t limit) {
+        auto q = QueryBuilder(box("Item")).order("s", flags).offset(offset).limit(limit).build();
+        EXPECT_OK(q);
+        EXPECT_NE(q->explain().find("(walks index Item.s)"), std::string::npos) << q->explain();
+        auto r = q->find_ids();
+        EXPECT_OK(r);
+        return r.value();
+    };
+    // The fixture's: "" (5), "Apple" (1), "Banana" (3), "apricot" (2), "cherry pie" (4).
+    EXPECT_EQ(run(0, 0, UINT64_MAX), (Ids{5, 1, 3, 2, 4, shorter, a, a2, b, y}));
+    EXPECT_EQ(run(kOrderDescending, 0, UINT64_MAX), (Ids{y, b, a, a2, shorter, 4, 2, 3, 1, 5}));
+    EXPECT_EQ(run(0, 6, 2), (Ids{a, a2}));
+    EXPECT_EQ(run(kOrderDescending, 1, 2), (Ids{b, a}));
 }
 
 TEST_F(QueryOps, TypedQuery) {

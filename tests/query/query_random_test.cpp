@@ -426,7 +426,7 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
     auto ibox = (*indexed)->box("Item").value();
     auto pbox = (*plain)->box("Item").value();
 
-    int index_plans = 0, scans = 0, nonempty = 0;
+    int index_plans = 0, scans = 0, nonempty = 0, index_orders = 0;
     const int kQueries = 3000;
     for (int qi = 0; qi < kQueries; ++qi) {
         RCond rc = g.cond(0);
@@ -476,6 +476,7 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
             std::string plan = q->explain();
             ASSERT_EQ(got.value(), want) << "query " << qi << ": " << plan;
             if (b == &ibox) (plan.find(": scan") != std::string::npos ? scans : index_plans)++;
+            if (b == &ibox && plan.find("(walks index") != std::string::npos) ++index_orders;
             if (b == &pbox) {
                 ASSERT_EQ(plan.find("index "), std::string::npos) << plan;
             }
@@ -485,6 +486,7 @@ TEST_F(QueryRandom, MatchesTheReferenceOnIndexedAndPlainStores) {
     EXPECT_GT(index_plans, kQueries / 10);
     EXPECT_GT(scans, kQueries / 10);
     EXPECT_GT(nonempty, kQueries / 4);
+    EXPECT_GT(index_orders, kQueries / 20);
 }
 
 TEST_F(QueryRandom, AggregatesMatchTheReference) {

@@ -124,6 +124,51 @@ TEST(ServerAuth, AClientIdIsBoundToTheUserOfItsFirstJwtLogin) {
     EXPECT_EQ(f.code_of(secret), ErrorCode::kOk);
 }
 
+// Logins that arrive together (one on_messages call) are checked one by one and their bindings
+// committed once.
+TEST(ServerAuth, LoginsThatArriveTogetherShareOneCommit) {
+    AuthFixture f;
+    std::vector<std::unique_ptr<RawPeer>> peers;
+    std::vector<std::string> frames;
+    const char* tokens[] = {"token-alice", "token-bob", "forged", "token-alice", "token-bob"};
+    for (uint8_t i = 0; i < 5; ++i) {
+        peers.push_back(std::make_unique<RawPeer>(f.net->server(), "10.0.0.1:1"));
+        frames.push_back(encode_message(f.jwt_login(tokens[i], static_cast<uint8_t>(20 + i))));
+    }
+    std::vector<ServerCore::Incoming> incoming;
+    for (size_t i = 0; i < peers.size(); ++i)
+        incoming.push_back({peers[i]->session, bytes(frames[i])});
+    f.net->server().on_messages(incoming);
+    for (size_t i = 0; i < peers.size(); ++i) {
+        peers[i]->drain();
+        const LoginResult* r = peers[i]->last<LoginResult>();
+        ASSERT_NE(r, nullptr) << i;
+        EXPECT_EQ(r->code, i == 2 ? ErrorCode::kAuthCredentialsRejected : ErrorCode::kOk) << i;
+        EXPECT_EQ(peers[i]->closed, i == 2) << i;
+    }
+    EXPECT_EQ(f.net->server().stats().login_commits, 1u);
+    // The bindings were written: client 20 is alice's, and the refused login bound nothing.
+    EXPECT_EQ(f.code_of(f.jwt_login("token-bob", 20)), ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(f.code_of(f.jwt_login("token-bob", 22)), ErrorCode::kOk);
+}
+
+// Two logins of one client id in one group: the second is checked against the first's binding.
+TEST(ServerAuth, ASecondLoginOfAClientIdInAGroupSeesTheFirstsBinding) {
+    AuthFixture f;
+    RawPeer alice(f.net->server(), "10.0.0.1:1"), bob(f.net->server(), "10.0.0.2:1");
+    const std::string a = encode_message(f.jwt_login("token-alice", 7));
+    const std::string b = encode_message(f.jwt_login("token-bob", 7));
+    const ServerCore::Incoming incoming[] = {{alice.session, bytes(a)}, {bob.session, bytes(b)}};
+    f.net->server().on_messages(incoming);
+    alice.drain();
+    bob.drain();
+    ASSERT_NE(alice.last<LoginResult>(), nullptr);
+    EXPECT_EQ(alice.last<LoginResult>()->code, ErrorCode::kOk);
+    ASSERT_NE(bob.last<LoginResult>(), nullptr);
+    EXPECT_EQ(bob.last<LoginResult>()->code, ErrorCode::kAuthCredentialsRejected);
+    EXPECT_EQ(f.net->server().stats().login_commits, 1u);
+}
+
 TEST(ServerAuth, ASessionEndsWhenItsTokenExpires) {
     AuthFixture f;
     auto alice = f.log_in(f.jwt_login("token-alice"));

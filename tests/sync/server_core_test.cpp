@@ -181,6 +181,55 @@ TEST(ServerCore, IncompatibleModelIsRejected) {
     expect_others_unaffected(net);
 }
 
+// What the admin sees of the core: the logged-in sessions with their positions, the counters of
+// logins by result, pushes, fan-out and apply times, and a client closed on request.
+TEST(ServerCore, ListsSessionsCountsLoginsAndPushesAndDisconnectsAClient) {
+    SyncNet net;
+    auto& a = net.add_client("a");
+    auto& b = net.add_client("b");
+    auto& intruder = net.add_client("intruder", nullptr, "wrong");
+    net.connect(a);
+    net.connect(b);
+    net.connect(intruder);
+    net.pump_all();
+    testing::put(*a.store, "Person", {{"name", Value("Ann")}});
+    net.pump_all();
+    ASSERT_EQ(testing::count(*b.store, "Person"), 1u);
+
+    const ServerStats& st = net.server().stats();
+    EXPECT_EQ(st.logins_ok, 2u);
+    EXPECT_EQ(st.logins_rejected, 1u);
+    EXPECT_EQ(st.logins_failed, 0u);
+    EXPECT_EQ(st.pushes_applied, 1u);
+    EXPECT_EQ(st.changes_applied, 1u);
+    EXPECT_EQ(st.fanout_changes, 1u);  // Ann, to b
+    uint64_t timed = 0;
+    for (uint64_t n : st.apply_seconds_counts) timed += n;
+    EXPECT_EQ(timed, 1u);
+    EXPECT_GT(st.apply_seconds_sum, 0.0);
+
+    EXPECT_EQ(net.server().history_head(), 1u);
+    auto sessions = net.server().sessions();
+    ASSERT_EQ(sessions.size(), 2u);
+    for (const SessionInfo& s : sessions) {
+        EXPECT_EQ(s.client.size(), 32u);
+        EXPECT_EQ(s.acked_seq, 1u);  // a: the Ack of its push; b: its ApplyAck
+        EXPECT_EQ(s.protocol_version, kProtocolVersion);
+        EXPECT_GT(s.connected_ms, 0);
+        EXPECT_TRUE(s.user.empty());
+        EXPECT_FALSE(s.full_sync);
+    }
+    const SessionInfo& of_a = sessions[0].session == a.session ? sessions[0] : sessions[1];
+    ASSERT_EQ(of_a.session, a.session);
+    EXPECT_EQ(net.server().disconnect_client(std::string(32, '0'), "nobody"), 0u);
+    EXPECT_EQ(net.server().disconnect_client(of_a.client, "by the admin"), 1u);
+    net.pump_all();
+    EXPECT_TRUE(a.closed);
+    EXPECT_FALSE(b.closed);
+    ASSERT_EQ(net.server().sessions().size(), 1u);
+    EXPECT_EQ(net.server().sessions()[0].session, b.session);
+}
+
 TEST(ServerCore, SlowClientIsDroppedAndOthersCarryOn) {
     ServerOptions o = SyncNet::default_options();
     o.max_send_queue_bytes = 100000;
