@@ -152,6 +152,8 @@ std::string format_http_url(bool tls, const std::string& host, std::uint16_t por
 }
 
 bool is_loopback_host(std::string_view host) {
+    // inet_pton reads up to a NUL: "127.0.0.1\0.evil" must not pass as 127.0.0.1.
+    if (host.find('\0') != std::string_view::npos) return false;
     std::string lower(host);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -82,6 +82,28 @@ TEST(HttpUrl, KnowsLoopbackHosts) {
                              "::2", "::ffff:10.0.0.1", "0.0.0.0", "::", "127.0.0.1.nip.io"}) {
         EXPECT_FALSE(is_loopback_host(host)) << host;
     }
+    using namespace std::string_view_literals;
+    EXPECT_FALSE(is_loopback_host("127.0.0.1\0.evil.example"sv));
+    EXPECT_FALSE(is_loopback_host("localhost\0"sv));
+}
+
+TEST(HttpUrl, ParsesListenUrls) {
+    auto url = parse_http_listen_url("http://127.0.0.1:0");
+    ASSERT_TRUE(url);
+    EXPECT_FALSE(url->tls);
+    EXPECT_EQ(url->host, "127.0.0.1");
+    EXPECT_EQ(url->port, 0);
+    url = parse_http_listen_url("https://[::1]:9980/");
+    ASSERT_TRUE(url);
+    EXPECT_TRUE(url->tls);
+    EXPECT_EQ(url->host, "::1");
+    EXPECT_EQ(url->port, 9980);
+    for (const char* bad : {"http://127.0.0.1", "http://[::1]", "http://h:80/x", "http://h:1?x",
+                            "http://u@h:1", "ws://h:1", "http://h:65536", "http://:1", "off"}) {
+        EXPECT_FALSE(parse_http_listen_url(bad)) << bad;
+    }
+    EXPECT_EQ(format_http_url(true, "::1", 5), "https://[::1]:5");
+    EXPECT_EQ(format_http_url(false, "127.0.0.1", 80), "http://127.0.0.1:80");
 }
 
 }  // namespace
