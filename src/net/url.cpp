@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 namespace outpost::net::detail {
 
@@ -55,6 +56,18 @@ std::optional<Parts> parse_after_scheme(std::string_view url, std::uint16_t defa
     return out;
 }
 
+// http:// or https:// off URL: whether it is TLS, and the rest. Nullopt for another scheme, or a
+// control character or space anywhere (no byte may end or split a request line).
+std::optional<std::pair<bool, std::string_view>> split_http_scheme(std::string_view url) {
+    if (std::any_of(url.begin(), url.end(),
+                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return std::nullopt;
+    }
+    if (url.starts_with("http://")) return std::pair{false, url.substr(7)};
+    if (url.starts_with("https://")) return std::pair{true, url.substr(8)};
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<WsUrl> parse_ws_url(std::string_view url) {
@@ -85,19 +98,10 @@ std::string format_ws_url(bool tls, const std::string& host, std::uint16_t port)
 
 std::optional<HttpUrl> parse_http_url(std::string_view url) {
     // The target goes into the request line as it is: no byte may end or split it.
-    if (std::any_of(url.begin(), url.end(),
-                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
-        return std::nullopt;
-    }
-    bool tls = false;
-    if (url.starts_with("http://")) {
-        url.remove_prefix(7);
-    } else if (url.starts_with("https://")) {
-        tls = true;
-        url.remove_prefix(8);
-    } else {
-        return std::nullopt;
-    }
+    auto scheme = split_http_scheme(url);
+    if (!scheme) return std::nullopt;
+    const bool tls = scheme->first;
+    url = scheme->second;
     url = url.substr(0, url.find('#'));
     // The authority ends at the first '/' or '?'; a query right after it gets the path "/".
     const auto end = url.find_first_of("/?");
@@ -114,19 +118,10 @@ std::optional<HttpUrl> parse_http_url(std::string_view url) {
 }
 
 std::optional<HttpUrl> parse_http_listen_url(std::string_view url) {
-    if (std::any_of(url.begin(), url.end(),
-                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
-        return std::nullopt;
-    }
-    bool tls = false;
-    if (url.starts_with("http://")) {
-        url.remove_prefix(7);
-    } else if (url.starts_with("https://")) {
-        tls = true;
-        url.remove_prefix(8);
-    } else {
-        return std::nullopt;
-    }
+    auto scheme = split_http_scheme(url);
+    if (!scheme) return std::nullopt;
+    const bool tls = scheme->first;
+    url = scheme->second;
     if (url.ends_with('/')) url.remove_suffix(1);
     if (url.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
     // The port is required: a listening address without one is a mistake, not port 80.
