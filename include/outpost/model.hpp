@@ -70,6 +70,8 @@ enum PropertyFlag : uint32_t {
     kFlagUnsigned = 1u << 5,
     kFlagSyncClock = 1u << 6,
 };
+// The model file's names of the flags set in FLAGS, in bit order ("id", "indexed", ...).
+std::vector<std::string_view> property_flag_names(uint32_t flags);
 
 // How a property maps to a MongoDB type (used by the MongoDB connector).
 enum class ExternalType : uint8_t {

@@ -74,25 +74,12 @@ using namespace sync_api;
 
 namespace {
 
-// The names of the model file (docs/model.md).
-constexpr std::pair<PropertyFlag, const char*> kFlagNames[] = {
-    {kFlagId, "id"},
-    {kFlagIndexed, "indexed"},
-    {kFlagIndexHash, "indexHash"},
-    {kFlagUnique, "unique"},
-    {kFlagUniqueReplace, "uniqueOnConflictReplace"},
-    {kFlagUnsigned, "unsigned"},
-    {kFlagSyncClock, "syncClock"},
-};
-
 nlohmann::json property_json(const Property& p) {
     nlohmann::json j = {{"name", p.name},
                         {"uid", p.id.to_string()},
                         {"type", std::string(property_type_name(p.type))}};
     nlohmann::json flags = nlohmann::json::array();
-    for (const auto& [flag, name] : kFlagNames) {
-        if (p.has(flag)) flags.push_back(name);
-    }
+    for (std::string_view name : property_flag_names(p.flags)) flags.push_back(name);
     j["flags"] = std::move(flags);
     if (p.has_index()) j["index_uid"] = p.index_id.to_string();
     if (!p.target.empty()) j["target"] = p.target;

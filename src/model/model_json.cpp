@@ -240,9 +240,8 @@ std::string Model::to_json() const {
             pj["type"] = std::string(property_type_name(p.type));
             if (p.flags != 0) {
                 ordered_json flags = ordered_json::array();
-                for (const auto& fn : kFlagNames) {
-                    if (p.has(fn.flag)) flags.push_back(std::string(fn.name));
-                }
+                for (std::string_view name : property_flag_names(p.flags))
+                    flags.push_back(std::string(name));
                 pj["flags"] = flags;
             }
             if (p.index_id.is_set()) pj["indexId"] = p.index_id.to_string();
@@ -274,6 +273,14 @@ std::string Model::to_json() const {
     j["retiredIndexUids"] = retired_index_uids;
     j["retiredRelationUids"] = retired_relation_uids;
     return j.dump(2) + "\n";
+}
+
+std::vector<std::string_view> property_flag_names(uint32_t flags) {
+    std::vector<std::string_view> out;
+    for (const auto& fn : kFlagNames) {
+        if ((flags & fn.flag) != 0) out.push_back(fn.name);
+    }
+    return out;
 }
 
 }  // namespace outpost

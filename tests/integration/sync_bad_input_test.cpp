@@ -242,6 +242,14 @@ TEST_F(SyncItBadInput, LoginWithAnotherClientsIdIsRefusedAndItsWritesGoOn) {
     sync::Login hijack = login(model_);
     ASSERT_EQ(victim_id.size(), hijack.client_id.size());
     std::copy(victim_id.begin(), victim_id.end(), hijack.client_id.begin());
+    // Up to date can be reported before the state listener hears of the login: wait for it, so
+    // that the count below is the victim's settled one.
+    ASSERT_TRUE(eventually(
+        [&] {
+            const auto states = a->state_list();
+            return !states.empty() && states.back() == SyncState::kLoggedIn;
+        },
+        "the victim's login reported"));
     const size_t a_states = a->state_list().size();
     {
         auto c = raw();
