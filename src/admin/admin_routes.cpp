@@ -1,5 +1,6 @@
 // The answers of the admin server's own paths (docs/admin-api.md, "Session and server").
 
+#include <cctype>
 #include <chrono>
 #include <exception>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,17 @@ using nlohmann::json;
 Response with_cookie(Response r, const std::string& token, bool tls) {
     r.headers.emplace_back("Set-Cookie", session_cookie(token, tls));
     return r;
+}
+
+// "application/json", in any case, with or without parameters ("; charset=utf-8").
+bool is_json_type(std::string_view type) {
+    constexpr std::string_view kJson = "application/json";
+    if (type.size() < kJson.size()) return false;
+    for (size_t i = 0; i < kJson.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(type[i])) != kJson[i]) return false;
+    }
+    const std::string_view rest = type.substr(kJson.size());
+    return rest.empty() || rest.front() == ';' || rest.front() == ' ';
 }
 
 }  // namespace
@@ -45,6 +57,12 @@ Response login(AdminServer::Impl& s, Call& call) {
         Response r = error_response(429, "too many failed logins: try again later");
         r.headers.emplace_back("Retry-After", std::to_string(s.options.login_block.count()));
         return r;
+    }
+    // A cross-site form can post text that looks like JSON but not with this type (that needs a
+    // CORS preflight, which this server never grants): no login CSRF.
+    const std::string* type = call.http.header("content-type");
+    if (!type || !is_json_type(*type)) {
+        return error_response(415, "a login is JSON: Content-Type: application/json");
     }
     const json body = json::parse(call.request.body, nullptr, false);
     if (!body.is_object() || !body.contains("user") || !body["user"].is_string() ||

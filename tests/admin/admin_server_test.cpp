@@ -90,6 +90,7 @@ struct Fixture {
         r.remote_address = std::move(remote);
         r.tls = tls;
         r.headers["host"] = "127.0.0.1:9980";
+        if (!r.body.empty()) r.headers["content-type"] = "application/json";
         for (auto& [name, value] : headers) r.headers[name] = value;
         return server->handle(r);
     }
@@ -162,8 +163,21 @@ TEST(AdminServer, WrongOrMissingCredentialsGet401AndChangeNothing) {
     // Malformed login bodies: 400.
     for (const char* body :
          {"", "{", "[]", R"({"user": 1, "password": "x"})", R"({"user": "a"})"}) {
-        EXPECT_EQ(f.call("POST", "/api/login", {}, body).status, 400) << body;
+        EXPECT_EQ(f.call("POST", "/api/login", {{"content-type", "application/json"}}, body).status,
+                  400)
+            << body;
     }
+    // A login that is not JSON by its type (what a cross-site form can send): 415, no session.
+    for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "application/jsonx"}) {
+        auto r = f.call("POST", "/api/login", {{"content-type", type}},
+                        R"({"user": "alice", "password": "correct horse"})");
+        EXPECT_EQ(r.status, 415) << type;
+        EXPECT_EQ(Fixture::header(r, "Set-Cookie"), "") << type;
+    }
+    EXPECT_EQ(f.call("POST", "/api/login", {{"content-type", "Application/JSON; charset=utf-8"}},
+                     R"({"user": "alice", "password": "correct horse"})")
+                  .status,
+              200);
     EXPECT_EQ(f.call("GET", "/api/login").status, 405);
     // Without a session: 401 everywhere under /api/, and the part's POST did nothing.
     EXPECT_EQ(f.call("GET", "/api/status").status, 401);
@@ -430,7 +444,8 @@ TEST(AdminServer, ServesOverHttp) {
     ASSERT_TRUE(url.starts_with("http://127.0.0.1:")) << url;
     const auto port = net::detail::parse_http_listen_url(url).value().port;
     EXPECT_EQ(test::http_request(port, "GET", "/health").body, "outpost\n");
-    auto login = test::http_request(port, "POST", "/api/login", {},
+    auto login = test::http_request(port, "POST", "/api/login",
+                                    {{"Content-Type", "application/json"}},
                                     R"({"user": "alice", "password": "correct horse"})");
     ASSERT_EQ(login.status, 200) << login.body;
     const std::string set_cookie = login.header("set-cookie");
