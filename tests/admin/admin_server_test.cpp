@@ -168,7 +168,8 @@ TEST(AdminServer, WrongOrMissingCredentialsGet401AndChangeNothing) {
             << body;
     }
     // A login that is not JSON by its type (what a cross-site form can send): 415, no session.
-    for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "application/jsonx"}) {
+    for (const char* type :
+         {"text/plain", "application/x-www-form-urlencoded", "application/jsonx"}) {
         auto r = f.call("POST", "/api/login", {{"content-type", type}},
                         R"({"user": "alice", "password": "correct horse"})");
         EXPECT_EQ(r.status, 415) << type;
@@ -444,9 +445,9 @@ TEST(AdminServer, ServesOverHttp) {
     ASSERT_TRUE(url.starts_with("http://127.0.0.1:")) << url;
     const auto port = net::detail::parse_http_listen_url(url).value().port;
     EXPECT_EQ(test::http_request(port, "GET", "/health").body, "outpost\n");
-    auto login = test::http_request(port, "POST", "/api/login",
-                                    {{"Content-Type", "application/json"}},
-                                    R"({"user": "alice", "password": "correct horse"})");
+    auto login =
+        test::http_request(port, "POST", "/api/login", {{"Content-Type", "application/json"}},
+                           R"({"user": "alice", "password": "correct horse"})");
     ASSERT_EQ(login.status, 200) << login.body;
     const std::string set_cookie = login.header("set-cookie");
     auto status = test::http_request(port, "GET", "/api/status",
