@@ -289,7 +289,8 @@ class RawClient {
 };
 
 // TOKEN, when set, goes as a JWT (credential kind 2).
-inline std::string login_frame(const Model& model, std::mt19937_64& rng, const std::string& token = {}) {
+inline std::string login_frame(const Model& model, std::mt19937_64& rng,
+                               const std::string& token = {}) {
     sync::Login login;
     if (!token.empty()) {
         login.credentials = token;
