@@ -68,6 +68,12 @@ std::optional<std::pair<bool, std::string_view>> split_http_scheme(std::string_v
     return std::nullopt;
 }
 
+// HOST:PORT, an IPv6 host in brackets.
+std::string host_port(const std::string& host, std::uint16_t port) {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ':' + std::to_string(port);
+}
+
 }  // namespace
 
 std::optional<WsUrl> parse_ws_url(std::string_view url) {
@@ -86,14 +92,7 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
 }
 
 std::string format_ws_url(bool tls, const std::string& host, std::uint16_t port) {
-    std::string out = tls ? "wss://" : "ws://";
-    if (host.find(':') != std::string::npos) {
-        out += '[' + host + ']';
-    } else {
-        out += host;
-    }
-    out += ':' + std::to_string(port);
-    return out;
+    return std::string(tls ? "wss://" : "ws://") + host_port(host, port);
 }
 
 std::optional<HttpUrl> parse_http_url(std::string_view url) {
@@ -136,14 +135,7 @@ std::optional<HttpUrl> parse_http_listen_url(std::string_view url) {
 }
 
 std::string format_http_url(bool tls, const std::string& host, std::uint16_t port) {
-    std::string out = tls ? "https://" : "http://";
-    if (host.find(':') != std::string::npos) {
-        out += '[' + host + ']';
-    } else {
-        out += host;
-    }
-    out += ':' + std::to_string(port);
-    return out;
+    return std::string(tls ? "https://" : "http://") + host_port(host, port);
 }
 
 bool is_loopback_host(std::string_view host) {

@@ -21,6 +21,7 @@
 #include "outpost/changelog.hpp"
 #include "outpost/query.hpp"
 #include "outpost/sync_client.hpp"
+#include "sync/fake_token_verifier.hpp"
 #include "sync/sync_server.hpp"
 
 namespace outpost::admin {
@@ -75,27 +76,6 @@ int64_t now_s() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// A stand-in for the JWT verifier: "alice:1000123" is alice's token expiring at 1000123 (seconds);
-// a suffix ":stale" names a key the server does not know; anything else is rejected.
-Result<sync::auth::Identity> fake_verify(std::string_view token, int64_t now) {
-    const size_t colon = token.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-        return Status(ErrorCode::kAuthCredentialsRejected, "not a token");
-    }
-    std::string_view rest = token.substr(colon + 1);
-    const size_t suffix = rest.find(':');
-    if (suffix != std::string_view::npos && rest.substr(suffix + 1) == "stale") {
-        return Status(ErrorCode::kAuthUnknownKey, "no key 'stale'");
-    }
-    sync::auth::Identity id;
-    id.kind = sync::auth::CredentialKind::kJwt;
-    id.user = std::string(token.substr(0, colon));
-    id.expires_at_s = std::stoll(std::string(rest.substr(0, suffix)));
-    id.claims["sub"] = {id.user};
-    if (now > id.expires_at_s) return Status(ErrorCode::kAuthTokenExpired, "token expired");
-    return id;
 }
 
 // The value of the sample that starts LINE_START in metrics TEXT, -1 when there is none.
@@ -591,7 +571,9 @@ TEST_F(SyncApiTest, ServesRequestsFromSeveralThreadsWhileADevicePushes) {
 
 class SyncApiTokenTest : public SyncApiTest {
   protected:
-    void configure(sync::SyncServerOptions& o) override { o.core.verify_token = fake_verify; }
+    void configure(sync::SyncServerOptions& o) override {
+        o.core.verify_token = sync::testing::fake_verify;
+    }
 };
 
 TEST_F(SyncApiTokenTest, ClientsShowTheTokensUserAndLoginsCountByResult) {

@@ -13,6 +13,7 @@
 #include "common/wait.hpp"
 #include "net/ws_server.hpp"
 #include "outpost/sync_client.hpp"
+#include "sync/fake_token_verifier.hpp"
 #include "sync/sync_harness.hpp"
 #include "sync/sync_server.hpp"
 
@@ -23,27 +24,6 @@ using namespace std::chrono_literals;
 using ::outpost::test::wait_until;
 
 constexpr int64_t kStart = 1'000'000;  // the server's wall clock at the start, seconds
-
-// "alice:1000123" is alice's token expiring at 1000123; a suffix ":stale" names a key the server
-// does not know (yet); anything else is rejected.
-Result<auth::Identity> fake_verify(std::string_view token, int64_t now_s) {
-    const size_t colon = token.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-        return Status(ErrorCode::kAuthCredentialsRejected, "not a token");
-    }
-    std::string_view rest = token.substr(colon + 1);
-    const size_t suffix = rest.find(':');
-    if (suffix != std::string_view::npos && rest.substr(suffix + 1) == "stale") {
-        return Status(ErrorCode::kAuthUnknownKey, "no key 'stale'");
-    }
-    auth::Identity id;
-    id.kind = auth::CredentialKind::kJwt;
-    id.user = std::string(token.substr(0, colon));
-    id.expires_at_s = std::stoll(std::string(rest.substr(0, suffix)));
-    id.claims["sub"] = {id.user};
-    if (now_s > id.expires_at_s) return Status(ErrorCode::kAuthTokenExpired, "token expired");
-    return id;
-}
 
 std::string token_of(const std::string& user, int64_t expires_s, const std::string& suffix = "") {
     return user + ":" + std::to_string(expires_s) + (suffix.empty() ? "" : ":" + suffix);
@@ -62,7 +42,7 @@ struct TokenServer {
     TokenServer() {
         SyncServerOptions o;
         o.core.shared_secret = "s3cret";
-        o.core.verify_token = fake_verify;
+        o.core.verify_token = testing::fake_verify;
         o.core.token_leeway = 0s;
         o.core.wall_clock_ms = [t = now_ms] { return t->load(); };
         o.net.urls = {"ws://127.0.0.1:0"};
