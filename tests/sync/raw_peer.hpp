@@ -64,4 +64,18 @@ inline Login good_login(const Model& model, std::string credentials = "s3cret") 
     return l;
 }
 
+// A Push of one change of a Person's age (MODEL: testing::sync_model()).
+inline Push person_push(const Model& m, uint64_t client_txn, const Gid& gid, Value age,
+                        bool is_new) {
+    Push push;
+    push.client_txn = client_txn;
+    ObjectChange c;
+    c.entity_uid = m.entity("Person")->id.uid;
+    c.gid = gid;
+    c.is_new = is_new;
+    c.properties.push_back({m.entity("Person")->property("age")->id.uid, std::move(age)});
+    push.changes.objects.push_back(std::move(c));
+    return push;
+}
+
 }  // namespace outpost::sync
